@@ -1,0 +1,461 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Inside the software CPU: its state, the decoded-instruction format, and the hot-path helpers
+ * (register, memory and stack access) that every instruction handler uses.
+ *
+ * Execution model (exec.c):
+ *   - Code is decoded once into blocks of `struct insn` (decode.c), cached by guest-physical
+ *     address and found through a jump cache keyed by linear RIP and code size.
+ *   - The block loop does, per instruction: c->insn = d; c->insn_rip = c->rip; c->rip += d->len;
+ *     d->fn(c, d). A handler therefore sees c->rip as the address of the NEXT instruction (the
+ *     base of RIP-relative operands and relative branches) and changes c->rip to branch.
+ *   - Faults and VM exits never return: cpu_fault()/cpu_vmexit() restore c->rip = c->insn_rip
+ *     (faults are fault-like, SDM vol. 3A 6.5) and longjmp back to cpu_run(). A handler must not
+ *     leave architectural state half-updated before something that can fault: read and check
+ *     first, then commit.
+ *   - Arithmetic flags are lazy (flags.c): handlers record the operation in c->lf_*, and
+ *     flags_get() materializes RFLAGS when an instruction needs it.
+ *   - A handler that changes anything the decoder or the block cache depends on (CS, CR0, CR4,
+ *     EFER, paging, code bytes) sets c->break_block so the block loop stops after it; events
+ *     (interrupts, the interrupt shadow, pending injections) are checked between blocks.
+ */
+#pragma once
+#include <setjmp.h>
+#include <string.h>
+
+#include "cpu/cpu.h"
+
+struct cpu;
+struct insn;
+typedef void (*insn_fn)(struct cpu *c, const struct insn *d);
+
+/* --- Decoded instruction (decode.c fills it; it is read-only afterwards) --- */
+
+#define REG_AH 16 /* 8-bit register numbers 16..19 are AH, CH, DH, BH (no REX prefix) */
+#define BASE_NONE 0xff
+#define BASE_RIP 0xfe
+
+#define REP_NONE 0
+#define REP_E 1  /* F3: REP / REPE / REPZ */
+#define REP_NE 2 /* F2: REPNE / REPNZ */
+
+#define PFX_66 BIT(0)
+#define PFX_F2 BIT(1)
+#define PFX_F3 BIT(2)
+#define PFX_REX BIT(3)
+#define PFX_REXW BIT(4)
+#define PFX_SEGOVR BIT(5) /* a segment override prefix was present */
+#define PFX_67 BIT(6)
+
+#define INSN_END_BLOCK BIT(0) /* control transfer or state change: the block ends after it */
+#define INSN_INVALID BIT(1)   /* #UD when executed (unknown/invalid encoding) */
+
+struct insn {
+	insn_fn fn;
+	u64 imm;  /* immediate as the instruction uses it (sign-extended where the SDM says so);
+		     relative branches: the sign-extended displacement; MOV moffs: the offset */
+	s32 disp; /* ModRM/SIB displacement, sign-extended */
+	u16 imm2; /* second immediate: ENTER's nesting level, far pointer's selector */
+	u16 opcode; /* map << 8 | last opcode byte; map 0 one-byte, 1 0F, 2 0F38, 3 0F3A */
+	u8 len;     /* instruction length in bytes, prefixes included (1..15) */
+	u8 osz;     /* operand size in bytes: 1, 2, 4, 8 */
+	u8 asz;     /* address size in bytes: 2, 4, 8 */
+	u8 reg;     /* ModRM.reg + REX.R, or for "+r" opcodes opcode[2:0] + REX.B; 8-bit: REG_AH.. */
+	u8 rm;      /* when !mem: ModRM.rm + REX.B; same 8-bit rule */
+	u8 mem;     /* ModRM (or moffs, or a string op) names memory */
+	u8 base;    /* 0..15, BASE_NONE, BASE_RIP */
+	u8 index;   /* 0..15 or BASE_NONE */
+	u8 scale;   /* log2 of the SIB scale */
+	u8 seg;     /* segment of the memory operand after overrides (enum seg_reg) */
+	u8 rep;     /* REP_NONE, REP_E, REP_NE */
+	u8 lock;    /* LOCK prefix present */
+	u8 sub;     /* condition code (Jcc/SETcc/CMOVcc), or ModRM.reg of group opcodes */
+	u8 pfx;     /* PFX_* */
+	u8 flags;   /* INSN_* */
+	u8 vvvv;    /* VEX.vvvv register (0..15), for VEX-encoded integer instructions (BMI1) */
+};
+
+/*
+ * Decode one instruction from `avail` bytes at p. `code_bits` is 16, 32 or 64 (CS.D/CS.L).
+ * Returns the length (1..15), or -1 if more bytes are needed than available (then the caller
+ * raises #PF/#GP for the fetch, or, at 15, #GP(0) for an over-long instruction). Encodings the CPU
+ * does not implement still get their correct length with fn = the #UD handler and INSN_INVALID.
+ * Pure function of the bytes: the Zydis length test calls it directly.
+ */
+int x86_decode(struct insn *d, const u8 *p, size_t avail, unsigned code_bits);
+
+/* --- TLB and blocks (exec.c, mmu.c) --- */
+
+#define PAGE_SIZE 4096ull
+#define PAGE_MASK (~(PAGE_SIZE - 1))
+#define TLB_BITS 10
+#define TLB_SIZE (1u << TLB_BITS)
+#define TLB_INVALID 1ull /* never equal to a page-aligned tag */
+
+/*
+ * One direct-mapped entry per linear page. A tag equals the linear page address when that kind of
+ * access may proceed without a page walk for the TLB's privilege (c->tlb: supervisor or user).
+ * tag_w is only set once the walk has set the dirty bits and the page holds no decoded code.
+ * Host pointer of a linear address lin: (u8 *)(host + lin).
+ */
+struct tlb_entry {
+	u64 tag_r;
+	u64 tag_w;
+	uintptr_t host; /* host address of the page minus its linear address */
+	u64 gpa;        /* guest-physical page address */
+};
+
+/* Access kinds for the slow path (mmu.c). */
+#define ACC_READ 0
+#define ACC_WRITE 1
+#define ACC_FETCH 2
+#define ACC_SYS BIT(2) /* implicit supervisor access (descriptor tables, TSS, IDT) */
+
+enum cpu_mode { MODE_REAL, MODE_PROT, MODE_COMPAT, MODE_LONG };
+
+struct block;
+
+struct cpu {
+	/* Hot: touched per instruction. */
+	u64 gpr[16];
+	u64 rip;
+	u64 insn_rip;
+	const struct insn *insn;
+	u64 rflags; /* all non-arithmetic bits; arithmetic bits only when lf_op == LF_NONE */
+	u64 lf_res, lf_src1, lf_src2;
+	u32 lf_op; /* enum lf_op in flags.h, with the operand size */
+	u8 break_block;
+	u8 cpl;
+	u8 mode;      /* enum cpu_mode */
+	u8 code_bits; /* 16, 32, 64 */
+	u8 stack_bytes; /* 2, 4, 8: SS.B, or 8 in 64-bit mode */
+	u32 seg_check;  /* bit per segment register: accesses need limit/type checks (seg.c) */
+	u64 lin_mask;   /* 0xffffffff outside 64-bit mode */
+	u64 seg_base[6]; /* effective bases: 0 for ES/CS/SS/DS in 64-bit mode */
+	struct tlb_entry *tlb; /* tlbs[0] supervisor or tlbs[1] user, by CPL */
+	u8 *ram;
+	u64 ram_size;
+	u64 icount;
+
+	/* Architectural state. */
+	struct x86_segment seg[8];
+	struct x86_dtable gdt, idt;
+	u64 cr0, cr2, cr3, cr4, cr8, xcr0;
+	u64 efer;
+	u64 dr[8];
+	u64 star, lstar, cstar, fmask, kernel_gs_base;
+	u64 sysenter_cs, sysenter_esp, sysenter_eip;
+	u64 tsc_aux, pat, apic_base;
+	u64 tsc_base; /* guest TSC = icount + tsc_base (deterministic; see docs/cpu.md) */
+
+	/* Events (events.c). */
+	u8 intr_shadow; /* blocking by STI / MOV SS for one instruction (SDM 24.4.2) */
+	u8 halted;
+	u8 event_pending; /* something to check between blocks */
+	struct {
+		u8 valid, vector, type, has_error, insn_len;
+		u32 error;
+	} inject; /* from cpu_inject_event() or a fault being delivered */
+	u8 fault_depth; /* 0 none, 1 delivering, 2 delivering #DF (SDM 6.15 Table 6-5) */
+	u8 fault_vector;
+	u32 fault_error;
+	u64 fault_cr2;
+
+	/* Pending I/O completion (exit reason 30 round trip). */
+	struct {
+		u8 pending;
+		struct vm_exit io; /* copy of what left */
+	} io;
+
+	/* VMX. */
+	struct vmx_controls ctl;
+	struct vm_exit *exit;
+	u8 exiting;
+	jmp_buf jb;
+
+	/* Memory. */
+	void *opaque;
+	u64 (*mmio_read)(void *opaque, u64 gpa, unsigned size);
+	void (*mmio_write)(void *opaque, u64 gpa, u64 value, unsigned size);
+	struct tlb_entry tlbs[2][TLB_SIZE];
+
+	/* Block cache (exec.c). */
+	struct blockcache *bc;
+};
+
+/* --- Faults and exits (exec.c, events.c) --- */
+
+/* Raise exception `vector` (error code used when the vector has one). Restores RIP; no return. */
+noreturn void cpu_fault(struct cpu *c, u8 vector, u32 error);
+/* #PF for linear address `lin` with error code `err` (CR2 is loaded at delivery). */
+noreturn void cpu_page_fault(struct cpu *c, u64 lin, u32 err);
+#define cpu_gp(c, err) cpu_fault((c), X86_GP, (err))
+#define cpu_ud(c) cpu_fault((c), X86_UD, 0)
+/*
+ * VM exit caused by the current instruction (fault-like: guest RIP is the instruction's, SDM
+ * 27.1). Fills the record with reason, qualification and length; the caller sets further fields
+ * in c->exit before calling. No return.
+ */
+noreturn void cpu_vmexit(struct cpu *c, u32 reason, u64 qual);
+
+/* --- State changes that other parts must see (exec.c, mmu.c, seg.c) --- */
+
+/* Translate for an access of kind acc (ACC_*) with the current CPL, paging mode, CR0.WP, EFER.NXE,
+   SMEP/SMAP; sets accessed/dirty bits; raises #PF (or #GP for non-canonical) as the access would.
+   Returns the guest-physical address. (mmu.c) */
+u64 mmu_translate(struct cpu *c, u64 lin, int acc);
+
+/* Block cache hooks the MMU calls (exec.c). */
+bool bc_page_has_code(struct cpu *c, u64 gpa);         /* never install tag_w for such pages */
+void bc_invalidate_phys(struct cpu *c, u64 gpa, unsigned size); /* a write hit code: drop blocks */
+void bc_flush_jump_cache(struct cpu *c);               /* with every TLB flush */
+
+void cpu_update_mode(struct cpu *c);  /* after CR0, EFER, CS or SS changes: mode, sizes, bases */
+void cpu_set_cpl(struct cpu *c, u8 cpl);
+void tlb_flush_all(struct cpu *c);    /* MOV CR3 / CR0.PG,WP / CR4 paging bits (SDM 4.10.4) */
+void tlb_flush_page(struct cpu *c, u64 lin); /* INVLPG */
+
+/* --- Registers --- */
+
+static always_inline u64 reg_read(struct cpu *c, unsigned r, unsigned size)
+{
+	switch (size) {
+	case 1:
+		return r < 16 ? (u8)c->gpr[r] : (u8)(c->gpr[r - 16] >> 8);
+	case 2:
+		return (u16)c->gpr[r];
+	case 4:
+		return (u32)c->gpr[r];
+	default:
+		return c->gpr[r];
+	}
+}
+
+/* 32-bit writes zero-extend into 64 bits; 8- and 16-bit writes merge (SDM vol. 1 3.4.1.1). */
+static always_inline void reg_write(struct cpu *c, unsigned r, u64 v, unsigned size)
+{
+	switch (size) {
+	case 1:
+		if (r < 16)
+			c->gpr[r] = (c->gpr[r] & ~0xffull) | (u8)v;
+		else
+			c->gpr[r - 16] = (c->gpr[r - 16] & ~0xff00ull) | ((u64)(u8)v << 8);
+		break;
+	case 2:
+		c->gpr[r] = (c->gpr[r] & ~0xffffull) | (u16)v;
+		break;
+	case 4:
+		c->gpr[r] = (u32)v;
+		break;
+	default:
+		c->gpr[r] = v;
+	}
+}
+
+static always_inline u64 size_mask(unsigned size)
+{
+	return size == 8 ? ~0ull : (1ull << (size * 8)) - 1;
+}
+
+static always_inline u64 sign_extend(u64 v, unsigned size)
+{
+	switch (size) {
+	case 1:
+		return (u64)(s64)(s8)v;
+	case 2:
+		return (u64)(s64)(s16)v;
+	case 4:
+		return (u64)(s64)(s32)v;
+	default:
+		return v;
+	}
+}
+
+/* Effective address (offset within the segment) of the ModRM memory operand, SDM vol. 2 2.1.5. */
+static always_inline u64 insn_ea(const struct cpu *c, const struct insn *d)
+{
+	u64 ea = (u64)(s64)d->disp;
+	if (d->base == BASE_RIP)
+		ea += c->rip;
+	else if (d->base != BASE_NONE)
+		ea += c->gpr[d->base];
+	if (d->index != BASE_NONE)
+		ea += c->gpr[d->index] << d->scale;
+	return d->asz == 8 ? ea : ea & size_mask(d->asz);
+}
+
+/* --- Memory (fast paths here, slow paths in mmu.c and seg.c) --- */
+
+/* Segment check for non-flat segments outside 64-bit mode: limit, type, #GP/#SS (seg.c). */
+void seg_check(struct cpu *c, unsigned seg, u64 off, unsigned size, int acc);
+/* Slow paths: walk, fill the TLB, raise #PF, or go to MMIO; handle page-crossing accesses. */
+u64 mmu_read_slow(struct cpu *c, u64 lin, unsigned size, int acc);
+void mmu_write_slow(struct cpu *c, u64 lin, u64 v, unsigned size, int acc);
+/* Host pointer to `size` bytes at lin for an access that stays within one RAM page, or NULL
+   (then use the read/write functions). Raises #PF as a real access would. */
+void *mmu_ptr(struct cpu *c, u64 lin, unsigned size, int acc);
+
+static always_inline u64 seg_lin(struct cpu *c, unsigned seg, u64 off, unsigned size, int acc)
+{
+	if (unlikely(c->seg_check & (1u << seg)))
+		seg_check(c, seg, off, size, acc);
+	return (c->seg_base[seg] + off) & c->lin_mask;
+}
+
+static always_inline u64 lin_read(struct cpu *c, u64 lin, unsigned size)
+{
+	struct tlb_entry *e = &c->tlb[(lin >> 12) & (TLB_SIZE - 1)];
+	if (likely(e->tag_r == (lin & PAGE_MASK) && (lin & 0xfff) <= PAGE_SIZE - size)) {
+		const u8 *p = (const u8 *)(e->host + lin);
+		switch (size) {
+		case 1:
+			return *p;
+		case 2: {
+			u16 v;
+			memcpy(&v, p, 2);
+			return v;
+		}
+		case 4: {
+			u32 v;
+			memcpy(&v, p, 4);
+			return v;
+		}
+		default: {
+			u64 v;
+			memcpy(&v, p, 8);
+			return v;
+		}
+		}
+	}
+	return mmu_read_slow(c, lin, size, ACC_READ);
+}
+
+static always_inline void lin_write(struct cpu *c, u64 lin, u64 v, unsigned size)
+{
+	struct tlb_entry *e = &c->tlb[(lin >> 12) & (TLB_SIZE - 1)];
+	if (likely(e->tag_w == (lin & PAGE_MASK) && (lin & 0xfff) <= PAGE_SIZE - size)) {
+		u8 *p = (u8 *)(e->host + lin);
+		switch (size) {
+		case 1:
+			*p = (u8)v;
+			return;
+		case 2: {
+			u16 x = (u16)v;
+			memcpy(p, &x, 2);
+			return;
+		}
+		case 4: {
+			u32 x = (u32)v;
+			memcpy(p, &x, 4);
+			return;
+		}
+		default:
+			memcpy(p, &v, 8);
+			return;
+		}
+	}
+	mmu_write_slow(c, lin, v, size, ACC_WRITE);
+}
+
+static always_inline u64 mem_read(struct cpu *c, unsigned seg, u64 off, unsigned size)
+{
+	return lin_read(c, seg_lin(c, seg, off, size, ACC_READ), size);
+}
+
+static always_inline void mem_write(struct cpu *c, unsigned seg, u64 off, u64 v, unsigned size)
+{
+	lin_write(c, seg_lin(c, seg, off, size, ACC_WRITE), v, size);
+}
+
+/* Check that a write of `size` bytes at seg:off would succeed, without writing (for RMW and
+   instructions that must not fault after committing state). Raises what the write would. */
+void mem_probe_write(struct cpu *c, unsigned seg, u64 off, unsigned size);
+
+/* --- Stack (SS, with the stack-address size of SS.B or 64-bit mode) --- */
+
+static always_inline u64 stack_off(const struct cpu *c, u64 rsp)
+{
+	return c->stack_bytes == 8 ? rsp : rsp & size_mask(c->stack_bytes);
+}
+
+/* Pushes `size` bytes (2, 4 or 8). RSP is updated only after the write succeeded. */
+static always_inline void cpu_push(struct cpu *c, u64 v, unsigned size)
+{
+	u64 rsp = c->gpr[R_RSP] - size;
+	mem_write(c, SEG_SS, stack_off(c, rsp), v, size);
+	if (c->stack_bytes == 8)
+		c->gpr[R_RSP] = rsp;
+	else
+		reg_write(c, R_RSP, rsp, c->stack_bytes);
+}
+
+/* Reads the top of stack without popping (pop = peek, then cpu_pop_commit). */
+static always_inline u64 cpu_peek(struct cpu *c, unsigned size, u64 offset)
+{
+	return mem_read(c, SEG_SS, stack_off(c, c->gpr[R_RSP] + offset), size);
+}
+
+static always_inline void cpu_pop_commit(struct cpu *c, u64 bytes)
+{
+	u64 rsp = c->gpr[R_RSP] + bytes;
+	if (c->stack_bytes == 8)
+		c->gpr[R_RSP] = rsp;
+	else
+		reg_write(c, R_RSP, rsp, c->stack_bytes);
+}
+
+static always_inline u64 cpu_pop(struct cpu *c, unsigned size)
+{
+	u64 v = cpu_peek(c, size, 0);
+	cpu_pop_commit(c, size);
+	return v;
+}
+
+/* --- Flags (flags.c) --- */
+
+/*
+ * Lazy arithmetic flags. A handler that sets flags the standard way stores the masked operands and
+ * result and c->lf_op = LF(kind, size in bytes); flags.c computes CF PF AF ZF SF OF from them on
+ * demand. Per kind (all values masked to the operand size):
+ *   LF_ADD  res = src1 + src2             LF_ADC  res = src1 + src2 + 1 (ADC with CF=1)
+ *   LF_SUB  res = src1 - src2 (also CMP)  LF_SBB  res = src1 - src2 - 1 (SBB with CF=1)
+ *   LF_LOGIC res; CF = OF = 0, AF = 0 (undefined in the SDM; we choose 0)
+ *   LF_INC/LF_DEC  src1 = operand, src2 = the CF before (INC/DEC preserve CF)
+ *   LF_NEG  src1 = operand, res = -operand
+ *   LF_SHL/LF_SHR/LF_SAR  src1 = value before, src2 = masked count (1..63, never 0), res.
+ *           CF = last bit out; OF = for SHL MSB(res)^CF, SHR MSB(src1), SAR 0 -- the SDM defines
+ *           OF only for count 1; we use the same formula for all counts; AF = 0 (undefined).
+ * Anything else (rotates, MUL, BT, ...) materializes: f = flags_get(c); change bits;
+ * flags_set(c, f).
+ * Invariant: when lf_op != LF_NONE, the arithmetic bits of c->rflags are stale.
+ */
+enum lf_kind { LF_NONE, LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC, LF_NEG,
+	       LF_SHL, LF_SHR, LF_SAR };
+#define LF(kind, size) ((u32)(kind) | ((u32)(size) << 8))
+#define LF_KIND(op) ((op) & 0xff)
+#define LF_SIZE(op) ((op) >> 8)
+
+u64 flags_get(struct cpu *c);             /* full RFLAGS, arithmetic bits materialized */
+void flags_set(struct cpu *c, u64 rflags); /* all bits; lazy state becomes LF_NONE */
+bool flags_cond(struct cpu *c, unsigned cc); /* condition code 0..15 (SDM vol. 1 Table B-1) */
+
+/* --- System (sys.c, events.c, seg.c) used across files --- */
+
+/* Load a segment register from a selector with the SDM's checks (MOV Sreg, POP Sreg, far
+   transfers use their own checks in seg.c). Raises #GP/#NP/#SS/#TS as the SDM says. */
+void seg_load(struct cpu *c, unsigned seg, u16 sel);
+/* Architectural MSR access by the guest (RDMSR/WRMSR after the MSR-bitmap check): false if
+   the CPU does not hold this MSR (then it exits to the VMM). */
+bool msr_read(struct cpu *c, u32 index, u64 *v);
+bool msr_write(struct cpu *c, u32 index, u64 v); /* raises #GP on invalid values */
+u64 cpu_tsc(struct cpu *c); /* guest TSC as RDTSC returns it (TSC offsetting applied) */
+
+/* Between blocks: pending injections, interrupts, halted state (events.c). */
+void events_check(struct cpu *c);
+/* Deliver the fault recorded in c->fault_* (after cpu_fault's longjmp). */
+void events_deliver_fault(struct cpu *c);
+/* Complete an I/O instruction after its exit came back (sys.c). */
+void io_complete(struct cpu *c);
+
+/* Handler for invalid or unimplemented encodings: #UD. */
+void op_ud(struct cpu *c, const struct insn *d);

@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Architectural definitions of x86-64 (Intel SDM vol. 1 and 3A) shared by the software CPU, the
+ * KVM backend and the VMM: register numbers, RFLAGS/CR/EFER bits, MSR numbers, exception vectors,
+ * and the backend-neutral register files the VMM reads and writes (shaped like KVM's kvm_regs and
+ * kvm_sregs so the kvm backend maps them one to one).
+ */
+#pragma once
+#include "common.h"
+
+enum gpr {
+	R_RAX, R_RCX, R_RDX, R_RBX, R_RSP, R_RBP, R_RSI, R_RDI,
+	R_R8, R_R9, R_R10, R_R11, R_R12, R_R13, R_R14, R_R15,
+};
+
+/* Segment registers in the SDM's encoding order (ModRM.reg of MOV Sreg; VMCS field index). */
+enum seg_reg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR, SEG_NONE = 15 };
+
+/* RFLAGS (SDM vol. 1 3.4.3). */
+#define X86_CF BIT(0)
+#define X86_FIXED1 BIT(1)
+#define X86_PF BIT(2)
+#define X86_AF BIT(4)
+#define X86_ZF BIT(6)
+#define X86_SF BIT(7)
+#define X86_TF BIT(8)
+#define X86_IF BIT(9)
+#define X86_DF BIT(10)
+#define X86_OF BIT(11)
+#define X86_IOPL (3ull << 12)
+#define X86_IOPL_SHIFT 12
+#define X86_NT BIT(14)
+#define X86_RF BIT(16)
+#define X86_VM BIT(17)
+#define X86_AC BIT(18)
+#define X86_VIF BIT(19)
+#define X86_VIP BIT(20)
+#define X86_ID BIT(21)
+#define X86_ARITH_FLAGS (X86_CF | X86_PF | X86_AF | X86_ZF | X86_SF | X86_OF)
+
+/* CR0 (SDM vol. 3A 2.5). */
+#define CR0_PE BIT(0)
+#define CR0_MP BIT(1)
+#define CR0_EM BIT(2)
+#define CR0_TS BIT(3)
+#define CR0_ET BIT(4)
+#define CR0_NE BIT(5)
+#define CR0_WP BIT(16)
+#define CR0_AM BIT(18)
+#define CR0_NW BIT(29)
+#define CR0_CD BIT(30)
+#define CR0_PG BIT(31)
+
+/* CR4 (SDM vol. 3A 2.5). */
+#define CR4_VME BIT(0)
+#define CR4_PVI BIT(1)
+#define CR4_TSD BIT(2)
+#define CR4_DE BIT(3)
+#define CR4_PSE BIT(4)
+#define CR4_PAE BIT(5)
+#define CR4_MCE BIT(6)
+#define CR4_PGE BIT(7)
+#define CR4_PCE BIT(8)
+#define CR4_OSFXSR BIT(9)
+#define CR4_OSXMMEXCPT BIT(10)
+#define CR4_UMIP BIT(11)
+#define CR4_LA57 BIT(12)
+#define CR4_VMXE BIT(13)
+#define CR4_SMXE BIT(14)
+#define CR4_FSGSBASE BIT(16)
+#define CR4_PCIDE BIT(17)
+#define CR4_OSXSAVE BIT(18)
+#define CR4_SMEP BIT(20)
+#define CR4_SMAP BIT(21)
+#define CR4_PKE BIT(22)
+
+/* IA32_EFER (SDM vol. 3A 2.2.1). */
+#define EFER_SCE BIT(0)
+#define EFER_LME BIT(8)
+#define EFER_LMA BIT(10)
+#define EFER_NXE BIT(11)
+
+/* Architectural MSRs (SDM vol. 4). */
+#define MSR_IA32_TSC 0x10
+#define MSR_IA32_APIC_BASE 0x1b
+#define MSR_IA32_FEATURE_CONTROL 0x3a
+#define MSR_IA32_SYSENTER_CS 0x174
+#define MSR_IA32_SYSENTER_ESP 0x175
+#define MSR_IA32_SYSENTER_EIP 0x176
+#define MSR_IA32_MISC_ENABLE 0x1a0
+#define MSR_IA32_PAT 0x277
+#define MSR_IA32_EFER 0xc0000080
+#define MSR_IA32_STAR 0xc0000081
+#define MSR_IA32_LSTAR 0xc0000082
+#define MSR_IA32_CSTAR 0xc0000083
+#define MSR_IA32_FMASK 0xc0000084
+#define MSR_IA32_FS_BASE 0xc0000100
+#define MSR_IA32_GS_BASE 0xc0000101
+#define MSR_IA32_KERNEL_GS_BASE 0xc0000102
+#define MSR_IA32_TSC_AUX 0xc0000103
+
+/* Exception vectors (SDM vol. 3A 6.3.1). */
+enum x86_vector {
+	X86_DE = 0, X86_DB = 1, X86_NMI = 2, X86_BP = 3, X86_OF_VEC = 4, X86_BR = 5, X86_UD = 6,
+	X86_NM = 7, X86_DF = 8, X86_TS = 10, X86_NP = 11, X86_SS = 12, X86_GP = 13, X86_PF = 14,
+	X86_MF = 16, X86_AC_VEC = 17, X86_MC = 18, X86_XM = 19, X86_VE = 20, X86_CP = 21,
+};
+
+/* #PF error code bits (SDM vol. 3A 4.7). */
+#define PFEC_P BIT(0)
+#define PFEC_W BIT(1)
+#define PFEC_U BIT(2)
+#define PFEC_RSVD BIT(3)
+#define PFEC_I BIT(4)
+#define PFEC_PK BIT(5)
+
+/*
+ * Segment register state as the VMCS guest-state area holds it (SDM vol. 3C 24.4.1): `ar` is the
+ * access-rights field: type 3:0, S 4, DPL 6:5, P 7, AVL 12, L 13, D/B 14, G 15, unusable 16.
+ */
+struct x86_segment {
+	u64 base;
+	u32 limit; /* byte granular (G already applied) */
+	u16 sel;
+	u32 ar;
+};
+#define AR_TYPE(ar) ((ar) & 0xf)
+#define AR_S BIT(4)
+#define AR_DPL(ar) (((ar) >> 5) & 3)
+#define AR_P BIT(7)
+#define AR_AVL BIT(12)
+#define AR_L BIT(13)
+#define AR_DB BIT(14)
+#define AR_G BIT(15)
+#define AR_UNUSABLE BIT(16)
+
+struct x86_dtable {
+	u64 base;
+	u16 limit;
+};
+
+/* General registers, as KVM's struct kvm_regs holds them. */
+struct x86_regs {
+	u64 gpr[16]; /* indexed by enum gpr */
+	u64 rip;
+	u64 rflags;
+};
+
+/* System registers, as KVM's struct kvm_sregs holds them. */
+struct x86_sregs {
+	struct x86_segment seg[8]; /* indexed by enum seg_reg, incl. LDTR and TR */
+	struct x86_dtable gdt, idt;
+	u64 cr0, cr2, cr3, cr4, cr8;
+	u64 efer;
+	u64 apic_base;
+};
