@@ -31,8 +31,20 @@ LIB_SRCS := $(filter-out src/main.c,$(SRCS))
 OBJS := $(SRCS:%.c=$(O)/%.o)
 LIB_OBJS := $(LIB_SRCS:%.c=$(O)/%.o)
 
-.PHONY: all clean
+.PHONY: all clean unit
 all: $(O)/tollbooth
+
+# Unit tests: tests/unit/test_<module>.c, each a program linked with the library (check.h).
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:%.c=$(O)/%)
+$(O)/tests/unit/test_decode_zydis: LDLIBS += -lZydis
+
+$(O)/tests/unit/%: tests/unit/%.c $(O)/libtollbooth.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(O)/libtollbooth.a $(LDFLAGS) $(LDLIBS)
+
+unit: $(UNIT_BINS)
+	@fail=0; for t in $(UNIT_BINS); do $$t || fail=1; done; exit $$fail
 
 $(O)/tollbooth: $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^
