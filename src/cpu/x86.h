@@ -99,10 +99,11 @@ enum seg_reg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR,
 #define MSR_IA32_KERNEL_GS_BASE 0xc0000102
 #define MSR_IA32_TSC_AUX 0xc0000103
 
-/* Exception vectors (SDM vol. 3A 6.3.1). */
+/* Exception vectors (SDM vol. 3A 6.3.1). Where a name is taken by an RFLAGS bit (DF, PF, OF, AC)
+   the vector has the suffix _VEC. */
 enum x86_vector {
 	X86_DE = 0, X86_DB = 1, X86_NMI = 2, X86_BP = 3, X86_OF_VEC = 4, X86_BR = 5, X86_UD = 6,
-	X86_NM = 7, X86_DF = 8, X86_TS = 10, X86_NP = 11, X86_SS = 12, X86_GP = 13, X86_PF = 14,
+	X86_NM = 7, X86_DF_VEC = 8, X86_TS = 10, X86_NP = 11, X86_SS = 12, X86_GP = 13, X86_PF_VEC = 14,
 	X86_MF = 16, X86_AC_VEC = 17, X86_MC = 18, X86_XM = 19, X86_VE = 20, X86_CP = 21,
 };
 

@@ -1,0 +1,567 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The execution engine: CPU objects, the run loop, the decoded-block cache, and the entry points
+ * for faults and VM exits.
+ *
+ * Blocks. Code is decoded once into blocks of at most BLOCK_MAX_INSNS instructions that end at a
+ * control transfer (INSN_END_BLOCK) or at the end of a page. A block is cached by the
+ * guest-physical address of its first byte (phash) and reached through a jump cache keyed by the
+ * linear address of the first byte, the code size and whether CPL is 3 (the U/S, NX and SMEP checks
+ * of the fetch were made for that privilege). The jump cache holds translations, so it is flushed
+ * with the TLB (bc_flush_jump_cache); the physical cache survives address-space switches.
+ *
+ * Self-modifying code (SDM vol. 3A 11.6). Every RAM page that holds decoded code has a non-empty
+ * block list. The MMU never gives such a page a fast write tag, so every write to it reaches
+ * mmu_write_slow, which calls bc_invalidate_phys: the page's blocks are dropped and the running
+ * block stops after the current instruction, so the next one is decoded from the new bytes.
+ * Writes by the VMM (loaders, devices doing DMA) go through cpu_notify_write... later; today the
+ * VMM writes RAM only before the first cpu_run.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "cpu/internal.h"
+
+#define BLOCK_MAX_INSNS 64
+#define JC_BITS 12
+#define JC_SIZE (1u << JC_BITS)
+#define PH_BITS 16
+#define PH_SIZE (1u << PH_BITS)
+#define ARENA_SIZE (64ull << 20)
+#define NO_PAGE (~0ull)
+
+struct block {
+	u64 lin;  /* linear address of the first byte */
+	u64 gpa;  /* guest-physical address of the first byte */
+	u64 gpa2; /* second page's guest-physical address if the last instruction crosses, else
+		     NO_PAGE */
+	u32 key;  /* code_bits | (cpl == 3) << 8 */
+	u16 n;
+	u8 valid;
+	struct block *ph_next;
+	struct block *page_next[2]; /* in the lists of the page of gpa and of gpa2 */
+	struct insn insns[];
+};
+
+struct blockcache {
+	u8 *arena;
+	size_t used;
+	struct block *jc[JC_SIZE];
+	struct block *ph[PH_SIZE];
+	struct block **page_head; /* per RAM page: blocks with bytes in it; non-NULL = code page */
+	u64 npages;
+	/* a block decoded from MMIO (never cached) */
+	struct block *scratch;
+	const struct insn *blk_end; /* end of the running block, for icount on faults */
+};
+
+static inline u32 block_key(const struct cpu *c)
+{
+	return c->code_bits | (u32)(c->cpl == 3) << 8;
+}
+
+static inline unsigned jc_index(u64 lin, u32 key)
+{
+	return (unsigned)((lin ^ (lin >> JC_BITS) ^ key) & (JC_SIZE - 1));
+}
+
+static inline unsigned ph_index(u64 gpa, u32 code_bits)
+{
+	return (unsigned)(((gpa >> 2) ^ (gpa >> (PH_BITS + 2)) ^ code_bits) & (PH_SIZE - 1));
+}
+
+/* --- Faults and exits --- */
+
+static inline bool vector_has_error(u8 v)
+{
+	/* SDM vol. 3A 6.3.1 Table 6-1. */
+	return v == X86_DF_VEC || (v >= X86_TS && v <= X86_PF_VEC) || v == X86_AC_VEC || v == X86_CP;
+}
+
+/* The instruction being executed did not retire. */
+static inline void icount_unretire(struct cpu *c)
+{
+	if (c->insn) {
+		c->icount -= (u64)(c->bc->blk_end - c->insn);
+		c->insn = NULL;
+	}
+}
+
+noreturn void cpu_fault(struct cpu *c, u8 vector, u32 error)
+{
+	c->rip = c->insn_rip;
+	icount_unretire(c);
+	c->fault_vector = vector;
+	c->fault_error = vector_has_error(vector) ? error : 0;
+	longjmp(c->jb, 1);
+}
+
+noreturn void cpu_page_fault(struct cpu *c, u64 lin, u32 err)
+{
+	c->fault_cr2 = lin;
+	cpu_fault(c, X86_PF_VEC, err);
+}
+
+noreturn void cpu_vmexit(struct cpu *c, u32 reason, u64 qual)
+{
+	struct vm_exit *e = c->exit;
+
+	c->rip = c->insn_rip;
+	e->reason = reason;
+	e->qual = qual;
+	e->rip = c->insn_rip;
+	if (!e->insn_len && c->insn)
+		e->insn_len = c->insn->len;
+	icount_unretire(c);
+	c->exiting = 1;
+	longjmp(c->jb, 1);
+}
+
+void op_ud(struct cpu *c, const struct insn *d)
+{
+	cpu_ud(c);
+}
+
+/* More than 15 bytes of prefixes and opcode: #GP(0) (SDM vol. 2A 2.3.11). */
+static void op_too_long(struct cpu *c, const struct insn *d)
+{
+	cpu_gp(c, 0);
+}
+
+/* --- Block cache --- */
+
+static void bc_flush_all(struct blockcache *bc)
+{
+	bc->used = 0;
+	memset(bc->jc, 0, sizeof(bc->jc));
+	memset(bc->ph, 0, sizeof(bc->ph));
+	memset(bc->page_head, 0, bc->npages * sizeof(*bc->page_head));
+}
+
+void bc_flush_jump_cache(struct cpu *c)
+{
+	memset(c->bc->jc, 0, sizeof(c->bc->jc));
+}
+
+bool bc_page_has_code(struct cpu *c, u64 gpa)
+{
+	u64 pfn = gpa >> 12;
+	return pfn < c->bc->npages && c->bc->page_head[pfn];
+}
+
+static void page_unlink(struct blockcache *bc, u64 gpa, struct block *b)
+{
+	struct block **pp = &bc->page_head[gpa >> 12];
+	while (*pp) {
+		struct block *x = *pp;
+		unsigned side = x->gpa >> 12 == gpa >> 12 ? 0 : 1;
+		if (x == b) {
+			*pp = x->page_next[side];
+			return;
+		}
+		pp = &x->page_next[side];
+	}
+}
+
+static void block_drop(struct blockcache *bc, struct block *b)
+{
+	struct block **pp = &bc->ph[ph_index(b->gpa, b->key & 0xff)];
+	while (*pp && *pp != b)
+		pp = &(*pp)->ph_next;
+	if (*pp)
+		*pp = b->ph_next;
+	b->valid = 0;
+}
+
+void bc_invalidate_phys(struct cpu *c, u64 gpa, unsigned size)
+{
+	struct blockcache *bc = c->bc;
+	u64 first = gpa >> 12, last = (gpa + size - 1) >> 12;
+
+	for (u64 pfn = first; pfn <= last && pfn < bc->npages; pfn++) {
+		struct block *b = bc->page_head[pfn];
+		bc->page_head[pfn] = NULL;
+		while (b) {
+			unsigned side = b->gpa >> 12 == pfn ? 0 : 1;
+			struct block *next = b->page_next[side];
+			block_drop(bc, b);
+			u64 other = side == 0 ? b->gpa2 : b->gpa;
+			if (other != NO_PAGE && other >> 12 != pfn && (other >> 12) < bc->npages)
+				page_unlink(bc, other, b);
+			b = next;
+		}
+		/* The running block may be among them: stop it after this instruction. */
+		c->break_block = 1;
+	}
+}
+
+/* A page becomes a code page: no TLB entry may write it without the slow path. */
+static void page_mark_code(struct cpu *c, u64 gpa)
+{
+	u64 page = gpa & PAGE_MASK;
+	for (unsigned t = 0; t < 2; t++)
+		for (unsigned i = 0; i < TLB_SIZE; i++)
+			if (c->tlbs[t][i].gpa == page && c->tlbs[t][i].tag_w != TLB_INVALID)
+				c->tlbs[t][i].tag_w = TLB_INVALID;
+}
+
+static void page_link(struct cpu *c, u64 gpa, struct block *b, unsigned side)
+{
+	struct blockcache *bc = c->bc;
+	u64 pfn = gpa >> 12;
+	if (!bc->page_head[pfn])
+		page_mark_code(c, gpa);
+	b->page_next[side] = bc->page_head[pfn];
+	bc->page_head[pfn] = b;
+}
+
+/* Bytes of code at guest-physical gpa, from RAM or (uncached) MMIO. */
+static void fetch_phys(struct cpu *c, u64 gpa, u8 *buf, unsigned n)
+{
+	if (gpa + n <= c->ram_size) {
+		memcpy(buf, c->ram + gpa, n);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++)
+		buf[i] = gpa + i < c->ram_size ? c->ram[gpa + i]
+					       : (u8)c->mmio_read(c->opaque, gpa + i, 1);
+}
+
+static struct block *block_build(struct cpu *c, u64 lin, u32 key)
+{
+	struct blockcache *bc = c->bc;
+	struct insn tmp[BLOCK_MAX_INSNS];
+	unsigned n = 0;
+	u64 gpa = mmu_translate(c, lin, ACC_FETCH);
+	u64 gpa2 = NO_PAGE;
+	bool in_ram = gpa < c->ram_size;
+	u64 off = lin & 0xfff;
+
+	while (n < BLOCK_MAX_INSNS) {
+		u8 buf[16];
+		unsigned avail = (unsigned)(PAGE_SIZE - off);
+		const u8 *p;
+		if (in_ram && avail >= 15) {
+			p = c->ram + (gpa & PAGE_MASK) + off;
+		} else {
+			unsigned here = avail < 15 ? avail : 15;
+			fetch_phys(c, (gpa & PAGE_MASK) + off, buf, here);
+			p = buf;
+			if (here < 15) {
+				/* Only fetch the next page if this instruction needs it; a
+				   fault then belongs to this instruction, so it must be the
+				   block's first (SDM vol. 3A 6.5: faults report the RIP). */
+				struct insn probe;
+				if (x86_decode(&probe, buf, here, c->code_bits) < 0) {
+					if (n > 0)
+						break;
+					gpa2 = mmu_translate(c, (lin & PAGE_MASK) + PAGE_SIZE,
+							     ACC_FETCH);
+					fetch_phys(c, gpa2, buf + here, 15 - here);
+					avail = 15;
+				}
+			} else {
+				avail = 15;
+			}
+		}
+		struct insn *d = &tmp[n];
+		int len = x86_decode(d, p, avail < 15 ? avail : 15, c->code_bits);
+		if (len < 0) {
+			memset(d, 0, sizeof(*d));
+			d->fn = op_too_long;
+			d->len = 15;
+			d->flags = INSN_END_BLOCK | INSN_INVALID;
+			len = 15;
+		}
+		n++;
+		off += (unsigned)len;
+		if ((d->flags & INSN_END_BLOCK) || off >= PAGE_SIZE || gpa2 != NO_PAGE)
+			break;
+	}
+
+	size_t bytes = sizeof(struct block) + n * sizeof(struct insn);
+	struct block *b;
+	if (!in_ram || (gpa2 != NO_PAGE && gpa2 >= c->ram_size)) {
+		/* Code in MMIO is re-read on every execution: keep it out of the cache. */
+		b = realloc(bc->scratch, bytes);
+		if (!b)
+			abort();
+		bc->scratch = b;
+		b->valid = 0;
+	} else {
+		if (bc->used + bytes > ARENA_SIZE)
+			bc_flush_all(bc);
+		b = (struct block *)(bc->arena + bc->used);
+		bc->used += (bytes + 15) & ~(size_t)15;
+		b->valid = 1;
+	}
+	b->lin = lin;
+	b->gpa = gpa;
+	b->gpa2 = gpa2;
+	b->key = key;
+	b->n = (u16)n;
+	memcpy(b->insns, tmp, n * sizeof(struct insn));
+	if (b->valid) {
+		unsigned h = ph_index(gpa, key & 0xff);
+		b->ph_next = bc->ph[h];
+		bc->ph[h] = b;
+		page_link(c, gpa, b, 0);
+		if (gpa2 != NO_PAGE)
+			page_link(c, gpa2, b, 1);
+		bc->jc[jc_index(lin, key)] = b;
+	}
+	return b;
+}
+
+static struct block *block_find_slow(struct cpu *c, u64 lin, u32 key)
+{
+	struct blockcache *bc = c->bc;
+	u64 gpa = mmu_translate(c, lin, ACC_FETCH);
+
+	for (struct block *b = bc->ph[ph_index(gpa, key & 0xff)]; b; b = b->ph_next) {
+		if (b->gpa != gpa || (b->key & 0xff) != (key & 0xff))
+			continue;
+		if (b->gpa2 != NO_PAGE &&
+		    mmu_translate(c, (lin & PAGE_MASK) + PAGE_SIZE, ACC_FETCH) != b->gpa2)
+			continue;
+		if (b->lin != lin || b->key != key) {
+			/* Same code reached through another linear address or privilege: the
+			   decoded instructions do not depend on either. */
+			b->lin = lin;
+			b->key = key;
+		}
+		bc->jc[jc_index(lin, key)] = b;
+		return b;
+	}
+	return block_build(c, lin, key);
+}
+
+static always_inline struct block *block_find(struct cpu *c)
+{
+	u64 lin = (c->seg_base[SEG_CS] + c->rip) & c->lin_mask;
+	u32 key = block_key(c);
+	struct block *b = c->bc->jc[jc_index(lin, key)];
+	if (likely(b && b->lin == lin && b->key == key && b->valid))
+		return b;
+	return block_find_slow(c, lin, key);
+}
+
+/* --- The run loop --- */
+
+static void run_blocks(struct cpu *c)
+{
+	struct blockcache *bc = c->bc;
+
+	for (;;) {
+		if (unlikely(c->event_pending | c->halted | c->intr_shadow)) {
+			c->insn = NULL;
+			c->insn_rip = c->rip;
+			if (c->intr_shadow) {
+				/* The instruction after STI / MOV SS runs before any event
+				   (SDM vol. 3A 6.8.3): one instruction, then the check. */
+				struct block *b = block_find(c);
+				const struct insn *d = b->insns;
+				bc->blk_end = d + 1;
+				c->icount++;
+				c->insn = d;
+				c->insn_rip = c->rip;
+				c->rip += d->len;
+				d->fn(c, d);
+				c->insn = NULL;
+				c->intr_shadow = 0;
+				c->break_block = 0;
+				continue;
+			}
+			if (c->event_pending)
+				events_check(c);
+			if (c->halted) {
+				/* HLT without HLT exiting and nothing to wake the CPU: the vCPU is
+				   in the HLT activity state; tell the VMM (SDM 24.4.2). */
+				c->exit->reason = EXIT_REASON_HLT;
+				c->exit->rip = c->rip;
+				return;
+			}
+		}
+		c->insn_rip = c->rip;
+		struct block *b = block_find(c);
+		const struct insn *d = b->insns, *end = d + b->n;
+		bc->blk_end = end;
+		c->icount += b->n;
+		do {
+			c->insn = d;
+			c->insn_rip = c->rip;
+			c->rip += d->len;
+			d->fn(c, d);
+			d++;
+		} while (d < end && !c->break_block);
+		c->insn = NULL;
+		if (c->break_block) {
+			c->icount -= (u64)(end - d);
+			c->break_block = 0;
+		}
+	}
+}
+
+void cpu_run(struct cpu *c, struct vm_exit *exit)
+{
+	memset(exit, 0, sizeof(*exit));
+	c->exit = exit;
+	c->exiting = 0;
+	if (setjmp(c->jb)) {
+		c->insn = NULL;
+		c->break_block = 0;
+		if (c->exiting) {
+			c->exiting = 0;
+			return;
+		}
+		events_deliver_fault(c);
+	}
+	if (c->io.pending)
+		io_complete(c);
+	run_blocks(c);
+}
+
+/* --- Object and register API --- */
+
+struct cpu *cpu_create(const struct cpu_config *cfg)
+{
+	struct cpu *c = calloc(1, sizeof(*c));
+	struct blockcache *bc = calloc(1, sizeof(*bc));
+	if (!c || !bc)
+		goto fail;
+	bc->npages = cfg->ram_size >> 12;
+	bc->page_head = calloc(bc->npages ? bc->npages : 1, sizeof(*bc->page_head));
+	bc->arena = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
+			 MAP_NORESERVE, -1, 0);
+	if (!bc->page_head || bc->arena == MAP_FAILED) {
+		bc->arena = NULL;
+		goto fail;
+	}
+	c->bc = bc;
+	c->ram = cfg->ram;
+	c->ram_size = cfg->ram_size;
+	c->opaque = cfg->opaque;
+	c->mmio_read = cfg->mmio_read;
+	c->mmio_write = cfg->mmio_write;
+	for (unsigned t = 0; t < 2; t++)
+		for (unsigned i = 0; i < TLB_SIZE; i++)
+			c->tlbs[t][i].tag_r = c->tlbs[t][i].tag_w = TLB_INVALID;
+	c->tlb = c->tlbs[0];
+	c->rflags = X86_FIXED1;
+	c->lin_mask = 0xffffffffull;
+	c->code_bits = 32;
+	c->stack_bytes = 4;
+	c->pat = 0x0007040600070406ull; /* power-up value, SDM vol. 3A 11.12.4 */
+	c->dr[6] = 0xffff0ff0;
+	c->dr[7] = 0x400;
+	return c;
+fail:
+	if (bc) {
+		free(bc->page_head);
+		if (bc->arena)
+			munmap(bc->arena, ARENA_SIZE);
+	}
+	free(bc);
+	free(c);
+	return NULL;
+}
+
+void cpu_destroy(struct cpu *c)
+{
+	if (!c)
+		return;
+	munmap(c->bc->arena, ARENA_SIZE);
+	free(c->bc->page_head);
+	free(c->bc->scratch);
+	free(c->bc);
+	free(c);
+}
+
+void cpu_set_controls(struct cpu *c, const struct vmx_controls *ctl)
+{
+	c->ctl = *ctl;
+}
+
+void cpu_get_regs(struct cpu *c, struct x86_regs *r)
+{
+	memcpy(r->gpr, c->gpr, sizeof(r->gpr));
+	r->rip = c->rip;
+	r->rflags = flags_get(c);
+}
+
+void cpu_set_regs(struct cpu *c, const struct x86_regs *r)
+{
+	memcpy(c->gpr, r->gpr, sizeof(c->gpr));
+	c->rip = r->rip;
+	flags_set(c, (r->rflags | X86_FIXED1) & ~(BIT(3) | BIT(5) | BIT(15)));
+}
+
+void cpu_get_sregs(struct cpu *c, struct x86_sregs *s)
+{
+	memcpy(s->seg, c->seg, sizeof(s->seg));
+	s->gdt = c->gdt;
+	s->idt = c->idt;
+	s->cr0 = c->cr0;
+	s->cr2 = c->cr2;
+	s->cr3 = c->cr3;
+	s->cr4 = c->cr4;
+	s->cr8 = c->cr8;
+	s->efer = c->efer;
+	s->apic_base = c->apic_base;
+}
+
+void cpu_set_sregs(struct cpu *c, const struct x86_sregs *s)
+{
+	memcpy(c->seg, s->seg, sizeof(c->seg));
+	c->gdt = s->gdt;
+	c->idt = s->idt;
+	c->cr0 = s->cr0;
+	c->cr2 = s->cr2;
+	c->cr3 = s->cr3;
+	c->cr4 = s->cr4;
+	c->cr8 = s->cr8;
+	c->efer = s->efer;
+	c->apic_base = s->apic_base;
+	/* CPL is SS.DPL (SDM vol. 3C 24.4.1). */
+	cpu_set_cpl(c, (u8)AR_DPL(s->seg[SEG_SS].ar));
+	cpu_update_mode(c);
+	tlb_flush_all(c);
+	c->break_block = 0;
+}
+
+int cpu_get_msr(struct cpu *c, u32 index, u64 *value)
+{
+	return msr_read(c, index, value) ? 0 : -ENOENT;
+}
+
+/* The VMM's write of a value the guest could not write gets -EINVAL instead of a guest #GP. */
+int cpu_set_msr(struct cpu *c, u32 index, u64 value)
+{
+	jmp_buf saved;
+	int ret;
+
+	memcpy(saved, c->jb, sizeof(saved));
+	if (setjmp(c->jb))
+		ret = -EINVAL;
+	else
+		ret = msr_write(c, index, value) ? 0 : -ENOENT;
+	memcpy(c->jb, saved, sizeof(saved));
+	return ret;
+}
+
+void cpu_inject_event(struct cpu *c, u8 vector, u8 type, bool has_error, u32 error, u8 insn_len)
+{
+	c->inject.valid = 1;
+	c->inject.vector = vector;
+	c->inject.type = type;
+	c->inject.has_error = has_error;
+	c->inject.error = error;
+	c->inject.insn_len = insn_len;
+	c->event_pending = 1;
+}
+
+u64 cpu_icount(const struct cpu *c)
+{
+	return c->icount;
+}
