@@ -405,6 +405,9 @@ static void run_blocks(struct cpu *c)
 
 void cpu_run(struct cpu *c, struct vm_exit *exit)
 {
+	/* The handler of an IN answered in the record that left (vmx/exit.h I/O contract). */
+	if (c->io.pending)
+		c->io.io.io.data = exit->io.data;
 	memset(exit, 0, sizeof(*exit));
 	c->exit = exit;
 	c->exiting = 0;
