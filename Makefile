@@ -31,8 +31,12 @@ LIB_SRCS := $(filter-out src/main.c,$(SRCS))
 OBJS := $(SRCS:%.c=$(O)/%.o)
 LIB_OBJS := $(LIB_SRCS:%.c=$(O)/%.o)
 
-.PHONY: all clean unit
+.PHONY: all clean unit unit-build run check
 all: $(O)/tollbooth
+
+# Guest programs (build/guests/, whatever the mode) and, when present, the benchmarks.
+include guests/guests.mk
+-include bench/bench.mk
 
 # Unit tests: tests/unit/test_<module>.c, each a program linked with the library (check.h).
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
@@ -43,11 +47,33 @@ $(O)/tests/unit/%: tests/unit/%.c $(O)/libtollbooth.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(O)/libtollbooth.a $(LDFLAGS) $(LDLIBS)
 
+unit-build: $(UNIT_BINS)
+
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do $$t || fail=1; done; exit $$fail
 
-$(O)/tollbooth: $(OBJS)
+# The built-in guest `tollbooth run` boots without IMAGE, linked in with .incbin.
+DEMO_GUEST := $(G)/demo.elf
+$(O)/src/loader/demo_guest.o: src/loader/demo_guest.S $(DEMO_GUEST)
+	@mkdir -p $(dir $@)
+	$(CC) -DDEMO_GUEST='"$(DEMO_GUEST)"' -c -o $@ $<
+
+$(O)/tollbooth: $(OBJS) $(O)/src/loader/demo_guest.o
 	$(CC) $(LDFLAGS) -o $@ $^
+
+# `make run`: install what is missing (or say how), build, boot the built-in guest.
+run:
+	./scripts/deps.sh run
+	$(MAKE) MODE=release all
+	@build/tollbooth run || echo "make run: tollbooth exited with status $$?"
+
+# `make check`: release and sanitizer builds; unit tests (san), the guest suite (release),
+# the command-line tests (san); one line per test and a closing `N passed, M failed`.
+check:
+	./scripts/deps.sh check
+	$(MAKE) MODE=release all guests
+	$(MAKE) MODE=san all unit-build
+	tests/check.sh
 
 $(O)/libtollbooth.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^

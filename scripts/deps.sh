@@ -1,0 +1,48 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Check tollbooth's build dependencies on Debian/Ubuntu: `deps.sh run|check|bench`.
+#   run:   gcc, make, binutils (objcopy, ld)
+#   check: those and libzydis-dev (the decoder's test oracle)
+#   bench: those and qemu-system-x86 (the comparison)
+# As root, missing packages are installed with apt-get; otherwise the exact command is printed
+# and the script fails.
+set -eu
+
+what=${1:-run}
+missing=""
+
+need_cmd() { # command package
+	command -v "$1" >/dev/null 2>&1 || missing="$missing $2"
+}
+
+need_cmd gcc gcc
+need_cmd make make
+need_cmd objcopy binutils
+need_cmd ld binutils
+[ -e /usr/include/stdio.h ] || missing="$missing libc6-dev"
+case $what in
+run) ;;
+check) [ -e /usr/include/Zydis/Zydis.h ] || missing="$missing libzydis-dev" ;;
+bench)
+	[ -e /usr/include/Zydis/Zydis.h ] || missing="$missing libzydis-dev"
+	need_cmd qemu-system-x86_64 qemu-system-x86
+	;;
+*)
+	echo "usage: $0 run|check|bench" >&2
+	exit 2
+	;;
+esac
+
+# One package may be named twice (binutils).
+missing=$(echo $missing | tr ' ' '\n' | sort -u | tr '\n' ' ')
+[ -z "${missing% }" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+	echo "deps: installing:$missing" >&2
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y $missing
+else
+	echo "deps: missing packages; install them with:" >&2
+	echo "  sudo apt-get update && sudo apt-get install -y $missing" >&2
+	exit 1
+fi

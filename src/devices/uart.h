@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * 16550A UART (the PC's COM1 at 0x3f8, IRQ 4). Registers per the TI/National PC16550D datasheet:
+ * RBR/THR/DLL at 0, IER/DLM at 1, IIR/FCR at 2, LCR at 3, MCR at 4, LSR at 5, MSR at 6, SCR at 7.
+ * Transmission is instantaneous (THRE and TEMT always set); received bytes come from the host
+ * through `rx` when the guest looks (LSR or RBR read), never by blocking.
+ */
+#pragma once
+#include "common.h"
+#include "devices/bus.h"
+
+#define UART_COM1_BASE 0x3f8
+#define UART_COM1_IRQ  4
+#define UART_NR_REGS   8
+
+struct uart_host {
+	void (*tx)(void *opaque, u8 byte);
+	size_t (*rx)(void *opaque, u8 *buf, size_t max); /* non-blocking; 0 when nothing pending */
+	void *opaque;
+};
+
+struct uart {
+	struct uart_host host;
+	u8 ier, lcr, mcr, scr;
+	bool fifo_enabled;
+	bool thri_pending; /* THR-empty interrupt: set when THR empties, cleared by IIR read */
+	u16 divisor;
+	u8 rx[64];
+	unsigned rx_head, rx_count;
+	unsigned rx_poll_countdown;
+};
+
+void uart_init(struct uart *u, const struct uart_host *host);
+/* The bus access function: byte registers; wider accesses touch consecutive registers. */
+void uart_access(void *opaque, u64 offset, u64 *data, unsigned len, bool is_write);
+/* Level of the interrupt output as the PIC would see it (MCR.OUT2 gates it on PCs). */
+bool uart_irq_line(const struct uart *u);

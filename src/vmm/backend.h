@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The backend interface: what the VMM needs from something that runs a vCPU (the soft CPU
+ * today, KVM next). A backend fills the exit record (vmx/exit.h) and nothing else of the VMM's;
+ * every exit goes through the same handlers, devices and statistics whichever backend ran.
+ */
+#pragma once
+#include "common.h"
+#include "cpu/x86.h"
+#include "vmx/exit.h"
+
+struct vcpu;
+
+struct backend_ops {
+	const char *name;
+	/* Create the backend's vCPU over vcpu->vm's RAM; stores its state in vcpu->backend. */
+	int (*vcpu_create)(struct vcpu *vcpu);
+	/*
+	 * Run until a VM exit and fill *exit. The run loop passes the same record back on the
+	 * next call: for an IN exit the backend completes the instruction from exit->io.data.
+	 */
+	void (*run)(struct vcpu *vcpu, struct vm_exit *exit);
+	void (*get_regs)(struct vcpu *vcpu, struct x86_regs *regs);
+	void (*set_regs)(struct vcpu *vcpu, const struct x86_regs *regs);
+	void (*get_sregs)(struct vcpu *vcpu, struct x86_sregs *sregs);
+	void (*set_sregs)(struct vcpu *vcpu, const struct x86_sregs *sregs);
+	/* A hardware exception delivered before the next guest instruction (SDM vol. 3C 24.8.3). */
+	void (*inject_exception)(struct vcpu *vcpu, u8 vector, bool has_error, u32 error);
+	void (*destroy)(struct vcpu *vcpu);
+};
+
+extern const struct backend_ops backend_soft;

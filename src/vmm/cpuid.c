@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT
+/*
+ * CPUID policy (SDM vol. 2A, CPUID). We model an Intel CPU with VT-x, so the vendor is
+ * "GenuineIntel" (guests such as Linux key their feature handling on it), and we advertise ONLY
+ * what the soft CPU implements. No FPU, MMX, SSE or XSAVE yet: x87 and SSE are to come, and the
+ * bits will be set here when they do.
+ */
+#include <string.h>
+
+#include "vmm/cpuid.h"
+
+#define CPUID_MAX_BASIC	  0x7
+#define CPUID_MAX_EXT	  0x80000008
+#define CPUID_BRAND	  "tollbooth soft CPU"
+#define CPUID_ANY_SUBLEAF 0xffffffff
+
+/* Leaf 1 EDX. */
+#define F1_PSE	 BIT(3)
+#define F1_TSC	 BIT(4)
+#define F1_MSR	 BIT(5)
+#define F1_PAE	 BIT(6)
+#define F1_CX8	 BIT(8)
+#define F1_SEP	 BIT(11)
+#define F1_PGE	 BIT(13)
+#define F1_CMOV	 BIT(15)
+#define F1_PAT	 BIT(16)
+#define F1_CLFSH BIT(19)
+/* Leaf 1 ECX. */
+#define F1C_MONITOR BIT(3)
+#define F1C_CX16    BIT(13)
+#define F1C_MOVBE   BIT(22)
+#define F1C_POPCNT  BIT(23)
+/* Leaf 7 subleaf 0 EBX. */
+#define F7_BMI1 BIT(3)
+#define F7_SMEP BIT(7)
+#define F7_SMAP BIT(20)
+/* Leaf 0x80000001 ECX and EDX. */
+#define FX_LAHF_LM BIT(0)
+#define FX_ABM	   BIT(5)
+#define FX_SYSCALL BIT(11)
+#define FX_NX	   BIT(20)
+#define FX_PAGE1GB BIT(26)
+#define FX_RDTSCP  BIT(27)
+#define FX_LM	   BIT(29)
+
+/* Family 6 (every Intel CPU with VT-x is), model 0x1f, stepping 1: our own numbers. */
+#define CPUID_SIGNATURE ((6u << 8) | (0x1u << 16) | (0xfu << 4) | 1u)
+
+/* X(leaf, subleaf, eax, ebx, ecx, edx): leaves in range but absent read as zeros. */
+#define CPUID_LEAVES(X)                                                                            \
+	X(0x0, CPUID_ANY_SUBLEAF, CPUID_MAX_BASIC, 0x756e6547 /* Genu */, 0x6c65746e /* ntel */,   \
+	  0x49656e69 /* ineI */)                                                                   \
+	X(0x1, CPUID_ANY_SUBLEAF, CPUID_SIGNATURE, 8u << 8 /* CLFLUSH line: 8 x 8 bytes */,        \
+	  F1C_MONITOR | F1C_CX16 | F1C_MOVBE | F1C_POPCNT,                                         \
+	  F1_PSE | F1_TSC | F1_MSR | F1_PAE | F1_CX8 | F1_SEP | F1_PGE | F1_CMOV | F1_PAT |        \
+		  F1_CLFSH)                                                                        \
+	X(0x5, CPUID_ANY_SUBLEAF, 64 /* smallest monitor line */, 64 /* largest */, 0, 0)          \
+	X(0x7, 0, 0 /* max subleaf */, F7_BMI1 | F7_SMEP | F7_SMAP, 0, 0)                          \
+	X(0x80000000, CPUID_ANY_SUBLEAF, CPUID_MAX_EXT, 0, 0, 0)                                   \
+	X(0x80000001, CPUID_ANY_SUBLEAF, 0, 0, FX_LAHF_LM | FX_ABM,                                \
+	  FX_SYSCALL | FX_NX | FX_PAGE1GB | FX_RDTSCP | FX_LM)                                     \
+	X(0x80000008, CPUID_ANY_SUBLEAF, 40 | (48 << 8) /* physical, linear address bits */, 0, 0, \
+	  0)
+
+static const struct cpuid_entry {
+	u32 leaf, subleaf;
+	u32 regs[4];
+} cpuid_table[] = {
+#define X(l, s, a, b, c, d) { l, s, { a, b, c, d } },
+	CPUID_LEAVES(X)
+#undef X
+};
+
+/* Leaves 0x80000002-0x80000004: the brand string, 16 bytes each, NUL padded. */
+static void cpuid_brand(u32 leaf, u32 out[4])
+{
+	char brand[48] = CPUID_BRAND;
+
+	memcpy(out, brand + (leaf - 0x80000002) * 16, 16);
+}
+
+void cpuid_lookup(u32 leaf, u32 subleaf, u32 out[4])
+{
+	memset(out, 0, 4 * sizeof(u32));
+	/*
+	 * SDM vol. 2A CPUID: "If a value entered for CPUID.EAX is higher than the maximum input
+	 * value for basic or extended function for that processor then the data for the highest
+	 * basic information leaf is returned."
+	 */
+	if (leaf < 0x80000000 ? leaf > CPUID_MAX_BASIC : leaf > CPUID_MAX_EXT)
+		leaf = CPUID_MAX_BASIC;
+	if (leaf >= 0x80000002 && leaf <= 0x80000004) {
+		cpuid_brand(leaf, out);
+		return;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(cpuid_table); i++) {
+		const struct cpuid_entry *e = &cpuid_table[i];
+
+		if (e->leaf == leaf && (e->subleaf == CPUID_ANY_SUBLEAF || e->subleaf == subleaf)) {
+			memcpy(out, e->regs, sizeof(e->regs));
+			return;
+		}
+	}
+}

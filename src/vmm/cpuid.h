@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The CPUID policy shared by every backend: the soft CPU's CPUID exits are answered from it, and
+ * the kvm backend will hand the same table to KVM_SET_CPUID2, so a guest sees one CPU model.
+ */
+#pragma once
+#include "common.h"
+
+enum { CPUID_EAX, CPUID_EBX, CPUID_ECX, CPUID_EDX };
+
+void cpuid_lookup(u32 leaf, u32 subleaf, u32 out[4]);

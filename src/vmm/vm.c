@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: MIT
+/* The VM object: RAM, memory map, buses and their devices (the device manager), boot. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "vmm/vm.h"
+
+int vm_add_region(struct vm *vm, u64 gpa, u64 size, enum mem_region_kind kind, const char *name)
+{
+	for (unsigned i = 0; i < vm->nr_regions; i++) {
+		const struct mem_region *r = &vm->regions[i];
+
+		if (gpa < r->gpa + r->size && r->gpa < gpa + size)
+			return -EEXIST;
+	}
+	if (vm->nr_regions == VM_MAX_REGIONS)
+		return -ENOSPC;
+	vm->regions[vm->nr_regions++] = (struct mem_region){
+		.gpa = gpa,
+		.size = size,
+		.kind = kind,
+		.name = name,
+	};
+	return 0;
+}
+
+static void vm_stop_by_debug_exit(void *opaque, int status)
+{
+	vm_request_stop(opaque, status, "%s", "");
+}
+
+/* The PC devices every guest gets: COM1 and the debug-exit port. */
+static int vm_add_devices(struct vm *vm, const struct uart_host *console)
+{
+	int err;
+
+	uart_init(&vm->uart, console);
+	err = bus_register_range(&vm->pio, UART_COM1_BASE, UART_NR_REGS, uart_access, &vm->uart,
+				 "uart");
+	if (err)
+		return err;
+	vm->debug_exit = (struct debug_exit){ .on_exit = vm_stop_by_debug_exit, .opaque = vm };
+	return bus_register_range(&vm->pio, DEBUG_EXIT_PORT, DEBUG_EXIT_SIZE, debug_exit_access,
+				  &vm->debug_exit, "debug-exit");
+}
+
+int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
+	      const struct uart_host *console)
+{
+	void *ram;
+	int err;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->pio.name = "pio";
+	vm->mmio.name = "mmio";
+	vm->backend = backend;
+	vm->vcpu.vm = vm;
+	msr_policy_reset(vm->vcpu.msr_values);
+	ram = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (ram == MAP_FAILED)
+		return -errno;
+	vm->ram = ram;
+	vm->ram_size = ram_size;
+	err = vm_add_region(vm, 0, ram_size, MEM_RAM, "ram");
+	if (!err)
+		err = stats_init(&vm->stats);
+	if (!err)
+		err = vm_add_devices(vm, console);
+	if (!err)
+		err = backend->vcpu_create(&vm->vcpu);
+	return err;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (vm->vcpu.backend)
+		vm->backend->destroy(&vm->vcpu);
+	stats_free(&vm->stats);
+	if (vm->ram)
+		munmap(vm->ram, vm->ram_size);
+	vm->ram = NULL;
+}
+
+int vm_load_boot_plan(struct vm *vm, const struct boot_plan *plan)
+{
+	for (unsigned i = 0; i < plan->nr_segments; i++) {
+		const struct boot_segment *s = &plan->seg[i];
+
+		if (s->gpa > vm->ram_size || s->memsz > vm->ram_size - s->gpa ||
+		    s->filesz > s->memsz)
+			return -E2BIG;
+		memcpy(vm->ram + s->gpa, s->data, s->filesz);
+		memset(vm->ram + s->gpa + s->filesz, 0, s->memsz - s->filesz);
+	}
+	vm->backend->set_sregs(&vm->vcpu, &plan->sregs);
+	vm->backend->set_regs(&vm->vcpu, &plan->regs);
+	return 0;
+}
+
+void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (vm->stop)
+		return;
+	vm->stop = true;
+	vm->exit_status = status;
+	va_start(ap, fmt);
+	vsnprintf(vm->stop_msg, sizeof(vm->stop_msg), fmt, ap);
+	va_end(ap);
+}

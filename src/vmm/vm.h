@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VM and its vCPU: guest RAM, the memory map, the port and MMIO buses with their devices,
+ * the statistics, and why and with which status the run ended.
+ */
+#pragma once
+#include "common.h"
+#include "devices/bus.h"
+#include "devices/debug_exit.h"
+#include "devices/uart.h"
+#include "loader/loader.h"
+#include "stats/stats.h"
+#include "vmm/backend.h"
+#include "vmm/msr.h"
+
+/*
+ * Process exit statuses tollbooth itself chooses. They are even, so they never collide with a
+ * guest's (V << 1) | 1: a guest reporting failure with V = 1 exits 3, and that must not be
+ * mistaken for a triple fault.
+ */
+#define EXIT_STATUS_USAGE   2 /* bad command line or image */
+#define EXIT_STATUS_STOPPED 4 /* tollbooth ended the run: triple fault, halted for good, ... */
+
+#define VM_MEM_DEFAULT (128ull << 20)
+#define VM_MEM_MIN     (2ull << 20)
+#define VM_MEM_MAX     (64ull << 30)
+
+enum mem_region_kind { MEM_RAM, MEM_MMIO };
+
+struct mem_region {
+	u64 gpa, size;
+	enum mem_region_kind kind;
+	const char *name;
+};
+
+#define VM_MAX_REGIONS 16
+
+struct vcpu {
+	struct vm *vm;
+	void *backend;			  /* the backend's own vCPU state */
+	u64 msr_values[MSR_POLICY_COUNT]; /* the VMM-held MSRs (vmm/msr.c) */
+};
+
+struct vm {
+	u8 *ram;
+	u64 ram_size;
+	struct mem_region regions[VM_MAX_REGIONS];
+	unsigned nr_regions;
+	struct bus pio, mmio;
+	struct uart uart;
+	struct debug_exit debug_exit;
+	struct stats stats;
+	const struct backend_ops *backend;
+	struct vcpu vcpu;
+	/* Set by whatever ends the run; the message (may be empty) is printed once, by the caller.
+	 */
+	bool stop;
+	int exit_status;
+	char stop_msg[512];
+};
+
+/* 0 or negative errno; on error the VM is left for vm_destroy(). */
+int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
+	      const struct uart_host *console);
+void vm_destroy(struct vm *vm);
+
+/* Add [gpa, gpa+size) to the memory map: 0, -EEXIST on overlap, -ENOSPC. */
+int vm_add_region(struct vm *vm, u64 gpa, u64 size, enum mem_region_kind kind, const char *name);
+
+/* Copy the plan's segments into RAM and load its register state into the vCPU. */
+int vm_load_boot_plan(struct vm *vm, const struct boot_plan *plan);
+
+/* End the run with `status`; the first request wins. */
+void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Run the vCPU until something stops it; returns the process exit status. */
+int vm_run(struct vm *vm);

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The whole suite, after `make check` built everything: unit programs (sanitizer build), the guest
+# suite (release build, soft backend), the command-line tests (sanitizer build). Each test prints
+# one line; each part ends with "<part>: N passed, M failed"; the last line sums them all.
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+release=${RELEASE_BIN:-build/tollbooth}
+san=${SAN_BIN:-build/san/tollbooth}
+unit_dir=${UNIT_DIR:-build/san/tests/unit}
+passed=0
+failed=0
+
+# Add the "<part>: N passed, M failed" line of a part's output to the totals.
+tally() { # part-output
+	local line
+	line=$(grep -E '^[a-z_-]+: [0-9]+ passed, [0-9]+ failed$' <<<"$1" | tail -n 1)
+	if [ -z "$line" ]; then
+		return 1
+	fi
+	passed=$((passed + $(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")))
+	failed=$((failed + $(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$line")))
+}
+
+for t in "$unit_dir"/test_*; do
+	[ -x "$t" ] || continue
+	out=$(timeout 300 "$t" 2>&1)
+	status=$?
+	echo "$out"
+	if ! tally "$out" || { [ $status -ne 0 ] && ! grep -q ' [1-9][0-9]* failed$' <<<"$out"; }; then
+		echo "FAIL unit $(basename "$t"): exited with status $status"
+		failed=$((failed + 1))
+	fi
+done
+
+for part in "tests/run-guests.sh $release" "tests/cli/run.sh $san"; do
+	out=$($part 2>&1)
+	echo "$out"
+	if ! tally "$out"; then
+		echo "FAIL $part: no summary line"
+		failed=$((failed + 1))
+	fi
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Command-line and bad-input tests: every mistake gets exit status 2 and exactly one line on
+# stderr that says what is wrong; nothing crashes (run this with the sanitizer build).
+#   tests/cli/run.sh [TOLLBOOTH]
+set -uo pipefail
+
+bin=${1:-build/san/tollbooth}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+
+le32() { # value...: little-endian 32-bit words
+	local v
+	for v in "$@"; do
+		v=$((v & 0xffffffff))
+		printf "\\x$(printf %02x $((v & 255)))\\x$(printf %02x $((v >> 8 & 255)))"
+		printf "\\x$(printf %02x $((v >> 16 & 255)))\\x$(printf %02x $((v >> 24 & 255)))"
+	done
+}
+
+# A multiboot image with the a.out-kludge fields, loaded at 1M, entry right after the header:
+# aout FILE FLAGS CHECKSUM_ADJUST LOAD_END BSS_END CODE_BYTES
+aout() {
+	local flags=$(($2 | 0x10000))
+	{
+		le32 0x1badb002 "$flags" $((-(0x1badb002 + flags) + $3))
+		le32 0x100000 0x100000 "$4" "$5" 0x100020
+		printf "$6"
+	} >"$1"
+}
+
+# expect NAME STATUS PATTERN -- ARGS...: run, check the status and that stderr is one line
+# matching PATTERN (for status 0, stdout must match it instead).
+expect() {
+	local name=$1 want=$2 pattern=$3 out err status lines
+	shift 4
+	out=$("$bin" "$@" 2>"$tmp/err" </dev/null)
+	status=$?
+	err=$(cat "$tmp/err")
+	lines=$(grep -c '' "$tmp/err")
+	if [ $status -ne "$want" ]; then
+		echo "FAIL cli $name: exit status $status, want $want (${err:-no message})"
+	elif grep -qE 'Sanitizer|runtime error' "$tmp/err"; then
+		echo "FAIL cli $name: sanitizer report"
+	elif [ "$want" -eq 0 ] && ! grep -qE -- "$pattern" <<<"$out"; then
+		echo "FAIL cli $name: stdout lacks /$pattern/"
+	elif [ "$want" -ne 0 ] && [ "$want" -ne 85 ] && [ "$lines" -ne 1 ]; then
+		echo "FAIL cli $name: $lines lines on stderr, want 1: $err"
+	elif [ "$want" -ne 0 ] && ! grep -qE -- "$pattern" <<<"$err"; then
+		echo "FAIL cli $name: stderr lacks /$pattern/: $err"
+	else
+		echo "ok cli $name"
+		passed=$((passed + 1))
+		return
+	fi
+	failed=$((failed + 1))
+}
+
+: >"$tmp/empty.elf"
+head -c 4096 /dev/zero | tr '\0' '\220' >"$tmp/garbage.elf"
+aout "$tmp/badsum.elf" 0 1 0 0 '\xf4'
+aout "$tmp/video.elf" 4 0 0 0 '\xf4'
+aout "$tmp/unknownflag.elf" 8 0 0 0 '\xf4'
+aout "$tmp/truncated.elf" 0 0 0x100100 0 '\xf4'
+aout "$tmp/big.elf" 0 0 0 0x400000 '\xf4'
+printf '\x7fELF\x02\x01\x01\x00' >"$tmp/elf64.elf"
+le32 0x1badb002 0 $((-0x1badb002)) >>"$tmp/elf64.elf"
+# mov $0x2a, %al; out %al, $0xf4: exits with (0x2a << 1) | 1 = 85.
+aout "$tmp/exit42.elf" 0 0 0 0 '\xb0\x2a\xe6\xf4'
+
+expect no-arguments 2 'no command given' --
+expect unknown-command 2 "unknown command 'boot'" -- boot
+expect help 0 'exit status' -- --help
+expect run-help 0 '--mem SIZE' -- run --help
+expect version 0 '^tollbooth [0-9]' -- --version
+expect missing-file 2 'nonexistent.elf: cannot open: No such file' -- run "$tmp/nonexistent.elf"
+expect directory 2 'not a regular file' -- run "$tmp"
+expect empty-file 2 'empty.elf: the file is empty' -- run "$tmp/empty.elf"
+expect no-multiboot-header 2 'garbage.elf: no multiboot header' -- run "$tmp/garbage.elf"
+expect bad-checksum 2 'badsum.elf: multiboot header at offset 0 has a bad checksum' -- \
+	run "$tmp/badsum.elf"
+expect video-mode 2 'video mode' -- run "$tmp/video.elf"
+expect unknown-required-flag 2 'flags 0x8' -- run "$tmp/unknownflag.elf"
+expect truncated 2 'truncated.elf: truncated' -- run "$tmp/truncated.elf"
+expect elf64 2 'ELF64' -- run "$tmp/elf64.elf"
+expect too-big-for-mem 2 'big.elf: .*does not fit in 2M.*--mem 4M' -- run --mem 2M "$tmp/big.elf"
+expect mem-not-a-number 2 "--mem 'abc'" -- run --mem abc "$tmp/exit42.elf"
+expect mem-zero 2 "--mem '0'" -- run --mem 0 "$tmp/exit42.elf"
+expect mem-too-small 2 "--mem '1M'" -- run --mem 1M "$tmp/exit42.elf"
+expect mem-too-large 2 "--mem '100G'" -- run --mem 100G "$tmp/exit42.elf"
+expect mem-overflow 2 "--mem '99999999999999999999G'" -- run --mem 99999999999999999999G \
+	"$tmp/exit42.elf"
+expect mem-bad-suffix 2 "--mem '5X'" -- run --mem 5X "$tmp/exit42.elf"
+expect mem-not-4k 2 "--mem '2049K'" -- run --mem 2049K "$tmp/exit42.elf"
+expect mem-negative 2 "--mem '-1'" -- run --mem -1 "$tmp/exit42.elf"
+expect mem-missing-value 2 '--mem needs a value' -- run --mem
+expect accel-kvm 2 'kvm backend is not built yet' -- run --accel kvm "$tmp/exit42.elf"
+expect accel-unknown 2 "--accel 'tcg': unknown" -- run --accel tcg "$tmp/exit42.elf"
+expect unknown-option 2 "unknown option '--frobnicate'" -- run --frobnicate "$tmp/exit42.elf"
+expect two-images 2 'more than one IMAGE' -- run "$tmp/exit42.elf" "$tmp/exit42.elf"
+expect append-too-long 2 '--append' -- run --append "$(head -c 5000 /dev/zero | tr '\0' x)" \
+	"$tmp/exit42.elf"
+expect debug-exit-status 85 '' -- run --mem 4M --accel soft --append 'a b' "$tmp/exit42.elf"
+
+echo "cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

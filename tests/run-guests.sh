@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The guest suite: boot each guest of tests/guests.list on the soft backend and compare its exit.
+#   tests/run-guests.sh [TOLLBOOTH] [LIST]
+# List lines: `name expected [soft-only|kvm-ok] [note]`; `#` starts a comment. `name` is
+# build/guests/<name>.elf, or build/guests/<name> when that file exists (e.g. aoutkludge.bin).
+# `expected` is the exit status (a guest writing V to port 0xf4 gives (V << 1) | 1), or `triple`
+# or `halt`: tollbooth must then say "triple fault" / "halted" on stderr and exit with 4 (see
+# EXIT_STATUS_STOPPED).
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+bin=${1:-build/tollbooth}
+list=${2:-tests/guests.list}
+timeout_s=${GUEST_TIMEOUT:-60}
+passed=0
+failed=0
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+
+result() { # ok|FAIL name detail
+	echo "$1 guest $2${3:+: $3}"
+	if [ "$1" = ok ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+}
+
+if [ ! -f "$list" ]; then
+	echo "FAIL guests: $list not found"
+	echo "guests: 0 passed, 1 failed"
+	exit 1
+fi
+
+while read -r name expected _rest; do
+	case $name in '' | '#'*) continue ;; esac
+	image=build/guests/$name
+	[ -f "$image" ] || image=build/guests/$name.elf
+	if [ ! -f "$image" ]; then
+		result FAIL "$name" "no image $image (make guests)"
+		continue
+	fi
+	out=$(timeout "$timeout_s" "$bin" run "$image" </dev/null 2>"$tmp")
+	status=$?
+	err=$(cat "$tmp")
+	# What to show on failure: the guest's first failed check, else tollbooth's last word.
+	last=$(grep -m 1 '^FAIL' <<<"$out")
+	[ -n "$last" ] || last=$(tail -n 1 <<<"$err")
+	case $expected in
+	triple) want=4 words="triple fault" ;;
+	halt) want=4 words="halted" ;;
+	*) want=$expected words="" ;;
+	esac
+	if [ $status -eq 124 ]; then
+		result FAIL "$name" "timed out after ${timeout_s}s"
+	elif [ $status -ne "$want" ]; then
+		result FAIL "$name" "exit status $status, want $want${last:+ ($last)}"
+	elif [ -n "$words" ] && ! grep -q "$words" <<<"$err"; then
+		result FAIL "$name" "exit status $status but no \"$words\" on stderr"
+	else
+		result ok "$name" "$expected"
+	fi
+done <"$list"
+
+echo "guests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
