@@ -349,7 +349,8 @@ static always_inline struct block *block_find(struct cpu *c)
 
 /* --- The run loop --- */
 
-static void run_blocks(struct cpu *c)
+/* Its own frame, apart from cpu_run's setjmp, so the loop keeps its state in registers. */
+static __attribute__((noinline)) void run_blocks(struct cpu *c)
 {
 	struct blockcache *bc = c->bc;
 

@@ -77,7 +77,13 @@ static always_inline void alu_reg(struct cpu *c, enum alu_op op, unsigned size, 
 	o = alu_compute(c, op, size, a, b);
 	if (op != ALU_CMP)
 		reg_write(c, dst, o.res, size);
-	lf_record(c, o.lf, a, b, o.res);
+	if (op == ALU_OR || op == ALU_AND || op == ALU_XOR) {
+		/* LF_LOGIC reads only the result (flags.c). */
+		c->lf_res = o.res;
+		c->lf_op = o.lf;
+	} else {
+		lf_record(c, o.lf, a, b, o.res);
+	}
 }
 
 static always_inline void alu_mem(struct cpu *c, const struct insn *d, enum alu_op op, u64 b)
@@ -120,14 +126,38 @@ static always_inline void alu_mem(struct cpu *c, const struct insn *d, enum alu_
 		alu_mem(c, d, op, d->imm);                                                         \
 	}
 
-ALU_HANDLERS(add, ALU_ADD)
-ALU_HANDLERS(or, ALU_OR)
-ALU_HANDLERS(adc, ALU_ADC)
-ALU_HANDLERS(sbb, ALU_SBB)
-ALU_HANDLERS(and, ALU_AND)
-ALU_HANDLERS(sub, ALU_SUB)
-ALU_HANDLERS(xor, ALU_XOR)
-ALU_HANDLERS(cmp, ALU_CMP)
+/*
+ * Size-specialized register forms for 32- and 64-bit operands, the common case in compiled code:
+ * the size is a constant, so the handler is straight-line code. ops_specialize() (below) swaps
+ * them in at decode time; they behave exactly as the generic handlers.
+ */
+#define ALU_SIZED(name, op, size)                                                                  \
+	static void op_##name##_rm_r_##size(struct cpu *c, const struct insn *d)                   \
+	{                                                                                          \
+		alu_reg(c, op, size, d->rm, reg_read(c, d->reg, size));                            \
+	}                                                                                          \
+	static void op_##name##_r_rm_##size(struct cpu *c, const struct insn *d)                   \
+	{                                                                                          \
+		alu_reg(c, op, size, d->reg, reg_read(c, d->rm, size));                            \
+	}                                                                                          \
+	static void op_##name##_rm_i_##size(struct cpu *c, const struct insn *d)                   \
+	{                                                                                          \
+		alu_reg(c, op, size, d->rm, d->imm);                                               \
+	}
+
+#define ALU_HANDLERS_ALL(name, op)                                                                 \
+	ALU_HANDLERS(name, op)                                                                     \
+	ALU_SIZED(name, op, 4)                                                                     \
+	ALU_SIZED(name, op, 8)
+
+ALU_HANDLERS_ALL(add, ALU_ADD)
+ALU_HANDLERS_ALL(or, ALU_OR)
+ALU_HANDLERS_ALL(adc, ALU_ADC)
+ALU_HANDLERS_ALL(sbb, ALU_SBB)
+ALU_HANDLERS_ALL(and, ALU_AND)
+ALU_HANDLERS_ALL(sub, ALU_SUB)
+ALU_HANDLERS_ALL(xor, ALU_XOR)
+ALU_HANDLERS_ALL(cmp, ALU_CMP)
 
 /* --- TEST, NOT, NEG, INC, DEC (SDM vol. 2B TEST, NOT, NEG; vol. 2A INC, DEC) --- */
 
@@ -186,10 +216,33 @@ void op_neg_m(struct cpu *c, const struct insn *d)
 	lf_record(c, LF(LF_NEG, d->osz), a, 0, r);
 }
 
+/*
+ * CF before an INC/DEC, inline for the kinds that precede them in loops (INC/DEC carry it in
+ * lf_src2; logic ops clear it; ADD/SUB give it by one compare); the rest ask flags.c.
+ */
+static always_inline u64 carry_in(struct cpu *c)
+{
+	switch (LF_KIND(c->lf_op)) {
+	case LF_NONE:
+		return c->rflags & X86_CF;
+	case LF_INC:
+	case LF_DEC:
+		return c->lf_src2;
+	case LF_LOGIC:
+		return 0;
+	case LF_ADD:
+		return c->lf_res < c->lf_src1;
+	case LF_SUB:
+		return c->lf_src1 < c->lf_src2;
+	default:
+		return flags_cond(c, 2);
+	}
+}
+
 /* INC/DEC preserve CF: the lazy record carries the CF before (internal.h). */
 static always_inline void incdec_reg(struct cpu *c, const struct insn *d, int kind)
 {
-	u64 a = reg_read(c, d->rm, d->osz), cf = flags_cond(c, 2);
+	u64 a = reg_read(c, d->rm, d->osz), cf = carry_in(c);
 	u64 r = (kind == LF_INC ? a + 1 : a - 1) & size_mask(d->osz);
 
 	reg_write(c, d->rm, r, d->osz);
@@ -202,7 +255,7 @@ static always_inline void incdec_mem(struct cpu *c, const struct insn *d, int ki
 	u64 r = (kind == LF_INC ? a + 1 : a - 1) & size_mask(d->osz);
 
 	mem_write(c, d->seg, ea, r, d->osz);
-	cf = flags_cond(c, 2);
+	cf = carry_in(c);
 	lf_record(c, LF(kind, d->osz), a, cf, r);
 }
 
@@ -608,4 +661,57 @@ void op_cmovcc_r_rm(struct cpu *c, const struct insn *d)
 void op_cmovcc_r_m(struct cpu *c, const struct insn *d)
 {
 	cmov(c, d, mem_read(c, d->seg, insn_ea(c, d), d->osz));
+}
+
+/* --- Decode-time specialization --- */
+
+#define SIZED_MOV_INCDEC(size)                                                                     \
+	static void op_mov_rm_r_##size(struct cpu *c, const struct insn *d)                        \
+	{                                                                                          \
+		reg_write(c, d->rm, reg_read(c, d->reg, size), size);                              \
+	}                                                                                          \
+	static void op_mov_r_rm_##size(struct cpu *c, const struct insn *d)                        \
+	{                                                                                          \
+		reg_write(c, d->reg, reg_read(c, d->rm, size), size);                              \
+	}                                                                                          \
+	static void op_mov_rm_i_##size(struct cpu *c, const struct insn *d)                        \
+	{                                                                                          \
+		reg_write(c, d->rm, d->imm, size);                                                 \
+	}                                                                                          \
+	static void op_inc_rm_##size(struct cpu *c, const struct insn *d)                          \
+	{                                                                                          \
+		struct insn s = *d;                                                                \
+		s.osz = size;                                                                      \
+		incdec_reg(c, &s, LF_INC);                                                         \
+	}                                                                                          \
+	static void op_dec_rm_##size(struct cpu *c, const struct insn *d)                          \
+	{                                                                                          \
+		struct insn s = *d;                                                                \
+		s.osz = size;                                                                      \
+		incdec_reg(c, &s, LF_DEC);                                                         \
+	}
+SIZED_MOV_INCDEC(4)
+SIZED_MOV_INCDEC(8)
+
+#define SPEC_ALU(name) SPEC(op_##name##_rm_r) SPEC(op_##name##_r_rm) SPEC(op_##name##_rm_i)
+#define SPEC_LIST                                                                                  \
+	SPEC_ALU(add) SPEC_ALU(or) SPEC_ALU(adc) SPEC_ALU(sbb) SPEC_ALU(and) SPEC_ALU(sub)         \
+	SPEC_ALU(xor) SPEC_ALU(cmp) SPEC(op_mov_rm_r) SPEC(op_mov_r_rm) SPEC(op_mov_rm_i)         \
+	SPEC(op_inc_rm) SPEC(op_dec_rm)
+
+insn_fn ops_specialize(insn_fn fn, unsigned osz)
+{
+	static const struct {
+		insn_fn generic, s4, s8;
+	} map[] = {
+#define SPEC(name) { name, name##_4, name##_8 },
+		SPEC_LIST
+#undef SPEC
+	};
+	if (osz != 4 && osz != 8)
+		return fn;
+	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
+		if (map[i].generic == fn)
+			return osz == 4 ? map[i].s4 : map[i].s8;
+	return fn;
 }
