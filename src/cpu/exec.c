@@ -108,6 +108,14 @@ noreturn void cpu_vmexit(struct cpu *c, u32 reason, u64 qual)
 	struct vm_exit *e = c->exit;
 
 	c->rip = c->insn_rip;
+	if (c->fault_depth) {
+		/* The exit interrupted an event delivery (SDM vol. 3C 27.2.4). */
+		e->idt_vectoring_info = c->inject.vector | (u32)c->inject.type << 8 |
+					(c->inject.has_error ? INTR_INFO_ERROR_VALID : 0) |
+					INTR_INFO_VALID;
+		e->idt_vectoring_error = c->inject.error;
+		c->fault_depth = 0;
+	}
 	e->reason = reason;
 	e->qual = qual;
 	e->rip = c->insn_rip;
@@ -374,8 +382,12 @@ static __attribute__((noinline)) void run_blocks(struct cpu *c)
 				c->break_block = 0;
 				continue;
 			}
-			if (c->event_pending)
+			if (c->event_pending) {
 				events_check(c);
+				/* Single step (TF) reuses the one-instruction path above. */
+				if (c->intr_shadow)
+					continue;
+			}
 			if (c->halted) {
 				/* HLT without HLT exiting and nothing to wake the CPU: the vCPU is
 				   in the HLT activity state; tell the VMM (SDM 24.4.2). */
@@ -412,6 +424,7 @@ void cpu_run(struct cpu *c, struct vm_exit *exit)
 	memset(exit, 0, sizeof(*exit));
 	c->exit = exit;
 	c->exiting = 0;
+	c->fault_depth = 0;
 	if (setjmp(c->jb)) {
 		c->insn = NULL;
 		c->break_block = 0;
@@ -485,6 +498,8 @@ void cpu_destroy(struct cpu *c)
 void cpu_set_controls(struct cpu *c, const struct vmx_controls *ctl)
 {
 	c->ctl = *ctl;
+	if (ctl->proc & PROC_INTR_WINDOW_EXITING)
+		c->event_pending = 1;
 }
 
 void cpu_get_regs(struct cpu *c, struct x86_regs *r)
@@ -499,6 +514,7 @@ void cpu_set_regs(struct cpu *c, const struct x86_regs *r)
 	memcpy(c->gpr, r->gpr, sizeof(c->gpr));
 	c->rip = r->rip;
 	flags_set(c, (r->rflags | X86_FIXED1) & ~(BIT(3) | BIT(5) | BIT(15)));
+	c->event_pending = 1; /* RFLAGS.TF or IF may have changed what is deliverable */
 }
 
 void cpu_get_sregs(struct cpu *c, struct x86_sregs *s)
@@ -546,6 +562,8 @@ int cpu_set_msr(struct cpu *c, u32 index, u64 value)
 	int ret;
 
 	memcpy(saved, c->jb, sizeof(saved));
+	c->insn = NULL;
+	c->insn_rip = c->rip; /* a #GP restores RIP from here */
 	if (setjmp(c->jb))
 		ret = -EINVAL;
 	else

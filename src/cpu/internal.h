@@ -152,6 +152,7 @@ struct cpu {
 	u8 intr_shadow; /* blocking by STI / MOV SS for one instruction (SDM 24.4.2) */
 	u8 halted;
 	u8 event_pending; /* something to check between blocks */
+	u8 single_step; /* RFLAGS.TF was set when the current instruction began: #DB trap after it */
 	struct {
 		u8 valid, vector, type, has_error, insn_len;
 		u32 error;
@@ -459,3 +460,36 @@ void io_complete(struct cpu *c);
 
 /* Handler for invalid or unimplemented encodings: #UD. */
 void op_ud(struct cpu *c, const struct insn *d);
+
+/* --- Descriptors and event delivery shared by seg.c, sys.c and events.c --- */
+
+/* Interruption types of VM-entry injection and exit information (SDM vol. 3C 24.8.3, 24.9.2). */
+#define INTR_TYPE_EXT_INTR 0
+#define INTR_TYPE_NMI 2
+#define INTR_TYPE_HW_EXC 3
+#define INTR_TYPE_SOFT_INTR 4
+#define INTR_TYPE_PRIV_SOFT_EXC 5
+#define INTR_TYPE_SOFT_EXC 6
+#define INTR_INFO_ERROR_VALID BIT(11)
+#define INTR_INFO_VALID BIT(31)
+
+/* Implicit supervisor accesses to system structures: GDT, LDT, IDT, TSS (SDM vol. 3A 4.6). */
+u64 sys_read(struct cpu *c, u64 lin, unsigned size);
+void sys_write(struct cpu *c, u64 lin, u64 v, unsigned size);
+/* The 8-byte descriptor a selector names in the GDT or LDT; false if beyond the table limit. */
+bool desc_fetch(struct cpu *c, u16 sel, u64 *raw);
+/* Upper 8 bytes of a 16-byte system descriptor in IA-32e mode (SDM vol. 3A 7.2.3, 5.8.3.1). */
+u64 desc_fetch_high(struct cpu *c, u16 sel);
+/* Descriptor -> segment cache in the VMCS access-rights format (x86.h). */
+void desc_decode(u64 raw, u16 sel, struct x86_segment *s);
+void desc_set_accessed(struct cpu *c, u16 sel, u64 raw);
+bool seg_limit_ok(const struct x86_segment *s, u64 off, unsigned size);
+/* Install a segment cache; updates effective base and seg_check (cpu_update_mode for CS/SS). */
+void seg_commit(struct cpu *c, unsigned seg, const struct x86_segment *s);
+/* After a return to an outer level (c->cpl already the new CPL): ES/DS/FS/GS with DPL < CPL
+   become null (SDM vol. 2 RET, IRET). */
+void seg_null_outer(struct cpu *c);
+/* Bytes of the current TSS; #TS(TR selector | ext) beyond its limit (SDM vol. 3A 7.2). */
+u64 tss_read(struct cpu *c, u32 off, unsigned size, u32 ext);
+/* Deliver `vector` through the IDT (SDM vol. 3A 6.12, 6.14); `ret_rip` is the RIP pushed. */
+void events_deliver(struct cpu *c, u8 vector, u8 type, bool has_error, u32 error, u64 ret_rip);

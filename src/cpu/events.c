@@ -1,0 +1,427 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Interrupt and exception delivery (SDM vol. 3A chapter 6) in VMX non-root operation (SDM vol. 3C
+ * 25.2, 26.6): the exception bitmap, double and triple faults, VM-entry event injection, the
+ * interrupt window, and the INT n / INT3 / INTO / INT1 instructions.
+ *
+ * Delivery state machine. Every delivery runs with c->fault_depth != 0 and c->inject describing
+ * the event being delivered (valid = 0: it is no longer pending). A fault raised while delivering
+ * longjmps to the run loop, which calls events_deliver_fault() again: depth 1 means "a fault
+ * during delivery of c->inject" (combined by SDM Table 6-5 into #DF or delivered serially),
+ * depth 2 means "a fault while delivering #DF": triple fault, VM exit 2. Depth returns to 0 when a
+ * delivery completes or leaves through a VM exit.
+ */
+#include "cpu/internal.h"
+#include "cpu/ops.h"
+
+#define SEL_ERR(sel)	 ((u32)(sel) & 0xfffcu)
+#define SEL_IS_NULL(sel) (((sel) & 0xfffcu) == 0)
+
+/* Vectors that push an error code (SDM vol. 3A 6.3.1, Table 6-1). */
+static bool vec_has_error(u8 v)
+{
+	return v == X86_DF_VEC || (v >= X86_TS && v <= X86_PF_VEC) || v == X86_AC_VEC ||
+	       v == X86_CP;
+}
+
+/* SDM vol. 3A 6.15, Table 6-4: benign, contributory and page-fault classes. */
+enum exc_class { EXC_BENIGN, EXC_CONTRIBUTORY, EXC_PAGE_FAULT };
+
+static enum exc_class exc_class(u8 vector, u8 type)
+{
+	if (type != INTR_TYPE_HW_EXC)
+		return EXC_BENIGN;
+	switch (vector) {
+	case X86_DE:
+	case X86_TS:
+	case X86_NP:
+	case X86_SS:
+	case X86_GP:
+		return EXC_CONTRIBUTORY;
+	case X86_PF_VEC:
+		return EXC_PAGE_FAULT;
+	default:
+		return EXC_BENIGN;
+	}
+}
+
+static bool is_canonical(u64 a)
+{
+	return (u64)((s64)(a << 16) >> 16) == a;
+}
+
+/*
+ * Exception bitmap (SDM vol. 3C 25.2): bit `vector` selects exiting; for #PF the bit is combined
+ * with the error-code mask/match: with the bit set the exit occurs iff (PFEC & mask) == match,
+ * with it clear iff they differ.
+ */
+static bool exception_exits(const struct cpu *c, u8 vector, u32 error)
+{
+	bool bit = c->ctl.exception_bitmap & (1u << vector);
+
+	if (vector == X86_PF_VEC)
+		return bit == ((error & c->ctl.pf_ec_mask) == c->ctl.pf_ec_match);
+	return bit;
+}
+
+/* Exit reason 0 for an exception (SDM vol. 3C 27.2.2); #PF: the qualification is the linear
+   address and CR2 is not loaded (SDM 27.1). */
+static noreturn void exception_vmexit(struct cpu *c, u8 vector, u8 type, bool has_error, u32 error,
+				      u64 qual)
+{
+	struct vm_exit *e = c->exit;
+
+	e->intr_info = vector | (u32)type << 8 | (has_error ? INTR_INFO_ERROR_VALID : 0) |
+		       INTR_INFO_VALID;
+	e->intr_error = has_error ? error : 0;
+	c->fault_depth = 0;
+	cpu_vmexit(c, EXIT_REASON_EXCEPTION_NMI, qual);
+}
+
+/*
+ * Writes a delivery frame, first value at the highest address, and returns the new stack pointer.
+ * `ss` non-NULL: legacy stack, each slot limit-checked (#SS(err)) and the pointer wrapped to
+ * `sp_mask`. Runs at the CPL of the handler: the caller has switched the TLB already.
+ */
+static u64 frame_push(struct cpu *c, const struct x86_segment *ss, u64 sp, u64 sp_mask,
+		      const u64 *v, unsigned n, unsigned sz, u32 err)
+{
+	u64 lin_mask = ss ? 0xffffffffull : ~0ull;
+
+	for (unsigned i = 0; i < n; i++) {
+		sp = (sp - sz) & sp_mask;
+		if (ss && !seg_limit_ok(ss, sp, sz))
+			cpu_fault(c, X86_SS, err);
+		lin_write(c, ((ss ? ss->base : 0) + sp) & lin_mask, v[i], sz);
+	}
+	return sp;
+}
+
+/* Real-address mode: the IVT of 4-byte CS:IP vectors, a 16-bit frame (SDM vol. 3A 20.1.4). */
+static void deliver_real(struct cpu *c, u8 vector, u64 ret_rip)
+{
+	struct x86_segment cs = c->seg[SEG_CS];
+	u64 flags = flags_get(c), ent, sp, frame[3];
+
+	if ((u32)vector * 4 + 3 > c->idt.limit)
+		cpu_gp(c, 0);
+	ent = sys_read(c, c->idt.base + (u32)vector * 4, 4);
+	frame[0] = flags;
+	frame[1] = cs.sel;
+	frame[2] = ret_rip;
+	sp = frame_push(c, &c->seg[SEG_SS], c->gpr[R_RSP], 0xffff, frame, 3, 2, 0);
+	reg_write(c, R_RSP, sp, 2);
+	cs.sel = (u16)(ent >> 16);
+	cs.base = (u64)cs.sel << 4;
+	c->seg[SEG_CS] = cs;
+	c->rip = ent & 0xffff;
+	flags_set(c, flags & ~(X86_IF | X86_TF | X86_AC | X86_RF));
+	cpu_update_mode(c);
+}
+
+/*
+ * Delivery through an interrupt or trap gate (SDM vol. 3A 6.12.1 protected mode, 6.14 IA-32e
+ * mode). Checks in the SDM's order, then the frame is written on the handler's stack, then state
+ * is committed, so a fault at any point leaves the interrupted context intact:
+ *   - IDT limit #GP(vec*8+2+EXT); gate type (task gates are not supported: #GP, docs/cpu.md);
+ *     software interrupts/exceptions with gate DPL < CPL #GP(vec*8+2); gate not present #NP.
+ *   - Target CS: null #GP(EXT); code segment with DPL <= CPL, else #GP(sel+EXT); not present
+ *     #NP(sel+EXT); IA-32e mode: a 64-bit code segment.
+ *   - Inner privilege: stack from the TSS (SS:ESP of the new CPL; IA-32e: RSPn, SS = null with
+ *     RPL = CPL); IA-32e IST (gate bits 34:32) always switches the stack; IA-32e aligns RSP to 16
+ *     and always pushes SS:RSP.
+ *   - Interrupt gates clear IF; all gates clear TF, NT, RF and VM.
+ * EXT (error-code bit 0) is set for events external to the program (SDM 6.13).
+ */
+void events_deliver(struct cpu *c, u8 vector, u8 type, bool has_error, u32 error, u64 ret_rip)
+{
+	bool soft = type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_SOFT_EXC;
+	u32 ext = soft ? 0 : 1, idt_err = (u32)vector * 8 + 2 + ext;
+	bool lm = c->efer & EFER_LMA;
+	unsigned gsz = lm ? 16 : 8, gtype, ist, n = 0, sz;
+	struct x86_segment cs, ss = c->seg[SEG_SS];
+	u64 lo, hi = 0, off, raw, cs_raw, rsp = c->gpr[R_RSP], sp, sp_mask, rflags, frame[6];
+	u8 old_cpl = c->cpl, new_cpl;
+	u16 sel;
+	bool new_stack = false;
+
+	if (c->mode == MODE_REAL) {
+		deliver_real(c, vector, ret_rip);
+		return;
+	}
+	if ((u32)vector * gsz + gsz - 1 > c->idt.limit)
+		cpu_gp(c, idt_err);
+	lo = sys_read(c, c->idt.base + (u32)vector * gsz, 8);
+	if (lm)
+		hi = sys_read(c, c->idt.base + (u32)vector * gsz + 8, 8);
+	gtype = (lo >> 40) & 0x1f; /* type and S */
+	if (!(gtype == 0xe || gtype == 0xf || (!lm && (gtype == 0x6 || gtype == 0x7))))
+		cpu_gp(c, idt_err);
+	if (soft && ((lo >> 45) & 3) < c->cpl)
+		cpu_gp(c, idt_err);
+	if (!(lo & BIT(47)))
+		cpu_fault(c, X86_NP, idt_err);
+	sel = (u16)(lo >> 16);
+	off = (lo & 0xffff) | ((lo >> 32) & 0xffff0000);
+	if (lm)
+		off |= hi << 32;
+	ist = lm ? (lo >> 32) & 7 : 0;
+	sz = lm ? 8 : (gtype & 8) ? 4 : 2;
+
+	if (SEL_IS_NULL(sel))
+		cpu_gp(c, ext);
+	if (!desc_fetch(c, sel, &cs_raw))
+		cpu_gp(c, SEL_ERR(sel) | ext);
+	desc_decode(cs_raw, sel, &cs);
+	if (!(cs.ar & AR_S) || !(AR_TYPE(cs.ar) & 8) || AR_DPL(cs.ar) > c->cpl)
+		cpu_gp(c, SEL_ERR(sel) | ext);
+	if (!(cs.ar & AR_P))
+		cpu_fault(c, X86_NP, SEL_ERR(sel) | ext);
+	if (lm && (!(cs.ar & AR_L) || (cs.ar & AR_DB)))
+		cpu_gp(c, SEL_ERR(sel) | ext);
+	new_cpl = (AR_TYPE(cs.ar) & 4) ? c->cpl : (u8)AR_DPL(cs.ar);
+	if (lm ? !is_canonical(off) : off > cs.limit)
+		cpu_gp(c, ext);
+
+	rflags = flags_get(c);
+	if (lm) {
+		if (new_cpl < old_cpl || ist)
+			rsp = tss_read(c, ist ? 0x24 + (ist - 1) * 8 : 4 + new_cpl * 8u, 8, ext);
+		if (new_cpl < old_cpl) {
+			ss.sel = new_cpl;
+			ss.base = 0;
+			ss.limit = 0;
+			ss.ar = AR_UNUSABLE | (u32)new_cpl << 5;
+			new_stack = true;
+		}
+		rsp &= ~0xfull;
+		if (!is_canonical(rsp) || !is_canonical(rsp - 48))
+			cpu_fault(c, X86_SS, ext);
+		frame[n++] = c->seg[SEG_SS].sel;
+		frame[n++] = c->gpr[R_RSP];
+		sp_mask = ~0ull;
+	} else {
+		if (new_cpl < old_cpl) {
+			const struct x86_segment *tr = &c->seg[SEG_TR];
+			bool tss32 = AR_TYPE(tr->ar) & 8;
+			u16 ss_sel;
+
+			if (tss32) {
+				rsp = tss_read(c, 4 + 8u * new_cpl, 4, ext);
+				ss_sel = (u16)tss_read(c, 8 + 8u * new_cpl, 2, ext);
+			} else {
+				rsp = tss_read(c, 2 + 4u * new_cpl, 2, ext);
+				ss_sel = (u16)tss_read(c, 4 + 4u * new_cpl, 2, ext);
+			}
+			if (SEL_IS_NULL(ss_sel))
+				cpu_fault(c, X86_TS, ext);
+			if (!desc_fetch(c, ss_sel, &raw))
+				cpu_fault(c, X86_TS, SEL_ERR(ss_sel) | ext);
+			desc_decode(raw, ss_sel, &ss);
+			if ((ss_sel & 3) != new_cpl || AR_DPL(ss.ar) != new_cpl ||
+			    !(ss.ar & AR_S) || (AR_TYPE(ss.ar) & 0xa) != 2)
+				cpu_fault(c, X86_TS, SEL_ERR(ss_sel) | ext);
+			if (!(ss.ar & AR_P))
+				cpu_fault(c, X86_SS, SEL_ERR(ss_sel) | ext);
+			desc_set_accessed(c, ss_sel, raw);
+			ss.ar |= 1;
+			new_stack = true;
+			frame[n++] = c->seg[SEG_SS].sel;
+			frame[n++] = c->gpr[R_RSP];
+		}
+		sp_mask = (ss.ar & AR_DB) ? 0xffffffffull : 0xffffull;
+	}
+	frame[n++] = rflags;
+	frame[n++] = c->seg[SEG_CS].sel;
+	frame[n++] = ret_rip;
+	if (has_error)
+		frame[n++] = error;
+	desc_set_accessed(c, sel, cs_raw);
+	cpu_set_cpl(c, new_cpl);
+	sp = frame_push(c, lm ? NULL : &ss, rsp & sp_mask, sp_mask, frame, n, sz,
+			new_stack ? SEL_ERR(ss.sel) | ext : ext);
+
+	/* Commit. */
+	if (new_stack)
+		c->seg[SEG_SS] = ss;
+	c->gpr[R_RSP] = sp_mask == 0xffff ? (rsp & ~0xffffull) | sp : sp;
+	cs.sel = (u16)((sel & ~3u) | new_cpl);
+	cs.ar |= 1;
+	c->seg[SEG_CS] = cs;
+	c->rip = off;
+	rflags &= ~(X86_TF | X86_NT | X86_RF | X86_VM);
+	if (!(gtype & 1))
+		rflags &= ~X86_IF;
+	flags_set(c, rflags);
+	cpu_update_mode(c);
+}
+
+void events_deliver_fault(struct cpu *c)
+{
+	u8 vec = c->fault_vector;
+	u32 err = c->fault_error;
+	u32 idt_info = 0, idt_error = 0;
+	bool has_error;
+
+	c->insn_rip = c->rip; /* the faulting instruction (cpu_fault restored RIP) */
+	c->single_step = 0;   /* it did not complete: no single-step trap after it */
+	/* A fault may interrupt a delivery or far transfer after the TLB switched to the new CPL;
+	   the committed CPL is SS.DPL (SDM vol. 3C 24.4.1). */
+	cpu_set_cpl(c, c->mode == MODE_REAL ? 0 : (u8)AR_DPL(c->seg[SEG_SS].ar));
+	if (c->fault_depth) {
+		enum exc_class first = exc_class(c->inject.vector, c->inject.type);
+		enum exc_class second = exc_class(vec, INTR_TYPE_HW_EXC);
+
+		if (c->fault_depth == 2) {
+			c->fault_depth = 0;
+			cpu_vmexit(c, EXIT_REASON_TRIPLE_FAULT, 0);
+		}
+		/* SDM 27.2.4: an exit during delivery reports the original event. */
+		idt_info = c->inject.vector | (u32)c->inject.type << 8 |
+			   (c->inject.has_error ? INTR_INFO_ERROR_VALID : 0) | INTR_INFO_VALID;
+		idt_error = c->inject.has_error ? c->inject.error : 0;
+		if ((first == EXC_CONTRIBUTORY && second == EXC_CONTRIBUTORY) ||
+		    (first == EXC_PAGE_FAULT && second != EXC_BENIGN)) {
+			vec = X86_DF_VEC;
+			err = 0;
+			c->fault_depth = 2;
+		}
+	} else {
+		c->fault_depth = 1;
+	}
+	has_error = vec_has_error(vec);
+	c->inject.valid = 0;
+	c->inject.vector = vec;
+	c->inject.type = INTR_TYPE_HW_EXC;
+	c->inject.has_error = has_error;
+	c->inject.error = err;
+	if (exception_exits(c, vec, err)) {
+		c->exit->idt_vectoring_info = idt_info;
+		c->exit->idt_vectoring_error = idt_error;
+		exception_vmexit(c, vec, INTR_TYPE_HW_EXC, has_error, err,
+				 vec == X86_PF_VEC ? c->fault_cr2 : 0);
+	}
+	if (vec == X86_PF_VEC)
+		c->cr2 = c->fault_cr2;
+	events_deliver(c, vec, INTR_TYPE_HW_EXC, has_error, err, c->rip);
+	c->fault_depth = 0;
+}
+
+#define DR6_BS BIT(14)
+
+/*
+ * Single-step trap (SDM vol. 3A 18.3.1.4): after an instruction that began with RFLAGS.TF = 1
+ * completes, #DB with DR6.BS, RIP of the next instruction. An exit for it reports BS in the
+ * qualification and leaves DR6 alone (SDM vol. 3C 27.1, 27.2.1).
+ */
+static void single_step_trap(struct cpu *c)
+{
+	c->single_step = 0;
+	c->inject.valid = 0;
+	c->inject.vector = X86_DB;
+	c->inject.type = INTR_TYPE_HW_EXC;
+	c->inject.has_error = 0;
+	c->inject.error = 0;
+	c->fault_depth = 1;
+	if (exception_exits(c, X86_DB, 0))
+		exception_vmexit(c, X86_DB, INTR_TYPE_HW_EXC, false, 0, DR6_BS);
+	c->dr[6] |= DR6_BS;
+	events_deliver(c, X86_DB, INTR_TYPE_HW_EXC, false, 0, c->rip);
+	c->fault_depth = 0;
+}
+
+/*
+ * Between instructions (called by the run loop when c->event_pending is set, never while the
+ * interrupt shadow covers the next instruction):
+ *   - A VM-entry injection (cpu_inject_event) is delivered now, whatever RFLAGS.IF says: checking
+ *     interruptibility is the VMM's job (SDM vol. 3C 26.6.1). Software interrupts and exceptions
+ *     push RIP + insn_len. Delivery wakes a halted CPU and ends any interrupt shadow.
+ *     An injected #PF does not load CR2: CR2 is guest state the VMM sets.
+ *   - Interrupt-window exiting (SDM 26.7.5): exit 7 once RFLAGS.IF = 1 and nothing blocks; the
+ *     check stays armed (event_pending) while the control is set.
+ *   - Single stepping: a trap due from the previous instruction comes first; with TF set the
+ *     next instruction is stepped. Whatever sets TF (POPF, IRET, SYSRET) sets event_pending.
+ */
+void events_check(struct cpu *c)
+{
+	bool pending = false;
+
+	c->insn_rip = c->rip;
+	if (c->single_step)
+		single_step_trap(c);
+	if (c->inject.valid) {
+		u8 type = c->inject.type;
+		u64 ret = c->rip;
+
+		if (type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_PRIV_SOFT_EXC ||
+		    type == INTR_TYPE_SOFT_EXC)
+			ret += c->inject.insn_len;
+		c->inject.valid = 0;
+		c->halted = 0;
+		c->intr_shadow = 0;
+		c->fault_depth = 1;
+		events_deliver(c, c->inject.vector, type, c->inject.has_error, c->inject.error,
+			       ret);
+		c->fault_depth = 0;
+	}
+	if (c->ctl.proc & PROC_INTR_WINDOW_EXITING) {
+		if ((c->rflags & X86_IF) && !c->intr_shadow) {
+			c->halted = 0;
+			c->exit->insn_len = 0;
+			cpu_vmexit(c, EXIT_REASON_INTERRUPT_WINDOW, 0);
+		}
+		pending = true;
+	}
+	/* TF: arm the trap for the next instruction and have the run loop execute exactly one
+	   (its intr_shadow path), then come back here. */
+	if ((c->rflags & X86_TF) && !c->halted) {
+		c->single_step = 1;
+		c->intr_shadow = 1;
+		pending = true;
+	}
+	c->event_pending = pending;
+}
+
+/*
+ * Software interrupts from instructions (SDM vol. 2 INT n/INTO/INT3/INT1): delivered with the RIP
+ * of the next instruction. INT3 and INTO are software exceptions and INT1 a privileged software
+ * exception: the exception bitmap applies to them (exit type 6 / 5 with the instruction length,
+ * SDM vol. 3C 27.2.2); INT n never exits. A fault during delivery is handled by
+ * events_deliver_fault() with this event as the first one.
+ */
+static void soft_event(struct cpu *c, u8 vector, u8 type)
+{
+	if (type != INTR_TYPE_SOFT_INTR && exception_exits(c, vector, 0))
+		exception_vmexit(c, vector, type, false, 0, 0);
+	c->inject.valid = 0;
+	c->inject.vector = vector;
+	c->inject.type = type;
+	c->inject.has_error = 0;
+	c->inject.error = 0;
+	c->fault_depth = 1;
+	c->single_step = 0; /* the gate clears TF; no single-step trap after INT n */
+	events_deliver(c, vector, type, false, 0, c->rip);
+	c->fault_depth = 0;
+	c->break_block = 1;
+}
+
+void op_int(struct cpu *c, const struct insn *d)
+{
+	soft_event(c, (u8)d->imm, INTR_TYPE_SOFT_INTR);
+}
+
+void op_int3(struct cpu *c, const struct insn *d)
+{
+	soft_event(c, X86_BP, INTR_TYPE_SOFT_EXC);
+}
+
+void op_into(struct cpu *c, const struct insn *d)
+{
+	if (flags_get(c) & X86_OF)
+		soft_event(c, X86_OF_VEC, INTR_TYPE_SOFT_EXC);
+}
+
+void op_int1(struct cpu *c, const struct insn *d)
+{
+	soft_event(c, X86_DB, INTR_TYPE_PRIV_SOFT_EXC);
+}
