@@ -461,7 +461,7 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 	c->opaque = cfg->opaque;
 	c->mmio_read = cfg->mmio_read;
 	c->mmio_write = cfg->mmio_write;
-	for (unsigned t = 0; t < 2; t++)
+	for (unsigned t = 0; t < ARRAY_SIZE(c->tlbs); t++)
 		for (unsigned i = 0; i < TLB_SIZE; i++)
 			c->tlbs[t][i].tag_r = c->tlbs[t][i].tag_w = TLB_INVALID;
 	c->tlb = c->tlbs[0];

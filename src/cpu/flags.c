@@ -91,6 +91,7 @@ void flags_set(struct cpu *c, u64 rflags)
 {
 	c->rflags = rflags | X86_FIXED1;
 	c->lf_op = LF_NONE;
+	cpu_select_tlb(c);
 }
 
 /* Condition codes from materialized flags (SDM vol. 1 Table B-1). */

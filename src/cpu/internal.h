@@ -110,6 +110,7 @@ struct tlb_entry {
 #define ACC_WRITE 1
 #define ACC_FETCH 2
 #define ACC_SYS BIT(2) /* implicit supervisor access (descriptor tables, TSS, IDT) */
+#define ACC_SS BIT(3)  /* through SS: a non-canonical address is #SS(0), not #GP(0) (SDM 3.3.7.1) */
 
 enum cpu_mode { MODE_REAL, MODE_PROT, MODE_COMPAT, MODE_LONG };
 
@@ -132,7 +133,7 @@ struct cpu {
 	u32 seg_check;  /* bit per segment register: accesses need limit/type checks (seg.c) */
 	u64 lin_mask;   /* 0xffffffff outside 64-bit mode */
 	u64 seg_base[6]; /* effective bases: 0 for ES/CS/SS/DS in 64-bit mode */
-	struct tlb_entry *tlb; /* tlbs[0] supervisor or tlbs[1] user, by CPL */
+	struct tlb_entry *tlb; /* tlbs[0] supervisor, tlbs[1] user, by cpu_select_tlb() */
 	u8 *ram;
 	u64 ram_size;
 	u64 icount;
@@ -178,7 +179,9 @@ struct cpu {
 	void *opaque;
 	u64 (*mmio_read)(void *opaque, u64 gpa, unsigned size);
 	void (*mmio_write)(void *opaque, u64 gpa, u64 value, unsigned size);
-	struct tlb_entry tlbs[2][TLB_SIZE];
+	/* [0] CPL 0-2, [1] CPL 3, [2] never filled: CPL 3 with alignment checking, so every access
+	   takes the slow path, which checks alignment (cpu_select_tlb). */
+	struct tlb_entry tlbs[3][TLB_SIZE];
 
 	/* Block cache (exec.c). */
 	struct blockcache *bc;
@@ -213,6 +216,20 @@ void bc_flush_jump_cache(struct cpu *c);               /* with every TLB flush *
 
 void cpu_update_mode(struct cpu *c);  /* after CR0, EFER, CS or SS changes: mode, sizes, bases */
 void cpu_set_cpl(struct cpu *c, u8 cpl);
+
+/*
+ * The TLB for the current privilege. CPL 3 with CR0.AM and RFLAGS.AC set checks alignment
+ * (SDM vol. 3A 6.15, #AC): such accesses use the never-filled tlbs[2], so all of them reach the
+ * slow path, which checks. Called wherever CPL, CR0 or RFLAGS change (cpu_set_cpl,
+ * cpu_update_mode, flags_set).
+ */
+static inline void cpu_select_tlb(struct cpu *c)
+{
+	unsigned t = c->cpl == 3;
+	if (t && (c->cr0 & CR0_AM) && (c->rflags & X86_AC))
+		t = 2;
+	c->tlb = c->tlbs[t];
+}
 void tlb_flush_all(struct cpu *c);    /* MOV CR3 / CR0.PG,WP / CR4 paging bits (SDM 4.10.4) */
 void tlb_flush_page(struct cpu *c, u64 lin); /* INVLPG */
 
@@ -303,7 +320,7 @@ static always_inline u64 seg_lin(struct cpu *c, unsigned seg, u64 off, unsigned 
 	return (c->seg_base[seg] + off) & c->lin_mask;
 }
 
-static always_inline u64 lin_read(struct cpu *c, u64 lin, unsigned size)
+static always_inline u64 lin_read_acc(struct cpu *c, u64 lin, unsigned size, int acc)
 {
 	struct tlb_entry *e = &c->tlb[(lin >> 12) & (TLB_SIZE - 1)];
 	if (likely(e->tag_r == (lin & PAGE_MASK) && (lin & 0xfff) <= PAGE_SIZE - size)) {
@@ -328,10 +345,15 @@ static always_inline u64 lin_read(struct cpu *c, u64 lin, unsigned size)
 		}
 		}
 	}
-	return mmu_read_slow(c, lin, size, ACC_READ);
+	return mmu_read_slow(c, lin, size, acc);
 }
 
-static always_inline void lin_write(struct cpu *c, u64 lin, u64 v, unsigned size)
+static always_inline u64 lin_read(struct cpu *c, u64 lin, unsigned size)
+{
+	return lin_read_acc(c, lin, size, ACC_READ);
+}
+
+static always_inline void lin_write_acc(struct cpu *c, u64 lin, u64 v, unsigned size, int acc)
 {
 	struct tlb_entry *e = &c->tlb[(lin >> 12) & (TLB_SIZE - 1)];
 	if (likely(e->tag_w == (lin & PAGE_MASK) && (lin & 0xfff) <= PAGE_SIZE - size)) {
@@ -355,17 +377,24 @@ static always_inline void lin_write(struct cpu *c, u64 lin, u64 v, unsigned size
 			return;
 		}
 	}
-	mmu_write_slow(c, lin, v, size, ACC_WRITE);
+	mmu_write_slow(c, lin, v, size, acc);
+}
+
+static always_inline void lin_write(struct cpu *c, u64 lin, u64 v, unsigned size)
+{
+	lin_write_acc(c, lin, v, size, ACC_WRITE);
 }
 
 static always_inline u64 mem_read(struct cpu *c, unsigned seg, u64 off, unsigned size)
 {
-	return lin_read(c, seg_lin(c, seg, off, size, ACC_READ), size);
+	return lin_read_acc(c, seg_lin(c, seg, off, size, ACC_READ), size,
+			    seg == SEG_SS ? ACC_READ | ACC_SS : ACC_READ);
 }
 
 static always_inline void mem_write(struct cpu *c, unsigned seg, u64 off, u64 v, unsigned size)
 {
-	lin_write(c, seg_lin(c, seg, off, size, ACC_WRITE), v, size);
+	lin_write_acc(c, seg_lin(c, seg, off, size, ACC_WRITE), v, size,
+		      seg == SEG_SS ? ACC_WRITE | ACC_SS : ACC_WRITE);
 }
 
 /* Check that a write of `size` bytes at seg:off would succeed, without writing (for RMW and

@@ -150,10 +150,10 @@ static always_inline void walk_levels(struct cpu *c, u64 lin, int acc, struct wa
 /* 4-level paging (SDM 4.5). */
 static void walk_4level(struct cpu *c, u64 lin, int acc, struct walk *w)
 {
-	/* SDM 3.3.7.1: a non-canonical address faults before paging: #GP(0). An access through SS
-	   should get #SS(0), but the MMU does not know the segment (mem_probe_write does). */
+	/* SDM 3.3.7.1: a non-canonical address faults before paging: #SS(0) through SS, else
+	   #GP(0). */
 	if (unlikely(!canonical(lin)))
-		cpu_gp(c, 0);
+		cpu_fault(c, acc & ACC_SS ? X86_SS : X86_GP, 0);
 	walk_levels(c, lin, acc, w, c->cr3 & PHYS_ADDR_MASK, 4,
 		    RSVD_4LEVEL | (c->efer & EFER_NXE ? 0 : PTE_XD));
 }
@@ -367,10 +367,23 @@ static void phys_write(struct cpu *c, u64 gpa, u64 v, unsigned size)
  * may already be set, as on hardware. The second page follows the first modulo the linear-address
  * width (lin_mask: 4 GiB wrap outside 64-bit mode).
  */
+/*
+ * #AC(0): a misaligned data access at CPL 3 with CR0.AM and RFLAGS.AC set (SDM vol. 3A 6.15,
+ * Interrupt 17, Table 6-7; operands of 2, 4 and 8 bytes). cpu_select_tlb() sends all such
+ * accesses here; implicit supervisor accesses are not checked.
+ */
+static always_inline void align_check(struct cpu *c, u64 lin, unsigned size, int acc)
+{
+	if (unlikely(c->tlb == c->tlbs[2]) && !(acc & ACC_SYS) && !(size & (size - 1)) &&
+	    (lin & (size - 1)))
+		cpu_fault(c, X86_AC_VEC, 0);
+}
+
 u64 mmu_read_slow(struct cpu *c, u64 lin, unsigned size, int acc)
 {
 	unsigned n1 = (unsigned)(PAGE_SIZE - (lin & 0xfff));
 
+	align_check(c, lin, size, acc);
 	if (likely(size <= n1))
 		return phys_read(c, mmu_translate(c, lin, acc), size);
 	u64 gpa1 = mmu_translate(c, lin, acc);
@@ -383,6 +396,7 @@ void mmu_write_slow(struct cpu *c, u64 lin, u64 v, unsigned size, int acc)
 {
 	unsigned n1 = (unsigned)(PAGE_SIZE - (lin & 0xfff));
 
+	align_check(c, lin, size, acc);
 	if (likely(size <= n1)) {
 		phys_write(c, mmu_translate(c, lin, acc), v, size);
 		return;
@@ -396,6 +410,9 @@ void mmu_write_slow(struct cpu *c, u64 lin, u64 v, unsigned size, int acc)
 /* NULL without translating for a page-crossing access: the slow path then does the checks. */
 void *mmu_ptr(struct cpu *c, u64 lin, unsigned size, int acc)
 {
+	/* With alignment checking on, the caller's per-element path checks each access. */
+	if (unlikely(c->tlb == c->tlbs[2]))
+		return NULL;
 	if ((lin & 0xfff) + size > PAGE_SIZE)
 		return NULL;
 	struct tlb_entry *e = tlb_lookup(c, lin, acc);

@@ -134,6 +134,7 @@ void cpu_update_mode(struct cpu *c)
 	}
 	for (unsigned i = 0; i < 6; i++)
 		seg_refresh(c, i);
+	cpu_select_tlb(c); /* CR0.AM may have changed */
 	c->break_block = 1;
 }
 
@@ -141,7 +142,7 @@ void cpu_update_mode(struct cpu *c)
 void cpu_set_cpl(struct cpu *c, u8 cpl)
 {
 	c->cpl = cpl;
-	c->tlb = &c->tlbs[cpl == 3][0];
+	cpu_select_tlb(c);
 }
 
 void seg_commit(struct cpu *c, unsigned seg, const struct x86_segment *s)
