@@ -240,13 +240,13 @@ static always_inline u64 carry_in(struct cpu *c)
 }
 
 /* INC/DEC preserve CF: the lazy record carries the CF before (internal.h). */
-static always_inline void incdec_reg(struct cpu *c, const struct insn *d, int kind)
+static always_inline void incdec_reg(struct cpu *c, unsigned rm, unsigned size, int kind)
 {
-	u64 a = reg_read(c, d->rm, d->osz), cf = carry_in(c);
-	u64 r = (kind == LF_INC ? a + 1 : a - 1) & size_mask(d->osz);
+	u64 a = reg_read(c, rm, size), cf = carry_in(c);
+	u64 r = (kind == LF_INC ? a + 1 : a - 1) & size_mask(size);
 
-	reg_write(c, d->rm, r, d->osz);
-	lf_record(c, LF(kind, d->osz), a, cf, r);
+	reg_write(c, rm, r, size);
+	lf_record(c, LF(kind, size), a, cf, r);
 }
 
 static always_inline void incdec_mem(struct cpu *c, const struct insn *d, int kind)
@@ -261,7 +261,7 @@ static always_inline void incdec_mem(struct cpu *c, const struct insn *d, int ki
 
 void op_inc_rm(struct cpu *c, const struct insn *d)
 {
-	incdec_reg(c, d, LF_INC);
+	incdec_reg(c, d->rm, d->osz, LF_INC);
 }
 
 void op_inc_m(struct cpu *c, const struct insn *d)
@@ -271,7 +271,7 @@ void op_inc_m(struct cpu *c, const struct insn *d)
 
 void op_dec_rm(struct cpu *c, const struct insn *d)
 {
-	incdec_reg(c, d, LF_DEC);
+	incdec_reg(c, d->rm, d->osz, LF_DEC);
 }
 
 void op_dec_m(struct cpu *c, const struct insn *d)
@@ -680,15 +680,11 @@ void op_cmovcc_r_m(struct cpu *c, const struct insn *d)
 	}                                                                                          \
 	static void op_inc_rm_##size(struct cpu *c, const struct insn *d)                          \
 	{                                                                                          \
-		struct insn s = *d;                                                                \
-		s.osz = size;                                                                      \
-		incdec_reg(c, &s, LF_INC);                                                         \
+		incdec_reg(c, d->rm, size, LF_INC);                                                \
 	}                                                                                          \
 	static void op_dec_rm_##size(struct cpu *c, const struct insn *d)                          \
 	{                                                                                          \
-		struct insn s = *d;                                                                \
-		s.osz = size;                                                                      \
-		incdec_reg(c, &s, LF_DEC);                                                         \
+		incdec_reg(c, d->rm, size, LF_DEC);                                                \
 	}
 SIZED_MOV_INCDEC(4)
 SIZED_MOV_INCDEC(8)
