@@ -207,19 +207,34 @@ user_tramp:
 	ud2
 
 /*
- * SYSCALL entry (LSTAR): switch to the syscall stack, call syscall_fn(rax, rdi, rsi), SYSRETQ
+ * SYSCALL entry (LSTAR): switch to the syscall stack, call syscall_fn(rax, rdi, rsi), SYSRETQ;
+ * only RAX (result), RCX and R11 change
  * (SDM 2B SYSCALL/SYSRET).  RCX = user RIP, R11 = user RFLAGS.
  */
 	.globl syscall_entry
 syscall_entry:
 	movq %rsp, syscall_user_rsp
 	movabsq $syscall_stack_top, %rsp
+	pushfq
+	popq syscall_entry_rflags
 	pushq %rcx
 	pushq %r11
+	pushq %rdi
+	pushq %rsi
+	pushq %rdx
+	pushq %r8
+	pushq %r9
+	pushq %r10
 	movq %rsi, %rdx
 	movq %rdi, %rsi
 	movq %rax, %rdi
 	call *syscall_fn
+	popq %r10
+	popq %r9
+	popq %r8
+	popq %rdx
+	popq %rsi
+	popq %rdi
 	popq %r11
 	popq %rcx
 	movq syscall_user_rsp, %rsp
@@ -282,3 +297,7 @@ catch_jb:	.skip 64
 user_jb:	.skip 64
 catch_armed:	.skip 8
 syscall_user_rsp: .skip 8
+	.globl syscall_entry_rflags
+syscall_entry_rflags: .skip 8
+
+	.section .note.GNU-stack, "", @progbits

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: MIT
+/*
+ * apic: external interrupts from the local APIC timer (SDM 3A 12.5.4) at 0xfee00000: the
+ * APIC is enabled by IA32_APIC_BASE and SVR, the one-shot timer fires vector 0x40 only once
+ * IF=1 (pending while IF=0), STI's one-instruction shadow, HLT wakes on it, EOI; and the same
+ * interrupt arriving while the CPU runs at CPL 3 is delivered on the TSS.RSP0 stack with the
+ * user SS:RSP in the frame (SDM 3A 7.14.4); MONITOR/MWAIT woken by it (if advertised).
+ */
+#include "lib.h"
+
+#define APIC 0xfee00000ul
+#define APIC_ID 0x20
+#define APIC_VER 0x30
+#define APIC_EOI 0xb0
+#define APIC_SVR 0xf0
+#define APIC_LVT_TIMER 0x320
+#define APIC_TIMER_INIT 0x380
+#define APIC_TIMER_CUR 0x390
+#define APIC_TIMER_DIV 0x3e0
+#define TIMER_VECTOR 0x40
+
+static volatile u64 ticks, tick_cs, tick_frame;
+
+static u32 apic_read(u32 reg) { return *(volatile u32 *)(APIC + reg); }
+static void apic_write(u32 reg, u32 v) { *(volatile u32 *)(APIC + reg) = v; }
+
+static void timer_handler(struct frame *f)
+{
+	ticks++;
+	tick_cs = f->cs;
+	tick_frame = (u64)f;
+	apic_write(APIC_EOI, 0);
+}
+
+static u64 u_spin(u64 arg)
+{
+	while (!*(volatile u64 *)arg)
+		asm volatile("pause");
+	return 1;
+}
+
+int main(void)
+{
+	if (!has_feature(1, REG_EDX, 9)) {
+		skip("no local APIC (CPUID.01H:EDX.APIC = 0)");
+		return report();
+	}
+	u64 base = rdmsr(0x1b);
+	check((base & ~0xfffull) == APIC && (base & BIT(11)), "IA32_APIC_BASE = 0xfee00000, enabled (%#llx)",
+	      (unsigned long long)base);
+	printf("APIC id %#x version %#x\n", apic_read(APIC_ID) >> 24, apic_read(APIC_VER));
+	apic_write(APIC_SVR, 0x1ff);
+	set_handler(TIMER_VECTOR, timer_handler);
+	apic_write(APIC_TIMER_DIV, 0xb); /* divide by 1 */
+	apic_write(APIC_LVT_TIMER, TIMER_VECTOR);
+	apic_write(APIC_TIMER_INIT, 100000);
+	u32 c1 = apic_read(APIC_TIMER_CUR);
+	for (volatile int i = 0; i < 1000; i++)
+		;
+	u32 c2 = apic_read(APIC_TIMER_CUR);
+	check(c2 < c1 || c2 == 0, "timer current count decreases (%u -> %u)", c1, c2);
+	/* Wait with IF=0 until the interrupt is requested (IRR, SDM 3A 12.8.4). */
+	u32 irr_reg = 0x200 + 0x10 * (TIMER_VECTOR / 32), irr_bit = 1u << (TIMER_VECTOR % 32);
+	for (u64 t0 = rdtsc(); !(apic_read(irr_reg) & irr_bit) && rdtsc() - t0 < 10000000000ull;)
+		asm volatile("pause");
+	check(apic_read(irr_reg) & irr_bit, "timer expiry sets the vector's IRR bit");
+	check(ticks == 0, "with IF=0 the requested interrupt stays pending");
+	asm volatile("sti; nop; cli");
+	check(ticks == 1, "STI delivers the pending interrupt (ticks %llu)", (unsigned long long)ticks);
+
+	ticks = 0;
+	apic_write(APIC_TIMER_INIT, 200000);
+	asm volatile("sti; hlt; cli");
+	check(ticks == 1 && tick_cs == SEL_KCODE, "STI; HLT wakes on the timer interrupt");
+
+	/* MWAIT (SDM 2B MWAIT): with IF=1 an interrupt is a break event; it must not hang or fault
+	   whether the implementation waits or treats it as a NOP. */
+	if (HAS_MONITOR()) {
+		static u64 line[8] __attribute__((aligned(64)));
+		ticks = 0;
+		apic_write(APIC_TIMER_INIT, 200000);
+		asm volatile("sti; monitor; mwait" : : "a"(line), "c"(0), "d"(0) : "memory");
+		for (u64 t0 = rdtsc(); !ticks && rdtsc() - t0 < 10000000000ull;)
+			asm volatile("pause");
+		asm volatile("cli");
+		check(ticks == 1, "MONITOR; MWAIT with IF=1 returns and the timer interrupt arrives");
+	} else {
+		skip("MONITOR/MWAIT not advertised");
+	}
+
+	/* Interrupt while at CPL 3: the frame is on the RSP0 stack. */
+	ticks = 0;
+	user_rflags = 0x202;
+	apic_write(APIC_TIMER_INIT, 300000);
+	user_call(u_spin, (u64)&ticks);
+	user_rflags = 0x2;
+	check(ticks == 1 && tick_cs == SEL_UCODE, "timer interrupt taken at CPL 3 (cs %#llx)", (unsigned long long)tick_cs);
+	check(tick_frame < (u64)rsp0_stack_top && tick_frame > (u64)rsp0_stack_top - 8192,
+	      "delivered on the TSS.RSP0 stack (frame %#llx)", (unsigned long long)tick_frame);
+	check(last_fault.ss == SEL_UDATA, "frame holds the user SS");
+	apic_write(APIC_LVT_TIMER, BIT(16)); /* masked */
+	return report();
+}
