@@ -12,6 +12,13 @@
  * delivery completes or leaves through a VM exit.
  */
 #include "cpu/internal.h"
+
+/* Fault-class exceptions (SDM vol. 3A 6.5, Table 6-1): #DE #BR #UD #NM #TS #NP #SS #GP #PF #MF
+   #AC #XM #VE #CP. */
+#define FAULT_CLASS_VECTORS                                                                        \
+	(BIT(X86_DE) | BIT(X86_BR) | BIT(X86_UD) | BIT(X86_NM) | BIT(X86_TS) | BIT(X86_NP) |       \
+	 BIT(X86_SS) | BIT(X86_GP) | BIT(X86_PF_VEC) | BIT(X86_MF) | BIT(X86_AC_VEC) |            \
+	 BIT(X86_XM) | BIT(X86_VE) | BIT(X86_CP))
 #include "cpu/ops.h"
 
 #define SEL_ERR(sel)	 ((u32)(sel) & 0xfffcu)
@@ -303,6 +310,10 @@ void events_deliver_fault(struct cpu *c)
 	}
 	if (vec == X86_PF_VEC)
 		c->cr2 = c->fault_cr2;
+	/* The RFLAGS image pushed for a fault-class exception has RF = 1 (SDM vol. 3B 17.3.1.1);
+	   delivery clears RF in RFLAGS itself. Our #DB are traps (TF, INT1); #DF is an abort. */
+	if (BIT(vec) & FAULT_CLASS_VECTORS)
+		c->rflags |= X86_RF;
 	events_deliver(c, vec, INTR_TYPE_HW_EXC, has_error, err, c->rip);
 	c->fault_depth = 0;
 }

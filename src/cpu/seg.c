@@ -490,7 +490,7 @@ static unsigned far_target(struct cpu *c, u16 sel, u64 *rip, struct x86_segment 
 			   unsigned *gate_sz, bool call)
 {
 	u64 raw, hi = 0;
-	unsigned type, dpl;
+	unsigned type, dpl, nparam;
 	u16 tsel;
 
 	*gate_sz = 0;
@@ -523,6 +523,8 @@ static unsigned far_target(struct cpu *c, u16 sel, u64 *rip, struct x86_segment 
 			cpu_gp(c, SEL_ERR(sel));
 	}
 	tsel = (u16)(raw >> 16);
+	/* Parameter count: gate bits 36:32, 32-bit gates outside IA-32e mode (SDM 5.8.3). */
+	nparam = (c->efer & EFER_LMA) ? 0 : (raw >> 32) & 0x1f;
 	*rip = (raw & 0xffff) | ((type == 0x4) ? 0 : (raw >> 32) & 0xffff0000) | (hi << 32);
 	*gate_sz = (c->efer & EFER_LMA) ? 8 : (type == 0xc) ? 4 : 2;
 	if (SEL_IS_NULL(tsel))
@@ -538,7 +540,7 @@ static unsigned far_target(struct cpu *c, u16 sel, u64 *rip, struct x86_segment 
 	if ((c->efer & EFER_LMA) && !((cs->ar & AR_L) && !(cs->ar & AR_DB)))
 		cpu_gp(c, SEL_ERR(tsel));
 	desc_set_accessed(c, tsel, raw);
-	return (c->efer & EFER_LMA) ? 0 : (raw >> 32) & 0x1f;
+	return nparam;
 }
 
 static void far_jmp(struct cpu *c, u16 sel, u64 rip, unsigned osz)
