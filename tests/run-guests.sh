@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # The guest suite: boot each guest of tests/guests.list on the soft backend and compare its exit.
 #   tests/run-guests.sh [TOLLBOOTH] [LIST]
-# List lines: `name expected [soft-only|kvm-ok] [note]`; `#` starts a comment. `name` is
-# build/guests/<name>.elf, or build/guests/<name> when that file exists (e.g. aoutkludge.bin).
+# List lines: `name expected [soft-only|kvm-ok] [note]`; `#` starts a comment. The image is
+# build/guests/<name>.elf unless the note says image=FILE; append=TEXT passes --append TEXT and
+# mem=MIB passes --mem MIBM (the keys tests/guests.list documents).
 # `expected` is the exit status (a guest writing V to port 0xf4 gives (V << 1) | 1), or `triple`
 # or `halt`: tollbooth must then say "triple fault" / "halted" on stderr and exit with 4 (see
 # EXIT_STATUS_STOPPED).
@@ -29,15 +30,22 @@ if [ ! -f "$list" ]; then
 	exit 1
 fi
 
-while read -r name expected _rest; do
+while read -r name expected rest; do
 	case $name in '' | '#'*) continue ;; esac
-	image=build/guests/$name
-	[ -f "$image" ] || image=build/guests/$name.elf
+	image=build/guests/$name.elf
+	opts=()
+	for word in $rest; do
+		case $word in
+		image=*) image=${word#image=} ;;
+		append=*) opts+=(--append "${word#append=}") ;;
+		mem=*) opts+=(--mem "${word#mem=}M") ;;
+		esac
+	done
 	if [ ! -f "$image" ]; then
 		result FAIL "$name" "no image $image (make guests)"
 		continue
 	fi
-	out=$(timeout "$timeout_s" "$bin" run "$image" </dev/null 2>"$tmp")
+	out=$(timeout "$timeout_s" "$bin" run "${opts[@]}" "$image" </dev/null 2>"$tmp")
 	status=$?
 	err=$(cat "$tmp")
 	# What to show on failure: the guest's first failed check, else tollbooth's last word.
