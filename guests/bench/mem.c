@@ -1,16 +1,20 @@
 // SPDX-License-Identifier: MIT
 /*
- * bench mem: a TLB-heavy loop over a 64 MiB working set mapped with 4 KiB pages (16384 PTEs at
- * virtual 512 GiB, backed by physical 16-80 MiB: run with -m 128 or more).  Each inner
- * iteration does one read-modify-write to a new page.  The timed asm block retires exactly
- *	1 + PASSES * (2 + 4 * PAGES + 2)  (PAGES = 16384, PASSES = 4000 -> 262,160,001)
+ * bench mem: a memory loop over many pages: sequential 8-byte read-modify-writes sweeping a
+ * 64 MiB buffer mapped with 4 KiB pages (16384 PTEs at virtual 512 GiB, backed by physical
+ * 16-80 MiB: run with -m 128 or more).  Each pass enters every page once, so a TLB smaller than
+ * 16384 entries refills once per page per pass, while the accesses within a page stream through
+ * the data caches as compiled code's do.  The timed asm block retires exactly
+ *	1 + PASSES * (2 + 4 * WORDS + 2)  (WORDS = 512 * PAGES = 8388608, PASSES = 8
+ *	-> 268,435,489)
  * Page-table setup (C, before the timed block), boot, printing and exit add < 2,000,000.
  * Exits with code 0 (process status 1); with too little memory it exits with code 2.
  */
 #include "lib.h"
 
 #define PAGES 16384ull
-#define PASSES 4000ull
+#define PASSES 8ull
+#define WORDS (PAGES * 512)
 #define PHYS_BASE 0x1000000ull
 #define VA_BASE 0x8000000000ull
 
@@ -21,9 +25,9 @@ static u64 pts[PAGES / 512][512] __attribute__((aligned(4096)));
 int main(void)
 {
 	const struct mb_info *mb = (const struct mb_info *)mb_info;
-	u64 count = 1 + PASSES * (2 + 4 * PAGES + 2);
+	u64 count = 1 + PASSES * (2 + 4 * WORDS + 2);
 
-	printf("bench-mem: loop instructions = 1 + %llu * (2 + 4 * %llu + 2) = %llu\n", PASSES, PAGES,
+	printf("bench-mem: loop instructions = 1 + %llu * (2 + 4 * %llu + 2) = %llu\n", PASSES, WORDS,
 	       (unsigned long long)count);
 	if ((mb->flags & 1) && ((u64)mb->mem_upper << 10) + 0x100000 < PHYS_BASE + PAGES * 4096) {
 		printf("bench-mem: needs %llu MiB of RAM, have %u KiB above 1 MiB\n",
@@ -42,15 +46,15 @@ int main(void)
 	asm volatile("mov %[passes], %%r8\n"
 		     "1:\n\t"
 		     "movabs %[base], %%rsi\n\t"
-		     "mov %[pages], %%ecx\n"
+		     "mov %[words], %%ecx\n"
 		     "2:\n\t"
 		     "add %%rdx, (%%rsi)\n\t"
-		     "add $4096, %%rsi\n\t"
+		     "add $8, %%rsi\n\t"
 		     "dec %%rcx\n\t"
 		     "jnz 2b\n\t"
 		     "dec %%r8\n\t"
 		     "jnz 1b"
-		     : : [passes] "i"(PASSES), [base] "i"(VA_BASE), [pages] "i"(PAGES), "d"(1)
+		     : : [passes] "i"(PASSES), [base] "i"(VA_BASE), [words] "i"(WORDS), "d"(1)
 		     : "rcx", "rsi", "r8", "memory", "cc");
 	u64 t1 = rdtsc();
 	u64 v = *(volatile u64 *)(VA_BASE + 4096 * 77);
