@@ -938,6 +938,6 @@ done:
 		fn = op_ud;
 		d->flags |= INSN_INVALID | INSN_END_BLOCK;
 	}
-	d->fn = d->mem ? fn : ops_specialize(fn, d->osz);
+	d->fn = ops_specialize(fn, d->osz);
 	return (int)s.pos;
 }

@@ -52,11 +52,6 @@ static enum exc_class exc_class(u8 vector, u8 type)
 	}
 }
 
-static bool is_canonical(u64 a)
-{
-	return (u64)((s64)(a << 16) >> 16) == a;
-}
-
 /*
  * Exception bitmap (SDM vol. 3C 25.2): bit `vector` selects exiting; for #PF the bit is combined
  * with the error-code mask/match: with the bit set the exit occurs iff (PFEC & mask) == match,

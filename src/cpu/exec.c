@@ -56,11 +56,6 @@ struct blockcache {
 	const struct insn *blk_end; /* end of the running block, for icount on faults */
 };
 
-static inline u32 block_key(const struct cpu *c)
-{
-	return c->code_bits | (u32)(c->cpl == 3) << 8;
-}
-
 static inline unsigned jc_index(u64 lin, u32 key)
 {
 	return (unsigned)((lin ^ (lin >> JC_BITS) ^ key) & (JC_SIZE - 1));
@@ -348,7 +343,7 @@ static struct block *block_find_slow(struct cpu *c, u64 lin, u32 key)
 static always_inline struct block *block_find(struct cpu *c)
 {
 	u64 lin = (c->seg_base[SEG_CS] + c->rip) & c->lin_mask;
-	u32 key = block_key(c);
+	u32 key = c->block_key;
 	struct block *b = c->bc->jc[jc_index(lin, key)];
 	if (likely(b && b->lin == lin && b->key == key && b->valid))
 		return b;
@@ -469,6 +464,7 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 	c->lin_mask = 0xffffffffull;
 	c->code_bits = 32;
 	c->stack_bytes = 4;
+	cpu_refresh_derived(c);
 	c->pat = 0x0007040600070406ull; /* power-up value, SDM vol. 3A 11.12.4 */
 	c->dr[6] = 0xffff0ff0;
 	c->dr[7] = 0x400;

@@ -73,6 +73,9 @@ static u64 lazy_arith(const struct cpu *c)
 	case LF_SAR:
 		cf = ((s64)sign_extend(a, size) >> (b - 1)) & 1;
 		break;
+	case LF_MUL:
+		cf = of = b & 1;
+		break;
 	}
 	return (cf ? X86_CF : 0) | (of ? X86_OF : 0) | af | parity(r) | (r ? 0 : X86_ZF) |
 	       (msb(r, size) ? X86_SF : 0);
@@ -91,7 +94,7 @@ void flags_set(struct cpu *c, u64 rflags)
 {
 	c->rflags = rflags | X86_FIXED1;
 	c->lf_op = LF_NONE;
-	cpu_select_tlb(c);
+	cpu_refresh_derived(c);
 }
 
 /* Condition codes from materialized flags (SDM vol. 1 Table B-1). */
@@ -149,6 +152,8 @@ static always_inline int lazy_cf(const struct cpu *c)
 		return b & 1;
 	case LF_NEG:
 		return a != 0;
+	case LF_MUL:
+		return b & 1;
 	default:
 		return -1;
 	}

@@ -130,10 +130,11 @@ struct cpu {
 	u8 mode;      /* enum cpu_mode */
 	u8 code_bits; /* 16, 32, 64 */
 	u8 stack_bytes; /* 2, 4, 8: SS.B, or 8 in 64-bit mode */
+	u32 block_key;  /* code_bits | (cpl == 3) << 8: what a decoded block was made for */
 	u32 seg_check;  /* bit per segment register: accesses need limit/type checks (seg.c) */
 	u64 lin_mask;   /* 0xffffffff outside 64-bit mode */
 	u64 seg_base[6]; /* effective bases: 0 for ES/CS/SS/DS in 64-bit mode */
-	struct tlb_entry *tlb; /* tlbs[0] supervisor, tlbs[1] user, by cpu_select_tlb() */
+	struct tlb_entry *tlb; /* tlbs[0] supervisor, tlbs[1] user, by cpu_refresh_derived() */
 	u8 *ram;
 	u64 ram_size;
 	u64 icount;
@@ -180,7 +181,7 @@ struct cpu {
 	u64 (*mmio_read)(void *opaque, u64 gpa, unsigned size);
 	void (*mmio_write)(void *opaque, u64 gpa, u64 value, unsigned size);
 	/* [0] CPL 0-2, [1] CPL 3, [2] never filled: CPL 3 with alignment checking, so every access
-	   takes the slow path, which checks alignment (cpu_select_tlb). */
+	   takes the slow path, which checks alignment (cpu_refresh_derived). */
 	struct tlb_entry tlbs[3][TLB_SIZE];
 
 	/* Block cache (exec.c). */
@@ -218,17 +219,19 @@ void cpu_update_mode(struct cpu *c);  /* after CR0, EFER, CS or SS changes: mode
 void cpu_set_cpl(struct cpu *c, u8 cpl);
 
 /*
- * The TLB for the current privilege. CPL 3 with CR0.AM and RFLAGS.AC set checks alignment
- * (SDM vol. 3A 6.15, #AC): such accesses use the never-filled tlbs[2], so all of them reach the
- * slow path, which checks. Called wherever CPL, CR0 or RFLAGS change (cpu_set_cpl,
- * cpu_update_mode, flags_set).
+ * State derived from CPL, CR0, RFLAGS.AC and the code size, refreshed wherever those change
+ * (cpu_set_cpl, cpu_update_mode, flags_set):
+ *   - the TLB in use. CPL 3 with CR0.AM and RFLAGS.AC set checks alignment (SDM vol. 3A 6.15,
+ *     #AC): such accesses use the never-filled tlbs[2], so all reach the slow path, which checks;
+ *   - the block-cache key: code size, and user or supervisor (exec.c).
  */
-static inline void cpu_select_tlb(struct cpu *c)
+static inline void cpu_refresh_derived(struct cpu *c)
 {
 	unsigned t = c->cpl == 3;
 	if (t && (c->cr0 & CR0_AM) && (c->rflags & X86_AC))
 		t = 2;
 	c->tlb = c->tlbs[t];
+	c->block_key = c->code_bits | (u32)(c->cpl == 3) << 8;
 }
 void tlb_flush_all(struct cpu *c);    /* MOV CR3 / CR0.PG,WP / CR4 paging bits (SDM 4.10.4) */
 void tlb_flush_page(struct cpu *c, u64 lin); /* INVLPG */
@@ -268,6 +271,12 @@ static always_inline void reg_write(struct cpu *c, unsigned r, u64 v, unsigned s
 	default:
 		c->gpr[r] = v;
 	}
+}
+
+/* 48-bit canonical form (SDM vol. 1 3.3.7.1); 57-bit LA57 is not offered, so CR4.LA57 is 0. */
+static always_inline bool is_canonical(u64 a)
+{
+	return (u64)((s64)(a << 16) >> 16) == a;
 }
 
 static always_inline u64 size_mask(unsigned size)
@@ -320,31 +329,53 @@ static always_inline u64 seg_lin(struct cpu *c, unsigned seg, u64 off, unsigned 
 	return (c->seg_base[seg] + off) & c->lin_mask;
 }
 
+/* Loads and stores of access sizes through a host pointer (guest RAM is little-endian too). */
+static always_inline u64 host_load(const u8 *p, unsigned size)
+{
+	u64 v = 0;
+	switch (size) {
+	case 1:
+		return *p;
+	case 2:
+		memcpy(&v, p, 2);
+		return v;
+	case 4:
+		memcpy(&v, p, 4);
+		return v;
+	case 8:
+		memcpy(&v, p, 8);
+		return v;
+	default:
+		memcpy(&v, p, size);
+		return v;
+	}
+}
+
+static always_inline void host_store(u8 *p, u64 v, unsigned size)
+{
+	switch (size) {
+	case 1:
+		*p = (u8)v;
+		break;
+	case 2:
+		memcpy(p, &v, 2);
+		break;
+	case 4:
+		memcpy(p, &v, 4);
+		break;
+	case 8:
+		memcpy(p, &v, 8);
+		break;
+	default:
+		memcpy(p, &v, size);
+	}
+}
+
 static always_inline u64 lin_read_acc(struct cpu *c, u64 lin, unsigned size, int acc)
 {
 	struct tlb_entry *e = &c->tlb[(lin >> 12) & (TLB_SIZE - 1)];
-	if (likely(e->tag_r == (lin & PAGE_MASK) && (lin & 0xfff) <= PAGE_SIZE - size)) {
-		const u8 *p = (const u8 *)(e->host + lin);
-		switch (size) {
-		case 1:
-			return *p;
-		case 2: {
-			u16 v;
-			memcpy(&v, p, 2);
-			return v;
-		}
-		case 4: {
-			u32 v;
-			memcpy(&v, p, 4);
-			return v;
-		}
-		default: {
-			u64 v;
-			memcpy(&v, p, 8);
-			return v;
-		}
-		}
-	}
+	if (likely(e->tag_r == (lin & PAGE_MASK) && (lin & 0xfff) <= PAGE_SIZE - size))
+		return host_load((const u8 *)(e->host + lin), size);
 	return mmu_read_slow(c, lin, size, acc);
 }
 
@@ -357,27 +388,23 @@ static always_inline void lin_write_acc(struct cpu *c, u64 lin, u64 v, unsigned 
 {
 	struct tlb_entry *e = &c->tlb[(lin >> 12) & (TLB_SIZE - 1)];
 	if (likely(e->tag_w == (lin & PAGE_MASK) && (lin & 0xfff) <= PAGE_SIZE - size)) {
-		u8 *p = (u8 *)(e->host + lin);
-		switch (size) {
-		case 1:
-			*p = (u8)v;
-			return;
-		case 2: {
-			u16 x = (u16)v;
-			memcpy(p, &x, 2);
-			return;
-		}
-		case 4: {
-			u32 x = (u32)v;
-			memcpy(p, &x, 4);
-			return;
-		}
-		default:
-			memcpy(p, &v, 8);
-			return;
-		}
+		host_store((u8 *)(e->host + lin), v, size);
+		return;
 	}
 	mmu_write_slow(c, lin, v, size, acc);
+}
+
+/*
+ * Host pointer for a read-modify-write of `size` bytes at lin when the TLB lets the write through
+ * without the slow path, else NULL. A write tag implies the read is allowed too: x86 paging has
+ * no write-only pages, and pages that need checks (SMAP, #AC, code) never get write tags.
+ */
+static always_inline u8 *lin_rmw_ptr(struct cpu *c, u64 lin, unsigned size)
+{
+	struct tlb_entry *e = &c->tlb[(lin >> 12) & (TLB_SIZE - 1)];
+	if (likely(e->tag_w == (lin & PAGE_MASK) && (lin & 0xfff) <= PAGE_SIZE - size))
+		return (u8 *)(e->host + lin);
+	return NULL;
 }
 
 static always_inline void lin_write(struct cpu *c, u64 lin, u64 v, unsigned size)
@@ -455,12 +482,14 @@ static always_inline u64 cpu_pop(struct cpu *c, unsigned size)
  *   LF_SHL/LF_SHR/LF_SAR  src1 = value before, src2 = masked count (1..63, never 0), res.
  *           CF = last bit out; OF = for SHL MSB(res)^CF, SHR MSB(src1), SAR 0 -- the SDM defines
  *           OF only for count 1; we use the same formula for all counts; AF = 0 (undefined).
+ *   LF_MUL  res = the low half of a product, src2 = 1 if it overflowed: CF = OF = src2; SF ZF PF
+ *           from res and AF = 0 (all four undefined in the SDM: our choice).
  * Anything else (rotates, MUL, BT, ...) materializes: f = flags_get(c); change bits;
  * flags_set(c, f).
  * Invariant: when lf_op != LF_NONE, the arithmetic bits of c->rflags are stale.
  */
 enum lf_kind { LF_NONE, LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC, LF_NEG,
-	       LF_SHL, LF_SHR, LF_SAR };
+	       LF_SHL, LF_SHR, LF_SAR, LF_MUL };
 #define LF(kind, size) ((u32)(kind) | ((u32)(size) << 8))
 #define LF_KIND(op) ((op) & 0xff)
 #define LF_SIZE(op) ((op) >> 8)

@@ -63,11 +63,6 @@ struct walk {
 	unsigned n;
 };
 
-static always_inline bool canonical(u64 lin)
-{
-	return (u64)((s64)(lin << 16) >> 16) == lin;
-}
-
 static always_inline bool user_access(const struct cpu *c, int acc)
 {
 	/* SDM 4.6: implicit accesses to system structures are supervisor accesses at any CPL. */
@@ -152,7 +147,7 @@ static void walk_4level(struct cpu *c, u64 lin, int acc, struct walk *w)
 {
 	/* SDM 3.3.7.1: a non-canonical address faults before paging: #SS(0) through SS, else
 	   #GP(0). */
-	if (unlikely(!canonical(lin)))
+	if (unlikely(!is_canonical(lin)))
 		cpu_fault(c, acc & ACC_SS ? X86_SS : X86_GP, 0);
 	walk_levels(c, lin, acc, w, c->cr3 & PHYS_ADDR_MASK, 4,
 		    RSVD_4LEVEL | (c->efer & EFER_NXE ? 0 : PTE_XD));
@@ -341,11 +336,8 @@ static void mmio_write_n(struct cpu *c, u64 gpa, u64 v, unsigned size)
 /* `size` bytes within one page at guest-physical gpa (the host is little-endian like x86). */
 static u64 phys_read(struct cpu *c, u64 gpa, unsigned size)
 {
-	if (likely(gpa < c->ram_size)) {
-		u64 v = 0;
-		memcpy(&v, c->ram + gpa, size);
-		return v;
-	}
+	if (likely(gpa < c->ram_size))
+		return host_load(c->ram + gpa, size);
 	return mmio_read_n(c, gpa, size);
 }
 
@@ -353,7 +345,7 @@ static u64 phys_read(struct cpu *c, u64 gpa, unsigned size)
 static void phys_write(struct cpu *c, u64 gpa, u64 v, unsigned size)
 {
 	if (likely(gpa < c->ram_size)) {
-		memcpy(c->ram + gpa, &v, size);
+		host_store(c->ram + gpa, v, size);
 		if (bc_page_has_code(c, gpa & PAGE_MASK))
 			bc_invalidate_phys(c, gpa, size);
 		return;
@@ -369,7 +361,7 @@ static void phys_write(struct cpu *c, u64 gpa, u64 v, unsigned size)
  */
 /*
  * #AC(0): a misaligned data access at CPL 3 with CR0.AM and RFLAGS.AC set (SDM vol. 3A 6.15,
- * Interrupt 17, Table 6-7; operands of 2, 4 and 8 bytes). cpu_select_tlb() sends all such
+ * Interrupt 17, Table 6-7; operands of 2, 4 and 8 bytes). cpu_refresh_derived() sends all such
  * accesses here; implicit supervisor accesses are not checked.
  */
 static always_inline void align_check(struct cpu *c, u64 lin, unsigned size, int acc)
@@ -435,7 +427,7 @@ void mem_probe_write(struct cpu *c, unsigned seg, u64 off, unsigned size)
 	u64 lin = seg_lin(c, seg, off, size, ACC_WRITE);
 	unsigned n1 = (unsigned)(PAGE_SIZE - (lin & 0xfff));
 
-	if (seg == SEG_SS && (!canonical(lin) || !canonical(lin + size - 1)))
+	if (seg == SEG_SS && (!is_canonical(lin) || !is_canonical(lin + size - 1)))
 		cpu_fault(c, X86_SS, 0);
 	mmu_translate(c, lin, ACC_WRITE);
 	if (size > n1)

@@ -86,17 +86,29 @@ static always_inline void alu_reg(struct cpu *c, enum alu_op op, unsigned size, 
 	}
 }
 
-static always_inline void alu_mem(struct cpu *c, const struct insn *d, enum alu_op op, u64 b)
+/* Memory destination: one TLB lookup for the read and the write when the page allows it. */
+static always_inline void alu_mem(struct cpu *c, const struct insn *d, enum alu_op op,
+				  unsigned size, u64 b)
 {
-	unsigned size = d->osz;
-	u64 ea = insn_ea(c, d);
-	u64 a = mem_read(c, d->seg, ea, size);
+	u64 ea = insn_ea(c, d), a;
 	struct alu_out o;
 
 	b &= size_mask(size);
-	o = alu_compute(c, op, size, a, b);
-	if (op != ALU_CMP)
-		mem_write(c, d->seg, ea, o.res, size);
+	if (op == ALU_CMP) {
+		a = mem_read(c, d->seg, ea, size);
+		o = alu_compute(c, op, size, a, b);
+	} else {
+		u64 lin = seg_lin(c, d->seg, ea, size, ACC_WRITE);
+		u8 *p = lin_rmw_ptr(c, lin, size);
+		int acc = d->seg == SEG_SS ? ACC_SS : 0;
+
+		a = p ? host_load(p, size) : lin_read_acc(c, lin, size, ACC_READ | acc);
+		o = alu_compute(c, op, size, a, b);
+		if (p)
+			host_store(p, o.res, size);
+		else
+			lin_write_acc(c, lin, o.res, size, ACC_WRITE | acc);
+	}
 	lf_record(c, o.lf, a, b, o.res);
 }
 
@@ -115,7 +127,7 @@ static always_inline void alu_mem(struct cpu *c, const struct insn *d, enum alu_
 	}                                                                                          \
 	void op_##name##_m_r(struct cpu *c, const struct insn *d)                                  \
 	{                                                                                          \
-		alu_mem(c, d, op, reg_read(c, d->reg, d->osz));                                    \
+		alu_mem(c, d, op, d->osz, reg_read(c, d->reg, d->osz));                            \
 	}                                                                                          \
 	void op_##name##_r_m(struct cpu *c, const struct insn *d)                                  \
 	{                                                                                          \
@@ -123,7 +135,7 @@ static always_inline void alu_mem(struct cpu *c, const struct insn *d, enum alu_
 	}                                                                                          \
 	void op_##name##_m_i(struct cpu *c, const struct insn *d)                                  \
 	{                                                                                          \
-		alu_mem(c, d, op, d->imm);                                                         \
+		alu_mem(c, d, op, d->osz, d->imm);                                                 \
 	}
 
 /*
@@ -143,6 +155,18 @@ static always_inline void alu_mem(struct cpu *c, const struct insn *d, enum alu_
 	static void op_##name##_rm_i_##size(struct cpu *c, const struct insn *d)                   \
 	{                                                                                          \
 		alu_reg(c, op, size, d->rm, d->imm);                                               \
+	}                                                                                          \
+	static void op_##name##_m_r_##size(struct cpu *c, const struct insn *d)                    \
+	{                                                                                          \
+		alu_mem(c, d, op, size, reg_read(c, d->reg, size));                                \
+	}                                                                                          \
+	static void op_##name##_r_m_##size(struct cpu *c, const struct insn *d)                    \
+	{                                                                                          \
+		alu_reg(c, op, size, d->reg, mem_read(c, d->seg, insn_ea(c, d), size));           \
+	}                                                                                          \
+	static void op_##name##_m_i_##size(struct cpu *c, const struct insn *d)                    \
+	{                                                                                          \
+		alu_mem(c, d, op, size, d->imm);                                                   \
 	}
 
 #define ALU_HANDLERS_ALL(name, op)                                                                 \
@@ -234,6 +258,8 @@ static always_inline u64 carry_in(struct cpu *c)
 		return c->lf_res < c->lf_src1;
 	case LF_SUB:
 		return c->lf_src1 < c->lf_src2;
+	case LF_MUL:
+		return c->lf_src2;
 	default:
 		return flags_cond(c, 2);
 	}
@@ -461,16 +487,13 @@ void op_std(struct cpu *c, const struct insn *d)
 /* --- Near branches (SDM vol. 2A CALL, Jcc, JMP; vol. 2B RET) --- */
 
 /*
- * Checks a near branch target. osz 8 (64-bit mode): #GP(0) if not canonical (48 bits, or 57 with
- * CR4.LA57). Otherwise the target is truncated to EIP/IP and must be within CS.limit, else #GP(0);
+ * Checks a near branch target. osz 8 (64-bit mode): #GP(0) if not canonical. Otherwise the target is truncated to EIP/IP and must be within CS.limit, else #GP(0);
  * the check is done for every segment (a flat segment's limit never fails it).
  */
 static always_inline u64 near_target(struct cpu *c, const struct insn *d, u64 t)
 {
 	if (d->osz == 8) {
-		unsigned sh = c->cr4 & CR4_LA57 ? 7 : 16;
-
-		if (unlikely((u64)((s64)(t << sh) >> sh) != t))
+		if (unlikely(!is_canonical(t)))
 			cpu_gp(c, 0);
 		return t;
 	}
@@ -559,6 +582,31 @@ void op_ret_near(struct cpu *c, const struct insn *d)
 	u64 t = near_target(c, d, cpu_peek(c, d->osz, 0));
 
 	cpu_pop_commit(c, d->osz + (u16)d->imm);
+	c->rip = t;
+}
+
+/*
+ * 64-bit mode forms (osz 8 only occurs there): SS is flat and the stack 8 bytes wide, so push and
+ * pop are plain RSP arithmetic around one access through SS.
+ */
+static void op_call_rel_8(struct cpu *c, const struct insn *d)
+{
+	u64 t = c->rip + d->imm, rsp = c->gpr[R_RSP] - 8;
+
+	if (unlikely(!is_canonical(t)))
+		cpu_gp(c, 0);
+	lin_write_acc(c, rsp, c->rip, 8, ACC_WRITE | ACC_SS);
+	c->gpr[R_RSP] = rsp;
+	c->rip = t;
+}
+
+static void op_ret_near_8(struct cpu *c, const struct insn *d)
+{
+	u64 rsp = c->gpr[R_RSP], t = lin_read_acc(c, rsp, 8, ACC_READ | ACC_SS);
+
+	if (unlikely(!is_canonical(t)))
+		cpu_gp(c, 0);
+	c->gpr[R_RSP] = rsp + 8 + (u16)d->imm;
 	c->rip = t;
 }
 
@@ -678,6 +726,18 @@ void op_cmovcc_r_m(struct cpu *c, const struct insn *d)
 	{                                                                                          \
 		reg_write(c, d->rm, d->imm, size);                                                 \
 	}                                                                                          \
+	static void op_mov_m_r_##size(struct cpu *c, const struct insn *d)                         \
+	{                                                                                          \
+		mem_write(c, d->seg, insn_ea(c, d), reg_read(c, d->reg, size), size);              \
+	}                                                                                          \
+	static void op_mov_r_m_##size(struct cpu *c, const struct insn *d)                         \
+	{                                                                                          \
+		reg_write(c, d->reg, mem_read(c, d->seg, insn_ea(c, d), size), size);              \
+	}                                                                                          \
+	static void op_mov_m_i_##size(struct cpu *c, const struct insn *d)                         \
+	{                                                                                          \
+		mem_write(c, d->seg, insn_ea(c, d), d->imm, size);                                 \
+	}                                                                                          \
 	static void op_inc_rm_##size(struct cpu *c, const struct insn *d)                          \
 	{                                                                                          \
 		incdec_reg(c, d->rm, size, LF_INC);                                                \
@@ -689,25 +749,32 @@ void op_cmovcc_r_m(struct cpu *c, const struct insn *d)
 SIZED_MOV_INCDEC(4)
 SIZED_MOV_INCDEC(8)
 
-#define SPEC_ALU(name) SPEC(op_##name##_rm_r) SPEC(op_##name##_r_rm) SPEC(op_##name##_rm_i)
+#define SPEC_ALU(name)                                                                             \
+	SPEC(op_##name##_rm_r) SPEC(op_##name##_r_rm) SPEC(op_##name##_rm_i)                       \
+	SPEC(op_##name##_m_r) SPEC(op_##name##_r_m) SPEC(op_##name##_m_i)
 #define SPEC_LIST                                                                                  \
 	SPEC_ALU(add) SPEC_ALU(or) SPEC_ALU(adc) SPEC_ALU(sbb) SPEC_ALU(and) SPEC_ALU(sub)         \
 	SPEC_ALU(xor) SPEC_ALU(cmp) SPEC(op_mov_rm_r) SPEC(op_mov_r_rm) SPEC(op_mov_rm_i)         \
-	SPEC(op_inc_rm) SPEC(op_dec_rm)
+	SPEC(op_mov_m_r) SPEC(op_mov_r_m) SPEC(op_mov_m_i) SPEC(op_inc_rm) SPEC(op_dec_rm)
 
 insn_fn ops_specialize(insn_fn fn, unsigned osz)
 {
 	static const struct {
-		insn_fn generic, s4, s8;
+		insn_fn generic, s4, s8; /* NULL: keep the generic handler for that size */
 	} map[] = {
 #define SPEC(name) { name, name##_4, name##_8 },
 		SPEC_LIST
 #undef SPEC
+		{ op_call_rel, NULL, op_call_rel_8 },
+		{ op_ret_near, NULL, op_ret_near_8 },
 	};
 	if (osz != 4 && osz != 8)
 		return fn;
-	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
-		if (map[i].generic == fn)
-			return osz == 4 ? map[i].s4 : map[i].s8;
+	for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
+		if (map[i].generic == fn) {
+			insn_fn s = osz == 4 ? map[i].s4 : map[i].s8;
+			return s ? s : fn;
+		}
+	}
 	return fn;
 }

@@ -53,5 +53,5 @@
 CORE_OPS_LIST(X)
 #undef X
 
-/* The size-specialized equivalent of a register-form handler for osz 4 or 8, or fn itself. */
+/* The size-specialized equivalent of a handler for osz 4 or 8, or fn itself. */
 insn_fn ops_specialize(insn_fn fn, unsigned osz);

@@ -184,9 +184,7 @@ static u64 rel_target(struct cpu *c, const struct insn *d)
 	u64 t = c->rip + d->imm;
 
 	if (c->code_bits == 64) {
-		unsigned va = (c->cr4 & CR4_LA57) ? 57 : 48;
-
-		if ((u64)((s64)(t << (64 - va)) >> (64 - va)) != t)
+		if (!is_canonical(t))
 			cpu_gp(c, 0);
 		return t;
 	}

@@ -17,16 +17,12 @@ static u64 rm_read(struct cpu *c, const struct insn *d)
 	return reg_read(c, d->rm, d->osz);
 }
 
-static void flags_mul(struct cpu *c, u64 low, unsigned size, bool overflow)
+/* The flags choice above, kept lazy (LF_MUL, internal.h). */
+static always_inline void flags_mul(struct cpu *c, u64 low, unsigned size, bool overflow)
 {
-	u64 f;
-
 	c->lf_res = low;
-	c->lf_src1 = low;
-	c->lf_src2 = 0;
-	c->lf_op = LF(LF_LOGIC, size);
-	f = flags_get(c) & ~(X86_CF | X86_OF);
-	flags_set(c, f | (overflow ? X86_CF | X86_OF : 0));
+	c->lf_src2 = overflow;
+	c->lf_op = LF(LF_MUL, size);
 }
 
 /* Writes the double-width product: AX for bytes, else rDX:rAX. */

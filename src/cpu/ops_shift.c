@@ -150,9 +150,50 @@ static void shift_rotate(struct cpu *c, const struct insn *d, unsigned count)
 	c->lf_op = LF(d->sub == 5 ? LF_SHR : d->sub == 7 ? LF_SAR : LF_SHL, d->osz);
 }
 
+/*
+ * SHL/SAL/SHR/SAR of a 32- or 64-bit register by a nonzero count, the form compiled code uses:
+ * the masked count is below the width, so the lazy kinds describe the flags exactly as
+ * shift_rotate would. False when the general path must run.
+ */
+static always_inline bool shift_reg_fast(struct cpu *c, const struct insn *d, unsigned count)
+{
+	unsigned size = d->osz, kind;
+	u64 v, r;
+
+	if (d->mem || size < 4 || d->sub < 4)
+		return false;
+	count &= size == 8 ? 63 : 31;
+	if (!count)
+		return false;
+	v = reg_read(c, d->rm, size);
+	switch (d->sub) {
+	case 4:
+	case 6:
+		r = v << count;
+		kind = LF_SHL;
+		break;
+	case 5:
+		r = v >> count;
+		kind = LF_SHR;
+		break;
+	default:
+		r = (u64)((s64)sign_extend(v, size) >> count);
+		kind = LF_SAR;
+		break;
+	}
+	r &= size_mask(size);
+	reg_write(c, d->rm, r, size);
+	c->lf_src1 = v;
+	c->lf_src2 = count;
+	c->lf_res = r;
+	c->lf_op = LF(kind, size);
+	return true;
+}
+
 void op_shift_rm_1(struct cpu *c, const struct insn *d)
 {
-	shift_rotate(c, d, 1);
+	if (!shift_reg_fast(c, d, 1))
+		shift_rotate(c, d, 1);
 }
 
 void op_shift_rm_cl(struct cpu *c, const struct insn *d)
@@ -162,7 +203,8 @@ void op_shift_rm_cl(struct cpu *c, const struct insn *d)
 
 void op_shift_rm_imm(struct cpu *c, const struct insn *d)
 {
-	shift_rotate(c, d, (u8)d->imm);
+	if (!shift_reg_fast(c, d, (u8)d->imm))
+		shift_rotate(c, d, (u8)d->imm);
 }
 
 /*

@@ -134,7 +134,7 @@ void cpu_update_mode(struct cpu *c)
 	}
 	for (unsigned i = 0; i < 6; i++)
 		seg_refresh(c, i);
-	cpu_select_tlb(c); /* CR0.AM may have changed */
+	cpu_refresh_derived(c); /* CR0.AM may have changed */
 	c->break_block = 1;
 }
 
@@ -142,7 +142,7 @@ void cpu_update_mode(struct cpu *c)
 void cpu_set_cpl(struct cpu *c, u8 cpl)
 {
 	c->cpl = cpl;
-	cpu_select_tlb(c);
+	cpu_refresh_derived(c);
 }
 
 void seg_commit(struct cpu *c, unsigned seg, const struct x86_segment *s)
@@ -408,11 +408,6 @@ void op_lxs(struct cpu *c, const struct insn *d)
 }
 
 /* --- Far control transfers (SDM vol. 2 JMP, CALL, RET, IRET; vol. 3A 5.8) --- */
-
-static bool is_canonical(u64 a)
-{
-	return (u64)((s64)(a << 16) >> 16) == a;
-}
 
 static bool long_code(const struct cpu *c, const struct x86_segment *cs)
 {

@@ -15,11 +15,6 @@
 
 #define PHYS_ADDR_BITS 52
 
-static bool is_canonical(u64 a)
-{
-	return (u64)((s64)(a << 16) >> 16) == a;
-}
-
 /* Secondary controls act only when activated (SDM vol. 3C 24.6.2). */
 static u32 proc2(const struct cpu *c)
 {
