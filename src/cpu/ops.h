@@ -24,6 +24,7 @@
 	X(op_idiv)         /* F6/F7 /7, #DE */                                                       \
 	X(op_imul_r_rm)    /* 0F AF */                                                               \
 	X(op_imul_r_rm_imm) /* 69 (imm16/32), 6B (imm8), imm sign-extended */                        \
+	X(op_imul_r_rm_4) X(op_imul_r_rm_8) X(op_imul_r_rm_imm_4) X(op_imul_r_rm_imm_8) /* sized */  \
 	/* ops_string.c: osz = element size; seg = source segment (DS or override); dest is ES */   \
 	X(op_movs) X(op_cmps) X(op_stos) X(op_lods) X(op_scas)                                       \
 	/* ops_bit.c */                                                                              \

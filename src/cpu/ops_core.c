@@ -5,6 +5,7 @@
  * in ops_core.h. Every handler reads and checks first and commits afterwards (internal.h): memory
  * destinations are written before the lazy flags and registers are updated.
  */
+#include "cpu/ops.h"
 #include "cpu/ops_core.h"
 
 /* --- ALU (SDM vol. 2A ADD, OR, ADC, SBB, AND, SUB, XOR, CMP) --- */
@@ -738,6 +739,10 @@ void op_cmovcc_r_m(struct cpu *c, const struct insn *d)
 	{                                                                                          \
 		mem_write(c, d->seg, insn_ea(c, d), d->imm, size);                                 \
 	}                                                                                          \
+	static void op_lea_##size(struct cpu *c, const struct insn *d)                             \
+	{                                                                                          \
+		reg_write(c, d->reg, insn_ea(c, d), size);                                         \
+	}                                                                                          \
 	static void op_inc_rm_##size(struct cpu *c, const struct insn *d)                          \
 	{                                                                                          \
 		incdec_reg(c, d->rm, size, LF_INC);                                                \
@@ -755,7 +760,8 @@ SIZED_MOV_INCDEC(8)
 #define SPEC_LIST                                                                                  \
 	SPEC_ALU(add) SPEC_ALU(or) SPEC_ALU(adc) SPEC_ALU(sbb) SPEC_ALU(and) SPEC_ALU(sub)         \
 	SPEC_ALU(xor) SPEC_ALU(cmp) SPEC(op_mov_rm_r) SPEC(op_mov_r_rm) SPEC(op_mov_rm_i)         \
-	SPEC(op_mov_m_r) SPEC(op_mov_r_m) SPEC(op_mov_m_i) SPEC(op_inc_rm) SPEC(op_dec_rm)
+	SPEC(op_mov_m_r) SPEC(op_mov_r_m) SPEC(op_mov_m_i) SPEC(op_inc_rm) SPEC(op_dec_rm)         \
+	SPEC(op_lea) SPEC(op_imul_r_rm) SPEC(op_imul_r_rm_imm)
 
 insn_fn ops_specialize(insn_fn fn, unsigned osz)
 {

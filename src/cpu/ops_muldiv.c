@@ -69,6 +69,32 @@ static void imul_2op(struct cpu *c, const struct insn *d, u64 a, u64 b)
 	flags_mul(c, lo, size, (s128)(s64)sign_extend(lo, size) != p);
 }
 
+/*
+ * Two- and three-operand IMUL with 32- and 64-bit operands, the forms compilers emit; the
+ * decoder selects them (ops_specialize). Same results and flags as imul_2op.
+ */
+#define IMUL_SIZED(size, stype)                                                                    \
+	static always_inline void imul_##size(struct cpu *c, const struct insn *d, u64 a, u64 b)   \
+	{                                                                                          \
+		stype r;                                                                           \
+		bool ovf = __builtin_mul_overflow((stype)a, (stype)b, &r);                         \
+                                                                                                   \
+		reg_write(c, d->reg, (u64)r, size);                                                \
+		flags_mul(c, (u64)r & size_mask(size), size, ovf);                                 \
+	}                                                                                          \
+	void op_imul_r_rm_##size(struct cpu *c, const struct insn *d)                              \
+	{                                                                                          \
+		u64 b = d->mem ? mem_read(c, d->seg, insn_ea(c, d), size) : c->gpr[d->rm];         \
+		imul_##size(c, d, c->gpr[d->reg], b);                                              \
+	}                                                                                          \
+	void op_imul_r_rm_imm_##size(struct cpu *c, const struct insn *d)                          \
+	{                                                                                          \
+		u64 a = d->mem ? mem_read(c, d->seg, insn_ea(c, d), size) : c->gpr[d->rm];         \
+		imul_##size(c, d, a, d->imm);                                                      \
+	}
+IMUL_SIZED(4, s32)
+IMUL_SIZED(8, s64)
+
 void op_imul_r_rm(struct cpu *c, const struct insn *d)
 {
 	imul_2op(c, d, reg_read(c, d->reg, d->osz), rm_read(c, d));

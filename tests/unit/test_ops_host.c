@@ -22,6 +22,7 @@
 
 #include "check.h"
 #include "cpu/ops.h"
+#include "cpu/ops_core.h"
 
 #define RAM_SIZE  (2u << 20)
 #define G_BITS	  0x10000u /* guest bit-string / memory-operand area, BITS_AREA bytes */
@@ -180,15 +181,18 @@ static struct insn mk_mem(insn_fn fn, unsigned osz, unsigned reg, u64 ea)
 	return d;
 }
 
-/* The block loop's prologue, then the handler. Returns the fault vector, or -1. */
+/* The block loop's prologue, then the handler the decoder would install (its size-specialized
+   form where there is one). Returns the fault vector, or -1. */
 static int run(const struct insn *d)
 {
+	insn_fn fn = ops_specialize(d->fn, d->osz);
+
 	c->insn = NULL;
 	c->insn_rip = c->rip;
 	c->rip += d->len;
 	if (setjmp(c->jb))
 		return c->fault_vector;
-	d->fn(c, d);
+	fn(c, d);
 	return -1;
 }
 
