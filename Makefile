@@ -65,7 +65,8 @@ $(O)/tollbooth: $(OBJS) $(O)/src/loader/demo_guest.o
 run:
 	./scripts/deps.sh run
 	$(MAKE) MODE=release all
-	@build/tollbooth run || echo "make run: tollbooth exited with status $$?"
+	@build/tollbooth run --stats; s=$$?; echo "make run: exit status $$s" \
+		"(a guest writing V to port 0xf4 gives (V << 1) | 1, as QEMU's isa-debug-exit: 1 = success)"
 
 # `make check`: release and sanitizer builds; unit tests (san), the guest suite (release),
 # the command-line tests (san); one line per test and a closing `N passed, M failed`.
