@@ -541,6 +541,11 @@ void cpu_set_sregs(struct cpu *c, const struct x86_sregs *s)
 	c->apic_base = s->apic_base;
 	/* CPL is SS.DPL (SDM vol. 3C 24.4.1). */
 	cpu_set_cpl(c, (u8)AR_DPL(s->seg[SEG_SS].ar));
+	/* As VM entry without EPT loads them (SDM vol. 3C 26.3.2.4); reserved bits in them are the
+	   VM-entry checks' business, so a bad PDPT leaves not-present entries here. */
+	memset(c->pdpte, 0, sizeof(c->pdpte));
+	if (pae_paging(c->cr0, c->cr4, c->efer))
+		mmu_load_pdptes(c, c->cr3);
 	cpu_update_mode(c);
 	tlb_flush_all(c);
 	c->break_block = 0;

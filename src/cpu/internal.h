@@ -143,6 +143,7 @@ struct cpu {
 	struct x86_segment seg[8];
 	struct x86_dtable gdt, idt;
 	u64 cr0, cr2, cr3, cr4, cr8, xcr0;
+	u64 pdpte[4]; /* PAE paging's PDPTE registers (SDM vol. 3A 4.4.1), see mmu_load_pdptes() */
 	u64 efer;
 	u64 dr[8];
 	u64 star, lstar, cstar, fmask, kernel_gs_base;
@@ -234,6 +235,14 @@ static inline void cpu_refresh_derived(struct cpu *c)
 	c->block_key = c->code_bits | (u32)(c->cpl == 3) << 8;
 }
 void tlb_flush_all(struct cpu *c);    /* MOV CR3 / CR0.PG,WP / CR4 paging bits (SDM 4.10.4) */
+/* Load the PDPTE registers from the PDPT at cr3 (SDM vol. 3A 4.4.1); false, changing nothing,
+   if a present entry has reserved bits set (the caller raises #GP(0)). (mmu.c) */
+bool mmu_load_pdptes(struct cpu *c, u64 cr3);
+/* PAE paging would be in use with these CR0, CR4 and EFER values (SDM vol. 3A 4.1.1). */
+static inline bool pae_paging(u64 cr0, u64 cr4, u64 efer)
+{
+	return (cr0 & CR0_PG) && (cr4 & CR4_PAE) && !(efer & EFER_LMA);
+}
 void tlb_flush_page(struct cpu *c, u64 lin); /* INVLPG */
 
 /* --- Registers --- */

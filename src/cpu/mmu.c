@@ -154,20 +154,30 @@ static void walk_4level(struct cpu *c, u64 lin, int acc, struct walk *w)
 }
 
 /*
- * PAE paging (SDM 4.4). The SDM loads the four PDPTEs into registers at MOV CR3 (and at the CR0/CR4
- * writes that enter PAE paging) and checks their reserved bits there with #GP (SDM 4.4.1). We read
- * the PDPTE from memory on each walk instead: a guest that edits its PDPT without reloading CR3
- * sees the edit at the next TLB miss, and a reserved bit gives #PF(RSVD) at use. The PDPTE has no
- * R/W, U/S, XD or accessed flag (SDM 4.4.1 Table 4-8).
+ * PAE paging (SDM 4.4). The four PDPTEs live in registers, loaded at MOV CR3 and at the CR0/CR4
+ * writes that enter or change PAE paging, where reserved bits give #GP(0) (SDM 4.4.1; sys.c):
+ * a guest that edits its PDPT sees the edit only after reloading CR3. The PDPTE has no R/W, U/S,
+ * XD or accessed flag (SDM 4.4.1 Table 4-8).
  */
+bool mmu_load_pdptes(struct cpu *c, u64 cr3)
+{
+	u64 e[4];
+
+	for (unsigned i = 0; i < 4; i++) {
+		e[i] = pt_read(c, (cr3 & GENMASK(31, 5)) + i * 8, 8);
+		if ((e[i] & PTE_P) && (e[i] & RSVD_PAE_PDPTE))
+			return false;
+	}
+	memcpy(c->pdpte, e, sizeof(e));
+	return true;
+}
+
 static void walk_pae(struct cpu *c, u64 lin, int acc, struct walk *w)
 {
-	u64 pdpte = pt_read(c, (c->cr3 & GENMASK(31, 5)) + ((lin >> 27) & 0x18), 8);
+	u64 pdpte = c->pdpte[(lin >> 30) & 3];
 
 	if (!(pdpte & PTE_P))
 		page_fault(c, lin, acc, 0);
-	if (pdpte & RSVD_PAE_PDPTE)
-		page_fault(c, lin, acc, PFEC_P | PFEC_RSVD);
 	walk_levels(c, lin, acc, w, pdpte & PHYS_ADDR_MASK, 2,
 		    RSVD_PAE | (c->efer & EFER_NXE ? 0 : PTE_XD));
 }

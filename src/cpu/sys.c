@@ -100,6 +100,10 @@ static void cr0_load(struct cpu *c, u64 v)
 			cpu_gp(c, 0);
 		efer &= ~EFER_LMA;
 	}
+	/* Entering or changing PAE paging loads the PDPTEs (SDM vol. 3A 4.4.1). */
+	if (pae_paging(v, c->cr4, efer) && ((old ^ v) & (CR0_CD | CR0_NW | CR0_PG)) &&
+	    !mmu_load_pdptes(c, c->cr3))
+		cpu_gp(c, 0);
 	c->cr0 = v | CR0_ET;
 	c->efer = efer;
 	if ((old ^ c->cr0) & (CR0_PG | CR0_WP | CR0_PE))
@@ -120,6 +124,9 @@ static void cr4_load(struct cpu *c, u64 v)
 		cpu_gp(c, 0);
 	if ((c->efer & EFER_LMA) && !(n & CR4_PAE))
 		cpu_gp(c, 0);
+	if (pae_paging(c->cr0, n, c->efer) &&
+	    ((old ^ n) & (CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP)) && !mmu_load_pdptes(c, c->cr3))
+		cpu_gp(c, 0);
 	c->cr4 = n;
 	if ((old ^ n) & CR4_PAGING_BITS)
 		tlb_flush_all(c);
@@ -127,7 +134,8 @@ static void cr4_load(struct cpu *c, u64 v)
 }
 
 /* CR3: in IA-32e mode bits above MAXPHYADDR are reserved (#GP(0)); outside it the register is
-   32 bits. Any load flushes the TLB (no PCIDs: SDM 4.10.4.1). */
+   32 bits, and with PAE paging the load also loads the PDPTEs (#GP(0) on reserved bits, SDM
+   4.4.1). Any load flushes the TLB (no PCIDs: SDM 4.10.4.1). */
 static void cr3_load(struct cpu *c, u64 v)
 {
 	if (c->efer & EFER_LMA) {
@@ -135,6 +143,8 @@ static void cr3_load(struct cpu *c, u64 v)
 			cpu_gp(c, 0);
 	} else {
 		v = (u32)v;
+		if (pae_paging(c->cr0, c->cr4, c->efer) && !mmu_load_pdptes(c, v))
+			cpu_gp(c, 0);
 	}
 	c->cr3 = v;
 	tlb_flush_all(c);

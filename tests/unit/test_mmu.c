@@ -150,7 +150,8 @@ static u64 map4(struct cpu *c, u64 lin, u64 gpa, unsigned level, u64 up, u64 lea
 	return map_levels(c->cr3, 4, lin, gpa, level, up, leaf);
 }
 
-/* PAE: CR3 is the PDPT (its 4 entries at the start of the page). */
+/* PAE: CR3 is the PDPT (its 4 entries at the start of the page). A new PDPTE reaches the PDPTE
+   registers as the guest's next MOV CR3 would load it (SDM 4.4.1). */
 static u64 map_pae(struct cpu *c, u64 lin, u64 gpa, unsigned level, u64 up, u64 leaf)
 {
 	u64 a = c->cr3 + ((lin >> 30) & 3) * 8;
@@ -158,6 +159,7 @@ static u64 map_pae(struct cpu *c, u64 lin, u64 gpa, unsigned level, u64 up, u64 
 	u64 pd = e & P ? e & ADDR_MASK : alloc_pt();
 	put64(a, pd | P);
 	ent[3] = a;
+	CHECK(mmu_load_pdptes(c, c->cr3));
 	return map_levels(pd, 2, lin, gpa, level, up, leaf);
 }
 
@@ -343,12 +345,24 @@ static void test_pae(void)
 	TRY(c, lin_write(c, 0x80400000, 0, 4));
 	CHECK_EQ(got, PF(PFEC_P | PFEC_RSVD | PFEC_W));
 
-	/* PDPTEs: not present, and reserved bits (read at use; see mmu.c). */
+	/* PDPTEs are registers: not present faults; a reserved bit (RW, bit 1) refuses the load and
+	   leaves the registers as they were; an edit of the PDPT is seen only after a reload. */
 	TRY(c, lin_read(c, 0xc0000000, 4));
 	CHECK_EQ(got, PF(0));
-	put64(c->cr3 + 3 * 8, alloc_pt() | P | RW);
+	u64 pd3 = alloc_pt();
+	put64(c->cr3 + 3 * 8, pd3 | P | RW);
+	CHECK(!mmu_load_pdptes(c, c->cr3));
+	CHECK_EQ(c->pdpte[3], 0);
+	put64(c->cr3 + 3 * 8, pd3 | P);
+	map_levels(pd3, 2, 0xc0000000, 0x603000, 1, ALL, ALL);
+	put64(0x603000, 0x5a5a5a5a);
 	TRY(c, lin_read(c, 0xc0000000, 4));
-	CHECK_EQ(got, PF(PFEC_P | PFEC_RSVD));
+	CHECK_EQ(got, PF(0)); /* the PDPTE register is still the old, not-present one */
+	CHECK(mmu_load_pdptes(c, c->cr3));
+	CHECK_EQ(c->pdpte[3], pd3 | P);
+	TRY(c, val = lin_read(c, 0xc0000000, 4));
+	CHECK_EQ(got, NONE);
+	CHECK_EQ(val, 0x5a5a5a5a);
 	cpu_destroy(c);
 }
 
