@@ -8,11 +8,30 @@
 #include "lib.h"
 
 #define COM1 0x3f8
+#define UART_LCR 3
 #define UART_LSR 5
 #define UART_LSR_THRE 0x20
+#define UART_LCR_DLAB 0x80
+#define UART_LCR_8N1 0x03
+
+/* The line format is not set at reset on every machine (Bochs starts with 5 data bits): 115200
+   baud (divisor 1 through the DLAB latch), 8 data bits, no parity, 1 stop bit, once. */
+static void serial_init(void)
+{
+	static bool done;
+
+	if (done)
+		return;
+	done = true;
+	outb(COM1 + UART_LCR, UART_LCR_DLAB);
+	outb(COM1 + 0, 1); /* DLL */
+	outb(COM1 + 1, 0); /* DLM */
+	outb(COM1 + UART_LCR, UART_LCR_8N1);
+}
 
 void putchar(int c)
 {
+	serial_init();
 	if (c == '\n')
 		putchar('\r');
 	while (!(inb(COM1 + UART_LSR) & UART_LSR_THRE))
