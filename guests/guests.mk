@@ -77,7 +77,7 @@ $(GUEST_OBJS32): $(G)/tests/%.o: guests/tests/%.c guests/lib/lib.h guests/lib/as
 $(GUEST_OBJS64): $(G)/tests/%.o: guests/tests/%.c guests/lib/lib.h guests/lib/asm.h
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(GUEST_CFLAGS64) -c -o $@ $<
-$(G)/bench/%.o: guests/bench/%.c guests/lib/lib.h
+$(G)/bench/%.o: guests/bench/%.c guests/bench/pages.h guests/lib/lib.h
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(GUEST_CFLAGS64) -c -o $@ $<
 $(G)/demo/%.o: guests/demo/%.c guests/lib/lib.h

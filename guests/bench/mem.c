@@ -10,37 +10,19 @@
  * Page-table setup (C, before the timed block), boot, printing and exit add < 2,000,000.
  * Exits with code 0 (process status 1); with too little memory it exits with code 2.
  */
-#include "lib.h"
+#include "pages.h"
 
-#define PAGES 16384ull
 #define PASSES 8ull
 #define WORDS (PAGES * 512)
-#define PHYS_BASE 0x1000000ull
-#define VA_BASE 0x8000000000ull
-
-static u64 pdpt_b[512] __attribute__((aligned(4096)));
-static u64 pd_b[512] __attribute__((aligned(4096)));
-static u64 pts[PAGES / 512][512] __attribute__((aligned(4096)));
 
 int main(void)
 {
-	const struct mb_info *mb = (const struct mb_info *)mb_info;
 	u64 count = 1 + PASSES * (2 + 4 * WORDS + 2);
 
 	printf("bench-mem: loop instructions = 1 + %llu * (2 + 4 * %llu + 2) = %llu\n", PASSES, WORDS,
 	       (unsigned long long)count);
-	if ((mb->flags & 1) && ((u64)mb->mem_upper << 10) + 0x100000 < PHYS_BASE + PAGES * 4096) {
-		printf("bench-mem: needs %llu MiB of RAM, have %u KiB above 1 MiB\n",
-		       (PHYS_BASE + PAGES * 4096) >> 20, mb->mem_upper);
+	if (!bench_map_pages("bench-mem"))
 		return 2;
-	}
-	for (u64 i = 0; i < PAGES; i++)
-		pts[i / 512][i % 512] = (PHYS_BASE + i * 4096) | 3;
-	for (u64 i = 0; i < PAGES / 512; i++)
-		pd_b[i] = (u64)pts[i] | 3;
-	pdpt_b[0] = (u64)pd_b | 3;
-	pml4[1] = (u64)pdpt_b | 3;
-	flush_tlb();
 
 	u64 t0 = rdtsc();
 	asm volatile("mov %[passes], %%r8\n"
