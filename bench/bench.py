@@ -39,6 +39,7 @@ KNOWN_WORKLOADS = {
     "mem": "sequential 8-byte read-modify-writes sweeping 64 MiB of 4 KiB pages",
     "tlb": "one read-modify-write per 4 KiB page over 64 MiB: every access misses any TLB",
     "call": "two nested near CALL/RET pairs per iteration",
+    "branch": "an interpreter-like dispatch loop: a jump table and an LFSR-driven branch",
 }
 STARTUP_STEMS = ("startup", "trivial", "empty")
 # The count is the last integer on the last serial line that mentions instructions, as in
