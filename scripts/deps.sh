@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Check tollbooth's build dependencies on Debian/Ubuntu: `deps.sh run|check|bench`.
 #   run:   gcc, make, binutils (objcopy, ld)
-#   check: those and libzydis-dev (the decoder's test oracle)
-#   bench: those and qemu-system-x86 (the comparison)
+#   check: those, libzydis-dev (the decoder's test oracle) and python3 (tests/hostile)
+#   bench: those and qemu-system-x86 (the comparison; bench/bench.py installs Bochs)
 # As root, missing packages are installed with apt-get; otherwise the exact command is printed
 # and the script fails.
 set -eu
@@ -22,9 +22,13 @@ need_cmd ld binutils
 [ -e /usr/include/stdio.h ] || missing="$missing libc6-dev"
 case $what in
 run) ;;
-check) [ -e /usr/include/Zydis/Zydis.h ] || missing="$missing libzydis-dev" ;;
+check)
+	[ -e /usr/include/Zydis/Zydis.h ] || missing="$missing libzydis-dev"
+	need_cmd python3 python3
+	;;
 bench)
 	[ -e /usr/include/Zydis/Zydis.h ] || missing="$missing libzydis-dev"
+	need_cmd python3 python3
 	need_cmd qemu-system-x86_64 qemu-system-x86
 	;;
 *)

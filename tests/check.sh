@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The whole suite, after `make check` built everything: unit programs (sanitizer build), the guest
-# suite on the soft backend (release and sanitizer builds), the command-line tests (sanitizer
-# build). Each test prints
+# suite on the soft backend (release and sanitizer builds), the command-line tests and the
+# hostile-guest tests (sanitizer build). Each test prints
 # one line; each part ends with "<part>: N passed, M failed"; the last line sums them all.
 set -uo pipefail
 
@@ -35,7 +35,8 @@ for t in "$unit_dir"/test_*; do
 	fi
 done
 
-for part in "tests/run-guests.sh $release" "tests/run-guests.sh $san" "tests/cli/run.sh $san"; do
+for part in "tests/run-guests.sh $release" "tests/run-guests.sh $san" "tests/cli/run.sh $san" \
+	"tests/hostile/random_code.py $san"; do
 	out=$($part 2>&1)
 	echo "$out"
 	if ! tally "$out"; then
