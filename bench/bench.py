@@ -415,7 +415,7 @@ def main():
                     "(default: bench-startup.elf, else hello.elf, in --images)")
     ap.add_argument("--out", default="build/bench", help="output directory")
     ap.add_argument("--runs", type=int, default=5, help="measured runs per system (>= 5)")
-    ap.add_argument("--timeout", type=float, default=120,
+    ap.add_argument("--timeout", type=float, default=90,
                     help="seconds per run; a system that times out is dropped from the later "
                     "throughput workloads")
     ap.add_argument("--expect-status", type=int, default=1,
