@@ -14,6 +14,10 @@
 
 struct cpu;
 
+/* Address widths of the software CPU, which CPUID.80000008H:EAX reports (SDM vol. 3A 4.1.4). */
+#define CPU_MAXPHYADDR 40
+#define CPU_LINEAR_BITS 48
+
 struct cpu_config {
 	u8 *ram;      /* guest-physical 0 .. ram_size-1, host memory owned by the VMM */
 	u64 ram_size; /* multiple of 4 KiB */

@@ -22,8 +22,7 @@
  */
 #include "cpu/internal.h"
 
-/* The physical-address width of the software CPU; CPUID.80000008H:EAX[7:0] reports it. */
-#define MAXPHYADDR 40
+#define MAXPHYADDR CPU_MAXPHYADDR
 
 #define GENMASK(h, l) ((~0ull >> (63 - (h))) & (~0ull << (l)))
 #define PHYS_ADDR_MASK GENMASK(MAXPHYADDR - 1, 12) /* address field of a 64-bit entry */

@@ -13,7 +13,6 @@
 #include "cpu/internal.h"
 #include "cpu/ops.h"
 
-#define PHYS_ADDR_BITS 52
 
 /* Secondary controls act only when activated (SDM vol. 3C 24.6.2). */
 static u32 proc2(const struct cpu *c)
@@ -139,7 +138,7 @@ static void cr4_load(struct cpu *c, u64 v)
 static void cr3_load(struct cpu *c, u64 v)
 {
 	if (c->efer & EFER_LMA) {
-		if (v >> PHYS_ADDR_BITS)
+		if (v >> CPU_MAXPHYADDR)
 			cpu_gp(c, 0);
 	} else {
 		v = (u32)v;

@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "cpu/cpu.h"
 #include "vmm/cpuid.h"
 
 #define CPUID_MAX_BASIC	  0x7
@@ -59,8 +60,7 @@
 	X(0x80000000, CPUID_ANY_SUBLEAF, CPUID_MAX_EXT, 0, 0, 0)                                   \
 	X(0x80000001, CPUID_ANY_SUBLEAF, 0, 0, FX_LAHF_LM | FX_ABM,                                \
 	  FX_SYSCALL | FX_NX | FX_PAGE1GB | FX_RDTSCP | FX_LM)                                     \
-	X(0x80000008, CPUID_ANY_SUBLEAF, 40 | (48 << 8) /* physical, linear address bits */, 0, 0, \
-	  0)
+	X(0x80000008, CPUID_ANY_SUBLEAF, CPU_MAXPHYADDR | (CPU_LINEAR_BITS << 8), 0, 0, 0)
 
 static const struct cpuid_entry {
 	u32 leaf, subleaf;

@@ -333,6 +333,13 @@ static void test_cr(void)
 	c->ctl.proc = 0;
 	c->gpr[R_RBX] = 1ull << 60;
 	CHECK_EQ(run(c, op_mov_cr_r, &d), RUN_FAULT);
+	/* Bits at and above MAXPHYADDR (CPUID.80000008H: 40) are reserved in IA-32e mode. */
+	c->gpr[R_RBX] = 1ull << CPU_MAXPHYADDR;
+	CHECK_EQ(run(c, op_mov_cr_r, &d), RUN_FAULT);
+	CHECK_EQ(c->fault_vector, X86_GP);
+	c->gpr[R_RBX] = (1ull << CPU_MAXPHYADDR) - 0x1000;
+	CHECK_EQ(run(c, op_mov_cr_r, &d), RUN_OK);
+	CHECK_EQ(c->cr3, (1ull << CPU_MAXPHYADDR) - 0x1000);
 
 	/* CPL 3: #GP before any exit. */
 	cpu_set_cpl(c, 3);
