@@ -154,19 +154,19 @@ void seg_commit(struct cpu *c, unsigned seg, const struct x86_segment *s)
 		seg_refresh(c, seg);
 }
 
-/* GDT or LDT by TI (SDM vol. 3A 3.4.2); an unusable LDTR makes every TI=1 selector invalid. */
-bool desc_fetch(struct cpu *c, u16 sel, u64 *raw)
+/*
+ * The 8 bytes at byte `off` of the descriptor table a selector's TI names, GDT or LDT (SDM vol. 3A
+ * 3.4.2); false if they lie beyond its limit or, for TI = 1, the LDTR is unusable.
+ */
+static bool desc_table_read(struct cpu *c, u16 sel, u64 off, u64 *raw)
 {
-	u64 base, limit, off = sel & ~7u;
+	u64 base = c->gdt.base, limit = c->gdt.limit;
 
 	if (sel & SEL_TI) {
 		if (c->seg[SEG_LDTR].ar & AR_UNUSABLE)
 			return false;
 		base = c->seg[SEG_LDTR].base;
 		limit = c->seg[SEG_LDTR].limit;
-	} else {
-		base = c->gdt.base;
-		limit = c->gdt.limit;
 	}
 	if (off + 7 > limit)
 		return false;
@@ -174,20 +174,18 @@ bool desc_fetch(struct cpu *c, u16 sel, u64 *raw)
 	return true;
 }
 
+bool desc_fetch(struct cpu *c, u16 sel, u64 *raw)
+{
+	return desc_table_read(c, sel, sel & ~7u, raw);
+}
+
 u64 desc_fetch_high(struct cpu *c, u16 sel)
 {
-	u64 base, limit, off = (sel & ~7u) + 8;
+	u64 raw;
 
-	if (sel & SEL_TI) {
-		base = c->seg[SEG_LDTR].base;
-		limit = c->seg[SEG_LDTR].limit;
-	} else {
-		base = c->gdt.base;
-		limit = c->gdt.limit;
-	}
-	if (off + 7 > limit)
+	if (!desc_table_read(c, sel, (sel & ~7u) + 8, &raw))
 		cpu_gp(c, SEL_ERR(sel));
-	return sys_read(c, base + off, 8);
+	return raw;
 }
 
 /*
