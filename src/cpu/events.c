@@ -121,6 +121,17 @@ static void deliver_real(struct cpu *c, u8 vector, u64 ret_rip)
 	cpu_update_mode(c);
 }
 
+/* Records the event being delivered, which IDT-vectoring information reports if its delivery
+   ends in a VM exit (SDM vol. 3C 27.2.4; cpu_vmexit). */
+static void delivering(struct cpu *c, u8 vector, u8 type, bool has_error, u32 error)
+{
+	c->inject.valid = 0;
+	c->inject.vector = vector;
+	c->inject.type = type;
+	c->inject.has_error = has_error;
+	c->inject.error = error;
+}
+
 /*
  * Delivery through an interrupt or trap gate (SDM vol. 3A 6.12.1 protected mode, 6.14 IA-32e
  * mode). Checks in the SDM's order, then the frame is written on the handler's stack, then state
@@ -292,11 +303,7 @@ void events_deliver_fault(struct cpu *c)
 		c->fault_depth = 1;
 	}
 	has_error = vec_has_error(vec);
-	c->inject.valid = 0;
-	c->inject.vector = vec;
-	c->inject.type = INTR_TYPE_HW_EXC;
-	c->inject.has_error = has_error;
-	c->inject.error = err;
+	delivering(c, vec, INTR_TYPE_HW_EXC, has_error, err);
 	if (exception_exits(c, vec, err)) {
 		c->exit->idt_vectoring_info = idt_info;
 		c->exit->idt_vectoring_error = idt_error;
@@ -323,11 +330,7 @@ void events_deliver_fault(struct cpu *c)
 static void single_step_trap(struct cpu *c)
 {
 	c->single_step = 0;
-	c->inject.valid = 0;
-	c->inject.vector = X86_DB;
-	c->inject.type = INTR_TYPE_HW_EXC;
-	c->inject.has_error = 0;
-	c->inject.error = 0;
+	delivering(c, X86_DB, INTR_TYPE_HW_EXC, false, 0);
 	c->fault_depth = 1;
 	if (exception_exits(c, X86_DB, 0))
 		exception_vmexit(c, X86_DB, INTR_TYPE_HW_EXC, false, 0, DR6_BS);
@@ -399,11 +402,7 @@ static void soft_event(struct cpu *c, u8 vector, u8 type)
 {
 	if (type != INTR_TYPE_SOFT_INTR && exception_exits(c, vector, 0))
 		exception_vmexit(c, vector, type, false, 0, 0);
-	c->inject.valid = 0;
-	c->inject.vector = vector;
-	c->inject.type = type;
-	c->inject.has_error = 0;
-	c->inject.error = 0;
+	delivering(c, vector, type, false, 0);
 	c->fault_depth = 1;
 	c->single_step = 0; /* the gate clears TF; no single-step trap after INT n */
 	events_deliver(c, vector, type, false, 0, c->rip);
