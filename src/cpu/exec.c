@@ -14,8 +14,9 @@
  * block list. The MMU never gives such a page a fast write tag, so every write to it reaches
  * mmu_write_slow, which calls bc_invalidate_phys: the page's blocks are dropped and the running
  * block stops after the current instruction, so the next one is decoded from the new bytes.
- * Writes by the VMM (loaders, devices doing DMA) go through cpu_notify_write... later; today the
- * VMM writes RAM only before the first cpu_run.
+ * Writes by the VMM bypass this: today it writes guest RAM only before the first cpu_run (the
+ * loader). A device that writes guest memory while the guest runs (DMA) must call
+ * bc_invalidate_phys for what it wrote.
  */
 #include <errno.h>
 #include <stdlib.h>
