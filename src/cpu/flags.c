@@ -92,9 +92,12 @@ u64 flags_get(struct cpu *c)
 
 void flags_set(struct cpu *c, u64 rflags)
 {
+	u64 changed = c->rflags ^ rflags;
+
 	c->rflags = rflags | X86_FIXED1;
 	c->lf_op = LF_NONE;
-	cpu_refresh_derived(c);
+	if (changed & X86_AC) /* the only flag cpu_refresh_derived() reads */
+		cpu_refresh_derived(c);
 }
 
 /* Condition codes from materialized flags (SDM vol. 1 Table B-1). */
