@@ -123,7 +123,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 
 	*o = (struct run_options){ .append = "", .mem_size = VM_MEM_DEFAULT };
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:m:a:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":m:a:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			if (parse_mem_size(optarg, &o->mem_size))

@@ -103,6 +103,9 @@ expect two-images 2 'more than one IMAGE' -- run "$tmp/exit42.elf" "$tmp/exit42.
 expect append-too-long 2 '--append' -- run --append "$(head -c 5000 /dev/zero | tr '\0' x)" \
 	"$tmp/exit42.elf"
 expect debug-exit-status 85 '' -- run --mem 4M --accel soft --append 'a b' "$tmp/exit42.elf"
+# Options may follow IMAGE, as QEMU's do; a trailing option without its value is named.
+expect option-after-image 85 '' -- run "$tmp/exit42.elf" --mem 4M
+expect option-missing-value 2 '--append needs a value' -- run "$tmp/exit42.elf" --append
 
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
