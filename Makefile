@@ -8,14 +8,16 @@ ifeq ($(CC),cc)
 CC := gcc
 endif
 
+# BUILD_ROOT moves every output (a second worktree or a parallel build uses its own).
+BUILD_ROOT ?= build
 ifeq ($(MODE),release)
-O := build
+O := $(BUILD_ROOT)
 MODE_CFLAGS := -O2 -g
 else ifeq ($(MODE),debug)
-O := build/debug
+O := $(BUILD_ROOT)/debug
 MODE_CFLAGS := -O0 -g3
 else ifeq ($(MODE),san)
-O := build/san
+O := $(BUILD_ROOT)/san
 MODE_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 MODE_LDFLAGS := -fsanitize=address,undefined
 else
@@ -74,7 +76,7 @@ check:
 	./scripts/deps.sh check
 	$(MAKE) MODE=release all guests
 	$(MAKE) MODE=san all unit-build
-	tests/check.sh
+	BUILD_ROOT=$(BUILD_ROOT) tests/check.sh
 
 $(O)/libtollbooth.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^

@@ -11,7 +11,8 @@ ifneq ($(.DEFAULT_GOAL),)
 GUEST_OUTER_GOAL := $(.DEFAULT_GOAL)
 endif
 
-G := build/guests
+BUILD_ROOT ?= build
+G := $(BUILD_ROOT)/guests
 GUEST_CC ?= gcc
 GUEST_HOSTCC ?= gcc
 GUEST_OBJCOPY ?= objcopy

@@ -7,9 +7,11 @@
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
-release=${RELEASE_BIN:-build/tollbooth}
-san=${SAN_BIN:-build/san/tollbooth}
-unit_dir=${UNIT_DIR:-build/san/tests/unit}
+B=${BUILD_ROOT:-build}
+export GUEST_DIR=${GUEST_DIR:-$B/guests}
+release=${RELEASE_BIN:-$B/tollbooth}
+san=${SAN_BIN:-$B/san/tollbooth}
+unit_dir=${UNIT_DIR:-$B/san/tests/unit}
 passed=0
 failed=0
 

@@ -32,11 +32,11 @@ fi
 
 while read -r name expected rest; do
 	case $name in '' | '#'*) continue ;; esac
-	image=build/guests/$name.elf
+	image=${GUEST_DIR:-build/guests}/$name.elf
 	opts=()
 	for word in $rest; do
 		case $word in
-		image=*) image=${word#image=} ;;
+		image=*) image=${word#image=}; image=${image//@GUESTS@/${GUEST_DIR:-build/guests}} ;;
 		append=*) opts+=(--append "${word#append=}") ;;
 		mem=*) opts+=(--mem "${word#mem=}M") ;;
 		esac

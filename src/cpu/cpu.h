@@ -25,6 +25,13 @@ struct cpu_config {
 	/* Guest-physical accesses outside RAM; reads of nothing should return all ones. */
 	u64 (*mmio_read)(void *opaque, u64 gpa, unsigned size);
 	void (*mmio_write)(void *opaque, u64 gpa, u64 value, unsigned size);
+	/*
+	 * Host-physical memory for what the VMCS and EPT point at (EPT paging structures, the PML
+	 * log, the targets of EPT translations): a pointer to `len` bytes at `hpa`, or NULL when
+	 * nothing is there. Guest RAM is host-physical 0 .. ram_size-1 (the VMM's EPT maps it 1:1);
+	 * the VMM's own pages live above it. Without EPT the guest reaches only RAM and MMIO.
+	 */
+	u8 *(*host_ptr)(void *opaque, u64 hpa, u64 len);
 };
 
 struct cpu *cpu_create(const struct cpu_config *cfg); /* NULL on allocation failure */
@@ -56,3 +63,47 @@ void cpu_inject_event(struct cpu *c, u8 vector, u8 type, bool has_error, u32 err
 
 /* Instructions retired since creation. */
 u64 cpu_icount(const struct cpu *c);
+
+/*
+ * Guest state that is not a register, as the guest-state area holds it (SDM vol. 3C 25.4.2):
+ * VM entry loads it, VM exit saves it (vmx/entry.c, vmx/vmexit.c).
+ */
+struct cpu_vmx_state {
+	u32 interruptibility; /* GUEST_INTR_STATE_* (vmx/vmcs.h) */
+	u32 activity;	      /* GUEST_ACTIVITY_* */
+	u64 pending_dbg;
+	u64 dr7, debugctl;
+	u32 preemption_timer; /* counts down while PIN_PREEMPTION_TIMER is set (SDM 26.5.1) */
+	u16 pml_index;	      /* next PML entry; counts down from 511 (SDM 29.3.6) */
+	u64 pdpte[4];	      /* PAE PDPTEs, used when EPT is on (SDM 27.3.2.4) */
+};
+void cpu_get_vmx_state(struct cpu *c, struct cpu_vmx_state *s);
+void cpu_set_vmx_state(struct cpu *c, const struct cpu_vmx_state *s);
+
+/*
+ * The time-stamp counter. CPU_TSC_HOST follows the host's TSC. CPU_TSC_VIRTUAL is deterministic:
+ * instructions retired times `cpi`, plus the cycles cpu_add_cycles() charges (the VMM's model of
+ * exit costs). Either way the guest sees it through TSC offsetting and scaling (SDM 26.6.5).
+ * The VMX-preemption timer counts this clock divided by 2^VMX_MISC_PREEMPTION_SHIFT.
+ */
+enum cpu_tsc_mode { CPU_TSC_HOST, CPU_TSC_VIRTUAL };
+void cpu_set_tsc_mode(struct cpu *c, enum cpu_tsc_mode mode, u32 cpi);
+void cpu_add_cycles(struct cpu *c, u64 cycles);
+u64 cpu_tsc(const struct cpu *c); /* before offsetting and scaling */
+
+/*
+ * For debuggers, tracers and the VMM's MMIO decoder: translate a guest linear address as the
+ * guest's paging (and EPT, when on) would for a supervisor read, with no side effects (no A/D
+ * bits, no faults, no exits). 0 and *gpa, or -EFAULT.
+ */
+int cpu_debug_translate(struct cpu *c, u64 lin, u64 *gpa);
+/* Read guest-linear memory through cpu_debug_translate(): 0, or -EFAULT if any byte is unmapped. */
+int cpu_read_virt(struct cpu *c, u64 lin, void *buf, size_t len);
+
+/*
+ * The effect of INVEPT and INVVPID executed by the VMM (SDM vol. 3C 31.3): type 1 single-context
+ * (by EPTP / VPID), 2 all-context, 0 (INVVPID only) individual address, 3 (INVVPID only)
+ * single-context retaining globals.
+ */
+void cpu_invept(struct cpu *c, int type, u64 eptp);
+void cpu_invvpid(struct cpu *c, int type, u16 vpid, u64 lin);

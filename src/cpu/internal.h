@@ -516,7 +516,7 @@ void seg_load(struct cpu *c, unsigned seg, u16 sel);
    the CPU does not hold this MSR (then it exits to the VMM). */
 bool msr_read(struct cpu *c, u32 index, u64 *v);
 bool msr_write(struct cpu *c, u32 index, u64 v); /* raises #GP on invalid values */
-u64 cpu_tsc(struct cpu *c); /* guest TSC as RDTSC returns it (TSC offsetting applied) */
+u64 cpu_guest_tsc(struct cpu *c); /* guest TSC as RDTSC returns it (TSC offsetting applied) */
 
 /* Between blocks: pending injections, interrupts, halted state (events.c). */
 void events_check(struct cpu *c);

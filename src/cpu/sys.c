@@ -644,7 +644,7 @@ static bool msr_exits(const struct cpu *c, u32 msr, bool write)
 	return (bm[off + bit / 8] >> (bit & 7)) & 1;
 }
 
-u64 cpu_tsc(struct cpu *c)
+u64 cpu_guest_tsc(struct cpu *c)
 {
 	u64 tsc = c->icount + c->tsc_base;
 
@@ -690,7 +690,7 @@ bool msr_read(struct cpu *c, u32 index, u64 *v)
 		*v = c->sysenter_eip;
 		return true;
 	case MSR_IA32_TSC:
-		*v = cpu_tsc(c); /* RDMSR sees the offset like RDTSC (SDM vol. 3C 26.3) */
+		*v = cpu_guest_tsc(c); /* RDMSR sees the offset like RDTSC (SDM vol. 3C 26.3) */
 		return true;
 	case MSR_IA32_TSC_AUX:
 		*v = c->tsc_aux;
@@ -840,7 +840,7 @@ static u64 tsc_read(struct cpu *c, u32 reason)
 		cpu_gp(c, 0);
 	if (c->ctl.proc & PROC_RDTSC_EXITING)
 		cpu_vmexit(c, reason, 0);
-	return cpu_tsc(c);
+	return cpu_guest_tsc(c);
 }
 
 void op_rdtsc(struct cpu *c, const struct insn *d)
@@ -1167,16 +1167,13 @@ static void io_permission(struct cpu *c, u16 port, unsigned size)
    every port of the access; an access wrapping past 0xffff exits (SDM vol. 3C 26.1.3). */
 static bool io_exits(const struct cpu *c, u16 port, unsigned size)
 {
-	const u8 *bm = c->ctl.io_bitmap;
-
 	if (!(c->ctl.proc & PROC_USE_IO_BITMAPS))
 		return c->ctl.proc & PROC_UNCOND_IO_EXITING;
-	if (!bm)
-		return true;
 	for (unsigned i = 0; i < size; i++) {
 		u32 p = (u32)port + i;
+		const u8 *bm = p < 0x8000 ? c->ctl.io_bitmap_a : c->ctl.io_bitmap_b;
 
-		if (p > 0xffff || ((bm[p / 8] >> (p & 7)) & 1))
+		if (p > 0xffff || !bm || ((bm[(p & 0x7fff) / 8] >> (p & 7)) & 1))
 			return true;
 	}
 	return false;

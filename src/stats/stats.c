@@ -21,7 +21,8 @@ void stats_free(struct stats *s)
 	s->io = NULL;
 }
 
-void stats_record(struct stats *s, const struct vm_exit *exit)
+void stats_record(struct stats *s, const struct vm_exit *exit, u64 exit_ns, const u8 *insn,
+		  unsigned insn_len)
 {
 	u32 basic = exit->reason & 0xffff;
 

@@ -5,6 +5,8 @@
  * every exit goes through the same handlers, devices and statistics whichever backend ran.
  */
 #pragma once
+#include <stdio.h>
+
 #include "common.h"
 #include "cpu/x86.h"
 #include "vmx/exit.h"
@@ -27,6 +29,14 @@ struct backend_ops {
 	/* A hardware exception delivered before the next guest instruction (SDM vol. 3C 24.8.3). */
 	void (*inject_exception)(struct vcpu *vcpu, u8 vector, bool has_error, u32 error);
 	void (*destroy)(struct vcpu *vcpu);
+	/*
+	 * Read guest-linear memory as the guest's paging maps it for a supervisor read, without side
+	 * effects (vmm/mmio.c fetches faulting instructions with it; --trace and the gdb stub too):
+	 * 0, or -EFAULT when a byte is unmapped.
+	 */
+	int (*read_guest_virt)(struct vcpu *vcpu, u64 gva, void *buf, size_t len);
+	/* Backend state worth a look when a run stops unexpectedly (soft: the VMCS); may be NULL. */
+	void (*dump)(struct vcpu *vcpu, FILE *f);
 };
 
 extern const struct backend_ops backend_soft;

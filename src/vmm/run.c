@@ -210,7 +210,7 @@ int vm_run(struct vm *vm)
 	memset(&exit, 0, sizeof(exit));
 	while (!vm->stop) {
 		vm->backend->run(vcpu, &exit);
-		stats_record(&vm->stats, &exit);
+		stats_record(&vm->stats, &exit, 0, NULL, 0);
 		err = exit_handler_for(exit.reason)(vcpu, &exit);
 		if (err)
 			vm_request_stop(vm, EXIT_STATUS_STOPPED,

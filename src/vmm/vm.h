@@ -37,6 +37,8 @@ struct mem_region {
 
 struct vcpu {
 	struct vm *vm;
+	/* The most recent exit that was not a VMCALL (HC_LAST_EXIT reports it to the guest). */
+	struct vm_exit last_exit;
 	void *backend;			  /* the backend's own vCPU state */
 	u64 msr_values[MSR_POLICY_COUNT]; /* the VMM-held MSRs (vmm/msr.c) */
 };
@@ -52,6 +54,13 @@ struct vm {
 	struct stats stats;
 	const struct backend_ops *backend;
 	struct vcpu vcpu;
+	/* --tsc virtual: the guest TSC counts retired instructions times tsc_cpi plus modeled exit
+	   cycles (cpu.h CPU_TSC_VIRTUAL); otherwise it follows the host TSC. */
+	bool tsc_virtual;
+	u32 tsc_cpi;
+	/* Host-physical pages the VMM allocated for VMCS-referenced structures (vm_alloc_host_page) */
+	u8 **host_pages;
+	unsigned nr_host_pages, cap_host_pages;
 	/* Set by whatever ends the run; the message (may be empty) is printed once, by the caller.
 	 */
 	bool stop;
@@ -73,6 +82,16 @@ int vm_load_boot_plan(struct vm *vm, const struct boot_plan *plan);
 /* End the run with `status`; the first request wins. */
 void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Host-physical memory (the contract of cpu_config.host_ptr): guest RAM at HPA 0 .. ram_size-1,
+ * which the VMM's EPT maps 1:1, and the VMM's own pages (EPT tables, bitmaps, virtual-APIC page,
+ * PML log) from VM_HOSTMEM_BASE up. NULL when [hpa, hpa+len) is not all in one of them.
+ */
+#define VM_HOSTMEM_BASE 0xf000000000ull
+u8 *vm_host_ptr(void *vm, u64 hpa, u64 len);
+/* A zeroed 4 KiB host page: its pointer, its HPA in *hpa; NULL on ENOMEM. Freed by vm_destroy. */
+void *vm_alloc_host_page(struct vm *vm, u64 *hpa);
 
 /* Run the vCPU until something stops it; returns the process exit status. */
 int vm_run(struct vm *vm);

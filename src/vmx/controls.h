@@ -53,16 +53,28 @@
 #define PROC2_TSC_SCALING BIT(25)
 
 /*
- * The subset of the VMCS that the CPU consults while running the guest. Issue "VT-x, faithfully"
- * backs this with the full VMCS; until then the VMM fills it directly.
+ * The VMCS controls as the CPU holds them while the guest runs: VM entry (vmx/entry.c) checks the
+ * VMCS and loads this; physical addresses of bitmaps and pages are already resolved to host
+ * pointers. As on hardware, a VMWRITE takes effect at the next VM entry.
  */
 struct vmx_controls {
 	u32 pin, proc, proc2;
+	u32 exit_ctls, entry_ctls;
 	u32 exception_bitmap;
 	u32 pf_ec_mask, pf_ec_match;
 	u64 cr0_guest_host_mask, cr0_read_shadow;
 	u64 cr4_guest_host_mask, cr4_read_shadow;
+	u32 cr3_target_count; /* 0..4 (SDM 26.1.3 MOV to CR3) */
+	u64 cr3_target[4];
 	u64 tsc_offset;
-	const u8 *io_bitmap;  /* 8 KiB: bitmap A (ports 0-0x7fff) then B; NULL = no bitmaps */
-	const u8 *msr_bitmap; /* 4 KiB: read-low, read-high, write-low, write-high (SDM 24.6.9) */
+	u64 tsc_multiplier;  /* 48.48 fixed point, when PROC2_TSC_SCALING (SDM 26.6.5) */
+	const u8 *io_bitmap_a; /* 4 KiB each, ports 0-0x7fff and 0x8000-0xffff (SDM 25.6.4) */
+	const u8 *io_bitmap_b;
+	const u8 *msr_bitmap;  /* 4 KiB: read-low, read-high, write-low, write-high (SDM 25.6.9) */
+	u8 *virtual_apic;      /* 4 KiB, when PROC_TPR_SHADOW; VTPR at offset 0x80 (SDM 30.1) */
+	u32 tpr_threshold;
+	u64 eptp;              /* when PROC2_ENABLE_EPT (SDM 25.6.11) */
+	u16 vpid;              /* when PROC2_ENABLE_VPID; 0 is not allowed (SDM 26.2.1.1) */
+	u64 pml_address;       /* host-physical, 4 KiB aligned, when PROC2_ENABLE_PML */
+	u32 ple_gap, ple_window;
 };

@@ -51,4 +51,18 @@ struct vm_exit {
 		u8 in;
 		u32 data;
 	} io;
+	/*
+	 * MMIO exchange for reason 48 on an MMIO region, when the backend already decoded the access
+	 * (KVM's KVM_EXIT_MMIO): `valid` set, one access of `size` bytes at `gpa`; for a write
+	 * `data` holds the value, for a read the handler fills it and the backend completes the
+	 * instruction on the next run. When `valid` is clear (the soft CPU's EPT violation) the VMM
+	 * decodes the faulting instruction itself and completes it, as a hardware VMM must.
+	 */
+	struct {
+		bool valid;
+		bool write;
+		u8 size;
+		u64 gpa;
+		u64 data;
+	} mmio;
 };

@@ -526,7 +526,8 @@ static void test_io(void)
 
 	/* I/O bitmaps: every port of a 2-byte access is checked. */
 	c->ctl.proc = PROC_USE_IO_BITMAPS;
-	c->ctl.io_bitmap = iobm;
+	c->ctl.io_bitmap_a = iobm;
+	c->ctl.io_bitmap_b = iobm + 4096;
 	d.opcode = 0xed;
 	d.osz = 2;
 	c->gpr[R_RDX] = 0x80ff;

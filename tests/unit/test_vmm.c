@@ -132,12 +132,12 @@ static void test_stats(void)
 	struct vm_exit e = { .reason = EXIT_REASON_IO_INSTRUCTION, .io = { .port = 0x3f8 } };
 
 	CHECK_EQ(stats_init(&s), 0);
-	stats_record(&s, &e);
-	stats_record(&s, &e);
+	stats_record(&s, &e, 0, NULL, 0);
+	stats_record(&s, &e, 0, NULL, 0);
 	e.io.in = 1;
-	stats_record(&s, &e);
+	stats_record(&s, &e, 0, NULL, 0);
 	e.reason = EXIT_REASON_FAILED_VMENTRY | EXIT_REASON_INVALID_STATE;
-	stats_record(&s, &e);
+	stats_record(&s, &e, 0, NULL, 0);
 	CHECK_EQ(s.total, 4);
 	CHECK_EQ(s.exits[EXIT_REASON_IO_INSTRUCTION], 3);
 	CHECK_EQ(s.exits[EXIT_REASON_MAX], 1);

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VMCS (Intel SDM vol. 3C chapter 25), generated from vmx/vmcs_fields.h. Every field is held
+ * as a u64 in struct vmcs; VMWRITE stores only the field's width (25.11.2), VMREAD zero-extends.
+ * The VMM may read struct members directly on hot paths; it writes through vmcs_write() or
+ * VMCS_SET() so that widths and read-only rules hold for it as for a guest hypervisor.
+ */
+#pragma once
+#include <stdio.h>
+
+#include "common.h"
+
+enum vmcs_field {
+#define X(NAME, name, enc) NAME = (enc),
+#include "vmx/vmcs_fields.h"
+#undef X
+};
+
+/* Encoding components (SDM vol. 3C 25.11.2, Table 25-21). */
+#define VMCS_ENC_HIGH(enc)  ((enc) & 1)
+#define VMCS_ENC_INDEX(enc) (((enc) >> 1) & 0x1ff)
+#define VMCS_ENC_TYPE(enc)  (((enc) >> 10) & 3) /* 0 control, 1 exit info, 2 guest, 3 host */
+#define VMCS_ENC_WIDTH(enc) (((enc) >> 13) & 3) /* 0 16, 1 64, 2 32, 3 natural */
+#define VMCS_TYPE_CONTROL 0
+#define VMCS_TYPE_EXIT_INFO 1
+#define VMCS_TYPE_GUEST 2
+#define VMCS_TYPE_HOST 3
+#define VMCS_WIDTH_16 0
+#define VMCS_WIDTH_64 1
+#define VMCS_WIDTH_32 2
+#define VMCS_WIDTH_NATURAL 3
+
+/* The VMCS region's first words (SDM vol. 3C 25.2) and the model's launch state (25.1). */
+struct vmcs {
+	u32 revision_id;
+	u32 abort_indicator;
+	bool launched; /* "clear" vs "launched" launch state */
+	/*
+	 * Set by every write to a guest-state field; the soft backend reloads the CPU from the
+	 * guest-state area at VM entry only when it is set, so an exit the VMM handles without
+	 * touching guest state costs no reload (and keeps the TLB, as VPID permits).
+	 */
+	bool guest_dirty;
+#define X(NAME, name, enc) u64 name;
+#include "vmx/vmcs_fields.h"
+#undef X
+};
+
+/* VM-instruction error numbers (SDM vol. 3C 31.4, Table 31-1). */
+enum vmx_insn_error {
+	VMXERR_VMCALL_IN_ROOT = 1,
+	VMXERR_VMCLEAR_INVALID_ADDR = 2,
+	VMXERR_VMCLEAR_VMXON_PTR = 3,
+	VMXERR_VMLAUNCH_NONCLEAR = 4,
+	VMXERR_VMRESUME_NONLAUNCHED = 5,
+	VMXERR_VMRESUME_AFTER_VMXOFF = 6,
+	VMXERR_ENTRY_INVALID_CONTROL = 7,
+	VMXERR_ENTRY_INVALID_HOST_STATE = 8,
+	VMXERR_VMPTRLD_INVALID_ADDR = 9,
+	VMXERR_VMPTRLD_VMXON_PTR = 10,
+	VMXERR_VMPTRLD_BAD_REVISION = 11,
+	VMXERR_UNSUPPORTED_COMPONENT = 12,
+	VMXERR_WRITE_READONLY = 13,
+	VMXERR_VMXON_IN_ROOT = 15,
+	VMXERR_ENTRY_INVALID_EXEC_VMCS = 16,
+	VMXERR_ENTRY_NONLAUNCHED_EXEC_VMCS = 17,
+	VMXERR_ENTRY_EXEC_VMCS_NOT_VMXON = 18,
+	VMXERR_VMCALL_NONCLEAR_VMCS = 19,
+	VMXERR_VMCALL_INVALID_EXIT_CONTROLS = 20,
+	VMXERR_VMCALL_BAD_MSEG_REVISION = 22,
+	VMXERR_VMXOFF_DUAL_MONITOR = 23,
+	VMXERR_VMCALL_INVALID_SMM_FEATURES = 24,
+	VMXERR_ENTRY_INVALID_EXEC_CONTROLS = 25,
+	VMXERR_ENTRY_EVENTS_BLOCKED_BY_MOV_SS = 26,
+	VMXERR_INVALID_INVEPT_INVVPID = 28,
+};
+
+/* VM-exit controls (SDM vol. 3C 25.7.1, Table 25-13). */
+#define EXIT_CTL_SAVE_DEBUG_CONTROLS BIT(2)
+#define EXIT_CTL_HOST_ADDR_SPACE_SIZE BIT(9)
+#define EXIT_CTL_ACK_INTR_ON_EXIT BIT(15)
+#define EXIT_CTL_SAVE_PAT BIT(18)
+#define EXIT_CTL_LOAD_PAT BIT(19)
+#define EXIT_CTL_SAVE_EFER BIT(20)
+#define EXIT_CTL_LOAD_EFER BIT(21)
+#define EXIT_CTL_SAVE_PREEMPTION_TIMER BIT(22)
+
+/* VM-entry controls (SDM vol. 3C 25.8.1, Table 25-15). */
+#define ENTRY_CTL_LOAD_DEBUG_CONTROLS BIT(2)
+#define ENTRY_CTL_IA32E_MODE_GUEST BIT(9)
+#define ENTRY_CTL_ENTRY_TO_SMM BIT(10)
+#define ENTRY_CTL_DEACT_DUAL_MONITOR BIT(11)
+#define ENTRY_CTL_LOAD_PAT BIT(14)
+#define ENTRY_CTL_LOAD_EFER BIT(15)
+
+/* Interruption-information fields (SDM vol. 3C 25.8.3, 25.9.2, 25.9.3). */
+#define INTR_INFO_VECTOR(v) ((v) & 0xff)
+#define INTR_INFO_TYPE(v) (((v) >> 8) & 7)
+#define INTR_INFO_DELIVER_CODE BIT(11)
+#define INTR_INFO_NMI_UNBLOCKED_BY_IRET BIT(12)
+#define INTR_INFO_VALID BIT(31)
+#define INTR_TYPE_EXT_INTR 0
+#define INTR_TYPE_NMI 2
+#define INTR_TYPE_HARD_EXCEPTION 3
+#define INTR_TYPE_SOFT_INTR 4
+#define INTR_TYPE_PRIV_SW_EXCEPTION 5
+#define INTR_TYPE_SOFT_EXCEPTION 6
+#define INTR_TYPE_OTHER_EVENT 7
+
+/* Guest interruptibility state (SDM vol. 3C 25.4.2, Table 25-3). */
+#define GUEST_INTR_STATE_STI BIT(0)
+#define GUEST_INTR_STATE_MOV_SS BIT(1)
+#define GUEST_INTR_STATE_SMI BIT(2)
+#define GUEST_INTR_STATE_NMI BIT(3)
+#define GUEST_INTR_STATE_ENCLAVE BIT(4)
+
+/* Guest activity state (SDM vol. 3C 25.4.2). */
+#define GUEST_ACTIVITY_ACTIVE 0
+#define GUEST_ACTIVITY_HLT 1
+#define GUEST_ACTIVITY_SHUTDOWN 2
+#define GUEST_ACTIVITY_WAIT_SIPI 3
+
+/* EPTP (SDM vol. 3C 25.6.11, Table 25-9). */
+#define EPTP_MT_MASK 7ull
+#define EPTP_MT_UC 0
+#define EPTP_MT_WB 6
+#define EPTP_WALK_LENGTH(eptp) ((((eptp) >> 3) & 7) + 1)
+#define EPTP_AD_ENABLE BIT(6)
+
+/* The value the model's VMCS revision identifier takes (IA32_VMX_BASIC bits 30:0). */
+#define VMCS_REVISION_ID 0x7b00 /* "tb" */
+
+/* Highest index of any supported field (IA32_VMX_VMCS_ENUM bits 9:1, SDM vol. 3D A.9). */
+u32 vmcs_max_index(void);
+
+/* A fresh VMCS as VMCLEAR leaves it: launch state clear, every field 0, the revision set. */
+void vmcs_init(struct vmcs *v);
+
+/* Is `enc` a field of this model (either half of a 64-bit field counts)? */
+bool vmcs_field_supported(u32 enc);
+/* "GUEST_RIP"; NULL when unsupported. The high half of a 64-bit field is "NAME_HIGH". */
+const char *vmcs_field_name(u32 enc);
+
+/*
+ * VMREAD/VMWRITE semantics (SDM vol. 3C 31.3, VMREAD/VMWRITE): 0 on success, or the
+ * VM-instruction error: VMXERR_UNSUPPORTED_COMPONENT for an encoding the model lacks,
+ * VMXERR_WRITE_READONLY for a write to a VM-exit information field (the model does not report
+ * "VMWRITE to any supported field" in IA32_VMX_MISC bit 29). Writes keep only the field's width;
+ * a write to the high half of a 64-bit field changes bits 63:32 only.
+ */
+int vmcs_read(const struct vmcs *v, u32 enc, u64 *value);
+int vmcs_write(struct vmcs *v, u32 enc, u64 value);
+/* For the model's own VM-exit sequence: writes exit-information fields too. */
+void vmcs_write_exit_info(struct vmcs *v, u32 enc, u64 value);
+
+/* Write a field the VMM knows is supported and writable; aborts the process if it is not. */
+#define VMCS_SET(v, FIELD, value) vmcs_set_checked((v), (FIELD), (value), #FIELD)
+void vmcs_set_checked(struct vmcs *v, u32 enc, u64 value, const char *what);
+
+/* Every supported field, one line "NAME = 0x...", for the stop report of an unexpected exit. */
+void vmcs_dump(const struct vmcs *v, FILE *f);

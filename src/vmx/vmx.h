@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VT-x model around the software CPU: capability MSRs, VM entry with its checks, and the
+ * VM-exit sequence (Intel SDM vol. 3C chapters 26-28 and appendix A).
+ *
+ * A vCPU's "host" is the VMM in this process. VM entry checks the VMCS (controls, host state,
+ * guest state, MSR-load list), loads the guest state and the controls into the CPU, injects the
+ * event in the VM-entry interruption-information field, and runs the CPU. The VM exit records the
+ * exit-information fields, saves the guest state (with interruptibility and activity state) and
+ * "loads host state": the host-state area is checked at entry as the SDM demands, and the exit
+ * returns to the VMM's C code, which is what HOST_RIP stands for here. Nested VMX will load the
+ * host-state area into the CPU instead.
+ */
+#pragma once
+#include "common.h"
+#include "vmx/exit.h"
+#include "vmx/vmcs.h"
+
+struct cpu;
+
+/* Capability MSRs (SDM vol. 3D appendix A). */
+#define MSR_IA32_VMX_BASIC 0x480
+#define MSR_IA32_VMX_PINBASED_CTLS 0x481
+#define MSR_IA32_VMX_PROCBASED_CTLS 0x482
+#define MSR_IA32_VMX_EXIT_CTLS 0x483
+#define MSR_IA32_VMX_ENTRY_CTLS 0x484
+#define MSR_IA32_VMX_MISC 0x485
+#define MSR_IA32_VMX_CR0_FIXED0 0x486
+#define MSR_IA32_VMX_CR0_FIXED1 0x487
+#define MSR_IA32_VMX_CR4_FIXED0 0x488
+#define MSR_IA32_VMX_CR4_FIXED1 0x489
+#define MSR_IA32_VMX_VMCS_ENUM 0x48a
+#define MSR_IA32_VMX_PROCBASED_CTLS2 0x48b
+#define MSR_IA32_VMX_EPT_VPID_CAP 0x48c
+#define MSR_IA32_VMX_TRUE_PINBASED_CTLS 0x48d
+#define MSR_IA32_VMX_TRUE_PROCBASED_CTLS 0x48e
+#define MSR_IA32_VMX_TRUE_EXIT_CTLS 0x48f
+#define MSR_IA32_VMX_TRUE_ENTRY_CTLS 0x490
+
+/* The VMX-preemption timer ticks once every 2^5 TSC cycles (IA32_VMX_MISC bits 4:0). */
+#define VMX_MISC_PREEMPTION_SHIFT 5
+
+/* The model's capability MSR `index`: 0 and *value, or -ENOENT for an index not listed above. */
+int vmx_cap_msr(u32 index, u64 *value);
+
+/*
+ * Does `value` satisfy a control MSR's allowed settings (bits 31:0 allowed-0: must be 1 where
+ * set; bits 63:32 allowed-1: may be 1 only where set)? SDM vol. 3D A.3-A.5.
+ */
+bool vmx_ctls_allowed(u64 cap_msr_value, u32 value);
+
+/* A vCPU's VMX engine. */
+struct vmx_vcpu {
+	struct cpu *cpu;
+	struct vmcs *vmcs; /* the current VMCS */
+	void *opaque;	   /* for host_ptr */
+	/* Host-physical memory (the same contract as cpu_config.host_ptr). */
+	u8 *(*host_ptr)(void *opaque, u64 hpa, u64 len);
+};
+
+/*
+ * VMLAUNCH (resume = false) or VMRESUME (resume = true) by the VMM (SDM vol. 3C chapter 27),
+ * then run the guest until a VM exit. Returns:
+ *   > 0: VMfailValid with this VM-instruction error (VMXERR_VMLAUNCH_NONCLEAR,
+ *        VMXERR_VMRESUME_NONLAUNCHED, VMXERR_ENTRY_INVALID_CONTROL after a failed check of
+ *        27.2.1, VMXERR_ENTRY_INVALID_HOST_STATE after 27.2.2/27.2.3,
+ *        VMXERR_ENTRY_EVENTS_BLOCKED_BY_MOV_SS); VM_INSTRUCTION_ERROR holds it, the guest did
+ *        not run and *exit is untouched.
+ *   0: a VM exit happened and *exit holds it, as do the VMCS's exit-information fields. This
+ *      includes VM-entry failures during or after guest-state loading (27.8): reason 33 (invalid
+ *      guest state) or 34 (MSR loading, qualification = the failing entry's index + 1), with
+ *      EXIT_REASON_FAILED_VMENTRY set; the guest did not run.
+ * On a successful exit the VMCS guest-state area holds the guest's state and the launch state
+ * is "launched".
+ */
+int vmx_run(struct vmx_vcpu *x, bool resume, struct vm_exit *exit);
+
+/*
+ * The VM-entry check groups, exposed for unit tests and for nested VMX. Each has no side effects
+ * and returns 0 when the VMCS passes, otherwise the outcome the SDM gives.
+ */
+int vmx_check_controls(const struct vmx_vcpu *x);	/* 0 or VMXERR_ENTRY_INVALID_CONTROL */
+int vmx_check_host_state(const struct vmx_vcpu *x);	/* 0 or VMXERR_ENTRY_INVALID_HOST_STATE */
+/* 0, or the basic exit reason EXIT_REASON_INVALID_STATE with *qual (SDM 27.8: 0, 2, 3 or 4). */
+int vmx_check_guest_state(const struct vmx_vcpu *x, u64 *qual);
