@@ -61,6 +61,13 @@ int cpu_set_msr(struct cpu *c, u32 index, u64 value);
  */
 void cpu_inject_event(struct cpu *c, u8 vector, u8 type, bool has_error, u32 error, u8 insn_len);
 
+/*
+ * An external interrupt arriving at the vCPU (from a future interrupt controller, or the host's
+ * own timer that the soft CPU models): with PIN_EXTINT_EXITING it causes exit 1 (SDM 26.2);
+ * otherwise it is delivered through the guest IDT when RFLAGS.IF and interruptibility allow.
+ */
+void cpu_raise_external_interrupt(struct cpu *c, u8 vector);
+
 /* Instructions retired since creation. */
 u64 cpu_icount(const struct cpu *c);
 

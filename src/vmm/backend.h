@@ -40,3 +40,9 @@ struct backend_ops {
 };
 
 extern const struct backend_ops backend_soft;
+
+/* The soft backend's VMCS and CPU, for the VMM's VT-x policy (vmm/policy.c) and tests. */
+struct vmcs;
+struct cpu;
+struct vmcs *soft_vcpu_vmcs(struct vcpu *vcpu);
+struct cpu *soft_vcpu_cpu(struct vcpu *vcpu);

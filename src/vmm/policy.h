@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VMM's VT-x policy, all in one place (vmm/policy.c): which controls are on by default and
+ * why, how the VMCS is programmed for a vCPU, and the what-if switches (`--vmx NAME=on|off`) that
+ * change one control for a run while the rest of the policy adapts.
+ */
+#pragma once
+#include "common.h"
+
+struct vm;
+struct vcpu;
+struct vmcs;
+
+/*
+ * Switch a named control for this VM before its vCPU is created: 0, or -ENOENT for an unknown
+ * name (main.c then lists vmm_policy_names()). Names: rdtsc-exiting, hlt-exiting, msr-bitmap,
+ * io-bitmap, ept, vpid, pause-exiting, ple, cr3-exiting, cr8-exiting, tpr-shadow, invlpg-exiting,
+ * rdpmc-exiting, mwait-exiting, monitor-exiting, mov-dr-exiting, wbinvd-exiting, rdtscp,
+ * invpcid, tsc-offsetting, tsc-scaling, preemption-timer, desc-table-exiting, pml,
+ * unrestricted-guest.
+ */
+int vmm_policy_set(struct vm *vm, const char *name, bool on);
+const char *const *vmm_policy_names(void); /* NULL-terminated */
+
+/* Program a fresh VMCS (controls, host state, EPT, bitmaps) by the VM's policy: 0 or -errno. */
+int vmm_vmcs_setup(struct vcpu *vcpu, struct vmcs *vmcs);
