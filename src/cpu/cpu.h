@@ -67,6 +67,11 @@ void cpu_inject_event(struct cpu *c, u8 vector, u8 type, bool has_error, u32 err
  * otherwise it is delivered through the guest IDT when RFLAGS.IF and interruptibility allow.
  */
 void cpu_raise_external_interrupt(struct cpu *c, u8 vector);
+/*
+ * An NMI arriving at the vCPU: with PIN_NMI_EXITING it causes exit 0 (NMI, vector 2); otherwise it
+ * is delivered through the guest IDT unless blocked by NMI (SDM 26.2, 25.4.2).
+ */
+void cpu_raise_nmi(struct cpu *c);
 
 /* Instructions retired since creation. */
 u64 cpu_icount(const struct cpu *c);

@@ -11,6 +11,8 @@
  * depth 2 means "a fault while delivering #DF": triple fault, VM exit 2. Depth returns to 0 when a
  * delivery completes or leaves through a VM exit.
  */
+#include <sched.h>
+
 #include "cpu/internal.h"
 
 /* Fault-class exceptions (SDM vol. 3A 6.5, Table 6-1): #DE #BR #UD #NM #TS #NP #SS #GP #PF #MF
@@ -20,6 +22,7 @@
 	 BIT(X86_SS) | BIT(X86_GP) | BIT(X86_PF_VEC) | BIT(X86_MF) | BIT(X86_AC_VEC) |            \
 	 BIT(X86_XM) | BIT(X86_VE) | BIT(X86_CP))
 #include "cpu/ops.h"
+#include "vmx/vmx.h"
 
 #define SEL_ERR(sel)	 ((u32)(sel) & 0xfffcu)
 #define SEL_IS_NULL(sel) (((sel) & 0xfffcu) == 0)
@@ -73,8 +76,8 @@ static noreturn void exception_vmexit(struct cpu *c, u8 vector, u8 type, bool ha
 {
 	struct vm_exit *e = c->exit;
 
-	e->intr_info = vector | (u32)type << 8 | (has_error ? INTR_INFO_ERROR_VALID : 0) |
-		       INTR_INFO_VALID;
+	e->intr_info |= vector | (u32)type << 8 | (has_error ? INTR_INFO_ERROR_VALID : 0) |
+			INTR_INFO_VALID;
 	e->intr_error = has_error ? error : 0;
 	c->fault_depth = 0;
 	cpu_vmexit(c, EXIT_REASON_EXCEPTION_NMI, qual);
@@ -274,10 +277,15 @@ void events_deliver_fault(struct cpu *c)
 	u8 vec = c->fault_vector;
 	u32 err = c->fault_error;
 	u32 idt_info = 0, idt_error = 0;
-	bool has_error;
+	u8 soft_len = 0;
+	bool has_error, shadow;
 
 	c->insn_rip = c->rip; /* the faulting instruction (cpu_fault restored RIP) */
 	c->single_step = 0;   /* it did not complete: no single-step trap after it */
+	/* An exception ends blocking by STI and MOV SS (SDM vol. 3C 25.4.2 Table 25-3), unless
+	   it leaves through a VM exit: then the instruction is still to run under it. */
+	shadow = c->intr_shadow;
+	c->intr_shadow = 0;
 	/* A fault may interrupt a delivery or far transfer after the TLB switched to the new CPL;
 	   the committed CPL is SS.DPL (SDM vol. 3C 24.4.1). */
 	cpu_set_cpl(c, c->mode == MODE_REAL ? 0 : (u8)AR_DPL(c->seg[SEG_SS].ar));
@@ -293,6 +301,10 @@ void events_deliver_fault(struct cpu *c)
 		idt_info = c->inject.vector | (u32)c->inject.type << 8 |
 			   (c->inject.has_error ? INTR_INFO_ERROR_VALID : 0) | INTR_INFO_VALID;
 		idt_error = c->inject.has_error ? c->inject.error : 0;
+		/* Exits during delivery of a software interrupt or exception report the length of
+		   the instruction (SDM 28.2.4). */
+		if (c->inject.type >= INTR_TYPE_SOFT_INTR)
+			soft_len = c->inject.insn_len;
 		if ((first == EXC_CONTRIBUTORY && second == EXC_CONTRIBUTORY) ||
 		    (first == EXC_PAGE_FAULT && second != EXC_BENIGN)) {
 			vec = X86_DF_VEC;
@@ -305,8 +317,14 @@ void events_deliver_fault(struct cpu *c)
 	has_error = vec_has_error(vec);
 	delivering(c, vec, INTR_TYPE_HW_EXC, has_error, err);
 	if (exception_exits(c, vec, err)) {
+		c->intr_shadow = shadow;
 		c->exit->idt_vectoring_info = idt_info;
 		c->exit->idt_vectoring_error = idt_error;
+		c->exit->insn_len = soft_len;
+		/* A fault in an IRET that had removed (virtual-)NMI blocking (SDM 28.2.3). */
+		if (c->iret_nmi_unblocked && vec != X86_DF_VEC && !idt_info)
+			c->exit->intr_info = INTR_INFO_NMI_UNBLOCKED_BY_IRET;
+		c->iret_nmi_unblocked = 0;
 		exception_vmexit(c, vec, INTR_TYPE_HW_EXC, has_error, err,
 				 vec == X86_PF_VEC ? c->fault_cr2 : 0);
 	}
@@ -316,8 +334,11 @@ void events_deliver_fault(struct cpu *c)
 	   delivery clears RF in RFLAGS itself. Our #DB are traps (TF, INT1); #DF is an abort. */
 	if (BIT(vec) & FAULT_CLASS_VECTORS)
 		c->rflags |= X86_RF;
+	c->iret_nmi_unblocked = 0;
 	events_deliver(c, vec, INTR_TYPE_HW_EXC, has_error, err, c->rip);
 	c->fault_depth = 0;
+	if (c->ctl.proc & PROC_MONITOR_TRAP_FLAG)
+		c->mtf_pending = 1; /* SDM 26.5.2: after a fault's delivery */
 }
 
 #define DR6_BS BIT(14)
@@ -339,25 +360,131 @@ static void single_step_trap(struct cpu *c)
 	c->fault_depth = 0;
 }
 
+/* The timer's value: 0 when expired (SDM 26.5.1). */
+static u64 preempt_remaining(const struct cpu *c)
+{
+	u64 now = cpu_tsc_raw(c) >> VMX_MISC_PREEMPTION_SHIFT;
+
+	return now >= c->preempt_deadline ? 0 : c->preempt_deadline - now;
+}
+
+/* How often the host-TSC mode polls the preemption timer, in instructions. */
+#define TIMER_POLL_INSNS 4096
+
+void events_rearm(struct cpu *c)
+{
+	u64 w = ~0ull;
+
+	if (c->ctl.pin & PIN_EXTINT_EXITING)
+		w = c->host_tick_icount;
+	if (c->preempt_armed) {
+		u64 at;
+
+		if (c->tsc_mode == CPU_TSC_VIRTUAL) {
+			/* First icount with (icount * cpi + cycles) >> shift >= deadline. */
+			u64 need = c->preempt_deadline << VMX_MISC_PREEMPTION_SHIFT;
+			u64 cpi = c->tsc_cpi ? c->tsc_cpi : 1;
+
+			at = need <= c->tsc_cycles ? 0 : (need - c->tsc_cycles + cpi - 1) / cpi;
+		} else {
+			at = c->icount + TIMER_POLL_INSNS;
+		}
+		if (at < w)
+			w = at;
+	}
+	c->work_icount = w;
+}
+
 /*
- * Between instructions (called by the run loop when c->event_pending is set, never while the
- * interrupt shadow covers the next instruction):
+ * VM entry (SDM 27.7, 26.5.1): the VMX-preemption timer starts from the value loaded at entry
+ * (exit 52 before the first instruction if it is 0); the first PAUSE after entry starts a new
+ * PAUSE loop (SDM 26.1.3); everything pending is checked before the first instruction.
+ */
+void events_vmentry(struct cpu *c)
+{
+	c->preempt_armed = !!(c->ctl.pin & PIN_PREEMPTION_TIMER);
+	if (c->preempt_armed)
+		c->preempt_deadline = (cpu_tsc_raw(c) >> VMX_MISC_PREEMPTION_SHIFT) +
+				      c->vmx.preemption_timer;
+	c->ple_valid = 0;
+	c->mtf_pending = 0;
+	c->iret_nmi_unblocked = 0;
+	c->event_pending = 1;
+	events_rearm(c);
+}
+
+/* VM exit: with "save VMX-preemption timer value" the field gets what is left (SDM 28.3.4). */
+void events_vmexit(struct cpu *c)
+{
+	if (c->preempt_armed && (c->ctl.exit_ctls & EXIT_CTL_SAVE_PREEMPTION_TIMER))
+		c->vmx.preemption_timer = (u32)preempt_remaining(c);
+	c->preempt_armed = 0;
+	c->work_icount = ~0ull;
+}
+
+/* Exits taken between instructions have no instruction length (SDM 28.2.5). */
+static noreturn void event_exit(struct cpu *c, u32 reason)
+{
+	c->insn = NULL;
+	c->insn_rip = c->rip;
+	c->exit->insn_len = 0;
+	cpu_vmexit(c, reason, 0);
+}
+
+/* Deliver an NMI or external interrupt through the guest IDT; wakes the HLT state. */
+static void deliver_hw_event(struct cpu *c, u8 vector, u8 type)
+{
+	c->halted = 0;
+	delivering(c, vector, type, false, 0);
+	c->fault_depth = 1;
+	events_deliver(c, vector, type, false, 0, c->rip);
+	c->fault_depth = 0;
+	if (c->ctl.proc & PROC_MONITOR_TRAP_FLAG)
+		c->mtf_pending = 1; /* after delivery, before the handler's first instruction */
+}
+
+/*
+ * Between instructions (the run loop calls this when c->event_pending, the HLT state, the
+ * interrupt shadow, stepping or a timer asks for it), in the priority order of SDM vol. 3C 26.2
+ * and 26.7 (and vol. 3A 6.9):
+ *   - A single-step trap (TF) due from the previous instruction.
  *   - A VM-entry injection (cpu_inject_event) is delivered now, whatever RFLAGS.IF says: checking
  *     interruptibility is the VMM's job (SDM vol. 3C 26.6.1). Software interrupts and exceptions
- *     push RIP + insn_len. Delivery wakes a halted CPU and ends any interrupt shadow.
+ *     push RIP + insn_len. Delivery wakes a halted CPU and ends any interrupt shadow. An injected
+ *     NMI sets blocking by NMI, or virtual-NMI blocking with "virtual NMIs" (SDM 27.6.1).
  *     An injected #PF does not load CR2: CR2 is guest state the VMM sets.
- *   - Interrupt-window exiting (SDM 26.7.5): exit 7 once RFLAGS.IF = 1 and nothing blocks; the
- *     check stays armed (event_pending) while the control is set.
- *   - Single stepping: a trap due from the previous instruction comes first; with TF set the
- *     next instruction is stepped. Whatever sets TF (POPF, IRET, SYSRET) sets event_pending.
+ *   - Monitor trap flag (SDM 26.5.2): exit 37 on the boundary after an instruction or a delivery.
+ *   - VMX-preemption timer (SDM 26.5.1): exit 52 when it reaches 0, also in the HLT state.
+ *   - NMI-window exiting (SDM 26.7.6): exit 8 when there is no (virtual-)NMI blocking and no
+ *     blocking by MOV SS or STI.
+ *   - An NMI (cpu_raise_nmi): exit 0 with "NMI exiting" (unless blocked by NMI without virtual
+ *     NMIs), else delivery through the IDT when not blocked, setting blocking by NMI.
+ *   - Interrupt-window exiting (SDM 26.7.5): exit 7 once RFLAGS.IF = 1 and nothing blocks.
+ *   - An external interrupt: exit 1 with "external-interrupt exiting" whatever RFLAGS.IF says
+ *     (SDM 26.2; with "acknowledge interrupt on exit" the vector is in the interruption
+ *     information, SDM 28.2.2); else delivered when RFLAGS.IF = 1.
+ *   - The host timer tick (CPU_HOST_TICK), also at once when halted with nothing to wake it.
+ * The interrupt shadow of STI / MOV SS blocks the last five (SDM 25.4.2 Table 25-3).
+ * Single stepping and MTF leave c->one_insn set so that the run loop runs one instruction.
  */
 void events_check(struct cpu *c)
 {
-	bool pending = false;
+	bool pending = false, shadow = c->intr_shadow;
+	u32 pin = c->ctl.pin;
 
 	c->insn_rip = c->rip;
-	if (c->single_step)
+	/* MOV SS blocks debug exceptions for one instruction; STI does not (SDM vol. 3A 6.8.3). */
+	if (c->single_step && !(shadow && c->shadow_kind == GUEST_INTR_STATE_MOV_SS)) {
 		single_step_trap(c);
+		c->intr_shadow = 0;
+		shadow = false;
+	}
+	if (c->inject.valid && c->inject.type == INTR_TYPE_OTHER_EVENT) {
+		/* Type 7 vector 0 injects a pending MTF VM exit, whatever the control says
+		   (SDM 27.5.2); it is not a vectoring entry. */
+		c->inject.valid = 0;
+		c->mtf_pending = !c->inject.vector;
+	}
 	if (c->inject.valid) {
 		u8 type = c->inject.type;
 		u64 ret = c->rip;
@@ -365,30 +492,135 @@ void events_check(struct cpu *c)
 		if (type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_PRIV_SOFT_EXC ||
 		    type == INTR_TYPE_SOFT_EXC)
 			ret += c->inject.insn_len;
+		if (type == INTR_TYPE_NMI)
+			c->nmi_blocked = 1;
 		c->inject.valid = 0;
 		c->halted = 0;
 		c->intr_shadow = 0;
+		shadow = false;
 		c->fault_depth = 1;
 		events_deliver(c, c->inject.vector, type, c->inject.has_error, c->inject.error,
 			       ret);
 		c->fault_depth = 0;
+		if (c->ctl.proc & PROC_MONITOR_TRAP_FLAG)
+			c->mtf_pending = 1;
 	}
-	if (c->ctl.proc & PROC_INTR_WINDOW_EXITING) {
-		if ((c->rflags & X86_IF) && !c->intr_shadow) {
-			c->halted = 0;
-			c->exit->insn_len = 0;
-			cpu_vmexit(c, EXIT_REASON_INTERRUPT_WINDOW, 0);
+	if (c->mtf_pending) {
+		c->mtf_pending = 0;
+		event_exit(c, EXIT_REASON_MONITOR_TRAP_FLAG);
+	}
+	if (c->preempt_armed) {
+		if (!preempt_remaining(c))
+			event_exit(c, EXIT_REASON_PREEMPTION_TIMER);
+		events_rearm(c);
+	}
+	if (c->ctl.pin & PIN_EXTINT_EXITING && c->icount >= c->host_tick_icount) {
+		c->host_tick_icount = c->icount + CPU_HOST_TICK;
+		cpu_raise_external_interrupt(c, CPU_HOST_TIMER_VECTOR);
+		events_rearm(c);
+	}
+	if (!shadow) {
+		if (c->ctl.proc & PROC_NMI_WINDOW_EXITING) {
+			if (!c->nmi_blocked) {
+				c->halted = 0;
+				event_exit(c, EXIT_REASON_NMI_WINDOW);
+			}
+			pending = true;
 		}
-		pending = true;
+		if (c->nmi_pending) {
+			if ((pin & PIN_NMI_EXITING) &&
+			    ((pin & PIN_VIRTUAL_NMIS) || !c->nmi_blocked)) {
+				c->nmi_pending = 0;
+				c->exit->intr_info = X86_NMI | INTR_TYPE_NMI << 8 | INTR_INFO_VALID;
+				event_exit(c, EXIT_REASON_EXCEPTION_NMI);
+			}
+			if (!(pin & PIN_NMI_EXITING) && !c->nmi_blocked) {
+				c->nmi_pending = 0;
+				c->nmi_blocked = 1;
+				deliver_hw_event(c, X86_NMI, INTR_TYPE_NMI);
+			} else {
+				pending = true;
+			}
+		}
+		if (c->ctl.proc & PROC_INTR_WINDOW_EXITING) {
+			if (c->rflags & X86_IF) {
+				c->halted = 0;
+				event_exit(c, EXIT_REASON_INTERRUPT_WINDOW);
+			}
+			pending = true;
+		}
+		if (c->extint_pending) {
+			if (pin & PIN_EXTINT_EXITING) {
+				c->extint_pending = 0;
+				if (c->ctl.exit_ctls & EXIT_CTL_ACK_INTR_ON_EXIT)
+					c->exit->intr_info = c->extint_vector |
+							     INTR_TYPE_EXT_INTR << 8 |
+							     INTR_INFO_VALID;
+				event_exit(c, EXIT_REASON_EXTERNAL_INTERRUPT);
+			}
+			if (c->rflags & X86_IF) {
+				c->extint_pending = 0;
+				deliver_hw_event(c, c->extint_vector, INTR_TYPE_EXT_INTR);
+			} else {
+				pending = true;
+			}
+		}
+	} else {
+		pending = true; /* look again after the shadowed instruction */
 	}
-	/* TF: arm the trap for the next instruction and have the run loop execute exactly one
-	   (its intr_shadow path), then come back here. */
+	if (c->halted) {
+		/*
+		 * Nothing woke the HLT state. In the virtual TSC mode time passes while halted: a
+		 * running preemption timer is what ends it. Otherwise the host timer tick does,
+		 * which with external-interrupt exiting is exit 1; in the host TSC mode without
+		 * it, the vCPU waits for the timer as HLT would.
+		 */
+		if (c->preempt_armed && c->tsc_mode == CPU_TSC_VIRTUAL) {
+			u64 at = c->preempt_deadline << VMX_MISC_PREEMPTION_SHIFT;
+			u64 raw = cpu_tsc_raw(c);
+
+			if (at > raw)
+				c->tsc_cycles += at - raw;
+			event_exit(c, EXIT_REASON_PREEMPTION_TIMER);
+		}
+		if (c->preempt_armed && !(pin & PIN_EXTINT_EXITING)) {
+			while (preempt_remaining(c))
+				sched_yield();
+			event_exit(c, EXIT_REASON_PREEMPTION_TIMER);
+		}
+		if (pin & PIN_EXTINT_EXITING) {
+			c->host_tick_icount = c->icount + CPU_HOST_TICK;
+			if (c->ctl.exit_ctls & EXIT_CTL_ACK_INTR_ON_EXIT)
+				c->exit->intr_info = CPU_HOST_TIMER_VECTOR |
+						     INTR_TYPE_EXT_INTR << 8 | INTR_INFO_VALID;
+			event_exit(c, EXIT_REASON_EXTERNAL_INTERRUPT);
+		}
+	}
+	/* TF: arm the trap for the next instruction and have the run loop execute exactly one,
+	   then come back here. MTF likewise steps one instruction at a time. */
 	if ((c->rflags & X86_TF) && !c->halted) {
 		c->single_step = 1;
-		c->intr_shadow = 1;
+		c->one_insn = 1;
+		pending = true;
+	}
+	if (c->ctl.proc & PROC_MONITOR_TRAP_FLAG) {
+		c->one_insn = 1;
 		pending = true;
 	}
 	c->event_pending = pending;
+}
+
+void cpu_raise_external_interrupt(struct cpu *c, u8 vector)
+{
+	c->extint_pending = 1;
+	c->extint_vector = vector;
+	c->event_pending = 1;
+}
+
+void cpu_raise_nmi(struct cpu *c)
+{
+	c->nmi_pending = 1;
+	c->event_pending = 1;
 }
 
 /*
@@ -403,6 +635,7 @@ static void soft_event(struct cpu *c, u8 vector, u8 type)
 	if (type != INTR_TYPE_SOFT_INTR && exception_exits(c, vector, 0))
 		exception_vmexit(c, vector, type, false, 0, 0);
 	delivering(c, vector, type, false, 0);
+	c->inject.insn_len = c->insn ? c->insn->len : 0;
 	c->fault_depth = 1;
 	c->single_step = 0; /* the gate clears TF; no single-step trap after INT n */
 	events_deliver(c, vector, type, false, 0, c->rip);

@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 
 #include "cpu/internal.h"
+#include "vmx/vmcs.h"
 
 #define BLOCK_MAX_INSNS 64
 #define JC_BITS 12
@@ -110,6 +111,8 @@ noreturn void cpu_vmexit(struct cpu *c, u32 reason, u64 qual)
 					(c->inject.has_error ? INTR_INFO_ERROR_VALID : 0) |
 					INTR_INFO_VALID;
 		e->idt_vectoring_error = c->inject.error;
+		if (c->inject.type >= INTR_TYPE_SOFT_INTR)
+			e->insn_len = c->inject.insn_len;
 		c->fault_depth = 0;
 	}
 	e->reason = reason;
@@ -118,6 +121,22 @@ noreturn void cpu_vmexit(struct cpu *c, u32 reason, u64 qual)
 	if (!e->insn_len && c->insn)
 		e->insn_len = c->insn->len;
 	icount_unretire(c);
+	c->exiting = 1;
+	longjmp(c->jb, 1);
+}
+
+/* A trap-like VM exit after the current instruction completed (TPR below threshold, SDM 30.1.2):
+   guest RIP is the next instruction's, the instruction retired. */
+noreturn void cpu_vmexit_trap(struct cpu *c, u32 reason, u64 qual)
+{
+	struct vm_exit *e = c->exit;
+
+	e->reason = reason;
+	e->qual = qual;
+	e->rip = c->rip;
+	if (c->insn)
+		c->icount -= (u64)(c->bc->blk_end - c->insn - 1);
+	c->insn = NULL;
 	c->exiting = 1;
 	longjmp(c->jb, 1);
 }
@@ -353,43 +372,56 @@ static always_inline struct block *block_find(struct cpu *c)
 
 /* --- The run loop --- */
 
-/* Its own frame, apart from cpu_run's setjmp, so the loop keeps its state in registers. */
+/*
+ * Its own frame, apart from cpu_run's setjmp, so the loop keeps its state in registers.
+ *
+ * Between blocks one test covers all pending work: events (c->event_pending), the HLT state, the
+ * interrupt shadow, one-instruction stepping (TF, the monitor trap flag) and the timers (icount
+ * past c->work_icount). Timers are therefore checked at block boundaries: an expiry is seen at
+ * most BLOCK_MAX_INSNS - 1 instructions late.
+ */
 static __attribute__((noinline)) void run_blocks(struct cpu *c)
 {
 	struct blockcache *bc = c->bc;
 
 	for (;;) {
-		if (unlikely(c->event_pending | c->halted | c->intr_shadow)) {
+		/* events_check() sets event_pending whenever it sets one_insn. */
+		if (unlikely(c->event_pending | c->halted | c->intr_shadow) ||
+		    unlikely(c->icount >= c->work_icount)) {
+			u8 shadow = c->intr_shadow;
+
 			c->insn = NULL;
 			c->insn_rip = c->rip;
-			if (c->intr_shadow) {
-				/* The instruction after STI / MOV SS runs before any event
-				   (SDM vol. 3A 6.8.3): one instruction, then the check. */
+			events_check(c);
+			if (c->halted) {
+				/* HLT without HLT exiting and nothing to wake the CPU: the vCPU is
+				   in the HLT activity state; tell the VMM (SDM 25.4.2). */
+				c->exit->reason = EXIT_REASON_HLT;
+				c->exit->rip = c->rip;
+				return;
+			}
+			if (shadow | c->one_insn) {
+				/* The instruction after STI / MOV SS runs before any event (SDM
+				   vol. 3A 6.8.3); TF and MTF step one instruction at a time. */
 				struct block *b = block_find(c);
 				const struct insn *d = b->insns;
+
 				bc->blk_end = d + 1;
 				c->icount++;
 				c->insn = d;
 				c->insn_rip = c->rip;
 				c->rip += d->len;
+				c->one_insn = 0;
 				d->fn(c, d);
 				c->insn = NULL;
-				c->intr_shadow = 0;
+				if (shadow)
+					c->intr_shadow = 0;
 				c->break_block = 0;
+				/* MTF: an exit is pending after an instruction that completed
+				   (SDM 26.5.2). */
+				if (c->ctl.proc & PROC_MONITOR_TRAP_FLAG)
+					c->mtf_pending = 1;
 				continue;
-			}
-			if (c->event_pending) {
-				events_check(c);
-				/* Single step (TF) reuses the one-instruction path above. */
-				if (c->intr_shadow)
-					continue;
-			}
-			if (c->halted) {
-				/* HLT without HLT exiting and nothing to wake the CPU: the vCPU is
-				   in the HLT activity state; tell the VMM (SDM 24.4.2). */
-				c->exit->reason = EXIT_REASON_HLT;
-				c->exit->rip = c->rip;
-				return;
 			}
 		}
 		c->insn_rip = c->rip;
@@ -421,11 +453,16 @@ void cpu_run(struct cpu *c, struct vm_exit *exit)
 	c->exit = exit;
 	c->exiting = 0;
 	c->fault_depth = 0;
+	/* VM entry: without VPID the TLB is flushed (SDM 29.4.3.3); the flush VM exit would also
+	   make is the same one, as nothing uses the TLB between an exit and the next entry. */
+	mmu_vmx_transition(c);
+	events_vmentry(c);
 	if (setjmp(c->jb)) {
 		c->insn = NULL;
 		c->break_block = 0;
 		if (c->exiting) {
 			c->exiting = 0;
+			events_vmexit(c);
 			return;
 		}
 		events_deliver_fault(c);
@@ -433,6 +470,7 @@ void cpu_run(struct cpu *c, struct vm_exit *exit)
 	if (c->io.pending)
 		io_complete(c);
 	run_blocks(c);
+	events_vmexit(c);
 }
 
 /* --- Object and register API --- */
@@ -455,6 +493,7 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 	c->ram = cfg->ram;
 	c->ram_size = cfg->ram_size;
 	c->opaque = cfg->opaque;
+	c->host_ptr = cfg->host_ptr;
 	c->mmio_read = cfg->mmio_read;
 	c->mmio_write = cfg->mmio_write;
 	for (unsigned t = 0; t < ARRAY_SIZE(c->tlbs); t++)
@@ -469,6 +508,11 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 	c->pat = 0x0007040600070406ull; /* power-up value, SDM vol. 3A 11.12.4 */
 	c->dr[6] = 0xffff0ff0;
 	c->dr[7] = 0x400;
+	c->tsc_mode = CPU_TSC_VIRTUAL;
+	c->tsc_cpi = 1;
+	c->host_tick_icount = CPU_HOST_TICK;
+	c->work_icount = ~0ull;
+	c->vmx.pml_index = 511;
 	return c;
 fail:
 	if (bc) {
@@ -495,8 +539,7 @@ void cpu_destroy(struct cpu *c)
 void cpu_set_controls(struct cpu *c, const struct vmx_controls *ctl)
 {
 	c->ctl = *ctl;
-	if (ctl->proc & PROC_INTR_WINDOW_EXITING)
-		c->event_pending = 1;
+	c->event_pending = 1; /* windows, MTF, NMI and interrupt exiting are checked anew */
 }
 
 void cpu_get_regs(struct cpu *c, struct x86_regs *r)
@@ -588,4 +631,52 @@ void cpu_inject_event(struct cpu *c, u8 vector, u8 type, bool has_error, u32 err
 u64 cpu_icount(const struct cpu *c)
 {
 	return c->icount;
+}
+
+/* Instructions retired before the one executing: the run loop counts a block when it starts. */
+u64 cpu_icount_now(const struct cpu *c)
+{
+	return c->insn ? c->icount - (u64)(c->bc->blk_end - c->insn) : c->icount;
+}
+
+/*
+ * Guest non-register state (SDM vol. 3C 25.4.2) as VM exit saves it: interruptibility from the
+ * interrupt shadow and NMI blocking, the HLT activity state, a pending single-step trap as
+ * pending debug exception BS, DR7, the preemption timer's remaining value while it runs.
+ */
+void cpu_get_vmx_state(struct cpu *c, struct cpu_vmx_state *s)
+{
+	*s = c->vmx;
+	s->interruptibility = 0;
+	if (c->intr_shadow)
+		s->interruptibility = c->shadow_kind ? c->shadow_kind : GUEST_INTR_STATE_STI;
+	if (c->nmi_blocked)
+		s->interruptibility |= GUEST_INTR_STATE_NMI;
+	s->activity = c->halted ? GUEST_ACTIVITY_HLT : GUEST_ACTIVITY_ACTIVE;
+	s->pending_dbg = (c->vmx.pending_dbg & ~BIT(14)) | (c->single_step ? BIT(14) : 0);
+	s->dr7 = c->dr[7];
+	memcpy(s->pdpte, c->pdpte, sizeof(s->pdpte));
+}
+
+/*
+ * As VM entry loads it (SDM 27.3.2.5, 27.3.2.4). Call after cpu_set_sregs(). The PDPTEs are
+ * taken from here with PAE paging: VM entry passes the VMCS values with EPT and, without EPT, the
+ * ones cpu_set_sregs() loaded from CR3 (as cpu_get_vmx_state() returns them). Activity states
+ * other than active and HLT are not modelled and run as active.
+ */
+void cpu_set_vmx_state(struct cpu *c, const struct cpu_vmx_state *s)
+{
+	u32 intr = s->interruptibility;
+
+	c->vmx = *s;
+	c->intr_shadow = !!(intr & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS));
+	c->shadow_kind = intr & GUEST_INTR_STATE_MOV_SS ? GUEST_INTR_STATE_MOV_SS
+							: intr & GUEST_INTR_STATE_STI;
+	c->nmi_blocked = !!(intr & GUEST_INTR_STATE_NMI);
+	c->halted = s->activity == GUEST_ACTIVITY_HLT;
+	c->single_step = !!(s->pending_dbg & BIT(14));
+	c->dr[7] = (s->dr7 & ~0xd800ull) | 0x400;
+	if (pae_paging(c->cr0, c->cr4, c->efer))
+		memcpy(c->pdpte, s->pdpte, sizeof(c->pdpte));
+	c->event_pending = 1;
 }

@@ -102,7 +102,7 @@ struct tlb_entry {
 	u64 tag_r;
 	u64 tag_w;
 	uintptr_t host; /* host address of the page minus its linear address */
-	u64 gpa;        /* guest-physical page address */
+	u64 gpa;        /* physical page address (host-physical with EPT, mmu_translate) */
 };
 
 /* Access kinds for the slow path (mmu.c). */
@@ -115,6 +115,8 @@ struct tlb_entry {
 enum cpu_mode { MODE_REAL, MODE_PROT, MODE_COMPAT, MODE_LONG };
 
 struct block;
+
+#define EPT_CACHE_SIZE 512u
 
 struct cpu {
 	/* Hot: touched per instruction. */
@@ -149,7 +151,7 @@ struct cpu {
 	u64 star, lstar, cstar, fmask, kernel_gs_base;
 	u64 sysenter_cs, sysenter_esp, sysenter_eip;
 	u64 tsc_aux, pat, apic_base;
-	u64 tsc_base; /* guest TSC = icount + tsc_base (deterministic; see docs/cpu.md) */
+	u64 tsc_base; /* IA32_TSC = cpu_tsc_raw() + tsc_base (sys.c) */
 
 	/* Events (events.c). */
 	u8 intr_shadow; /* blocking by STI / MOV SS for one instruction (SDM 24.4.2) */
@@ -187,6 +189,50 @@ struct cpu {
 
 	/* Block cache (exec.c). */
 	struct blockcache *bc;
+
+	/* VMX non-root state that is not a register (cpu.h struct cpu_vmx_state), live here; the
+	   MMU logs dirty pages through vmx.pml_index. */
+	struct cpu_vmx_state vmx;
+	u8 *(*host_ptr)(void *opaque, u64 hpa, u64 len);
+
+	/* --- h2 (VMX controls, TSC, timers): fields below --- */
+	/*
+	 * Work checked between blocks (events.c), reached when c->icount passes work_icount: the
+	 * host timer tick (icount based) and the VMX-preemption timer (its deadline converted to
+	 * an icount in the virtual TSC mode, polled every TIMER_POLL_INSNS in the host mode).
+	 */
+	u64 work_icount;
+	u64 host_tick_icount; /* icount of the next host timer interrupt (CPU_HOST_TICK) */
+	u64 preempt_deadline; /* raw clock >> VMX_MISC_PREEMPTION_SHIFT when it expires */
+	u8 preempt_armed;     /* PIN_PREEMPTION_TIMER was set at this entry */
+	u8 shadow_kind;	      /* GUEST_INTR_STATE_STI or _MOV_SS while intr_shadow blocks */
+	u8 one_insn;	      /* run exactly one instruction, then check events (MTF, TF) */
+	u8 mtf_pending;	      /* an MTF exit is due at the next instruction boundary */
+	u8 nmi_pending;	      /* an NMI arrived (cpu_raise_nmi), not yet delivered */
+	u8 nmi_blocked;	      /* blocking by NMI, or virtual-NMI blocking (SDM 25.4.2) */
+	u8 iret_nmi_unblocked; /* the running IRET removed NMI blocking (SDM 28.2.3) */
+	u8 extint_pending;     /* an external interrupt waits (cpu_raise_external_interrupt) */
+	u8 extint_vector;
+	u8 tsc_mode;	      /* enum cpu_tsc_mode */
+	u32 tsc_cpi;	      /* cycles per instruction in CPU_TSC_VIRTUAL */
+	u64 tsc_cycles;	      /* cycles added by cpu_add_cycles() */
+	u64 ple_first, ple_last; /* raw clock of the first and last PAUSE of a loop (SDM 26.1.3) */
+	u8 ple_valid;
+	u8 monitor_armed; /* MONITOR ran; MWAIT's exit qualification bit 0 (SDM 28.2.1) */
+
+	/* --- h3 (EPT, PML, VPID/TLB): fields below --- */
+	/* The context the TLB and jump cache were filled in (SDM 29.4): TLB_CTX_EPT | EPTP when EPT
+	   was on, else 0; the VPID when VPID was on, else 0. mmu.c flushes when it changes. */
+	u64 tlb_eptp;
+	u16 tlb_vpid;
+	u8 ept_tlb; /* EPT_TLB_* of the last mmu_ept_translate() */
+	/* Guest-physical mappings (SDM 29.4.1) by 4 KiB page, direct-mapped: the EPT R/W/X rights
+	   an access may use without a walk (A flags set; W only with the leaf's D flag set). Emptied
+	   with the TLB (tlb_flush_all). */
+	struct {
+		u64 gpa, hpa; /* page addresses; gpa TLB_INVALID when empty */
+		u8 perm;
+	} ept_cache[EPT_CACHE_SIZE];
 };
 
 /* --- Faults and exits (exec.c, events.c) --- */
@@ -204,11 +250,30 @@ noreturn void cpu_page_fault(struct cpu *c, u64 lin, u32 err);
  */
 noreturn void cpu_vmexit(struct cpu *c, u32 reason, u64 qual);
 
+/* --- h2: VMX controls, TSC and timers (exec.c, events.c, sys.c) --- */
+
+/* The host timer the soft CPU models (events.c): an external interrupt with Linux's
+   LOCAL_TIMER_VECTOR every CPU_HOST_TICK retired instructions, while PIN_EXTINT_EXITING is set. */
+#define CPU_HOST_TICK (1ull << 22)
+#define CPU_HOST_TIMER_VECTOR 0xec
+/* Trap-like VM exit after the current instruction retired (guest RIP = the next one). */
+noreturn void cpu_vmexit_trap(struct cpu *c, u32 reason, u64 qual);
+/* VM entry (timers, windows) and VM exit (saved preemption-timer value) around cpu_run. */
+void events_vmentry(struct cpu *c);
+void events_vmexit(struct cpu *c);
+/* Recompute c->work_icount after a timer or the clock changed. */
+void events_rearm(struct cpu *c);
+/* Instructions retired before the current one (exec.c). */
+u64 cpu_icount_now(const struct cpu *c);
+/* The clock the TSC and the VMX-preemption timer count, without IA32_TSC writes (sys.c). */
+u64 cpu_tsc_raw(const struct cpu *c);
+
 /* --- State changes that other parts must see (exec.c, mmu.c, seg.c) --- */
 
 /* Translate for an access of kind acc (ACC_*) with the current CPL, paging mode, CR0.WP, EFER.NXE,
    SMEP/SMAP; sets accessed/dirty bits; raises #PF (or #GP for non-canonical) as the access would.
-   Returns the guest-physical address. (mmu.c) */
+   Returns the physical address: guest-physical, or with EPT on the host-physical address after
+   EPT (which may exit instead: 48, 49, 62). (mmu.c) */
 u64 mmu_translate(struct cpu *c, u64 lin, int acc);
 
 /* Block cache hooks the MMU calls (exec.c). */
@@ -244,6 +309,43 @@ static inline bool pae_paging(u64 cr0, u64 cr4, u64 efer)
 	return (cr0 & CR0_PG) && (cr4 & CR4_PAE) && !(efer & EFER_LMA);
 }
 void tlb_flush_page(struct cpu *c, u64 lin); /* INVLPG */
+
+/* --- EPT, PML and VPID (h3: ept.c, mmu.c) --- */
+
+#define TLB_CTX_EPT BIT(63) /* never set in a valid EPTP: bits 63:52 are reserved */
+
+/* EPT is in use (SDM 25.6.2, Table 25-7: "enable EPT" counts only with secondary controls). */
+static always_inline bool ept_enabled(const struct cpu *c)
+{
+	return (c->ctl.proc & PROC_SECONDARY_CONTROLS) && (c->ctl.proc2 & PROC2_ENABLE_EPT);
+}
+
+/* EPT violation exit qualification bits 7 and 8 (SDM 28.2.1, Table 28-7). */
+#define EPT_QUAL_LIN_VALID BIT(7)
+#define EPT_QUAL_FINAL BIT(8)
+
+/*
+ * Translate guest-physical gpa through EPT for an access of kind acc & 3 (ACC_READ, ACC_WRITE,
+ * ACC_FETCH), setting EPT accessed/dirty flags and logging to the PML. `qual` holds bits 7 and 8
+ * of the EPT-violation qualification and `lin` the guest-linear address (when bit 7 is set).
+ * Exits 48, 49 or 62 as SDM 29.3.3 and 29.3.6 say; returns the host-physical address. (ept.c)
+ */
+u64 mmu_ept_translate(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual);
+/* The same without side effects and exits: true and *hpa if some permission maps gpa. */
+bool mmu_ept_lookup(struct cpu *c, u64 gpa, u64 *hpa);
+/* Host pointer to len bytes at host-physical hpa (RAM, then c->host_ptr), or NULL. (ept.c) */
+u8 *mmu_hpa_ptr(struct cpu *c, u64 hpa, u64 len);
+/* What the TLB may cache of the last mmu_ept_translate() (c->ept_tlb): read (EPT R) and write
+   (EPT W and, with EPT A/D flags, the dirty flag already set, so the first write logs). */
+#define EPT_TLB_R BIT(0)
+#define EPT_TLB_W BIT(1)
+
+/* VM entry and VM exit: flush the TLB when VPID is off or the context changed (SDM 29.4.3.3).
+   Call after c->ctl holds the controls of the entry. (mmu.c) */
+void mmu_vmx_transition(struct cpu *c);
+/* Bytes of code at physical pa (guest-physical, or host-physical under EPT) as mmu_translate
+   returned it: RAM, host memory under EPT, else MMIO. (mmu.c) */
+void mmu_fetch_phys(struct cpu *c, u64 pa, u8 *buf, unsigned n);
 
 /* --- Registers --- */
 

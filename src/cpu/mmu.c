@@ -18,9 +18,27 @@
  *
  * Page-structure entries are read from guest RAM; an entry outside RAM is read through
  * c->mmio_read and its accessed/dirty flags are not written back. A final guest-physical address
- * outside RAM is MMIO. Host memory outside c->ram is never touched.
+ * outside RAM is MMIO. Without EPT, host memory outside c->ram is never touched.
+ *
+ * EPT (SDM vol. 3C 29.3, ept.c). With EPT on, every guest-physical address the CPU uses goes
+ * through mmu_ept_translate(): guest paging-structure entries (CR3, PDPTEs loaded from memory,
+ * PML4E..PTE) and the final address of every linear access. mmu_translate() then returns the
+ * host-physical address, which is what the TLB, the block cache (exec.c) and the slow paths use:
+ * RAM below ram_size, else host memory through c->host_ptr, else MMIO with that address. So
+ * self-modifying-code detection works on host pages, however guest-physical pages alias.
+ *
+ * TLB and VMX (SDM 29.4). The TLB holds combined linear->host translations made for one context
+ * (EPTP when EPT is on, VPID when VPID is on: c->tlb_eptp, c->tlb_vpid). A translation of a
+ * different context is never used: mmu_vmx_transition() and every slow path flush when the
+ * controls name another context, and VM entries and exits without VPID flush (29.4.3.3). An entry
+ * gets a read tag only with EPT read permission (execute-only pages stay out) and a write tag only
+ * with EPT write permission and, with EPT A/D flags, the EPT dirty flag set. Guest-physical
+ * mappings are cached as well (c->ept_cache, ept.c) and emptied with the TLB; INVLPG keeps them.
  */
+#include <errno.h>
+
 #include "cpu/internal.h"
+#include "vmx/vmcs.h"
 
 #define MAXPHYADDR CPU_MAXPHYADDR
 
@@ -58,9 +76,21 @@ struct walk {
 	u64 gpa;    /* translation of the linear address */
 	u64 rights; /* R/W and U/S: AND over the levels; XD: OR over the levels */
 	u64 addr[4]; /* guest-physical addresses of the entries, top level first */
+	u64 pa[4];   /* where they were read: host-physical under EPT, else = addr */
 	u8 low[4];   /* their low bytes (P, R/W, U/S, A, D) */
 	unsigned n;
+	u64 lin;     /* the linear address being translated */
+	bool debug;  /* cpu_debug_translate: no faults, exits or side effects; fail instead */
+	u64 last_pa; /* pa of the entry pt_read() read last */
 };
+
+/* A walk step failed: fault, or for a debug walk report failure. */
+#define WALK_FAIL(c, w, acc, bits)                                                               \
+	do {                                                                                     \
+		if ((w)->debug)                                                                  \
+			return false;                                                            \
+		page_fault((c), (w)->lin, (acc), (bits));                                        \
+	} while (0)
 
 static always_inline bool user_access(const struct cpu *c, int acc)
 {
@@ -85,28 +115,87 @@ static noreturn void page_fault(struct cpu *c, u64 lin, int acc, u32 bits)
 	cpu_page_fault(c, lin, err);
 }
 
-/* A 4- or 8-byte paging-structure entry at guest-physical addr (naturally aligned). */
-static always_inline u64 pt_read(struct cpu *c, u64 addr, unsigned size)
+/*
+ * EPT access kind of a guest paging-structure access: a read, but a write when EPT A/D flags are
+ * on (SDM 29.3.3.2, 29.3.5), so it sets the EPT dirty flag of the page holding the entry.
+ */
+static always_inline int pt_ept_acc(const struct cpu *c)
+{
+	return c->ctl.eptp & EPTP_AD_ENABLE ? ACC_WRITE : ACC_READ;
+}
+
+/* The VPID whose translations the TLB may hold now: 0 without VPID (SDM 29.1). */
+static always_inline u16 cur_vpid(const struct cpu *c)
+{
+	return (c->ctl.proc & PROC_SECONDARY_CONTROLS) && (c->ctl.proc2 & PROC2_ENABLE_VPID)
+		       ? c->ctl.vpid
+		       : 0;
+}
+
+static always_inline u64 cur_eptp(const struct cpu *c)
+{
+	return ept_enabled(c) ? TLB_CTX_EPT | c->ctl.eptp : 0;
+}
+
+/* Cached translations belong to one EPTP and VPID (SDM 29.4.1): another context flushes them. */
+static always_inline void tlb_sync_context(struct cpu *c)
+{
+	if (unlikely(c->tlb_eptp != cur_eptp(c) || c->tlb_vpid != cur_vpid(c))) {
+		tlb_flush_all(c);
+		c->tlb_eptp = cur_eptp(c);
+		c->tlb_vpid = cur_vpid(c);
+	}
+}
+
+/* A 4- or 8-byte paging-structure entry at physical pa (guest-physical, or host-physical under
+   EPT); false only for a debug walk that would touch MMIO. */
+static always_inline bool pt_read_pa(struct cpu *c, u64 pa, unsigned size, bool debug, u64 *v)
 {
 	/* RAM is a multiple of 4 KiB and entries are aligned: an entry is wholly in or out. */
-	if (likely(addr < c->ram_size)) {
+	if (likely(pa < c->ram_size)) {
 		if (size == 8) {
-			u64 v;
-			memcpy(&v, c->ram + addr, 8);
-			return v;
+			memcpy(v, c->ram + pa, 8);
+			return true;
 		}
-		u32 v;
-		memcpy(&v, c->ram + addr, 4);
-		return v;
+		u32 v32;
+		memcpy(&v32, c->ram + pa, 4);
+		*v = v32;
+		return true;
 	}
-	return c->mmio_read(c->opaque, addr, size) & size_mask(size);
+	u8 *p = ept_enabled(c) ? mmu_hpa_ptr(c, pa, size) : NULL;
+	if (p) {
+		*v = host_load(p, size);
+		return true;
+	}
+	if (debug)
+		return false;
+	*v = c->mmio_read(c->opaque, pa, size) & size_mask(size);
+	return true;
+}
+
+/* A 4- or 8-byte paging-structure entry at guest-physical addr (naturally aligned), through EPT
+   when it is on: an EPT violation there has qualification bit 8 clear (SDM Table 28-7). */
+static always_inline bool pt_read(struct cpu *c, struct walk *w, u64 addr, unsigned size, u64 *v)
+{
+	u64 pa = addr;
+
+	if (unlikely(ept_enabled(c))) {
+		if (w->debug) {
+			if (!mmu_ept_lookup(c, addr, &pa))
+				return false;
+		} else {
+			pa = mmu_ept_translate(c, addr, pt_ept_acc(c), w->lin, EPT_QUAL_LIN_VALID);
+		}
+	}
+	w->last_pa = pa;
+	return pt_read_pa(c, pa, size, w->debug, v);
 }
 
 /*
  * The levels of PAE and 4-level paging from `level` (4: PML4, 2: page directory) down, the table
  * at `table`. Levels 3 and 2 may map a page (PS = 1); a PML4E's PS is reserved.
  */
-static always_inline void walk_levels(struct cpu *c, u64 lin, int acc, struct walk *w,
+static always_inline bool walk_levels(struct cpu *c, u64 lin, int acc, struct walk *w,
 				      u64 table, unsigned level, u64 rsvd)
 {
 	u64 and = PTE_RW | PTE_US, or = 0;
@@ -114,9 +203,11 @@ static always_inline void walk_levels(struct cpu *c, u64 lin, int acc, struct wa
 
 	for (;; level--, shift -= 9) {
 		u64 addr = table + (((lin >> shift) & 511) << 3);
-		u64 e = pt_read(c, addr, 8);
+		u64 e;
+		if (!pt_read(c, w, addr, 8, &e))
+			return false;
 		if (!(e & PTE_P))
-			page_fault(c, lin, acc, 0);
+			WALK_FAIL(c, w, acc, 0);
 		bool leaf = level == 1 || (level <= 3 && (e & PTE_PS));
 		u64 r = rsvd;
 		if (level == 4)
@@ -126,10 +217,11 @@ static always_inline void walk_levels(struct cpu *c, u64 lin, int acc, struct wa
 		else if (leaf && level == 2)
 			r |= RSVD_2M;
 		if (e & r)
-			page_fault(c, lin, acc, PFEC_P | PFEC_RSVD);
+			WALK_FAIL(c, w, acc, PFEC_P | PFEC_RSVD);
 		and &= e;
 		or |= e;
 		w->addr[w->n] = addr;
+		w->pa[w->n] = w->last_pa;
 		w->low[w->n++] = (u8)e;
 		if (leaf) {
 			u64 off = (1ull << shift) - 1;
@@ -139,17 +231,21 @@ static always_inline void walk_levels(struct cpu *c, u64 lin, int acc, struct wa
 		table = e & PHYS_ADDR_MASK;
 	}
 	w->rights = and | (or & PTE_XD);
+	return true;
 }
 
 /* 4-level paging (SDM 4.5). */
-static void walk_4level(struct cpu *c, u64 lin, int acc, struct walk *w)
+static bool walk_4level(struct cpu *c, u64 lin, int acc, struct walk *w)
 {
 	/* SDM 3.3.7.1: a non-canonical address faults before paging: #SS(0) through SS, else
 	   #GP(0). */
-	if (unlikely(!is_canonical(lin)))
+	if (unlikely(!is_canonical(lin))) {
+		if (w->debug)
+			return false;
 		cpu_fault(c, acc & ACC_SS ? X86_SS : X86_GP, 0);
-	walk_levels(c, lin, acc, w, c->cr3 & PHYS_ADDR_MASK, 4,
-		    RSVD_4LEVEL | (c->efer & EFER_NXE ? 0 : PTE_XD));
+	}
+	return walk_levels(c, lin, acc, w, c->cr3 & PHYS_ADDR_MASK, 4,
+			   RSVD_4LEVEL | (c->efer & EFER_NXE ? 0 : PTE_XD));
 }
 
 /*
@@ -160,10 +256,24 @@ static void walk_4level(struct cpu *c, u64 lin, int acc, struct walk *w)
  */
 bool mmu_load_pdptes(struct cpu *c, u64 cr3)
 {
-	u64 e[4];
+	u64 gpa = cr3 & GENMASK(31, 5), pa = gpa, e[4];
 
+	/*
+	 * With EPT the PDPT's guest-physical address goes through EPT as a guest paging-structure
+	 * access with no linear address (SDM 29.3.3.2: qualification bit 7 clear). Outside an
+	 * instruction (the VMM's cpu_set_sregs; VM entry with EPT takes the PDPTEs from the VMCS,
+	 * SDM 27.3.2.4) there is nowhere to exit to: an unmapped PDPT fails the load instead.
+	 */
+	if (ept_enabled(c)) {
+		tlb_sync_context(c);
+		if (c->insn)
+			pa = mmu_ept_translate(c, gpa, pt_ept_acc(c), 0, 0);
+		else if (!mmu_ept_lookup(c, gpa, &pa))
+			return false;
+	}
 	for (unsigned i = 0; i < 4; i++) {
-		e[i] = pt_read(c, (cr3 & GENMASK(31, 5)) + i * 8, 8);
+		/* 32-byte aligned: the four entries share a page. */
+		pt_read_pa(c, pa + i * 8, 8, false, &e[i]);
 		if ((e[i] & PTE_P) && (e[i] & RSVD_PAE_PDPTE))
 			return false;
 	}
@@ -171,45 +281,63 @@ bool mmu_load_pdptes(struct cpu *c, u64 cr3)
 	return true;
 }
 
-static void walk_pae(struct cpu *c, u64 lin, int acc, struct walk *w)
+static bool walk_pae(struct cpu *c, u64 lin, int acc, struct walk *w)
 {
 	u64 pdpte = c->pdpte[(lin >> 30) & 3];
 
 	if (!(pdpte & PTE_P))
-		page_fault(c, lin, acc, 0);
-	walk_levels(c, lin, acc, w, pdpte & PHYS_ADDR_MASK, 2,
-		    RSVD_PAE | (c->efer & EFER_NXE ? 0 : PTE_XD));
+		WALK_FAIL(c, w, acc, 0);
+	return walk_levels(c, lin, acc, w, pdpte & PHYS_ADDR_MASK, 2,
+			   RSVD_PAE | (c->efer & EFER_NXE ? 0 : PTE_XD));
 }
 
 /* 32-bit paging (SDM 4.3): no XD; the only reserved bit is in a 4 MiB PDE. */
-static void walk_32(struct cpu *c, u64 lin, int acc, struct walk *w)
+static bool walk_32(struct cpu *c, u64 lin, int acc, struct walk *w)
 {
 	u64 addr = (c->cr3 & GENMASK(31, 12)) + (((lin >> 22) & 1023) << 2);
-	u64 pde = pt_read(c, addr, 4);
+	u64 pde, pte;
 
+	if (!pt_read(c, w, addr, 4, &pde))
+		return false;
 	if (!(pde & PTE_P))
-		page_fault(c, lin, acc, 0);
+		WALK_FAIL(c, w, acc, 0);
 	w->addr[0] = addr;
+	w->pa[0] = w->last_pa;
 	w->low[0] = (u8)pde;
 	w->n = 1;
 	if ((pde & PTE_PS) && (c->cr4 & CR4_PSE)) {
 		if (pde & RSVD_PSE_4M)
-			page_fault(c, lin, acc, PFEC_P | PFEC_RSVD);
+			WALK_FAIL(c, w, acc, PFEC_P | PFEC_RSVD);
 		/* PSE-36: PDE bits 20:13 are physical-address bits 39:32 (SDM 4.3 Table 4-4). */
 		w->gpa = (pde & GENMASK(31, 22)) | ((pde & GENMASK(20, 13)) << 19) |
 			 (lin & GENMASK(21, 0));
 		w->rights = pde & (PTE_RW | PTE_US);
-		return;
+		return true;
 	}
 	addr = (pde & GENMASK(31, 12)) + (((lin >> 12) & 1023) << 2);
-	u64 pte = pt_read(c, addr, 4);
+	if (!pt_read(c, w, addr, 4, &pte))
+		return false;
 	if (!(pte & PTE_P))
-		page_fault(c, lin, acc, 0);
+		WALK_FAIL(c, w, acc, 0);
 	w->addr[1] = addr;
+	w->pa[1] = w->last_pa;
 	w->low[1] = (u8)pte;
 	w->n = 2;
 	w->gpa = (pte & GENMASK(31, 12)) | (lin & 0xfff);
 	w->rights = pde & pte & (PTE_RW | PTE_US);
+	return true;
+}
+
+/* The guest's paging for lin; false (debug walks only) when it does not map lin. */
+static bool walk_guest(struct cpu *c, u64 lin, int acc, struct walk *w)
+{
+	w->n = 0;
+	w->lin = lin;
+	if (!(c->cr4 & CR4_PAE))
+		return walk_32(c, lin, acc, w);
+	if (c->efer & EFER_LMA)
+		return walk_4level(c, lin, acc, w);
+	return walk_pae(c, lin, acc, w);
 }
 
 /*
@@ -255,68 +383,177 @@ static always_inline struct tlb_entry *tlb_lookup(struct cpu *c, u64 lin, int ac
 	return NULL;
 }
 
-/* Fill after a successful translation (the rules are at the top of this file). */
-static void tlb_fill(struct cpu *c, u64 lin, int acc, u64 gpa, u64 rights, bool dirty)
+/*
+ * Fill after a successful translation to physical pa (the rules are at the top of this file);
+ * `ept` holds the EPT_TLB_* rights the EPT translation allows caching.
+ */
+static void tlb_fill(struct cpu *c, u64 lin, int acc, u64 pa, u64 rights, bool dirty, u8 ept)
 {
-	u64 page = lin & PAGE_MASK, gpage = gpa & PAGE_MASK;
+	u64 page = lin & PAGE_MASK, ppage = pa & PAGE_MASK;
 	bool user = c->cpl == 3;
+	u8 *host;
 
-	if (gpage >= c->ram_size || (user && (acc & ACC_SYS)) ||
-	    (!user && (rights & PTE_US) && (c->cr4 & CR4_SMAP)))
+	if ((user && (acc & ACC_SYS)) || (!user && (rights & PTE_US) && (c->cr4 & CR4_SMAP)) ||
+	    !(ept & EPT_TLB_R))
+		return;
+	if (likely(ppage < c->ram_size))
+		host = c->ram + ppage;
+	else if (!ept_enabled(c) || !(host = mmu_hpa_ptr(c, ppage, PAGE_SIZE)))
 		return;
 	/* A successful access of this privilege implies reads are allowed: user pages for CPL 3,
-	   any page otherwise (SMAP excluded above). */
+	   any page otherwise (SMAP excluded above), provided EPT allows reads (checked above). */
 	bool writable = user ? rights & PTE_RW : (rights & PTE_RW) || !(c->cr0 & CR0_WP);
 	struct tlb_entry *e = &c->tlbs[user][(lin >> 12) & (TLB_SIZE - 1)];
 	e->tag_r = page;
-	e->tag_w = writable && dirty && !bc_page_has_code(c, gpage) ? page : TLB_INVALID;
-	e->host = (uintptr_t)c->ram + gpage - page;
-	e->gpa = gpage;
+	e->tag_w = writable && dirty && (ept & EPT_TLB_W) && !bc_page_has_code(c, ppage)
+			   ? page
+			   : TLB_INVALID;
+	e->host = (uintptr_t)host - page;
+	e->gpa = ppage;
 }
 
-/* Set flags in the low byte of a paging-structure entry in RAM (SDM 4.8). */
-static void pt_set_flags(struct cpu *c, u64 addr, u8 low, u8 flags)
+/*
+ * Set flags in the low byte of paging-structure entry i of the walk (SDM 4.8). Under EPT this is
+ * a write to the entry's guest-physical address: without EPT A/D flags it needs EPT write
+ * permission (the walk's reads did not check it); with them the walk's accesses were writes
+ * already (SDM 29.3.5).
+ */
+static void pt_set_flags(struct cpu *c, const struct walk *w, unsigned i, u8 flags)
 {
-	if ((low & flags) == flags || addr >= c->ram_size)
+	u8 low = w->low[i];
+	u64 pa = w->pa[i];
+
+	if ((low & flags) == flags)
 		return;
-	c->ram[addr] = low | flags;
-	if (unlikely(bc_page_has_code(c, addr & PAGE_MASK)))
-		bc_invalidate_phys(c, addr, 1);
+	if (unlikely(ept_enabled(c))) {
+		if (!(c->ctl.eptp & EPTP_AD_ENABLE))
+			pa = mmu_ept_translate(c, w->addr[i], ACC_WRITE, w->lin,
+					       EPT_QUAL_LIN_VALID);
+		if (pa >= c->ram_size) {
+			u8 *p = mmu_hpa_ptr(c, pa, 1);
+			if (p)
+				*p = low | flags;
+			return;
+		}
+	}
+	if (pa >= c->ram_size)
+		return;
+	c->ram[pa] = low | flags;
+	if (unlikely(bc_page_has_code(c, pa & PAGE_MASK)))
+		bc_invalidate_phys(c, pa, 1);
+}
+
+void mmu_vmx_transition(struct cpu *c)
+{
+	/* SDM 29.4.3.3: without VPID, VM entries and exits invalidate linear and combined
+	   mappings of VPID 0000H. */
+	if (!cur_vpid(c))
+		tlb_flush_all(c);
+	tlb_sync_context(c);
 }
 
 u64 mmu_translate(struct cpu *c, u64 lin, int acc)
 {
-	struct tlb_entry *e = tlb_lookup(c, lin, acc);
+	struct tlb_entry *e;
 	struct walk w;
+	u64 gpa, rights = PTE_RW;
+	bool dirty = true;
 
+	tlb_sync_context(c);
+	e = tlb_lookup(c, lin, acc);
 	if (e)
 		return e->gpa | (lin & 0xfff);
 	if (!(c->cr0 & CR0_PG)) {
 		/* No paging: the linear address is the physical address (SDM 4.1.1). */
-		tlb_fill(c, lin, acc, lin, PTE_RW, true);
-		return lin;
+		gpa = lin;
+	} else {
+		w.debug = false;
+		walk_guest(c, lin, acc, &w);
+		if (!access_allowed(c, acc, w.rights))
+			page_fault(c, lin, acc, PFEC_P);
+		/*
+		 * SDM 4.8: the accessed flag of every entry used, and for a write the dirty flag of
+		 * the entry that maps the page. We set them only once the access is known to be
+		 * allowed (as KVM and QEMU do): an access that faults leaves the paging structures
+		 * unchanged.
+		 */
+		for (unsigned i = 0; i < w.n; i++)
+			pt_set_flags(c, &w, i, PTE_A);
+		bool write = (acc & 3) == ACC_WRITE;
+		if (write) {
+			w.low[w.n - 1] |= PTE_A;
+			pt_set_flags(c, &w, w.n - 1, PTE_D);
+		}
+		gpa = w.gpa;
+		rights = w.rights;
+		dirty = write || (w.low[w.n - 1] & PTE_D);
 	}
-	w.n = 0;
-	if (!(c->cr4 & CR4_PAE))
-		walk_32(c, lin, acc, &w);
-	else if (c->efer & EFER_LMA)
-		walk_4level(c, lin, acc, &w);
-	else
-		walk_pae(c, lin, acc, &w);
-	if (!access_allowed(c, acc, w.rights))
-		page_fault(c, lin, acc, PFEC_P);
-	/*
-	 * SDM 4.8: the accessed flag of every entry used, and for a write the dirty flag of the
-	 * entry that maps the page. We set them only once the access is known to be allowed (as KVM
-	 * and QEMU do): an access that faults leaves the paging structures unchanged.
-	 */
-	for (unsigned i = 0; i < w.n; i++)
-		pt_set_flags(c, w.addr[i], w.low[i], PTE_A);
-	bool write = (acc & 3) == ACC_WRITE;
-	if (write)
-		pt_set_flags(c, w.addr[w.n - 1], w.low[w.n - 1] | PTE_A, PTE_D);
-	tlb_fill(c, lin, acc, w.gpa, w.rights, write || (w.low[w.n - 1] & PTE_D));
-	return w.gpa;
+	if (unlikely(ept_enabled(c))) {
+		/* SDM 29.3.3.2: the final access, to the translation of a linear address. */
+		u64 hpa = mmu_ept_translate(c, gpa, acc, lin, EPT_QUAL_LIN_VALID | EPT_QUAL_FINAL);
+		tlb_fill(c, lin, acc, hpa, rights, dirty, c->ept_tlb);
+		return hpa;
+	}
+	tlb_fill(c, lin, acc, gpa, rights, dirty, EPT_TLB_R | EPT_TLB_W);
+	return gpa;
+}
+
+/* --- Debug translation (cpu.h): no A/D flags, no faults, no exits, no MMIO --- */
+
+/*
+ * The guest-physical address: guest paging (its structures read through EPT when on) for a
+ * supervisor read. SMAP is not applied: a debugger reads user pages too. The final guest-physical
+ * address need not be mapped by EPT (the VMM's MMIO decoder translates MMIO addresses).
+ */
+int cpu_debug_translate(struct cpu *c, u64 lin, u64 *gpa)
+{
+	struct walk w;
+
+	lin &= c->lin_mask;
+	if (!(c->cr0 & CR0_PG)) {
+		*gpa = lin;
+		return 0;
+	}
+	w.debug = true;
+	if (!walk_guest(c, lin, ACC_READ | ACC_SYS, &w))
+		return -EFAULT;
+	*gpa = w.gpa;
+	return 0;
+}
+
+/* Host pointer for debug access to guest-physical gpa (RAM or, under EPT, host memory). */
+static u8 *debug_ptr(struct cpu *c, u64 gpa, u64 len)
+{
+	u64 pa = gpa;
+
+	if (ept_enabled(c)) {
+		if (!mmu_ept_lookup(c, gpa, &pa))
+			return NULL;
+		return mmu_hpa_ptr(c, pa, len);
+	}
+	return pa < c->ram_size && len <= c->ram_size - pa ? c->ram + pa : NULL;
+}
+
+int cpu_read_virt(struct cpu *c, u64 lin, void *buf, size_t len)
+{
+	u8 *out = buf;
+
+	while (len) {
+		u64 gpa;
+		size_t n = PAGE_SIZE - (lin & 0xfff);
+		if (n > len)
+			n = len;
+		if (cpu_debug_translate(c, lin, &gpa))
+			return -EFAULT;
+		u8 *p = debug_ptr(c, gpa, n);
+		if (!p)
+			return -EFAULT;
+		memcpy(out, p, n);
+		out += n;
+		len -= n;
+		lin = (lin + n) & c->lin_mask;
+	}
+	return 0;
 }
 
 /* --- Slow paths --- */
@@ -342,24 +579,45 @@ static void mmio_write_n(struct cpu *c, u64 gpa, u64 v, unsigned size)
 		c->mmio_write(c->opaque, gpa + i, (v >> (8 * i)) & 0xff, 1);
 }
 
-/* `size` bytes within one page at guest-physical gpa (the host is little-endian like x86). */
-static u64 phys_read(struct cpu *c, u64 gpa, unsigned size)
+/*
+ * `size` bytes within one page at physical pa as mmu_translate() returned it (the host is
+ * little-endian like x86): RAM; under EPT host memory (c->host_ptr); else MMIO at pa.
+ */
+static u64 phys_read(struct cpu *c, u64 pa, unsigned size)
 {
-	if (likely(gpa < c->ram_size))
-		return host_load(c->ram + gpa, size);
-	return mmio_read_n(c, gpa, size);
+	if (likely(pa < c->ram_size))
+		return host_load(c->ram + pa, size);
+	if (ept_enabled(c)) {
+		u8 *p = mmu_hpa_ptr(c, pa, size);
+		if (p)
+			return host_load(p, size);
+	}
+	return mmio_read_n(c, pa, size);
 }
 
 /* A write that hits decoded code drops it afterwards (self-modifying code, SDM vol. 3A 11.6). */
-static void phys_write(struct cpu *c, u64 gpa, u64 v, unsigned size)
+static void phys_write(struct cpu *c, u64 pa, u64 v, unsigned size)
 {
-	if (likely(gpa < c->ram_size)) {
-		host_store(c->ram + gpa, v, size);
-		if (bc_page_has_code(c, gpa & PAGE_MASK))
-			bc_invalidate_phys(c, gpa, size);
+	if (likely(pa < c->ram_size)) {
+		host_store(c->ram + pa, v, size);
+		if (bc_page_has_code(c, pa & PAGE_MASK))
+			bc_invalidate_phys(c, pa, size);
 		return;
 	}
-	mmio_write_n(c, gpa, v, size);
+	if (ept_enabled(c)) {
+		u8 *p = mmu_hpa_ptr(c, pa, size);
+		if (p) {
+			host_store(p, v, size);
+			return;
+		}
+	}
+	mmio_write_n(c, pa, v, size);
+}
+
+void mmu_fetch_phys(struct cpu *c, u64 pa, u8 *buf, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		buf[i] = (u8)phys_read(c, pa + i, 1);
 }
 
 /*
@@ -452,6 +710,10 @@ void tlb_flush_all(struct cpu *c)
 	for (unsigned t = 0; t < 2; t++)
 		for (unsigned i = 0; i < TLB_SIZE; i++)
 			c->tlbs[t][i].tag_r = c->tlbs[t][i].tag_w = TLB_INVALID;
+	/* Guest-physical mappings too: more than MOV CR3 needs, which is allowed (SDM 29.4.3),
+	   and it makes every VM entry without VPID see the VMM's EPT edits. */
+	for (unsigned i = 0; i < EPT_CACHE_SIZE; i++)
+		c->ept_cache[i].gpa = TLB_INVALID;
 	bc_flush_jump_cache(c);
 }
 
@@ -485,4 +747,45 @@ void tlb_flush_page(struct cpu *c, u64 lin)
 			}
 	}
 	bc_flush_jump_cache(c);
+}
+
+/* --- INVEPT and INVVPID by the VMM (SDM vol. 3C 29.4.3.1, 31.3) --- */
+
+/*
+ * The TLB holds translations of one context only (c->tlb_eptp, c->tlb_vpid), so an invalidation
+ * either covers it, and flushes, or names another context and has nothing to do.
+ * Single-context INVEPT: the mappings of the EP4TA (EPTP bits 51:12) given; all-context: every
+ * guest-physical and combined mapping, that is, whatever was made with EPT on.
+ */
+void cpu_invept(struct cpu *c, int type, u64 eptp)
+{
+	if (!(c->tlb_eptp & TLB_CTX_EPT))
+		return;
+	if (type == 2 || (type == 1 && !((c->tlb_eptp ^ eptp) & GENMASK(51, 12))))
+		tlb_flush_all(c);
+}
+
+/*
+ * INVVPID: type 0 one linear address, 1 single context, 2 all contexts but VPID 0000H, 3 single
+ * context except global translations (not modelled: all are dropped, which is allowed). VPID
+ * 0000H's translations (VPID off) are never named: VM entries and exits flush them.
+ */
+void cpu_invvpid(struct cpu *c, int type, u16 vpid, u64 lin)
+{
+	if (!c->tlb_vpid)
+		return;
+	switch (type) {
+	case 0:
+		if (vpid == c->tlb_vpid)
+			tlb_flush_page(c, lin);
+		break;
+	case 1:
+	case 3:
+		if (vpid == c->tlb_vpid)
+			tlb_flush_all(c);
+		break;
+	case 2:
+		tlb_flush_all(c);
+		break;
+	}
 }

@@ -66,7 +66,8 @@
 	X(op_jmp_far_ptr) X(op_call_far_ptr) /* EA 9A (not 64-bit): imm = offset, imm2 = selector */ \
 	X(op_jmp_far_mem) X(op_call_far_mem) /* FF /5, FF /3 */                                      \
 	X(op_ret_far) /* CB, CA (imm = bytes to release) */                                          \
-	X(op_vmx) /* VMX instructions in non-root operation: always exit; sub = exit reason */
+	X(op_vmx) /* VMX instructions in non-root operation: always exit; sub = exit reason */     \
+	X(op_invpcid) /* 66 0F 38 82 /r (memory operand) */
 
 #define X(name) void name(struct cpu *c, const struct insn *d);
 OPS_LIST(X)

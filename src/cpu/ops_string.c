@@ -16,9 +16,10 @@
  * Interruptibility: one execution processes at most STRING_CHUNK bytes; if elements remain, RIP is
  * set back to the instruction and the block ends, so interrupts, VM exits and the instruction
  * count are handled between executions as hardware takes them between iterations (SDM vol. 2B
- * "REP/REPE/REPZ/REPNE/REPNZ"). Under single-stepping (c->single_step, vol. 3A 18.3.1.4) an
- * execution is one iteration, so the #DB trap comes after each iteration with RIP still at the
- * instruction while elements remain, as on hardware.
+ * "REP/REPE/REPZ/REPNE/REPNZ"). Under single-stepping (c->single_step, vol. 3A 18.3.1.4) and the
+ * monitor trap flag (SDM vol. 3C 26.5.2) an execution is one iteration, so the #DB trap or MTF
+ * exit comes after each iteration with RIP still at the instruction while elements remain, as on
+ * hardware.
  */
 #include "cpu/ops.h"
 
@@ -59,10 +60,11 @@ static void str_count(struct cpu *c, const struct insn *d, struct str_regs *s, u
 	reg_write(c, R_RCX, s->cx, d->asz);
 }
 
-/* Elements one execution may process. */
+/* Elements one execution may process: one under single-stepping and under the monitor trap flag,
+   whose exit comes after each iteration (SDM vol. 3C 26.5.2). */
 static u64 str_budget(const struct cpu *c, unsigned size)
 {
-	return c->single_step ? 1 : STRING_CHUNK / size;
+	return c->single_step || (c->ctl.proc & PROC_MONITOR_TRAP_FLAG) ? 1 : STRING_CHUNK / size;
 }
 
 /* After a chunk: if elements remain, run the instruction again from the block loop. */

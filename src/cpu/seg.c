@@ -7,6 +7,7 @@
  * has AR_UNUSABLE set (SDM vol. 3C 24.4.1). CPL is SS.DPL, which every path here keeps in sync.
  */
 #include "cpu/internal.h"
+#include "vmx/vmcs.h"
 #include "cpu/ops.h"
 
 #define SEL_RPL(sel)	 ((sel) & 3u)
@@ -322,6 +323,7 @@ static void ss_shadow(struct cpu *c, unsigned seg)
 {
 	if (seg == SEG_SS) {
 		c->intr_shadow = 1;
+		c->shadow_kind = GUEST_INTR_STATE_MOV_SS;
 		c->break_block = 1;
 	}
 }
@@ -545,6 +547,7 @@ static void far_jmp(struct cpu *c, u16 sel, u64 rip, unsigned osz)
 		cs.sel = sel;
 		cs.base = (u64)sel << 4;
 		commit_cs(c, &cs, rip & size_mask(osz), 0);
+		c->iret_nmi_unblocked = 0;
 		return;
 	}
 	if (osz == 2)
@@ -609,6 +612,7 @@ static void far_call(struct cpu *c, u16 sel, u64 rip, unsigned osz)
 		cs.sel = sel;
 		cs.base = (u64)sel << 4;
 		commit_cs(c, &cs, rip & size_mask(osz), 0);
+		c->iret_nmi_unblocked = 0;
 		return;
 	}
 	if (osz == 2)
@@ -758,6 +762,7 @@ void op_ret_far(struct cpu *c, const struct insn *d)
 		cs.sel = sel;
 		cs.base = (u64)sel << 4;
 		commit_cs(c, &cs, rip & size_mask(osz), 0);
+		c->iret_nmi_unblocked = 0;
 		return;
 	}
 	ret_cs(c, sel, &cs);
@@ -791,6 +796,18 @@ void op_iret(struct cpu *c, const struct insn *d)
 	struct x86_segment cs = c->seg[SEG_CS], ss;
 	u8 cpl = c->cpl;
 
+	/*
+	 * NMI blocking (SDM vol. 3C 26.3): with "virtual NMIs" IRET removes virtual-NMI blocking;
+	 * else with "NMI exiting" it leaves blocking by NMI alone; else it unblocks NMIs as usual.
+	 * The unblocking happens even if the IRET then faults (vol. 3A 6.7.1); an exit for that
+	 * fault reports it (SDM 28.2.3, events_deliver_fault).
+	 */
+	if (c->nmi_blocked &&
+	    ((c->ctl.pin & PIN_VIRTUAL_NMIS) || !(c->ctl.pin & PIN_NMI_EXITING))) {
+		c->nmi_blocked = 0;
+		c->iret_nmi_unblocked = 1;
+		c->event_pending = 1;
+	}
 	if (c->mode == MODE_REAL) {
 		mask |= X86_IF | X86_IOPL;
 		if (osz == 2)
@@ -800,6 +817,7 @@ void op_iret(struct cpu *c, const struct insn *d)
 		cs.sel = sel;
 		cs.base = (u64)sel << 4;
 		commit_cs(c, &cs, rip & size_mask(osz), 0);
+		c->iret_nmi_unblocked = 0;
 		return;
 	}
 	if (old & X86_NT)
@@ -834,6 +852,7 @@ void op_iret(struct cpu *c, const struct insn *d)
 		flags_set(c, nf);
 		commit_cs(c, &cs, rip, cpl);
 	}
+	c->iret_nmi_unblocked = 0;
 	if (nf & X86_TF)
 		c->event_pending = 1;
 }

@@ -12,6 +12,7 @@
  */
 #include "cpu/internal.h"
 #include "cpu/ops.h"
+#include "vmx/vmx.h"
 
 
 /* Secondary controls act only when activated (SDM vol. 3C 24.6.2). */
@@ -42,6 +43,23 @@ static void set_zf(struct cpu *c, bool z)
 static u32 asz_code(unsigned asz)
 {
 	return asz == 2 ? 0 : asz == 4 ? 1 : 2;
+}
+
+/*
+ * The operand fields shared by the VM-exit instruction information formats (SDM vol. 3C 28.2.5):
+ * scaling 1:0, address size 9:7, segment 17:15, index 21:18 (22: invalid), base 26:23 (27:
+ * invalid); a register operand instead: reg1 in 6:3 and bit 10.
+ */
+static u32 mem_insn_info(const struct cpu *c, const struct insn *d)
+{
+	u32 info;
+
+	if (!d->mem)
+		return (u32)d->rm << 3 | BIT(10);
+	info = d->scale | asz_code(d->asz) << 7 | (u32)d->seg << 15;
+	info |= d->index == BASE_NONE ? BIT(22) : (u32)d->index << 18;
+	info |= (d->base == BASE_NONE || d->base == BASE_RIP) ? BIT(27) : (u32)d->base << 23;
+	return info;
 }
 
 /* The 16-bit selector or word operand of r/m16 instructions. */
@@ -150,6 +168,46 @@ static void cr3_load(struct cpu *c, u64 v)
 	c->break_block = 1;
 }
 
+/*
+ * MOV to CR3 exits with "CR3-load exiting" unless the value equals one of the first
+ * cr3_target_count CR3-target values (SDM vol. 3C 26.1.3); a count of 0 makes every load exit.
+ */
+static bool cr3_load_exits(const struct cpu *c, u64 v)
+{
+	u32 n = c->ctl.cr3_target_count < 4 ? c->ctl.cr3_target_count : 4;
+
+	if (!(c->ctl.proc & PROC_CR3_LOAD_EXITING))
+		return false;
+	for (u32 i = 0; i < n; i++)
+		if (c->ctl.cr3_target[i] == v)
+			return false;
+	return true;
+}
+
+/* The VTPR byte (offset 0x80 of the virtual-APIC page) when "use TPR shadow" is on, else NULL:
+   MOV from/to CR8 then use it instead of CR8 (SDM vol. 3C 30.3). */
+static u8 *vtpr(const struct cpu *c)
+{
+	if (!(c->ctl.proc & PROC_TPR_SHADOW) || !c->ctl.virtual_apic)
+		return NULL;
+	return c->ctl.virtual_apic + 0x80;
+}
+
+/*
+ * MOV to CR8 with the TPR shadow (SDM vol. 3C 30.3): VTPR[7:4] = value[3:0], VTPR[3:0] and bytes
+ * 0x81-0x83 cleared. Then TPR virtualization (30.1.2; no virtual-interrupt delivery here): if
+ * VTPR[7:4] < TPR_THRESHOLD[3:0], a trap-like exit 43 after the instruction.
+ */
+static void vtpr_write(struct cpu *c, u64 v)
+{
+	u8 *p = vtpr(c);
+
+	p[0] = (u8)(v << 4);
+	p[1] = p[2] = p[3] = 0;
+	if ((v & 0xf) < (c->ctl.tpr_threshold & 0xf))
+		cpu_vmexit_trap(c, EXIT_REASON_TPR_BELOW_THRESHOLD, 0);
+}
+
 /* 0F 20: MOV r, CRn. CR8 only in 64-bit mode (REX.R); others #UD. */
 void op_mov_r_cr(struct cpu *c, const struct insn *d)
 {
@@ -177,7 +235,7 @@ void op_mov_r_cr(struct cpu *c, const struct insn *d)
 	default:
 		if (c->ctl.proc & PROC_CR8_STORE_EXITING)
 			cpu_vmexit(c, EXIT_REASON_CR_ACCESS, cr_qual(8, CR_ACCESS_MOV_FROM, r));
-		v = c->cr8;
+		v = vtpr(c) ? *vtpr(c) >> 4 : c->cr8;
 		break;
 	}
 	reg_write(c, r, v, c->mode == MODE_LONG ? 8 : 4);
@@ -185,8 +243,8 @@ void op_mov_r_cr(struct cpu *c, const struct insn *d)
 
 /*
  * 0F 22: MOV CRn, r. CR0/CR4 exit when the value differs from the read shadow in a host-owned
- * bit; CR3 and CR8 exit by their load-exiting controls (the CR3-target list is not modelled: a
- * zero target count, SDM 26.1.3). The exit comes before the register's #GP checks.
+ * bit; CR3 and CR8 exit by their load-exiting controls, CR3 minus the CR3-target values
+ * (SDM 26.1.3). The exit comes before the register's #GP checks.
  */
 void op_mov_cr_r(struct cpu *c, const struct insn *d)
 {
@@ -208,7 +266,7 @@ void op_mov_cr_r(struct cpu *c, const struct insn *d)
 		c->cr2 = v;
 		break;
 	case 3:
-		if (c->ctl.proc & PROC_CR3_LOAD_EXITING)
+		if (cr3_load_exits(c, v))
 			cpu_vmexit(c, EXIT_REASON_CR_ACCESS, cr_qual(3, CR_ACCESS_MOV_TO, r));
 		cr3_load(c, v);
 		break;
@@ -222,6 +280,10 @@ void op_mov_cr_r(struct cpu *c, const struct insn *d)
 			cpu_vmexit(c, EXIT_REASON_CR_ACCESS, cr_qual(8, CR_ACCESS_MOV_TO, r));
 		if (v >> 4)
 			cpu_gp(c, 0);
+		if (vtpr(c)) {
+			vtpr_write(c, v);
+			break;
+		}
 		c->cr8 = v;
 		c->break_block = 1;
 		break;
@@ -363,14 +425,7 @@ static void desc_table_exit(struct cpu *c, const struct insn *d, u32 reason, uns
 
 	if (!(proc2(c) & PROC2_DESC_TABLE_EXITING))
 		return;
-	if (d->mem) {
-		info |= d->scale | asz_code(d->asz) << 7 | (u32)d->seg << 15;
-		info |= d->index == BASE_NONE ? BIT(22) : (u32)d->index << 18;
-		info |= (d->base == BASE_NONE || d->base == BASE_RIP) ? BIT(27)
-								      : (u32)d->base << 23;
-	} else {
-		info |= (u32)d->rm << 3 | BIT(10);
-	}
+	info |= mem_insn_info(c, d);
 	if (reason == EXIT_REASON_GDTR_IDTR && d->osz != 2)
 		info |= BIT(11);
 	c->exit->insn_info = info;
@@ -644,13 +699,65 @@ static bool msr_exits(const struct cpu *c, u32 msr, bool write)
 	return (bm[off + bit / 8] >> (bit & 7)) & 1;
 }
 
+/* --- Time-stamp counter (cpu.h): the clock, IA32_TSC, and what the guest reads --- */
+
+static u64 host_rdtsc(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	return __builtin_ia32_rdtsc();
+#else
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (u64)ts.tv_sec * 1000000000ull + (u64)ts.tv_nsec;
+#endif
+}
+
+u64 cpu_tsc_raw(const struct cpu *c)
+{
+	if (c->tsc_mode == CPU_TSC_HOST)
+		return host_rdtsc();
+	return cpu_icount_now(c) * c->tsc_cpi + c->tsc_cycles;
+}
+
+u64 cpu_tsc(const struct cpu *c)
+{
+	return cpu_tsc_raw(c) + c->tsc_base;
+}
+
+/* Switching clocks keeps IA32_TSC continuous. */
+void cpu_set_tsc_mode(struct cpu *c, enum cpu_tsc_mode mode, u32 cpi)
+{
+	u64 tsc = cpu_tsc(c);
+
+	c->tsc_mode = mode;
+	c->tsc_cpi = cpi ? cpi : 1;
+	c->tsc_base = tsc - cpu_tsc_raw(c);
+	events_rearm(c);
+}
+
+void cpu_add_cycles(struct cpu *c, u64 cycles)
+{
+	if (c->tsc_mode == CPU_TSC_VIRTUAL) {
+		c->tsc_cycles += cycles;
+		events_rearm(c);
+	}
+}
+
+/*
+ * RDTSC, RDTSCP and RDMSR of IA32_TSC in VMX non-root operation (SDM vol. 3C 26.6.5): with "use
+ * TSC offsetting" the TSC plus the offset, and with "use TSC scaling" as well the TSC multiplied
+ * by the 48.48 fixed-point multiplier first; without offsetting the TSC itself.
+ */
 u64 cpu_guest_tsc(struct cpu *c)
 {
-	u64 tsc = c->icount + c->tsc_base;
+	u64 tsc = cpu_tsc(c);
 
-	if (c->ctl.proc & PROC_TSC_OFFSETTING)
-		tsc += c->ctl.tsc_offset;
-	return tsc;
+	if (!(c->ctl.proc & PROC_TSC_OFFSETTING))
+		return tsc;
+	if (proc2(c) & PROC2_TSC_SCALING)
+		tsc = (u64)(((unsigned __int128)tsc * c->ctl.tsc_multiplier) >> 48);
+	return tsc + c->ctl.tsc_offset;
 }
 
 bool msr_read(struct cpu *c, u32 index, u64 *v)
@@ -756,7 +863,7 @@ bool msr_write(struct cpu *c, u32 index, u64 v)
 		c->sysenter_cs = (u32)v;
 		return true;
 	case MSR_IA32_TSC:
-		c->tsc_base = v - c->icount;
+		c->tsc_base = v - cpu_tsc_raw(c);
 		return true;
 	case MSR_IA32_TSC_AUX:
 		if (v >> 32)
@@ -891,21 +998,88 @@ void op_vmcall(struct cpu *c, const struct insn *d)
    functions" control is not provided (SDM vol. 3C 26.5.6). */
 void op_vmx(struct cpu *c, const struct insn *d)
 {
-	if (c->mode == MODE_REAL || c->mode == MODE_COMPAT || d->sub == EXIT_REASON_VMFUNC)
+	u32 reason = d->sub;
+
+	if (c->mode == MODE_REAL || c->mode == MODE_COMPAT || reason == EXIT_REASON_VMFUNC)
 		cpu_ud(c);
-	cpu_vmexit(c, d->sub, 0);
+	switch (reason) {
+	case EXIT_REASON_VMREAD:
+	case EXIT_REASON_VMWRITE:
+		/* SDM 28.2.5 Table 28-15: reg1 or memory, reg2 the field encoding register. */
+		c->exit->insn_info = mem_insn_info(c, d) | (u32)d->reg << 28;
+		break;
+	case EXIT_REASON_VMCLEAR:
+	case EXIT_REASON_VMPTRLD:
+	case EXIT_REASON_VMPTRST:
+	case EXIT_REASON_VMON:
+		/* Table 28-14: the memory operand. */
+		c->exit->insn_info = mem_insn_info(c, d);
+		break;
+	case EXIT_REASON_INVEPT:
+	case EXIT_REASON_INVVPID:
+		/* Table 28-12: the memory operand; reg2 the type register. */
+		c->exit->insn_info = mem_insn_info(c, d) | (u32)d->reg << 28;
+		break;
+	default:
+		cpu_vmexit(c, reason, 0);
+	}
+	/* The qualification of a memory operand is its displacement (SDM 28.2.1). */
+	cpu_vmexit(c, reason, d->mem ? (u64)(s64)d->disp : 0);
 }
 
-/* CR4.OSXSAVE cannot be set (XSAVE is not advertised), so both are #UD, which has priority over
-   XSETBV's unconditional exit. */
+/*
+ * INVPCID (66 0F 38 82, SDM vol. 2 INVPCID): #UD unless "enable INVPCID" (SDM vol. 3C 26.3); CPL
+ * 0 (#GP(0)); then exit 58 with "INVLPG exiting" (26.1.3), with the information of Table 28-12.
+ * The descriptor is 16 bytes: PCID in 11:0 (63:12 reserved, #GP(0)), linear address in 127:64.
+ * Type (a register, 64 bits in 64-bit mode) above 3 is #GP(0); type 0 needs a canonical address;
+ * types 0 and 1 with a PCID other than 0 need CR4.PCIDE. PCIDs are not modelled: type 0 drops
+ * the page, the others the whole TLB (SDM 4.10.4 allows more).
+ */
+void op_invpcid(struct cpu *c, const struct insn *d)
+{
+	u64 type, ea, lo, la;
+
+	if (!(proc2(c) & PROC2_ENABLE_INVPCID) || !d->mem)
+		cpu_ud(c);
+	need_cpl0(c);
+	if (c->ctl.proc & PROC_INVLPG_EXITING) {
+		c->exit->insn_info = mem_insn_info(c, d) | (u32)d->reg << 28;
+		cpu_vmexit(c, EXIT_REASON_INVPCID, (u64)(s64)d->disp);
+	}
+	type = reg_read(c, d->reg, c->mode == MODE_LONG ? 8 : 4);
+	ea = insn_ea(c, d);
+	lo = mem_read(c, d->seg, ea, 8);
+	la = mem_read(c, d->seg, (ea + 8) & size_mask(d->asz), 8);
+	if (type > 3 || lo >> 12)
+		cpu_gp(c, 0);
+	if (type == 0 && !is_canonical(la))
+		cpu_gp(c, 0);
+	if (type <= 1 && (lo & 0xfff) && !(c->cr4 & CR4_PCIDE))
+		cpu_gp(c, 0);
+	if (type == 0)
+		tlb_flush_page(c, la);
+	else
+		tlb_flush_all(c);
+	c->break_block = 1;
+}
+
+/* XGETBV/XSETBV are #UD with CR4.OSXSAVE = 0, which only VM entry can set (XSAVE is not
+   advertised); the #UD has priority over XSETBV's unconditional exit (SDM vol. 3C 26.1.2). */
 void op_xgetbv(struct cpu *c, const struct insn *d)
 {
-	cpu_ud(c);
+	if (!(c->cr4 & CR4_OSXSAVE))
+		cpu_ud(c);
+	if ((u32)c->gpr[R_RCX])
+		cpu_gp(c, 0);
+	c->gpr[R_RAX] = (u32)c->xcr0;
+	c->gpr[R_RDX] = c->xcr0 >> 32;
 }
 
 void op_xsetbv(struct cpu *c, const struct insn *d)
 {
-	cpu_ud(c);
+	if (!(c->cr4 & CR4_OSXSAVE))
+		cpu_ud(c);
+	cpu_vmexit(c, EXIT_REASON_XSETBV, 0);
 }
 
 /* HLT: exit with "HLT exiting", else enter the HLT state until an event is delivered. */
@@ -918,16 +1092,35 @@ void op_hlt(struct cpu *c, const struct insn *d)
 	c->break_block = 1;
 }
 
+/*
+ * PAUSE (SDM vol. 3C 26.1.3): "PAUSE exiting" makes every PAUSE exit. Otherwise, with "PAUSE-loop
+ * exiting" at CPL 0, a PAUSE more than PLE_Gap TSC cycles after the previous one starts a new
+ * loop (so does the first after VM entry), and one more than PLE_Window cycles after the first
+ * of its loop exits. The clock is the TSC before offsetting (cpu_tsc_raw).
+ */
 void op_pause(struct cpu *c, const struct insn *d)
 {
+	u64 now;
+
 	if (c->ctl.proc & PROC_PAUSE_EXITING)
 		cpu_vmexit(c, EXIT_REASON_PAUSE_INSTRUCTION, 0);
+	if (!(proc2(c) & PROC2_PAUSE_LOOP_EXITING) || c->cpl)
+		return;
+	now = cpu_tsc_raw(c);
+	if (!c->ple_valid || now - c->ple_last > c->ctl.ple_gap)
+		c->ple_first = now;
+	c->ple_last = now;
+	c->ple_valid = 1;
+	if (now - c->ple_first > c->ctl.ple_window) {
+		c->ple_valid = 0;
+		cpu_vmexit(c, EXIT_REASON_PAUSE_INSTRUCTION, 0);
+	}
 }
 
 /* MONITOR/MWAIT: #UD at CPL > 0. MONITOR checks DS:rAX like a read and has no extensions
-   (ECX != 0: #GP(0)). MWAIT: ECX bits 31:1 are reserved (#GP(0)); it returns at once
-   (permitted, SDM vol. 2 MWAIT). The MWAIT qualification bit 0 (monitor armed) is not tracked
-   and reads 0. */
+   (ECX != 0: #GP(0)); it arms the monitor. MWAIT: ECX bits 31:1 are reserved (#GP(0)); it
+   returns at once (permitted, SDM vol. 2 MWAIT) and disarms the monitor. The MWAIT exit
+   qualification bit 0 says whether the monitor was armed (SDM 28.2.1). */
 void op_monitor(struct cpu *c, const struct insn *d)
 {
 	if (c->cpl)
@@ -937,6 +1130,7 @@ void op_monitor(struct cpu *c, const struct insn *d)
 	if ((u32)c->gpr[R_RCX])
 		cpu_gp(c, 0);
 	seg_lin(c, d->seg, c->gpr[R_RAX] & size_mask(d->asz), 1, ACC_READ);
+	c->monitor_armed = 1;
 }
 
 void op_mwait(struct cpu *c, const struct insn *d)
@@ -944,9 +1138,10 @@ void op_mwait(struct cpu *c, const struct insn *d)
 	if (c->cpl)
 		cpu_ud(c);
 	if (c->ctl.proc & PROC_MWAIT_EXITING)
-		cpu_vmexit(c, EXIT_REASON_MWAIT_INSTRUCTION, 0);
+		cpu_vmexit(c, EXIT_REASON_MWAIT_INSTRUCTION, c->monitor_armed);
 	if ((u32)c->gpr[R_RCX] >> 1)
 		cpu_gp(c, 0);
+	c->monitor_armed = 0;
 }
 
 /* CLAC/STAC: #UD at CPL > 0 (SDM vol. 2). */
@@ -1110,6 +1305,7 @@ void op_sti(struct cpu *c, const struct insn *d)
 	if (!(c->rflags & X86_IF)) {
 		c->rflags |= X86_IF;
 		c->intr_shadow = 1;
+		c->shadow_kind = GUEST_INTR_STATE_STI;
 		c->break_block = 1;
 	}
 }

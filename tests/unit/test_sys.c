@@ -1043,10 +1043,10 @@ static void test_inject_soft_and_step(void)
 	if (setjmp(c->jb) == 0)
 		events_check(c);
 	CHECK_EQ(c->single_step, 1);
-	CHECK_EQ(c->intr_shadow, 1);
+	CHECK_EQ(c->one_insn, 1);
 	CHECK_EQ(c->event_pending, 1);
 	c->rip = 0x4001; /* the stepped instruction ran */
-	c->intr_shadow = 0;
+	c->one_insn = 0;
 	gate64(X86_DB, HANDLER + 0x500, 0xe, 0, 0);
 	if (setjmp(c->jb) == 0)
 		events_check(c);

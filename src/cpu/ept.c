@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * EPT: guest-physical to host-physical translation (Intel SDM vol. 3C 29.3), its accessed and
+ * dirty flags (29.3.5) and the page-modification log (29.3.6).
+ *
+ * The walk has four levels (EPTP walk length 4, 29.3.2) and maps 4 KiB pages, 2 MiB pages (PDE
+ * with bit 7) and 1 GiB pages (PDPTE with bit 7). EPT paging structures live in host-physical
+ * memory: guest RAM at 0 .. ram_size-1, the VMM's pages above through c->host_ptr. An entry at an
+ * address where there is no memory reads as all ones, which is a misconfiguration (reserved bits).
+ * Execute-only translations are supported (IA32_VMX_EPT_VPID_CAP bit 0); mode-based execute
+ * control and #VE are not, so bit 10 and bit 63 of an entry are ignored (29.3.2).
+ *
+ * Only the caller of mmu_translate() reaches here, on TLB fills and slow paths: the fast path
+ * uses combined linear->host translations cached in the TLB (29.4.1).
+ */
+#include "cpu/internal.h"
+#include "vmx/vmcs.h"
+
+#define GENMASK(h, l) ((~0ull >> (63 - (h))) & (~0ull << (l)))
+#define EPT_ADDR_MASK GENMASK(CPU_MAXPHYADDR - 1, 12)
+
+/* EPT paging-structure entry bits (SDM 29.3.2, Tables 29-1..29-6). */
+#define EPT_R	  BIT(0)
+#define EPT_W	  BIT(1)
+#define EPT_X	  BIT(2)
+#define EPT_MT(e) (((e) >> 3) & 7) /* leaf: EPT memory type */
+#define EPT_PS	  BIT(7)
+#define EPT_A	  BIT(8)
+#define EPT_D	  BIT(9)
+
+/* Bits 51:MAXPHYADDR of every entry; bits 7:3 of an entry that references a table (a PML4E's
+   bit 7 included); 29:12 of a 1 GiB leaf; 20:12 of a 2 MiB leaf (29.3.2, 29.3.3.1). */
+#define EPT_RSVD_ALL   GENMASK(51, CPU_MAXPHYADDR)
+#define EPT_RSVD_TABLE GENMASK(7, 3)
+#define EPT_RSVD_1G    GENMASK(29, 12)
+#define EPT_RSVD_2M    GENMASK(20, 12)
+
+enum { EPT_OK, EPT_NOT_PRESENT, EPT_MISCONFIG };
+
+struct ept_walk {
+	u64 hpa;    /* the translation of the guest-physical address */
+	u8 *ent[4]; /* host pointers of the entries used, top level first (NULL: no memory) */
+	u64 ent_hpa[4];
+	u64 val[4];
+	unsigned n;
+	u8 perm; /* bits 2:0 ANDed over the entries used, a not-present one included */
+};
+
+u8 *mmu_hpa_ptr(struct cpu *c, u64 hpa, u64 len)
+{
+	if (hpa < c->ram_size && len <= c->ram_size - hpa)
+		return c->ram + hpa;
+	return c->host_ptr ? c->host_ptr(c->opaque, hpa, len) : NULL;
+}
+
+/* The walk of SDM 29.3.2 and the checks of 29.3.3, without side effects. */
+static int ept_walk(struct cpu *c, u64 gpa, struct ept_walk *w)
+{
+	u64 table = c->ctl.eptp & EPT_ADDR_MASK;
+
+	w->n = 0;
+	w->perm = EPT_R | EPT_W | EPT_X;
+	for (unsigned level = 4;; level--) {
+		unsigned shift = 12 + 9 * (level - 1);
+		u64 hpa = table + (((gpa >> shift) & 511) << 3);
+		u8 *p = mmu_hpa_ptr(c, hpa, 8);
+		u64 e = ~0ull;
+
+		if (p)
+			memcpy(&e, p, 8);
+		w->ent[w->n] = p;
+		w->ent_hpa[w->n] = hpa;
+		w->val[w->n++] = e;
+		w->perm &= e & 7;
+		/* 29.3.2: an entry is present if any of bits 2:0 is 1; else EPT violation. */
+		if (!(e & 7))
+			return EPT_NOT_PRESENT;
+		bool leaf = level == 1 || (level <= 3 && (e & EPT_PS));
+		u64 rsvd = EPT_RSVD_ALL;
+		if (!leaf)
+			rsvd |= EPT_RSVD_TABLE;
+		else if (level == 3)
+			rsvd |= EPT_RSVD_1G;
+		else if (level == 2)
+			rsvd |= EPT_RSVD_2M;
+		/* 29.3.3.1: write without read, reserved bits, and in the last entry the memory
+		   types 2, 3 and 7 are misconfigurations. */
+		if ((e & (EPT_R | EPT_W)) == EPT_W || (e & rsvd))
+			return EPT_MISCONFIG;
+		if (leaf) {
+			unsigned mt = EPT_MT(e);
+			if (mt == 2 || mt == 3 || mt == 7)
+				return EPT_MISCONFIG;
+			u64 off = (1ull << shift) - 1;
+			w->hpa = (e & EPT_ADDR_MASK & ~off) | (gpa & off);
+			return EPT_OK;
+		}
+		table = e & EPT_ADDR_MASK;
+	}
+}
+
+bool mmu_ept_lookup(struct cpu *c, u64 gpa, u64 *hpa)
+{
+	struct ept_walk w;
+
+	if (ept_walk(c, gpa, &w) != EPT_OK || !w.perm)
+		return false;
+	*hpa = w.hpa;
+	return true;
+}
+
+/* Set flags in byte 1 of an entry (A = bit 8, D = bit 9) as the processor does (29.3.5). */
+static void ept_set_flags(struct cpu *c, struct ept_walk *w, unsigned i, u64 flags)
+{
+	if ((w->val[i] & flags) == flags || !w->ent[i])
+		return;
+	w->val[i] |= flags;
+	w->ent[i][1] = (u8)(w->val[i] >> 8);
+	/* EPT tables in guest RAM that hold decoded code (only a VMM that maps them can do it). */
+	if (w->ent_hpa[i] < c->ram_size && bc_page_has_code(c, w->ent_hpa[i] & PAGE_MASK))
+		bc_invalidate_phys(c, w->ent_hpa[i] + 1, 1);
+}
+
+u64 mmu_ept_translate(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual)
+{
+	struct ept_walk w;
+	unsigned kind = acc & 3;
+	u8 need = kind == ACC_WRITE ? EPT_W : kind == ACC_FETCH ? EPT_X : EPT_R;
+	u64 page = gpa & PAGE_MASK;
+	typeof(c->ept_cache[0]) *ce = &c->ept_cache[(gpa >> 12) & (EPT_CACHE_SIZE - 1)];
+
+	if (likely(ce->gpa == page && (ce->perm & need))) {
+		c->ept_tlb = (ce->perm & EPT_R ? EPT_TLB_R : 0) | (ce->perm & EPT_W ? EPT_TLB_W : 0);
+		return ce->hpa | (gpa & 0xfff);
+	}
+	int r = ept_walk(c, gpa, &w);
+	bool ad = c->ctl.eptp & EPTP_AD_ENABLE;
+
+	if (unlikely(r == EPT_MISCONFIG)) {
+		/* 28.2.1: exit qualification cleared; guest-physical address saved (28.2.4). */
+		c->exit->guest_phys = gpa;
+		c->exit->guest_linear = 0;
+		cpu_vmexit(c, EXIT_REASON_EPT_MISCONFIG, 0);
+	}
+	if (unlikely(r == EPT_NOT_PRESENT || !(w.perm & need))) {
+		/*
+		 * 29.3.3.2 and Table 28-7: bits 2:0 the access (read, write, fetch), bits 5:3 the
+		 * R/W/X of the entries used ANDed, bit 7 linear address valid, bit 8 (with bit 7)
+		 * the final translation rather than a guest paging-structure access. Bit 12 (NMI
+		 * unblocking by IRET) stays 0.
+		 */
+		qual &= EPT_QUAL_LIN_VALID | EPT_QUAL_FINAL;
+		if (!(qual & EPT_QUAL_LIN_VALID)) {
+			qual = 0;
+			lin = 0;
+		}
+		qual |= BIT(kind) | (u64)w.perm << 3;
+		c->exit->guest_phys = gpa;
+		c->exit->guest_linear = lin;
+		cpu_vmexit(c, EXIT_REASON_EPT_VIOLATION, qual);
+	}
+	u64 leaf = w.val[w.n - 1];
+	if (ad) {
+		bool set_dirty = kind == ACC_WRITE && !(leaf & EPT_D);
+		/*
+		 * 29.3.6: the processor logs the 4 KiB-aligned guest-physical address when it sets
+		 * a dirty flag from 0 to 1, at PML_ADDRESS + 8 * index, and decrements the index.
+		 * With the index outside 0..511 the access causes a PML-full exit instead and no
+		 * flag is set (28.2.1: qualification bit 12 only, which stays 0).
+		 */
+		if (set_dirty && (c->ctl.proc2 & PROC2_ENABLE_PML)) {
+			if (c->vmx.pml_index > 511)
+				cpu_vmexit(c, EXIT_REASON_PML_FULL, 0);
+			u8 *p = mmu_hpa_ptr(c, c->ctl.pml_address + 8ull * c->vmx.pml_index, 8);
+			u64 v = gpa & PAGE_MASK;
+			if (p)
+				memcpy(p, &v, 8);
+			c->vmx.pml_index--;
+		}
+		/* 29.3.5: A in every entry used; D in the leaf on a write. */
+		for (unsigned i = 0; i < w.n; i++)
+			ept_set_flags(c, &w, i, EPT_A);
+		if (set_dirty)
+			ept_set_flags(c, &w, w.n - 1, EPT_D);
+		leaf = w.val[w.n - 1];
+	}
+	/* What later accesses may do without setting flags: A is set in every entry now, D only
+	   where the leaf has it (29.4.1: guest-physical mappings may be cached). */
+	u8 perm = w.perm & ((!ad || (leaf & EPT_D)) ? 7 : (EPT_R | EPT_X));
+	ce->gpa = page;
+	ce->hpa = w.hpa & PAGE_MASK;
+	ce->perm = perm;
+	c->ept_tlb = (perm & EPT_R ? EPT_TLB_R : 0) | (perm & EPT_W ? EPT_TLB_W : 0);
+	return w.hpa;
+}
