@@ -41,6 +41,12 @@ struct vmcs {
 	 * touching guest state costs no reload (and keeps the TLB, as VPID permits).
 	 */
 	bool guest_dirty;
+	/*
+	 * Set by a VM entry whose checks of the controls and host state (SDM 27.2) passed; cleared
+	 * by every write to a control or host-state field, so the next entry checks again only
+	 * what a VMWRITE may have changed.
+	 */
+	bool ctls_checked;
 #define X(NAME, name, enc) u64 name;
 #include "vmx/vmcs_fields.h"
 #undef X

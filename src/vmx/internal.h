@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/* What vmx/entry.c and vmx/vmexit.c share; nothing outside vmx/ includes this. */
+#pragma once
+#include "vmx/vmx.h"
+
+/* VMX-abort indicators (SDM vol. 3C 28.7) written to struct vmcs's abort_indicator. */
+#define VMX_ABORT_SAVE_GUEST_MSR 1
+#define VMX_ABORT_LOAD_HOST_MSR 4
+
+/* The model's limit on MSR-list lengths: 512 * (IA32_VMX_MISC bits 27:25 + 1) (SDM A.6). */
+#define VMX_MSR_LIST_MAX 512
+
+/* One entry of a VM-entry/VM-exit MSR list (SDM vol. 3C 25.7.2, Table 25-14). */
+struct vmx_msr_entry {
+	u32 index;
+	u32 reserved;
+	u64 data;
+};
+
+/*
+ * Validate one MSR-list entry for loading (SDM vol. 3C 27.4 and 28.6): reserved bits, x2APIC
+ * range, FS/GS base, SMM monitor control, microcode MSRs. true when it may be loaded.
+ */
+bool vmx_msr_entry_loadable(const struct vmx_msr_entry *e);
+
+/* The VM-exit sequence of SDM vol. 3C chapter 28 after cpu_run() filled *exit. */
+void vmx_exit_sequence(struct vmx_vcpu *x, struct vm_exit *exit);

@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The VMCS (Intel SDM vol. 3C chapter 25) generated from vmx/vmcs_fields.h: an O(1) table from an
+ * encoding's (width, type, index) to the field, the fields' names, and the VMREAD/VMWRITE rules
+ * of SDM vol. 3C 31.3 (VMREAD, VMWRITE) and 25.11.2.
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmx/vmcs.h"
+
+struct vmcs_field_desc {
+	u16 offset; /* of the u64 member in struct vmcs */
+	u16 enc;
+	const char *name, *name_high;
+};
+
+static const struct vmcs_field_desc vmcs_fields[] = {
+#define X(NAME, name, enc) { offsetof(struct vmcs, name), (enc), #NAME, #NAME "_HIGH" },
+#include "vmx/vmcs_fields.h"
+#undef X
+};
+
+/*
+ * Slot of an encoding: width (bits 14:13), type (11:10), index (9:1); 2 + 2 + 9 bits. Encodings
+ * with bit 12 or any bit above 14 set name no field (SDM vol. 3C 25.11.2, Table 25-21).
+ */
+#define VMCS_SLOT(enc) ((VMCS_ENC_WIDTH(enc) << 11) | (VMCS_ENC_TYPE(enc) << 9) | VMCS_ENC_INDEX(enc))
+#define VMCS_ENC_RESERVED 0xffff9000u
+
+/*
+ * Index into vmcs_fields[] + 1 by slot; 0 = unsupported. __COUNTER__ numbers the list's lines in
+ * the order vmcs_fields[] has them, so the table is a compile-time constant.
+ */
+enum { VMCS_COUNTER_BASE = __COUNTER__ };
+static const u8 vmcs_slot_field[1 << 13] = {
+#define X(NAME, name, enc) [VMCS_SLOT(enc)] = __COUNTER__ - VMCS_COUNTER_BASE,
+#include "vmx/vmcs_fields.h"
+#undef X
+};
+
+_Static_assert(ARRAY_SIZE(vmcs_fields) < 255, "vmcs_slot_field holds a u8");
+
+/* The field an encoding names, or NULL (a high half only of a 64-bit field). */
+static const struct vmcs_field_desc *vmcs_lookup(u32 enc)
+{
+	u8 n;
+
+	if (enc & VMCS_ENC_RESERVED)
+		return NULL;
+	n = vmcs_slot_field[VMCS_SLOT(enc)];
+	if (!n)
+		return NULL;
+	if (VMCS_ENC_HIGH(enc) && VMCS_ENC_WIDTH(enc) != VMCS_WIDTH_64)
+		return NULL;
+	return &vmcs_fields[n - 1];
+}
+
+static u64 *vmcs_slot(struct vmcs *v, const struct vmcs_field_desc *f)
+{
+	return (u64 *)((u8 *)v + f->offset);
+}
+
+u32 vmcs_max_index(void)
+{
+	u32 max = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(vmcs_fields); i++)
+		if (VMCS_ENC_INDEX(vmcs_fields[i].enc) > max)
+			max = VMCS_ENC_INDEX(vmcs_fields[i].enc);
+	return max;
+}
+
+void vmcs_init(struct vmcs *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->revision_id = VMCS_REVISION_ID;
+}
+
+bool vmcs_field_supported(u32 enc)
+{
+	return vmcs_lookup(enc) != NULL;
+}
+
+const char *vmcs_field_name(u32 enc)
+{
+	const struct vmcs_field_desc *f = vmcs_lookup(enc);
+
+	if (!f)
+		return NULL;
+	return VMCS_ENC_HIGH(enc) ? f->name_high : f->name;
+}
+
+/* VMREAD (SDM vol. 3C 31.3): zero-extended; the high half of a 64-bit field reads bits 63:32. */
+int vmcs_read(const struct vmcs *v, u32 enc, u64 *value)
+{
+	const struct vmcs_field_desc *f = vmcs_lookup(enc);
+	u64 x;
+
+	if (!f)
+		return VMXERR_UNSUPPORTED_COMPONENT;
+	x = *vmcs_slot((struct vmcs *)v, f);
+	*value = VMCS_ENC_HIGH(enc) ? x >> 32 : x;
+	return 0;
+}
+
+/* Store `value` at the field's width (SDM vol. 3C 25.11.2); a high-half write keeps bits 31:0. */
+static void vmcs_store(struct vmcs *v, const struct vmcs_field_desc *f, u32 enc, u64 value)
+{
+	u64 *p = vmcs_slot(v, f);
+
+	switch (VMCS_ENC_WIDTH(enc)) {
+	case VMCS_WIDTH_16:
+		*p = (u16)value;
+		break;
+	case VMCS_WIDTH_32:
+		*p = (u32)value;
+		break;
+	case VMCS_WIDTH_64:
+		if (VMCS_ENC_HIGH(enc))
+			*p = (*p & 0xffffffffull) | value << 32;
+		else
+			*p = value;
+		break;
+	default: /* natural width: 64 bits on this 64-bit model */
+		*p = value;
+		break;
+	}
+	if (VMCS_ENC_TYPE(enc) == VMCS_TYPE_GUEST)
+		v->guest_dirty = true;
+	else
+		v->ctls_checked = false;
+}
+
+/*
+ * VMWRITE (SDM vol. 3C 31.3): error 12 for an unsupported encoding, 13 for a VM-exit information
+ * field, as IA32_VMX_MISC bit 29 is 0 (SDM vol. 3D A.6).
+ */
+int vmcs_write(struct vmcs *v, u32 enc, u64 value)
+{
+	const struct vmcs_field_desc *f = vmcs_lookup(enc);
+
+	if (!f)
+		return VMXERR_UNSUPPORTED_COMPONENT;
+	if (VMCS_ENC_TYPE(enc) == VMCS_TYPE_EXIT_INFO)
+		return VMXERR_WRITE_READONLY;
+	vmcs_store(v, f, enc, value);
+	return 0;
+}
+
+void vmcs_write_exit_info(struct vmcs *v, u32 enc, u64 value)
+{
+	const struct vmcs_field_desc *f = vmcs_lookup(enc);
+
+	if (!f) {
+		fprintf(stderr, "tollbooth: internal error: VMCS field %#x is not supported\n", enc);
+		abort();
+	}
+	vmcs_store(v, f, enc, value);
+}
+
+void vmcs_set_checked(struct vmcs *v, u32 enc, u64 value, const char *what)
+{
+	int err = vmcs_write(v, enc, value);
+
+	if (err) {
+		fprintf(stderr, "tollbooth: internal error: VMWRITE %s (%#x) failed with VM-instruction "
+				"error %d\n",
+			what, enc, err);
+		abort();
+	}
+}
+
+void vmcs_dump(const struct vmcs *v, FILE *f)
+{
+	fprintf(f, "VMCS revision %#x, %s\n", v->revision_id, v->launched ? "launched" : "clear");
+	for (size_t i = 0; i < ARRAY_SIZE(vmcs_fields); i++)
+		fprintf(f, "%-32s = %#llx\n", vmcs_fields[i].name,
+			(unsigned long long)*vmcs_slot((struct vmcs *)v, &vmcs_fields[i]));
+}
