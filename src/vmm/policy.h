@@ -21,6 +21,19 @@ struct vmcs;
  */
 int vmm_policy_set(struct vm *vm, const char *name, bool on);
 const char *const *vmm_policy_names(void); /* NULL-terminated */
+/*
+ * After the last vmm_policy_set(): 0, or -EINVAL with one line in msg[len] when the switches
+ * contradict each other (unrestricted-guest=on or pml=on with ept=off, SDM 27.2.1.1).
+ */
+int vmm_policy_check(const struct vm *vm, char *msg, size_t len);
 
 /* Program a fresh VMCS (controls, host state, EPT, bitmaps) by the VM's policy: 0 or -errno. */
 int vmm_vmcs_setup(struct vcpu *vcpu, struct vmcs *vmcs);
+
+/*
+ * Set the guest's CR0 and CR4 to the values the guest sees (its MOV from CR result): the guest-
+ * state fields get them with the bits the host owns forced to 1 (CR0.NE, CR4.VMXE: IA32_VMX_CR0/4
+ * _FIXED0, SDM 27.3.1.1), the read shadows hold the guest's view of those bits (25.6.6). For
+ * the backend's set_sregs and the CR-access handler.
+ */
+void vmm_vmcs_set_guest_crs(struct vmcs *vmcs, u64 cr0, u64 cr4);

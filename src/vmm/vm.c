@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -32,7 +33,7 @@ static void vm_stop_by_debug_exit(void *opaque, int status)
 	vm_request_stop(opaque, status, "%s", "");
 }
 
-/* The PC devices every guest gets: COM1 and the debug-exit port. */
+/* The PC devices every guest gets: COM1 and the debug-exit port; and the MMIO test device. */
 static int vm_add_devices(struct vm *vm, const struct uart_host *console)
 {
 	int err;
@@ -43,17 +44,33 @@ static int vm_add_devices(struct vm *vm, const struct uart_host *console)
 	if (err)
 		return err;
 	vm->debug_exit = (struct debug_exit){ .on_exit = vm_stop_by_debug_exit, .opaque = vm };
-	return bus_register_range(&vm->pio, DEBUG_EXIT_PORT, DEBUG_EXIT_SIZE, debug_exit_access,
-				  &vm->debug_exit, "debug-exit");
+	err = bus_register_range(&vm->pio, DEBUG_EXIT_PORT, DEBUG_EXIT_SIZE, debug_exit_access,
+				 &vm->debug_exit, "debug-exit");
+	if (err)
+		return err;
+	if (TESTDEV_MMIO_BASE + TESTDEV_MMIO_SIZE <= vm->ram_size)
+		return 0; /* RAM covers it (a guest with more than 4 GiB): no test device */
+	err = vm_add_region(vm, TESTDEV_MMIO_BASE, TESTDEV_MMIO_SIZE, MEM_MMIO, "testdev");
+	if (!err)
+		err = bus_register_range(&vm->mmio, TESTDEV_MMIO_BASE, TESTDEV_MMIO_SIZE,
+					 testdev_access, &vm->testdev, "testdev");
+	return err;
 }
 
 int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	      const struct uart_host *console)
 {
+	/* Set before vm_create(): --vmx switches (vmm_policy_set) and --tsc. */
+	struct vmm_policy policy = vm->policy;
+	bool tsc_virtual = vm->tsc_virtual;
+	u32 tsc_cpi = vm->tsc_cpi;
 	void *ram;
 	int err;
 
 	memset(vm, 0, sizeof(*vm));
+	vm->policy = policy;
+	vm->tsc_virtual = tsc_virtual;
+	vm->tsc_cpi = tsc_cpi;
 	vm->pio.name = "pio";
 	vm->mmio.name = "mmio";
 	vm->backend = backend;
@@ -83,6 +100,56 @@ void vm_destroy(struct vm *vm)
 	if (vm->ram)
 		munmap(vm->ram, vm->ram_size);
 	vm->ram = NULL;
+	for (unsigned i = 0; i < vm->nr_host_pages; i++)
+		free(vm->host_pages[i]);
+	free(vm->host_pages);
+	free(vm->dirty_bitmap);
+	vm->host_pages = NULL;
+	vm->dirty_bitmap = NULL;
+	vm->nr_host_pages = vm->cap_host_pages = 0;
+	/* The policy stays: a VM re-created in the same struct keeps its --vmx switches. */
+}
+
+/*
+ * Host-physical memory: RAM at 0 (the EPT maps GPA to the same HPA), the VMM's pages at
+ * VM_HOSTMEM_BASE + 4096 * n in allocation order. A range must lie in one of them: structures
+ * the VMCS points at never cross a page, and a guest-chosen HPA (a bad EPT entry) gets NULL.
+ */
+u8 *vm_host_ptr(void *opaque, u64 hpa, u64 len)
+{
+	struct vm *vm = opaque;
+	u64 page;
+
+	if (hpa < vm->ram_size && len <= vm->ram_size - hpa)
+		return vm->ram + hpa;
+	if (hpa < VM_HOSTMEM_BASE)
+		return NULL;
+	page = (hpa - VM_HOSTMEM_BASE) >> 12;
+	if (page >= vm->nr_host_pages || len > 4096 - (hpa & 0xfff))
+		return NULL;
+	return vm->host_pages[page] + (hpa & 0xfff);
+}
+
+void *vm_alloc_host_page(struct vm *vm, u64 *hpa)
+{
+	u8 *page;
+
+	if (vm->nr_host_pages == vm->cap_host_pages) {
+		unsigned cap = vm->cap_host_pages ? 2 * vm->cap_host_pages : 16;
+		u8 **pages = realloc(vm->host_pages, cap * sizeof(*pages));
+
+		if (!pages)
+			return NULL;
+		vm->host_pages = pages;
+		vm->cap_host_pages = cap;
+	}
+	page = aligned_alloc(4096, 4096);
+	if (!page)
+		return NULL;
+	memset(page, 0, 4096);
+	*hpa = VM_HOSTMEM_BASE + ((u64)vm->nr_host_pages << 12);
+	vm->host_pages[vm->nr_host_pages++] = page;
+	return page;
 }
 
 int vm_load_boot_plan(struct vm *vm, const struct boot_plan *plan)

@@ -7,6 +7,7 @@
 #include "common.h"
 #include "devices/bus.h"
 #include "devices/debug_exit.h"
+#include "devices/testdev.h"
 #include "devices/uart.h"
 #include "loader/loader.h"
 #include "stats/stats.h"
@@ -41,6 +42,18 @@ struct vcpu {
 	struct vm_exit last_exit;
 	void *backend;			  /* the backend's own vCPU state */
 	u64 msr_values[MSR_POLICY_COUNT]; /* the VMM-held MSRs (vmm/msr.c) */
+	u64 exit_counts[EXIT_REASON_MAX + 1]; /* handled exits by basic reason (HC_EXIT_COUNT) */
+	/* Exit-storm detection (vmm/exits.c): the last exit's key and how often it repeated. */
+	struct {
+		u32 reason, count;
+		u64 rip, qual, icount, rflags;
+		u64 gpr[16];
+	} storm;
+};
+
+/* The --vmx what-if switches (vmm/policy.c): bit n of `set` = switch n was given, of `on` = on. */
+struct vmm_policy {
+	u32 set, on;
 };
 
 struct vm {
@@ -51,6 +64,7 @@ struct vm {
 	struct bus pio, mmio;
 	struct uart uart;
 	struct debug_exit debug_exit;
+	struct testdev testdev;
 	struct stats stats;
 	const struct backend_ops *backend;
 	struct vcpu vcpu;
@@ -58,9 +72,21 @@ struct vm {
 	   cycles (cpu.h CPU_TSC_VIRTUAL); otherwise it follows the host TSC. */
 	bool tsc_virtual;
 	u32 tsc_cpi;
+	/* --accel kvm levers (src/kvm, docs/kvm.md); set before the first vCPU operation. */
+	struct vm_kvm_levers {
+		bool ioeventfd;	   /* --kvm-ioeventfd: doorbell port KVM_DOORBELL_PORT */
+		u32 disable_exits; /* --kvm-disable-exits: KVM_X86_DISABLE_EXITS_* bits */
+		bool irqchip;	   /* --kvm-irqchip kernel: KVM_CREATE_IRQCHIP */
+	} kvm;
 	/* Host-physical pages the VMM allocated for VMCS-referenced structures (vm_alloc_host_page) */
 	u8 **host_pages;
 	unsigned nr_host_pages, cap_host_pages;
+	/* Set before vm_create(), which keeps it (vmm_policy_set); zero is the default policy. */
+	struct vmm_policy policy;
+	u64 eptp;		/* 0 when EPT is off (vmm/ept.c) */
+	u64 *dirty_bitmap;	/* a bit per 4 KiB of RAM, from the PML log; NULL without PML */
+	u8 *pml_log;		/* the PML page (512 GPAs) */
+	u64 preemption_quantum; /* re-armed at each preemption-timer exit */
 	/* Set by whatever ends the run; the message (may be empty) is printed once, by the caller.
 	 */
 	bool stop;

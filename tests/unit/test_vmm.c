@@ -339,7 +339,7 @@ static void test_run_refusals(void)
 		{ INSN(EXIT_REASON_HLT, 1, 0x3000), .rflags = X86_IF },
 	};
 	static const struct step odd[] = {
-		{ INSN(EXIT_REASON_RDPMC, 2, 0x3000) },
+		{ INSN(EXIT_REASON_GETSEC, 2, 0x3000) },
 	};
 	int saved_stderr, devnull;
 
@@ -370,7 +370,7 @@ static void test_run_refusals(void)
 	dup2(saved_stderr, STDERR_FILENO);
 	close(devnull);
 	close(saved_stderr);
-	CHECK(!strcmp(vm.stop_msg, "unexpected VM exit 0xf (RDPMC) at RIP 0x3000"));
+	CHECK(!strcmp(vm.stop_msg, "unexpected VM exit 0xb (GETSEC) at RIP 0x3000"));
 	CHECK_EQ(script_pos, 1);
 	vm_destroy(&vm);
 }

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VMM's EPT (Intel SDM vol. 3C 29.3), built in host pages (vm_alloc_host_page) from the
+ * memory map: RAM identity-mapped GPA -> HPA, read/write/execute, write-back; MMIO regions and
+ * holes not present, so that every access to them is an EPT violation (exit 48) for the VMM.
+ */
+#pragma once
+#include "common.h"
+
+struct vm;
+
+/* EPT paging-structure entry bits (SDM 29.3.2, Tables 29-1 to 29-6). */
+#define EPT_R	      BIT(0)
+#define EPT_W	      BIT(1)
+#define EPT_X	      BIT(2)
+#define EPT_RWX	      (EPT_R | EPT_W | EPT_X)
+#define EPT_MT_SHIFT  3	     /* bits 5:3 of a leaf: memory type */
+#define EPT_LARGE     BIT(7) /* a PDPTE or PDE that maps a 1-GByte or 2-MByte page */
+#define EPT_A	      BIT(8)
+#define EPT_D	      BIT(9) /* leaves only */
+#define EPT_ADDR_MASK 0x000ffffffffff000ull
+
+/*
+ * Build the tables for vm's memory map and return the EPTP in *eptp (WB paging-structure memory
+ * type, 4-level walk, A/D flags when `ad`): 0, -ENOMEM, or -EINVAL when the model's EPT lacks
+ * 4-level walks or WB (IA32_VMX_EPT_VPID_CAP). Leaves are 1 GiB or 2 MiB where the region's
+ * alignment and the capability MSR allow, 4 KiB elsewhere; with `ad` (dirty logging, PML) all
+ * leaves are 4 KiB so that each dirtied page is logged.
+ */
+int ept_build(struct vm *vm, bool ad, u64 *eptp);
+
+/*
+ * The leaf entry that maps `gpa` and its level (1 = 4 KiB, 2 = 2 MiB, 3 = 1 GiB) in *level;
+ * NULL when not present. For tests, dirty logging and the VMM's own checks.
+ */
+u64 *ept_lookup(struct vm *vm, u64 eptp, u64 gpa, int *level);
+
+/*
+ * Dirty logging: clear the dirty flag of every leaf (SDM 29.3.5) so that the next write to each
+ * page sets it again and, with PML, logs the page. The caller must invalidate the EPT-derived
+ * translations afterwards (INVEPT single-context; soft backend: cpu_invept), as the SDM requires
+ * for any change to a present entry. Returns the number of leaves that were dirty.
+ */
+u64 ept_clear_dirty(struct vm *vm, u64 eptp);

@@ -1,0 +1,962 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The exit handlers, one per basic exit reason the policy's controls can produce, dispatched by
+ * the SDM's number (vol. 3D appendix C), and the bookkeeping every exit gets: the last-exit
+ * record and per-reason counts the hypercalls report, and exit-storm detection.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cpu/cpu.h"
+#include "vmm/cpuid.h"
+#include "vmm/exits.h"
+#include "vmm/hypercall.h"
+#include "vmm/mmio.h"
+#include "vmm/policy.h"
+#include "vmm/vm.h"
+#include "vmx/vmcs.h"
+
+struct vmcs *vmm_vcpu_vmcs(struct vcpu *vcpu)
+{
+	return vcpu->vm->backend == &backend_soft && vcpu->backend ? soft_vcpu_vmcs(vcpu) : NULL;
+}
+
+static struct cpu *vmm_vcpu_cpu(struct vcpu *vcpu)
+{
+	return vcpu->vm->backend == &backend_soft && vcpu->backend ? soft_vcpu_cpu(vcpu) : NULL;
+}
+
+static void vcpu_dump_state(struct vcpu *vcpu, const struct vm_exit *exit)
+{
+	static const char *const gpr_names[16] = {
+		"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+		"r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15",
+	};
+	static const char *const seg_names[8] = {
+		"es", "cs", "ss", "ds", "fs", "gs", "ldtr", "tr",
+	};
+	const struct backend_ops *b = vcpu->vm->backend;
+	struct x86_regs r;
+	struct x86_sregs s;
+
+	b->get_regs(vcpu, &r);
+	b->get_sregs(vcpu, &s);
+	fprintf(stderr,
+		"exit: reason %#x (%s) qual %#" PRIx64 " insn_len %u rip %#" PRIx64 "\n"
+		"      linear %#" PRIx64 " phys %#" PRIx64 " insn_info %#x intr_info %#x "
+		"intr_error %#x idt_vectoring %#x/%#x\n",
+		exit->reason, exit_reason_name(exit->reason), exit->qual, exit->insn_len, exit->rip,
+		exit->guest_linear, exit->guest_phys, exit->insn_info, exit->intr_info,
+		exit->intr_error, exit->idt_vectoring_info, exit->idt_vectoring_error);
+	for (int i = 0; i < 16; i++)
+		fprintf(stderr, "%4s %016" PRIx64 "%s", gpr_names[i], r.gpr[i],
+			i % 4 == 3 ? "\n" : "  ");
+	fprintf(stderr, " rip %016" PRIx64 "  rflags %08" PRIx64 "\n", r.rip, r.rflags);
+	for (int i = 0; i < 8; i++)
+		fprintf(stderr, "%4s sel %04x base %016" PRIx64 " limit %08x ar %05x\n",
+			seg_names[i], s.seg[i].sel, s.seg[i].base, s.seg[i].limit, s.seg[i].ar);
+	fprintf(stderr,
+		" gdt %016" PRIx64 "/%04x  idt %016" PRIx64 "/%04x\n"
+		" cr0 %016" PRIx64 "  cr2 %016" PRIx64 "  cr3 %016" PRIx64 "  cr4 %016" PRIx64
+		"\n efer %016" PRIx64 "\n",
+		s.gdt.base, s.gdt.limit, s.idt.base, s.idt.limit, s.cr0, s.cr2, s.cr3, s.cr4,
+		s.efer);
+	if (b->dump)
+		b->dump(vcpu, stderr);
+}
+
+/* Dump the vCPU and the backend's state (soft: the VMCS) and end the run with `why`. */
+static int vcpu_stop_with_dump(struct vcpu *vcpu, const struct vm_exit *exit, const char *why)
+{
+	vcpu_dump_state(vcpu, exit);
+	vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED, "%s %#x (%s) at RIP %#" PRIx64 "%s", why,
+			exit->reason, exit_reason_name(exit->reason), exit->rip,
+			exit->reason & EXIT_REASON_FAILED_VMENTRY ? " (VM entry failed)" : "");
+	return 0;
+}
+
+/* Any exit without a handler, or one the policy's controls should not have produced. */
+static int handle_unexpected_exit(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	return vcpu_stop_with_dump(vcpu, exit, "unexpected VM exit");
+}
+
+/* For the instructions the VMM completes: write back the registers with RIP past the insn. */
+static void vcpu_complete_insn(struct vcpu *vcpu, struct x86_regs *r, const struct vm_exit *exit)
+{
+	r->rip += exit->insn_len;
+	vcpu->vm->backend->set_regs(vcpu, r);
+}
+
+/* Instructions the VMM answers with nothing but "done": advance RIP. */
+static int vcpu_skip_insn(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct x86_regs r;
+
+	vcpu->vm->backend->get_regs(vcpu, &r);
+	vcpu_complete_insn(vcpu, &r, exit);
+	return 0;
+}
+
+static int vcpu_inject(struct vcpu *vcpu, u8 vector, bool has_error, u32 error)
+{
+	vcpu->vm->backend->inject_exception(vcpu, vector, has_error, error);
+	return 0;
+}
+
+static bool vcpu_long_mode(const struct x86_sregs *s)
+{
+	return (s->efer & EFER_LMA) && (s->seg[SEG_CS].ar & AR_L);
+}
+
+/*
+ * Exception or NMI (SDM 28.2.2: VM-exit interruption information). Vectors in the policy's
+ * exception bitmap are reflected to the guest as they were (a #PF with its CR2); an NMI is the
+ * host's and needs nothing; anything else the policy did not ask for stops the run.
+ */
+static int handle_exception_nmi(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	u32 info = exit->intr_info, type = INTR_INFO_TYPE(info);
+	u8 vector = INTR_INFO_VECTOR(info);
+
+	if (!(info & INTR_INFO_VALID))
+		return handle_unexpected_exit(vcpu, exit);
+	if (type == INTR_TYPE_NMI)
+		return 0;
+	if (type != INTR_TYPE_HARD_EXCEPTION || !(vmm_exception_bitmap(vcpu->vm) & BIT(vector)))
+		return handle_unexpected_exit(vcpu, exit);
+	if (vector == X86_PF_VEC) {
+		struct x86_sregs s;
+
+		/* The qualification holds the faulting linear address; CR2 is not yet set. */
+		vcpu->vm->backend->get_sregs(vcpu, &s);
+		s.cr2 = exit->qual;
+		vcpu->vm->backend->set_sregs(vcpu, &s);
+	}
+	return vcpu_inject(vcpu, vector, info & INTR_INFO_DELIVER_CODE, exit->intr_error);
+}
+
+/*
+ * HLT exits before the instruction completes. Nothing can raise an interrupt yet (no PIC, PIT or
+ * APIC), so a halted vCPU never wakes: with IF=0 that is the guest's way of stopping for good,
+ * with IF=1 it waits for an interrupt that tollbooth cannot deliver yet. Both end the run.
+ */
+static void vcpu_stop_halted(struct vcpu *vcpu, u64 rip, u64 rflags)
+{
+	if (!(rflags & X86_IF))
+		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+				"guest halted with interrupts disabled at RIP %#" PRIx64, rip);
+	else
+		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+				"guest halted waiting for an interrupt at RIP %#" PRIx64
+				", and tollbooth has no interrupt sources yet",
+				rip);
+}
+
+static int handle_hlt(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct x86_regs r;
+
+	vcpu->vm->backend->get_regs(vcpu, &r);
+	vcpu_stop_halted(vcpu, exit->rip, r.rflags);
+	return 0;
+}
+
+/*
+ * External interrupt (SDM 26.2, acknowledged on exit: the vector is in the interruption
+ * information). The soft CPU models the host's timer this way, which is the VMM's chance to
+ * notice a stop request (the run loop checks vm->stop). A guest halted by a HLT that did not
+ * exit (hlt-exiting=off: activity state HLT, 25.4.2) has nothing to wake it: stop as HLT would.
+ */
+static int handle_external_interrupt(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct vmcs *v = vmm_vcpu_vmcs(vcpu);
+	struct x86_regs r;
+
+	if (!v || v->guest_activity_state != GUEST_ACTIVITY_HLT)
+		return 0;
+	vcpu->vm->backend->get_regs(vcpu, &r);
+	vcpu_stop_halted(vcpu, r.rip - 1 /* HLT is one byte, RIP is past it */, r.rflags);
+	return 0;
+}
+
+static int handle_triple_fault(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED, "guest triple fault at RIP %#" PRIx64,
+			exit->rip);
+	return 0;
+}
+
+/*
+ * Interrupt and NMI windows (SDM 26.7.5, 26.7.6): nothing in tollbooth has an event to inject
+ * yet, so a window is closed again and the guest resumes.
+ */
+static int vcpu_clear_proc_control(struct vcpu *vcpu, u32 bit)
+{
+	struct vmcs *v = vmm_vcpu_vmcs(vcpu);
+
+	if (v)
+		VMCS_SET(v, CPU_BASED_VM_EXEC_CONTROL, v->cpu_based_vm_exec_control & ~bit);
+	return 0;
+}
+
+static int handle_interrupt_window(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	return vcpu_clear_proc_control(vcpu, PROC_INTR_WINDOW_EXITING);
+}
+
+static int handle_nmi_window(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	return vcpu_clear_proc_control(vcpu, PROC_NMI_WINDOW_EXITING);
+}
+
+/* One element per exit (vmx/exit.h): the backend completes the instruction on the next run. */
+static int handle_io(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	u64 data = exit->io.data;
+
+	bus_dispatch(&vcpu->vm->pio, exit->io.port, &data, exit->io.size, !exit->io.in);
+	if (exit->io.in)
+		exit->io.data = (u32)data;
+	return 0;
+}
+
+static int handle_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct x86_regs r;
+	u32 out[4];
+
+	vcpu->vm->backend->get_regs(vcpu, &r);
+	stats_note_cpuid(&vcpu->vm->stats, (u32)r.gpr[R_RAX]);
+	cpuid_lookup((u32)r.gpr[R_RAX], (u32)r.gpr[R_RCX], out);
+	r.gpr[R_RAX] = out[CPUID_EAX];
+	r.gpr[R_RBX] = out[CPUID_EBX];
+	r.gpr[R_RCX] = out[CPUID_ECX];
+	r.gpr[R_RDX] = out[CPUID_EDX];
+	vcpu_complete_insn(vcpu, &r, exit);
+	return 0;
+}
+
+/*
+ * RDMSR/WRMSR: the VMM-held MSRs (vmm/msr.c), then, when the MSR bitmap is off and the CPU's
+ * own MSRs exit too, the CPU's. Anything else: #GP(0), RIP stays on the instruction.
+ */
+static int handle_msr_read(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	const struct backend_ops *b = vcpu->vm->backend;
+	struct cpu *cpu = vmm_vcpu_cpu(vcpu);
+	struct x86_regs r;
+	u64 value;
+	u32 index;
+
+	b->get_regs(vcpu, &r);
+	index = (u32)r.gpr[R_RCX];
+	stats_note_msr(&vcpu->vm->stats, index, false);
+	if (msr_policy_read(vcpu->msr_values, index, &value) &&
+	    (!cpu || cpu_get_msr(cpu, index, &value)))
+		return vcpu_inject(vcpu, X86_GP, true, 0);
+	r.gpr[R_RAX] = (u32)value;
+	r.gpr[R_RDX] = value >> 32;
+	vcpu_complete_insn(vcpu, &r, exit);
+	return 0;
+}
+
+static int handle_msr_write(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	const struct backend_ops *b = vcpu->vm->backend;
+	struct cpu *cpu = vmm_vcpu_cpu(vcpu);
+	struct x86_regs r;
+	u64 value, old;
+	u32 index;
+	int err;
+
+	b->get_regs(vcpu, &r);
+	index = (u32)r.gpr[R_RCX];
+	stats_note_msr(&vcpu->vm->stats, index, true);
+	value = (u32)r.gpr[R_RAX] | (r.gpr[R_RDX] << 32);
+	err = msr_policy_write(vcpu->msr_values, index, value);
+	if (err == -ENOENT && cpu && !cpu_get_msr(cpu, index, &old))
+		err = cpu_set_msr(cpu, index, value);
+	if (err)
+		return vcpu_inject(vcpu, X86_GP, true, 0);
+	vcpu_complete_insn(vcpu, &r, exit);
+	return 0;
+}
+
+/* The hypercall ABI of vmm/hypercall.h. */
+static u64 vcpu_last_exit_field(struct vcpu *vcpu, u64 field)
+{
+	const struct vm_exit *e = &vcpu->last_exit;
+
+	switch (field) {
+	case HC_EXIT_REASON:
+		return e->reason;
+	case HC_EXIT_QUAL:
+		return e->qual;
+	case HC_EXIT_INSN_LEN:
+		return e->insn_len;
+	case HC_EXIT_GUEST_LINEAR:
+		return e->guest_linear;
+	case HC_EXIT_GUEST_PHYS:
+		return e->guest_phys;
+	case HC_EXIT_INSN_INFO:
+		return e->insn_info;
+	case HC_EXIT_INTR_INFO:
+		return e->intr_info;
+	case HC_EXIT_INTR_ERROR:
+		return e->intr_error;
+	case HC_EXIT_IDT_VECTORING_INFO:
+		return e->idt_vectoring_info;
+	case HC_EXIT_RIP:
+		return e->rip;
+	}
+	return (u64)(s64)HC_EINVAL;
+}
+
+static int handle_vmcall(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	const struct backend_ops *b = vcpu->vm->backend;
+	struct x86_sregs s;
+	struct x86_regs r;
+	u64 arg;
+
+	b->get_regs(vcpu, &r);
+	b->get_sregs(vcpu, &s);
+	arg = r.gpr[R_RBX];
+	if (AR_DPL(s.seg[SEG_SS].ar) != 0)
+		r.gpr[R_RAX] = (u64)(s64)HC_EPERM;
+	else if (r.gpr[R_RAX] == HC_GET_VERSION)
+		r.gpr[R_RAX] = HC_ABI_VERSION;
+	else if (r.gpr[R_RAX] == HC_LAST_EXIT)
+		r.gpr[R_RAX] = vcpu_last_exit_field(vcpu, arg);
+	else if (r.gpr[R_RAX] == HC_EXIT_COUNT)
+		r.gpr[R_RAX] = arg < EXIT_REASON_MAX ? vcpu->exit_counts[arg] : (u64)(s64)HC_EINVAL;
+	else
+		r.gpr[R_RAX] = (u64)(s64)HC_ENOSYS;
+	vcpu_complete_insn(vcpu, &r, exit);
+	return 0;
+}
+
+/* VMX instructions (reasons 19-27, 50, 53, 59): the guest has no VMX (CPUID.1:ECX.VMX = 0). */
+static int handle_vmx_insn(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	return vcpu_inject(vcpu, X86_UD, false, 0);
+}
+
+/*
+ * MONITOR and MWAIT are NOPs: the host's CPU does not sleep for a guest. Their #GP for ECX
+ * extensions the CPU lacks (CPUID.5:ECX reads 0, so any nonzero ECX) is not among the faults
+ * that take priority over the VM exit (SDM 26.1.1), so the VMM raises it.
+ */
+static int handle_monitor_mwait(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct x86_regs r;
+
+	vcpu->vm->backend->get_regs(vcpu, &r);
+	if ((u32)r.gpr[R_RCX])
+		return vcpu_inject(vcpu, X86_GP, true, 0);
+	vcpu_complete_insn(vcpu, &r, exit);
+	return 0;
+}
+
+/* RDPMC: no PMU is exposed (CPUID leaf 0AH reads 0), so every counter is invalid: #GP(0). */
+static int handle_rdpmc(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	return vcpu_inject(vcpu, X86_GP, true, 0);
+}
+
+/* The guest's TSC as RDTSC would read it (SDM 26.6.5): scaled, then offset. */
+static u64 vcpu_guest_tsc(struct vcpu *vcpu)
+{
+	struct vmcs *v = vmm_vcpu_vmcs(vcpu);
+	struct cpu *cpu = vmm_vcpu_cpu(vcpu);
+	u64 tsc = cpu ? cpu_tsc(cpu) : __builtin_ia32_rdtsc();
+
+	if (!v || !(v->cpu_based_vm_exec_control & PROC_TSC_OFFSETTING))
+		return tsc;
+	if ((v->cpu_based_vm_exec_control & PROC_SECONDARY_CONTROLS) &&
+	    (v->secondary_vm_exec_control & PROC2_TSC_SCALING))
+		tsc = (u64)(((unsigned __int128)tsc * v->tsc_multiplier) >> 48);
+	return tsc + v->tsc_offset;
+}
+
+static int handle_rdtsc(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct x86_regs r;
+	u64 tsc = vcpu_guest_tsc(vcpu);
+
+	vcpu->vm->backend->get_regs(vcpu, &r);
+	r.gpr[R_RAX] = (u32)tsc;
+	r.gpr[R_RDX] = tsc >> 32;
+	if ((exit->reason & 0xffff) == EXIT_REASON_RDTSCP) {
+		struct cpu *cpu = vmm_vcpu_cpu(vcpu);
+		u64 aux = 0;
+
+		if (cpu)
+			cpu_get_msr(cpu, MSR_IA32_TSC_AUX, &aux);
+		r.gpr[R_RCX] = (u32)aux;
+	}
+	vcpu_complete_insn(vcpu, &r, exit);
+	return 0;
+}
+
+/* INVLPG with EPT off (shadow paging): the qualification is the linear address (28.2.1). */
+static int handle_invlpg(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct vmcs *v = vmm_vcpu_vmcs(vcpu);
+	struct cpu *cpu = vmm_vcpu_cpu(vcpu);
+
+	if (cpu)
+		cpu_invvpid(cpu, 0, v ? (u16)v->virtual_processor_id : 0, exit->qual);
+	return vcpu_skip_insn(vcpu, exit);
+}
+
+/* INVPCID (exits with "INVLPG exiting" and "enable INVPCID", 26.1.3): flush the vCPU's TLB. */
+static int handle_invpcid(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct vmcs *v = vmm_vcpu_vmcs(vcpu);
+	struct cpu *cpu = vmm_vcpu_cpu(vcpu);
+	struct x86_regs r;
+	u64 type;
+
+	vcpu->vm->backend->get_regs(vcpu, &r);
+	type = r.gpr[(exit->insn_info >> 28) & 15]; /* reg2 (Table 28-14) */
+	if (type > 3)
+		return vcpu_inject(vcpu, X86_GP, true, 0);
+	if (cpu)
+		cpu_invvpid(cpu, 1, v ? (u16)v->virtual_processor_id : 0, 0);
+	vcpu_complete_insn(vcpu, &r, exit);
+	return 0;
+}
+
+/* XSETBV (exits unconditionally, 26.1.2): only XCR0 = 1 (x87 alone) is valid for our CPUID. */
+static int handle_xsetbv(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct x86_regs r;
+	struct x86_sregs s;
+
+	vcpu->vm->backend->get_regs(vcpu, &r);
+	vcpu->vm->backend->get_sregs(vcpu, &s);
+	if (AR_DPL(s.seg[SEG_SS].ar) != 0 || (u32)r.gpr[R_RCX] != 0 || (u32)r.gpr[R_RAX] != 1 ||
+	    (u32)r.gpr[R_RDX] != 0)
+		return vcpu_inject(vcpu, X86_GP, true, 0);
+	vcpu_complete_insn(vcpu, &r, exit);
+	return 0;
+}
+
+/*
+ * Control-register access (SDM 28.2.1, Table 28-3): bits 3:0 CR, 5:4 type (0 MOV to CR, 1 MOV
+ * from CR, 2 CLTS, 3 LMSW), 11:8 GPR, 31:16 the LMSW source. The VMM applies the instruction's
+ * own rules (SDM vol. 2B MOV to/from CR, CLTS, LMSW) and sets the guest-visible values.
+ */
+#define CR0_RESERVED_HI (~0xffffffffull)
+#define CR4_GUEST_BITS	(CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP | CR4_SMAP)
+
+static bool vcpu_set_cr0(struct x86_sregs *s, u64 val)
+{
+	if ((val & CR0_RESERVED_HI) || ((val & CR0_PG) && !(val & CR0_PE)) ||
+	    ((val & CR0_NW) && !(val & CR0_CD)))
+		return false;
+	if ((val & CR0_PG) && !(s->cr0 & CR0_PG) && (s->efer & EFER_LME)) {
+		if (!(s->cr4 & CR4_PAE))
+			return false;
+		s->efer |= EFER_LMA; /* IA-32e mode activation (SDM vol. 3A 10.8.5) */
+	} else if (!(val & CR0_PG) && (s->efer & EFER_LMA)) {
+		s->efer &= ~EFER_LMA;
+	}
+	s->cr0 = val | CR0_ET;
+	return true;
+}
+
+static int handle_cr_access(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	const struct backend_ops *b = vcpu->vm->backend;
+	unsigned cr = exit->qual & 15, type = (exit->qual >> 4) & 3, gpr = (exit->qual >> 8) & 15;
+	struct x86_sregs s;
+	struct x86_regs r;
+	bool ok = true;
+	u64 val;
+
+	b->get_regs(vcpu, &r);
+	b->get_sregs(vcpu, &s);
+	val = vcpu_long_mode(&s) ? r.gpr[gpr] : (u32)r.gpr[gpr];
+	switch (type) {
+	case 0: /* MOV to CR */
+		if (cr == 0) {
+			ok = vcpu_set_cr0(&s, val);
+		} else if (cr == 3) {
+			s.cr3 = val & ~BIT(63); /* bit 63: PCID no-flush, not stored */
+		} else if (cr == 4) {
+			/* The guest has no VMX: CR4.VMXE is reserved for it (CPUID.1:ECX.VMX = 0).
+			 */
+			ok = !(val & ~(u64)CR4_GUEST_BITS) &&
+			     !((s.efer & EFER_LMA) && !(val & CR4_PAE));
+			if (ok)
+				s.cr4 = val;
+		} else if (cr == 8) {
+			ok = !(val & ~0xfull);
+			if (ok)
+				s.cr8 = val;
+		} else {
+			return handle_unexpected_exit(vcpu, exit);
+		}
+		break;
+	case 1: /* MOV from CR */
+		if (cr == 3)
+			r.gpr[gpr] = vcpu_long_mode(&s) ? s.cr3 : (u32)s.cr3;
+		else if (cr == 8)
+			r.gpr[gpr] = s.cr8;
+		else
+			return handle_unexpected_exit(vcpu, exit);
+		break;
+	case 2: /* CLTS */
+		s.cr0 &= ~(u64)CR0_TS;
+		break;
+	case 3: /* LMSW: PE, MP, EM, TS only; it cannot clear PE */
+		val = (exit->qual >> 16) & 0xf;
+		ok = vcpu_set_cr0(&s, (s.cr0 & ~0xeull) | val | (s.cr0 & CR0_PE));
+		break;
+	}
+	if (!ok)
+		return vcpu_inject(vcpu, X86_GP, true, 0);
+	/* The backend keeps the guest-state CRs, their shadows and "IA-32e mode guest". */
+	b->set_sregs(vcpu, &s);
+	vcpu_complete_insn(vcpu, &r, exit);
+	return 0;
+}
+
+/*
+ * MOV DR (SDM 28.2.1, Table 28-4). As KVM does, the first access hands the debug registers to
+ * the guest: MOV-DR exiting goes off and the instruction runs again, natively.
+ */
+static int handle_dr_access(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	if (!vmm_vcpu_vmcs(vcpu))
+		return handle_unexpected_exit(vcpu, exit);
+	return vcpu_clear_proc_control(vcpu, PROC_MOV_DR_EXITING);
+}
+
+/*
+ * Descriptor-table exits (SDM 28.2.5, Table 28-10): the instruction does not run, so the VMM
+ * emulates it. The instruction information gives the memory operand: bits 1:0 scale, 9:7 address
+ * size, 11 operand size, 17:15 segment, 21:18 index (22 invalid), 26:23 base (27 invalid),
+ * 29:28 which instruction (SGDT, SIDT, LGDT, LIDT); the qualification is the displacement.
+ */
+static int vcpu_write_guest_virt(struct vcpu *vcpu, u64 lin, const void *buf, size_t len)
+{
+	struct cpu *cpu = vmm_vcpu_cpu(vcpu);
+	struct vm *vm = vcpu->vm;
+
+	for (size_t i = 0; i < len; i++) {
+		u64 gpa;
+
+		if (!cpu || cpu_debug_translate(cpu, lin + i, &gpa) || gpa >= vm->ram_size)
+			return -EFAULT;
+		vm->ram[gpa] = ((const u8 *)buf)[i];
+	}
+	return 0;
+}
+
+/*
+ * Is the instruction at the exit's RIP (0F 00 or 0F 01 with a ModRM) RIP-relative? The
+ * instruction information reports such an operand like an absolute disp32, base and index
+ * invalid (Tables 28-10, 28-11), so the VMM looks at the ModRM byte (SDM vol. 2A 2.2.1.6).
+ */
+static bool vcpu_insn_rip_relative(struct vcpu *vcpu, const struct vm_exit *exit)
+{
+	u8 b[15];
+	unsigned i = 0;
+
+	if (exit->insn_len > sizeof(b) || !vcpu->vm->backend->read_guest_virt ||
+	    vcpu->vm->backend->read_guest_virt(vcpu, exit->rip, b, exit->insn_len))
+		return false;
+	while (i < exit->insn_len &&
+	       (b[i] == 0x66 || b[i] == 0x67 || b[i] == 0xf2 || b[i] == 0xf3 ||
+		(b[i] & 0xe7) == 0x26 || b[i] == 0x64 || b[i] == 0x65 || (b[i] & 0xf0) == 0x40))
+		i++;
+	return i + 2 < exit->insn_len && b[i] == 0x0f && (b[i + 1] == 0x00 || b[i + 1] == 0x01) &&
+	       (b[i + 2] & 0xc7) == 0x05;
+}
+
+/* The linear address of a descriptor-table instruction's memory operand (Tables 28-10, 28-11). */
+static u64 vcpu_insn_mem_linear(struct vcpu *vcpu, const struct vm_exit *exit,
+				const struct x86_regs *r, const struct x86_sregs *s)
+{
+	u32 info = exit->insn_info, addr_size = (info >> 7) & 7, seg = (info >> 15) & 7;
+	u64 ea = exit->qual, lin;
+
+	if (!(info & BIT(27)))
+		ea += r->gpr[(info >> 23) & 15];
+	if (!(info & BIT(22)))
+		ea += r->gpr[(info >> 18) & 15] << (info & 3);
+	if (vcpu_long_mode(s) && (info & BIT(27)) && (info & BIT(22)) &&
+	    vcpu_insn_rip_relative(vcpu, exit))
+		ea += exit->rip + exit->insn_len;
+	ea = addr_size == 0 ? (u16)ea : addr_size == 1 ? (u32)ea : ea;
+	/* In 64-bit mode only FS and GS have bases (SDM vol. 3A 3.4.4). */
+	lin = ea + (vcpu_long_mode(s) && seg < SEG_FS ? 0 : s->seg[seg < 6 ? seg : SEG_DS].base);
+	return vcpu_long_mode(s) ? lin : (u32)lin;
+}
+
+static int handle_gdtr_idtr(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	const struct backend_ops *b = vcpu->vm->backend;
+	u32 info = exit->insn_info, which = (info >> 28) & 3;
+	struct x86_dtable *dt;
+	struct x86_sregs s;
+	struct x86_regs r;
+	u8 buf[10] = { 0 };
+	unsigned base_len;
+	u64 lin;
+
+	b->get_regs(vcpu, &r);
+	b->get_sregs(vcpu, &s);
+	lin = vcpu_insn_mem_linear(vcpu, exit, &r, &s);
+	dt = which == 0 || which == 2 ? &s.gdt : &s.idt;
+	base_len = vcpu_long_mode(&s) ? 8 : 4;
+	if (which >= 2) { /* LGDT, LIDT: CPL 0 only (the CPU checked before exiting) */
+		if (!b->read_guest_virt || b->read_guest_virt(vcpu, lin, buf, 2 + base_len))
+			return vcpu_inject(vcpu, X86_GP, true, 0);
+		dt->limit = (u16)(buf[0] | buf[1] << 8);
+		dt->base = 0;
+		memcpy(&dt->base, buf + 2, base_len);
+		if (!vcpu_long_mode(&s) && !(info & BIT(11)))
+			dt->base &= 0xffffff; /* 16-bit operand size: 24-bit base */
+		b->set_sregs(vcpu, &s);
+	} else { /* SGDT, SIDT */
+		buf[0] = (u8)dt->limit;
+		buf[1] = (u8)(dt->limit >> 8);
+		memcpy(buf + 2, &dt->base, base_len);
+		if (vcpu_write_guest_virt(vcpu, lin, buf, 2 + base_len))
+			return vcpu_inject(vcpu, X86_GP, true, 0);
+	}
+	vcpu_complete_insn(vcpu, &r, exit);
+	return 0;
+}
+
+/*
+ * LLDT/LTR: load LDTR or TR from a GDT descriptor (SDM vol. 2A LLDT, vol. 2B LTR): a null
+ * selector makes LDTR unusable (LTR: #GP); otherwise the descriptor must be in the GDT, of the
+ * right system type (2 LDT, 9 available TSS) and present, or #GP(selector) / #NP(selector).
+ * LTR marks the TSS busy in the GDT. Returns 0, or the vector of the fault (error code: the
+ * selector with RPL cleared).
+ */
+static int vcpu_load_system_seg(struct vcpu *vcpu, struct x86_sregs *s, bool tr, u16 sel)
+{
+	unsigned len = vcpu_long_mode(s) ? 16 : 8;
+	struct x86_segment *seg = &s->seg[tr ? SEG_TR : SEG_LDTR];
+	u8 d[16] = { 0 };
+	u64 lo, hi = 0, lin = s->gdt.base + (sel & ~7u);
+	u32 limit;
+
+	if (!(sel & ~3u) && !tr) {
+		*seg = (struct x86_segment){ .sel = sel, .ar = AR_UNUSABLE };
+		return 0;
+	}
+	if ((sel & 4) || !(sel & ~3u) || (sel | 7u) + (len - 8) > s->gdt.limit ||
+	    !vcpu->vm->backend->read_guest_virt ||
+	    vcpu->vm->backend->read_guest_virt(vcpu, lin, d, len))
+		return X86_GP;
+	memcpy(&lo, d, 8);
+	memcpy(&hi, d + 8, 8);
+	if (((lo >> 40) & 0x1f) != (tr ? 9u : 2u))
+		return X86_GP;
+	if (!(lo & BIT(47)))
+		return X86_NP;
+	if (tr) {
+		d[5] |= 2; /* busy */
+		if (vcpu_write_guest_virt(vcpu, lin + 5, &d[5], 1))
+			return X86_GP;
+		lo |= BIT(41);
+	}
+	limit = (u32)((lo & 0xffff) | ((lo >> 32) & 0xf0000));
+	if (lo & BIT(55))
+		limit = limit << 12 | 0xfff;
+	*seg = (struct x86_segment){
+		.sel = sel,
+		.base = ((lo >> 16) & 0xffffff) | ((lo >> 32) & 0xff000000) |
+			(len == 16 ? (hi & 0xffffffff) << 32 : 0),
+		.limit = limit,
+		.ar = (u32)(((lo >> 40) & 0xff) | ((lo >> 40) & 0xf000)),
+	};
+	return 0;
+}
+
+/*
+ * SLDT, STR, LLDT, LTR (Table 28-11: bit 10 register operand, reg1 in bits 6:3; identity in
+ * 29:28). A register destination gets the selector in its low 16 bits.
+ */
+static int handle_ldtr_tr(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	const struct backend_ops *b = vcpu->vm->backend;
+	u32 info = exit->insn_info, which = (info >> 28) & 3, reg = (info >> 3) & 15;
+	bool is_reg = info & BIT(10);
+	struct x86_sregs s;
+	struct x86_regs r;
+	u64 lin = 0;
+	u16 sel;
+
+	b->get_regs(vcpu, &r);
+	b->get_sregs(vcpu, &s);
+	if (!is_reg)
+		lin = vcpu_insn_mem_linear(vcpu, exit, &r, &s);
+	if (which < 2) { /* SLDT, STR */
+		sel = s.seg[which ? SEG_TR : SEG_LDTR].sel;
+		if (is_reg)
+			r.gpr[reg] = (r.gpr[reg] & ~0xffffull) | sel;
+		else if (vcpu_write_guest_virt(vcpu, lin, &sel, 2))
+			return vcpu_inject(vcpu, X86_GP, true, 0);
+	} else {
+		if (is_reg)
+			sel = (u16)r.gpr[reg];
+		else if (!b->read_guest_virt || b->read_guest_virt(vcpu, lin, &sel, 2))
+			return vcpu_inject(vcpu, X86_GP, true, 0);
+		int vector = vcpu_load_system_seg(vcpu, &s, which == 3, sel);
+
+		if (vector)
+			return vcpu_inject(vcpu, (u8)vector, true, sel & ~3u);
+		b->set_sregs(vcpu, &s);
+	}
+	vcpu_complete_insn(vcpu, &r, exit);
+	return 0;
+}
+
+static int vmm_find_region(const struct vm *vm, u64 gpa)
+{
+	for (unsigned i = 0; i < vm->nr_regions; i++)
+		if (gpa >= vm->regions[i].gpa && gpa - vm->regions[i].gpa < vm->regions[i].size)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * EPT violation (SDM 28.2.1, Table 28-7: bits 0-2 read/write/fetch, 3-5 the entry's
+ * permissions, 7 linear address valid, 8 the access was to the final translation, not to a
+ * guest paging structure). Our EPT maps all RAM RWX, so a violation is MMIO (or a hole, which the
+ * bus answers like an empty ISA bus); on RAM the EPT is wrong, which is the VMM's bug.
+ */
+static int handle_ept_violation(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct vm *vm = vcpu->vm;
+	int region;
+
+	if (exit->mmio.valid) { /* decoded by the backend (KVM_EXIT_MMIO) */
+		u64 data = exit->mmio.data;
+
+		bus_dispatch(&vm->mmio, exit->mmio.gpa, &data, exit->mmio.size, exit->mmio.write);
+		if (!exit->mmio.write)
+			exit->mmio.data = data;
+		return 0;
+	}
+	region = vmm_find_region(vm, exit->guest_phys);
+	if (region >= 0 && vm->regions[region].kind == MEM_RAM)
+		return vcpu_stop_with_dump(vcpu, exit,
+					   "EPT violation on RAM (the VMM's EPT is wrong):");
+	if (!(exit->qual & BIT(7)) || !(exit->qual & BIT(8)))
+		return vcpu_stop_with_dump(
+			vcpu, exit,
+			"guest paging structures outside RAM (EPT violation on a page walk):");
+	if (exit->qual & BIT(2)) {
+		vm_request_stop(vm, EXIT_STATUS_STOPPED,
+				"guest executes from GPA %#" PRIx64 " (not RAM) at RIP %#" PRIx64,
+				exit->guest_phys, exit->rip);
+		return 0;
+	}
+	return mmio_emulate(vcpu, exit);
+}
+
+static int handle_ept_misconfig(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	return vcpu_stop_with_dump(vcpu, exit, "EPT misconfiguration (a VMM bug):");
+}
+
+/*
+ * VM-entry failure (SDM 27.8): the guest did not run. Reason 33 with paging off and no
+ * unrestricted guest is what --vmx ept=off gives a guest that starts with paging off, as ours
+ * do (multiboot: protected mode, CR0.PG = 0; 27.3.1.1 requires PG and PE without unrestricted
+ * guest): say so in one line.
+ */
+static int handle_entry_failure(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct x86_sregs s;
+
+	vcpu->vm->backend->get_sregs(vcpu, &s);
+	if ((exit->reason & 0xffff) == EXIT_REASON_INVALID_STATE && !(s.cr0 & CR0_PG) &&
+	    !vmm_policy_on(vcpu->vm, VMM_UNRESTRICTED_GUEST)) {
+		vm_request_stop(
+			vcpu->vm, EXIT_STATUS_STOPPED,
+			"VM entry failed: invalid guest state: the guest runs with paging off "
+			"(CR0.PG = 0), which needs unrestricted guest, which needs EPT (SDM "
+			"27.3.1.1); this guest cannot run with --vmx ept=off or "
+			"unrestricted-guest=off");
+		return 0;
+	}
+	return vcpu_stop_with_dump(vcpu, exit, "VM entry failed: exit");
+}
+
+/* Preemption timer (SDM 26.5.1): the quantum ended; re-arm it (it counted down to 0). */
+static int handle_preemption_timer(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct vmcs *v = vmm_vcpu_vmcs(vcpu);
+
+	if (v && vcpu->vm->preemption_quantum)
+		VMCS_SET(v, VMX_PREEMPTION_TIMER_VALUE, vcpu->vm->preemption_quantum);
+	return 0;
+}
+
+/*
+ * Page-modification log full (SDM 29.3.6): 512 guest-physical addresses, logged from entry 511
+ * down. Move them into the dirty bitmap and start the log over at 511.
+ */
+static int handle_pml_full(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct vmcs *v = vmm_vcpu_vmcs(vcpu);
+	struct vm *vm = vcpu->vm;
+	const u64 *log = (const u64 *)vm->pml_log;
+	u16 index;
+
+	if (!v || !log || !vm->dirty_bitmap)
+		return handle_unexpected_exit(vcpu, exit);
+	index = (u16)v->guest_pml_index;
+	/* After a full log the index has wrapped to 0xffff: entries index+1 .. 511 are valid. */
+	for (u32 i = index >= 512 ? 0 : index + 1u; i < 512; i++) {
+		u64 pfn = log[i] >> 12;
+
+		if (pfn < vm->ram_size >> 12)
+			vm->dirty_bitmap[pfn / 64] |= 1ull << (pfn % 64);
+	}
+	VMCS_SET(v, GUEST_PML_INDEX, 511);
+	return 0;
+}
+
+/* Exits that need nothing: the guest resumes where it is (MTF for a future gdb stub, TPR). */
+static int handle_nop_exit(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	return 0;
+}
+
+/*
+ * Exit handlers, indexed by basic exit reason (SDM vol. 3D appendix C), in the manner of Linux's
+ * kvm_vmx_exit_handlers. Contract: a handler gets the exit record the backend filled and does
+ * what the exit asks. For the instructions the VMM completes it advances RIP by exit->insn_len
+ * (mmio_emulate by the decoded length); an exception it raises instead leaves RIP on the
+ * instruction; I/O is completed by the backend from exit->io, MMIO decoded by the backend from
+ * exit->mmio. It returns 0 to resume the guest (having called vm_request_stop() if the run must
+ * end), or a negative errno when the VMM itself failed, which ends the run with
+ * EXIT_STATUS_STOPPED. Reasons without an entry go to handle_unexpected_exit().
+ */
+typedef int (*exit_handler_fn)(struct vcpu *vcpu, struct vm_exit *exit);
+
+static const exit_handler_fn exit_handlers[EXIT_REASON_MAX] = {
+	[EXIT_REASON_EXCEPTION_NMI] = handle_exception_nmi,
+	[EXIT_REASON_EXTERNAL_INTERRUPT] = handle_external_interrupt,
+	[EXIT_REASON_TRIPLE_FAULT] = handle_triple_fault,
+	[EXIT_REASON_INTERRUPT_WINDOW] = handle_interrupt_window,
+	[EXIT_REASON_NMI_WINDOW] = handle_nmi_window,
+	[EXIT_REASON_CPUID] = handle_cpuid,
+	[EXIT_REASON_HLT] = handle_hlt,
+	/* INVD, WBINVD: the caches are the host's; nothing to do for the guest. */
+	[EXIT_REASON_INVD] = vcpu_skip_insn,
+	[EXIT_REASON_INVLPG] = handle_invlpg,
+	[EXIT_REASON_RDPMC] = handle_rdpmc,
+	[EXIT_REASON_RDTSC] = handle_rdtsc,
+	[EXIT_REASON_VMCALL] = handle_vmcall,
+	[EXIT_REASON_VMCLEAR] = handle_vmx_insn,
+	[EXIT_REASON_VMLAUNCH] = handle_vmx_insn,
+	[EXIT_REASON_VMPTRLD] = handle_vmx_insn,
+	[EXIT_REASON_VMPTRST] = handle_vmx_insn,
+	[EXIT_REASON_VMREAD] = handle_vmx_insn,
+	[EXIT_REASON_VMRESUME] = handle_vmx_insn,
+	[EXIT_REASON_VMWRITE] = handle_vmx_insn,
+	[EXIT_REASON_VMOFF] = handle_vmx_insn,
+	[EXIT_REASON_VMON] = handle_vmx_insn,
+	[EXIT_REASON_CR_ACCESS] = handle_cr_access,
+	[EXIT_REASON_DR_ACCESS] = handle_dr_access,
+	[EXIT_REASON_IO_INSTRUCTION] = handle_io,
+	[EXIT_REASON_MSR_READ] = handle_msr_read,
+	[EXIT_REASON_MSR_WRITE] = handle_msr_write,
+	[EXIT_REASON_INVALID_STATE] = handle_entry_failure,
+	[EXIT_REASON_MSR_LOAD_FAIL] = handle_entry_failure,
+	[EXIT_REASON_MWAIT_INSTRUCTION] = handle_monitor_mwait,
+	[EXIT_REASON_MONITOR_TRAP_FLAG] = handle_nop_exit,
+	[EXIT_REASON_MONITOR_INSTRUCTION] = handle_monitor_mwait,
+	/* PAUSE: a yield, and with one vCPU there is nothing to yield to. */
+	[EXIT_REASON_PAUSE_INSTRUCTION] = vcpu_skip_insn,
+	[EXIT_REASON_TPR_BELOW_THRESHOLD] = handle_nop_exit, /* trap-like; no APIC to deliver */
+	[EXIT_REASON_GDTR_IDTR] = handle_gdtr_idtr,
+	[EXIT_REASON_LDTR_TR] = handle_ldtr_tr,
+	[EXIT_REASON_EPT_VIOLATION] = handle_ept_violation,
+	[EXIT_REASON_EPT_MISCONFIG] = handle_ept_misconfig,
+	[EXIT_REASON_INVEPT] = handle_vmx_insn,
+	[EXIT_REASON_RDTSCP] = handle_rdtsc,
+	[EXIT_REASON_PREEMPTION_TIMER] = handle_preemption_timer,
+	[EXIT_REASON_INVVPID] = handle_vmx_insn,
+	[EXIT_REASON_WBINVD] = vcpu_skip_insn,
+	[EXIT_REASON_XSETBV] = handle_xsetbv,
+	[EXIT_REASON_INVPCID] = handle_invpcid,
+	[EXIT_REASON_PML_FULL] = handle_pml_full,
+};
+
+static exit_handler_fn exit_handler_for(u32 reason)
+{
+	u32 basic = reason & 0xffff;
+
+	if (reason & EXIT_REASON_FAILED_VMENTRY)
+		return basic == EXIT_REASON_INVALID_STATE || basic == EXIT_REASON_MSR_LOAD_FAIL
+			       ? handle_entry_failure
+			       : handle_unexpected_exit;
+	if (basic >= EXIT_REASON_MAX || !exit_handlers[basic])
+		return handle_unexpected_exit;
+	return exit_handlers[basic];
+}
+
+/* Exit-storm detection (exits.h): true when this exit makes the run stop. */
+static bool vcpu_exit_storm(struct vcpu *vcpu, const struct vm_exit *exit)
+{
+	struct cpu *cpu = vmm_vcpu_cpu(vcpu);
+	u32 basic = exit->reason & 0xffff;
+	u64 icount = cpu ? cpu_icount(cpu) : 0;
+	struct x86_regs r;
+	bool same;
+
+	vcpu->vm->backend->get_regs(vcpu, &r);
+	same = vcpu->storm.count && exit->reason == vcpu->storm.reason &&
+	       exit->rip == vcpu->storm.rip && exit->qual == vcpu->storm.qual &&
+	       r.rflags == vcpu->storm.rflags && !memcmp(r.gpr, vcpu->storm.gpr, sizeof(r.gpr));
+	if (same && cpu)
+		same = icount - vcpu->storm.icount < 2;
+	else if (same)
+		same = basic != EXIT_REASON_IO_INSTRUCTION && basic != EXIT_REASON_EPT_VIOLATION;
+	vcpu->storm.icount = icount;
+	if (same) {
+		if (++vcpu->storm.count < VMM_EXIT_STORM_LIMIT)
+			return false;
+		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+				"exit storm: %s at RIP %#" PRIx64 " (qualification %#" PRIx64
+				") repeated %u times without progress",
+				exit_reason_name(exit->reason), exit->rip, exit->qual,
+				vcpu->storm.count);
+		return true;
+	}
+	vcpu->storm.count = 1;
+	vcpu->storm.reason = exit->reason;
+	vcpu->storm.rip = exit->rip;
+	vcpu->storm.qual = exit->qual;
+	vcpu->storm.rflags = r.rflags;
+	memcpy(vcpu->storm.gpr, r.gpr, sizeof(r.gpr));
+	return false;
+}
+
+int vmm_handle_exit(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	u32 basic = exit->reason & 0xffff;
+
+	if (basic != EXIT_REASON_VMCALL)
+		vcpu->last_exit = *exit;
+	vcpu->exit_counts[basic < EXIT_REASON_MAX ? basic : EXIT_REASON_MAX]++;
+	if (vcpu_exit_storm(vcpu, exit))
+		return 0;
+	return exit_handler_for(exit->reason)(vcpu, exit);
+}

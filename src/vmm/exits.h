@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Inside the VMM core: the exit dispatcher (vmm/exits.c), the policy's switches as the handlers
+ * see them (vmm/policy.c), and exit-storm detection.
+ */
+#pragma once
+#include "common.h"
+#include "vmx/exit.h"
+
+struct vm;
+struct vcpu;
+struct vmcs;
+
+/* The --vmx switches, in the order policy.h lists their names. */
+#define VMM_SWITCHES(X)                                                                            \
+	X(RDTSC_EXITING, "rdtsc-exiting")                                                          \
+	X(HLT_EXITING, "hlt-exiting")                                                              \
+	X(MSR_BITMAP, "msr-bitmap")                                                                \
+	X(IO_BITMAP, "io-bitmap")                                                                  \
+	X(EPT, "ept")                                                                              \
+	X(VPID, "vpid")                                                                            \
+	X(PAUSE_EXITING, "pause-exiting")                                                          \
+	X(PLE, "ple")                                                                              \
+	X(CR3_EXITING, "cr3-exiting")                                                              \
+	X(CR8_EXITING, "cr8-exiting")                                                              \
+	X(TPR_SHADOW, "tpr-shadow")                                                                \
+	X(INVLPG_EXITING, "invlpg-exiting")                                                        \
+	X(RDPMC_EXITING, "rdpmc-exiting")                                                          \
+	X(MWAIT_EXITING, "mwait-exiting")                                                          \
+	X(MONITOR_EXITING, "monitor-exiting")                                                      \
+	X(MOV_DR_EXITING, "mov-dr-exiting")                                                        \
+	X(WBINVD_EXITING, "wbinvd-exiting")                                                        \
+	X(RDTSCP, "rdtscp")                                                                        \
+	X(INVPCID, "invpcid")                                                                      \
+	X(TSC_OFFSETTING, "tsc-offsetting")                                                        \
+	X(TSC_SCALING, "tsc-scaling")                                                              \
+	X(PREEMPTION_TIMER, "preemption-timer")                                                    \
+	X(DESC_TABLE_EXITING, "desc-table-exiting")                                                \
+	X(PML, "pml")                                                                              \
+	X(UNRESTRICTED_GUEST, "unrestricted-guest")
+
+enum vmm_switch {
+#define X(id, name) VMM_##id,
+	VMM_SWITCHES(X)
+#undef X
+		VMM_NR_SWITCHES
+};
+
+/* Is the switch on for this VM, after the user's --vmx and the policy's own adaptations? */
+bool vmm_policy_on(const struct vm *vm, enum vmm_switch sw);
+/* The exception bitmap the policy programs (SDM 25.6.3): which vectors exit to the VMM. */
+u32 vmm_exception_bitmap(const struct vm *vm);
+
+/*
+ * Exit storms: the same basic reason at the same RIP with the same qualification and unchanged
+ * registers, VMM_EXIT_STORM_LIMIT times in a row, with fewer than 2 guest instructions retired
+ * between consecutive exits (when the backend can count them; otherwise I/O and MMIO exits,
+ * which a device-polling loop repeats legitimately, never count). 100000 repeats take well under
+ * a second on either backend and no correct guest makes them: a VMM that forgets to advance RIP,
+ * or a guest fault loop with nothing but IRET in its handler.
+ */
+#define VMM_EXIT_STORM_LIMIT 100000
+
+/* The VMM's exit handler entry point (HOST_RIP stands for it): 0, or -errno (VMM failure). */
+int vmm_handle_exit(struct vcpu *vcpu, struct vm_exit *exit);
+
+/* The soft backend's VMCS of this vCPU, NULL under any other backend. */
+struct vmcs *vmm_vcpu_vmcs(struct vcpu *vcpu);

@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The VMM's VT-x policy (policy.h). Defaults are a production hypervisor's, as KVM's
+ * setup_vmcs_config() chooses them, and each has its reason next to it. The capability MSRs
+ * (vmx/caps.c, SDM vol. 3D appendix A) decide what is possible: default1 bits are set whatever
+ * the policy says, defaults the model lacks are dropped, and a --vmx switch the model cannot do
+ * is refused with one message.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/x86.h"
+#include "vmm/ept.h"
+#include "vmm/exits.h"
+#include "vmm/policy.h"
+#include "vmm/vm.h"
+#include "vmx/controls.h"
+#include "vmx/vmcs.h"
+#include "vmx/vmx.h"
+
+enum ctl_word { CTL_PIN, CTL_PROC, CTL_PROC2 };
+
+/*
+ * Each switch: the control word and bits it sets, and the default with EPT on. EPT off changes
+ * four defaults (vmm_policy_default).
+ */
+static const struct vmm_switch_desc {
+	const char *name;
+	enum ctl_word word;
+	u32 bits;
+	bool def;
+} switches[VMM_NR_SWITCHES] = {
+	/* EPT makes RDTSC exiting pointless: TSC offsetting (below) virtualizes the TSC. */
+	[VMM_RDTSC_EXITING] = { "rdtsc-exiting", CTL_PROC, PROC_RDTSC_EXITING, false },
+	/* A halted vCPU gives its host thread back (and here: with no interrupt source, HLT is
+	   where a run ends, vmm/exits.c handle_hlt). */
+	[VMM_HLT_EXITING] = { "hlt-exiting", CTL_PROC, PROC_HLT_EXITING, true },
+	/* The CPU's own MSRs run without exits, every other MSR exits to vmm/msr.c. */
+	[VMM_MSR_BITMAP] = { "msr-bitmap", CTL_PROC, PROC_USE_MSR_BITMAPS, true },
+	/* Every port belongs to the VMM's bus, so the bitmaps are all ones; off means
+	   unconditional I/O exiting, which exits the same way (SDM 26.1.3). */
+	[VMM_IO_BITMAP] = { "io-bitmap", CTL_PROC, PROC_USE_IO_BITMAPS, true },
+	/* Guest page tables are the guest's own: no shadow paging, no CR3/INVLPG exits. */
+	[VMM_EPT] = { "ept", CTL_PROC2, PROC2_ENABLE_EPT, true },
+	/* Tagged TLB entries survive VM exits (SDM 29.1). */
+	[VMM_VPID] = { "vpid", CTL_PROC2, PROC2_ENABLE_VPID, true },
+	/* PLE catches spin loops; exiting on every PAUSE would cost more than it saves. */
+	[VMM_PAUSE_EXITING] = { "pause-exiting", CTL_PROC, PROC_PAUSE_EXITING, false },
+	[VMM_PLE] = { "ple", CTL_PROC2, PROC2_PAUSE_LOOP_EXITING, true },
+	/* With EPT, CR3 belongs to the guest (SDM 29.3). */
+	[VMM_CR3_EXITING] = { "cr3-exiting", CTL_PROC,
+			      PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING, false },
+	/* No local APIC yet: CR8 is the CPU's. */
+	[VMM_CR8_EXITING] = { "cr8-exiting", CTL_PROC,
+			      PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING, false },
+	[VMM_TPR_SHADOW] = { "tpr-shadow", CTL_PROC, PROC_TPR_SHADOW, false },
+	/* With EPT and VPID, INVLPG needs no help from the VMM. */
+	[VMM_INVLPG_EXITING] = { "invlpg-exiting", CTL_PROC, PROC_INVLPG_EXITING, false },
+	/* No PMU is exposed (CPUID leaf 0AH is zero): RDPMC gets #GP from the VMM. */
+	[VMM_RDPMC_EXITING] = { "rdpmc-exiting", CTL_PROC, PROC_RDPMC_EXITING, true },
+	/* A guest must not sleep the host's CPU: MWAIT and MONITOR exit and are NOPs. */
+	[VMM_MWAIT_EXITING] = { "mwait-exiting", CTL_PROC, PROC_MWAIT_EXITING, true },
+	[VMM_MONITOR_EXITING] = { "monitor-exiting", CTL_PROC, PROC_MONITOR_EXITING, true },
+	/* Debug registers are the guest's (KVM exits on the first MOV DR only, then lets go). */
+	[VMM_MOV_DR_EXITING] = { "mov-dr-exiting", CTL_PROC, PROC_MOV_DR_EXITING, false },
+	/* A guest must not flush the host's caches. */
+	[VMM_WBINVD_EXITING] = { "wbinvd-exiting", CTL_PROC2, PROC2_WBINVD_EXITING, true },
+	/* CPUID advertises RDTSCP and INVPCID; without these controls they #UD (SDM 26.3). */
+	[VMM_RDTSCP] = { "rdtscp", CTL_PROC2, PROC2_ENABLE_RDTSCP, true },
+	[VMM_INVPCID] = { "invpcid", CTL_PROC2, PROC2_ENABLE_INVPCID, true },
+	/* The guest's TSC is the host's plus an offset (SDM 26.6.5), without exits. */
+	[VMM_TSC_OFFSETTING] = { "tsc-offsetting", CTL_PROC, PROC_TSC_OFFSETTING, true },
+	[VMM_TSC_SCALING] = { "tsc-scaling", CTL_PROC2, PROC2_TSC_SCALING, false },
+	[VMM_PREEMPTION_TIMER] = { "preemption-timer", CTL_PIN, PIN_PREEMPTION_TIMER, false },
+	[VMM_DESC_TABLE_EXITING] = { "desc-table-exiting", CTL_PROC2, PROC2_DESC_TABLE_EXITING,
+				     false },
+	[VMM_PML] = { "pml", CTL_PROC2, PROC2_ENABLE_PML, false },
+	/* Our guests start in protected mode with paging off, which needs it (SDM 27.3.1.1). */
+	[VMM_UNRESTRICTED_GUEST] = { "unrestricted-guest", CTL_PROC2, PROC2_UNRESTRICTED_GUEST,
+				     true },
+};
+
+static const char *const switch_names[VMM_NR_SWITCHES + 1] = {
+#define X(id, name) name,
+	VMM_SWITCHES(X)
+#undef X
+		NULL,
+};
+
+const char *const *vmm_policy_names(void)
+{
+	return switch_names;
+}
+
+/*
+ * The preemption-timer quantum: 2^14 ticks of 2^5 TSC cycles (2^19 cycles, about 170 us at
+ * 3 GHz), well inside the soft CPU's host tick (2^22 instructions), so that a spinning guest
+ * sees the timer rather than the host's interrupt.
+ */
+#define VMM_PREEMPTION_QUANTUM (1u << 14)
+/* KVM's ple_gap and ple_window defaults (arch/x86/kvm/vmx/vmx.c). */
+#define VMM_PLE_GAP    128
+#define VMM_PLE_WINDOW 4096
+
+/*
+ * Without EPT the VMM is a shadow-paging VMM: it must see CR3 loads and INVLPG, cannot offer
+ * unrestricted guest (it requires EPT, SDM 27.2.1.1) nor PML (it logs EPT writes).
+ */
+static bool vmm_policy_default(const struct vm *vm, enum vmm_switch sw)
+{
+	if (!vmm_policy_on(vm, VMM_EPT)) {
+		if (sw == VMM_UNRESTRICTED_GUEST || sw == VMM_PML)
+			return false;
+		if (sw == VMM_CR3_EXITING || sw == VMM_INVLPG_EXITING)
+			return true;
+	}
+	return switches[sw].def;
+}
+
+bool vmm_policy_on(const struct vm *vm, enum vmm_switch sw)
+{
+	if (vm->policy.set & BIT(sw))
+		return vm->policy.on & BIT(sw);
+	return sw == VMM_EPT ? switches[sw].def : vmm_policy_default(vm, sw);
+}
+
+/*
+ * KVM's choice: #AC always exits (a guest could otherwise hang the host CPU in an endless #AC
+ * delivery, CVE-2015-5307) and #MC belongs to the host; both are reflected. A shadow-paging VMM
+ * (EPT off) also sees every #PF.
+ */
+u32 vmm_exception_bitmap(const struct vm *vm)
+{
+	u32 bitmap = BIT(X86_AC_VEC) | BIT(X86_MC);
+
+	if (!vmm_policy_on(vm, VMM_EPT))
+		bitmap |= BIT(X86_PF_VEC);
+	return bitmap;
+}
+
+/* The capability MSR for a control word: the TRUE one when IA32_VMX_BASIC bit 55 says so (A.1). */
+static u64 vmm_ctl_cap(u32 msr, u32 true_msr)
+{
+	u64 basic = 0, cap = 0;
+
+	vmx_cap_msr(MSR_IA32_VMX_BASIC, &basic);
+	if (true_msr && (basic & BIT(55)))
+		msr = true_msr;
+	if (vmx_cap_msr(msr, &cap))
+		return 0;
+	return cap;
+}
+
+static u64 vmm_word_cap(enum ctl_word word)
+{
+	switch (word) {
+	case CTL_PIN:
+		return vmm_ctl_cap(MSR_IA32_VMX_PINBASED_CTLS, MSR_IA32_VMX_TRUE_PINBASED_CTLS);
+	case CTL_PROC:
+		return vmm_ctl_cap(MSR_IA32_VMX_PROCBASED_CTLS, MSR_IA32_VMX_TRUE_PROCBASED_CTLS);
+	case CTL_PROC2:
+		/* Secondary controls exist only when the primary ones allow activating them. */
+		if (!(vmm_word_cap(CTL_PROC) >> 32 & PROC_SECONDARY_CONTROLS))
+			return 0;
+		return vmm_ctl_cap(MSR_IA32_VMX_PROCBASED_CTLS2, 0);
+	}
+	return 0;
+}
+
+/* Default1 bits on (allowed-0 settings), bits the model cannot set off (allowed-1), A.3-A.5. */
+static u32 vmm_adjust(u32 ctl, u64 cap)
+{
+	return (ctl | (u32)cap) & (u32)(cap >> 32);
+}
+
+int vmm_policy_set(struct vm *vm, const char *name, bool on)
+{
+	for (int sw = 0; sw < VMM_NR_SWITCHES; sw++) {
+		const struct vmm_switch_desc *d = &switches[sw];
+		u64 cap;
+
+		if (strcmp(name, d->name))
+			continue;
+		cap = vmm_word_cap(d->word);
+		if (on && (d->bits & ~(u32)(cap >> 32)))
+			return -EOPNOTSUPP; /* an allowed-1 bit is 0: must stay 0 */
+		if (!on && (d->bits & (u32)cap))
+			return -EOPNOTSUPP; /* an allowed-0 bit is 1: must stay 1 */
+		vm->policy.set |= BIT(sw);
+		if (on)
+			vm->policy.on |= BIT(sw);
+		else
+			vm->policy.on &= ~BIT(sw);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int vmm_policy_check(const struct vm *vm, char *msg, size_t len)
+{
+	const char *why = NULL;
+
+	/* SDM 27.2.1.1: unrestricted guest and PML both require "enable EPT". */
+	if (!vmm_policy_on(vm, VMM_EPT) && vmm_policy_on(vm, VMM_UNRESTRICTED_GUEST))
+		why = "--vmx unrestricted-guest=on needs ept=on (SDM 27.2.1.1)";
+	else if (!vmm_policy_on(vm, VMM_EPT) && vmm_policy_on(vm, VMM_PML))
+		why = "--vmx pml=on needs ept=on (SDM 27.2.1.1)";
+	if (!why)
+		return 0;
+	if (msg && len)
+		snprintf(msg, len, "%s", why);
+	return -EINVAL;
+}
+
+void vmm_vmcs_set_guest_crs(struct vmcs *v, u64 cr0, u64 cr4)
+{
+	VMCS_SET(v, CR0_READ_SHADOW, cr0);
+	VMCS_SET(v, CR4_READ_SHADOW, cr4);
+	VMCS_SET(v, GUEST_CR0, cr0 | v->cr0_guest_host_mask);
+	VMCS_SET(v, GUEST_CR4, cr4 | v->cr4_guest_host_mask);
+}
+
+/* A 4 KiB host page for a VMCS pointer field, or -ENOMEM. */
+static int vmm_page(struct vm *vm, u8 **page, u64 *hpa)
+{
+	*page = vm_alloc_host_page(vm, hpa);
+	return *page ? 0 : -ENOMEM;
+}
+
+/*
+ * The host-state area (SDM 25.5, checked at VM entry by 27.2.2 and 27.2.3) as a 64-bit host has
+ * it. The "host" is this process: the values are never loaded into a real CPU, but they are the
+ * ones a hardware VMM would write, so the entry checks pass for the same reasons.
+ */
+static int vmm_vmcs_setup_host(struct vm *vm, struct vmcs *v)
+{
+	/* Canonical host-linear addresses for the host's descriptor tables and stack (27.2.3). */
+	const u64 host_base = 0xfffffe0000000000ull;
+	u64 fixed0 = 0, fixed1 = ~0ull, cr3;
+	u8 *page;
+	int err;
+
+	/* A fake but valid host CR3: an empty PML4 page within MAXPHYADDR (27.2.2). */
+	err = vmm_page(vm, &page, &cr3);
+	if (err)
+		return err;
+	vmx_cap_msr(MSR_IA32_VMX_CR0_FIXED0, &fixed0);
+	vmx_cap_msr(MSR_IA32_VMX_CR0_FIXED1, &fixed1);
+	VMCS_SET(v, HOST_CR0,
+		 ((CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG) | fixed0) & fixed1);
+	VMCS_SET(v, HOST_CR3, cr3);
+	fixed0 = 0, fixed1 = ~0ull;
+	vmx_cap_msr(MSR_IA32_VMX_CR4_FIXED0, &fixed0);
+	vmx_cap_msr(MSR_IA32_VMX_CR4_FIXED1, &fixed1);
+	/* 64-bit host: CR4.PAE must be 1 (27.2.2); CR4.VMXE because we are in VMX operation. */
+	VMCS_SET(v, HOST_CR4, ((CR4_PAE | CR4_PGE | CR4_VMXE) | fixed0) & fixed1);
+	/* Selectors: RPL and TI 0, CS and TR not null (27.2.3). TR's 16-byte descriptor takes GDT
+	   slots 2 and 3, so the data segment is slot 4. */
+	VMCS_SET(v, HOST_CS_SELECTOR, 0x08);
+	VMCS_SET(v, HOST_TR_SELECTOR, 0x10);
+	VMCS_SET(v, HOST_SS_SELECTOR, 0x20);
+	VMCS_SET(v, HOST_DS_SELECTOR, 0x20);
+	VMCS_SET(v, HOST_ES_SELECTOR, 0x20);
+	VMCS_SET(v, HOST_FS_SELECTOR, 0);
+	VMCS_SET(v, HOST_GS_SELECTOR, 0);
+	VMCS_SET(v, HOST_FS_BASE, 0);
+	VMCS_SET(v, HOST_GS_BASE, host_base + 0x3000); /* per-CPU area */
+	VMCS_SET(v, HOST_GDTR_BASE, host_base);
+	VMCS_SET(v, HOST_TR_BASE, host_base + 0x1000);
+	VMCS_SET(v, HOST_IDTR_BASE, host_base + 0x2000);
+	VMCS_SET(v, HOST_IA32_SYSENTER_CS, 0);
+	VMCS_SET(v, HOST_IA32_SYSENTER_ESP, 0);
+	VMCS_SET(v, HOST_IA32_SYSENTER_EIP, 0);
+	/* Linux's PAT and a long-mode EFER (LMA and LME must equal "host address-space size"). */
+	VMCS_SET(v, HOST_IA32_PAT, 0x0007040600070406ull);
+	VMCS_SET(v, HOST_IA32_EFER, EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE);
+	VMCS_SET(v, HOST_RSP, host_base + 0x8000);
+	/* The exit handler entry point: where a hardware VM exit would land. */
+	VMCS_SET(v, HOST_RIP, (u64)(uintptr_t)vmm_handle_exit);
+	return 0;
+}
+
+/* Bitmaps and pages the controls point at (SDM 25.6.4, 25.6.9, 25.6.8, 25.6.11, 25.6.18). */
+static int vmm_vmcs_setup_pages(struct vcpu *vcpu, struct vmcs *v, u32 proc, u32 proc2)
+{
+	struct vm *vm = vcpu->vm;
+	u64 hpa;
+	u8 *page;
+	int err;
+
+	if (proc & PROC_USE_IO_BITMAPS) {
+		/* Every port exits: the VMM's port bus owns them all. */
+		for (u32 enc = IO_BITMAP_A; enc <= IO_BITMAP_B; enc += 2) {
+			err = vmm_page(vm, &page, &hpa);
+			if (err)
+				return err;
+			memset(page, 0xff, 4096);
+			vmcs_set_checked(v, enc, hpa, "IO_BITMAP");
+		}
+	}
+	if (proc & PROC_USE_MSR_BITMAPS) {
+		err = vmm_page(vm, &page, &hpa);
+		if (err)
+			return err;
+		msr_build_bitmap(page);
+		VMCS_SET(v, MSR_BITMAP, hpa);
+	}
+	if (proc & PROC_TPR_SHADOW) {
+		err = vmm_page(vm, &page, &hpa);
+		if (err)
+			return err;
+		VMCS_SET(v, VIRTUAL_APIC_PAGE_ADDR, hpa);
+		VMCS_SET(v, TPR_THRESHOLD, 0);
+	}
+	if (proc2 & PROC2_ENABLE_EPT) {
+		/* PML logs by the EPT dirty flags, so it needs them enabled (SDM 29.3.6). */
+		err = ept_build(vm, proc2 & PROC2_ENABLE_PML, &vm->eptp);
+		if (err)
+			return err;
+		VMCS_SET(v, EPT_POINTER, vm->eptp);
+	}
+	if (proc2 & PROC2_ENABLE_PML) {
+		err = vmm_page(vm, &vm->pml_log, &hpa);
+		if (err)
+			return err;
+		vm->dirty_bitmap = calloc((vm->ram_size / 4096 + 63) / 64, sizeof(u64));
+		if (!vm->dirty_bitmap)
+			return -ENOMEM;
+		VMCS_SET(v, PML_ADDRESS, hpa);
+		VMCS_SET(v, GUEST_PML_INDEX, 511); /* the log fills from entry 511 down */
+	}
+	return 0;
+}
+
+int vmm_vmcs_setup(struct vcpu *vcpu, struct vmcs *v)
+{
+	struct vm *vm = vcpu->vm;
+	u32 ctl[3] = { 0 }, exit_ctls, entry_ctls;
+	int err;
+
+	if (vmm_policy_check(vm, NULL, 0))
+		return -EINVAL;
+	for (int sw = 0; sw < VMM_NR_SWITCHES; sw++)
+		if (vmm_policy_on(vm, sw))
+			ctl[switches[sw].word] |= switches[sw].bits;
+	/*
+	 * External interrupts belong to the host (SDM 26.2: they exit, acknowledged on exit with
+	 * their vector in the exit record, 25.7.1); NMIs too, with virtual NMIs for the guest.
+	 */
+	ctl[CTL_PIN] |= PIN_EXTINT_EXITING | PIN_NMI_EXITING | PIN_VIRTUAL_NMIS;
+	if (!(ctl[CTL_PROC] & PROC_USE_IO_BITMAPS))
+		ctl[CTL_PROC] |= PROC_UNCOND_IO_EXITING;
+	ctl[CTL_PROC] |= PROC_SECONDARY_CONTROLS;
+	/* 64-bit host; PAT and EFER switched on every transition; the guest's debug controls. */
+	exit_ctls = EXIT_CTL_HOST_ADDR_SPACE_SIZE | EXIT_CTL_ACK_INTR_ON_EXIT | EXIT_CTL_SAVE_PAT |
+		    EXIT_CTL_LOAD_PAT | EXIT_CTL_SAVE_EFER | EXIT_CTL_LOAD_EFER |
+		    EXIT_CTL_SAVE_DEBUG_CONTROLS;
+	if (ctl[CTL_PIN] & PIN_PREEMPTION_TIMER)
+		exit_ctls |= EXIT_CTL_SAVE_PREEMPTION_TIMER;
+	/* IA-32e mode guest follows the guest's EFER.LMA (27.2.1.3); VM exits keep it so (28.2). */
+	entry_ctls = ENTRY_CTL_LOAD_PAT | ENTRY_CTL_LOAD_EFER | ENTRY_CTL_LOAD_DEBUG_CONTROLS |
+		     (v->guest_ia32_efer & EFER_LMA ? ENTRY_CTL_IA32E_MODE_GUEST : 0);
+
+	ctl[CTL_PIN] = vmm_adjust(ctl[CTL_PIN], vmm_word_cap(CTL_PIN));
+	ctl[CTL_PROC] = vmm_adjust(ctl[CTL_PROC], vmm_word_cap(CTL_PROC));
+	ctl[CTL_PROC2] = vmm_adjust(ctl[CTL_PROC2], vmm_word_cap(CTL_PROC2));
+	exit_ctls = vmm_adjust(exit_ctls,
+			       vmm_ctl_cap(MSR_IA32_VMX_EXIT_CTLS, MSR_IA32_VMX_TRUE_EXIT_CTLS));
+	entry_ctls = vmm_adjust(entry_ctls,
+				vmm_ctl_cap(MSR_IA32_VMX_ENTRY_CTLS, MSR_IA32_VMX_TRUE_ENTRY_CTLS));
+	VMCS_SET(v, PIN_BASED_VM_EXEC_CONTROL, ctl[CTL_PIN]);
+	VMCS_SET(v, CPU_BASED_VM_EXEC_CONTROL, ctl[CTL_PROC]);
+	VMCS_SET(v, SECONDARY_VM_EXEC_CONTROL, ctl[CTL_PROC2]);
+	VMCS_SET(v, VM_EXIT_CONTROLS, exit_ctls);
+	VMCS_SET(v, VM_ENTRY_CONTROLS, entry_ctls);
+	VMCS_SET(v, EXCEPTION_BITMAP, vmm_exception_bitmap(vm));
+	VMCS_SET(v, PAGE_FAULT_ERROR_CODE_MASK, 0);
+	VMCS_SET(v, PAGE_FAULT_ERROR_CODE_MATCH, 0);
+	VMCS_SET(v, CR3_TARGET_COUNT, 0);
+	VMCS_SET(v, VM_EXIT_MSR_STORE_COUNT, 0);
+	VMCS_SET(v, VM_EXIT_MSR_LOAD_COUNT, 0);
+	VMCS_SET(v, VM_ENTRY_MSR_LOAD_COUNT, 0);
+	VMCS_SET(v, VM_ENTRY_INTR_INFO_FIELD, 0);
+	if (ctl[CTL_PROC2] & PROC2_ENABLE_VPID)
+		VMCS_SET(v, VIRTUAL_PROCESSOR_ID, 1); /* 0 is the host's (27.2.1.1) */
+	/*
+	 * The soft CPU's TSC starts at 0 when the vCPU is created, so the guest's does with offset
+	 * 0. Scaling, when on, is 1.0 in 48.48 fixed point (26.6.5).
+	 */
+	VMCS_SET(v, TSC_OFFSET, 0);
+	if (ctl[CTL_PROC2] & PROC2_TSC_SCALING)
+		VMCS_SET(v, TSC_MULTIPLIER, 1ull << 48);
+	if (ctl[CTL_PROC2] & PROC2_PAUSE_LOOP_EXITING) {
+		VMCS_SET(v, PLE_GAP, VMM_PLE_GAP);
+		VMCS_SET(v, PLE_WINDOW, VMM_PLE_WINDOW);
+	}
+	if (ctl[CTL_PIN] & PIN_PREEMPTION_TIMER) {
+		vm->preemption_quantum = VMM_PREEMPTION_QUANTUM;
+		VMCS_SET(v, VMX_PREEMPTION_TIMER_VALUE, VMM_PREEMPTION_QUANTUM);
+	}
+	/*
+	 * CR0/CR4 bits the host owns: those VMX operation fixes to 1 in the guest (27.3.1.1), less
+	 * PE and PG under unrestricted guest, which frees them. Guest writes to owned bits exit;
+	 * reads see the shadows, which hold the guest's own values (25.6.6), as KVM's
+	 * KVM_VM_CR0_ALWAYS_ON does.
+	 */
+	{
+		u64 cr0_fixed0 = 0, cr4_fixed0 = 0;
+
+		vmx_cap_msr(MSR_IA32_VMX_CR0_FIXED0, &cr0_fixed0);
+		vmx_cap_msr(MSR_IA32_VMX_CR4_FIXED0, &cr4_fixed0);
+		if (ctl[CTL_PROC2] & PROC2_UNRESTRICTED_GUEST)
+			cr0_fixed0 &= ~(u64)(CR0_PE | CR0_PG);
+		VMCS_SET(v, CR0_GUEST_HOST_MASK, cr0_fixed0);
+		VMCS_SET(v, CR4_GUEST_HOST_MASK, cr4_fixed0);
+		vmm_vmcs_set_guest_crs(v, v->guest_cr0, v->guest_cr4 & ~(u64)CR4_VMXE);
+	}
+	VMCS_SET(v, VMCS_LINK_POINTER, ~0ull); /* no shadow VMCS (27.3.1.5) */
+	err = vmm_vmcs_setup_host(vm, v);
+	if (!err)
+		err = vmm_vmcs_setup_pages(vcpu, v, ctl[CTL_PROC], ctl[CTL_PROC2]);
+	return err;
+}

@@ -1,0 +1,1260 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The VMM's VT-x side: the EPT builder (walking the tables it built), the MMIO instruction
+ * decoder and emulation, the policy (each --vmx switch, default1 bits, the model's own VM-entry
+ * checks on the VMCS it programs), the hypercalls, exit-storm detection and the test device.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "cpu/x86.h"
+#include "devices/testdev.h"
+#include "loader/loader.h"
+#include "vmm/ept.h"
+#include "vmm/exits.h"
+#include "vmm/hypercall.h"
+#include "vmm/mmio.h"
+#include "vmm/policy.h"
+#include "vmm/vm.h"
+#include "vmx/controls.h"
+#include "vmx/vmcs.h"
+#include "vmx/vmx.h"
+
+/* ---- EPT ---- */
+
+static void free_host_pages(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_host_pages; i++)
+		free(vm->host_pages[i]);
+	free(vm->host_pages);
+}
+
+static void test_ept(void)
+{
+	static struct vm vm;
+	u64 eptp, *e;
+	int level;
+
+	memset(&vm, 0, sizeof(vm));
+	vm.ram_size = (6ull << 20) + 0x1000;
+	CHECK_EQ(vm_add_region(&vm, 0, vm.ram_size, MEM_RAM, "ram"), 0);
+	CHECK_EQ(vm_add_region(&vm, TESTDEV_MMIO_BASE, TESTDEV_MMIO_SIZE, MEM_MMIO, "testdev"), 0);
+	CHECK_EQ(ept_build(&vm, false, &eptp), 0);
+	CHECK_EQ(eptp & 7, EPTP_MT_WB);
+	CHECK_EQ(EPTP_WALK_LENGTH(eptp), 4);
+	CHECK_EQ(eptp & EPTP_AD_ENABLE, 0);
+	CHECK_EQ(eptp & ~0xfffull, VM_HOSTMEM_BASE); /* the first host page is the PML4 */
+
+	e = ept_lookup(&vm, eptp, 0x1234, &level);
+	CHECK(e != NULL);
+	CHECK_EQ(level, 2); /* 2 MiB aligned RAM: a 2 MiB leaf */
+	CHECK_EQ(*e & EPT_ADDR_MASK, 0);
+	CHECK_EQ(*e & EPT_RWX, EPT_RWX);
+	CHECK(*e & EPT_LARGE);
+	CHECK_EQ((*e >> EPT_MT_SHIFT) & 7, EPTP_MT_WB);
+	e = ept_lookup(&vm, eptp, (4ull << 20) + 0x10, &level);
+	CHECK(e && level == 2 && (*e & EPT_ADDR_MASK) == 4ull << 20);
+	e = ept_lookup(&vm, eptp, (6ull << 20) + 0xfff, &level); /* the tail: 4 KiB */
+	CHECK(e && level == 1 && (*e & EPT_ADDR_MASK) == 6ull << 20);
+	CHECK_EQ(*e & EPT_LARGE, 0);
+	CHECK(ept_lookup(&vm, eptp, (6ull << 20) + 0x1000, &level) == NULL); /* past RAM */
+	CHECK(ept_lookup(&vm, eptp, TESTDEV_MMIO_BASE, &level) == NULL);     /* MMIO */
+	CHECK(ept_lookup(&vm, eptp, 1ull << 39, &level) == NULL);
+	free_host_pages(&vm);
+
+	/* 1 GiB of RAM: one 1 GiB leaf. */
+	memset(&vm, 0, sizeof(vm));
+	vm.ram_size = 1ull << 30;
+	CHECK_EQ(vm_add_region(&vm, 0, vm.ram_size, MEM_RAM, "ram"), 0);
+	CHECK_EQ(ept_build(&vm, false, &eptp), 0);
+	e = ept_lookup(&vm, eptp, 0x3fffffff, &level);
+	CHECK(e && level == 3 && (*e & EPT_ADDR_MASK) == 0);
+	CHECK_EQ(vm.nr_host_pages, 2); /* PML4 and one PDPT */
+	free_host_pages(&vm);
+
+	/* With A/D flags (dirty logging): 4 KiB leaves only, and dirty flags to clear. */
+	memset(&vm, 0, sizeof(vm));
+	vm.ram_size = 4ull << 20;
+	CHECK_EQ(vm_add_region(&vm, 0, vm.ram_size, MEM_RAM, "ram"), 0);
+	CHECK_EQ(ept_build(&vm, true, &eptp), 0);
+	CHECK(eptp & EPTP_AD_ENABLE);
+	CHECK_EQ(vm.nr_host_pages, 5); /* PML4, PDPT, PD, two PTs */
+	e = ept_lookup(&vm, eptp, 0x201000, &level);
+	CHECK(e && level == 1 && (*e & EPT_ADDR_MASK) == 0x201000);
+	*e |= EPT_A | EPT_D;
+	*ept_lookup(&vm, eptp, 0x3ff000, &level) |= EPT_D;
+	CHECK_EQ(ept_clear_dirty(&vm, eptp), 2);
+	CHECK_EQ(*e & EPT_D, 0);
+	CHECK(*e & EPT_A);
+	CHECK_EQ(ept_clear_dirty(&vm, eptp), 0);
+	free_host_pages(&vm);
+}
+
+static void test_host_memory(void)
+{
+	static struct vm vm;
+	u64 hpa1, hpa2;
+	u8 *p1, *p2;
+
+	memset(&vm, 0, sizeof(vm));
+	vm.ram_size = 1 << 20;
+	vm.ram = calloc(1, vm.ram_size);
+	p1 = vm_alloc_host_page(&vm, &hpa1);
+	p2 = vm_alloc_host_page(&vm, &hpa2);
+	CHECK(p1 && p2);
+	CHECK_EQ(hpa1, VM_HOSTMEM_BASE);
+	CHECK_EQ(hpa2, VM_HOSTMEM_BASE + 4096);
+	CHECK(vm_host_ptr(&vm, hpa2 + 8, 8) == p2 + 8);
+	CHECK(vm_host_ptr(&vm, hpa1 + 4095, 2) == NULL); /* crosses into the next page */
+	CHECK(vm_host_ptr(&vm, hpa2 + 4096, 1) == NULL); /* not allocated */
+	CHECK(vm_host_ptr(&vm, 0x1000, 16) == vm.ram + 0x1000);
+	CHECK(vm_host_ptr(&vm, vm.ram_size - 4, 8) == NULL);
+	CHECK(vm_host_ptr(&vm, vm.ram_size, 1) == NULL); /* between RAM and the VMM's pages */
+	CHECK(vm_host_ptr(&vm, ~0ull - 3, 8) == NULL);
+	free_host_pages(&vm);
+	free(vm.ram);
+}
+
+/* ---- MMIO decoder ---- */
+
+struct decode_case {
+	enum mmio_mode mode;
+	u8 bytes[16];
+	u8 n;
+	int ret;
+	u8 len, size, reg, reg_size;
+	bool write, has_imm, high8, sign;
+	u64 imm;
+};
+
+static const struct decode_case decode_cases[] = {
+	/* MOV r, r/m and r/m, r in every size */
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x8b, 0x07 },
+	  .n = 2,
+	  .ret = 0,
+	  .len = 2,
+	  .size = 4,
+	  .reg = 0,
+	  .reg_size = 4 }, /* mov eax,[rdi] */
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x48, 0x8b, 0x47, 0x08 },
+	  .n = 4,
+	  .ret = 0,
+	  .len = 4,
+	  .size = 8,
+	  .reg = 0,
+	  .reg_size = 8 }, /* mov rax,[rdi+8] */
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x66, 0x89, 0x07 },
+	  .n = 3,
+	  .ret = 0,
+	  .len = 3,
+	  .size = 2,
+	  .reg = 0,
+	  .reg_size = 2,
+	  .write = true }, /* mov [rdi],ax */
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x88, 0x27 },
+	  .n = 2,
+	  .ret = 0,
+	  .len = 2,
+	  .size = 1,
+	  .reg = 4,
+	  .reg_size = 1,
+	  .write = true,
+	  .has_imm = false,
+	  .high8 = true }, /* mov [rdi],ah */
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x40, 0x88, 0x27 },
+	  .n = 3,
+	  .ret = 0,
+	  .len = 3,
+	  .size = 1,
+	  .reg = 4,
+	  .reg_size = 1,
+	  .write = true }, /* mov [rdi],spl */
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x8a, 0x0f },
+	  .n = 2,
+	  .ret = 0,
+	  .len = 2,
+	  .size = 1,
+	  .reg = 1,
+	  .reg_size = 1 }, /* mov cl,[rdi] */
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x44, 0x8b, 0x07 },
+	  .n = 3,
+	  .ret = 0,
+	  .len = 3,
+	  .size = 4,
+	  .reg = 8,
+	  .reg_size = 4 }, /* mov r8d,[rdi] (REX.R) */
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x4d, 0x89, 0x38 },
+	  .n = 3,
+	  .ret = 0,
+	  .len = 3,
+	  .size = 8,
+	  .reg = 15,
+	  .reg_size = 8,
+	  .write = true }, /* mov [r8],r15 */
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x41, 0x8b, 0x00 },
+	  .n = 3,
+	  .ret = 0,
+	  .len = 3,
+	  .size = 4,
+	  .reg = 0,
+	  .reg_size = 4 }, /* mov eax,[r8] (REX.B) */
+	/* MOV r/m, imm: imm32 sign-extended with REX.W */
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0xc6, 0x07, 0x5a },
+	  .n = 3,
+	  .ret = 0,
+	  .len = 3,
+	  .size = 1,
+	  .reg = 0,
+	  .reg_size = 0,
+	  .write = true,
+	  .has_imm = true,
+	  .high8 = false,
+	  .sign = false,
+	  .imm = 0x5a },
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x66, 0xc7, 0x07, 0x34, 0x12 },
+	  .n = 5,
+	  .ret = 0,
+	  .len = 5,
+	  .size = 2,
+	  .reg = 0,
+	  .reg_size = 0,
+	  .write = true,
+	  .has_imm = true,
+	  .high8 = false,
+	  .sign = false,
+	  .imm = 0x1234 },
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0xc7, 0x07, 0x78, 0x56, 0x34, 0x12 },
+	  .n = 6,
+	  .ret = 0,
+	  .len = 6,
+	  .size = 4,
+	  .reg = 0,
+	  .reg_size = 0,
+	  .write = true,
+	  .has_imm = true,
+	  .high8 = false,
+	  .sign = false,
+	  .imm = 0x12345678 },
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x48, 0xc7, 0x07, 0xfe, 0xff, 0xff, 0xff },
+	  .n = 7,
+	  .ret = 0,
+	  .len = 7,
+	  .size = 8,
+	  .reg = 0,
+	  .reg_size = 0,
+	  .write = true,
+	  .has_imm = true,
+	  .high8 = false,
+	  .sign = false,
+	  .imm = ~1ull },
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0xc7, 0x47, 0x10, 1, 0, 0, 0 },
+	  .n = 7,
+	  .ret = 0,
+	  .len = 7,
+	  .size = 4,
+	  .reg = 0,
+	  .reg_size = 0,
+	  .write = true,
+	  .has_imm = true,
+	  .high8 = false,
+	  .sign = false,
+	  .imm = 1 }, /* disp8 before the immediate */
+	/* MOVZX/MOVSX */
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x0f, 0xb6, 0x07 },
+	  .n = 3,
+	  .ret = 0,
+	  .len = 3,
+	  .size = 1,
+	  .reg = 0,
+	  .reg_size = 4 },
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x0f, 0xb7, 0x17 },
+	  .n = 3,
+	  .ret = 0,
+	  .len = 3,
+	  .size = 2,
+	  .reg = 2,
+	  .reg_size = 4 },
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x48, 0x0f, 0xbf, 0x07 },
+	  .n = 4,
+	  .ret = 0,
+	  .len = 4,
+	  .size = 2,
+	  .reg = 0,
+	  .reg_size = 8,
+	  .write = false,
+	  .has_imm = false,
+	  .high8 = false,
+	  .sign = true },
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x66, 0x0f, 0xbe, 0x27 },
+	  .n = 4,
+	  .ret = 0,
+	  .len = 4,
+	  .size = 1,
+	  .reg = 4,
+	  .reg_size = 2,
+	  .write = false,
+	  .has_imm = false,
+	  .high8 = false,
+	  .sign = true },
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x44, 0x0f, 0xb6, 0x0f },
+	  .n = 4,
+	  .ret = 0,
+	  .len = 4,
+	  .size = 1,
+	  .reg = 9,
+	  .reg_size = 4 }, /* movzx r9d, byte */
+	/* MOV with moffs: the offset is address-sized */
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0xa1, 0, 0, 0xb0, 0xfe, 0, 0, 0, 0 },
+	  .n = 9,
+	  .ret = 0,
+	  .len = 9,
+	  .size = 4,
+	  .reg = 0,
+	  .reg_size = 4 },
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x48, 0xa3, 0, 0, 0xb0, 0xfe, 0, 0, 0, 0 },
+	  .n = 10,
+	  .ret = 0,
+	  .len = 10,
+	  .size = 8,
+	  .reg = 0,
+	  .reg_size = 8,
+	  .write = true },
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x67, 0xa0, 0, 0, 0xb0, 0xfe },
+	  .n = 6,
+	  .ret = 0,
+	  .len = 6,
+	  .size = 1,
+	  .reg = 0,
+	  .reg_size = 1 },
+	{ .mode = MMIO_MODE32,
+	  .bytes = { 0xa2, 0, 0, 0xb0, 0xfe },
+	  .n = 5,
+	  .ret = 0,
+	  .len = 5,
+	  .size = 1,
+	  .reg = 0,
+	  .reg_size = 1,
+	  .write = true },
+	{ .mode = MMIO_MODE32,
+	  .bytes = { 0x67, 0xa1, 0x10, 0 },
+	  .n = 4,
+	  .ret = 0,
+	  .len = 4,
+	  .size = 4,
+	  .reg = 0,
+	  .reg_size = 4 },
+	/* ModRM forms: SIB, disp32 absolute, RIP-relative, segment override */
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x8b, 0x04, 0x25, 0, 0, 0xb0, 0xfe },
+	  .n = 7,
+	  .ret = 0,
+	  .len = 7,
+	  .size = 4,
+	  .reg = 0,
+	  .reg_size = 4 },
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x8b, 0x05, 1, 2, 3, 4 },
+	  .n = 6,
+	  .ret = 0,
+	  .len = 6,
+	  .size = 4,
+	  .reg = 0,
+	  .reg_size = 4 },
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x8b, 0x44, 0x24, 0x08 },
+	  .n = 4,
+	  .ret = 0,
+	  .len = 4,
+	  .size = 4,
+	  .reg = 0,
+	  .reg_size = 4 },
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x8b, 0x87, 0, 0x10, 0, 0 },
+	  .n = 6,
+	  .ret = 0,
+	  .len = 6,
+	  .size = 4,
+	  .reg = 0,
+	  .reg_size = 4 },
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x8b, 0x84, 0x88, 0, 0x10, 0, 0 },
+	  .n = 7,
+	  .ret = 0,
+	  .len = 7,
+	  .size = 4,
+	  .reg = 0,
+	  .reg_size = 4 },
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x64, 0x8b, 0x07 },
+	  .n = 3,
+	  .ret = 0,
+	  .len = 3,
+	  .size = 4,
+	  .reg = 0,
+	  .reg_size = 4 },
+	{ .mode = MMIO_MODE32,
+	  .bytes = { 0x3e, 0x66, 0x89, 0x1d, 0, 0, 0xb0, 0xfe },
+	  .n = 8,
+	  .ret = 0,
+	  .len = 8,
+	  .size = 2,
+	  .reg = 3,
+	  .reg_size = 2,
+	  .write = true },
+	/* 16-bit code: operand and address size 16 by default */
+	{ .mode = MMIO_MODE16,
+	  .bytes = { 0x8b, 0x07 },
+	  .n = 2,
+	  .ret = 0,
+	  .len = 2,
+	  .size = 2,
+	  .reg = 0,
+	  .reg_size = 2 },
+	{ .mode = MMIO_MODE16,
+	  .bytes = { 0x8b, 0x06, 0x34, 0x12 },
+	  .n = 4,
+	  .ret = 0,
+	  .len = 4,
+	  .size = 2,
+	  .reg = 0,
+	  .reg_size = 2 },
+	{ .mode = MMIO_MODE16,
+	  .bytes = { 0x66, 0x8b, 0x47, 0x02 },
+	  .n = 4,
+	  .ret = 0,
+	  .len = 4,
+	  .size = 4,
+	  .reg = 0,
+	  .reg_size = 4 },
+	{ .mode = MMIO_MODE16,
+	  .bytes = { 0x67, 0x8b, 0x04, 0x24 },
+	  .n = 4,
+	  .ret = 0,
+	  .len = 4,
+	  .size = 2,
+	  .reg = 0,
+	  .reg_size = 2 },
+	/* Not decodable: string moves, register operands, C7 /1, other opcodes, 0x48 in 32-bit
+	   mode (DEC EAX), a truncated fetch, a 16-byte instruction. */
+	{ .mode = MMIO_MODE64, .bytes = { 0xf3, 0xa4 }, .n = 2, .ret = -EINVAL },
+	{ .mode = MMIO_MODE64, .bytes = { 0x8b, 0xc0 }, .n = 2, .ret = -EINVAL },
+	{ .mode = MMIO_MODE64, .bytes = { 0xc7, 0x4f, 0, 1, 0, 0, 0 }, .n = 7, .ret = -EINVAL },
+	{ .mode = MMIO_MODE64, .bytes = { 0x0f, 0x0b }, .n = 2, .ret = -EINVAL },
+	{ .mode = MMIO_MODE64, .bytes = { 0x01, 0x07 }, .n = 2, .ret = -EINVAL },
+	{ .mode = MMIO_MODE32, .bytes = { 0x48, 0x8b, 0x07 }, .n = 3, .ret = -EINVAL },
+	{ .mode = MMIO_MODE64, .bytes = { 0x8b }, .n = 1, .ret = -EAGAIN },
+	{ .mode = MMIO_MODE64, .bytes = { 0x8b, 0x87, 0 }, .n = 3, .ret = -EAGAIN },
+	{ .mode = MMIO_MODE64, .bytes = { 0x48, 0xa1, 0, 0 }, .n = 4, .ret = -EAGAIN },
+	{ .mode = MMIO_MODE64,
+	  .bytes = { 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66,
+		     0x8b, 0x87, 0 },
+	  .n = 16,
+	  .ret = -EINVAL },
+};
+
+static void test_mmio_decode(void)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(decode_cases); i++) {
+		const struct decode_case *c = &decode_cases[i];
+		unsigned failed = check_failed;
+		struct mmio_insn insn;
+		int ret = mmio_decode(c->bytes, c->n, c->mode, &insn);
+
+		CHECK_EQ(ret, c->ret);
+		if (ret || c->ret) {
+			if (ret != c->ret)
+				fprintf(stderr, "  decode case %zu\n", i);
+			continue;
+		}
+		CHECK_EQ(insn.len, c->len);
+		CHECK_EQ(insn.size, c->size);
+		CHECK_EQ(insn.write, c->write);
+		CHECK_EQ(insn.has_imm, c->has_imm);
+		if (c->has_imm) {
+			CHECK_EQ(insn.imm, c->imm);
+		} else {
+			CHECK_EQ(insn.reg, c->reg);
+			CHECK_EQ(insn.high8, c->high8);
+			CHECK_EQ(insn.sign_extend, c->sign);
+			if (!c->write)
+				CHECK_EQ(insn.reg_size, c->reg_size);
+		}
+		if (check_failed != failed)
+			fprintf(stderr, "  (decode case %zu)\n", i);
+	}
+}
+
+static void test_mmio_regs(void)
+{
+	struct mmio_insn i = { .size = 1, .reg_size = 8, .sign_extend = true };
+	const u64 old = 0x1122334455667788ull;
+
+	CHECK_EQ(mmio_reg_merge(&i, old, 0x80), 0xffffffffffffff80ull);
+	i.reg_size = 4;
+	CHECK_EQ(mmio_reg_merge(&i, old, 0x80), 0xffffff80ull); /* 32-bit: upper half zeroed */
+	i.reg_size = 2;
+	CHECK_EQ(mmio_reg_merge(&i, old, 0x7f), 0x112233445566007full);
+	i.sign_extend = false;
+	CHECK_EQ(mmio_reg_merge(&i, old, 0x80), 0x1122334455660080ull);
+	i = (struct mmio_insn){ .size = 4, .reg_size = 4 };
+	CHECK_EQ(mmio_reg_merge(&i, old, 0xdeadbeefcafef00dull), 0xcafef00dull);
+	i = (struct mmio_insn){ .size = 2, .reg_size = 2 };
+	CHECK_EQ(mmio_reg_merge(&i, old, 0xabcd), 0x112233445566abcdull);
+	i = (struct mmio_insn){ .size = 1, .reg_size = 1 };
+	CHECK_EQ(mmio_reg_merge(&i, old, 0xff), 0x11223344556677ffull);
+	i.high8 = true;
+	CHECK_EQ(mmio_reg_merge(&i, old, 0xab), 0x112233445566ab88ull);
+	CHECK_EQ(mmio_reg_value(&i, old), 0x77);
+	i = (struct mmio_insn){ .size = 8, .reg_size = 8 };
+	CHECK_EQ(mmio_reg_merge(&i, old, 5), 5);
+	CHECK_EQ(mmio_reg_value(&i, old), old);
+	i.size = 2;
+	CHECK_EQ(mmio_reg_value(&i, old), 0x7788);
+}
+
+/* ---- the scripted backend: exits, registers, and guest code at RIP ---- */
+
+struct step {
+	struct vm_exit exit;
+	u64 rax, rbx, rcx, rdx;
+};
+
+static const struct step *script;
+static unsigned script_len, script_pos;
+static struct x86_regs regs;
+static struct x86_sregs sregs;
+static u8 code[64]; /* guest code at linear 0x1000 */
+static int injected_vector = -1;
+
+static int script_vcpu_create(struct vcpu *vcpu)
+{
+	return 0;
+}
+
+static void script_run(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	const struct step *s;
+
+	if (script_pos == script_len) {
+		*exit = (struct vm_exit){ .reason = EXIT_REASON_TRIPLE_FAULT };
+		return;
+	}
+	s = &script[script_pos++];
+	*exit = s->exit;
+	regs.rip = s->exit.rip;
+	regs.gpr[R_RAX] = s->rax;
+	regs.gpr[R_RBX] = s->rbx;
+	regs.gpr[R_RCX] = s->rcx;
+	regs.gpr[R_RDX] = s->rdx;
+	regs.rflags = X86_FIXED1;
+}
+
+static void script_get_regs(struct vcpu *vcpu, struct x86_regs *r)
+{
+	*r = regs;
+}
+
+static void script_set_regs(struct vcpu *vcpu, const struct x86_regs *r)
+{
+	regs = *r;
+}
+
+static void script_get_sregs(struct vcpu *vcpu, struct x86_sregs *s)
+{
+	*s = sregs;
+}
+
+static void script_set_sregs(struct vcpu *vcpu, const struct x86_sregs *s)
+{
+	sregs = *s;
+}
+
+static void script_inject_exception(struct vcpu *vcpu, u8 vector, bool has_error, u32 error)
+{
+	injected_vector = vector;
+}
+
+static void script_destroy(struct vcpu *vcpu)
+{
+}
+
+static int script_read_guest_virt(struct vcpu *vcpu, u64 gva, void *buf, size_t len)
+{
+	if (gva < 0x1000 || gva - 0x1000 + len > sizeof(code))
+		return -EFAULT;
+	memcpy(buf, code + (gva - 0x1000), len);
+	return 0;
+}
+
+static const struct backend_ops backend_script = {
+	.name = "script",
+	.vcpu_create = script_vcpu_create,
+	.run = script_run,
+	.get_regs = script_get_regs,
+	.set_regs = script_set_regs,
+	.get_sregs = script_get_sregs,
+	.set_sregs = script_set_sregs,
+	.inject_exception = script_inject_exception,
+	.destroy = script_destroy,
+	.read_guest_virt = script_read_guest_virt,
+};
+
+static void discard_tx(void *opaque, u8 byte)
+{
+}
+
+static const struct uart_host no_console = { .tx = discard_tx };
+
+static struct vm vm;
+
+static int run_script(const struct step *steps, unsigned n)
+{
+	script = steps;
+	script_len = n;
+	script_pos = 0;
+	injected_vector = -1;
+	memset(&regs, 0, sizeof(regs));
+	CHECK_EQ(vm_create(&vm, 4 << 20, &backend_script, &no_console), 0);
+	return vm_run(&vm);
+}
+
+#define EXIT(reason_, len, rip_) .exit = { .reason = reason_, .insn_len = len, .rip = rip_ }
+#define EXITQ(reason_, len, rip_, q)                                                               \
+	.exit = { .reason = reason_, .insn_len = len, .rip = rip_, .qual = q }
+
+/* An EPT violation on the test device with qualification `q`, the instruction at 0x1000. */
+#define MMIO_EXIT(off, q)                                                                          \
+	{                                                                                          \
+		.exit = {                                                                          \
+			.reason = EXIT_REASON_EPT_VIOLATION,                                       \
+			.rip = 0x1000,                                                             \
+			.qual = (q) | BIT(7) | BIT(8),                                             \
+			.guest_phys = TESTDEV_MMIO_BASE + (off)                                    \
+		}                                                                                  \
+	}
+#define EPT_R BIT(0)
+#define EPT_W BIT(1)
+
+static void long_mode_sregs(void)
+{
+	memset(&sregs, 0, sizeof(sregs));
+	sregs.cr0 = CR0_PE | CR0_PG;
+	sregs.efer = EFER_LME | EFER_LMA;
+	sregs.seg[SEG_CS].ar = AR_L | AR_P | AR_S | 0xb;
+}
+
+static void test_mmio_emulate(void)
+{
+	static const struct step rd[] = { MMIO_EXIT(TESTDEV_REG_MAGIC, EPT_R) };
+	static const struct step wr[] = { MMIO_EXIT(TESTDEV_REG_SCRATCH, EPT_W) };
+	static const struct step rd8[] = { MMIO_EXIT(TESTDEV_REG_SCRATCH + 3, EPT_R) };
+	static const struct step hole[] = {
+		{ .exit = { .reason = EXIT_REASON_EPT_VIOLATION,
+			    .rip = 0x1000,
+			    .qual = EPT_R | BIT(7) | BIT(8),
+			    .guest_phys = 0xc0000000 } },
+	};
+	static const struct step walk[] = { MMIO_EXIT(0, EPT_R) };
+	struct step w = walk[0];
+
+	long_mode_sregs();
+	memcpy(code, (u8[]){ 0x8b, 0x07 }, 2); /* mov eax,[rdi] */
+	CHECK_EQ(run_script(rd, 1), EXIT_STATUS_STOPPED);
+	CHECK_EQ(regs.gpr[R_RAX], TESTDEV_MAGIC);
+	CHECK_EQ(regs.rip, 0x1002);
+	CHECK(strstr(vm.stop_msg, "triple fault"));
+	vm_destroy(&vm);
+
+	memcpy(code, (u8[]){ 0x48, 0xc7, 0x07, 0x88, 0x77, 0x66, 0x85 }, 7); /* mov qword, imm */
+	CHECK_EQ(run_script(wr, 1), EXIT_STATUS_STOPPED);
+	CHECK_EQ(regs.rip, 0x1007);
+	CHECK_EQ(vm.testdev.scratch, 0xffffffff85667788ull);
+	/* movsx ebx, byte [rdi] at SCRATCH+1 in the same VM's device */
+	memcpy(code, (u8[]){ 0x0f, 0xbe, 0x1f }, 3);
+	script = rd8, script_len = 1, script_pos = 0, vm.stop = false;
+	regs.gpr[R_RBX] = 0x1234567812345678ull;
+	vm_run(&vm);
+	CHECK_EQ(regs.gpr[R_RBX], 0xffffff85ull); /* sign-extended to 32, zero above */
+	vm_destroy(&vm);
+
+	/* A hole reads as all ones (nothing on the bus), through mov ah,[rdi] */
+	memcpy(code, (u8[]){ 0x8a, 0x27 }, 2);
+	CHECK_EQ(run_script(hole, 1), EXIT_STATUS_STOPPED);
+	CHECK_EQ(regs.gpr[R_RAX], 0xff00);
+	CHECK_EQ(vm.mmio.unclaimed_reads, 1);
+	vm_destroy(&vm);
+
+	/* Undecodable: one message naming the bytes, RIP unchanged */
+	memcpy(code, (u8[]){ 0xf3, 0xa5, 0x90 }, 3);
+	CHECK_EQ(run_script(rd, 1), EXIT_STATUS_STOPPED);
+	CHECK(strstr(vm.stop_msg, "cannot emulate the instruction at RIP 0x1000 (bytes: f3 a5 90"));
+	CHECK_EQ(regs.rip, 0x1000);
+	vm_destroy(&vm);
+
+	/* The decoded direction must match the EPT violation's */
+	memcpy(code, (u8[]){ 0x89, 0x07 }, 2);
+	CHECK_EQ(run_script(rd, 1), EXIT_STATUS_STOPPED);
+	CHECK(strstr(vm.stop_msg, "is a write but the EPT violation reports a read"));
+	vm_destroy(&vm);
+
+	/* A guest page walk into MMIO (bit 8 clear) stops with a dump */
+	w.exit.qual = EPT_R | BIT(7);
+	{
+		FILE *saved = stderr;
+
+		stderr = fopen("/dev/null", "w");
+		CHECK_EQ(run_script(&w, 1), EXIT_STATUS_STOPPED);
+		fclose(stderr);
+		stderr = saved;
+	}
+	CHECK(strstr(vm.stop_msg, "page walk"));
+	vm_destroy(&vm);
+}
+
+static void test_hypercalls(void)
+{
+	static const struct step steps[] = {
+		{ EXIT(EXIT_REASON_CPUID, 2, 0x2000), .rax = 0 },
+		{ EXIT(EXIT_REASON_VMCALL, 3, 0x2002), .rax = HC_LAST_EXIT, .rbx = HC_EXIT_REASON },
+		{ EXIT(EXIT_REASON_VMCALL, 3, 0x2005), .rax = HC_LAST_EXIT, .rbx = HC_EXIT_RIP },
+		{ EXIT(EXIT_REASON_VMCALL, 3, 0x2008), .rax = HC_LAST_EXIT,
+		  .rbx = HC_EXIT_INSN_LEN },
+		{ EXIT(EXIT_REASON_VMCALL, 3, 0x200b), .rax = HC_EXIT_COUNT, .rbx = 10 },
+		{ EXIT(EXIT_REASON_VMCALL, 3, 0x200e), .rax = HC_EXIT_COUNT, .rbx = 18 },
+		{ EXIT(EXIT_REASON_VMCALL, 3, 0x2011), .rax = HC_LAST_EXIT, .rbx = 99 },
+		{ EXIT(EXIT_REASON_VMCALL, 3, 0x2014), .rax = HC_EXIT_COUNT, .rbx = 1000 },
+	};
+	u64 want[] = { 0, 10, 0x2000, 2, 1, 5, (u64)(s64)HC_EINVAL, (u64)(s64)HC_EINVAL };
+
+	memset(&sregs, 0, sizeof(sregs));
+	for (unsigned n = 2; n <= ARRAY_SIZE(steps); n++) {
+		CHECK_EQ(run_script(steps, n), EXIT_STATUS_STOPPED);
+		CHECK_EQ(regs.gpr[R_RAX], want[n - 1]);
+		vm_destroy(&vm);
+	}
+}
+
+static void test_handlers(void)
+{
+	static const struct step vmx[] = { { EXIT(EXIT_REASON_VMREAD, 3, 0x3000) } };
+	static const struct step rdpmc[] = { { EXIT(EXIT_REASON_RDPMC, 2, 0x3000) } };
+	static const struct step skip[] = {
+		{ EXIT(EXIT_REASON_PAUSE_INSTRUCTION, 2, 0x3000) },
+		{ EXIT(EXIT_REASON_MWAIT_INSTRUCTION, 3, 0x3002) },
+		{ EXIT(EXIT_REASON_WBINVD, 2, 0x3005) },
+	};
+	static const struct step xsetbv_ok[] = {
+		{ EXIT(EXIT_REASON_XSETBV, 3, 0x3000), .rax = 1, .rcx = 0 },
+	};
+	static const struct step xsetbv_bad[] = {
+		{ EXIT(EXIT_REASON_XSETBV, 3, 0x3000), .rax = 3, .rcx = 0 },
+	};
+	static const struct step cr[] = {
+		/* mov cr3, rbx; mov rax, cr3 (CR3 exiting: EPT off); CLTS; LMSW ax=0 (keeps PE) */
+		{ EXITQ(EXIT_REASON_CR_ACCESS, 3, 0x3000, 3 | 0 << 4 | R_RBX << 8), .rbx = 0x5000 },
+		{ EXITQ(EXIT_REASON_CR_ACCESS, 3, 0x3003, 3 | 1 << 4 | R_RAX << 8) },
+		{ EXITQ(EXIT_REASON_CR_ACCESS, 2, 0x3006, 0 | 2 << 4) },
+		{ EXITQ(EXIT_REASON_CR_ACCESS, 3, 0x3008, 0 | 3 << 4 | 0x0000ull << 16) },
+		/* mov cr4, rbx with VMXE: #GP, RIP stays */
+		{ EXITQ(EXIT_REASON_CR_ACCESS, 3, 0x300b, 4 | R_RBX << 8), .rbx = CR4_VMXE },
+	};
+
+	static const struct step ac[] = {
+		{ .exit = { .reason = EXIT_REASON_EXCEPTION_NMI,
+			    .rip = 0x3000,
+			    .intr_info = X86_AC_VEC | INTR_TYPE_HARD_EXCEPTION << 8 |
+					 INTR_INFO_DELIVER_CODE | INTR_INFO_VALID } },
+	};
+	static const struct step bp[] = {
+		{ .exit = { .reason = EXIT_REASON_EXCEPTION_NMI,
+			    .rip = 0x3000,
+			    .intr_info = X86_BP | INTR_TYPE_SOFT_EXCEPTION << 8 |
+					 INTR_INFO_VALID } },
+	};
+	static const struct step nmi[] = {
+		{ .exit = { .reason = EXIT_REASON_EXCEPTION_NMI,
+			    .rip = 0x3000,
+			    .intr_info = 2 | INTR_TYPE_NMI << 8 | INTR_INFO_VALID } },
+		{ .exit = { .reason = EXIT_REASON_EXTERNAL_INTERRUPT,
+			    .rip = 0x3000,
+			    .intr_info = 0xec | INTR_INFO_VALID } },
+	};
+	FILE *saved = stderr;
+
+	memset(&sregs, 0, sizeof(sregs));
+	/* #AC is in the exception bitmap: reflected with its error code */
+	CHECK_EQ(run_script(ac, 1), EXIT_STATUS_STOPPED);
+	CHECK_EQ(injected_vector, X86_AC_VEC);
+	vm_destroy(&vm);
+	/* #BP is not: the policy did not expect it, dump and stop */
+	stderr = fopen("/dev/null", "w");
+	CHECK_EQ(run_script(bp, 1), EXIT_STATUS_STOPPED);
+	fclose(stderr);
+	stderr = saved;
+	CHECK_EQ(injected_vector, -1);
+	CHECK(!strcmp(vm.stop_msg, "unexpected VM exit 0 (EXCEPTION_NMI) at RIP 0x3000"));
+	vm_destroy(&vm);
+	/* A host NMI and the host's timer: nothing for the guest, it runs on */
+	CHECK_EQ(run_script(nmi, 2), EXIT_STATUS_STOPPED);
+	CHECK_EQ(script_pos, 2);
+	CHECK_EQ(injected_vector, -1);
+	CHECK(strstr(vm.stop_msg, "triple fault"));
+	vm_destroy(&vm);
+
+	CHECK_EQ(run_script(vmx, 1), EXIT_STATUS_STOPPED);
+	CHECK_EQ(injected_vector, X86_UD);
+	CHECK_EQ(regs.rip, 0x3000);
+	vm_destroy(&vm);
+
+	CHECK_EQ(run_script(rdpmc, 1), EXIT_STATUS_STOPPED);
+	CHECK_EQ(injected_vector, X86_GP);
+	vm_destroy(&vm);
+
+	CHECK_EQ(run_script(skip, 3), EXIT_STATUS_STOPPED);
+	CHECK_EQ(regs.rip, 0x3007);
+	CHECK(strstr(vm.stop_msg, "triple fault"));
+	vm_destroy(&vm);
+
+	CHECK_EQ(run_script(xsetbv_ok, 1), EXIT_STATUS_STOPPED);
+	CHECK_EQ(injected_vector, -1);
+	CHECK_EQ(regs.rip, 0x3003);
+	vm_destroy(&vm);
+	CHECK_EQ(run_script(xsetbv_bad, 1), EXIT_STATUS_STOPPED);
+	CHECK_EQ(injected_vector, X86_GP);
+	CHECK_EQ(regs.rip, 0x3000);
+	vm_destroy(&vm);
+
+	sregs.cr0 = CR0_PE | CR0_TS | CR0_MP;
+	CHECK_EQ(run_script(cr, 1), EXIT_STATUS_STOPPED);
+	CHECK_EQ(sregs.cr3, 0x5000);
+	CHECK_EQ(regs.rip, 0x3003);
+	vm_destroy(&vm);
+	CHECK_EQ(run_script(cr, 2), EXIT_STATUS_STOPPED);
+	CHECK_EQ(regs.gpr[R_RAX], 0x5000);
+	vm_destroy(&vm);
+	CHECK_EQ(run_script(cr, 3), EXIT_STATUS_STOPPED);
+	CHECK_EQ(sregs.cr0 & CR0_TS, 0);
+	vm_destroy(&vm);
+	CHECK_EQ(run_script(cr, 4), EXIT_STATUS_STOPPED);
+	CHECK_EQ(sregs.cr0 & (CR0_PE | CR0_MP), CR0_PE); /* LMSW cleared MP, cannot clear PE */
+	vm_destroy(&vm);
+	CHECK_EQ(run_script(cr, 5), EXIT_STATUS_STOPPED);
+	CHECK_EQ(injected_vector, X86_GP);
+	CHECK_EQ(regs.rip, 0x300b);
+	CHECK_EQ(sregs.cr4 & CR4_VMXE, 0);
+	vm_destroy(&vm);
+}
+
+/* ---- exit storms ---- */
+
+static void test_exit_storm(void)
+{
+	const unsigned n = VMM_EXIT_STORM_LIMIT + 10;
+	struct step *steps = calloc(n, sizeof(*steps));
+
+	memset(&sregs, 0, sizeof(sregs));
+	for (unsigned i = 0; i < n; i++)
+		steps[i] = (struct step){ EXIT(EXIT_REASON_PAUSE_INSTRUCTION, 2, 0x4000) };
+	CHECK_EQ(run_script(steps, n), EXIT_STATUS_STOPPED);
+	CHECK_EQ(script_pos, VMM_EXIT_STORM_LIMIT);
+	CHECK(!strcmp(vm.stop_msg, "exit storm: PAUSE_INSTRUCTION at RIP 0x4000 (qualification 0) "
+				   "repeated 100000 times without progress"));
+	vm_destroy(&vm);
+
+	/* Progress in a register (a counter the guest changes) is not a storm. */
+	for (unsigned i = 0; i < n; i++)
+		steps[i].rcx = i;
+	CHECK_EQ(run_script(steps, n), EXIT_STATUS_STOPPED);
+	CHECK_EQ(script_pos, n);
+	CHECK(strstr(vm.stop_msg, "triple fault"));
+	vm_destroy(&vm);
+
+	/* Polling a port at one RIP with nothing changing is what a UART wait loop looks like. */
+	for (unsigned i = 0; i < n; i++)
+		steps[i] = (struct step){ .exit = { .reason = EXIT_REASON_IO_INSTRUCTION,
+						    .insn_len = 1,
+						    .rip = 0x4000,
+						    .qual = 0x3fd0008,
+						    .io = { .port = 0x3fd, .size = 1, .in = 1 } } };
+	CHECK_EQ(run_script(steps, n), EXIT_STATUS_STOPPED);
+	CHECK_EQ(script_pos, n);
+	vm_destroy(&vm);
+	free(steps);
+}
+
+/*
+ * Exit storms on the soft CPU, which counts retired instructions: a multiboot image (a.out
+ * kludge, loaded at 1 MiB, entry after the 32-byte header) with `code`.
+ */
+static int run_soft_code(const u8 *insns, size_t len)
+{
+	static struct boot_plan plan;
+	u8 img[512] = { 0 };
+	u32 hdr[8] = { 0x1badb002,	  1u << 16, (u32) - (0x1badb002 + (1u << 16)),
+		       0x100000,	  0x100000, 0x100000 + 32 + (u32)len,
+		       0x100000 + 0x1000, 0x100020 };
+	int status;
+
+	memcpy(img, hdr, sizeof(hdr));
+	memcpy(img + 32, insns, len);
+	memset(&vm, 0, sizeof(vm));
+	CHECK_EQ(multiboot_load(img, 32 + len, "storm", 4 << 20, &plan), 0);
+	CHECK_EQ(vm_create(&vm, 4 << 20, &backend_soft, &no_console), 0);
+	CHECK_EQ(vm_load_boot_plan(&vm, &plan), 0);
+	status = vm_run(&vm);
+	return status;
+}
+
+static void test_exit_storm_soft(void)
+{
+	/* 1: wbinvd; jmp 1b -- one instruction retired per exit, nothing changes */
+	static const u8 spin[] = { 0x0f, 0x09, 0xeb, 0xfc };
+	/*
+	 * mov dx, 0x3fd; 1: in al, dx; inc dword [0x100100]; cmp dword [0x100100], 150000;
+	 * jne 1b; out 0xf4, al -- polling a port at one RIP with registers unchanged, but with
+	 * progress in memory: four instructions per exit.
+	 */
+	static const u8 poll[] = { 0x66, 0xba, 0xfd, 0x03, 0xec, 0xff, 0x05, 0x00, 0x01,
+				   0x10, 0x00, 0x81, 0x3d, 0x00, 0x01, 0x10, 0x00, 0xf0,
+				   0x49, 0x02, 0x00, 0x75, 0xed, 0xe6, 0xf4, 0xf4 };
+
+	CHECK_EQ(run_soft_code(spin, sizeof(spin)), EXIT_STATUS_STOPPED);
+	CHECK(!strcmp(vm.stop_msg, "exit storm: WBINVD at RIP 0x100020 (qualification 0) repeated "
+				   "100000 times without progress"));
+	vm_destroy(&vm);
+	CHECK_EQ(run_soft_code(poll, sizeof(poll)), (0x60 << 1) | 1);
+	CHECK_EQ(vm.stats.exits[EXIT_REASON_IO_INSTRUCTION], 150001);
+	vm_destroy(&vm);
+}
+
+/* ---- the policy, on the soft backend's VMCS ---- */
+
+static struct vmcs *create_soft(struct vmm_policy policy, int want)
+{
+	memset(&vm, 0, sizeof(vm));
+	vm.policy = policy;
+	CHECK_EQ(vm_create(&vm, 4 << 20, &backend_soft, &no_console), want);
+	return want ? NULL : soft_vcpu_vmcs(&vm.vcpu);
+}
+
+static u64 cap(u32 msr)
+{
+	u64 v = 0;
+
+	vmx_cap_msr(msr, &v);
+	return v;
+}
+
+/* The control word a switch lives in, by its VMCS field. */
+static const struct {
+	const char *name;
+	u32 field;
+	u32 bits;
+} switch_bits[] = {
+	{ "rdtsc-exiting", CPU_BASED_VM_EXEC_CONTROL, PROC_RDTSC_EXITING },
+	{ "hlt-exiting", CPU_BASED_VM_EXEC_CONTROL, PROC_HLT_EXITING },
+	{ "msr-bitmap", CPU_BASED_VM_EXEC_CONTROL, PROC_USE_MSR_BITMAPS },
+	{ "io-bitmap", CPU_BASED_VM_EXEC_CONTROL, PROC_USE_IO_BITMAPS },
+	{ "ept", SECONDARY_VM_EXEC_CONTROL, PROC2_ENABLE_EPT },
+	{ "vpid", SECONDARY_VM_EXEC_CONTROL, PROC2_ENABLE_VPID },
+	{ "pause-exiting", CPU_BASED_VM_EXEC_CONTROL, PROC_PAUSE_EXITING },
+	{ "ple", SECONDARY_VM_EXEC_CONTROL, PROC2_PAUSE_LOOP_EXITING },
+	{ "cr3-exiting", CPU_BASED_VM_EXEC_CONTROL,
+	  PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING },
+	{ "cr8-exiting", CPU_BASED_VM_EXEC_CONTROL,
+	  PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING },
+	{ "tpr-shadow", CPU_BASED_VM_EXEC_CONTROL, PROC_TPR_SHADOW },
+	{ "invlpg-exiting", CPU_BASED_VM_EXEC_CONTROL, PROC_INVLPG_EXITING },
+	{ "rdpmc-exiting", CPU_BASED_VM_EXEC_CONTROL, PROC_RDPMC_EXITING },
+	{ "mwait-exiting", CPU_BASED_VM_EXEC_CONTROL, PROC_MWAIT_EXITING },
+	{ "monitor-exiting", CPU_BASED_VM_EXEC_CONTROL, PROC_MONITOR_EXITING },
+	{ "mov-dr-exiting", CPU_BASED_VM_EXEC_CONTROL, PROC_MOV_DR_EXITING },
+	{ "wbinvd-exiting", SECONDARY_VM_EXEC_CONTROL, PROC2_WBINVD_EXITING },
+	{ "rdtscp", SECONDARY_VM_EXEC_CONTROL, PROC2_ENABLE_RDTSCP },
+	{ "invpcid", SECONDARY_VM_EXEC_CONTROL, PROC2_ENABLE_INVPCID },
+	{ "tsc-offsetting", CPU_BASED_VM_EXEC_CONTROL, PROC_TSC_OFFSETTING },
+	{ "tsc-scaling", SECONDARY_VM_EXEC_CONTROL, PROC2_TSC_SCALING },
+	{ "preemption-timer", PIN_BASED_VM_EXEC_CONTROL, PIN_PREEMPTION_TIMER },
+	{ "desc-table-exiting", SECONDARY_VM_EXEC_CONTROL, PROC2_DESC_TABLE_EXITING },
+	{ "pml", SECONDARY_VM_EXEC_CONTROL, PROC2_ENABLE_PML },
+	{ "unrestricted-guest", SECONDARY_VM_EXEC_CONTROL, PROC2_UNRESTRICTED_GUEST },
+};
+
+static u32 field(struct vmcs *v, u32 enc)
+{
+	u64 x = 0;
+
+	vmcs_read(v, enc, &x);
+	return (u32)x;
+}
+
+/* The model's own VM-entry checks of controls and host state (SDM 27.2.1, 27.2.2, 27.2.3). */
+static void check_entry_checks(struct vmcs *v)
+{
+	struct vmx_vcpu x = {
+		.cpu = soft_vcpu_cpu(&vm.vcpu), .vmcs = v, .opaque = &vm, .host_ptr = vm_host_ptr
+	};
+
+	CHECK_EQ(vmx_check_controls(&x), 0);
+	CHECK_EQ(vmx_check_host_state(&x), 0);
+	CHECK(vmx_ctls_allowed(cap(MSR_IA32_VMX_TRUE_PINBASED_CTLS),
+			       field(v, PIN_BASED_VM_EXEC_CONTROL)));
+	CHECK(vmx_ctls_allowed(cap(MSR_IA32_VMX_TRUE_PROCBASED_CTLS),
+			       field(v, CPU_BASED_VM_EXEC_CONTROL)));
+	CHECK(vmx_ctls_allowed(cap(MSR_IA32_VMX_PROCBASED_CTLS2),
+			       field(v, SECONDARY_VM_EXEC_CONTROL)));
+	CHECK(vmx_ctls_allowed(cap(MSR_IA32_VMX_TRUE_EXIT_CTLS), field(v, VM_EXIT_CONTROLS)));
+	CHECK(vmx_ctls_allowed(cap(MSR_IA32_VMX_TRUE_ENTRY_CTLS), field(v, VM_ENTRY_CONTROLS)));
+}
+
+static void test_policy_default(void)
+{
+	struct vmcs *v = create_soft((struct vmm_policy){ 0 }, 0);
+	u32 proc, proc2, pin;
+	const u8 *bm;
+
+	if (!v)
+		return;
+	pin = field(v, PIN_BASED_VM_EXEC_CONTROL);
+	proc = field(v, CPU_BASED_VM_EXEC_CONTROL);
+	proc2 = field(v, SECONDARY_VM_EXEC_CONTROL);
+	CHECK_EQ(pin & (u32)cap(MSR_IA32_VMX_TRUE_PINBASED_CTLS),
+		 (u32)cap(MSR_IA32_VMX_TRUE_PINBASED_CTLS)); /* default1 bits */
+	CHECK_EQ(proc & (u32)cap(MSR_IA32_VMX_TRUE_PROCBASED_CTLS),
+		 (u32)cap(MSR_IA32_VMX_TRUE_PROCBASED_CTLS));
+	CHECK(pin & PIN_EXTINT_EXITING);
+	CHECK_EQ(proc & (PROC_HLT_EXITING | PROC_MWAIT_EXITING | PROC_MONITOR_EXITING |
+			 PROC_RDPMC_EXITING | PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS |
+			 PROC_TSC_OFFSETTING | PROC_SECONDARY_CONTROLS),
+		 PROC_HLT_EXITING | PROC_MWAIT_EXITING | PROC_MONITOR_EXITING | PROC_RDPMC_EXITING |
+			 PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS | PROC_TSC_OFFSETTING |
+			 PROC_SECONDARY_CONTROLS);
+	CHECK_EQ(proc & (PROC_RDTSC_EXITING | PROC_INVLPG_EXITING | PROC_CR3_LOAD_EXITING |
+			 PROC_UNCOND_IO_EXITING),
+		 0);
+	CHECK_EQ(proc2, PROC2_ENABLE_EPT | PROC2_ENABLE_VPID | PROC2_UNRESTRICTED_GUEST |
+				PROC2_WBINVD_EXITING | PROC2_ENABLE_RDTSCP | PROC2_ENABLE_INVPCID |
+				PROC2_PAUSE_LOOP_EXITING);
+	CHECK(field(v, VM_EXIT_CONTROLS) & EXIT_CTL_HOST_ADDR_SPACE_SIZE);
+	CHECK(field(v, VM_EXIT_CONTROLS) & EXIT_CTL_ACK_INTR_ON_EXIT);
+	CHECK(field(v, VM_ENTRY_CONTROLS) & ENTRY_CTL_LOAD_EFER);
+	CHECK_EQ(v->virtual_processor_id, 1);
+	CHECK_EQ(v->ple_gap, 128);
+	CHECK_EQ(v->ple_window, 4096);
+	CHECK_EQ(v->vmcs_link_pointer, ~0ull);
+	CHECK_EQ(v->ept_pointer, vm.eptp);
+	CHECK_EQ(v->ept_pointer & EPTP_AD_ENABLE, 0);
+	CHECK_EQ(v->host_rip, (u64)(uintptr_t)vmm_handle_exit);
+	CHECK_EQ(v->host_cs_selector, 8);
+	CHECK_EQ(v->host_tr_selector, 0x10);
+	CHECK(v->host_cr4 & CR4_VMXE);
+	CHECK(v->host_cr4 & CR4_PAE);
+	CHECK_EQ(v->cr4_guest_host_mask, CR4_VMXE);
+	CHECK_EQ(v->cr0_guest_host_mask, CR0_NE); /* unrestricted guest frees PE and PG */
+	CHECK_EQ(v->exception_bitmap, BIT(X86_AC_VEC) | BIT(X86_MC));
+	bm = vm_host_ptr(&vm, v->io_bitmap_b, 4096);
+	CHECK(bm && bm[0] == 0xff && bm[4095] == 0xff);
+	bm = vm_host_ptr(&vm, v->msr_bitmap, 4096);
+	CHECK(bm && !(bm[MSR_IA32_EFER - 0xc0000000 + 1024 * 8 / 8 / 8] & 0)); /* present */
+	CHECK(ept_lookup(&vm, vm.eptp, TESTDEV_MMIO_BASE, &(int){ 0 }) == NULL);
+	CHECK(ept_lookup(&vm, vm.eptp, 0, &(int){ 0 }) != NULL);
+	check_entry_checks(v);
+	vm_destroy(&vm);
+}
+
+static void test_policy_switches(void)
+{
+	const char *const *names = vmm_policy_names();
+	unsigned n = 0;
+
+	for (; names[n]; n++)
+		CHECK(!strcmp(names[n], switch_bits[n].name));
+	CHECK_EQ(n, ARRAY_SIZE(switch_bits));
+	CHECK_EQ(vmm_policy_set(&vm, "no-such-control", true), -ENOENT);
+
+	/* Each switch flipped from its default changes its bits and only what it must. */
+	for (unsigned i = 0; i < ARRAY_SIZE(switch_bits); i++) {
+		struct vmcs *v = create_soft((struct vmm_policy){ 0 }, 0);
+		unsigned failed = check_failed;
+		bool was_on;
+		struct vmm_policy p = { 0 };
+
+		if (!v)
+			return;
+		was_on = (field(v, switch_bits[i].field) & switch_bits[i].bits) ==
+			 switch_bits[i].bits;
+		vm_destroy(&vm);
+		memset(&vm, 0, sizeof(vm));
+		CHECK_EQ(vmm_policy_set(&vm, switch_bits[i].name, !was_on), 0);
+		p = vm.policy;
+		if (!strcmp(switch_bits[i].name, "pml")) {
+			v = create_soft(p, 0);
+		} else if (!strcmp(switch_bits[i].name, "unrestricted-guest")) {
+			v = create_soft(p, 0);
+		} else {
+			v = create_soft(p, 0);
+		}
+		if (!v)
+			continue;
+		CHECK_EQ(field(v, switch_bits[i].field) & switch_bits[i].bits,
+			 was_on ? 0 : switch_bits[i].bits);
+		if (check_failed != failed)
+			fprintf(stderr, "  (switch %s)\n", switch_bits[i].name);
+		check_entry_checks(v);
+		vm_destroy(&vm);
+	}
+}
+
+static void test_policy_adapts(void)
+{
+	struct vmm_policy p;
+	struct vmcs *v;
+	char msg[160];
+
+	/* ept=off: a shadow-paging VMM's exits, no unrestricted guest, #PF intercepted */
+	memset(&vm, 0, sizeof(vm));
+	CHECK_EQ(vmm_policy_set(&vm, "ept", false), 0);
+	p = vm.policy;
+	v = create_soft(p, 0);
+	if (v) {
+		u32 proc = field(v, CPU_BASED_VM_EXEC_CONTROL);
+
+		CHECK_EQ(proc & (PROC_INVLPG_EXITING | PROC_CR3_LOAD_EXITING |
+				 PROC_CR3_STORE_EXITING),
+			 PROC_INVLPG_EXITING | PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING);
+		CHECK_EQ(field(v, SECONDARY_VM_EXEC_CONTROL) &
+				 (PROC2_ENABLE_EPT | PROC2_UNRESTRICTED_GUEST | PROC2_ENABLE_PML),
+			 0);
+		CHECK(v->exception_bitmap & BIT(X86_PF_VEC));
+		CHECK_EQ(vm.eptp, 0);
+		/* PE and PG are forced on in the guest, so the host owns them (27.3.1.1) */
+		CHECK_EQ(v->cr0_guest_host_mask & (CR0_PE | CR0_PG | CR0_NE),
+			 CR0_PE | CR0_PG | CR0_NE);
+		check_entry_checks(v);
+		/* a guest with paging off is refused before the first entry, in one line */
+		CHECK_EQ(vm_run(&vm), EXIT_STATUS_STOPPED);
+		CHECK(strstr(vm.stop_msg, "starts with paging off"));
+		vm_destroy(&vm);
+	}
+
+	/* ... and contradictions are refused with one message */
+	memset(&vm, 0, sizeof(vm));
+	CHECK_EQ(vmm_policy_set(&vm, "ept", false), 0);
+	CHECK_EQ(vmm_policy_set(&vm, "unrestricted-guest", true), 0);
+	CHECK_EQ(vmm_policy_check(&vm, msg, sizeof(msg)), -EINVAL);
+	CHECK(strstr(msg, "unrestricted-guest=on needs ept=on"));
+	p = vm.policy;
+	create_soft(p, -EINVAL);
+	vm_destroy(&vm);
+	memset(&vm, 0, sizeof(vm));
+	CHECK_EQ(vmm_policy_set(&vm, "ept", false), 0);
+	CHECK_EQ(vmm_policy_set(&vm, "pml", true), 0);
+	CHECK_EQ(vmm_policy_check(&vm, msg, sizeof(msg)), -EINVAL);
+	CHECK(strstr(msg, "pml=on"));
+
+	/* io-bitmap=off: unconditional I/O exiting instead */
+	memset(&vm, 0, sizeof(vm));
+	CHECK_EQ(vmm_policy_set(&vm, "io-bitmap", false), 0);
+	p = vm.policy;
+	v = create_soft(p, 0);
+	if (v) {
+		CHECK(field(v, CPU_BASED_VM_EXEC_CONTROL) & PROC_UNCOND_IO_EXITING);
+		vm_destroy(&vm);
+	}
+
+	/* pml=on: EPT A/D flags, the log at index 511, a dirty bitmap */
+	memset(&vm, 0, sizeof(vm));
+	CHECK_EQ(vmm_policy_set(&vm, "pml", true), 0);
+	p = vm.policy;
+	v = create_soft(p, 0);
+	if (v) {
+		CHECK(v->ept_pointer & EPTP_AD_ENABLE);
+		CHECK_EQ(v->guest_pml_index, 511);
+		CHECK(vm_host_ptr(&vm, v->pml_address, 4096) == vm.pml_log);
+		CHECK(vm.dirty_bitmap != NULL);
+		vm_destroy(&vm);
+	}
+
+	/* preemption-timer=on: the quantum armed, saved on exit */
+	memset(&vm, 0, sizeof(vm));
+	CHECK_EQ(vmm_policy_set(&vm, "preemption-timer", true), 0);
+	p = vm.policy;
+	v = create_soft(p, 0);
+	if (v) {
+		CHECK(v->vmx_preemption_timer_value != 0);
+		CHECK(field(v, VM_EXIT_CONTROLS) & EXIT_CTL_SAVE_PREEMPTION_TIMER);
+		vm_destroy(&vm);
+	}
+}
+
+static void test_testdev(void)
+{
+	struct testdev t = { 0 };
+	u64 d = 0;
+
+	testdev_access(&t, TESTDEV_REG_MAGIC, &d, 4, false);
+	CHECK_EQ(d, TESTDEV_MAGIC);
+	d = 0x1234;
+	testdev_access(&t, TESTDEV_REG_MAGIC, &d, 4, true); /* read-only */
+	testdev_access(&t, TESTDEV_REG_MAGIC, &d, 4, false);
+	CHECK_EQ(d, TESTDEV_MAGIC);
+	testdev_access(&t, TESTDEV_REG_VERSION, &d, 4, false);
+	CHECK_EQ(d, TESTDEV_VERSION);
+	d = 0x1122334455667788ull;
+	testdev_access(&t, TESTDEV_REG_SCRATCH, &d, 8, true);
+	d = 0xbeef;
+	testdev_access(&t, TESTDEV_REG_SCRATCH + 2, &d, 2, true);
+	testdev_access(&t, TESTDEV_REG_SCRATCH, &d, 8, false);
+	CHECK_EQ(d, 0x11223344beef7788ull);
+	testdev_access(&t, TESTDEV_REG_SCRATCH + 4, &d, 4, false);
+	CHECK_EQ(d, 0x11223344);
+	testdev_access(&t, TESTDEV_REG_COUNT, &d, 8, false);
+	CHECK_EQ(d, 8); /* eight accesses before this one */
+	testdev_access(&t, TESTDEV_REG_COUNT, &d, 8, true);
+	testdev_access(&t, 0x800, &d, 4, false);
+	CHECK_EQ(d, 0);
+	testdev_access(&t, TESTDEV_REG_COUNT, &d, 4, false);
+	CHECK_EQ(d, 1);
+}
+
+int main(void)
+{
+	test_host_memory();
+	test_ept();
+	test_mmio_decode();
+	test_mmio_regs();
+	test_mmio_emulate();
+	test_hypercalls();
+	test_handlers();
+	test_exit_storm();
+	test_exit_storm_soft();
+	test_testdev();
+	test_policy_default();
+	test_policy_switches();
+	test_policy_adapts();
+	return check_done("vmm_vtx");
+}
