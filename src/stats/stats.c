@@ -1,99 +1,251 @@
 // SPDX-License-Identifier: MIT
-/* Exit telemetry: see stats.h. */
+/* Exit telemetry: counting, timing and the cost model (see stats.h, docs/telemetry.md). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "stats/stats.h"
 
-#define IO_PORTS 0x10000
+#define IO_PORTS       0x10000
+#define STATS_KEYS_MAX (STATS_KEYS / 4 * 3) /* load limit of the open-addressing table */
 
 int stats_init(struct stats *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->io = calloc(IO_PORTS, sizeof(*s->io));
-	return s->io ? 0 : -ENOMEM;
+	s->keys = calloc(STATS_KEYS, sizeof(*s->keys));
+	if (s->io && s->keys)
+		return 0;
+	stats_free(s);
+	return -ENOMEM;
 }
 
 void stats_free(struct stats *s)
 {
+	if (s->trace)
+		stats_trace_finish(s);
 	free(s->io);
+	free(s->keys);
 	s->io = NULL;
+	s->keys = NULL;
+}
+
+u64 stats_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (u64)ts.tv_sec * 1000000000ull + (u64)ts.tv_nsec;
+}
+
+bool stats_tracing(const struct stats *s)
+{
+	return s->trace && !s->trace_error;
+}
+
+static void stats_time_add(struct stats_time *t, u64 ns)
+{
+	if (!t->timed || ns < t->min_ns)
+		t->min_ns = ns;
+	if (ns > t->max_ns)
+		t->max_ns = ns;
+	t->timed++;
+	t->sum_ns += ns;
+	t->sumsq_ns += (double)ns * (double)ns;
+}
+
+/* Bucket b >= 1 holds [2^(b-1), 2^b) ns; bucket 0 holds 0 (no time measured). */
+static unsigned stats_hist_bucket(u64 ns)
+{
+	unsigned b = ns ? 64 - (unsigned)__builtin_clzll(ns) : 0;
+
+	return b < STATS_HIST_BUCKETS ? b : STATS_HIST_BUCKETS - 1;
+}
+
+struct stats_key *stats_key_get(struct stats *s, enum stats_kind kind, u64 value, bool write)
+{
+	u64 h = (value ^ ((u64)kind << 56) ^ ((u64)write << 48)) * 0x9e3779b97f4a7c15ull;
+	unsigned i = (unsigned)(h >> 52) & (STATS_KEYS - 1);
+
+	for (;; i = (i + 1) & (STATS_KEYS - 1)) {
+		struct stats_key *k = &s->keys[i];
+
+		if (!k->used)
+			break;
+		if (k->value == value && k->kind == kind && k->write == write)
+			return k;
+	}
+	if (s->nr_keys >= STATS_KEYS_MAX) {
+		s->dropped_keys++;
+		return NULL;
+	}
+	s->nr_keys++;
+	s->keys[i] =
+		(struct stats_key){ .value = value, .kind = (u8)kind, .write = write, .used = 1 };
+	return &s->keys[i];
+}
+
+/*
+ * The handler's key (CPUID leaf, MSR index) and its exit's time meet whichever comes first:
+ * `reason` is the exit the note belongs to.
+ */
+static void stats_note(struct stats *s, struct stats_key *k, u32 reason)
+{
+	if (!k)
+		return;
+	k->time.count++;
+	if (s->pending_time_valid && s->pending_reason == reason) {
+		stats_time_add(&k->time, s->pending_time_ns);
+		s->pending_time_valid = false;
+		return;
+	}
+	s->pending_key = k;
+	s->pending_reason = reason;
+}
+
+void stats_note_cpuid(struct stats *s, u32 leaf)
+{
+	stats_note(s, stats_key_get(s, STATS_CPUID, leaf, false), EXIT_REASON_CPUID);
+}
+
+void stats_note_msr(struct stats *s, u32 index, bool write)
+{
+	stats_note(s, stats_key_get(s, STATS_MSR, index, write),
+		   write ? EXIT_REASON_MSR_WRITE : EXIT_REASON_MSR_READ);
+}
+
+/* The exit's own key: port, MMIO address; CPUID and MSR keys come from the handlers' notes. */
+static struct stats_key *stats_exit_key(struct stats *s, const struct vm_exit *exit, u32 basic,
+					u64 exit_ns)
+{
+	struct stats_key *k = NULL;
+
+	switch (basic) {
+	case EXIT_REASON_IO_INSTRUCTION:
+		/* One element per exit (vmx/exit.h); direction from qualification bit 3 (SDM vol.
+		   3C 28.2.1, Table 28-5), which the backend also reports as io.in. */
+		s->io[exit->io.port][exit->io.in ? 1 : 0]++;
+		k = stats_key_get(s, STATS_IO, exit->io.port, !exit->io.in);
+		break;
+	case EXIT_REASON_EPT_VIOLATION:
+		/*
+		 * Keyed by the exact guest-physical address, as perf kvm stat's mmio events are:
+		 * device registers share a page. A decoded access (KVM_EXIT_MMIO) says its own
+		 * direction; otherwise qualification bit 1 is "the access was a data write" (SDM
+		 * vol. 3C 28.2.1, Table 28-7); the address is the guest-physical-address field
+		 * (SDM vol. 3C 28.2.1).
+		 */
+		if (exit->mmio.valid)
+			k = stats_key_get(s, STATS_MMIO, exit->mmio.gpa, exit->mmio.write);
+		else
+			k = stats_key_get(s, STATS_MMIO, exit->guest_phys, exit->qual & BIT(1));
+		break;
+	case EXIT_REASON_CPUID:
+	case EXIT_REASON_MSR_READ:
+	case EXIT_REASON_MSR_WRITE:
+		if (s->pending_key && s->pending_reason == basic) {
+			k = s->pending_key;
+			s->pending_key = NULL;
+			stats_time_add(&k->time, exit_ns);
+			return k; /* counted by the note */
+		}
+		s->pending_key = NULL;
+		s->pending_time_valid = true;
+		s->pending_time_ns = exit_ns;
+		s->pending_reason = basic;
+		return NULL;
+	default:
+		return NULL;
+	}
+	if (k) {
+		k->time.count++;
+		stats_time_add(&k->time, exit_ns);
+	}
+	return k;
 }
 
 void stats_record(struct stats *s, const struct vm_exit *exit, u64 exit_ns, const u8 *insn,
 		  unsigned insn_len)
 {
 	u32 basic = exit->reason & 0xffff;
+	u32 slot = basic < EXIT_REASON_MAX ? basic : EXIT_REASON_MAX;
+	struct stats_key *k = NULL;
 
-	if ((exit->reason & EXIT_REASON_FAILED_VMENTRY) || basic >= EXIT_REASON_MAX)
-		basic = EXIT_REASON_MAX;
-	s->exits[basic]++;
+	/* Bit 31 of the exit reason: VM-entry failure (SDM vol. 3C 25.9.1); kept apart. */
+	if (exit->reason & EXIT_REASON_FAILED_VMENTRY) {
+		s->entry_failures[slot]++;
+		slot = EXIT_REASON_MAX;
+	}
+	s->exits[slot]++;
 	s->total++;
-	if (basic == EXIT_REASON_IO_INSTRUCTION)
-		s->io[exit->io.port][exit->io.in ? 1 : 0]++;
+	s->time[slot].count++;
+	stats_time_add(&s->time[slot], exit_ns);
+	s->hist[slot][stats_hist_bucket(exit_ns)]++;
+	s->model_cycles[slot] += stats_model_cycles(exit);
+	if (slot != EXIT_REASON_MAX)
+		k = stats_exit_key(s, exit, slot, exit_ns);
+	if (unlikely(s->trace) && !s->trace_error)
+		stats_trace_exit(s, exit, k, exit_ns, insn, insn_len);
 }
 
-struct stats_row {
-	u64 count;
-	char name[24];
+/*
+ * Handler cost in cycles on top of the VM transition, by basic reason; 0: STATS_DEFAULT_CYCLES.
+ * The reasoning for each number is in docs/telemetry.md ("Cost model").
+ */
+#define STATS_DEFAULT_CYCLES   500
+#define STATS_USER_EXIT_CYCLES 3000 /* to the user-space device model and back */
+#define STATS_DECODE_CYCLES    1500 /* fetch and decode the faulting instruction */
+
+static const u16 stats_handler_cycles[EXIT_REASON_MAX] = {
+	[EXIT_REASON_EXCEPTION_NMI] = 600,
+	[EXIT_REASON_EXTERNAL_INTERRUPT] = 300,
+	[EXIT_REASON_TRIPLE_FAULT] = 100,
+	[EXIT_REASON_INTERRUPT_WINDOW] = 150,
+	[EXIT_REASON_NMI_WINDOW] = 150,
+	[EXIT_REASON_CPUID] = 100,
+	[EXIT_REASON_HLT] = 200,
+	[EXIT_REASON_INVLPG] = 200,
+	[EXIT_REASON_RDPMC] = 150,
+	[EXIT_REASON_RDTSC] = 50,
+	[EXIT_REASON_VMCALL] = 150,
+	[EXIT_REASON_VMCLEAR] = 2000,
+	[EXIT_REASON_VMLAUNCH] = 2000,
+	[EXIT_REASON_VMPTRLD] = 2000,
+	[EXIT_REASON_VMPTRST] = 2000,
+	[EXIT_REASON_VMREAD] = 2000,
+	[EXIT_REASON_VMRESUME] = 2000,
+	[EXIT_REASON_VMWRITE] = 2000,
+	[EXIT_REASON_VMOFF] = 2000,
+	[EXIT_REASON_VMON] = 2000,
+	[EXIT_REASON_CR_ACCESS] = 200,
+	[EXIT_REASON_DR_ACCESS] = 150,
+	[EXIT_REASON_IO_INSTRUCTION] = STATS_USER_EXIT_CYCLES,
+	[EXIT_REASON_MSR_READ] = 150,
+	[EXIT_REASON_MSR_WRITE] = 150,
+	[EXIT_REASON_PAUSE_INSTRUCTION] = 100,
+	[EXIT_REASON_EPT_VIOLATION] = STATS_USER_EXIT_CYCLES,
+	[EXIT_REASON_EPT_MISCONFIG] = STATS_USER_EXIT_CYCLES,
+	[EXIT_REASON_INVEPT] = 2000,
+	[EXIT_REASON_RDTSCP] = 50,
+	[EXIT_REASON_PREEMPTION_TIMER] = 100,
+	[EXIT_REASON_INVVPID] = 2000,
+	[EXIT_REASON_WBINVD] = 1000,
+	[EXIT_REASON_XSETBV] = 200,
+	[EXIT_REASON_PML_FULL] = 2000,
 };
 
-static int stats_compare_rows(const void *a, const void *b)
+u64 stats_model_cycles(const struct vm_exit *exit)
 {
-	const struct stats_row *x = a, *y = b;
+	u32 basic = exit->reason & 0xffff;
+	u64 cycles;
 
-	if (x->count != y->count)
-		return x->count < y->count ? 1 : -1;
-	return strcmp(x->name, y->name);
-}
-
-static void stats_print_rows(FILE *f, const char *title, struct stats_row *rows, size_t n)
-{
-	u64 total = 0;
-
-	qsort(rows, n, sizeof(*rows), stats_compare_rows);
-	for (size_t i = 0; i < n; i++)
-		total += rows[i].count;
-	fprintf(f, "\n%20s %10s %9s\n\n", title, "Samples", "Samples%");
-	for (size_t i = 0; i < n; i++)
-		fprintf(f, "%20s %10llu %8.2f%%\n", rows[i].name, (unsigned long long)rows[i].count,
-			100.0 * (double)rows[i].count / (double)total);
-	fprintf(f, "\nTotal Samples:%llu\n", (unsigned long long)total);
-}
-
-void stats_print(const struct stats *s, FILE *f, u64 unclaimed_reads, u64 unclaimed_writes)
-{
-	struct stats_row *rows;
-	size_t n = 0;
-
-	rows = calloc(IO_PORTS * 2 > EXIT_REASON_MAX + 1 ? IO_PORTS * 2 : EXIT_REASON_MAX + 1,
-		      sizeof(*rows));
-	if (!rows)
-		return;
-	fprintf(f, "\nAnalyze events for all VMs, all VCPUs:\n");
-	for (u32 r = 0; r <= EXIT_REASON_MAX; r++) {
-		if (!s->exits[r])
-			continue;
-		rows[n].count = s->exits[r];
-		snprintf(rows[n++].name, sizeof(rows->name), "%s",
-			 r == EXIT_REASON_MAX ? "FAILED_VMENTRY/OTHER" : exit_reason_name(r));
-	}
-	stats_print_rows(f, "VM-EXIT", rows, n);
-
-	n = 0;
-	for (u32 port = 0; port < IO_PORTS; port++) {
-		for (int in = 0; in < 2; in++) {
-			if (!s->io[port][in])
-				continue;
-			rows[n].count = s->io[port][in];
-			snprintf(rows[n++].name, sizeof(rows->name), "0x%x:%s", port,
-				 in ? "PIN" : "POUT");
-		}
-	}
-	if (n)
-		stats_print_rows(f, "IO Port Access", rows, n);
-	fprintf(f, "Unclaimed port reads: %llu, writes: %llu\n",
-		(unsigned long long)unclaimed_reads, (unsigned long long)unclaimed_writes);
-	free(rows);
+	/* A failed VM entry (SDM vol. 3C 27.8) never ran the guest: one transition, no handler. */
+	if ((exit->reason & EXIT_REASON_FAILED_VMENTRY) || basic >= EXIT_REASON_MAX)
+		return STATS_TRANSITION_CYCLES;
+	cycles = stats_handler_cycles[basic] ? stats_handler_cycles[basic] : STATS_DEFAULT_CYCLES;
+	/* An EPT violation the backend did not decode (the soft CPU's) is decoded by the VMM. */
+	if (basic == EXIT_REASON_EPT_VIOLATION && !exit->mmio.valid)
+		cycles += STATS_DECODE_CYCLES;
+	return STATS_TRANSITION_CYCLES + cycles;
 }

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Exit telemetry: exits counted by basic reason, I/O exits by port and direction. Recording is a
- * couple of increments so it stays on for every run; `tollbooth run --stats` prints the tables.
+ * Exit telemetry (docs/telemetry.md): exits counted and timed by basic reason, entry failures
+ * apart; I/O exits by port and direction, MMIO by guest-physical address and direction, MSR
+ * accesses by index and direction, CPUID by leaf. Recording is a few increments into fixed tables
+ * so it stays on for every run; `tollbooth run --stats` prints the tables, --stats-json writes
+ * them as JSON, --trace streams every exit as a Chrome trace event.
  */
 #pragma once
 #include <stdio.h>
@@ -9,14 +12,57 @@
 #include "common.h"
 #include "vmx/exit.h"
 
+#define STATS_HIST_BUCKETS 64 /* bucket b: exit_ns in [2^(b-1), 2^b), bucket 0: exit_ns == 0 */
+
+/* Host time of a set of exits, as perf kvm stat keeps it per event. */
+struct stats_time {
+	u64 count; /* samples */
+	u64 timed; /* samples with a time (a noted key may never see its exit's time) */
+	u64 sum_ns, min_ns, max_ns;
+	double sumsq_ns; /* for the "( +- x% )" relative standard deviation of the mean */
+};
+
+/* What a keyed counter counts (the tables after the exit-reason table). */
+enum stats_kind { STATS_IO, STATS_MMIO, STATS_MSR, STATS_CPUID, STATS_KINDS };
+
+struct stats_key {
+	u64 value; /* port, guest-physical address, MSR index or CPUID leaf */
+	u8 kind;   /* enum stats_kind; 0 with used == 0: a free slot */
+	u8 write;  /* OUT, MMIO write, WRMSR */
+	u8 used;
+	struct stats_time time;
+};
+
+/* Keyed counters: open addressing, allocated once; keys past the load limit are dropped. */
+#define STATS_KEYS 4096
+
 struct stats {
 	u64 exits[EXIT_REASON_MAX + 1]; /* last slot: entry failures and reasons past the list */
 	u64 total;
 	u64 (*io)[2]; /* [port][in]; 64 Ki ports */
+	/* Per basic reason (same slots as exits[]). */
+	struct stats_time time[EXIT_REASON_MAX + 1];
+	u64 hist[EXIT_REASON_MAX + 1][STATS_HIST_BUCKETS];
+	u64 model_cycles[EXIT_REASON_MAX + 1];
+	/* VM-entry failures (bit 31 set) by basic reason; reasons past the list in the last slot.
+	 */
+	u64 entry_failures[EXIT_REASON_MAX + 1];
+	struct stats_key *keys; /* STATS_KEYS slots */
+	unsigned nr_keys;
+	u64 dropped_keys; /* exits whose key found no room (a guest touching many addresses) */
+	/* A key a handler noted (CPUID leaf, MSR) waiting for its exit's time, or the reverse. */
+	struct stats_key *pending_key;
+	u32 pending_reason;
+	bool pending_time_valid;
+	u64 pending_time_ns;
+	/* --trace */
+	FILE *trace;
+	u64 trace_t0_ns, trace_events;
+	bool trace_error; /* a write failed: tracing stopped, the run went on */
 };
 
-int stats_init(struct stats *s); /* 0 or -ENOMEM */
-void stats_free(struct stats *s);
+int stats_init(struct stats *s);  /* 0 or -ENOMEM */
+void stats_free(struct stats *s); /* also finishes a trace still open */
 /*
  * One exit, after its handler ran. exit_ns: host nanoseconds from the backend handing the exit
  * over to the handler having finished (stats_now_ns() on both sides, in vmm/run.c). insn/insn_len:
@@ -25,7 +71,10 @@ void stats_free(struct stats *s);
  */
 void stats_record(struct stats *s, const struct vm_exit *exit, u64 exit_ns, const u8 *insn,
 		  unsigned insn_len);
-/* Keys the exit record does not carry: the handlers report them. */
+/*
+ * Keys the exit record does not carry: the handlers report them. Either order relative to the
+ * exit's stats_record() works: the key gets the time of the matching CPUID/RDMSR/WRMSR exit.
+ */
 void stats_note_cpuid(struct stats *s, u32 leaf);
 void stats_note_msr(struct stats *s, u32 index, bool write);
 u64 stats_now_ns(void); /* CLOCK_MONOTONIC */
@@ -36,9 +85,28 @@ bool stats_tracing(const struct stats *s);
  * virtual TSC (cpu_add_cycles), so --tsc virtual runs are deterministic.
  */
 u64 stats_model_cycles(const struct vm_exit *exit);
+#define STATS_TRANSITION_CYCLES 250
+
+/* A key's slot, inserted on first use (no allocation); NULL when the table is full. */
+struct stats_key *stats_key_get(struct stats *s, enum stats_kind kind, u64 value, bool write);
 
 /*
  * The tables in the style of `perf kvm stat report`: exit reason as Linux spells it, samples,
- * percentage, sorted by count; then I/O ports ("0x3f8:POUT"), then the bus's unclaimed accesses.
+ * percentages, min/max/avg time, modeled cycles, sorted by count; then entry failures, I/O ports
+ * ("0x3f8:POUT"), MMIO ("0xfee00000:W"), MSRs ("0x10:R"), CPUID leaves, then the bus's unclaimed
+ * accesses.
  */
 void stats_print(const struct stats *s, FILE *f, u64 unclaimed_reads, u64 unclaimed_writes);
+/* The same data as one JSON object (schema in docs/telemetry.md); 0 or -EIO. */
+int stats_write_json(const struct stats *s, FILE *f, u64 unclaimed_reads, u64 unclaimed_writes);
+
+/*
+ * --trace: stream every exit to `f` as a Chrome trace-event JSON object (Perfetto,
+ * chrome://tracing). The stats own `f` from here on. stats_trace_finish() closes the JSON and
+ * the file: 0, or -errno of the first failed write (the run itself never fails for a trace).
+ */
+void stats_trace_start(struct stats *s, FILE *f);
+int stats_trace_finish(struct stats *s);
+/* One exit as a trace event (called by stats_record while tracing). */
+void stats_trace_exit(struct stats *s, const struct vm_exit *exit, const struct stats_key *key,
+		      u64 exit_ns, const u8 *insn, unsigned insn_len);
