@@ -1,0 +1,1029 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The kvm backend: the VMM's vCPU on /dev/kvm. KVM_RUN runs on the vCPU's own thread; run()
+ * hands it one KVM_RUN and waits for the exit, then translates kvm_run into the SDM exit record
+ * (vmx/exit.h) so the same handlers, devices and statistics see it. docs/kvm.md has the mapping
+ * and the completion rules.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kvm/internal.h"
+#include "vmm/cpuid.h"
+#include "vmm/msr.h"
+
+/* The vCPU thread is kicked out of KVM_RUN with this signal (immediate_exit set first). */
+#define KVM_KICK_SIGNAL SIGUSR1
+
+static const char *kvm_dev_path(void)
+{
+	const char *path = getenv(KVM_DEV_ENV);
+
+	return path && *path ? path : KVM_DEV_DEFAULT;
+}
+
+static int kvm_open(char *msg, size_t len)
+{
+	const char *path = kvm_dev_path();
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	int err, version;
+
+	if (fd < 0) {
+		err = -errno;
+		if (err == -ENOENT)
+			snprintf(msg, len,
+				 "--accel kvm: %s does not exist (no KVM on this host); "
+				 "use --accel soft",
+				 path);
+		else if (err == -EACCES || err == -EPERM)
+			snprintf(msg, len,
+				 "--accel kvm: no permission to open %s (join the kvm "
+				 "group); or use --accel soft",
+				 path);
+		else
+			snprintf(msg, len, "--accel kvm: cannot open %s: %s", path, strerror(-err));
+		return err;
+	}
+	version = ioctl(fd, KVM_GET_API_VERSION, 0);
+	if (version != KVM_API_VERSION) {
+		snprintf(msg, len, "--accel kvm: %s is not KVM (API version %d, want %d)", path,
+			 version, KVM_API_VERSION);
+		close(fd);
+		return -ENODEV;
+	}
+	return fd;
+}
+
+int kvm_probe(char *msg, size_t len)
+{
+	int fd = kvm_open(msg, len);
+
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
+int kvm_parse_disable_exits(const char *list, u32 *bits)
+{
+	static const struct {
+		const char *name;
+		u32 bit;
+	} words[] = {
+		{ "hlt", KVM_X86_DISABLE_EXITS_HLT },
+		{ "pause", KVM_X86_DISABLE_EXITS_PAUSE },
+		{ "mwait", KVM_X86_DISABLE_EXITS_MWAIT },
+		{ "cstate", KVM_X86_DISABLE_EXITS_CSTATE },
+	};
+	const char *p = list;
+
+	*bits = 0;
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		size_t i;
+
+		for (i = 0; i < ARRAY_SIZE(words); i++)
+			if (strlen(words[i].name) == n && !strncmp(p, words[i].name, n))
+				break;
+		if (i == ARRAY_SIZE(words))
+			return -EINVAL;
+		*bits |= words[i].bit;
+		p += n + (p[n] == ',');
+	}
+	return *bits ? 0 : -EINVAL;
+}
+
+/* ---- the vCPU thread ---- */
+
+static void kvm_kick_handler(int sig)
+{
+	(void)sig;
+}
+
+static void *kvm_vcpu_thread(void *opaque)
+{
+	struct kvm_vcpu *k = opaque;
+
+	pthread_mutex_lock(&k->lock);
+	for (;;) {
+		while (k->state != KVM_THREAD_RUN && k->state != KVM_THREAD_QUIT)
+			pthread_cond_wait(&k->cond, &k->lock);
+		if (k->state == KVM_THREAD_QUIT)
+			break;
+		pthread_mutex_unlock(&k->lock);
+		k->run_errno = ioctl(k->vcpu_fd, KVM_RUN, 0) < 0 ? errno : 0;
+		pthread_mutex_lock(&k->lock);
+		if (k->state == KVM_THREAD_RUN)
+			k->state = KVM_THREAD_DONE;
+		pthread_cond_broadcast(&k->cond);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return NULL;
+}
+
+/* One KVM_RUN on the vCPU thread: 0 or the errno it failed with. */
+static int kvm_run_once(struct kvm_vcpu *k)
+{
+	pthread_mutex_lock(&k->lock);
+	k->state = KVM_THREAD_RUN;
+	pthread_cond_broadcast(&k->cond);
+	while (k->state == KVM_THREAD_RUN)
+		pthread_cond_wait(&k->cond, &k->lock);
+	k->state = KVM_THREAD_IDLE;
+	pthread_mutex_unlock(&k->lock);
+	return k->run_errno;
+}
+
+/* ---- register caches ---- */
+
+static int kvm_load_regs(struct kvm_vcpu *k)
+{
+	if (!k->regs_valid && ioctl(k->vcpu_fd, KVM_GET_REGS, &k->regs) == 0)
+		k->regs_valid = true;
+	return k->regs_valid ? 0 : -errno;
+}
+
+static int kvm_load_sregs(struct kvm_vcpu *k)
+{
+	if (!k->sregs_valid && ioctl(k->vcpu_fd, KVM_GET_SREGS, &k->sregs) == 0)
+		k->sregs_valid = true;
+	return k->sregs_valid ? 0 : -errno;
+}
+
+/* Write dirty caches back and forget them: KVM_RUN changes the registers. 0 or -errno. */
+static int kvm_flush_regs(struct kvm_vcpu *k)
+{
+	if (k->sregs_dirty && ioctl(k->vcpu_fd, KVM_SET_SREGS, &k->sregs) < 0)
+		return -errno;
+	if (k->regs_dirty && ioctl(k->vcpu_fd, KVM_SET_REGS, &k->regs) < 0)
+		return -errno;
+	k->regs_valid = k->regs_dirty = k->sregs_valid = k->sregs_dirty = false;
+	return 0;
+}
+
+/* ---- VM setup ---- */
+
+/* Every RAM region of the memory map is a slot backed by vm->ram; MMIO regions stay holes. */
+static int kvm_sync_slots(struct vcpu *vcpu)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+	struct vm *vm = vcpu->vm;
+
+	for (; k->nr_slots < vm->nr_regions; k->nr_slots++) {
+		const struct mem_region *r = &vm->regions[k->nr_slots];
+		struct kvm_userspace_memory_region slot = {
+			.slot = k->nr_slots,
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (u64)(uintptr_t)(vm->ram + r->gpa),
+		};
+
+		if (r->kind != MEM_RAM)
+			continue;
+		if (r->gpa > vm->ram_size || r->size > vm->ram_size - r->gpa)
+			return -EINVAL;
+		if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/*
+ * KVM_SET_CPUID2 from the shared policy (vmm/cpuid.c), leaf by leaf through cpuid_lookup(), the
+ * table the soft CPU answers from. Leaves with subleaves (SDM vol. 2A CPUID: 4, 7, 0xb, 0xd, ...)
+ * get their first eight with KVM_CPUID_FLAG_SIGNIFCANT_INDEX.
+ */
+static bool cpuid_leaf_indexed(u32 leaf)
+{
+	return leaf == 4 || leaf == 7 || leaf == 0xb || leaf == 0xd || leaf == 0xf ||
+	       leaf == 0x10 || leaf == 0x12 || leaf == 0x14 || leaf == 0x17 || leaf == 0x18 ||
+	       leaf == 0x1f;
+}
+
+static int kvm_set_cpuid(struct kvm_vcpu *k)
+{
+	enum { MAX_ENTRIES = 256 };
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + MAX_ENTRIES * sizeof(c->entries[0]));
+	u32 out[4], max[2];
+	int err = 0;
+
+	if (!c)
+		return -ENOMEM;
+	/* What KVM can virtualise; we hand it our own model anyway (docs/kvm.md "CPUID"). */
+	c->nent = MAX_ENTRIES;
+	if (ioctl(k->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+		err = -errno;
+		goto out;
+	}
+	cpuid_lookup(0, 0, out);
+	max[0] = out[CPUID_EAX];
+	cpuid_lookup(0x80000000, 0, out);
+	max[1] = out[CPUID_EAX];
+	c->nent = 0;
+	for (int range = 0; range < 2; range++) {
+		u32 base = range ? 0x80000000 : 0;
+
+		for (u32 leaf = base; leaf <= max[range] && c->nent < MAX_ENTRIES - 8; leaf++) {
+			bool indexed = cpuid_leaf_indexed(leaf);
+
+			for (u32 sub = 0; sub < (indexed ? 8u : 1u); sub++) {
+				struct kvm_cpuid_entry2 *e = &c->entries[c->nent++];
+
+				cpuid_lookup(leaf, sub, out);
+				*e = (struct kvm_cpuid_entry2){
+					.function = leaf,
+					.index = sub,
+					.flags = indexed ? KVM_CPUID_FLAG_SIGNIFCANT_INDEX : 0,
+					.eax = out[CPUID_EAX],
+					.ebx = out[CPUID_EBX],
+					.ecx = out[CPUID_ECX],
+					.edx = out[CPUID_EDX],
+				};
+			}
+		}
+	}
+	if (ioctl(k->vcpu_fd, KVM_SET_CPUID2, c) < 0)
+		err = -errno;
+out:
+	free(c);
+	return err;
+}
+
+/*
+ * The MSR bitmap's counterpart (SDM vol. 3C 25.6.9): the MSRs the shared policy (vmm/msr.h)
+ * answers are denied in KVM's filter so they exit to user space (KVM_MSR_EXIT_REASON_FILTER);
+ * MSRs KVM does not know or refuses exit too (UNKNOWN, INVAL) and the policy answers them, #GP(0)
+ * included. Everything else KVM handles, as the soft CPU handles its own MSRs without an exit.
+ */
+static int kvm_set_msr_policy(struct kvm_vcpu *k)
+{
+	static const u32 policy_msrs[] = {
+#define X(index, name, reset, kind, wmask) index,
+		MSR_POLICY_LIST(X)
+#undef X
+	};
+	static u8 deny[1]; /* one MSR per range, bit clear: deny */
+	struct kvm_msr_filter filter = { .flags = KVM_MSR_FILTER_DEFAULT_ALLOW };
+	struct kvm_enable_cap cap = {
+		.cap = KVM_CAP_X86_USER_SPACE_MSR,
+		.args[0] = KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_UNKNOWN |
+			   KVM_MSR_EXIT_REASON_INVAL,
+	};
+
+	_Static_assert(ARRAY_SIZE(policy_msrs) <= KVM_MSR_FILTER_MAX_RANGES, "one range per MSR");
+	if (ioctl(k->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
+		return -errno;
+	for (size_t i = 0; i < ARRAY_SIZE(policy_msrs); i++)
+		filter.ranges[i] = (struct kvm_msr_filter_range){
+			.flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE,
+			.nmsrs = 1,
+			.base = policy_msrs[i],
+			.bitmap = deny,
+		};
+	return ioctl(k->vm_fd, KVM_X86_SET_MSR_FILTER, &filter) < 0 ? -errno : 0;
+}
+
+static int kvm_check_cap(struct kvm_vcpu *k, long cap)
+{
+	int r = ioctl(k->vm_fd, KVM_CHECK_EXTENSION, cap);
+
+	return r > 0 ? r : 0;
+}
+
+/*
+ * The levers of vm->kvm, which must precede the vCPU: 0, or -EOPNOTSUPP after
+ * vm_request_stop() with the one line naming what KVM lacks.
+ */
+static int kvm_apply_levers(struct vcpu *vcpu)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+	struct vm *vm = vcpu->vm;
+
+	if (vm->kvm.irqchip &&
+	    (!kvm_check_cap(k, KVM_CAP_IRQCHIP) || ioctl(k->vm_fd, KVM_CREATE_IRQCHIP) < 0)) {
+		vm_request_stop(vm, EXIT_STATUS_STOPPED,
+				"--kvm-irqchip kernel: this KVM cannot create an in-kernel irqchip "
+				"(KVM_CAP_IRQCHIP); use --kvm-irqchip user");
+		return -EOPNOTSUPP;
+	}
+	if (vm->kvm.disable_exits) {
+		struct kvm_enable_cap cap = {
+			.cap = KVM_CAP_X86_DISABLE_EXITS,
+			.args[0] = vm->kvm.disable_exits,
+		};
+		u32 have = (u32)kvm_check_cap(k, KVM_CAP_X86_DISABLE_EXITS);
+
+		if ((have & vm->kvm.disable_exits) != vm->kvm.disable_exits ||
+		    ioctl(k->vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
+			vm_request_stop(vm, EXIT_STATUS_STOPPED,
+					"--kvm-disable-exits: this KVM can disable only %#x of %#x "
+					"(KVM_CAP_X86_DISABLE_EXITS); drop the option",
+					have, vm->kvm.disable_exits);
+			return -EOPNOTSUPP;
+		}
+	}
+	if (vm->kvm.ioeventfd) {
+		struct kvm_ioeventfd io = {
+			.addr = KVM_DOORBELL_PORT,
+			.flags = KVM_IOEVENTFD_FLAG_PIO,
+			.len = kvm_check_cap(k, KVM_CAP_IOEVENTFD_ANY_LENGTH) ? 0 : 1,
+		};
+
+		k->doorbell_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		io.fd = k->doorbell_fd;
+		if (!kvm_check_cap(k, KVM_CAP_IOEVENTFD) || k->doorbell_fd < 0 ||
+		    ioctl(k->vm_fd, KVM_IOEVENTFD, &io) < 0) {
+			vm_request_stop(vm, EXIT_STATUS_STOPPED,
+					"--kvm-ioeventfd: this KVM cannot register the doorbell at "
+					"port %#x (KVM_CAP_IOEVENTFD): %s; drop the option",
+					KVM_DOORBELL_PORT, strerror(errno));
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Create the vCPU with the levers applied, lazily on the first vCPU operation: main.c sets the
+ * levers in vm->kvm after vm_create() and before the boot plan is loaded.
+ */
+static int kvm_realize(struct vcpu *vcpu)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+	struct sigaction sa = { .sa_handler = kvm_kick_handler };
+	int err, size;
+
+	if (k->realized)
+		return 0;
+	k->realized = true;
+	/* What the Intel KVM needs for real mode without unrestricted guest (as QEMU sets it). */
+	ioctl(k->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000ul);
+	err = kvm_apply_levers(vcpu);
+	if (err)
+		return err;
+	k->vcpu_fd = ioctl(k->vm_fd, KVM_CREATE_VCPU, 0);
+	if (k->vcpu_fd < 0)
+		return -errno;
+	size = ioctl(k->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (size < (int)sizeof(struct kvm_run))
+		return size < 0 ? -errno : -EINVAL;
+	k->run_size = (size_t)size;
+	k->run = mmap(NULL, k->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, k->vcpu_fd, 0);
+	if (k->run == MAP_FAILED) {
+		k->run = NULL;
+		return -errno;
+	}
+	err = kvm_set_cpuid(k);
+	if (!err)
+		err = kvm_set_msr_policy(k);
+	if (!err)
+		err = kvm_sync_slots(vcpu);
+	if (err)
+		return err;
+	k->stats_fd = ioctl(k->vcpu_fd, KVM_GET_STATS_FD, 0); /* -1: no in-kernel table */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(KVM_KICK_SIGNAL, &sa, NULL) < 0)
+		return -errno;
+	if (pthread_create(&k->thread, NULL, kvm_vcpu_thread, k))
+		return -EAGAIN;
+	k->thread_started = true;
+	return 0;
+}
+
+/* A failed realize ends the run (once); every vCPU operation checks it first. */
+static bool kvm_ready(struct vcpu *vcpu)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+	int err;
+
+	if (k->realized)
+		return k->thread_started;
+	err = kvm_realize(vcpu);
+	if (err)
+		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+				"--accel kvm: cannot set up the vCPU: %s", strerror(-err));
+	return !err;
+}
+
+static int kvm_vcpu_create(struct vcpu *vcpu)
+{
+	struct kvm_vcpu *k = calloc(1, sizeof(*k));
+	char msg[256];
+
+	if (!k)
+		return -ENOMEM;
+	k->vm_fd = k->vcpu_fd = k->stats_fd = k->doorbell_fd = -1;
+	pthread_mutex_init(&k->lock, NULL);
+	pthread_cond_init(&k->cond, NULL);
+	vcpu->backend = k;
+	k->kvm_fd = kvm_open(msg, sizeof(msg));
+	if (k->kvm_fd < 0)
+		return k->kvm_fd;
+	k->vm_fd = ioctl(k->kvm_fd, KVM_CREATE_VM, 0);
+	return k->vm_fd < 0 ? -errno : 0;
+}
+
+static void kvm_destroy(struct vcpu *vcpu)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+
+	if (!k)
+		return;
+	if (k->thread_started) {
+		pthread_mutex_lock(&k->lock);
+		k->state = KVM_THREAD_QUIT;
+		pthread_cond_broadcast(&k->cond);
+		pthread_mutex_unlock(&k->lock);
+		k->run->immediate_exit = 1;
+		pthread_kill(k->thread, KVM_KICK_SIGNAL);
+		pthread_join(k->thread, NULL);
+	}
+	if (k->run)
+		munmap(k->run, k->run_size);
+	if (k->doorbell_fd >= 0)
+		close(k->doorbell_fd);
+	if (k->stats_fd >= 0)
+		close(k->stats_fd);
+	if (k->vcpu_fd >= 0)
+		close(k->vcpu_fd);
+	if (k->vm_fd >= 0)
+		close(k->vm_fd);
+	if (k->kvm_fd >= 0)
+		close(k->kvm_fd);
+	pthread_mutex_destroy(&k->lock);
+	pthread_cond_destroy(&k->cond);
+	free(k);
+	vcpu->backend = NULL;
+}
+
+/* ---- register access ---- */
+
+static void kvm_get_regs(struct vcpu *vcpu, struct x86_regs *r)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+	const struct kvm_regs *g = &k->regs;
+
+	memset(r, 0, sizeof(*r));
+	if (!kvm_ready(vcpu) || kvm_load_regs(k))
+		return;
+	r->gpr[R_RAX] = g->rax, r->gpr[R_RCX] = g->rcx, r->gpr[R_RDX] = g->rdx;
+	r->gpr[R_RBX] = g->rbx, r->gpr[R_RSP] = g->rsp, r->gpr[R_RBP] = g->rbp;
+	r->gpr[R_RSI] = g->rsi, r->gpr[R_RDI] = g->rdi, r->gpr[R_R8] = g->r8;
+	r->gpr[R_R9] = g->r9, r->gpr[R_R10] = g->r10, r->gpr[R_R11] = g->r11;
+	r->gpr[R_R12] = g->r12, r->gpr[R_R13] = g->r13, r->gpr[R_R14] = g->r14;
+	r->gpr[R_R15] = g->r15, r->rip = g->rip, r->rflags = g->rflags;
+}
+
+/*
+ * While an RDMSR/WRMSR exit is pending, writing the registers is how the handler completes it
+ * (vmm/run.c: RAX/RDX and RIP past the instruction). KVM completes the instruction itself from
+ * kvm_run->msr and advances RIP, so RIP stays on the instruction here and RDX:RAX of an RDMSR
+ * become msr.data (docs/kvm.md "MSR completion").
+ */
+static void kvm_set_regs(struct vcpu *vcpu, const struct x86_regs *r)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+	struct kvm_regs *g = &k->regs;
+	struct kvm_regs before = *g;
+
+	if (!kvm_ready(vcpu))
+		return;
+	g->rax = r->gpr[R_RAX], g->rcx = r->gpr[R_RCX], g->rdx = r->gpr[R_RDX];
+	g->rbx = r->gpr[R_RBX], g->rsp = r->gpr[R_RSP], g->rbp = r->gpr[R_RBP];
+	g->rsi = r->gpr[R_RSI], g->rdi = r->gpr[R_RDI], g->r8 = r->gpr[R_R8];
+	g->r9 = r->gpr[R_R9], g->r10 = r->gpr[R_R10], g->r11 = r->gpr[R_R11];
+	g->r12 = r->gpr[R_R12], g->r13 = r->gpr[R_R13], g->r14 = r->gpr[R_R14];
+	g->r15 = r->gpr[R_R15], g->rip = r->rip, g->rflags = r->rflags;
+	if (k->pending == KVM_PENDING_MSR) {
+		/* KVM_SET_REGS only when the handler changed more than RAX, RDX and RIP. */
+		k->msr_completed = true;
+		if (k->run->exit_reason == KVM_EXIT_X86_RDMSR)
+			k->run->msr.data = (u32)g->rax | (g->rdx << 32);
+		g->rip = k->pending_rip;
+		before.rax = g->rax, before.rdx = g->rdx;
+		if (k->regs_valid && !memcmp(&before, g, sizeof(before)))
+			return;
+	}
+	k->regs_valid = k->regs_dirty = true;
+}
+
+/* VMCS access rights (SDM vol. 3C 25.4.1, Table 25-2) <-> KVM's unpacked kvm_segment. */
+static void seg_to_kvm(const struct x86_segment *s, struct kvm_segment *k)
+{
+	*k = (struct kvm_segment){
+		.base = s->base,
+		.limit = s->limit,
+		.selector = s->sel,
+		.type = AR_TYPE(s->ar),
+		.s = !!(s->ar & AR_S),
+		.dpl = AR_DPL(s->ar),
+		.present = !!(s->ar & AR_P),
+		.avl = !!(s->ar & AR_AVL),
+		.l = !!(s->ar & AR_L),
+		.db = !!(s->ar & AR_DB),
+		.g = !!(s->ar & AR_G),
+		.unusable = !!(s->ar & AR_UNUSABLE),
+	};
+}
+
+static void seg_from_kvm(const struct kvm_segment *k, struct x86_segment *s)
+{
+	*s = (struct x86_segment){
+		.base = k->base,
+		.limit = k->limit,
+		.sel = k->selector,
+		.ar = (k->type & 0xf) | (k->s ? AR_S : 0) | (u32)(k->dpl & 3) << 5 |
+		      (k->present ? AR_P : 0) | (k->avl ? AR_AVL : 0) | (k->l ? AR_L : 0) |
+		      (k->db ? AR_DB : 0) | (k->g ? AR_G : 0) |
+		      (k->unusable || !k->present ? AR_UNUSABLE : 0),
+	};
+}
+
+static struct kvm_segment *kvm_seg(struct kvm_sregs *s, int i)
+{
+	struct kvm_segment *const segs[8] = {
+		[SEG_ES] = &s->es, [SEG_CS] = &s->cs, [SEG_SS] = &s->ss,    [SEG_DS] = &s->ds,
+		[SEG_FS] = &s->fs, [SEG_GS] = &s->gs, [SEG_LDTR] = &s->ldt, [SEG_TR] = &s->tr,
+	};
+
+	return segs[i];
+}
+
+static void kvm_get_sregs(struct vcpu *vcpu, struct x86_sregs *s)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+	struct kvm_sregs *g = &k->sregs;
+
+	memset(s, 0, sizeof(*s));
+	if (!kvm_ready(vcpu) || kvm_load_sregs(k))
+		return;
+	for (int i = 0; i < 8; i++)
+		seg_from_kvm(kvm_seg(g, i), &s->seg[i]);
+	s->gdt = (struct x86_dtable){ .base = g->gdt.base, .limit = g->gdt.limit };
+	s->idt = (struct x86_dtable){ .base = g->idt.base, .limit = g->idt.limit };
+	s->cr0 = g->cr0, s->cr2 = g->cr2, s->cr3 = g->cr3, s->cr4 = g->cr4, s->cr8 = g->cr8;
+	s->efer = g->efer, s->apic_base = g->apic_base;
+}
+
+/* apic_base 0 (the loader leaves it) keeps KVM's reset value: the APIC enabled at 0xfee00000. */
+static void kvm_set_sregs(struct vcpu *vcpu, const struct x86_sregs *s)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+	struct kvm_sregs *g = &k->sregs;
+
+	if (!kvm_ready(vcpu) || kvm_load_sregs(k))
+		return;
+	for (int i = 0; i < 8; i++)
+		seg_to_kvm(&s->seg[i], kvm_seg(g, i));
+	g->gdt.base = s->gdt.base, g->gdt.limit = s->gdt.limit;
+	g->idt.base = s->idt.base, g->idt.limit = s->idt.limit;
+	g->cr0 = s->cr0, g->cr2 = s->cr2, g->cr3 = s->cr3, g->cr4 = s->cr4, g->cr8 = s->cr8;
+	g->efer = s->efer;
+	if (s->apic_base)
+		g->apic_base = s->apic_base;
+	k->sregs_dirty = true;
+}
+
+/*
+ * A hardware exception (interruption type 3, SDM vol. 3C 25.8.3) through KVM_SET_VCPU_EVENTS.
+ * For a pending RDMSR/WRMSR the #GP is KVM's to raise: msr.error = 1.
+ */
+static void kvm_inject_exception(struct vcpu *vcpu, u8 vector, bool has_error, u32 error)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+	struct kvm_vcpu_events ev;
+
+	if (!kvm_ready(vcpu))
+		return;
+	if (k->pending == KVM_PENDING_MSR && vector == X86_GP) {
+		k->msr_fault = true;
+		return;
+	}
+	if (ioctl(k->vcpu_fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+		goto fail;
+	ev.exception.injected = 0;
+	ev.exception.pending = 1;
+	ev.exception.nr = vector;
+	ev.exception.has_error_code = has_error;
+	ev.exception.error_code = error;
+	ev.flags &= KVM_VCPUEVENT_VALID_PAYLOAD;
+	if (ioctl(k->vcpu_fd, KVM_SET_VCPU_EVENTS, &ev) == 0)
+		return;
+	/* Without KVM_CAP_EXCEPTION_PAYLOAD "pending" is spelled "injected". */
+	ev.exception.pending = 0;
+	ev.exception.injected = 1;
+	if (ioctl(k->vcpu_fd, KVM_SET_VCPU_EVENTS, &ev) == 0)
+		return;
+fail:
+	vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+			"--accel kvm: cannot inject exception %u: %s", vector, strerror(errno));
+}
+
+/* Guest-linear reads: KVM_TRANSLATE page by page, then guest RAM. */
+static int kvm_read_guest_virt(struct vcpu *vcpu, u64 gva, void *buf, size_t len)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+	struct vm *vm = vcpu->vm;
+	u8 *out = buf;
+
+	if (!kvm_ready(vcpu))
+		return -EFAULT;
+	while (len) {
+		struct kvm_translation t = { .linear_address = gva };
+		size_t n = 4096 - (gva & 4095);
+
+		if (n > len)
+			n = len;
+		if (ioctl(k->vcpu_fd, KVM_TRANSLATE, &t) < 0 || !t.valid ||
+		    t.physical_address >= vm->ram_size || n > vm->ram_size - t.physical_address)
+			return -EFAULT;
+		memcpy(out, vm->ram + t.physical_address, n);
+		out += n, gva += n, len -= n;
+	}
+	return 0;
+}
+
+/* ---- exits ---- */
+
+/*
+ * Decode the I/O instruction in insn[0..n) (SDM vol. 3C 28.2.1, Table 28-5; vol. 2B IN, OUT,
+ * INS, OUTS): its length, or 0 when it is not an IN/OUT/INS/OUTS for this exit's port and
+ * direction. *qual gets the string, REP and immediate bits.
+ */
+static u32 io_insn_decode(const u8 *insn, u32 n, bool long_mode, const struct kvm_run *run, u64 dx,
+			  u64 *qual)
+{
+	bool rep = false, in = run->io.direction == KVM_EXIT_IO_IN;
+
+	for (u32 i = 0; i < n; i++) {
+		u8 b = insn[i];
+
+		switch (b) {
+		case 0xf2:
+		case 0xf3:
+			rep = true;
+			continue;
+		case 0x66:
+		case 0x67:
+		case 0x26:
+		case 0x2e:
+		case 0x36:
+		case 0x3e:
+		case 0x64:
+		case 0x65:
+			continue;
+		}
+		if (long_mode && (b & 0xf0) == 0x40)
+			continue;
+		if (((b & 0xf4) != 0xe4 && (b & 0xfc) != 0x6c) ||
+		    in != ((b & 0xfe) == 0x6c || (b & 0xf6) == 0xe4))
+			return 0;
+		if ((b & 0xf4) == 0xe4 && !(b & 8)) { /* E4-E7: port in imm8 */
+			if (i + 1 >= n || insn[i + 1] != run->io.port)
+				return 0;
+			*qual = IO_QUAL_IMM;
+			return i + 2;
+		}
+		if ((u16)dx != run->io.port)
+			return 0;
+		*qual = (b & 0xfc) == 0x6c ? IO_QUAL_STRING | (rep ? IO_QUAL_REP : 0) : 0;
+		return i + 1;
+	}
+	return 0;
+}
+
+/*
+ * The exit's RIP, length and string/REP/immediate bits, which kvm_run.io does not carry. Intel
+ * KVM's fast path exits with RIP on the instruction; KVM's instruction emulator (every ring-0
+ * instruction on kvm_pvm) has already retired a plain OUT, so then the instruction is the one
+ * that ends at RIP (docs/kvm.md). When no bytes match, count > 1 means REP INS/OUTS.
+ */
+static void kvm_decode_io(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+	const struct kvm_run *run = k->run;
+	u8 insn[15 + 4];
+	bool long_mode;
+	u64 linear, qual = 0;
+	u32 len;
+
+	if (kvm_load_sregs(k))
+		goto guess;
+	long_mode = k->sregs.cs.l && (k->sregs.efer & EFER_LMA);
+	linear = exit->rip + (long_mode ? 0 : k->sregs.cs.base);
+	if (!kvm_read_guest_virt(vcpu, linear, insn + 4, 15) ||
+	    !kvm_read_guest_virt(vcpu, linear, insn + 4, 2)) {
+		len = io_insn_decode(insn + 4, 15, long_mode, run, k->regs.rdx, &qual);
+		if (len) {
+			exit->insn_len = len;
+			exit->qual |= qual;
+			return;
+		}
+	}
+	if (run->io.direction == KVM_EXIT_IO_OUT && run->io.count == 1 &&
+	    !kvm_read_guest_virt(vcpu, linear - 4, insn, 4)) {
+		for (len = 1; len <= 4; len++) {
+			if (io_insn_decode(insn + 4 - len, len, long_mode, run, k->regs.rdx,
+					   &qual) == len) {
+				exit->rip -= len;
+				exit->insn_len = len;
+				exit->qual |= qual;
+				return;
+			}
+		}
+	}
+guess:
+	if (run->io.count > 1)
+		exit->qual |= IO_QUAL_STRING | IO_QUAL_REP;
+}
+
+/* Element i of the current KVM_EXIT_IO, as the exit record holds one (vmx/exit.h). */
+static void kvm_io_element(struct kvm_vcpu *k, struct vm_exit *exit)
+{
+	const struct kvm_run *run = k->run;
+	u32 data = 0;
+
+	*exit = k->io_exit;
+	if (run->io.direction == KVM_EXIT_IO_OUT)
+		memcpy(&data, (u8 *)run + run->io.data_offset + k->io_index * run->io.size,
+		       run->io.size);
+	exit->io.data = data;
+}
+
+static void kvm_fill_io(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+	const struct kvm_run *run = k->run;
+
+	exit->reason = EXIT_REASON_IO_INSTRUCTION;
+	exit->qual = (u64)(run->io.size - 1) |
+		     (run->io.direction == KVM_EXIT_IO_IN ? IO_QUAL_IN : 0) |
+		     (u64)run->io.port << 16;
+	kvm_decode_io(vcpu, exit);
+	exit->io.port = run->io.port;
+	exit->io.size = run->io.size;
+	exit->io.in = run->io.direction == KVM_EXIT_IO_IN;
+	k->io_exit = *exit;
+	k->io_index = 0;
+	k->pending = KVM_PENDING_IO;
+	kvm_io_element(k, exit);
+}
+
+/*
+ * Finish what the previous exit left for the VMM: IN data into the data page, MMIO read data,
+ * MSR result. Returns true when the next element of a string I/O exit is already in *exit and
+ * run() must not enter the guest.
+ */
+static bool kvm_complete(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+	struct kvm_run *run = k->run;
+
+	switch (k->pending) {
+	case KVM_PENDING_NONE:
+		break;
+	case KVM_PENDING_IO:
+		if (run->io.direction == KVM_EXIT_IO_IN)
+			memcpy((u8 *)run + run->io.data_offset + k->io_index * run->io.size,
+			       &exit->io.data, run->io.size);
+		if (++k->io_index < run->io.count) {
+			kvm_io_element(k, exit);
+			return true;
+		}
+		break;
+	case KVM_PENDING_MMIO:
+		memcpy(run->mmio.data, &exit->mmio.data, run->mmio.len);
+		break;
+	case KVM_PENDING_MSR:
+		/* A handler that neither completed nor faulted: #GP(0), as for an unknown MSR. */
+		run->msr.error = k->msr_fault || !k->msr_completed;
+		break;
+	}
+	k->pending = KVM_PENDING_NONE;
+	k->msr_completed = k->msr_fault = false;
+	return false;
+}
+
+/* The one clear line for KVM_EXIT_INTERNAL_ERROR, with the instruction bytes when known. */
+static void kvm_internal_error(struct vcpu *vcpu, u64 rip)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+	const struct kvm_run *run = k->run;
+	char bytes[15 * 3 + 1] = "";
+	u8 insn[15];
+	u32 n = 0;
+
+	if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION &&
+	    (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
+		n = run->emulation_failure.insn_size;
+		if (n > sizeof(insn))
+			n = sizeof(insn);
+		memcpy(insn, run->emulation_failure.insn_bytes, n);
+	} else if (!kvm_load_sregs(k)) {
+		u64 linear =
+			rip + ((k->sregs.efer & EFER_LMA) && k->sregs.cs.l ? 0 : k->sregs.cs.base);
+
+		for (n = sizeof(insn); n && kvm_read_guest_virt(vcpu, linear, insn, n); n--)
+			;
+	}
+	for (u32 i = 0; i < n; i++)
+		snprintf(bytes + 3 * i, sizeof(bytes) - 3 * i, " %02x", insn[i]);
+	vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+			"KVM internal error, suberror %u (%s) at RIP %#" PRIx64 "%s%s",
+			run->internal.suberror,
+			run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ? "emulation failure"
+			: run->internal.suberror == KVM_INTERNAL_ERROR_SIMUL_EX
+				? "exception while delivering an exception"
+			: run->internal.suberror == KVM_INTERNAL_ERROR_DELIVERY_EV
+				? "event delivery failed"
+				: "unexpected exit",
+			rip, n ? ", instruction bytes" : "", bytes);
+}
+
+/*
+ * An MSR the soft CPU holds itself (vmm/msr.c's pass-through list) that this KVM refuses for the
+ * guest's CPUID (kvm_pvm: TSC_AUX without RDTSCP support): KVM_MSR_EXIT_REASON_INVAL. The CPU
+ * holds it, so the backend does the access host-initiated (KVM_GET_MSRS/KVM_SET_MSRS, which skip
+ * the guest-CPUID checks) and the VMM never sees the exit, as on soft. True when done.
+ */
+static bool kvm_cpu_held_msr(struct kvm_vcpu *k)
+{
+	static const u32 held[] = {
+		MSR_IA32_TSC,
+		MSR_IA32_SYSENTER_CS,
+		MSR_IA32_SYSENTER_ESP,
+		MSR_IA32_SYSENTER_EIP,
+		MSR_IA32_PAT,
+		MSR_IA32_EFER,
+		MSR_IA32_STAR,
+		MSR_IA32_LSTAR,
+		MSR_IA32_CSTAR,
+		MSR_IA32_FMASK,
+		MSR_IA32_FS_BASE,
+		MSR_IA32_GS_BASE,
+		MSR_IA32_KERNEL_GS_BASE,
+		MSR_IA32_TSC_AUX,
+	};
+	struct kvm_run *run = k->run;
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e;
+	} m = { .hdr.nmsrs = 1, .e = { .index = run->msr.index, .data = run->msr.data } };
+	size_t i;
+
+	if (run->msr.reason != KVM_MSR_EXIT_REASON_INVAL)
+		return false;
+	for (i = 0; i < ARRAY_SIZE(held) && held[i] != run->msr.index; i++)
+		;
+	if (i == ARRAY_SIZE(held))
+		return false;
+	if (ioctl(k->vcpu_fd, run->exit_reason == KVM_EXIT_X86_RDMSR ? KVM_GET_MSRS : KVM_SET_MSRS,
+		  &m) != 1)
+		return false;
+	run->msr.data = m.e.data;
+	run->msr.error = 0;
+	return true;
+}
+
+/*
+ * Translate the kvm_run exit into the record: true when it is one for the VMM, false for exits
+ * KVM asks user space nothing about (signals, interrupt windows), after which run() re-enters.
+ */
+static bool kvm_translate_exit(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+	struct kvm_run *run = k->run;
+
+	memset(exit, 0, sizeof(*exit));
+	if (kvm_load_regs(k))
+		memset(&k->regs, 0, sizeof(k->regs));
+	exit->rip = k->regs.rip;
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		kvm_fill_io(vcpu, exit);
+		return true;
+	case KVM_EXIT_MMIO:
+		/* An access to a hole in the memory map (SDM vol. 3C 29.3.3.2): bits 0/1
+		   read/write, no permissions (bits 5:3 clear), linear address unknown (bit 7
+		   clear). */
+		exit->reason = EXIT_REASON_EPT_VIOLATION;
+		exit->qual = run->mmio.is_write ? BIT(1) : BIT(0);
+		exit->guest_phys = run->mmio.phys_addr;
+		exit->mmio.valid = true;
+		exit->mmio.write = run->mmio.is_write;
+		exit->mmio.size = (u8)run->mmio.len;
+		exit->mmio.gpa = run->mmio.phys_addr;
+		if (run->mmio.is_write)
+			memcpy(&exit->mmio.data, run->mmio.data, run->mmio.len);
+		else
+			k->pending = KVM_PENDING_MMIO;
+		return true;
+	case KVM_EXIT_HLT:
+		/* KVM has retired the HLT; the SDM's exit is before it (vol. 3C 26.1.3): step back
+		   so a handler that resumes without advancing RIP halts again, as on soft. */
+		exit->reason = EXIT_REASON_HLT;
+		exit->insn_len = 1;
+		exit->rip = --k->regs.rip;
+		k->regs_dirty = true;
+		return true;
+	case KVM_EXIT_SHUTDOWN:
+		exit->reason = EXIT_REASON_TRIPLE_FAULT;
+		return true;
+	case KVM_EXIT_SYSTEM_EVENT:
+		if (run->system_event.type != KVM_SYSTEM_EVENT_SHUTDOWN &&
+		    run->system_event.type != KVM_SYSTEM_EVENT_RESET)
+			return false;
+		exit->reason = EXIT_REASON_TRIPLE_FAULT;
+		return true;
+	case KVM_EXIT_X86_RDMSR:
+	case KVM_EXIT_X86_WRMSR:
+		if (kvm_cpu_held_msr(k))
+			return false;
+		/* SDM vol. 3C 26.1.3: RDMSR/WRMSR exits; RCX/RAX/RDX are read with get_regs. */
+		exit->reason = run->exit_reason == KVM_EXIT_X86_RDMSR ? EXIT_REASON_MSR_READ
+								      : EXIT_REASON_MSR_WRITE;
+		exit->insn_len = 2;
+		k->pending = KVM_PENDING_MSR;
+		k->pending_rip = exit->rip;
+		return true;
+	case KVM_EXIT_HYPERCALL:
+		exit->reason = EXIT_REASON_VMCALL;
+		exit->insn_len = 3;
+		return true;
+	case KVM_EXIT_FAIL_ENTRY:
+		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+				"KVM could not enter the guest at RIP %#" PRIx64
+				": hardware entry failure reason %#llx",
+				exit->rip,
+				(unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		exit->reason = EXIT_REASON_FAILED_VMENTRY | EXIT_REASON_INVALID_STATE;
+		return true;
+	case KVM_EXIT_INTERNAL_ERROR:
+		kvm_internal_error(vcpu, exit->rip);
+		exit->reason = EXIT_REASON_MAX; /* no SDM reason: the unexpected-exit dump */
+		return true;
+	case KVM_EXIT_INTR:
+	case KVM_EXIT_IRQ_WINDOW_OPEN:
+	case KVM_EXIT_DEBUG:
+		return false;
+	default:
+		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+				"KVM exit %u at RIP %#" PRIx64 " that tollbooth does not know",
+				run->exit_reason, exit->rip);
+		exit->reason = EXIT_REASON_MAX;
+		return true;
+	}
+}
+
+static void kvm_run_vcpu(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+	int err;
+
+	if (!kvm_ready(vcpu))
+		goto stopped;
+	if (kvm_complete(vcpu, exit))
+		return;
+	for (;;) {
+		err = kvm_sync_slots(vcpu);
+		if (!err)
+			err = kvm_flush_regs(k);
+		if (!err)
+			err = kvm_run_once(k);
+		if (err == EINTR || err == EAGAIN)
+			continue;
+		if (err) {
+			vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED, "KVM_RUN failed: %s",
+					strerror(err < 0 ? -err : err));
+			goto stopped;
+		}
+		if (kvm_translate_exit(vcpu, exit))
+			return;
+		if (vcpu->vm->stop)
+			goto stopped;
+	}
+stopped:
+	memset(exit, 0, sizeof(*exit));
+	exit->reason = EXIT_REASON_MAX;
+}
+
+const struct backend_ops backend_kvm = {
+	.name = "kvm",
+	.vcpu_create = kvm_vcpu_create,
+	.run = kvm_run_vcpu,
+	.get_regs = kvm_get_regs,
+	.set_regs = kvm_set_regs,
+	.get_sregs = kvm_get_sregs,
+	.set_sregs = kvm_set_sregs,
+	.inject_exception = kvm_inject_exception,
+	.destroy = kvm_destroy,
+	.read_guest_virt = kvm_read_guest_virt,
+};

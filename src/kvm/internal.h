@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/* The kvm backend's own state, shared by its files (backend_kvm.c, kvm_stats.c). */
+#pragma once
+#include <linux/kvm.h>
+#include <pthread.h>
+
+#include "kvm/kvm.h"
+#include "vmm/vm.h"
+
+/* Which exit's completion the next KVM_RUN owes (see docs/kvm.md "completion"). */
+enum kvm_pending {
+	KVM_PENDING_NONE,
+	KVM_PENDING_IO,	  /* a KVM_EXIT_IO, handed over one element at a time */
+	KVM_PENDING_MMIO, /* a KVM_EXIT_MMIO read: data comes back in kvm_run->mmio.data */
+	KVM_PENDING_MSR,  /* KVM_EXIT_X86_RDMSR/WRMSR: KVM advances RIP itself */
+};
+
+enum kvm_thread_state { KVM_THREAD_IDLE, KVM_THREAD_RUN, KVM_THREAD_DONE, KVM_THREAD_QUIT };
+
+struct kvm_vcpu {
+	int kvm_fd, vm_fd, vcpu_fd, stats_fd, doorbell_fd;
+	struct kvm_run *run;
+	size_t run_size;
+	bool realized;	   /* the vCPU and the lever setup exist (kvm_realize) */
+	unsigned nr_slots; /* vm->regions already given to KVM */
+	/* Register caches, valid until the next KVM_RUN; dirty ones are written before it. */
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	bool regs_valid, regs_dirty, sregs_valid, sregs_dirty;
+	/* The exit being completed. */
+	enum kvm_pending pending;
+	u64 pending_rip;	/* RIP of the instruction that exited */
+	bool msr_completed;	/* the handler wrote registers (completed RDMSR/WRMSR) */
+	bool msr_fault;		/* the handler injected #GP instead */
+	u32 io_index;		/* element of the current KVM_EXIT_IO handed to the VMM */
+	struct vm_exit io_exit; /* the record of the current KVM_EXIT_IO, element 0 */
+	/* The thread that runs KVM_RUN for this vCPU. */
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	enum kvm_thread_state state;
+	int run_errno; /* 0, or errno of the last KVM_RUN */
+};
+
+static inline struct kvm_vcpu *kvm_vcpu_of(struct vcpu *vcpu)
+{
+	return vcpu->backend;
+}

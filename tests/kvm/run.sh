@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The kvm backend from the command line (docs/kvm.md):
+#   tests/kvm/run.sh [TOLLBOOTH]
+# Without KVM: `--accel kvm` must say so in one line and exit 2, and the --kvm-* options must be
+# refused without --accel kvm. With /dev/kvm: the levers boot a guest, and the kvm-ok guests of
+# tests/guests.list run through tests/run-guests.sh with ACCEL=kvm. Ends with "kvm: N passed, M failed".
+set -uo pipefail
+
+cd "$(dirname "$0")/../.."
+bin=${1:-${BUILD_ROOT:-build}/tollbooth}
+guests=${GUEST_DIR:-${BUILD_ROOT:-build}/guests}
+passed=0
+failed=0
+err=$(mktemp)
+trap 'rm -f "$err"' EXIT
+
+result() { # ok|FAIL name detail
+	echo "$1 kvm $2${3:+: $3}"
+	if [ "$1" = ok ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+}
+
+# expect NAME STATUS WORDS -- COMMAND...: exit status and one stderr line containing WORDS.
+expect() {
+	local name=$1 want=$2 words=$3 status
+	shift 4
+	"$@" </dev/null >/dev/null 2>"$err"
+	status=$?
+	if [ $status -ne "$want" ]; then
+		result FAIL "$name" "exit status $status, want $want ($(tail -n 1 "$err"))"
+	elif [ "$(wc -l <"$err")" -ne 1 ] || ! grep -q -- "$words" "$err"; then
+		result FAIL "$name" "want one stderr line with \"$words\", got: $(head -c 300 "$err")"
+	else
+		result ok "$name"
+	fi
+}
+
+expect no-device 2 "/nonexistent/kvm does not exist" -- \
+	env TOLLBOOTH_KVM_DEV=/nonexistent/kvm "$bin" run --accel kvm
+expect not-kvm 2 "not KVM" -- env TOLLBOOTH_KVM_DEV=/dev/null "$bin" run --accel kvm
+expect levers-need-kvm 2 "need --accel kvm" -- "$bin" run --kvm-ioeventfd
+expect bad-disable-exits 2 "--kvm-disable-exits 'nap'" -- \
+	env TOLLBOOTH_KVM_DEV=/nonexistent/kvm "$bin" run --accel kvm --kvm-disable-exits nap
+expect bad-irqchip 2 "--kvm-irqchip 'both'" -- "$bin" run --accel kvm --kvm-irqchip both
+
+if ! { exec 3<>/dev/kvm; } 2>/dev/null; then
+	echo "skip kvm guests: cannot open /dev/kvm"
+else
+	exec 3>&-
+	for lever in --kvm-ioeventfd "--kvm-disable-exits hlt,pause" "--kvm-irqchip kernel"; do
+		# shellcheck disable=SC2086
+		timeout 60 "$bin" run --accel kvm $lever "$guests/hello.elf" </dev/null \
+			>/dev/null 2>"$err"
+		status=$?
+		if [ $status -eq 1 ]; then
+			result ok "lever $lever"
+		else
+			result FAIL "lever $lever" "exit status $status ($(tail -n 1 "$err"))"
+		fi
+	done
+	out=$(ACCEL=kvm GUEST_DIR=$guests tests/run-guests.sh "$bin")
+	echo "$out"
+	line=$(tail -n 1 <<<"$out")
+	passed=$((passed + $(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")))
+	failed=$((failed + $(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$line")))
+fi
+
+echo "kvm: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

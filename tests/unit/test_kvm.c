@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The kvm backend over a tiny hand-assembled 32-bit guest, driven exit by exit: the I/O exit
+ * qualification (immediate, DX, REP OUTSB one element per exit), MMIO write and read, RDMSR and
+ * WRMSR through the MSR filter with the handler's completion, CPUID answered by KVM from our
+ * table, HLT. Skips (with the reason) when /dev/kvm cannot be opened.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "kvm/kvm.h"
+#include "vmm/vm.h"
+
+static const u8 guest_code[] = {
+	0xb0, 0x5a,			    /* 1000 mov al, 0x5a */
+	0xe6, 0x80,			    /* 1002 out 0x80, al */
+	0x66, 0xba, 0x34, 0x12,		    /* 1004 mov dx, 0x1234 */
+	0x66, 0xed,			    /* 1008 in ax, dx */
+	0xbe, 0x00, 0x20, 0x00, 0x00,	    /* 100a mov esi, 0x2000 */
+	0xb9, 0x03, 0x00, 0x00, 0x00,	    /* 100f mov ecx, 3 */
+	0x66, 0xba, 0x35, 0x12,		    /* 1014 mov dx, 0x1235 */
+	0xf3, 0x6e,			    /* 1018 rep outsb */
+	0xc7, 0x05, 0x00, 0x00, 0x00, 0xd0, /* 101a mov dword [0xd0000000], */
+	0x44, 0x33, 0x22, 0x11,		    /*      0x11223344 */
+	0xa1, 0x04, 0x00, 0x00, 0xd0,	    /* 1024 mov eax, [0xd0000004] */
+	0xb9, 0xa0, 0x01, 0x00, 0x00,	    /* 1029 mov ecx, 0x1a0 (IA32_MISC_ENABLE) */
+	0x0f, 0x32,			    /* 102e rdmsr */
+	0x89, 0xc5,			    /* 1030 mov ebp, eax */
+	0x89, 0xd6,			    /* 1032 mov esi, edx */
+	0x31, 0xc0,			    /* 1034 xor eax, eax */
+	0x0f, 0xa2,			    /* 1036 cpuid */
+	0x89, 0xdf,			    /* 1038 mov edi, ebx */
+	0xb9, 0xff, 0x02, 0x00, 0x00,	    /* 103a mov ecx, 0x2ff (IA32_MTRR_DEF_TYPE) */
+	0xb8, 0x06, 0x00, 0x00, 0x00,	    /* 103f mov eax, 6 */
+	0x31, 0xd2,			    /* 1044 xor edx, edx */
+	0x0f, 0x30,			    /* 1046 wrmsr */
+	0xf4,				    /* 1048 hlt */
+};
+
+static void null_tx(void *opaque, u8 byte)
+{
+}
+
+static const struct uart_host null_console = { .tx = null_tx };
+static struct vm vm;
+
+/* Flat 32-bit protected mode, paging off: the multiboot entry state (loader/multiboot.c). */
+static void set_flat32(struct vcpu *vcpu)
+{
+	struct x86_sregs s = { .cr0 = CR0_PE | CR0_ET };
+
+	for (int i = 0; i < 6; i++)
+		s.seg[i] = (struct x86_segment){
+			.limit = 0xffffffff,
+			.sel = i == SEG_CS ? 0x08 : 0x10,
+			.ar = (i == SEG_CS ? 0xb : 0x3) | AR_S | AR_P | AR_DB | AR_G,
+		};
+	s.seg[SEG_LDTR].ar = AR_UNUSABLE;
+	s.seg[SEG_TR] = (struct x86_segment){ .limit = 0x67, .ar = 0xb | AR_P };
+	backend_kvm.set_sregs(vcpu, &s);
+}
+
+static void test_probe_override(void)
+{
+	const char *saved = getenv(KVM_DEV_ENV);
+	char *keep = saved ? strdup(saved) : NULL;
+	char msg[256] = "";
+
+	setenv(KVM_DEV_ENV, "/nonexistent/kvm", 1);
+	CHECK_EQ(kvm_probe(msg, sizeof(msg)), -ENOENT);
+	CHECK(strstr(msg, "/nonexistent/kvm") != NULL);
+	if (keep)
+		setenv(KVM_DEV_ENV, keep, 1);
+	else
+		unsetenv(KVM_DEV_ENV);
+	free(keep);
+}
+
+static void test_parse_disable_exits(void)
+{
+	u32 bits;
+
+	CHECK_EQ(kvm_parse_disable_exits("hlt,pause", &bits), 0);
+	CHECK_EQ(bits, (1u << 1) | (1u << 2));
+	CHECK(kvm_parse_disable_exits("hlt,nap", &bits) < 0);
+	CHECK(kvm_parse_disable_exits("", &bits) < 0);
+}
+
+static void test_guest(void)
+{
+	struct vcpu *vcpu = &vm.vcpu;
+	const struct backend_ops *b = &backend_kvm;
+	struct vm_exit exit;
+	struct x86_regs r = { .rip = 0x1000, .rflags = X86_FIXED1 };
+	const char *out = "abc";
+
+	CHECK_EQ(vm_create(&vm, 2 << 20, &backend_kvm, &null_console), 0);
+	memcpy(vm.ram + 0x1000, guest_code, sizeof(guest_code));
+	memcpy(vm.ram + 0x2000, out, 3);
+	set_flat32(vcpu);
+	b->set_regs(vcpu, &r);
+	memset(&exit, 0, sizeof(exit));
+
+	/* OUT imm8 (SDM vol. 3C Table 28-5): size 1, bit 6 immediate, port in 31:16. */
+	b->run(vcpu, &exit);
+	CHECK_EQ(exit.reason, EXIT_REASON_IO_INSTRUCTION);
+	CHECK_EQ(exit.qual, (0x80u << 16) | IO_QUAL_IMM);
+	CHECK_EQ(exit.insn_len, 2);
+	CHECK_EQ(exit.rip, 0x1002);
+	CHECK_EQ(exit.io.data, 0x5a);
+
+	/* IN AX, DX: size 2, IN; the handler's data completes it. */
+	b->run(vcpu, &exit);
+	CHECK_EQ(exit.qual, (0x1234u << 16) | IO_QUAL_IN | 1);
+	CHECK_EQ(exit.insn_len, 2);
+	CHECK(exit.io.in);
+	exit.io.data = 0xbeef;
+
+	/* REP OUTSB: one exit per element, string and REP set. */
+	for (int i = 0; i < 3; i++) {
+		b->run(vcpu, &exit);
+		CHECK_EQ(exit.reason, EXIT_REASON_IO_INSTRUCTION);
+		CHECK_EQ(exit.qual, (0x1235u << 16) | IO_QUAL_STRING | IO_QUAL_REP);
+		CHECK_EQ(exit.rip, 0x1018);
+		CHECK_EQ(exit.io.data, (u8)out[i]);
+		if (i == 0) {
+			b->get_regs(vcpu, &r);
+			CHECK_EQ(r.gpr[R_RAX] & 0xffff, 0xbeef);
+		}
+	}
+
+	/* MMIO write, then read, in a hole of the memory map: reason 48 with the exchange. */
+	b->run(vcpu, &exit);
+	CHECK_EQ(exit.reason, EXIT_REASON_EPT_VIOLATION);
+	CHECK(exit.mmio.valid && exit.mmio.write);
+	CHECK_EQ(exit.mmio.gpa, 0xd0000000);
+	CHECK_EQ(exit.guest_phys, 0xd0000000);
+	CHECK_EQ(exit.mmio.size, 4);
+	CHECK_EQ(exit.mmio.data, 0x11223344);
+	CHECK_EQ(exit.qual & 7, 2);
+	b->run(vcpu, &exit);
+	CHECK_EQ(exit.reason, EXIT_REASON_EPT_VIOLATION);
+	CHECK(exit.mmio.valid && !exit.mmio.write);
+	CHECK_EQ(exit.mmio.gpa, 0xd0000004);
+	CHECK_EQ(exit.qual & 7, 1);
+	exit.mmio.data = 0x55667788;
+
+	/* RDMSR of a policy MSR exits; the handler's set_regs (RIP + 2) completes it once. */
+	b->run(vcpu, &exit);
+	CHECK_EQ(exit.reason, EXIT_REASON_MSR_READ);
+	CHECK_EQ(exit.rip, 0x102e);
+	b->get_regs(vcpu, &r);
+	CHECK_EQ(r.gpr[R_RCX], 0x1a0);
+	CHECK_EQ(r.gpr[R_RAX], 0x55667788);
+	r.gpr[R_RAX] = 0x1234;
+	r.gpr[R_RDX] = 0x5678;
+	r.rip += exit.insn_len;
+	b->set_regs(vcpu, &r);
+
+	/* WRMSR exits; CPUID ran in KVM from our table ("Genu" in EBX). */
+	b->run(vcpu, &exit);
+	CHECK_EQ(exit.reason, EXIT_REASON_MSR_WRITE);
+	CHECK_EQ(exit.rip, 0x1046);
+	b->get_regs(vcpu, &r);
+	CHECK_EQ(r.gpr[R_RBP], 0x1234);
+	CHECK_EQ(r.gpr[R_RSI], 0x5678);
+	CHECK_EQ(r.gpr[R_RCX], 0x2ff);
+	CHECK_EQ(r.gpr[R_RAX], 6);
+	CHECK_EQ(r.gpr[R_RDI], 0x756e6547);
+	r.rip += exit.insn_len;
+	b->set_regs(vcpu, &r);
+
+	/* HLT: reported on the instruction (SDM vol. 3C 26.1.3), length 1. */
+	b->run(vcpu, &exit);
+	CHECK_EQ(exit.reason, EXIT_REASON_HLT);
+	CHECK_EQ(exit.rip, 0x1048);
+	CHECK_EQ(exit.insn_len, 1);
+	b->get_regs(vcpu, &r);
+	CHECK_EQ(r.rip, 0x1048);
+	CHECK_EQ(vm.stop, false);
+	vm_destroy(&vm);
+}
+
+/* --kvm-ioeventfd: doorbell writes complete in the kernel, no I/O exit; --stats counts them. */
+static void test_doorbell(void)
+{
+	static const u8 code[] = {
+		0x66, 0xba, 0xf0, 0x04, /* mov dx, KVM_DOORBELL_PORT */
+		0xee,			/* out dx, al */
+		0xee,			/* out dx, al */
+		0xf4,			/* hlt */
+	};
+	struct x86_regs r = { .rip = 0x1000, .rflags = X86_FIXED1 };
+	struct vm_exit exit = { 0 };
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	CHECK_EQ(vm_create(&vm, 2 << 20, &backend_kvm, &null_console), 0);
+	vm.kvm.ioeventfd = true;
+	memcpy(vm.ram + 0x1000, code, sizeof(code));
+	set_flat32(&vm.vcpu);
+	backend_kvm.set_regs(&vm.vcpu, &r);
+	backend_kvm.run(&vm.vcpu, &exit);
+	CHECK_EQ(exit.reason, EXIT_REASON_HLT);
+	CHECK_EQ(exit.rip, 0x1006);
+	f = open_memstream(&text, &len);
+	kvm_print_kernel_stats(&vm.vcpu, f);
+	fclose(f);
+	CHECK(strstr(text, "in-kernel") != NULL);
+	CHECK(strstr(text, "doorbell            2") != NULL);
+	free(text);
+	vm_destroy(&vm);
+}
+
+int main(void)
+{
+	char msg[256];
+
+	test_probe_override();
+	test_parse_disable_exits();
+	if (kvm_probe(msg, sizeof(msg))) {
+		printf("skip: /dev/kvm guest tests: %s\n", msg);
+	} else {
+		test_guest();
+		test_doorbell();
+	}
+	return check_done("test_kvm");
+}
