@@ -27,6 +27,8 @@ endif
 CFLAGS := -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Isrc $(MODE_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := $(MODE_LDFLAGS) $(EXTRA_LDFLAGS)
+# Zydis disassembles the instruction at each exit's RIP in --trace files (src/stats/trace.c).
+LDLIBS := -lZydis -lm
 
 SRCS := $(sort $(wildcard src/*/*.c)) src/main.c
 LIB_SRCS := $(filter-out src/main.c,$(SRCS))
@@ -61,7 +63,7 @@ $(O)/src/loader/demo_guest.o: src/loader/demo_guest.S $(DEMO_GUEST)
 	$(CC) -DDEMO_GUEST='"$(DEMO_GUEST)"' -c -o $@ $<
 
 $(O)/tollbooth: $(OBJS) $(O)/src/loader/demo_guest.o
-	$(CC) $(LDFLAGS) -o $@ $^
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # `make run`: install what is missing (or say how), build, boot the built-in guest.
 run:
@@ -86,6 +88,18 @@ $(O)/%.o: %.c
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 -include $(OBJS:.o=.d)
+
+# `make fuzz-diff SEED=s N=n [ORACLE=kvm|qemu-kvm|qemu-tcg]`: the differential tester
+# (docs/difftest.md), n instructions per seed from seed s on soft and the oracle backend.
+# FUZZ_SEEDS seeds in a row (default 1).
+SEED ?= 1
+N ?= 1000000
+ORACLE ?= kvm
+FUZZ_SEEDS ?= 1
+.PHONY: fuzz-diff
+fuzz-diff: $(O)/tollbooth $(G)/difftest.elf
+	tests/diff/difftest.py --tollbooth $(O)/tollbooth --guest $(G)/difftest.elf \
+		--b $(ORACLE) --seed $(SEED) --seeds $(FUZZ_SEEDS) --insns $(N)
 
 clean:
 	rm -rf build

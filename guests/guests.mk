@@ -78,6 +78,10 @@ $(GUEST_OBJS32): $(G)/tests/%.o: guests/tests/%.c guests/lib/lib.h guests/lib/as
 $(GUEST_OBJS64): $(G)/tests/%.o: guests/tests/%.c guests/lib/lib.h guests/lib/asm.h
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(GUEST_CFLAGS64) -c -o $@ $<
+# The VM-exit tests and the demo speak the hypercall ABI (guests/lib/vmexit.h).
+$(filter $(G)/tests/vmexit_%.o,$(GUEST_OBJS64) $(GUEST_OBJS32)) $(G)/demo/demo.o: \
+	guests/lib/vmexit.h \
+	src/vmm/hypercall.h
 $(G)/bench/%.o: guests/bench/%.c guests/bench/pages.h guests/lib/lib.h
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(GUEST_CFLAGS64) -c -o $@ $<
@@ -115,6 +119,20 @@ GUEST_INTERMEDIATE := $(G)/gen/alu_table $(G)/gen/shift_table \
 	$(GUEST_OBJS32) $(GUEST_OBJS64) \
 	$(patsubst guests/bench/%.c,$(G)/bench/%.o,$(wildcard guests/bench/*.c))
 .SECONDARY: $(GUEST_INTERMEDIATE)
+
+# The differential tester's guest (guests/diff/, docs/difftest.md): build/guests/difftest.elf.
+GUEST_DIFF_OBJS := $(G)/diff/difftest.o $(G)/diff/enter.o
+$(G)/diff/%.o: guests/diff/%.c guests/lib/lib.h guests/lib/asm.h
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_CFLAGS64) -c -o $@ $<
+$(G)/diff/%.o: guests/diff/%.S guests/lib/asm.h
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_CFLAGS64) -c -o $@ $<
+$(G)/difftest.elf: $(GUEST_DIFF_OBJS) $(GUEST_LIB64) guests/lib/link64.ld
+	$(call guest_link,-m64,guests/lib/link64.ld,$(GUEST_LIB64) $(GUEST_DIFF_OBJS))
+	$(GUEST_OBJCOPY) -O elf32-i386 $@.full $@
+guests: $(G)/difftest.elf
+.SECONDARY: $(GUEST_DIFF_OBJS)
 
 ifdef GUEST_OUTER_GOAL
 .DEFAULT_GOAL := $(GUEST_OUTER_GOAL)

@@ -1,8 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Check tollbooth's build dependencies on Debian/Ubuntu: `deps.sh run|check|bench`.
-#   run:   gcc, make, binutils (objcopy, ld)
-#   check: those, libzydis-dev (the decoder's test oracle) and python3 (tests/hostile)
+#   run:   gcc, make, binutils (objcopy, ld), libzydis-dev (--trace disassembles exits with it)
+#   check: those and python3 (tests/hostile); Zydis is also the decoder's test oracle
 #   bench: those and qemu-system-x86 (the comparison; bench/bench.py installs Bochs)
 # As root, missing packages are installed with apt-get; otherwise the exact command is printed
 # and the script fails.
@@ -20,14 +20,13 @@ need_cmd make make
 need_cmd objcopy binutils
 need_cmd ld binutils
 [ -e /usr/include/stdio.h ] || missing="$missing libc6-dev"
+[ -e /usr/include/Zydis/Zydis.h ] || missing="$missing libzydis-dev"
 case $what in
 run) ;;
 check)
-	[ -e /usr/include/Zydis/Zydis.h ] || missing="$missing libzydis-dev"
 	need_cmd python3 python3
 	;;
 bench)
-	[ -e /usr/include/Zydis/Zydis.h ] || missing="$missing libzydis-dev"
 	need_cmd python3 python3
 	need_cmd qemu-system-x86_64 qemu-system-x86
 	;;

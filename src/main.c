@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "devices/console.h"
+#include "vmm/policy.h"
+#include "kvm/kvm.h"
 #include "vmm/vm.h"
 
 #define TOLLBOOTH_VERSION "0.1.0"
@@ -21,8 +23,15 @@ extern const u8 demo_guest_start[], demo_guest_end[];
 struct run_options {
 	const char *image; /* NULL: the built-in guest */
 	const char *append;
+	const struct backend_ops *backend; /* --accel */
+	struct vm_kvm_levers kvm;	    /* --kvm-* */
 	u64 mem_size;
 	bool stats;
+	const char *stats_json, *trace; /* output files, or NULL */
+	bool tsc_virtual;
+	u32 tsc_cpi;
+	const char *vmx[16]; /* --vmx NAME=on|off[,...], applied in order */
+	unsigned nr_vmx;
 };
 
 static const char usage_main[] =
@@ -44,9 +53,25 @@ static const char usage_run[] =
 	"                        QEMU (default 128M, from 2M to 64G, a multiple of 4K)\n"
 	"  -a, --append CMDLINE  the kernel command line; the guest gets \"IMAGE CMDLINE\" in the\n"
 	"                        multiboot information, as from QEMU and GRUB\n"
-	"      --accel ACCEL     soft (the software CPU, default) or kvm (not built yet)\n"
-	"      --stats           at exit, print VM exits by reason and I/O by port on stderr,\n"
-	"                        as `perf kvm stat report` does\n"
+	"      --accel ACCEL     soft (the software CPU, default) or kvm (/dev/kvm; its exits go\n"
+	"                        through the same handlers and devices, docs/kvm.md)\n"
+	"      --kvm-ioeventfd   kvm: writes to port 0x4f0 are a doorbell KVM completes in the\n"
+	"                        kernel without an exit (counted by --stats)\n"
+	"      --kvm-disable-exits LIST  kvm: let the guest run hlt,pause[,mwait,cstate]\n"
+	"                        natively (KVM_CAP_X86_DISABLE_EXITS)\n"
+	"      --kvm-irqchip WHERE  kvm: user (default: no interrupt controller) or kernel\n"
+	"                        (KVM's in-kernel PIC, IOAPIC and LAPIC)\n"
+	"      --stats           at exit, print on stderr VM exits by reason, I/O by port, MMIO\n"
+	"                        by address, MSRs and CPUID leaves, as `perf kvm stat report`\n"
+	"                        does, with host time and modeled cycles (docs/telemetry.md)\n"
+	"      --stats-json FILE at exit, write the same statistics to FILE as JSON\n"
+	"      --trace FILE      write every VM exit to FILE as a Chrome trace (JSON; open it in\n"
+	"                        Perfetto or chrome://tracing), with the instruction at RIP\n"
+	"      --tsc MODE        the guest's TSC: host (default; follows the host TSC) or\n"
+	"                        virtual[:CPI] (deterministic: CPI cycles per instruction, 1 by\n"
+	"                        default, plus the modeled cost of each exit)\n"
+	"      --vmx NAME=on|off[,NAME=on|off...]  switch one VT-x control of the VMM's policy\n"
+	"                        (soft backend; docs/vmm.md); --vmx help lists the names\n"
 	"  -h, --help            this text\n"
 	"\n"
 	"exit status:\n"
@@ -107,21 +132,57 @@ static int parse_mem_size(const char *arg, u64 *size)
 	return *size % 4096 ? -EINVAL : 0;
 }
 
+/* --tsc host | virtual[:CPI], CPI a whole number of cycles per instruction. */
+#define TSC_CPI_MAX 1000
+
+static int parse_tsc(const char *arg, struct run_options *o)
+{
+	unsigned long cpi = 1;
+	char *end;
+
+	if (!strcmp(arg, "host")) {
+		o->tsc_virtual = false;
+		return 0;
+	}
+	if (strncmp(arg, "virtual", 7) || (arg[7] && arg[7] != ':'))
+		return -EINVAL;
+	if (arg[7] == ':') {
+		if (arg[8] < '0' || arg[8] > '9')
+			return -EINVAL;
+		errno = 0;
+		cpi = strtoul(arg + 8, &end, 10);
+		if (errno || *end || cpi < 1 || cpi > TSC_CPI_MAX)
+			return -EINVAL;
+	}
+	o->tsc_virtual = true;
+	o->tsc_cpi = (u32)cpi;
+	return 0;
+}
+
 /* 0, or an exit status after printing the one line that says what is wrong. */
 static int parse_run_options(int argc, char **argv, struct run_options *o)
 {
-	enum { OPT_ACCEL = 256, OPT_STATS };
+	enum { OPT_ACCEL = 256, OPT_STATS, OPT_STATS_JSON, OPT_TRACE, OPT_TSC };
+	enum { OPT_KVM_IOEVENTFD = 512, OPT_KVM_DISABLE_EXITS, OPT_KVM_IRQCHIP };
+	enum { OPT_VMX = 768 };
 	static const struct option longopts[] = {
 		{ "mem", required_argument, NULL, 'm' },
 		{ "append", required_argument, NULL, 'a' },
 		{ "accel", required_argument, NULL, OPT_ACCEL },
+		{ "kvm-ioeventfd", no_argument, NULL, OPT_KVM_IOEVENTFD },
+		{ "kvm-disable-exits", required_argument, NULL, OPT_KVM_DISABLE_EXITS },
+		{ "kvm-irqchip", required_argument, NULL, OPT_KVM_IRQCHIP },
 		{ "stats", no_argument, NULL, OPT_STATS },
+		{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
+		{ "trace", required_argument, NULL, OPT_TRACE },
+		{ "tsc", required_argument, NULL, OPT_TSC },
+		{ "vmx", required_argument, NULL, OPT_VMX },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	int c;
 
-	*o = (struct run_options){ .append = "", .mem_size = VM_MEM_DEFAULT };
+	*o = (struct run_options){ .append = "", .mem_size = VM_MEM_DEFAULT, .tsc_cpi = 1 };
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":m:a:h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -138,15 +199,50 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 			o->append = optarg;
 			break;
 		case OPT_ACCEL:
-			if (!strcmp(optarg, "kvm"))
-				return usage_error("--accel kvm: the kvm backend is not built "
-						   "yet; use --accel soft");
-			if (strcmp(optarg, "soft"))
-				return usage_error("--accel '%s': unknown accelerator; use soft",
+			if (strcmp(optarg, "soft") && strcmp(optarg, "kvm"))
+				return usage_error("--accel '%s': unknown accelerator; use soft or "
+						   "kvm",
 						   optarg);
+			o->backend = strcmp(optarg, "kvm") ? &backend_soft : &backend_kvm;
+			break;
+		case OPT_KVM_IOEVENTFD:
+			o->kvm.ioeventfd = true;
+			break;
+		case OPT_KVM_DISABLE_EXITS:
+			if (kvm_parse_disable_exits(optarg, &o->kvm.disable_exits))
+				return usage_error("--kvm-disable-exits '%s': use a comma-"
+						   "separated list of hlt, pause, mwait, "
+						   "cstate",
+						   optarg);
+			break;
+		case OPT_KVM_IRQCHIP:
+			if (strcmp(optarg, "kernel") && strcmp(optarg, "user"))
+				return usage_error("--kvm-irqchip '%s': use kernel or user",
+						   optarg);
+			o->kvm.irqchip = !strcmp(optarg, "kernel");
 			break;
 		case OPT_STATS:
 			o->stats = true;
+			break;
+		case OPT_STATS_JSON:
+		case OPT_TRACE:
+			if (!*optarg)
+				return usage_error("%s needs a file name",
+						   c == OPT_TRACE ? "--trace" : "--stats-json");
+			*(c == OPT_TRACE ? &o->trace : &o->stats_json) = optarg;
+			break;
+		case OPT_TSC:
+			if (parse_tsc(optarg, o))
+				return usage_error("--tsc '%s': use host, virtual or virtual:CPI with "
+						   "CPI from 1 to %d",
+						   optarg, TSC_CPI_MAX);
+			break;
+		case OPT_VMX:
+			if (o->nr_vmx == ARRAY_SIZE(o->vmx))
+				return usage_error("--vmx: at most %zu options; join the switches "
+						   "with commas",
+						   ARRAY_SIZE(o->vmx));
+			o->vmx[o->nr_vmx++] = optarg;
 			break;
 		case 'h':
 			fputs(usage_run, stdout);
@@ -158,6 +254,18 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 			return usage_error("unknown option '%s'; see tollbooth run --help",
 					   argv[optind - 1]);
 		}
+	}
+	if (!o->backend)
+		o->backend = &backend_soft;
+	if (o->backend != &backend_kvm &&
+	    (o->kvm.ioeventfd || o->kvm.disable_exits || o->kvm.irqchip))
+		return usage_error("the --kvm-* options need --accel kvm");
+	if (o->backend == &backend_kvm) {
+		char msg[256];
+
+		/* No KVM, or no permission: one line, the usage status (docs/kvm.md). */
+		if (kvm_probe(msg, sizeof(msg)))
+			return usage_error("%s", msg);
 	}
 	if (argc - optind > 1)
 		return usage_error("more than one IMAGE given ('%s' is extra); see tollbooth run "
@@ -216,8 +324,80 @@ static void quit_by_user(void *opaque)
 	vm_request_stop(opaque, 0, "terminated by Ctrl-A x");
 }
 
+/* An output file of an option, created (or truncated) before the run: 0 or the usage status. */
+static int open_output(const char *option, const char *path, FILE **f)
+{
+	*f = NULL;
+	if (!path)
+		return 0;
+	*f = fopen(path, "w");
+	if (*f)
+		return 0;
+	fprintf(stderr, "tollbooth: %s '%s': cannot write: %s\n", option, path, strerror(errno));
+	return EXIT_STATUS_USAGE;
+}
+
+/* The statistics files at the end of the run; a failure is reported, the status stays. */
+static void finish_outputs(const struct run_options *o, struct vm *vm, FILE *json)
+{
+	int err = stats_trace_finish(&vm->stats);
+
+	if (err)
+		fprintf(stderr, "tollbooth: --trace '%s': write failed: %s; the trace is incomplete\n",
+			o->trace, strerror(-err));
+	if (!json)
+		return;
+	err = stats_write_json(&vm->stats, json, vm->pio.unclaimed_reads,
+			       vm->pio.unclaimed_writes);
+	if (fclose(json) && !err)
+		err = -errno;
+	if (err)
+		fprintf(stderr, "tollbooth: --stats-json '%s': write failed: %s\n", o->stats_json,
+			strerror(-err));
+}
+
+/* --vmx NAME=on|off,...: set the VM's policy switches before vm_create(); 0 or exit status. */
+static int apply_vmx_switches(struct vm *vm, const struct run_options *o)
+{
+	char list[256], msg[160];
+
+	for (unsigned i = 0; i < o->nr_vmx; i++) {
+		char *save = NULL, *item;
+
+		snprintf(list, sizeof(list), "%s", o->vmx[i]);
+		for (item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+			char *eq = strchr(item, '=');
+			bool on = eq && !strcmp(eq + 1, "on");
+			int err;
+
+			if (!eq || (!on && strcmp(eq + 1, "off"))) {
+				if (strcmp(item, "help"))
+					fprintf(stderr, "tollbooth: --vmx '%s': use NAME=on or "
+						"NAME=off; names:", item);
+				for (const char *const *n = vmm_policy_names(); *n; n++)
+					fprintf(stderr, " %s", *n);
+				fputc('\n', stderr);
+				return EXIT_STATUS_USAGE;
+			}
+			*eq = 0;
+			err = vmm_policy_set(vm, item, on);
+			if (err == -ENOENT)
+				return usage_error("--vmx: unknown control '%s'; --vmx help lists "
+						   "them", item);
+			if (err)
+				return usage_error("--vmx %s=%s: the VT-x model cannot do this "
+						   "(its capability MSRs do not allow it)",
+						   item, on ? "on" : "off");
+		}
+	}
+	if (vmm_policy_check(vm, msg, sizeof(msg)))
+		return usage_error("%s", msg);
+	return 0;
+}
+
 static int run_guest(const struct run_options *o, const u8 *image, size_t size)
 {
+	FILE *json, *trace;
 	const char *name = o->image ? o->image : "built-in demo guest";
 	static const struct uart_host console = {
 		.tx = console_write_byte,
@@ -235,22 +415,47 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size)
 		fprintf(stderr, "tollbooth: %s: %s\n", name, plan.error);
 		return EXIT_STATUS_USAGE;
 	}
-	err = vm_create(&vm, o->mem_size, &backend_soft, &console);
-	if (!err)
+	status = apply_vmx_switches(&vm, o);
+	if (status)
+		return status;
+	/* Like the policy, set before vm_create(): the soft backend reads them in vcpu_create. */
+	vm.tsc_virtual = o->tsc_virtual;
+	vm.tsc_cpi = o->tsc_cpi;
+	status = open_output("--stats-json", o->stats_json, &json);
+	if (!status)
+		status = open_output("--trace", o->trace, &trace);
+	if (status) {
+		if (json)
+			fclose(json);
+		return status;
+	}
+	err = vm_create(&vm, o->mem_size, o->backend, &console);
+	if (!err) {
+		vm.kvm = o->kvm; /* before the boot plan: loading it creates the KVM vCPU */
 		err = vm_load_boot_plan(&vm, &plan);
+	}
 	if (err) {
+		if (json)
+			fclose(json);
+		if (trace)
+			fclose(trace);
 		fprintf(stderr, "tollbooth: cannot create the VM (%lluM of RAM, %s backend): %s\n",
-			(unsigned long long)(o->mem_size >> 20), backend_soft.name, strerror(-err));
+			(unsigned long long)(o->mem_size >> 20), o->backend->name, strerror(-err));
 		vm_destroy(&vm);
 		return EXIT_STATUS_STOPPED;
 	}
+	if (trace)
+		stats_trace_start(&vm.stats, trace);
 	console_open(quit_by_user, &vm);
 	status = vm_run(&vm);
 	console_close();
 	if (vm.stop_msg[0])
 		fprintf(stderr, "tollbooth: %s\n", vm.stop_msg);
-	if (o->stats)
+	if (o->stats) {
 		stats_print(&vm.stats, stderr, vm.pio.unclaimed_reads, vm.pio.unclaimed_writes);
+		kvm_print_kernel_stats(&vm.vcpu, stderr);
+	}
+	finish_outputs(o, &vm, json);
 	vm_destroy(&vm);
 	return status;
 }

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # The whole suite, after `make check` built everything: unit programs (sanitizer build), the guest
 # suite on the soft backend (release and sanitizer builds), the command-line tests and the
-# hostile-guest tests (sanitizer build). Each test prints
+# hostile-guest tests (sanitizer build), the kvm backend's guests and the differential tester
+# (both skip with a visible reason when /dev/kvm is unusable). Each test prints
 # one line; each part ends with "<part>: N passed, M failed"; the last line sums them all.
 set -uo pipefail
 
@@ -38,7 +39,7 @@ for t in "$unit_dir"/test_*; do
 done
 
 for part in "tests/run-guests.sh $release" "tests/run-guests.sh $san" "tests/cli/run.sh $san" \
-	"tests/hostile/random_code.py $san"; do
+	"tests/hostile/random_code.py $san" "tests/kvm/run.sh $release" "tests/diff/difftest.py --check"; do
 	out=$($part 2>&1)
 	echo "$out"
 	if ! tally "$out"; then

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# The guest suite: boot each guest of tests/guests.list on the soft backend and compare its exit.
-#   tests/run-guests.sh [TOLLBOOTH] [LIST]
+# The guest suite: boot each guest of tests/guests.list and compare its exit.
+#   [ACCEL=soft|kvm] tests/run-guests.sh [TOLLBOOTH] [LIST]
+# ACCEL (default soft) is passed as --accel; with ACCEL=kvm a guest not marked kvm-ok is not run
+# and gets a "skip guest NAME" line (not counted).
 # List lines: `name expected [soft-only|kvm-ok] [note]`; `#` starts a comment. The image is
-# build/guests/<name>.elf unless the note says image=FILE; append=TEXT passes --append TEXT and
-# mem=MIB passes --mem MIBM (the keys tests/guests.list documents).
+# build/guests/<name>.elf unless the note says image=FILE; append=TEXT passes --append TEXT,
+# mem=MIB passes --mem MIBM, vmx=NAME=on|off passes --vmx NAME=on|off (repeatable) and
+# args=A,B,... passes the words A B ... (the keys tests/guests.list documents).
 # `expected` is the exit status (a guest writing V to port 0xf4 gives (V << 1) | 1), or `triple`
 # or `halt`: tollbooth must then say "triple fault" / "halted" on stderr and exit with 4 (see
 # EXIT_STATUS_STOPPED).
@@ -14,6 +17,7 @@ cd "$(dirname "$0")/.."
 bin=${1:-build/tollbooth}
 list=${2:-tests/guests.list}
 timeout_s=${GUEST_TIMEOUT:-60}
+accel=${ACCEL:-soft}
 passed=0
 failed=0
 tmp=$(mktemp)
@@ -33,14 +37,22 @@ fi
 while read -r name expected rest; do
 	case $name in '' | '#'*) continue ;; esac
 	image=${GUEST_DIR:-build/guests}/$name.elf
-	opts=()
+	opts=(--accel "$accel")
+	kvm_ok=0
 	for word in $rest; do
 		case $word in
+		kvm-ok) kvm_ok=1 ;;
 		image=*) image=${word#image=}; image=${image//@GUESTS@/${GUEST_DIR:-build/guests}} ;;
 		append=*) opts+=(--append "${word#append=}") ;;
 		mem=*) opts+=(--mem "${word#mem=}M") ;;
+		vmx=*) opts+=(--vmx "${word#vmx=}") ;;
+		args=*) IFS=, read -ra extra <<<"${word#args=}"; opts+=("${extra[@]}") ;;
 		esac
 	done
+	if [ "$accel" = kvm ] && [ $kvm_ok -eq 0 ]; then
+		echo "skip guest $name: not kvm-ok"
+		continue
+	fi
 	if [ ! -f "$image" ]; then
 		result FAIL "$name" "no image $image (make guests)"
 		continue

@@ -69,6 +69,8 @@ printf '\x7fELF\x02\x01\x01\x00' >"$tmp/elf64.elf"
 le32 0x1badb002 0 $((-0x1badb002)) >>"$tmp/elf64.elf"
 # mov $0x2a, %al; out %al, $0xf4: exits with (0x2a << 1) | 1 = 85.
 aout "$tmp/exit42.elf" 0 0 0 0 '\xb0\x2a\xe6\xf4'
+# hlt with interrupts off (multiboot entry): tollbooth ends the run, status 4.
+aout "$tmp/hlt.elf" 0 0 0 0 '\xf4'
 
 expect no-arguments 2 'no command given' --
 expect unknown-command 2 "unknown command 'boot'" -- boot
@@ -96,7 +98,8 @@ expect mem-bad-suffix 2 "--mem '5X'" -- run --mem 5X "$tmp/exit42.elf"
 expect mem-not-4k 2 "--mem '2049K'" -- run --mem 2049K "$tmp/exit42.elf"
 expect mem-negative 2 "--mem '-1'" -- run --mem -1 "$tmp/exit42.elf"
 expect mem-missing-value 2 '--mem needs a value' -- run --mem
-expect accel-kvm 2 'kvm backend is not built yet' -- run --accel kvm "$tmp/exit42.elf"
+TOLLBOOTH_KVM_DEV=/nonexistent/kvm expect accel-kvm-missing 2 '/nonexistent/kvm' -- run --accel kvm \
+	"$tmp/exit42.elf"
 expect accel-unknown 2 "--accel 'tcg': unknown" -- run --accel tcg "$tmp/exit42.elf"
 expect unknown-option 2 "unknown option '--frobnicate'" -- run --frobnicate "$tmp/exit42.elf"
 expect two-images 2 'more than one IMAGE' -- run "$tmp/exit42.elf" "$tmp/exit42.elf"
@@ -106,6 +109,53 @@ expect debug-exit-status 85 '' -- run --mem 4M --accel soft --append 'a b' "$tmp
 # Options may follow IMAGE, as QEMU's do; a trailing option without its value is named.
 expect option-after-image 85 '' -- run "$tmp/exit42.elf" --mem 4M
 expect option-missing-value 2 '--append needs a value' -- run "$tmp/exit42.elf" --append
+
+# Telemetry options (docs/telemetry.md): bad values, unwritable files, and valid JSON output.
+expect stats-json-missing-value 2 '--stats-json needs a value' -- run "$tmp/exit42.elf" --stats-json
+expect trace-missing-value 2 '--trace needs a value' -- run "$tmp/exit42.elf" --trace
+expect stats-json-empty-name 2 '--stats-json needs a file name' -- run --stats-json '' \
+	"$tmp/exit42.elf"
+expect trace-unwritable 2 "--trace '$tmp/no/such/dir/t.json': cannot write: No such file" -- \
+	run --trace "$tmp/no/such/dir/t.json" "$tmp/exit42.elf"
+expect stats-json-directory 2 "--stats-json '$tmp': cannot write: Is a directory" -- \
+	run --stats-json "$tmp" "$tmp/exit42.elf"
+expect tsc-unknown 2 "--tsc 'guest': use host, virtual or virtual:CPI" -- run --tsc guest \
+	"$tmp/exit42.elf"
+expect tsc-cpi-zero 2 "--tsc 'virtual:0'" -- run --tsc virtual:0 "$tmp/exit42.elf"
+expect tsc-cpi-not-a-number 2 "--tsc 'virtual:x'" -- run --tsc virtual:x "$tmp/exit42.elf"
+expect tsc-cpi-empty 2 "--tsc 'virtual:'" -- run --tsc virtual: "$tmp/exit42.elf"
+expect tsc-cpi-too-large 2 "--tsc 'virtual:99999999999999999999'" -- \
+	run --tsc virtual:99999999999999999999 "$tmp/exit42.elf"
+expect tsc-virtualx 2 "--tsc 'virtualx'" -- run --tsc virtualx "$tmp/exit42.elf"
+expect tsc-missing-value 2 '--tsc needs a value' -- run "$tmp/exit42.elf" --tsc
+expect tsc-host 85 '' -- run --tsc host "$tmp/exit42.elf"
+expect stats-files 85 '' -- run --stats --stats-json "$tmp/stats.json" --trace \
+	"$tmp/trace.json" --tsc virtual:2 "$tmp/exit42.elf"
+expect trace-on-stop 4 'halted with interrupts disabled' -- run --trace "$tmp/stop.json" \
+	--stats-json "$tmp/stop-stats.json" "$tmp/hlt.elf"
+
+# stats_files NAME STATS TRACE: both parse as JSON, one trace event per counted exit.
+stats_files() {
+	local msg
+	if msg=$(python3 -c '
+import json, sys
+stats = json.load(open(sys.argv[1]))
+events = json.load(open(sys.argv[2]))["traceEvents"]
+total = stats["total"]["samples"]
+assert total >= 1, "no exits counted"
+assert len(events) == total, "%d events, %d exits" % (len(events), total)
+assert all(e["ph"] == "X" and "ts" in e and "dur" in e for e in events), "not complete events"
+assert sum(e["samples"] for e in stats["exits"]) == total, "exit rows do not add up"
+' "$2" "$3" 2>&1); then
+		echo "ok cli $1"
+		passed=$((passed + 1))
+	else
+		echo "FAIL cli $1: ${msg##*$'\n'}"
+		failed=$((failed + 1))
+	fi
+}
+stats_files stats-json-and-trace-valid "$tmp/stats.json" "$tmp/trace.json"
+stats_files trace-closed-on-stop "$tmp/stop-stats.json" "$tmp/stop.json"
 
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
