@@ -539,6 +539,17 @@ static always_inline void mem_write(struct cpu *c, unsigned seg, u64 off, u64 v,
    instructions that must not fault after committing state). Raises what the write would. */
 void mem_probe_write(struct cpu *c, unsigned seg, u64 off, unsigned size);
 
+/*
+ * The read of a read-modify-write operand is checked as a write: a fault reports W = 1 in the #PF
+ * error code (SDM vol. 3A 5.7), as the hardware does (found by the differential tester,
+ * docs/difftest.md).
+ */
+static always_inline u64 mem_read_rmw(struct cpu *c, unsigned seg, u64 off, unsigned size)
+{
+	return lin_read_acc(c, seg_lin(c, seg, off, size, ACC_WRITE), size,
+			    seg == SEG_SS ? ACC_WRITE | ACC_SS : ACC_WRITE);
+}
+
 /* --- Stack (SS, with the stack-address size of SS.B or 64-bit mode) --- */
 
 static always_inline u64 stack_off(const struct cpu *c, u64 rsp)

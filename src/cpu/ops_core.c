@@ -8,16 +8,6 @@
 #include "cpu/ops.h"
 #include "cpu/ops_core.h"
 
-/*
- * The read of a read-modify-write operand is checked as a write: a fault reports W = 1 in the #PF
- * error code (SDM vol. 3A 5.7), as the hardware does (found by the differential tester,
- * docs/difftest.md).  To be moved to internal.h beside mem_probe_write().
- */
-static always_inline u64 mem_read_rmw(struct cpu *c, unsigned seg, u64 off, unsigned size)
-{
-	return lin_read_acc(c, seg_lin(c, seg, off, size, ACC_WRITE), size,
-			    seg == SEG_SS ? ACC_WRITE | ACC_SS : ACC_WRITE);
-}
 
 /* --- ALU (SDM vol. 2A ADD, OR, ADC, SBB, AND, SUB, XOR, CMP) --- */
 
@@ -500,8 +490,9 @@ void op_std(struct cpu *c, const struct insn *d)
 /* --- Near branches (SDM vol. 2A CALL, Jcc, JMP; vol. 2B RET) --- */
 
 /*
- * Checks a near branch target. osz 8 (64-bit mode): #GP(0) if not canonical. Otherwise the target is truncated to EIP/IP and must be within CS.limit, else #GP(0);
- * the check is done for every segment (a flat segment's limit never fails it).
+ * Checks a near branch target. osz 8 (64-bit mode): #GP(0) if not canonical. Otherwise the
+ * target is truncated to EIP/IP and must be within CS.limit, else #GP(0); the check is done for
+ * every segment (a flat segment's limit never fails it).
  */
 static always_inline u64 near_target(struct cpu *c, const struct insn *d, u64 t)
 {

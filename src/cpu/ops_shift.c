@@ -11,16 +11,6 @@
  */
 #include "cpu/ops.h"
 
-/*
- * The read of a read-modify-write operand is checked as a write: a fault reports W = 1 in the #PF
- * error code (SDM vol. 3A 5.7), as the hardware does (found by the differential tester,
- * docs/difftest.md).  To be moved to internal.h beside mem_probe_write().
- */
-static always_inline u64 mem_read_rmw(struct cpu *c, unsigned seg, u64 off, unsigned size)
-{
-	return lin_read_acc(c, seg_lin(c, seg, off, size, ACC_WRITE), size,
-			    seg == SEG_SS ? ACC_WRITE | ACC_SS : ACC_WRITE);
-}
 
 /* The r/m operand of the instruction: loads it and remembers where it lives. */
 struct rm_operand {
