@@ -756,6 +756,12 @@ static insn_fn decode_0f38(struct dstate *s, struct insn *d)
 		d->osz = s->code_bits == 64 ? 8 : 4;
 		d->flags |= INSN_END_BLOCK;
 		return op_vmx;
+	case 0x82: /* 66 0F 38 82 /r: INVPCID r64/r32, m128 (SDM vol. 2A) */
+		if (!p66 || !d->mem || s->last_rep)
+			return NULL;
+		d->osz = s->code_bits == 64 ? 8 : 4;
+		d->flags |= INSN_END_BLOCK;
+		return op_invpcid;
 	}
 	return NULL;
 }

@@ -34,6 +34,7 @@
 /* Leaf 7 subleaf 0 EBX. */
 #define F7_BMI1 BIT(3)
 #define F7_SMEP BIT(7)
+#define F7_INVPCID BIT(10)
 #define F7_SMAP BIT(20)
 /* Leaf 0x80000001 ECX and EDX. */
 #define FX_LAHF_LM BIT(0)
@@ -56,7 +57,7 @@
 	  F1_PSE | F1_TSC | F1_MSR | F1_PAE | F1_CX8 | F1_SEP | F1_PGE | F1_CMOV | F1_PAT |        \
 		  F1_CLFSH)                                                                        \
 	X(0x5, CPUID_ANY_SUBLEAF, 64 /* smallest monitor line */, 64 /* largest */, 0, 0)          \
-	X(0x7, 0, 0 /* max subleaf */, F7_BMI1 | F7_SMEP | F7_SMAP, 0, 0)                          \
+	X(0x7, 0, 0 /* max subleaf */, F7_BMI1 | F7_SMEP | F7_INVPCID | F7_SMAP, 0, 0)              \
 	X(0x80000000, CPUID_ANY_SUBLEAF, CPUID_MAX_EXT, 0, 0, 0)                                   \
 	X(0x80000001, CPUID_ANY_SUBLEAF, 0, 0, FX_LAHF_LM | FX_ABM,                                \
 	  FX_SYSCALL | FX_NX | FX_PAGE1GB | FX_RDTSCP | FX_LM)                                     \
