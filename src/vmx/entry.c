@@ -794,7 +794,8 @@ int vmx_run(struct vmx_vcpu *x, bool resume, struct vm_exit *exit)
 			st.activity = GUEST_ACTIVITY_ACTIVE;
 		cpu_set_vmx_state(x->cpu, &st);
 	}
-	if ((info & INTR_INFO_VALID) && INTR_INFO_TYPE(info) != INTR_TYPE_OTHER_EVENT)
+	/* Type 7 vector 0 is a pending MTF VM exit (SDM 27.5.2); the CPU turns it into exit 37. */
+	if (info & INTR_INFO_VALID)
 		cpu_inject_event(x->cpu, (u8)INTR_INFO_VECTOR(info), (u8)INTR_INFO_TYPE(info),
 				 info & INTR_INFO_DELIVER_CODE,
 				 (u32)v->vm_entry_exception_error_code,

@@ -303,6 +303,15 @@ static void test_good(void)
 	CHECK_EQ(ex.reason, EXIT_REASON_INVALID_STATE | EXIT_REASON_FAILED_VMENTRY);
 	CHECK(vmcs.launched);
 	VMCS_SET(&vmcs, GUEST_RFLAGS, X86_FIXED1);
+	/*
+	 * A pending MTF VM exit injected as type 7 vector 0 (SDM 27.5.2): exit 37 before the
+	 * guest executes anything, RIP still on the HLT.
+	 */
+	VMCS_SET(&vmcs, VM_ENTRY_INTR_INFO_FIELD, INTR_INFO_VALID | INTR_TYPE_OTHER_EVENT << 8);
+	CHECK_EQ(vmx_run(&vx, true, &ex), 0);
+	CHECK_EQ(ex.reason, EXIT_REASON_MONITOR_TRAP_FLAG);
+	CHECK_EQ(vmcs.guest_rip, CODE + 2);
+	CHECK(!(vmcs.vm_entry_intr_info_field & INTR_INFO_VALID));
 	/* An injected #UD with the IDT empty (limit 0) triple-faults: reason 2. */
 	VMCS_SET(&vmcs, GUEST_IDTR_LIMIT, 0);
 	VMCS_SET(&vmcs, VM_ENTRY_INTR_INFO_FIELD, INTR_INFO_VALID | 3 << 8 | X86_UD);
