@@ -146,8 +146,9 @@ u64 mmu_ept_translate(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual)
 		/*
 		 * 29.3.3.2 and Table 28-7: bits 2:0 the access (read, write, fetch), bits 5:3 the
 		 * R/W/X of the entries used ANDed, bit 7 linear address valid, bit 8 (with bit 7)
-		 * the final translation rather than a guest paging-structure access. Bit 12 (NMI
-		 * unblocking by IRET) stays 0.
+		 * the final translation rather than a guest paging-structure access, bit 12 the
+		 * access belongs to an IRET that unblocked NMIs (28.2.1; IRET delivers no event, so
+		 * the "not during event delivery" condition holds).
 		 */
 		qual &= EPT_QUAL_LIN_VALID | EPT_QUAL_FINAL;
 		if (!(qual & EPT_QUAL_LIN_VALID)) {
@@ -155,6 +156,8 @@ u64 mmu_ept_translate(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual)
 			lin = 0;
 		}
 		qual |= BIT(kind) | (u64)w.perm << 3;
+		if (c->iret_nmi_unblocked)
+			qual |= BIT(12);
 		c->exit->guest_phys = gpa;
 		c->exit->guest_linear = lin;
 		cpu_vmexit(c, EXIT_REASON_EPT_VIOLATION, qual);
@@ -166,11 +169,12 @@ u64 mmu_ept_translate(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual)
 		 * 29.3.6: the processor logs the 4 KiB-aligned guest-physical address when it sets
 		 * a dirty flag from 0 to 1, at PML_ADDRESS + 8 * index, and decrements the index.
 		 * With the index outside 0..511 the access causes a PML-full exit instead and no
-		 * flag is set (28.2.1: qualification bit 12 only, which stays 0).
+		 * flag is set (28.2.1: qualification bit 12 only, NMI unblocking due to IRET).
 		 */
 		if (set_dirty && (c->ctl.proc2 & PROC2_ENABLE_PML)) {
 			if (c->vmx.pml_index > 511)
-				cpu_vmexit(c, EXIT_REASON_PML_FULL, 0);
+				cpu_vmexit(c, EXIT_REASON_PML_FULL,
+					   c->iret_nmi_unblocked ? BIT(12) : 0);
 			u8 *p = mmu_hpa_ptr(c, c->ctl.pml_address + 8ull * c->vmx.pml_index, 8);
 			u64 v = gpa & PAGE_MASK;
 			if (p)

@@ -790,17 +790,16 @@ void op_ret_far(struct cpu *c, const struct insn *d)
 void op_iret(struct cpu *c, const struct insn *d)
 {
 	unsigned osz = d->osz;
-	u64 old = flags_get(c), rip = cpu_peek(c, osz, 0), nf = cpu_peek(c, osz, 2 * osz);
-	u64 mask = X86_ARITH_FLAGS | X86_TF | X86_DF | X86_NT | X86_RF | X86_AC | X86_ID;
-	u16 sel = (u16)cpu_peek(c, osz, osz);
+	u64 old, rip, nf, mask = X86_ARITH_FLAGS | X86_TF | X86_DF | X86_NT | X86_RF | X86_AC | X86_ID;
+	u16 sel;
 	struct x86_segment cs = c->seg[SEG_CS], ss;
 	u8 cpl = c->cpl;
 
 	/*
 	 * NMI blocking (SDM vol. 3C 26.3): with "virtual NMIs" IRET removes virtual-NMI blocking;
 	 * else with "NMI exiting" it leaves blocking by NMI alone; else it unblocks NMIs as usual.
-	 * The unblocking happens even if the IRET then faults (vol. 3A 6.7.1); an exit for that
-	 * fault reports it (SDM 28.2.3, events_deliver_fault).
+	 * The unblocking happens even if the IRET faults, its first stack read included (vol. 3A
+	 * 6.7.1); an exit for that fault reports it (SDM 28.2.1, 28.2.3).
 	 */
 	if (c->nmi_blocked &&
 	    ((c->ctl.pin & PIN_VIRTUAL_NMIS) || !(c->ctl.pin & PIN_NMI_EXITING))) {
@@ -808,6 +807,10 @@ void op_iret(struct cpu *c, const struct insn *d)
 		c->iret_nmi_unblocked = 1;
 		c->event_pending = 1;
 	}
+	old = flags_get(c);
+	rip = cpu_peek(c, osz, 0);
+	nf = cpu_peek(c, osz, 2 * osz);
+	sel = (u16)cpu_peek(c, osz, osz);
 	if (c->mode == MODE_REAL) {
 		mask |= X86_IF | X86_IOPL;
 		if (osz == 2)
