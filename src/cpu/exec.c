@@ -5,9 +5,9 @@
  *
  * Blocks. Code is decoded once into blocks of at most BLOCK_MAX_INSNS instructions that end at a
  * control transfer (INSN_END_BLOCK) or at the end of a page. A block is cached by the
- * guest-physical address of its first byte (phash) and reached through a jump cache keyed by the
- * linear address of the first byte, the code size and whether CPL is 3 (the U/S, NX and SMEP checks
- * of the fetch were made for that privilege). The jump cache holds translations, so it is flushed
+ * physical address (host-physical under EPT) of its first byte (phash) and reached through a
+ * jump cache keyed by the linear address of the first byte, the code size and whether CPL is 3
+ * (the U/S, NX and SMEP checks of the fetch were made for that privilege). The jump cache holds translations, so it is flushed
  * with the TLB (bc_flush_jump_cache); the physical cache survives address-space switches.
  *
  * Self-modifying code (SDM vol. 3A 11.6). Every RAM page that holds decoded code has a non-empty
@@ -239,16 +239,15 @@ static void page_link(struct cpu *c, u64 gpa, struct block *b, unsigned side)
 	bc->page_head[pfn] = b;
 }
 
-/* Bytes of code at guest-physical gpa, from RAM or (uncached) MMIO. */
-static void fetch_phys(struct cpu *c, u64 gpa, u8 *buf, unsigned n)
+/* Bytes of code at physical address pa (host-physical under EPT): RAM directly, else through
+   the MMU (the VMM's host pages an EPT may map, or uncached MMIO). */
+static void fetch_phys(struct cpu *c, u64 pa, u8 *buf, unsigned n)
 {
-	if (gpa + n <= c->ram_size) {
-		memcpy(buf, c->ram + gpa, n);
+	if (pa + n <= c->ram_size) {
+		memcpy(buf, c->ram + pa, n);
 		return;
 	}
-	for (unsigned i = 0; i < n; i++)
-		buf[i] = gpa + i < c->ram_size ? c->ram[gpa + i]
-					       : (u8)c->mmio_read(c->opaque, gpa + i, 1);
+	mmu_fetch_phys(c, pa, buf, n);
 }
 
 static struct block *block_build(struct cpu *c, u64 lin, u32 key)

@@ -26,7 +26,8 @@ static const struct vmcs_field_desc vmcs_fields[] = {
  * Slot of an encoding: width (bits 14:13), type (11:10), index (9:1); 2 + 2 + 9 bits. Encodings
  * with bit 12 or any bit above 14 set name no field (SDM vol. 3C 25.11.2, Table 25-21).
  */
-#define VMCS_SLOT(enc) ((VMCS_ENC_WIDTH(enc) << 11) | (VMCS_ENC_TYPE(enc) << 9) | VMCS_ENC_INDEX(enc))
+#define VMCS_SLOT(enc) \
+	((VMCS_ENC_WIDTH(enc) << 11) | (VMCS_ENC_TYPE(enc) << 9) | VMCS_ENC_INDEX(enc))
 #define VMCS_ENC_RESERVED 0xffff9000u
 
 /*
