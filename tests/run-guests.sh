@@ -3,7 +3,10 @@
 # The guest suite: boot each guest of tests/guests.list and compare its exit.
 #   [ACCEL=soft|kvm] tests/run-guests.sh [TOLLBOOTH] [LIST]
 # ACCEL (default soft) is passed as --accel; with ACCEL=kvm a guest not marked kvm-ok is not run
-# and gets a "skip guest NAME" line (not counted).
+# and gets a "skip guest NAME" line (not counted). With COMPARE_BIN=TOLLBOOTH (a second binary or
+# the same one) each guest also runs there on the soft backend and the two serial outputs must be
+# identical: hardware as the oracle for what the guest sees. A note `output-differs=WHY` exempts
+# a guest whose output legitimately differs (WHY is shown).
 # List lines: `name expected [soft-only|kvm-ok] [note]`; `#` starts a comment. The image is
 # build/guests/<name>.elf unless the note says image=FILE; append=TEXT passes --append TEXT,
 # mem=MIB passes --mem MIBM, vmx=NAME=on|off passes --vmx NAME=on|off (repeatable) and
@@ -28,6 +31,13 @@ result() { # ok|FAIL name detail
 	if [ "$1" = ok ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 }
 
+# The same guest and options on the soft backend of $COMPARE_BIN: same serial output as $out?
+same_as_soft() {
+	soft_out=$(timeout "$timeout_s" "$COMPARE_BIN" run "${opts[@]}" --accel soft "$image" \
+		   </dev/null 2>/dev/null)
+	[ "$soft_out" = "$out" ]
+}
+
 if [ ! -f "$list" ]; then
 	echo "FAIL guests: $list not found"
 	echo "guests: 0 passed, 1 failed"
@@ -39,9 +49,11 @@ while read -r name expected rest; do
 	image=${GUEST_DIR:-build/guests}/$name.elf
 	opts=(--accel "$accel")
 	kvm_ok=0
+	differs=""
 	for word in $rest; do
 		case $word in
 		kvm-ok) kvm_ok=1 ;;
+		output-differs=*) differs=${word#output-differs=} ;;
 		image=*) image=${word#image=}; image=${image//@GUESTS@/${GUEST_DIR:-build/guests}} ;;
 		append=*) opts+=(--append "${word#append=}") ;;
 		mem=*) opts+=(--mem "${word#mem=}M") ;;
@@ -74,8 +86,11 @@ while read -r name expected rest; do
 		result FAIL "$name" "exit status $status, want $want${last:+ ($last)}"
 	elif [ -n "$words" ] && ! grep -q "$words" <<<"$err"; then
 		result FAIL "$name" "exit status $status but no \"$words\" on stderr"
+	elif [ -n "${COMPARE_BIN:-}" ] && [ -z "$differs" ] && ! same_as_soft; then
+		result FAIL "$name" "serial output differs from soft's: $(diff <(echo "$soft_out") \
+			<(echo "$out") | grep -m 2 '^[<>]' | tr '\n' ' ')"
 	else
-		result ok "$name" "$expected"
+		result ok "$name" "$expected${differs:+ (output not compared: $differs)}"
 	fi
 done <"$list"
 
