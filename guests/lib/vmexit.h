@@ -19,7 +19,7 @@
 
 /* Basic exit reasons used by the tests (SDM vol. 3D appendix C; src/vmx/exit_reasons.h). */
 enum {
-	XR_CPUID = 10, XR_HLT = 12, XR_INVLPG = 14, XR_RDPMC = 15, XR_RDTSC = 16, XR_VMCALL = 18,
+	XR_EXCEPTION_NMI = 0, XR_CPUID = 10, XR_HLT = 12, XR_INVLPG = 14, XR_RDPMC = 15, XR_RDTSC = 16, XR_VMCALL = 18,
 	XR_VMCLEAR = 19, XR_VMLAUNCH = 20, XR_VMPTRLD = 21, XR_VMPTRST = 22, XR_VMREAD = 23,
 	XR_VMRESUME = 24, XR_VMWRITE = 25, XR_VMXOFF = 26, XR_VMXON = 27, XR_CR_ACCESS = 28,
 	XR_DR_ACCESS = 29, XR_IO = 30, XR_MSR_READ = 31, XR_MSR_WRITE = 32, XR_MWAIT = 36,
@@ -95,7 +95,7 @@ static inline bool vmm_present(void)
 }
 
 struct exit_rec {
-	u64 reason, qual, len, linear, phys, info, rip;
+	u64 reason, qual, len, linear, phys, info, rip, intr_info, intr_error;
 };
 
 static inline void last_exit(struct exit_rec *e)
@@ -107,6 +107,8 @@ static inline void last_exit(struct exit_rec *e)
 	e->phys = hypercall(HC_LAST_EXIT, HC_EXIT_GUEST_PHYS);
 	e->info = hypercall(HC_LAST_EXIT, HC_EXIT_INSN_INFO);
 	e->rip = hypercall(HC_LAST_EXIT, HC_EXIT_RIP);
+	e->intr_info = hypercall(HC_LAST_EXIT, HC_EXIT_INTR_INFO);
+	e->intr_error = hypercall(HC_LAST_EXIT, HC_EXIT_INTR_ERROR);
 }
 
 static inline u64 exit_count(u32 reason)
