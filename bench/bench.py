@@ -10,6 +10,11 @@ to exit), MIPS = N / median seconds / 1e6, speed relative to tollbooth soft (sof
 this system's median time: above 1 is faster than soft), the time to the first serial byte, and
 the peak RSS of the process (wait4's ru_maxrss).
 
+The vmexit workload (bench-vmexit.elf, guests/bench/vmexit.c) is measured differently: the guest
+times N iterations of each exiting instruction with RDTSC and prints one line per test; the TSC
+is calibrated against the host's arrival times of those lines, and the null loop is subtracted,
+which gives host nanoseconds per exit per test and system (see measure_vmexit).
+
 Outputs: a Markdown table on stdout and in OUT/results.md, all samples in OUT/results.json, and
 a bar chart of the speed ratios in OUT/ratios.svg. Python 3 standard library only.
 """
@@ -40,7 +45,13 @@ KNOWN_WORKLOADS = {
     "tlb": "one read-modify-write per 4 KiB page over 64 MiB: every access misses any TLB",
     "call": "two nested near CALL/RET pairs per iteration",
     "branch": "an interpreter-like dispatch loop: a jump table and an LFSR-driven branch",
+    "vmexit": "one exiting instruction per iteration (CPUID, OUT/IN port 0x80, RDMSR/WRMSR "
+              "IA32_MISC_ENABLE, MMIO load/store of the test device) minus a null loop: host ns "
+              "per exit",
 }
+# Systems whose exits are cheap run the vmexit guest with more iterations (--vmexit-iters times
+# this), so that the run is long enough to calibrate the TSC and each test runs for tens of ms.
+VMEXIT_ITERS_SCALE = {"tollbooth-soft": 10, "qemu-tcg": 100}
 STARTUP_STEMS = ("startup", "trivial", "empty")
 # The count is the last integer on the last serial line that mentions instructions, as in
 # "bench-alu: loop instructions = 1 + 10 * 100000000 = 1000000001" or "instructions: N".
@@ -59,10 +70,12 @@ class System:
         self.skip = None
         self.timed_out_on = None
 
-    def run(self, image, timeout):
+    def run(self, image, timeout, append=None, stats_json=None):
+        """append: the guest's command line; stats_json: where tollbooth writes --stats-json
+        (ignored by the other systems)."""
         if self.runner:
             return self.runner(image, timeout)
-        return run_once(self._argv(image), timeout)
+        return run_once(self._argv(image, append, stats_json), timeout)
 
     def check(self):
         self.skip = self._reason()
@@ -90,10 +103,13 @@ def make_systems(tollbooth, qemu_mem, out_dir):
     opts = ["--mem", f"{qemu_mem}M"] if "--mem" in help_text else []
 
     def tb_argv(accel):
-        def argv(image):
+        def argv(image, append=None, stats_json=None):
+            extra = ["--append", append] if append else []
+            if stats_json and "--stats-json" in help_text:
+                extra += ["--stats-json", stats_json]
             if "--accel" in help_text:
-                return [tollbooth, "run", "--accel", accel] + opts + [image]
-            return [tollbooth, "run"] + opts + [image]
+                return [tollbooth, "run", "--accel", accel] + opts + extra + [image]
+            return [tollbooth, "run"] + opts + extra + [image]
         return argv
 
     def tb_soft_reason():
@@ -109,10 +125,11 @@ def make_systems(tollbooth, qemu_mem, out_dir):
         return kvm_reason()
 
     def qemu_argv(accel):
-        def argv(image):
+        def argv(image, append=None, stats_json=None):
             return [QEMU, "-accel", accel, "-kernel", image, "-display", "none",
                     "-serial", "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-                    "-no-reboot", "-m", str(qemu_mem), "-nodefaults", "-monitor", "none"]
+                    "-no-reboot", "-m", str(qemu_mem), "-nodefaults", "-monitor", "none"] + \
+                (["-append", append] if append else [])
         return argv
 
     def qemu_reason():
@@ -140,12 +157,14 @@ def make_systems(tollbooth, qemu_mem, out_dir):
 
 
 def run_once(argv, timeout):
-    """Run argv; return dict(wall, first_byte, rss_kib, status, out, err)."""
+    """Run argv; return dict(wall, first_byte, rss_kib, status, out, err, lines), lines being
+    (seconds since start, text) of each complete output line as it arrived."""
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
         fd = p.stdout.fileno()
         chunks, first, timed_out = [], None, False
+        lines, partial = [], b""
         deadline = t0 + timeout
         while True:
             left = deadline - time.perf_counter()
@@ -159,9 +178,13 @@ def run_once(argv, timeout):
             data = os.read(fd, 65536)
             if not data:
                 break
+            now = time.perf_counter() - t0
             if first is None:
-                first = time.perf_counter() - t0
+                first = now
             chunks.append(data)
+            partial += data
+            *done, partial = partial.split(b"\n")
+            lines += [(now, l.decode("utf-8", "replace").rstrip("\r")) for l in done]
         _, status, ru = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0
         p.returncode = os.waitstatus_to_exitcode(status)
@@ -175,6 +198,7 @@ def run_once(argv, timeout):
             "timed_out": timed_out,
             "out": b"".join(chunks).decode("utf-8", "replace"),
             "err": err.read().decode("utf-8", "replace"),
+            "lines": lines,
         }
 
 
@@ -207,7 +231,8 @@ def find_workloads(images_dir, startup_image):
             continue
         desc = next((d for k, d in KNOWN_WORKLOADS.items() if name == k or name.startswith(k)),
                     "")
-        work.append({"name": name, "image": img, "desc": desc, "kind": "throughput"})
+        kind = "vmexit" if name == "vmexit" else "throughput"
+        work.append({"name": name, "image": img, "desc": desc, "kind": kind})
     hello = os.path.join(images_dir, "hello.elf")
     startup = startup or (hello if os.path.exists(hello) else None)
     if startup:
@@ -297,11 +322,225 @@ def add_net_mips(results):
                 e["mips_net"] = w["instructions"] / (e["median_s"] - st) / 1e6
 
 
+# The vmexit guest's lines (guests/bench/vmexit.c): a start stamp, one line per test, an end stamp.
+VMEXIT_START_RE = re.compile(r"^vmexit: n=(\d+) tsc=(\d+)")
+VMEXIT_TEST_RE = re.compile(r"^vmexit ([\w-]+): (\d+) iterations, (\d+) cycles, \d+ "
+                            r"cycles/iteration, tsc=(\d+)")
+VMEXIT_SKIP_RE = re.compile(r"^vmexit ([\w-]+): skipped \((.*)\)")
+VMEXIT_DONE_RE = re.compile(r"^vmexit: done tsc=(\d+)")
+# Where each test's exits appear in tollbooth's --stats-json (docs/telemetry.md), and how many
+# accesses the guest makes outside the timed loops (its probe: one RDMSR, one MMIO load).
+VMEXIT_KEYS = {
+    "cpuid": ("cpuid", lambda e: e.get("leaf") == 0, 0),
+    "out": ("io", lambda e: e.get("port") == 0x80 and e.get("dir") == "out", 0),
+    "in": ("io", lambda e: e.get("port") == 0x80 and e.get("dir") == "in", 0),
+    "rdmsr": ("msr", lambda e: e.get("index") == 0x1a0 and e.get("dir") == "read", 1),
+    "wrmsr": ("msr", lambda e: e.get("index") == 0x1a0 and e.get("dir") == "write", 0),
+    "mmio-read": ("mmio", lambda e: e.get("gpa") == 0xfeb00000 and e.get("dir") == "read", 1),
+    "mmio-write": ("mmio", lambda e: e.get("gpa") == 0xfeb00008 and e.get("dir") == "write", 0),
+}
+
+
+def parse_vmexit(r):
+    """One run of the vmexit guest -> {"tsc_hz", "tests": {name: ns per iteration}, "skipped":
+    {name: why}, "n"}, or a string saying what is wrong. The TSC rate is the least-squares slope
+    of the guest's absolute TSC stamps against the host times their lines arrived (the UART
+    output is flushed at each newline), over the whole run."""
+    stamps, cycles, skipped, n = [], {}, {}, None
+    for t, line in r["lines"]:
+        if m := VMEXIT_START_RE.match(line):
+            n = int(m.group(1))
+            stamps.append((t, int(m.group(2))))
+        elif m := VMEXIT_TEST_RE.match(line):
+            cycles[m.group(1)] = int(m.group(3)) / int(m.group(2))
+            stamps.append((t, int(m.group(4))))
+        elif m := VMEXIT_SKIP_RE.match(line):
+            skipped[m.group(1)] = m.group(2)
+        elif m := VMEXIT_DONE_RE.match(line):
+            stamps.append((t, int(m.group(1))))
+    if n is None or "null" not in cycles:
+        return "no 'vmexit: n=' start line or no null test in the serial output"
+    if len(stamps) < 3 or stamps[-1][0] - stamps[0][0] < 0.05:
+        return "run too short to calibrate the TSC (raise --vmexit-iters)"
+    mt = statistics.fmean(t for t, _ in stamps)
+    mc = statistics.fmean(c for _, c in stamps)
+    hz = (sum((t - mt) * (c - mc) for t, c in stamps) /
+          sum((t - mt) ** 2 for t, _ in stamps))
+    if hz <= 0:
+        return "guest TSC does not advance with host time"
+    return {"n": n, "tsc_hz": hz, "skipped": skipped,
+            "tests": {k: v / hz * 1e9 for k, v in cycles.items()}}
+
+
+def vmexit_stats(path, n):
+    """Per test: (exits per iteration, average VMM handler ns) from tollbooth's --stats-json, or
+    {} when there is no such file. A test with no row made no exit to the VMM (0, None)."""
+    try:
+        with open(path) as f:
+            js = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    total = n + n // 16 + 1  # timed loop + the guest's warm-up loop (vmexit.c)
+    for test, (table, match, extra) in VMEXIT_KEYS.items():
+        rows = [e for e in js.get(table, []) if match(e)]
+        samples = sum(e["samples"] for e in rows)
+        avg = rows[0].get("avg_ns") if rows else None
+        out[test] = ((samples - extra) / total if samples else 0.0, avg)
+    return out
+
+
+def measure_vmexit(workload, systems, runs, timeout, expect_status, iters, tmp):
+    """The vmexit workload: per system and test, host ns per exit = ns per iteration of the test
+    minus ns per iteration of the null loop, median and min-max over the runs (interleaved, after
+    a warm-up, like measure())."""
+    res = {s.name: {"samples": [], "skip": s.skip} for s in systems}
+    live = []
+    for s in systems:
+        e = res[s.name]
+        if e["skip"]:
+            continue
+        if not s.counts:
+            e["skip"] = "its serial output is not captured"
+        elif s.timed_out_on:
+            e["skip"] = f"timed out on {s.timed_out_on} (over {timeout:g} s)"
+        else:
+            e["n"] = iters * VMEXIT_ITERS_SCALE.get(s.name, 1)
+            live.append(s)
+
+    def one(s, label):
+        e = res[s.name]
+        js = os.path.join(tmp, f"{s.name}.stats.json")
+        if os.path.exists(js):
+            os.unlink(js)
+        r = s.run(workload["image"], timeout, append=f"n={e['n']}", stats_json=js)
+        if r["timed_out"]:
+            s.timed_out_on = workload["name"]
+        why = problem(r, expect_status, False, timeout)
+        p = parse_vmexit(r) if not why else why
+        if isinstance(p, str):
+            e["skip"] = f"{label} failed: {p}"
+            print(f"  {s.name}: {e['skip']}", file=sys.stderr)
+            return
+        p["stats"] = vmexit_stats(js, p["n"])
+        p.update({k: r[k] for k in ("wall", "rss_kib")})
+        return p
+
+    for s in live:
+        one(s, "warm-up")
+    for i in range(runs):
+        for s in live:
+            e = res[s.name]
+            if e["skip"]:
+                continue
+            p = one(s, f"run {i + 1}")
+            if p:
+                e["samples"].append(p)
+                print(f"  {workload['name']:10} {s.name:15} run {i + 1}: {p['wall']:.3f} s, "
+                      f"TSC {p['tsc_hz'] / 1e9:.3f} GHz", file=sys.stderr)
+    tests = []
+    for s in systems:
+        e = res[s.name]
+        if e["skip"] or not e["samples"]:
+            e["skip"] = e["skip"] or "no valid run"
+            continue
+        e["wall_median_s"] = statistics.median(p["wall"] for p in e["samples"])
+        e["rss_peak_kib"] = max(p["rss_kib"] for p in e["samples"])
+        e["tsc_ghz"] = statistics.median(p["tsc_hz"] for p in e["samples"]) / 1e9
+        e["skipped_tests"] = e["samples"][-1]["skipped"]
+        e["tests"] = {}
+        for name in e["samples"][0]["tests"]:
+            if name not in tests:
+                tests.append(name)
+            per_iter = [p["tests"][name] for p in e["samples"] if name in p["tests"]]
+            t = {"ns_per_iter_median": statistics.median(per_iter)}
+            if name != "null":
+                net = [p["tests"][name] - p["tests"]["null"] for p in e["samples"]
+                       if name in p["tests"]]
+                t.update({"ns_per_exit_median": statistics.median(net),
+                          "ns_per_exit_min": min(net), "ns_per_exit_max": max(net)})
+            st = [p["stats"][name] for p in e["samples"] if name in p["stats"]]
+            if st:
+                t["vmm_exits_per_iter"] = st[-1][0]
+                handler = [h for _, h in st if h is not None]
+                t["vmm_handler_ns_median"] = statistics.median(handler) if handler else None
+            e["tests"][name] = t
+    soft = res.get("tollbooth-soft", {}).get("tests", {})
+    for s in systems:
+        for name, t in res[s.name].get("tests", {}).items():
+            base = soft.get(name, {}).get("ns_per_exit_median")
+            if base and t.get("ns_per_exit_median") is not None:
+                t["ratio_to_soft"] = t["ns_per_exit_median"] / base
+    return {"workload": workload, "instructions": None, "tests": tests, "systems": res}
+
+
+def markdown_vmexit(w, systems):
+    """Two tables: test x system -> ns per exit with each system's ratio to tollbooth soft; then
+    the detail per test and system (per iteration, min-max, exits the VMM saw, its share)."""
+    res = w["systems"]
+    cols = [s for s in systems if not res[s.name]["skip"]]
+    others = [s for s in cols if s.name != "tollbooth-soft"]
+    soft = next((s for s in cols if s.name == "tollbooth-soft"), None)
+    lines = [f"VM exit cost ({os.path.basename(w['workload']['image'])}): host ns per exit, "
+             "median of the runs; the null loop is subtracted. "
+             + "; ".join(f"{s.label}: {res[s.name]['n']:,} iterations per test, TSC "
+                         f"{res[s.name]['tsc_ghz']:.3f} GHz" for s in cols) + ".", ""]
+    for s in systems:
+        if res[s.name]["skip"]:
+            lines.append(f"- {s.label}: skipped: {res[s.name]['skip']}")
+    if not cols:
+        return "\n".join(lines) + "\n"
+    if len(lines) > 2:
+        lines.append("")
+    head = "| test | " + " | ".join(f"{s.label} ns/exit" for s in cols)
+    if soft:
+        head += "".join(f" | {s.label} / soft" for s in others)
+    lines += [head + " |", "|---|" + "---:|" * (len(cols) + (len(others) if soft else 0))]
+    for name in w["tests"]:
+        if name == "null":
+            row = f"| null loop (ns/iteration) | " + " | ".join(
+                fmt(res[s.name]["tests"].get("null", {}).get("ns_per_iter_median"), ",.1f")
+                for s in cols)
+            row += " | " * len(others) if soft else ""
+            lines.append(row + " |")
+            continue
+        cells = []
+        for s in cols:
+            t = res[s.name]["tests"].get(name)
+            why = res[s.name]["skipped_tests"].get(name)
+            cells.append(fmt(t and t.get("ns_per_exit_median"), ",.0f",
+                             none=f"skipped: {why}" if why else "–"))
+        if soft:
+            cells += [fmt(res[s.name]["tests"].get(name, {}).get("ratio_to_soft"), ".3g")
+                      for s in others]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "| test | system | ns/iteration | ns/exit min–max | exits to the VMM per "
+              "iteration | VMM handler ns/exit |", "|---|---|---:|---:|---:|---:|"]
+    for name in w["tests"]:
+        for s in cols:
+            t = res[s.name]["tests"].get(name)
+            if not t:
+                continue
+            mm = (f"{t['ns_per_exit_min']:,.0f}–{t['ns_per_exit_max']:,.0f}"
+                  if "ns_per_exit_min" in t else "")
+            epi = t.get("vmm_exits_per_iter")
+            lines.append(f"| {name} | {s.label} | {t['ns_per_iter_median']:,.1f} | {mm} | "
+                         f"{fmt(epi, '.2f', none='')} | "
+                         f"{fmt(t.get('vmm_handler_ns_median'), ',.0f', none='')} |")
+    return "\n".join(lines) + "\n"
+
+
 def fmt(v, spec, none="–"):
     return none if v is None else format(v, spec)
 
 
 def markdown(results, systems, meta):
+    vmexit = [w for w in results if w["workload"]["kind"] == "vmexit"]
+    results = [w for w in results if w["workload"]["kind"] != "vmexit"]
+    if not results:
+        return "".join(f"tollbooth bench, {meta['date']}: {meta['cpu']}, {meta['cores']} cores; "
+                       f"{meta['runs']} runs per system after one warm-up, interleaved.\n\n"
+                       + markdown_vmexit(w, systems) for w in vmexit)
     lines = [
         f"tollbooth bench, {meta['date']}: {meta['cpu']}, {meta['cores']} cores; "
         f"{meta['runs']} runs per system after one warm-up, interleaved; "
@@ -330,7 +569,9 @@ def markdown(results, systems, meta):
     lines.append("")
     lines.append("Workloads: " + "; ".join(
         f"**{w['workload']['name']}** ({os.path.basename(w['workload']['image'])}): "
-        f"{w['workload']['desc'] or 'no description'}" for w in results))
+        f"{w['workload']['desc'] or 'no description'}" for w in results + vmexit))
+    for w in vmexit:
+        lines += ["", markdown_vmexit(w, systems).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
@@ -424,11 +665,18 @@ def main():
                     "tollbooth-kvm, qemu-tcg, qemu-kvm, bochs")
     ap.add_argument("--qemu-mem", type=int, default=256, help="guest memory, MiB (QEMU -m, "
                     "Bochs megs)")
+    ap.add_argument("--workloads", help="comma-separated subset of the workloads by name "
+                    "(alu, mem, tlb, call, branch, vmexit, startup, ...)")
+    ap.add_argument("--vmexit-iters", type=int, default=20000,
+                    help="vmexit guest: iterations per test on the hardware-backed systems; "
+                    "tollbooth soft runs 10 times, QEMU TCG 100 times as many")
     ap.add_argument("--install", action="store_true",
                     help="apt-get install missing systems (Bochs and its boot tools) when root")
     args = ap.parse_args()
     if args.runs < 1:
         ap.error("--runs must be at least 1")
+    if not 1 <= args.vmexit_iters <= 10000000:
+        ap.error("--vmexit-iters must be from 1 to 10000000")
 
     systems = make_systems(args.tollbooth, args.qemu_mem, args.out)
     if args.systems:
@@ -450,6 +698,12 @@ def main():
         workloads.insert(len(workloads) - (workloads and workloads[-1]["kind"] == "startup"),
                          {"name": os.path.splitext(os.path.basename(img))[0], "image": img,
                           "desc": "", "kind": "throughput"})
+    if args.workloads:
+        want = args.workloads.split(",")
+        unknown = set(want) - {w["name"] for w in workloads}
+        if unknown:
+            ap.error(f"no such workload(s) in {args.images}: {', '.join(sorted(unknown))}")
+        workloads = [w for w in workloads if w["name"] in want]
     if not workloads:
         print(f"bench: no guest images in {args.images} (build them first, or pass --image)",
               file=sys.stderr)
@@ -459,6 +713,11 @@ def main():
     results = []
     for w in workloads:
         print(f"bench: {w['name']} ({w['image']})", file=sys.stderr)
+        if w["kind"] == "vmexit":
+            with tempfile.TemporaryDirectory() as tmp:
+                results.append(measure_vmexit(w, systems, args.runs, args.timeout,
+                                              args.expect_status, args.vmexit_iters, tmp))
+            continue
         results.append(measure(w, systems, args.runs, args.timeout, args.expect_status))
 
     add_net_mips(results)
