@@ -39,7 +39,7 @@ static void test_cpuid(void)
 	CHECK_EQ(r[CPUID_ECX] & BIT(5), 0);  /* no VMX for the guest */
 
 	cpuid_lookup(7, 0, leaf7);
-	CHECK_EQ(leaf7[CPUID_EBX], BIT(3) | BIT(7) | BIT(20));
+	CHECK_EQ(leaf7[CPUID_EBX], BIT(3) | BIT(7) | BIT(10) | BIT(20));
 	cpuid_lookup(7, 1, r);
 	CHECK_EQ(r[CPUID_EBX], 0);
 	/* Above the maximum basic leaf: the highest basic leaf's data (SDM vol. 2A CPUID). */
