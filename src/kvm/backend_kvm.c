@@ -856,34 +856,13 @@ static void kvm_internal_error(struct vcpu *vcpu, u64 rip)
  */
 static bool kvm_cpu_held_msr(struct kvm_vcpu *k)
 {
-	static const u32 held[] = {
-		MSR_IA32_TSC,
-		MSR_IA32_SYSENTER_CS,
-		MSR_IA32_SYSENTER_ESP,
-		MSR_IA32_SYSENTER_EIP,
-		MSR_IA32_PAT,
-		MSR_IA32_EFER,
-		MSR_IA32_STAR,
-		MSR_IA32_LSTAR,
-		MSR_IA32_CSTAR,
-		MSR_IA32_FMASK,
-		MSR_IA32_FS_BASE,
-		MSR_IA32_GS_BASE,
-		MSR_IA32_KERNEL_GS_BASE,
-		MSR_IA32_TSC_AUX,
-	};
 	struct kvm_run *run = k->run;
 	struct {
 		struct kvm_msrs hdr;
 		struct kvm_msr_entry e;
 	} m = { .hdr.nmsrs = 1, .e = { .index = run->msr.index, .data = run->msr.data } };
-	size_t i;
 
-	if (run->msr.reason != KVM_MSR_EXIT_REASON_INVAL)
-		return false;
-	for (i = 0; i < ARRAY_SIZE(held) && held[i] != run->msr.index; i++)
-		;
-	if (i == ARRAY_SIZE(held))
+	if (run->msr.reason != KVM_MSR_EXIT_REASON_INVAL || !msr_is_passthrough(run->msr.index))
 		return false;
 	if (ioctl(k->vcpu_fd, run->exit_reason == KVM_EXIT_X86_RDMSR ? KVM_GET_MSRS : KVM_SET_MSRS,
 		  &m) != 1)

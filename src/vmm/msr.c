@@ -44,6 +44,14 @@ static const u32 msr_passthrough[] = {
 	MSR_IA32_TSC_AUX,
 };
 
+bool msr_is_passthrough(u32 index)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(msr_passthrough); i++)
+		if (msr_passthrough[i] == index)
+			return true;
+	return false;
+}
+
 static int msr_find_slot(u32 index)
 {
 	for (int i = 0; i < MSR_POLICY_COUNT; i++)

@@ -33,5 +33,12 @@ int msr_policy_read(const u64 values[MSR_POLICY_COUNT], u32 index, u64 *value);
 /* 0, or -ENOENT (not modelled) / -EPERM (read-only bits or locked) when the guest gets #GP(0). */
 int msr_policy_write(u64 values[MSR_POLICY_COUNT], u32 index, u64 value);
 
+/*
+ * The MSRs the CPU itself holds (EFER, STAR, ..., TSC_AUX), which the guest reaches without an
+ * exit: the soft backend's MSR bitmap lets them through, the kvm backend's filter leaves them to
+ * KVM.
+ */
+bool msr_is_passthrough(u32 index);
+
 /* The 4 KiB VMX MSR bitmap (SDM vol. 3C 24.6.9): exits for everything but the CPU's own MSRs. */
 void msr_build_bitmap(u8 bitmap[4096]);
