@@ -32,13 +32,13 @@ static const char *reason_name(u64 r)
 	case XR_CPUID: return "CPUID";
 	case XR_RDPMC: return "RDPMC";
 	case XR_RDTSC: return "RDTSC";
-	case XR_VMXON: return "VMON";
+	case XR_VMON: return "VMON";
 	case XR_CR_ACCESS: return "CR_ACCESS";
-	case XR_IO: return "IO_INSTRUCTION";
+	case XR_IO_INSTRUCTION: return "IO_INSTRUCTION";
 	case XR_MSR_READ: return "MSR_READ";
 	case XR_MSR_WRITE: return "MSR_WRITE";
-	case XR_MWAIT: return "MWAIT_INSTRUCTION";
-	case XR_MONITOR: return "MONITOR_INSTRUCTION";
+	case XR_MWAIT_INSTRUCTION: return "MWAIT_INSTRUCTION";
+	case XR_MONITOR_INSTRUCTION: return "MONITOR_INSTRUCTION";
 	case XR_EPT_VIOLATION: return "EPT_VIOLATION";
 	case XR_WBINVD: return "WBINVD";
 	case XR_XSETBV: return "XSETBV";

@@ -17,15 +17,11 @@
 #include "lib.h"
 #include "../../src/vmm/hypercall.h"
 
-/* Basic exit reasons used by the tests (SDM vol. 3D appendix C; src/vmx/exit_reasons.h). */
+/* Basic exit reasons, XR_<Linux name>, from the project's one list (src/vmx/exit_reasons.h). */
 enum {
-	XR_EXCEPTION_NMI = 0, XR_CPUID = 10, XR_HLT = 12, XR_INVLPG = 14, XR_RDPMC = 15, XR_RDTSC = 16, XR_VMCALL = 18,
-	XR_VMCLEAR = 19, XR_VMLAUNCH = 20, XR_VMPTRLD = 21, XR_VMPTRST = 22, XR_VMREAD = 23,
-	XR_VMRESUME = 24, XR_VMWRITE = 25, XR_VMXOFF = 26, XR_VMXON = 27, XR_CR_ACCESS = 28,
-	XR_DR_ACCESS = 29, XR_IO = 30, XR_MSR_READ = 31, XR_MSR_WRITE = 32, XR_MWAIT = 36,
-	XR_MONITOR = 39, XR_PAUSE = 40, XR_GDTR_IDTR = 46, XR_LDTR_TR = 47, XR_EPT_VIOLATION = 48,
-	XR_RDTSCP = 51, XR_PREEMPTION_TIMER = 52, XR_WBINVD = 54, XR_XSETBV = 55, XR_INVPCID = 58,
-	XR_PML_FULL = 62,
+#define X(n, name) XR_##name = n,
+#include "../../src/vmx/exit_reasons.h"
+#undef X
 };
 
 /* Wildcard for expect_exit(): the field is not checked. */

@@ -24,18 +24,18 @@ int main(void)
 	EXPECT_EXIT("cpuid", XR_CPUID, 0, 2,
 		    asm volatile(MARK_IP "cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0), "c"(0)));
 	check(a >= 1, "CPUID leaf 0 in 32-bit mode");
-	EXPECT_EXIT("outb %al, $0x80", XR_IO, QUAL(1, 0, 0, 0, 1, 0x80), 2,
+	EXPECT_EXIT("outb %al, $0x80", XR_IO_INSTRUCTION, QUAL(1, 0, 0, 0, 1, 0x80), 2,
 		    asm volatile(MARK_IP "outb %%al, $0x80" : : "a"(0)));
-	EXPECT_EXIT("outw %ax, (%dx)", XR_IO, QUAL(2, 0, 0, 0, 0, 0x2e0), 2,
+	EXPECT_EXIT("outw %ax, (%dx)", XR_IO_INSTRUCTION, QUAL(2, 0, 0, 0, 0, 0x2e0), 2,
 		    asm volatile(MARK_IP "outw %%ax, %%dx" : : "a"(0x1234), "d"(0x2e0)));
 	buf[0] = 0x9c;
 	si = (u32)buf;
-	EXPECT_EXIT("outsb (32-bit address)", XR_IO, QUAL(1, 0, 1, 0, 0, SCR), 1,
+	EXPECT_EXIT("outsb (32-bit address)", XR_IO_INSTRUCTION, QUAL(1, 0, 1, 0, 0, SCR), 1,
 		    asm volatile(MARK_IP "outsb" : "+S"(si) : "d"(SCR) : "memory"));
 	CHECK_REC_EQ(xrec.linear, (u32)buf, "outsb: guest-linear = ESI");
 	check(si == (u32)buf + 1 && inb(SCR) == 0x9c, "outsb wrote the byte, ESI advanced");
 	si = 0xabcd0000 | LOW_BYTE;
-	EXPECT_EXIT("addr16 outsb (SI)", XR_IO, QUAL(1, 0, 1, 0, 0, SCR), 2,
+	EXPECT_EXIT("addr16 outsb (SI)", XR_IO_INSTRUCTION, QUAL(1, 0, 1, 0, 0, SCR), 2,
 		    asm volatile(MARK_IP "addr16 outsb" : "+S"(si) : "d"(SCR) : "memory"));
 	CHECK_REC_EQ(xrec.linear, LOW_BYTE, "addr16 outsb: guest-linear = SI, not ESI");
 	check(si == (0xabcd0000 | (LOW_BYTE + 1)) && inb(SCR) == *(volatile u8 *)LOW_BYTE,

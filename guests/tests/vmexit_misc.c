@@ -16,27 +16,27 @@ static u32 lo, hi;
 int main(void)
 {
 	vmm_probe();
-	EXPECT_EXIT("pause", XR_PAUSE, 0, 2, asm volatile(MARK_IP "pause"));
+	EXPECT_EXIT("pause", XR_PAUSE_INSTRUCTION, 0, 2, asm volatile(MARK_IP "pause"));
 	EXPECT_EXIT("wbinvd", XR_WBINVD, 0, 2, asm volatile(MARK_IP "wbinvd" : : : "memory"));
 
 	if (HAS_MONITOR()) {
 		static volatile u64 line;
-		EXPECT_EXIT("monitor", XR_MONITOR, 0, 3,
+		EXPECT_EXIT("monitor", XR_MONITOR_INSTRUCTION, 0, 3,
 			    asm volatile(MARK_IP "monitor %%rax, %%ecx, %%edx"
 					 : : "a"(&line), "c"(0), "d"(0)));
 		if (vmm_present()) {
-			EXPECT_EXIT("mwait", XR_MWAIT, XANY, 3,
+			EXPECT_EXIT("mwait", XR_MWAIT_INSTRUCTION, XANY, 3,
 				    asm volatile(MARK_IP "mwait %%eax, %%ecx" : : "a"(0), "c"(0)));
 			check(xrec.qual <= 1, "MWAIT qualification is 0 or 1 (monitor armed)");
 		} else {
 			skip("mwait: would wait for an interrupt without a VMM that exits on it");
 		}
 	} else {
-		int vec = EXPECT_NO_EXIT("monitor, not advertised", XR_MONITOR,
+		int vec = EXPECT_NO_EXIT("monitor, not advertised", XR_MONITOR_INSTRUCTION,
 					 asm volatile("monitor %%rax, %%ecx, %%edx"
 						      : : "a"(0), "c"(0), "d"(0)));
 		check(vec == UD_VECTOR, "MONITOR not advertised: #UD (vector %d)", vec);
-		vec = EXPECT_NO_EXIT("mwait, not advertised", XR_MWAIT,
+		vec = EXPECT_NO_EXIT("mwait, not advertised", XR_MWAIT_INSTRUCTION,
 				     asm volatile("mwait %%eax, %%ecx" : : "a"(0), "c"(0)));
 		check(vec == UD_VECTOR, "MWAIT not advertised: #UD (vector %d)", vec);
 	}

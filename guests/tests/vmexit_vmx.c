@@ -45,7 +45,7 @@ int main(void)
 	}
 	check(!has_feature(1, REG_ECX, 5), "CPUID.1:ECX.VMX is clear");
 
-	VMX_INSN("vmxon (%rax)", XR_VMXON, 4, 0,
+	VMX_INSN("vmxon (%rax)", XR_VMON, 4, 0,
 		 asm volatile(MARK_IP "vmxon (%%rax)" : : "a"(region) : "memory", "cc"));
 	VMX_INSN("vmclear (%rax)", XR_VMCLEAR, 4, 0,
 		 asm volatile(MARK_IP "vmclear (%%rax)" : : "a"(region) : "memory", "cc"));
@@ -59,7 +59,7 @@ int main(void)
 		 asm volatile(MARK_IP "vmwrite %%rbx, %%rax" : : "a"(0x681eull), "b"(0ull) : "cc"));
 	VMX_INSN("vmlaunch", XR_VMLAUNCH, 3, XANY, asm volatile(MARK_IP "vmlaunch" : : : "cc"));
 	VMX_INSN("vmresume", XR_VMRESUME, 3, XANY, asm volatile(MARK_IP "vmresume" : : : "cc"));
-	VMX_INSN("vmxoff", XR_VMXOFF, 3, XANY, asm volatile(MARK_IP "vmxoff" : : : "cc"));
+	VMX_INSN("vmxoff", XR_VMOFF, 3, XANY, asm volatile(MARK_IP "vmxoff" : : : "cc"));
 	VMX_INSN("invept (%rax), %rbx", 50, 5, 0,
 		 asm volatile(MARK_IP "invept (%%rax), %%rbx" : : "a"(region), "b"(2ull)
 			      : "memory", "cc"));

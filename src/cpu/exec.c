@@ -7,8 +7,9 @@
  * control transfer (INSN_END_BLOCK) or at the end of a page. A block is cached by the
  * physical address (host-physical under EPT) of its first byte (phash) and reached through a
  * jump cache keyed by the linear address of the first byte, the code size and whether CPL is 3
- * (the U/S, NX and SMEP checks of the fetch were made for that privilege). The jump cache holds translations, so it is flushed
- * with the TLB (bc_flush_jump_cache); the physical cache survives address-space switches.
+ * (the U/S, NX and SMEP checks of the fetch were made for that privilege). The jump cache holds
+ * translations, so it is flushed with the TLB (bc_flush_jump_cache); the physical cache survives
+ * address-space switches.
  *
  * Self-modifying code (SDM vol. 3A 11.6). Every RAM page that holds decoded code has a non-empty
  * block list. The MMU never gives such a page a fast write tag, so every write to it reaches
