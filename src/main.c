@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cpu/cpu.h"
 #include "devices/console.h"
 #include "vmm/policy.h"
 #include "kvm/kvm.h"
@@ -30,6 +31,7 @@ struct run_options {
 	const char *stats_json, *trace; /* output files, or NULL */
 	bool tsc_virtual;
 	u32 tsc_cpi;
+	unsigned jit; /* compile threshold, 0 = interpret only (cpu_set_jit) */
 	const char *vmx[16]; /* --vmx NAME=on|off[,...], applied in order */
 	unsigned nr_vmx;
 };
@@ -67,6 +69,9 @@ static const char usage_run[] =
 	"      --stats-json FILE at exit, write the same statistics to FILE as JSON\n"
 	"      --trace FILE      write every VM exit to FILE as a Chrome trace (JSON; open it in\n"
 	"                        Perfetto or chrome://tracing), with the instruction at RIP\n"
+	"      --jit MODE        soft: compile hot blocks of 64-bit code to host code: on\n"
+	"                        (default), off (interpret only) or eager (compile every block\n"
+	"                        at its first run; for testing the compiler, docs/cpu.md)\n"
 	"      --tsc MODE        the guest's TSC: host (default; follows the host TSC) or\n"
 	"                        virtual[:CPI] (deterministic: CPI cycles per instruction, 1 by\n"
 	"                        default, plus the modeled cost of each exit)\n"
@@ -162,7 +167,7 @@ static int parse_tsc(const char *arg, struct run_options *o)
 /* 0, or an exit status after printing the one line that says what is wrong. */
 static int parse_run_options(int argc, char **argv, struct run_options *o)
 {
-	enum { OPT_ACCEL = 256, OPT_STATS, OPT_STATS_JSON, OPT_TRACE, OPT_TSC };
+	enum { OPT_ACCEL = 256, OPT_STATS, OPT_STATS_JSON, OPT_TRACE, OPT_TSC, OPT_JIT };
 	enum { OPT_KVM_IOEVENTFD = 512, OPT_KVM_DISABLE_EXITS, OPT_KVM_IRQCHIP };
 	enum { OPT_VMX = 768 };
 	static const struct option longopts[] = {
@@ -176,13 +181,15 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
 		{ "trace", required_argument, NULL, OPT_TRACE },
 		{ "tsc", required_argument, NULL, OPT_TSC },
+		{ "jit", required_argument, NULL, OPT_JIT },
 		{ "vmx", required_argument, NULL, OPT_VMX },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	int c;
 
-	*o = (struct run_options){ .append = "", .mem_size = VM_MEM_DEFAULT, .tsc_cpi = 1 };
+	*o = (struct run_options){ .append = "", .mem_size = VM_MEM_DEFAULT, .tsc_cpi = 1,
+				    .jit = CPU_JIT_THRESHOLD };
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":m:a:h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -236,6 +243,16 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 				return usage_error("--tsc '%s': use host, virtual or virtual:CPI with "
 						   "CPI from 1 to %d",
 						   optarg, TSC_CPI_MAX);
+			break;
+		case OPT_JIT:
+			if (!strcmp(optarg, "on"))
+				o->jit = CPU_JIT_THRESHOLD;
+			else if (!strcmp(optarg, "off"))
+				o->jit = 0;
+			else if (!strcmp(optarg, "eager"))
+				o->jit = 1;
+			else
+				return usage_error("--jit '%s': use on, off or eager", optarg);
 			break;
 		case OPT_VMX:
 			if (o->nr_vmx == ARRAY_SIZE(o->vmx))
@@ -421,6 +438,7 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size)
 	/* Like the policy, set before vm_create(): the soft backend reads them in vcpu_create. */
 	vm.tsc_virtual = o->tsc_virtual;
 	vm.tsc_cpi = o->tsc_cpi;
+	vm.jit = o->jit ? (int)o->jit : -1;
 	status = open_output("--stats-json", o->stats_json, &json);
 	if (!status)
 		status = open_output("--trace", o->trace, &trace);

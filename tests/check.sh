@@ -38,7 +38,10 @@ for t in "$unit_dir"/test_*; do
 	fi
 done
 
-for part in "tests/run-guests.sh $release" "tests/run-guests.sh $san" "tests/cli/run.sh $san" \
+# The guests three ways: the default (hot 64-bit blocks compiled, jit.c), the interpreter alone,
+# and every block compiled at its first run under the sanitizers.
+for part in "tests/run-guests.sh $release" "env TB_ARGS=--jit=off tests/run-guests.sh $release" \
+	"env TB_ARGS=--jit=eager tests/run-guests.sh $san" "tests/cli/run.sh $san" \
 	"tests/hostile/random_code.py $san" "tests/kvm/run.sh $release" "tests/diff/difftest.py --check"; do
 	out=$($part 2>&1)
 	echo "$out"

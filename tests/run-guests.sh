@@ -11,6 +11,7 @@
 # build/guests/<name>.elf unless the note says image=FILE; append=TEXT passes --append TEXT,
 # mem=MIB passes --mem MIBM, vmx=NAME=on|off passes --vmx NAME=on|off (repeatable) and
 # args=A,B,... passes the words A B ... (the keys tests/guests.list documents).
+# TB_ARGS="WORDS" adds the words to every soft run (e.g. --jit eager).
 # `expected` is the exit status (a guest writing V to port 0xf4 gives (V << 1) | 1), or `triple`
 # or `halt`: tollbooth must then say "triple fault" / "halted" on stderr and exit with 4 (see
 # EXIT_STATUS_STOPPED).
@@ -38,6 +39,8 @@ same_as_soft() {
 	[ "$soft_out" = "$out" ]
 }
 
+[ -n "${TB_ARGS:-}" ] && echo "guest suite, soft runs with: $TB_ARGS"
+
 if [ ! -f "$list" ]; then
 	echo "FAIL guests: $list not found"
 	echo "guests: 0 passed, 1 failed"
@@ -48,6 +51,7 @@ while read -r name expected rest; do
 	case $name in '' | '#'*) continue ;; esac
 	image=${GUEST_DIR:-build/guests}/$name.elf
 	opts=(--accel "$accel")
+	[ "$accel" = soft ] && [ -n "${TB_ARGS:-}" ] && read -ra tb_args <<<"$TB_ARGS" && opts+=("${tb_args[@]}")
 	kvm_ok=0
 	differs=""
 	for word in $rest; do

@@ -99,6 +99,13 @@ void cpu_set_vmx_state(struct cpu *c, const struct cpu_vmx_state *s);
  * The VMX-preemption timer counts this clock divided by 2^VMX_MISC_PREEMPTION_SHIFT.
  */
 enum cpu_tsc_mode { CPU_TSC_HOST, CPU_TSC_VIRTUAL };
+/*
+ * The block compiler (jit.c): a block of 64-bit code is compiled to host code when it has started
+ * `threshold` times (1: at once; 0: never, interpret everything). Default CPU_JIT_THRESHOLD. Where
+ * the host gives no executable memory the CPU interprets whatever this says.
+ */
+#define CPU_JIT_THRESHOLD 8
+void cpu_set_jit(struct cpu *c, unsigned threshold);
 void cpu_set_tsc_mode(struct cpu *c, enum cpu_tsc_mode mode, u32 cpi);
 void cpu_add_cycles(struct cpu *c, u64 cycles);
 u64 cpu_tsc(const struct cpu *c); /* before offsetting and scaling */

@@ -42,6 +42,8 @@ struct block {
 	u32 key;  /* code_bits | (cpl == 3) << 8 */
 	u16 n;
 	u8 valid;
+	u8 heat;    /* executions so far, up to the compile threshold */
+	jit_fn jit; /* compiled code for this lin and key, or NULL */
 	struct block *ph_next;
 	struct block *page_next[2]; /* in the lists of the page of gpa and of gpa2 */
 	struct insn insns[];
@@ -57,6 +59,8 @@ struct blockcache {
 	/* a block decoded from MMIO (never cached) */
 	struct block *scratch;
 	const struct insn *blk_end; /* end of the running block, for icount on faults */
+	struct jit *jit;	    /* NULL: interpret only */
+	unsigned jit_threshold;	    /* compile a block when it starts this often; 0 never */
 };
 
 static inline unsigned jc_index(u64 lin, u32 key)
@@ -158,6 +162,8 @@ static void op_too_long(struct cpu *c, const struct insn *d)
 static void bc_flush_all(struct blockcache *bc)
 {
 	bc->used = 0;
+	if (bc->jit)
+		jit_reset(bc->jit);
 	memset(bc->jc, 0, sizeof(bc->jc));
 	memset(bc->ph, 0, sizeof(bc->ph));
 	memset(bc->page_head, 0, bc->npages * sizeof(*bc->page_head));
@@ -324,6 +330,8 @@ static struct block *block_build(struct cpu *c, u64 lin, u32 key)
 	b->gpa2 = gpa2;
 	b->key = key;
 	b->n = (u16)n;
+	b->heat = 0;
+	b->jit = NULL;
 	memcpy(b->insns, tmp, n * sizeof(struct insn));
 	if (b->valid) {
 		unsigned h = ph_index(gpa, key & 0xff);
@@ -350,9 +358,12 @@ static struct block *block_find_slow(struct cpu *c, u64 lin, u32 key)
 			continue;
 		if (b->lin != lin || b->key != key) {
 			/* Same code reached through another linear address or privilege: the
-			   decoded instructions do not depend on either. */
+			   decoded instructions do not depend on either; compiled code embeds
+			   RIPs, so it goes. */
 			b->lin = lin;
 			b->key = key;
+			b->jit = NULL;
+			b->heat = 0;
 		}
 		bc->jc[jc_index(lin, key)] = b;
 		return b;
@@ -371,6 +382,18 @@ static always_inline struct block *block_find(struct cpu *c)
 }
 
 /* --- The run loop --- */
+
+/* 64-bit code only (jit.c): there the block's linear address is its RIP. */
+static __attribute__((noinline)) void block_compile(struct cpu *c, struct block *b)
+{
+	struct blockcache *bc = c->bc;
+
+	b->jit = jit_compile(bc->jit, b->insns, b->n, b->lin);
+	if (!b->jit && jit_full(bc->jit)) {
+		/* Start afresh; b itself still runs interpreted from the old arena this once. */
+		bc_flush_all(bc);
+	}
+}
 
 /*
  * Its own frame, apart from cpu_run's setjmp, so the loop keeps its state in registers.
@@ -429,10 +452,27 @@ static __attribute__((noinline)) void run_blocks(struct cpu *c)
 		const struct insn *d = b->insns, *end = d + b->n;
 		bc->blk_end = end;
 		c->icount += b->n;
+		if (!b->jit && b->heat < bc->jit_threshold && ++b->heat == bc->jit_threshold &&
+		    b->valid && (b->key & 0xff) == 64)
+			block_compile(c, b);
+		if (b->jit) {
+			u32 left = b->jit(c);
+			c->insn = NULL;
+			if (c->break_block) {
+				c->icount -= left;
+				c->break_block = 0;
+			}
+			continue;
+		}
+		/* RIP lives in a register here: only an instruction that ends the block or sets
+		   break_block changes c->rip, so between those the next RIP is known without
+		   reading it back (which would chain every instruction through a store). */
+		u64 rip = c->rip;
 		do {
 			c->insn = d;
-			c->insn_rip = c->rip;
-			c->rip += d->len;
+			c->insn_rip = rip;
+			rip += d->len;
+			c->rip = rip;
 			d->fn(c, d);
 			d++;
 		} while (d < end && !c->break_block);
@@ -490,6 +530,8 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 		goto fail;
 	}
 	c->bc = bc;
+	bc->jit = jit_create();
+	bc->jit_threshold = bc->jit ? CPU_JIT_THRESHOLD : 0;
 	c->ram = cfg->ram;
 	c->ram_size = cfg->ram_size;
 	c->opaque = cfg->opaque;
@@ -529,11 +571,23 @@ void cpu_destroy(struct cpu *c)
 {
 	if (!c)
 		return;
+	jit_destroy(c->bc->jit);
 	munmap(c->bc->arena, ARENA_SIZE);
 	free(c->bc->page_head);
 	free(c->bc->scratch);
 	free(c->bc);
 	free(c);
+}
+
+void cpu_set_jit(struct cpu *c, unsigned threshold)
+{
+	struct blockcache *bc = c->bc;
+
+	if (threshold > 255)
+		threshold = 255;
+	bc->jit_threshold = bc->jit ? threshold : 0;
+	/* Start from an empty cache, so no block keeps code compiled under the old setting. */
+	bc_flush_all(bc);
 }
 
 void cpu_set_controls(struct cpu *c, const struct vmx_controls *ctl)

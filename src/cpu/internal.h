@@ -84,6 +84,20 @@ struct insn {
  */
 int x86_decode(struct insn *d, const u8 *p, size_t avail, unsigned code_bits);
 
+/* --- The block compiler (jit.c) --- */
+
+/* A compiled block: runs the block's instructions as the run loop would and returns how many did
+   not run (non-zero only when a handler set c->break_block). */
+typedef u32 (*jit_fn)(struct cpu *c);
+struct jit;
+struct jit *jit_create(void); /* NULL when there is no executable memory: interpret only */
+void jit_destroy(struct jit *j);
+/* Host code for n decoded instructions of 64-bit code at rip, or NULL when the arena is full
+   (jit_full() then says so: flush every block and jit_reset()). */
+jit_fn jit_compile(struct jit *j, const struct insn *insns, unsigned n, u64 rip);
+bool jit_full(const struct jit *j);
+void jit_reset(struct jit *j);
+
 /* --- TLB and blocks (exec.c, mmu.c) --- */
 
 #define PAGE_SIZE 4096ull

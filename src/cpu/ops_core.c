@@ -269,6 +269,11 @@ static always_inline u64 carry_in(struct cpu *c)
 }
 
 /* INC/DEC preserve CF: the lazy record carries the CF before (internal.h). */
+u64 ops_carry_in(struct cpu *c)
+{
+	return carry_in(c);
+}
+
 static always_inline void incdec_reg(struct cpu *c, unsigned rm, unsigned size, int kind)
 {
 	u64 a = reg_read(c, rm, size), cf = carry_in(c);

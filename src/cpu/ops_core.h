@@ -53,5 +53,8 @@
 CORE_OPS_LIST(X)
 #undef X
 
+/* The CF that INC and DEC preserve, from the lazy flags (for compiled code, jit.c). */
+u64 ops_carry_in(struct cpu *c);
+
 /* The size-specialized equivalent of a handler for osz 4 or 8, or fn itself. */
 insn_fn ops_specialize(insn_fn fn, unsigned osz);

@@ -86,6 +86,8 @@ static int soft_vcpu_create(struct vcpu *vcpu)
 		return -ENOMEM;
 	}
 	cpu_set_tsc_mode(s->cpu, vm->tsc_virtual ? CPU_TSC_VIRTUAL : CPU_TSC_HOST, vm->tsc_cpi);
+	if (vm->jit)
+		cpu_set_jit(s->cpu, vm->jit < 0 ? 0 : (unsigned)vm->jit);
 	vmcs_init(&s->vmcs);
 	s->vmx = (struct vmx_vcpu){
 		.cpu = s->cpu,

@@ -60,10 +60,11 @@ static int vm_add_devices(struct vm *vm, const struct uart_host *console)
 int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	      const struct uart_host *console)
 {
-	/* Set before vm_create(): --vmx switches (vmm_policy_set) and --tsc. */
+	/* Set before vm_create(): --vmx switches (vmm_policy_set), --tsc and --jit. */
 	struct vmm_policy policy = vm->policy;
 	bool tsc_virtual = vm->tsc_virtual;
 	u32 tsc_cpi = vm->tsc_cpi;
+	int jit = vm->jit;
 	void *ram;
 	int err;
 
@@ -71,6 +72,7 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	vm->policy = policy;
 	vm->tsc_virtual = tsc_virtual;
 	vm->tsc_cpi = tsc_cpi;
+	vm->jit = jit;
 	vm->pio.name = "pio";
 	vm->mmio.name = "mmio";
 	vm->backend = backend;

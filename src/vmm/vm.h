@@ -72,6 +72,9 @@ struct vm {
 	   cycles (cpu.h CPU_TSC_VIRTUAL); otherwise it follows the host TSC. */
 	bool tsc_virtual;
 	u32 tsc_cpi;
+	/* soft, --jit: the block compiler's threshold (cpu_set_jit); 0 keeps the CPU's default,
+	   -1 interprets only */
+	int jit;
 	/* --accel kvm levers (src/kvm, docs/kvm.md); set before the first vCPU operation. */
 	struct vm_kvm_levers {
 		bool ioeventfd;	   /* --kvm-ioeventfd: doorbell port KVM_DOORBELL_PORT */

@@ -32,14 +32,16 @@ FLAG_NAMES = ((0, "CF"), (2, "PF"), (4, "AF"), (6, "ZF"), (7, "SF"), (8, "TF"), 
 
 
 class Backend:
-    def __init__(self, name, tollbooth, guest, timeout, extra="", label=None):
+    def __init__(self, name, tollbooth, guest, timeout, extra="", label=None, tb_args=()):
         self.name, self.tollbooth, self.guest, self.timeout = name, tollbooth, guest, timeout
         self.label = label or name
         self.extra = extra  # appended to every command line (the self-test's flip=)
+        self.tb_args = list(tb_args) if name == "soft" else []  # e.g. --jit eager
 
     def cmd(self, append):
         if self.name in ("soft", "kvm"):
-            return [self.tollbooth, "run", "--accel", self.name, "--append", append, self.guest]
+            return [self.tollbooth, "run", "--accel", self.name, *self.tb_args, "--append", append,
+                    self.guest]
         accel = self.name.split("-", 1)[1]
         return ["qemu-system-x86_64", "-accel", accel, "-cpu", "max", "-kernel", self.guest,
                 "-append", append, "-display", "none", "-serial", "stdio", "-device",
@@ -224,6 +226,8 @@ def main():
     ap.add_argument("--timeout", type=int, default=600)
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--extra", default="", help="more guest words, e.g. noncanon=1")
+    ap.add_argument("--jit", default=None, choices=("on", "off", "eager"),
+                    help="the soft backend's --jit (--check: eager, and one seed more with off)")
     o = ap.parse_args()
     broot = os.environ.get("BUILD_ROOT", "build")
     tb = o.tollbooth or os.path.join(ROOT, broot, "tollbooth")
@@ -231,7 +235,17 @@ def main():
     if o.check and not (o.insns or o.blocks):
         o.seeds, o.insns = max(o.seeds, 3), 10000
     size = f"insns={o.insns}" if o.insns else f"blocks={o.blocks or 1000}"
-    a, b = Backend(o.a, tb, guest, o.timeout), Backend(o.b, tb, guest, o.timeout)
+    # Random blocks run once each, so under the default --jit only the interpreter would meet
+    # them: --check compiles every block (eager) and adds one interpreted seed.
+    jit = o.jit or ("eager" if o.check else None)
+    tb_args = ["--jit", jit] if jit else []
+    a = Backend(o.a, tb, guest, o.timeout, tb_args=tb_args)
+    b = Backend(o.b, tb, guest, o.timeout, tb_args=tb_args)
+    runs = [(a, b, seed) for seed in range(o.seed, o.seed + o.seeds)]
+    if o.check and not o.jit:
+        runs.append((Backend(o.a, tb, guest, o.timeout, tb_args=["--jit", "off"]),
+                     Backend(o.b, tb, guest, o.timeout, tb_args=["--jit", "off"]),
+                     o.seed + o.seeds))
 
     if "kvm" in (o.a + o.b) and not os.access("/dev/kvm", os.R_OK | os.W_OK):
         print("SKIP difftest: /dev/kvm is absent or not accessible")
@@ -246,8 +260,9 @@ def main():
             return 0
         print(f"FAIL difftest: {e}")
         return 1
-    print(f"difftest {a.name} vs {b.name}: seeds {o.seed}..{o.seed + o.seeds - 1}, {size}, "
-          f"group={o.group},{opts}")
+    print(f"difftest {a.name} vs {b.name}: seeds {o.seed}..{runs[-1][2]}, {size}, "
+          f"group={o.group},{opts}{' soft: --jit ' + jit if jit else ''}"
+          f"{' (last seed --jit off)' if len(runs) > o.seeds else ''}")
     passed = failed = insns = 0
     if o.check:
         try:
@@ -257,7 +272,7 @@ def main():
             ok = False
         passed += ok
         failed += not ok
-    for seed in range(o.seed, o.seed + o.seeds):
+    for a, b, seed in runs:
         try:
             ok, n = compare_seed(a, b, seed, size, o.group, opts)
         except RuntimeError as e:

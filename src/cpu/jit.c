@@ -1,0 +1,732 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The block compiler: hot blocks of 64-bit code become host x86-64 functions.
+ *
+ * Why. The interpreter's run loop spends about 14 host instructions per guest instruction on
+ * dispatch (record the instruction and its RIP, advance RIP, an indirect call, the loop test) and
+ * a register-form ALU handler as many again (docs/cpu.md, "Speed"). A compiled block has neither:
+ * the common integer forms become a few host instructions each, and everything else becomes a
+ * direct call of the interpreter's own handler with the state the run loop would have set up.
+ *
+ * Contract (the run loop in exec.c relies on it):
+ *   - A compiled block is `u32 fn(struct cpu *c)`. It behaves exactly as the run loop's inner loop
+ *     over the same instructions: guest state, lazy flags, c->rip, c->insn and c->insn_rip are
+ *     the same whenever a handler runs or the function returns. It returns how many of the
+ *     block's instructions did not run (non-zero only when a handler set c->break_block).
+ *   - Instructions the compiler knows (below) run inline and never fault: a memory access whose
+ *     TLB entry does not allow the fast path runs the interpreter's handler for the whole
+ *     instruction instead, which walks, faults or exits as usual. Faults and exits from handlers
+ *     longjmp out of the compiled code as they do out of the run loop.
+ *   - Only 64-bit code is compiled: CS, DS, ES and SS have base 0 and no limit checks there
+ *     (SDM vol. 3A 3.2.4), so an address is the effective address (plus the FS/GS base), and the
+ *     linear address of the block is its RIP, which the code embeds. exec.c drops the compiled
+ *     code when a block is reached through another linear address or privilege.
+ *
+ * Inline forms, for 32- and 64-bit operands without LOCK: ADD OR AND SUB XOR CMP TEST with
+ * register, immediate and memory operands (read-modify-write included), INC/DEC of a register,
+ * MOV between registers, immediates and memory, LEA, JMP rel, and Jcc when the compiler knows the
+ * kind of the lazy flags at that point (then the host's own flags decide the branch: the host's
+ * ADD/SUB/logic/INC/DEC set CF ZF SF OF PF as the guest's do, SDM vol. 1 Appendix B).
+ *
+ * Host register use inside a compiled block: rbx = c (callee-saved, the only one pushed, which
+ * also aligns the stack for calls), rax rcx rdx rsi rdi scratch.
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "cpu/internal.h"
+#include "cpu/ops_core.h"
+
+#define JIT_ARENA (64ull << 20)
+#define JIT_BLOCK_MAX (24u << 10) /* more than 64 instructions' worst case */
+
+struct jit {
+	u8 *base;
+	size_t used;
+	bool full;
+	struct jit_form *forms;
+	unsigned nforms;
+};
+
+/* --- What an instruction is, by the handler the decoder chose --- */
+
+enum form_kind {
+	F_ALU_RR,  /* rm op= reg */
+	F_ALU_RRM, /* reg op= rm (register) */
+	F_ALU_RI,  /* rm op= imm */
+	F_ALU_MR,  /* mem op= reg */
+	F_ALU_RM,  /* reg op= mem */
+	F_ALU_MI,  /* mem op= imm */
+	F_TEST_RR,
+	F_INC,
+	F_DEC,
+	F_MOV_RR,  /* rm = reg */
+	F_MOV_RRM, /* reg = rm */
+	F_MOV_RI,  /* rm = imm */
+	F_MOV_MR,  /* mem = reg */
+	F_MOV_RM,  /* reg = mem */
+	F_MOV_MI,  /* mem = imm */
+	F_LEA,
+	F_JCC,
+	F_JMP,
+};
+
+enum { OP_ADD, OP_OR, OP_AND, OP_SUB, OP_XOR, OP_CMP, OP_TEST };
+
+struct jit_form {
+	insn_fn fn;
+	u8 kind, op, osz;
+};
+
+static void forms_add(struct jit *j, insn_fn generic, enum form_kind kind, unsigned op)
+{
+	for (unsigned osz = 4; osz <= 8; osz += 4) {
+		struct jit_form *f = &j->forms[j->nforms++];
+		f->fn = ops_specialize(generic, osz);
+		f->kind = (u8)kind;
+		f->op = (u8)op;
+		f->osz = (u8)osz;
+	}
+}
+
+static void forms_init(struct jit *j)
+{
+	static const struct {
+		insn_fn rr, rrm, ri, mr, rm, mi;
+		unsigned op;
+	} alu[] = {
+		{ op_add_rm_r, op_add_r_rm, op_add_rm_i, op_add_m_r, op_add_r_m, op_add_m_i, OP_ADD },
+		{ op_or_rm_r, op_or_r_rm, op_or_rm_i, op_or_m_r, op_or_r_m, op_or_m_i, OP_OR },
+		{ op_and_rm_r, op_and_r_rm, op_and_rm_i, op_and_m_r, op_and_r_m, op_and_m_i, OP_AND },
+		{ op_sub_rm_r, op_sub_r_rm, op_sub_rm_i, op_sub_m_r, op_sub_r_m, op_sub_m_i, OP_SUB },
+		{ op_xor_rm_r, op_xor_r_rm, op_xor_rm_i, op_xor_m_r, op_xor_r_m, op_xor_m_i, OP_XOR },
+		{ op_cmp_rm_r, op_cmp_r_rm, op_cmp_rm_i, op_cmp_m_r, op_cmp_r_m, op_cmp_m_i, OP_CMP },
+	};
+	static const insn_fn jcc[16] = { op_jo, op_jno, op_jb,	op_jnb, op_jz, op_jnz,
+					 op_jbe, op_jnbe, op_js, op_jns, op_jp, op_jnp,
+					 op_jl, op_jnl, op_jle, op_jnle };
+
+	for (size_t i = 0; i < ARRAY_SIZE(alu); i++) {
+		forms_add(j, alu[i].rr, F_ALU_RR, alu[i].op);
+		forms_add(j, alu[i].rrm, F_ALU_RRM, alu[i].op);
+		forms_add(j, alu[i].ri, F_ALU_RI, alu[i].op);
+		forms_add(j, alu[i].mr, F_ALU_MR, alu[i].op);
+		forms_add(j, alu[i].rm, F_ALU_RM, alu[i].op);
+		forms_add(j, alu[i].mi, F_ALU_MI, alu[i].op);
+	}
+	forms_add(j, op_test_rm_r, F_TEST_RR, OP_TEST);
+	forms_add(j, op_inc_rm, F_INC, 0);
+	forms_add(j, op_dec_rm, F_DEC, 0);
+	forms_add(j, op_mov_rm_r, F_MOV_RR, 0);
+	forms_add(j, op_mov_r_rm, F_MOV_RRM, 0);
+	forms_add(j, op_mov_rm_i, F_MOV_RI, 0);
+	forms_add(j, op_mov_m_r, F_MOV_MR, 0);
+	forms_add(j, op_mov_r_m, F_MOV_RM, 0);
+	forms_add(j, op_mov_m_i, F_MOV_MI, 0);
+	forms_add(j, op_lea, F_LEA, 0);
+	for (unsigned cc = 0; cc < 16; cc++)
+		forms_add(j, jcc[cc], F_JCC, cc);
+	forms_add(j, op_jmp_rel, F_JMP, 0);
+}
+
+/* The inline form of d, or NULL: the handler must match and the operands be ones we model. */
+static const struct jit_form *form_of(const struct jit *j, const struct insn *d)
+{
+	if (d->lock || (d->flags & INSN_INVALID) || (d->osz != 4 && d->osz != 8))
+		return NULL;
+	for (unsigned i = 0; i < j->nforms; i++) {
+		const struct jit_form *f = &j->forms[i];
+		if (f->fn == d->fn && f->osz == d->osz)
+			return f;
+	}
+	return NULL;
+}
+
+/* --- Host x86-64 encoding --- */
+
+enum { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI };
+
+struct emit {
+	u8 *p, *end;
+};
+
+#define CPU_OFF(field) ((s32)offsetof(struct cpu, field))
+#define GPR_OFF(r) (CPU_OFF(gpr) + 8 * (s32)(r))
+
+static void b1(struct emit *e, u8 v)
+{
+	*e->p++ = v;
+}
+
+static void b4(struct emit *e, u32 v)
+{
+	memcpy(e->p, &v, 4);
+	e->p += 4;
+}
+
+static void b8(struct emit *e, u64 v)
+{
+	memcpy(e->p, &v, 8);
+	e->p += 8;
+}
+
+/* REX for operand width w (4 or 8), ModRM.reg r and ModRM.rm/base b; omitted when empty. */
+static void rex(struct emit *e, unsigned w, unsigned r, unsigned b)
+{
+	u8 v = (u8)(0x40 | (w == 8 ? 8 : 0) | (r >= 8 ? 4 : 0) | (b >= 8 ? 1 : 0));
+	if (v != 0x40)
+		b1(e, v);
+}
+
+/* opcode with ModRM [base + disp32] (base not rsp/r12, which would need a SIB). */
+static void op_mem(struct emit *e, unsigned w, u8 opc, unsigned reg, unsigned base, s32 disp)
+{
+	rex(e, w, reg, base);
+	b1(e, opc);
+	b1(e, (u8)(0x80 | (reg & 7) << 3 | (base & 7)));
+	b4(e, (u32)disp);
+}
+
+/* opcode with ModRM register-direct: reg field r, rm field m. */
+static void op_rr(struct emit *e, unsigned w, u8 opc, unsigned r, unsigned m)
+{
+	rex(e, w, r, m);
+	b1(e, opc);
+	b1(e, (u8)(0xc0 | (r & 7) << 3 | (m & 7)));
+}
+
+static void ld(struct emit *e, unsigned w, unsigned reg, s32 off)
+{
+	op_mem(e, w, 0x8b, reg, RBX, off);
+}
+
+static void st(struct emit *e, unsigned w, unsigned reg, s32 off)
+{
+	op_mem(e, w, 0x89, reg, RBX, off);
+}
+
+/* mov dword [rbx+off], imm32 */
+static void st_imm32(struct emit *e, s32 off, u32 imm)
+{
+	op_mem(e, 4, 0xc7, 0, RBX, off);
+	b4(e, imm);
+}
+
+static void mov_imm(struct emit *e, unsigned reg, u64 v)
+{
+	if (v <= 0xffffffffull) {
+		rex(e, 4, 0, reg);
+		b1(e, (u8)(0xb8 | (reg & 7)));
+		b4(e, (u32)v);
+	} else if ((u64)(s64)(s32)v == v) {
+		op_rr(e, 8, 0xc7, 0, reg);
+		b4(e, (u32)v);
+	} else {
+		rex(e, 8, 0, reg);
+		b1(e, (u8)(0xb8 | (reg & 7)));
+		b8(e, v);
+	}
+}
+
+/* mov qword [rbx+off], v */
+static void st_imm64(struct emit *e, s32 off, u64 v)
+{
+	if ((u64)(s64)(s32)v == v) {
+		op_mem(e, 8, 0xc7, 0, RBX, off);
+		b4(e, (u32)v);
+	} else {
+		mov_imm(e, RAX, v);
+		st(e, 8, RAX, off);
+	}
+}
+
+/* Host opcode of "op r/m, r" for an ALU operation. */
+static u8 alu_opc(unsigned op)
+{
+	static const u8 opc[] = { [OP_ADD] = 0x01, [OP_OR] = 0x09, [OP_AND] = 0x21,
+				  [OP_SUB] = 0x29, [OP_XOR] = 0x31, [OP_CMP] = 0x29,
+				  [OP_TEST] = 0x21 };
+	return opc[op];
+}
+
+static u8 *jcc32(struct emit *e, unsigned cc)
+{
+	b1(e, 0x0f);
+	b1(e, (u8)(0x80 | cc));
+	b4(e, 0);
+	return e->p;
+}
+
+static u8 *jmp32(struct emit *e)
+{
+	b1(e, 0xe9);
+	b4(e, 0);
+	return e->p;
+}
+
+/* Point the rel32 that ends at `after` to the current position. */
+static void patch(struct emit *e, u8 *after)
+{
+	u32 rel = (u32)(e->p - after);
+	memcpy(after - 4, &rel, 4);
+}
+
+/* return `left` to the run loop */
+static void ret_left(struct emit *e, u32 left)
+{
+	mov_imm(e, RAX, left);
+	b1(e, 0x5b); /* pop rbx */
+	b1(e, 0xc3);
+}
+
+static void call_abs(struct emit *e, const void *fn)
+{
+	mov_imm(e, RAX, (u64)(uintptr_t)fn);
+	b1(e, 0xff);
+	b1(e, 0xd0); /* call rax */
+}
+
+/* --- Code for one instruction --- */
+
+struct ctx {
+	struct emit *e;
+	const struct insn *d;
+	u64 rip, next; /* this instruction's RIP and the next one's */
+	unsigned left; /* instructions after this one in the block */
+	/* The lazy flags as compiled code left them: kind (LF_NONE = unknown) and size. */
+	unsigned lf_kind, lf_size;
+	/* The host's arithmetic flags equal the guest's (the last flag-setting host instruction
+	   was the guest operation's own). */
+	bool host_flags;
+};
+
+/*
+ * Run the interpreter's handler for the instruction, set up as the run loop sets it up; then,
+ * unless this is the last instruction, return to the run loop if the handler asked for it.
+ */
+static void gen_call(struct ctx *x)
+{
+	struct emit *e = x->e;
+
+	mov_imm(e, RSI, (u64)(uintptr_t)x->d);
+	st(e, 8, RSI, CPU_OFF(insn));
+	st_imm64(e, CPU_OFF(insn_rip), x->rip);
+	st_imm64(e, CPU_OFF(rip), x->next);
+	op_rr(e, 8, 0x89, RBX, RDI); /* mov rdi, rbx */
+	call_abs(e, (const void *)x->d->fn);
+	if (x->left) {
+		/* cmp byte [rbx+break_block], 0; je over; return */
+		op_mem(e, 4, 0x80, 7, RBX, CPU_OFF(break_block));
+		b1(e, 0);
+		b1(e, 0x74);
+		u8 *rel = e->p++;
+		ret_left(e, x->left);
+		*rel = (u8)(e->p - rel - 1);
+	} else {
+		ret_left(e, 0); /* the handler set c->rip */
+	}
+	x->lf_kind = LF_NONE;
+	x->host_flags = false;
+}
+
+/* rax = the effective address (insn_ea), plus the FS/GS base when `seg` (seg_lin, 64-bit mode). */
+static void gen_ea(struct ctx *x, bool seg)
+{
+	struct emit *e = x->e;
+	const struct insn *d = x->d;
+
+	if (d->base == BASE_RIP) {
+		u64 ea = x->next + (u64)(s64)d->disp;
+		mov_imm(e, RAX, d->asz == 8 ? ea : (u32)ea);
+	} else {
+		if (d->base != BASE_NONE)
+			ld(e, 8, RAX, GPR_OFF(d->base));
+		else
+			mov_imm(e, RAX, 0);
+		if (d->index != BASE_NONE) {
+			ld(e, 8, RCX, GPR_OFF(d->index));
+			/* lea rax, [rax + rcx << scale + disp32] */
+			rex(e, 8, 0, 0);
+			b1(e, 0x8d);
+			b1(e, 0x84);
+			b1(e, (u8)(d->scale << 6 | RCX << 3 | RAX));
+			b4(e, (u32)d->disp);
+		} else if (d->disp) {
+			op_mem(e, 8, 0x8d, RAX, RAX, d->disp); /* lea rax, [rax + disp32] */
+		}
+		if (d->asz == 4)
+			op_rr(e, 4, 0x89, RAX, RAX); /* mov eax, eax */
+	}
+	if (seg && (d->seg == SEG_FS || d->seg == SEG_GS))
+		op_mem(e, 8, 0x03, RAX, RBX, CPU_OFF(seg_base) + 8 * d->seg); /* add rax, base */
+}
+
+/*
+ * rax = host pointer for `size` bytes at linear rax when the TLB in use allows the access
+ * without the slow path (lin_read_acc / lin_rmw_ptr); else jump to the returned patch points.
+ */
+static void gen_tlb(struct ctx *x, bool write, u8 *miss[2])
+{
+	struct emit *e = x->e;
+	_Static_assert(sizeof(struct tlb_entry) == 32, "tlb entry size");
+	_Static_assert(offsetof(struct tlb_entry, tag_r) == 0, "tag_r");
+	_Static_assert(offsetof(struct tlb_entry, tag_w) == 8, "tag_w");
+	_Static_assert(offsetof(struct tlb_entry, host) == 16, "host");
+
+	op_rr(e, 8, 0x89, RAX, RCX);          /* mov rcx, rax */
+	op_rr(e, 8, 0xc1, 5, RCX);            /* shr rcx, 12 */
+	b1(e, 12);
+	op_rr(e, 4, 0x81, 4, RCX);            /* and ecx, TLB_SIZE - 1 */
+	b4(e, TLB_SIZE - 1);
+	op_rr(e, 4, 0xc1, 4, RCX);            /* shl ecx, 5 */
+	b1(e, 5);
+	op_mem(e, 8, 0x03, RCX, RBX, CPU_OFF(tlb)); /* add rcx, [c->tlb] */
+	op_rr(e, 8, 0x89, RAX, RDX);          /* mov rdx, rax */
+	op_rr(e, 8, 0x81, 4, RDX);            /* and rdx, ~0xfff */
+	b4(e, (u32)PAGE_MASK);
+	op_mem(e, 8, 0x3b, RDX, RCX, write ? 8 : 0); /* cmp rdx, [rcx + tag] */
+	miss[0] = jcc32(e, 0x5);                     /* jne */
+	op_rr(e, 4, 0x89, RAX, RDX);                 /* mov edx, eax */
+	op_rr(e, 4, 0x81, 4, RDX);                   /* and edx, 0xfff */
+	b4(e, 0xfff);
+	op_rr(e, 4, 0x81, 7, RDX);                   /* cmp edx, PAGE_SIZE - size */
+	b4(e, (u32)(PAGE_SIZE - x->d->osz));
+	miss[1] = jcc32(e, 0x7);                     /* ja */
+	op_mem(e, 8, 0x03, RAX, RCX, 16);            /* add rax, [rcx + host] */
+}
+
+/* The slow path of a memory form: the interpreter's handler; both paths meet after it. */
+static void gen_slow(struct ctx *x, u8 *miss[2])
+{
+	u8 *done = jmp32(x->e);
+	unsigned kind = x->lf_kind, size = x->lf_size;
+
+	patch(x->e, miss[0]);
+	patch(x->e, miss[1]);
+	gen_call(x);
+	patch(x->e, done);
+	/* The handler leaves the lazy flags as the fast path does. */
+	x->lf_kind = kind;
+	x->lf_size = size;
+	x->host_flags = false;
+}
+
+/* Lazy-flag record of an ALU result in rcx (a in rcx before, b in rdx), host op included. */
+static void gen_alu_op(struct ctx *x, unsigned op, unsigned w, unsigned a, unsigned b)
+{
+	struct emit *e = x->e;
+	bool logic = op == OP_OR || op == OP_AND || op == OP_XOR || op == OP_TEST;
+
+	if (!logic) {
+		st(e, 8, a, CPU_OFF(lf_src1));
+		st(e, 8, b, CPU_OFF(lf_src2));
+	}
+	op_rr(e, w, alu_opc(op), b, a); /* a op= b: the host sets the guest's flags */
+	x->lf_kind = logic ? LF_LOGIC : op == OP_ADD ? LF_ADD : LF_SUB;
+	x->lf_size = w;
+}
+
+static void gen_lf_commit(struct ctx *x, unsigned reg)
+{
+	st(x->e, 8, reg, CPU_OFF(lf_res));
+	st_imm32(x->e, CPU_OFF(lf_op), LF(x->lf_kind, x->lf_size));
+}
+
+/* Load an operand value: register (zero-extended for 4 bytes) or the immediate as the ALU uses
+   it (alu_reg masks it to the size). */
+static void gen_operand(struct ctx *x, unsigned w, unsigned reg, bool imm, unsigned gpr)
+{
+	if (imm)
+		mov_imm(x->e, reg, w == 8 ? x->d->imm : (u32)x->d->imm);
+	else
+		ld(x->e, w, reg, GPR_OFF(gpr));
+}
+
+/* Host flags equal to the guest's for condition cc from the known lazy kind (flags.c). */
+static bool gen_flags_for(struct ctx *x, unsigned cc)
+{
+	struct emit *e = x->e;
+	unsigned w = x->lf_size;
+	bool reads_cf = cc == 2 || cc == 3 || cc == 6 || cc == 7;
+
+	switch (x->lf_kind) {
+	case LF_ADD:
+	case LF_SUB:
+	case LF_LOGIC:
+		break;
+	case LF_INC:
+	case LF_DEC:
+		if (reads_cf)
+			return false; /* the host's INC/DEC leave CF alone */
+		break;
+	default:
+		return false;
+	}
+	if (x->host_flags)
+		return true;
+	switch (x->lf_kind) {
+	case LF_ADD:
+	case LF_SUB:
+		ld(e, 8, RCX, CPU_OFF(lf_src1));
+		op_mem(e, w, x->lf_kind == LF_ADD ? 0x03 : 0x3b, RCX, RBX, CPU_OFF(lf_src2));
+		break;
+	case LF_LOGIC:
+		ld(e, 8, RCX, CPU_OFF(lf_res));
+		op_rr(e, w, 0x85, RCX, RCX); /* test */
+		break;
+	default:
+		ld(e, 8, RCX, CPU_OFF(lf_src1));
+		op_rr(e, w, 0xff, x->lf_kind == LF_INC ? 0 : 1, RCX);
+		break;
+	}
+	return true;
+}
+
+/* Branch to `target` or fall through to x->next, then return to the run loop. */
+static void gen_branch_end(struct ctx *x, int cc, u64 target)
+{
+	struct emit *e = x->e;
+
+	if (cc >= 0) {
+		u8 *taken = jcc32(e, (unsigned)cc);
+		st_imm64(e, CPU_OFF(rip), x->next);
+		ret_left(e, 0);
+		patch(e, taken);
+	}
+	st_imm64(e, CPU_OFF(rip), target);
+	ret_left(e, 0);
+}
+
+/* The carry flag INC/DEC preserve (ops_core.c carry_in), into lf_src2. */
+static void gen_carry_in(struct ctx *x)
+{
+	struct emit *e = x->e;
+
+	switch (x->lf_kind) {
+	case LF_INC:
+	case LF_DEC:
+		return; /* src2 already holds it */
+	case LF_LOGIC:
+		st_imm64(e, CPU_OFF(lf_src2), 0);
+		return;
+	case LF_ADD: /* CF = res < src1 */
+	case LF_SUB: /* CF = src1 < src2 */
+		ld(e, 8, RCX, x->lf_kind == LF_ADD ? CPU_OFF(lf_res) : CPU_OFF(lf_src1));
+		op_mem(e, 8, 0x3b, RCX, RBX, x->lf_kind == LF_ADD ? CPU_OFF(lf_src1)
+								  : CPU_OFF(lf_src2));
+		b1(e, 0x0f); /* setb cl */
+		b1(e, 0x92);
+		b1(e, 0xc1);
+		b1(e, 0x0f); /* movzx ecx, cl */
+		b1(e, 0xb6);
+		b1(e, 0xc9);
+		st(e, 8, RCX, CPU_OFF(lf_src2));
+		return;
+	default:
+		op_rr(e, 8, 0x89, RBX, RDI);
+		call_abs(e, (const void *)ops_carry_in);
+		st(e, 8, RAX, CPU_OFF(lf_src2));
+		return;
+	}
+}
+
+/* Branch targets the run loop's handler would accept without #GP (near_target, 64-bit). */
+static bool target_ok(const struct insn *d, u64 t)
+{
+	return d->osz == 8 && is_canonical(t);
+}
+
+static void gen_insn(struct ctx *x, const struct jit_form *f)
+{
+	struct emit *e = x->e;
+	const struct insn *d = x->d;
+	unsigned w = d->osz;
+	u8 *miss[2];
+
+	if (!f) {
+		gen_call(x);
+		return;
+	}
+	switch (f->kind) {
+	case F_ALU_RR:
+	case F_ALU_RRM:
+	case F_ALU_RI: {
+		unsigned dst = f->kind == F_ALU_RRM ? d->reg : d->rm;
+		unsigned src = f->kind == F_ALU_RRM ? d->rm : d->reg;
+		ld(e, w, RCX, GPR_OFF(dst));
+		gen_operand(x, w, RDX, f->kind == F_ALU_RI, src);
+		gen_alu_op(x, f->op, w, RCX, RDX);
+		if (f->op != OP_CMP)
+			st(e, 8, RCX, GPR_OFF(dst));
+		gen_lf_commit(x, RCX);
+		x->host_flags = true;
+		break;
+	}
+	case F_TEST_RR:
+		ld(e, w, RCX, GPR_OFF(d->rm));
+		ld(e, w, RDX, GPR_OFF(d->reg));
+		gen_alu_op(x, OP_TEST, w, RCX, RDX);
+		gen_lf_commit(x, RCX);
+		x->host_flags = true;
+		break;
+	case F_INC:
+	case F_DEC:
+		gen_carry_in(x);
+		ld(e, w, RCX, GPR_OFF(d->rm));
+		st(e, 8, RCX, CPU_OFF(lf_src1));
+		op_rr(e, w, 0xff, f->kind == F_INC ? 0 : 1, RCX);
+		st(e, 8, RCX, GPR_OFF(d->rm));
+		x->lf_kind = f->kind == F_INC ? LF_INC : LF_DEC;
+		x->lf_size = w;
+		gen_lf_commit(x, RCX);
+		x->host_flags = true;
+		break;
+	case F_MOV_RR:
+	case F_MOV_RRM: {
+		unsigned dst = f->kind == F_MOV_RR ? d->rm : d->reg;
+		unsigned src = f->kind == F_MOV_RR ? d->reg : d->rm;
+		ld(e, w, RCX, GPR_OFF(src));
+		st(e, 8, RCX, GPR_OFF(dst));
+		break;
+	}
+	case F_MOV_RI:
+		st_imm64(e, GPR_OFF(d->rm), w == 8 ? d->imm : (u32)d->imm);
+		break;
+	case F_LEA:
+		gen_ea(x, false); /* LEA ignores segments */
+		if (w == 4)
+			op_rr(e, 4, 0x89, RAX, RAX);
+		st(e, 8, RAX, GPR_OFF(d->reg));
+		break;
+	case F_MOV_RM:
+		gen_ea(x, true);
+		gen_tlb(x, false, miss);
+		op_mem(e, w, 0x8b, RCX, RAX, 0); /* mov rcx, [rax + 0] */
+		st(e, 8, RCX, GPR_OFF(d->reg));
+		gen_slow(x, miss);
+		return;
+	case F_MOV_MR:
+	case F_MOV_MI:
+		gen_ea(x, true);
+		gen_tlb(x, true, miss);
+		if (f->kind == F_MOV_MR)
+			ld(e, w, RCX, GPR_OFF(d->reg));
+		else
+			mov_imm(e, RCX, w == 8 ? d->imm : (u32)d->imm);
+		op_mem(e, w, 0x89, RCX, RAX, 0);
+		gen_slow(x, miss);
+		return;
+	case F_ALU_MR:
+	case F_ALU_MI:
+	case F_ALU_RM: {
+		bool rmw = f->kind != F_ALU_RM && f->op != OP_CMP;
+		gen_ea(x, true);
+		gen_tlb(x, rmw, miss);
+		if (f->kind == F_ALU_RM) {
+			ld(e, w, RCX, GPR_OFF(d->reg));
+			op_mem(e, w, 0x8b, RDX, RAX, 0);
+		} else {
+			op_mem(e, w, 0x8b, RCX, RAX, 0);
+			gen_operand(x, w, RDX, f->kind == F_ALU_MI, d->reg);
+		}
+		gen_alu_op(x, f->op, w, RCX, RDX);
+		if (rmw)
+			op_mem(e, w, 0x89, RCX, RAX, 0);
+		else if (f->kind == F_ALU_RM && f->op != OP_CMP)
+			st(e, 8, RCX, GPR_OFF(d->reg));
+		gen_lf_commit(x, RCX);
+		gen_slow(x, miss);
+		return;
+	}
+	case F_JMP: {
+		u64 t = x->next + d->imm;
+		if (!target_ok(d, t)) {
+			gen_call(x);
+			return;
+		}
+		gen_branch_end(x, -1, t);
+		return;
+	}
+	case F_JCC: {
+		u64 t = x->next + d->imm;
+		if (!target_ok(d, t) || !gen_flags_for(x, f->op)) {
+			gen_call(x);
+			return;
+		}
+		gen_branch_end(x, f->op, t);
+		return;
+	}
+	}
+}
+
+/* --- The compiler --- */
+
+struct jit *jit_create(void)
+{
+	struct jit *j = calloc(1, sizeof(*j));
+	if (!j)
+		return NULL;
+	j->base = mmap(NULL, JIT_ARENA, PROT_READ | PROT_WRITE | PROT_EXEC,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	j->forms = calloc(128, sizeof(*j->forms));
+	if (j->base == MAP_FAILED || !j->forms) {
+		/* No executable memory (a hardened kernel, say): the interpreter runs alone. */
+		if (j->base != MAP_FAILED)
+			munmap(j->base, JIT_ARENA);
+		free(j->forms);
+		free(j);
+		return NULL;
+	}
+	forms_init(j);
+	return j;
+}
+
+void jit_destroy(struct jit *j)
+{
+	if (!j)
+		return;
+	munmap(j->base, JIT_ARENA);
+	free(j->forms);
+	free(j);
+}
+
+bool jit_full(const struct jit *j)
+{
+	return j->full;
+}
+
+void jit_reset(struct jit *j)
+{
+	j->used = 0;
+	j->full = false;
+}
+
+jit_fn jit_compile(struct jit *j, const struct insn *insns, unsigned n, u64 rip)
+{
+	if (JIT_ARENA - j->used < JIT_BLOCK_MAX) {
+		j->full = true;
+		return NULL;
+	}
+	struct emit e = { j->base + j->used, j->base + JIT_ARENA };
+	u8 *start = e.p;
+	struct ctx x = { .e = &e, .lf_kind = LF_NONE };
+
+	b1(&e, 0x53);                       /* push rbx */
+	op_rr(&e, 8, 0x89, RDI, RBX);       /* mov rbx, rdi */
+	for (unsigned i = 0; i < n; i++) {
+		const struct insn *d = &insns[i];
+		x.d = d;
+		x.rip = rip;
+		x.next = rip + d->len;
+		x.left = n - 1 - i;
+		gen_insn(&x, form_of(j, d));
+		rip = x.next;
+	}
+	/* Fell off the end without a branch (page end or BLOCK_MAX_INSNS): RIP is the next one.
+	   A branch or handler as the last instruction returned already; this is then dead. */
+	st_imm64(&e, CPU_OFF(rip), rip);
+	ret_left(&e, 0);
+	j->used = (size_t)(e.p - j->base + 15) & ~(size_t)15;
+	return (jit_fn)(void *)start;
+}

@@ -1,0 +1,509 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The block compiler (src/cpu/jit.c) against the interpreter: random straight-line blocks of the
+ * forms the compiler inlines (ALU, TEST, INC/DEC, MOV, LEA with register, immediate, memory and
+ * RIP-relative operands, 32- and 64-bit, REX registers, FS overrides, page-crossing accesses),
+ * mixed with forms it leaves to the handlers (ADC, SBB, shifts, IMUL, NEG, flag instructions),
+ * ending in a Jcc, a JMP or nothing, then HLT. Each block runs on two CPUs built alike, one
+ * interpreting (cpu_set_jit 0) and one compiling every block at its first run (cpu_set_jit 1);
+ * registers, RIP, RFLAGS (every arithmetic flag, materialized), the data pages, the retired
+ * instruction count and the exit must be equal. Then: a self-modifying block (a compiled store
+ * into its own page must stop the block and the new bytes must run), a store into the code page
+ * of a later block, and a fault from a memory operand inside a compiled block (RIP, error code
+ * and instruction count of the faulting instruction).
+ *
+ * The CPUs run in 64-bit mode, the first 2 MiB identity-mapped by one large page; HLT without HLT
+ * exiting ends cpu_run (exit reason 12).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "cpu/internal.h"
+#include "vmx/vmx.h"
+
+#define RAM_SIZE (1u << 20)
+#define GDT 0x1000
+#define IDT 0x2000
+#define CODE 0x10000
+#define DATA 0x20000   /* two pages the blocks read and write */
+#define FS_BASE 0x1000 /* FS-relative operands land in DATA too */
+#define STACK 0x30000
+#define HANDLER 0x40000
+#define PML4 0x50000 /* PDPT and PD follow: the first 2 MiB identity-mapped, nothing else */
+
+struct box {
+	struct cpu *c;
+	u8 *ram;
+	struct vm_exit ex;
+};
+
+static u64 rng = 0x9e3779b97f4a7c15ull;
+
+static u64 rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static void w64(u8 *ram, u64 a, u64 v)
+{
+	memcpy(ram + a, &v, 8);
+}
+
+static void flat(struct x86_segment *s, u16 sel, u32 ar)
+{
+	s->sel = sel;
+	s->base = 0;
+	s->limit = 0xffffffff;
+	s->ar = ar;
+}
+
+static void box_init(struct box *b, unsigned jit)
+{
+	struct cpu_config cfg = { 0 };
+	struct x86_sregs s;
+	static struct vmx_controls ctl;
+
+	b->ram = calloc(1, RAM_SIZE);
+	cfg.ram = b->ram;
+	cfg.ram_size = RAM_SIZE;
+	b->c = cpu_create(&cfg);
+	cpu_set_jit(b->c, jit);
+	w64(b->ram, GDT + 0x08, 0x00af9b000000ffffull);
+	w64(b->ram, GDT + 0x10, 0x00cf93000000ffffull);
+	/* Every vector: a gate to HLT, so a fault ends the run at HANDLER. */
+	for (unsigned v = 0; v < 32; v++) {
+		u64 off = HANDLER;
+		w64(b->ram, IDT + v * 16,
+		    (off & 0xffff) | 0x08ull << 16 | 0x8eull << 40 | ((off >> 16) & 0xffff) << 48);
+		w64(b->ram, IDT + v * 16 + 8, 0);
+	}
+	b->ram[HANDLER] = 0xf4;
+	memset(&s, 0, sizeof(s));
+	flat(&s.seg[SEG_CS], 0x08, 0xa09b);
+	for (unsigned i = SEG_ES; i <= SEG_GS; i++)
+		if (i != SEG_CS)
+			flat(&s.seg[i], 0x10, 0xc093);
+	s.seg[SEG_FS].base = FS_BASE;
+	s.seg[SEG_LDTR].ar = AR_UNUSABLE;
+	s.seg[SEG_TR].ar = 0x8b;
+	s.seg[SEG_TR].limit = 0x67;
+	s.gdt.base = GDT;
+	s.gdt.limit = 0x17;
+	s.idt.base = IDT;
+	s.idt.limit = 32 * 16 - 1;
+	w64(b->ram, PML4, (PML4 + 0x1000) | 3);
+	w64(b->ram, PML4 + 0x1000, (PML4 + 0x2000) | 3);
+	w64(b->ram, PML4 + 0x2000, 0x83); /* 2 MiB page at 0 */
+	s.cr0 = CR0_PE | CR0_ET | CR0_PG;
+	s.cr3 = PML4;
+	s.cr4 = CR4_PAE;
+	s.efer = EFER_LME | EFER_LMA;
+	cpu_set_sregs(b->c, &s);
+	memset(&ctl, 0, sizeof(ctl));
+	cpu_set_controls(b->c, &ctl);
+}
+
+static void box_free(struct box *b)
+{
+	cpu_destroy(b->c);
+	free(b->ram);
+}
+
+/* --- A block generator --- */
+
+struct gen {
+	u8 buf[1024];
+	unsigned n;
+};
+
+static void e1(struct gen *g, u8 v)
+{
+	g->buf[g->n++] = v;
+}
+
+static void e4(struct gen *g, u32 v)
+{
+	memcpy(g->buf + g->n, &v, 4);
+	g->n += 4;
+}
+
+/* Registers a block may write: not RSP (the stack) and not RDI (the memory base). */
+static unsigned dst_reg(void)
+{
+	static const u8 r[] = { 0, 1, 2, 3, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15 };
+	return r[rnd() % sizeof(r)];
+}
+
+static unsigned any_reg(void)
+{
+	return (unsigned)(rnd() % 16);
+}
+
+/* Prefixes, REX and opcode for operand size w with ModRM.reg r and ModRM.rm/base m. */
+static void op(struct gen *g, unsigned w, bool fs, u8 opc, unsigned r, unsigned m, bool twobyte)
+{
+	u8 rex = (u8)(0x40 | (w == 8 ? 8 : 0) | (r >= 8 ? 4 : 0) | (m >= 8 ? 1 : 0));
+	if (fs)
+		e1(g, 0x64);
+	if (rex != 0x40 || rnd() % 8 == 0) /* an empty REX now and then */
+		e1(g, rex);
+	if (twobyte)
+		e1(g, 0x0f);
+	e1(g, opc);
+}
+
+static void modrm_reg(struct gen *g, unsigned r, unsigned m)
+{
+	e1(g, (u8)(0xc0 | (r & 7) << 3 | (m & 7)));
+}
+
+/*
+ * A memory operand in DATA: [rdi + disp] (RDI = DATA, or FS_BASE below it under FS), or
+ * RIP-relative. `tail` is the immediate size after the ModRM, for the RIP-relative displacement.
+ * Displacements reach the end of the first page, so some accesses cross into the second.
+ */
+static void modrm_mem(struct gen *g, unsigned r, bool fs, unsigned tail)
+{
+	u32 off = (u32)(rnd() % 100 < 15 ? 0xff8 + rnd() % 8 : rnd() % 0x1ff8);
+	if (!fs && rnd() % 4 == 0) {
+		e1(g, (u8)(0x05 | (r & 7) << 3));
+		u64 next = CODE + g->n + 4 + tail;
+		e4(g, (u32)(DATA + off - next));
+		return;
+	}
+	e1(g, (u8)(0x87 | (r & 7) << 3)); /* [rdi + disp32] */
+	e4(g, fs ? off - FS_BASE : off);
+}
+
+static void imm(struct gen *g, unsigned size)
+{
+	u32 v = (u32)rnd();
+	if (rnd() % 4 == 0)
+		v = (u32)(rnd() % 3) - 1; /* 0, 1, -1 */
+	if (size == 1)
+		e1(g, (u8)v);
+	else
+		e4(g, v);
+}
+
+/* One instruction; inline forms most of the time. */
+static void gen_insn(struct gen *g)
+{
+	static const u8 alu_mr[] = { 0x01, 0x09, 0x21, 0x29, 0x31, 0x39, 0x85 };
+	static const u8 alu_rm[] = { 0x03, 0x0b, 0x23, 0x2b, 0x33, 0x3b };
+	unsigned w = rnd() % 3 ? 8 : 4, k = (unsigned)(rnd() % 20);
+	bool fs = rnd() % 6 == 0;
+
+	switch (k) {
+	case 3: { /* ALU r, r/m: register */
+		unsigned r = dst_reg(), m = any_reg();
+		op(g, w, false, alu_rm[rnd() % 6], r, m, false);
+		modrm_reg(g, r, m);
+		break;
+	}
+	case 4: { /* ALU r/m, imm32 / imm8 */
+		unsigned m = dst_reg(), sub = (unsigned)(rnd() % 8);
+		bool i8 = rnd() % 2;
+		if (sub == 2 || sub == 3)
+			sub = 7; /* ADC/SBB come as handler forms below */
+		op(g, w, false, i8 ? 0x83 : 0x81, sub, m, false);
+		modrm_reg(g, sub, m);
+		imm(g, i8 ? 1 : 4);
+		break;
+	}
+	case 5: { /* ALU mem, r (read-modify-write or CMP/TEST) */
+		unsigned r = any_reg();
+		op(g, w, fs, alu_mr[rnd() % 7], r, 7, false);
+		modrm_mem(g, r, fs, 0);
+		break;
+	}
+	case 6: { /* ALU r, mem */
+		unsigned r = dst_reg();
+		op(g, w, fs, alu_rm[rnd() % 6], r, 7, false);
+		modrm_mem(g, r, fs, 0);
+		break;
+	}
+	case 7: { /* ALU mem, imm */
+		unsigned sub = (unsigned)(rnd() % 8);
+		bool i8 = rnd() % 2;
+		if (sub == 2 || sub == 3)
+			sub = 0;
+		op(g, w, fs, i8 ? 0x83 : 0x81, sub, 7, false);
+		modrm_mem(g, sub, fs, i8 ? 1 : 4);
+		imm(g, i8 ? 1 : 4);
+		break;
+	}
+	case 8: { /* INC / DEC register */
+		unsigned m = dst_reg(), sub = (unsigned)(rnd() % 2);
+		op(g, w, false, 0xff, sub, m, false);
+		modrm_reg(g, sub, m);
+		break;
+	}
+	case 9: { /* MOV r/m, r and r, r/m: registers */
+		unsigned r = any_reg(), m = dst_reg();
+		if (rnd() % 2) {
+			op(g, w, false, 0x89, r, m, false);
+			modrm_reg(g, r, m);
+		} else {
+			op(g, w, false, 0x8b, m, r, false);
+			modrm_reg(g, m, r);
+		}
+		break;
+	}
+	case 10: { /* MOV r, imm: B8+r (imm32 or imm64) or C7 /0 */
+		unsigned m = dst_reg();
+		if (rnd() % 2) {
+			op(g, w, false, (u8)(0xb8 | (m & 7)), 0, m, false);
+			imm(g, 4);
+			if (w == 8)
+				e4(g, (u32)rnd());
+		} else {
+			op(g, w, false, 0xc7, 0, m, false);
+			modrm_reg(g, 0, m);
+			imm(g, 4);
+		}
+		break;
+	}
+	case 11: case 12: { /* MOV mem, r / r, mem / mem, imm */
+		unsigned r = dst_reg(), form = (unsigned)(rnd() % 3);
+		op(g, w, fs, form == 0 ? 0x89 : form == 1 ? 0x8b : 0xc7, form == 2 ? 0 : r, 7,
+		   false);
+		modrm_mem(g, form == 2 ? 0 : r, fs, form == 2 ? 4 : 0);
+		if (form == 2)
+			imm(g, 4);
+		break;
+	}
+	case 13: { /* LEA with base, index, scale, displacement; or RIP-relative */
+		unsigned r = dst_reg(), base = any_reg(), index = any_reg();
+		if (index == 4)
+			index = 5;
+		if (rnd() % 8 == 0)
+			e1(g, 0x67); /* 32-bit address size */
+		u8 rex = (u8)(0x40 | (w == 8 ? 8 : 0) | (r >= 8 ? 4 : 0) | (index >= 8 ? 2 : 0) |
+			      (base >= 8 ? 1 : 0));
+		e1(g, rex);
+		e1(g, 0x8d);
+		if (rnd() % 5 == 0) {
+			e1(g, (u8)(0x05 | (r & 7) << 3));
+			e4(g, (u32)rnd());
+		} else {
+			e1(g, (u8)(0x84 | (r & 7) << 3));
+			e1(g, (u8)((rnd() % 4) << 6 | (index & 7) << 3 | (base & 7)));
+			e4(g, (u32)rnd());
+		}
+		break;
+	}
+	case 14: { /* handler forms: ADC/SBB register, SHL/SHR/SAR imm, NEG, NOT */
+		unsigned m = dst_reg(), r = any_reg(), f = (unsigned)(rnd() % 4);
+		if (f == 0) {
+			op(g, w, false, rnd() % 2 ? 0x11 : 0x19, r, m, false);
+			modrm_reg(g, r, m);
+		} else if (f == 1) {
+			unsigned sub = (unsigned)(4 + rnd() % 4);
+			op(g, w, false, 0xc1, sub == 6 ? 4 : sub, m, false);
+			modrm_reg(g, sub == 6 ? 4 : sub, m);
+			e1(g, (u8)(rnd() % 70));
+		} else {
+			op(g, w, false, 0xf7, f == 2 ? 3 : 2, m, false);
+			modrm_reg(g, f == 2 ? 3 : 2, m);
+		}
+		break;
+	}
+	case 15: { /* IMUL r, r/m */
+		unsigned r = dst_reg(), m = any_reg();
+		op(g, w, false, 0xaf, r, m, true);
+		modrm_reg(g, r, m);
+		break;
+	}
+	case 16: /* CF from the flag instructions: STC CLC CMC */
+		e1(g, (u8)(0xf8 + rnd() % 2 * 1 + (rnd() % 3 == 0 ? 4 : 0)));
+		if (g->buf[g->n - 1] == 0xfc || g->buf[g->n - 1] == 0xfd)
+			g->buf[g->n - 1] = 0xf5; /* not CLD/STD */
+		break;
+	default: /* more plain register ALU */
+		{
+			unsigned r = any_reg(), m = dst_reg();
+			op(g, w, false, alu_mr[rnd() % 7], r, m, false);
+			modrm_reg(g, r, m);
+		}
+		break;
+	}
+}
+
+/* --- Running both --- */
+
+static void load(struct box *b, const struct gen *g, const u64 *regs, u64 rflags, const u8 *data)
+{
+	struct x86_regs r;
+
+	memcpy(b->ram + CODE, g->buf, g->n);
+	bc_invalidate_phys(b->c, CODE, 0x1000);
+	memcpy(b->ram + DATA, data, 0x2000);
+	memcpy(r.gpr, regs, sizeof(r.gpr));
+	r.gpr[R_RSP] = STACK;
+	r.gpr[R_RDI] = DATA;
+	r.rip = CODE;
+	r.rflags = rflags;
+	cpu_set_regs(b->c, &r);
+	b->c->halted = 0;
+}
+
+static void run(struct box *b)
+{
+	cpu_run(b->c, &b->ex);
+}
+
+static bool same(struct box *a, struct box *b, const char *what, unsigned iter)
+{
+	struct x86_regs ra, rb;
+	cpu_get_regs(a->c, &ra);
+	cpu_get_regs(b->c, &rb);
+	bool ok = !memcmp(ra.gpr, rb.gpr, sizeof(ra.gpr)) && ra.rip == rb.rip &&
+		  ra.rflags == rb.rflags && a->ex.reason == b->ex.reason &&
+		  cpu_icount(a->c) == cpu_icount(b->c) &&
+		  !memcmp(a->ram + DATA, b->ram + DATA, 0x2000) &&
+		  !memcmp(a->ram + STACK - 0x100, b->ram + STACK - 0x100, 0x100);
+	if (!ok) {
+		fprintf(stderr, "%s %u: rip %#llx/%#llx rflags %#llx/%#llx icount %llu/%llu\n", what,
+			iter, (unsigned long long)ra.rip, (unsigned long long)rb.rip,
+			(unsigned long long)ra.rflags, (unsigned long long)rb.rflags,
+			(unsigned long long)cpu_icount(a->c), (unsigned long long)cpu_icount(b->c));
+		for (unsigned i = 0; i < 16; i++)
+			if (ra.gpr[i] != rb.gpr[i])
+				fprintf(stderr, "  r%u %#llx/%#llx\n", i,
+					(unsigned long long)ra.gpr[i], (unsigned long long)rb.gpr[i]);
+	}
+	return ok;
+}
+
+static void random_blocks(void)
+{
+	struct box a, b;
+	unsigned bad = 0, runs = 20000;
+	static u8 data[0x2000];
+
+	box_init(&a, 0);
+	box_init(&b, 1);
+	for (unsigned it = 0; it < runs; it++) {
+		struct gen g = { .n = 0 };
+		u64 regs[16];
+		unsigned n = 1 + (unsigned)(rnd() % 24), end = (unsigned)(rnd() % 3);
+
+		for (unsigned i = 0; i < n; i++)
+			gen_insn(&g);
+		if (end == 0) { /* Jcc over one HLT: the final RIP tells which way it went */
+			e1(&g, (u8)(0x70 | rnd() % 16));
+			e1(&g, 1);
+		} else if (end == 1) {
+			e1(&g, 0xeb);
+			e1(&g, 1);
+		}
+		e1(&g, 0xf4);
+		e1(&g, 0xf4);
+		for (unsigned i = 0; i < 16; i++)
+			regs[i] = rnd() % 4 ? rnd() : rnd() % 4 - 1;
+		for (unsigned i = 0; i < sizeof(data); i += 8)
+			memcpy(data + i, &(u64){ rnd() }, 8);
+		u64 fl = (rnd() & X86_ARITH_FLAGS) | X86_FIXED1;
+		load(&a, &g, regs, fl, data);
+		load(&b, &g, regs, fl, data);
+		run(&a);
+		run(&b);
+		if (!same(&a, &b, "block", it) && ++bad > 5)
+			break;
+	}
+	CHECK(bad == 0);
+	CHECK(a.ex.reason == EXIT_REASON_HLT);
+	box_free(&a);
+	box_free(&b);
+}
+
+/*
+ * A compiled block stores into its own code: the block stops after the store and the new byte
+ * runs. Both CPUs first run the block once unchanged (so it is compiled), then with the store
+ * live.
+ *   mov byte [rip + x], 0x90 ... inc eax ... x: hlt ... hlt
+ */
+static void self_modifying(void)
+{
+	/* 0: mov dword [rip+disp], ecx   (89 0d disp32): rewrites the 4 bytes at X
+	   6: inc eax; 8: inc eax
+	   10 (X): 4 bytes: hlt hlt hlt hlt, or after the store: inc edx (ff c2) nop nop
+	   14: hlt */
+	static const u8 code[] = { 0x89, 0x0d, 0x04, 0x00, 0x00, 0x00, 0xff, 0xc0, 0xff, 0xc0,
+				   0xf4, 0xf4, 0xf4, 0xf4, 0xf4 };
+	struct box b[2];
+	u64 regs[16] = { 0 };
+	static u8 data[0x2000];
+
+	for (unsigned k = 0; k < 2; k++)
+		box_init(&b[k], k);
+	for (unsigned round = 0; round < 3; round++) {
+		for (unsigned k = 0; k < 2; k++) {
+			struct gen g = { .n = sizeof(code) };
+			memcpy(g.buf, code, sizeof(code));
+			/* round 0: store the same HLTs; then: INC EDX; NOP; NOP */
+			regs[R_RCX] = round ? 0x9090c2ffull : 0xf4f4f4f4ull;
+			load(&b[k], &g, regs, X86_FIXED1, data);
+			run(&b[k]);
+		}
+		CHECK(same(&b[0], &b[1], "smc round", round));
+		struct x86_regs r;
+		cpu_get_regs(b[1].c, &r);
+		CHECK_EQ(r.gpr[R_RAX], 2);
+		CHECK_EQ(r.gpr[R_RDX], round ? 1 : 0);
+		CHECK_EQ(r.rip, CODE + (round ? 15 : 11));
+	}
+	for (unsigned k = 0; k < 2; k++)
+		box_free(&b[k]);
+}
+
+/* A memory operand whose page is not mapped faults inside a compiled block: #PF with the RIP,
+   error code, CR2 and instruction count of the faulting instruction. */
+static void fault_in_block(void)
+{
+	/* inc eax; inc eax; mov rcx, [rdx]; inc eax; hlt -- RDX not mapped */
+	static const u8 code[] = { 0xff, 0xc0, 0xff, 0xc0, 0x48, 0x8b, 0x0a, 0xff, 0xc0, 0xf4 };
+	struct box b[2];
+	u64 regs[16] = { 0 };
+	static u8 data[0x2000];
+
+	regs[R_RDX] = 0x400008;
+	for (unsigned k = 0; k < 2; k++) {
+		struct gen g = { .n = sizeof(code) };
+		memcpy(g.buf, code, sizeof(code));
+		box_init(&b[k], k);
+		load(&b[k], &g, regs, X86_FIXED1, data);
+		run(&b[k]);
+	}
+	CHECK(same(&b[0], &b[1], "fault", 0));
+	struct x86_regs r;
+	cpu_get_regs(b[1].c, &r);
+	CHECK_EQ(r.gpr[R_RAX], 2);
+	CHECK_EQ(r.rip, HANDLER + 1);
+	/* the #PF frame: RIP of the MOV, error code 0 (not present, read, supervisor) */
+	u64 frame_rip, err;
+	memcpy(&err, b[1].ram + r.gpr[R_RSP], 8);
+	memcpy(&frame_rip, b[1].ram + r.gpr[R_RSP] + 8, 8);
+	CHECK_EQ(frame_rip, CODE + 4);
+	CHECK_EQ(err, 0);
+	struct x86_sregs sr;
+	cpu_get_sregs(b[1].c, &sr);
+	CHECK_EQ(sr.cr2, 0x400008);
+	/* INC, INC retired; the MOV did not; then HLT at the handler */
+	CHECK_EQ(cpu_icount(b[1].c), 3);
+	for (unsigned k = 0; k < 2; k++)
+		box_free(&b[k]);
+}
+
+int main(void)
+{
+	random_blocks();
+	self_modifying();
+	fault_in_block();
+	return check_done("jit");
+}
