@@ -27,27 +27,11 @@
 #include "vmx/vmcs.h"
 
 #define BLOCK_MAX_INSNS 64
-#define JC_BITS 12
-#define JC_SIZE (1u << JC_BITS)
 #define PH_BITS 16
 #define PH_SIZE (1u << PH_BITS)
 #define ARENA_SIZE (64ull << 20)
 #define NO_PAGE (~0ull)
 
-struct block {
-	u64 lin;  /* linear address of the first byte */
-	u64 gpa;  /* guest-physical address of the first byte */
-	u64 gpa2; /* second page's guest-physical address if the last instruction crosses, else
-		     NO_PAGE */
-	u32 key;  /* code_bits | (cpl == 3) << 8 */
-	u16 n;
-	u8 valid;
-	u8 heat;    /* executions so far, up to the compile threshold */
-	jit_fn jit; /* compiled code for this lin and key, or NULL */
-	struct block *ph_next;
-	struct block *page_next[2]; /* in the lists of the page of gpa and of gpa2 */
-	struct insn insns[];
-};
 
 struct blockcache {
 	u8 *arena;
@@ -62,11 +46,6 @@ struct blockcache {
 	struct jit *jit;	    /* NULL: interpret only */
 	unsigned jit_threshold;	    /* compile a block when it starts this often; 0 never */
 };
-
-static inline unsigned jc_index(u64 lin, u32 key)
-{
-	return (unsigned)((lin ^ (lin >> JC_BITS) ^ key) & (JC_SIZE - 1));
-}
 
 static inline unsigned ph_index(u64 gpa, u32 code_bits)
 {
@@ -388,7 +367,7 @@ static __attribute__((noinline)) void block_compile(struct cpu *c, struct block 
 {
 	struct blockcache *bc = c->bc;
 
-	b->jit = jit_compile(bc->jit, b->insns, b->n, b->lin);
+	b->jit = jit_compile(bc->jit, b->insns, b->n, b->lin, b->key);
 	if (!b->jit && jit_full(bc->jit)) {
 		/* Start afresh; b itself still runs interpreted from the old arena this once. */
 		bc_flush_all(bc);
@@ -530,7 +509,7 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 		goto fail;
 	}
 	c->bc = bc;
-	bc->jit = jit_create();
+	bc->jit = jit_create(bc->jc, &bc->blk_end);
 	bc->jit_threshold = bc->jit ? CPU_JIT_THRESHOLD : 0;
 	c->ram = cfg->ram;
 	c->ram_size = cfg->ram_size;

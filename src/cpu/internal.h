@@ -90,15 +90,44 @@ int x86_decode(struct insn *d, const u8 *p, size_t avail, unsigned code_bits);
    not run (non-zero only when a handler set c->break_block). */
 typedef u32 (*jit_fn)(struct cpu *c);
 struct jit;
-struct jit *jit_create(void); /* NULL when there is no executable memory: interpret only */
+struct block;
+/* Compiled blocks enter the next compiled block themselves through the jump cache `jc` (the
+   run loop's fast path, exec.c), keeping *blk_end current. NULL when there is no executable
+   memory: interpret only. */
+struct jit *jit_create(struct block **jc, const struct insn **blk_end);
 void jit_destroy(struct jit *j);
 /* Host code for n decoded instructions of 64-bit code at rip, or NULL when the arena is full
    (jit_full() then says so: flush every block and jit_reset()). */
-jit_fn jit_compile(struct jit *j, const struct insn *insns, unsigned n, u64 rip);
+jit_fn jit_compile(struct jit *j, const struct insn *insns, unsigned n, u64 rip, u32 key);
 bool jit_full(const struct jit *j);
 void jit_reset(struct jit *j);
 
 /* --- TLB and blocks (exec.c, mmu.c) --- */
+
+/* A decoded block (exec.c); jit.c reads it to enter compiled blocks directly. */
+struct block {
+	u64 lin;  /* linear address of the first byte */
+	u64 gpa;  /* guest-physical address of the first byte */
+	u64 gpa2; /* second page's guest-physical address if the last instruction crosses, else
+		     NO_PAGE (exec.c) */
+	u32 key;  /* code_bits | (cpl == 3) << 8 */
+	u16 n;
+	u8 valid;
+	u8 heat;    /* executions so far, up to the compile threshold */
+	jit_fn jit; /* compiled code for this lin and key, or NULL */
+	struct block *ph_next;
+	struct block *page_next[2]; /* in the lists of the page of gpa and of gpa2 */
+	struct insn insns[];
+};
+
+/* The jump cache: blocks by linear address of the first byte and key (exec.c). */
+#define JC_BITS 12
+#define JC_SIZE (1u << JC_BITS)
+static inline unsigned jc_index(u64 lin, u32 key)
+{
+	return (unsigned)((lin ^ (lin >> JC_BITS) ^ key) & (JC_SIZE - 1));
+}
+
 
 #define PAGE_SIZE 4096ull
 #define PAGE_MASK (~(PAGE_SIZE - 1))

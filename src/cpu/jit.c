@@ -24,7 +24,8 @@
  *
  * Inline forms, for 32- and 64-bit operands without LOCK: ADD OR AND SUB XOR CMP TEST with
  * register, immediate and memory operands (read-modify-write included), INC/DEC of a register,
- * MOV between registers, immediates and memory, LEA, JMP rel, and Jcc when the compiler knows the
+ * MOV between registers, immediates and memory, LEA, PUSH/POP of a register, CALL rel, RET, JMP
+ * rel, and Jcc when the compiler knows the
  * kind of the lazy flags at that point (then the host's own flags decide the branch: the host's
  * ADD/SUB/logic/INC/DEC set CF ZF SF OF PF as the guest's do, SDM vol. 1 Appendix B).
  *
@@ -36,17 +37,26 @@
 #include <sys/mman.h>
 
 #include "cpu/internal.h"
+#include "cpu/ops.h"
 #include "cpu/ops_core.h"
 
 #define JIT_ARENA (64ull << 20)
 #define JIT_BLOCK_MAX (24u << 10) /* more than 64 instructions' worst case */
+#define JIT_FORMS 192                /* handler forms known (forms_init), two sizes each */
+
+struct jit_form {
+	insn_fn fn;
+	u8 kind, op, osz;
+};
 
 struct jit {
 	u8 *base;
 	size_t used;
 	bool full;
-	struct jit_form *forms;
+	struct jit_form forms[JIT_FORMS];
 	unsigned nforms;
+	struct block **jc;
+	const struct insn **blk_end;
 };
 
 /* --- What an instruction is, by the handler the decoder chose --- */
@@ -70,17 +80,21 @@ enum form_kind {
 	F_LEA,
 	F_JCC,
 	F_JMP,
+	F_IMUL_RR,  /* reg = reg * rm (register) */
+	F_IMUL_RRI, /* reg = rm * imm (register) */
+	F_PUSH,
+	F_POP,
+	F_CALL,
+	F_RET,
 };
 
 enum { OP_ADD, OP_OR, OP_AND, OP_SUB, OP_XOR, OP_CMP, OP_TEST };
 
-struct jit_form {
-	insn_fn fn;
-	u8 kind, op, osz;
-};
 
 static void forms_add(struct jit *j, insn_fn generic, enum form_kind kind, unsigned op)
 {
+	if (j->nforms + 2 > JIT_FORMS)
+		abort(); /* JIT_FORMS is too small for forms_init */
 	for (unsigned osz = 4; osz <= 8; osz += 4) {
 		struct jit_form *f = &j->forms[j->nforms++];
 		f->fn = ops_specialize(generic, osz);
@@ -128,6 +142,12 @@ static void forms_init(struct jit *j)
 	for (unsigned cc = 0; cc < 16; cc++)
 		forms_add(j, jcc[cc], F_JCC, cc);
 	forms_add(j, op_jmp_rel, F_JMP, 0);
+	forms_add(j, op_imul_r_rm, F_IMUL_RR, 0);
+	forms_add(j, op_imul_r_rm_imm, F_IMUL_RRI, 0);
+	forms_add(j, op_push_r, F_PUSH, 0);
+	forms_add(j, op_pop_r, F_POP, 0);
+	forms_add(j, op_call_rel, F_CALL, 0);
+	forms_add(j, op_ret_near, F_RET, 0);
 }
 
 /* The inline form of d, or NULL: the handler must match and the operands be ones we model. */
@@ -137,10 +157,28 @@ static const struct jit_form *form_of(const struct jit *j, const struct insn *d)
 		return NULL;
 	for (unsigned i = 0; i < j->nforms; i++) {
 		const struct jit_form *f = &j->forms[i];
-		if (f->fn == d->fn && f->osz == d->osz)
+		if (f->fn == d->fn && f->osz == d->osz) {
+			if ((f->kind == F_IMUL_RR || f->kind == F_IMUL_RRI) && d->mem)
+				return NULL; /* the handler serves both; only the register form here */
 			return f;
+		}
 	}
 	return NULL;
+}
+
+/* Sets every arithmetic flag from registers alone and cannot fault: nothing before it can read
+   the flags an earlier instruction left. */
+static bool writes_all_flags(const struct jit_form *f)
+{
+	return f && (f->kind == F_ALU_RR || f->kind == F_ALU_RRM || f->kind == F_ALU_RI ||
+		     f->kind == F_TEST_RR || f->kind == F_IMUL_RR || f->kind == F_IMUL_RRI);
+}
+
+/* Leaves the flags alone, cannot fault and calls nothing. */
+static bool flags_transparent(const struct jit_form *f)
+{
+	return f && (f->kind == F_MOV_RR || f->kind == F_MOV_RRM || f->kind == F_MOV_RI ||
+		     f->kind == F_LEA);
 }
 
 /* --- Host x86-64 encoding --- */
@@ -291,6 +329,8 @@ static void call_abs(struct emit *e, const void *fn)
 
 struct ctx {
 	struct emit *e;
+	const struct jit *j;
+	u32 key; /* the block's key: a branch stays at the same CPL and code size */
 	const struct insn *d;
 	u64 rip, next; /* this instruction's RIP and the next one's */
 	unsigned left; /* instructions after this one in the block */
@@ -299,6 +339,9 @@ struct ctx {
 	/* The host's arithmetic flags equal the guest's (the last flag-setting host instruction
 	   was the guest operation's own). */
 	bool host_flags;
+	/* This instruction's flags are overwritten before anything can read them (the next
+	   instruction that is not flags_transparent() writes_all_flags()): skip recording them. */
+	bool flags_dead;
 };
 
 /*
@@ -418,7 +461,7 @@ static void gen_alu_op(struct ctx *x, unsigned op, unsigned w, unsigned a, unsig
 	struct emit *e = x->e;
 	bool logic = op == OP_OR || op == OP_AND || op == OP_XOR || op == OP_TEST;
 
-	if (!logic) {
+	if (!logic && !x->flags_dead) {
 		st(e, 8, a, CPU_OFF(lf_src1));
 		st(e, 8, b, CPU_OFF(lf_src2));
 	}
@@ -429,6 +472,8 @@ static void gen_alu_op(struct ctx *x, unsigned op, unsigned w, unsigned a, unsig
 
 static void gen_lf_commit(struct ctx *x, unsigned reg)
 {
+	if (x->flags_dead)
+		return;
 	st(x->e, 8, reg, CPU_OFF(lf_res));
 	st_imm32(x->e, CPU_OFF(lf_op), LF(x->lf_kind, x->lf_size));
 }
@@ -483,19 +528,100 @@ static bool gen_flags_for(struct ctx *x, unsigned cc)
 	return true;
 }
 
-/* Branch to `target` or fall through to x->next, then return to the run loop. */
+/*
+ * The block is done and c->rip = rdx: go on in the next block's compiled code if the run loop
+ * would do nothing else before it (run_blocks: no event, HLT, interrupt shadow or timer due; the
+ * jump cache has a valid compiled block for this RIP and key), doing what the run loop does on
+ * the way; else return to the run loop. The key cannot have changed: only handlers change CPL
+ * or the code size, and their blocks end by returning.
+ */
+static void gen_chain(struct ctx *x)
+{
+	struct emit *e = x->e;
+	u8 *out[7];
+	unsigned k = 0;
+
+	/* event_pending, halted and intr_shadow are bytes: test each */
+	op_mem(e, 4, 0x80, 7, RBX, CPU_OFF(event_pending));
+	b1(e, 0);
+	out[k++] = jcc32(e, 0x5);
+	op_mem(e, 4, 0x80, 7, RBX, CPU_OFF(halted));
+	b1(e, 0);
+	out[k++] = jcc32(e, 0x5);
+	op_mem(e, 4, 0x80, 7, RBX, CPU_OFF(intr_shadow));
+	b1(e, 0);
+	out[k++] = jcc32(e, 0x5);
+	ld(e, 8, RAX, CPU_OFF(icount));
+	op_mem(e, 8, 0x3b, RAX, RBX, CPU_OFF(work_icount)); /* cmp rax, work_icount */
+	out[k++] = jcc32(e, 0x3);                             /* jae */
+	/* rcx = jc[jc_index(rdx, key)] */
+	op_rr(e, 8, 0x89, RDX, RAX);                          /* mov rax, rdx */
+	op_rr(e, 8, 0xc1, 5, RAX);                            /* shr rax, JC_BITS */
+	b1(e, JC_BITS);
+	op_rr(e, 8, 0x31, RDX, RAX);                          /* xor rax, rdx */
+	op_rr(e, 4, 0x81, 6, RAX);                            /* xor eax, key */
+	b4(e, x->key);
+	op_rr(e, 4, 0x81, 4, RAX);                            /* and eax, JC_SIZE - 1 */
+	b4(e, JC_SIZE - 1);
+	mov_imm(e, RCX, (u64)(uintptr_t)x->j->jc);
+	b1(e, 0x48);                                          /* mov rcx, [rcx + rax * 8] */
+	b1(e, 0x8b);
+	b1(e, 0x0c);
+	b1(e, 0xc1);
+	op_rr(e, 8, 0x85, RCX, RCX);                          /* test rcx, rcx */
+	out[k++] = jcc32(e, 0x4);
+	op_mem(e, 8, 0x3b, RDX, RCX, (s32)offsetof(struct block, lin)); /* cmp rdx, b->lin */
+	out[k++] = jcc32(e, 0x5);
+	/* key and valid: cmp dword [rcx + key], key; cmp byte [rcx + valid], 0 */
+	op_mem(e, 4, 0x81, 7, RCX, (s32)offsetof(struct block, key));
+	b4(e, x->key);
+	out[k++] = jcc32(e, 0x5);
+	u8 *out2[2];
+	op_mem(e, 4, 0x80, 7, RCX, (s32)offsetof(struct block, valid));
+	b1(e, 0);
+	out2[0] = jcc32(e, 0x4);
+	op_mem(e, 8, 0x8b, RSI, RCX, (s32)offsetof(struct block, jit)); /* mov rsi, b->jit */
+	op_rr(e, 8, 0x85, RSI, RSI);
+	out2[1] = jcc32(e, 0x4);
+	/* As the run loop: blk_end = insns + n; icount += n; insn_rip = rip. */
+	b1(e, 0x0f);                                                  /* movzx eax, word [] */
+	op_mem(e, 4, 0xb7, RAX, RCX, (s32)offsetof(struct block, n));
+	op_mem(e, 8, 0x01, RAX, RBX, CPU_OFF(icount));                /* add [icount], rax */
+	op_rr(e, 4, 0x69, RAX, RAX);                                  /* imul eax, eax, size */
+	b4(e, (u32)sizeof(struct insn));
+	op_rr(e, 8, 0x01, RCX, RAX);                                  /* add rax, rcx */
+	op_mem(e, 8, 0x8d, RAX, RAX, (s32)offsetof(struct block, insns)); /* lea */
+	mov_imm(e, RDI, (u64)(uintptr_t)x->j->blk_end);
+	b1(e, 0x48);                                                  /* mov [rdi], rax */
+	b1(e, 0x89);
+	b1(e, 0x07);
+	st(e, 8, RDX, CPU_OFF(insn_rip));
+	op_rr(e, 8, 0x89, RBX, RDI);                                  /* mov rdi, rbx */
+	b1(e, 0x5b);                                                  /* pop rbx */
+	b1(e, 0xff);                                                  /* jmp rsi */
+	b1(e, 0xe6);
+	for (unsigned i = 0; i < k; i++)
+		patch(e, out[i]);
+	patch(e, out2[0]);
+	patch(e, out2[1]);
+	ret_left(e, 0);
+}
+
+/* Branch to `target` or fall through to x->next, then on to the next block. */
 static void gen_branch_end(struct ctx *x, int cc, u64 target)
 {
 	struct emit *e = x->e;
 
 	if (cc >= 0) {
 		u8 *taken = jcc32(e, (unsigned)cc);
-		st_imm64(e, CPU_OFF(rip), x->next);
-		ret_left(e, 0);
+		mov_imm(e, RDX, x->next);
+		st(e, 8, RDX, CPU_OFF(rip));
+		gen_chain(x);
 		patch(e, taken);
 	}
-	st_imm64(e, CPU_OFF(rip), target);
-	ret_left(e, 0);
+	mov_imm(e, RDX, target);
+	st(e, 8, RDX, CPU_OFF(rip));
+	gen_chain(x);
 }
 
 /* The carry flag INC/DEC preserve (ops_core.c carry_in), into lf_src2. */
@@ -506,6 +632,7 @@ static void gen_carry_in(struct ctx *x)
 	switch (x->lf_kind) {
 	case LF_INC:
 	case LF_DEC:
+	case LF_MUL:
 		return; /* src2 already holds it */
 	case LF_LOGIC:
 		st_imm64(e, CPU_OFF(lf_src2), 0);
@@ -563,6 +690,36 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		x->host_flags = true;
 		break;
 	}
+	case F_IMUL_RR:
+	case F_IMUL_RRI:
+		/* LF_MUL: res = the low half, src2 = overflow (ops_muldiv.c flags_mul); the host
+		   sets CF = OF = overflow, SF ZF PF undefined */
+		ld(e, w, RDX, GPR_OFF(d->rm));
+		if (f->kind == F_IMUL_RR) {
+			ld(e, w, RCX, GPR_OFF(d->reg));
+			rex(e, w, RCX, RDX); /* imul rcx, rdx: REX, 0F AF, ModRM */
+			b1(e, 0x0f);
+			b1(e, 0xaf);
+			b1(e, (u8)(0xc0 | RCX << 3 | RDX));
+		} else {
+			op_rr(e, w, 0x69, RCX, RDX); /* imul rcx, rdx, imm32 */
+			b4(e, (u32)d->imm);
+		}
+		st(e, 8, RCX, GPR_OFF(d->reg));
+		if (!x->flags_dead) {
+			b1(e, 0x0f); /* seto al; movzx eax, al */
+			b1(e, 0x90);
+			b1(e, 0xc0);
+			b1(e, 0x0f);
+			b1(e, 0xb6);
+			b1(e, 0xc0);
+			st(e, 8, RAX, CPU_OFF(lf_src2));
+		}
+		x->lf_kind = LF_MUL;
+		x->lf_size = w;
+		gen_lf_commit(x, RCX);
+		x->host_flags = false;
+		break;
 	case F_TEST_RR:
 		ld(e, w, RCX, GPR_OFF(d->rm));
 		ld(e, w, RDX, GPR_OFF(d->reg));
@@ -639,6 +796,72 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		gen_slow(x, miss);
 		return;
 	}
+	case F_PUSH:
+	case F_CALL: {
+		/* 64-bit mode: SS is flat, the stack 8 bytes wide (cpu_push, op_call_rel_8). The
+		   value is read before RSP changes: PUSH RSP pushes the old value. */
+		u64 t = x->next + d->imm;
+		if (d->osz != 8 || (f->kind == F_CALL && !target_ok(d, t))) {
+			gen_call(x);
+			return;
+		}
+		ld(e, 8, RAX, GPR_OFF(R_RSP));
+		op_mem(e, 8, 0x8d, RAX, RAX, -8);        /* lea rax, [rax - 8] */
+		op_rr(e, 8, 0x89, RAX, RSI);             /* mov rsi, rax */
+		gen_tlb(x, true, miss);
+		if (f->kind == F_PUSH)
+			ld(e, 8, RDX, GPR_OFF(d->rm));
+		else
+			mov_imm(e, RDX, x->next);
+		op_mem(e, 8, 0x89, RDX, RAX, 0);
+		st(e, 8, RSI, GPR_OFF(R_RSP));
+		if (f->kind == F_CALL) {
+			gen_branch_end(x, -1, t);
+			patch(e, miss[0]);
+			patch(e, miss[1]);
+			gen_call(x);
+			return;
+		}
+		gen_slow(x, miss);
+		return;
+	}
+	case F_POP:
+	case F_RET: {
+		/* POP: RSP moves before the register is written, so POP RSP loads the value
+		   (op_pop_r). RET: the target must be canonical (op_ret_near_8), else the handler
+		   raises the #GP. */
+		if (d->osz != 8) {
+			gen_call(x);
+			return;
+		}
+		ld(e, 8, RAX, GPR_OFF(R_RSP));
+		op_rr(e, 8, 0x89, RAX, RSI);             /* mov rsi, rax */
+		gen_tlb(x, false, miss);
+		op_mem(e, 8, 0x8b, RDX, RAX, 0);         /* mov rdx, [rax] */
+		if (f->kind == F_POP) {
+			op_mem(e, 8, 0x8d, RSI, RSI, 8); /* lea rsi, [rsi + 8] */
+			st(e, 8, RSI, GPR_OFF(R_RSP));
+			st(e, 8, RDX, GPR_OFF(d->rm));
+			gen_slow(x, miss);
+			return;
+		}
+		op_rr(e, 8, 0x89, RDX, RCX);             /* mov rcx, rdx */
+		op_rr(e, 8, 0xc1, 4, RCX);               /* shl rcx, 16 */
+		b1(e, 16);
+		op_rr(e, 8, 0xc1, 7, RCX);               /* sar rcx, 16 */
+		b1(e, 16);
+		op_rr(e, 8, 0x39, RDX, RCX);             /* cmp rcx, rdx */
+		u8 *noncanon = jcc32(e, 0x5);
+		op_mem(e, 8, 0x8d, RSI, RSI, 8 + (s32)(u16)d->imm); /* lea rsi, [rsi + 8 + imm] */
+		st(e, 8, RSI, GPR_OFF(R_RSP));
+		st(e, 8, RDX, CPU_OFF(rip));
+		gen_chain(x);
+		patch(e, miss[0]);
+		patch(e, miss[1]);
+		patch(e, noncanon);
+		gen_call(x);
+		return;
+	}
 	case F_JMP: {
 		u64 t = x->next + d->imm;
 		if (!target_ok(d, t)) {
@@ -662,23 +885,21 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 
 /* --- The compiler --- */
 
-struct jit *jit_create(void)
+struct jit *jit_create(struct block **jc, const struct insn **blk_end)
 {
 	struct jit *j = calloc(1, sizeof(*j));
 	if (!j)
 		return NULL;
 	j->base = mmap(NULL, JIT_ARENA, PROT_READ | PROT_WRITE | PROT_EXEC,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	j->forms = calloc(128, sizeof(*j->forms));
-	if (j->base == MAP_FAILED || !j->forms) {
+	if (j->base == MAP_FAILED) {
 		/* No executable memory (a hardened kernel, say): the interpreter runs alone. */
-		if (j->base != MAP_FAILED)
-			munmap(j->base, JIT_ARENA);
-		free(j->forms);
 		free(j);
 		return NULL;
 	}
 	forms_init(j);
+	j->jc = jc;
+	j->blk_end = blk_end;
 	return j;
 }
 
@@ -687,7 +908,6 @@ void jit_destroy(struct jit *j)
 	if (!j)
 		return;
 	munmap(j->base, JIT_ARENA);
-	free(j->forms);
 	free(j);
 }
 
@@ -702,7 +922,7 @@ void jit_reset(struct jit *j)
 	j->full = false;
 }
 
-jit_fn jit_compile(struct jit *j, const struct insn *insns, unsigned n, u64 rip)
+jit_fn jit_compile(struct jit *j, const struct insn *insns, unsigned n, u64 rip, u32 key)
 {
 	if (JIT_ARENA - j->used < JIT_BLOCK_MAX) {
 		j->full = true;
@@ -710,17 +930,24 @@ jit_fn jit_compile(struct jit *j, const struct insn *insns, unsigned n, u64 rip)
 	}
 	struct emit e = { j->base + j->used, j->base + JIT_ARENA };
 	u8 *start = e.p;
-	struct ctx x = { .e = &e, .lf_kind = LF_NONE };
+	struct ctx x = { .e = &e, .j = j, .key = key, .lf_kind = LF_NONE };
 
 	b1(&e, 0x53);                       /* push rbx */
 	op_rr(&e, 8, 0x89, RDI, RBX);       /* mov rbx, rdi */
+	const struct jit_form *forms[n];
+	for (unsigned i = 0; i < n; i++)
+		forms[i] = form_of(j, &insns[i]);
 	for (unsigned i = 0; i < n; i++) {
 		const struct insn *d = &insns[i];
+		unsigned k = i + 1;
+		while (k < n && flags_transparent(forms[k]))
+			k++;
 		x.d = d;
 		x.rip = rip;
 		x.next = rip + d->len;
 		x.left = n - 1 - i;
-		gen_insn(&x, form_of(j, d));
+		x.flags_dead = writes_all_flags(forms[i]) && k < n && writes_all_flags(forms[k]);
+		gen_insn(&x, forms[i]);
 		rip = x.next;
 	}
 	/* Fell off the end without a branch (page end or BLOCK_MAX_INSNS): RIP is the next one.

@@ -3,8 +3,9 @@
  * The block compiler (src/cpu/jit.c) against the interpreter: random straight-line blocks of the
  * forms the compiler inlines (ALU, TEST, INC/DEC, MOV, LEA with register, immediate, memory and
  * RIP-relative operands, 32- and 64-bit, REX registers, FS overrides, page-crossing accesses),
- * mixed with forms it leaves to the handlers (ADC, SBB, shifts, IMUL, NEG, flag instructions),
- * ending in a Jcc, a JMP or nothing, then HLT. Each block runs on two CPUs built alike, one
+ * PUSH/POP, CALL/RET, mixed with forms it leaves to the handlers (ADC, SBB, shifts, IMUL, NEG,
+ * flag instructions), ending in a Jcc, a JMP, a loop back to the start (so compiled blocks enter
+ * each other and themselves) or nothing, then HLT. Each block runs on two CPUs built alike, one
  * interpreting (cpu_set_jit 0) and one compiling every block at its first run (cpu_set_jit 1);
  * registers, RIP, RFLAGS (every arithmetic flag, materialized), the data pages, the retired
  * instruction count and the exit must be equal. Then: a self-modifying block (a compiled store
@@ -131,10 +132,11 @@ static void e4(struct gen *g, u32 v)
 	g->n += 4;
 }
 
-/* Registers a block may write: not RSP (the stack) and not RDI (the memory base). */
+/* Registers a block may write: not RSP (the stack), RDI (the memory base) or R15 (the loop
+   counter). */
 static unsigned dst_reg(void)
 {
-	static const u8 r[] = { 0, 1, 2, 3, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15 };
+	static const u8 r[] = { 0, 1, 2, 3, 5, 6, 8, 9, 10, 11, 12, 13, 14 };
 	return r[rnd() % sizeof(r)];
 }
 
@@ -195,7 +197,7 @@ static void gen_insn(struct gen *g)
 {
 	static const u8 alu_mr[] = { 0x01, 0x09, 0x21, 0x29, 0x31, 0x39, 0x85 };
 	static const u8 alu_rm[] = { 0x03, 0x0b, 0x23, 0x2b, 0x33, 0x3b };
-	unsigned w = rnd() % 3 ? 8 : 4, k = (unsigned)(rnd() % 20);
+	unsigned w = rnd() % 3 ? 8 : 4, k = (unsigned)(rnd() % 22);
 	bool fs = rnd() % 6 == 0;
 
 	switch (k) {
@@ -313,12 +315,36 @@ static void gen_insn(struct gen *g)
 		}
 		break;
 	}
-	case 15: { /* IMUL r, r/m */
-		unsigned r = dst_reg(), m = any_reg();
-		op(g, w, false, 0xaf, r, m, true);
-		modrm_reg(g, r, m);
+	case 15: { /* IMUL r, r/m; IMUL r, r/m, imm32 / imm8; and the memory form (a handler) */
+		unsigned r = dst_reg(), m = any_reg(), f = (unsigned)(rnd() % 4);
+		if (f == 0) {
+			op(g, w, false, 0xaf, r, 7, true);
+			modrm_mem(g, r, false, 0);
+		} else if (f == 1) {
+			op(g, w, false, 0xaf, r, m, true);
+			modrm_reg(g, r, m);
+		} else {
+			op(g, w, false, f == 2 ? 0x69 : 0x6b, r, m, false);
+			modrm_reg(g, r, m);
+			imm(g, f == 2 ? 4 : 1);
+		}
 		break;
 	}
+	case 17: { /* PUSH / POP of a register */
+		bool pop = rnd() % 2;
+		unsigned r = pop ? dst_reg() : any_reg();
+		if (r >= 8)
+			e1(g, 0x41);
+		e1(g, (u8)((pop ? 0x58 : 0x50) | (r & 7)));
+		break;
+	}
+	case 18: /* CALL to a RET that returns to a JMP over it: three blocks */
+		e1(g, 0xe8);
+		e4(g, 2);
+		e1(g, 0xeb);
+		e1(g, 1);
+		e1(g, 0xc3);
+		break;
 	case 16: /* CF from the flag instructions: STC CLC CMC */
 		e1(g, (u8)(0xf8 + rnd() % 2 * 1 + (rnd() % 3 == 0 ? 4 : 0)));
 		if (g->buf[g->n - 1] == 0xfc || g->buf[g->n - 1] == 0xfd)
@@ -366,7 +392,7 @@ static bool same(struct box *a, struct box *b, const char *what, unsigned iter)
 		  ra.rflags == rb.rflags && a->ex.reason == b->ex.reason &&
 		  cpu_icount(a->c) == cpu_icount(b->c) &&
 		  !memcmp(a->ram + DATA, b->ram + DATA, 0x2000) &&
-		  !memcmp(a->ram + STACK - 0x100, b->ram + STACK - 0x100, 0x100);
+		  !memcmp(a->ram + STACK - 0x1000, b->ram + STACK - 0x1000, 0x2000);
 	if (!ok) {
 		fprintf(stderr, "%s %u: rip %#llx/%#llx rflags %#llx/%#llx icount %llu/%llu\n", what,
 			iter, (unsigned long long)ra.rip, (unsigned long long)rb.rip,
@@ -391,11 +417,25 @@ static void random_blocks(void)
 	for (unsigned it = 0; it < runs; it++) {
 		struct gen g = { .n = 0 };
 		u64 regs[16];
-		unsigned n = 1 + (unsigned)(rnd() % 24), end = (unsigned)(rnd() % 3);
+		unsigned n = 1 + (unsigned)(rnd() % 24), end = (unsigned)(rnd() % 4);
+		unsigned loop_start = 0;
 
+		if (end == 3) { /* mov r15d, K; L: body; dec r15d; jnz L: the loop block chains */
+			e1(&g, 0x41);
+			e1(&g, 0xbf);
+			e4(&g, 1 + (u32)(rnd() % 6));
+			loop_start = g.n;
+		}
 		for (unsigned i = 0; i < n; i++)
 			gen_insn(&g);
-		if (end == 0) { /* Jcc over one HLT: the final RIP tells which way it went */
+		if (end == 3) {
+			e1(&g, 0x41);
+			e1(&g, 0xff);
+			e1(&g, 0xcf);
+			e1(&g, 0x0f);
+			e1(&g, 0x85);
+			e4(&g, (u32)(loop_start - (g.n + 4)));
+		} else if (end == 0) { /* Jcc over one HLT: the final RIP tells which way it went */
 			e1(&g, (u8)(0x70 | rnd() % 16));
 			e1(&g, 1);
 		} else if (end == 1) {
