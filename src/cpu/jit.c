@@ -86,6 +86,10 @@ enum form_kind {
 	F_POP,
 	F_CALL,
 	F_RET,
+	F_SHIFT1,   /* SHL/SAL/SHR/SAR register, 1 */
+	F_SHIFTI,   /* SHL/SAL/SHR/SAR register, imm8 */
+	F_JMP_RM,   /* JMP register */
+	F_JMP_M,    /* JMP memory */
 };
 
 enum { OP_ADD, OP_OR, OP_AND, OP_SUB, OP_XOR, OP_CMP, OP_TEST };
@@ -148,6 +152,18 @@ static void forms_init(struct jit *j)
 	forms_add(j, op_pop_r, F_POP, 0);
 	forms_add(j, op_call_rel, F_CALL, 0);
 	forms_add(j, op_ret_near, F_RET, 0);
+	forms_add(j, op_shift_rm_1, F_SHIFT1, 0);
+	forms_add(j, op_shift_rm_imm, F_SHIFTI, 0);
+	forms_add(j, op_jmp_rm, F_JMP_RM, 0);
+	forms_add(j, op_jmp_m, F_JMP_M, 0);
+}
+
+/* The masked count of an inline shift (ops_shift.c shift_reg_fast), 0 if not one. */
+static unsigned shift_count(const struct insn *d, unsigned kind)
+{
+	if (d->mem || d->sub < 4)
+		return 0; /* rotates and memory operands: the handler */
+	return (kind == F_SHIFT1 ? 1 : (u8)d->imm) & (d->osz == 8 ? 63 : 31);
 }
 
 /* The inline form of d, or NULL: the handler must match and the operands be ones we model. */
@@ -160,6 +176,8 @@ static const struct jit_form *form_of(const struct jit *j, const struct insn *d)
 		if (f->fn == d->fn && f->osz == d->osz) {
 			if ((f->kind == F_IMUL_RR || f->kind == F_IMUL_RRI) && d->mem)
 				return NULL; /* the handler serves both; only the register form here */
+			if ((f->kind == F_SHIFT1 || f->kind == F_SHIFTI) && !shift_count(d, f->kind))
+				return NULL; /* a zero count changes nothing: the handler knows */
 			return f;
 		}
 	}
@@ -171,7 +189,8 @@ static const struct jit_form *form_of(const struct jit *j, const struct insn *d)
 static bool writes_all_flags(const struct jit_form *f)
 {
 	return f && (f->kind == F_ALU_RR || f->kind == F_ALU_RRM || f->kind == F_ALU_RI ||
-		     f->kind == F_TEST_RR || f->kind == F_IMUL_RR || f->kind == F_IMUL_RRI);
+		     f->kind == F_TEST_RR || f->kind == F_IMUL_RR || f->kind == F_IMUL_RRI ||
+		     f->kind == F_SHIFT1 || f->kind == F_SHIFTI);
 }
 
 /* Leaves the flags alone, cannot fault and calls nothing. */
@@ -334,8 +353,9 @@ struct ctx {
 	const struct insn *d;
 	u64 rip, next; /* this instruction's RIP and the next one's */
 	unsigned left; /* instructions after this one in the block */
-	/* The lazy flags as compiled code left them: kind (LF_NONE = unknown) and size. */
-	unsigned lf_kind, lf_size;
+	/* The lazy flags as compiled code left them: kind (LF_NONE = unknown) and size, and for
+	   shifts the count (the host's OF is defined for a count of 1 only). */
+	unsigned lf_kind, lf_size, lf_count;
 	/* The host's arithmetic flags equal the guest's (the last flag-setting host instruction
 	   was the guest operation's own). */
 	bool host_flags;
@@ -500,6 +520,14 @@ static bool gen_flags_for(struct ctx *x, unsigned cc)
 	case LF_SUB:
 	case LF_LOGIC:
 		break;
+	case LF_SHL:
+	case LF_SHR:
+	case LF_SAR:
+		/* Right after the host's own shift only: CF ZF SF PF as flags.c computes them,
+		   OF only for a count of 1 (SDM vol. 2B SAL/SAR/SHL/SHR "Flags Affected"). */
+		if (!x->host_flags || (x->lf_count != 1 && (cc <= 1 || cc >= 12)))
+			return false;
+		return true;
 	case LF_INC:
 	case LF_DEC:
 		if (reads_cf)
@@ -794,6 +822,57 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 			st(e, 8, RCX, GPR_OFF(d->reg));
 		gen_lf_commit(x, RCX);
 		gen_slow(x, miss);
+		return;
+	}
+	case F_SHIFT1:
+	case F_SHIFTI: {
+		/* shift_reg_fast: src1 = value before, src2 = masked count (not 0), res */
+		unsigned n = shift_count(d, f->kind), sub = d->sub == 6 ? 4 : d->sub;
+		ld(e, w, RCX, GPR_OFF(d->rm));
+		if (!x->flags_dead) {
+			st(e, 8, RCX, CPU_OFF(lf_src1));
+			st_imm64(e, CPU_OFF(lf_src2), n);
+		}
+		op_rr(e, w, 0xc1, sub, RCX); /* shl/shr/sar rcx, n */
+		b1(e, (u8)n);
+		st(e, 8, RCX, GPR_OFF(d->rm));
+		x->lf_kind = sub == 4 ? LF_SHL : sub == 5 ? LF_SHR : LF_SAR;
+		x->lf_size = w;
+		x->lf_count = n;
+		gen_lf_commit(x, RCX);
+		x->host_flags = true;
+		break;
+	}
+	case F_JMP_RM:
+	case F_JMP_M: {
+		/* 64-bit mode: the target is 8 bytes and must be canonical (near_target) */
+		u8 *noncanon;
+		if (d->osz != 8) {
+			gen_call(x);
+			return;
+		}
+		if (f->kind == F_JMP_M) {
+			gen_ea(x, true);
+			gen_tlb(x, false, miss);
+			op_mem(e, 8, 0x8b, RDX, RAX, 0);  /* mov rdx, [rax] */
+		} else {
+			ld(e, 8, RDX, GPR_OFF(d->rm));
+		}
+		op_rr(e, 8, 0x89, RDX, RCX);             /* mov rcx, rdx */
+		op_rr(e, 8, 0xc1, 4, RCX);               /* shl rcx, 16 */
+		b1(e, 16);
+		op_rr(e, 8, 0xc1, 7, RCX);               /* sar rcx, 16 */
+		b1(e, 16);
+		op_rr(e, 8, 0x39, RDX, RCX);             /* cmp rcx, rdx */
+		noncanon = jcc32(e, 0x5);
+		st(e, 8, RDX, CPU_OFF(rip));
+		gen_chain(x);
+		if (f->kind == F_JMP_M) {
+			patch(e, miss[0]);
+			patch(e, miss[1]);
+		}
+		patch(e, noncanon);
+		gen_call(x);
 		return;
 	}
 	case F_PUSH:

@@ -3,7 +3,7 @@
  * The block compiler (src/cpu/jit.c) against the interpreter: random straight-line blocks of the
  * forms the compiler inlines (ALU, TEST, INC/DEC, MOV, LEA with register, immediate, memory and
  * RIP-relative operands, 32- and 64-bit, REX registers, FS overrides, page-crossing accesses),
- * PUSH/POP, CALL/RET, mixed with forms it leaves to the handlers (ADC, SBB, shifts, IMUL, NEG,
+ * PUSH/POP, CALL/RET, JMP through a register or memory, shifts, mixed with forms it leaves to the handlers (ADC, SBB, shifts, IMUL, NEG,
  * flag instructions), ending in a Jcc, a JMP, a loop back to the start (so compiled blocks enter
  * each other and themselves) or nothing, then HLT. Each block runs on two CPUs built alike, one
  * interpreting (cpu_set_jit 0) and one compiling every block at its first run (cpu_set_jit 1);
@@ -197,7 +197,7 @@ static void gen_insn(struct gen *g)
 {
 	static const u8 alu_mr[] = { 0x01, 0x09, 0x21, 0x29, 0x31, 0x39, 0x85 };
 	static const u8 alu_rm[] = { 0x03, 0x0b, 0x23, 0x2b, 0x33, 0x3b };
-	unsigned w = rnd() % 3 ? 8 : 4, k = (unsigned)(rnd() % 22);
+	unsigned w = rnd() % 3 ? 8 : 4, k = (unsigned)(rnd() % 24);
 	bool fs = rnd() % 6 == 0;
 
 	switch (k) {
@@ -345,6 +345,39 @@ static void gen_insn(struct gen *g)
 		e1(g, 1);
 		e1(g, 0xc3);
 		break;
+	case 19: { /* JMP through RAX or through memory to just past a HLT; now and then to a
+		      non-canonical address (#GP, ending at the handler) */
+		static const u8 lea[] = { 0x48, 0x8d, 0x05, 0, 0, 0, 0 }; /* lea rax, [rip+d] */
+		bool bad = rnd() % 8 == 0, mem = rnd() % 2;
+		if (bad) {
+			e1(g, 0x48);
+			e1(g, 0xb8);
+			e4(g, 0);
+			e4(g, 0x80000000u);
+		} else {
+			memcpy(g->buf + g->n, lea, sizeof(lea));
+			g->n += sizeof(lea);
+			/* past the JMP (2 or 3 bytes, plus the MOV's 4) and the HLT */
+			u32 d = mem ? 4 + 3 + 1 : 2 + 1;
+			memcpy(g->buf + g->n - 4, &d, 4);
+		}
+		if (mem) {
+			static const u8 mj[] = { 0x48, 0x89, 0x47, 0x10, 0xff, 0x67, 0x10 };
+			memcpy(g->buf + g->n, mj, sizeof(mj));
+			g->n += sizeof(mj);
+		} else {
+			e1(g, 0xff);
+			e1(g, 0xe0);
+		}
+		e1(g, 0xf4);
+		break;
+	}
+	case 20: { /* SHL/SHR/SAR by 1 (D1) */
+		unsigned m = dst_reg(), sub = (unsigned)(4 + rnd() % 4);
+		op(g, w, false, 0xd1, sub, m, false);
+		modrm_reg(g, sub, m);
+		break;
+	}
 	case 16: /* CF from the flag instructions: STC CLC CMC */
 		e1(g, (u8)(0xf8 + rnd() % 2 * 1 + (rnd() % 3 == 0 ? 4 : 0)));
 		if (g->buf[g->n - 1] == 0xfc || g->buf[g->n - 1] == 0xfd)
