@@ -205,7 +205,7 @@ static bool flags_transparent(const struct jit_form *f)
 enum { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI };
 
 struct emit {
-	u8 *p, *end;
+	u8 *p;
 };
 
 #define CPU_OFF(field) ((s32)offsetof(struct cpu, field))
@@ -686,6 +686,20 @@ static void gen_carry_in(struct ctx *x)
 	}
 }
 
+/* Jump to the returned patch point if the branch target in rdx is not canonical (is_canonical). */
+static u8 *gen_noncanonical(struct ctx *x)
+{
+	struct emit *e = x->e;
+
+	op_rr(e, 8, 0x89, RDX, RCX); /* mov rcx, rdx */
+	op_rr(e, 8, 0xc1, 4, RCX);   /* shl rcx, 16 */
+	b1(e, 16);
+	op_rr(e, 8, 0xc1, 7, RCX);   /* sar rcx, 16 */
+	b1(e, 16);
+	op_rr(e, 8, 0x39, RDX, RCX); /* cmp rcx, rdx */
+	return jcc32(e, 0x5);
+}
+
 /* Branch targets the run loop's handler would accept without #GP (near_target, 64-bit). */
 static bool target_ok(const struct insn *d, u64 t)
 {
@@ -858,13 +872,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		} else {
 			ld(e, 8, RDX, GPR_OFF(d->rm));
 		}
-		op_rr(e, 8, 0x89, RDX, RCX);             /* mov rcx, rdx */
-		op_rr(e, 8, 0xc1, 4, RCX);               /* shl rcx, 16 */
-		b1(e, 16);
-		op_rr(e, 8, 0xc1, 7, RCX);               /* sar rcx, 16 */
-		b1(e, 16);
-		op_rr(e, 8, 0x39, RDX, RCX);             /* cmp rcx, rdx */
-		noncanon = jcc32(e, 0x5);
+		noncanon = gen_noncanonical(x);
 		st(e, 8, RDX, CPU_OFF(rip));
 		gen_chain(x);
 		if (f->kind == F_JMP_M) {
@@ -924,13 +932,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 			gen_slow(x, miss);
 			return;
 		}
-		op_rr(e, 8, 0x89, RDX, RCX);             /* mov rcx, rdx */
-		op_rr(e, 8, 0xc1, 4, RCX);               /* shl rcx, 16 */
-		b1(e, 16);
-		op_rr(e, 8, 0xc1, 7, RCX);               /* sar rcx, 16 */
-		b1(e, 16);
-		op_rr(e, 8, 0x39, RDX, RCX);             /* cmp rcx, rdx */
-		u8 *noncanon = jcc32(e, 0x5);
+		u8 *noncanon = gen_noncanonical(x);
 		op_mem(e, 8, 0x8d, RSI, RSI, 8 + (s32)(u16)d->imm); /* lea rsi, [rsi + 8 + imm] */
 		st(e, 8, RSI, GPR_OFF(R_RSP));
 		st(e, 8, RDX, CPU_OFF(rip));
@@ -1007,7 +1009,7 @@ jit_fn jit_compile(struct jit *j, const struct insn *insns, unsigned n, u64 rip,
 		j->full = true;
 		return NULL;
 	}
-	struct emit e = { j->base + j->used, j->base + JIT_ARENA };
+	struct emit e = { j->base + j->used };
 	u8 *start = e.p;
 	struct ctx x = { .e = &e, .j = j, .key = key, .lf_kind = LF_NONE };
 
@@ -1033,6 +1035,8 @@ jit_fn jit_compile(struct jit *j, const struct insn *insns, unsigned n, u64 rip,
 	   A branch or handler as the last instruction returned already; this is then dead. */
 	st_imm64(&e, CPU_OFF(rip), rip);
 	ret_left(&e, 0);
+	if (e.p - start > (ptrdiff_t)JIT_BLOCK_MAX)
+		abort(); /* JIT_BLOCK_MAX no longer bounds a block's code: raise it */
 	j->used = (size_t)(e.p - j->base + 15) & ~(size_t)15;
 	return (jit_fn)(void *)start;
 }
