@@ -8,7 +8,10 @@
  *     address and found through a jump cache keyed by linear RIP and code size.
  *   - The block loop does, per instruction: c->insn = d; c->insn_rip = c->rip; c->rip += d->len;
  *     d->fn(c, d). A handler therefore sees c->rip as the address of the NEXT instruction (the
- *     base of RIP-relative operands and relative branches) and changes c->rip to branch.
+ *     base of RIP-relative operands and relative branches) and changes c->rip to branch. Only a
+ *     handler that ends its block or sets c->break_block may change c->rip.
+ *   - Hot blocks of 64-bit code run as compiled host code (jit.c), which inlines common forms
+ *     and calls every other handler with exactly this set-up.
  *   - Faults and VM exits never return: cpu_fault()/cpu_vmexit() restore c->rip = c->insn_rip
  *     (faults are fault-like, SDM vol. 3A 6.5) and longjmp back to cpu_run(). A handler must not
  *     leave architectural state half-updated before something that can fault: read and check
