@@ -23,11 +23,13 @@
  *     code when a block is reached through another linear address or privilege.
  *
  * Inline forms, for 32- and 64-bit operands without LOCK: ADD OR AND SUB XOR CMP TEST with
- * register, immediate and memory operands (read-modify-write included), INC/DEC of a register,
- * MOV between registers, immediates and memory, LEA, PUSH/POP of a register, CALL rel, RET, JMP
- * rel, and Jcc when the compiler knows the
- * kind of the lazy flags at that point (then the host's own flags decide the branch: the host's
- * ADD/SUB/logic/INC/DEC set CF ZF SF OF PF as the guest's do, SDM vol. 1 Appendix B).
+ * register, immediate and memory operands (read-modify-write included), IMUL of registers,
+ * SHL/SHR/SAR of a register by 1 or an immediate, INC/DEC of a register, MOV between registers,
+ * immediates and memory, LEA, PUSH/POP of a register, CALL rel, RET, JMP rel, JMP through a
+ * register or memory, and Jcc when the compiler knows the kind of the lazy flags at that point
+ * (then the host's own flags decide the branch: the host's ADD/SUB/logic/INC/DEC/shifts set
+ * CF ZF SF OF PF as the guest's do, SDM vol. 1 Appendix B). A block ending in an inline branch
+ * enters the next compiled block itself (gen_chain).
  *
  * Host register use inside a compiled block: rbx = c (callee-saved, the only one pushed, which
  * also aligns the stack for calls), rax rcx rdx rsi rdi scratch.
@@ -93,7 +95,6 @@ enum form_kind {
 };
 
 enum { OP_ADD, OP_OR, OP_AND, OP_SUB, OP_XOR, OP_CMP, OP_TEST };
-
 
 static void forms_add(struct jit *j, insn_fn generic, enum form_kind kind, unsigned op)
 {
@@ -566,7 +567,7 @@ static bool gen_flags_for(struct ctx *x, unsigned cc)
 static void gen_chain(struct ctx *x)
 {
 	struct emit *e = x->e;
-	u8 *out[7];
+	u8 *out[9]; /* every way back to the run loop */
 	unsigned k = 0;
 
 	/* event_pending, halted and intr_shadow are bytes: test each */
@@ -604,13 +605,12 @@ static void gen_chain(struct ctx *x)
 	op_mem(e, 4, 0x81, 7, RCX, (s32)offsetof(struct block, key));
 	b4(e, x->key);
 	out[k++] = jcc32(e, 0x5);
-	u8 *out2[2];
 	op_mem(e, 4, 0x80, 7, RCX, (s32)offsetof(struct block, valid));
 	b1(e, 0);
-	out2[0] = jcc32(e, 0x4);
+	out[k++] = jcc32(e, 0x4);
 	op_mem(e, 8, 0x8b, RSI, RCX, (s32)offsetof(struct block, jit)); /* mov rsi, b->jit */
 	op_rr(e, 8, 0x85, RSI, RSI);
-	out2[1] = jcc32(e, 0x4);
+	out[k++] = jcc32(e, 0x4);
 	/* As the run loop: blk_end = insns + n; icount += n; insn_rip = rip. */
 	b1(e, 0x0f);                                                  /* movzx eax, word [] */
 	op_mem(e, 4, 0xb7, RAX, RCX, (s32)offsetof(struct block, n));
@@ -630,8 +630,6 @@ static void gen_chain(struct ctx *x)
 	b1(e, 0xe6);
 	for (unsigned i = 0; i < k; i++)
 		patch(e, out[i]);
-	patch(e, out2[0]);
-	patch(e, out2[1]);
 	ret_left(e, 0);
 }
 
