@@ -616,7 +616,8 @@ static bool desc_visible(struct cpu *c, u16 sel, bool lsl, u64 *raw, struct x86_
 	return dpl >= c->cpl && dpl >= (sel & 3u);
 }
 
-void op_lar(struct cpu *c, const struct insn *d)
+/* LAR loads the access rights (masked as the SDM says), LSL the byte-granular limit. */
+static void lar_lsl(struct cpu *c, const struct insn *d, bool lsl)
 {
 	struct x86_segment s;
 	u64 raw;
@@ -625,29 +626,23 @@ void op_lar(struct cpu *c, const struct insn *d)
 	if (c->mode == MODE_REAL)
 		cpu_ud(c);
 	sel = rm16(c, d);
-	if (!desc_visible(c, sel, false, &raw, &s)) {
+	if (!desc_visible(c, sel, lsl, &raw, &s)) {
 		set_zf(c, false);
 		return;
 	}
-	reg_write(c, d->reg, (raw >> 32) & (d->osz == 2 ? 0xff00 : 0x00f0ff00), d->osz);
+	reg_write(c, d->reg,
+		  lsl ? s.limit : (raw >> 32) & (d->osz == 2 ? 0xff00 : 0x00f0ff00), d->osz);
 	set_zf(c, true);
+}
+
+void op_lar(struct cpu *c, const struct insn *d)
+{
+	lar_lsl(c, d, false);
 }
 
 void op_lsl(struct cpu *c, const struct insn *d)
 {
-	struct x86_segment s;
-	u64 raw;
-	u16 sel;
-
-	if (c->mode == MODE_REAL)
-		cpu_ud(c);
-	sel = rm16(c, d);
-	if (!desc_visible(c, sel, true, &raw, &s)) {
-		set_zf(c, false);
-		return;
-	}
-	reg_write(c, d->reg, s.limit, d->osz);
-	set_zf(c, true);
+	lar_lsl(c, d, true);
 }
 
 /* VERR: readable code or data; VERW: writable data; with the LAR privilege rule. */
