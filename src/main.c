@@ -38,10 +38,12 @@ struct run_options {
 
 static const char usage_main[] =
 	"usage: tollbooth run [options] [IMAGE]\n"
+	"       tollbooth kvm-ok\n"
 	"       tollbooth --help | --version\n"
 	"\n"
 	"tollbooth is a hypervisor built around the VM exit. It runs multiboot v1 guests on a\n"
-	"software x86-64 CPU (--accel soft); see `tollbooth run --help`.\n";
+	"software x86-64 CPU (--accel soft); see `tollbooth run --help`. `tollbooth kvm-ok` says\n"
+	"whether --accel kvm can run here (exit 0) or why not (exit 1).\n";
 
 static const char usage_run[] =
 	"usage: tollbooth run [options] [IMAGE]\n"
@@ -497,6 +499,24 @@ static int cmd_run(int argc, char **argv)
 	return status;
 }
 
+/*
+ * `tollbooth kvm-ok`: whether --accel kvm can run here (the device named by TOLLBOOTH_KVM_DEV, or
+ * /dev/kvm, is a character device that opens read-write and speaks KVM API 12). Exit 0 and one
+ * line on stdout, or 1 and the reason on stderr. Scripts and tests probe with it, never by
+ * opening the path themselves (a shell's `<>` creates a missing file).
+ */
+static int cmd_kvm_ok(void)
+{
+	char msg[256];
+
+	if (kvm_probe(msg, sizeof(msg))) {
+		fprintf(stderr, "tollbooth: %s\n", msg);
+		return 1;
+	}
+	puts("kvm-ok: --accel kvm can run here");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -509,6 +529,8 @@ int main(int argc, char **argv)
 		fputs(usage_run, stdout);
 		return 0;
 	}
+	if (!strcmp(argv[1], "kvm-ok"))
+		return cmd_kvm_ok();
 	if (!strcmp(argv[1], "--version")) {
 		printf("tollbooth %s\n", TOLLBOOTH_VERSION);
 		return 0;

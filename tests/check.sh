@@ -3,7 +3,8 @@
 # The whole suite, after `make check` built everything: unit programs (sanitizer build), the guest
 # suite on the soft backend (release and sanitizer builds), the command-line tests and the
 # hostile-guest tests (sanitizer build), the kvm backend's guests and the differential tester
-# (both skip with a visible reason when /dev/kvm is unusable). Each test prints
+# (both skip with a visible reason when KVM is unusable; tests/kvm/nokvm.sh proves they do
+# against a missing path, a regular file and /dev/null). Each test prints
 # one line; each part ends with "<part>: N passed, M failed"; the last line sums them all.
 set -uo pipefail
 
@@ -15,6 +16,8 @@ san=${SAN_BIN:-$B/san/tollbooth}
 unit_dir=${UNIT_DIR:-$B/san/tests/unit}
 passed=0
 failed=0
+# Tests never create or change anything outside the build folder: /dev is compared at the end.
+dev_before=$(ls -A /dev 2>/dev/null)
 
 # Add the "<part>: N passed, M failed" line of a part's output to the totals.
 tally() { # part-output
@@ -42,7 +45,8 @@ done
 # and every block compiled at its first run under the sanitizers.
 for part in "tests/run-guests.sh $release" "env TB_ARGS=--jit=off tests/run-guests.sh $release" \
 	"env TB_ARGS=--jit=eager tests/run-guests.sh $san" "tests/cli/run.sh $san" \
-	"tests/hostile/random_code.py $san" "tests/kvm/run.sh $release" "tests/diff/difftest.py --check"; do
+	"tests/hostile/random_code.py $san" "tests/kvm/run.sh $release" \
+	"tests/kvm/nokvm.sh $release $unit_dir" "tests/diff/difftest.py --check"; do
 	out=$($part 2>&1)
 	echo "$out"
 	if ! tally "$out"; then
@@ -50,6 +54,16 @@ for part in "tests/run-guests.sh $release" "env TB_ARGS=--jit=off tests/run-gues
 		failed=$((failed + 1))
 	fi
 done
+
+dev_after=$(ls -A /dev 2>/dev/null)
+if [ "$dev_before" = "$dev_after" ]; then
+	echo "ok dev-untouched: /dev has the same entries as before the suite"
+	passed=$((passed + 1))
+else
+	echo "FAIL dev-untouched: /dev changed during the suite:" \
+		"$(diff <(echo "$dev_before") <(echo "$dev_after") | grep '^[<>]' | tr '\n' ' ')"
+	failed=$((failed + 1))
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kvm/internal.h"
@@ -33,9 +34,18 @@ static const char *kvm_dev_path(void)
 static int kvm_open(char *msg, size_t len)
 {
 	const char *path = kvm_dev_path();
-	int fd = open(path, O_RDWR | O_CLOEXEC);
-	int err, version;
+	struct stat st;
+	int fd, err, version;
 
+	/* KVM is a character device; a regular file or a directory at the path is not (and a
+	   probe never creates anything: no O_CREAT). */
+	if (stat(path, &st) == 0 && !S_ISCHR(st.st_mode)) {
+		snprintf(msg, len,
+			 "--accel kvm: %s is not KVM (not a character device); use --accel soft",
+			 path);
+		return -ENODEV;
+	}
+	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
 		if (err == -ENOENT)

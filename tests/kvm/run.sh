@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # The kvm backend from the command line (docs/kvm.md):
 #   tests/kvm/run.sh [TOLLBOOTH]
-# Without KVM: `--accel kvm` must say so in one line and exit 2, and the --kvm-* options must be
-# refused without --accel kvm. With /dev/kvm: the levers boot a guest, and the kvm-ok guests of
+# Without KVM: `--accel kvm` must say so in one line and exit 2, `tollbooth kvm-ok` exit 1 with
+# the reason, and the --kvm-* options must be refused without --accel kvm. TOLLBOOTH_KVM_DEV
+# names the device (tests point it at a missing path, /dev/null and a regular file). With /dev/kvm: the levers boot a guest, and the kvm-ok guests of
 # tests/guests.list run through tests/run-guests.sh with ACCEL=kvm. Ends with "kvm: N passed, M failed".
 set -uo pipefail
 
@@ -43,10 +44,20 @@ expect bad-disable-exits 2 "--kvm-disable-exits 'nap'" -- \
 	env TOLLBOOTH_KVM_DEV=/nonexistent/kvm "$bin" run --accel kvm --kvm-disable-exits nap
 expect bad-irqchip 2 "--kvm-irqchip 'both'" -- "$bin" run --accel kvm --kvm-irqchip both
 
-if ! { exec 3<>/dev/kvm; } 2>/dev/null; then
-	echo "skip kvm guests: cannot open /dev/kvm"
+# Probe through tollbooth itself: it opens nothing it does not find (a shell's `exec 3<>` would
+# create a missing /dev/kvm as a regular file, as root).
+expect kvm-ok-missing 1 "/nonexistent/kvm does not exist" -- \
+	env TOLLBOOTH_KVM_DEV=/nonexistent/kvm "$bin" kvm-ok
+expect kvm-ok-null 1 "/dev/null is not KVM" -- env TOLLBOOTH_KVM_DEV=/dev/null "$bin" kvm-ok
+regular=$(dirname "$bin")/tests/kvm-regular-file
+mkdir -p "$(dirname "$regular")" && : >"$regular"
+expect kvm-ok-regular 1 "not a character device" -- env TOLLBOOTH_KVM_DEV="$regular" "$bin" kvm-ok
+expect not-kvm-regular 2 "not a character device" -- \
+	env TOLLBOOTH_KVM_DEV="$regular" "$bin" run --accel kvm
+
+if ! why=$("$bin" kvm-ok 2>&1 >/dev/null); then
+	echo "skip kvm guests: ${why#tollbooth: }"
 else
-	exec 3>&-
 	for lever in --kvm-ioeventfd "--kvm-disable-exits hlt,pause" "--kvm-irqchip kernel"; do
 		# shellcheck disable=SC2086
 		timeout 60 "$bin" run --accel kvm $lever "$guests/hello.elf" </dev/null \

@@ -6,8 +6,11 @@
  * table, HLT. Skips (with the reason) when /dev/kvm cannot be opened.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "kvm/kvm.h"
@@ -62,15 +65,38 @@ static void set_flat32(struct vcpu *vcpu)
 	backend_kvm.set_sregs(vcpu, &s);
 }
 
-static void test_probe_override(void)
+/*
+ * TOLLBOOTH_KVM_DEV: a missing path, a regular file (made beside this test program, in the build
+ * folder) and /dev/null are each refused with their reason, and the probe creates nothing.
+ */
+static void test_probe_override(const char *self)
 {
 	const char *saved = getenv(KVM_DEV_ENV);
 	char *keep = saved ? strdup(saved) : NULL;
-	char msg[256] = "";
+	char msg[256] = "", regular[4096];
+	const char *slash = strrchr(self, '/');
+	struct stat st;
+	int fd;
 
 	setenv(KVM_DEV_ENV, "/nonexistent/kvm", 1);
 	CHECK_EQ(kvm_probe(msg, sizeof(msg)), -ENOENT);
 	CHECK(strstr(msg, "/nonexistent/kvm") != NULL);
+	CHECK(stat("/nonexistent/kvm", &st) != 0);
+
+	setenv(KVM_DEV_ENV, "/dev/null", 1);
+	CHECK_EQ(kvm_probe(msg, sizeof(msg)), -ENODEV);
+	CHECK(strstr(msg, "/dev/null is not KVM") != NULL);
+
+	snprintf(regular, sizeof(regular), "%.*s/test_kvm.regular-file",
+		 slash ? (int)(slash - self) : 1, slash ? self : ".");
+	fd = open(regular, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	setenv(KVM_DEV_ENV, regular, 1);
+	CHECK_EQ(kvm_probe(msg, sizeof(msg)), -ENODEV);
+	CHECK(strstr(msg, "not a character device") != NULL);
+	unlink(regular);
 	if (keep)
 		setenv(KVM_DEV_ENV, keep, 1);
 	else
@@ -215,11 +241,11 @@ static void test_doorbell(void)
 	vm_destroy(&vm);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	char msg[256];
 
-	test_probe_override();
+	test_probe_override(argc > 0 ? argv[0] : "./test_kvm");
 	test_parse_disable_exits();
 	if (kvm_probe(msg, sizeof(msg))) {
 		printf("skip: /dev/kvm guest tests: %s\n", msg);
