@@ -157,6 +157,7 @@ struct tlb_entry {
 #define ACC_FETCH 2
 #define ACC_SYS BIT(2) /* implicit supervisor access (descriptor tables, TSS, IDT) */
 #define ACC_SS BIT(3)  /* through SS: a non-canonical address is #SS(0), not #GP(0) (SDM 3.3.7.1) */
+#define ACC_PT BIT(4)  /* EPT: a guest paging-structure access made a write by EPT A/D (ept.c) */
 
 enum cpu_mode { MODE_REAL, MODE_PROT, MODE_COMPAT, MODE_LONG };
 

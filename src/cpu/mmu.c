@@ -117,11 +117,12 @@ static noreturn void page_fault(struct cpu *c, u64 lin, int acc, u32 bits)
 
 /*
  * EPT access kind of a guest paging-structure access: a read, but a write when EPT A/D flags are
- * on (SDM 29.3.3.2, 29.3.5), so it sets the EPT dirty flag of the page holding the entry.
+ * on (SDM 29.3.3.2, 29.3.5), so it sets the EPT dirty flag of the page holding the entry and an
+ * EPT violation reports both read and write (ACC_PT, SDM 28.2.1 Table 28-7).
  */
 static always_inline int pt_ept_acc(const struct cpu *c)
 {
-	return c->ctl.eptp & EPTP_AD_ENABLE ? ACC_WRITE : ACC_READ;
+	return c->ctl.eptp & EPTP_AD_ENABLE ? ACC_WRITE | ACC_PT : ACC_READ;
 }
 
 /* The VPID whose translations the TLB may hold now: 0 without VPID (SDM 29.1). */
@@ -259,15 +260,16 @@ bool mmu_load_pdptes(struct cpu *c, u64 cr3)
 	u64 gpa = cr3 & GENMASK(31, 5), pa = gpa, e[4];
 
 	/*
-	 * With EPT the PDPT's guest-physical address goes through EPT as a guest paging-structure
-	 * access with no linear address (SDM 29.3.3.2: qualification bit 7 clear). Outside an
-	 * instruction (the VMM's cpu_set_sregs; VM entry with EPT takes the PDPTEs from the VMCS,
-	 * SDM 27.3.2.4) there is nowhere to exit to: an unmapped PDPT fails the load instead.
+	 * With EPT the PDPT's guest-physical address goes through EPT with no linear address (SDM
+	 * 28.2.1 Table 28-7: qualification bit 7 clear). These loads are reads even with EPT A/D
+	 * flags on (SDM 29.3.3.2): no dirty flag, no PML entry, no violation for a read-only PDPT.
+	 * Outside an instruction (the VMM's cpu_set_sregs; VM entry with EPT takes the PDPTEs from
+	 * the VMCS, SDM 27.3.2.4) there is nowhere to exit to: an unmapped PDPT fails the load.
 	 */
 	if (ept_enabled(c)) {
 		tlb_sync_context(c);
 		if (c->insn)
-			pa = mmu_ept_translate(c, gpa, pt_ept_acc(c), 0, 0);
+			pa = mmu_ept_translate(c, gpa, ACC_READ, 0, 0);
 		else if (!mmu_ept_lookup(c, gpa, &pa))
 			return false;
 	}
