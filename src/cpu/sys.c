@@ -393,18 +393,22 @@ void op_wbinvd(struct cpu *c, const struct insn *d)
 		cpu_vmexit(c, EXIT_REASON_WBINVD, 0);
 }
 
-/* INVLPG m: segment limit checked; exit qualification = the linear address; no-op for a
-   non-canonical address (SDM vol. 2 INVLPG). */
+/*
+ * INVLPG m: exit qualification = the linear address (SDM 28.2.1); the exit comes before the
+ * segment-limit check, which is neither #UD nor a privilege fault (SDM 26.1.1); no-op for a
+ * non-canonical address (SDM vol. 2 INVLPG).
+ */
 void op_invlpg(struct cpu *c, const struct insn *d)
 {
-	u64 lin;
+	u64 ea, lin;
 
 	if (!d->mem)
 		cpu_ud(c);
 	need_cpl0(c);
-	lin = seg_lin(c, d->seg, insn_ea(c, d), 1, ACC_FETCH);
+	ea = insn_ea(c, d);
 	if (c->ctl.proc & PROC_INVLPG_EXITING)
-		cpu_vmexit(c, EXIT_REASON_INVLPG, lin);
+		cpu_vmexit(c, EXIT_REASON_INVLPG, (c->seg_base[d->seg] + ea) & c->lin_mask);
+	lin = seg_lin(c, d->seg, ea, 1, ACC_FETCH);
 	if (c->mode != MODE_LONG || is_canonical(lin))
 		tlb_flush_page(c, lin);
 	c->break_block = 1;
@@ -909,14 +913,22 @@ bool msr_write(struct cpu *c, u32 index, u64 v)
 	return true;
 }
 
+/*
+ * RDMSR/WRMSR exit when the MSR bitmap (or its absence) says so (SDM 26.1.3). Otherwise the
+ * instruction runs in the guest, and an MSR this CPU does not implement is #GP(0) there, as on a
+ * processor without it (SDM vol. 2 RDMSR/WRMSR); a VMM that wants to answer such an MSR sets its
+ * bitmap bit.
+ */
 void op_rdmsr(struct cpu *c, const struct insn *d)
 {
 	u32 index = (u32)c->gpr[R_RCX];
 	u64 v;
 
 	need_cpl0(c);
-	if (msr_exits(c, index, false) || !msr_read(c, index, &v))
+	if (msr_exits(c, index, false))
 		cpu_vmexit(c, EXIT_REASON_MSR_READ, 0);
+	if (!msr_read(c, index, &v))
+		cpu_gp(c, 0);
 	c->gpr[R_RAX] = (u32)v;
 	c->gpr[R_RDX] = v >> 32;
 }
@@ -930,7 +942,7 @@ void op_wrmsr(struct cpu *c, const struct insn *d)
 	if (msr_exits(c, index, true))
 		cpu_vmexit(c, EXIT_REASON_MSR_WRITE, 0);
 	if (!msr_write(c, index, v))
-		cpu_vmexit(c, EXIT_REASON_MSR_WRITE, 0);
+		cpu_gp(c, 0);
 }
 
 /* --- Time stamp counter and performance counters --- */

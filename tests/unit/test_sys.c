@@ -403,8 +403,9 @@ static void test_msr(void)
 	CHECK_EQ(c->efer, EFER_LME | EFER_LMA | EFER_SCE | EFER_NXE);
 	c->gpr[R_RCX] = 0x40000000;
 	CHECK_EQ(run(c, op_rdmsr, &d), RUN_EXIT);
-	c->gpr[R_RCX] = MSR_IA32_MISC_ENABLE; /* not held by the CPU: exits */
-	CHECK_EQ(run(c, op_rdmsr, &d), RUN_EXIT);
+	c->gpr[R_RCX] = MSR_IA32_MISC_ENABLE; /* not held by the CPU, passed through: #GP(0) */
+	CHECK_EQ(run(c, op_rdmsr, &d), RUN_FAULT);
+	CHECK_EQ(c->fault_vector, X86_GP);
 	bitmap[3072 + 0x100 / 8] = 1; /* write-high, FS_BASE */
 	c->gpr[R_RCX] = MSR_IA32_FS_BASE;
 	CHECK_EQ(run(c, op_wrmsr, &d), RUN_EXIT);

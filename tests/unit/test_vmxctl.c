@@ -382,6 +382,73 @@ static void test_invlpg_cr_dr(void)
 	done(c);
 }
 
+/*
+ * INVLPG exiting comes before the segment-limit check of the operand (SDM 26.1.1: fault-like
+ * exits have priority over exceptions other than #UD, privilege and I/O-permission faults):
+ * compatibility mode, DS limit 0xfff, invlpg [eax+0x10] beyond it.
+ */
+static void test_invlpg_limit(void)
+{
+	static const u8 invlpg[] = { 0x0f, 0x01, 0x78, 0x10, 0xf4 }; /* invlpg [eax+0x10] */
+	struct x86_sregs s;
+	struct cpu *c = mk();
+
+	cpu_get_sregs(c, &s);
+	s.seg[SEG_CS].ar = 0xc09b; /* L = 0, D = 1 */
+	s.seg[SEG_DS].limit = 0xfff;
+	s.seg[SEG_DS].ar = 0x4093;
+	cpu_set_sregs(c, &s);
+	code(c, invlpg, sizeof(invlpg));
+	c->gpr[R_RAX] = 0x123000;
+	ctl.exception_bitmap = BIT(X86_GP);
+	ctl.proc = PROC_INVLPG_EXITING;
+	EXPECT_EXIT(c, EXIT_REASON_INVLPG, 0x123010, 4, CODE);
+	/* Without the exit the limit check raises #GP(0). */
+	ctl.proc = PROC_HLT_EXITING;
+	EXPECT_EXIT(c, EXIT_REASON_EXCEPTION_NMI, 0, 0, CODE);
+	CHECK_EQ(ex.intr_info, X86_GP | INTR_TYPE_HW_EXC << 8 | INTR_INFO_ERROR_VALID |
+				       INTR_INFO_VALID);
+	done(c);
+}
+
+/*
+ * RDMSR/WRMSR of an MSR the CPU does not implement that the MSR bitmap does not make exit: the
+ * instruction runs in the guest, and a nonexistent MSR is #GP(0) there (SDM vol. 2 RDMSR;
+ * 26.1.3: only a set bitmap bit exits). With the bit set: exit 31/32.
+ */
+static void test_msr_passthrough(void)
+{
+	static const u8 rdmsr[] = { 0x0f, 0x32, 0xf4 };
+	static const u8 wrmsr[] = { 0x0f, 0x30, 0xf4 };
+	struct cpu *c = mk();
+
+	ctl.proc = PROC_USE_MSR_BITMAPS | PROC_HLT_EXITING;
+	ctl.exception_bitmap = BIT(X86_GP);
+	c->gpr[R_RCX] = 0x3a; /* IA32_FEATURE_CONTROL: the VMM's, not the CPU's */
+	code(c, rdmsr, sizeof(rdmsr));
+	EXPECT_EXIT(c, EXIT_REASON_EXCEPTION_NMI, 0, 0, CODE);
+	CHECK_EQ(ex.intr_info, X86_GP | INTR_TYPE_HW_EXC << 8 | INTR_INFO_ERROR_VALID |
+				       INTR_INFO_VALID);
+	CHECK_EQ(ex.intr_error, 0);
+	code(c, wrmsr, sizeof(wrmsr));
+	EXPECT_EXIT(c, EXIT_REASON_EXCEPTION_NMI, 0, 0, CODE);
+	CHECK_EQ(INTR_INFO_VECTOR(ex.intr_info), X86_GP);
+	/* Read-low and write-low bitmap bits set: the accesses exit. */
+	ram[BITMAPS + 0x2000 + 0x3a / 8] |= 1u << (0x3a & 7);
+	ram[BITMAPS + 0x2000 + 2048 + 0x3a / 8] |= 1u << (0x3a & 7);
+	code(c, rdmsr, sizeof(rdmsr));
+	EXPECT_EXIT(c, EXIT_REASON_MSR_READ, 0, 2, CODE);
+	code(c, wrmsr, sizeof(wrmsr));
+	EXPECT_EXIT(c, EXIT_REASON_MSR_WRITE, 0, 2, CODE);
+	/* An MSR the CPU holds passes through and runs. */
+	c->gpr[R_RCX] = MSR_IA32_STAR;
+	c->gpr[R_RAX] = 0x1234;
+	c->gpr[R_RDX] = 0;
+	EXPECT_EXIT(c, EXIT_REASON_HLT, 0, 1, CODE + 2);
+	CHECK_EQ(c->star, 0x1234);
+	done(c);
+}
+
 /* CR0/CR4 guest/host masks and read shadows: CLTS, LMSW, SMSW, MOV from CR0 (SDM 26.1.3, 26.3). */
 static void test_cr_shadows(void)
 {
@@ -586,6 +653,71 @@ static void test_mtf(void)
 	cpu_inject_event(c, 0, INTR_TYPE_OTHER_EVENT, false, 0, 0);
 	EXPECT_EXIT(c, EXIT_REASON_MONITOR_TRAP_FLAG, 0, 0, CODE + 2);
 	EXPECT_EXIT(c, EXIT_REASON_HLT, 0, 1, CODE + 2);
+	done(c);
+}
+
+/*
+ * TF and the monitor trap flag together: the MTF exit comes first and the single-step #DB stays
+ * pending, saved as pending debug exception BS (SDM 26.5.2: MTF exits have priority over
+ * debug-trap exceptions; 28.3.4). The next entry delivers it.
+ */
+static void test_mtf_single_step(void)
+{
+	static const u8 nops[] = { 0x90, 0x90, 0xf4 };
+	struct cpu_vmx_state s;
+	struct cpu *c = mk();
+
+	code(c, nops, sizeof(nops));
+	cpu_set_regs(c, &(struct x86_regs){ .rip = CODE, .rflags = X86_FIXED1 | X86_TF,
+					     .gpr = { [R_RSP] = 0x8000 } });
+	ctl.proc = PROC_MONITOR_TRAP_FLAG;
+	EXPECT_EXIT(c, EXIT_REASON_MONITOR_TRAP_FLAG, 0, 0, CODE + 1);
+	cpu_get_vmx_state(c, &s);
+	CHECK_EQ(s.pending_dbg, BIT(14));
+	ctl.proc = PROC_HLT_EXITING;
+	EXPECT_EXIT(c, EXIT_REASON_HLT, 0, 1, HANDLER + 0x10);
+	CHECK_EQ(r64(0x8000 - 40), CODE + 1); /* the #DB frame: RIP after the first NOP */
+	CHECK(c->dr[6] & BIT(14));
+	done(c);
+}
+
+/*
+ * A pending debug exception and a vectoring VM entry (SDM 27.7.3): the injected event is
+ * delivered and the pending #DB is lost; with blocking by MOV SS and an injected software
+ * exception (INT3) it is delivered after the injected event, as if INT3 followed a MOV SS
+ * that trapped.
+ */
+static void test_pending_db_injection(void)
+{
+	static const u8 nops[] = { 0x90, 0x90, 0xf4 };
+	struct cpu_vmx_state s = { 0 };
+	struct cpu *c = mk();
+
+	code(c, nops, sizeof(nops));
+	cpu_set_regs(c, &(struct x86_regs){ .rip = CODE, .rflags = X86_FIXED1 | X86_TF | X86_IF,
+					     .gpr = { [R_RSP] = 0x8000 } });
+	s.pending_dbg = BIT(14);
+	cpu_set_vmx_state(c, &s);
+	cpu_inject_event(c, 0x21, INTR_TYPE_EXT_INTR, false, 0, 0);
+	ctl.proc = PROC_HLT_EXITING;
+	EXPECT_EXIT(c, EXIT_REASON_HLT, 0, 1, HANDLER + 0x210);
+	CHECK_EQ(r64(0x8000 - 40), CODE);
+	cpu_get_vmx_state(c, &s);
+	CHECK_EQ(s.pending_dbg, 0);
+	CHECK_EQ(c->dr[6] & BIT(14), 0);
+
+	/* MOV SS blocking and an injected INT3: #BP, then the #DB at the #BP handler. */
+	code(c, nops, sizeof(nops));
+	cpu_set_regs(c, &(struct x86_regs){ .rip = CODE, .rflags = X86_FIXED1 | X86_TF,
+					     .gpr = { [R_RSP] = 0x8000 } });
+	s.pending_dbg = BIT(14);
+	s.interruptibility = GUEST_INTR_STATE_MOV_SS;
+	cpu_set_vmx_state(c, &s);
+	cpu_inject_event(c, X86_BP, INTR_TYPE_SOFT_EXC, false, 0, 1);
+	EXPECT_EXIT(c, EXIT_REASON_HLT, 0, 1, HANDLER + 0x10);
+	CHECK_EQ(r64(0x8000 - 40), CODE + 1); /* #BP frame: after the INT3 */
+	CHECK_EQ(r64(((0x8000 - 40) & ~0xf) - 40), HANDLER + 0x30); /* #DB: the #BP handler */
+	CHECK(c->dr[6] & BIT(14));
 	done(c);
 }
 
@@ -832,12 +964,16 @@ int main(void)
 	test_tsc();
 	test_simple_exits();
 	test_invlpg_cr_dr();
+	test_invlpg_limit();
+	test_msr_passthrough();
 	test_cr_shadows();
 	test_io();
 	test_pause_loop();
 	test_insn_info();
 	test_invpcid();
 	test_mtf();
+	test_mtf_single_step();
+	test_pending_db_injection();
 	test_preemption_timer();
 	test_extint_and_host_tick();
 	test_nmi();
