@@ -321,6 +321,28 @@ static void test_good(void)
 	reset_cpu();
 }
 
+/*
+ * A RIP the entry check accepts but that is not canonical (a VMM advanced RIP past the end of
+ * the canonical range): the entry succeeds and fetching there is #GP(0) in the guest (SDM vol. 1
+ * 3.3.7.1), here an exception-bitmap exit with RIP still on that address.
+ */
+static void test_rip_past_canonical(void)
+{
+	struct vm_exit ex;
+
+	good_vmcs();
+	VMCS_SET(&vmcs, GUEST_RIP, 0x0000800000000000ull);
+	VMCS_SET(&vmcs, EXCEPTION_BITMAP, BIT(X86_GP));
+	CHECK_EQ(vmx_run(&vx, false, &ex), 0);
+	CHECK_EQ(ex.reason, EXIT_REASON_EXCEPTION_NMI);
+	CHECK_EQ(ex.intr_info, X86_GP | INTR_TYPE_HARD_EXCEPTION << 8 | INTR_INFO_DELIVER_CODE |
+				       INTR_INFO_VALID);
+	CHECK_EQ(ex.intr_error, 0);
+	CHECK_EQ(ex.rip, 0x0000800000000000ull);
+	CHECK_EQ(vmcs.guest_rip, 0x0000800000000000ull);
+	reset_cpu();
+}
+
 static void test_msr_lists(void)
 {
 	struct vm_exit ex;
@@ -805,9 +827,14 @@ static void test_guest_other(void)
 	GUEST(VMCS_SET(V, GUEST_IDTR_BASE, 0xf000000000000000ull));
 	GUEST(VMCS_SET(V, GUEST_GDTR_LIMIT, 0x10000));
 	GUEST(VMCS_SET(V, GUEST_IDTR_LIMIT, 0x10000));
-	/* 27.3.1.4 RIP. */
-	GUEST(VMCS_SET(V, GUEST_RIP, 0x0000800000000000ull));
+	/* 27.3.1.4 RIP: in IA-32e mode with CS.L, bits 63:48 identical. That is weaker than
+	   canonical (bit 47 need not match): a RIP just past either end of the canonical range
+	   enters, and the guest's fetch raises #GP (test_rip_past_canonical). */
+	OK(VMCS_SET(V, GUEST_RIP, 0x0000800000000000ull));
+	OK(VMCS_SET(V, GUEST_RIP, 0xffff7ffffffff000ull));
 	OK(VMCS_SET(V, GUEST_RIP, 0xffff800000000000ull));
+	GUEST(VMCS_SET(V, GUEST_RIP, 0x0001000000000000ull));
+	GUEST(VMCS_SET(V, GUEST_RIP, 0xfffe800000000000ull));
 	GUEST({
 		prot32();
 		VMCS_SET(V, GUEST_RIP, 1ull << 32);
@@ -971,6 +998,7 @@ int main(void)
 	test_guest_segments();
 	test_guest_other();
 	test_pdptes();
+	test_rip_past_canonical();
 	test_msr_lists();
 	cpu_destroy(cpu);
 	free(mem);
