@@ -40,8 +40,16 @@ void cpu_destroy(struct cpu *c);
 /* Controls consulted while the guest runs; the VMM owns the bitmaps they point to. */
 void cpu_set_controls(struct cpu *c, const struct vmx_controls *ctl);
 
-/* Run the guest until a VM exit; *exit is filled as the SDM's exit sequence would fill the VMCS. */
-void cpu_run(struct cpu *c, struct vm_exit *exit);
+/*
+ * Run the guest until a VM exit; *exit is filled as the SDM's exit sequence would fill the VMCS.
+ * A HLT that does not exit puts the vCPU in the HLT activity state (SDM vol. 3C 25.4.2), which
+ * only an event ends; when nothing the CPU models can deliver one (no injection or pending event
+ * it may take, no external-interrupt exiting for the host timer, no preemption timer), hardware
+ * would sleep in VMX non-root operation. cpu_run() returns CPU_RUN_HALTED instead: no VM exit
+ * happened, *exit holds nothing, and the vCPU stays halted until someone gives it an event.
+ */
+enum cpu_run_result { CPU_RUN_EXIT, CPU_RUN_HALTED };
+enum cpu_run_result cpu_run(struct cpu *c, struct vm_exit *exit);
 
 void cpu_get_regs(struct cpu *c, struct x86_regs *r);
 void cpu_set_regs(struct cpu *c, const struct x86_regs *r);

@@ -430,13 +430,9 @@ static __attribute__((noinline)) void run_blocks(struct cpu *c)
 			c->insn = NULL;
 			c->insn_rip = c->rip;
 			events_check(c);
-			if (c->halted) {
-				/* HLT without HLT exiting and nothing to wake the CPU: the vCPU is
-				   in the HLT activity state; tell the VMM (SDM 25.4.2). */
-				c->exit->reason = EXIT_REASON_HLT;
-				c->exit->rip = c->rip;
+			/* Halted and nothing to wake the CPU: no exit, cpu_run() says halted. */
+			if (c->halted)
 				return;
-			}
 			if (shadow | c->one_insn) {
 				/* The instruction after STI / MOV SS runs before any event (SDM
 				   vol. 3A 6.8.3); TF and MTF step one instruction at a time. */
@@ -498,7 +494,7 @@ static __attribute__((noinline)) void run_blocks(struct cpu *c)
 	}
 }
 
-void cpu_run(struct cpu *c, struct vm_exit *exit)
+enum cpu_run_result cpu_run(struct cpu *c, struct vm_exit *exit)
 {
 	/* The handler of an IN answered in the record that left (vmx/exit.h I/O contract). */
 	if (c->io.pending)
@@ -517,7 +513,7 @@ void cpu_run(struct cpu *c, struct vm_exit *exit)
 		if (c->exiting) {
 			c->exiting = 0;
 			events_vmexit(c);
-			return;
+			return CPU_RUN_EXIT;
 		}
 		events_deliver_fault(c);
 	}
@@ -525,6 +521,7 @@ void cpu_run(struct cpu *c, struct vm_exit *exit)
 		io_complete(c);
 	run_blocks(c);
 	events_vmexit(c);
+	return CPU_RUN_HALTED;
 }
 
 /* --- Object and register API --- */

@@ -103,12 +103,17 @@ static int soft_vcpu_create(struct vcpu *vcpu)
 	return 0;
 }
 
-/* VMLAUNCH the first time, VMRESUME after; a VMfailValid or a VMX abort is the VMM's bug. */
-static void soft_run(struct vcpu *vcpu, struct vm_exit *exit)
+/*
+ * VMLAUNCH the first time, VMRESUME after; a VMfailValid or a VMX abort is the VMM's bug. A guest
+ * halted with nothing to wake it comes back without an exit (vmx_run's VMX_RUN_HALTED).
+ */
+static enum backend_run_result soft_run(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	struct soft_vcpu *s = soft(vcpu);
 	int err = vmx_run(&s->vmx, s->vmcs.launched, exit);
 
+	if (err == VMX_RUN_HALTED)
+		return BACKEND_RUN_HALTED;
 	if (err) {
 		static const char *const names[] = {
 			[VMXERR_VMLAUNCH_NONCLEAR] = "VMLAUNCH with non-clear VMCS",
@@ -124,11 +129,12 @@ static void soft_run(struct vcpu *vcpu, struct vm_exit *exit)
 		/* The run loop sees a failed entry and stops (the guest did not run). */
 		*exit = (struct vm_exit){ .reason = EXIT_REASON_INVALID_STATE |
 						    EXIT_REASON_FAILED_VMENTRY };
-		return;
+		return BACKEND_RUN_EXIT;
 	}
 	if (s->vmcs.abort_indicator)
 		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED, "VMX abort, indicator %u",
 				s->vmcs.abort_indicator);
+	return BACKEND_RUN_EXIT;
 }
 
 static void soft_get_regs(struct vcpu *vcpu, struct x86_regs *regs)

@@ -808,7 +808,13 @@ int vmx_run(struct vmx_vcpu *x, bool resume, struct vm_exit *exit)
 				 (u32)v->vm_entry_exception_error_code,
 				 (u8)v->vm_entry_instruction_len);
 	v->launched = true;
-	cpu_run(x->cpu, exit);
+	if (cpu_run(x->cpu, exit) == CPU_RUN_HALTED) {
+		/* An event this entry injected was delivered: the valid bit goes, as the exit that
+		   would follow on hardware clears it (28.2), so the next entry does not repeat it. */
+		v->vm_entry_intr_info_field &= ~(u64)INTR_INFO_VALID;
+		vmx_save_guest_state(x);
+		return VMX_RUN_HALTED;
+	}
 	vmx_exit_sequence(x, exit);
 	return 0;
 }

@@ -777,8 +777,7 @@ static void test_run(void)
 	ept_map(c, 0x873000, 0x370000, 1, ERWX, ER | EW | EWB); /* the same host page */
 	memcpy(ram + 0x370000, smc, sizeof(smc));
 	run_setup(c, 0x90000);
-	cpu_run(c, &ex);
-	CHECK_EQ(ex.reason, EXIT_REASON_HLT);
+	CHECK_EQ(cpu_run(c, &ex), CPU_RUN_HALTED);
 	CHECK_EQ(c->gpr[R_RAX], 2);
 	CHECK_EQ(ram[0x370009], 2);
 
@@ -786,8 +785,7 @@ static void test_run(void)
 	ept_map(c, 0x874000, 0x374000, 1, ERWX, EX | EWB);
 	memcpy(ram + 0x374000, xo, sizeof(xo));
 	run_setup(c, 0x94000);
-	cpu_run(c, &ex);
-	CHECK_EQ(ex.reason, EXIT_REASON_HLT);
+	CHECK_EQ(cpu_run(c, &ex), CPU_RUN_HALTED);
 	CHECK_EQ(c->gpr[R_RAX], 7);
 	c->rip = 0x94006;
 	c->halted = 0;

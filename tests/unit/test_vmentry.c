@@ -343,6 +343,36 @@ static void test_rip_past_canonical(void)
 	reset_cpu();
 }
 
+/*
+ * HLT without HLT exiting, and nothing the model delivers can wake the guest (no external-
+ * interrupt exiting, no preemption timer): there is no VM exit (SDM 26.1.3: HLT exits only with
+ * "HLT exiting"; 25.4.2: the HLT activity state). vmx_run comes back with VMX_RUN_HALTED; the
+ * exit-information fields keep their values; the guest-state area shows the halted guest.
+ */
+static void test_hlt_without_exiting(void)
+{
+	struct vm_exit ex;
+
+	good_vmcs();
+	VMCS_SET(V, CPU_BASED_VM_EXEC_CONTROL, PROC & ~PROC_HLT_EXITING);
+	VMCS_SET(V, GUEST_RIP, CODE + 2); /* the HLT after CPUID */
+	vmcs.vm_exit_reason = 0xdead;
+	CHECK_EQ(vmx_run(&vx, false, &ex), VMX_RUN_HALTED);
+	CHECK(ex.reason != EXIT_REASON_HLT);
+	CHECK_EQ(vmcs.vm_exit_reason, 0xdead);
+	CHECK_EQ(vmcs.guest_activity_state, GUEST_ACTIVITY_HLT);
+	CHECK_EQ(vmcs.guest_rip, CODE + 3);
+	CHECK(vmcs.launched);
+	/* Resumed as it is, it stays halted; with external-interrupt exiting the model's host timer
+	   ends the HLT state with exit 1. */
+	CHECK_EQ(vmx_run(&vx, true, &ex), VMX_RUN_HALTED);
+	VMCS_SET(V, PIN_BASED_VM_EXEC_CONTROL, PIN | PIN_EXTINT_EXITING);
+	CHECK_EQ(vmx_run(&vx, true, &ex), 0);
+	CHECK_EQ(ex.reason, EXIT_REASON_EXTERNAL_INTERRUPT);
+	CHECK_EQ(vmcs.guest_activity_state, GUEST_ACTIVITY_HLT);
+	reset_cpu();
+}
+
 static void test_msr_lists(void)
 {
 	struct vm_exit ex;
@@ -999,6 +1029,7 @@ int main(void)
 	test_guest_other();
 	test_pdptes();
 	test_rip_past_canonical();
+	test_hlt_without_exiting();
 	test_msr_lists();
 	cpu_destroy(cpu);
 	free(mem);

@@ -555,13 +555,13 @@ static int script_vcpu_create(struct vcpu *vcpu)
 	return 0;
 }
 
-static void script_run(struct vcpu *vcpu, struct vm_exit *exit)
+static enum backend_run_result script_run(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	const struct step *s;
 
 	if (script_pos == script_len) {
 		*exit = (struct vm_exit){ .reason = EXIT_REASON_TRIPLE_FAULT };
-		return;
+		return BACKEND_RUN_EXIT;
 	}
 	s = &script[script_pos++];
 	*exit = s->exit;
@@ -571,6 +571,7 @@ static void script_run(struct vcpu *vcpu, struct vm_exit *exit)
 	regs.gpr[R_RCX] = s->rcx;
 	regs.gpr[R_RDX] = s->rdx;
 	regs.rflags = X86_FIXED1;
+	return BACKEND_RUN_EXIT;
 }
 
 static void script_get_regs(struct vcpu *vcpu, struct x86_regs *r)
