@@ -587,6 +587,17 @@ static always_inline void mem_write(struct cpu *c, unsigned seg, u64 off, u64 v,
 void mem_probe_write(struct cpu *c, unsigned seg, u64 off, unsigned size);
 
 /*
+ * The VMM's access to guest memory on the guest's behalf (string I/O after an INS/OUTS exit,
+ * sys.c), as a hardware VMM emulates it: the checks of the guest's own access at its CPL
+ * (segment limits and usability, paging with accessed and dirty flags, SMAP, alignment), raising
+ * #GP/#SS/#PF/#AC through cpu_fault(); guest-physical addresses are RAM or the MMIO callbacks as
+ * the VMM maps them, never translated through EPT, and the TLB is neither used nor filled.
+ * mmu_vmm_write with v NULL only checks (translating for a write, setting the flags). (mmu.c)
+ */
+u64 mmu_vmm_read(struct cpu *c, unsigned seg, u64 off, unsigned size);
+void mmu_vmm_write(struct cpu *c, unsigned seg, u64 off, unsigned size, const u64 *v);
+
+/*
  * The read of a read-modify-write operand is checked as a write: a fault reports W = 1 in the #PF
  * error code (SDM vol. 3A 5.7), as the hardware does (found by the differential tester,
  * docs/difftest.md).

@@ -511,7 +511,107 @@ static void test_io(void)
 		    0x8008u << 16 | IO_QUAL_STRING | IO_QUAL_REP, 3, CODE);
 	CHECK_EQ(ex.insn_info, 1u << 7 | SEG_DS << 15);
 	CHECK_EQ(ex.guest_linear, DATA + 3);
+	/* The exit reads no memory; the VMM's part does (cpu_io_string). */
+	CHECK_EQ(ex.io.data, 0);
+	struct cpu_fault f;
+	CHECK_EQ(cpu_io_string(c, &ex, &f), 0);
 	CHECK_EQ(ex.io.data, 0x5a);
+	done(c);
+}
+
+/*
+ * 4-level paging, the first 2 MiB identity-mapped with 4 KiB pages except HOLE, which is not
+ * present. The tables live at PAGING.. (RAM above everything else the tests use).
+ */
+#define PAGING 0x80000
+#define HOLE 0xc000
+
+static void paging_on(struct cpu *c)
+{
+	struct x86_sregs s;
+
+	w64(PAGING, (PAGING + 0x1000) | 3);
+	w64(PAGING + 0x1000, (PAGING + 0x2000) | 3);
+	w64(PAGING + 0x2000, (PAGING + 0x3000) | 3);
+	for (u64 p = 0; p < 512; p++)
+		w64(PAGING + 0x3000 + p * 8, p << 12 == HOLE ? 0 : p << 12 | 3);
+	cpu_get_sregs(c, &s);
+	s.cr0 |= CR0_PG;
+	s.cr3 = PAGING;
+	cpu_set_sregs(c, &s);
+}
+
+/*
+ * INS/OUTS: the I/O exit has priority over the faults of the memory operand (SDM 26.1.1), here
+ * a #PF the exception bitmap would make exit 0. The exit touches no memory; the VMM's access
+ * (cpu_io_string) then meets the #PF, which leaves the instruction uncompleted; from a present
+ * page it reads the element into the record, and the completion advances RSI and RCX.
+ */
+static void test_io_string_priority(void)
+{
+	static const u8 rep_outsb[] = { 0xf3, 0x6e, 0xf4 };
+	static const u8 rep_insb[] = { 0xf3, 0x6c, 0xf4 };
+	struct cpu_fault f;
+	struct cpu *c = mk();
+
+	paging_on(c);
+	code(c, rep_outsb, sizeof(rep_outsb));
+	c->gpr[R_RSI] = HOLE + 0x10;
+	c->gpr[R_RCX] = 2;
+	c->gpr[R_RDX] = 0x80;
+	ctl.proc = PROC_UNCOND_IO_EXITING;
+	ctl.exception_bitmap = BIT(X86_PF_VEC);
+	EXPECT_EXIT(c, EXIT_REASON_IO_INSTRUCTION, 0x80u << 16 | IO_QUAL_STRING | IO_QUAL_REP, 2,
+		    CODE);
+	CHECK_EQ(ex.guest_linear, HOLE + 0x10);
+	CHECK_EQ(ex.io.data, 0);
+	CHECK_EQ(cpu_io_string(c, &ex, &f), 1);
+	CHECK_EQ(f.vector, X86_PF_VEC);
+	CHECK_EQ(f.error, 0); /* not present, read, supervisor */
+	CHECK_EQ(f.cr2, HOLE + 0x10);
+	CHECK_EQ(c->rip, CODE);
+	/* Not completed: the instruction runs again (and exits again, here for a present page). */
+	c->gpr[R_RSI] = DATA;
+	ram[DATA] = 0x5a;
+	EXPECT_EXIT(c, EXIT_REASON_IO_INSTRUCTION, 0x80u << 16 | IO_QUAL_STRING | IO_QUAL_REP, 2,
+		    CODE);
+	CHECK_EQ(c->gpr[R_RCX], 2);
+	CHECK_EQ(cpu_io_string(c, &ex, &f), 0);
+	CHECK_EQ(ex.io.data, 0x5a);
+	EXPECT_EXIT(c, EXIT_REASON_IO_INSTRUCTION, 0x80u << 16 | IO_QUAL_STRING | IO_QUAL_REP, 2,
+		    CODE);
+	CHECK_EQ(c->gpr[R_RCX], 1);
+	CHECK_EQ(c->gpr[R_RSI], DATA + 1);
+	CHECK_EQ(cpu_io_string(c, &ex, &f), 0);
+	ctl.proc = PROC_UNCOND_IO_EXITING | PROC_HLT_EXITING;
+	EXPECT_EXIT(c, EXIT_REASON_HLT, 0, 1, CODE + 2);
+	CHECK_EQ(c->gpr[R_RCX], 0);
+
+	/* INS to the hole: exit first; the VMM's check of the destination is a write #PF. */
+	code(c, rep_insb, sizeof(rep_insb));
+	c->gpr[R_RDI] = HOLE + 0x20;
+	c->gpr[R_RCX] = 1;
+	EXPECT_EXIT(c, EXIT_REASON_IO_INSTRUCTION,
+		    0x80u << 16 | IO_QUAL_IN | IO_QUAL_STRING | IO_QUAL_REP, 2, CODE);
+	CHECK_EQ(cpu_io_string(c, &ex, &f), 1);
+	CHECK_EQ(f.error, PFEC_W);
+	CHECK_EQ(f.cr2, HOLE + 0x20);
+	/* To a present page: checked, then the completion stores what the VMM answered. */
+	c->gpr[R_RDI] = DATA + 8;
+	EXPECT_EXIT(c, EXIT_REASON_IO_INSTRUCTION,
+		    0x80u << 16 | IO_QUAL_IN | IO_QUAL_STRING | IO_QUAL_REP, 2, CODE);
+	CHECK_EQ(cpu_io_string(c, &ex, &f), 0);
+	ex.io.data = 0xa5;
+	EXPECT_EXIT(c, EXIT_REASON_HLT, 0, 1, CODE + 2);
+	CHECK_EQ(ram[DATA + 8], 0xa5);
+	CHECK_EQ(c->gpr[R_RDI], DATA + 9);
+
+	/* Without an exit the instruction's own access faults: #PF (here exit 0). */
+	code(c, rep_outsb, sizeof(rep_outsb));
+	c->gpr[R_RSI] = HOLE;
+	c->gpr[R_RCX] = 1;
+	ctl.proc = PROC_USE_IO_BITMAPS;
+	EXPECT_EXIT(c, EXIT_REASON_EXCEPTION_NMI, HOLE, 0, CODE);
 	done(c);
 }
 
@@ -974,6 +1074,7 @@ int main(void)
 	test_msr_passthrough();
 	test_cr_shadows();
 	test_io();
+	test_io_string_priority();
 	test_pause_loop();
 	test_insn_info();
 	test_invpcid();
