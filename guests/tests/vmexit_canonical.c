@@ -36,7 +36,8 @@ int main(void)
 				     : "r"(TOP_PAGE + 0xffd), "a"((u64)HC_GET_VERSION), "b"(0ull)
 				     : "memory", "cc"));
 	u64 vmcalls = exit_count(XR_VMCALL) - before;
-	check(vec == GP_VECTOR, "fetch at RIP 0x800000000000 after the VMCALL: #GP (vector %d)", vec);
+	check(vec == GP_VECTOR, "fetch at RIP 0x800000000000 after the VMCALL: #GP (vector %d)",
+	      vec);
 	check(last_fault.rip == 0x0000800000000000ull && last_fault.error == 0,
 	      "#GP(%lu) reports RIP %#lx", last_fault.error, last_fault.rip);
 	check_eq(vmcalls, 2, "the VMCALL at 0x7ffffffffffd exited once (plus the count query)");

@@ -489,10 +489,11 @@ void events_check(struct cpu *c)
 			ret += c->inject.insn_len;
 		/*
 		 * SDM 27.7.3: after a vectoring entry no debug exception is pending, except with
-		 * blocking by MOV SS and an injected software interrupt or software exception: then
-		 * it is treated as after a MOV SS that trapped and the INT n / INT3 / INTO following
-		 * it, and delivered once the injected event is (below). For software exceptions other
-		 * than #BP and #OF the SDM lets it be lost or delivered; we deliver it.
+		 * blocking by MOV SS and an injected software interrupt or software exception:
+		 * then it is treated as after a MOV SS that trapped and the INT n / INT3 / INTO
+		 * following it, and delivered once the injected event is (below). For software
+		 * exceptions other than #BP and #OF the SDM lets it be lost or delivered; we
+		 * deliver it.
 		 */
 		if (!(shadow && c->shadow_kind == GUEST_INTR_STATE_MOV_SS &&
 		      (type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_SOFT_EXC)))

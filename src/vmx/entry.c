@@ -809,8 +809,8 @@ int vmx_run(struct vmx_vcpu *x, bool resume, struct vm_exit *exit)
 				 (u8)v->vm_entry_instruction_len);
 	v->launched = true;
 	if (cpu_run(x->cpu, exit) == CPU_RUN_HALTED) {
-		/* An event this entry injected was delivered: the valid bit goes, as the exit that
-		   would follow on hardware clears it (28.2), so the next entry does not repeat it. */
+		/* An event this entry injected was delivered: the valid bit goes, as the exit
+		   that would follow on hardware clears it (28.2), so no entry repeats it. */
 		v->vm_entry_intr_info_field &= ~(u64)INTR_INFO_VALID;
 		vmx_save_guest_state(x);
 		return VMX_RUN_HALTED;
