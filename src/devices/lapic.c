@@ -806,7 +806,7 @@ static int reg_write(struct lapic *l, unsigned reg, u32 val, bool x2)
 
 bool lapic_mmio_decodes(const struct lapic *l, u64 gpa)
 {
-	return xapic_mode(l) && (gpa & ~0xfffull) == (l->apic_base & ~0xfffull & ~BIT(63));
+	return xapic_mode(l) && (gpa & ~0xfffull) == (l->apic_base & ~0xfffull);
 }
 
 /*
