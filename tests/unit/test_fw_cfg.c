@@ -72,7 +72,7 @@ static void put_be32(u8 *p, u32 v)
    0x514, then of the low half at 0x518 (which triggers). Returns the control field after. */
 static u32 dma(u64 desc, u32 control, u32 length, u64 addr)
 {
-	if (desc + 16 <= RAM_SIZE) {
+	if (desc <= RAM_SIZE - 16) {
 		put_be32(ram + desc, control);
 		put_be32(ram + desc + 4, length);
 		put_be32(ram + desc + 8, (u32)(addr >> 32));
@@ -80,7 +80,7 @@ static u32 dma(u64 desc, u32 control, u32 length, u64 addr)
 	}
 	out(FW_CFG_PORT_DMA, __builtin_bswap32((u32)(desc >> 32)), 4);
 	out(FW_CFG_PORT_DMA + 4, __builtin_bswap32((u32)desc), 4);
-	return desc + 4 <= RAM_SIZE ? be32(ram + desc) : 0xdead;
+	return desc <= RAM_SIZE - 4 ? be32(ram + desc) : 0xdead;
 }
 
 static void setup(void)
