@@ -8,7 +8,7 @@
  * Layout (offsets from the base; the base must be 16-byte aligned):
  *   RSDP 36 bytes at 0; FACS 64 bytes at the next 64-byte boundary (5.2.10; only with the PM
  *   block); then XSDT, FADT (276 bytes), MADT, HPET (56 bytes, only with the HPET) and the DSDT,
- *   each 8-byte aligned. A PC with 255 vCPUs and 32 virtio-mmio devices needs about 10 KiB, well
+ *   each 8-byte aligned. A PC with 255 vCPUs and 32 virtio-mmio devices needs 13 KiB, well
  *   inside ACPI_TABLES_SIZE.
  *
  * What the board must make true, since the tables promise it:

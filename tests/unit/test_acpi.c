@@ -495,7 +495,8 @@ static void test_hw_reduced(void)
 	CHECK(find(d, dlen, "COM1", 4) != NULL);
 }
 
-/* 5.2.12.12: APIC IDs of 255 and up get x2APIC structures (and the x2APIC NMI structure). */
+/* 5.2.12.12: APIC IDs of 255 and up get x2APIC structures (and the x2APIC NMI structure). The
+   largest configuration fits the area the board reserves (ACPI_TABLES_SIZE, the size of buf). */
 static void test_x2apic(void)
 {
 	const u8 *d;
@@ -503,11 +504,21 @@ static void test_x2apic(void)
 	acpi_config_pc(&cfg, ACPI_MAX_CPUS);
 	for (unsigned i = 0; i < ACPI_MAX_CPUS; i++)
 		cfg.apic_ids[i] = 2 * i; /* 0..508 */
+	for (unsigned i = 0; i < ACPI_MAX_VIRTIO_MMIO; i++)
+		cfg.virtio[i] = (struct acpi_virtio_mmio){ .base = 0xfeb00000 + 0x200 * i,
+							   .gsi = 16 + i % 8 };
+	cfg.nr_virtio = ACPI_MAX_VIRTIO_MMIO;
+	for (unsigned i = cfg.nr_isos; i < ACPI_MAX_ISOS; i++)
+		cfg.isos[i] = (struct acpi_iso){ .irq = 5, .gsi = 5 + i,
+						 .flags = ACPI_MPS_LEVEL | ACPI_MPS_ACTIVE_LOW };
+	cfg.nr_isos = ACPI_MAX_ISOS;
 	CHECK_EQ(build(), 0);
 	CHECK_EQ(check_madt(true), ACPI_MAX_CPUS);
 	d = table(out.dsdt, "DSDT", 2);
 	CHECK_EQ(count(d, get32(d + 4), "ACPI0007", 8), ACPI_MAX_CPUS);
+	CHECK_EQ(count(d, get32(d + 4), "LNRO0005", 8), ACPI_MAX_VIRTIO_MMIO);
 	CHECK(find(d, get32(d + 4), "C0FE", 4) != NULL);
+	CHECK(find(d, get32(d + 4), "VR31", 4) != NULL);
 }
 
 static void test_refusals(void)
