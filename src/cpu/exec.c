@@ -528,8 +528,11 @@ enum cpu_run_result cpu_run(struct cpu *c, struct vm_exit *exit)
 
 struct cpu *cpu_create(const struct cpu_config *cfg)
 {
-	struct cpu *c = calloc(1, sizeof(*c));
+	/* struct cpu holds the 64-byte aligned XSAVE area (x86.h struct x86_fpu). */
+	struct cpu *c = aligned_alloc(_Alignof(struct cpu), sizeof(*c));
 	struct blockcache *bc = calloc(1, sizeof(*bc));
+	if (c)
+		memset(c, 0, sizeof(*c));
 	if (!c || !bc)
 		goto fail;
 	bc->npages = cfg->ram_size >> 12;

@@ -199,6 +199,9 @@ struct cpu {
 	u64 sysenter_cs, sysenter_esp, sysenter_eip;
 	u64 tsc_aux, pat, apic_base;
 	u64 tsc_base; /* IA32_TSC = cpu_tsc_raw() + tsc_base (sys.c) */
+	/* x87, MMX, SSE (and later AVX) registers in the XSAVE layout (x86.h struct x86_fpu);
+	   the x87 (fpu.c) and SSE (sse*.c) handlers own their parts of it. */
+	struct x86_fpu fpu;
 
 	/* Events (events.c). */
 	u8 intr_shadow; /* blocking by STI / MOV SS for one instruction (SDM 24.4.2) */
