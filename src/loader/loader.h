@@ -28,6 +28,8 @@
 #define LINUX_DATA_ADDR	  0x10000
 #define LINUX_DATA_SIZE	  0x9000
 #define LINUX_ZERO_PAGE	  (LINUX_DATA_ADDR + 0x0000) /* or hvm_start_info */
+#define LINUX_PVH_MODLIST (LINUX_DATA_ADDR + 0x0040) /* one hvm_modlist_entry: the initrd */
+#define LINUX_PVH_MEMMAP  (LINUX_DATA_ADDR + 0x0100) /* E820_MAX_ENTRIES of 24 bytes */
 #define LINUX_GDT	  (LINUX_DATA_ADDR + 0x1000)
 #define LINUX_PML4	  (LINUX_DATA_ADDR + 0x2000) /* then the PDPT and the 4 PDs */
 #define LINUX_CMDLINE	  (LINUX_DATA_ADDR + 0x8000)
@@ -85,3 +87,12 @@ int multiboot_load(const u8 *image, size_t size, const char *cmdline, u64 mem_si
  * fit in the memory map's RAM) with plan->error set.
  */
 int linux_load(const u8 *image, size_t size, const struct boot_config *cfg, struct boot_plan *plan);
+
+/*
+ * An ELF kernel with a Xen PVH entry (XEN_ELFNOTE_PHYS32_ENTRY), as Linux's vmlinux with
+ * CONFIG_PVH, entered in 32-bit protected mode with hvm_start_info version 1. Segments: the boot
+ * data (start_info, module list, memory map, GDT, command line), the PT_LOAD segments at their
+ * physical addresses, the initrd if any. Return values as linux_load (-ENOEXEC: not an ELF file
+ * or no PVH note).
+ */
+int pvh_load(const u8 *image, size_t size, const struct boot_config *cfg, struct boot_plan *plan);

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * Linux loaders: bzImage through the x86 boot protocol (Documentation/arch/x86/boot.rst), on
- * synthetic images: the plan's segments, zero page, page tables and register state; every
- * refusal; a boot on the soft backend that checks the entry state from inside the guest; and,
- * when the machine has one, Debian's kernel (/boot/vmlinuz-*).
+ * Linux loaders: bzImage through the x86 boot protocol (Documentation/arch/x86/boot.rst) and
+ * PVH ELF kernels (xen docs/misc/pvh.pandoc, start_info.h), on synthetic images: the plan's
+ * segments, zero page / start_info, page tables and register state; every refusal; a boot of
+ * each on the soft backend that checks the entry state from inside the guest; and, when the
+ * machine has one, Debian's kernel (/boot/vmlinuz-*).
  */
+#include <elf.h>
 #include <errno.h>
 #include <glob.h>
 #include <stdio.h>
@@ -574,6 +576,346 @@ static void test_bzimage_real_kernel(void)
 	globfree(&g);
 }
 
+/* ---- PVH ---- */
+
+#define PVH_PADDR 0x100000ull
+#define PVH_MEMSZ 0x3000
+#define CODE_OFF  0x400
+#define NOTES_OFF 0x200
+
+struct pvh {
+	bool is64;
+	u64 entry;	     /* the PHYS32_ENTRY note's value */
+	unsigned desc_size;  /* 4 or 8 */
+	unsigned note_align; /* the PT_NOTE segment's p_align: 4 or 8 */
+	u64 paddr, memsz;
+	u16 machine;
+};
+
+static struct pvh pvh_default(bool is64)
+{
+	return (struct pvh){
+		.is64 = is64,
+		.entry = PVH_PADDR,
+		.desc_size = is64 ? 8 : 4,
+		.note_align = 4,
+		.paddr = PVH_PADDR,
+		.memsz = PVH_MEMSZ,
+		.machine = is64 ? EM_X86_64 : EM_386,
+	};
+}
+
+static size_t put_note(u8 *p, const char *name, u32 type, const void *desc, u32 descsz,
+		       unsigned align)
+{
+	u32 namesz = strlen(name) + 1;
+	size_t name_pad = (namesz + align - 1) & ~(align - 1);
+
+	put32(p, namesz);
+	put32(p + 4, descsz);
+	put32(p + 8, type);
+	memcpy(p + 12, name, namesz);
+	memcpy(p + 12 + name_pad, desc, descsz);
+	return 12 + name_pad + ((descsz + align - 1) & ~(align - 1));
+}
+
+/*
+ * An ELF file with a PT_NOTE segment (a GNU build-id note, a Xen note of another type, then
+ * the PHYS32_ENTRY note) and one PT_LOAD segment with `code` at its start, at a higher virtual
+ * address (as vmlinux links) than its physical one.
+ */
+static size_t make_pvh(const struct pvh *p, const u8 *code, size_t code_len)
+{
+	u8 *n = image + NOTES_OFF;
+	u8 build_id[20] = { 1, 2, 3 };
+	u64 entry = p->entry;
+	size_t notes;
+
+	memset(image, 0, sizeof(image));
+	notes = put_note(n, "GNU", NT_GNU_BUILD_ID, build_id, sizeof(build_id), p->note_align);
+	notes += put_note(n + notes, "Xen", 6, "xen-3.0", 8, p->note_align);
+	notes += put_note(n + notes, "Xen", 18, &entry, p->desc_size, p->note_align);
+	if (p->is64) {
+		Elf64_Ehdr eh = { .e_type = ET_EXEC,
+				  .e_machine = p->machine,
+				  .e_version = EV_CURRENT,
+				  .e_entry = 0xffffffff81000000ull,
+				  .e_phoff = sizeof(eh),
+				  .e_ehsize = sizeof(eh),
+				  .e_phentsize = sizeof(Elf64_Phdr),
+				  .e_phnum = 2 };
+		Elf64_Phdr ph[2] = {
+			{ .p_type = PT_NOTE,
+			  .p_offset = NOTES_OFF,
+			  .p_vaddr = 0xffffffff81800000,
+			  .p_paddr = 0x1800000,
+			  .p_filesz = notes,
+			  .p_memsz = notes,
+			  .p_align = p->note_align },
+			{ .p_type = PT_LOAD,
+			  .p_offset = CODE_OFF,
+			  .p_vaddr = 0xffffffff81000000,
+			  .p_paddr = p->paddr,
+			  .p_filesz = 0x100,
+			  .p_memsz = p->memsz,
+			  .p_flags = PF_R | PF_X,
+			  .p_align = 0x200000 },
+		};
+
+		memcpy(eh.e_ident, ELFMAG, SELFMAG);
+		eh.e_ident[EI_CLASS] = ELFCLASS64;
+		eh.e_ident[EI_DATA] = ELFDATA2LSB;
+		eh.e_ident[EI_VERSION] = EV_CURRENT;
+		memcpy(image, &eh, sizeof(eh));
+		memcpy(image + sizeof(eh), ph, sizeof(ph));
+	} else {
+		Elf32_Ehdr eh = { .e_type = ET_EXEC,
+				  .e_machine = p->machine,
+				  .e_version = EV_CURRENT,
+				  .e_entry = 0xc1000000,
+				  .e_phoff = sizeof(eh),
+				  .e_ehsize = sizeof(eh),
+				  .e_phentsize = sizeof(Elf32_Phdr),
+				  .e_phnum = 2 };
+		Elf32_Phdr ph[2] = {
+			{ .p_type = PT_NOTE,
+			  .p_offset = NOTES_OFF,
+			  .p_vaddr = 0xc1800000,
+			  .p_paddr = 0x1800000,
+			  .p_filesz = notes,
+			  .p_memsz = notes,
+			  .p_align = p->note_align },
+			{ .p_type = PT_LOAD,
+			  .p_offset = CODE_OFF,
+			  .p_vaddr = 0xc1000000,
+			  .p_paddr = (u32)p->paddr,
+			  .p_filesz = 0x100,
+			  .p_memsz = (u32)p->memsz,
+			  .p_flags = PF_R | PF_X,
+			  .p_align = 0x1000 },
+		};
+
+		memcpy(eh.e_ident, ELFMAG, SELFMAG);
+		eh.e_ident[EI_CLASS] = ELFCLASS32;
+		eh.e_ident[EI_DATA] = ELFDATA2LSB;
+		eh.e_ident[EI_VERSION] = EV_CURRENT;
+		memcpy(image, &eh, sizeof(eh));
+		memcpy(image + sizeof(eh), ph, sizeof(ph));
+	}
+	memset(image + CODE_OFF, 0x90, 0x100);
+	if (code)
+		memcpy(image + CODE_OFF, code, code_len);
+	return CODE_OFF + 0x100;
+}
+
+static int load_pvh(const struct pvh *p)
+{
+	return pvh_load(image, make_pvh(p, NULL, 0), &cfg, &plan);
+}
+
+static void test_pvh_plan(void)
+{
+	const u8 *si = data_at(LINUX_ZERO_PAGE), *mm = data_at(LINUX_PVH_MEMMAP);
+	const struct x86_sregs *s = &plan.sregs;
+	u64 initrd_at = (MEM - sizeof(initrd)) & ~0xfffull;
+
+	for (int is64 = 0; is64 <= 1; is64++) {
+		struct pvh p = pvh_default(is64);
+
+		config_pc(MEM, "console=hvc0");
+		CHECK_EQ(load_pvh(&p), 0);
+		CHECK(!plan.error[0]);
+		CHECK_EQ(plan.nr_segments, 3);
+		CHECK_EQ(plan.seg[0].gpa, LINUX_DATA_ADDR);
+		CHECK_EQ(plan.seg[1].gpa, PVH_PADDR); /* p_paddr, not p_vaddr */
+		CHECK(plan.seg[1].data == image + CODE_OFF);
+		CHECK_EQ(plan.seg[1].filesz, 0x100);
+		CHECK_EQ(plan.seg[1].memsz, PVH_MEMSZ);
+		CHECK_EQ(plan.seg[2].gpa, initrd_at);
+
+		/* start_info.h, version 1. */
+		CHECK_EQ(get32(si), 0x336ec578);
+		CHECK_EQ(get32(si + 4), 1);
+		CHECK_EQ(get32(si + 8), 0);
+		CHECK_EQ(get32(si + 12), 1);
+		CHECK_EQ(get64(si + 16), LINUX_PVH_MODLIST);
+		CHECK_EQ(get64(data_at(LINUX_PVH_MODLIST)), initrd_at);
+		CHECK_EQ(get64(data_at(LINUX_PVH_MODLIST) + 8), sizeof(initrd));
+		CHECK_EQ(get64(data_at(LINUX_PVH_MODLIST) + 16), 0);
+		CHECK_EQ(get64(si + 24), LINUX_CMDLINE);
+		CHECK(!strcmp((const char *)data_at(LINUX_CMDLINE), "console=hvc0"));
+		CHECK_EQ(get64(si + 32), RSDP);
+		CHECK_EQ(get64(si + 40), LINUX_PVH_MEMMAP);
+		CHECK_EQ(get32(si + 48), 3);
+		CHECK_EQ(get32(si + 52), 0);
+		for (unsigned i = 0; i < 3; i++) {
+			CHECK_EQ(get64(mm + i * 24), map[i].addr);
+			CHECK_EQ(get64(mm + i * 24 + 8), map[i].size);
+			CHECK_EQ(get32(mm + i * 24 + 16), map[i].type);
+			CHECK_EQ(get32(mm + i * 24 + 20), 0);
+		}
+
+		/* pvh.pandoc machine state. */
+		CHECK_EQ(plan.regs.rip, PVH_PADDR);
+		CHECK_EQ(plan.regs.gpr[R_RBX], LINUX_ZERO_PAGE);
+		CHECK_EQ(plan.regs.rflags, 2);
+		CHECK_EQ(s->cr0, CR0_PE | CR0_ET);
+		CHECK_EQ(s->cr4, 0);
+		CHECK_EQ(s->efer, 0);
+		CHECK_EQ(s->seg[SEG_CS].ar, AR_CODE32);
+		CHECK_EQ(s->seg[SEG_CS].limit, 0xffffffff);
+		CHECK_EQ(s->seg[SEG_DS].ar, AR_DATA);
+		CHECK_EQ(s->seg[SEG_ES].ar, AR_DATA);
+		CHECK_EQ(s->seg[SEG_SS].ar, AR_DATA);
+		CHECK_EQ(s->seg[SEG_TR].base, 0);
+		CHECK_EQ(s->seg[SEG_TR].limit, 0x67);
+		CHECK_EQ(s->seg[SEG_TR].ar, 0x8b);
+		CHECK_EQ(get64(data_at(LINUX_GDT) + 0x10), 0x00cf9b000000ffffull);
+		CHECK_EQ(get64(data_at(LINUX_GDT) + 0x18), 0x00cf93000000ffffull);
+		CHECK_EQ(get64(data_at(LINUX_PML4)), 0); /* no page tables */
+	}
+
+	/* No initrd: no module. */
+	struct pvh p = pvh_default(true);
+
+	config_pc(MEM, "");
+	cfg.initrd = NULL;
+	CHECK_EQ(load_pvh(&p), 0);
+	CHECK_EQ(plan.nr_segments, 2);
+	CHECK_EQ(get32(si + 12), 0);
+	CHECK_EQ(get64(si + 16), 0);
+
+	/* Notes padded to 8 in a segment aligned to 8; a 4-byte entry in an ELF64 file. */
+	{
+		config_pc(MEM, "");
+		p.note_align = 8;
+		p.entry = PVH_PADDR + 0x10;
+		CHECK_EQ(load_pvh(&p), 0);
+		CHECK_EQ(plan.regs.rip, PVH_PADDR + 0x10);
+		p.note_align = 4;
+		p.desc_size = 4;
+		CHECK_EQ(load_pvh(&p), 0);
+		CHECK_EQ(plan.regs.rip, PVH_PADDR + 0x10);
+	}
+}
+
+static void test_pvh_refusals(void)
+{
+	struct pvh p = pvh_default(true);
+	size_t size;
+
+	config_pc(MEM, "");
+	/* Not this format: the caller tries the next loader. */
+	CHECK_EQ(pvh_load(image, 0, &cfg, &plan), -ENOEXEC);
+	CHECK_EQ(linux_load(image, make_pvh(&p, NULL, 0), &cfg, &plan), -ENOEXEC);
+	make_bzimage(&(struct bz){ 0 }, NULL, 0);
+	CHECK_EQ(pvh_load(image, sizeof(image), &cfg, &plan), -ENOEXEC);
+	CHECK(strstr(plan.error, "not an ELF file"));
+	/* No PHYS32_ENTRY note: an entry of another size, or a note cut by the segment's end. */
+	p.desc_size = 2;
+	CHECK_EQ(load_pvh(&p), -ENOEXEC);
+	CHECK(strstr(plan.error, "XEN_ELFNOTE_PHYS32_ENTRY"));
+	p = pvh_default(false);
+	size = make_pvh(&p, NULL, 0);
+	put32(image + sizeof(Elf32_Ehdr) + offsetof(Elf32_Phdr, p_filesz),
+	      get32(image + sizeof(Elf32_Ehdr) + offsetof(Elf32_Phdr, p_filesz)) - 1);
+	CHECK_EQ(pvh_load(image, size, &cfg, &plan), -ENOEXEC);
+	put32(image + sizeof(Elf32_Ehdr) + offsetof(Elf32_Phdr, p_type), PT_NULL);
+	CHECK_EQ(pvh_load(image, size, &cfg, &plan), -ENOEXEC);
+
+	/* Malformed ELF. */
+	p = pvh_default(true);
+	size = make_pvh(&p, NULL, 0);
+	CHECK_EQ(pvh_load(image, 40, &cfg, &plan), -EINVAL);
+	CHECK(strstr(plan.error, "the ELF header is cut short"));
+	CHECK_EQ(pvh_load(image, sizeof(Elf64_Ehdr) + sizeof(Elf64_Phdr), &cfg, &plan), -EINVAL);
+	CHECK(strstr(plan.error, "program headers end past the end of the file"));
+	CHECK_EQ(pvh_load(image, CODE_OFF + 0xff, &cfg, &plan), -EINVAL);
+	CHECK(strstr(plan.error, "truncated: ELF program header 1 needs file bytes up to 0x500"));
+	image[EI_DATA] = ELFDATA2MSB;
+	CHECK_EQ(pvh_load(image, size, &cfg, &plan), -EINVAL);
+	p.machine = EM_AARCH64;
+	CHECK_EQ(load_pvh(&p), -EINVAL);
+	CHECK(strstr(plan.error, "not an x86 ELF file"));
+	p = pvh_default(true);
+	p.memsz = 0x80;
+	CHECK_EQ(load_pvh(&p), -EINVAL);
+	CHECK(strstr(plan.error, "p_filesz 0x100 exceeds p_memsz 0x80"));
+
+	/* Entry and segments: in RAM, below 4 GiB, clear of the boot data, entry inside. */
+	p = pvh_default(true);
+	p.entry = 0x100000000ull;
+	CHECK_EQ(load_pvh(&p), -EINVAL);
+	CHECK(strstr(plan.error, "above 4 GiB"));
+	p.entry = PVH_PADDR + PVH_MEMSZ;
+	CHECK_EQ(load_pvh(&p), -EINVAL);
+	CHECK(strstr(plan.error, "the PVH entry point 0x103000 is outside every loaded segment"));
+	p = pvh_default(true);
+	p.paddr = p.entry = 0xfffff000;
+	CHECK_EQ(load_pvh(&p), -EINVAL);
+	CHECK(strstr(plan.error, "ends above 4 GiB"));
+	p.paddr = p.entry = MEM - 0x1000;
+	CHECK_EQ(load_pvh(&p), -E2BIG);
+	CHECK(strstr(plan.error, "ends past the guest's RAM: use --mem 65M or more"));
+	p.paddr = p.entry = 0x9f000;
+	CHECK_EQ(load_pvh(&p), -EINVAL);
+	CHECK(strstr(plan.error, "at 0x9f000-0xa1fff is not all RAM in the memory map"));
+	p.paddr = p.entry = LINUX_DATA_ADDR + 0x8000;
+	CHECK_EQ(load_pvh(&p), -EINVAL);
+	CHECK(strstr(plan.error, "overlaps the boot data at 0x10000-0x18fff"));
+
+	/* The command line and the memory map, as for bzImages. */
+	p = pvh_default(true);
+	{
+		static char cmdline[LINUX_CMDLINE_MAX + 2];
+
+		memset(cmdline, 'a', LINUX_CMDLINE_MAX + 1);
+		config_pc(MEM, cmdline);
+		CHECK_EQ(load_pvh(&p), -EINVAL);
+		CHECK(strstr(plan.error, "tollbooth passes at most 4095"));
+	}
+	config_pc(MEM, "");
+	cfg.nr_e820 = E820_MAX_ENTRIES + 1;
+	CHECK_EQ(load_pvh(&p), -EINVAL);
+	/* An initrd that does not fit. */
+	config_pc(4 * MiB, "");
+	cfg.initrd = big_initrd;
+	cfg.initrd_size = 3 * MiB;
+	CHECK_EQ(load_pvh(&p), -E2BIG);
+	CHECK(!strcmp(plan.error, "the initrd (3072 KiB) does not fit in RAM above the kernel: use "
+				  "--mem 5M or more"));
+}
+
+/*
+ * The PVH entry of the synthetic kernel, on the soft backend, writes 0x22 (all good) or 0x13:
+ *	cmpl $0x336ec578, (%ebx); jne fail	-- EBX: start_info, its magic
+ *	cmpl $1, 4(%ebx); jne fail		-- version 1
+ *	mov %cr0, %eax; test $0x80000000, %eax; jnz fail -- paging off
+ *	mov %cs, %eax; cmp $0x10, %ax; jne fail
+ *	mov 24(%ebx), %eax; cmpb $'p', (%eax); jne fail	-- cmdline_paddr
+ *	mov 16(%ebx), %eax; mov (%eax), %eax; cmpb $0x5a, (%eax); jne fail -- module 0: initrd
+ *	cmpl $3, 48(%ebx); jne fail		-- memmap_entries
+ *	mov $0x22, %al; out %al, $0xf4; hlt
+ * fail: mov $0x13, %al; out %al, $0xf4; hlt
+ */
+static const u8 pvh_entry_32[] = {
+	0x81, 0x3b, 0x78, 0xc5, 0x6e, 0x33, 0x75, 0x35, 0x83, 0x7b, 0x04, 0x01, 0x75, 0x2f,
+	0x0f, 0x20, 0xc0, 0xa9, 0x00, 0x00, 0x00, 0x80, 0x75, 0x25, 0x8c, 0xc8, 0x66, 0x83,
+	0xf8, 0x10, 0x75, 0x1d, 0x8b, 0x43, 0x18, 0x80, 0x38, 0x70, 0x75, 0x15, 0x8b, 0x43,
+	0x10, 0x8b, 0x00, 0x80, 0x38, 0x5a, 0x75, 0x0b, 0x83, 0x7b, 0x30, 0x03, 0x75, 0x05,
+	0xb0, 0x22, 0xe6, 0xf4, 0xf4, 0xb0, 0x13, 0xe6, 0xf4, 0xf4,
+};
+
+static void test_pvh_boot_soft(void)
+{
+	struct pvh p = pvh_default(false);
+	size_t size = make_pvh(&p, pvh_entry_32, sizeof(pvh_entry_32));
+
+	config_pc(MEM, "pvh");
+	CHECK_EQ(pvh_load(image, size, &cfg, &plan), 0);
+	CHECK_EQ(boot_soft(), (0x22 << 1) | 1);
+}
+
 int main(void)
 {
 	test_bzimage_plan();
@@ -581,5 +923,8 @@ int main(void)
 	test_bzimage_refusals();
 	test_bzimage_boot_soft();
 	test_bzimage_real_kernel();
+	test_pvh_plan();
+	test_pvh_refusals();
+	test_pvh_boot_soft();
 	return check_done("linux_loader");
 }
