@@ -301,7 +301,11 @@ static int read_image(const char *path, u8 **image, size_t *size)
 	ssize_t n;
 	int fd;
 
-	fd = open(path, O_RDONLY);
+	/*
+	 * O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, before fstat()
+	 * could refuse it (POSIX open(), O_NONBLOCK). Reads of a regular file never block anyway.
+	 */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
 		fprintf(stderr, "tollbooth: %s: cannot open: %s\n", path, strerror(errno));
 		return EXIT_STATUS_USAGE;

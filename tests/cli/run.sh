@@ -3,11 +3,15 @@
 # Command-line and bad-input tests: every mistake gets exit status 2 and exactly one line on
 # stderr that says what is wrong; nothing crashes (run this with the sanitizer build).
 #   tests/cli/run.sh [TOLLBOOTH]
+# Scratch files live in the build folder (BUILD_ROOT, default build/), never elsewhere.
 set -uo pipefail
 
 bin=${1:-build/san/tollbooth}
-tmp=$(mktemp -d)
+mkdir -p "${BUILD_ROOT:-build}"
+tmp=$(mktemp -d "${BUILD_ROOT:-build}/cli.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+# A hang is a failure, not a stuck suite: every run gets this many seconds (status 124).
+limit=120
 passed=0
 failed=0
 
@@ -36,11 +40,13 @@ aout() {
 expect() {
 	local name=$1 want=$2 pattern=$3 out err status lines
 	shift 4
-	out=$("$bin" "$@" 2>"$tmp/err" </dev/null)
+	out=$(timeout "$limit" "$bin" "$@" 2>"$tmp/err" </dev/null)
 	status=$?
 	err=$(cat "$tmp/err")
 	lines=$(grep -c '' "$tmp/err")
-	if [ $status -ne "$want" ]; then
+	if [ $status -eq 124 ]; then
+		echo "FAIL cli $name: still running after ${limit}s"
+	elif [ $status -ne "$want" ]; then
 		echo "FAIL cli $name: exit status $status, want $want (${err:-no message})"
 	elif grep -qE 'Sanitizer|runtime error' "$tmp/err"; then
 		echo "FAIL cli $name: sanitizer report"
@@ -79,6 +85,9 @@ expect run-help 0 '--mem SIZE' -- run --help
 expect version 0 '^tollbooth [0-9]' -- --version
 expect missing-file 2 'nonexistent.elf: cannot open: No such file' -- run "$tmp/nonexistent.elf"
 expect directory 2 'not a regular file' -- run "$tmp"
+# Opening a FIFO for reading waits for a writer: the image must be refused without waiting.
+mkfifo "$tmp/fifo.elf"
+expect fifo 2 'fifo.elf: not a regular file' -- run "$tmp/fifo.elf"
 expect empty-file 2 'empty.elf: the file is empty' -- run "$tmp/empty.elf"
 expect no-multiboot-header 2 'garbage.elf: no multiboot header' -- run "$tmp/garbage.elf"
 expect bad-checksum 2 'badsum.elf: multiboot header at offset 0 has a bad checksum' -- \
