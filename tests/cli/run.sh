@@ -90,6 +90,9 @@ mkfifo "$tmp/fifo.elf"
 expect fifo 2 'fifo.elf: not a regular file' -- run "$tmp/fifo.elf"
 expect empty-file 2 'empty.elf: the file is empty' -- run "$tmp/empty.elf"
 expect no-multiboot-header 2 'garbage.elf: no multiboot header' -- run "$tmp/garbage.elf"
+{ head -c 514 /dev/zero; printf 'HdrS'; head -c 3578 /dev/zero; } >"$tmp/bzImage"
+expect linux-bzimage 2 'bzImage: a Linux bzImage .*cannot boot Linux kernels yet' -- \
+	run "$tmp/bzImage"
 expect bad-checksum 2 'badsum.elf: multiboot header at offset 0 has a bad checksum' -- \
 	run "$tmp/badsum.elf"
 expect video-mode 2 'video mode' -- run "$tmp/video.elf"
