@@ -58,7 +58,7 @@ struct stats {
 	/* --trace */
 	FILE *trace;
 	u64 trace_t0_ns, trace_events;
-	bool trace_error; /* a write failed: tracing stopped, the run went on */
+	int trace_error; /* errno of the first failed write: tracing stopped, the run went on */
 };
 
 int stats_init(struct stats *s);  /* 0 or -ENOMEM */
@@ -97,7 +97,8 @@ struct stats_key *stats_key_get(struct stats *s, enum stats_kind kind, u64 value
  * accesses.
  */
 void stats_print(const struct stats *s, FILE *f, u64 unclaimed_reads, u64 unclaimed_writes);
-/* The same data as one JSON object (schema in docs/telemetry.md); 0 or -EIO. */
+/* The same data as one JSON object (schema in docs/telemetry.md); 0 or -errno of the failed
+   write (-ENOSPC on a full disk; -EIO when stdio kept no errno). */
 int stats_write_json(const struct stats *s, FILE *f, u64 unclaimed_reads, u64 unclaimed_writes);
 
 /*

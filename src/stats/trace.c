@@ -12,15 +12,21 @@
 
 #include "stats/stats.h"
 
+/* After a write: remember the errno of the first failure (ENOSPC, EFBIG, ...) to report it. */
+static void stats_trace_check(struct stats *s)
+{
+	if (!s->trace_error && ferror(s->trace))
+		s->trace_error = errno ? errno : EIO;
+}
+
 void stats_trace_start(struct stats *s, FILE *f)
 {
 	s->trace = f;
 	s->trace_t0_ns = stats_now_ns();
 	s->trace_events = 0;
-	s->trace_error = false;
+	s->trace_error = 0;
 	fputs("{\"displayTimeUnit\": \"ns\", \"traceEvents\": [", f);
-	if (ferror(f))
-		s->trace_error = true;
+	stats_trace_check(s);
 }
 
 int stats_trace_finish(struct stats *s)
@@ -29,9 +35,11 @@ int stats_trace_finish(struct stats *s)
 
 	if (!s->trace)
 		return 0;
+	errno = 0;
 	fputs("\n]}\n", s->trace);
-	if (s->trace_error || ferror(s->trace))
-		err = -EIO;
+	fflush(s->trace);
+	stats_trace_check(s);
+	err = -s->trace_error;
 	if (fclose(s->trace) && !err)
 		err = -errno;
 	s->trace = NULL;
@@ -101,6 +109,5 @@ void stats_trace_exit(struct stats *s, const struct vm_exit *exit, const struct 
 	}
 	fputs("}}", f);
 	s->trace_events++;
-	if (ferror(f))
-		s->trace_error = true;
+	stats_trace_check(s);
 }

@@ -131,6 +131,11 @@ expect trace-unwritable 2 "--trace '$tmp/no/such/dir/t.json': cannot write: No s
 	run --trace "$tmp/no/such/dir/t.json" "$tmp/exit42.elf"
 expect stats-json-directory 2 "--stats-json '$tmp': cannot write: Is a directory" -- \
 	run --stats-json "$tmp" "$tmp/exit42.elf"
+# A write that fails at the end names the error (ENOSPC on /dev/full); the guest's status stays.
+expect stats-json-disk-full 85 "--stats-json '/dev/full': write failed: No space left on device" \
+	-- run --stats-json /dev/full "$tmp/exit42.elf"
+expect trace-disk-full 1 "--trace '/dev/full': write failed: No space left on device" \
+	-- run --trace /dev/full
 expect tsc-unknown 2 "--tsc 'guest': use host, virtual or virtual:CPI" -- run --tsc guest \
 	"$tmp/exit42.elf"
 expect tsc-cpi-zero 2 "--tsc 'virtual:0'" -- run --tsc virtual:0 "$tmp/exit42.elf"
