@@ -231,6 +231,7 @@ static int handle_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 	vcpu->vm->backend->get_regs(vcpu, &r);
 	stats_note_cpuid(&vcpu->vm->stats, (u32)r.gpr[R_RAX]);
 	cpuid_lookup((u32)r.gpr[R_RAX], (u32)r.gpr[R_RCX], out);
+	vmm_policy_cpuid(vcpu->vm, (u32)r.gpr[R_RAX], (u32)r.gpr[R_RCX], out);
 	r.gpr[R_RAX] = out[CPUID_EAX];
 	r.gpr[R_RBX] = out[CPUID_EBX];
 	r.gpr[R_RCX] = out[CPUID_ECX];

@@ -48,6 +48,8 @@ enum vmm_switch {
 
 /* Is the switch on for this VM, after the user's --vmx and the policy's own adaptations? */
 bool vmm_policy_on(const struct vm *vm, enum vmm_switch sw);
+/* Leave out of a CPUID answer the features whose VMX controls the policy has off. */
+void vmm_policy_cpuid(const struct vm *vm, u32 leaf, u32 subleaf, u32 out[4]);
 /* The exception bitmap the policy programs (SDM 25.6.3): which vectors exit to the VMM. */
 u32 vmm_exception_bitmap(const struct vm *vm);
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cpu/x86.h"
+#include "vmm/cpuid.h"
 #include "vmm/ept.h"
 #include "vmm/exits.h"
 #include "vmm/policy.h"
@@ -138,6 +139,20 @@ u32 vmm_exception_bitmap(const struct vm *vm)
 	if (!vmm_policy_on(vm, VMM_EPT))
 		bitmap |= BIT(X86_PF_VEC);
 	return bitmap;
+}
+
+/*
+ * CPUID as this policy's guest sees it. "Enable RDTSCP" and "enable INVPCID" off make those
+ * instructions #UD (SDM vol. 3C 26.3), so CPUID must not advertise them (KVM likewise clears
+ * a feature the VMCS cannot enable): leaf 80000001H EDX bit 27 RDTSCP, leaf 7 subleaf 0 EBX
+ * bit 10 INVPCID (SDM vol. 2A CPUID).
+ */
+void vmm_policy_cpuid(const struct vm *vm, u32 leaf, u32 subleaf, u32 out[4])
+{
+	if (leaf == 0x80000001 && !vmm_policy_on(vm, VMM_RDTSCP))
+		out[CPUID_EDX] &= ~BIT(27);
+	if (leaf == 7 && subleaf == 0 && !vmm_policy_on(vm, VMM_INVPCID))
+		out[CPUID_EBX] &= ~BIT(10);
 }
 
 /* The capability MSR for a control word: the TRUE one when IA32_VMX_BASIC bit 55 says so (A.1). */
