@@ -78,7 +78,8 @@ static const char usage_run[] =
 	"                        virtual[:CPI] (deterministic: CPI cycles per instruction, 1 by\n"
 	"                        default, plus the modeled cost of each exit)\n"
 	"      --vmx NAME=on|off[,NAME=on|off...]  switch one VT-x control of the VMM's policy\n"
-	"                        (soft backend; docs/vmm.md); --vmx help lists the names\n"
+	"                        (soft backend; docs/vmm.md); --vmx help lists them with\n"
+	"                        their defaults and why\n"
 	"  -h, --help            this text\n"
 	"\n"
 	"exit status:\n"
@@ -188,13 +189,28 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	int c;
+	const char *word;
+	int c, at;
 
 	*o = (struct run_options){ .append = "", .mem_size = VM_MEM_DEFAULT, .tsc_cpi = 1,
 				    .jit = CPU_JIT_THRESHOLD };
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":m:a:h", longopts, NULL)) != -1) {
+	/*
+	 * "-" first: words that are not options come back in order as c == 1 (IMAGE), so getopt
+	 * never permutes argv and the word it is working on is always argv[at], the optind before
+	 * the call, even inside a cluster of short options ("-smp" is '-s' of argv[at]).
+	 */
+	for (at = optind; (c = getopt_long(argc, argv, "-:m:a:h", longopts, NULL)) != -1;
+	     at = optind) {
+		word = argv[at];
 		switch (c) {
+		case 1:
+			if (o->image)
+				return usage_error("more than one IMAGE given ('%s' is extra); see "
+						   "tollbooth run --help",
+						   optarg);
+			o->image = optarg;
+			break;
 		case 'm':
 			if (parse_mem_size(optarg, &o->mem_size))
 				return usage_error("--mem '%s': use a size from 2M to 64G, a "
@@ -257,6 +273,10 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 				return usage_error("--jit '%s': use on, off or eager", optarg);
 			break;
 		case OPT_VMX:
+			if (!strcmp(optarg, "help")) {
+				vmm_policy_help(stdout);
+				exit(0);
+			}
 			if (o->nr_vmx == ARRAY_SIZE(o->vmx))
 				return usage_error("--vmx: at most %zu options; join the switches "
 						   "with commas",
@@ -267,11 +287,9 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 			fputs(usage_run, stdout);
 			exit(0);
 		case ':':
-			return usage_error("%s needs a value; see tollbooth run --help",
-					   argv[optind - 1]);
+			return usage_error("%s needs a value; see tollbooth run --help", word);
 		default:
-			return usage_error("unknown option '%s'; see tollbooth run --help",
-					   argv[optind - 1]);
+			return usage_error("unknown option '%s'; see tollbooth run --help", word);
 		}
 	}
 	if (!o->backend)
@@ -286,11 +304,13 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		if (kvm_probe(msg, sizeof(msg)))
 			return usage_error("%s", msg);
 	}
-	if (argc - optind > 1)
+	/* Words after "--" are not options: IMAGE, if not given before. */
+	if (optind < argc && !o->image)
+		o->image = argv[optind++];
+	if (optind < argc)
 		return usage_error("more than one IMAGE given ('%s' is extra); see tollbooth run "
 				   "--help",
-				   argv[optind + 1]);
-	o->image = argv[optind];
+				   argv[optind]);
 	return 0;
 }
 
@@ -379,39 +399,46 @@ static void finish_outputs(const struct run_options *o, struct vm *vm, FILE *jso
 			strerror(-err));
 }
 
+/* One NAME=on|off of --vmx: 0 or the usage status after one line. */
+static int apply_vmx_switch(struct vm *vm, char *item)
+{
+	char *eq = strchr(item, '=');
+	bool on = eq && !strcmp(eq + 1, "on");
+	int err;
+
+	if (!eq || (!on && strcmp(eq + 1, "off")))
+		return usage_error("--vmx '%s': use NAME=on or NAME=off; --vmx help lists the names",
+				   item);
+	*eq = 0;
+	err = vmm_policy_set(vm, item, on);
+	if (err == -ENOENT)
+		return usage_error("--vmx: unknown control '%s'; --vmx help lists them", item);
+	if (err)
+		return usage_error("--vmx %s=%s: the VT-x model cannot do this (its capability MSRs "
+				   "do not allow it)",
+				   item, on ? "on" : "off");
+	return 0;
+}
+
 /* --vmx NAME=on|off,...: set the VM's policy switches before vm_create(); 0 or exit status. */
 static int apply_vmx_switches(struct vm *vm, const struct run_options *o)
 {
-	char list[256], msg[160];
+	char msg[160];
 
 	for (unsigned i = 0; i < o->nr_vmx; i++) {
-		char *save = NULL, *item;
+		char *list = strdup(o->vmx[i]), *save = NULL, *item;
+		int status = 0;
 
-		snprintf(list, sizeof(list), "%s", o->vmx[i]);
-		for (item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-			char *eq = strchr(item, '=');
-			bool on = eq && !strcmp(eq + 1, "on");
-			int err;
-
-			if (!eq || (!on && strcmp(eq + 1, "off"))) {
-				if (strcmp(item, "help"))
-					fprintf(stderr, "tollbooth: --vmx '%s': use NAME=on or "
-						"NAME=off; names:", item);
-				for (const char *const *n = vmm_policy_names(); *n; n++)
-					fprintf(stderr, " %s", *n);
-				fputc('\n', stderr);
-				return EXIT_STATUS_USAGE;
-			}
-			*eq = 0;
-			err = vmm_policy_set(vm, item, on);
-			if (err == -ENOENT)
-				return usage_error("--vmx: unknown control '%s'; --vmx help lists "
-						   "them", item);
-			if (err)
-				return usage_error("--vmx %s=%s: the VT-x model cannot do this "
-						   "(its capability MSRs do not allow it)",
-						   item, on ? "on" : "off");
+		if (!list) {
+			fputs("tollbooth: no memory for the --vmx list\n", stderr);
+			return EXIT_STATUS_STOPPED;
 		}
+		for (item = strtok_r(list, ",", &save); item && !status;
+		     item = strtok_r(NULL, ",", &save))
+			status = apply_vmx_switch(vm, item);
+		free(list);
+		if (status)
+			return status;
 	}
 	if (vmm_policy_check(vm, msg, sizeof(msg)))
 		return usage_error("%s", msg);

@@ -5,6 +5,8 @@
  * change one control for a run while the rest of the policy adapts.
  */
 #pragma once
+#include <stdio.h>
+
 #include "common.h"
 
 struct vm;
@@ -13,7 +15,7 @@ struct vmcs;
 
 /*
  * Switch a named control for this VM before its vCPU is created: 0, or -ENOENT for an unknown
- * name (main.c then lists vmm_policy_names()). Names: rdtsc-exiting, hlt-exiting, msr-bitmap,
+ * name (main.c then points at `--vmx help`). Names: rdtsc-exiting, hlt-exiting, msr-bitmap,
  * io-bitmap, ept, vpid, pause-exiting, ple, cr3-exiting, cr8-exiting, tpr-shadow, invlpg-exiting,
  * rdpmc-exiting, mwait-exiting, monitor-exiting, mov-dr-exiting, wbinvd-exiting, rdtscp,
  * invpcid, tsc-offsetting, tsc-scaling, preemption-timer, desc-table-exiting, pml,
@@ -21,6 +23,8 @@ struct vmcs;
  */
 int vmm_policy_set(struct vm *vm, const char *name, bool on);
 const char *const *vmm_policy_names(void); /* NULL-terminated */
+/* `--vmx help`: every switch, its default (and with ept=off, where it differs) and why. */
+void vmm_policy_help(FILE *f);
 /*
  * After the last vmm_policy_set(): 0, or -EINVAL with one line in msg[len] when the switches
  * contradict each other (unrestricted-guest=on or pml=on with ept=off, SDM 27.2.1.1).

@@ -115,6 +115,15 @@ TOLLBOOTH_KVM_DEV=/nonexistent/kvm expect accel-kvm-missing 2 '/nonexistent/kvm'
 expect accel-unknown 2 "--accel 'tcg': unknown" -- run --accel tcg "$tmp/exit42.elf"
 expect unknown-option 2 "unknown option '--frobnicate'" -- run --frobnicate "$tmp/exit42.elf"
 expect two-images 2 'more than one IMAGE' -- run "$tmp/exit42.elf" "$tmp/exit42.elf"
+# A QEMU word in a cluster of short options is named whole.
+expect unknown-short-option 2 "unknown option '-smp'" -- run -smp 2 "$tmp/exit42.elf"
+# --vmx help: every switch with its default and why, on stdout.
+expect vmx-help 0 '^  msr-bitmap +on +the CPU' -- run --vmx help
+expect vmx-help-all 0 "^  unrestricted-guest +on " -- run --vmx help
+expect vmx-not-a-switch 2 "--vmx 'ept': use NAME=on or NAME=off" -- run --vmx ept "$tmp/exit42.elf"
+# A long --vmx list is read to its end (the last item is past 255 characters).
+expect vmx-long-list 2 "unknown control 'bogus'" -- \
+	run --vmx "$(printf 'rdtsc-exiting=off,%.0s' {1..16})bogus=on" "$tmp/exit42.elf"
 expect append-too-long 2 '--append' -- run --append "$(head -c 5000 /dev/zero | tr '\0' x)" \
 	"$tmp/exit42.elf"
 expect debug-exit-status 85 '' -- run --mem 4M --accel soft --append 'a b' "$tmp/exit42.elf"
