@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -550,6 +551,12 @@ static int cmd_kvm_ok(void)
 
 int main(int argc, char **argv)
 {
+	/*
+	 * A reader of stdout that goes away (`tollbooth run | head -c 10`) must not kill the VMM:
+	 * writes then fail with EPIPE, the console drops the guest's output and the run goes on
+	 * to its end and its statistics.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2)
 		return usage_error("no command given; usage: tollbooth run [options] [IMAGE]");
 	if (!strcmp(argv[1], "run"))

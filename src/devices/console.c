@@ -15,21 +15,27 @@
 static struct {
 	u8 out[4096];
 	size_t out_len;
-	bool open, raw, stdin_eof, escape;
+	bool open, raw, stdin_eof, escape, stdout_gone;
 	struct termios saved;
 	void (*on_quit)(void *opaque);
 	void *opaque;
 } con;
 
+/*
+ * stdout gone (EPIPE: its reader exited; main() ignores SIGPIPE for this) or failing: the guest's
+ * output is dropped and the guest keeps running. After EPIPE nothing is written again.
+ */
 static void console_write_all(const u8 *p, size_t n)
 {
-	while (n) {
+	while (n && !con.stdout_gone) {
 		ssize_t w = write(STDOUT_FILENO, p, n);
 
 		if (w < 0 && errno == EINTR)
 			continue;
+		if (w < 0 && errno == EPIPE)
+			con.stdout_gone = true;
 		if (w <= 0)
-			return; /* stdout gone: guest output is dropped, the guest keeps running */
+			return;
 		p += w;
 		n -= (size_t)w;
 	}

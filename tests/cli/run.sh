@@ -183,5 +183,14 @@ assert sum(e["samples"] for e in stats["exits"]) == total, "exit rows do not add
 stats_files stats-json-and-trace-valid "$tmp/stats.json" "$tmp/trace.json"
 stats_files trace-closed-on-stop "$tmp/stop-stats.json" "$tmp/stop.json"
 
+# Tests that talk to a running tollbooth (stdout without a reader, signals): one line each.
+while read -r line; do
+	echo "$line"
+	case $line in
+	ok\ *) passed=$((passed + 1)) ;;
+	*) failed=$((failed + 1)) ;;
+	esac
+done < <(python3 "$(dirname "$0")/signals.py" "$bin" "$tmp" 2>&1)
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
