@@ -35,6 +35,7 @@ struct run_options {
 	unsigned jit; /* compile threshold, 0 = interpret only (cpu_set_jit) */
 	const char *vmx[16]; /* --vmx NAME=on|off[,...], applied in order */
 	unsigned nr_vmx;
+	bool debug_dump; /* --debug-dump */
 };
 
 static const char usage_main[] =
@@ -81,6 +82,9 @@ static const char usage_run[] =
 	"      --vmx NAME=on|off[,NAME=on|off...]  switch one VT-x control of the VMM's policy\n"
 	"                        (soft backend; docs/vmm.md); --vmx help lists them with\n"
 	"                        their defaults and why\n"
+	"      --debug-dump      when tollbooth stops the run on an exit it cannot handle, dump\n"
+	"                        the exit record, the registers and the VMCS to stderr first\n"
+	"                        (for a developer; the stop itself is always one line)\n"
 	"  -h, --help            this text\n"
 	"\n"
 	"exit status:\n"
@@ -173,7 +177,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 {
 	enum { OPT_ACCEL = 256, OPT_STATS, OPT_STATS_JSON, OPT_TRACE, OPT_TSC, OPT_JIT };
 	enum { OPT_KVM_IOEVENTFD = 512, OPT_KVM_DISABLE_EXITS, OPT_KVM_IRQCHIP };
-	enum { OPT_VMX = 768 };
+	enum { OPT_VMX = 768, OPT_DEBUG_DUMP };
 	static const struct option longopts[] = {
 		{ "mem", required_argument, NULL, 'm' },
 		{ "append", required_argument, NULL, 'a' },
@@ -187,6 +191,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		{ "tsc", required_argument, NULL, OPT_TSC },
 		{ "jit", required_argument, NULL, OPT_JIT },
 		{ "vmx", required_argument, NULL, OPT_VMX },
+		{ "debug-dump", no_argument, NULL, OPT_DEBUG_DUMP },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -283,6 +288,9 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 						   "with commas",
 						   ARRAY_SIZE(o->vmx));
 			o->vmx[o->nr_vmx++] = optarg;
+			break;
+		case OPT_DEBUG_DUMP:
+			o->debug_dump = true;
 			break;
 		case 'h':
 			fputs(usage_run, stdout);
@@ -473,6 +481,7 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size)
 	vm.tsc_virtual = o->tsc_virtual;
 	vm.tsc_cpi = o->tsc_cpi;
 	vm.jit = o->jit ? (int)o->jit : -1;
+	vm.debug_dump = o->debug_dump;
 	status = open_output("--stats-json", o->stats_json, &json);
 	if (!status)
 		status = open_output("--trace", o->trace, &trace);

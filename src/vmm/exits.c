@@ -67,13 +67,27 @@ static void vcpu_dump_state(struct vcpu *vcpu, const struct vm_exit *exit)
 		b->dump(vcpu, stderr);
 }
 
-/* Dump the vCPU and the backend's state (soft: the VMCS) and end the run with `why`. */
+/*
+ * The hint a stop message ends with when the vCPU dump was not asked for (about 150 lines: the
+ * exit record, the registers and, on soft, every VMCS field; for a developer, not for the user).
+ */
+static const char *vcpu_dump_hint(const struct vcpu *vcpu)
+{
+	return vcpu->vm->debug_dump ? "" : " (--debug-dump prints the vCPU state)";
+}
+
+/*
+ * End the run with one line: `why`, the exit and RIP. With --debug-dump the vCPU and the
+ * backend's state (soft: the VMCS) are dumped to stderr first.
+ */
 static int vcpu_stop_with_dump(struct vcpu *vcpu, const struct vm_exit *exit, const char *why)
 {
-	vcpu_dump_state(vcpu, exit);
-	vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED, "%s %#x (%s) at RIP %#" PRIx64 "%s", why,
+	if (vcpu->vm->debug_dump)
+		vcpu_dump_state(vcpu, exit);
+	vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED, "%s %#x (%s) at RIP %#" PRIx64 "%s%s", why,
 			exit->reason, exit_reason_name(exit->reason), exit->rip,
-			exit->reason & EXIT_REASON_FAILED_VMENTRY ? " (VM entry failed)" : "");
+			exit->reason & EXIT_REASON_FAILED_VMENTRY ? " (VM entry failed)" : "",
+			vcpu_dump_hint(vcpu));
 	return 0;
 }
 
@@ -755,10 +769,18 @@ static int handle_ept_violation(struct vcpu *vcpu, struct vm_exit *exit)
 	if (region >= 0 && vm->regions[region].kind == MEM_RAM)
 		return vcpu_stop_with_dump(vcpu, exit,
 					   "EPT violation on RAM (the VMM's EPT is wrong):");
-	if (!(exit->qual & BIT(7)) || !(exit->qual & BIT(8)))
-		return vcpu_stop_with_dump(
-			vcpu, exit,
-			"guest paging structures outside RAM (EPT violation on a page walk):");
+	if (!(exit->qual & BIT(7)) || !(exit->qual & BIT(8))) {
+		/* The guest's own mistake (CR3 or a paging entry points past RAM): one line. */
+		if (vm->debug_dump)
+			vcpu_dump_state(vcpu, exit);
+		vm_request_stop(vm, EXIT_STATUS_STOPPED,
+				"guest paging structures outside RAM: the page walk for linear "
+				"address %#" PRIx64 " at RIP %#" PRIx64 " reaches guest-physical "
+				"%#" PRIx64 ", which is not RAM (%lluM of it at 0)%s",
+				exit->guest_linear, exit->rip, exit->guest_phys,
+				(unsigned long long)(vm->ram_size >> 20), vcpu_dump_hint(vcpu));
+		return 0;
+	}
 	if (exit->qual & BIT(2)) {
 		vm_request_stop(vm, EXIT_STATUS_STOPPED,
 				"guest executes from GPA %#" PRIx64 " (not RAM) at RIP %#" PRIx64,

@@ -366,8 +366,12 @@ static int vmm_vmcs_setup_host(struct vm *vm, struct vmcs *v)
 	VMCS_SET(v, HOST_IA32_PAT, 0x0007040600070406ull);
 	VMCS_SET(v, HOST_IA32_EFER, EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE);
 	VMCS_SET(v, HOST_RSP, host_base + 0x8000);
-	/* The exit handler entry point: where a hardware VM exit would land. */
-	VMCS_SET(v, HOST_RIP, (u64)(uintptr_t)vmm_handle_exit);
+	/*
+	 * Where a hardware VM exit would land: the exit entry point in the host's address space
+	 * above. vmm_handle_exit() stands for it; its real address is not written here, so no
+	 * dump of the VMCS ever shows a host address.
+	 */
+	VMCS_SET(v, HOST_RIP, VMM_HOST_RIP);
 	return 0;
 }
 

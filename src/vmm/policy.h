@@ -31,6 +31,12 @@ void vmm_policy_help(FILE *f);
  */
 int vmm_policy_check(const struct vm *vm, char *msg, size_t len);
 
+/*
+ * HOST_RIP: the VMM's exit entry point in the 64-bit host's address space that the host-state
+ * area describes (GDT at 0xfffffe0000000000, ...); vmm_handle_exit() is what runs there.
+ */
+#define VMM_HOST_RIP 0xfffffe0000010000ull
+
 /* Program a fresh VMCS (controls, host state, EPT, bitmaps) by the VM's policy: 0 or -errno. */
 int vmm_vmcs_setup(struct vcpu *vcpu, struct vmcs *vmcs);
 

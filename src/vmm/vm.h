@@ -90,6 +90,9 @@ struct vm {
 	u64 *dirty_bitmap;	/* a bit per 4 KiB of RAM, from the PML log; NULL without PML */
 	u8 *pml_log;		/* the PML page (512 GPAs) */
 	u64 preemption_quantum; /* re-armed at each preemption-timer exit */
+	/* --debug-dump (set before vm_create()): a run the VMM stops dumps the vCPU (and the soft
+	   VMCS) to stderr first */
+	bool debug_dump;
 	/* Set by whatever ends the run; the message (may be empty) is printed once, by the caller.
 	 */
 	bool stop;

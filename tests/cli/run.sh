@@ -77,6 +77,10 @@ le32 0x1badb002 0 $((-0x1badb002)) >>"$tmp/elf64.elf"
 aout "$tmp/exit42.elf" 0 0 0 0 '\xb0\x2a\xe6\xf4'
 # hlt with interrupts off (multiboot entry): tollbooth ends the run, status 4.
 aout "$tmp/hlt.elf" 0 0 0 0 '\xf4'
+# mov $0xfe000000, %eax; mov %eax, %cr3; mov %cr0, %eax; or $0x80000000, %eax; mov %eax, %cr0:
+# paging on with the page directory past RAM; the next fetch walks it (EPT violation, bit 8 = 0).
+aout "$tmp/cr3-past-ram.elf" 0 0 0 0 \
+	'\xb8\x00\x00\x00\xfe\x0f\x22\xd8\x0f\x20\xc0\x0d\x00\x00\x00\x80\x0f\x22\xc0\xf4'
 
 expect no-arguments 2 'no command given' --
 expect unknown-command 2 "unknown command 'boot'" -- boot
@@ -159,6 +163,22 @@ expect stats-files 85 '' -- run --stats --stats-json "$tmp/stats.json" --trace \
 	"$tmp/trace.json" --tsc virtual:2 "$tmp/exit42.elf"
 expect trace-on-stop 4 'halted with interrupts disabled' -- run --trace "$tmp/stop.json" \
 	--stats-json "$tmp/stop-stats.json" "$tmp/hlt.elf"
+# The guest's own mistake is one line for the user; --debug-dump adds the dump, without a host
+# address (a pointer into tollbooth: 0x55..., 0x56... or 0x7f...).
+expect paging-past-ram 4 'guest paging structures outside RAM: .*linear address 0x100033 .*guest-physical 0xfe000000' \
+	-- run "$tmp/cr3-past-ram.elf"
+"$bin" run --debug-dump "$tmp/cr3-past-ram.elf" >/dev/null 2>"$tmp/dump" </dev/null
+if [ "$(grep -c '' "$tmp/dump")" -lt 50 ] || ! grep -q '^HOST_RIP' "$tmp/dump" ||
+	! grep -q 'paging structures outside RAM' "$tmp/dump"; then
+	echo "FAIL cli debug-dump: no dump with the VMCS: $(tail -n 1 "$tmp/dump")"
+	failed=$((failed + 1))
+elif grep -Eq '0x0*(55|56|7f)[0-9a-f]{10}\b' "$tmp/dump"; then
+	echo "FAIL cli debug-dump: a host address: $(grep -Em 1 '0x0*(55|56|7f)[0-9a-f]{10}\b' "$tmp/dump")"
+	failed=$((failed + 1))
+else
+	echo "ok cli debug-dump"
+	passed=$((passed + 1))
+fi
 
 # stats_files NAME STATS TRACE: both parse as JSON, one trace event per counted exit.
 stats_files() {
