@@ -278,6 +278,50 @@ static int handle_msr_read(struct vcpu *vcpu, struct vm_exit *exit)
 	return 0;
 }
 
+/*
+ * WRMSR of an MSR the CPU holds, which exits only with the MSR bitmap off. The CPU applies the
+ * instruction's own checks (cpu_set_msr: EFER's reserved bits and LME with paging on, canonical
+ * addresses, PAT memory types; SDM vol. 2B WRMSR, vol. 3A 10.8.5). VM entry loads some of these
+ * MSRs from the guest-state area, which the exit filled before this write (SDM 27.3.2.1:
+ * SYSENTER_CS/ESP/EIP always, PAT and EFER with their "load" controls; 27.3.2.2: the FS and GS
+ * bases), so the VMM writes the new value there as well, as KVM's vmx_set_msr() writes
+ * GUEST_SYSENTER_*, GUEST_IA32_PAT and the segment bases. Otherwise the next entry, which
+ * reloads the guest state the handler dirtied by advancing RIP, would undo the write.
+ */
+static int vcpu_write_cpu_msr(struct vcpu *vcpu, struct cpu *cpu, u32 index, u64 value)
+{
+	struct vmcs *v = vmm_vcpu_vmcs(vcpu);
+	int err = cpu_set_msr(cpu, index, value);
+
+	if (err || !v)
+		return err;
+	cpu_get_msr(cpu, index, &value); /* as the CPU keeps it: EFER.LMA its own, ... */
+	switch (index) {
+	case MSR_IA32_EFER:
+		VMCS_SET(v, GUEST_IA32_EFER, value);
+		break;
+	case MSR_IA32_PAT:
+		VMCS_SET(v, GUEST_IA32_PAT, value);
+		break;
+	case MSR_IA32_SYSENTER_CS:
+		VMCS_SET(v, GUEST_SYSENTER_CS, value);
+		break;
+	case MSR_IA32_SYSENTER_ESP:
+		VMCS_SET(v, GUEST_SYSENTER_ESP, value);
+		break;
+	case MSR_IA32_SYSENTER_EIP:
+		VMCS_SET(v, GUEST_SYSENTER_EIP, value);
+		break;
+	case MSR_IA32_FS_BASE:
+		VMCS_SET(v, GUEST_FS_BASE, value);
+		break;
+	case MSR_IA32_GS_BASE:
+		VMCS_SET(v, GUEST_GS_BASE, value);
+		break;
+	}
+	return 0;
+}
+
 static int handle_msr_write(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	const struct backend_ops *b = vcpu->vm->backend;
@@ -293,7 +337,7 @@ static int handle_msr_write(struct vcpu *vcpu, struct vm_exit *exit)
 	value = (u32)r.gpr[R_RAX] | (r.gpr[R_RDX] << 32);
 	err = msr_policy_write(vcpu->msr_values, index, value);
 	if (err == -ENOENT && cpu && !cpu_get_msr(cpu, index, &old))
-		err = cpu_set_msr(cpu, index, value);
+		err = vcpu_write_cpu_msr(vcpu, cpu, index, value);
 	if (err)
 		return vcpu_inject(vcpu, X86_GP, true, 0);
 	vcpu_complete_insn(vcpu, &r, exit);

@@ -180,6 +180,28 @@ else
 	passed=$((passed + 1))
 fi
 
+# Every --vmx switch flipped either way: the demo passes (status 1), or tollbooth refuses with
+# one line that names the switch (docs/vmm.md: ept=off, unrestricted-guest=off).
+switches=$("$bin" run --vmx help | sed -nE 's/^  ([a-z0-9-]+) +(on|off) .*/\1/p')
+[ "$(wc -w <<<"$switches")" -ge 20 ] || { echo "FAIL cli vmx-demo: --vmx help lists no switches"; failed=$((failed + 1)); }
+for sw in $switches; do
+	for v in on off; do
+		timeout "$limit" "$bin" run --vmx "$sw=$v" >/dev/null 2>"$tmp/err" </dev/null
+		status=$?
+		if [ $status -eq 1 ] && [ ! -s "$tmp/err" ]; then
+			echo "ok cli vmx-demo $sw=$v"
+		elif [ $status -ne 1 ] && [ $status -ne 124 ] && [ "$(grep -c '' "$tmp/err")" -eq 1 ] &&
+			grep -q -- "$sw=$v" "$tmp/err" && ! grep -qE 'Sanitizer|runtime error' "$tmp/err"; then
+			echo "ok cli vmx-demo $sw=$v: refused ($(cut -c 1-60 "$tmp/err")...)"
+		else
+			echo "FAIL cli vmx-demo $sw=$v: exit status $status: $(head -c 300 "$tmp/err")"
+			failed=$((failed + 1))
+			continue
+		fi
+		passed=$((passed + 1))
+	done
+done
+
 # stats_files NAME STATS TRACE: both parse as JSON, one trace event per counted exit.
 stats_files() {
 	local msg
