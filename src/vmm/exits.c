@@ -1020,7 +1020,13 @@ int vmm_handle_exit(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	u32 basic = exit->reason & 0xffff;
 
-	if (basic != EXIT_REASON_VMCALL)
+	/*
+	 * The record HC_LAST_EXIT reports: what the guest caused. VMCALL is the query itself; an
+	 * external interrupt (the host's timer or kick) and the preemption timer are the host's,
+	 * taken at any instruction boundary (SDM 26.2, 26.5.1), so they do not replace it.
+	 */
+	if (basic != EXIT_REASON_VMCALL && basic != EXIT_REASON_EXTERNAL_INTERRUPT &&
+	    basic != EXIT_REASON_PREEMPTION_TIMER)
 		vcpu->last_exit = *exit;
 	vcpu->exit_counts[basic < EXIT_REASON_MAX ? basic : EXIT_REASON_MAX]++;
 	if (vcpu_exit_storm(vcpu, exit))

@@ -38,7 +38,8 @@ struct mem_region {
 
 struct vcpu {
 	struct vm *vm;
-	/* The most recent exit that was not a VMCALL (HC_LAST_EXIT reports it to the guest). */
+	/* The most recent exit the guest caused: not a VMCALL, an external interrupt or the
+	   preemption timer (HC_LAST_EXIT reports it to the guest). */
 	struct vm_exit last_exit;
 	void *backend;			  /* the backend's own vCPU state */
 	u64 msr_values[MSR_POLICY_COUNT]; /* the VMM-held MSRs (vmm/msr.c) */
