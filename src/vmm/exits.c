@@ -979,46 +979,82 @@ static exit_handler_fn exit_handler_for(u32 reason)
 	return exit_handlers[basic];
 }
 
-/* Exit-storm detection (exits.h): true when this exit makes the run stop. */
-static bool vcpu_exit_storm(struct vcpu *vcpu, const struct vm_exit *exit)
+/* Accesses no device claimed so far, on both buses (bus.h: reads get all ones). */
+static u64 vm_unclaimed_accesses(const struct vm *vm)
+{
+	return vm->pio.unclaimed_reads + vm->pio.unclaimed_writes + vm->mmio.unclaimed_reads +
+	       vm->mmio.unclaimed_writes;
+}
+
+/* The stop line for a guest that spins on an access no device answers. */
+static void vcpu_stop_spinning(struct vcpu *vcpu, const struct vm_exit *exit)
+{
+	bool io = (exit->reason & 0xffff) == EXIT_REASON_IO_INSTRUCTION;
+	bool write = io ? !exit->io.in : exit->mmio.valid ? exit->mmio.write : exit->qual & BIT(1);
+	u64 where = io ? exit->io.port : exit->mmio.valid ? exit->mmio.gpa : exit->guest_phys;
+
+	vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+			"guest spins on %s %s %#" PRIx64 " at RIP %#" PRIx64 ", where no device is "
+			"(%s): %u times with the same registers",
+			write ? "a write to" : "a read of", io ? "port" : "guest-physical", where,
+			exit->rip, write ? "the write goes nowhere" : "it reads all ones",
+			vcpu->storm.count);
+}
+
+/*
+ * Exit-storm detection (exits.h), after the handler: `r` holds the registers at the exit,
+ * `device` says whether the exit was a port or MMIO access that a device claimed (1), one that
+ * no device claimed (0), or no device access (-1). A storm stops the run.
+ */
+static void vcpu_exit_storm(struct vcpu *vcpu, const struct vm_exit *exit,
+			    const struct x86_regs *r, int device)
 {
 	struct cpu *cpu = vmm_vcpu_cpu(vcpu);
-	u32 basic = exit->reason & 0xffff;
 	u64 icount = cpu ? cpu_icount(cpu) : 0;
-	struct x86_regs r;
 	bool same;
 
-	vcpu->vm->backend->get_regs(vcpu, &r);
 	same = vcpu->storm.count && exit->reason == vcpu->storm.reason &&
 	       exit->rip == vcpu->storm.rip && exit->qual == vcpu->storm.qual &&
-	       r.rflags == vcpu->storm.rflags && !memcmp(r.gpr, vcpu->storm.gpr, sizeof(r.gpr));
-	if (same && cpu)
+	       r->rflags == vcpu->storm.rflags && !memcmp(r->gpr, vcpu->storm.gpr, sizeof(r->gpr));
+	/*
+	 * A device access is progress: the device sees it (a UART byte per pass is output, a
+	 * status register may change). An access no device claims reads all ones and writes
+	 * nowhere, so with the same registers at the same RIP the loop learns nothing new however
+	 * many instructions it runs in between. Any other exit counts when the backend retired
+	 * fewer than 2 instructions since the last one (or cannot count them).
+	 */
+	if (device > 0)
+		same = false;
+	else if (same && device < 0 && cpu)
 		same = icount - vcpu->storm.icount < 2;
-	else if (same)
-		same = basic != EXIT_REASON_IO_INSTRUCTION && basic != EXIT_REASON_EPT_VIOLATION;
 	vcpu->storm.icount = icount;
 	if (same) {
 		if (++vcpu->storm.count < VMM_EXIT_STORM_LIMIT)
-			return false;
-		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
-				"exit storm: %s at RIP %#" PRIx64 " (qualification %#" PRIx64
-				") repeated %u times without progress",
-				exit_reason_name(exit->reason), exit->rip, exit->qual,
-				vcpu->storm.count);
-		return true;
+			return;
+		if (device == 0)
+			vcpu_stop_spinning(vcpu, exit);
+		else
+			vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+					"exit storm: %s at RIP %#" PRIx64 " (qualification %#" PRIx64
+					") repeated %u times without progress",
+					exit_reason_name(exit->reason), exit->rip, exit->qual,
+					vcpu->storm.count);
+		return;
 	}
 	vcpu->storm.count = 1;
 	vcpu->storm.reason = exit->reason;
 	vcpu->storm.rip = exit->rip;
 	vcpu->storm.qual = exit->qual;
-	vcpu->storm.rflags = r.rflags;
-	memcpy(vcpu->storm.gpr, r.gpr, sizeof(r.gpr));
-	return false;
+	vcpu->storm.rflags = r->rflags;
+	memcpy(vcpu->storm.gpr, r->gpr, sizeof(r->gpr));
 }
 
 int vmm_handle_exit(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	u32 basic = exit->reason & 0xffff;
+	struct x86_regs r;
+	int err, device = -1;
+	u64 unclaimed;
 
 	/*
 	 * The record HC_LAST_EXIT reports: what the guest caused. VMCALL is the query itself; an
@@ -1029,7 +1065,12 @@ int vmm_handle_exit(struct vcpu *vcpu, struct vm_exit *exit)
 	    basic != EXIT_REASON_PREEMPTION_TIMER)
 		vcpu->last_exit = *exit;
 	vcpu->exit_counts[basic < EXIT_REASON_MAX ? basic : EXIT_REASON_MAX]++;
-	if (vcpu_exit_storm(vcpu, exit))
-		return 0;
-	return exit_handler_for(exit->reason)(vcpu, exit);
+	vcpu->vm->backend->get_regs(vcpu, &r);
+	unclaimed = vm_unclaimed_accesses(vcpu->vm);
+	err = exit_handler_for(exit->reason)(vcpu, exit);
+	if (basic == EXIT_REASON_IO_INSTRUCTION || basic == EXIT_REASON_EPT_VIOLATION)
+		device = vm_unclaimed_accesses(vcpu->vm) == unclaimed;
+	if (!err && !vcpu->vm->stop)
+		vcpu_exit_storm(vcpu, exit, &r, device);
+	return err;
 }

@@ -77,6 +77,8 @@ le32 0x1badb002 0 $((-0x1badb002)) >>"$tmp/elf64.elf"
 aout "$tmp/exit42.elf" 0 0 0 0 '\xb0\x2a\xe6\xf4'
 # hlt with interrupts off (multiboot entry): tollbooth ends the run, status 4.
 aout "$tmp/hlt.elf" 0 0 0 0 '\xf4'
+# 1: mov 0xfe000000, %eax; cmp $0x1234, %eax; jne 1b -- waits for a device that is not there.
+aout "$tmp/mmio-hole-spin.elf" 0 0 0 0 '\xa1\x00\x00\x00\xfe\x3d\x34\x12\x00\x00\x75\xf4\xf4'
 # mov $0xfe000000, %eax; mov %eax, %cr3; mov %cr0, %eax; or $0x80000000, %eax; mov %eax, %cr0:
 # paging on with the page directory past RAM; the next fetch walks it (EPT violation, bit 8 = 0).
 aout "$tmp/cr3-past-ram.elf" 0 0 0 0 \
@@ -163,6 +165,10 @@ expect stats-files 85 '' -- run --stats --stats-json "$tmp/stats.json" --trace \
 	"$tmp/trace.json" --tsc virtual:2 "$tmp/exit42.elf"
 expect trace-on-stop 4 'halted with interrupts disabled' -- run --trace "$tmp/stop.json" \
 	--stats-json "$tmp/stop-stats.json" "$tmp/hlt.elf"
+# A guest polling an MMIO address where no device is (all ones) forever is stopped and named.
+expect mmio-hole-spin 4 'guest spins on a read of guest-physical 0xfe000000 at RIP 0x100020, where no device is' \
+	-- run "$tmp/mmio-hole-spin.elf"
+
 # The guest's own mistake is one line for the user; --debug-dump adds the dump, without a host
 # address (a pointer into tollbooth: 0x55..., 0x56... or 0x7f...).
 expect paging-past-ram 4 'guest paging structures outside RAM: .*linear address 0x100033 .*guest-physical 0xfe000000' \

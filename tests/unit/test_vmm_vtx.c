@@ -904,6 +904,16 @@ static void test_exit_storm(void)
 	CHECK_EQ(run_script(steps, n), EXIT_STATUS_STOPPED);
 	CHECK_EQ(script_pos, n);
 	vm_destroy(&vm);
+
+	/* Polling a port where no device is reads all ones forever: the guest spins on nothing. */
+	for (unsigned i = 0; i < n; i++)
+		steps[i].exit.io.port = 0x80, steps[i].exit.qual = 0x800008;
+	CHECK_EQ(run_script(steps, n), EXIT_STATUS_STOPPED);
+	CHECK_EQ(script_pos, VMM_EXIT_STORM_LIMIT);
+	CHECK(!strcmp(vm.stop_msg, "guest spins on a read of port 0x80 at RIP 0x4000, where no "
+				   "device is (it reads all ones): 100000 times with the same "
+				   "registers"));
+	vm_destroy(&vm);
 	free(steps);
 }
 
@@ -911,6 +921,8 @@ static void test_exit_storm(void)
  * Exit storms on the soft CPU, which counts retired instructions: a multiboot image (a.out
  * kludge, loaded at 1 MiB, entry after the 32-byte header) with `code`.
  */
+static void (*soft_setup)(void); /* called before the run, when set */
+
 static int run_soft_code(const u8 *insns, size_t len)
 {
 	static struct boot_plan plan;
@@ -926,8 +938,25 @@ static int run_soft_code(const u8 *insns, size_t len)
 	CHECK_EQ(multiboot_load(img, 32 + len, "storm", 4 << 20, &plan), 0);
 	CHECK_EQ(vm_create(&vm, 4 << 20, &backend_soft, &no_console), 0);
 	CHECK_EQ(vm_load_boot_plan(&vm, &plan), 0);
+	if (soft_setup)
+		soft_setup();
 	status = vm_run(&vm);
 	return status;
+}
+
+/* A device on port 0x80 that ends the run after 150000 writes (more than the storm limit). */
+static unsigned port80_writes;
+
+static void port80_access(void *opaque, u64 offset, u64 *data, unsigned len, bool is_write)
+{
+	if (is_write && ++port80_writes == 150000)
+		vm_request_stop(&vm, 0x42, "port 0x80 written %u times", port80_writes);
+}
+
+static void port80_add(void)
+{
+	port80_writes = 0;
+	CHECK_EQ(bus_register_range(&vm.pio, 0x80, 1, port80_access, NULL, "port80"), 0);
 }
 
 static void test_exit_storm_soft(void)
@@ -949,6 +978,25 @@ static void test_exit_storm_soft(void)
 	vm_destroy(&vm);
 	CHECK_EQ(run_soft_code(poll, sizeof(poll)), (0x60 << 1) | 1);
 	CHECK_EQ(vm.stats.exits[EXIT_REASON_IO_INSTRUCTION], 150001);
+	vm_destroy(&vm);
+
+	/* 1: out 0x80, al; jmp 1b -- one instruction retired per exit, nothing changes, but each
+	   OUT reaches a device: progress (a UART byte per pass is output), not a storm. */
+	static const u8 out_loop[] = { 0xe6, 0x80, 0xeb, 0xfc };
+	soft_setup = port80_add;
+	CHECK_EQ(run_soft_code(out_loop, sizeof(out_loop)), 0x42);
+	CHECK_EQ(port80_writes, 150000);
+	soft_setup = NULL;
+	vm_destroy(&vm);
+
+	/* 1: mov eax, [0xfe000000]; cmp eax, 0x1234; jne 1b -- three instructions per exit, the
+	   same registers each time: a spin on an MMIO read where no device is (all ones). */
+	static const u8 hole_loop[] = { 0xa1, 0x00, 0x00, 0x00, 0xfe, 0x3d, 0x34,
+					0x12, 0x00, 0x00, 0x75, 0xf4 };
+	CHECK_EQ(run_soft_code(hole_loop, sizeof(hole_loop)), EXIT_STATUS_STOPPED);
+	CHECK(!strcmp(vm.stop_msg, "guest spins on a read of guest-physical 0xfe000000 at RIP "
+				   "0x100020, where no device is (it reads all ones): 100000 "
+				   "times with the same registers"));
 	vm_destroy(&vm);
 }
 
