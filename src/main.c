@@ -30,6 +30,7 @@ struct run_options {
 	u64 mem_size;
 	bool stats;
 	const char *stats_json, *trace; /* output files, or NULL */
+	u64 trace_limit;		/* --trace-limit, bytes */
 	bool tsc_virtual;
 	u32 tsc_cpi;
 	unsigned jit; /* compile threshold, 0 = interpret only (cpu_set_jit) */
@@ -73,6 +74,9 @@ static const char usage_run[] =
 	"      --stats-json FILE at exit, write the same statistics to FILE as JSON\n"
 	"      --trace FILE      write every VM exit to FILE as a Chrome trace (JSON; open it in\n"
 	"                        Perfetto or chrome://tracing), with the instruction at RIP\n"
+	"      --trace-limit SIZE  the trace file's largest size (default 256M, from 4K to 1T;\n"
+	"                        a plain number is MiB): past it tracing stops with one note and\n"
+	"                        the file stays valid JSON\n"
 	"      --jit MODE        soft: compile hot blocks of 64-bit code to host code: on\n"
 	"                        (default), off (interpret only) or eager (compile every block\n"
 	"                        at its first run; for testing the compiler, docs/cpu.md)\n"
@@ -110,8 +114,8 @@ static int usage_error(const char *fmt, ...)
 	return EXIT_STATUS_USAGE;
 }
 
-/* QEMU's -m syntax: NUMBER[K|M|G], a plain number meaning MiB. */
-static int parse_mem_size(const char *arg, u64 *size)
+/* QEMU's -m syntax: NUMBER[K|M|G], a plain number meaning MiB; from `min` to `max` bytes. */
+static int parse_size(const char *arg, u64 min, u64 max, u64 *size)
 {
 	unsigned long long n;
 	char *end;
@@ -139,11 +143,21 @@ static int parse_mem_size(const char *arg, u64 *size)
 	}
 	if (*end)
 		return -EINVAL;
-	if (n > (VM_MEM_MAX >> shift) || (n << shift) < VM_MEM_MIN)
+	if (n > (max >> shift) || (n << shift) < min)
 		return -ERANGE;
 	*size = (u64)n << shift;
-	return *size % 4096 ? -EINVAL : 0;
+	return 0;
 }
+
+static int parse_mem_size(const char *arg, u64 *size)
+{
+	int err = parse_size(arg, VM_MEM_MIN, VM_MEM_MAX, size);
+
+	return err ? err : *size % 4096 ? -EINVAL : 0;
+}
+
+/* --trace-limit: the trace file's largest size; 1T is far more than any viewer opens. */
+#define TRACE_LIMIT_MAX (1ull << 40)
 
 /* --tsc host | virtual[:CPI], CPI a whole number of cycles per instruction. */
 #define TSC_CPI_MAX 1000
@@ -175,7 +189,8 @@ static int parse_tsc(const char *arg, struct run_options *o)
 /* 0, or an exit status after printing the one line that says what is wrong. */
 static int parse_run_options(int argc, char **argv, struct run_options *o)
 {
-	enum { OPT_ACCEL = 256, OPT_STATS, OPT_STATS_JSON, OPT_TRACE, OPT_TSC, OPT_JIT };
+	enum { OPT_ACCEL = 256, OPT_STATS, OPT_STATS_JSON, OPT_TRACE, OPT_TSC, OPT_JIT,
+	       OPT_TRACE_LIMIT };
 	enum { OPT_KVM_IOEVENTFD = 512, OPT_KVM_DISABLE_EXITS, OPT_KVM_IRQCHIP };
 	enum { OPT_VMX = 768, OPT_DEBUG_DUMP };
 	static const struct option longopts[] = {
@@ -188,6 +203,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
 		{ "trace", required_argument, NULL, OPT_TRACE },
+		{ "trace-limit", required_argument, NULL, OPT_TRACE_LIMIT },
 		{ "tsc", required_argument, NULL, OPT_TSC },
 		{ "jit", required_argument, NULL, OPT_JIT },
 		{ "vmx", required_argument, NULL, OPT_VMX },
@@ -199,7 +215,9 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 	int c, at;
 
 	*o = (struct run_options){ .append = "", .mem_size = VM_MEM_DEFAULT, .tsc_cpi = 1,
-				    .jit = CPU_JIT_THRESHOLD };
+				    .jit = CPU_JIT_THRESHOLD,
+				    .trace_limit = STATS_TRACE_LIMIT_DEFAULT };
+	bool trace_limit_given = false;
 	opterr = 0;
 	/*
 	 * "-" first: words that are not options come back in order as c == 1 (IMAGE), so getopt
@@ -262,6 +280,14 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 						   c == OPT_TRACE ? "--trace" : "--stats-json");
 			*(c == OPT_TRACE ? &o->trace : &o->stats_json) = optarg;
 			break;
+		case OPT_TRACE_LIMIT:
+			if (parse_size(optarg, STATS_TRACE_LIMIT_MIN, TRACE_LIMIT_MAX,
+				       &o->trace_limit))
+				return usage_error("--trace-limit '%s': use a size from 4K to 1T, "
+						   "such as 64M or 2G (a plain number is MiB)",
+						   optarg);
+			trace_limit_given = true;
+			break;
 		case OPT_TSC:
 			if (parse_tsc(optarg, o))
 				return usage_error("--tsc '%s': use host, virtual or virtual:CPI with "
@@ -301,6 +327,8 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 			return usage_error("unknown option '%s'; see tollbooth run --help", word);
 		}
 	}
+	if (trace_limit_given && !o->trace)
+		return usage_error("--trace-limit needs --trace FILE");
 	if (!o->backend)
 		o->backend = &backend_soft;
 	if (o->backend != &backend_kvm &&
@@ -397,6 +425,15 @@ static void finish_outputs(const struct run_options *o, struct vm *vm, FILE *jso
 	if (err)
 		fprintf(stderr, "tollbooth: --trace '%s': write failed: %s; the trace is incomplete\n",
 			o->trace, strerror(-err));
+	else if (vm->stats.trace_full)
+		fprintf(stderr,
+			"tollbooth: --trace '%s': stopped at --trace-limit %llu%s after %llu exits; "
+			"the statistics count all %llu (a larger --trace-limit keeps more)\n",
+			o->trace,
+			(unsigned long long)(o->trace_limit >> (o->trace_limit % (1 << 20) ? 10 : 20)),
+			o->trace_limit % (1 << 20) ? "K" : "M",
+			(unsigned long long)vm->stats.trace_events,
+			(unsigned long long)vm->stats.total);
 	if (!json)
 		return;
 	err = stats_write_json(&vm->stats, json, vm->pio.unclaimed_reads,
@@ -506,7 +543,7 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size)
 		return EXIT_STATUS_STOPPED;
 	}
 	if (trace)
-		stats_trace_start(&vm.stats, trace);
+		stats_trace_start(&vm.stats, trace, o->trace_limit);
 	console_open(quit_by_user, &vm);
 	status = vm_run(&vm);
 	console_close();

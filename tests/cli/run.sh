@@ -75,6 +75,8 @@ printf '\x7fELF\x02\x01\x01\x00' >"$tmp/elf64.elf"
 le32 0x1badb002 0 $((-0x1badb002)) >>"$tmp/elf64.elf"
 # mov $0x2a, %al; out %al, $0xf4: exits with (0x2a << 1) | 1 = 85.
 aout "$tmp/exit42.elf" 0 0 0 0 '\xb0\x2a\xe6\xf4'
+# mov $20000, %esi; 1: xor %eax, %eax; cpuid; dec %esi; jnz 1b; then exit 42: 20000 CPUID exits.
+aout "$tmp/cpuid20k.elf" 0 0 0 0 '\xbe\x20\x4e\x00\x00\x31\xc0\x0f\xa2\x4e\x75\xf9\xb0\x2a\xe6\xf4'
 # hlt with interrupts off (multiboot entry): tollbooth ends the run, status 4.
 aout "$tmp/hlt.elf" 0 0 0 0 '\xf4'
 # 1: mov 0xfe000000, %eax; cmp $0x1234, %eax; jne 1b -- waits for a device that is not there.
@@ -151,6 +153,16 @@ expect stats-json-disk-full 85 "--stats-json '/dev/full': write failed: No space
 	-- run --stats-json /dev/full "$tmp/exit42.elf"
 expect trace-disk-full 1 "--trace '/dev/full': write failed: No space left on device" \
 	-- run --trace /dev/full
+expect trace-limit-bad 2 "--trace-limit '1x'" -- run --trace "$tmp/t.json" --trace-limit 1x \
+	"$tmp/exit42.elf"
+expect trace-limit-too-small 2 "--trace-limit '1K': use a size from 4K to 1T" -- \
+	run --trace "$tmp/t.json" --trace-limit 1K "$tmp/exit42.elf"
+expect trace-limit-without-trace 2 '--trace-limit needs --trace FILE' -- run --trace-limit 1M \
+	"$tmp/exit42.elf"
+# A guest that exits 20000 times with a 64K trace: tracing stops with one note on stderr.
+expect trace-limit 85 "--trace '$tmp/limited.json': stopped at --trace-limit 64K after [0-9]+ exits; the statistics count all 20001" \
+	-- run --trace "$tmp/limited.json" --trace-limit 64K --stats-json "$tmp/limited-stats.json" \
+	"$tmp/cpuid20k.elf"
 expect tsc-unknown 2 "--tsc 'guest': use host, virtual or virtual:CPI" -- run --tsc guest \
 	"$tmp/exit42.elf"
 expect tsc-cpi-zero 2 "--tsc 'virtual:0'" -- run --tsc virtual:0 "$tmp/exit42.elf"
@@ -230,6 +242,25 @@ assert sum(e["samples"] for e in stats["exits"]) == total, "exit rows do not add
 }
 stats_files stats-json-and-trace-valid "$tmp/stats.json" "$tmp/trace.json"
 stats_files trace-closed-on-stop "$tmp/stop-stats.json" "$tmp/stop.json"
+
+# The limited trace: valid JSON within 64K, the exits it has, then the one note.
+if msg=$(python3 -c '
+import json, os, sys
+size = os.path.getsize(sys.argv[1])
+assert size <= 65536, "%d bytes, more than the limit" % size
+events = json.load(open(sys.argv[1]))["traceEvents"]
+assert 50 < len(events) < 20001, "%d events" % len(events)
+assert all(e["ph"] == "X" for e in events[:-1]), "not exits before the note"
+assert events[-1]["name"] == "trace limit reached" and events[-1]["args"]["limit_bytes"] == 65536
+total = json.load(open(sys.argv[2]))["total"]["samples"]
+assert total == 20001, "%d exits counted" % total
+' "$tmp/limited.json" "$tmp/limited-stats.json" 2>&1); then
+	echo "ok cli trace-limit-file"
+	passed=$((passed + 1))
+else
+	echo "FAIL cli trace-limit-file: ${msg##*$'\n'}"
+	failed=$((failed + 1))
+fi
 
 # Tests that talk to a running tollbooth (stdout without a reader, signals): one line each.
 while read -r line; do
