@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "cpu/cpu.h"
 #include "cpu/x86.h"
 #include "devices/testdev.h"
 #include "loader/loader.h"
@@ -923,14 +924,13 @@ static void test_exit_storm(void)
  */
 static void (*soft_setup)(void); /* called before the run, when set */
 
-static int run_soft_code(const u8 *insns, size_t len)
+static void load_soft_code(const u8 *insns, size_t len)
 {
 	static struct boot_plan plan;
 	u8 img[512] = { 0 };
 	u32 hdr[8] = { 0x1badb002,	  1u << 16, (u32) - (0x1badb002 + (1u << 16)),
 		       0x100000,	  0x100000, 0x100000 + 32 + (u32)len,
 		       0x100000 + 0x1000, 0x100020 };
-	int status;
 
 	memcpy(img, hdr, sizeof(hdr));
 	memcpy(img + 32, insns, len);
@@ -938,10 +938,36 @@ static int run_soft_code(const u8 *insns, size_t len)
 	CHECK_EQ(multiboot_load(img, 32 + len, "storm", 4 << 20, &plan), 0);
 	CHECK_EQ(vm_create(&vm, 4 << 20, &backend_soft, &no_console), 0);
 	CHECK_EQ(vm_load_boot_plan(&vm, &plan), 0);
+}
+
+static int run_soft_code(const u8 *insns, size_t len)
+{
+	load_soft_code(insns, len);
 	if (soft_setup)
 		soft_setup();
-	status = vm_run(&vm);
-	return status;
+	return vm_run(&vm);
+}
+
+/*
+ * cpu_kick() (what the VMM's signal handler calls): the next run of a guest spinning without
+ * exits ends at once with exit 1, the kick's vector acknowledged (SDM 26.2, 28.2.2); the run
+ * after that goes on until the host's timer tick.
+ */
+static void test_cpu_kick(void)
+{
+	static const u8 spin[] = { 0xeb, 0xfe }; /* 1: jmp 1b */
+	struct vm_exit exit = { 0 };
+
+	load_soft_code(spin, sizeof(spin));
+	cpu_kick(soft_vcpu_cpu(&vm.vcpu));
+	backend_soft.run(&vm.vcpu, &exit);
+	CHECK_EQ(exit.reason, EXIT_REASON_EXTERNAL_INTERRUPT);
+	CHECK_EQ(exit.intr_info, 0xfd | INTR_TYPE_EXT_INTR << 8 | INTR_INFO_VALID);
+	CHECK_EQ(exit.rip, 0x100020);
+	backend_soft.run(&vm.vcpu, &exit);
+	CHECK_EQ(exit.reason, EXIT_REASON_EXTERNAL_INTERRUPT);
+	CHECK_EQ(exit.intr_info & 0xff, 0xec); /* the host timer, 2^22 instructions later */
+	vm_destroy(&vm);
 }
 
 /* A device on port 0x80 that ends the run after 150000 writes (more than the storm limit). */
@@ -1303,6 +1329,7 @@ int main(void)
 	test_handlers();
 	test_exit_storm();
 	test_exit_storm_soft();
+	test_cpu_kick();
 	test_testdev();
 	test_policy_default();
 	test_policy_switches();
