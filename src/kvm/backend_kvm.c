@@ -982,6 +982,9 @@ static void kvm_run_vcpu(struct vcpu *vcpu, struct vm_exit *exit)
 	if (kvm_complete(vcpu, exit))
 		return;
 	for (;;) {
+		/* Kicked (kvm_kick): report the IPI's exit instead of entering again. */
+		if (vcpu->vm->stop_signal)
+			goto kicked;
 		err = kvm_sync_slots(vcpu);
 		if (!err)
 			err = kvm_flush_regs(k);
@@ -1002,6 +1005,30 @@ static void kvm_run_vcpu(struct vcpu *vcpu, struct vm_exit *exit)
 stopped:
 	memset(exit, 0, sizeof(*exit));
 	exit->reason = EXIT_REASON_MAX;
+	return;
+kicked:
+	memset(exit, 0, sizeof(*exit));
+	exit->reason = EXIT_REASON_EXTERNAL_INTERRUPT;
+	if (!kvm_load_regs(k))
+		exit->rip = k->regs.rip;
+}
+
+/*
+ * As QEMU kicks a vCPU (kvm_cpu_kick() sets immediate_exit, qemu_cpu_kick_thread() sends
+ * SIG_IPI): immediate_exit makes a KVM_RUN that has not started yet return EINTR at once
+ * (Documentation/virt/kvm/api.rst, KVM_CAP_IMMEDIATE_EXIT), and the signal interrupts one that
+ * runs (the host's IPI makes the guest exit). Async-signal-safe: a store and pthread_kill().
+ * run() then returns an external-interrupt exit (kvm_run_vcpu).
+ */
+static void kvm_kick(struct vcpu *vcpu)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+
+	if (!k || !k->run)
+		return;
+	k->run->immediate_exit = 1;
+	if (k->thread_started)
+		pthread_kill(k->thread, KVM_KICK_SIGNAL);
 }
 
 const struct backend_ops backend_kvm = {
@@ -1015,4 +1042,5 @@ const struct backend_ops backend_kvm = {
 	.inject_exception = kvm_inject_exception,
 	.destroy = kvm_destroy,
 	.read_guest_virt = kvm_read_guest_virt,
+	.kick = kvm_kick,
 };
