@@ -97,7 +97,9 @@ static const char usage_run[] =
 	"  2             bad command line or image\n"
 	"  4             tollbooth ended the run: the guest triple-faulted, halted for good or\n"
 	"                made an exit tollbooth cannot handle, or tollbooth itself failed (no\n"
-	"                memory for guest RAM); one line on stderr says which\n";
+	"                memory for guest RAM); one line on stderr says which\n"
+	"  128 + N       signal N (SIGINT, SIGTERM, SIGHUP) stopped the run; the statistics\n"
+	"                and the trace are written first\n";
 
 /* The one line for a mistake on the command line; returns the usage exit status. */
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -404,6 +406,39 @@ static void quit_by_user(void *opaque)
 	vm_request_stop(opaque, 0, "terminated by Ctrl-A x");
 }
 
+/* The run that SIGINT, SIGTERM and SIGHUP end cleanly; NULL when there is none. */
+static struct vm *volatile signal_vm;
+
+/*
+ * Ctrl-C, `kill`, `timeout`, a closed terminal: the run stops at the vCPU's next exit, which the
+ * backend's kick brings about at once, and the statistics and the trace are written as at any
+ * other end (vm_signal_stop). A second signal while that stop is pending, or one outside a run,
+ * kills as the default action would, the terminal restored first.
+ */
+static void stop_on_signal(int sig)
+{
+	struct vm *vm = signal_vm;
+
+	if (vm && !vm->stop_signal) {
+		vm_signal_stop(vm, sig);
+		return;
+	}
+	console_die_of_signal(sig);
+}
+
+static void stop_signals_install(struct vm *vm)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa = { .sa_handler = stop_on_signal, .sa_flags = SA_RESTART };
+
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+		sigaddset(&sa.sa_mask, sigs[i]);
+	signal_vm = vm;
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
 /* An output file of an option, created (or truncated) before the run: 0 or the usage status. */
 static int open_output(const char *option, const char *path, FILE **f)
 {
@@ -544,6 +579,7 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size)
 	}
 	if (trace)
 		stats_trace_start(&vm.stats, trace, o->trace_limit);
+	stop_signals_install(&vm);
 	console_open(quit_by_user, &vm);
 	status = vm_run(&vm);
 	console_close();
@@ -554,6 +590,7 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size)
 		kvm_print_kernel_stats(&vm.vcpu, stderr);
 	}
 	finish_outputs(o, &vm, json);
+	signal_vm = NULL; /* from here a signal kills, as it would by default */
 	vm_destroy(&vm);
 	return status;
 }

@@ -55,8 +55,7 @@ static void console_restore_terminal(void)
 	}
 }
 
-/* Fatal signals: leave the terminal as we found it, then die of the signal as before. */
-static void console_handle_signal(int sig)
+void console_die_of_signal(int sig)
 {
 	console_flush();
 	console_restore_terminal();
@@ -80,7 +79,6 @@ static void console_close_at_exit(void)
 
 void console_open(void (*on_quit)(void *opaque), void *opaque)
 {
-	static const int fatal[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 	struct termios raw;
 
 	con.on_quit = on_quit;
@@ -89,8 +87,8 @@ void console_open(void (*on_quit)(void *opaque), void *opaque)
 		return;
 	con.open = true;
 	atexit(console_close_at_exit);
-	for (size_t i = 0; i < ARRAY_SIZE(fatal); i++)
-		signal(fatal[i], console_handle_signal);
+	/* SIGINT, SIGTERM and SIGHUP end the run cleanly (main.c); SIGQUIT (Ctrl-\) kills as before. */
+	signal(SIGQUIT, console_die_of_signal);
 	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &con.saved))
 		return;
 	raw = con.saved;
