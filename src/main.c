@@ -456,6 +456,7 @@ static int open_output(const char *option, const char *path, FILE **f)
 static void finish_outputs(const struct run_options *o, struct vm *vm, FILE *json)
 {
 	int err = stats_trace_finish(&vm->stats);
+	bool in_mib = !(o->trace_limit % (1 << 20));
 
 	if (err)
 		fprintf(stderr, "tollbooth: --trace '%s': write failed: %s; the trace is incomplete\n",
@@ -464,9 +465,8 @@ static void finish_outputs(const struct run_options *o, struct vm *vm, FILE *jso
 		fprintf(stderr,
 			"tollbooth: --trace '%s': stopped at --trace-limit %llu%s after %llu exits; "
 			"the statistics count all %llu (a larger --trace-limit keeps more)\n",
-			o->trace,
-			(unsigned long long)(o->trace_limit >> (o->trace_limit % (1 << 20) ? 10 : 20)),
-			o->trace_limit % (1 << 20) ? "K" : "M",
+			o->trace, (unsigned long long)(o->trace_limit >> (in_mib ? 20 : 10)),
+			in_mib ? "M" : "K",
 			(unsigned long long)vm->stats.trace_events,
 			(unsigned long long)vm->stats.total);
 	if (!json)
@@ -488,15 +488,15 @@ static int apply_vmx_switch(struct vm *vm, char *item)
 	int err;
 
 	if (!eq || (!on && strcmp(eq + 1, "off")))
-		return usage_error("--vmx '%s': use NAME=on or NAME=off; --vmx help lists the names",
+		return usage_error("--vmx '%s': use NAME=on or NAME=off; --vmx help lists them",
 				   item);
 	*eq = 0;
 	err = vmm_policy_set(vm, item, on);
 	if (err == -ENOENT)
 		return usage_error("--vmx: unknown control '%s'; --vmx help lists them", item);
 	if (err)
-		return usage_error("--vmx %s=%s: the VT-x model cannot do this (its capability MSRs "
-				   "do not allow it)",
+		return usage_error("--vmx %s=%s: the VT-x model cannot do this (its capability "
+				   "MSRs do not allow it)",
 				   item, on ? "on" : "off");
 	return 0;
 }

@@ -87,7 +87,8 @@ void console_open(void (*on_quit)(void *opaque), void *opaque)
 		return;
 	con.open = true;
 	atexit(console_close_at_exit);
-	/* SIGINT, SIGTERM and SIGHUP end the run cleanly (main.c); SIGQUIT (Ctrl-\) kills as before. */
+	/* SIGINT, SIGTERM and SIGHUP end the run cleanly (main.c); SIGQUIT (Ctrl-\) kills as
+	 * before. */
 	signal(SIGQUIT, console_die_of_signal);
 	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &con.saved))
 		return;

@@ -13,7 +13,7 @@
 
 #define MB_HEADER_MAGIC	    0x1badb002
 #define MB_BOOTLOADER_MAGIC 0x2badb002
-#define MB_SEARCH_LIMIT	    8192 /* 3.1.1: the header lies within the first 8192 bytes */
+#define MB_SEARCH_LIMIT	    8192  /* 3.1.1: the header lies within the first 8192 bytes */
 #define LINUX_HDRS_OFFSET   0x202 /* a bzImage's setup header signature, named in the error */
 
 /* 3.1.2 header flags: bits 0-15 are requirements, bits 16-31 optional features. */

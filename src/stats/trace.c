@@ -104,12 +104,13 @@ static void stats_trace_stop_full(struct stats *s, u64 ts_ns)
 	char ev[TRACE_RESERVE];
 	int n;
 
-	n = snprintf(ev, sizeof(ev),
-		     "%s\n{\"name\": \"trace limit reached\", \"cat\": \"tollbooth\", \"ph\": \"i\", "
-		     "\"s\": \"g\", \"pid\": 1, \"tid\": 0, \"ts\": %" PRIu64 ".%03u, \"args\": "
-		     "{\"limit_bytes\": %" PRIu64 ", \"exits_traced\": %" PRIu64 "}}",
-		     s->trace_events ? "," : "", ts_ns / 1000, (unsigned)(ts_ns % 1000),
-		     s->trace_limit, s->trace_events);
+	n = snprintf(
+		ev, sizeof(ev),
+		"%s\n{\"name\": \"trace limit reached\", \"cat\": \"tollbooth\", \"ph\": \"i\", "
+		"\"s\": \"g\", \"pid\": 1, \"tid\": 0, \"ts\": %" PRIu64 ".%03u, \"args\": "
+		"{\"limit_bytes\": %" PRIu64 ", \"exits_traced\": %" PRIu64 "}}",
+		s->trace_events ? "," : "", ts_ns / 1000, (unsigned)(ts_ns % 1000), s->trace_limit,
+		s->trace_events);
 	stats_trace_put(s, ev, (size_t)n);
 	s->trace_full = true;
 }
@@ -133,12 +134,12 @@ void stats_trace_exit(struct stats *s, const struct vm_exit *exit, const struct 
 		ev, sizeof(ev),
 		"%s\n{\"name\": \"%s\", \"cat\": \"%s\", \"ph\": \"X\", \"pid\": 1, \"tid\": 0, "
 		"\"ts\": %" PRIu64 ".%03u, \"dur\": %" PRIu64 ".%03u, \"args\": {\"reason\": %u, "
-		"\"qual\": \"0x%" PRIx64 "\", \"rip\": \"0x%" PRIx64 "\", \"guest_linear\": \"0x%" PRIx64
-		"\", \"guest_phys\": \"0x%" PRIx64 "\"",
+		"\"qual\": \"0x%" PRIx64 "\", \"rip\": \"0x%" PRIx64
+		"\", \"guest_linear\": \"0x%" PRIx64 "\", \"guest_phys\": \"0x%" PRIx64 "\"",
 		s->trace_events ? "," : "", exit_reason_name(exit->reason),
-		exit->reason & EXIT_REASON_FAILED_VMENTRY ? "vmentry_failure" : "vmexit", start / 1000,
-		(unsigned)(start % 1000), exit_ns / 1000, (unsigned)(exit_ns % 1000), exit->reason,
-		exit->qual, exit->rip, exit->guest_linear, exit->guest_phys);
+		exit->reason & EXIT_REASON_FAILED_VMENTRY ? "vmentry_failure" : "vmexit",
+		start / 1000, (unsigned)(start % 1000), exit_ns / 1000, (unsigned)(exit_ns % 1000),
+		exit->reason, exit->qual, exit->rip, exit->guest_linear, exit->guest_phys);
 	if (key)
 		n += (size_t)snprintf(ev + n, sizeof(ev) - n, ", \"%s\": \"0x%" PRIx64 "\"%s",
 				      key_names[key->kind], key->value,

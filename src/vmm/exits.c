@@ -1006,8 +1006,8 @@ static void vcpu_stop_spinning(struct vcpu *vcpu, const struct vm_exit *exit)
  * `device` says whether the exit was a port or MMIO access that a device claimed (1), one that
  * no device claimed (0), or no device access (-1). A storm stops the run.
  */
-static void vcpu_exit_storm(struct vcpu *vcpu, const struct vm_exit *exit,
-			    const struct x86_regs *r, int device)
+static void vcpu_exit_storm(struct vcpu *vcpu, const struct vm_exit *exit, const struct x86_regs *r,
+			    int device)
 {
 	struct cpu *cpu = vmm_vcpu_cpu(vcpu);
 	u64 icount = cpu ? cpu_icount(cpu) : 0;
@@ -1035,7 +1035,8 @@ static void vcpu_exit_storm(struct vcpu *vcpu, const struct vm_exit *exit,
 			vcpu_stop_spinning(vcpu, exit);
 		else
 			vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
-					"exit storm: %s at RIP %#" PRIx64 " (qualification %#" PRIx64
+					"exit storm: %s at RIP %#" PRIx64
+					" (qualification %#" PRIx64
 					") repeated %u times without progress",
 					exit_reason_name(exit->reason), exit->rip, exit->qual,
 					vcpu->storm.count);

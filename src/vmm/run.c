@@ -56,9 +56,10 @@ void vm_signal_stop(struct vm *vm, int signo)
 static void vm_stop_for_signal(struct vm *vm)
 {
 	int sig = vm->stop_signal;
-	const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM"
-						 : sig == SIGHUP  ? "SIGHUP"
-								  : "a signal";
+	const char *name = sig == SIGINT    ? "SIGINT"
+			   : sig == SIGTERM ? "SIGTERM"
+			   : sig == SIGHUP  ? "SIGHUP"
+					    : "a signal";
 
 	vm_request_stop(vm, 128 + sig, "stopped by %s (signal %d)", name, sig);
 }

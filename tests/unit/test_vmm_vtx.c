@@ -1017,8 +1017,8 @@ static void test_exit_storm_soft(void)
 
 	/* 1: mov eax, [0xfe000000]; cmp eax, 0x1234; jne 1b -- three instructions per exit, the
 	   same registers each time: a spin on an MMIO read where no device is (all ones). */
-	static const u8 hole_loop[] = { 0xa1, 0x00, 0x00, 0x00, 0xfe, 0x3d, 0x34,
-					0x12, 0x00, 0x00, 0x75, 0xf4 };
+	static const u8 hole_loop[] = { 0xa1, 0x00, 0x00, 0x00, 0xfe, 0x3d,
+					0x34, 0x12, 0x00, 0x00, 0x75, 0xf4 };
 	CHECK_EQ(run_soft_code(hole_loop, sizeof(hole_loop)), EXIT_STATUS_STOPPED);
 	CHECK(!strcmp(vm.stop_msg, "guest spins on a read of guest-physical 0xfe000000 at RIP "
 				   "0x100020, where no device is (it reads all ones): 100000 "
@@ -1143,7 +1143,8 @@ static void test_policy_default(void)
 	CHECK_EQ(v->vmcs_link_pointer, ~0ull);
 	CHECK_EQ(v->ept_pointer, vm.eptp);
 	CHECK_EQ(v->ept_pointer & EPTP_AD_ENABLE, 0);
-	/* The exit entry point in the described host, never a real host address (a dump shows it). */
+	/* The exit entry point in the described host, never a real host address (a dump shows it).
+	 */
 	CHECK_EQ(v->host_rip, VMM_HOST_RIP);
 	CHECK(v->host_rip != (u64)(uintptr_t)vmm_handle_exit);
 	CHECK_EQ(v->host_cs_selector, 8);
