@@ -213,13 +213,13 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	bool trace_limit_given = false;
 	const char *word;
 	int c, at;
 
 	*o = (struct run_options){ .append = "", .mem_size = VM_MEM_DEFAULT, .tsc_cpi = 1,
 				    .jit = CPU_JIT_THRESHOLD,
 				    .trace_limit = STATS_TRACE_LIMIT_DEFAULT };
-	bool trace_limit_given = false;
 	opterr = 0;
 	/*
 	 * "-" first: words that are not options come back in order as c == 1 (IMAGE), so getopt
