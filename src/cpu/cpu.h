@@ -99,6 +99,13 @@ int cpu_io_string(struct cpu *c, struct vm_exit *exit, struct cpu_fault *f);
  */
 void cpu_raise_external_interrupt(struct cpu *c, u8 vector);
 /*
+ * The host interrupts the vCPU, as a signal kicks a KVM vCPU thread out of the guest with an IPI:
+ * with PIN_EXTINT_EXITING, exit 1 at the next block boundary (SDM 26.2). Async-signal-safe: it
+ * only sets flags that the run loop reads between blocks, so the VMM's signal handler can end a
+ * run with it (vmm/run.c).
+ */
+void cpu_kick(struct cpu *c);
+/*
  * An NMI arriving at the vCPU: with PIN_NMI_EXITING it causes exit 0 (NMI, vector 2); otherwise it
  * is delivered through the guest IDT unless blocked by NMI (SDM 26.2, 25.4.2).
  */

@@ -528,6 +528,10 @@ void events_check(struct cpu *c)
 			event_exit(c, EXIT_REASON_PREEMPTION_TIMER);
 		events_rearm(c);
 	}
+	if (c->kicked && (pin & PIN_EXTINT_EXITING)) {
+		c->kicked = 0;
+		cpu_raise_external_interrupt(c, CPU_HOST_KICK_VECTOR);
+	}
 	if (c->ctl.pin & PIN_EXTINT_EXITING && c->icount >= c->host_tick_icount) {
 		c->host_tick_icount = c->icount + CPU_HOST_TICK;
 		cpu_raise_external_interrupt(c, CPU_HOST_TIMER_VECTOR);
@@ -621,13 +625,20 @@ void events_check(struct cpu *c)
 		c->one_insn = 1;
 		pending = true;
 	}
-	c->event_pending = pending;
+	/* A kick that came while this ran is looked at before the next block. */
+	c->event_pending = pending || (c->kicked && (pin & PIN_EXTINT_EXITING));
 }
 
 void cpu_raise_external_interrupt(struct cpu *c, u8 vector)
 {
 	c->extint_pending = 1;
 	c->extint_vector = vector;
+	c->event_pending = 1;
+}
+
+void cpu_kick(struct cpu *c)
+{
+	c->kicked = 1;
 	c->event_pending = 1;
 }
 

@@ -263,6 +263,7 @@ struct cpu {
 	u8 iret_nmi_unblocked; /* the running IRET removed NMI blocking (SDM 28.2.3) */
 	u8 extint_pending;     /* an external interrupt waits (cpu_raise_external_interrupt) */
 	u8 extint_vector;
+	volatile u8 kicked;    /* cpu_kick(), maybe from a signal handler: a host IPI to raise */
 	u8 tsc_mode;	      /* enum cpu_tsc_mode */
 	u32 tsc_cpi;	      /* cycles per instruction in CPU_TSC_VIRTUAL */
 	u64 tsc_cycles;	      /* cycles added by cpu_add_cycles() */
@@ -306,6 +307,8 @@ noreturn void cpu_vmexit(struct cpu *c, u32 reason, u64 qual);
    LOCAL_TIMER_VECTOR every CPU_HOST_TICK retired instructions, while PIN_EXTINT_EXITING is set. */
 #define CPU_HOST_TICK (1ull << 22)
 #define CPU_HOST_TIMER_VECTOR 0xec
+/* cpu_kick(): the host's reschedule IPI, Linux's RESCHEDULE_VECTOR, as a KVM vCPU kick is. */
+#define CPU_HOST_KICK_VECTOR 0xfd
 /* Trap-like VM exit after the current instruction retired (guest RIP = the next one). */
 noreturn void cpu_vmexit_trap(struct cpu *c, u32 reason, u64 qual);
 /* VM entry (timers, windows) and VM exit (saved preemption-timer value) around cpu_run. */
