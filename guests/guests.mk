@@ -81,7 +81,7 @@ $(GUEST_OBJS64): $(G)/tests/%.o: guests/tests/%.c guests/lib/lib.h guests/lib/as
 # The VM-exit tests and the demo speak the hypercall ABI (guests/lib/vmexit.h).
 $(filter $(G)/tests/vmexit_%.o,$(GUEST_OBJS64) $(GUEST_OBJS32)) $(G)/demo/demo.o: \
 	guests/lib/vmexit.h \
-	src/vmm/hypercall.h src/vmx/exit_reasons.h
+	src/vmm/hypercall.h src/arch/exit_reasons.h
 $(G)/bench/%.o: guests/bench/%.c guests/bench/pages.h guests/lib/lib.h
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(GUEST_CFLAGS64) -c -o $@ $<

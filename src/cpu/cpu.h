@@ -1,18 +1,44 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The software x86-64 CPU as the VMM sees it. The CPU always runs the guest as if in VMX non-root
- * operation: cpu_run() executes until something the VMX controls (vmx/controls.h) or the SDM's
+ * operation: cpu_run() executes until something the VMX controls (arch/vmx.h) or the SDM's
  * unconditional rules say must exit, fills the exit record and returns. It knows nothing of
  * devices: port I/O leaves through exit reason 30, guest-physical addresses outside RAM reach the
  * MMIO callbacks given at creation.
  */
 #pragma once
 #include "common.h"
-#include "cpu/x86.h"
-#include "vmx/controls.h"
-#include "vmx/exit.h"
+#include "arch/vmx.h"
+#include "arch/x86.h"
 
 struct cpu;
+
+/*
+ * The VMCS controls as the CPU holds them while the guest runs: VM entry (vmx/entry.c) checks the
+ * VMCS and loads this; physical addresses of bitmaps and pages are already resolved to host
+ * pointers. As on hardware, a VMWRITE takes effect at the next VM entry.
+ */
+struct vmx_controls {
+	u32 pin, proc, proc2;
+	u32 exit_ctls, entry_ctls;
+	u32 exception_bitmap;
+	u32 pf_ec_mask, pf_ec_match;
+	u64 cr0_guest_host_mask, cr0_read_shadow;
+	u64 cr4_guest_host_mask, cr4_read_shadow;
+	u32 cr3_target_count; /* 0..4 (SDM 26.1.3 MOV to CR3) */
+	u64 cr3_target[4];
+	u64 tsc_offset;
+	u64 tsc_multiplier;  /* 48.48 fixed point, when PROC2_TSC_SCALING (SDM 26.6.5) */
+	const u8 *io_bitmap_a; /* 4 KiB each, ports 0-0x7fff and 0x8000-0xffff (SDM 25.6.4) */
+	const u8 *io_bitmap_b;
+	const u8 *msr_bitmap;  /* 4 KiB: read-low, read-high, write-low, write-high (SDM 25.6.9) */
+	u8 *virtual_apic;      /* 4 KiB, when PROC_TPR_SHADOW; VTPR at offset 0x80 (SDM 30.1) */
+	u32 tpr_threshold;
+	u64 eptp;              /* when PROC2_ENABLE_EPT (SDM 25.6.11) */
+	u16 vpid;              /* when PROC2_ENABLE_VPID; 0 is not allowed (SDM 26.2.1.1) */
+	u64 pml_address;       /* host-physical, 4 KiB aligned, when PROC2_ENABLE_PML */
+	u32 ple_gap, ple_window;
+};
 
 /* Address widths of the software CPU, which CPUID.80000008H:EAX reports (SDM vol. 3A 4.1.4). */
 #define CPU_MAXPHYADDR 40

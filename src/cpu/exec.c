@@ -24,7 +24,6 @@
 #include <sys/mman.h>
 
 #include "cpu/internal.h"
-#include "vmx/vmcs.h"
 
 #define BLOCK_MAX_INSNS 64
 #define PH_BITS 16
@@ -92,7 +91,7 @@ noreturn void cpu_vmexit(struct cpu *c, u32 reason, u64 qual)
 	if (c->fault_depth) {
 		/* The exit interrupted an event delivery (SDM vol. 3C 27.2.4). */
 		e->idt_vectoring_info = c->inject.vector | (u32)c->inject.type << 8 |
-					(c->inject.has_error ? INTR_INFO_ERROR_VALID : 0) |
+					(c->inject.has_error ? INTR_INFO_DELIVER_CODE : 0) |
 					INTR_INFO_VALID;
 		e->idt_vectoring_error = c->inject.error;
 		if (c->inject.type >= INTR_TYPE_SOFT_INTR)

@@ -373,9 +373,6 @@ static always_inline bool ept_enabled(const struct cpu *c)
 	return (c->ctl.proc & PROC_SECONDARY_CONTROLS) && (c->ctl.proc2 & PROC2_ENABLE_EPT);
 }
 
-/* EPT violation exit qualification bits 7 and 8 (SDM 28.2.1, Table 28-7). */
-#define EPT_QUAL_LIN_VALID BIT(7)
-#define EPT_QUAL_FINAL BIT(8)
 
 /*
  * Translate guest-physical gpa through EPT for an access of kind acc & 3 (ACC_READ, ACC_WRITE,
@@ -707,15 +704,6 @@ void op_ud(struct cpu *c, const struct insn *d);
 
 /* --- Descriptors and event delivery shared by seg.c, sys.c and events.c --- */
 
-/* Interruption types of VM-entry injection and exit information (SDM vol. 3C 24.8.3, 24.9.2). */
-#define INTR_TYPE_EXT_INTR 0
-#define INTR_TYPE_NMI 2
-#define INTR_TYPE_HW_EXC 3
-#define INTR_TYPE_SOFT_INTR 4
-#define INTR_TYPE_PRIV_SOFT_EXC 5
-#define INTR_TYPE_SOFT_EXC 6
-#define INTR_INFO_ERROR_VALID BIT(11)
-#define INTR_INFO_VALID BIT(31)
 
 /* Implicit supervisor accesses to system structures: GDT, LDT, IDT, TSS (SDM vol. 3A 4.6). */
 u64 sys_read(struct cpu *c, u64 lin, unsigned size);

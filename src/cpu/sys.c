@@ -12,7 +12,6 @@
  */
 #include "cpu/internal.h"
 #include "cpu/ops.h"
-#include "vmx/vmx.h"
 
 
 /* Secondary controls act only when activated (SDM vol. 3C 24.6.2). */

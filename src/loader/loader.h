@@ -6,7 +6,7 @@
  */
 #pragma once
 #include "common.h"
-#include "cpu/x86.h"
+#include "arch/x86.h"
 #include "firmware/e820.h"
 
 #define BOOT_MAX_SEGMENTS 16

@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 #include "common.h"
-#include "cpu/x86.h"
+#include "arch/x86.h"
 #include "vmx/exit.h"
 
 struct vcpu;

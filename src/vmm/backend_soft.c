@@ -94,6 +94,7 @@ static int soft_vcpu_create(struct vcpu *vcpu)
 		.vmcs = &s->vmcs,
 		.opaque = vm,
 		.host_ptr = vm_host_ptr,
+		.exit_cycles = stats_model_cycles,
 	};
 	err = vmm_vmcs_setup(vcpu, &s->vmcs);
 	if (err) {

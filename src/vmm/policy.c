@@ -11,13 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu/x86.h"
+#include "arch/x86.h"
 #include "vmm/cpuid.h"
 #include "vmm/ept.h"
 #include "vmm/exits.h"
 #include "vmm/policy.h"
 #include "vmm/vm.h"
-#include "vmx/controls.h"
+#include "arch/vmx.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 

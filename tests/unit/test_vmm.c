@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "cpu/x86.h"
+#include "arch/x86.h"
 #include "stats/stats.h"
 #include "vmm/cpuid.h"
 #include "vmm/hypercall.h"

@@ -10,7 +10,7 @@
 
 #include "check.h"
 #include "cpu/cpu.h"
-#include "cpu/x86.h"
+#include "arch/x86.h"
 #include "devices/testdev.h"
 #include "loader/loader.h"
 #include "vmm/ept.h"
@@ -19,7 +19,7 @@
 #include "vmm/mmio.h"
 #include "vmm/policy.h"
 #include "vmm/vm.h"
-#include "vmx/controls.h"
+#include "arch/vmx.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 
@@ -53,13 +53,13 @@ static void test_ept(void)
 	CHECK_EQ(level, 2); /* 2 MiB aligned RAM: a 2 MiB leaf */
 	CHECK_EQ(*e & EPT_ADDR_MASK, 0);
 	CHECK_EQ(*e & EPT_RWX, EPT_RWX);
-	CHECK(*e & EPT_LARGE);
+	CHECK(*e & EPT_PS);
 	CHECK_EQ((*e >> EPT_MT_SHIFT) & 7, EPTP_MT_WB);
 	e = ept_lookup(&vm, eptp, (4ull << 20) + 0x10, &level);
 	CHECK(e && level == 2 && (*e & EPT_ADDR_MASK) == 4ull << 20);
 	e = ept_lookup(&vm, eptp, (6ull << 20) + 0xfff, &level); /* the tail: 4 KiB */
 	CHECK(e && level == 1 && (*e & EPT_ADDR_MASK) == 6ull << 20);
-	CHECK_EQ(*e & EPT_LARGE, 0);
+	CHECK_EQ(*e & EPT_PS, 0);
 	CHECK(ept_lookup(&vm, eptp, (6ull << 20) + 0x1000, &level) == NULL); /* past RAM */
 	CHECK(ept_lookup(&vm, eptp, TESTDEV_MMIO_BASE, &level) == NULL);     /* MMIO */
 	CHECK(ept_lookup(&vm, eptp, 1ull << 39, &level) == NULL);
