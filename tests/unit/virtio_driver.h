@@ -264,7 +264,8 @@ static unused bool vd_kick_if_needed(struct vd *v, unsigned q, u16 old)
 	return need;
 }
 
-/* §2.7.14: the next used element, if any */
+/* §2.7.14: the next used element, if any. With EVENT_IDX the driver then asks for an interrupt
+   at the next entry (used_event = entries consumed), as Linux's virtqueue_get_buf does. */
 static unused bool vd_get_used(struct vd *v, unsigned q, u32 *id, u32 *len)
 {
 	struct vd_queue *vq = &v->q[q];
@@ -277,6 +278,8 @@ static unused bool vd_get_used(struct vd *v, unsigned q, u32 *id, u32 *len)
 	*id = vd_get32(e);
 	*len = vd_get32(e + 4);
 	vq->last_used++;
+	if (v->features & BIT(VIRTIO_F_EVENT_IDX))
+		vd_put16(vq->avail + 4 + 2 * (u64)vq->num, vq->last_used);
 	return true;
 }
 
