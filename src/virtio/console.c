@@ -36,10 +36,11 @@ static void virtio_console_rx(struct virtio_console *c)
 			continue;
 		}
 		for (int i = 0; i < nr; i++) {
-			size_t n = c->host.rx(c->host.opaque, c->iov[i].iov_base, c->iov[i].iov_len);
+			struct iovec *v = &c->iov[i];
+			size_t n = c->host.rx(c->host.opaque, v->iov_base, v->iov_len);
 
 			total += n;
-			if (n < c->iov[i].iov_len)
+			if (n < v->iov_len)
 				break;
 		}
 		if (!total) {

@@ -152,7 +152,8 @@ int virtio_dev_pop(struct virtio_dev *d, unsigned q, struct virtq_chain *c)
 	if (r < 0)
 		virtio_dev_fail(d, "the driver offered a descriptor chain the device cannot walk "
 				   "(index out of range, loop, longer than the queue, bad indirect "
-				   "table) or moved the available index by more than the queue size");
+				   "table) or moved the available index by more than the queue "
+				   "size");
 	return r;
 }
 
@@ -213,7 +214,8 @@ void virtio_dev_print_stats(const struct virtio_dev *d, FILE *out)
 			(unsigned long long)s->chains, (unsigned long long)s->interrupts,
 			(unsigned long long)s->interrupts_suppressed);
 		if (s->chains)
-			fprintf(out, " (%.2f exits/request)", (double)s->notifies / (double)s->chains);
+			fprintf(out, " (%.2f exits/request)",
+				(double)s->notifies / (double)s->chains);
 		fputc('\n', out);
 	}
 	if (d->error)

@@ -102,7 +102,7 @@ static int virtq_walk(const struct virtq *vq, const struct guest_mem *m, u16 hea
 		if (gmem_read(m, table + VIRTQ_DESC_SIZE * (u64)i, &d, sizeof(d)))
 			return -EINVAL;
 		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
-			/* §2.7.5.3.1: only with the feature, never inside a table, never with NEXT */
+			/* §2.7.5.3.1: only with the feature, not inside a table, not with NEXT */
 			if (!vq->indirect || in_indirect || (d.flags & VIRTQ_DESC_F_NEXT))
 				return -EINVAL;
 			if (!d.len || d.len % VIRTQ_DESC_SIZE || !gmem_in_ram(m, d.addr, d.len))

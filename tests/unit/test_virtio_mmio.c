@@ -452,6 +452,30 @@ static void test_random_scripts(void)
 	CHECK_EQ(bad_level, 0);
 }
 
+/* The statistics line the VMM prints (exits per request for the I/O figure). */
+static void test_print_stats(void)
+{
+	char buf[512] = { 0 };
+	FILE *f = fmemopen(buf, sizeof(buf) - 1, "w");
+	struct vd_buf b;
+
+	setup();
+	CHECK(vd_init(&drv, &t, WANT, 1, 16));
+	b = (struct vd_buf){ vd_alloc(&drv, 4, 4), 4, true };
+	for (int i = 0; i < 2; i++) {
+		vd_add(&drv, 0, &b, 1);
+		vd_add(&drv, 0, &b, 1);
+		vd_publish(&drv, 0);
+		vd_kick(&drv, 0);
+	}
+	virtio_dev_fail(&rng.vdev, "test failure");
+	virtio_dev_print_stats(&rng.vdev, f);
+	fclose(f);
+	CHECK(!strcmp(buf, "virtio-rng q0: 2 notifies, 4 requests, 1 interrupts, 1 suppressed "
+			   "(0.50 exits/request)\n"
+			   "virtio-rng: device needs reset: test failure\n"));
+}
+
 int main(void)
 {
 	test_identification();
@@ -465,5 +489,6 @@ int main(void)
 	test_queue_reset();
 	test_event_idx_batching();
 	test_random_scripts();
+	test_print_stats();
 	return check_done("test_virtio_mmio");
 }
