@@ -147,7 +147,7 @@ int virtio_dev_pop(struct virtio_dev *d, unsigned q, struct virtq_chain *c)
 	int r;
 
 	if (!virtio_dev_live(d))
-		return 0;
+		return -EIO;
 	r = virtq_pop(&d->vq[q], d->mem, c);
 	if (r < 0)
 		virtio_dev_fail(d, "the driver offered a descriptor chain the device cannot walk "

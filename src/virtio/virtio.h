@@ -119,8 +119,9 @@ void virtio_dev_queue_reset(struct virtio_dev *d, unsigned q);
    device live (§2.1.2); ignored otherwise, as is a q that does not exist. */
 void virtio_dev_queue_notify(struct virtio_dev *d, unsigned q);
 
-/* For queue handlers. virtio_dev_pop: 1 with a chain, 0 when none, -EINVAL when the ring is
-   unusable, in which case the device already went to DEVICE_NEEDS_RESET. */
+/* For queue handlers. virtio_dev_pop: 1 with a chain, 0 when none; negative when the handler
+   must stop: -EINVAL when the ring is unusable (the device went to DEVICE_NEEDS_RESET just now),
+   -EIO when the device is not live (§2.1.2: it consumes nothing then). */
 int virtio_dev_pop(struct virtio_dev *d, unsigned q, struct virtq_chain *c);
 void virtio_dev_push(struct virtio_dev *d, unsigned q, u16 head, u32 len);
 /* After a batch of pushes: the used buffer notification when the driver wants one. */

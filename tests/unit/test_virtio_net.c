@@ -213,6 +213,30 @@ static void test_receive(void)
 	CHECK_EQ(nr_pending, 1); /* still waiting for a usable buffer */
 }
 
+/* A transmit chain that loops sets DEVICE_NEEDS_RESET in the middle of a transmit batch; the
+   receive pass that follows every batch must then stop at once even though receive buffers are
+   available (it used to spin on them forever). */
+static void test_needs_reset_mid_batch(void)
+{
+	struct vd_queue *q = &drv.q[VIRTIO_NET_TX];
+	u32 id, len;
+
+	setup(&recording);
+	give_rx(2, 1530);
+	vd_put_desc(q->desc, 0x8000, 20, VIRTQ_DESC_F_NEXT, 0);
+	vd_put16(q->avail + 4, 0);
+	q->avail_idx = 1;
+	vd_publish(&drv, VIRTIO_NET_TX);
+	queue_frame(60, 0x66);
+	recv_calls = 0;
+	vd_kick(&drv, VIRTIO_NET_TX);
+	CHECK(vd_rd(&drv, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	CHECK(!vd_get_used(&drv, VIRTIO_NET_RX, &id, &len));
+	virtio_net_rx_ready(&net);
+	CHECK_EQ(recv_calls, 0);
+	CHECK(!virtio_net_rx_wanted(&net));
+}
+
 static struct net_loop loop;
 
 /* Transmit one frame (with its header) and return the answer the guest received, if any. */
@@ -403,6 +427,7 @@ int main(void)
 	test_config();
 	test_transmit();
 	test_receive();
+	test_needs_reset_mid_batch();
 	test_loopback();
 	test_tap_backend();
 	return check_done("test_virtio_net");
