@@ -162,13 +162,35 @@ bool fpu_wait(struct cpu *c)
 	return false;
 }
 
-/* --- Memory operands: offsets wrap at the address size; an access of several pieces checks
-   the whole operand (segment limit, paging) before the first piece, so that only the first
-   piece can fault afterwards (#AC, which checks alignment per piece). --- */
+/*
+ * Memory operands: offsets wrap at the address size; an operand of several pieces is checked
+ * whole (segment limit) before the first piece. An image (environment, FNSAVE, FXSAVE areas) is
+ * also checked for paging before anything moves, so that only the first piece can fault
+ * afterwards (#AC, which checks alignment per piece). The processor touches "the first and last
+ * bytes" before it changes anything (SDM vol. 3A 22.18.6.10); the hardware we measure checks
+ * the first piece of the image (4 bytes, 2 in the 16-bit formats), then its last byte, and a #PF
+ * reports that address in CR2; so do we.
+ */
 
 static u64 fpu_ea_add(const struct insn *d, u64 ea, unsigned i)
 {
 	return (ea + i) & size_mask(d->asz);
+}
+
+static void fpu_check_image(struct cpu *c, const struct insn *d, u64 ea, unsigned n,
+			    unsigned unit, int acc)
+{
+	u64 last = fpu_ea_add(d, ea, n - 1);
+
+	(void)seg_lin(c, d->seg, ea, n, acc);
+	if (acc == ACC_WRITE) {
+		mem_probe_write(c, d->seg, ea, unit);
+		mem_probe_write(c, d->seg, last, 1);
+		mem_probe_write(c, d->seg, ea, n);
+	} else {
+		(void)mem_read(c, d->seg, ea, unit);
+		(void)mem_read(c, d->seg, last, 1);
+	}
 }
 
 static void fpu_read(struct cpu *c, const struct insn *d, u64 ea, u8 *buf, unsigned n,
@@ -521,7 +543,7 @@ void op_fnstenv(struct cpu *c, const struct insn *d)
 	x87_check_nm(c);
 	ea = insn_ea(c, d);
 	env_store(c, img, n == 14, env_real(c));
-	mem_probe_write(c, d->seg, ea, n);
+	fpu_check_image(c, d, ea, n, n == 14 ? 2 : 4, ACC_WRITE);
 	fpu_write(c, d, ea, img, n, n == 14 ? 2 : 4);
 	c->fpu.fcw |= FSW_EXC;
 	c->fpu.fsw = fpu_fsw_summary(c->fpu.fsw, c->fpu.fcw);
@@ -534,10 +556,14 @@ void op_fldenv(struct cpu *c, const struct insn *d)
 	struct x87_env e;
 	u8 img[28];
 
+	u64 ea;
+
 	x87_check_nm(c);
 	if (!fpu_wait(c))
 		return;
-	fpu_read(c, d, insn_ea(c, d), img, n, n == 14 ? 2 : 4);
+	ea = insn_ea(c, d);
+	fpu_check_image(c, d, ea, n, n == 14 ? 2 : 4, ACC_READ);
+	fpu_read(c, d, ea, img, n, n == 14 ? 2 : 4);
 	env_parse(&e, img, n == 14, env_real(c));
 	env_commit(c, &e);
 }
@@ -554,7 +580,7 @@ void op_fnsave(struct cpu *c, const struct insn *d)
 	env_store(c, img, n == 14, env_real(c));
 	for (unsigned i = 0; i < 8; i++)
 		memcpy(img + n + 10 * i, c->fpu.st[i], 10);
-	mem_probe_write(c, d->seg, ea, n + 80);
+	fpu_check_image(c, d, ea, n + 80, n == 14 ? 2 : 4, ACC_WRITE);
 	fpu_write(c, d, ea, img, n + 80, n == 14 ? 2 : 4);
 	fpu_init(c);
 }
@@ -565,10 +591,14 @@ void op_frstor(struct cpu *c, const struct insn *d)
 	struct x87_env e;
 	u8 img[108];
 
+	u64 ea;
+
 	x87_check_nm(c);
 	if (!fpu_wait(c))
 		return;
-	fpu_read(c, d, insn_ea(c, d), img, n + 80, n == 14 ? 2 : 4);
+	ea = insn_ea(c, d);
+	fpu_check_image(c, d, ea, n + 80, n == 14 ? 2 : 4, ACC_READ);
+	fpu_read(c, d, ea, img, n + 80, n == 14 ? 2 : 4);
 	env_parse(&e, img, n == 14, env_real(c));
 	env_commit(c, &e);
 	for (unsigned i = 0; i < 8; i++)
@@ -628,7 +658,7 @@ void op_fxsave(struct cpu *c, const struct insn *d)
 	for (unsigned i = 0; i < 8; i++)
 		memcpy(img + 32 + 16 * i, f->st[i], 10);
 	memcpy(img + 160, f->xmm, n - 160);
-	mem_probe_write(c, d->seg, ea, n);
+	fpu_check_image(c, d, ea, 512, 8, ACC_WRITE);
 	if (sse) {
 		fpu_write(c, d, ea, img, n, 8);
 	} else {
@@ -645,9 +675,12 @@ void op_fxrstor(struct cpu *c, const struct insn *d)
 	unsigned n = fx_size(c);
 	u8 img[416];
 	u32 mxcsr;
+	u64 ea;
 
 	x87_check_nm(c);
-	fpu_read(c, d, fx_ea(c, d), img, n, 8);
+	ea = fx_ea(c, d);
+	fpu_check_image(c, d, ea, 512, 8, ACC_READ);
+	fpu_read(c, d, ea, img, n, 8);
 	mxcsr = get32(img, 24);
 	if (sse && (mxcsr & ~FPU_MXCSR_MASK))
 		cpu_gp(c, 0);

@@ -278,6 +278,8 @@ __asm__(".text\n"
 struct outcome {
 	int vector; /* -1: reached the end */
 	u64 rip;
+	u64 cr2; /* #PF: the address, and the error code's P and W bits */
+	u32 pf_err;
 	u64 gpr[16];
 	u64 rflags;
 	u8 fx[512];
@@ -296,6 +298,8 @@ static void native_signal(int sig, siginfo_t *si, void *p)
 	nat.vector = (int)uc->uc_mcontext.gregs[REG_TRAPNO];
 	nat.rip = (u64)uc->uc_mcontext.gregs[REG_RIP];
 	nat.rflags = (u64)uc->uc_mcontext.gregs[REG_EFL];
+	nat.cr2 = (u64)(uintptr_t)si->si_addr;
+	nat.pf_err = (u32)uc->uc_mcontext.gregs[REG_ERR] & 3;
 	for (unsigned i = 0; i < 16; i++)
 		nat.gpr[map[i]] = (u64)uc->uc_mcontext.gregs[i];
 	memcpy(nat.fx, uc->uc_mcontext.fpregs, 512);
@@ -440,9 +444,25 @@ static void mem_operand(struct gen *g, u8 reg, u32 disp)
 	e4(g, disp);
 }
 
+/* Now and then an operand that runs into the guard page after the data area: #PF, with
+   nothing changed (state, or the part of a store before the page end). */
+static u32 near_guard(unsigned size)
+{
+	return DATA_SIZE - 1 - rn(size);
+}
+
 static u32 val_slot(void)
 {
+	if (!rn(50))
+		return near_guard(10);
 	return D_VAL + 16 * rn(D_VAL_SLOTS) + (rn(8) ? 0 : rn(7));
+}
+
+static u32 st_slot(void)
+{
+	if (!rn(50))
+		return near_guard(10);
+	return D_ST + rn(0x100);
 }
 
 /* A register form of D8-DF that the decoder accepts (x87 decode tables). */
@@ -518,7 +538,7 @@ static void gen_mmx(struct gen *g)
 	if (op == 0xc5 || op == 0xd7) {
 		e1(g, (u8)(0xc0 | (r & 7) << 3 | rn(8)));
 	} else if (mem) {
-		u32 d = (op == 0x7e || op == 0x7f || op == 0xe7) ? D_ST + rn(0x100)
+		u32 d = (op == 0x7e || op == 0x7f || op == 0xe7) ? st_slot()
 								    : val_slot();
 		mem_operand(g, (u8)rn(8), d);
 	} else if (gpr_rm) {
@@ -558,7 +578,7 @@ static void gen_insn(struct gen *g)
 
 		x87_prefixes(g, true);
 		e1(g, st[i][0]);
-		mem_operand(g, st[i][1], D_ST + rn(0x100));
+		mem_operand(g, st[i][1], st_slot());
 	} else if (k < 62) { /* register forms */
 		unsigned op;
 		u8 m;
@@ -589,11 +609,11 @@ static void gen_insn(struct gen *g)
 			break;
 		case 1:
 			e1(g, 0xdd);
-			mem_operand(g, 7, D_ST + rn(0x100));
+			mem_operand(g, 7, st_slot());
 			break;
 		case 2:
 			e1(g, 0xd9);
-			mem_operand(g, 7, D_ST + rn(0x100));
+			mem_operand(g, 7, st_slot());
 			break;
 		case 3:
 			x87_prefixes(g, true);
@@ -610,7 +630,7 @@ static void gen_insn(struct gen *g)
 	} else if (k < 73) { /* environment and state images */
 		bool o16 = rn(3) == 0, own = rn(3) != 0;
 		u8 first = rn(2) ? 0xd9 : 0xdd; /* FNSTENV/FLDENV or FNSAVE/FRSTOR */
-		u32 where = own ? D_ST : D_ENV;
+		u32 where = own ? (rn(30) ? D_ST : near_guard(100)) : D_ENV;
 
 		if (own) {
 			if (o16)
@@ -626,6 +646,11 @@ static void gen_insn(struct gen *g)
 	} else if (k < 77) { /* FXSAVE / FXRSTOR */
 		bool w = rn(2), own = rn(2);
 		u32 where = D_FX + 0x200 * rn(2);
+
+		if (!rn(25)) /* misaligned: #GP(0) */
+			where += 8;
+		else if (!rn(25)) /* into the guard page */
+			where = DATA_SIZE - 0x100;
 
 		if (own) {
 			if (w)
@@ -873,6 +898,8 @@ static void run_soft(unsigned jit)
 
 		soft.rip = r64(frame);
 		soft.rflags = r64(frame + 16);
+		soft.cr2 = c->cr2;
+		soft.pf_err = (u32)r64(r.gpr[R_RSP]) & 3;
 	}
 }
 
@@ -923,6 +950,12 @@ static const char *differs(char *why, size_t len)
 			}
 		if ((nat.rflags & 0xcd5) != (soft.rflags & 0xcd5))
 			return "flags at the fault";
+		if (nat.vector == X86_PF_VEC && (nat.cr2 != soft.cr2 || nat.pf_err != soft.pf_err)) {
+			snprintf(why, len, "CR2 %#llx / %#llx, error %u / %u",
+				 (unsigned long long)nat.cr2, (unsigned long long)soft.cr2,
+				 nat.pf_err, soft.pf_err);
+			return "#PF address or error code";
+		}
 		if (!same_fx(nat.fx, soft.fx, 416))
 			return "x87/MMX state at the fault";
 	}
@@ -1031,8 +1064,10 @@ static void oracle(unsigned long target)
 
 	ncode = mmap(NULL, 0x1000, PROT_READ | PROT_WRITE | PROT_EXEC,
 		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ndata = mmap(NULL, DATA_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (ncode == MAP_FAILED || ndata == MAP_FAILED) {
+	ndata = mmap(NULL, DATA_SIZE + 0x1000, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ncode == MAP_FAILED || ndata == MAP_FAILED ||
+	    mprotect(ndata + DATA_SIZE, 0x1000, PROT_NONE)) {
 		printf("test_fpu_host: no executable memory here, skipped\n");
 		return;
 	}
