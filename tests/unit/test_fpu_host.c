@@ -637,6 +637,8 @@ static void gen_insn(struct gen *g)
 				e1(g, 0x66);
 			e1(g, first);
 			mem_operand(g, 6, where);
+			if (!rn(4)) /* the save alone: FNSTENV masks all, FNSAVE initializes */
+				return;
 			begin(g);
 		}
 		if (o16)
