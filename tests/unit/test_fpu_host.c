@@ -35,8 +35,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <asm/prctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "cpu/fpu.h"
@@ -65,6 +68,7 @@
 #define D_OUT_GPR 0xc40 /* epilogue: 16 registers, then the arithmetic flags */
 #define D_EXIT 0xd00	/* epilogue: JMP [rbx + D_EXIT] */
 #define D_MASK 0x1000	/* MASKMOVQ target (rdi) */
+#define GS_BASE 0x100	/* GS-relative operands land 100H above their offset */
 
 static u64 rng = 0x2545f4914f6cdd1dull;
 
@@ -387,6 +391,7 @@ static void setup_soft(void)
 	for (unsigned i = SEG_ES; i <= SEG_GS; i++)
 		if (i != SEG_CS && i != SEG_SS)
 			s.seg[i] = (struct x86_segment){ .sel = 0, .limit = ~0u, .ar = 0xc093 };
+	s.seg[SEG_GS].base = GS_BASE;
 	s.seg[SEG_LDTR].ar = AR_UNUSABLE;
 	s.seg[SEG_TR] = (struct x86_segment){ .limit = 0x67, .ar = 0x8b };
 	s.gdt = (struct x86_dtable){ GDT, 0x17 };
@@ -433,6 +438,8 @@ static void x87_prefixes(struct gen *g, bool allow66)
 		e1(g, 0x9b);
 	if (allow66 && !rn(10))
 		e1(g, 0x66);
+	if (!rn(16))
+		e1(g, 0x65); /* GS, base GS_BASE: FDP is the offset, not the linear address */
 	if (!rn(10))
 		e1(g, (u8)(0x40 | (rnd() & 0xc))); /* W and R: ignored by x87 forms */
 }
@@ -1071,6 +1078,11 @@ static void oracle(unsigned long target)
 	if (ncode == MAP_FAILED || ndata == MAP_FAILED ||
 	    mprotect(ndata + DATA_SIZE, 0x1000, PROT_NONE)) {
 		printf("test_fpu_host: no executable memory here, skipped\n");
+		return;
+	}
+	/* This process has no use for GS (glibc's thread pointer is FS). */
+	if (syscall(SYS_arch_prctl, ARCH_SET_GS, (unsigned long)GS_BASE)) {
+		printf("test_fpu_host: cannot set the GS base, skipped\n");
 		return;
 	}
 	setup_soft();
