@@ -15,7 +15,7 @@
  * Figure 8-10) that FRSTOR loads with the exception flags clear, so no exception is pending when
  * the instruction starts. The instruction itself is the guest's two bytes, opcode and ModRM, from a
  * table of stubs; a memory form's ModRM is rewritten to [rax], which points at a buffer of the
- * operand. Afterwards only non-waiting instructions touch the x87 (PUSHFQ, FNSAVE, FLDCW) so an
+ * operand. Afterwards only non-waiting instructions touch the x87 (FNSAVE, FLDCW) so an
  * unmasked exception the instruction raised stays pending in the image and never traps on the
  * host; FNSAVE leaves the host x87 initialized, and FLDCW gives back the caller's control word.
  */
@@ -36,7 +36,10 @@ _Static_assert(sizeof(struct fnsave32) == 108, "FNSAVE image");
  * holds every encoding; the decoder only lets valid non-control ones reach it.
  *
  * tb_fpu_host_call(image, stub, mem, rflags): FRSTOR image, load the arithmetic flags from
- * *rflags, call the stub with RAX = mem, store the flags to *rflags, FNSAVE image, restore FCW.
+ * *rflags (unless rflags is NULL), call the stub with RAX = mem, store the flags to *rflags,
+ * FNSAVE image. FNSAVE leaves the x87 initialized, FCW 037FH; the caller's control word, which
+ * the ABI makes callee-saved, is reloaded only when it was something else (FLDCW costs as much as
+ * a third of the round trip). POPFQ/PUSHFQ only for FCMOVcc and FCOMI.
  */
 __asm__(".pushsection .text\n"
 	".p2align 4\n"
@@ -65,16 +68,22 @@ __asm__(".pushsection .text\n"
 	"	mov %rcx, 8(%rsp)\n"
 	"	mov %rdi, %rbx\n"
 	"	frstor (%rbx)\n"
+	"	mov %rdx, %rax\n"
+	"	test %rcx, %rcx\n"
+	"	jz 1f\n"
 	"	pushq (%rcx)\n"
 	"	popfq\n"
-	"	mov %rdx, %rax\n"
 	"	call *%rsi\n"
 	"	pushfq\n"
 	"	mov 16(%rsp), %rcx\n"
 	"	popq (%rcx)\n"
-	"	fnsave (%rbx)\n"
+	"	jmp 2f\n"
+	"1:	call *%rsi\n"
+	"2:	fnsave (%rbx)\n"
+	"	cmpw $0x37f, (%rsp)\n"
+	"	je 3f\n"
 	"	fldcw (%rsp)\n"
-	"	add $16, %rsp\n"
+	"3:	add $16, %rsp\n"
 	"	pop %rbx\n"
 	"	ret\n"
 	".size tb_fpu_host_call, . - tb_fpu_host_call\n"
@@ -89,6 +98,9 @@ void fpu_host_exec(struct fpu_host *h, u8 opc, u8 modrm, void *mem)
 	struct fnsave32 img;
 	/* Only the arithmetic flags reach the host: DF, TF, AC and the rest stay the host's. */
 	u64 fl = (h->rflags & X86_ARITH_FLAGS) | X86_FIXED1;
+	/* FCMOVcc reads them, FCOMI and friends write them: DA/DB C0-DF, DB/DF E8-F7. */
+	bool flags = modrm >= 0xc0 && (((op == 2 || op == 3) && modrm < 0xe0) ||
+				       ((op == 3 || op == 7) && modrm >= 0xe8 && modrm < 0xf8));
 
 	if (modrm >= 0xc0)
 		idx = op * 72 + 8 + (modrm & 0x3f);
@@ -99,7 +111,7 @@ void fpu_host_exec(struct fpu_host *h, u8 opc, u8 modrm, void *mem)
 	img.fsw = h->fsw;
 	img.ftw = h->ftw;
 	memcpy(img.st, h->st, sizeof(img.st));
-	tb_fpu_host_call(&img, tb_fpu_host_stubs + 4 * idx, mem, &fl);
+	tb_fpu_host_call(&img, tb_fpu_host_stubs + 4 * idx, mem, flags ? &fl : NULL);
 	h->fsw = (u16)img.fsw;
 	h->ftw = (u16)img.ftw;
 	memcpy(h->st, img.st, sizeof(h->st));
