@@ -15,8 +15,8 @@ static u8 save1[108], save2[108], save16[94];
 static u8 fx1[512] __attribute__((aligned(16))), fx2[512] __attribute__((aligned(16)));
 static u8 fxm[528] __attribute__((aligned(16)));
 /* doubles as bit patterns: the guest is built without floating point of its own */
-#define D_ONE 0x3ff0000000000000ull
-#define D_TWO 0x4000000000000000ull
+#define D_ONE	0x3ff0000000000000ull
+#define D_TWO	0x4000000000000000ull
 #define D_THREE 0x4008000000000000ull
 static const u64 three = D_THREE, two = D_TWO, zero = 0;
 static u64 out[4];
@@ -66,13 +66,15 @@ static void test_arith(void)
 		     "fdivl %1\n\t"
 		     "fmull %1\n\t"
 		     "fstpl %0"
-		     : "=m"(out[0]) : "m"(three));
+		     : "=m"(out[0])
+		     : "m"(three));
 	check(out[0] == D_ONE, "1 / 3 * 3 = 1");
 	asm volatile("fldl %1\n\t"
 		     "fsqrt\n\t"
 		     "fmul %%st(0), %%st(0)\n\t"
 		     "fstpl %0"
-		     : "=m"(out[1]) : "m"(two));
+		     : "=m"(out[1])
+		     : "m"(two));
 	check(out[1] == D_TWO, "sqrt(2) squared = 2 (rounded to double)");
 	/* FCOMI: 2 > 1 clears ZF PF CF; FCMOVNBE takes it */
 	asm volatile("fld1\n\t"
@@ -81,7 +83,9 @@ static void test_arith(void)
 		     "fcmovnbe %%st(1), %%st\n\t"
 		     "fstpl %0\n\t"
 		     "fstp %%st(0)"
-		     : "=m"(out[2]) : "m"(two) : "cc");
+		     : "=m"(out[2])
+		     : "m"(two)
+		     : "cc");
 	check(out[2] == D_ONE, "FCOMI and FCMOVNBE");
 	asm volatile("fninit; fld1; fdivl %1; fnstsw %0; fstp %%st(0)" : "=m"(sw) : "m"(zero));
 	check((sw & 0x3f) == 0x04, "1 / 0 masked: only ZE");
@@ -94,7 +98,8 @@ static void test_nm(void)
 
 	write_cr0(cr0 | CR0_TS);
 	v = CATCH(asm volatile(MARK_IP "fld1"));
-	check(v == NM_VECTOR && last_fault.rip == expected_ip, "CR0.TS: FLD1 raises #NM (vector %d)", v);
+	check(v == NM_VECTOR && last_fault.rip == expected_ip,
+	      "CR0.TS: FLD1 raises #NM (vector %d)", v);
 	v = CATCH(asm volatile("fninit"));
 	check(v == NM_VECTOR, "CR0.TS: FNINIT raises #NM too (vector %d)", v);
 	v = CATCH(asm volatile("paddb %mm1, %mm0"));
@@ -133,9 +138,11 @@ static void test_mf(void)
 	v = CATCH(asm volatile("fnstcw %0; fnstsw %%ax" : "=m"(sw) : : "rax"));
 	check(v == -1, "FNSTCW and FNSTSW do not wait (vector %d)", v);
 	v = CATCH(asm volatile(MARK_IP "fwait"));
-	check(v == MF_VECTOR && last_fault.rip == expected_ip, "WAIT: #MF, RIP on the WAIT (vector %d)", v);
+	check(v == MF_VECTOR && last_fault.rip == expected_ip,
+	      "WAIT: #MF, RIP on the WAIT (vector %d)", v);
 	v = CATCH(asm volatile(MARK_IP "fld1"));
-	check(v == MF_VECTOR && last_fault.rip == expected_ip, "FLD1: #MF before it runs (vector %d)", v);
+	check(v == MF_VECTOR && last_fault.rip == expected_ip,
+	      "FLD1: #MF before it runs (vector %d)", v);
 	asm volatile("fnclex");
 	v = CATCH(asm volatile("fld1; fstp %st(0); fwait"));
 	check(v == -1, "FNCLEX: nothing pending (vector %d)", v);
@@ -152,7 +159,8 @@ static void test_save(void)
 		     "fldl %2\n\t"
 		     "fnsave %0\n\t"
 		     "fnstsw %1"
-		     : "=m"(save1), "=m"(sw) : "m"(three));
+		     : "=m"(save1), "=m"(sw)
+		     : "m"(three));
 	check(sw == 0, "FNSAVE initializes the FPU");
 	asm volatile("frstor %1; fnsave %0" : "=m"(save2) : "m"(save1));
 	check(!memcmp(save1, save2, sizeof(save1)), "FRSTOR then FNSAVE: the same 108 bytes");
@@ -165,7 +173,8 @@ static void test_save(void)
 
 	memset(fx1, 0, sizeof(fx1));
 	asm volatile("frstor %2; fxsave %0; fninit; fxrstor %0; fxsave %1"
-		     : "+m"(fx1), "=m"(fx2) : "m"(save1));
+		     : "+m"(fx1), "=m"(fx2)
+		     : "m"(save1));
 	check(!memcmp(fx1, fx2, 416), "FXSAVE, FXRSTOR, FXSAVE: the same image");
 	check(fx1[4] == 0xe0 && (fx1[3] & 0x38) == 0x28, "FXSAVE: abridged tag word and TOP");
 	int v = CATCH(asm volatile("fxsave %0" : "=m"(fxm[8])));
@@ -183,7 +192,8 @@ static void test_mmx(void)
 		     "paddb %%mm3, %%mm3\n\t"
 		     "movq %%mm3, %0\n\t"
 		     "fnstsw %1"
-		     : "=m"(mm_out), "=m"(sw) : "m"(mm_in));
+		     : "=m"(mm_out), "=m"(sw)
+		     : "m"(mm_in));
 	check(mm_out == 0x020406080a0c0e10ull, "PADDB");
 	check((sw & 0x3800) == 0, "an MMX instruction sets TOP to 0");
 	asm volatile("fnsave %0" : "=m"(save1));

@@ -63,7 +63,7 @@ static u8 fpu_abridged_tag(u16 tw)
 
 u16 fpu_fsw_summary(u16 fsw, u16 fcw)
 {
-	fsw &= (u16)~(FSW_ES | FSW_B);
+	fsw &= (u16) ~(FSW_ES | FSW_B);
 	if (fsw & ~fcw & FSW_EXC)
 		fsw |= FSW_ES | FSW_B; /* B mirrors ES (SDM vol. 1 8.1.3) */
 	return fsw;
@@ -157,6 +157,7 @@ bool fpu_wait(struct cpu *c)
 		return true;
 	c->rip = c->insn_rip;
 	c->icount--;
+	c->single_step = 0; /* no single-step trap: the instruction did not complete */
 	c->halted = 1;
 	c->break_block = 1;
 	return false;
@@ -177,8 +178,8 @@ static u64 fpu_ea_add(const struct insn *d, u64 ea, unsigned i)
 	return (ea + i) & size_mask(d->asz);
 }
 
-static void fpu_check_image(struct cpu *c, const struct insn *d, u64 ea, unsigned n,
-			    unsigned unit, int acc)
+static void fpu_check_image(struct cpu *c, const struct insn *d, u64 ea, unsigned n, unsigned unit,
+			    int acc)
 {
 	u64 last = fpu_ea_add(d, ea, n - 1);
 

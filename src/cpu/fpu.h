@@ -16,29 +16,29 @@
 #include "cpu/internal.h"
 
 /* x87 status word (SDM vol. 1 8.1.3, Figure 8-4). */
-#define FSW_IE BIT(0)
-#define FSW_DE BIT(1)
-#define FSW_ZE BIT(2)
-#define FSW_OE BIT(3)
-#define FSW_UE BIT(4)
-#define FSW_PE BIT(5)
-#define FSW_SF BIT(6)
-#define FSW_ES BIT(7)
-#define FSW_C0 BIT(8)
-#define FSW_C1 BIT(9)
-#define FSW_C2 BIT(10)
+#define FSW_IE	      BIT(0)
+#define FSW_DE	      BIT(1)
+#define FSW_ZE	      BIT(2)
+#define FSW_OE	      BIT(3)
+#define FSW_UE	      BIT(4)
+#define FSW_PE	      BIT(5)
+#define FSW_SF	      BIT(6)
+#define FSW_ES	      BIT(7)
+#define FSW_C0	      BIT(8)
+#define FSW_C1	      BIT(9)
+#define FSW_C2	      BIT(10)
 #define FSW_TOP_SHIFT 11
-#define FSW_TOP (7u << FSW_TOP_SHIFT)
-#define FSW_C3 BIT(14)
-#define FSW_B BIT(15)
-#define FSW_EXC 0x3fu /* IE DE ZE OE UE PE: the flags FCW[5:0] mask */
-#define FSW_CC (FSW_C0 | FSW_C1 | FSW_C2 | FSW_C3)
+#define FSW_TOP	      (7u << FSW_TOP_SHIFT)
+#define FSW_C3	      BIT(14)
+#define FSW_B	      BIT(15)
+#define FSW_EXC	      0x3fu /* IE DE ZE OE UE PE: the flags FCW[5:0] mask */
+#define FSW_CC	      (FSW_C0 | FSW_C1 | FSW_C2 | FSW_C3)
 
 /* x87 control word (SDM vol. 1 8.1.5): bits 6 and 13-15 are reserved; FLDCW keeps 12:8 and 5:0
    and reads bit 6 as 1 (measured: 0xffff loads as 0x1f7f, 0 as 0x0040). */
 #define FCW_WRITABLE 0x1f3fu
-#define FCW_FIXED1 0x0040u
-#define FCW_INIT X86_FPU_FCW_INIT
+#define FCW_FIXED1   0x0040u
+#define FCW_INIT     X86_FPU_FCW_INIT
 
 /* MXCSR bits FXRSTOR accepts (the MXCSR_MASK FXSAVE stores; DAZ included). */
 #define FPU_MXCSR_MASK 0xffffu
@@ -91,6 +91,7 @@ void mmx_write(struct cpu *c, unsigned i, u64 v);
 bool mmx_check(struct cpu *c);
 
 /* Handlers the decoder names (decode.c, "x87 and MMX" region). */
+/* clang-format off */
 #define FPU_OPS_LIST(X)                                                                           \
 	/* fpu.c: D8-DF */                                                                         \
 	X(op_x87_reg)   /* register forms run on the host x87 */                                  \
@@ -103,6 +104,8 @@ bool mmx_check(struct cpu *c);
 	X(op_fxsave) X(op_fxrstor) /* 0F AE /0 /1 memory; REX.W: 64-bit format */                  \
 	/* mmx.c: 0F 60-7F, D0-FF (no 66/F2/F3), 0F 70-73 Ib, C4 C5 Ib, 0F 77 */                    \
 	X(op_mmx) X(op_emms)
+
+/* clang-format on */
 
 #define X(name) void name(struct cpu *c, const struct insn *d);
 FPU_OPS_LIST(X)

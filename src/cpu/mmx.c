@@ -90,8 +90,24 @@ static u64 sat_u(s64 x, unsigned bits)
 	return x > hi ? (u64)hi : x < 0 ? 0 : (u64)x;
 }
 
-enum lane_op { L_ADD, L_SUB, L_ADDS, L_SUBS, L_ADDUS, L_SUBUS, L_CMPEQ, L_CMPGT, L_MINU, L_MAXU,
-	       L_MINS, L_MAXS, L_AVG, L_MULL, L_MULH, L_MULHU };
+enum lane_op {
+	L_ADD,
+	L_SUB,
+	L_ADDS,
+	L_SUBS,
+	L_ADDUS,
+	L_SUBUS,
+	L_CMPEQ,
+	L_CMPGT,
+	L_MINU,
+	L_MAXU,
+	L_MINS,
+	L_MAXS,
+	L_AVG,
+	L_MULL,
+	L_MULH,
+	L_MULHU
+};
 
 static u64 lanewise(u64 a, u64 b, unsigned bits, enum lane_op op)
 {
@@ -205,7 +221,8 @@ static u64 pack(u64 a, u64 b, unsigned bits, bool usat)
 	return r;
 }
 
-/* dst = dst op src for the two-operand instructions; false if `op` is not one. */
+/* dst = dst op src for the two-operand instructions; false if `op` is not one. A table. */
+/* clang-format off */
 static bool binop(u8 op, u64 a, u64 b, u64 *r)
 {
 	switch (op) {
@@ -286,6 +303,7 @@ static bool binop(u8 op, u64 a, u64 b, u64 *r)
 	}
 	return true;
 }
+/* clang-format on */
 
 /* --- The handler: every MMX instruction but EMMS (the decoder admits only valid forms) --- */
 
@@ -307,7 +325,8 @@ void op_mmx(struct cpu *c, const struct insn *d)
 		return;
 	switch (op) {
 	case 0x6e: /* MOVD/MOVQ mm, r/m32/64 (zero-extended) */
-		r = d->mem ? mem_read(c, d->seg, insn_ea(c, d), d->osz) : reg_read(c, d->rm, d->osz);
+		r = d->mem ? mem_read(c, d->seg, insn_ea(c, d), d->osz)
+			   : reg_read(c, d->rm, d->osz);
 		mmx_enter(c);
 		mmx_write(c, mm, d->osz == 8 ? r : (u32)r);
 		return;
@@ -343,12 +362,15 @@ void op_mmx(struct cpu *c, const struct insn *d)
 		return;
 	case 0x71: /* PSRLW/PSRAW/PSLLW mm, imm8 (ModRM.reg 2, 4, 6) */
 	case 0x72:
-	case 0x73:
-		r = shift(mmx_read(c, mr), d->imm & 0xff, op == 0x71 ? 16 : op == 0x72 ? 32 : 64,
-			  d->sub == 2 ? 0 : d->sub == 4 ? 1 : 2);
+	case 0x73: {
+		unsigned bits = op == 0x71 ? 16 : op == 0x72 ? 32 : 64;
+		int kind = d->sub == 2 ? 0 : d->sub == 4 ? 1 : 2;
+
+		r = shift(mmx_read(c, mr), d->imm & 0xff, bits, kind);
 		mmx_enter(c);
 		mmx_write(c, mr, r);
 		return;
+	}
 	case 0xc4: /* PINSRW mm, r32/m16, imm8 */
 		b = d->mem ? mem_read(c, d->seg, insn_ea(c, d), 2) : reg_read(c, d->rm, 4);
 		a = mmx_read(c, mm);

@@ -23,15 +23,15 @@
 #include "vmx/vmx.h"
 
 #define RAM_SIZE (1u << 20)
-#define GDT 0x1000
-#define IDT 0x2000
+#define GDT	 0x1000
+#define IDT	 0x2000
 #define HANDLERS 0x3000
-#define PML4 0x5000
-#define STACK 0x9000
-#define CODE 0x10000
-#define DATA 0x20000
+#define PML4	 0x5000
+#define STACK	 0x9000
+#define CODE	 0x10000
+#define DATA	 0x20000
 
-#define RAN -1    /* reached the end of the code */
+#define RAN    -1 /* reached the end of the code */
 #define FROZEN -2 /* halted on an instruction: the FERR# freeze */
 
 static struct cpu *c;
@@ -239,14 +239,13 @@ static unsigned top(void)
 	return (c->fpu.fsw >> 11) & 7;
 }
 
-#define FNINIT() E(2, 0xdb, 0xe3)
-#define FLD1() E(2, 0xd9, 0xe8)
-#define FLDCW(off) M(0xd9, 5, off)
+#define FNINIT()     E(2, 0xdb, 0xe3)
+#define FLD1()	     E(2, 0xd9, 0xe8)
+#define FLDCW(off)   M(0xd9, 5, off)
 #define FNSTENV(off) M(0xd9, 6, off)
-#define FLDENV(off) M(0xd9, 4, off)
-#define FLDT(off) M(0xdb, 5, off)
-#define FSTPT(off) M(0xdb, 7, off)
-#define FLDL(off) M(0xdd, 0, off)
+#define FLDENV(off)  M(0xd9, 4, off)
+#define FLDT(off)    M(0xdb, 5, off)
+#define FLDL(off)    M(0xdd, 0, off)
 
 static void set_cw(u16 cw)
 {
@@ -288,8 +287,10 @@ static void test_constants(void)
 	static const struct {
 		u16 rc;
 		u64 pi;
-	} cases[] = { { 0, 0xc90fdaa22168c235ull }, { 1, 0xc90fdaa22168c234ull },
-		      { 2, 0xc90fdaa22168c235ull }, { 3, 0xc90fdaa22168c234ull } };
+	} cases[] = { { 0, 0xc90fdaa22168c235ull },
+		      { 1, 0xc90fdaa22168c234ull },
+		      { 2, 0xc90fdaa22168c235ull },
+		      { 3, 0xc90fdaa22168c234ull } };
 
 	box(64, 0, 0);
 	/* FLDPI rounds the internal 66-bit constant with RC (SDM vol. 2A FLD1/FLDL2T/...) */
@@ -422,13 +423,13 @@ static void test_tags(void)
 		u64 m;
 		unsigned tag;
 	} v[] = {
-		{ 0x3fff, 1ull << 63, 0 },	       /* 1.0 */
-		{ 0x8000, 0, 1 },		       /* -0 */
-		{ 0x0000, 1, 2 },		       /* denormal */
-		{ 0x0000, 1ull << 63, 2 },	       /* pseudo-denormal */
-		{ 0x7fff, 1ull << 63, 2 },	       /* infinity */
+		{ 0x3fff, 1ull << 63, 0 },	      /* 1.0 */
+		{ 0x8000, 0, 1 },		      /* -0 */
+		{ 0x0000, 1, 2 },		      /* denormal */
+		{ 0x0000, 1ull << 63, 2 },	      /* pseudo-denormal */
+		{ 0x7fff, 1ull << 63, 2 },	      /* infinity */
 		{ 0x7fff, 0xc000000000000001ull, 2 }, /* NaN */
-		{ 0x3fff, 1, 2 },		       /* unnormal */
+		{ 0x3fff, 1, 2 },		      /* unnormal */
 	};
 	u16 want = 0;
 
@@ -445,7 +446,7 @@ static void test_tags(void)
 	CHECK_EQ(run(), RAN);
 	CHECK_EQ(r16(DATA + 0x108), want);
 	CHECK_EQ(c->fpu.fsw & FSW_EXC, 0); /* FLD m80 raises nothing */
-	CHECK_EQ(c->fpu.fcw, 0x37f);	    /* FNSTENV masked all: already so */
+	CHECK_EQ(c->fpu.fcw, 0x37f);	   /* FNSTENV masked all: already so */
 }
 
 static void test_operands(void)
@@ -527,15 +528,15 @@ static void test_bcd_and_int(void)
 {
 	static const u8 bcd_12345[10] = { 0x45, 0x23, 0x01 };
 	static const u8 indefinite[10] = { 0, 0, 0, 0, 0, 0, 0, 0xc0, 0xff, 0xff };
-	static const u8 bcd_max_neg[10] = { 0x99, 0x99, 0x99, 0x99, 0x99, 0x99,
-					    0x99, 0x99, 0x99, 0x80 };
+	static const u8 bcd_max_neg[10] = { 0x99, 0x99, 0x99, 0x99, 0x99,
+					    0x99, 0x99, 0x99, 0x99, 0x80 };
 
 	box(64, 0, 0);
 	memcpy(ram + DATA, &(u32){ 12345 }, 4);
 	memcpy(ram + DATA + 4, &(s32){ -12345 }, 4);
 	FNINIT();
-	M(0xdb, 0, 0);	   /* FILD m32 */
-	M(0xdf, 6, 0x20);  /* FBSTP */
+	M(0xdb, 0, 0);	  /* FILD m32 */
+	M(0xdf, 6, 0x20); /* FBSTP */
 	M(0xdb, 0, 4);
 	M(0xdf, 6, 0x30);
 	CHECK_EQ(run(), RAN);
@@ -546,8 +547,8 @@ static void test_bcd_and_int(void)
 	/* FBLD of the most negative value, back out through FISTP m64 */
 	memcpy(ram + DATA + 0x40, bcd_max_neg, 10);
 	FNINIT();
-	M(0xdf, 4, 0x40);  /* FBLD */
-	M(0xdf, 7, 0x50);  /* FISTP m64 */
+	M(0xdf, 4, 0x40); /* FBLD */
+	M(0xdf, 7, 0x50); /* FISTP m64 */
 	CHECK_EQ(run(), RAN);
 	CHECK_EQ((s64)r64(DATA + 0x50), -999999999999999999ll);
 
@@ -586,15 +587,15 @@ static void test_fcomi_fcmov(void)
 
 	box(64, 0, 0);
 	FNINIT();
-	FLD1();			   /* ST(1) = 1 */
-	E(2, 0xd9, 0xeb);	   /* ST(0) = pi */
-	E(2, 0xdb, 0xf1);	   /* FCOMI ST(0), ST(1): pi > 1 */
+	FLD1();		  /* ST(1) = 1 */
+	E(2, 0xd9, 0xeb); /* ST(0) = pi */
+	E(2, 0xdb, 0xf1); /* FCOMI ST(0), ST(1): pi > 1 */
 	CHECK_EQ(run(), RAN);
 	cpu_get_regs(c, &r);
 	CHECK_EQ(r.rflags & X86_ARITH_FLAGS, 0);
-	E(2, 0xd9, 0xc9);	   /* FXCH: 1 < pi */
+	E(2, 0xd9, 0xc9); /* FXCH: 1 < pi */
 	E(2, 0xdb, 0xf1);
-	E(2, 0xda, 0xc1);	   /* FCMOVB ST(0), ST(1): CF = 1, so ST(0) = pi */
+	E(2, 0xda, 0xc1); /* FCMOVB ST(0), ST(1): CF = 1, so ST(0) = pi */
 	CHECK_EQ(run(), RAN);
 	cpu_get_regs(c, &r);
 	CHECK_EQ(r.rflags & X86_ARITH_FLAGS, X86_CF);
@@ -616,14 +617,14 @@ static void test_pointers(void)
 	box(64, 0, 0);
 	FNINIT();
 	E(1, 0x66);
-	M(0xd9, 0, 0x40);     /* FLD m32 [rbx + 40H] at CODE + 2, with a 66 prefix */
-	E(2, 0xd9, 0xd0);     /* FNOP at CODE + 9 */
-	E(2, 0xdb, 0xe2);     /* FNCLEX: control */
+	M(0xd9, 0, 0x40); /* FLD m32 [rbx + 40H] at CODE + 2, with a 66 prefix */
+	E(2, 0xd9, 0xd0); /* FNOP at CODE + 9 */
+	E(2, 0xdb, 0xe2); /* FNCLEX: control */
 	FNSTENV(0x100);
 	CHECK_EQ(run(), RAN);
 	CHECK_EQ(r32(DATA + 0x10c), CODE + 9);
 	CHECK_EQ(r32(DATA + 0x110), 0x08 | (0x1d0u << 16)); /* FCS, FOP of FNOP */
-	CHECK_EQ(r32(DATA + 0x114), DATA + 0x40);	  /* FDP: unchanged by FNOP */
+	CHECK_EQ(r32(DATA + 0x114), DATA + 0x40);	    /* FDP: unchanged by FNOP */
 	CHECK_EQ(r32(DATA + 0x118), 0xffff0010);
 	CHECK_EQ(c->fpu.fip, CODE + 9);
 	FNINIT();
@@ -631,7 +632,7 @@ static void test_pointers(void)
 	M(0xd9, 0, 0x40);
 	FNSTENV(0x100);
 	CHECK_EQ(run(), RAN);
-	CHECK_EQ(r32(DATA + 0x10c), CODE + 2); /* the 66 prefix */
+	CHECK_EQ(r32(DATA + 0x10c), CODE + 2);	  /* the 66 prefix */
 	CHECK_EQ(r32(DATA + 0x110) >> 16, 0x183); /* D9, ModRM 83H */
 }
 
@@ -676,7 +677,7 @@ static void test_env_formats(void)
 	memcpy(img, ram + DATA + 0x200, 108);
 	CHECK_EQ(r16(DATA + 0x204), 0x3000);
 	CHECK_EQ(r16(DATA + 0x200 + 28 + 8), 0x4000); /* ST(0) = pi */
-	M(0xdd, 4, 0x200); /* FRSTOR */
+	M(0xdd, 4, 0x200);			      /* FRSTOR */
 	M(0xdd, 6, 0x300);
 	CHECK_EQ(run(), RAN);
 	CHECK(!memcmp(ram + DATA + 0x300, img, 108));
@@ -697,7 +698,7 @@ static void test_env_formats(void)
 
 	/* FLDENV changes TOP but not the physical registers: ST(i) move (SDM vol. 1 8.1.2) */
 	FNINIT();
-	FLD1();			 /* R7 = 1.0, TOP = 7 */
+	FLD1(); /* R7 = 1.0, TOP = 7 */
 	FNSTENV(0x100);
 	CHECK_EQ(run(), RAN);
 	ram[DATA + 0x105] = (u8)((ram[DATA + 0x105] & ~0x38) | 5 << 3); /* TOP = 5 */
@@ -741,7 +742,7 @@ static void test_fxsave(void)
 	M(0xd9, 0, 0x40);
 	E(4, 0x48, 0x0f, 0xae, 0x83); /* FXSAVE64 [rbx + 200H] */
 	E(4, 0x00, 0x02, 0, 0);
-	E(3, 0x0f, 0xae, 0x83);	      /* FXSAVE [rbx + 400H] */
+	E(3, 0x0f, 0xae, 0x83); /* FXSAVE [rbx + 400H] */
 	E(4, 0x00, 0x04, 0, 0);
 	memset(ram + DATA + 0x200, 0xcc, 0x400);
 	CHECK_EQ(run(), RAN);
@@ -753,7 +754,7 @@ static void test_fxsave(void)
 	CHECK_EQ(r32(DATA + 0x218), 0x1f80);
 	CHECK_EQ(r32(DATA + 0x21c), FPU_MXCSR_MASK);
 	CHECK_EQ(r64(DATA + 0x200 + 160 + 15 * 16), 0x5a5a5a5a5a5a5a5aull); /* XMM15 */
-	CHECK_EQ(ram[DATA + 0x200 + 416], 0xcc);			     /* not written */
+	CHECK_EQ(ram[DATA + 0x200 + 416], 0xcc);			    /* not written */
 	CHECK_EQ(r32(DATA + 0x408), CODE + 2);
 	CHECK_EQ(r16(DATA + 0x40c), 0x08); /* FCS */
 	CHECK_EQ(r32(DATA + 0x410), DATA + 0x40);
@@ -811,7 +812,9 @@ static void test_fxsave(void)
 /* #NM (SDM vol. 3A 2.5 Table 2-2), #MF (6.15 Interrupt 16), and MMX's #UD with CR0.EM. */
 static void test_nm_mf(void)
 {
-	static const u8 x87[][2] = { { 0xd9, 0xe8 }, { 0xdb, 0xe3 }, { 0xdf, 0xe0 }, { 0xd9, 0xd0 } };
+	static const u8 x87[][2] = {
+		{ 0xd9, 0xe8 }, { 0xdb, 0xe3 }, { 0xdf, 0xe0 }, { 0xd9, 0xd0 }
+	};
 
 	box(64, CR0_TS, CR4_OSFXSR);
 	for (unsigned i = 0; i < ARRAY_SIZE(x87); i++) {
@@ -843,7 +846,9 @@ static void test_nm_mf(void)
 	set_cw(0x37e);
 	E(2, 0xd8, 0xc1); /* stack underflow, unmasked */
 	CHECK_EQ(run(), RAN);
-	static const u8 waits[][3] = { { 0x9b }, { 0xd9, 0xe8 }, { 0x0f, 0xfc, 0xc1 }, { 0x0f, 0x77 } };
+	static const u8 waits[][3] = {
+		{ 0x9b }, { 0xd9, 0xe8 }, { 0x0f, 0xfc, 0xc1 }, { 0x0f, 0x77 }
+	};
 	static const unsigned wlen[] = { 1, 2, 3, 2 };
 	for (unsigned i = 0; i < ARRAY_SIZE(waits); i++) {
 		memcpy(code, waits[i], wlen[i]);
@@ -854,7 +859,7 @@ static void test_nm_mf(void)
 	CHECK_EQ(run(), X86_MF);
 	FNSTENV(0x100);
 	E(2, 0xdf, 0xe0);
-	M(0xd9, 7, 0x180); /* FNSTCW */
+	M(0xd9, 7, 0x180);    /* FNSTCW */
 	CHECK_EQ(run(), RAN); /* no-wait forms; FNSTENV masked everything, so nothing pends */
 	CHECK_EQ(c->fpu.fsw & FSW_ES, 0);
 	FLD1();
@@ -956,8 +961,11 @@ static void test_mmx(void)
 
 static void test_invalid(void)
 {
-	static const u8 ud[][4] = { { 2, 0xd9, 0xd1 },	     { 2, 0xdb, 0xe5 }, { 3, 0xf0, 0xd8, 0xc0 },
-				    { 2, 0xd9, 0x08 },	     { 3, 0x0f, 0xe7, 0xc0 } };
+	static const u8 ud[][4] = { { 2, 0xd9, 0xd1 },
+				    { 2, 0xdb, 0xe5 },
+				    { 3, 0xf0, 0xd8, 0xc0 },
+				    { 2, 0xd9, 0x08 },
+				    { 3, 0x0f, 0xe7, 0xc0 } };
 
 	box(64, 0, CR4_OSFXSR);
 	for (unsigned i = 0; i < ARRAY_SIZE(ud); i++) {

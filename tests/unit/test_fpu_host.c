@@ -47,28 +47,28 @@
 
 /* Guest-physical layout; the code, data and tail pages are mapped at the native addresses. */
 #define RAM_SIZE (4u << 20)
-#define GDT 0x1000
-#define IDT 0x2000
+#define GDT	 0x1000
+#define IDT	 0x2000
 #define HANDLERS 0x3000 /* vector v: HLT at HANDLERS + 16 * v */
-#define STACK 0x9000
-#define PT_POOL 0x10000
-#define CODE_PA 0x100000
-#define DATA_PA 0x102000
-#define TAIL_PA 0x105000
+#define STACK	 0x9000
+#define PT_POOL	 0x10000
+#define CODE_PA	 0x100000
+#define DATA_PA	 0x102000
+#define TAIL_PA	 0x105000
 
 /* The data area (two pages; rbx points at its start). */
-#define DATA_SIZE 0x2000
-#define D_VAL 0x000	/* values the loads read, 16-byte slots */
+#define DATA_SIZE   0x2000
+#define D_VAL	    0x000 /* values the loads read, 16-byte slots */
 #define D_VAL_SLOTS 48
-#define D_ST 0x300	/* stores, FNSTENV, FNSAVE images */
-#define D_ENV 0x500	/* random environment / FNSAVE images for FLDENV, FRSTOR */
-#define D_FX 0x600	/* two 512-byte FXSAVE images */
-#define D_OUT_FX 0xa00	/* epilogue: FXSAVE64 */
-#define D_OUT_ENV 0xc00 /* epilogue: FNSTENV */
-#define D_OUT_GPR 0xc40 /* epilogue: 16 registers, then the arithmetic flags */
-#define D_EXIT 0xd00	/* epilogue: JMP [rbx + D_EXIT] */
-#define D_MASK 0x1000	/* MASKMOVQ target (rdi) */
-#define GS_BASE 0x100	/* GS-relative operands land 100H above their offset */
+#define D_ST	    0x300  /* stores, FNSTENV, FNSAVE images */
+#define D_ENV	    0x500  /* random environment / FNSAVE images for FLDENV, FRSTOR */
+#define D_FX	    0x600  /* two 512-byte FXSAVE images */
+#define D_OUT_FX    0xa00  /* epilogue: FXSAVE64 */
+#define D_OUT_ENV   0xc00  /* epilogue: FNSTENV */
+#define D_OUT_GPR   0xc40  /* epilogue: 16 registers, then the arithmetic flags */
+#define D_EXIT	    0xd00  /* epilogue: JMP [rbx + D_EXIT] */
+#define D_MASK	    0x1000 /* MASKMOVQ target (rdi) */
+#define GS_BASE	    0x100  /* GS-relative operands land 100H above their offset */
 
 static u64 rng = 0x2545f4914f6cdd1dull;
 
@@ -240,11 +240,11 @@ static u16 rnd_cw(void)
  * [rbx + D_EXIT] reaches native_tail, which gives back the caller's registers, FCW and MXCSR.
  */
 struct native_ctx {
-	u64 gpr[16];	  /* 0 */
-	u64 rflags;	  /* 128 */
-	u64 body;	  /* 136 */
-	u64 saved_rsp;	  /* 144 */
-	u32 mxcsr;	  /* 152 */
+	u64 gpr[16];   /* 0 */
+	u64 rflags;    /* 128 */
+	u64 body;      /* 136 */
+	u64 saved_rsp; /* 144 */
+	u32 mxcsr;     /* 152 */
 	u32 pad;
 	u8 fx[512] __attribute__((aligned(64))); /* 192 */
 };
@@ -296,7 +296,7 @@ static struct outcome nat;
 static void native_signal(int sig, siginfo_t *si, void *p)
 {
 	ucontext_t *uc = p;
-	static const int map[16] = { R_R8, R_R9, R_R10, R_R11, R_R12, R_R13, R_R14, R_R15,
+	static const int map[16] = { R_R8,  R_R9,  R_R10, R_R11, R_R12, R_R13, R_R14, R_R15,
 				     R_RDI, R_RSI, R_RBP, R_RBX, R_RDX, R_RAX, R_RCX, R_RSP };
 
 	nat.vector = (int)uc->uc_mcontext.gregs[REG_TRAPNO];
@@ -368,8 +368,8 @@ static void setup_soft(void)
 	for (unsigned v = 0; v < 32; v++) {
 		u64 off = HANDLERS + 16 * v;
 
-		w64(IDT + v * 16, (off & 0xffff) | 0x08ull << 16 | 0x8eull << 40 |
-					  ((off >> 16) & 0xffff) << 48);
+		w64(IDT + v * 16,
+		    (off & 0xffff) | 0x08ull << 16 | 0x8eull << 40 | ((off >> 16) & 0xffff) << 48);
 		w64(IDT + v * 16 + 8, 0);
 		ram[off] = 0xf4;
 	}
@@ -493,13 +493,13 @@ static bool x87_reg_valid(unsigned op, u8 m)
 	return true;
 }
 
-static const u8 mmx_ops[] = { 0x60, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a,
-			      0x6b, 0x6e, 0x6f, 0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77,
-			      0x7e, 0x7f, 0xc4, 0xc5, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd7, 0xd8,
-			      0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf, 0xe0, 0xe1, 0xe2, 0xe3,
-			      0xe4, 0xe5, 0xe7, 0xe8, 0xe9, 0xea, 0xeb, 0xec, 0xed, 0xee, 0xef,
-			      0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0xfa, 0xfb,
-			      0xfc, 0xfd, 0xfe };
+static const u8 mmx_ops[] = { 0x60, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69,
+			      0x6a, 0x6b, 0x6e, 0x6f, 0x70, 0x71, 0x72, 0x73, 0x74, 0x75,
+			      0x76, 0x77, 0x7e, 0x7f, 0xc4, 0xc5, 0xd1, 0xd2, 0xd3, 0xd4,
+			      0xd5, 0xd7, 0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf,
+			      0xe0, 0xe1, 0xe2, 0xe3, 0xe4, 0xe5, 0xe7, 0xe8, 0xe9, 0xea,
+			      0xeb, 0xec, 0xed, 0xee, 0xef, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5,
+			      0xf6, 0xf7, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0xfe };
 
 /* General registers an instruction may write: not rsp, rbx (data area), rbp, rdi (MASKMOVQ). */
 static u8 gpr_dst(void)
@@ -545,8 +545,7 @@ static void gen_mmx(struct gen *g)
 	if (op == 0xc5 || op == 0xd7) {
 		e1(g, (u8)(0xc0 | (r & 7) << 3 | rn(8)));
 	} else if (mem) {
-		u32 d = (op == 0x7e || op == 0x7f || op == 0xe7) ? st_slot()
-								    : val_slot();
+		u32 d = (op == 0x7e || op == 0x7f || op == 0xe7) ? st_slot() : val_slot();
 		mem_operand(g, (u8)rn(8), d);
 	} else if (gpr_rm) {
 		e1(g, (u8)(0xc0 | rn(8) << 3 | (r & 7)));
@@ -705,8 +704,20 @@ static void gen_epilogue(struct gen *g)
 {
 	g->end = g->n;
 	static const u8 tail[] = {
-		0x48, 0x0f, 0xae, 0x83, D_OUT_FX & 0xff, D_OUT_FX >> 8, 0, 0, /* fxsave64 */
-		0xd9, 0xb3, D_OUT_ENV & 0xff, D_OUT_ENV >> 8, 0, 0,	      /* fnstenv */
+		0x48,
+		0x0f,
+		0xae,
+		0x83,
+		D_OUT_FX & 0xff,
+		D_OUT_FX >> 8,
+		0,
+		0, /* fxsave64 */
+		0xd9,
+		0xb3,
+		D_OUT_ENV & 0xff,
+		D_OUT_ENV >> 8,
+		0,
+		0, /* fnstenv */
 	};
 
 	memcpy(g->p + g->n, tail, sizeof(tail));
@@ -959,7 +970,8 @@ static const char *differs(char *why, size_t len)
 			}
 		if ((nat.rflags & 0xcd5) != (soft.rflags & 0xcd5))
 			return "flags at the fault";
-		if (nat.vector == X86_PF_VEC && (nat.cr2 != soft.cr2 || nat.pf_err != soft.pf_err)) {
+		if (nat.vector == X86_PF_VEC &&
+		    (nat.cr2 != soft.cr2 || nat.pf_err != soft.pf_err)) {
 			snprintf(why, len, "CR2 %#llx / %#llx, error %u / %u",
 				 (unsigned long long)nat.cr2, (unsigned long long)soft.cr2,
 				 nat.pf_err, soft.pf_err);
@@ -1071,10 +1083,10 @@ static void oracle(unsigned long target)
 	struct gen g;
 	unsigned iter = 0;
 
-	ncode = mmap(NULL, 0x1000, PROT_READ | PROT_WRITE | PROT_EXEC,
-		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ndata = mmap(NULL, DATA_SIZE + 0x1000, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ncode = mmap(NULL, 0x1000, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+		     -1, 0);
+	ndata = mmap(NULL, DATA_SIZE + 0x1000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		     -1, 0);
 	if (ncode == MAP_FAILED || ndata == MAP_FAILED ||
 	    mprotect(ndata + DATA_SIZE, 0x1000, PROT_NONE)) {
 		printf("test_fpu_host: no executable memory here, skipped\n");
@@ -1127,8 +1139,8 @@ static void oracle(unsigned long target)
 		runs++;
 	}
 	printf("test_fpu_host: %lu runs, %lu instructions executed on both, %lu ended in a fault "
-	       "that matched, %lu divergences, %lu host results not reproduced\n", runs, executed,
-	       faults_matched, divergences, host_noise);
+	       "that matched, %lu divergences, %lu host results not reproduced\n",
+	       runs, executed, faults_matched, divergences, host_noise);
 }
 
 int main(int argc, char **argv)
