@@ -36,7 +36,7 @@ static unsigned fpu_tag_of(const u8 *v)
 	return mant >> 63 ? 0 : 2;
 }
 
-u16 fpu_full_tag(const struct x86_fpu *f)
+static u16 fpu_full_tag(const struct x86_fpu *f)
 {
 	unsigned top = fpu_top(f);
 	u16 tw = 0;
@@ -61,7 +61,8 @@ static u8 fpu_abridged_tag(u16 tw)
 	return a;
 }
 
-u16 fpu_fsw_summary(u16 fsw, u16 fcw)
+/* ES and B from the flags and masks: the summary of unmasked flags (SDM vol. 1 8.1.3). */
+static u16 fpu_fsw_summary(u16 fsw, u16 fcw)
 {
 	fsw &= (u16) ~(FSW_ES | FSW_B);
 	if (fsw & ~fcw & FSW_EXC)
@@ -75,7 +76,8 @@ static u16 fpu_fcw_load(u16 v)
 	return (v & FCW_WRITABLE) | FCW_FIXED1;
 }
 
-void fpu_ferr_update(struct cpu *c)
+/* FERR# follows FSW.ES once a waiting instruction has asserted it. */
+static void fpu_ferr_update(struct cpu *c)
 {
 	if (c->fpu_ferr && !(c->fpu.fsw & FSW_ES)) {
 		c->fpu_ferr = 0;
@@ -254,8 +256,8 @@ static bool x87_writes_flags(u16 fop)
 /*
  * Runs the instruction on a copy of the state; `buf` is the memory operand (read already, or
  * `store` bytes to write at ea). A store is not made when the instruction raised an unmasked
- * #I, #D, #Z, #O or #U (SDM vol. 1 8.5.1.2, 8.5.3.2?, 8.5.4.2: the destination is not changed
- * when it is memory); the host then also kept the stack as it was.
+ * #I, #D, #Z, #O or #U (SDM vol. 1 8.5.1 to 8.5.5: unmasked, TOP and the destination stay
+ * unchanged when the destination is memory); the host then also kept the stack as it was.
  */
 static void x87_run(struct cpu *c, const struct insn *d, u8 *buf, u64 ea, unsigned store)
 {
@@ -630,6 +632,54 @@ static u64 fx_ea(struct cpu *c, const struct insn *d)
 	return ea;
 }
 
+void fpu_x87_save(const struct cpu *c, u8 *img, bool rexw)
+{
+	const struct x86_fpu *f = &c->fpu;
+
+	memset(img + 6, 0, 18);
+	put16(img, 0, f->fcw);
+	put16(img, 2, f->fsw);
+	img[4] = f->ftw;
+	img[5] = 0;
+	put16(img, 6, f->fop);
+	if (rexw) {
+		memcpy(img + 8, &f->fip, 8);
+		memcpy(img + 16, &f->fdp, 8);
+	} else {
+		put32(img, 8, (u32)f->fip);
+		put16(img, 12, c->fpu_cs);
+		put32(img, 16, (u32)f->fdp);
+		put16(img, 20, c->fpu_ds);
+	}
+	for (unsigned i = 0; i < 8; i++) {
+		memcpy(img + 32 + 16 * i, f->st[i], 10);
+		memset(img + 42 + 16 * i, 0, 6);
+	}
+}
+
+void fpu_x87_load(struct cpu *c, const u8 *img, bool rexw)
+{
+	struct x86_fpu *f = &c->fpu;
+
+	f->fcw = fpu_fcw_load(get16(img, 0));
+	f->fsw = fpu_fsw_summary(get16(img, 2), f->fcw);
+	f->ftw = img[4];
+	f->fop = get16(img, 6) & 0x7ff;
+	if (rexw) {
+		memcpy(&f->fip, img + 8, 8);
+		memcpy(&f->fdp, img + 16, 8);
+		c->fpu_cs = c->fpu_ds = 0;
+	} else {
+		f->fip = get32(img, 8);
+		c->fpu_cs = get16(img, 12);
+		f->fdp = get32(img, 16);
+		c->fpu_ds = get16(img, 20);
+	}
+	for (unsigned i = 0; i < 8; i++)
+		memcpy(f->st[i], img + 32 + 16 * i, 10);
+	fpu_ferr_update(c);
+}
+
 void op_fxsave(struct cpu *c, const struct insn *d)
 {
 	const struct x86_fpu *f = &c->fpu;
@@ -641,23 +691,9 @@ void op_fxsave(struct cpu *c, const struct insn *d)
 	x87_check_nm(c);
 	ea = fx_ea(c, d);
 	memset(img, 0, sizeof(img));
-	put16(img, 0, f->fcw);
-	put16(img, 2, f->fsw);
-	img[4] = f->ftw;
-	put16(img, 6, f->fop);
-	if (d->pfx & PFX_REXW) {
-		memcpy(img + 8, &f->fip, 8);
-		memcpy(img + 16, &f->fdp, 8);
-	} else {
-		put32(img, 8, (u32)f->fip);
-		put16(img, 12, c->fpu_cs);
-		put32(img, 16, (u32)f->fdp);
-		put16(img, 20, c->fpu_ds);
-	}
+	fpu_x87_save(c, img, d->pfx & PFX_REXW);
 	put32(img, 24, f->mxcsr);
 	put32(img, 28, FPU_MXCSR_MASK);
-	for (unsigned i = 0; i < 8; i++)
-		memcpy(img + 32 + 16 * i, f->st[i], 10);
 	memcpy(img + 160, f->xmm, n - 160);
 	fpu_check_image(c, d, ea, 512, 8, ACC_WRITE);
 	if (sse) {
@@ -671,7 +707,6 @@ void op_fxsave(struct cpu *c, const struct insn *d)
 /* #GP(0) when MXCSR sets a bit MXCSR_MASK does not allow (SDM vol. 2A FXRSTOR). */
 void op_fxrstor(struct cpu *c, const struct insn *d)
 {
-	struct x86_fpu *f = &c->fpu;
 	bool sse = c->cr4 & CR4_OSFXSR;
 	unsigned n = fx_size(c);
 	u8 img[416];
@@ -685,27 +720,11 @@ void op_fxrstor(struct cpu *c, const struct insn *d)
 	mxcsr = get32(img, 24);
 	if (sse && (mxcsr & ~FPU_MXCSR_MASK))
 		cpu_gp(c, 0);
-	f->fcw = fpu_fcw_load(get16(img, 0));
-	f->fsw = fpu_fsw_summary(get16(img, 2), f->fcw);
-	f->ftw = img[4];
-	f->fop = get16(img, 6) & 0x7ff;
-	if (d->pfx & PFX_REXW) {
-		memcpy(&f->fip, img + 8, 8);
-		memcpy(&f->fdp, img + 16, 8);
-		c->fpu_cs = c->fpu_ds = 0;
-	} else {
-		f->fip = get32(img, 8);
-		c->fpu_cs = get16(img, 12);
-		f->fdp = get32(img, 16);
-		c->fpu_ds = get16(img, 20);
-	}
-	for (unsigned i = 0; i < 8; i++)
-		memcpy(f->st[i], img + 32 + 16 * i, 10);
+	fpu_x87_load(c, img, d->pfx & PFX_REXW);
 	if (sse) {
-		f->mxcsr = mxcsr;
-		memcpy(f->xmm, img + 160, n - 160);
+		c->fpu.mxcsr = mxcsr;
+		memcpy(c->fpu.xmm, img + 160, n - 160);
 	}
-	fpu_ferr_update(c);
 }
 
 /* --- The VMM's view (cpu.h) --- */

@@ -61,10 +61,6 @@ void fpu_host_exec(struct fpu_host *h, u8 opc, u8 modrm, void *mem);
 
 /* Set TOP, keeping the physical registers where they are (st[] is relative to TOP). */
 void fpu_rotate_to(struct x86_fpu *f, unsigned top);
-/* Full tag word from the abridged one and the register contents (SDM vol. 1 8.1.7). */
-u16 fpu_full_tag(const struct x86_fpu *f);
-/* ES and B from the flags and masks (SDM vol. 1 8.1.3.x: the summary of unmasked flags). */
-u16 fpu_fsw_summary(u16 fsw, u16 fcw);
 /*
  * Before an instruction that waits (every x87 instruction but the FN* control forms; WAIT; MMX):
  * with FSW.ES set, #MF when CR0.NE = 1 (SDM vol. 3A 6.15 Interrupt 16), else the MS-DOS
@@ -73,8 +69,15 @@ u16 fpu_fsw_summary(u16 fsw, u16 fcw);
  * done nothing (fpu.c).
  */
 bool fpu_wait(struct cpu *c);
-/* FERR# follows FSW.ES once a waiting instruction has asserted it (fpu.c). */
-void fpu_ferr_update(struct cpu *c);
+/*
+ * The x87 and MMX part of an FXSAVE image: bytes 0-23 but MXCSR and MXCSR_MASK, and 32-159 (ST0-7
+ * / MM0-7 in 16-byte slots, reserved bytes 0). `rexw`: 64-bit FIP and FDP, else FIP[31:0], FCS,
+ * FDP[31:0], FDS. FXSAVE/FXRSTOR and the XSAVE family (state component 0, SDM vol. 1 13.5.1)
+ * store and load it alike; loading fixes FCW's reserved bits, recomputes FSW.ES and B and
+ * masks FOP to 11 bits, as FXRSTOR does. Neither checks anything: the caller has.
+ */
+void fpu_x87_save(const struct cpu *c, u8 *img, bool rexw);
+void fpu_x87_load(struct cpu *c, const u8 *img, bool rexw);
 /* Power-up state of x87, MMX and MXCSR (SDM vol. 3A 9.1.1 Table 9-1). */
 void fpu_reset(struct cpu *c);
 
