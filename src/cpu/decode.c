@@ -741,21 +741,23 @@ static insn_fn decode_special(struct dstate *s, struct insn *d, insn_fn fn, u8 m
 /* --- x87 (D8-DF), WAIT, MMX and FXSAVE/FXRSTOR: handlers in fpu.c and mmx.c --- */
 
 /*
- * x87 memory forms by first byte (D8-DF) and ModRM.reg (SDM vol. 2D A.4.1, Tables A-7 to A-22):
+ * x87 memory forms by first byte (D8-DF) and ModRM.reg (SDM vol. 2D A.5, Tables A-7 to A-22):
  * the operand's size in bytes, positive for a load, negative for a store; 0 for the control
  * instructions (their own handlers) and the invalid encodings (D9 /1, DB /4 /6, DD /5).
  */
+/* clang-format off */
 static const s8 x87_mem_kind[8][8] = {
-	{ 4, 4, 4, 4, 4, 4, 4, 4 },	   /* D8: FADD FMUL FCOM FCOMP FSUB FSUBR FDIV FDIVR m32fp */
-	{ 4, 0, -4, -4, 0, 0, 0, 0 },	   /* D9: FLD, FST, FSTP m32fp; FLDENV FLDCW FNSTENV FNSTCW */
-	{ 4, 4, 4, 4, 4, 4, 4, 4 },	   /* DA: FIADD ... FIDIVR m32int */
-	{ 4, -4, -4, -4, 0, 10, 0, -10 }, /* DB: FILD FISTTP FIST FISTP m32int; FLD FSTP m80fp */
-	{ 8, 8, 8, 8, 8, 8, 8, 8 },	   /* DC: FADD ... FDIVR m64fp */
-	{ 8, -8, -8, -8, 0, 0, 0, 0 },	   /* DD: FLD, FISTTP m64int, FST FSTP m64fp; FRSTOR FNSAVE FNSTSW */
-	{ 2, 2, 2, 2, 2, 2, 2, 2 },	   /* DE: FIADD ... FIDIVR m16int */
-	{ 2, -2, -2, -2, 10, 8, -10, -8 }, /* DF: FILD FISTTP FIST FISTP m16int, FBLD, FILD m64int,
-					      FBSTP, FISTP m64int */
+	{ 4,  4,  4,  4,  4,  4,   4,   4 }, /* D8: FADD FMUL FCOM(P) FSUB(R) FDIV(R) m32fp */
+	{ 4,  0, -4, -4,  0,  0,   0,   0 }, /* D9: FLD FST FSTP m32; FLDENV FLDCW FNSTENV FNSTCW */
+	{ 4,  4,  4,  4,  4,  4,   4,   4 }, /* DA: FIADD ... FIDIVR m32int */
+	{ 4, -4, -4, -4,  0, 10,   0, -10 }, /* DB: FILD FISTTP FIST FISTP m32int; FLD FSTP m80 */
+	{ 8,  8,  8,  8,  8,  8,   8,   8 }, /* DC: FADD ... FDIVR m64fp */
+	{ 8, -8, -8, -8,  0,  0,   0,   0 }, /* DD: FLD FISTTP FST FSTP m64; FRSTOR FNSAVE FNSTSW */
+	{ 2,  2,  2,  2,  2,  2,   2,   2 }, /* DE: FIADD ... FIDIVR m16int */
+	{ 2, -2, -2, -2, 10,  8, -10,  -8 }, /* DF: FILD FISTTP FIST FISTP m16, FBLD, FILD m64, */
+					     /*     FBSTP, FISTP m64 */
 };
+/* clang-format on */
 
 /* x87 register forms (ModRM C0-FF) by first byte & 7. The undocumented aliases that processors
    execute (D9 D8+i FSTP, DC D0/D8+i FCOM/FCOMP, DD C8+i FXCH, DE D0+i FCOMP, DF C0+i FFREEP,
@@ -773,8 +775,17 @@ static insn_fn decode_x87_reg(unsigned op, u8 modrm)
 	case 3: /* DB: FCMOVNB/NE/NBE/NU, FNENI FNDISI FNCLEX FNINIT FNSETPM, FUCOMI, FCOMI */
 		if (modrm < 0xe0 || (modrm >= 0xe8 && modrm < 0xf8))
 			return op_x87_reg;
-		return modrm == 0xe2 ? op_fnclex : modrm == 0xe3 ? op_fninit
-		       : modrm == 0xe0 || modrm == 0xe1 || modrm == 0xe4 ? op_fnop_ctl : NULL;
+		switch (modrm) {
+		case 0xe2:
+			return op_fnclex;
+		case 0xe3:
+			return op_fninit;
+		case 0xe0:
+		case 0xe1:
+		case 0xe4:
+			return op_fnop_ctl;
+		}
+		return NULL;
 	case 5: /* DD: FFREE, FST, FSTP, FUCOM, FUCOMP */
 		return modrm < 0xf0 ? op_x87_reg : NULL;
 	case 6: /* DE: D8-DF only FCOMPP (D9) */
@@ -807,13 +818,20 @@ static insn_fn decode_fpu(struct insn *d, insn_fn fn, u8 modrm)
 		if (kind)
 			return kind > 0 ? op_x87_load : op_x87_store;
 		switch ((op & 7) << 3 | d->sub) {
-		case 014: return op_fldenv;
-		case 015: return op_fldcw;
-		case 016: return op_fnstenv;
-		case 017: return op_fnstcw;
-		case 054: return op_frstor;
-		case 056: return op_fnsave;
-		case 057: return op_fnstsw_m;
+		case 014:
+			return op_fldenv;
+		case 015:
+			return op_fldcw;
+		case 016:
+			return op_fnstenv;
+		case 017:
+			return op_fnstcw;
+		case 054:
+			return op_frstor;
+		case 056:
+			return op_fnsave;
+		case 057:
+			return op_fnstsw_m;
 		}
 		return NULL;
 	}

@@ -8,8 +8,9 @@
  * (bit j: R_j is not empty, SDM vol. 1 10.5.1.1), fip/fdp are the offsets of the last non-control
  * instruction and of its memory operand (SDM vol. 1 8.1.8), and c->fpu_cs / c->fpu_ds their
  * selectors, which only the 32-bit image formats hold. The exchange format is therefore the state
- * itself: FXSAVE, XSAVE and the VMM copy it without converting, and a push or pop rotates the
- * eight slots (cheaper than the host round trip every arithmetic instruction makes anyway).
+ * itself: FXSAVE, XSAVE and the VMM copy it without converting. Pushes and pops happen on the
+ * host, whose FNSAVE gives ST(i) back in this order; a change of TOP that keeps the physical
+ * registers (FLDENV, FNINIT, EMMS, MMX) rotates the eight slots (fpu_rotate_to).
  * Invariant: FSW.ES and FSW.B are set exactly when a flag in FSW[5:0] is unmasked in FCW.
  */
 #pragma once
@@ -95,17 +96,17 @@ bool mmx_check(struct cpu *c);
 
 /* Handlers the decoder names (decode.c, "x87 and MMX" region). */
 /* clang-format off */
-#define FPU_OPS_LIST(X)                                                                           \
+#define FPU_OPS_LIST(X)                                                                            \
 	/* fpu.c: D8-DF */                                                                         \
-	X(op_x87_reg)   /* register forms run on the host x87 */                                  \
-	X(op_x87_load)  /* memory loads: FLD, FILD, FBLD, arithmetic with m32/m64/m16/m32int */   \
-	X(op_x87_store) /* memory stores: FST(P), FIST(P), FISTTP, FBSTP */                       \
+	X(op_x87_reg)   /* register forms, run on the host x87 */                                  \
+	X(op_x87_load)  /* memory loads: FLD, FILD, FBLD, arithmetic with m16/m32/m64 */           \
+	X(op_x87_store) /* memory stores: FST(P), FIST(P), FISTTP, FBSTP */                        \
 	X(op_fnstenv) X(op_fldenv) X(op_fnsave) X(op_frstor) /* D9 /6 /4, DD /6 /4 */              \
 	X(op_fnstcw) X(op_fldcw) X(op_fnstsw_m) X(op_fnstsw_ax) /* D9 /7 /5, DD /7, DF E0 */       \
-	X(op_fnclex) X(op_fninit) X(op_fnop_ctl) /* DB E2, DB E3, DB E0 E1 E4 (FENI FDISI FSETPM) */ \
-	X(op_fwait)     /* 9B */                                                                   \
-	X(op_fxsave) X(op_fxrstor) /* 0F AE /0 /1 memory; REX.W: 64-bit format */                  \
-	/* mmx.c: 0F 60-7F, D0-FF (no 66/F2/F3), 0F 70-73 Ib, C4 C5 Ib, 0F 77 */                    \
+	X(op_fnclex) X(op_fninit) X(op_fnop_ctl) /* DB E2, E3; E0 E1 E4: FNENI FNDISI FNSETPM */   \
+	X(op_fwait) /* 9B */                                                                       \
+	X(op_fxsave) X(op_fxrstor) /* 0F AE /0 /1 memory; REX.W: the 64-bit format */              \
+	/* mmx.c: 0F 60-7F, C4 C5, D1-FE without 66/F2/F3; EMMS 0F 77 */                           \
 	X(op_mmx) X(op_emms)
 
 /* clang-format on */
