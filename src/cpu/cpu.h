@@ -58,6 +58,14 @@ struct cpu_config {
 	 * the VMM's own pages live above it. Without EPT the guest reaches only RAM and MMIO.
 	 */
 	u8 *(*host_ptr)(void *opaque, u64 hpa, u64 len);
+	/*
+	 * The FERR# output (SDM vol. 1 Appendix D), or NULL: with CR0.NE = 0 a waiting x87 or MMX
+	 * instruction that finds an unmasked exception pending asserts it (a PC wires it to IRQ 13
+	 * of the PIC) and, unless IGNNE# is asserted (cpu_set_ignne), freezes: the vCPU waits in
+	 * the HLT activity state, RIP on the instruction, which runs again after the interrupt. It
+	 * is deasserted when the exception is cleared (FNCLEX, FNINIT, loading a state).
+	 */
+	void (*ferr)(void *opaque, bool asserted);
 };
 
 struct cpu *cpu_create(const struct cpu_config *cfg); /* NULL on allocation failure */
@@ -76,6 +84,17 @@ void cpu_set_controls(struct cpu *c, const struct vmx_controls *ctl);
  */
 enum cpu_run_result { CPU_RUN_EXIT, CPU_RUN_HALTED };
 enum cpu_run_result cpu_run(struct cpu *c, struct vm_exit *exit);
+
+/*
+ * The x87, MMX and SSE state in the exchange format (x86.h struct x86_fpu: FXSAVE's layout, ST(i)
+ * relative to TOP, 64-bit FIP/FDP). The selectors of the 32-bit formats (FCS, FDS) are not part of
+ * it. cpu_set_fpu loads as FXRSTOR would: FCW's reserved bits fixed, FSW.ES and B from the flags.
+ */
+void cpu_get_fpu(struct cpu *c, struct x86_fpu *f);
+void cpu_set_fpu(struct cpu *c, const struct x86_fpu *f);
+/* The IGNNE# input (SDM vol. 1 Appendix D.2): sampled when a waiting instruction finds an
+   exception pending with CR0.NE = 0; asserted, the instruction runs. */
+void cpu_set_ignne(struct cpu *c, bool asserted);
 
 void cpu_get_regs(struct cpu *c, struct x86_regs *r);
 void cpu_set_regs(struct cpu *c, const struct x86_regs *r);

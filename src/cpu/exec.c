@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include "cpu/fpu.h"
 #include "cpu/internal.h"
 
 #define BLOCK_MAX_INSNS 64
@@ -551,6 +552,8 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 	c->host_ptr = cfg->host_ptr;
 	c->mmio_read = cfg->mmio_read;
 	c->mmio_write = cfg->mmio_write;
+	c->ferr = cfg->ferr;
+	fpu_reset(c);
 	for (unsigned t = 0; t < ARRAY_SIZE(c->tlbs); t++)
 		for (unsigned i = 0; i < TLB_SIZE; i++)
 			c->tlbs[t][i].tag_r = c->tlbs[t][i].tag_w = TLB_INVALID;

@@ -58,7 +58,7 @@ struct insn {
 	u64 imm;  /* immediate as the instruction uses it (sign-extended where the SDM says so);
 		     relative branches: the sign-extended displacement; MOV moffs: the offset */
 	s32 disp; /* ModRM/SIB displacement, sign-extended */
-	u16 imm2; /* second immediate: ENTER's nesting level, far pointer's selector */
+	u16 imm2; /* second immediate: ENTER's nesting level, far pointer's selector; x87: FOP */
 	u16 opcode; /* map << 8 | last opcode byte; map 0 one-byte, 1 0F, 2 0F38, 3 0F3A */
 	u8 len;     /* instruction length in bytes, prefixes included (1..15) */
 	u8 osz;     /* operand size in bytes: 1, 2, 4, 8 */
@@ -202,6 +202,10 @@ struct cpu {
 	/* x87, MMX, SSE (and later AVX) registers in the XSAVE layout (x86.h struct x86_fpu);
 	   the x87 (fpu.c) and SSE (sse*.c) handlers own their parts of it. */
 	struct x86_fpu fpu;
+	u16 fpu_cs, fpu_ds; /* FCS and FDS: selectors of FIP and FDP (fpu.h) */
+	u8 fpu_ignne;	    /* the IGNNE# input */
+	u8 fpu_ferr;	    /* the FERR# output as last signalled */
+	void (*ferr)(void *opaque, bool asserted);
 
 	/* Events (events.c). */
 	u8 intr_shadow; /* blocking by STI / MOV SS for one instruction (SDM 24.4.2) */

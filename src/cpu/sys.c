@@ -127,7 +127,9 @@ static void cr0_load(struct cpu *c, u64 v)
 	cpu_update_mode(c);
 }
 
-#define CR4_SUPPORTED	(CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP | CR4_SMAP)
+/* OSFXSR: FXSAVE/FXRSTOR save and load MXCSR and the XMM registers (fpu.c). */
+#define CR4_SUPPORTED                                                                             \
+	(CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_OSFXSR | CR4_SMEP | CR4_SMAP)
 #define CR4_PAGING_BITS (CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP | CR4_SMAP)
 
 /* Host-owned bits keep their value (SDM vol. 3C 26.3); guest bits must be advertised ones;

@@ -32,7 +32,10 @@ static void test_cpuid(void)
 	cpuid_lookup(1, 0, r);
 	CHECK_EQ((r[CPUID_EAX] >> 8) & 0xf, 6);
 	CHECK_EQ((r[CPUID_EBX] >> 8) & 0xff, 8);
-	CHECK_EQ(r[CPUID_EDX] & BIT(0), 0);  /* no x87 yet */
+	CHECK(r[CPUID_EDX] & BIT(0));	     /* x87 FPU */
+	CHECK(r[CPUID_EDX] & BIT(15));	     /* CMOV: with FPU, FCMOVcc and FCOMI */
+	CHECK(r[CPUID_EDX] & BIT(23));	     /* MMX */
+	CHECK(r[CPUID_EDX] & BIT(24));	     /* FXSAVE/FXRSTOR */
 	CHECK_EQ(r[CPUID_EDX] & BIT(25), 0); /* no SSE yet */
 	CHECK(r[CPUID_EDX] & BIT(4));	     /* TSC */
 	CHECK(r[CPUID_ECX] & BIT(23));	     /* POPCNT */
