@@ -27,7 +27,7 @@
 #include "devices/bus.h"
 #include "fuzz.h"
 
-#define FUZZ_DEVICE_MAX_ACCESSES 65536 /* per input, repeats included */
+#define FUZZ_DEVICE_MAX_ACCESSES 4096 /* per input, repeats included: 64 times a 16550 FIFO */
 
 struct fuzz_device {
 	u64 range_len;	       /* bytes of the device's bus range */

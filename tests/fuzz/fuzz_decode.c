@@ -14,6 +14,10 @@
  *      Exception, as in tests/unit/test_decode_zydis.c: Zydis 4.0 decodes some Knights Corner
  *      encodings (KNC, KNCE, KNCV) even with its KNC mode off; no x86-64 CPU runs them (#UD
  *      there), so they are not compared.
+ *   5. For an encoding the CPU runs (not INSN_INVALID) whose ModRM names memory, the address
+ *      the handlers compute is Zydis's: address size, base (rIP for RIP-relative), index, scale
+ *      and displacement; outside 64-bit mode also the segment (in 64-bit mode only FS and GS
+ *      count, SDM vol. 1 3.3.7.1). Immediates: their bytes equal Zydis's.
  */
 #include <Zydis/Zydis.h>
 
@@ -32,26 +36,101 @@ static const struct {
 	{ ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_STACK_WIDTH_16, 16 },
 };
 
-/* Zydis's length for the instruction at p, or 0 when it is not one x86-64 CPUs run. */
-static unsigned oracle_length(unsigned mode, const u8 *p, size_t n)
+/* Zydis's decoding of the instruction at p; false when it is not one x86-64 CPUs run. */
+static bool oracle_decode(unsigned mode, const u8 *p, size_t n, ZydisDecodedInstruction *zi,
+			  ZydisDecodedOperand *ops)
 {
 	static ZydisDecoder dec[ARRAY_SIZE(modes)];
 	static bool ready[ARRAY_SIZE(modes)];
-	ZydisDecodedInstruction insn;
 
 	if (!ready[mode]) {
 		ZydisDecoderInit(&dec[mode], modes[mode].zmode, modes[mode].width);
 		ready[mode] = true;
 	}
-	if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&dec[mode], NULL, p, n, &insn)))
-		return 0;
-	switch (insn.meta.isa_ext) {
+	if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec[mode], p, n, zi, ops)))
+		return false;
+	switch (zi->meta.isa_ext) {
 	case ZYDIS_ISA_EXT_KNC:
 	case ZYDIS_ISA_EXT_KNCE:
 	case ZYDIS_ISA_EXT_KNCV:
-		return 0;
+		return false;
 	default:
-		return insn.length;
+		return true;
+	}
+}
+
+/* Our number for Zydis's address register: 0-15, BASE_RIP or BASE_NONE. */
+static unsigned our_reg(ZydisMachineMode zmode, ZydisRegister r)
+{
+	if (r == ZYDIS_REGISTER_NONE)
+		return BASE_NONE;
+	if (r == ZYDIS_REGISTER_RIP || r == ZYDIS_REGISTER_EIP || r == ZYDIS_REGISTER_IP)
+		return BASE_RIP;
+	return (unsigned)ZydisRegisterGetId(ZydisRegisterGetLargestEnclosing(zmode, r));
+}
+
+static unsigned our_seg(ZydisRegister r)
+{
+	switch (r) {
+	case ZYDIS_REGISTER_ES:
+		return SEG_ES;
+	case ZYDIS_REGISTER_CS:
+		return SEG_CS;
+	case ZYDIS_REGISTER_SS:
+		return SEG_SS;
+	case ZYDIS_REGISTER_FS:
+		return SEG_FS;
+	case ZYDIS_REGISTER_GS:
+		return SEG_GS;
+	default:
+		return SEG_DS;
+	}
+}
+
+static void check_operands(const struct insn *d, unsigned bits, const ZydisDecodedInstruction *zi,
+			   const ZydisDecodedOperand *ops, const char *bytes)
+{
+	const ZydisDecodedOperand *m = NULL;
+
+	for (unsigned i = 0; i < zi->operand_count_visible && !m; i++)
+		if (ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+		    (ops[i].mem.type == ZYDIS_MEMOP_TYPE_MEM ||
+		     ops[i].mem.type == ZYDIS_MEMOP_TYPE_AGEN))
+			m = &ops[i];
+	if (m && (zi->attributes & ZYDIS_ATTRIB_HAS_MODRM) && zi->raw.modrm.mod != 3) {
+		unsigned seg = our_seg(m->mem.segment);
+
+		FUZZ_ASSERT(d->mem && d->asz * 8 == zi->address_width &&
+				    d->base == our_reg(zi->machine_mode, m->mem.base) &&
+				    d->index == our_reg(zi->machine_mode, m->mem.index) &&
+				    (d->index == BASE_NONE || 1u << d->scale == m->mem.scale) &&
+				    d->disp == m->mem.disp.value,
+			    "%u-bit: memory operand: mem %u asz %u base %u index %u scale %u disp "
+			    "%d; Zydis: asz %u base %s index %s scale %u disp %lld: %s",
+			    bits, d->mem, d->asz, d->base, d->index, 1u << d->scale, d->disp,
+			    zi->address_width, ZydisRegisterGetString(m->mem.base),
+			    ZydisRegisterGetString(m->mem.index), m->mem.scale,
+			    (long long)m->mem.disp.value, bytes);
+		/* LEA computes no linear address: its segment is meaningless. Zydis reads 3E on an
+		   indirect CALL/JMP as NOTRACK (CET) alone; on a CPU without CET, as the soft CPU
+		   is, it is the DS override (SDM vol. 2A 2.1.1). */
+		FUZZ_ASSERT(m->mem.type == ZYDIS_MEMOP_TYPE_AGEN ||
+				    (zi->attributes & ZYDIS_ATTRIB_HAS_NOTRACK) ||
+				    (bits == 64 ? (d->seg >= SEG_FS) == (seg >= SEG_FS) &&
+							  (seg < SEG_FS || d->seg == seg)
+						: d->seg == seg),
+			    "%u-bit: segment %u, Zydis %s: %s", bits, d->seg,
+			    ZydisRegisterGetString(m->mem.segment), bytes);
+	}
+	for (unsigned i = 0; i < 2; i++) {
+		unsigned size = zi->raw.imm[i].size;
+		u64 ours = i ? d->imm2 : d->imm, mask = size >= 64 ? ~0ull : (1ull << size) - 1;
+
+		if (size)
+			FUZZ_ASSERT((ours & mask) == (zi->raw.imm[i].value.u & mask),
+				    "%u-bit: immediate %u: %#llx, Zydis %#llx (%u bits): %s", bits,
+				    i, (unsigned long long)ours,
+				    (unsigned long long)zi->raw.imm[i].value.u, size, bytes);
 	}
 }
 
@@ -83,7 +162,9 @@ static void check_fields(const struct insn *d, const char *bytes)
 int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 {
 	struct insn d, again;
-	unsigned mode, bits, zlen;
+	ZydisDecodedInstruction zi;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	unsigned mode, bits;
 	const u8 *p = data + 1;
 	size_t n;
 	char bytes[64];
@@ -112,9 +193,11 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 			    bytes);
 	}
 
-	zlen = oracle_length(mode, p, n < 15 ? n : 15);
-	FUZZ_ASSERT(!zlen || len == (int)zlen,
-		    "%u-bit (Zydis machine mode %d): length %d, Zydis %u: %s", bits,
-		    modes[mode].zmode, len, zlen, bytes);
+	if (!oracle_decode(mode, p, n < 15 ? n : 15, &zi, ops))
+		return 0;
+	FUZZ_ASSERT(len == zi.length, "%u-bit (Zydis machine mode %d): length %d, Zydis %u: %s",
+		    bits, modes[mode].zmode, len, zi.length, bytes);
+	if (!(d.flags & INSN_INVALID))
+		check_operands(&d, bits, &zi, ops, bytes);
 	return 0;
 }
