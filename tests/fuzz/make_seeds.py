@@ -27,6 +27,8 @@ DECODE = {
     "mov-r64-imm64": (0, "48 b8 88 77 66 55 44 33 22 11"),
     "rip-relative": (0, "48 8b 05 10 20 30 40"),
     "sib-disp32": (0, "8b 84 8b 78 56 34 12"),
+    # found by fuzz_decode: Zydis 4.0 reads this as [r13d+r8d] (zyantific/zydis#592)
+    "addr32-sib-no-base-rex-b": (0, "67 47 ff 2c 05 78 56 34 12"),
     "lock-cmpxchg16b": (0, "f0 48 0f c7 0e"),
     "rep-movsq": (0, "f3 48 a5"),
     "vex3-vpaddd": (0, "c4 e2 7d 00 c1"),
@@ -44,26 +46,32 @@ DECODE = {
     "16-addr32": (4, "67 8b 04 8d 00 10 00 00"),
 }
 
-# --- mmio: mode (0 16-bit, 1 32-bit, 2 64-bit), 8 bytes old register, 8 bytes bus data, bytes ---
+# --- mmio: control byte (mode 0 real, 1 16-bit protected, 2 32-bit, 3 64-bit; bit 2 the EPT
+# violation is a write; bits 7:4 bytes fetchable, 15 all), 8 bytes registers, 8 bytes device data,
+# 8 bytes RIP, 4 bytes CS base, the instruction bytes ---
 MMIO = {
-    "movl-load": (2, "8b 03"),
-    "movq-store": (2, "48 89 03"),
-    "movq-load-r9": (2, "4c 8b 0b"),
-    "mov-imm32": (2, "c7 03 44 33 22 11"),
-    "mov-imm-rex-w": (2, "48 c7 43 10 ff ff ff ff"),
-    "movb-store-ah": (2, "88 23"),
-    "movb-store-spl": (2, "40 88 23"),
-    "movzx-byte": (2, "0f b6 03"),
-    "movsx-word-rex": (2, "48 0f bf 43 08"),
-    "moffs-load": (2, "a1 00 00 b0 fe 00 00 00 00"),
-    "opsize-store": (2, "66 89 43 04"),
-    "addr32-fs": (2, "64 67 8b 03"),
-    "32-disp32": (1, "8b 05 00 00 b0 fe"),
-    "32-sib": (1, "89 84 8b 00 00 b0 fe"),
-    "16-bp-disp8": (0, "8b 46 08"),
-    "16-moffs": (0, "a3 00 10"),
+    # name: (mode, write, fetchable, RIP, CS base, bytes)
+    "movl-load": (3, 0, 15, 0x100000, 0, "8b 03"),
+    "movq-store": (3, 1, 15, 0x100000, 0, "48 89 03"),
+    "movq-load-r9": (3, 0, 15, 0xffffffff80001000, 0, "4c 8b 0b"),
+    "mov-imm32": (3, 1, 15, 0x100000, 0, "c7 03 44 33 22 11"),
+    "mov-imm-rex-w": (3, 1, 15, 0x100000, 0, "48 c7 43 10 ff ff ff ff"),
+    "movb-store-ah": (3, 1, 15, 0x100000, 0, "88 23"),
+    "movb-store-spl": (3, 1, 15, 0x100000, 0, "40 88 23"),
+    "movzx-byte": (3, 0, 15, 0x100000, 0, "0f b6 03"),
+    "movsx-word-rex": (3, 0, 15, 0x100000, 0, "48 0f bf 43 08"),
+    "moffs-load": (3, 0, 15, 0x100000, 0, "a1 00 00 b0 fe 00 00 00 00"),
+    "opsize-store": (3, 1, 15, 0x100000, 0, "66 89 43 04"),
+    "addr32-fs": (3, 0, 15, 0x100000, 0, "64 67 8b 03"),
+    "page-end-fetch": (3, 0, 2, 0x100ffe, 0, "48 8b 03"),
+    "direction-mismatch": (3, 1, 15, 0x100000, 0, "8b 03"),
+    "32-disp32": (2, 0, 15, 0x100000, 0, "8b 05 10 00 b0 fe"),
+    "32-sib": (2, 1, 15, 0x100000, 0, "89 84 8b 00 00 b0 fe"),
+    "32-eip-wrap": (2, 0, 15, 0xfffffffe, 0, "8b 03"),
+    "16-bp-disp8": (1, 0, 15, 0x1000, 0x10000, "8b 46 08"),
+    "real-moffs": (0, 1, 15, 0x7c00, 0xf0000, "a3 00 10"),
 }
-OLD = struct.pack("<Q", 0x1122334455667788)
+REGS = struct.pack("<Q", 0x1122334455667788)
 BUS = struct.pack("<Q", 0x8899aabbccddeeff)
 
 # --- device scripts (tests/fuzz/device.h): op byte, offset, value ---
@@ -149,8 +157,10 @@ def main():
     guests = sys.argv[1] if len(sys.argv) > 1 else "build/guests"
     for name, (mode, hexbytes) in DECODE.items():
         write("decode", name, bytes([mode]) + bytes.fromhex(hexbytes))
-    for name, (mode, hexbytes) in MMIO.items():
-        write("mmio", name, bytes([mode]) + OLD + BUS + bytes.fromhex(hexbytes))
+    for name, (mode, is_write, fetchable, rip, cs_base, hexbytes) in MMIO.items():
+        ctl = mode | is_write << 2 | fetchable << 4
+        write("mmio", name, bytes([ctl]) + REGS + BUS + struct.pack("<QI", rip, cs_base)
+              + bytes.fromhex(hexbytes))
     for name, script in UART.items():
         write("uart", name, script)
     for name, script in TESTDEV.items():
