@@ -40,8 +40,16 @@ void cpu_destroy(struct cpu *c);
 /* Controls consulted while the guest runs; the VMM owns the bitmaps they point to. */
 void cpu_set_controls(struct cpu *c, const struct vmx_controls *ctl);
 
-/* Run the guest until a VM exit; *exit is filled as the SDM's exit sequence would fill the VMCS. */
-void cpu_run(struct cpu *c, struct vm_exit *exit);
+/*
+ * Run the guest until a VM exit; *exit is filled as the SDM's exit sequence would fill the VMCS.
+ * A HLT that does not exit puts the vCPU in the HLT activity state (SDM vol. 3C 25.4.2), which
+ * only an event ends; when nothing the CPU models can deliver one (no injection or pending event
+ * it may take, no external-interrupt exiting for the host timer, no preemption timer), hardware
+ * would sleep in VMX non-root operation. cpu_run() returns CPU_RUN_HALTED instead: no VM exit
+ * happened, *exit holds nothing, and the vCPU stays halted until someone gives it an event.
+ */
+enum cpu_run_result { CPU_RUN_EXIT, CPU_RUN_HALTED };
+enum cpu_run_result cpu_run(struct cpu *c, struct vm_exit *exit);
 
 void cpu_get_regs(struct cpu *c, struct x86_regs *r);
 void cpu_set_regs(struct cpu *c, const struct x86_regs *r);
@@ -60,6 +68,29 @@ int cpu_set_msr(struct cpu *c, u32 index, u64 value);
  * exception. insn_len is used for the software types.
  */
 void cpu_inject_event(struct cpu *c, u8 vector, u8 type, bool has_error, u32 error, u8 insn_len);
+
+/* A fault an access on the guest's behalf raised, for the VMM to inject as a hardware exception
+   (an injected #PF does not load CR2: the VMM sets CR2 = cr2 first, SDM vol. 3C 27.6.1.1). */
+struct cpu_fault {
+	u8 vector;
+	bool has_error;
+	u32 error;
+	u64 cr2;
+};
+
+/*
+ * The VMM's part of an INS/OUTS exit (reason 30 with IO_QUAL_STRING), called after the exit and
+ * before the handler. The exit comes before the memory operand is checked or touched (SDM vol. 3C
+ * 26.1.1), so, as a hardware VMM's string-I/O emulation does, the VMM reads the OUTS element at
+ * seg:rSI into exit->io.data and checks that the INS element can be written at ES:rDI (the write
+ * itself completes the instruction when cpu_run() resumes). The accesses are the guest's own at
+ * its CPL: segment limit and usability (#GP(0), #SS(0)), paging with accessed and dirty flags
+ * (#PF), alignment checking (#AC); guest-physical addresses are RAM or the MMIO callbacks, as the
+ * VMM maps them, not translated through EPT. Returns 0, or 1 with *f: the fault the guest gets
+ * instead; the instruction is then not completed and the VMM injects *f with RIP on it. Other
+ * exits: 0, nothing done.
+ */
+int cpu_io_string(struct cpu *c, struct vm_exit *exit, struct cpu_fault *f);
 
 /*
  * An external interrupt arriving at the vCPU (from a future interrupt controller, or the host's

@@ -156,6 +156,10 @@ u64 mmu_ept_translate(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual)
 			lin = 0;
 		}
 		qual |= BIT(kind) | (u64)w.perm << 3;
+		/* A guest paging-structure access that EPT A/D flags make a write sets both the
+		   read and the write bit (Table 28-7, bits 0 and 1). */
+		if (acc & ACC_PT)
+			qual |= BIT(0);
 		if (c->iret_nmi_unblocked)
 			qual |= BIT(12);
 		c->exit->guest_phys = gpa;
@@ -164,17 +168,22 @@ u64 mmu_ept_translate(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual)
 	}
 	u64 leaf = w.val[w.n - 1];
 	if (ad) {
-		bool set_dirty = kind == ACC_WRITE && !(leaf & EPT_D);
+		bool set_dirty = kind == ACC_WRITE && !(leaf & EPT_D), set_accessed = false;
+
+		for (unsigned i = 0; i < w.n; i++)
+			set_accessed |= !(w.val[i] & EPT_A);
 		/*
-		 * 29.3.6: the processor logs the 4 KiB-aligned guest-physical address when it sets
-		 * a dirty flag from 0 to 1, at PML_ADDRESS + 8 * index, and decrements the index.
-		 * With the index outside 0..511 the access causes a PML-full exit instead and no
-		 * flag is set (28.2.1: qualification bit 12 only, NMI unblocking due to IRET).
+		 * 29.3.6: before an access that would set an accessed or a dirty flag, an index
+		 * outside 0..511 is a page-modification log-full event: exit 62, no flag is set and
+		 * the access does not occur (28.2.1: qualification bit 12 only, NMI unblocking due
+		 * to IRET). Otherwise, when it sets a dirty flag from 0 to 1, the processor logs the
+		 * 4 KiB-aligned guest-physical address at PML_ADDRESS + 8 * index and decrements the
+		 * index; accessed flags are not logged.
 		 */
+		if ((set_dirty || set_accessed) && (c->ctl.proc2 & PROC2_ENABLE_PML) &&
+		    c->vmx.pml_index > 511)
+			cpu_vmexit(c, EXIT_REASON_PML_FULL, c->iret_nmi_unblocked ? BIT(12) : 0);
 		if (set_dirty && (c->ctl.proc2 & PROC2_ENABLE_PML)) {
-			if (c->vmx.pml_index > 511)
-				cpu_vmexit(c, EXIT_REASON_PML_FULL,
-					   c->iret_nmi_unblocked ? BIT(12) : 0);
 			u8 *p = mmu_hpa_ptr(c, c->ctl.pml_address + 8ull * c->vmx.pml_index, 8);
 			u64 v = gpa & PAGE_MASK;
 			if (p)

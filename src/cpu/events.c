@@ -447,13 +447,14 @@ static void deliver_hw_event(struct cpu *c, u8 vector, u8 type)
  * Between instructions (the run loop calls this when c->event_pending, the HLT state, the
  * interrupt shadow, stepping or a timer asks for it), in the priority order of SDM vol. 3C 26.2
  * and 26.7 (and vol. 3A 6.9):
- *   - A single-step trap (TF) due from the previous instruction.
  *   - A VM-entry injection (cpu_inject_event) is delivered now, whatever RFLAGS.IF says: checking
  *     interruptibility is the VMM's job (SDM vol. 3C 26.6.1). Software interrupts and exceptions
  *     push RIP + insn_len. Delivery wakes a halted CPU and ends any interrupt shadow. An injected
  *     NMI sets blocking by NMI, or virtual-NMI blocking with "virtual NMIs" (SDM 27.6.1).
- *     An injected #PF does not load CR2: CR2 is guest state the VMM sets.
+ *     An injected #PF does not load CR2: CR2 is guest state the VMM sets. A vectoring entry
+ *     drops a pending single-step trap (SDM 27.7.3).
  *   - Monitor trap flag (SDM 26.5.2): exit 37 on the boundary after an instruction or a delivery.
+ *   - A single-step trap (TF) due from the previous instruction; MTF exits come first.
  *   - VMX-preemption timer (SDM 26.5.1): exit 52 when it reaches 0, also in the HLT state.
  *   - NMI-window exiting (SDM 26.7.6): exit 8 when there is no (virtual-)NMI blocking and no
  *     blocking by MOV SS or STI.
@@ -473,12 +474,6 @@ void events_check(struct cpu *c)
 	u32 pin = c->ctl.pin;
 
 	c->insn_rip = c->rip;
-	/* MOV SS blocks debug exceptions for one instruction; STI does not (SDM vol. 3A 6.8.3). */
-	if (c->single_step && !(shadow && c->shadow_kind == GUEST_INTR_STATE_MOV_SS)) {
-		single_step_trap(c);
-		c->intr_shadow = 0;
-		shadow = false;
-	}
 	if (c->inject.valid && c->inject.type == INTR_TYPE_OTHER_EVENT) {
 		/* Type 7 vector 0 injects a pending MTF VM exit, whatever the control says
 		   (SDM 27.5.2); it is not a vectoring entry. */
@@ -492,6 +487,17 @@ void events_check(struct cpu *c)
 		if (type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_PRIV_SOFT_EXC ||
 		    type == INTR_TYPE_SOFT_EXC)
 			ret += c->inject.insn_len;
+		/*
+		 * SDM 27.7.3: after a vectoring entry no debug exception is pending, except with
+		 * blocking by MOV SS and an injected software interrupt or software exception:
+		 * then it is treated as after a MOV SS that trapped and the INT n / INT3 / INTO
+		 * following it, and delivered once the injected event is (below). For software
+		 * exceptions other than #BP and #OF the SDM lets it be lost or delivered; we
+		 * deliver it.
+		 */
+		if (!(shadow && c->shadow_kind == GUEST_INTR_STATE_MOV_SS &&
+		      (type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_SOFT_EXC)))
+			c->single_step = 0;
 		if (type == INTR_TYPE_NMI)
 			c->nmi_blocked = 1;
 		c->inject.valid = 0;
@@ -505,9 +511,17 @@ void events_check(struct cpu *c)
 		if (c->ctl.proc & PROC_MONITOR_TRAP_FLAG)
 			c->mtf_pending = 1;
 	}
+	/* MTF exits have priority over debug traps (SDM 26.5.2): a single-step #DB stays pending
+	   and the exit saves it as pending debug exception BS (SDM 28.3.4). */
 	if (c->mtf_pending) {
 		c->mtf_pending = 0;
 		event_exit(c, EXIT_REASON_MONITOR_TRAP_FLAG);
+	}
+	/* MOV SS blocks debug exceptions for one instruction; STI does not (SDM vol. 3A 6.8.3). */
+	if (c->single_step && !(shadow && c->shadow_kind == GUEST_INTR_STATE_MOV_SS)) {
+		single_step_trap(c);
+		c->intr_shadow = 0;
+		shadow = false;
 	}
 	if (c->preempt_armed) {
 		if (!preempt_remaining(c))

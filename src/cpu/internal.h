@@ -157,6 +157,7 @@ struct tlb_entry {
 #define ACC_FETCH 2
 #define ACC_SYS BIT(2) /* implicit supervisor access (descriptor tables, TSS, IDT) */
 #define ACC_SS BIT(3)  /* through SS: a non-canonical address is #SS(0), not #GP(0) (SDM 3.3.7.1) */
+#define ACC_PT BIT(4)  /* EPT: a guest paging-structure access made a write by EPT A/D (ept.c) */
 
 enum cpu_mode { MODE_REAL, MODE_PROT, MODE_COMPAT, MODE_LONG };
 
@@ -198,6 +199,9 @@ struct cpu {
 	u64 sysenter_cs, sysenter_esp, sysenter_eip;
 	u64 tsc_aux, pat, apic_base;
 	u64 tsc_base; /* IA32_TSC = cpu_tsc_raw() + tsc_base (sys.c) */
+	/* x87, MMX, SSE (and later AVX) registers in the XSAVE layout (x86.h struct x86_fpu);
+	   the x87 (fpu.c) and SSE (sse*.c) handlers own their parts of it. */
+	struct x86_fpu fpu;
 
 	/* Events (events.c). */
 	u8 intr_shadow; /* blocking by STI / MOV SS for one instruction (SDM 24.4.2) */
@@ -584,6 +588,17 @@ static always_inline void mem_write(struct cpu *c, unsigned seg, u64 off, u64 v,
 /* Check that a write of `size` bytes at seg:off would succeed, without writing (for RMW and
    instructions that must not fault after committing state). Raises what the write would. */
 void mem_probe_write(struct cpu *c, unsigned seg, u64 off, unsigned size);
+
+/*
+ * The VMM's access to guest memory on the guest's behalf (string I/O after an INS/OUTS exit,
+ * sys.c), as a hardware VMM emulates it: the checks of the guest's own access at its CPL
+ * (segment limits and usability, paging with accessed and dirty flags, SMAP, alignment), raising
+ * #GP/#SS/#PF/#AC through cpu_fault(); guest-physical addresses are RAM or the MMIO callbacks as
+ * the VMM maps them, never translated through EPT, and the TLB is neither used nor filled.
+ * mmu_vmm_write with v NULL only checks (translating for a write, setting the flags). (mmu.c)
+ */
+u64 mmu_vmm_read(struct cpu *c, unsigned seg, u64 off, unsigned size);
+void mmu_vmm_write(struct cpu *c, unsigned seg, u64 off, unsigned size, const u64 *v);
 
 /*
  * The read of a read-modify-write operand is checked as a write: a fault reports W = 1 in the #PF

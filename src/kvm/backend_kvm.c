@@ -972,7 +972,8 @@ static bool kvm_translate_exit(struct vcpu *vcpu, struct vm_exit *exit)
 	}
 }
 
-static void kvm_run_vcpu(struct vcpu *vcpu, struct vm_exit *exit)
+/* KVM reports a halted vCPU itself (KVM_EXIT_HLT, or it waits in the kernel): always an exit. */
+static enum backend_run_result kvm_run_vcpu(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
 	int err;
@@ -980,7 +981,7 @@ static void kvm_run_vcpu(struct vcpu *vcpu, struct vm_exit *exit)
 	if (!kvm_ready(vcpu))
 		goto stopped;
 	if (kvm_complete(vcpu, exit))
-		return;
+		return BACKEND_RUN_EXIT;
 	for (;;) {
 		err = kvm_sync_slots(vcpu);
 		if (!err)
@@ -995,13 +996,14 @@ static void kvm_run_vcpu(struct vcpu *vcpu, struct vm_exit *exit)
 			goto stopped;
 		}
 		if (kvm_translate_exit(vcpu, exit))
-			return;
+			return BACKEND_RUN_EXIT;
 		if (vcpu->vm->stop)
 			goto stopped;
 	}
 stopped:
 	memset(exit, 0, sizeof(*exit));
 	exit->reason = EXIT_REASON_MAX;
+	return BACKEND_RUN_EXIT;
 }
 
 const struct backend_ops backend_kvm = {

@@ -164,6 +164,16 @@ static int handle_hlt(struct vcpu *vcpu, struct vm_exit *exit)
 	return 0;
 }
 
+/* A HLT that did not exit (hlt-exiting=off) left the vCPU in the HLT activity state (SDM 25.4.2)
+   with nothing to wake it; RIP is past the one-byte HLT. */
+void vmm_vcpu_halted(struct vcpu *vcpu)
+{
+	struct x86_regs r;
+
+	vcpu->vm->backend->get_regs(vcpu, &r);
+	vcpu_stop_halted(vcpu, r.rip - 1, r.rflags);
+}
+
 /*
  * External interrupt (SDM 26.2, acknowledged on exit: the vector is in the interruption
  * information). The soft CPU models the host's timer this way, which is the VMM's chance to

@@ -57,7 +57,10 @@ int vm_run(struct vm *vm)
 		unsigned insn_len = 0;
 		u64 t0;
 
-		vm->backend->run(vcpu, &exit);
+		if (vm->backend->run(vcpu, &exit) == BACKEND_RUN_HALTED) {
+			vmm_vcpu_halted(vcpu); /* not an exit: nothing to count or trace */
+			continue;
+		}
 		t0 = stats_now_ns();
 		if (stats_tracing(&vm->stats))
 			insn_len = vm_fetch_insn(vcpu, &exit, insn);

@@ -70,9 +70,16 @@ struct vmx_vcpu {
  *      includes VM-entry failures during or after guest-state loading (27.8): reason 33 (invalid
  *      guest state) or 34 (MSR loading, qualification = the failing entry's index + 1), with
  *      EXIT_REASON_FAILED_VMENTRY set; the guest did not run.
+ *   VMX_RUN_HALTED: no VM exit. The guest executed HLT without "HLT exiting" and nothing the
+ *      model delivers can end the HLT activity state (cpu_run(): no external-interrupt exiting,
+ *      no preemption timer), so hardware would sleep in VMX non-root operation. The
+ *      exit-information fields keep their values; the guest-state area holds the halted guest
+ *      (activity state HLT, RIP past the HLT) as a VMCLEAR would write it back, for the VMM
+ *      to look at. An entry that injects an event wakes it.
  * On a successful exit the VMCS guest-state area holds the guest's state and the launch state
  * is "launched".
  */
+#define VMX_RUN_HALTED (-1)
 int vmx_run(struct vmx_vcpu *x, bool resume, struct vm_exit *exit);
 
 /*

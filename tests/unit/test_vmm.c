@@ -146,10 +146,12 @@ static void test_stats(void)
 	stats_free(&s);
 }
 
-/* The scripted backend: exits and the register values the guest "has" when it makes them. */
+/* The scripted backend: exits and the register values the guest "has" when it makes them;
+   `halted`: no exit, the vCPU halted at exit.rip with nothing to wake it (BACKEND_RUN_HALTED). */
 struct step {
 	struct vm_exit exit;
 	u64 rax, rcx, rdx, rflags;
+	bool halted;
 };
 
 static const struct step *script;
@@ -164,7 +166,7 @@ static int script_vcpu_create(struct vcpu *vcpu)
 	return 0;
 }
 
-static void script_run(struct vcpu *vcpu, struct vm_exit *exit)
+static enum backend_run_result script_run(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	const struct step *s;
 
@@ -172,7 +174,7 @@ static void script_run(struct vcpu *vcpu, struct vm_exit *exit)
 		seen_in_data = exit->io.data;
 	if (script_pos == script_len) {
 		*exit = (struct vm_exit){ .reason = EXIT_REASON_TRIPLE_FAULT };
-		return;
+		return BACKEND_RUN_EXIT;
 	}
 	s = &script[script_pos++];
 	*exit = s->exit;
@@ -181,6 +183,11 @@ static void script_run(struct vcpu *vcpu, struct vm_exit *exit)
 	regs.gpr[R_RCX] = s->rcx;
 	regs.gpr[R_RDX] = s->rdx;
 	regs.rflags = s->rflags | X86_FIXED1;
+	if (s->halted) {
+		memset(exit, 0, sizeof(*exit));
+		return BACKEND_RUN_HALTED;
+	}
+	return BACKEND_RUN_EXIT;
 }
 
 static void script_get_regs(struct vcpu *vcpu, struct x86_regs *r)
@@ -324,6 +331,17 @@ static void test_run_instructions(void)
 	CHECK_EQ(seen_in_data, 0xff); /* nobody at port 0x80 */
 	CHECK_EQ(vm.pio.unclaimed_reads, 1);
 	CHECK(!strcmp(vm.stop_msg, "guest halted with interrupts disabled at RIP 0x2008"));
+	vm_destroy(&vm);
+
+	/* A HLT that did not exit: the backend says halted (no exit record); RIP is past it. */
+	static const struct step halted[] = {
+		{ INSN(EXIT_REASON_CPUID, 2, 0x2000) },
+		{ .exit = { .rip = 0x2003 }, .halted = true },
+	};
+	CHECK_EQ(run_script(halted, 2), EXIT_STATUS_STOPPED);
+	CHECK(!strcmp(vm.stop_msg, "guest halted with interrupts disabled at RIP 0x2002"));
+	CHECK_EQ(vm.stats.total, 1); /* the CPUID; halting is not an exit */
+	CHECK_EQ(vm.stats.exits[EXIT_REASON_HLT], 0);
 	vm_destroy(&vm);
 }
 

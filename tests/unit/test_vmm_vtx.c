@@ -555,13 +555,13 @@ static int script_vcpu_create(struct vcpu *vcpu)
 	return 0;
 }
 
-static void script_run(struct vcpu *vcpu, struct vm_exit *exit)
+static enum backend_run_result script_run(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	const struct step *s;
 
 	if (script_pos == script_len) {
 		*exit = (struct vm_exit){ .reason = EXIT_REASON_TRIPLE_FAULT };
-		return;
+		return BACKEND_RUN_EXIT;
 	}
 	s = &script[script_pos++];
 	*exit = s->exit;
@@ -571,6 +571,7 @@ static void script_run(struct vcpu *vcpu, struct vm_exit *exit)
 	regs.gpr[R_RCX] = s->rcx;
 	regs.gpr[R_RDX] = s->rdx;
 	regs.rflags = X86_FIXED1;
+	return BACKEND_RUN_EXIT;
 }
 
 static void script_get_regs(struct vcpu *vcpu, struct x86_regs *r)
@@ -951,6 +952,31 @@ static void test_exit_storm_soft(void)
 	vm_destroy(&vm);
 }
 
+/*
+ * INS/OUTS on the soft backend: the exit comes before the memory operand (SDM 26.1.1), the
+ * backend reads the OUTS element as the VMM (cpu_io_string) before the handler sends it to the
+ * port, and a faulting access is injected into the guest instead of reaching the handlers.
+ */
+static void test_string_io_soft(void)
+{
+	/* mov esi, 0x100020 + 17; mov ecx, 1; mov dx, 0xf4; rep outsb; hlt; data 0x21 */
+	static const u8 outs[] = { 0xbe, 0x31, 0x00, 0x10, 0x00, 0xb9, 0x01, 0x00, 0x00,
+				   0x00, 0x66, 0xba, 0xf4, 0x00, 0xf3, 0x6e, 0xf4, 0x21 };
+	/* xor eax, eax; mov fs, ax; ... fs rep outsb: FS is unusable, #GP(0), no IDT: triple */
+	static const u8 outs_fs[] = { 0x31, 0xc0, 0x8e, 0xe0, 0xbe, 0x00, 0x00, 0x10, 0x00,
+				      0xb9, 0x01, 0x00, 0x00, 0x00, 0x66, 0xba, 0xf4, 0x00,
+				      0x64, 0xf3, 0x6e, 0xf4 };
+
+	CHECK_EQ(run_soft_code(outs, sizeof(outs)), (0x21 << 1) | 1);
+	CHECK_EQ(vm.stats.exits[EXIT_REASON_IO_INSTRUCTION], 1);
+	vm_destroy(&vm);
+	CHECK_EQ(run_soft_code(outs_fs, sizeof(outs_fs)), EXIT_STATUS_STOPPED);
+	CHECK(strstr(vm.stop_msg, "triple fault"));
+	CHECK_EQ(vm.stats.exits[EXIT_REASON_IO_INSTRUCTION], 0);
+	CHECK_EQ(vm.stats.exits[EXIT_REASON_TRIPLE_FAULT], 1);
+	vm_destroy(&vm);
+}
+
 /* ---- the policy, on the soft backend's VMCS ---- */
 
 static struct vmcs *create_soft(struct vmm_policy policy, int want)
@@ -1252,6 +1278,7 @@ int main(void)
 	test_handlers();
 	test_exit_storm();
 	test_exit_storm_soft();
+	test_string_io_soft();
 	test_testdev();
 	test_policy_default();
 	test_policy_switches();
