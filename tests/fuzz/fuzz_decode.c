@@ -98,6 +98,11 @@ static void check_operands(const struct insn *d, unsigned bits, const ZydisDecod
 		    (ops[i].mem.type == ZYDIS_MEMOP_TYPE_MEM ||
 		     ops[i].mem.type == ZYDIS_MEMOP_TYPE_AGEN))
 			m = &ops[i];
+	/* 0F 18-1F run as NOPs that compute no address (decode.c; SDM vol. 2B NOP): the soft CPU
+	   has none of the prefetch hints, MPX, CET or CLDEMOTE that Zydis decodes there, and MPX's
+	   rules give a different address size (Zydis: 67 does not apply in 64-bit mode). */
+	if (d->opcode >= 0x118 && d->opcode <= 0x11f)
+		m = NULL;
 	if (m && (zi->attributes & ZYDIS_ATTRIB_HAS_MODRM) && zi->raw.modrm.mod != 3) {
 		unsigned seg = our_seg(m->mem.segment),
 			 base = our_reg(zi->machine_mode, m->mem.base);
