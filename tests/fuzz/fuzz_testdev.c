@@ -13,10 +13,9 @@ static void *testdev_fuzz_create(void)
 }
 
 static const struct fuzz_device testdev_device = {
-	.range_len = TESTDEV_MMIO_SIZE,
+	.ranges = { { TESTDEV_MMIO_SIZE, testdev_access } },
 	.create = testdev_fuzz_create,
 	.destroy = free,
-	.access = testdev_access,
 };
 
 FUZZ_DEVICE_TARGET(testdev_device)

@@ -7,12 +7,14 @@
  *   - the receive FIFO's head and count stay inside it; IER and MCR keep only their defined bits;
  *   - nothing reaches the host in loopback, and the host is not polled then (PC16550D datasheet,
  *     MCR bit 4: the transmitter output is held marking and the receiver is fed internally);
+ *     nothing is sent while LCR.DLAB makes offset 0 the divisor latch;
  *   - the UART asks the host for no more bytes than its FIFO has room for, so none is lost;
  *   - the interrupt line is low while MCR.OUT2 is clear.
  */
 #include "devices/uart.h"
 #include "device.h"
 
+#define LCR_DLAB   BIT(7) /* PC16550D LCR bit 7: offsets 0 and 1 are the divisor latch */
 #define MCR_OUT2   BIT(3) /* PC16550D MCR bit 3: gates the interrupt output on PCs */
 #define MCR_LOOP   BIT(4) /* PC16550D MCR bit 4 */
 #define HOST_QUEUE 4096
@@ -28,6 +30,8 @@ static void host_tx(void *opaque, u8 byte)
 	struct uart_fuzz *f = opaque;
 
 	FUZZ_ASSERT(!(f->uart.mcr & MCR_LOOP), "byte %#x sent to the host in loopback mode", byte);
+	FUZZ_ASSERT(!(f->uart.lcr & LCR_DLAB), "byte %#x sent with LCR.DLAB set (a DLL write)",
+		    byte);
 }
 
 static size_t host_rx(void *opaque, u8 *buf, size_t max)
@@ -84,10 +88,9 @@ static void uart_fuzz_check(void *dev)
 }
 
 static const struct fuzz_device uart_device = {
-	.range_len = UART_NR_REGS,
+	.ranges = { { UART_NR_REGS, uart_access } },
 	.create = uart_fuzz_create,
 	.destroy = uart_fuzz_destroy,
-	.access = uart_access,
 	.event = uart_fuzz_type,
 	.check = uart_fuzz_check,
 };

@@ -14,12 +14,14 @@ passed=0
 failed=0
 
 # Longest input per target: an instruction is at most 15 bytes (decode, mmio take a little
-# more for their mode and vCPU state); the multiboot header lies in the first 8 KiB.
+# more for their mode and vCPU state); the multiboot header lies in the first 8 KiB; a bzImage
+# has its setup sectors and a kernel.
 max_len_of() {
 	case $1 in
 	decode) echo 32 ;;
 	mmio) echo 64 ;;
 	multiboot) echo 12288 ;;
+	linux_loader) echo 16384 ;;
 	*) echo 4096 ;;
 	esac
 }
