@@ -66,7 +66,25 @@ struct cpu_config {
 	 * is deasserted when the exception is cleared (FNCLEX, FNINIT, loading a state).
 	 */
 	void (*ferr)(void *opaque, bool asserted);
+	/*
+	 * Decoded code at VM level (docs/cpu.md "Self-modifying code"). With several vCPUs over one
+	 * RAM, a write by any of them or by a device must drop every vCPU's blocks for the bytes it
+	 * changed. `code_pages` (one byte per RAM page, owned by the VMM and shared by its vCPUs, or
+	 * NULL for a CPU alone) is non-zero for a page some vCPU decoded code from; no vCPU gives
+	 * such a page a fast write path. When a page becomes code the CPU sets its byte and calls
+	 * code_marked(), which calls cpu_code_page_marked() on every vCPU; when a write hits a code
+	 * page it calls code_written(), which calls cpu_invalidate_code() on every vCPU and clears
+	 * the bytes. Both callbacks are NULL exactly when code_pages is.
+	 */
+	u8 *code_pages;
+	void (*code_marked)(void *opaque, u64 gpa);
+	void (*code_written)(void *opaque, u64 gpa, u64 len);
 };
+
+/* [gpa, gpa+len) of RAM changed behind this CPU's back: drop its decoded blocks there. */
+void cpu_invalidate_code(struct cpu *c, u64 gpa, u64 len);
+/* The page at gpa holds some vCPU's decoded code: no fast write to it from this CPU's TLB. */
+void cpu_code_page_marked(struct cpu *c, u64 gpa);
 
 struct cpu *cpu_create(const struct cpu_config *cfg); /* NULL on allocation failure */
 void cpu_destroy(struct cpu *c);

@@ -13,11 +13,13 @@
  *
  * Self-modifying code (SDM vol. 3A 11.6). Every RAM page that holds decoded code has a non-empty
  * block list. The MMU never gives such a page a fast write tag, so every write to it reaches
- * mmu_write_slow, which calls bc_invalidate_phys: the page's blocks are dropped and the running
+ * mmu_write_slow, which calls bc_code_written: the page's blocks are dropped and the running
  * block stops after the current instruction, so the next one is decoded from the new bytes.
- * Writes by the VMM bypass this: today it writes guest RAM only before the first cpu_run (the
- * loader). A device that writes guest memory while the guest runs (DMA) must call
- * bc_invalidate_phys for what it wrote.
+ * With several vCPUs the knowledge "this page holds code" is the VM's (cpu_config.code_pages):
+ * a page one vCPU decoded is write-protected in every vCPU's TLB, and a write by any of them
+ * drops the blocks of all (through the VMM's code_written callback). Writes by the VMM and its
+ * devices (DMA) go through the VMM's guest-memory write, which calls cpu_invalidate_code on
+ * every vCPU (vm_write_phys, devices/guest_mem.h).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -156,7 +158,10 @@ void bc_flush_jump_cache(struct cpu *c)
 bool bc_page_has_code(struct cpu *c, u64 gpa)
 {
 	u64 pfn = gpa >> 12;
-	return pfn < c->bc->npages && c->bc->page_head[pfn];
+
+	if (pfn >= c->bc->npages)
+		return false;
+	return c->code_pages ? c->code_pages[pfn] : c->bc->page_head[pfn] != NULL;
 }
 
 static void page_unlink(struct blockcache *bc, u64 gpa, struct block *b)
@@ -183,7 +188,7 @@ static void block_drop(struct blockcache *bc, struct block *b)
 	b->valid = 0;
 }
 
-void bc_invalidate_phys(struct cpu *c, u64 gpa, unsigned size)
+void bc_invalidate_phys(struct cpu *c, u64 gpa, u64 size)
 {
 	struct blockcache *bc = c->bc;
 	u64 first = gpa >> 12, last = (gpa + size - 1) >> 12;
@@ -205,6 +210,20 @@ void bc_invalidate_phys(struct cpu *c, u64 gpa, unsigned size)
 	}
 }
 
+void bc_code_written(struct cpu *c, u64 gpa, u64 size)
+{
+	if (c->code_written)
+		c->code_written(c->opaque, gpa, size); /* every vCPU, this one included */
+	else
+		bc_invalidate_phys(c, gpa, size);
+}
+
+void cpu_invalidate_code(struct cpu *c, u64 gpa, u64 len)
+{
+	if (len && gpa < c->ram_size)
+		bc_invalidate_phys(c, gpa, len < c->ram_size - gpa ? len : c->ram_size - gpa);
+}
+
 /* A page becomes a code page: no TLB entry may write it without the slow path. */
 static void page_mark_code(struct cpu *c, u64 gpa)
 {
@@ -215,12 +234,22 @@ static void page_mark_code(struct cpu *c, u64 gpa)
 				c->tlbs[t][i].tag_w = TLB_INVALID;
 }
 
+void cpu_code_page_marked(struct cpu *c, u64 gpa)
+{
+	if (gpa < c->ram_size)
+		page_mark_code(c, gpa);
+}
+
 static void page_link(struct cpu *c, u64 gpa, struct block *b, unsigned side)
 {
 	struct blockcache *bc = c->bc;
 	u64 pfn = gpa >> 12;
-	if (!bc->page_head[pfn])
+	if (c->code_pages && !c->code_pages[pfn]) {
+		c->code_pages[pfn] = 1;
+		c->code_marked(c->opaque, gpa); /* every vCPU, this one included */
+	} else if (!bc->page_head[pfn]) {
 		page_mark_code(c, gpa);
+	}
 	b->page_next[side] = bc->page_head[pfn];
 	bc->page_head[pfn] = b;
 }
@@ -553,6 +582,9 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 	c->mmio_read = cfg->mmio_read;
 	c->mmio_write = cfg->mmio_write;
 	c->ferr = cfg->ferr;
+	c->code_pages = cfg->code_pages;
+	c->code_marked = cfg->code_marked;
+	c->code_written = cfg->code_written;
 	fpu_reset(c);
 	for (unsigned t = 0; t < ARRAY_SIZE(c->tlbs); t++)
 		for (unsigned i = 0; i < TLB_SIZE; i++)

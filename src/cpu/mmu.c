@@ -445,7 +445,7 @@ static void pt_set_flags(struct cpu *c, const struct walk *w, unsigned i, u8 fla
 		return;
 	c->ram[pa] = low | flags;
 	if (unlikely(bc_page_has_code(c, pa & PAGE_MASK)))
-		bc_invalidate_phys(c, pa, 1);
+		bc_code_written(c, pa, 1);
 }
 
 void mmu_vmx_transition(struct cpu *c)
@@ -612,7 +612,7 @@ static void phys_write(struct cpu *c, u64 pa, u64 v, unsigned size)
 	if (likely(pa < c->ram_size)) {
 		host_store(c->ram + pa, v, size);
 		if (bc_page_has_code(c, pa & PAGE_MASK))
-			bc_invalidate_phys(c, pa, size);
+			bc_code_written(c, pa, size);
 		return;
 	}
 	if (ept_enabled(c)) {
@@ -741,7 +741,7 @@ static void vmm_phys_write(struct cpu *c, u64 gpa, u64 v, unsigned size)
 	if (gpa < c->ram_size) {
 		host_store(c->ram + gpa, v, size);
 		if (bc_page_has_code(c, gpa & PAGE_MASK))
-			bc_invalidate_phys(c, gpa, size);
+			bc_code_written(c, gpa, size);
 		return;
 	}
 	mmio_write_n(c, gpa, v, size);

@@ -408,17 +408,22 @@ static int vmm_vmcs_setup_pages(struct vcpu *vcpu, struct vmcs *v, u32 proc, u32
 		VMCS_SET(v, TPR_THRESHOLD, 0);
 	}
 	if (proc2 & PROC2_ENABLE_EPT) {
-		/* PML logs by the EPT dirty flags, so it needs them enabled (SDM 29.3.6). */
-		err = ept_build(vm, proc2 & PROC2_ENABLE_PML, &vm->eptp);
-		if (err)
-			return err;
+		/* PML logs by the EPT dirty flags, so it needs them enabled (SDM 29.3.6). One EPT
+		   per VM: every vCPU's VMCS points at it, as KVM's vCPUs share their MMU's roots. */
+		if (!vm->eptp) {
+			err = ept_build(vm, proc2 & PROC2_ENABLE_PML, &vm->eptp);
+			if (err)
+				return err;
+		}
 		VMCS_SET(v, EPT_POINTER, vm->eptp);
 	}
 	if (proc2 & PROC2_ENABLE_PML) {
-		err = vmm_page(vm, &vm->pml_log, &hpa);
+		/* A log per vCPU (each VMCS has its own PML address), one dirty bitmap per VM. */
+		err = vmm_page(vm, &vcpu->pml_log, &hpa);
 		if (err)
 			return err;
-		vm->dirty_bitmap = calloc((vm->ram_size / 4096 + 63) / 64, sizeof(u64));
+		if (!vm->dirty_bitmap)
+			vm->dirty_bitmap = calloc((vm->ram_size / 4096 + 63) / 64, sizeof(u64));
 		if (!vm->dirty_bitmap)
 			return -ENOMEM;
 		VMCS_SET(v, PML_ADDRESS, hpa);
@@ -477,7 +482,8 @@ int vmm_vmcs_setup(struct vcpu *vcpu, struct vmcs *v)
 	VMCS_SET(v, VM_ENTRY_MSR_LOAD_COUNT, 0);
 	VMCS_SET(v, VM_ENTRY_INTR_INFO_FIELD, 0);
 	if (ctl[CTL_PROC2] & PROC2_ENABLE_VPID)
-		VMCS_SET(v, VIRTUAL_PROCESSOR_ID, 1); /* 0 is the host's (27.2.1.1) */
+		/* 0 is the host's (27.2.1.1); one VPID per vCPU, as KVM allocates them. */
+		VMCS_SET(v, VIRTUAL_PROCESSOR_ID, vcpu->id + 1);
 	/*
 	 * The soft CPU's TSC starts at 0 when the vCPU is created, so the guest's does with offset
 	 * 0. Scaling, when on, is 1.0 in 48.48 fixed point (26.6.5).
@@ -490,7 +496,7 @@ int vmm_vmcs_setup(struct vcpu *vcpu, struct vmcs *v)
 		VMCS_SET(v, PLE_WINDOW, VMM_PLE_WINDOW);
 	}
 	if (ctl[CTL_PIN] & PIN_PREEMPTION_TIMER) {
-		vm->preemption_quantum = VMM_PREEMPTION_QUANTUM;
+		vcpu->preemption_quantum = VMM_PREEMPTION_QUANTUM;
 		VMCS_SET(v, VMX_PREEMPTION_TIMER_VALUE, VMM_PREEMPTION_QUANTUM);
 	}
 	/*

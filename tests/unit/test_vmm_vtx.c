@@ -18,6 +18,7 @@
 #include "vmm/hypercall.h"
 #include "vmm/mmio.h"
 #include "vmm/policy.h"
+#include "soft/soft.h"
 #include "vmm/vm.h"
 #include "arch/vmx.h"
 #include "vmx/vmcs.h"
@@ -960,12 +961,12 @@ static void test_cpu_kick(void)
 	struct vm_exit exit = { 0 };
 
 	load_soft_code(spin, sizeof(spin));
-	cpu_kick(soft_vcpu_cpu(&vm.vcpu));
-	backend_soft.run(&vm.vcpu, &exit);
+	cpu_kick(soft_vcpu_cpu(&vm.vcpus[0]));
+	backend_soft.run(&vm.vcpus[0], &exit);
 	CHECK_EQ(exit.reason, EXIT_REASON_EXTERNAL_INTERRUPT);
 	CHECK_EQ(exit.intr_info, 0xfd | INTR_TYPE_EXT_INTR << 8 | INTR_INFO_VALID);
 	CHECK_EQ(exit.rip, 0x100020);
-	backend_soft.run(&vm.vcpu, &exit);
+	backend_soft.run(&vm.vcpus[0], &exit);
 	CHECK_EQ(exit.reason, EXIT_REASON_EXTERNAL_INTERRUPT);
 	CHECK_EQ(exit.intr_info & 0xff, 0xec); /* the host timer, 2^22 instructions later */
 	vm_destroy(&vm);
@@ -984,6 +985,68 @@ static void port80_add(void)
 {
 	port80_writes = 0;
 	CHECK_EQ(bus_register_range(&vm.pio, 0x80, 1, port80_access, NULL, "port80"), 0);
+}
+
+/*
+ * Decoded code at VM level: the guest loops "mov eax, imm32; out 0x80, al"; after its first OUT
+ * the VMM rewrites the immediate through vm_write_phys (as a device's DMA would), and the next
+ * pass must run the new bytes, not the block decoded before (SDM vol. 3A 11.6).
+ */
+static u64 smc_values[2];
+static unsigned smc_count;
+
+static void smc_port80(void *opaque, u64 offset, u64 *data, unsigned len, bool is_write)
+{
+	static const u8 two = 2;
+
+	if (!is_write || smc_count >= 2)
+		return;
+	smc_values[smc_count++] = *data & 0xff;
+	if (smc_count == 1)
+		CHECK_EQ(vm_write_phys(&vm, 0x100021, &two, 1), 0);
+	else
+		vm_request_stop(&vm, 0x42, "%s", "");
+}
+
+static void test_vm_code_written(void)
+{
+	/* 1: mov eax, 1; out 0x80, al; jmp 1b */
+	static const u8 loop[] = { 0xb8, 0x01, 0, 0, 0, 0xe6, 0x80, 0xeb, 0xf7 };
+
+	smc_count = 0;
+	load_soft_code(loop, sizeof(loop));
+	CHECK_EQ(bus_register_range(&vm.pio, 0x80, 1, smc_port80, NULL, "port80"), 0);
+	CHECK_EQ(vm_run(&vm), 0x42);
+	CHECK_EQ(smc_count, 2);
+	CHECK_EQ(smc_values[0], 1);
+	CHECK_EQ(smc_values[1], 2);
+	CHECK_EQ(vm_write_phys(&vm, vm.ram_size - 1, loop, 2), -EFAULT);
+	vm_destroy(&vm);
+}
+
+/* A VM of several vCPUs: each its own CPU, VMCS and VPID; only the BSP runs at power-on. */
+static void test_vcpus(void)
+{
+	memset(&vm, 0, sizeof(vm));
+	vm.nr_vcpus = 3;
+	CHECK_EQ(vm_create(&vm, 4 << 20, &backend_soft, &no_console), 0);
+	CHECK_EQ(vm.nr_vcpus, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		CHECK_EQ(vm.vcpus[i].id, i);
+		CHECK(vm.vcpus[i].vm == &vm);
+		CHECK_EQ(vm.vcpus[i].mp_state, i ? VCPU_WAIT_FOR_SIPI : VCPU_RUNNABLE);
+		CHECK(soft_vcpu_cpu(&vm.vcpus[i]) != NULL);
+		if (soft_vcpu_vmcs(&vm.vcpus[i])->secondary_vm_exec_control & PROC2_ENABLE_VPID)
+			CHECK_EQ(soft_vcpu_vmcs(&vm.vcpus[i])->virtual_processor_id, i + 1);
+		if (i)
+			CHECK(soft_vcpu_cpu(&vm.vcpus[i]) != soft_vcpu_cpu(&vm.vcpus[0]));
+	}
+	CHECK_EQ(soft_vcpu_vmcs(&vm.vcpus[1])->ept_pointer, soft_vcpu_vmcs(&vm.vcpus[0])->ept_pointer);
+	vm_destroy(&vm);
+	memset(&vm, 0, sizeof(vm));
+	vm.nr_vcpus = VM_MAX_VCPUS + 1;
+	CHECK_EQ(vm_create(&vm, 4 << 20, &backend_soft, &no_console), -EINVAL);
+	vm_destroy(&vm);
 }
 
 static void test_exit_storm_soft(void)
@@ -1059,7 +1122,7 @@ static struct vmcs *create_soft(struct vmm_policy policy, int want)
 	memset(&vm, 0, sizeof(vm));
 	vm.policy = policy;
 	CHECK_EQ(vm_create(&vm, 4 << 20, &backend_soft, &no_console), want);
-	return want ? NULL : soft_vcpu_vmcs(&vm.vcpu);
+	return want ? NULL : soft_vcpu_vmcs(&vm.vcpus[0]);
 }
 
 static u64 cap(u32 msr)
@@ -1117,7 +1180,7 @@ static u32 field(struct vmcs *v, u32 enc)
 static void check_entry_checks(struct vmcs *v)
 {
 	struct vmx_vcpu x = {
-		.cpu = soft_vcpu_cpu(&vm.vcpu), .vmcs = v, .opaque = &vm, .host_ptr = vm_host_ptr
+		.cpu = soft_vcpu_cpu(&vm.vcpus[0]), .vmcs = v, .opaque = &vm, .host_ptr = vm_host_ptr
 	};
 
 	CHECK_EQ(vmx_check_controls(&x), 0);
@@ -1298,7 +1361,7 @@ static void test_policy_adapts(void)
 	if (v) {
 		CHECK(v->ept_pointer & EPTP_AD_ENABLE);
 		CHECK_EQ(v->guest_pml_index, 511);
-		CHECK(vm_host_ptr(&vm, v->pml_address, 4096) == vm.pml_log);
+		CHECK(vm_host_ptr(&vm, v->pml_address, 4096) == vm.vcpus[0].pml_log);
 		CHECK(vm.dirty_bitmap != NULL);
 		vm_destroy(&vm);
 	}
@@ -1358,6 +1421,8 @@ int main(void)
 	test_exit_storm_soft();
 	test_string_io_soft();
 	test_cpu_kick();
+	test_vm_code_written();
+	test_vcpus();
 	test_testdev();
 	test_policy_default();
 	test_policy_switches();
