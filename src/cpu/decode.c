@@ -16,6 +16,7 @@
  */
 #include "cpu/ops.h"
 #include "cpu/ops_core.h"
+#include "cpu/sse.h"
 
 /* Tables are laid out by hand. */
 /* clang-format off */
@@ -766,6 +767,12 @@ static insn_fn decode_0f38(struct dstate *s, struct insn *d)
 	return NULL;
 }
 
+/* The mandatory prefix of an SSE encoding: the last F2/F3, else 66 (SDM vol. 2A 2.1.2). */
+static unsigned mandatory_prefix(const struct dstate *s, const struct insn *d)
+{
+	return s->last_rep == 0xf3 ? 2 : s->last_rep == 0xf2 ? 3 : d->pfx & PFX_66 ? 1 : 0;
+}
+
 int x86_decode(struct insn *d, const u8 *p, size_t avail, unsigned code_bits)
 {
 	struct dstate s = { .p = p, .avail = avail, .code_bits = code_bits, .segovr = SEG_NONE };
@@ -875,6 +882,8 @@ opcode:
 			if (parse_imm(&s, d, op == 0x3a ? I_B : I_NONE) < 0)
 				return -1;
 			fn = op == 0x38 && !d->lock ? decode_0f38(&s, d) : NULL;
+			if (!fn && !d->lock)
+				sse_decode(d, mandatory_prefix(&s, d), code_bits, &fn);
 			fl = 0;
 			goto done;
 		}
@@ -915,6 +924,8 @@ opcode:
 	if ((fl & F_IO) && d->osz == 8)
 		d->osz = 4; /* I/O is at most 32 bits: REX.W is ignored (SDM vol. 2A IN) */
 	fn = decode_special(&s, d, fn, modrm);
+	if (d->opcode >> 8 == 1)
+		sse_decode(d, mandatory_prefix(&s, d), code_bits, &fn);
 	/* AMD SSE4a EXTRQ/INSERTQ with immediates: 66 0F 78 /0, F2 0F 78 (AMD APM vol. 4). */
 	if (d->opcode == 0x178 && (d->pfx & (PFX_66 | PFX_F2)))
 		fl = (fl & ~F_IMM(0xf)) | F_IMM(I_BB);

@@ -562,6 +562,8 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 	c->stack_bytes = 4;
 	cpu_refresh_derived(c);
 	c->pat = 0x0007040600070406ull; /* power-up value, SDM vol. 3A 11.12.4 */
+	c->fpu.mxcsr = X86_FPU_MXCSR_INIT; /* power-up value, SDM vol. 1 10.2.3 */
+	c->fpu.mxcsr_mask = X86_MXCSR_MASK;
 	c->dr[6] = 0xffff0ff0;
 	c->dr[7] = 0x400;
 	c->tsc_mode = CPU_TSC_VIRTUAL;

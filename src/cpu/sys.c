@@ -6,7 +6,7 @@
  * checks and work. Exit qualifications follow SDM vol. 3C 27.2.1.
  *
  * Model-specific choices (see docs/cpu.md): CR4 accepts only what CPUID advertises (TSD, DE, PSE,
- * PAE, PGE, SMEP, SMAP); XSAVE is not advertised, so XGETBV and XSETBV are #UD; there are no
+ * PAE, PGE, SMEP, SMAP, OSFXSR, OSXMMEXCPT); XSAVE is not advertised, so XGETBV and XSETBV are #UD; there are no
  * performance counters (RDPMC without exiting is #GP(0)); MWAIT returns at once; port I/O with
  * no exit reaches no device: IN reads all ones, OUT is dropped.
  */
@@ -128,7 +128,9 @@ static void cr0_load(struct cpu *c, u64 v)
 	cpu_update_mode(c);
 }
 
-#define CR4_SUPPORTED	(CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP | CR4_SMAP)
+#define CR4_SUPPORTED                                                                              \
+	(CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP | CR4_SMAP | CR4_OSFXSR |       \
+	 CR4_OSXMMEXCPT)
 #define CR4_PAGING_BITS (CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP | CR4_SMAP)
 
 /* Host-owned bits keep their value (SDM vol. 3C 26.3); guest bits must be advertised ones;

@@ -187,3 +187,6 @@ _Static_assert(__builtin_offsetof(struct x86_fpu, xstate_bv) == 512, "XSAVE head
 _Static_assert(__builtin_offsetof(struct x86_fpu, ymmh) == 576, "AVX state");
 #define X86_FPU_FCW_INIT 0x037f	  /* FNINIT (SDM vol. 1 8.1.5) */
 #define X86_FPU_MXCSR_INIT 0x1f80 /* all exceptions masked, round to nearest */
+/* MXCSR bits the CPU implements, as FXSAVE stores MXCSR_MASK: 15:0 with DAZ (SDM vol. 1 11.6.6);
+   writing any other bit is #GP(0). */
+#define X86_MXCSR_MASK 0xffffu

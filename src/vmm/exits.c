@@ -462,7 +462,9 @@ static int handle_xsetbv(struct vcpu *vcpu, struct vm_exit *exit)
  * own rules (SDM vol. 2B MOV to/from CR, CLTS, LMSW) and sets the guest-visible values.
  */
 #define CR0_RESERVED_HI (~0xffffffffull)
-#define CR4_GUEST_BITS	(CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP | CR4_SMAP)
+#define CR4_GUEST_BITS                                                                             \
+	(CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP | CR4_SMAP | CR4_OSFXSR |       \
+	 CR4_OSXMMEXCPT)
 
 static bool vcpu_set_cr0(struct x86_sregs *s, u64 val)
 {
