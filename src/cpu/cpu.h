@@ -34,7 +34,10 @@ struct cpu_config {
 	u8 *(*host_ptr)(void *opaque, u64 hpa, u64 len);
 };
 
-struct cpu *cpu_create(const struct cpu_config *cfg); /* NULL on allocation failure */
+/* 0 when this host can run the soft CPU, else -ENOTSUP: SIMD floating point runs on the host's
+   SSE unit and needs SSE4.1 (docs/cpu.md, "SSE"). cpu_create() fails on such a host. */
+int cpu_host_check(void);
+struct cpu *cpu_create(const struct cpu_config *cfg); /* NULL on allocation failure or cpu_host_check() */
 void cpu_destroy(struct cpu *c);
 
 /* Controls consulted while the guest runs; the VMM owns the bitmaps they point to. */

@@ -24,6 +24,7 @@
 #include <sys/mman.h>
 
 #include "cpu/internal.h"
+#include "cpu/sse.h"
 #include "vmx/vmcs.h"
 
 #define BLOCK_MAX_INSNS 64
@@ -526,6 +527,11 @@ enum cpu_run_result cpu_run(struct cpu *c, struct vm_exit *exit)
 
 /* --- Object and register API --- */
 
+int cpu_host_check(void)
+{
+	return sse_host_init();
+}
+
 struct cpu *cpu_create(const struct cpu_config *cfg)
 {
 	/* struct cpu holds the 64-byte aligned XSAVE area (x86.h struct x86_fpu). */
@@ -533,7 +539,7 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 	struct blockcache *bc = calloc(1, sizeof(*bc));
 	if (c)
 		memset(c, 0, sizeof(*c));
-	if (!c || !bc)
+	if (!c || !bc || cpu_host_check())
 		goto fail;
 	bc->npages = cfg->ram_size >> 12;
 	bc->page_head = calloc(bc->npages ? bc->npages : 1, sizeof(*bc->page_head));

@@ -107,6 +107,55 @@ static always_inline void sse_src128(struct cpu *c, const struct insn *d, xmm_t 
 	sse_src(c, d, v, 16, true);
 }
 
+/* --- Host floating point (sse_host.c) --- */
+
+/*
+ * A host stub runs one SIMD floating-point instruction on the host's own SSE unit with `mxcsr`
+ * loaded (the guest's rounding, DAZ, FTZ and masks, flags clear): XMM0 = *a, XMM1 = *b, then
+ * the instruction, then *a = XMM0 (or, for results in a general register or RFLAGS, the stub's
+ * own convention). It returns the MXCSR the instruction left and restores the host's.
+ */
+typedef u32 (*sse_fp_fn)(xmm_t *a, const xmm_t *b, u32 mxcsr);
+
+/*
+ * Run stub `fn` for the guest: with every exception masked in the guest's MXCSR (the common
+ * case) straight on the host; otherwise with the guest's masks, where an unmasked exception
+ * traps on the host (SIGFPE) and is reported with the MXCSR the host left at the trap. The
+ * guest's flags get the new ones; an unmasked exception then raises #XM or #UD with *a
+ * unspecified (the caller does not commit it).
+ */
+void sse_fp_run(struct cpu *c, sse_fp_fn fn, xmm_t *a, const xmm_t *b);
+
+/* 0 when the host can run the soft CPU's SIMD floating point (it needs SSE4.1), else -ENOTSUP. */
+int sse_host_init(void);
+
+/* The stubs, by instruction (sse_host.c). */
+#define SSE_FP_STUBS(X)                                                                            \
+	X(addps) X(addss) X(addpd) X(addsd) X(subps) X(subss) X(subpd) X(subsd)                    \
+	X(mulps) X(mulss) X(mulpd) X(mulsd) X(divps) X(divss) X(divpd) X(divsd)                    \
+	X(minps) X(minss) X(minpd) X(minsd) X(maxps) X(maxss) X(maxpd) X(maxsd)                    \
+	X(sqrtps) X(sqrtss) X(sqrtpd) X(sqrtsd) X(rcpps) X(rcpss) X(rsqrtps) X(rsqrtss)            \
+	X(cvtps2pd) X(cvtpd2ps) X(cvtss2sd) X(cvtsd2ss) X(cvtdq2ps) X(cvtps2dq) X(cvttps2dq)       \
+	X(cvtdq2pd) X(cvtpd2dq) X(cvttpd2dq)                                                       \
+	X(addsubps) X(addsubpd) X(haddps) X(haddpd) X(hsubps) X(hsubpd)                            \
+	/* general-register source in b->q[0] */                                                   \
+	X(cvtsi2ss_l) X(cvtsi2ss_q) X(cvtsi2sd_l) X(cvtsi2sd_q)                                    \
+	/* general-register result in a->q[0] */                                                   \
+	X(cvtss2si_l) X(cvtss2si_q) X(cvttss2si_l) X(cvttss2si_q)                                  \
+	X(cvtsd2si_l) X(cvtsd2si_q) X(cvttsd2si_l) X(cvttsd2si_q)                                  \
+	/* RFLAGS result: a->b[0] = CF, a->b[1] = ZF, a->b[2] = PF */                              \
+	X(comiss) X(ucomiss) X(comisd) X(ucomisd)
+
+#define X(name) u32 sse_host_##name(xmm_t *a, const xmm_t *b, u32 mxcsr);
+SSE_FP_STUBS(X)
+#undef X
+/* By immediate: CMPccPS/PD/SS/SD imm8[2:0], ROUNDxx imm8[3:0], DPPS imm8[7:4] with imm8[3:0] = 0xf,
+   DPPD imm8[5:4] with imm8[1:0] = 3. */
+extern const sse_fp_fn sse_host_cmpps[8], sse_host_cmppd[8], sse_host_cmpss[8], sse_host_cmpsd[8];
+extern const sse_fp_fn sse_host_roundps[16], sse_host_roundpd[16], sse_host_roundss[16],
+	sse_host_roundsd[16];
+extern const sse_fp_fn sse_host_dpps[16], sse_host_dppd[4];
+
 /* --- Decoding (sse_decode.c) --- */
 
 /*

@@ -41,7 +41,12 @@ static const struct sse_ent map1[256][4] = {
 	[0x17] = { M(sse_movlps_store), M(sse_movlps_store) },
 	[0x28] = { A(sse_load_a), A(sse_load_a) },
 	[0x29] = { A(sse_store_a), A(sse_store_a) },
+	[0x2a] = { { 0 }, { 0 }, A(sse_cvtsi2s), A(sse_cvtsi2s) },
 	[0x2b] = { M(sse_store_a), M(sse_store_a) },
+	[0x2c] = { { 0 }, { 0 }, A(sse_cvts2si), A(sse_cvts2si) },
+	[0x2d] = { { 0 }, { 0 }, A(sse_cvts2si), A(sse_cvts2si) },
+	[0x2e] = { A(sse_comis), A(sse_comis) },
+	[0x2f] = { A(sse_comis), A(sse_comis) },
 	[0x50] = { R(sse_movmskps), R(sse_movmskps) },
 	[0x54] = { A(sse_pand), A(sse_pand) },
 	[0x55] = { A(sse_pandn), A(sse_pandn) },
@@ -65,6 +70,7 @@ static const struct sse_ent map1[256][4] = {
 	[0x76] = P66(sse_pcmpeqd),
 	[0x7e] = { { 0 }, A(sse_movd_store), A(sse_movq_load) },
 	[0x7f] = { { 0 }, A(sse_store_a), A(sse_store_u) },
+	[0xc2] = { A(sse_cmp), A(sse_cmp), A(sse_cmp), A(sse_cmp) },
 	[0xc3] = { M(sse_movnti) },
 	[0xc4] = P66(sse_pinsrw),
 	[0xc5] = { { 0 }, R(sse_pextrw_reg) },
@@ -147,12 +153,14 @@ static const struct sse_ent map2_66[256] = {
 
 /* Map 3 (0F 3A xx), 66 forms: SSE4.1, SSE4.2, SSSE3 PALIGNR, PCLMULQDQ, AESKEYGENASSIST. */
 static const struct sse_ent map3_66[256] = {
+	[0x08 ... 0x0b] = A(sse_round),
 	[0x0c ... 0x0e] = A(sse_blend_imm),
 	[0x0f] = A(sse_palignr),
 	[0x14 ... 0x17] = A(sse_pextr),
 	[0x20] = A(sse_pinsr),
 	[0x21] = A(sse_insertps),
 	[0x22] = A(sse_pinsr),
+	[0x40 ... 0x41] = A(sse_dp),
 	[0x42] = A(sse_mpsadbw),
 	[0x60 ... 0x63] = A(sse_pcmpstr),
 };
@@ -193,6 +201,14 @@ bool sse_decode(struct insn *d, unsigned mand, unsigned code_bits, insn_fn *fn)
 		if (mand == MAND_NONE && ((op >= 0x60 && op <= 0x7f) || op == 0xc4 || op == 0xc5 ||
 					  op >= 0xd0))
 			return false;
+		if (op >= 0x51 && op <= 0x5f && !(op >= 0x54 && op <= 0x57)) {
+			*fn = sse_fp_has(op, mand) ? sse_fp : NULL;
+			return true;
+		}
+		if (op == 0x7c || op == 0x7d || op == 0xd0 || op == 0xe6) {
+			*fn = sse_fp_has(op, mand) ? sse_fp : NULL;
+			return true;
+		}
 		if (op >= 0x71 && op <= 0x73 && !shift_imm_valid(op, d->sub)) {
 			*fn = NULL;
 			return true;

@@ -36,8 +36,13 @@
 	X(sse_pmulhrsw) X(sse_pabs) X(sse_palignr)                                                 \
 	X(sse_pmuldq) X(sse_pcmpeqq) X(sse_pminsb) X(sse_pminsd) X(sse_pminuw) X(sse_pminud)       \
 	X(sse_pmaxsb) X(sse_pmaxsd) X(sse_pmaxuw) X(sse_pmaxud) X(sse_pmulld) X(sse_pcmpgtq)       \
-	X(sse_phminposuw) X(sse_ptest) X(sse_mpsadbw) X(sse_pcmpstr)
+	X(sse_phminposuw) X(sse_ptest) X(sse_mpsadbw) X(sse_pcmpstr)                               \
+	/* sse_fp.c */                                                                             \
+	X(sse_fp) X(sse_cmp) X(sse_round) X(sse_dp) X(sse_cvtsi2s) X(sse_cvts2si) X(sse_comis)
 
 #define X(name) void name(struct cpu *c, const struct insn *d);
 SSE_OPS_LIST(X)
 #undef X
+
+/* sse_fp.c: whether sse_fp() implements 0F `opcode` with mandatory prefix `mandatory`. */
+bool sse_fp_has(u8 opcode, unsigned mandatory);

@@ -80,6 +80,10 @@ static int soft_vcpu_create(struct vcpu *vcpu)
 	if (!s)
 		return -ENOMEM;
 	vcpu->backend = s;
+	if (cpu_host_check()) {
+		soft_destroy(vcpu);
+		return -ENOTSUP;
+	}
 	s->cpu = cpu_create(&cfg);
 	if (!s->cpu) {
 		soft_destroy(vcpu);
