@@ -126,8 +126,17 @@ typedef u32 (*sse_fp_fn)(xmm_t *a, const xmm_t *b, u32 mxcsr);
  */
 void sse_fp_run(struct cpu *c, sse_fp_fn fn, xmm_t *a, const xmm_t *b);
 
+/* Host instructions the guest's CPUID may advertise without the host having them; C fallbacks
+   are used when these are false (sse_host_init() at CPU creation; tests may clear them). */
+extern bool sse_host_has_aes, sse_host_has_pclmul, sse_host_has_crc32;
 /* 0 when the host can run the soft CPU's SIMD floating point (it needs SSE4.1), else -ENOTSUP. */
 int sse_host_init(void);
+
+/* The host's AES round primitives (AES-NI) and carry-less multiply: only when sse_host_has_aes /
+   sse_host_has_pclmul. */
+void sse_host_aes_op(unsigned op, xmm_t *a, const xmm_t *b);
+void sse_host_pclmul(xmm_t *a, const xmm_t *b, u8 imm);
+u32 sse_host_crc32(u32 crc, u64 v, unsigned size);
 
 /* The stubs, by instruction (sse_host.c). */
 #define SSE_FP_STUBS(X)                                                                            \

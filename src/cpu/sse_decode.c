@@ -149,6 +149,7 @@ static const struct sse_ent map2_66[256] = {
 	[0x3f] = A(sse_pmaxud),
 	[0x40] = A(sse_pmulld),
 	[0x41] = A(sse_phminposuw),
+	[0xdb ... 0xdf] = A(sse_aes),
 };
 
 /* Map 3 (0F 3A xx), 66 forms: SSE4.1, SSE4.2, SSSE3 PALIGNR, PCLMULQDQ, AESKEYGENASSIST. */
@@ -162,7 +163,9 @@ static const struct sse_ent map3_66[256] = {
 	[0x22] = A(sse_pinsr),
 	[0x40 ... 0x41] = A(sse_dp),
 	[0x42] = A(sse_mpsadbw),
+	[0x44] = A(sse_pclmulqdq),
 	[0x60 ... 0x63] = A(sse_pcmpstr),
+	[0xdf] = A(sse_aeskeygenassist),
 };
 
 static insn_fn pick(const struct sse_ent *e, const struct insn *d)
@@ -216,6 +219,12 @@ bool sse_decode(struct insn *d, unsigned mand, unsigned code_bits, insn_fn *fn)
 		*fn = pick(&map1[op][mand], d);
 		return true;
 	case 2:
+		if (op == 0xf0 || op == 0xf1) {
+			if (mand != MAND_F2)
+				return false;
+			*fn = sse_crc32;
+			return true;
+		}
 		if (mand != MAND_66 || !map2_66[op].fn)
 			return false;
 		*fn = pick(&map2_66[op], d);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Host glue for the soft CPU's SIMD floating point.
+ * Host glue for the soft CPU's SIMD floating point, AES-NI, PCLMULQDQ and CRC32.
  *
  * Why run on the host: tollbooth runs only on x86-64 hosts, whose SSE unit implements exactly
  * the IEEE 754 arithmetic, NaN rules, DAZ/FTZ and exception flags the SDM specifies for the
@@ -18,18 +18,30 @@
  *
  * The approximations RCPPS/RCPSS/RSQRTPS/RSQRTSS return are implementation-specific (the SDM
  * bounds only their error, |relative error| <= 1.5 * 2^-12): the guest sees the host's.
+ *
+ * AES-NI, PCLMULQDQ and CRC32 use the host instruction when the host has it; sse_crypto.c has
+ * the C versions for hosts without, so CPUID advertises them whatever the host. PCMPxSTRx and
+ * AESKEYGENASSIST take an immediate that would need 256 host stubs each: they are C only
+ * (sse_int.c, sse_crypto.c), checked against the host by tests/unit/test_sse_host.c.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <ucontext.h>
+#include <wmmintrin.h>
+#include <nmmintrin.h>
 
 #include "cpu/sse.h"
+
+bool sse_host_has_aes, sse_host_has_pclmul, sse_host_has_crc32;
 
 int sse_host_init(void)
 {
 	__builtin_cpu_init();
+	sse_host_has_aes = __builtin_cpu_supports("aes");
+	sse_host_has_pclmul = __builtin_cpu_supports("pclmul");
+	sse_host_has_crc32 = __builtin_cpu_supports("sse4.2");
 	/* ADDSUBPS..HSUBPD (SSE3) and ROUNDxx, DPPS, DPPD (SSE4.1) run as host instructions. */
 	return __builtin_cpu_supports("sse4.1") ? 0 : -ENOTSUP;
 }
@@ -228,4 +240,66 @@ void sse_fp_run(struct cpu *c, sse_fp_fn fn, xmm_t *a, const xmm_t *b)
 		sse_simd_exception(c);
 	}
 	c->fpu.mxcsr = m | (out & MXCSR_FLAGS);
+}
+
+/* --- AES-NI, PCLMULQDQ, CRC32 --- */
+
+/* op: 0 AESENC, 1 AESENCLAST, 2 AESDEC, 3 AESDECLAST, 4 AESIMC (of *b). */
+__attribute__((target("aes,sse2"))) void sse_host_aes_op(unsigned op, xmm_t *a, const xmm_t *b)
+{
+	__m128i x = _mm_loadu_si128((const __m128i *)a), k = _mm_loadu_si128((const __m128i *)b);
+
+	switch (op) {
+	case 0:
+		x = _mm_aesenc_si128(x, k);
+		break;
+	case 1:
+		x = _mm_aesenclast_si128(x, k);
+		break;
+	case 2:
+		x = _mm_aesdec_si128(x, k);
+		break;
+	case 3:
+		x = _mm_aesdeclast_si128(x, k);
+		break;
+	default:
+		x = _mm_aesimc_si128(k);
+		break;
+	}
+	_mm_storeu_si128((__m128i *)a, x);
+}
+
+__attribute__((target("pclmul,sse2"))) void sse_host_pclmul(xmm_t *a, const xmm_t *b, u8 imm)
+{
+	__m128i x = _mm_loadu_si128((const __m128i *)a), y = _mm_loadu_si128((const __m128i *)b);
+
+	switch (imm & 0x11) {
+	case 0x00:
+		x = _mm_clmulepi64_si128(x, y, 0x00);
+		break;
+	case 0x01:
+		x = _mm_clmulepi64_si128(x, y, 0x01);
+		break;
+	case 0x10:
+		x = _mm_clmulepi64_si128(x, y, 0x10);
+		break;
+	default:
+		x = _mm_clmulepi64_si128(x, y, 0x11);
+		break;
+	}
+	_mm_storeu_si128((__m128i *)a, x);
+}
+
+__attribute__((target("sse4.2"))) u32 sse_host_crc32(u32 crc, u64 v, unsigned size)
+{
+	switch (size) {
+	case 1:
+		return _mm_crc32_u8(crc, (u8)v);
+	case 2:
+		return _mm_crc32_u16(crc, (u16)v);
+	case 4:
+		return _mm_crc32_u32(crc, (u32)v);
+	default:
+		return (u32)_mm_crc32_u64(crc, v);
+	}
 }

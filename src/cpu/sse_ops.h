@@ -38,7 +38,9 @@
 	X(sse_pmaxsb) X(sse_pmaxsd) X(sse_pmaxuw) X(sse_pmaxud) X(sse_pmulld) X(sse_pcmpgtq)       \
 	X(sse_phminposuw) X(sse_ptest) X(sse_mpsadbw) X(sse_pcmpstr)                               \
 	/* sse_fp.c */                                                                             \
-	X(sse_fp) X(sse_cmp) X(sse_round) X(sse_dp) X(sse_cvtsi2s) X(sse_cvts2si) X(sse_comis)
+	X(sse_fp) X(sse_cmp) X(sse_round) X(sse_dp) X(sse_cvtsi2s) X(sse_cvts2si) X(sse_comis)     \
+	/* sse_crypto.c */                                                                         \
+	X(sse_aes) X(sse_aeskeygenassist) X(sse_pclmulqdq) X(sse_crc32)
 
 #define X(name) void name(struct cpu *c, const struct insn *d);
 SSE_OPS_LIST(X)
