@@ -134,12 +134,8 @@ static const struct opent grp8[8] = {
 };
 /* 0F C7: /1 CMPXCHG8B/16B; /6 /7 VMX by prefix (decode_0f_c7). */
 static const struct opent grp9[8] = { [1] = MEMF(op_cmpxchg8b16b, F_LK) };
-/* 0F AE: /5 /6 mod 3 LFENCE MFENCE, /7 mod 3 SFENCE, /7 memory CLFLUSH. */
-static const struct opent grp15[8] = {
-	[5] = REGF(op_nop, 0),
-	[6] = REGF(op_nop, 0),
-	[7] = RM(op_nop, op_clflush, 0),
-};
+/* 0F AE: /0 /1 memory FXSAVE FXRSTOR (x87); everything else is sse_decode()'s. */
+static const struct opent grp15[8] = { { 0 } };
 
 /* --- Map 0: one-byte opcodes (SDM vol. 2D Table A-2) --- */
 
@@ -732,8 +728,6 @@ static insn_fn decode_special(struct dstate *s, struct insn *d, insn_fn fn, u8 m
 			return op_vmx;
 		}
 		return fn;
-	case 0x1ae: /* fences and CLFLUSH have no mandatory prefix (others: CLWB, UMWAIT, ...) */
-		return d->pfx & (PFX_66 | PFX_F2 | PFX_F3) ? NULL : fn;
 	}
 	return fn;
 }

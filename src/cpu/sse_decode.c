@@ -185,6 +185,33 @@ static bool shift_imm_valid(u8 op, unsigned sub)
 	return sub == 2 || sub == 4 || sub == 6;
 }
 
+/*
+ * 0F AE, group 15 (SDM vol. 2D Table A-6): memory forms /0 FXSAVE and /1 FXRSTOR (the x87
+ * decoder's), /2 LDMXCSR, /3 STMXCSR, /7 CLFLUSH; 66 /6 CLWB, 66 /7 CLFLUSHOPT. Register forms
+ * /5 LFENCE, /6 MFENCE, /7 SFENCE: the soft CPU orders every access, so they are NOPs.
+ */
+static bool decode_grp15(const struct insn *d, unsigned mand, insn_fn *fn)
+{
+	*fn = NULL;
+	if (d->mem) {
+		if (mand == MAND_NONE) {
+			static const insn_fn mem[8] = {
+				[2] = sse_ldmxcsr, [3] = sse_stmxcsr, [7] = op_clflush,
+			};
+
+			if (d->sub <= 1)
+				return false;
+			*fn = mem[d->sub];
+		} else if (mand == MAND_66 && d->sub >= 6) {
+			*fn = op_clflush;
+		}
+		return true;
+	}
+	if (mand == MAND_NONE && d->sub >= 5)
+		*fn = op_nop;
+	return true;
+}
+
 /* The 0F opcodes with SSE forms (the rest of map 1 is integer or system). */
 static bool map1_sse(u8 op)
 {
@@ -198,6 +225,8 @@ bool sse_decode(struct insn *d, unsigned mand, unsigned code_bits, insn_fn *fn)
 
 	switch (d->opcode >> 8) {
 	case 1:
+		if (op == 0xae)
+			return decode_grp15(d, mand, fn);
 		if (!map1_sse(op))
 			return false;
 		/* The MMX forms belong to the x87/MMX decoder. */
