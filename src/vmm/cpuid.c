@@ -2,8 +2,8 @@
 /*
  * CPUID policy (SDM vol. 2A, CPUID). We model an Intel CPU with VT-x, so the vendor is
  * "GenuineIntel" (guests such as Linux key their feature handling on it), and we advertise ONLY
- * what the soft CPU implements. No FPU, MMX, SSE or XSAVE yet: x87 and SSE are to come, and the
- * bits will be set here when they do.
+ * what the soft CPU implements. SSE through SSE4.2, AES-NI and PCLMULQDQ are the soft CPU's
+ * whatever the host (docs/cpu.md, "SSE"); no FPU/MMX yet.
  */
 #include <string.h>
 
@@ -26,11 +26,19 @@
 #define F1_CMOV	 BIT(15)
 #define F1_PAT	 BIT(16)
 #define F1_CLFSH BIT(19)
+#define F1_SSE	 BIT(25)
+#define F1_SSE2	 BIT(26)
 /* Leaf 1 ECX. */
+#define F1C_SSE3    BIT(0)
+#define F1C_PCLMUL  BIT(1)
 #define F1C_MONITOR BIT(3)
+#define F1C_SSSE3   BIT(9)
 #define F1C_CX16    BIT(13)
+#define F1C_SSE41   BIT(19)
+#define F1C_SSE42   BIT(20)
 #define F1C_MOVBE   BIT(22)
 #define F1C_POPCNT  BIT(23)
+#define F1C_AES	    BIT(25)
 /* Leaf 7 subleaf 0 EBX. */
 #define F7_BMI1 BIT(3)
 #define F7_SMEP BIT(7)
@@ -39,6 +47,7 @@
 /* Leaf 0x80000001 ECX and EDX. */
 #define FX_LAHF_LM BIT(0)
 #define FX_ABM	   BIT(5)
+#define FX_PREFETCHW BIT(8) /* 0F 0D: a hint, run as a NOP */
 #define FX_SYSCALL BIT(11)
 #define FX_NX	   BIT(20)
 #define FX_PAGE1GB BIT(26)
@@ -53,13 +62,14 @@
 	X(0x0, CPUID_ANY_SUBLEAF, CPUID_MAX_BASIC, 0x756e6547 /* Genu */, 0x6c65746e /* ntel */,   \
 	  0x49656e69 /* ineI */)                                                                   \
 	X(0x1, CPUID_ANY_SUBLEAF, CPUID_SIGNATURE, 8u << 8 /* CLFLUSH line: 8 x 8 bytes */,        \
-	  F1C_MONITOR | F1C_CX16 | F1C_MOVBE | F1C_POPCNT,                                         \
+	  F1C_SSE3 | F1C_PCLMUL | F1C_MONITOR | F1C_SSSE3 | F1C_CX16 | F1C_SSE41 | F1C_SSE42 |     \
+		  F1C_MOVBE | F1C_POPCNT | F1C_AES,                                                \
 	  F1_PSE | F1_TSC | F1_MSR | F1_PAE | F1_CX8 | F1_SEP | F1_PGE | F1_CMOV | F1_PAT |        \
-		  F1_CLFSH)                                                                        \
+		  F1_CLFSH | F1_SSE | F1_SSE2)                                                     \
 	X(0x5, CPUID_ANY_SUBLEAF, 64 /* smallest monitor line */, 64 /* largest */, 0, 0)          \
 	X(0x7, 0, 0 /* max subleaf */, F7_BMI1 | F7_SMEP | F7_INVPCID | F7_SMAP, 0, 0)              \
 	X(0x80000000, CPUID_ANY_SUBLEAF, CPUID_MAX_EXT, 0, 0, 0)                                   \
-	X(0x80000001, CPUID_ANY_SUBLEAF, 0, 0, FX_LAHF_LM | FX_ABM,                                \
+	X(0x80000001, CPUID_ANY_SUBLEAF, 0, 0, FX_LAHF_LM | FX_ABM | FX_PREFETCHW,                 \
 	  FX_SYSCALL | FX_NX | FX_PAGE1GB | FX_RDTSCP | FX_LM)                                     \
 	X(0x80000008, CPUID_ANY_SUBLEAF, CPU_MAXPHYADDR | (CPU_LINEAR_BITS << 8), 0, 0, 0)
 

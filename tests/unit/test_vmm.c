@@ -33,7 +33,11 @@ static void test_cpuid(void)
 	CHECK_EQ((r[CPUID_EAX] >> 8) & 0xf, 6);
 	CHECK_EQ((r[CPUID_EBX] >> 8) & 0xff, 8);
 	CHECK_EQ(r[CPUID_EDX] & BIT(0), 0);  /* no x87 yet */
-	CHECK_EQ(r[CPUID_EDX] & BIT(25), 0); /* no SSE yet */
+	CHECK(r[CPUID_EDX] & BIT(25));	     /* SSE */
+	CHECK(r[CPUID_EDX] & BIT(26));	     /* SSE2 */
+	CHECK_EQ(r[CPUID_ECX] & (BIT(0) | BIT(1) | BIT(9) | BIT(19) | BIT(20) | BIT(25)),
+		 BIT(0) | BIT(1) | BIT(9) | BIT(19) | BIT(20) | BIT(25)); /* SSE3 PCLMULQDQ SSSE3
+									  SSE4.1 SSE4.2 AES */
 	CHECK(r[CPUID_EDX] & BIT(4));	     /* TSC */
 	CHECK(r[CPUID_ECX] & BIT(23));	     /* POPCNT */
 	CHECK_EQ(r[CPUID_ECX] & BIT(5), 0);  /* no VMX for the guest */
