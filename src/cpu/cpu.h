@@ -107,6 +107,14 @@ void cpu_raise_external_interrupt(struct cpu *c, u8 vector);
  */
 void cpu_raise_nmi(struct cpu *c);
 
+/*
+ * XCR0 as XSETBV loads it, for the VMM's XSETBV exit handler (SDM vol. 3C 26.1.2): 0, or -EINVAL
+ * for a value XSETBV would refuse with #GP(0) (SDM vol. 1 13.3: bit 0 set, only supported
+ * components, AVX only with SSE). The kvm backend's equivalent is KVM_SET_XCRS (KVM handles
+ * XSETBV itself).
+ */
+int cpu_set_xcr0(struct cpu *c, u64 xcr0);
+
 /* Instructions retired since creation. */
 u64 cpu_icount(const struct cpu *c);
 

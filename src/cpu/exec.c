@@ -570,6 +570,7 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 	c->pat = 0x0007040600070406ull; /* power-up value, SDM vol. 3A 11.12.4 */
 	c->fpu.mxcsr = X86_FPU_MXCSR_INIT; /* power-up value, SDM vol. 1 10.2.3 */
 	c->fpu.mxcsr_mask = X86_MXCSR_MASK;
+	c->xcr0 = 1; /* x87 only, its reset value (SDM vol. 1 13.3) */
 	c->dr[6] = 0xffff0ff0;
 	c->dr[7] = 0x400;
 	c->tsc_mode = CPU_TSC_VIRTUAL;

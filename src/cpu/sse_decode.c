@@ -12,6 +12,8 @@
 #include "cpu/sse.h"
 #include "cpu/sse_ops.h"
 #include "cpu/ops_core.h"
+#include "cpu/ops_ext.h"
+#include "cpu/xsave.h"
 
 enum { MAND_NONE, MAND_66, MAND_F3, MAND_F2 };
 
@@ -187,28 +189,51 @@ static bool shift_imm_valid(u8 op, unsigned sub)
 
 /*
  * 0F AE, group 15 (SDM vol. 2D Table A-6): memory forms /0 FXSAVE and /1 FXRSTOR (the x87
- * decoder's), /2 LDMXCSR, /3 STMXCSR, /7 CLFLUSH; 66 /6 CLWB, 66 /7 CLFLUSHOPT. Register forms
- * /5 LFENCE, /6 MFENCE, /7 SFENCE: the soft CPU orders every access, so they are NOPs.
+ * decoder's), /2 LDMXCSR, /3 STMXCSR, /4 XSAVE, /5 XRSTOR, /6 XSAVEOPT, /7 CLFLUSH; 66 /6 CLWB,
+ * 66 /7 CLFLUSHOPT. Register forms /5 LFENCE, /6 MFENCE, /7 SFENCE (NOPs: the soft CPU orders
+ * every access); F3 /0-/3 RDFSBASE, RDGSBASE, WRFSBASE, WRGSBASE.
  */
 static bool decode_grp15(const struct insn *d, unsigned mand, insn_fn *fn)
 {
+	static const insn_fn mem[8] = {
+		[2] = sse_ldmxcsr, [3] = sse_stmxcsr, [4] = op_xsave,
+		[5] = op_xrstor,   [6] = op_xsave,	  [7] = op_clflush,
+	};
+
+	if (d->mem && mand == MAND_NONE && d->sub <= 1)
+		return false;
 	*fn = NULL;
 	if (d->mem) {
-		if (mand == MAND_NONE) {
-			static const insn_fn mem[8] = {
-				[2] = sse_ldmxcsr, [3] = sse_stmxcsr, [7] = op_clflush,
-			};
-
-			if (d->sub <= 1)
-				return false;
+		if (mand == MAND_NONE)
 			*fn = mem[d->sub];
-		} else if (mand == MAND_66 && d->sub >= 6) {
+		else if (mand == MAND_66 && d->sub >= 6)
 			*fn = op_clflush;
-		}
-		return true;
-	}
-	if (mand == MAND_NONE && d->sub >= 5)
+	} else if (mand == MAND_NONE && d->sub >= 5) {
 		*fn = op_nop;
+	} else if (mand == MAND_F3 && d->sub <= 3) {
+		*fn = op_fsgsbase;
+	}
+	return true;
+}
+
+/*
+ * 0F C7, group 9: memory forms /3 XRSTORS, /4 XSAVEC, /5 XSAVES (no prefix); register forms /6
+ * RDRAND, /7 RDSEED (none or 66), F3 /7 RDPID. The rest (CMPXCHG8B/16B, the VMX instructions)
+ * is the main decoder's.
+ */
+static bool decode_grp9(const struct insn *d, unsigned mand, insn_fn *fn)
+{
+	if (d->mem ? d->sub < 3 || d->sub > 5 : d->sub < 6)
+		return false;
+	*fn = NULL;
+	if (d->mem) {
+		if (mand == MAND_NONE)
+			*fn = d->sub == 3 ? op_xrstor : op_xsave;
+	} else if (mand == MAND_NONE || mand == MAND_66) {
+		*fn = op_rdrand;
+	} else if (mand == MAND_F3 && d->sub == 7) {
+		*fn = op_rdpid;
+	}
 	return true;
 }
 
@@ -227,6 +252,8 @@ bool sse_decode(struct insn *d, unsigned mand, unsigned code_bits, insn_fn *fn)
 	case 1:
 		if (op == 0xae)
 			return decode_grp15(d, mand, fn);
+		if (op == 0xc7)
+			return decode_grp9(d, mand, fn);
 		if (!map1_sse(op))
 			return false;
 		/* The MMX forms belong to the x87/MMX decoder. */

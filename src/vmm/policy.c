@@ -80,6 +80,11 @@ static const struct vmm_switch_desc {
 	/* Our guests start in protected mode with paging off, which needs it (SDM 27.3.1.1). */
 	[VMM_UNRESTRICTED_GUEST] = { "unrestricted-guest", CTL_PROC2, PROC2_UNRESTRICTED_GUEST,
 				     true },
+	/* The guest's own random numbers need no VMM; exiting is there to watch or replay them. */
+	[VMM_RDRAND_EXITING] = { "rdrand-exiting", CTL_PROC2, PROC2_RDRAND_EXITING, false },
+	[VMM_RDSEED_EXITING] = { "rdseed-exiting", CTL_PROC2, PROC2_RDSEED_EXITING, false },
+	/* CPUID advertises XSAVES/XRSTORS; without this control they #UD (SDM 26.3). */
+	[VMM_XSAVES] = { "xsaves", CTL_PROC2, PROC2_ENABLE_XSAVES, true },
 };
 
 static const char *const switch_names[VMM_NR_SWITCHES + 1] = {
