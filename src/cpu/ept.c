@@ -14,19 +14,10 @@
  * uses combined linear->host translations cached in the TLB (29.4.1).
  */
 #include "cpu/internal.h"
-#include "vmx/vmcs.h"
 
 #define GENMASK(h, l) ((~0ull >> (63 - (h))) & (~0ull << (l)))
 #define EPT_ADDR_MASK GENMASK(CPU_MAXPHYADDR - 1, 12)
 
-/* EPT paging-structure entry bits (SDM 29.3.2, Tables 29-1..29-6). */
-#define EPT_R	  BIT(0)
-#define EPT_W	  BIT(1)
-#define EPT_X	  BIT(2)
-#define EPT_MT(e) (((e) >> 3) & 7) /* leaf: EPT memory type */
-#define EPT_PS	  BIT(7)
-#define EPT_A	  BIT(8)
-#define EPT_D	  BIT(9)
 
 /* Bits 51:MAXPHYADDR of every entry; bits 7:3 of an entry that references a table (a PML4E's
    bit 7 included); 29:12 of a 1 GiB leaf; 20:12 of a 2 MiB leaf (29.3.2, 29.3.3.1). */

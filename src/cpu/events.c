@@ -22,7 +22,6 @@
 	 BIT(X86_SS) | BIT(X86_GP) | BIT(X86_PF_VEC) | BIT(X86_MF) | BIT(X86_AC_VEC) |            \
 	 BIT(X86_XM) | BIT(X86_VE) | BIT(X86_CP))
 #include "cpu/ops.h"
-#include "vmx/vmx.h"
 
 #define SEL_ERR(sel)	 ((u32)(sel) & 0xfffcu)
 #define SEL_IS_NULL(sel) (((sel) & 0xfffcu) == 0)
@@ -39,7 +38,7 @@ enum exc_class { EXC_BENIGN, EXC_CONTRIBUTORY, EXC_PAGE_FAULT };
 
 static enum exc_class exc_class(u8 vector, u8 type)
 {
-	if (type != INTR_TYPE_HW_EXC)
+	if (type != INTR_TYPE_HARD_EXCEPTION)
 		return EXC_BENIGN;
 	switch (vector) {
 	case X86_DE:
@@ -76,7 +75,7 @@ static noreturn void exception_vmexit(struct cpu *c, u8 vector, u8 type, bool ha
 {
 	struct vm_exit *e = c->exit;
 
-	e->intr_info |= vector | (u32)type << 8 | (has_error ? INTR_INFO_ERROR_VALID : 0) |
+	e->intr_info |= vector | (u32)type << 8 | (has_error ? INTR_INFO_DELIVER_CODE : 0) |
 			INTR_INFO_VALID;
 	e->intr_error = has_error ? error : 0;
 	c->fault_depth = 0;
@@ -151,7 +150,7 @@ static void delivering(struct cpu *c, u8 vector, u8 type, bool has_error, u32 er
  */
 void events_deliver(struct cpu *c, u8 vector, u8 type, bool has_error, u32 error, u64 ret_rip)
 {
-	bool soft = type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_SOFT_EXC;
+	bool soft = type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_SOFT_EXCEPTION;
 	u32 ext = soft ? 0 : 1, idt_err = (u32)vector * 8 + 2 + ext;
 	bool lm = c->efer & EFER_LMA;
 	unsigned gsz = lm ? 16 : 8, gtype, ist, n = 0, sz;
@@ -291,7 +290,7 @@ void events_deliver_fault(struct cpu *c)
 	cpu_set_cpl(c, c->mode == MODE_REAL ? 0 : (u8)AR_DPL(c->seg[SEG_SS].ar));
 	if (c->fault_depth) {
 		enum exc_class first = exc_class(c->inject.vector, c->inject.type);
-		enum exc_class second = exc_class(vec, INTR_TYPE_HW_EXC);
+		enum exc_class second = exc_class(vec, INTR_TYPE_HARD_EXCEPTION);
 
 		if (c->fault_depth == 2) {
 			c->fault_depth = 0;
@@ -299,7 +298,7 @@ void events_deliver_fault(struct cpu *c)
 		}
 		/* SDM 27.2.4: an exit during delivery reports the original event. */
 		idt_info = c->inject.vector | (u32)c->inject.type << 8 |
-			   (c->inject.has_error ? INTR_INFO_ERROR_VALID : 0) | INTR_INFO_VALID;
+			   (c->inject.has_error ? INTR_INFO_DELIVER_CODE : 0) | INTR_INFO_VALID;
 		idt_error = c->inject.has_error ? c->inject.error : 0;
 		/* Exits during delivery of a software interrupt or exception report the length of
 		   the instruction (SDM 28.2.4). */
@@ -315,7 +314,7 @@ void events_deliver_fault(struct cpu *c)
 		c->fault_depth = 1;
 	}
 	has_error = vec_has_error(vec);
-	delivering(c, vec, INTR_TYPE_HW_EXC, has_error, err);
+	delivering(c, vec, INTR_TYPE_HARD_EXCEPTION, has_error, err);
 	if (exception_exits(c, vec, err)) {
 		c->intr_shadow = shadow;
 		c->exit->idt_vectoring_info = idt_info;
@@ -325,7 +324,7 @@ void events_deliver_fault(struct cpu *c)
 		if (c->iret_nmi_unblocked && vec != X86_DF_VEC && !idt_info)
 			c->exit->intr_info = INTR_INFO_NMI_UNBLOCKED_BY_IRET;
 		c->iret_nmi_unblocked = 0;
-		exception_vmexit(c, vec, INTR_TYPE_HW_EXC, has_error, err,
+		exception_vmexit(c, vec, INTR_TYPE_HARD_EXCEPTION, has_error, err,
 				 vec == X86_PF_VEC ? c->fault_cr2 : 0);
 	}
 	if (vec == X86_PF_VEC)
@@ -335,7 +334,7 @@ void events_deliver_fault(struct cpu *c)
 	if (BIT(vec) & FAULT_CLASS_VECTORS)
 		c->rflags |= X86_RF;
 	c->iret_nmi_unblocked = 0;
-	events_deliver(c, vec, INTR_TYPE_HW_EXC, has_error, err, c->rip);
+	events_deliver(c, vec, INTR_TYPE_HARD_EXCEPTION, has_error, err, c->rip);
 	c->fault_depth = 0;
 	if (c->ctl.proc & PROC_MONITOR_TRAP_FLAG)
 		c->mtf_pending = 1; /* SDM 26.5.2: after a fault's delivery */
@@ -351,12 +350,12 @@ void events_deliver_fault(struct cpu *c)
 static void single_step_trap(struct cpu *c)
 {
 	c->single_step = 0;
-	delivering(c, X86_DB, INTR_TYPE_HW_EXC, false, 0);
+	delivering(c, X86_DB, INTR_TYPE_HARD_EXCEPTION, false, 0);
 	c->fault_depth = 1;
 	if (exception_exits(c, X86_DB, 0))
-		exception_vmexit(c, X86_DB, INTR_TYPE_HW_EXC, false, 0, DR6_BS);
+		exception_vmexit(c, X86_DB, INTR_TYPE_HARD_EXCEPTION, false, 0, DR6_BS);
 	c->dr[6] |= DR6_BS;
-	events_deliver(c, X86_DB, INTR_TYPE_HW_EXC, false, 0, c->rip);
+	events_deliver(c, X86_DB, INTR_TYPE_HARD_EXCEPTION, false, 0, c->rip);
 	c->fault_depth = 0;
 }
 
@@ -484,8 +483,8 @@ void events_check(struct cpu *c)
 		u8 type = c->inject.type;
 		u64 ret = c->rip;
 
-		if (type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_PRIV_SOFT_EXC ||
-		    type == INTR_TYPE_SOFT_EXC)
+		if (type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_PRIV_SW_EXCEPTION ||
+		    type == INTR_TYPE_SOFT_EXCEPTION)
 			ret += c->inject.insn_len;
 		/*
 		 * SDM 27.7.3: after a vectoring entry no debug exception is pending, except with
@@ -496,7 +495,7 @@ void events_check(struct cpu *c)
 		 * deliver it.
 		 */
 		if (!(shadow && c->shadow_kind == GUEST_INTR_STATE_MOV_SS &&
-		      (type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_SOFT_EXC)))
+		      (type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_SOFT_EXCEPTION)))
 			c->single_step = 0;
 		if (type == INTR_TYPE_NMI)
 			c->nmi_blocked = 1;
@@ -527,6 +526,10 @@ void events_check(struct cpu *c)
 		if (!preempt_remaining(c))
 			event_exit(c, EXIT_REASON_PREEMPTION_TIMER);
 		events_rearm(c);
+	}
+	if (c->kicked && (pin & PIN_EXTINT_EXITING)) {
+		c->kicked = 0;
+		cpu_raise_external_interrupt(c, CPU_HOST_KICK_VECTOR);
 	}
 	if (c->ctl.pin & PIN_EXTINT_EXITING && c->icount >= c->host_tick_icount) {
 		c->host_tick_icount = c->icount + CPU_HOST_TICK;
@@ -621,13 +624,20 @@ void events_check(struct cpu *c)
 		c->one_insn = 1;
 		pending = true;
 	}
-	c->event_pending = pending;
+	/* A kick that came while this ran is looked at before the next block. */
+	c->event_pending = pending || (c->kicked && (pin & PIN_EXTINT_EXITING));
 }
 
 void cpu_raise_external_interrupt(struct cpu *c, u8 vector)
 {
 	c->extint_pending = 1;
 	c->extint_vector = vector;
+	c->event_pending = 1;
+}
+
+void cpu_kick(struct cpu *c)
+{
+	c->kicked = 1;
 	c->event_pending = 1;
 }
 
@@ -664,16 +674,16 @@ void op_int(struct cpu *c, const struct insn *d)
 
 void op_int3(struct cpu *c, const struct insn *d)
 {
-	soft_event(c, X86_BP, INTR_TYPE_SOFT_EXC);
+	soft_event(c, X86_BP, INTR_TYPE_SOFT_EXCEPTION);
 }
 
 void op_into(struct cpu *c, const struct insn *d)
 {
 	if (flags_get(c) & X86_OF)
-		soft_event(c, X86_OF_VEC, INTR_TYPE_SOFT_EXC);
+		soft_event(c, X86_OF_VEC, INTR_TYPE_SOFT_EXCEPTION);
 }
 
 void op_int1(struct cpu *c, const struct insn *d)
 {
-	soft_event(c, X86_DB, INTR_TYPE_PRIV_SOFT_EXC);
+	soft_event(c, X86_DB, INTR_TYPE_PRIV_SW_EXCEPTION);
 }

@@ -23,9 +23,9 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include "cpu/fpu.h"
 #include "cpu/internal.h"
 #include "cpu/sse.h"
-#include "vmx/vmcs.h"
 
 #define BLOCK_MAX_INSNS 64
 #define PH_BITS 16
@@ -93,7 +93,7 @@ noreturn void cpu_vmexit(struct cpu *c, u32 reason, u64 qual)
 	if (c->fault_depth) {
 		/* The exit interrupted an event delivery (SDM vol. 3C 27.2.4). */
 		e->idt_vectoring_info = c->inject.vector | (u32)c->inject.type << 8 |
-					(c->inject.has_error ? INTR_INFO_ERROR_VALID : 0) |
+					(c->inject.has_error ? INTR_INFO_DELIVER_CODE : 0) |
 					INTR_INFO_VALID;
 		e->idt_vectoring_error = c->inject.error;
 		if (c->inject.type >= INTR_TYPE_SOFT_INTR)
@@ -558,6 +558,8 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 	c->host_ptr = cfg->host_ptr;
 	c->mmio_read = cfg->mmio_read;
 	c->mmio_write = cfg->mmio_write;
+	c->ferr = cfg->ferr;
+	fpu_reset(c);
 	for (unsigned t = 0; t < ARRAY_SIZE(c->tlbs); t++)
 		for (unsigned i = 0; i < TLB_SIZE; i++)
 			c->tlbs[t][i].tag_r = c->tlbs[t][i].tag_w = TLB_INVALID;
@@ -568,8 +570,6 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 	c->stack_bytes = 4;
 	cpu_refresh_derived(c);
 	c->pat = 0x0007040600070406ull; /* power-up value, SDM vol. 3A 11.12.4 */
-	c->fpu.mxcsr = X86_FPU_MXCSR_INIT; /* power-up value, SDM vol. 1 10.2.3 */
-	c->fpu.mxcsr_mask = X86_MXCSR_MASK;
 	c->xcr0 = 1; /* x87 only, its reset value (SDM vol. 1 13.3) */
 	c->dr[6] = 0xffff0ff0;
 	c->dr[7] = 0x400;

@@ -38,7 +38,6 @@
 #include <errno.h>
 
 #include "cpu/internal.h"
-#include "vmx/vmcs.h"
 
 #define MAXPHYADDR CPU_MAXPHYADDR
 

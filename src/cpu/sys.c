@@ -12,7 +12,6 @@
  */
 #include "cpu/internal.h"
 #include "cpu/ops.h"
-#include "vmx/vmx.h"
 
 
 /* Secondary controls act only when activated (SDM vol. 3C 24.6.2). */
@@ -128,6 +127,8 @@ static void cr0_load(struct cpu *c, u64 v)
 	cpu_update_mode(c);
 }
 
+/* OSFXSR: FXSAVE/FXRSTOR save and load MXCSR and the XMM registers (fpu.c); OSXSAVE: XGETBV,
+   XSETBV and the XSAVE family (xsave.c). */
 #define CR4_SUPPORTED                                                                              \
 	(CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP | CR4_SMAP | CR4_OSFXSR |       \
 	 CR4_OSXMMEXCPT | CR4_FSGSBASE | CR4_OSXSAVE)

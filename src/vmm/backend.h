@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 #include "common.h"
-#include "cpu/x86.h"
+#include "arch/x86.h"
 #include "vmx/exit.h"
 
 struct vcpu;
@@ -41,6 +41,13 @@ struct backend_ops {
 	int (*read_guest_virt)(struct vcpu *vcpu, u64 gva, void *buf, size_t len);
 	/* Backend state worth a look when a run stops unexpectedly (soft: the VMCS); may be NULL. */
 	void (*dump)(struct vcpu *vcpu, FILE *f);
+	/*
+	 * Make run() return soon, from any thread or a signal handler (async-signal-safe): it
+	 * returns an external-interrupt exit (reason 1) at the latest when the guest next reaches
+	 * an instruction boundary, as a host IPI would make it (SDM 26.2). vm_signal_stop() uses
+	 * it to end a run on SIGINT or SIGTERM.
+	 */
+	void (*kick)(struct vcpu *vcpu);
 };
 
 extern const struct backend_ops backend_soft;

@@ -98,6 +98,7 @@ static int soft_vcpu_create(struct vcpu *vcpu)
 		.vmcs = &s->vmcs,
 		.opaque = vm,
 		.host_ptr = vm_host_ptr,
+		.exit_cycles = stats_model_cycles,
 	};
 	err = vmm_vmcs_setup(vcpu, &s->vmcs);
 	if (err) {
@@ -287,6 +288,15 @@ static void soft_dump(struct vcpu *vcpu, FILE *f)
 	vmcs_dump(&soft(vcpu)->vmcs, f);
 }
 
+/* cpu_kick(): exit 1 at the next block boundary. */
+static void soft_kick(struct vcpu *vcpu)
+{
+	struct soft_vcpu *s = vcpu->backend;
+
+	if (s && s->cpu)
+		cpu_kick(s->cpu);
+}
+
 const struct backend_ops backend_soft = {
 	.name = "soft",
 	.vcpu_create = soft_vcpu_create,
@@ -299,4 +309,5 @@ const struct backend_ops backend_soft = {
 	.destroy = soft_destroy,
 	.read_guest_virt = soft_read_guest_virt,
 	.dump = soft_dump,
+	.kick = soft_kick,
 };

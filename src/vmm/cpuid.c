@@ -2,9 +2,11 @@
 /*
  * CPUID policy (SDM vol. 2A, CPUID). We model an Intel CPU with VT-x, so the vendor is
  * "GenuineIntel" (guests such as Linux key their feature handling on it), and we advertise ONLY
- * what the soft CPU implements. SSE through SSE4.2, AES-NI and PCLMULQDQ are the soft CPU's
- * whatever the host (docs/cpu.md, "SSE"); no FPU/MMX yet. Bits that follow the guest's state
- * (CPUID.1:ECX.OSXSAVE) are set by cpuid_adjust() where CPUID is answered.
+ * what the soft CPU implements: the x87 FPU (with FCMOVcc and FCOMI, which FPU and CMOV together
+ * announce), MMX, FXSAVE/FXRSTOR, SSE through SSE4.2, AES-NI and PCLMULQDQ (the soft CPU's
+ * whatever the host, docs/cpu.md "SSE"), and the XSAVE feature set for x87 and SSE state (no
+ * AVX). Bits that follow the guest's state (CPUID.1:ECX.OSXSAVE) are set by cpuid_adjust() where
+ * CPUID is answered.
  */
 #include <string.h>
 
@@ -18,6 +20,7 @@
 #define CPUID_ANY_SUBLEAF 0xffffffff
 
 /* Leaf 1 EDX. */
+#define F1_FPU	 BIT(0)
 #define F1_PSE	 BIT(3)
 #define F1_TSC	 BIT(4)
 #define F1_MSR	 BIT(5)
@@ -28,6 +31,8 @@
 #define F1_CMOV	 BIT(15)
 #define F1_PAT	 BIT(16)
 #define F1_CLFSH BIT(19)
+#define F1_MMX	 BIT(23)
+#define F1_FXSR	 BIT(24)
 #define F1_SSE	 BIT(25)
 #define F1_SSE2	 BIT(26)
 /* Leaf 1 ECX. */
@@ -79,8 +84,8 @@
 	X(0x1, CPUID_ANY_SUBLEAF, CPUID_SIGNATURE, 8u << 8 /* CLFLUSH line: 8 x 8 bytes */,        \
 	  F1C_SSE3 | F1C_PCLMUL | F1C_MONITOR | F1C_SSSE3 | F1C_CX16 | F1C_SSE41 | F1C_SSE42 |     \
 		  F1C_MOVBE | F1C_POPCNT | F1C_AES | F1C_XSAVE | F1C_RDRAND,                       \
-	  F1_PSE | F1_TSC | F1_MSR | F1_PAE | F1_CX8 | F1_SEP | F1_PGE | F1_CMOV | F1_PAT |        \
-		  F1_CLFSH | F1_SSE | F1_SSE2)                                                     \
+	  F1_FPU | F1_PSE | F1_TSC | F1_MSR | F1_PAE | F1_CX8 | F1_SEP | F1_PGE | F1_CMOV |        \
+		  F1_PAT | F1_CLFSH | F1_MMX | F1_FXSR | F1_SSE | F1_SSE2)                         \
 	X(0x5, CPUID_ANY_SUBLEAF, 64 /* smallest monitor line */, 64 /* largest */, 0, 0)          \
 	X(0x7, 0, 0 /* max subleaf */,                                                              \
 	  F7_FSGSBASE | F7_BMI1 | F7_SMEP | F7_INVPCID | F7_RDSEED | F7_SMAP | F7_CLFLUSHOPT |     \

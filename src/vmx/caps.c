@@ -6,7 +6,7 @@
 #include <errno.h>
 
 #include "cpu/cpu.h"
-#include "vmx/controls.h"
+#include "arch/vmx.h"
 #include "vmx/vmx.h"
 
 /* A control MSR: allowed-0 settings (must be 1) in bits 31:0, allowed-1 in bits 63:32 (A.3). */

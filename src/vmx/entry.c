@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cpu/cpu.h"
-#include "vmx/controls.h"
+#include "arch/vmx.h"
 #include "vmx/internal.h"
 
 #define CANON_SHIFT (64 - CPU_LINEAR_BITS)

@@ -9,8 +9,7 @@
 #include <string.h>
 
 #include "cpu/cpu.h"
-#include "stats/stats.h"
-#include "vmx/controls.h"
+#include "arch/vmx.h"
 #include "vmx/internal.h"
 
 /* 28.2: the exit-information fields, from the CPU's record (it zeroes what a reason leaves). */
@@ -176,5 +175,6 @@ void vmx_exit_sequence(struct vmx_vcpu *x, struct vm_exit *exit)
 		v->abort_indicator = VMX_ABORT_SAVE_GUEST_MSR;
 	else if (!check_host_msr_list(x))
 		v->abort_indicator = VMX_ABORT_LOAD_HOST_MSR;
-	cpu_add_cycles(x->cpu, stats_model_cycles(exit));
+	if (x->exit_cycles)
+		cpu_add_cycles(x->cpu, x->exit_cycles(exit));
 }

@@ -12,7 +12,7 @@
 
 #include "check.h"
 #include "cpu/cpu.h"
-#include "vmx/controls.h"
+#include "arch/vmx.h"
 #include "vmx/vmx.h"
 
 #define RAM_SIZE (1u << 20)

@@ -205,7 +205,7 @@ static void test_tsc(void)
 	ctl.proc2 = 0;
 	ctl.exception_bitmap = BIT(X86_UD);
 	EXPECT_EXIT(c, EXIT_REASON_EXCEPTION_NMI, 0, 0, CODE);
-	CHECK_EQ(ex.intr_info, X86_UD | INTR_TYPE_HW_EXC << 8 | INTR_INFO_VALID);
+	CHECK_EQ(ex.intr_info, X86_UD | INTR_TYPE_HARD_EXCEPTION << 8 | INTR_INFO_VALID);
 	ctl.proc2 = PROC2_ENABLE_RDTSCP;
 	ctl.proc |= PROC_RDTSC_EXITING;
 	EXPECT_EXIT(c, EXIT_REASON_RDTSCP, 0, 3, CODE);
@@ -411,7 +411,7 @@ static void test_invlpg_limit(void)
 	/* Without the exit the limit check raises #GP(0). */
 	ctl.proc = PROC_HLT_EXITING;
 	EXPECT_EXIT(c, EXIT_REASON_EXCEPTION_NMI, 0, 0, CODE);
-	CHECK_EQ(ex.intr_info, X86_GP | INTR_TYPE_HW_EXC << 8 | INTR_INFO_ERROR_VALID |
+	CHECK_EQ(ex.intr_info, X86_GP | INTR_TYPE_HARD_EXCEPTION << 8 | INTR_INFO_DELIVER_CODE |
 				       INTR_INFO_VALID);
 	done(c);
 }
@@ -432,7 +432,7 @@ static void test_msr_passthrough(void)
 	c->gpr[R_RCX] = 0x3a; /* IA32_FEATURE_CONTROL: the VMM's, not the CPU's */
 	code(c, rdmsr, sizeof(rdmsr));
 	EXPECT_EXIT(c, EXIT_REASON_EXCEPTION_NMI, 0, 0, CODE);
-	CHECK_EQ(ex.intr_info, X86_GP | INTR_TYPE_HW_EXC << 8 | INTR_INFO_ERROR_VALID |
+	CHECK_EQ(ex.intr_info, X86_GP | INTR_TYPE_HARD_EXCEPTION << 8 | INTR_INFO_DELIVER_CODE |
 				       INTR_INFO_VALID);
 	CHECK_EQ(ex.intr_error, 0);
 	code(c, wrmsr, sizeof(wrmsr));
@@ -817,7 +817,7 @@ static void test_pending_db_injection(void)
 	s.pending_dbg = BIT(14);
 	s.interruptibility = GUEST_INTR_STATE_MOV_SS;
 	cpu_set_vmx_state(c, &s);
-	cpu_inject_event(c, X86_BP, INTR_TYPE_SOFT_EXC, false, 0, 1);
+	cpu_inject_event(c, X86_BP, INTR_TYPE_SOFT_EXCEPTION, false, 0, 1);
 	EXPECT_EXIT(c, EXIT_REASON_HLT, 0, 1, HANDLER + 0x10);
 	CHECK_EQ(r64(0x8000 - 40), CODE + 1); /* #BP frame: after the INT3 */
 	CHECK_EQ(r64(((0x8000 - 40) & ~0xf) - 40), HANDLER + 0x30); /* #DB: the #BP handler */
@@ -966,7 +966,7 @@ static void test_nmi(void)
 	w64(0x7008, 0x78); /* beyond the GDT limit: #GP(0x78) */
 	ctl.exception_bitmap = BIT(X86_GP);
 	EXPECT_EXIT(c, EXIT_REASON_EXCEPTION_NMI, 0, 0, CODE);
-	CHECK_EQ(ex.intr_info, X86_GP | INTR_TYPE_HW_EXC << 8 | INTR_INFO_ERROR_VALID |
+	CHECK_EQ(ex.intr_info, X86_GP | INTR_TYPE_HARD_EXCEPTION << 8 | INTR_INFO_DELIVER_CODE |
 				       INTR_INFO_NMI_UNBLOCKED_BY_IRET | INTR_INFO_VALID);
 	CHECK_EQ(ex.intr_error, 0x78);
 	CHECK_EQ(c->nmi_blocked, 0);
@@ -1045,7 +1045,7 @@ static void test_idt_vectoring(void)
 	w64(IDT + 0x80 * 16, 0); /* not a gate: #GP(0x80 * 8 + 2) */
 	ctl.exception_bitmap = BIT(X86_GP);
 	EXPECT_EXIT(c, EXIT_REASON_EXCEPTION_NMI, 0, 2, CODE);
-	CHECK_EQ(ex.intr_info, X86_GP | INTR_TYPE_HW_EXC << 8 | INTR_INFO_ERROR_VALID |
+	CHECK_EQ(ex.intr_info, X86_GP | INTR_TYPE_HARD_EXCEPTION << 8 | INTR_INFO_DELIVER_CODE |
 				       INTR_INFO_VALID);
 	CHECK_EQ(ex.intr_error, 0x80 * 8 + 2);
 	CHECK_EQ(ex.idt_vectoring_info, 0x80 | INTR_TYPE_SOFT_INTR << 8 | INTR_INFO_VALID);
