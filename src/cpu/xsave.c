@@ -11,22 +11,23 @@
  * XINUSE (13.6) is computed from the registers when needed rather than tracked: a component is
  * "in use" unless it is in its initial configuration, which the SDM allows (XINUSE[i] = 1 is
  * permitted for a component in its initial configuration, XINUSE[i] = 0 is not for one that is
- * not). For SSE a non-initial MXCSR counts as in use, so the compacted forms record MXCSR (the
- * exception the SDM makes for XSTATE_BV[1], 13.10, 13.11, follows from it). The modified
- * optimization is not used: XSAVEOPT and XSAVES write every component they would save for
- * XINUSE (the init optimization), which 13.9 and 13.11 allow.
+ * not). XINUSE[1] is the XMM registers' alone, as on hardware (13.6); the compacted forms make
+ * their MXCSR exception explicitly (13.10, 13.11). The modified optimization is not used:
+ * XSAVEOPT and XSAVES write every component they would save for XINUSE (the init optimization),
+ * which 13.9 and 13.11 allow.
  *
  * Memory: the area must be 64-byte aligned (#GP(0); the SDM lets #AC come first under alignment
  * checking, which is not done). Every part to be written is checked as a write first, then the
  * parts are written; XRSTOR reads and checks everything before loading any register. Bytes
  * 511:464 of the legacy region are never touched.
  *
- * The x87 part of the legacy region is written and loaded from c->fpu as the FXSAVE layout holds
- * it (x86.h struct x86_fpu); FIP and FDP are 64-bit with REX.W, else 32-bit offsets with zero
- * selectors (13.5.1; selectors are not kept).
+ * The x87 part of the legacy region is FXSAVE's (13.5.1): fpu_x87_save()/fpu_x87_load() build
+ * and load it, FIP and FDP 64-bit with REX.W, else 32-bit offsets with FCS and FDS. MXCSR_MASK
+ * is written as FXSAVE writes it (X86_MXCSR_MASK); XRSTOR ignores it.
  */
 #include <errno.h>
 
+#include "cpu/fpu.h"
 #include "cpu/ops.h"
 #include "cpu/xsave.h"
 
@@ -50,24 +51,27 @@ static u32 proc2_enabled(const struct cpu *c)
 
 /* Whether the x87 state is in its initial configuration (13.6): FCW 037FH, FSW 0, all tags
    empty, FOP, FIP, FDP 0 and every data register 0. */
-static bool x87_init(const struct x86_fpu *f)
+static bool x87_init(const struct cpu *c)
 {
-	static const u8 zero[sizeof(f->st)];
+	static const u8 zero[sizeof(c->fpu.st)];
+	const struct x86_fpu *f = &c->fpu;
 
 	return f->fcw == X86_FPU_FCW_INIT && !f->fsw && !f->ftw && !f->fop && !f->fip && !f->fdp &&
-	       !memcmp(f->st, zero, sizeof(f->st));
+	       !c->fpu_cs && !c->fpu_ds && !memcmp(f->st, zero, sizeof(f->st));
 }
 
+/* SSE state is in its initial configuration when the XMM registers are 0; XINUSE[1] says nothing
+   about MXCSR (13.6). All sixteen are looked at in every mode, which may only set XINUSE[1]. */
 static bool sse_init(const struct x86_fpu *f)
 {
 	static const u8 zero[sizeof(f->xmm)];
 
-	return f->mxcsr == X86_FPU_MXCSR_INIT && !memcmp(f->xmm, zero, sizeof(f->xmm));
+	return !memcmp(f->xmm, zero, sizeof(f->xmm));
 }
 
 u64 xsave_xinuse(const struct cpu *c)
 {
-	return (x87_init(&c->fpu) ? 0 : XCR0_X87) | (sse_init(&c->fpu) ? 0 : XCR0_SSE);
+	return (x87_init(c) ? 0 : XCR0_X87) | (sse_init(&c->fpu) ? 0 : XCR0_SSE);
 }
 
 bool xsave_xcr0_valid(u64 v)
@@ -169,52 +173,15 @@ static u64 xs_begin(struct cpu *c, const struct insn *d, bool supervisor)
 	return ea;
 }
 
-/* The x87 part of the legacy region (13.5.1, FXSAVE's format): bytes 23:0 and 159:32. */
-static void x87_image(const struct cpu *c, bool rex_w, u8 lo[24])
-{
-	const struct x86_fpu *f = &c->fpu;
-
-	memset(lo, 0, 24);
-	memcpy(lo + 0, &f->fcw, 2);
-	memcpy(lo + 2, &f->fsw, 2);
-	lo[4] = f->ftw;
-	memcpy(lo + 6, &f->fop, 2);
-	if (rex_w) {
-		memcpy(lo + 8, &f->fip, 8);
-		memcpy(lo + 16, &f->fdp, 8);
-	} else {
-		memcpy(lo + 8, &f->fip, 4);
-		memcpy(lo + 16, &f->fdp, 4);
-	}
-}
-
-static void x87_load(struct cpu *c, bool rex_w, const u8 *area)
-{
-	struct x86_fpu *f = &c->fpu;
-
-	memcpy(&f->fcw, area + 0, 2);
-	memcpy(&f->fsw, area + 2, 2);
-	f->ftw = area[4];
-	memcpy(&f->fop, area + 6, 2);
-	f->fip = f->fdp = 0;
-	memcpy(&f->fip, area + 8, rex_w ? 8 : 4);
-	memcpy(&f->fdp, area + 16, rex_w ? 8 : 4);
-	for (unsigned i = 0; i < 8; i++) {
-		memset(f->st[i], 0, 16);
-		memcpy(f->st[i], area + XS_ST + 16 * i, 10);
-	}
-}
-
+/* XRSTOR's initial configuration of x87 state (13.6): FCW 037FH, everything else 0, through the
+   FXRSTOR loader so that FSW.ES and FERR# follow. */
 static void x87_reset(struct cpu *c)
 {
-	struct x86_fpu *f = &c->fpu;
+	u8 img[XS_XMM] = { 0 };
 
-	f->fcw = X86_FPU_FCW_INIT;
-	f->fsw = 0;
-	f->ftw = 0;
-	f->fop = 0;
-	f->fip = f->fdp = 0;
-	memset(f->st, 0, sizeof(f->st));
+	img[0] = X86_FPU_FCW_INIT & 0xff;
+	img[1] = X86_FPU_FCW_INIT >> 8;
+	fpu_x87_load(c, img, true);
 }
 
 /* XMM registers XSAVE and XRSTOR touch: 16 in 64-bit mode, else 8 (13.5.2, 13.13). */
@@ -223,47 +190,59 @@ static unsigned xmm_count(const struct cpu *c)
 	return c->code_bits == 64 ? 16 : 8;
 }
 
+/* RFBM = EDX:EAX & XCR0 (XSAVES, XRSTORS: & (XCR0 | IA32_XSS), the same here: IA32_XSS is 0). */
+static u64 xs_rfbm(const struct cpu *c)
+{
+	return ((u32)c->gpr[R_RAX] | c->gpr[R_RDX] << 32) & c->xcr0;
+}
+
 /*
- * XSAVE, XSAVEOPT (0F AE /4 /6), XSAVEC, XSAVES (0F C7 /4 /5). RFBM = EDX:EAX & XCR0 (XSAVES:
- * & (XCR0 | IA32_XSS), which is the same here).
+ * XSAVE, XSAVEOPT (0F AE /4 /6), XSAVEC, XSAVES (0F C7 /4 /5).
  *   XSAVE: component i if RFBM[i]; XSTATE_BV[i] = XINUSE[i] where RFBM[i], others kept (13.7).
  *   XSAVEOPT: the same with the init optimization: component i only if also XINUSE[i] (13.9).
  *   XSAVEC/XSAVES: compacted; component i if RFBM[i] and XINUSE[i]; XSTATE_BV = RFBM & XINUSE,
- *   XCOMP_BV = RFBM | 2^63, nothing else of the header (13.10, 13.11).
- * MXCSR and MXCSR_MASK go with RFBM[1] (standard forms: RFBM[1] or RFBM[2]) whatever XINUSE.
+ *   XCOMP_BV = RFBM | 2^63, nothing else of the header (13.10, 13.11). The exception: with
+ *   RFBM[1] and MXCSR not 1F80H, SSE state is saved and XSTATE_BV[1] set as if XINUSE[1] were 1
+ *   (else a compacted XRSTOR would reset MXCSR).
+ * MXCSR and MXCSR_MASK: the standard forms write them with RFBM[1] or RFBM[2] whatever XINUSE
+ * (the optimizations do not apply to them, 13.9); the compacted forms with SSE state.
  */
 void op_xsave(struct cpu *c, const struct insn *d)
 {
 	bool compact = (d->opcode & 0xff) == 0xc7, opt = !compact && d->sub == 6;
 	bool supervisor = compact && d->sub == 5, rex_w = d->pfx & PFX_REXW;
-	u64 rfbm, inuse, base, hdr[2];
+	u64 rfbm, xstate, save, base, hdr[2];
 	struct xs_piece p[6];
-	u8 lo[24], mx[8];
+	u8 img[XS_XMM], mx[8];
+	u32 mask = X86_MXCSR_MASK;
 	unsigned n = 0;
 
 	base = xs_begin(c, d, supervisor);
-	rfbm = ((c->gpr[R_RAX] & 0xffffffff) | c->gpr[R_RDX] << 32) & c->xcr0;
-	inuse = xsave_xinuse(c) & rfbm;
+	rfbm = xs_rfbm(c);
+	xstate = xsave_xinuse(c) & rfbm;
+	if (compact && (rfbm & XCR0_SSE) && c->fpu.mxcsr != X86_FPU_MXCSR_INIT)
+		xstate |= XCR0_SSE;
+	save = opt || compact ? xstate : rfbm;
 	if (!compact)
 		xs_read(c, d, base, XS_HDR, &hdr[0], 8);
-	if ((rfbm & XCR0_X87) && (!(opt || compact) || (inuse & XCR0_X87))) {
-		x87_image(c, rex_w, lo);
-		p[n++] = (struct xs_piece){ XS_FCW, 24, lo };
-		p[n++] = (struct xs_piece){ XS_ST, sizeof(c->fpu.st), c->fpu.st };
+	if (save & XCR0_X87) {
+		fpu_x87_save(c, img, rex_w);
+		p[n++] = (struct xs_piece){ XS_FCW, XS_MXCSR, img };
+		p[n++] = (struct xs_piece){ XS_ST, XS_XMM - XS_ST, img + XS_ST };
 	}
-	if (rfbm & (compact ? XCR0_SSE : XCR0_SSE | XCR0_AVX)) {
+	if (compact ? save & XCR0_SSE : rfbm & (XCR0_SSE | XCR0_AVX)) {
 		memcpy(mx, &c->fpu.mxcsr, 4);
-		memcpy(mx + 4, &c->fpu.mxcsr_mask, 4);
+		memcpy(mx + 4, &mask, 4);
 		p[n++] = (struct xs_piece){ XS_MXCSR, 8, mx };
 	}
-	if ((rfbm & XCR0_SSE) && (!(opt || compact) || (inuse & XCR0_SSE)))
+	if (save & XCR0_SSE)
 		p[n++] = (struct xs_piece){ XS_XMM, 16 * xmm_count(c), c->fpu.xmm };
 	if (compact) {
-		hdr[0] = inuse;
+		hdr[0] = xstate;
 		hdr[1] = rfbm | XCOMP_BV_COMPACT;
 		p[n++] = (struct xs_piece){ XS_HDR, 16, hdr };
 	} else {
-		hdr[0] = (hdr[0] & ~rfbm) | inuse;
+		hdr[0] = (hdr[0] & ~rfbm) | xstate;
 		p[n++] = (struct xs_piece){ XS_HDR, 8, hdr };
 	}
 	xs_write_all(c, d, base, p, n);
@@ -287,7 +266,7 @@ void op_xrstor(struct cpu *c, const struct insn *d)
 	bool load_mxcsr;
 
 	base = xs_begin(c, d, supervisor);
-	rfbm = ((c->gpr[R_RAX] & 0xffffffff) | c->gpr[R_RDX] << 32) & c->xcr0;
+	rfbm = xs_rfbm(c);
 	xs_read(c, d, base, XS_HDR, hdr, sizeof(hdr));
 	xstate_bv = hdr[0];
 	compact = hdr[1] & XCOMP_BV_COMPACT;
@@ -311,7 +290,7 @@ void op_xrstor(struct cpu *c, const struct insn *d)
 	/* Checked: now load. */
 	if (rfbm & XCR0_X87) {
 		if (xstate_bv & XCR0_X87)
-			x87_load(c, rex_w, area);
+			fpu_x87_load(c, area, rex_w);
 		else
 			x87_reset(c);
 	}

@@ -114,12 +114,18 @@ static void test_xcr(void)
 	CHECK_EQ(RUN(&box, g_xgetbv), -1);
 	CHECK_EQ(c->gpr[R_RAX], 2);
 	c->fpu.xmm[3][5] = 0;
-	c->fpu.mxcsr = 0x1f81; /* a non-initial MXCSR counts as SSE in use (xsave.c) */
+	c->fpu.mxcsr = 0x1f81; /* XINUSE[1] is the XMM registers' alone (SDM vol. 1 13.6) */
 	CHECK_EQ(RUN(&box, g_xgetbv), -1);
-	CHECK_EQ(c->gpr[R_RAX], 2);
+	CHECK_EQ(c->gpr[R_RAX], 0);
 	c->fpu.fcw = 0x27f;
 	CHECK_EQ(RUN(&box, g_xgetbv), -1);
-	CHECK_EQ(c->gpr[R_RAX], 3);
+	CHECK_EQ(c->gpr[R_RAX], 1);
+	c->fpu.fcw = X86_FPU_FCW_INIT;
+	c->fpu_cs = 8; /* FCS is x87 state too */
+	CHECK_EQ(RUN(&box, g_xgetbv), -1);
+	CHECK_EQ(c->gpr[R_RAX], 1);
+	c->fpu_cs = 0;
+	c->fpu.mxcsr = X86_FPU_MXCSR_INIT;
 	c->gpr[R_RCX] = 2;
 	CHECK_EQ(RUN(&box, g_xgetbv), X86_GP);
 	c->gpr[R_RCX] = 0;
@@ -261,14 +267,22 @@ static void test_compacted(void)
 	CHECK_EQ(rd64(AREA + 520), BIT(63) | 3);
 	CHECK_EQ(rd64(AREA + 528), 0xccccccccccccccccull);
 	CHECK_EQ(box.ram[AREA + 160], 1);
-	/* Initial SSE registers are not written; MXCSR is (RFBM[1]). */
+	/* SSE state in its initial configuration with MXCSR 1F80H: not written, not even MXCSR. */
 	memset(box.ram + AREA, 0xcc, 1024);
 	memset(c->fpu.xmm, 0, sizeof(c->fpu.xmm));
 	c->fpu.mxcsr = 0x1f80;
 	CHECK_EQ(RUN(&box, g_xsavec), -1);
 	CHECK_EQ(rd64(AREA + 512), 1);
 	CHECK_EQ(box.ram[AREA + 160], 0xcc);
-	CHECK_EQ(rd32(AREA + 24), 0x1f80);
+	CHECK_EQ(rd32(AREA + 24), 0xcccccccc);
+	/* With another MXCSR it is saved as if XINUSE[1] were 1 (SDM vol. 1 13.10). */
+	c->fpu.mxcsr = 0x1f81;
+	CHECK_EQ(RUN(&box, g_xsavec), -1);
+	CHECK_EQ(rd64(AREA + 512), 3);
+	CHECK_EQ(rd32(AREA + 24), 0x1f81);
+	CHECK_EQ(rd32(AREA + 28), X86_MXCSR_MASK);
+	CHECK_EQ(box.ram[AREA + 160], 0);
+	box.ram[AREA + 512] = 1;
 	/* XRSTOR of the compacted form: XSTATE_BV[1] = 0 initializes MXCSR too. */
 	memset(box.ram + AREA + 528, 0, 48);
 	fill_state();
