@@ -32,7 +32,10 @@ void op_rdrand(struct cpu *c, const struct insn *d)
 	u64 v = 0, f;
 
 	if (proc2_enabled(c) & ctl) {
-		c->exit->insn_info = (u32)d->rm << 3 | (u32)(d->osz == 2 ? 0 : d->osz == 4 ? 1 : 2) << 11;
+		c->exit->insn_info = (u32)d->rm << 3 | (u32)(d->osz == 2   ? 0
+							     : d->osz == 4 ? 1
+									   : 2)
+							       << 11;
 		cpu_vmexit(c, seed ? EXIT_REASON_RDSEED : EXIT_REASON_RDRAND, 0);
 	}
 	f = flags_get(c) & ~X86_ARITH_FLAGS;

@@ -31,17 +31,17 @@
 #include "cpu/ops.h"
 #include "cpu/xsave.h"
 
-#define XCR0_X87 BIT(0)
-#define XCR0_SSE BIT(1)
-#define XCR0_AVX BIT(2)
+#define XCR0_X87	 BIT(0)
+#define XCR0_SSE	 BIT(1)
+#define XCR0_AVX	 BIT(2)
 #define XCOMP_BV_COMPACT BIT(63)
 
 /* Offsets in the legacy region and header (13.4). */
-#define XS_FCW 0
+#define XS_FCW	 0
 #define XS_MXCSR 24
-#define XS_ST 32
-#define XS_XMM 160
-#define XS_HDR 512
+#define XS_ST	 32
+#define XS_XMM	 160
+#define XS_HDR	 512
 
 /* Secondary controls act only when activated (SDM vol. 3C 24.6.2). */
 static u32 proc2_enabled(const struct cpu *c)
@@ -77,7 +77,8 @@ u64 xsave_xinuse(const struct cpu *c)
 bool xsave_xcr0_valid(u64 v)
 {
 	/* 13.3: bit 0 must be 1; only supported bits; AVX needs SSE. */
-	return (v & XCR0_X87) && !(v & ~XSAVE_XCR0_SUPPORTED) && (!(v & XCR0_AVX) || (v & XCR0_SSE));
+	return (v & XCR0_X87) && !(v & ~XSAVE_XCR0_SUPPORTED) &&
+	       (!(v & XCR0_AVX) || (v & XCR0_SSE));
 }
 
 int cpu_set_xcr0(struct cpu *c, u64 xcr0)
@@ -252,10 +253,11 @@ void op_xsave(struct cpu *c, const struct insn *d)
  * XRSTOR (0F AE /5) and XRSTORS (0F C7 /3), SDM 13.8, 13.12. XCOMP_BV[63] picks the form.
  * Standard form: #GP(0) if XSTATE_BV has a bit outside XCR0 or header bytes 23:8 are not 0;
  * MXCSR is loaded when RFBM[1] or RFBM[2]. Compacted form: #GP(0) if XCOMP_BV[62:0] has a bit
- * outside XCR0 (| IA32_XSS), XSTATE_BV one outside XCOMP_BV, or header bytes 63:16 are not 0;
- * MXCSR is loaded when RFBM[1] and XSTATE_BV[1], and initialized (1F80H) when RFBM[1] alone.
- * XRSTORS takes only the compacted form. A reserved MXCSR bit is #GP(0). Then component i with
- * RFBM[i] is loaded when XSTATE_BV[i], else initialized; outside 64-bit mode XMM8-15 are kept.
+ * outside XCR0 (| IA32_XSS), XSTATE_BV one outside XCOMP_BV[62:0] (bit 63 too), or header bytes
+ * 63:16 are not 0; MXCSR is loaded when RFBM[1] and XSTATE_BV[1], and initialized (1F80H) when
+ * RFBM[1] alone. XRSTORS takes only the compacted form. A reserved MXCSR bit is #GP(0). Then
+ * component i with RFBM[i] is loaded when XSTATE_BV[i], else initialized; outside 64-bit mode
+ * XMM8-15 are kept.
  */
 void op_xrstor(struct cpu *c, const struct insn *d)
 {
@@ -271,8 +273,9 @@ void op_xrstor(struct cpu *c, const struct insn *d)
 	xstate_bv = hdr[0];
 	compact = hdr[1] & XCOMP_BV_COMPACT;
 	if (compact) {
-		if ((hdr[1] & ~XCOMP_BV_COMPACT & ~c->xcr0) || (xstate_bv & ~hdr[1]) || hdr[2] ||
-		    hdr[3] || hdr[4] || hdr[5] || hdr[6] || hdr[7])
+		if ((hdr[1] & ~XCOMP_BV_COMPACT & ~c->xcr0) ||
+		    (xstate_bv & ~(hdr[1] & ~XCOMP_BV_COMPACT)) || hdr[2] || hdr[3] || hdr[4] ||
+		    hdr[5] || hdr[6] || hdr[7])
 			cpu_gp(c, 0);
 		load_mxcsr = (rfbm & XCR0_SSE) && (xstate_bv & XCR0_SSE);
 	} else {
