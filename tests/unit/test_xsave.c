@@ -297,6 +297,9 @@ static void test_compacted(void)
 	box.ram[AREA + 512] = 3;
 	CHECK_EQ(RUN(&box, g_xrstor), X86_GP);
 	box.ram[AREA + 520] = 3;
+	box.ram[AREA + 519] = 0x80; /* XSTATE_BV[63]: outside XCOMP_BV[62:0] */
+	CHECK_EQ(RUN(&box, g_xrstor), X86_GP);
+	box.ram[AREA + 519] = 0;
 	box.ram[AREA + 570] = 1;
 	CHECK_EQ(RUN(&box, g_xrstor), X86_GP);
 	box.ram[AREA + 570] = 0;
