@@ -6,6 +6,7 @@
 # (both skip with a visible reason when KVM is unusable; tests/kvm/nokvm.sh proves they do
 # against a missing path, a regular file and /dev/null). Each test prints
 # one line; each part ends with "<part>: N passed, M failed"; the last line sums them all.
+# The fuzz targets' committed corpora run through their sanitizer builds (tests/fuzz/replay.sh).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -45,7 +46,8 @@ done
 # and every block compiled at its first run under the sanitizers.
 for part in "tests/run-guests.sh $release" "env TB_ARGS=--jit=off tests/run-guests.sh $release" \
 	"env TB_ARGS=--jit=eager tests/run-guests.sh $san" "tests/cli/run.sh $san" \
-	"tests/hostile/random_code.py $san" "tests/kvm/run.sh $release" \
+	"tests/hostile/random_code.py $san" "tests/fuzz/replay.sh $B/san/tests/fuzz" \
+	"tests/kvm/run.sh $release" \
 	"tests/kvm/nokvm.sh $release $unit_dir" "tests/diff/difftest.py --check"; do
 	out=$($part 2>&1)
 	echo "$out"
