@@ -89,6 +89,7 @@ enum seg_reg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR,
 #define MSR_IA32_SYSENTER_EIP 0x176
 #define MSR_IA32_MISC_ENABLE 0x1a0
 #define MSR_IA32_PAT 0x277
+#define MSR_IA32_XSS 0xda0
 #define MSR_IA32_EFER 0xc0000080
 #define MSR_IA32_STAR 0xc0000081
 #define MSR_IA32_LSTAR 0xc0000082
@@ -187,3 +188,6 @@ _Static_assert(__builtin_offsetof(struct x86_fpu, xstate_bv) == 512, "XSAVE head
 _Static_assert(__builtin_offsetof(struct x86_fpu, ymmh) == 576, "AVX state");
 #define X86_FPU_FCW_INIT 0x037f	  /* FNINIT (SDM vol. 1 8.1.5) */
 #define X86_FPU_MXCSR_INIT 0x1f80 /* all exceptions masked, round to nearest */
+/* MXCSR bits the CPU implements, as FXSAVE stores MXCSR_MASK: 15:0 with DAZ (SDM vol. 1 11.6.6);
+   writing any other bit is #GP(0). */
+#define X86_MXCSR_MASK 0xffffu

@@ -86,7 +86,10 @@ void cpu_invalidate_code(struct cpu *c, u64 gpa, u64 len);
 /* The page at gpa holds some vCPU's decoded code: no fast write to it from this CPU's TLB. */
 void cpu_code_page_marked(struct cpu *c, u64 gpa);
 
-struct cpu *cpu_create(const struct cpu_config *cfg); /* NULL on allocation failure */
+/* 0 when this host can run the soft CPU, else -ENOTSUP: SIMD floating point runs on the host's
+   SSE unit and needs SSE4.1 (docs/cpu.md, "SSE"). cpu_create() fails on such a host. */
+int cpu_host_check(void);
+struct cpu *cpu_create(const struct cpu_config *cfg); /* NULL on allocation failure or cpu_host_check() */
 void cpu_destroy(struct cpu *c);
 
 /* Controls consulted while the guest runs; the VMM owns the bitmaps they point to. */
@@ -173,6 +176,14 @@ void cpu_kick(struct cpu *c);
  * is delivered through the guest IDT unless blocked by NMI (SDM 26.2, 25.4.2).
  */
 void cpu_raise_nmi(struct cpu *c);
+
+/*
+ * XCR0 as XSETBV loads it, for the VMM's XSETBV exit handler (SDM vol. 3C 26.1.2): 0, or -EINVAL
+ * for a value XSETBV would refuse with #GP(0) (SDM vol. 1 13.3: bit 0 set, only supported
+ * components, AVX only with SSE). The kvm backend's equivalent is KVM_SET_XCRS (KVM handles
+ * XSETBV itself).
+ */
+int cpu_set_xcr0(struct cpu *c, u64 xcr0);
 
 /* Instructions retired since creation. */
 u64 cpu_icount(const struct cpu *c);

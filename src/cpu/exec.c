@@ -27,6 +27,7 @@
 
 #include "cpu/fpu.h"
 #include "cpu/internal.h"
+#include "cpu/sse.h"
 
 #define BLOCK_MAX_INSNS 64
 #define PH_BITS 16
@@ -555,6 +556,11 @@ enum cpu_run_result cpu_run(struct cpu *c, struct vm_exit *exit)
 
 /* --- Object and register API --- */
 
+int cpu_host_check(void)
+{
+	return sse_host_init();
+}
+
 struct cpu *cpu_create(const struct cpu_config *cfg)
 {
 	/* struct cpu holds the 64-byte aligned XSAVE area (x86.h struct x86_fpu). */
@@ -562,7 +568,7 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 	struct blockcache *bc = calloc(1, sizeof(*bc));
 	if (c)
 		memset(c, 0, sizeof(*c));
-	if (!c || !bc)
+	if (!c || !bc || cpu_host_check())
 		goto fail;
 	bc->npages = cfg->ram_size >> 12;
 	bc->page_head = calloc(bc->npages ? bc->npages : 1, sizeof(*bc->page_head));
@@ -596,6 +602,7 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 	c->stack_bytes = 4;
 	cpu_refresh_derived(c);
 	c->pat = 0x0007040600070406ull; /* power-up value, SDM vol. 3A 11.12.4 */
+	c->xcr0 = 1; /* x87 only, its reset value (SDM vol. 1 13.3) */
 	c->dr[6] = 0xffff0ff0;
 	c->dr[7] = 0x400;
 	c->tsc_mode = CPU_TSC_VIRTUAL;

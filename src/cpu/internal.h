@@ -491,6 +491,11 @@ void mmu_write_slow(struct cpu *c, u64 lin, u64 v, unsigned size, int acc);
 /* Host pointer to `size` bytes at lin for an access that stays within one RAM page, or NULL
    (then use the read/write functions). Raises #PF as a real access would. */
 void *mmu_ptr(struct cpu *c, u64 lin, unsigned size, int acc);
+/* n bytes (n <= 4096, so at most two pages) at lin for accesses wider than 8 bytes (SSE, XSAVE):
+   every page is translated before any byte moves; no alignment checking (callers apply their
+   instruction's alignment rule). */
+void mmu_read_bytes(struct cpu *c, u64 lin, void *buf, unsigned n, int acc);
+void mmu_write_bytes(struct cpu *c, u64 lin, const void *buf, unsigned n, int acc);
 
 static always_inline u64 seg_lin(struct cpu *c, unsigned seg, u64 off, unsigned size, int acc)
 {

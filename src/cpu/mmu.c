@@ -677,6 +677,54 @@ void mmu_write_slow(struct cpu *c, u64 lin, u64 v, unsigned size, int acc)
 	phys_write(c, gpa2, v >> (8 * n1), size - n1);
 }
 
+/* Both pages' physical addresses for n bytes at lin (n <= 4096), translated before any access. */
+static unsigned translate_span(struct cpu *c, u64 lin, unsigned n, int acc, u64 pa[2])
+{
+	unsigned n1 = (unsigned)(PAGE_SIZE - (lin & 0xfff));
+
+	pa[0] = mmu_translate(c, lin, acc);
+	if (n <= n1)
+		return n;
+	pa[1] = mmu_translate(c, (lin + n1) & c->lin_mask, acc);
+	return n1;
+}
+
+void mmu_read_bytes(struct cpu *c, u64 lin, void *buf, unsigned n, int acc)
+{
+	u64 pa[2] = { 0, 0 };
+	unsigned n1 = translate_span(c, lin, n, acc, pa);
+	u8 *out = buf;
+
+	for (unsigned i = 0; i < n;) {
+		u64 p = i < n1 ? pa[0] + i : pa[1] + (i - n1);
+		unsigned k = n - i < 8 ? n - i : 8;
+
+		if (i < n1 && k > n1 - i)
+			k = n1 - i;
+		u64 v = phys_read(c, p, k);
+		memcpy(out + i, &v, k);
+		i += k;
+	}
+}
+
+void mmu_write_bytes(struct cpu *c, u64 lin, const void *buf, unsigned n, int acc)
+{
+	u64 pa[2] = { 0, 0 };
+	unsigned n1 = translate_span(c, lin, n, acc, pa);
+	const u8 *in = buf;
+
+	for (unsigned i = 0; i < n;) {
+		u64 p = i < n1 ? pa[0] + i : pa[1] + (i - n1), v = 0;
+		unsigned k = n - i < 8 ? n - i : 8;
+
+		if (i < n1 && k > n1 - i)
+			k = n1 - i;
+		memcpy(&v, in + i, k);
+		phys_write(c, p, v, k);
+		i += k;
+	}
+}
+
 /* NULL without translating for a page-crossing access: the slow path then does the checks. */
 void *mmu_ptr(struct cpu *c, u64 lin, unsigned size, int acc)
 {

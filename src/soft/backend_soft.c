@@ -148,6 +148,10 @@ static int soft_vcpu_create(struct vcpu *vcpu)
 	if (!s)
 		return -ENOMEM;
 	vcpu->backend = s;
+	if (cpu_host_check()) {
+		soft_destroy(vcpu);
+		return -ENOTSUP;
+	}
 	s->cpu = cpu_create(&cfg);
 	if (!s->cpu) {
 		soft_destroy(vcpu);
@@ -550,6 +554,11 @@ static int soft_check_entry(struct vcpu *vcpu)
 	return -EINVAL;
 }
 
+static int soft_set_xcr0(struct vcpu *vcpu, u64 xcr0)
+{
+	return cpu_set_xcr0(soft(vcpu)->cpu, xcr0);
+}
+
 const struct backend_ops backend_soft = {
 	.name = "soft",
 	.vm_init = soft_vm_init,
@@ -580,4 +589,5 @@ const struct backend_ops backend_soft = {
 	.rearm_preemption_timer = soft_rearm_preemption_timer,
 	.pml_reset = soft_pml_reset,
 	.check_entry = soft_check_entry,
+	.set_xcr0 = soft_set_xcr0,
 };

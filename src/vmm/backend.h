@@ -108,4 +108,7 @@ struct backend_ops {
 	/* Before the first entry: can this vCPU's register state be entered at all (e.g. real mode
 	   without unrestricted guest, SDM 27.3.1.1)? 0, or stops the VM with the reason. */
 	int (*check_entry)(struct vcpu *vcpu);
+	/* XCR0 as XSETBV loads it, after the VMM's checks (SDM vol. 1 13.3): 0 or -EINVAL. NULL:
+	   the backend has no XCR0 to load (KVM runs XSETBV in the kernel). */
+	int (*set_xcr0)(struct vcpu *vcpu, u64 xcr0);
 };

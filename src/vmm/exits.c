@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "vmm/cpuid.h"
 #include "vmm/exits.h"
@@ -239,12 +240,15 @@ static int handle_io(struct vcpu *vcpu, struct vm_exit *exit)
 
 static int handle_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 {
+	struct x86_sregs s;
 	struct x86_regs r;
 	u32 out[4];
 
 	vcpu->vm->backend->get_regs(vcpu, &r);
+	vcpu->vm->backend->get_sregs(vcpu, &s);
 	stats_note_cpuid(&vcpu->vm->stats, (u32)r.gpr[R_RAX]);
 	cpuid_lookup((u32)r.gpr[R_RAX], (u32)r.gpr[R_RCX], out);
+	cpuid_adjust((u32)r.gpr[R_RAX], s.cr4, out);
 	vmm_policy_cpuid(vcpu->vm, (u32)r.gpr[R_RAX], (u32)r.gpr[R_RCX], out);
 	r.gpr[R_RAX] = out[CPUID_EAX];
 	r.gpr[R_RBX] = out[CPUID_EBX];
@@ -434,17 +438,57 @@ static int handle_invpcid(struct vcpu *vcpu, struct vm_exit *exit)
 	return 0;
 }
 
-/* XSETBV (exits unconditionally, 26.1.2): only XCR0 = 1 (x87 alone) is valid for our CPUID. */
+/*
+ * XSETBV (exits unconditionally, 26.1.2; the CPU raised #UD and the CPL #GP before exiting): the
+ * VMM applies the instruction's rules (SDM vol. 2 XSETBV, vol. 1 13.3) against the XCR0 bits its
+ * CPUID leaf 0DH offers: ECX must be 0, bit 0 set, no bit CPUID does not offer, AVX only with
+ * SSE; else #GP(0). The kvm backend never exits here (KVM runs XSETBV itself).
+ */
 static int handle_xsetbv(struct vcpu *vcpu, struct vm_exit *exit)
 {
+	const struct backend_ops *b = vcpu_ops(vcpu);
 	struct x86_regs r;
-	struct x86_sregs s;
+	u32 leaf_d[4];
+	u64 v, offered;
 
 	vcpu->vm->backend->get_regs(vcpu, &r);
-	vcpu->vm->backend->get_sregs(vcpu, &s);
-	if (AR_DPL(s.seg[SEG_SS].ar) != 0 || (u32)r.gpr[R_RCX] != 0 || (u32)r.gpr[R_RAX] != 1 ||
-	    (u32)r.gpr[R_RDX] != 0)
+	cpuid_lookup(0xd, 0, leaf_d);
+	offered = leaf_d[CPUID_EAX] | (u64)leaf_d[CPUID_EDX] << 32;
+	v = (u32)r.gpr[R_RAX] | r.gpr[R_RDX] << 32;
+	if ((u32)r.gpr[R_RCX] != 0 || !(v & BIT(0)) || (v & ~offered) ||
+	    ((v & BIT(2)) && !(v & BIT(1))))
 		return vcpu_inject(vcpu, X86_GP, true, 0);
+	/* The soft CPU takes XCR0 here; a backend without one has nothing to load (KVM would take
+	   KVM_SET_XCRS, but handles XSETBV in the kernel). */
+	if (b->set_xcr0 && b->set_xcr0(vcpu, v))
+		return handle_unexpected_exit(vcpu, exit);
+	vcpu_complete_insn(vcpu, &r, exit);
+	return 0;
+}
+
+/*
+ * RDRAND and RDSEED with "RDRAND/RDSEED exiting" (exits 57, 61; SDM vol. 3C 26.1.3): the VMM
+ * completes the instruction with the host's random bytes (getrandom, not blocking): destination
+ * register in instruction-information bits 6:3, operand size in 12:11 (28.2.5); CF = 1 on
+ * success, else CF = 0 and 0 in the register; OF SF ZF AF PF cleared.
+ */
+static int handle_rdrand(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	static const unsigned sizes[4] = { 2, 4, 8, 8 };
+	unsigned reg = (exit->insn_info >> 3) & 15, n = sizes[(exit->insn_info >> 11) & 3];
+	struct x86_regs r;
+	u64 v = 0;
+
+	vcpu->vm->backend->get_regs(vcpu, &r);
+	r.rflags &= ~(u64)X86_ARITH_FLAGS;
+	if (getrandom(&v, n, GRND_NONBLOCK) == (ssize_t)n)
+		r.rflags |= X86_CF;
+	else
+		v = 0;
+	if (n == 2)
+		r.gpr[reg] = (r.gpr[reg] & ~0xffffull) | (u16)v;
+	else
+		r.gpr[reg] = n == 4 ? (u32)v : v;
 	vcpu_complete_insn(vcpu, &r, exit);
 	return 0;
 }
@@ -455,7 +499,9 @@ static int handle_xsetbv(struct vcpu *vcpu, struct vm_exit *exit)
  * own rules (SDM vol. 2B MOV to/from CR, CLTS, LMSW) and sets the guest-visible values.
  */
 #define CR0_RESERVED_HI (~0xffffffffull)
-#define CR4_GUEST_BITS	(CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP | CR4_SMAP)
+#define CR4_GUEST_BITS                                                                             \
+	(CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP | CR4_SMAP | CR4_OSFXSR |       \
+	 CR4_OSXMMEXCPT | CR4_FSGSBASE | CR4_OSXSAVE)
 
 static bool vcpu_set_cr0(struct x86_sregs *s, u64 val)
 {
@@ -898,6 +944,8 @@ static const exit_handler_fn exit_handlers[EXIT_REASON_MAX] = {
 	[EXIT_REASON_INVVPID] = handle_vmx_insn,
 	[EXIT_REASON_WBINVD] = vcpu_skip_insn,
 	[EXIT_REASON_XSETBV] = handle_xsetbv,
+	[EXIT_REASON_RDRAND] = handle_rdrand,
+	[EXIT_REASON_RDSEED] = handle_rdrand,
 	[EXIT_REASON_INVPCID] = handle_invpcid,
 	[EXIT_REASON_PML_FULL] = handle_pml_full,
 };

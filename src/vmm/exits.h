@@ -37,7 +37,10 @@ struct vmcs;
 	X(PREEMPTION_TIMER, "preemption-timer")                                                    \
 	X(DESC_TABLE_EXITING, "desc-table-exiting")                                                \
 	X(PML, "pml")                                                                              \
-	X(UNRESTRICTED_GUEST, "unrestricted-guest")
+	X(UNRESTRICTED_GUEST, "unrestricted-guest")                                                \
+	X(RDRAND_EXITING, "rdrand-exiting")                                                        \
+	X(RDSEED_EXITING, "rdseed-exiting")                                                        \
+	X(XSAVES, "xsaves")
 
 enum vmm_switch {
 #define X(id, name) VMM_##id,

@@ -105,6 +105,14 @@ static const struct vmm_switch_desc {
 				     true,
 				     "our guests start in protected mode with paging off, which "
 				     "needs it (SDM 27.3.1.1; needs ept)" },
+	[VMM_RDRAND_EXITING] = { "rdrand-exiting", CTL_PROC2, PROC2_RDRAND_EXITING, false,
+				 "the guest's random numbers need no VMM; on: exit 57 and the VMM "
+				 "answers from getrandom (to watch or replay them)" },
+	[VMM_RDSEED_EXITING] = { "rdseed-exiting", CTL_PROC2, PROC2_RDSEED_EXITING, false,
+				 "as rdrand-exiting, for RDSEED (exit 61)" },
+	[VMM_XSAVES] = { "xsaves", CTL_PROC2, PROC2_ENABLE_XSAVES, true,
+			 "CPUID advertises XSAVES/XRSTORS; off makes them #UD (SDM 26.3) and "
+			 "CPUID hides them" },
 };
 
 static const char *const switch_names[VMM_NR_SWITCHES + 1] = {
@@ -169,15 +177,21 @@ u32 vmm_exception_bitmap(const struct vm *vm)
 /*
  * CPUID as this policy's guest sees it. "Enable RDTSCP" and "enable INVPCID" off make those
  * instructions #UD (SDM vol. 3C 26.3), so CPUID must not advertise them (KVM likewise clears
- * a feature the VMCS cannot enable): leaf 80000001H EDX bit 27 RDTSCP, leaf 7 subleaf 0 EBX
- * bit 10 INVPCID (SDM vol. 2A CPUID).
+ * a feature the VMCS cannot enable): leaf 80000001H EDX bit 27 RDTSCP and leaf 7 subleaf 0 ECX
+ * bit 22 RDPID (RDPID too needs "enable RDTSCP"), leaf 7 subleaf 0 EBX bit 10 INVPCID, and
+ * leaf 0DH subleaf 1 EAX bit 3 XSAVES/XRSTORS with IA32_XSS ("enable XSAVES/XRSTORS") (SDM vol.
+ * 2A CPUID).
  */
 void vmm_policy_cpuid(const struct vm *vm, u32 leaf, u32 subleaf, u32 out[4])
 {
 	if (leaf == 0x80000001 && !vmm_policy_on(vm, VMM_RDTSCP))
 		out[CPUID_EDX] &= ~BIT(27);
+	if (leaf == 7 && subleaf == 0 && !vmm_policy_on(vm, VMM_RDTSCP))
+		out[CPUID_ECX] &= ~BIT(22);
 	if (leaf == 7 && subleaf == 0 && !vmm_policy_on(vm, VMM_INVPCID))
 		out[CPUID_EBX] &= ~BIT(10);
+	if (leaf == 0xd && subleaf == 1 && !vmm_policy_on(vm, VMM_XSAVES))
+		out[CPUID_EAX] &= ~BIT(3);
 }
 
 /* The capability MSR for a control word: the TRUE one when IA32_VMX_BASIC bit 55 says so (A.1). */

@@ -773,8 +773,17 @@ static void test_handlers(void)
 	static const struct step xsetbv_ok[] = {
 		{ EXIT(EXIT_REASON_XSETBV, 3, 0x3000), .rax = 1, .rcx = 0 },
 	};
-	static const struct step xsetbv_bad[] = {
+	static const struct step xsetbv_sse[] = {
 		{ EXIT(EXIT_REASON_XSETBV, 3, 0x3000), .rax = 3, .rcx = 0 },
+	};
+	static const struct step xsetbv_bad[] = {
+		{ EXIT(EXIT_REASON_XSETBV, 3, 0x3000), .rax = 7, .rcx = 0 }, /* AVX: not offered */
+	};
+	static const struct step xsetbv_no_x87[] = {
+		{ EXIT(EXIT_REASON_XSETBV, 3, 0x3000), .rax = 2, .rcx = 0 },
+	};
+	static const struct step xsetbv_xcr1[] = {
+		{ EXIT(EXIT_REASON_XSETBV, 3, 0x3000), .rax = 1, .rcx = 1 },
 	};
 	static const struct step cr[] = {
 		/* mov cr3, rbx; mov rax, cr3 (CR3 exiting: EPT off); CLTS; LMSW ax=0 (keeps PE) */
@@ -847,9 +856,19 @@ static void test_handlers(void)
 	CHECK_EQ(injected_vector, -1);
 	CHECK_EQ(regs.rip, 0x3003);
 	vm_destroy(&vm);
+	CHECK_EQ(run_script(xsetbv_sse, 1), EXIT_STATUS_STOPPED);
+	CHECK_EQ(injected_vector, -1);
+	CHECK_EQ(regs.rip, 0x3003);
+	vm_destroy(&vm);
 	CHECK_EQ(run_script(xsetbv_bad, 1), EXIT_STATUS_STOPPED);
 	CHECK_EQ(injected_vector, X86_GP);
 	CHECK_EQ(regs.rip, 0x3000);
+	vm_destroy(&vm);
+	CHECK_EQ(run_script(xsetbv_no_x87, 1), EXIT_STATUS_STOPPED);
+	CHECK_EQ(injected_vector, X86_GP);
+	vm_destroy(&vm);
+	CHECK_EQ(run_script(xsetbv_xcr1, 1), EXIT_STATUS_STOPPED);
+	CHECK_EQ(injected_vector, X86_GP);
 	vm_destroy(&vm);
 
 	sregs.cr0 = CR0_PE | CR0_TS | CR0_MP;
@@ -1166,6 +1185,9 @@ static const struct {
 	{ "desc-table-exiting", SECONDARY_VM_EXEC_CONTROL, PROC2_DESC_TABLE_EXITING },
 	{ "pml", SECONDARY_VM_EXEC_CONTROL, PROC2_ENABLE_PML },
 	{ "unrestricted-guest", SECONDARY_VM_EXEC_CONTROL, PROC2_UNRESTRICTED_GUEST },
+	{ "rdrand-exiting", SECONDARY_VM_EXEC_CONTROL, PROC2_RDRAND_EXITING },
+	{ "rdseed-exiting", SECONDARY_VM_EXEC_CONTROL, PROC2_RDSEED_EXITING },
+	{ "xsaves", SECONDARY_VM_EXEC_CONTROL, PROC2_ENABLE_XSAVES },
 };
 
 static u32 field(struct vmcs *v, u32 enc)
@@ -1222,7 +1244,7 @@ static void test_policy_default(void)
 		 0);
 	CHECK_EQ(proc2, PROC2_ENABLE_EPT | PROC2_ENABLE_VPID | PROC2_UNRESTRICTED_GUEST |
 				PROC2_WBINVD_EXITING | PROC2_ENABLE_RDTSCP | PROC2_ENABLE_INVPCID |
-				PROC2_PAUSE_LOOP_EXITING);
+				PROC2_PAUSE_LOOP_EXITING | PROC2_ENABLE_XSAVES);
 	CHECK(field(v, VM_EXIT_CONTROLS) & EXIT_CTL_HOST_ADDR_SPACE_SIZE);
 	CHECK(field(v, VM_EXIT_CONTROLS) & EXIT_CTL_ACK_INTR_ON_EXIT);
 	CHECK(field(v, VM_ENTRY_CONTROLS) & ENTRY_CTL_LOAD_EFER);
