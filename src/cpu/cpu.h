@@ -185,6 +185,12 @@ void cpu_raise_nmi(struct cpu *c);
  */
 int cpu_set_xcr0(struct cpu *c, u64 xcr0);
 
+/* XCR0 as XGETBV(0) reads it. */
+u64 cpu_get_xcr0(const struct cpu *c);
+/* DR0-DR3 and DR6 (dr[0..3], dr[6]); DR7 is the VMCS's (guest-state area, SDM 25.4.1). */
+void cpu_get_debugregs(const struct cpu *c, u64 dr[8]);
+void cpu_set_debugregs(struct cpu *c, const u64 dr[8]);
+
 /* Instructions retired since creation. */
 u64 cpu_icount(const struct cpu *c);
 

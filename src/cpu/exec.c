@@ -651,6 +651,25 @@ void cpu_set_controls(struct cpu *c, const struct vmx_controls *ctl)
 	c->event_pending = 1; /* windows, MTF, NMI and interrupt exiting are checked anew */
 }
 
+u64 cpu_get_xcr0(const struct cpu *c)
+{
+	return c->xcr0;
+}
+
+void cpu_get_debugregs(const struct cpu *c, u64 dr[8])
+{
+	for (int i = 0; i < 8; i++)
+		dr[i] = i == 4 || i == 5 || i == 7 ? 0 : c->dr[i];
+}
+
+void cpu_set_debugregs(struct cpu *c, const u64 dr[8])
+{
+	for (int i = 0; i < 4; i++)
+		c->dr[i] = dr[i];
+	c->dr[6] = dr[6];
+	c->event_pending = 1; /* breakpoints may now match */
+}
+
 void cpu_get_regs(struct cpu *c, struct x86_regs *r)
 {
 	memcpy(r->gpr, c->gpr, sizeof(r->gpr));

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cpu/cpu.h"
 #include "soft/soft.h"
@@ -554,6 +555,66 @@ static int soft_check_entry(struct vcpu *vcpu)
 	return -EINVAL;
 }
 
+static const u32 soft_state_msrs[X86_STATE_NR_MSRS] = {
+#define SOFT_STATE_MSR(m) m,
+	X86_STATE_MSRS(SOFT_STATE_MSR)
+#undef SOFT_STATE_MSR
+};
+
+/*
+ * The architectural state from where the soft backend keeps each part between runs: the VMCS
+ * guest-state area for what it holds (RSP, RIP, RFLAGS, segments, CRs, DR7, interruptibility,
+ * activity, pending debug exceptions; the VM-entry interruption information for an event
+ * waiting to be injected), the CPU for the rest.
+ */
+static void soft_get_state(struct vcpu *vcpu, struct x86_state *st)
+{
+	struct soft_vcpu *s = soft(vcpu);
+	const struct vmcs *v = &s->vmcs;
+
+	memset(st, 0, sizeof(*st));
+	soft_get_regs(vcpu, &st->regs);
+	soft_get_sregs(vcpu, &st->sregs);
+	cpu_get_fpu(s->cpu, &st->fpu);
+	st->xcr0 = cpu_get_xcr0(s->cpu);
+	cpu_get_debugregs(s->cpu, st->dr);
+	st->dr[7] = v->guest_dr7;
+	for (unsigned i = 0; i < X86_STATE_NR_MSRS; i++)
+		if (cpu_get_msr(s->cpu, soft_state_msrs[i], &st->msrs[i]))
+			st->msrs[i] = 0;
+	st->events.inject_info = (u32)v->vm_entry_intr_info_field;
+	st->events.inject_error = (u32)v->vm_entry_exception_error_code;
+	st->events.inject_len = (u32)v->vm_entry_instruction_len;
+	st->events.interruptibility = (u32)v->guest_interruptibility_info;
+	st->events.activity = (u32)v->guest_activity_state;
+	st->events.pending_dbg = v->guest_pending_dbg_exceptions;
+}
+
+static int soft_set_state(struct vcpu *vcpu, const struct x86_state *st)
+{
+	struct soft_vcpu *s = soft(vcpu);
+	struct vmcs *v = &s->vmcs;
+	u64 old_xcr0 = cpu_get_xcr0(s->cpu);
+
+	if (st->xcr0 != old_xcr0 && cpu_set_xcr0(s->cpu, st->xcr0))
+		return -EINVAL;
+	soft_set_sregs(vcpu, &st->sregs);
+	soft_set_regs(vcpu, &st->regs);
+	cpu_set_fpu(s->cpu, &st->fpu);
+	cpu_set_debugregs(s->cpu, st->dr);
+	VMCS_SET(v, GUEST_DR7, st->dr[7]);
+	/* Through soft_set_msr, which keeps the VMCS copies the next entry loads (27.3.2.1). */
+	for (unsigned i = 0; i < X86_STATE_NR_MSRS; i++)
+		soft_set_msr(vcpu, soft_state_msrs[i], st->msrs[i]);
+	VMCS_SET(v, VM_ENTRY_INTR_INFO_FIELD, st->events.inject_info);
+	VMCS_SET(v, VM_ENTRY_EXCEPTION_ERROR_CODE, st->events.inject_error);
+	VMCS_SET(v, VM_ENTRY_INSTRUCTION_LEN, st->events.inject_len);
+	VMCS_SET(v, GUEST_INTERRUPTIBILITY_INFO, st->events.interruptibility);
+	VMCS_SET(v, GUEST_ACTIVITY_STATE, st->events.activity);
+	VMCS_SET(v, GUEST_PENDING_DBG_EXCEPTIONS, st->events.pending_dbg);
+	return 0;
+}
+
 static int soft_set_xcr0(struct vcpu *vcpu, u64 xcr0)
 {
 	return cpu_set_xcr0(soft(vcpu)->cpu, xcr0);
@@ -566,6 +627,8 @@ const struct backend_ops backend_soft = {
 	.mem_written = soft_mem_written,
 	.vcpu_create = soft_vcpu_create,
 	.run = soft_run,
+	.get_state = soft_get_state,
+	.set_state = soft_set_state,
 	.get_regs = soft_get_regs,
 	.set_regs = soft_set_regs,
 	.get_sregs = soft_get_sregs,

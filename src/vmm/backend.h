@@ -38,6 +38,13 @@ struct backend_ops {
 	 * (a HLT that did not exit) and nothing the backend models can wake it; *exit holds nothing.
 	 */
 	enum backend_run_result (*run)(struct vcpu *vcpu, struct vm_exit *exit);
+	/*
+	 * The whole architectural state (arch/x86.h struct x86_state): snapshots, a gdb stub,
+	 * moving a vCPU. set_state: 0, or -EINVAL for a state the backend refuses (nothing is
+	 * changed then). NULL: the backend cannot yet (kvm today).
+	 */
+	void (*get_state)(struct vcpu *vcpu, struct x86_state *state);
+	int (*set_state)(struct vcpu *vcpu, const struct x86_state *state);
 	void (*get_regs)(struct vcpu *vcpu, struct x86_regs *regs);
 	void (*set_regs)(struct vcpu *vcpu, const struct x86_regs *regs);
 	void (*get_sregs)(struct vcpu *vcpu, struct x86_sregs *sregs);

@@ -5,6 +5,7 @@
  * checks on the VMCS it programs), the hypercalls, exit-storm detection and the test device.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1043,6 +1044,59 @@ static void test_vm_code_written(void)
 	vm_destroy(&vm);
 }
 
+/*
+ * The architectural state through the backend (get_state/set_state): what is set reads back,
+ * and the guest runs on from it: "out 0x80, al" sends the AL that set_state gave.
+ */
+static u64 state_port_value;
+
+static void state_port80(void *opaque, u64 offset, u64 *data, unsigned len, bool is_write)
+{
+	if (is_write) {
+		state_port_value = *data & 0xff;
+		vm_request_stop(&vm, 0x42, "%s", "");
+	}
+}
+
+static void test_state_round_trip(void)
+{
+	static const u8 out_loop[] = { 0xe6, 0x80, 0xeb, 0xfc }; /* 1: out 0x80, al; jmp 1b */
+	struct x86_state st, back;
+	const struct backend_ops *b = &backend_soft;
+
+	load_soft_code(out_loop, sizeof(out_loop));
+	CHECK_EQ(bus_register_range(&vm.pio, 0x80, 1, state_port80, NULL, "port80"), 0);
+	b->get_state(&vm.vcpus[0], &st);
+	CHECK_EQ(st.regs.rip, 0x100020);
+	CHECK_EQ(st.xcr0, 1); /* x87 only at reset (SDM vol. 1 13.3) */
+	st.regs.gpr[R_RAX] = 0x5a;
+	st.regs.gpr[R_R15] = 0x0123456789abcdefull;
+	st.fpu.xmm[3][0] = 0xa5;
+	st.fpu.mxcsr = 0x1f80 | 0x6000; /* RC = toward zero */
+	st.dr[0] = 0x1000;
+	st.dr[7] = 0x400; /* bit 10 reads as 1, no breakpoint enabled */
+	for (unsigned i = 0; i < X86_STATE_NR_MSRS; i++)
+		if (i) /* not the TSC: it runs on */
+			st.msrs[i] = 0x1000 * i;
+	st.msrs[4] = 0x0007040600070406ull; /* PAT at its reset value: valid */
+	st.events.interruptibility = GUEST_INTR_STATE_STI; /* needs IF = 1 (SDM 27.3.1.5) */
+	st.regs.rflags |= X86_IF;
+	CHECK_EQ(b->set_state(&vm.vcpus[0], &st), 0);
+	b->get_state(&vm.vcpus[0], &back);
+	CHECK(!memcmp(&st.regs, &back.regs, sizeof(st.regs)));
+	CHECK(!memcmp(&st.sregs, &back.sregs, sizeof(st.sregs)));
+	CHECK(!memcmp(st.fpu.xmm, back.fpu.xmm, sizeof(st.fpu.xmm)));
+	CHECK_EQ(back.fpu.mxcsr, st.fpu.mxcsr);
+	CHECK(!memcmp(st.dr, back.dr, sizeof(st.dr)));
+	CHECK(!memcmp(&st.msrs[1], &back.msrs[1], sizeof(st.msrs) - sizeof(st.msrs[0])));
+	CHECK_EQ(back.events.interruptibility, GUEST_INTR_STATE_STI);
+	st.xcr0 = 2; /* x87 bit clear: XSETBV would #GP, set_state refuses */
+	CHECK_EQ(b->set_state(&vm.vcpus[0], &st), -EINVAL);
+	CHECK_EQ(vm_run(&vm), 0x42);
+	CHECK_EQ(state_port_value, 0x5a);
+	vm_destroy(&vm);
+}
+
 /* A VM of several vCPUs: each its own CPU, VMCS and VPID; only the BSP runs at power-on. */
 static void test_vcpus(void)
 {
@@ -1445,6 +1499,7 @@ int main(void)
 	test_cpu_kick();
 	test_vm_code_written();
 	test_vcpus();
+	test_state_round_trip();
 	test_testdev();
 	test_policy_default();
 	test_policy_switches();
