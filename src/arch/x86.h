@@ -100,6 +100,22 @@ enum seg_reg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR,
 #define MSR_IA32_KERNEL_GS_BASE 0xc0000102
 #define MSR_IA32_TSC_AUX 0xc0000103
 
+/*
+ * IA32_PAT holds a valid memory type in each of its 8 bytes: 0 UC, 1 WC, 4 WT, 5 WP, 6 WB, 7 UC-;
+ * 2, 3 and 8-255 are reserved (SDM vol. 3A 11.12.2: WRMSR of a reserved type is #GP(0); vol. 3C
+ * 27.2.2 and 27.3.1.1: VM entry checks the host and guest PAT fields the same way).
+ */
+static inline bool x86_pat_valid(u64 pat)
+{
+	for (unsigned i = 0; i < 8; i++) {
+		u8 t = (u8)(pat >> (i * 8));
+
+		if (t == 2 || t == 3 || t > 7)
+			return false;
+	}
+	return true;
+}
+
 /* Exception vectors (SDM vol. 3A 6.3.1). Where a name is taken by an RFLAGS bit (DF, PF, OF, AC)
    the vector has the suffix _VEC. */
 enum x86_vector {

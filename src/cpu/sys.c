@@ -818,18 +818,6 @@ bool msr_read(struct cpu *c, u32 index, u64 *v)
 	}
 }
 
-/* Each PAT entry must be a valid memory type: 0 UC, 1 WC, 4 WT, 5 WP, 6 WB, 7 UC- (SDM 11.12.2). */
-static bool pat_valid(u64 v)
-{
-	for (unsigned i = 0; i < 8; i++) {
-		u8 t = (u8)(v >> (i * 8));
-
-		if (t == 2 || t == 3 || t > 7)
-			return false;
-	}
-	return true;
-}
-
 static void set_seg_base(struct cpu *c, unsigned seg, u64 base)
 {
 	struct x86_segment s = c->seg[seg];
@@ -876,7 +864,7 @@ bool msr_write(struct cpu *c, u32 index, u64 v)
 		c->tsc_aux = v;
 		return true;
 	case MSR_IA32_PAT:
-		if (!pat_valid(v))
+		if (!x86_pat_valid(v))
 			cpu_gp(c, 0);
 		c->pat = v;
 		return true;

@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "arch/x86.h"
 #include "cpu/cpu.h"
 #include "arch/vmx.h"
 #include "vmx/internal.h"
@@ -28,18 +29,6 @@ static bool phys_ok(u64 a)
 static bool page_ok(u64 a)
 {
 	return !(a & 0xfff) && phys_ok(a);
-}
-
-/* Every byte of IA32_PAT a valid memory type: 0, 1, 4, 5, 6 or 7 (SDM vol. 3C 27.2.2, 27.3.1.1). */
-static bool pat_ok(u64 pat)
-{
-	for (int i = 0; i < 8; i++) {
-		u8 t = (u8)(pat >> (i * 8));
-
-		if (t == 2 || t == 3 || t > 7)
-			return false;
-	}
-	return true;
 }
 
 #define EFER_VALID (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)
@@ -221,7 +210,7 @@ int vmx_check_host_state(const struct vmx_vcpu *x)
 		return bad;
 	if (!canonical(v->host_ia32_sysenter_esp) || !canonical(v->host_ia32_sysenter_eip))
 		return bad;
-	if ((exit_ctls & EXIT_CTL_LOAD_PAT) && !pat_ok(v->host_ia32_pat))
+	if ((exit_ctls & EXIT_CTL_LOAD_PAT) && !x86_pat_valid(v->host_ia32_pat))
 		return bad;
 	if (exit_ctls & EXIT_CTL_LOAD_EFER) {
 		u64 efer = v->host_ia32_efer;
@@ -430,7 +419,7 @@ int vmx_check_guest_state(const struct vmx_vcpu *x, u64 *qual)
 		return fail;
 	if (!canonical(v->guest_sysenter_esp) || !canonical(v->guest_sysenter_eip))
 		return fail;
-	if ((entry_ctls & ENTRY_CTL_LOAD_PAT) && !pat_ok(v->guest_ia32_pat))
+	if ((entry_ctls & ENTRY_CTL_LOAD_PAT) && !x86_pat_valid(v->guest_ia32_pat))
 		return fail;
 	if (entry_ctls & ENTRY_CTL_LOAD_EFER) {
 		u64 efer = v->guest_ia32_efer;
