@@ -2,21 +2,20 @@
 /* Port and MMIO buses: range registration and dispatch. */
 #include <errno.h>
 
+#include "common/ranges.h"
 #include "devices/bus.h"
 
 int bus_register_range(struct bus *bus, u64 base, u64 len, bus_access_fn access, void *opaque,
 		       const char *name)
 {
+	int err;
+
 	if (!len || base + len < base)
 		return -EINVAL;
-	for (unsigned i = 0; i < bus->nr_ranges; i++) {
-		const struct bus_range *r = &bus->ranges[i];
-
-		if (base < r->base + r->len && r->base < base + len)
-			return -EEXIST;
-	}
-	if (bus->nr_ranges == BUS_MAX_RANGES)
-		return -ENOSPC;
+	err = ranges_check_insert(RANGE_ARRAY(bus->ranges, bus->nr_ranges, base, len),
+				  BUS_MAX_RANGES, base, len);
+	if (err)
+		return err;
 	bus->ranges[bus->nr_ranges++] = (struct bus_range){
 		.base = base,
 		.len = len,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/ranges.h"
 #include "loader/loader.h"
 
 #define MB_HEADER_MAGIC	    0x1badb002
@@ -243,11 +244,6 @@ static int multiboot_plan_elf(const u8 *image, size_t size, struct boot_plan *pl
 	return 0;
 }
 
-static bool ranges_overlap(u64 a, u64 a_end, u64 b, u64 b_end)
-{
-	return a < b_end && b < a_end;
-}
-
 static int multiboot_check_segments(struct boot_plan *plan, u64 mem_size, u32 entry)
 {
 	bool entry_loaded = false;
@@ -255,6 +251,7 @@ static int multiboot_check_segments(struct boot_plan *plan, u64 mem_size, u32 en
 	for (unsigned i = 0; i < plan->nr_segments; i++) {
 		const struct boot_segment *s = &plan->seg[i];
 		u64 end = s->gpa + s->memsz;
+		int j;
 
 		if (end > mem_size)
 			return plan_fail(plan, -E2BIG,
@@ -263,16 +260,15 @@ static int multiboot_check_segments(struct boot_plan *plan, u64 mem_size, u32 en
 					 (unsigned long long)s->gpa, (unsigned long long)end - 1,
 					 (unsigned long long)(mem_size >> 20),
 					 (unsigned long long)((end + (1 << 20) - 1) >> 20));
-		if (ranges_overlap(s->gpa, end, MBI_ADDR, MBI_ADDR + MBI_AREA_SIZE))
+		if (range_overlaps(s->gpa, s->memsz, MBI_ADDR, MBI_AREA_SIZE))
 			return plan_fail(plan, -EINVAL,
 					 "segment %#llx-%#llx overlaps the multiboot "
 					 "information at %#x-%#x: link the image at 1M or above",
 					 (unsigned long long)s->gpa, (unsigned long long)end - 1,
 					 MBI_ADDR, MBI_ADDR + MBI_AREA_SIZE - 1);
-		for (unsigned j = 0; j < i; j++)
-			if (ranges_overlap(s->gpa, end, plan->seg[j].gpa,
-					   plan->seg[j].gpa + plan->seg[j].memsz))
-				return plan_fail(plan, -EINVAL, "segments %u and %u overlap", j, i);
+		j = ranges_find_overlap(RANGE_ARRAY(plan->seg, i, gpa, memsz), s->gpa, s->memsz);
+		if (j >= 0)
+			return plan_fail(plan, -EINVAL, "segments %d and %u overlap", j, i);
 		if (entry - s->gpa < s->memsz)
 			entry_loaded = true;
 	}

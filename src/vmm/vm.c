@@ -7,18 +7,16 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "common/ranges.h"
 #include "vmm/vm.h"
 
 int vm_add_region(struct vm *vm, u64 gpa, u64 size, enum mem_region_kind kind, const char *name)
 {
-	for (unsigned i = 0; i < vm->nr_regions; i++) {
-		const struct mem_region *r = &vm->regions[i];
+	int err = ranges_check_insert(RANGE_ARRAY(vm->regions, vm->nr_regions, gpa, size),
+				      VM_MAX_REGIONS, gpa, size);
 
-		if (gpa < r->gpa + r->size && r->gpa < gpa + size)
-			return -EEXIST;
-	}
-	if (vm->nr_regions == VM_MAX_REGIONS)
-		return -ENOSPC;
+	if (err)
+		return err;
 	vm->regions[vm->nr_regions++] = (struct mem_region){
 		.gpa = gpa,
 		.size = size,
