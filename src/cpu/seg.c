@@ -472,6 +472,22 @@ static void commit_cs(struct cpu *c, struct x86_segment *cs, u64 rip, u8 cpl)
 }
 
 /*
+ * The end of a far JMP, CALL, RET or IRET in real-address mode (SDM vol. 2, each instruction's
+ * real-address-mode operation; vol. 3A 20.1.1): CS.selector = sel, CS.base = sel << 4, the limit
+ * and attributes kept; RIP = the offset at the operand size. The caller has done the stack and
+ * RFLAGS work before.
+ */
+static void commit_cs_real(struct cpu *c, u16 sel, u64 rip, unsigned osz)
+{
+	struct x86_segment cs = c->seg[SEG_CS];
+
+	cs.sel = sel;
+	cs.base = (u64)sel << 4;
+	commit_cs(c, &cs, rip & size_mask(osz), 0);
+	c->iret_nmi_unblocked = 0;
+}
+
+/*
  * Resolves the target of a far JMP/CALL (SDM vol. 3A 5.8.1, 5.8.4-5.8.6). A code segment keeps
  * the CPL: conforming needs DPL <= CPL, non-conforming RPL <= CPL and DPL = CPL. A call gate
  * (16/32-bit outside IA-32e mode, 64-bit inside) needs DPL >= CPL and DPL >= RPL and names a
@@ -543,10 +559,7 @@ static void far_jmp(struct cpu *c, u16 sel, u64 rip, unsigned osz)
 	unsigned gate_sz;
 
 	if (c->mode == MODE_REAL) {
-		cs.sel = sel;
-		cs.base = (u64)sel << 4;
-		commit_cs(c, &cs, rip & size_mask(osz), 0);
-		c->iret_nmi_unblocked = 0;
+		commit_cs_real(c, sel, rip, osz);
 		return;
 	}
 	if (osz == 2)
@@ -608,10 +621,7 @@ static void far_call(struct cpu *c, u16 sel, u64 rip, unsigned osz)
 		v[1] = c->rip;
 		sp = stack_write(c, &ss, false, rsp, v, 2, osz);
 		set_rsp(c, rsp, sp, &ss, false);
-		cs.sel = sel;
-		cs.base = (u64)sel << 4;
-		commit_cs(c, &cs, rip & size_mask(osz), 0);
-		c->iret_nmi_unblocked = 0;
+		commit_cs_real(c, sel, rip, osz);
 		return;
 	}
 	if (osz == 2)
@@ -758,10 +768,7 @@ void op_ret_far(struct cpu *c, const struct insn *d)
 
 	if (c->mode == MODE_REAL) {
 		cpu_pop_commit(c, 2 * osz + imm);
-		cs.sel = sel;
-		cs.base = (u64)sel << 4;
-		commit_cs(c, &cs, rip & size_mask(osz), 0);
-		c->iret_nmi_unblocked = 0;
+		commit_cs_real(c, sel, rip, osz);
 		return;
 	}
 	ret_cs(c, sel, &cs);
@@ -816,10 +823,7 @@ void op_iret(struct cpu *c, const struct insn *d)
 			mask &= 0xffff;
 		cpu_pop_commit(c, 3 * osz);
 		flags_set(c, (old & ~mask) | (nf & mask) | X86_FIXED1);
-		cs.sel = sel;
-		cs.base = (u64)sel << 4;
-		commit_cs(c, &cs, rip & size_mask(osz), 0);
-		c->iret_nmi_unblocked = 0;
+		commit_cs_real(c, sel, rip, osz);
 		return;
 	}
 	if (old & X86_NT)
