@@ -11,7 +11,7 @@ struct vm;
 struct vcpu;
 struct vmcs;
 
-/* The --vmx switches, in the order policy.h lists their names. */
+/* The --vmx switches: the one list of their ids and names (policy.c derives its tables from it). */
 #define VMM_SWITCHES(X)                                                                            \
 	X(RDTSC_EXITING, "rdtsc-exiting")                                                          \
 	X(HLT_EXITING, "hlt-exiting")                                                              \

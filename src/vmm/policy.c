@@ -25,92 +25,88 @@ enum ctl_word { CTL_PIN, CTL_PROC, CTL_PROC2 };
 
 /*
  * Each switch: the control word and bits it sets, the default with EPT on, and why (`--vmx help`
- * prints the reasons). EPT off changes four defaults (vmm_switch_default).
+ * prints the reasons). EPT off changes four defaults (vmm_switch_default). Names come from the
+ * one list, VMM_SWITCHES (vmm/exits.h), through switch_names[].
  */
 static const struct vmm_switch_desc {
-	const char *name;
 	enum ctl_word word;
 	u32 bits;
 	bool def;
 	const char *why;
 } switches[VMM_NR_SWITCHES] = {
-	[VMM_RDTSC_EXITING] = { "rdtsc-exiting", CTL_PROC, PROC_RDTSC_EXITING, false,
+	[VMM_RDTSC_EXITING] = { CTL_PROC, PROC_RDTSC_EXITING, false,
 				"TSC offsetting virtualizes the TSC without exits" },
-	[VMM_HLT_EXITING] = { "hlt-exiting", CTL_PROC, PROC_HLT_EXITING, true,
+	[VMM_HLT_EXITING] = { CTL_PROC, PROC_HLT_EXITING, true,
 			      "a halted vCPU gives its host thread back; with no interrupt "
 			      "source yet, HLT is where a run ends" },
-	[VMM_MSR_BITMAP] = { "msr-bitmap", CTL_PROC, PROC_USE_MSR_BITMAPS, true,
+	[VMM_MSR_BITMAP] = { CTL_PROC, PROC_USE_MSR_BITMAPS, true,
 			     "the CPU's own MSRs (EFER, STAR, ...) run without exits, every "
 			     "other MSR exits to the VMM's MSR policy" },
-	[VMM_IO_BITMAP] = { "io-bitmap", CTL_PROC, PROC_USE_IO_BITMAPS, true,
+	[VMM_IO_BITMAP] = { CTL_PROC, PROC_USE_IO_BITMAPS, true,
 			    "every port is the VMM's, so the bitmaps are all ones; off is "
 			    "unconditional I/O exiting, which exits the same way (SDM 26.1.3)" },
-	[VMM_EPT] = { "ept", CTL_PROC2, PROC2_ENABLE_EPT, true,
+	[VMM_EPT] = { CTL_PROC2, PROC2_ENABLE_EPT, true,
 		      "guest page tables are the guest's own: no shadow paging, no CR3 or "
 		      "INVLPG exits" },
-	[VMM_VPID] = { "vpid", CTL_PROC2, PROC2_ENABLE_VPID, true,
+	[VMM_VPID] = { CTL_PROC2, PROC2_ENABLE_VPID, true,
 		       "tagged TLB entries survive VM exits (SDM 29.1)" },
-	[VMM_PAUSE_EXITING] = { "pause-exiting", CTL_PROC, PROC_PAUSE_EXITING, false,
+	[VMM_PAUSE_EXITING] = { CTL_PROC, PROC_PAUSE_EXITING, false,
 				"PLE catches spin loops; exiting on every PAUSE costs more than it "
 				"saves" },
-	[VMM_PLE] = { "ple", CTL_PROC2, PROC2_PAUSE_LOOP_EXITING, true,
+	[VMM_PLE] = { CTL_PROC2, PROC2_PAUSE_LOOP_EXITING, true,
 		      "exits only for PAUSE loops longer than the window (gap 128, window "
 		      "4096: KVM's)" },
-	[VMM_CR3_EXITING] = { "cr3-exiting", CTL_PROC,
-			      PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING, false,
+	[VMM_CR3_EXITING] = { CTL_PROC, PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING, false,
 			      "with EPT, CR3 belongs to the guest (SDM 29.3); a shadow-paging VMM "
 			      "must see CR3 loads" },
-	[VMM_CR8_EXITING] = { "cr8-exiting", CTL_PROC,
-			      PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING, false,
+	[VMM_CR8_EXITING] = { CTL_PROC, PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING, false,
 			      "no local APIC yet: CR8 is the CPU's" },
-	[VMM_TPR_SHADOW] = { "tpr-shadow", CTL_PROC, PROC_TPR_SHADOW, false,
+	[VMM_TPR_SHADOW] = { CTL_PROC, PROC_TPR_SHADOW, false,
 			     "no local APIC yet: there is no TPR to shadow" },
-	[VMM_INVLPG_EXITING] = { "invlpg-exiting", CTL_PROC, PROC_INVLPG_EXITING, false,
+	[VMM_INVLPG_EXITING] = { CTL_PROC, PROC_INVLPG_EXITING, false,
 				 "with EPT and VPID, INVLPG needs no help from the VMM; a "
 				 "shadow-paging VMM must see it" },
-	[VMM_RDPMC_EXITING] = { "rdpmc-exiting", CTL_PROC, PROC_RDPMC_EXITING, true,
+	[VMM_RDPMC_EXITING] = { CTL_PROC, PROC_RDPMC_EXITING, true,
 				"no PMU is exposed (CPUID leaf 0AH is zero): the VMM answers RDPMC "
 				"with #GP" },
-	[VMM_MWAIT_EXITING] = { "mwait-exiting", CTL_PROC, PROC_MWAIT_EXITING, true,
+	[VMM_MWAIT_EXITING] = { CTL_PROC, PROC_MWAIT_EXITING, true,
 				"a guest must not sleep the host's CPU: MWAIT exits and is a NOP" },
-	[VMM_MONITOR_EXITING] = { "monitor-exiting", CTL_PROC, PROC_MONITOR_EXITING, true,
+	[VMM_MONITOR_EXITING] = { CTL_PROC, PROC_MONITOR_EXITING, true,
 				  "MONITOR exits and is a NOP, as MWAIT is" },
-	[VMM_MOV_DR_EXITING] = { "mov-dr-exiting", CTL_PROC, PROC_MOV_DR_EXITING, false,
+	[VMM_MOV_DR_EXITING] = { CTL_PROC, PROC_MOV_DR_EXITING, false,
 				 "debug registers are the guest's (KVM exits on the first MOV DR "
 				 "only, then lets go)" },
-	[VMM_WBINVD_EXITING] = { "wbinvd-exiting", CTL_PROC2, PROC2_WBINVD_EXITING, true,
+	[VMM_WBINVD_EXITING] = { CTL_PROC2, PROC2_WBINVD_EXITING, true,
 				 "a guest must not flush the host's caches" },
-	[VMM_RDTSCP] = { "rdtscp", CTL_PROC2, PROC2_ENABLE_RDTSCP, true,
+	[VMM_RDTSCP] = { CTL_PROC2, PROC2_ENABLE_RDTSCP, true,
 			 "CPUID advertises RDTSCP; off makes it #UD (SDM 26.3) and CPUID hides "
 			 "it" },
-	[VMM_INVPCID] = { "invpcid", CTL_PROC2, PROC2_ENABLE_INVPCID, true,
+	[VMM_INVPCID] = { CTL_PROC2, PROC2_ENABLE_INVPCID, true,
 			  "CPUID advertises INVPCID; off makes it #UD (SDM 26.3) and CPUID hides "
 			  "it" },
-	[VMM_TSC_OFFSETTING] = { "tsc-offsetting", CTL_PROC, PROC_TSC_OFFSETTING, true,
+	[VMM_TSC_OFFSETTING] = { CTL_PROC, PROC_TSC_OFFSETTING, true,
 				 "the guest's TSC is the host's plus an offset (SDM 26.6.5), "
 				 "without exits" },
-	[VMM_TSC_SCALING] = { "tsc-scaling", CTL_PROC2, PROC2_TSC_SCALING, false,
+	[VMM_TSC_SCALING] = { CTL_PROC2, PROC2_TSC_SCALING, false,
 			      "the guest's TSC runs at the host's rate; on: a multiplier of 1.0" },
-	[VMM_PREEMPTION_TIMER] = { "preemption-timer", CTL_PIN, PIN_PREEMPTION_TIMER, false,
+	[VMM_PREEMPTION_TIMER] = { CTL_PIN, PIN_PREEMPTION_TIMER, false,
 				   "one vCPU has no time slice to enforce; on: exit 52 every 2^14 "
 				   "timer ticks" },
-	[VMM_DESC_TABLE_EXITING] = { "desc-table-exiting", CTL_PROC2, PROC2_DESC_TABLE_EXITING,
-				     false,
+	[VMM_DESC_TABLE_EXITING] = { CTL_PROC2, PROC2_DESC_TABLE_EXITING, false,
 				     "descriptor tables are the guest's; on: LGDT, SIDT, LTR, ... "
 				     "exit and the VMM emulates them" },
-	[VMM_PML] = { "pml", CTL_PROC2, PROC2_ENABLE_PML, false,
+	[VMM_PML] = { CTL_PROC2, PROC2_ENABLE_PML, false,
 		      "nothing migrates or snapshots the guest yet; on: a dirty-page log the "
 		      "VMM drains into a bitmap (needs ept)" },
-	[VMM_UNRESTRICTED_GUEST] = { "unrestricted-guest", CTL_PROC2, PROC2_UNRESTRICTED_GUEST,
-				     true,
+	[VMM_UNRESTRICTED_GUEST] = { CTL_PROC2, PROC2_UNRESTRICTED_GUEST, true,
 				     "our guests start in protected mode with paging off, which "
 				     "needs it (SDM 27.3.1.1; needs ept)" },
-	[VMM_RDRAND_EXITING] = { "rdrand-exiting", CTL_PROC2, PROC2_RDRAND_EXITING, false,
+	[VMM_RDRAND_EXITING] = { CTL_PROC2, PROC2_RDRAND_EXITING, false,
 				 "the guest's random numbers need no VMM; on: exit 57 and the VMM "
 				 "answers from getrandom (to watch or replay them)" },
-	[VMM_RDSEED_EXITING] = { "rdseed-exiting", CTL_PROC2, PROC2_RDSEED_EXITING, false,
+	[VMM_RDSEED_EXITING] = { CTL_PROC2, PROC2_RDSEED_EXITING, false,
 				 "as rdrand-exiting, for RDSEED (exit 61)" },
-	[VMM_XSAVES] = { "xsaves", CTL_PROC2, PROC2_ENABLE_XSAVES, true,
+	[VMM_XSAVES] = { CTL_PROC2, PROC2_ENABLE_XSAVES, true,
 			 "CPUID advertises XSAVES/XRSTORS; off makes them #UD (SDM 26.3) and "
 			 "CPUID hides them" },
 };
@@ -235,7 +231,7 @@ int vmm_policy_set(struct vm *vm, const char *name, bool on)
 		const struct vmm_switch_desc *d = &switches[sw];
 		u64 cap;
 
-		if (strcmp(name, d->name))
+		if (strcmp(name, switch_names[sw]))
 			continue;
 		cap = vmm_word_cap(d->word);
 		if (on && (d->bits & ~(u32)(cap >> 32)))
@@ -296,7 +292,7 @@ void vmm_policy_help(FILE *f)
 				      " (the VT-x model cannot turn it on)");
 		if (d->bits & (u32)cap)
 			snprintf(why + n, sizeof(why) - n, " (the VT-x model cannot turn it off)");
-		fprintf(f, "  %-19s %-3s  ", d->name, def ? "on" : "off");
+		fprintf(f, "  %-19s %-3s  ", switch_names[sw], def ? "on" : "off");
 		vmm_print_wrapped(f, why, 27);
 	}
 }
@@ -423,7 +419,8 @@ static int vmm_vmcs_setup_pages(struct vcpu *vcpu, struct vmcs *v, u32 proc, u32
 	}
 	if (proc2 & PROC2_ENABLE_EPT) {
 		/* PML logs by the EPT dirty flags, so it needs them enabled (SDM 29.3.6). One EPT
-		   per VM: every vCPU's VMCS points at it, as KVM's vCPUs share their MMU's roots. */
+		   per VM: every vCPU's VMCS points at it, as KVM's vCPUs share their MMU's roots.
+		 */
 		if (!vm->eptp) {
 			err = ept_build(vm, proc2 & PROC2_ENABLE_PML, &vm->eptp);
 			if (err)

@@ -15,11 +15,8 @@ struct vmcs;
 
 /*
  * Switch a named control for this VM before its vCPU is created: 0, or -ENOENT for an unknown
- * name (main.c then points at `--vmx help`). Names: rdtsc-exiting, hlt-exiting, msr-bitmap,
- * io-bitmap, ept, vpid, pause-exiting, ple, cr3-exiting, cr8-exiting, tpr-shadow, invlpg-exiting,
- * rdpmc-exiting, mwait-exiting, monitor-exiting, mov-dr-exiting, wbinvd-exiting, rdtscp,
- * invpcid, tsc-offsetting, tsc-scaling, preemption-timer, desc-table-exiting, pml,
- * unrestricted-guest, rdrand-exiting, rdseed-exiting, xsaves.
+ * name (main.c then points at `--vmx help`). The names are VMM_SWITCHES's (vmm/exits.h), the one
+ * list of them; vmm_policy_names() returns them in its order.
  */
 int vmm_policy_set(struct vm *vm, const char *name, bool on);
 const char *const *vmm_policy_names(void); /* NULL-terminated */
