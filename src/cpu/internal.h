@@ -198,7 +198,7 @@ struct cpu {
 	u64 star, lstar, cstar, fmask, kernel_gs_base;
 	u64 sysenter_cs, sysenter_esp, sysenter_eip;
 	u64 tsc_aux, pat, apic_base;
-	u64 tsc_base; /* IA32_TSC = cpu_tsc_raw() + tsc_base (sys.c) */
+	u64 tsc_base; /* IA32_TSC = cpu_tsc_raw() + tsc_base (msr.c) */
 	/* x87, MMX, SSE (and later AVX) registers in the XSAVE layout (x86.h struct x86_fpu);
 	   the x87 (fpu.c) and SSE (sse*.c) handlers own their parts of it. */
 	struct x86_fpu fpu;
@@ -309,7 +309,7 @@ noreturn void cpu_page_fault(struct cpu *c, u64 lin, u32 err);
  */
 noreturn void cpu_vmexit(struct cpu *c, u32 reason, u64 qual);
 
-/* --- h2: VMX controls, TSC and timers (exec.c, events.c, sys.c) --- */
+/* --- h2: VMX controls, TSC and timers (exec.c, events.c, msr.c) --- */
 
 /* The host timer the soft CPU models (events.c): an external interrupt with Linux's
    LOCAL_TIMER_VECTOR every CPU_HOST_TICK retired instructions, while PIN_EXTINT_EXITING is set. */
@@ -326,7 +326,7 @@ void events_vmexit(struct cpu *c);
 void events_rearm(struct cpu *c);
 /* Instructions retired before the current one (exec.c). */
 u64 cpu_icount_now(const struct cpu *c);
-/* The clock the TSC and the VMX-preemption timer count, without IA32_TSC writes (sys.c). */
+/* The clock the TSC and the VMX-preemption timer count, without IA32_TSC writes (msr.c). */
 u64 cpu_tsc_raw(const struct cpu *c);
 
 /* --- State changes that other parts must see (exec.c, mmu.c, seg.c) --- */
@@ -605,7 +605,7 @@ void mem_probe_write(struct cpu *c, unsigned seg, u64 off, unsigned size);
 
 /*
  * The VMM's access to guest memory on the guest's behalf (string I/O after an INS/OUTS exit,
- * sys.c), as a hardware VMM emulates it: the checks of the guest's own access at its CPL
+ * io.c), as a hardware VMM emulates it: the checks of the guest's own access at its CPL
  * (segment limits and usability, paging with accessed and dirty flags, SMAP, alignment), raising
  * #GP/#SS/#PF/#AC through cpu_fault(); guest-physical addresses are RAM or the MMIO callbacks as
  * the VMM maps them, never translated through EPT, and the TLB is neither used nor filled.
@@ -695,7 +695,7 @@ u64 flags_get(struct cpu *c);             /* full RFLAGS, arithmetic bits materi
 void flags_set(struct cpu *c, u64 rflags); /* all bits; lazy state becomes LF_NONE */
 bool flags_cond(struct cpu *c, unsigned cc); /* condition code 0..15 (SDM vol. 1 Table B-1) */
 
-/* --- System (sys.c, events.c, seg.c) used across files --- */
+/* --- System (seg.c, msr.c, io.c, events.c) used across files --- */
 
 /* Load a segment register from a selector with the SDM's checks (MOV Sreg, POP Sreg, far
    transfers use their own checks in seg.c). Raises #GP/#NP/#SS/#TS as the SDM says. */
@@ -710,13 +710,13 @@ u64 cpu_guest_tsc(struct cpu *c); /* guest TSC as RDTSC returns it (TSC offsetti
 void events_check(struct cpu *c);
 /* Deliver the fault recorded in c->fault_* (after cpu_fault's longjmp). */
 void events_deliver_fault(struct cpu *c);
-/* Complete an I/O instruction after its exit came back (sys.c). */
+/* Complete an I/O instruction after its exit came back (io.c). */
 void io_complete(struct cpu *c);
 
 /* Handler for invalid or unimplemented encodings: #UD. */
 void op_ud(struct cpu *c, const struct insn *d);
 
-/* --- Descriptors and event delivery shared by seg.c, sys.c and events.c --- */
+/* --- Descriptors and event delivery shared by seg.c, desc.c, io.c and events.c --- */
 
 
 /* Implicit supervisor accesses to system structures: GDT, LDT, IDT, TSS (SDM vol. 3A 4.6). */
@@ -739,3 +739,73 @@ void seg_null_outer(struct cpu *c);
 u64 tss_read(struct cpu *c, u32 off, unsigned size, u32 ext);
 /* Deliver `vector` through the IDT (SDM vol. 3A 6.12, 6.14); `ret_rip` is the RIP pushed. */
 void events_deliver(struct cpu *c, u8 vector, u8 type, bool has_error, u32 error, u64 ret_rip);
+
+/* --- System instructions (sys.c, cr.c, desc.c, msr.c, syscall.c, io.c) --- */
+
+/*
+ * Each handler applies, in the SDM's order (SDM vol. 3C 25.1.1): #UD for the mode, privilege
+ * faults (CPL, CR4.TSD, TSS I/O permission bitmap), then the VM exit the controls ask for (SDM
+ * vol. 3C 26.1), then the instruction's own checks and work. Exit qualifications follow SDM
+ * vol. 3C 27.2.1. The helpers they share:
+ */
+
+/* Secondary controls act only when activated (SDM vol. 3C 24.6.2). */
+static inline u32 cpu_proc2(const struct cpu *c)
+{
+	return (c->ctl.proc & PROC_SECONDARY_CONTROLS) ? c->ctl.proc2 : 0;
+}
+
+static inline void need_cpl0(struct cpu *c)
+{
+	if (c->cpl)
+		cpu_gp(c, 0);
+}
+
+static inline unsigned iopl(const struct cpu *c)
+{
+	return (c->rflags & X86_IOPL) >> X86_IOPL_SHIFT;
+}
+
+/* Address-size field of the VM-exit instruction information (SDM vol. 3C 27.2.5). */
+static inline u32 asz_code(unsigned asz)
+{
+	return asz == 2 ? 0 : asz == 4 ? 1 : 2;
+}
+
+/*
+ * The operand fields shared by the VM-exit instruction information formats (SDM vol. 3C 28.2.5):
+ * scaling 1:0, address size 9:7, segment 17:15, index 21:18 (22: invalid), base 26:23 (27:
+ * invalid); a register operand instead: reg1 in 6:3 and bit 10.
+ */
+static inline u32 mem_insn_info(const struct cpu *c, const struct insn *d)
+{
+	u32 info;
+
+	if (!d->mem)
+		return (u32)d->rm << 3 | BIT(10);
+	info = d->scale | asz_code(d->asz) << 7 | (u32)d->seg << 15;
+	info |= d->index == BASE_NONE ? BIT(22) : (u32)d->index << 18;
+	info |= (d->base == BASE_NONE || d->base == BASE_RIP) ? BIT(27) : (u32)d->base << 23;
+	return info;
+}
+
+/* The 16-bit selector or word operand of r/m16 instructions. */
+static inline u16 rm16(struct cpu *c, const struct insn *d)
+{
+	return d->mem ? (u16)mem_read(c, d->seg, insn_ea(c, d), 2) : (u16)reg_read(c, d->rm, 2);
+}
+
+/* CLI, STI and port I/O without a permission-bitmap check: real mode or CPL <= IOPL. */
+static inline bool iopl_ok(const struct cpu *c)
+{
+	return c->mode == MODE_REAL || c->cpl <= iopl(c);
+}
+
+/* A new base for segment register `seg`, the rest of its cache kept (SWAPGS, WRMSR). */
+static inline void set_seg_base(struct cpu *c, unsigned seg, u64 base)
+{
+	struct x86_segment s = c->seg[seg];
+
+	s.base = base;
+	seg_commit(c, seg, &s);
+}

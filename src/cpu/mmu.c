@@ -254,7 +254,7 @@ static bool walk_4level(struct cpu *c, u64 lin, int acc, struct walk *w)
 
 /*
  * PAE paging (SDM 4.4). The four PDPTEs live in registers, loaded at MOV CR3 and at the CR0/CR4
- * writes that enter or change PAE paging, where reserved bits give #GP(0) (SDM 4.4.1; sys.c):
+ * writes that enter or change PAE paging, where reserved bits give #GP(0) (SDM 4.4.1; cr.c):
  * a guest that edits its PDPT sees the edit only after reloading CR3. The PDPTE has no R/W, U/S,
  * XD or accessed flag (SDM 4.4.1 Table 4-8).
  */
@@ -760,7 +760,7 @@ void mem_probe_write(struct cpu *c, unsigned seg, u64 off, unsigned size)
 		mmu_translate(c, (lin + n1) & c->lin_mask, ACC_WRITE);
 }
 
-/* --- The VMM's accesses for the guest (string I/O, sys.c) --- */
+/* --- The VMM's accesses for the guest (string I/O, io.c) --- */
 
 /* Guest-physical address of lin for the VMM's access: the guest's paging with its accessed and
    dirty flags and #PF, its page tables reached as the VMM maps guest memory (no EPT, no TLB). */

@@ -45,7 +45,8 @@
 	X(op_xlat)         /* D7 */                                                                  \
 	X(op_loop) X(op_loope) X(op_loopne) X(op_jrcxz) /* E2 E1 E0 E3, imm = rel8; asz = counter */ \
 	X(op_enter) X(op_leave) /* C8 (imm = size, imm2 = level), C9 */                              \
-	/* sys.c: system instructions; each checks CPL/CR4 and the VMX controls itself */            \
+	/* sys.c, cr.c, desc.c, msr.c, syscall.c, io.c: system instructions; each checks CPL/CR4 */  \
+	/* and the VMX controls itself */                                                            \
 	X(op_mov_r_cr) X(op_mov_cr_r) X(op_mov_r_dr) X(op_mov_dr_r) /* 0F 20 22 21 23; sub = CR/DR */\
 	X(op_clts) X(op_invd) X(op_wbinvd) /* 0F 06 08 09 */                                         \
 	X(op_sgdt) X(op_sidt) X(op_lgdt) X(op_lidt) X(op_smsw) X(op_lmsw) X(op_invlpg)               \

@@ -78,7 +78,7 @@
 /*
  * CR0/CR4 fixed bits (A.7, A.8). CR0: PE, NE and PG must be 1 (unrestricted guest relaxes PE and
  * PG at VM entry, 27.3.1.1). CR4: VMXE must be 1; may be 1: the bits the CPU's MOV to CR4 accepts
- * (cpu/sys.c CR4_SUPPORTED) and VMXE.
+ * (cpu/cr.c CR4_SUPPORTED) and VMXE.
  */
 #define VMX_CR0_FIXED0 (CR0_PE | CR0_NE | CR0_PG)
 #define VMX_CR0_FIXED1 0xffffffffull

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * Unit tests of the privileged architecture (seg.c, sys.c, events.c): descriptor decoding and
- * segment loads, segment limit checks, CR0/CR4 rules and CR-access exits, MSR and I/O bitmaps,
- * I/O exits and completion, IDT delivery in IA-32e mode, the exception bitmap, double and triple
- * faults, SYSCALL/SYSRET, IRETQ and the interrupt window. Handlers are called directly on a CPU
- * whose GDT, IDT and TSS are built in guest RAM (paging off).
+ * Unit tests of the privileged architecture (seg.c, events.c, and the system instructions of
+ * sys.c, cr.c, desc.c, msr.c, syscall.c and io.c): descriptor decoding and segment loads, segment
+ * limit checks, CR0/CR4 rules and CR-access exits, MSR and I/O bitmaps, I/O exits and
+ * completion, IDT delivery in IA-32e mode, the exception bitmap, double and triple faults,
+ * SYSCALL/SYSRET, IRETQ and the interrupt window. Handlers are called directly on a CPU whose
+ * GDT, IDT and TSS are built in guest RAM (paging off).
  */
 #include <setjmp.h>
 #include <stdlib.h>
