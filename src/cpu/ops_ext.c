@@ -13,11 +13,6 @@
 #include "cpu/ops.h"
 #include "cpu/ops_ext.h"
 
-static u32 proc2_enabled(const struct cpu *c)
-{
-	return (c->ctl.proc & PROC_SECONDARY_CONTROLS) ? c->ctl.proc2 : 0;
-}
-
 /*
  * RDRAND r16/32/64 (0F C7 /6), RDSEED (0F C7 /7), register forms, operand size by 66 and REX.W.
  * "RDRAND exiting" / "RDSEED exiting" make them exit (reasons 57, 61) with the destination
@@ -31,7 +26,7 @@ void op_rdrand(struct cpu *c, const struct insn *d)
 	u32 ctl = seed ? PROC2_RDSEED_EXITING : PROC2_RDRAND_EXITING;
 	u64 v = 0, f;
 
-	if (proc2_enabled(c) & ctl) {
+	if (cpu_proc2(c) & ctl) {
 		c->exit->insn_info = (u32)d->rm << 3 | (u32)(d->osz == 2   ? 0
 							     : d->osz == 4 ? 1
 									   : 2)
@@ -51,7 +46,7 @@ void op_rdrand(struct cpu *c, const struct insn *d)
    unless "enable RDTSCP" (SDM vol. 3C 26.3). */
 void op_rdpid(struct cpu *c, const struct insn *d)
 {
-	if (!(proc2_enabled(c) & PROC2_ENABLE_RDTSCP))
+	if (!(cpu_proc2(c) & PROC2_ENABLE_RDTSCP))
 		cpu_ud(c);
 	reg_write(c, d->rm, (u32)c->tsc_aux, c->code_bits == 64 ? 8 : 4);
 }

@@ -43,12 +43,6 @@
 #define XS_XMM	 160
 #define XS_HDR	 512
 
-/* Secondary controls act only when activated (SDM vol. 3C 24.6.2). */
-static u32 proc2_enabled(const struct cpu *c)
-{
-	return (c->ctl.proc & PROC_SECONDARY_CONTROLS) ? c->ctl.proc2 : 0;
-}
-
 /* Whether the x87 state is in its initial configuration (13.6): FCW 037FH, FSW 0, all tags
    empty, FOP, FIP, FDP 0 and every data register 0. */
 static bool x87_init(const struct cpu *c)
@@ -162,7 +156,7 @@ static u64 xs_begin(struct cpu *c, const struct insn *d, bool supervisor)
 
 	if (!(c->cr4 & CR4_OSXSAVE))
 		cpu_ud(c);
-	if (supervisor && !(proc2_enabled(c) & PROC2_ENABLE_XSAVES))
+	if (supervisor && !(cpu_proc2(c) & PROC2_ENABLE_XSAVES))
 		cpu_ud(c); /* XSAVES/XRSTORS without "enable XSAVES/XRSTORS" (26.3) */
 	if (c->cr0 & CR0_TS)
 		cpu_fault(c, X86_NM, 0);
