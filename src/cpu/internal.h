@@ -345,6 +345,12 @@ static inline void cpu_refresh_derived(struct cpu *c)
 	c->tlb = c->tlbs[t];
 	c->block_key = c->code_bits | (u32)(c->cpl == 3) << 8;
 }
+/* Alignment checking is on (see above): an instruction that accesses one operand in parts checks
+   the alignment of the whole operand itself. */
+static inline bool cpu_align_checking(const struct cpu *c)
+{
+	return c->tlb == c->tlbs[2];
+}
 void tlb_flush_all(struct cpu *c);    /* MOV CR3 / CR0.PG,WP / CR4 paging bits (SDM 4.10.4) */
 /* Load the PDPTE registers from the PDPT at cr3 (SDM vol. 3A 4.4.1); false, changing nothing,
    if a present entry has reserved bits set (the caller raises #GP(0)). (mmu.c) */
