@@ -408,6 +408,7 @@ void events_vmentry(struct cpu *c)
 				      c->vmx.preemption_timer;
 	c->ple_valid = 0;
 	c->mtf_pending = 0;
+	c->rf_step = 0; /* an exit before the instruction completed: RF stays for it */
 	c->iret_nmi_unblocked = 0;
 	c->event_pending = 1;
 	events_rearm(c);
@@ -473,6 +474,12 @@ void events_check(struct cpu *c)
 	u32 pin = c->ctl.pin;
 
 	c->insn_rip = c->rip;
+	/* The instruction that began with RF = 1 completed: RF is cleared (SDM vol. 3B 19.3.1.1),
+	   before a single-step trap pushes RFLAGS. IRET, which loads RF, cancels this. */
+	if (c->rf_step) {
+		c->rf_step = 0;
+		c->rflags &= ~X86_RF;
+	}
 	/* MOV SS blocks debug exceptions for one instruction; STI does not (SDM vol. 3A 6.8.3). */
 	if (c->single_step && !(shadow && c->shadow_kind == GUEST_INTR_STATE_MOV_SS)) {
 		single_step_trap(c);
@@ -607,6 +614,12 @@ void events_check(struct cpu *c)
 		c->one_insn = 1;
 		pending = true;
 	}
+	/* RF (set by IRET or VM entry) lasts until the next instruction completes: step it. */
+	if ((c->rflags & X86_RF) && !c->halted) {
+		c->rf_step = 1;
+		c->one_insn = 1;
+		pending = true;
+	}
 	c->event_pending = pending;
 }
 
@@ -638,6 +651,9 @@ static void soft_event(struct cpu *c, u8 vector, u8 type)
 	c->inject.insn_len = c->insn ? c->insn->len : 0;
 	c->fault_depth = 1;
 	c->single_step = 0; /* the gate clears TF; no single-step trap after INT n */
+	/* The instruction completes into the delivery: the image has RF = 0, as for any trap after
+	   an instruction (SDM vol. 3B 19.3.1.1; a fault in the delivery pushes RF = 1 anyway). */
+	c->rflags &= ~X86_RF;
 	events_deliver(c, vector, type, false, 0, c->rip);
 	c->fault_depth = 0;
 	c->break_block = 1;

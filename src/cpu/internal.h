@@ -204,6 +204,7 @@ struct cpu {
 	u8 halted;
 	u8 event_pending; /* something to check between blocks */
 	u8 single_step; /* RFLAGS.TF was set when the current instruction began: #DB trap after it */
+	u8 rf_step;	/* RFLAGS.RF was set when the current instruction began: clear it after */
 	struct {
 		u8 valid, vector, type, has_error, insn_len;
 		u32 error;

@@ -821,6 +821,9 @@ void op_iret(struct cpu *c, const struct insn *d)
 		cs.base = (u64)sel << 4;
 		commit_cs(c, &cs, rip & size_mask(osz), 0);
 		c->iret_nmi_unblocked = 0;
+		c->rf_step = 0;
+		if (nf & (X86_TF | X86_RF))
+			c->event_pending = 1;
 		return;
 	}
 	if (old & X86_NT)
@@ -856,6 +859,8 @@ void op_iret(struct cpu *c, const struct insn *d)
 		commit_cs(c, &cs, rip, cpl);
 	}
 	c->iret_nmi_unblocked = 0;
-	if (nf & X86_TF)
+	/* RF as loaded lasts until the next instruction completes (events_check) */
+	c->rf_step = 0;
+	if (nf & (X86_TF | X86_RF))
 		c->event_pending = 1;
 }
