@@ -10,14 +10,13 @@
  * weight, the feature bit it needs (gen.h) and whether it may be skipped by a branch (`straight`:
  * no control transfer, no change of stack depth), and list it in docs/difftest.md.
  *
- * In soft but not generated (cannot be compared, or the oracle differs by design; the reasons
- * are in docs/difftest.md): CPUID, RDTSC, RDTSCP, RDPMC, SGDT, SIDT, XGETBV (values differ
- * between machines); SYSCALL, SYSENTER, INT 0x80, VMCALL (they leave the oracle's process);
- * SYSEXIT, SWAPGS... see gen_privileged() for what faults instead; POP FS/GS, LFS, LGS, MOV to
- * FS/GS (the host's thread pointer); MONITOR/MWAIT, CLAC/STAC depend on host settings; LSS;
- * compatibility mode. Not in soft, so not generated: x87, MMX, SSE, AVX (a later issue), BMI2
- * (BZHI MULX PDEP PEXT RORX SARX SHLX SHRX), ADX (ADCX ADOX), RDRAND, RDSEED, RDPID, CLFLUSHOPT,
- * CLWB, CRC32, FSGSBASE.
+ * In soft but not generated (the reasons are in docs/difftest.md): CPUID, RDTSC, RDTSCP, RDPMC,
+ * SGDT, SIDT, XGETBV (their values differ between machines); SYSCALL, SYSENTER, SYSEXIT, INT 0x80,
+ * VMCALL and the other VMX instructions (they leave the oracle's process or the VM);
+ * POP FS/GS, LFS, LGS, MOV to FS/GS (the oracle's thread pointer); MONITOR/MWAIT, CLAC/STAC,
+ * INVPCID (they depend on host settings or CPUID); far transfers to compatibility mode. Not in
+ * soft, so not generated: x87, MMX, SSE, AVX (a later issue), BMI2 (BZHI MULX PDEP PEXT RORX SARX
+ * SHLX SHRX), ADX (ADCX ADOX), RDRAND, RDSEED, RDPID, CLFLUSHOPT, CLWB, CRC32, FSGSBASE, RTM.
  */
 #include "gen.h"
 
@@ -1782,20 +1781,39 @@ static u16 pick_sel(struct gen *g)
 }
 
 /*
- * Segment registers and descriptors at CPL 3 (SDM vol. 2B MOV, PUSH; 2A LAR, LSL; 2B VERR/VERW):
- * MOV r/m, Sreg (a register destination gets the zero-extended selector, memory 16 bits);
- * MOV ES/SS/DS, r/m (the descriptor checks: #GP(selector), #NP, null loads); PUSH FS/GS; LAR and
+ * Segment registers and descriptors at CPL 3 (SDM vol. 2B MOV, PUSH; 2A LAR, LSL, LDS/LSS; 2B
+ * VERR/VERW): MOV r/m, Sreg (a register destination gets the zero-extended selector, memory 16
+ * bits); MOV ES/SS/DS, r/m and LSS (the descriptor checks: #GP(selector), #NP, null loads); PUSH
+ * FS/GS; LAR and
  * LSL (ZF says whether the selector is accessible; the destination is written only if so) and
  * VERR/VERW (only ZF). FS and GS are never loaded: they hold the oracle's thread pointer.
  */
 static void gen_seg(struct gen *g)
 {
-	int k = below(g, 6), r;
+	int k = below(g, 7), r;
 	struct rm m;
 
 	g->hi8 = false;
 	r = pick_dst(g);
 	switch (k) {
+	case 3: { /* LSS r, m16:16/m16:32 (m16:64 with REX.W, which AMD does not have) */
+		int w = has(g, GEN_AMD) ? 2 << below(g, 2) : pick_w16(g);
+		u16 sel = chance(g, 4) ? pick_sel(g) : g->cfg->sel_stack;
+		int s = pick_scratch(g, 1u << r);
+		emit_mov_reg(g, s, rnd_value(g));
+		mem_operand(g, &m, w + 2, 0, 1u << s);
+		insn_begin(g);
+		emit_modrm(g, w, 0, (const u8[]){ 0x89 }, 1, s, &m, false, 0, 0);
+		insn_end(g, 0, 0);
+		struct rm m2 = rm_plus(m, w);
+		insn_begin(g);
+		emit_modrm(g, 2, 0, (const u8[]){ 0xc7 }, 1, 0, &m2, false, sel, 2);
+		insn_end(g, 0, 0);
+		insn_begin(g);
+		emit_modrm(g, w, 0, (const u8[]){ 0x0f, 0xb2 }, 2, r, &m, false, 0, 0);
+		insn_end(g, 0, 0);
+		return;
+	}
 	case 0: { /* MOV r/m, Sreg (6 and 7 are no segment registers: #UD) */
 		int w = chance(g, 2) ? pick_w16(g) : 4;
 		pick_rm(g, &m, 2, true);
