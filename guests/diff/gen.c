@@ -326,7 +326,7 @@ static u64 wild_address(struct gen *g)
 
 /*
  * A memory operand of `size` bytes landing inside the data page at least `margin` bytes from
- * its edges; base and index registers are loaded just before (those loads are instructions of
+ * its edges (without a margin, one in 64 straddles an edge); base and index registers are loaded just before (those loads are instructions of
  * the block too). Registers in `avoid` are not used for the address.
  */
 static void mem_operand_aligned(struct gen *g, struct rm *m, int size, int margin,
@@ -335,6 +335,10 @@ static void mem_operand_aligned(struct gen *g, struct rm *m, int size, int margi
 	u64 page = g->cfg->data_addr;
 	s64 t = (margin + below(g, 4096 - size - 2 * margin + 1)) & ~(s64)(align - 1);
 	int lim = g->hi8 ? 8 : 16;
+
+	/* across an edge of the page into an unmapped one: #PF, and a split write writes nothing */
+	if (size > 1 && !margin && align == 1 && chance(g, 64))
+		t = chance(g, 2) ? 4096 - size + 1 + below(g, size - 1) : -1 - (s64)below(g, size - 1);
 
 	*m = (struct rm){ .mem = true, .base = -1, .index = -1 };
 	avoid |= 1u << 4 | g->keep;
@@ -1166,9 +1170,19 @@ static void gen_string(struct gen *g)
 	bool a32 = chance(g, 4), gs = has(g, GEN_GS) && (k == 0 || k == 2 || k == 3) &&
 				      chance(g, 6);
 
+	bool down = chance(g, 2);
 	insn_begin(g);
-	put(g, chance(g, 2) ? 0xfc : 0xfd, 1); /* CLD / STD */
+	put(g, down ? 0xfd : 0xfc, 1); /* STD / CLD */
 	insn_end(g, 0, 0);
+	/* at times one pointer walks off the data page: a #PF in the middle of a REP, with RCX,
+	   RSI and RDI as far as the completed iterations took them (SDM vol. 2B REP) */
+	if (chance(g, 16)) {
+		u32 edge = down ? page + below(g, 24) : page + 4096 - 1 - below(g, 24);
+		if (chance(g, 2))
+			si = edge;
+		else
+			di = edge;
+	}
 	if (gs)
 		si -= g->cfg->gs_base;
 	/*
@@ -1837,6 +1851,19 @@ static void gen_seg(struct gen *g)
 			insn_end(g, 0, 0);
 		} else {
 			m = (struct rm){ .reg = r };
+		}
+		/*
+		 * Single-stepping into MOV SS: it blocks debug exceptions for one instruction, so the
+		 * #DB comes after the instruction that follows it (SDM vol. 3A 6.8.3).
+		 */
+		if (s == 2 && has(g, GEN_TF) && chance(g, 3)) {
+			insn_begin(g);
+			put(g, 0x68, 1);
+			put(g, (rnd(g) & (F_ALL | FL_DF)) | FL_TF, 4);
+			insn_end(g, 0, 0);
+			insn_begin(g);
+			put(g, 0x9d, 1);
+			insn_end(g, F_ALL, 0);
 		}
 		insn_begin(g);
 		emit_modrm(g, chance(g, 4) ? 8 : 4, 0, (const u8[]){ 0x8e }, 1, s, &m, false, 0, 0);
