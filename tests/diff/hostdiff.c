@@ -4,23 +4,26 @@
  * docs/difftest.md). No KVM needed.
  *
  * For each block the generator (guests/diff/gen.c) makes from (seed, index):
- *   1. the host runs it natively in this process at ring 3 (native.S): code and data pages at
- *      fixed addresses, 16 GPRs and RFLAGS loaded and dumped around the block; a fault becomes a
- *      signal whose frame gives the x86 vector (REG_TRAPNO), error code (REG_ERR), CR2 and the
- *      registers;
- *   2. the soft CPU runs the same bytes at the same linear addresses, in 64-bit mode at CPL 3,
- *      under a GDT, IDT and TSS that mirror what Linux gives a process (descriptors read with LAR
- *      and LSL, CR0 with SMSW, TR with STR), once interpreted and once with every block compiled
- *      (the --jit eager of the VMM). A fault is delivered through the IDT to a ring-0 stub whose
- *      CPUID exits to us; the frame on the ring-0 stack gives RIP, RFLAGS, RSP and the error code;
+ *   1. the soft CPU runs it in this process, in 64-bit mode at CPL 3, at the same linear
+ *      addresses as the host, under a GDT, IDT and TSS that mirror what Linux gives a process
+ *      (descriptors read with LAR and LSL, CR0 with SMSW, TR with STR), once interpreted and once
+ *      with every block compiled (the VMM's --jit eager). A fault is delivered through the IDT to
+ *      a ring-0 stub whose CPUID exits to us; the frame on the ring-0 stack gives RIP, RFLAGS, RSP
+ *      and the error code;
+ *   2. if the block stayed on its rails in soft (soft_on_rails), the host runs it natively at
+ *      ring 3 (native.S): code and data pages at fixed addresses, 16 GPRs and RFLAGS loaded and
+ *      dumped around the block; a fault becomes a signal whose frame gives the x86 vector
+ *      (REG_TRAPNO), error code (REG_ERR), CR2 and the registers;
  *   3. the outcomes are compared: vector, RIP, error code and CR2, the GPRs, RFLAGS with the
- *      flags the SDM leaves undefined masked per instruction, DS ES SS CS, the data page. The two
- *      soft runs are also compared with each other, undefined flags included.
+ *      flags the SDM leaves undefined masked per instruction, DS ES SS CS, the data page; a
+ *      mismatch is confirmed by two more native runs (host_settle). The two soft runs are also
+ *      compared with each other, undefined flags included.
  *
  *   hostdiff [--seed S] [--seeds K] [--insns N | --blocks M] [--start I] [--jit both|off|eager]
  *            [--without FEATURES] [--reports R]
  *   hostdiff --seed S --block B       run one block and print everything (also when equal)
- *   hostdiff --regressions FILE       replay the "seed block" lines of FILE
+ *   hostdiff --code HEX [--set REG=VALUE]...   run given bytes the same way
+ *   hostdiff --regressions FILE       replay the byte sequences of FILE (replay())
  *   hostdiff --check [--regressions FILE]   the bounded run of `make check`
  */
 #define _GNU_SOURCE
@@ -94,7 +97,7 @@ struct outcome {
 	int vector;	     /* -1: the block ran to its end */
 	u64 error, cr2;
 	u16 sel[4];	     /* ES CS SS DS */
-	char why[128];	     /* soft only: what ended the run if not the end or an exception */
+	char why[128];	     /* what else ended the run: soft, another exit; host, the timeout */
 	u8 data[4096];
 };
 
@@ -111,9 +114,7 @@ static struct {
 	u64 cr0;	  /* SMSW's value, or Linux's CR0 if UMIP hides it */
 	u16 tr, ldtr, gdt_limit;
 	u32 int_ok[8];	  /* INT n that behave as the SDM says here */
-	unsigned int_quirks;
 	bool amd;
-	u32 features;
 	u16 sels[16];	  /* the selectors of the GDT entries worth trying */
 	unsigned nsels;
 	struct gen_config cfg;
@@ -130,7 +131,8 @@ void native_resume(void);
 void native_sigentry(int sig, siginfo_t *si, void *ctx);
 void native_on_signal(int sig, siginfo_t *si, void *ctx);
 
-static volatile sig_atomic_t native_active;
+/* Set while a block runs: native.S clears it at the exit, the signal handler at a fault. */
+volatile sig_atomic_t native_active;
 /* A block that runs this long natively is stopped (SIGALRM) and reported. */
 #define NATIVE_TIMEOUT 2
 static struct outcome *native_result;
@@ -166,12 +168,14 @@ void native_on_signal(int sig, siginfo_t *si, void *ctx)
 
 	if (!native_active) {
 		char msg[160];
+		if (sig == SIGALRM)
+			return; /* the block ended just before the timer fired */
 		int n = snprintf(msg, sizeof(msg), "hostdiff: signal %d (vector %lld, error %#llx) at "
 				 "rip %#llx, outside a block: a harness bug\n", sig,
 				 (long long)gr[REG_TRAPNO], (unsigned long long)gr[REG_ERR],
 				 (unsigned long long)gr[REG_RIP]);
-		if (write(2, msg, (size_t)n) < 0)
-			n = 0;
+		ssize_t w = write(2, msg, (size_t)n);
+		(void)w;
 		signal(sig, SIG_DFL);
 		raise(sig);
 		return;
@@ -211,7 +215,6 @@ static void native_block(const u8 *code, const struct gen_state *in, const u8 *d
 	u64 faulted = native_run();
 	setitimer(ITIMER_REAL, &off, NULL);
 	if (!faulted) {
-		native_active = 0;
 		o->st = native_out;
 		o->rip = EXIT_ADDR;
 		o->vector = -1;
@@ -1095,8 +1098,6 @@ static int env_init(void)
 		if (o.vector == (trap ? (int)n : X86_GP) && o.rip == CODE_ADDR + (trap ? 2 : 0) &&
 		    o.error == (trap ? 0 : n * 8 + 2))
 			env.int_ok[n / 32] |= 1u << (n % 32);
-		else
-			env.int_quirks++;
 	}
 
 	/* Optional instructions: what both this CPU and soft's CPUID policy have. */
@@ -1118,7 +1119,6 @@ static int env_init(void)
 	feat |= GEN_NONCANON | GEN_AC | GEN_TF | GEN_FAULTS | GEN_SEG | GEN_GS | GEN_FAR;
 	feat |= env.sysread ? GEN_SYSREAD : 0;
 	feat |= env.amd ? GEN_AMD : 0;
-	env.features = feat;
 
 	env.cfg = (struct gen_config){
 		.code_addr = CODE_ADDR,
@@ -1399,6 +1399,10 @@ int main(int argc, char **argv)
 	       insns ? "instructions" : "blocks", (unsigned long long)(insns ? insns : blocks),
 	       !strcmp(jit, "both") ? "interpreted and eager" : jit);
 	print_features(env.cfg.features);
+	printf("; INT n left out:");
+	for (unsigned n = 0; n < 256; n++)
+		if (!(env.int_ok[n / 32] >> (n % 32) & 1))
+			printf(" %#x", n);
 	printf("\n");
 	double t0 = now();
 	u64 failed_seeds = 0;

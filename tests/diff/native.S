@@ -5,8 +5,8 @@
  *
  * u64 native_run(void): loads DS and ES from native_sel, RFLAGS and the 16 GPRs from native_in
  * (struct gen_state), jumps to native_code. The block ends with a JMP to the exit page, whose stub
- * jumps to native_exit: the 16 GPRs, RFLAGS and DS ES SS go to native_out and native_sel_out,
- * and native_run returns 0. A fault in the block raises a signal; hostdiff.c's handler records
+ * jumps to native_exit: native_active is cleared, the 16 GPRs, RFLAGS and DS ES SS go to
+ * native_out and native_sel_out, and native_run returns 0. A fault in the block raises a signal; hostdiff.c's handler records
  * the state from the signal frame and returns to native_resume, and native_run returns 1.
  * Every access is RIP-relative, 8-byte aligned (RFLAGS.AC may be set), and nothing is pushed
  * while RSP is the block's: the block's stack is its data page, which is compared.
@@ -47,6 +47,7 @@ native_run:
 	jmp *native_code(%rip)
 
 native_exit:
+	movl $0, native_active(%rip)
 	movq %rax, native_out + 0(%rip)
 	movq %rcx, native_out + 8(%rip)
 	movq %rdx, native_out + 16(%rip)
