@@ -156,7 +156,9 @@ static void emit_modrm(struct gen *g, int w, unsigned pfx, const u8 *op, int opl
 		put(g, 0xf0, 1);
 	if ((pfx & P_67) || rm->a32)
 		put(g, 0x67, 1);
-	if (w == 2 || (pfx & P_66))
+	/* 66h also where it changes nothing: on byte operations, and under REX.W, which wins
+	   (SDM vol. 2A 2.2.1.2) */
+	if (w == 2 || (pfx & P_66) || ((w == 1 || w == 8) && oplen == 1 && chance(g, 32)))
 		put(g, 0x66, 1);
 	if (pfx & P_F2)
 		put(g, 0xf2, 1);
@@ -521,6 +523,9 @@ static void gen_alu(struct gen *g)
 		pfx |= P_LOCK;
 	if (!m.mem && chance(g, 100))
 		pfx |= P_LOCK; /* #UD: LOCK without a memory destination (SDM vol. 2A LOCK) */
+	/* F2/F3 mean nothing here (with LOCK, the XACQUIRE/XRELEASE hints without HLE) */
+	if (chance(g, 32))
+		pfx |= chance(g, 2) ? P_F2 : P_F3;
 	insn_begin(g);
 	if (form == 2) {
 		int ilen = imm_len(w);
@@ -1283,8 +1288,10 @@ static void gen_nop(struct gen *g)
 
 	g->hi8 = false;
 	switch (k) {
-	case 0: { /* 0F 1F /0: the multi-byte NOP, any operand (no access) */
-		static const u8 op[2] = { 0x0f, 0x1f };
+	case 0: { /* 0F 1F /0: the multi-byte NOP; 0F 19-1E: the reserved NOPs (no access) */
+		u8 op[2] = { 0x0f, 0x1f };
+		if (chance(g, 4))
+			op[1] = 0x19 + below(g, 6);
 		int w = pick_w16(g);
 		if (chance(g, 3)) {
 			m = (struct rm){ .reg = pick_src(g) };
@@ -1297,7 +1304,7 @@ static void gen_nop(struct gen *g)
 				m.disp = (s8)m.disp;
 		}
 		insn_begin(g);
-		emit_modrm(g, w, 0, op, 2, 0, &m, false, 0, 0);
+		emit_modrm(g, w, 0, op, 2, op[1] == 0x1f ? 0 : below(g, 8), &m, false, 0, 0);
 		break;
 	}
 	case 1: /* PREFETCHT0/T1/T2/NTA (0F 18 /1-/0), PREFETCHW (0F 0D /1): never fault */
@@ -1687,7 +1694,8 @@ static void gen_privileged(struct gen *g)
 		0x060f, 0x080f, 0x090f, 0x300f, 0x320f, 0xf8010f, 0x070f,
 	};
 	static const u8 invalid64[] = { 0x06, 0x07, 0x0e, 0x16, 0x17, 0x1e, 0x1f, 0x27, 0x2f,
-					0x37, 0x3f, 0x60, 0x61, 0xce, 0xd4, 0xd5, 0xd6 };
+					0x37, 0x3f, 0x60, 0x61, 0x82, 0x9a, 0xce, 0xd4, 0xd5,
+					0xd6, 0xea };
 	int k = below(g, 12);
 	struct rm m;
 
