@@ -51,6 +51,9 @@ $(O)/tests/unit/%: tests/unit/%.c $(O)/libtollbooth.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(O)/libtollbooth.a $(LDFLAGS) $(LDLIBS)
 
+# The harness and helper headers beside the tests (check.h, virtio_driver.h) are prerequisites too.
+$(UNIT_BINS): $(wildcard tests/unit/*.h)
+
 unit-build: $(UNIT_BINS)
 
 unit: $(UNIT_BINS)

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,11 +30,13 @@ struct run_options {
 	u64 mem_size;
 	bool stats;
 	const char *stats_json, *trace; /* output files, or NULL */
+	u64 trace_limit;		/* --trace-limit, bytes */
 	bool tsc_virtual;
 	u32 tsc_cpi;
 	unsigned jit; /* compile threshold, 0 = interpret only (cpu_set_jit) */
 	const char *vmx[16]; /* --vmx NAME=on|off[,...], applied in order */
 	unsigned nr_vmx;
+	bool debug_dump; /* --debug-dump */
 };
 
 static const char usage_main[] =
@@ -71,6 +74,9 @@ static const char usage_run[] =
 	"      --stats-json FILE at exit, write the same statistics to FILE as JSON\n"
 	"      --trace FILE      write every VM exit to FILE as a Chrome trace (JSON; open it in\n"
 	"                        Perfetto or chrome://tracing), with the instruction at RIP\n"
+	"      --trace-limit SIZE  the trace file's largest size (default 256M, from 4K to 1T;\n"
+	"                        a plain number is MiB): past it tracing stops with one note and\n"
+	"                        the file stays valid JSON\n"
 	"      --jit MODE        soft: compile hot blocks of 64-bit code to host code: on\n"
 	"                        (default), off (interpret only) or eager (compile every block\n"
 	"                        at its first run; for testing the compiler, docs/cpu.md)\n"
@@ -78,7 +84,11 @@ static const char usage_run[] =
 	"                        virtual[:CPI] (deterministic: CPI cycles per instruction, 1 by\n"
 	"                        default, plus the modeled cost of each exit)\n"
 	"      --vmx NAME=on|off[,NAME=on|off...]  switch one VT-x control of the VMM's policy\n"
-	"                        (soft backend; docs/vmm.md); --vmx help lists the names\n"
+	"                        (soft backend; docs/vmm.md); --vmx help lists them with\n"
+	"                        their defaults and why\n"
+	"      --debug-dump      when tollbooth stops the run on an exit it cannot handle, dump\n"
+	"                        the exit record, the registers and the VMCS to stderr first\n"
+	"                        (for a developer; the stop itself is always one line)\n"
 	"  -h, --help            this text\n"
 	"\n"
 	"exit status:\n"
@@ -87,7 +97,9 @@ static const char usage_run[] =
 	"  2             bad command line or image\n"
 	"  4             tollbooth ended the run: the guest triple-faulted, halted for good or\n"
 	"                made an exit tollbooth cannot handle, or tollbooth itself failed (no\n"
-	"                memory for guest RAM); one line on stderr says which\n";
+	"                memory for guest RAM); one line on stderr says which\n"
+	"  128 + N       signal N (SIGINT, SIGTERM, SIGHUP) stopped the run; the statistics\n"
+	"                and the trace are written first\n";
 
 /* The one line for a mistake on the command line; returns the usage exit status. */
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -104,8 +116,8 @@ static int usage_error(const char *fmt, ...)
 	return EXIT_STATUS_USAGE;
 }
 
-/* QEMU's -m syntax: NUMBER[K|M|G], a plain number meaning MiB. */
-static int parse_mem_size(const char *arg, u64 *size)
+/* QEMU's -m syntax: NUMBER[K|M|G], a plain number meaning MiB; from `min` to `max` bytes. */
+static int parse_size(const char *arg, u64 min, u64 max, u64 *size)
 {
 	unsigned long long n;
 	char *end;
@@ -133,11 +145,21 @@ static int parse_mem_size(const char *arg, u64 *size)
 	}
 	if (*end)
 		return -EINVAL;
-	if (n > (VM_MEM_MAX >> shift) || (n << shift) < VM_MEM_MIN)
+	if (n > (max >> shift) || (n << shift) < min)
 		return -ERANGE;
 	*size = (u64)n << shift;
-	return *size % 4096 ? -EINVAL : 0;
+	return 0;
 }
+
+static int parse_mem_size(const char *arg, u64 *size)
+{
+	int err = parse_size(arg, VM_MEM_MIN, VM_MEM_MAX, size);
+
+	return err ? err : *size % 4096 ? -EINVAL : 0;
+}
+
+/* --trace-limit: the trace file's largest size; 1T is far more than any viewer opens. */
+#define TRACE_LIMIT_MAX (1ull << 40)
 
 /* --tsc host | virtual[:CPI], CPI a whole number of cycles per instruction. */
 #define TSC_CPI_MAX 1000
@@ -169,9 +191,10 @@ static int parse_tsc(const char *arg, struct run_options *o)
 /* 0, or an exit status after printing the one line that says what is wrong. */
 static int parse_run_options(int argc, char **argv, struct run_options *o)
 {
-	enum { OPT_ACCEL = 256, OPT_STATS, OPT_STATS_JSON, OPT_TRACE, OPT_TSC, OPT_JIT };
+	enum { OPT_ACCEL = 256, OPT_STATS, OPT_STATS_JSON, OPT_TRACE, OPT_TSC, OPT_JIT,
+	       OPT_TRACE_LIMIT };
 	enum { OPT_KVM_IOEVENTFD = 512, OPT_KVM_DISABLE_EXITS, OPT_KVM_IRQCHIP };
-	enum { OPT_VMX = 768 };
+	enum { OPT_VMX = 768, OPT_DEBUG_DUMP };
 	static const struct option longopts[] = {
 		{ "mem", required_argument, NULL, 'm' },
 		{ "append", required_argument, NULL, 'a' },
@@ -182,19 +205,38 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
 		{ "trace", required_argument, NULL, OPT_TRACE },
+		{ "trace-limit", required_argument, NULL, OPT_TRACE_LIMIT },
 		{ "tsc", required_argument, NULL, OPT_TSC },
 		{ "jit", required_argument, NULL, OPT_JIT },
 		{ "vmx", required_argument, NULL, OPT_VMX },
+		{ "debug-dump", no_argument, NULL, OPT_DEBUG_DUMP },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	int c;
+	bool trace_limit_given = false;
+	const char *word;
+	int c, at;
 
 	*o = (struct run_options){ .append = "", .mem_size = VM_MEM_DEFAULT, .tsc_cpi = 1,
-				    .jit = CPU_JIT_THRESHOLD };
+				    .jit = CPU_JIT_THRESHOLD,
+				    .trace_limit = STATS_TRACE_LIMIT_DEFAULT };
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":m:a:h", longopts, NULL)) != -1) {
+	/*
+	 * "-" first: words that are not options come back in order as c == 1 (IMAGE), so getopt
+	 * never permutes argv and the word it is working on is always argv[at], the optind before
+	 * the call, even inside a cluster of short options ("-smp" is '-s' of argv[at]).
+	 */
+	for (at = optind; (c = getopt_long(argc, argv, "-:m:a:h", longopts, NULL)) != -1;
+	     at = optind) {
+		word = argv[at];
 		switch (c) {
+		case 1:
+			if (o->image)
+				return usage_error("more than one IMAGE given ('%s' is extra); see "
+						   "tollbooth run --help",
+						   optarg);
+			o->image = optarg;
+			break;
 		case 'm':
 			if (parse_mem_size(optarg, &o->mem_size))
 				return usage_error("--mem '%s': use a size from 2M to 64G, a "
@@ -240,6 +282,14 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 						   c == OPT_TRACE ? "--trace" : "--stats-json");
 			*(c == OPT_TRACE ? &o->trace : &o->stats_json) = optarg;
 			break;
+		case OPT_TRACE_LIMIT:
+			if (parse_size(optarg, STATS_TRACE_LIMIT_MIN, TRACE_LIMIT_MAX,
+				       &o->trace_limit))
+				return usage_error("--trace-limit '%s': use a size from 4K to 1T, "
+						   "such as 64M or 2G (a plain number is MiB)",
+						   optarg);
+			trace_limit_given = true;
+			break;
 		case OPT_TSC:
 			if (parse_tsc(optarg, o))
 				return usage_error("--tsc '%s': use host, virtual or virtual:CPI with "
@@ -257,23 +307,30 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 				return usage_error("--jit '%s': use on, off or eager", optarg);
 			break;
 		case OPT_VMX:
+			if (!strcmp(optarg, "help")) {
+				vmm_policy_help(stdout);
+				exit(0);
+			}
 			if (o->nr_vmx == ARRAY_SIZE(o->vmx))
 				return usage_error("--vmx: at most %zu options; join the switches "
 						   "with commas",
 						   ARRAY_SIZE(o->vmx));
 			o->vmx[o->nr_vmx++] = optarg;
 			break;
+		case OPT_DEBUG_DUMP:
+			o->debug_dump = true;
+			break;
 		case 'h':
 			fputs(usage_run, stdout);
 			exit(0);
 		case ':':
-			return usage_error("%s needs a value; see tollbooth run --help",
-					   argv[optind - 1]);
+			return usage_error("%s needs a value; see tollbooth run --help", word);
 		default:
-			return usage_error("unknown option '%s'; see tollbooth run --help",
-					   argv[optind - 1]);
+			return usage_error("unknown option '%s'; see tollbooth run --help", word);
 		}
 	}
+	if (trace_limit_given && !o->trace)
+		return usage_error("--trace-limit needs --trace FILE");
 	if (!o->backend)
 		o->backend = &backend_soft;
 	if (o->backend != &backend_kvm &&
@@ -286,11 +343,13 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		if (kvm_probe(msg, sizeof(msg)))
 			return usage_error("%s", msg);
 	}
-	if (argc - optind > 1)
+	/* Words after "--" are not options: IMAGE, if not given before. */
+	if (optind < argc && !o->image)
+		o->image = argv[optind++];
+	if (optind < argc)
 		return usage_error("more than one IMAGE given ('%s' is extra); see tollbooth run "
 				   "--help",
-				   argv[optind + 1]);
-	o->image = argv[optind];
+				   argv[optind]);
 	return 0;
 }
 
@@ -301,7 +360,11 @@ static int read_image(const char *path, u8 **image, size_t *size)
 	ssize_t n;
 	int fd;
 
-	fd = open(path, O_RDONLY);
+	/*
+	 * O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, before fstat()
+	 * could refuse it (POSIX open(), O_NONBLOCK). Reads of a regular file never block anyway.
+	 */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
 		fprintf(stderr, "tollbooth: %s: cannot open: %s\n", path, strerror(errno));
 		return EXIT_STATUS_USAGE;
@@ -343,6 +406,39 @@ static void quit_by_user(void *opaque)
 	vm_request_stop(opaque, 0, "terminated by Ctrl-A x");
 }
 
+/* The run that SIGINT, SIGTERM and SIGHUP end cleanly; NULL when there is none. */
+static struct vm *volatile signal_vm;
+
+/*
+ * Ctrl-C, `kill`, `timeout`, a closed terminal: the run stops at the vCPU's next exit, which the
+ * backend's kick brings about at once, and the statistics and the trace are written as at any
+ * other end (vm_signal_stop). A second signal while that stop is pending, or one outside a run,
+ * kills as the default action would, the terminal restored first.
+ */
+static void stop_on_signal(int sig)
+{
+	struct vm *vm = signal_vm;
+
+	if (vm && !vm->stop_signal) {
+		vm_signal_stop(vm, sig);
+		return;
+	}
+	console_die_of_signal(sig);
+}
+
+static void stop_signals_install(struct vm *vm)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa = { .sa_handler = stop_on_signal, .sa_flags = SA_RESTART };
+
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+		sigaddset(&sa.sa_mask, sigs[i]);
+	signal_vm = vm;
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
 /* An output file of an option, created (or truncated) before the run: 0 or the usage status. */
 static int open_output(const char *option, const char *path, FILE **f)
 {
@@ -360,10 +456,19 @@ static int open_output(const char *option, const char *path, FILE **f)
 static void finish_outputs(const struct run_options *o, struct vm *vm, FILE *json)
 {
 	int err = stats_trace_finish(&vm->stats);
+	bool in_mib = !(o->trace_limit % (1 << 20));
 
 	if (err)
 		fprintf(stderr, "tollbooth: --trace '%s': write failed: %s; the trace is incomplete\n",
 			o->trace, strerror(-err));
+	else if (vm->stats.trace_full)
+		fprintf(stderr,
+			"tollbooth: --trace '%s': stopped at --trace-limit %llu%s after %llu exits; "
+			"the statistics count all %llu (a larger --trace-limit keeps more)\n",
+			o->trace, (unsigned long long)(o->trace_limit >> (in_mib ? 20 : 10)),
+			in_mib ? "M" : "K",
+			(unsigned long long)vm->stats.trace_events,
+			(unsigned long long)vm->stats.total);
 	if (!json)
 		return;
 	err = stats_write_json(&vm->stats, json, vm->pio.unclaimed_reads,
@@ -375,39 +480,46 @@ static void finish_outputs(const struct run_options *o, struct vm *vm, FILE *jso
 			strerror(-err));
 }
 
+/* One NAME=on|off of --vmx: 0 or the usage status after one line. */
+static int apply_vmx_switch(struct vm *vm, char *item)
+{
+	char *eq = strchr(item, '=');
+	bool on = eq && !strcmp(eq + 1, "on");
+	int err;
+
+	if (!eq || (!on && strcmp(eq + 1, "off")))
+		return usage_error("--vmx '%s': use NAME=on or NAME=off; --vmx help lists them",
+				   item);
+	*eq = 0;
+	err = vmm_policy_set(vm, item, on);
+	if (err == -ENOENT)
+		return usage_error("--vmx: unknown control '%s'; --vmx help lists them", item);
+	if (err)
+		return usage_error("--vmx %s=%s: the VT-x model cannot do this (its capability "
+				   "MSRs do not allow it)",
+				   item, on ? "on" : "off");
+	return 0;
+}
+
 /* --vmx NAME=on|off,...: set the VM's policy switches before vm_create(); 0 or exit status. */
 static int apply_vmx_switches(struct vm *vm, const struct run_options *o)
 {
-	char list[256], msg[160];
+	char msg[160];
 
 	for (unsigned i = 0; i < o->nr_vmx; i++) {
-		char *save = NULL, *item;
+		char *list = strdup(o->vmx[i]), *save = NULL, *item;
+		int status = 0;
 
-		snprintf(list, sizeof(list), "%s", o->vmx[i]);
-		for (item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-			char *eq = strchr(item, '=');
-			bool on = eq && !strcmp(eq + 1, "on");
-			int err;
-
-			if (!eq || (!on && strcmp(eq + 1, "off"))) {
-				if (strcmp(item, "help"))
-					fprintf(stderr, "tollbooth: --vmx '%s': use NAME=on or "
-						"NAME=off; names:", item);
-				for (const char *const *n = vmm_policy_names(); *n; n++)
-					fprintf(stderr, " %s", *n);
-				fputc('\n', stderr);
-				return EXIT_STATUS_USAGE;
-			}
-			*eq = 0;
-			err = vmm_policy_set(vm, item, on);
-			if (err == -ENOENT)
-				return usage_error("--vmx: unknown control '%s'; --vmx help lists "
-						   "them", item);
-			if (err)
-				return usage_error("--vmx %s=%s: the VT-x model cannot do this "
-						   "(its capability MSRs do not allow it)",
-						   item, on ? "on" : "off");
+		if (!list) {
+			fputs("tollbooth: no memory for the --vmx list\n", stderr);
+			return EXIT_STATUS_STOPPED;
 		}
+		for (item = strtok_r(list, ",", &save); item && !status;
+		     item = strtok_r(NULL, ",", &save))
+			status = apply_vmx_switch(vm, item);
+		free(list);
+		if (status)
+			return status;
 	}
 	if (vmm_policy_check(vm, msg, sizeof(msg)))
 		return usage_error("%s", msg);
@@ -441,6 +553,7 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size)
 	vm.tsc_virtual = o->tsc_virtual;
 	vm.tsc_cpi = o->tsc_cpi;
 	vm.jit = o->jit ? (int)o->jit : -1;
+	vm.debug_dump = o->debug_dump;
 	status = open_output("--stats-json", o->stats_json, &json);
 	if (!status)
 		status = open_output("--trace", o->trace, &trace);
@@ -465,7 +578,8 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size)
 		return EXIT_STATUS_STOPPED;
 	}
 	if (trace)
-		stats_trace_start(&vm.stats, trace);
+		stats_trace_start(&vm.stats, trace, o->trace_limit);
+	stop_signals_install(&vm);
 	console_open(quit_by_user, &vm);
 	status = vm_run(&vm);
 	console_close();
@@ -476,6 +590,7 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size)
 		kvm_print_kernel_stats(&vm.vcpu, stderr);
 	}
 	finish_outputs(o, &vm, json);
+	signal_vm = NULL; /* from here a signal kills, as it would by default */
 	vm_destroy(&vm);
 	return status;
 }
@@ -519,6 +634,12 @@ static int cmd_kvm_ok(void)
 
 int main(int argc, char **argv)
 {
+	/*
+	 * A reader of stdout that goes away (`tollbooth run | head -c 10`) must not kill the VMM:
+	 * writes then fail with EPIPE, the console drops the guest's output and the run goes on
+	 * to its end and its statistics.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2)
 		return usage_error("no command given; usage: tollbooth run [options] [IMAGE]");
 	if (!strcmp(argv[1], "run"))

@@ -24,7 +24,7 @@ dev_before=$(ls -A /dev 2>/dev/null)
 # Add the "<part>: N passed, M failed" line of a part's output to the totals.
 tally() { # part-output
 	local line
-	line=$(grep -E '^[a-z_-]+: [0-9]+ passed, [0-9]+ failed$' <<<"$1" | tail -n 1)
+	line=$(grep -E '^[a-z0-9_-]+: [0-9]+ passed, [0-9]+ failed$' <<<"$1" | tail -n 1)
 	if [ -z "$line" ]; then
 		return 1
 	fi

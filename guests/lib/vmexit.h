@@ -17,10 +17,10 @@
 #include "lib.h"
 #include "../../src/vmm/hypercall.h"
 
-/* Basic exit reasons, XR_<Linux name>, from the project's one list (src/vmx/exit_reasons.h). */
+/* Basic exit reasons, XR_<Linux name>, from the project's one list (src/arch/exit_reasons.h). */
 enum {
 #define X(n, name) XR_##name = n,
-#include "../../src/vmx/exit_reasons.h"
+#include "../../src/arch/exit_reasons.h"
 #undef X
 };
 

@@ -4,6 +4,8 @@
  * bitmaps (SDM vol. 3C 26.1.3). Qualification (Table 28-5): bits 2:0 size - 1, bit 3 IN,
  * bit 4 string, bit 5 REP, bit 6 immediate operand, bits 31:16 port. INS/OUTS also report the
  * guest-linear address of the memory operand (28.2.1). Each check also verifies the data.
+ * INS/OUTS whose memory operand is on a not-present page: the exit comes first (26.1.1) and the
+ * VMM's access to the operand gives the guest the #PF, with RIP on the instruction.
  */
 #include "vmexit.h"
 
@@ -11,6 +13,7 @@ DEFINE_XREC;
 
 #define SCR 0x3ff	/* 16550 scratch register: reads back the last byte written */
 #define UNCLAIMED 0x2e0 /* nothing there: reads all ones */
+#define NOT_PRESENT 0x140000000ull /* not mapped by the runtime's page tables */
 #define QUAL(size, in, str, rep, imm, port)                                                      \
 	((u64)((size) - 1) | (in) << 3 | (str) << 4 | (rep) << 5 | (imm) << 6 | (u64)(port) << 16)
 
@@ -70,6 +73,23 @@ int main(void)
 	EXPECT_EXIT("insl", XR_IO_INSTRUCTION, QUAL(4, 1, 1, 0, 0, UNCLAIMED), 1,
 		    asm volatile(MARK_IP "insl" : "+D"(di) : "d"(UNCLAIMED) : "memory"));
 	check(*(u32 *)&buf[8] == 0xffffffff && di == (u64)&buf[12], "insl stored all ones");
+
+	/* A memory operand on a not-present page (above the 4 GiB the runtime maps): #PF with the
+	   address in CR2, RIP on the instruction; read for OUTS, write for INS. */
+	si = NOT_PRESENT + 0x10;
+	c = 2;
+	int vec = CATCH(asm volatile(MARK_IP "rep outsb" : "+S"(si), "+c"(c) : "d"(SCR) : "memory"));
+	check(vec == PF_VECTOR && last_fault.cr2 == NOT_PRESENT + 0x10 &&
+	      last_fault.error == 0 && last_fault.rip == expected_ip,
+	      "rep outsb from a not-present page: #PF(%#lx) CR2 %#lx (vector %d)",
+	      last_fault.error, last_fault.cr2, vec);
+	di = NOT_PRESENT + 0x20;
+	c = 2;
+	vec = CATCH(asm volatile(MARK_IP "rep insb" : "+D"(di), "+c"(c) : "d"(SCR) : "memory"));
+	check(vec == PF_VECTOR && last_fault.cr2 == NOT_PRESENT + 0x20 &&
+	      last_fault.error == PFEC_W && last_fault.rip == expected_ip,
+	      "rep insb to a not-present page: #PF(%#lx) CR2 %#lx (vector %d)",
+	      last_fault.error, last_fault.cr2, vec);
 
 	/* REP with more than one element: the data and registers end right; the count is >= 1. */
 	static const u8 out[3] = { 1, 2, 3 };

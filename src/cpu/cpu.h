@@ -1,18 +1,44 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The software x86-64 CPU as the VMM sees it. The CPU always runs the guest as if in VMX non-root
- * operation: cpu_run() executes until something the VMX controls (vmx/controls.h) or the SDM's
+ * operation: cpu_run() executes until something the VMX controls (arch/vmx.h) or the SDM's
  * unconditional rules say must exit, fills the exit record and returns. It knows nothing of
  * devices: port I/O leaves through exit reason 30, guest-physical addresses outside RAM reach the
  * MMIO callbacks given at creation.
  */
 #pragma once
 #include "common.h"
-#include "cpu/x86.h"
-#include "vmx/controls.h"
-#include "vmx/exit.h"
+#include "arch/vmx.h"
+#include "arch/x86.h"
 
 struct cpu;
+
+/*
+ * The VMCS controls as the CPU holds them while the guest runs: VM entry (vmx/entry.c) checks the
+ * VMCS and loads this; physical addresses of bitmaps and pages are already resolved to host
+ * pointers. As on hardware, a VMWRITE takes effect at the next VM entry.
+ */
+struct vmx_controls {
+	u32 pin, proc, proc2;
+	u32 exit_ctls, entry_ctls;
+	u32 exception_bitmap;
+	u32 pf_ec_mask, pf_ec_match;
+	u64 cr0_guest_host_mask, cr0_read_shadow;
+	u64 cr4_guest_host_mask, cr4_read_shadow;
+	u32 cr3_target_count; /* 0..4 (SDM 26.1.3 MOV to CR3) */
+	u64 cr3_target[4];
+	u64 tsc_offset;
+	u64 tsc_multiplier;  /* 48.48 fixed point, when PROC2_TSC_SCALING (SDM 26.6.5) */
+	const u8 *io_bitmap_a; /* 4 KiB each, ports 0-0x7fff and 0x8000-0xffff (SDM 25.6.4) */
+	const u8 *io_bitmap_b;
+	const u8 *msr_bitmap;  /* 4 KiB: read-low, read-high, write-low, write-high (SDM 25.6.9) */
+	u8 *virtual_apic;      /* 4 KiB, when PROC_TPR_SHADOW; VTPR at offset 0x80 (SDM 30.1) */
+	u32 tpr_threshold;
+	u64 eptp;              /* when PROC2_ENABLE_EPT (SDM 25.6.11) */
+	u16 vpid;              /* when PROC2_ENABLE_VPID; 0 is not allowed (SDM 26.2.1.1) */
+	u64 pml_address;       /* host-physical, 4 KiB aligned, when PROC2_ENABLE_PML */
+	u32 ple_gap, ple_window;
+};
 
 /* Address widths of the software CPU, which CPUID.80000008H:EAX reports (SDM vol. 3A 4.1.4). */
 #define CPU_MAXPHYADDR 40
@@ -32,6 +58,14 @@ struct cpu_config {
 	 * the VMM's own pages live above it. Without EPT the guest reaches only RAM and MMIO.
 	 */
 	u8 *(*host_ptr)(void *opaque, u64 hpa, u64 len);
+	/*
+	 * The FERR# output (SDM vol. 1 Appendix D), or NULL: with CR0.NE = 0 a waiting x87 or MMX
+	 * instruction that finds an unmasked exception pending asserts it (a PC wires it to IRQ 13
+	 * of the PIC) and, unless IGNNE# is asserted (cpu_set_ignne), freezes: the vCPU waits in
+	 * the HLT activity state, RIP on the instruction, which runs again after the interrupt. It
+	 * is deasserted when the exception is cleared (FNCLEX, FNINIT, loading a state).
+	 */
+	void (*ferr)(void *opaque, bool asserted);
 };
 
 struct cpu *cpu_create(const struct cpu_config *cfg); /* NULL on allocation failure */
@@ -40,8 +74,27 @@ void cpu_destroy(struct cpu *c);
 /* Controls consulted while the guest runs; the VMM owns the bitmaps they point to. */
 void cpu_set_controls(struct cpu *c, const struct vmx_controls *ctl);
 
-/* Run the guest until a VM exit; *exit is filled as the SDM's exit sequence would fill the VMCS. */
-void cpu_run(struct cpu *c, struct vm_exit *exit);
+/*
+ * Run the guest until a VM exit; *exit is filled as the SDM's exit sequence would fill the VMCS.
+ * A HLT that does not exit puts the vCPU in the HLT activity state (SDM vol. 3C 25.4.2), which
+ * only an event ends; when nothing the CPU models can deliver one (no injection or pending event
+ * it may take, no external-interrupt exiting for the host timer, no preemption timer), hardware
+ * would sleep in VMX non-root operation. cpu_run() returns CPU_RUN_HALTED instead: no VM exit
+ * happened, *exit holds nothing, and the vCPU stays halted until someone gives it an event.
+ */
+enum cpu_run_result { CPU_RUN_EXIT, CPU_RUN_HALTED };
+enum cpu_run_result cpu_run(struct cpu *c, struct vm_exit *exit);
+
+/*
+ * The x87, MMX and SSE state in the exchange format (x86.h struct x86_fpu: FXSAVE's layout, ST(i)
+ * relative to TOP, 64-bit FIP/FDP). The selectors of the 32-bit formats (FCS, FDS) are not part of
+ * it. cpu_set_fpu loads as FXRSTOR would: FCW's reserved bits fixed, FSW.ES and B from the flags.
+ */
+void cpu_get_fpu(struct cpu *c, struct x86_fpu *f);
+void cpu_set_fpu(struct cpu *c, const struct x86_fpu *f);
+/* The IGNNE# input (SDM vol. 1 Appendix D.2): sampled when a waiting instruction finds an
+   exception pending with CR0.NE = 0; asserted, the instruction runs. */
+void cpu_set_ignne(struct cpu *c, bool asserted);
 
 void cpu_get_regs(struct cpu *c, struct x86_regs *r);
 void cpu_set_regs(struct cpu *c, const struct x86_regs *r);
@@ -61,12 +114,42 @@ int cpu_set_msr(struct cpu *c, u32 index, u64 value);
  */
 void cpu_inject_event(struct cpu *c, u8 vector, u8 type, bool has_error, u32 error, u8 insn_len);
 
+/* A fault an access on the guest's behalf raised, for the VMM to inject as a hardware exception
+   (an injected #PF does not load CR2: the VMM sets CR2 = cr2 first, SDM vol. 3C 27.6.1.1). */
+struct cpu_fault {
+	u8 vector;
+	bool has_error;
+	u32 error;
+	u64 cr2;
+};
+
+/*
+ * The VMM's part of an INS/OUTS exit (reason 30 with IO_QUAL_STRING), called after the exit and
+ * before the handler. The exit comes before the memory operand is checked or touched (SDM vol. 3C
+ * 26.1.1), so, as a hardware VMM's string-I/O emulation does, the VMM reads the OUTS element at
+ * seg:rSI into exit->io.data and checks that the INS element can be written at ES:rDI (the write
+ * itself completes the instruction when cpu_run() resumes). The accesses are the guest's own at
+ * its CPL: segment limit and usability (#GP(0), #SS(0)), paging with accessed and dirty flags
+ * (#PF), alignment checking (#AC); guest-physical addresses are RAM or the MMIO callbacks, as the
+ * VMM maps them, not translated through EPT. Returns 0, or 1 with *f: the fault the guest gets
+ * instead; the instruction is then not completed and the VMM injects *f with RIP on it. Other
+ * exits: 0, nothing done.
+ */
+int cpu_io_string(struct cpu *c, struct vm_exit *exit, struct cpu_fault *f);
+
 /*
  * An external interrupt arriving at the vCPU (from a future interrupt controller, or the host's
  * own timer that the soft CPU models): with PIN_EXTINT_EXITING it causes exit 1 (SDM 26.2);
  * otherwise it is delivered through the guest IDT when RFLAGS.IF and interruptibility allow.
  */
 void cpu_raise_external_interrupt(struct cpu *c, u8 vector);
+/*
+ * The host interrupts the vCPU, as a signal kicks a KVM vCPU thread out of the guest with an IPI:
+ * with PIN_EXTINT_EXITING, exit 1 at the next block boundary (SDM 26.2). Async-signal-safe: it
+ * only sets flags that the run loop reads between blocks, so the VMM's signal handler can end a
+ * run with it (vmm/run.c).
+ */
+void cpu_kick(struct cpu *c);
 /*
  * An NMI arriving at the vCPU: with PIN_NMI_EXITING it causes exit 0 (NMI, vector 2); otherwise it
  * is delivered through the guest IDT unless blocked by NMI (SDM 26.2, 25.4.2).

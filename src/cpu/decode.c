@@ -14,6 +14,7 @@
  * instruction longer than 15 bytes (only possible with redundant prefixes) returns its full length
  * (> 15) when it fits in `avail`; the caller raises #GP(0) for it (SDM vol. 2A 2.3.11).
  */
+#include "cpu/fpu.h"
 #include "cpu/ops.h"
 #include "cpu/ops_core.h"
 
@@ -737,6 +738,140 @@ static insn_fn decode_special(struct dstate *s, struct insn *d, insn_fn fn, u8 m
 	return fn;
 }
 
+/* --- x87 (D8-DF), WAIT, MMX and FXSAVE/FXRSTOR: handlers in fpu.c and mmx.c --- */
+
+/*
+ * x87 memory forms by first byte (D8-DF) and ModRM.reg (SDM vol. 2D A.5, Tables A-7 to A-22):
+ * the operand's size in bytes, positive for a load, negative for a store; 0 for the control
+ * instructions (their own handlers) and the invalid encodings (D9 /1, DB /4 /6, DD /5).
+ */
+/* clang-format off */
+static const s8 x87_mem_kind[8][8] = {
+	{ 4,  4,  4,  4,  4,  4,   4,   4 }, /* D8: FADD FMUL FCOM(P) FSUB(R) FDIV(R) m32fp */
+	{ 4,  0, -4, -4,  0,  0,   0,   0 }, /* D9: FLD FST FSTP m32; FLDENV FLDCW FNSTENV FNSTCW */
+	{ 4,  4,  4,  4,  4,  4,   4,   4 }, /* DA: FIADD ... FIDIVR m32int */
+	{ 4, -4, -4, -4,  0, 10,   0, -10 }, /* DB: FILD FISTTP FIST FISTP m32int; FLD FSTP m80 */
+	{ 8,  8,  8,  8,  8,  8,   8,   8 }, /* DC: FADD ... FDIVR m64fp */
+	{ 8, -8, -8, -8,  0,  0,   0,   0 }, /* DD: FLD FISTTP FST FSTP m64; FRSTOR FNSAVE FNSTSW */
+	{ 2,  2,  2,  2,  2,  2,   2,   2 }, /* DE: FIADD ... FIDIVR m16int */
+	{ 2, -2, -2, -2, 10,  8, -10,  -8 }, /* DF: FILD FISTTP FIST FISTP m16, FBLD, FILD m64, */
+					     /*     FBSTP, FISTP m64 */
+};
+/* clang-format on */
+
+/* x87 register forms (ModRM C0-FF) by first byte & 7. The undocumented aliases that processors
+   execute (D9 D8+i FSTP, DC D0/D8+i FCOM/FCOMP, DD C8+i FXCH, DE D0+i FCOMP, DF C0+i FFREEP,
+   DF C8+i FXCH, DF D0/D8+i FSTP) run as the host runs them. */
+static insn_fn decode_x87_reg(unsigned op, u8 modrm)
+{
+	switch (op) {
+	case 1: /* D9: D1-D7, E2 E3 E6 E7 EF are invalid */
+		if ((modrm >= 0xd1 && modrm <= 0xd7) || modrm == 0xe2 || modrm == 0xe3 ||
+		    modrm == 0xe6 || modrm == 0xe7 || modrm == 0xef)
+			return NULL;
+		return op_x87_reg;
+	case 2: /* DA: FCMOVB/E/BE/U, FUCOMPP */
+		return modrm < 0xe0 || modrm == 0xe9 ? op_x87_reg : NULL;
+	case 3: /* DB: FCMOVNB/NE/NBE/NU, FNENI FNDISI FNCLEX FNINIT FNSETPM, FUCOMI, FCOMI */
+		if (modrm < 0xe0 || (modrm >= 0xe8 && modrm < 0xf8))
+			return op_x87_reg;
+		switch (modrm) {
+		case 0xe2:
+			return op_fnclex;
+		case 0xe3:
+			return op_fninit;
+		case 0xe0:
+		case 0xe1:
+		case 0xe4:
+			return op_fnop_ctl;
+		}
+		return NULL;
+	case 5: /* DD: FFREE, FST, FSTP, FUCOM, FUCOMP */
+		return modrm < 0xf0 ? op_x87_reg : NULL;
+	case 6: /* DE: D8-DF only FCOMPP (D9) */
+		return (modrm & 0xf8) != 0xd8 || modrm == 0xd9 ? op_x87_reg : NULL;
+	case 7: /* DF: FNSTSW AX, FUCOMIP, FCOMIP */
+		if (modrm < 0xe0 || (modrm >= 0xe8 && modrm < 0xf8))
+			return op_x87_reg;
+		return modrm == 0xe0 ? op_fnstsw_ax : NULL;
+	default: /* D8, DC: all */
+		return op_x87_reg;
+	}
+}
+
+/*
+ * After the table: the x87 opcodes (struct insn: imm2 = the FOP, first byte[2:0] << 8 | ModRM,
+ * SDM vol. 1 8.1.9; imm = a memory operand's size), WAIT, and, without a 66/F2/F3 prefix, MMX,
+ * EMMS and FXSAVE/FXRSTOR. Anything else keeps the table's handler.
+ */
+static insn_fn decode_fpu(struct insn *d, insn_fn fn, u8 modrm)
+{
+	unsigned op = d->opcode & 0xff;
+
+	if (d->opcode >= 0xd8 && d->opcode <= 0xdf) {
+		s8 kind = x87_mem_kind[op & 7][d->sub];
+
+		d->imm2 = (u16)((op & 7) << 8 | modrm);
+		if (!d->mem)
+			return decode_x87_reg(op & 7, modrm);
+		d->imm = (u64)(kind < 0 ? -kind : kind);
+		if (kind)
+			return kind > 0 ? op_x87_load : op_x87_store;
+		switch ((op & 7) << 3 | d->sub) {
+		case 014:
+			return op_fldenv;
+		case 015:
+			return op_fldcw;
+		case 016:
+			return op_fnstenv;
+		case 017:
+			return op_fnstcw;
+		case 054:
+			return op_frstor;
+		case 056:
+			return op_fnsave;
+		case 057:
+			return op_fnstsw_m;
+		}
+		return NULL;
+	}
+	if (d->opcode == 0x9b)
+		return op_fwait;
+	if (d->opcode >> 8 != 1 || (d->pfx & (PFX_66 | PFX_F2 | PFX_F3)))
+		return fn;
+	switch (op) {
+	case 0xae: /* FXSAVE, FXRSTOR */
+		if (d->mem && d->sub <= 1)
+			return d->sub ? op_fxrstor : op_fxsave;
+		return fn;
+	case 0x77:
+		return op_emms;
+	case 0x71: /* PSRLW PSRAW PSLLW (and D, Q) mm, imm8: register only; 0F 73 /3 /7 need 66 */
+	case 0x72:
+		return !d->mem && (d->sub == 2 || d->sub == 4 || d->sub == 6) ? op_mmx : NULL;
+	case 0x73:
+		return !d->mem && (d->sub == 2 || d->sub == 6) ? op_mmx : NULL;
+	case 0xc5: /* PEXTRW, PMOVMSKB, MASKMOVQ: register only */
+	case 0xd7:
+	case 0xf7:
+		return d->mem ? NULL : op_mmx;
+	case 0xe7: /* MOVNTQ: memory only */
+		return d->mem ? op_mmx : NULL;
+	case 0x60 ... 0x6b:
+	case 0x6e ... 0x70:
+	case 0x74 ... 0x76:
+	case 0x7e ... 0x7f:
+	case 0xc4:
+	case 0xd1 ... 0xd5:
+	case 0xd8 ... 0xe5:
+	case 0xe8 ... 0xef:
+	case 0xf1 ... 0xf6:
+	case 0xf8 ... 0xfe:
+		return op_mmx;
+	}
+	return fn;
+}
+
 /* 0F 38 xx: MOVBE, INVEPT, INVVPID; everything else length only (ModRM, no immediate). */
 static insn_fn decode_0f38(struct dstate *s, struct insn *d)
 {
@@ -915,6 +1050,7 @@ opcode:
 	if ((fl & F_IO) && d->osz == 8)
 		d->osz = 4; /* I/O is at most 32 bits: REX.W is ignored (SDM vol. 2A IN) */
 	fn = decode_special(&s, d, fn, modrm);
+	fn = decode_fpu(d, fn, modrm);
 	/* AMD SSE4a EXTRQ/INSERTQ with immediates: 66 0F 78 /0, F2 0F 78 (AMD APM vol. 4). */
 	if (d->opcode == 0x178 && (d->pfx & (PFX_66 | PFX_F2)))
 		fl = (fl & ~F_IMM(0xf)) | F_IMM(I_BB);

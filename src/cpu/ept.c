@@ -14,19 +14,10 @@
  * uses combined linear->host translations cached in the TLB (29.4.1).
  */
 #include "cpu/internal.h"
-#include "vmx/vmcs.h"
 
 #define GENMASK(h, l) ((~0ull >> (63 - (h))) & (~0ull << (l)))
 #define EPT_ADDR_MASK GENMASK(CPU_MAXPHYADDR - 1, 12)
 
-/* EPT paging-structure entry bits (SDM 29.3.2, Tables 29-1..29-6). */
-#define EPT_R	  BIT(0)
-#define EPT_W	  BIT(1)
-#define EPT_X	  BIT(2)
-#define EPT_MT(e) (((e) >> 3) & 7) /* leaf: EPT memory type */
-#define EPT_PS	  BIT(7)
-#define EPT_A	  BIT(8)
-#define EPT_D	  BIT(9)
 
 /* Bits 51:MAXPHYADDR of every entry; bits 7:3 of an entry that references a table (a PML4E's
    bit 7 included); 29:12 of a 1 GiB leaf; 20:12 of a 2 MiB leaf (29.3.2, 29.3.3.1). */
@@ -156,6 +147,10 @@ u64 mmu_ept_translate(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual)
 			lin = 0;
 		}
 		qual |= BIT(kind) | (u64)w.perm << 3;
+		/* A guest paging-structure access that EPT A/D flags make a write sets both the
+		   read and the write bit (Table 28-7, bits 0 and 1). */
+		if (acc & ACC_PT)
+			qual |= BIT(0);
 		if (c->iret_nmi_unblocked)
 			qual |= BIT(12);
 		c->exit->guest_phys = gpa;
@@ -164,17 +159,22 @@ u64 mmu_ept_translate(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual)
 	}
 	u64 leaf = w.val[w.n - 1];
 	if (ad) {
-		bool set_dirty = kind == ACC_WRITE && !(leaf & EPT_D);
+		bool set_dirty = kind == ACC_WRITE && !(leaf & EPT_D), set_accessed = false;
+
+		for (unsigned i = 0; i < w.n; i++)
+			set_accessed |= !(w.val[i] & EPT_A);
 		/*
-		 * 29.3.6: the processor logs the 4 KiB-aligned guest-physical address when it sets
-		 * a dirty flag from 0 to 1, at PML_ADDRESS + 8 * index, and decrements the index.
-		 * With the index outside 0..511 the access causes a PML-full exit instead and no
-		 * flag is set (28.2.1: qualification bit 12 only, NMI unblocking due to IRET).
+		 * 29.3.6: before an access that would set an accessed or a dirty flag, an index
+		 * outside 0..511 is a page-modification log-full event: exit 62, no flag is set and
+		 * the access does not occur (28.2.1: qualification bit 12 only, NMI unblocking due
+		 * to IRET). Otherwise, when it sets a dirty flag from 0 to 1, the processor logs the
+		 * 4 KiB-aligned guest-physical address at PML_ADDRESS + 8 * index and decrements the
+		 * index; accessed flags are not logged.
 		 */
+		if ((set_dirty || set_accessed) && (c->ctl.proc2 & PROC2_ENABLE_PML) &&
+		    c->vmx.pml_index > 511)
+			cpu_vmexit(c, EXIT_REASON_PML_FULL, c->iret_nmi_unblocked ? BIT(12) : 0);
 		if (set_dirty && (c->ctl.proc2 & PROC2_ENABLE_PML)) {
-			if (c->vmx.pml_index > 511)
-				cpu_vmexit(c, EXIT_REASON_PML_FULL,
-					   c->iret_nmi_unblocked ? BIT(12) : 0);
 			u8 *p = mmu_hpa_ptr(c, c->ctl.pml_address + 8ull * c->vmx.pml_index, 8);
 			u64 v = gpa & PAGE_MASK;
 			if (p)

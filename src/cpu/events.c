@@ -22,7 +22,6 @@
 	 BIT(X86_SS) | BIT(X86_GP) | BIT(X86_PF_VEC) | BIT(X86_MF) | BIT(X86_AC_VEC) |            \
 	 BIT(X86_XM) | BIT(X86_VE) | BIT(X86_CP))
 #include "cpu/ops.h"
-#include "vmx/vmx.h"
 
 #define SEL_ERR(sel)	 ((u32)(sel) & 0xfffcu)
 #define SEL_IS_NULL(sel) (((sel) & 0xfffcu) == 0)
@@ -39,7 +38,7 @@ enum exc_class { EXC_BENIGN, EXC_CONTRIBUTORY, EXC_PAGE_FAULT };
 
 static enum exc_class exc_class(u8 vector, u8 type)
 {
-	if (type != INTR_TYPE_HW_EXC)
+	if (type != INTR_TYPE_HARD_EXCEPTION)
 		return EXC_BENIGN;
 	switch (vector) {
 	case X86_DE:
@@ -76,7 +75,7 @@ static noreturn void exception_vmexit(struct cpu *c, u8 vector, u8 type, bool ha
 {
 	struct vm_exit *e = c->exit;
 
-	e->intr_info |= vector | (u32)type << 8 | (has_error ? INTR_INFO_ERROR_VALID : 0) |
+	e->intr_info |= vector | (u32)type << 8 | (has_error ? INTR_INFO_DELIVER_CODE : 0) |
 			INTR_INFO_VALID;
 	e->intr_error = has_error ? error : 0;
 	c->fault_depth = 0;
@@ -151,7 +150,7 @@ static void delivering(struct cpu *c, u8 vector, u8 type, bool has_error, u32 er
  */
 void events_deliver(struct cpu *c, u8 vector, u8 type, bool has_error, u32 error, u64 ret_rip)
 {
-	bool soft = type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_SOFT_EXC;
+	bool soft = type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_SOFT_EXCEPTION;
 	u32 ext = soft ? 0 : 1, idt_err = (u32)vector * 8 + 2 + ext;
 	bool lm = c->efer & EFER_LMA;
 	unsigned gsz = lm ? 16 : 8, gtype, ist, n = 0, sz;
@@ -291,7 +290,7 @@ void events_deliver_fault(struct cpu *c)
 	cpu_set_cpl(c, c->mode == MODE_REAL ? 0 : (u8)AR_DPL(c->seg[SEG_SS].ar));
 	if (c->fault_depth) {
 		enum exc_class first = exc_class(c->inject.vector, c->inject.type);
-		enum exc_class second = exc_class(vec, INTR_TYPE_HW_EXC);
+		enum exc_class second = exc_class(vec, INTR_TYPE_HARD_EXCEPTION);
 
 		if (c->fault_depth == 2) {
 			c->fault_depth = 0;
@@ -299,7 +298,7 @@ void events_deliver_fault(struct cpu *c)
 		}
 		/* SDM 27.2.4: an exit during delivery reports the original event. */
 		idt_info = c->inject.vector | (u32)c->inject.type << 8 |
-			   (c->inject.has_error ? INTR_INFO_ERROR_VALID : 0) | INTR_INFO_VALID;
+			   (c->inject.has_error ? INTR_INFO_DELIVER_CODE : 0) | INTR_INFO_VALID;
 		idt_error = c->inject.has_error ? c->inject.error : 0;
 		/* Exits during delivery of a software interrupt or exception report the length of
 		   the instruction (SDM 28.2.4). */
@@ -315,7 +314,7 @@ void events_deliver_fault(struct cpu *c)
 		c->fault_depth = 1;
 	}
 	has_error = vec_has_error(vec);
-	delivering(c, vec, INTR_TYPE_HW_EXC, has_error, err);
+	delivering(c, vec, INTR_TYPE_HARD_EXCEPTION, has_error, err);
 	if (exception_exits(c, vec, err)) {
 		c->intr_shadow = shadow;
 		c->exit->idt_vectoring_info = idt_info;
@@ -325,7 +324,7 @@ void events_deliver_fault(struct cpu *c)
 		if (c->iret_nmi_unblocked && vec != X86_DF_VEC && !idt_info)
 			c->exit->intr_info = INTR_INFO_NMI_UNBLOCKED_BY_IRET;
 		c->iret_nmi_unblocked = 0;
-		exception_vmexit(c, vec, INTR_TYPE_HW_EXC, has_error, err,
+		exception_vmexit(c, vec, INTR_TYPE_HARD_EXCEPTION, has_error, err,
 				 vec == X86_PF_VEC ? c->fault_cr2 : 0);
 	}
 	if (vec == X86_PF_VEC)
@@ -335,7 +334,7 @@ void events_deliver_fault(struct cpu *c)
 	if (BIT(vec) & FAULT_CLASS_VECTORS)
 		c->rflags |= X86_RF;
 	c->iret_nmi_unblocked = 0;
-	events_deliver(c, vec, INTR_TYPE_HW_EXC, has_error, err, c->rip);
+	events_deliver(c, vec, INTR_TYPE_HARD_EXCEPTION, has_error, err, c->rip);
 	c->fault_depth = 0;
 	if (c->ctl.proc & PROC_MONITOR_TRAP_FLAG)
 		c->mtf_pending = 1; /* SDM 26.5.2: after a fault's delivery */
@@ -351,12 +350,12 @@ void events_deliver_fault(struct cpu *c)
 static void single_step_trap(struct cpu *c)
 {
 	c->single_step = 0;
-	delivering(c, X86_DB, INTR_TYPE_HW_EXC, false, 0);
+	delivering(c, X86_DB, INTR_TYPE_HARD_EXCEPTION, false, 0);
 	c->fault_depth = 1;
 	if (exception_exits(c, X86_DB, 0))
-		exception_vmexit(c, X86_DB, INTR_TYPE_HW_EXC, false, 0, DR6_BS);
+		exception_vmexit(c, X86_DB, INTR_TYPE_HARD_EXCEPTION, false, 0, DR6_BS);
 	c->dr[6] |= DR6_BS;
-	events_deliver(c, X86_DB, INTR_TYPE_HW_EXC, false, 0, c->rip);
+	events_deliver(c, X86_DB, INTR_TYPE_HARD_EXCEPTION, false, 0, c->rip);
 	c->fault_depth = 0;
 }
 
@@ -448,13 +447,14 @@ static void deliver_hw_event(struct cpu *c, u8 vector, u8 type)
  * Between instructions (the run loop calls this when c->event_pending, the HLT state, the
  * interrupt shadow, stepping or a timer asks for it), in the priority order of SDM vol. 3C 26.2
  * and 26.7 (and vol. 3A 6.9):
- *   - A single-step trap (TF) due from the previous instruction.
  *   - A VM-entry injection (cpu_inject_event) is delivered now, whatever RFLAGS.IF says: checking
  *     interruptibility is the VMM's job (SDM vol. 3C 26.6.1). Software interrupts and exceptions
  *     push RIP + insn_len. Delivery wakes a halted CPU and ends any interrupt shadow. An injected
  *     NMI sets blocking by NMI, or virtual-NMI blocking with "virtual NMIs" (SDM 27.6.1).
- *     An injected #PF does not load CR2: CR2 is guest state the VMM sets.
+ *     An injected #PF does not load CR2: CR2 is guest state the VMM sets. A vectoring entry
+ *     drops a pending single-step trap (SDM 27.7.3).
  *   - Monitor trap flag (SDM 26.5.2): exit 37 on the boundary after an instruction or a delivery.
+ *   - A single-step trap (TF) due from the previous instruction; MTF exits come first.
  *   - VMX-preemption timer (SDM 26.5.1): exit 52 when it reaches 0, also in the HLT state.
  *   - NMI-window exiting (SDM 26.7.6): exit 8 when there is no (virtual-)NMI blocking and no
  *     blocking by MOV SS or STI.
@@ -475,16 +475,10 @@ void events_check(struct cpu *c)
 
 	c->insn_rip = c->rip;
 	/* The instruction that began with RF = 1 completed: RF is cleared (SDM vol. 3B 19.3.1.1),
-	   before a single-step trap pushes RFLAGS. IRET, which loads RF, cancels this. */
+	   before a single-step trap or an MTF exit saves RFLAGS. IRET, which loads RF, cancels this. */
 	if (c->rf_step) {
 		c->rf_step = 0;
 		c->rflags &= ~X86_RF;
-	}
-	/* MOV SS blocks debug exceptions for one instruction; STI does not (SDM vol. 3A 6.8.3). */
-	if (c->single_step && !(shadow && c->shadow_kind == GUEST_INTR_STATE_MOV_SS)) {
-		single_step_trap(c);
-		c->intr_shadow = 0;
-		shadow = false;
 	}
 	if (c->inject.valid && c->inject.type == INTR_TYPE_OTHER_EVENT) {
 		/* Type 7 vector 0 injects a pending MTF VM exit, whatever the control says
@@ -496,9 +490,20 @@ void events_check(struct cpu *c)
 		u8 type = c->inject.type;
 		u64 ret = c->rip;
 
-		if (type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_PRIV_SOFT_EXC ||
-		    type == INTR_TYPE_SOFT_EXC)
+		if (type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_PRIV_SW_EXCEPTION ||
+		    type == INTR_TYPE_SOFT_EXCEPTION)
 			ret += c->inject.insn_len;
+		/*
+		 * SDM 27.7.3: after a vectoring entry no debug exception is pending, except with
+		 * blocking by MOV SS and an injected software interrupt or software exception:
+		 * then it is treated as after a MOV SS that trapped and the INT n / INT3 / INTO
+		 * following it, and delivered once the injected event is (below). For software
+		 * exceptions other than #BP and #OF the SDM lets it be lost or delivered; we
+		 * deliver it.
+		 */
+		if (!(shadow && c->shadow_kind == GUEST_INTR_STATE_MOV_SS &&
+		      (type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_SOFT_EXCEPTION)))
+			c->single_step = 0;
 		if (type == INTR_TYPE_NMI)
 			c->nmi_blocked = 1;
 		c->inject.valid = 0;
@@ -512,14 +517,26 @@ void events_check(struct cpu *c)
 		if (c->ctl.proc & PROC_MONITOR_TRAP_FLAG)
 			c->mtf_pending = 1;
 	}
+	/* MTF exits have priority over debug traps (SDM 26.5.2): a single-step #DB stays pending
+	   and the exit saves it as pending debug exception BS (SDM 28.3.4). */
 	if (c->mtf_pending) {
 		c->mtf_pending = 0;
 		event_exit(c, EXIT_REASON_MONITOR_TRAP_FLAG);
+	}
+	/* MOV SS blocks debug exceptions for one instruction; STI does not (SDM vol. 3A 6.8.3). */
+	if (c->single_step && !(shadow && c->shadow_kind == GUEST_INTR_STATE_MOV_SS)) {
+		single_step_trap(c);
+		c->intr_shadow = 0;
+		shadow = false;
 	}
 	if (c->preempt_armed) {
 		if (!preempt_remaining(c))
 			event_exit(c, EXIT_REASON_PREEMPTION_TIMER);
 		events_rearm(c);
+	}
+	if (c->kicked && (pin & PIN_EXTINT_EXITING)) {
+		c->kicked = 0;
+		cpu_raise_external_interrupt(c, CPU_HOST_KICK_VECTOR);
 	}
 	if (c->ctl.pin & PIN_EXTINT_EXITING && c->icount >= c->host_tick_icount) {
 		c->host_tick_icount = c->icount + CPU_HOST_TICK;
@@ -620,13 +637,20 @@ void events_check(struct cpu *c)
 		c->one_insn = 1;
 		pending = true;
 	}
-	c->event_pending = pending;
+	/* A kick that came while this ran is looked at before the next block. */
+	c->event_pending = pending || (c->kicked && (pin & PIN_EXTINT_EXITING));
 }
 
 void cpu_raise_external_interrupt(struct cpu *c, u8 vector)
 {
 	c->extint_pending = 1;
 	c->extint_vector = vector;
+	c->event_pending = 1;
+}
+
+void cpu_kick(struct cpu *c)
+{
+	c->kicked = 1;
 	c->event_pending = 1;
 }
 
@@ -666,16 +690,16 @@ void op_int(struct cpu *c, const struct insn *d)
 
 void op_int3(struct cpu *c, const struct insn *d)
 {
-	soft_event(c, X86_BP, INTR_TYPE_SOFT_EXC);
+	soft_event(c, X86_BP, INTR_TYPE_SOFT_EXCEPTION);
 }
 
 void op_into(struct cpu *c, const struct insn *d)
 {
 	if (flags_get(c) & X86_OF)
-		soft_event(c, X86_OF_VEC, INTR_TYPE_SOFT_EXC);
+		soft_event(c, X86_OF_VEC, INTR_TYPE_SOFT_EXCEPTION);
 }
 
 void op_int1(struct cpu *c, const struct insn *d)
 {
-	soft_event(c, X86_DB, INTR_TYPE_PRIV_SOFT_EXC);
+	soft_event(c, X86_DB, INTR_TYPE_PRIV_SW_EXCEPTION);
 }

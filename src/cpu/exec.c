@@ -23,8 +23,8 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include "cpu/fpu.h"
 #include "cpu/internal.h"
-#include "vmx/vmcs.h"
 
 #define BLOCK_MAX_INSNS 64
 #define PH_BITS 16
@@ -92,7 +92,7 @@ noreturn void cpu_vmexit(struct cpu *c, u32 reason, u64 qual)
 	if (c->fault_depth) {
 		/* The exit interrupted an event delivery (SDM vol. 3C 27.2.4). */
 		e->idt_vectoring_info = c->inject.vector | (u32)c->inject.type << 8 |
-					(c->inject.has_error ? INTR_INFO_ERROR_VALID : 0) |
+					(c->inject.has_error ? INTR_INFO_DELIVER_CODE : 0) |
 					INTR_INFO_VALID;
 		e->idt_vectoring_error = c->inject.error;
 		if (c->inject.type >= INTR_TYPE_SOFT_INTR)
@@ -236,6 +236,35 @@ static void fetch_phys(struct cpu *c, u64 pa, u8 *buf, unsigned n)
 	mmu_fetch_phys(c, pa, buf, n);
 }
 
+static size_t block_bytes(unsigned n)
+{
+	return sizeof(struct block) + n * sizeof(struct insn);
+}
+
+/* Room for a block in the arena (the caller made sure it fits). */
+static struct block *block_alloc(struct blockcache *bc, size_t bytes)
+{
+	struct block *b = (struct block *)(bc->arena + bc->used);
+
+	bc->used += (bytes + 15) & ~(size_t)15;
+	return b;
+}
+
+/* A valid block joins the physical cache, the lists of its pages (which become code pages,
+   watched for writes) and the jump cache. */
+static void block_insert(struct cpu *c, struct block *b)
+{
+	struct blockcache *bc = c->bc;
+	unsigned h = ph_index(b->gpa, b->key & 0xff);
+
+	b->ph_next = bc->ph[h];
+	bc->ph[h] = b;
+	page_link(c, b->gpa, b, 0);
+	if (b->gpa2 != NO_PAGE)
+		page_link(c, b->gpa2, b, 1);
+	bc->jc[jc_index(b->lin, b->key)] = b;
+}
+
 static struct block *block_build(struct cpu *c, u64 lin, u32 key)
 {
 	struct blockcache *bc = c->bc;
@@ -288,7 +317,7 @@ static struct block *block_build(struct cpu *c, u64 lin, u32 key)
 			break;
 	}
 
-	size_t bytes = sizeof(struct block) + n * sizeof(struct insn);
+	size_t bytes = block_bytes(n);
 	struct block *b;
 	if (!in_ram || (gpa2 != NO_PAGE && gpa2 >= c->ram_size)) {
 		/* Code in MMIO is re-read on every execution: keep it out of the cache. */
@@ -300,8 +329,7 @@ static struct block *block_build(struct cpu *c, u64 lin, u32 key)
 	} else {
 		if (bc->used + bytes > ARENA_SIZE)
 			bc_flush_all(bc);
-		b = (struct block *)(bc->arena + bc->used);
-		bc->used += (bytes + 15) & ~(size_t)15;
+		b = block_alloc(bc, bytes);
 		b->valid = 1;
 	}
 	b->lin = lin;
@@ -312,15 +340,8 @@ static struct block *block_build(struct cpu *c, u64 lin, u32 key)
 	b->heat = 0;
 	b->jit = NULL;
 	memcpy(b->insns, tmp, n * sizeof(struct insn));
-	if (b->valid) {
-		unsigned h = ph_index(gpa, key & 0xff);
-		b->ph_next = bc->ph[h];
-		bc->ph[h] = b;
-		page_link(c, gpa, b, 0);
-		if (gpa2 != NO_PAGE)
-			page_link(c, gpa2, b, 1);
-		bc->jc[jc_index(lin, key)] = b;
-	}
+	if (b->valid)
+		block_insert(c, b);
 	return b;
 }
 
@@ -362,16 +383,30 @@ static always_inline struct block *block_find(struct cpu *c)
 
 /* --- The run loop --- */
 
-/* 64-bit code only (jit.c): there the block's linear address is its RIP. */
-static __attribute__((noinline)) void block_compile(struct cpu *c, struct block *b)
+/*
+ * 64-bit code only (jit.c): there the block's linear address is its RIP. Returns the block to
+ * run: b, or when the code arena was full, b moved into the emptied block arena. Flushing drops
+ * every block and empties both arenas, but b is about to run: left behind, its page would no
+ * longer be a code page, so a store into the code after it would neither stop the block nor be
+ * seen (SDM vol. 3A 11.6), and its instructions would sit in arena memory that the next
+ * block_build reuses. So b is copied to the start of the emptied arena first, linked like a new
+ * block (its pages watched again) and compiled there.
+ */
+static __attribute__((noinline)) struct block *block_compile(struct cpu *c, struct block *b)
 {
 	struct blockcache *bc = c->bc;
+	size_t bytes = block_bytes(b->n);
+	struct block *nb;
 
 	b->jit = jit_compile(bc->jit, b->insns, b->n, b->lin, b->key);
-	if (!b->jit && jit_full(bc->jit)) {
-		/* Start afresh; b itself still runs interpreted from the old arena this once. */
-		bc_flush_all(bc);
-	}
+	if (b->jit || !jit_full(bc->jit))
+		return b;
+	bc_flush_all(bc);
+	nb = block_alloc(bc, bytes);
+	memmove(nb, b, bytes); /* the old place may overlap the new one */
+	block_insert(c, nb);
+	nb->jit = jit_compile(bc->jit, nb->insns, nb->n, nb->lin, nb->key);
+	return nb;
 }
 
 /*
@@ -395,13 +430,9 @@ static __attribute__((noinline)) void run_blocks(struct cpu *c)
 			c->insn = NULL;
 			c->insn_rip = c->rip;
 			events_check(c);
-			if (c->halted) {
-				/* HLT without HLT exiting and nothing to wake the CPU: the vCPU is
-				   in the HLT activity state; tell the VMM (SDM 25.4.2). */
-				c->exit->reason = EXIT_REASON_HLT;
-				c->exit->rip = c->rip;
+			/* Halted and nothing to wake the CPU: no exit, cpu_run() says halted. */
+			if (c->halted)
 				return;
-			}
 			if (shadow | c->one_insn) {
 				/* The instruction after STI / MOV SS runs before any event (SDM
 				   vol. 3A 6.8.3); TF and MTF step one instruction at a time. */
@@ -428,12 +459,12 @@ static __attribute__((noinline)) void run_blocks(struct cpu *c)
 		}
 		c->insn_rip = c->rip;
 		struct block *b = block_find(c);
+		if (!b->jit && b->heat < bc->jit_threshold && ++b->heat == bc->jit_threshold &&
+		    b->valid && (b->key & 0xff) == 64)
+			b = block_compile(c, b);
 		const struct insn *d = b->insns, *end = d + b->n;
 		bc->blk_end = end;
 		c->icount += b->n;
-		if (!b->jit && b->heat < bc->jit_threshold && ++b->heat == bc->jit_threshold &&
-		    b->valid && (b->key & 0xff) == 64)
-			block_compile(c, b);
 		if (b->jit) {
 			u32 left = b->jit(c);
 			c->insn = NULL;
@@ -463,7 +494,7 @@ static __attribute__((noinline)) void run_blocks(struct cpu *c)
 	}
 }
 
-void cpu_run(struct cpu *c, struct vm_exit *exit)
+enum cpu_run_result cpu_run(struct cpu *c, struct vm_exit *exit)
 {
 	/* The handler of an IN answered in the record that left (vmx/exit.h I/O contract). */
 	if (c->io.pending)
@@ -482,7 +513,7 @@ void cpu_run(struct cpu *c, struct vm_exit *exit)
 		if (c->exiting) {
 			c->exiting = 0;
 			events_vmexit(c);
-			return;
+			return CPU_RUN_EXIT;
 		}
 		events_deliver_fault(c);
 	}
@@ -490,14 +521,18 @@ void cpu_run(struct cpu *c, struct vm_exit *exit)
 		io_complete(c);
 	run_blocks(c);
 	events_vmexit(c);
+	return CPU_RUN_HALTED;
 }
 
 /* --- Object and register API --- */
 
 struct cpu *cpu_create(const struct cpu_config *cfg)
 {
-	struct cpu *c = calloc(1, sizeof(*c));
+	/* struct cpu holds the 64-byte aligned XSAVE area (x86.h struct x86_fpu). */
+	struct cpu *c = aligned_alloc(_Alignof(struct cpu), sizeof(*c));
 	struct blockcache *bc = calloc(1, sizeof(*bc));
+	if (c)
+		memset(c, 0, sizeof(*c));
 	if (!c || !bc)
 		goto fail;
 	bc->npages = cfg->ram_size >> 12;
@@ -517,6 +552,8 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 	c->host_ptr = cfg->host_ptr;
 	c->mmio_read = cfg->mmio_read;
 	c->mmio_write = cfg->mmio_write;
+	c->ferr = cfg->ferr;
+	fpu_reset(c);
 	for (unsigned t = 0; t < ARRAY_SIZE(c->tlbs); t++)
 		for (unsigned i = 0; i < TLB_SIZE; i++)
 			c->tlbs[t][i].tag_r = c->tlbs[t][i].tag_w = TLB_INVALID;

@@ -58,7 +58,7 @@ struct insn {
 	u64 imm;  /* immediate as the instruction uses it (sign-extended where the SDM says so);
 		     relative branches: the sign-extended displacement; MOV moffs: the offset */
 	s32 disp; /* ModRM/SIB displacement, sign-extended */
-	u16 imm2; /* second immediate: ENTER's nesting level, far pointer's selector */
+	u16 imm2; /* second immediate: ENTER's nesting level, far pointer's selector; x87: FOP */
 	u16 opcode; /* map << 8 | last opcode byte; map 0 one-byte, 1 0F, 2 0F38, 3 0F3A */
 	u8 len;     /* instruction length in bytes, prefixes included (1..15) */
 	u8 osz;     /* operand size in bytes: 1, 2, 4, 8 */
@@ -157,6 +157,7 @@ struct tlb_entry {
 #define ACC_FETCH 2
 #define ACC_SYS BIT(2) /* implicit supervisor access (descriptor tables, TSS, IDT) */
 #define ACC_SS BIT(3)  /* through SS: a non-canonical address is #SS(0), not #GP(0) (SDM 3.3.7.1) */
+#define ACC_PT BIT(4)  /* EPT: a guest paging-structure access made a write by EPT A/D (ept.c) */
 
 enum cpu_mode { MODE_REAL, MODE_PROT, MODE_COMPAT, MODE_LONG };
 
@@ -198,6 +199,13 @@ struct cpu {
 	u64 sysenter_cs, sysenter_esp, sysenter_eip;
 	u64 tsc_aux, pat, apic_base;
 	u64 tsc_base; /* IA32_TSC = cpu_tsc_raw() + tsc_base (sys.c) */
+	/* x87, MMX, SSE (and later AVX) registers in the XSAVE layout (x86.h struct x86_fpu);
+	   the x87 (fpu.c) and SSE (sse*.c) handlers own their parts of it. */
+	struct x86_fpu fpu;
+	u16 fpu_cs, fpu_ds; /* FCS and FDS: selectors of FIP and FDP (fpu.h) */
+	u8 fpu_ignne;	    /* the IGNNE# input */
+	u8 fpu_ferr;	    /* the FERR# output as last signalled */
+	void (*ferr)(void *opaque, bool asserted);
 
 	/* Events (events.c). */
 	u8 intr_shadow; /* blocking by STI / MOV SS for one instruction (SDM 24.4.2) */
@@ -260,6 +268,7 @@ struct cpu {
 	u8 iret_nmi_unblocked; /* the running IRET removed NMI blocking (SDM 28.2.3) */
 	u8 extint_pending;     /* an external interrupt waits (cpu_raise_external_interrupt) */
 	u8 extint_vector;
+	volatile u8 kicked;    /* cpu_kick(), maybe from a signal handler: a host IPI to raise */
 	u8 tsc_mode;	      /* enum cpu_tsc_mode */
 	u32 tsc_cpi;	      /* cycles per instruction in CPU_TSC_VIRTUAL */
 	u64 tsc_cycles;	      /* cycles added by cpu_add_cycles() */
@@ -303,6 +312,8 @@ noreturn void cpu_vmexit(struct cpu *c, u32 reason, u64 qual);
    LOCAL_TIMER_VECTOR every CPU_HOST_TICK retired instructions, while PIN_EXTINT_EXITING is set. */
 #define CPU_HOST_TICK (1ull << 22)
 #define CPU_HOST_TIMER_VECTOR 0xec
+/* cpu_kick(): the host's reschedule IPI, Linux's RESCHEDULE_VECTOR, as a KVM vCPU kick is. */
+#define CPU_HOST_KICK_VECTOR 0xfd
 /* Trap-like VM exit after the current instruction retired (guest RIP = the next one). */
 noreturn void cpu_vmexit_trap(struct cpu *c, u32 reason, u64 qual);
 /* VM entry (timers, windows) and VM exit (saved preemption-timer value) around cpu_run. */
@@ -373,9 +384,6 @@ static always_inline bool ept_enabled(const struct cpu *c)
 	return (c->ctl.proc & PROC_SECONDARY_CONTROLS) && (c->ctl.proc2 & PROC2_ENABLE_EPT);
 }
 
-/* EPT violation exit qualification bits 7 and 8 (SDM 28.2.1, Table 28-7). */
-#define EPT_QUAL_LIN_VALID BIT(7)
-#define EPT_QUAL_FINAL BIT(8)
 
 /*
  * Translate guest-physical gpa through EPT for an access of kind acc & 3 (ACC_READ, ACC_WRITE,
@@ -593,6 +601,17 @@ static always_inline void mem_write(struct cpu *c, unsigned seg, u64 off, u64 v,
 void mem_probe_write(struct cpu *c, unsigned seg, u64 off, unsigned size);
 
 /*
+ * The VMM's access to guest memory on the guest's behalf (string I/O after an INS/OUTS exit,
+ * sys.c), as a hardware VMM emulates it: the checks of the guest's own access at its CPL
+ * (segment limits and usability, paging with accessed and dirty flags, SMAP, alignment), raising
+ * #GP/#SS/#PF/#AC through cpu_fault(); guest-physical addresses are RAM or the MMIO callbacks as
+ * the VMM maps them, never translated through EPT, and the TLB is neither used nor filled.
+ * mmu_vmm_write with v NULL only checks (translating for a write, setting the flags). (mmu.c)
+ */
+u64 mmu_vmm_read(struct cpu *c, unsigned seg, u64 off, unsigned size);
+void mmu_vmm_write(struct cpu *c, unsigned seg, u64 off, unsigned size, const u64 *v);
+
+/*
  * The read of a read-modify-write operand is checked as a write: a fault reports W = 1 in the #PF
  * error code (SDM vol. 3A 5.7), as the hardware does (found by the differential tester,
  * docs/difftest.md).
@@ -696,15 +715,6 @@ void op_ud(struct cpu *c, const struct insn *d);
 
 /* --- Descriptors and event delivery shared by seg.c, sys.c and events.c --- */
 
-/* Interruption types of VM-entry injection and exit information (SDM vol. 3C 24.8.3, 24.9.2). */
-#define INTR_TYPE_EXT_INTR 0
-#define INTR_TYPE_NMI 2
-#define INTR_TYPE_HW_EXC 3
-#define INTR_TYPE_SOFT_INTR 4
-#define INTR_TYPE_PRIV_SOFT_EXC 5
-#define INTR_TYPE_SOFT_EXC 6
-#define INTR_INFO_ERROR_VALID BIT(11)
-#define INTR_INFO_VALID BIT(31)
 
 /* Implicit supervisor accesses to system structures: GDT, LDT, IDT, TSS (SDM vol. 3A 4.6). */
 u64 sys_read(struct cpu *c, u64 lin, unsigned size);

@@ -38,7 +38,6 @@
 #include <errno.h>
 
 #include "cpu/internal.h"
-#include "vmx/vmcs.h"
 
 #define MAXPHYADDR CPU_MAXPHYADDR
 
@@ -81,6 +80,8 @@ struct walk {
 	unsigned n;
 	u64 lin;     /* the linear address being translated */
 	bool debug;  /* cpu_debug_translate: no faults, exits or side effects; fail instead */
+	bool vmm;    /* mmu_vmm_*: the VMM's access for the guest: guest-physical addresses are RAM
+			or MMIO as the VMM maps them, never translated through EPT */
 	u64 last_pa; /* pa of the entry pt_read() read last */
 };
 
@@ -117,11 +118,12 @@ static noreturn void page_fault(struct cpu *c, u64 lin, int acc, u32 bits)
 
 /*
  * EPT access kind of a guest paging-structure access: a read, but a write when EPT A/D flags are
- * on (SDM 29.3.3.2, 29.3.5), so it sets the EPT dirty flag of the page holding the entry.
+ * on (SDM 29.3.3.2, 29.3.5), so it sets the EPT dirty flag of the page holding the entry and an
+ * EPT violation reports both read and write (ACC_PT, SDM 28.2.1 Table 28-7).
  */
 static always_inline int pt_ept_acc(const struct cpu *c)
 {
-	return c->ctl.eptp & EPTP_AD_ENABLE ? ACC_WRITE : ACC_READ;
+	return c->ctl.eptp & EPTP_AD_ENABLE ? ACC_WRITE | ACC_PT : ACC_READ;
 }
 
 /* The VPID whose translations the TLB may hold now: 0 without VPID (SDM 29.1). */
@@ -147,9 +149,10 @@ static always_inline void tlb_sync_context(struct cpu *c)
 	}
 }
 
-/* A 4- or 8-byte paging-structure entry at physical pa (guest-physical, or host-physical under
-   EPT); false only for a debug walk that would touch MMIO. */
-static always_inline bool pt_read_pa(struct cpu *c, u64 pa, unsigned size, bool debug, u64 *v)
+/* A 4- or 8-byte paging-structure entry at physical pa (host-physical when `hpa`: EPT
+   translated it; else guest-physical); false only for a debug walk that would touch MMIO. */
+static always_inline bool pt_read_pa(struct cpu *c, u64 pa, unsigned size, bool hpa, bool debug,
+				     u64 *v)
 {
 	/* RAM is a multiple of 4 KiB and entries are aligned: an entry is wholly in or out. */
 	if (likely(pa < c->ram_size)) {
@@ -162,7 +165,7 @@ static always_inline bool pt_read_pa(struct cpu *c, u64 pa, unsigned size, bool 
 		*v = v32;
 		return true;
 	}
-	u8 *p = ept_enabled(c) ? mmu_hpa_ptr(c, pa, size) : NULL;
+	u8 *p = hpa ? mmu_hpa_ptr(c, pa, size) : NULL;
 	if (p) {
 		*v = host_load(p, size);
 		return true;
@@ -178,8 +181,9 @@ static always_inline bool pt_read_pa(struct cpu *c, u64 pa, unsigned size, bool 
 static always_inline bool pt_read(struct cpu *c, struct walk *w, u64 addr, unsigned size, u64 *v)
 {
 	u64 pa = addr;
+	bool ept = ept_enabled(c) && !w->vmm;
 
-	if (unlikely(ept_enabled(c))) {
+	if (unlikely(ept)) {
 		if (w->debug) {
 			if (!mmu_ept_lookup(c, addr, &pa))
 				return false;
@@ -188,7 +192,7 @@ static always_inline bool pt_read(struct cpu *c, struct walk *w, u64 addr, unsig
 		}
 	}
 	w->last_pa = pa;
-	return pt_read_pa(c, pa, size, w->debug, v);
+	return pt_read_pa(c, pa, size, ept, w->debug, v);
 }
 
 /*
@@ -259,21 +263,22 @@ bool mmu_load_pdptes(struct cpu *c, u64 cr3)
 	u64 gpa = cr3 & GENMASK(31, 5), pa = gpa, e[4];
 
 	/*
-	 * With EPT the PDPT's guest-physical address goes through EPT as a guest paging-structure
-	 * access with no linear address (SDM 29.3.3.2: qualification bit 7 clear). Outside an
-	 * instruction (the VMM's cpu_set_sregs; VM entry with EPT takes the PDPTEs from the VMCS,
-	 * SDM 27.3.2.4) there is nowhere to exit to: an unmapped PDPT fails the load instead.
+	 * With EPT the PDPT's guest-physical address goes through EPT with no linear address (SDM
+	 * 28.2.1 Table 28-7: qualification bit 7 clear). These loads are reads even with EPT A/D
+	 * flags on (SDM 29.3.3.2): no dirty flag, no PML entry, no violation for a read-only PDPT.
+	 * Outside an instruction (the VMM's cpu_set_sregs; VM entry with EPT takes the PDPTEs from
+	 * the VMCS, SDM 27.3.2.4) there is nowhere to exit to: an unmapped PDPT fails the load.
 	 */
 	if (ept_enabled(c)) {
 		tlb_sync_context(c);
 		if (c->insn)
-			pa = mmu_ept_translate(c, gpa, pt_ept_acc(c), 0, 0);
+			pa = mmu_ept_translate(c, gpa, ACC_READ, 0, 0);
 		else if (!mmu_ept_lookup(c, gpa, &pa))
 			return false;
 	}
 	for (unsigned i = 0; i < 4; i++) {
 		/* 32-byte aligned: the four entries share a page. */
-		pt_read_pa(c, pa + i * 8, 8, false, &e[i]);
+		pt_read_pa(c, pa + i * 8, 8, ept_enabled(c), false, &e[i]);
 		if ((e[i] & PTE_P) && (e[i] & RSVD_PAE_PDPTE))
 			return false;
 	}
@@ -425,7 +430,7 @@ static void pt_set_flags(struct cpu *c, const struct walk *w, unsigned i, u8 fla
 
 	if ((low & flags) == flags)
 		return;
-	if (unlikely(ept_enabled(c))) {
+	if (unlikely(ept_enabled(c)) && !w->vmm) {
 		if (!(c->ctl.eptp & EPTP_AD_ENABLE))
 			pa = mmu_ept_translate(c, w->addr[i], ACC_WRITE, w->lin,
 					       EPT_QUAL_LIN_VALID);
@@ -452,6 +457,25 @@ void mmu_vmx_transition(struct cpu *c)
 	tlb_sync_context(c);
 }
 
+/* The guest's paging for an access of kind acc at lin: rights checked (#PF), then the flags set. */
+static always_inline void walk_access(struct cpu *c, u64 lin, int acc, struct walk *w)
+{
+	walk_guest(c, lin, acc, w);
+	if (!access_allowed(c, acc, w->rights))
+		page_fault(c, lin, acc, PFEC_P);
+	/*
+	 * SDM 4.8: the accessed flag of every entry used, and for a write the dirty flag of the
+	 * entry that maps the page. We set them only once the access is known to be allowed (as
+	 * KVM and QEMU do): an access that faults leaves the paging structures unchanged.
+	 */
+	for (unsigned i = 0; i < w->n; i++)
+		pt_set_flags(c, w, i, PTE_A);
+	if ((acc & 3) == ACC_WRITE) {
+		w->low[w->n - 1] |= PTE_A;
+		pt_set_flags(c, w, w->n - 1, PTE_D);
+	}
+}
+
 u64 mmu_translate(struct cpu *c, u64 lin, int acc)
 {
 	struct tlb_entry *e;
@@ -468,25 +492,11 @@ u64 mmu_translate(struct cpu *c, u64 lin, int acc)
 		gpa = lin;
 	} else {
 		w.debug = false;
-		walk_guest(c, lin, acc, &w);
-		if (!access_allowed(c, acc, w.rights))
-			page_fault(c, lin, acc, PFEC_P);
-		/*
-		 * SDM 4.8: the accessed flag of every entry used, and for a write the dirty flag of
-		 * the entry that maps the page. We set them only once the access is known to be
-		 * allowed (as KVM and QEMU do): an access that faults leaves the paging structures
-		 * unchanged.
-		 */
-		for (unsigned i = 0; i < w.n; i++)
-			pt_set_flags(c, &w, i, PTE_A);
-		bool write = (acc & 3) == ACC_WRITE;
-		if (write) {
-			w.low[w.n - 1] |= PTE_A;
-			pt_set_flags(c, &w, w.n - 1, PTE_D);
-		}
+		w.vmm = false;
+		walk_access(c, lin, acc, &w);
 		gpa = w.gpa;
 		rights = w.rights;
-		dirty = write || (w.low[w.n - 1] & PTE_D);
+		dirty = (acc & 3) == ACC_WRITE || (w.low[w.n - 1] & PTE_D);
 	}
 	if (unlikely(ept_enabled(c))) {
 		/* SDM 29.3.3.2: the final access, to the translation of a linear address. */
@@ -515,6 +525,7 @@ int cpu_debug_translate(struct cpu *c, u64 lin, u64 *gpa)
 		return 0;
 	}
 	w.debug = true;
+	w.vmm = false;
 	if (!walk_guest(c, lin, ACC_READ | ACC_SYS, &w))
 		return -EFAULT;
 	*gpa = w.gpa;
@@ -701,6 +712,81 @@ void mem_probe_write(struct cpu *c, unsigned seg, u64 off, unsigned size)
 	mmu_translate(c, lin, ACC_WRITE);
 	if (size > n1)
 		mmu_translate(c, (lin + n1) & c->lin_mask, ACC_WRITE);
+}
+
+/* --- The VMM's accesses for the guest (string I/O, sys.c) --- */
+
+/* Guest-physical address of lin for the VMM's access: the guest's paging with its accessed and
+   dirty flags and #PF, its page tables reached as the VMM maps guest memory (no EPT, no TLB). */
+static u64 vmm_translate(struct cpu *c, u64 lin, int acc)
+{
+	struct walk w;
+
+	if (!(c->cr0 & CR0_PG))
+		return lin;
+	w.debug = false;
+	w.vmm = true;
+	walk_access(c, lin, acc, &w);
+	return w.gpa;
+}
+
+/* `size` bytes within one page at guest-physical gpa: RAM, else the MMIO callbacks. */
+static u64 vmm_phys_read(struct cpu *c, u64 gpa, unsigned size)
+{
+	if (gpa < c->ram_size)
+		return host_load(c->ram + gpa, size);
+	return mmio_read_n(c, gpa, size);
+}
+
+static void vmm_phys_write(struct cpu *c, u64 gpa, u64 v, unsigned size)
+{
+	if (gpa < c->ram_size) {
+		host_store(c->ram + gpa, v, size);
+		if (bc_page_has_code(c, gpa & PAGE_MASK))
+			bc_invalidate_phys(c, gpa, size);
+		return;
+	}
+	mmio_write_n(c, gpa, v, size);
+}
+
+/*
+ * Both pages of a page-crossing access are translated before either is touched, as
+ * mmu_read_slow/mmu_write_slow do. Segment checks (#GP(0), #SS(0) through SS) and alignment
+ * checking (#AC(0)) come first, in the order of an instruction's own access.
+ */
+u64 mmu_vmm_read(struct cpu *c, unsigned seg, u64 off, unsigned size)
+{
+	int acc = seg == SEG_SS ? ACC_READ | ACC_SS : ACC_READ;
+	u64 lin = seg_lin(c, seg, off, size, ACC_READ);
+	unsigned n1 = (unsigned)(PAGE_SIZE - (lin & 0xfff));
+
+	align_check(c, lin, size, acc);
+	if (size <= n1)
+		return vmm_phys_read(c, vmm_translate(c, lin, acc), size);
+	u64 gpa1 = vmm_translate(c, lin, acc);
+	u64 gpa2 = vmm_translate(c, (lin + n1) & c->lin_mask, acc);
+	return vmm_phys_read(c, gpa1, n1) | vmm_phys_read(c, gpa2, size - n1) << (8 * n1);
+}
+
+void mmu_vmm_write(struct cpu *c, unsigned seg, u64 off, unsigned size, const u64 *v)
+{
+	int acc = seg == SEG_SS ? ACC_WRITE | ACC_SS : ACC_WRITE;
+	u64 lin = seg_lin(c, seg, off, size, ACC_WRITE);
+	unsigned n1 = (unsigned)(PAGE_SIZE - (lin & 0xfff));
+	u64 gpa1, gpa2 = 0;
+
+	align_check(c, lin, size, acc);
+	gpa1 = vmm_translate(c, lin, acc);
+	if (size > n1)
+		gpa2 = vmm_translate(c, (lin + n1) & c->lin_mask, acc);
+	if (!v)
+		return;
+	if (size <= n1) {
+		vmm_phys_write(c, gpa1, *v, size);
+		return;
+	}
+	vmm_phys_write(c, gpa1, *v, n1);
+	vmm_phys_write(c, gpa2, *v >> (8 * n1), size - n1);
 }
 
 /* --- Invalidation (SDM 4.10.4) --- */

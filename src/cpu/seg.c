@@ -7,7 +7,6 @@
  * has AR_UNUSABLE set (SDM vol. 3C 24.4.1). CPL is SS.DPL, which every path here keeps in sync.
  */
 #include "cpu/internal.h"
-#include "vmx/vmcs.h"
 #include "cpu/ops.h"
 
 #define SEL_RPL(sel)	 ((sel) & 3u)

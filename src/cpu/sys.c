@@ -12,7 +12,6 @@
  */
 #include "cpu/internal.h"
 #include "cpu/ops.h"
-#include "vmx/vmx.h"
 
 
 /* Secondary controls act only when activated (SDM vol. 3C 24.6.2). */
@@ -128,7 +127,9 @@ static void cr0_load(struct cpu *c, u64 v)
 	cpu_update_mode(c);
 }
 
-#define CR4_SUPPORTED	(CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP | CR4_SMAP)
+/* OSFXSR: FXSAVE/FXRSTOR save and load MXCSR and the XMM registers (fpu.c). */
+#define CR4_SUPPORTED                                                                             \
+	(CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_OSFXSR | CR4_SMEP | CR4_SMAP)
 #define CR4_PAGING_BITS (CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP | CR4_SMAP)
 
 /* Host-owned bits keep their value (SDM vol. 3C 26.3); guest bits must be advertised ones;
@@ -393,18 +394,22 @@ void op_wbinvd(struct cpu *c, const struct insn *d)
 		cpu_vmexit(c, EXIT_REASON_WBINVD, 0);
 }
 
-/* INVLPG m: segment limit checked; exit qualification = the linear address; no-op for a
-   non-canonical address (SDM vol. 2 INVLPG). */
+/*
+ * INVLPG m: exit qualification = the linear address (SDM 28.2.1); the exit comes before the
+ * segment-limit check, which is neither #UD nor a privilege fault (SDM 26.1.1); no-op for a
+ * non-canonical address (SDM vol. 2 INVLPG).
+ */
 void op_invlpg(struct cpu *c, const struct insn *d)
 {
-	u64 lin;
+	u64 ea, lin;
 
 	if (!d->mem)
 		cpu_ud(c);
 	need_cpl0(c);
-	lin = seg_lin(c, d->seg, insn_ea(c, d), 1, ACC_FETCH);
+	ea = insn_ea(c, d);
 	if (c->ctl.proc & PROC_INVLPG_EXITING)
-		cpu_vmexit(c, EXIT_REASON_INVLPG, lin);
+		cpu_vmexit(c, EXIT_REASON_INVLPG, (c->seg_base[d->seg] + ea) & c->lin_mask);
+	lin = seg_lin(c, d->seg, ea, 1, ACC_FETCH);
 	if (c->mode != MODE_LONG || is_canonical(lin))
 		tlb_flush_page(c, lin);
 	c->break_block = 1;
@@ -909,14 +914,22 @@ bool msr_write(struct cpu *c, u32 index, u64 v)
 	return true;
 }
 
+/*
+ * RDMSR/WRMSR exit when the MSR bitmap (or its absence) says so (SDM 26.1.3). Otherwise the
+ * instruction runs in the guest, and an MSR this CPU does not implement is #GP(0) there, as on a
+ * processor without it (SDM vol. 2 RDMSR/WRMSR); a VMM that wants to answer such an MSR sets its
+ * bitmap bit.
+ */
 void op_rdmsr(struct cpu *c, const struct insn *d)
 {
 	u32 index = (u32)c->gpr[R_RCX];
 	u64 v;
 
 	need_cpl0(c);
-	if (msr_exits(c, index, false) || !msr_read(c, index, &v))
+	if (msr_exits(c, index, false))
 		cpu_vmexit(c, EXIT_REASON_MSR_READ, 0);
+	if (!msr_read(c, index, &v))
+		cpu_gp(c, 0);
 	c->gpr[R_RAX] = (u32)v;
 	c->gpr[R_RDX] = v >> 32;
 }
@@ -930,7 +943,7 @@ void op_wrmsr(struct cpu *c, const struct insn *d)
 	if (msr_exits(c, index, true))
 		cpu_vmexit(c, EXIT_REASON_MSR_WRITE, 0);
 	if (!msr_write(c, index, v))
-		cpu_vmexit(c, EXIT_REASON_MSR_WRITE, 0);
+		cpu_gp(c, 0);
 }
 
 /* --- Time stamp counter and performance counters --- */
@@ -1373,10 +1386,12 @@ static bool io_exits(const struct cpu *c, u16 port, unsigned size)
 /*
  * Finishes one element of an I/O instruction described by an exit record (c->insn_rip is the
  * instruction): IN writes AL/AX/EAX (EAX zero-extends into RAX); INS stores the element at
- * ES:rDI; string forms step rSI/rDI by the element size (down if DF) in the address size; REP
- * decrements rCX and, until it reaches 0, leaves RIP on the instruction so it runs again.
+ * ES:rDI, as the instruction's own store or, `vmm`, as the VMM's (mmu_vmm_write: completing an
+ * exit, see cpu_io_string); string forms step rSI/rDI by the element size (down if DF) in the
+ * address size; REP decrements rCX and, until it reaches 0, leaves RIP on the instruction so it
+ * runs again.
  */
-static void io_finish(struct cpu *c, const struct vm_exit *io)
+static void io_finish(struct cpu *c, const struct vm_exit *io, bool vmm)
 {
 	unsigned size = io->io.size, asz = 2u << ((io->insn_info >> 7) & 7);
 	u64 delta = (c->rflags & X86_DF) ? -(u64)size : size;
@@ -1388,9 +1403,12 @@ static void io_finish(struct cpu *c, const struct vm_exit *io)
 		return;
 	}
 	if (io->qual & IO_QUAL_IN) {
-		u64 di = reg_read(c, R_RDI, asz);
+		u64 di = reg_read(c, R_RDI, asz), v = io->io.data;
 
-		mem_write(c, SEG_ES, di, io->io.data, size);
+		if (vmm)
+			mmu_vmm_write(c, SEG_ES, di, size, &v);
+		else
+			mem_write(c, SEG_ES, di, v, size);
 		reg_write(c, R_RDI, di + delta, asz);
 	} else {
 		reg_write(c, R_RSI, reg_read(c, R_RSI, asz) + delta, asz);
@@ -1412,44 +1430,49 @@ void io_complete(struct cpu *c)
 {
 	c->io.pending = 0;
 	c->insn_rip = c->rip;
-	io_finish(c, &c->io.io);
+	io_finish(c, &c->io.io, true);
 }
 
 /*
- * Common path of IN/OUT/INS/OUTS after the permission checks: builds the exit record (port,
- * size, direction, OUT data; string forms: address size and segment in the instruction
- * information, the element's linear address) and exits if the controls say so, keeping a copy
- * for io_complete(). Without an exit there is no device: IN reads all ones, OUT is dropped.
+ * The exit record of one element of IN/OUT/INS/OUTS after the permission checks: port, size,
+ * direction, OUT data (OUTS: none yet, see cpu_io_string); string forms: address size and
+ * segment in the instruction information (SDM vol. 3C 28.2.5 Table 28-8) and the element's
+ * linear address (28.2.4). IN data reads all ones until someone answers.
  */
-static void io_do(struct cpu *c, const struct insn *d, u16 port, unsigned size, u64 qual, u32 data,
-		  u64 lin)
+static void io_record(const struct insn *d, struct vm_exit *io, u16 port, unsigned size, u64 qual,
+		      u32 data, u64 lin)
 {
-	struct vm_exit *e = c->exit, io;
-
-	memset(&io, 0, sizeof(io));
-	io.qual = qual | (size - 1) | (u64)port << 16;
-	io.insn_len = d->len;
-	io.io.port = port;
-	io.io.size = (u8)size;
-	io.io.in = !!(qual & IO_QUAL_IN);
-	io.io.data = io.io.in ? (u32)size_mask(size) : data;
+	memset(io, 0, sizeof(*io));
+	io->qual = qual | (size - 1) | (u64)port << 16;
+	io->insn_len = d->len;
+	io->io.port = port;
+	io->io.size = (u8)size;
+	io->io.in = !!(qual & IO_QUAL_IN);
+	io->io.data = io->io.in ? (u32)size_mask(size) : data;
 	if (qual & IO_QUAL_STRING) {
-		io.insn_info = asz_code(d->asz) << 7 | (u32)((qual & IO_QUAL_IN) ? SEG_ES : d->seg)
+		io->insn_info = asz_code(d->asz) << 7 | (u32)((qual & IO_QUAL_IN) ? SEG_ES : d->seg)
 							       << 15;
-		io.guest_linear = lin;
+		io->guest_linear = lin;
 	}
-	if (io_exits(c, port, size)) {
-		io.reason = EXIT_REASON_IO_INSTRUCTION;
-		io.rip = c->insn_rip;
-		c->io.io = io;
-		c->io.pending = 1;
-		e->insn_len = io.insn_len;
-		e->insn_info = io.insn_info;
-		e->guest_linear = io.guest_linear;
-		e->io = io.io;
-		cpu_vmexit(c, EXIT_REASON_IO_INSTRUCTION, io.qual);
-	}
-	io_finish(c, &io);
+}
+
+/* Exit 30 if the controls say so, keeping a copy of the record for io_complete(); else return:
+   there is no device, so the instruction completes with IN reading all ones, OUT dropped. */
+static void io_maybe_exit(struct cpu *c, const struct vm_exit *io)
+{
+	struct vm_exit *e = c->exit;
+
+	if (!io_exits(c, io->io.port, io->io.size))
+		return;
+	c->io.io = *io;
+	c->io.io.reason = EXIT_REASON_IO_INSTRUCTION;
+	c->io.io.rip = c->insn_rip;
+	c->io.pending = 1;
+	e->insn_len = io->insn_len;
+	e->insn_info = io->insn_info;
+	e->guest_linear = io->guest_linear;
+	e->io = io->io;
+	cpu_vmexit(c, EXIT_REASON_IO_INSTRUCTION, io->qual);
 }
 
 /* E4-E7 take the port from imm8 (qualification bit 6), EC-EF from DX. Operand size 1/2/4. */
@@ -1472,9 +1495,12 @@ void op_in(struct cpu *c, const struct insn *d)
 	u64 qual = IO_QUAL_IN;
 	u16 port = io_port(c, d, &qual);
 	unsigned size = io_size(d);
+	struct vm_exit io;
 
 	io_permission(c, port, size);
-	io_do(c, d, port, size, qual, 0, 0);
+	io_record(d, &io, port, size, qual, 0, 0);
+	io_maybe_exit(c, &io);
+	io_finish(c, &io, false);
 }
 
 void op_out(struct cpu *c, const struct insn *d)
@@ -1482,18 +1508,28 @@ void op_out(struct cpu *c, const struct insn *d)
 	u64 qual = 0;
 	u16 port = io_port(c, d, &qual);
 	unsigned size = io_size(d);
+	struct vm_exit io;
 
 	io_permission(c, port, size);
-	io_do(c, d, port, size, qual, (u32)reg_read(c, R_RAX, size), 0);
+	io_record(d, &io, port, size, qual, (u32)reg_read(c, R_RAX, size), 0);
+	io_maybe_exit(c, &io);
+	io_finish(c, &io, false);
 }
 
-/* INS: ES:rDI must be writable before the port is read (the write is probed first); a REP form
-   with rCX = 0 does nothing. */
+/*
+ * INS/OUTS. The I/O exit has priority over the faults of the memory operand: #GP for an
+ * unusable segment or an offset beyond its limit, #AC (SDM vol. 3C 26.1.1), and, being a
+ * fault-like exit, over #PF too. So the exit comes before memory is touched or checked, and
+ * the VMM makes the memory access (cpu_io_string). Without an exit the instruction makes its
+ * own: INS checks ES:rDI for writing before the port is read; OUTS reads seg:rSI. A REP form
+ * with rCX = 0 does nothing.
+ */
 void op_ins(struct cpu *c, const struct insn *d)
 {
 	u16 port = (u16)c->gpr[R_RDX];
 	unsigned size = io_size(d);
 	u64 qual = IO_QUAL_IN | IO_QUAL_STRING, di = reg_read(c, R_RDI, d->asz);
+	struct vm_exit io;
 
 	io_permission(c, port, size);
 	if (d->rep != REP_NONE) {
@@ -1501,17 +1537,18 @@ void op_ins(struct cpu *c, const struct insn *d)
 			return;
 		qual |= IO_QUAL_REP;
 	}
+	io_record(d, &io, port, size, qual, 0, (c->seg_base[SEG_ES] + di) & c->lin_mask);
+	io_maybe_exit(c, &io);
 	mem_probe_write(c, SEG_ES, di, size);
-	io_do(c, d, port, size, qual, 0, (c->seg_base[SEG_ES] + di) & c->lin_mask);
+	io_finish(c, &io, false);
 }
 
-/* OUTS: the element is read from seg:rSI before the exit, so the VMM sees it in io.data. */
 void op_outs(struct cpu *c, const struct insn *d)
 {
 	u16 port = (u16)c->gpr[R_RDX];
 	unsigned size = io_size(d);
 	u64 qual = IO_QUAL_STRING, si = reg_read(c, R_RSI, d->asz);
-	u32 data;
+	struct vm_exit io;
 
 	io_permission(c, port, size);
 	if (d->rep != REP_NONE) {
@@ -1519,6 +1556,42 @@ void op_outs(struct cpu *c, const struct insn *d)
 			return;
 		qual |= IO_QUAL_REP;
 	}
-	data = (u32)mem_read(c, d->seg, si, size);
-	io_do(c, d, port, size, qual, data, (c->seg_base[d->seg] + si) & c->lin_mask);
+	io_record(d, &io, port, size, qual, 0, (c->seg_base[d->seg] + si) & c->lin_mask);
+	io_maybe_exit(c, &io);
+	mem_read(c, d->seg, si, size);
+	io_finish(c, &io, false);
+}
+
+/*
+ * The VMM's memory access for an INS/OUTS exit (cpu.h). Runs outside cpu_run(), so faults come
+ * back through a setjmp of its own, as in cpu_set_msr(). #GP, #SS, #PF and #AC all push an
+ * error code (SDM vol. 3A Table 6-1).
+ */
+int cpu_io_string(struct cpu *c, struct vm_exit *exit, struct cpu_fault *f)
+{
+	const struct vm_exit *io = &c->io.io;
+	unsigned size = io->io.size, asz = 2u << ((io->insn_info >> 7) & 7);
+	unsigned seg = (io->insn_info >> 15) & 7;
+	jmp_buf saved;
+	int ret = 0;
+
+	if (!c->io.pending || !(io->qual & IO_QUAL_STRING))
+		return 0;
+	memcpy(saved, c->jb, sizeof(saved));
+	c->insn = NULL;
+	c->insn_rip = c->rip; /* a fault restores RIP from here: it stays on the instruction */
+	if (setjmp(c->jb)) {
+		f->vector = c->fault_vector;
+		f->has_error = true;
+		f->error = c->fault_error;
+		f->cr2 = c->fault_vector == X86_PF_VEC ? c->fault_cr2 : 0;
+		c->io.pending = 0;
+		ret = 1;
+	} else if (io->qual & IO_QUAL_IN) {
+		mmu_vmm_write(c, SEG_ES, reg_read(c, R_RDI, asz), size, NULL);
+	} else {
+		exit->io.data = (u32)mmu_vmm_read(c, seg, reg_read(c, R_RSI, asz), size);
+	}
+	memcpy(c->jb, saved, sizeof(saved));
+	return ret;
 }

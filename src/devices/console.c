@@ -15,21 +15,27 @@
 static struct {
 	u8 out[4096];
 	size_t out_len;
-	bool open, raw, stdin_eof, escape;
+	bool open, raw, stdin_eof, escape, stdout_gone;
 	struct termios saved;
 	void (*on_quit)(void *opaque);
 	void *opaque;
 } con;
 
+/*
+ * stdout gone (EPIPE: its reader exited; main() ignores SIGPIPE for this) or failing: the guest's
+ * output is dropped and the guest keeps running. After EPIPE nothing is written again.
+ */
 static void console_write_all(const u8 *p, size_t n)
 {
-	while (n) {
+	while (n && !con.stdout_gone) {
 		ssize_t w = write(STDOUT_FILENO, p, n);
 
 		if (w < 0 && errno == EINTR)
 			continue;
+		if (w < 0 && errno == EPIPE)
+			con.stdout_gone = true;
 		if (w <= 0)
-			return; /* stdout gone: guest output is dropped, the guest keeps running */
+			return;
 		p += w;
 		n -= (size_t)w;
 	}
@@ -49,8 +55,7 @@ static void console_restore_terminal(void)
 	}
 }
 
-/* Fatal signals: leave the terminal as we found it, then die of the signal as before. */
-static void console_handle_signal(int sig)
+void console_die_of_signal(int sig)
 {
 	console_flush();
 	console_restore_terminal();
@@ -74,7 +79,6 @@ static void console_close_at_exit(void)
 
 void console_open(void (*on_quit)(void *opaque), void *opaque)
 {
-	static const int fatal[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 	struct termios raw;
 
 	con.on_quit = on_quit;
@@ -83,8 +87,9 @@ void console_open(void (*on_quit)(void *opaque), void *opaque)
 		return;
 	con.open = true;
 	atexit(console_close_at_exit);
-	for (size_t i = 0; i < ARRAY_SIZE(fatal); i++)
-		signal(fatal[i], console_handle_signal);
+	/* SIGINT, SIGTERM and SIGHUP end the run cleanly (main.c); SIGQUIT (Ctrl-\) kills as
+	 * before. */
+	signal(SIGQUIT, console_die_of_signal);
 	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &con.saved))
 		return;
 	raw = con.saved;

@@ -972,7 +972,8 @@ static bool kvm_translate_exit(struct vcpu *vcpu, struct vm_exit *exit)
 	}
 }
 
-static void kvm_run_vcpu(struct vcpu *vcpu, struct vm_exit *exit)
+/* KVM reports a halted vCPU itself (KVM_EXIT_HLT, or it waits in the kernel): always an exit. */
+static enum backend_run_result kvm_run_vcpu(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
 	int err;
@@ -980,8 +981,11 @@ static void kvm_run_vcpu(struct vcpu *vcpu, struct vm_exit *exit)
 	if (!kvm_ready(vcpu))
 		goto stopped;
 	if (kvm_complete(vcpu, exit))
-		return;
+		return BACKEND_RUN_EXIT;
 	for (;;) {
+		/* Kicked (kvm_kick): report the IPI's exit instead of entering again. */
+		if (vcpu->vm->stop_signal)
+			goto kicked;
 		err = kvm_sync_slots(vcpu);
 		if (!err)
 			err = kvm_flush_regs(k);
@@ -995,13 +999,38 @@ static void kvm_run_vcpu(struct vcpu *vcpu, struct vm_exit *exit)
 			goto stopped;
 		}
 		if (kvm_translate_exit(vcpu, exit))
-			return;
+			return BACKEND_RUN_EXIT;
 		if (vcpu->vm->stop)
 			goto stopped;
 	}
 stopped:
 	memset(exit, 0, sizeof(*exit));
 	exit->reason = EXIT_REASON_MAX;
+	return BACKEND_RUN_EXIT;
+kicked:
+	memset(exit, 0, sizeof(*exit));
+	exit->reason = EXIT_REASON_EXTERNAL_INTERRUPT;
+	if (!kvm_load_regs(k))
+		exit->rip = k->regs.rip;
+	return BACKEND_RUN_EXIT;
+}
+
+/*
+ * As QEMU kicks a vCPU (kvm_cpu_kick() sets immediate_exit, qemu_cpu_kick_thread() sends
+ * SIG_IPI): immediate_exit makes a KVM_RUN that has not started yet return EINTR at once
+ * (Documentation/virt/kvm/api.rst, KVM_CAP_IMMEDIATE_EXIT), and the signal interrupts one that
+ * runs (the host's IPI makes the guest exit). Async-signal-safe: a store and pthread_kill().
+ * run() then returns an external-interrupt exit (kvm_run_vcpu).
+ */
+static void kvm_kick(struct vcpu *vcpu)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+
+	if (!k || !k->run)
+		return;
+	k->run->immediate_exit = 1;
+	if (k->thread_started)
+		pthread_kill(k->thread, KVM_KICK_SIGNAL);
 }
 
 const struct backend_ops backend_kvm = {
@@ -1015,4 +1044,5 @@ const struct backend_ops backend_kvm = {
 	.inject_exception = kvm_inject_exception,
 	.destroy = kvm_destroy,
 	.read_guest_virt = kvm_read_guest_virt,
+	.kick = kvm_kick,
 };

@@ -13,7 +13,8 @@
 
 #define MB_HEADER_MAGIC	    0x1badb002
 #define MB_BOOTLOADER_MAGIC 0x2badb002
-#define MB_SEARCH_LIMIT	    8192 /* 3.1.1: the header lies within the first 8192 bytes */
+#define MB_SEARCH_LIMIT	    8192  /* 3.1.1: the header lies within the first 8192 bytes */
+#define LINUX_HDRS_OFFSET   0x202 /* a bzImage's setup header signature, named in the error */
 
 /* 3.1.2 header flags: bits 0-15 are requirements, bits 16-31 optional features. */
 #define MB_FLAG_PAGE_ALIGN  BIT(0) /* modules page aligned: we load no modules */
@@ -106,6 +107,13 @@ static int multiboot_find_header(const u8 *image, size_t size, struct boot_plan 
 			"multiboot header at offset %#lx has a bad checksum (magic + flags + "
 			"checksum must be 0 mod 2^32): fix the header and rebuild",
 			bad_checksum_at);
+	/* Linux boot protocol (Documentation/arch/x86/boot.rst): setup header magic "HdrS" at
+	   0x202 since protocol 2.00. */
+	if (size >= LINUX_HDRS_OFFSET + 4 && !memcmp(image + LINUX_HDRS_OFFSET, "HdrS", 4))
+		return plan_fail(plan, -ENOEXEC,
+				 "a Linux bzImage (setup header \"HdrS\" at offset %#x); tollbooth "
+				 "cannot boot Linux kernels yet: give a multiboot v1 image",
+				 LINUX_HDRS_OFFSET);
 	return plan_fail(plan, -ENOEXEC,
 			 "no multiboot header in the first %d bytes: tollbooth boots multiboot v1 "
 			 "images (magic 0x1badb002, as for qemu -kernel)",

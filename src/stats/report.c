@@ -262,6 +262,7 @@ int stats_write_json(const struct stats *s, FILE *f, u64 unclaimed_reads, u64 un
 
 	if (!rows)
 		return -ENOMEM;
+	errno = 0;
 	for (u32 r = 0; r <= EXIT_REASON_MAX; r++) {
 		total_ns += s->time[r].sum_ns;
 		total_cycles += s->model_cycles[r];
@@ -296,6 +297,8 @@ int stats_write_json(const struct stats *s, FILE *f, u64 unclaimed_reads, u64 un
 		", \"writes\": %" PRIu64 "}\n}\n",
 		s->dropped_keys, unclaimed_reads, unclaimed_writes);
 	free(rows);
-	fflush(f);
-	return ferror(f) ? -EIO : 0;
+	/* A full disk is ENOSPC, not EIO: errno of the write that failed (0 before the first). */
+	if (fflush(f) || ferror(f))
+		return errno ? -errno : -EIO;
+	return 0;
 }

@@ -41,7 +41,7 @@ u64 stats_now_ns(void)
 
 bool stats_tracing(const struct stats *s)
 {
-	return s->trace && !s->trace_error;
+	return s->trace && !s->trace_error && !s->trace_full;
 }
 
 static void stats_time_add(struct stats_time *t, u64 ns)
@@ -185,7 +185,7 @@ void stats_record(struct stats *s, const struct vm_exit *exit, u64 exit_ns, cons
 	s->model_cycles[slot] += stats_model_cycles(exit);
 	if (slot != EXIT_REASON_MAX)
 		k = stats_exit_key(s, exit, slot, exit_ns);
-	if (unlikely(s->trace) && !s->trace_error)
+	if (unlikely(s->trace) && stats_tracing(s))
 		stats_trace_exit(s, exit, k, exit_ns, insn, insn_len);
 }
 

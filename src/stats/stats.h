@@ -58,7 +58,9 @@ struct stats {
 	/* --trace */
 	FILE *trace;
 	u64 trace_t0_ns, trace_events;
-	bool trace_error; /* a write failed: tracing stopped, the run went on */
+	u64 trace_bytes, trace_limit; /* written so far, --trace-limit */
+	bool trace_full;	      /* the limit was reached: tracing stopped, the run went on */
+	int trace_error; /* errno of the first failed write: tracing stopped, the run went on */
 };
 
 int stats_init(struct stats *s);  /* 0 or -ENOMEM */
@@ -77,8 +79,8 @@ void stats_record(struct stats *s, const struct vm_exit *exit, u64 exit_ns, cons
  */
 void stats_note_cpuid(struct stats *s, u32 leaf);
 void stats_note_msr(struct stats *s, u32 index, bool write);
-u64 stats_now_ns(void); /* CLOCK_MONOTONIC */
-bool stats_tracing(const struct stats *s);
+u64 stats_now_ns(void);			   /* CLOCK_MONOTONIC */
+bool stats_tracing(const struct stats *s); /* a trace is open, not failed and not full */
 /*
  * The cost model (docs/telemetry.md): modeled guest cycles one exit costs, a VM transition of
  * about 250 cycles round trip plus a per-reason handler cost. The soft backend charges it to a
@@ -97,15 +99,21 @@ struct stats_key *stats_key_get(struct stats *s, enum stats_kind kind, u64 value
  * accesses.
  */
 void stats_print(const struct stats *s, FILE *f, u64 unclaimed_reads, u64 unclaimed_writes);
-/* The same data as one JSON object (schema in docs/telemetry.md); 0 or -EIO. */
+/* The same data as one JSON object (schema in docs/telemetry.md); 0 or -errno of the failed
+   write (-ENOSPC on a full disk; -EIO when stdio kept no errno). */
 int stats_write_json(const struct stats *s, FILE *f, u64 unclaimed_reads, u64 unclaimed_writes);
 
 /*
  * --trace: stream every exit to `f` as a Chrome trace-event JSON object (Perfetto,
- * chrome://tracing). The stats own `f` from here on. stats_trace_finish() closes the JSON and
- * the file: 0, or -errno of the first failed write (the run itself never fails for a trace).
+ * chrome://tracing), the file at most `limit` bytes (--trace-limit; at least
+ * STATS_TRACE_LIMIT_MIN): the exit that would cross it ends the trace with one "trace limit
+ * reached" event and sets trace_full, and the file stays valid JSON. The stats own `f` from here
+ * on. stats_trace_finish() closes the JSON and the file: 0, or -errno of the first failed write
+ * (the run itself never fails for a trace).
  */
-void stats_trace_start(struct stats *s, FILE *f);
+#define STATS_TRACE_LIMIT_DEFAULT (256ull << 20)
+#define STATS_TRACE_LIMIT_MIN	  4096
+void stats_trace_start(struct stats *s, FILE *f, u64 limit);
 int stats_trace_finish(struct stats *s);
 /* One exit as a trace event (called by stats_record while tracing). */
 void stats_trace_exit(struct stats *s, const struct vm_exit *exit, const struct stats_key *key,

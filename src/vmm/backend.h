@@ -8,20 +8,24 @@
 #include <stdio.h>
 
 #include "common.h"
-#include "cpu/x86.h"
+#include "arch/x86.h"
 #include "vmx/exit.h"
 
 struct vcpu;
+
+enum backend_run_result { BACKEND_RUN_EXIT, BACKEND_RUN_HALTED };
 
 struct backend_ops {
 	const char *name;
 	/* Create the backend's vCPU over vcpu->vm's RAM; stores its state in vcpu->backend. */
 	int (*vcpu_create)(struct vcpu *vcpu);
 	/*
-	 * Run until a VM exit and fill *exit. The run loop passes the same record back on the
-	 * next call: for an IN exit the backend completes the instruction from exit->io.data.
+	 * Run until a VM exit and fill *exit: BACKEND_RUN_EXIT. The run loop passes the same record
+	 * back on the next call: for an IN exit the backend completes the instruction from
+	 * exit->io.data. BACKEND_RUN_HALTED: no exit; the vCPU is in the HLT activity state
+	 * (a HLT that did not exit) and nothing the backend models can wake it; *exit holds nothing.
 	 */
-	void (*run)(struct vcpu *vcpu, struct vm_exit *exit);
+	enum backend_run_result (*run)(struct vcpu *vcpu, struct vm_exit *exit);
 	void (*get_regs)(struct vcpu *vcpu, struct x86_regs *regs);
 	void (*set_regs)(struct vcpu *vcpu, const struct x86_regs *regs);
 	void (*get_sregs)(struct vcpu *vcpu, struct x86_sregs *sregs);
@@ -37,6 +41,13 @@ struct backend_ops {
 	int (*read_guest_virt)(struct vcpu *vcpu, u64 gva, void *buf, size_t len);
 	/* Backend state worth a look when a run stops unexpectedly (soft: the VMCS); may be NULL. */
 	void (*dump)(struct vcpu *vcpu, FILE *f);
+	/*
+	 * Make run() return soon, from any thread or a signal handler (async-signal-safe): it
+	 * returns an external-interrupt exit (reason 1) at the latest when the guest next reaches
+	 * an instruction boundary, as a host IPI would make it (SDM 26.2). vm_signal_stop() uses
+	 * it to end a run on SIGINT or SIGTERM.
+	 */
+	void (*kick)(struct vcpu *vcpu);
 };
 
 extern const struct backend_ops backend_soft;

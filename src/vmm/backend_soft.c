@@ -94,6 +94,7 @@ static int soft_vcpu_create(struct vcpu *vcpu)
 		.vmcs = &s->vmcs,
 		.opaque = vm,
 		.host_ptr = vm_host_ptr,
+		.exit_cycles = stats_model_cycles,
 	};
 	err = vmm_vmcs_setup(vcpu, &s->vmcs);
 	if (err) {
@@ -101,34 +102,6 @@ static int soft_vcpu_create(struct vcpu *vcpu)
 		return err;
 	}
 	return 0;
-}
-
-/* VMLAUNCH the first time, VMRESUME after; a VMfailValid or a VMX abort is the VMM's bug. */
-static void soft_run(struct vcpu *vcpu, struct vm_exit *exit)
-{
-	struct soft_vcpu *s = soft(vcpu);
-	int err = vmx_run(&s->vmx, s->vmcs.launched, exit);
-
-	if (err) {
-		static const char *const names[] = {
-			[VMXERR_VMLAUNCH_NONCLEAR] = "VMLAUNCH with non-clear VMCS",
-			[VMXERR_VMRESUME_NONLAUNCHED] = "VMRESUME with non-launched VMCS",
-			[VMXERR_ENTRY_INVALID_CONTROL] = "invalid control field(s)",
-			[VMXERR_ENTRY_INVALID_HOST_STATE] = "invalid host-state field(s)",
-			[VMXERR_ENTRY_EVENTS_BLOCKED_BY_MOV_SS] = "events blocked by MOV SS",
-		};
-		const char *name = (size_t)err < ARRAY_SIZE(names) && names[err] ? names[err] : "?";
-
-		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
-				"VM entry failed: VM-instruction error %d (%s)", err, name);
-		/* The run loop sees a failed entry and stops (the guest did not run). */
-		*exit = (struct vm_exit){ .reason = EXIT_REASON_INVALID_STATE |
-						    EXIT_REASON_FAILED_VMENTRY };
-		return;
-	}
-	if (s->vmcs.abort_indicator)
-		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED, "VMX abort, indicator %u",
-				s->vmcs.abort_indicator);
 }
 
 static void soft_get_regs(struct vcpu *vcpu, struct x86_regs *regs)
@@ -238,6 +211,69 @@ static void soft_inject_exception(struct vcpu *vcpu, u8 vector, bool has_error, 
 	VMCS_SET(v, VM_ENTRY_INSTRUCTION_LEN, 0);
 }
 
+/*
+ * The memory side of an INS/OUTS exit, as a hardware VMM's string-I/O emulation does it (the
+ * exit comes before the memory operand, SDM vol. 3C 26.1.1): cpu_io_string() reads the OUTS
+ * element into exit->io.data or checks the INS destination. When that access faults, the guest
+ * gets the fault instead (CR2 set first for a #PF, 27.6.1.1) and the exit is not the VMM's
+ * business: false, run again. KVM does the same in the kernel.
+ */
+static bool soft_string_io(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct soft_vcpu *s = soft(vcpu);
+	struct cpu_fault f;
+
+	if ((exit->reason & 0xffff) != EXIT_REASON_IO_INSTRUCTION ||
+	    !(exit->qual & IO_QUAL_STRING) || !cpu_io_string(s->cpu, exit, &f))
+		return true;
+	if (f.vector == X86_PF_VEC) {
+		struct x86_sregs sregs;
+
+		soft_get_sregs(vcpu, &sregs);
+		sregs.cr2 = f.cr2;
+		soft_set_sregs(vcpu, &sregs);
+	}
+	soft_inject_exception(vcpu, f.vector, f.has_error, f.error);
+	return false;
+}
+
+/*
+ * VMLAUNCH the first time, VMRESUME after; a VMfailValid or a VMX abort is the VMM's bug. A guest
+ * halted with nothing to wake it comes back without an exit (vmx_run's VMX_RUN_HALTED).
+ */
+static enum backend_run_result soft_run(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct soft_vcpu *s = soft(vcpu);
+	int err;
+
+	do
+		err = vmx_run(&s->vmx, s->vmcs.launched, exit);
+	while (!err && !s->vmcs.abort_indicator && !soft_string_io(vcpu, exit));
+	if (err == VMX_RUN_HALTED)
+		return BACKEND_RUN_HALTED;
+	if (err) {
+		static const char *const names[] = {
+			[VMXERR_VMLAUNCH_NONCLEAR] = "VMLAUNCH with non-clear VMCS",
+			[VMXERR_VMRESUME_NONLAUNCHED] = "VMRESUME with non-launched VMCS",
+			[VMXERR_ENTRY_INVALID_CONTROL] = "invalid control field(s)",
+			[VMXERR_ENTRY_INVALID_HOST_STATE] = "invalid host-state field(s)",
+			[VMXERR_ENTRY_EVENTS_BLOCKED_BY_MOV_SS] = "events blocked by MOV SS",
+		};
+		const char *name = (size_t)err < ARRAY_SIZE(names) && names[err] ? names[err] : "?";
+
+		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+				"VM entry failed: VM-instruction error %d (%s)", err, name);
+		/* The run loop sees a failed entry and stops (the guest did not run). */
+		*exit = (struct vm_exit){ .reason = EXIT_REASON_INVALID_STATE |
+						    EXIT_REASON_FAILED_VMENTRY };
+		return BACKEND_RUN_EXIT;
+	}
+	if (s->vmcs.abort_indicator)
+		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED, "VMX abort, indicator %u",
+				s->vmcs.abort_indicator);
+	return BACKEND_RUN_EXIT;
+}
+
 static int soft_read_guest_virt(struct vcpu *vcpu, u64 gva, void *buf, size_t len)
 {
 	return cpu_read_virt(soft(vcpu)->cpu, gva, buf, len);
@@ -246,6 +282,15 @@ static int soft_read_guest_virt(struct vcpu *vcpu, u64 gva, void *buf, size_t le
 static void soft_dump(struct vcpu *vcpu, FILE *f)
 {
 	vmcs_dump(&soft(vcpu)->vmcs, f);
+}
+
+/* cpu_kick(): exit 1 at the next block boundary. */
+static void soft_kick(struct vcpu *vcpu)
+{
+	struct soft_vcpu *s = vcpu->backend;
+
+	if (s && s->cpu)
+		cpu_kick(s->cpu);
 }
 
 const struct backend_ops backend_soft = {
@@ -260,4 +305,5 @@ const struct backend_ops backend_soft = {
 	.destroy = soft_destroy,
 	.read_guest_virt = soft_read_guest_virt,
 	.dump = soft_dump,
+	.kick = soft_kick,
 };

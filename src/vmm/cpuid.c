@@ -2,8 +2,8 @@
 /*
  * CPUID policy (SDM vol. 2A, CPUID). We model an Intel CPU with VT-x, so the vendor is
  * "GenuineIntel" (guests such as Linux key their feature handling on it), and we advertise ONLY
- * what the soft CPU implements. No FPU, MMX, SSE or XSAVE yet: x87 and SSE are to come, and the
- * bits will be set here when they do.
+ * what the soft CPU implements: the x87 FPU (with FCMOVcc and FCOMI, which FPU and CMOV together
+ * announce), MMX and FXSAVE/FXRSTOR; no SSE or XSAVE yet.
  */
 #include <string.h>
 
@@ -16,6 +16,7 @@
 #define CPUID_ANY_SUBLEAF 0xffffffff
 
 /* Leaf 1 EDX. */
+#define F1_FPU	 BIT(0)
 #define F1_PSE	 BIT(3)
 #define F1_TSC	 BIT(4)
 #define F1_MSR	 BIT(5)
@@ -26,6 +27,8 @@
 #define F1_CMOV	 BIT(15)
 #define F1_PAT	 BIT(16)
 #define F1_CLFSH BIT(19)
+#define F1_MMX	 BIT(23)
+#define F1_FXSR	 BIT(24)
 /* Leaf 1 ECX. */
 #define F1C_MONITOR BIT(3)
 #define F1C_CX16    BIT(13)
@@ -54,8 +57,8 @@
 	  0x49656e69 /* ineI */)                                                                   \
 	X(0x1, CPUID_ANY_SUBLEAF, CPUID_SIGNATURE, 8u << 8 /* CLFLUSH line: 8 x 8 bytes */,        \
 	  F1C_MONITOR | F1C_CX16 | F1C_MOVBE | F1C_POPCNT,                                         \
-	  F1_PSE | F1_TSC | F1_MSR | F1_PAE | F1_CX8 | F1_SEP | F1_PGE | F1_CMOV | F1_PAT |        \
-		  F1_CLFSH)                                                                        \
+	  F1_FPU | F1_PSE | F1_TSC | F1_MSR | F1_PAE | F1_CX8 | F1_SEP | F1_PGE | F1_CMOV |        \
+		  F1_PAT | F1_CLFSH | F1_MMX | F1_FXSR)                                            \
 	X(0x5, CPUID_ANY_SUBLEAF, 64 /* smallest monitor line */, 64 /* largest */, 0, 0)          \
 	X(0x7, 0, 0 /* max subleaf */, F7_BMI1 | F7_SMEP | F7_INVPCID | F7_SMAP, 0, 0)              \
 	X(0x80000000, CPUID_ANY_SUBLEAF, CPUID_MAX_EXT, 0, 0, 0)                                   \

@@ -58,7 +58,7 @@ static int ept_map(struct vm *vm, u64 *pml4, u64 gpa, u64 size, u64 cap)
 				return -ENOMEM;
 		}
 		table[EPT_INDEX(gpa, leaf_level)] = gpa | leaf_bits |
-						    (leaf_level > 1 ? EPT_LARGE : 0);
+						    (leaf_level > 1 ? EPT_PS : 0);
 		gpa += 1ull << EPT_LEVEL_SHIFT(leaf_level);
 		size -= 1ull << EPT_LEVEL_SHIFT(leaf_level);
 	}
@@ -104,7 +104,7 @@ u64 *ept_lookup(struct vm *vm, u64 eptp, u64 gpa, int *level)
 
 		if (!(*e & EPT_RWX))
 			return NULL;
-		if (l == 1 || (*e & EPT_LARGE)) {
+		if (l == 1 || (*e & EPT_PS)) {
 			*level = l;
 			return e;
 		}
@@ -122,7 +122,7 @@ static u64 ept_clear_dirty_table(struct vm *vm, u64 *table, int level)
 
 		if (!(*e & EPT_RWX))
 			continue;
-		if (level == 1 || (*e & EPT_LARGE)) {
+		if (level == 1 || (*e & EPT_PS)) {
 			n += !!(*e & EPT_D);
 			*e &= ~EPT_D;
 		} else {

@@ -5,19 +5,12 @@
  * holes not present, so that every access to them is an EPT violation (exit 48) for the VMM.
  */
 #pragma once
+#include "arch/vmx.h"
 #include "common.h"
 
 struct vm;
 
-/* EPT paging-structure entry bits (SDM 29.3.2, Tables 29-1 to 29-6). */
-#define EPT_R	      BIT(0)
-#define EPT_W	      BIT(1)
-#define EPT_X	      BIT(2)
-#define EPT_RWX	      (EPT_R | EPT_W | EPT_X)
-#define EPT_MT_SHIFT  3	     /* bits 5:3 of a leaf: memory type */
-#define EPT_LARGE     BIT(7) /* a PDPTE or PDE that maps a 1-GByte or 2-MByte page */
-#define EPT_A	      BIT(8)
-#define EPT_D	      BIT(9) /* leaves only */
+/* Bits 51:12 of an entry: the physical address it references (SDM 29.3.2). */
 #define EPT_ADDR_MASK 0x000ffffffffff000ull
 
 /*

@@ -67,13 +67,27 @@ static void vcpu_dump_state(struct vcpu *vcpu, const struct vm_exit *exit)
 		b->dump(vcpu, stderr);
 }
 
-/* Dump the vCPU and the backend's state (soft: the VMCS) and end the run with `why`. */
+/*
+ * The hint a stop message ends with when the vCPU dump was not asked for (about 150 lines: the
+ * exit record, the registers and, on soft, every VMCS field; for a developer, not for the user).
+ */
+static const char *vcpu_dump_hint(const struct vcpu *vcpu)
+{
+	return vcpu->vm->debug_dump ? "" : " (--debug-dump prints the vCPU state)";
+}
+
+/*
+ * End the run with one line: `why`, the exit and RIP. With --debug-dump the vCPU and the
+ * backend's state (soft: the VMCS) are dumped to stderr first.
+ */
 static int vcpu_stop_with_dump(struct vcpu *vcpu, const struct vm_exit *exit, const char *why)
 {
-	vcpu_dump_state(vcpu, exit);
-	vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED, "%s %#x (%s) at RIP %#" PRIx64 "%s", why,
+	if (vcpu->vm->debug_dump)
+		vcpu_dump_state(vcpu, exit);
+	vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED, "%s %#x (%s) at RIP %#" PRIx64 "%s%s", why,
 			exit->reason, exit_reason_name(exit->reason), exit->rip,
-			exit->reason & EXIT_REASON_FAILED_VMENTRY ? " (VM entry failed)" : "");
+			exit->reason & EXIT_REASON_FAILED_VMENTRY ? " (VM entry failed)" : "",
+			vcpu_dump_hint(vcpu));
 	return 0;
 }
 
@@ -164,6 +178,16 @@ static int handle_hlt(struct vcpu *vcpu, struct vm_exit *exit)
 	return 0;
 }
 
+/* A HLT that did not exit (hlt-exiting=off) left the vCPU in the HLT activity state (SDM 25.4.2)
+   with nothing to wake it; RIP is past the one-byte HLT. */
+void vmm_vcpu_halted(struct vcpu *vcpu)
+{
+	struct x86_regs r;
+
+	vcpu->vm->backend->get_regs(vcpu, &r);
+	vcpu_stop_halted(vcpu, r.rip - 1, r.rflags);
+}
+
 /*
  * External interrupt (SDM 26.2, acknowledged on exit: the vector is in the interruption
  * information). The soft CPU models the host's timer this way, which is the VMM's chance to
@@ -231,6 +255,7 @@ static int handle_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 	vcpu->vm->backend->get_regs(vcpu, &r);
 	stats_note_cpuid(&vcpu->vm->stats, (u32)r.gpr[R_RAX]);
 	cpuid_lookup((u32)r.gpr[R_RAX], (u32)r.gpr[R_RCX], out);
+	vmm_policy_cpuid(vcpu->vm, (u32)r.gpr[R_RAX], (u32)r.gpr[R_RCX], out);
 	r.gpr[R_RAX] = out[CPUID_EAX];
 	r.gpr[R_RBX] = out[CPUID_EBX];
 	r.gpr[R_RCX] = out[CPUID_ECX];
@@ -263,6 +288,50 @@ static int handle_msr_read(struct vcpu *vcpu, struct vm_exit *exit)
 	return 0;
 }
 
+/*
+ * WRMSR of an MSR the CPU holds, which exits only with the MSR bitmap off. The CPU applies the
+ * instruction's own checks (cpu_set_msr: EFER's reserved bits and LME with paging on, canonical
+ * addresses, PAT memory types; SDM vol. 2B WRMSR, vol. 3A 10.8.5). VM entry loads some of these
+ * MSRs from the guest-state area, which the exit filled before this write (SDM 27.3.2.1:
+ * SYSENTER_CS/ESP/EIP always, PAT and EFER with their "load" controls; 27.3.2.2: the FS and GS
+ * bases), so the VMM writes the new value there as well, as KVM's vmx_set_msr() writes
+ * GUEST_SYSENTER_*, GUEST_IA32_PAT and the segment bases. Otherwise the next entry, which
+ * reloads the guest state the handler dirtied by advancing RIP, would undo the write.
+ */
+static int vcpu_write_cpu_msr(struct vcpu *vcpu, struct cpu *cpu, u32 index, u64 value)
+{
+	struct vmcs *v = vmm_vcpu_vmcs(vcpu);
+	int err = cpu_set_msr(cpu, index, value);
+
+	if (err || !v)
+		return err;
+	cpu_get_msr(cpu, index, &value); /* as the CPU keeps it: EFER.LMA its own, ... */
+	switch (index) {
+	case MSR_IA32_EFER:
+		VMCS_SET(v, GUEST_IA32_EFER, value);
+		break;
+	case MSR_IA32_PAT:
+		VMCS_SET(v, GUEST_IA32_PAT, value);
+		break;
+	case MSR_IA32_SYSENTER_CS:
+		VMCS_SET(v, GUEST_SYSENTER_CS, value);
+		break;
+	case MSR_IA32_SYSENTER_ESP:
+		VMCS_SET(v, GUEST_SYSENTER_ESP, value);
+		break;
+	case MSR_IA32_SYSENTER_EIP:
+		VMCS_SET(v, GUEST_SYSENTER_EIP, value);
+		break;
+	case MSR_IA32_FS_BASE:
+		VMCS_SET(v, GUEST_FS_BASE, value);
+		break;
+	case MSR_IA32_GS_BASE:
+		VMCS_SET(v, GUEST_GS_BASE, value);
+		break;
+	}
+	return 0;
+}
+
 static int handle_msr_write(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	const struct backend_ops *b = vcpu->vm->backend;
@@ -278,7 +347,7 @@ static int handle_msr_write(struct vcpu *vcpu, struct vm_exit *exit)
 	value = (u32)r.gpr[R_RAX] | (r.gpr[R_RDX] << 32);
 	err = msr_policy_write(vcpu->msr_values, index, value);
 	if (err == -ENOENT && cpu && !cpu_get_msr(cpu, index, &old))
-		err = cpu_set_msr(cpu, index, value);
+		err = vcpu_write_cpu_msr(vcpu, cpu, index, value);
 	if (err)
 		return vcpu_inject(vcpu, X86_GP, true, 0);
 	vcpu_complete_insn(vcpu, &r, exit);
@@ -754,10 +823,18 @@ static int handle_ept_violation(struct vcpu *vcpu, struct vm_exit *exit)
 	if (region >= 0 && vm->regions[region].kind == MEM_RAM)
 		return vcpu_stop_with_dump(vcpu, exit,
 					   "EPT violation on RAM (the VMM's EPT is wrong):");
-	if (!(exit->qual & BIT(7)) || !(exit->qual & BIT(8)))
-		return vcpu_stop_with_dump(
-			vcpu, exit,
-			"guest paging structures outside RAM (EPT violation on a page walk):");
+	if (!(exit->qual & BIT(7)) || !(exit->qual & BIT(8))) {
+		/* The guest's own mistake (CR3 or a paging entry points past RAM): one line. */
+		if (vm->debug_dump)
+			vcpu_dump_state(vcpu, exit);
+		vm_request_stop(vm, EXIT_STATUS_STOPPED,
+				"guest paging structures outside RAM: the page walk for linear "
+				"address %#" PRIx64 " at RIP %#" PRIx64 " reaches guest-physical "
+				"%#" PRIx64 ", which is not RAM (%lluM of it at 0)%s",
+				exit->guest_linear, exit->rip, exit->guest_phys,
+				(unsigned long long)(vm->ram_size >> 20), vcpu_dump_hint(vcpu));
+		return 0;
+	}
 	if (exit->qual & BIT(2)) {
 		vm_request_stop(vm, EXIT_STATUS_STOPPED,
 				"guest executes from GPA %#" PRIx64 " (not RAM) at RIP %#" PRIx64,
@@ -912,51 +989,99 @@ static exit_handler_fn exit_handler_for(u32 reason)
 	return exit_handlers[basic];
 }
 
-/* Exit-storm detection (exits.h): true when this exit makes the run stop. */
-static bool vcpu_exit_storm(struct vcpu *vcpu, const struct vm_exit *exit)
+/* Accesses no device claimed so far, on both buses (bus.h: reads get all ones). */
+static u64 vm_unclaimed_accesses(const struct vm *vm)
+{
+	return vm->pio.unclaimed_reads + vm->pio.unclaimed_writes + vm->mmio.unclaimed_reads +
+	       vm->mmio.unclaimed_writes;
+}
+
+/* The stop line for a guest that spins on an access no device answers. */
+static void vcpu_stop_spinning(struct vcpu *vcpu, const struct vm_exit *exit)
+{
+	bool io = (exit->reason & 0xffff) == EXIT_REASON_IO_INSTRUCTION;
+	bool write = io ? !exit->io.in : exit->mmio.valid ? exit->mmio.write : exit->qual & BIT(1);
+	u64 where = io ? exit->io.port : exit->mmio.valid ? exit->mmio.gpa : exit->guest_phys;
+
+	vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+			"guest spins on %s %s %#" PRIx64 " at RIP %#" PRIx64 ", where no device is "
+			"(%s): %u times with the same registers",
+			write ? "a write to" : "a read of", io ? "port" : "guest-physical", where,
+			exit->rip, write ? "the write goes nowhere" : "it reads all ones",
+			vcpu->storm.count);
+}
+
+/*
+ * Exit-storm detection (exits.h), after the handler: `r` holds the registers at the exit,
+ * `device` says whether the exit was a port or MMIO access that a device claimed (1), one that
+ * no device claimed (0), or no device access (-1). A storm stops the run.
+ */
+static void vcpu_exit_storm(struct vcpu *vcpu, const struct vm_exit *exit, const struct x86_regs *r,
+			    int device)
 {
 	struct cpu *cpu = vmm_vcpu_cpu(vcpu);
-	u32 basic = exit->reason & 0xffff;
 	u64 icount = cpu ? cpu_icount(cpu) : 0;
-	struct x86_regs r;
 	bool same;
 
-	vcpu->vm->backend->get_regs(vcpu, &r);
 	same = vcpu->storm.count && exit->reason == vcpu->storm.reason &&
 	       exit->rip == vcpu->storm.rip && exit->qual == vcpu->storm.qual &&
-	       r.rflags == vcpu->storm.rflags && !memcmp(r.gpr, vcpu->storm.gpr, sizeof(r.gpr));
-	if (same && cpu)
+	       r->rflags == vcpu->storm.rflags && !memcmp(r->gpr, vcpu->storm.gpr, sizeof(r->gpr));
+	/*
+	 * A device access is progress: the device sees it (a UART byte per pass is output, a
+	 * status register may change). An access no device claims reads all ones and writes
+	 * nowhere, so with the same registers at the same RIP the loop learns nothing new however
+	 * many instructions it runs in between. Any other exit counts when the backend retired
+	 * fewer than 2 instructions since the last one (or cannot count them).
+	 */
+	if (device > 0)
+		same = false;
+	else if (same && device < 0 && cpu)
 		same = icount - vcpu->storm.icount < 2;
-	else if (same)
-		same = basic != EXIT_REASON_IO_INSTRUCTION && basic != EXIT_REASON_EPT_VIOLATION;
 	vcpu->storm.icount = icount;
 	if (same) {
 		if (++vcpu->storm.count < VMM_EXIT_STORM_LIMIT)
-			return false;
-		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
-				"exit storm: %s at RIP %#" PRIx64 " (qualification %#" PRIx64
-				") repeated %u times without progress",
-				exit_reason_name(exit->reason), exit->rip, exit->qual,
-				vcpu->storm.count);
-		return true;
+			return;
+		if (device == 0)
+			vcpu_stop_spinning(vcpu, exit);
+		else
+			vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+					"exit storm: %s at RIP %#" PRIx64
+					" (qualification %#" PRIx64
+					") repeated %u times without progress",
+					exit_reason_name(exit->reason), exit->rip, exit->qual,
+					vcpu->storm.count);
+		return;
 	}
 	vcpu->storm.count = 1;
 	vcpu->storm.reason = exit->reason;
 	vcpu->storm.rip = exit->rip;
 	vcpu->storm.qual = exit->qual;
-	vcpu->storm.rflags = r.rflags;
-	memcpy(vcpu->storm.gpr, r.gpr, sizeof(r.gpr));
-	return false;
+	vcpu->storm.rflags = r->rflags;
+	memcpy(vcpu->storm.gpr, r->gpr, sizeof(r->gpr));
 }
 
 int vmm_handle_exit(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	u32 basic = exit->reason & 0xffff;
+	struct x86_regs r;
+	int err, device = -1;
+	u64 unclaimed;
 
-	if (basic != EXIT_REASON_VMCALL)
+	/*
+	 * The record HC_LAST_EXIT reports: what the guest caused. VMCALL is the query itself; an
+	 * external interrupt (the host's timer or kick) and the preemption timer are the host's,
+	 * taken at any instruction boundary (SDM 26.2, 26.5.1), so they do not replace it.
+	 */
+	if (basic != EXIT_REASON_VMCALL && basic != EXIT_REASON_EXTERNAL_INTERRUPT &&
+	    basic != EXIT_REASON_PREEMPTION_TIMER)
 		vcpu->last_exit = *exit;
 	vcpu->exit_counts[basic < EXIT_REASON_MAX ? basic : EXIT_REASON_MAX]++;
-	if (vcpu_exit_storm(vcpu, exit))
-		return 0;
-	return exit_handler_for(exit->reason)(vcpu, exit);
+	vcpu->vm->backend->get_regs(vcpu, &r);
+	unclaimed = vm_unclaimed_accesses(vcpu->vm);
+	err = exit_handler_for(exit->reason)(vcpu, exit);
+	if (basic == EXIT_REASON_IO_INSTRUCTION || basic == EXIT_REASON_EPT_VIOLATION)
+		device = vm_unclaimed_accesses(vcpu->vm) == unclaimed;
+	if (!err && !vcpu->vm->stop)
+		vcpu_exit_storm(vcpu, exit, &r, device);
+	return err;
 }

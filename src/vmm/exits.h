@@ -48,21 +48,31 @@ enum vmm_switch {
 
 /* Is the switch on for this VM, after the user's --vmx and the policy's own adaptations? */
 bool vmm_policy_on(const struct vm *vm, enum vmm_switch sw);
+/* Leave out of a CPUID answer the features whose VMX controls the policy has off. */
+void vmm_policy_cpuid(const struct vm *vm, u32 leaf, u32 subleaf, u32 out[4]);
 /* The exception bitmap the policy programs (SDM 25.6.3): which vectors exit to the VMM. */
 u32 vmm_exception_bitmap(const struct vm *vm);
 
 /*
  * Exit storms: the same basic reason at the same RIP with the same qualification and unchanged
- * registers, VMM_EXIT_STORM_LIMIT times in a row, with fewer than 2 guest instructions retired
- * between consecutive exits (when the backend can count them; otherwise I/O and MMIO exits,
- * which a device-polling loop repeats legitimately, never count). 100000 repeats take well under
- * a second on either backend and no correct guest makes them: a VMM that forgets to advance RIP,
- * or a guest fault loop with nothing but IRET in its handler.
+ * registers, VMM_EXIT_STORM_LIMIT times in a row, and no progress in between:
+ *   - a port or MMIO access that reached a device is progress (a UART byte per pass is output;
+ *     a polled status register may change), so it never counts;
+ *   - one that no device claimed (a read of all ones, a write to nowhere) always counts: with
+ *     the same registers the loop around it learns nothing, however long it is;
+ *   - any other exit counts when fewer than 2 guest instructions retired since the previous
+ *     exit (when the backend can count them; otherwise always).
+ * 100000 repeats take well under a second on either backend and no correct guest makes them: a
+ * VMM that forgets to advance RIP, a guest fault loop with nothing but IRET in its handler, a
+ * guest polling a device that is not there.
  */
 #define VMM_EXIT_STORM_LIMIT 100000
 
 /* The VMM's exit handler entry point (HOST_RIP stands for it): 0, or -errno (VMM failure). */
 int vmm_handle_exit(struct vcpu *vcpu, struct vm_exit *exit);
+/* The backend came back without an exit: the vCPU is halted and nothing it models wakes it
+   (BACKEND_RUN_HALTED). Ends the run as a HLT exit does. */
+void vmm_vcpu_halted(struct vcpu *vcpu);
 
 /* The soft backend's VMCS of this vCPU, NULL under any other backend. */
 struct vmcs *vmm_vcpu_vmcs(struct vcpu *vcpu);

@@ -7,11 +7,13 @@
 #pragma once
 
 #define HC_GET_VERSION 0 /* -> HC_ABI_VERSION */
-#define HC_ABI_VERSION 2
+#define HC_ABI_VERSION 3
 
 /*
- * RBX = field -> RAX = that field of the VMM's record of the most recent exit that was not a
- * VMCALL: how a guest test checks what the VMM saw. Unknown field: HC_EINVAL.
+ * RBX = field -> RAX = that field of the VMM's record of the most recent exit the guest caused:
+ * how a guest test checks what the VMM saw. Not VMCALLs (the queries), nor the host's own exits
+ * that can come at any instruction boundary: external interrupts and the preemption timer
+ * (since version 3); HC_EXIT_COUNT counts those. Unknown field: HC_EINVAL.
  */
 #define HC_LAST_EXIT 1
 #define HC_EXIT_REASON 0

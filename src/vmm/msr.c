@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "cpu/x86.h"
+#include "arch/x86.h"
 #include "vmm/msr.h"
 
 enum msr_kind { MSR_RO, MSR_RW, MSR_WRITE_IGNORED };

@@ -11,75 +11,100 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu/x86.h"
+#include "arch/x86.h"
+#include "vmm/cpuid.h"
 #include "vmm/ept.h"
 #include "vmm/exits.h"
 #include "vmm/policy.h"
 #include "vmm/vm.h"
-#include "vmx/controls.h"
+#include "arch/vmx.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 
 enum ctl_word { CTL_PIN, CTL_PROC, CTL_PROC2 };
 
 /*
- * Each switch: the control word and bits it sets, and the default with EPT on. EPT off changes
- * four defaults (vmm_policy_default).
+ * Each switch: the control word and bits it sets, the default with EPT on, and why (`--vmx help`
+ * prints the reasons). EPT off changes four defaults (vmm_switch_default).
  */
 static const struct vmm_switch_desc {
 	const char *name;
 	enum ctl_word word;
 	u32 bits;
 	bool def;
+	const char *why;
 } switches[VMM_NR_SWITCHES] = {
-	/* EPT makes RDTSC exiting pointless: TSC offsetting (below) virtualizes the TSC. */
-	[VMM_RDTSC_EXITING] = { "rdtsc-exiting", CTL_PROC, PROC_RDTSC_EXITING, false },
-	/* A halted vCPU gives its host thread back (and here: with no interrupt source, HLT is
-	   where a run ends, vmm/exits.c handle_hlt). */
-	[VMM_HLT_EXITING] = { "hlt-exiting", CTL_PROC, PROC_HLT_EXITING, true },
-	/* The CPU's own MSRs run without exits, every other MSR exits to vmm/msr.c. */
-	[VMM_MSR_BITMAP] = { "msr-bitmap", CTL_PROC, PROC_USE_MSR_BITMAPS, true },
-	/* Every port belongs to the VMM's bus, so the bitmaps are all ones; off means
-	   unconditional I/O exiting, which exits the same way (SDM 26.1.3). */
-	[VMM_IO_BITMAP] = { "io-bitmap", CTL_PROC, PROC_USE_IO_BITMAPS, true },
-	/* Guest page tables are the guest's own: no shadow paging, no CR3/INVLPG exits. */
-	[VMM_EPT] = { "ept", CTL_PROC2, PROC2_ENABLE_EPT, true },
-	/* Tagged TLB entries survive VM exits (SDM 29.1). */
-	[VMM_VPID] = { "vpid", CTL_PROC2, PROC2_ENABLE_VPID, true },
-	/* PLE catches spin loops; exiting on every PAUSE would cost more than it saves. */
-	[VMM_PAUSE_EXITING] = { "pause-exiting", CTL_PROC, PROC_PAUSE_EXITING, false },
-	[VMM_PLE] = { "ple", CTL_PROC2, PROC2_PAUSE_LOOP_EXITING, true },
-	/* With EPT, CR3 belongs to the guest (SDM 29.3). */
+	[VMM_RDTSC_EXITING] = { "rdtsc-exiting", CTL_PROC, PROC_RDTSC_EXITING, false,
+				"TSC offsetting virtualizes the TSC without exits" },
+	[VMM_HLT_EXITING] = { "hlt-exiting", CTL_PROC, PROC_HLT_EXITING, true,
+			      "a halted vCPU gives its host thread back; with no interrupt "
+			      "source yet, HLT is where a run ends" },
+	[VMM_MSR_BITMAP] = { "msr-bitmap", CTL_PROC, PROC_USE_MSR_BITMAPS, true,
+			     "the CPU's own MSRs (EFER, STAR, ...) run without exits, every "
+			     "other MSR exits to the VMM's MSR policy" },
+	[VMM_IO_BITMAP] = { "io-bitmap", CTL_PROC, PROC_USE_IO_BITMAPS, true,
+			    "every port is the VMM's, so the bitmaps are all ones; off is "
+			    "unconditional I/O exiting, which exits the same way (SDM 26.1.3)" },
+	[VMM_EPT] = { "ept", CTL_PROC2, PROC2_ENABLE_EPT, true,
+		      "guest page tables are the guest's own: no shadow paging, no CR3 or "
+		      "INVLPG exits" },
+	[VMM_VPID] = { "vpid", CTL_PROC2, PROC2_ENABLE_VPID, true,
+		       "tagged TLB entries survive VM exits (SDM 29.1)" },
+	[VMM_PAUSE_EXITING] = { "pause-exiting", CTL_PROC, PROC_PAUSE_EXITING, false,
+				"PLE catches spin loops; exiting on every PAUSE costs more than it "
+				"saves" },
+	[VMM_PLE] = { "ple", CTL_PROC2, PROC2_PAUSE_LOOP_EXITING, true,
+		      "exits only for PAUSE loops longer than the window (gap 128, window "
+		      "4096: KVM's)" },
 	[VMM_CR3_EXITING] = { "cr3-exiting", CTL_PROC,
-			      PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING, false },
-	/* No local APIC yet: CR8 is the CPU's. */
+			      PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING, false,
+			      "with EPT, CR3 belongs to the guest (SDM 29.3); a shadow-paging VMM "
+			      "must see CR3 loads" },
 	[VMM_CR8_EXITING] = { "cr8-exiting", CTL_PROC,
-			      PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING, false },
-	[VMM_TPR_SHADOW] = { "tpr-shadow", CTL_PROC, PROC_TPR_SHADOW, false },
-	/* With EPT and VPID, INVLPG needs no help from the VMM. */
-	[VMM_INVLPG_EXITING] = { "invlpg-exiting", CTL_PROC, PROC_INVLPG_EXITING, false },
-	/* No PMU is exposed (CPUID leaf 0AH is zero): RDPMC gets #GP from the VMM. */
-	[VMM_RDPMC_EXITING] = { "rdpmc-exiting", CTL_PROC, PROC_RDPMC_EXITING, true },
-	/* A guest must not sleep the host's CPU: MWAIT and MONITOR exit and are NOPs. */
-	[VMM_MWAIT_EXITING] = { "mwait-exiting", CTL_PROC, PROC_MWAIT_EXITING, true },
-	[VMM_MONITOR_EXITING] = { "monitor-exiting", CTL_PROC, PROC_MONITOR_EXITING, true },
-	/* Debug registers are the guest's (KVM exits on the first MOV DR only, then lets go). */
-	[VMM_MOV_DR_EXITING] = { "mov-dr-exiting", CTL_PROC, PROC_MOV_DR_EXITING, false },
-	/* A guest must not flush the host's caches. */
-	[VMM_WBINVD_EXITING] = { "wbinvd-exiting", CTL_PROC2, PROC2_WBINVD_EXITING, true },
-	/* CPUID advertises RDTSCP and INVPCID; without these controls they #UD (SDM 26.3). */
-	[VMM_RDTSCP] = { "rdtscp", CTL_PROC2, PROC2_ENABLE_RDTSCP, true },
-	[VMM_INVPCID] = { "invpcid", CTL_PROC2, PROC2_ENABLE_INVPCID, true },
-	/* The guest's TSC is the host's plus an offset (SDM 26.6.5), without exits. */
-	[VMM_TSC_OFFSETTING] = { "tsc-offsetting", CTL_PROC, PROC_TSC_OFFSETTING, true },
-	[VMM_TSC_SCALING] = { "tsc-scaling", CTL_PROC2, PROC2_TSC_SCALING, false },
-	[VMM_PREEMPTION_TIMER] = { "preemption-timer", CTL_PIN, PIN_PREEMPTION_TIMER, false },
+			      PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING, false,
+			      "no local APIC yet: CR8 is the CPU's" },
+	[VMM_TPR_SHADOW] = { "tpr-shadow", CTL_PROC, PROC_TPR_SHADOW, false,
+			     "no local APIC yet: there is no TPR to shadow" },
+	[VMM_INVLPG_EXITING] = { "invlpg-exiting", CTL_PROC, PROC_INVLPG_EXITING, false,
+				 "with EPT and VPID, INVLPG needs no help from the VMM; a "
+				 "shadow-paging VMM must see it" },
+	[VMM_RDPMC_EXITING] = { "rdpmc-exiting", CTL_PROC, PROC_RDPMC_EXITING, true,
+				"no PMU is exposed (CPUID leaf 0AH is zero): the VMM answers RDPMC "
+				"with #GP" },
+	[VMM_MWAIT_EXITING] = { "mwait-exiting", CTL_PROC, PROC_MWAIT_EXITING, true,
+				"a guest must not sleep the host's CPU: MWAIT exits and is a NOP" },
+	[VMM_MONITOR_EXITING] = { "monitor-exiting", CTL_PROC, PROC_MONITOR_EXITING, true,
+				  "MONITOR exits and is a NOP, as MWAIT is" },
+	[VMM_MOV_DR_EXITING] = { "mov-dr-exiting", CTL_PROC, PROC_MOV_DR_EXITING, false,
+				 "debug registers are the guest's (KVM exits on the first MOV DR "
+				 "only, then lets go)" },
+	[VMM_WBINVD_EXITING] = { "wbinvd-exiting", CTL_PROC2, PROC2_WBINVD_EXITING, true,
+				 "a guest must not flush the host's caches" },
+	[VMM_RDTSCP] = { "rdtscp", CTL_PROC2, PROC2_ENABLE_RDTSCP, true,
+			 "CPUID advertises RDTSCP; off makes it #UD (SDM 26.3) and CPUID hides "
+			 "it" },
+	[VMM_INVPCID] = { "invpcid", CTL_PROC2, PROC2_ENABLE_INVPCID, true,
+			  "CPUID advertises INVPCID; off makes it #UD (SDM 26.3) and CPUID hides "
+			  "it" },
+	[VMM_TSC_OFFSETTING] = { "tsc-offsetting", CTL_PROC, PROC_TSC_OFFSETTING, true,
+				 "the guest's TSC is the host's plus an offset (SDM 26.6.5), "
+				 "without exits" },
+	[VMM_TSC_SCALING] = { "tsc-scaling", CTL_PROC2, PROC2_TSC_SCALING, false,
+			      "the guest's TSC runs at the host's rate; on: a multiplier of 1.0" },
+	[VMM_PREEMPTION_TIMER] = { "preemption-timer", CTL_PIN, PIN_PREEMPTION_TIMER, false,
+				   "one vCPU has no time slice to enforce; on: exit 52 every 2^14 "
+				   "timer ticks" },
 	[VMM_DESC_TABLE_EXITING] = { "desc-table-exiting", CTL_PROC2, PROC2_DESC_TABLE_EXITING,
-				     false },
-	[VMM_PML] = { "pml", CTL_PROC2, PROC2_ENABLE_PML, false },
-	/* Our guests start in protected mode with paging off, which needs it (SDM 27.3.1.1). */
+				     false,
+				     "descriptor tables are the guest's; on: LGDT, SIDT, LTR, ... "
+				     "exit and the VMM emulates them" },
+	[VMM_PML] = { "pml", CTL_PROC2, PROC2_ENABLE_PML, false,
+		      "nothing migrates or snapshots the guest yet; on: a dirty-page log the "
+		      "VMM drains into a bitmap (needs ept)" },
 	[VMM_UNRESTRICTED_GUEST] = { "unrestricted-guest", CTL_PROC2, PROC2_UNRESTRICTED_GUEST,
-				     true },
+				     true,
+				     "our guests start in protected mode with paging off, which "
+				     "needs it (SDM 27.3.1.1; needs ept)" },
 };
 
 static const char *const switch_names[VMM_NR_SWITCHES + 1] = {
@@ -108,9 +133,9 @@ const char *const *vmm_policy_names(void)
  * Without EPT the VMM is a shadow-paging VMM: it must see CR3 loads and INVLPG, cannot offer
  * unrestricted guest (it requires EPT, SDM 27.2.1.1) nor PML (it logs EPT writes).
  */
-static bool vmm_policy_default(const struct vm *vm, enum vmm_switch sw)
+static bool vmm_switch_default(enum vmm_switch sw, bool ept)
 {
-	if (!vmm_policy_on(vm, VMM_EPT)) {
+	if (!ept) {
 		if (sw == VMM_UNRESTRICTED_GUEST || sw == VMM_PML)
 			return false;
 		if (sw == VMM_CR3_EXITING || sw == VMM_INVLPG_EXITING)
@@ -123,7 +148,8 @@ bool vmm_policy_on(const struct vm *vm, enum vmm_switch sw)
 {
 	if (vm->policy.set & BIT(sw))
 		return vm->policy.on & BIT(sw);
-	return sw == VMM_EPT ? switches[sw].def : vmm_policy_default(vm, sw);
+	return sw == VMM_EPT ? switches[sw].def
+			     : vmm_switch_default(sw, vmm_policy_on(vm, VMM_EPT));
 }
 
 /*
@@ -138,6 +164,20 @@ u32 vmm_exception_bitmap(const struct vm *vm)
 	if (!vmm_policy_on(vm, VMM_EPT))
 		bitmap |= BIT(X86_PF_VEC);
 	return bitmap;
+}
+
+/*
+ * CPUID as this policy's guest sees it. "Enable RDTSCP" and "enable INVPCID" off make those
+ * instructions #UD (SDM vol. 3C 26.3), so CPUID must not advertise them (KVM likewise clears
+ * a feature the VMCS cannot enable): leaf 80000001H EDX bit 27 RDTSCP, leaf 7 subleaf 0 EBX
+ * bit 10 INVPCID (SDM vol. 2A CPUID).
+ */
+void vmm_policy_cpuid(const struct vm *vm, u32 leaf, u32 subleaf, u32 out[4])
+{
+	if (leaf == 0x80000001 && !vmm_policy_on(vm, VMM_RDTSCP))
+		out[CPUID_EDX] &= ~BIT(27);
+	if (leaf == 7 && subleaf == 0 && !vmm_policy_on(vm, VMM_INVPCID))
+		out[CPUID_EBX] &= ~BIT(10);
 }
 
 /* The capability MSR for a control word: the TRUE one when IA32_VMX_BASIC bit 55 says so (A.1). */
@@ -196,6 +236,55 @@ int vmm_policy_set(struct vm *vm, const char *name, bool on)
 		return 0;
 	}
 	return -ENOENT;
+}
+
+/* `text` from column `indent` on, words wrapped before column 96. */
+static void vmm_print_wrapped(FILE *f, const char *text, int indent)
+{
+	int col = indent;
+
+	while (*text) {
+		int n = (int)strcspn(text, " ");
+
+		if (col > indent && col + 1 + n > 96) {
+			fprintf(f, "\n%*s", indent, "");
+			col = indent;
+		} else if (col > indent) {
+			fputc(' ', f);
+			col++;
+		}
+		fprintf(f, "%.*s", n, text);
+		col += n;
+		text += n + (text[n] == ' ');
+	}
+	fputc('\n', f);
+}
+
+void vmm_policy_help(FILE *f)
+{
+	fputs("--vmx NAME=on|off[,NAME=on|off...] switches one VT-x control of the VMM's policy\n"
+	      "for a run (soft backend; docs/vmm.md). The controls, their defaults and why:\n\n",
+	      f);
+	for (int sw = 0; sw < VMM_NR_SWITCHES; sw++) {
+		const struct vmm_switch_desc *d = &switches[sw];
+		bool def = vmm_switch_default(sw, true), no_ept = vmm_switch_default(sw, false);
+		u64 cap = vmm_word_cap(d->word);
+		char why[256];
+		int n;
+
+		n = snprintf(why, sizeof(why), "%s", d->why);
+		if (no_ept != def)
+			n += snprintf(why + n, sizeof(why) - n, "; %s with ept=off",
+				      no_ept ? "on" : "off");
+		/* As vmm_policy_set() refuses them: allowed-1 or allowed-0 settings (A.3-A.5). */
+		if (d->bits & ~(u32)(cap >> 32))
+			n += snprintf(why + n, sizeof(why) - n,
+				      " (the VT-x model cannot turn it on)");
+		if (d->bits & (u32)cap)
+			snprintf(why + n, sizeof(why) - n, " (the VT-x model cannot turn it off)");
+		fprintf(f, "  %-19s %-3s  ", d->name, def ? "on" : "off");
+		vmm_print_wrapped(f, why, 27);
+	}
 }
 
 int vmm_policy_check(const struct vm *vm, char *msg, size_t len)
@@ -277,8 +366,12 @@ static int vmm_vmcs_setup_host(struct vm *vm, struct vmcs *v)
 	VMCS_SET(v, HOST_IA32_PAT, 0x0007040600070406ull);
 	VMCS_SET(v, HOST_IA32_EFER, EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE);
 	VMCS_SET(v, HOST_RSP, host_base + 0x8000);
-	/* The exit handler entry point: where a hardware VM exit would land. */
-	VMCS_SET(v, HOST_RIP, (u64)(uintptr_t)vmm_handle_exit);
+	/*
+	 * Where a hardware VM exit would land: the exit entry point in the host's address space
+	 * above. vmm_handle_exit() stands for it; its real address is not written here, so no
+	 * dump of the VMCS ever shows a host address.
+	 */
+	VMCS_SET(v, HOST_RIP, VMM_HOST_RIP);
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The run loop: run the vCPU, hand each exit to the VMM (vmm/exits.c), record its cost. */
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 
 #include "vmm/exits.h"
@@ -43,6 +44,26 @@ static bool vm_guest_can_enter(struct vm *vm)
 	return false;
 }
 
+void vm_signal_stop(struct vm *vm, int signo)
+{
+	if (!vm->stop_signal)
+		vm->stop_signal = signo;
+	if (vm->backend->kick && vm->vcpu.backend)
+		vm->backend->kick(&vm->vcpu);
+}
+
+/* The run ends for a signal: the line and the status (128 + signo). */
+static void vm_stop_for_signal(struct vm *vm)
+{
+	int sig = vm->stop_signal;
+	const char *name = sig == SIGINT    ? "SIGINT"
+			   : sig == SIGTERM ? "SIGTERM"
+			   : sig == SIGHUP  ? "SIGHUP"
+					    : "a signal";
+
+	vm_request_stop(vm, 128 + sig, "stopped by %s (signal %d)", name, sig);
+}
+
 int vm_run(struct vm *vm)
 {
 	struct vcpu *vcpu = &vm->vcpu;
@@ -57,7 +78,14 @@ int vm_run(struct vm *vm)
 		unsigned insn_len = 0;
 		u64 t0;
 
-		vm->backend->run(vcpu, &exit);
+		if (vm->stop_signal) {
+			vm_stop_for_signal(vm);
+			break;
+		}
+		if (vm->backend->run(vcpu, &exit) == BACKEND_RUN_HALTED) {
+			vmm_vcpu_halted(vcpu); /* not an exit: nothing to count or trace */
+			continue;
+		}
 		t0 = stats_now_ns();
 		if (stats_tracing(&vm->stats))
 			insn_len = vm_fetch_insn(vcpu, &exit, insn);

@@ -60,9 +60,9 @@ static int vm_add_devices(struct vm *vm, const struct uart_host *console)
 int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	      const struct uart_host *console)
 {
-	/* Set before vm_create(): --vmx switches (vmm_policy_set), --tsc and --jit. */
+	/* Set before vm_create(): --vmx switches (vmm_policy_set), --tsc, --jit, --debug-dump. */
 	struct vmm_policy policy = vm->policy;
-	bool tsc_virtual = vm->tsc_virtual;
+	bool tsc_virtual = vm->tsc_virtual, debug_dump = vm->debug_dump;
 	u32 tsc_cpi = vm->tsc_cpi;
 	int jit = vm->jit;
 	void *ram;
@@ -73,6 +73,7 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	vm->tsc_virtual = tsc_virtual;
 	vm->tsc_cpi = tsc_cpi;
 	vm->jit = jit;
+	vm->debug_dump = debug_dump;
 	vm->pio.name = "pio";
 	vm->mmio.name = "mmio";
 	vm->backend = backend;

@@ -4,6 +4,8 @@
  * the statistics, and why and with which status the run ended.
  */
 #pragma once
+#include <signal.h>
+
 #include "common.h"
 #include "devices/bus.h"
 #include "devices/debug_exit.h"
@@ -38,7 +40,8 @@ struct mem_region {
 
 struct vcpu {
 	struct vm *vm;
-	/* The most recent exit that was not a VMCALL (HC_LAST_EXIT reports it to the guest). */
+	/* The most recent exit the guest caused: not a VMCALL, an external interrupt or the
+	   preemption timer (HC_LAST_EXIT reports it to the guest). */
 	struct vm_exit last_exit;
 	void *backend;			  /* the backend's own vCPU state */
 	u64 msr_values[MSR_POLICY_COUNT]; /* the VMM-held MSRs (vmm/msr.c) */
@@ -90,6 +93,11 @@ struct vm {
 	u64 *dirty_bitmap;	/* a bit per 4 KiB of RAM, from the PML log; NULL without PML */
 	u8 *pml_log;		/* the PML page (512 GPAs) */
 	u64 preemption_quantum; /* re-armed at each preemption-timer exit */
+	/* --debug-dump (set before vm_create()): a run the VMM stops dumps the vCPU (and the soft
+	   VMCS) to stderr first */
+	bool debug_dump;
+	/* vm_signal_stop(), from a signal handler: the signal that asked the run to end, or 0. */
+	volatile sig_atomic_t stop_signal;
 	/* Set by whatever ends the run; the message (may be empty) is printed once, by the caller.
 	 */
 	bool stop;
@@ -107,6 +115,13 @@ int vm_add_region(struct vm *vm, u64 gpa, u64 size, enum mem_region_kind kind, c
 
 /* Copy the plan's segments into RAM and load its register state into the vCPU. */
 int vm_load_boot_plan(struct vm *vm, const struct boot_plan *plan);
+
+/*
+ * From a signal handler (async-signal-safe): end the run at the vCPU's next exit, which the
+ * backend's kick brings about at once; the run ends with status 128 + signo, the shell's
+ * convention for "ended by a signal", and one line naming the signal. The first signal wins.
+ */
+void vm_signal_stop(struct vm *vm, int signo);
 
 /* End the run with `status`; the first request wins. */
 void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)

@@ -6,7 +6,7 @@
 #include <errno.h>
 
 #include "cpu/cpu.h"
-#include "vmx/controls.h"
+#include "arch/vmx.h"
 #include "vmx/vmx.h"
 
 /* A control MSR: allowed-0 settings (must be 1) in bits 31:0, allowed-1 in bits 63:32 (A.3). */
@@ -83,7 +83,8 @@
 #define VMX_CR0_FIXED1 0xffffffffull
 #define VMX_CR4_FIXED0 CR4_VMXE
 #define VMX_CR4_FIXED1                                                                            \
-	(CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP | CR4_SMAP | CR4_VMXE)
+	(CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_OSFXSR | CR4_SMEP | CR4_SMAP |        \
+	 CR4_VMXE)
 
 int vmx_cap_msr(u32 index, u64 *value)
 {

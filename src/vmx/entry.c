@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cpu/cpu.h"
-#include "vmx/controls.h"
+#include "arch/vmx.h"
 #include "vmx/internal.h"
 
 #define CANON_SHIFT (64 - CPU_LINEAR_BITS)
@@ -450,9 +450,16 @@ int vmx_check_guest_state(const struct vmx_vcpu *x, u64 *qual)
 	    (v->guest_gdtr_limit >> 16) || (v->guest_idtr_limit >> 16))
 		return fail;
 
-	/* 27.3.1.4: RIP and RFLAGS. */
+	/*
+	 * 27.3.1.4: RIP and RFLAGS. With IA-32e mode and CS.L, bits 63:N of RIP must be identical
+	 * for N linear-address bits: weaker than canonical (bit N-1 is not compared), so RIP may
+	 * lie just past the canonical range (a VMM advanced it past an instruction at the end);
+	 * the guest's fetch there raises #GP (SDM vol. 1 3.3.7.1). Otherwise bits 63:32 are 0.
+	 */
 	if (ia32e && (v->guest_cs_ar_bytes & AR_L)) {
-		if (!canonical(v->guest_rip))
+		s64 top = (s64)v->guest_rip >> CPU_LINEAR_BITS;
+
+		if (top != 0 && top != -1)
 			return fail;
 	} else if (v->guest_rip >> 32) {
 		return fail;
@@ -801,7 +808,13 @@ int vmx_run(struct vmx_vcpu *x, bool resume, struct vm_exit *exit)
 				 (u32)v->vm_entry_exception_error_code,
 				 (u8)v->vm_entry_instruction_len);
 	v->launched = true;
-	cpu_run(x->cpu, exit);
+	if (cpu_run(x->cpu, exit) == CPU_RUN_HALTED) {
+		/* An event this entry injected was delivered: the valid bit goes, as the exit
+		   that would follow on hardware clears it (28.2), so no entry repeats it. */
+		v->vm_entry_intr_info_field &= ~(u64)INTR_INFO_VALID;
+		vmx_save_guest_state(x);
+		return VMX_RUN_HALTED;
+	}
 	vmx_exit_sequence(x, exit);
 	return 0;
 }

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
-/* Exit reason names, generated from the one list in vmx/exit_reasons.h. */
+/* Exit reason names, generated from the one list in arch/exit_reasons.h. */
 #include "vmx/exit.h"
 
 static const char *const exit_reason_names[EXIT_REASON_MAX] = {
 #define X(n, name) [n] = #name,
-#include "vmx/exit_reasons.h"
+#include "arch/exit_reasons.h"
 #undef X
 };
 

@@ -25,3 +25,6 @@ bool vmx_msr_entry_loadable(const struct vmx_msr_entry *e);
 
 /* The VM-exit sequence of SDM vol. 3C chapter 28 after cpu_run() filled *exit. */
 void vmx_exit_sequence(struct vmx_vcpu *x, struct vm_exit *exit);
+/* The guest-state save of that sequence alone (28.3), for a guest that stopped without an exit
+   (VMX_RUN_HALTED); the guest state stays clean (nothing to reload at the next entry). */
+void vmx_save_guest_state(struct vmx_vcpu *x);

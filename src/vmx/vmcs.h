@@ -8,6 +8,7 @@
 #pragma once
 #include <stdio.h>
 
+#include "arch/vmx.h"
 #include "common.h"
 
 enum vmcs_field {
@@ -80,58 +81,6 @@ enum vmx_insn_error {
 	VMXERR_ENTRY_EVENTS_BLOCKED_BY_MOV_SS = 26,
 	VMXERR_INVALID_INVEPT_INVVPID = 28,
 };
-
-/* VM-exit controls (SDM vol. 3C 25.7.1, Table 25-13). */
-#define EXIT_CTL_SAVE_DEBUG_CONTROLS BIT(2)
-#define EXIT_CTL_HOST_ADDR_SPACE_SIZE BIT(9)
-#define EXIT_CTL_ACK_INTR_ON_EXIT BIT(15)
-#define EXIT_CTL_SAVE_PAT BIT(18)
-#define EXIT_CTL_LOAD_PAT BIT(19)
-#define EXIT_CTL_SAVE_EFER BIT(20)
-#define EXIT_CTL_LOAD_EFER BIT(21)
-#define EXIT_CTL_SAVE_PREEMPTION_TIMER BIT(22)
-
-/* VM-entry controls (SDM vol. 3C 25.8.1, Table 25-15). */
-#define ENTRY_CTL_LOAD_DEBUG_CONTROLS BIT(2)
-#define ENTRY_CTL_IA32E_MODE_GUEST BIT(9)
-#define ENTRY_CTL_ENTRY_TO_SMM BIT(10)
-#define ENTRY_CTL_DEACT_DUAL_MONITOR BIT(11)
-#define ENTRY_CTL_LOAD_PAT BIT(14)
-#define ENTRY_CTL_LOAD_EFER BIT(15)
-
-/* Interruption-information fields (SDM vol. 3C 25.8.3, 25.9.2, 25.9.3). */
-#define INTR_INFO_VECTOR(v) ((v) & 0xff)
-#define INTR_INFO_TYPE(v) (((v) >> 8) & 7)
-#define INTR_INFO_DELIVER_CODE BIT(11)
-#define INTR_INFO_NMI_UNBLOCKED_BY_IRET BIT(12)
-#define INTR_INFO_VALID BIT(31)
-#define INTR_TYPE_EXT_INTR 0
-#define INTR_TYPE_NMI 2
-#define INTR_TYPE_HARD_EXCEPTION 3
-#define INTR_TYPE_SOFT_INTR 4
-#define INTR_TYPE_PRIV_SW_EXCEPTION 5
-#define INTR_TYPE_SOFT_EXCEPTION 6
-#define INTR_TYPE_OTHER_EVENT 7
-
-/* Guest interruptibility state (SDM vol. 3C 25.4.2, Table 25-3). */
-#define GUEST_INTR_STATE_STI BIT(0)
-#define GUEST_INTR_STATE_MOV_SS BIT(1)
-#define GUEST_INTR_STATE_SMI BIT(2)
-#define GUEST_INTR_STATE_NMI BIT(3)
-#define GUEST_INTR_STATE_ENCLAVE BIT(4)
-
-/* Guest activity state (SDM vol. 3C 25.4.2). */
-#define GUEST_ACTIVITY_ACTIVE 0
-#define GUEST_ACTIVITY_HLT 1
-#define GUEST_ACTIVITY_SHUTDOWN 2
-#define GUEST_ACTIVITY_WAIT_SIPI 3
-
-/* EPTP (SDM vol. 3C 25.6.11, Table 25-9). */
-#define EPTP_MT_MASK 7ull
-#define EPTP_MT_UC 0
-#define EPTP_MT_WB 6
-#define EPTP_WALK_LENGTH(eptp) ((((eptp) >> 3) & 7) + 1)
-#define EPTP_AD_ENABLE BIT(6)
 
 /* The value the model's VMCS revision identifier takes (IA32_VMX_BASIC bits 30:0). */
 #define VMCS_REVISION_ID 0x7b00 /* "tb" */

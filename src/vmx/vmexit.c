@@ -9,8 +9,7 @@
 #include <string.h>
 
 #include "cpu/cpu.h"
-#include "stats/stats.h"
-#include "vmx/controls.h"
+#include "arch/vmx.h"
 #include "vmx/internal.h"
 
 /* 28.2: the exit-information fields, from the CPU's record (it zeroes what a reason leaves). */
@@ -104,6 +103,12 @@ static void save_guest_state(struct vmx_vcpu *x)
 	}
 }
 
+void vmx_save_guest_state(struct vmx_vcpu *x)
+{
+	save_guest_state(x);
+	x->vmcs->guest_dirty = false;
+}
+
 /* 28.4: the VM-exit MSR-store list; false on a failure (a VMX abort, 28.7). */
 static bool store_msr_list(struct vmx_vcpu *x)
 {
@@ -165,11 +170,11 @@ void vmx_exit_sequence(struct vmx_vcpu *x, struct vm_exit *exit)
 	write_exit_info(v, exit);
 	/* 28.2 (and 27.8): every VM exit clears the valid bit of the VM-entry interruption info. */
 	v->vm_entry_intr_info_field &= ~(u64)INTR_INFO_VALID;
-	save_guest_state(x);
-	v->guest_dirty = false;
+	vmx_save_guest_state(x);
 	if (!store_msr_list(x))
 		v->abort_indicator = VMX_ABORT_SAVE_GUEST_MSR;
 	else if (!check_host_msr_list(x))
 		v->abort_indicator = VMX_ABORT_LOAD_HOST_MSR;
-	cpu_add_cycles(x->cpu, stats_model_cycles(exit));
+	if (x->exit_cycles)
+		cpu_add_cycles(x->cpu, x->exit_cycles(exit));
 }

@@ -18,28 +18,6 @@
 
 struct cpu;
 
-/* Capability MSRs (SDM vol. 3D appendix A). */
-#define MSR_IA32_VMX_BASIC 0x480
-#define MSR_IA32_VMX_PINBASED_CTLS 0x481
-#define MSR_IA32_VMX_PROCBASED_CTLS 0x482
-#define MSR_IA32_VMX_EXIT_CTLS 0x483
-#define MSR_IA32_VMX_ENTRY_CTLS 0x484
-#define MSR_IA32_VMX_MISC 0x485
-#define MSR_IA32_VMX_CR0_FIXED0 0x486
-#define MSR_IA32_VMX_CR0_FIXED1 0x487
-#define MSR_IA32_VMX_CR4_FIXED0 0x488
-#define MSR_IA32_VMX_CR4_FIXED1 0x489
-#define MSR_IA32_VMX_VMCS_ENUM 0x48a
-#define MSR_IA32_VMX_PROCBASED_CTLS2 0x48b
-#define MSR_IA32_VMX_EPT_VPID_CAP 0x48c
-#define MSR_IA32_VMX_TRUE_PINBASED_CTLS 0x48d
-#define MSR_IA32_VMX_TRUE_PROCBASED_CTLS 0x48e
-#define MSR_IA32_VMX_TRUE_EXIT_CTLS 0x48f
-#define MSR_IA32_VMX_TRUE_ENTRY_CTLS 0x490
-
-/* The VMX-preemption timer ticks once every 2^5 TSC cycles (IA32_VMX_MISC bits 4:0). */
-#define VMX_MISC_PREEMPTION_SHIFT 5
-
 /* The model's capability MSR `index`: 0 and *value, or -ENOENT for an index not listed above. */
 int vmx_cap_msr(u32 index, u64 *value);
 
@@ -56,6 +34,9 @@ struct vmx_vcpu {
 	void *opaque;	   /* for host_ptr */
 	/* Host-physical memory (the same contract as cpu_config.host_ptr). */
 	u8 *(*host_ptr)(void *opaque, u64 hpa, u64 len);
+	/* The modeled cost in guest cycles of a VM-exit round trip, charged to the CPU's clock at
+	   each exit (--tsc virtual; the VMM's cost model, stats.h stats_model_cycles); NULL: none. */
+	u64 (*exit_cycles)(const struct vm_exit *exit);
 };
 
 /*
@@ -70,9 +51,16 @@ struct vmx_vcpu {
  *      includes VM-entry failures during or after guest-state loading (27.8): reason 33 (invalid
  *      guest state) or 34 (MSR loading, qualification = the failing entry's index + 1), with
  *      EXIT_REASON_FAILED_VMENTRY set; the guest did not run.
+ *   VMX_RUN_HALTED: no VM exit. The guest executed HLT without "HLT exiting" and nothing the
+ *      model delivers can end the HLT activity state (cpu_run(): no external-interrupt exiting,
+ *      no preemption timer), so hardware would sleep in VMX non-root operation. The
+ *      exit-information fields keep their values; the guest-state area holds the halted guest
+ *      (activity state HLT, RIP past the HLT) as a VMCLEAR would write it back, for the VMM
+ *      to look at. An entry that injects an event wakes it.
  * On a successful exit the VMCS guest-state area holds the guest's state and the launch state
  * is "launched".
  */
+#define VMX_RUN_HALTED (-1)
 int vmx_run(struct vmx_vcpu *x, bool resume, struct vm_exit *exit);
 
 /*

@@ -3,11 +3,15 @@
 # Command-line and bad-input tests: every mistake gets exit status 2 and exactly one line on
 # stderr that says what is wrong; nothing crashes (run this with the sanitizer build).
 #   tests/cli/run.sh [TOLLBOOTH]
+# Scratch files live in the build folder (BUILD_ROOT, default build/), never elsewhere.
 set -uo pipefail
 
 bin=${1:-build/san/tollbooth}
-tmp=$(mktemp -d)
+mkdir -p "${BUILD_ROOT:-build}"
+tmp=$(mktemp -d "${BUILD_ROOT:-build}/cli.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+# A hang is a failure, not a stuck suite: every run gets this many seconds (status 124).
+limit=120
 passed=0
 failed=0
 
@@ -36,11 +40,13 @@ aout() {
 expect() {
 	local name=$1 want=$2 pattern=$3 out err status lines
 	shift 4
-	out=$("$bin" "$@" 2>"$tmp/err" </dev/null)
+	out=$(timeout "$limit" "$bin" "$@" 2>"$tmp/err" </dev/null)
 	status=$?
 	err=$(cat "$tmp/err")
 	lines=$(grep -c '' "$tmp/err")
-	if [ $status -ne "$want" ]; then
+	if [ $status -eq 124 ]; then
+		echo "FAIL cli $name: still running after ${limit}s"
+	elif [ $status -ne "$want" ]; then
 		echo "FAIL cli $name: exit status $status, want $want (${err:-no message})"
 	elif grep -qE 'Sanitizer|runtime error' "$tmp/err"; then
 		echo "FAIL cli $name: sanitizer report"
@@ -69,8 +75,16 @@ printf '\x7fELF\x02\x01\x01\x00' >"$tmp/elf64.elf"
 le32 0x1badb002 0 $((-0x1badb002)) >>"$tmp/elf64.elf"
 # mov $0x2a, %al; out %al, $0xf4: exits with (0x2a << 1) | 1 = 85.
 aout "$tmp/exit42.elf" 0 0 0 0 '\xb0\x2a\xe6\xf4'
+# mov $20000, %esi; 1: xor %eax, %eax; cpuid; dec %esi; jnz 1b; then exit 42: 20000 CPUID exits.
+aout "$tmp/cpuid20k.elf" 0 0 0 0 '\xbe\x20\x4e\x00\x00\x31\xc0\x0f\xa2\x4e\x75\xf9\xb0\x2a\xe6\xf4'
 # hlt with interrupts off (multiboot entry): tollbooth ends the run, status 4.
 aout "$tmp/hlt.elf" 0 0 0 0 '\xf4'
+# 1: mov 0xfe000000, %eax; cmp $0x1234, %eax; jne 1b -- waits for a device that is not there.
+aout "$tmp/mmio-hole-spin.elf" 0 0 0 0 '\xa1\x00\x00\x00\xfe\x3d\x34\x12\x00\x00\x75\xf4\xf4'
+# mov $0xfe000000, %eax; mov %eax, %cr3; mov %cr0, %eax; or $0x80000000, %eax; mov %eax, %cr0:
+# paging on with the page directory past RAM; the next fetch walks it (EPT violation, bit 8 = 0).
+aout "$tmp/cr3-past-ram.elf" 0 0 0 0 \
+	'\xb8\x00\x00\x00\xfe\x0f\x22\xd8\x0f\x20\xc0\x0d\x00\x00\x00\x80\x0f\x22\xc0\xf4'
 
 expect no-arguments 2 'no command given' --
 expect unknown-command 2 "unknown command 'boot'" -- boot
@@ -79,8 +93,14 @@ expect run-help 0 '--mem SIZE' -- run --help
 expect version 0 '^tollbooth [0-9]' -- --version
 expect missing-file 2 'nonexistent.elf: cannot open: No such file' -- run "$tmp/nonexistent.elf"
 expect directory 2 'not a regular file' -- run "$tmp"
+# Opening a FIFO for reading waits for a writer: the image must be refused without waiting.
+mkfifo "$tmp/fifo.elf"
+expect fifo 2 'fifo.elf: not a regular file' -- run "$tmp/fifo.elf"
 expect empty-file 2 'empty.elf: the file is empty' -- run "$tmp/empty.elf"
 expect no-multiboot-header 2 'garbage.elf: no multiboot header' -- run "$tmp/garbage.elf"
+{ head -c 514 /dev/zero; printf 'HdrS'; head -c 3578 /dev/zero; } >"$tmp/bzImage"
+expect linux-bzimage 2 'bzImage: a Linux bzImage .*cannot boot Linux kernels yet' -- \
+	run "$tmp/bzImage"
 expect bad-checksum 2 'badsum.elf: multiboot header at offset 0 has a bad checksum' -- \
 	run "$tmp/badsum.elf"
 expect video-mode 2 'video mode' -- run "$tmp/video.elf"
@@ -103,6 +123,15 @@ TOLLBOOTH_KVM_DEV=/nonexistent/kvm expect accel-kvm-missing 2 '/nonexistent/kvm'
 expect accel-unknown 2 "--accel 'tcg': unknown" -- run --accel tcg "$tmp/exit42.elf"
 expect unknown-option 2 "unknown option '--frobnicate'" -- run --frobnicate "$tmp/exit42.elf"
 expect two-images 2 'more than one IMAGE' -- run "$tmp/exit42.elf" "$tmp/exit42.elf"
+# A QEMU word in a cluster of short options is named whole.
+expect unknown-short-option 2 "unknown option '-smp'" -- run -smp 2 "$tmp/exit42.elf"
+# --vmx help: every switch with its default and why, on stdout.
+expect vmx-help 0 '^  msr-bitmap +on +the CPU' -- run --vmx help
+expect vmx-help-all 0 "^  unrestricted-guest +on " -- run --vmx help
+expect vmx-not-a-switch 2 "--vmx 'ept': use NAME=on or NAME=off" -- run --vmx ept "$tmp/exit42.elf"
+# A long --vmx list is read to its end (the last item is past 255 characters).
+expect vmx-long-list 2 "unknown control 'bogus'" -- \
+	run --vmx "$(printf 'rdtsc-exiting=off,%.0s' {1..16})bogus=on" "$tmp/exit42.elf"
 expect append-too-long 2 '--append' -- run --append "$(head -c 5000 /dev/zero | tr '\0' x)" \
 	"$tmp/exit42.elf"
 expect debug-exit-status 85 '' -- run --mem 4M --accel soft --append 'a b' "$tmp/exit42.elf"
@@ -119,6 +148,21 @@ expect trace-unwritable 2 "--trace '$tmp/no/such/dir/t.json': cannot write: No s
 	run --trace "$tmp/no/such/dir/t.json" "$tmp/exit42.elf"
 expect stats-json-directory 2 "--stats-json '$tmp': cannot write: Is a directory" -- \
 	run --stats-json "$tmp" "$tmp/exit42.elf"
+# A write that fails at the end names the error (ENOSPC on /dev/full); the guest's status stays.
+expect stats-json-disk-full 85 "--stats-json '/dev/full': write failed: No space left on device" \
+	-- run --stats-json /dev/full "$tmp/exit42.elf"
+expect trace-disk-full 1 "--trace '/dev/full': write failed: No space left on device" \
+	-- run --trace /dev/full
+expect trace-limit-bad 2 "--trace-limit '1x'" -- run --trace "$tmp/t.json" --trace-limit 1x \
+	"$tmp/exit42.elf"
+expect trace-limit-too-small 2 "--trace-limit '1K': use a size from 4K to 1T" -- \
+	run --trace "$tmp/t.json" --trace-limit 1K "$tmp/exit42.elf"
+expect trace-limit-without-trace 2 '--trace-limit needs --trace FILE' -- run --trace-limit 1M \
+	"$tmp/exit42.elf"
+# A guest that exits 20000 times with a 64K trace: tracing stops with one note on stderr.
+expect trace-limit 85 "--trace '$tmp/limited.json': stopped at --trace-limit 64K after [0-9]+ exits; the statistics count all 20001" \
+	-- run --trace "$tmp/limited.json" --trace-limit 64K --stats-json "$tmp/limited-stats.json" \
+	"$tmp/cpuid20k.elf"
 expect tsc-unknown 2 "--tsc 'guest': use host, virtual or virtual:CPI" -- run --tsc guest \
 	"$tmp/exit42.elf"
 expect tsc-cpi-zero 2 "--tsc 'virtual:0'" -- run --tsc virtual:0 "$tmp/exit42.elf"
@@ -133,6 +177,48 @@ expect stats-files 85 '' -- run --stats --stats-json "$tmp/stats.json" --trace \
 	"$tmp/trace.json" --tsc virtual:2 "$tmp/exit42.elf"
 expect trace-on-stop 4 'halted with interrupts disabled' -- run --trace "$tmp/stop.json" \
 	--stats-json "$tmp/stop-stats.json" "$tmp/hlt.elf"
+# A guest polling an MMIO address where no device is (all ones) forever is stopped and named.
+expect mmio-hole-spin 4 'guest spins on a read of guest-physical 0xfe000000 at RIP 0x100020, where no device is' \
+	-- run "$tmp/mmio-hole-spin.elf"
+
+# The guest's own mistake is one line for the user; --debug-dump adds the dump, without a host
+# address (a pointer into tollbooth: 0x55..., 0x56... or 0x7f...).
+expect paging-past-ram 4 'guest paging structures outside RAM: .*linear address 0x100033 .*guest-physical 0xfe000000' \
+	-- run "$tmp/cr3-past-ram.elf"
+"$bin" run --debug-dump "$tmp/cr3-past-ram.elf" >/dev/null 2>"$tmp/dump" </dev/null
+if [ "$(grep -c '' "$tmp/dump")" -lt 50 ] || ! grep -q '^HOST_RIP' "$tmp/dump" ||
+	! grep -q 'paging structures outside RAM' "$tmp/dump"; then
+	echo "FAIL cli debug-dump: no dump with the VMCS: $(tail -n 1 "$tmp/dump")"
+	failed=$((failed + 1))
+elif grep -Eq '0x0*(55|56|7f)[0-9a-f]{10}\b' "$tmp/dump"; then
+	echo "FAIL cli debug-dump: a host address: $(grep -Em 1 '0x0*(55|56|7f)[0-9a-f]{10}\b' "$tmp/dump")"
+	failed=$((failed + 1))
+else
+	echo "ok cli debug-dump"
+	passed=$((passed + 1))
+fi
+
+# Every --vmx switch flipped either way: the demo passes (status 1), or tollbooth refuses with
+# one line that names the switch (docs/vmm.md: ept=off, unrestricted-guest=off).
+switches=$("$bin" run --vmx help | sed -nE 's/^  ([a-z0-9-]+) +(on|off) .*/\1/p')
+[ "$(wc -w <<<"$switches")" -ge 20 ] || { echo "FAIL cli vmx-demo: --vmx help lists no switches"; failed=$((failed + 1)); }
+for sw in $switches; do
+	for v in on off; do
+		timeout "$limit" "$bin" run --vmx "$sw=$v" >/dev/null 2>"$tmp/err" </dev/null
+		status=$?
+		if [ $status -eq 1 ] && [ ! -s "$tmp/err" ]; then
+			echo "ok cli vmx-demo $sw=$v"
+		elif [ $status -ne 1 ] && [ $status -ne 124 ] && [ "$(grep -c '' "$tmp/err")" -eq 1 ] &&
+			grep -q -- "$sw=$v" "$tmp/err" && ! grep -qE 'Sanitizer|runtime error' "$tmp/err"; then
+			echo "ok cli vmx-demo $sw=$v: refused ($(cut -c 1-60 "$tmp/err")...)"
+		else
+			echo "FAIL cli vmx-demo $sw=$v: exit status $status: $(head -c 300 "$tmp/err")"
+			failed=$((failed + 1))
+			continue
+		fi
+		passed=$((passed + 1))
+	done
+done
 
 # stats_files NAME STATS TRACE: both parse as JSON, one trace event per counted exit.
 stats_files() {
@@ -156,6 +242,34 @@ assert sum(e["samples"] for e in stats["exits"]) == total, "exit rows do not add
 }
 stats_files stats-json-and-trace-valid "$tmp/stats.json" "$tmp/trace.json"
 stats_files trace-closed-on-stop "$tmp/stop-stats.json" "$tmp/stop.json"
+
+# The limited trace: valid JSON within 64K, the exits it has, then the one note.
+if msg=$(python3 -c '
+import json, os, sys
+size = os.path.getsize(sys.argv[1])
+assert size <= 65536, "%d bytes, more than the limit" % size
+events = json.load(open(sys.argv[1]))["traceEvents"]
+assert 50 < len(events) < 20001, "%d events" % len(events)
+assert all(e["ph"] == "X" for e in events[:-1]), "not exits before the note"
+assert events[-1]["name"] == "trace limit reached" and events[-1]["args"]["limit_bytes"] == 65536
+total = json.load(open(sys.argv[2]))["total"]["samples"]
+assert total == 20001, "%d exits counted" % total
+' "$tmp/limited.json" "$tmp/limited-stats.json" 2>&1); then
+	echo "ok cli trace-limit-file"
+	passed=$((passed + 1))
+else
+	echo "FAIL cli trace-limit-file: ${msg##*$'\n'}"
+	failed=$((failed + 1))
+fi
+
+# Tests that talk to a running tollbooth (stdout without a reader, signals): one line each.
+while read -r line; do
+	echo "$line"
+	case $line in
+	ok\ *) passed=$((passed + 1)) ;;
+	*) failed=$((failed + 1)) ;;
+	esac
+done < <(python3 "$(dirname "$0")/signals.py" "$bin" "$tmp" 2>&1)
 
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -42,10 +42,10 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "arch/vmx.h"
 #include "cpu/cpu.h"
 #include "gen.h"
 #include "vmm/cpuid.h"
-#include "vmx/controls.h"
 #include "vmx/exit.h"
 
 /*

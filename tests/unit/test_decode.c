@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "cpu/fpu.h"
 #include "cpu/ops.h"
 #include "cpu/ops_core.h"
 
@@ -234,7 +235,7 @@ static const struct tcase cases[] = {
 	{ 64, "8f ea 78 10 c0 01 00 00 00", 9, "invalid=1", NULL },
 	/* legacy SSE/x87/3DNow! lengths */
 	{ 64, "0f 0f c1 b4", 4, "invalid=1", NULL },
-	{ 64, "0f 70 c0 01", 4, "invalid=1", NULL },
+	{ 64, "0f 70 c0 01", 4, "invalid=0 imm=1", op_mmx }, /* PSHUFW */
 	{ 64, "66 0f 73 d8 08", 5, "invalid=1", NULL },
 	{ 64, "66 0f 3a 0f c1 08", 6, "invalid=1", NULL },
 	{ 64, "66 0f 38 00 c1", 5, "invalid=1", NULL },
@@ -242,9 +243,28 @@ static const struct tcase cases[] = {
 	{ 64, "0f c6 c1 00", 4, "invalid=1", NULL },
 	{ 64, "f2 0f 10 44 24 08", 6, "invalid=1", NULL },
 	{ 64, "66 0f 78 c0 01 02", 6, "invalid=1", NULL }, /* SSE4a EXTRQ Ib Ib */
-	{ 64, "d8 c1", 2, "invalid=1", NULL },
-	{ 64, "dd 44 24 08", 4, "invalid=1", NULL },
-	{ 64, "9b", 1, "invalid=1", NULL },
+	/* x87, MMX, FXSAVE/FXRSTOR (fpu.c, mmx.c) */
+	{ 64, "d8 c1", 2, "invalid=0", op_x87_reg },
+	{ 64, "dd 44 24 08", 4, "invalid=0 imm=8", op_x87_load }, /* FLD m64: imm = size */
+	{ 64, "df 7c 24 08", 4, "invalid=0 imm=8", op_x87_store }, /* FISTP m64 */
+	{ 64, "9b", 1, "invalid=0", op_fwait },
+	{ 64, "d9 d1", 2, "invalid=1", NULL },
+	{ 64, "d9 08", 2, "invalid=1", NULL },
+	{ 64, "db e5", 2, "invalid=1", NULL },
+	{ 64, "de d8", 2, "invalid=1", NULL },
+	{ 64, "de d9", 2, "invalid=0", op_x87_reg }, /* FCOMPP */
+	{ 64, "f0 d8 00", 3, "invalid=1", NULL },
+	{ 64, "df e0", 2, "invalid=0", op_fnstsw_ax },
+	{ 64, "db e3", 2, "invalid=0", op_fninit },
+	{ 64, "66 d9 30", 3, "invalid=0 osz=2", op_fnstenv },
+	{ 64, "0f ae 00", 3, "invalid=0", op_fxsave },
+	{ 64, "48 0f ae 08", 4, "invalid=0", op_fxrstor },
+	{ 64, "66 0f ae 00", 4, "invalid=1", NULL },
+	{ 64, "0f 77", 2, "invalid=0", op_emms },
+	{ 64, "0f fc c1", 3, "invalid=0", op_mmx },
+	{ 64, "0f 73 d8 08", 4, "invalid=1", NULL }, /* PSRLDQ needs 66 */
+	{ 64, "0f e7 c0", 3, "invalid=1", NULL },    /* MOVNTQ to a register */
+	{ 64, "0f d7 00", 3, "invalid=1", NULL },    /* PMOVMSKB from memory */
 	/* 32-bit mode */
 	{ 32, "40", 1, "osz=4 rm=0", op_inc_rm },
 	{ 32, "4f", 1, "rm=7", op_dec_rm },

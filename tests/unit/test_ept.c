@@ -458,12 +458,13 @@ static void test_ad(void)
 	u64 id_leaf = (c->ctl.eptp & ADDR_MASK);
 	u64 pdpt = hget(id_leaf) & ADDR_MASK, pd = hget(pdpt) & ADDR_MASK;
 	CHECK_EQ(hget(pd) & (EA | ED), EA | ED);
-	/* ... and so need EPT write permission: a read-only guest page table exits as a write. */
+	/* ... and so need EPT write permission: a read-only guest page table exits as a write,
+	   with both the read and the write bit in the qualification (SDM 28.2.1, Table 28-7). */
 	hput(pd, (hget(pd) & ~(ERWX | ED)) | ER);
 	tlb_flush_all(c);
 	TRY(c, lin_read(c, 0x50000, 4));
 	CHECK_EQ(got, EXIT(EXIT_REASON_EPT_VIOLATION));
-	CHECK_EQ(ex.qual, BIT(1) | (ER << 3) | BIT(7));
+	CHECK_EQ(ex.qual, BIT(0) | BIT(1) | (ER << 3) | BIT(7));
 	CHECK_EQ(ex.guest_phys, c->cr3 + 0);
 	cpu_destroy(c);
 
@@ -528,6 +529,61 @@ static void test_pml(void)
 	CHECK_EQ(got, NONE);
 	CHECK_EQ(log[511], 0x843000);
 	CHECK_EQ(ram[0x343000], 5);
+
+	/* A full log also stops an access that would set an accessed flag (SDM 29.3.6): exit 62,
+	   the flag stays clear, nothing is logged. Page 4's walk first sets A in the upper levels
+	   it shares with page 5. */
+	gmap(c, 0x64000, 0x844000, P | RW | A | D);
+	ept_map(c, 0x844000, 0x344000, 1, ERWX, ERWX | EWB);
+	gmap(c, 0x65000, 0x845000, P | RW | A | D);
+	ept_map(c, 0x845000, 0x345000, 1, ERWX, ERWX | EWB);
+	TRY(c, lin_read(c, 0x64000, 1));
+	CHECK_EQ(got, NONE);
+	c->vmx.pml_index = 0xffff;
+	TRY(c, lin_read(c, 0x65000, 1));
+	CHECK_EQ(got, EXIT(EXIT_REASON_PML_FULL));
+	CHECK_EQ(hget(eent[1]) & (EA | ED), 0);
+	CHECK_EQ(c->vmx.pml_index, 0xffff);
+	/* With room in the log the read sets A and logs nothing. */
+	c->vmx.pml_index = 511;
+	log[511] = 0;
+	TRY(c, lin_read(c, 0x65000, 1));
+	CHECK_EQ(got, NONE);
+	CHECK_EQ(hget(eent[1]) & (EA | ED), EA);
+	CHECK_EQ(c->vmx.pml_index, 511);
+	CHECK_EQ(log[511], 0);
+	cpu_destroy(c);
+}
+
+/*
+ * PAE PDPTE loads at MOV to CR0/CR3/CR4 are reads even with EPT A/D flags on (SDM 29.3.3.2): a
+ * read-only PDPT page loads, its EPT dirty flag stays clear and the PML logs nothing.
+ */
+static void test_pdpte_load(void)
+{
+	static const struct insn mov_cr3 = { .len = 3 }; /* loads happen inside an instruction */
+	struct cpu *c = cpu_new(true, EA | ED);
+	u64 pdpte = 0x5000 | P;
+
+	c->ctl.proc2 |= PROC2_ENABLE_PML;
+	c->ctl.pml_address = PML_HPA;
+	c->vmx.pml_index = 511;
+	ept_map(c, 0x870000, 0x370000, 1, ERWX, ER | EWB); /* the PDPT: read-only, D clear */
+	memcpy(ram + 0x370020, &pdpte, 8);
+	c->insn = &mov_cr3;
+	TRY(c, val = mmu_load_pdptes(c, 0x870020));
+	CHECK_EQ(got, NONE);
+	CHECK_EQ(val, 1);
+	CHECK_EQ(c->pdpte[0], pdpte);
+	CHECK_EQ(hget(eent[1]) & (EA | ED), EA);
+	/* Writable: still no dirty flag and no log entry. */
+	ept_map(c, 0x870000, 0x370000, 1, ERWX, ERWX | EWB);
+	cpu_invept(c, 2, 0);
+	TRY(c, val = mmu_load_pdptes(c, 0x870020));
+	CHECK_EQ(got, NONE);
+	CHECK_EQ(hget(eent[1]) & (EA | ED), EA);
+	CHECK_EQ(c->vmx.pml_index, 511);
+	c->insn = NULL;
 	cpu_destroy(c);
 }
 
@@ -721,8 +777,7 @@ static void test_run(void)
 	ept_map(c, 0x873000, 0x370000, 1, ERWX, ER | EW | EWB); /* the same host page */
 	memcpy(ram + 0x370000, smc, sizeof(smc));
 	run_setup(c, 0x90000);
-	cpu_run(c, &ex);
-	CHECK_EQ(ex.reason, EXIT_REASON_HLT);
+	CHECK_EQ(cpu_run(c, &ex), CPU_RUN_HALTED);
 	CHECK_EQ(c->gpr[R_RAX], 2);
 	CHECK_EQ(ram[0x370009], 2);
 
@@ -730,8 +785,7 @@ static void test_run(void)
 	ept_map(c, 0x874000, 0x374000, 1, ERWX, EX | EWB);
 	memcpy(ram + 0x374000, xo, sizeof(xo));
 	run_setup(c, 0x94000);
-	cpu_run(c, &ex);
-	CHECK_EQ(ex.reason, EXIT_REASON_HLT);
+	CHECK_EQ(cpu_run(c, &ex), CPU_RUN_HALTED);
 	CHECK_EQ(c->gpr[R_RAX], 7);
 	c->rip = 0x94006;
 	c->halted = 0;
@@ -764,6 +818,7 @@ int main(void)
 	test_misconfig();
 	test_ad();
 	test_pml();
+	test_pdpte_load();
 	test_invalidation();
 	test_debug();
 	test_run();

@@ -10,11 +10,12 @@
  * registers, RIP, RFLAGS (every arithmetic flag, materialized), the data pages, the retired
  * instruction count and the exit must be equal. Then: a self-modifying block (a compiled store
  * into its own page must stop the block and the new bytes must run), a store into the code page
- * of a later block, and a fault from a memory operand inside a compiled block (RIP, error code
- * and instruction count of the faulting instruction).
+ * of a later block, a code arena that fills just before a block runs (its page must stay watched
+ * for writes), and a fault from a memory operand inside a compiled block (RIP, error code and
+ * instruction count of the faulting instruction).
  *
  * The CPUs run in 64-bit mode, the first 2 MiB identity-mapped by one large page; HLT without HLT
- * exiting ends cpu_run (exit reason 12).
+ * exiting, with nothing to wake the CPU, ends cpu_run (CPU_RUN_HALTED).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@ struct box {
 	struct cpu *c;
 	u8 *ram;
 	struct vm_exit ex;
+	enum cpu_run_result ran;
 };
 
 static u64 rng = 0x9e3779b97f4a7c15ull;
@@ -413,7 +415,7 @@ static void load(struct box *b, const struct gen *g, const u64 *regs, u64 rflags
 
 static void run(struct box *b)
 {
-	cpu_run(b->c, &b->ex);
+	b->ran = cpu_run(b->c, &b->ex);
 }
 
 static bool same(struct box *a, struct box *b, const char *what, unsigned iter)
@@ -422,7 +424,7 @@ static bool same(struct box *a, struct box *b, const char *what, unsigned iter)
 	cpu_get_regs(a->c, &ra);
 	cpu_get_regs(b->c, &rb);
 	bool ok = !memcmp(ra.gpr, rb.gpr, sizeof(ra.gpr)) && ra.rip == rb.rip &&
-		  ra.rflags == rb.rflags && a->ex.reason == b->ex.reason &&
+		  ra.rflags == rb.rflags && a->ran == b->ran && a->ex.reason == b->ex.reason &&
 		  cpu_icount(a->c) == cpu_icount(b->c) &&
 		  !memcmp(a->ram + DATA, b->ram + DATA, 0x2000) &&
 		  !memcmp(a->ram + STACK - 0x1000, b->ram + STACK - 0x1000, 0x2000);
@@ -490,7 +492,7 @@ static void random_blocks(void)
 			break;
 	}
 	CHECK(bad == 0);
-	CHECK(a.ex.reason == EXIT_REASON_HLT);
+	CHECK(a.ran == CPU_RUN_HALTED);
 	box_free(&a);
 	box_free(&b);
 }
@@ -535,6 +537,49 @@ static void self_modifying(void)
 		box_free(&b[k]);
 }
 
+/*
+ * The code arena fills while a block is about to run (block_compile flushes every block): the
+ * running block's page must still be watched for writes. A loop rewrites its next instruction
+ * from HLT to NOP before running it and back after, so every round decodes and (eager) compiles
+ * its blocks anew: ROUNDS rounds compile several times what the 64 MiB code arena holds (it
+ * filled after about 45,000 when this test was written). A stale decoded HLT ends the run early.
+ */
+static void arena_full_mid_block(void)
+{
+	/* 0: mov ecx, ROUNDS
+	   5 (L): mov byte [rip + X], 0x90   (c6 05 disp32 imm8: 7 bytes)
+	   12 (X): hlt -> nop
+	   13: inc eax
+	   15: mov byte [rip + X], 0xf4      (disp32 = 12 - 22)
+	   22: dec ecx
+	   24: jnz L                          (75 rel8 = 5 - 26)
+	   26: hlt */
+	enum { ROUNDS = 150000 };
+	static const u8 code[] = { 0xb9, ROUNDS & 0xff, (ROUNDS >> 8) & 0xff, ROUNDS >> 16, 0x00,
+				   0xc6, 0x05, 0x00, 0x00, 0x00, 0x00, 0x90,
+				   0xf4,
+				   0xff, 0xc0,
+				   0xc6, 0x05, 0xf6, 0xff, 0xff, 0xff, 0xf4,
+				   0xff, 0xc9,
+				   0x75, 0xeb,
+				   0xf4 };
+	struct box b;
+	u64 regs[16] = { 0 };
+	static u8 data[0x2000];
+	struct gen g = { .n = sizeof(code) };
+	struct x86_regs r;
+
+	memcpy(g.buf, code, sizeof(code));
+	box_init(&b, 1);
+	load(&b, &g, regs, X86_FIXED1, data);
+	run(&b);
+	cpu_get_regs(b.c, &r);
+	CHECK_EQ(r.gpr[R_RAX], ROUNDS);
+	CHECK_EQ(r.rip, CODE + 27);
+	CHECK_EQ(b.ram[CODE + 12], 0xf4);
+	box_free(&b);
+}
+
 /* A memory operand whose page is not mapped faults inside a compiled block: #PF with the RIP,
    error code, CR2 and instruction count of the faulting instruction. */
 static void fault_in_block(void)
@@ -577,6 +622,7 @@ int main(void)
 {
 	random_blocks();
 	self_modifying();
+	arena_full_mid_block();
 	fault_in_block();
 	return check_done("jit");
 }

@@ -203,6 +203,12 @@ static void test_bad_headers(void)
 	put_mb_header(image + 2, 0);
 	check_fails(load(64, "", MEM), -ENOEXEC, "no multiboot header");
 
+	/* A Linux bzImage is named for what it is (boot protocol: "HdrS" at 0x202). */
+	memset(image, 0, sizeof(image));
+	memcpy(image + 0x202, "HdrS", 4);
+	check_fails(load(4096, "", MEM), -ENOEXEC, "a Linux bzImage");
+	check_fails(load(0x205, "", MEM), -ENOEXEC, "no multiboot header");
+
 	size = make_elf(0x100000, 0x100000, 0x40, 0x40, 0x100000, 0);
 	put32(image + SEG_OFF + 8, 0x12345678);
 	check_fails(load(size, "", MEM), -ENOEXEC, "bad checksum");

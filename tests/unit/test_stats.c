@@ -383,7 +383,7 @@ static void test_trace(void)
 	CHECK(f != NULL);
 	if (!f)
 		return;
-	stats_trace_start(&s, f);
+	stats_trace_start(&s, f, STATS_TRACE_LIMIT_DEFAULT);
 	CHECK(stats_tracing(&s));
 	stats_note_cpuid(&s, 0xd);
 	e = (struct vm_exit){ .reason = EXIT_REASON_CPUID, .insn_len = 2, .rip = 0x101000 };
@@ -420,10 +420,34 @@ static void test_trace(void)
 	CHECK_EQ(stats_init(&s), 0);
 	f = open_memstream(&buf, &len);
 	if (f) {
-		stats_trace_start(&s, f);
+		stats_trace_start(&s, f, STATS_TRACE_LIMIT_DEFAULT);
 		stats_free(&s); /* finishes the trace */
 		CHECK(buf && json_valid(buf));
 		CHECK_EQ(count_substr(buf, "\"ph\""), 0);
+	}
+	free(buf);
+
+	/* At the size limit the trace stops with one note, stays valid JSON and within the limit;
+	   the counting goes on. */
+	buf = NULL;
+	CHECK_EQ(stats_init(&s), 0);
+	f = open_memstream(&buf, &len);
+	if (f) {
+		stats_trace_start(&s, f, STATS_TRACE_LIMIT_MIN);
+		e = io_exit(0x3f8, false);
+		for (int i = 0; i < 1000; i++)
+			stats_record(&s, &e, 1, out_al, sizeof(out_al));
+		CHECK(s.trace_full);
+		CHECK(!stats_tracing(&s));
+		CHECK(s.trace_events > 5 && s.trace_events < 1000);
+		CHECK_EQ(s.exits[EXIT_REASON_IO_INSTRUCTION], 1000);
+		CHECK_EQ(stats_trace_finish(&s), 0);
+		CHECK(buf && json_valid(buf));
+		CHECK(len <= STATS_TRACE_LIMIT_MIN);
+		CHECK_EQ(count_substr(buf, "\"ph\": \"X\""), s.trace_events);
+		CHECK_EQ(count_substr(buf, "\"name\": \"trace limit reached\""), 1);
+		CHECK(strstr(buf, "\"limit_bytes\": 4096"));
+		stats_free(&s);
 	}
 	free(buf);
 
@@ -432,7 +456,7 @@ static void test_trace(void)
 	if (f) {
 		CHECK_EQ(stats_init(&s), 0);
 		setvbuf(f, NULL, _IONBF, 0);
-		stats_trace_start(&s, f);
+		stats_trace_start(&s, f, STATS_TRACE_LIMIT_DEFAULT);
 		e = io_exit(0x3f8, false);
 		for (int i = 0; i < 3; i++)
 			stats_record(&s, &e, 1, NULL, 0);

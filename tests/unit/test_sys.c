@@ -403,8 +403,9 @@ static void test_msr(void)
 	CHECK_EQ(c->efer, EFER_LME | EFER_LMA | EFER_SCE | EFER_NXE);
 	c->gpr[R_RCX] = 0x40000000;
 	CHECK_EQ(run(c, op_rdmsr, &d), RUN_EXIT);
-	c->gpr[R_RCX] = MSR_IA32_MISC_ENABLE; /* not held by the CPU: exits */
-	CHECK_EQ(run(c, op_rdmsr, &d), RUN_EXIT);
+	c->gpr[R_RCX] = MSR_IA32_MISC_ENABLE; /* not held by the CPU, passed through: #GP(0) */
+	CHECK_EQ(run(c, op_rdmsr, &d), RUN_FAULT);
+	CHECK_EQ(c->fault_vector, X86_GP);
 	bitmap[3072 + 0x100 / 8] = 1; /* write-high, FS_BASE */
 	c->gpr[R_RCX] = MSR_IA32_FS_BASE;
 	CHECK_EQ(run(c, op_wrmsr, &d), RUN_EXIT);
@@ -488,7 +489,9 @@ static void test_io(void)
 	CHECK_EQ(c->gpr[R_RAX], 0xdeadbeef);
 	CHECK_EQ(c->rip, 0x4003);
 
-	/* REP OUTSB: one element per exit, RIP stays until RCX reaches 0. */
+	/* REP OUTSB: one element per exit, RIP stays until RCX reaches 0. The exit reads no
+	   memory; the VMM's part (cpu_io_string) puts the element in the record. */
+	struct cpu_fault f;
 	struct insn s = {
 		.opcode = 0x6e, .osz = 1, .asz = 8, .len = 2, .rep = REP_E, .seg = SEG_DS
 	};
@@ -498,6 +501,8 @@ static void test_io(void)
 	c->gpr[R_RCX] = 2;
 	c->gpr[R_RDX] = 0xe9;
 	CHECK_EQ(run(c, op_outs, &s), RUN_EXIT);
+	CHECK_EQ(ex.io.data, 0);
+	CHECK_EQ(cpu_io_string(c, &ex, &f), 0);
 	CHECK_EQ(ex.io.data, 'h');
 	CHECK_EQ(ex.qual, (0xe9ull << 16) | IO_QUAL_STRING | IO_QUAL_REP);
 	CHECK_EQ(ex.guest_linear, 0x6000);
@@ -507,6 +512,7 @@ static void test_io(void)
 	CHECK_EQ(c->gpr[R_RCX], 1);
 	CHECK_EQ(c->gpr[R_RSI], 0x6001);
 	CHECK_EQ(run(c, op_outs, &s), RUN_EXIT);
+	CHECK_EQ(cpu_io_string(c, &ex, &f), 0);
 	CHECK_EQ(ex.io.data, 'i');
 	io_complete(c);
 	CHECK_EQ(c->rip, 0x4005);
@@ -518,6 +524,7 @@ static void test_io(void)
 	c->gpr[R_RDI] = 0x7000;
 	c->gpr[R_RCX] = 1;
 	CHECK_EQ(run(c, op_ins, &in), RUN_EXIT);
+	CHECK_EQ(cpu_io_string(c, &ex, &f), 0);
 	c->io.io.io.data = 0xabcd;
 	io_complete(c);
 	CHECK_EQ(ram[0x7000] | ram[0x7001] << 8, 0xabcd);

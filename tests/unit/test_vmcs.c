@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "vmx/controls.h"
+#include "arch/vmx.h"
 #include "vmx/vmx.h"
 
 struct field {

@@ -12,7 +12,7 @@
 
 #include "check.h"
 #include "cpu/cpu.h"
-#include "vmx/controls.h"
+#include "arch/vmx.h"
 #include "vmx/vmx.h"
 
 #define RAM_SIZE (1u << 20)
@@ -318,6 +318,58 @@ static void test_good(void)
 	CHECK_EQ(vmx_run(&vx, true, &ex), 0);
 	CHECK_EQ(ex.reason, EXIT_REASON_TRIPLE_FAULT);
 	CHECK(!(vmcs.vm_entry_intr_info_field & INTR_INFO_VALID));
+	reset_cpu();
+}
+
+/*
+ * A RIP the entry check accepts but that is not canonical (a VMM advanced RIP past the end of
+ * the canonical range): the entry succeeds and fetching there is #GP(0) in the guest (SDM vol. 1
+ * 3.3.7.1), here an exception-bitmap exit with RIP still on that address.
+ */
+static void test_rip_past_canonical(void)
+{
+	struct vm_exit ex;
+
+	good_vmcs();
+	VMCS_SET(&vmcs, GUEST_RIP, 0x0000800000000000ull);
+	VMCS_SET(&vmcs, EXCEPTION_BITMAP, BIT(X86_GP));
+	CHECK_EQ(vmx_run(&vx, false, &ex), 0);
+	CHECK_EQ(ex.reason, EXIT_REASON_EXCEPTION_NMI);
+	CHECK_EQ(ex.intr_info, X86_GP | INTR_TYPE_HARD_EXCEPTION << 8 | INTR_INFO_DELIVER_CODE |
+				       INTR_INFO_VALID);
+	CHECK_EQ(ex.intr_error, 0);
+	CHECK_EQ(ex.rip, 0x0000800000000000ull);
+	CHECK_EQ(vmcs.guest_rip, 0x0000800000000000ull);
+	reset_cpu();
+}
+
+/*
+ * HLT without HLT exiting, and nothing the model delivers can wake the guest (no external-
+ * interrupt exiting, no preemption timer): there is no VM exit (SDM 26.1.3: HLT exits only with
+ * "HLT exiting"; 25.4.2: the HLT activity state). vmx_run comes back with VMX_RUN_HALTED; the
+ * exit-information fields keep their values; the guest-state area shows the halted guest.
+ */
+static void test_hlt_without_exiting(void)
+{
+	struct vm_exit ex;
+
+	good_vmcs();
+	VMCS_SET(V, CPU_BASED_VM_EXEC_CONTROL, PROC & ~PROC_HLT_EXITING);
+	VMCS_SET(V, GUEST_RIP, CODE + 2); /* the HLT after CPUID */
+	vmcs.vm_exit_reason = 0xdead;
+	CHECK_EQ(vmx_run(&vx, false, &ex), VMX_RUN_HALTED);
+	CHECK(ex.reason != EXIT_REASON_HLT);
+	CHECK_EQ(vmcs.vm_exit_reason, 0xdead);
+	CHECK_EQ(vmcs.guest_activity_state, GUEST_ACTIVITY_HLT);
+	CHECK_EQ(vmcs.guest_rip, CODE + 3);
+	CHECK(vmcs.launched);
+	/* Resumed as it is, it stays halted; with external-interrupt exiting the model's host timer
+	   ends the HLT state with exit 1. */
+	CHECK_EQ(vmx_run(&vx, true, &ex), VMX_RUN_HALTED);
+	VMCS_SET(V, PIN_BASED_VM_EXEC_CONTROL, PIN | PIN_EXTINT_EXITING);
+	CHECK_EQ(vmx_run(&vx, true, &ex), 0);
+	CHECK_EQ(ex.reason, EXIT_REASON_EXTERNAL_INTERRUPT);
+	CHECK_EQ(vmcs.guest_activity_state, GUEST_ACTIVITY_HLT);
 	reset_cpu();
 }
 
@@ -805,9 +857,14 @@ static void test_guest_other(void)
 	GUEST(VMCS_SET(V, GUEST_IDTR_BASE, 0xf000000000000000ull));
 	GUEST(VMCS_SET(V, GUEST_GDTR_LIMIT, 0x10000));
 	GUEST(VMCS_SET(V, GUEST_IDTR_LIMIT, 0x10000));
-	/* 27.3.1.4 RIP. */
-	GUEST(VMCS_SET(V, GUEST_RIP, 0x0000800000000000ull));
+	/* 27.3.1.4 RIP: in IA-32e mode with CS.L, bits 63:48 identical. That is weaker than
+	   canonical (bit 47 need not match): a RIP just past either end of the canonical range
+	   enters, and the guest's fetch raises #GP (test_rip_past_canonical). */
+	OK(VMCS_SET(V, GUEST_RIP, 0x0000800000000000ull));
+	OK(VMCS_SET(V, GUEST_RIP, 0xffff7ffffffff000ull));
 	OK(VMCS_SET(V, GUEST_RIP, 0xffff800000000000ull));
+	GUEST(VMCS_SET(V, GUEST_RIP, 0x0001000000000000ull));
+	GUEST(VMCS_SET(V, GUEST_RIP, 0xfffe800000000000ull));
 	GUEST({
 		prot32();
 		VMCS_SET(V, GUEST_RIP, 1ull << 32);
@@ -971,6 +1028,8 @@ int main(void)
 	test_guest_segments();
 	test_guest_other();
 	test_pdptes();
+	test_rip_past_canonical();
+	test_hlt_without_exiting();
 	test_msr_lists();
 	cpu_destroy(cpu);
 	free(mem);

@@ -9,7 +9,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "cpu/x86.h"
+#include "cpu/cpu.h"
+#include "arch/x86.h"
 #include "devices/testdev.h"
 #include "loader/loader.h"
 #include "vmm/ept.h"
@@ -18,7 +19,7 @@
 #include "vmm/mmio.h"
 #include "vmm/policy.h"
 #include "vmm/vm.h"
-#include "vmx/controls.h"
+#include "arch/vmx.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 
@@ -52,13 +53,13 @@ static void test_ept(void)
 	CHECK_EQ(level, 2); /* 2 MiB aligned RAM: a 2 MiB leaf */
 	CHECK_EQ(*e & EPT_ADDR_MASK, 0);
 	CHECK_EQ(*e & EPT_RWX, EPT_RWX);
-	CHECK(*e & EPT_LARGE);
+	CHECK(*e & EPT_PS);
 	CHECK_EQ((*e >> EPT_MT_SHIFT) & 7, EPTP_MT_WB);
 	e = ept_lookup(&vm, eptp, (4ull << 20) + 0x10, &level);
 	CHECK(e && level == 2 && (*e & EPT_ADDR_MASK) == 4ull << 20);
 	e = ept_lookup(&vm, eptp, (6ull << 20) + 0xfff, &level); /* the tail: 4 KiB */
 	CHECK(e && level == 1 && (*e & EPT_ADDR_MASK) == 6ull << 20);
-	CHECK_EQ(*e & EPT_LARGE, 0);
+	CHECK_EQ(*e & EPT_PS, 0);
 	CHECK(ept_lookup(&vm, eptp, (6ull << 20) + 0x1000, &level) == NULL); /* past RAM */
 	CHECK(ept_lookup(&vm, eptp, TESTDEV_MMIO_BASE, &level) == NULL);     /* MMIO */
 	CHECK(ept_lookup(&vm, eptp, 1ull << 39, &level) == NULL);
@@ -555,13 +556,13 @@ static int script_vcpu_create(struct vcpu *vcpu)
 	return 0;
 }
 
-static void script_run(struct vcpu *vcpu, struct vm_exit *exit)
+static enum backend_run_result script_run(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	const struct step *s;
 
 	if (script_pos == script_len) {
 		*exit = (struct vm_exit){ .reason = EXIT_REASON_TRIPLE_FAULT };
-		return;
+		return BACKEND_RUN_EXIT;
 	}
 	s = &script[script_pos++];
 	*exit = s->exit;
@@ -571,6 +572,7 @@ static void script_run(struct vcpu *vcpu, struct vm_exit *exit)
 	regs.gpr[R_RCX] = s->rcx;
 	regs.gpr[R_RDX] = s->rdx;
 	regs.rflags = X86_FIXED1;
+	return BACKEND_RUN_EXIT;
 }
 
 static void script_get_regs(struct vcpu *vcpu, struct x86_regs *r)
@@ -810,13 +812,14 @@ static void test_handlers(void)
 	CHECK_EQ(run_script(ac, 1), EXIT_STATUS_STOPPED);
 	CHECK_EQ(injected_vector, X86_AC_VEC);
 	vm_destroy(&vm);
-	/* #BP is not: the policy did not expect it, dump and stop */
+	/* #BP is not: the policy did not expect it, stop */
 	stderr = fopen("/dev/null", "w");
 	CHECK_EQ(run_script(bp, 1), EXIT_STATUS_STOPPED);
 	fclose(stderr);
 	stderr = saved;
 	CHECK_EQ(injected_vector, -1);
-	CHECK(!strcmp(vm.stop_msg, "unexpected VM exit 0 (EXCEPTION_NMI) at RIP 0x3000"));
+	CHECK(!strcmp(vm.stop_msg, "unexpected VM exit 0 (EXCEPTION_NMI) at RIP 0x3000 "
+				   "(--debug-dump prints the vCPU state)"));
 	vm_destroy(&vm);
 	/* A host NMI and the host's timer: nothing for the guest, it runs on */
 	CHECK_EQ(run_script(nmi, 2), EXIT_STATUS_STOPPED);
@@ -903,6 +906,16 @@ static void test_exit_storm(void)
 	CHECK_EQ(run_script(steps, n), EXIT_STATUS_STOPPED);
 	CHECK_EQ(script_pos, n);
 	vm_destroy(&vm);
+
+	/* Polling a port where no device is reads all ones forever: the guest spins on nothing. */
+	for (unsigned i = 0; i < n; i++)
+		steps[i].exit.io.port = 0x80, steps[i].exit.qual = 0x800008;
+	CHECK_EQ(run_script(steps, n), EXIT_STATUS_STOPPED);
+	CHECK_EQ(script_pos, VMM_EXIT_STORM_LIMIT);
+	CHECK(!strcmp(vm.stop_msg, "guest spins on a read of port 0x80 at RIP 0x4000, where no "
+				   "device is (it reads all ones): 100000 times with the same "
+				   "registers"));
+	vm_destroy(&vm);
 	free(steps);
 }
 
@@ -910,14 +923,15 @@ static void test_exit_storm(void)
  * Exit storms on the soft CPU, which counts retired instructions: a multiboot image (a.out
  * kludge, loaded at 1 MiB, entry after the 32-byte header) with `code`.
  */
-static int run_soft_code(const u8 *insns, size_t len)
+static void (*soft_setup)(void); /* called before the run, when set */
+
+static void load_soft_code(const u8 *insns, size_t len)
 {
 	static struct boot_plan plan;
 	u8 img[512] = { 0 };
 	u32 hdr[8] = { 0x1badb002,	  1u << 16, (u32) - (0x1badb002 + (1u << 16)),
 		       0x100000,	  0x100000, 0x100000 + 32 + (u32)len,
 		       0x100000 + 0x1000, 0x100020 };
-	int status;
 
 	memcpy(img, hdr, sizeof(hdr));
 	memcpy(img + 32, insns, len);
@@ -925,8 +939,51 @@ static int run_soft_code(const u8 *insns, size_t len)
 	CHECK_EQ(multiboot_load(img, 32 + len, "storm", 4 << 20, &plan), 0);
 	CHECK_EQ(vm_create(&vm, 4 << 20, &backend_soft, &no_console), 0);
 	CHECK_EQ(vm_load_boot_plan(&vm, &plan), 0);
-	status = vm_run(&vm);
-	return status;
+}
+
+static int run_soft_code(const u8 *insns, size_t len)
+{
+	load_soft_code(insns, len);
+	if (soft_setup)
+		soft_setup();
+	return vm_run(&vm);
+}
+
+/*
+ * cpu_kick() (what the VMM's signal handler calls): the next run of a guest spinning without
+ * exits ends at once with exit 1, the kick's vector acknowledged (SDM 26.2, 28.2.2); the run
+ * after that goes on until the host's timer tick.
+ */
+static void test_cpu_kick(void)
+{
+	static const u8 spin[] = { 0xeb, 0xfe }; /* 1: jmp 1b */
+	struct vm_exit exit = { 0 };
+
+	load_soft_code(spin, sizeof(spin));
+	cpu_kick(soft_vcpu_cpu(&vm.vcpu));
+	backend_soft.run(&vm.vcpu, &exit);
+	CHECK_EQ(exit.reason, EXIT_REASON_EXTERNAL_INTERRUPT);
+	CHECK_EQ(exit.intr_info, 0xfd | INTR_TYPE_EXT_INTR << 8 | INTR_INFO_VALID);
+	CHECK_EQ(exit.rip, 0x100020);
+	backend_soft.run(&vm.vcpu, &exit);
+	CHECK_EQ(exit.reason, EXIT_REASON_EXTERNAL_INTERRUPT);
+	CHECK_EQ(exit.intr_info & 0xff, 0xec); /* the host timer, 2^22 instructions later */
+	vm_destroy(&vm);
+}
+
+/* A device on port 0x80 that ends the run after 150000 writes (more than the storm limit). */
+static unsigned port80_writes;
+
+static void port80_access(void *opaque, u64 offset, u64 *data, unsigned len, bool is_write)
+{
+	if (is_write && ++port80_writes == 150000)
+		vm_request_stop(&vm, 0x42, "port 0x80 written %u times", port80_writes);
+}
+
+static void port80_add(void)
+{
+	port80_writes = 0;
+	CHECK_EQ(bus_register_range(&vm.pio, 0x80, 1, port80_access, NULL, "port80"), 0);
 }
 
 static void test_exit_storm_soft(void)
@@ -948,6 +1005,50 @@ static void test_exit_storm_soft(void)
 	vm_destroy(&vm);
 	CHECK_EQ(run_soft_code(poll, sizeof(poll)), (0x60 << 1) | 1);
 	CHECK_EQ(vm.stats.exits[EXIT_REASON_IO_INSTRUCTION], 150001);
+	vm_destroy(&vm);
+
+	/* 1: out 0x80, al; jmp 1b -- one instruction retired per exit, nothing changes, but each
+	   OUT reaches a device: progress (a UART byte per pass is output), not a storm. */
+	static const u8 out_loop[] = { 0xe6, 0x80, 0xeb, 0xfc };
+	soft_setup = port80_add;
+	CHECK_EQ(run_soft_code(out_loop, sizeof(out_loop)), 0x42);
+	CHECK_EQ(port80_writes, 150000);
+	soft_setup = NULL;
+	vm_destroy(&vm);
+
+	/* 1: mov eax, [0xfe000000]; cmp eax, 0x1234; jne 1b -- three instructions per exit, the
+	   same registers each time: a spin on an MMIO read where no device is (all ones). */
+	static const u8 hole_loop[] = { 0xa1, 0x00, 0x00, 0x00, 0xfe, 0x3d,
+					0x34, 0x12, 0x00, 0x00, 0x75, 0xf4 };
+	CHECK_EQ(run_soft_code(hole_loop, sizeof(hole_loop)), EXIT_STATUS_STOPPED);
+	CHECK(!strcmp(vm.stop_msg, "guest spins on a read of guest-physical 0xfe000000 at RIP "
+				   "0x100020, where no device is (it reads all ones): 100000 "
+				   "times with the same registers"));
+	vm_destroy(&vm);
+}
+
+/*
+ * INS/OUTS on the soft backend: the exit comes before the memory operand (SDM 26.1.1), the
+ * backend reads the OUTS element as the VMM (cpu_io_string) before the handler sends it to the
+ * port, and a faulting access is injected into the guest instead of reaching the handlers.
+ */
+static void test_string_io_soft(void)
+{
+	/* mov esi, 0x100020 + 17; mov ecx, 1; mov dx, 0xf4; rep outsb; hlt; data 0x21 */
+	static const u8 outs[] = { 0xbe, 0x31, 0x00, 0x10, 0x00, 0xb9, 0x01, 0x00, 0x00,
+				   0x00, 0x66, 0xba, 0xf4, 0x00, 0xf3, 0x6e, 0xf4, 0x21 };
+	/* xor eax, eax; mov fs, ax; ... fs rep outsb: FS is unusable, #GP(0), no IDT: triple */
+	static const u8 outs_fs[] = { 0x31, 0xc0, 0x8e, 0xe0, 0xbe, 0x00, 0x00, 0x10, 0x00,
+				      0xb9, 0x01, 0x00, 0x00, 0x00, 0x66, 0xba, 0xf4, 0x00,
+				      0x64, 0xf3, 0x6e, 0xf4 };
+
+	CHECK_EQ(run_soft_code(outs, sizeof(outs)), (0x21 << 1) | 1);
+	CHECK_EQ(vm.stats.exits[EXIT_REASON_IO_INSTRUCTION], 1);
+	vm_destroy(&vm);
+	CHECK_EQ(run_soft_code(outs_fs, sizeof(outs_fs)), EXIT_STATUS_STOPPED);
+	CHECK(strstr(vm.stop_msg, "triple fault"));
+	CHECK_EQ(vm.stats.exits[EXIT_REASON_IO_INSTRUCTION], 0);
+	CHECK_EQ(vm.stats.exits[EXIT_REASON_TRIPLE_FAULT], 1);
 	vm_destroy(&vm);
 }
 
@@ -1068,7 +1169,10 @@ static void test_policy_default(void)
 	CHECK_EQ(v->vmcs_link_pointer, ~0ull);
 	CHECK_EQ(v->ept_pointer, vm.eptp);
 	CHECK_EQ(v->ept_pointer & EPTP_AD_ENABLE, 0);
-	CHECK_EQ(v->host_rip, (u64)(uintptr_t)vmm_handle_exit);
+	/* The exit entry point in the described host, never a real host address (a dump shows it).
+	 */
+	CHECK_EQ(v->host_rip, VMM_HOST_RIP);
+	CHECK(v->host_rip != (u64)(uintptr_t)vmm_handle_exit);
 	CHECK_EQ(v->host_cs_selector, 8);
 	CHECK_EQ(v->host_tr_selector, 0x10);
 	CHECK(v->host_cr4 & CR4_VMXE);
@@ -1252,6 +1356,8 @@ int main(void)
 	test_handlers();
 	test_exit_storm();
 	test_exit_storm_soft();
+	test_string_io_soft();
+	test_cpu_kick();
 	test_testdev();
 	test_policy_default();
 	test_policy_switches();

@@ -124,10 +124,12 @@ static void code(struct cpu *c, const void *bytes, size_t n)
 	c->halted = 0;
 }
 
+static enum cpu_run_result ran; /* what the last go() returned: an exit, or halted */
+
 static u32 go(struct cpu *c)
 {
 	cpu_set_controls(c, &ctl);
-	cpu_run(c, &ex);
+	ran = cpu_run(c, &ex);
 	return ex.reason;
 }
 
@@ -203,7 +205,7 @@ static void test_tsc(void)
 	ctl.proc2 = 0;
 	ctl.exception_bitmap = BIT(X86_UD);
 	EXPECT_EXIT(c, EXIT_REASON_EXCEPTION_NMI, 0, 0, CODE);
-	CHECK_EQ(ex.intr_info, X86_UD | INTR_TYPE_HW_EXC << 8 | INTR_INFO_VALID);
+	CHECK_EQ(ex.intr_info, X86_UD | INTR_TYPE_HARD_EXCEPTION << 8 | INTR_INFO_VALID);
 	ctl.proc2 = PROC2_ENABLE_RDTSCP;
 	ctl.proc |= PROC_RDTSC_EXITING;
 	EXPECT_EXIT(c, EXIT_REASON_RDTSCP, 0, 3, CODE);
@@ -263,10 +265,13 @@ static void test_simple_exits(void)
 			if (t[i].reason == EXIT_REASON_RDPMC) {
 				CHECK_EQ(ex.reason, EXIT_REASON_EXCEPTION_NMI);
 				CHECK_EQ(INTR_INFO_VECTOR(ex.intr_info), X86_GP);
+			} else if (t[i].reason == EXIT_REASON_HLT) {
+				/* No exit: halted with nothing to wake it, RIP past the HLT. */
+				CHECK_EQ(ran, CPU_RUN_HALTED);
+				CHECK_EQ(c->rip, CODE + 1);
 			} else {
 				CHECK_EQ(ex.reason, EXIT_REASON_HLT);
-				CHECK_EQ(ex.rip, t[i].reason == EXIT_REASON_HLT ? CODE + 1
-									: CODE + t[i].len);
+				CHECK_EQ(ex.rip, CODE + t[i].len);
 			}
 		}
 		done(c);
@@ -382,6 +387,73 @@ static void test_invlpg_cr_dr(void)
 	done(c);
 }
 
+/*
+ * INVLPG exiting comes before the segment-limit check of the operand (SDM 26.1.1: fault-like
+ * exits have priority over exceptions other than #UD, privilege and I/O-permission faults):
+ * compatibility mode, DS limit 0xfff, invlpg [eax+0x10] beyond it.
+ */
+static void test_invlpg_limit(void)
+{
+	static const u8 invlpg[] = { 0x0f, 0x01, 0x78, 0x10, 0xf4 }; /* invlpg [eax+0x10] */
+	struct x86_sregs s;
+	struct cpu *c = mk();
+
+	cpu_get_sregs(c, &s);
+	s.seg[SEG_CS].ar = 0xc09b; /* L = 0, D = 1 */
+	s.seg[SEG_DS].limit = 0xfff;
+	s.seg[SEG_DS].ar = 0x4093;
+	cpu_set_sregs(c, &s);
+	code(c, invlpg, sizeof(invlpg));
+	c->gpr[R_RAX] = 0x123000;
+	ctl.exception_bitmap = BIT(X86_GP);
+	ctl.proc = PROC_INVLPG_EXITING;
+	EXPECT_EXIT(c, EXIT_REASON_INVLPG, 0x123010, 4, CODE);
+	/* Without the exit the limit check raises #GP(0). */
+	ctl.proc = PROC_HLT_EXITING;
+	EXPECT_EXIT(c, EXIT_REASON_EXCEPTION_NMI, 0, 0, CODE);
+	CHECK_EQ(ex.intr_info, X86_GP | INTR_TYPE_HARD_EXCEPTION << 8 | INTR_INFO_DELIVER_CODE |
+				       INTR_INFO_VALID);
+	done(c);
+}
+
+/*
+ * RDMSR/WRMSR of an MSR the CPU does not implement that the MSR bitmap does not make exit: the
+ * instruction runs in the guest, and a nonexistent MSR is #GP(0) there (SDM vol. 2 RDMSR;
+ * 26.1.3: only a set bitmap bit exits). With the bit set: exit 31/32.
+ */
+static void test_msr_passthrough(void)
+{
+	static const u8 rdmsr[] = { 0x0f, 0x32, 0xf4 };
+	static const u8 wrmsr[] = { 0x0f, 0x30, 0xf4 };
+	struct cpu *c = mk();
+
+	ctl.proc = PROC_USE_MSR_BITMAPS | PROC_HLT_EXITING;
+	ctl.exception_bitmap = BIT(X86_GP);
+	c->gpr[R_RCX] = 0x3a; /* IA32_FEATURE_CONTROL: the VMM's, not the CPU's */
+	code(c, rdmsr, sizeof(rdmsr));
+	EXPECT_EXIT(c, EXIT_REASON_EXCEPTION_NMI, 0, 0, CODE);
+	CHECK_EQ(ex.intr_info, X86_GP | INTR_TYPE_HARD_EXCEPTION << 8 | INTR_INFO_DELIVER_CODE |
+				       INTR_INFO_VALID);
+	CHECK_EQ(ex.intr_error, 0);
+	code(c, wrmsr, sizeof(wrmsr));
+	EXPECT_EXIT(c, EXIT_REASON_EXCEPTION_NMI, 0, 0, CODE);
+	CHECK_EQ(INTR_INFO_VECTOR(ex.intr_info), X86_GP);
+	/* Read-low and write-low bitmap bits set: the accesses exit. */
+	ram[BITMAPS + 0x2000 + 0x3a / 8] |= 1u << (0x3a & 7);
+	ram[BITMAPS + 0x2000 + 2048 + 0x3a / 8] |= 1u << (0x3a & 7);
+	code(c, rdmsr, sizeof(rdmsr));
+	EXPECT_EXIT(c, EXIT_REASON_MSR_READ, 0, 2, CODE);
+	code(c, wrmsr, sizeof(wrmsr));
+	EXPECT_EXIT(c, EXIT_REASON_MSR_WRITE, 0, 2, CODE);
+	/* An MSR the CPU holds passes through and runs. */
+	c->gpr[R_RCX] = MSR_IA32_STAR;
+	c->gpr[R_RAX] = 0x1234;
+	c->gpr[R_RDX] = 0;
+	EXPECT_EXIT(c, EXIT_REASON_HLT, 0, 1, CODE + 2);
+	CHECK_EQ(c->star, 0x1234);
+	done(c);
+}
+
 /* CR0/CR4 guest/host masks and read shadows: CLTS, LMSW, SMSW, MOV from CR0 (SDM 26.1.3, 26.3). */
 static void test_cr_shadows(void)
 {
@@ -423,8 +495,7 @@ static void test_io(void)
 	ctl.proc = PROC_UNCOND_IO_EXITING;
 	EXPECT_EXIT(c, EXIT_REASON_IO_INSTRUCTION, 0x80u << 16 | IO_QUAL_IMM, 2, CODE);
 	ctl.proc = PROC_USE_IO_BITMAPS | PROC_HLT_EXITING; /* bitmaps win over unconditional */
-	cpu_run(c, &ex); /* completes the OUT */
-	CHECK_EQ(ex.reason, EXIT_REASON_HLT);
+	CHECK_EQ(go(c), EXIT_REASON_HLT); /* completes the OUT */
 	code(c, out80, sizeof(out80));
 	ram[BITMAPS + 0x80 / 8] = 1;
 	EXPECT_EXIT(c, EXIT_REASON_IO_INSTRUCTION, 0x80u << 16 | IO_QUAL_IMM, 2, CODE);
@@ -440,7 +511,107 @@ static void test_io(void)
 		    0x8008u << 16 | IO_QUAL_STRING | IO_QUAL_REP, 3, CODE);
 	CHECK_EQ(ex.insn_info, 1u << 7 | SEG_DS << 15);
 	CHECK_EQ(ex.guest_linear, DATA + 3);
+	/* The exit reads no memory; the VMM's part does (cpu_io_string). */
+	CHECK_EQ(ex.io.data, 0);
+	struct cpu_fault f;
+	CHECK_EQ(cpu_io_string(c, &ex, &f), 0);
 	CHECK_EQ(ex.io.data, 0x5a);
+	done(c);
+}
+
+/*
+ * 4-level paging, the first 2 MiB identity-mapped with 4 KiB pages except HOLE, which is not
+ * present. The tables live at PAGING.. (RAM above everything else the tests use).
+ */
+#define PAGING 0x80000
+#define HOLE 0xc000
+
+static void paging_on(struct cpu *c)
+{
+	struct x86_sregs s;
+
+	w64(PAGING, (PAGING + 0x1000) | 3);
+	w64(PAGING + 0x1000, (PAGING + 0x2000) | 3);
+	w64(PAGING + 0x2000, (PAGING + 0x3000) | 3);
+	for (u64 p = 0; p < 512; p++)
+		w64(PAGING + 0x3000 + p * 8, p << 12 == HOLE ? 0 : p << 12 | 3);
+	cpu_get_sregs(c, &s);
+	s.cr0 |= CR0_PG;
+	s.cr3 = PAGING;
+	cpu_set_sregs(c, &s);
+}
+
+/*
+ * INS/OUTS: the I/O exit has priority over the faults of the memory operand (SDM 26.1.1), here
+ * a #PF the exception bitmap would make exit 0. The exit touches no memory; the VMM's access
+ * (cpu_io_string) then meets the #PF, which leaves the instruction uncompleted; from a present
+ * page it reads the element into the record, and the completion advances RSI and RCX.
+ */
+static void test_io_string_priority(void)
+{
+	static const u8 rep_outsb[] = { 0xf3, 0x6e, 0xf4 };
+	static const u8 rep_insb[] = { 0xf3, 0x6c, 0xf4 };
+	struct cpu_fault f;
+	struct cpu *c = mk();
+
+	paging_on(c);
+	code(c, rep_outsb, sizeof(rep_outsb));
+	c->gpr[R_RSI] = HOLE + 0x10;
+	c->gpr[R_RCX] = 2;
+	c->gpr[R_RDX] = 0x80;
+	ctl.proc = PROC_UNCOND_IO_EXITING;
+	ctl.exception_bitmap = BIT(X86_PF_VEC);
+	EXPECT_EXIT(c, EXIT_REASON_IO_INSTRUCTION, 0x80u << 16 | IO_QUAL_STRING | IO_QUAL_REP, 2,
+		    CODE);
+	CHECK_EQ(ex.guest_linear, HOLE + 0x10);
+	CHECK_EQ(ex.io.data, 0);
+	CHECK_EQ(cpu_io_string(c, &ex, &f), 1);
+	CHECK_EQ(f.vector, X86_PF_VEC);
+	CHECK_EQ(f.error, 0); /* not present, read, supervisor */
+	CHECK_EQ(f.cr2, HOLE + 0x10);
+	CHECK_EQ(c->rip, CODE);
+	/* Not completed: the instruction runs again (and exits again, here for a present page). */
+	c->gpr[R_RSI] = DATA;
+	ram[DATA] = 0x5a;
+	EXPECT_EXIT(c, EXIT_REASON_IO_INSTRUCTION, 0x80u << 16 | IO_QUAL_STRING | IO_QUAL_REP, 2,
+		    CODE);
+	CHECK_EQ(c->gpr[R_RCX], 2);
+	CHECK_EQ(cpu_io_string(c, &ex, &f), 0);
+	CHECK_EQ(ex.io.data, 0x5a);
+	EXPECT_EXIT(c, EXIT_REASON_IO_INSTRUCTION, 0x80u << 16 | IO_QUAL_STRING | IO_QUAL_REP, 2,
+		    CODE);
+	CHECK_EQ(c->gpr[R_RCX], 1);
+	CHECK_EQ(c->gpr[R_RSI], DATA + 1);
+	CHECK_EQ(cpu_io_string(c, &ex, &f), 0);
+	ctl.proc = PROC_UNCOND_IO_EXITING | PROC_HLT_EXITING;
+	EXPECT_EXIT(c, EXIT_REASON_HLT, 0, 1, CODE + 2);
+	CHECK_EQ(c->gpr[R_RCX], 0);
+
+	/* INS to the hole: exit first; the VMM's check of the destination is a write #PF. */
+	code(c, rep_insb, sizeof(rep_insb));
+	c->gpr[R_RDI] = HOLE + 0x20;
+	c->gpr[R_RCX] = 1;
+	EXPECT_EXIT(c, EXIT_REASON_IO_INSTRUCTION,
+		    0x80u << 16 | IO_QUAL_IN | IO_QUAL_STRING | IO_QUAL_REP, 2, CODE);
+	CHECK_EQ(cpu_io_string(c, &ex, &f), 1);
+	CHECK_EQ(f.error, PFEC_W);
+	CHECK_EQ(f.cr2, HOLE + 0x20);
+	/* To a present page: checked, then the completion stores what the VMM answered. */
+	c->gpr[R_RDI] = DATA + 8;
+	EXPECT_EXIT(c, EXIT_REASON_IO_INSTRUCTION,
+		    0x80u << 16 | IO_QUAL_IN | IO_QUAL_STRING | IO_QUAL_REP, 2, CODE);
+	CHECK_EQ(cpu_io_string(c, &ex, &f), 0);
+	ex.io.data = 0xa5;
+	EXPECT_EXIT(c, EXIT_REASON_HLT, 0, 1, CODE + 2);
+	CHECK_EQ(ram[DATA + 8], 0xa5);
+	CHECK_EQ(c->gpr[R_RDI], DATA + 9);
+
+	/* Without an exit the instruction's own access faults: #PF (here exit 0). */
+	code(c, rep_outsb, sizeof(rep_outsb));
+	c->gpr[R_RSI] = HOLE;
+	c->gpr[R_RCX] = 1;
+	ctl.proc = PROC_USE_IO_BITMAPS;
+	EXPECT_EXIT(c, EXIT_REASON_EXCEPTION_NMI, HOLE, 0, CODE);
 	done(c);
 }
 
@@ -589,6 +760,71 @@ static void test_mtf(void)
 	done(c);
 }
 
+/*
+ * TF and the monitor trap flag together: the MTF exit comes first and the single-step #DB stays
+ * pending, saved as pending debug exception BS (SDM 26.5.2: MTF exits have priority over
+ * debug-trap exceptions; 28.3.4). The next entry delivers it.
+ */
+static void test_mtf_single_step(void)
+{
+	static const u8 nops[] = { 0x90, 0x90, 0xf4 };
+	struct cpu_vmx_state s;
+	struct cpu *c = mk();
+
+	code(c, nops, sizeof(nops));
+	cpu_set_regs(c, &(struct x86_regs){ .rip = CODE, .rflags = X86_FIXED1 | X86_TF,
+					     .gpr = { [R_RSP] = 0x8000 } });
+	ctl.proc = PROC_MONITOR_TRAP_FLAG;
+	EXPECT_EXIT(c, EXIT_REASON_MONITOR_TRAP_FLAG, 0, 0, CODE + 1);
+	cpu_get_vmx_state(c, &s);
+	CHECK_EQ(s.pending_dbg, BIT(14));
+	ctl.proc = PROC_HLT_EXITING;
+	EXPECT_EXIT(c, EXIT_REASON_HLT, 0, 1, HANDLER + 0x10);
+	CHECK_EQ(r64(0x8000 - 40), CODE + 1); /* the #DB frame: RIP after the first NOP */
+	CHECK(c->dr[6] & BIT(14));
+	done(c);
+}
+
+/*
+ * A pending debug exception and a vectoring VM entry (SDM 27.7.3): the injected event is
+ * delivered and the pending #DB is lost; with blocking by MOV SS and an injected software
+ * exception (INT3) it is delivered after the injected event, as if INT3 followed a MOV SS
+ * that trapped.
+ */
+static void test_pending_db_injection(void)
+{
+	static const u8 nops[] = { 0x90, 0x90, 0xf4 };
+	struct cpu_vmx_state s = { 0 };
+	struct cpu *c = mk();
+
+	code(c, nops, sizeof(nops));
+	cpu_set_regs(c, &(struct x86_regs){ .rip = CODE, .rflags = X86_FIXED1 | X86_TF | X86_IF,
+					     .gpr = { [R_RSP] = 0x8000 } });
+	s.pending_dbg = BIT(14);
+	cpu_set_vmx_state(c, &s);
+	cpu_inject_event(c, 0x21, INTR_TYPE_EXT_INTR, false, 0, 0);
+	ctl.proc = PROC_HLT_EXITING;
+	EXPECT_EXIT(c, EXIT_REASON_HLT, 0, 1, HANDLER + 0x210);
+	CHECK_EQ(r64(0x8000 - 40), CODE);
+	cpu_get_vmx_state(c, &s);
+	CHECK_EQ(s.pending_dbg, 0);
+	CHECK_EQ(c->dr[6] & BIT(14), 0);
+
+	/* MOV SS blocking and an injected INT3: #BP, then the #DB at the #BP handler. */
+	code(c, nops, sizeof(nops));
+	cpu_set_regs(c, &(struct x86_regs){ .rip = CODE, .rflags = X86_FIXED1 | X86_TF,
+					     .gpr = { [R_RSP] = 0x8000 } });
+	s.pending_dbg = BIT(14);
+	s.interruptibility = GUEST_INTR_STATE_MOV_SS;
+	cpu_set_vmx_state(c, &s);
+	cpu_inject_event(c, X86_BP, INTR_TYPE_SOFT_EXCEPTION, false, 0, 1);
+	EXPECT_EXIT(c, EXIT_REASON_HLT, 0, 1, HANDLER + 0x10);
+	CHECK_EQ(r64(0x8000 - 40), CODE + 1); /* #BP frame: after the INT3 */
+	CHECK_EQ(r64(((0x8000 - 40) & ~0xf) - 40), HANDLER + 0x30); /* #DB: the #BP handler */
+	CHECK(c->dr[6] & BIT(14));
+	done(c);
+}
+
 static void test_preemption_timer(void)
 {
 	static const u8 spin[] = { 0xeb, 0xfe }; /* jmp $ */
@@ -621,9 +857,11 @@ static void test_preemption_timer(void)
 	struct cpu_vmx_state s;
 	cpu_get_vmx_state(c, &s);
 	CHECK_EQ(s.activity, GUEST_ACTIVITY_HLT);
-	/* Off: the HLT state returns to the VMM as an HLT exit. */
+	/* Off: nothing can end the HLT state; no exit, cpu_run says halted (not exit 12). */
 	ctl.pin = 0;
-	CHECK_EQ(go(c), EXIT_REASON_HLT);
+	go(c);
+	CHECK_EQ(ran, CPU_RUN_HALTED);
+	CHECK(ex.reason != EXIT_REASON_HLT);
 	/* Host TSC mode: the halted vCPU waits for the timer. */
 	cpu_set_tsc_mode(c, CPU_TSC_HOST, 0);
 	ctl.pin = PIN_PREEMPTION_TIMER;
@@ -728,7 +966,7 @@ static void test_nmi(void)
 	w64(0x7008, 0x78); /* beyond the GDT limit: #GP(0x78) */
 	ctl.exception_bitmap = BIT(X86_GP);
 	EXPECT_EXIT(c, EXIT_REASON_EXCEPTION_NMI, 0, 0, CODE);
-	CHECK_EQ(ex.intr_info, X86_GP | INTR_TYPE_HW_EXC << 8 | INTR_INFO_ERROR_VALID |
+	CHECK_EQ(ex.intr_info, X86_GP | INTR_TYPE_HARD_EXCEPTION << 8 | INTR_INFO_DELIVER_CODE |
 				       INTR_INFO_NMI_UNBLOCKED_BY_IRET | INTR_INFO_VALID);
 	CHECK_EQ(ex.intr_error, 0x78);
 	CHECK_EQ(c->nmi_blocked, 0);
@@ -807,7 +1045,7 @@ static void test_idt_vectoring(void)
 	w64(IDT + 0x80 * 16, 0); /* not a gate: #GP(0x80 * 8 + 2) */
 	ctl.exception_bitmap = BIT(X86_GP);
 	EXPECT_EXIT(c, EXIT_REASON_EXCEPTION_NMI, 0, 2, CODE);
-	CHECK_EQ(ex.intr_info, X86_GP | INTR_TYPE_HW_EXC << 8 | INTR_INFO_ERROR_VALID |
+	CHECK_EQ(ex.intr_info, X86_GP | INTR_TYPE_HARD_EXCEPTION << 8 | INTR_INFO_DELIVER_CODE |
 				       INTR_INFO_VALID);
 	CHECK_EQ(ex.intr_error, 0x80 * 8 + 2);
 	CHECK_EQ(ex.idt_vectoring_info, 0x80 | INTR_TYPE_SOFT_INTR << 8 | INTR_INFO_VALID);
@@ -832,12 +1070,17 @@ int main(void)
 	test_tsc();
 	test_simple_exits();
 	test_invlpg_cr_dr();
+	test_invlpg_limit();
+	test_msr_passthrough();
 	test_cr_shadows();
 	test_io();
+	test_io_string_priority();
 	test_pause_loop();
 	test_insn_info();
 	test_invpcid();
 	test_mtf();
+	test_mtf_single_step();
+	test_pending_db_injection();
 	test_preemption_timer();
 	test_extint_and_host_tick();
 	test_nmi();

@@ -155,3 +155,35 @@ struct x86_sregs {
 	u64 efer;
 	u64 apic_base;
 };
+
+/*
+ * The x87, MMX and SSE state as the XSAVE area lays it out (SDM vol. 1 13.4, 13.5): the legacy
+ * region in FXSAVE's format (Table 10-2: FCW, FSW, abridged FTW, FOP, FIP, FDP, MXCSR and its
+ * mask, ST0-ST7 / MM0-MM7 in 16-byte slots, ST(i) relative to TOP, XMM0-XMM15), the XSAVE header
+ * at 512, and the AVX upper halves (state component 2) at their standard offset 576 (CPUID.(EAX=
+ * 0DH,ECX=2):EBX). It is the exchange format of every backend (KVM's struct kvm_xsave begins the
+ * same way) and of snapshots; the soft CPU may hold the x87 stack differently inside and converts
+ * at cpu_get_fpu()/cpu_set_fpu().
+ */
+struct x86_fpu {
+	u16 fcw, fsw;
+	u8 ftw; /* abridged: one bit per physical register, 1 = valid (SDM vol. 1 10.5.1.1) */
+	u8 rsvd1;
+	u16 fop;
+	u64 fip, fdp; /* 64-bit forms (FXSAVE64); the 32-bit form's selectors are not kept */
+	u32 mxcsr, mxcsr_mask;
+	u8 st[8][16];	/* 80-bit values in the low 10 bytes */
+	u8 xmm[16][16];
+	u8 rsvd2[96];
+	/* XSAVE header (SDM vol. 1 13.4.2) */
+	u64 xstate_bv, xcomp_bv;
+	u64 hdr_rsvd[6];
+	u8 ymmh[16][16]; /* YMM0-15 bits 255:128 */
+} __attribute__((aligned(64)));
+_Static_assert(__builtin_offsetof(struct x86_fpu, mxcsr) == 24, "FXSAVE MXCSR");
+_Static_assert(__builtin_offsetof(struct x86_fpu, st) == 32, "FXSAVE ST0");
+_Static_assert(__builtin_offsetof(struct x86_fpu, xmm) == 160, "FXSAVE XMM0");
+_Static_assert(__builtin_offsetof(struct x86_fpu, xstate_bv) == 512, "XSAVE header");
+_Static_assert(__builtin_offsetof(struct x86_fpu, ymmh) == 576, "AVX state");
+#define X86_FPU_FCW_INIT 0x037f	  /* FNINIT (SDM vol. 1 8.1.5) */
+#define X86_FPU_MXCSR_INIT 0x1f80 /* all exceptions masked, round to nearest */
