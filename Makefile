@@ -107,14 +107,23 @@ hostdiff: $(HOSTDIFF)
 # `make fuzz-diff SEED=s N=n [ORACLE=...]`: the differential tester (docs/difftest.md), n
 # instructions per seed from seed s, FUZZ_SEEDS seeds in a row (default 1), against each oracle
 # in ORACLE: host (this CPU, tests/diff/hostdiff), kvm (skipped with its reason where KVM is not
-# usable), qemu-kvm, qemu-tcg. Default: host and kvm.
+# usable), qemu-kvm, qemu-tcg. Default: host, and kvm too where `tollbooth kvm-ok` says KVM is
+# usable.
 SEED ?= 1
 N ?= 1000000
-ORACLE ?= host kvm
+ORACLE ?=
 FUZZ_SEEDS ?= 1
 .PHONY: fuzz-diff
 fuzz-diff: $(HOSTDIFF) $(O)/tollbooth $(G)/difftest.elf
-	@fail=0; for o in $(ORACLE); do \
+	@oracles="$(ORACLE)"; if [ -z "$$oracles" ]; then \
+		if $(O)/tollbooth kvm-ok 2>/dev/null; then oracles="host kvm"; \
+		else oracles=host; echo "fuzz-diff: ORACLE=host (KVM not usable:" \
+			"$$($(O)/tollbooth kvm-ok 2>&1 | sed 's/^tollbooth: //'))"; fi; \
+	fi; \
+	for o in $$oracles; do case $$o in host | kvm | qemu-kvm | qemu-tcg) ;; \
+		*) echo "fuzz-diff: unknown ORACLE '$$o': use host, kvm, qemu-kvm or qemu-tcg"; \
+			exit 2 ;; esac; done; \
+	fail=0; for o in $$oracles; do \
 		if [ "$$o" = host ]; then \
 			$(HOSTDIFF) --seed $(SEED) --seeds $(FUZZ_SEEDS) --insns $(N) || fail=1; \
 		else \
