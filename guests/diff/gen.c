@@ -78,8 +78,11 @@ static u64 rnd_value(struct gen *g)
 		return below(g, 64);
 	case 2:
 		return (u64)-(s64)below(g, 64);
-	case 3:
-		return edge[below(g, ARRAY_SIZE(edge))] ^ (1ULL << below(g, 64));
+	case 3: {
+		u64 v = edge[below(g, ARRAY_SIZE(edge))];
+
+		return v ^ 1ULL << below(g, 64);
+	}
 	default:
 		return rnd(g);
 	}
@@ -328,8 +331,9 @@ static u64 wild_address(struct gen *g)
 
 /*
  * A memory operand of `size` bytes landing inside the data page at least `margin` bytes from
- * its edges (without a margin, one in 64 straddles an edge); base and index registers are loaded just before (those loads are instructions of
- * the block too). Registers in `avoid` are not used for the address.
+ * its edges (without a margin, one in 64 straddles an edge); base and index registers are loaded
+ * just before (those loads are instructions of the block too). Registers in `avoid` are not used
+ * for the address.
  */
 static void mem_operand_aligned(struct gen *g, struct rm *m, int size, int margin,
 				unsigned avoid, int align)
@@ -561,7 +565,10 @@ static void gen_test(struct gen *g)
 	} else {
 		opc = w == 1 ? 0xf6 : 0xf7;
 		/* F6/F7 /1 is an alias of /0 (SDM vol. 2D Table A-6) */
-		emit_modrm(g, w, 0, &opc, 1, chance(g, 8), &m, w == 1, rnd_value(g), imm_len(w));
+		int reg = chance(g, 8);
+		u64 imm = rnd_value(g);
+
+		emit_modrm(g, w, 0, &opc, 1, reg, &m, w == 1, imm, imm_len(w));
 	}
 	insn_end(g, F_ALL & ~F_AF, F_AF);
 }
@@ -640,8 +647,10 @@ static void gen_imul(struct gen *g)
 		emit_modrm(g, w, 0, op, 2, pick_dst(g), &m, false, 0, 0);
 	} else {
 		u8 opc = form == 1 ? 0x6b : 0x69;
-		emit_modrm(g, w, 0, &opc, 1, pick_dst(g), &m, false, rnd_value(g),
-			   form == 1 ? 1 : imm_len(w));
+		int dst = pick_dst(g);
+		u64 imm = rnd_value(g);
+
+		emit_modrm(g, w, 0, &opc, 1, dst, &m, false, imm, form == 1 ? 1 : imm_len(w));
 	}
 	insn_end(g, F_CF | F_OF, F_SF | F_ZF | F_AF | F_PF);
 }
@@ -722,10 +731,12 @@ static void gen_shift(struct gen *g)
 static void gen_shxd(struct gen *g)
 {
 	int w = pick_w16(g), right = below(g, 2), cl = below(g, 2);
-	int count = w == 2 ? (int)(below(g, 16) + 32 * below(g, 8)) : pick_count(g, w);
+	int count = w == 2 ? (int)below(g, 16) : pick_count(g, w);
 	struct rm m;
 	u8 op[2] = { 0x0f, (right ? 0xac : 0xa4) + cl };
 
+	if (w == 2)
+		count += 32 * below(g, 8); /* masked to 5 bits: the count stays <= 15 */
 	if (cl)
 		emit_set_cl(g, count);
 	g->hi8 = false;
@@ -830,9 +841,9 @@ static void gen_bmi1(struct gen *g)
 	if (k == 1 && chance(g, 2)) {
 		/* BEXTR control: start and length around the operand size */
 		v = pick_scratch(g, 0);
-		emit_mov_imm(g, v, below(g, w * 8 + 8) | below(g, w * 8 + 8) << 8 |
-					   (chance(g, 4) ? rnd(g) << 16 : 0),
-			     false);
+		u64 start = below(g, w * 8 + 8), len = below(g, w * 8 + 8);
+
+		emit_mov_imm(g, v, start | len << 8 | (chance(g, 4) ? rnd(g) << 16 : 0), false);
 	} else {
 		v = pick_src(g);
 	}
@@ -1033,8 +1044,10 @@ static void gen_lea(struct gen *g)
 {
 	int w = pick_w16(g);
 	u8 opc = 0x8d;
-	struct rm m = { .mem = true, .base = below(g, 16), .scale = below(g, 4) };
+	struct rm m = { .mem = true };
 
+	m.base = below(g, 16);
+	m.scale = below(g, 4);
 	g->hi8 = false;
 	do
 		m.index = (int)below(g, 17) - 1;
@@ -1045,8 +1058,11 @@ static void gen_lea(struct gen *g)
 		m.rip = true;
 		m.target = g->cfg->code_addr + rnd(g) % (1u << 20);
 	}
+	u8 pfx = chance(g, 4) ? P_67 : 0;
+	int dst = pick_dst(g);
+
 	insn_begin(g);
-	emit_modrm(g, w, chance(g, 4) ? P_67 : 0, &opc, 1, pick_dst(g), &m, false, 0, 0);
+	emit_modrm(g, w, pfx, &opc, 1, dst, &m, false, 0, 0);
 	insn_end(g, 0, 0);
 }
 
@@ -1296,8 +1312,10 @@ static void gen_nop(struct gen *g)
 		if (chance(g, 3)) {
 			m = (struct rm){ .reg = pick_src(g) };
 		} else {
-			m = (struct rm){ .mem = true, .base = below(g, 16), .index = -1,
-					 .disp32 = chance(g, 2), .disp = (s32)rnd(g) };
+			m = (struct rm){ .mem = true, .index = -1 };
+			m.base = below(g, 16);
+			m.disp32 = chance(g, 2);
+			m.disp = (s32)rnd(g);
 			if (chance(g, 2))
 				m.index = pick_scratch(g, 0);
 			if (!m.disp32)
@@ -1543,8 +1561,10 @@ static void gen_far(struct gen *g)
 		u16 ss = g->cfg->sel_stack;
 		if (!stack_room(g, 40) || !stack_room(g, -off))
 			return;
-		if (g->cfg->nsels && chance(g, 8))
-			ss = g->cfg->sels[below(g, g->cfg->nsels)] | below(g, 4);
+		if (g->cfg->nsels && chance(g, 8)) {
+			ss = g->cfg->sels[below(g, g->cfg->nsels)];
+			ss |= below(g, 4);
+		}
 		insn_begin(g); /* lea off(%rsp), %r */
 		put(g, 0x48 | (r >= 8) << 2, 1);
 		put(g, 0x8d, 1);
@@ -1771,23 +1791,26 @@ static void gen_privileged(struct gen *g)
 			put(g, 0x0b0f, 2);
 		} else {
 			struct rm rr = { .reg = below(g, 16) };
-			emit_modrm(g, 4, 0, (const u8[]){ 0x0f, chance(g, 2) ? 0xb9 : 0xff }, 2,
-				   below(g, 8), &rr, false, 0, 0);
+			u8 op[2] = { 0x0f, chance(g, 2) ? 0xb9 : 0xff };
+
+			emit_modrm(g, 4, 0, op, 2, below(g, 8), &rr, false, 0, 0);
 		}
 		break;
 	case 10: { /* LOCK with no memory destination or an instruction that cannot lock */
 		static const u8 ops[] = { 0x89, 0x8b, 0x85, 0x84, 0x88 };
 		pick_rm(g, &m, 4, true);
 		insn_begin(g);
-		emit_modrm(g, 4, P_LOCK, &ops[below(g, ARRAY_SIZE(ops))], 1, pick_dst(g), &m,
-			   false, 0, 0);
+		const u8 *op = &ops[below(g, ARRAY_SIZE(ops))];
+
+		emit_modrm(g, 4, P_LOCK, op, 1, pick_dst(g), &m, false, 0, 0);
 		break;
 	}
 	default: { /* LEA with a register operand */
 		struct rm rr = { .reg = pick_src(g) };
 		insn_begin(g);
-		emit_modrm(g, pick_w16(g), 0, (const u8[]){ 0x8d }, 1, pick_dst(g), &rr, false, 0,
-			   0);
+		int w = pick_w16(g);
+
+		emit_modrm(g, w, 0, (const u8[]){ 0x8d }, 1, pick_dst(g), &rr, false, 0, 0);
 		break;
 	}
 	}
@@ -1797,8 +1820,11 @@ static void gen_privileged(struct gen *g)
 /* A selector for a segment instruction: from the list (random RPL), or any 16-bit value. */
 static u16 pick_sel(struct gen *g)
 {
-	if (g->cfg->nsels && !chance(g, 6))
-		return g->cfg->sels[below(g, g->cfg->nsels)] | below(g, 4);
+	if (g->cfg->nsels && !chance(g, 6)) {
+		u16 sel = g->cfg->sels[below(g, g->cfg->nsels)];
+
+		return sel | below(g, 4);
+	}
 	return chance(g, 2) ? below(g, 0x100) : rnd(g);
 }
 
