@@ -59,6 +59,9 @@ unit-build: $(UNIT_BINS)
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do $$t || fail=1; done; exit $$fail
 
+# Fuzz targets: `make fuzz` (libFuzzer, clang) and their replay binaries (tests/fuzz/README.md).
+include tests/fuzz/fuzz.mk
+
 # The built-in guest `tollbooth run` boots without IMAGE, linked in with .incbin.
 DEMO_GUEST := $(G)/demo.elf
 $(O)/src/loader/demo_guest.o: src/loader/demo_guest.S $(DEMO_GUEST)
@@ -81,7 +84,7 @@ run:
 check:
 	./scripts/deps.sh check
 	$(MAKE) MODE=release all guests
-	$(MAKE) MODE=san all unit-build hostdiff
+	$(MAKE) MODE=san all unit-build fuzz-replay-build hostdiff
 	BUILD_ROOT=$(BUILD_ROOT) tests/check.sh
 
 $(O)/libtollbooth.a: $(LIB_OBJS)

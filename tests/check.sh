@@ -7,6 +7,7 @@
 # against a missing path, a regular file and /dev/null), the differential tester against this
 # CPU (tests/diff/hostdiff, sanitizer build). Each test prints
 # one line; each part ends with "<part>: N passed, M failed"; the last line sums them all.
+# The fuzz targets' committed corpora run through their sanitizer builds (tests/fuzz/replay.sh).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -47,7 +48,8 @@ done
 # and every block compiled at its first run under the sanitizers.
 for part in "tests/run-guests.sh $release" "env TB_ARGS=--jit=off tests/run-guests.sh $release" \
 	"env TB_ARGS=--jit=eager tests/run-guests.sh $san" "tests/cli/run.sh $san" \
-	"tests/hostile/random_code.py $san" "tests/kvm/run.sh $release" \
+	"tests/hostile/random_code.py $san" "tests/fuzz/replay.sh $B/san/tests/fuzz" \
+	"tests/kvm/run.sh $release" \
 	"tests/kvm/nokvm.sh $release $unit_dir" "tests/diff/difftest.py --check" \
 	"$hostdiff --check --regressions tests/diff/regressions.list"; do
 	out=$($part 2>&1)

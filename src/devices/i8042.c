@@ -204,14 +204,15 @@ static void kbd_write(struct i8042 *k, u8 b)
 	}
 }
 
-/* Output port P2: bit 1 gates A20, bit 0 low resets the CPU. */
+/* Output port P2: bit 1 gates A20, bit 0 low resets the CPU. The port holds its new value
+   before the host hears of it (i8042.h). */
 static void i8042_write_outport(struct i8042 *k, u8 v)
 {
-	bool a20 = v & OUT_A20;
+	bool a20_changed = (k->outport ^ v) & OUT_A20;
 
-	if (a20 != !!(k->outport & OUT_A20) && k->host.a20)
-		k->host.a20(k->host.opaque, a20);
 	k->outport = v;
+	if (a20_changed && k->host.a20)
+		k->host.a20(k->host.opaque, v & OUT_A20);
 	if (!(v & OUT_RESET) && k->host.reset)
 		k->host.reset(k->host.opaque);
 }

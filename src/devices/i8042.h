@@ -27,6 +27,8 @@
 #define I8042_IRQ_AUX	12
 #define I8042_QUEUE	16
 
+/* Called once the output port holds its new value: inside a20(), i8042_a20() is `enabled`
+   already, so a board that ORs the A20 sources can read them all there. */
 struct i8042_host {
 	void (*reset)(void *opaque);		 /* output port bit 0 driven or pulsed low */
 	void (*a20)(void *opaque, bool enabled); /* output port bit 1 changed */
