@@ -301,6 +301,13 @@ static int soft_init(struct soft *s, unsigned jit)
 		return -ENOMEM;
 	s->ram = ram;
 	s->jit = jit;
+	/*
+	 * The preemption timer (below) counts a virtual TSC of 32 cycles per instruction: a block
+	 * that loops stops after 65,536 instructions (2^16 << VMX_MISC_PREEMPTION_SHIFT cycles), at
+	 * the same instruction interpreted and compiled. On the host's TSC it stopped wherever the
+	 * host's scheduler let it, and the two soft runs of a looping block differed at times.
+	 */
+	cpu_set_tsc_mode(s->c, CPU_TSC_VIRTUAL, 32);
 
 	/* 4-level paging: one page table for 0x10000000-0x101fffff (SDM vol. 3A 4.5). */
 	w64(ram, P_PML4, P_PDPT | PTE_P | PTE_W | PTE_U);
