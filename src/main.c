@@ -13,6 +13,7 @@
 
 #include "cpu/cpu.h"
 #include "devices/console.h"
+#include "soft/soft.h"
 #include "vmm/policy.h"
 #include "kvm/kvm.h"
 #include "vmm/vm.h"
@@ -587,7 +588,7 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size)
 		fprintf(stderr, "tollbooth: %s\n", vm.stop_msg);
 	if (o->stats) {
 		stats_print(&vm.stats, stderr, vm.pio.unclaimed_reads, vm.pio.unclaimed_writes);
-		kvm_print_kernel_stats(&vm.vcpu, stderr);
+		kvm_print_kernel_stats(&vm.vcpus[0], stderr);
 	}
 	finish_outputs(o, &vm, json);
 	signal_vm = NULL; /* from here a signal kills, as it would by default */

@@ -89,6 +89,7 @@ enum seg_reg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR,
 #define MSR_IA32_SYSENTER_EIP 0x176
 #define MSR_IA32_MISC_ENABLE 0x1a0
 #define MSR_IA32_PAT 0x277
+#define MSR_IA32_XSS 0xda0
 #define MSR_IA32_EFER 0xc0000080
 #define MSR_IA32_STAR 0xc0000081
 #define MSR_IA32_LSTAR 0xc0000082
@@ -187,3 +188,43 @@ _Static_assert(__builtin_offsetof(struct x86_fpu, xstate_bv) == 512, "XSAVE head
 _Static_assert(__builtin_offsetof(struct x86_fpu, ymmh) == 576, "AVX state");
 #define X86_FPU_FCW_INIT 0x037f	  /* FNINIT (SDM vol. 1 8.1.5) */
 #define X86_FPU_MXCSR_INIT 0x1f80 /* all exceptions masked, round to nearest */
+/* MXCSR bits the CPU implements, as FXSAVE stores MXCSR_MASK: 15:0 with DAZ (SDM vol. 1 11.6.6);
+   writing any other bit is #GP(0). */
+#define X86_MXCSR_MASK 0xffffu
+
+/*
+ * The architectural state of one logical processor, apart from anything a CPU caches (TLBs,
+ * decoded code, host pointers): what a snapshot saves, a gdb stub shows, a nested hypervisor
+ * switches and a migration moves. Every backend gets and sets it whole (backend_ops.get_state,
+ * set_state); KVM spreads the same over KVM_GET_REGS/SREGS/XSAVE/XCRS/DEBUGREGS/MSRS/VCPU_EVENTS.
+ *   - regs, sregs: as KVM's kvm_regs, kvm_sregs (segments in the VMCS access-rights format);
+ *   - fpu: x87, MMX, SSE in the XSAVE layout, and XCR0 (SDM vol. 1 13.3);
+ *   - dr: DR0-DR3, DR6, DR7 (dr[4], dr[5] unused: they alias 6 and 7 under CR4.DE=0);
+ *   - msrs: the MSRs of X86_STATE_MSRS, in that order;
+ *   - events: an event waiting to be delivered at the next instruction boundary (SDM vol. 3C
+ *     25.8.3 format: vector, type, error code, instruction length), the interruptibility state
+ *     and activity state (25.4.2), pending debug exceptions.
+ */
+#define X86_STATE_MSRS(X)                                                                          \
+	X(MSR_IA32_TSC) X(MSR_IA32_SYSENTER_CS) X(MSR_IA32_SYSENTER_ESP) X(MSR_IA32_SYSENTER_EIP)    \
+	X(MSR_IA32_PAT) X(MSR_IA32_STAR) X(MSR_IA32_LSTAR) X(MSR_IA32_CSTAR) X(MSR_IA32_FMASK)       \
+	X(MSR_IA32_KERNEL_GS_BASE) X(MSR_IA32_TSC_AUX)
+#define X86_STATE_MSR_COUNT_ONE(m) +1
+#define X86_STATE_NR_MSRS (0 X86_STATE_MSRS(X86_STATE_MSR_COUNT_ONE))
+
+struct x86_state {
+	struct x86_regs regs;
+	struct x86_sregs sregs;
+	struct x86_fpu fpu;
+	u64 xcr0;
+	u64 dr[8];
+	u64 msrs[X86_STATE_NR_MSRS];
+	struct {
+		u32 inject_info; /* VM-entry interruption information format; bit 31: valid */
+		u32 inject_error;
+		u32 inject_len;
+		u32 interruptibility; /* GUEST_INTR_STATE_* */
+		u32 activity;	      /* GUEST_ACTIVITY_* */
+		u64 pending_dbg;
+	} events;
+};

@@ -66,9 +66,30 @@ struct cpu_config {
 	 * is deasserted when the exception is cleared (FNCLEX, FNINIT, loading a state).
 	 */
 	void (*ferr)(void *opaque, bool asserted);
+	/*
+	 * Decoded code at VM level (docs/cpu.md "Self-modifying code"). With several vCPUs over one
+	 * RAM, a write by any of them or by a device must drop every vCPU's blocks for the bytes it
+	 * changed. `code_pages` (one byte per RAM page, owned by the VMM and shared by its vCPUs, or
+	 * NULL for a CPU alone) is non-zero for a page some vCPU decoded code from; no vCPU gives
+	 * such a page a fast write path. When a page becomes code the CPU sets its byte and calls
+	 * code_marked(), which calls cpu_code_page_marked() on every vCPU; when a write hits a code
+	 * page it calls code_written(), which calls cpu_invalidate_code() on every vCPU and clears
+	 * the bytes. Both callbacks are NULL exactly when code_pages is.
+	 */
+	u8 *code_pages;
+	void (*code_marked)(void *opaque, u64 gpa);
+	void (*code_written)(void *opaque, u64 gpa, u64 len);
 };
 
-struct cpu *cpu_create(const struct cpu_config *cfg); /* NULL on allocation failure */
+/* [gpa, gpa+len) of RAM changed behind this CPU's back: drop its decoded blocks there. */
+void cpu_invalidate_code(struct cpu *c, u64 gpa, u64 len);
+/* The page at gpa holds some vCPU's decoded code: no fast write to it from this CPU's TLB. */
+void cpu_code_page_marked(struct cpu *c, u64 gpa);
+
+/* 0 when this host can run the soft CPU, else -ENOTSUP: SIMD floating point runs on the host's
+   SSE unit and needs SSE4.1 (docs/cpu.md, "SSE"). cpu_create() fails on such a host. */
+int cpu_host_check(void);
+struct cpu *cpu_create(const struct cpu_config *cfg); /* NULL on allocation failure or cpu_host_check() */
 void cpu_destroy(struct cpu *c);
 
 /* Controls consulted while the guest runs; the VMM owns the bitmaps they point to. */
@@ -155,6 +176,20 @@ void cpu_kick(struct cpu *c);
  * is delivered through the guest IDT unless blocked by NMI (SDM 26.2, 25.4.2).
  */
 void cpu_raise_nmi(struct cpu *c);
+
+/*
+ * XCR0 as XSETBV loads it, for the VMM's XSETBV exit handler (SDM vol. 3C 26.1.2): 0, or -EINVAL
+ * for a value XSETBV would refuse with #GP(0) (SDM vol. 1 13.3: bit 0 set, only supported
+ * components, AVX only with SSE). The kvm backend's equivalent is KVM_SET_XCRS (KVM handles
+ * XSETBV itself).
+ */
+int cpu_set_xcr0(struct cpu *c, u64 xcr0);
+
+/* XCR0 as XGETBV(0) reads it. */
+u64 cpu_get_xcr0(const struct cpu *c);
+/* DR0-DR3 and DR6 (dr[0..3], dr[6]); DR7 is the VMCS's (guest-state area, SDM 25.4.1). */
+void cpu_get_debugregs(const struct cpu *c, u64 dr[8]);
+void cpu_set_debugregs(struct cpu *c, const u64 dr[8]);
 
 /* Instructions retired since creation. */
 u64 cpu_icount(const struct cpu *c);

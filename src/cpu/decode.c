@@ -17,6 +17,7 @@
 #include "cpu/fpu.h"
 #include "cpu/ops.h"
 #include "cpu/ops_core.h"
+#include "cpu/sse.h"
 
 /* Tables are laid out by hand. */
 /* clang-format off */
@@ -134,12 +135,8 @@ static const struct opent grp8[8] = {
 };
 /* 0F C7: /1 CMPXCHG8B/16B; /6 /7 VMX by prefix (decode_0f_c7). */
 static const struct opent grp9[8] = { [1] = MEMF(op_cmpxchg8b16b, F_LK) };
-/* 0F AE: /5 /6 mod 3 LFENCE MFENCE, /7 mod 3 SFENCE, /7 memory CLFLUSH. */
-static const struct opent grp15[8] = {
-	[5] = REGF(op_nop, 0),
-	[6] = REGF(op_nop, 0),
-	[7] = RM(op_nop, op_clflush, 0),
-};
+/* 0F AE: /0 /1 memory FXSAVE FXRSTOR (x87); everything else is sse_decode()'s. */
+static const struct opent grp15[8] = { { 0 } };
 
 /* --- Map 0: one-byte opcodes (SDM vol. 2D Table A-2) --- */
 
@@ -732,8 +729,6 @@ static insn_fn decode_special(struct dstate *s, struct insn *d, insn_fn fn, u8 m
 			return op_vmx;
 		}
 		return fn;
-	case 0x1ae: /* fences and CLFLUSH have no mandatory prefix (others: CLWB, UMWAIT, ...) */
-		return d->pfx & (PFX_66 | PFX_F2 | PFX_F3) ? NULL : fn;
 	}
 	return fn;
 }
@@ -901,6 +896,12 @@ static insn_fn decode_0f38(struct dstate *s, struct insn *d)
 	return NULL;
 }
 
+/* The mandatory prefix of an SSE encoding: the last F2/F3, else 66 (SDM vol. 2A 2.1.2). */
+static unsigned mandatory_prefix(const struct dstate *s, const struct insn *d)
+{
+	return s->last_rep == 0xf3 ? 2 : s->last_rep == 0xf2 ? 3 : d->pfx & PFX_66 ? 1 : 0;
+}
+
 int x86_decode(struct insn *d, const u8 *p, size_t avail, unsigned code_bits)
 {
 	struct dstate s = { .p = p, .avail = avail, .code_bits = code_bits, .segovr = SEG_NONE };
@@ -1010,6 +1011,8 @@ opcode:
 			if (parse_imm(&s, d, op == 0x3a ? I_B : I_NONE) < 0)
 				return -1;
 			fn = op == 0x38 && !d->lock ? decode_0f38(&s, d) : NULL;
+			if (!fn && !d->lock)
+				sse_decode(d, mandatory_prefix(&s, d), code_bits, &fn);
 			fl = 0;
 			goto done;
 		}
@@ -1050,6 +1053,8 @@ opcode:
 	if ((fl & F_IO) && d->osz == 8)
 		d->osz = 4; /* I/O is at most 32 bits: REX.W is ignored (SDM vol. 2A IN) */
 	fn = decode_special(&s, d, fn, modrm);
+	if (d->opcode >> 8 == 1)
+		sse_decode(d, mandatory_prefix(&s, d), code_bits, &fn);
 	fn = decode_fpu(d, fn, modrm);
 	/* AMD SSE4a EXTRQ/INSERTQ with immediates: 66 0F 78 /0, F2 0F 78 (AMD APM vol. 4). */
 	if (d->opcode == 0x178 && (d->pfx & (PFX_66 | PFX_F2)))

@@ -109,7 +109,7 @@ static void ept_set_flags(struct cpu *c, struct ept_walk *w, unsigned i, u64 fla
 	w->ent[i][1] = (u8)(w->val[i] >> 8);
 	/* EPT tables in guest RAM that hold decoded code (only a VMM that maps them can do it). */
 	if (w->ent_hpa[i] < c->ram_size && bc_page_has_code(c, w->ent_hpa[i] & PAGE_MASK))
-		bc_invalidate_phys(c, w->ent_hpa[i] + 1, 1);
+		bc_code_written(c, w->ent_hpa[i] + 1, 1);
 }
 
 u64 mmu_ept_translate(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual)

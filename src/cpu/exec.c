@@ -13,11 +13,13 @@
  *
  * Self-modifying code (SDM vol. 3A 11.6). Every RAM page that holds decoded code has a non-empty
  * block list. The MMU never gives such a page a fast write tag, so every write to it reaches
- * mmu_write_slow, which calls bc_invalidate_phys: the page's blocks are dropped and the running
+ * mmu_write_slow, which calls bc_code_written: the page's blocks are dropped and the running
  * block stops after the current instruction, so the next one is decoded from the new bytes.
- * Writes by the VMM bypass this: today it writes guest RAM only before the first cpu_run (the
- * loader). A device that writes guest memory while the guest runs (DMA) must call
- * bc_invalidate_phys for what it wrote.
+ * With several vCPUs the knowledge "this page holds code" is the VM's (cpu_config.code_pages):
+ * a page one vCPU decoded is write-protected in every vCPU's TLB, and a write by any of them
+ * drops the blocks of all (through the VMM's code_written callback). Writes by the VMM and its
+ * devices (DMA) go through the VMM's guest-memory write, which calls cpu_invalidate_code on
+ * every vCPU (vm_write_phys, devices/guest_mem.h).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@
 
 #include "cpu/fpu.h"
 #include "cpu/internal.h"
+#include "cpu/sse.h"
 
 #define BLOCK_MAX_INSNS 64
 #define PH_BITS 16
@@ -156,7 +159,10 @@ void bc_flush_jump_cache(struct cpu *c)
 bool bc_page_has_code(struct cpu *c, u64 gpa)
 {
 	u64 pfn = gpa >> 12;
-	return pfn < c->bc->npages && c->bc->page_head[pfn];
+
+	if (pfn >= c->bc->npages)
+		return false;
+	return c->code_pages ? c->code_pages[pfn] : c->bc->page_head[pfn] != NULL;
 }
 
 static void page_unlink(struct blockcache *bc, u64 gpa, struct block *b)
@@ -183,7 +189,7 @@ static void block_drop(struct blockcache *bc, struct block *b)
 	b->valid = 0;
 }
 
-void bc_invalidate_phys(struct cpu *c, u64 gpa, unsigned size)
+void bc_invalidate_phys(struct cpu *c, u64 gpa, u64 size)
 {
 	struct blockcache *bc = c->bc;
 	u64 first = gpa >> 12, last = (gpa + size - 1) >> 12;
@@ -205,6 +211,20 @@ void bc_invalidate_phys(struct cpu *c, u64 gpa, unsigned size)
 	}
 }
 
+void bc_code_written(struct cpu *c, u64 gpa, u64 size)
+{
+	if (c->code_written)
+		c->code_written(c->opaque, gpa, size); /* every vCPU, this one included */
+	else
+		bc_invalidate_phys(c, gpa, size);
+}
+
+void cpu_invalidate_code(struct cpu *c, u64 gpa, u64 len)
+{
+	if (len && gpa < c->ram_size)
+		bc_invalidate_phys(c, gpa, len < c->ram_size - gpa ? len : c->ram_size - gpa);
+}
+
 /* A page becomes a code page: no TLB entry may write it without the slow path. */
 static void page_mark_code(struct cpu *c, u64 gpa)
 {
@@ -215,12 +235,22 @@ static void page_mark_code(struct cpu *c, u64 gpa)
 				c->tlbs[t][i].tag_w = TLB_INVALID;
 }
 
+void cpu_code_page_marked(struct cpu *c, u64 gpa)
+{
+	if (gpa < c->ram_size)
+		page_mark_code(c, gpa);
+}
+
 static void page_link(struct cpu *c, u64 gpa, struct block *b, unsigned side)
 {
 	struct blockcache *bc = c->bc;
 	u64 pfn = gpa >> 12;
-	if (!bc->page_head[pfn])
+	if (c->code_pages && !c->code_pages[pfn]) {
+		c->code_pages[pfn] = 1;
+		c->code_marked(c->opaque, gpa); /* every vCPU, this one included */
+	} else if (!bc->page_head[pfn]) {
 		page_mark_code(c, gpa);
+	}
 	b->page_next[side] = bc->page_head[pfn];
 	bc->page_head[pfn] = b;
 }
@@ -526,6 +556,11 @@ enum cpu_run_result cpu_run(struct cpu *c, struct vm_exit *exit)
 
 /* --- Object and register API --- */
 
+int cpu_host_check(void)
+{
+	return sse_host_init();
+}
+
 struct cpu *cpu_create(const struct cpu_config *cfg)
 {
 	/* struct cpu holds the 64-byte aligned XSAVE area (x86.h struct x86_fpu). */
@@ -533,7 +568,7 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 	struct blockcache *bc = calloc(1, sizeof(*bc));
 	if (c)
 		memset(c, 0, sizeof(*c));
-	if (!c || !bc)
+	if (!c || !bc || cpu_host_check())
 		goto fail;
 	bc->npages = cfg->ram_size >> 12;
 	bc->page_head = calloc(bc->npages ? bc->npages : 1, sizeof(*bc->page_head));
@@ -553,6 +588,9 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 	c->mmio_read = cfg->mmio_read;
 	c->mmio_write = cfg->mmio_write;
 	c->ferr = cfg->ferr;
+	c->code_pages = cfg->code_pages;
+	c->code_marked = cfg->code_marked;
+	c->code_written = cfg->code_written;
 	fpu_reset(c);
 	for (unsigned t = 0; t < ARRAY_SIZE(c->tlbs); t++)
 		for (unsigned i = 0; i < TLB_SIZE; i++)
@@ -564,6 +602,7 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 	c->stack_bytes = 4;
 	cpu_refresh_derived(c);
 	c->pat = 0x0007040600070406ull; /* power-up value, SDM vol. 3A 11.12.4 */
+	c->xcr0 = 1; /* x87 only, its reset value (SDM vol. 1 13.3) */
 	c->dr[6] = 0xffff0ff0;
 	c->dr[7] = 0x400;
 	c->tsc_mode = CPU_TSC_VIRTUAL;
@@ -610,6 +649,25 @@ void cpu_set_controls(struct cpu *c, const struct vmx_controls *ctl)
 {
 	c->ctl = *ctl;
 	c->event_pending = 1; /* windows, MTF, NMI and interrupt exiting are checked anew */
+}
+
+u64 cpu_get_xcr0(const struct cpu *c)
+{
+	return c->xcr0;
+}
+
+void cpu_get_debugregs(const struct cpu *c, u64 dr[8])
+{
+	for (int i = 0; i < 8; i++)
+		dr[i] = i == 4 || i == 5 || i == 7 ? 0 : c->dr[i];
+}
+
+void cpu_set_debugregs(struct cpu *c, const u64 dr[8])
+{
+	for (int i = 0; i < 4; i++)
+		c->dr[i] = dr[i];
+	c->dr[6] = dr[6];
+	c->event_pending = 1; /* breakpoints may now match */
 }
 
 void cpu_get_regs(struct cpu *c, struct x86_regs *r)

@@ -94,6 +94,7 @@ void fpu_reset(struct cpu *c)
 	c->fpu.fcw = 0x0040;
 	c->fpu.ftw = 0xff;
 	c->fpu.mxcsr = X86_FPU_MXCSR_INIT;
+	c->fpu.mxcsr_mask = X86_MXCSR_MASK;
 	c->fpu_cs = c->fpu_ds = 0;
 }
 
@@ -693,7 +694,7 @@ void op_fxsave(struct cpu *c, const struct insn *d)
 	memset(img, 0, sizeof(img));
 	fpu_x87_save(c, img, d->pfx & PFX_REXW);
 	put32(img, 24, f->mxcsr);
-	put32(img, 28, FPU_MXCSR_MASK);
+	put32(img, 28, X86_MXCSR_MASK);
 	memcpy(img + 160, f->xmm, n - 160);
 	fpu_check_image(c, d, ea, 512, 8, ACC_WRITE);
 	if (sse) {
@@ -718,7 +719,7 @@ void op_fxrstor(struct cpu *c, const struct insn *d)
 	fpu_check_image(c, d, ea, 512, 8, ACC_READ);
 	fpu_read(c, d, ea, img, n, 8);
 	mxcsr = get32(img, 24);
-	if (sse && (mxcsr & ~FPU_MXCSR_MASK))
+	if (sse && (mxcsr & ~X86_MXCSR_MASK))
 		cpu_gp(c, 0);
 	fpu_x87_load(c, img, d->pfx & PFX_REXW);
 	if (sse) {

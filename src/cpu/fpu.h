@@ -41,9 +41,6 @@
 #define FCW_FIXED1   0x0040u
 #define FCW_INIT     X86_FPU_FCW_INIT
 
-/* MXCSR bits FXRSTOR accepts (the MXCSR_MASK FXSAVE stores; DAZ included). */
-#define FPU_MXCSR_MASK 0xffffu
-
 /*
  * The host's x87 runs the guest's arithmetic (fpu_host.c). In: the guest's FCW, its FSW with the
  * exception flags, ES and B clear, the full tag word (SDM vol. 1 8.1.7) and ST(0)..ST(7); rflags

@@ -206,6 +206,10 @@ struct cpu {
 	u8 fpu_ignne;	    /* the IGNNE# input */
 	u8 fpu_ferr;	    /* the FERR# output as last signalled */
 	void (*ferr)(void *opaque, bool asserted);
+	/* Decoded code shared with the other vCPUs (cpu_config.code_pages), or NULL. */
+	u8 *code_pages;
+	void (*code_marked)(void *opaque, u64 gpa);
+	void (*code_written)(void *opaque, u64 gpa, u64 len);
 
 	/* Events (events.c). */
 	u8 intr_shadow; /* blocking by STI / MOV SS for one instruction (SDM 24.4.2) */
@@ -336,7 +340,8 @@ u64 mmu_translate(struct cpu *c, u64 lin, int acc);
 
 /* Block cache hooks the MMU calls (exec.c). */
 bool bc_page_has_code(struct cpu *c, u64 gpa);         /* never install tag_w for such pages */
-void bc_invalidate_phys(struct cpu *c, u64 gpa, unsigned size); /* a write hit code: drop blocks */
+void bc_invalidate_phys(struct cpu *c, u64 gpa, u64 size); /* drop this CPU's blocks there */
+void bc_code_written(struct cpu *c, u64 gpa, u64 size); /* a write hit code: every vCPU drops */
 void bc_flush_jump_cache(struct cpu *c);               /* with every TLB flush */
 
 void cpu_update_mode(struct cpu *c);  /* after CR0, EFER, CS or SS changes: mode, sizes, bases */
@@ -493,6 +498,11 @@ void mmu_write_slow(struct cpu *c, u64 lin, u64 v, unsigned size, int acc);
 /* Host pointer to `size` bytes at lin for an access that stays within one RAM page, or NULL
    (then use the read/write functions). Raises #PF as a real access would. */
 void *mmu_ptr(struct cpu *c, u64 lin, unsigned size, int acc);
+/* n bytes (n <= 4096, so at most two pages) at lin for accesses wider than 8 bytes (SSE, XSAVE):
+   every page is translated before any byte moves; no alignment checking (callers apply their
+   instruction's alignment rule). */
+void mmu_read_bytes(struct cpu *c, u64 lin, void *buf, unsigned n, int acc);
+void mmu_write_bytes(struct cpu *c, u64 lin, const void *buf, unsigned n, int acc);
 
 static always_inline u64 seg_lin(struct cpu *c, unsigned seg, u64 off, unsigned size, int acc)
 {

@@ -445,7 +445,7 @@ static void pt_set_flags(struct cpu *c, const struct walk *w, unsigned i, u8 fla
 		return;
 	c->ram[pa] = low | flags;
 	if (unlikely(bc_page_has_code(c, pa & PAGE_MASK)))
-		bc_invalidate_phys(c, pa, 1);
+		bc_code_written(c, pa, 1);
 }
 
 void mmu_vmx_transition(struct cpu *c)
@@ -612,7 +612,7 @@ static void phys_write(struct cpu *c, u64 pa, u64 v, unsigned size)
 	if (likely(pa < c->ram_size)) {
 		host_store(c->ram + pa, v, size);
 		if (bc_page_has_code(c, pa & PAGE_MASK))
-			bc_invalidate_phys(c, pa, size);
+			bc_code_written(c, pa, size);
 		return;
 	}
 	if (ept_enabled(c)) {
@@ -679,6 +679,54 @@ void mmu_write_slow(struct cpu *c, u64 lin, u64 v, unsigned size, int acc)
 	phys_write(c, gpa2, v >> (8 * n1), size - n1);
 }
 
+/* Both pages' physical addresses for n bytes at lin (n <= 4096), translated before any access. */
+static unsigned translate_span(struct cpu *c, u64 lin, unsigned n, int acc, u64 pa[2])
+{
+	unsigned n1 = (unsigned)(PAGE_SIZE - (lin & 0xfff));
+
+	pa[0] = mmu_translate(c, lin, acc);
+	if (n <= n1)
+		return n;
+	pa[1] = mmu_translate(c, (lin + n1) & c->lin_mask, acc);
+	return n1;
+}
+
+void mmu_read_bytes(struct cpu *c, u64 lin, void *buf, unsigned n, int acc)
+{
+	u64 pa[2] = { 0, 0 };
+	unsigned n1 = translate_span(c, lin, n, acc, pa);
+	u8 *out = buf;
+
+	for (unsigned i = 0; i < n;) {
+		u64 p = i < n1 ? pa[0] + i : pa[1] + (i - n1);
+		unsigned k = n - i < 8 ? n - i : 8;
+
+		if (i < n1 && k > n1 - i)
+			k = n1 - i;
+		u64 v = phys_read(c, p, k);
+		memcpy(out + i, &v, k);
+		i += k;
+	}
+}
+
+void mmu_write_bytes(struct cpu *c, u64 lin, const void *buf, unsigned n, int acc)
+{
+	u64 pa[2] = { 0, 0 };
+	unsigned n1 = translate_span(c, lin, n, acc, pa);
+	const u8 *in = buf;
+
+	for (unsigned i = 0; i < n;) {
+		u64 p = i < n1 ? pa[0] + i : pa[1] + (i - n1), v = 0;
+		unsigned k = n - i < 8 ? n - i : 8;
+
+		if (i < n1 && k > n1 - i)
+			k = n1 - i;
+		memcpy(&v, in + i, k);
+		phys_write(c, p, v, k);
+		i += k;
+	}
+}
+
 /* NULL without translating for a page-crossing access: the slow path then does the checks. */
 void *mmu_ptr(struct cpu *c, u64 lin, unsigned size, int acc)
 {
@@ -743,7 +791,7 @@ static void vmm_phys_write(struct cpu *c, u64 gpa, u64 v, unsigned size)
 	if (gpa < c->ram_size) {
 		host_store(c->ram + gpa, v, size);
 		if (bc_page_has_code(c, gpa & PAGE_MASK))
-			bc_invalidate_phys(c, gpa, size);
+			bc_code_written(c, gpa, size);
 		return;
 	}
 	mmio_write_n(c, gpa, v, size);

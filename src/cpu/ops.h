@@ -49,7 +49,7 @@
 	X(op_mov_r_cr) X(op_mov_cr_r) X(op_mov_r_dr) X(op_mov_dr_r) /* 0F 20 22 21 23; sub = CR/DR */\
 	X(op_clts) X(op_invd) X(op_wbinvd) /* 0F 06 08 09 */                                         \
 	X(op_sgdt) X(op_sidt) X(op_lgdt) X(op_lidt) X(op_smsw) X(op_lmsw) X(op_invlpg)               \
-	X(op_swapgs) X(op_rdtscp) X(op_monitor) X(op_mwait) X(op_xgetbv) X(op_xsetbv) X(op_vmcall)   \
+	X(op_swapgs) X(op_rdtscp) X(op_monitor) X(op_mwait) X(op_vmcall)                         \
 	X(op_clac) X(op_stac)                                                                        \
 	X(op_sldt) X(op_str) X(op_lldt) X(op_ltr) X(op_verr) X(op_verw) /* 0F 00 /0-5 */             \
 	X(op_lar) X(op_lsl) /* 0F 02 03 */                                                           \
@@ -67,7 +67,9 @@
 	X(op_jmp_far_mem) X(op_call_far_mem) /* FF /5, FF /3 */                                      \
 	X(op_ret_far) /* CB, CA (imm = bytes to release) */                                          \
 	X(op_vmx) /* VMX instructions in non-root operation: always exit; sub = exit reason */     \
-	X(op_invpcid) /* 66 0F 38 82 /r (memory operand) */
+	X(op_invpcid) /* 66 0F 38 82 /r (memory operand) */                                         \
+	/* xsave.c */                                                                                \
+	X(op_xgetbv) X(op_xsetbv) /* 0F 01 D0 D1 */
 
 #define X(name) void name(struct cpu *c, const struct insn *d);
 OPS_LIST(X)

@@ -383,10 +383,18 @@ void op_nop(struct cpu *c, const struct insn *d)
 {
 }
 
-/* No caches to flush; the access is still translated and checked like a byte read. */
+/*
+ * CLFLUSH, CLFLUSHOPT, CLWB (SDM vol. 2 CLFLUSH): no caches to write back, memory being always
+ * coherent here; the operand is checked like a byte read (segment, paging, #PF, EPT) but not read,
+ * so a line of MMIO sees no access.
+ */
 void op_clflush(struct cpu *c, const struct insn *d)
 {
-	mem_read(c, d->seg, insn_ea(c, d), 1);
+	u64 lin = seg_lin(c, d->seg, insn_ea(c, d), 1, ACC_READ);
+	struct tlb_entry *e = &c->tlb[(lin >> 12) & (TLB_SIZE - 1)];
+
+	if (e->tag_r != (lin & PAGE_MASK))
+		mmu_translate(c, lin, d->seg == SEG_SS ? ACC_READ | ACC_SS : ACC_READ);
 }
 
 /* --- MOVZX, MOVSX, MOVSXD, CBW/CWDE/CDQE, CWD/CDQ/CQO (SDM vol. 2B, 2A) --- */

@@ -33,7 +33,7 @@
 	X(op_lea)                                                     /* 8D */                     \
 	X(op_xchg_rm_r) X(op_xchg_m_r)                                /* 86 87 90+r */             \
 	X(op_nop)                                                     /* 90, hints, fences */      \
-	X(op_clflush)                                                 /* 0F AE /7 memory */        \
+	X(op_clflush)                                 /* 0F AE /7, 66 0F AE /6 /7 memory */        \
 	X(op_movzx_r_rm) X(op_movzx_r_m) X(op_movsx_r_rm) X(op_movsx_r_m) /* 0F B6 B7 BE BF */     \
 	X(op_movsxd_r_rm) X(op_movsxd_r_m)                            /* 63 in 64-bit mode */      \
 	X(op_cbw) X(op_cwd) X(op_lahf) X(op_sahf)                     /* 98 99 9F 9E */            \

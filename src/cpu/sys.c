@@ -6,7 +6,7 @@
  * checks and work. Exit qualifications follow SDM vol. 3C 27.2.1.
  *
  * Model-specific choices (see docs/cpu.md): CR4 accepts only what CPUID advertises (TSD, DE, PSE,
- * PAE, PGE, SMEP, SMAP); XSAVE is not advertised, so XGETBV and XSETBV are #UD; there are no
+ * PAE, PGE, SMEP, SMAP, OSFXSR, OSXMMEXCPT, FSGSBASE, OSXSAVE); there are no
  * performance counters (RDPMC without exiting is #GP(0)); MWAIT returns at once; port I/O with
  * no exit reaches no device: IN reads all ones, OUT is dropped.
  */
@@ -127,9 +127,11 @@ static void cr0_load(struct cpu *c, u64 v)
 	cpu_update_mode(c);
 }
 
-/* OSFXSR: FXSAVE/FXRSTOR save and load MXCSR and the XMM registers (fpu.c). */
-#define CR4_SUPPORTED                                                                             \
-	(CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_OSFXSR | CR4_SMEP | CR4_SMAP)
+/* OSFXSR: FXSAVE/FXRSTOR save and load MXCSR and the XMM registers (fpu.c); OSXSAVE: XGETBV,
+   XSETBV and the XSAVE family (xsave.c). */
+#define CR4_SUPPORTED                                                                              \
+	(CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP | CR4_SMAP | CR4_OSFXSR |       \
+	 CR4_OSXMMEXCPT | CR4_FSGSBASE | CR4_OSXSAVE)
 #define CR4_PAGING_BITS (CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP | CR4_SMAP)
 
 /* Host-owned bits keep their value (SDM vol. 3C 26.3); guest bits must be advertised ones;
@@ -808,6 +810,9 @@ bool msr_read(struct cpu *c, u32 index, u64 *v)
 	case MSR_IA32_APIC_BASE:
 		*v = c->apic_base;
 		return true;
+	case MSR_IA32_XSS: /* no supervisor state components (xsave.c) */
+		*v = 0;
+		return true;
 	default:
 		return false;
 	}
@@ -874,6 +879,10 @@ bool msr_write(struct cpu *c, u32 index, u64 v)
 		if (!pat_valid(v))
 			cpu_gp(c, 0);
 		c->pat = v;
+		return true;
+	case MSR_IA32_XSS: /* only 0: no supervisor state component is supported (xsave.c) */
+		if (v)
+			cpu_gp(c, 0);
 		return true;
 	case MSR_IA32_LSTAR:
 	case MSR_IA32_CSTAR:
@@ -1069,25 +1078,6 @@ void op_invpcid(struct cpu *c, const struct insn *d)
 	else
 		tlb_flush_all(c);
 	c->break_block = 1;
-}
-
-/* XGETBV/XSETBV are #UD with CR4.OSXSAVE = 0, which only VM entry can set (XSAVE is not
-   advertised); the #UD has priority over XSETBV's unconditional exit (SDM vol. 3C 26.1.2). */
-void op_xgetbv(struct cpu *c, const struct insn *d)
-{
-	if (!(c->cr4 & CR4_OSXSAVE))
-		cpu_ud(c);
-	if ((u32)c->gpr[R_RCX])
-		cpu_gp(c, 0);
-	c->gpr[R_RAX] = (u32)c->xcr0;
-	c->gpr[R_RDX] = c->xcr0 >> 32;
-}
-
-void op_xsetbv(struct cpu *c, const struct insn *d)
-{
-	if (!(c->cr4 & CR4_OSXSAVE))
-		cpu_ud(c);
-	cpu_vmexit(c, EXIT_REASON_XSETBV, 0);
 }
 
 /* HLT: exit with "HLT exiting", else enter the HLT state until an event is delivered. */

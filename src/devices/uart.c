@@ -192,6 +192,23 @@ static void uart_write_reg(struct uart *u, unsigned reg, u8 v)
 	}
 }
 
+/* Drive `irq` at the output's level when it changes (datasheet Table 4: the interrupt sources;
+   the level follows IER, the receiver and THRE, and OUT2 gates it on a PC). */
+static void uart_update_irq(struct uart *u)
+{
+	bool level = uart_irq_line(u);
+
+	if (level != u->irq.level)
+		irq_set_level(&u->irq, level);
+}
+
+void uart_host_input(struct uart *u)
+{
+	u->rx_poll_countdown = 0;
+	uart_poll_rx(u);
+	uart_update_irq(u);
+}
+
 void uart_access(void *opaque, u64 offset, u64 *data, unsigned len, bool is_write)
 {
 	struct uart *u = opaque;
@@ -209,6 +226,7 @@ void uart_access(void *opaque, u64 offset, u64 *data, unsigned len, bool is_writ
 	}
 	if (!is_write)
 		*data = v;
+	uart_update_irq(u);
 }
 
 bool uart_irq_line(const struct uart *u)

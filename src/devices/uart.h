@@ -8,6 +8,7 @@
 #pragma once
 #include "common.h"
 #include "devices/bus.h"
+#include "devices/irq.h"
 
 #define UART_COM1_BASE 0x3f8
 #define UART_COM1_IRQ  4
@@ -28,6 +29,7 @@ struct uart {
 	u8 rx[64];
 	unsigned rx_head, rx_count;
 	unsigned rx_poll_countdown;
+	struct irq_line irq; /* INTRPT, gated by MCR.OUT2: COM1 is IRQ 4 (the board wires it) */
 };
 
 void uart_init(struct uart *u, const struct uart_host *host);
@@ -35,3 +37,6 @@ void uart_init(struct uart *u, const struct uart_host *host);
 void uart_access(void *opaque, u64 offset, u64 *data, unsigned len, bool is_write);
 /* Level of the interrupt output as the PIC would see it (MCR.OUT2 gates it on PCs). */
 bool uart_irq_line(const struct uart *u);
+/* Host input may be waiting (the VM's event loop saw the console readable): take it into the
+   receiver now, and raise the interrupt if the guest enabled it. */
+void uart_host_input(struct uart *u);

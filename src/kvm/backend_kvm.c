@@ -425,9 +425,16 @@ static bool kvm_ready(struct vcpu *vcpu)
 
 static int kvm_vcpu_create(struct vcpu *vcpu)
 {
-	struct kvm_vcpu *k = calloc(1, sizeof(*k));
+	struct kvm_vcpu *k;
 	char msg[256];
 
+	/* Each kvm vCPU still opens its own KVM VM (kvm_realize): a second vCPU needs the VM fd to
+	   move to backend_ops.vm_init first. Refused rather than run as two machines. */
+	if (vcpu->id) {
+		fprintf(stderr, "tollbooth: --accel kvm runs one vCPU for now; use --accel soft\n");
+		return -ENOTSUP;
+	}
+	k = calloc(1, sizeof(*k));
 	if (!k)
 		return -ENOMEM;
 	k->vm_fd = k->vcpu_fd = k->stats_fd = k->doorbell_fd = -1;
@@ -959,8 +966,12 @@ static bool kvm_translate_exit(struct vcpu *vcpu, struct vm_exit *exit)
 		kvm_internal_error(vcpu, exit->rip);
 		exit->reason = EXIT_REASON_MAX; /* no SDM reason: the unexpected-exit dump */
 		return true;
-	case KVM_EXIT_INTR:
 	case KVM_EXIT_IRQ_WINDOW_OPEN:
+		/* request_interrupt_window was set (kvm_set_event_window): the VMM's interrupt-window
+		   exit (SDM 26.7.5), after which the run loop injects. */
+		exit->reason = EXIT_REASON_INTERRUPT_WINDOW;
+		return true;
+	case KVM_EXIT_INTR:
 	case KVM_EXIT_DEBUG:
 		return false;
 	default:
@@ -1033,6 +1044,41 @@ static void kvm_kick(struct vcpu *vcpu)
 		pthread_kill(k->thread, KVM_KICK_SIGNAL);
 }
 
+/*
+ * The VMM's interrupt controller (vmm/board.c) with KVM's userspace irqchip (KVM API 4.16
+ * KVM_INTERRUPT, 5 "kvm_run": request_interrupt_window, ready_for_interrupt_injection, if_flag).
+ * With --kvm-irqchip kernel, KVM's own PIC and IOAPIC take the lines and these do nothing.
+ */
+static void kvm_inject_interrupt(struct vcpu *vcpu, u8 vector)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+	struct kvm_interrupt irq = { .irq = vector };
+
+	if (vcpu->vm->kvm.irqchip || !kvm_ready(vcpu))
+		return;
+	if (ioctl(k->vcpu_fd, KVM_INTERRUPT, &irq) < 0)
+		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED, "KVM_INTERRUPT vector %u: %s",
+				vector, strerror(errno));
+}
+
+static bool kvm_interruptible(struct vcpu *vcpu)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+
+	if (vcpu->vm->kvm.irqchip || !kvm_ready(vcpu))
+		return false;
+	return k->run->ready_for_interrupt_injection && k->run->if_flag;
+}
+
+static void kvm_set_event_window(struct vcpu *vcpu, enum backend_window window, bool open)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+
+	/* KVM has no NMI-window request for userspace; NMIs go in with KVM_NMI. */
+	if (window == BACKEND_WINDOW_INTERRUPT && !vcpu->vm->kvm.irqchip && kvm_ready(vcpu))
+		k->run->request_interrupt_window = open;
+}
+
 const struct backend_ops backend_kvm = {
 	.name = "kvm",
 	.vcpu_create = kvm_vcpu_create,
@@ -1045,4 +1091,7 @@ const struct backend_ops backend_kvm = {
 	.destroy = kvm_destroy,
 	.read_guest_virt = kvm_read_guest_virt,
 	.kick = kvm_kick,
+	.inject_interrupt = kvm_inject_interrupt,
+	.interruptible = kvm_interruptible,
+	.set_event_window = kvm_set_event_window,
 };

@@ -12,11 +12,23 @@
 #include "vmx/exit.h"
 
 struct vcpu;
+struct vm;
+
+enum backend_window { BACKEND_WINDOW_INTERRUPT, BACKEND_WINDOW_NMI };
 
 enum backend_run_result { BACKEND_RUN_EXIT, BACKEND_RUN_HALTED };
 
 struct backend_ops {
 	const char *name;
+	/*
+	 * VM-level operations, beside the vCPU ones: vm_init before the first vCPU is created
+	 * (state shared by the VM's vCPUs in vm->backend_vm), vm_destroy after the last is gone;
+	 * mem_written after the VMM or a device (DMA) wrote [gpa, gpa+len) of guest RAM behind the
+	 * vCPUs' backs (soft: every vCPU drops the code it decoded there). Each may be NULL.
+	 */
+	int (*vm_init)(struct vm *vm);
+	void (*vm_destroy)(struct vm *vm);
+	void (*mem_written)(struct vm *vm, u64 gpa, u64 len);
 	/* Create the backend's vCPU over vcpu->vm's RAM; stores its state in vcpu->backend. */
 	int (*vcpu_create)(struct vcpu *vcpu);
 	/*
@@ -26,12 +38,28 @@ struct backend_ops {
 	 * (a HLT that did not exit) and nothing the backend models can wake it; *exit holds nothing.
 	 */
 	enum backend_run_result (*run)(struct vcpu *vcpu, struct vm_exit *exit);
+	/*
+	 * The whole architectural state (arch/x86.h struct x86_state): snapshots, a gdb stub,
+	 * moving a vCPU. set_state: 0, or -EINVAL for a state the backend refuses (nothing is
+	 * changed then). NULL: the backend cannot yet (kvm today).
+	 */
+	void (*get_state)(struct vcpu *vcpu, struct x86_state *state);
+	int (*set_state)(struct vcpu *vcpu, const struct x86_state *state);
 	void (*get_regs)(struct vcpu *vcpu, struct x86_regs *regs);
 	void (*set_regs)(struct vcpu *vcpu, const struct x86_regs *regs);
 	void (*get_sregs)(struct vcpu *vcpu, struct x86_sregs *sregs);
 	void (*set_sregs)(struct vcpu *vcpu, const struct x86_sregs *sregs);
 	/* A hardware exception delivered before the next guest instruction (SDM vol. 3C 24.8.3). */
 	void (*inject_exception)(struct vcpu *vcpu, u8 vector, bool has_error, u32 error);
+	/*
+	 * An external interrupt the VMM's interrupt controller acknowledged, delivered at the next
+	 * entry (SDM 27.6.1.1, type 0); it wakes a HLT activity state (27.6.1). Only when
+	 * interruptible() said yes. interruptible: RFLAGS.IF = 1, no blocking by STI or MOV SS
+	 * (25.4.2, Table 25-3) and no event already waiting for injection (KVM's
+	 * ready_for_interrupt_injection).
+	 */
+	void (*inject_interrupt)(struct vcpu *vcpu, u8 vector);
+	bool (*interruptible)(struct vcpu *vcpu);
 	void (*destroy)(struct vcpu *vcpu);
 	/*
 	 * Read guest-linear memory as the guest's paging maps it for a supervisor read, without side
@@ -48,12 +76,46 @@ struct backend_ops {
 	 * it to end a run on SIGINT or SIGTERM.
 	 */
 	void (*kick)(struct vcpu *vcpu);
+
+	/*
+	 * What the VMM's exit handlers ask of the VMCS and the CPU behind it. A backend whose
+	 * hypervisor handles these itself (KVM owns its VMCS, its MSRs, its TSC offsetting) leaves
+	 * them NULL, and the handlers then do what its exits need: nothing, or the default named.
+	 * A handler never knows which backend runs (docs/architecture.md).
+	 */
+	/* Open or close the interrupt or NMI window (SDM 26.7.5, 26.7.6: "interrupt-window
+	   exiting", "NMI-window exiting"). */
+	void (*set_event_window)(struct vcpu *vcpu, enum backend_window window, bool open);
+	/* The activity state the vCPU is in (SDM 25.4.2: GUEST_ACTIVITY_*); NULL: active. */
+	u32 (*activity_state)(struct vcpu *vcpu);
+	/* An MSR the CPU holds: 0, or -ENOENT when the CPU has no such MSR; set: -EINVAL for a
+	   value WRMSR refuses with #GP. The VMCS guest-state copy (EFER, PAT, SYSENTER_*, ...)
+	   follows. NULL: no MSR beyond the VMM's (vmm/msr.c) exists. */
+	int (*get_msr)(struct vcpu *vcpu, u32 index, u64 *value);
+	int (*set_msr)(struct vcpu *vcpu, u32 index, u64 value);
+	/* The guest's TSC as RDTSC would read it (SDM 26.6.5: scaled, then offset); NULL: the
+	   host's TSC. */
+	u64 (*guest_tsc)(struct vcpu *vcpu);
+	/* Invalidate the vCPU's TLB entries for its VPID (INVLPG: one linear address; all: every
+	   address, INVPCID as a full flush). */
+	void (*flush_tlb)(struct vcpu *vcpu, bool all, u64 gva);
+	/* Hand the debug registers to the guest: MOV-DR exiting off (SDM 25.6.2); -ENOTSUP when
+	   the backend cannot (a MOV-DR exit it did not expect). */
+	int (*pass_debug_regs)(struct vcpu *vcpu);
+	/* Instructions the vCPU retired since creation; NULL: the backend cannot count them. */
+	u64 (*retired)(struct vcpu *vcpu);
+	/* Write guest-linear memory as a supervisor write through the guest's paging (the VMM
+	   emulating SGDT/SIDT): 0, or -EFAULT when a byte is unmapped or not RAM. NULL: -EFAULT. */
+	int (*write_guest_virt)(struct vcpu *vcpu, u64 gva, const void *buf, size_t len);
+	/* Re-arm the VMX-preemption timer with `value` (SDM 26.5.1). */
+	void (*rearm_preemption_timer)(struct vcpu *vcpu, u64 value);
+	/* The page-modification log (SDM 29.3.6): the PML index as the CPU left it, and the index
+	   set back to 511; -ENOTSUP when the backend has no PML log. */
+	int (*pml_reset)(struct vcpu *vcpu, u16 *index);
+	/* Before the first entry: can this vCPU's register state be entered at all (e.g. real mode
+	   without unrestricted guest, SDM 27.3.1.1)? 0, or stops the VM with the reason. */
+	int (*check_entry)(struct vcpu *vcpu);
+	/* XCR0 as XSETBV loads it, after the VMM's checks (SDM vol. 1 13.3): 0 or -EINVAL. NULL:
+	   the backend has no XCR0 to load (KVM runs XSETBV in the kernel). */
+	int (*set_xcr0)(struct vcpu *vcpu, u64 xcr0);
 };
-
-extern const struct backend_ops backend_soft;
-
-/* The soft backend's VMCS and CPU, for the VMM's VT-x policy (vmm/policy.c) and tests. */
-struct vmcs;
-struct cpu;
-struct vmcs *soft_vcpu_vmcs(struct vcpu *vcpu);
-struct cpu *soft_vcpu_cpu(struct vcpu *vcpu);

@@ -9,3 +9,6 @@
 enum { CPUID_EAX, CPUID_EBX, CPUID_ECX, CPUID_EDX };
 
 void cpuid_lookup(u32 leaf, u32 subleaf, u32 out[4]);
+/* The bits of a cpuid_lookup() answer that follow the vCPU's state: CPUID.1:ECX.OSXSAVE is
+   CR4.OSXSAVE (SDM vol. 2A CPUID). */
+void cpuid_adjust(u32 leaf, u64 cr4, u32 out[4]);

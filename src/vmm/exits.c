@@ -8,24 +8,19 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 
-#include "cpu/cpu.h"
 #include "vmm/cpuid.h"
 #include "vmm/exits.h"
 #include "vmm/hypercall.h"
 #include "vmm/mmio.h"
 #include "vmm/policy.h"
 #include "vmm/vm.h"
-#include "vmx/vmcs.h"
 
-struct vmcs *vmm_vcpu_vmcs(struct vcpu *vcpu)
+/* The backend of this vCPU: handlers ask it, never look beneath it (backend.h). */
+static const struct backend_ops *vcpu_ops(const struct vcpu *vcpu)
 {
-	return vcpu->vm->backend == &backend_soft && vcpu->backend ? soft_vcpu_vmcs(vcpu) : NULL;
-}
-
-static struct cpu *vmm_vcpu_cpu(struct vcpu *vcpu)
-{
-	return vcpu->vm->backend == &backend_soft && vcpu->backend ? soft_vcpu_cpu(vcpu) : NULL;
+	return vcpu->vm->backend;
 }
 
 static void vcpu_dump_state(struct vcpu *vcpu, const struct vm_exit *exit)
@@ -152,57 +147,55 @@ static int handle_exception_nmi(struct vcpu *vcpu, struct vm_exit *exit)
 	return vcpu_inject(vcpu, vector, info & INTR_INFO_DELIVER_CODE, exit->intr_error);
 }
 
-/*
- * HLT exits before the instruction completes. Nothing can raise an interrupt yet (no PIC, PIT or
- * APIC), so a halted vCPU never wakes: with IF=0 that is the guest's way of stopping for good,
- * with IF=1 it waits for an interrupt that tollbooth cannot deliver yet. Both end the run.
- */
-static void vcpu_stop_halted(struct vcpu *vcpu, u64 rip, u64 rflags)
+void vmm_vcpu_stop_halted(struct vcpu *vcpu)
 {
-	if (!(rflags & X86_IF))
+	struct x86_regs r;
+	u64 rip;
+
+	vcpu->vm->backend->get_regs(vcpu, &r);
+	rip = r.rip - 1; /* the vCPU halted past its one-byte HLT */
+	if (!(r.rflags & X86_IF))
 		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
 				"guest halted with interrupts disabled at RIP %#" PRIx64, rip);
 	else
 		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
 				"guest halted waiting for an interrupt at RIP %#" PRIx64
-				", and tollbooth has no interrupt sources yet",
+				", and every interrupt source is masked or idle",
 				rip);
 }
 
+/*
+ * HLT exiting (SDM 26.1.3; the exit comes before the instruction, 28.2): the VMM carries out
+ * the halt, as KVM's kvm_emulate_halt does: RIP past the HLT, and the vCPU waits in the run
+ * loop (vmm/run.c) until an interrupt it would take arrives; with none possible the run ends.
+ */
 static int handle_hlt(struct vcpu *vcpu, struct vm_exit *exit)
 {
-	struct x86_regs r;
-
-	vcpu->vm->backend->get_regs(vcpu, &r);
-	vcpu_stop_halted(vcpu, exit->rip, r.rflags);
+	vcpu_skip_insn(vcpu, exit);
+	vcpu->mp_state = VCPU_HALTED;
 	return 0;
 }
 
 /* A HLT that did not exit (hlt-exiting=off) left the vCPU in the HLT activity state (SDM 25.4.2)
-   with nothing to wake it; RIP is past the one-byte HLT. */
+   with nothing it models to wake it; RIP is past the one-byte HLT. The run loop waits for the
+   interrupt that injection then delivers, which ends the HLT state (27.6.1). */
 void vmm_vcpu_halted(struct vcpu *vcpu)
 {
-	struct x86_regs r;
-
-	vcpu->vm->backend->get_regs(vcpu, &r);
-	vcpu_stop_halted(vcpu, r.rip - 1, r.rflags);
+	vcpu->mp_state = VCPU_HALTED;
 }
 
 /*
  * External interrupt (SDM 26.2, acknowledged on exit: the vector is in the interruption
  * information). The soft CPU models the host's timer this way, which is the VMM's chance to
- * notice a stop request (the run loop checks vm->stop). A guest halted by a HLT that did not
- * exit (hlt-exiting=off: activity state HLT, 25.4.2) has nothing to wake it: stop as HLT would.
+ * notice a stop request and fire timers (vmm/run.c). A guest in the HLT activity state (a HLT
+ * that did not exit, 25.4.2) waits in the run loop as after an exiting HLT.
  */
 static int handle_external_interrupt(struct vcpu *vcpu, struct vm_exit *exit)
 {
-	struct vmcs *v = vmm_vcpu_vmcs(vcpu);
-	struct x86_regs r;
+	const struct backend_ops *b = vcpu_ops(vcpu);
 
-	if (!v || v->guest_activity_state != GUEST_ACTIVITY_HLT)
-		return 0;
-	vcpu->vm->backend->get_regs(vcpu, &r);
-	vcpu_stop_halted(vcpu, r.rip - 1 /* HLT is one byte, RIP is past it */, r.rflags);
+	if (b->activity_state && b->activity_state(vcpu) == GUEST_ACTIVITY_HLT)
+		vcpu->mp_state = VCPU_HALTED;
 	return 0;
 }
 
@@ -217,23 +210,21 @@ static int handle_triple_fault(struct vcpu *vcpu, struct vm_exit *exit)
  * Interrupt and NMI windows (SDM 26.7.5, 26.7.6): nothing in tollbooth has an event to inject
  * yet, so a window is closed again and the guest resumes.
  */
-static int vcpu_clear_proc_control(struct vcpu *vcpu, u32 bit)
+static int vcpu_close_window(struct vcpu *vcpu, enum backend_window window)
 {
-	struct vmcs *v = vmm_vcpu_vmcs(vcpu);
-
-	if (v)
-		VMCS_SET(v, CPU_BASED_VM_EXEC_CONTROL, v->cpu_based_vm_exec_control & ~bit);
+	if (vcpu_ops(vcpu)->set_event_window)
+		vcpu_ops(vcpu)->set_event_window(vcpu, window, false);
 	return 0;
 }
 
 static int handle_interrupt_window(struct vcpu *vcpu, struct vm_exit *exit)
 {
-	return vcpu_clear_proc_control(vcpu, PROC_INTR_WINDOW_EXITING);
+	return vcpu_close_window(vcpu, BACKEND_WINDOW_INTERRUPT);
 }
 
 static int handle_nmi_window(struct vcpu *vcpu, struct vm_exit *exit)
 {
-	return vcpu_clear_proc_control(vcpu, PROC_NMI_WINDOW_EXITING);
+	return vcpu_close_window(vcpu, BACKEND_WINDOW_NMI);
 }
 
 /* One element per exit (vmx/exit.h): the backend completes the instruction on the next run. */
@@ -249,12 +240,15 @@ static int handle_io(struct vcpu *vcpu, struct vm_exit *exit)
 
 static int handle_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 {
+	struct x86_sregs s;
 	struct x86_regs r;
 	u32 out[4];
 
 	vcpu->vm->backend->get_regs(vcpu, &r);
+	vcpu->vm->backend->get_sregs(vcpu, &s);
 	stats_note_cpuid(&vcpu->vm->stats, (u32)r.gpr[R_RAX]);
 	cpuid_lookup((u32)r.gpr[R_RAX], (u32)r.gpr[R_RCX], out);
+	cpuid_adjust((u32)r.gpr[R_RAX], s.cr4, out);
 	vmm_policy_cpuid(vcpu->vm, (u32)r.gpr[R_RAX], (u32)r.gpr[R_RCX], out);
 	r.gpr[R_RAX] = out[CPUID_EAX];
 	r.gpr[R_RBX] = out[CPUID_EBX];
@@ -271,7 +265,6 @@ static int handle_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 static int handle_msr_read(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	const struct backend_ops *b = vcpu->vm->backend;
-	struct cpu *cpu = vmm_vcpu_cpu(vcpu);
 	struct x86_regs r;
 	u64 value;
 	u32 index;
@@ -280,7 +273,7 @@ static int handle_msr_read(struct vcpu *vcpu, struct vm_exit *exit)
 	index = (u32)r.gpr[R_RCX];
 	stats_note_msr(&vcpu->vm->stats, index, false);
 	if (msr_policy_read(vcpu->msr_values, index, &value) &&
-	    (!cpu || cpu_get_msr(cpu, index, &value)))
+	    (!b->get_msr || b->get_msr(vcpu, index, &value)))
 		return vcpu_inject(vcpu, X86_GP, true, 0);
 	r.gpr[R_RAX] = (u32)value;
 	r.gpr[R_RDX] = value >> 32;
@@ -288,56 +281,11 @@ static int handle_msr_read(struct vcpu *vcpu, struct vm_exit *exit)
 	return 0;
 }
 
-/*
- * WRMSR of an MSR the CPU holds, which exits only with the MSR bitmap off. The CPU applies the
- * instruction's own checks (cpu_set_msr: EFER's reserved bits and LME with paging on, canonical
- * addresses, PAT memory types; SDM vol. 2B WRMSR, vol. 3A 10.8.5). VM entry loads some of these
- * MSRs from the guest-state area, which the exit filled before this write (SDM 27.3.2.1:
- * SYSENTER_CS/ESP/EIP always, PAT and EFER with their "load" controls; 27.3.2.2: the FS and GS
- * bases), so the VMM writes the new value there as well, as KVM's vmx_set_msr() writes
- * GUEST_SYSENTER_*, GUEST_IA32_PAT and the segment bases. Otherwise the next entry, which
- * reloads the guest state the handler dirtied by advancing RIP, would undo the write.
- */
-static int vcpu_write_cpu_msr(struct vcpu *vcpu, struct cpu *cpu, u32 index, u64 value)
-{
-	struct vmcs *v = vmm_vcpu_vmcs(vcpu);
-	int err = cpu_set_msr(cpu, index, value);
-
-	if (err || !v)
-		return err;
-	cpu_get_msr(cpu, index, &value); /* as the CPU keeps it: EFER.LMA its own, ... */
-	switch (index) {
-	case MSR_IA32_EFER:
-		VMCS_SET(v, GUEST_IA32_EFER, value);
-		break;
-	case MSR_IA32_PAT:
-		VMCS_SET(v, GUEST_IA32_PAT, value);
-		break;
-	case MSR_IA32_SYSENTER_CS:
-		VMCS_SET(v, GUEST_SYSENTER_CS, value);
-		break;
-	case MSR_IA32_SYSENTER_ESP:
-		VMCS_SET(v, GUEST_SYSENTER_ESP, value);
-		break;
-	case MSR_IA32_SYSENTER_EIP:
-		VMCS_SET(v, GUEST_SYSENTER_EIP, value);
-		break;
-	case MSR_IA32_FS_BASE:
-		VMCS_SET(v, GUEST_FS_BASE, value);
-		break;
-	case MSR_IA32_GS_BASE:
-		VMCS_SET(v, GUEST_GS_BASE, value);
-		break;
-	}
-	return 0;
-}
-
 static int handle_msr_write(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	const struct backend_ops *b = vcpu->vm->backend;
-	struct cpu *cpu = vmm_vcpu_cpu(vcpu);
 	struct x86_regs r;
-	u64 value, old;
+	u64 value;
 	u32 index;
 	int err;
 
@@ -345,9 +293,11 @@ static int handle_msr_write(struct vcpu *vcpu, struct vm_exit *exit)
 	index = (u32)r.gpr[R_RCX];
 	stats_note_msr(&vcpu->vm->stats, index, true);
 	value = (u32)r.gpr[R_RAX] | (r.gpr[R_RDX] << 32);
+	/* The VMM's MSRs first; then one the CPU holds (it exits only with the MSR bitmap off),
+	   which the backend applies with the VMCS guest-state copy (backend.h set_msr). */
 	err = msr_policy_write(vcpu->msr_values, index, value);
-	if (err == -ENOENT && cpu && !cpu_get_msr(cpu, index, &old))
-		err = vcpu_write_cpu_msr(vcpu, cpu, index, value);
+	if (err == -ENOENT && b->set_msr)
+		err = b->set_msr(vcpu, index, value);
 	if (err)
 		return vcpu_inject(vcpu, X86_GP, true, 0);
 	vcpu_complete_insn(vcpu, &r, exit);
@@ -439,16 +389,9 @@ static int handle_rdpmc(struct vcpu *vcpu, struct vm_exit *exit)
 /* The guest's TSC as RDTSC would read it (SDM 26.6.5): scaled, then offset. */
 static u64 vcpu_guest_tsc(struct vcpu *vcpu)
 {
-	struct vmcs *v = vmm_vcpu_vmcs(vcpu);
-	struct cpu *cpu = vmm_vcpu_cpu(vcpu);
-	u64 tsc = cpu ? cpu_tsc(cpu) : __builtin_ia32_rdtsc();
+	const struct backend_ops *b = vcpu_ops(vcpu);
 
-	if (!v || !(v->cpu_based_vm_exec_control & PROC_TSC_OFFSETTING))
-		return tsc;
-	if ((v->cpu_based_vm_exec_control & PROC_SECONDARY_CONTROLS) &&
-	    (v->secondary_vm_exec_control & PROC2_TSC_SCALING))
-		tsc = (u64)(((unsigned __int128)tsc * v->tsc_multiplier) >> 48);
-	return tsc + v->tsc_offset;
+	return b->guest_tsc ? b->guest_tsc(vcpu) : __builtin_ia32_rdtsc();
 }
 
 static int handle_rdtsc(struct vcpu *vcpu, struct vm_exit *exit)
@@ -460,11 +403,11 @@ static int handle_rdtsc(struct vcpu *vcpu, struct vm_exit *exit)
 	r.gpr[R_RAX] = (u32)tsc;
 	r.gpr[R_RDX] = tsc >> 32;
 	if ((exit->reason & 0xffff) == EXIT_REASON_RDTSCP) {
-		struct cpu *cpu = vmm_vcpu_cpu(vcpu);
+		const struct backend_ops *b = vcpu_ops(vcpu);
 		u64 aux = 0;
 
-		if (cpu)
-			cpu_get_msr(cpu, MSR_IA32_TSC_AUX, &aux);
+		if (b->get_msr && b->get_msr(vcpu, MSR_IA32_TSC_AUX, &aux))
+			aux = 0;
 		r.gpr[R_RCX] = (u32)aux;
 	}
 	vcpu_complete_insn(vcpu, &r, exit);
@@ -474,19 +417,14 @@ static int handle_rdtsc(struct vcpu *vcpu, struct vm_exit *exit)
 /* INVLPG with EPT off (shadow paging): the qualification is the linear address (28.2.1). */
 static int handle_invlpg(struct vcpu *vcpu, struct vm_exit *exit)
 {
-	struct vmcs *v = vmm_vcpu_vmcs(vcpu);
-	struct cpu *cpu = vmm_vcpu_cpu(vcpu);
-
-	if (cpu)
-		cpu_invvpid(cpu, 0, v ? (u16)v->virtual_processor_id : 0, exit->qual);
+	if (vcpu_ops(vcpu)->flush_tlb)
+		vcpu_ops(vcpu)->flush_tlb(vcpu, false, exit->qual);
 	return vcpu_skip_insn(vcpu, exit);
 }
 
 /* INVPCID (exits with "INVLPG exiting" and "enable INVPCID", 26.1.3): flush the vCPU's TLB. */
 static int handle_invpcid(struct vcpu *vcpu, struct vm_exit *exit)
 {
-	struct vmcs *v = vmm_vcpu_vmcs(vcpu);
-	struct cpu *cpu = vmm_vcpu_cpu(vcpu);
 	struct x86_regs r;
 	u64 type;
 
@@ -494,23 +432,63 @@ static int handle_invpcid(struct vcpu *vcpu, struct vm_exit *exit)
 	type = r.gpr[(exit->insn_info >> 28) & 15]; /* reg2 (Table 28-14) */
 	if (type > 3)
 		return vcpu_inject(vcpu, X86_GP, true, 0);
-	if (cpu)
-		cpu_invvpid(cpu, 1, v ? (u16)v->virtual_processor_id : 0, 0);
+	if (vcpu_ops(vcpu)->flush_tlb)
+		vcpu_ops(vcpu)->flush_tlb(vcpu, true, 0);
 	vcpu_complete_insn(vcpu, &r, exit);
 	return 0;
 }
 
-/* XSETBV (exits unconditionally, 26.1.2): only XCR0 = 1 (x87 alone) is valid for our CPUID. */
+/*
+ * XSETBV (exits unconditionally, 26.1.2; the CPU raised #UD and the CPL #GP before exiting): the
+ * VMM applies the instruction's rules (SDM vol. 2 XSETBV, vol. 1 13.3) against the XCR0 bits its
+ * CPUID leaf 0DH offers: ECX must be 0, bit 0 set, no bit CPUID does not offer, AVX only with
+ * SSE; else #GP(0). The kvm backend never exits here (KVM runs XSETBV itself).
+ */
 static int handle_xsetbv(struct vcpu *vcpu, struct vm_exit *exit)
 {
+	const struct backend_ops *b = vcpu_ops(vcpu);
 	struct x86_regs r;
-	struct x86_sregs s;
+	u32 leaf_d[4];
+	u64 v, offered;
 
 	vcpu->vm->backend->get_regs(vcpu, &r);
-	vcpu->vm->backend->get_sregs(vcpu, &s);
-	if (AR_DPL(s.seg[SEG_SS].ar) != 0 || (u32)r.gpr[R_RCX] != 0 || (u32)r.gpr[R_RAX] != 1 ||
-	    (u32)r.gpr[R_RDX] != 0)
+	cpuid_lookup(0xd, 0, leaf_d);
+	offered = leaf_d[CPUID_EAX] | (u64)leaf_d[CPUID_EDX] << 32;
+	v = (u32)r.gpr[R_RAX] | r.gpr[R_RDX] << 32;
+	if ((u32)r.gpr[R_RCX] != 0 || !(v & BIT(0)) || (v & ~offered) ||
+	    ((v & BIT(2)) && !(v & BIT(1))))
 		return vcpu_inject(vcpu, X86_GP, true, 0);
+	/* The soft CPU takes XCR0 here; a backend without one has nothing to load (KVM would take
+	   KVM_SET_XCRS, but handles XSETBV in the kernel). */
+	if (b->set_xcr0 && b->set_xcr0(vcpu, v))
+		return handle_unexpected_exit(vcpu, exit);
+	vcpu_complete_insn(vcpu, &r, exit);
+	return 0;
+}
+
+/*
+ * RDRAND and RDSEED with "RDRAND/RDSEED exiting" (exits 57, 61; SDM vol. 3C 26.1.3): the VMM
+ * completes the instruction with the host's random bytes (getrandom, not blocking): destination
+ * register in instruction-information bits 6:3, operand size in 12:11 (28.2.5); CF = 1 on
+ * success, else CF = 0 and 0 in the register; OF SF ZF AF PF cleared.
+ */
+static int handle_rdrand(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	static const unsigned sizes[4] = { 2, 4, 8, 8 };
+	unsigned reg = (exit->insn_info >> 3) & 15, n = sizes[(exit->insn_info >> 11) & 3];
+	struct x86_regs r;
+	u64 v = 0;
+
+	vcpu->vm->backend->get_regs(vcpu, &r);
+	r.rflags &= ~(u64)X86_ARITH_FLAGS;
+	if (getrandom(&v, n, GRND_NONBLOCK) == (ssize_t)n)
+		r.rflags |= X86_CF;
+	else
+		v = 0;
+	if (n == 2)
+		r.gpr[reg] = (r.gpr[reg] & ~0xffffull) | (u16)v;
+	else
+		r.gpr[reg] = n == 4 ? (u32)v : v;
 	vcpu_complete_insn(vcpu, &r, exit);
 	return 0;
 }
@@ -521,7 +499,9 @@ static int handle_xsetbv(struct vcpu *vcpu, struct vm_exit *exit)
  * own rules (SDM vol. 2B MOV to/from CR, CLTS, LMSW) and sets the guest-visible values.
  */
 #define CR0_RESERVED_HI (~0xffffffffull)
-#define CR4_GUEST_BITS	(CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP | CR4_SMAP)
+#define CR4_GUEST_BITS                                                                             \
+	(CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP | CR4_SMAP | CR4_OSFXSR |       \
+	 CR4_OSXMMEXCPT | CR4_FSGSBASE | CR4_OSXSAVE)
 
 static bool vcpu_set_cr0(struct x86_sregs *s, u64 val)
 {
@@ -602,9 +582,11 @@ static int handle_cr_access(struct vcpu *vcpu, struct vm_exit *exit)
  */
 static int handle_dr_access(struct vcpu *vcpu, struct vm_exit *exit)
 {
-	if (!vmm_vcpu_vmcs(vcpu))
+	const struct backend_ops *b = vcpu_ops(vcpu);
+
+	if (!b->pass_debug_regs || b->pass_debug_regs(vcpu))
 		return handle_unexpected_exit(vcpu, exit);
-	return vcpu_clear_proc_control(vcpu, PROC_MOV_DR_EXITING);
+	return 0;
 }
 
 /*
@@ -615,17 +597,9 @@ static int handle_dr_access(struct vcpu *vcpu, struct vm_exit *exit)
  */
 static int vcpu_write_guest_virt(struct vcpu *vcpu, u64 lin, const void *buf, size_t len)
 {
-	struct cpu *cpu = vmm_vcpu_cpu(vcpu);
-	struct vm *vm = vcpu->vm;
+	const struct backend_ops *b = vcpu_ops(vcpu);
 
-	for (size_t i = 0; i < len; i++) {
-		u64 gpa;
-
-		if (!cpu || cpu_debug_translate(cpu, lin + i, &gpa) || gpa >= vm->ram_size)
-			return -EFAULT;
-		vm->ram[gpa] = ((const u8 *)buf)[i];
-	}
-	return 0;
+	return b->write_guest_virt ? b->write_guest_virt(vcpu, lin, buf, len) : -EFAULT;
 }
 
 /*
@@ -876,10 +850,10 @@ static int handle_entry_failure(struct vcpu *vcpu, struct vm_exit *exit)
 /* Preemption timer (SDM 26.5.1): the quantum ended; re-arm it (it counted down to 0). */
 static int handle_preemption_timer(struct vcpu *vcpu, struct vm_exit *exit)
 {
-	struct vmcs *v = vmm_vcpu_vmcs(vcpu);
+	const struct backend_ops *b = vcpu_ops(vcpu);
 
-	if (v && vcpu->vm->preemption_quantum)
-		VMCS_SET(v, VMX_PREEMPTION_TIMER_VALUE, vcpu->vm->preemption_quantum);
+	if (b->rearm_preemption_timer && vcpu->preemption_quantum)
+		b->rearm_preemption_timer(vcpu, vcpu->preemption_quantum);
 	return 0;
 }
 
@@ -889,14 +863,13 @@ static int handle_preemption_timer(struct vcpu *vcpu, struct vm_exit *exit)
  */
 static int handle_pml_full(struct vcpu *vcpu, struct vm_exit *exit)
 {
-	struct vmcs *v = vmm_vcpu_vmcs(vcpu);
+	const struct backend_ops *b = vcpu_ops(vcpu);
 	struct vm *vm = vcpu->vm;
-	const u64 *log = (const u64 *)vm->pml_log;
+	const u64 *log = (const u64 *)vcpu->pml_log;
 	u16 index;
 
-	if (!v || !log || !vm->dirty_bitmap)
+	if (!log || !vm->dirty_bitmap || !b->pml_reset || b->pml_reset(vcpu, &index))
 		return handle_unexpected_exit(vcpu, exit);
-	index = (u16)v->guest_pml_index;
 	/* After a full log the index has wrapped to 0xffff: entries index+1 .. 511 are valid. */
 	for (u32 i = index >= 512 ? 0 : index + 1u; i < 512; i++) {
 		u64 pfn = log[i] >> 12;
@@ -904,7 +877,6 @@ static int handle_pml_full(struct vcpu *vcpu, struct vm_exit *exit)
 		if (pfn < vm->ram_size >> 12)
 			vm->dirty_bitmap[pfn / 64] |= 1ull << (pfn % 64);
 	}
-	VMCS_SET(v, GUEST_PML_INDEX, 511);
 	return 0;
 }
 
@@ -972,6 +944,8 @@ static const exit_handler_fn exit_handlers[EXIT_REASON_MAX] = {
 	[EXIT_REASON_INVVPID] = handle_vmx_insn,
 	[EXIT_REASON_WBINVD] = vcpu_skip_insn,
 	[EXIT_REASON_XSETBV] = handle_xsetbv,
+	[EXIT_REASON_RDRAND] = handle_rdrand,
+	[EXIT_REASON_RDSEED] = handle_rdrand,
 	[EXIT_REASON_INVPCID] = handle_invpcid,
 	[EXIT_REASON_PML_FULL] = handle_pml_full,
 };
@@ -1019,8 +993,8 @@ static void vcpu_stop_spinning(struct vcpu *vcpu, const struct vm_exit *exit)
 static void vcpu_exit_storm(struct vcpu *vcpu, const struct vm_exit *exit, const struct x86_regs *r,
 			    int device)
 {
-	struct cpu *cpu = vmm_vcpu_cpu(vcpu);
-	u64 icount = cpu ? cpu_icount(cpu) : 0;
+	const struct backend_ops *b = vcpu_ops(vcpu);
+	u64 icount = b->retired ? b->retired(vcpu) : 0;
 	bool same;
 
 	same = vcpu->storm.count && exit->reason == vcpu->storm.reason &&
@@ -1035,7 +1009,7 @@ static void vcpu_exit_storm(struct vcpu *vcpu, const struct vm_exit *exit, const
 	 */
 	if (device > 0)
 		same = false;
-	else if (same && device < 0 && cpu)
+	else if (same && device < 0 && b->retired)
 		same = icount - vcpu->storm.icount < 2;
 	vcpu->storm.icount = icount;
 	if (same) {

@@ -37,7 +37,10 @@ struct vmcs;
 	X(PREEMPTION_TIMER, "preemption-timer")                                                    \
 	X(DESC_TABLE_EXITING, "desc-table-exiting")                                                \
 	X(PML, "pml")                                                                              \
-	X(UNRESTRICTED_GUEST, "unrestricted-guest")
+	X(UNRESTRICTED_GUEST, "unrestricted-guest")                                                \
+	X(RDRAND_EXITING, "rdrand-exiting")                                                        \
+	X(RDSEED_EXITING, "rdseed-exiting")                                                        \
+	X(XSAVES, "xsaves")
 
 enum vmm_switch {
 #define X(id, name) VMM_##id,
@@ -71,8 +74,8 @@ u32 vmm_exception_bitmap(const struct vm *vm);
 /* The VMM's exit handler entry point (HOST_RIP stands for it): 0, or -errno (VMM failure). */
 int vmm_handle_exit(struct vcpu *vcpu, struct vm_exit *exit);
 /* The backend came back without an exit: the vCPU is halted and nothing it models wakes it
-   (BACKEND_RUN_HALTED). Ends the run as a HLT exit does. */
+   (BACKEND_RUN_HALTED). It waits in the run loop as after a HLT exit. */
 void vmm_vcpu_halted(struct vcpu *vcpu);
+/* End the run: the vCPU halted and nothing can wake it (one line: where, and why not). */
+void vmm_vcpu_stop_halted(struct vcpu *vcpu);
 
-/* The soft backend's VMCS of this vCPU, NULL under any other backend. */
-struct vmcs *vmm_vcpu_vmcs(struct vcpu *vcpu);

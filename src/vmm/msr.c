@@ -42,6 +42,7 @@ static const u32 msr_passthrough[] = {
 	MSR_IA32_GS_BASE,
 	MSR_IA32_KERNEL_GS_BASE,
 	MSR_IA32_TSC_AUX,
+	MSR_IA32_XSS,
 };
 
 bool msr_is_passthrough(u32 index)

@@ -105,6 +105,14 @@ static const struct vmm_switch_desc {
 				     true,
 				     "our guests start in protected mode with paging off, which "
 				     "needs it (SDM 27.3.1.1; needs ept)" },
+	[VMM_RDRAND_EXITING] = { "rdrand-exiting", CTL_PROC2, PROC2_RDRAND_EXITING, false,
+				 "the guest's random numbers need no VMM; on: exit 57 and the VMM "
+				 "answers from getrandom (to watch or replay them)" },
+	[VMM_RDSEED_EXITING] = { "rdseed-exiting", CTL_PROC2, PROC2_RDSEED_EXITING, false,
+				 "as rdrand-exiting, for RDSEED (exit 61)" },
+	[VMM_XSAVES] = { "xsaves", CTL_PROC2, PROC2_ENABLE_XSAVES, true,
+			 "CPUID advertises XSAVES/XRSTORS; off makes them #UD (SDM 26.3) and "
+			 "CPUID hides them" },
 };
 
 static const char *const switch_names[VMM_NR_SWITCHES + 1] = {
@@ -169,15 +177,21 @@ u32 vmm_exception_bitmap(const struct vm *vm)
 /*
  * CPUID as this policy's guest sees it. "Enable RDTSCP" and "enable INVPCID" off make those
  * instructions #UD (SDM vol. 3C 26.3), so CPUID must not advertise them (KVM likewise clears
- * a feature the VMCS cannot enable): leaf 80000001H EDX bit 27 RDTSCP, leaf 7 subleaf 0 EBX
- * bit 10 INVPCID (SDM vol. 2A CPUID).
+ * a feature the VMCS cannot enable): leaf 80000001H EDX bit 27 RDTSCP and leaf 7 subleaf 0 ECX
+ * bit 22 RDPID (RDPID too needs "enable RDTSCP"), leaf 7 subleaf 0 EBX bit 10 INVPCID, and
+ * leaf 0DH subleaf 1 EAX bit 3 XSAVES/XRSTORS with IA32_XSS ("enable XSAVES/XRSTORS") (SDM vol.
+ * 2A CPUID).
  */
 void vmm_policy_cpuid(const struct vm *vm, u32 leaf, u32 subleaf, u32 out[4])
 {
 	if (leaf == 0x80000001 && !vmm_policy_on(vm, VMM_RDTSCP))
 		out[CPUID_EDX] &= ~BIT(27);
+	if (leaf == 7 && subleaf == 0 && !vmm_policy_on(vm, VMM_RDTSCP))
+		out[CPUID_ECX] &= ~BIT(22);
 	if (leaf == 7 && subleaf == 0 && !vmm_policy_on(vm, VMM_INVPCID))
 		out[CPUID_EBX] &= ~BIT(10);
+	if (leaf == 0xd && subleaf == 1 && !vmm_policy_on(vm, VMM_XSAVES))
+		out[CPUID_EAX] &= ~BIT(3);
 }
 
 /* The capability MSR for a control word: the TRUE one when IA32_VMX_BASIC bit 55 says so (A.1). */
@@ -408,17 +422,22 @@ static int vmm_vmcs_setup_pages(struct vcpu *vcpu, struct vmcs *v, u32 proc, u32
 		VMCS_SET(v, TPR_THRESHOLD, 0);
 	}
 	if (proc2 & PROC2_ENABLE_EPT) {
-		/* PML logs by the EPT dirty flags, so it needs them enabled (SDM 29.3.6). */
-		err = ept_build(vm, proc2 & PROC2_ENABLE_PML, &vm->eptp);
-		if (err)
-			return err;
+		/* PML logs by the EPT dirty flags, so it needs them enabled (SDM 29.3.6). One EPT
+		   per VM: every vCPU's VMCS points at it, as KVM's vCPUs share their MMU's roots. */
+		if (!vm->eptp) {
+			err = ept_build(vm, proc2 & PROC2_ENABLE_PML, &vm->eptp);
+			if (err)
+				return err;
+		}
 		VMCS_SET(v, EPT_POINTER, vm->eptp);
 	}
 	if (proc2 & PROC2_ENABLE_PML) {
-		err = vmm_page(vm, &vm->pml_log, &hpa);
+		/* A log per vCPU (each VMCS has its own PML address), one dirty bitmap per VM. */
+		err = vmm_page(vm, &vcpu->pml_log, &hpa);
 		if (err)
 			return err;
-		vm->dirty_bitmap = calloc((vm->ram_size / 4096 + 63) / 64, sizeof(u64));
+		if (!vm->dirty_bitmap)
+			vm->dirty_bitmap = calloc((vm->ram_size / 4096 + 63) / 64, sizeof(u64));
 		if (!vm->dirty_bitmap)
 			return -ENOMEM;
 		VMCS_SET(v, PML_ADDRESS, hpa);
@@ -477,7 +496,8 @@ int vmm_vmcs_setup(struct vcpu *vcpu, struct vmcs *v)
 	VMCS_SET(v, VM_ENTRY_MSR_LOAD_COUNT, 0);
 	VMCS_SET(v, VM_ENTRY_INTR_INFO_FIELD, 0);
 	if (ctl[CTL_PROC2] & PROC2_ENABLE_VPID)
-		VMCS_SET(v, VIRTUAL_PROCESSOR_ID, 1); /* 0 is the host's (27.2.1.1) */
+		/* 0 is the host's (27.2.1.1); one VPID per vCPU, as KVM allocates them. */
+		VMCS_SET(v, VIRTUAL_PROCESSOR_ID, vcpu->id + 1);
 	/*
 	 * The soft CPU's TSC starts at 0 when the vCPU is created, so the guest's does with offset
 	 * 0. Scaling, when on, is 1.0 in 48.48 fixed point (26.6.5).
@@ -490,7 +510,7 @@ int vmm_vmcs_setup(struct vcpu *vcpu, struct vmcs *v)
 		VMCS_SET(v, PLE_WINDOW, VMM_PLE_WINDOW);
 	}
 	if (ctl[CTL_PIN] & PIN_PREEMPTION_TIMER) {
-		vm->preemption_quantum = VMM_PREEMPTION_QUANTUM;
+		vcpu->preemption_quantum = VMM_PREEMPTION_QUANTUM;
 		VMCS_SET(v, VMX_PREEMPTION_TIMER_VALUE, VMM_PREEMPTION_QUANTUM);
 	}
 	/*

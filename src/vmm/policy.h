@@ -19,7 +19,7 @@ struct vmcs;
  * io-bitmap, ept, vpid, pause-exiting, ple, cr3-exiting, cr8-exiting, tpr-shadow, invlpg-exiting,
  * rdpmc-exiting, mwait-exiting, monitor-exiting, mov-dr-exiting, wbinvd-exiting, rdtscp,
  * invpcid, tsc-offsetting, tsc-scaling, preemption-timer, desc-table-exiting, pml,
- * unrestricted-guest.
+ * unrestricted-guest, rdrand-exiting, rdseed-exiting, xsaves.
  */
 int vmm_policy_set(struct vm *vm, const char *name, bool on);
 const char *const *vmm_policy_names(void); /* NULL-terminated */

@@ -1,8 +1,24 @@
 // SPDX-License-Identifier: MIT
-/* The run loop: run the vCPU, hand each exit to the VMM (vmm/exits.c), record its cost. */
+/*
+ * The run loop, event-driven: it runs the VM's runnable vCPUs, hands each exit to the VMM
+ * (vmm/exits.c) and records its cost; between exits it fires the VM's timers (guest time,
+ * devices/timer.h), delivers the interrupt controller's requests to the vCPUs, and when every
+ * vCPU waits (HLT) it sleeps in ppoll until the next timer deadline or host event (terminal
+ * input), as KVM's halt path and kvmtool's I/O thread together do. "Halted for good" is what
+ * remains when nothing can ever wake a vCPU.
+ *
+ * The vCPUs of a VM run on this one host thread in turn, one exit each (deterministic; the
+ * devices need no lock). A vCPU returns at least every CPU_HOST_TICK instructions on soft (the
+ * host timer's external-interrupt exit, SDM 26.2), which is when due timers fire.
+ */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "vmm/exits.h"
 #include "vmm/mmio.h"
@@ -20,36 +36,13 @@ static unsigned vm_fetch_insn(struct vcpu *vcpu, const struct vm_exit *exit, u8 
 	return len;
 }
 
-/*
- * Without unrestricted guest (it needs EPT, SDM 27.2.1.1) VM entry requires CR0.PE and CR0.PG
- * (27.3.1.1, IA32_VMX_CR0_FIXED0). Our guests start in protected mode with paging off, which a
- * VMM without unrestricted guest would have to emulate; tollbooth does not, and says so before
- * the first entry rather than letting the guest run on with paging it never enabled.
- */
-static bool vm_guest_can_enter(struct vm *vm)
-{
-	struct x86_sregs s;
-
-	if (vm->backend != &backend_soft || vmm_policy_on(vm, VMM_UNRESTRICTED_GUEST))
-		return true;
-	vm->backend->get_sregs(&vm->vcpu, &s);
-	if ((s.cr0 & (CR0_PE | CR0_PG)) == (CR0_PE | CR0_PG))
-		return true;
-	vm_request_stop(
-		vm, EXIT_STATUS_STOPPED,
-		"this guest starts with paging off (CR0 = %#llx), which VMX allows only with "
-		"unrestricted guest, which needs EPT (SDM 27.3.1.1, 27.2.1.1): it cannot run "
-		"with --vmx ept=off or unrestricted-guest=off",
-		(unsigned long long)s.cr0);
-	return false;
-}
-
 void vm_signal_stop(struct vm *vm, int signo)
 {
 	if (!vm->stop_signal)
 		vm->stop_signal = signo;
-	if (vm->backend->kick && vm->vcpu.backend)
-		vm->backend->kick(&vm->vcpu);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		if (vm->backend->kick && vm->vcpus[i].backend)
+			vm->backend->kick(&vm->vcpus[i]);
 }
 
 /* The run ends for a signal: the line and the status (128 + signo). */
@@ -64,38 +57,163 @@ static void vm_stop_for_signal(struct vm *vm)
 	vm_request_stop(vm, 128 + sig, "stopped by %s (signal %d)", name, sig);
 }
 
+/*
+ * The vCPU's INTR input (the board wires its interrupt controller's output here). A raised
+ * INTR wakes a halted vCPU whose RFLAGS.IF is set (SDM vol. 2A HLT: "an enabled interrupt").
+ */
+void vm_vcpu_set_intr(void *opaque, unsigned pin, bool level)
+{
+	struct vcpu *vcpu = opaque;
+
+	vcpu->intr = level;
+}
+
+/*
+ * Before an entry: a pending request goes in when the guest can take it (acknowledged now, as
+ * the INTA cycle would be, and injected as an external interrupt, SDM 27.6.1.1); otherwise the
+ * interrupt window is opened, and its exit brings the vCPU back here when it can (26.7.5).
+ */
+static void vcpu_deliver_interrupt(struct vcpu *vcpu)
+{
+	const struct backend_ops *b = vcpu->vm->backend;
+	int vector;
+
+	if (!vcpu->intr || !vcpu->intc.ack || !b->inject_interrupt)
+		return;
+	if (!b->interruptible(vcpu)) {
+		if (b->set_event_window)
+			b->set_event_window(vcpu, BACKEND_WINDOW_INTERRUPT, true);
+		return;
+	}
+	vector = vcpu->intc.ack(vcpu->intc.opaque);
+	if (vector >= 0)
+		b->inject_interrupt(vcpu, (u8)vector);
+}
+
+/* A halted vCPU wakes for a request it would take: INTR raised and RFLAGS.IF set. */
+static bool vcpu_wakes(struct vcpu *vcpu)
+{
+	struct x86_regs r;
+
+	if (vcpu->mp_state != VCPU_HALTED || !vcpu->intr)
+		return false;
+	vcpu->vm->backend->get_regs(vcpu, &r);
+	return r.rflags & X86_IF;
+}
+
+/* Could anything ever wake this halted vCPU? IF = 1 and an interrupt source not masked. */
+static bool vcpu_may_wake(struct vcpu *vcpu)
+{
+	struct x86_regs r;
+
+	vcpu->vm->backend->get_regs(vcpu, &r);
+	if (!(r.rflags & X86_IF))
+		return false; /* only NMI, INIT or SMI would, and nothing sends them */
+	return vcpu->intr || (vcpu->intc.can_wake && vcpu->intc.can_wake(vcpu->intc.opaque));
+}
+
+/* Fire the timers that are due and take host events that are ready (timeout_ns 0: a look). */
+static void vm_poll_events(struct vm *vm, u64 timeout_ns)
+{
+	struct pollfd pfd[VM_MAX_EVENT_SOURCES];
+	struct timespec ts = { (time_t)(timeout_ns / 1000000000), (long)(timeout_ns % 1000000000) };
+
+	for (unsigned i = 0; i < vm->nr_events; i++)
+		pfd[i] = (struct pollfd){ .fd = vm->events[i].fd, .events = POLLIN };
+	if (timeout_ns && ppoll(pfd, vm->nr_events, &ts, NULL) > 0) {
+		for (unsigned i = 0; i < vm->nr_events; i++)
+			if (pfd[i].revents & (POLLIN | POLLHUP))
+				vm->events[i].ready(vm->events[i].opaque);
+	}
+	timer_run_expired(&vm->timers, timer_now(&vm->timers));
+}
+
+/*
+ * Every vCPU is halted (or waits for SIPI): wait for what can wake one. With nothing that can,
+ * the run ends as the HLT did ("halted for good", vmm_vcpu_stop_halted).
+ */
+static void vm_wait(struct vm *vm)
+{
+	u64 next = timer_next_deadline(&vm->timers), now = timer_now(&vm->timers);
+	struct vcpu *bsp = &vm->vcpus[0];
+	bool may_wake = false;
+
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].mp_state == VCPU_HALTED && vcpu_may_wake(&vm->vcpus[i]))
+			may_wake = true;
+	if (!may_wake || (next == TIMER_NEVER && !vm->nr_events)) {
+		vmm_vcpu_stop_halted(bsp->mp_state == VCPU_HALTED ? bsp : &vm->vcpus[0]);
+		return;
+	}
+	/* At most 100 ms at a time: a signal's stop request is looked at in between. */
+	vm_poll_events(vm, next <= now ? 0 : next - now < 100000000 ? next - now : 100000000);
+}
+
+/* One exit of one vCPU, handled and recorded. */
+static void vcpu_run_once(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct vm *vm = vcpu->vm;
+	u8 insn[MMIO_INSN_MAX];
+	unsigned insn_len = 0;
+	int err;
+	u64 t0;
+
+	vcpu_deliver_interrupt(vcpu);
+	if (vm->backend->run(vcpu, exit) == BACKEND_RUN_HALTED) {
+		vmm_vcpu_halted(vcpu); /* not an exit: nothing to count or trace */
+		return;
+	}
+	t0 = stats_now_ns();
+	if (stats_tracing(&vm->stats))
+		insn_len = vm_fetch_insn(vcpu, exit, insn);
+	err = vmm_handle_exit(vcpu, exit);
+	if (err)
+		vm_request_stop(vm, EXIT_STATUS_STOPPED, "internal error handling %s exit: %s",
+				exit_reason_name(exit->reason), strerror(-err));
+	stats_record(&vm->stats, exit, stats_now_ns() - t0, insn_len ? insn : NULL, insn_len);
+	/* The host's timer tick (or a kick) is the loop's chance to look at timers and input. */
+	if ((exit->reason & 0xffff) == EXIT_REASON_EXTERNAL_INTERRUPT)
+		vm_poll_events(vm, 0);
+}
+
 int vm_run(struct vm *vm)
 {
-	struct vcpu *vcpu = &vm->vcpu;
-	struct vm_exit exit; /* one record for the whole run: an IN completes from it */
-	u8 insn[MMIO_INSN_MAX];
-	int err;
+	/* One exit record per vCPU for the whole run: an IN completes from it. */
+	struct vm_exit *exits = calloc(vm->nr_vcpus, sizeof(*exits));
+	unsigned next = 0;
 
-	memset(&exit, 0, sizeof(exit));
-	if (!vm_guest_can_enter(vm))
+	if (!exits) {
+		vm_request_stop(vm, EXIT_STATUS_STOPPED, "out of memory for %u vCPUs",
+				vm->nr_vcpus);
 		return vm->exit_status;
+	}
+	if (vm->backend->check_entry && vm->backend->check_entry(&vm->vcpus[0])) {
+		free(exits);
+		return vm->exit_status;
+	}
 	while (!vm->stop) {
-		unsigned insn_len = 0;
-		u64 t0;
+		struct vcpu *vcpu = NULL;
 
 		if (vm->stop_signal) {
 			vm_stop_for_signal(vm);
 			break;
 		}
-		if (vm->backend->run(vcpu, &exit) == BACKEND_RUN_HALTED) {
-			vmm_vcpu_halted(vcpu); /* not an exit: nothing to count or trace */
+		/* Round robin over the runnable vCPUs; a halted one wakes for its interrupt. */
+		for (unsigned i = 0; i < vm->nr_vcpus && !vcpu; i++) {
+			struct vcpu *c = &vm->vcpus[(next + i) % vm->nr_vcpus];
+
+			if (vcpu_wakes(c))
+				c->mp_state = VCPU_RUNNABLE;
+			if (c->mp_state == VCPU_RUNNABLE)
+				vcpu = c;
+		}
+		if (!vcpu) {
+			vm_wait(vm);
 			continue;
 		}
-		t0 = stats_now_ns();
-		if (stats_tracing(&vm->stats))
-			insn_len = vm_fetch_insn(vcpu, &exit, insn);
-		err = vmm_handle_exit(vcpu, &exit);
-		if (err)
-			vm_request_stop(vm, EXIT_STATUS_STOPPED,
-					"internal error handling %s exit: %s",
-					exit_reason_name(exit.reason), strerror(-err));
-		stats_record(&vm->stats, &exit, stats_now_ns() - t0, insn_len ? insn : NULL,
-			     insn_len);
+		next = (vcpu->id + 1) % vm->nr_vcpus;
+		vcpu_run_once(vcpu, &exits[vcpu->id]);
 	}
+	free(exits);
 	return vm->exit_status;
 }

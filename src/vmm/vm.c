@@ -28,33 +28,35 @@ int vm_add_region(struct vm *vm, u64 gpa, u64 size, enum mem_region_kind kind, c
 	return 0;
 }
 
-static void vm_stop_by_debug_exit(void *opaque, int status)
+int vm_register_device(struct vm *vm, const struct vm_device *dev)
 {
-	vm_request_stop(opaque, status, "%s", "");
+	if (vm->nr_devices == VM_MAX_DEVICES)
+		return -ENOSPC;
+	vm->devices[vm->nr_devices++] = *dev;
+	return 0;
 }
 
-/* The PC devices every guest gets: COM1 and the debug-exit port; and the MMIO test device. */
-static int vm_add_devices(struct vm *vm, const struct uart_host *console)
+void vm_reset_devices(struct vm *vm)
 {
-	int err;
+	for (unsigned i = 0; i < vm->nr_devices; i++)
+		if (vm->devices[i].reset)
+			vm->devices[i].reset(vm->devices[i].opaque);
+}
 
-	uart_init(&vm->uart, console);
-	err = bus_register_range(&vm->pio, UART_COM1_BASE, UART_NR_REGS, uart_access, &vm->uart,
-				 "uart");
-	if (err)
-		return err;
-	vm->debug_exit = (struct debug_exit){ .on_exit = vm_stop_by_debug_exit, .opaque = vm };
-	err = bus_register_range(&vm->pio, DEBUG_EXIT_PORT, DEBUG_EXIT_SIZE, debug_exit_access,
-				 &vm->debug_exit, "debug-exit");
-	if (err)
-		return err;
-	if (TESTDEV_MMIO_BASE + TESTDEV_MMIO_SIZE <= vm->ram_size)
-		return 0; /* RAM covers it (a guest with more than 4 GiB): no test device */
-	err = vm_add_region(vm, TESTDEV_MMIO_BASE, TESTDEV_MMIO_SIZE, MEM_MMIO, "testdev");
-	if (!err)
-		err = bus_register_range(&vm->mmio, TESTDEV_MMIO_BASE, TESTDEV_MMIO_SIZE,
-					 testdev_access, &vm->testdev, "testdev");
-	return err;
+int vm_add_event_source(struct vm *vm, int fd, void (*ready)(void *opaque), void *opaque)
+{
+	if (vm->nr_events == VM_MAX_EVENT_SOURCES)
+		return -ENOSPC;
+	vm->events[vm->nr_events++] = (struct vm_event_source){ fd, ready, opaque };
+	return 0;
+}
+
+/* Guest time (devices/timer.h): host nanoseconds since the VM was created. */
+static u64 vm_guest_ns(void *opaque)
+{
+	const struct vm *vm = opaque;
+
+	return stats_now_ns() - vm->created_ns;
 }
 
 int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
@@ -65,6 +67,7 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	bool tsc_virtual = vm->tsc_virtual, debug_dump = vm->debug_dump;
 	u32 tsc_cpi = vm->tsc_cpi;
 	int jit = vm->jit;
+	unsigned nr_vcpus = vm->nr_vcpus ? vm->nr_vcpus : 1;
 	void *ram;
 	int err;
 
@@ -77,8 +80,18 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	vm->pio.name = "pio";
 	vm->mmio.name = "mmio";
 	vm->backend = backend;
-	vm->vcpu.vm = vm;
-	msr_policy_reset(vm->vcpu.msr_values);
+	if (nr_vcpus > VM_MAX_VCPUS)
+		return -EINVAL;
+	vm->vcpus = calloc(nr_vcpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return -ENOMEM;
+	vm->nr_vcpus = nr_vcpus;
+	for (unsigned i = 0; i < nr_vcpus; i++) {
+		vm->vcpus[i].vm = vm;
+		vm->vcpus[i].id = i;
+		vm->vcpus[i].mp_state = i ? VCPU_WAIT_FOR_SIPI : VCPU_RUNNABLE;
+		msr_policy_reset(vm->vcpus[i].msr_values);
+	}
 	ram = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (ram == MAP_FAILED)
@@ -88,18 +101,31 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	err = vm_add_region(vm, 0, ram_size, MEM_RAM, "ram");
 	if (!err)
 		err = stats_init(&vm->stats);
+	vm->created_ns = stats_now_ns();
 	if (!err)
-		err = vm_add_devices(vm, console);
+		err = timer_queue_init(&vm->timers, vm_guest_ns, vm);
+	if (!err && backend->vm_init)
+		err = backend->vm_init(vm);
+	for (unsigned i = 0; !err && i < nr_vcpus; i++)
+		err = backend->vcpu_create(&vm->vcpus[i]);
 	if (!err)
-		err = backend->vcpu_create(&vm->vcpu);
+		err = board_create(vm, console);
 	return err;
 }
 
 void vm_destroy(struct vm *vm)
 {
-	if (vm->vcpu.backend)
-		vm->backend->destroy(&vm->vcpu);
+	for (unsigned i = 0; vm->vcpus && i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].backend)
+			vm->backend->destroy(&vm->vcpus[i]);
+	if (vm->backend_vm && vm->backend->vm_destroy)
+		vm->backend->vm_destroy(vm);
+	vm->backend_vm = NULL;
+	free(vm->vcpus);
+	vm->vcpus = NULL;
+	vm->nr_vcpus = 0;
 	stats_free(&vm->stats);
+	timer_queue_free(&vm->timers);
 	if (vm->ram)
 		munmap(vm->ram, vm->ram_size);
 	vm->ram = NULL;
@@ -165,9 +191,25 @@ int vm_load_boot_plan(struct vm *vm, const struct boot_plan *plan)
 			return -E2BIG;
 		memcpy(vm->ram + s->gpa, s->data, s->filesz);
 		memset(vm->ram + s->gpa + s->filesz, 0, s->memsz - s->filesz);
+		vm_mem_written(vm, s->gpa, s->memsz);
 	}
-	vm->backend->set_sregs(&vm->vcpu, &plan->sregs);
-	vm->backend->set_regs(&vm->vcpu, &plan->regs);
+	vm->backend->set_sregs(&vm->vcpus[0], &plan->sregs);
+	vm->backend->set_regs(&vm->vcpus[0], &plan->regs);
+	return 0;
+}
+
+void vm_mem_written(struct vm *vm, u64 gpa, u64 len)
+{
+	if (len && vm->backend->mem_written)
+		vm->backend->mem_written(vm, gpa, len);
+}
+
+int vm_write_phys(struct vm *vm, u64 gpa, const void *buf, u64 len)
+{
+	if (gpa > vm->ram_size || len > vm->ram_size - gpa)
+		return -EFAULT;
+	memcpy(vm->ram + gpa, buf, len);
+	vm_mem_written(vm, gpa, len);
 	return 0;
 }
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The VM and its vCPU: guest RAM, the memory map, the port and MMIO buses with their devices,
+ * The VM and its vCPUs: guest RAM, the memory map, the port and MMIO buses with their devices,
  * the statistics, and why and with which status the run ended.
  */
 #pragma once
@@ -9,7 +9,10 @@
 #include "common.h"
 #include "devices/bus.h"
 #include "devices/debug_exit.h"
+#include "devices/pic.h"
+#include "devices/pit.h"
 #include "devices/testdev.h"
+#include "devices/timer.h"
 #include "devices/uart.h"
 #include "loader/loader.h"
 #include "stats/stats.h"
@@ -37,9 +40,36 @@ struct mem_region {
 };
 
 #define VM_MAX_REGIONS 16
+/* vCPUs per VM: the local APIC IDs a PC's xAPIC addresses (0..254; 255 is broadcast). */
+#define VM_MAX_VCPUS 255
 
+/* A vCPU's multiprocessor state (KVM's mp_state): whether the run loop may run it. */
+enum vcpu_mp_state {
+	VCPU_RUNNABLE,
+	VCPU_HALTED,	   /* in HLT (SDM vol. 2A HLT); an interrupt wakes it */
+	VCPU_WAIT_FOR_SIPI /* an AP after power-on or INIT (SDM vol. 3A 9.4.2, 10.6.1) */
+};
+
+/*
+ * The interrupt controller output a vCPU listens to (the 8259A's INT on the BSP's LINT0 in a
+ * PC's virtual-wire mode; a local APIC later): the board sets it. ack() is the interrupt
+ * acknowledge cycle and returns the vector; can_wake() says whether any request could still
+ * reach the vCPU (an input not masked), which tells "halted for good" from "waiting".
+ */
+struct vcpu_intc {
+	int (*ack)(void *opaque);
+	bool (*can_wake)(void *opaque);
+	void *opaque;
+};
+
+/* A virtual CPU: what the VMM keeps per vCPU; the backend keeps the rest in `backend`. */
 struct vcpu {
 	struct vm *vm;
+	unsigned id; /* 0 is the bootstrap processor; the initial APIC ID */
+	enum vcpu_mp_state mp_state;
+	/* The INTR input (vcpu_intc's output level) and who drives it; no intc: never raised. */
+	bool intr;
+	struct vcpu_intc intc;
 	/* The most recent exit the guest caused: not a VMCALL, an external interrupt or the
 	   preemption timer (HC_LAST_EXIT reports it to the guest). */
 	struct vm_exit last_exit;
@@ -52,6 +82,9 @@ struct vcpu {
 		u64 rip, qual, icount, rflags;
 		u64 gpr[16];
 	} storm;
+	/* The VMX-preemption timer's quantum, re-armed at each of its exits; 0 = timer off. */
+	u64 preemption_quantum;
+	u8 *pml_log; /* the vCPU's PML page (512 GPAs), NULL without PML (vmm/policy.c) */
 };
 
 /* The --vmx what-if switches (vmm/policy.c): bit n of `set` = switch n was given, of `on` = on. */
@@ -59,18 +92,57 @@ struct vmm_policy {
 	u32 set, on;
 };
 
+/*
+ * A device the VM owns (the registry the VM walks; kvmtool's device__register): its name for
+ * messages and --stats, its state, and the hooks the VM calls for all devices at once: reset
+ * (a platform reset, e.g. through port 0xcf9), save and restore (snapshots; NULL: the device
+ * cannot be saved yet, and a snapshot of this VM is refused). Ranges are the buses' (bus.h).
+ */
+struct vm_device {
+	const char *name;
+	void *opaque;
+	void (*reset)(void *opaque);
+	int (*save)(void *opaque, void *buf, size_t len);
+	int (*restore)(void *opaque, const void *buf, size_t len);
+};
+
+#define VM_MAX_DEVICES 64
+
+/* A host file descriptor the run loop watches (terminal input, a TAP device, an eventfd). */
+struct vm_event_source {
+	int fd;
+	void (*ready)(void *opaque); /* fd is readable */
+	void *opaque;
+};
+
+#define VM_MAX_EVENT_SOURCES 8
+
 struct vm {
 	u8 *ram;
 	u64 ram_size;
 	struct mem_region regions[VM_MAX_REGIONS];
 	unsigned nr_regions;
 	struct bus pio, mmio;
+	struct vm_device devices[VM_MAX_DEVICES];
+	unsigned nr_devices;
+	/* Timers in guest time (devices/timer.h), fired by the run loop (vmm/run.c). */
+	struct timer_queue timers;
+	u64 created_ns; /* the host clock at creation: guest time 0 */
+	struct vm_event_source events[VM_MAX_EVENT_SOURCES];
+	unsigned nr_events;
+	/* The PC board's devices (vmm/board.c); each is in `devices`. */
 	struct uart uart;
 	struct debug_exit debug_exit;
 	struct testdev testdev;
+	struct pic pic;
+	struct pit pit;
 	struct stats stats;
 	const struct backend_ops *backend;
-	struct vcpu vcpu;
+	void *backend_vm; /* the backend's VM-level state (backend_ops.vm_init) */
+	/* vCPU 0 is the bootstrap processor, the only one that runs at power-on; the others wait
+	   for INIT-SIPI-SIPI (SDM vol. 3A 9.4). Set nr_vcpus before vm_create(); 0 means 1. */
+	struct vcpu *vcpus;
+	unsigned nr_vcpus;
 	/* --tsc virtual: the guest TSC counts retired instructions times tsc_cpi plus modeled exit
 	   cycles (cpu.h CPU_TSC_VIRTUAL); otherwise it follows the host TSC. */
 	bool tsc_virtual;
@@ -90,9 +162,7 @@ struct vm {
 	/* Set before vm_create(), which keeps it (vmm_policy_set); zero is the default policy. */
 	struct vmm_policy policy;
 	u64 eptp;		/* 0 when EPT is off (vmm/ept.c) */
-	u64 *dirty_bitmap;	/* a bit per 4 KiB of RAM, from the PML log; NULL without PML */
-	u8 *pml_log;		/* the PML page (512 GPAs) */
-	u64 preemption_quantum; /* re-armed at each preemption-timer exit */
+	u64 *dirty_bitmap;	/* a bit per 4 KiB of RAM, from the PML logs; NULL without PML */
 	/* --debug-dump (set before vm_create()): a run the VMM stops dumps the vCPU (and the soft
 	   VMCS) to stderr first */
 	bool debug_dump;
@@ -110,10 +180,32 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	      const struct uart_host *console);
 void vm_destroy(struct vm *vm);
 
+/* The registry: 0, or -ENOSPC. */
+int vm_register_device(struct vm *vm, const struct vm_device *dev);
+/* Reset every registered device, in registration order. */
+void vm_reset_devices(struct vm *vm);
+/* Watch fd: ready() runs from the run loop when it is readable. 0, or -ENOSPC. */
+int vm_add_event_source(struct vm *vm, int fd, void (*ready)(void *opaque), void *opaque);
+
+/* The PC board (vmm/board.c): create, register and wire the devices every guest gets. */
+int board_create(struct vm *vm, const struct uart_host *console);
+
+/* Drive a vCPU's INTR input (the board wires its interrupt controller's output here). */
+void vm_vcpu_set_intr(void *opaque, unsigned pin, bool level);
+
 /* Add [gpa, gpa+size) to the memory map: 0, -EEXIST on overlap, -ENOSPC. */
 int vm_add_region(struct vm *vm, u64 gpa, u64 size, enum mem_region_kind kind, const char *name);
 
-/* Copy the plan's segments into RAM and load its register state into the vCPU. */
+/*
+ * The VMM's and devices' write to guest RAM while vCPUs may run (DMA, emulated instructions): the
+ * bytes land and every vCPU forgets code it decoded from them (backend mem_written). 0, or
+ * -EFAULT when [gpa, gpa+len) is not all RAM (nothing is written).
+ */
+int vm_write_phys(struct vm *vm, u64 gpa, const void *buf, u64 len);
+/* The same for bytes already written through a host pointer into RAM. */
+void vm_mem_written(struct vm *vm, u64 gpa, u64 len);
+
+/* Copy the plan's segments into RAM and load its register state into the BSP. */
 int vm_load_boot_plan(struct vm *vm, const struct boot_plan *plan);
 
 /*
@@ -137,5 +229,5 @@ u8 *vm_host_ptr(void *vm, u64 hpa, u64 len);
 /* A zeroed 4 KiB host page: its pointer, its HPA in *hpa; NULL on ENOMEM. Freed by vm_destroy. */
 void *vm_alloc_host_page(struct vm *vm, u64 *hpa);
 
-/* Run the vCPU until something stops it; returns the process exit status. */
+/* Run the vCPUs until something stops the VM; returns the process exit status. */
 int vm_run(struct vm *vm);

@@ -39,7 +39,8 @@
 #define PROC2_SUPPORTED                                                                           \
 	(PROC2_ENABLE_EPT | PROC2_DESC_TABLE_EXITING | PROC2_ENABLE_RDTSCP | PROC2_ENABLE_VPID |   \
 	 PROC2_WBINVD_EXITING | PROC2_UNRESTRICTED_GUEST | PROC2_PAUSE_LOOP_EXITING |             \
-	 PROC2_ENABLE_INVPCID | PROC2_ENABLE_PML | PROC2_TSC_SCALING)
+	 PROC2_RDRAND_EXITING | PROC2_ENABLE_INVPCID | PROC2_RDSEED_EXITING | PROC2_ENABLE_PML |  \
+	 PROC2_ENABLE_XSAVES | PROC2_TSC_SCALING)
 #define EXIT_SUPPORTED                                                                            \
 	(EXIT_CTL_SAVE_DEBUG_CONTROLS | EXIT_CTL_HOST_ADDR_SPACE_SIZE | EXIT_CTL_ACK_INTR_ON_EXIT | \
 	 EXIT_CTL_SAVE_PAT | EXIT_CTL_LOAD_PAT | EXIT_CTL_SAVE_EFER | EXIT_CTL_LOAD_EFER |         \
@@ -83,8 +84,8 @@
 #define VMX_CR0_FIXED1 0xffffffffull
 #define VMX_CR4_FIXED0 CR4_VMXE
 #define VMX_CR4_FIXED1                                                                            \
-	(CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_OSFXSR | CR4_SMEP | CR4_SMAP |        \
-	 CR4_VMXE)
+	(CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP | CR4_SMAP | CR4_OSFXSR |       \
+	 CR4_OSXMMEXCPT | CR4_FSGSBASE | CR4_OSXSAVE | CR4_VMXE)
 
 int vmx_cap_msr(u32 index, u64 *value)
 {

@@ -13,6 +13,7 @@
 #include "cpu/fpu.h"
 #include "cpu/ops.h"
 #include "cpu/ops_core.h"
+#include "cpu/sse_ops.h"
 
 struct tcase {
 	unsigned bits;
@@ -149,7 +150,8 @@ static const struct tcase cases[] = {
 	{ 64, "0f ae f0", 3, "", op_nop },
 	{ 64, "0f ae f8", 3, "", op_nop },
 	{ 64, "0f ae 38", 3, "mem=1", op_clflush },
-	{ 64, "0f ae 10", 3, "invalid=1", NULL }, /* LDMXCSR: SSE, not implemented */
+	{ 64, "0f ae 10", 3, "invalid=0", sse_ldmxcsr }, /* LDMXCSR */
+	{ 64, "f3 0f ae 10", 4, "invalid=1", NULL }, /* no F3 form with memory */
 	/* 64-bit invalid one-byte opcodes (SDM vol. 2D A.2.5) */
 	{ 64, "06", 1, "invalid=1 end=1", op_ud },
 	{ 64, "1f", 1, "invalid=1", NULL },
@@ -214,7 +216,8 @@ static const struct tcase cases[] = {
 	{ 64, "f3 48 0f bc c1", 5, "osz=8", op_tzcnt },
 	{ 64, "0f bd c1", 3, "", op_bsr },
 	{ 64, "0f 38 f0 06", 4, "", op_movbe_r_m },
-	{ 64, "f2 0f 38 f0 c1", 5, "invalid=1", NULL }, /* CRC32 */
+	{ 64, "f2 0f 38 f0 c1", 5, "invalid=0", sse_crc32 }, /* CRC32 */
+	{ 64, "f3 0f 38 f0 c1", 5, "invalid=1", NULL },
 	{ 64, "0f c9", 2, "reg=1", op_bswap },
 	/* VEX, EVEX, XOP (SDM vol. 2A 2.3, 2.6) */
 	{ 64, "c4 e2 78 f2 c1", 5, "vvvv=0 reg=0 rm=1 osz=4", op_andn },
@@ -236,12 +239,16 @@ static const struct tcase cases[] = {
 	/* legacy SSE/x87/3DNow! lengths */
 	{ 64, "0f 0f c1 b4", 4, "invalid=1", NULL },
 	{ 64, "0f 70 c0 01", 4, "invalid=0 imm=1", op_mmx }, /* PSHUFW */
-	{ 64, "66 0f 73 d8 08", 5, "invalid=1", NULL },
-	{ 64, "66 0f 3a 0f c1 08", 6, "invalid=1", NULL },
-	{ 64, "66 0f 38 00 c1", 5, "invalid=1", NULL },
-	{ 64, "0f c2 c1 00", 4, "invalid=1", NULL },
-	{ 64, "0f c6 c1 00", 4, "invalid=1", NULL },
-	{ 64, "f2 0f 10 44 24 08", 6, "invalid=1", NULL },
+	{ 64, "66 0f 73 d8 08", 5, "invalid=0", sse_shift_imm }, /* PSRLDQ */
+	{ 64, "66 0f 73 e0 08", 5, "invalid=1", NULL },     /* /4: no PSRAQ */
+	{ 64, "66 0f 3a 0f c1 08", 6, "invalid=0", sse_palignr },
+	{ 64, "66 0f 38 00 c1", 5, "invalid=0", sse_pshufb },
+	{ 64, "0f 38 00 c1", 4, "invalid=1", NULL }, /* PSHUFB mm: SSSE3 MMX forms not yet */
+	{ 64, "0f c2 c1 00", 4, "invalid=0", sse_cmp },
+	{ 64, "0f c6 c1 00", 4, "invalid=0", sse_shufps },
+	{ 64, "f2 0f 10 44 24 08", 6, "invalid=0", sse_movss_load }, /* MOVSD */
+	{ 64, "66 f3 0f 10 c1", 5, "invalid=0", sse_movss_load },  /* F3 wins over 66 */
+	{ 64, "f0 0f 10 c1", 4, "invalid=1", NULL },               /* LOCK */
 	{ 64, "66 0f 78 c0 01 02", 6, "invalid=1", NULL }, /* SSE4a EXTRQ Ib Ib */
 	/* x87, MMX, FXSAVE/FXRSTOR (fpu.c, mmx.c) */
 	{ 64, "d8 c1", 2, "invalid=0", op_x87_reg },

@@ -752,7 +752,7 @@ static void test_fxsave(void)
 	CHECK_EQ(r64(DATA + 0x208), CODE + 2);
 	CHECK_EQ(r64(DATA + 0x210), DATA + 0x40);
 	CHECK_EQ(r32(DATA + 0x218), 0x1f80);
-	CHECK_EQ(r32(DATA + 0x21c), FPU_MXCSR_MASK);
+	CHECK_EQ(r32(DATA + 0x21c), X86_MXCSR_MASK);
 	CHECK_EQ(r64(DATA + 0x200 + 160 + 15 * 16), 0x5a5a5a5a5a5a5a5aull); /* XMM15 */
 	CHECK_EQ(ram[DATA + 0x200 + 416], 0xcc);			    /* not written */
 	CHECK_EQ(r32(DATA + 0x408), CODE + 2);

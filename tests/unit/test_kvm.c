@@ -116,7 +116,7 @@ static void test_parse_disable_exits(void)
 
 static void test_guest(void)
 {
-	struct vcpu *vcpu = &vm.vcpu;
+	struct vcpu *vcpu = &vm.vcpus[0];
 	const struct backend_ops *b = &backend_kvm;
 	struct vm_exit exit;
 	struct x86_regs r = { .rip = 0x1000, .rflags = X86_FIXED1 };
@@ -227,13 +227,13 @@ static void test_doorbell(void)
 	CHECK_EQ(vm_create(&vm, 2 << 20, &backend_kvm, &null_console), 0);
 	vm.kvm.ioeventfd = true;
 	memcpy(vm.ram + 0x1000, code, sizeof(code));
-	set_flat32(&vm.vcpu);
-	backend_kvm.set_regs(&vm.vcpu, &r);
-	backend_kvm.run(&vm.vcpu, &exit);
+	set_flat32(&vm.vcpus[0]);
+	backend_kvm.set_regs(&vm.vcpus[0], &r);
+	backend_kvm.run(&vm.vcpus[0], &exit);
 	CHECK_EQ(exit.reason, EXIT_REASON_HLT);
 	CHECK_EQ(exit.rip, 0x1006);
 	f = open_memstream(&text, &len);
-	kvm_print_kernel_stats(&vm.vcpu, f);
+	kvm_print_kernel_stats(&vm.vcpus[0], f);
 	fclose(f);
 	CHECK(strstr(text, "in-kernel") != NULL);
 	CHECK(strstr(text, "doorbell            2") != NULL);

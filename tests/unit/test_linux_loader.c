@@ -16,6 +16,7 @@
 #include "check.h"
 #include "loader/loader.h"
 #include "vmm/backend.h"
+#include "soft/soft.h"
 #include "vmm/vm.h"
 
 #define MiB	    (1ull << 20)

@@ -296,7 +296,7 @@ static void test_cr(void)
 	struct cpu *c = mk(false);
 	struct insn d = { .rm = R_RAX, .sub = 4 };
 
-	c->gpr[R_RAX] = CR4_PAE | CR4_OSXSAVE;
+	c->gpr[R_RAX] = CR4_PAE | CR4_PKE;
 	CHECK_EQ(run(c, op_mov_cr_r, &d), RUN_FAULT);
 	CHECK_EQ(c->fault_vector, X86_GP);
 	c->gpr[R_RAX] = CR4_PAE | CR4_PGE | CR4_SMEP | CR4_TSD;

@@ -19,11 +19,11 @@
 
 static void test_cpuid(void)
 {
-	u32 r[4], leaf7[4];
+	u32 r[4], leaf7[4], leafd[4];
 	char s[49] = { 0 };
 
 	cpuid_lookup(0, 0, r);
-	CHECK_EQ(r[CPUID_EAX], 7);
+	CHECK_EQ(r[CPUID_EAX], 0xd);
 	memcpy(s, &r[CPUID_EBX], 4);
 	memcpy(s + 4, &r[CPUID_EDX], 4);
 	memcpy(s + 8, &r[CPUID_ECX], 4);
@@ -36,22 +36,50 @@ static void test_cpuid(void)
 	CHECK(r[CPUID_EDX] & BIT(15));	     /* CMOV: with FPU, FCMOVcc and FCOMI */
 	CHECK(r[CPUID_EDX] & BIT(23));	     /* MMX */
 	CHECK(r[CPUID_EDX] & BIT(24));	     /* FXSAVE/FXRSTOR */
-	CHECK_EQ(r[CPUID_EDX] & BIT(25), 0); /* no SSE yet */
+	CHECK(r[CPUID_EDX] & BIT(25));	     /* SSE */
+	CHECK(r[CPUID_EDX] & BIT(26));	     /* SSE2 */
+	CHECK_EQ(r[CPUID_ECX] & (BIT(0) | BIT(1) | BIT(9) | BIT(19) | BIT(20) | BIT(25)),
+		 BIT(0) | BIT(1) | BIT(9) | BIT(19) | BIT(20) | BIT(25)); /* SSE3 PCLMULQDQ SSSE3
+									  SSE4.1 SSE4.2 AES */
 	CHECK(r[CPUID_EDX] & BIT(4));	     /* TSC */
 	CHECK(r[CPUID_ECX] & BIT(23));	     /* POPCNT */
 	CHECK_EQ(r[CPUID_ECX] & BIT(5), 0);  /* no VMX for the guest */
 
+	/* OSXSAVE follows CR4.OSXSAVE (cpuid_adjust), XSAVE and RDRAND are static. */
+	CHECK_EQ(r[CPUID_ECX] & (BIT(26) | BIT(27) | BIT(30)), BIT(26) | BIT(30));
+	cpuid_adjust(1, CR4_OSXSAVE, r);
+	CHECK(r[CPUID_ECX] & BIT(27));
+
+	/* FSGSBASE BMI1 SMEP INVPCID RDSEED SMAP CLFLUSHOPT CLWB; RDPID in ECX. */
 	cpuid_lookup(7, 0, leaf7);
-	CHECK_EQ(leaf7[CPUID_EBX], BIT(3) | BIT(7) | BIT(10) | BIT(20));
+	CHECK_EQ(leaf7[CPUID_EBX], BIT(0) | BIT(3) | BIT(7) | BIT(10) | BIT(18) | BIT(20) | BIT(23) |
+					   BIT(24));
+	CHECK_EQ(leaf7[CPUID_ECX], BIT(22));
 	cpuid_lookup(7, 1, r);
 	CHECK_EQ(r[CPUID_EBX], 0);
+
+	/* XSAVE (SDM vol. 1 13.2): x87 and SSE in XCR0, 576-byte areas, XSAVEOPT XSAVEC
+	   XGETBV1 XSAVES, no IA32_XSS bits, no extended components. */
+	cpuid_lookup(0xd, 0, leafd);
+	CHECK_EQ(leafd[CPUID_EAX], 3);
+	CHECK_EQ(leafd[CPUID_EBX], 576);
+	CHECK_EQ(leafd[CPUID_ECX], 576);
+	CHECK_EQ(leafd[CPUID_EDX], 0);
+	cpuid_lookup(0xd, 1, r);
+	CHECK_EQ(r[CPUID_EAX], 0xf);
+	CHECK_EQ(r[CPUID_EBX], 576);
+	CHECK_EQ(r[CPUID_ECX] | r[CPUID_EDX], 0);
+	for (u32 sub = 2; sub < 64; sub++) {
+		cpuid_lookup(0xd, sub, r);
+		CHECK_EQ(r[0] | r[1] | r[2] | r[3], 0);
+	}
 	/* Above the maximum basic leaf: the highest basic leaf's data (SDM vol. 2A CPUID). */
-	cpuid_lookup(0x8, 0, r);
-	CHECK(!memcmp(r, leaf7, sizeof(r)));
+	cpuid_lookup(0xe, 0, r);
+	CHECK(!memcmp(r, leafd, sizeof(r)));
 	cpuid_lookup(0x40000000, 0, r);
-	CHECK(!memcmp(r, leaf7, sizeof(r)));
+	CHECK(!memcmp(r, leafd, sizeof(r)));
 	cpuid_lookup(0x80000009, 0, r);
-	CHECK(!memcmp(r, leaf7, sizeof(r)));
+	CHECK(!memcmp(r, leafd, sizeof(r)));
 	/* In range but not modelled: zeros. */
 	cpuid_lookup(0x2, 0, r);
 	CHECK_EQ(r[0] | r[1] | r[2] | r[3], 0);
@@ -314,7 +342,7 @@ static void test_run_instructions(void)
 
 	CHECK_EQ(run_script(steps, 1), EXIT_STATUS_STOPPED); /* CPUID, then a triple fault */
 	CHECK_EQ(regs.rip, 0x2002);
-	CHECK_EQ(regs.gpr[R_RAX], 7);
+	CHECK_EQ(regs.gpr[R_RAX], 0xd);
 	CHECK_EQ(regs.gpr[R_RBX], 0x756e6547);
 	CHECK(strstr(vm.stop_msg, "triple fault"));
 	vm_destroy(&vm);

@@ -5,6 +5,7 @@
  * checks on the VMCS it programs), the hypercalls, exit-storm detection and the test device.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@
 #include "vmm/hypercall.h"
 #include "vmm/mmio.h"
 #include "vmm/policy.h"
+#include "soft/soft.h"
 #include "vmm/vm.h"
 #include "arch/vmx.h"
 #include "vmx/vmcs.h"
@@ -772,8 +774,17 @@ static void test_handlers(void)
 	static const struct step xsetbv_ok[] = {
 		{ EXIT(EXIT_REASON_XSETBV, 3, 0x3000), .rax = 1, .rcx = 0 },
 	};
-	static const struct step xsetbv_bad[] = {
+	static const struct step xsetbv_sse[] = {
 		{ EXIT(EXIT_REASON_XSETBV, 3, 0x3000), .rax = 3, .rcx = 0 },
+	};
+	static const struct step xsetbv_bad[] = {
+		{ EXIT(EXIT_REASON_XSETBV, 3, 0x3000), .rax = 7, .rcx = 0 }, /* AVX: not offered */
+	};
+	static const struct step xsetbv_no_x87[] = {
+		{ EXIT(EXIT_REASON_XSETBV, 3, 0x3000), .rax = 2, .rcx = 0 },
+	};
+	static const struct step xsetbv_xcr1[] = {
+		{ EXIT(EXIT_REASON_XSETBV, 3, 0x3000), .rax = 1, .rcx = 1 },
 	};
 	static const struct step cr[] = {
 		/* mov cr3, rbx; mov rax, cr3 (CR3 exiting: EPT off); CLTS; LMSW ax=0 (keeps PE) */
@@ -846,9 +857,19 @@ static void test_handlers(void)
 	CHECK_EQ(injected_vector, -1);
 	CHECK_EQ(regs.rip, 0x3003);
 	vm_destroy(&vm);
+	CHECK_EQ(run_script(xsetbv_sse, 1), EXIT_STATUS_STOPPED);
+	CHECK_EQ(injected_vector, -1);
+	CHECK_EQ(regs.rip, 0x3003);
+	vm_destroy(&vm);
 	CHECK_EQ(run_script(xsetbv_bad, 1), EXIT_STATUS_STOPPED);
 	CHECK_EQ(injected_vector, X86_GP);
 	CHECK_EQ(regs.rip, 0x3000);
+	vm_destroy(&vm);
+	CHECK_EQ(run_script(xsetbv_no_x87, 1), EXIT_STATUS_STOPPED);
+	CHECK_EQ(injected_vector, X86_GP);
+	vm_destroy(&vm);
+	CHECK_EQ(run_script(xsetbv_xcr1, 1), EXIT_STATUS_STOPPED);
+	CHECK_EQ(injected_vector, X86_GP);
 	vm_destroy(&vm);
 
 	sregs.cr0 = CR0_PE | CR0_TS | CR0_MP;
@@ -960,12 +981,12 @@ static void test_cpu_kick(void)
 	struct vm_exit exit = { 0 };
 
 	load_soft_code(spin, sizeof(spin));
-	cpu_kick(soft_vcpu_cpu(&vm.vcpu));
-	backend_soft.run(&vm.vcpu, &exit);
+	cpu_kick(soft_vcpu_cpu(&vm.vcpus[0]));
+	backend_soft.run(&vm.vcpus[0], &exit);
 	CHECK_EQ(exit.reason, EXIT_REASON_EXTERNAL_INTERRUPT);
 	CHECK_EQ(exit.intr_info, 0xfd | INTR_TYPE_EXT_INTR << 8 | INTR_INFO_VALID);
 	CHECK_EQ(exit.rip, 0x100020);
-	backend_soft.run(&vm.vcpu, &exit);
+	backend_soft.run(&vm.vcpus[0], &exit);
 	CHECK_EQ(exit.reason, EXIT_REASON_EXTERNAL_INTERRUPT);
 	CHECK_EQ(exit.intr_info & 0xff, 0xec); /* the host timer, 2^22 instructions later */
 	vm_destroy(&vm);
@@ -984,6 +1005,121 @@ static void port80_add(void)
 {
 	port80_writes = 0;
 	CHECK_EQ(bus_register_range(&vm.pio, 0x80, 1, port80_access, NULL, "port80"), 0);
+}
+
+/*
+ * Decoded code at VM level: the guest loops "mov eax, imm32; out 0x80, al"; after its first OUT
+ * the VMM rewrites the immediate through vm_write_phys (as a device's DMA would), and the next
+ * pass must run the new bytes, not the block decoded before (SDM vol. 3A 11.6).
+ */
+static u64 smc_values[2];
+static unsigned smc_count;
+
+static void smc_port80(void *opaque, u64 offset, u64 *data, unsigned len, bool is_write)
+{
+	static const u8 two = 2;
+
+	if (!is_write || smc_count >= 2)
+		return;
+	smc_values[smc_count++] = *data & 0xff;
+	if (smc_count == 1)
+		CHECK_EQ(vm_write_phys(&vm, 0x100021, &two, 1), 0);
+	else
+		vm_request_stop(&vm, 0x42, "%s", "");
+}
+
+static void test_vm_code_written(void)
+{
+	/* 1: mov eax, 1; out 0x80, al; jmp 1b */
+	static const u8 loop[] = { 0xb8, 0x01, 0, 0, 0, 0xe6, 0x80, 0xeb, 0xf7 };
+
+	smc_count = 0;
+	load_soft_code(loop, sizeof(loop));
+	CHECK_EQ(bus_register_range(&vm.pio, 0x80, 1, smc_port80, NULL, "port80"), 0);
+	CHECK_EQ(vm_run(&vm), 0x42);
+	CHECK_EQ(smc_count, 2);
+	CHECK_EQ(smc_values[0], 1);
+	CHECK_EQ(smc_values[1], 2);
+	CHECK_EQ(vm_write_phys(&vm, vm.ram_size - 1, loop, 2), -EFAULT);
+	vm_destroy(&vm);
+}
+
+/*
+ * The architectural state through the backend (get_state/set_state): what is set reads back,
+ * and the guest runs on from it: "out 0x80, al" sends the AL that set_state gave.
+ */
+static u64 state_port_value;
+
+static void state_port80(void *opaque, u64 offset, u64 *data, unsigned len, bool is_write)
+{
+	if (is_write) {
+		state_port_value = *data & 0xff;
+		vm_request_stop(&vm, 0x42, "%s", "");
+	}
+}
+
+static void test_state_round_trip(void)
+{
+	static const u8 out_loop[] = { 0xe6, 0x80, 0xeb, 0xfc }; /* 1: out 0x80, al; jmp 1b */
+	struct x86_state st, back;
+	const struct backend_ops *b = &backend_soft;
+
+	load_soft_code(out_loop, sizeof(out_loop));
+	CHECK_EQ(bus_register_range(&vm.pio, 0x80, 1, state_port80, NULL, "port80"), 0);
+	b->get_state(&vm.vcpus[0], &st);
+	CHECK_EQ(st.regs.rip, 0x100020);
+	CHECK_EQ(st.xcr0, 1); /* x87 only at reset (SDM vol. 1 13.3) */
+	st.regs.gpr[R_RAX] = 0x5a;
+	st.regs.gpr[R_R15] = 0x0123456789abcdefull;
+	st.fpu.xmm[3][0] = 0xa5;
+	st.fpu.mxcsr = 0x1f80 | 0x6000; /* RC = toward zero */
+	st.dr[0] = 0x1000;
+	st.dr[7] = 0x400; /* bit 10 reads as 1, no breakpoint enabled */
+	for (unsigned i = 0; i < X86_STATE_NR_MSRS; i++)
+		if (i) /* not the TSC: it runs on */
+			st.msrs[i] = 0x1000 * i;
+	st.msrs[4] = 0x0007040600070406ull; /* PAT at its reset value: valid */
+	st.events.interruptibility = GUEST_INTR_STATE_STI; /* needs IF = 1 (SDM 27.3.1.5) */
+	st.regs.rflags |= X86_IF;
+	CHECK_EQ(b->set_state(&vm.vcpus[0], &st), 0);
+	b->get_state(&vm.vcpus[0], &back);
+	CHECK(!memcmp(&st.regs, &back.regs, sizeof(st.regs)));
+	CHECK(!memcmp(&st.sregs, &back.sregs, sizeof(st.sregs)));
+	CHECK(!memcmp(st.fpu.xmm, back.fpu.xmm, sizeof(st.fpu.xmm)));
+	CHECK_EQ(back.fpu.mxcsr, st.fpu.mxcsr);
+	CHECK(!memcmp(st.dr, back.dr, sizeof(st.dr)));
+	CHECK(!memcmp(&st.msrs[1], &back.msrs[1], sizeof(st.msrs) - sizeof(st.msrs[0])));
+	CHECK_EQ(back.events.interruptibility, GUEST_INTR_STATE_STI);
+	st.xcr0 = 2; /* x87 bit clear: XSETBV would #GP, set_state refuses */
+	CHECK_EQ(b->set_state(&vm.vcpus[0], &st), -EINVAL);
+	CHECK_EQ(vm_run(&vm), 0x42);
+	CHECK_EQ(state_port_value, 0x5a);
+	vm_destroy(&vm);
+}
+
+/* A VM of several vCPUs: each its own CPU, VMCS and VPID; only the BSP runs at power-on. */
+static void test_vcpus(void)
+{
+	memset(&vm, 0, sizeof(vm));
+	vm.nr_vcpus = 3;
+	CHECK_EQ(vm_create(&vm, 4 << 20, &backend_soft, &no_console), 0);
+	CHECK_EQ(vm.nr_vcpus, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		CHECK_EQ(vm.vcpus[i].id, i);
+		CHECK(vm.vcpus[i].vm == &vm);
+		CHECK_EQ(vm.vcpus[i].mp_state, i ? VCPU_WAIT_FOR_SIPI : VCPU_RUNNABLE);
+		CHECK(soft_vcpu_cpu(&vm.vcpus[i]) != NULL);
+		if (soft_vcpu_vmcs(&vm.vcpus[i])->secondary_vm_exec_control & PROC2_ENABLE_VPID)
+			CHECK_EQ(soft_vcpu_vmcs(&vm.vcpus[i])->virtual_processor_id, i + 1);
+		if (i)
+			CHECK(soft_vcpu_cpu(&vm.vcpus[i]) != soft_vcpu_cpu(&vm.vcpus[0]));
+	}
+	CHECK_EQ(soft_vcpu_vmcs(&vm.vcpus[1])->ept_pointer, soft_vcpu_vmcs(&vm.vcpus[0])->ept_pointer);
+	vm_destroy(&vm);
+	memset(&vm, 0, sizeof(vm));
+	vm.nr_vcpus = VM_MAX_VCPUS + 1;
+	CHECK_EQ(vm_create(&vm, 4 << 20, &backend_soft, &no_console), -EINVAL);
+	vm_destroy(&vm);
 }
 
 static void test_exit_storm_soft(void)
@@ -1059,7 +1195,7 @@ static struct vmcs *create_soft(struct vmm_policy policy, int want)
 	memset(&vm, 0, sizeof(vm));
 	vm.policy = policy;
 	CHECK_EQ(vm_create(&vm, 4 << 20, &backend_soft, &no_console), want);
-	return want ? NULL : soft_vcpu_vmcs(&vm.vcpu);
+	return want ? NULL : soft_vcpu_vmcs(&vm.vcpus[0]);
 }
 
 static u64 cap(u32 msr)
@@ -1103,6 +1239,9 @@ static const struct {
 	{ "desc-table-exiting", SECONDARY_VM_EXEC_CONTROL, PROC2_DESC_TABLE_EXITING },
 	{ "pml", SECONDARY_VM_EXEC_CONTROL, PROC2_ENABLE_PML },
 	{ "unrestricted-guest", SECONDARY_VM_EXEC_CONTROL, PROC2_UNRESTRICTED_GUEST },
+	{ "rdrand-exiting", SECONDARY_VM_EXEC_CONTROL, PROC2_RDRAND_EXITING },
+	{ "rdseed-exiting", SECONDARY_VM_EXEC_CONTROL, PROC2_RDSEED_EXITING },
+	{ "xsaves", SECONDARY_VM_EXEC_CONTROL, PROC2_ENABLE_XSAVES },
 };
 
 static u32 field(struct vmcs *v, u32 enc)
@@ -1117,7 +1256,7 @@ static u32 field(struct vmcs *v, u32 enc)
 static void check_entry_checks(struct vmcs *v)
 {
 	struct vmx_vcpu x = {
-		.cpu = soft_vcpu_cpu(&vm.vcpu), .vmcs = v, .opaque = &vm, .host_ptr = vm_host_ptr
+		.cpu = soft_vcpu_cpu(&vm.vcpus[0]), .vmcs = v, .opaque = &vm, .host_ptr = vm_host_ptr
 	};
 
 	CHECK_EQ(vmx_check_controls(&x), 0);
@@ -1159,7 +1298,7 @@ static void test_policy_default(void)
 		 0);
 	CHECK_EQ(proc2, PROC2_ENABLE_EPT | PROC2_ENABLE_VPID | PROC2_UNRESTRICTED_GUEST |
 				PROC2_WBINVD_EXITING | PROC2_ENABLE_RDTSCP | PROC2_ENABLE_INVPCID |
-				PROC2_PAUSE_LOOP_EXITING);
+				PROC2_PAUSE_LOOP_EXITING | PROC2_ENABLE_XSAVES);
 	CHECK(field(v, VM_EXIT_CONTROLS) & EXIT_CTL_HOST_ADDR_SPACE_SIZE);
 	CHECK(field(v, VM_EXIT_CONTROLS) & EXIT_CTL_ACK_INTR_ON_EXIT);
 	CHECK(field(v, VM_ENTRY_CONTROLS) & ENTRY_CTL_LOAD_EFER);
@@ -1298,7 +1437,7 @@ static void test_policy_adapts(void)
 	if (v) {
 		CHECK(v->ept_pointer & EPTP_AD_ENABLE);
 		CHECK_EQ(v->guest_pml_index, 511);
-		CHECK(vm_host_ptr(&vm, v->pml_address, 4096) == vm.pml_log);
+		CHECK(vm_host_ptr(&vm, v->pml_address, 4096) == vm.vcpus[0].pml_log);
 		CHECK(vm.dirty_bitmap != NULL);
 		vm_destroy(&vm);
 	}
@@ -1358,6 +1497,9 @@ int main(void)
 	test_exit_storm_soft();
 	test_string_io_soft();
 	test_cpu_kick();
+	test_vm_code_written();
+	test_vcpus();
+	test_state_round_trip();
 	test_testdev();
 	test_policy_default();
 	test_policy_switches();

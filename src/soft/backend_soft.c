@@ -1,0 +1,656 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The soft backend (soft/soft.h): the software x86-64 CPU (cpu/cpu.h) in VMX non-root operation
+ * under a VMCS that the VMM programs (vmm/policy.c), entered and left through the VT-x model
+ * (vmx/vmx.h). Register access goes through the VMCS guest-state area where the VMCS holds the
+ * register, as a hardware VMM's does; the GPRs the VMCS lacks are the CPU's. The operations the
+ * exit handlers need (backend.h) program this VMCS as a hardware VMM programs its own.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/cpu.h"
+#include "soft/soft.h"
+#include "vmm/exits.h"
+#include "vmm/policy.h"
+#include "vmm/vm.h"
+#include "vmx/vmx.h"
+
+struct soft_vcpu {
+	struct cpu *cpu;
+	struct vmx_vcpu vmx;
+	struct vmcs vmcs;
+};
+
+static struct soft_vcpu *soft(struct vcpu *vcpu)
+{
+	return vcpu->backend;
+}
+
+struct vmcs *soft_vcpu_vmcs(struct vcpu *vcpu)
+{
+	return &soft(vcpu)->vmcs;
+}
+
+struct cpu *soft_vcpu_cpu(struct vcpu *vcpu)
+{
+	return soft(vcpu)->cpu;
+}
+
+/*
+ * Decoded code at VM level (cpu_config.code_pages): one byte per RAM page, shared by the vCPUs.
+ * A page one vCPU decodes is write-protected in every vCPU's TLB; a write to it, by any vCPU or
+ * through vm_write_phys(), drops every vCPU's blocks there. The vCPUs of a soft VM run on one
+ * host thread (vmm/run.c), so no lock is needed.
+ */
+struct soft_vm {
+	u8 *code_pages;
+};
+
+static int soft_vm_init(struct vm *vm)
+{
+	struct soft_vm *sv = calloc(1, sizeof(*sv));
+
+	if (!sv)
+		return -ENOMEM;
+	vm->backend_vm = sv;
+	sv->code_pages = calloc(vm->ram_size >> 12, 1);
+	return sv->code_pages ? 0 : -ENOMEM;
+}
+
+static void soft_vm_destroy(struct vm *vm)
+{
+	struct soft_vm *sv = vm->backend_vm;
+
+	free(sv->code_pages);
+	free(sv);
+	vm->backend_vm = NULL;
+}
+
+static void soft_code_marked(void *opaque, u64 gpa)
+{
+	struct vm *vm = opaque;
+
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].backend)
+			cpu_code_page_marked(soft_vcpu_cpu(&vm->vcpus[i]), gpa);
+}
+
+static void soft_mem_written(struct vm *vm, u64 gpa, u64 len)
+{
+	struct soft_vm *sv = vm->backend_vm;
+	u64 end;
+
+	if (!sv || !len || gpa >= vm->ram_size)
+		return;
+	end = len < vm->ram_size - gpa ? gpa + len : vm->ram_size;
+	for (u64 pfn = gpa >> 12; pfn <= (end - 1) >> 12; pfn++) {
+		if (!sv->code_pages[pfn])
+			continue;
+		for (unsigned i = 0; i < vm->nr_vcpus; i++)
+			if (vm->vcpus[i].backend)
+				cpu_invalidate_code(soft_vcpu_cpu(&vm->vcpus[i]), pfn << 12, 4096);
+		sv->code_pages[pfn] = 0;
+	}
+}
+
+static void soft_code_written(void *opaque, u64 gpa, u64 len)
+{
+	soft_mem_written(opaque, gpa, len);
+}
+
+/* Guest-physical accesses outside RAM go to the MMIO bus; nothing there reads as all ones. */
+static u64 soft_mmio_read(void *opaque, u64 gpa, unsigned size)
+{
+	struct vm *vm = opaque;
+	u64 value = 0;
+
+	bus_dispatch(&vm->mmio, gpa, &value, size, false);
+	return value;
+}
+
+static void soft_mmio_write(void *opaque, u64 gpa, u64 value, unsigned size)
+{
+	struct vm *vm = opaque;
+
+	bus_dispatch(&vm->mmio, gpa, &value, size, true);
+}
+
+static void soft_destroy(struct vcpu *vcpu)
+{
+	struct soft_vcpu *s = vcpu->backend;
+
+	if (!s)
+		return;
+	if (s->cpu)
+		cpu_destroy(s->cpu);
+	free(s);
+	vcpu->backend = NULL;
+}
+
+static int soft_vcpu_create(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+	struct cpu_config cfg = {
+		.ram = vm->ram,
+		.ram_size = vm->ram_size,
+		.opaque = vm,
+		.mmio_read = soft_mmio_read,
+		.mmio_write = soft_mmio_write,
+		.host_ptr = vm_host_ptr,
+		.code_pages = ((struct soft_vm *)vm->backend_vm)->code_pages,
+		.code_marked = soft_code_marked,
+		.code_written = soft_code_written,
+	};
+	struct soft_vcpu *s = calloc(1, sizeof(*s));
+	int err;
+
+	if (!s)
+		return -ENOMEM;
+	vcpu->backend = s;
+	if (cpu_host_check()) {
+		soft_destroy(vcpu);
+		return -ENOTSUP;
+	}
+	s->cpu = cpu_create(&cfg);
+	if (!s->cpu) {
+		soft_destroy(vcpu);
+		return -ENOMEM;
+	}
+	cpu_set_tsc_mode(s->cpu, vm->tsc_virtual ? CPU_TSC_VIRTUAL : CPU_TSC_HOST, vm->tsc_cpi);
+	if (vm->jit)
+		cpu_set_jit(s->cpu, vm->jit < 0 ? 0 : (unsigned)vm->jit);
+	vmcs_init(&s->vmcs);
+	s->vmx = (struct vmx_vcpu){
+		.cpu = s->cpu,
+		.vmcs = &s->vmcs,
+		.opaque = vm,
+		.host_ptr = vm_host_ptr,
+		.exit_cycles = stats_model_cycles,
+	};
+	err = vmm_vmcs_setup(vcpu, &s->vmcs);
+	if (err) {
+		soft_destroy(vcpu);
+		return err;
+	}
+	return 0;
+}
+
+static void soft_get_regs(struct vcpu *vcpu, struct x86_regs *regs)
+{
+	struct soft_vcpu *s = soft(vcpu);
+
+	cpu_get_regs(s->cpu, regs);
+	regs->gpr[R_RSP] = s->vmcs.guest_rsp;
+	regs->rip = s->vmcs.guest_rip;
+	regs->rflags = s->vmcs.guest_rflags;
+}
+
+/*
+ * The CPU takes the GPRs now; RSP, RIP and RFLAGS load from the VMCS at the next entry. A new
+ * RIP means the VMM completed (or moved past) the instruction at the old one: the interrupt
+ * shadow of a preceding STI or MOV SS covered that instruction and ends with it (SDM vol. 2B
+ * STI: "after the next instruction"; 25.4.2), as KVM's skip_emulated_instruction clears it.
+ * Otherwise "STI; HLT" with HLT exiting would still block the interrupt that ends the HLT.
+ */
+static void soft_set_regs(struct vcpu *vcpu, const struct x86_regs *regs)
+{
+	struct soft_vcpu *s = soft(vcpu);
+
+	if (regs->rip != s->vmcs.guest_rip && (s->vmcs.guest_interruptibility_info &
+					       (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS)))
+		VMCS_SET(&s->vmcs, GUEST_INTERRUPTIBILITY_INFO,
+			 s->vmcs.guest_interruptibility_info &
+				 ~(u64)(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS));
+	cpu_set_regs(s->cpu, regs);
+	VMCS_SET(&s->vmcs, GUEST_RSP, regs->gpr[R_RSP]);
+	VMCS_SET(&s->vmcs, GUEST_RIP, regs->rip);
+	VMCS_SET(&s->vmcs, GUEST_RFLAGS, (regs->rflags | X86_FIXED1) & 0x3f7fd7ull);
+}
+
+/*
+ * Segment state from the guest-state area (x86_segment.ar is the VMCS access-rights format).
+ * CR0/CR4 are what the guest sees: host-owned bits (guest/host mask) from the read shadows.
+ */
+static void soft_get_sregs(struct vcpu *vcpu, struct x86_sregs *sregs)
+{
+	struct soft_vcpu *s = soft(vcpu);
+	const struct vmcs *v = &s->vmcs;
+	const u64 *sel = &v->guest_es_selector, *base = &v->guest_es_base;
+	const u64 *limit = &v->guest_es_limit, *ar = &v->guest_es_ar_bytes;
+
+	cpu_get_sregs(s->cpu, sregs); /* CR2, CR8, EFER, APIC base */
+	for (int i = 0; i < 8; i++)
+		sregs->seg[i] = (struct x86_segment){ .base = base[i], .limit = (u32)limit[i],
+						      .sel = (u16)sel[i], .ar = (u32)ar[i] };
+	sregs->gdt = (struct x86_dtable){ v->guest_gdtr_base, (u16)v->guest_gdtr_limit };
+	sregs->idt = (struct x86_dtable){ v->guest_idtr_base, (u16)v->guest_idtr_limit };
+	sregs->cr0 = (v->guest_cr0 & ~v->cr0_guest_host_mask) |
+		     (v->cr0_read_shadow & v->cr0_guest_host_mask);
+	sregs->cr3 = v->guest_cr3;
+	sregs->cr4 = (v->guest_cr4 & ~v->cr4_guest_host_mask) |
+		     (v->cr4_read_shadow & v->cr4_guest_host_mask);
+}
+
+/*
+ * The guest's CR0/CR4 go to the read shadows; the guest-state fields get them plus the bits VMX
+ * operation fixes to 1 (IA32_VMX_CR0_FIXED0 less PE/PG under unrestricted guest, CR4_FIXED0),
+ * which the VMM's guest/host masks own. EFER and "IA-32e mode guest" follow EFER.LMA.
+ */
+static void soft_set_sregs(struct vcpu *vcpu, const struct x86_sregs *sregs)
+{
+	struct soft_vcpu *s = soft(vcpu);
+	struct vmcs *v = &s->vmcs;
+	u64 cr0_fixed = 0, cr4_fixed = 0;
+	struct x86_sregs cur;
+
+	vmx_cap_msr(MSR_IA32_VMX_CR0_FIXED0, &cr0_fixed);
+	vmx_cap_msr(MSR_IA32_VMX_CR4_FIXED0, &cr4_fixed);
+	if ((v->cpu_based_vm_exec_control & PROC_SECONDARY_CONTROLS) &&
+	    (v->secondary_vm_exec_control & PROC2_UNRESTRICTED_GUEST))
+		cr0_fixed &= ~(CR0_PE | CR0_PG);
+	for (int i = 0; i < 8; i++) {
+		const struct x86_segment *g = &sregs->seg[i];
+
+		VMCS_SET(v, GUEST_ES_SELECTOR + 2 * i, g->sel);
+		VMCS_SET(v, GUEST_ES_BASE + 2 * i, g->base);
+		VMCS_SET(v, GUEST_ES_LIMIT + 2 * i, g->limit);
+		VMCS_SET(v, GUEST_ES_AR_BYTES + 2 * i, g->ar);
+	}
+	VMCS_SET(v, GUEST_GDTR_BASE, sregs->gdt.base);
+	VMCS_SET(v, GUEST_GDTR_LIMIT, sregs->gdt.limit);
+	VMCS_SET(v, GUEST_IDTR_BASE, sregs->idt.base);
+	VMCS_SET(v, GUEST_IDTR_LIMIT, sregs->idt.limit);
+	VMCS_SET(v, CR0_READ_SHADOW, sregs->cr0);
+	VMCS_SET(v, CR4_READ_SHADOW, sregs->cr4);
+	VMCS_SET(v, GUEST_CR0, sregs->cr0 | cr0_fixed);
+	VMCS_SET(v, GUEST_CR3, sregs->cr3);
+	VMCS_SET(v, GUEST_CR4, sregs->cr4 | cr4_fixed);
+	VMCS_SET(v, GUEST_IA32_EFER, sregs->efer);
+	if (sregs->efer & EFER_LMA)
+		v->vm_entry_controls |= ENTRY_CTL_IA32E_MODE_GUEST;
+	else
+		v->vm_entry_controls &= ~(u64)ENTRY_CTL_IA32E_MODE_GUEST;
+	/* CR2, CR8, the APIC base and EFER (when the VMCS does not load it) live in the CPU. */
+	cpu_get_sregs(s->cpu, &cur);
+	cur.cr2 = sregs->cr2;
+	cur.cr8 = sregs->cr8;
+	cur.apic_base = sregs->apic_base;
+	cur.efer = sregs->efer;
+	cpu_set_sregs(s->cpu, &cur);
+	v->guest_dirty = true;
+}
+
+/* A hardware exception (type 3) in the VM-entry interruption-information field (SDM 25.8.3). */
+static void soft_inject_exception(struct vcpu *vcpu, u8 vector, bool has_error, u32 error)
+{
+	struct vmcs *v = &soft(vcpu)->vmcs;
+	u32 info = vector | INTR_TYPE_HARD_EXCEPTION << 8 | INTR_INFO_VALID;
+
+	if (has_error)
+		info |= INTR_INFO_DELIVER_CODE;
+	VMCS_SET(v, VM_ENTRY_INTR_INFO_FIELD, info);
+	VMCS_SET(v, VM_ENTRY_EXCEPTION_ERROR_CODE, error);
+	VMCS_SET(v, VM_ENTRY_INSTRUCTION_LEN, 0);
+}
+
+/* An external interrupt (type 0) in the VM-entry interruption-information field (25.8.3). */
+static void soft_inject_interrupt(struct vcpu *vcpu, u8 vector)
+{
+	struct vmcs *v = &soft(vcpu)->vmcs;
+
+	VMCS_SET(v, VM_ENTRY_INTR_INFO_FIELD, vector | INTR_TYPE_EXT_INTR << 8 | INTR_INFO_VALID);
+	VMCS_SET(v, VM_ENTRY_INSTRUCTION_LEN, 0);
+}
+
+/* RFLAGS.IF, no STI or MOV-SS blocking (SDM 25.4.2 Table 25-3), nothing injected yet. */
+static bool soft_interruptible(struct vcpu *vcpu)
+{
+	const struct vmcs *v = &soft(vcpu)->vmcs;
+
+	return (v->guest_rflags & X86_IF) &&
+	       !(v->guest_interruptibility_info & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS)) &&
+	       !(v->vm_entry_intr_info_field & INTR_INFO_VALID);
+}
+
+/*
+ * The memory side of an INS/OUTS exit, as a hardware VMM's string-I/O emulation does it (the
+ * exit comes before the memory operand, SDM vol. 3C 26.1.1): cpu_io_string() reads the OUTS
+ * element into exit->io.data or checks the INS destination. When that access faults, the guest
+ * gets the fault instead (CR2 set first for a #PF, 27.6.1.1) and the exit is not the VMM's
+ * business: false, run again. KVM does the same in the kernel.
+ */
+static bool soft_string_io(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct soft_vcpu *s = soft(vcpu);
+	struct cpu_fault f;
+
+	if ((exit->reason & 0xffff) != EXIT_REASON_IO_INSTRUCTION ||
+	    !(exit->qual & IO_QUAL_STRING) || !cpu_io_string(s->cpu, exit, &f))
+		return true;
+	if (f.vector == X86_PF_VEC) {
+		struct x86_sregs sregs;
+
+		soft_get_sregs(vcpu, &sregs);
+		sregs.cr2 = f.cr2;
+		soft_set_sregs(vcpu, &sregs);
+	}
+	soft_inject_exception(vcpu, f.vector, f.has_error, f.error);
+	return false;
+}
+
+/*
+ * VMLAUNCH the first time, VMRESUME after; a VMfailValid or a VMX abort is the VMM's bug. A guest
+ * halted with nothing to wake it comes back without an exit (vmx_run's VMX_RUN_HALTED).
+ */
+static enum backend_run_result soft_run(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct soft_vcpu *s = soft(vcpu);
+	int err;
+
+	do
+		err = vmx_run(&s->vmx, s->vmcs.launched, exit);
+	while (!err && !s->vmcs.abort_indicator && !soft_string_io(vcpu, exit));
+	if (err == VMX_RUN_HALTED)
+		return BACKEND_RUN_HALTED;
+	if (err) {
+		static const char *const names[] = {
+			[VMXERR_VMLAUNCH_NONCLEAR] = "VMLAUNCH with non-clear VMCS",
+			[VMXERR_VMRESUME_NONLAUNCHED] = "VMRESUME with non-launched VMCS",
+			[VMXERR_ENTRY_INVALID_CONTROL] = "invalid control field(s)",
+			[VMXERR_ENTRY_INVALID_HOST_STATE] = "invalid host-state field(s)",
+			[VMXERR_ENTRY_EVENTS_BLOCKED_BY_MOV_SS] = "events blocked by MOV SS",
+		};
+		const char *name = (size_t)err < ARRAY_SIZE(names) && names[err] ? names[err] : "?";
+
+		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+				"VM entry failed: VM-instruction error %d (%s)", err, name);
+		/* The run loop sees a failed entry and stops (the guest did not run). */
+		*exit = (struct vm_exit){ .reason = EXIT_REASON_INVALID_STATE |
+						    EXIT_REASON_FAILED_VMENTRY };
+		return BACKEND_RUN_EXIT;
+	}
+	if (s->vmcs.abort_indicator)
+		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED, "VMX abort, indicator %u",
+				s->vmcs.abort_indicator);
+	return BACKEND_RUN_EXIT;
+}
+
+static int soft_read_guest_virt(struct vcpu *vcpu, u64 gva, void *buf, size_t len)
+{
+	return cpu_read_virt(soft(vcpu)->cpu, gva, buf, len);
+}
+
+static void soft_dump(struct vcpu *vcpu, FILE *f)
+{
+	vmcs_dump(&soft(vcpu)->vmcs, f);
+}
+
+/* cpu_kick(): exit 1 at the next block boundary. */
+static void soft_kick(struct vcpu *vcpu)
+{
+	struct soft_vcpu *s = vcpu->backend;
+
+	if (s && s->cpu)
+		cpu_kick(s->cpu);
+}
+
+/* Interrupt-window and NMI-window exiting (SDM 25.6.2, Table 25-6; 26.7.5, 26.7.6). */
+static void soft_set_event_window(struct vcpu *vcpu, enum backend_window window, bool open)
+{
+	struct vmcs *v = &soft(vcpu)->vmcs;
+	u32 bit = window == BACKEND_WINDOW_NMI ? PROC_NMI_WINDOW_EXITING : PROC_INTR_WINDOW_EXITING;
+	u64 ctl = v->cpu_based_vm_exec_control;
+
+	VMCS_SET(v, CPU_BASED_VM_EXEC_CONTROL, open ? ctl | bit : ctl & ~(u64)bit);
+}
+
+static u32 soft_activity_state(struct vcpu *vcpu)
+{
+	return (u32)soft(vcpu)->vmcs.guest_activity_state;
+}
+
+static int soft_get_msr(struct vcpu *vcpu, u32 index, u64 *value)
+{
+	return cpu_get_msr(soft(vcpu)->cpu, index, value) ? -ENOENT : 0;
+}
+
+/*
+ * WRMSR of an MSR the CPU holds (it exits only with the MSR bitmap off). The CPU applies the
+ * value; the VMCS guest-state area holds a copy of some of these MSRs which the next VM entry
+ * loads (SDM 27.3.2.1: SYSENTER_CS/ESP/EIP always, PAT and EFER with their "load" controls;
+ * 27.3.2.2: the FS and GS bases), so the backend writes the new value there as well, as KVM's
+ * vmx_set_msr() writes GUEST_SYSENTER_*, GUEST_IA32_PAT and the segment bases. Otherwise the
+ * next entry, which reloads the guest state the handler dirtied by advancing RIP, would undo the
+ * write.
+ */
+static int soft_set_msr(struct vcpu *vcpu, u32 index, u64 value)
+{
+	struct soft_vcpu *s = soft(vcpu);
+	struct vmcs *v = &s->vmcs;
+	u64 old;
+
+	if (cpu_get_msr(s->cpu, index, &old))
+		return -ENOENT;
+	if (cpu_set_msr(s->cpu, index, value))
+		return -EINVAL;
+	cpu_get_msr(s->cpu, index, &value); /* as the CPU keeps it: EFER.LMA its own, ... */
+	switch (index) {
+	case MSR_IA32_EFER:
+		VMCS_SET(v, GUEST_IA32_EFER, value);
+		break;
+	case MSR_IA32_PAT:
+		VMCS_SET(v, GUEST_IA32_PAT, value);
+		break;
+	case MSR_IA32_SYSENTER_CS:
+		VMCS_SET(v, GUEST_SYSENTER_CS, value);
+		break;
+	case MSR_IA32_SYSENTER_ESP:
+		VMCS_SET(v, GUEST_SYSENTER_ESP, value);
+		break;
+	case MSR_IA32_SYSENTER_EIP:
+		VMCS_SET(v, GUEST_SYSENTER_EIP, value);
+		break;
+	case MSR_IA32_FS_BASE:
+		VMCS_SET(v, GUEST_FS_BASE, value);
+		break;
+	case MSR_IA32_GS_BASE:
+		VMCS_SET(v, GUEST_GS_BASE, value);
+		break;
+	}
+	return 0;
+}
+
+/* The guest's TSC as RDTSC would read it (SDM 26.6.5): the CPU's TSC scaled, then offset. */
+static u64 soft_guest_tsc(struct vcpu *vcpu)
+{
+	struct soft_vcpu *s = soft(vcpu);
+	const struct vmcs *v = &s->vmcs;
+	u64 tsc = cpu_tsc(s->cpu);
+
+	if (!(v->cpu_based_vm_exec_control & PROC_TSC_OFFSETTING))
+		return tsc;
+	if ((v->cpu_based_vm_exec_control & PROC_SECONDARY_CONTROLS) &&
+	    (v->secondary_vm_exec_control & PROC2_TSC_SCALING))
+		tsc = (u64)(((unsigned __int128)tsc * v->tsc_multiplier) >> 48);
+	return tsc + v->tsc_offset;
+}
+
+/* INVVPID semantics for the VMCS's VPID (SDM vol. 3C 30.3): type 0 one address, 1 all. */
+static void soft_flush_tlb(struct vcpu *vcpu, bool all, u64 gva)
+{
+	struct soft_vcpu *s = soft(vcpu);
+
+	cpu_invvpid(s->cpu, all ? 1 : 0, (u16)s->vmcs.virtual_processor_id, all ? 0 : gva);
+}
+
+/* As KVM does, MOV-DR exiting goes off and the guest owns the debug registers (25.6.2). */
+static int soft_pass_debug_regs(struct vcpu *vcpu)
+{
+	struct vmcs *v = &soft(vcpu)->vmcs;
+
+	VMCS_SET(v, CPU_BASED_VM_EXEC_CONTROL,
+		 v->cpu_based_vm_exec_control & ~(u64)PROC_MOV_DR_EXITING);
+	return 0;
+}
+
+static u64 soft_retired(struct vcpu *vcpu)
+{
+	return cpu_icount(soft(vcpu)->cpu);
+}
+
+/* Byte by byte through the guest's paging; a write into RAM only (not into MMIO). */
+static int soft_write_guest_virt(struct vcpu *vcpu, u64 gva, const void *buf, size_t len)
+{
+	struct soft_vcpu *s = soft(vcpu);
+	struct vm *vm = vcpu->vm;
+
+	for (size_t i = 0; i < len; i++) {
+		u64 gpa;
+
+		if (cpu_debug_translate(s->cpu, gva + i, &gpa) || gpa >= vm->ram_size)
+			return -EFAULT;
+		vm_write_phys(vm, gpa, (const u8 *)buf + i, 1);
+	}
+	return 0;
+}
+
+static void soft_rearm_preemption_timer(struct vcpu *vcpu, u64 value)
+{
+	VMCS_SET(&soft(vcpu)->vmcs, VMX_PREEMPTION_TIMER_VALUE, value);
+}
+
+static int soft_pml_reset(struct vcpu *vcpu, u16 *index)
+{
+	struct vmcs *v = &soft(vcpu)->vmcs;
+
+	*index = (u16)v->guest_pml_index;
+	VMCS_SET(v, GUEST_PML_INDEX, 511);
+	return 0;
+}
+
+/*
+ * Without unrestricted guest (it needs EPT, SDM 27.2.1.1) VM entry requires CR0.PE and CR0.PG
+ * (27.3.1.1, IA32_VMX_CR0_FIXED0). Our guests start in protected mode with paging off, which a
+ * VMM without unrestricted guest would have to emulate; tollbooth does not, and says so before
+ * the first entry rather than letting the guest run on with paging it never enabled.
+ */
+static int soft_check_entry(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+	struct x86_sregs s;
+
+	if (vmm_policy_on(vm, VMM_UNRESTRICTED_GUEST))
+		return 0;
+	soft_get_sregs(vcpu, &s);
+	if ((s.cr0 & (CR0_PE | CR0_PG)) == (CR0_PE | CR0_PG))
+		return 0;
+	vm_request_stop(
+		vm, EXIT_STATUS_STOPPED,
+		"this guest starts with paging off (CR0 = %#llx), which VMX allows only with "
+		"unrestricted guest, which needs EPT (SDM 27.3.1.1, 27.2.1.1): it cannot run "
+		"with --vmx ept=off or unrestricted-guest=off",
+		(unsigned long long)s.cr0);
+	return -EINVAL;
+}
+
+static const u32 soft_state_msrs[X86_STATE_NR_MSRS] = {
+#define SOFT_STATE_MSR(m) m,
+	X86_STATE_MSRS(SOFT_STATE_MSR)
+#undef SOFT_STATE_MSR
+};
+
+/*
+ * The architectural state from where the soft backend keeps each part between runs: the VMCS
+ * guest-state area for what it holds (RSP, RIP, RFLAGS, segments, CRs, DR7, interruptibility,
+ * activity, pending debug exceptions; the VM-entry interruption information for an event
+ * waiting to be injected), the CPU for the rest.
+ */
+static void soft_get_state(struct vcpu *vcpu, struct x86_state *st)
+{
+	struct soft_vcpu *s = soft(vcpu);
+	const struct vmcs *v = &s->vmcs;
+
+	memset(st, 0, sizeof(*st));
+	soft_get_regs(vcpu, &st->regs);
+	soft_get_sregs(vcpu, &st->sregs);
+	cpu_get_fpu(s->cpu, &st->fpu);
+	st->xcr0 = cpu_get_xcr0(s->cpu);
+	cpu_get_debugregs(s->cpu, st->dr);
+	st->dr[7] = v->guest_dr7;
+	for (unsigned i = 0; i < X86_STATE_NR_MSRS; i++)
+		if (cpu_get_msr(s->cpu, soft_state_msrs[i], &st->msrs[i]))
+			st->msrs[i] = 0;
+	st->events.inject_info = (u32)v->vm_entry_intr_info_field;
+	st->events.inject_error = (u32)v->vm_entry_exception_error_code;
+	st->events.inject_len = (u32)v->vm_entry_instruction_len;
+	st->events.interruptibility = (u32)v->guest_interruptibility_info;
+	st->events.activity = (u32)v->guest_activity_state;
+	st->events.pending_dbg = v->guest_pending_dbg_exceptions;
+}
+
+static int soft_set_state(struct vcpu *vcpu, const struct x86_state *st)
+{
+	struct soft_vcpu *s = soft(vcpu);
+	struct vmcs *v = &s->vmcs;
+	u64 old_xcr0 = cpu_get_xcr0(s->cpu);
+
+	if (st->xcr0 != old_xcr0 && cpu_set_xcr0(s->cpu, st->xcr0))
+		return -EINVAL;
+	soft_set_sregs(vcpu, &st->sregs);
+	soft_set_regs(vcpu, &st->regs);
+	cpu_set_fpu(s->cpu, &st->fpu);
+	cpu_set_debugregs(s->cpu, st->dr);
+	VMCS_SET(v, GUEST_DR7, st->dr[7]);
+	/* Through soft_set_msr, which keeps the VMCS copies the next entry loads (27.3.2.1). */
+	for (unsigned i = 0; i < X86_STATE_NR_MSRS; i++)
+		soft_set_msr(vcpu, soft_state_msrs[i], st->msrs[i]);
+	VMCS_SET(v, VM_ENTRY_INTR_INFO_FIELD, st->events.inject_info);
+	VMCS_SET(v, VM_ENTRY_EXCEPTION_ERROR_CODE, st->events.inject_error);
+	VMCS_SET(v, VM_ENTRY_INSTRUCTION_LEN, st->events.inject_len);
+	VMCS_SET(v, GUEST_INTERRUPTIBILITY_INFO, st->events.interruptibility);
+	VMCS_SET(v, GUEST_ACTIVITY_STATE, st->events.activity);
+	VMCS_SET(v, GUEST_PENDING_DBG_EXCEPTIONS, st->events.pending_dbg);
+	return 0;
+}
+
+static int soft_set_xcr0(struct vcpu *vcpu, u64 xcr0)
+{
+	return cpu_set_xcr0(soft(vcpu)->cpu, xcr0);
+}
+
+const struct backend_ops backend_soft = {
+	.name = "soft",
+	.vm_init = soft_vm_init,
+	.vm_destroy = soft_vm_destroy,
+	.mem_written = soft_mem_written,
+	.vcpu_create = soft_vcpu_create,
+	.run = soft_run,
+	.get_state = soft_get_state,
+	.set_state = soft_set_state,
+	.get_regs = soft_get_regs,
+	.set_regs = soft_set_regs,
+	.get_sregs = soft_get_sregs,
+	.set_sregs = soft_set_sregs,
+	.inject_exception = soft_inject_exception,
+	.inject_interrupt = soft_inject_interrupt,
+	.interruptible = soft_interruptible,
+	.destroy = soft_destroy,
+	.read_guest_virt = soft_read_guest_virt,
+	.dump = soft_dump,
+	.kick = soft_kick,
+	.set_event_window = soft_set_event_window,
+	.activity_state = soft_activity_state,
+	.get_msr = soft_get_msr,
+	.set_msr = soft_set_msr,
+	.guest_tsc = soft_guest_tsc,
+	.flush_tlb = soft_flush_tlb,
+	.pass_debug_regs = soft_pass_debug_regs,
+	.retired = soft_retired,
+	.write_guest_virt = soft_write_guest_virt,
+	.rearm_preemption_timer = soft_rearm_preemption_timer,
+	.pml_reset = soft_pml_reset,
+	.check_entry = soft_check_entry,
+	.set_xcr0 = soft_set_xcr0,
+};
