@@ -79,11 +79,12 @@ run:
 		"(a guest writing V to port 0xf4 gives (V << 1) | 1, as QEMU's isa-debug-exit: 1 = success)"
 
 # `make check`: release and sanitizer builds; unit tests (san), the guest suite (release),
-# the command-line tests (san); one line per test and a closing `N passed, M failed`.
+# the command-line tests (san), the differential tester against this CPU (san); one line per
+# test and a closing `N passed, M failed`.
 check:
 	./scripts/deps.sh check
 	$(MAKE) MODE=release all guests
-	$(MAKE) MODE=san all unit-build fuzz-replay-build
+	$(MAKE) MODE=san all unit-build fuzz-replay-build hostdiff
 	BUILD_ROOT=$(BUILD_ROOT) tests/check.sh
 
 $(O)/libtollbooth.a: $(LIB_OBJS)
@@ -95,17 +96,44 @@ $(O)/%.o: %.c
 
 -include $(OBJS:.o=.d)
 
-# `make fuzz-diff SEED=s N=n [ORACLE=kvm|qemu-kvm|qemu-tcg]`: the differential tester
-# (docs/difftest.md), n instructions per seed from seed s on soft and the oracle backend.
-# FUZZ_SEEDS seeds in a row (default 1).
+# The differential tester's host oracle (docs/difftest.md): the generator of guests/diff compiled
+# for this process, the native trampoline, and the soft CPU from the library.
+HOSTDIFF := $(O)/tests/diff/hostdiff
+$(HOSTDIFF): tests/diff/hostdiff.c tests/diff/native.S guests/diff/gen.c guests/diff/gen.h \
+		$(O)/libtollbooth.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iguests/diff -o $@ tests/diff/hostdiff.c tests/diff/native.S \
+		guests/diff/gen.c $(O)/libtollbooth.a $(LDFLAGS) $(LDLIBS)
+.PHONY: hostdiff
+hostdiff: $(HOSTDIFF)
+
+# `make fuzz-diff SEED=s N=n [ORACLE=...]`: the differential tester (docs/difftest.md), n
+# instructions per seed from seed s, FUZZ_SEEDS seeds in a row (default 1), against each oracle
+# in ORACLE: host (this CPU, tests/diff/hostdiff), kvm (skipped with its reason where KVM is not
+# usable), qemu-kvm, qemu-tcg. Default: host, and kvm too where `tollbooth kvm-ok` says KVM is
+# usable.
 SEED ?= 1
 N ?= 1000000
-ORACLE ?= kvm
+ORACLE ?=
 FUZZ_SEEDS ?= 1
 .PHONY: fuzz-diff
-fuzz-diff: $(O)/tollbooth $(G)/difftest.elf
-	tests/diff/difftest.py --tollbooth $(O)/tollbooth --guest $(G)/difftest.elf \
-		--b $(ORACLE) --seed $(SEED) --seeds $(FUZZ_SEEDS) --insns $(N)
+fuzz-diff: $(HOSTDIFF) $(O)/tollbooth $(G)/difftest.elf
+	@oracles="$(ORACLE)"; if [ -z "$$oracles" ]; then \
+		if $(O)/tollbooth kvm-ok 2>/dev/null; then oracles="host kvm"; \
+		else oracles=host; echo "fuzz-diff: ORACLE=host (KVM not usable:" \
+			"$$($(O)/tollbooth kvm-ok 2>&1 | sed 's/^tollbooth: //'))"; fi; \
+	fi; \
+	for o in $$oracles; do case $$o in host | kvm | qemu-kvm | qemu-tcg) ;; \
+		*) echo "fuzz-diff: unknown ORACLE '$$o': use host, kvm, qemu-kvm or qemu-tcg"; \
+			exit 2 ;; esac; done; \
+	fail=0; for o in $$oracles; do \
+		if [ "$$o" = host ]; then \
+			$(HOSTDIFF) --seed $(SEED) --seeds $(FUZZ_SEEDS) --insns $(N) || fail=1; \
+		else \
+			tests/diff/difftest.py --tollbooth $(O)/tollbooth --guest $(G)/difftest.elf \
+				--b $$o --seed $(SEED) --seeds $(FUZZ_SEEDS) --insns $(N) || fail=1; \
+		fi; \
+	done; exit $$fail
 
 clean:
 	rm -rf build

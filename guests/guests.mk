@@ -127,8 +127,8 @@ GUEST_INTERMEDIATE := $(G)/gen/alu_table $(G)/gen/shift_table \
 .SECONDARY: $(GUEST_INTERMEDIATE)
 
 # The differential tester's guest (guests/diff/, docs/difftest.md): build/guests/difftest.elf.
-GUEST_DIFF_OBJS := $(G)/diff/difftest.o $(G)/diff/enter.o
-$(G)/diff/%.o: guests/diff/%.c guests/lib/lib.h guests/lib/asm.h
+GUEST_DIFF_OBJS := $(G)/diff/difftest.o $(G)/diff/gen.o $(G)/diff/enter.o
+$(G)/diff/%.o: guests/diff/%.c guests/diff/gen.h guests/lib/lib.h guests/lib/asm.h
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(GUEST_CFLAGS64) -c -o $@ $<
 $(G)/diff/%.o: guests/diff/%.S guests/lib/asm.h

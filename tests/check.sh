@@ -4,7 +4,8 @@
 # suite on the soft backend (release and sanitizer builds), the command-line tests and the
 # hostile-guest tests (sanitizer build), the kvm backend's guests and the differential tester
 # (both skip with a visible reason when KVM is unusable; tests/kvm/nokvm.sh proves they do
-# against a missing path, a regular file and /dev/null). Each test prints
+# against a missing path, a regular file and /dev/null), the differential tester against this
+# CPU (tests/diff/hostdiff, sanitizer build). Each test prints
 # one line; each part ends with "<part>: N passed, M failed"; the last line sums them all.
 # The fuzz targets' committed corpora run through their sanitizer builds (tests/fuzz/replay.sh).
 set -uo pipefail
@@ -15,6 +16,7 @@ export GUEST_DIR=${GUEST_DIR:-$B/guests}
 release=${RELEASE_BIN:-$B/tollbooth}
 san=${SAN_BIN:-$B/san/tollbooth}
 unit_dir=${UNIT_DIR:-$B/san/tests/unit}
+hostdiff=${HOSTDIFF_BIN:-$B/san/tests/diff/hostdiff}
 passed=0
 failed=0
 # Tests never create or change anything outside the build folder: /dev is compared at the end.
@@ -48,7 +50,8 @@ for part in "tests/run-guests.sh $release" "env TB_ARGS=--jit=off tests/run-gues
 	"env TB_ARGS=--jit=eager tests/run-guests.sh $san" "tests/cli/run.sh $san" \
 	"tests/hostile/random_code.py $san" "tests/fuzz/replay.sh $B/san/tests/fuzz" \
 	"tests/kvm/run.sh $release" \
-	"tests/kvm/nokvm.sh $release $unit_dir" "tests/diff/difftest.py --check"; do
+	"tests/kvm/nokvm.sh $release $unit_dir" "tests/diff/difftest.py --check" \
+	"$hostdiff --check --regressions tests/diff/regressions.list"; do
 	out=$($part 2>&1)
 	echo "$out"
 	if ! tally "$out"; then

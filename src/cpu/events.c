@@ -407,6 +407,7 @@ void events_vmentry(struct cpu *c)
 				      c->vmx.preemption_timer;
 	c->ple_valid = 0;
 	c->mtf_pending = 0;
+	c->rf_step = 0; /* an exit before the instruction completed: RF stays for it */
 	c->iret_nmi_unblocked = 0;
 	c->event_pending = 1;
 	events_rearm(c);
@@ -473,6 +474,12 @@ void events_check(struct cpu *c)
 	u32 pin = c->ctl.pin;
 
 	c->insn_rip = c->rip;
+	/* The instruction that began with RF = 1 completed: RF is cleared (SDM vol. 3B 19.3.1.1),
+	   before a single-step trap or an MTF exit saves RFLAGS. IRET, which loads RF, cancels this. */
+	if (c->rf_step) {
+		c->rf_step = 0;
+		c->rflags &= ~X86_RF;
+	}
 	if (c->inject.valid && c->inject.type == INTR_TYPE_OTHER_EVENT) {
 		/* Type 7 vector 0 injects a pending MTF VM exit, whatever the control says
 		   (SDM 27.5.2); it is not a vectoring entry. */
@@ -624,6 +631,12 @@ void events_check(struct cpu *c)
 		c->one_insn = 1;
 		pending = true;
 	}
+	/* RF (set by IRET or VM entry) lasts until the next instruction completes: step it. */
+	if ((c->rflags & X86_RF) && !c->halted) {
+		c->rf_step = 1;
+		c->one_insn = 1;
+		pending = true;
+	}
 	/* A kick that came while this ran is looked at before the next block. */
 	c->event_pending = pending || (c->kicked && (pin & PIN_EXTINT_EXITING));
 }
@@ -662,6 +675,9 @@ static void soft_event(struct cpu *c, u8 vector, u8 type)
 	c->inject.insn_len = c->insn ? c->insn->len : 0;
 	c->fault_depth = 1;
 	c->single_step = 0; /* the gate clears TF; no single-step trap after INT n */
+	/* The instruction completes into the delivery: the image has RF = 0, as for any trap after
+	   an instruction (SDM vol. 3B 19.3.1.1; a fault in the delivery pushes RF = 1 anyway). */
+	c->rflags &= ~X86_RF;
 	events_deliver(c, vector, type, false, 0, c->rip);
 	c->fault_depth = 0;
 	c->break_block = 1;

@@ -216,6 +216,7 @@ struct cpu {
 	u8 halted;
 	u8 event_pending; /* something to check between blocks */
 	u8 single_step; /* RFLAGS.TF was set when the current instruction began: #DB trap after it */
+	u8 rf_step;	/* RFLAGS.RF was set when the current instruction began: clear it after */
 	struct {
 		u8 valid, vector, type, has_error, insn_len;
 		u32 error;
@@ -360,6 +361,12 @@ static inline void cpu_refresh_derived(struct cpu *c)
 		t = 2;
 	c->tlb = c->tlbs[t];
 	c->block_key = c->code_bits | (u32)(c->cpl == 3) << 8;
+}
+/* Alignment checking is on (see above): an instruction that accesses one operand in parts checks
+   the alignment of the whole operand itself. */
+static inline bool cpu_align_checking(const struct cpu *c)
+{
+	return c->tlb == c->tlbs[2];
 }
 void tlb_flush_all(struct cpu *c);    /* MOV CR3 / CR0.PG,WP / CR4 paging bits (SDM 4.10.4) */
 /* Load the PDPTE registers from the PDPT at cr3 (SDM vol. 3A 4.4.1); false, changing nothing,

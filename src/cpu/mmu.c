@@ -644,8 +644,10 @@ void mmu_fetch_phys(struct cpu *c, u64 pa, u8 *buf, unsigned n)
  */
 static always_inline void align_check(struct cpu *c, u64 lin, unsigned size, int acc)
 {
+	/* A non-canonical address is #GP/#SS before #AC (as hardware orders them; SDM vol. 3A
+	   Table 6-2 lists both in one class), which mmu_translate() raises. */
 	if (unlikely(c->tlb == c->tlbs[2]) && !(acc & ACC_SYS) && !(size & (size - 1)) &&
-	    (lin & (size - 1)))
+	    (lin & (size - 1)) && is_canonical(lin))
 		cpu_fault(c, X86_AC_VEC, 0);
 }
 

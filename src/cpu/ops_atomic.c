@@ -91,6 +91,15 @@ void op_cmpxchg8b16b(struct cpu *c, const struct insn *d)
 	ea = insn_ea(c, d);
 	if (half == 8 && ((c->seg_base[d->seg] + ea) & 15))
 		cpu_gp(c, 0);
+	/*
+	 * #AC: CMPXCHG8B's operand is one quadword (SDM vol. 3A 6.15, Table 6-7), read here in two
+	 * halves; a non-canonical address is #GP/#SS first, as on hardware (docs/difftest.md).
+	 */
+	if (half == 4 && cpu_align_checking(c)) {
+		u64 lin = (c->seg_base[d->seg] + ea) & c->lin_mask;
+		if ((lin & 7) && is_canonical(lin))
+			cpu_fault(c, X86_AC_VEC, 0);
+	}
 	lo = mem_read_rmw(c, d->seg, ea, half);
 	hi = mem_read_rmw(c, d->seg, (ea + half) & size_mask(d->asz), half);
 	eq = lo == (c->gpr[R_RAX] & mask) && hi == (c->gpr[R_RDX] & mask);

@@ -264,6 +264,14 @@ void op_enter(struct cpu *c, const struct insn *d)
 		mem_write(c, SEG_SS, stack_off(c, rsp), frame, size);
 	}
 	rsp -= d->imm & 0xffff;
+	/*
+	 * The final stack top is probed as a write of the operand size, which faults as that write
+	 * would: #SS, #AC when it is misaligned (hardware does, for an odd size: docs/difftest.md),
+	 * #PF.
+	 */
+	u64 top = (c->seg_base[SEG_SS] + stack_off(c, rsp)) & c->lin_mask;
+	if (cpu_align_checking(c) && (top & (size - 1)) && is_canonical(top))
+		cpu_fault(c, X86_AC_VEC, 0);
 	mem_probe_write(c, SEG_SS, stack_off(c, rsp), size);
 	reg_write(c, R_RSP, rsp, sb);
 	reg_write(c, R_RBP, frame, size);

@@ -824,6 +824,10 @@ void op_iret(struct cpu *c, const struct insn *d)
 		cpu_pop_commit(c, 3 * osz);
 		flags_set(c, (old & ~mask) | (nf & mask) | X86_FIXED1);
 		commit_cs_real(c, sel, rip, osz);
+		/* hostdiff: RF is cleared when the instruction after IRET completes. */
+		c->rf_step = 0;
+		if (nf & (X86_TF | X86_RF))
+			c->event_pending = 1;
 		return;
 	}
 	if (old & X86_NT)
@@ -859,6 +863,8 @@ void op_iret(struct cpu *c, const struct insn *d)
 		commit_cs(c, &cs, rip, cpl);
 	}
 	c->iret_nmi_unblocked = 0;
-	if (nf & X86_TF)
+	/* RF as loaded lasts until the next instruction completes (events_check) */
+	c->rf_step = 0;
+	if (nf & (X86_TF | X86_RF))
 		c->event_pending = 1;
 }
