@@ -318,6 +318,183 @@ RESET = {
 }
 
 
+# --- virtio: device byte (0 blk, 1 blk read-only, 2 rng, 3 console), u16 RAM image length, the
+# RAM image, then a device script over the 0x200-byte virtio-mmio window (2-byte offsets);
+# events: byte 0 = 0 poke RAM (u16 offset, data), 1 the host (blk: sync fails; rng: entropy;
+# console: typed input), 2 machine reset ---
+V_STATUS, V_QSEL, V_QNUM_MAX, V_QNUM, V_QREADY, V_NOTIFY = 0x70, 0x30, 0x34, 0x38, 0x44, 0x50
+V_ISR, V_ACK, V_DFSEL, V_DF, V_GFSEL, V_GF = 0x60, 0x64, 0x14, 0x10, 0x24, 0x20
+F_INDIRECT, F_EVENT_IDX, F_VERSION_1, F_BLK_FLUSH = 1 << 28, 1 << 29, 1 << 32, 1 << 9
+Q_NEXT, Q_WRITE, Q_INDIRECT = 1, 2, 4
+
+
+def vrd(off, size=4):
+    return rd(off, size, 2)
+
+
+def vwr(off, val, size=4):
+    return wr(off, val, size, 2)
+
+
+def v_handshake(features):
+    """§3.1.1 steps 1-6 as Linux's virtio_mmio does them, up to FEATURES_OK."""
+    return (vrd(0x00) + vrd(0x04) + vrd(0x08) + vwr(V_STATUS, 0) + vwr(V_STATUS, 1)
+            + vwr(V_STATUS, 3) + vwr(V_DFSEL, 0) + vrd(V_DF) + vwr(V_DFSEL, 1) + vrd(V_DF)
+            + vwr(V_GFSEL, 0) + vwr(V_GF, features & 0xffffffff) + vwr(V_GFSEL, 1)
+            + vwr(V_GF, features >> 32) + vwr(V_STATUS, 0xb) + vrd(V_STATUS))
+
+
+def v_queue(q, num, desc, avail, used):
+    return (vwr(V_QSEL, q) + vrd(V_QNUM_MAX) + vwr(V_QNUM, num) + vwr(0x80, desc) + vwr(0x84, 0)
+            + vwr(0x90, avail) + vwr(0x94, 0) + vwr(0xa0, used) + vwr(0xa4, 0) + vwr(V_QREADY, 1)
+            + vrd(V_QREADY))
+
+
+def v_driver_ok():
+    return vwr(V_STATUS, 0xf) + vrd(V_STATUS)
+
+
+def v_kick(q):
+    return vwr(V_NOTIFY, q) + vrd(V_ISR) + vwr(V_ACK, 3) + vrd(V_ISR)
+
+
+def v_poke(gpa, data):
+    """Pokes of up to 12 bytes each (an event has at most 15 argument bytes)."""
+    return b"".join(event(b"\0" + (gpa + i).to_bytes(2, "little") + data[i:i + 12])
+                    for i in range(0, len(data), 12))
+
+
+class Ram:
+    """A guest RAM image: rings and buffers at fixed places."""
+
+    def __init__(self):
+        self.b = bytearray()
+
+    def put(self, at, data):
+        if len(self.b) < at + len(data):
+            self.b += bytes(at + len(data) - len(self.b))
+        self.b[at:at + len(data)] = data
+
+    def desc(self, table, i, addr, length, flags, nxt=0):
+        self.put(table + 16 * i, struct.pack("<QIHH", addr, length, flags, nxt))
+
+    def avail(self, at, heads, flags=0, used_event=0, num=8, idx=None):
+        ring = list(heads) + [0] * (num - len(heads))
+        idx = len(heads) if idx is None else idx
+        self.put(at, struct.pack("<HH", flags, idx) + struct.pack(f"<{num}H", *ring)
+                 + struct.pack("<H", used_event))
+
+
+def v_input(kind, ram, script):
+    return bytes([kind]) + len(ram.b).to_bytes(2, "little") + bytes(ram.b) + script
+
+
+# one queue of 8: table 0x000, available ring 0x100, used ring 0x200; headers 0x400, status
+# bytes 0x500, an indirect table 0x600, data 0x800-0xbff (seeds fit run.sh's -max_len)
+DESC, AVAIL, USED = 0x000, 0x100, 0x200
+
+
+def blk_hdr(kind, sector):
+    return struct.pack("<IIQ", kind, 0, sector)
+
+
+def blk_write_read(published=2):
+    """OUT of one sector (header, data, status), then IN of it back (header, data, status);
+    `published` of the two in avail->idx."""
+    r = Ram()
+    r.put(0x400, blk_hdr(0, 1))
+    r.put(0x410, blk_hdr(1, 1))
+    r.put(0xa00, bytes(range(256)) * 2)
+    r.desc(DESC, 0, 0x410, 16, Q_NEXT, 1)
+    r.desc(DESC, 1, 0xa00, 512, Q_NEXT, 2)
+    r.desc(DESC, 2, 0x501, 1, Q_WRITE)
+    r.desc(DESC, 3, 0x400, 16, Q_NEXT, 4)
+    r.desc(DESC, 4, 0x800, 512, Q_WRITE | Q_NEXT, 5)
+    r.desc(DESC, 5, 0x500, 1, Q_WRITE)
+    r.avail(AVAIL, [0, 3], idx=published)
+    return r
+
+
+def blk_indirect_flush_id():
+    """A write through an indirect table, a FLUSH and a GET_ID, with EVENT_IDX."""
+    r = Ram()
+    r.put(0x400, blk_hdr(1, 30))
+    r.put(0x410, blk_hdr(4, 0))
+    r.put(0x420, blk_hdr(8, 0))
+    r.put(0x800, b"\x5a" * 512)
+    r.desc(0x600, 0, 0x400, 16, Q_NEXT, 1)
+    r.desc(0x600, 1, 0x800, 512, Q_NEXT, 2)
+    r.desc(0x600, 2, 0x500, 1, Q_WRITE)
+    r.desc(DESC, 0, 0x600, 48, Q_INDIRECT)
+    r.desc(DESC, 1, 0x410, 16, Q_NEXT, 2)
+    r.desc(DESC, 2, 0x501, 1, Q_WRITE)
+    r.desc(DESC, 3, 0x420, 16, Q_NEXT, 4)
+    r.desc(DESC, 4, 0xa00, 20, Q_WRITE | Q_NEXT, 5)
+    r.desc(DESC, 5, 0x502, 1, Q_WRITE)
+    r.avail(AVAIL, [0, 1, 3], used_event=2)
+    return r
+
+
+def blk_loop():
+    """A chain whose next indices loop: DEVICE_NEEDS_RESET, then a reset and a fresh start."""
+    r = Ram()
+    r.put(0x400, blk_hdr(0, 0))
+    r.desc(DESC, 0, 0x400, 16, Q_NEXT, 1)
+    r.desc(DESC, 1, 0x800, 512, Q_WRITE | Q_NEXT, 0)
+    r.avail(AVAIL, [0])
+    return r
+
+
+def rng_two():
+    """Two writable buffers; the host has 40 bytes of entropy for the 64 asked."""
+    r = Ram()
+    r.desc(DESC, 0, 0x800, 32, Q_WRITE)
+    r.desc(DESC, 1, 0x900, 16, Q_WRITE | Q_NEXT, 2)
+    r.desc(DESC, 2, 0x910, 16, Q_WRITE)
+    r.avail(AVAIL, [0, 1])
+    return r
+
+
+def console_rings():
+    """receiveq: two 8-byte buffers; transmitq (table 0x600, rings 0x700, 0x780): "hello\\n"."""
+    r = Ram()
+    r.desc(DESC, 0, 0x800, 8, Q_WRITE)
+    r.desc(DESC, 1, 0x808, 8, Q_WRITE)
+    r.avail(AVAIL, [0, 1])
+    r.put(0x900, b"hello\n")
+    r.desc(0x600, 0, 0x900, 3, Q_NEXT, 1)
+    r.desc(0x600, 1, 0x903, 3, 0)
+    r.avail(0x700, [0])
+    return r
+
+
+def virtio_seeds():
+    blk_q = v_queue(0, 8, DESC, AVAIL, USED)
+    plain = v_handshake(F_VERSION_1) + blk_q + v_driver_ok()
+    full = v_handshake(F_VERSION_1 | F_EVENT_IDX | F_INDIRECT | F_BLK_FLUSH) + blk_q + v_driver_ok()
+    return {
+        "blk-write-read": v_input(0, blk_write_read(), plain + vrd(0x100, 8) + v_kick(0)),
+        # the second request is published after the first completed, as another vCPU would
+        "blk-write-then-read": v_input(
+            0, blk_write_read(0), plain + v_poke(AVAIL + 2, b"\x01\x00") + v_kick(0)
+            + v_poke(AVAIL + 2, b"\x02\x00") + v_kick(0) + event(b"\x01\x01") + v_kick(0)),
+        "blk-indirect-flush-id": v_input(0, blk_indirect_flush_id(), full + v_kick(0)),
+        "blk-ro-write-read": v_input(1, blk_write_read(), plain + v_kick(0) + vrd(0x100, 8)),
+        # then a machine reset, the loop broken (desc 1 without NEXT) and the request again
+        "blk-loop-reset": v_input(0, blk_loop(), plain + v_kick(0) + vrd(V_STATUS)
+                                  + event(b"\x02") + vrd(V_STATUS)
+                                  + v_poke(DESC + 16, struct.pack("<QIHH", 0x800, 513, Q_WRITE, 0))
+                                  + plain + v_kick(0)),
+        "rng-fill": v_input(2, rng_two(), event(b"\x01" + bytes(range(1, 15)))
+                            + event(b"\x01" + bytes(range(15, 29))) + event(b"\x01" + bytes(12))
+                            + v_handshake(F_VERSION_1) + blk_q + v_driver_ok() + v_kick(0)),
+        "console-tx-rx": v_input(3, console_rings(), v_handshake(F_VERSION_1 | 1 << 2) + blk_q
+                                 + v_queue(1, 8, 0x600, 0x700, 0x780) + v_driver_ok()
+                                 + v_kick(1) + event(b"\x01typed 12 bytes") + vrd(V_ISR)
+                                 + vwr(0x108, 0x21, 1)),
+    }
+
+
 # --- multiboot: u32 RAM selector, u16 command-line length, command line, image ---
 def shrink_elf(path, keep):
     """The ELF header and program headers of a built guest, with its first PT_LOAD cut to `keep`
@@ -371,6 +548,8 @@ def main():
                             ("reset", RESET)):
         for name, script in scripts.items():
             write(target, name, script)
+    for name, data in virtio_seeds().items():
+        write("virtio", name, data)
     hello = shrink_elf(os.path.join(guests, "hello.elf"), 0x200)
     legacy = shrink_elf(os.path.join(guests, "legacy32.elf"), 0x200)
     aout = shrink_aout(os.path.join(guests, "aoutkludge.bin"), 0x200)

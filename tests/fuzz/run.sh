@@ -20,6 +20,7 @@ max_len_of() {
 	case $1 in
 	decode) echo 32 ;;
 	mmio) echo 64 ;;
+	virtio) echo 8192 ;;
 	multiboot) echo 12288 ;;
 	linux_loader) echo 16384 ;;
 	*) echo 4096 ;;
