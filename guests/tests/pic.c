@@ -68,7 +68,9 @@ int main(void)
 	check(pic_irr() & 1, "IRQ 0 is requested in the IRR while IF = 0");
 	check(ticks == 0, "with IF = 0 nothing is delivered");
 	asm volatile("sti; nop; cli");
-	check(ticks == 1, "STI delivers the pending IRQ 0 at vector 0x20 (ticks %llu)",
+	/* At least the pending one: guest time is the host's clock, so on a loaded host another
+	   1 kHz edge may arrive while the handler runs and be taken before CLI. */
+	check(ticks >= 1, "STI delivers the pending IRQ 0 at vector 0x20 (ticks %llu)",
 	      (unsigned long long)ticks);
 
 	ticks = 0;
