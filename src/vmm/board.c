@@ -129,17 +129,17 @@ static void board_lapic_kick(void *opaque)
 
 static void board_lapic_send(void *opaque, struct lapic *from, const struct apic_msg *msg)
 {
-	struct vm *vm = opaque;
+	struct vcpu *vcpu = opaque;
 
-	apic_bus_deliver(&vm->apic_bus, msg, from);
+	apic_bus_deliver(&vcpu->vm->apic_bus, msg, from);
 }
 
 /* A LAPIC's EOI of a level-triggered vector is broadcast to the IOAPIC (SDM 11.8.5). */
 static void board_lapic_eoi(void *opaque, u8 vector)
 {
-	struct vm *vm = opaque;
+	struct vcpu *vcpu = opaque;
 
-	ioapic_eoi(&vm->ioapic, vector);
+	ioapic_eoi(&vcpu->vm->ioapic, vector);
 }
 
 static u64 board_lapic_guest_tsc(void *opaque)
