@@ -218,12 +218,18 @@ static int board_lapic_wrmsr(void *opaque, u32 index, u64 value)
 	return err;
 }
 
-/* The xAPIC page: each vCPU reaches its own LAPIC at the same address (SDM 11.4.1). */
+/*
+ * The xAPIC page: each vCPU reaches its own LAPIC at the same address (SDM 11.4.1). Timers that
+ * are due fire first: the run loop otherwise looks at them only on the host tick's exit, and a
+ * guest polling IRR for its timer's expiry (SDM 11.5.4: the interrupt is generated when the count
+ * reaches 0) must see it set once the time has come, however rarely that tick arrives.
+ */
 static void board_lapic_mmio(void *opaque, u64 offset, u64 *data, unsigned len, bool is_write)
 {
 	struct vm *vm = opaque;
 	struct vcpu *vcpu = vm->running ? vm->running : &vm->vcpus[0];
 
+	timer_run_expired(&vm->timers, timer_now(&vm->timers));
 	lapic_mmio_access(&vcpu->lapic, offset, data, len, is_write);
 	board_lapic_update(vcpu);
 }
