@@ -107,8 +107,9 @@ static void test_pit(u8 id)
 	check(vec_set(LAPIC_IRR, VEC_PIT), "IRQ 0 reaches the LAPIC's IRR through IOAPIC input 2");
 	check(pit_ticks == 0, "with IF = 0 nothing is delivered");
 	check(!vec_set(LAPIC_TMR, VEC_PIT), "an edge-triggered entry leaves TMR clear");
+	/* A later 1 kHz edge may be taken too before CLI when the handler ran long on the host. */
 	asm volatile("sti; nop; cli");
-	check(pit_ticks == 1, "STI delivers vector %#x (ticks %llu)", VEC_PIT,
+	check(pit_ticks >= 1, "STI delivers vector %#x (ticks %llu)", VEC_PIT,
 	      (unsigned long long)pit_ticks);
 	check(!vec_set(LAPIC_ISR, VEC_PIT), "the EOI took it out of service");
 
