@@ -1,18 +1,56 @@
 // SPDX-License-Identifier: MIT
 /*
  * The PC board: the devices every guest gets, registered with the VM (vm_register_device), put
- * on the port and MMIO buses, and wired to interrupt lines, as a PC's chipset wires them:
+ * on the port and MMIO buses, and wired to interrupt lines, as a PC's chipset wires them
+ * (QEMU's "pc" machine is the model; docs/firmware.md lists what the ACPI tables promise):
  *   COM1 16550A at 0x3f8, IRQ 4; the 8254 PIT at 0x40-0x43 (+ port 0x61), OUT0 on IRQ 0; the
- *   two 8259A PICs at 0x20/0xa0 (ELCR at 0x4d0), whose INT goes to the BSP's INTR (virtual-wire
- *   mode through LINT0, SDM vol. 3A 10.5.1, MP spec 3.6.2.1); the debug-exit port; testdev.
+ *   two 8259A PICs at 0x20/0xa0 (ELCR at 0x4d0); the MC146818 RTC at 0x70-0x71, IRQ 8; the HPET
+ *   at 0xfed00000, whose legacy-replacement route sits between the PIT/RTC and IRQ 0/8; the
+ *   i8042 at 0x60/0x64, IRQ 1 and 12; the ACPI PM block at 0x600, SCI on IRQ 9 (GSI 9); the
+ *   reset registers at 0x92 and 0xcf9; fw_cfg at 0x510; the PCI host bridge at 0xcf8/0xcfc; the
+ *   IOAPIC at 0xfec00000; a local APIC per vCPU at 0xfee00000; the debug-exit port; testdev.
  * A new device goes here: init, bus ranges, vm_register_device, irq_line_wire.
  *
+ * The path of an interrupt (docs/architecture.md):
+ *   ISA IRQ n -> the 8259A pair (pin n) and the IOAPIC (pin n; IRQ 0 on pin 2, the MADT's
+ *   interrupt source override) -> the 8259A's INT on the BSP's LINT0 (virtual wire, SDM vol. 3A
+ *   10.5.1, MP spec 3.6.2.1); the IOAPIC's messages over the APIC bus (devices/apic_bus.h) to
+ *   the LAPICs, whose EOI of a level vector goes back to the IOAPIC (82093AA 3.2.4) -> the
+ *   LAPIC of each vCPU drives its INTR (vm_vcpu_set_intr): high while a vector is deliverable
+ *   (IRR above PPR, SDM 11.8.4) or ExtINT is pending; the INTA cycle (vcpu_intc.ack) asks the
+ *   8259A for ExtINT, else moves the LAPIC's vector from IRR to ISR.
+ *
  * Firmware state: a guest loaded directly (multiboot, PVH, Linux) meets the chipset as firmware
- * leaves it. The PICs are unprogrammed with every IRQ masked (IMR 0xff): Linux and every OS
- * program them before unmasking, and a guest that never does sees no interrupt, as before the
- * PICs existed. The PIT runs as after a BIOS (mode 3, count 65536, 18.2 Hz), as QEMU's does.
+ * leaves it. The PICs are unprogrammed with every IRQ masked (IMR 0xff), every IOAPIC entry is
+ * masked (its reset state), the LAPICs are software-disabled (SVR 0xff) with the BSP's LINT0 set
+ * to ExtINT, as KVM's kvm_lapic_reset and QEMU's apic_reset_common leave it for the BIOS' virtual
+ * wire mode. A guest that never programs them sees no interrupt. The PIT runs as after a BIOS
+ * (mode 3, count 65536, 18.2 Hz), as QEMU's does; the HPET, RTC and PM interrupts are off.
+ *
+ * Not yet: NMI (LINT1, NMI messages and the NMI window), INIT and SIPI (an AP stays in
+ * wait-for-SIPI; LAPIC_EV_* other than ExtINT are left pending), x2APIC (CPUID does not offer it,
+ * so IA32_APIC_BASE.EXTD stays 0), TSC-deadline (CPUID.01H:ECX[24] is 0: the guest TSC's
+ * frequency is not a VM parameter yet), a relocated IA32_APIC_BASE (the page decodes only at
+ * 0xfee00000), CR8 as the LAPIC's TPR (CR8 is the CPU's while TPR shadow is off), APICv.
  */
+#include <string.h>
+#include <time.h>
+
+#include "firmware/e820.h"
+#include "cpu/cpu.h"
 #include "vmm/vm.h"
+
+/* The LAPIC timer's clock before its divider, KVM's and QEMU's (1 GHz). */
+#define BOARD_APIC_BUS_HZ 1000000000ull
+/* The guest TSC rate the LAPIC is told for TSC-deadline mode, which CPUID does not offer yet. */
+#define BOARD_TSC_HZ 1000000000ull
+/* The RTC's wall clock in a --tsc virtual run: 2000-01-01 00:00 UTC, the same every run. */
+#define BOARD_RTC_VIRTUAL_EPOCH 946684800
+/* The IOAPIC's ID, the MADT's (firmware/acpi.h acpi_config_pc). */
+#define BOARD_IOAPIC_ID 0
+/* Who drives an IOAPIC input (vm->gsi_sources). */
+#define GSI_SRC_ISA  BIT(0)
+#define GSI_SRC_HPET BIT(1)
 
 static void board_stop_by_debug_exit(void *opaque, int status)
 {
@@ -38,33 +76,291 @@ static void board_pic_reset(void *opaque)
 	p->chip[0].imr = p->chip[1].imr = 0xff; /* as firmware leaves it, see above */
 }
 
-static void board_pit_reset(void *opaque)
-{
-	pit_reset(opaque);
-}
-
 static void board_testdev_reset(void *opaque)
 {
 	*(struct testdev *)opaque = (struct testdev){ 0 };
 }
 
-/* The 8259A pair as the BSP's interrupt controller: INTA cycle, and is any IRQ unmasked? */
-static int board_pic_ack(void *opaque)
-{
-	return pic_intack(opaque);
-}
-
-static bool board_pic_can_wake(void *opaque)
-{
-	const struct pic *p = opaque;
-
-	return p->chip[0].imr != 0xff;
-}
+/* The registry's reset hook for a device whose reset takes its own struct. */
+#define BOARD_RESET_FN(name, type, fn)                                                             \
+	static void board_##name##_reset(void *opaque)                                             \
+	{                                                                                          \
+		fn((type *)opaque);                                                                \
+	}
+BOARD_RESET_FN(pit, struct pit, pit_reset)
+BOARD_RESET_FN(ioapic, struct ioapic, ioapic_reset)
+BOARD_RESET_FN(hpet, struct hpet, hpet_reset)
+BOARD_RESET_FN(rtc, struct rtc, rtc_reset)
+BOARD_RESET_FN(acpi_pm, struct acpi_pm, acpi_pm_reset)
+BOARD_RESET_FN(i8042, struct i8042, i8042_reset)
+BOARD_RESET_FN(reset_ctl, struct reset_ctl, reset_ctl_reset)
+BOARD_RESET_FN(fw_cfg, struct fw_cfg, fw_cfg_reset)
+BOARD_RESET_FN(pci, struct pci_host, pci_host_reset)
 
 static void board_console_input(void *opaque)
 {
 	uart_host_input(opaque);
 }
+
+/* --- the local APICs --- */
+
+static u32 board_lapic_reg(const struct lapic *l, unsigned off)
+{
+	u32 v;
+
+	memcpy(&v, l->regs + off, sizeof(v)); /* the xAPIC register page (lapic.h) */
+	return v;
+}
+
+/* The vCPU's INTR: a fixed vector the LAPIC would dispatch (SDM 11.8.4) or ExtINT pending. */
+static void board_lapic_update(struct vcpu *vcpu)
+{
+	const struct lapic *l = &vcpu->lapic;
+
+	vm_vcpu_set_intr(vcpu, 0,
+			 lapic_pending_vector(l) >= 0 ||
+				 (lapic_pending_events(l) & LAPIC_EV_EXTINT));
+}
+
+static void board_lapic_kick(void *opaque)
+{
+	board_lapic_update(opaque);
+}
+
+static void board_lapic_send(void *opaque, struct lapic *from, const struct apic_msg *msg)
+{
+	struct vcpu *vcpu = opaque;
+
+	apic_bus_deliver(&vcpu->vm->apic_bus, msg, from);
+}
+
+/* A LAPIC's EOI of a level-triggered vector is broadcast to the IOAPIC (SDM 11.8.5). */
+static void board_lapic_eoi(void *opaque, u8 vector)
+{
+	struct vcpu *vcpu = opaque;
+
+	ioapic_eoi(&vcpu->vm->ioapic, vector);
+}
+
+static u64 board_lapic_guest_tsc(void *opaque)
+{
+	struct vcpu *vcpu = opaque;
+	const struct backend_ops *b = vcpu->vm->backend;
+
+	return b->guest_tsc ? b->guest_tsc(vcpu) : __builtin_ia32_rdtsc();
+}
+
+/*
+ * The INTA cycle: ExtINT first (the 8259A supplies the vector, SDM 10.5.1; KVM's
+ * kvm_cpu_get_interrupt asks the PIC first too), else the LAPIC's highest deliverable vector
+ * goes from IRR to ISR (SDM 11.8.4). -1 when neither is left (the request went away).
+ */
+static int board_lapic_ack(void *opaque)
+{
+	struct vcpu *vcpu = opaque;
+	struct lapic *l = &vcpu->lapic;
+	int vector = -1;
+
+	if (lapic_take_events(l, LAPIC_EV_EXTINT, NULL))
+		vector = pic_intack(&vcpu->vm->pic);
+	else if (lapic_pending_vector(l) >= 0)
+		vector = lapic_intack(l);
+	board_lapic_update(vcpu);
+	return vector;
+}
+
+/*
+ * Could an interrupt still reach this vCPU? A software-enabled LAPIC accepts its timer, IPIs
+ * and IOAPIC messages; otherwise only the 8259A's INTR through LINT0 can (the BSP's, while the
+ * LAPIC is globally disabled or LINT0 is an unmasked ExtINT entry, SDM 11.4.3, 11.5.1), and only
+ * when some IRQ is unmasked there.
+ */
+static bool board_lapic_can_wake(void *opaque)
+{
+	struct vcpu *vcpu = opaque;
+	const struct lapic *l = &vcpu->lapic;
+	const struct pic *p = &vcpu->vm->pic;
+	u32 lvt0 = board_lapic_reg(l, APIC_LVT0);
+	bool extint;
+
+	if (lapic_hw_enabled(l) && lapic_sw_enabled(l))
+		return true;
+	extint = !lapic_hw_enabled(l) ||
+		 (!(lvt0 & APIC_LVT_MASKED) &&
+		  ((lvt0 & APIC_LVT_DM) >> APIC_LVT_DM_SHIFT) == APIC_DM_EXTINT);
+	return vcpu->id == 0 && extint && p->chip[0].imr != 0xff;
+}
+
+/*
+ * IA32_APIC_BASE, IA32_TSC_DEADLINE and the x2APIC MSRs (0x800-0x8ff) are the LAPIC's (they
+ * exit: the MSR bitmap passes only the CPU's own, vmm/msr.c). IA32_TSC_DEADLINE reaches the
+ * LAPIC although CPUID does not offer TSC-deadline mode yet; the LAPIC ignores it outside that
+ * mode (SDM 11.5.4.1).
+ */
+static int board_lapic_rdmsr(void *opaque, u32 index, u64 *value)
+{
+	struct vcpu *vcpu = opaque;
+
+	if (!lapic_msr_owns(index))
+		return -ENOENT;
+	return lapic_rdmsr(&vcpu->lapic, index, value);
+}
+
+static int board_lapic_wrmsr(void *opaque, u32 index, u64 value)
+{
+	struct vcpu *vcpu = opaque;
+	int err;
+
+	if (!lapic_msr_owns(index))
+		return -ENOENT;
+	err = lapic_wrmsr(&vcpu->lapic, index, value);
+	board_lapic_update(vcpu); /* EOI, TPR, a disabled APIC: what is deliverable changed */
+	return err;
+}
+
+/*
+ * The xAPIC page: each vCPU reaches its own LAPIC at the same address (SDM 11.4.1). Timers that
+ * are due fire first: the run loop otherwise looks at them only on the host tick's exit, and a
+ * guest polling IRR for its timer's expiry (SDM 11.5.4: the interrupt is generated when the count
+ * reaches 0) must see it set once the time has come, however rarely that tick arrives.
+ */
+static void board_lapic_mmio(void *opaque, u64 offset, u64 *data, unsigned len, bool is_write)
+{
+	struct vm *vm = opaque;
+	struct vcpu *vcpu = vm->running ? vm->running : &vm->vcpus[0];
+
+	timer_run_expired(&vm->timers, timer_now(&vm->timers));
+	lapic_mmio_access(&vcpu->lapic, offset, data, len, is_write);
+	board_lapic_update(vcpu);
+}
+
+/* The 8259A's INT on the BSP's LINT0 (virtual wire, SDM 10.5.1). */
+static void board_pic_intr(void *opaque, unsigned pin, bool level)
+{
+	struct vcpu *vcpu = opaque;
+
+	lapic_set_lint(&vcpu->lapic, 0, level);
+	board_lapic_update(vcpu);
+}
+
+/* Power-up of every LAPIC (SDM 11.4.7.1), then the BSP's LINT0 as the BIOS leaves it (above). */
+static void board_lapics_reset(void *opaque)
+{
+	struct vm *vm = opaque;
+	u32 lvt0 = APIC_DM_EXTINT << APIC_LVT_DM_SHIFT;
+
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		lapic_reset(&vm->vcpus[i].lapic);
+	memcpy(vm->vcpus[0].lapic.regs + APIC_LVT0, &lvt0, sizeof(lvt0));
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		board_lapic_update(&vm->vcpus[i]);
+}
+
+static int board_lapics_create(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *vcpu = &vm->vcpus[i];
+		const struct lapic_config cfg = {
+			.apic_id = vcpu->id,
+			.bsp = vcpu->id == 0,
+			.maxphyaddr = CPU_MAXPHYADDR,
+			.bus_hz = BOARD_APIC_BUS_HZ,
+			.tsc_hz = BOARD_TSC_HZ,
+		};
+		const struct lapic_host host = {
+			.send = board_lapic_send,
+			.eoi = board_lapic_eoi,
+			.kick = board_lapic_kick,
+			.guest_tsc = board_lapic_guest_tsc,
+			.opaque = vcpu,
+		};
+		int err = lapic_init(&vcpu->lapic, &cfg, &host, &vm->timers);
+
+		if (err)
+			return err;
+		vm->lapics[i] = &vcpu->lapic;
+		vcpu->intc = (struct vcpu_intc){
+			.ack = board_lapic_ack,
+			.can_wake = board_lapic_can_wake,
+			.rdmsr = board_lapic_rdmsr,
+			.wrmsr = board_lapic_wrmsr,
+			.opaque = vcpu,
+		};
+	}
+	apic_bus_init(&vm->apic_bus, vm->lapics, vm->nr_vcpus);
+	board_lapics_reset(vm);
+	return 0;
+}
+
+/* --- the IOAPIC and the ISA IRQs --- */
+
+static unsigned board_ioapic_deliver(void *opaque, const struct apic_msg *msg)
+{
+	struct vm *vm = opaque;
+
+	return apic_bus_deliver(&vm->apic_bus, msg, NULL);
+}
+
+/* One source of IOAPIC input `pin` changed: the pin sees the OR of its sources. */
+static void board_gsi_set(struct vm *vm, unsigned pin, u8 source, bool level)
+{
+	if (pin >= IOAPIC_NR_PINS)
+		return;
+	if (level)
+		vm->gsi_sources[pin] |= source;
+	else
+		vm->gsi_sources[pin] &= (u8)~source;
+	ioapic_set_irq(&vm->ioapic, pin, vm->gsi_sources[pin] != 0);
+}
+
+/* ISA IRQ `irq` (0-15): 8259A input `irq` and IOAPIC input `irq`, IRQ 0 on pin 2 (the ISA
+   override QEMU, KVM and the MADT use). IRQ 2 is the cascade: no ISA device drives it. */
+static void board_isa_irq(void *opaque, unsigned irq, bool level)
+{
+	struct vm *vm = opaque;
+
+	if (irq == PIC_CASCADE_IRQ)
+		return;
+	pic_set_irq(&vm->pic, irq, level);
+	board_gsi_set(vm, irq == 0 ? 2 : irq, GSI_SRC_ISA, level);
+}
+
+/* An HPET route (IA-PC HPET 1.0a 2.3.8: Tn_INT_ROUTE_CNF selects the IOAPIC input). */
+static void board_hpet_gsi(void *opaque, unsigned pin, bool level)
+{
+	board_gsi_set(opaque, pin, GSI_SRC_HPET, level);
+}
+
+/* --- power and reset --- */
+
+/* S5 (ACPI 6.4 7.4.2.6, soft off): the run ends, status 0, as QEMU exits on power-off. */
+static void board_poweroff(void *opaque)
+{
+	vm_request_stop(opaque, 0, "guest powered off (ACPI S5)");
+}
+
+/*
+ * A reset request (port 0xcf9, port 0x92 INIT_NOW, the i8042's output port): the run ends with
+ * status 0 and one line, as QEMU with -no-reboot and a KVM VMM without firmware to restart do
+ * (a directly loaded guest has no BIOS at the reset vector to come back to).
+ */
+static void board_reset_request(void *opaque, enum reset_kind kind)
+{
+	vm_request_stop(opaque, 0, "guest requested a %s: run ended",
+			kind == RESET_INIT ? "CPU reset (INIT)" : "platform reset");
+}
+
+static void board_i8042_cpu_reset(void *opaque)
+{
+	vm_request_stop(opaque, 0, "guest requested a reset through the i8042: run ended");
+}
+
+static void board_guest_mem_written(void *opaque, u64 gpa, u64 len)
+{
+	vm_mem_written(opaque, gpa, len);
+}
+
+/* --- registration --- */
 
 static int board_register(struct vm *vm, const char *name, void *opaque, void (*reset)(void *))
 {
@@ -75,61 +371,181 @@ static int board_register(struct vm *vm, const char *name, void *opaque, void (*
 					      });
 }
 
+/* An MMIO device above RAM: its region, its range. RAM that covers it (a guest with more than
+   4 GiB, RAM being one slot from 0 today) leaves the device out: 0, nothing registered. */
+static int board_mmio(struct vm *vm, u64 base, u64 size, bus_access_fn access, void *opaque,
+		      const char *name)
+{
+	int err;
+
+	if (base < vm->ram_size)
+		return 0;
+	err = vm_add_region(vm, base, size, MEM_MMIO, name);
+	if (!err)
+		err = bus_register_range(&vm->mmio, base, size, access, opaque, name);
+	return err;
+}
+
+static int board_pio(struct vm *vm, u64 port, u64 n, bus_access_fn access, void *opaque,
+		     const char *name)
+{
+	return bus_register_range(&vm->pio, port, n, access, opaque, name);
+}
+
+/* The interrupt controllers and timers, wired before their inits (each keeps its wiring). */
+static int board_wire_interrupts(struct vm *vm)
+{
+	int err;
+
+	pic_init(&vm->pic);
+	board_pic_reset(&vm->pic);
+	irq_line_wire(&vm->pic.intr, board_pic_intr, &vm->vcpus[0], 0);
+	err = ioapic_init(&vm->ioapic, BOARD_IOAPIC_ID,
+			  &(struct ioapic_host){ .deliver = board_ioapic_deliver, .opaque = vm });
+	if (!err)
+		err = board_lapics_create(vm);
+	if (err)
+		return err;
+
+	/* The HPET's routes into the IOAPIC, and its legacy-replacement outputs onto ISA IRQ 0
+	   and 8; the PIT's OUT0 and the RTC's IRQ8 go through it (hpet.h). */
+	for (unsigned n = 0; n < HPET_NR_ROUTES; n++)
+		if (HPET_ROUTE_CAP & BIT(n))
+			irq_line_wire(&vm->hpet.irq[n], board_hpet_gsi, vm, n);
+	irq_line_wire(&vm->hpet.isa_irq0, board_isa_irq, vm, 0);
+	irq_line_wire(&vm->hpet.isa_irq8, board_isa_irq, vm, RTC_IRQ);
+	hpet_init(&vm->hpet, &vm->timers);
+	irq_line_wire(&vm->pit.irq, hpet_set_legacy_input, &vm->hpet, HPET_IN_PIT);
+	pit_init(&vm->pit, &vm->timers);
+	irq_line_wire(&vm->rtc.irq, hpet_set_legacy_input, &vm->hpet, HPET_IN_RTC);
+	rtc_init(&vm->rtc, &vm->timers, vm->tsc_virtual ? BOARD_RTC_VIRTUAL_EPOCH : time(NULL),
+		 pc_ram_below_4g(vm->ram_size), pc_ram_above_4g(vm->ram_size));
+
+	irq_line_wire(&vm->uart.irq, board_isa_irq, vm, UART_COM1_IRQ);
+	irq_line_wire(&vm->i8042.irq_kbd, board_isa_irq, vm, I8042_IRQ_KBD);
+	irq_line_wire(&vm->i8042.irq_aux, board_isa_irq, vm, I8042_IRQ_AUX);
+	i8042_init(&vm->i8042, &(struct i8042_host){ .reset = board_i8042_cpu_reset, .opaque = vm });
+	irq_line_wire(&vm->acpi_pm.sci, board_isa_irq, vm, ACPI_PM_SCI_GSI);
+	acpi_pm_init(&vm->acpi_pm, &vm->timers,
+		     &(struct acpi_pm_host){ .poweroff = board_poweroff, .opaque = vm });
+	return 0;
+}
+
+/* The registers nothing interrupts: reset control, fw_cfg, the PCI host bridge. */
+static int board_create_chipset(struct vm *vm)
+{
+	const struct fw_cfg_item items[] = {
+		FW_CFG_ITEM_VALUE(FW_CFG_RAM_SIZE, vm->ram_size, 8),
+		FW_CFG_ITEM_VALUE(FW_CFG_NB_CPUS, vm->nr_vcpus, 2),
+		FW_CFG_ITEM_VALUE(FW_CFG_MAX_CPUS, vm->nr_vcpus, 2),
+	};
+	int err;
+
+	reset_ctl_init(&vm->reset_ctl,
+		       &(struct reset_host){ .reset = board_reset_request, .opaque = vm });
+	vm->guest_mem = (struct guest_mem){
+		.ram = vm->ram,
+		.size = vm->ram_size,
+		.written = board_guest_mem_written,
+		.opaque = vm,
+	};
+	err = fw_cfg_init(&vm->fw_cfg, &vm->guest_mem, items, ARRAY_SIZE(items));
+	if (err)
+		return err;
+	pci_host_init(&vm->pci);
+
+	err = board_pio(vm, RESET_PORT92, 1, reset_port92_access, &vm->reset_ctl, "port92");
+	if (!err)
+		err = board_pio(vm, RESET_CF9, 1, reset_cf9_access, &vm->reset_ctl, "reset-cf9");
+	if (!err)
+		err = board_register(vm, "reset", &vm->reset_ctl, board_reset_ctl_reset);
+	if (!err)
+		err = board_pio(vm, FW_CFG_PORT_SEL, FW_CFG_IO_LEN, fw_cfg_io_access, &vm->fw_cfg,
+				"fw_cfg");
+	if (!err)
+		err = board_pio(vm, FW_CFG_PORT_DMA, FW_CFG_DMA_LEN, fw_cfg_dma_access,
+				&vm->fw_cfg, "fw_cfg-dma");
+	if (!err)
+		err = board_register(vm, "fw_cfg", &vm->fw_cfg, board_fw_cfg_reset);
+	if (!err)
+		err = board_pio(vm, PCI_CONFIG_ADDRESS_PORT, PCI_CONFIG_ADDRESS_LEN,
+				pci_config_address_access, &vm->pci, "pci-address");
+	if (!err)
+		err = board_pio(vm, PCI_CONFIG_DATA_PORT, PCI_CONFIG_DATA_LEN,
+				pci_config_data_access, &vm->pci, "pci-data");
+	if (!err)
+		err = board_register(vm, "pci", &vm->pci, board_pci_reset);
+	return err;
+}
+
 int board_create(struct vm *vm, const struct uart_host *console)
 {
-	struct bus *pio = &vm->pio;
 	int err;
 
 	uart_init(&vm->uart, console);
-	pic_init(&vm->pic);
-	pit_init(&vm->pit, &vm->timers);
-	board_pic_reset(&vm->pic);
 	vm->debug_exit = (struct debug_exit){ .on_exit = board_stop_by_debug_exit, .opaque = vm };
+	err = board_wire_interrupts(vm);
+	if (err)
+		return err;
 
-	/* Interrupt lines: ISA IRQs into the PIC pair, its INT into the BSP. */
-	irq_line_wire(&vm->uart.irq, pic_set_irq, &vm->pic, UART_COM1_IRQ);
-	irq_line_wire(&vm->pit.irq, pic_set_irq, &vm->pic, 0);
-	irq_line_wire(&vm->pic.intr, vm_vcpu_set_intr, &vm->vcpus[0], 0);
-	vm->vcpus[0].intc = (struct vcpu_intc){
-		.ack = board_pic_ack,
-		.can_wake = board_pic_can_wake,
-		.opaque = &vm->pic,
-	};
-
-	err = bus_register_range(pio, UART_COM1_BASE, UART_NR_REGS, uart_access, &vm->uart,
-				 "uart");
+	err = board_pio(vm, UART_COM1_BASE, UART_NR_REGS, uart_access, &vm->uart, "uart");
 	if (!err)
 		err = board_register(vm, "uart", &vm->uart, board_uart_reset);
 	if (!err)
-		err = bus_register_range(pio, PIC_MASTER_BASE, 2, pic_master_access, &vm->pic,
-					 "pic-master");
+		err = board_pio(vm, PIC_MASTER_BASE, 2, pic_master_access, &vm->pic, "pic-master");
 	if (!err)
-		err = bus_register_range(pio, PIC_SLAVE_BASE, 2, pic_slave_access, &vm->pic,
-					 "pic-slave");
+		err = board_pio(vm, PIC_SLAVE_BASE, 2, pic_slave_access, &vm->pic, "pic-slave");
 	if (!err)
-		err = bus_register_range(pio, PIC_ELCR_BASE, 2, pic_elcr_access, &vm->pic, "elcr");
+		err = board_pio(vm, PIC_ELCR_BASE, 2, pic_elcr_access, &vm->pic, "elcr");
 	if (!err)
 		err = board_register(vm, "pic", &vm->pic, board_pic_reset);
 	if (!err)
-		err = bus_register_range(pio, PIT_BASE, PIT_NR_PORTS, pit_access, &vm->pit, "pit");
+		err = board_mmio(vm, IOAPIC_DEFAULT_BASE, IOAPIC_MMIO_SIZE, ioapic_access,
+				 &vm->ioapic, "ioapic");
 	if (!err)
-		err = bus_register_range(pio, PIT_PORT61, 1, pit_port61_access, &vm->pit,
-					 "port61");
+		err = board_register(vm, "ioapic", &vm->ioapic, board_ioapic_reset);
+	if (!err)
+		err = board_mmio(vm, LAPIC_DEFAULT_BASE, LAPIC_MMIO_SIZE, board_lapic_mmio, vm,
+				 "lapic");
+	if (!err)
+		err = board_register(vm, "lapic", vm, board_lapics_reset);
+	if (!err)
+		err = board_mmio(vm, HPET_BASE, HPET_SIZE, hpet_access, &vm->hpet, "hpet");
+	if (!err)
+		err = board_register(vm, "hpet", &vm->hpet, board_hpet_reset);
+	if (!err)
+		err = board_pio(vm, PIT_BASE, PIT_NR_PORTS, pit_access, &vm->pit, "pit");
+	if (!err)
+		err = board_pio(vm, PIT_PORT61, 1, pit_port61_access, &vm->pit, "port61");
 	if (!err)
 		err = board_register(vm, "pit", &vm->pit, board_pit_reset);
 	if (!err)
-		err = bus_register_range(pio, DEBUG_EXIT_PORT, DEBUG_EXIT_SIZE, debug_exit_access,
-					 &vm->debug_exit, "debug-exit");
+		err = board_pio(vm, RTC_BASE, RTC_NR_PORTS, rtc_access, &vm->rtc, "rtc");
+	if (!err)
+		err = board_register(vm, "rtc", &vm->rtc, board_rtc_reset);
+	if (!err)
+		err = board_pio(vm, I8042_DATA_PORT, 1, i8042_data_access, &vm->i8042, "i8042-data");
+	if (!err)
+		err = board_pio(vm, I8042_CMD_PORT, 1, i8042_cmd_access, &vm->i8042, "i8042-cmd");
+	if (!err)
+		err = board_register(vm, "i8042", &vm->i8042, board_i8042_reset);
+	if (!err)
+		err = board_pio(vm, ACPI_PM_BASE, ACPI_PM_SIZE, acpi_pm_access, &vm->acpi_pm,
+				"acpi-pm");
+	if (!err)
+		err = board_register(vm, "acpi-pm", &vm->acpi_pm, board_acpi_pm_reset);
+	if (!err)
+		err = board_create_chipset(vm);
+	if (!err)
+		err = board_pio(vm, DEBUG_EXIT_PORT, DEBUG_EXIT_SIZE, debug_exit_access,
+				&vm->debug_exit, "debug-exit");
 	if (!err)
 		err = board_register(vm, "debug-exit", &vm->debug_exit, NULL);
 	if (!err && console->rx)
 		err = vm_add_event_source(vm, 0 /* stdin */, board_console_input, &vm->uart);
-	if (err || TESTDEV_MMIO_BASE + TESTDEV_MMIO_SIZE <= vm->ram_size)
-		return err; /* RAM covers it (a guest with more than 4 GiB): no test device */
-	err = vm_add_region(vm, TESTDEV_MMIO_BASE, TESTDEV_MMIO_SIZE, MEM_MMIO, "testdev");
 	if (!err)
-		err = bus_register_range(&vm->mmio, TESTDEV_MMIO_BASE, TESTDEV_MMIO_SIZE,
-					 testdev_access, &vm->testdev, "testdev");
+		err = board_mmio(vm, TESTDEV_MMIO_BASE, TESTDEV_MMIO_SIZE, testdev_access,
+				 &vm->testdev, "testdev");
 	if (!err)
 		err = board_register(vm, "testdev", &vm->testdev, board_testdev_reset);
 	return err;

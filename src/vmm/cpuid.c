@@ -26,6 +26,7 @@
 #define F1_MSR	 BIT(5)
 #define F1_PAE	 BIT(6)
 #define F1_CX8	 BIT(8)
+#define F1_APIC	 BIT(9) /* the board's local APIC (vmm/board.c, devices/lapic.h) */
 #define F1_SEP	 BIT(11)
 #define F1_PGE	 BIT(13)
 #define F1_CMOV	 BIT(15)
@@ -84,8 +85,8 @@
 	X(0x1, CPUID_ANY_SUBLEAF, CPUID_SIGNATURE, 8u << 8 /* CLFLUSH line: 8 x 8 bytes */,        \
 	  F1C_SSE3 | F1C_PCLMUL | F1C_MONITOR | F1C_SSSE3 | F1C_CX16 | F1C_SSE41 | F1C_SSE42 |     \
 		  F1C_MOVBE | F1C_POPCNT | F1C_AES | F1C_XSAVE | F1C_RDRAND,                       \
-	  F1_FPU | F1_PSE | F1_TSC | F1_MSR | F1_PAE | F1_CX8 | F1_SEP | F1_PGE | F1_CMOV |        \
-		  F1_PAT | F1_CLFSH | F1_MMX | F1_FXSR | F1_SSE | F1_SSE2)                         \
+	  F1_FPU | F1_PSE | F1_TSC | F1_MSR | F1_PAE | F1_CX8 | F1_APIC | F1_SEP | F1_PGE |       \
+		  F1_CMOV | F1_PAT | F1_CLFSH | F1_MMX | F1_FXSR | F1_SSE | F1_SSE2)                         \
 	X(0x5, CPUID_ANY_SUBLEAF, 64 /* smallest monitor line */, 64 /* largest */, 0, 0)          \
 	X(0x7, 0, 0 /* max subleaf */,                                                              \
 	  F7_FSGSBASE | F7_BMI1 | F7_SMEP | F7_INVPCID | F7_RDSEED | F7_SMAP | F7_CLFLUSHOPT |     \

@@ -249,6 +249,9 @@ static int handle_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 	stats_note_cpuid(&vcpu->vm->stats, (u32)r.gpr[R_RAX]);
 	cpuid_lookup((u32)r.gpr[R_RAX], (u32)r.gpr[R_RCX], out);
 	cpuid_adjust((u32)r.gpr[R_RAX], s.cr4, out);
+	/* CPUID.01H:EBX[31:24]: the initial APIC ID (SDM vol. 2A CPUID), the vCPU's own. */
+	if ((u32)r.gpr[R_RAX] == 1)
+		out[CPUID_EBX] |= vcpu->id << 24;
 	vmm_policy_cpuid(vcpu->vm, (u32)r.gpr[R_RAX], (u32)r.gpr[R_RCX], out);
 	r.gpr[R_RAX] = out[CPUID_EAX];
 	r.gpr[R_RBX] = out[CPUID_EBX];
@@ -259,8 +262,9 @@ static int handle_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 }
 
 /*
- * RDMSR/WRMSR: the VMM-held MSRs (vmm/msr.c), then, when the MSR bitmap is off and the CPU's
- * own MSRs exit too, the CPU's. Anything else: #GP(0), RIP stays on the instruction.
+ * RDMSR/WRMSR: the interrupt controller's MSRs (the local APIC's, vcpu_intc), the VMM-held
+ * MSRs (vmm/msr.c), then, when the MSR bitmap is off and the CPU's own MSRs exit too, the CPU's.
+ * Anything else: #GP(0), RIP stays on the instruction.
  */
 static int handle_msr_read(struct vcpu *vcpu, struct vm_exit *exit)
 {
@@ -268,12 +272,17 @@ static int handle_msr_read(struct vcpu *vcpu, struct vm_exit *exit)
 	struct x86_regs r;
 	u64 value;
 	u32 index;
+	int err;
 
 	b->get_regs(vcpu, &r);
 	index = (u32)r.gpr[R_RCX];
 	stats_note_msr(&vcpu->vm->stats, index, false);
-	if (msr_policy_read(vcpu->msr_values, index, &value) &&
-	    (!b->get_msr || b->get_msr(vcpu, index, &value)))
+	err = vcpu->intc.rdmsr ? vcpu->intc.rdmsr(vcpu->intc.opaque, index, &value) : -ENOENT;
+	if (err == -ENOENT)
+		err = msr_policy_read(vcpu->msr_values, index, &value);
+	if (err == -ENOENT)
+		err = b->get_msr ? b->get_msr(vcpu, index, &value) : -ENOENT;
+	if (err)
 		return vcpu_inject(vcpu, X86_GP, true, 0);
 	r.gpr[R_RAX] = (u32)value;
 	r.gpr[R_RDX] = value >> 32;
@@ -293,9 +302,11 @@ static int handle_msr_write(struct vcpu *vcpu, struct vm_exit *exit)
 	index = (u32)r.gpr[R_RCX];
 	stats_note_msr(&vcpu->vm->stats, index, true);
 	value = (u32)r.gpr[R_RAX] | (r.gpr[R_RDX] << 32);
-	/* The VMM's MSRs first; then one the CPU holds (it exits only with the MSR bitmap off),
+	/* The LAPIC's, then the VMM's MSRs; then one the CPU holds (it exits only with the MSR bitmap off),
 	   which the backend applies with the VMCS guest-state copy (backend.h set_msr). */
-	err = msr_policy_write(vcpu->msr_values, index, value);
+	err = vcpu->intc.wrmsr ? vcpu->intc.wrmsr(vcpu->intc.opaque, index, value) : -ENOENT;
+	if (err == -ENOENT)
+		err = msr_policy_write(vcpu->msr_values, index, value);
 	if (err == -ENOENT && b->set_msr)
 		err = b->set_msr(vcpu, index, value);
 	if (err)

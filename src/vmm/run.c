@@ -158,6 +158,7 @@ static void vcpu_run_once(struct vcpu *vcpu, struct vm_exit *exit)
 	int err;
 	u64 t0;
 
+	vm->running = vcpu;
 	vcpu_deliver_interrupt(vcpu);
 	if (vm->backend->run(vcpu, exit) == BACKEND_RUN_HALTED) {
 		vmm_vcpu_halted(vcpu); /* not an exit: nothing to count or trace */

@@ -7,10 +7,20 @@
 #include <signal.h>
 
 #include "common.h"
+#include "devices/acpi_pm.h"
+#include "devices/apic_bus.h"
 #include "devices/bus.h"
 #include "devices/debug_exit.h"
+#include "devices/fw_cfg.h"
+#include "devices/hpet.h"
+#include "devices/i8042.h"
+#include "devices/ioapic.h"
+#include "devices/lapic.h"
+#include "devices/pci.h"
 #include "devices/pic.h"
 #include "devices/pit.h"
+#include "devices/reset.h"
+#include "devices/rtc.h"
 #include "devices/testdev.h"
 #include "devices/timer.h"
 #include "devices/uart.h"
@@ -51,14 +61,19 @@ enum vcpu_mp_state {
 };
 
 /*
- * The interrupt controller output a vCPU listens to (the 8259A's INT on the BSP's LINT0 in a
- * PC's virtual-wire mode; a local APIC later): the board sets it. ack() is the interrupt
- * acknowledge cycle and returns the vector; can_wake() says whether any request could still
- * reach the vCPU (an input not masked), which tells "halted for good" from "waiting".
+ * The interrupt controller output a vCPU listens to (its local APIC, vmm/board.c): the board
+ * sets it. ack() is the interrupt acknowledge cycle and returns the vector, or -1 when nothing
+ * is deliverable after all; can_wake() says whether any request could still reach the vCPU (an
+ * input not masked), which tells "halted for good" from "waiting". rdmsr()/wrmsr(): the MSRs the
+ * controller owns (IA32_APIC_BASE, the x2APIC range, IA32_TSC_DEADLINE), asked by the RDMSR and
+ * WRMSR exits before the VMM's MSR policy: 0; -ENOENT for an MSR not the controller's; -EINVAL
+ * when the guest gets #GP(0). NULL: the controller owns no MSR.
  */
 struct vcpu_intc {
 	int (*ack)(void *opaque);
 	bool (*can_wake)(void *opaque);
+	int (*rdmsr)(void *opaque, u32 index, u64 *value);
+	int (*wrmsr)(void *opaque, u32 index, u64 value);
 	void *opaque;
 };
 
@@ -70,6 +85,7 @@ struct vcpu {
 	/* The INTR input (vcpu_intc's output level) and who drives it; no intc: never raised. */
 	bool intr;
 	struct vcpu_intc intc;
+	struct lapic lapic; /* its local APIC (vmm/board.c wires it as `intc`) */
 	/* The most recent exit the guest caused: not a VMCALL, an external interrupt or the
 	   preemption timer (HC_LAST_EXIT reports it to the guest). */
 	struct vm_exit last_exit;
@@ -136,6 +152,23 @@ struct vm {
 	struct testdev testdev;
 	struct pic pic;
 	struct pit pit;
+	struct ioapic ioapic;
+	/* Per IOAPIC input, which sources drive it high (vmm/board.c: an ISA IRQ and an HPET route
+	   may share a pin; the pin sees their OR, as a shared wire would). */
+	u8 gsi_sources[IOAPIC_NR_PINS];
+	struct apic_bus apic_bus;
+	struct lapic *lapics[VM_MAX_VCPUS]; /* &vcpus[i].lapic, for the APIC bus */
+	struct hpet hpet;
+	struct rtc rtc;
+	struct acpi_pm acpi_pm;
+	struct i8042 i8042;
+	struct reset_ctl reset_ctl;
+	struct guest_mem guest_mem; /* RAM as devices see it (fw_cfg DMA) */
+	struct fw_cfg fw_cfg;
+	struct pci_host pci;
+	/* The vCPU whose exit is being handled (vmm/run.c): an access to the LAPIC page reaches
+	   this vCPU's LAPIC, each vCPU seeing its own at the same address (SDM vol. 3A 11.4.1). */
+	struct vcpu *running;
 	struct stats stats;
 	const struct backend_ops *backend;
 	void *backend_vm; /* the backend's VM-level state (backend_ops.vm_init) */
