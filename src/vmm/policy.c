@@ -60,9 +60,9 @@ static const struct vmm_switch_desc {
 			      "with EPT, CR3 belongs to the guest (SDM 29.3); a shadow-paging VMM "
 			      "must see CR3 loads" },
 	[VMM_CR8_EXITING] = { CTL_PROC, PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING, false,
-			      "no local APIC yet: CR8 is the CPU's" },
+			      "CR8 is the CPU's: the LAPIC's TPR is not tied to it yet" },
 	[VMM_TPR_SHADOW] = { CTL_PROC, PROC_TPR_SHADOW, false,
-			     "no local APIC yet: there is no TPR to shadow" },
+			     "the virtual-APIC page is not the LAPIC model's page yet" },
 	[VMM_INVLPG_EXITING] = { CTL_PROC, PROC_INVLPG_EXITING, false,
 				 "with EPT and VPID, INVLPG needs no help from the VMM; a "
 				 "shadow-paging VMM must see it" },
