@@ -133,6 +133,11 @@ static size_t console_filter_escapes(u8 *buf, size_t n)
 	return kept;
 }
 
+bool console_input_ended(void)
+{
+	return con.stdin_eof;
+}
+
 size_t console_read_bytes(void *opaque, u8 *buf, size_t max)
 {
 	struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };

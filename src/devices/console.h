@@ -22,3 +22,5 @@ void console_write_byte(void *opaque, u8 byte);
 /* Up to max bytes of pending input, 0 when there is none; never blocks. */
 size_t console_read_bytes(void *opaque, u8 *buf, size_t max);
 void console_flush(void);
+/* Standard input reached its end (a file or /dev/null read to EOF): no more input will come. */
+bool console_input_ended(void);

@@ -36,6 +36,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "devices/console.h"
 #include "firmware/e820.h"
 #include "cpu/cpu.h"
 #include "vmm/vm.h"
@@ -97,9 +98,10 @@ BOARD_RESET_FN(reset_ctl, struct reset_ctl, reset_ctl_reset)
 BOARD_RESET_FN(fw_cfg, struct fw_cfg, fw_cfg_reset)
 BOARD_RESET_FN(pci, struct pci_host, pci_host_reset)
 
-static void board_console_input(void *opaque)
+static bool board_console_input(void *opaque)
 {
 	uart_host_input(opaque);
+	return !console_input_ended();
 }
 
 /* --- the local APICs --- */

@@ -122,8 +122,10 @@ static void vm_poll_events(struct vm *vm, u64 timeout_ns)
 		pfd[i] = (struct pollfd){ .fd = vm->events[i].fd, .events = POLLIN };
 	if (timeout_ns && ppoll(pfd, vm->nr_events, &ts, NULL) > 0) {
 		for (unsigned i = 0; i < vm->nr_events; i++)
-			if (pfd[i].revents & (POLLIN | POLLHUP))
-				vm->events[i].ready(vm->events[i].opaque);
+			if ((pfd[i].revents & (POLLNVAL | POLLERR)) ||
+			    ((pfd[i].revents & (POLLIN | POLLHUP)) &&
+			     !vm->events[i].ready(vm->events[i].opaque)))
+				vm->events[i].fd = -1; /* ended (EOF, closed): ppoll skips it */
 	}
 	timer_run_expired(&vm->timers, timer_now(&vm->timers));
 }
@@ -136,13 +138,15 @@ static void vm_wait(struct vm *vm)
 {
 	u64 next = timer_next_deadline(&vm->timers), now = timer_now(&vm->timers);
 	struct vcpu *bsp = &vm->vcpus[0];
-	bool may_wake = false;
+	bool may_wake = false, events = false;
 
+	for (unsigned i = 0; i < vm->nr_events; i++)
+		events |= vm->events[i].fd >= 0;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i].mp_state == VCPU_HALTED && vcpu_may_wake(&vm->vcpus[i]))
 			may_wake = true;
-	if (!may_wake || (next == TIMER_NEVER && !vm->nr_events)) {
-		vmm_vcpu_stop_halted(bsp->mp_state == VCPU_HALTED ? bsp : &vm->vcpus[0]);
+	if (!may_wake || (next == TIMER_NEVER && !events)) {
+		vmm_vcpu_stop_halted(bsp);
 		return;
 	}
 	/* At most 100 ms at a time: a signal's stop request is looked at in between. */

@@ -41,7 +41,7 @@ void vm_reset_devices(struct vm *vm)
 			vm->devices[i].reset(vm->devices[i].opaque);
 }
 
-int vm_add_event_source(struct vm *vm, int fd, void (*ready)(void *opaque), void *opaque)
+int vm_add_event_source(struct vm *vm, int fd, bool (*ready)(void *opaque), void *opaque)
 {
 	if (vm->nr_events == VM_MAX_EVENT_SOURCES)
 		return -ENOSPC;

@@ -127,7 +127,9 @@ struct vm_device {
 /* A host file descriptor the run loop watches (terminal input, a TAP device, an eventfd). */
 struct vm_event_source {
 	int fd;
-	void (*ready)(void *opaque); /* fd is readable */
+	/* fd is readable (or hung up): take the input; false when the source has ended (EOF),
+	   so the loop stops watching it rather than waking for it forever. */
+	bool (*ready)(void *opaque);
 	void *opaque;
 };
 
@@ -218,7 +220,7 @@ int vm_register_device(struct vm *vm, const struct vm_device *dev);
 /* Reset every registered device, in registration order. */
 void vm_reset_devices(struct vm *vm);
 /* Watch fd: ready() runs from the run loop when it is readable. 0, or -ENOSPC. */
-int vm_add_event_source(struct vm *vm, int fd, void (*ready)(void *opaque), void *opaque);
+int vm_add_event_source(struct vm *vm, int fd, bool (*ready)(void *opaque), void *opaque);
 
 /* The PC board (vmm/board.c): create, register and wire the devices every guest gets. */
 int board_create(struct vm *vm, const struct uart_host *console);
