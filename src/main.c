@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cpu/cpu.h"
+#include "firmware/acpi.h"
 #include "devices/console.h"
 #include "soft/soft.h"
 #include "vmm/policy.h"
@@ -24,7 +25,8 @@
 extern const u8 demo_guest_start[], demo_guest_end[];
 
 struct run_options {
-	const char *image; /* NULL: the built-in guest */
+	const char *image; /* NULL: the built-in guest; --kernel or the IMAGE word */
+	const char *initrd; /* --initrd, or NULL */
 	const char *append;
 	const struct backend_ops *backend; /* --accel */
 	struct vm_kvm_levers kvm;	    /* --kvm-* */
@@ -195,7 +197,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 	enum { OPT_ACCEL = 256, OPT_STATS, OPT_STATS_JSON, OPT_TRACE, OPT_TSC, OPT_JIT,
 	       OPT_TRACE_LIMIT };
 	enum { OPT_KVM_IOEVENTFD = 512, OPT_KVM_DISABLE_EXITS, OPT_KVM_IRQCHIP };
-	enum { OPT_VMX = 768, OPT_DEBUG_DUMP };
+	enum { OPT_VMX = 768, OPT_DEBUG_DUMP, OPT_KERNEL, OPT_INITRD };
 	static const struct option longopts[] = {
 		{ "mem", required_argument, NULL, 'm' },
 		{ "append", required_argument, NULL, 'a' },
@@ -211,6 +213,8 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		{ "jit", required_argument, NULL, OPT_JIT },
 		{ "vmx", required_argument, NULL, OPT_VMX },
 		{ "debug-dump", no_argument, NULL, OPT_DEBUG_DUMP },
+		{ "kernel", required_argument, NULL, OPT_KERNEL },
+		{ "initrd", required_argument, NULL, OPT_INITRD },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -231,6 +235,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 	     at = optind) {
 		word = argv[at];
 		switch (c) {
+		case OPT_KERNEL:
 		case 1:
 			if (o->image)
 				return usage_error("more than one IMAGE given ('%s' is extra); see "
@@ -321,6 +326,11 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		case OPT_DEBUG_DUMP:
 			o->debug_dump = true;
 			break;
+		case OPT_INITRD:
+			if (!*optarg)
+				return usage_error("--initrd needs a file name");
+			o->initrd = optarg;
+			break;
 		case 'h':
 			fputs(usage_run, stdout);
 			exit(0);
@@ -330,6 +340,8 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 			return usage_error("unknown option '%s'; see tollbooth run --help", word);
 		}
 	}
+	if (o->initrd && !o->image)
+		return usage_error("--initrd needs a Linux kernel: give --kernel FILE");
 	if (trace_limit_given && !o->trace)
 		return usage_error("--trace-limit needs --trace FILE");
 	if (!o->backend)
@@ -372,7 +384,7 @@ static int read_image(const char *path, u8 **image, size_t *size)
 	}
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
 		fprintf(stderr,
-			"tollbooth: %s: not a regular file; give a multiboot kernel image\n", path);
+			"tollbooth: %s: not a regular file; give a kernel image (or an initrd)\n", path);
 		close(fd);
 		return EXIT_STATUS_USAGE;
 	}
@@ -527,7 +539,59 @@ static int apply_vmx_switches(struct vm *vm, const struct run_options *o)
 	return 0;
 }
 
-static int run_guest(const struct run_options *o, const u8 *image, size_t size)
+/*
+ * The boot plan for IMAGE: a multiboot v1 kernel, else a Linux bzImage (the x86 boot protocol),
+ * else an ELF kernel with a PVH entry, tried in that order (each says -ENOEXEC when the image is
+ * not its kind). Linux kernels get the board's e820 table and ACPI tables (board_install_firmware
+ * puts them in RAM) and the initrd. 0, or negative errno with plan->error set.
+ */
+static int load_guest(const struct run_options *o, const u8 *image, size_t size, const u8 *initrd,
+		      size_t initrd_size, struct boot_plan *plan)
+{
+	static char cmdline[MBI_CMDLINE_MAX + 2];
+	static struct e820_entry e820[E820_MAX_ENTRIES];
+	struct boot_config cfg;
+	int err, n;
+
+	/* As QEMU and GRUB do, the image's name is the first word (kvm-unit-tests' argv[0]). */
+	snprintf(cmdline, sizeof(cmdline), "%s %s", o->image ? o->image : "demo", o->append);
+	err = multiboot_load(image, size, cmdline, o->mem_size, plan);
+	if (err != -ENOEXEC) {
+		if (!err && o->initrd) {
+			snprintf(plan->error, sizeof(plan->error),
+				 "a multiboot kernel, which takes no --initrd (that is for Linux)");
+			return -EINVAL;
+		}
+		return err;
+	}
+	n = board_e820(o->mem_size, e820, E820_MAX_ENTRIES);
+	if (n < 0) {
+		snprintf(plan->error, sizeof(plan->error), "no memory map for --mem: %s",
+			 strerror(-n));
+		return n;
+	}
+	cfg = (struct boot_config){
+		.cmdline = o->append,
+		.mem_size = o->mem_size,
+		.e820 = e820,
+		.nr_e820 = (unsigned)n,
+		.rsdp_addr = ACPI_TABLES_BASE,
+		.initrd = initrd,
+		.initrd_size = initrd_size,
+	};
+	err = linux_load(image, size, &cfg, plan);
+	if (err == -ENOEXEC)
+		err = pvh_load(image, size, &cfg, plan);
+	if (err == -ENOEXEC)
+		snprintf(plan->error, sizeof(plan->error),
+			 "not a kernel tollbooth can boot: give a multiboot v1 image (magic "
+			 "0x1badb002, as for qemu -kernel), a Linux bzImage or an ELF kernel with a "
+			 "PVH entry note");
+	return err;
+}
+
+static int run_guest(const struct run_options *o, const u8 *image, size_t size, const u8 *initrd,
+		     size_t initrd_size)
 {
 	FILE *json, *trace;
 	const char *name = o->image ? o->image : "built-in demo guest";
@@ -535,14 +599,11 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size)
 		.tx = console_write_byte,
 		.rx = console_read_bytes,
 	};
-	static char cmdline[MBI_CMDLINE_MAX + 2];
 	static struct boot_plan plan;
 	static struct vm vm;
 	int err, status;
 
-	/* As QEMU and GRUB do, the image's name is the first word (kvm-unit-tests' argv[0]). */
-	snprintf(cmdline, sizeof(cmdline), "%s %s", o->image ? o->image : "demo", o->append);
-	err = multiboot_load(image, size, cmdline, o->mem_size, &plan);
+	err = load_guest(o, image, size, initrd, initrd_size, &plan);
 	if (err) {
 		fprintf(stderr, "tollbooth: %s: %s\n", name, plan.error);
 		return EXIT_STATUS_USAGE;
@@ -568,6 +629,8 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size)
 		vm.kvm = o->kvm; /* before the boot plan: loading it creates the KVM vCPU */
 		err = vm_load_boot_plan(&vm, &plan);
 	}
+	if (!err)
+		err = board_install_firmware(&vm);
 	if (err) {
 		if (json)
 			fclose(json);
@@ -599,18 +662,22 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size)
 static int cmd_run(int argc, char **argv)
 {
 	struct run_options o;
-	u8 *image = NULL;
-	size_t size;
+	u8 *image = NULL, *initrd = NULL;
+	size_t size, initrd_size = 0;
 	int status;
 
 	status = parse_run_options(argc, argv, &o);
 	if (status)
 		return status;
 	if (!o.image)
-		return run_guest(&o, demo_guest_start, (size_t)(demo_guest_end - demo_guest_start));
+		return run_guest(&o, demo_guest_start, (size_t)(demo_guest_end - demo_guest_start),
+				 NULL, 0);
 	status = read_image(o.image, &image, &size);
+	if (!status && o.initrd)
+		status = read_image(o.initrd, &initrd, &initrd_size);
 	if (!status)
-		status = run_guest(&o, image, size);
+		status = run_guest(&o, image, size, initrd, initrd_size);
+	free(initrd);
 	free(image);
 	return status;
 }

@@ -102,19 +102,19 @@ static int multiboot_find_header(const u8 *image, size_t size, struct boot_plan 
 		*offset = off;
 		return 0;
 	}
+	/* Linux boot protocol (Documentation/arch/x86/boot.rst): setup header magic "HdrS" at
+	   0x202 since protocol 2.00. A Linux image is another loader's, even if its bytes happen to
+	   hold the multiboot magic. */
+	if (size >= LINUX_HDRS_OFFSET + 4 && !memcmp(image + LINUX_HDRS_OFFSET, "HdrS", 4))
+		return plan_fail(plan, -ENOEXEC, "a Linux bzImage (setup header \"HdrS\" at %#x)",
+				 LINUX_HDRS_OFFSET);
+	/* A magic with a bad checksum is a broken multiboot image, not some other kind. */
 	if (bad_checksum_at >= 0)
 		return plan_fail(
-			plan, -ENOEXEC,
+			plan, -EINVAL,
 			"multiboot header at offset %#lx has a bad checksum (magic + flags + "
 			"checksum must be 0 mod 2^32): fix the header and rebuild",
 			bad_checksum_at);
-	/* Linux boot protocol (Documentation/arch/x86/boot.rst): setup header magic "HdrS" at
-	   0x202 since protocol 2.00. */
-	if (size >= LINUX_HDRS_OFFSET + 4 && !memcmp(image + LINUX_HDRS_OFFSET, "HdrS", 4))
-		return plan_fail(plan, -ENOEXEC,
-				 "a Linux bzImage (setup header \"HdrS\" at offset %#x); tollbooth "
-				 "cannot boot Linux kernels yet: give a multiboot v1 image",
-				 LINUX_HDRS_OFFSET);
 	return plan_fail(plan, -ENOEXEC,
 			 "no multiboot header in the first %d bytes: tollbooth boots multiboot v1 "
 			 "images (magic 0x1badb002, as for qemu -kernel)",
@@ -369,7 +369,7 @@ int multiboot_load(const u8 *image, size_t size, const char *cmdline, u64 mem_si
 	memset(plan, 0, offsetof(struct boot_plan, mbi));
 	plan->error[0] = '\0';
 	if (!size)
-		return plan_fail(plan, -ENOEXEC, "the file is empty");
+		return plan_fail(plan, -EINVAL, "the file is empty");
 	err = multiboot_find_header(image, size, plan, &h, &header_off);
 	if (err)
 		return err;

@@ -33,10 +33,13 @@
  * frequency is not a VM parameter yet), a relocated IA32_APIC_BASE (the page decodes only at
  * 0xfee00000), CR8 as the LAPIC's TPR (CR8 is the CPU's while TPR shadow is off), APICv.
  */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "devices/console.h"
+#include "firmware/acpi.h"
 #include "firmware/e820.h"
 #include "cpu/cpu.h"
 #include "vmm/vm.h"
@@ -551,4 +554,39 @@ int board_create(struct vm *vm, const struct uart_host *console)
 	if (!err)
 		err = board_register(vm, "testdev", &vm->testdev, board_testdev_reset);
 	return err;
+}
+
+/*
+ * The firmware tables a PC's BIOS leaves in RAM: the ACPI tables at ACPI_TABLES_BASE, in the
+ * 0xe0000 segment where Linux's scan for the RSDP looks (ACPI 6.3 5.2.5.1) and that the e820
+ * table reports as ACPI (board_e820). They describe this board: its vCPUs, the IOAPIC and the
+ * interrupt overrides, the legacy devices, the HPET, the PM block and the virtio-mmio devices.
+ */
+int board_install_firmware(struct vm *vm)
+{
+	static struct acpi_config cfg;
+	struct acpi_tables t;
+	u8 *buf;
+	int err;
+
+	acpi_config_pc(&cfg, vm->nr_vcpus);
+	buf = calloc(1, ACPI_TABLES_SIZE);
+	if (!buf)
+		return -ENOMEM;
+	err = acpi_build_tables(&cfg, ACPI_TABLES_BASE, buf, ACPI_TABLES_SIZE, &t);
+	if (!err)
+		err = vm_write_phys(vm, ACPI_TABLES_BASE, buf, t.size);
+	free(buf);
+	return err;
+}
+
+int board_e820(u64 ram_size, struct e820_entry *out, unsigned max)
+{
+	const struct e820_layout l = {
+		.ram_size = ram_size,
+		.acpi_base = ACPI_TABLES_BASE,
+		.acpi_size = ACPI_TABLES_SIZE,
+	};
+
+	return e820_build(&l, out, max);
 }

@@ -224,6 +224,10 @@ int vm_add_event_source(struct vm *vm, int fd, bool (*ready)(void *opaque), void
 
 /* The PC board (vmm/board.c): create, register and wire the devices every guest gets. */
 int board_create(struct vm *vm, const struct uart_host *console);
+/* The ACPI tables into RAM at ACPI_TABLES_BASE (the RSDP's address): 0 or negative errno. */
+int board_install_firmware(struct vm *vm);
+/* The board's e820 table for ram_size (e820_build): the number of entries or negative errno. */
+int board_e820(u64 ram_size, struct e820_entry *out, unsigned max);
 
 /* Drive a vCPU's INTR input (the board wires its interrupt controller's output here). */
 void vm_vcpu_set_intr(void *opaque, unsigned pin, bool level);

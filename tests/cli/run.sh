@@ -97,10 +97,21 @@ expect directory 2 'not a regular file' -- run "$tmp"
 mkfifo "$tmp/fifo.elf"
 expect fifo 2 'fifo.elf: not a regular file' -- run "$tmp/fifo.elf"
 expect empty-file 2 'empty.elf: the file is empty' -- run "$tmp/empty.elf"
-expect no-multiboot-header 2 'garbage.elf: no multiboot header' -- run "$tmp/garbage.elf"
-{ head -c 514 /dev/zero; printf 'HdrS'; head -c 3578 /dev/zero; } >"$tmp/bzImage"
-expect linux-bzimage 2 'bzImage: a Linux bzImage .*cannot boot Linux kernels yet' -- \
-	run "$tmp/bzImage"
+expect no-kernel-header 2 'garbage.elf: not a kernel tollbooth can boot' -- run "$tmp/garbage.elf"
+# A setup header (boot_flag 0xAA55, "HdrS") with protocol 2.00: too old for the 64-bit entry.
+{ head -c 510 /dev/zero; printf '\x55\xaa\xeb\x66HdrS\x00\x02'; head -c 3576 /dev/zero; } \
+	>"$tmp/bzImage"
+expect linux-old-protocol 2 'bzImage: boot protocol 2.00 is too old' -- run "$tmp/bzImage"
+# setup_sects 0x20 says the setup code runs past the end of this 4 KiB file.
+{ head -c 497 /dev/zero; printf '\x20'; head -c 12 /dev/zero; printf '\x55\xaa\xeb\x66HdrS\x0c\x02'
+  head -c 3576 /dev/zero; } >"$tmp/shortsetup"
+expect linux-truncated-setup 2 'shortsetup: truncated: the setup code' -- run --kernel "$tmp/shortsetup"
+expect initrd-without-kernel 2 '--initrd needs a Linux kernel' -- run --initrd "$tmp/exit42.elf"
+expect initrd-missing 2 'nonexistent.img: cannot open' -- \
+	run --kernel "$tmp/exit42.elf" --initrd "$tmp/nonexistent.img"
+expect initrd-for-multiboot 2 'multiboot kernel, which takes no --initrd' -- \
+	run --kernel "$tmp/exit42.elf" --initrd "$tmp/exit42.elf"
+expect two-kernels 2 'more than one' -- run --kernel "$tmp/exit42.elf" "$tmp/exit42.elf"
 expect bad-checksum 2 'badsum.elf: multiboot header at offset 0 has a bad checksum' -- \
 	run "$tmp/badsum.elf"
 expect video-mode 2 'video mode' -- run "$tmp/video.elf"
