@@ -92,6 +92,8 @@ enum form_kind {
 	F_SHIFTI,   /* SHL/SAL/SHR/SAR register, imm8 */
 	F_JMP_RM,   /* JMP register */
 	F_JMP_M,    /* JMP memory */
+	F_MOVX_RR,  /* MOVZX/MOVSX reg, r8/r16 */
+	F_MOVX_RM,  /* MOVZX/MOVSX reg, m8/m16 */
 };
 
 enum { OP_ADD, OP_OR, OP_AND, OP_SUB, OP_XOR, OP_CMP, OP_TEST };
@@ -157,6 +159,11 @@ static void forms_init(struct jit *j)
 	forms_add(j, op_shift_rm_imm, F_SHIFTI, 0);
 	forms_add(j, op_jmp_rm, F_JMP_RM, 0);
 	forms_add(j, op_jmp_m, F_JMP_M, 0);
+	/* op: 0 zero-extends, 1 sign-extends; the source size is in the opcode (movx_src_size). */
+	forms_add(j, op_movzx_r_rm, F_MOVX_RR, 0);
+	forms_add(j, op_movzx_r_m, F_MOVX_RM, 0);
+	forms_add(j, op_movsx_r_rm, F_MOVX_RR, 1);
+	forms_add(j, op_movsx_r_m, F_MOVX_RM, 1);
 }
 
 /* The masked count of an inline shift (ops_shift.c shift_reg_fast), 0 if not one. */
@@ -198,7 +205,7 @@ static bool writes_all_flags(const struct jit_form *f)
 static bool flags_transparent(const struct jit_form *f)
 {
 	return f && (f->kind == F_MOV_RR || f->kind == F_MOV_RRM || f->kind == F_MOV_RI ||
-		     f->kind == F_LEA);
+		     f->kind == F_LEA || f->kind == F_MOVX_RR);
 }
 
 /* --- Host x86-64 encoding --- */
@@ -241,6 +248,16 @@ static void rex(struct emit *e, unsigned w, unsigned r, unsigned b)
 static void op_mem(struct emit *e, unsigned w, u8 opc, unsigned reg, unsigned base, s32 disp)
 {
 	rex(e, w, reg, base);
+	b1(e, opc);
+	b1(e, (u8)(0x80 | (reg & 7) << 3 | (base & 7)));
+	b4(e, (u32)disp);
+}
+
+/* Two-byte opcode 0F opc with ModRM [base + disp32] (base not rsp/r12). */
+static void op0f_mem(struct emit *e, unsigned w, u8 opc, unsigned reg, unsigned base, s32 disp)
+{
+	rex(e, w, reg, base);
+	b1(e, 0x0f);
 	b1(e, opc);
 	b1(e, (u8)(0x80 | (reg & 7) << 3 | (base & 7)));
 	b4(e, (u32)disp);
@@ -430,7 +447,7 @@ static void gen_ea(struct ctx *x, bool seg)
  * rax = host pointer for `size` bytes at linear rax when the TLB in use allows the access
  * without the slow path (lin_read_acc / lin_rmw_ptr); else jump to the returned patch points.
  */
-static void gen_tlb(struct ctx *x, bool write, u8 *miss[2])
+static void gen_tlb(struct ctx *x, bool write, unsigned size, u8 *miss[2])
 {
 	struct emit *e = x->e;
 	_Static_assert(sizeof(struct tlb_entry) == 32, "tlb entry size");
@@ -455,7 +472,7 @@ static void gen_tlb(struct ctx *x, bool write, u8 *miss[2])
 	op_rr(e, 4, 0x81, 4, RDX);                   /* and edx, 0xfff */
 	b4(e, 0xfff);
 	op_rr(e, 4, 0x81, 7, RDX);                   /* cmp edx, PAGE_SIZE - size */
-	b4(e, (u32)(PAGE_SIZE - x->d->osz));
+	b4(e, (u32)(PAGE_SIZE - size));
 	miss[1] = jcc32(e, 0x7);                     /* ja */
 	op_mem(e, 8, 0x03, RAX, RCX, 16);            /* add rax, [rcx + host] */
 }
@@ -798,15 +815,35 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		break;
 	case F_MOV_RM:
 		gen_ea(x, true);
-		gen_tlb(x, false, miss);
+		gen_tlb(x, false, d->osz, miss);
 		op_mem(e, w, 0x8b, RCX, RAX, 0); /* mov rcx, [rax + 0] */
 		st(e, 8, RCX, GPR_OFF(d->reg));
 		gen_slow(x, miss);
 		return;
+	case F_MOVX_RR:
+	case F_MOVX_RM: {
+		/* MOVZX/MOVSX (SDM vol. 2B): the host's own instruction, 0F B6/B7/BE/BF with the
+		   guest's opcode; a 32-bit destination zero-extends into 64 bits (vol. 1 3.4.1.1). */
+		unsigned size = d->opcode & 1 ? 2 : 1;
+		u8 opc = (u8)((f->op ? 0xbe : 0xb6) | (size == 2));
+		if (f->kind == F_MOVX_RR) {
+			/* A byte register 16-19 is AH, CH, DH or BH: byte 1 of gpr 0-3. */
+			s32 off = size == 1 && d->rm >= 16 ? GPR_OFF(d->rm - 16) + 1 : GPR_OFF(d->rm);
+			op0f_mem(e, w, opc, RCX, RBX, off);
+			st(e, 8, RCX, GPR_OFF(d->reg));
+			break;
+		}
+		gen_ea(x, true);
+		gen_tlb(x, false, size, miss);
+		op0f_mem(e, w, opc, RCX, RAX, 0);
+		st(e, 8, RCX, GPR_OFF(d->reg));
+		gen_slow(x, miss);
+		return;
+	}
 	case F_MOV_MR:
 	case F_MOV_MI:
 		gen_ea(x, true);
-		gen_tlb(x, true, miss);
+		gen_tlb(x, true, d->osz, miss);
 		if (f->kind == F_MOV_MR)
 			ld(e, w, RCX, GPR_OFF(d->reg));
 		else
@@ -819,7 +856,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 	case F_ALU_RM: {
 		bool rmw = f->kind != F_ALU_RM && f->op != OP_CMP;
 		gen_ea(x, true);
-		gen_tlb(x, rmw, miss);
+		gen_tlb(x, rmw, d->osz, miss);
 		if (f->kind == F_ALU_RM) {
 			ld(e, w, RCX, GPR_OFF(d->reg));
 			op_mem(e, w, 0x8b, RDX, RAX, 0);
@@ -865,7 +902,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		}
 		if (f->kind == F_JMP_M) {
 			gen_ea(x, true);
-			gen_tlb(x, false, miss);
+			gen_tlb(x, false, d->osz, miss);
 			op_mem(e, 8, 0x8b, RDX, RAX, 0);  /* mov rdx, [rax] */
 		} else {
 			ld(e, 8, RDX, GPR_OFF(d->rm));
@@ -893,7 +930,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		ld(e, 8, RAX, GPR_OFF(R_RSP));
 		op_mem(e, 8, 0x8d, RAX, RAX, -8);        /* lea rax, [rax - 8] */
 		op_rr(e, 8, 0x89, RAX, RSI);             /* mov rsi, rax */
-		gen_tlb(x, true, miss);
+		gen_tlb(x, true, d->osz, miss);
 		if (f->kind == F_PUSH)
 			ld(e, 8, RDX, GPR_OFF(d->rm));
 		else
@@ -921,7 +958,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		}
 		ld(e, 8, RAX, GPR_OFF(R_RSP));
 		op_rr(e, 8, 0x89, RAX, RSI);             /* mov rsi, rax */
-		gen_tlb(x, false, miss);
+		gen_tlb(x, false, d->osz, miss);
 		op_mem(e, 8, 0x8b, RDX, RAX, 0);         /* mov rdx, [rax] */
 		if (f->kind == F_POP) {
 			op_mem(e, 8, 0x8d, RSI, RSI, 8); /* lea rsi, [rsi + 8] */

@@ -3,7 +3,8 @@
  * The block compiler (src/cpu/jit.c) against the interpreter: random straight-line blocks of the
  * forms the compiler inlines (ALU, TEST, INC/DEC, MOV, LEA with register, immediate, memory and
  * RIP-relative operands, 32- and 64-bit, REX registers, FS overrides, page-crossing accesses),
- * PUSH/POP, CALL/RET, JMP through a register or memory, shifts, mixed with forms it leaves to the handlers (ADC, SBB, shifts, IMUL, NEG,
+ * PUSH/POP, CALL/RET, JMP through a register or memory, shifts, MOVZX/MOVSX, mixed with forms it
+ * leaves to the handlers (ADC, SBB, shifts, IMUL, NEG,
  * flag instructions), ending in a Jcc, a JMP, a loop back to the start (so compiled blocks enter
  * each other and themselves) or nothing, then HLT. Each block runs on two CPUs built alike, one
  * interpreting (cpu_set_jit 0) and one compiling every block at its first run (cpu_set_jit 1);
@@ -378,6 +379,20 @@ static void gen_insn(struct gen *g)
 		unsigned m = dst_reg(), sub = (unsigned)(4 + rnd() % 4);
 		op(g, w, false, 0xd1, sub, m, false);
 		modrm_reg(g, sub, m);
+		break;
+	}
+	case 21: { /* MOVZX/MOVSX r, r8/r16 (AH-BH without REX) */
+		unsigned r = dst_reg(), m = any_reg();
+		u8 opc = (u8)(0xb6 + rnd() % 2 + (rnd() % 2) * 8);
+		op(g, w, false, opc, r, m, true);
+		modrm_reg(g, r, m);
+		break;
+	}
+	case 22: { /* MOVZX/MOVSX r, m8/m16 */
+		unsigned r = dst_reg();
+		u8 opc = (u8)(0xb6 + rnd() % 2 + (rnd() % 2) * 8);
+		op(g, w, fs, opc, r, 7, true);
+		modrm_mem(g, r, fs, 0);
 		break;
 	}
 	case 16: /* CF from the flag instructions: STC CLC CMC */
