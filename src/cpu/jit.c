@@ -94,6 +94,10 @@ enum form_kind {
 	F_JMP_M,    /* JMP memory */
 	F_MOVX_RR,  /* MOVZX/MOVSX reg, r8/r16 */
 	F_MOVX_RM,  /* MOVZX/MOVSX reg, m8/m16 */
+	F_MOVN_RR,  /* MOV r8/r16, r8/r16 (88/89 and 8A/8B) */
+	F_MOVN_MR,  /* MOV m8/m16, r8/r16 */
+	F_MOVN_RM,  /* MOV r8/r16, m8/m16 */
+	F_MOVN_MI,  /* MOV m8/m16, imm */
 };
 
 enum { OP_ADD, OP_OR, OP_AND, OP_SUB, OP_XOR, OP_CMP, OP_TEST };
@@ -109,6 +113,15 @@ static void forms_add(struct jit *j, insn_fn generic, enum form_kind kind, unsig
 		f->op = (u8)op;
 		f->osz = (u8)osz;
 	}
+}
+
+/* A narrow form: the generic handler, with 8- or 16-bit operands (osz 1 and 2). */
+static void forms_add_narrow(struct jit *j, insn_fn fn, enum form_kind kind)
+{
+	if (j->nforms + 2 > JIT_FORMS)
+		abort();
+	for (u8 osz = 1; osz <= 2; osz++)
+		j->forms[j->nforms++] = (struct jit_form){ .fn = fn, .kind = (u8)kind, .osz = osz };
 }
 
 static void forms_init(struct jit *j)
@@ -164,6 +177,11 @@ static void forms_init(struct jit *j)
 	forms_add(j, op_movzx_r_m, F_MOVX_RM, 0);
 	forms_add(j, op_movsx_r_rm, F_MOVX_RR, 1);
 	forms_add(j, op_movsx_r_m, F_MOVX_RM, 1);
+	forms_add_narrow(j, op_mov_rm_r, F_MOVN_RR);
+	forms_add_narrow(j, op_mov_r_rm, F_MOVN_RR);
+	forms_add_narrow(j, op_mov_m_r, F_MOVN_MR);
+	forms_add_narrow(j, op_mov_r_m, F_MOVN_RM);
+	forms_add_narrow(j, op_mov_m_i, F_MOVN_MI);
 }
 
 /* The masked count of an inline shift (ops_shift.c shift_reg_fast), 0 if not one. */
@@ -177,7 +195,7 @@ static unsigned shift_count(const struct insn *d, unsigned kind)
 /* The inline form of d, or NULL: the handler must match and the operands be ones we model. */
 static const struct jit_form *form_of(const struct jit *j, const struct insn *d)
 {
-	if (d->lock || (d->flags & INSN_INVALID) || (d->osz != 4 && d->osz != 8))
+	if (d->lock || (d->flags & INSN_INVALID)) /* each form names its operand size */
 		return NULL;
 	for (unsigned i = 0; i < j->nforms; i++) {
 		const struct jit_form *f = &j->forms[i];
@@ -205,7 +223,7 @@ static bool writes_all_flags(const struct jit_form *f)
 static bool flags_transparent(const struct jit_form *f)
 {
 	return f && (f->kind == F_MOV_RR || f->kind == F_MOV_RRM || f->kind == F_MOV_RI ||
-		     f->kind == F_LEA || f->kind == F_MOVX_RR);
+		     f->kind == F_LEA || f->kind == F_MOVX_RR || f->kind == F_MOVN_RR);
 }
 
 /* --- Host x86-64 encoding --- */
@@ -269,6 +287,12 @@ static void op_rr(struct emit *e, unsigned w, u8 opc, unsigned r, unsigned m)
 	rex(e, w, r, m);
 	b1(e, opc);
 	b1(e, (u8)(0xc0 | (r & 7) << 3 | (m & 7)));
+}
+
+/* Where byte register r lives in struct cpu: 16-19 are AH, CH, DH, BH (reg_read). */
+static s32 byte_reg_off(unsigned r)
+{
+	return r >= 16 ? GPR_OFF(r - 16) + 1 : GPR_OFF(r);
 }
 
 static void ld(struct emit *e, unsigned w, unsigned reg, s32 off)
@@ -828,7 +852,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		u8 opc = (u8)((f->op ? 0xbe : 0xb6) | (size == 2));
 		if (f->kind == F_MOVX_RR) {
 			/* A byte register 16-19 is AH, CH, DH or BH: byte 1 of gpr 0-3. */
-			s32 off = size == 1 && d->rm >= 16 ? GPR_OFF(d->rm - 16) + 1 : GPR_OFF(d->rm);
+			s32 off = size == 1 ? byte_reg_off(d->rm) : GPR_OFF(d->rm);
 			op0f_mem(e, w, opc, RCX, RBX, off);
 			st(e, 8, RCX, GPR_OFF(d->reg));
 			break;
@@ -837,6 +861,47 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		gen_tlb(x, false, size, miss);
 		op0f_mem(e, w, opc, RCX, RAX, 0);
 		st(e, 8, RCX, GPR_OFF(d->reg));
+		gen_slow(x, miss);
+		return;
+	}
+	case F_MOVN_RR:
+	case F_MOVN_MR:
+	case F_MOVN_RM:
+	case F_MOVN_MI: {
+		/* 8- and 16-bit MOV: the value goes through ecx, zero-extended on loading, and is
+		   stored with its width (the 66 prefix for a word); the rest of the destination
+		   register stays (SDM vol. 1 3.4.1.1). Byte registers 16-19 are AH-BH. */
+		u8 ld_op = w == 1 ? 0xb6 : 0xb7, st_op = w == 1 ? 0x88 : 0x89;
+		s32 reg_off = w == 1 ? byte_reg_off(d->reg) : GPR_OFF(d->reg);
+		if (f->kind == F_MOVN_RR) {
+			s32 rm_off = w == 1 ? byte_reg_off(d->rm) : GPR_OFF(d->rm);
+			bool to_rm = d->fn == op_mov_rm_r;
+			op0f_mem(e, 4, ld_op, RCX, RBX, to_rm ? reg_off : rm_off);
+			if (w == 2)
+				b1(e, 0x66);
+			op_mem(e, 4, st_op, RCX, RBX, to_rm ? rm_off : reg_off);
+			break;
+		}
+		gen_ea(x, true);
+		gen_tlb(x, f->kind != F_MOVN_RM, w, miss);
+		if (f->kind == F_MOVN_RM) {
+			op0f_mem(e, 4, ld_op, RCX, RAX, 0);
+			if (w == 2)
+				b1(e, 0x66);
+			op_mem(e, 4, st_op, RCX, RBX, reg_off);
+		} else if (f->kind == F_MOVN_MR) {
+			op0f_mem(e, 4, ld_op, RCX, RBX, reg_off);
+			if (w == 2)
+				b1(e, 0x66);
+			op_mem(e, 4, st_op, RCX, RAX, 0);
+		} else {
+			if (w == 2)
+				b1(e, 0x66);
+			op_mem(e, 4, w == 1 ? 0xc6 : 0xc7, 0, RAX, 0); /* mov [rax + 0], imm */
+			b1(e, (u8)d->imm);
+			if (w == 2)
+				b1(e, (u8)(d->imm >> 8));
+		}
 		gen_slow(x, miss);
 		return;
 	}

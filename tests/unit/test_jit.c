@@ -3,7 +3,7 @@
  * The block compiler (src/cpu/jit.c) against the interpreter: random straight-line blocks of the
  * forms the compiler inlines (ALU, TEST, INC/DEC, MOV, LEA with register, immediate, memory and
  * RIP-relative operands, 32- and 64-bit, REX registers, FS overrides, page-crossing accesses),
- * PUSH/POP, CALL/RET, JMP through a register or memory, shifts, MOVZX/MOVSX, mixed with forms it
+ * PUSH/POP, CALL/RET, JMP through a register or memory, shifts, MOVZX/MOVSX, byte MOV, mixed with forms it
  * leaves to the handlers (ADC, SBB, shifts, IMUL, NEG,
  * flag instructions), ending in a Jcc, a JMP, a loop back to the start (so compiled blocks enter
  * each other and themselves) or nothing, then HLT. Each block runs on two CPUs built alike, one
@@ -393,6 +393,31 @@ static void gen_insn(struct gen *g)
 		u8 opc = (u8)(0xb6 + rnd() % 2 + (rnd() % 2) * 8);
 		op(g, w, fs, opc, r, 7, true);
 		modrm_mem(g, r, fs, 0);
+		break;
+	}
+	case 23: { /* byte and word MOV: r, r (88/89, 8A/8B); m, r; r, m; m, imm. Destinations are
+		      never RSP's or RDI's slot (SPL/AH, DIL/BH with or without REX: the stack and
+		      the base). */
+		unsigned dst = dst_reg(), src = any_reg(), form = (unsigned)(rnd() % 4);
+		bool word = rnd() % 2;
+		if (word)
+			e1(g, 0x66);
+		if (form == 0) {
+			bool to_rm = rnd() % 2;
+			op(g, 4, false, (u8)((to_rm ? 0x88 : 0x8a) | word), to_rm ? src : dst,
+			   to_rm ? dst : src, false);
+			modrm_reg(g, to_rm ? src : dst, to_rm ? dst : src);
+		} else if (form == 3) {
+			op(g, 4, fs, (u8)(0xc6 | word), 0, 7, false);
+			modrm_mem(g, 0, fs, word ? 2 : 1);
+			imm(g, 1);
+			if (word)
+				imm(g, 1);
+		} else {
+			unsigned r = form == 1 ? src : dst;
+			op(g, 4, fs, (u8)((form == 1 ? 0x88 : 0x8a) | word), r, 7, false);
+			modrm_mem(g, r, fs, 0);
+		}
 		break;
 	}
 	case 16: /* CF from the flag instructions: STC CLC CMC */
