@@ -40,6 +40,8 @@ struct run_options {
 	const char *vmx[16]; /* --vmx NAME=on|off[,...], applied in order */
 	unsigned nr_vmx;
 	bool debug_dump; /* --debug-dump */
+	struct board_virtio_spec virtio[BOARD_MAX_VIRTIO]; /* --drive, --device, in order */
+	unsigned nr_virtio;
 };
 
 static const char usage_main[] =
@@ -47,22 +49,34 @@ static const char usage_main[] =
 	"       tollbooth kvm-ok\n"
 	"       tollbooth --help | --version\n"
 	"\n"
-	"tollbooth is a hypervisor built around the VM exit. It runs multiboot v1 guests on a\n"
-	"software x86-64 CPU (--accel soft); see `tollbooth run --help`. `tollbooth kvm-ok` says\n"
-	"whether --accel kvm can run here (exit 0) or why not (exit 1).\n";
+	"tollbooth is a hypervisor built around the VM exit. It runs multiboot v1 guests and Linux\n"
+	"(bzImage or PVH) on a software x86-64 CPU (--accel soft); see `tollbooth run --help`.\n"
+	"`tollbooth kvm-ok` says whether --accel kvm can run here (exit 0) or why not (exit 1).\n";
 
 static const char usage_run[] =
 	"usage: tollbooth run [options] [IMAGE]\n"
 	"\n"
-	"Boot IMAGE, a multiboot v1 kernel (ELF32, or any format with the header's address\n"
-	"fields; the files `qemu-system-x86_64 -kernel` takes), or the built-in demo guest when no\n"
-	"IMAGE is given. The guest's serial port (COM1, 0x3f8) is the terminal: Ctrl-A x quits.\n"
+	"Boot IMAGE: a multiboot v1 kernel (ELF32, or any format with the header's address\n"
+	"fields; the files `qemu-system-x86_64 -kernel` takes), a Linux bzImage (the x86 boot\n"
+	"protocol, 64-bit entry) or an ELF kernel with a PVH entry note; the built-in demo guest\n"
+	"when no IMAGE is given. Linux gets ACPI tables and an e820 map describing this PC. The\n"
+	"guest's serial port (COM1, 0x3f8, Linux's ttyS0) is the terminal: Ctrl-A x quits.\n"
 	"\n"
 	"options:\n"
+	"      --kernel FILE     the kernel, as the IMAGE word (QEMU's spelling)\n"
+	"      --initrd FILE     Linux: the initial ramdisk (an initramfs cpio archive)\n"
 	"  -m, --mem SIZE        guest RAM, with a K, M or G suffix; a plain number is MiB as in\n"
 	"                        QEMU (default 128M, from 2M to 64G, a multiple of 4K)\n"
-	"  -a, --append CMDLINE  the kernel command line; the guest gets \"IMAGE CMDLINE\" in the\n"
-	"                        multiboot information, as from QEMU and GRUB\n"
+	"  -a, --append CMDLINE  the kernel command line; a multiboot guest gets \"IMAGE CMDLINE\"\n"
+	"                        in the multiboot information, as from QEMU and GRUB\n"
+	"      --drive file=F[,readonly=on]  a virtio-blk disk backed by file F (Linux: vda,\n"
+	"                        vdb, ...); a flush the guest asks for is an fdatasync\n"
+	"      --device KIND     add a virtio device: virtio-rng (from getrandom), virtio-console\n"
+	"                        (Linux's hvc0; the terminal's input then goes to it, not COM1),\n"
+	"                        virtio-net[,tap=IFNAME] (a TAP device; without one a network\n"
+	"                        of the guest and a gateway at 10.0.2.2 that answers ARP and\n"
+	"                        ping). Virtio devices are virtio-mmio, described in the ACPI\n"
+	"                        DSDT; at most 8 in all (docs/virtio.md)\n"
 	"      --accel ACCEL     soft (the software CPU, default) or kvm (/dev/kvm; its exits go\n"
 	"                        through the same handlers and devices, docs/kvm.md)\n"
 	"      --kvm-ioeventfd   kvm: writes to port 0x4f0 are a doorbell KVM completes in the\n"
@@ -96,7 +110,8 @@ static const char usage_run[] =
 	"\n"
 	"exit status:\n"
 	"  (V << 1) | 1  the guest wrote V to port 0xf4 (QEMU's isa-debug-exit); always odd\n"
-	"  0             the user quit with Ctrl-A x\n"
+	"  0             the user quit with Ctrl-A x, the guest powered off (ACPI S5) or asked\n"
+	"                for a reset (there is no firmware to restart: the run ends)\n"
 	"  2             bad command line or image\n"
 	"  4             tollbooth ended the run: the guest triple-faulted, halted for good or\n"
 	"                made an exit tollbooth cannot handle, or tollbooth itself failed (no\n"
@@ -117,6 +132,51 @@ static int usage_error(const char *fmt, ...)
 	va_end(ap);
 	fputs("\n", stderr);
 	return EXIT_STATUS_USAGE;
+}
+
+/* --drive file=F[,readonly=on|off], QEMU's -drive spelling of the two keys tollbooth takes. */
+static int parse_drive(char *arg, struct board_virtio_spec *s)
+{
+	*s = (struct board_virtio_spec){ .kind = BOARD_VIRTIO_BLK };
+	for (char *key = strtok(arg, ","); key; key = strtok(NULL, ",")) {
+		if (!strncmp(key, "file=", 5) && key[5])
+			s->file = key + 5;
+		else if (!strcmp(key, "readonly=on"))
+			s->read_only = true;
+		else if (!strcmp(key, "readonly=off"))
+			s->read_only = false;
+		else
+			return usage_error("--drive: '%s' is not file=PATH or readonly=on|off", key);
+	}
+	if (!s->file)
+		return usage_error("--drive needs file=PATH (a disk image)");
+	return 0;
+}
+
+/* --device virtio-rng | virtio-console | virtio-net[,tap=IFNAME] */
+static int parse_device(char *arg, struct board_virtio_spec *s)
+{
+	char *kind = strtok(arg, ","), *key;
+
+	if (!kind)
+		kind = "";
+	if (!strcmp(kind, "virtio-rng"))
+		*s = (struct board_virtio_spec){ .kind = BOARD_VIRTIO_RNG };
+	else if (!strcmp(kind, "virtio-console"))
+		*s = (struct board_virtio_spec){ .kind = BOARD_VIRTIO_CONSOLE };
+	else if (!strcmp(kind, "virtio-net"))
+		*s = (struct board_virtio_spec){ .kind = BOARD_VIRTIO_NET };
+	else
+		return usage_error("--device '%s': give virtio-rng, virtio-console or "
+				   "virtio-net[,tap=IFNAME] (disks: --drive)",
+				   kind);
+	while ((key = strtok(NULL, ","))) {
+		if (s->kind == BOARD_VIRTIO_NET && !strncmp(key, "tap=", 4) && key[4])
+			s->tap = key + 4;
+		else
+			return usage_error("--device %s: unknown option '%s'", kind, key);
+	}
+	return 0;
 }
 
 /* QEMU's -m syntax: NUMBER[K|M|G], a plain number meaning MiB; from `min` to `max` bytes. */
@@ -197,7 +257,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 	enum { OPT_ACCEL = 256, OPT_STATS, OPT_STATS_JSON, OPT_TRACE, OPT_TSC, OPT_JIT,
 	       OPT_TRACE_LIMIT };
 	enum { OPT_KVM_IOEVENTFD = 512, OPT_KVM_DISABLE_EXITS, OPT_KVM_IRQCHIP };
-	enum { OPT_VMX = 768, OPT_DEBUG_DUMP, OPT_KERNEL, OPT_INITRD };
+	enum { OPT_VMX = 768, OPT_DEBUG_DUMP, OPT_KERNEL, OPT_INITRD, OPT_DRIVE, OPT_DEVICE };
 	static const struct option longopts[] = {
 		{ "mem", required_argument, NULL, 'm' },
 		{ "append", required_argument, NULL, 'a' },
@@ -215,6 +275,8 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		{ "debug-dump", no_argument, NULL, OPT_DEBUG_DUMP },
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
+		{ "drive", required_argument, NULL, OPT_DRIVE },
+		{ "device", required_argument, NULL, OPT_DEVICE },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -331,6 +393,20 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 				return usage_error("--initrd needs a file name");
 			o->initrd = optarg;
 			break;
+		case OPT_DRIVE:
+		case OPT_DEVICE: {
+			int err;
+			if (o->nr_virtio == BOARD_MAX_VIRTIO)
+				return usage_error("%s: at most %d virtio devices (--drive and --device "
+						   "together)",
+						   word, BOARD_MAX_VIRTIO);
+			err = c == OPT_DRIVE ? parse_drive(optarg, &o->virtio[o->nr_virtio])
+					     : parse_device(optarg, &o->virtio[o->nr_virtio]);
+			if (err)
+				return err;
+			o->nr_virtio++;
+			break;
+		}
 		case 'h':
 			fputs(usage_run, stdout);
 			exit(0);
@@ -629,6 +705,21 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 		vm.kvm = o->kvm; /* before the boot plan: loading it creates the KVM vCPU */
 		err = vm_load_boot_plan(&vm, &plan);
 	}
+	for (unsigned i = 0; !err && i < o->nr_virtio; i++) {
+		char why[512];
+		err = board_add_virtio(&vm, &o->virtio[i], why, sizeof(why));
+		if (err) {
+			/* The user's device (a file that cannot be opened, a TAP that does not
+			   exist): one line naming it, status 2 as for any bad argument. */
+			fprintf(stderr, "tollbooth: %s\n", why);
+			if (json)
+				fclose(json);
+			if (trace)
+				fclose(trace);
+			vm_destroy(&vm);
+			return EXIT_STATUS_USAGE;
+		}
+	}
 	if (!err)
 		err = board_install_firmware(&vm);
 	if (err) {
@@ -652,6 +743,7 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 	if (o->stats) {
 		stats_print(&vm.stats, stderr, vm.pio.unclaimed_reads, vm.pio.unclaimed_writes);
 		kvm_print_kernel_stats(&vm.vcpus[0], stderr);
+		board_virtio_print_stats(&vm, stderr);
 	}
 	finish_outputs(o, &vm, json);
 	signal_vm = NULL; /* from here a signal kills, as it would by default */

@@ -8,6 +8,8 @@
 # CPU (tests/diff/hostdiff, sanitizer build). Each test prints
 # one line; each part ends with "<part>: N passed, M failed"; the last line sums them all.
 # The fuzz targets' committed corpora run through their sanitizer builds (tests/fuzz/replay.sh).
+# Debian's Linux boots on the soft backend with virtio devices (tests/linux/run.py; it skips with
+# the reason when the machine has no kernel or busybox-static).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -49,7 +51,7 @@ done
 for part in "tests/run-guests.sh $release" "env TB_ARGS=--jit=off tests/run-guests.sh $release" \
 	"env TB_ARGS=--jit=eager tests/run-guests.sh $san" "tests/cli/run.sh $san" \
 	"tests/hostile/random_code.py $san" "tests/fuzz/replay.sh $B/san/tests/fuzz" \
-	"tests/kvm/run.sh $release" \
+	"tests/kvm/run.sh $release" "tests/linux/run.py $release $B" \
 	"tests/kvm/nokvm.sh $release $unit_dir" "tests/diff/difftest.py --check" \
 	"$hostdiff --check --regressions tests/diff/regressions.list"; do
 	out=$($part 2>&1)

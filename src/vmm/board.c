@@ -52,9 +52,6 @@
 #define BOARD_RTC_VIRTUAL_EPOCH 946684800
 /* The IOAPIC's ID, the MADT's (firmware/acpi.h acpi_config_pc). */
 #define BOARD_IOAPIC_ID 0
-/* Who drives an IOAPIC input (vm->gsi_sources). */
-#define GSI_SRC_ISA  BIT(0)
-#define GSI_SRC_HPET BIT(1)
 
 static void board_stop_by_debug_exit(void *opaque, int status)
 {
@@ -307,7 +304,7 @@ static unsigned board_ioapic_deliver(void *opaque, const struct apic_msg *msg)
 }
 
 /* One source of IOAPIC input `pin` changed: the pin sees the OR of its sources. */
-static void board_gsi_set(struct vm *vm, unsigned pin, u8 source, bool level)
+void board_gsi_set(struct vm *vm, unsigned pin, u8 source, bool level)
 {
 	if (pin >= IOAPIC_NR_PINS)
 		return;
@@ -570,6 +567,7 @@ int board_install_firmware(struct vm *vm)
 	int err;
 
 	acpi_config_pc(&cfg, vm->nr_vcpus);
+	board_virtio_acpi(vm, cfg.virtio, &cfg.nr_virtio);
 	buf = calloc(1, ACPI_TABLES_SIZE);
 	if (!buf)
 		return -ENOMEM;

@@ -376,9 +376,19 @@ static int handle_vmx_insn(struct vcpu *vcpu, struct vm_exit *exit)
 }
 
 /*
- * MONITOR and MWAIT are NOPs: the host's CPU does not sleep for a guest. Their #GP for ECX
- * extensions the CPU lacks (CPUID.5:ECX reads 0, so any nonzero ECX) is not among the faults
- * that take priority over the VM exit (SDM 26.1.1), so the VMM raises it.
+ * MONITOR is a NOP (nothing is armed: see MWAIT). Their #GP for ECX extensions the CPU lacks
+ * (CPUID.5:ECX reads 0, so any nonzero ECX) is not among the faults that take priority over the
+ * VM exit (SDM 26.1.1), so the VMM raises it.
+ *
+ * MWAIT (SDM vol. 2B MWAIT; vol. 3A 9.10.4): with one vCPU and RFLAGS.IF = 1 it waits as HLT
+ * does (Linux's idle is STI; MWAIT). With ECX = 0, an unmasked interrupt ends the wait, as it
+ * ends HLT; with IF = 0 nothing but a store would, so it returns at once (a permitted spurious
+ * wakeup, and what a guest polling with MWAIT expects); a store to the monitored range can only
+ * come from the vCPU itself (it is not waiting then) or a device, and the SDM lets MWAIT
+ * return for any reason, never requiring it to sleep. Linux idles with MWAIT when CPUID offers
+ * MONITOR: as a NOP its idle loop spun, never letting the run loop wait for host input. With
+ * more vCPUs another one's store would have to wake it, which the run loop does not watch for:
+ * there MWAIT stays a NOP (correct, and as busy as a PAUSE loop).
  */
 static int handle_monitor_mwait(struct vcpu *vcpu, struct vm_exit *exit)
 {
@@ -388,6 +398,9 @@ static int handle_monitor_mwait(struct vcpu *vcpu, struct vm_exit *exit)
 	if ((u32)r.gpr[R_RCX])
 		return vcpu_inject(vcpu, X86_GP, true, 0);
 	vcpu_complete_insn(vcpu, &r, exit);
+	if (exit->reason == EXIT_REASON_MWAIT_INSTRUCTION && vcpu->vm->nr_vcpus == 1 &&
+	    (r.rflags & X86_IF))
+		vcpu->mp_state = VCPU_HALTED;
 	return 0;
 }
 

@@ -113,6 +113,7 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 
 void vm_destroy(struct vm *vm)
 {
+	board_destroy(vm);
 	for (unsigned i = 0; vm->vcpus && i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i].backend)
 			vm->backend->destroy(&vm->vcpus[i]);

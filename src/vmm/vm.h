@@ -5,6 +5,7 @@
  */
 #pragma once
 #include <signal.h>
+#include <stdio.h>
 
 #include "common.h"
 #include "devices/acpi_pm.h"
@@ -135,6 +136,14 @@ struct vm_event_source {
 
 #define VM_MAX_EVENT_SOURCES 8
 
+/* The board's virtio-mmio devices (vmm/board_virtio.c): one 4 KiB page each from
+   BOARD_VIRTIO_BASE (platform MMIO, e820.h), IOAPIC input BOARD_VIRTIO_GSI + n. */
+#define BOARD_VIRTIO_BASE   0xfe000000ull
+#define BOARD_VIRTIO_STRIDE 0x1000ull
+#define BOARD_VIRTIO_GSI    16
+#define BOARD_MAX_VIRTIO    8
+struct board_virtio;
+
 struct vm {
 	u8 *ram;
 	u64 ram_size;
@@ -168,6 +177,8 @@ struct vm {
 	struct guest_mem guest_mem; /* RAM as devices see it (fw_cfg DMA) */
 	struct fw_cfg fw_cfg;
 	struct pci_host pci;
+	struct board_virtio *virtio[BOARD_MAX_VIRTIO];
+	unsigned nr_virtio;
 	/* The vCPU whose exit is being handled (vmm/run.c): an access to the LAPIC page reaches
 	   this vCPU's LAPIC, each vCPU seeing its own at the same address (SDM vol. 3A 11.4.1). */
 	struct vcpu *running;
@@ -224,6 +235,28 @@ int vm_add_event_source(struct vm *vm, int fd, bool (*ready)(void *opaque), void
 
 /* The PC board (vmm/board.c): create, register and wire the devices every guest gets. */
 int board_create(struct vm *vm, const struct uart_host *console);
+/* Who drives an IOAPIC input (vm->gsi_sources): the pin sees the OR of its sources. */
+#define GSI_SRC_ISA    BIT(0)
+#define GSI_SRC_HPET   BIT(1)
+#define GSI_SRC_VIRTIO BIT(2)
+void board_gsi_set(struct vm *vm, unsigned pin, u8 source, bool level);
+
+/* A virtio device for board_add_virtio (vmm/board_virtio.c). */
+enum board_virtio_kind { BOARD_VIRTIO_BLK, BOARD_VIRTIO_RNG, BOARD_VIRTIO_CONSOLE, BOARD_VIRTIO_NET };
+struct board_virtio_spec {
+	enum board_virtio_kind kind;
+	const char *file; /* blk: the image */
+	bool read_only;	  /* blk */
+	const char *tap;  /* net: a TAP interface's name; NULL: the loopback network */
+};
+/* After vm_create, before board_install_firmware (which describes the devices in the DSDT).
+   0, or negative errno with one line in err naming what is wrong. */
+int board_add_virtio(struct vm *vm, const struct board_virtio_spec *s, char *err, size_t len);
+struct acpi_virtio_mmio;
+void board_virtio_acpi(const struct vm *vm, struct acpi_virtio_mmio *out, unsigned *n);
+void board_virtio_print_stats(const struct vm *vm, FILE *out);
+/* What board_add_virtio made: freed, files closed (vm_destroy). */
+void board_destroy(struct vm *vm);
 /* The ACPI tables into RAM at ACPI_TABLES_BASE (the RSDP's address): 0 or negative errno. */
 int board_install_firmware(struct vm *vm);
 /* The board's e820 table for ram_size (e820_build): the number of entries or negative errno. */

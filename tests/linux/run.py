@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Debian's Linux on the soft backend, end to end: `run.py TOLLBOOTH BUILD_DIR`.
+
+The guest is the host's own Debian kernel with a busybox-static initramfs (scripts/mkinitramfs.sh
+makes both under BUILD_DIR/linux; guests/linux/init runs the tb.script named on the command
+line and powers off). Each test boots it once and checks the "tb-result:" lines it prints, the
+exit status and tollbooth's last line. Skips with the reason when the machine has no kernel or
+busybox-static (apt-get install linux-image-amd64 busybox-static cpio). Every file it makes is
+under BUILD_DIR. Prints one line per test and "linux: N passed, M failed".
+"""
+import os
+import re
+import subprocess
+import sys
+import time
+
+BOOT_LIMIT = 240  # seconds per boot: about 10 s here; sanitizer-free release binary
+
+tb, build = sys.argv[1], sys.argv[2]
+work = os.path.join(build, "linux")
+passed = failed = 0
+
+
+def result(name, ok, why=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"ok linux {name}")
+    else:
+        failed += 1
+        print(f"FAIL linux {name}: {why}")
+    sys.stdout.flush()
+
+
+def boot(append, *extra, stdin=subprocess.DEVNULL):
+    cmd = [tb, "run", "--mem", "512M", "--kernel", f"{work}/vmlinuz", "--initrd",
+           f"{work}/initramfs.cpio.gz", "--append", "console=ttyS0 " + append, *extra]
+    p = subprocess.run(cmd, stdin=stdin, capture_output=True, timeout=BOOT_LIMIT)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def results(out):
+    return [l.split("tb-result: ", 1)[1].strip() for l in out.splitlines() if "tb-result: " in l]
+
+
+def expect_results(name, status, out, err, want_status, want_stop, patterns):
+    got = results(out)
+    if status != want_status:
+        return result(name, False, f"exit status {status}, want {want_status}: {err.strip()}"
+                      f" / last output: {out[-300:]!r}")
+    if want_stop not in err:
+        return result(name, False, f"stderr lacks {want_stop!r}: {err.strip()}")
+    for p in patterns:
+        if not any(re.fullmatch(p, g) for g in got):
+            return result(name, False, f"no tb-result matching /{p}/ in {got}")
+    result(name, True)
+
+
+os.makedirs(work, exist_ok=True)
+mk = subprocess.run(["scripts/mkinitramfs.sh", work], capture_output=True, text=True)
+if mk.returncode == 3:
+    print(f"skip linux: {mk.stderr.strip()}")
+    print("linux: 0 passed, 0 failed")
+    sys.exit(0)
+if mk.returncode != 0:
+    result("mkinitramfs", False, mk.stderr.strip())
+    print(f"linux: {passed} passed, {failed} failed")
+    sys.exit(1)
+version = open(f"{work}/version").read().strip()
+print(f"# linux {version}, busybox-static initramfs ({os.path.getsize(f'{work}/initramfs.cpio.gz')} bytes)")
+
+# 1. To /init and back out through ACPI S5 (the PM1a control register's SLP_TYP 5, SLP_EN),
+#    with every CPU and the TSC found and no command-line workarounds.
+t0 = time.monotonic()
+status, out, err = boot("tb.script=boot")
+expect_results("boot-poweroff", status, out, err, 0, "guest powered off (ACPI S5)",
+               [r"cpus 1", r"clocksource tsc", r"virtio 0", r"script boot exit 0"])
+print(f"# boot to poweroff: {time.monotonic() - t0:.1f} s wall")
+
+# 2. reboot(2): Linux's default reboot path on a PC with an ACPI reset register (FADT
+#    RESET_REG, port 0xcf9) ends the run with status 0 (no firmware to restart).
+status, out, err = boot("tb.script=boot tb.reboot")
+expect_results("boot-reboot", status, out, err, 0, "reset", [r"script boot exit 0"])
+
+# 3. Every virtio device, found through the DSDT: a disk whose sector 0 the host wrote and whose
+#    sector 1 the guest writes and flushes (it must be in the file after the run), virtio-rng,
+#    virtio-net on the loopback network (ping the gateway), virtio-console (hvc0).
+disk = f"{work}/disk.img"
+with open(disk, "wb") as f:
+    f.write(b"tollbooth-host-wrote-sector0".ljust(512, b"\0"))
+    f.truncate(16 << 20)
+status, out, err = boot("tb.script=devices", "--drive", f"file={disk}", "--device", "virtio-rng",
+                        "--device", "virtio-net", "--device", "virtio-console")
+m = re.search(r"tb-result: vda-write 0 (written-by-the-guest-[0-9a-f]{8})", out)
+expect_results("virtio-devices", status, out, err, 0, "guest powered off",
+               [r"vda-read tollbooth-host-wrote-sector0", r"vda-write 0 written-by-the-guest-\w+",
+                r"rng virtio_rng\.0 64", r"ping ok 2", r"hvc0 229:0", r"hvc0-says-hello"])
+with open(disk, "rb") as f:
+    f.seek(512)
+    sector1 = f.read(64)
+result("virtio-blk-flushed", m is not None and sector1.startswith(m.group(1).encode()),
+       f"sector 1 of the image holds {sector1[:40]!r}, the guest wrote "
+       f"{m.group(1) if m else 'nothing'}")
+
+# 4. A read-only drive: the guest's write fails (VIRTIO_BLK_F_RO: the kernel refuses it) and
+#    the file is unchanged.
+before = open(disk, "rb").read(1024)
+status, out, err = boot("tb.script=devices", "--drive", f"file={disk},readonly=on")
+after = open(disk, "rb").read(1024)
+expect_results("virtio-blk-readonly", status, out, err, 0, "guest powered off",
+               [r"vda-read tollbooth-host-wrote-sector0", r"vda-write [1-9]\d* .*"])
+result("virtio-blk-readonly-unchanged", before == after, "the image changed")
+
+# 5. A shell on hvc0: the terminal's input goes to the virtio console once it exists; the
+#    commands are sent only when the shell's prompt is there (input before the guest opened
+#    hvc0 is the guest's to drop, as on a real console).
+p = subprocess.Popen([tb, "run", "--mem", "512M", "--kernel", f"{work}/vmlinuz", "--initrd",
+                      f"{work}/initramfs.cpio.gz", "--append", "console=ttyS0 quiet tb.shell=hvc0",
+                      "--device", "virtio-console"], stdin=subprocess.PIPE,
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+os.set_blocking(p.stdout.fileno(), False)
+seen, sent, deadline = b"", False, time.monotonic() + BOOT_LIMIT
+while p.poll() is None and time.monotonic() < deadline:
+    time.sleep(0.2)
+    chunk = p.stdout.read()
+    if chunk:
+        seen += chunk
+    if not sent and b"shell on hvc0" in seen and b"# " in seen.split(b"shell on hvc0")[-1]:
+        p.stdin.write(b"echo hvc0-shell-$((6*7))\nexit\n")
+        p.stdin.flush()
+        sent = True
+if p.poll() is None:
+    p.kill()
+rest, err = p.communicate()
+seen += rest or b""
+result("hvc0-shell", p.returncode == 0 and b"hvc0-shell-42" in seen,
+       f"status {p.returncode}, sent={sent}, output tail {seen[-200:]!r}, {err.decode().strip()}")
+
+# 6. Bad devices on the command line: one line, status 2.
+for name, args, want in [
+        ("drive-missing", ["--drive", f"file={work}/no-such.img"], "no-such.img: cannot open"),
+        ("drive-odd-size", ["--drive", f"file={work}/version"], "multiple of 512"),
+        ("drive-no-file", ["--drive", "readonly=on"], "--drive needs file="),
+        ("device-unknown", ["--device", "virtio-gpu"], "--device 'virtio-gpu'")]:
+    p = subprocess.run([tb, "run", "--kernel", f"{work}/vmlinuz", *args], capture_output=True,
+                       text=True, timeout=60, stdin=subprocess.DEVNULL)
+    lines = p.stderr.strip().splitlines()
+    result(name, p.returncode == 2 and len(lines) == 1 and want in lines[0],
+           f"status {p.returncode}, stderr {p.stderr.strip()!r}")
+
+print(f"linux: {passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
