@@ -35,7 +35,7 @@ LIB_SRCS := $(filter-out src/main.c,$(SRCS))
 OBJS := $(SRCS:%.c=$(O)/%.o)
 LIB_OBJS := $(LIB_SRCS:%.c=$(O)/%.o)
 
-.PHONY: all clean unit unit-build run check
+.PHONY: all clean unit unit-build run check linux
 all: $(O)/tollbooth
 
 # Guest programs (build/guests/, whatever the mode) and, when present, the benchmarks.
@@ -72,6 +72,19 @@ $(O)/tollbooth: $(OBJS) $(O)/src/loader/demo_guest.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # `make run`: install what is missing (or say how), build, boot the built-in guest.
+# Debian's own kernel with a busybox-static initramfs (scripts/mkinitramfs.sh) on the software
+# CPU, a shell on the serial console; `exit` (or poweroff -f) ends it. LINUX_ARGS adds options,
+# e.g. LINUX_ARGS="--drive file=disk.img --device virtio-rng".
+LINUX_ARGS ?=
+linux:
+	./scripts/deps.sh linux
+	$(MAKE) MODE=release all
+	@mkdir -p $(BUILD_ROOT)/linux
+	./scripts/mkinitramfs.sh $(BUILD_ROOT)/linux
+	$(BUILD_ROOT)/tollbooth run --mem 512M --kernel $(BUILD_ROOT)/linux/vmlinuz \
+		--initrd $(BUILD_ROOT)/linux/initramfs.cpio.gz --append "console=ttyS0 quiet" \
+		--device virtio-rng $(LINUX_ARGS)
+
 run:
 	./scripts/deps.sh run
 	$(MAKE) MODE=release all

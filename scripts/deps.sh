@@ -1,10 +1,11 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Check tollbooth's build dependencies on Debian/Ubuntu: `deps.sh run|check|bench|fuzz`.
+# Check tollbooth's build dependencies on Debian/Ubuntu: `deps.sh run|check|bench|fuzz|linux`.
 #   run:   gcc, make, binutils (objcopy, ld), libzydis-dev (--trace disassembles exits with it)
 #   check: those and python3 (tests/hostile); Zydis is also the decoder's test oracle
 #   bench: those and qemu-system-x86 (the comparison; bench/bench.py installs Bochs)
 #   fuzz:  those of run, clang-14 and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes)
+#   linux: those of run, Debian's kernel, busybox-static and cpio (`make linux`)
 # As root, missing packages are installed with apt-get; otherwise the exact command is printed
 # and the script fails.
 set -eu
@@ -31,13 +32,19 @@ bench)
 	need_cmd python3 python3
 	need_cmd qemu-system-x86_64 qemu-system-x86
 	;;
+linux)
+	ls /boot/vmlinuz-* >/dev/null 2>&1 || missing="$missing linux-image-amd64"
+	[ -x /bin/busybox ] && ! readelf -l /bin/busybox 2>/dev/null | grep -q 'program interpreter' ||
+		missing="$missing busybox-static"
+	need_cmd cpio cpio
+	;;
 fuzz)
 	need_cmd clang-14 clang-14
 	ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
 		missing="$missing libclang-rt-14-dev"
 	;;
 *)
-	echo "usage: $0 run|check|bench|fuzz" >&2
+	echo "usage: $0 run|check|bench|fuzz|linux" >&2
 	exit 2
 	;;
 esac

@@ -8,7 +8,8 @@
  *   at 0xfed00000, whose legacy-replacement route sits between the PIT/RTC and IRQ 0/8; the
  *   i8042 at 0x60/0x64, IRQ 1 and 12; the ACPI PM block at 0x600, SCI on IRQ 9 (GSI 9); the
  *   reset registers at 0x92 and 0xcf9; fw_cfg at 0x510; the PCI host bridge at 0xcf8/0xcfc; the
- *   IOAPIC at 0xfec00000; a local APIC per vCPU at 0xfee00000; the debug-exit port; testdev.
+ *   IOAPIC at 0xfec00000; a local APIC per vCPU at 0xfee00000; the debug-exit port; testdev;
+ *   the boot timer at port 0x4f8 (devices/boot_timer.h).
  * A new device goes here: init, bus ranges, vm_register_device, irq_line_wire.
  *
  * The path of an interrupt (docs/architecture.md):
@@ -56,6 +57,19 @@
 static void board_stop_by_debug_exit(void *opaque, int status)
 {
 	vm_request_stop(opaque, status, "%s", "");
+}
+
+/* The guest says it booted (devices/boot_timer.h): the time since the VM was created, guest
+   time (the host clock, or the virtual TSC's count under --tsc virtual). */
+static void board_booted(void *opaque)
+{
+	struct vm *vm = opaque;
+	u64 ns = timer_now(&vm->timers);
+
+	console_flush(); /* the guest's own lines before ours */
+	fprintf(stderr, "tollbooth: boot time: %llu.%03llu ms (the guest wrote %d to port %#x)\n",
+		(unsigned long long)(ns / 1000000), (unsigned long long)(ns / 1000 % 1000),
+		BOOT_TIMER_MAGIC, BOOT_TIMER_PORT);
 }
 
 static void board_uart_reset(void *opaque)
@@ -543,6 +557,12 @@ int board_create(struct vm *vm, const struct uart_host *console)
 				&vm->debug_exit, "debug-exit");
 	if (!err)
 		err = board_register(vm, "debug-exit", &vm->debug_exit, NULL);
+	vm->boot_timer = (struct boot_timer){ .booted = board_booted, .opaque = vm };
+	if (!err)
+		err = board_pio(vm, BOOT_TIMER_PORT, 1, boot_timer_access, &vm->boot_timer,
+				"boot-timer");
+	if (!err)
+		err = board_register(vm, "boot-timer", &vm->boot_timer, NULL);
 	if (!err && console->rx)
 		err = vm_add_event_source(vm, 0 /* stdin */, board_console_input, &vm->uart);
 	if (!err)

@@ -10,6 +10,7 @@
 #include "common.h"
 #include "devices/acpi_pm.h"
 #include "devices/apic_bus.h"
+#include "devices/boot_timer.h"
 #include "devices/bus.h"
 #include "devices/debug_exit.h"
 #include "devices/fw_cfg.h"
@@ -160,6 +161,7 @@ struct vm {
 	/* The PC board's devices (vmm/board.c); each is in `devices`. */
 	struct uart uart;
 	struct debug_exit debug_exit;
+	struct boot_timer boot_timer;
 	struct testdev testdev;
 	struct pic pic;
 	struct pit pit;

@@ -76,6 +76,10 @@ t0 = time.monotonic()
 status, out, err = boot("tb.script=boot")
 expect_results("boot-poweroff", status, out, err, 0, "guest powered off (ACPI S5)",
                [r"cpus 1", r"clocksource tsc", r"virtio 0", r"script boot exit 0"])
+m = re.search(r"tollbooth: boot time: ([0-9.]+) ms \(the guest wrote 123 to port 0x4f8\)", err)
+result("boot-timer", m is not None, f"no boot time line on stderr: {err.strip()}")
+if m:
+    print(f"# boot timer: /init reached after {float(m.group(1)) / 1000:.2f} s")
 print(f"# boot to poweroff: {time.monotonic() - t0:.1f} s wall")
 
 # 2. reboot(2): Linux's default reboot path on a PC with an ACPI reset register (FADT
@@ -102,6 +106,30 @@ with open(disk, "rb") as f:
 result("virtio-blk-flushed", m is not None and sector1.startswith(m.group(1).encode()),
        f"sector 1 of the image holds {sector1[:40]!r}, the guest wrote "
        f"{m.group(1) if m else 'nothing'}")
+
+# 3b. Killed right after the guest's flush completed: the sector is in the file all the same
+#     (the flush was an fdatasync before its status went back; SIGKILL leaves no chance to
+#     write anything later).
+with open(disk, "r+b") as f:
+    f.seek(512)
+    f.write(b"\0" * 512)
+p = subprocess.Popen([tb, "run", "--mem", "512M", "--kernel", f"{work}/vmlinuz", "--initrd",
+                      f"{work}/initramfs.cpio.gz", "--append",
+                      "console=ttyS0 quiet tb.script=devices", "--drive", f"file={disk}"],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+os.set_blocking(p.stdout.fileno(), False)
+seen, m, deadline = b"", None, time.monotonic() + BOOT_LIMIT
+while p.poll() is None and time.monotonic() < deadline and not m:
+    time.sleep(0.05)
+    seen += p.stdout.read() or b""
+    m = re.search(rb"tb-result: vda-write 0 (written-by-the-guest-[0-9a-f]{8})", seen)
+p.kill()
+p.communicate()
+with open(disk, "rb") as f:
+    f.seek(512)
+    sector1 = f.read(64)
+result("virtio-blk-flushed-then-killed", m is not None and sector1.startswith(m.group(1)),
+       f"sector 1 holds {sector1[:40]!r}, the guest wrote {m.group(1) if m else 'nothing'}")
 
 # 4. A read-only drive: the guest's write fails (VIRTIO_BLK_F_RO: the kernel refuses it) and
 #    the file is unchanged.
