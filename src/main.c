@@ -69,8 +69,12 @@ static const char usage_run[] =
 	"                        QEMU (default 128M, from 2M to 64G, a multiple of 4K)\n"
 	"  -a, --append CMDLINE  the kernel command line; a multiboot guest gets \"IMAGE CMDLINE\"\n"
 	"                        in the multiboot information, as from QEMU and GRUB\n"
-	"      --drive file=F[,readonly=on]  a virtio-blk disk backed by file F (Linux: vda,\n"
-	"                        vdb, ...); a flush the guest asks for is an fdatasync\n"
+	"      --drive file=F[,readonly=on][,event-idx=off][,async=on]\n"
+	"                        a virtio-blk disk backed by file F (Linux: vda, vdb, ...); a\n"
+	"                        flush the guest asks for is an fdatasync; event-idx=off\n"
+	"                        withholds VIRTIO_F_EVENT_IDX;\n"
+	"                        async=on runs the queue from the run loop (at the host tick or\n"
+	"                        when the guest idles), not inside the doorbell's exit\n"
 	"      --device KIND     add a virtio device: virtio-rng (from getrandom), virtio-console\n"
 	"                        (Linux's hvc0; the terminal's input then goes to it, not COM1),\n"
 	"                        virtio-net[,tap=IFNAME] (a TAP device; without one a network\n"
@@ -134,7 +138,7 @@ static int usage_error(const char *fmt, ...)
 	return EXIT_STATUS_USAGE;
 }
 
-/* --drive file=F[,readonly=on|off], QEMU's -drive spelling of the two keys tollbooth takes. */
+/* --drive file=F[,readonly=on|off][,event-idx=on|off][,async=on|off]: QEMU's -drive spelling. */
 static int parse_drive(char *arg, struct board_virtio_spec *s)
 {
 	*s = (struct board_virtio_spec){ .kind = BOARD_VIRTIO_BLK };
@@ -145,8 +149,18 @@ static int parse_drive(char *arg, struct board_virtio_spec *s)
 			s->read_only = true;
 		else if (!strcmp(key, "readonly=off"))
 			s->read_only = false;
+		else if (!strcmp(key, "event-idx=off"))
+			s->no_event_idx = true;
+		else if (!strcmp(key, "event-idx=on"))
+			s->no_event_idx = false;
+		else if (!strcmp(key, "async=on"))
+			s->async = true;
+		else if (!strcmp(key, "async=off"))
+			s->async = false;
 		else
-			return usage_error("--drive: '%s' is not file=PATH or readonly=on|off", key);
+			return usage_error("--drive: '%s' is not file=PATH, readonly=on|off, "
+					   "event-idx=on|off or async=on|off",
+					   key);
 	}
 	if (!s->file)
 		return usage_error("--drive needs file=PATH (a disk image)");

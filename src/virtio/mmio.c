@@ -128,7 +128,10 @@ static void virtio_mmio_write(struct virtio_mmio *t, u64 offset, u32 v)
 		break;
 	case VIRTIO_MMIO_QUEUE_NOTIFY:
 		/* §4.2.3.3: without VIRTIO_F_NOTIFICATION_DATA the value is the queue index */
-		virtio_dev_queue_notify(d, v);
+		if (t->defer)
+			t->defer(t->defer_opaque, v);
+		else
+			virtio_dev_queue_notify(d, v);
 		break;
 	case VIRTIO_MMIO_INTERRUPT_ACK:
 		t->interrupt_status &= ~v;

@@ -72,6 +72,11 @@ struct virtio_mmio {
 	struct irq_line irq; /* wired by the board; high while interrupt_status != 0 */
 	u32 interrupt_status; /* VIRTIO_INT_USED | VIRTIO_INT_CONFIG */
 	u32 device_features_sel, driver_features_sel, queue_sel, shm_sel;
+	/* NULL: a QueueNotify write runs the queue at once (in the doorbell's exit). Else the
+	   write only calls defer(defer_opaque, queue), and the VMM runs the queue later with
+	   virtio_dev_queue_notify(), as an I/O thread would. Survives virtio_mmio_reset. */
+	void (*defer)(void *opaque, unsigned queue);
+	void *defer_opaque;
 };
 
 /* Attach the transport to an initialised device; the line is left unwired. */

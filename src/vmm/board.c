@@ -217,6 +217,8 @@ static int board_lapic_rdmsr(void *opaque, u32 index, u64 *value)
 {
 	struct vcpu *vcpu = opaque;
 
+	if (kvmclock_owns_msr(vcpu->vm, index))
+		return kvmclock_rdmsr(vcpu, index, value);
 	if (!lapic_msr_owns(index))
 		return -ENOENT;
 	return lapic_rdmsr(&vcpu->lapic, index, value);
@@ -227,6 +229,8 @@ static int board_lapic_wrmsr(void *opaque, u32 index, u64 value)
 	struct vcpu *vcpu = opaque;
 	int err;
 
+	if (kvmclock_owns_msr(vcpu->vm, index))
+		return kvmclock_wrmsr(vcpu, index, value);
 	if (!lapic_msr_owns(index))
 		return -ENOENT;
 	err = lapic_wrmsr(&vcpu->lapic, index, value);
@@ -503,6 +507,7 @@ int board_create(struct vm *vm, const struct uart_host *console)
 	err = board_wire_interrupts(vm);
 	if (err)
 		return err;
+	kvmclock_start(&vm->vcpus[0]);
 
 	err = board_pio(vm, UART_COM1_BASE, UART_NR_REGS, uart_access, &vm->uart, "uart");
 	if (!err)

@@ -42,6 +42,9 @@ struct board_virtio {
 	};
 	struct net_loop loop;
 	struct net_tap tap;
+	/* async=on: doorbells rung since the queues last ran, and the timer that runs them */
+	u32 pending;
+	struct timer run_queues;
 };
 
 static const char *const kind_names[] = {
@@ -78,6 +81,31 @@ static bool board_virtio_net_input(void *opaque)
 {
 	virtio_net_rx_ready(opaque);
 	return true;
+}
+
+/* async=on: the run loop's next look at its timers (the host tick while the guest runs, at
+   once when it idles) runs the queues, as an I/O thread that polls would. Requests the guest
+   queues meanwhile are taken together, and the driver's notifications are suppressed while the
+   device has work it has not looked at (event index or flags, virtio 1.2 §2.7.10). */
+static void board_virtio_defer(void *opaque, unsigned queue)
+{
+	struct board_virtio *v = opaque;
+
+	if (queue < VIRTIO_MAX_QUEUES)
+		v->pending |= BIT(queue);
+	if (!timer_armed(&v->run_queues))
+		timer_arm(&v->run_queues, timer_now(v->run_queues.q));
+}
+
+static void board_virtio_run_queues(void *opaque, u64 now)
+{
+	struct board_virtio *v = opaque;
+	u32 pending = v->pending;
+
+	v->pending = 0;
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		if (pending & BIT(q))
+			virtio_dev_queue_notify(&v->blk.vdev, q);
 }
 
 /* One clear line into err; the VM is left for vm_destroy (board_destroy frees what was made). */
@@ -192,7 +220,16 @@ int board_add_virtio(struct vm *vm, const struct board_virtio_spec *s, char *err
 	if (e)
 		return fail(err, len, e, "%s: cannot create the device", kind_names[s->kind], -e);
 
-	virtio_mmio_init(&v->t, &v->blk.vdev); /* vdev is first in every member of the union */
+	/* vdev is first in every member of the union */
+	if (s->no_event_idx) /* virtio 1.2 §2.7.10: then the flags alone suppress notifications */
+		v->blk.vdev.device_features &= ~BIT(VIRTIO_F_EVENT_IDX);
+	virtio_mmio_init(&v->t, &v->blk.vdev);
+	if (s->async) {
+		timer_init(&v->run_queues, &vm->timers, board_virtio_run_queues, v,
+			   kind_names[s->kind]);
+		v->t.defer = board_virtio_defer;
+		v->t.defer_opaque = v;
+	}
 	irq_line_wire(&v->t.irq, board_virtio_gsi, vm, BOARD_VIRTIO_GSI + i);
 	e = vm_add_region(vm, base, BOARD_VIRTIO_STRIDE, MEM_MMIO, kind_names[s->kind]);
 	if (!e)
@@ -229,6 +266,8 @@ void board_virtio_print_stats(const struct vm *vm, FILE *out)
 void board_destroy(struct vm *vm)
 {
 	for (unsigned i = 0; i < vm->nr_virtio; i++) {
+		if (vm->virtio[i]->t.defer)
+			timer_cancel(&vm->virtio[i]->run_queues);
 		if (vm->virtio[i]->fd >= 0)
 			close(vm->virtio[i]->fd);
 		free(vm->virtio[i]);

@@ -252,6 +252,7 @@ static int handle_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 	/* CPUID.01H:EBX[31:24]: the initial APIC ID (SDM vol. 2A CPUID), the vCPU's own. */
 	if ((u32)r.gpr[R_RAX] == 1)
 		out[CPUID_EBX] |= vcpu->id << 24;
+	kvmclock_cpuid(vcpu->vm, (u32)r.gpr[R_RAX], out);
 	vmm_policy_cpuid(vcpu->vm, (u32)r.gpr[R_RAX], (u32)r.gpr[R_RCX], out);
 	r.gpr[R_RAX] = out[CPUID_EAX];
 	r.gpr[R_RBX] = out[CPUID_EBX];

@@ -93,6 +93,7 @@ struct vcpu {
 	struct vm_exit last_exit;
 	void *backend;			  /* the backend's own vCPU state */
 	u64 msr_values[MSR_POLICY_COUNT]; /* the VMM-held MSRs (vmm/msr.c) */
+	u64 kvmclock_msr; /* MSR_KVM_SYSTEM_TIME_NEW as written (vmm/kvmclock.c) */
 	u64 exit_counts[EXIT_REASON_MAX + 1]; /* handled exits by basic reason (HC_EXIT_COUNT) */
 	/* Exit-storm detection (vmm/exits.c): the last exit's key and how often it repeated. */
 	struct {
@@ -179,6 +180,11 @@ struct vm {
 	struct guest_mem guest_mem; /* RAM as devices see it (fw_cfg DMA) */
 	struct fw_cfg fw_cfg;
 	struct pci_host pci;
+	/* kvmclock (vmm/kvmclock.c): the guest TSC and guest time at creation, the TSC rate
+	   last measured, MSR_KVM_WALL_CLOCK_NEW as written */
+	struct {
+		u64 tsc0, ns0, hz, wall_msr;
+	} kvmclock;
 	struct board_virtio *virtio[BOARD_MAX_VIRTIO];
 	unsigned nr_virtio;
 	/* The vCPU whose exit is being handled (vmm/run.c): an access to the LAPIC page reaches
@@ -250,6 +256,8 @@ struct board_virtio_spec {
 	const char *file; /* blk: the image */
 	bool read_only;	  /* blk */
 	const char *tap;  /* net: a TAP interface's name; NULL: the loopback network */
+	bool no_event_idx; /* do not offer VIRTIO_F_EVENT_IDX (the seeds' doorbell figure) */
+	bool async;	   /* queues run from the run loop, not in the doorbell's exit */
 };
 /* After vm_create, before board_install_firmware (which describes the devices in the DSDT).
    0, or negative errno with one line in err naming what is wrong. */
@@ -257,6 +265,15 @@ int board_add_virtio(struct vm *vm, const struct board_virtio_spec *s, char *err
 struct acpi_virtio_mmio;
 void board_virtio_acpi(const struct vm *vm, struct acpi_virtio_mmio *out, unsigned *n);
 void board_virtio_print_stats(const struct vm *vm, FILE *out);
+/* kvmclock (vmm/kvmclock.c): the hypervisor CPUID leaves and the two MSRs. */
+#define MSR_KVM_WALL_CLOCK_NEW	0x4b564d00
+#define MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01
+void kvmclock_start(struct vcpu *bsp);
+void kvmclock_cpuid(const struct vm *vm, u32 leaf, u32 out[4]);
+bool kvmclock_owns_msr(const struct vm *vm, u32 index);
+int kvmclock_rdmsr(struct vcpu *vcpu, u32 index, u64 *value);
+int kvmclock_wrmsr(struct vcpu *vcpu, u32 index, u64 value);
+void kvmclock_scale(u64 hz, u32 *mul, s8 *shift);
 /* What board_add_virtio made: freed, files closed (vm_destroy). */
 void board_destroy(struct vm *vm);
 /* The ACPI tables into RAM at ACPI_TABLES_BASE (the RSDP's address): 0 or negative errno. */

@@ -75,7 +75,7 @@ print(f"# linux {version}, busybox-static initramfs ({os.path.getsize(f'{work}/i
 t0 = time.monotonic()
 status, out, err = boot("tb.script=boot")
 expect_results("boot-poweroff", status, out, err, 0, "guest powered off (ACPI S5)",
-               [r"cpus 1", r"clocksource tsc", r"virtio 0", r"script boot exit 0"])
+               [r"cpus 1", r"clocksource kvm-clock", r"virtio 0", r"script boot exit 0"])
 m = re.search(r"tollbooth: boot time: ([0-9.]+) ms \(the guest wrote 123 to port 0x4f8\)", err)
 result("boot-timer", m is not None, f"no boot time line on stderr: {err.strip()}")
 if m:

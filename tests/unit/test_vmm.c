@@ -98,6 +98,53 @@ static void test_cpuid(void)
 	CHECK(!strcmp(s, "tollbooth soft CPU"));
 }
 
+/* kvmclock (vmm/kvmclock.c): the pvclock scale turns a second of ticks into 1e9 ns within 1 ns
+   (mul has 32 bits and the shifted rate is above 1e9), and the CPUID leaves as KVM's. */
+static u64 pvclock_scale(u64 ticks, u32 mul, s8 shift)
+{
+	ticks = shift >= 0 ? ticks << shift : ticks >> -shift;
+	return (u64)(((unsigned __int128)ticks * mul) >> 32);
+}
+
+static void test_kvmclock(void)
+{
+	static const u64 rates[] = { 1000000, 33333333, 999999999, 1000000000, 1000000001,
+				     2096014000, 3000000000, 5000000000ull, 100000000000ull };
+	static struct vm vm;
+	u32 r[4], mul;
+	s8 shift;
+
+	for (size_t i = 0; i < ARRAY_SIZE(rates); i++) {
+		kvmclock_scale(rates[i], &mul, &shift);
+		u64 ns = pvclock_scale(rates[i], mul, shift);
+		CHECK(ns <= 1000000000 && ns >= 1000000000 - 1);
+		CHECK(mul >= 1u << 31);
+	}
+	memset(r, 0xff, sizeof(r));
+	kvmclock_cpuid(&vm, 0x40000000, r);
+	CHECK_EQ(r[0], 0x40000001);
+	CHECK(!memcmp(&r[1], "KVMKVMKVM\0\0\0", 12));
+	kvmclock_cpuid(&vm, 0x40000001, r);
+	CHECK_EQ(r[0], BIT(3) | BIT(24)); /* CLOCKSOURCE2, CLOCKSOURCE_STABLE_BIT */
+	CHECK_EQ(r[1] | r[2] | r[3], 0);
+	kvmclock_cpuid(&vm, 0x400000ff, r);
+	CHECK_EQ(r[0] | r[1] | r[2] | r[3], 0);
+	r[2] = 0;
+	kvmclock_cpuid(&vm, 1, r);
+	CHECK_EQ(r[2], BIT(31)); /* hypervisor present */
+	CHECK(kvmclock_owns_msr(&vm, MSR_KVM_SYSTEM_TIME_NEW));
+	CHECK(!kvmclock_owns_msr(&vm, 0x12)); /* the old MSRs are not offered (bit 0 clear) */
+	/* --tsc virtual counts instructions, not time: no kvmclock at all. */
+	vm.tsc_virtual = true;
+	r[2] = 0;
+	kvmclock_cpuid(&vm, 1, r);
+	CHECK_EQ(r[2], 0);
+	memset(r, 0x5a, sizeof(r));
+	kvmclock_cpuid(&vm, 0x40000000, r);
+	CHECK_EQ(r[0], 0x5a5a5a5a);
+	CHECK(!kvmclock_owns_msr(&vm, MSR_KVM_SYSTEM_TIME_NEW));
+}
+
 static void test_msr_policy(void)
 {
 	u64 v[MSR_POLICY_COUNT], x;
@@ -436,6 +483,7 @@ int main(void)
 	test_run_instructions();
 	test_run_refusals();
 	test_cpuid();
+	test_kvmclock();
 	test_msr_policy();
 	test_msr_bitmap();
 	test_exit_names();
