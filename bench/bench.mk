@@ -10,7 +10,7 @@
 
 BENCH_ARGS ?=
 
-.PHONY: bench bench-vmexit
+.PHONY: bench bench-vmexit bench-linux
 bench:
 	./scripts/deps.sh bench
 	$(MAKE) --no-print-directory MODE=release all guests
@@ -25,3 +25,16 @@ bench-vmexit:
 	python3 -B bench/bench.py --tollbooth $(BUILD_ROOT)/tollbooth --images $(BUILD_ROOT)/guests \
 		--out $(BUILD_ROOT)/bench/vmexit --workloads vmexit \
 		--systems tollbooth-soft,tollbooth-kvm,qemu-tcg $(BENCH_ARGS)
+
+# Linux boot (bench/linux_boot.py): Debian's kernel and the test initramfs on tollbooth soft, QEMU
+# TCG -M pc and -M microvm, 3 interleaved runs after a warm-up; then the seeds' I/O and clock
+# figures (bench/linux_io.py, bench/linux_clock.py). Results in build/bench/linux/.
+# docs/performance.md, "Linux boot".
+bench-linux:
+	./scripts/deps.sh bench
+	./scripts/deps.sh linux
+	$(MAKE) --no-print-directory MODE=release all
+	@mkdir -p $(BUILD_ROOT)/bench/linux
+	python3 -B bench/linux_boot.py $(BUILD_ROOT)/tollbooth $(BUILD_ROOT) | tee $(BUILD_ROOT)/bench/linux/boot.md
+	python3 -B bench/linux_io.py $(BUILD_ROOT)/tollbooth $(BUILD_ROOT) | tee $(BUILD_ROOT)/bench/linux/io.md
+	python3 -B bench/linux_clock.py $(BUILD_ROOT)/tollbooth $(BUILD_ROOT) | tee $(BUILD_ROOT)/bench/linux/clock.md
