@@ -8,7 +8,8 @@ The same kernel and initramfs (scripts/mkinitramfs.sh: the host's Debian kernel,
 time from start to the first line of /init, and to the end of the process (ACPI power-off). The
 table gives medians, min and max, and the ratio tollbooth/QEMU pc taken pair by pair. A system
 that does not reach /init within LIMIT seconds is reported as such (QEMU 7.2's microvm under TCG
-hangs on this kernel's PIT calibration). Writes only under BUILD_DIR/linux.
+has been seen to hang after "tsc: Unable to calibrate against PIT" on some boots of this
+kernel). Writes only under BUILD_DIR/linux.
 """
 import os
 import statistics
