@@ -605,39 +605,48 @@ static bool gen_flags_for(struct ctx *x, unsigned cc)
  * the way; else return to the run loop. The key cannot have changed: only handlers change CPL
  * or the code size, and their blocks end by returning.
  */
-static void gen_chain(struct ctx *x)
+static void gen_chain_to(struct ctx *x, bool known, u64 target)
 {
 	struct emit *e = x->e;
 	u8 *out[9]; /* every way back to the run loop */
 	unsigned k = 0;
 
-	/* event_pending, halted and intr_shadow are bytes: test each */
-	op_mem(e, 4, 0x80, 7, RBX, CPU_OFF(event_pending));
-	b1(e, 0);
-	out[k++] = jcc32(e, 0x5);
-	op_mem(e, 4, 0x80, 7, RBX, CPU_OFF(halted));
-	b1(e, 0);
-	out[k++] = jcc32(e, 0x5);
-	op_mem(e, 4, 0x80, 7, RBX, CPU_OFF(intr_shadow));
-	b1(e, 0);
+	/* intr_shadow, halted and event_pending are adjacent bytes: one load tests all three */
+	_Static_assert(offsetof(struct cpu, halted) == offsetof(struct cpu, intr_shadow) + 1 &&
+			       offsetof(struct cpu, event_pending) ==
+				       offsetof(struct cpu, intr_shadow) + 2,
+		       "the three bytes gen_chain tests at once");
+	b1(e, 0x0f);                                           /* movzx eax, word [intr_shadow] */
+	op_mem(e, 4, 0xb7, RAX, RBX, CPU_OFF(intr_shadow));
+	b1(e, 0x0f);                                           /* movzx ecx, byte [event_pending] */
+	op_mem(e, 4, 0xb6, RCX, RBX, CPU_OFF(event_pending));
+	op_rr(e, 4, 0x09, RCX, RAX);                           /* or eax, ecx */
 	out[k++] = jcc32(e, 0x5);
 	ld(e, 8, RAX, CPU_OFF(icount));
 	op_mem(e, 8, 0x3b, RAX, RBX, CPU_OFF(work_icount)); /* cmp rax, work_icount */
 	out[k++] = jcc32(e, 0x3);                             /* jae */
-	/* rcx = jc[jc_index(rdx, key)] */
-	op_rr(e, 8, 0x89, RDX, RAX);                          /* mov rax, rdx */
-	op_rr(e, 8, 0xc1, 5, RAX);                            /* shr rax, JC_BITS */
-	b1(e, JC_BITS);
-	op_rr(e, 8, 0x31, RDX, RAX);                          /* xor rax, rdx */
-	op_rr(e, 4, 0x81, 6, RAX);                            /* xor eax, key */
-	b4(e, x->key);
-	op_rr(e, 4, 0x81, 4, RAX);                            /* and eax, JC_SIZE - 1 */
-	b4(e, JC_SIZE - 1);
-	mov_imm(e, RCX, (u64)(uintptr_t)x->j->jc);
-	b1(e, 0x48);                                          /* mov rcx, [rcx + rax * 8] */
-	b1(e, 0x8b);
-	b1(e, 0x0c);
-	b1(e, 0xc1);
+	if (known) {
+		/* rcx = jc[jc_index(target, key)], the slot known now */
+		mov_imm(e, RCX, (u64)(uintptr_t)&x->j->jc[jc_index(target, x->key)]);
+		b1(e, 0x48);                                  /* mov rcx, [rcx] */
+		b1(e, 0x8b);
+		b1(e, 0x09);
+	} else {
+		/* rcx = jc[jc_index(rdx, key)] */
+		op_rr(e, 8, 0x89, RDX, RAX);                  /* mov rax, rdx */
+		op_rr(e, 8, 0xc1, 5, RAX);                    /* shr rax, JC_BITS */
+		b1(e, JC_BITS);
+		op_rr(e, 8, 0x31, RDX, RAX);                  /* xor rax, rdx */
+		op_rr(e, 4, 0x81, 6, RAX);                    /* xor eax, key */
+		b4(e, x->key);
+		op_rr(e, 4, 0x81, 4, RAX);                    /* and eax, JC_SIZE - 1 */
+		b4(e, JC_SIZE - 1);
+		mov_imm(e, RCX, (u64)(uintptr_t)x->j->jc);
+		b1(e, 0x48);                                  /* mov rcx, [rcx + rax * 8] */
+		b1(e, 0x8b);
+		b1(e, 0x0c);
+		b1(e, 0xc1);
+	}
 	op_rr(e, 8, 0x85, RCX, RCX);                          /* test rcx, rcx */
 	out[k++] = jcc32(e, 0x4);
 	op_mem(e, 8, 0x3b, RDX, RCX, (s32)offsetof(struct block, lin)); /* cmp rdx, b->lin */
@@ -674,6 +683,11 @@ static void gen_chain(struct ctx *x)
 	ret_left(e, 0);
 }
 
+static void gen_chain(struct ctx *x)
+{
+	gen_chain_to(x, false, 0);
+}
+
 /* Branch to `target` or fall through to x->next, then on to the next block. */
 static void gen_branch_end(struct ctx *x, int cc, u64 target)
 {
@@ -683,12 +697,12 @@ static void gen_branch_end(struct ctx *x, int cc, u64 target)
 		u8 *taken = jcc32(e, (unsigned)cc);
 		mov_imm(e, RDX, x->next);
 		st(e, 8, RDX, CPU_OFF(rip));
-		gen_chain(x);
+		gen_chain_to(x, true, x->next);
 		patch(e, taken);
 	}
 	mov_imm(e, RDX, target);
 	st(e, 8, RDX, CPU_OFF(rip));
-	gen_chain(x);
+	gen_chain_to(x, true, target);
 }
 
 /* The carry flag INC/DEC preserve (ops_core.c carry_in), into lf_src2. */
