@@ -15,15 +15,14 @@ import os
 import statistics
 import subprocess
 import sys
+
+from linux_guest import prepare
 import time
 
 LIMIT = 60
 tb, build = sys.argv[1], sys.argv[2]
 runs = int(sys.argv[3]) if len(sys.argv) > 3 else 3
-work = os.path.join(build, "linux")
-os.makedirs(work, exist_ok=True)
-if subprocess.run(["scripts/mkinitramfs.sh", work]).returncode:
-    sys.exit("linux_boot: no kernel or busybox-static (scripts/mkinitramfs.sh said why)")
+work = prepare(build, "linux_boot")
 kernel, initrd = f"{work}/vmlinuz", f"{work}/initramfs.cpio.gz"
 append = "console=ttyS0 tb.script=boot"
 qemu = ["qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-kernel", kernel, "-initrd", initrd,

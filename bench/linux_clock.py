@@ -17,11 +17,10 @@ import re
 import subprocess
 import sys
 
+from linux_guest import prepare
+
 tb, build = sys.argv[1], sys.argv[2]
-work = os.path.join(build, "linux")
-os.makedirs(work, exist_ok=True)
-if subprocess.run(["scripts/mkinitramfs.sh", work]).returncode:
-    sys.exit("linux_clock: no kernel or busybox-static (scripts/mkinitramfs.sh said why)")
+work = prepare(build, "linux_clock")
 
 
 def boot(calls, append, extra):

@@ -18,12 +18,11 @@ import re
 import subprocess
 import sys
 
+from linux_guest import prepare
+
 tb, build = sys.argv[1], sys.argv[2]
 runs = int(sys.argv[3]) if len(sys.argv) > 3 else 1
-work = os.path.join(build, "linux")
-os.makedirs(work, exist_ok=True)
-if subprocess.run(["scripts/mkinitramfs.sh", work]).returncode:
-    sys.exit("linux_io: no kernel or busybox-static (scripts/mkinitramfs.sh said why)")
+work = prepare(build, "linux_io")
 disk = os.path.join(work, "io.img")
 with open(disk, "wb") as f:
     f.truncate(32 << 20)
