@@ -138,6 +138,18 @@ static int usage_error(const char *fmt, ...)
 	return EXIT_STATUS_USAGE;
 }
 
+/* KEY is "NAME=on" or "NAME=off": *value = on (or off, when `inverted`), true; else false. */
+static bool parse_switch(const char *key, const char *name, bool inverted, bool *value)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(key, name, n) || key[n] != '=' ||
+	    (strcmp(key + n + 1, "on") && strcmp(key + n + 1, "off")))
+		return false;
+	*value = !strcmp(key + n + 1, "on") != inverted;
+	return true;
+}
+
 /* --drive file=F[,readonly=on|off][,event-idx=on|off][,async=on|off]: QEMU's -drive spelling. */
 static int parse_drive(char *arg, struct board_virtio_spec *s)
 {
@@ -145,19 +157,9 @@ static int parse_drive(char *arg, struct board_virtio_spec *s)
 	for (char *key = strtok(arg, ","); key; key = strtok(NULL, ",")) {
 		if (!strncmp(key, "file=", 5) && key[5])
 			s->file = key + 5;
-		else if (!strcmp(key, "readonly=on"))
-			s->read_only = true;
-		else if (!strcmp(key, "readonly=off"))
-			s->read_only = false;
-		else if (!strcmp(key, "event-idx=off"))
-			s->no_event_idx = true;
-		else if (!strcmp(key, "event-idx=on"))
-			s->no_event_idx = false;
-		else if (!strcmp(key, "async=on"))
-			s->async = true;
-		else if (!strcmp(key, "async=off"))
-			s->async = false;
-		else
+		else if (!parse_switch(key, "readonly", false, &s->read_only) &&
+			 !parse_switch(key, "event-idx", true, &s->no_event_idx) &&
+			 !parse_switch(key, "async", false, &s->async))
 			return usage_error("--drive: '%s' is not file=PATH, readonly=on|off, "
 					   "event-idx=on|off or async=on|off",
 					   key);

@@ -160,10 +160,7 @@ static void board_lapic_eoi(void *opaque, u8 vector)
 
 static u64 board_lapic_guest_tsc(void *opaque)
 {
-	struct vcpu *vcpu = opaque;
-	const struct backend_ops *b = vcpu->vm->backend;
-
-	return b->guest_tsc ? b->guest_tsc(vcpu) : __builtin_ia32_rdtsc();
+	return vm_vcpu_guest_tsc(opaque);
 }
 
 /*

@@ -32,7 +32,6 @@
 
 struct board_virtio {
 	struct virtio_mmio t;
-	enum board_virtio_kind kind;
 	int fd; /* the disk image or TAP device, -1 */
 	union {
 		struct virtio_blk blk;
@@ -53,6 +52,12 @@ static const char *const kind_names[] = {
 	[BOARD_VIRTIO_CONSOLE] = "virtio-console",
 	[BOARD_VIRTIO_NET] = "virtio-net",
 };
+
+/* Device n's register page. */
+static u64 board_virtio_base(unsigned n)
+{
+	return BOARD_VIRTIO_BASE + (u64)n * BOARD_VIRTIO_STRIDE;
+}
 
 static void board_virtio_gsi(void *opaque, unsigned pin, bool level)
 {
@@ -121,8 +126,9 @@ static int fail(char *err, size_t len, int code, const char *fmt, const char *ar
 	return code;
 }
 
-static int open_disk(struct board_virtio *v, const struct board_virtio_spec *s, char *err,
-		     size_t len)
+/* The image opened into v->fd; *size its bytes (a block device's from its end). */
+static int open_disk(struct board_virtio *v, const struct board_virtio_spec *s, u64 *size,
+		     char *err, size_t len)
 {
 	struct stat st;
 	int fd = open(s->file, (s->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
@@ -138,6 +144,11 @@ static int open_disk(struct board_virtio *v, const struct board_virtio_spec *s, 
 			    "--drive file=%s: its size is not a multiple of 512 bytes (a disk "
 			    "has whole sectors): truncate -s or pad it",
 			    s->file, 0);
+	*size = (u64)st.st_size;
+	if (S_ISBLK(st.st_mode)) {
+		off_t end = lseek(fd, 0, SEEK_END);
+		*size = end > 0 ? (u64)end : 0;
+	}
 	return 0;
 }
 
@@ -145,7 +156,7 @@ int board_add_virtio(struct vm *vm, const struct board_virtio_spec *s, char *err
 {
 	struct board_virtio *v;
 	unsigned i = vm->nr_virtio;
-	u64 base = BOARD_VIRTIO_BASE + (u64)i * BOARD_VIRTIO_STRIDE;
+	u64 base = board_virtio_base(i), size = 0;
 	int e;
 
 	if (i == BOARD_MAX_VIRTIO)
@@ -154,21 +165,13 @@ int board_add_virtio(struct vm *vm, const struct board_virtio_spec *s, char *err
 	if (!v)
 		return fail(err, len, -ENOMEM, "%s: out of memory", kind_names[s->kind], 0);
 	v->fd = -1;
-	v->kind = s->kind;
 	vm->virtio[vm->nr_virtio++] = v; /* board_destroy frees it from here on */
 
 	switch (s->kind) {
-	case BOARD_VIRTIO_BLK: {
-		struct stat st;
-		e = open_disk(v, s, err, len);
+	case BOARD_VIRTIO_BLK:
+		e = open_disk(v, s, &size, err, len);
 		if (e)
 			return e;
-		fstat(v->fd, &st);
-		u64 size = (u64)st.st_size;
-		if (S_ISBLK(st.st_mode)) {
-			off_t end = lseek(v->fd, 0, SEEK_END);
-			size = end > 0 ? (u64)end : 0;
-		}
 		e = virtio_blk_init(&v->blk, &vm->guest_mem,
 				    &(struct virtio_blk_backend){
 					    .fd = v->fd,
@@ -177,7 +180,6 @@ int board_add_virtio(struct vm *vm, const struct board_virtio_spec *s, char *err
 					    .serial = "tollbooth",
 				    });
 		break;
-	}
 	case BOARD_VIRTIO_RNG:
 		e = virtio_rng_init(&v->rng, &vm->guest_mem, NULL);
 		break;
@@ -251,7 +253,7 @@ void board_virtio_acpi(const struct vm *vm, struct acpi_virtio_mmio *out, unsign
 {
 	for (unsigned i = 0; i < vm->nr_virtio; i++)
 		out[i] = (struct acpi_virtio_mmio){
-			.base = (u32)(BOARD_VIRTIO_BASE + (u64)i * BOARD_VIRTIO_STRIDE),
+			.base = (u32)board_virtio_base(i),
 			.gsi = BOARD_VIRTIO_GSI + i,
 		};
 	*n = vm->nr_virtio;

@@ -411,18 +411,10 @@ static int handle_rdpmc(struct vcpu *vcpu, struct vm_exit *exit)
 	return vcpu_inject(vcpu, X86_GP, true, 0);
 }
 
-/* The guest's TSC as RDTSC would read it (SDM 26.6.5): scaled, then offset. */
-static u64 vcpu_guest_tsc(struct vcpu *vcpu)
-{
-	const struct backend_ops *b = vcpu_ops(vcpu);
-
-	return b->guest_tsc ? b->guest_tsc(vcpu) : __builtin_ia32_rdtsc();
-}
-
 static int handle_rdtsc(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	struct x86_regs r;
-	u64 tsc = vcpu_guest_tsc(vcpu);
+	u64 tsc = vm_vcpu_guest_tsc(vcpu);
 
 	vcpu->vm->backend->get_regs(vcpu, &r);
 	r.gpr[R_RAX] = (u32)tsc;

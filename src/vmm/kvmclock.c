@@ -50,13 +50,6 @@ struct pvclock_wall_clock {
 	u32 nsec;
 } __attribute__((packed));
 
-static u64 vcpu_guest_tsc(struct vcpu *vcpu)
-{
-	const struct backend_ops *b = vcpu->vm->backend;
-
-	return b->guest_tsc ? b->guest_tsc(vcpu) : __builtin_ia32_rdtsc();
-}
-
 static bool kvmclock_offered(const struct vm *vm)
 {
 	return !vm->tsc_virtual;
@@ -66,7 +59,7 @@ void kvmclock_start(struct vcpu *bsp)
 {
 	struct vm *vm = bsp->vm;
 
-	vm->kvmclock.tsc0 = vcpu_guest_tsc(bsp);
+	vm->kvmclock.tsc0 = vm_vcpu_guest_tsc(bsp);
 	vm->kvmclock.ns0 = timer_now(&vm->timers);
 }
 
@@ -145,7 +138,7 @@ static void kvmclock_write_system_time(struct vcpu *vcpu, u64 gpa)
 {
 	struct vm *vm = vcpu->vm;
 	struct pvclock_vcpu_time_info t = { 0 };
-	u64 ns = timer_now(&vm->timers), tsc = vcpu_guest_tsc(vcpu), hz;
+	u64 ns = timer_now(&vm->timers), tsc = vm_vcpu_guest_tsc(vcpu), hz;
 
 	if (!kvmclock_gpa_ok(vm, gpa, sizeof(t)))
 		return;
@@ -169,7 +162,6 @@ static void kvmclock_write_system_time(struct vcpu *vcpu, u64 gpa)
 	t.tsc_shift = shift;
 	t.flags = PVCLOCK_TSC_STABLE_BIT;
 	vm_write_phys(vm, gpa, &t, sizeof(t));
-	vm->kvmclock.hz = hz;
 }
 
 int kvmclock_rdmsr(struct vcpu *vcpu, u32 index, u64 *value)

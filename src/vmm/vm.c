@@ -111,6 +111,13 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	return err;
 }
 
+u64 vm_vcpu_guest_tsc(struct vcpu *vcpu)
+{
+	const struct backend_ops *b = vcpu->vm->backend;
+
+	return b->guest_tsc ? b->guest_tsc(vcpu) : __builtin_ia32_rdtsc();
+}
+
 void vm_destroy(struct vm *vm)
 {
 	board_destroy(vm);

@@ -180,10 +180,10 @@ struct vm {
 	struct guest_mem guest_mem; /* RAM as devices see it (fw_cfg DMA) */
 	struct fw_cfg fw_cfg;
 	struct pci_host pci;
-	/* kvmclock (vmm/kvmclock.c): the guest TSC and guest time at creation, the TSC rate
-	   last measured, MSR_KVM_WALL_CLOCK_NEW as written */
+	/* kvmclock (vmm/kvmclock.c): the guest TSC and guest time at creation,
+	   MSR_KVM_WALL_CLOCK_NEW as written */
 	struct {
-		u64 tsc0, ns0, hz, wall_msr;
+		u64 tsc0, ns0, wall_msr;
 	} kvmclock;
 	struct board_virtio *virtio[BOARD_MAX_VIRTIO];
 	unsigned nr_virtio;
@@ -280,6 +280,9 @@ void board_destroy(struct vm *vm);
 int board_install_firmware(struct vm *vm);
 /* The board's e820 table for ram_size (e820_build): the number of entries or negative errno. */
 int board_e820(u64 ram_size, struct e820_entry *out, unsigned max);
+
+/* The guest's TSC as RDTSC would read it (SDM 26.6.5): scaled, then offset by the backend. */
+u64 vm_vcpu_guest_tsc(struct vcpu *vcpu);
 
 /* Drive a vCPU's INTR input (the board wires its interrupt controller's output here). */
 void vm_vcpu_set_intr(void *opaque, unsigned pin, bool level);
