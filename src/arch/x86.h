@@ -216,7 +216,8 @@ _Static_assert(__builtin_offsetof(struct x86_fpu, ymmh) == 576, "AVX state");
  *   - regs, sregs: as KVM's kvm_regs, kvm_sregs (segments in the VMCS access-rights format);
  *   - fpu: x87, MMX, SSE in the XSAVE layout, and XCR0 (SDM vol. 1 13.3);
  *   - dr: DR0-DR3, DR6, DR7 (dr[4], dr[5] unused: they alias 6 and 7 under CR4.DE=0);
- *   - msrs: the MSRs of X86_STATE_MSRS, in that order;
+ *   - msrs: the MSRs of X86_STATE_MSRS, in that order; set_state leaves IA32_TSC alone when
+ *     it is the value get_state returned (the counter ran on meanwhile);
  *   - events: an event waiting to be delivered at the next instruction boundary (SDM vol. 3C
  *     25.8.3 format: vector, type, error code, instruction length), the interruptibility state
  *     and activity state (25.4.2), pending debug exceptions.

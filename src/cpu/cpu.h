@@ -225,6 +225,10 @@ enum cpu_tsc_mode { CPU_TSC_HOST, CPU_TSC_VIRTUAL };
 #define CPU_JIT_THRESHOLD 8
 void cpu_set_jit(struct cpu *c, unsigned threshold);
 void cpu_set_tsc_mode(struct cpu *c, enum cpu_tsc_mode mode, u32 cpi);
+/* c's IA32_TSC becomes from's, on the same clock: the processors of one system count in step
+   from the same power-up (SDM vol. 3B 18.17). Under CPU_TSC_VIRTUAL each then counts its own
+   instructions, so they part as their instruction counts do. */
+void cpu_tsc_follow(struct cpu *c, const struct cpu *from);
 void cpu_add_cycles(struct cpu *c, u64 cycles);
 u64 cpu_tsc(const struct cpu *c); /* before offsetting and scaling */
 

@@ -69,6 +69,18 @@ void cpu_set_tsc_mode(struct cpu *c, enum cpu_tsc_mode mode, u32 cpi)
 	events_rearm(c);
 }
 
+void cpu_tsc_follow(struct cpu *c, const struct cpu *from)
+{
+	c->tsc_mode = from->tsc_mode;
+	c->tsc_cpi = from->tsc_cpi;
+	/* On the host's clock both read the same counter: the same base is the same TSC. */
+	if (c->tsc_mode == CPU_TSC_HOST)
+		c->tsc_base = from->tsc_base;
+	else
+		c->tsc_base = from->tsc_base + cpu_tsc_raw(from) - cpu_tsc_raw(c);
+	events_rearm(c);
+}
+
 void cpu_add_cycles(struct cpu *c, u64 cycles)
 {
 	if (c->tsc_mode == CPU_TSC_VIRTUAL) {

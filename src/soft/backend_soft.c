@@ -19,6 +19,7 @@
 
 struct soft_vcpu {
 	struct cpu *cpu;
+	u64 tsc_got; /* IA32_TSC as the last soft_get_state read it */
 	struct vmx_vcpu vmx;
 	struct vmcs vmcs;
 };
@@ -159,6 +160,9 @@ static int soft_vcpu_create(struct vcpu *vcpu)
 		return -ENOMEM;
 	}
 	cpu_set_tsc_mode(s->cpu, vm->tsc_virtual ? CPU_TSC_VIRTUAL : CPU_TSC_HOST, vm->tsc_cpi);
+	/* One power-up for the whole VM: an AP's TSC counts from the BSP's zero, not its own. */
+	if (vcpu->id && vm->vcpus[0].backend)
+		cpu_tsc_follow(s->cpu, soft(&vm->vcpus[0])->cpu);
 	if (vm->jit)
 		cpu_set_jit(s->cpu, vm->jit < 0 ? 0 : (unsigned)vm->jit);
 	vmcs_init(&s->vmcs);
@@ -582,6 +586,8 @@ static void soft_get_state(struct vcpu *vcpu, struct x86_state *st)
 	for (unsigned i = 0; i < X86_STATE_NR_MSRS; i++)
 		if (cpu_get_msr(s->cpu, soft_state_msrs[i], &st->msrs[i]))
 			st->msrs[i] = 0;
+		else if (soft_state_msrs[i] == MSR_IA32_TSC)
+			s->tsc_got = st->msrs[i];
 	st->events.inject_info = (u32)v->vm_entry_intr_info_field;
 	st->events.inject_error = (u32)v->vm_entry_exception_error_code;
 	st->events.inject_len = (u32)v->vm_entry_instruction_len;
@@ -603,9 +609,13 @@ static int soft_set_state(struct vcpu *vcpu, const struct x86_state *st)
 	cpu_set_fpu(s->cpu, &st->fpu);
 	cpu_set_debugregs(s->cpu, st->dr);
 	VMCS_SET(v, GUEST_DR7, st->dr[7]);
-	/* Through soft_set_msr, which keeps the VMCS copies the next entry loads (27.3.2.1). */
+	/* Through soft_set_msr, which keeps the VMCS copies the next entry loads (27.3.2.1). A TSC
+	   equal to what get_state read is not written back: the counter ran on since, and writing
+	   the old value would set it back by that much (an AP's INIT must not move its TSC away
+	   from the other vCPUs'). */
 	for (unsigned i = 0; i < X86_STATE_NR_MSRS; i++)
-		soft_set_msr(vcpu, soft_state_msrs[i], st->msrs[i]);
+		if (soft_state_msrs[i] != MSR_IA32_TSC || st->msrs[i] != s->tsc_got)
+			soft_set_msr(vcpu, soft_state_msrs[i], st->msrs[i]);
 	VMCS_SET(v, VM_ENTRY_INTR_INFO_FIELD, st->events.inject_info);
 	VMCS_SET(v, VM_ENTRY_EXCEPTION_ERROR_CODE, st->events.inject_error);
 	VMCS_SET(v, VM_ENTRY_INSTRUCTION_LEN, st->events.inject_len);
