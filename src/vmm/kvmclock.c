@@ -17,8 +17,8 @@
  * Guest system time is the VMM's guest time (timer_now: host ns since the VM was created), so the
  * clock agrees with the LAPIC timer, the HPET and the PM timer. The guest TSC's rate is measured
  * against that same clock from the VM's creation to the MSR write (seconds into the boot: the
- * bzImage decompresses first), and the structure is written once per enable, as KVM does while
- * its master clock is stable. Not offered under --tsc virtual, whose TSC counts instructions.
+ * bzImage decompresses first) once, at the first enable, for the VM's master clock (below); each
+ * vCPU's structure is written once per enable, as KVM does while its master clock is stable. Not offered under --tsc virtual, whose TSC counts instructions.
  */
 #include <errno.h>
 #include <string.h>
@@ -134,13 +134,19 @@ static void kvmclock_write_wall(struct vcpu *vcpu, u64 gpa)
 	vm_write_phys(vm, gpa, &w, sizeof(w));
 }
 
-static void kvmclock_write_system_time(struct vcpu *vcpu, u64 gpa)
+/*
+ * The VM's master clock: one (TSC, system time, scale) triple for every vCPU, fixed at the first
+ * enable, as KVM's master clock (kvm_guest_time_update with use_master_clock). The vCPUs' TSCs
+ * count in step (soft: cpu_tsc_follow), so one triple gives every vCPU the same time; each vCPU
+ * computing its own (its TSC rate measured at its own enable) would give clocks that disagree by
+ * microseconds, which PVCLOCK_TSC_STABLE_BIT tells the guest never happens.
+ */
+static void kvmclock_master(struct vcpu *vcpu)
 {
 	struct vm *vm = vcpu->vm;
-	struct pvclock_vcpu_time_info t = { 0 };
 	u64 ns = timer_now(&vm->timers), tsc = vm_vcpu_guest_tsc(vcpu), hz;
 
-	if (!kvmclock_gpa_ok(vm, gpa, sizeof(t)))
+	if (vm->kvmclock.master_set)
 		return;
 	/* The guest TSC's rate over the VM's life so far (at least a millisecond of it; before
 	   that, 1 GHz: a guest cannot get here that early, its kernel is still being set up). */
@@ -151,15 +157,26 @@ static void kvmclock_write_system_time(struct vcpu *vcpu, u64 gpa)
 		hz = 1000000000ull;
 	if (!hz)
 		hz = 1;
+	kvmclock_scale(hz, &vm->kvmclock.mul, &vm->kvmclock.shift);
+	vm->kvmclock.master_tsc = tsc;
+	vm->kvmclock.master_ns = ns;
+	vm->kvmclock.master_set = true;
+}
+
+static void kvmclock_write_system_time(struct vcpu *vcpu, u64 gpa)
+{
+	struct vm *vm = vcpu->vm;
+	struct pvclock_vcpu_time_info t = { 0 };
+
+	if (!kvmclock_gpa_ok(vm, gpa, sizeof(t)))
+		return;
+	kvmclock_master(vcpu);
 	memcpy(&t, vm->ram + gpa, sizeof(t));
 	t.version = (t.version | 1) + 1;
-	t.tsc_timestamp = tsc;
-	t.system_time = ns;
-	u32 mul;
-	s8 shift;
-	kvmclock_scale(hz, &mul, &shift);
-	t.tsc_to_system_mul = mul;
-	t.tsc_shift = shift;
+	t.tsc_timestamp = vm->kvmclock.master_tsc;
+	t.system_time = vm->kvmclock.master_ns;
+	t.tsc_to_system_mul = vm->kvmclock.mul;
+	t.tsc_shift = vm->kvmclock.shift;
 	t.flags = PVCLOCK_TSC_STABLE_BIT;
 	vm_write_phys(vm, gpa, &t, sizeof(t));
 }

@@ -66,13 +66,16 @@ enum vcpu_mp_state {
  * The interrupt controller output a vCPU listens to (its local APIC, vmm/board.c): the board
  * sets it. ack() is the interrupt acknowledge cycle and returns the vector, or -1 when nothing
  * is deliverable after all; can_wake() says whether any request could still reach the vCPU (an
- * input not masked), which tells "halted for good" from "waiting". rdmsr()/wrmsr(): the MSRs the
+ * input not masked), which tells "halted for good" from "waiting". take_events(): below. rdmsr()/wrmsr(): the MSRs the
  * controller owns (IA32_APIC_BASE, the x2APIC range, IA32_TSC_DEADLINE), asked by the RDMSR and
  * WRMSR exits before the VMM's MSR policy: 0; -ENOENT for an MSR not the controller's; -EINVAL
  * when the guest gets #GP(0). NULL: the controller owns no MSR.
  */
 struct vcpu_intc {
 	int (*ack)(void *opaque);
+	/* INIT and SIPI (LAPIC_EV_INIT, LAPIC_EV_SIPI) taken from the controller: the bits of
+	   `mask` that were pending, the SIPI's vector in *sipi_vector. NULL: neither ever comes. */
+	u32 (*take_events)(void *opaque, u32 mask, u8 *sipi_vector);
 	bool (*can_wake)(void *opaque);
 	int (*rdmsr)(void *opaque, u32 index, u64 *value);
 	int (*wrmsr)(void *opaque, u32 index, u64 value);
@@ -181,15 +184,23 @@ struct vm {
 	struct fw_cfg fw_cfg;
 	struct pci_host pci;
 	/* kvmclock (vmm/kvmclock.c): the guest TSC and guest time at creation,
-	   MSR_KVM_WALL_CLOCK_NEW as written */
+	   MSR_KVM_WALL_CLOCK_NEW as written, the master clock every vCPU's structure gets */
 	struct {
 		u64 tsc0, ns0, wall_msr;
+		u64 master_tsc, master_ns;
+		u32 mul;
+		s8 shift;
+		bool master_set;
 	} kvmclock;
 	struct board_virtio *virtio[BOARD_MAX_VIRTIO];
 	unsigned nr_virtio;
 	/* The vCPU whose exit is being handled (vmm/run.c): an access to the LAPIC page reaches
 	   this vCPU's LAPIC, each vCPU seeing its own at the same address (SDM vol. 3A 11.4.1). */
 	struct vcpu *running;
+	/* An INIT or SIPI is pending at some vCPU (vm_accept_mp_events, run by the run loop). */
+	bool mp_events;
+	/* A halted vCPU's INTR rose: the running vCPU's time slice ends (vmm/run.c). */
+	bool resched;
 	struct stats stats;
 	const struct backend_ops *backend;
 	void *backend_vm; /* the backend's VM-level state (backend_ops.vm_init) */
@@ -283,6 +294,17 @@ int board_e820(u64 ram_size, struct e820_entry *out, unsigned max);
 
 /* The guest's TSC as RDTSC would read it (SDM 26.6.5): scaled, then offset by the backend. */
 u64 vm_vcpu_guest_tsc(struct vcpu *vcpu);
+
+/*
+ * INIT and SIPI (SDM vol. 3A 9.4.4 and 11.6.1, as KVM's kvm_apic_accept_events): an AP that
+ * takes INIT goes to its INIT state (vm_vcpu_init_state) and waits for SIPI; a SIPI starts a
+ * waiting AP in real mode at vector * 4 KiB; a SIPI to any other vCPU is ignored. INIT to the
+ * BSP would restart the firmware at the reset vector, which a directly loaded guest lacks: the
+ * run ends, as for the other reset requests. The run loop calls it while vm->mp_events is set.
+ */
+void vm_accept_mp_events(struct vm *vm);
+/* The register state after INIT (SDM vol. 3A 9.1.1, Table 9-1): real mode at F000:FFF0. */
+void vm_vcpu_init_state(struct vcpu *vcpu);
 
 /* Drive a vCPU's INTR input (the board wires its interrupt controller's output here). */
 void vm_vcpu_set_intr(void *opaque, unsigned pin, bool level);
