@@ -28,8 +28,9 @@
  * wire mode. A guest that never programs them sees no interrupt. The PIT runs as after a BIOS
  * (mode 3, count 65536, 18.2 Hz), as QEMU's does; the HPET, RTC and PM interrupts are off.
  *
- * Not yet: NMI (LINT1, NMI messages and the NMI window), INIT and SIPI (an AP stays in
- * wait-for-SIPI; LAPIC_EV_* other than ExtINT are left pending), x2APIC (CPUID does not offer it,
+ * INIT and SIPI reach the VMM (vm_accept_mp_events): an AP starts where its SIPI says.
+ * Not yet: NMI (LINT1, NMI messages and the NMI window; LAPIC_EV_NMI and _SMI are left
+ * pending), x2APIC (CPUID does not offer it,
  * so IA32_APIC_BASE.EXTD stays 0), TSC-deadline (CPUID.01H:ECX[24] is 0: the guest TSC's
  * frequency is not a VM parameter yet), a relocated IA32_APIC_BASE (the page decodes only at
  * 0xfee00000), CR8 as the LAPIC's TPR (CR8 is the CPU's while TPR shadow is off), APICv.
@@ -128,14 +129,16 @@ static u32 board_lapic_reg(const struct lapic *l, unsigned off)
 	return v;
 }
 
-/* The vCPU's INTR: a fixed vector the LAPIC would dispatch (SDM 11.8.4) or ExtINT pending. */
+/* The vCPU's INTR: a fixed vector the LAPIC would dispatch (SDM 11.8.4) or ExtINT pending; an
+   INIT or SIPI for the run loop to act on (vm_accept_mp_events). */
 static void board_lapic_update(struct vcpu *vcpu)
 {
 	const struct lapic *l = &vcpu->lapic;
+	u32 ev = lapic_pending_events(l);
 
-	vm_vcpu_set_intr(vcpu, 0,
-			 lapic_pending_vector(l) >= 0 ||
-				 (lapic_pending_events(l) & LAPIC_EV_EXTINT));
+	vm_vcpu_set_intr(vcpu, 0, lapic_pending_vector(l) >= 0 || (ev & LAPIC_EV_EXTINT));
+	if (ev & (LAPIC_EV_INIT | LAPIC_EV_SIPI))
+		vcpu->vm->mp_events = true;
 }
 
 static void board_lapic_kick(void *opaque)
@@ -180,6 +183,20 @@ static int board_lapic_ack(void *opaque)
 		vector = lapic_intack(l);
 	board_lapic_update(vcpu);
 	return vector;
+}
+
+/* INIT and SIPI for the VMM (vm_accept_mp_events). INIT also resets the LAPIC but for its ID
+   and IA32_APIC_BASE (SDM 11.4.7.3), as it resets the rest of the processor. */
+static u32 board_lapic_take_events(void *opaque, u32 mask, u8 *sipi_vector)
+{
+	struct vcpu *vcpu = opaque;
+	u32 got = lapic_take_events(&vcpu->lapic, mask, sipi_vector);
+
+	if (got & LAPIC_EV_INIT) {
+		lapic_init_reset(&vcpu->lapic);
+		board_lapic_update(vcpu);
+	}
+	return got;
 }
 
 /*
@@ -298,6 +315,7 @@ static int board_lapics_create(struct vm *vm)
 		vm->lapics[i] = &vcpu->lapic;
 		vcpu->intc = (struct vcpu_intc){
 			.ack = board_lapic_ack,
+			.take_events = board_lapic_take_events,
 			.can_wake = board_lapic_can_wake,
 			.rdmsr = board_lapic_rdmsr,
 			.wrmsr = board_lapic_wrmsr,

@@ -7,9 +7,10 @@
  * input), as KVM's halt path and kvmtool's I/O thread together do. "Halted for good" is what
  * remains when nothing can ever wake a vCPU.
  *
- * The vCPUs of a VM run on this one host thread in turn, one exit each (deterministic; the
+ * The vCPUs of a VM run on this one host thread in turn, a time slice each (deterministic; the
  * devices need no lock). A vCPU returns at least every CPU_HOST_TICK instructions on soft (the
- * host timer's external-interrupt exit, SDM 26.2), which is when due timers fire.
+ * host timer's external-interrupt exit, SDM 26.2), which is when due timers fire and its slice
+ * ends.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -65,6 +66,8 @@ void vm_vcpu_set_intr(void *opaque, unsigned pin, bool level)
 {
 	struct vcpu *vcpu = opaque;
 
+	if (level && !vcpu->intr && vcpu->mp_state == VCPU_HALTED)
+		vcpu->vm->resched = true; /* a waiting vCPU may wake: end the running one's slice */
 	vcpu->intr = level;
 }
 
@@ -154,8 +157,8 @@ static void vm_wait(struct vm *vm)
 	vm_poll_events(vm, next <= now ? 0 : next - now < 100000000 ? next - now : 100000000);
 }
 
-/* One exit of one vCPU, handled and recorded. */
-static void vcpu_run_once(struct vcpu *vcpu, struct vm_exit *exit)
+/* One exit of one vCPU, handled and recorded; true when the vCPU's time slice ends with it. */
+static bool vcpu_run_once(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	struct vm *vm = vcpu->vm;
 	u8 insn[MMIO_INSN_MAX];
@@ -167,7 +170,7 @@ static void vcpu_run_once(struct vcpu *vcpu, struct vm_exit *exit)
 	vcpu_deliver_interrupt(vcpu);
 	if (vm->backend->run(vcpu, exit) == BACKEND_RUN_HALTED) {
 		vmm_vcpu_halted(vcpu); /* not an exit: nothing to count or trace */
-		return;
+		return true;
 	}
 	t0 = stats_now_ns();
 	if (stats_tracing(&vm->stats))
@@ -177,15 +180,24 @@ static void vcpu_run_once(struct vcpu *vcpu, struct vm_exit *exit)
 		vm_request_stop(vm, EXIT_STATUS_STOPPED, "internal error handling %s exit: %s",
 				exit_reason_name(exit->reason), strerror(-err));
 	stats_record(&vm->stats, exit, stats_now_ns() - t0, insn_len ? insn : NULL, insn_len);
-	/* The host's timer tick (or a kick) is the loop's chance to look at timers and input. */
-	if ((exit->reason & 0xffff) == EXIT_REASON_EXTERNAL_INTERRUPT)
+	/* The host's timer tick (or a kick) is the loop's chance to look at timers and input,
+	   and the end of the vCPU's slice; so is a PAUSE loop's exit (the vCPU waits for another). */
+	switch (exit->reason & 0xffff) {
+	case EXIT_REASON_EXTERNAL_INTERRUPT:
 		vm_poll_events(vm, 0);
+		return true;
+	case EXIT_REASON_PAUSE_INSTRUCTION:
+		return true;
+	default:
+		return false;
+	}
 }
 
 int vm_run(struct vm *vm)
 {
 	/* One exit record per vCPU for the whole run: an IN completes from it. */
 	struct vm_exit *exits = calloc(vm->nr_vcpus, sizeof(*exits));
+	struct vcpu *cur = NULL; /* the vCPU whose time slice runs */
 	unsigned next = 0;
 
 	if (!exits) {
@@ -204,7 +216,22 @@ int vm_run(struct vm *vm)
 			vm_stop_for_signal(vm);
 			break;
 		}
-		/* Round robin over the runnable vCPUs; a halted one wakes for its interrupt. */
+		if (vm->mp_events) {
+			vm_accept_mp_events(vm);
+			if (vm->stop)
+				break;
+		}
+		/*
+		 * The vCPU that ran keeps the thread through its exits until its slice ends (the
+		 * host tick, CPU_HOST_TICK instructions on soft), it waits (HLT, a PAUSE loop) or a
+		 * halted vCPU may wake; then the next runnable one in turn, as a host scheduler
+		 * would time-slice vCPU threads. Switching at every exit instead starves a vCPU
+		 * that exits often (a timer interrupt and its EOI each turn) while a peer spins
+		 * for it through whole ticks.
+		 */
+		if (cur && cur->mp_state == VCPU_RUNNABLE && !vm->resched)
+			vcpu = cur;
+		vm->resched = false;
 		for (unsigned i = 0; i < vm->nr_vcpus && !vcpu; i++) {
 			struct vcpu *c = &vm->vcpus[(next + i) % vm->nr_vcpus];
 
@@ -218,7 +245,7 @@ int vm_run(struct vm *vm)
 			continue;
 		}
 		next = (vcpu->id + 1) % vm->nr_vcpus;
-		vcpu_run_once(vcpu, &exits[vcpu->id]);
+		cur = vcpu_run_once(vcpu, &exits[vcpu->id]) ? NULL : vcpu;
 	}
 	free(exits);
 	return vm->exit_status;

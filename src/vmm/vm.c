@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 
 #include "common/ranges.h"
+#include "vmm/cpuid.h"
 #include "vmm/vm.h"
 
 int vm_add_region(struct vm *vm, u64 gpa, u64 size, enum mem_region_kind kind, const char *name)
@@ -106,6 +107,10 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 		err = backend->vm_init(vm);
 	for (unsigned i = 0; !err && i < nr_vcpus; i++)
 		err = backend->vcpu_create(&vm->vcpus[i]);
+	/* The APs wait for SIPI in the state INIT leaves (SDM vol. 3A 9.4.2); the BSP's state is
+	   the boot plan's (vm_load_boot_plan). */
+	for (unsigned i = 1; !err && i < nr_vcpus; i++)
+		vm_vcpu_init_state(&vm->vcpus[i]);
 	if (!err)
 		err = board_create(vm, console);
 	return err;
@@ -230,4 +235,87 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(vm->stop_msg, sizeof(vm->stop_msg), fmt, ap);
 	va_end(ap);
+}
+
+void vm_vcpu_init_state(struct vcpu *vcpu)
+{
+	const struct backend_ops *b = vcpu->vm->backend;
+	const struct x86_segment data = { .base = 0, .limit = 0xffff, .sel = 0, .ar = 0x93 };
+	struct x86_state st;
+	u32 sig[4];
+
+	b->get_state(vcpu, &st);
+	/* SDM vol. 3A 9.1.1, Table 9-1 ("Following INIT"): GPRs 0 but EDX, the processor's
+	   signature (CPUID.01H:EAX); EFLAGS 2; EIP FFF0H; CS F000H with base FFFF0000H; the other
+	   segments 0 with limit FFFFH, read/write data, accessed; GDTR and IDTR base 0 limit FFFFH;
+	   LDTR and TR selector 0 limit FFFFH, present, LDT and busy TSS; CR0 60000010H, CR2-CR4 0;
+	   DR0-DR3 0, DR6 FFFF0FF0H, DR7 400H; EFER 0. The x87, SSE and MSRs other than EFER keep
+	   their values ("unchanged" in Table 9-1), and so does IA32_APIC_BASE (11.4.7.3). XCR0 is
+	   1, as on KVM's INIT (with CR4.OSXSAVE 0 no instruction can see it). */
+	memset(&st.regs, 0, sizeof(st.regs));
+	cpuid_lookup(1, 0, sig);
+	st.regs.gpr[R_RDX] = sig[CPUID_EAX];
+	st.regs.rip = 0xfff0;
+	st.regs.rflags = X86_FIXED1;
+	for (unsigned i = 0; i < ARRAY_SIZE(st.sregs.seg); i++)
+		st.sregs.seg[i] = data;
+	st.sregs.seg[SEG_CS] = (struct x86_segment){ .base = 0xffff0000, .limit = 0xffff,
+						     .sel = 0xf000, .ar = 0x9b };
+	st.sregs.seg[SEG_LDTR].ar = 0x82;
+	st.sregs.seg[SEG_TR].ar = 0x8b;
+	st.sregs.gdt = (struct x86_dtable){ .base = 0, .limit = 0xffff };
+	st.sregs.idt = st.sregs.gdt;
+	st.sregs.cr0 = 0x60000010;
+	st.sregs.cr2 = st.sregs.cr3 = st.sregs.cr4 = st.sregs.cr8 = 0;
+	st.sregs.efer = 0;
+	st.xcr0 = 1;
+	memset(st.dr, 0, sizeof(st.dr));
+	st.dr[6] = 0xffff0ff0;
+	st.dr[7] = 0x400;
+	memset(&st.events, 0, sizeof(st.events));
+	if (b->set_state(vcpu, &st))
+		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+				"vCPU %u: the backend refused the INIT state", vcpu->id);
+}
+
+/* One vCPU's INIT and SIPI (vm.h). */
+static void vcpu_accept_mp_events(struct vcpu *vcpu)
+{
+	struct x86_sregs s;
+	struct x86_regs r;
+	u8 vector = 0;
+	u32 ev;
+
+	if (!vcpu->intc.take_events)
+		return;
+	ev = vcpu->intc.take_events(vcpu->intc.opaque, LAPIC_EV_INIT | LAPIC_EV_SIPI, &vector);
+	if (ev & LAPIC_EV_INIT) {
+		if (vcpu->id == 0) {
+			vm_request_stop(vcpu->vm, 0,
+					"guest sent INIT to the bootstrap processor (a CPU reset): "
+					"run ended");
+			return;
+		}
+		vm_vcpu_init_state(vcpu);
+		vcpu->mp_state = VCPU_WAIT_FOR_SIPI;
+	}
+	if (!(ev & LAPIC_EV_SIPI) || vcpu->mp_state != VCPU_WAIT_FOR_SIPI)
+		return;
+	/* SDM vol. 3A 9.4.4.1 and 11.6.1 (StartUp): the AP starts in real mode at 000VV000H,
+	   CS selector VV00H with base VV000H, IP 0 (as KVM's kvm_vcpu_deliver_sipi_vector). */
+	vcpu->vm->backend->get_sregs(vcpu, &s);
+	s.seg[SEG_CS].sel = (u16)(vector << 8);
+	s.seg[SEG_CS].base = (u64)vector << 12;
+	vcpu->vm->backend->set_sregs(vcpu, &s);
+	vcpu->vm->backend->get_regs(vcpu, &r);
+	r.rip = 0;
+	vcpu->vm->backend->set_regs(vcpu, &r);
+	vcpu->mp_state = VCPU_RUNNABLE;
+}
+
+void vm_accept_mp_events(struct vm *vm)
+{
+	vm->mp_events = false;
+	for (unsigned i = 0; i < vm->nr_vcpus && !vm->stop; i++)
+		vcpu_accept_mp_events(&vm->vcpus[i]);
 }

@@ -1122,6 +1122,80 @@ static void test_vcpus(void)
 	vm_destroy(&vm);
 }
 
+/* An IPI from vCPU `from` as its ICR write would send it (SDM 11.6.1). */
+static void send_icr(unsigned from, u32 dest, u32 icr)
+{
+	u64 hi = dest << 24, lo = icr;
+
+	lapic_mmio_access(&vm.vcpus[from].lapic, APIC_ICR2, &hi, 4, true);
+	lapic_mmio_access(&vm.vcpus[from].lapic, APIC_ICR, &lo, 4, true);
+}
+
+/*
+ * INIT and SIPI at the VMM (vm_accept_mp_events): an AP waits for SIPI in the INIT state (SDM
+ * 9.1.1 Table 9-1), a SIPI starts it at vector * 4 KiB in real mode, a second SIPI to the running
+ * AP is ignored, INIT puts it back, and its TSC is the BSP's. INIT to the BSP ends the run.
+ */
+static void test_init_sipi(void)
+{
+	struct x86_sregs s;
+	struct x86_regs r;
+	u64 tsc0, tsc1;
+
+	memset(&vm, 0, sizeof(vm));
+	vm.nr_vcpus = 2;
+	CHECK_EQ(vm_create(&vm, 4 << 20, &backend_soft, &no_console), 0);
+	backend_soft.get_sregs(&vm.vcpus[1], &s);
+	backend_soft.get_regs(&vm.vcpus[1], &r);
+	CHECK_EQ(s.cr0, 0x60000010);
+	CHECK_EQ(s.seg[SEG_CS].sel, 0xf000);
+	CHECK_EQ(s.seg[SEG_CS].base, 0xffff0000);
+	CHECK_EQ(s.seg[SEG_TR].ar, 0x8b);
+	CHECK_EQ(s.efer, 0);
+	CHECK_EQ(r.rip, 0xfff0);
+	CHECK_EQ(r.rflags, 2);
+	CHECK_EQ(r.gpr[R_RDX] & 0xf00, 0x600); /* family 6: the processor signature */
+	/* One power-up: the AP's TSC is the BSP's (read in this order, never below it). */
+	tsc0 = vm_vcpu_guest_tsc(&vm.vcpus[0]);
+	tsc1 = vm_vcpu_guest_tsc(&vm.vcpus[1]);
+	CHECK(tsc1 >= tsc0 && tsc1 - tsc0 < 1000000);
+
+	/* A SIPI alone while waiting starts it: CS 0x9a00, base 0x9a000, IP 0. */
+	send_icr(0, 1, (6u << 8) | 0x9a);
+	CHECK(vm.mp_events);
+	vm_accept_mp_events(&vm);
+	CHECK(!vm.mp_events);
+	CHECK_EQ(vm.vcpus[1].mp_state, VCPU_RUNNABLE);
+	backend_soft.get_sregs(&vm.vcpus[1], &s);
+	backend_soft.get_regs(&vm.vcpus[1], &r);
+	CHECK_EQ(s.seg[SEG_CS].sel, 0x9a00);
+	CHECK_EQ(s.seg[SEG_CS].base, 0x9a000);
+	CHECK_EQ(r.rip, 0);
+	/* Running: the next SIPI is ignored. */
+	r.rip = 0x1234;
+	backend_soft.set_regs(&vm.vcpus[1], &r);
+	send_icr(0, 1, (6u << 8) | 0x10);
+	vm_accept_mp_events(&vm);
+	backend_soft.get_regs(&vm.vcpus[1], &r);
+	CHECK_EQ(r.rip, 0x1234);
+	/* INIT (assert, then the level de-assert, which does nothing): back to waiting, at
+	   F000:FFF0, with its LAPIC reset but for the ID. */
+	send_icr(0, 1, (5u << 8) | BIT(14) | BIT(15));
+	send_icr(0, 1, (5u << 8) | BIT(15));
+	vm_accept_mp_events(&vm);
+	CHECK_EQ(vm.vcpus[1].mp_state, VCPU_WAIT_FOR_SIPI);
+	backend_soft.get_regs(&vm.vcpus[1], &r);
+	CHECK_EQ(r.rip, 0xfff0);
+	CHECK(vm_vcpu_guest_tsc(&vm.vcpus[1]) >= tsc1);
+	CHECK_EQ(vm.stop, false);
+	/* INIT to the BSP (from the AP's LAPIC): the run ends, status 0. */
+	send_icr(1, 0, (5u << 8) | BIT(14));
+	vm_accept_mp_events(&vm);
+	CHECK(vm.stop);
+	CHECK_EQ(vm.exit_status, 0);
+	vm_destroy(&vm);
+}
+
 static void test_exit_storm_soft(void)
 {
 	/* 1: wbinvd; jmp 1b -- one instruction retired per exit, nothing changes */
@@ -1499,6 +1573,7 @@ int main(void)
 	test_cpu_kick();
 	test_vm_code_written();
 	test_vcpus();
+	test_init_sipi();
 	test_state_round_trip();
 	test_testdev();
 	test_policy_default();
