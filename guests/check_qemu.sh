@@ -16,7 +16,8 @@ while read -r name want mode note; do
 	for kv in $note; do
 		case $kv in
 		image=*) img=${kv#image=} ;;
-		append=*) args="-append ${kv#append=}" ;;
+		append=*) args="$args -append ${kv#append=}" ;;
+		cpus=*) args="$args -smp ${kv#cpus=}" ;;
 		esac
 	done
 	out=$(guests/run_qemu.sh "$img" "$accel" $args 2>&1 </dev/null)

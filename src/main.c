@@ -31,6 +31,7 @@ struct run_options {
 	const struct backend_ops *backend; /* --accel */
 	struct vm_kvm_levers kvm;	    /* --kvm-* */
 	u64 mem_size;
+	unsigned cpus; /* --cpus, -smp */
 	bool stats;
 	const char *stats_json, *trace; /* output files, or NULL */
 	u64 trace_limit;		/* --trace-limit, bytes */
@@ -67,6 +68,10 @@ static const char usage_run[] =
 	"      --initrd FILE     Linux: the initial ramdisk (an initramfs cpio archive)\n"
 	"  -m, --mem SIZE        guest RAM, with a K, M or G suffix; a plain number is MiB as in\n"
 	"                        QEMU (default 128M, from 2M to 64G, a multiple of 4K)\n"
+	"      --cpus N          vCPUs, 1 to 255 (default 1); QEMU's -smp N and -smp cpus=N\n"
+	"                        are taken too. vCPU 0 boots; the others wait for INIT-SIPI\n"
+	"                        from it (ACPI MADT lists them); soft runs them in turn on\n"
+	"                        one host thread\n"
 	"  -a, --append CMDLINE  the kernel command line; a multiboot guest gets \"IMAGE CMDLINE\"\n"
 	"                        in the multiboot information, as from QEMU and GRUB\n"
 	"      --drive file=F[,readonly=on][,event-idx=off][,async=on]\n"
@@ -230,6 +235,39 @@ static int parse_size(const char *arg, u64 min, u64 max, u64 *size)
 	return 0;
 }
 
+/* --cpus N, or QEMU's -smp N / -smp cpus=N[,maxcpus=N]: 0, or -EINVAL. Topology keys (sockets,
+   cores, threads) are refused: every vCPU is its own package here. */
+static int parse_cpus(const char *arg, unsigned *cpus)
+{
+	char buf[64], *save = NULL, *tok;
+	unsigned long n = 0, max = 0;
+
+	if (strlen(arg) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, arg);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		unsigned long *to = &n;
+		char *end;
+
+		if (!strncmp(tok, "cpus=", 5))
+			tok += 5;
+		else if (!strncmp(tok, "maxcpus=", 8))
+			tok += 8, to = &max;
+		else if (tok != buf)
+			return -EINVAL;
+		if (*tok < '0' || *tok > '9')
+			return -EINVAL;
+		errno = 0;
+		*to = strtoul(tok, &end, 10);
+		if (errno || *end)
+			return -EINVAL;
+	}
+	if (n < 1 || n > VM_MAX_VCPUS || (max && max != n))
+		return -EINVAL;
+	*cpus = (unsigned)n;
+	return 0;
+}
+
 static int parse_mem_size(const char *arg, u64 *size)
 {
 	int err = parse_size(arg, VM_MEM_MIN, VM_MEM_MAX, size);
@@ -273,9 +311,12 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 	enum { OPT_ACCEL = 256, OPT_STATS, OPT_STATS_JSON, OPT_TRACE, OPT_TSC, OPT_JIT,
 	       OPT_TRACE_LIMIT };
 	enum { OPT_KVM_IOEVENTFD = 512, OPT_KVM_DISABLE_EXITS, OPT_KVM_IRQCHIP };
-	enum { OPT_VMX = 768, OPT_DEBUG_DUMP, OPT_KERNEL, OPT_INITRD, OPT_DRIVE, OPT_DEVICE };
+	enum { OPT_VMX = 768, OPT_DEBUG_DUMP, OPT_KERNEL, OPT_INITRD, OPT_DRIVE, OPT_DEVICE,
+	       OPT_CPUS };
 	static const struct option longopts[] = {
 		{ "mem", required_argument, NULL, 'm' },
+		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "smp", required_argument, NULL, OPT_CPUS }, /* QEMU's -smp, rewritten below */
 		{ "append", required_argument, NULL, 'a' },
 		{ "accel", required_argument, NULL, OPT_ACCEL },
 		{ "kvm-ioeventfd", no_argument, NULL, OPT_KVM_IOEVENTFD },
@@ -300,10 +341,14 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 	const char *word;
 	int c, at;
 
-	*o = (struct run_options){ .append = "", .mem_size = VM_MEM_DEFAULT, .tsc_cpi = 1,
+	*o = (struct run_options){ .append = "", .mem_size = VM_MEM_DEFAULT, .cpus = 1, .tsc_cpi = 1,
 				    .jit = CPU_JIT_THRESHOLD,
 				    .trace_limit = STATS_TRACE_LIMIT_DEFAULT };
 	opterr = 0;
+	/* QEMU spells it -smp; getopt would read '-s' '-m' 'p'. */
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "-smp"))
+			argv[i] = (char *)"--smp";
 	/*
 	 * "-" first: words that are not options come back in order as c == 1 (IMAGE), so getopt
 	 * never permutes argv and the word it is working on is always argv[at], the optind before
@@ -326,6 +371,12 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 				return usage_error("--mem '%s': use a size from 2M to 64G, a "
 						   "multiple of 4K, such as 256M or 1G",
 						   optarg);
+			break;
+		case OPT_CPUS:
+			if (parse_cpus(optarg, &o->cpus))
+				return usage_error("%s '%s': use a number of vCPUs from 1 to %d (QEMU's "
+						   "-smp N or cpus=N also works)",
+						   word, optarg, VM_MAX_VCPUS);
 			break;
 		case 'a':
 			if (strlen(optarg) > MBI_CMDLINE_MAX)
@@ -708,6 +759,7 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 	vm.tsc_cpi = o->tsc_cpi;
 	vm.jit = o->jit ? (int)o->jit : -1;
 	vm.debug_dump = o->debug_dump;
+	vm.nr_vcpus = o->cpus;
 	status = open_output("--stats-json", o->stats_json, &json);
 	if (!status)
 		status = open_output("--trace", o->trace, &trace);

@@ -61,6 +61,7 @@ while read -r name expected rest; do
 		image=*) image=${word#image=}; image=${image//@GUESTS@/${GUEST_DIR:-build/guests}} ;;
 		append=*) opts+=(--append "${word#append=}") ;;
 		mem=*) opts+=(--mem "${word#mem=}M") ;;
+		cpus=*) opts+=(--cpus "${word#cpus=}") ;;
 		vmx=*) opts+=(--vmx "${word#vmx=}") ;;
 		args=*) IFS=, read -ra extra <<<"${word#args=}"; opts+=("${extra[@]}") ;;
 		esac

@@ -39,7 +39,7 @@
 /* Leaf 1 ECX. */
 #define F1C_SSE3    BIT(0)
 #define F1C_PCLMUL  BIT(1)
-#define F1C_MONITOR BIT(3)
+#define F1C_MONITOR CPUID_1_ECX_MONITOR
 #define F1C_SSSE3   BIT(9)
 #define F1C_CX16    BIT(13)
 #define F1C_SSE41   BIT(19)

@@ -249,9 +249,15 @@ static int handle_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 	stats_note_cpuid(&vcpu->vm->stats, (u32)r.gpr[R_RAX]);
 	cpuid_lookup((u32)r.gpr[R_RAX], (u32)r.gpr[R_RCX], out);
 	cpuid_adjust((u32)r.gpr[R_RAX], s.cr4, out);
-	/* CPUID.01H:EBX[31:24]: the initial APIC ID (SDM vol. 2A CPUID), the vCPU's own. */
-	if ((u32)r.gpr[R_RAX] == 1)
+	/* CPUID.01H:EBX[31:24]: the initial APIC ID (SDM vol. 2A CPUID), the vCPU's own. With
+	   more than one vCPU, MONITOR/MWAIT are not offered (handle_monitor_mwait: a NOP MWAIT
+	   would make an idle vCPU spin), as KVM offers them only when MWAIT does not exit: the
+	   guest idles with HLT and wakes its peers with IPIs. */
+	if ((u32)r.gpr[R_RAX] == 1) {
 		out[CPUID_EBX] |= vcpu->id << 24;
+		if (vcpu->vm->nr_vcpus > 1)
+			out[CPUID_ECX] &= ~CPUID_1_ECX_MONITOR;
+	}
 	kvmclock_cpuid(vcpu->vm, (u32)r.gpr[R_RAX], out);
 	vmm_policy_cpuid(vcpu->vm, (u32)r.gpr[R_RAX], (u32)r.gpr[R_RCX], out);
 	r.gpr[R_RAX] = out[CPUID_EAX];
@@ -389,7 +395,7 @@ static int handle_vmx_insn(struct vcpu *vcpu, struct vm_exit *exit)
  * return for any reason, never requiring it to sleep. Linux idles with MWAIT when CPUID offers
  * MONITOR: as a NOP its idle loop spun, never letting the run loop wait for host input. With
  * more vCPUs another one's store would have to wake it, which the run loop does not watch for:
- * there MWAIT stays a NOP (correct, and as busy as a PAUSE loop).
+ * there MWAIT stays a NOP (correct, and as busy as a PAUSE loop), and CPUID does not offer it.
  */
 static int handle_monitor_mwait(struct vcpu *vcpu, struct vm_exit *exit)
 {
