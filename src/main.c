@@ -376,7 +376,8 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 			if (parse_cpus(optarg, &o->cpus))
 				return usage_error("%s '%s': use a number of vCPUs from 1 to %d (QEMU's "
 						   "-smp N or cpus=N also works)",
-						   word, optarg, VM_MAX_VCPUS);
+						   strcmp(word, "--smp") ? word : "-smp", optarg,
+						   VM_MAX_VCPUS);
 			break;
 		case 'a':
 			if (strlen(optarg) > MBI_CMDLINE_MAX)

@@ -135,7 +135,16 @@ expect accel-unknown 2 "--accel 'tcg': unknown" -- run --accel tcg "$tmp/exit42.
 expect unknown-option 2 "unknown option '--frobnicate'" -- run --frobnicate "$tmp/exit42.elf"
 expect two-images 2 'more than one IMAGE' -- run "$tmp/exit42.elf" "$tmp/exit42.elf"
 # A QEMU word in a cluster of short options is named whole.
-expect unknown-short-option 2 "unknown option '-smp'" -- run -smp 2 "$tmp/exit42.elf"
+expect unknown-short-option 2 "unknown option '-nographic'" -- run -nographic "$tmp/exit42.elf"
+# vCPUs: --cpus N, QEMU's -smp N and -smp cpus=N; anything else is one line.
+expect cpus 85 '' -- run --cpus 2 "$tmp/exit42.elf"
+expect smp-qemu-word 85 '' -- run -smp 3 "$tmp/exit42.elf"
+expect smp-qemu-cpus 85 '' -- run -smp cpus=2,maxcpus=2 "$tmp/exit42.elf"
+expect cpus-zero 2 "--cpus '0': use a number of vCPUs from 1 to 255" -- run --cpus 0 "$tmp/exit42.elf"
+expect cpus-too-many 2 "--cpus '256'" -- run --cpus 256 "$tmp/exit42.elf"
+expect cpus-not-a-number 2 "--cpus 'two'" -- run --cpus two "$tmp/exit42.elf"
+expect smp-topology 2 "'2,sockets=2': use a number of vCPUs" -- run -smp 2,sockets=2 "$tmp/exit42.elf"
+expect smp-hotplug-max 2 "'cpus=2,maxcpus=4'" -- run -smp cpus=2,maxcpus=4 "$tmp/exit42.elf"
 # --vmx help: every switch with its default and why, on stdout.
 expect vmx-help 0 '^  msr-bitmap +on +the CPU' -- run --vmx help
 expect vmx-help-all 0 "^  unrestricted-guest +on " -- run --vmx help
