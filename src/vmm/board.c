@@ -28,10 +28,10 @@
  * wire mode. A guest that never programs them sees no interrupt. The PIT runs as after a BIOS
  * (mode 3, count 65536, 18.2 Hz), as QEMU's does; the HPET, RTC and PM interrupts are off.
  *
- * INIT and SIPI reach the VMM (vm_accept_mp_events): an AP starts where its SIPI says.
+ * INIT and SIPI reach the VMM (vm_accept_mp_events): an AP starts where its SIPI says. x2APIC
+ * is offered (CPUID.01H:ECX[21]); Linux then reaches its LAPIC through MSRs.
  * Not yet: NMI (LINT1, NMI messages and the NMI window; LAPIC_EV_NMI and _SMI are left
- * pending), x2APIC (CPUID does not offer it,
- * so IA32_APIC_BASE.EXTD stays 0), TSC-deadline (CPUID.01H:ECX[24] is 0: the guest TSC's
+ * pending), TSC-deadline (CPUID.01H:ECX[24] is 0: the guest TSC's
  * frequency is not a VM parameter yet), a relocated IA32_APIC_BASE (the page decodes only at
  * 0xfee00000), CR8 as the LAPIC's TPR (CR8 is the CPU's while TPR shadow is off), APICv.
  */
@@ -297,6 +297,7 @@ static int board_lapics_create(struct vm *vm)
 		const struct lapic_config cfg = {
 			.apic_id = vcpu->id,
 			.bsp = vcpu->id == 0,
+			.x2apic = true, /* CPUID offers it (vmm/exits.c): MSR access, no MMIO decode */
 			.maxphyaddr = CPU_MAXPHYADDR,
 			.bus_hz = BOARD_APIC_BUS_HZ,
 			.tsc_hz = BOARD_TSC_HZ,

@@ -255,6 +255,9 @@ static int handle_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 	   guest idles with HLT and wakes its peers with IPIs. */
 	if ((u32)r.gpr[R_RAX] == 1) {
 		out[CPUID_EBX] |= vcpu->id << 24;
+		/* CPUID.01H:ECX.x2APIC[21]: when the vCPU's LAPIC can enter x2APIC mode. */
+		if (vcpu->lapic.cfg.x2apic)
+			out[CPUID_ECX] |= CPUID_1_ECX_X2APIC;
 		if (vcpu->vm->nr_vcpus > 1)
 			out[CPUID_ECX] &= ~CPUID_1_ECX_MONITOR;
 	}

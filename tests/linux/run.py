@@ -88,7 +88,7 @@ print(f"# boot to poweroff: {time.monotonic() - t0:.1f} s wall")
 status, out, err = boot("quiet tb.script=smp", "--cpus", "2")
 expect_results("smp-2cpus", status, out, err, 0, "guest powered off (ACPI S5)",
                [r"cpus 2", r"online 0-1", r"tsc-warps 0", r"clocksource kvm-clock",
-                r"ran-on-cpu1 1999000", r"local-timer-every-cpu 1", r"resched-ipis 1",
+                r"x2apic 1", r"ran-on-cpu1 1999000", r"local-timer-every-cpu 1", r"resched-ipis 1",
                 r"after-offline 0", r"after-online 0-1", r"ran-again-on-cpu1 42",
                 r"script smp exit 0"])
 
