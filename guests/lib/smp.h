@@ -22,6 +22,7 @@
 #define APIC_REG_ICR2 0x310
 #define ICR_BUSY BIT(12)
 #define ICR_FIXED 0u
+#define ICR_NMI (4u << 8)
 #define ICR_INIT (5u << 8)
 #define ICR_STARTUP (6u << 8)
 #define ICR_ASSERT BIT(14)

@@ -12,6 +12,8 @@
  *   - a fixed IPI to all excluding self (shorthand 11b) reaches every AP halted with IF=1;
  *   - a SIPI to a running AP is ignored (SDM 9.4.4 / 11.6.1: only wait-for-SIPI takes it);
  *   - INIT then SIPI restarts an AP, which comes back through the trampoline;
+ *   - NMI IPIs: to a halted AP, to an AP halted with IF = 0, and to self inside the NMI handler
+ *     (held until IRET);
  *   - locked read-modify-writes from all vCPUs at once add up (no lost update).
  * Needs --cpus 2 or more (the count comes from fw_cfg's FW_CFG_NB_CPUS); with one vCPU it skips.
  */
@@ -24,6 +26,23 @@ static volatile u32 alive, ipis, bad_state;
 static volatile u32 ap_cpuid_id[SMP_MAX_CPUS], ap_lapic_id[SMP_MAX_CPUS];
 static volatile u64 shared_sum;
 static volatile u32 go_add, done_add;
+static volatile u32 nmis, nmi_depth, nmi_nested, nmi_self_sent, cli_hlt, cli_hlt_woke;
+
+/* NMI handler (vector 2): counts; on the BSP's first one it sends itself another NMI, which
+   must wait for this handler's IRET (NMI blocking, SDM 6.7.1). */
+static void nmi_handler(struct frame *f)
+{
+	if (__atomic_add_fetch(&nmi_depth, 1, __ATOMIC_SEQ_CST) > 1)
+		nmi_nested = 1;
+	__atomic_add_fetch(&nmis, 1, __ATOMIC_SEQ_CST);
+	if ((apic_read(APIC_REG_ID) >> 24) == 0 && !nmi_self_sent) {
+		nmi_self_sent = 1;
+		smp_send_ipi(0, ICR_NMI);
+		for (int i = 0; i < 1000; i++)
+			asm volatile("pause");
+	}
+	__atomic_sub_fetch(&nmi_depth, 1, __ATOMIC_SEQ_CST);
+}
 
 static void ipi_handler(struct frame *f)
 {
@@ -82,6 +101,13 @@ static void ap_main(u32 id)
 			tsc_warp_loop();
 			__atomic_add_fetch(&done_add, 1, __ATOMIC_SEQ_CST);
 		}
+		if (cli_hlt) {
+			/* HLT with IF = 0: only an NMI (or INIT, SMI) ends it. */
+			cli_hlt = 0;
+			asm volatile("cli; hlt");
+			cli_hlt_woke = 1;
+			continue;
+		}
 		asm volatile("sti; hlt; cli");
 	}
 }
@@ -103,6 +129,7 @@ int main(void)
 	/* tollbooth's policy, not the architecture's (QEMU offers it): only reported. */
 	printf("CPUID.01H:ECX.MONITOR = %u\n", (unsigned)(sig[2] >> 3) & 1);
 	set_handler(IPI_VECTOR, ipi_handler);
+	set_handler(2, nmi_handler);
 	smp_init(ap_main);
 
 	for (u32 id = 1; id < n; id++)
@@ -136,6 +163,28 @@ int main(void)
 	up = smp_wait_for(&alive, n);
 	t = smp_tramp_info();
 	check(up && t.starts == n, "INIT and SIPI restart an AP (%u starts)", t.starts);
+
+	/* NMIs: to a halted AP (IF = 1), to an AP in HLT with IF = 0, and to self from inside the
+	   NMI handler, which is held until the handler's IRET. */
+	u32 before = nmis;
+	smp_send_ipi(1, ICR_NMI);
+	up = smp_wait_for(&nmis, before + 1);
+	check(up, "an NMI IPI reaches a halted AP (%u NMIs)", nmis - before);
+	cli_hlt = 1;
+	smp_send_ipi(1, IPI_VECTOR); /* wake it from STI; HLT into the CLI; HLT */
+	for (u64 t0 = rdtsc(); cli_hlt && rdtsc() - t0 < SMP_SPINS;)
+		asm volatile("pause");
+	for (int i = 0; i < 100000; i++) /* let it reach the HLT */
+		asm volatile("pause");
+	before = nmis;
+	smp_send_ipi(1, ICR_NMI);
+	up = smp_wait_for(&nmis, before + 1) && smp_wait_for(&cli_hlt_woke, 1);
+	check(up, "an NMI ends HLT with IF = 0 (woke %u, %u NMIs)", cli_hlt_woke, nmis - before);
+	before = nmis;
+	smp_send_ipi(0, ICR_NMI);
+	up = smp_wait_for(&nmis, before + 2);
+	check(up && !nmi_nested, "an NMI sent from inside the NMI handler waits for its IRET (%u NMIs, "
+	      "nested %u)", nmis - before, nmi_nested);
 
 	/* Every vCPU adds at once, with LOCK: no update is lost between vCPUs. */
 	shared_sum = 0;

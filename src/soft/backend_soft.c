@@ -308,6 +308,25 @@ static void soft_inject_interrupt(struct vcpu *vcpu, u8 vector)
 	VMCS_SET(v, VM_ENTRY_INSTRUCTION_LEN, 0);
 }
 
+/* An NMI (type 2) in the VM-entry interruption-information field (25.8.3); with virtual NMIs
+   its delivery sets virtual-NMI blocking until the guest's IRET (25.3). */
+static void soft_inject_nmi(struct vcpu *vcpu)
+{
+	struct vmcs *v = &soft(vcpu)->vmcs;
+
+	VMCS_SET(v, VM_ENTRY_INTR_INFO_FIELD, X86_NMI | INTR_TYPE_NMI << 8 | INTR_INFO_VALID);
+	VMCS_SET(v, VM_ENTRY_INSTRUCTION_LEN, 0);
+}
+
+static bool soft_nmi_allowed(struct vcpu *vcpu)
+{
+	const struct vmcs *v = &soft(vcpu)->vmcs;
+
+	return !(v->guest_interruptibility_info &
+		 (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS | GUEST_INTR_STATE_NMI)) &&
+	       !(v->vm_entry_intr_info_field & INTR_INFO_VALID);
+}
+
 /* RFLAGS.IF, no STI or MOV-SS blocking (SDM 25.4.2 Table 25-3), nothing injected yet. */
 static bool soft_interruptible(struct vcpu *vcpu)
 {
@@ -646,6 +665,8 @@ const struct backend_ops backend_soft = {
 	.inject_exception = soft_inject_exception,
 	.inject_interrupt = soft_inject_interrupt,
 	.interruptible = soft_interruptible,
+	.inject_nmi = soft_inject_nmi,
+	.nmi_allowed = soft_nmi_allowed,
 	.destroy = soft_destroy,
 	.read_guest_virt = soft_read_guest_virt,
 	.dump = soft_dump,

@@ -60,6 +60,13 @@ struct backend_ops {
 	 */
 	void (*inject_interrupt)(struct vcpu *vcpu, u8 vector);
 	bool (*interruptible)(struct vcpu *vcpu);
+	/*
+	 * An NMI delivered at the next entry (type 2, vector 2, SDM 27.6.1.1), only when
+	 * nmi_allowed() said yes: no blocking by NMI, STI or MOV SS (25.4.2, 26.3.1.5, as KVM's
+	 * vmx_nmi_blocked) and no event already waiting for injection. NULL: NMIs stay pending.
+	 */
+	void (*inject_nmi)(struct vcpu *vcpu);
+	bool (*nmi_allowed)(struct vcpu *vcpu);
 	void (*destroy)(struct vcpu *vcpu);
 	/*
 	 * Read guest-linear memory as the guest's paging maps it for a supervisor read, without side

@@ -30,8 +30,8 @@
  *
  * INIT and SIPI reach the VMM (vm_accept_mp_events): an AP starts where its SIPI says. x2APIC
  * is offered (CPUID.01H:ECX[21]); Linux then reaches its LAPIC through MSRs.
- * Not yet: NMI (LINT1, NMI messages and the NMI window; LAPIC_EV_NMI and _SMI are left
- * pending), TSC-deadline (CPUID.01H:ECX[24] is 0: the guest TSC's
+ * NMIs (an NMI IPI, an LVT entry in NMI mode) are injected by the run loop, through the NMI
+ * window when the vCPU blocks them. Not yet: SMI (LAPIC_EV_SMI is left pending), TSC-deadline (CPUID.01H:ECX[24] is 0: the guest TSC's
  * frequency is not a VM parameter yet), a relocated IA32_APIC_BASE (the page decodes only at
  * 0xfee00000), CR8 as the LAPIC's TPR (CR8 is the CPU's while TPR shadow is off), APICv.
  */
@@ -137,8 +137,10 @@ static void board_lapic_update(struct vcpu *vcpu)
 	u32 ev = lapic_pending_events(l);
 
 	vm_vcpu_set_intr(vcpu, 0, lapic_pending_vector(l) >= 0 || (ev & LAPIC_EV_EXTINT));
-	if (ev & (LAPIC_EV_INIT | LAPIC_EV_SIPI))
+	if (ev & (LAPIC_EV_INIT | LAPIC_EV_SIPI | LAPIC_EV_NMI)) {
 		vcpu->vm->mp_events = true;
+		vcpu->vm->resched = true; /* the target may not be the vCPU running now */
+	}
 }
 
 static void board_lapic_kick(void *opaque)

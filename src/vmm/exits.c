@@ -207,8 +207,8 @@ static int handle_triple_fault(struct vcpu *vcpu, struct vm_exit *exit)
 }
 
 /*
- * Interrupt and NMI windows (SDM 26.7.5, 26.7.6): nothing in tollbooth has an event to inject
- * yet, so a window is closed again and the guest resumes.
+ * Interrupt and NMI windows (SDM 26.7.5, 26.7.6): the window is closed again and the guest
+ * resumes; the run loop injects the waiting event before that entry (vmm/run.c).
  */
 static int vcpu_close_window(struct vcpu *vcpu, enum backend_window window)
 {

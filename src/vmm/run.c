@@ -72,7 +72,8 @@ void vm_vcpu_set_intr(void *opaque, unsigned pin, bool level)
 }
 
 /*
- * Before an entry: a pending request goes in when the guest can take it (acknowledged now, as
+ * Before an entry: a pending NMI goes in when the guest does not block NMIs, else the NMI window
+ * opens (26.7.6). A pending request goes in when the guest can take it (acknowledged now, as
  * the INTA cycle would be, and injected as an external interrupt, SDM 27.6.1.1); otherwise the
  * interrupt window is opened, and its exit brings the vCPU back here when it can (26.7.5).
  */
@@ -81,6 +82,16 @@ static void vcpu_deliver_interrupt(struct vcpu *vcpu)
 	const struct backend_ops *b = vcpu->vm->backend;
 	int vector;
 
+	/* An NMI first (SDM 6.9: above maskable interrupts); a pending INTR then finds the
+	   injection slot taken and opens the interrupt window for after it. */
+	if (vcpu->nmi_pending && b->inject_nmi) {
+		if (b->nmi_allowed(vcpu)) {
+			b->inject_nmi(vcpu);
+			vcpu->nmi_pending = false;
+		} else if (b->set_event_window) {
+			b->set_event_window(vcpu, BACKEND_WINDOW_NMI, true);
+		}
+	}
 	if (!vcpu->intr || !vcpu->intc.ack || !b->inject_interrupt)
 		return;
 	if (!b->interruptible(vcpu)) {

@@ -288,7 +288,8 @@ static void vcpu_accept_mp_events(struct vcpu *vcpu)
 
 	if (!vcpu->intc.take_events)
 		return;
-	ev = vcpu->intc.take_events(vcpu->intc.opaque, LAPIC_EV_INIT | LAPIC_EV_SIPI, &vector);
+	ev = vcpu->intc.take_events(vcpu->intc.opaque, LAPIC_EV_INIT | LAPIC_EV_SIPI | LAPIC_EV_NMI,
+				    &vector);
 	if (ev & LAPIC_EV_INIT) {
 		if (vcpu->id == 0) {
 			vm_request_stop(vcpu->vm, 0,
@@ -298,6 +299,12 @@ static void vcpu_accept_mp_events(struct vcpu *vcpu)
 		}
 		vm_vcpu_init_state(vcpu);
 		vcpu->mp_state = VCPU_WAIT_FOR_SIPI;
+		vcpu->nmi_pending = false;
+	}
+	if ((ev & LAPIC_EV_NMI) && vcpu->mp_state != VCPU_WAIT_FOR_SIPI) {
+		vcpu->nmi_pending = true;
+		if (vcpu->mp_state == VCPU_HALTED)
+			vcpu->mp_state = VCPU_RUNNABLE; /* an NMI ends HLT whatever RFLAGS.IF says */
 	}
 	if (!(ev & LAPIC_EV_SIPI) || vcpu->mp_state != VCPU_WAIT_FOR_SIPI)
 		return;

@@ -73,8 +73,8 @@ enum vcpu_mp_state {
  */
 struct vcpu_intc {
 	int (*ack)(void *opaque);
-	/* INIT and SIPI (LAPIC_EV_INIT, LAPIC_EV_SIPI) taken from the controller: the bits of
-	   `mask` that were pending, the SIPI's vector in *sipi_vector. NULL: neither ever comes. */
+	/* INIT, SIPI and NMI (LAPIC_EV_INIT, _SIPI, _NMI) taken from the controller: the bits of
+	   `mask` that were pending, the SIPI's vector in *sipi_vector. NULL: none ever comes. */
 	u32 (*take_events)(void *opaque, u32 mask, u8 *sipi_vector);
 	bool (*can_wake)(void *opaque);
 	int (*rdmsr)(void *opaque, u32 index, u64 *value);
@@ -89,6 +89,7 @@ struct vcpu {
 	enum vcpu_mp_state mp_state;
 	/* The INTR input (vcpu_intc's output level) and who drives it; no intc: never raised. */
 	bool intr;
+	bool nmi_pending; /* an NMI taken from the controller, not yet injected (vmm/run.c) */
 	struct vcpu_intc intc;
 	struct lapic lapic; /* its local APIC (vmm/board.c wires it as `intc`) */
 	/* The most recent exit the guest caused: not a VMCALL, an external interrupt or the
@@ -197,7 +198,7 @@ struct vm {
 	/* The vCPU whose exit is being handled (vmm/run.c): an access to the LAPIC page reaches
 	   this vCPU's LAPIC, each vCPU seeing its own at the same address (SDM vol. 3A 11.4.1). */
 	struct vcpu *running;
-	/* An INIT or SIPI is pending at some vCPU (vm_accept_mp_events, run by the run loop). */
+	/* An INIT, SIPI or NMI is pending at some vCPU (vm_accept_mp_events, by the run loop). */
 	bool mp_events;
 	/* A halted vCPU's INTR rose: the running vCPU's time slice ends (vmm/run.c). */
 	bool resched;
@@ -300,7 +301,10 @@ u64 vm_vcpu_guest_tsc(struct vcpu *vcpu);
  * takes INIT goes to its INIT state (vm_vcpu_init_state) and waits for SIPI; a SIPI starts a
  * waiting AP in real mode at vector * 4 KiB; a SIPI to any other vCPU is ignored. INIT to the
  * BSP would restart the firmware at the reset vector, which a directly loaded guest lacks: the
- * run ends, as for the other reset requests. The run loop calls it while vm->mp_events is set.
+ * run ends, as for the other reset requests. An NMI becomes the vCPU's nmi_pending (injected by
+ * the run loop when the vCPU can take it, SDM 6.7.1) and wakes it from HLT; a vCPU waiting for
+ * SIPI drops it (it takes nothing but SIPI, 25.4.2 Table 25-2 "wait-for-SIPI"). The run loop
+ * calls it while vm->mp_events is set.
  */
 void vm_accept_mp_events(struct vm *vm);
 /* The register state after INIT (SDM vol. 3A 9.1.1, Table 9-1): real mode at F000:FFF0. */
