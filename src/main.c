@@ -32,6 +32,7 @@ struct run_options {
 	struct vm_kvm_levers kvm;	    /* --kvm-* */
 	u64 mem_size;
 	unsigned cpus; /* --cpus, -smp */
+	u64 halt_poll_ns; /* --halt-poll */
 	bool stats;
 	const char *stats_json, *trace; /* output files, or NULL */
 	u64 trace_limit;		/* --trace-limit, bytes */
@@ -72,6 +73,9 @@ static const char usage_run[] =
 	"                        are taken too. vCPU 0 boots; the others wait for INIT-SIPI\n"
 	"                        from it (ACPI MADT lists them); soft runs them in turn on\n"
 	"                        one host thread\n"
+	"      --halt-poll NS    when every vCPU halts and a timer is due within NS nanoseconds,\n"
+	"                        spin until it instead of sleeping: its interrupt comes on time\n"
+	"                        (default 200000, KVM's halt_poll_ns; 0 = always sleep)\n"
 	"  -a, --append CMDLINE  the kernel command line; a multiboot guest gets \"IMAGE CMDLINE\"\n"
 	"                        in the multiboot information, as from QEMU and GRUB\n"
 	"      --drive file=F[,readonly=on][,event-idx=off][,async=on]\n"
@@ -312,10 +316,11 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 	       OPT_TRACE_LIMIT };
 	enum { OPT_KVM_IOEVENTFD = 512, OPT_KVM_DISABLE_EXITS, OPT_KVM_IRQCHIP };
 	enum { OPT_VMX = 768, OPT_DEBUG_DUMP, OPT_KERNEL, OPT_INITRD, OPT_DRIVE, OPT_DEVICE,
-	       OPT_CPUS };
+	       OPT_CPUS, OPT_HALT_POLL };
 	static const struct option longopts[] = {
 		{ "mem", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "halt-poll", required_argument, NULL, OPT_HALT_POLL },
 		{ "smp", required_argument, NULL, OPT_CPUS }, /* QEMU's -smp, rewritten below */
 		{ "append", required_argument, NULL, 'a' },
 		{ "accel", required_argument, NULL, OPT_ACCEL },
@@ -341,7 +346,8 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 	const char *word;
 	int c, at;
 
-	*o = (struct run_options){ .append = "", .mem_size = VM_MEM_DEFAULT, .cpus = 1, .tsc_cpi = 1,
+	*o = (struct run_options){ .append = "", .mem_size = VM_MEM_DEFAULT, .cpus = 1,
+				    .halt_poll_ns = VM_HALT_POLL_DEFAULT_NS, .tsc_cpi = 1,
 				    .jit = CPU_JIT_THRESHOLD,
 				    .trace_limit = STATS_TRACE_LIMIT_DEFAULT };
 	opterr = 0;
@@ -379,6 +385,17 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 						   strcmp(word, "--smp") ? word : "-smp", optarg,
 						   VM_MAX_VCPUS);
 			break;
+		case OPT_HALT_POLL: {
+			char *end;
+			errno = 0;
+			o->halt_poll_ns = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || *optarg == '-' ||
+			    o->halt_poll_ns > 1000000000ull)
+				return usage_error("--halt-poll '%s': use nanoseconds from 0 (off) to "
+						   "1000000000, such as 200000 (the default)",
+						   optarg);
+			break;
+		}
 		case 'a':
 			if (strlen(optarg) > MBI_CMDLINE_MAX)
 				return usage_error("--append: longer than %d bytes",
@@ -761,6 +778,7 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 	vm.jit = o->jit ? (int)o->jit : -1;
 	vm.debug_dump = o->debug_dump;
 	vm.nr_vcpus = o->cpus;
+	vm.halt_poll_ns = o->halt_poll_ns;
 	status = open_output("--stats-json", o->stats_json, &json);
 	if (!status)
 		status = open_output("--trace", o->trace, &trace);
@@ -813,6 +831,7 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 		stats_print(&vm.stats, stderr, vm.pio.unclaimed_reads, vm.pio.unclaimed_writes);
 		kvm_print_kernel_stats(&vm.vcpus[0], stderr);
 		board_virtio_print_stats(&vm, stderr);
+		vm_print_halt_stats(&vm, stderr);
 	}
 	finish_outputs(o, &vm, json);
 	signal_vm = NULL; /* from here a signal kills, as it would by default */

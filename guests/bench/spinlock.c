@@ -47,30 +47,13 @@ static void ap_main(u32 id)
 	done = 1;
 }
 
-/* "key=N" from the multiboot command line, or def. */
-static u64 arg_u64(const char *key, u64 def)
-{
-	const struct mb_info *mb = (const struct mb_info *)mb_info;
-	const char *s = (mb->flags & BIT(2)) ? (const char *)(ulong)mb->cmdline : NULL;
-	size_t k = strlen(key);
-
-	for (; s && *s; s++)
-		if ((s[-1] == ' ') && !memcmp(s, key, k) && s[k] == '=') {
-			u64 v = 0;
-			for (s += k + 1; *s >= '0' && *s <= '9'; s++)
-				v = v * 10 + (u64)(*s - '0');
-			return v;
-		}
-	return def;
-}
-
 int main(void)
 {
 	if (smp_nr_cpus() < 2) {
 		printf("spinlock: needs --cpus 2\n");
 		return 1;
 	}
-	rounds = arg_u64("n", rounds);
+	rounds = cmdline_u64("n", rounds);
 	smp_init(ap_main);
 	smp_start_ap(1);
 	if (!smp_wait_for(&ap_up, 1)) {

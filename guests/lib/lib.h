@@ -154,6 +154,8 @@ void exit(int code) __attribute__((noreturn));
 bool check(bool cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int report(void);
+/* "key=N" (decimal) from the multiboot command line (--append), or def. */
+u64 cmdline_u64(const char *key, u64 def);
 #define check_eq(got, want, name)                                                  \
 	({                                                                         \
 		u64 __g = (u64)(got), __w = (u64)(want);                           \

@@ -146,6 +146,38 @@ static void vm_poll_events(struct vm *vm, u64 timeout_ns)
 }
 
 /*
+ * Halt polling (KVM's halt_poll_ns; the seeds' lever against the cost of a wake-up): when every
+ * vCPU waits and the next timer is due within vm->halt_poll_ns, spin until it, looking at host
+ * input on the way, instead of sleeping. A sleep in ppoll wakes tens of microseconds after its
+ * deadline (the host's timer slack and scheduler latency), so the guest's timer interrupt comes
+ * late; the spin delivers it on time, for a busy host CPU of at most halt_poll_ns per wait. KVM
+ * polls for a guessed time because it cannot know when the next interrupt comes; the run loop
+ * knows its timers, so it polls only when one is due within the window, and every poll ends with
+ * that timer. Host time only (--tsc virtual: guest time does not pass while polling).
+ */
+static bool vm_halt_poll(struct vm *vm, u64 next, u64 now)
+{
+	if (!vm->halt_poll_ns || vm->tsc_virtual || next == TIMER_NEVER || next <= now ||
+	    next - now > vm->halt_poll_ns)
+		return false;
+	vm->halt_polls++;
+	do
+		vm_poll_events(vm, 0);
+	while (timer_now(&vm->timers) < next && !vm->resched && !vm->mp_events &&
+	       !vm->stop_signal && !vm->stop);
+	return true;
+}
+
+void vm_print_halt_stats(const struct vm *vm, FILE *out)
+{
+	fprintf(out,
+		"\nHalts (every vCPU waiting): %llu waits slept in ppoll, %llu polled (halt-poll "
+		"%llu ns)\n",
+		(unsigned long long)vm->halt_sleeps, (unsigned long long)vm->halt_polls,
+		(unsigned long long)vm->halt_poll_ns);
+}
+
+/*
  * Every vCPU is halted (or waits for SIPI): wait for what can wake one. With nothing that can,
  * the run ends as the HLT did ("halted for good", vmm_vcpu_stop_halted).
  */
@@ -164,7 +196,10 @@ static void vm_wait(struct vm *vm)
 		vmm_vcpu_stop_halted(bsp);
 		return;
 	}
+	if (vm_halt_poll(vm, next, now))
+		return;
 	/* At most 100 ms at a time: a signal's stop request is looked at in between. */
+	vm->halt_sleeps++;
 	vm_poll_events(vm, next <= now ? 0 : next - now < 100000000 ? next - now : 100000000);
 }
 

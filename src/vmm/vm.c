@@ -66,6 +66,7 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	bool tsc_virtual = vm->tsc_virtual, debug_dump = vm->debug_dump;
 	u32 tsc_cpi = vm->tsc_cpi;
 	int jit = vm->jit;
+	u64 halt_poll_ns = vm->halt_poll_ns;
 	unsigned nr_vcpus = vm->nr_vcpus ? vm->nr_vcpus : 1;
 	void *ram;
 	int err;
@@ -75,6 +76,7 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	vm->tsc_virtual = tsc_virtual;
 	vm->tsc_cpi = tsc_cpi;
 	vm->jit = jit;
+	vm->halt_poll_ns = halt_poll_ns;
 	vm->debug_dump = debug_dump;
 	vm->pio.name = "pio";
 	vm->mmio.name = "mmio";

@@ -202,6 +202,10 @@ struct vm {
 	bool mp_events;
 	/* A halted vCPU's INTR rose: the running vCPU's time slice ends (vmm/run.c). */
 	bool resched;
+	/* --halt-poll: spin, not sleep, when every vCPU waits for a timer due within this many ns
+	   (vmm/run.c; 0 = off). Set before vm_create, which keeps it. Counts for --stats. */
+	u64 halt_poll_ns;
+	u64 halt_polls, halt_sleeps;
 	struct stats stats;
 	const struct backend_ops *backend;
 	void *backend_vm; /* the backend's VM-level state (backend_ops.vm_init) */
@@ -351,3 +355,7 @@ void *vm_alloc_host_page(struct vm *vm, u64 *hpa);
 
 /* Run the vCPUs until something stops the VM; returns the process exit status. */
 int vm_run(struct vm *vm);
+/* --stats: how the waits went (slept, polled). */
+void vm_print_halt_stats(const struct vm *vm, FILE *out);
+/* KVM's default halt_poll_ns (virt/kvm/kvm_main.c): 200 microseconds. */
+#define VM_HALT_POLL_DEFAULT_NS 200000ull

@@ -145,6 +145,29 @@ expect cpus-too-many 2 "--cpus '256'" -- run --cpus 256 "$tmp/exit42.elf"
 expect cpus-not-a-number 2 "--cpus 'two'" -- run --cpus two "$tmp/exit42.elf"
 expect smp-topology 2 "'2,sockets=2': use a number of vCPUs" -- run -smp 2,sockets=2 "$tmp/exit42.elf"
 expect smp-hotplug-max 2 "'cpus=2,maxcpus=4'" -- run -smp cpus=2,maxcpus=4 "$tmp/exit42.elf"
+expect halt-poll-off 85 '' -- run --halt-poll 0 "$tmp/exit42.elf"
+expect halt-poll-negative 2 "--halt-poll '-1': use nanoseconds from 0" -- run --halt-poll -1 \
+	"$tmp/exit42.elf"
+expect halt-poll-too-long 2 "--halt-poll '2000000000'" -- run --halt-poll 2000000000 "$tmp/exit42.elf"
+expect halt-poll-suffix 2 "--halt-poll '200us'" -- run --halt-poll 200us "$tmp/exit42.elf"
+# --halt-poll decides how the waits of a guest that halts for a 50 us timer go (counted by
+# --stats): never polled with 0; polled with the default (each timer is due within 200 us).
+halt_poll() { # name, expected /regex/ on stderr, options...
+	local name=$1 want=$2 err
+	shift 2
+	err=$(timeout "$limit" "$bin" run --stats "$@" --append 'n=20 us=50' \
+		"${GUEST_DIR:-${BUILD_ROOT:-build}/guests}/bench-haltwake.elf" 2>&1 >/dev/null)
+	if grep -qE -- "$want" <<<"$err"; then
+		echo "ok cli $name"
+		passed=$((passed + 1))
+	else
+		echo "FAIL cli $name: stderr lacks /$want/: $(grep -m1 Halts <<<"$err")"
+		failed=$((failed + 1))
+	fi
+}
+halt_poll halt-poll-never 'Halts .*: [0-9]+ waits slept in ppoll, 0 polled \(halt-poll 0 ns\)' \
+	--halt-poll 0
+halt_poll halt-poll-default 'Halts .*, [1-9][0-9]* polled \(halt-poll 200000 ns\)'
 # --vmx help: every switch with its default and why, on stdout.
 expect vmx-help 0 '^  msr-bitmap +on +the CPU' -- run --vmx help
 expect vmx-help-all 0 "^  unrestricted-guest +on " -- run --vmx help
