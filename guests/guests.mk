@@ -31,10 +31,10 @@ GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-z,noexecstac
 
 GUEST_LIB64 := $(G)/lib64/boot64.o $(G)/lib64/trap64.o $(G)/lib64/printf.o $(G)/lib64/test.o
 # Guests that start APs (guests/lib/smp.h) link the trampoline too.
-GUEST_SMP := $(G)/smp.elf $(G)/bench-spinlock.elf
+GUEST_SMP := $(G)/smp.elf $(G)/bench-spinlock.elf $(G)/bench-parallel.elf
 $(GUEST_SMP): $(G)/lib64/smp.o
 $(GUEST_SMP): GUEST_LIB64 += $(G)/lib64/smp.o
-$(G)/lib64/smp.o $(G)/tests/smp.o $(G)/bench/spinlock.o: guests/lib/smp.h
+$(G)/lib64/smp.o $(G)/tests/smp.o $(G)/bench/spinlock.o $(G)/bench/parallel.o: guests/lib/smp.h
 GUEST_LIB32 := $(G)/lib32/boot32.o $(G)/lib32/trap32.o $(G)/lib32/printf.o $(G)/lib32/test.o
 
 GUEST_SRCS32 := $(sort $(wildcard guests/tests/*32.c))

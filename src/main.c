@@ -831,7 +831,7 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 		stats_print(&vm.stats, stderr, vm.pio.unclaimed_reads, vm.pio.unclaimed_writes);
 		kvm_print_kernel_stats(&vm.vcpus[0], stderr);
 		board_virtio_print_stats(&vm, stderr);
-		vm_print_halt_stats(&vm, stderr);
+		vm_print_vcpu_stats(&vm, stderr);
 	}
 	finish_outputs(o, &vm, json);
 	signal_vm = NULL; /* from here a signal kills, as it would by default */

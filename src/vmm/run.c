@@ -168,8 +168,19 @@ static bool vm_halt_poll(struct vm *vm, u64 next, u64 now)
 	return true;
 }
 
-void vm_print_halt_stats(const struct vm *vm, FILE *out)
+void vm_print_vcpu_stats(const struct vm *vm, FILE *out)
 {
+	if (vm->nr_vcpus > 1) {
+		fprintf(out, "\nExits per vCPU (the tables above sum them):");
+		for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+			u64 n = 0;
+
+			for (unsigned r = 0; r <= EXIT_REASON_MAX; r++)
+				n += vm->vcpus[i].exit_counts[r];
+			fprintf(out, "%s vCPU %u: %llu", i ? "," : "", i, (unsigned long long)n);
+		}
+		fputc('\n', out);
+	}
 	fprintf(out,
 		"\nHalts (every vCPU waiting): %llu waits slept in ppoll, %llu polled (halt-poll "
 		"%llu ns)\n",

@@ -355,7 +355,7 @@ void *vm_alloc_host_page(struct vm *vm, u64 *hpa);
 
 /* Run the vCPUs until something stops the VM; returns the process exit status. */
 int vm_run(struct vm *vm);
-/* --stats: how the waits went (slept, polled). */
-void vm_print_halt_stats(const struct vm *vm, FILE *out);
+/* --stats: exits per vCPU (with several) and how the waits went (slept, polled). */
+void vm_print_vcpu_stats(const struct vm *vm, FILE *out);
 /* KVM's default halt_poll_ns (virt/kvm/kvm_main.c): 200 microseconds. */
 #define VM_HALT_POLL_DEFAULT_NS 200000ull
