@@ -79,7 +79,8 @@ void stats_record(struct stats *s, const struct vm_exit *exit, u64 exit_ns, cons
  */
 void stats_note_cpuid(struct stats *s, u32 leaf);
 void stats_note_msr(struct stats *s, u32 index, bool write);
-u64 stats_now_ns(void);			   /* CLOCK_MONOTONIC */
+/* CLOCK_MONOTONIC's time in ns; after a 20 ms calibration read from the TSC (stats.c). */
+u64 stats_now_ns(void);
 bool stats_tracing(const struct stats *s); /* a trace is open, not failed and not full */
 /*
  * The cost model (docs/telemetry.md): modeled guest cycles one exit costs, a VM transition of
