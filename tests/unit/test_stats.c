@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
 #include "stats/stats.h"
@@ -467,8 +468,28 @@ static void test_trace(void)
 	}
 }
 
+/* The clock (stats_now_ns): never goes back, through its switch from clock_gettime to the TSC
+   after the calibration, and stays within a millisecond of CLOCK_MONOTONIC 60 ms on. */
+static void test_clock(void)
+{
+	struct timespec ts;
+	u64 prev = stats_now_ns(), start = prev, now = prev, backwards = 0, mono;
+
+	while (now - start < 60000000ull) {
+		now = stats_now_ns();
+		backwards += now < prev;
+		prev = now;
+	}
+	CHECK_EQ(backwards, 0);
+	now = stats_now_ns();
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	mono = (u64)ts.tv_sec * 1000000000ull + (u64)ts.tv_nsec;
+	CHECK(now <= mono + 1000000 && mono <= now + 1000000);
+}
+
 int main(void)
 {
+	test_clock();
 	test_json_checker();
 	test_counting();
 	test_key_table_full();
