@@ -685,6 +685,11 @@ void cpu_set_regs(struct cpu *c, const struct x86_regs *r)
 	c->event_pending = 1; /* RFLAGS.TF or IF may have changed what is deliverable */
 }
 
+void cpu_set_rip(struct cpu *c, u64 rip)
+{
+	c->rip = rip;
+}
+
 void cpu_get_sregs(struct cpu *c, struct x86_sregs *s)
 {
 	memcpy(s->seg, c->seg, sizeof(s->seg));

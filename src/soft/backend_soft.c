@@ -283,7 +283,7 @@ static void soft_set_sregs(struct vcpu *vcpu, const struct x86_sregs *sregs)
 	cur.apic_base = sregs->apic_base;
 	cur.efer = sregs->efer;
 	cpu_set_sregs(s->cpu, &cur);
-	v->guest_dirty = true;
+	v->guest_dirty = VMCS_DIRTY_ALL;
 }
 
 /* A hardware exception (type 3) in the VM-entry interruption-information field (SDM 25.8.3). */

@@ -383,6 +383,22 @@ static bool pdpte_ok(u64 e)
  * SDM vol. 3C 27.3.1: the guest-state area. 0, or EXIT_REASON_INVALID_STATE with *qual = 0
  * (27.3.1.1-27.3.1.5), 2 (PDPTEs, 27.3.1.6) or 4 (VMCS link pointer, 27.3.1.5).
  */
+/*
+ * 27.3.1.4: RIP. With IA-32e mode and CS.L, bits 63:N of RIP must be identical for N
+ * linear-address bits: weaker than canonical (bit N-1 is not compared), so RIP may lie just past
+ * the canonical range (a VMM advanced it past an instruction at the end); the guest's fetch there
+ * raises #GP (SDM vol. 1 3.3.7.1). Otherwise bits 63:32 are 0.
+ */
+static bool guest_rip_ok(const struct vmcs *v)
+{
+	if ((v->vm_entry_controls & ENTRY_CTL_IA32E_MODE_GUEST) && (v->guest_cs_ar_bytes & AR_L)) {
+		s64 top = (s64)v->guest_rip >> CPU_LINEAR_BITS;
+
+		return top == 0 || top == -1;
+	}
+	return !(v->guest_rip >> 32);
+}
+
 int vmx_check_guest_state(const struct vmx_vcpu *x, u64 *qual)
 {
 	const struct vmcs *v = x->vmcs;
@@ -439,20 +455,8 @@ int vmx_check_guest_state(const struct vmx_vcpu *x, u64 *qual)
 	    (v->guest_gdtr_limit >> 16) || (v->guest_idtr_limit >> 16))
 		return fail;
 
-	/*
-	 * 27.3.1.4: RIP and RFLAGS. With IA-32e mode and CS.L, bits 63:N of RIP must be identical
-	 * for N linear-address bits: weaker than canonical (bit N-1 is not compared), so RIP may
-	 * lie just past the canonical range (a VMM advanced it past an instruction at the end);
-	 * the guest's fetch there raises #GP (SDM vol. 1 3.3.7.1). Otherwise bits 63:32 are 0.
-	 */
-	if (ia32e && (v->guest_cs_ar_bytes & AR_L)) {
-		s64 top = (s64)v->guest_rip >> CPU_LINEAR_BITS;
-
-		if (top != 0 && top != -1)
-			return fail;
-	} else if (v->guest_rip >> 32) {
+	if (!guest_rip_ok(v))
 		return fail;
-	}
 	if ((rflags & (~0x3fffffull | BIT(15) | BIT(5) | BIT(3))) || !(rflags & X86_FIXED1))
 		return fail;
 	if ((rflags & X86_VM) && (ia32e || !(cr0 & CR0_PE)))
@@ -729,7 +733,7 @@ int vmx_run(struct vmx_vcpu *x, bool resume, struct vm_exit *exit)
 {
 	struct vmcs *v = x->vmcs;
 	u32 info;
-	bool ctls_changed;
+	bool ctls_changed, full;
 	u32 bad_msr;
 	u64 qual;
 	int err;
@@ -754,20 +758,30 @@ int vmx_run(struct vmx_vcpu *x, bool resume, struct vm_exit *exit)
 		if (err)
 			return fail_valid(v, err);
 	}
-	if (v->guest_dirty || ctls_changed || !v->launched ||
-	    (v->vm_entry_intr_info_field & INTR_INFO_VALID)) {
+	full = (v->guest_dirty & VMCS_DIRTY_STATE) || ctls_changed || !v->launched ||
+	       (v->vm_entry_intr_info_field & INTR_INFO_VALID);
+	if (full) {
 		err = vmx_check_guest_state(x, &qual);
-		if (err) {
-			entry_failure(x, (u32)err, qual, exit);
-			return 0;
-		}
+	} else if ((v->guest_dirty & VMCS_DIRTY_RIP) && !guest_rip_ok(v)) {
+		/* Only RIP changed since the exit saved a state the checks accept: only RIP's rule
+		   can fail now, with the same outcome the full checks would give. */
+		qual = 0;
+		err = EXIT_REASON_INVALID_STATE;
+	} else {
+		err = 0;
+	}
+	if (err) {
+		entry_failure(x, (u32)err, qual, exit);
+		return 0;
 	}
 	v->ctls_checked = true;
 	/* 27.3.2: guest state, reloaded only when the VMM wrote it (or at VMLAUNCH). */
-	if (v->guest_dirty || !v->launched) {
+	if ((v->guest_dirty & VMCS_DIRTY_STATE) || !v->launched) {
 		load_guest_state(x);
-		v->guest_dirty = false;
+	} else if (v->guest_dirty & VMCS_DIRTY_RIP) {
+		cpu_set_rip(x->cpu, v->guest_rip);
 	}
+	v->guest_dirty = 0;
 	bad_msr = load_msr_list(x);
 	if (bad_msr) {
 		entry_failure(x, EXIT_REASON_MSR_LOAD_FAIL, bad_msr, exit);

@@ -109,7 +109,7 @@ int vmcs_read(const struct vmcs *v, u32 enc, u64 *value)
 /* Store `value` at the field's width (SDM vol. 3C 25.11.2); a high-half write keeps bits 31:0. */
 static void vmcs_store(struct vmcs *v, const struct vmcs_field_desc *f, u32 enc, u64 value)
 {
-	u64 *p = vmcs_slot(v, f);
+	u64 *p = vmcs_slot(v, f), old = *p;
 
 	switch (VMCS_ENC_WIDTH(enc)) {
 	case VMCS_WIDTH_16:
@@ -128,10 +128,10 @@ static void vmcs_store(struct vmcs *v, const struct vmcs_field_desc *f, u32 enc,
 		*p = value;
 		break;
 	}
-	if (VMCS_ENC_TYPE(enc) == VMCS_TYPE_GUEST)
-		v->guest_dirty = true;
-	else
+	if (VMCS_ENC_TYPE(enc) != VMCS_TYPE_GUEST)
 		v->ctls_checked = false;
+	else if (*p != old)
+		v->guest_dirty |= enc == GUEST_RIP ? VMCS_DIRTY_RIP : VMCS_DIRTY_STATE;
 }
 
 /*

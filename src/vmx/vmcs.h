@@ -37,17 +37,23 @@ struct vmcs {
 	u32 abort_indicator;
 	bool launched; /* "clear" vs "launched" launch state */
 	/*
-	 * Set by every write to a guest-state field; the soft backend reloads the CPU from the
-	 * guest-state area at VM entry only when it is set, so an exit the VMM handles without
-	 * touching guest state costs no reload (and keeps the TLB, as VPID permits).
+	 * Which guest-state fields changed since the last exit saved them (VMCS_DIRTY_*): a write
+	 * of a new value to GUEST_RIP sets VMCS_DIRTY_RIP, to any other guest-state field
+	 * VMCS_DIRTY_STATE; a write of the value already there sets nothing. The soft backend
+	 * reloads the CPU from the guest-state area at VM entry only for what is set, and checks
+	 * it (SDM 27.3.1) likewise: an exit the VMM completes by advancing RIP (CPUID, I/O, MSRs)
+	 * costs the RIP rule and one register, not every check and a reload.
 	 */
-	bool guest_dirty;
+	u8 guest_dirty;
 	/*
 	 * Set by a VM entry whose checks of the controls and host state (SDM 27.2) passed; cleared
 	 * by every write to a control or host-state field, so the next entry checks again only
 	 * what a VMWRITE may have changed.
 	 */
 	bool ctls_checked;
+#define VMCS_DIRTY_RIP	 1u
+#define VMCS_DIRTY_STATE 2u
+#define VMCS_DIRTY_ALL	 (VMCS_DIRTY_RIP | VMCS_DIRTY_STATE)
 #define X(NAME, name, enc) u64 name;
 #include "vmx/vmcs_fields.h"
 #undef X

@@ -106,7 +106,7 @@ static void save_guest_state(struct vmx_vcpu *x)
 void vmx_save_guest_state(struct vmx_vcpu *x)
 {
 	save_guest_state(x);
-	x->vmcs->guest_dirty = false;
+	x->vmcs->guest_dirty = 0;
 }
 
 /* 28.4: the VM-exit MSR-store list; false on a failure (a VMX abort, 28.7). */

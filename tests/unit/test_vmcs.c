@@ -156,11 +156,17 @@ static void test_dirty_and_init(void)
 	CHECK_EQ(vmcs_write(&v, HOST_RIP, 1), 0);
 	CHECK(!v.guest_dirty);
 	CHECK_EQ(vmcs_write(&v, GUEST_RIP, 1), 0);
-	CHECK(v.guest_dirty);
-	v.guest_dirty = false;
+	CHECK_EQ(v.guest_dirty, VMCS_DIRTY_RIP); /* RIP alone: the entry checks only its rule */
+	v.guest_dirty = 0;
+	CHECK_EQ(vmcs_write(&v, GUEST_RIP, 1), 0);
+	CHECK_EQ(v.guest_dirty, 0); /* the value already there: nothing changed */
 	CHECK_EQ(vmcs_write(&v, GUEST_IA32_EFER | 1, 0), 0);
-	CHECK(v.guest_dirty);
-	v.guest_dirty = false;
+	CHECK_EQ(v.guest_dirty, 0);
+	CHECK_EQ(vmcs_write(&v, GUEST_IA32_EFER | 1, 1), 0);
+	CHECK_EQ(v.guest_dirty, VMCS_DIRTY_STATE);
+	CHECK_EQ(vmcs_write(&v, GUEST_RIP, 2), 0);
+	CHECK_EQ(v.guest_dirty, VMCS_DIRTY_ALL);
+	v.guest_dirty = 0;
 	CHECK_EQ(vmcs_write(&v, 0x2802 + 0x100, 0), VMXERR_UNSUPPORTED_COMPONENT);
 	CHECK(!v.guest_dirty);
 	VMCS_SET(&v, GUEST_CS_SELECTOR, 8);
