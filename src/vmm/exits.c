@@ -245,10 +245,14 @@ static int handle_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 	u32 out[4];
 
 	vcpu->vm->backend->get_regs(vcpu, &r);
-	vcpu->vm->backend->get_sregs(vcpu, &s);
 	stats_note_cpuid(&vcpu->vm->stats, (u32)r.gpr[R_RAX]);
 	cpuid_lookup((u32)r.gpr[R_RAX], (u32)r.gpr[R_RCX], out);
-	cpuid_adjust((u32)r.gpr[R_RAX], s.cr4, out);
+	/* Only leaf 1 follows the vCPU's state (CR4.OSXSAVE): the segments and CRs are read for
+	   it alone, the exit's most frequent leaves cost no sregs. */
+	if ((u32)r.gpr[R_RAX] == 1) {
+		vcpu->vm->backend->get_sregs(vcpu, &s);
+		cpuid_adjust(1, s.cr4, out);
+	}
 	/* CPUID.01H:EBX[31:24]: the initial APIC ID (SDM vol. 2A CPUID), the vCPU's own. With
 	   more than one vCPU, MONITOR/MWAIT are not offered (handle_monitor_mwait: a NOP MWAIT
 	   would make an idle vCPU spin), as KVM offers them only when MWAIT does not exit: the
