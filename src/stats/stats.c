@@ -73,7 +73,8 @@ u64 stats_now_ns(void)
 	if (tsc_clock.state == 2)
 		return tsc_clock.ns0 +
 		       (u64)(((unsigned __int128)(__builtin_ia32_rdtsc() - tsc_clock.tsc0) *
-			      tsc_clock.mult) >> 32);
+			      tsc_clock.mult) >>
+			     32);
 	if (tsc_clock.state < 0)
 		return monotonic_ns();
 	tsc = __builtin_ia32_rdtsc();

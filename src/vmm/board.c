@@ -31,9 +31,10 @@
  * INIT and SIPI reach the VMM (vm_accept_mp_events): an AP starts where its SIPI says. x2APIC
  * is offered (CPUID.01H:ECX[21]); Linux then reaches its LAPIC through MSRs.
  * NMIs (an NMI IPI, an LVT entry in NMI mode) are injected by the run loop, through the NMI
- * window when the vCPU blocks them. Not yet: SMI (LAPIC_EV_SMI is left pending), TSC-deadline (CPUID.01H:ECX[24] is 0: the guest TSC's
- * frequency is not a VM parameter yet), a relocated IA32_APIC_BASE (the page decodes only at
- * 0xfee00000), CR8 as the LAPIC's TPR (CR8 is the CPU's while TPR shadow is off), APICv.
+ * window when the vCPU blocks them. Not yet: SMI (LAPIC_EV_SMI is left pending), TSC-deadline
+ * (CPUID.01H:ECX[24] is 0: the guest TSC's frequency is not a VM parameter yet), a relocated
+ * IA32_APIC_BASE (the page decodes only at 0xfee00000), CR8 as the LAPIC's TPR (CR8 is the CPU's
+ * while TPR shadow is off), APICv.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -130,7 +131,7 @@ static u32 board_lapic_reg(const struct lapic *l, unsigned off)
 }
 
 /* The vCPU's INTR: a fixed vector the LAPIC would dispatch (SDM 11.8.4) or ExtINT pending; an
-   INIT or SIPI for the run loop to act on (vm_accept_mp_events). */
+   INIT, SIPI or NMI for the run loop to act on (vm_accept_mp_events). */
 static void board_lapic_update(struct vcpu *vcpu)
 {
 	const struct lapic *l = &vcpu->lapic;
@@ -187,7 +188,7 @@ static int board_lapic_ack(void *opaque)
 	return vector;
 }
 
-/* INIT and SIPI for the VMM (vm_accept_mp_events). INIT also resets the LAPIC but for its ID
+/* INIT, SIPI and NMI for the VMM (vm_accept_mp_events). INIT also resets the LAPIC but for its ID
    and IA32_APIC_BASE (SDM 11.4.7.3), as it resets the rest of the processor. */
 static u32 board_lapic_take_events(void *opaque, u32 mask, u8 *sipi_vector)
 {

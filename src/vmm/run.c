@@ -238,7 +238,7 @@ static bool vcpu_run_once(struct vcpu *vcpu, struct vm_exit *exit)
 				exit_reason_name(exit->reason), strerror(-err));
 	stats_record(&vm->stats, exit, stats_now_ns() - t0, insn_len ? insn : NULL, insn_len);
 	/* The host's timer tick (or a kick) is the loop's chance to look at timers and input,
-	   and the end of the vCPU's slice; so is a PAUSE loop's exit (the vCPU waits for another). */
+	   and the end of the vCPU's slice; so is a PAUSE loop's exit (it waits for another). */
 	switch (exit->reason & 0xffff) {
 	case EXIT_REASON_EXTERNAL_INTERRUPT:
 		vm_poll_events(vm, 0);

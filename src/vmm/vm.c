@@ -246,6 +246,12 @@ void vm_vcpu_init_state(struct vcpu *vcpu)
 	struct x86_state st;
 	u32 sig[4];
 
+	if (!b->get_state || !b->set_state) {
+		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+				"vCPU %u: the %s backend cannot set a vCPU's state for INIT",
+				vcpu->id, b->name);
+		return;
+	}
 	b->get_state(vcpu, &st);
 	/* SDM vol. 3A 9.1.1, Table 9-1 ("Following INIT"): GPRs 0 but EDX, the processor's
 	   signature (CPUID.01H:EAX); EFLAGS 2; EIP FFF0H; CS F000H with base FFFF0000H; the other
@@ -261,8 +267,9 @@ void vm_vcpu_init_state(struct vcpu *vcpu)
 	st.regs.rflags = X86_FIXED1;
 	for (unsigned i = 0; i < ARRAY_SIZE(st.sregs.seg); i++)
 		st.sregs.seg[i] = data;
-	st.sregs.seg[SEG_CS] = (struct x86_segment){ .base = 0xffff0000, .limit = 0xffff,
-						     .sel = 0xf000, .ar = 0x9b };
+	st.sregs.seg[SEG_CS] = (struct x86_segment){
+		.base = 0xffff0000, .limit = 0xffff, .sel = 0xf000, .ar = 0x9b
+	};
 	st.sregs.seg[SEG_LDTR].ar = 0x82;
 	st.sregs.seg[SEG_TR].ar = 0x8b;
 	st.sregs.gdt = (struct x86_dtable){ .base = 0, .limit = 0xffff };
@@ -280,7 +287,7 @@ void vm_vcpu_init_state(struct vcpu *vcpu)
 				"vCPU %u: the backend refused the INIT state", vcpu->id);
 }
 
-/* One vCPU's INIT and SIPI (vm.h). */
+/* One vCPU's INIT, SIPI and NMI (vm.h). */
 static void vcpu_accept_mp_events(struct vcpu *vcpu)
 {
 	struct x86_sregs s;
@@ -305,8 +312,9 @@ static void vcpu_accept_mp_events(struct vcpu *vcpu)
 	}
 	if ((ev & LAPIC_EV_NMI) && vcpu->mp_state != VCPU_WAIT_FOR_SIPI) {
 		vcpu->nmi_pending = true;
+		/* An NMI ends HLT whatever RFLAGS.IF says. */
 		if (vcpu->mp_state == VCPU_HALTED)
-			vcpu->mp_state = VCPU_RUNNABLE; /* an NMI ends HLT whatever RFLAGS.IF says */
+			vcpu->mp_state = VCPU_RUNNABLE;
 	}
 	if (!(ev & LAPIC_EV_SIPI) || vcpu->mp_state != VCPU_WAIT_FOR_SIPI)
 		return;
