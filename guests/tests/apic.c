@@ -4,7 +4,8 @@
  * APIC is enabled by IA32_APIC_BASE and SVR, the one-shot timer fires vector 0x40 only once
  * IF=1 (pending while IF=0), STI's one-instruction shadow, HLT wakes on it, EOI; and the same
  * interrupt arriving while the CPU runs at CPL 3 is delivered on the TSS.RSP0 stack with the
- * user SS:RSP in the frame (SDM 3A 7.14.4); MONITOR/MWAIT woken by it (if advertised).
+ * user SS:RSP in the frame (SDM 3A 7.14.4); MONITOR/MWAIT woken by it (if advertised); TSC-
+ * deadline mode (if advertised).
  */
 #include "lib.h"
 
@@ -98,6 +99,31 @@ int main(void)
 	check(tick_frame < (u64)rsp0_stack_top && tick_frame > (u64)rsp0_stack_top - 8192,
 	      "delivered on the TSS.RSP0 stack (frame %#llx)", (unsigned long long)tick_frame);
 	check(last_fault.ss == SEL_UDATA, "frame holds the user SS");
+
+	/* TSC-deadline mode (SDM 11.5.4.1), if CPUID.01H:ECX[24] offers it: the interrupt comes
+	   once the TSC reaches IA32_TSC_DEADLINE, never before; the MSR then reads 0 (disarmed).
+	   Writing 0 disarms. */
+	if (has_feature(1, REG_ECX, 24)) {
+		apic_write(APIC_LVT_TIMER, TIMER_VECTOR | 2u << 17);
+		ticks = 0;
+		u64 target = rdtsc() + 2000000;
+		wrmsr(0x6e0, target);
+		asm volatile("sti");
+		for (u64 t0 = rdtsc(); !ticks && rdtsc() - t0 < 10000000000ull;)
+			asm volatile("hlt");
+		asm volatile("cli");
+		u64 at = rdtsc();
+		check(ticks == 1 && at >= target, "TSC-deadline interrupt once the TSC passed the target");
+		check(rdmsr(0x6e0) == 0, "IA32_TSC_DEADLINE reads 0 after it fired");
+		ticks = 0;
+		wrmsr(0x6e0, rdtsc() + 1000000);
+		wrmsr(0x6e0, 0);
+		for (u64 t0 = rdtsc(); rdtsc() - t0 < 5000000;)
+			asm volatile("sti; nop; cli");
+		check(ticks == 0, "writing 0 to IA32_TSC_DEADLINE disarms the timer");
+	} else {
+		skip("TSC-deadline mode not advertised");
+	}
 	apic_write(APIC_LVT_TIMER, BIT(16)); /* masked */
 	return report();
 }

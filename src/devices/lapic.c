@@ -414,14 +414,16 @@ static void timer_rebase(struct lapic *l, u32 cur, u64 now)
 /* Arm for IA32_TSC_DEADLINE: the guest time the guest TSC reaches it. */
 static void tscdeadline_arm(struct lapic *l, u64 now)
 {
-	u64 tsc = guest_tsc(l);
+	u64 tsc = guest_tsc(l), hz = l->host.tsc_hz ? l->host.tsc_hz(l->host.opaque) : 0;
 	u128 ns;
 
 	if (l->tsc_deadline <= tsc) {
 		timer_arm(&l->timer, now);
 		return;
 	}
-	ns = ((u128)(l->tsc_deadline - tsc) * NS_PER_SEC + l->cfg.tsc_hz - 1) / l->cfg.tsc_hz;
+	if (!hz)
+		hz = l->cfg.tsc_hz;
+	ns = ((u128)(l->tsc_deadline - tsc) * NS_PER_SEC + hz - 1) / hz;
 	timer_arm(&l->timer, ns > TIMER_NEVER - 1 - now ? TIMER_NEVER - 1 : now + (u64)ns);
 }
 

@@ -141,6 +141,9 @@ struct lapic_host {
 	void (*kick)(void *opaque);
 	/* The vCPU's guest TSC now (IA32_TIME_STAMP_COUNTER, with its offset and scaling). */
 	u64 (*guest_tsc)(void *opaque);
+	/* The guest TSC's ticks per second, for TSC-deadline mode, when the host knows it only
+	   later (a measured rate); NULL or 0: lapic_config.tsc_hz. */
+	u64 (*tsc_hz)(void *opaque);
 	void *opaque;
 };
 

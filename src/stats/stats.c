@@ -52,7 +52,7 @@ static u64 monotonic_ns(void)
 #define STATS_TSC_CALIBRATE_NS 20000000ull
 static struct {
 	int state; /* 0: not looked at; 1: calibrating; 2: TSC; -1: no invariant TSC */
-	u64 tsc0, ns0, mult;
+	u64 tsc0, ns0, mult, hz;
 } tsc_clock;
 
 static bool invariant_tsc(void)
@@ -87,16 +87,31 @@ u64 stats_now_ns(void)
 		/* ns per tick, 32.32: (ns elapsed << 32) / ticks elapsed. */
 		tsc_clock.mult = (u64)(((unsigned __int128)(ns - tsc_clock.ns0) << 32) /
 				       (tsc - tsc_clock.tsc0));
+		tsc_clock.hz = (u64)((unsigned __int128)(tsc - tsc_clock.tsc0) * 1000000000ull /
+				     (ns - tsc_clock.ns0));
 		tsc_clock.tsc0 = tsc;
 		tsc_clock.ns0 = ns;
 		tsc_clock.state = 2;
 	}
 	return ns;
 }
+
+u64 stats_tsc_hz(void)
+{
+	/* The calibration ends at the first reading STATS_TSC_CALIBRATE_NS after the first. */
+	while (tsc_clock.state >= 0 && tsc_clock.state != 2)
+		stats_now_ns();
+	return tsc_clock.state == 2 ? tsc_clock.hz : 0;
+}
 #else
 u64 stats_now_ns(void)
 {
 	return monotonic_ns();
+}
+
+u64 stats_tsc_hz(void)
+{
+	return 0;
 }
 #endif
 

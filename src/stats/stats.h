@@ -81,6 +81,9 @@ void stats_note_cpuid(struct stats *s, u32 leaf);
 void stats_note_msr(struct stats *s, u32 index, bool write);
 /* CLOCK_MONOTONIC's time in ns; after a 20 ms calibration read from the TSC (stats.c). */
 u64 stats_now_ns(void);
+/* The host TSC's ticks per second from that calibration (finishing it first, up to 20 ms of
+   spinning, if the process is younger); 0 without an invariant TSC. */
+u64 stats_tsc_hz(void);
 bool stats_tracing(const struct stats *s); /* a trace is open, not failed and not full */
 /*
  * The cost model (docs/telemetry.md): modeled guest cycles one exit costs, a VM transition of

@@ -31,9 +31,9 @@
  * INIT and SIPI reach the VMM (vm_accept_mp_events): an AP starts where its SIPI says. x2APIC
  * is offered (CPUID.01H:ECX[21]); Linux then reaches its LAPIC through MSRs.
  * NMIs (an NMI IPI, an LVT entry in NMI mode) are injected by the run loop, through the NMI
- * window when the vCPU blocks them. Not yet: SMI (LAPIC_EV_SMI is left pending), TSC-deadline
- * (CPUID.01H:ECX[24] is 0: the guest TSC's frequency is not a VM parameter yet), a relocated
- * IA32_APIC_BASE (the page decodes only at 0xfee00000), CR8 as the LAPIC's TPR (CR8 is the CPU's
+ * window when the vCPU blocks them. TSC-deadline mode is offered (CPUID.01H:ECX[24]) with the
+ * host TSC's measured rate, except under --tsc virtual. Not yet: SMI (LAPIC_EV_SMI is left
+ * pending), a relocated IA32_APIC_BASE (the page decodes only at 0xfee00000), CR8 as the LAPIC's TPR (CR8 is the CPU's
  * while TPR shadow is off), APICv.
  */
 #include <errno.h>
@@ -49,7 +49,7 @@
 
 /* The LAPIC timer's clock before its divider, KVM's and QEMU's (1 GHz). */
 #define BOARD_APIC_BUS_HZ 1000000000ull
-/* The guest TSC rate the LAPIC is told for TSC-deadline mode, which CPUID does not offer yet. */
+/* The guest TSC rate the LAPIC falls back on for TSC-deadline mode when none is measured. */
 #define BOARD_TSC_HZ 1000000000ull
 /* The RTC's wall clock in a --tsc virtual run: 2000-01-01 00:00 UTC, the same every run. */
 #define BOARD_RTC_VIRTUAL_EPOCH 946684800
@@ -167,6 +167,21 @@ static void board_lapic_eoi(void *opaque, u8 vector)
 static u64 board_lapic_guest_tsc(void *opaque)
 {
 	return vm_vcpu_guest_tsc(opaque);
+}
+
+/* The guest TSC's rate for TSC-deadline mode: the host TSC's, which the guest TSC follows
+   (offset 0, no scaling, vmm/policy.c), measured once (stats_tsc_hz). None under --tsc
+   virtual, whose TSC counts instructions: CPUID does not offer TSC-deadline there. */
+static u64 board_lapic_tsc_hz(void *opaque)
+{
+	struct vcpu *vcpu = opaque;
+
+	return vcpu->vm->tsc_virtual ? 0 : stats_tsc_hz();
+}
+
+bool board_tsc_deadline(const struct vcpu *vcpu)
+{
+	return !vcpu->vm->tsc_virtual && vcpu->lapic.host.tsc_hz && stats_tsc_hz();
 }
 
 /*
@@ -310,6 +325,7 @@ static int board_lapics_create(struct vm *vm)
 			.eoi = board_lapic_eoi,
 			.kick = board_lapic_kick,
 			.guest_tsc = board_lapic_guest_tsc,
+			.tsc_hz = board_lapic_tsc_hz,
 			.opaque = vcpu,
 		};
 		int err = lapic_init(&vcpu->lapic, &cfg, &host, &vm->timers);

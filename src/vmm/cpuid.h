@@ -10,6 +10,7 @@ enum { CPUID_EAX, CPUID_EBX, CPUID_ECX, CPUID_EDX };
 /* CPUID.01H:ECX.MONITOR (SDM vol. 2A CPUID, Table 3-10). */
 #define CPUID_1_ECX_MONITOR BIT(3)
 #define CPUID_1_ECX_X2APIC  BIT(21)
+#define CPUID_1_ECX_TSC_DEADLINE BIT(24)
 
 void cpuid_lookup(u32 leaf, u32 subleaf, u32 out[4]);
 /* The bits of a cpuid_lookup() answer that follow the vCPU's state: CPUID.1:ECX.OSXSAVE is

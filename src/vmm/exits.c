@@ -262,6 +262,8 @@ static int handle_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 		/* CPUID.01H:ECX.x2APIC[21]: when the vCPU's LAPIC can enter x2APIC mode. */
 		if (vcpu->lapic.cfg.x2apic)
 			out[CPUID_ECX] |= CPUID_1_ECX_X2APIC;
+		if (board_tsc_deadline(vcpu))
+			out[CPUID_ECX] |= CPUID_1_ECX_TSC_DEADLINE;
 		if (vcpu->vm->nr_vcpus > 1)
 			out[CPUID_ECX] &= ~CPUID_1_ECX_MONITOR;
 	}

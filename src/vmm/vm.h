@@ -264,6 +264,8 @@ int board_create(struct vm *vm, const struct uart_host *console);
 #define GSI_SRC_HPET   BIT(1)
 #define GSI_SRC_VIRTIO BIT(2)
 void board_gsi_set(struct vm *vm, unsigned pin, u8 source, bool level);
+/* Whether the vCPU's LAPIC offers TSC-deadline mode (CPUID.01H:ECX[24]): a known TSC rate. */
+bool board_tsc_deadline(const struct vcpu *vcpu);
 
 /* A virtio device for board_add_virtio (vmm/board_virtio.c). */
 enum board_virtio_kind { BOARD_VIRTIO_BLK, BOARD_VIRTIO_RNG, BOARD_VIRTIO_CONSOLE, BOARD_VIRTIO_NET };

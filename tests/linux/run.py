@@ -83,12 +83,14 @@ if m:
 print(f"# boot to poweroff: {time.monotonic() - t0:.1f} s wall")
 
 # 1b. SMP: two vCPUs, the AP started by INIT-SIPI-SIPI into Linux's real-mode trampoline; their
-#     TSCs in step (no warp, kvm-clock kept), each CPU's LAPIC timer ticking, reschedule IPIs,
+#     TSCs in step (no warp, kvm-clock kept), x2APIC and the TSC-deadline timer in use, each
+#     CPU's LAPIC timer ticking, reschedule IPIs,
 #     work pinned to CPU 1, and CPU 1 taken offline and brought back (a second INIT-SIPI).
 status, out, err = boot("quiet tb.script=smp", "--cpus", "2")
 expect_results("smp-2cpus", status, out, err, 0, "guest powered off (ACPI S5)",
                [r"cpus 2", r"online 0-1", r"tsc-warps 0", r"clocksource kvm-clock",
-                r"x2apic 1", r"ran-on-cpu1 1999000", r"local-timer-every-cpu 1", r"resched-ipis 1",
+                r"x2apic 1", r"clockevent lapic-deadline", r"ran-on-cpu1 1999000",
+                r"local-timer-every-cpu 1", r"resched-ipis 1",
                 r"after-offline 0", r"after-online 0-1", r"ran-again-on-cpu1 42",
                 r"script smp exit 0"])
 

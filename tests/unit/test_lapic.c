@@ -64,7 +64,8 @@ static void setup(struct lapic *l, struct rec *r, u32 id, bool x2apic)
 {
 	struct lapic_config cfg = { .apic_id = id, .bsp = id == 0, .x2apic = x2apic,
 				    .maxphyaddr = 39, .bus_hz = BUS_HZ, .tsc_hz = TSC_HZ };
-	struct lapic_host host = { rec_send, rec_eoi, rec_kick, rec_tsc, r };
+	struct lapic_host host = { .send = rec_send, .eoi = rec_eoi, .kick = rec_kick,
+				   .guest_tsc = rec_tsc, .opaque = r };
 
 	memset(r, 0, sizeof(*r));
 	CHECK_EQ(lapic_init(l, &cfg, &host, &q), 0);
@@ -929,6 +930,37 @@ static void test_timer_tscdeadline(void)
 	CHECK_EQ(timer_next_deadline(&q), TIMER_NEVER);
 }
 
+static u64 rate_4ghz(void *opaque)
+{
+	return 4000000000ull;
+}
+
+static u64 rate_unknown(void *opaque)
+{
+	return 0;
+}
+
+/* The host's measured TSC rate (lapic_host.tsc_hz) wins over lapic_config.tsc_hz; 0 falls back. */
+static void test_timer_tscdeadline_rate(void)
+{
+	struct lapic l;
+	struct rec r;
+
+	fake_now = 100;
+	setup(&l, &r, 0, false);
+	sw_enable(&l);
+	wr(&l, APIC_LVTT, 0x40040);
+	l.host.tsc_hz = rate_4ghz;
+	/* TSC 200 now; deadline 2400 is 2200 cycles away: 550 ns at 4 GHz (1100 at the 2 GHz of
+	   the config). */
+	CHECK_EQ(lapic_wrmsr(&l, MSR_IA32_TSCDEADLINE, 2400), 0);
+	CHECK_EQ(timer_next_deadline(&q), 100 + 550);
+	l.host.tsc_hz = rate_unknown;
+	CHECK_EQ(lapic_wrmsr(&l, MSR_IA32_TSCDEADLINE, 2400), 0);
+	CHECK_EQ(timer_next_deadline(&q), 100 + 1100);
+	timer_cancel(&l.timer);
+}
+
 /* SDM 11.5.1, 11.4.3: LINT0/LINT1 in each delivery mode, polarity, remote IRR. */
 static void test_lint(void)
 {
@@ -1172,6 +1204,7 @@ int main(void)
 	test_timer_periodic();
 	test_timer_divide();
 	test_timer_tscdeadline();
+	test_timer_tscdeadline_rate();
 	test_lint();
 	test_local_lvt();
 	test_msi_decode();

@@ -6,6 +6,7 @@ echo "tb-result: online $(cat /sys/devices/system/cpu/online)"
 echo "tb-result: tsc-warps $(dmesg | grep -c -e 'TSC warp' -e 'Marking TSC unstable')"
 echo "tb-result: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 echo "tb-result: x2apic $(dmesg | grep -c "x2apic enabled")"
+echo "tb-result: clockevent $(cat /sys/devices/system/clockevents/clockevent0/current_device)"
 # Work on the last CPU: the scheduler moves us there through a reschedule IPI.
 last=$((n - 1))
 sum=$(taskset -c $last sh -c 'i=0; s=0; while [ $i -lt 2000 ]; do s=$((s + i)); i=$((i + 1)); done; echo $s')
