@@ -12,6 +12,7 @@
 #define APIC 0xfee00000ul
 #define APIC_ID 0x20
 #define APIC_VER 0x30
+#define APIC_TPR 0x80
 #define APIC_EOI 0xb0
 #define APIC_SVR 0xf0
 #define APIC_LVT_TIMER 0x320
@@ -88,6 +89,26 @@ int main(void)
 	} else {
 		skip("MONITOR/MWAIT not advertised");
 	}
+
+	/* CR8 is TPR[7:4] (SDM 11.8.6.1): each shows what the other wrote, and a task priority at
+	   or above the timer vector's class holds its interrupt in IRR until CR8 drops. */
+	u64 cr8;
+	asm volatile("mov %0, %%cr8" : : "r"(5ull));
+	check((apic_read(APIC_TPR) & 0xff) == 0x50, "MOV to CR8 5 sets TPR to 0x50 (%#x)",
+	      apic_read(APIC_TPR));
+	apic_write(APIC_TPR, 0x3c);
+	asm volatile("mov %%cr8, %0" : "=r"(cr8));
+	check(cr8 == 3, "TPR 0x3c reads as CR8 3 (%llu)", (unsigned long long)cr8);
+	asm volatile("mov %0, %%cr8" : : "r"((u64)(TIMER_VECTOR >> 4)));
+	ticks = 0;
+	apic_write(APIC_TIMER_INIT, 100000);
+	for (u64 t0 = rdtsc(); !(apic_read(irr_reg) & irr_bit) && rdtsc() - t0 < 10000000000ull;)
+		asm volatile("pause");
+	asm volatile("sti; nop; nop; cli");
+	check(ticks == 0 && (apic_read(irr_reg) & irr_bit),
+	      "with CR8 = the vector's class the timer interrupt waits in IRR");
+	asm volatile("mov %0, %%cr8; sti; nop; cli" : : "r"(0ull));
+	check(ticks == 1, "CR8 0 lets it in (ticks %llu)", (unsigned long long)ticks);
 
 	/* Interrupt while at CPL 3: the frame is on the RSP0 stack. */
 	ticks = 0;

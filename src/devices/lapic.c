@@ -1004,6 +1004,17 @@ int lapic_pending_vector(const struct lapic *l)
 	return v;
 }
 
+void lapic_set_cr8(struct lapic *l, u8 cr8)
+{
+	reg_set(l, APIC_TPR, (u32)(cr8 & 0xf) << 4);
+	update_ppr(l);
+}
+
+u8 lapic_get_cr8(const struct lapic *l)
+{
+	return (reg_get(l, APIC_TPR) >> 4) & 0xf;
+}
+
 int lapic_intack(struct lapic *l)
 {
 	int v = lapic_pending_vector(l);

@@ -226,6 +226,10 @@ void lapic_raise_lvt(struct lapic *l, enum lapic_lvt lvt);
 int lapic_pending_vector(const struct lapic *l);
 /* Interrupt acknowledge: the pending vector moves from IRR to ISR and is returned; with nothing
    deliverable the spurious vector (SVR[7:0], SDM 11.9) is returned and nothing is set in service. */
+/* CR8 in 64-bit mode is the TPR's task-priority class (SDM vol. 3A 11.8.6.1): MOV to CR8 sets
+   TPR[7:4] to CR8[3:0] and TPR[3:0] to 0; MOV from CR8 reads TPR[7:4]. */
+void lapic_set_cr8(struct lapic *l, u8 cr8);
+u8 lapic_get_cr8(const struct lapic *l);
 int lapic_intack(struct lapic *l);
 /* LAPIC_EV_* pending (EXTINT also while LINT0 routes the 8259A's INTR and it is high). */
 u32 lapic_pending_events(const struct lapic *l);

@@ -33,8 +33,8 @@
  * NMIs (an NMI IPI, an LVT entry in NMI mode) are injected by the run loop, through the NMI
  * window when the vCPU blocks them. TSC-deadline mode is offered (CPUID.01H:ECX[24]) with the
  * host TSC's measured rate, except under --tsc virtual. Not yet: SMI (LAPIC_EV_SMI is left
- * pending), a relocated IA32_APIC_BASE (the page decodes only at 0xfee00000), CR8 as the LAPIC's TPR (CR8 is the CPU's
- * while TPR shadow is off), APICv.
+ * pending), a relocated IA32_APIC_BASE (the page decodes only at 0xfee00000), APICv. CR8 is
+ * the LAPIC's TPR[7:4] through the CR8-load/-store exits (vmm/policy.c, vmm/exits.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -270,6 +270,22 @@ static int board_lapic_wrmsr(void *opaque, u32 index, u64 value)
 	return err;
 }
 
+/* CR8 is the LAPIC's TPR[7:4] (SDM 11.8.6.1): a lower priority may let a vector through. */
+static u8 board_lapic_get_cr8(void *opaque)
+{
+	struct vcpu *vcpu = opaque;
+
+	return lapic_get_cr8(&vcpu->lapic);
+}
+
+static void board_lapic_set_cr8(void *opaque, u8 cr8)
+{
+	struct vcpu *vcpu = opaque;
+
+	lapic_set_cr8(&vcpu->lapic, cr8);
+	board_lapic_update(vcpu);
+}
+
 /*
  * The xAPIC page: each vCPU reaches its own LAPIC at the same address (SDM 11.4.1). Timers that
  * are due fire first: the run loop otherwise looks at them only on the host tick's exit, and a
@@ -339,6 +355,8 @@ static int board_lapics_create(struct vm *vm)
 			.can_wake = board_lapic_can_wake,
 			.rdmsr = board_lapic_rdmsr,
 			.wrmsr = board_lapic_wrmsr,
+			.get_cr8 = board_lapic_get_cr8,
+			.set_cr8 = board_lapic_set_cr8,
 			.opaque = vcpu,
 		};
 	}

@@ -577,8 +577,12 @@ static int handle_cr_access(struct vcpu *vcpu, struct vm_exit *exit)
 			if (ok)
 				s.cr4 = val;
 		} else if (cr == 8) {
+			/* Bits 63:4 reserved: #GP (SDM vol. 3A 2.5). The controller's TPR when it
+			   has one (11.8.6.1), else the CPU's CR8. */
 			ok = !(val & ~0xfull);
-			if (ok)
+			if (ok && vcpu->intc.set_cr8)
+				vcpu->intc.set_cr8(vcpu->intc.opaque, (u8)val);
+			else if (ok)
 				s.cr8 = val;
 		} else {
 			return handle_unexpected_exit(vcpu, exit);
@@ -588,7 +592,7 @@ static int handle_cr_access(struct vcpu *vcpu, struct vm_exit *exit)
 		if (cr == 3)
 			r.gpr[gpr] = vcpu_long_mode(&s) ? s.cr3 : (u32)s.cr3;
 		else if (cr == 8)
-			r.gpr[gpr] = s.cr8;
+			r.gpr[gpr] = vcpu->intc.get_cr8 ? vcpu->intc.get_cr8(vcpu->intc.opaque) : s.cr8;
 		else
 			return handle_unexpected_exit(vcpu, exit);
 		break;

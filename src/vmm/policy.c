@@ -59,8 +59,9 @@ static const struct vmm_switch_desc {
 	[VMM_CR3_EXITING] = { CTL_PROC, PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING, false,
 			      "with EPT, CR3 belongs to the guest (SDM 29.3); a shadow-paging VMM "
 			      "must see CR3 loads" },
-	[VMM_CR8_EXITING] = { CTL_PROC, PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING, false,
-			      "CR8 is the CPU's: the LAPIC's TPR is not tied to it yet" },
+	[VMM_CR8_EXITING] = { CTL_PROC, PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING, true,
+			      "CR8 is the LAPIC's TPR[7:4] (SDM 11.8.6.1): the VMM answers MOV CR8 "
+			      "from its LAPIC" },
 	[VMM_TPR_SHADOW] = { CTL_PROC, PROC_TPR_SHADOW, false,
 			     "the virtual-APIC page is not the LAPIC model's page yet" },
 	[VMM_INVLPG_EXITING] = { CTL_PROC, PROC_INVLPG_EXITING, false,

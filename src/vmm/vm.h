@@ -79,6 +79,9 @@ struct vcpu_intc {
 	bool (*can_wake)(void *opaque);
 	int (*rdmsr)(void *opaque, u32 index, u64 *value);
 	int (*wrmsr)(void *opaque, u32 index, u64 value);
+	/* CR8, the controller's task priority (MOV CR8 exits, vmm/exits.c); NULL: the CPU's own. */
+	u8 (*get_cr8)(void *opaque);
+	void (*set_cr8)(void *opaque, u8 cr8);
 	void *opaque;
 };
 
