@@ -247,19 +247,18 @@ static int handle_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 	vcpu->vm->backend->get_regs(vcpu, &r);
 	stats_note_cpuid(&vcpu->vm->stats, (u32)r.gpr[R_RAX]);
 	cpuid_lookup((u32)r.gpr[R_RAX], (u32)r.gpr[R_RCX], out);
-	/* Only leaf 1 follows the vCPU's state (CR4.OSXSAVE): the segments and CRs are read for
-	   it alone, the exit's most frequent leaves cost no sregs. */
+	/*
+	 * Leaf 1 is the vCPU's own (SDM vol. 2A CPUID): EBX[31:24] its initial APIC ID; ECX.OSXSAVE
+	 * follows CR4 (the segments and CRs are read for this leaf alone: the exit's most frequent
+	 * leaves cost no sregs); x2APIC and TSC-deadline as its LAPIC offers them. With more than
+	 * one vCPU MONITOR/MWAIT are not offered (handle_monitor_mwait: a NOP MWAIT would make an
+	 * idle vCPU spin), as KVM offers them only when MWAIT does not exit: the guest idles with
+	 * HLT and wakes its peers with IPIs.
+	 */
 	if ((u32)r.gpr[R_RAX] == 1) {
 		vcpu->vm->backend->get_sregs(vcpu, &s);
 		cpuid_adjust(1, s.cr4, out);
-	}
-	/* CPUID.01H:EBX[31:24]: the initial APIC ID (SDM vol. 2A CPUID), the vCPU's own. With
-	   more than one vCPU, MONITOR/MWAIT are not offered (handle_monitor_mwait: a NOP MWAIT
-	   would make an idle vCPU spin), as KVM offers them only when MWAIT does not exit: the
-	   guest idles with HLT and wakes its peers with IPIs. */
-	if ((u32)r.gpr[R_RAX] == 1) {
 		out[CPUID_EBX] |= vcpu->id << 24;
-		/* CPUID.01H:ECX.x2APIC[21]: when the vCPU's LAPIC can enter x2APIC mode. */
 		if (vcpu->lapic.cfg.x2apic)
 			out[CPUID_ECX] |= CPUID_1_ECX_X2APIC;
 		if (board_tsc_deadline(vcpu))
