@@ -777,6 +777,14 @@ u64 cpu_icount_now(const struct cpu *c)
  * interrupt shadow and NMI blocking, the HLT activity state, a pending single-step trap as
  * pending debug exception BS, DR7, the preemption timer's remaining value while it runs.
  */
+void cpu_get_exit_msrs(const struct cpu *c, struct cpu_exit_msrs *m)
+{
+	m->sysenter_cs = c->sysenter_cs;
+	m->sysenter_esp = c->sysenter_esp;
+	m->sysenter_eip = c->sysenter_eip;
+	m->pat = c->pat;
+}
+
 void cpu_get_vmx_state(struct cpu *c, struct cpu_vmx_state *s)
 {
 	*s = c->vmx;

@@ -38,7 +38,7 @@ static void save_guest_state(struct vmx_vcpu *x)
 	struct cpu_vmx_state st;
 	u64 *sel = &v->guest_es_selector, *base = &v->guest_es_base;
 	u64 *limit = &v->guest_es_limit, *ar = &v->guest_es_ar_bytes;
-	u64 msr;
+	struct cpu_exit_msrs msrs;
 
 	cpu_get_sregs(c, &s);
 	cpu_get_regs(c, &r);
@@ -52,14 +52,12 @@ static void save_guest_state(struct vmx_vcpu *x)
 		v->guest_dr7 = st.dr7;
 		v->guest_ia32_debugctl = st.debugctl;
 	}
-	if (!cpu_get_msr(c, MSR_IA32_SYSENTER_CS, &msr))
-		v->guest_sysenter_cs = (u32)msr;
-	if (!cpu_get_msr(c, MSR_IA32_SYSENTER_ESP, &msr))
-		v->guest_sysenter_esp = msr;
-	if (!cpu_get_msr(c, MSR_IA32_SYSENTER_EIP, &msr))
-		v->guest_sysenter_eip = msr;
-	if ((exit_ctls & EXIT_CTL_SAVE_PAT) && !cpu_get_msr(c, MSR_IA32_PAT, &msr))
-		v->guest_ia32_pat = msr;
+	cpu_get_exit_msrs(c, &msrs);
+	v->guest_sysenter_cs = (u32)msrs.sysenter_cs;
+	v->guest_sysenter_esp = msrs.sysenter_esp;
+	v->guest_sysenter_eip = msrs.sysenter_eip;
+	if (exit_ctls & EXIT_CTL_SAVE_PAT)
+		v->guest_ia32_pat = msrs.pat;
 	if (exit_ctls & EXIT_CTL_SAVE_EFER)
 		v->guest_ia32_efer = s.efer;
 	/* 28.2 / 28.3.1: "IA-32e mode guest" takes EFER.LMA (IA32_VMX_MISC bit 5). */
