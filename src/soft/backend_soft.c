@@ -208,9 +208,14 @@ static void soft_set_regs(struct vcpu *vcpu, const struct x86_regs *regs)
 			 s->vmcs.guest_interruptibility_info &
 				 ~(u64)(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS));
 	cpu_set_regs(s->cpu, regs);
-	VMCS_SET(&s->vmcs, GUEST_RSP, regs->gpr[R_RSP]);
-	VMCS_SET(&s->vmcs, GUEST_RIP, regs->rip);
-	VMCS_SET(&s->vmcs, GUEST_RFLAGS, (regs->rflags | X86_FIXED1) & 0x3f7fd7ull);
+	/* Only what changed: an exit the VMM completes by advancing RIP writes one field (a
+	   VMWRITE of the value already there would change nothing, vmcs.h guest_dirty). */
+	if (regs->gpr[R_RSP] != s->vmcs.guest_rsp)
+		VMCS_SET(&s->vmcs, GUEST_RSP, regs->gpr[R_RSP]);
+	if (regs->rip != s->vmcs.guest_rip)
+		VMCS_SET(&s->vmcs, GUEST_RIP, regs->rip);
+	if (((regs->rflags | X86_FIXED1) & 0x3f7fd7ull) != s->vmcs.guest_rflags)
+		VMCS_SET(&s->vmcs, GUEST_RFLAGS, (regs->rflags | X86_FIXED1) & 0x3f7fd7ull);
 }
 
 /*
