@@ -209,13 +209,13 @@ struct cpu_vmx_state {
 	u64 pdpte[4];	      /* PAE PDPTEs, used when EPT is on (SDM 27.3.2.4) */
 };
 void cpu_get_vmx_state(struct cpu *c, struct cpu_vmx_state *s);
+void cpu_set_vmx_state(struct cpu *c, const struct cpu_vmx_state *s);
 /* The MSRs every VM exit saves to the guest-state area (SDM 28.3.1: IA32_SYSENTER_CS/ESP/EIP,
    and IA32_PAT when "save IA32_PAT" is set), in one call rather than four RDMSR lookups. */
 struct cpu_exit_msrs {
 	u64 sysenter_cs, sysenter_esp, sysenter_eip, pat;
 };
 void cpu_get_exit_msrs(const struct cpu *c, struct cpu_exit_msrs *m);
-void cpu_set_vmx_state(struct cpu *c, const struct cpu_vmx_state *s);
 
 /*
  * The time-stamp counter. CPU_TSC_HOST follows the host's TSC. CPU_TSC_VIRTUAL is deterministic:

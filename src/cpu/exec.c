@@ -772,11 +772,6 @@ u64 cpu_icount_now(const struct cpu *c)
 	return c->insn ? c->icount - (u64)(c->bc->blk_end - c->insn) : c->icount;
 }
 
-/*
- * Guest non-register state (SDM vol. 3C 25.4.2) as VM exit saves it: interruptibility from the
- * interrupt shadow and NMI blocking, the HLT activity state, a pending single-step trap as
- * pending debug exception BS, DR7, the preemption timer's remaining value while it runs.
- */
 void cpu_get_exit_msrs(const struct cpu *c, struct cpu_exit_msrs *m)
 {
 	m->sysenter_cs = c->sysenter_cs;
@@ -785,6 +780,11 @@ void cpu_get_exit_msrs(const struct cpu *c, struct cpu_exit_msrs *m)
 	m->pat = c->pat;
 }
 
+/*
+ * Guest non-register state (SDM vol. 3C 25.4.2) as VM exit saves it: interruptibility from the
+ * interrupt shadow and NMI blocking, the HLT activity state, a pending single-step trap as
+ * pending debug exception BS, DR7, the preemption timer's remaining value while it runs.
+ */
 void cpu_get_vmx_state(struct cpu *c, struct cpu_vmx_state *s)
 {
 	*s = c->vmx;
