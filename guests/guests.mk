@@ -35,6 +35,8 @@ GUEST_SMP := $(G)/smp.elf $(G)/bench-spinlock.elf $(G)/bench-parallel.elf
 $(GUEST_SMP): $(G)/lib64/smp.o
 $(GUEST_SMP): GUEST_LIB64 += $(G)/lib64/smp.o
 $(G)/lib64/smp.o $(G)/tests/smp.o $(G)/bench/spinlock.o $(G)/bench/parallel.o: guests/lib/smp.h
+$(G)/lib64/smp.o $(G)/tests/smp.o $(G)/bench/spinlock.o $(G)/bench/parallel.o $(G)/tests/apic.o \
+	$(G)/bench/haltwake.o: guests/lib/apic.h
 GUEST_LIB32 := $(G)/lib32/boot32.o $(G)/lib32/trap32.o $(G)/lib32/printf.o $(G)/lib32/test.o
 
 GUEST_SRCS32 := $(sort $(wildcard guests/tests/*32.c))

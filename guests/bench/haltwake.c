@@ -10,21 +10,11 @@
  * Command line (--append): "n=N" waits (default 1000), "us=T" microseconds each (default 50).
  * Output: haltwake: N waits of T us: mean M ns late (min A, max B); TSC D MHz
  */
-#include "lib.h"
+#include "apic.h"
 
-#define APIC 0xfee00000ul
-#define APIC_EOI 0xb0
-#define APIC_SVR 0xf0
-#define APIC_LVT_TIMER 0x320
-#define APIC_TIMER_INIT 0x380
-#define APIC_TIMER_CUR 0x390
-#define APIC_TIMER_DIV 0x3e0
 #define TIMER_VECTOR 0x40
 
 static volatile u64 ticks;
-
-static u32 apic_read(u32 reg) { return *(volatile u32 *)(APIC + reg); }
-static void apic_write(u32 reg, u32 v) { *(volatile u32 *)(APIC + reg) = v; }
 
 static void timer_handler(struct frame *f)
 {
@@ -44,15 +34,8 @@ int main(void)
 	}
 	set_handler(TIMER_VECTOR, timer_handler);
 	apic_write(APIC_SVR, 0x1ff);
-	apic_write(APIC_TIMER_DIV, 0xb); /* divide by 1: one count per bus-clock ns */
+	u64 tsc_per_ms = apic_tsc_per_ms(); /* divide by 1: one count per bus-clock ns */
 	apic_write(APIC_LVT_TIMER, TIMER_VECTOR);
-	/* The TSC rate: 10 ms of the LAPIC's count, polled with IF = 0. */
-	apic_write(APIC_TIMER_INIT, 10000000);
-	u64 c0 = rdtsc();
-	while (apic_read(APIC_TIMER_CUR))
-		asm volatile("pause");
-	u64 tsc_per_ms = (rdtsc() - c0) / 10;
-	asm volatile("sti; nop; cli"); /* take that expiry's interrupt */
 	ticks = 0;
 	for (u64 i = 0; i < n; i++) {
 		u64 t0 = rdtsc();

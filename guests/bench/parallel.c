@@ -13,10 +13,6 @@
  */
 #include "smp.h"
 
-#define APIC_TIMER_INIT 0x380
-#define APIC_TIMER_CUR 0x390
-#define APIC_TIMER_DIV 0x3e0
-#define APIC_LVT_TIMER 0x320
 
 static volatile u32 up, go, done;
 static u64 iters;
@@ -58,15 +54,8 @@ int main(void)
 		return 1;
 	}
 	iters = k * 1000000;
-	/* The TSC rate: 10 ms of the LAPIC timer (divide by 1, masked: no interrupt). */
-	apic_write(APIC_REG_SVR, 0x1ff);
-	apic_write(APIC_TIMER_DIV, 0xb);
-	apic_write(APIC_LVT_TIMER, BIT(16));
-	apic_write(APIC_TIMER_INIT, 10000000);
-	u64 c0 = rdtsc();
-	while (apic_read(APIC_TIMER_CUR))
-		asm volatile("pause");
-	u64 tsc_per_ms = (rdtsc() - c0) / 10;
+	apic_write(APIC_SVR, 0x1ff);
+	u64 tsc_per_ms = apic_tsc_per_ms();
 
 	smp_init(ap_main);
 	for (u32 id = 1; id < n; id++)

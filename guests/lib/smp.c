@@ -127,16 +127,16 @@ void smp_init(void (*ap_main)(u32 id))
 {
 	ap_fn = ap_main;
 	asm volatile("sidt %0" : "=m"(idtr));
-	apic_write(APIC_REG_SVR, 0x1ff);
+	apic_write(APIC_SVR, 0x1ff);
 	memcpy((void *)(ulong)SMP_TRAMPOLINE, tramp_start, tramp_end - tramp_start);
 	*TR(tr_cr3) = (u32)read_cr3();
 }
 
 void smp_send_ipi(u32 dest, u32 icr)
 {
-	apic_write(APIC_REG_ICR2, dest << 24);
-	apic_write(APIC_REG_ICR, icr);
-	for (u64 t0 = rdtsc(); (apic_read(APIC_REG_ICR) & ICR_BUSY) && rdtsc() - t0 < SMP_SPINS;)
+	apic_write(APIC_ICR2, dest << 24);
+	apic_write(APIC_ICR, icr);
+	for (u64 t0 = rdtsc(); (apic_read(APIC_ICR) & ICR_BUSY) && rdtsc() - t0 < SMP_SPINS;)
 		asm volatile("pause");
 }
 

@@ -8,29 +8,11 @@
  * BSP's GDT and IDT, takes a stack of its own and calls the function given to smp_init().
  */
 #pragma once
-#include "lib.h"
+#include "apic.h"
 
 #define SMP_MAX_CPUS 16
 #define SMP_TRAMPOLINE 0x8000u /* a 4 KiB page below 1 MiB: SIPI vector 08H */
 #define SMP_SPINS 5000000000ull /* TSC cycles to wait for an AP before calling it lost */
-
-#define APIC_BASE_ADDR 0xfee00000ul
-#define APIC_REG_ID 0x20
-#define APIC_REG_EOI 0xb0
-#define APIC_REG_SVR 0xf0
-#define APIC_REG_ICR 0x300
-#define APIC_REG_ICR2 0x310
-#define ICR_BUSY BIT(12)
-#define ICR_FIXED 0u
-#define ICR_NMI (4u << 8)
-#define ICR_INIT (5u << 8)
-#define ICR_STARTUP (6u << 8)
-#define ICR_ASSERT BIT(14)
-#define ICR_LEVEL BIT(15)
-#define ICR_ALL_BUT_SELF (3u << 18)
-
-static inline u32 apic_read(u32 reg) { return *(volatile u32 *)(APIC_BASE_ADDR + reg); }
-static inline void apic_write(u32 reg, u32 v) { *(volatile u32 *)(APIC_BASE_ADDR + reg) = v; }
 
 /* The vCPUs the VMM says there are (fw_cfg's FW_CFG_NB_CPUS; QEMU and tollbooth both have it). */
 unsigned smp_nr_cpus(void);

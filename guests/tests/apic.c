@@ -7,24 +7,11 @@
  * user SS:RSP in the frame (SDM 3A 7.14.4); MONITOR/MWAIT woken by it (if advertised); TSC-
  * deadline mode (if advertised).
  */
-#include "lib.h"
+#include "apic.h"
 
-#define APIC 0xfee00000ul
-#define APIC_ID 0x20
-#define APIC_VER 0x30
-#define APIC_TPR 0x80
-#define APIC_EOI 0xb0
-#define APIC_SVR 0xf0
-#define APIC_LVT_TIMER 0x320
-#define APIC_TIMER_INIT 0x380
-#define APIC_TIMER_CUR 0x390
-#define APIC_TIMER_DIV 0x3e0
 #define TIMER_VECTOR 0x40
 
 static volatile u64 ticks, tick_cs, tick_frame;
-
-static u32 apic_read(u32 reg) { return *(volatile u32 *)(APIC + reg); }
-static void apic_write(u32 reg, u32 v) { *(volatile u32 *)(APIC + reg) = v; }
 
 static void timer_handler(struct frame *f)
 {
@@ -48,7 +35,7 @@ int main(void)
 		return report();
 	}
 	u64 base = rdmsr(0x1b);
-	check((base & ~0xfffull) == APIC && (base & BIT(11)), "IA32_APIC_BASE = 0xfee00000, enabled (%#llx)",
+	check((base & ~0xfffull) == APIC_BASE_ADDR && (base & BIT(11)), "IA32_APIC_BASE = 0xfee00000, enabled (%#llx)",
 	      (unsigned long long)base);
 	printf("APIC id %#x version %#x\n", apic_read(APIC_ID) >> 24, apic_read(APIC_VER));
 	apic_write(APIC_SVR, 0x1ff);

@@ -35,7 +35,7 @@ static void nmi_handler(struct frame *f)
 	if (__atomic_add_fetch(&nmi_depth, 1, __ATOMIC_SEQ_CST) > 1)
 		nmi_nested = 1;
 	__atomic_add_fetch(&nmis, 1, __ATOMIC_SEQ_CST);
-	if ((apic_read(APIC_REG_ID) >> 24) == 0 && !nmi_self_sent) {
+	if ((apic_read(APIC_ID) >> 24) == 0 && !nmi_self_sent) {
 		nmi_self_sent = 1;
 		smp_send_ipi(0, ICR_NMI);
 		for (int i = 0; i < 1000; i++)
@@ -47,7 +47,7 @@ static void nmi_handler(struct frame *f)
 static void ipi_handler(struct frame *f)
 {
 	__atomic_add_fetch(&ipis, 1, __ATOMIC_SEQ_CST);
-	apic_write(APIC_REG_EOI, 0);
+	apic_write(APIC_EOI, 0);
 }
 
 /* Linux's check_tsc_warp: under a lock, a TSC read must never be below the last one any vCPU
@@ -88,11 +88,11 @@ static void ap_main(u32 id)
 {
 	if (id < SMP_MAX_CPUS) {
 		ap_cpuid_id[id] = id;
-		ap_lapic_id[id] = apic_read(APIC_REG_ID) >> 24;
+		ap_lapic_id[id] = apic_read(APIC_ID) >> 24;
 	} else {
 		bad_state = 1;
 	}
-	apic_write(APIC_REG_SVR, 0x1ff);
+	apic_write(APIC_SVR, 0x1ff);
 	__atomic_add_fetch(&alive, 1, __ATOMIC_SEQ_CST);
 	for (bool added = false;;) {
 		if (go_add && !added) {
@@ -125,7 +125,7 @@ int main(void)
 		n = SMP_MAX_CPUS - 1;
 	printf("%u vCPUs\n", n);
 	asm volatile("cpuid" : "=a"(sig[0]), "=b"(sig[1]), "=c"(sig[2]), "=d"(sig[3]) : "a"(1), "c"(0));
-	check((sig[1] >> 24) == 0 && (apic_read(APIC_REG_ID) >> 24) == 0, "the BSP's APIC ID is 0");
+	check((sig[1] >> 24) == 0 && (apic_read(APIC_ID) >> 24) == 0, "the BSP's APIC ID is 0");
 	/* tollbooth's policy, not the architecture's (QEMU offers it): only reported. */
 	printf("CPUID.01H:ECX.MONITOR = %u\n", (unsigned)(sig[2] >> 3) & 1);
 	set_handler(IPI_VECTOR, ipi_handler);
