@@ -18,7 +18,8 @@
  * clock agrees with the LAPIC timer, the HPET and the PM timer. The guest TSC's rate is measured
  * against that same clock from the VM's creation to the MSR write (seconds into the boot: the
  * bzImage decompresses first) once, at the first enable, for the VM's master clock (below); each
- * vCPU's structure is written once per enable, as KVM does while its master clock is stable. Not offered under --tsc virtual, whose TSC counts instructions.
+ * vCPU's structure is written once per enable, as KVM does while its master clock is stable.
+ * Not offered under --tsc virtual, whose TSC counts instructions.
  */
 #include <errno.h>
 #include <string.h>
