@@ -44,6 +44,9 @@ struct run_options {
 	bool debug_dump; /* --debug-dump */
 	struct board_virtio_spec virtio[BOARD_MAX_VIRTIO]; /* --drive, --device, in order */
 	unsigned nr_virtio;
+	u32 machine;		  /* --machine: BOARD_MACHINE_MICRO or _PC */
+	u32 devs_add, devs_remove; /* --device NAME, --no-device NAME: BIT(enum board_dev) */
+	bool list_devices;	  /* --devices: print the inventory, run nothing */
 };
 
 static const char usage_main[] =
@@ -84,6 +87,17 @@ static const char usage_run[] =
 	"                        withholds VIRTIO_F_EVENT_IDX;\n"
 	"                        async=on runs the queue from the run loop (at the host tick or\n"
 	"                        when the guest idles), not inside the doorbell's exit\n"
+	"  -M, --machine TYPE    micro (default: LAPICs, IOAPIC, COM1, fw_cfg, ACPI with its PM\n"
+	"                        timer, reset and power-off, virtio; Firecracker's and QEMU\n"
+	"                        microvm's set) or pc (adds the 8259A PICs, 8254 PIT, RTC/CMOS,\n"
+	"                        i8042, HPET, PCI host bridge and port 0x92, for guests that\n"
+	"                        need them); absent devices read as all ones (docs/security.md)\n"
+	"      --device NAME     add one of the machine's optional devices: pic, pit, rtc, i8042,\n"
+	"                        hpet, pci, port92 or testdev (an MMIO test device at 0xfeb00000)\n"
+	"      --no-device NAME  remove one of them\n"
+	"      --devices         list the devices of the machine the other options describe:\n"
+	"                        ports, MMIO ranges, interrupt lines and lines of device code a\n"
+	"                        guest can reach; then exit without running a guest\n"
 	"      --device KIND     add a virtio device: virtio-rng (from getrandom), virtio-console\n"
 	"                        (Linux's hvc0; the terminal's input then goes to it, not COM1),\n"
 	"                        virtio-net[,tap=IFNAME] (a TAP device; without one a network\n"
@@ -204,6 +218,24 @@ static int parse_device(char *arg, struct board_virtio_spec *s)
 	return 0;
 }
 
+/* --device NAME / --no-device NAME for one of the board's optional devices: its bit into *set;
+   otherwise one line naming what is wrong. */
+static int parse_board_device(const char *option, const char *name, u32 *set)
+{
+	int d = board_dev_by_name(name);
+
+	if (d == -ENOENT)
+		return usage_error("%s %s: every machine has the %s; only these can be added or "
+				   "removed: %s",
+				   option, name, name, board_dev_names());
+	if (d < 0)
+		return usage_error("%s '%s': no such device; give one of %s%s", option, name,
+				   board_dev_names(),
+				   strcmp(option, "--device") ? "" : ", or a virtio device");
+	*set |= BIT(d);
+	return 0;
+}
+
 /* QEMU's -m syntax: NUMBER[K|M|G], a plain number meaning MiB; from `min` to `max` bytes. */
 static int parse_size(const char *arg, u64 min, u64 max, u64 *size)
 {
@@ -316,7 +348,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 	       OPT_TRACE_LIMIT };
 	enum { OPT_KVM_IOEVENTFD = 512, OPT_KVM_DISABLE_EXITS, OPT_KVM_IRQCHIP };
 	enum { OPT_VMX = 768, OPT_DEBUG_DUMP, OPT_KERNEL, OPT_INITRD, OPT_DRIVE, OPT_DEVICE,
-	       OPT_CPUS, OPT_HALT_POLL };
+	       OPT_CPUS, OPT_HALT_POLL, OPT_NO_DEVICE, OPT_DEVICES };
 	static const struct option longopts[] = {
 		{ "mem", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -339,6 +371,9 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		{ "initrd", required_argument, NULL, OPT_INITRD },
 		{ "drive", required_argument, NULL, OPT_DRIVE },
 		{ "device", required_argument, NULL, OPT_DEVICE },
+		{ "no-device", required_argument, NULL, OPT_NO_DEVICE },
+		{ "devices", no_argument, NULL, OPT_DEVICES },
+		{ "machine", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -360,7 +395,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 	 * never permutes argv and the word it is working on is always argv[at], the optind before
 	 * the call, even inside a cluster of short options ("-smp" is '-s' of argv[at]).
 	 */
-	for (at = optind; (c = getopt_long(argc, argv, "-:m:a:h", longopts, NULL)) != -1;
+	for (at = optind; (c = getopt_long(argc, argv, "-:m:a:hM:", longopts, NULL)) != -1;
 	     at = optind) {
 		word = argv[at];
 		switch (c) {
@@ -478,9 +513,29 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 				return usage_error("--initrd needs a file name");
 			o->initrd = optarg;
 			break;
+		case 'M':
+			if (!strcmp(optarg, "micro") || !strcmp(optarg, "microvm"))
+				o->machine = BOARD_MACHINE_MICRO;
+			else if (!strcmp(optarg, "pc"))
+				o->machine = BOARD_MACHINE_PC;
+			else
+				return usage_error("--machine '%s': use micro or pc", optarg);
+			break;
+		case OPT_NO_DEVICE:
+		case OPT_DEVICES:
+			if (c == OPT_DEVICES)
+				o->list_devices = true;
+			else if (parse_board_device("--no-device", optarg, &o->devs_remove))
+				return EXIT_STATUS_USAGE;
+			break;
 		case OPT_DRIVE:
 		case OPT_DEVICE: {
 			int err;
+			if (c == OPT_DEVICE && strncmp(optarg, "virtio-", 7)) {
+				if (parse_board_device("--device", optarg, &o->devs_add))
+					return EXIT_STATUS_USAGE;
+				break;
+			}
 			if (o->nr_virtio == BOARD_MAX_VIRTIO)
 				return usage_error("%s: at most %d virtio devices (--drive and --device "
 						   "together)",
@@ -503,6 +558,10 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 	}
 	if (o->initrd && !o->image)
 		return usage_error("--initrd needs a Linux kernel: give --kernel FILE");
+	if (o->devs_add & o->devs_remove)
+		return usage_error("--device %s and --no-device %s: give one of them",
+				   board_dev_name(__builtin_ctz(o->devs_add & o->devs_remove)),
+				   board_dev_name(__builtin_ctz(o->devs_add & o->devs_remove)));
 	if (trace_limit_given && !o->trace)
 		return usage_error("--trace-limit needs --trace FILE");
 	if (!o->backend)
@@ -779,6 +838,7 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 	vm.debug_dump = o->debug_dump;
 	vm.nr_vcpus = o->cpus;
 	vm.halt_poll_ns = o->halt_poll_ns;
+	vm.devs = (o->machine | o->devs_add) & ~o->devs_remove;
 	status = open_output("--stats-json", o->stats_json, &json);
 	if (!status)
 		status = open_output("--trace", o->trace, &trace);
@@ -819,6 +879,15 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 		vm_destroy(&vm);
 		return EXIT_STATUS_STOPPED;
 	}
+	if (o->list_devices) {
+		board_print_inventory(&vm, stdout);
+		if (json)
+			fclose(json);
+		if (trace)
+			fclose(trace);
+		vm_destroy(&vm);
+		return 0;
+	}
 	if (trace)
 		stats_trace_start(&vm.stats, trace, o->trace_limit);
 	stop_signals_install(&vm);
@@ -828,6 +897,7 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 	if (vm.stop_msg[0])
 		fprintf(stderr, "tollbooth: %s\n", vm.stop_msg);
 	if (o->stats) {
+		board_print_devices_line(&vm, stderr);
 		stats_print(&vm.stats, stderr, vm.pio.unclaimed_reads, vm.pio.unclaimed_writes);
 		kvm_print_kernel_stats(&vm.vcpus[0], stderr);
 		board_virtio_print_stats(&vm, stderr);

@@ -12,8 +12,10 @@
 
 DEFINE_XREC;
 
-#define TESTDEV 0xfeb00000ull /* src/devices/testdev.h: MAGIC at 0, SCRATCH at 8 */
-#define TESTDEV_MAGIC 0x54425444u
+/* The IOAPIC every machine has (src/devices/ioapic.h): IOREGSEL at 0, IOWIN at 0x10; register 1
+   is the version (0x20) with the highest redirection entry (23) in bits 23:16. */
+#define IOAPIC 0xfec00000ull
+#define IOAPIC_VERSION_REG 0x00170020u
 #define LAZY_VA 0x8000000000ull
 #define CR4_VMXE BIT(13)
 #define CR4_OSXSAVE BIT(18)
@@ -117,14 +119,13 @@ int main(void)
 		if (vec != GP_VECTOR)
 			write_cr4(read_cr4() & ~CR4_VMXE);
 
-		volatile u64 *dev = (volatile u64 *)TESTDEV;
-		u32 magic = *(volatile u32 *)dev;
-		ok &= magic == TESTDEV_MAGIC;
-		snprintf(buf, sizeof(buf), "testdev MAGIC %#x", magic);
-		said("MMIO load at 0xfeb00000", buf);
-		dev[1] = 0x7011b007;
-		said("MMIO store at 0xfeb00008", "testdev SCRATCH written");
-		ok &= dev[1] == 0x7011b007;
+		volatile u32 *ioapic = (volatile u32 *)IOAPIC;
+		ioapic[0] = 1;
+		said("MMIO store at 0xfec00000", "IOAPIC IOREGSEL = 1 (version)");
+		u32 version = ioapic[4];
+		ok &= version == IOAPIC_VERSION_REG;
+		snprintf(buf, sizeof(buf), "IOAPIC version %#x, 24 pins", version);
+		said("MMIO load at 0xfec00010", buf);
 	}
 
 	vec = CATCH(asm volatile("rdpmc" : "=a"(lo), "=d"(hi) : "c"(0)));

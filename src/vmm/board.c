@@ -56,6 +56,44 @@
 /* The IOAPIC's ID, the MADT's (firmware/acpi.h acpi_config_pc). */
 #define BOARD_IOAPIC_ID 0
 
+/* The optional devices' names (--device, --no-device; vm.h enum board_dev). */
+static const char *const board_dev_names_tab[BOARD_NR_DEVS] = {
+	[BOARD_DEV_PIC] = "pic",	 [BOARD_DEV_PIT] = "pit",   [BOARD_DEV_RTC] = "rtc",
+	[BOARD_DEV_I8042] = "i8042",	 [BOARD_DEV_HPET] = "hpet", [BOARD_DEV_PCI] = "pci",
+	[BOARD_DEV_PORT92] = "port92", [BOARD_DEV_TESTDEV] = "testdev",
+};
+
+/* The devices every machine has: named so that --no-device says why it cannot. */
+static const char *const board_fixed_devs[] = {
+	"lapic", "ioapic", "uart", "fw_cfg", "acpi-pm", "reset", "debug-exit", "boot-timer",
+};
+
+int board_dev_by_name(const char *name)
+{
+	for (unsigned d = 0; d < BOARD_NR_DEVS; d++)
+		if (!strcmp(name, board_dev_names_tab[d]))
+			return (int)d;
+	for (unsigned i = 0; i < ARRAY_SIZE(board_fixed_devs); i++)
+		if (!strcmp(name, board_fixed_devs[i]))
+			return -ENOENT;
+	return -EINVAL;
+}
+
+const char *board_dev_name(enum board_dev d)
+{
+	return d < BOARD_NR_DEVS ? board_dev_names_tab[d] : "?";
+}
+
+const char *board_dev_names(void)
+{
+	return "pic pit rtc i8042 hpet pci port92 testdev";
+}
+
+static bool board_has(const struct vm *vm, enum board_dev d)
+{
+	return vm->devs & BIT(d);
+}
+
 static void board_stop_by_debug_exit(void *opaque, int status)
 {
 	vm_request_stop(opaque, status, "%s", "");
@@ -394,7 +432,8 @@ static void board_isa_irq(void *opaque, unsigned irq, bool level)
 
 	if (irq == PIC_CASCADE_IRQ)
 		return;
-	pic_set_irq(&vm->pic, irq, level);
+	if (board_has(vm, BOARD_DEV_PIC))
+		pic_set_irq(&vm->pic, irq, level);
 	board_gsi_set(vm, irq == 0 ? 2 : irq, GSI_SRC_ISA, level);
 }
 
@@ -470,9 +509,12 @@ static int board_wire_interrupts(struct vm *vm)
 {
 	int err;
 
+	/* Without the 8259A its state stays as firmware leaves it (every IRQ masked), unwired:
+	   nothing reaches LINT0, and board_lapic_can_wake sees no unmasked IRQ. */
 	pic_init(&vm->pic);
 	board_pic_reset(&vm->pic);
-	irq_line_wire(&vm->pic.intr, board_pic_intr, &vm->vcpus[0], 0);
+	if (board_has(vm, BOARD_DEV_PIC))
+		irq_line_wire(&vm->pic.intr, board_pic_intr, &vm->vcpus[0], 0);
 	err = ioapic_init(&vm->ioapic, BOARD_IOAPIC_ID,
 			  &(struct ioapic_host){ .deliver = board_ioapic_deliver, .opaque = vm });
 	if (!err)
@@ -481,23 +523,41 @@ static int board_wire_interrupts(struct vm *vm)
 		return err;
 
 	/* The HPET's routes into the IOAPIC, and its legacy-replacement outputs onto ISA IRQ 0
-	   and 8; the PIT's OUT0 and the RTC's IRQ8 go through it (hpet.h). */
-	for (unsigned n = 0; n < HPET_NR_ROUTES; n++)
-		if (HPET_ROUTE_CAP & BIT(n))
-			irq_line_wire(&vm->hpet.irq[n], board_hpet_gsi, vm, n);
-	irq_line_wire(&vm->hpet.isa_irq0, board_isa_irq, vm, 0);
-	irq_line_wire(&vm->hpet.isa_irq8, board_isa_irq, vm, RTC_IRQ);
-	hpet_init(&vm->hpet, &vm->timers);
-	irq_line_wire(&vm->pit.irq, hpet_set_legacy_input, &vm->hpet, HPET_IN_PIT);
-	pit_init(&vm->pit, &vm->timers);
-	irq_line_wire(&vm->rtc.irq, hpet_set_legacy_input, &vm->hpet, HPET_IN_RTC);
-	rtc_init(&vm->rtc, &vm->timers, vm->tsc_virtual ? BOARD_RTC_VIRTUAL_EPOCH : time(NULL),
-		 pc_ram_below_4g(vm->ram_size), pc_ram_above_4g(vm->ram_size));
+	   and 8; the PIT's OUT0 and the RTC's IRQ8 go through it (hpet.h), or straight to their
+	   ISA IRQs on a machine without it. An absent device is never initialized: it arms no
+	   timer and drives no line. */
+	if (board_has(vm, BOARD_DEV_HPET)) {
+		for (unsigned n = 0; n < HPET_NR_ROUTES; n++)
+			if (HPET_ROUTE_CAP & BIT(n))
+				irq_line_wire(&vm->hpet.irq[n], board_hpet_gsi, vm, n);
+		irq_line_wire(&vm->hpet.isa_irq0, board_isa_irq, vm, 0);
+		irq_line_wire(&vm->hpet.isa_irq8, board_isa_irq, vm, RTC_IRQ);
+		hpet_init(&vm->hpet, &vm->timers);
+	}
+	if (board_has(vm, BOARD_DEV_PIT)) {
+		if (board_has(vm, BOARD_DEV_HPET))
+			irq_line_wire(&vm->pit.irq, hpet_set_legacy_input, &vm->hpet, HPET_IN_PIT);
+		else
+			irq_line_wire(&vm->pit.irq, board_isa_irq, vm, 0);
+		pit_init(&vm->pit, &vm->timers);
+	}
+	if (board_has(vm, BOARD_DEV_RTC)) {
+		if (board_has(vm, BOARD_DEV_HPET))
+			irq_line_wire(&vm->rtc.irq, hpet_set_legacy_input, &vm->hpet, HPET_IN_RTC);
+		else
+			irq_line_wire(&vm->rtc.irq, board_isa_irq, vm, RTC_IRQ);
+		rtc_init(&vm->rtc, &vm->timers,
+			 vm->tsc_virtual ? BOARD_RTC_VIRTUAL_EPOCH : time(NULL),
+			 pc_ram_below_4g(vm->ram_size), pc_ram_above_4g(vm->ram_size));
+	}
 
 	irq_line_wire(&vm->uart.irq, board_isa_irq, vm, UART_COM1_IRQ);
-	irq_line_wire(&vm->i8042.irq_kbd, board_isa_irq, vm, I8042_IRQ_KBD);
-	irq_line_wire(&vm->i8042.irq_aux, board_isa_irq, vm, I8042_IRQ_AUX);
-	i8042_init(&vm->i8042, &(struct i8042_host){ .reset = board_i8042_cpu_reset, .opaque = vm });
+	if (board_has(vm, BOARD_DEV_I8042)) {
+		irq_line_wire(&vm->i8042.irq_kbd, board_isa_irq, vm, I8042_IRQ_KBD);
+		irq_line_wire(&vm->i8042.irq_aux, board_isa_irq, vm, I8042_IRQ_AUX);
+		i8042_init(&vm->i8042,
+			   &(struct i8042_host){ .reset = board_i8042_cpu_reset, .opaque = vm });
+	}
 	irq_line_wire(&vm->acpi_pm.sci, board_isa_irq, vm, ACPI_PM_SCI_GSI);
 	acpi_pm_init(&vm->acpi_pm, &vm->timers,
 		     &(struct acpi_pm_host){ .poweroff = board_poweroff, .opaque = vm });
@@ -525,9 +585,9 @@ static int board_create_chipset(struct vm *vm)
 	err = fw_cfg_init(&vm->fw_cfg, &vm->guest_mem, items, ARRAY_SIZE(items));
 	if (err)
 		return err;
-	pci_host_init(&vm->pci);
 
-	err = board_pio(vm, RESET_PORT92, 1, reset_port92_access, &vm->reset_ctl, "port92");
+	if (board_has(vm, BOARD_DEV_PORT92))
+		err = board_pio(vm, RESET_PORT92, 1, reset_port92_access, &vm->reset_ctl, "port92");
 	if (!err)
 		err = board_pio(vm, RESET_CF9, 1, reset_cf9_access, &vm->reset_ctl, "reset-cf9");
 	if (!err)
@@ -540,14 +600,66 @@ static int board_create_chipset(struct vm *vm)
 				&vm->fw_cfg, "fw_cfg-dma");
 	if (!err)
 		err = board_register(vm, "fw_cfg", &vm->fw_cfg, board_fw_cfg_reset);
-	if (!err)
-		err = board_pio(vm, PCI_CONFIG_ADDRESS_PORT, PCI_CONFIG_ADDRESS_LEN,
-				pci_config_address_access, &vm->pci, "pci-address");
+	if (err || !board_has(vm, BOARD_DEV_PCI))
+		return err;
+	pci_host_init(&vm->pci);
+	err = board_pio(vm, PCI_CONFIG_ADDRESS_PORT, PCI_CONFIG_ADDRESS_LEN,
+			pci_config_address_access, &vm->pci, "pci-address");
 	if (!err)
 		err = board_pio(vm, PCI_CONFIG_DATA_PORT, PCI_CONFIG_DATA_LEN,
 				pci_config_data_access, &vm->pci, "pci-data");
 	if (!err)
 		err = board_register(vm, "pci", &vm->pci, board_pci_reset);
+	return err;
+}
+
+/* The optional devices' ranges and registry entries (vm->devs says which are present). */
+static int board_create_legacy(struct vm *vm)
+{
+	int err = 0;
+
+	if (board_has(vm, BOARD_DEV_PIC)) {
+		err = board_pio(vm, PIC_MASTER_BASE, 2, pic_master_access, &vm->pic, "pic-master");
+		if (!err)
+			err = board_pio(vm, PIC_SLAVE_BASE, 2, pic_slave_access, &vm->pic,
+					"pic-slave");
+		if (!err)
+			err = board_pio(vm, PIC_ELCR_BASE, 2, pic_elcr_access, &vm->pic, "elcr");
+		if (!err)
+			err = board_register(vm, "pic", &vm->pic, board_pic_reset);
+	}
+	if (!err && board_has(vm, BOARD_DEV_HPET)) {
+		err = board_mmio(vm, HPET_BASE, HPET_SIZE, hpet_access, &vm->hpet, "hpet");
+		if (!err)
+			err = board_register(vm, "hpet", &vm->hpet, board_hpet_reset);
+	}
+	if (!err && board_has(vm, BOARD_DEV_PIT)) {
+		err = board_pio(vm, PIT_BASE, PIT_NR_PORTS, pit_access, &vm->pit, "pit");
+		if (!err)
+			err = board_pio(vm, PIT_PORT61, 1, pit_port61_access, &vm->pit, "port61");
+		if (!err)
+			err = board_register(vm, "pit", &vm->pit, board_pit_reset);
+	}
+	if (!err && board_has(vm, BOARD_DEV_RTC)) {
+		err = board_pio(vm, RTC_BASE, RTC_NR_PORTS, rtc_access, &vm->rtc, "rtc");
+		if (!err)
+			err = board_register(vm, "rtc", &vm->rtc, board_rtc_reset);
+	}
+	if (!err && board_has(vm, BOARD_DEV_I8042)) {
+		err = board_pio(vm, I8042_DATA_PORT, 1, i8042_data_access, &vm->i8042,
+				"i8042-data");
+		if (!err)
+			err = board_pio(vm, I8042_CMD_PORT, 1, i8042_cmd_access, &vm->i8042,
+					"i8042-cmd");
+		if (!err)
+			err = board_register(vm, "i8042", &vm->i8042, board_i8042_reset);
+	}
+	if (!err && board_has(vm, BOARD_DEV_TESTDEV)) {
+		err = board_mmio(vm, TESTDEV_MMIO_BASE, TESTDEV_MMIO_SIZE, testdev_access,
+				 &vm->testdev, "testdev");
+		if (!err)
+			err = board_register(vm, "testdev", &vm->testdev, board_testdev_reset);
+	}
 	return err;
 }
 
@@ -566,14 +678,6 @@ int board_create(struct vm *vm, const struct uart_host *console)
 	if (!err)
 		err = board_register(vm, "uart", &vm->uart, board_uart_reset);
 	if (!err)
-		err = board_pio(vm, PIC_MASTER_BASE, 2, pic_master_access, &vm->pic, "pic-master");
-	if (!err)
-		err = board_pio(vm, PIC_SLAVE_BASE, 2, pic_slave_access, &vm->pic, "pic-slave");
-	if (!err)
-		err = board_pio(vm, PIC_ELCR_BASE, 2, pic_elcr_access, &vm->pic, "elcr");
-	if (!err)
-		err = board_register(vm, "pic", &vm->pic, board_pic_reset);
-	if (!err)
 		err = board_mmio(vm, IOAPIC_DEFAULT_BASE, IOAPIC_MMIO_SIZE, ioapic_access,
 				 &vm->ioapic, "ioapic");
 	if (!err)
@@ -583,26 +687,6 @@ int board_create(struct vm *vm, const struct uart_host *console)
 				 "lapic");
 	if (!err)
 		err = board_register(vm, "lapic", vm, board_lapics_reset);
-	if (!err)
-		err = board_mmio(vm, HPET_BASE, HPET_SIZE, hpet_access, &vm->hpet, "hpet");
-	if (!err)
-		err = board_register(vm, "hpet", &vm->hpet, board_hpet_reset);
-	if (!err)
-		err = board_pio(vm, PIT_BASE, PIT_NR_PORTS, pit_access, &vm->pit, "pit");
-	if (!err)
-		err = board_pio(vm, PIT_PORT61, 1, pit_port61_access, &vm->pit, "port61");
-	if (!err)
-		err = board_register(vm, "pit", &vm->pit, board_pit_reset);
-	if (!err)
-		err = board_pio(vm, RTC_BASE, RTC_NR_PORTS, rtc_access, &vm->rtc, "rtc");
-	if (!err)
-		err = board_register(vm, "rtc", &vm->rtc, board_rtc_reset);
-	if (!err)
-		err = board_pio(vm, I8042_DATA_PORT, 1, i8042_data_access, &vm->i8042, "i8042-data");
-	if (!err)
-		err = board_pio(vm, I8042_CMD_PORT, 1, i8042_cmd_access, &vm->i8042, "i8042-cmd");
-	if (!err)
-		err = board_register(vm, "i8042", &vm->i8042, board_i8042_reset);
 	if (!err)
 		err = board_pio(vm, ACPI_PM_BASE, ACPI_PM_SIZE, acpi_pm_access, &vm->acpi_pm,
 				"acpi-pm");
@@ -621,13 +705,10 @@ int board_create(struct vm *vm, const struct uart_host *console)
 				"boot-timer");
 	if (!err)
 		err = board_register(vm, "boot-timer", &vm->boot_timer, NULL);
+	if (!err)
+		err = board_create_legacy(vm);
 	if (!err && console->rx)
 		err = vm_add_event_source(vm, 0 /* stdin */, board_console_input, &vm->uart);
-	if (!err)
-		err = board_mmio(vm, TESTDEV_MMIO_BASE, TESTDEV_MMIO_SIZE, testdev_access,
-				 &vm->testdev, "testdev");
-	if (!err)
-		err = board_register(vm, "testdev", &vm->testdev, board_testdev_reset);
 	return err;
 }
 
@@ -645,6 +726,14 @@ int board_install_firmware(struct vm *vm)
 	int err;
 
 	acpi_config_pc(&cfg, vm->nr_vcpus);
+	/* Only what is there (a machine without the legacy devices is QEMU microvm's, whose
+	   tables Linux reads the same way: no PCAT_COMPAT, CMOS_RTC_NOT_PRESENT, no 8042). */
+	cfg.pic = board_has(vm, BOARD_DEV_PIC);
+	cfg.pit = board_has(vm, BOARD_DEV_PIT);
+	cfg.rtc = board_has(vm, BOARD_DEV_RTC);
+	cfg.i8042 = board_has(vm, BOARD_DEV_I8042);
+	cfg.hpet = board_has(vm, BOARD_DEV_HPET);
+	cfg.pci = board_has(vm, BOARD_DEV_PCI);
 	board_virtio_acpi(vm, cfg.virtio, &cfg.nr_virtio);
 	buf = calloc(1, ACPI_TABLES_SIZE);
 	if (!buf)

@@ -61,12 +61,14 @@ static u64 vm_guest_ns(void *opaque)
 int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	      const struct uart_host *console)
 {
-	/* Set before vm_create(): --vmx switches (vmm_policy_set), --tsc, --jit, --debug-dump. */
+	/* Set before vm_create(): --vmx switches (vmm_policy_set), --tsc, --jit, --debug-dump,
+	   --machine and --device. */
 	struct vmm_policy policy = vm->policy;
 	bool tsc_virtual = vm->tsc_virtual, debug_dump = vm->debug_dump;
 	u32 tsc_cpi = vm->tsc_cpi;
 	int jit = vm->jit;
 	u64 halt_poll_ns = vm->halt_poll_ns;
+	u32 devs = vm->devs;
 	unsigned nr_vcpus = vm->nr_vcpus ? vm->nr_vcpus : 1;
 	void *ram;
 	int err;
@@ -77,6 +79,7 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	vm->tsc_cpi = tsc_cpi;
 	vm->jit = jit;
 	vm->halt_poll_ns = halt_poll_ns;
+	vm->devs = devs;
 	vm->debug_dump = debug_dump;
 	vm->pio.name = "pio";
 	vm->mmio.name = "mmio";

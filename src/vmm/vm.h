@@ -198,6 +198,9 @@ struct vm {
 	} kvmclock;
 	struct board_virtio *virtio[BOARD_MAX_VIRTIO];
 	unsigned nr_virtio;
+	/* The board's optional devices present, BIT(enum board_dev) each (--machine, --device,
+	   --no-device). Set before vm_create; 0 is the micro machine. */
+	u32 devs;
 	/* The vCPU whose exit is being handled (vmm/run.c): an access to the LAPIC page reaches
 	   this vCPU's LAPIC, each vCPU seeing its own at the same address (SDM vol. 3A 11.4.1). */
 	struct vcpu *running;
@@ -260,8 +263,39 @@ void vm_reset_devices(struct vm *vm);
 /* Watch fd: ready() runs from the run loop when it is readable. 0, or -ENOSPC. */
 int vm_add_event_source(struct vm *vm, int fd, bool (*ready)(void *opaque), void *opaque);
 
-/* The PC board (vmm/board.c): create, register and wire the devices every guest gets. */
+/*
+ * The machine (vmm/board.c). Every machine has the LAPICs, the IOAPIC, COM1, fw_cfg, the ACPI
+ * PM block with its reset register (port 0xcf9) and S5, the debug-exit and boot-timer ports and
+ * the virtio-mmio devices asked for: Firecracker's and QEMU microvm's set, which Linux boots on.
+ * The legacy PC devices are optional: --machine pc has them all but testdev, --machine micro
+ * (the default) none; --device NAME / --no-device NAME add or remove one. A guest touching an
+ * absent device meets an empty bus (all ones, writes dropped; counted in --stats), and the ACPI
+ * tables do not describe it (docs/security.md).
+ */
+enum board_dev {
+	BOARD_DEV_PIC,	   /* the 8259A pair and the ELCR */
+	BOARD_DEV_PIT,	   /* the 8254 and port 0x61 */
+	BOARD_DEV_RTC,	   /* the MC146818 RTC/CMOS */
+	BOARD_DEV_I8042,   /* the keyboard controller */
+	BOARD_DEV_HPET,	   /* the HPET */
+	BOARD_DEV_PCI,	   /* the PCI host bridge's configuration ports */
+	BOARD_DEV_PORT92,  /* port 0x92: fast A20 and INIT */
+	BOARD_DEV_TESTDEV, /* the MMIO test device (devices/testdev.h) */
+	BOARD_NR_DEVS
+};
+#define BOARD_MACHINE_MICRO 0u
+#define BOARD_MACHINE_PC    ((u32)BIT(BOARD_DEV_TESTDEV) - 1)
+/* The optional device named `name`: its enum board_dev; -ENOENT for a device every machine has
+   (it cannot be removed), -EINVAL for no device of the board. */
+int board_dev_by_name(const char *name);
+const char *board_dev_name(enum board_dev d);
+/* Every device name --device and --no-device take, space-separated, for messages. */
+const char *board_dev_names(void);
+/* Create, register and wire the machine's devices (vm->devs says which optional ones). */
 int board_create(struct vm *vm, const struct uart_host *console);
+/* The device inventory (vmm/inventory.c): --devices' table, and --stats' first line. */
+void board_print_inventory(const struct vm *vm, FILE *f);
+void board_print_devices_line(const struct vm *vm, FILE *f);
 /* Who drives an IOAPIC input (vm->gsi_sources): the pin sees the OR of its sources. */
 #define GSI_SRC_ISA    BIT(0)
 #define GSI_SRC_HPET   BIT(1)

@@ -150,6 +150,38 @@ expect halt-poll-negative 2 "--halt-poll '-1': use nanoseconds from 0" -- run --
 	"$tmp/exit42.elf"
 expect halt-poll-too-long 2 "--halt-poll '2000000000'" -- run --halt-poll 2000000000 "$tmp/exit42.elf"
 expect halt-poll-suffix 2 "--halt-poll '200us'" -- run --halt-poll 200us "$tmp/exit42.elf"
+# The machine (docs/security.md): micro by default, pc with the legacy devices, one device added
+# or removed; the inventory on stdout; an absent device's port reads all ones and is counted.
+# in $0x21, %al (the 8259A's IMR); mov $0x2a, %al; out %al, $0xf4.
+aout "$tmp/pic-read.elf" 0 0 0 0 '\xe4\x21\xb0\x2a\xe6\xf4'
+expect machine-pc 85 '' -- run --machine pc "$tmp/exit42.elf"
+expect machine-short 85 '' -- run -M micro "$tmp/exit42.elf"
+expect machine-unknown 2 "--machine 'q35': use micro or pc" -- run --machine q35 "$tmp/exit42.elf"
+expect device-unknown-board 2 "--device 'floppy': no such device; give one of pic pit" -- \
+	run --device floppy "$tmp/exit42.elf"
+expect no-device-unknown 2 "--no-device 'virtio-rng': no such device" -- \
+	run --no-device virtio-rng "$tmp/exit42.elf"
+expect no-device-fixed 2 '--no-device uart: every machine has the uart' -- \
+	run --no-device uart "$tmp/exit42.elf"
+expect device-and-no-device 2 '--device pit and --no-device pit: give one of them' -- \
+	run --device pit --no-device pit "$tmp/exit42.elf"
+expect devices-micro 0 '^machine micro, 1 vCPU, 8 devices' -- run --devices "$tmp/exit42.elf"
+expect devices-pc 0 '^i8042 +0x60, 0x64 ' -- run -M pc --devices "$tmp/exit42.elf"
+expect devices-added 0 '^pit +0x40-0x43, 0x61 .* IRQ 0' -- run --device pit --devices
+expect stats-machine 85 '^Machine micro, devices: uart ioapic lapic acpi-pm reset fw_cfg' -- \
+	run --stats "$tmp/exit42.elf"
+expect absent-port-counted 85 'Unclaimed port reads: 1, writes: 0' -- \
+	run --stats "$tmp/pic-read.elf"
+expect present-port-not-counted 85 'Unclaimed port reads: 0, writes: 0' -- \
+	run --stats --device pic "$tmp/pic-read.elf"
+if out=$("$bin" run -M pc --no-device hpet --no-device pci --devices 2>&1) &&
+	grep -q '^pic ' <<<"$out" && ! grep -qE '^(hpet|pci) ' <<<"$out"; then
+	echo "ok cli devices-removed"
+	passed=$((passed + 1))
+else
+	echo "FAIL cli devices-removed: -M pc --no-device hpet --no-device pci lists: $out"
+	failed=$((failed + 1))
+fi
 # --halt-poll decides how the waits of a guest that halts for a 50 us timer go (counted by
 # --stats): never polled with 0; polled with the default (each timer is due within 200 us).
 halt_poll() { # name, expected /regex/ on stderr, options...

@@ -16,7 +16,7 @@ FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Wno-unused-parameter \
 	-Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-gnu-variable-sized-type-not-at-end \
-	-Isrc $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+	-Isrc -I$(BUILD_ROOT)/gen $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FZ)/obj/%.o)
 FUZZ_HDRS := $(wildcard tests/fuzz/*.h)
 

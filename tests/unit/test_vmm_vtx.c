@@ -642,6 +642,7 @@ static int run_script(const struct step *steps, unsigned n)
 	script_pos = 0;
 	injected_vector = -1;
 	memset(&regs, 0, sizeof(regs));
+	vm.devs = BIT(BOARD_DEV_TESTDEV); /* the MMIO scripts reach the test device */
 	CHECK_EQ(vm_create(&vm, 4 << 20, &backend_script, &no_console), 0);
 	return vm_run(&vm);
 }
