@@ -17,11 +17,13 @@ enum uart_reg {
 
 #define IER_ERBFI BIT(0) /* received data available */
 #define IER_ETBEI BIT(1) /* transmitter holding register empty */
+#define IER_ELSI  BIT(2)
 #define IER_MASK  0x0f
 
 #define IIR_NO_INT	 0x01
 #define IIR_THRI	 0x02
 #define IIR_RDI		 0x04
+#define IIR_RLS		 0x06
 #define IIR_FIFO_ENABLED 0xc0
 
 #define FCR_ENABLE   BIT(0)
@@ -37,6 +39,7 @@ enum uart_reg {
 #define MCR_MASK 0x1f
 
 #define LSR_DR	 BIT(0)
+#define LSR_OE	 BIT(1)
 #define LSR_THRE BIT(5)
 #define LSR_TEMT BIT(6)
 
@@ -56,10 +59,21 @@ void uart_init(struct uart *u, const struct uart_host *host)
 	u->divisor = 12; /* 9600 baud from the 1.8432 MHz clock, as a PC BIOS leaves it */
 }
 
+/* The receiver holds 16 characters in FIFO mode, 1 (RBR) in character mode (datasheet, FCR). */
+static unsigned uart_rx_capacity(const struct uart *u)
+{
+	return u->fifo_enabled ? UART_FIFO_LEN : 1;
+}
+
+/* A character arrives. Full, it is lost and LSR's Overrun Error bit is set (datasheet, LSR bit 1:
+   the character in the shift register is overwritten, not transferred to the FIFO); only the
+   loopback path can overrun, since host input is taken only as far as there is room. */
 static void uart_push_rx(struct uart *u, u8 byte)
 {
-	if (u->rx_count == sizeof(u->rx))
-		return; /* overrun: the datasheet drops the new character */
+	if (u->rx_count >= uart_rx_capacity(u)) {
+		u->overrun = true;
+		return;
+	}
 	u->rx[(u->rx_head + u->rx_count++) % sizeof(u->rx)] = byte;
 }
 
@@ -75,7 +89,7 @@ static void uart_poll_rx(struct uart *u)
 		return;
 	}
 	u->rx_poll_countdown = UART_RX_POLL_INTERVAL;
-	n = u->host.rx(u->host.opaque, buf, sizeof(buf) - u->rx_count);
+	n = u->host.rx(u->host.opaque, buf, uart_rx_capacity(u) - u->rx_count);
 	for (size_t i = 0; i < n; i++)
 		uart_push_rx(u, buf[i]);
 	if (n)
@@ -99,6 +113,8 @@ static u8 uart_read_iir(struct uart *u)
 {
 	u8 fifo = u->fifo_enabled ? IIR_FIFO_ENABLED : 0;
 
+	if ((u->ier & IER_ELSI) && u->overrun) /* priority 1, cleared by reading LSR */
+		return fifo | IIR_RLS;
 	if ((u->ier & IER_ERBFI) && u->rx_count)
 		return fifo | IIR_RDI;
 	if ((u->ier & IER_ETBEI) && u->thri_pending) {
@@ -136,9 +152,13 @@ static u8 uart_read_reg(struct uart *u, unsigned reg)
 		return u->lcr;
 	case UART_MCR:
 		return u->mcr;
-	case UART_LSR:
+	case UART_LSR: {
+		bool oe = u->overrun;
+
 		uart_poll_rx(u);
-		return LSR_THRE | LSR_TEMT | (u->rx_count ? LSR_DR : 0);
+		u->overrun = false; /* the error bits clear when LSR is read */
+		return LSR_THRE | LSR_TEMT | (u->rx_count ? LSR_DR : 0) | (oe ? LSR_OE : 0);
+	}
 	case UART_MSR:
 		return uart_read_msr(u);
 	default:
@@ -173,9 +193,10 @@ static void uart_write_reg(struct uart *u, unsigned reg, u8 v)
 		}
 		break;
 	case UART_IIR_FCR:
-		u->fifo_enabled = v & FCR_ENABLE;
-		if (v & FCR_CLEAR_RX)
+		/* Changing the FIFO mode clears the FIFOs (datasheet, FCR bit 0). */
+		if ((v & FCR_ENABLE) != u->fifo_enabled || (v & FCR_CLEAR_RX))
 			u->rx_count = 0;
+		u->fifo_enabled = v & FCR_ENABLE;
 		break;
 	case UART_LCR:
 		u->lcr = v;
@@ -231,7 +252,8 @@ void uart_access(void *opaque, u64 offset, u64 *data, unsigned len, bool is_writ
 
 bool uart_irq_line(const struct uart *u)
 {
-	bool pending = ((u->ier & IER_ERBFI) && u->rx_count) ||
+	bool pending = ((u->ier & IER_ELSI) && u->overrun) ||
+		       ((u->ier & IER_ERBFI) && u->rx_count) ||
 		       ((u->ier & IER_ETBEI) && u->thri_pending);
 
 	return pending && (u->mcr & MCR_OUT2);

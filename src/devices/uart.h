@@ -3,7 +3,9 @@
  * 16550A UART (the PC's COM1 at 0x3f8, IRQ 4). Registers per the TI/National PC16550D datasheet:
  * RBR/THR/DLL at 0, IER/DLM at 1, IIR/FCR at 2, LCR at 3, MCR at 4, LSR at 5, MSR at 6, SCR at 7.
  * Transmission is instantaneous (THRE and TEMT always set); received bytes come from the host
- * through `rx` when the guest looks (LSR or RBR read), never by blocking.
+ * through `rx` when the guest looks (LSR or RBR read), never by blocking, as far as the receiver
+ * has room (16 bytes in FIFO mode, 1 without). In loopback a full receiver overruns: the
+ * character is lost, LSR.OE is set until LSR is read (a line-status interrupt with IER bit 2).
  */
 #pragma once
 #include "common.h"
@@ -13,6 +15,7 @@
 #define UART_COM1_BASE 0x3f8
 #define UART_COM1_IRQ  4
 #define UART_NR_REGS   8
+#define UART_FIFO_LEN  16 /* the 16550A's receiver FIFO */
 
 struct uart_host {
 	void (*tx)(void *opaque, u8 byte);
@@ -25,6 +28,7 @@ struct uart {
 	u8 ier, lcr, mcr, scr;
 	bool fifo_enabled;
 	bool thri_pending; /* THR-empty interrupt: set when THR empties, cleared by IIR read */
+	bool overrun;	   /* LSR's Overrun Error, until LSR is read */
 	u16 divisor;
 	u8 rx[64];
 	unsigned rx_head, rx_count;

@@ -9,6 +9,7 @@
 #include "devices/uart.h"
 
 enum { RBR, IER, IIR, LCR, MCR, LSR, MSR, SCR };
+enum { FCR = IIR }; /* write side of IIR */
 
 static u8 tx_buf[64];
 static size_t tx_len;
@@ -216,6 +217,32 @@ static void test_uart_loopback(void)
 	CHECK_EQ(uart_in(MCR), 0x12);
 }
 
+/* Loopback past the receiver's room: 16 characters in FIFO mode (1 without), then LSR.OE, a
+   line-status interrupt ahead of the data one (IIR 0x06), cleared by reading LSR. */
+static void test_uart_overrun(void)
+{
+	setup();
+	uart_out(MCR, 0x10 | 0x08); /* loopback, OUT2 */
+	uart_out(FCR, 0x01);	    /* FIFO mode */
+	uart_out(IER, 0x05);	    /* received data, line status */
+	for (int i = 0; i < 20; i++)
+		uart_out(RBR, (u8)('A' + i));
+	CHECK_EQ(uart_in(IIR), 0xc6);
+	CHECK(uart_irq_line(&uart));
+	CHECK_EQ(uart_in(LSR), 0x63); /* THRE, TEMT, OE, DR */
+	CHECK_EQ(uart_in(LSR), 0x61); /* OE read once */
+	CHECK_EQ(uart_in(IIR), 0xc4);
+	for (int i = 0; i < 16; i++)
+		CHECK_EQ(uart_in(RBR), 'A' + i);
+	CHECK_EQ(uart_in(LSR), 0x60);
+	uart_out(FCR, 0x00); /* character mode: RBR alone, and the FIFO cleared */
+	uart_out(RBR, 'x');
+	uart_out(RBR, 'y');
+	CHECK_EQ(uart_in(LSR), 0x63);
+	CHECK_EQ(uart_in(RBR), 'x');
+	CHECK(!uart_irq_line(&uart));
+}
+
 static int exit_status = -1;
 
 static void record_exit(void *opaque, int status)
@@ -250,6 +277,7 @@ int main(void)
 	test_uart_divisor();
 	test_uart_interrupts();
 	test_uart_loopback();
+	test_uart_overrun();
 	test_debug_exit();
 	return check_done("devices");
 }
