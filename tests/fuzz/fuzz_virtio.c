@@ -4,8 +4,9 @@
  * (device.h): the guest's register accesses, and a guest RAM holding whatever the guest wrote
  * there (descriptor tables, available and used rings, request headers, indirect tables, data).
  *
- * Input: byte 0 chooses the device (modulo 4): 0 virtio-blk, 1 virtio-blk read-only, 2 virtio-rng,
- * 3 virtio-console. Bytes 1-2 (little-endian) are the length n of the RAM image (cut to the
+ * Input: byte 0 chooses the device (modulo 5): 0 virtio-blk, 1 virtio-blk read-only, 2 virtio-rng,
+ * 3 virtio-console, 4 virtio-net on the built-in network (net_loop: the gateway that answers
+ * ARP and ping parses every frame the guest sends). Bytes 1-2 (little-endian) are the length n of the RAM image (cut to the
  * input's rest and to the RAM size): the next n bytes are the guest RAM's first n bytes at
  * power-on (the rest of its VIRTIO_FUZZ_RAM bytes are 0). The rest of the input is the access
  * script (device.h) over the 0x200-byte register window (2-byte offsets). Events (argument byte
@@ -15,7 +16,9 @@
  *   1  the host: blk: bit 0 of byte 1 makes the host's syncs fail (-EIO) from now on or not;
  *      rng: bytes 1.. join the host's entropy pool (empty: the source has nothing, -EAGAIN);
  *      console: bytes 1.. are typed on the host's terminal, then the event loop's
- *      virtio_console_rx_ready();
+ *      virtio_console_rx_ready(); net: bit 0 of byte 1 is the link state (set with a
+ *      configuration change), then the event loop's virtio_net_rx_ready() delivers what the
+ *      gateway answered;
  *   2  a machine reset (virtio_mmio_reset).
  * virtio-blk's disk is a memfd (no file anywhere) of VIRTIO_FUZZ_DISK bytes, advertised as
  * VIRTIO_FUZZ_DISK + 256 (its last sector ends past the file's end: a host I/O error).
@@ -32,7 +35,8 @@
  *     the access, or fails); every batch of used buffers was considered for an interrupt;
  *   - bounded work: no queue uses more than 65536 chains in one step (its whole index space);
  *   - blk: the disk never grows past the advertised size; nothing is written to a read-only one;
- *     rng: no more random bytes given than the host had; console: no more input than typed.
+ *     rng: no more random bytes given than the host had; console: no more input than typed;
+ *     net: no more frames received than the gateway answered.
  */
 #define _GNU_SOURCE
 #include <sys/mman.h>
@@ -42,6 +46,8 @@
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/mmio.h"
+#include "virtio/net.h"
+#include "virtio/net_backend.h"
 #include "virtio/rng.h"
 #include "device.h"
 
@@ -50,7 +56,7 @@
 #define VIRTIO_FUZZ_HOST_MAX 4096   /* bytes of entropy or typed input the host holds */
 #define VIRTIO_FUZZ_MAX_WORK 0x10000
 
-enum { FUZZ_BLK, FUZZ_BLK_RO, FUZZ_RNG, FUZZ_CONSOLE, FUZZ_NR_KINDS };
+enum { FUZZ_BLK, FUZZ_BLK_RO, FUZZ_RNG, FUZZ_CONSOLE, FUZZ_NET, FUZZ_NR_KINDS };
 
 struct virtio_fuzz {
 	struct virtio_mmio mmio; /* first: the access function gets this pointer */
@@ -59,7 +65,9 @@ struct virtio_fuzz {
 		struct virtio_blk blk;
 		struct virtio_rng rng;
 		struct virtio_console console;
+		struct virtio_net net;
 	};
+	struct net_loop loop; /* net: the backend */
 	struct virtio_dev *dev;
 	struct guest_mem mem;
 	u8 *ram;
@@ -196,6 +204,17 @@ static void *virtio_fuzz_create_kind(unsigned kind)
 			abort();
 		f->dev = &f->rng.vdev;
 		break;
+	case FUZZ_NET: {
+		static const u8 mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+		struct virtio_net_backend be;
+
+		net_loop_init(&f->loop);
+		be = net_loop_backend(&f->loop);
+		if (virtio_net_init(&f->net, &f->mem, mac, &be))
+			abort();
+		f->dev = &f->net.vdev;
+		break;
+	}
 	default:
 		if (virtio_console_init(&f->console, &f->mem, &con))
 			abort();
@@ -250,6 +269,10 @@ static void virtio_fuzz_event(void *dev, const u8 *arg, size_t n)
 	case 1:
 		if (f->kind == FUZZ_BLK || f->kind == FUZZ_BLK_RO) {
 			f->sync_result = n > 1 && (arg[1] & 1) ? -EIO : 0;
+		} else if (f->kind == FUZZ_NET) {
+			if (n > 1)
+				virtio_net_set_link(&f->net, arg[1] & 1);
+			virtio_net_rx_ready(&f->net);
 		} else {
 			virtio_fuzz_host_give(f, arg + 1, n - 1);
 			if (f->kind == FUZZ_CONSOLE)
@@ -328,6 +351,11 @@ static void virtio_fuzz_check(void *dev)
 		FUZZ_ASSERT(f->console.rx_bytes <= f->host_total, "%llu bytes received, %llu typed",
 			    (unsigned long long)f->console.rx_bytes,
 			    (unsigned long long)f->host_total);
+	if (f->kind == FUZZ_NET)
+		FUZZ_ASSERT(f->net.stats.rx_frames <= f->loop.answered,
+			    "%llu frames received, the gateway answered %llu",
+			    (unsigned long long)f->net.stats.rx_frames,
+			    (unsigned long long)f->loop.answered);
 }
 
 static void *virtio_fuzz_create_blk(void)
@@ -350,6 +378,11 @@ static void *virtio_fuzz_create_console(void)
 	return virtio_fuzz_create_kind(FUZZ_CONSOLE);
 }
 
+static void *virtio_fuzz_create_net(void)
+{
+	return virtio_fuzz_create_kind(FUZZ_NET);
+}
+
 #define VIRTIO_FUZZ_DEVICE(create_fn)                                                              \
 	{                                                                                          \
 		.ranges = { { VIRTIO_MMIO_SIZE, virtio_mmio_access } }, .create = (create_fn),     \
@@ -362,6 +395,7 @@ static const struct fuzz_device virtio_fuzz_devices[FUZZ_NR_KINDS] = {
 	[FUZZ_BLK_RO] = VIRTIO_FUZZ_DEVICE(virtio_fuzz_create_blk_ro),
 	[FUZZ_RNG] = VIRTIO_FUZZ_DEVICE(virtio_fuzz_create_rng),
 	[FUZZ_CONSOLE] = VIRTIO_FUZZ_DEVICE(virtio_fuzz_create_console),
+	[FUZZ_NET] = VIRTIO_FUZZ_DEVICE(virtio_fuzz_create_net),
 };
 
 int LLVMFuzzerTestOneInput(const u8 *data, size_t size)

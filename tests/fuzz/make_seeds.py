@@ -318,10 +318,10 @@ RESET = {
 }
 
 
-# --- virtio: device byte (0 blk, 1 blk read-only, 2 rng, 3 console), u16 RAM image length, the
+# --- virtio: device byte (0 blk, 1 blk read-only, 2 rng, 3 console, 4 net), u16 RAM image length, the
 # RAM image, then a device script over the 0x200-byte virtio-mmio window (2-byte offsets);
 # events: byte 0 = 0 poke RAM (u16 offset, data), 1 the host (blk: sync fails; rng: entropy;
-# console: typed input), 2 machine reset ---
+# console: typed input; net: link state, then deliver the gateway's answers), 2 machine reset ---
 V_STATUS, V_QSEL, V_QNUM_MAX, V_QNUM, V_QREADY, V_NOTIFY = 0x70, 0x30, 0x34, 0x38, 0x44, 0x50
 V_ISR, V_ACK, V_DFSEL, V_DF, V_GFSEL, V_GF = 0x60, 0x64, 0x14, 0x10, 0x24, 0x20
 F_INDIRECT, F_EVENT_IDX, F_VERSION_1, F_BLK_FLUSH = 1 << 28, 1 << 29, 1 << 32, 1 << 9
@@ -468,6 +468,36 @@ def console_rings():
     return r
 
 
+def net_arp_ping():
+    """receiveq: two 0x100-byte buffers; transmitq (table 0x600, rings 0x700, 0x780): an ARP
+    request and an ICMP echo request for the gateway 10.0.2.2, each after a zero virtio_net_hdr."""
+    r = Ram()
+    r.desc(DESC, 0, 0x800, 0x100, Q_WRITE)
+    r.desc(DESC, 1, 0xa00, 0x100, Q_WRITE)
+    r.avail(AVAIL, [0, 1])
+    mac = bytes([0x52, 0x54, 0, 0x12, 0x34, 0x56])
+    ip, gw = bytes([10, 0, 2, 15]), bytes([10, 0, 2, 2])
+    arp = (b"\xff" * 6 + mac + b"\x08\x06" + struct.pack(">HHBBH", 1, 0x0800, 6, 4, 1) + mac + ip
+           + bytes(6) + gw)
+    def csum(b):  # RFC 1071
+        s = sum(struct.unpack(f">{len(b) // 2}H", b))
+        while s >> 16:
+            s = (s & 0xffff) + (s >> 16)
+        return ~s & 0xffff
+    icmp = struct.pack(">BBHHH", 8, 0, 0, 1, 1) + b"ping"
+    icmp = icmp[:2] + struct.pack(">H", csum(icmp)) + icmp[4:]
+    ipv4 = struct.pack(">BBHHHBBH", 0x45, 0, 20 + len(icmp), 0, 0, 64, 1, 0) + ip + gw
+    ipv4 = ipv4[:10] + struct.pack(">H", csum(ipv4)) + ipv4[12:]
+    ping = bytes([0x52, 0x55, 0x0a, 0, 2, 2]) + mac + b"\x08\x00" + ipv4 + icmp
+    r.put(0x900, bytes(12) + arp)
+    r.put(0x980, bytes(12) + ping)
+    r.desc(0x600, 0, 0x900, 12 + len(arp), 0)
+    r.desc(0x600, 1, 0x980, 12, Q_NEXT, 2)
+    r.desc(0x600, 2, 0x98c, len(ping), 0)
+    r.avail(0x700, [0, 1])
+    return r
+
+
 def virtio_seeds():
     blk_q = v_queue(0, 8, DESC, AVAIL, USED)
     plain = v_handshake(F_VERSION_1) + blk_q + v_driver_ok()
@@ -492,6 +522,9 @@ def virtio_seeds():
                                  + v_queue(1, 8, 0x600, 0x700, 0x780) + v_driver_ok()
                                  + v_kick(1) + event(b"\x01typed 12 bytes") + vrd(V_ISR)
                                  + vwr(0x108, 0x21, 1)),
+        "net-arp-ping": v_input(4, net_arp_ping(), v_handshake(F_VERSION_1 | 1 << 5) + blk_q
+                                + v_queue(1, 8, 0x600, 0x700, 0x780) + v_driver_ok()
+                                + v_kick(1) + event(b"\x01\x01") + vrd(V_ISR) + vrd(0x100, 4)),
     }
 
 
