@@ -47,6 +47,8 @@ struct run_options {
 	u32 machine;		  /* --machine: BOARD_MACHINE_MICRO or _PC */
 	u32 devs_add, devs_remove; /* --device NAME, --no-device NAME: BIT(enum board_dev) */
 	bool list_devices;	  /* --devices: print the inventory, run nothing */
+	struct vm_watch watch;	  /* --watch ranges, --watch-method */
+	bool watch_kernel;	  /* --watch kernel: the loaded image's text, once loaded */
 };
 
 static const char usage_main[] =
@@ -95,6 +97,13 @@ static const char usage_run[] =
 	"      --device NAME     add one of the machine's optional devices: pic, pit, rtc, i8042,\n"
 	"                        hpet, pci, port92 or testdev (an MMIO test device at 0xfeb00000)\n"
 	"      --no-device NAME  remove one of them\n"
+	"      --watch RANGE[,RANGE...]  report every write to guest-physical RANGE (START-END,\n"
+	"                        END inclusive, or START+SIZE; whole 4 KiB pages) or to the\n"
+	"                        kernel's text (the word kernel; multiboot images) on stderr,\n"
+	"                        with guest time and RIP: a kernel-integrity monitor over PML\n"
+	"      --watch-method M  pml (default: EPT dirty flags and the page-modification log,\n"
+	"                        no exit per write) or wp (EPT write protection, an exit per\n"
+	"                        write: the older method, to compare; docs/security.md)\n"
 	"      --devices         list the devices of the machine the other options describe:\n"
 	"                        ports, MMIO ranges, interrupt lines and lines of device code a\n"
 	"                        guest can reach; then exit without running a guest\n"
@@ -214,6 +223,36 @@ static int parse_device(char *arg, struct board_virtio_spec *s)
 			s->tap = key + 4;
 		else
 			return usage_error("--device %s: unknown option '%s'", kind, key);
+	}
+	return 0;
+}
+
+/* --watch START-END | START+SIZE | kernel [,...]: numbers in C syntax (0x... hex). */
+static int parse_watch(char *arg, struct run_options *o)
+{
+	for (char *item = strtok(arg, ","); item; item = strtok(NULL, ",")) {
+		unsigned long long a, b;
+		char *end, why[160];
+		bool plus;
+
+		if (!strcmp(item, "kernel")) {
+			o->watch_kernel = true;
+			continue;
+		}
+		errno = 0;
+		a = strtoull(item, &end, 0);
+		plus = *end == '+';
+		if (end == item || (*end != '-' && !plus) || errno)
+			return usage_error("--watch '%s': give START-END, START+SIZE (guest-physical, "
+					   "e.g. 0x100000-0x1fffff) or kernel",
+					   item);
+		b = strtoull(end + 1, &end, 0);
+		if (*end || errno || (plus && (!b || a + b - 1 < a)))
+			return usage_error("--watch '%s': give START-END, START+SIZE (guest-physical, "
+					   "e.g. 0x100000-0x1fffff) or kernel",
+					   item);
+		if (watch_add(&o->watch, a, plus ? a + b - 1 : b, why, sizeof(why)))
+			return usage_error("--watch '%s': %s", item, why);
 	}
 	return 0;
 }
@@ -348,7 +387,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 	       OPT_TRACE_LIMIT };
 	enum { OPT_KVM_IOEVENTFD = 512, OPT_KVM_DISABLE_EXITS, OPT_KVM_IRQCHIP };
 	enum { OPT_VMX = 768, OPT_DEBUG_DUMP, OPT_KERNEL, OPT_INITRD, OPT_DRIVE, OPT_DEVICE,
-	       OPT_CPUS, OPT_HALT_POLL, OPT_NO_DEVICE, OPT_DEVICES };
+	       OPT_CPUS, OPT_HALT_POLL, OPT_NO_DEVICE, OPT_DEVICES, OPT_WATCH, OPT_WATCH_METHOD };
 	static const struct option longopts[] = {
 		{ "mem", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -373,6 +412,8 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		{ "device", required_argument, NULL, OPT_DEVICE },
 		{ "no-device", required_argument, NULL, OPT_NO_DEVICE },
 		{ "devices", no_argument, NULL, OPT_DEVICES },
+		{ "watch", required_argument, NULL, OPT_WATCH },
+		{ "watch-method", required_argument, NULL, OPT_WATCH_METHOD },
 		{ "machine", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -512,6 +553,15 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 			if (!*optarg)
 				return usage_error("--initrd needs a file name");
 			o->initrd = optarg;
+			break;
+		case OPT_WATCH:
+			if (parse_watch(optarg, o))
+				return EXIT_STATUS_USAGE;
+			break;
+		case OPT_WATCH_METHOD:
+			if (strcmp(optarg, "pml") && strcmp(optarg, "wp"))
+				return usage_error("--watch-method '%s': use pml or wp", optarg);
+			o->watch.wp = !strcmp(optarg, "wp");
 			break;
 		case 'M':
 			if (!strcmp(optarg, "micro") || !strcmp(optarg, "microvm"))
@@ -839,6 +889,27 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 	vm.nr_vcpus = o->cpus;
 	vm.halt_poll_ns = o->halt_poll_ns;
 	vm.devs = (o->machine | o->devs_add) & ~o->devs_remove;
+	vm.watch = o->watch;
+	if (o->watch_kernel) {
+		char why[160];
+
+		if (plan.text_end <= plan.text_start) {
+			fprintf(stderr, "tollbooth: --watch kernel: %s: the loader cannot tell where its "
+					"text is (a Linux kernel decompresses itself); give the range, "
+					"e.g. System.map's _text-_etext as physical addresses\n",
+				name);
+			return EXIT_STATUS_USAGE;
+		}
+		if (watch_add(&vm.watch, plan.text_start, plan.text_end - 1, why, sizeof(why))) {
+			fprintf(stderr, "tollbooth: --watch kernel (%#llx-%#llx): %s\n",
+				(unsigned long long)plan.text_start,
+				(unsigned long long)plan.text_end - 1, why);
+			return EXIT_STATUS_USAGE;
+		}
+	}
+	/* PML only for the pml method; both need EPT's A/D flags and 4 KiB leaves (policy.c). */
+	if (vm.watch.nr && !vm.watch.wp && vmm_policy_set(&vm, "pml", true))
+		return EXIT_STATUS_USAGE;
 	status = open_output("--stats-json", o->stats_json, &json);
 	if (!status)
 		status = open_output("--trace", o->trace, &trace);
@@ -888,11 +959,25 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 		vm_destroy(&vm);
 		return 0;
 	}
+	if (!o->list_devices) {
+		char why[256];
+
+		if (watch_start(&vm, why, sizeof(why))) {
+			fprintf(stderr, "tollbooth: %s\n", why);
+			if (json)
+				fclose(json);
+			if (trace)
+				fclose(trace);
+			vm_destroy(&vm);
+			return EXIT_STATUS_USAGE;
+		}
+	}
 	if (trace)
 		stats_trace_start(&vm.stats, trace, o->trace_limit);
 	stop_signals_install(&vm);
 	console_open(quit_by_user, &vm);
 	status = vm_run(&vm);
+	watch_drain(&vm); /* writes logged since the last drain */
 	console_close();
 	if (vm.stop_msg[0])
 		fprintf(stderr, "tollbooth: %s\n", vm.stop_msg);
@@ -902,6 +987,7 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 		kvm_print_kernel_stats(&vm.vcpus[0], stderr);
 		board_virtio_print_stats(&vm, stderr);
 		vm_print_vcpu_stats(&vm, stderr);
+		watch_print_stats(&vm, stderr);
 	}
 	finish_outputs(o, &vm, json);
 	signal_vm = NULL; /* from here a signal kills, as it would by default */

@@ -254,4 +254,7 @@ int cpu_read_virt(struct cpu *c, u64 lin, void *buf, size_t len);
  * single-context retaining globals.
  */
 void cpu_invept(struct cpu *c, int type, u64 eptp);
+/* Per PML log entry (SDM 29.3.6, 512 of them), the RIP of the instruction whose write logged
+   it: what the hardware does not record, kept for the VMM's --watch reports. */
+const u64 *cpu_pml_rips(const struct cpu *c);
 void cpu_invvpid(struct cpu *c, int type, u16 vpid, u64 lin);

@@ -179,6 +179,7 @@ u64 mmu_ept_translate(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual)
 			u64 v = gpa & PAGE_MASK;
 			if (p)
 				memcpy(p, &v, 8);
+			c->pml_rip[c->vmx.pml_index] = c->insn_rip;
 			c->vmx.pml_index--;
 		}
 		/* 29.3.5: A in every entry used; D in the leaf on a write. */

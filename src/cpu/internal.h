@@ -252,6 +252,9 @@ struct cpu {
 	/* VMX non-root state that is not a register (cpu.h struct cpu_vmx_state), live here; the
 	   MMU logs dirty pages through vmx.pml_index. */
 	struct cpu_vmx_state vmx;
+	/* Telemetry, not architectural: the RIP of the instruction whose write each PML entry
+	   logged (index as in the log), for the VMM's write monitor (cpu_pml_rips). */
+	u64 pml_rip[512];
 	u8 *(*host_ptr)(void *opaque, u64 hpa, u64 len);
 
 	/* --- h2 (VMX controls, TSC, timers): fields below --- */

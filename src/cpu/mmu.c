@@ -887,6 +887,11 @@ void tlb_flush_page(struct cpu *c, u64 lin)
 
 /* --- INVEPT and INVVPID by the VMM (SDM vol. 3C 29.4.3.1, 31.3) --- */
 
+const u64 *cpu_pml_rips(const struct cpu *c)
+{
+	return c->pml_rip;
+}
+
 /*
  * The TLB holds translations of one context only (c->tlb_eptp, c->tlb_vpid), so an invalidation
  * either covers it, and flushes, or names another context and has nothing to do.

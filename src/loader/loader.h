@@ -48,6 +48,9 @@ struct boot_plan {
 	unsigned nr_segments;
 	struct x86_regs regs;
 	struct x86_sregs sregs;
+	/* The kernel's code as loaded, [text_start, text_end) guest-physical, for --watch kernel;
+	   both 0 when the loader cannot tell (a Linux kernel decompresses itself elsewhere). */
+	u64 text_start, text_end;
 	u8 mbi[MBI_AREA_SIZE]; /* the last segment points here: do not copy a plan */
 	/* Linux loaders: the first segment points here (LINUX_DATA_ADDR) */
 	u8 linux_data[LINUX_DATA_SIZE] __attribute__((aligned(8)));

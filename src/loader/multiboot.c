@@ -174,7 +174,48 @@ static int multiboot_plan_aout(const u8 *image, size_t size, const struct mb_hea
 		memsz = h->bss_end_addr - h->load_addr;
 	}
 	*entry = h->entry_addr;
+	/* An a.out kludge image has no sections: its text is all it loads from the file. */
+	plan->text_start = h->load_addr;
+	plan->text_end = h->load_addr + filesz;
 	return plan_add_segment(plan, h->load_addr, image + file_off, filesz, memsz);
+}
+
+/*
+ * The kernel's text for --watch kernel: the allocated, executable sections (SHF_ALLOC |
+ * SHF_EXECINSTR; ELF gABI "Sections"), from their lowest to their highest address, moved from
+ * virtual to physical through the PT_LOAD that holds them. Left 0 when the file has no section
+ * headers or they do not fit it: the headers are optional for loading, so never an error.
+ */
+static void multiboot_elf_text(const u8 *image, size_t size, const Elf32_Ehdr *eh,
+			       struct boot_plan *plan)
+{
+	u64 lo = UINT64_MAX, hi = 0;
+
+	if (!eh->e_shoff || eh->e_shentsize < sizeof(Elf32_Shdr) ||
+	    (u64)eh->e_shoff + (u64)eh->e_shnum * eh->e_shentsize > size)
+		return;
+	for (unsigned i = 0; i < eh->e_shnum; i++) {
+		Elf32_Shdr sh;
+
+		memcpy(&sh, image + eh->e_shoff + (size_t)i * eh->e_shentsize, sizeof(sh));
+		if ((sh.sh_flags & (SHF_ALLOC | SHF_EXECINSTR)) != (SHF_ALLOC | SHF_EXECINSTR) ||
+		    !sh.sh_size)
+			continue;
+		lo = sh.sh_addr < lo ? sh.sh_addr : lo;
+		hi = (u64)sh.sh_addr + sh.sh_size > hi ? (u64)sh.sh_addr + sh.sh_size : hi;
+	}
+	if (hi <= lo)
+		return;
+	for (unsigned i = 0; i < eh->e_phnum; i++) {
+		Elf32_Phdr ph;
+
+		memcpy(&ph, image + eh->e_phoff + (size_t)i * eh->e_phentsize, sizeof(ph));
+		if (ph.p_type == PT_LOAD && lo >= ph.p_vaddr && hi <= (u64)ph.p_vaddr + ph.p_memsz) {
+			plan->text_start = lo - ph.p_vaddr + ph.p_paddr;
+			plan->text_end = hi - ph.p_vaddr + ph.p_paddr;
+			return;
+		}
+	}
 }
 
 /* ELF32 program headers: PT_LOAD segments at their physical addresses (p_paddr). */
@@ -241,6 +282,7 @@ static int multiboot_plan_elf(const u8 *image, size_t size, struct boot_plan *pl
 	}
 	if (!plan->nr_segments)
 		return plan_fail(plan, -EINVAL, "the ELF file has no loadable (PT_LOAD) segment");
+	multiboot_elf_text(image, size, &eh, plan);
 	return 0;
 }
 

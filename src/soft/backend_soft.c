@@ -96,6 +96,13 @@ static void soft_mem_written(struct vm *vm, u64 gpa, u64 len)
 	}
 }
 
+static void soft_ept_changed(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].backend)
+			cpu_invept(soft_vcpu_cpu(&vm->vcpus[i]), 2, 0);
+}
+
 static void soft_code_written(void *opaque, u64 gpa, u64 len)
 {
 	soft_mem_written(opaque, gpa, len);
@@ -428,7 +435,9 @@ static void soft_kick(struct vcpu *vcpu)
 static void soft_set_event_window(struct vcpu *vcpu, enum backend_window window, bool open)
 {
 	struct vmcs *v = &soft(vcpu)->vmcs;
-	u32 bit = window == BACKEND_WINDOW_NMI ? PROC_NMI_WINDOW_EXITING : PROC_INTR_WINDOW_EXITING;
+	u32 bit = window == BACKEND_WINDOW_NMI   ? PROC_NMI_WINDOW_EXITING
+		  : window == BACKEND_WINDOW_MTF ? PROC_MONITOR_TRAP_FLAG
+						 : PROC_INTR_WINDOW_EXITING;
 	u64 ctl = v->cpu_based_vm_exec_control;
 
 	VMCS_SET(v, CPU_BASED_VM_EXEC_CONTROL, open ? ctl | bit : ctl & ~(u64)bit);
@@ -549,6 +558,11 @@ static void soft_rearm_preemption_timer(struct vcpu *vcpu, u64 value)
 	VMCS_SET(&soft(vcpu)->vmcs, VMX_PREEMPTION_TIMER_VALUE, value);
 }
 
+static const u64 *soft_pml_rips(struct vcpu *vcpu)
+{
+	return cpu_pml_rips(soft(vcpu)->cpu);
+}
+
 static int soft_pml_reset(struct vcpu *vcpu, u16 *index)
 {
 	struct vmcs *v = &soft(vcpu)->vmcs;
@@ -659,6 +673,7 @@ const struct backend_ops backend_soft = {
 	.vm_init = soft_vm_init,
 	.vm_destroy = soft_vm_destroy,
 	.mem_written = soft_mem_written,
+	.ept_changed = soft_ept_changed,
 	.vcpu_create = soft_vcpu_create,
 	.run = soft_run,
 	.get_state = soft_get_state,
@@ -687,6 +702,7 @@ const struct backend_ops backend_soft = {
 	.write_guest_virt = soft_write_guest_virt,
 	.rearm_preemption_timer = soft_rearm_preemption_timer,
 	.pml_reset = soft_pml_reset,
+	.pml_rips = soft_pml_rips,
 	.check_entry = soft_check_entry,
 	.set_xcr0 = soft_set_xcr0,
 };

@@ -14,7 +14,9 @@
 struct vcpu;
 struct vm;
 
-enum backend_window { BACKEND_WINDOW_INTERRUPT, BACKEND_WINDOW_NMI };
+/* Exits the VMM opens and closes: interrupt and NMI windows, and the monitor trap flag (an exit
+   after the next instruction, SDM 26.5.2). */
+enum backend_window { BACKEND_WINDOW_INTERRUPT, BACKEND_WINDOW_NMI, BACKEND_WINDOW_MTF };
 
 enum backend_run_result { BACKEND_RUN_EXIT, BACKEND_RUN_HALTED };
 
@@ -29,6 +31,9 @@ struct backend_ops {
 	int (*vm_init)(struct vm *vm);
 	void (*vm_destroy)(struct vm *vm);
 	void (*mem_written)(struct vm *vm, u64 gpa, u64 len);
+	/* The VMM changed present EPT entries (vmm/ept.c): drop every translation derived from them,
+	   as INVEPT all-context does (SDM 29.4.3.1). NULL: the backend caches none. */
+	void (*ept_changed)(struct vm *vm);
 	/* Create the backend's vCPU over vcpu->vm's RAM; stores its state in vcpu->backend. */
 	int (*vcpu_create)(struct vcpu *vcpu);
 	/*
@@ -119,6 +124,9 @@ struct backend_ops {
 	/* The page-modification log (SDM 29.3.6): the PML index as the CPU left it, and the index
 	   set back to 511; -ENOTSUP when the backend has no PML log. */
 	int (*pml_reset)(struct vcpu *vcpu, u16 *index);
+	/* Per PML log entry, the RIP of the write that logged it; NULL when unknown (hardware does
+	   not record it). */
+	const u64 *(*pml_rips)(struct vcpu *vcpu);
 	/* Before the first entry: can this vCPU's register state be entered at all (e.g. real mode
 	   without unrestricted guest, SDM 27.3.1.1)? 0, or stops the VM with the reason. */
 	int (*check_entry)(struct vcpu *vcpu);

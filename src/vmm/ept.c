@@ -136,3 +136,32 @@ u64 ept_clear_dirty(struct vm *vm, u64 eptp)
 {
 	return ept_clear_dirty_table(vm, ept_table(vm, eptp), 4);
 }
+
+u64 ept_clear_dirty_range(struct vm *vm, u64 eptp, u64 gpa, u64 len)
+{
+	u64 n = 0;
+
+	for (u64 page = gpa & ~0xfffull; len && page <= gpa + len - 1; page += 0x1000) {
+		int level;
+		u64 *e = ept_lookup(vm, eptp, page, &level);
+
+		if (e && (*e & EPT_D)) {
+			*e &= ~EPT_D;
+			n++;
+		}
+		if (page + 0x1000 < page)
+			break;
+	}
+	return n;
+}
+
+int ept_set_write(struct vm *vm, u64 eptp, u64 gpa, bool writable)
+{
+	int level;
+	u64 *e = ept_lookup(vm, eptp, gpa, &level);
+
+	if (!e || level != 1)
+		return -EINVAL;
+	*e = writable ? *e | EPT_W : *e & ~(u64)EPT_W;
+	return 0;
+}

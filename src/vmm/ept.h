@@ -35,3 +35,11 @@ u64 *ept_lookup(struct vm *vm, u64 eptp, u64 gpa, int *level);
  * for any change to a present entry. Returns the number of leaves that were dirty.
  */
 u64 ept_clear_dirty(struct vm *vm, u64 eptp);
+/* The same for the leaves that map [gpa, gpa + len) only; the number that were dirty. */
+u64 ept_clear_dirty_range(struct vm *vm, u64 eptp, u64 gpa, u64 len);
+/*
+ * Write permission (bit 1) of the 4 KiB leaf mapping `gpa`: 0, or -EINVAL when no 4 KiB leaf maps
+ * it (tables built with `ad` have only 4 KiB leaves). The caller invalidates afterwards, as for
+ * ept_clear_dirty.
+ */
+int ept_set_write(struct vm *vm, u64 eptp, u64 gpa, bool writable);

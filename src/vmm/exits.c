@@ -828,6 +828,8 @@ static int handle_ept_violation(struct vcpu *vcpu, struct vm_exit *exit)
 			exit->mmio.data = data;
 		return 0;
 	}
+	if (watch_ept_violation(vcpu, exit)) /* --watch-method wp: a write to a watched page */
+		return 0;
 	region = vmm_find_region(vm, exit->guest_phys);
 	if (region >= 0 && vm->regions[region].kind == MEM_RAM)
 		return vcpu_stop_with_dump(vcpu, exit,
@@ -905,6 +907,10 @@ static int handle_pml_full(struct vcpu *vcpu, struct vm_exit *exit)
 
 	if (!log || !vm->dirty_bitmap || !b->pml_reset || b->pml_reset(vcpu, &index))
 		return handle_unexpected_exit(vcpu, exit);
+	if (vm->watch.nr) { /* --watch: the monitor reads the log (and fills the bitmap) */
+		watch_pml_full(vcpu, log, index);
+		return 0;
+	}
 	/* After a full log the index has wrapped to 0xffff: entries index+1 .. 511 are valid. */
 	for (u32 i = index >= 512 ? 0 : index + 1u; i < 512; i++) {
 		u64 pfn = log[i] >> 12;
@@ -915,7 +921,14 @@ static int handle_pml_full(struct vcpu *vcpu, struct vm_exit *exit)
 	return 0;
 }
 
-/* Exits that need nothing: the guest resumes where it is (MTF for a future gdb stub, TPR). */
+/* The monitor trap flag: the VMM's only user is --watch-method wp, letting one write through. */
+static int handle_mtf(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	watch_mtf(vcpu);
+	return 0;
+}
+
+/* Exits that need nothing: the guest resumes where it is (TPR below threshold). */
 static int handle_nop_exit(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	return 0;
@@ -964,7 +977,7 @@ static const exit_handler_fn exit_handlers[EXIT_REASON_MAX] = {
 	[EXIT_REASON_INVALID_STATE] = handle_entry_failure,
 	[EXIT_REASON_MSR_LOAD_FAIL] = handle_entry_failure,
 	[EXIT_REASON_MWAIT_INSTRUCTION] = handle_monitor_mwait,
-	[EXIT_REASON_MONITOR_TRAP_FLAG] = handle_nop_exit,
+	[EXIT_REASON_MONITOR_TRAP_FLAG] = handle_mtf,
 	[EXIT_REASON_MONITOR_INSTRUCTION] = handle_monitor_mwait,
 	/* PAUSE: a yield, and with one vCPU there is nothing to yield to. */
 	[EXIT_REASON_PAUSE_INSTRUCTION] = vcpu_skip_insn,

@@ -419,11 +419,12 @@ static int vmm_vmcs_setup_pages(struct vcpu *vcpu, struct vmcs *v, u32 proc, u32
 		VMCS_SET(v, TPR_THRESHOLD, 0);
 	}
 	if (proc2 & PROC2_ENABLE_EPT) {
-		/* PML logs by the EPT dirty flags, so it needs them enabled (SDM 29.3.6). One EPT
+		/* PML logs by the EPT dirty flags, so it needs them enabled (SDM 29.3.6); --watch
+		   needs them and 4 KiB leaves (vmm/watch.c) whichever its method. One EPT
 		   per VM: every vCPU's VMCS points at it, as KVM's vCPUs share their MMU's roots.
 		 */
 		if (!vm->eptp) {
-			err = ept_build(vm, proc2 & PROC2_ENABLE_PML, &vm->eptp);
+			err = ept_build(vm, (proc2 & PROC2_ENABLE_PML) || vm->watch.nr, &vm->eptp);
 			if (err)
 				return err;
 		}

@@ -69,6 +69,7 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	int jit = vm->jit;
 	u64 halt_poll_ns = vm->halt_poll_ns;
 	u32 devs = vm->devs;
+	struct vm_watch watch = vm->watch;
 	unsigned nr_vcpus = vm->nr_vcpus ? vm->nr_vcpus : 1;
 	void *ram;
 	int err;
@@ -80,6 +81,7 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	vm->jit = jit;
 	vm->halt_poll_ns = halt_poll_ns;
 	vm->devs = devs;
+	vm->watch = watch;
 	vm->debug_dump = debug_dump;
 	vm->pio.name = "pio";
 	vm->mmio.name = "mmio";
@@ -218,6 +220,7 @@ void vm_mem_written(struct vm *vm, u64 gpa, u64 len)
 {
 	if (len && vm->backend->mem_written)
 		vm->backend->mem_written(vm, gpa, len);
+	watch_mem_written(vm, gpa, len);
 }
 
 int vm_write_phys(struct vm *vm, u64 gpa, const void *buf, u64 len)

@@ -153,6 +153,17 @@ struct vm_event_source {
 #define BOARD_MAX_VIRTIO    8
 struct board_virtio;
 
+/* --watch (vmm/watch.c): guest-physical ranges whose writes are reported. */
+#define VM_MAX_WATCH 8
+struct vm_watch {
+	u64 start[VM_MAX_WATCH], end[VM_MAX_WATCH]; /* whole pages, end inclusive */
+	unsigned nr;
+	bool wp;      /* --watch-method wp: EPT write protection, not PML */
+	bool started; /* watch_start ran: writes are reported from now on */
+	u64 wp_page;  /* wp: the page one instruction may write until its MTF exit; ~0: none */
+	u64 reports, shown, pml_entries, drains, wp_exits, mtf_exits;
+	struct timer tick; /* pml: the periodic drain */
+};
 struct vm {
 	u8 *ram;
 	u64 ram_size;
@@ -198,6 +209,7 @@ struct vm {
 	} kvmclock;
 	struct board_virtio *virtio[BOARD_MAX_VIRTIO];
 	unsigned nr_virtio;
+	struct vm_watch watch; /* --watch (vmm/watch.c); set before vm_create */
 	/* The board's optional devices present, BIT(enum board_dev) each (--machine, --device,
 	   --no-device). Set before vm_create; 0 is the micro machine. */
 	u32 devs;
@@ -296,6 +308,17 @@ int board_create(struct vm *vm, const struct uart_host *console);
 /* The device inventory (vmm/inventory.c): --devices' table, and --stats' first line. */
 void board_print_inventory(const struct vm *vm, FILE *f);
 void board_print_devices_line(const struct vm *vm, FILE *f);
+/* The write monitor (vmm/watch.c). */
+int watch_add(struct vm_watch *w, u64 start, u64 end, char *why, size_t len);
+/* After the guest is loaded: clean or protect the pages. 0, or negative errno and why. */
+int watch_start(struct vm *vm, char *why, size_t len);
+void watch_pml_full(struct vcpu *vcpu, const u64 *log, u16 index);
+void watch_drain(struct vm *vm);
+void watch_mem_written(struct vm *vm, u64 gpa, u64 len);
+struct vm_exit;
+bool watch_ept_violation(struct vcpu *vcpu, const struct vm_exit *exit);
+void watch_mtf(struct vcpu *vcpu);
+void watch_print_stats(const struct vm *vm, FILE *f);
 /* Who drives an IOAPIC input (vm->gsi_sources): the pin sees the OR of its sources. */
 #define GSI_SRC_ISA    BIT(0)
 #define GSI_SRC_HPET   BIT(1)

@@ -174,6 +174,55 @@ expect absent-port-counted 85 'Unclaimed port reads: 1, writes: 0' -- \
 	run --stats "$tmp/pic-read.elf"
 expect present-port-not-counted 85 'Unclaimed port reads: 0, writes: 0' -- \
 	run --stats --device pic "$tmp/pic-read.elf"
+# The write monitor (--watch, src/vmm/watch.c) on guests/tests/watch.c, which writes the first
+# page of its own text (0x100000) as often as asked. --tsc virtual makes guest time, and so the
+# monitor's drains, depend on instructions only: the same reports every run.
+watch_guest="${GUEST_DIR:-${BUILD_ROOT:-build}/guests}/watch.elf"
+watch_lines() { # method append: the monitor's report lines on stderr, the guest's status checked
+	local err status
+	err=$("$bin" run --tsc virtual --watch kernel --watch-method "$1" --append "$2" \
+		"$watch_guest" 2>&1 >/dev/null </dev/null)
+	status=$?
+	[ $status -eq 1 ] || { echo "status $status: $err"; return; }
+	grep -E '^tollbooth: watch: ' <<<"$err"
+}
+watch_expect() { # name want-count pattern method append
+	local out n
+	out=$(watch_lines "$4" "$5")
+	n=$(grep -cE -- "$3" <<<"$out")
+	if [ "$(grep -c '' <<<"$out")" -eq "$2" ] && [ "$n" -eq "$2" ] ||
+		{ [ "$2" -eq 0 ] && [ -z "$out" ]; }; then
+		echo "ok cli $1"
+		passed=$((passed + 1))
+	else
+		echo "FAIL cli $1: want $2 lines /$3/, got: ${out:-nothing}"
+		failed=$((failed + 1))
+	fi
+}
+guest_write='^tollbooth: watch: the guest wrote page 0x100000 of watched range 0x100000-0x[0-9a-f]+fff at [0-9]+\.[0-9]{3} ms, RIP 0x10[0-9a-f]+$'
+watch_expect watch-untouched 0 x pml ""
+watch_expect watch-untouched-wp 0 x wp ""
+watch_expect watch-patch 1 "$guest_write" pml "writes=1"
+watch_expect watch-patch-wp 1 "$guest_write" wp "writes=1"
+watch_expect watch-patch-three-wp 3 "$guest_write" wp "writes=3"
+watch_expect watch-patch-apart 3 "$guest_write" pml "writes=3 gap_ms=100"
+if out=$(watch_lines pml "dma=1") &&
+	grep -qE '^tollbooth: watch: a device or the VMM wrote page 0x100000 ' <<<"$out"; then
+	echo "ok cli watch-dma"
+	passed=$((passed + 1))
+else
+	echo "FAIL cli watch-dma: no report of fw_cfg's DMA: ${out:-nothing}"
+	failed=$((failed + 1))
+fi
+expect watch-no-page 2 "--watch '0x1000-0x1800': 0x1000-0x1800 holds no whole 4 KiB page" -- \
+	run --watch 0x1000-0x1800 "$tmp/exit42.elf"
+expect watch-bad-range 2 "--watch '0x1000': give START-END, START\\+SIZE" -- \
+	run --watch 0x1000 "$tmp/exit42.elf"
+expect watch-past-ram 2 '--watch 0x40000000-0x40000fff is not all RAM \(128M at 0\)' -- \
+	run --watch 0x40000000+0x1000 "$tmp/exit42.elf"
+expect watch-method-bad 2 "--watch-method 'trap': use pml or wp" -- \
+	run --watch-method trap "$tmp/exit42.elf"
+
 if out=$("$bin" run -M pc --no-device hpet --no-device pci --devices 2>&1) &&
 	grep -q '^pic ' <<<"$out" && ! grep -qE '^(hpet|pci) ' <<<"$out"; then
 	echo "ok cli devices-removed"
