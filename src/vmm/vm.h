@@ -162,6 +162,7 @@ struct vm_watch {
 	bool started; /* watch_start ran: writes are reported from now on */
 	u64 wp_page;  /* wp: the page one instruction may write until its MTF exit; ~0: none */
 	u64 reports, shown, pml_entries, drains, wp_exits, mtf_exits;
+	u64 window_ns, window_shown, hidden; /* the report lines' rate limit */
 	struct timer tick; /* pml: the periodic drain */
 };
 struct vm {
@@ -251,6 +252,7 @@ struct vm {
 	struct vmm_policy policy;
 	u64 eptp;		/* 0 when EPT is off (vmm/ept.c) */
 	u64 *dirty_bitmap;	/* a bit per 4 KiB of RAM, from the PML logs; NULL without PML */
+	bool dirty_logging;	/* vm_dirty_log_start ran (vmm/dirty.c) */
 	/* --debug-dump (set before vm_create()): a run the VMM stops dumps the vCPU (and the soft
 	   VMCS) to stderr first */
 	bool debug_dump;
@@ -308,6 +310,15 @@ int board_create(struct vm *vm, const struct uart_host *console);
 /* The device inventory (vmm/inventory.c): --devices' table, and --stats' first line. */
 void board_print_inventory(const struct vm *vm, FILE *f);
 void board_print_devices_line(const struct vm *vm, FILE *f);
+/*
+ * Dirty-page logging (vmm/dirty.c): start cleans every page; get ORs the pages written since
+ * (EPT dirty flags, PML logs, DMA) into out[words] as a bit per 4 KiB page and returns how many,
+ * cleaning them again with `reset`. -ENOTSUP without EPT A/D and PML (--vmx pml=on), -EINVAL
+ * before start, -ENOSPC when out is too small. mark: a write that bypassed EPT.
+ */
+int vm_dirty_log_start(struct vm *vm);
+long vm_dirty_log_get(struct vm *vm, u64 *out, size_t words, bool reset);
+void vm_dirty_mark(struct vm *vm, u64 gpa, u64 len);
 /* The write monitor (vmm/watch.c). */
 int watch_add(struct vm_watch *w, u64 start, u64 end, char *why, size_t len);
 /* After the guest is loaded: clean or protect the pages. 0, or negative errno and why. */

@@ -37,8 +37,10 @@
 
 /* Drain the PML logs this often (guest time) besides at PML-full exits. */
 #define WATCH_DRAIN_NS 20000000ull
-/* Report lines at most; after that writes are counted for --stats only. */
-#define WATCH_MAX_LINES 200
+/* Report lines per second of guest time at most (a kernel decompressing itself over its text
+   writes every page once); the rest are counted, and said in one line when the second ends. */
+#define WATCH_LINES_PER_S 20
+#define WATCH_WINDOW_NS	  1000000000ull
 
 static int watch_range_of(const struct vm_watch *w, u64 gpa)
 {
@@ -55,8 +57,20 @@ static void watch_report(struct vm *vm, int r, u64 gpa, const char *who, u64 rip
 	char at[48] = "";
 
 	w->reports++;
-	if (w->shown >= WATCH_MAX_LINES)
+	if (ns - w->window_ns >= WATCH_WINDOW_NS) {
+		if (w->hidden)
+			fprintf(stderr, "tollbooth: watch: %" PRIu64 " more writes to watched pages in "
+					"the second before %llu.%03llu ms (--stats counts them)\n",
+				w->hidden, (unsigned long long)(ns / 1000000),
+				(unsigned long long)(ns / 1000 % 1000));
+		w->window_ns = ns;
+		w->window_shown = w->hidden = 0;
+	}
+	if (w->window_shown >= WATCH_LINES_PER_S) {
+		w->hidden++;
 		return;
+	}
+	w->window_shown++;
 	w->shown++;
 	if (rip_known)
 		snprintf(at, sizeof(at), ", RIP %#" PRIx64, rip);
@@ -65,9 +79,6 @@ static void watch_report(struct vm *vm, int r, u64 gpa, const char *who, u64 rip
 		" at %llu.%03llu ms%s\n",
 		who, (u64)(gpa & ~(u64)0xfff), w->start[r], w->end[r], (unsigned long long)(ns / 1000000),
 		(unsigned long long)(ns / 1000 % 1000), at);
-	if (w->shown == WATCH_MAX_LINES)
-		fprintf(stderr, "tollbooth: watch: %d reports shown; later writes are only counted "
-				"(--stats)\n", WATCH_MAX_LINES);
 }
 
 /* The page is reported: clean it so that its next write is logged again. */
@@ -109,8 +120,10 @@ void watch_drain(struct vm *vm)
 {
 	struct vm_watch *w = &vm->watch;
 
-	if (!w->nr || w->wp)
+	if (!w->nr)
 		return;
+	if (w->wp)
+		goto hidden;
 	w->drains++;
 	for (unsigned v = 0; v < vm->nr_vcpus; v++) {
 		struct vcpu *vcpu = &vm->vcpus[v];
@@ -119,6 +132,14 @@ void watch_drain(struct vm *vm)
 
 		if (vcpu->pml_log && b->pml_reset && !b->pml_reset(vcpu, &index))
 			watch_pml_full(vcpu, (const u64 *)vcpu->pml_log, index);
+	}
+hidden:
+	/* The end of the run: what the rate limit held back is said, once. */
+	if (w->hidden && vm->stop) {
+		fprintf(stderr, "tollbooth: watch: %" PRIu64 " more writes to watched pages in the "
+				"last second (--stats counts them)\n",
+			w->hidden);
+		w->hidden = 0;
 	}
 }
 

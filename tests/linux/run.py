@@ -11,6 +11,7 @@ under BUILD_DIR. Prints one line per test and "linux: N passed, M failed".
 """
 import os
 import re
+import struct
 import subprocess
 import sys
 import time
@@ -93,6 +94,59 @@ expect_results("smp-2cpus", status, out, err, 0, "guest powered off (ACPI S5)",
                 r"local-timer-every-cpu 1", r"resched-ipis 1",
                 r"after-offline 0", r"after-online 0-1", r"ran-again-on-cpu1 42",
                 r"script smp exit 0"])
+
+# 1c. The write monitor (--watch, src/vmm/watch.c) over the kernel's text: the physical range of
+#     vmlinux's .text (from the bzImage's payload; nokaslr keeps it at its link address). The
+#     decompressor and the boot-time patching (alternatives, ftrace, jump labels) write it; then
+#     /init is quiet for 2 s and flips a static key (sched_schedstats), which makes the kernel
+#     rewrite jump sites in its text: a burst of reports after a quiet gap, from kernel RIPs.
+def kernel_text(path):
+    """[start, end) physical of vmlinux's .text inside a bzImage with an xz payload, or a reason."""
+    import lzma
+    data = open(path, "rb").read()
+    at = data.find(b"\xfd7zXZ\x00")
+    if at < 0:
+        return None, "the bzImage's payload is not xz"
+    try:
+        elf = lzma.LZMADecompressor().decompress(data[at:], max_length=64 << 20)
+    except lzma.LZMAError as e:
+        return None, f"cannot decompress the payload: {e}"
+    if elf[:4] != b"\x7fELF" or elf[4] != 2:
+        return None, "the payload is not an ELF64 vmlinux"
+    shoff, = struct.unpack_from("<Q", elf, 0x28)
+    phoff, = struct.unpack_from("<Q", elf, 0x20)
+    phnum, shnum, shstrndx = struct.unpack_from("<H", elf, 0x38)[0], *struct.unpack_from("<HH", elf, 0x3c)
+    if shoff + 64 * shnum > len(elf):
+        return None, "vmlinux's section headers are past what was decompressed"
+    def sh(i):
+        return struct.unpack_from("<IIQQQQ", elf, shoff + 64 * i)
+    stroff = sh(shstrndx)[4]
+    for i in range(shnum):
+        name, _, _, addr, _, size = sh(i)
+        if elf[stroff + name:stroff + name + 6] == b".text\0":
+            for j in range(phnum):
+                p_type, _, _, vaddr, paddr, _, memsz = struct.unpack_from("<IIQQQQQ", elf, phoff + 56 * j)
+                if p_type == 1 and vaddr <= addr and addr + size <= vaddr + memsz:
+                    return (addr - vaddr + paddr, addr - vaddr + paddr + size), None
+    return None, "no .text in vmlinux"
+
+
+text, why = kernel_text(f"{work}/vmlinuz")
+if text is None:
+    print(f"skip linux watch-kernel-text: {why}")
+else:
+    status, out, err = boot("quiet nokaslr tb.script=textpatch", "--watch",
+                            f"{text[0]:#x}-{text[1] - 1:#x}")
+    times = [(float(m.group(1)), m.group(2)) for m in re.finditer(
+        r"^tollbooth: watch: the guest wrote page 0x[0-9a-f]+ of watched range \S+ at "
+        r"([0-9.]+) ms, RIP (0x[0-9a-f]+)$", err, re.M)]
+    gaps = [i for i in range(1, len(times)) if times[i][0] - times[i - 1][0] >= 1500]
+    last = times[gaps[-1]:] if gaps else []
+    expect_results("watch-kernel-text", status, out, err, 0, "guest powered off",
+                   [r"schedstats 1", r"script textpatch exit 0"])
+    result("watch-kernel-text-caught", bool(last) and all(int(r, 16) >> 63 for _, r in last),
+           f"no burst of reports after 1.5 s of quiet, from kernel RIPs: {len(times)} reports,"
+           f" last {times[-3:]}")
 
 # 2. reboot(2): Linux's default reboot path on a PC with an ACPI reset register (FADT
 #    RESET_REG, port 0xcf9) ends the run with status 0 (no firmware to restart).
