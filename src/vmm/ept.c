@@ -137,6 +137,38 @@ u64 ept_clear_dirty(struct vm *vm, u64 eptp)
 	return ept_clear_dirty_table(vm, ept_table(vm, eptp), 4);
 }
 
+/* Leaves of `table` (level 4..1) mapping from `base`: dirty 4 KiB leaves into the bitmap. */
+static u64 ept_collect_table(struct vm *vm, u64 *table, int level, u64 base, u64 *bitmap,
+			     u64 pages, bool clear)
+{
+	u64 n = 0, span = 1ull << (12 + 9 * (level - 1));
+
+	for (int i = 0; table && i < 512; i++) {
+		u64 *e = &table[i], gpa = base + (u64)i * span;
+
+		if (!(*e & EPT_RWX))
+			continue;
+		if (level == 1 || (*e & EPT_PS)) {
+			if (!(*e & EPT_D))
+				continue;
+			for (u64 p = gpa >> 12; p < (gpa + span) >> 12 && p < pages; p++)
+				bitmap[p / 64] |= 1ull << (p % 64);
+			n++;
+			if (clear)
+				*e &= ~EPT_D;
+		} else {
+			n += ept_collect_table(vm, ept_table(vm, *e), level - 1, gpa, bitmap, pages,
+					       clear);
+		}
+	}
+	return n;
+}
+
+u64 ept_collect_dirty(struct vm *vm, u64 eptp, u64 *bitmap, u64 pages, bool clear)
+{
+	return ept_collect_table(vm, ept_table(vm, eptp), 4, 0, bitmap, pages, clear);
+}
+
 u64 ept_clear_dirty_range(struct vm *vm, u64 eptp, u64 gpa, u64 len)
 {
 	u64 n = 0;

@@ -35,6 +35,12 @@ u64 *ept_lookup(struct vm *vm, u64 eptp, u64 gpa, int *level);
  * for any change to a present entry. Returns the number of leaves that were dirty.
  */
 u64 ept_clear_dirty(struct vm *vm, u64 eptp);
+/*
+ * Dirty logging's read: OR a bit per dirty page (bit p of bitmap[p / 64] for the page at p << 12,
+ * below `pages`) into `bitmap`, and with `clear` clean the leaves read. The number of dirty
+ * leaves. The caller invalidates afterwards when it cleared any.
+ */
+u64 ept_collect_dirty(struct vm *vm, u64 eptp, u64 *bitmap, u64 pages, bool clear);
 /* The same for the leaves that map [gpa, gpa + len) only; the number that were dirty. */
 u64 ept_clear_dirty_range(struct vm *vm, u64 eptp, u64 gpa, u64 len);
 /*

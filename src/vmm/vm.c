@@ -221,6 +221,7 @@ void vm_mem_written(struct vm *vm, u64 gpa, u64 len)
 	if (len && vm->backend->mem_written)
 		vm->backend->mem_written(vm, gpa, len);
 	watch_mem_written(vm, gpa, len);
+	vm_dirty_mark(vm, gpa, len);
 }
 
 int vm_write_phys(struct vm *vm, u64 gpa, const void *buf, u64 len)

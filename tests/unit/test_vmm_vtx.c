@@ -1559,6 +1559,44 @@ static void test_testdev(void)
 	CHECK_EQ(d, 1);
 }
 
+/*
+ * Dirty-page logging (vmm/dirty.c): start cleans every page; a page the CPU dirtied (its EPT
+ * dirty flag, set here as the CPU would) and a DMA write (vm_write_phys, which bypasses EPT)
+ * are what get returns; reset cleans them; without PML it is refused.
+ */
+static void test_dirty_log(void)
+{
+	static u64 bits[(4 << 20) / 4096 / 64];
+	static struct vm dvm;
+	int level;
+	u64 *e;
+
+	CHECK_EQ(vmm_policy_set(&dvm, "pml", true), 0);
+	CHECK_EQ(vm_create(&dvm, 4 << 20, &backend_soft, &no_console), 0);
+	CHECK_EQ(vm_dirty_log_get(&dvm, bits, ARRAY_SIZE(bits), false), -EINVAL);
+	CHECK_EQ(vm_dirty_log_start(&dvm), 0);
+	CHECK_EQ(vm_dirty_log_get(&dvm, bits, ARRAY_SIZE(bits), false), 0);
+	CHECK_EQ(vm_dirty_log_get(&dvm, bits, 1, false), -ENOSPC);
+	e = ept_lookup(&dvm, dvm.eptp, 0x201000, &level);
+	CHECK(e && level == 1);
+	if (e)
+		*e |= EPT_D;
+	CHECK_EQ(vm_write_phys(&dvm, 0x5ffe, "dma", 3), 0); /* two pages: 0x5000 and 0x6000 */
+	CHECK_EQ(vm_dirty_log_get(&dvm, bits, ARRAY_SIZE(bits), false), 3);
+	CHECK_EQ(bits[0], (1ull << 5) | (1ull << 6));
+	CHECK_EQ(bits[0x201 / 64], 1ull << (0x201 % 64));
+	CHECK_EQ(vm_dirty_log_get(&dvm, bits, ARRAY_SIZE(bits), true), 3);
+	CHECK(e && !(*e & EPT_D));
+	CHECK_EQ(vm_dirty_log_get(&dvm, bits, ARRAY_SIZE(bits), true), 0);
+	CHECK_EQ(bits[0], 0);
+	vm_destroy(&dvm);
+
+	memset(&dvm, 0, sizeof(dvm));
+	CHECK_EQ(vm_create(&dvm, 4 << 20, &backend_soft, &no_console), 0);
+	CHECK_EQ(vm_dirty_log_start(&dvm), -ENOTSUP); /* no PML: no dirty flags to read */
+	vm_destroy(&dvm);
+}
+
 int main(void)
 {
 	test_host_memory();
@@ -1580,5 +1618,6 @@ int main(void)
 	test_policy_default();
 	test_policy_switches();
 	test_policy_adapts();
+	test_dirty_log();
 	return check_done("vmm_vtx");
 }
