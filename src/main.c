@@ -984,6 +984,9 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 	if (o->stats) {
 		board_print_devices_line(&vm, stderr);
 		stats_print(&vm.stats, stderr, vm.pio.unclaimed_reads, vm.pio.unclaimed_writes);
+		fprintf(stderr, "Unclaimed MMIO reads: %llu, writes: %llu\n",
+			(unsigned long long)vm.mmio.unclaimed_reads,
+			(unsigned long long)vm.mmio.unclaimed_writes);
 		kvm_print_kernel_stats(&vm.vcpus[0], stderr);
 		board_virtio_print_stats(&vm, stderr);
 		vm_print_vcpu_stats(&vm, stderr);

@@ -172,6 +172,12 @@ expect stats-machine 85 '^Machine micro, devices: uart ioapic lapic acpi-pm rese
 	run --stats "$tmp/exit42.elf"
 expect absent-port-counted 85 'Unclaimed port reads: 1, writes: 0' -- \
 	run --stats "$tmp/pic-read.elf"
+# mov 0xfed00000, %eax (the HPET's page, absent on micro); mov $0x2a, %al; out %al, $0xf4.
+aout "$tmp/hpet-read.elf" 0 0 0 0 '\xa1\x00\x00\xd0\xfe\xb0\x2a\xe6\xf4'
+expect absent-mmio-counted 85 'Unclaimed MMIO reads: 1, writes: 0' -- \
+	run --stats "$tmp/hpet-read.elf"
+expect present-mmio-not-counted 85 'Unclaimed MMIO reads: 0, writes: 0' -- \
+	run --stats --device hpet "$tmp/hpet-read.elf"
 expect present-port-not-counted 85 'Unclaimed port reads: 0, writes: 0' -- \
 	run --stats --device pic "$tmp/pic-read.elf"
 # The write monitor (--watch, src/vmm/watch.c) on guests/tests/watch.c, which writes the first
