@@ -29,8 +29,9 @@ GEN := $(BUILD_ROOT)/gen
 CFLAGS := -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Isrc -I$(GEN) $(MODE_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := $(MODE_LDFLAGS) $(EXTRA_LDFLAGS)
-# Zydis disassembles the instruction at each exit's RIP in --trace files (src/stats/trace.c).
-LDLIBS := -lZydis -lm
+# Zydis disassembles the instruction at each exit's RIP in --trace files (src/stats/trace.c);
+# libseccomp builds the sandbox's filter (src/vmm/sandbox.c).
+LDLIBS := -lZydis -lm -lseccomp
 
 SRCS := $(sort $(wildcard src/*/*.c)) src/main.c
 LIB_SRCS := $(filter-out src/main.c,$(SRCS))

@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Check tollbooth's build dependencies on Debian/Ubuntu: `deps.sh run|check|bench|fuzz|linux`.
-#   run:   gcc, make, binutils (objcopy, ld), libzydis-dev (--trace disassembles exits with it)
+#   run:   gcc, make, binutils (objcopy, ld), libzydis-dev (--trace disassembles exits with it),
+#          libseccomp-dev (the sandbox's filter, src/vmm/sandbox.c)
 #   check: those and python3 (tests/hostile); Zydis is also the decoder's test oracle
 #   bench: those and qemu-system-x86 (the comparison; bench/bench.py installs Bochs)
 #   fuzz:  those of run, clang-14 and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes)
@@ -23,6 +24,7 @@ need_cmd objcopy binutils
 need_cmd ld binutils
 [ -e /usr/include/stdio.h ] || missing="$missing libc6-dev"
 [ -e /usr/include/Zydis/Zydis.h ] || missing="$missing libzydis-dev"
+[ -e /usr/include/seccomp.h ] || missing="$missing libseccomp-dev"
 case $what in
 run) ;;
 check)

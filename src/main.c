@@ -16,6 +16,7 @@
 #include "devices/console.h"
 #include "soft/soft.h"
 #include "vmm/policy.h"
+#include "vmm/sandbox.h"
 #include "kvm/kvm.h"
 #include "vmm/vm.h"
 
@@ -42,6 +43,7 @@ struct run_options {
 	const char *vmx[16]; /* --vmx NAME=on|off[,...], applied in order */
 	unsigned nr_vmx;
 	bool debug_dump; /* --debug-dump */
+	bool no_sandbox; /* --sandbox off */
 	struct board_virtio_spec virtio[BOARD_MAX_VIRTIO]; /* --drive, --device, in order */
 	unsigned nr_virtio;
 	u32 machine;		  /* --machine: BOARD_MACHINE_MICRO or _PC */
@@ -142,6 +144,10 @@ static const char usage_run[] =
 	"      --debug-dump      when tollbooth stops the run on an exit it cannot handle, dump\n"
 	"                        the exit record, the registers and the VMCS to stderr first\n"
 	"                        (for a developer; the stop itself is always one line)\n"
+	"      --sandbox on|off  on (default): once the guest is set up, a seccomp filter allows\n"
+	"                        the VMM only the system calls a run needs; any other stops it\n"
+	"                        (status 4, one line naming the call). off: no filter, for\n"
+	"                        gdb, perf or valgrind (docs/security.md)\n"
 	"  -h, --help            this text\n"
 	"\n"
 	"exit status:\n"
@@ -151,7 +157,8 @@ static const char usage_run[] =
 	"  2             bad command line or image\n"
 	"  4             tollbooth ended the run: the guest triple-faulted, halted for good or\n"
 	"                made an exit tollbooth cannot handle, or tollbooth itself failed (no\n"
-	"                memory for guest RAM); one line on stderr says which\n"
+	"                memory for guest RAM) or the sandbox stopped a system call; one line\n"
+	"                on stderr says which\n"
 	"  128 + N       signal N (SIGINT, SIGTERM, SIGHUP) stopped the run; the statistics\n"
 	"                and the trace are written first\n";
 
@@ -387,7 +394,8 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 	       OPT_TRACE_LIMIT };
 	enum { OPT_KVM_IOEVENTFD = 512, OPT_KVM_DISABLE_EXITS, OPT_KVM_IRQCHIP };
 	enum { OPT_VMX = 768, OPT_DEBUG_DUMP, OPT_KERNEL, OPT_INITRD, OPT_DRIVE, OPT_DEVICE,
-	       OPT_CPUS, OPT_HALT_POLL, OPT_NO_DEVICE, OPT_DEVICES, OPT_WATCH, OPT_WATCH_METHOD };
+	       OPT_CPUS, OPT_HALT_POLL, OPT_NO_DEVICE, OPT_DEVICES, OPT_WATCH, OPT_WATCH_METHOD,
+	       OPT_SANDBOX };
 	static const struct option longopts[] = {
 		{ "mem", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -406,6 +414,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		{ "jit", required_argument, NULL, OPT_JIT },
 		{ "vmx", required_argument, NULL, OPT_VMX },
 		{ "debug-dump", no_argument, NULL, OPT_DEBUG_DUMP },
+		{ "sandbox", required_argument, NULL, OPT_SANDBOX },
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
 		{ "drive", required_argument, NULL, OPT_DRIVE },
@@ -548,6 +557,11 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 			break;
 		case OPT_DEBUG_DUMP:
 			o->debug_dump = true;
+			break;
+		case OPT_SANDBOX:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				return usage_error("--sandbox '%s': use on or off", optarg);
+			o->no_sandbox = !strcmp(optarg, "off");
 			break;
 		case OPT_INITRD:
 			if (!*optarg)
@@ -729,8 +743,15 @@ static int open_output(const char *option, const char *path, FILE **f)
 	if (!path)
 		return 0;
 	*f = fopen(path, "w");
-	if (*f)
+	/* Its buffer now: stdio would fstat the file for one at its first write, which comes
+	   under the sandbox (--stats-json writes only at the end). */
+	if (*f && !setvbuf(*f, NULL, _IOFBF, 0))
 		return 0;
+	if (*f) {
+		fclose(*f);
+		*f = NULL;
+		errno = ENOMEM;
+	}
 	fprintf(stderr, "tollbooth: %s '%s': cannot write: %s\n", option, path, strerror(errno));
 	return EXIT_STATUS_USAGE;
 }
@@ -976,7 +997,17 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 		stats_trace_start(&vm.stats, trace, o->trace_limit);
 	stop_signals_install(&vm);
 	console_open(quit_by_user, &vm);
-	status = vm_run(&vm);
+	if (!o->no_sandbox) {
+		struct sandbox_config sc = { .kvm = o->backend == &backend_kvm,
+					     .on_stop = console_restore_terminal };
+		char why[256];
+
+		/* Setup is over: every file, TAP and output is open, the vCPUs exist. The guest
+		   does not run outside the sandbox it was asked to run in. */
+		if (sandbox_enter(&sc, why, sizeof(why)))
+			vm_request_stop(&vm, EXIT_STATUS_STOPPED, "%s", why);
+	}
+	status = vm.stop ? vm.exit_status : vm_run(&vm);
 	watch_drain(&vm); /* writes logged since the last drain */
 	console_close();
 	if (vm.stop_msg[0])

@@ -47,7 +47,7 @@ void console_flush(void)
 	con.out_len = 0;
 }
 
-static void console_restore_terminal(void)
+void console_restore_terminal(void)
 {
 	if (con.raw) {
 		tcsetattr(STDIN_FILENO, TCSANOW, &con.saved);

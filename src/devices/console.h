@@ -17,6 +17,8 @@ void console_close(void); /* flush, restore the terminal; idempotent */
  * its default action. Installed for SIGQUIT by console_open().
  */
 void console_die_of_signal(int sig);
+/* The terminal's mode as console_open found it (tcsetattr alone: async-signal-safe). */
+void console_restore_terminal(void);
 
 void console_write_byte(void *opaque, u8 byte);
 /* Up to max bytes of pending input, 0 when there is none; never blocks. */

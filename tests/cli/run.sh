@@ -295,6 +295,10 @@ expect trace-limit 85 "--trace '$tmp/limited.json': stopped at --trace-limit 64K
 	"$tmp/cpuid20k.elf"
 expect tsc-unknown 2 "--tsc 'guest': use host, virtual or virtual:CPI" -- run --tsc guest \
 	"$tmp/exit42.elf"
+# --sandbox: on (default) and off both run the guest to its exit; anything else is a usage error.
+expect sandbox-bogus 2 "--sandbox 'bogus': use on or off" -- run --sandbox bogus "$tmp/exit42.elf"
+expect sandbox-on 85 'VM-EXIT' -- run --sandbox on --stats "$tmp/exit42.elf"
+expect sandbox-off 85 'VM-EXIT' -- run --sandbox off --stats "$tmp/exit42.elf"
 expect tsc-cpi-zero 2 "--tsc 'virtual:0'" -- run --tsc virtual:0 "$tmp/exit42.elf"
 expect tsc-cpi-not-a-number 2 "--tsc 'virtual:x'" -- run --tsc virtual:x "$tmp/exit42.elf"
 expect tsc-cpi-empty 2 "--tsc 'virtual:'" -- run --tsc virtual: "$tmp/exit42.elf"
