@@ -586,11 +586,11 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 				return usage_error("--machine '%s': use micro or pc", optarg);
 			break;
 		case OPT_NO_DEVICE:
-		case OPT_DEVICES:
-			if (c == OPT_DEVICES)
-				o->list_devices = true;
-			else if (parse_board_device("--no-device", optarg, &o->devs_remove))
+			if (parse_board_device("--no-device", optarg, &o->devs_remove))
 				return EXIT_STATUS_USAGE;
+			break;
+		case OPT_DEVICES:
+			o->list_devices = true;
 			break;
 		case OPT_DRIVE:
 		case OPT_DEVICE: {
@@ -980,9 +980,11 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 		vm_destroy(&vm);
 		return 0;
 	}
-	if (!o->list_devices) {
+	{
 		char why[256];
 
+		/* After the guest and the firmware tables are in RAM: their writes are not
+		   the guest's. */
 		if (watch_start(&vm, why, sizeof(why))) {
 			fprintf(stderr, "tollbooth: %s\n", why);
 			if (json)

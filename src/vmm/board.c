@@ -10,6 +10,9 @@
  *   reset registers at 0x92 and 0xcf9; fw_cfg at 0x510; the PCI host bridge at 0xcf8/0xcfc; the
  *   IOAPIC at 0xfec00000; a local APIC per vCPU at 0xfee00000; the debug-exit port; testdev;
  *   the boot timer at port 0x4f8 (devices/boot_timer.h).
+ * That is --machine pc. The default machine, micro, has none of the legacy set (PIC, PIT, RTC,
+ * i8042, HPET, PCI ports, port 0x92) nor the test device: an absent device is not initialized,
+ * not on a bus and not in the ACPI tables (vm.h enum board_dev, docs/security.md).
  * A new device goes here: init, bus ranges, vm_register_device, irq_line_wire.
  *
  * The path of an interrupt (docs/architecture.md):

@@ -160,7 +160,10 @@ struct vm_watch {
 	unsigned nr;
 	bool wp;      /* --watch-method wp: EPT write protection, not PML */
 	bool started; /* watch_start ran: writes are reported from now on */
-	u64 wp_page;  /* wp: the page one instruction may write until its MTF exit; ~0: none */
+	/* wp: the pages one instruction may write until its MTF exit (two when its write
+	   straddles a page boundary: the second violation comes before the MTF exit) */
+	u64 wp_pages[2];
+	unsigned nr_wp_pages;
 	u64 reports, shown, pml_entries, drains, wp_exits, mtf_exits;
 	u64 window_ns, window_shown, hidden; /* the report lines' rate limit */
 	struct timer tick; /* pml: the periodic drain */

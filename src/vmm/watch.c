@@ -214,7 +214,7 @@ int watch_start(struct vm *vm, char *why, size_t len)
 		}
 	if (changed && vm->backend->ept_changed)
 		vm->backend->ept_changed(vm);
-	w->wp_page = ~0ull;
+	w->nr_wp_pages = 0;
 	w->started = true;
 	if (!w->wp) {
 		timer_init(&w->tick, &vm->timers, watch_tick, vm, "watch");
@@ -246,7 +246,8 @@ bool watch_ept_violation(struct vcpu *vcpu, const struct vm_exit *exit)
 		return false;
 	if (b->ept_changed)
 		b->ept_changed(vm);
-	w->wp_page = exit->guest_phys & ~0xfffull;
+	if (w->nr_wp_pages < ARRAY_SIZE(w->wp_pages))
+		w->wp_pages[w->nr_wp_pages++] = exit->guest_phys & ~0xfffull;
 	b->set_event_window(vcpu, BACKEND_WINDOW_MTF, true);
 	return true;
 }
@@ -256,13 +257,14 @@ void watch_mtf(struct vcpu *vcpu)
 	struct vm *vm = vcpu->vm;
 	struct vm_watch *w = &vm->watch;
 
-	if (w->wp_page == ~0ull)
+	if (!w->nr_wp_pages)
 		return;
 	w->mtf_exits++;
-	ept_set_write(vm, vm->eptp, w->wp_page, false);
+	for (unsigned i = 0; i < w->nr_wp_pages; i++)
+		ept_set_write(vm, vm->eptp, w->wp_pages[i], false);
 	if (vm->backend->ept_changed)
 		vm->backend->ept_changed(vm);
-	w->wp_page = ~0ull;
+	w->nr_wp_pages = 0;
 	vm->backend->set_event_window(vcpu, BACKEND_WINDOW_MTF, false);
 }
 
