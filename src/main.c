@@ -881,6 +881,17 @@ static int load_guest(const struct run_options *o, const u8 *image, size_t size,
 	return err;
 }
 
+/* A run that ends before the guest starts: the output files closed, the VM freed; `status`. */
+static int run_abandon(struct vm *vm, FILE *json, FILE *trace, int status)
+{
+	if (json)
+		fclose(json);
+	if (trace)
+		fclose(trace);
+	vm_destroy(vm);
+	return status;
+}
+
 static int run_guest(const struct run_options *o, const u8 *image, size_t size, const u8 *initrd,
 		     size_t initrd_size)
 {
@@ -951,34 +962,19 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 			/* The user's device (a file that cannot be opened, a TAP that does not
 			   exist): one line naming it, status 2 as for any bad argument. */
 			fprintf(stderr, "tollbooth: %s\n", why);
-			if (json)
-				fclose(json);
-			if (trace)
-				fclose(trace);
-			vm_destroy(&vm);
-			return EXIT_STATUS_USAGE;
+			return run_abandon(&vm, json, trace, EXIT_STATUS_USAGE);
 		}
 	}
 	if (!err)
 		err = board_install_firmware(&vm);
 	if (err) {
-		if (json)
-			fclose(json);
-		if (trace)
-			fclose(trace);
 		fprintf(stderr, "tollbooth: cannot create the VM (%lluM of RAM, %s backend): %s\n",
 			(unsigned long long)(o->mem_size >> 20), o->backend->name, strerror(-err));
-		vm_destroy(&vm);
-		return EXIT_STATUS_STOPPED;
+		return run_abandon(&vm, json, trace, EXIT_STATUS_STOPPED);
 	}
 	if (o->list_devices) {
 		board_print_inventory(&vm, stdout);
-		if (json)
-			fclose(json);
-		if (trace)
-			fclose(trace);
-		vm_destroy(&vm);
-		return 0;
+		return run_abandon(&vm, json, trace, 0);
 	}
 	{
 		char why[256];
@@ -987,12 +983,7 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 		   the guest's. */
 		if (watch_start(&vm, why, sizeof(why))) {
 			fprintf(stderr, "tollbooth: %s\n", why);
-			if (json)
-				fclose(json);
-			if (trace)
-				fclose(trace);
-			vm_destroy(&vm);
-			return EXIT_STATUS_USAGE;
+			return run_abandon(&vm, json, trace, EXIT_STATUS_USAGE);
 		}
 	}
 	if (trace)

@@ -76,6 +76,8 @@ static void tsc_pair(u64 *tsc, u64 *ns)
 {
 	u64 best = UINT64_MAX;
 
+	*tsc = __builtin_ia32_rdtsc();
+	*ns = monotonic_ns();
 	for (int i = 0; i < 16 && best > 2000; i++) {
 		u64 t1 = monotonic_ns(), c = __builtin_ia32_rdtsc(), t2 = monotonic_ns();
 
