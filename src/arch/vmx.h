@@ -54,9 +54,12 @@ enum exit_reason {
 #define PROC2_ENABLE_EPT BIT(1)
 #define PROC2_DESC_TABLE_EXITING BIT(2)
 #define PROC2_ENABLE_RDTSCP BIT(3)
+#define PROC2_VIRT_X2APIC BIT(4)
 #define PROC2_ENABLE_VPID BIT(5)
 #define PROC2_WBINVD_EXITING BIT(6)
 #define PROC2_UNRESTRICTED_GUEST BIT(7)
+#define PROC2_APIC_REG_VIRT BIT(8)
+#define PROC2_VIRT_INTR_DELIVERY BIT(9)
 #define PROC2_PAUSE_LOOP_EXITING BIT(10)
 #define PROC2_RDRAND_EXITING BIT(11)
 #define PROC2_ENABLE_INVPCID BIT(12)
@@ -153,6 +156,22 @@ enum exit_reason {
 
 /* The VMX-preemption timer ticks once every 2^5 TSC cycles (IA32_VMX_MISC bits 4:0). */
 #define VMX_MISC_PREEMPTION_SHIFT 5
+
+/* APIC-access exit qualification (SDM vol. 3C 28.2.1, Table 28-6): bits 11:0 the page offset
+   (linear accesses), bits 15:12 the access type. */
+#define APIC_ACCESS_LINEAR_READ 0
+#define APIC_ACCESS_LINEAR_WRITE 1
+#define APIC_ACCESS_LINEAR_FETCH 2
+#define APIC_ACCESS_LINEAR_EVENT 3
+#define APIC_ACCESS_GPA_EVENT 10
+#define APIC_ACCESS_GPA_INSN 15
+#define APIC_ACCESS_QUAL(type, off) ((u64)(type) << 12 | ((off)&0xfff))
+
+/* Posted-interrupt descriptor (SDM vol. 3C 30.6, Table 30-1): 64 bytes, 64-byte aligned. PIR
+   bits 255:0, outstanding notification (ON) bit 256, suppress notification (SN) bit 257 (read
+   by senders only), notification vector bits 279:272 and destination bits 319:288 (VT-d's). */
+#define PI_DESC_ON_BIT 256
+#define PI_DESC_SN_BIT 257
 
 /* I/O exit qualification (SDM vol. 3C Table 28-5). */
 #define IO_QUAL_SIZE(q) (((q) & 7) + 1)

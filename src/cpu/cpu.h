@@ -38,6 +38,11 @@ struct vmx_controls {
 	u16 vpid;              /* when PROC2_ENABLE_VPID; 0 is not allowed (SDM 26.2.1.1) */
 	u64 pml_address;       /* host-physical, 4 KiB aligned, when PROC2_ENABLE_PML */
 	u32 ple_gap, ple_window;
+	/* APIC virtualization (SDM vol. 3C chapter 30, cpu/apicv.c). */
+	u64 apic_access_addr;  /* physical page, when PROC2_VIRT_APIC_ACCESSES (30.4) */
+	u64 *pi_desc;          /* 64 bytes, when PIN_POSTED_INTERRUPTS (30.6) */
+	u8 pi_nv;              /* the posted-interrupt notification vector */
+	u64 eoi_exit[4];       /* EOI-exit bitmap, vectors 0-255, with virtual-interrupt delivery */
 };
 
 /* Address widths of the software CPU, which CPUID.80000008H:EAX reports (SDM vol. 3A 4.1.4). */
@@ -177,6 +182,13 @@ void cpu_kick(struct cpu *c);
  * is delivered through the guest IDT unless blocked by NMI (SDM 26.2, 25.4.2).
  */
 void cpu_raise_nmi(struct cpu *c);
+/*
+ * A host interrupt with `vector` for the physical CPU this vCPU runs on, from any host thread
+ * (a device thread posting an interrupt, SDM vol. 3C 30.6): recognized at the next instruction
+ * boundary as an external interrupt. With "process posted interrupts" and the notification
+ * vector it is posted-interrupt processing, with no VM exit; any other vector exits (reason 1).
+ */
+void cpu_send_host_ipi(struct cpu *c, u8 vector);
 
 /*
  * XCR0 as XSETBV loads it, for the VMM's XSETBV exit handler (SDM vol. 3C 26.1.2): 0, or -EINVAL
@@ -207,6 +219,7 @@ struct cpu_vmx_state {
 	u32 preemption_timer; /* counts down while PIN_PREEMPTION_TIMER is set (SDM 26.5.1) */
 	u16 pml_index;	      /* next PML entry; counts down from 511 (SDM 29.3.6) */
 	u64 pdpte[4];	      /* PAE PDPTEs, used when EPT is on (SDM 27.3.2.4) */
+	u16 intr_status;      /* guest interrupt status: RVI bits 7:0, SVI bits 15:8 (25.4.2) */
 };
 void cpu_get_vmx_state(struct cpu *c, struct cpu_vmx_state *s);
 void cpu_set_vmx_state(struct cpu *c, const struct cpu_vmx_state *s);

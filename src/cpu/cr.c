@@ -141,8 +141,9 @@ static u8 *vtpr(const struct cpu *c)
 
 /*
  * MOV to CR8 with the TPR shadow (SDM vol. 3C 30.3): VTPR[7:4] = value[3:0], VTPR[3:0] and bytes
- * 0x81-0x83 cleared. Then TPR virtualization (30.1.2; no virtual-interrupt delivery here): if
- * VTPR[7:4] < TPR_THRESHOLD[3:0], a trap-like exit 43 after the instruction.
+ * 0x81-0x83 cleared. Then TPR virtualization (30.1.2, apicv.c): without virtual-interrupt
+ * delivery a trap-like exit 43 when VTPR[7:4] < TPR_THRESHOLD[3:0]; with it, PPR virtualization
+ * and the evaluation of pending virtual interrupts.
  */
 static void vtpr_write(struct cpu *c, u64 v)
 {
@@ -150,8 +151,7 @@ static void vtpr_write(struct cpu *c, u64 v)
 
 	p[0] = (u8)(v << 4);
 	p[1] = p[2] = p[3] = 0;
-	if ((v & 0xf) < (c->ctl.tpr_threshold & 0xf))
-		cpu_vmexit_trap(c, EXIT_REASON_TPR_BELOW_THRESHOLD, 0);
+	apicv_tpr_virtualize(c);
 }
 
 /* 0F 20: MOV r, CRn. CR8 only in 64-bit mode (REX.R); others #UD. */

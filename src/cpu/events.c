@@ -410,6 +410,7 @@ void events_vmentry(struct cpu *c)
 	c->rf_step = 0; /* an exit before the instruction completed: RF stays for it */
 	c->iret_nmi_unblocked = 0;
 	c->event_pending = 1;
+	apicv_vmentry(c);
 	events_rearm(c);
 }
 
@@ -420,6 +421,42 @@ void events_vmexit(struct cpu *c)
 		c->vmx.preemption_timer = (u32)preempt_remaining(c);
 	c->preempt_armed = 0;
 	c->work_icount = ~0ull;
+	/* A VM exit ends the recognition of a virtual interrupt, and the APIC-write emulation of
+	   an operation that exited does not occur (SDM vol. 3C 30.4.3.2). */
+	c->vintr = 0;
+	c->apic_write = 0;
+}
+
+/*
+ * The highest host interrupt pending (cpu_send_host_ipi), as the host's local APIC would
+ * present it, taken off c->host_irr. The posted-interrupt notification vector, with "process
+ * posted interrupts", is posted-interrupt processing and the next one is looked at; any other
+ * becomes the external interrupt that exits.
+ */
+static void host_ipi_take(struct cpu *c, bool *pending)
+{
+	__atomic_store_n(&c->host_irr_any, 0, __ATOMIC_SEQ_CST);
+	for (int i = 7; i >= 0; i--) {
+		u32 w = __atomic_load_n(&c->host_irr[i], __ATOMIC_SEQ_CST);
+
+		while (w) {
+			unsigned bit = 31 - (unsigned)__builtin_clz(w);
+			u8 vector = (u8)(i * 32 + bit);
+
+			__atomic_fetch_and(&c->host_irr[i], ~(1u << bit), __ATOMIC_SEQ_CST);
+			w &= ~(1u << bit);
+			if ((c->ctl.pin & PIN_POSTED_INTERRUPTS) && c->ctl.pi_desc &&
+			    vector == c->ctl.pi_nv) {
+				apicv_posted(c);
+				*pending = true; /* a virtual interrupt may now be recognized */
+				continue;
+			}
+			/* Others stay for the next boundary. */
+			__atomic_store_n(&c->host_irr_any, 1, __ATOMIC_SEQ_CST);
+			cpu_raise_external_interrupt(c, vector);
+			return;
+		}
+	}
 }
 
 /* Exits taken between instructions have no instruction length (SDM 28.2.5). */
@@ -480,6 +517,10 @@ void events_check(struct cpu *c)
 		c->rf_step = 0;
 		c->rflags &= ~X86_RF;
 	}
+	/* APIC-write emulation comes first after the operation that wrote the APIC-access page
+	   (SDM vol. 3C 30.4.3.2: above SMIs, INIT and lower events, whatever IF and shadows). */
+	if (c->apic_write)
+		apicv_write_emulate(c);
 	if (c->inject.valid && c->inject.type == INTR_TYPE_OTHER_EVENT) {
 		/* Type 7 vector 0 injects a pending MTF VM exit, whatever the control says
 		   (SDM 27.5.2); it is not a vectoring entry. */
@@ -573,6 +614,23 @@ void events_check(struct cpu *c)
 			}
 			pending = true;
 		}
+		/* Host interrupts from other threads (cpu_send_host_ipi), external interrupts
+		   for this CPU: the notification vector is posted-interrupt processing (30.6),
+		   whose virtual interrupt may be delivered at once. */
+		if (c->host_irr_any && (pin & PIN_EXTINT_EXITING))
+			host_ipi_take(c, &pending);
+		/* A recognized virtual interrupt, at the priority of interrupt-window exiting
+		   (SDM vol. 3C 30.2.2): delivered when RFLAGS.IF = 1; it wakes the HLT state. */
+		if (c->vintr && !(c->ctl.proc & PROC_INTR_WINDOW_EXITING)) {
+			if (c->rflags & X86_IF) {
+				u8 vector = c->rvi;
+
+				apicv_deliver(c);
+				deliver_hw_event(c, vector, INTR_TYPE_EXT_INTR);
+			} else {
+				pending = true;
+			}
+		}
 		if (c->extint_pending) {
 			if (pin & PIN_EXTINT_EXITING) {
 				c->extint_pending = 0;
@@ -639,6 +697,13 @@ void events_check(struct cpu *c)
 	}
 	/* A kick that came while this ran is looked at before the next block. */
 	c->event_pending = pending || (c->kicked && (pin & PIN_EXTINT_EXITING));
+}
+
+void cpu_send_host_ipi(struct cpu *c, u8 vector)
+{
+	__atomic_fetch_or(&c->host_irr[vector / 32], 1u << (vector % 32), __ATOMIC_SEQ_CST);
+	__atomic_store_n(&c->host_irr_any, 1, __ATOMIC_SEQ_CST);
+	c->event_pending = 1;
 }
 
 void cpu_raise_external_interrupt(struct cpu *c, u8 vector)

@@ -610,6 +610,7 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 	c->host_tick_icount = CPU_HOST_TICK;
 	c->work_icount = ~0ull;
 	c->vmx.pml_index = 511;
+	c->apicv_page = ~0ull;
 	return c;
 fail:
 	if (bc) {
@@ -649,6 +650,7 @@ void cpu_set_controls(struct cpu *c, const struct vmx_controls *ctl)
 {
 	c->ctl = *ctl;
 	c->event_pending = 1; /* windows, MTF, NMI and interrupt exiting are checked anew */
+	apicv_set_controls(c);
 }
 
 u64 cpu_get_xcr0(const struct cpu *c)
@@ -797,6 +799,7 @@ void cpu_get_vmx_state(struct cpu *c, struct cpu_vmx_state *s)
 	s->pending_dbg = (c->vmx.pending_dbg & ~BIT(14)) | (c->single_step ? BIT(14) : 0);
 	s->dr7 = c->dr[7];
 	memcpy(s->pdpte, c->pdpte, sizeof(s->pdpte));
+	s->intr_status = (u16)(c->rvi | c->svi << 8);
 }
 
 /*
@@ -816,6 +819,8 @@ void cpu_set_vmx_state(struct cpu *c, const struct cpu_vmx_state *s)
 	c->nmi_blocked = !!(intr & GUEST_INTR_STATE_NMI);
 	c->halted = s->activity == GUEST_ACTIVITY_HLT;
 	c->single_step = !!(s->pending_dbg & BIT(14));
+	c->rvi = (u8)s->intr_status;
+	c->svi = (u8)(s->intr_status >> 8);
 	c->dr[7] = (s->dr7 & ~0xd800ull) | 0x400;
 	if (pae_paging(c->cr0, c->cr4, c->efer))
 		memcpy(c->pdpte, s->pdpte, sizeof(c->pdpte));

@@ -276,6 +276,13 @@ struct cpu {
 	u8 extint_pending;     /* an external interrupt waits (cpu_raise_external_interrupt) */
 	u8 extint_vector;
 	volatile u8 kicked;    /* cpu_kick(), maybe from a signal handler: a host IPI to raise */
+	/* APIC virtualization (apicv.c, SDM vol. 3C chapter 30). */
+	u64 apicv_page;	       /* the APIC-access page under PROC2_VIRT_APIC_ACCESSES, else ~0 */
+	u8 rvi, svi;	       /* guest interrupt status (25.4.2) */
+	u8 vintr;	       /* a virtual interrupt is recognized (30.2.1) */
+	u16 apic_write;	       /* APIC-write emulation due after this operation (30.4.3.2) */
+	u32 host_irr[8];       /* cpu_send_host_ipi() vectors not yet recognized (atomic) */
+	volatile u8 host_irr_any;
 	u8 tsc_mode;	      /* enum cpu_tsc_mode */
 	u32 tsc_cpi;	      /* cycles per instruction in CPU_TSC_VIRTUAL */
 	u64 tsc_cycles;	      /* cycles added by cpu_add_cycles() */
@@ -718,6 +725,33 @@ u64 cpu_guest_tsc(struct cpu *c); /* guest TSC as RDTSC returns it (TSC offsetti
 
 /* Between blocks: pending injections, interrupts, halted state (events.c). */
 void events_check(struct cpu *c);
+
+/* --- APIC virtualization (apicv.c, SDM vol. 3C chapter 30) --- */
+
+/* APIC-write emulation due (c->apic_write): the flag beside the page offset. */
+#define APICV_WRITE_DUE 0x8000
+/* Reads and writes of the APIC-access page at page offset `off` (30.4.2, 30.4.3): virtualized
+   on the virtual-APIC page or an APIC-access VM exit. The caller checked c->apicv_page. */
+u64 apicv_read(struct cpu *c, unsigned off, unsigned size);
+void apicv_write(struct cpu *c, unsigned off, u64 v, unsigned size);
+/* An instruction fetch from the page, or a page-walk access to it under EPT (30.4.6). */
+noreturn void apicv_access_exit(struct cpu *c, unsigned type, unsigned off);
+/* MOV to CR8 with the TPR shadow stored VTPR: TPR virtualization (30.1.2), inside the
+   instruction (its exits are trap-like). */
+void apicv_tpr_virtualize(struct cpu *c);
+/* RDMSR/WRMSR of 800H-8FFH that the MSR bitmap lets through, with "virtualize x2APIC mode"
+   (30.5): true when virtualized (*v read, or the write done); false: not virtualized. */
+bool apicv_rdmsr(struct cpu *c, u32 msr, u64 *v);
+bool apicv_wrmsr(struct cpu *c, u32 msr, u64 v);
+/* Between instructions (events.c): APIC-write emulation, virtual-interrupt delivery, host
+   interrupts (posted-interrupt processing or exit 1). */
+void apicv_write_emulate(struct cpu *c);
+void apicv_deliver(struct cpu *c);
+void apicv_posted(struct cpu *c);
+/* VM entry with virtual-interrupt delivery: PPR virtualization and evaluation (27.3.2.5). */
+void apicv_vmentry(struct cpu *c);
+/* The controls changed: the APIC-access page (c->apicv_page) and the TLB. */
+void apicv_set_controls(struct cpu *c);
 /* Deliver the fault recorded in c->fault_* (after cpu_fault's longjmp). */
 void events_deliver_fault(struct cpu *c);
 /* Complete an I/O instruction after its exit came back (io.c). */

@@ -165,6 +165,10 @@ static always_inline bool pt_read_pa(struct cpu *c, u64 pa, unsigned size, bool 
 		*v = v32;
 		return true;
 	}
+	/* Under EPT a paging-structure access to the APIC-access page exits (30.4.6.1). */
+	if (unlikely(hpa && !debug && (pa & PAGE_MASK) == c->apicv_page))
+		apicv_access_exit(c, c->fault_depth ? APIC_ACCESS_GPA_EVENT : APIC_ACCESS_GPA_INSN,
+				  0);
 	u8 *p = hpa ? mmu_hpa_ptr(c, pa, size) : NULL;
 	if (p) {
 		*v = host_load(p, size);
@@ -399,7 +403,7 @@ static void tlb_fill(struct cpu *c, u64 lin, int acc, u64 pa, u64 rights, bool d
 	u8 *host;
 
 	if ((user && (acc & ACC_SYS)) || (!user && (rights & PTE_US) && (c->cr4 & CR4_SMAP)) ||
-	    !(ept & EPT_TLB_R))
+	    !(ept & EPT_TLB_R) || ppage == c->apicv_page)
 		return;
 	if (likely(ppage < c->ram_size))
 		host = c->ram + ppage;
@@ -596,6 +600,8 @@ static void mmio_write_n(struct cpu *c, u64 gpa, u64 v, unsigned size)
  */
 static u64 phys_read(struct cpu *c, u64 pa, unsigned size)
 {
+	if (unlikely((pa & PAGE_MASK) == c->apicv_page))
+		return apicv_read(c, pa & 0xfff, size);
 	if (likely(pa < c->ram_size))
 		return host_load(c->ram + pa, size);
 	if (ept_enabled(c)) {
@@ -609,6 +615,10 @@ static u64 phys_read(struct cpu *c, u64 pa, unsigned size)
 /* A write that hits decoded code drops it afterwards (self-modifying code, SDM vol. 3A 11.6). */
 static void phys_write(struct cpu *c, u64 pa, u64 v, unsigned size)
 {
+	if (unlikely((pa & PAGE_MASK) == c->apicv_page)) {
+		apicv_write(c, pa & 0xfff, v, size);
+		return;
+	}
 	if (likely(pa < c->ram_size)) {
 		host_store(c->ram + pa, v, size);
 		if (bc_page_has_code(c, pa & PAGE_MASK))
@@ -627,6 +637,11 @@ static void phys_write(struct cpu *c, u64 pa, u64 v, unsigned size)
 
 void mmu_fetch_phys(struct cpu *c, u64 pa, u8 *buf, unsigned n)
 {
+	/* An instruction fetch from the APIC-access page exits (SDM vol. 3C 30.4.2). */
+	if (unlikely((pa & PAGE_MASK) == c->apicv_page ||
+		     ((pa + n - 1) & PAGE_MASK) == c->apicv_page))
+		apicv_access_exit(c, APIC_ACCESS_LINEAR_FETCH,
+				  (pa & PAGE_MASK) == c->apicv_page ? pa & 0xfff : 0);
 	for (unsigned i = 0; i < n; i++)
 		buf[i] = (u8)phys_read(c, pa + i, 1);
 }
@@ -739,7 +754,7 @@ void *mmu_ptr(struct cpu *c, u64 lin, unsigned size, int acc)
 	if (e)
 		return (u8 *)(e->host + lin);
 	u64 gpa = mmu_translate(c, lin, acc);
-	if (gpa >= c->ram_size ||
+	if (gpa >= c->ram_size || (gpa & PAGE_MASK) == c->apicv_page ||
 	    ((acc & 3) == ACC_WRITE && bc_page_has_code(c, gpa & PAGE_MASK)))
 		return NULL;
 	return c->ram + gpa;

@@ -260,6 +260,12 @@ void op_rdmsr(struct cpu *c, const struct insn *d)
 	need_cpl0(c);
 	if (msr_exits(c, index, false))
 		cpu_vmexit(c, EXIT_REASON_MSR_READ, 0);
+	/* x2APIC MSRs with "virtualize x2APIC mode" (SDM vol. 3C 30.5, apicv.c). */
+	if (unlikely(index - 0x800 <= 0xff) && apicv_rdmsr(c, index, &v)) {
+		c->gpr[R_RAX] = (u32)v;
+		c->gpr[R_RDX] = v >> 32;
+		return;
+	}
 	if (!msr_read(c, index, &v))
 		cpu_gp(c, 0);
 	c->gpr[R_RAX] = (u32)v;
@@ -274,6 +280,8 @@ void op_wrmsr(struct cpu *c, const struct insn *d)
 	need_cpl0(c);
 	if (msr_exits(c, index, true))
 		cpu_vmexit(c, EXIT_REASON_MSR_WRITE, 0);
+	if (unlikely(index - 0x800 <= 0xff) && apicv_wrmsr(c, index, v))
+		return;
 	if (!msr_write(c, index, v))
 		cpu_gp(c, 0);
 }

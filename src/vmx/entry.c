@@ -136,12 +136,35 @@ int vmx_check_controls(const struct vmx_vcpu *x)
 
 		if (!ctl_page_ok(x, v->virtual_apic_page_addr))
 			return bad;
-		/* Without virtual-interrupt delivery: TPR threshold bits 31:4 are 0, and bits 3:0
-		   are not above VTPR bits 7:4 (virtualize APIC accesses is not supported). */
-		if (v->tpr_threshold & ~0xfull)
+		/* Without virtual-interrupt delivery: TPR threshold bits 31:4 are 0; and without
+		   virtualize APIC accesses too, bits 3:0 are not above VTPR bits 7:4. */
+		if (!(proc2 & PROC2_VIRT_INTR_DELIVERY) && (v->tpr_threshold & ~0xfull))
 			return bad;
 		vapic = x->host_ptr(x->opaque, v->virtual_apic_page_addr, 4096);
-		if (v->tpr_threshold > (u32)(vapic[0x80] >> 4))
+		if (!(proc2 & (PROC2_VIRT_INTR_DELIVERY | PROC2_VIRT_APIC_ACCESSES)) &&
+		    v->tpr_threshold > (u32)(vapic[0x80] >> 4))
+			return bad;
+	} else if (proc2 & (PROC2_VIRT_X2APIC | PROC2_APIC_REG_VIRT | PROC2_VIRT_INTR_DELIVERY)) {
+		/* These need the TPR shadow (27.2.1.1). */
+		return bad;
+	}
+	/* 27.2.1.1, APIC virtualization: x2APIC mode and APIC accesses are not virtualized at
+	   once; the APIC-access address is a page within the width (the model also wants it
+	   host memory or not: it is never read); virtual-interrupt delivery needs
+	   external-interrupt exiting; posted interrupts need virtual-interrupt delivery,
+	   acknowledge interrupt on exit, a notification vector in bits 7:0, and a descriptor
+	   64-byte aligned within the width (and host memory, model-specific). */
+	if ((proc2 & PROC2_VIRT_X2APIC) && (proc2 & PROC2_VIRT_APIC_ACCESSES))
+		return bad;
+	if ((proc2 & PROC2_VIRT_APIC_ACCESSES) && !page_ok(v->apic_access_addr))
+		return bad;
+	if ((proc2 & PROC2_VIRT_INTR_DELIVERY) && !(pin & PIN_EXTINT_EXITING))
+		return bad;
+	if (pin & PIN_POSTED_INTERRUPTS) {
+		if (!(proc2 & PROC2_VIRT_INTR_DELIVERY) ||
+		    !(exit_ctls & EXIT_CTL_ACK_INTR_ON_EXIT) || (v->posted_intr_nv & 0xff00) ||
+		    (v->posted_intr_desc_addr & 63) || !phys_ok(v->posted_intr_desc_addr) ||
+		    !x->host_ptr(x->opaque, v->posted_intr_desc_addr, 64))
 			return bad;
 	}
 	if (!(pin & PIN_NMI_EXITING) && (pin & PIN_VIRTUAL_NMIS))
@@ -656,6 +679,7 @@ static void load_guest_state(struct vmx_vcpu *x)
 	st.activity = (u32)v->guest_activity_state;
 	st.pending_dbg = v->guest_pending_dbg_exceptions;
 	st.pml_index = (u16)v->guest_pml_index;
+	st.intr_status = (u16)v->guest_intr_status;
 	if (proc2_of(v) & PROC2_ENABLE_EPT) {
 		st.pdpte[0] = v->guest_pdptr0;
 		st.pdpte[1] = v->guest_pdptr1;
@@ -704,6 +728,18 @@ static void load_controls(struct vmx_vcpu *x)
 		ctl.msr_bitmap = x->host_ptr(x->opaque, v->msr_bitmap, 4096);
 	if (proc & PROC_TPR_SHADOW)
 		ctl.virtual_apic = x->host_ptr(x->opaque, v->virtual_apic_page_addr, 4096);
+	if (ctl.proc2 & PROC2_VIRT_APIC_ACCESSES)
+		ctl.apic_access_addr = v->apic_access_addr;
+	if (ctl.pin & PIN_POSTED_INTERRUPTS) {
+		ctl.pi_desc = (u64 *)x->host_ptr(x->opaque, v->posted_intr_desc_addr, 64);
+		ctl.pi_nv = (u8)v->posted_intr_nv;
+	}
+	if (ctl.proc2 & PROC2_VIRT_INTR_DELIVERY) {
+		ctl.eoi_exit[0] = v->eoi_exit_bitmap0;
+		ctl.eoi_exit[1] = v->eoi_exit_bitmap1;
+		ctl.eoi_exit[2] = v->eoi_exit_bitmap2;
+		ctl.eoi_exit[3] = v->eoi_exit_bitmap3;
+	}
 	cpu_set_controls(x->cpu, &ctl);
 }
 
@@ -778,8 +814,16 @@ int vmx_run(struct vmx_vcpu *x, bool resume, struct vm_exit *exit)
 	/* 27.3.2: guest state, reloaded only when the VMM wrote it (or at VMLAUNCH). */
 	if ((v->guest_dirty & VMCS_DIRTY_STATE) || !v->launched) {
 		load_guest_state(x);
-	} else if (v->guest_dirty & VMCS_DIRTY_RIP) {
-		cpu_set_rip(x->cpu, v->guest_rip);
+	} else {
+		if (v->guest_dirty & VMCS_DIRTY_RIP)
+			cpu_set_rip(x->cpu, v->guest_rip);
+		if (v->guest_dirty & VMCS_DIRTY_INTR) {
+			struct cpu_vmx_state st;
+
+			cpu_get_vmx_state(x->cpu, &st);
+			st.intr_status = (u16)v->guest_intr_status;
+			cpu_set_vmx_state(x->cpu, &st);
+		}
 	}
 	v->guest_dirty = 0;
 	bad_msr = load_msr_list(x);

@@ -131,7 +131,9 @@ static void vmcs_store(struct vmcs *v, const struct vmcs_field_desc *f, u32 enc,
 	if (VMCS_ENC_TYPE(enc) != VMCS_TYPE_GUEST)
 		v->ctls_checked = false;
 	else if (*p != old)
-		v->guest_dirty |= enc == GUEST_RIP ? VMCS_DIRTY_RIP : VMCS_DIRTY_STATE;
+		v->guest_dirty |= enc == GUEST_RIP	     ? VMCS_DIRTY_RIP
+				  : enc == GUEST_INTR_STATUS ? VMCS_DIRTY_INTR
+							     : VMCS_DIRTY_STATE;
 }
 
 /*

@@ -42,7 +42,9 @@ struct vmcs {
 	 * VMCS_DIRTY_STATE; a write of the value already there sets nothing. The soft backend
 	 * reloads the CPU from the guest-state area at VM entry only for what is set, and checks
 	 * it (SDM 27.3.1) likewise: an exit the VMM completes by advancing RIP (CPUID, I/O, MSRs)
-	 * costs the RIP rule and one register, not every check and a reload.
+	 * costs the RIP rule and one register, not every check and a reload. GUEST_INTR_STATUS
+	 * sets VMCS_DIRTY_INTR: no check reads it (27.3.1.5), and a VMM adding a virtual
+	 * interrupt (RVI) should not pay for a full reload.
 	 */
 	u8 guest_dirty;
 	/*
@@ -53,7 +55,8 @@ struct vmcs {
 	bool ctls_checked;
 #define VMCS_DIRTY_RIP	 1u
 #define VMCS_DIRTY_STATE 2u
-#define VMCS_DIRTY_ALL	 (VMCS_DIRTY_RIP | VMCS_DIRTY_STATE)
+#define VMCS_DIRTY_INTR	 4u
+#define VMCS_DIRTY_ALL	 (VMCS_DIRTY_RIP | VMCS_DIRTY_STATE | VMCS_DIRTY_INTR)
 #define X(NAME, name, enc) u64 name;
 #include "vmx/vmcs_fields.h"
 #undef X

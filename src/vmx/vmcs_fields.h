@@ -10,14 +10,14 @@
  * state), bits 14:13 width (0 16-bit, 1 64-bit, 2 32-bit, 3 natural width). Every 64-bit field's
  * high half (encoding | 1) is also accessible through VMREAD/VMWRITE.
  *
- * Fields of features the model does not support (posted interrupts, APIC virtualization, VMCS
- * shadowing, VM functions, SPP, ENCLS, PCONFIG, XSS, perf-global-ctrl, CET, PKRS, ...) are absent:
+ * Fields of features the model does not support (VMCS shadowing, VM functions, SPP, ENCLS, PCONFIG, XSS, perf-global-ctrl, CET, PKRS, ...) are absent:
  * VMREAD/VMWRITE of them fail with VMfailValid(12), and IA32_VMX_VMCS_ENUM reports the highest
  * index listed here.
  */
 
 /* 16-bit control fields (B.1.1). */
 X(VIRTUAL_PROCESSOR_ID, virtual_processor_id, 0x0000)
+X(POSTED_INTR_NV, posted_intr_nv, 0x0002)
 /* 16-bit guest-state fields (B.1.2). */
 X(GUEST_ES_SELECTOR, guest_es_selector, 0x0800)
 X(GUEST_CS_SELECTOR, guest_cs_selector, 0x0802)
@@ -27,6 +27,7 @@ X(GUEST_FS_SELECTOR, guest_fs_selector, 0x0808)
 X(GUEST_GS_SELECTOR, guest_gs_selector, 0x080a)
 X(GUEST_LDTR_SELECTOR, guest_ldtr_selector, 0x080c)
 X(GUEST_TR_SELECTOR, guest_tr_selector, 0x080e)
+X(GUEST_INTR_STATUS, guest_intr_status, 0x0810)
 X(GUEST_PML_INDEX, guest_pml_index, 0x0812)
 /* 16-bit host-state fields (B.1.3). */
 X(HOST_ES_SELECTOR, host_es_selector, 0x0c00)
@@ -47,6 +48,12 @@ X(VM_ENTRY_MSR_LOAD_ADDR, vm_entry_msr_load_addr, 0x200a)
 X(PML_ADDRESS, pml_address, 0x200e)
 X(TSC_OFFSET, tsc_offset, 0x2010)
 X(VIRTUAL_APIC_PAGE_ADDR, virtual_apic_page_addr, 0x2012)
+X(APIC_ACCESS_ADDR, apic_access_addr, 0x2014)
+X(POSTED_INTR_DESC_ADDR, posted_intr_desc_addr, 0x2016)
+X(EOI_EXIT_BITMAP0, eoi_exit_bitmap0, 0x201c)
+X(EOI_EXIT_BITMAP1, eoi_exit_bitmap1, 0x201e)
+X(EOI_EXIT_BITMAP2, eoi_exit_bitmap2, 0x2020)
+X(EOI_EXIT_BITMAP3, eoi_exit_bitmap3, 0x2022)
 X(EPT_POINTER, ept_pointer, 0x201a)
 X(TSC_MULTIPLIER, tsc_multiplier, 0x2032)
 /* 64-bit read-only data field (B.2.2). */

@@ -90,6 +90,10 @@ static void save_guest_state(struct vmx_vcpu *x)
 	if (exit_ctls & EXIT_CTL_SAVE_PREEMPTION_TIMER)
 		v->vmx_preemption_timer_value = st.preemption_timer;
 	v->guest_pml_index = st.pml_index;
+	/* RVI and SVI with virtual-interrupt delivery (28.3.4). */
+	if ((v->cpu_based_vm_exec_control & PROC_SECONDARY_CONTROLS) &&
+	    (v->secondary_vm_exec_control & PROC2_VIRT_INTR_DELIVERY))
+		v->guest_intr_status = st.intr_status;
 	/* PDPTEs with EPT and PAE paging outside IA-32e mode. */
 	if ((v->cpu_based_vm_exec_control & PROC_SECONDARY_CONTROLS) &&
 	    (v->secondary_vm_exec_control & PROC2_ENABLE_EPT) && (s.cr0 & CR0_PG) &&

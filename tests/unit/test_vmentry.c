@@ -450,12 +450,16 @@ static void test_controls(void)
 {
 	/* Capability-MSR enforcement (27.2.1.1-27.2.1.3). */
 	CTL(VMCS_SET(V, PIN_BASED_VM_EXEC_CONTROL, PIN & ~BIT(1)));	  /* default1 */
-	CTL(VMCS_SET(V, PIN_BASED_VM_EXEC_CONTROL, PIN | PIN_POSTED_INTERRUPTS)); /* not allowed */
+	/* Posted interrupts without virtual-interrupt delivery (27.2.1.1). */
+	CTL(VMCS_SET(V, PIN_BASED_VM_EXEC_CONTROL, PIN | PIN_POSTED_INTERRUPTS));
 	CTL(VMCS_SET(V, PIN_BASED_VM_EXEC_CONTROL, PIN | BIT(8)));
 	CTL(VMCS_SET(V, CPU_BASED_VM_EXEC_CONTROL, PROC & ~BIT(26)));
 	CTL(VMCS_SET(V, CPU_BASED_VM_EXEC_CONTROL, PROC & ~BIT(1)));
 	CTL(VMCS_SET(V, CPU_BASED_VM_EXEC_CONTROL, PROC | BIT(0)));
-	CTL(VMCS_SET(V, SECONDARY_VM_EXEC_CONTROL, PROC2 | PROC2_VIRT_APIC_ACCESSES));
+	/* Virtualize APIC accesses with an APIC-access address of 0 is a valid page; with
+	   bits 11:0 set it is not (27.2.1.1). */
+	CTL(VMCS_SET(V, SECONDARY_VM_EXEC_CONTROL, PROC2 | PROC2_VIRT_APIC_ACCESSES);
+	    VMCS_SET(V, APIC_ACCESS_ADDR, 0xfee00001));
 	CTL(VMCS_SET(V, SECONDARY_VM_EXEC_CONTROL, PROC2 | BIT(13))); /* enable VM functions */
 	CTL(VMCS_SET(V, SECONDARY_VM_EXEC_CONTROL, PROC2 | BIT(18))); /* EPT-violation #VE */
 	CTL(VMCS_SET(V, VM_EXIT_CONTROLS, EXITC & ~BIT(0)));
@@ -515,6 +519,87 @@ static void test_controls(void)
 		VMCS_SET(V, TPR_THRESHOLD, 3);
 	});
 	mem[VAPIC + 0x80] = 0;
+	/* APIC virtualization (27.2.1.1). The TPR shadow is needed by x2APIC virtualization,
+	   APIC-register virtualization and virtual-interrupt delivery. */
+#define TPRS (PROC | PROC_TPR_SHADOW)
+#define VIDS (PROC2 | PROC2_VIRT_INTR_DELIVERY)
+	CTL(VMCS_SET(V, SECONDARY_VM_EXEC_CONTROL, PROC2 | PROC2_VIRT_X2APIC));
+	CTL(VMCS_SET(V, SECONDARY_VM_EXEC_CONTROL, PROC2 | PROC2_APIC_REG_VIRT));
+	CTL({
+		VMCS_SET(V, PIN_BASED_VM_EXEC_CONTROL, PIN | PIN_EXTINT_EXITING);
+		VMCS_SET(V, SECONDARY_VM_EXEC_CONTROL, VIDS);
+	});
+	OK({
+		VMCS_SET(V, CPU_BASED_VM_EXEC_CONTROL, TPRS);
+		VMCS_SET(V, SECONDARY_VM_EXEC_CONTROL, PROC2 | PROC2_VIRT_X2APIC | PROC2_APIC_REG_VIRT);
+	});
+	/* x2APIC virtualization and APIC-access virtualization exclude each other. */
+	CTL({
+		VMCS_SET(V, CPU_BASED_VM_EXEC_CONTROL, TPRS);
+		VMCS_SET(V, SECONDARY_VM_EXEC_CONTROL,
+			 PROC2 | PROC2_VIRT_X2APIC | PROC2_VIRT_APIC_ACCESSES);
+	});
+	CTL({
+		VMCS_SET(V, SECONDARY_VM_EXEC_CONTROL, PROC2 | PROC2_VIRT_APIC_ACCESSES);
+		VMCS_SET(V, APIC_ACCESS_ADDR, 1ull << 45);
+	});
+	OK({
+		VMCS_SET(V, SECONDARY_VM_EXEC_CONTROL, PROC2 | PROC2_VIRT_APIC_ACCESSES);
+		VMCS_SET(V, APIC_ACCESS_ADDR, 0xfee00000);
+	});
+	/* Virtual-interrupt delivery needs external-interrupt exiting; with it the TPR
+	   threshold's high bits and the VTPR comparison are not checked. */
+	CTL({
+		VMCS_SET(V, CPU_BASED_VM_EXEC_CONTROL, TPRS);
+		VMCS_SET(V, SECONDARY_VM_EXEC_CONTROL, VIDS);
+	});
+	OK({
+		VMCS_SET(V, PIN_BASED_VM_EXEC_CONTROL, PIN | PIN_EXTINT_EXITING);
+		VMCS_SET(V, CPU_BASED_VM_EXEC_CONTROL, TPRS);
+		VMCS_SET(V, SECONDARY_VM_EXEC_CONTROL, VIDS);
+		VMCS_SET(V, TPR_THRESHOLD, 0xfff);
+	});
+	/* Virtualize APIC accesses alone also skips the VTPR comparison. */
+	OK({
+		VMCS_SET(V, CPU_BASED_VM_EXEC_CONTROL, TPRS);
+		VMCS_SET(V, SECONDARY_VM_EXEC_CONTROL, PROC2 | PROC2_VIRT_APIC_ACCESSES);
+		VMCS_SET(V, TPR_THRESHOLD, 4);
+	});
+	/* Posted interrupts: virtual-interrupt delivery, acknowledge interrupt on exit, a
+	   vector in bits 7:0, a 64-byte aligned descriptor within the width. */
+#define PIS                                                                                       \
+	do {                                                                                      \
+		VMCS_SET(V, PIN_BASED_VM_EXEC_CONTROL,                                            \
+			 PIN | PIN_EXTINT_EXITING | PIN_POSTED_INTERRUPTS);                        \
+		VMCS_SET(V, CPU_BASED_VM_EXEC_CONTROL, TPRS);                                     \
+		VMCS_SET(V, SECONDARY_VM_EXEC_CONTROL, VIDS);                                     \
+		VMCS_SET(V, POSTED_INTR_NV, 0xf2);                                                \
+		VMCS_SET(V, POSTED_INTR_DESC_ADDR, VAPIC + 0x800);                                \
+	} while (0)
+	OK(PIS);
+	CTL({
+		PIS;
+		VMCS_SET(V, SECONDARY_VM_EXEC_CONTROL, PROC2 & ~PROC2_VIRT_INTR_DELIVERY);
+	});
+	CTL({
+		PIS;
+		VMCS_SET(V, VM_EXIT_CONTROLS, EXITC & ~EXIT_CTL_ACK_INTR_ON_EXIT);
+	});
+	CTL({
+		PIS;
+		VMCS_SET(V, POSTED_INTR_NV, 0x1f2);
+	});
+	CTL({
+		PIS;
+		VMCS_SET(V, POSTED_INTR_DESC_ADDR, VAPIC + 0x820);
+	});
+	CTL({
+		PIS;
+		VMCS_SET(V, POSTED_INTR_DESC_ADDR, 1ull << 45);
+	});
+#undef PIS
+#undef TPRS
+#undef VIDS
 	/* NMI exiting / virtual NMIs / NMI-window exiting. */
 	CTL(VMCS_SET(V, PIN_BASED_VM_EXEC_CONTROL, PIN | PIN_VIRTUAL_NMIS));
 	CTL(VMCS_SET(V, CPU_BASED_VM_EXEC_CONTROL, PROC | PROC_NMI_WINDOW_EXITING));
