@@ -505,6 +505,8 @@ static void timer_set_initial(struct lapic *l, u32 val)
 
 /* --- EOI (SDM 11.8.5) --- */
 
+static void eoi_level(struct lapic *l, int v);
+
 static void do_eoi(struct lapic *l)
 {
 	int v = vec_highest(l, APIC_ISR);
@@ -513,6 +515,13 @@ static void do_eoi(struct lapic *l)
 		return;
 	vec_assign(l, APIC_ISR, (u8)v, false);
 	update_ppr(l);
+	eoi_level(l, v);
+}
+
+/* What an EOI of vector v does beyond ISR and PPR: for a level-triggered vector, LINT0's remote
+   IRR and the EOI message (SDM 11.8.5). */
+static void eoi_level(struct lapic *l, int v)
+{
 	if (!vec_test(l, APIC_TMR, (u8)v))
 		return;
 	/* A level-triggered LINT0 interrupt of this vector: its remote IRR clears (SDM 11.5.1) and
@@ -993,6 +1002,47 @@ int lapic_wrmsr(struct lapic *l, u32 msr, u64 val)
 }
 
 /* --- the vCPU side --- */
+
+int lapic_highest_irr(const struct lapic *l)
+{
+	return vec_highest(l, APIC_IRR);
+}
+
+void lapic_tmr(const struct lapic *l, u64 tmr[4])
+{
+	for (unsigned i = 0; i < 4; i++)
+		tmr[i] = reg_get(l, APIC_TMR + 0x20 * i) |
+			 (u64)reg_get(l, APIC_TMR + 0x20 * i + 0x10) << 32;
+}
+
+/* EOI virtualization already cleared ISR and set PPR (SDM vol. 3C 30.1.4); what is left. */
+void lapic_eoi_vector(struct lapic *l, u8 vector)
+{
+	update_ppr(l);
+	eoi_level(l, vector);
+	if (l->host.kick)
+		l->host.kick(l->host.opaque);
+}
+
+/*
+ * An APIC-write exit (SDM vol. 3C 30.4.3.3): the guest's write is on the page; do what writing
+ * the register does. Virtual-interrupt delivery without APIC-register virtualization leaves only
+ * ICR low (an IPI that is not a fixed self IPI) and, in x2APIC mode, SELF IPI with a vector below
+ * 16; neither depends on the register's previous value.
+ */
+void lapic_apic_write(struct lapic *l, unsigned offset)
+{
+	unsigned reg = offset & 0xff0;
+	u64 v = reg_get(l, reg);
+
+	if (lapic_x2apic_mode(l)) {
+		if (reg == APIC_SELF_IPI)
+			lapic_wrmsr(l, MSR_X2APIC_FIRST + (reg >> 4), v);
+		return;
+	}
+	if (reg == APIC_ICR)
+		lapic_mmio_access(l, reg, &v, 4, true);
+}
 
 int lapic_pending_vector(const struct lapic *l)
 {

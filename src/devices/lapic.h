@@ -157,7 +157,9 @@ struct lapic_config {
 };
 
 struct lapic {
-	u8 regs[LAPIC_MMIO_SIZE] __attribute__((aligned(16))); /* the xAPIC register page */
+	/* The xAPIC register page; page-aligned, as it is the VMX virtual-APIC page under APIC
+	   virtualization (the VMM maps it for the soft CPU, vmm/board.c). */
+	u8 regs[LAPIC_MMIO_SIZE] __attribute__((aligned(4096)));
 	u64 apic_base;    /* IA32_APIC_BASE */
 	u64 tsc_deadline; /* IA32_TSC_DEADLINE; 0: disarmed */
 	/* The count: it held `load_count` at guest time `load_ns`, decrementing once per
@@ -231,6 +233,19 @@ int lapic_pending_vector(const struct lapic *l);
 void lapic_set_cr8(struct lapic *l, u8 cr8);
 u8 lapic_get_cr8(const struct lapic *l);
 int lapic_intack(struct lapic *l);
+/*
+ * Under VT-x APIC virtualization (SDM vol. 3C chapter 30) the CPU works on `regs` itself: it moves
+ * vectors from IRR to ISR (virtual-interrupt delivery), clears ISR at EOI and keeps TPR and PPR.
+ * The VMM then asks for the highest IRR vector (RVI, -1 for none) and the level-triggered vectors
+ * (TMR, for the EOI-exit bitmap), finishes an EOI the CPU virtualized for a vector of the
+ * EOI-exit bitmap (lapic_eoi_vector: remote IRR, the IOAPIC's EOI), and completes a register
+ * write the CPU left on the page with an APIC-write exit (lapic_apic_write: ICR low, and the
+ * x2APIC SELF IPI at 3F0H).
+ */
+int lapic_highest_irr(const struct lapic *l);
+void lapic_tmr(const struct lapic *l, u64 tmr[4]);
+void lapic_eoi_vector(struct lapic *l, u8 vector);
+void lapic_apic_write(struct lapic *l, unsigned offset);
 /* LAPIC_EV_* pending (EXTINT also while LINT0 routes the 8259A's INTR and it is high). */
 u32 lapic_pending_events(const struct lapic *l);
 /* Clear the events in `mask` the vCPU has taken; returns which of them were pending. For SIPI the

@@ -443,6 +443,46 @@ static void soft_set_event_window(struct vcpu *vcpu, enum backend_window window,
 	VMCS_SET(v, CPU_BASED_VM_EXEC_CONTROL, open ? ctl | bit : ctl & ~(u64)bit);
 }
 
+/*
+ * APIC virtualization before an entry (backend.h). Every field is written only when it changes:
+ * a VMWRITE of a control makes the next entry check the controls again. With virtual-interrupt
+ * delivery, RVI and SVI come from IRR and ISR (the CPU keeps them so afterwards, 30.2), the
+ * EOI-exit bitmap from TMR, and "virtualize APIC accesses" or "virtualize x2APIC mode" from the
+ * LAPIC's mode (they exclude each other, 27.2.1.1). With the TPR shadow alone, the threshold.
+ */
+static int soft_apicv_sync(struct vcpu *vcpu, const struct backend_apicv *s)
+{
+	struct vmcs *v = &soft(vcpu)->vmcs;
+	u64 proc2 = v->secondary_vm_exec_control, want;
+	u64 status, eoi[4] = { s->tmr[0], s->tmr[1], s->tmr[2], s->tmr[3] };
+	u64 *field[4] = { &v->eoi_exit_bitmap0, &v->eoi_exit_bitmap1, &v->eoi_exit_bitmap2,
+			  &v->eoi_exit_bitmap3 };
+	static const u32 enc[4] = { EOI_EXIT_BITMAP0, EOI_EXIT_BITMAP1, EOI_EXIT_BITMAP2,
+				    EOI_EXIT_BITMAP3 };
+
+	if (!(v->cpu_based_vm_exec_control & PROC_TPR_SHADOW))
+		return -1;
+	if (!(proc2 & PROC2_VIRT_INTR_DELIVERY)) {
+		if (v->tpr_threshold != s->tpr_threshold)
+			VMCS_SET(v, TPR_THRESHOLD, s->tpr_threshold);
+		return 0;
+	}
+	want = proc2 & ~(u64)(PROC2_VIRT_APIC_ACCESSES | PROC2_VIRT_X2APIC);
+	if (s->xapic_page)
+		want |= PROC2_VIRT_APIC_ACCESSES;
+	else if (s->x2apic)
+		want |= PROC2_VIRT_X2APIC;
+	if (want != proc2)
+		VMCS_SET(v, SECONDARY_VM_EXEC_CONTROL, want);
+	status = (u64)(s->max_irr < 0 ? 0 : s->max_irr) | (u64)(s->max_isr < 0 ? 0 : s->max_isr) << 8;
+	if (v->guest_intr_status != status)
+		vmcs_set_checked(v, GUEST_INTR_STATUS, status, "GUEST_INTR_STATUS");
+	for (unsigned i = 0; i < 4; i++)
+		if (*field[i] != eoi[i])
+			vmcs_set_checked(v, enc[i], eoi[i], "EOI_EXIT_BITMAP");
+	return 1;
+}
+
 static u32 soft_activity_state(struct vcpu *vcpu)
 {
 	return (u32)soft(vcpu)->vmcs.guest_activity_state;
@@ -691,6 +731,7 @@ const struct backend_ops backend_soft = {
 	.read_guest_virt = soft_read_guest_virt,
 	.dump = soft_dump,
 	.kick = soft_kick,
+	.apicv_sync = soft_apicv_sync,
 	.set_event_window = soft_set_event_window,
 	.activity_state = soft_activity_state,
 	.get_msr = soft_get_msr,

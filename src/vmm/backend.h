@@ -20,6 +20,15 @@ enum backend_window { BACKEND_WINDOW_INTERRUPT, BACKEND_WINDOW_NMI, BACKEND_WIND
 
 enum backend_run_result { BACKEND_RUN_EXIT, BACKEND_RUN_HALTED };
 
+/* What backend_ops.apicv_sync takes from the vCPU's LAPIC. */
+struct backend_apicv {
+	int max_irr, max_isr;
+	u64 tmr[4];
+	u8 tpr_threshold;
+	bool xapic_page; /* xAPIC mode, enabled, at the default base: virtualize APIC accesses */
+	bool x2apic;     /* x2APIC mode: virtualize x2APIC mode */
+};
+
 struct backend_ops {
 	const char *name;
 	/*
@@ -133,4 +142,13 @@ struct backend_ops {
 	/* XCR0 as XSETBV loads it, after the VMM's checks (SDM vol. 1 13.3): 0 or -EINVAL. NULL:
 	   the backend has no XCR0 to load (KVM runs XSETBV in the kernel). */
 	int (*set_xcr0)(struct vcpu *vcpu, u64 xcr0);
+	/*
+	 * APIC virtualization before an entry (SDM vol. 3C chapter 30), from the vCPU's LAPIC: the
+	 * highest IRR and ISR vectors (RVI, SVI; -1: none), the level-triggered vectors (the
+	 * EOI-exit bitmap), the TPR threshold for the TPR shadow alone (30.1.2), and the LAPIC's
+	 * mode, which picks the APIC-access page (xAPIC at the default base) or the x2APIC MSRs.
+	 * -1: no APIC virtualization (no TPR shadow); 0: the TPR shadow only; 1: virtual-interrupt
+	 * delivery, the CPU delivers the fixed vectors. NULL: -1.
+	 */
+	int (*apicv_sync)(struct vcpu *vcpu, const struct backend_apicv *s);
 };

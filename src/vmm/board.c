@@ -178,6 +178,7 @@ static void board_lapic_update(struct vcpu *vcpu)
 	const struct lapic *l = &vcpu->lapic;
 	u32 ev = lapic_pending_events(l);
 
+	vcpu->intr_extint = ev & LAPIC_EV_EXTINT;
 	vm_vcpu_set_intr(vcpu, 0, lapic_pending_vector(l) >= 0 || (ev & LAPIC_EV_EXTINT));
 	if (ev & (LAPIC_EV_INIT | LAPIC_EV_SIPI | LAPIC_EV_NMI)) {
 		vcpu->vm->mp_events = true;
@@ -343,6 +344,67 @@ static void board_lapic_mmio(void *opaque, u64 offset, u64 *data, unsigned len, 
 	board_lapic_update(vcpu);
 }
 
+/*
+ * VT-x APIC virtualization (SDM vol. 3C chapter 30, docs/vmx.md): the LAPIC's register page is the
+ * CPU's virtual-APIC page. Before each entry the backend gets RVI and SVI from IRR and ISR, the
+ * EOI-exit bitmap from TMR (an EOI of a level-triggered vector exits, for the IOAPIC), the TPR
+ * threshold (with the TPR shadow alone: the class of the highest request the TPR holds back, so
+ * that lowering TPR below it exits) and which of the xAPIC page or the x2APIC MSRs to
+ * virtualize. Then INTR is computed anew: the guest may have changed TPR or EOI'd without exits.
+ */
+static bool board_lapic_sync(void *opaque)
+{
+	struct vcpu *vcpu = opaque;
+	struct lapic *l = &vcpu->lapic;
+	const struct backend_ops *b = vcpu->vm->backend;
+	struct backend_apicv s = { 0 };
+	int irr = lapic_highest_irr(l), tpr = (int)board_lapic_reg(l, APIC_TPR) & 0xf0, mode;
+
+	if (!b->apicv_sync)
+		return false;
+	s.max_irr = irr;
+	s.max_isr = -1;
+	for (int i = 7; i >= 0 && s.max_isr < 0; i--) {
+		u32 w = board_lapic_reg(l, APIC_ISR + 0x10 * (unsigned)i);
+
+		if (w)
+			s.max_isr = i * 32 + 31 - __builtin_clz(w);
+	}
+	lapic_tmr(l, s.tmr);
+	if (irr >= 0 && (irr & 0xf0) <= tpr)
+		s.tpr_threshold = (u8)(irr >> 4);
+	s.x2apic = lapic_x2apic_mode(l);
+	s.xapic_page = lapic_hw_enabled(l) && !s.x2apic &&
+		       (l->apic_base & ~0xfffull) == LAPIC_DEFAULT_BASE;
+	mode = b->apicv_sync(vcpu, &s);
+	if (mode >= 0)
+		board_lapic_update(vcpu);
+	return mode > 0;
+}
+
+static void board_lapic_apic_write(void *opaque, unsigned offset)
+{
+	struct vcpu *vcpu = opaque;
+
+	lapic_apic_write(&vcpu->lapic, offset);
+	board_lapic_update(vcpu);
+}
+
+static void board_lapic_eoi_vector(void *opaque, u8 vector)
+{
+	struct vcpu *vcpu = opaque;
+
+	lapic_eoi_vector(&vcpu->lapic, vector);
+	board_lapic_update(vcpu);
+}
+
+static u64 board_lapic_page(void *opaque)
+{
+	struct vcpu *vcpu = opaque;
+
+	return vcpu->lapic.apic_base & ~0xfffull;
+}
+
 /* The 8259A's INT on the BSP's LINT0 (virtual wire, SDM 10.5.1). */
 static void board_pic_intr(void *opaque, unsigned pin, bool level)
 {
@@ -398,6 +460,10 @@ static int board_lapics_create(struct vm *vm)
 			.wrmsr = board_lapic_wrmsr,
 			.get_cr8 = board_lapic_get_cr8,
 			.set_cr8 = board_lapic_set_cr8,
+			.sync = board_lapic_sync,
+			.apic_write = board_lapic_apic_write,
+			.eoi_vector = board_lapic_eoi_vector,
+			.apic_page = board_lapic_page,
 			.opaque = vcpu,
 		};
 	}

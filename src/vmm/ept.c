@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "vmm/ept.h"
+#include "vmm/exits.h"
 #include "vmm/vm.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
@@ -87,6 +88,14 @@ int ept_build(struct vm *vm, bool ad, u64 *eptp)
 		if (r->kind != MEM_RAM)
 			continue; /* MMIO: not present, every access exits (29.3.3) */
 		err = ept_map(vm, pml4, r->gpa & ~0xfffull, (r->size + 0xfff) & ~0xfffull, cap);
+		if (err)
+			return err;
+	}
+	/* APIC virtualization: the xAPIC page maps to the APIC-access page, its own address
+	   (vmm/policy.c): with "virtualize APIC accesses" the CPU virtualizes or exits (SDM
+	   30.4); without it the access reaches the MMIO bus at that address as before. */
+	if (vmm_policy_on(vm, VMM_APICV)) {
+		err = ept_map(vm, pml4, LAPIC_DEFAULT_BASE, 4096, cap & ~(EPT_CAP_1G | EPT_CAP_2M));
 		if (err)
 			return err;
 	}

@@ -169,10 +169,19 @@ void vmm_vcpu_stop_halted(struct vcpu *vcpu)
  * the halt, as KVM's kvm_emulate_halt does: RIP past the HLT, and the vCPU waits in the run
  * loop (vmm/run.c) until an interrupt it would take arrives; with none possible the run ends.
  */
+/* Under APIC virtualization the CPU delivered and EOI'd without exits: INTR, which says whether
+   the halted vCPU can wake, is computed anew from the LAPIC's page (board_lapic_sync). */
+static void vcpu_halt(struct vcpu *vcpu)
+{
+	vcpu->mp_state = VCPU_HALTED;
+	if (vcpu->intc.sync)
+		vcpu->intc.sync(vcpu->intc.opaque);
+}
+
 static int handle_hlt(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	vcpu_skip_insn(vcpu, exit);
-	vcpu->mp_state = VCPU_HALTED;
+	vcpu_halt(vcpu);
 	return 0;
 }
 
@@ -181,7 +190,7 @@ static int handle_hlt(struct vcpu *vcpu, struct vm_exit *exit)
    interrupt that injection then delivers, which ends the HLT state (27.6.1). */
 void vmm_vcpu_halted(struct vcpu *vcpu)
 {
-	vcpu->mp_state = VCPU_HALTED;
+	vcpu_halt(vcpu);
 }
 
 /*
@@ -195,7 +204,7 @@ static int handle_external_interrupt(struct vcpu *vcpu, struct vm_exit *exit)
 	const struct backend_ops *b = vcpu_ops(vcpu);
 
 	if (b->activity_state && b->activity_state(vcpu) == GUEST_ACTIVITY_HLT)
-		vcpu->mp_state = VCPU_HALTED;
+		vcpu_halt(vcpu);
 	return 0;
 }
 
@@ -928,9 +937,55 @@ static int handle_mtf(struct vcpu *vcpu, struct vm_exit *exit)
 	return 0;
 }
 
-/* Exits that need nothing: the guest resumes where it is (TPR below threshold). */
+/* Exits that need nothing: the guest resumes where it is (TPR below threshold: the sync before
+   the next entry sees the lower TPR, vmm/run.c). */
 static int handle_nop_exit(struct vcpu *vcpu, struct vm_exit *exit)
 {
+	return 0;
+}
+
+/*
+ * APIC-access exit (SDM vol. 3C 30.4, qualification Table 28-6): an access to the APIC-access
+ * page the CPU did not virtualize. A linear read or write during instruction execution is
+ * emulated as the MMIO access it is, at the xAPIC page's offset; anything else (a fetch, an
+ * access during event delivery, a page walk) means the guest runs or keeps tables in its local
+ * APIC's page, and the VM stops with that line.
+ */
+static int handle_apic_access(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	unsigned type = (unsigned)(exit->qual >> 12) & 0xf, off = (unsigned)exit->qual & 0xfff;
+	struct vm_exit e = *exit;
+
+	if (!vcpu->intc.apic_page ||
+	    (type != APIC_ACCESS_LINEAR_READ && type != APIC_ACCESS_LINEAR_WRITE)) {
+		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+				"APIC-access exit of type %u at offset %#x, RIP %#" PRIx64
+				": the guest executes, delivers an event or walks page tables "
+				"through its local APIC's page",
+				type, off, exit->rip);
+		return 0;
+	}
+	/* As an EPT violation's qualification would say it: bit 1 for a write. */
+	e.guest_phys = vcpu->intc.apic_page(vcpu->intc.opaque) + off;
+	e.qual = type == APIC_ACCESS_LINEAR_WRITE ? BIT(1) : BIT(0);
+	return mmio_emulate(vcpu, &e);
+}
+
+/* EOI-induced exit (SDM vol. 3C 30.1.4): the CPU virtualized the EOI of a vector in the
+   EOI-exit bitmap (level-triggered); the LAPIC does the rest (the IOAPIC's EOI). Trap-like. */
+static int handle_eoi_induced(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	if (vcpu->intc.eoi_vector)
+		vcpu->intc.eoi_vector(vcpu->intc.opaque, (u8)exit->qual);
+	return 0;
+}
+
+/* APIC-write exit (SDM vol. 3C 30.4.3.3): the write is on the virtual-APIC page, which is the
+   LAPIC's; the LAPIC does what writing the register does. Trap-like. */
+static int handle_apic_write(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	if (vcpu->intc.apic_write)
+		vcpu->intc.apic_write(vcpu->intc.opaque, (unsigned)exit->qual & 0xfff);
 	return 0;
 }
 
@@ -981,7 +1036,10 @@ static const exit_handler_fn exit_handlers[EXIT_REASON_MAX] = {
 	[EXIT_REASON_MONITOR_INSTRUCTION] = handle_monitor_mwait,
 	/* PAUSE: a yield, and with one vCPU there is nothing to yield to. */
 	[EXIT_REASON_PAUSE_INSTRUCTION] = vcpu_skip_insn,
-	[EXIT_REASON_TPR_BELOW_THRESHOLD] = handle_nop_exit, /* trap-like; no APIC to deliver */
+	[EXIT_REASON_TPR_BELOW_THRESHOLD] = handle_nop_exit, /* trap-like; sync re-evaluates */
+	[EXIT_REASON_APIC_ACCESS] = handle_apic_access,
+	[EXIT_REASON_EOI_INDUCED] = handle_eoi_induced,
+	[EXIT_REASON_APIC_WRITE] = handle_apic_write,
 	[EXIT_REASON_GDTR_IDTR] = handle_gdtr_idtr,
 	[EXIT_REASON_LDTR_TR] = handle_ldtr_tr,
 	[EXIT_REASON_EPT_VIOLATION] = handle_ept_violation,

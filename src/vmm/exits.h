@@ -40,7 +40,9 @@ struct vmcs;
 	X(UNRESTRICTED_GUEST, "unrestricted-guest")                                                \
 	X(RDRAND_EXITING, "rdrand-exiting")                                                        \
 	X(RDSEED_EXITING, "rdseed-exiting")                                                        \
-	X(XSAVES, "xsaves")
+	X(XSAVES, "xsaves")                                                                        \
+	X(APICV, "apicv")                                                                          \
+	X(POSTED_INTERRUPTS, "posted-interrupts")
 
 enum vmm_switch {
 #define X(id, name) VMM_##id,

@@ -63,7 +63,8 @@ static const struct vmm_switch_desc {
 			      "CR8 is the LAPIC's TPR[7:4] (SDM 11.8.6.1): the VMM answers MOV CR8 "
 			      "from its LAPIC" },
 	[VMM_TPR_SHADOW] = { CTL_PROC, PROC_TPR_SHADOW, false,
-			     "the virtual-APIC page is not the LAPIC model's page yet" },
+			     "the virtual-APIC page is the LAPIC's own page; alone it saves little "
+			     "while CR8 exits (on with apicv)" },
 	[VMM_INVLPG_EXITING] = { CTL_PROC, PROC_INVLPG_EXITING, false,
 				 "with EPT and VPID, INVLPG needs no help from the VMM; a "
 				 "shadow-paging VMM must see it" },
@@ -110,6 +111,13 @@ static const struct vmm_switch_desc {
 	[VMM_XSAVES] = { CTL_PROC2, PROC2_ENABLE_XSAVES, true,
 			 "CPUID advertises XSAVES/XRSTORS; off makes them #UD (SDM 26.3) and "
 			 "CPUID hides them" },
+	[VMM_APICV] = { CTL_PROC2, PROC2_VIRT_INTR_DELIVERY, false,
+			"virtual-interrupt delivery with the APIC-access page or the x2APIC MSRs "
+			"virtualized: interrupts, EOI and TPR without exits (SDM ch. 30; needs "
+			"ept, turns tpr-shadow on). Off: injection through exits, as before" },
+	[VMM_POSTED_INTERRUPTS] = { CTL_PIN, PIN_POSTED_INTERRUPTS, false,
+				    "device threads post into the descriptor and the CPU takes "
+				    "them without an exit (SDM 30.6; needs apicv)" },
 };
 
 static const char *const switch_names[VMM_NR_SWITCHES + 1] = {
@@ -153,6 +161,9 @@ bool vmm_policy_on(const struct vm *vm, enum vmm_switch sw)
 {
 	if (vm->policy.set & BIT(sw))
 		return vm->policy.on & BIT(sw);
+	/* APIC virtualization works on the virtual-APIC page: the TPR shadow follows apicv. */
+	if (sw == VMM_TPR_SHADOW && vmm_policy_on(vm, VMM_APICV))
+		return true;
 	return sw == VMM_EPT ? switches[sw].def
 			     : vmm_switch_default(sw, vmm_policy_on(vm, VMM_EPT));
 }
@@ -307,6 +318,12 @@ int vmm_policy_check(const struct vm *vm, char *msg, size_t len)
 		why = "--vmx unrestricted-guest=on needs ept=on (SDM 27.2.1.1)";
 	else if (!vmm_policy_on(vm, VMM_EPT) && vmm_policy_on(vm, VMM_PML))
 		why = "--vmx pml=on needs ept=on (SDM 27.2.1.1)";
+	else if (vmm_policy_on(vm, VMM_APICV) && !vmm_policy_on(vm, VMM_EPT))
+		why = "--vmx apicv=on needs ept=on (the APIC-access page is mapped through EPT)";
+	else if (vmm_policy_on(vm, VMM_APICV) && !vmm_policy_on(vm, VMM_TPR_SHADOW))
+		why = "--vmx apicv=on needs tpr-shadow=on (SDM 27.2.1.1)";
+	else if (vmm_policy_on(vm, VMM_POSTED_INTERRUPTS) && !vmm_policy_on(vm, VMM_APICV))
+		why = "--vmx posted-interrupts=on needs apicv=on (SDM 27.2.1.1)";
 	if (!why)
 		return 0;
 	if (msg && len)
@@ -412,11 +429,39 @@ static int vmm_vmcs_setup_pages(struct vcpu *vcpu, struct vmcs *v, u32 proc, u32
 		VMCS_SET(v, MSR_BITMAP, hpa);
 	}
 	if (proc & PROC_TPR_SHADOW) {
-		err = vmm_page(vm, &page, &hpa);
+		/* The virtual-APIC page is the LAPIC's register page (devices/lapic.h, 30.1). */
+		err = vm_map_host_page(vm, vcpu->lapic.regs, &hpa);
 		if (err)
 			return err;
 		VMCS_SET(v, VIRTUAL_APIC_PAGE_ADDR, hpa);
 		VMCS_SET(v, TPR_THRESHOLD, 0);
+	}
+	if (proc2 & PROC2_VIRT_INTR_DELIVERY) {
+		/* The APIC-access page: the xAPIC page's own address, which the EPT maps 1:1
+		   (vmm/ept.c); "virtualize APIC accesses" is switched with the LAPIC's mode before
+		   each entry (board_lapic_sync). x2APIC mode: TPR, EOI and SELF IPI pass the MSR
+		   bitmap for "virtualize x2APIC mode" (30.5); they #GP outside x2APIC mode, as
+		   the x2APIC MSRs do (SDM 11.12.2). */
+		VMCS_SET(v, APIC_ACCESS_ADDR, LAPIC_DEFAULT_BASE);
+		VMCS_SET(v, GUEST_INTR_STATUS, 0);
+		if (proc & PROC_USE_MSR_BITMAPS) {
+			u8 *bm = vm_host_ptr(vm, v->msr_bitmap, 4096);
+
+			bm[0x808 / 8] &= (u8) ~(1u << (0x808 % 8));
+			bm[2048 + 0x808 / 8] &= (u8) ~(1u << (0x808 % 8));
+			bm[2048 + 0x80b / 8] &= (u8) ~(1u << (0x80b % 8));
+			bm[2048 + 0x83f / 8] &= (u8) ~(1u << (0x83f % 8));
+		}
+	}
+	if (v->pin_based_vm_exec_control & PIN_POSTED_INTERRUPTS) {
+		/* The descriptor (30.6): 64 bytes of a page of its own; KVM's notification
+		   vector (POSTED_INTR_VECTOR). */
+		err = vmm_page(vm, &page, &hpa);
+		if (err)
+			return err;
+		vcpu->pi_desc = (u64 *)page;
+		VMCS_SET(v, POSTED_INTR_DESC_ADDR, hpa);
+		VMCS_SET(v, POSTED_INTR_NV, VMM_POSTED_INTR_VECTOR);
 	}
 	if (proc2 & PROC2_ENABLE_EPT) {
 		/* PML logs by the EPT dirty flags, so it needs them enabled (SDM 29.3.6); --watch

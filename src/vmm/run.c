@@ -80,6 +80,7 @@ void vm_vcpu_set_intr(void *opaque, unsigned pin, bool level)
 static void vcpu_deliver_interrupt(struct vcpu *vcpu)
 {
 	const struct backend_ops *b = vcpu->vm->backend;
+	bool virtual_delivery = vcpu->intc.sync && vcpu->intc.sync(vcpu->intc.opaque);
 	int vector;
 
 	/* An NMI first (SDM 6.9: above maskable interrupts); a pending INTR then finds the
@@ -93,6 +94,10 @@ static void vcpu_deliver_interrupt(struct vcpu *vcpu)
 		}
 	}
 	if (!vcpu->intr || !vcpu->intc.ack || !b->inject_interrupt)
+		return;
+	/* Under virtual-interrupt delivery the CPU takes the LAPIC's vectors itself (RVI, set by
+	   the sync above, SDM vol. 3C 30.2): only the 8259A's ExtINT is injected. */
+	if (virtual_delivery && !vcpu->intr_extint)
 		return;
 	if (!b->interruptible(vcpu)) {
 		if (b->set_event_window)

@@ -88,9 +88,11 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	vm->backend = backend;
 	if (nr_vcpus > VM_MAX_VCPUS)
 		return -EINVAL;
-	vm->vcpus = calloc(nr_vcpus, sizeof(*vm->vcpus));
+	/* struct vcpu holds the LAPIC's page-aligned register page (devices/lapic.h). */
+	vm->vcpus = aligned_alloc(_Alignof(struct vcpu), nr_vcpus * sizeof(*vm->vcpus));
 	if (!vm->vcpus)
 		return -ENOMEM;
+	memset(vm->vcpus, 0, nr_vcpus * sizeof(*vm->vcpus));
 	vm->nr_vcpus = nr_vcpus;
 	for (unsigned i = 0; i < nr_vcpus; i++) {
 		vm->vcpus[i].vm = vm;
@@ -148,7 +150,10 @@ void vm_destroy(struct vm *vm)
 		munmap(vm->ram, vm->ram_size);
 	vm->ram = NULL;
 	for (unsigned i = 0; i < vm->nr_host_pages; i++)
-		free(vm->host_pages[i]);
+		if (!(vm->borrowed_pages && vm->borrowed_pages[i]))
+			free(vm->host_pages[i]);
+	free(vm->borrowed_pages);
+	vm->borrowed_pages = NULL;
 	free(vm->host_pages);
 	free(vm->dirty_bitmap);
 	vm->host_pages = NULL;
@@ -177,19 +182,34 @@ u8 *vm_host_ptr(void *opaque, u64 hpa, u64 len)
 	return vm->host_pages[page] + (hpa & 0xfff);
 }
 
+/* Room for one more host page; false on ENOMEM. */
+static bool host_pages_grow(struct vm *vm)
+{
+	if (vm->nr_host_pages == vm->cap_host_pages) {
+		unsigned cap = vm->cap_host_pages ? 2 * vm->cap_host_pages : 16;
+		u8 **pages = realloc(vm->host_pages, cap * sizeof(*pages));
+		bool *borrowed;
+
+		if (!pages)
+			return false;
+		vm->host_pages = pages;
+		borrowed = realloc(vm->borrowed_pages, cap * sizeof(*borrowed));
+		if (!borrowed)
+			return false;
+		memset(borrowed + vm->cap_host_pages, 0,
+		       (cap - vm->cap_host_pages) * sizeof(*borrowed));
+		vm->borrowed_pages = borrowed;
+		vm->cap_host_pages = cap;
+	}
+	return true;
+}
+
 void *vm_alloc_host_page(struct vm *vm, u64 *hpa)
 {
 	u8 *page;
 
-	if (vm->nr_host_pages == vm->cap_host_pages) {
-		unsigned cap = vm->cap_host_pages ? 2 * vm->cap_host_pages : 16;
-		u8 **pages = realloc(vm->host_pages, cap * sizeof(*pages));
-
-		if (!pages)
-			return NULL;
-		vm->host_pages = pages;
-		vm->cap_host_pages = cap;
-	}
+	if (!host_pages_grow(vm))
+		return NULL;
 	page = aligned_alloc(4096, 4096);
 	if (!page)
 		return NULL;
@@ -197,6 +217,16 @@ void *vm_alloc_host_page(struct vm *vm, u64 *hpa)
 	*hpa = VM_HOSTMEM_BASE + ((u64)vm->nr_host_pages << 12);
 	vm->host_pages[vm->nr_host_pages++] = page;
 	return page;
+}
+
+int vm_map_host_page(struct vm *vm, void *page, u64 *hpa)
+{
+	if (((uintptr_t)page & 0xfff) || !host_pages_grow(vm))
+		return -ENOMEM;
+	*hpa = VM_HOSTMEM_BASE + ((u64)vm->nr_host_pages << 12);
+	vm->borrowed_pages[vm->nr_host_pages] = true;
+	vm->host_pages[vm->nr_host_pages++] = page;
+	return 0;
 }
 
 int vm_load_boot_plan(struct vm *vm, const struct boot_plan *plan)

@@ -82,6 +82,17 @@ struct vcpu_intc {
 	/* CR8, the controller's task priority (MOV CR8 exits, vmm/exits.c); NULL: the CPU's own. */
 	u8 (*get_cr8)(void *opaque);
 	void (*set_cr8)(void *opaque, u8 cr8);
+	/*
+	 * VT-x APIC virtualization (SDM vol. 3C chapter 30; NULL: none). sync, before every entry:
+	 * bring the CPU's virtual-APIC state up to date (backend_ops.apicv_sync); true when the CPU
+	 * delivers the controller's fixed vectors itself, so only ExtINT is left to inject.
+	 * apic_write completes an APIC-write exit (56) at `offset`; eoi_vector an EOI-induced exit
+	 * (45); apic_page is the guest-physical xAPIC page an APIC-access exit (44) refers to.
+	 */
+	bool (*sync)(void *opaque);
+	void (*apic_write)(void *opaque, unsigned offset);
+	void (*eoi_vector)(void *opaque, u8 vector);
+	u64 (*apic_page)(void *opaque);
 	void *opaque;
 };
 
@@ -92,6 +103,8 @@ struct vcpu {
 	enum vcpu_mp_state mp_state;
 	/* The INTR input (vcpu_intc's output level) and who drives it; no intc: never raised. */
 	bool intr;
+	bool intr_extint; /* of which an ExtINT (the 8259A's), which is injected even under APICv */
+	u64 *pi_desc;     /* the posted-interrupt descriptor, with --vmx posted-interrupts=on */
 	bool nmi_pending; /* an NMI taken from the controller, not yet injected (vmm/run.c) */
 	struct vcpu_intc intc;
 	struct lapic lapic; /* its local APIC (vmm/board.c wires it as `intc`) */
@@ -250,6 +263,7 @@ struct vm {
 	} kvm;
 	/* Host-physical pages the VMM allocated for VMCS-referenced structures (vm_alloc_host_page) */
 	u8 **host_pages;
+	bool *borrowed_pages; /* vm_map_host_page's: not freed */
 	unsigned nr_host_pages, cap_host_pages;
 	/* Set before vm_create(), which keeps it (vmm_policy_set); zero is the default policy. */
 	struct vmm_policy policy;
@@ -425,9 +439,14 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
  * PML log) from VM_HOSTMEM_BASE up. NULL when [hpa, hpa+len) is not all in one of them.
  */
 #define VM_HOSTMEM_BASE 0xf000000000ull
+/* The posted-interrupt notification vector (SDM vol. 3C 30.6), Linux's POSTED_INTR_VECTOR. */
+#define VMM_POSTED_INTR_VECTOR 0xf2
 u8 *vm_host_ptr(void *vm, u64 hpa, u64 len);
 /* A zeroed 4 KiB host page: its pointer, its HPA in *hpa; NULL on ENOMEM. Freed by vm_destroy. */
 void *vm_alloc_host_page(struct vm *vm, u64 *hpa);
+/* A page-aligned 4 KiB page the VMM already has (a LAPIC's register page, the virtual-APIC page
+   under APIC virtualization) given an HPA too; vm_destroy leaves it. 0 or -ENOMEM. */
+int vm_map_host_page(struct vm *vm, void *page, u64 *hpa);
 
 /* Run the vCPUs until something stops the VM; returns the process exit status. */
 int vm_run(struct vm *vm);

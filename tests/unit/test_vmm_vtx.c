@@ -1317,6 +1317,8 @@ static const struct {
 	{ "rdrand-exiting", SECONDARY_VM_EXEC_CONTROL, PROC2_RDRAND_EXITING },
 	{ "rdseed-exiting", SECONDARY_VM_EXEC_CONTROL, PROC2_RDSEED_EXITING },
 	{ "xsaves", SECONDARY_VM_EXEC_CONTROL, PROC2_ENABLE_XSAVES },
+	{ "apicv", SECONDARY_VM_EXEC_CONTROL, PROC2_VIRT_INTR_DELIVERY },
+	{ "posted-interrupts", PIN_BASED_VM_EXEC_CONTROL, PIN_POSTED_INTERRUPTS },
 };
 
 static u32 field(struct vmcs *v, u32 enc)
@@ -1428,6 +1430,8 @@ static void test_policy_switches(void)
 		vm_destroy(&vm);
 		memset(&vm, 0, sizeof(vm));
 		CHECK_EQ(vmm_policy_set(&vm, switch_bits[i].name, !was_on), 0);
+		if (!strcmp(switch_bits[i].name, "posted-interrupts"))
+			CHECK_EQ(vmm_policy_set(&vm, "apicv", true), 0); /* it needs apicv */
 		p = vm.policy;
 		if (!strcmp(switch_bits[i].name, "pml")) {
 			v = create_soft(p, 0);
