@@ -46,9 +46,10 @@ u64 cmdline_u64(const char *key, u64 def)
 	const char *start = (mb->flags & BIT(2)) ? (const char *)(ulong)mb->cmdline : NULL;
 	size_t k = strlen(key);
 
-	/* Words are space-separated; the first is the image's name (multiboot 3.3). */
+	/* Words are space- or comma-separated (tests/guests.list passes no spaces); the first is the
+	   image's name (multiboot 3.3). */
 	for (const char *s = start; s && *s; s++) {
-		if ((s != start && s[-1] != ' ') || memcmp(s, key, k) || s[k] != '=')
+		if ((s != start && s[-1] != ' ' && s[-1] != ',') || memcmp(s, key, k) || s[k] != '=')
 			continue;
 		u64 v = 0;
 		for (s += k + 1; *s >= '0' && *s <= '9'; s++)

@@ -483,6 +483,11 @@ static int soft_apicv_sync(struct vcpu *vcpu, const struct backend_apicv *s)
 	return 1;
 }
 
+static void soft_post_notify(struct vcpu *vcpu, u8 vector)
+{
+	cpu_send_host_ipi(soft(vcpu)->cpu, vector);
+}
+
 static u32 soft_activity_state(struct vcpu *vcpu)
 {
 	return (u32)soft(vcpu)->vmcs.guest_activity_state;
@@ -732,6 +737,7 @@ const struct backend_ops backend_soft = {
 	.dump = soft_dump,
 	.kick = soft_kick,
 	.apicv_sync = soft_apicv_sync,
+	.post_notify = soft_post_notify,
 	.set_event_window = soft_set_event_window,
 	.activity_state = soft_activity_state,
 	.get_msr = soft_get_msr,

@@ -151,4 +151,7 @@ struct backend_ops {
 	 * delivery, the CPU delivers the fixed vectors. NULL: -1.
 	 */
 	int (*apicv_sync)(struct vcpu *vcpu, const struct backend_apicv *s);
+	/* A host interrupt with `vector` to the CPU running the vCPU, from any thread: the
+	   posted-interrupt notification (SDM vol. 3C 30.6). NULL: none. */
+	void (*post_notify)(struct vcpu *vcpu, u8 vector);
 };

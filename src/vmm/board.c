@@ -43,6 +43,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
 
 #include "devices/console.h"
 #include "firmware/acpi.h"
@@ -64,6 +66,7 @@ static const char *const board_dev_names_tab[BOARD_NR_DEVS] = {
 	[BOARD_DEV_PIC] = "pic",	 [BOARD_DEV_PIT] = "pit",   [BOARD_DEV_RTC] = "rtc",
 	[BOARD_DEV_I8042] = "i8042",	 [BOARD_DEV_HPET] = "hpet", [BOARD_DEV_PCI] = "pci",
 	[BOARD_DEV_PORT92] = "port92", [BOARD_DEV_TESTDEV] = "testdev",
+	[BOARD_DEV_IRQGEN] = "irqgen",
 };
 
 /* The devices every machine has: named so that --no-device says why it cannot. */
@@ -89,7 +92,7 @@ const char *board_dev_name(enum board_dev d)
 
 const char *board_dev_names(void)
 {
-	return "pic pit rtc i8042 hpet pci port92 testdev";
+	return "pic pit rtc i8042 hpet pci port92 testdev irqgen";
 }
 
 static bool board_has(const struct vm *vm, enum board_dev d)
@@ -362,6 +365,25 @@ static bool board_lapic_sync(void *opaque)
 
 	if (!b->apicv_sync)
 		return false;
+	/* Posted interrupts the CPU has not taken (the vCPU waited in the run loop): into IRR
+	   now, as KVM's sync_pir_to_irr does before it decides whether a vCPU can wake. */
+	if (vcpu->pi_desc && (__atomic_load_n(&vcpu->pi_desc[PI_DESC_ON_BIT / 64], __ATOMIC_SEQ_CST) &
+			      (1ull << (PI_DESC_ON_BIT % 64)))) {
+		__atomic_fetch_and(&vcpu->pi_desc[PI_DESC_ON_BIT / 64],
+				   ~(1ull << (PI_DESC_ON_BIT % 64)), __ATOMIC_SEQ_CST);
+		for (unsigned i = 0; i < 4; i++) {
+			u64 pir = __atomic_exchange_n(&vcpu->pi_desc[i], 0, __ATOMIC_SEQ_CST);
+			u32 lo, hi;
+
+			memcpy(&lo, l->regs + APIC_IRR + 0x20 * i, 4);
+			memcpy(&hi, l->regs + APIC_IRR + 0x20 * i + 0x10, 4);
+			lo |= (u32)pir;
+			hi |= (u32)(pir >> 32);
+			memcpy(l->regs + APIC_IRR + 0x20 * i, &lo, 4);
+			memcpy(l->regs + APIC_IRR + 0x20 * i + 0x10, &hi, 4);
+		}
+		irr = lapic_highest_irr(l);
+	}
 	s.max_irr = irr;
 	s.max_isr = -1;
 	for (int i = 7; i >= 0 && s.max_isr < 0; i--) {
@@ -403,6 +425,75 @@ static u64 board_lapic_page(void *opaque)
 	struct vcpu *vcpu = opaque;
 
 	return vcpu->lapic.apic_base & ~0xfffull;
+}
+
+/*
+ * irqgen's interrupts, raised on its thread (devices/irqgen.h): an MSI to APIC ID 0, fixed and
+ * edge-triggered. With posted interrupts (SDM vol. 3C 30.6) the thread posts it itself: the
+ * vector into the descriptor's PIR, ON set, and when ON was clear the notification vector as a
+ * host interrupt to the vCPU, which takes it without an exit if it runs; if it waits in the run
+ * loop, the eventfd wakes the loop, which moves PIR into IRR (board_lapic_sync_pir). Without, the
+ * raise is counted for the run loop (the eventfd) and the running vCPU kicked out, as KVM's
+ * irqfd does for a vCPU in the guest: the loop then delivers the MSI through the APIC bus.
+ */
+static void board_irqgen_raise(void *opaque, u8 vector)
+{
+	struct vm *vm = opaque;
+	struct vcpu *vcpu = &vm->vcpus[0];
+	const u64 one = 1;
+	u64 *pi = vcpu->pi_desc;
+
+	if (pi) {
+		__atomic_fetch_or(&pi[vector / 64], 1ull << (vector % 64), __ATOMIC_SEQ_CST);
+		if (!(__atomic_fetch_or(&pi[PI_DESC_ON_BIT / 64], 1ull << (PI_DESC_ON_BIT % 64),
+					__ATOMIC_SEQ_CST) &
+		      (1ull << (PI_DESC_ON_BIT % 64)))) {
+			if (vm->backend->post_notify)
+				vm->backend->post_notify(vcpu, VMM_POSTED_INTR_VECTOR);
+			if (!__atomic_load_n(&vcpu->in_guest, __ATOMIC_SEQ_CST) &&
+			    write(vm->irqgen_fd, &one, sizeof(one)) < 0) {
+				/* the counter is full: the loop is awake anyway */
+			}
+		}
+		return;
+	}
+	__atomic_fetch_add(&vm->irqgen_pending, 1, __ATOMIC_SEQ_CST);
+	if (write(vm->irqgen_fd, &one, sizeof(one)) < 0) {
+		/* as above */
+	}
+	if (vm->backend->kick && __atomic_load_n(&vcpu->in_guest, __ATOMIC_SEQ_CST))
+		vm->backend->kick(vcpu);
+}
+
+/* The run loop's side of irqgen's eventfd: the MSIs raised, or PIR moved into IRR. */
+static bool board_irqgen_ready(void *opaque)
+{
+	struct vm *vm = opaque;
+	struct vcpu *vcpu = &vm->vcpus[0];
+	u64 n;
+	const struct apic_msg msg_base = { 0 };
+
+	if (read(vm->irqgen_fd, &n, sizeof(n)) < 0) {
+		/* nothing there after all */
+	}
+	n = __atomic_exchange_n(&vm->irqgen_pending, 0, __ATOMIC_SEQ_CST);
+	if (n) {
+		struct apic_msg m = msg_base;
+		u8 vector;
+
+		pthread_mutex_lock(&vm->irqgen.lock);
+		vector = vm->irqgen.vector;
+		pthread_mutex_unlock(&vm->irqgen.lock);
+		m.vector = vector;
+		m.delivery_mode = APIC_DM_FIXED;
+		m.dest = 0;
+		m.level = true;
+		/* Edge-triggered: one accept sets IRR however many were raised meanwhile. */
+		apic_bus_deliver(&vm->apic_bus, &m, NULL);
+	}
+	if (vcpu->pi_desc)
+		board_lapic_sync(vcpu);
+	return true;
 }
 
 /* The 8259A's INT on the BSP's LINT0 (virtual wire, SDM 10.5.1). */
@@ -682,6 +773,25 @@ static int board_create_chipset(struct vm *vm)
 	return err;
 }
 
+static int board_create_irqgen(struct vm *vm)
+{
+	const struct irqgen_host host = { .raise = board_irqgen_raise, .opaque = vm };
+	int err;
+
+	vm->irqgen_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (vm->irqgen_fd < 0)
+		return -errno;
+	err = irqgen_init(&vm->irqgen, &host);
+	if (!err)
+		err = board_mmio(vm, IRQGEN_MMIO_BASE, IRQGEN_MMIO_SIZE, irqgen_access, &vm->irqgen,
+				 "irqgen");
+	if (!err)
+		err = board_register(vm, "irqgen", &vm->irqgen, irqgen_reset);
+	if (!err)
+		err = vm_add_event_source(vm, vm->irqgen_fd, board_irqgen_ready, vm);
+	return err;
+}
+
 /* The optional devices' ranges and registry entries (vm->devs says which are present). */
 static int board_create_legacy(struct vm *vm)
 {
@@ -729,6 +839,8 @@ static int board_create_legacy(struct vm *vm)
 		if (!err)
 			err = board_register(vm, "testdev", &vm->testdev, board_testdev_reset);
 	}
+	if (!err && board_has(vm, BOARD_DEV_IRQGEN))
+		err = board_create_irqgen(vm);
 	return err;
 }
 

@@ -267,6 +267,10 @@ void board_virtio_print_stats(const struct vm *vm, FILE *out)
 
 void board_destroy(struct vm *vm)
 {
+	if (vm->irqgen.started) {
+		irqgen_destroy(&vm->irqgen);
+		close(vm->irqgen_fd);
+	}
 	for (unsigned i = 0; i < vm->nr_virtio; i++) {
 		if (vm->virtio[i]->t.defer)
 			timer_cancel(&vm->virtio[i]->run_queues);

@@ -46,6 +46,8 @@ static const struct inventory_info {
 	{ "hpet", "HPET, 3 timers", "IRQ 0 and 8 (legacy), IOAPIC pins", "devices/hpet.c" },
 	{ "pci", "PCI host bridge configuration ports", "-", "devices/pci.c" },
 	{ "testdev", "MMIO test device", "-", "devices/testdev.c" },
+	{ "irqgen", "interrupts from a host thread (benchmarks)", "MSI to APIC ID 0",
+	  "devices/irqgen.c" },
 	{ "virtio-blk", "virtio-mmio block device", "GSI",
 	  "virtio/mmio.c virtio/virtqueue.c virtio/virtio.c virtio/blk.c" },
 	{ "virtio-rng", "virtio-mmio entropy device", "GSI",

@@ -230,7 +230,10 @@ static bool vcpu_run_once(struct vcpu *vcpu, struct vm_exit *exit)
 
 	vm->running = vcpu;
 	vcpu_deliver_interrupt(vcpu);
-	if (vm->backend->run(vcpu, exit) == BACKEND_RUN_HALTED) {
+	__atomic_store_n(&vcpu->in_guest, 1, __ATOMIC_SEQ_CST);
+	enum backend_run_result rr = vm->backend->run(vcpu, exit);
+	__atomic_store_n(&vcpu->in_guest, 0, __ATOMIC_SEQ_CST);
+	if (rr == BACKEND_RUN_HALTED) {
 		vmm_vcpu_halted(vcpu); /* not an exit: nothing to count or trace */
 		return true;
 	}

@@ -17,6 +17,7 @@
 #include "devices/hpet.h"
 #include "devices/i8042.h"
 #include "devices/ioapic.h"
+#include "devices/irqgen.h"
 #include "devices/lapic.h"
 #include "devices/pci.h"
 #include "devices/pic.h"
@@ -105,6 +106,7 @@ struct vcpu {
 	bool intr;
 	bool intr_extint; /* of which an ExtINT (the 8259A's), which is injected even under APICv */
 	u64 *pi_desc;     /* the posted-interrupt descriptor, with --vmx posted-interrupts=on */
+	u8 in_guest;      /* backend->run is running it (atomic: device threads read it) */
 	bool nmi_pending; /* an NMI taken from the controller, not yet injected (vmm/run.c) */
 	struct vcpu_intc intc;
 	struct lapic lapic; /* its local APIC (vmm/board.c wires it as `intc`) */
@@ -199,6 +201,11 @@ struct vm {
 	struct debug_exit debug_exit;
 	struct boot_timer boot_timer;
 	struct testdev testdev;
+	/* irqgen and what its thread hands the run loop: interrupts raised (not posted) and the
+	   eventfd that wakes the loop for them (vmm/board.c). */
+	struct irqgen irqgen;
+	int irqgen_fd;
+	u64 irqgen_pending;
 	struct pic pic;
 	struct pit pit;
 	struct ioapic ioapic;
@@ -312,6 +319,7 @@ enum board_dev {
 	BOARD_DEV_PCI,	   /* the PCI host bridge's configuration ports */
 	BOARD_DEV_PORT92,  /* port 0x92: fast A20 and INIT */
 	BOARD_DEV_TESTDEV, /* the MMIO test device (devices/testdev.h) */
+	BOARD_DEV_IRQGEN,  /* interrupts from a host thread (devices/irqgen.h) */
 	BOARD_NR_DEVS
 };
 #define BOARD_MACHINE_MICRO 0u
