@@ -10,7 +10,7 @@
 
 BENCH_ARGS ?=
 
-.PHONY: bench bench-vmexit bench-linux
+.PHONY: bench bench-vmexit bench-linux bench-irq
 bench:
 	./scripts/deps.sh bench
 	$(MAKE) --no-print-directory MODE=release all guests
@@ -38,3 +38,10 @@ bench-linux:
 	python3 -B bench/linux_boot.py $(BUILD_ROOT)/tollbooth $(BUILD_ROOT) | tee $(BUILD_ROOT)/bench/linux/boot.md
 	python3 -B bench/linux_io.py $(BUILD_ROOT)/tollbooth $(BUILD_ROOT) | tee $(BUILD_ROOT)/bench/linux/io.md
 	python3 -B bench/linux_clock.py $(BUILD_ROOT)/tollbooth $(BUILD_ROOT) | tee $(BUILD_ROOT)/bench/linux/clock.md
+
+# The seeds' posted-interrupt figure (bench/irq.py): interrupts from the irqgen device's thread,
+# injected through exits, by virtual-interrupt delivery, posted; interleaved rounds, medians.
+# About a minute. docs/performance.md, "The seeds' posted-interrupt figure".
+bench-irq:
+	$(MAKE) --no-print-directory MODE=release all guests
+	python3 -B bench/irq.py $(BUILD_ROOT)/tollbooth $(BUILD_ROOT)/guests $(BENCH_ARGS)

@@ -24,6 +24,8 @@ static void *irqgen_thread(void *arg)
 	u64 next = 0, gen = ~0ull;
 
 	pthread_mutex_lock(&g->lock);
+	g->running = true; /* irqgen_init waits for this (the thread's setup is done) */
+	pthread_cond_broadcast(&g->cond);
 	while (!g->stop) {
 		u8 vector = g->vector;
 
@@ -78,6 +80,13 @@ int irqgen_init(struct irqgen *g, const struct irqgen_host *host)
 	if (err)
 		return -err;
 	g->started = true;
+	/* A new thread's first system calls (glibc's rseq and robust-list registration) come
+	   from the thread itself: wait until it runs, so that the sandbox, installed after the
+	   VM is built, never sees them. */
+	pthread_mutex_lock(&g->lock);
+	while (!g->running)
+		pthread_cond_wait(&g->cond, &g->lock);
+	pthread_mutex_unlock(&g->lock);
 	return 0;
 }
 

@@ -39,7 +39,7 @@ struct irqgen {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* on CLOCK_MONOTONIC */
-	bool started, stop;
+	bool started, running, stop;
 	u8 vector;
 	u64 period_ns, doorbells, raised, generation;
 	struct irqgen_host host;
