@@ -189,6 +189,16 @@ void cpu_raise_nmi(struct cpu *c);
  * vector it is posted-interrupt processing, with no VM exit; any other vector exits (reason 1).
  */
 void cpu_send_host_ipi(struct cpu *c, u8 vector);
+/*
+ * The VMM's next timer, as a host TSC value (~0: none): with PIN_EXTINT_EXITING, once the host's
+ * TSC reaches it the host timer's interrupt arrives (exit 1, vector CPU_HOST_TIMER_VECTOR), as
+ * a host hrtimer makes a KVM vCPU exit (SDM 26.2). The CPU looks at the TSC every few thousand
+ * instructions, so a busy guest's timers fire within microseconds of their deadline rather than
+ * at the next host tick. Each deadline fires once; the VMM sets the next one before each entry.
+ */
+void cpu_set_host_deadline(struct cpu *c, u64 host_tsc);
+/* The host's TSC (the clock of cpu_set_host_deadline and of CPU_TSC_HOST). */
+u64 cpu_host_rdtsc(void);
 
 /*
  * XCR0 as XSETBV loads it, for the VMM's XSETBV exit handler (SDM vol. 3C 26.1.2): 0, or -EINVAL

@@ -374,8 +374,11 @@ void events_rearm(struct cpu *c)
 {
 	u64 w = ~0ull;
 
-	if (c->ctl.pin & PIN_EXTINT_EXITING)
+	if (c->ctl.pin & PIN_EXTINT_EXITING) {
 		w = c->host_tick_icount;
+		if (c->host_deadline != ~0ull && c->icount + TIMER_POLL_INSNS < w)
+			w = c->icount + TIMER_POLL_INSNS;
+	}
 	if (c->preempt_armed) {
 		u64 at;
 
@@ -584,6 +587,15 @@ void events_check(struct cpu *c)
 		cpu_raise_external_interrupt(c, CPU_HOST_TIMER_VECTOR);
 		events_rearm(c);
 	}
+	/* The VMM's timer (cpu_set_host_deadline): the host timer interrupt, once. */
+	if ((c->ctl.pin & PIN_EXTINT_EXITING) && c->host_deadline != ~0ull) {
+		if (cpu_host_rdtsc() >= c->host_deadline) {
+			c->host_deadline = ~0ull;
+			c->host_tick_icount = c->icount + CPU_HOST_TICK;
+			cpu_raise_external_interrupt(c, CPU_HOST_TIMER_VECTOR);
+		}
+		events_rearm(c);
+	}
 	if (!shadow) {
 		if (c->ctl.proc & PROC_NMI_WINDOW_EXITING) {
 			if (!c->nmi_blocked) {
@@ -704,6 +716,12 @@ void cpu_send_host_ipi(struct cpu *c, u8 vector)
 	__atomic_fetch_or(&c->host_irr[vector / 32], 1u << (vector % 32), __ATOMIC_SEQ_CST);
 	__atomic_store_n(&c->host_irr_any, 1, __ATOMIC_SEQ_CST);
 	c->event_pending = 1;
+}
+
+void cpu_set_host_deadline(struct cpu *c, u64 host_tsc)
+{
+	c->host_deadline = host_tsc;
+	events_rearm(c);
 }
 
 void cpu_raise_external_interrupt(struct cpu *c, u8 vector)

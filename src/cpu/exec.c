@@ -611,6 +611,7 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 	c->work_icount = ~0ull;
 	c->vmx.pml_index = 511;
 	c->apicv_page = ~0ull;
+	c->host_deadline = ~0ull;
 	return c;
 fail:
 	if (bc) {

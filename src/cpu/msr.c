@@ -34,7 +34,7 @@ static bool msr_exits(const struct cpu *c, u32 msr, bool write)
 
 /* --- Time-stamp counter (cpu.h): the clock, IA32_TSC, and what the guest reads --- */
 
-static u64 host_rdtsc(void)
+u64 cpu_host_rdtsc(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
 	return __builtin_ia32_rdtsc();
@@ -49,7 +49,7 @@ static u64 host_rdtsc(void)
 u64 cpu_tsc_raw(const struct cpu *c)
 {
 	if (c->tsc_mode == CPU_TSC_HOST)
-		return host_rdtsc();
+		return cpu_host_rdtsc();
 	return cpu_icount_now(c) * c->tsc_cpi + c->tsc_cycles;
 }
 

@@ -379,11 +379,34 @@ static bool soft_string_io(struct vcpu *vcpu, struct vm_exit *exit)
  * VMLAUNCH the first time, VMRESUME after; a VMfailValid or a VMX abort is the VMM's bug. A guest
  * halted with nothing to wake it comes back without an exit (vmx_run's VMX_RUN_HALTED).
  */
+/*
+ * The run loop's next timer deadline (guest ns of the VM's timer clock, vm_guest_ns) as a host
+ * TSC value for the CPU (cpu_set_host_deadline): the CPU then leaves with the host timer's exit
+ * when it is due, however busy the guest is, instead of at the next host tick. No deadline, or
+ * no measured TSC rate: only the host tick.
+ */
+static void soft_set_deadline(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+	u64 next = timer_next_deadline(&vm->timers), hz = stats_tsc_hz(), now, tsc;
+
+	if (next == TIMER_NEVER || !hz) {
+		cpu_set_host_deadline(soft(vcpu)->cpu, ~0ull);
+		return;
+	}
+	tsc = cpu_host_rdtsc();
+	now = timer_now(&vm->timers);
+	if (next > now)
+		tsc += (u64)((unsigned __int128)(next - now) * hz / 1000000000u);
+	cpu_set_host_deadline(soft(vcpu)->cpu, tsc);
+}
+
 static enum backend_run_result soft_run(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	struct soft_vcpu *s = soft(vcpu);
 	int err;
 
+	soft_set_deadline(vcpu);
 	do
 		err = vmx_run(&s->vmx, s->vmcs.launched, exit);
 	while (!err && !s->vmcs.abort_indicator && !soft_string_io(vcpu, exit));
