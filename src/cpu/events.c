@@ -587,8 +587,11 @@ void events_check(struct cpu *c)
 		cpu_raise_external_interrupt(c, CPU_HOST_TIMER_VECTOR);
 		events_rearm(c);
 	}
-	/* The VMM's timer (cpu_set_host_deadline): the host timer interrupt, once. */
-	if ((c->ctl.pin & PIN_EXTINT_EXITING) && c->host_deadline != ~0ull) {
+	/* The VMM's timer (cpu_set_host_deadline): the host timer interrupt, once, and only after
+	   TIMER_POLL_INSNS instructions of this entry, so that a timer the guest keeps due (a
+	   period shorter than an exit) cannot stop it from running at all. */
+	if ((c->ctl.pin & PIN_EXTINT_EXITING) && c->host_deadline != ~0ull &&
+	    c->icount >= c->deadline_icount) {
 		if (cpu_host_rdtsc() >= c->host_deadline) {
 			c->host_deadline = ~0ull;
 			c->host_tick_icount = c->icount + CPU_HOST_TICK;
@@ -721,6 +724,7 @@ void cpu_send_host_ipi(struct cpu *c, u8 vector)
 void cpu_set_host_deadline(struct cpu *c, u64 host_tsc)
 {
 	c->host_deadline = host_tsc;
+	c->deadline_icount = c->icount + TIMER_POLL_INSNS;
 	events_rearm(c);
 }
 

@@ -266,6 +266,7 @@ struct cpu {
 	u64 work_icount;
 	u64 host_tick_icount; /* icount of the next host timer interrupt (CPU_HOST_TICK) */
 	u64 host_deadline;    /* host TSC of the VMM's next timer (cpu_set_host_deadline), or ~0 */
+	u64 deadline_icount;  /* not looked at before this icount: each entry makes progress */
 	u64 preempt_deadline; /* raw clock >> VMX_MISC_PREEMPTION_SHIFT when it expires */
 	u8 preempt_armed;     /* PIN_PREEMPTION_TIMER was set at this entry */
 	u8 shadow_kind;	      /* GUEST_INTR_STATE_STI or _MOV_SS while intr_shadow blocks */

@@ -55,6 +55,9 @@ static void *irqgen_thread(void *arg)
 		if (vector >= 16)
 			g->host.raise(g->host.opaque, vector);
 		pthread_mutex_lock(&g->lock);
+		/* The guest may have changed the period meanwhile: that restarts it (generation). */
+		if (gen != g->generation || !g->period_ns)
+			continue;
 		next += g->period_ns;
 		/* Deadlines already past are skipped, as a late host timer would coalesce them. */
 		u64 now = mono_ns();

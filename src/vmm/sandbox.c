@@ -101,6 +101,11 @@ static const int sandbox_calls[] = {
 	/* glibc's locks when contended: the kvm vCPU thread's mutex and condition variable,
 	   pthread_join at the end, stdio's locks once there is a second thread. */
 	SCMP_SYS(futex),
+	/* A thread's first calls, its own in glibc (2.35 on): the rseq area and the robust-futex
+	   list. The kvm vCPU thread and irqgen's are created before the sandbox but may run them
+	   after it went on (seen on a machine with /dev/kvm: SIGSYS at the kvm thread's start). */
+	SCMP_SYS(rseq),
+	SCMP_SYS(set_robust_list),
 	/* The end: exit() and _exit(), the kvm vCPU thread returning. */
 	SCMP_SYS(exit_group),
 	SCMP_SYS(exit),

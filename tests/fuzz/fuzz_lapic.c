@@ -48,7 +48,8 @@ static u64 lapic_fuzz_tsc(void *opaque)
 
 static void *lapic_fuzz_create(void)
 {
-	struct lapic_fuzz *f = calloc(1, sizeof(*f));
+	/* struct lapic holds a page-aligned register page (the virtual-APIC page, lapic.h). */
+	struct lapic_fuzz *f = aligned_alloc(_Alignof(struct lapic_fuzz), sizeof(*f));
 	const struct lapic_host host = {
 		.send = lapic_fuzz_send,
 		.eoi = lapic_fuzz_eoi,
@@ -58,6 +59,7 @@ static void *lapic_fuzz_create(void)
 
 	if (!f)
 		abort();
+	memset(f, 0, sizeof(*f));
 	fuzz_clock_init(&f->clock);
 	for (unsigned i = 0; i < 2; i++) {
 		const struct lapic_config cfg = {

@@ -116,13 +116,14 @@ static void test_parse_disable_exits(void)
 
 static void test_guest(void)
 {
-	struct vcpu *vcpu = &vm.vcpus[0];
+	struct vcpu *vcpu;
 	const struct backend_ops *b = &backend_kvm;
 	struct vm_exit exit;
 	struct x86_regs r = { .rip = 0x1000, .rflags = X86_FIXED1 };
 	const char *out = "abc";
 
 	CHECK_EQ(vm_create(&vm, 2 << 20, &backend_kvm, &null_console), 0);
+	vcpu = &vm.vcpus[0]; /* vm_create allocates the vCPUs */
 	memcpy(vm.ram + 0x1000, guest_code, sizeof(guest_code));
 	memcpy(vm.ram + 0x2000, out, 3);
 	set_flat32(vcpu);

@@ -32,6 +32,7 @@ static void free_host_pages(struct vm *vm)
 	for (unsigned i = 0; i < vm->nr_host_pages; i++)
 		free(vm->host_pages[i]);
 	free(vm->host_pages);
+	free(vm->borrowed_pages);
 }
 
 static void test_ept(void)
