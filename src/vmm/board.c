@@ -450,9 +450,12 @@ static void board_irqgen_raise(void *opaque, u8 vector)
 		      (1ull << (PI_DESC_ON_BIT % 64)))) {
 			if (vm->backend->post_notify)
 				vm->backend->post_notify(vcpu, VMM_POSTED_INTR_VECTOR);
-			if (!__atomic_load_n(&vcpu->in_guest, __ATOMIC_SEQ_CST) &&
-			    write(vm->irqgen_fd, &one, sizeof(one)) < 0) {
-				/* the counter is full: the loop is awake anyway */
+			/* Not in the guest: it may wait in the run loop, which must look. */
+			if (!__atomic_load_n(&vcpu->in_guest, __ATOMIC_SEQ_CST)) {
+				__atomic_store_n(&vm->async_pending, 1, __ATOMIC_SEQ_CST);
+				if (write(vm->irqgen_fd, &one, sizeof(one)) < 0) {
+					/* the counter is full: the loop is awake anyway */
+				}
 			}
 		}
 		return;
@@ -461,6 +464,7 @@ static void board_irqgen_raise(void *opaque, u8 vector)
 	if (write(vm->irqgen_fd, &one, sizeof(one)) < 0) {
 		/* as above */
 	}
+	__atomic_store_n(&vm->async_pending, 1, __ATOMIC_SEQ_CST);
 	if (vm->backend->kick && __atomic_load_n(&vcpu->in_guest, __ATOMIC_SEQ_CST))
 		vm->backend->kick(vcpu);
 }

@@ -229,8 +229,21 @@ static bool vcpu_run_once(struct vcpu *vcpu, struct vm_exit *exit)
 	u64 t0;
 
 	vm->running = vcpu;
-	vcpu_deliver_interrupt(vcpu);
-	__atomic_store_n(&vcpu->in_guest, 1, __ATOMIC_SEQ_CST);
+	/*
+	 * Work a device thread queued (vm->async_pending) is taken before the entry. The thread
+	 * sets the flag, then kicks the vCPU if it finds it in the guest; the loop says it is in the
+	 * guest, then looks at the flag: one of the two sees the other's store (both sequentially
+	 * consistent), so no request waits for the next host tick (KVM's kvm_vcpu_kick and
+	 * vcpu->mode make the same handshake).
+	 */
+	for (;;) {
+		vcpu_deliver_interrupt(vcpu);
+		__atomic_store_n(&vcpu->in_guest, 1, __ATOMIC_SEQ_CST);
+		if (!__atomic_exchange_n(&vm->async_pending, 0, __ATOMIC_SEQ_CST))
+			break;
+		__atomic_store_n(&vcpu->in_guest, 0, __ATOMIC_SEQ_CST);
+		vm_poll_events(vm, 0);
+	}
 	enum backend_run_result rr = vm->backend->run(vcpu, exit);
 	__atomic_store_n(&vcpu->in_guest, 0, __ATOMIC_SEQ_CST);
 	if (rr == BACKEND_RUN_HALTED) {

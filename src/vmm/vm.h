@@ -206,6 +206,9 @@ struct vm {
 	struct irqgen irqgen;
 	int irqgen_fd;
 	u64 irqgen_pending;
+	/* A device thread queued work for the run loop (its eventfd is readable): the loop polls
+	   before the next entry (vmm/run.c). */
+	u8 async_pending;
 	struct pic pic;
 	struct pit pit;
 	struct ioapic ioapic;
