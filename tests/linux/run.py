@@ -95,6 +95,17 @@ expect_results("smp-2cpus", status, out, err, 0, "guest powered off (ACPI S5)",
                 r"after-offline 0", r"after-online 0-1", r"ran-again-on-cpu1 42",
                 r"script smp exit 0"])
 
+# 1b'. The same under VT-x APIC virtualization with posted interrupts (docs/vmx.md): in x2APIC
+#      mode TPR, EOI and SELF IPI through virtualized MSRs, the CPU delivering the LAPIC's
+#      vectors, IPIs through the APIC-write path... and the same results.
+status, out, err = boot("quiet tb.script=smp", "--cpus", "2", "--vmx",
+                        "apicv=on,posted-interrupts=on")
+expect_results("smp-2cpus-apicv", status, out, err, 0, "guest powered off (ACPI S5)",
+               [r"cpus 2", r"online 0-1", r"tsc-warps 0", r"x2apic 1",
+                r"clockevent lapic-deadline", r"ran-on-cpu1 1999000",
+                r"local-timer-every-cpu 1", r"resched-ipis 1", r"after-online 0-1",
+                r"ran-again-on-cpu1 42", r"script smp exit 0"])
+
 # 1c. The write monitor (--watch, src/vmm/watch.c) over the kernel's text: the physical range of
 #     vmlinux's .text (from the bzImage's payload; nokaslr keeps it at its link address). The
 #     decompressor and the boot-time patching (alternatives, ftrace, jump labels) write it; then
