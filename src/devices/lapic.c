@@ -44,6 +44,7 @@ static u32 reg_get(const struct lapic *l, unsigned off)
 static void reg_set(struct lapic *l, unsigned off, u32 v)
 {
 	memcpy(l->regs + off, &v, sizeof(v));
+	l->applied[off >> 4] = v;
 }
 
 /* IRR, ISR and TMR: 256 bits as eight 32-bit registers 16 bytes apart (SDM 11.8.4, Figure 11-20). */
@@ -1026,22 +1027,29 @@ void lapic_eoi_vector(struct lapic *l, u8 vector)
 
 /*
  * An APIC-write exit (SDM vol. 3C 30.4.3.3): the guest's write is on the page; do what writing
- * the register does. Virtual-interrupt delivery without APIC-register virtualization leaves only
- * ICR low (an IPI that is not a fixed self IPI) and, in x2APIC mode, SELF IPI with a vector below
- * 16; neither depends on the register's previous value.
+ * the register does. The page holds the new value already, and some writes depend on the old
+ * one (the LVT timer's mode, the divide configuration, LINT remote IRR): the value the model
+ * last stored (`applied`) goes back first, then the write runs as a guest write would, with
+ * its masking and side effects. Without APIC-register virtualization only ICR low (an IPI that
+ * is not a fixed self IPI) and the x2APIC SELF IPI with a vector below 16 come here.
  */
 void lapic_apic_write(struct lapic *l, unsigned offset)
 {
 	unsigned reg = offset & 0xff0;
 	u64 v = reg_get(l, reg);
 
+	memcpy(l->regs + reg, &l->applied[reg >> 4], 4);
 	if (lapic_x2apic_mode(l)) {
 		if (reg == APIC_SELF_IPI)
 			lapic_wrmsr(l, MSR_X2APIC_FIRST + (reg >> 4), v);
 		return;
 	}
-	if (reg == APIC_ICR)
-		lapic_mmio_access(l, reg, &v, 4, true);
+	lapic_mmio_access(l, reg, &v, 4, true);
+}
+
+void lapic_poke(struct lapic *l, unsigned offset, u32 v)
+{
+	reg_set(l, offset & 0xff0, v);
 }
 
 int lapic_pending_vector(const struct lapic *l)
@@ -1102,6 +1110,7 @@ static void regs_reset(struct lapic *l)
 	u32 id = reg_get(l, APIC_ID);
 
 	memset(l->regs, 0, sizeof(l->regs));
+	memset(l->applied, 0, sizeof(l->applied));
 	reg_set(l, APIC_ID, id);
 	reg_set(l, APIC_LVR, LAPIC_VERSION | ((LAPIC_NR_LVT - 1) << 16) | APIC_LVR_DIRECTED_EOI);
 	reg_set(l, APIC_DFR, 0xffffffffu);

@@ -160,6 +160,9 @@ struct lapic {
 	/* The xAPIC register page; page-aligned, as it is the VMX virtual-APIC page under APIC
 	   virtualization (the VMM maps it for the soft CPU, vmm/board.c). */
 	u8 regs[LAPIC_MMIO_SIZE] __attribute__((aligned(4096)));
+	/* Each register as the model last stored it (lapic_apic_write: under APIC-register
+	   virtualization the CPU writes the page before the VMM sees the write). */
+	u32 applied[LAPIC_MMIO_SIZE / 16];
 	u64 apic_base;    /* IA32_APIC_BASE */
 	u64 tsc_deadline; /* IA32_TSC_DEADLINE; 0: disarmed */
 	/* The count: it held `load_count` at guest time `load_ns`, decrementing once per
@@ -246,6 +249,8 @@ int lapic_highest_irr(const struct lapic *l);
 void lapic_tmr(const struct lapic *l, u64 tmr[4]);
 void lapic_eoi_vector(struct lapic *l, u8 vector);
 void lapic_apic_write(struct lapic *l, unsigned offset);
+/* Store a register's value as firmware would leave it (no side effects): board reset's LVT0. */
+void lapic_poke(struct lapic *l, unsigned offset, u32 v);
 /* LAPIC_EV_* pending (EXTINT also while LINT0 routes the 8259A's INTR and it is high). */
 u32 lapic_pending_events(const struct lapic *l);
 /* Clear the events in `mask` the vCPU has taken; returns which of them were pending. For SIPI the

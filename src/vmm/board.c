@@ -517,7 +517,7 @@ static void board_lapics_reset(void *opaque)
 
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		lapic_reset(&vm->vcpus[i].lapic);
-	memcpy(vm->vcpus[0].lapic.regs + APIC_LVT0, &lvt0, sizeof(lvt0));
+	lapic_poke(&vm->vcpus[0].lapic, APIC_LVT0, lvt0);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		board_lapic_update(&vm->vcpus[i]);
 }

@@ -42,7 +42,8 @@ struct vmcs;
 	X(RDSEED_EXITING, "rdseed-exiting")                                                        \
 	X(XSAVES, "xsaves")                                                                        \
 	X(APICV, "apicv")                                                                          \
-	X(POSTED_INTERRUPTS, "posted-interrupts")
+	X(POSTED_INTERRUPTS, "posted-interrupts")                                                  \
+	X(APIC_REG_VIRT, "apic-register-virt")
 
 enum vmm_switch {
 #define X(id, name) VMM_##id,

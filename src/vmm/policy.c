@@ -115,6 +115,10 @@ static const struct vmm_switch_desc {
 			"virtual-interrupt delivery with the APIC-access page or the x2APIC MSRs "
 			"virtualized: interrupts, EOI and TPR without exits (SDM ch. 30; needs "
 			"ept, turns tpr-shadow on). Off: injection through exits, as before" },
+	[VMM_APIC_REG_VIRT] = { CTL_PROC2, PROC2_APIC_REG_VIRT, false,
+				"reads of the APIC page (and x2APIC MSRs) from the virtual-APIC page, "
+				"writes completed by exit 56 (SDM 30.4; needs apicv); off: they exit "
+				"as APIC accesses" },
 	[VMM_POSTED_INTERRUPTS] = { CTL_PIN, PIN_POSTED_INTERRUPTS, false,
 				    "device threads post into the descriptor and the CPU takes "
 				    "them without an exit (SDM 30.6; needs apicv)" },
@@ -324,6 +328,8 @@ int vmm_policy_check(const struct vm *vm, char *msg, size_t len)
 		why = "--vmx apicv=on needs tpr-shadow=on (SDM 27.2.1.1)";
 	else if (vmm_policy_on(vm, VMM_POSTED_INTERRUPTS) && !vmm_policy_on(vm, VMM_APICV))
 		why = "--vmx posted-interrupts=on needs apicv=on (SDM 27.2.1.1)";
+	else if (vmm_policy_on(vm, VMM_APIC_REG_VIRT) && !vmm_policy_on(vm, VMM_APICV))
+		why = "--vmx apic-register-virt=on needs apicv=on";
 	if (!why)
 		return 0;
 	if (msg && len)
@@ -451,6 +457,21 @@ static int vmm_vmcs_setup_pages(struct vcpu *vcpu, struct vmcs *v, u32 proc, u32
 			bm[2048 + 0x808 / 8] &= (u8) ~(1u << (0x808 % 8));
 			bm[2048 + 0x80b / 8] &= (u8) ~(1u << (0x80b % 8));
 			bm[2048 + 0x83f / 8] &= (u8) ~(1u << (0x83f % 8));
+			/* With APIC-register virtualization the registers it reads, but ICR
+			   (830H): 8 bytes at 300H, where the LAPIC keeps only ICR low (30.5). */
+			for (u32 msr = 0x800; (proc2 & PROC2_APIC_REG_VIRT) && msr <= 0x83f; msr++) {
+				static const u8 readable[] = {
+					0x02, 0x03, 0x08, 0x0a, 0x0d, 0x0f, 0x28, 0x32, 0x33,
+					0x34, 0x35, 0x36, 0x37, 0x38, 0x3e,
+				};
+				u32 r = msr & 0xff;
+				bool ok = r >= 0x10 && r <= 0x27;
+
+				for (size_t i = 0; i < sizeof(readable); i++)
+					ok |= r == readable[i];
+				if (ok)
+					bm[msr / 8] &= (u8) ~(1u << (msr % 8));
+			}
 		}
 	}
 	if (v->pin_based_vm_exec_control & PIN_POSTED_INTERRUPTS) {

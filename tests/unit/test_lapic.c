@@ -1185,6 +1185,51 @@ static void test_bus(void)
 	CHECK_EQ(apic_bus_deliver(&bus, &m, NULL), 2);
 }
 
+/*
+ * APIC-write completion (lapic_apic_write, SDM vol. 3C 30.4.3.3): the CPU puts the guest's value
+ * on the page, the LAPIC then does the write. It must end exactly as the same MMIO write on a
+ * twin LAPIC, for writes that depend on the old value: divide configuration mid-count, the LVT
+ * timer's mode, TMICT, SVR disabling (masks every LVT), ESR latching.
+ */
+static void test_apic_write(void)
+{
+	static const struct { unsigned off; u32 val; } w[] = {
+		{ APIC_TDCR, 0x1 }, { APIC_LVTT, 0x40 | 1u << 17 }, { APIC_TMICT, 500 },
+		{ APIC_LDR, 0x03000000 }, { APIC_DFR, 0x0fffffff }, { APIC_ESR, 0 },
+		{ APIC_LVT0, 0x8700 }, { APIC_ICR, 0x000c4041 }, { APIC_SVR, 0x0ff },
+	};
+	struct lapic a, b;
+	struct rec ra, rb;
+
+	fake_now = 0;
+	setup(&a, &ra, 0, false);
+	setup(&b, &rb, 0, false);
+	sw_enable(&a);
+	sw_enable(&b);
+	wr(&a, APIC_TDCR, 0xb);
+	wr(&b, APIC_TDCR, 0xb);
+	wr(&a, APIC_LVTT, 0x40);
+	wr(&b, APIC_LVTT, 0x40);
+	wr(&a, APIC_TMICT, 1000);
+	wr(&b, APIC_TMICT, 1000);
+	for (unsigned i = 0; i < ARRAY_SIZE(w); i++) {
+		fake_now += 1000;
+		wr(&a, w[i].off, w[i].val);
+		memcpy(b.regs + w[i].off, &w[i].val, 4); /* what the CPU does */
+		lapic_apic_write(&b, w[i].off);
+		CHECK(!memcmp(a.regs, b.regs, sizeof(a.regs)));
+		CHECK(!memcmp(a.applied, b.applied, sizeof(a.applied)));
+		CHECK_EQ(rd(&a, APIC_TMCCT), rd(&b, APIC_TMCCT));
+		CHECK_EQ(a.timer.deadline, b.timer.deadline);
+		CHECK_EQ(ra.n_sent, rb.n_sent);
+		if (ra.n_sent && rb.n_sent)
+			CHECK(!memcmp(&ra.sent[ra.n_sent - 1], &rb.sent[rb.n_sent - 1],
+				      sizeof(ra.sent[0])));
+	}
+	timer_cancel(&a.timer);
+	timer_cancel(&b.timer);
+}
+
 int main(void)
 {
 	CHECK_EQ(timer_queue_init(&q, fake_clock, NULL), 0);
@@ -1209,6 +1254,7 @@ int main(void)
 	test_local_lvt();
 	test_msi_decode();
 	test_bus();
+	test_apic_write();
 	timer_queue_free(&q);
 	return check_done("test_lapic");
 }

@@ -1320,6 +1320,7 @@ static const struct {
 	{ "xsaves", SECONDARY_VM_EXEC_CONTROL, PROC2_ENABLE_XSAVES },
 	{ "apicv", SECONDARY_VM_EXEC_CONTROL, PROC2_VIRT_INTR_DELIVERY },
 	{ "posted-interrupts", PIN_BASED_VM_EXEC_CONTROL, PIN_POSTED_INTERRUPTS },
+	{ "apic-register-virt", SECONDARY_VM_EXEC_CONTROL, PROC2_APIC_REG_VIRT },
 };
 
 static u32 field(struct vmcs *v, u32 enc)
@@ -1431,7 +1432,8 @@ static void test_policy_switches(void)
 		vm_destroy(&vm);
 		memset(&vm, 0, sizeof(vm));
 		CHECK_EQ(vmm_policy_set(&vm, switch_bits[i].name, !was_on), 0);
-		if (!strcmp(switch_bits[i].name, "posted-interrupts"))
+		if (!strcmp(switch_bits[i].name, "posted-interrupts") ||
+		    !strcmp(switch_bits[i].name, "apic-register-virt"))
 			CHECK_EQ(vmm_policy_set(&vm, "apicv", true), 0); /* it needs apicv */
 		p = vm.policy;
 		if (!strcmp(switch_bits[i].name, "pml")) {
