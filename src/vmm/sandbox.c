@@ -115,6 +115,9 @@ static const int sandbox_calls[] = {
 	   them (ptrace, wait4) on its own signal stack (sigaltstack); prctl and getppid guard it.
 	   The parent waits for it (wait4). */
 	SCMP_SYS(clone),
+	/* The sanitizer runtime counts the host's CPUs lazily, at its first need (seen as a
+	   rare stop in test_sandbox's child on a loaded machine). */
+	SCMP_SYS(sched_getaffinity),
 	SCMP_SYS(ptrace),
 	SCMP_SYS(wait4),
 	SCMP_SYS(prctl),
