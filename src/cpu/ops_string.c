@@ -235,6 +235,22 @@ void op_lods(struct cpu *c, const struct insn *d)
  * first operand with the second. With REPE/REPNE, the count is decremented for the element just
  * compared before ZF ends the loop (SDM "REP" pseudo-code).
  */
+/*
+ * The flags of the last element compared become RFLAGS when the instruction ends, completed or
+ * paused. A fault on a later element leaves RFLAGS as they were before the instruction, as the
+ * Intel processors we measured do (tests/diff: REPNE CMPSB faulting on its third element shows
+ * the flags of the instruction before it; the SDM says nothing, AMD keeps the last element's).
+ * The resumed instruction sets them again from its next element, so software cannot rely on
+ * either.
+ */
+static void compare_flags(struct cpu *c, u64 a, u64 b, u64 res, unsigned size)
+{
+	c->lf_src1 = a;
+	c->lf_src2 = b;
+	c->lf_res = res;
+	c->lf_op = LF(LF_SUB, size);
+}
+
 static void compare(struct cpu *c, const struct insn *d, bool cmps)
 {
 	unsigned size = d->osz;
@@ -249,17 +265,18 @@ static void compare(struct cpu *c, const struct insn *d, bool cmps)
 		u64 b = mem_read(c, SEG_ES, s.di, size);
 		u64 res = (a - b) & size_mask(size);
 
-		c->lf_src1 = a;
-		c->lf_src2 = b;
-		c->lf_res = res;
-		c->lf_op = LF(LF_SUB, size);
 		str_advance(c, d, &s, cmps, true, 1);
-		if (!d->rep)
+		if (!d->rep) {
+			compare_flags(c, a, b, res, size);
 			return;
+		}
 		str_count(c, d, &s, 1);
-		if (!s.cx || (d->rep == REP_E) != (res == 0))
+		if (!s.cx || (d->rep == REP_E) != (res == 0)) {
+			compare_flags(c, a, b, res, size);
 			return;
+		}
 		if (!--budget) {
+			compare_flags(c, a, b, res, size);
 			str_resume_later(c);
 			return;
 		}
