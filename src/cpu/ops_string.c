@@ -237,11 +237,11 @@ void op_lods(struct cpu *c, const struct insn *d)
  */
 /*
  * The flags of the last element compared become RFLAGS when the instruction ends, completed or
- * paused. A fault on a later element leaves RFLAGS as they were before the instruction, as the
- * Intel processors we measured do (tests/diff: REPNE CMPSB faulting on its third element shows
- * the flags of the instruction before it; the SDM says nothing, AMD keeps the last element's).
- * The resumed instruction sets them again from its next element, so software cannot rely on
- * either.
+ * paused. A fault on a later element leaves RFLAGS as they were before the instruction: "When a
+ * fault occurs during the execution of a CMPS or SCAS instruction that is prefixed with REPE or
+ * REPNE, the EFLAGS value is restored to the state prior to the execution of the instruction"
+ * (SDM vol. 2B REP/REPE/REPZ/REPNE/REPNZ), as the Intel host of tests/diff does; AMD keeps the
+ * last element's.
  */
 static void compare_flags(struct cpu *c, u64 a, u64 b, u64 res, unsigned size)
 {

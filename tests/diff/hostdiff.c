@@ -38,6 +38,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -115,6 +116,8 @@ static struct {
 	u16 tr, ldtr, gdt_limit;
 	u32 int_ok[8];	  /* INT n that behave as the SDM says here */
 	bool amd;
+	bool rep67_zext;  /* a faulting REP string instruction with 67h zero-extends rCX rSI rDI */
+	bool iret_ac;	  /* an IRET loading AC = 1 from a misaligned frame does not complete */
 	u16 sels[16];	  /* the selectors of the GDT entries worth trying */
 	unsigned nsels;
 	struct gen_config cfg;
@@ -237,6 +240,8 @@ struct soft {
 	/* soft_path(): with the monitor trap flag on, the RIP after each instruction */
 	u64 *path;
 	unsigned npath;
+	/* iret_ac_block(): while stepping, look for an IRET that iret_loads_ac() */
+	bool watch, watched;
 };
 
 #define PATH_MAX_STEPS 4096
@@ -397,6 +402,43 @@ static bool vector_has_error(int v)
 	return v == 8 || (v >= 10 && v <= 14) || v == 17 || v == 21;
 }
 
+/* Whether `p` is an IRET (CF after 66h and REX prefixes); its operand size in *size. */
+static bool is_iret(const u8 *p, unsigned *size)
+{
+	*size = 4;
+	for (unsigned i = 0; i < 15; i++, p++)
+		if (*p == 0x66)
+			*size = 2;
+		else if ((*p & 0xf0) == 0x40)
+			*size = *p & 8 ? 8 : *size;
+		else
+			return *p == 0xcf;
+	return false;
+}
+
+/*
+ * Whether soft, at `rip` with its state now, is at an IRET that loads RFLAGS.AC = 1 from a frame
+ * that is not aligned to its operand size while AC is 0 (env.iret_ac).
+ */
+static bool iret_loads_ac(struct soft *s, u64 rip)
+{
+	struct x86_regs r;
+	unsigned size;
+	u64 rsp, slot, fl = 0;
+
+	if (rip < CODE_ADDR || rip - CODE_ADDR >= 4096 - 16 ||
+	    !is_iret(s->ram + P_CODE + (rip - CODE_ADDR), &size))
+		return false;
+	cpu_get_regs(s->c, &r);
+	rsp = r.gpr[R_RSP];
+	slot = rsp + 2 * size; /* RFLAGS, after RIP and CS */
+	if (!(rsp & (size - 1)) || (r.rflags & X86_AC) || slot < DATA_ADDR ||
+	    slot + size > DATA_ADDR + 4096)
+		return false;
+	memcpy(&fl, s->ram + P_DATA + (slot - DATA_ADDR), size);
+	return fl & X86_AC;
+}
+
 static void soft_block(struct soft *s, const u8 *code, const struct gen_state *in,
 		       const u8 *data, struct outcome *o)
 {
@@ -418,11 +460,15 @@ static void soft_block(struct soft *s, const u8 *code, const struct gen_state *i
 	cpu_set_regs(c, &regs);
 	cpu_set_vmx_state(c, &vs);
 	cpu_set_controls(c, &s->ctl);
+	if (s->watch && iret_loads_ac(s, CODE_ADDR))
+		s->watched = true;
 	cpu_run(c, &ex);
 	/* An MTF exit comes after each instruction (SDM vol. 3C 26.5.2), RIP at the next one. */
 	while (s->path && ex.reason == EXIT_REASON_MONITOR_TRAP_FLAG &&
 	       s->npath < PATH_MAX_STEPS) {
 		s->path[s->npath++] = ex.rip;
+		if (s->watch && iret_loads_ac(s, ex.rip))
+			s->watched = true;
 		cpu_run(c, &ex);
 	}
 	cpu_get_regs(c, &regs);
@@ -504,6 +550,64 @@ struct verdict {
 };
 
 /*
+ * The registers (bit i: GPR i) of a REP string instruction with 67h at `rip` in `code`: rCX and
+ * rSI and/or rDI; 0 if it is none.
+ */
+static u16 rep67_string_regs(const u8 *code, u64 rip)
+{
+	static const u8 prefixes[] = { 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0xf0 };
+	u64 off = rip - CODE_ADDR;
+	bool a32 = false, rep = false;
+
+	if (off >= 4096 - 16)
+		return 0;
+	for (u64 end = off + 15; off < end; off++)
+		if (code[off] == 0x67)
+			a32 = true;
+		else if (code[off] == 0xf2 || code[off] == 0xf3)
+			rep = true;
+		else if (code[off] != 0x66 && (code[off] & 0xf0) != 0x40 &&
+			 !memchr(prefixes, code[off], sizeof(prefixes)))
+			break;
+	if (!a32 || !rep)
+		return 0;
+	switch (code[off]) {
+	case 0xa4: /* MOVS */
+	case 0xa5:
+	case 0xa6: /* CMPS */
+	case 0xa7:
+		return BIT(R_RCX) | BIT(R_RSI) | BIT(R_RDI);
+	case 0xaa: /* STOS */
+	case 0xab:
+	case 0xae: /* SCAS */
+	case 0xaf:
+		return BIT(R_RCX) | BIT(R_RDI);
+	case 0xac: /* LODS */
+	case 0xad:
+		return BIT(R_RCX) | BIT(R_RSI);
+	}
+	return 0;
+}
+
+/* Whether the instruction at `rip` is a REPE/REPNE CMPS or SCAS. */
+static bool rep_compare_at(const u8 *code, u64 rip)
+{
+	static const u8 prefixes[] = { 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0 };
+	u64 off = rip - CODE_ADDR;
+	bool rep = false;
+
+	if (off >= 4096 - 16)
+		return false;
+	for (u64 end = off + 15; off < end; off++)
+		if (code[off] == 0xf2 || code[off] == 0xf3)
+			rep = true;
+		else if ((code[off] & 0xf0) != 0x40 && !memchr(prefixes, code[off], sizeof(prefixes)))
+			break;
+	return rep && (code[off] == 0xa6 || code[off] == 0xa7 || code[off] == 0xae ||
+		       code[off] == 0xaf);
+}
+
+/*
  * a against b. `exact`: every RFLAGS bit (two soft runs); else the arithmetic flags undefined
  * at a's exit are masked. Error code only for vectors that have one, CR2 only for #PF.
  */
@@ -526,6 +630,13 @@ static bool compare(const struct gen *g, const struct outcome *a, const struct o
 	 */
 	if (!exact && a->vector < 0)
 		v->undef |= X86_RF;
+	/*
+	 * A REPE/REPNE CMPS or SCAS that faults after some elements: the SDM (vol. 2B REP) and
+	 * Intel restore the flags of before the instruction, and so does soft (cpu/ops_string.c
+	 * compare); an AMD host keeps the last element's: on AMD they are not compared.
+	 */
+	if (!exact && env.amd && a->vector >= 0 && g->buf && rep_compare_at(g->buf, a->rip))
+		v->undef |= X86_CF | X86_PF | X86_AF | X86_ZF | X86_SF | X86_OF;
 	v->rflags = ((a->st.rflags ^ b->st.rflags) & ~v->undef) != 0;
 	v->first_data = -1;
 	for (int i = 0; i < 4096; i++)
@@ -535,8 +646,18 @@ static bool compare(const struct gen *g, const struct outcome *a, const struct o
 			v->data_diffs++;
 		}
 	int reg = -1, sel = -1;
+	/*
+	 * A REP string instruction with 67h that faulted on the host: an Intel CPU writes ECX, ESI
+	 * and EDI back, which zero-extends them, even when no element was done; soft leaves the
+	 * registers as they were then (env.rep67_zext). The zero-extended value is taken.
+	 */
+	u16 zext = 0;
+	if (!exact && env.rep67_zext && a->vector >= 0 && g->buf)
+		zext = rep67_string_regs(g->buf, a->rip);
 	for (int i = 0; i < 16; i++)
-		if ((v->regs[i] = a->st.r[i] != b->st.r[i]) && reg < 0)
+		if ((v->regs[i] = a->st.r[i] != b->st.r[i] &&
+				  !(zext & BIT(i) && a->st.r[i] == (u32)b->st.r[i])) &&
+		    reg < 0)
 			reg = i;
 	/*
 	 * A null selector's RPL in DS or ES does not survive this host's kernel (a return to CPL 3
@@ -787,6 +908,33 @@ static const char *soft_path(struct soft *s, const struct block_run *br)
 }
 
 /*
+ * Whether the block has an IRET that iret_loads_ac() when it runs: soft runs it again with the
+ * monitor trap flag, looking at each instruction before it runs (only a block with an IRET).
+ */
+static bool iret_ac_block(struct soft *s, const struct block_run *br)
+{
+	static u64 path[PATH_MAX_STEPS];
+	static struct outcome scratch;
+	unsigned size;
+	bool any = false;
+
+	for (int i = 0; i < br->g.n && !any; i++)
+		any = is_iret(br->code + br->g.off[i], &size);
+	if (!any)
+		return false;
+	s->path = path;
+	s->npath = 0;
+	s->watch = true;
+	s->watched = false;
+	s->ctl.proc |= PROC_MONITOR_TRAP_FLAG;
+	soft_block(s, br->code, &br->in, br->data, &scratch);
+	s->ctl.proc &= ~PROC_MONITOR_TRAP_FLAG;
+	s->path = NULL;
+	s->watch = false;
+	return s->watched;
+}
+
+/*
  * This process is not alone on its CPU: an interrupt or a preemption during the block enters the
  * kernel, and the way back to CPL 3 changes state the block can see (this host's kernel clears
  * RFLAGS.NT and nulls DS/ES with RPL != 0: docs/difftest.md). When the host disagrees with soft,
@@ -832,6 +980,10 @@ static int run_compare(struct block_run *br, u64 seed, u32 index, bool dump)
 			br->o[s].st.r[R_RAX] ^= 1;
 	}
 	const char *off_rails = soft_on_rails(br, &br->o[run.run[INTERP] ? INTERP : EAGER]);
+	if (!off_rails && env.iret_ac &&
+	    iret_ac_block(&run.soft[run.run[INTERP] ? INTERP : EAGER], br))
+		off_rails = "has an IRET that loads RFLAGS.AC = 1 from a misaligned frame, which "
+			    "does not complete on this host (env.iret_ac)";
 	if (off_rails) {
 		run.skipped++;
 		if (!run.quiet)
@@ -948,6 +1100,7 @@ static int code_setup(struct block_run *br, const char *hex, char **sets, int ns
 			off += d.info.length;
 	}
 	g->off[g->n] = (u16)n;
+	g->buf = br->code;
 	s64 rel = (s64)EXIT_ADDR - (s64)(CODE_ADDR + n + 5);
 	br->code[n] = 0xe9;
 	memcpy(br->code + n + 1, &rel, 4);
@@ -1068,6 +1221,60 @@ static u32 host_lar(u16 sel, u32 *limit)
 	return ok ? ar : 0;
 }
 
+/*
+ * IRETQ at CPL 3 to the next instruction from a frame 4 bytes off alignment, loading RFLAGS.AC
+ * = 1 (AC 0 before): true unless it completes. An Intel CPU raises #AC on a pop after RFLAGS is
+ * loaded (soft, and the SDM's pseudo-code, pop the whole frame first); its kernel, seeing AC = 0
+ * in the frame, takes the #AC for a split lock, and where it cannot turn split-lock detection
+ * off (MSR_TEST_CTRL in a VM) it resumes the IRET for ever. So this runs in a child, which a
+ * timer ends after 0.2 s.
+ */
+static bool iret_ac_faults(void)
+{
+	u64 cs, ss;
+	int status = 0;
+	pid_t pid;
+
+	asm volatile("mov %%cs, %0" : "=r"(cs));
+	asm volatile("mov %%ss, %0" : "=r"(ss));
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return true; /* cannot tell: such blocks are skipped */
+	if (!pid) {
+		struct itimerval t = { .it_value = { .tv_usec = 200000 } };
+
+		signal(SIGBUS, SIG_DFL);
+		signal(SIGSEGV, SIG_DFL);
+		signal(SIGALRM, SIG_DFL);
+		setitimer(ITIMER_REAL, &t, NULL);
+		asm volatile("mov %%rsp, %%rbx\n\t"
+			     "sub $256, %%rsp\n\t" /* below the red zone */
+			     "and $-16, %%rsp\n\t"
+			     "sub $4, %%rsp\n\t"
+			     "mov %%rsp, %%rcx\n\t"
+			     "lea 1f(%%rip), %%rax\n\t"
+			     "push %[ss]\n\t"
+			     "push %%rcx\n\t"
+			     "push %[fl]\n\t"
+			     "push %[cs]\n\t"
+			     "push %%rax\n\t"
+			     "iretq\n"
+			     "1:\tmov %%rbx, %%rsp\n\t"
+			     "pushfq\n\t"
+			     "andq $~0x40000, (%%rsp)\n\t"
+			     "popfq"
+			     :
+			     : [ss] "r"(ss), [cs] "r"(cs), [fl] "r"((u64)(X86_AC | X86_IF | 2))
+			     : "rax", "rbx", "rcx", "memory", "cc");
+		_exit(0);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return true;
+	return !WIFEXITED(status) || WEXITSTATUS(status);
+}
+
 static int env_init(void)
 {
 	static const u8 sys_probe[] = {
@@ -1149,10 +1356,27 @@ static int env_init(void)
 		return -1;
 	}
 
-	/* CR0, TR, LDTR, GDT limit as CPL 3 sees them, unless UMIP makes these fault. */
+	/*
+	 * CR0, TR, LDTR, GDT limit as CPL 3 sees them, unless UMIP makes these fault. Linux
+	 * emulates them under UMIP (arch/x86/kernel/umip.c): no fault, but dummy values, CR0
+	 * 80050033H, TR 40H, LDTR 0 (Linux's own) and a GDT at FFFFFFFFFFFE0000H with limit 0,
+	 * which cannot be the real one since LAR reads entries beyond it. That counts as UMIP too:
+	 * the soft CPU gets Linux's values, not a GDT limit of 0, and SMSW, STR and SLDT are not
+	 * generated (GEN_SYSREAD), because the kernel's emulation is not the CPU (it gave #GP(0)
+	 * for an SMSW to memory that the CPU runs, seen on an Intel Xeon).
+	 */
 	in.r[R_RBX] = DATA_ADDR;
 	probe(sys_probe, sizeof(sys_probe), &in, &o);
 	env.sysread = o.vector < 0;
+	if (env.sysread) {
+		u16 limit, need = 9 * 8 + 7; /* the TSS's two entries */
+
+		memcpy(&limit, o.data, 2);
+		for (unsigned i = 1; i < 16; i++)
+			if (env.lar[i] && need < i * 8 + 7)
+				need = (u16)(i * 8 + 7);
+		env.sysread = limit >= need;
+	}
 	env.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_AM | CR0_PG; /* Linux's */
 	env.tr = 8 << 3;
 	env.gdt_limit = 16 * 8 - 1;
@@ -1184,6 +1408,26 @@ static int env_init(void)
 		    o.error == (trap ? 0 : n * 8 + 2))
 			env.int_ok[n / 32] |= 1u << (n % 32);
 	}
+
+	/*
+	 * Where this CPU does otherwise than soft in what the generator makes (an Intel Xeon; AMD
+	 * does as soft):
+	 *   - REP MOVSQ with 67h, RCX, RSI and RDI with garbage in their upper halves, ESI on an
+	 *     unmapped page: the #PF comes before the first element, and the Intel CPU has
+	 *     written ECX, ESI and EDI back, zero-extended (soft leaves them; the SDM says ECX
+	 *     holds the count after the last iteration done): compare() takes the host's;
+	 *   - IRET loading RFLAGS.AC = 1 from a misaligned frame: iret_ac_faults().
+	 */
+	static const u8 rep67[] = { 0x67, 0xf3, 0x48, 0xa5 };
+	struct gen_state in67 = { .rflags = 2 };
+
+	in67.r[R_RCX] = 0x5a5a5a5a00000002ull;
+	in67.r[R_RSI] = 0x5a5a5a5a00000000ull | (DATA_ADDR + 0x1000);
+	in67.r[R_RDI] = 0x5a5a5a5a00000000ull | DATA_ADDR;
+	in67.r[R_RSP] = DATA_ADDR + 0x800;
+	probe(rep67, sizeof(rep67), &in67, &o);
+	env.rep67_zext = o.vector == X86_PF_VEC && o.st.r[R_RCX] == 2;
+	env.iret_ac = iret_ac_faults();
 
 	/* Optional instructions: what both this CPU and soft's CPUID policy have. */
 	u32 feat = 0;

@@ -24,11 +24,22 @@
  * registers and the FXSAVE image of the signal frame), in the guest an IDT gate to a HLT per
  * vector; vector, RIP, registers, flags, x87/MMX state and memory must agree.
  *
- * Known difference, not compared: this host (AMD) stores FIP, FDP and FOP in an FXSAVE image only
- * while an exception is pending (FSW.ES), and zeros otherwise; the soft CPU, an Intel model,
- * stores them always (SDM vol. 2A FXSAVE). Those bytes are skipped where the host wrote zeros with
- * ES clear, and the pointers are not compared after an FXRSTOR of such an image until an x87
- * instruction has set them again.
+ * Where hosts differ from each other and from the model (an Intel CPU that sets and stores FOP,
+ * FIP, FDP, FCS and FDS at every non-control instruction, SDM vol. 1 8.1.8, 8.1.9), the test
+ * measures what this host does at the start and compares with that (x87_host.h, host_quirks()):
+ *   - An AMD host (as seen on an EPYC) stores FOP, FIP and FDP in an FXSAVE image only while an
+ *     exception is pending (FSW.ES), and zeros otherwise: there each of the three is skipped
+ *     where the host wrote zeros with ES clear (same_fx()), and the generator zeroes those
+ *     bytes of an image the body saved before the body loads it again.
+ *   - An Intel host (as seen on a Xeon, family 6 model CFH) updates FDP and FDS only at an
+ *     unmasked exception (CPUID.(7,0):EBX[6]), FOP too (FOP compatibility mode off), stores
+ *     FCS and FDS as 0 (EBX[13]), and at a #PF sets TOP to 0 for an MMX store, takes no #PF
+ *     for an x87 store that an unmasked exception suppresses, and writes the first 8 bytes of a
+ *     10-byte store whose last 2 fault. There the host is compared with the soft CPU run one
+ *     instruction at a time and made to do the same (run_steps(), host_pf()), and the soft CPU
+ *     as a VMM runs it (blocks, interpreted or compiled) with the same run stepped but not
+ *     changed, in every byte.
+ * MXCSR_MASK, the implementation's, is never compared.
  */
 #define _GNU_SOURCE /* REG_RIP and friends (ucontext.h) */
 #include <setjmp.h>
@@ -44,6 +55,7 @@
 #include "check.h"
 #include "cpu/fpu.h"
 #include "vmx/vmx.h"
+#include "x87_host.h"
 
 /* Guest-physical layout; the code, data and tail pages are mapped at the native addresses. */
 #define RAM_SIZE (4u << 20)
@@ -55,6 +67,7 @@
 #define CODE_PA	 0x100000
 #define DATA_PA	 0x102000
 #define TAIL_PA	 0x105000
+#define SPARE_PA 0x106000 /* run_steps(): the guard page, mapped for a moment */
 
 /* The data area (two pages; rbx points at its start). */
 #define DATA_SIZE   0x2000
@@ -314,6 +327,7 @@ static void native_signal(int sig, siginfo_t *si, void *p)
 
 static struct cpu *c;
 static struct x86_sregs sregs; /* loaded before every run: a fault's delivery changes CS */
+static struct vmx_controls ctl;
 static u8 *ram;
 static u64 pt_next;
 static u8 *ncode, *ndata; /* native code page and data area */
@@ -331,8 +345,9 @@ static u64 r64(u64 pa)
 	return v;
 }
 
-/* Map the 4 KiB page at linear `lin` to guest-physical `pa` (4-level paging, PML4 at PT_POOL). */
-static void map_page(u64 lin, u64 pa)
+/* The guest-physical address of the page-table entry for linear `lin` (4-level paging, PML4 at
+   PT_POOL), making the tables on the way. */
+static u64 pte_of(u64 lin)
 {
 	u64 table = PT_POOL;
 
@@ -346,15 +361,19 @@ static void map_page(u64 lin, u64 pa)
 		}
 		table = r64(e) & ~0xfffull;
 	}
-	w64(table + ((lin >> 12) & 511) * 8, pa | 3);
+	return table + ((lin >> 12) & 511) * 8;
+}
+
+/* Map the 4 KiB page at linear `lin` to guest-physical `pa`. */
+static void map_page(u64 lin, u64 pa)
+{
+	w64(pte_of(lin), pa | 3);
 }
 
 static void setup_soft(void)
 {
 	struct cpu_config cfg = { 0 };
 	struct x86_sregs s;
-	static struct vmx_controls ctl;
-
 	u64 tail = (u64)(uintptr_t)native_tail;
 
 	ram = calloc(1, RAM_SIZE);
@@ -666,7 +685,7 @@ static void gen_insn(struct gen *g)
 			e1(g, 0x0f);
 			e1(g, 0xae);
 			mem_operand(g, 0, where);
-			/* The pointer bytes, which this host stores only with ES set (file
+			/* The pointer bytes, which an AMD host stores only with ES set (file
 			   comment), are zeroed before the image is loaded again:
 			   mov qword [rbx + where + 8], 0; mov qword [rbx + where + 16], 0;
 			   mov word [rbx + where + 6], 0 */
@@ -748,7 +767,15 @@ static void gen_epilogue(struct gen *g)
 static u8 init_data[DATA_SIZE];
 static u64 init_gpr[16], init_rflags;
 static struct x86_fpu init_fx;
-static struct outcome soft;
+static struct outcome soft, stepped, as_host;
+static struct x87_host host;
+/* Where this host's x87 and MMX differ from the model's at a page fault (host_quirks()). */
+static struct {
+	bool mmx_store_top0, store_no_pf, m80_split, any;
+} quirk;
+/* The soft CPU is also run as this host would run it (run_steps): host.fdp_exc_only,
+   fop_exc_only, fcs_fds_zero or a quirk. */
+static bool host_steps;
 static unsigned long executed, runs, faults_matched, divergences, host_noise;
 static unsigned fails_shown;
 
@@ -844,7 +871,7 @@ static void rnd_state(void)
 		memcpy(p + 24, &mx, 4);
 		for (unsigned i = 0; i < 8; i++)
 			rnd_f80(p + 32 + 16 * i);
-		/* canonical pointers: this host keeps bits 56:0 of FIP and FDP only */
+		/* canonical pointers: an AMD host keeps bits 56:0 of FIP and FDP only */
 		for (unsigned i = 8; i < 24; i += 8) {
 			u64 v = (u64)((s64)(rnd() << 16) >> 16);
 			memcpy(p + i, &v, 8);
@@ -879,7 +906,163 @@ static void run_native(const struct gen *g)
 	(void)g;
 }
 
-static void run_soft(unsigned jit)
+/* One instruction on the soft CPU (the monitor trap flag is on): false if it did not end in the
+   MTF exit. */
+static bool step(void)
+{
+	struct vm_exit ex;
+
+	return cpu_run(c, &ex) == CPU_RUN_EXIT &&
+	       (ex.reason & 0xffff) == EXIT_REASON_MONITOR_TRAP_FLAG;
+}
+
+/* The first byte after the prefixes the generator puts in front of an x87 or MMX instruction
+   (66H, GS, REX; FWAIT is an instruction of its own); *gs when GS is one of them. */
+static const u8 *insn_opcode(u64 rip, bool *gs)
+{
+	const u8 *p = (const u8 *)(uintptr_t)rip;
+
+	*gs = false;
+	for (;; p++)
+		if (*p == 0x65)
+			*gs = true;
+		else if (*p != 0x66 && (*p & 0xf0) != 0x40)
+			return p;
+}
+
+/* An x87 store to memory that can raise a numeric exception (FST/FSTP m32/m64/m80, FIST/FISTP/
+   FISTTP, FBSTP); *m80 for the 10-byte ones. */
+static bool x87_num_store(const u8 *p, bool *m80)
+{
+	unsigned reg = (p[1] >> 3) & 7;
+
+	*m80 = (p[0] == 0xdb && reg == 7) || (p[0] == 0xdf && reg == 6);
+	if (p[1] >= 0xc0)
+		return false;
+	switch (p[0]) {
+	case 0xd9:
+		return reg == 2 || reg == 3;
+	case 0xdb:
+		return (reg >= 1 && reg <= 3) || reg == 7;
+	case 0xdd:
+		return reg >= 1 && reg <= 3;
+	case 0xdf:
+		return (reg >= 1 && reg <= 3) || reg >= 6;
+	}
+	return false;
+}
+
+/* The soft CPU back to a state saved before an instruction (the fault's delivery changed CS). */
+static void restore(const struct x86_regs *r, const struct x86_fpu *f, u16 fcs, u16 fds)
+{
+	cpu_set_sregs(c, &sregs);
+	cpu_set_regs(c, r);
+	c->fpu = *f;
+	c->fpu_cs = fcs;
+	c->fpu_ds = fds;
+}
+
+/*
+ * The instruction at `rip` took #PF (the guard page) on the soft CPU, from the state r, f, fcs,
+ * fds; make the outcome this host's where it does otherwise (host_quirks(), measured):
+ *   - an MMX store: TOP is 0 at the fault (the tags as they were);
+ *   - an x87 store with an unmasked #I, #D, #Z, #O or #U, which writes nothing: no #PF (the
+ *     exception is pending and the next waiting instruction takes #MF);
+ *   - a 10-byte store whose first 8 bytes are before the guard page: they are written.
+ * The last two run the instruction again with the guard page mapped to a spare page, to see
+ * what it raises and writes, and then as it first ran, when the host too takes the #PF.
+ */
+static void host_pf(u64 rip, const struct x86_regs *r, const struct x86_fpu *f, u16 fcs, u16 fds)
+{
+	u64 guard = (u64)(uintptr_t)ndata + DATA_SIZE, lin;
+	bool gs, m80, done, split = false;
+	const u8 *p = insn_opcode(rip, &gs);
+	u8 first8[8], end[16], *data_end = ram + DATA_PA + DATA_SIZE - 16;
+
+	if (p[0] == 0x0f && (p[1] == 0x7e || p[1] == 0x7f || p[1] == 0xe7)) {
+		if (quirk.mmx_store_top0)
+			fpu_rotate_to(&c->fpu, 0);
+		return;
+	}
+	if (!x87_num_store(p, &m80) || !(quirk.store_no_pf || (m80 && quirk.m80_split)))
+		return;
+	restore(r, f, fcs, fds);
+	memcpy(end, data_end, 16); /* what the store can write before the guard page */
+	map_page(guard, SPARE_PA);
+	cpu_set_sregs(c, &sregs); /* flushes the TLB */
+	done = step() && (c->rip < HANDLERS || c->rip >= HANDLERS + 32 * 16);
+	w64(pte_of(guard), 0);
+	cpu_set_sregs(c, &sregs);
+	if (done && quirk.store_no_pf && !(f->fsw & FSW_ES) &&
+	    (c->fpu.fsw & ~c->fpu.fcw & (FSW_EXC & ~FSW_PE)))
+		return;
+	lin = c->fpu.fdp + (gs ? GS_BASE : 0);
+	if (done && m80 && quirk.m80_split && lin + 8 <= guard) {
+		memcpy(first8, ram + DATA_PA + (lin - (u64)(uintptr_t)ndata), 8);
+		split = true;
+	}
+	memcpy(data_end, end, 16);
+	restore(r, f, fcs, fds);
+	step();
+	if (split)
+		memcpy(ram + DATA_PA + (lin - (u64)(uintptr_t)ndata), first8, 8);
+}
+
+/*
+ * The soft CPU one instruction at a time (a monitor-trap-flag exit after each); when `like_host`,
+ * made to do what this host does otherwise than the model:
+ *   - its x87 pointers (x87_host.h): after a non-control x87 instruction (it set FIP to its own
+ *     offset) that incurred no unmasked exception (FSW.ES did not go from 0 to 1), FDP and FDS,
+ *     or FOP, go back to what they held before it when the host updates them only on unmasked
+ *     exceptions; FCS and FDS are 0 after every instruction when the host stores them as 0. A
+ *     control instruction (FLDENV, FRSTOR, FXRSTOR, FNINIT, FNSAVE, the stores) does to them what
+ *     it does in the model, from the values the host holds;
+ *   - its page faults (host_pf).
+ * Ends at the HLT.
+ */
+static void run_steps(bool like_host)
+{
+	ctl.proc = PROC_MONITOR_TRAP_FLAG;
+	cpu_set_controls(c, &ctl);
+	if (like_host && host.fcs_fds_zero)
+		c->fpu_cs = c->fpu_ds = 0;
+	for (unsigned n = 0; n < 1000 && !c->halted; n++) {
+		u64 rip = c->rip, fdp = c->fpu.fdp;
+		u16 fop = c->fpu.fop, fcs = c->fpu_cs, fds = c->fpu_ds;
+		bool es = c->fpu.fsw & FSW_ES;
+		struct x86_regs r;
+		struct x86_fpu f;
+
+		if (like_host && quirk.any) {
+			cpu_get_regs(c, &r);
+			f = c->fpu;
+		}
+		if (!step())
+			break;
+		if (!like_host)
+			continue;
+		if (quirk.any && c->rip == HANDLERS + 16 * X86_PF_VEC)
+			host_pf(rip, &r, &f, fcs, fds);
+		if (c->fpu.fip == rip && (es || !(c->fpu.fsw & FSW_ES))) {
+			if (host.fdp_exc_only) {
+				c->fpu.fdp = fdp;
+				c->fpu_ds = fds;
+			}
+			if (host.fop_exc_only)
+				c->fpu.fop = fop;
+		}
+		if (host.fcs_fds_zero)
+			c->fpu_cs = c->fpu_ds = 0;
+	}
+	ctl.proc = 0;
+	cpu_set_controls(c, &ctl);
+}
+
+/* Run the body on the soft CPU into *o: `mode` RUN_BLOCKS as a VMM runs it (compiled at once
+   with `jit`), RUN_STEPS one instruction at a time, RUN_HOST so and as this host would. */
+enum { RUN_BLOCKS, RUN_STEPS, RUN_HOST };
+
+static void run_soft(struct outcome *o, unsigned jit, unsigned mode)
 {
 	struct x86_regs r;
 	struct vm_exit ex;
@@ -896,48 +1079,55 @@ static void run_soft(unsigned jit)
 	r.rflags = init_rflags;
 	cpu_set_regs(c, &r);
 	c->halted = 0;
-	(void)cpu_run(c, &ex);
+	if (mode == RUN_BLOCKS)
+		(void)cpu_run(c, &ex);
+	else
+		run_steps(mode == RUN_HOST);
 	cpu_get_regs(c, &r);
-	memcpy(soft.gpr, r.gpr, sizeof(r.gpr));
-	memcpy(soft.data, ram + DATA_PA, DATA_SIZE);
+	memcpy(o->gpr, r.gpr, sizeof(r.gpr));
+	memcpy(o->data, ram + DATA_PA, DATA_SIZE);
 	{
 		struct x86_fpu f;
 
 		cpu_get_fpu(c, &f);
-		memcpy(soft.fx, &f, 512);
+		memcpy(o->fx, &f, 512);
 	}
 	if (r.rip == (u64)(uintptr_t)native_tail + 1) {
-		soft.vector = -1;
+		o->vector = -1;
 		return;
 	}
-	soft.vector = (int)((r.rip - 1 - HANDLERS) / 16);
+	o->vector = (int)((r.rip - 1 - HANDLERS) / 16);
 	{
-		bool err = soft.vector == 8 || (soft.vector >= 10 && soft.vector <= 14) ||
-			   soft.vector == 17;
+		bool err = o->vector == 8 || (o->vector >= 10 && o->vector <= 14) ||
+			   o->vector == 17;
 		u64 frame = r.gpr[R_RSP] + (err ? 8 : 0);
 
-		soft.rip = r64(frame);
-		soft.rflags = r64(frame + 16);
-		soft.cr2 = c->cr2;
-		soft.pf_err = (u32)r64(r.gpr[R_RSP]) & 3;
+		o->rip = r64(frame);
+		o->rflags = r64(frame + 16);
+		o->cr2 = c->cr2;
+		o->pf_err = (u32)r64(r.gpr[R_RSP]) & 3;
 	}
 }
 
-/* FXSAVE image compare: the pointer bytes are skipped where the host left them zero with ES
-   clear (file comment), and MXCSR_MASK, which differs between this host and the model. */
+/*
+ * FXSAVE image compare, the host's (n) against the soft CPU's (s), less MXCSR_MASK, which differs
+ * between hosts and the model, and on an es_only host (x87_host.h) the pointers it stores only
+ * with FSW.ES set: with ES clear, FOP (bytes 7:6), FIP (15:8, with FCS in the 32-bit layout)
+ * and FDP (23:16, with FDS) are each skipped where the host wrote zeros. The other hosts'
+ * pointers are the soft CPU's as run_steps() makes them, compared as they are.
+ */
 static bool same_fx(const u8 *n, const u8 *s, unsigned len)
 {
+	static const unsigned field[3][2] = { { 6, 2 }, { 8, 8 }, { 16, 8 } }; /* offset, size */
+	static const u8 zeros[8];
 	u8 a[512], b[512];
-	bool zero = true;
 
 	memcpy(a, n, len);
 	memcpy(b, s, len);
-	for (unsigned i = 6; i < 24; i++)
-		zero = zero && !a[i];
-	if (zero && !(a[2] & FSW_ES)) {
-		memset(a + 6, 0, 18);
-		memset(b + 6, 0, 18);
-	}
+	if (host.es_only && !(a[2] & FSW_ES))
+		for (unsigned i = 0; i < 3; i++)
+			if (!memcmp(a + field[i][0], zeros, field[i][1]))
+				memset(b + field[i][0], 0, field[i][1]);
 	memset(a + 28, 0, 4);
 	memset(b + 28, 0, 4);
 	return !memcmp(a, b, len);
@@ -952,59 +1142,89 @@ static unsigned insn_at(const struct gen *g, u64 off)
 	return 0;
 }
 
-/* NULL when the two outcomes agree, else what differs (details into `why`). */
-static const char *differs(char *why, size_t len)
+/*
+ * NULL when the two outcomes agree, else what differs (details into `why`). `oracle`: `a` is the
+ * host's, and the FXSAVE images are compared as same_fx() does; else both are the soft CPU's and
+ * everything must be equal.
+ */
+static const char *differs_in(const struct outcome *a, const struct outcome *b, bool oracle,
+			      char *why, size_t len)
 {
 	why[0] = 0;
-	if (nat.vector != soft.vector)
+	if (a->vector != b->vector)
 		return "vector";
-	if (nat.vector >= 0) {
-		if (nat.rip != soft.rip)
+	if (a->vector >= 0) {
+		if (a->rip != b->rip)
 			return "fault RIP";
 		for (unsigned i = 0; i < 16; i++)
-			if (i != R_RSP && nat.gpr[i] != soft.gpr[i]) {
+			if (i != R_RSP && a->gpr[i] != b->gpr[i]) {
 				snprintf(why, len, "r%u %#llx / %#llx", i,
-					 (unsigned long long)nat.gpr[i],
-					 (unsigned long long)soft.gpr[i]);
+					 (unsigned long long)a->gpr[i],
+					 (unsigned long long)b->gpr[i]);
 				return "registers at the fault";
 			}
-		if ((nat.rflags & 0xcd5) != (soft.rflags & 0xcd5))
+		if ((a->rflags & 0xcd5) != (b->rflags & 0xcd5))
 			return "flags at the fault";
-		if (nat.vector == X86_PF_VEC &&
-		    (nat.cr2 != soft.cr2 || nat.pf_err != soft.pf_err)) {
+		if (a->vector == X86_PF_VEC && (a->cr2 != b->cr2 || a->pf_err != b->pf_err)) {
 			snprintf(why, len, "CR2 %#llx / %#llx, error %u / %u",
-				 (unsigned long long)nat.cr2, (unsigned long long)soft.cr2,
-				 nat.pf_err, soft.pf_err);
+				 (unsigned long long)a->cr2, (unsigned long long)b->cr2, a->pf_err,
+				 b->pf_err);
 			return "#PF address or error code";
 		}
-		if (!same_fx(nat.fx, soft.fx, 416))
+		if (oracle ? !same_fx(a->fx, b->fx, 416) : memcmp(a->fx, b->fx, 416) != 0)
 			return "x87/MMX state at the fault";
 	}
 	{
-		static u8 a[DATA_SIZE], b[DATA_SIZE];
+		static u8 x[DATA_SIZE], y[DATA_SIZE];
 
-		memcpy(a, nat.data, DATA_SIZE);
-		memcpy(b, soft.data, DATA_SIZE);
-		memcpy(b + D_OUT_GPR + 8 * R_RSP, a + D_OUT_GPR + 8 * R_RSP, 8);
-		for (unsigned k = 0; k < 3; k++) {
+		memcpy(x, a->data, DATA_SIZE);
+		memcpy(y, b->data, DATA_SIZE);
+		memcpy(y + D_OUT_GPR + 8 * R_RSP, x + D_OUT_GPR + 8 * R_RSP, 8);
+		for (unsigned k = 0; oracle && k < 3; k++) {
 			unsigned o = k < 2 ? D_FX + 0x200 * k : D_OUT_FX;
 
-			if (same_fx(a + o, b + o, 416))
-				memcpy(b + o, a + o, 416);
+			if (same_fx(x + o, y + o, 416))
+				memcpy(y + o, x + o, 416);
 		}
-		if (memcmp(a, b, DATA_SIZE)) {
+		if (memcmp(x, y, DATA_SIZE)) {
 			unsigned i = 0, n;
 
-			while (a[i] == b[i])
+			while (x[i] == y[i])
 				i++;
-			n = (unsigned)snprintf(why, len, "at data+%#x (native/soft):", i);
+			n = (unsigned)snprintf(why, len, "at data+%#x (%s):", i,
+					       oracle ? "native/soft" : "blocks/steps");
 			for (unsigned j = i & ~15u; j < (i & ~15u) + 32 && j < DATA_SIZE && n < len;
 			     j++)
-				n += (unsigned)snprintf(why + n, len - n, " %02x/%02x", a[j], b[j]);
+				n += (unsigned)snprintf(why + n, len - n, " %02x/%02x", x[j], y[j]);
 			return "memory";
 		}
 	}
 	return NULL;
+}
+
+/* The pair differs() compared last, for report(). */
+static const struct outcome *cmp_a = &nat, *cmp_b = &soft;
+
+/*
+ * The host against the soft CPU: NULL when they agree, else what differs. Where the host's
+ * pointers differ from the model's beyond what same_fx() skips (host_steps), the host is
+ * compared with the soft CPU stepped and made to do as the host does (run_steps), and the soft
+ * CPU as a VMM runs it (in blocks, interpreted or compiled) with the same stepped but unchanged:
+ * everything is compared both times.
+ */
+static const char *differs(char *why, size_t len)
+{
+	const char *d;
+
+	cmp_a = &nat;
+	cmp_b = host_steps ? &as_host : &soft;
+	d = differs_in(cmp_a, cmp_b, true, why, len);
+	if (d || !host_steps)
+		return d;
+	cmp_a = &soft;
+	cmp_b = &stepped;
+	d = differs_in(cmp_a, cmp_b, false, why, len);
+	return d ? "soft CPU in blocks against stepped" : NULL;
 }
 
 static void dump_fx(const char *who, const u8 *fx)
@@ -1018,7 +1238,11 @@ static void dump_fx(const char *who, const u8 *fx)
 static void run_both(const struct gen *g, unsigned iter)
 {
 	run_native(g);
-	run_soft(iter % 4 == 3 ? 1 : 0);
+	run_soft(&soft, iter % 4 == 3 ? 1 : 0, RUN_BLOCKS);
+	if (host_steps) {
+		run_soft(&stepped, 0, RUN_STEPS);
+		run_soft(&as_host, 0, RUN_HOST);
+	}
 }
 
 /*
@@ -1035,11 +1259,11 @@ static void report(const char *what, const char *why, unsigned iter, struct gen 
 	if (fails_shown++ >= 10)
 		return;
 	fprintf(stderr, "DIVERGE run %u: %s %s\n", iter, what, why);
-	if (nat.vector >= 0) {
-		fprintf(stderr, "  vector %d at +%#llx\n", nat.vector,
-			(unsigned long long)(nat.rip - (u64)(uintptr_t)ncode));
-		dump_fx("native", nat.fx);
-		dump_fx("soft  ", soft.fx);
+	if (cmp_a->vector >= 0) {
+		fprintf(stderr, "  vector %d at +%#llx\n", cmp_a->vector,
+			(unsigned long long)(cmp_a->rip - (u64)(uintptr_t)ncode));
+		dump_fx(cmp_a == &nat ? "native" : "blocks", cmp_a->fx);
+		dump_fx(cmp_a == &nat ? "soft  " : "steps ", cmp_b->fx);
 	}
 	memcpy(full, g->p, 0x1000);
 	for (unsigned k = 1; k <= g->count; k++) {
@@ -1065,17 +1289,71 @@ static void report(const char *what, const char *why, unsigned iter, struct gen 
 					fprintf(stderr, " %02x", full[i]);
 				fprintf(stderr, "\n");
 			}
-			if (nat.vector >= 0) {
-				dump_fx("native", nat.fx);
-				dump_fx("soft  ", soft.fx);
-			} else {
-				dump_fx("native", nat.data + D_OUT_FX);
-				dump_fx("soft  ", soft.data + D_OUT_FX);
-			}
+			dump_fx(cmp_a == &nat ? "native" : "blocks",
+				cmp_a->vector >= 0 ? cmp_a->fx : cmp_a->data + D_OUT_FX);
+			dump_fx(cmp_a == &nat ? "soft  " : "steps ",
+				cmp_b->vector >= 0 ? cmp_b->fx : cmp_b->data + D_OUT_FX);
 			break;
 		}
 	}
 	memcpy(g->p, full, 0x1000);
+}
+
+/* Run `code` natively from FNINIT's state with control word `fcw`, then the epilogue. */
+static void probe_native(const u8 *code, unsigned n, u16 fcw)
+{
+	struct gen g;
+
+	memset(&g, 0, sizeof(g));
+	g.p = ncode;
+	memset(ncode, 0xcc, 0x1000);
+	memcpy(ncode, code, n);
+	g.n = n;
+	gen_epilogue(&g);
+	memset(&init_fx, 0, sizeof(init_fx));
+	init_fx.fcw = fcw;
+	init_fx.mxcsr = X86_FPU_MXCSR_INIT;
+	memset(init_gpr, 0, sizeof(init_gpr));
+	init_gpr[R_RBX] = (u64)(uintptr_t)ndata;
+	init_gpr[R_RDI] = (u64)(uintptr_t)ndata + D_MASK;
+	init_rflags = X86_FIXED1;
+	memset(init_data, 0, DATA_SIZE);
+	{
+		u64 t = (u64)(uintptr_t)native_tail;
+
+		memcpy(init_data + D_EXIT, &t, 8);
+	}
+	run_native(&g);
+}
+
+/*
+ * Measure what this host does at a page fault where hosts differ (AMD does as the model does,
+ * an Intel Xeon otherwise), for run_steps() to do the same (host_pf):
+ *   - FLD1, FLD1 (TOP 6), MOVQ [rbx + 2000H - 4], MM1: does the #PF leave TOP 0?
+ *   - FST m64 [rbx + 2000H - 4] with ST(0) empty and #I unmasked: a #PF, or none (the store is
+ *     suppressed) and the #I pending?
+ *   - FLDPI, FSTP m80 [rbx + 2000H - 8]: a #PF with the first 8 bytes written?
+ */
+static void host_quirks(void)
+{
+	static const u8 mmx[] = { 0xd9, 0xe8, 0xd9, 0xe8, 0x0f, 0x7f, 0x8b, 0xfc, 0x1f, 0, 0 };
+	static const u8 fst[] = { 0xdd, 0x93, 0xfc, 0x1f, 0, 0 };
+	static const u8 m80[] = { 0xd9, 0xeb, 0xdb, 0xbb, 0xf8, 0x1f, 0, 0 };
+	static const u8 zeros[8];
+
+	_Static_assert(DATA_SIZE == 0x2000, "the probes' displacements");
+	probe_native(mmx, sizeof(mmx), 0x37f);
+	quirk.mmx_store_top0 = nat.vector == X86_PF_VEC && !(nat.fx[3] & (FSW_TOP >> 8));
+	probe_native(fst, sizeof(fst), 0x37e);
+	quirk.store_no_pf = nat.vector != X86_PF_VEC;
+	probe_native(m80, sizeof(m80), 0x37f);
+	quirk.m80_split = nat.vector == X86_PF_VEC && memcmp(nat.data + DATA_SIZE - 8, zeros, 8);
+	quirk.any = quirk.mmx_store_top0 || quirk.store_no_pf || quirk.m80_split;
+	printf("test_fpu_host: host at a #PF: MMX store %s, x87 store with an unmasked exception "
+	       "%s, 10-byte store %s\n",
+	       quirk.mmx_store_top0 ? "sets TOP to 0" : "changes nothing",
+	       quirk.store_no_pf ? "takes none" : "takes it",
+	       quirk.m80_split ? "writes its first 8 bytes" : "writes nothing");
 }
 
 static void oracle(unsigned long target)
@@ -1097,6 +1375,9 @@ static void oracle(unsigned long target)
 		printf("test_fpu_host: cannot set the GS base, skipped\n");
 		return;
 	}
+	host = x87_host_probe("test_fpu_host");
+	host_quirks();
+	host_steps = host.fdp_exc_only || host.fop_exc_only || host.fcs_fds_zero || quirk.any;
 	setup_soft();
 	while (executed < target) {
 		unsigned n = 1 + rn(40);

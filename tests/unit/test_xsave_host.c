@@ -19,6 +19,12 @@
  * optimization cannot apply: dst is never the address of the last XRSTOR (SDM vol. 1 13.6).
  *
  * The run count: TEST_XSAVE_HOST_ITERS (environment, default 20000).
+ *
+ * The x87 pointers (FOP, FIP, FDP, FCS, FDS) are compared as this host stores them, which
+ * x87_host.h measures at the start: an AMD host writes them only while FSW.ES is set, an Intel
+ * host with CPUID.(7,0):EBX[13] writes FCS and FDS as 0 (same_dst). Between the XRSTOR and the
+ * XSAVE no x87 instruction runs, so an Intel host that updates FDP and FOP only on unmasked
+ * exceptions holds what the XRSTOR loaded, as the model does.
  */
 #include <cpuid.h>
 #include <setjmp.h>
@@ -27,6 +33,7 @@
 #include "check.h"
 #include "cpu_box.h"
 #include "cpu/xsave.h"
+#include "x87_host.h"
 
 #define AREA   1024
 #define S_BASE (BOX_DATA + 0x0000)
@@ -153,7 +160,7 @@ static void make_image(u8 *a, bool valid)
 	if (rnd() % 2)
 		a[4] = (u8) - (rnd() % 2); /* abridged FTW all empty or all valid */
 	put32(a + 24, rnd() % 2 ? 0x1f80 : (u32)rnd() & X86_MXCSR_MASK);
-	/* FIP and FDP canonical: this host (AMD) keeps bits 56:0 of them only */
+	/* FIP and FDP canonical: an AMD host keeps bits 56:0 of them only */
 	put64(a + 8, (u64)((s64)(rnd() << 16) >> 16));
 	put64(a + 16, (u64)((s64)(rnd() << 16) >> 16));
 	if (rnd() % 4 == 0)
@@ -187,26 +194,36 @@ static void make_image(u8 *a, bool valid)
 }
 
 static struct box box;
+static struct x87_host host;
 
 /*
- * dst as the soft CPU wrote it against the host's, less the two known differences between this
- * host (AMD) and the model (Intel), as test_fpu_host.c has them: FOP, FIP and FDP (with FCS and
- * FDS), which the host stores only while FSW.ES is set and zeros otherwise, are skipped where the
- * host wrote zeros with ES clear; MXCSR_MASK (bytes 31:28), the implementation's, is compared
- * only for being written or not.
+ * dst as the soft CPU wrote it against the host's, less the known differences between the host
+ * and the model (an Intel CPU storing every pointer always, x87_host.h), as test_fpu_host.c has
+ * them, where the host wrote the x87 state (bytes 23:0 not as before):
+ *   - an AMD host (es_only) stores FOP (bytes 7:6), FIP (15:8, with FCS in the 32-bit layout)
+ *     and FDP (23:16, with FDS) only while FSW.ES is set, and zeros otherwise: with ES clear, each
+ *     of the three is skipped where the host wrote zeros;
+ *   - an Intel host with FCS and FDS deprecated (fcs_fds_zero) stores them as 0 in the 32-bit
+ *     layout (no REX.W): the model's are taken as 0 there;
+ * MXCSR_MASK (bytes 31:28), the implementation's, is compared only for being written or not.
  */
-static bool same_dst(const u8 *h, const u8 *s, const u8 *before)
+static bool same_dst(const u8 *h, const u8 *s, const u8 *before, bool rexw)
 {
+	static const unsigned field[3][2] = { { 6, 2 }, { 8, 8 }, { 16, 8 } }; /* offset, size */
+	static const u8 zeros[8];
 	u8 a[AREA], b[AREA];
-	bool zero = true;
 
 	memcpy(a, h, AREA);
 	memcpy(b, s, AREA);
-	for (unsigned i = 6; i < 24; i++)
-		zero = zero && !a[i];
-	if (zero && memcmp(a, before, 24) && !(a[2] & 0x80)) {
-		memset(a + 6, 0, 18);
-		memset(b + 6, 0, 18);
+	if (memcmp(a, before, 24)) {
+		if (host.es_only && !(a[2] & 0x80)) /* FSW.ES */
+			for (unsigned i = 0; i < 3; i++)
+				if (!memcmp(a + field[i][0], zeros, field[i][1]))
+					memset(b + field[i][0], 0, field[i][1]);
+		if (host.fcs_fds_zero && !rexw) {
+			memset(b + 12, 0, 2);
+			memset(b + 20, 0, 2);
+		}
 	}
 	if (memcmp(a + 28, before + 28, 4)) {
 		u32 m = X86_MXCSR_MASK;
@@ -231,6 +248,28 @@ static void soft_run(unsigned v, u32 m1, u32 m2, int *fault, u64 *xinuse)
 	*xinuse = c->gpr[R_R10];
 }
 
+/*
+ * One case on both CPUs from the inputs in place (h_base, h_src, h_dst = before, and their copies
+ * in the box): whether each faulted and XINUSE in *hf, *sf, *hx, *sx; true when they agree.
+ */
+static bool run_case(unsigned v, u32 m1, u32 m2, const u8 *before, int *hf, int *sf, u64 *hx,
+		     u64 *sx)
+{
+	*hx = *sx = 0;
+	*hf = host_run(v, m1, m2, hx);
+	soft_run(v, m1, m2, sf, sx);
+	if (*sf != (*hf ? X86_GP : -1))
+		return false;
+	if (*hf)
+		return true;
+	/* An AMD host's XGETBV counts MXCSR not 1F80H in XINUSE[1] (its XSAVE does not): a
+	   known difference, the model follows SDM vol. 1 13.6 (XMM registers only). */
+	if ((*hx & 2) && !(*sx & 2) && (*hx & 1) == (*sx & 1) &&
+	    box.c->fpu.mxcsr != X86_FPU_MXCSR_INIT)
+		*hx &= ~2ull;
+	return (*sx & 3) == (*hx & 3) && same_dst(h_dst, box.ram + S_DST, before, v & 1);
+}
+
 static bool host_ok(void)
 {
 	unsigned a, b, c, d;
@@ -251,7 +290,7 @@ int main(void)
 {
 	const char *env = getenv("TEST_XSAVE_HOST_ITERS");
 	unsigned long iters = env ? strtoul(env, NULL, 0) : 20000;
-	unsigned long reported = 0;
+	unsigned long reported = 0, host_noise = 0;
 	static u8 before[AREA];
 	struct sigaction sa = { .sa_handler = on_segv };
 
@@ -271,6 +310,7 @@ int main(void)
 	sa.sa_flags = SA_NODEFER;
 	sigaction(SIGSEGV, &sa, NULL);
 
+	host = x87_host_probe("test_xsave_host");
 	box_init(&box);
 	box.c->cr4 |= CR4_OSXSAVE;
 	CHECK_EQ(cpu_set_xcr0(box.c, 3), 0);
@@ -280,6 +320,7 @@ int main(void)
 		u32 m1 = (u32)(rnd() & 3), m2 = (u32)(rnd() & 3);
 		int hf, sf;
 		u64 hx = 0, sx = 0;
+		bool agree;
 
 		make_image(h_base, true);
 		make_image(h_src, rnd() % 8 != 0);
@@ -288,21 +329,29 @@ int main(void)
 		memcpy(box.ram + S_BASE, h_base, AREA);
 		memcpy(box.ram + S_SRC, h_src, AREA);
 		memcpy(box.ram + S_DST, h_dst, AREA);
-		hf = host_run(v, m1, m2, &hx);
-		soft_run(v, m1, m2, &sf, &sx);
+		/* A difference must happen again, three times: the host's XINUSE[1] is now and then
+		   set with the SSE state initial (about 3 runs in 10^5 on an Intel Xeon, after the
+		   kernel or a hypervisor saved and restored the state between the XRSTOR and the
+		   XGETBV or XSAVE, presumably), which SDM vol. 1 13.6 allows (XINUSE[i] = 1 does
+		   not say the component is not initial); then XSAVEOPT and XSAVEC write SSE state
+		   too. */
+		agree = run_case(v, m1, m2, before, &hf, &sf, &hx, &sx);
+		for (unsigned again = 0; !agree && again < 3; again++) {
+			memcpy(h_dst, before, AREA);
+			memcpy(box.ram + S_DST, before, AREA);
+			if (run_case(v, m1, m2, before, &hf, &sf, &hx, &sx)) {
+				host_noise++;
+				agree = true;
+			}
+		}
 		CHECK_EQ(sf, hf ? X86_GP : -1);
 		if (sf != (hf ? X86_GP : -1))
 			goto report;
 		if (hf)
 			continue;
-		/* This host's XGETBV counts MXCSR not 1F80H in XINUSE[1] (its XSAVE does not): a
-		   known difference, the model follows SDM vol. 1 13.6 (XMM registers only). */
-		if ((hx & 2) && !(sx & 2) && (hx & 1) == (sx & 1) &&
-		    box.c->fpu.mxcsr != X86_FPU_MXCSR_INIT)
-			hx &= ~2ull;
 		CHECK_EQ(sx & 3, hx & 3);
-		CHECK(same_dst(h_dst, box.ram + S_DST, before));
-		if ((sx & 3) == (hx & 3) && same_dst(h_dst, box.ram + S_DST, before))
+		CHECK(same_dst(h_dst, box.ram + S_DST, before, v & 1));
+		if (agree)
 			continue;
 	report:
 		if (reported++ < 5) {
@@ -326,5 +375,6 @@ int main(void)
 	}
 	box_free(&box);
 	free(keep);
+	printf("test_xsave_host: %lu runs, %lu host results not reproduced\n", iters, host_noise);
 	return check_done("test_xsave_host");
 }
