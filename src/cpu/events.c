@@ -710,8 +710,15 @@ void events_check(struct cpu *c)
 		c->one_insn = 1;
 		pending = true;
 	}
-	/* A kick that came while this ran is looked at before the next block. */
+	/* A kick or a host interrupt (cpu_send_host_ipi, another thread's) that came while this
+	   ran is looked at before the next block: their flags are read after event_pending's
+	   store could have overwritten the sender's. */
 	c->event_pending = pending || (c->kicked && (pin & PIN_EXTINT_EXITING));
+	if (pin & PIN_EXTINT_EXITING) {
+		__atomic_thread_fence(__ATOMIC_SEQ_CST); /* the store above before the load */
+		if (__atomic_load_n(&c->host_irr_any, __ATOMIC_SEQ_CST))
+			c->event_pending = 1;
+	}
 }
 
 void cpu_send_host_ipi(struct cpu *c, u8 vector)

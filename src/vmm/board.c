@@ -432,7 +432,7 @@ static u64 board_lapic_page(void *opaque)
  * edge-triggered. With posted interrupts (SDM vol. 3C 30.6) the thread posts it itself: the
  * vector into the descriptor's PIR, ON set, and when ON was clear the notification vector as a
  * host interrupt to the vCPU, which takes it without an exit if it runs; if it waits in the run
- * loop, the eventfd wakes the loop, which moves PIR into IRR (board_lapic_sync_pir). Without, the
+ * loop, the eventfd wakes the loop, which moves PIR into IRR (board_lapic_sync). Without, the
  * raise is counted for the run loop (the eventfd) and the running vCPU kicked out, as KVM's
  * irqfd does for a vCPU in the guest: the loop then delivers the MSI through the APIC bus.
  */
