@@ -234,8 +234,7 @@ void op_lods(struct cpu *c, const struct insn *d)
  * CMPS (compare [src] with ES:[rDI]) and SCAS (compare rAX with ES:[rDI]): flags as CMP of the
  * first operand with the second. With REPE/REPNE, the count is decremented for the element just
  * compared before ZF ends the loop (SDM "REP" pseudo-code).
- */
-/*
+ *
  * The flags of the last element compared become RFLAGS when the instruction ends, completed or
  * paused. A fault on a later element leaves RFLAGS as they were before the instruction: "When a
  * fault occurs during the execution of a CMPS or SCAS instruction that is prefixed with REPE or
@@ -243,44 +242,37 @@ void op_lods(struct cpu *c, const struct insn *d)
  * (SDM vol. 2B REP/REPE/REPZ/REPNE/REPNZ), as the Intel host of tests/diff does; AMD keeps the
  * last element's.
  */
-static void compare_flags(struct cpu *c, u64 a, u64 b, u64 res, unsigned size)
-{
-	c->lf_src1 = a;
-	c->lf_src2 = b;
-	c->lf_res = res;
-	c->lf_op = LF(LF_SUB, size);
-}
-
 static void compare(struct cpu *c, const struct insn *d, bool cmps)
 {
 	unsigned size = d->osz;
 	struct str_regs s;
-	u64 budget = str_budget(c, size);
+	u64 budget = str_budget(c, size), a, b, res;
+	bool paused = false;
 
 	str_begin(c, d, &s);
 	if (d->rep && !s.cx)
 		return;
 	for (;;) {
-		u64 a = cmps ? mem_read(c, d->seg, s.si, size) : reg_read(c, R_RAX, size);
-		u64 b = mem_read(c, SEG_ES, s.di, size);
-		u64 res = (a - b) & size_mask(size);
-
+		a = cmps ? mem_read(c, d->seg, s.si, size) : reg_read(c, R_RAX, size);
+		b = mem_read(c, SEG_ES, s.di, size);
+		res = (a - b) & size_mask(size);
 		str_advance(c, d, &s, cmps, true, 1);
-		if (!d->rep) {
-			compare_flags(c, a, b, res, size);
-			return;
-		}
+		if (!d->rep)
+			break;
 		str_count(c, d, &s, 1);
-		if (!s.cx || (d->rep == REP_E) != (res == 0)) {
-			compare_flags(c, a, b, res, size);
-			return;
-		}
+		if (!s.cx || (d->rep == REP_E) != (res == 0))
+			break;
 		if (!--budget) {
-			compare_flags(c, a, b, res, size);
-			str_resume_later(c);
-			return;
+			paused = true;
+			break;
 		}
 	}
+	c->lf_src1 = a;
+	c->lf_src2 = b;
+	c->lf_res = res;
+	c->lf_op = LF(LF_SUB, size);
+	if (paused)
+		str_resume_later(c);
 }
 
 void op_cmps(struct cpu *c, const struct insn *d)

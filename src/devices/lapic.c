@@ -1009,6 +1009,21 @@ int lapic_highest_irr(const struct lapic *l)
 	return vec_highest(l, APIC_IRR);
 }
 
+int lapic_highest_isr(const struct lapic *l)
+{
+	return vec_highest(l, APIC_ISR);
+}
+
+void lapic_or_irr(struct lapic *l, const u64 vectors[4])
+{
+	for (unsigned i = 0; i < 4; i++) {
+		unsigned off = APIC_IRR + 0x20 * i;
+
+		reg_set(l, off, reg_get(l, off) | (u32)vectors[i]);
+		reg_set(l, off + 0x10, reg_get(l, off + 0x10) | (u32)(vectors[i] >> 32));
+	}
+}
+
 void lapic_tmr(const struct lapic *l, u64 tmr[4])
 {
 	for (unsigned i = 0; i < 4; i++)

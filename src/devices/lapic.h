@@ -246,6 +246,10 @@ int lapic_intack(struct lapic *l);
  * x2APIC SELF IPI at 3F0H).
  */
 int lapic_highest_irr(const struct lapic *l);
+int lapic_highest_isr(const struct lapic *l);
+/* Vectors posted for this LAPIC (a PIR the CPU did not take, 30.6) into IRR, as KVM's
+   sync_pir_to_irr: 256 bits, vector v at bit v % 64 of word v / 64. */
+void lapic_or_irr(struct lapic *l, const u64 vectors[4]);
 void lapic_tmr(const struct lapic *l, u64 tmr[4]);
 void lapic_eoi_vector(struct lapic *l, u8 vector);
 void lapic_apic_write(struct lapic *l, unsigned offset);

@@ -369,29 +369,17 @@ static bool board_lapic_sync(void *opaque)
 	   now, as KVM's sync_pir_to_irr does before it decides whether a vCPU can wake. */
 	if (vcpu->pi_desc && (__atomic_load_n(&vcpu->pi_desc[PI_DESC_ON_BIT / 64], __ATOMIC_SEQ_CST) &
 			      (1ull << (PI_DESC_ON_BIT % 64)))) {
+		u64 pir[4];
+
 		__atomic_fetch_and(&vcpu->pi_desc[PI_DESC_ON_BIT / 64],
 				   ~(1ull << (PI_DESC_ON_BIT % 64)), __ATOMIC_SEQ_CST);
-		for (unsigned i = 0; i < 4; i++) {
-			u64 pir = __atomic_exchange_n(&vcpu->pi_desc[i], 0, __ATOMIC_SEQ_CST);
-			u32 lo, hi;
-
-			memcpy(&lo, l->regs + APIC_IRR + 0x20 * i, 4);
-			memcpy(&hi, l->regs + APIC_IRR + 0x20 * i + 0x10, 4);
-			lo |= (u32)pir;
-			hi |= (u32)(pir >> 32);
-			memcpy(l->regs + APIC_IRR + 0x20 * i, &lo, 4);
-			memcpy(l->regs + APIC_IRR + 0x20 * i + 0x10, &hi, 4);
-		}
+		for (unsigned i = 0; i < 4; i++)
+			pir[i] = __atomic_exchange_n(&vcpu->pi_desc[i], 0, __ATOMIC_SEQ_CST);
+		lapic_or_irr(l, pir);
 		irr = lapic_highest_irr(l);
 	}
 	s.max_irr = irr;
-	s.max_isr = -1;
-	for (int i = 7; i >= 0 && s.max_isr < 0; i--) {
-		u32 w = board_lapic_reg(l, APIC_ISR + 0x10 * (unsigned)i);
-
-		if (w)
-			s.max_isr = i * 32 + 31 - __builtin_clz(w);
-	}
+	s.max_isr = lapic_highest_isr(l);
 	lapic_tmr(l, s.tmr);
 	if (irr >= 0 && (irr & 0xf0) <= tpr)
 		s.tpr_threshold = (u8)(irr >> 4);

@@ -103,15 +103,20 @@ int msr_policy_write(u64 values[MSR_POLICY_COUNT], u32 index, u64 value)
  * Bitmap layout (SDM vol. 3C 24.6.9): read-low (MSRs 0-0x1fff) at 0, read-high
  * (0xc0000000-0xc0001fff) at 1024, write-low at 2048, write-high at 3072; a set bit exits.
  */
+void msr_bitmap_pass(u8 bitmap[4096], u32 msr, bool read, bool write)
+{
+	u32 base = msr >= 0xc0000000 ? 1024 : 0;
+	u32 bit = msr & 0x1fff;
+
+	if (read)
+		bitmap[base + bit / 8] &= (u8) ~(1u << (bit % 8));
+	if (write)
+		bitmap[2048 + base + bit / 8] &= (u8) ~(1u << (bit % 8));
+}
+
 void msr_build_bitmap(u8 bitmap[4096])
 {
 	memset(bitmap, 0xff, 4096);
-	for (size_t i = 0; i < ARRAY_SIZE(msr_passthrough); i++) {
-		u32 msr = msr_passthrough[i];
-		u32 base = msr >= 0xc0000000 ? 1024 : 0;
-		u32 bit = msr & 0x1fff;
-
-		bitmap[base + bit / 8] &= (u8) ~(1u << (bit % 8));
-		bitmap[2048 + base + bit / 8] &= (u8) ~(1u << (bit % 8));
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(msr_passthrough); i++)
+		msr_bitmap_pass(bitmap, msr_passthrough[i], true, true);
 }

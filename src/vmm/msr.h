@@ -42,3 +42,5 @@ bool msr_is_passthrough(u32 index);
 
 /* The 4 KiB VMX MSR bitmap (SDM vol. 3C 24.6.9): exits for everything but the CPU's own MSRs. */
 void msr_build_bitmap(u8 bitmap[4096]);
+/* Let RDMSR (`read`) and/or WRMSR (`write`) of `msr` run without an exit. */
+void msr_bitmap_pass(u8 bitmap[4096], u32 msr, bool read, bool write);

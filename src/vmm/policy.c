@@ -453,10 +453,9 @@ static int vmm_vmcs_setup_pages(struct vcpu *vcpu, struct vmcs *v, u32 proc, u32
 		if (proc & PROC_USE_MSR_BITMAPS) {
 			u8 *bm = vm_host_ptr(vm, v->msr_bitmap, 4096);
 
-			bm[0x808 / 8] &= (u8) ~(1u << (0x808 % 8));
-			bm[2048 + 0x808 / 8] &= (u8) ~(1u << (0x808 % 8));
-			bm[2048 + 0x80b / 8] &= (u8) ~(1u << (0x80b % 8));
-			bm[2048 + 0x83f / 8] &= (u8) ~(1u << (0x83f % 8));
+			msr_bitmap_pass(bm, 0x808, true, true);
+			msr_bitmap_pass(bm, 0x80b, false, true);
+			msr_bitmap_pass(bm, 0x83f, false, true);
 			/* With APIC-register virtualization the registers it reads, but ICR
 			   (830H): 8 bytes at 300H, where the LAPIC keeps only ICR low (30.5). */
 			for (u32 msr = 0x800; (proc2 & PROC2_APIC_REG_VIRT) && msr <= 0x83f; msr++) {
@@ -470,7 +469,7 @@ static int vmm_vmcs_setup_pages(struct vcpu *vcpu, struct vmcs *v, u32 proc, u32
 				for (size_t i = 0; i < sizeof(readable); i++)
 					ok |= r == readable[i];
 				if (ok)
-					bm[msr / 8] &= (u8) ~(1u << (msr % 8));
+					msr_bitmap_pass(bm, msr, true, false);
 			}
 		}
 	}
