@@ -826,8 +826,11 @@ static int apply_vmx_switches(struct vm *vm, const struct run_options *o)
 		if (status)
 			return status;
 	}
+	/* The policy's RAM rule, before vm_create() sets the size it checks. */
+	vm->ram_size = o->mem_size;
 	if (vmm_policy_check(vm, msg, sizeof(msg)))
 		return usage_error("%s", msg);
+	vm->ram_size = 0;
 	return 0;
 }
 

@@ -254,6 +254,18 @@ enum cpu_tsc_mode { CPU_TSC_HOST, CPU_TSC_VIRTUAL };
  */
 #define CPU_JIT_THRESHOLD 8
 void cpu_set_jit(struct cpu *c, unsigned threshold);
+/*
+ * The VMM's own guest-linear translation for its accesses on the guest's behalf (the memory side
+ * of string I/O, cpu_io_string), where the CPU's paging is not the guest's: a shadow-paging VMM
+ * (vmm/shadow.h) translates through the guest's tables, as a hardware VMM's emulator does.
+ * walk(): 0 and the guest-physical address in *gpa, or the #PF error code to deliver (nonzero:
+ * PFEC bits of SDM vol. 3A 4.7, P set or not, with W/U). NULL (the default): the CPU's paging.
+ */
+struct cpu_vmm_walk {
+	int (*walk)(void *arg, u64 lin, bool write, u64 *gpa, u32 *pfec);
+	void *arg;
+};
+void cpu_set_vmm_walk(struct cpu *c, const struct cpu_vmm_walk *w);
 void cpu_set_tsc_mode(struct cpu *c, enum cpu_tsc_mode mode, u32 cpi);
 /* c's IA32_TSC becomes from's, on the same clock: the processors of one system count in step
    from the same power-up (SDM vol. 3B 18.17). Under CPU_TSC_VIRTUAL each then counts its own

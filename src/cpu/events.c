@@ -292,10 +292,6 @@ void events_deliver_fault(struct cpu *c)
 		enum exc_class first = exc_class(c->inject.vector, c->inject.type);
 		enum exc_class second = exc_class(vec, INTR_TYPE_HARD_EXCEPTION);
 
-		if (c->fault_depth == 2) {
-			c->fault_depth = 0;
-			cpu_vmexit(c, EXIT_REASON_TRIPLE_FAULT, 0);
-		}
 		/* SDM 27.2.4: an exit during delivery reports the original event. */
 		idt_info = c->inject.vector | (u32)c->inject.type << 8 |
 			   (c->inject.has_error ? INTR_INFO_DELIVER_CODE : 0) | INTR_INFO_VALID;
@@ -304,11 +300,27 @@ void events_deliver_fault(struct cpu *c)
 		   the instruction (SDM 28.2.4). */
 		if (c->inject.type >= INTR_TYPE_SOFT_INTR)
 			soft_len = c->inject.insn_len;
-		if ((first == EXC_CONTRIBUTORY && second == EXC_CONTRIBUTORY) ||
-		    (first == EXC_PAGE_FAULT && second != EXC_BENIGN)) {
-			vec = X86_DF_VEC;
-			err = 0;
-			c->fault_depth = 2;
+		/*
+		 * The exception bitmap decides on the exception that occurred first: only one that
+		 * does not exit becomes a double fault (SDM vol. 3A 6.15 Table 6-5), or, during the
+		 * delivery of a double fault, a triple fault ("an exception ... that did not itself
+		 * cause a VM exit due to the exception bitmap", SDM vol. 3C 28.2.3). A shadow-paging
+		 * VMM relies on it: a #PF while delivering a #PF reaches it as a #PF exit.
+		 */
+		if (!exception_exits(c, vec, err)) {
+			if (c->fault_depth == 2) {
+				c->fault_depth = 0;
+				cpu_vmexit(c, EXIT_REASON_TRIPLE_FAULT, 0);
+			}
+			if ((first == EXC_CONTRIBUTORY && second == EXC_CONTRIBUTORY) ||
+			    (first == EXC_PAGE_FAULT && second != EXC_BENIGN)) {
+				vec = X86_DF_VEC;
+				err = 0;
+				c->fault_depth = 2;
+				/* A double fault that exits is no exit during delivery (28.2.3). */
+				idt_info = idt_error = 0;
+				soft_len = 0;
+			}
 		}
 	} else {
 		c->fault_depth = 1;

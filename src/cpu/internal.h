@@ -256,6 +256,7 @@ struct cpu {
 	   logged (index as in the log), for the VMM's write monitor (cpu_pml_rips). */
 	u64 pml_rip[512];
 	u8 *(*host_ptr)(void *opaque, u64 hpa, u64 len);
+	struct cpu_vmm_walk vmm_walk; /* cpu_set_vmm_walk; .walk NULL: the CPU's own paging */
 
 	/* --- h2 (VMX controls, TSC, timers): fields below --- */
 	/*

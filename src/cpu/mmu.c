@@ -18,7 +18,9 @@
  *
  * Page-structure entries are read from guest RAM; an entry outside RAM is read through
  * c->mmio_read and its accessed/dirty flags are not written back. A final guest-physical address
- * outside RAM is MMIO. Without EPT, host memory outside c->ram is never touched.
+ * outside RAM is MMIO. Without EPT, paging structures may also be host memory outside c->ram
+ * (c->host_ptr: a shadow-paging VMM's tables, vmm/shadow.h), but no data access, fetch or flag
+ * write reaches it, so a guest's stray mapping never touches the VMM's pages.
  *
  * EPT (SDM vol. 3C 29.3, ept.c). With EPT on, every guest-physical address the CPU uses goes
  * through mmu_ept_translate(): guest paging-structure entries (CR3, PDPTEs loaded from memory,
@@ -196,7 +198,8 @@ static always_inline bool pt_read(struct cpu *c, struct walk *w, u64 addr, unsig
 		}
 	}
 	w->last_pa = pa;
-	return pt_read_pa(c, pa, size, ept, w->debug, v);
+	/* Without EPT, paging structures are host-physical: RAM, or the VMM's shadow tables. */
+	return pt_read_pa(c, pa, size, ept || !ept_enabled(c), w->debug, v);
 }
 
 /*
@@ -282,7 +285,7 @@ bool mmu_load_pdptes(struct cpu *c, u64 cr3)
 	}
 	for (unsigned i = 0; i < 4; i++) {
 		/* 32-byte aligned: the four entries share a page. */
-		pt_read_pa(c, pa + i * 8, 8, ept_enabled(c), false, &e[i]);
+		pt_read_pa(c, pa + i * 8, 8, true, false, &e[i]);
 		if ((e[i] & PTE_P) && (e[i] & RSVD_PAE_PDPTE))
 			return false;
 	}
@@ -785,6 +788,14 @@ static u64 vmm_translate(struct cpu *c, u64 lin, int acc)
 {
 	struct walk w;
 
+	if (c->vmm_walk.walk) {
+		u64 gpa;
+		u32 pfec;
+
+		if (c->vmm_walk.walk(c->vmm_walk.arg, lin, (acc & 3) == ACC_WRITE, &gpa, &pfec))
+			cpu_page_fault(c, lin, pfec);
+		return gpa;
+	}
 	if (!(c->cr0 & CR0_PG))
 		return lin;
 	w.debug = false;
@@ -850,6 +861,11 @@ void mmu_vmm_write(struct cpu *c, unsigned seg, u64 off, unsigned size, const u6
 	}
 	vmm_phys_write(c, gpa1, *v, n1);
 	vmm_phys_write(c, gpa2, *v >> (8 * n1), size - n1);
+}
+
+void cpu_set_vmm_walk(struct cpu *c, const struct cpu_vmm_walk *w)
+{
+	c->vmm_walk = w ? *w : (struct cpu_vmm_walk){ 0 };
 }
 
 /* --- Invalidation (SDM 4.10.4) --- */

@@ -14,6 +14,7 @@
 #include "soft/soft.h"
 #include "vmm/exits.h"
 #include "vmm/policy.h"
+#include "vmm/shadow.h"
 #include "vmm/vm.h"
 #include "vmx/vmx.h"
 
@@ -133,6 +134,7 @@ static void soft_destroy(struct vcpu *vcpu)
 		return;
 	if (s->cpu)
 		cpu_destroy(s->cpu);
+	shadow_destroy(vcpu);
 	free(s);
 	vcpu->backend = NULL;
 }
@@ -185,6 +187,9 @@ static int soft_vcpu_create(struct vcpu *vcpu)
 		soft_destroy(vcpu);
 		return err;
 	}
+	/* Shadow paging: the VMM's accesses for string I/O go through the guest's tables. */
+	if (vcpu->shadow)
+		cpu_set_vmm_walk(s->cpu, &(struct cpu_vmm_walk){ shadow_vmm_walk, vcpu });
 	return 0;
 }
 
@@ -247,6 +252,14 @@ static void soft_get_sregs(struct vcpu *vcpu, struct x86_sregs *sregs)
 	sregs->cr3 = v->guest_cr3;
 	sregs->cr4 = (v->guest_cr4 & ~v->cr4_guest_host_mask) |
 		     (v->cr4_read_shadow & v->cr4_guest_host_mask);
+	if (vcpu->shadow) {
+		/* Shadow paging: CR3 and EFER as the guest set them, not as the CPU runs. */
+		struct shadow_regs g;
+
+		shadow_guest(vcpu, &g);
+		sregs->cr3 = g.cr3;
+		sregs->efer = g.efer;
+	}
 }
 
 /*
@@ -259,7 +272,8 @@ static void soft_set_sregs(struct vcpu *vcpu, const struct x86_sregs *sregs)
 	struct soft_vcpu *s = soft(vcpu);
 	struct vmcs *v = &s->vmcs;
 	u64 cr0_fixed = 0, cr4_fixed = 0;
-	struct x86_sregs cur;
+	struct x86_sregs cur, real = *sregs;
+	bool flush = false;
 
 	vmx_cap_msr(MSR_IA32_VMX_CR0_FIXED0, &cr0_fixed);
 	vmx_cap_msr(MSR_IA32_VMX_CR4_FIXED0, &cr4_fixed);
@@ -280,11 +294,18 @@ static void soft_set_sregs(struct vcpu *vcpu, const struct x86_sregs *sregs)
 	VMCS_SET(v, GUEST_IDTR_LIMIT, sregs->idt.limit);
 	VMCS_SET(v, CR0_READ_SHADOW, sregs->cr0);
 	VMCS_SET(v, CR4_READ_SHADOW, sregs->cr4);
-	VMCS_SET(v, GUEST_CR0, sregs->cr0 | cr0_fixed);
-	VMCS_SET(v, GUEST_CR3, sregs->cr3);
-	VMCS_SET(v, GUEST_CR4, sregs->cr4 | cr4_fixed);
-	VMCS_SET(v, GUEST_IA32_EFER, sregs->efer);
-	if (sregs->efer & EFER_LMA)
+	if (vcpu->shadow) {
+		/* Shadow paging: the CPU runs on the VMM's tables (vmm/shadow.h). */
+		struct shadow_regs g = { sregs->cr0, sregs->cr3, sregs->cr4, sregs->efer }, r;
+
+		flush = shadow_load(vcpu, &g, &r);
+		real = (struct x86_sregs){ .cr0 = r.cr0, .cr3 = r.cr3, .cr4 = r.cr4, .efer = r.efer };
+	}
+	VMCS_SET(v, GUEST_CR0, real.cr0 | cr0_fixed);
+	VMCS_SET(v, GUEST_CR3, real.cr3);
+	VMCS_SET(v, GUEST_CR4, real.cr4 | cr4_fixed);
+	VMCS_SET(v, GUEST_IA32_EFER, real.efer);
+	if (real.efer & EFER_LMA)
 		v->vm_entry_controls |= ENTRY_CTL_IA32E_MODE_GUEST;
 	else
 		v->vm_entry_controls &= ~(u64)ENTRY_CTL_IA32E_MODE_GUEST;
@@ -293,9 +314,12 @@ static void soft_set_sregs(struct vcpu *vcpu, const struct x86_sregs *sregs)
 	cur.cr2 = sregs->cr2;
 	cur.cr8 = sregs->cr8;
 	cur.apic_base = sregs->apic_base;
-	cur.efer = sregs->efer;
+	cur.efer = real.efer;
 	cpu_set_sregs(s->cpu, &cur);
 	v->guest_dirty = VMCS_DIRTY_ALL;
+	/* Translations the shadow dropped: INVVPID of every context of the vCPU's VPID. */
+	if (flush)
+		cpu_invvpid(s->cpu, 1, (u16)v->virtual_processor_id, 0);
 }
 
 /* A hardware exception (type 3) in the VM-entry interruption-information field (SDM 25.8.3). */
@@ -309,6 +333,17 @@ static void soft_inject_exception(struct vcpu *vcpu, u8 vector, bool has_error, 
 	VMCS_SET(v, VM_ENTRY_INTR_INFO_FIELD, info);
 	VMCS_SET(v, VM_ENTRY_EXCEPTION_ERROR_CODE, error);
 	VMCS_SET(v, VM_ENTRY_INSTRUCTION_LEN, 0);
+}
+
+/* The IDT-vectoring information as VM-entry interruption information (SDM 28.2.4, 25.8.3):
+   the same layout, bit 12 (undefined there) cleared. */
+static void soft_reinject(struct vcpu *vcpu, u32 info, u32 error, u32 insn_len)
+{
+	struct vmcs *v = &soft(vcpu)->vmcs;
+
+	VMCS_SET(v, VM_ENTRY_INTR_INFO_FIELD, info & ~(u32)BIT(12));
+	VMCS_SET(v, VM_ENTRY_EXCEPTION_ERROR_CODE, error);
+	VMCS_SET(v, VM_ENTRY_INSTRUCTION_LEN, insn_len);
 }
 
 /* An external interrupt (type 0) in the VM-entry interruption-information field (25.8.3). */
@@ -437,6 +472,8 @@ static enum backend_run_result soft_run(struct vcpu *vcpu, struct vm_exit *exit)
 
 static int soft_read_guest_virt(struct vcpu *vcpu, u64 gva, void *buf, size_t len)
 {
+	if (vcpu->shadow) /* the guest's tables, not the shadow the CPU walks */
+		return shadow_read_virt(vcpu, gva, buf, len);
 	return cpu_read_virt(soft(vcpu)->cpu, gva, buf, len);
 }
 
@@ -518,7 +555,33 @@ static u32 soft_activity_state(struct vcpu *vcpu)
 
 static int soft_get_msr(struct vcpu *vcpu, u32 index, u64 *value)
 {
+	if (index == MSR_IA32_EFER && vcpu->shadow) {
+		struct shadow_regs g;
+
+		shadow_guest(vcpu, &g);
+		*value = g.efer;
+		return 0;
+	}
 	return cpu_get_msr(soft(vcpu)->cpu, index, value) ? -ENOENT : 0;
+}
+
+/*
+ * WRMSR of EFER under shadow paging (it exits, vmm/policy.c): the rules the CPU applies (SDM
+ * vol. 4 IA32_EFER, vol. 3A 10.8.5; cpu/msr.c): only SCE, LME, LMA and NXE; LME may not change
+ * while paging is on; LMA is read-only. Then the guest's new EFER goes to the shadow.
+ */
+static int soft_set_shadow_efer(struct vcpu *vcpu, u64 value)
+{
+	struct x86_sregs sr;
+
+	soft_get_sregs(vcpu, &sr);
+	if (value & ~(u64)(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE))
+		return -EINVAL;
+	if ((sr.cr0 & CR0_PG) && ((value ^ sr.efer) & EFER_LME))
+		return -EINVAL;
+	sr.efer = (value & ~(u64)EFER_LMA) | (sr.efer & EFER_LMA);
+	soft_set_sregs(vcpu, &sr);
+	return 0;
 }
 
 /*
@@ -536,6 +599,8 @@ static int soft_set_msr(struct vcpu *vcpu, u32 index, u64 value)
 	struct vmcs *v = &s->vmcs;
 	u64 old;
 
+	if (index == MSR_IA32_EFER && vcpu->shadow)
+		return soft_set_shadow_efer(vcpu, value);
 	if (cpu_get_msr(s->cpu, index, &old))
 		return -ENOENT;
 	if (cpu_set_msr(s->cpu, index, value))
@@ -642,9 +707,10 @@ static int soft_pml_reset(struct vcpu *vcpu, u16 *index)
 
 /*
  * Without unrestricted guest (it needs EPT, SDM 27.2.1.1) VM entry requires CR0.PE and CR0.PG
- * (27.3.1.1, IA32_VMX_CR0_FIXED0). Our guests start in protected mode with paging off, which a
- * VMM without unrestricted guest would have to emulate; tollbooth does not, and says so before
- * the first entry rather than letting the guest run on with paging it never enabled.
+ * (27.3.1.1, IA32_VMX_CR0_FIXED0). With EPT off the shadow MMU gives a guest with paging off
+ * paging of its own (a 1:1 map, vmm/shadow.h), as KVM does; real mode would need virtual-8086
+ * emulation, which tollbooth does not have, and with EPT on but unrestricted guest off nothing
+ * maps a guest without paging. Either is said before the entry that would fail.
  */
 static int soft_check_entry(struct vcpu *vcpu)
 {
@@ -654,14 +720,24 @@ static int soft_check_entry(struct vcpu *vcpu)
 	if (vmm_policy_on(vm, VMM_UNRESTRICTED_GUEST))
 		return 0;
 	soft_get_sregs(vcpu, &s);
+	if (vcpu->shadow && (s.cr0 & CR0_PE))
+		return 0;
 	if ((s.cr0 & (CR0_PE | CR0_PG)) == (CR0_PE | CR0_PG))
 		return 0;
-	vm_request_stop(
-		vm, EXIT_STATUS_STOPPED,
-		"this guest starts with paging off (CR0 = %#llx), which VMX allows only with "
-		"unrestricted guest, which needs EPT (SDM 27.3.1.1, 27.2.1.1): it cannot run "
-		"with --vmx ept=off or unrestricted-guest=off",
-		(unsigned long long)s.cr0);
+	if (!(s.cr0 & CR0_PE))
+		vm_request_stop(vm, EXIT_STATUS_STOPPED,
+				"vCPU %u is in real mode (CR0 = %#llx), which VMX allows only with "
+				"unrestricted guest, which needs EPT (SDM 27.3.1.1, 27.2.1.1); tollbooth "
+				"has no virtual-8086 emulation of real mode: run without --vmx ept=off "
+				"or unrestricted-guest=off",
+				vcpu->id, (unsigned long long)s.cr0);
+	else
+		vm_request_stop(
+			vm, EXIT_STATUS_STOPPED,
+			"this guest starts with paging off (CR0 = %#llx), which VMX allows only with "
+			"unrestricted guest (SDM 27.3.1.1); with EPT on and unrestricted-guest=off "
+			"nothing maps it: use --vmx ept=off (shadow paging) or unrestricted-guest=on",
+			(unsigned long long)s.cr0);
 	return -EINVAL;
 }
 
@@ -757,6 +833,7 @@ const struct backend_ops backend_soft = {
 	.nmi_allowed = soft_nmi_allowed,
 	.destroy = soft_destroy,
 	.read_guest_virt = soft_read_guest_virt,
+	.reinject = soft_reinject,
 	.dump = soft_dump,
 	.kick = soft_kick,
 	.apicv_sync = soft_apicv_sync,

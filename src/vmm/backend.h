@@ -80,6 +80,13 @@ struct backend_ops {
 	 * vmx_nmi_blocked) and no event already waiting for injection. NULL: NMIs stay pending.
 	 */
 	void (*inject_nmi)(struct vcpu *vcpu);
+	/*
+	 * The event whose delivery a VM exit interrupted (IDT-vectoring information and error code,
+	 * SDM 28.2.4; insn_len for the software types), injected again at the next entry as KVM's
+	 * vmx_complete_interrupts does. NULL: the backend never exits during delivery for the VMM
+	 * to fix something up (only the soft backend's shadow paging needs it).
+	 */
+	void (*reinject)(struct vcpu *vcpu, u32 info, u32 error, u32 insn_len);
 	bool (*nmi_allowed)(struct vcpu *vcpu);
 	void (*destroy)(struct vcpu *vcpu);
 	/*

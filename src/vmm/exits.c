@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/random.h>
 
 #include "vmm/cpuid.h"
@@ -15,6 +16,7 @@
 #include "vmm/hypercall.h"
 #include "vmm/mmio.h"
 #include "vmm/policy.h"
+#include "vmm/shadow.h"
 #include "vmm/vm.h"
 
 /* The backend of this vCPU: handlers ask it, never look beneath it (backend.h). */
@@ -115,9 +117,90 @@ static int vcpu_inject(struct vcpu *vcpu, u8 vector, bool has_error, u32 error)
 	return 0;
 }
 
+static int handle_triple_fault(struct vcpu *vcpu, struct vm_exit *exit);
+
+/* A #PF exit under shadow paging: handle_shadow_pf decides whether the guest caused it (a #PF
+   of its own, MMIO) for HC_LAST_EXIT, not the shadow filling itself in. */
+static bool vmm_shadow_pf(const struct vcpu *vcpu, const struct vm_exit *exit)
+{
+	return vcpu->shadow && (exit->reason & 0xffff) == EXIT_REASON_EXCEPTION_NMI &&
+	       (exit->intr_info & INTR_INFO_VALID) && INTR_INFO_VECTOR(exit->intr_info) == X86_PF_VEC &&
+	       INTR_INFO_TYPE(exit->intr_info) == INTR_TYPE_HARD_EXCEPTION;
+}
+
 static bool vcpu_long_mode(const struct x86_sregs *s)
 {
 	return (s->efer & EFER_LMA) && (s->seg[SEG_CS].ar & AR_L);
+}
+
+/*
+ * A #PF exit under shadow paging (vmm/shadow.h). When the shadow answers it, the event whose
+ * delivery it interrupted (a stack or IDT page not yet shadowed) is delivered again (28.2.4).
+ * When it is the guest's own fault it is delivered with the guest's error code and CR2; during
+ * the delivery of another exception the two combine as SDM vol. 3A 6.15 Table 6-5 says: a #PF
+ * while delivering a #PF is a #DF, while delivering a #DF a triple fault (shutdown); after
+ * benign or contributory events the #PF is delivered alone.
+ */
+static int handle_shadow_pf(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	const struct backend_ops *b = vcpu->vm->backend;
+	u32 vect = exit->idt_vectoring_info, ec = 0;
+	struct x86_sregs s;
+	struct x86_regs r;
+	struct vm_exit e;
+	bool flush;
+	u64 gpa;
+
+	b->get_sregs(vcpu, &s);
+	b->get_regs(vcpu, &r);
+	switch (shadow_page_fault(vcpu, exit->qual, exit->intr_error, (s.seg[SEG_SS].ar >> 5) & 3,
+				  r.rflags, &ec, &gpa, &flush)) {
+	case SHADOW_STOP:
+		return 0;
+	case SHADOW_FIXED:
+		/* The VMM's own business, like the host's timer: not the guest's last exit. */
+		if (flush && b->flush_tlb)
+			b->flush_tlb(vcpu, false, exit->qual);
+		if ((vect & INTR_INFO_VALID) && b->reinject)
+			b->reinject(vcpu, vect, exit->idt_vectoring_error, exit->insn_len);
+		return 0;
+	case SHADOW_MMIO:
+		/* As handle_ept_violation would see it: bit 1 a write, bit 2 a fetch, bits 7-8 a
+		   linear access to the final translation (Table 28-7). */
+		vcpu->last_exit = *exit;
+		if (vect & INTR_INFO_VALID) {
+			vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+					"guest delivers an event through MMIO at GPA %#" PRIx64
+					" (RIP %#" PRIx64 "): its IDT, GDT or stack is not in RAM",
+					gpa, exit->rip);
+			return 0;
+		}
+		if (exit->intr_error & PFEC_I) {
+			vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+					"guest executes from GPA %#" PRIx64 " (not RAM) at RIP %#" PRIx64,
+					gpa, exit->rip);
+			return 0;
+		}
+		e = *exit;
+		e.guest_phys = gpa;
+		e.guest_linear = exit->qual;
+		e.qual = (exit->intr_error & PFEC_W ? BIT(1) : BIT(0)) | BIT(7) | BIT(8);
+		return mmio_emulate(vcpu, &e);
+	case SHADOW_GUEST_FAULT:
+		vcpu->last_exit = *exit;
+		break;
+	}
+	if (flush && b->flush_tlb)
+		b->flush_tlb(vcpu, false, exit->qual);
+	s.cr2 = exit->qual;
+	b->set_sregs(vcpu, &s);
+	if ((vect & INTR_INFO_VALID) && INTR_INFO_TYPE(vect) == INTR_TYPE_HARD_EXCEPTION) {
+		if (INTR_INFO_VECTOR(vect) == X86_DF_VEC)
+			return handle_triple_fault(vcpu, exit);
+		if (INTR_INFO_VECTOR(vect) == X86_PF_VEC)
+			return vcpu_inject(vcpu, X86_DF_VEC, true, 0);
+	}
+	return vcpu_inject(vcpu, X86_PF_VEC, true, ec);
 }
 
 /*
@@ -136,6 +219,8 @@ static int handle_exception_nmi(struct vcpu *vcpu, struct vm_exit *exit)
 		return 0;
 	if (type != INTR_TYPE_HARD_EXCEPTION || !(vmm_exception_bitmap(vcpu->vm) & BIT(vector)))
 		return handle_unexpected_exit(vcpu, exit);
+	if (vector == X86_PF_VEC && vcpu->shadow)
+		return handle_shadow_pf(vcpu, exit);
 	if (vector == X86_PF_VEC) {
 		struct x86_sregs s;
 
@@ -457,8 +542,10 @@ static int handle_rdtsc(struct vcpu *vcpu, struct vm_exit *exit)
 /* INVLPG with EPT off (shadow paging): the qualification is the linear address (28.2.1). */
 static int handle_invlpg(struct vcpu *vcpu, struct vm_exit *exit)
 {
+	bool all = vcpu->shadow && shadow_invlpg(vcpu, exit->qual);
+
 	if (vcpu_ops(vcpu)->flush_tlb)
-		vcpu_ops(vcpu)->flush_tlb(vcpu, false, exit->qual);
+		vcpu_ops(vcpu)->flush_tlb(vcpu, all, exit->qual);
 	return vcpu_skip_insn(vcpu, exit);
 }
 
@@ -472,6 +559,8 @@ static int handle_invpcid(struct vcpu *vcpu, struct vm_exit *exit)
 	type = r.gpr[(exit->insn_info >> 28) & 15]; /* reg2 (Table 28-14) */
 	if (type > 3)
 		return vcpu_inject(vcpu, X86_GP, true, 0);
+	if (vcpu->shadow)
+		shadow_flush(vcpu);
 	if (vcpu_ops(vcpu)->flush_tlb)
 		vcpu_ops(vcpu)->flush_tlb(vcpu, true, 0);
 	vcpu_complete_insn(vcpu, &r, exit);
@@ -577,6 +666,8 @@ static int handle_cr_access(struct vcpu *vcpu, struct vm_exit *exit)
 			ok = vcpu_set_cr0(&s, val);
 		} else if (cr == 3) {
 			s.cr3 = val & ~BIT(63); /* bit 63: PCID no-flush, not stored */
+			if (vcpu->shadow) /* a load flushes, even of the same value (4.10.4.1) */
+				shadow_cr3_load(vcpu);
 		} else if (cr == 4) {
 			/* The guest has no VMX: CR4.VMXE is reserved for it (CPUID.1:ECX.VMX = 0).
 			 */
@@ -1153,7 +1244,7 @@ int vmm_handle_exit(struct vcpu *vcpu, struct vm_exit *exit)
 	 * taken at any instruction boundary (SDM 26.2, 26.5.1), so they do not replace it.
 	 */
 	if (basic != EXIT_REASON_VMCALL && basic != EXIT_REASON_EXTERNAL_INTERRUPT &&
-	    basic != EXIT_REASON_PREEMPTION_TIMER)
+	    basic != EXIT_REASON_PREEMPTION_TIMER && !vmm_shadow_pf(vcpu, exit))
 		vcpu->last_exit = *exit;
 	vcpu->exit_counts[basic < EXIT_REASON_MAX ? basic : EXIT_REASON_MAX]++;
 	vcpu->vm->backend->get_regs(vcpu, &r);

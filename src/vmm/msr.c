@@ -114,6 +114,15 @@ void msr_bitmap_pass(u8 bitmap[4096], u32 msr, bool read, bool write)
 		bitmap[2048 + base + bit / 8] &= (u8) ~(1u << (bit % 8));
 }
 
+void msr_bitmap_intercept(u8 bitmap[4096], u32 msr)
+{
+	u32 base = msr >= 0xc0000000 ? 1024 : 0;
+	u32 bit = msr & 0x1fff;
+
+	bitmap[base + bit / 8] |= (u8)(1u << (bit % 8));
+	bitmap[2048 + base + bit / 8] |= (u8)(1u << (bit % 8));
+}
+
 void msr_build_bitmap(u8 bitmap[4096])
 {
 	memset(bitmap, 0xff, 4096);

@@ -44,3 +44,5 @@ bool msr_is_passthrough(u32 index);
 void msr_build_bitmap(u8 bitmap[4096]);
 /* Let RDMSR (`read`) and/or WRMSR (`write`) of `msr` run without an exit. */
 void msr_bitmap_pass(u8 bitmap[4096], u32 msr, bool read, bool write);
+/* Make reads and writes of msr exit again (both bits set). */
+void msr_bitmap_intercept(u8 bitmap[4096], u32 msr);

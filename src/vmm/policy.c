@@ -14,6 +14,7 @@
 #include "arch/x86.h"
 #include "vmm/cpuid.h"
 #include "vmm/ept.h"
+#include "vmm/shadow.h"
 #include "vmm/exits.h"
 #include "vmm/policy.h"
 #include "vmm/vm.h"
@@ -322,8 +323,15 @@ int vmm_policy_check(const struct vm *vm, char *msg, size_t len)
 		why = "--vmx unrestricted-guest=on needs ept=on (SDM 27.2.1.1)";
 	else if (!vmm_policy_on(vm, VMM_EPT) && vmm_policy_on(vm, VMM_PML))
 		why = "--vmx pml=on needs ept=on (SDM 27.2.1.1)";
-	else if (vmm_policy_on(vm, VMM_APICV) && !vmm_policy_on(vm, VMM_EPT))
-		why = "--vmx apicv=on needs ept=on (the APIC-access page is mapped through EPT)";
+	/* Shadow paging (vmm/shadow.h) must see the guest's CR3 loads and INVLPG, and keeps
+	   its PAE roots below 4 GiB, above RAM (vm.h VM_PAE_ROOTS_BASE). */
+	else if (!vmm_policy_on(vm, VMM_EPT) && !vmm_policy_on(vm, VMM_CR3_EXITING))
+		why = "--vmx cr3-exiting=off needs ept=on: shadow paging must see every CR3 load";
+	else if (!vmm_policy_on(vm, VMM_EPT) && !vmm_policy_on(vm, VMM_INVLPG_EXITING))
+		why = "--vmx invlpg-exiting=off needs ept=on: shadow paging must see every INVLPG";
+	else if (!vmm_policy_on(vm, VMM_EPT) && vm->ram_size > VM_PAE_ROOTS_BASE)
+		why = "--vmx ept=off takes at most 4072M of RAM (--mem): shadow paging keeps its "
+		      "PAE roots just below 4 GiB";
 	else if (vmm_policy_on(vm, VMM_APICV) && !vmm_policy_on(vm, VMM_TPR_SHADOW))
 		why = "--vmx apicv=on needs tpr-shadow=on (SDM 27.2.1.1)";
 	else if (vmm_policy_on(vm, VMM_POSTED_INTERRUPTS) && !vmm_policy_on(vm, VMM_APICV))
@@ -432,7 +440,18 @@ static int vmm_vmcs_setup_pages(struct vcpu *vcpu, struct vmcs *v, u32 proc, u32
 		if (err)
 			return err;
 		msr_build_bitmap(page);
+		/* Shadow paging: EFER is the guest's only as the VMM shows it (vmm/shadow.h). */
+		if (!(proc2 & PROC2_ENABLE_EPT))
+			msr_bitmap_intercept(page, MSR_IA32_EFER);
 		VMCS_SET(v, MSR_BITMAP, hpa);
+	}
+	if (!(proc2 & PROC2_ENABLE_EPT) && !vcpu->shadow) {
+		err = shadow_create(vcpu);
+		if (err)
+			return err;
+		/* The APIC-access page, which EPT would map 1:1, the shadow maps 1:1. */
+		if (proc2 & PROC2_VIRT_INTR_DELIVERY)
+			shadow_set_apic_page(vcpu, LAPIC_DEFAULT_BASE);
 	}
 	if (proc & PROC_TPR_SHADOW) {
 		/* The virtual-APIC page is the LAPIC's register page (devices/lapic.h, 30.1). */
@@ -590,6 +609,12 @@ int vmm_vmcs_setup(struct vcpu *vcpu, struct vmcs *v)
 		vmx_cap_msr(MSR_IA32_VMX_CR4_FIXED0, &cr4_fixed0);
 		if (ctl[CTL_PROC2] & PROC2_UNRESTRICTED_GUEST)
 			cr0_fixed0 &= ~(u64)(CR0_PE | CR0_PG);
+		/* Shadow paging (vmm/shadow.h) owns the bits that decide translations: the
+		   CPU runs with WP, PAE and NXE set and no global pages whatever the guest's. */
+		if (!(ctl[CTL_PROC2] & PROC2_ENABLE_EPT)) {
+			cr0_fixed0 |= CR0_WP;
+			cr4_fixed0 |= CR4_PAE | CR4_PSE | CR4_PGE | CR4_SMEP | CR4_SMAP | CR4_PCIDE;
+		}
 		VMCS_SET(v, CR0_GUEST_HOST_MASK, cr0_fixed0);
 		VMCS_SET(v, CR4_GUEST_HOST_MASK, cr4_fixed0);
 		vmm_vmcs_set_guest_crs(v, v->guest_cr0, v->guest_cr4 & ~(u64)CR4_VMXE);

@@ -154,6 +154,8 @@ void vm_destroy(struct vm *vm)
 			free(vm->host_pages[i]);
 	free(vm->borrowed_pages);
 	vm->borrowed_pages = NULL;
+	free(vm->pae_roots);
+	vm->pae_roots = NULL;
 	free(vm->host_pages);
 	free(vm->dirty_bitmap);
 	vm->host_pages = NULL;
@@ -164,7 +166,7 @@ void vm_destroy(struct vm *vm)
 
 /*
  * Host-physical memory: RAM at 0 (the EPT maps GPA to the same HPA), the VMM's pages at
- * VM_HOSTMEM_BASE + 4096 * n in allocation order. A range must lie in one of them: structures
+ * VM_HOSTMEM_BASE + 4096 * n in allocation order, the shadow MMU's PAE roots at VM_PAE_ROOTS_BASE. A range must lie in one of them: structures
  * the VMCS points at never cross a page, and a guest-chosen HPA (a bad EPT entry) gets NULL.
  */
 u8 *vm_host_ptr(void *opaque, u64 hpa, u64 len)
@@ -174,6 +176,9 @@ u8 *vm_host_ptr(void *opaque, u64 hpa, u64 len)
 
 	if (hpa < vm->ram_size && len <= vm->ram_size - hpa)
 		return vm->ram + hpa;
+	if (vm->pae_roots && hpa >= VM_PAE_ROOTS_BASE && hpa - VM_PAE_ROOTS_BASE < VM_PAE_ROOTS_SIZE &&
+	    len <= VM_PAE_ROOTS_SIZE - (hpa - VM_PAE_ROOTS_BASE))
+		return vm->pae_roots + (hpa - VM_PAE_ROOTS_BASE);
 	if (hpa < VM_HOSTMEM_BASE)
 		return NULL;
 	page = (hpa - VM_HOSTMEM_BASE) >> 12;

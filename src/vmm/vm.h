@@ -126,6 +126,7 @@ struct vcpu {
 	/* The VMX-preemption timer's quantum, re-armed at each of its exits; 0 = timer off. */
 	u64 preemption_quantum;
 	u8 *pml_log; /* the vCPU's PML page (512 GPAs), NULL without PML (vmm/policy.c) */
+	struct shadow_mmu *shadow; /* shadow paging, with EPT off (vmm/shadow.h); else NULL */
 };
 
 /* The --vmx what-if switches (vmm/policy.c): bit n of `set` = switch n was given, of `on` = on. */
@@ -275,6 +276,7 @@ struct vm {
 	u8 **host_pages;
 	bool *borrowed_pages; /* vm_map_host_page's: not freed */
 	unsigned nr_host_pages, cap_host_pages;
+	u8 *pae_roots; /* VM_PAE_ROOTS_SIZE bytes at VM_PAE_ROOTS_BASE (shadow paging), or NULL */
 	/* Set before vm_create(), which keeps it (vmm_policy_set); zero is the default policy. */
 	struct vmm_policy policy;
 	u64 eptp;		/* 0 when EPT is off (vmm/ept.c) */
@@ -450,6 +452,13 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
  * PML log) from VM_HOSTMEM_BASE up. NULL when [hpa, hpa+len) is not all in one of them.
  */
 #define VM_HOSTMEM_BASE 0xf000000000ull
+/*
+ * And below 4 GiB, where a PAE CR3 can point (SDM vol. 3A 4.4: CR3 bits 31:5), the shadow MMU's
+ * PAE roots: 32 bytes (four PDPTEs) per vCPU, in the platform MMIO hole (e820.h) where nothing
+ * else lives; shadow paging therefore needs RAM to end below it (vmm/policy.c says so).
+ */
+#define VM_PAE_ROOTS_BASE 0xfe800000ull
+#define VM_PAE_ROOTS_SIZE (32 * VM_MAX_VCPUS)
 /* The posted-interrupt notification vector (SDM vol. 3C 30.6), Linux's POSTED_INTR_VECTOR. */
 #define VMM_POSTED_INTR_VECTOR 0xf2
 u8 *vm_host_ptr(void *vm, u64 hpa, u64 len);

@@ -1476,15 +1476,34 @@ static void test_policy_adapts(void)
 			 0);
 		CHECK(v->exception_bitmap & BIT(X86_PF_VEC));
 		CHECK_EQ(vm.eptp, 0);
-		/* PE and PG are forced on in the guest, so the host owns them (27.3.1.1) */
-		CHECK_EQ(v->cr0_guest_host_mask & (CR0_PE | CR0_PG | CR0_NE),
-			 CR0_PE | CR0_PG | CR0_NE);
+		/* PE and PG are forced on in the guest, so the host owns them (27.3.1.1); so
+		   are the bits that decide translations, which the shadow MMU owns */
+		CHECK_EQ(v->cr0_guest_host_mask & (CR0_PE | CR0_PG | CR0_NE | CR0_WP),
+			 CR0_PE | CR0_PG | CR0_NE | CR0_WP);
+		CHECK_EQ(v->cr4_guest_host_mask & (CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP | CR4_SMAP),
+			 CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP | CR4_SMAP);
+		CHECK(vm.vcpus[0].shadow != NULL);
 		check_entry_checks(v);
-		/* a guest with paging off is refused before the first entry, in one line */
+		/* a vCPU in real mode (power-up) is refused before the first entry, in one line:
+		   there is no virtual-8086 emulation */
 		CHECK_EQ(vm_run(&vm), EXIT_STATUS_STOPPED);
-		CHECK(strstr(vm.stop_msg, "starts with paging off"));
+		CHECK(strstr(vm.stop_msg, "real mode"));
 		vm_destroy(&vm);
 	}
+
+	/* shadow paging cannot do without CR3-load or INVLPG exiting */
+	memset(&vm, 0, sizeof(vm));
+	CHECK_EQ(vmm_policy_set(&vm, "ept", false), 0);
+	CHECK_EQ(vmm_policy_set(&vm, "cr3-exiting", false), 0);
+	CHECK_EQ(vmm_policy_check(&vm, msg, sizeof(msg)), -EINVAL);
+	CHECK(strstr(msg, "cr3-exiting=off needs ept=on"));
+	vm_destroy(&vm);
+	memset(&vm, 0, sizeof(vm));
+	CHECK_EQ(vmm_policy_set(&vm, "ept", false), 0);
+	CHECK_EQ(vmm_policy_set(&vm, "invlpg-exiting", false), 0);
+	CHECK_EQ(vmm_policy_check(&vm, msg, sizeof(msg)), -EINVAL);
+	CHECK(strstr(msg, "invlpg-exiting=off needs ept=on"));
+	vm_destroy(&vm);
 
 	/* ... and contradictions are refused with one message */
 	memset(&vm, 0, sizeof(vm));

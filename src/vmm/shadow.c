@@ -1,0 +1,653 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shadow paging: the VMM's MMU without EPT (vmm/shadow.h says what it is; docs/vmm.md "Shadow
+ * paging" how it compares with KVM's).
+ *
+ * Shadow tables are host pages (vm_alloc_host_page), kept per vCPU in a pool: a reset returns
+ * every page to it at once (pages are zeroed as they are taken again), and a full pool resets
+ * the shadow, as KVM zaps all when it reaches its page limit. Shadow entries are PAE/4-level
+ * entries: non-leaf entries allow everything (P, R/W, U/S, A), so that the leaf's rights are
+ * the translation's (SDM vol. 3A 4.6: rights combine by AND, XD by OR); leaves are 4 KiB, their
+ * accessed and dirty flags set in advance (the guest's are the ones that count, and the VMM sets
+ * them). A guest page larger than 4 KiB is shadowed by 4 KiB leaves; the table entry above them
+ * carries SPTE_LARGE (bit 9, ignored by the CPU: SDM Tables 4-8, 4-15..4-17) so that INVLPG of
+ * any address in it drops the whole table, as INVLPG drops the whole large translation (4.10.4.1).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch/x86.h"
+#include "vmm/backend.h"
+#include "vmm/shadow.h"
+#include "vmm/vm.h"
+
+#define PTE_P BIT(0)
+#define PTE_RW BIT(1)
+#define PTE_US BIT(2)
+#define PTE_A BIT(5)
+#define PTE_D BIT(6)
+#define PTE_PS BIT(7)
+#define PTE_XD BIT(63)
+#define SPTE_LARGE BIT(9) /* in a table entry: the table below shadows a guest large page */
+
+#define GENMASK(h, l) ((~0ull >> (63 - (h))) & (~0ull << (l)))
+#define MAXPHYADDR 40 /* the soft CPU's (cpu/cpu.h CPU_MAXPHYADDR), which CPUID reports */
+#define ADDR_MASK GENMASK(MAXPHYADDR - 1, 12)
+
+/* Reserved bits of the guest's entries (SDM 4.7; the CPU's own list is cpu/mmu.c's). */
+#define RSVD_PSE_4M BIT(21)
+#define RSVD_PAE_PDPTE (GENMASK(63, MAXPHYADDR) | GENMASK(8, 5) | GENMASK(2, 1))
+#define RSVD_PAE GENMASK(62, MAXPHYADDR)
+#define RSVD_4LEVEL GENMASK(51, MAXPHYADDR)
+#define RSVD_1G GENMASK(29, 13)
+#define RSVD_2M GENMASK(20, 13)
+
+/* Control bits whose change changes translations (SDM 4.10.4.1 lists the CR0/CR4 ones). */
+#define KEY_CR0 (CR0_PE | CR0_PG | CR0_WP)
+#define KEY_CR4 (CR4_PAE | CR4_PSE | CR4_PGE | CR4_SMEP | CR4_SMAP | CR4_PCIDE)
+#define KEY_EFER (EFER_LMA | EFER_NXE)
+
+/* 16 MiB of shadow tables per vCPU before the pool resets. */
+#define SHADOW_MAX_PAGES 4096
+
+struct shadow_mmu {
+	struct shadow_regs guest;
+	bool valid;	  /* guest holds a state shadow_load took */
+	bool need_flush;  /* translations dropped since the last shadow_load */
+	u64 root_hpa;
+	u64 apic_page;	  /* mapped 1:1 (shadow_set_apic_page), or 0 */
+	u64 guest_pdpte[4]; /* guest PAE paging: its PDPTEs, loaded with CR3 (SDM 4.4.1) */
+	u64 **page;	    /* the pool: host pages and their host-physical addresses */
+	u64 *hpa;
+	unsigned used, nr;
+	struct shadow_stats stats;
+};
+
+/* The guest's linear address space as the CPU walks the shadow: PAE or 4-level. */
+static bool shadow_long(const struct shadow_mmu *sh)
+{
+	return sh->guest.efer & EFER_LMA;
+}
+
+static bool guest_paging(const struct shadow_mmu *sh)
+{
+	return sh->guest.cr0 & CR0_PG;
+}
+
+int shadow_create(struct vcpu *vcpu)
+{
+	struct shadow_mmu *sh;
+
+	if (!vcpu->vm->pae_roots) {
+		vcpu->vm->pae_roots = aligned_alloc(4096, (VM_PAE_ROOTS_SIZE + 4095) & ~4095);
+		if (!vcpu->vm->pae_roots)
+			return -ENOMEM;
+		memset(vcpu->vm->pae_roots, 0, VM_PAE_ROOTS_SIZE);
+	}
+	sh = calloc(1, sizeof(*sh));
+	if (!sh)
+		return -ENOMEM;
+	sh->page = calloc(SHADOW_MAX_PAGES, sizeof(*sh->page));
+	sh->hpa = calloc(SHADOW_MAX_PAGES, sizeof(*sh->hpa));
+	if (!sh->page || !sh->hpa) {
+		free(sh->page);
+		free(sh->hpa);
+		free(sh);
+		return -ENOMEM;
+	}
+	vcpu->shadow = sh;
+	return 0;
+}
+
+void shadow_destroy(struct vcpu *vcpu)
+{
+	struct shadow_mmu *sh = vcpu->shadow;
+
+	/* The pages themselves are the VM's host pages, freed with it. */
+	if (!sh)
+		return;
+	free(sh->page);
+	free(sh->hpa);
+	free(sh);
+	vcpu->shadow = NULL;
+}
+
+const struct shadow_stats *shadow_stats(const struct vcpu *vcpu)
+{
+	return &vcpu->shadow->stats;
+}
+
+void shadow_guest(const struct vcpu *vcpu, struct shadow_regs *guest)
+{
+	*guest = vcpu->shadow->guest;
+}
+
+/* A zeroed page from the pool, or NULL when it is full (or the host is out of memory). */
+static u64 *pool_take(struct vcpu *vcpu, u64 *hpa)
+{
+	struct shadow_mmu *sh = vcpu->shadow;
+
+	if (sh->used == sh->nr) {
+		if (sh->nr == SHADOW_MAX_PAGES)
+			return NULL;
+		sh->page[sh->nr] = vm_alloc_host_page(vcpu->vm, &sh->hpa[sh->nr]);
+		if (!sh->page[sh->nr])
+			return NULL;
+		sh->nr++;
+	} else {
+		memset(sh->page[sh->used], 0, 4096);
+	}
+	*hpa = sh->hpa[sh->used];
+	if (sh->used + 1 > sh->stats.pages_peak)
+		sh->stats.pages_peak = sh->used + 1;
+	return sh->page[sh->used++];
+}
+
+/* The shadow table at host-physical hpa (one of the pool's pages). */
+static u64 *table_at(struct vm *vm, u64 hpa)
+{
+	return (u64 *)vm_host_ptr(vm, hpa & ADDR_MASK, 4096);
+}
+
+/* A vCPU's PAE root: 32 bytes, not a page. */
+static u64 *table_at_pae(struct vm *vm, u64 hpa)
+{
+	return (u64 *)vm_host_ptr(vm, hpa, 32);
+}
+
+/* A guest entry of `size` bytes at guest-physical gpa: false when it is not in RAM. */
+static bool guest_read(const struct vm *vm, u64 gpa, unsigned size, u64 *v)
+{
+	if (gpa >= vm->ram_size || size > vm->ram_size - gpa)
+		return false;
+	if (size == 8) {
+		*v = __atomic_load_n((u64 *)(vm->ram + gpa), __ATOMIC_RELAXED);
+	} else {
+		*v = __atomic_load_n((u32 *)(vm->ram + gpa), __ATOMIC_RELAXED);
+	}
+	return true;
+}
+
+/* The guest's PDPTEs, as MOV CR3 or a paging-mode change loads them (SDM 4.4.1). An entry
+   outside RAM reads as not present. */
+static void load_guest_pdptes(struct vcpu *vcpu)
+{
+	struct shadow_mmu *sh = vcpu->shadow;
+
+	for (unsigned i = 0; i < 4; i++)
+		if (!guest_read(vcpu->vm, (sh->guest.cr3 & GENMASK(31, 5)) + 8 * i, 8,
+				&sh->guest_pdpte[i]))
+			sh->guest_pdpte[i] = 0;
+}
+
+/*
+ * Drop the whole shadow: a new, empty root. A PAE root gets its four PDPTEs (and their page
+ * directories) now, since the CPU loads PDPTEs only at VM entry and MOV CR3 (SDM 27.3.2.4,
+ * 4.4.1): entries added later would not be seen.
+ */
+static void shadow_reset(struct vcpu *vcpu)
+{
+	struct shadow_mmu *sh = vcpu->shadow;
+	u64 *root;
+
+	sh->used = 0;
+	sh->stats.resets++;
+	sh->need_flush = true;
+	if (shadow_long(sh)) {
+		root = pool_take(vcpu, &sh->root_hpa);
+	} else {
+		/* A PAE CR3 is 32 bits: the vCPU's PDPT slot below 4 GiB (vm.h). */
+		sh->root_hpa = VM_PAE_ROOTS_BASE + 32 * vcpu->id;
+		root = table_at_pae(vcpu->vm, sh->root_hpa);
+		for (unsigned i = 0; i < 4; i++) {
+			u64 hpa;
+
+			root[i] = pool_take(vcpu, &hpa) ? hpa | PTE_P : 0;
+		}
+	}
+	if (guest_paging(sh) && (sh->guest.cr4 & CR4_PAE) && !shadow_long(sh))
+		load_guest_pdptes(vcpu);
+}
+
+bool shadow_load(struct vcpu *vcpu, const struct shadow_regs *guest, struct shadow_regs *real)
+{
+	struct shadow_mmu *sh = vcpu->shadow;
+	const struct shadow_regs *old = &sh->guest;
+	bool changed = !sh->valid || ((old->cr0 ^ guest->cr0) & KEY_CR0) ||
+		       ((old->cr4 ^ guest->cr4) & KEY_CR4) ||
+		       ((old->efer ^ guest->efer) & KEY_EFER) ||
+		       ((guest->cr0 & CR0_PG) && old->cr3 != guest->cr3);
+	bool flush;
+
+	sh->guest = *guest;
+	sh->valid = true;
+	if (changed)
+		shadow_reset(vcpu);
+	/* What the CPU runs with (see shadow.h): paging on with PAE, WP and NXE; SMEP and SMAP
+	   only while the guest pages (it has no user/supervisor pages otherwise); no global
+	   pages, so that every shadow drop is a plain VPID flush; LME follows LMA (a guest with
+	   LME set and paging off is in protected mode, 27.3.1.1). */
+	real->cr0 = guest->cr0 | CR0_PE | CR0_PG | CR0_WP;
+	real->cr4 = (guest->cr4 | CR4_PAE) & ~(u64)(CR4_PGE | CR4_PCIDE);
+	if (!(guest->cr0 & CR0_PG))
+		real->cr4 &= ~(u64)(CR4_SMEP | CR4_SMAP);
+	real->efer = (guest->efer & ~(u64)EFER_LME) | EFER_NXE |
+		     (guest->efer & EFER_LMA ? EFER_LME : 0);
+	real->cr3 = sh->root_hpa;
+	flush = sh->need_flush;
+	sh->need_flush = false;
+	return flush;
+}
+
+void shadow_flush(struct vcpu *vcpu)
+{
+	shadow_reset(vcpu);
+	vcpu->shadow->need_flush = false; /* the caller flushes the TLB */
+}
+
+void shadow_cr3_load(struct vcpu *vcpu)
+{
+	struct shadow_mmu *sh = vcpu->shadow;
+
+	/* The next shadow_load sees the new CR3 (or the same one) and drops the shadow. */
+	sh->valid = false;
+}
+
+/* The guest's translation of a linear address (SDM 4.3-4.5). */
+struct gwalk {
+	u64 gpa;	  /* of the 4 KiB page holding lin */
+	unsigned shift;	  /* the guest page's size: 12, 21, 22 or 30 */
+	u64 entry[4];	  /* guest-physical addresses of the entries used, top first */
+	unsigned esize, n;
+	u64 and_, or_;	  /* R/W, U/S ANDed over the levels; XD ORed */
+	bool dirty;	  /* the leaf's D flag */
+	u32 fault;	  /* when the walk fails: P and RSVD of the error code (SDM 4.7) */
+};
+
+enum { WALK_OK, WALK_FAULT, WALK_OUTSIDE };
+
+/* PAE (from a page directory, level 2) and 4-level (from the PML4, level 4) levels. */
+static int walk_levels(const struct vm *vm, u64 lin, u64 table, unsigned level, u64 rsvd,
+		       struct gwalk *w)
+{
+	for (unsigned shift = 12 + 9 * (level - 1);; level--, shift -= 9) {
+		u64 addr = table + (((lin >> shift) & 511) << 3), e;
+		u64 r = rsvd;
+
+		if (!guest_read(vm, addr, 8, &e))
+			return WALK_OUTSIDE;
+		if (!(e & PTE_P))
+			return WALK_FAULT;
+		bool leaf = level == 1 || (level <= 3 && (e & PTE_PS));
+		if (level == 4)
+			r |= PTE_PS;
+		else if (leaf && level == 3)
+			r |= RSVD_1G;
+		else if (leaf && level == 2)
+			r |= RSVD_2M;
+		if (e & r) {
+			w->fault = PFEC_P | PFEC_RSVD;
+			return WALK_FAULT;
+		}
+		w->entry[w->n++] = addr;
+		w->and_ &= e;
+		w->or_ |= e;
+		if (leaf) {
+			w->shift = shift;
+			w->gpa = (e & ADDR_MASK & ~((1ull << shift) - 1)) |
+				 (lin & ((1ull << shift) - 1) & ~0xfffull);
+			w->dirty = e & PTE_D;
+			return WALK_OK;
+		}
+		table = e & ADDR_MASK;
+	}
+}
+
+static int walk_guest(struct vcpu *vcpu, u64 lin, struct gwalk *w)
+{
+	const struct shadow_mmu *sh = vcpu->shadow;
+	const struct vm *vm = vcpu->vm;
+	const struct shadow_regs *g = &sh->guest;
+	u64 nx_rsvd = g->efer & EFER_NXE ? 0 : PTE_XD;
+
+	*w = (struct gwalk){ .and_ = PTE_RW | PTE_US, .shift = 12, .esize = 8 };
+	if (!(g->cr0 & CR0_PG)) {
+		/* No paging: linear is physical (32 bits outside IA-32e mode, SDM 4.1.1). */
+		w->gpa = lin & GENMASK(31, 12);
+		w->dirty = true;
+		return WALK_OK;
+	}
+	if (g->efer & EFER_LMA)
+		return walk_levels(vm, lin, g->cr3 & ADDR_MASK, 4, RSVD_4LEVEL | nx_rsvd, w);
+	if (g->cr4 & CR4_PAE) {
+		u64 pdpte = sh->guest_pdpte[(lin >> 30) & 3];
+
+		if (!(pdpte & PTE_P))
+			return WALK_FAULT;
+		if (pdpte & RSVD_PAE_PDPTE) {
+			w->fault = PFEC_P | PFEC_RSVD;
+			return WALK_FAULT;
+		}
+		return walk_levels(vm, lin, pdpte & ADDR_MASK, 2, RSVD_PAE | nx_rsvd, w);
+	}
+	/* 32-bit paging (SDM 4.3): 4-byte entries, no XD; PSE-36 4 MiB pages with CR4.PSE. */
+	u64 addr = (g->cr3 & GENMASK(31, 12)) + (((lin >> 22) & 1023) << 2), pde, pte;
+
+	w->esize = 4;
+	if (!guest_read(vm, addr, 4, &pde))
+		return WALK_OUTSIDE;
+	if (!(pde & PTE_P))
+		return WALK_FAULT;
+	w->entry[w->n++] = addr;
+	w->and_ &= pde;
+	if ((pde & PTE_PS) && (g->cr4 & CR4_PSE)) {
+		if (pde & RSVD_PSE_4M) {
+			w->fault = PFEC_P | PFEC_RSVD;
+			return WALK_FAULT;
+		}
+		w->shift = 22;
+		w->gpa = (pde & GENMASK(31, 22)) | ((pde & GENMASK(20, 13)) << 19) |
+			 (lin & GENMASK(21, 12));
+		w->dirty = pde & PTE_D;
+		return WALK_OK;
+	}
+	addr = (pde & GENMASK(31, 12)) + (((lin >> 12) & 1023) << 2);
+	if (!guest_read(vm, addr, 4, &pte))
+		return WALK_OUTSIDE;
+	if (!(pte & PTE_P))
+		return WALK_FAULT;
+	w->entry[w->n++] = addr;
+	w->and_ &= pte;
+	w->gpa = pte & GENMASK(31, 12);
+	w->dirty = pte & PTE_D;
+	return WALK_OK;
+}
+
+/* Set flags in a guest entry (SDM 4.8), atomically as the CPU's locked update does. */
+static void guest_set_flags(struct vm *vm, u64 gpa, unsigned size, u64 flags)
+{
+	u64 old;
+
+	if (size == 8)
+		old = __atomic_fetch_or((u64 *)(vm->ram + gpa), flags, __ATOMIC_SEQ_CST);
+	else
+		old = __atomic_fetch_or((u32 *)(vm->ram + gpa), (u32)flags, __ATOMIC_SEQ_CST);
+	if ((old & flags) != flags)
+		vm_mem_written(vm, gpa, size);
+}
+
+/*
+ * The table entry at index `idx` of `table` (a shadow page), a new table below it when it has
+ * none; NULL when the pool is full. A PAE root's PDPTEs are made at reset.
+ */
+static u64 *shadow_next(struct vcpu *vcpu, u64 *table, unsigned idx, bool large, bool create)
+{
+	u64 e = table[idx], hpa;
+	u64 *next;
+
+	if (e & PTE_P) {
+		if (large)
+			table[idx] |= SPTE_LARGE;
+		return table_at(vcpu->vm, e);
+	}
+	if (!create)
+		return NULL;
+	next = pool_take(vcpu, &hpa);
+	if (next)
+		table[idx] = hpa | PTE_P | PTE_RW | PTE_US | PTE_A | (large ? SPTE_LARGE : 0);
+	return next;
+}
+
+/* The shadow leaf for lin, its tables made on the way with `create`; NULL when the pool is
+   full (or, without `create`, when no table holds it). */
+static u64 *shadow_leaf(struct vcpu *vcpu, u64 lin, unsigned guest_shift, bool create)
+{
+	struct shadow_mmu *sh = vcpu->shadow;
+	u64 *t = shadow_long(sh) ? table_at(vcpu->vm, sh->root_hpa)
+				 : table_at_pae(vcpu->vm, sh->root_hpa);
+
+	if (!t)
+		return NULL;
+	if (shadow_long(sh)) {
+		t = shadow_next(vcpu, t, (lin >> 39) & 511, false, create);
+		if (t)
+			t = shadow_next(vcpu, t, (lin >> 30) & 511, guest_shift >= 30, create);
+	} else {
+		u64 e = t[(lin >> 30) & 3];
+
+		t = e & PTE_P ? table_at(vcpu->vm, e) : NULL;
+		/* A PAE root whose directories the pool could not give. */
+		if (!t)
+			return NULL;
+	}
+	if (t)
+		t = shadow_next(vcpu, t, (lin >> 21) & 511, guest_shift > 12, create);
+	return t ? &t[(lin >> 12) & 511] : NULL;
+}
+
+void shadow_set_apic_page(struct vcpu *vcpu, u64 gpa)
+{
+	vcpu->shadow->apic_page = gpa;
+}
+
+/*
+ * The guest's translation of lin for an access described by a #PF error code's W, U, I bits
+ * (ec), at `cpl` with `rflags`: WALK_OK (w filled, rights allow it), WALK_FAULT (*fault_ec: the
+ * error code the guest's CPU would give, SDM 4.7) or WALK_OUTSIDE.
+ */
+static int guest_access(struct vcpu *vcpu, u64 lin, u32 ec, unsigned cpl, u64 rflags,
+			struct gwalk *w, u32 *fault_ec)
+{
+	const struct shadow_regs *g = &vcpu->shadow->guest;
+	bool write = ec & PFEC_W, user = ec & PFEC_U, fetch = ec & PFEC_I;
+	bool paging = g->cr0 & CR0_PG, nx = paging && (g->cr4 & CR4_PAE) && (g->efer & EFER_NXE);
+	bool smep = paging && (g->cr4 & CR4_SMEP), smap = paging && (g->cr4 & CR4_SMAP);
+	bool denied;
+	int r = walk_guest(vcpu, lin, w);
+
+	if (r == WALK_OUTSIDE)
+		return r;
+	/* Access rights (SDM 4.6.1): user accesses need U/S at every level, and R/W for writes;
+	   supervisor writes need R/W when CR0.WP = 1; fetches need XD clear (NXE); SMEP forbids
+	   supervisor fetches from user pages, SMAP supervisor data accesses to them when
+	   implicit (at CPL 3) or with RFLAGS.AC = 0. */
+	bool rw = !paging || (w->and_ & PTE_RW), us = !paging || (w->and_ & PTE_US);
+	bool xd = nx && (w->or_ & PTE_XD);
+	denied = r == WALK_FAULT;
+	if (!denied) {
+		if (user)
+			denied = !us || (write && !rw) || (fetch && xd);
+		else
+			denied = (write && !rw && (g->cr0 & CR0_WP)) ||
+				 (fetch && (xd || (smep && us))) ||
+				 (!fetch && smap && us && (cpl == 3 || !(rflags & X86_AC)));
+		if (denied)
+			w->fault = PFEC_P;
+	}
+	if (!denied)
+		return WALK_OK;
+	*fault_ec = w->fault | (ec & (PFEC_W | PFEC_U)) | (fetch && (smep || nx) ? PFEC_I : 0);
+	return WALK_FAULT;
+}
+
+/* The accessed flags of every entry used, the dirty flag of the leaf on a write (4.8). */
+static void guest_mark(struct vcpu *vcpu, const struct gwalk *w, bool write)
+{
+	for (unsigned i = 0; i < w->n; i++)
+		guest_set_flags(vcpu->vm, w->entry[i], w->esize,
+				PTE_A | (write && i == w->n - 1 ? PTE_D : 0));
+}
+
+static void stop_outside(struct vcpu *vcpu, u64 lin)
+{
+	vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+			"guest page tables for linear %#llx lie outside RAM (CR3 %#llx): "
+			"shadow paging (--vmx ept=off) walks only tables in guest RAM",
+			(unsigned long long)lin, (unsigned long long)vcpu->shadow->guest.cr3);
+}
+
+int shadow_vmm_walk(void *arg, u64 lin, bool write, u64 *gpa, u32 *pfec)
+{
+	struct vcpu *vcpu = arg;
+	struct x86_sregs s;
+	struct x86_regs regs;
+	struct gwalk w;
+	unsigned cpl;
+	int r;
+
+	/* CPL and RFLAGS.AC decide user and SMAP: the string instruction's, from the backend. */
+	vcpu->vm->backend->get_sregs(vcpu, &s);
+	vcpu->vm->backend->get_regs(vcpu, &regs);
+	cpl = (s.seg[SEG_SS].ar >> 5) & 3;
+	if (!(vcpu->shadow->guest.efer & EFER_LMA))
+		lin = (u32)lin;
+	r = guest_access(vcpu, lin, (write ? PFEC_W : 0) | (cpl == 3 ? PFEC_U : 0), cpl,
+			 regs.rflags, &w, pfec);
+	if (r == WALK_OUTSIDE) {
+		stop_outside(vcpu, lin);
+		*gpa = ~0ull; /* MMIO that nothing claims, while the run stops */
+		return 0;
+	}
+	if (r == WALK_FAULT)
+		return -1;
+	guest_mark(vcpu, &w, write);
+	*gpa = w.gpa | (lin & 0xfff);
+	return 0;
+}
+
+enum shadow_fault shadow_page_fault(struct vcpu *vcpu, u64 lin, u32 ec, unsigned cpl, u64 rflags,
+				    u32 *guest_ec, u64 *gpa, bool *flush_lin)
+{
+	struct shadow_mmu *sh = vcpu->shadow;
+	const struct shadow_regs *g = &sh->guest;
+	bool write = ec & PFEC_W, user = ec & PFEC_U;
+	bool paging = g->cr0 & CR0_PG, nx = paging && (g->cr4 & CR4_PAE) && (g->efer & EFER_NXE);
+	bool smep = paging && (g->cr4 & CR4_SMEP), wp = g->cr0 & CR0_WP;
+	struct gwalk w;
+	u64 spte, *leaf;
+	int r;
+
+	sh->stats.faults++;
+	*flush_lin = false;
+	if (!(g->efer & EFER_LMA))
+		lin = (u32)lin;
+	r = guest_access(vcpu, lin, ec, cpl, rflags, &w, guest_ec);
+	if (r == WALK_OUTSIDE) {
+		stop_outside(vcpu, lin);
+		return SHADOW_STOP;
+	}
+	if (r == WALK_FAULT) {
+		/* The guest's own fault; the #PF also invalidates lin's translations (4.10.4.1). */
+		sh->stats.reflected++;
+		if ((leaf = shadow_leaf(vcpu, lin, 12, false)) && *leaf) {
+			*leaf = 0;
+			*flush_lin = true;
+		}
+		return SHADOW_GUEST_FAULT;
+	}
+	bool rw = !paging || (w.and_ & PTE_RW), us = !paging || (w.and_ & PTE_US);
+	bool xd = nx && (w.or_ & PTE_XD);
+	*gpa = w.gpa | (lin & 0xfff);
+	guest_mark(vcpu, &w, write);
+	/*
+	 * The shadow leaf: the page's host-physical address (RAM is host-physical 0..ram_size;
+	 * beyond it the CPU's physical accesses without EPT reach MMIO only, never the VMM's
+	 * pages), U/S and XD as the guest's. R/W only once the guest's D is set, so that the
+	 * first write faults and sets it. A supervisor write that CR0.WP = 0 allows to a page
+	 * R/W forbids gets a supervisor-only writable leaf (and XD under SMEP), as KVM does: user
+	 * accesses then fault and get the user's read-only leaf back.
+	 */
+	if (w.gpa >= vcpu->vm->ram_size && !(sh->apic_page && w.gpa == sh->apic_page)) {
+		sh->stats.mmio++;
+		return SHADOW_MMIO;
+	}
+	spte = w.gpa | PTE_P | PTE_A | PTE_D | (us ? PTE_US : 0) | (xd ? PTE_XD : 0);
+	if (rw && (write || w.dirty))
+		spte |= PTE_RW;
+	else if (write && !user && !wp) {
+		spte = (spte & ~(u64)PTE_US) | PTE_RW;
+		if (smep && us)
+			spte |= PTE_XD;
+	}
+	leaf = shadow_leaf(vcpu, lin, w.shift, true);
+	if (!leaf) {
+		/* The pool is full: start again with an empty shadow (KVM's zap-all). */
+		shadow_reset(vcpu);
+		leaf = shadow_leaf(vcpu, lin, w.shift, true);
+		if (!leaf) {
+			vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+					"shadow paging: out of host memory for shadow page tables");
+			return SHADOW_STOP;
+		}
+	}
+	if (*leaf != spte) {
+		*flush_lin = *leaf != 0;
+		*leaf = spte;
+	} else {
+		/* The CPU faulted on what the shadow already maps: a stale TLB entry. */
+		*flush_lin = true;
+	}
+	sh->stats.fills++;
+	return SHADOW_FIXED;
+}
+
+bool shadow_invlpg(struct vcpu *vcpu, u64 lin)
+{
+	struct shadow_mmu *sh = vcpu->shadow;
+	u64 *t = shadow_long(sh) ? table_at(vcpu->vm, sh->root_hpa)
+				 : table_at_pae(vcpu->vm, sh->root_hpa), e;
+	unsigned level = shadow_long(sh) ? 4 : 3;
+
+	sh->stats.invlpg++;
+	if (!(sh->guest.efer & EFER_LMA))
+		lin = (u32)lin;
+	/* Down the shadow; a table entry marked SPTE_LARGE goes whole. The PAE root's PDPTEs
+	   stay (they were loaded at entry); their directories' entries go instead. */
+	for (; t; level--) {
+		unsigned idx = level == 3 && !shadow_long(sh) ? (lin >> 30) & 3
+							     : (lin >> (12 + 9 * (level - 1))) & 511;
+		e = t[idx];
+		if (!(e & PTE_P))
+			return false;
+		if (level == 1) {
+			t[idx] = 0;
+			return false;
+		}
+		if ((e & SPTE_LARGE) && !(level == 3 && !shadow_long(sh))) {
+			t[idx] = 0;
+			/* A 4 MiB page of 32-bit paging spans two directory entries. */
+			if (level == 2 && (sh->guest.cr0 & CR0_PG) && !(sh->guest.cr4 & CR4_PAE))
+				t[idx ^ 1] = 0;
+			return true;
+		}
+		t = table_at(vcpu->vm, e);
+	}
+	return false;
+}
+
+int shadow_read_virt(struct vcpu *vcpu, u64 lin, void *buf, size_t len)
+{
+	const struct vm *vm = vcpu->vm;
+	u8 *out = buf;
+
+	while (len) {
+		size_t n = 4096 - (lin & 0xfff);
+		struct gwalk w;
+		u64 gpa;
+
+		if (n > len)
+			n = len;
+		if (walk_guest(vcpu, vcpu->shadow->guest.efer & EFER_LMA ? lin : (u32)lin, &w) !=
+		    WALK_OK)
+			return -EFAULT;
+		gpa = w.gpa | (lin & 0xfff);
+		if (gpa >= vm->ram_size || n > vm->ram_size - gpa)
+			return -EFAULT;
+		memcpy(out, vm->ram + gpa, n);
+		out += n;
+		lin += n;
+		len -= n;
+	}
+	return 0;
+}
