@@ -8,7 +8,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <stdlib.h>
 #include <sys/random.h>
 
 #include "vmm/cpuid.h"
