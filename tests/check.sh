@@ -46,10 +46,12 @@ for t in "$unit_dir"/test_*; do
 	fi
 done
 
-# The guests three ways: the default (hot 64-bit blocks compiled, jit.c), the interpreter alone,
-# and every block compiled at its first run under the sanitizers.
+# The guests four ways: the default (hot 64-bit blocks compiled, jit.c), the interpreter alone,
+# every block compiled at its first run under the sanitizers, and shadow paging (EPT off,
+# vmm/shadow.c) under the sanitizers.
 for part in "tests/run-guests.sh $release" "env TB_ARGS=--jit=off tests/run-guests.sh $release" \
-	"env TB_ARGS=--jit=eager tests/run-guests.sh $san" "tests/cli/run.sh $san" \
+	"env TB_ARGS=--jit=eager tests/run-guests.sh $san" \
+	"env TB_ARGS=--vmx=ept=off tests/run-guests.sh $san" "tests/cli/run.sh $san" \
 	"tests/hostile/random_code.py $san" "tests/fuzz/replay.sh $B/san/tests/fuzz" \
 	"tests/kvm/run.sh $release" "tests/linux/run.py $release $B" \
 	"tests/kvm/nokvm.sh $release $unit_dir" "tests/diff/difftest.py --check" \

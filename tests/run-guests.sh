@@ -11,7 +11,8 @@
 # build/guests/<name>.elf unless the note says image=FILE; append=TEXT passes --append TEXT,
 # mem=MIB passes --mem MIBM, vmx=NAME=on|off passes --vmx NAME=on|off (repeatable) and
 # args=A,B,... passes the words A B ... (the keys tests/guests.list documents).
-# TB_ARGS="WORDS" adds the words to every soft run (e.g. --jit eager).
+# TB_ARGS="WORDS" adds the words to every soft run (e.g. --jit eager); with --vmx ept=off in
+# them (shadow paging) a guest noted needs-ept=WHY gets a "skip guest NAME" line instead.
 # `expected` is the exit status (a guest writing V to port 0xf4 gives (V << 1) | 1), or `triple`
 # or `halt`: tollbooth must then say "triple fault" / "halted" on stderr and exit with 4 (see
 # EXIT_STATUS_STOPPED).
@@ -54,10 +55,12 @@ while read -r name expected rest; do
 	[ "$accel" = soft ] && [ -n "${TB_ARGS:-}" ] && read -ra tb_args <<<"$TB_ARGS" && opts+=("${tb_args[@]}")
 	kvm_ok=0
 	differs=""
+	needs_ept=""
 	for word in $rest; do
 		case $word in
 		kvm-ok) kvm_ok=1 ;;
 		output-differs=*) differs=${word#output-differs=} ;;
+		needs-ept=*) needs_ept=${word#needs-ept=} ;;
 		image=*) image=${word#image=}; image=${image//@GUESTS@/${GUEST_DIR:-build/guests}} ;;
 		append=*) opts+=(--append "${word#append=}") ;;
 		mem=*) opts+=(--mem "${word#mem=}M") ;;
@@ -66,6 +69,10 @@ while read -r name expected rest; do
 		args=*) IFS=, read -ra extra <<<"${word#args=}"; opts+=("${extra[@]}") ;;
 		esac
 	done
+	if [ -n "$needs_ept" ] && [[ " ${TB_ARGS:-} " == *ept=off* ]]; then
+		echo "skip guest $name: needs EPT: $needs_ept"
+		continue
+	fi
 	if [ "$accel" = kvm ] && [ $kvm_ok -eq 0 ]; then
 		echo "skip guest $name: not kvm-ok"
 		continue

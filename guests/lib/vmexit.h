@@ -154,8 +154,8 @@ extern struct exit_rec xrec;
 #define EXPECT_EXIT(what, reason, qual, len, ...)                                          \
 	({                                                                                 \
 		volatile bool __vmm = vmm_present();                                       \
+		expected_ip = 0; /* before the count: a shadow fill of its page must not count */ \
 		volatile u64 __before = __vmm ? exit_count(reason) : 0;                            \
-		expected_ip = 0;                                                           \
 		int __vec = CATCH(__VA_ARGS__);                                            \
 		if (__vmm && expect_none) {                                                \
 			u64 __d = exit_count(reason) - __before;                           \
@@ -181,8 +181,8 @@ extern struct exit_rec xrec;
 #define EXPECT_EXIT_OPT(what, why_none, reason, qual, len, ...)                            \
 	({                                                                                 \
 		volatile bool __vmm = vmm_present();                                       \
+		expected_ip = 0; /* before the count: a shadow fill of its page must not count */ \
 		volatile u64 __before = __vmm ? exit_count(reason) : 0;                            \
-		expected_ip = 0;                                                           \
 		int __vec = CATCH(__VA_ARGS__);                                            \
 		if (__vmm) {                                                               \
 			last_exit(&xrec);                                                  \
