@@ -1018,6 +1018,8 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 		kvm_print_kernel_stats(&vm.vcpus[0], stderr);
 		board_virtio_print_stats(&vm, stderr);
 		vm_print_vcpu_stats(&vm, stderr);
+		if (vm.backend->print_stats)
+			vm.backend->print_stats(&vm, stderr);
 		watch_print_stats(&vm, stderr);
 	}
 	finish_outputs(o, &vm, json);

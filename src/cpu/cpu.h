@@ -266,6 +266,18 @@ struct cpu_vmm_walk {
 	void *arg;
 };
 void cpu_set_vmm_walk(struct cpu *c, const struct cpu_vmm_walk *w);
+
+/*
+ * Page-walk counters (telemetry for --stats and the EPT-vs-shadow figure): walks of the paging
+ * structures the CPU runs on (TLB misses that walked: the guest's, or a shadow VMM's), the
+ * entries those walks read, and the EPT walks and EPT entries read. The CPU caches EPT
+ * translations (ept.c), so ept_refs is what it did, not the architectural two-dimensional cost,
+ * which is 5n + 4 references for a walk of n levels with 4-level EPT (SDM 29.3.2).
+ */
+struct cpu_mmu_stats {
+	u64 walks, walk_refs, ept_walks, ept_refs;
+};
+void cpu_get_mmu_stats(const struct cpu *c, struct cpu_mmu_stats *s);
 void cpu_set_tsc_mode(struct cpu *c, enum cpu_tsc_mode mode, u32 cpi);
 /* c's IA32_TSC becomes from's, on the same clock: the processors of one system count in step
    from the same power-up (SDM vol. 3B 18.17). Under CPU_TSC_VIRTUAL each then counts its own

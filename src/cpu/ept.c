@@ -51,9 +51,12 @@ static int ept_walk(struct cpu *c, u64 gpa, struct ept_walk *w)
 
 	w->n = 0;
 	w->perm = EPT_R | EPT_W | EPT_X;
+	c->mmu_stats.ept_walks++;
 	for (unsigned level = 4;; level--) {
 		unsigned shift = 12 + 9 * (level - 1);
 		u64 hpa = table + (((gpa >> shift) & 511) << 3);
+
+		c->mmu_stats.ept_refs++;
 		u8 *p = mmu_hpa_ptr(c, hpa, 8);
 		u64 e = ~0ull;
 

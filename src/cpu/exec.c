@@ -40,6 +40,10 @@ struct blockcache {
 	u8 *arena;
 	size_t used;
 	struct block *jc[JC_SIZE];
+	/* Linear pages (bit (lin >> 12) & 255) that jc may hold blocks of, the page after each
+	   block's first included (a block may cross into it): an INVLPG of any other page leaves
+	   jc alone (bc_flush_jump_cache_page). */
+	u64 jc_pages[4];
 	struct block *ph[PH_SIZE];
 	struct block **page_head; /* per RAM page: blocks with bytes in it; non-NULL = code page */
 	u64 npages;
@@ -154,6 +158,24 @@ static void bc_flush_all(struct blockcache *bc)
 void bc_flush_jump_cache(struct cpu *c)
 {
 	memset(c->bc->jc, 0, sizeof(c->bc->jc));
+	memset(c->bc->jc_pages, 0, sizeof(c->bc->jc_pages));
+}
+
+static void jc_set(struct blockcache *bc, u64 lin, struct block *b, u32 key)
+{
+	unsigned p = (unsigned)(lin >> 12) & 255, q = (p + 1) & 255;
+
+	bc->jc[jc_index(lin, key)] = b;
+	bc->jc_pages[p / 64] |= 1ull << (p % 64);
+	bc->jc_pages[q / 64] |= 1ull << (q % 64);
+}
+
+void bc_flush_jump_cache_page(struct cpu *c, u64 lin)
+{
+	unsigned p = (unsigned)(lin >> 12) & 255;
+
+	if (c->bc->jc_pages[p / 64] & (1ull << (p % 64)))
+		bc_flush_jump_cache(c);
 }
 
 bool bc_page_has_code(struct cpu *c, u64 gpa)
@@ -292,7 +314,7 @@ static void block_insert(struct cpu *c, struct block *b)
 	page_link(c, b->gpa, b, 0);
 	if (b->gpa2 != NO_PAGE)
 		page_link(c, b->gpa2, b, 1);
-	bc->jc[jc_index(b->lin, b->key)] = b;
+	jc_set(bc, b->lin, b, b->key);
 }
 
 static struct block *block_build(struct cpu *c, u64 lin, u32 key)
@@ -395,7 +417,7 @@ static struct block *block_find_slow(struct cpu *c, u64 lin, u32 key)
 			b->jit = NULL;
 			b->heat = 0;
 		}
-		bc->jc[jc_index(lin, key)] = b;
+		jc_set(bc, lin, b, key);
 		return b;
 	}
 	return block_build(c, lin, key);

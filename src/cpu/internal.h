@@ -257,6 +257,7 @@ struct cpu {
 	u64 pml_rip[512];
 	u8 *(*host_ptr)(void *opaque, u64 hpa, u64 len);
 	struct cpu_vmm_walk vmm_walk; /* cpu_set_vmm_walk; .walk NULL: the CPU's own paging */
+	struct cpu_mmu_stats mmu_stats; /* cpu_get_mmu_stats */
 
 	/* --- h2 (VMX controls, TSC, timers): fields below --- */
 	/*
@@ -298,6 +299,12 @@ struct cpu {
 	   was on, else 0; the VPID when VPID was on, else 0. mmu.c flushes when it changes. */
 	u64 tlb_eptp;
 	u16 tlb_vpid;
+	/* Large pages the TLB may hold pieces of since the last full flush: their regions
+	   (lin >> the paging mode's largest page shift), TLB_LARGE_MAX at most; one more and
+	   tlb_large_n says "any" (TLB_LARGE_MAX + 1). INVLPG scans the TLB only inside them. */
+#define TLB_LARGE_MAX 8
+	u64 tlb_large[TLB_LARGE_MAX];
+	unsigned tlb_large_n;
 	u8 ept_tlb; /* EPT_TLB_* of the last mmu_ept_translate() */
 	/* Guest-physical mappings (SDM 29.4.1) by 4 KiB page, direct-mapped: the EPT R/W/X rights
 	   an access may use without a walk (A flags set; W only with the leaf's D flag set). Emptied
@@ -356,6 +363,7 @@ bool bc_page_has_code(struct cpu *c, u64 gpa);         /* never install tag_w fo
 void bc_invalidate_phys(struct cpu *c, u64 gpa, u64 size); /* drop this CPU's blocks there */
 void bc_code_written(struct cpu *c, u64 gpa, u64 size); /* a write hit code: every vCPU drops */
 void bc_flush_jump_cache(struct cpu *c);               /* with every TLB flush */
+void bc_flush_jump_cache_page(struct cpu *c, u64 lin); /* INVLPG of a 4 KiB page */
 
 void cpu_update_mode(struct cpu *c);  /* after CR0, EFER, CS or SS changes: mode, sizes, bases */
 void cpu_set_cpl(struct cpu *c, u8 cpl);

@@ -85,6 +85,7 @@ struct walk {
 	bool vmm;    /* mmu_vmm_*: the VMM's access for the guest: guest-physical addresses are RAM
 			or MMIO as the VMM maps them, never translated through EPT */
 	u64 last_pa; /* pa of the entry pt_read() read last */
+	bool large;  /* the translation is of a page larger than 4 KiB */
 };
 
 /* A walk step failed: fault, or for a debug walk report failure. */
@@ -237,6 +238,7 @@ static always_inline bool walk_levels(struct cpu *c, u64 lin, int acc, struct wa
 		if (leaf) {
 			u64 off = (1ull << shift) - 1;
 			w->gpa = (e & PHYS_ADDR_MASK & ~off) | (lin & off);
+			w->large = shift > 12;
 			break;
 		}
 		table = e & PHYS_ADDR_MASK;
@@ -324,6 +326,7 @@ static bool walk_32(struct cpu *c, u64 lin, int acc, struct walk *w)
 		w->gpa = (pde & GENMASK(31, 22)) | ((pde & GENMASK(20, 13)) << 19) |
 			 (lin & GENMASK(21, 0));
 		w->rights = pde & (PTE_RW | PTE_US);
+		w->large = true;
 		return true;
 	}
 	addr = (pde & GENMASK(31, 12)) + (((lin >> 12) & 1023) << 2);
@@ -345,6 +348,7 @@ static bool walk_guest(struct cpu *c, u64 lin, int acc, struct walk *w)
 {
 	w->n = 0;
 	w->lin = lin;
+	w->large = false;
 	if (!(c->cr4 & CR4_PAE))
 		return walk_32(c, lin, acc, w);
 	if (c->efer & EFER_LMA)
@@ -483,6 +487,38 @@ static always_inline void walk_access(struct cpu *c, u64 lin, int acc, struct wa
 	}
 }
 
+/* The largest page the current paging mode can map: the region INVLPG must consider. */
+static unsigned tlb_large_shift(const struct cpu *c)
+{
+	if (!(c->cr4 & CR4_PAE))
+		return c->cr4 & CR4_PSE ? 22 : 12;
+	return c->efer & EFER_LMA ? 30 : 21;
+}
+
+static void tlb_note_large(struct cpu *c, u64 lin)
+{
+	u64 region = lin >> tlb_large_shift(c);
+
+	for (unsigned i = 0; i < c->tlb_large_n && i < TLB_LARGE_MAX; i++)
+		if (c->tlb_large[i] == region)
+			return;
+	if (c->tlb_large_n < TLB_LARGE_MAX)
+		c->tlb_large[c->tlb_large_n] = region;
+	if (c->tlb_large_n <= TLB_LARGE_MAX)
+		c->tlb_large_n++;
+}
+
+/* May the TLB hold a piece of a large page around lin? */
+static bool tlb_large_at(const struct cpu *c, u64 lin, unsigned shift)
+{
+	if (c->tlb_large_n > TLB_LARGE_MAX)
+		return true;
+	for (unsigned i = 0; i < c->tlb_large_n; i++)
+		if (c->tlb_large[i] == lin >> shift)
+			return true;
+	return false;
+}
+
 u64 mmu_translate(struct cpu *c, u64 lin, int acc)
 {
 	struct tlb_entry *e;
@@ -501,6 +537,10 @@ u64 mmu_translate(struct cpu *c, u64 lin, int acc)
 		w.debug = false;
 		w.vmm = false;
 		walk_access(c, lin, acc, &w);
+		c->mmu_stats.walks++;
+		c->mmu_stats.walk_refs += w.n;
+		if (unlikely(w.large))
+			tlb_note_large(c, lin);
 		gpa = w.gpa;
 		rights = w.rights;
 		dirty = (acc & 3) == ACC_WRITE || (w.low[w.n - 1] & PTE_D);
@@ -863,6 +903,11 @@ void mmu_vmm_write(struct cpu *c, unsigned seg, u64 off, unsigned size, const u6
 	vmm_phys_write(c, gpa2, *v >> (8 * n1), size - n1);
 }
 
+void cpu_get_mmu_stats(const struct cpu *c, struct cpu_mmu_stats *s)
+{
+	*s = c->mmu_stats;
+}
+
 void cpu_set_vmm_walk(struct cpu *c, const struct cpu_vmm_walk *w)
 {
 	c->vmm_walk = w ? *w : (struct cpu_vmm_walk){ 0 };
@@ -881,6 +926,7 @@ void tlb_flush_all(struct cpu *c)
 	   and it makes every VM entry without VPID see the VMM's EPT edits. */
 	for (unsigned i = 0; i < EPT_CACHE_SIZE; i++)
 		c->ept_cache[i].gpa = TLB_INVALID;
+	c->tlb_large_n = 0;
 	bc_flush_jump_cache(c);
 }
 
@@ -889,22 +935,24 @@ void tlb_flush_all(struct cpu *c)
  * pieces sit in other slots. Entries do not remember the page size, so we drop every entry inside
  * the largest page the current paging mode can map around lin (4 MiB, 2 MiB or 1 GiB): the
  * processor "is always free to invalidate additional entries" (SDM 4.10.4.1). Without large pages
- * only lin's slot is dropped.
+ * (none in the paging mode, or none filled around lin since the last full flush: c->tlb_large)
+ * only lin's slot is dropped, and the jump cache only when it may hold a block of lin's page.
  */
 void tlb_flush_page(struct cpu *c, u64 lin)
 {
-	unsigned shift = 12;
+	unsigned shift = c->cr0 & CR0_PG ? tlb_large_shift(c) : 12;
 
-	if (c->cr0 & CR0_PG) {
-		if (!(c->cr4 & CR4_PAE))
-			shift = c->cr4 & CR4_PSE ? 22 : 12;
-		else
-			shift = c->efer & EFER_LMA ? 30 : 21;
-	}
-	if (shift == 12) {
+	if (shift == 12 || !tlb_large_at(c, lin, shift)) {
 		unsigned i = (lin >> 12) & (TLB_SIZE - 1);
-		c->tlbs[0][i].tag_r = c->tlbs[0][i].tag_w = TLB_INVALID;
-		c->tlbs[1][i].tag_r = c->tlbs[1][i].tag_w = TLB_INVALID;
+
+		/* The slot, if it holds lin's page (another page sharing it stays). */
+		for (unsigned t = 0; t < 2; t++) {
+			struct tlb_entry *e = &c->tlbs[t][i];
+			if (!((e->tag_r ^ lin) >> 12) || !((e->tag_w ^ lin) >> 12))
+				e->tag_r = e->tag_w = TLB_INVALID;
+		}
+		bc_flush_jump_cache_page(c, lin);
+		return;
 	} else {
 		for (unsigned t = 0; t < 2; t++)
 			for (unsigned i = 0; i < TLB_SIZE; i++) {

@@ -812,6 +812,58 @@ static int soft_set_xcr0(struct vcpu *vcpu, u64 xcr0)
 	return cpu_set_xcr0(soft(vcpu)->cpu, xcr0);
 }
 
+/*
+ * --stats: the soft CPU's page walks summed over the vCPUs, per walk: the entries read, and
+ * with EPT the EPT entries read (what the CPU did, its EPT cache included) beside the
+ * architectural two-dimensional cost (5n + 4 for n levels, 24 for 4-level paging over 4-level
+ * EPT, SDM 29.3.2); then shadow paging's own counters.
+ */
+static void soft_print_stats(struct vm *vm, FILE *out)
+{
+	struct cpu_mmu_stats t = { 0 };
+	struct shadow_stats sh = { 0 };
+	bool ept = !vm->vcpus[0].shadow;
+
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct cpu_mmu_stats m;
+
+		cpu_get_mmu_stats(soft(&vm->vcpus[i])->cpu, &m);
+		t.walks += m.walks;
+		t.walk_refs += m.walk_refs;
+		t.ept_walks += m.ept_walks;
+		t.ept_refs += m.ept_refs;
+		if (vm->vcpus[i].shadow) {
+			const struct shadow_stats *s = shadow_stats(&vm->vcpus[i]);
+
+			sh.faults += s->faults;
+			sh.fills += s->fills;
+			sh.reflected += s->reflected;
+			sh.mmio += s->mmio;
+			sh.resets += s->resets;
+			sh.invlpg += s->invlpg;
+			if (s->pages_peak > sh.pages_peak)
+				sh.pages_peak = s->pages_peak;
+		}
+	}
+	fprintf(out, "\nPage walks (TLB misses): %llu, %.2f entries read per walk",
+		(unsigned long long)t.walks, t.walks ? (double)t.walk_refs / t.walks : 0.0);
+	if (ept && t.walks)
+		fprintf(out, "; EPT: %.2f entries read per walk (%llu EPT walks), %.2f "
+			     "architectural 2-D references per walk",
+			(double)t.ept_refs / t.walks, (unsigned long long)t.ept_walks,
+			(5.0 * t.walk_refs + 4.0 * t.walks) / t.walks);
+	fputc('\n', out);
+	if (!ept)
+		fprintf(out,
+			"Shadow paging: %llu #PF exits (%llu filled the shadow, %llu the guest's "
+			"own, %llu MMIO), %llu shadow resets, %llu INVLPG, %llu shadow pages at "
+			"most\n",
+			(unsigned long long)sh.faults, (unsigned long long)sh.fills,
+			(unsigned long long)sh.reflected, (unsigned long long)sh.mmio,
+			(unsigned long long)sh.resets, (unsigned long long)sh.invlpg,
+			(unsigned long long)sh.pages_peak);
+}
+
 const struct backend_ops backend_soft = {
 	.name = "soft",
 	.vm_init = soft_vm_init,
@@ -834,6 +886,7 @@ const struct backend_ops backend_soft = {
 	.destroy = soft_destroy,
 	.read_guest_virt = soft_read_guest_virt,
 	.reinject = soft_reinject,
+	.print_stats = soft_print_stats,
 	.dump = soft_dump,
 	.kick = soft_kick,
 	.apicv_sync = soft_apicv_sync,

@@ -87,6 +87,8 @@ struct backend_ops {
 	 * to fix something up (only the soft backend's shadow paging needs it).
 	 */
 	void (*reinject)(struct vcpu *vcpu, u32 info, u32 error, u32 insn_len);
+	/* The backend's own lines for --stats (the soft CPU's page walks, shadow paging), or NULL. */
+	void (*print_stats)(struct vm *vm, FILE *out);
 	bool (*nmi_allowed)(struct vcpu *vcpu);
 	void (*destroy)(struct vcpu *vcpu);
 	/*
