@@ -10,7 +10,7 @@
 
 BENCH_ARGS ?=
 
-.PHONY: bench bench-vmexit bench-linux bench-irq
+.PHONY: bench bench-vmexit bench-linux bench-irq bench-paging
 bench:
 	./scripts/deps.sh bench
 	$(MAKE) --no-print-directory MODE=release all guests
@@ -45,3 +45,12 @@ bench-linux:
 bench-irq:
 	$(MAKE) --no-print-directory MODE=release all guests
 	python3 -B bench/irq.py $(BUILD_ROOT)/tollbooth $(BUILD_ROOT)/guests $(BENCH_ARGS)
+
+# EPT or shadow paging (bench/paging.py): compute, map/unmap, TLB-miss and Linux fork/exec loads
+# with --vmx ept=on and off, interleaved, 3 runs after a warm-up. Results in
+# build/bench/paging.md. docs/performance.md, "EPT or shadow paging".
+bench-paging:
+	$(MAKE) --no-print-directory MODE=release all guests
+	-./scripts/mkinitramfs.sh $(BUILD_ROOT)/linux
+	@mkdir -p $(BUILD_ROOT)/bench
+	python3 -B bench/paging.py $(BUILD_ROOT)/tollbooth $(BUILD_ROOT) | tee $(BUILD_ROOT)/bench/paging.md

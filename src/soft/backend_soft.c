@@ -766,7 +766,7 @@ static void soft_get_state(struct vcpu *vcpu, struct x86_state *st)
 	cpu_get_debugregs(s->cpu, st->dr);
 	st->dr[7] = v->guest_dr7;
 	for (unsigned i = 0; i < X86_STATE_NR_MSRS; i++)
-		if (cpu_get_msr(s->cpu, soft_state_msrs[i], &st->msrs[i]))
+		if (soft_get_msr(vcpu, soft_state_msrs[i], &st->msrs[i])) /* EFER: the guest's */
 			st->msrs[i] = 0;
 		else if (soft_state_msrs[i] == MSR_IA32_TSC)
 			s->tsc_got = st->msrs[i];

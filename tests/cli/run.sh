@@ -333,7 +333,7 @@ else
 fi
 
 # Every --vmx switch flipped either way: the demo passes (status 1), or tollbooth refuses with
-# one line that names the switch (docs/vmm.md: ept=off, unrestricted-guest=off).
+# one line that names the switch (docs/vmm.md: unrestricted-guest=off).
 switches=$("$bin" run --vmx help | sed -nE 's/^  ([a-z0-9-]+) +(on|off) .*/\1/p')
 [ "$(wc -w <<<"$switches")" -ge 20 ] || { echo "FAIL cli vmx-demo: --vmx help lists no switches"; failed=$((failed + 1)); }
 for sw in $switches; do

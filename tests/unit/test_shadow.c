@@ -193,6 +193,19 @@ static void test_4level(void)
 	CHECK_EQ(shadow_invlpg(vcpu, 0x6000), false);
 	CHECK_EQ(spte(0x6000), 0);
 
+	/* The state API carries the guest's EFER, not the CPU's (which has NXE forced on). */
+	{
+		static struct x86_state st;
+
+		set_paging(CR0_64, 0x1000, CR4_PAE, EFER_LME | EFER_LMA);
+		vm.backend->get_state(vcpu, &st);
+		CHECK_EQ(vm.backend->set_state(vcpu, &st), 0);
+		CHECK_EQ(vm.backend->get_msr(vcpu, MSR_IA32_EFER, &efer), 0);
+		CHECK_EQ(efer, EFER_LME | EFER_LMA);
+		CHECK(soft_vcpu_vmcs(vcpu)->guest_ia32_efer & EFER_NXE);
+		set_paging(CR0_64, 0x1000, CR4_PAE, EFER_64);
+	}
+
 	/* A CR3 load drops the shadow, even of the same value. */
 	CHECK_EQ(fault(0x6000, PFEC_U, 3, 0, &gec, &gpa), SHADOW_FIXED);
 	CHECK(spte(0x6000) != 0);
