@@ -181,6 +181,23 @@ static int kvm_flush_regs(struct kvm_vcpu *k)
 
 /* ---- VM setup ---- */
 
+/* RAM region i of the memory map as KVM slot i, backed by vm->ram (dirty-logged or not). */
+static int kvm_set_slot(struct kvm_vcpu *k, const struct vm *vm, unsigned i)
+{
+	const struct mem_region *r = &vm->regions[i];
+	struct kvm_userspace_memory_region slot = {
+		.slot = i,
+		.flags = k->log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+		.guest_phys_addr = r->gpa,
+		.memory_size = r->size,
+		.userspace_addr = (u64)(uintptr_t)(vm->ram + r->gpa),
+	};
+
+	if (r->gpa > vm->ram_size || r->size > vm->ram_size - r->gpa)
+		return -EINVAL;
+	return ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0 ? -errno : 0;
+}
+
 /* Every RAM region of the memory map is a slot backed by vm->ram; MMIO regions stay holes. */
 static int kvm_sync_slots(struct vcpu *vcpu)
 {
@@ -188,20 +205,54 @@ static int kvm_sync_slots(struct vcpu *vcpu)
 	struct vm *vm = vcpu->vm;
 
 	for (; k->nr_slots < vm->nr_regions; k->nr_slots++) {
-		const struct mem_region *r = &vm->regions[k->nr_slots];
-		struct kvm_userspace_memory_region slot = {
-			.slot = k->nr_slots,
-			.guest_phys_addr = r->gpa,
-			.memory_size = r->size,
-			.userspace_addr = (u64)(uintptr_t)(vm->ram + r->gpa),
-		};
+		int err = vm->regions[k->nr_slots].kind == MEM_RAM ? kvm_set_slot(k, vm, k->nr_slots)
+								   : 0;
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/*
+ * Dirty logging through KVM (Documentation/virt/kvm/api.rst: KVM_MEM_LOG_DIRTY_PAGES,
+ * KVM_GET_DIRTY_LOG): the flag on every RAM slot, given now or when the slots are made at the
+ * first run; a fetch reads each slot's bitmap, which KVM clears and write-protects again, and
+ * ORs it into the VMM's bitmap at the slot's pages.
+ */
+static int kvm_dirty_log(struct vm *vm, bool start, u64 *bitmap)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(&vm->vcpus[0]);
+
+	if (start) {
+		k->log_dirty = true;
+		for (unsigned i = 0; i < k->nr_slots; i++) {
+			int err = vm->regions[i].kind == MEM_RAM ? kvm_set_slot(k, vm, i) : 0;
+			if (err)
+				return err;
+		}
+		return 0;
+	}
+	for (unsigned i = 0; i < k->nr_slots; i++) {
+		const struct mem_region *r = &vm->regions[i];
+		u64 pages = r->size >> 12, first = r->gpa >> 12;
+		struct kvm_dirty_log log = { .slot = i };
+		u64 *buf;
 
 		if (r->kind != MEM_RAM)
 			continue;
-		if (r->gpa > vm->ram_size || r->size > vm->ram_size - r->gpa)
-			return -EINVAL;
-		if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
-			return -errno;
+		buf = calloc((pages + 63) / 64, sizeof(u64));
+		if (!buf)
+			return -ENOMEM;
+		log.dirty_bitmap = buf;
+		if (ioctl(k->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+			int err = -errno;
+			free(buf);
+			return err;
+		}
+		for (u64 p = 0; p < pages; p++)
+			if (buf[p / 64] & (1ull << (p % 64)))
+				bitmap[(first + p) / 64] |= 1ull << ((first + p) % 64);
+		free(buf);
 	}
 	return 0;
 }
@@ -1083,6 +1134,7 @@ const struct backend_ops backend_kvm = {
 	.name = "kvm",
 	.vcpu_create = kvm_vcpu_create,
 	.run = kvm_run_vcpu,
+	.dirty_log = kvm_dirty_log,
 	.get_regs = kvm_get_regs,
 	.set_regs = kvm_set_regs,
 	.get_sregs = kvm_get_sregs,

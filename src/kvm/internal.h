@@ -23,6 +23,7 @@ struct kvm_vcpu {
 	size_t run_size;
 	bool realized;	   /* the vCPU and the lever setup exist (kvm_realize) */
 	unsigned nr_slots; /* vm->regions already given to KVM */
+	bool log_dirty;	   /* slots carry KVM_MEM_LOG_DIRTY_PAGES (kvm_dirty_log) */
 	/* Register caches, valid until the next KVM_RUN; dirty ones are written before it. */
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;

@@ -87,6 +87,13 @@ struct backend_ops {
 	 * to fix something up (only the soft backend's shadow paging needs it).
 	 */
 	void (*reinject)(struct vcpu *vcpu, u32 info, u32 error, u32 insn_len);
+	/*
+	 * Dirty-page logging kept by the backend (KVM's KVM_GET_DIRTY_LOG, vmm/dirty.c): `start`
+	 * turns it on for every RAM slot; otherwise OR the pages written since the last call into
+	 * `bitmap` (a bit per 4 KiB page of RAM) and start the backend's log over. 0 or -errno.
+	 * NULL: the VMM reads its own sources (EPT dirty flags, PML logs).
+	 */
+	int (*dirty_log)(struct vm *vm, bool start, u64 *bitmap);
 	/* The backend's own lines for --stats (the soft CPU's page walks, shadow paging), or NULL. */
 	void (*print_stats)(struct vm *vm, FILE *out);
 	bool (*nmi_allowed)(struct vcpu *vcpu);

@@ -8,9 +8,11 @@
  *   - the PML logs (29.3.6): the same writes as guest-physical addresses; PML-full exits and
  *     --watch drain them into vm->dirty_bitmap, and a vCPU's partly filled log is drained here;
  *   - writes that bypass EPT, by devices (DMA) and by the VMM, through vm_mem_written.
- * Logging needs EPT with A/D flags and PML (--vmx pml=on, or --watch): -ENOTSUP otherwise. The
- * kvm backend would read KVM_GET_DIRTY_LOG instead: not done (no PML log through KVM here).
+ * Logging needs EPT with A/D flags and PML (--vmx pml=on, or --watch): -ENOTSUP otherwise.
+ * A backend that keeps the log itself (backend_ops.dirty_log: the kvm backend's
+ * KVM_GET_DIRTY_LOG) is read instead of the first two; DMA and VMM writes are still ours.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +48,22 @@ static void dirty_drain_pml(struct vm *vm)
 
 int vm_dirty_log_start(struct vm *vm)
 {
+	if (vm->backend->dirty_log) {
+		int err;
+
+		if (!vm->dirty_bitmap)
+			vm->dirty_bitmap = calloc((dirty_pages(vm) + 63) / 64, sizeof(u64));
+		if (!vm->dirty_bitmap)
+			return -ENOMEM;
+		err = vm->backend->dirty_log(vm, true, NULL);
+		if (!err) /* what the backend logged before now is not this log's */
+			err = vm->backend->dirty_log(vm, false, vm->dirty_bitmap);
+		if (err)
+			return err;
+		memset(vm->dirty_bitmap, 0, (dirty_pages(vm) + 63) / 64 * sizeof(u64));
+		vm->dirty_logging = true;
+		return 0;
+	}
 	if (!vm->eptp || !vm->dirty_bitmap)
 		return -ENOTSUP;
 	dirty_drain_pml(vm);
@@ -65,10 +83,16 @@ long vm_dirty_log_get(struct vm *vm, u64 *out, size_t words, bool reset)
 		return -EINVAL;
 	if (words < n)
 		return -ENOSPC;
-	dirty_drain_pml(vm);
-	if (ept_collect_dirty(vm, vm->eptp, vm->dirty_bitmap, dirty_pages(vm), reset) && reset &&
-	    vm->backend->ept_changed)
-		vm->backend->ept_changed(vm);
+	if (vm->backend->dirty_log) {
+		int err = vm->backend->dirty_log(vm, false, vm->dirty_bitmap);
+		if (err)
+			return err;
+	} else {
+		dirty_drain_pml(vm);
+		if (ept_collect_dirty(vm, vm->eptp, vm->dirty_bitmap, dirty_pages(vm), reset) &&
+		    reset && vm->backend->ept_changed)
+			vm->backend->ept_changed(vm);
+	}
 	for (size_t i = 0; i < n; i++) {
 		out[i] = vm->dirty_bitmap[i];
 		count += __builtin_popcountll(out[i]);

@@ -210,6 +210,48 @@ static void test_guest(void)
 	vm_destroy(&vm);
 }
 
+/* Dirty logging through KVM_GET_DIRTY_LOG (vmm/dirty.c, backend dirty_log): the pages the guest
+   wrote since the last look, and only those. */
+static void test_dirty_log(void)
+{
+	static const u8 code[] = {
+		0xa3, 0x00, 0x50, 0x00, 0x00, /* 1000 mov [0x5000], eax */
+		0xa3, 0x08, 0x70, 0x00, 0x00, /* 1005 mov [0x7008], eax */
+		0xf4,			      /* 100a hlt */
+		0xa3, 0x00, 0x90, 0x00, 0x00, /* 100b mov [0x9000], eax */
+		0xf4,			      /* 1010 hlt */
+	};
+	const struct backend_ops *b = &backend_kvm;
+	struct x86_regs r = { .rip = 0x1000, .rflags = X86_FIXED1 };
+	u64 bits[(2 << 20) / 4096 / 64];
+	struct vm_exit exit;
+	struct vcpu *vcpu;
+
+	CHECK_EQ(vm_create(&vm, 2 << 20, &backend_kvm, &null_console), 0);
+	vcpu = &vm.vcpus[0];
+	memcpy(vm.ram + 0x1000, code, sizeof(code));
+	set_flat32(vcpu);
+	b->set_regs(vcpu, &r);
+	CHECK_EQ(vm_dirty_log_start(&vm), 0); /* before the slots exist: they get the flag */
+	memset(&exit, 0, sizeof(exit));
+	b->run(vcpu, &exit);
+	CHECK_EQ(exit.reason, EXIT_REASON_HLT);
+	CHECK(vm_dirty_log_get(&vm, bits, ARRAY_SIZE(bits), true) >= 2);
+	CHECK(bits[0] & (1ull << 5));
+	CHECK(bits[0] & (1ull << 7));
+	CHECK(!(bits[0] & (1ull << 9)));
+	b->get_regs(vcpu, &r);
+	r.rip = 0x100b;
+	b->set_regs(vcpu, &r);
+	b->run(vcpu, &exit);
+	CHECK_EQ(exit.reason, EXIT_REASON_HLT);
+	CHECK(vm_dirty_log_get(&vm, bits, ARRAY_SIZE(bits), true) >= 1);
+	CHECK(bits[0] & (1ull << 9));
+	CHECK(!(bits[0] & (1ull << 5)));
+	CHECK(!(bits[0] & (1ull << 7)));
+	vm_destroy(&vm);
+}
+
 /* --kvm-ioeventfd: doorbell writes complete in the kernel, no I/O exit; --stats counts them. */
 static void test_doorbell(void)
 {
@@ -252,6 +294,7 @@ int main(int argc, char **argv)
 		printf("skip: /dev/kvm guest tests: %s\n", msg);
 	} else {
 		test_guest();
+		test_dirty_log();
 		test_doorbell();
 	}
 	return check_done("test_kvm");
