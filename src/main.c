@@ -15,6 +15,7 @@
 #include "firmware/acpi.h"
 #include "devices/console.h"
 #include "soft/soft.h"
+#include "vmm/exits.h"
 #include "vmm/policy.h"
 #include "vmm/sandbox.h"
 #include "kvm/kvm.h"
@@ -944,6 +945,11 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 		}
 	}
 	/* PML only for the pml method; both need EPT's A/D flags and 4 KiB leaves (policy.c). */
+	if (vm.watch.nr && !vmm_policy_on(&vm, VMM_EPT)) {
+		fprintf(stderr, "tollbooth: --watch needs EPT (its dirty flags and PML, or its write "
+				"protection): drop --vmx ept=off\n");
+		return EXIT_STATUS_USAGE;
+	}
 	if (vm.watch.nr && !vm.watch.wp && vmm_policy_set(&vm, "pml", true))
 		return EXIT_STATUS_USAGE;
 	status = open_output("--stats-json", o->stats_json, &json);

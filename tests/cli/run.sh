@@ -228,6 +228,10 @@ expect watch-past-ram 2 '--watch 0x40000000-0x40000fff is not all RAM \(128M at 
 	run --watch 0x40000000+0x1000 "$tmp/exit42.elf"
 expect watch-method-bad 2 "--watch-method 'trap': use pml or wp" -- \
 	run --watch-method trap "$tmp/exit42.elf"
+expect watch-needs-ept 2 "--watch needs EPT .*: drop --vmx ept=off" -- \
+	run --vmx ept=off --watch 0x100000+4096 "$tmp/exit42.elf"
+expect shadow-too-much-ram 2 "--vmx ept=off takes at most 4072M of RAM" -- \
+	run --vmx ept=off --mem 5G "$tmp/exit42.elf"
 
 if out=$("$bin" run -M pc --no-device hpet --no-device pci --devices 2>&1) &&
 	grep -q '^pic ' <<<"$out" && ! grep -qE '^(hpet|pci) ' <<<"$out"; then
