@@ -436,12 +436,38 @@ static void soft_set_deadline(struct vcpu *vcpu)
 	cpu_set_host_deadline(soft(vcpu)->cpu, tsc);
 }
 
+/*
+ * Shadow paging gives the CPU CR0.PE and PG whatever the guest's (vmm/shadow.h): a vCPU whose
+ * guest is in real mode (an AP after SIPI, a guest that cleared PE) cannot run without virtual-
+ * 8086 emulation, which tollbooth does not have. True (and the run stopped, one line) then.
+ */
+static bool soft_shadow_real_mode(struct vcpu *vcpu)
+{
+	struct shadow_regs g;
+
+	shadow_guest(vcpu, &g);
+	if (g.cr0 & CR0_PE)
+		return false;
+	vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+			"vCPU %u entered real mode (CR0 = %#llx), which VMX allows only with "
+			"unrestricted guest, which needs EPT (SDM 27.3.1.1, 27.2.1.1); tollbooth has "
+			"no virtual-8086 emulation of real mode: run without --vmx ept=off",
+			vcpu->id, (unsigned long long)g.cr0);
+	return true;
+}
+
 static enum backend_run_result soft_run(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	struct soft_vcpu *s = soft(vcpu);
 	int err;
 
 	soft_set_deadline(vcpu);
+	if (vcpu->shadow && soft_shadow_real_mode(vcpu)) {
+		/* The CPU would run real-mode code in protected mode: stop before it does. */
+		*exit = (struct vm_exit){ .reason = EXIT_REASON_INVALID_STATE |
+						    EXIT_REASON_FAILED_VMENTRY };
+		return BACKEND_RUN_EXIT;
+	}
 	do
 		err = vmx_run(&s->vmx, s->vmcs.launched, exit);
 	while (!err && !s->vmcs.abort_indicator && !soft_string_io(vcpu, exit));
