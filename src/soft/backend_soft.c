@@ -13,6 +13,7 @@
 #include "cpu/cpu.h"
 #include "soft/soft.h"
 #include "vmm/exits.h"
+#include "vmm/ept.h"
 #include "vmm/policy.h"
 #include "vmm/shadow.h"
 #include "vmm/vm.h"
@@ -20,6 +21,7 @@
 
 struct soft_vcpu {
 	struct cpu *cpu;
+	bool emulating; /* shadow paging: real mode runs under the emulation controls */
 	u64 tsc_got; /* IA32_TSC as the last soft_get_state read it */
 	struct vmx_vcpu vmx;
 	struct vmcs vmcs;
@@ -48,6 +50,7 @@ struct cpu *soft_vcpu_cpu(struct vcpu *vcpu)
  */
 struct soft_vm {
 	u8 *code_pages;
+	u64 emul_eptp; /* shadow paging's real-mode emulation: a 1:1 EPT (soft_shadow_emulate) */
 };
 
 static int soft_vm_init(struct vm *vm)
@@ -295,11 +298,14 @@ static void soft_set_sregs(struct vcpu *vcpu, const struct x86_sregs *sregs)
 	VMCS_SET(v, CR0_READ_SHADOW, sregs->cr0);
 	VMCS_SET(v, CR4_READ_SHADOW, sregs->cr4);
 	if (vcpu->shadow) {
-		/* Shadow paging: the CPU runs on the VMM's tables (vmm/shadow.h). */
+		/* Shadow paging: the CPU runs on the VMM's tables (vmm/shadow.h), except while
+		   it emulates real mode (soft_shadow_emulate), when it runs on the guest's. */
 		struct shadow_regs g = { sregs->cr0, sregs->cr3, sregs->cr4, sregs->efer }, r;
 
 		flush = shadow_load(vcpu, &g, &r);
-		real = (struct x86_sregs){ .cr0 = r.cr0, .cr3 = r.cr3, .cr4 = r.cr4, .efer = r.efer };
+		if (!s->emulating)
+			real = (struct x86_sregs){ .cr0 = r.cr0, .cr3 = r.cr3, .cr4 = r.cr4,
+						   .efer = r.efer };
 	}
 	VMCS_SET(v, GUEST_CR0, real.cr0 | cr0_fixed);
 	VMCS_SET(v, GUEST_CR3, real.cr3);
@@ -341,6 +347,13 @@ static void soft_reinject(struct vcpu *vcpu, u32 info, u32 error, u32 insn_len)
 {
 	struct vmcs *v = &soft(vcpu)->vmcs;
 
+	/* An NMI whose delivery faulted left (virtual-)NMI blocking set in the saved state; the
+	   VMM clears it before injecting the NMI again, as KVM's __vmx_complete_interrupts does
+	   (citing the SDM's guidance on re-injecting an NMI whose delivery faulted), else the
+	   entry fails its checks (26.3.1.5: no NMI injection while NMIs are blocked). */
+	if (INTR_INFO_TYPE(info) == INTR_TYPE_NMI)
+		VMCS_SET(v, GUEST_INTERRUPTIBILITY_INFO,
+			 v->guest_interruptibility_info & ~(u64)GUEST_INTR_STATE_NMI);
 	VMCS_SET(v, VM_ENTRY_INTR_INFO_FIELD, info & ~(u32)BIT(12));
 	VMCS_SET(v, VM_ENTRY_EXCEPTION_ERROR_CODE, error);
 	VMCS_SET(v, VM_ENTRY_INSTRUCTION_LEN, insn_len);
@@ -437,23 +450,52 @@ static void soft_set_deadline(struct vcpu *vcpu)
 }
 
 /*
- * Shadow paging gives the CPU CR0.PE and PG whatever the guest's (vmm/shadow.h): a vCPU whose
- * guest is in real mode (an AP after SIPI, a guest that cleared PE) cannot run without virtual-
- * 8086 emulation, which tollbooth does not have. True (and the run stopped, one line) then.
+ * Real mode under shadow paging. Shadow paging gives the CPU CR0.PE and PG whatever the guest's
+ * (vmm/shadow.h), and VMX without unrestricted guest cannot run real mode at all (27.3.1.1): an
+ * AP after SIPI, or a guest that clears PE, has no valid VMX state. KVM then emulates the guest
+ * instruction by instruction (emulate_invalid_guest_state) until its state is valid again;
+ * tollbooth's emulator is its software CPU, so the VMM runs such a vCPU under emulation
+ * controls: unrestricted guest over a 1:1 EPT of RAM the VMM builds for it, CR0.PE and PG
+ * still owned by the VMM, so that the write that enters protected mode exits and shadow paging
+ * takes over at the next entry. A protected-mode state that is not yet valid without
+ * unrestricted guest (real-mode segments before the far jump) fails that entry (27.3.1.2) and
+ * stays emulated until it is. `on`: switch to emulation; off: back to shadow paging.
  */
-static bool soft_shadow_real_mode(struct vcpu *vcpu)
+static int soft_shadow_emulate(struct vcpu *vcpu, bool on)
 {
-	struct shadow_regs g;
+	struct soft_vcpu *s = soft(vcpu);
+	struct soft_vm *sv = vcpu->vm->backend_vm;
+	struct vmcs *v = &s->vmcs;
+	u64 proc2 = v->secondary_vm_exec_control;
+	struct x86_sregs sr;
 
-	shadow_guest(vcpu, &g);
-	if (g.cr0 & CR0_PE)
-		return false;
-	vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
-			"vCPU %u entered real mode (CR0 = %#llx), which VMX allows only with "
-			"unrestricted guest, which needs EPT (SDM 27.3.1.1, 27.2.1.1); tollbooth has "
-			"no virtual-8086 emulation of real mode: run without --vmx ept=off",
-			vcpu->id, (unsigned long long)g.cr0);
-	return true;
+	if (on == s->emulating)
+		return 0;
+	if (on && !sv->emul_eptp) {
+		int err = ept_build(vcpu->vm, false, &sv->emul_eptp);
+		if (err)
+			return err;
+	}
+	soft_get_sregs(vcpu, &sr); /* the guest's view, read under the old controls */
+	s->emulating = on;
+	proc2 = on ? proc2 | PROC2_ENABLE_EPT | PROC2_UNRESTRICTED_GUEST
+		   : proc2 & ~(u64)(PROC2_ENABLE_EPT | PROC2_UNRESTRICTED_GUEST);
+	VMCS_SET(v, SECONDARY_VM_EXEC_CONTROL, proc2);
+	if (on)
+		VMCS_SET(v, EPT_POINTER, sv->emul_eptp);
+	soft_set_sregs(vcpu, &sr); /* the CPU's CRs for the new controls */
+	/* Another translation context: the soft TLB tags EPT-derived entries by EPTP. */
+	cpu_invvpid(s->cpu, 1, (u16)v->virtual_processor_id, 0);
+	shadow_note_emulation(vcpu, on);
+	/* Protected mode whose state is not yet valid without unrestricted guest (real-mode
+	   segments before the far jump, 27.3.1.2): emulated until it is. */
+	if (!on) {
+		u64 qual;
+
+		if (vmx_check_guest_state(&s->vmx, &qual))
+			return soft_shadow_emulate(vcpu, true);
+	}
+	return 0;
 }
 
 static enum backend_run_result soft_run(struct vcpu *vcpu, struct vm_exit *exit)
@@ -462,11 +504,18 @@ static enum backend_run_result soft_run(struct vcpu *vcpu, struct vm_exit *exit)
 	int err;
 
 	soft_set_deadline(vcpu);
-	if (vcpu->shadow && soft_shadow_real_mode(vcpu)) {
-		/* The CPU would run real-mode code in protected mode: stop before it does. */
-		*exit = (struct vm_exit){ .reason = EXIT_REASON_INVALID_STATE |
-						    EXIT_REASON_FAILED_VMENTRY };
-		return BACKEND_RUN_EXIT;
+	if (vcpu->shadow) {
+		struct shadow_regs g;
+
+		shadow_guest(vcpu, &g);
+		err = soft_shadow_emulate(vcpu, !(g.cr0 & CR0_PE));
+		if (err) {
+			vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+					"no memory for the EPT that emulates real mode");
+			*exit = (struct vm_exit){ .reason = EXIT_REASON_INVALID_STATE |
+							    EXIT_REASON_FAILED_VMENTRY };
+			return BACKEND_RUN_EXIT;
+		}
 	}
 	do
 		err = vmx_run(&s->vmx, s->vmcs.launched, exit);
@@ -743,11 +792,9 @@ static int soft_check_entry(struct vcpu *vcpu)
 	struct vm *vm = vcpu->vm;
 	struct x86_sregs s;
 
-	if (vmm_policy_on(vm, VMM_UNRESTRICTED_GUEST))
-		return 0;
+	if (vmm_policy_on(vm, VMM_UNRESTRICTED_GUEST) || vcpu->shadow)
+		return 0; /* shadow paging maps paging off 1:1 and emulates real mode */
 	soft_get_sregs(vcpu, &s);
-	if (vcpu->shadow && (s.cr0 & CR0_PE))
-		return 0;
 	if ((s.cr0 & (CR0_PE | CR0_PG)) == (CR0_PE | CR0_PG))
 		return 0;
 	if (!(s.cr0 & CR0_PE))
@@ -867,6 +914,7 @@ static void soft_print_stats(struct vm *vm, FILE *out)
 			sh.mmio += s->mmio;
 			sh.resets += s->resets;
 			sh.invlpg += s->invlpg;
+			sh.emulated += s->emulated;
 			if (s->pages_peak > sh.pages_peak)
 				sh.pages_peak = s->pages_peak;
 		}
@@ -883,11 +931,11 @@ static void soft_print_stats(struct vm *vm, FILE *out)
 		fprintf(out,
 			"Shadow paging: %llu #PF exits (%llu filled the shadow, %llu the guest's "
 			"own, %llu MMIO), %llu shadow resets, %llu INVLPG, %llu shadow pages at "
-			"most\n",
+			"most, %llu times real mode emulated\n",
 			(unsigned long long)sh.faults, (unsigned long long)sh.fills,
 			(unsigned long long)sh.reflected, (unsigned long long)sh.mmio,
 			(unsigned long long)sh.resets, (unsigned long long)sh.invlpg,
-			(unsigned long long)sh.pages_peak);
+			(unsigned long long)sh.pages_peak, (unsigned long long)sh.emulated);
 }
 
 const struct backend_ops backend_soft = {

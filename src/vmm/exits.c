@@ -970,14 +970,15 @@ static int handle_entry_failure(struct vcpu *vcpu, struct vm_exit *exit)
 	struct x86_sregs s;
 
 	vcpu->vm->backend->get_sregs(vcpu, &s);
+	/* (Shadow paging maps paging off and emulates real mode: its failures are dumped.) */
 	if ((exit->reason & 0xffff) == EXIT_REASON_INVALID_STATE && !(s.cr0 & CR0_PG) &&
-	    !vmm_policy_on(vcpu->vm, VMM_UNRESTRICTED_GUEST)) {
+	    !vmm_policy_on(vcpu->vm, VMM_UNRESTRICTED_GUEST) && !vcpu->shadow) {
 		vm_request_stop(
 			vcpu->vm, EXIT_STATUS_STOPPED,
 			"VM entry failed: invalid guest state: the guest runs with paging off "
 			"(CR0.PG = 0), which needs unrestricted guest, which needs EPT (SDM "
-			"27.3.1.1); this guest cannot run with --vmx ept=off or "
-			"unrestricted-guest=off");
+			"27.3.1.1); this guest cannot run with --vmx unrestricted-guest=off "
+			"while EPT is on");
 		return 0;
 	}
 	return vcpu_stop_with_dump(vcpu, exit, "VM entry failed: exit");

@@ -240,6 +240,12 @@ bool shadow_load(struct vcpu *vcpu, const struct shadow_regs *guest, struct shad
 	return flush;
 }
 
+void shadow_note_emulation(struct vcpu *vcpu, bool on)
+{
+	if (on)
+		vcpu->shadow->stats.emulated++;
+}
+
 void shadow_flush(struct vcpu *vcpu)
 {
 	shadow_reset(vcpu);

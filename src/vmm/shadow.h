@@ -40,6 +40,7 @@ struct shadow_stats {
 	u64 resets;	/* shadows dropped whole (CR3 load, mode change, pool full) */
 	u64 invlpg;	/* INVLPG exits */
 	u64 pages_peak; /* shadow pages in use, at most */
+	u64 emulated;	/* switches to real-mode emulation (the soft backend's) */
 };
 
 /* The shadow MMU of vcpu (vcpu->shadow): 0 or -ENOMEM. */
@@ -58,6 +59,9 @@ void shadow_guest(const struct vcpu *vcpu, struct shadow_regs *guest);
 
 /* A guest MOV to CR3 (even of the value it holds: it flushes, SDM vol. 3A 4.10.4.1). */
 void shadow_cr3_load(struct vcpu *vcpu);
+
+/* The backend runs the vCPU's real mode under emulation controls (`on`), or stops: counted. */
+void shadow_note_emulation(struct vcpu *vcpu, bool on);
 
 /* Drop the whole shadow now (INVPCID, SDM vol. 3A 4.10.4.1); the caller flushes the TLB. */
 void shadow_flush(struct vcpu *vcpu);

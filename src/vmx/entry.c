@@ -811,6 +811,11 @@ int vmx_run(struct vmx_vcpu *x, bool resume, struct vm_exit *exit)
 		return 0;
 	}
 	v->ctls_checked = true;
+	/* The CPU keeps the controls it was given until a VMWRITE changes one. They are in force
+	   while the guest state loads: whether PDPTEs come from the VMCS or from CR3 is the new
+	   controls' "enable EPT" (27.3.2.4). */
+	if (ctls_changed || !v->launched)
+		load_controls(x);
 	/* 27.3.2: guest state, reloaded only when the VMM wrote it (or at VMLAUNCH). */
 	if ((v->guest_dirty & VMCS_DIRTY_STATE) || !v->launched) {
 		load_guest_state(x);
@@ -831,9 +836,6 @@ int vmx_run(struct vmx_vcpu *x, bool resume, struct vm_exit *exit)
 		entry_failure(x, EXIT_REASON_MSR_LOAD_FAIL, bad_msr, exit);
 		return 0;
 	}
-	/* The CPU keeps the controls it was given until a VMWRITE changes one. */
-	if (ctls_changed || !v->launched)
-		load_controls(x);
 	/* 27.6: event injection; a pending MTF (type 7) has nothing to deliver here. An injected
 	   event wakes a HLT guest (27.6.1: the activity state becomes active). The
 	   preemption timer starts from the VMCS value at every entry (26.5.1). */

@@ -84,10 +84,11 @@ if m:
 print(f"# boot to poweroff: {time.monotonic() - t0:.1f} s wall")
 
 # 1a. Shadow paging (--vmx ept=off, vmm/shadow.c): the same boot on the VMM's own page tables,
-#     then 100 fork+execs (new address spaces, INVLPG, copy-on-write) and a pipe.
-status, out, err = boot("quiet tb.script=forkexec tb.n=100", "--vmx", "ept=off")
-expect_results("shadow-paging-forkexec", status, out, err, 0, "guest powered off (ACPI S5)",
-               [r"forkexec 100", r"pipe-bytes 1048576", r"script forkexec exit 0"])
+#     with two vCPUs (the AP's real-mode trampoline emulated, soft_shadow_emulate), then 100
+#     fork+execs (new address spaces, INVLPG, copy-on-write) and a pipe.
+status, out, err = boot("quiet tb.script=forkexec tb.n=100", "--vmx", "ept=off", "--cpus", "2")
+expect_results("shadow-paging-smp-forkexec", status, out, err, 0, "guest powered off (ACPI S5)",
+               [r"cpus 2", r"forkexec 100", r"pipe-bytes 1048576", r"script forkexec exit 0"])
 
 # 1b. SMP: two vCPUs, the AP started by INIT-SIPI-SIPI into Linux's real-mode trampoline; their
 #     TSCs in step (no warp, kvm-clock kept), x2APIC and the TSC-deadline timer in use, each

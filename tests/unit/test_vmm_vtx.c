@@ -19,6 +19,7 @@
 #include "vmm/hypercall.h"
 #include "vmm/mmio.h"
 #include "vmm/policy.h"
+#include "vmm/shadow.h"
 #include "soft/soft.h"
 #include "vmm/vm.h"
 #include "arch/vmx.h"
@@ -1484,10 +1485,26 @@ static void test_policy_adapts(void)
 			 CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP | CR4_SMAP);
 		CHECK(vm.vcpus[0].shadow != NULL);
 		check_entry_checks(v);
-		/* a vCPU in real mode (power-up) is refused before the first entry, in one line:
-		   there is no virtual-8086 emulation */
-		CHECK_EQ(vm_run(&vm), EXIT_STATUS_STOPPED);
-		CHECK(strstr(vm.stop_msg, "real mode"));
+		/* a vCPU in real mode (power-up) runs emulated (soft_shadow_emulate): here
+		   "mov al, 21; out 0xf4, al" at 0:1000 ends the run with status 21 * 2 + 1 */
+		{
+			static const u8 prog[] = { 0xb0, 21, 0xe6, 0xf4 };
+			struct x86_sregs sr;
+			struct x86_regs r;
+
+			memcpy(vm.ram + 0x1000, prog, sizeof(prog));
+			vm_vcpu_init_state(&vm.vcpus[0]); /* the state INIT leaves (SDM 9.1.1) */
+			vm.backend->get_sregs(&vm.vcpus[0], &sr);
+			sr.seg[SEG_CS].base = 0;
+			sr.seg[SEG_CS].sel = 0;
+			vm.backend->set_sregs(&vm.vcpus[0], &sr);
+			vm.backend->get_regs(&vm.vcpus[0], &r);
+			r.rip = 0x1000;
+			vm.backend->set_regs(&vm.vcpus[0], &r);
+			CHECK(!(sr.cr0 & CR0_PE));
+			CHECK_EQ(vm_run(&vm), 43);
+			CHECK(shadow_stats(&vm.vcpus[0])->emulated >= 1);
+		}
 		vm_destroy(&vm);
 	}
 

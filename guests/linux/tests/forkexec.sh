@@ -13,6 +13,7 @@ while [ $i -lt $n ]; do
 	i=$((i + 1))
 done
 t1=$(cut -d' ' -f1 /proc/uptime)
+echo "tb-result: cpus $(grep -c ^processor /proc/cpuinfo)"
 echo "tb-result: forkexec $i"
 dd if=/dev/zero of=/tmp/f bs=4096 count=256 2>/dev/null
 echo "tb-result: pipe-bytes $(cat /tmp/f | wc -c)"
