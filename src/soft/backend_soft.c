@@ -506,9 +506,17 @@ static enum backend_run_result soft_run(struct vcpu *vcpu, struct vm_exit *exit)
 	soft_set_deadline(vcpu);
 	if (vcpu->shadow) {
 		struct shadow_regs g;
+		u64 root;
 
 		shadow_guest(vcpu, &g);
 		err = soft_shadow_emulate(vcpu, !(g.cr0 & CR0_PE));
+		/* A reset inside an exit handler (a full pool, INVPCID) may have moved the root
+		   or dropped translations since the CRs were last written. */
+		if (!err && shadow_sync(vcpu, &root) | (!s->emulating && s->vmcs.guest_cr3 != root)) {
+			if (!s->emulating)
+				VMCS_SET(&s->vmcs, GUEST_CR3, root);
+			cpu_invvpid(s->cpu, 1, (u16)s->vmcs.virtual_processor_id, 0);
+		}
 		if (err) {
 			vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
 					"no memory for the EPT that emulates real mode");
@@ -915,6 +923,8 @@ static void soft_print_stats(struct vm *vm, FILE *out)
 			sh.resets += s->resets;
 			sh.invlpg += s->invlpg;
 			sh.emulated += s->emulated;
+			sh.unsyncs += s->unsyncs;
+			sh.resyncs += s->resyncs;
 			if (s->pages_peak > sh.pages_peak)
 				sh.pages_peak = s->pages_peak;
 		}
@@ -931,11 +941,13 @@ static void soft_print_stats(struct vm *vm, FILE *out)
 		fprintf(out,
 			"Shadow paging: %llu #PF exits (%llu filled the shadow, %llu the guest's "
 			"own, %llu MMIO), %llu shadow resets, %llu INVLPG, %llu shadow pages at "
-			"most, %llu times real mode emulated\n",
+			"most, %llu times real mode emulated; cached mode: %llu tables out of sync, "
+			"%llu resynced\n",
 			(unsigned long long)sh.faults, (unsigned long long)sh.fills,
 			(unsigned long long)sh.reflected, (unsigned long long)sh.mmio,
 			(unsigned long long)sh.resets, (unsigned long long)sh.invlpg,
-			(unsigned long long)sh.pages_peak, (unsigned long long)sh.emulated);
+			(unsigned long long)sh.pages_peak, (unsigned long long)sh.emulated,
+			(unsigned long long)sh.unsyncs, (unsigned long long)sh.resyncs);
 }
 
 const struct backend_ops backend_soft = {

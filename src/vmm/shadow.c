@@ -45,11 +45,41 @@
 
 /* Control bits whose change changes translations (SDM 4.10.4.1 lists the CR0/CR4 ones). */
 #define KEY_CR0 (CR0_PE | CR0_PG | CR0_WP)
-#define KEY_CR4 (CR4_PAE | CR4_PSE | CR4_PGE | CR4_SMEP | CR4_SMAP | CR4_PCIDE)
+#define KEY_CR4 (CR4_PAE | CR4_PSE | CR4_SMEP | CR4_SMAP | CR4_PCIDE)
 #define KEY_EFER (EFER_LMA | EFER_NXE)
 
 /* 16 MiB of shadow tables per vCPU before the pool resets. */
 #define SHADOW_MAX_PAGES 4096
+#define SP_HASH 1024
+#define RMAP_NODES (1u << 18)
+
+/*
+ * Cached mode (a 4-level guest with CR0.WP = 1 on a one-vCPU VM): shadow tables mirror the
+ * guest's, one shadow page per guest table, kept across CR3 loads. Each guest page that a shadow
+ * page mirrors is write-protected in the shadow (no writable leaf maps it), so the guest's writes
+ * to its tables fault; the first such write marks the mirrors of that table out of sync and lets
+ * the guest write on (KVM's unsync). Out-of-sync shadow pages are brought back in line with the
+ * guest's table (resync) where the architecture requires translations to follow the tables: at
+ * every CR3 load and every INVLPG (4.10.4.1: INVLPG invalidates every paging-structure cache
+ * entry), after which the table is write-protected again. Non-leaf shadow entries copy the guest
+ * entry's R/W, U/S and XD, so the CPU combines rights as the guest's would; leaves carry their
+ * own. A guest large page is mirrored by "direct" shadow pages of 4 KiB leaves.
+ */
+struct sp_meta {
+	u64 gfn;   /* the guest table mirrored, or for a direct page the first gfn it maps */
+	u8 level;  /* 1 (PT) .. 4 (PML4) */
+	u8 flags;  /* SP_* */
+	u32 hnext; /* next in the hash chain (pool index + 1) */
+	u32 unext; /* next out-of-sync page */
+};
+#define SP_DIRECT 1
+#define SP_UNSYNC 2
+
+/* A leaf that may map a page writable (the rmap write protection walks). */
+struct rmap_node {
+	u64 *spte;
+	u32 next;
+};
 
 struct shadow_mmu {
 	struct shadow_regs guest;
@@ -62,6 +92,18 @@ struct shadow_mmu {
 	u64 *hpa;
 	unsigned used, nr;
 	struct shadow_stats stats;
+	bool cr3_loaded;    /* a guest MOV CR3 since the last shadow_load */
+	/* The cache (cached mode, below): what each pool page shadows. */
+	bool caching;	    /* allowed (shadow_set_caching; default on) */
+	bool cached;	    /* the current state runs in cached mode */
+	struct sp_meta *meta;	 /* per pool page */
+	u32 *hp_idx;		 /* VM host page number -> pool index + 1 */
+	u64 hp_idx_len;
+	u32 hash[SP_HASH];	 /* guest table gfn -> first sp (pool index + 1) */
+	u32 unsync_head;	 /* pool index + 1 */
+	u32 *rmap;		 /* per RAM page: first writable-leaf node + 1 */
+	struct rmap_node *nodes; /* RMAP_NODES of them */
+	u32 nr_nodes, free_node;
 };
 
 /* The guest's linear address space as the CPU walks the shadow: PAE or 4-level. */
@@ -88,16 +130,35 @@ int shadow_create(struct vcpu *vcpu)
 	sh = calloc(1, sizeof(*sh));
 	if (!sh)
 		return -ENOMEM;
+	vcpu->shadow = sh;
 	sh->page = calloc(SHADOW_MAX_PAGES, sizeof(*sh->page));
 	sh->hpa = calloc(SHADOW_MAX_PAGES, sizeof(*sh->hpa));
 	if (!sh->page || !sh->hpa) {
-		free(sh->page);
-		free(sh->hpa);
-		free(sh);
+		shadow_destroy(vcpu);
 		return -ENOMEM;
 	}
-	vcpu->shadow = sh;
+	/* The cache is per vCPU, so only a VM of one vCPU may keep shadows across CR3 loads:
+	   with several, one vCPU's writes to a table another mirrors would go unseen (KVM shares
+	   one MMU between its vCPUs instead). */
+	if (vcpu->vm->nr_vcpus == 1) {
+		sh->meta = calloc(SHADOW_MAX_PAGES, sizeof(*sh->meta));
+		sh->rmap = calloc(vcpu->vm->ram_size >> 12, sizeof(*sh->rmap));
+		sh->nodes = calloc(RMAP_NODES, sizeof(*sh->nodes));
+		if (!sh->meta || !sh->rmap || !sh->nodes) {
+			shadow_destroy(vcpu);
+			return -ENOMEM;
+		}
+		sh->caching = true;
+	}
 	return 0;
+}
+
+void shadow_set_caching(struct vcpu *vcpu, bool on)
+{
+	struct shadow_mmu *sh = vcpu->shadow;
+
+	sh->caching = on && sh->meta;
+	sh->valid = false; /* the next shadow_load starts over in the mode asked for */
 }
 
 void shadow_destroy(struct vcpu *vcpu)
@@ -109,6 +170,10 @@ void shadow_destroy(struct vcpu *vcpu)
 		return;
 	free(sh->page);
 	free(sh->hpa);
+	free(sh->meta);
+	free(sh->hp_idx);
+	free(sh->rmap);
+	free(sh->nodes);
 	free(sh);
 	vcpu->shadow = NULL;
 }
@@ -134,6 +199,21 @@ static u64 *pool_take(struct vcpu *vcpu, u64 *hpa)
 		sh->page[sh->nr] = vm_alloc_host_page(vcpu->vm, &sh->hpa[sh->nr]);
 		if (!sh->page[sh->nr])
 			return NULL;
+		if (sh->meta) { /* the page's host page number -> its pool index */
+			u64 n = (sh->hpa[sh->nr] - VM_HOSTMEM_BASE) >> 12;
+
+			if (n >= sh->hp_idx_len) {
+				u64 len = 2 * n + 64;
+				u32 *m = realloc(sh->hp_idx, len * sizeof(*m));
+
+				if (!m)
+					return NULL;
+				memset(m + sh->hp_idx_len, 0, (len - sh->hp_idx_len) * sizeof(*m));
+				sh->hp_idx = m;
+				sh->hp_idx_len = len;
+			}
+			sh->hp_idx[n] = sh->nr + 1;
+		}
 		sh->nr++;
 	} else {
 		memset(sh->page[sh->used], 0, 4096);
@@ -181,6 +261,207 @@ static void load_guest_pdptes(struct vcpu *vcpu)
 			sh->guest_pdpte[i] = 0;
 }
 
+/* --- Cached mode (see struct sp_meta) --- */
+
+/* The pool page (index + 1) holding the shadow table at host-physical hpa; 0: none. */
+static u32 sp_index(const struct shadow_mmu *sh, u64 hpa)
+{
+	u64 n;
+
+	if (hpa < VM_HOSTMEM_BASE)
+		return 0;
+	n = (hpa - VM_HOSTMEM_BASE) >> 12;
+	return n < sh->hp_idx_len ? sh->hp_idx[n] : 0;
+}
+
+static u32 hash_of(u64 gfn)
+{
+	return (u32)((gfn ^ (gfn >> 10)) & (SP_HASH - 1));
+}
+
+/* A guest page that an in-sync shadow page mirrors: no leaf may map it writable. */
+static bool gfn_protected(const struct shadow_mmu *sh, u64 gfn)
+{
+	for (u32 i = sh->hash[hash_of(gfn)]; i; i = sh->meta[i - 1].hnext) {
+		const struct sp_meta *m = &sh->meta[i - 1];
+
+		if (m->gfn == gfn && !(m->flags & (SP_UNSYNC | SP_DIRECT)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Clear R/W in every leaf that may map gfn writable (its rmap list, which holds every writable
+ * leaf of gfn and perhaps stale entries, harmless: only a leaf that still maps gfn writable is
+ * changed). True when one was, and the TLB must then be flushed.
+ */
+static bool write_protect(struct shadow_mmu *sh, u64 gfn, u64 pages)
+{
+	bool any = false;
+	u32 i, next;
+
+	if (gfn >= pages)
+		return false;
+	for (i = sh->rmap[gfn]; i; i = next) {
+		struct rmap_node *nd = &sh->nodes[i - 1];
+		u64 e = *nd->spte;
+
+		next = nd->next;
+		if ((e & (PTE_P | PTE_RW)) == (PTE_P | PTE_RW) && ((e & ADDR_MASK) >> 12) == gfn) {
+			*nd->spte = e & ~(u64)PTE_RW;
+			any = true;
+		}
+		nd->next = sh->free_node;
+		sh->free_node = i;
+	}
+	sh->rmap[gfn] = 0;
+	return any;
+}
+
+/* Note a writable leaf of gfn; false when the node pool is exhausted. */
+static bool rmap_add(struct shadow_mmu *sh, u64 gfn, u64 *spte, u64 pages)
+{
+	u32 i;
+
+	if (gfn >= pages)
+		return true;
+	if (sh->free_node) {
+		i = sh->free_node;
+		sh->free_node = sh->nodes[i - 1].next;
+	} else if (sh->nr_nodes < RMAP_NODES) {
+		i = ++sh->nr_nodes;
+	} else {
+		return false;
+	}
+	sh->nodes[i - 1] = (struct rmap_node){ .spte = spte, .next = sh->rmap[gfn] };
+	sh->rmap[gfn] = i;
+	return true;
+}
+
+/* The shadow page mirroring the guest's table at gfn on `level`, made if there is none (the
+   table then write-protected): its pool index + 1; 0 when the pool is full. */
+static u32 sp_get(struct vcpu *vcpu, u64 gfn, unsigned level)
+{
+	struct shadow_mmu *sh = vcpu->shadow;
+	u32 h = hash_of(gfn), i;
+	u64 hpa;
+
+	for (i = sh->hash[h]; i; i = sh->meta[i - 1].hnext)
+		if (sh->meta[i - 1].gfn == gfn && sh->meta[i - 1].level == level &&
+		    !(sh->meta[i - 1].flags & SP_DIRECT))
+			return i;
+	if (!pool_take(vcpu, &hpa))
+		return 0;
+	i = sh->used;
+	sh->meta[i - 1] = (struct sp_meta){ .gfn = gfn, .level = (u8)level, .hnext = sh->hash[h] };
+	sh->hash[h] = i;
+	if (write_protect(sh, gfn, vcpu->vm->ram_size >> 12))
+		sh->need_flush = true;
+	return i;
+}
+
+/* A direct shadow page: 4 KiB pieces of a guest large page from gfn (not mirrored, not
+   hashed; reached only through its parent entry). */
+static u32 sp_direct(struct vcpu *vcpu, u64 gfn, unsigned level)
+{
+	struct shadow_mmu *sh = vcpu->shadow;
+	u64 hpa;
+
+	if (!pool_take(vcpu, &hpa))
+		return 0;
+	sh->meta[sh->used - 1] = (struct sp_meta){ .gfn = gfn, .level = (u8)level,
+						  .flags = SP_DIRECT };
+	return sh->used;
+}
+
+/* The guest's writes to the table at gfn go ahead: its mirrors are out of sync until the
+   next resync. */
+static void unsync_gfn(struct shadow_mmu *sh, u64 gfn)
+{
+	for (u32 i = sh->hash[hash_of(gfn)]; i; i = sh->meta[i - 1].hnext) {
+		struct sp_meta *m = &sh->meta[i - 1];
+
+		if (m->gfn == gfn && !(m->flags & (SP_UNSYNC | SP_DIRECT))) {
+			m->flags |= SP_UNSYNC;
+			m->unext = sh->unsync_head;
+			sh->unsync_head = i;
+			sh->stats.unsyncs++;
+		}
+	}
+}
+
+static void shadow_reset(struct vcpu *vcpu);
+
+/* The root for the guest's CR3: its PML4's mirror. */
+static void cached_root(struct vcpu *vcpu)
+{
+	struct shadow_mmu *sh = vcpu->shadow;
+	u32 i = sp_get(vcpu, (sh->guest.cr3 & ADDR_MASK) >> 12, 4);
+
+	if (!i && sh->used) { /* the pool is full: start over (KVM's zap-all) */
+		shadow_reset(vcpu);
+		return;
+	}
+	sh->root_hpa = i ? sh->hpa[i - 1] : 0;
+}
+
+/*
+ * Every out-of-sync shadow page brought in line with the guest's table: an entry stays only if
+ * the guest's entry still says what the shadow entry was made from (present, accessed, no
+ * reserved bit; the same page or child table and rights; a writable leaf only while the guest's
+ * is writable and dirty and its page is no mirrored table), else it goes and refills at the
+ * next #PF. The table is then write-protected again.
+ */
+static void cached_resync(struct vcpu *vcpu)
+{
+	struct shadow_mmu *sh = vcpu->shadow;
+	const struct vm *vm = vcpu->vm;
+	u64 pages = vm->ram_size >> 12;
+	bool nx = sh->guest.efer & EFER_NXE;
+	u64 rsvd = RSVD_4LEVEL | (nx ? 0 : PTE_XD), rights = PTE_RW | PTE_US | (nx ? PTE_XD : 0);
+	u32 i = sh->unsync_head;
+
+	sh->unsync_head = 0;
+	while (i) {
+		struct sp_meta *m = &sh->meta[i - 1];
+		u64 *t = sh->page[i - 1];
+		u32 next = m->unext;
+
+		m->flags &= ~SP_UNSYNC;
+		m->unext = 0;
+		sh->stats.resyncs++;
+		for (unsigned k = 0; k < 512; k++) {
+			u64 e = t[k], ge = 0;
+			bool keep;
+
+			if (!(e & PTE_P))
+				continue;
+			keep = guest_read(vm, (m->gfn << 12) + 8 * k, 8, &ge) &&
+			       (ge & (PTE_P | PTE_A)) == (PTE_P | PTE_A) && !(ge & rsvd);
+			if (m->level == 1) {
+				keep = keep && !((ge ^ e) & ADDR_MASK) && !((ge ^ e) & (rights & ~PTE_RW));
+				if (keep && (e & PTE_RW) &&
+				    (!(ge & PTE_RW) || !(ge & PTE_D) ||
+				     gfn_protected(sh, (e & ADDR_MASK) >> 12)))
+					e &= ~(u64)PTE_RW;
+			} else {
+				u32 c = sp_index(sh, e & ADDR_MASK);
+
+				keep = keep && c && !(e & SPTE_LARGE) && !(ge & PTE_PS) &&
+				       !(sh->meta[c - 1].flags & SP_DIRECT) &&
+				       sh->meta[c - 1].gfn == (ge & ADDR_MASK) >> 12 &&
+				       !((ge ^ e) & rights);
+			}
+			t[k] = keep ? e : 0;
+		}
+		if (write_protect(sh, m->gfn, pages))
+			sh->need_flush = true;
+		sh->need_flush = true;
+		i = next;
+	}
+}
+
 /*
  * Drop the whole shadow: a new, empty root. A PAE root gets its four PDPTEs (and their page
  * directories) now, since the CPU loads PDPTEs only at VM entry and MOV CR3 (SDM 27.3.2.4,
@@ -194,7 +475,16 @@ static void shadow_reset(struct vcpu *vcpu)
 	sh->used = 0;
 	sh->stats.resets++;
 	sh->need_flush = true;
-	if (shadow_long(sh)) {
+	if (sh->meta) {
+		memset(sh->hash, 0, sizeof(sh->hash));
+		memset(sh->rmap, 0, (vcpu->vm->ram_size >> 12) * sizeof(*sh->rmap));
+		sh->unsync_head = 0;
+		sh->nr_nodes = sh->free_node = 0;
+	}
+	sh->cached = sh->caching && shadow_long(sh) && (sh->guest.cr0 & CR0_WP);
+	if (sh->cached) {
+		cached_root(vcpu);
+	} else if (shadow_long(sh)) {
 		root = pool_take(vcpu, &sh->root_hpa);
 	} else {
 		/* A PAE CR3 is 32 bits: the vCPU's PDPT slot below 4 GiB (vm.h). */
@@ -216,14 +506,24 @@ bool shadow_load(struct vcpu *vcpu, const struct shadow_regs *guest, struct shad
 	const struct shadow_regs *old = &sh->guest;
 	bool changed = !sh->valid || ((old->cr0 ^ guest->cr0) & KEY_CR0) ||
 		       ((old->cr4 ^ guest->cr4) & KEY_CR4) ||
-		       ((old->efer ^ guest->efer) & KEY_EFER) ||
-		       ((guest->cr0 & CR0_PG) && old->cr3 != guest->cr3);
+		       ((old->efer ^ guest->efer) & KEY_EFER);
+	/* A CR3 load, or a change of CR4.PGE, which flushes global pages too (4.10.4.1; the
+	   shadow has none: the CPU runs without PGE), asks for the same. */
+	bool cr3 = (guest->cr0 & CR0_PG) &&
+		   (old->cr3 != guest->cr3 || sh->cr3_loaded || ((old->cr4 ^ guest->cr4) & CR4_PGE));
 	bool flush;
 
 	sh->guest = *guest;
 	sh->valid = true;
-	if (changed)
+	sh->cr3_loaded = false;
+	if (changed || (cr3 && !sh->cached)) {
 		shadow_reset(vcpu);
+	} else if (cr3) {
+		/* Cached mode: the tables of the new CR3 as they are now, then its root. */
+		cached_resync(vcpu);
+		cached_root(vcpu);
+		sh->need_flush = true;
+	}
 	/* What the CPU runs with (see shadow.h): paging on with PAE, WP and NXE; SMEP and SMAP
 	   only while the guest pages (it has no user/supervisor pages otherwise); no global
 	   pages, so that every shadow drop is a plain VPID flush; LME follows LMA (a guest with
@@ -240,6 +540,16 @@ bool shadow_load(struct vcpu *vcpu, const struct shadow_regs *guest, struct shad
 	return flush;
 }
 
+bool shadow_sync(struct vcpu *vcpu, u64 *root)
+{
+	struct shadow_mmu *sh = vcpu->shadow;
+	bool flush = sh->need_flush;
+
+	sh->need_flush = false;
+	*root = sh->root_hpa;
+	return flush;
+}
+
 void shadow_note_emulation(struct vcpu *vcpu, bool on)
 {
 	if (on)
@@ -248,7 +558,11 @@ void shadow_note_emulation(struct vcpu *vcpu, bool on)
 
 void shadow_flush(struct vcpu *vcpu)
 {
-	shadow_reset(vcpu);
+	/* Cached mode keeps its mirrors, brought in line; else the shadow goes. */
+	if (vcpu->shadow->cached)
+		cached_resync(vcpu);
+	else
+		shadow_reset(vcpu);
 	vcpu->shadow->need_flush = false; /* the caller flushes the TLB */
 }
 
@@ -256,8 +570,9 @@ void shadow_cr3_load(struct vcpu *vcpu)
 {
 	struct shadow_mmu *sh = vcpu->shadow;
 
-	/* The next shadow_load sees the new CR3 (or the same one) and drops the shadow. */
-	sh->valid = false;
+	/* The next shadow_load sees the load (even of the same CR3): a new shadow, or in cached
+	   mode the tables brought in line and the new root. */
+	sh->cr3_loaded = true;
 }
 
 /* The guest's translation of a linear address (SDM 4.3-4.5). */
@@ -432,6 +747,44 @@ static u64 *shadow_leaf(struct vcpu *vcpu, u64 lin, unsigned guest_shift, bool c
 	return t ? &t[(lin >> 12) & 511] : NULL;
 }
 
+/* The leaf slot for lin in cached mode, the shadow pages on the way made or fixed to match
+   the guest's entries gv[] (top first) of the walk w; NULL when the pool is full. */
+static u64 *cached_leaf(struct vcpu *vcpu, u64 lin, const struct gwalk *w, const u64 *gv)
+{
+	struct shadow_mmu *sh = vcpu->shadow;
+	u32 root = sp_index(sh, sh->root_hpa);
+	u64 *t = root ? sh->page[root - 1] : NULL;
+	unsigned large_level = 5 - w->n; /* the guest's leaf level: 1, or 2/3 for a large page */
+
+	for (unsigned level = 4; t && level > 1; level--) {
+		unsigned k = (lin >> (12 + 9 * (level - 1))) & 511;
+		u64 e = t[k], ge = level >= large_level ? gv[4 - level] : 0, rights, want;
+		u32 c = e & PTE_P ? sp_index(sh, e & ADDR_MASK) : 0;
+		bool direct = level <= large_level;
+		const struct sp_meta *m = c ? &sh->meta[c - 1] : NULL;
+
+		if (direct) {
+			/* Under a guest large page: its pieces, from the 4 KiB page of lin. */
+			want = (w->gpa >> 12) & ~((1ull << (9 * (level - 1))) - 1);
+			rights = level == large_level ? ge & (PTE_RW | PTE_US | PTE_XD)
+						      : PTE_RW | PTE_US;
+		} else {
+			want = (ge & ADDR_MASK) >> 12;
+			rights = ge & (PTE_RW | PTE_US | PTE_XD);
+		}
+		if (!m || !(m->flags & SP_DIRECT) != !direct || m->gfn != want ||
+		    m->level != level - 1 || (e & (PTE_RW | PTE_US | PTE_XD)) != rights) {
+			c = direct ? sp_direct(vcpu, want, level - 1) : sp_get(vcpu, want, level - 1);
+			if (!c)
+				return NULL;
+			t[k] = sh->hpa[c - 1] | PTE_P | PTE_A | rights |
+			       (level == large_level ? SPTE_LARGE : 0);
+		}
+		t = sh->page[c - 1];
+	}
+	return t ? &t[(lin >> 12) & 511] : NULL;
+}
+
 void shadow_set_apic_page(struct vcpu *vcpu, u64 gpa)
 {
 	vcpu->shadow->apic_page = gpa;
@@ -522,6 +875,53 @@ int shadow_vmm_walk(void *arg, u64 lin, bool write, u64 *gpa, u32 *pfec)
 	return 0;
 }
 
+/*
+ * Cached mode's fill for an access the guest's tables allow (w, their flags set): the leaf
+ * with the guest leaf's own rights (the mirrored tables above carry the rest), writable only
+ * once the guest's entry is dirty and while its page is no mirrored table. A write to a
+ * mirrored table unsyncs it first: the guest writes its tables freely until the next resync.
+ */
+static enum shadow_fault cached_fill(struct vcpu *vcpu, u64 lin, bool write, const struct gwalk *w,
+				     bool *flush_lin)
+{
+	struct shadow_mmu *sh = vcpu->shadow;
+	u64 pages = vcpu->vm->ram_size >> 12, gv[4] = { 0 }, gl, spte, tgfn = w->gpa >> 12;
+	bool large = w->n < 4, nx = sh->guest.efer & EFER_NXE;
+	u64 *leaf;
+
+	for (unsigned i = 0; i < w->n; i++)
+		guest_read(vcpu->vm, w->entry[i], 8, &gv[i]);
+	gl = gv[w->n - 1];
+	if (write && gfn_protected(sh, tgfn))
+		unsync_gfn(sh, tgfn);
+	spte = w->gpa | PTE_P | PTE_A | PTE_D;
+	if (!large)
+		spte |= (gl & PTE_US) | (nx ? gl & PTE_XD : 0);
+	else
+		spte |= PTE_US; /* the guest's rights are in the directory entry above */
+	if ((gl & PTE_RW) && (write || w->dirty) && !gfn_protected(sh, tgfn))
+		spte |= PTE_RW;
+	for (int attempt = 0;; attempt++) {
+		leaf = cached_leaf(vcpu, lin, w, gv);
+		if (leaf && (!(spte & PTE_RW) || rmap_add(sh, tgfn, leaf, pages)))
+			break;
+		if (leaf && !write) { /* no room to track it writable: read-only will do */
+			spte &= ~(u64)PTE_RW;
+			break;
+		}
+		if (attempt) {
+			vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+					"shadow paging: out of host memory for shadow page tables");
+			return SHADOW_STOP;
+		}
+		shadow_reset(vcpu); /* the pool or the rmap is full: start over */
+	}
+	*flush_lin = true;
+	*leaf = spte;
+	sh->stats.fills++;
+	return SHADOW_FIXED;
+}
+
 enum shadow_fault shadow_page_fault(struct vcpu *vcpu, u64 lin, u32 ec, unsigned cpl, u64 rflags,
 				    u32 *guest_ec, u64 *gpa, bool *flush_lin)
 {
@@ -568,6 +968,8 @@ enum shadow_fault shadow_page_fault(struct vcpu *vcpu, u64 lin, u32 ec, unsigned
 		sh->stats.mmio++;
 		return SHADOW_MMIO;
 	}
+	if (sh->cached)
+		return cached_fill(vcpu, lin, write, &w, flush_lin);
 	spte = w.gpa | PTE_P | PTE_A | PTE_D | (us ? PTE_US : 0) | (xd ? PTE_XD : 0);
 	if (rw && (write || w.dirty))
 		spte |= PTE_RW;
@@ -601,13 +1003,20 @@ enum shadow_fault shadow_page_fault(struct vcpu *vcpu, u64 lin, u32 ec, unsigned
 bool shadow_invlpg(struct vcpu *vcpu, u64 lin)
 {
 	struct shadow_mmu *sh = vcpu->shadow;
-	u64 *t = shadow_long(sh) ? table_at(vcpu->vm, sh->root_hpa)
-				 : table_at_pae(vcpu->vm, sh->root_hpa), e;
 	unsigned level = shadow_long(sh) ? 4 : 3;
+	bool all = false;
+	u64 *t, e;
 
 	sh->stats.invlpg++;
 	if (!(sh->guest.efer & EFER_LMA))
 		lin = (u32)lin;
+	/* INVLPG drops every paging-structure cache entry too (4.10.4.1): out-of-sync mirrors
+	   are brought in line, and the whole TLB goes. */
+	if (sh->cached && sh->unsync_head) {
+		cached_resync(vcpu);
+		all = true;
+	}
+	t = shadow_long(sh) ? table_at(vcpu->vm, sh->root_hpa) : table_at_pae(vcpu->vm, sh->root_hpa);
 	/* Down the shadow; a table entry marked SPTE_LARGE goes whole. The PAE root's PDPTEs
 	   stay (they were loaded at entry); their directories' entries go instead. */
 	for (; t; level--) {
@@ -615,10 +1024,10 @@ bool shadow_invlpg(struct vcpu *vcpu, u64 lin)
 							     : (lin >> (12 + 9 * (level - 1))) & 511;
 		e = t[idx];
 		if (!(e & PTE_P))
-			return false;
+			return all;
 		if (level == 1) {
 			t[idx] = 0;
-			return false;
+			return all;
 		}
 		if ((e & SPTE_LARGE) && !(level == 3 && !shadow_long(sh))) {
 			t[idx] = 0;
@@ -629,7 +1038,7 @@ bool shadow_invlpg(struct vcpu *vcpu, u64 lin)
 		}
 		t = table_at(vcpu->vm, e);
 	}
-	return false;
+	return all;
 }
 
 int shadow_read_virt(struct vcpu *vcpu, u64 lin, void *buf, size_t len)
@@ -657,3 +1066,4 @@ int shadow_read_virt(struct vcpu *vcpu, u64 lin, void *buf, size_t len)
 	}
 	return 0;
 }
+

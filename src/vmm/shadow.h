@@ -41,6 +41,8 @@ struct shadow_stats {
 	u64 invlpg;	/* INVLPG exits */
 	u64 pages_peak; /* shadow pages in use, at most */
 	u64 emulated;	/* switches to real-mode emulation (the soft backend's) */
+	u64 unsyncs;	/* cached mode: mirrored guest tables the guest wrote (out of sync) */
+	u64 resyncs;	/* ... and brought back in line (at CR3 loads and INVLPG) */
 };
 
 /* The shadow MMU of vcpu (vcpu->shadow): 0 or -ENOMEM. */
@@ -54,6 +56,14 @@ void shadow_destroy(struct vcpu *vcpu);
  * shadow. True when the caller must invalidate the vCPU's TLB (INVVPID all contexts of its VPID).
  */
 bool shadow_load(struct vcpu *vcpu, const struct shadow_regs *guest, struct shadow_regs *real);
+/* Cached mode (shadow tables kept across CR3 loads, shadow.c) on or off; on by default for a
+   VM of one vCPU, which the cache needs. Takes effect at the next shadow_load. */
+void shadow_set_caching(struct vcpu *vcpu, bool on);
+
+/* Before each entry: the root GUEST_CR3 must hold (a reset inside an exit handler may have
+   moved it), and true when translations were dropped since (flush the TLB). */
+bool shadow_sync(struct vcpu *vcpu, u64 *root);
+
 /* The guest's last view, as shadow_load took it. */
 void shadow_guest(const struct vcpu *vcpu, struct shadow_regs *guest);
 

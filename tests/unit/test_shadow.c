@@ -305,6 +305,64 @@ static void test_outside_ram(void)
 	CHECK(strstr(vm.stop_msg, "outside RAM") != NULL);
 }
 
+/*
+ * Cached mode (one vCPU, 4-level, CR0.WP = 1): mirrors kept across CR3 loads, guest tables
+ * write-protected, a write to one unsyncs its mirror, CR3 loads and INVLPG resync.
+ */
+static void test_cached(void)
+{
+	u32 gec;
+	u64 gpa, pml4b = 0xa000;
+
+	shadow_set_caching(vcpu, true);
+	tables_4level();
+	*ram64(0x4000 + 5 * 8) = 0x100000 | P | RW | A | D;
+	*ram64(0x4000 + 4 * 8) = 0x4000 | P | RW | A | D; /* the PT, mapped at 0x4000 */
+	*ram64(0x4000 + 3 * 8) = 0x3000 | P | RW | A | D; /* the PD, mapped at 0x3000 */
+	set_paging(CR0_64, 0x1000, CR4_PAE, EFER_64);
+
+	/* A dirty writable page gets a writable leaf; the PT's own page does not: it is a
+	   mirrored table, write-protected. */
+	CHECK_EQ(fault(0x5000, 0, 0, 0, &gec, &gpa), SHADOW_FIXED);
+	CHECK_EQ(spte(0x5000), 0x100000 | P | RW | A | D);
+	CHECK_EQ(fault(0x4000, 0, 0, 0, &gec, &gpa), SHADOW_FIXED);
+	CHECK_EQ(spte(0x4000), 0x4000 | P | A | D);
+	/* The guest writes its PT: the mirror goes out of sync and the write goes ahead. */
+	CHECK_EQ(fault(0x4000, PFEC_P | PFEC_W, 0, 0, &gec, &gpa), SHADOW_FIXED);
+	CHECK_EQ(spte(0x4000), 0x4000 | P | RW | A | D);
+	CHECK_EQ(shadow_stats(vcpu)->unsyncs, 1);
+	*ram64(0x4000 + 5 * 8) = 0x200000 | P | RW | A | D; /* as the guest would */
+	CHECK_EQ(spte(0x5000), 0x100000 | P | RW | A | D); /* stale until invalidated: a TLB's */
+
+	/* Another address space and back: the first one's shadow is kept... */
+	memset(vm.ram + pml4b, 0, 0x1000);
+	*ram64(pml4b) = 0x2000 | P | RW | US; /* shares the PDPT */
+	shadow_cr3_load(vcpu);
+	set_paging(CR0_64, pml4b, CR4_PAE, EFER_64);
+	CHECK(soft_vcpu_vmcs(vcpu)->guest_cr3 != 0);
+	shadow_cr3_load(vcpu);
+	set_paging(CR0_64, 0x1000, CR4_PAE, EFER_64);
+	/* ... but the loads resynced the PT: the changed entry went, the PT is protected again */
+	CHECK_EQ(shadow_stats(vcpu)->resyncs, 1);
+	CHECK_EQ(spte(0x5000), 0);
+	CHECK_EQ(spte(0x4000), 0x4000 | P | A | D);
+	CHECK_EQ(fault(0x5000, 0, 0, 0, &gec, &gpa), SHADOW_FIXED);
+	CHECK_EQ(gpa, 0x200000);
+
+	/* A write to an upper table (the PD) unsyncs it too; INVLPG resyncs: the directory entry
+	   the guest changed goes, and the next fault follows the guest's new PT. */
+	CHECK_EQ(fault(0x3000, PFEC_P | PFEC_W, 0, 0, &gec, &gpa), SHADOW_FIXED);
+	memset(vm.ram + 0x9000, 0, 0x1000);
+	*ram64(0x9000 + 5 * 8) = 0x300000 | P | RW | A | D;
+	*ram64(0x3000) = 0x9000 | P | RW | US;
+	CHECK_EQ(shadow_invlpg(vcpu, 0x123000), true);
+	CHECK_EQ(spte(0x5000), 0);
+	CHECK_EQ(fault(0x5000, 0, 0, 0, &gec, &gpa), SHADOW_FIXED);
+	CHECK_EQ(gpa, 0x300000);
+	CHECK_EQ(spte(0x5000), 0x300000 | P | RW | A | D);
+	shadow_set_caching(vcpu, false);
+}
+
 int main(void)
 {
 	memset(&vm, 0, sizeof(vm));
@@ -313,9 +371,11 @@ int main(void)
 	vcpu = &vm.vcpus[0];
 	CHECK(vcpu->shadow != NULL);
 	if (vcpu->shadow) {
+		shadow_set_caching(vcpu, false); /* the virtual TLB first: */
 		test_4level();
 		test_rights();
 		test_legacy();
+		test_cached();
 		test_outside_ram();
 	}
 	vm_destroy(&vm);
