@@ -903,6 +903,13 @@ static enum shadow_fault cached_fill(struct vcpu *vcpu, u64 lin, bool write, con
 		spte |= PTE_RW;
 	for (int attempt = 0;; attempt++) {
 		leaf = cached_leaf(vcpu, lin, w, gv);
+		/* The walk may just have made the target page a mirrored table. */
+		if (leaf && (spte & PTE_RW) && gfn_protected(sh, tgfn)) {
+			if (write)
+				unsync_gfn(sh, tgfn);
+			else
+				spte &= ~(u64)PTE_RW;
+		}
 		if (leaf && (!(spte & PTE_RW) || rmap_add(sh, tgfn, leaf, pages)))
 			break;
 		if (leaf && !write) { /* no room to track it writable: read-only will do */

@@ -5,13 +5,14 @@
  * the root of tables the VMM builds from the guest's, mapping guest-linear straight to
  * host-physical. docs/vmm.md "Shadow paging" says what it does and what it leaves out.
  *
- * The shadow is a virtual TLB: built on demand from #PF exits (the exception bitmap takes every
- * #PF, SDM vol. 3C 26.2 / 28.2.1: the qualification is the linear address), dropped where the
- * architecture lets a TLB drop translations: all of it at a CR3 load (CR3-load exiting) or a
- * paging-mode change (CR0/CR4 guest/host masks, EFER through the MSR bitmap), one page at
- * INVLPG (INVLPG exiting; SDM vol. 3A 4.10.4). Between those the guest's edits of its own
- * tables need not be seen, as a TLB would not see them, except that a #PF exit always walks the
- * guest's tables afresh: a new present entry or wider rights take effect at once.
+ * The shadow is built on demand from #PF exits (the exception bitmap takes every #PF, SDM vol.
+ * 3C 26.2 / 28.2.1: the qualification is the linear address); a #PF exit always walks the
+ * guest's tables afresh, so a new present entry or wider rights take effect at once. Two ways to
+ * keep it (shadow.c): cached mode (a 4-level guest with CR0.WP = 1 on a one-vCPU VM) mirrors
+ * each guest table, keeps the mirrors across CR3 loads, write-protects the guest's tables and
+ * brings the ones it wrote back in line at CR3 loads, INVLPG and INVPCID (KVM's unsync/resync);
+ * otherwise a virtual TLB, dropped where the architecture lets a TLB drop translations: all of
+ * it at a CR3 load or a paging-mode change, one page at INVLPG (SDM vol. 3A 4.10.4).
  *
  * The CPU always runs with paging on (VMX without unrestricted guest fixes CR0.PE and PG,
  * SDM 27.3.1.1), CR0.WP set (so that write protection of clean pages works even for a guest
@@ -52,8 +53,9 @@ void shadow_destroy(struct vcpu *vcpu);
 /*
  * The guest's paging state as it sees it (`guest`): returns in *real what the VMCS must hold
  * (GUEST_CR0/CR3/CR4/IA32_EFER, before the VMX fixed bits). A change of the state that decides
- * translations (CR0.PG/WP, CR4.PAE/PSE/PGE/SMEP/SMAP, EFER.LMA/NXE, CR3 with paging on) drops the
- * shadow. True when the caller must invalidate the vCPU's TLB (INVVPID all contexts of its VPID).
+ * translations (CR0.PG/WP, CR4.PAE/PSE/SMEP/SMAP, EFER.LMA/NXE) drops the shadow; a CR3 load or
+ * a CR4.PGE change drops it too, or in cached mode resyncs and switches roots. True when the
+ * caller must invalidate the vCPU's TLB (INVVPID all contexts of its VPID).
  */
 bool shadow_load(struct vcpu *vcpu, const struct shadow_regs *guest, struct shadow_regs *real);
 /* Cached mode (shadow tables kept across CR3 loads, shadow.c) on or off; on by default for a
