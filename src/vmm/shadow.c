@@ -6,10 +6,11 @@
  * Shadow tables are host pages (vm_alloc_host_page), kept per vCPU in a pool: a reset returns
  * every page to it at once (pages are zeroed as they are taken again), and a full pool resets
  * the shadow, as KVM zaps all when it reaches its page limit. Shadow entries are PAE/4-level
- * entries: non-leaf entries allow everything (P, R/W, U/S, A), so that the leaf's rights are
- * the translation's (SDM vol. 3A 4.6: rights combine by AND, XD by OR); leaves are 4 KiB, their
- * accessed and dirty flags set in advance (the guest's are the ones that count, and the VMM sets
- * them). A guest page larger than 4 KiB is shadowed by 4 KiB leaves; the table entry above them
+ * entries. In the virtual TLB non-leaf entries allow everything (P, R/W, U/S, A), so that the
+ * leaf's rights are the translation's (SDM vol. 3A 4.6: rights combine by AND, XD by OR); in
+ * cached mode (struct sp_meta) they copy the guest's. Leaves are 4 KiB, their accessed and
+ * dirty flags set in advance (the guest's are the ones that count, and the VMM sets them). A
+ * guest page larger than 4 KiB is shadowed by 4 KiB leaves; the table entry above them
  * carries SPTE_LARGE (bit 9, ignored by the CPU: SDM Tables 4-8, 4-15..4-17) so that INVLPG of
  * any address in it drops the whole table, as INVLPG drops the whole large translation (4.10.4.1).
  */
