@@ -55,7 +55,7 @@
 #define RMAP_NODES (1u << 18)
 
 /*
- * Cached mode (a 4-level guest with CR0.WP = 1 on a one-vCPU VM): shadow tables mirror the
+ * Cached mode (a 4-level guest with CR0.WP = 1): shadow tables mirror the
  * guest's, one shadow page per guest table, kept across CR3 loads. Each guest page that a shadow
  * page mirrors is write-protected in the shadow (no writable leaf maps it), so the guest's writes
  * to its tables fault; the first such write marks the mirrors of that table out of sync and lets
@@ -82,21 +82,21 @@ struct rmap_node {
 	u32 next;
 };
 
-struct shadow_mmu {
-	struct shadow_regs guest;
-	bool valid;	  /* guest holds a state shadow_load took */
-	bool need_flush;  /* translations dropped since the last shadow_load */
-	u64 root_hpa;
-	u64 apic_page;	  /* mapped 1:1 (shadow_set_apic_page), or 0 */
-	u64 guest_pdpte[4]; /* guest PAE paging: its PDPTEs, loaded with CR3 (SDM 4.4.1) */
-	u64 **page;	    /* the pool: host pages and their host-physical addresses */
+/* Host pages for shadow tables, taken in order and all given back at a reset. */
+struct shadow_pool {
+	u64 **page; /* SHADOW_MAX_PAGES host pages and their host-physical addresses */
 	u64 *hpa;
 	unsigned used, nr;
-	struct shadow_stats stats;
-	bool cr3_loaded;    /* a guest MOV CR3 since the last shadow_load */
-	/* The cache (cached mode, below): what each pool page shadows. */
-	bool caching;	    /* allowed (shadow_set_caching; default on) */
-	bool cached;	    /* the current state runs in cached mode */
+};
+
+/*
+ * The cache of cached mode, one per VM (vm->shadow_cache), shared by its vCPUs as KVM's MMU is:
+ * a soft VM's vCPUs run on one host thread, so nothing here needs a lock. The write protection
+ * it keeps holds for every vCPU's leaves, cached or not: each writable leaf of any vCPU is in
+ * the reverse map while the cache is in use.
+ */
+struct shadow_cache {
+	struct shadow_pool pool;
 	struct sp_meta *meta;	 /* per pool page */
 	u32 *hp_idx;		 /* VM host page number -> pool index + 1 */
 	u64 hp_idx_len;
@@ -105,6 +105,28 @@ struct shadow_mmu {
 	u32 *rmap;		 /* per RAM page: first writable-leaf node + 1 */
 	struct rmap_node *nodes; /* RMAP_NODES of them */
 	u32 nr_nodes, free_node;
+	u64 gen;   /* bumped when a leaf lost R/W: every vCPU's TLB flushes before its next entry */
+	u64 epoch; /* bumped at a reset, and when the cache comes into use: roots looked up again,
+		      virtual TLBs dropped (their leaves must be in the reverse map from now) */
+	int nxe;   /* the guest EFER.NXE the mirrors were made under; -1: none yet */
+	unsigned users;
+	u64 unsyncs, resyncs;
+};
+
+struct shadow_mmu {
+	struct shadow_regs guest;
+	bool valid;	  /* guest holds a state shadow_load took */
+	bool need_flush;  /* translations dropped since the last shadow_load */
+	u64 root_hpa;
+	u64 apic_page;	  /* mapped 1:1 (shadow_set_apic_page), or 0 */
+	u64 guest_pdpte[4]; /* guest PAE paging: its PDPTEs, loaded with CR3 (SDM 4.4.1) */
+	struct shadow_pool pool; /* the virtual TLB's */
+	struct shadow_stats stats;
+	bool cr3_loaded;    /* a guest MOV CR3 since the last shadow_load */
+	bool caching;	    /* cached mode allowed (shadow_set_caching; default on) */
+	bool cached;	    /* the current state runs in cached mode */
+	struct shadow_cache *cache; /* the VM's */
+	u64 seen_gen, seen_epoch;
 };
 
 /* The guest's linear address space as the CPU walks the shadow: PAE or 4-level. */
@@ -118,38 +140,64 @@ static bool guest_paging(const struct shadow_mmu *sh)
 	return sh->guest.cr0 & CR0_PG;
 }
 
+static bool pool_init(struct shadow_pool *p)
+{
+	p->page = calloc(SHADOW_MAX_PAGES, sizeof(*p->page));
+	p->hpa = calloc(SHADOW_MAX_PAGES, sizeof(*p->hpa));
+	return p->page && p->hpa;
+}
+
+static void pool_free(struct shadow_pool *p)
+{
+	free(p->page);
+	free(p->hpa);
+}
+
+static void cache_free(struct shadow_cache *c)
+{
+	pool_free(&c->pool);
+	free(c->meta);
+	free(c->hp_idx);
+	free(c->rmap);
+	free(c->nodes);
+	free(c);
+}
+
 int shadow_create(struct vcpu *vcpu)
 {
+	struct vm *vm = vcpu->vm;
 	struct shadow_mmu *sh;
 
-	if (!vcpu->vm->pae_roots) {
-		vcpu->vm->pae_roots = aligned_alloc(4096, (VM_PAE_ROOTS_SIZE + 4095) & ~4095);
-		if (!vcpu->vm->pae_roots)
+	if (!vm->pae_roots) {
+		vm->pae_roots = aligned_alloc(4096, (VM_PAE_ROOTS_SIZE + 4095) & ~4095);
+		if (!vm->pae_roots)
 			return -ENOMEM;
-		memset(vcpu->vm->pae_roots, 0, VM_PAE_ROOTS_SIZE);
+		memset(vm->pae_roots, 0, VM_PAE_ROOTS_SIZE);
+	}
+	if (!vm->shadow_cache) {
+		struct shadow_cache *c = calloc(1, sizeof(*c));
+
+		if (!c || !pool_init(&c->pool) ||
+		    !(c->meta = calloc(SHADOW_MAX_PAGES, sizeof(*c->meta))) ||
+		    !(c->rmap = calloc(vm->ram_size >> 12, sizeof(*c->rmap))) ||
+		    !(c->nodes = calloc(RMAP_NODES, sizeof(*c->nodes)))) {
+			if (c)
+				cache_free(c);
+			return -ENOMEM;
+		}
+		c->nxe = -1;
+		vm->shadow_cache = c;
 	}
 	sh = calloc(1, sizeof(*sh));
 	if (!sh)
 		return -ENOMEM;
 	vcpu->shadow = sh;
-	sh->page = calloc(SHADOW_MAX_PAGES, sizeof(*sh->page));
-	sh->hpa = calloc(SHADOW_MAX_PAGES, sizeof(*sh->hpa));
-	if (!sh->page || !sh->hpa) {
+	sh->cache = vm->shadow_cache;
+	sh->cache->users++;
+	sh->caching = true;
+	if (!pool_init(&sh->pool)) {
 		shadow_destroy(vcpu);
 		return -ENOMEM;
-	}
-	/* The cache is per vCPU, so only a VM of one vCPU may keep shadows across CR3 loads:
-	   with several, one vCPU's writes to a table another mirrors would go unseen (KVM shares
-	   one MMU between its vCPUs instead). */
-	if (vcpu->vm->nr_vcpus == 1) {
-		sh->meta = calloc(SHADOW_MAX_PAGES, sizeof(*sh->meta));
-		sh->rmap = calloc(vcpu->vm->ram_size >> 12, sizeof(*sh->rmap));
-		sh->nodes = calloc(RMAP_NODES, sizeof(*sh->nodes));
-		if (!sh->meta || !sh->rmap || !sh->nodes) {
-			shadow_destroy(vcpu);
-			return -ENOMEM;
-		}
-		sh->caching = true;
 	}
 	return 0;
 }
@@ -158,7 +206,7 @@ void shadow_set_caching(struct vcpu *vcpu, bool on)
 {
 	struct shadow_mmu *sh = vcpu->shadow;
 
-	sh->caching = on && sh->meta;
+	sh->caching = on;
 	sh->valid = false; /* the next shadow_load starts over in the mode asked for */
 }
 
@@ -169,19 +217,22 @@ void shadow_destroy(struct vcpu *vcpu)
 	/* The pages themselves are the VM's host pages, freed with it. */
 	if (!sh)
 		return;
-	free(sh->page);
-	free(sh->hpa);
-	free(sh->meta);
-	free(sh->hp_idx);
-	free(sh->rmap);
-	free(sh->nodes);
+	pool_free(&sh->pool);
+	if (sh->cache && !--sh->cache->users) {
+		cache_free(sh->cache);
+		vcpu->vm->shadow_cache = NULL;
+	}
 	free(sh);
 	vcpu->shadow = NULL;
 }
 
 const struct shadow_stats *shadow_stats(const struct vcpu *vcpu)
 {
-	return &vcpu->shadow->stats;
+	struct shadow_mmu *sh = vcpu->shadow;
+
+	sh->stats.unsyncs = sh->cache->unsyncs; /* the VM's: the cache is shared */
+	sh->stats.resyncs = sh->cache->resyncs;
+	return &sh->stats;
 }
 
 void shadow_guest(const struct vcpu *vcpu, struct shadow_regs *guest)
@@ -189,40 +240,42 @@ void shadow_guest(const struct vcpu *vcpu, struct shadow_regs *guest)
 	*guest = vcpu->shadow->guest;
 }
 
-/* A zeroed page from the pool, or NULL when it is full (or the host is out of memory). */
-static u64 *pool_take(struct vcpu *vcpu, u64 *hpa)
+/* A zeroed page from pool p (the vCPU's, or the cache's, whose pages are indexed by host page
+   number), or NULL when it is full (or the host is out of memory). */
+static u64 *pool_take(struct vcpu *vcpu, struct shadow_pool *p, u64 *hpa)
 {
 	struct shadow_mmu *sh = vcpu->shadow;
+	struct shadow_cache *c = sh->cache;
 
-	if (sh->used == sh->nr) {
-		if (sh->nr == SHADOW_MAX_PAGES)
+	if (p->used == p->nr) {
+		if (p->nr == SHADOW_MAX_PAGES)
 			return NULL;
-		sh->page[sh->nr] = vm_alloc_host_page(vcpu->vm, &sh->hpa[sh->nr]);
-		if (!sh->page[sh->nr])
+		p->page[p->nr] = vm_alloc_host_page(vcpu->vm, &p->hpa[p->nr]);
+		if (!p->page[p->nr])
 			return NULL;
-		if (sh->meta) { /* the page's host page number -> its pool index */
-			u64 n = (sh->hpa[sh->nr] - VM_HOSTMEM_BASE) >> 12;
+		if (p == &c->pool) { /* the page's host page number -> its pool index */
+			u64 n = (p->hpa[p->nr] - VM_HOSTMEM_BASE) >> 12;
 
-			if (n >= sh->hp_idx_len) {
+			if (n >= c->hp_idx_len) {
 				u64 len = 2 * n + 64;
-				u32 *m = realloc(sh->hp_idx, len * sizeof(*m));
+				u32 *m = realloc(c->hp_idx, len * sizeof(*m));
 
 				if (!m)
 					return NULL;
-				memset(m + sh->hp_idx_len, 0, (len - sh->hp_idx_len) * sizeof(*m));
-				sh->hp_idx = m;
-				sh->hp_idx_len = len;
+				memset(m + c->hp_idx_len, 0, (len - c->hp_idx_len) * sizeof(*m));
+				c->hp_idx = m;
+				c->hp_idx_len = len;
 			}
-			sh->hp_idx[n] = sh->nr + 1;
+			c->hp_idx[n] = p->nr + 1;
 		}
-		sh->nr++;
+		p->nr++;
 	} else {
-		memset(sh->page[sh->used], 0, 4096);
+		memset(p->page[p->used], 0, 4096);
 	}
-	*hpa = sh->hpa[sh->used];
-	if (sh->used + 1 > sh->stats.pages_peak)
-		sh->stats.pages_peak = sh->used + 1;
-	return sh->page[sh->used++];
+	*hpa = p->hpa[p->used];
+	if (p->used + 1 > sh->stats.pages_peak)
+		sh->stats.pages_peak = p->used + 1;
+	return p->page[p->used++];
 }
 
 /* The shadow table at host-physical hpa (one of the pool's pages). */
@@ -264,15 +317,15 @@ static void load_guest_pdptes(struct vcpu *vcpu)
 
 /* --- Cached mode (see struct sp_meta) --- */
 
-/* The pool page (index + 1) holding the shadow table at host-physical hpa; 0: none. */
-static u32 sp_index(const struct shadow_mmu *sh, u64 hpa)
+/* The cache pool page (index + 1) holding the shadow table at host-physical hpa; 0: none. */
+static u32 sp_index(const struct shadow_cache *c, u64 hpa)
 {
 	u64 n;
 
 	if (hpa < VM_HOSTMEM_BASE)
 		return 0;
 	n = (hpa - VM_HOSTMEM_BASE) >> 12;
-	return n < sh->hp_idx_len ? sh->hp_idx[n] : 0;
+	return n < c->hp_idx_len ? c->hp_idx[n] : 0;
 }
 
 static u32 hash_of(u64 gfn)
@@ -281,10 +334,10 @@ static u32 hash_of(u64 gfn)
 }
 
 /* A guest page that an in-sync shadow page mirrors: no leaf may map it writable. */
-static bool gfn_protected(const struct shadow_mmu *sh, u64 gfn)
+static bool gfn_protected(const struct shadow_cache *c, u64 gfn)
 {
-	for (u32 i = sh->hash[hash_of(gfn)]; i; i = sh->meta[i - 1].hnext) {
-		const struct sp_meta *m = &sh->meta[i - 1];
+	for (u32 i = c->hash[hash_of(gfn)]; i; i = c->meta[i - 1].hnext) {
+		const struct sp_meta *m = &c->meta[i - 1];
 
 		if (m->gfn == gfn && !(m->flags & (SP_UNSYNC | SP_DIRECT)))
 			return true;
@@ -295,70 +348,75 @@ static bool gfn_protected(const struct shadow_mmu *sh, u64 gfn)
 /*
  * Clear R/W in every leaf that may map gfn writable (its rmap list, which holds every writable
  * leaf of gfn and perhaps stale entries, harmless: only a leaf that still maps gfn writable is
- * changed). True when one was, and the TLB must then be flushed.
+ * changed). When one was, every vCPU's TLB flushes before its next entry (c->gen).
  */
-static bool write_protect(struct shadow_mmu *sh, u64 gfn, u64 pages)
+static void write_protect(struct shadow_cache *c, u64 gfn, u64 pages)
 {
-	bool any = false;
 	u32 i, next;
 
 	if (gfn >= pages)
-		return false;
-	for (i = sh->rmap[gfn]; i; i = next) {
-		struct rmap_node *nd = &sh->nodes[i - 1];
+		return;
+	for (i = c->rmap[gfn]; i; i = next) {
+		struct rmap_node *nd = &c->nodes[i - 1];
 		u64 e = *nd->spte;
 
 		next = nd->next;
 		if ((e & (PTE_P | PTE_RW)) == (PTE_P | PTE_RW) && ((e & ADDR_MASK) >> 12) == gfn) {
 			*nd->spte = e & ~(u64)PTE_RW;
-			any = true;
+			c->gen++;
 		}
-		nd->next = sh->free_node;
-		sh->free_node = i;
+		nd->next = c->free_node;
+		c->free_node = i;
 	}
-	sh->rmap[gfn] = 0;
-	return any;
+	c->rmap[gfn] = 0;
 }
 
 /* Note a writable leaf of gfn; false when the node pool is exhausted. */
-static bool rmap_add(struct shadow_mmu *sh, u64 gfn, u64 *spte, u64 pages)
+static bool rmap_add(struct shadow_cache *c, u64 gfn, u64 *spte, u64 pages)
 {
 	u32 i;
 
 	if (gfn >= pages)
 		return true;
-	if (sh->free_node) {
-		i = sh->free_node;
-		sh->free_node = sh->nodes[i - 1].next;
-	} else if (sh->nr_nodes < RMAP_NODES) {
-		i = ++sh->nr_nodes;
+	if (c->free_node) {
+		i = c->free_node;
+		c->free_node = c->nodes[i - 1].next;
+	} else if (c->nr_nodes < RMAP_NODES) {
+		i = ++c->nr_nodes;
 	} else {
 		return false;
 	}
-	sh->nodes[i - 1] = (struct rmap_node){ .spte = spte, .next = sh->rmap[gfn] };
-	sh->rmap[gfn] = i;
+	c->nodes[i - 1] = (struct rmap_node){ .spte = spte, .next = c->rmap[gfn] };
+	c->rmap[gfn] = i;
 	return true;
+}
+
+/* The cache in use (it mirrors some table): every vCPU's writable leaves are then tracked. */
+static bool cache_in_use(const struct shadow_cache *c)
+{
+	return c->pool.used != 0;
 }
 
 /* The shadow page mirroring the guest's table at gfn on `level`, made if there is none (the
    table then write-protected): its pool index + 1; 0 when the pool is full. */
 static u32 sp_get(struct vcpu *vcpu, u64 gfn, unsigned level)
 {
-	struct shadow_mmu *sh = vcpu->shadow;
+	struct shadow_cache *c = vcpu->shadow->cache;
 	u32 h = hash_of(gfn), i;
 	u64 hpa;
 
-	for (i = sh->hash[h]; i; i = sh->meta[i - 1].hnext)
-		if (sh->meta[i - 1].gfn == gfn && sh->meta[i - 1].level == level &&
-		    !(sh->meta[i - 1].flags & SP_DIRECT))
+	for (i = c->hash[h]; i; i = c->meta[i - 1].hnext)
+		if (c->meta[i - 1].gfn == gfn && c->meta[i - 1].level == level &&
+		    !(c->meta[i - 1].flags & SP_DIRECT))
 			return i;
-	if (!pool_take(vcpu, &hpa))
+	if (!cache_in_use(c))
+		c->epoch++; /* virtual TLBs drop their untracked writable leaves */
+	if (!pool_take(vcpu, &c->pool, &hpa))
 		return 0;
-	i = sh->used;
-	sh->meta[i - 1] = (struct sp_meta){ .gfn = gfn, .level = (u8)level, .hnext = sh->hash[h] };
-	sh->hash[h] = i;
-	if (write_protect(sh, gfn, vcpu->vm->ram_size >> 12))
-		sh->need_flush = true;
+	i = c->pool.used;
+	c->meta[i - 1] = (struct sp_meta){ .gfn = gfn, .level = (u8)level, .hnext = c->hash[h] };
+	c->hash[h] = i;
+	write_protect(c, gfn, vcpu->vm->ram_size >> 12);
 	return i;
 }
 
@@ -366,45 +424,63 @@ static u32 sp_get(struct vcpu *vcpu, u64 gfn, unsigned level)
    hashed; reached only through its parent entry). */
 static u32 sp_direct(struct vcpu *vcpu, u64 gfn, unsigned level)
 {
-	struct shadow_mmu *sh = vcpu->shadow;
+	struct shadow_cache *c = vcpu->shadow->cache;
 	u64 hpa;
 
-	if (!pool_take(vcpu, &hpa))
+	if (!cache_in_use(c))
+		c->epoch++;
+	if (!pool_take(vcpu, &c->pool, &hpa))
 		return 0;
-	sh->meta[sh->used - 1] = (struct sp_meta){ .gfn = gfn, .level = (u8)level,
-						  .flags = SP_DIRECT };
-	return sh->used;
+	c->meta[c->pool.used - 1] = (struct sp_meta){ .gfn = gfn, .level = (u8)level,
+						     .flags = SP_DIRECT };
+	return c->pool.used;
 }
 
 /* The guest's writes to the table at gfn go ahead: its mirrors are out of sync until the
    next resync. */
-static void unsync_gfn(struct shadow_mmu *sh, u64 gfn)
+static void unsync_gfn(struct shadow_cache *c, u64 gfn)
 {
-	for (u32 i = sh->hash[hash_of(gfn)]; i; i = sh->meta[i - 1].hnext) {
-		struct sp_meta *m = &sh->meta[i - 1];
+	for (u32 i = c->hash[hash_of(gfn)]; i; i = c->meta[i - 1].hnext) {
+		struct sp_meta *m = &c->meta[i - 1];
 
 		if (m->gfn == gfn && !(m->flags & (SP_UNSYNC | SP_DIRECT))) {
 			m->flags |= SP_UNSYNC;
-			m->unext = sh->unsync_head;
-			sh->unsync_head = i;
-			sh->stats.unsyncs++;
+			m->unext = c->unsync_head;
+			c->unsync_head = i;
+			c->unsyncs++;
 		}
 	}
 }
 
-static void shadow_reset(struct vcpu *vcpu);
+/* The whole cache dropped (a full pool or reverse map): KVM's zap-all. Every vCPU finds its
+   root again, and the virtual TLBs start over, at their next entry (c->epoch). */
+static void cache_reset(struct vcpu *vcpu)
+{
+	struct shadow_cache *c = vcpu->shadow->cache;
 
-/* The root for the guest's CR3: its PML4's mirror. */
+	c->pool.used = 0;
+	memset(c->hash, 0, sizeof(c->hash));
+	memset(c->rmap, 0, (vcpu->vm->ram_size >> 12) * sizeof(*c->rmap));
+	c->unsync_head = 0;
+	c->nr_nodes = c->free_node = 0;
+	c->nxe = -1;
+	c->epoch++;
+	c->gen++;
+}
+
+/* The root for the guest's CR3: its PML4's mirror (the cache starts over if full). */
 static void cached_root(struct vcpu *vcpu)
 {
 	struct shadow_mmu *sh = vcpu->shadow;
-	u32 i = sp_get(vcpu, (sh->guest.cr3 & ADDR_MASK) >> 12, 4);
+	u64 gfn = (sh->guest.cr3 & ADDR_MASK) >> 12;
+	u32 i = sp_get(vcpu, gfn, 4);
 
-	if (!i && sh->used) { /* the pool is full: start over (KVM's zap-all) */
-		shadow_reset(vcpu);
-		return;
+	if (!i) {
+		cache_reset(vcpu);
+		i = sp_get(vcpu, gfn, 4);
 	}
-	sh->root_hpa = i ? sh->hpa[i - 1] : 0;
+	sh->root_hpa = i ? sh->cache->pool.hpa[i - 1] : 0;
+	sh->seen_epoch = sh->cache->epoch;
 }
 
 /*
@@ -412,26 +488,27 @@ static void cached_root(struct vcpu *vcpu)
  * the guest's entry still says what the shadow entry was made from (present, accessed, no
  * reserved bit; the same page or child table and rights; a writable leaf only while the guest's
  * is writable and dirty and its page is no mirrored table), else it goes and refills at the
- * next #PF. The table is then write-protected again.
+ * next #PF. The table is then write-protected again. The caller's TLB flushes.
  */
 static void cached_resync(struct vcpu *vcpu)
 {
 	struct shadow_mmu *sh = vcpu->shadow;
+	struct shadow_cache *c = sh->cache;
 	const struct vm *vm = vcpu->vm;
 	u64 pages = vm->ram_size >> 12;
-	bool nx = sh->guest.efer & EFER_NXE;
+	bool nx = c->nxe > 0;
 	u64 rsvd = RSVD_4LEVEL | (nx ? 0 : PTE_XD), rights = PTE_RW | PTE_US | (nx ? PTE_XD : 0);
-	u32 i = sh->unsync_head;
+	u32 i = c->unsync_head;
 
-	sh->unsync_head = 0;
+	c->unsync_head = 0;
 	while (i) {
-		struct sp_meta *m = &sh->meta[i - 1];
-		u64 *t = sh->page[i - 1];
+		struct sp_meta *m = &c->meta[i - 1];
+		u64 *t = c->pool.page[i - 1];
 		u32 next = m->unext;
 
 		m->flags &= ~SP_UNSYNC;
 		m->unext = 0;
-		sh->stats.resyncs++;
+		c->resyncs++;
 		for (unsigned k = 0; k < 512; k++) {
 			u64 e = t[k], ge = 0;
 			bool keep;
@@ -444,20 +521,22 @@ static void cached_resync(struct vcpu *vcpu)
 				keep = keep && !((ge ^ e) & ADDR_MASK) && !((ge ^ e) & (rights & ~PTE_RW));
 				if (keep && (e & PTE_RW) &&
 				    (!(ge & PTE_RW) || !(ge & PTE_D) ||
-				     gfn_protected(sh, (e & ADDR_MASK) >> 12)))
+				     gfn_protected(c, (e & ADDR_MASK) >> 12)))
 					e &= ~(u64)PTE_RW;
 			} else {
-				u32 c = sp_index(sh, e & ADDR_MASK);
+				u32 ch = sp_index(c, e & ADDR_MASK);
 
-				keep = keep && c && !(e & SPTE_LARGE) && !(ge & PTE_PS) &&
-				       !(sh->meta[c - 1].flags & SP_DIRECT) &&
-				       sh->meta[c - 1].gfn == (ge & ADDR_MASK) >> 12 &&
+				keep = keep && ch && !(e & SPTE_LARGE) && !(ge & PTE_PS) &&
+				       !(c->meta[ch - 1].flags & SP_DIRECT) &&
+				       c->meta[ch - 1].gfn == (ge & ADDR_MASK) >> 12 &&
 				       !((ge ^ e) & rights);
 			}
+			/* A leaf that loses R/W may sit writable in any vCPU's TLB: all flush. */
+			if ((t[k] & PTE_RW) && !(keep && (e & PTE_RW)) && m->level == 1)
+				c->gen++;
 			t[k] = keep ? e : 0;
 		}
-		if (write_protect(sh, m->gfn, pages))
-			sh->need_flush = true;
+		write_protect(c, m->gfn, pages);
 		sh->need_flush = true;
 		i = next;
 	}
@@ -471,22 +550,23 @@ static void cached_resync(struct vcpu *vcpu)
 static void shadow_reset(struct vcpu *vcpu)
 {
 	struct shadow_mmu *sh = vcpu->shadow;
+	struct shadow_cache *c = sh->cache;
+	int nxe = !!(sh->guest.efer & EFER_NXE);
 	u64 *root;
 
-	sh->used = 0;
+	sh->pool.used = 0;
 	sh->stats.resets++;
 	sh->need_flush = true;
-	if (sh->meta) {
-		memset(sh->hash, 0, sizeof(sh->hash));
-		memset(sh->rmap, 0, (vcpu->vm->ram_size >> 12) * sizeof(*sh->rmap));
-		sh->unsync_head = 0;
-		sh->nr_nodes = sh->free_node = 0;
-	}
-	sh->cached = sh->caching && shadow_long(sh) && (sh->guest.cr0 & CR0_WP);
+	sh->seen_epoch = c->epoch;
+	/* Cached mode: a 4-level guest with CR0.WP = 1 whose EFER.NXE is the mirrors' (the
+	   vCPUs of one OS agree; one that does not keeps a virtual TLB). */
+	sh->cached = sh->caching && shadow_long(sh) && (sh->guest.cr0 & CR0_WP) &&
+		     (c->nxe < 0 || c->nxe == nxe);
 	if (sh->cached) {
+		c->nxe = nxe;
 		cached_root(vcpu);
 	} else if (shadow_long(sh)) {
-		root = pool_take(vcpu, &sh->root_hpa);
+		root = pool_take(vcpu, &sh->pool, &sh->root_hpa);
 	} else {
 		/* A PAE CR3 is 32 bits: the vCPU's PDPT slot below 4 GiB (vm.h). */
 		sh->root_hpa = VM_PAE_ROOTS_BASE + 32 * vcpu->id;
@@ -494,7 +574,7 @@ static void shadow_reset(struct vcpu *vcpu)
 		for (unsigned i = 0; i < 4; i++) {
 			u64 hpa;
 
-			root[i] = pool_take(vcpu, &hpa) ? hpa | PTE_P : 0;
+			root[i] = pool_take(vcpu, &sh->pool, &hpa) ? hpa | PTE_P : 0;
 		}
 	}
 	if (guest_paging(sh) && (sh->guest.cr4 & CR4_PAE) && !shadow_long(sh))
@@ -544,8 +624,20 @@ bool shadow_load(struct vcpu *vcpu, const struct shadow_regs *guest, struct shad
 bool shadow_sync(struct vcpu *vcpu, u64 *root)
 {
 	struct shadow_mmu *sh = vcpu->shadow;
-	bool flush = sh->need_flush;
+	struct shadow_cache *c = sh->cache;
+	bool flush = sh->need_flush || sh->seen_gen != c->gen;
 
+	/* The cache was dropped, or came into use: a cached vCPU finds its root again, a
+	   virtual TLB starts over (its writable leaves must be tracked from now on). */
+	if (sh->seen_epoch != c->epoch && sh->valid) {
+		if (sh->cached)
+			cached_root(vcpu);
+		else
+			shadow_reset(vcpu);
+		flush = true;
+	}
+	sh->seen_epoch = c->epoch;
+	sh->seen_gen = c->gen;
 	sh->need_flush = false;
 	*root = sh->root_hpa;
 	return flush;
@@ -715,7 +807,7 @@ static u64 *shadow_next(struct vcpu *vcpu, u64 *table, unsigned idx, bool large,
 	}
 	if (!create)
 		return NULL;
-	next = pool_take(vcpu, &hpa);
+	next = pool_take(vcpu, &vcpu->shadow->pool, &hpa);
 	if (next)
 		table[idx] = hpa | PTE_P | PTE_RW | PTE_US | PTE_A | (large ? SPTE_LARGE : 0);
 	return next;
@@ -753,16 +845,17 @@ static u64 *shadow_leaf(struct vcpu *vcpu, u64 lin, unsigned guest_shift, bool c
 static u64 *cached_leaf(struct vcpu *vcpu, u64 lin, const struct gwalk *w, const u64 *gv)
 {
 	struct shadow_mmu *sh = vcpu->shadow;
-	u32 root = sp_index(sh, sh->root_hpa);
-	u64 *t = root ? sh->page[root - 1] : NULL;
+	struct shadow_cache *c = sh->cache;
+	u32 root = sp_index(c, sh->root_hpa);
+	u64 *t = root ? c->pool.page[root - 1] : NULL;
 	unsigned large_level = 5 - w->n; /* the guest's leaf level: 1, or 2/3 for a large page */
 
 	for (unsigned level = 4; t && level > 1; level--) {
 		unsigned k = (lin >> (12 + 9 * (level - 1))) & 511;
 		u64 e = t[k], ge = level >= large_level ? gv[4 - level] : 0, rights, want;
-		u32 c = e & PTE_P ? sp_index(sh, e & ADDR_MASK) : 0;
+		u32 ch = e & PTE_P ? sp_index(c, e & ADDR_MASK) : 0;
 		bool direct = level <= large_level;
-		const struct sp_meta *m = c ? &sh->meta[c - 1] : NULL;
+		const struct sp_meta *m = ch ? &c->meta[ch - 1] : NULL;
 
 		if (direct) {
 			/* Under a guest large page: its pieces, from the 4 KiB page of lin. */
@@ -775,15 +868,39 @@ static u64 *cached_leaf(struct vcpu *vcpu, u64 lin, const struct gwalk *w, const
 		}
 		if (!m || !(m->flags & SP_DIRECT) != !direct || m->gfn != want ||
 		    m->level != level - 1 || (e & (PTE_RW | PTE_US | PTE_XD)) != rights) {
-			c = direct ? sp_direct(vcpu, want, level - 1) : sp_get(vcpu, want, level - 1);
-			if (!c)
+			ch = direct ? sp_direct(vcpu, want, level - 1) : sp_get(vcpu, want, level - 1);
+			if (!ch)
 				return NULL;
-			t[k] = sh->hpa[c - 1] | PTE_P | PTE_A | rights |
+			t[k] = c->pool.hpa[ch - 1] | PTE_P | PTE_A | rights |
 			       (level == large_level ? SPTE_LARGE : 0);
 		}
-		t = sh->page[c - 1];
+		t = c->pool.page[ch - 1];
 	}
 	return t ? &t[(lin >> 12) & 511] : NULL;
+}
+
+/*
+ * Write protection for a leaf about to map tgfn with `spte` (any vCPU's, cached or not, while
+ * the cache is in use): a write to a mirrored table unsyncs it; a read maps it read-only; a
+ * writable leaf goes into the reverse map. False when that is full and the access a write.
+ */
+static bool leaf_protect(struct vcpu *vcpu, u64 tgfn, bool write, u64 *leaf, u64 *spte)
+{
+	struct shadow_cache *c = vcpu->shadow->cache;
+
+	if (!cache_in_use(c) || !(*spte & PTE_RW))
+		return true;
+	if (gfn_protected(c, tgfn)) {
+		if (!write) {
+			*spte &= ~(u64)PTE_RW;
+			return true;
+		}
+		unsync_gfn(c, tgfn);
+	}
+	if (rmap_add(c, tgfn, leaf, vcpu->vm->ram_size >> 12))
+		return true;
+	*spte &= ~(u64)PTE_RW; /* no room to track it writable: read-only will do for a read */
+	return !write;
 }
 
 void shadow_set_apic_page(struct vcpu *vcpu, u64 gpa)
@@ -886,43 +1003,35 @@ static enum shadow_fault cached_fill(struct vcpu *vcpu, u64 lin, bool write, con
 				     bool *flush_lin)
 {
 	struct shadow_mmu *sh = vcpu->shadow;
-	u64 pages = vcpu->vm->ram_size >> 12, gv[4] = { 0 }, gl, spte, tgfn = w->gpa >> 12;
+	u64 gv[4] = { 0 }, gl, spte, tgfn = w->gpa >> 12;
 	bool large = w->n < 4, nx = sh->guest.efer & EFER_NXE;
 	u64 *leaf;
 
 	for (unsigned i = 0; i < w->n; i++)
 		guest_read(vcpu->vm, w->entry[i], 8, &gv[i]);
 	gl = gv[w->n - 1];
-	if (write && gfn_protected(sh, tgfn))
-		unsync_gfn(sh, tgfn);
 	spte = w->gpa | PTE_P | PTE_A | PTE_D;
 	if (!large)
 		spte |= (gl & PTE_US) | (nx ? gl & PTE_XD : 0);
 	else
 		spte |= PTE_US; /* the guest's rights are in the directory entry above */
-	if ((gl & PTE_RW) && (write || w->dirty) && !gfn_protected(sh, tgfn))
+	if ((gl & PTE_RW) && (write || w->dirty))
 		spte |= PTE_RW;
 	for (int attempt = 0;; attempt++) {
+		/* The walk may make the target page a mirrored table: protection after it. */
 		leaf = cached_leaf(vcpu, lin, w, gv);
-		/* The walk may just have made the target page a mirrored table. */
-		if (leaf && (spte & PTE_RW) && gfn_protected(sh, tgfn)) {
-			if (write)
-				unsync_gfn(sh, tgfn);
-			else
-				spte &= ~(u64)PTE_RW;
-		}
-		if (leaf && (!(spte & PTE_RW) || rmap_add(sh, tgfn, leaf, pages)))
+		if (leaf && leaf_protect(vcpu, tgfn, write, leaf, &spte))
 			break;
-		if (leaf && !write) { /* no room to track it writable: read-only will do */
-			spte &= ~(u64)PTE_RW;
-			break;
-		}
 		if (attempt) {
 			vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
 					"shadow paging: out of host memory for shadow page tables");
 			return SHADOW_STOP;
 		}
-		shadow_reset(vcpu); /* the pool or the rmap is full: start over */
+		/* The pool or the reverse map is full: start over (KVM's zap-all). */
+		cache_reset(vcpu);
+		cached_root(vcpu);
+		if ((gl & PTE_RW) && (write || w->dirty))
+			spte |= PTE_RW;
 	}
 	*flush_lin = true;
 	*leaf = spte;
@@ -987,6 +1096,11 @@ enum shadow_fault shadow_page_fault(struct vcpu *vcpu, u64 lin, u32 ec, unsigned
 			spte |= PTE_XD;
 	}
 	leaf = shadow_leaf(vcpu, lin, w.shift, true);
+	if (leaf && !leaf_protect(vcpu, w.gpa >> 12, write, leaf, &spte)) {
+		cache_reset(vcpu); /* the reverse map is full */
+		spte |= PTE_RW;
+		leaf_protect(vcpu, w.gpa >> 12, write, leaf, &spte);
+	}
 	if (!leaf) {
 		/* The pool is full: start again with an empty shadow (KVM's zap-all). */
 		shadow_reset(vcpu);
@@ -996,6 +1110,7 @@ enum shadow_fault shadow_page_fault(struct vcpu *vcpu, u64 lin, u32 ec, unsigned
 					"shadow paging: out of host memory for shadow page tables");
 			return SHADOW_STOP;
 		}
+		leaf_protect(vcpu, w.gpa >> 12, write, leaf, &spte);
 	}
 	if (*leaf != spte) {
 		*flush_lin = *leaf != 0;
@@ -1020,7 +1135,7 @@ bool shadow_invlpg(struct vcpu *vcpu, u64 lin)
 		lin = (u32)lin;
 	/* INVLPG drops every paging-structure cache entry too (4.10.4.1): out-of-sync mirrors
 	   are brought in line, and the whole TLB goes. */
-	if (sh->cached && sh->unsync_head) {
+	if (sh->cached && sh->cache->unsync_head) {
 		cached_resync(vcpu);
 		all = true;
 	}

@@ -8,7 +8,7 @@
  * The shadow is built on demand from #PF exits (the exception bitmap takes every #PF, SDM vol.
  * 3C 26.2 / 28.2.1: the qualification is the linear address); a #PF exit always walks the
  * guest's tables afresh, so a new present entry or wider rights take effect at once. Two ways to
- * keep it (shadow.c): cached mode (a 4-level guest with CR0.WP = 1 on a one-vCPU VM) mirrors
+ * keep it (shadow.c): cached mode (a 4-level guest with CR0.WP = 1; one cache per VM) mirrors
  * each guest table, keeps the mirrors across CR3 loads, write-protects the guest's tables and
  * brings the ones it wrote back in line at CR3 loads, INVLPG and INVPCID (KVM's unsync/resync);
  * otherwise a virtual TLB, dropped where the architecture lets a TLB drop translations: all of
@@ -58,8 +58,8 @@ void shadow_destroy(struct vcpu *vcpu);
  * caller must invalidate the vCPU's TLB (INVVPID all contexts of its VPID).
  */
 bool shadow_load(struct vcpu *vcpu, const struct shadow_regs *guest, struct shadow_regs *real);
-/* Cached mode (shadow tables kept across CR3 loads, shadow.c) on or off; on by default for a
-   VM of one vCPU, which the cache needs. Takes effect at the next shadow_load. */
+/* Cached mode (shadow tables kept across CR3 loads, shadow.c) on (the default) or off for this
+   vCPU. Takes effect at the next shadow_load. */
 void shadow_set_caching(struct vcpu *vcpu, bool on);
 
 /* Before each entry: the root GUEST_CR3 must hold (a reset inside an exit handler may have

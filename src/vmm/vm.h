@@ -277,6 +277,7 @@ struct vm {
 	bool *borrowed_pages; /* vm_map_host_page's: not freed */
 	unsigned nr_host_pages, cap_host_pages;
 	u8 *pae_roots; /* VM_PAE_ROOTS_SIZE bytes at VM_PAE_ROOTS_BASE (shadow paging), or NULL */
+	struct shadow_cache *shadow_cache; /* shadow paging's, shared by the vCPUs (vmm/shadow.c) */
 	/* Set before vm_create(), which keeps it (vmm_policy_set); zero is the default policy. */
 	struct vmm_policy policy;
 	u64 eptp;		/* 0 when EPT is off (vmm/ept.c) */

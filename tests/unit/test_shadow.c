@@ -31,17 +31,18 @@ static void discard_tx(void *opaque, u8 byte)
 }
 
 static const struct uart_host no_console = { .tx = discard_tx };
-static struct vm vm;
+static struct vm vm_main, *vmp = &vm_main;
+#define VM (*vmp) /* the VM the helpers work on */
 static struct vcpu *vcpu;
 
 static u64 *ram64(u64 gpa)
 {
-	return (u64 *)(vm.ram + gpa);
+	return (u64 *)(VM.ram + gpa);
 }
 
 static u32 *ram32(u64 gpa)
 {
-	return (u32 *)(vm.ram + gpa);
+	return (u32 *)(VM.ram + gpa);
 }
 
 /* The guest's paging state as the exit handlers set it (backend set_sregs). */
@@ -49,7 +50,7 @@ static void set_paging(u64 cr0, u64 cr3, u64 cr4, u64 efer)
 {
 	struct x86_sregs s;
 
-	vm.backend->get_sregs(vcpu, &s);
+	VM.backend->get_sregs(vcpu, &s);
 	s.cr0 = cr0 | CR0_ET;
 	s.cr3 = cr3;
 	s.cr4 = cr4;
@@ -57,7 +58,7 @@ static void set_paging(u64 cr0, u64 cr3, u64 cr4, u64 efer)
 	/* a flat 64-bit or 32-bit code segment to match */
 	s.seg[SEG_CS].ar = efer & EFER_LMA ? 0xa09b : 0xc09b;
 	s.seg[SEG_SS].ar = 0xc093;
-	vm.backend->set_sregs(vcpu, &s);
+	VM.backend->set_sregs(vcpu, &s);
 }
 
 /* The shadow leaf for lin as the CPU would find it from GUEST_CR3; 0 when none. */
@@ -69,20 +70,20 @@ static u64 spte(u64 lin)
 	int level = lma ? 4 : 2;
 
 	if (lma) {
-		t = (u64 *)vm_host_ptr(&vm, cr3 & ~0xfffull, 4096);
+		t = (u64 *)vm_host_ptr(&VM, cr3 & ~0xfffull, 4096);
 	} else {
-		u64 *pdpt = (u64 *)vm_host_ptr(&vm, cr3 & ~0x1full, 32);
+		u64 *pdpt = (u64 *)vm_host_ptr(&VM, cr3 & ~0x1full, 32);
 
 		e = pdpt[(lin >> 30) & 3];
 		if (!(e & P))
 			return 0;
-		t = (u64 *)vm_host_ptr(&vm, e & 0xffffffffff000ull, 4096);
+		t = (u64 *)vm_host_ptr(&VM, e & 0xffffffffff000ull, 4096);
 	}
 	for (; level >= 1; level--) {
 		e = t[(lin >> (12 + 9 * (level - 1))) & 511];
 		if (level == 1 || !(e & P))
 			return e;
-		t = (u64 *)vm_host_ptr(&vm, e & 0xffffffffff000ull, 4096);
+		t = (u64 *)vm_host_ptr(&VM, e & 0xffffffffff000ull, 4096);
 	}
 	return 0;
 }
@@ -102,7 +103,7 @@ static enum shadow_fault fault(u64 lin, u32 ec, unsigned cpl, u64 rflags, u32 *g
 /* 4-level tables: PML4 0x1000, PDPT 0x2000, PD 0x3000, PT 0x4000 (linear 0-2 MiB). */
 static void tables_4level(void)
 {
-	memset(vm.ram + 0x1000, 0, 0x4000);
+	memset(VM.ram + 0x1000, 0, 0x4000);
 	*ram64(0x1000) = 0x2000 | P | RW | US;
 	*ram64(0x2000) = 0x3000 | P | RW | US;
 	*ram64(0x3000) = 0x4000 | P | RW | US;
@@ -118,10 +119,10 @@ static void test_4level(void)
 	set_paging(CR0_64, 0x1000, CR4_PAE, EFER_64);
 
 	/* The VMCS holds the shadow; the guest reads its own CR3 and EFER back. */
-	vm.backend->get_sregs(vcpu, &s);
+	VM.backend->get_sregs(vcpu, &s);
 	CHECK_EQ(s.cr3, 0x1000);
 	CHECK(soft_vcpu_vmcs(vcpu)->guest_cr3 != 0x1000);
-	CHECK_EQ(vm.backend->get_msr(vcpu, MSR_IA32_EFER, &efer), 0);
+	CHECK_EQ(VM.backend->get_msr(vcpu, MSR_IA32_EFER, &efer), 0);
 	CHECK_EQ(efer, EFER_64);
 	CHECK(soft_vcpu_vmcs(vcpu)->guest_cr0 & CR0_WP);
 
@@ -168,9 +169,9 @@ static void test_4level(void)
 
 	/* The VMM's own accesses (string I/O) and reads through the guest's tables. */
 	u8 buf[4];
-	memcpy(vm.ram + 0x101ffe, "\x11\x22", 2);
+	memcpy(VM.ram + 0x101ffe, "\x11\x22", 2);
 	*ram64(0x4000 + 7 * 8) = 0x102000 | P | RW;
-	memcpy(vm.ram + 0x102000, "\x33\x44", 2);
+	memcpy(VM.ram + 0x102000, "\x33\x44", 2);
 	CHECK_EQ(shadow_read_virt(vcpu, 0x6ffe, buf, 4), 0);
 	CHECK(!memcmp(buf, "\x11\x22\x33\x44", 4));
 	CHECK_EQ(shadow_read_virt(vcpu, 0x9ffe, buf, 4), -EFAULT);
@@ -198,9 +199,9 @@ static void test_4level(void)
 		static struct x86_state st;
 
 		set_paging(CR0_64, 0x1000, CR4_PAE, EFER_LME | EFER_LMA);
-		vm.backend->get_state(vcpu, &st);
-		CHECK_EQ(vm.backend->set_state(vcpu, &st), 0);
-		CHECK_EQ(vm.backend->get_msr(vcpu, MSR_IA32_EFER, &efer), 0);
+		VM.backend->get_state(vcpu, &st);
+		CHECK_EQ(VM.backend->set_state(vcpu, &st), 0);
+		CHECK_EQ(VM.backend->get_msr(vcpu, MSR_IA32_EFER, &efer), 0);
 		CHECK_EQ(efer, EFER_LME | EFER_LMA);
 		CHECK(soft_vcpu_vmcs(vcpu)->guest_ia32_efer & EFER_NXE);
 		set_paging(CR0_64, 0x1000, CR4_PAE, EFER_64);
@@ -267,7 +268,7 @@ static void test_legacy(void)
 	CHECK_EQ(v->guest_ia32_efer & EFER_LME, 0);
 
 	/* PAE: PDPT at 0x6000, PD 0x7000, PT 0x8000 */
-	memset(vm.ram + 0x6000, 0, 0x3000);
+	memset(VM.ram + 0x6000, 0, 0x3000);
 	*ram64(0x6000) = 0x7000 | P;
 	*ram64(0x7000) = 0x8000 | P | RW;
 	*ram64(0x8000 + 5 * 8) = 0x100000 | P | RW;
@@ -279,7 +280,7 @@ static void test_legacy(void)
 	CHECK_EQ(gec, 0);
 
 	/* 32-bit paging with a 4 MiB page (PSE): two shadow directory entries, both dropped */
-	memset(vm.ram + 0x9000, 0, 0x1000);
+	memset(VM.ram + 0x9000, 0, 0x1000);
 	*ram32(0x9000 + 4) = 0x400000 | P | RW | PS;
 	set_paging(CR0_PE | CR0_PG | CR0_WP, 0x9000, CR4_PSE, 0);
 	CHECK_EQ(fault(0x401234, 0, 0, 0, &gec, &gpa), SHADOW_FIXED);
@@ -301,8 +302,8 @@ static void test_outside_ram(void)
 	*ram64(0x3000 + 2 * 8) = 0x40000000 | P | RW; /* a page table past RAM */
 	set_paging(CR0_64, 0x1000, CR4_PAE, EFER_64);
 	CHECK_EQ(fault(0x400000, 0, 0, 0, &gec, &gpa), SHADOW_STOP);
-	CHECK(vm.stop);
-	CHECK(strstr(vm.stop_msg, "outside RAM") != NULL);
+	CHECK(VM.stop);
+	CHECK(strstr(VM.stop_msg, "outside RAM") != NULL);
 }
 
 /*
@@ -335,7 +336,7 @@ static void test_cached(void)
 	CHECK_EQ(spte(0x5000), 0x100000 | P | RW | A | D); /* stale until invalidated: a TLB's */
 
 	/* Another address space and back: the first one's shadow is kept... */
-	memset(vm.ram + pml4b, 0, 0x1000);
+	memset(VM.ram + pml4b, 0, 0x1000);
 	*ram64(pml4b) = 0x2000 | P | RW | US; /* shares the PDPT */
 	shadow_cr3_load(vcpu);
 	set_paging(CR0_64, pml4b, CR4_PAE, EFER_64);
@@ -352,7 +353,7 @@ static void test_cached(void)
 	/* A write to an upper table (the PD) unsyncs it too; INVLPG resyncs: the directory entry
 	   the guest changed goes, and the next fault follows the guest's new PT. */
 	CHECK_EQ(fault(0x3000, PFEC_P | PFEC_W, 0, 0, &gec, &gpa), SHADOW_FIXED);
-	memset(vm.ram + 0x9000, 0, 0x1000);
+	memset(VM.ram + 0x9000, 0, 0x1000);
 	*ram64(0x9000 + 5 * 8) = 0x300000 | P | RW | A | D;
 	*ram64(0x3000) = 0x9000 | P | RW | US;
 	CHECK_EQ(shadow_invlpg(vcpu, 0x123000), true);
@@ -363,12 +364,62 @@ static void test_cached(void)
 	shadow_set_caching(vcpu, false);
 }
 
+/*
+ * Two vCPUs share the cache (KVM's one MMU per VM): a table vCPU 0's shadow mirrors is
+ * write-protected in vCPU 1's leaves too, so vCPU 1's write to it unsyncs it.
+ */
+static void test_shared(void)
+{
+	static struct vm vm2;
+	struct vcpu *v0, *v1;
+	u32 gec;
+	u64 gpa;
+
+	memset(&vm2, 0, sizeof(vm2));
+	vm2.nr_vcpus = 2;
+	CHECK_EQ(vmm_policy_set(&vm2, "ept", false), 0);
+	CHECK_EQ(vm_create(&vm2, 8 << 20, &backend_soft, &no_console), 0);
+	vmp = &vm2; /* the helpers work on VM and vcpu */
+	v0 = &VM.vcpus[0];
+	v1 = &VM.vcpus[1];
+	CHECK(v0->shadow && v1->shadow && VM.shadow_cache);
+	if (v0->shadow && v1->shadow) {
+		tables_4level();
+		*ram64(0x4000 + 5 * 8) = 0x100000 | P | RW | A | D;
+		*ram64(0x4000 + 4 * 8) = 0x4000 | P | RW | A | D;
+		vcpu = v0;
+		set_paging(CR0_64, 0x1000, CR4_PAE, EFER_64);
+		vcpu = v1;
+		set_paging(CR0_64, 0x1000, CR4_PAE, EFER_64);
+		vcpu = v0;
+		CHECK_EQ(fault(0x5000, 0, 0, 0, &gec, &gpa), SHADOW_FIXED); /* mirrors the PT */
+		vcpu = v1;
+		CHECK_EQ(fault(0x4000, 0, 0, 0, &gec, &gpa), SHADOW_FIXED);
+		CHECK_EQ(spte(0x4000), 0x4000 | P | A | D); /* read-only in vCPU 1 too */
+		CHECK_EQ(fault(0x4000, PFEC_P | PFEC_W, 0, 0, &gec, &gpa), SHADOW_FIXED);
+		CHECK_EQ(spte(0x4000), 0x4000 | P | RW | A | D);
+		CHECK_EQ(shadow_stats(v0)->unsyncs, 1); /* seen by the VM's cache */
+		/* vCPU 0's CR3 load resyncs it, and both vCPUs' TLBs flush (the write lost R/W) */
+		vcpu = v0;
+		shadow_cr3_load(vcpu);
+		set_paging(CR0_64, 0x1000, CR4_PAE, EFER_64);
+		CHECK_EQ(shadow_stats(v0)->resyncs, 1);
+		vcpu = v1;
+		CHECK_EQ(spte(0x4000), 0x4000 | P | A | D);
+		u64 root;
+		CHECK(shadow_sync(v1, &root)); /* its TLB must flush before it runs again */
+	}
+	vm_destroy(&VM);
+	vmp = &vm_main;
+	vcpu = &VM.vcpus[0];
+}
+
 int main(void)
 {
-	memset(&vm, 0, sizeof(vm));
-	CHECK_EQ(vmm_policy_set(&vm, "ept", false), 0);
-	CHECK_EQ(vm_create(&vm, 8 << 20, &backend_soft, &no_console), 0);
-	vcpu = &vm.vcpus[0];
+	memset(&VM, 0, sizeof(VM));
+	CHECK_EQ(vmm_policy_set(&VM, "ept", false), 0);
+	CHECK_EQ(vm_create(&VM, 8 << 20, &backend_soft, &no_console), 0);
+	vcpu = &VM.vcpus[0];
 	CHECK(vcpu->shadow != NULL);
 	if (vcpu->shadow) {
 		shadow_set_caching(vcpu, false); /* the virtual TLB first: */
@@ -377,7 +428,8 @@ int main(void)
 		test_legacy();
 		test_cached();
 		test_outside_ram();
+		test_shared();
 	}
-	vm_destroy(&vm);
+	vm_destroy(&VM);
 	return check_done("shadow");
 }
