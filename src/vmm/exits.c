@@ -160,6 +160,8 @@ static int handle_shadow_pf(struct vcpu *vcpu, struct vm_exit *exit)
 		/* The VMM's own business, like the host's timer: not the guest's last exit. */
 		if (flush && b->flush_tlb)
 			b->flush_tlb(vcpu, false, exit->qual);
+		if (shadow_want_mtf(vcpu) && b->set_event_window)
+			b->set_event_window(vcpu, BACKEND_WINDOW_MTF, true);
 		if ((vect & INTR_INFO_VALID) && b->reinject)
 			b->reinject(vcpu, vect, exit->idt_vectoring_error, exit->insn_len);
 		return 0;
@@ -1021,9 +1023,19 @@ static int handle_pml_full(struct vcpu *vcpu, struct vm_exit *exit)
 	return 0;
 }
 
-/* The monitor trap flag: the VMM's only user is --watch-method wp, letting one write through. */
+/* The monitor trap flag: --watch-method wp lets one write through, shadow paging one write
+   under CR0.WP = 0 with SMAP (vmm/shadow.c); each takes its page back here. */
 static int handle_mtf(struct vcpu *vcpu, struct vm_exit *exit)
 {
+	const struct backend_ops *b = vcpu->vm->backend;
+	u64 lin;
+
+	if (vcpu->shadow && shadow_mtf(vcpu, &lin)) {
+		if (b->flush_tlb)
+			b->flush_tlb(vcpu, false, lin);
+		if (!vcpu->vm->watch.nr_wp_pages && b->set_event_window)
+			b->set_event_window(vcpu, BACKEND_WINDOW_MTF, false);
+	}
 	watch_mtf(vcpu);
 	return 0;
 }

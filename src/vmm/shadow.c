@@ -123,6 +123,10 @@ struct shadow_mmu {
 	struct shadow_pool pool; /* the virtual TLB's */
 	struct shadow_stats stats;
 	bool cr3_loaded;    /* a guest MOV CR3 since the last shadow_load */
+	/* A supervisor-only writable leaf made for one write under CR0.WP = 0 with SMAP on,
+	   taken back at the MTF exit after that instruction (shadow_mtf). */
+	bool mtf_pending, mtf_wanted;
+	u64 mtf_lin;
 	bool caching;	    /* cached mode allowed (shadow_set_caching; default on) */
 	bool cached;	    /* the current state runs in cached mode */
 	struct shadow_cache *cache; /* the VM's */
@@ -643,6 +647,15 @@ bool shadow_sync(struct vcpu *vcpu, u64 *root)
 	return flush;
 }
 
+bool shadow_want_mtf(struct vcpu *vcpu)
+{
+	struct shadow_mmu *sh = vcpu->shadow;
+	bool want = sh->mtf_wanted;
+
+	sh->mtf_wanted = false;
+	return want;
+}
+
 void shadow_note_emulation(struct vcpu *vcpu, bool on)
 {
 	if (on)
@@ -1094,6 +1107,13 @@ enum shadow_fault shadow_page_fault(struct vcpu *vcpu, u64 lin, u32 ec, unsigned
 		spte = (spte & ~(u64)PTE_US) | PTE_RW;
 		if (smep && us)
 			spte |= PTE_XD;
+		/* With SMAP the leaf must not outlive this write: a later supervisor access with
+		   RFLAGS.AC = 0 to this user page has to fault (SDM 4.6.1), and a supervisor-only
+		   leaf would not. The MTF exit after the instruction takes it back. */
+		if (us && (g->cr4 & CR4_SMAP) && paging) {
+			sh->mtf_pending = sh->mtf_wanted = true;
+			sh->mtf_lin = lin;
+		}
 	}
 	leaf = shadow_leaf(vcpu, lin, w.shift, true);
 	if (leaf && !leaf_protect(vcpu, w.gpa >> 12, write, leaf, &spte)) {
@@ -1190,3 +1210,17 @@ int shadow_read_virt(struct vcpu *vcpu, u64 lin, void *buf, size_t len)
 	return 0;
 }
 
+bool shadow_mtf(struct vcpu *vcpu, u64 *lin)
+{
+	struct shadow_mmu *sh = vcpu->shadow;
+	u64 *leaf;
+
+	if (!sh->mtf_pending)
+		return false;
+	sh->mtf_pending = false;
+	*lin = sh->mtf_lin;
+	leaf = shadow_leaf(vcpu, sh->mtf_lin, 12, false);
+	if (leaf)
+		*leaf = 0; /* the next access refills it with the rights it then needs */
+	return true;
+}

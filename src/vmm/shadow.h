@@ -72,6 +72,13 @@ void shadow_guest(const struct vcpu *vcpu, struct shadow_regs *guest);
 /* A guest MOV to CR3 (even of the value it holds: it flushes, SDM vol. 3A 4.10.4.1). */
 void shadow_cr3_load(struct vcpu *vcpu);
 
+/* After a #PF exit: true when the shadow needs an MTF exit after the instruction (a one-write
+   leaf to take back, CR0.WP = 0 with SMAP). */
+bool shadow_want_mtf(struct vcpu *vcpu);
+/* At an MTF exit: true when that leaf was taken back (its linear address in *lin, for the
+   TLB); false when the shadow had none. */
+bool shadow_mtf(struct vcpu *vcpu, u64 *lin);
+
 /* The backend runs the vCPU's real mode under emulation controls (`on`), or stops: counted. */
 void shadow_note_emulation(struct vcpu *vcpu, bool on);
 

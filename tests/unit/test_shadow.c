@@ -232,6 +232,21 @@ static void test_rights(void)
 	CHECK_EQ(spte(0x7000), 0x100000 | P | US | A | D); /* user again, read-only */
 	CHECK_EQ(fault(0x7000, PFEC_P | PFEC_U | PFEC_W, 3, 0, &gec, &gpa), SHADOW_GUEST_FAULT);
 	CHECK_EQ(gec, PFEC_P | PFEC_U | PFEC_W); /* WP = 0 does not help user writes */
+	CHECK(!shadow_want_mtf(vcpu)); /* without SMAP the supervisor-only leaf may stay */
+
+	/* WP = 0 with SMAP: the supervisor-only leaf serves one write (AC = 1) and goes at the
+	   MTF exit after it, so that a later access with AC = 0 faults as SMAP says. */
+	set_paging(CR0_PE | CR0_PG, 0x1000, CR4_PAE | CR4_SMAP, EFER_64);
+	CHECK_EQ(fault(0x7000, PFEC_P | PFEC_W, 0, X86_AC, &gec, &gpa), SHADOW_FIXED);
+	CHECK_EQ(spte(0x7000), 0x100000 | P | RW | A | D);
+	CHECK(shadow_want_mtf(vcpu));
+	u64 lin = 0;
+	CHECK(shadow_mtf(vcpu, &lin));
+	CHECK_EQ(lin, 0x7000);
+	CHECK_EQ(spte(0x7000), 0);
+	CHECK(!shadow_mtf(vcpu, &lin));
+	CHECK_EQ(fault(0x7000, 0, 0, 0, &gec, &gpa), SHADOW_GUEST_FAULT);
+	CHECK_EQ(gec, PFEC_P);
 
 	tables_4level();
 	*ram64(0x4000 + 9 * 8) = 0x100000 | P | RW | US | D;
