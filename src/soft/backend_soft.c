@@ -458,8 +458,9 @@ static void soft_set_deadline(struct vcpu *vcpu)
  * controls: unrestricted guest over a 1:1 EPT of RAM the VMM builds for it, CR0.PE and PG
  * still owned by the VMM, so that the write that enters protected mode exits and shadow paging
  * takes over at the next entry. A protected-mode state that is not yet valid without
- * unrestricted guest (real-mode segments before the far jump) fails that entry (27.3.1.2) and
- * stays emulated until it is. `on`: switch to emulation; off: back to shadow paging.
+ * unrestricted guest (real-mode segments before the far jump) does not pass the entry checks
+ * (27.3.1.2, run here before switching) and stays emulated until it does. `on`: switch to
+ * emulation; off: back to shadow paging.
  */
 static int soft_shadow_emulate(struct vcpu *vcpu, bool on)
 {
@@ -510,12 +511,18 @@ static enum backend_run_result soft_run(struct vcpu *vcpu, struct vm_exit *exit)
 
 		shadow_guest(vcpu, &g);
 		err = soft_shadow_emulate(vcpu, !(g.cr0 & CR0_PE));
-		/* A reset inside an exit handler (a full pool, INVPCID) may have moved the root
-		   or dropped translations since the CRs were last written. */
-		if (!err && shadow_sync(vcpu, &root) | (!s->emulating && s->vmcs.guest_cr3 != root)) {
-			if (!s->emulating)
+		if (!err) {
+			/* A reset inside an exit handler (a full pool, INVPCID), or another vCPU's
+			   change to the shared cache, may have moved the root or dropped
+			   translations since the CRs were last written. */
+			bool flush = shadow_sync(vcpu, &root);
+
+			if (!s->emulating && s->vmcs.guest_cr3 != root) {
 				VMCS_SET(&s->vmcs, GUEST_CR3, root);
-			cpu_invvpid(s->cpu, 1, (u16)s->vmcs.virtual_processor_id, 0);
+				flush = true;
+			}
+			if (flush)
+				cpu_invvpid(s->cpu, 1, (u16)s->vmcs.virtual_processor_id, 0);
 		}
 		if (err) {
 			vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
