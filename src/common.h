@@ -20,6 +20,8 @@ typedef __int128 s128;
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define BIT(n) (1ull << (n))
+/* Bits h..l set (h >= l, both 0..63). */
+#define GENMASK(h, l) ((~0ull >> (63 - (h))) & (~0ull << (l)))
 #define noreturn _Noreturn
 #define always_inline inline __attribute__((always_inline))
 #define unused __attribute__((unused))

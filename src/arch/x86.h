@@ -124,6 +124,29 @@ enum x86_vector {
 	X86_MF = 16, X86_AC_VEC = 17, X86_MC = 18, X86_XM = 19, X86_VE = 20, X86_CP = 21,
 };
 
+/* Paging-structure entry bits (SDM vol. 3A 4.3 Tables 4-4..4-6, 4.4.2, 4.5.4). */
+#define PTE_P BIT(0)
+#define PTE_RW BIT(1)
+#define PTE_US BIT(2)
+#define PTE_A BIT(5)
+#define PTE_D BIT(6)
+#define PTE_PS BIT(7)
+#define PTE_XD BIT(63)
+
+/*
+ * Reserved bits of a present entry, each a #PF with PFEC_RSVD (SDM 4.7), for a processor of
+ * MAXPHYADDR m; XD is reserved too when IA32_EFER.NXE = 0 (4.4.2, 4.5.4).
+ *   32-bit, 4 MiB PDE: bit 21 = bits 21:(M-19) with M = min(m, 40) (Table 4-4; m = 40 here).
+ *   PAE PDPTE: 63:m, 8:5, 2:1 (Table 4-8). PAE PDE/PTE: 62:m (Tables 4-9..4-11).
+ *   4-level, every entry: 51:m; PML4E: PS; 1 GiB PDPTE: 29:13; 2 MiB PDE: 20:13 (4-15..4-20).
+ */
+#define PTE_RSVD_PSE_4M BIT(21)
+#define PTE_RSVD_PAE_PDPTE(m) (GENMASK(63, m) | GENMASK(8, 5) | GENMASK(2, 1))
+#define PTE_RSVD_PAE(m) GENMASK(62, m)
+#define PTE_RSVD_4LEVEL(m) GENMASK(51, m)
+#define PTE_RSVD_1G GENMASK(29, 13)
+#define PTE_RSVD_2M GENMASK(20, 13)
+
 /* #PF error code bits (SDM vol. 3A 4.7). */
 #define PFEC_P BIT(0)
 #define PFEC_W BIT(1)

@@ -15,7 +15,6 @@
  */
 #include "cpu/internal.h"
 
-#define GENMASK(h, l) ((~0ull >> (63 - (h))) & (~0ull << (l)))
 #define EPT_ADDR_MASK GENMASK(CPU_MAXPHYADDR - 1, 12)
 
 

@@ -43,34 +43,16 @@
 
 #define MAXPHYADDR CPU_MAXPHYADDR
 
-#define GENMASK(h, l) ((~0ull >> (63 - (h))) & (~0ull << (l)))
 #define PHYS_ADDR_MASK GENMASK(MAXPHYADDR - 1, 12) /* address field of a 64-bit entry */
 
-/* Paging-structure entry bits (SDM 4.3 Tables 4-4..4-6, 4.4.2 Tables 4-8..4-11, 4.5.4). */
-#define PTE_P BIT(0)
-#define PTE_RW BIT(1)
-#define PTE_US BIT(2)
-#define PTE_A BIT(5)
-#define PTE_D BIT(6)
-#define PTE_PS BIT(7)
-#define PTE_XD BIT(63)
-
-/*
- * Reserved bits, each with PFEC_RSVD when set in a present entry (SDM 4.7). XD is added when
- * IA32_EFER.NXE = 0 (SDM 4.4.2, 4.5.4).
- *   32-bit, 4 MiB PDE: bit 21 = bits 21:(M-19) with M = min(MAXPHYADDR, 40) (SDM 4.3 Table 4-4).
- *   PAE PDPTE: 63:MAXPHYADDR, 8:5, 2:1 (SDM 4.4.1 Table 4-8).
- *   PAE PDE/PTE: 62:MAXPHYADDR (SDM 4.4.2 Tables 4-9..4-11).
- *   4-level, every entry: 51:MAXPHYADDR; PML4E: PS (bit 7); 1 GiB PDPTE: 29:13; 2 MiB PDE: 20:13
- *   (SDM 4.5.4 Tables 4-15..4-20).
- */
-#define RSVD_PSE_4M BIT(21)
-#define RSVD_PAE_PDPTE (GENMASK(63, MAXPHYADDR) | GENMASK(8, 5) | GENMASK(2, 1))
-#define RSVD_PAE GENMASK(62, MAXPHYADDR)
-#define RSVD_4LEVEL GENMASK(51, MAXPHYADDR)
+/* Reserved bits for this CPU's MAXPHYADDR (arch/x86.h). */
+#define RSVD_PSE_4M PTE_RSVD_PSE_4M
+#define RSVD_PAE_PDPTE PTE_RSVD_PAE_PDPTE(MAXPHYADDR)
+#define RSVD_PAE PTE_RSVD_PAE(MAXPHYADDR)
+#define RSVD_4LEVEL PTE_RSVD_4LEVEL(MAXPHYADDR)
 #define RSVD_PML4E PTE_PS
-#define RSVD_1G GENMASK(29, 13)
-#define RSVD_2M GENMASK(20, 13)
+#define RSVD_1G PTE_RSVD_1G
+#define RSVD_2M PTE_RSVD_2M
 
 /* The entries one translation used, for the accessed and dirty flags (SDM 4.8). */
 struct walk {

@@ -61,10 +61,6 @@
 #define BP_E820_ENTRIES	     0x1e8
 #define BP_E820_TABLE	     0x2d0
 
-/* Page-table entries (SDM vol. 3A 4.5, tables 4-15, 4-17): P, R/W; PS in a PDE maps 2 MiB. */
-#define PTE_P  BIT(0)
-#define PTE_RW BIT(1)
-#define PTE_PS BIT(7)
 
 struct bzimage {
 	size_t hdr_end;	   /* 0x202 + the jump's offset byte (boot.rst "64-bit Boot Protocol") */

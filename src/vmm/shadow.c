@@ -23,26 +23,18 @@
 #include "vmm/shadow.h"
 #include "vmm/vm.h"
 
-#define PTE_P BIT(0)
-#define PTE_RW BIT(1)
-#define PTE_US BIT(2)
-#define PTE_A BIT(5)
-#define PTE_D BIT(6)
-#define PTE_PS BIT(7)
-#define PTE_XD BIT(63)
 #define SPTE_LARGE BIT(9) /* in a table entry: the table below shadows a guest large page */
 
-#define GENMASK(h, l) ((~0ull >> (63 - (h))) & (~0ull << (l)))
 #define MAXPHYADDR 40 /* the soft CPU's (cpu/cpu.h CPU_MAXPHYADDR), which CPUID reports */
 #define ADDR_MASK GENMASK(MAXPHYADDR - 1, 12)
 
-/* Reserved bits of the guest's entries (SDM 4.7; the CPU's own list is cpu/mmu.c's). */
-#define RSVD_PSE_4M BIT(21)
-#define RSVD_PAE_PDPTE (GENMASK(63, MAXPHYADDR) | GENMASK(8, 5) | GENMASK(2, 1))
-#define RSVD_PAE GENMASK(62, MAXPHYADDR)
-#define RSVD_4LEVEL GENMASK(51, MAXPHYADDR)
-#define RSVD_1G GENMASK(29, 13)
-#define RSVD_2M GENMASK(20, 13)
+/* Reserved bits of the guest's entries (arch/x86.h, SDM 4.7). */
+#define RSVD_PSE_4M PTE_RSVD_PSE_4M
+#define RSVD_PAE_PDPTE PTE_RSVD_PAE_PDPTE(MAXPHYADDR)
+#define RSVD_PAE PTE_RSVD_PAE(MAXPHYADDR)
+#define RSVD_4LEVEL PTE_RSVD_4LEVEL(MAXPHYADDR)
+#define RSVD_1G PTE_RSVD_1G
+#define RSVD_2M PTE_RSVD_2M
 
 /* Control bits whose change changes translations (SDM 4.10.4.1 lists the CR0/CR4 ones). */
 #define KEY_CR0 (CR0_PE | CR0_PG | CR0_WP)
