@@ -980,6 +980,7 @@ const struct backend_ops backend_soft = {
 	.read_guest_virt = soft_read_guest_virt,
 	.reinject = soft_reinject,
 	.print_stats = soft_print_stats,
+	.deadline_exits = true,
 	.dump = soft_dump,
 	.kick = soft_kick,
 	.apicv_sync = soft_apicv_sync,

@@ -94,6 +94,12 @@ struct backend_ops {
 	 * NULL: the VMM reads its own sources (EPT dirty flags, PML logs).
 	 */
 	int (*dirty_log)(struct vm *vm, bool start, u64 *bitmap);
+	/*
+	 * The backend exits at the run loop's next timer deadline by itself (the soft CPU's
+	 * external-interrupt exit, cpu_set_host_deadline). Without it the run loop fires due timers
+	 * after every exit, so a guest that polls a device (I/O exits) sees its timers on time.
+	 */
+	bool deadline_exits;
 	/* The backend's own lines for --stats (the soft CPU's page walks, shadow paging), or NULL. */
 	void (*print_stats)(struct vm *vm, FILE *out);
 	bool (*nmi_allowed)(struct vcpu *vcpu);
