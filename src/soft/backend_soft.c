@@ -909,7 +909,7 @@ static int soft_set_xcr0(struct vcpu *vcpu, u64 xcr0)
 static void soft_print_stats(struct vm *vm, FILE *out)
 {
 	struct cpu_mmu_stats t = { 0 };
-	struct shadow_stats sh = { 0 };
+	struct shadow_stats sh;
 	bool ept = !vm->vcpus[0].shadow;
 
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
@@ -920,22 +920,8 @@ static void soft_print_stats(struct vm *vm, FILE *out)
 		t.walk_refs += m.walk_refs;
 		t.ept_walks += m.ept_walks;
 		t.ept_refs += m.ept_refs;
-		if (vm->vcpus[i].shadow) {
-			const struct shadow_stats *s = shadow_stats(&vm->vcpus[i]);
-
-			sh.faults += s->faults;
-			sh.fills += s->fills;
-			sh.reflected += s->reflected;
-			sh.mmio += s->mmio;
-			sh.resets += s->resets;
-			sh.invlpg += s->invlpg;
-			sh.emulated += s->emulated;
-			sh.unsyncs += s->unsyncs;
-			sh.resyncs += s->resyncs;
-			if (s->pages_peak > sh.pages_peak)
-				sh.pages_peak = s->pages_peak;
-		}
 	}
+	shadow_vm_stats(vm, &sh);
 	fprintf(out, "\nPage walks (TLB misses): %llu, %.2f entries read per walk",
 		(unsigned long long)t.walks, t.walks ? (double)t.walk_refs / t.walks : 0.0);
 	if (ept && t.walks)

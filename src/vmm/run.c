@@ -267,9 +267,12 @@ static bool vcpu_run_once(struct vcpu *vcpu, struct vm_exit *exit)
 	case EXIT_REASON_PAUSE_INSTRUCTION:
 		return true;
 	default:
-		if (!vm->backend->deadline_exits &&
-		    timer_next_deadline(&vm->timers) <= timer_now(&vm->timers))
-			timer_run_expired(&vm->timers, timer_now(&vm->timers));
+		if (!vm->backend->deadline_exits) {
+			u64 now = timer_now(&vm->timers);
+
+			if (timer_next_deadline(&vm->timers) <= now)
+				timer_run_expired(&vm->timers, now);
+		}
 		return false;
 	}
 }

@@ -3,9 +3,9 @@
  * Shadow paging: the VMM's MMU without EPT (vmm/shadow.h says what it is; docs/vmm.md "Shadow
  * paging" how it compares with KVM's).
  *
- * Shadow tables are host pages (vm_alloc_host_page), kept per vCPU in a pool: a reset returns
- * every page to it at once (pages are zeroed as they are taken again), and a full pool resets
- * the shadow, as KVM zaps all when it reaches its page limit. Shadow entries are PAE/4-level
+ * Shadow tables are host pages (vm_alloc_host_page) in pools (a vCPU's virtual TLB, the VM's
+ * cache): a reset returns every page of a pool at once (pages are zeroed as they are taken
+ * again), and a full pool resets it, as KVM zaps all when it reaches its page limit. Shadow entries are PAE/4-level
  * entries. In the virtual TLB non-leaf entries allow everything (P, R/W, U/S, A), so that the
  * leaf's rights are the translation's (SDM vol. 3A 4.6: rights combine by AND, XD by OR); in
  * cached mode (struct sp_meta) they copy the guest's. Leaves are 4 KiB, their accessed and
@@ -19,13 +19,14 @@
 #include <string.h>
 
 #include "arch/x86.h"
+#include "cpu/cpu.h"
 #include "vmm/backend.h"
 #include "vmm/shadow.h"
 #include "vmm/vm.h"
 
 #define SPTE_LARGE BIT(9) /* in a table entry: the table below shadows a guest large page */
 
-#define MAXPHYADDR 40 /* the soft CPU's (cpu/cpu.h CPU_MAXPHYADDR), which CPUID reports */
+#define MAXPHYADDR CPU_MAXPHYADDR /* the soft CPU's, which CPUID reports */
 #define ADDR_MASK GENMASK(MAXPHYADDR - 1, 12)
 
 /* Reserved bits of the guest's entries (arch/x86.h, SDM 4.7). */
@@ -41,7 +42,7 @@
 #define KEY_CR4 (CR4_PAE | CR4_PSE | CR4_SMEP | CR4_SMAP | CR4_PCIDE)
 #define KEY_EFER (EFER_LMA | EFER_NXE)
 
-/* 16 MiB of shadow tables per vCPU before the pool resets. */
+/* 16 MiB of shadow tables per pool (a vCPU's virtual TLB, the VM's cache) before it resets. */
 #define SHADOW_MAX_PAGES 4096
 #define SP_HASH 1024
 #define RMAP_NODES (1u << 18)
@@ -393,26 +394,38 @@ static bool cache_in_use(const struct shadow_cache *c)
 	return c->pool.used != 0;
 }
 
+/* A new shadow page from the cache's pool: its pool index + 1; 0 when the pool is full. */
+static u32 sp_new(struct vcpu *vcpu, u64 gfn, unsigned level, u8 flags)
+{
+	struct shadow_cache *c = vcpu->shadow->cache;
+	u64 hpa;
+
+	if (!cache_in_use(c))
+		c->epoch++; /* virtual TLBs drop their untracked writable leaves */
+	if (!pool_take(vcpu, &c->pool, &hpa))
+		return 0;
+	c->meta[c->pool.used - 1] = (struct sp_meta){ .gfn = gfn, .level = (u8)level,
+						     .flags = flags };
+	return c->pool.used;
+}
+
 /* The shadow page mirroring the guest's table at gfn on `level`, made if there is none (the
    table then write-protected): its pool index + 1; 0 when the pool is full. */
 static u32 sp_get(struct vcpu *vcpu, u64 gfn, unsigned level)
 {
 	struct shadow_cache *c = vcpu->shadow->cache;
 	u32 h = hash_of(gfn), i;
-	u64 hpa;
 
 	for (i = c->hash[h]; i; i = c->meta[i - 1].hnext)
 		if (c->meta[i - 1].gfn == gfn && c->meta[i - 1].level == level &&
 		    !(c->meta[i - 1].flags & SP_DIRECT))
 			return i;
-	if (!cache_in_use(c))
-		c->epoch++; /* virtual TLBs drop their untracked writable leaves */
-	if (!pool_take(vcpu, &c->pool, &hpa))
-		return 0;
-	i = c->pool.used;
-	c->meta[i - 1] = (struct sp_meta){ .gfn = gfn, .level = (u8)level, .hnext = c->hash[h] };
-	c->hash[h] = i;
-	write_protect(c, gfn, vcpu->vm->ram_size >> 12);
+	i = sp_new(vcpu, gfn, level, 0);
+	if (i) {
+		c->meta[i - 1].hnext = c->hash[h];
+		c->hash[h] = i;
+		write_protect(c, gfn, vcpu->vm->ram_size >> 12);
+	}
 	return i;
 }
 
@@ -420,16 +433,7 @@ static u32 sp_get(struct vcpu *vcpu, u64 gfn, unsigned level)
    hashed; reached only through its parent entry). */
 static u32 sp_direct(struct vcpu *vcpu, u64 gfn, unsigned level)
 {
-	struct shadow_cache *c = vcpu->shadow->cache;
-	u64 hpa;
-
-	if (!cache_in_use(c))
-		c->epoch++;
-	if (!pool_take(vcpu, &c->pool, &hpa))
-		return 0;
-	c->meta[c->pool.used - 1] = (struct sp_meta){ .gfn = gfn, .level = (u8)level,
-						     .flags = SP_DIRECT };
-	return c->pool.used;
+	return sp_new(vcpu, gfn, level, SP_DIRECT);
 }
 
 /* The guest's writes to the table at gfn go ahead: its mirrors are out of sync until the
@@ -464,7 +468,8 @@ static void cache_reset(struct vcpu *vcpu)
 	c->gen++;
 }
 
-/* The root for the guest's CR3: its PML4's mirror (the cache starts over if full). */
+/* The root for the guest's CR3: its PML4's mirror (the cache starts over if full). An empty
+   cache takes the vCPU's EFER.NXE as the one its mirrors are made under. */
 static void cached_root(struct vcpu *vcpu)
 {
 	struct shadow_mmu *sh = vcpu->shadow;
@@ -475,6 +480,8 @@ static void cached_root(struct vcpu *vcpu)
 		cache_reset(vcpu);
 		i = sp_get(vcpu, gfn, 4);
 	}
+	if (sh->cache->nxe < 0)
+		sh->cache->nxe = !!(sh->guest.efer & EFER_NXE);
 	sh->root_hpa = i ? sh->cache->pool.hpa[i - 1] : 0;
 	sh->seen_epoch = sh->cache->epoch;
 }
@@ -559,7 +566,6 @@ static void shadow_reset(struct vcpu *vcpu)
 	sh->cached = sh->caching && shadow_long(sh) && (sh->guest.cr0 & CR0_WP) &&
 		     (c->nxe < 0 || c->nxe == nxe);
 	if (sh->cached) {
-		c->nxe = nxe;
 		cached_root(vcpu);
 	} else if (shadow_long(sh)) {
 		root = pool_take(vcpu, &sh->pool, &sh->root_hpa);
@@ -678,6 +684,7 @@ struct gwalk {
 	u64 gpa;	  /* of the 4 KiB page holding lin */
 	unsigned shift;	  /* the guest page's size: 12, 21, 22 or 30 */
 	u64 entry[4];	  /* guest-physical addresses of the entries used, top first */
+	u64 val[4];	  /* and their values as the walk read them */
 	unsigned esize, n;
 	u64 and_, or_;	  /* R/W, U/S ANDed over the levels; XD ORed */
 	bool dirty;	  /* the leaf's D flag */
@@ -709,7 +716,8 @@ static int walk_levels(const struct vm *vm, u64 lin, u64 table, unsigned level, 
 			w->fault = PFEC_P | PFEC_RSVD;
 			return WALK_FAULT;
 		}
-		w->entry[w->n++] = addr;
+		w->entry[w->n] = addr;
+		w->val[w->n++] = e;
 		w->and_ &= e;
 		w->or_ |= e;
 		if (leaf) {
@@ -758,7 +766,8 @@ static int walk_guest(struct vcpu *vcpu, u64 lin, struct gwalk *w)
 		return WALK_OUTSIDE;
 	if (!(pde & PTE_P))
 		return WALK_FAULT;
-	w->entry[w->n++] = addr;
+	w->entry[w->n] = addr;
+	w->val[w->n++] = pde;
 	w->and_ &= pde;
 	if ((pde & PTE_PS) && (g->cr4 & CR4_PSE)) {
 		if (pde & RSVD_PSE_4M) {
@@ -776,7 +785,8 @@ static int walk_guest(struct vcpu *vcpu, u64 lin, struct gwalk *w)
 		return WALK_OUTSIDE;
 	if (!(pte & PTE_P))
 		return WALK_FAULT;
-	w->entry[w->n++] = addr;
+	w->entry[w->n] = addr;
+	w->val[w->n++] = pte;
 	w->and_ &= pte;
 	w->gpa = pte & GENMASK(31, 12);
 	w->dirty = pte & PTE_D;
@@ -846,8 +856,8 @@ static u64 *shadow_leaf(struct vcpu *vcpu, u64 lin, unsigned guest_shift, bool c
 }
 
 /* The leaf slot for lin in cached mode, the shadow pages on the way made or fixed to match
-   the guest's entries gv[] (top first) of the walk w; NULL when the pool is full. */
-static u64 *cached_leaf(struct vcpu *vcpu, u64 lin, const struct gwalk *w, const u64 *gv)
+   the guest's entries of the walk w; NULL when the pool is full. */
+static u64 *cached_leaf(struct vcpu *vcpu, u64 lin, const struct gwalk *w)
 {
 	struct shadow_mmu *sh = vcpu->shadow;
 	struct shadow_cache *c = sh->cache;
@@ -857,7 +867,7 @@ static u64 *cached_leaf(struct vcpu *vcpu, u64 lin, const struct gwalk *w, const
 
 	for (unsigned level = 4; t && level > 1; level--) {
 		unsigned k = (lin >> (12 + 9 * (level - 1))) & 511;
-		u64 e = t[k], ge = level >= large_level ? gv[4 - level] : 0, rights, want;
+		u64 e = t[k], ge = level >= large_level ? w->val[4 - level] : 0, rights, want;
 		u32 ch = e & PTE_P ? sp_index(c, e & ADDR_MASK) : 0;
 		bool direct = level <= large_level;
 		const struct sp_meta *m = ch ? &c->meta[ch - 1] : NULL;
@@ -1008,23 +1018,20 @@ static enum shadow_fault cached_fill(struct vcpu *vcpu, u64 lin, bool write, con
 				     bool *flush_lin)
 {
 	struct shadow_mmu *sh = vcpu->shadow;
-	u64 gv[4] = { 0 }, gl, spte, tgfn = w->gpa >> 12;
+	u64 gl = w->val[w->n - 1], want = w->gpa | PTE_P | PTE_A | PTE_D, spte, tgfn = w->gpa >> 12;
 	bool large = w->n < 4, nx = sh->guest.efer & EFER_NXE;
 	u64 *leaf;
 
-	for (unsigned i = 0; i < w->n; i++)
-		guest_read(vcpu->vm, w->entry[i], 8, &gv[i]);
-	gl = gv[w->n - 1];
-	spte = w->gpa | PTE_P | PTE_A | PTE_D;
 	if (!large)
-		spte |= (gl & PTE_US) | (nx ? gl & PTE_XD : 0);
+		want |= (gl & PTE_US) | (nx ? gl & PTE_XD : 0);
 	else
-		spte |= PTE_US; /* the guest's rights are in the directory entry above */
+		want |= PTE_US; /* the guest's rights are in the directory entry above */
 	if ((gl & PTE_RW) && (write || w->dirty))
-		spte |= PTE_RW;
+		want |= PTE_RW;
 	for (int attempt = 0;; attempt++) {
 		/* The walk may make the target page a mirrored table: protection after it. */
-		leaf = cached_leaf(vcpu, lin, w, gv);
+		leaf = cached_leaf(vcpu, lin, w);
+		spte = want;
 		if (leaf && leaf_protect(vcpu, tgfn, write, leaf, &spte))
 			break;
 		if (attempt) {
@@ -1035,8 +1042,6 @@ static enum shadow_fault cached_fill(struct vcpu *vcpu, u64 lin, bool write, con
 		/* The pool or the reverse map is full: start over (KVM's zap-all). */
 		cache_reset(vcpu);
 		cached_root(vcpu);
-		if ((gl & PTE_RW) && (write || w->dirty))
-			spte |= PTE_RW;
 	}
 	*flush_lin = true;
 	*leaf = spte;
@@ -1053,7 +1058,7 @@ enum shadow_fault shadow_page_fault(struct vcpu *vcpu, u64 lin, u32 ec, unsigned
 	bool paging = g->cr0 & CR0_PG, nx = paging && (g->cr4 & CR4_PAE) && (g->efer & EFER_NXE);
 	bool smep = paging && (g->cr4 & CR4_SMEP), wp = g->cr0 & CR0_WP;
 	struct gwalk w;
-	u64 spte, *leaf;
+	u64 spte, want, *leaf;
 	int r;
 
 	sh->stats.faults++;
@@ -1107,22 +1112,22 @@ enum shadow_fault shadow_page_fault(struct vcpu *vcpu, u64 lin, u32 ec, unsigned
 			sh->mtf_lin = lin;
 		}
 	}
-	leaf = shadow_leaf(vcpu, lin, w.shift, true);
-	if (leaf && !leaf_protect(vcpu, w.gpa >> 12, write, leaf, &spte)) {
-		cache_reset(vcpu); /* the reverse map is full */
-		spte |= PTE_RW;
-		leaf_protect(vcpu, w.gpa >> 12, write, leaf, &spte);
-	}
-	if (!leaf) {
-		/* The pool is full: start again with an empty shadow (KVM's zap-all). */
-		shadow_reset(vcpu);
+	want = spte;
+	for (int attempt = 0;; attempt++) {
 		leaf = shadow_leaf(vcpu, lin, w.shift, true);
-		if (!leaf) {
+		spte = want;
+		if (leaf && leaf_protect(vcpu, w.gpa >> 12, write, leaf, &spte))
+			break;
+		if (attempt == 2) {
 			vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
 					"shadow paging: out of host memory for shadow page tables");
 			return SHADOW_STOP;
 		}
-		leaf_protect(vcpu, w.gpa >> 12, write, leaf, &spte);
+		/* Start over (KVM's zap-all): the pool is full, or the reverse map. */
+		if (!leaf)
+			shadow_reset(vcpu);
+		else
+			cache_reset(vcpu);
 	}
 	if (*leaf != spte) {
 		*flush_lin = *leaf != 0;
@@ -1215,4 +1220,28 @@ bool shadow_mtf(struct vcpu *vcpu, u64 *lin)
 	if (leaf)
 		*leaf = 0; /* the next access refills it with the rights it then needs */
 	return true;
+}
+
+void shadow_vm_stats(const struct vm *vm, struct shadow_stats *t)
+{
+	*t = (struct shadow_stats){ 0 };
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		const struct shadow_stats *s = vm->vcpus[i].shadow ? &vm->vcpus[i].shadow->stats : NULL;
+
+		if (!s)
+			continue;
+		t->faults += s->faults;
+		t->fills += s->fills;
+		t->reflected += s->reflected;
+		t->mmio += s->mmio;
+		t->resets += s->resets;
+		t->invlpg += s->invlpg;
+		t->emulated += s->emulated;
+		if (s->pages_peak > t->pages_peak)
+			t->pages_peak = s->pages_peak;
+	}
+	if (vm->shadow_cache) { /* the VM's, counted once */
+		t->unsyncs = vm->shadow_cache->unsyncs;
+		t->resyncs = vm->shadow_cache->resyncs;
+	}
 }

@@ -27,6 +27,7 @@
 #include "common.h"
 
 struct vcpu;
+struct vm;
 
 /* The paging state: the guest's view, or what the VMCS holds. */
 struct shadow_regs {
@@ -120,3 +121,5 @@ int shadow_vmm_walk(void *arg, u64 lin, bool write, u64 *gpa, u32 *pfec);
 int shadow_read_virt(struct vcpu *vcpu, u64 lin, void *buf, size_t len);
 
 const struct shadow_stats *shadow_stats(const struct vcpu *vcpu);
+/* The VM's: the vCPUs' counters summed (pages: the largest), the shared cache's once. */
+void shadow_vm_stats(const struct vm *vm, struct shadow_stats *t);
