@@ -163,6 +163,9 @@ struct cpu_fault {
  * exits: 0, nothing done.
  */
 int cpu_io_string(struct cpu *c, struct vm_exit *exit, struct cpu_fault *f);
+/* Forget the I/O exit the CPU would complete at the next run (the record's IN data): a
+   guest hypervisor took the exit (nested VMX) and completes the instruction itself. */
+void cpu_io_cancel(struct cpu *c);
 
 /*
  * An external interrupt arriving at the vCPU (from a future interrupt controller, or the host's

@@ -90,6 +90,11 @@ static void io_finish(struct cpu *c, const struct vm_exit *io, bool vmm)
 	c->rip = c->insn_rip + io->insn_len;
 }
 
+void cpu_io_cancel(struct cpu *c)
+{
+	c->io.pending = 0;
+}
+
 void io_complete(struct cpu *c)
 {
 	c->io.pending = 0;

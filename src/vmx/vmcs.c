@@ -182,3 +182,43 @@ void vmcs_dump(const struct vmcs *v, FILE *f)
 		fprintf(f, "%-32s = %#llx\n", vmcs_fields[i].name,
 			(unsigned long long)*vmcs_slot((struct vmcs *)v, &vmcs_fields[i]));
 }
+
+/*
+ * The VMCS region's format is the processor's own (SDM vol. 3C 25.2): this model's is the
+ * revision identifier and abort indicator (the two words the SDM fixes), then a launch-state
+ * byte at offset 8, then every field as a little-endian u64 from offset 16, in vmcs_fields[]'s
+ * order. Nothing of the host process (no padding) goes into guest memory.
+ */
+#define VMCS_REGION_FIELDS 16
+
+_Static_assert(VMCS_REGION_FIELDS + 8 * ARRAY_SIZE(vmcs_fields) <= VMCS_REGION_SIZE,
+	       "the serialized VMCS fits the 4-KiB region IA32_VMX_BASIC reports");
+
+void vmcs_to_region(const struct vmcs *v, u8 *region)
+{
+	memset(region, 0, VMCS_REGION_SIZE);
+	memcpy(region, &v->revision_id, 4);
+	memcpy(region + 4, &v->abort_indicator, 4);
+	region[8] = v->launched;
+	for (size_t i = 0; i < ARRAY_SIZE(vmcs_fields); i++)
+		memcpy(region + VMCS_REGION_FIELDS + 8 * i,
+		       (const u8 *)v + vmcs_fields[i].offset, 8);
+}
+
+/* Software that wrote the region directly gets what the SDM promises it (undefined behaviour,
+   25.2) but never a host fault: each field is cut to its width as VMWRITE would. */
+void vmcs_from_region(struct vmcs *v, const u8 *region)
+{
+	vmcs_init(v);
+	memcpy(&v->revision_id, region, 4);
+	memcpy(&v->abort_indicator, region + 4, 4);
+	v->launched = region[8] & 1;
+	for (size_t i = 0; i < ARRAY_SIZE(vmcs_fields); i++) {
+		u64 value;
+
+		memcpy(&value, region + VMCS_REGION_FIELDS + 8 * i, 8);
+		vmcs_store(v, &vmcs_fields[i], vmcs_fields[i].enc, value);
+	}
+	v->guest_dirty = VMCS_DIRTY_ALL;
+	v->ctls_checked = false;
+}

@@ -94,6 +94,14 @@ enum vmx_insn_error {
 /* The value the model's VMCS revision identifier takes (IA32_VMX_BASIC bits 30:0). */
 #define VMCS_REVISION_ID 0x7b00 /* "tb" */
 
+/* The VMCS region's size (IA32_VMX_BASIC bits 44:32). */
+#define VMCS_REGION_SIZE 4096
+
+/* The current VMCS to its region in memory (VMCLEAR) and back (VMPTRLD): the model's own
+   format of SDM 25.2, the launch state included; loading cuts every field to its width. */
+void vmcs_to_region(const struct vmcs *v, u8 *region);
+void vmcs_from_region(struct vmcs *v, const u8 *region);
+
 /* Highest index of any supported field (IA32_VMX_VMCS_ENUM bits 9:1, SDM vol. 3D A.9). */
 u32 vmcs_max_index(void);
 

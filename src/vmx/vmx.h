@@ -21,6 +21,10 @@ struct cpu;
 /* The model's capability MSR `index`: 0 and *value, or -ENOENT for an index not listed above. */
 int vmx_cap_msr(u32 index, u64 *value);
 
+/* The capability MSR `index` as a guest hypervisor sees it (nested VMX): the model's, less
+   what the nested code cannot yet give its guest (caps.c says which). 0, or -ENOENT. */
+int vmx_nested_cap_msr(u32 index, u64 *value);
+
 /*
  * Does `value` satisfy a control MSR's allowed settings (bits 31:0 allowed-0: must be 1 where
  * set; bits 63:32 allowed-1: may be 1 only where set)? SDM vol. 3D A.3-A.5.
