@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "cpu/cpu.h"
+#include "soft/internal.h"
+#include "soft/nested.h"
 #include "soft/soft.h"
 #include "vmm/exits.h"
 #include "vmm/ept.h"
@@ -18,19 +20,6 @@
 #include "vmm/shadow.h"
 #include "vmm/vm.h"
 #include "vmx/vmx.h"
-
-struct soft_vcpu {
-	struct cpu *cpu;
-	bool emulating; /* shadow paging: real mode runs under the emulation controls */
-	u64 tsc_got; /* IA32_TSC as the last soft_get_state read it */
-	struct vmx_vcpu vmx;
-	struct vmcs vmcs;
-};
-
-static struct soft_vcpu *soft(struct vcpu *vcpu)
-{
-	return vcpu->backend;
-}
 
 struct vmcs *soft_vcpu_vmcs(struct vcpu *vcpu)
 {
@@ -138,6 +127,7 @@ static void soft_destroy(struct vcpu *vcpu)
 	if (s->cpu)
 		cpu_destroy(s->cpu);
 	shadow_destroy(vcpu);
+	nested_destroy(vcpu);
 	free(s);
 	vcpu->backend = NULL;
 }
@@ -190,13 +180,20 @@ static int soft_vcpu_create(struct vcpu *vcpu)
 		soft_destroy(vcpu);
 		return err;
 	}
+	if (vmm_nested(vm)) {
+		err = nested_create(vcpu);
+		if (err) {
+			soft_destroy(vcpu);
+			return err;
+		}
+	}
 	/* Shadow paging: the VMM's accesses for string I/O go through the guest's tables. */
 	if (vcpu->shadow)
 		cpu_set_vmm_walk(s->cpu, &(struct cpu_vmm_walk){ shadow_vmm_walk, vcpu });
 	return 0;
 }
 
-static void soft_get_regs(struct vcpu *vcpu, struct x86_regs *regs)
+void soft_get_regs(struct vcpu *vcpu, struct x86_regs *regs)
 {
 	struct soft_vcpu *s = soft(vcpu);
 
@@ -213,7 +210,7 @@ static void soft_get_regs(struct vcpu *vcpu, struct x86_regs *regs)
  * STI: "after the next instruction"; 25.4.2), as KVM's skip_emulated_instruction clears it.
  * Otherwise "STI; HLT" with HLT exiting would still block the interrupt that ends the HLT.
  */
-static void soft_set_regs(struct vcpu *vcpu, const struct x86_regs *regs)
+void soft_set_regs(struct vcpu *vcpu, const struct x86_regs *regs)
 {
 	struct soft_vcpu *s = soft(vcpu);
 
@@ -237,7 +234,7 @@ static void soft_set_regs(struct vcpu *vcpu, const struct x86_regs *regs)
  * Segment state from the guest-state area (x86_segment.ar is the VMCS access-rights format).
  * CR0/CR4 are what the guest sees: host-owned bits (guest/host mask) from the read shadows.
  */
-static void soft_get_sregs(struct vcpu *vcpu, struct x86_sregs *sregs)
+void soft_get_sregs(struct vcpu *vcpu, struct x86_sregs *sregs)
 {
 	struct soft_vcpu *s = soft(vcpu);
 	const struct vmcs *v = &s->vmcs;
@@ -270,7 +267,7 @@ static void soft_get_sregs(struct vcpu *vcpu, struct x86_sregs *sregs)
  * operation fixes to 1 (IA32_VMX_CR0_FIXED0 less PE/PG under unrestricted guest, CR4_FIXED0),
  * which the VMM's guest/host masks own. EFER and "IA-32e mode guest" follow EFER.LMA.
  */
-static void soft_set_sregs(struct vcpu *vcpu, const struct x86_sregs *sregs)
+void soft_set_sregs(struct vcpu *vcpu, const struct x86_sregs *sregs)
 {
 	struct soft_vcpu *s = soft(vcpu);
 	struct vmcs *v = &s->vmcs;
@@ -329,11 +326,13 @@ static void soft_set_sregs(struct vcpu *vcpu, const struct x86_sregs *sregs)
 }
 
 /* A hardware exception (type 3) in the VM-entry interruption-information field (SDM 25.8.3). */
-static void soft_inject_exception(struct vcpu *vcpu, u8 vector, bool has_error, u32 error)
+void soft_inject_exception(struct vcpu *vcpu, u8 vector, bool has_error, u32 error)
 {
 	struct vmcs *v = &soft(vcpu)->vmcs;
 	u32 info = vector | INTR_TYPE_HARD_EXCEPTION << 8 | INTR_INFO_VALID;
 
+	if (nested_exception_exit(vcpu, vector, has_error, error))
+		return;
 	if (has_error)
 		info |= INTR_INFO_DELIVER_CODE;
 	VMCS_SET(v, VM_ENTRY_INTR_INFO_FIELD, info);
@@ -364,6 +363,9 @@ static void soft_inject_interrupt(struct vcpu *vcpu, u8 vector)
 {
 	struct vmcs *v = &soft(vcpu)->vmcs;
 
+	if (nested_extint_exiting(vcpu))
+		return nested_inject_interrupt(vcpu, vector);
+
 	VMCS_SET(v, VM_ENTRY_INTR_INFO_FIELD, vector | INTR_TYPE_EXT_INTR << 8 | INTR_INFO_VALID);
 	VMCS_SET(v, VM_ENTRY_INSTRUCTION_LEN, 0);
 }
@@ -374,6 +376,9 @@ static void soft_inject_nmi(struct vcpu *vcpu)
 {
 	struct vmcs *v = &soft(vcpu)->vmcs;
 
+	if (nested_nmi_exiting(vcpu))
+		return nested_inject_nmi(vcpu);
+
 	VMCS_SET(v, VM_ENTRY_INTR_INFO_FIELD, X86_NMI | INTR_TYPE_NMI << 8 | INTR_INFO_VALID);
 	VMCS_SET(v, VM_ENTRY_INSTRUCTION_LEN, 0);
 }
@@ -381,6 +386,9 @@ static void soft_inject_nmi(struct vcpu *vcpu)
 static bool soft_nmi_allowed(struct vcpu *vcpu)
 {
 	const struct vmcs *v = &soft(vcpu)->vmcs;
+
+	if (nested_nmi_exiting(vcpu)) /* an exit to L1, whatever blocks NMIs in L2 (26.2) */
+		return !(v->vm_entry_intr_info_field & INTR_INFO_VALID);
 
 	return !(v->guest_interruptibility_info &
 		 (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS | GUEST_INTR_STATE_NMI)) &&
@@ -391,6 +399,9 @@ static bool soft_nmi_allowed(struct vcpu *vcpu)
 static bool soft_interruptible(struct vcpu *vcpu)
 {
 	const struct vmcs *v = &soft(vcpu)->vmcs;
+
+	if (nested_extint_exiting(vcpu))
+		return nested_interruptible(vcpu);
 
 	return (v->guest_rflags & X86_IF) &&
 	       !(v->guest_interruptibility_info & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS)) &&
@@ -505,6 +516,8 @@ static enum backend_run_result soft_run(struct vcpu *vcpu, struct vm_exit *exit)
 	int err;
 
 	soft_set_deadline(vcpu);
+	/* An interrupt for L1, which L1 takes itself after its exit (nested.h). */
+	nested_intr_exit(vcpu);
 	if (vcpu->shadow) {
 		struct shadow_regs g;
 		u64 root;
@@ -560,7 +573,7 @@ static enum backend_run_result soft_run(struct vcpu *vcpu, struct vm_exit *exit)
 	return BACKEND_RUN_EXIT;
 }
 
-static int soft_read_guest_virt(struct vcpu *vcpu, u64 gva, void *buf, size_t len)
+int soft_read_guest_virt(struct vcpu *vcpu, u64 gva, void *buf, size_t len)
 {
 	if (vcpu->shadow) /* the guest's tables, not the shadow the CPU walks */
 		return shadow_read_virt(vcpu, gva, buf, len);
@@ -590,6 +603,9 @@ static void soft_set_event_window(struct vcpu *vcpu, enum backend_window window,
 						 : PROC_INTR_WINDOW_EXITING;
 	u64 ctl = v->cpu_based_vm_exec_control;
 
+	/* While L2 runs, closing L0's window keeps one L1 asked for in vmcs12. */
+	if (!open && nested_guest_mode(vcpu))
+		bit &= ~nested_l1_proc(vcpu);
 	VMCS_SET(v, CPU_BASED_VM_EXEC_CONTROL, open ? ctl | bit : ctl & ~(u64)bit);
 }
 
@@ -761,7 +777,7 @@ static u64 soft_retired(struct vcpu *vcpu)
 }
 
 /* Byte by byte through the guest's paging; a write into RAM only (not into MMIO). */
-static int soft_write_guest_virt(struct vcpu *vcpu, u64 gva, const void *buf, size_t len)
+int soft_write_guest_virt(struct vcpu *vcpu, u64 gva, const void *buf, size_t len)
 {
 	struct soft_vcpu *s = soft(vcpu);
 	struct vm *vm = vcpu->vm;
@@ -941,6 +957,19 @@ static void soft_print_stats(struct vm *vm, FILE *out)
 			(unsigned long long)sh.resets, (unsigned long long)sh.invlpg,
 			(unsigned long long)sh.pages_peak, (unsigned long long)sh.emulated,
 			(unsigned long long)sh.unsyncs, (unsigned long long)sh.resyncs);
+	if (vmm_nested(vm)) {
+		struct nested_stats ns;
+
+		nested_stats_sum(vm, &ns);
+		if (ns.vmx_insns)
+			fprintf(out,
+				"Nested VMX: %llu exits L2->L0 (handled by L0), %llu L2->L1 "
+				"(reflected), %llu L1->L0; %llu VMX instructions of L1 emulated, "
+				"%llu entries into L2\n",
+				(unsigned long long)ns.l2_l0, (unsigned long long)ns.l2_l1,
+				(unsigned long long)ns.l1_l0, (unsigned long long)ns.vmx_insns,
+				(unsigned long long)ns.entries);
+	}
 }
 
 const struct backend_ops backend_soft = {
@@ -985,4 +1014,5 @@ const struct backend_ops backend_soft = {
 	.pml_rips = soft_pml_rips,
 	.check_entry = soft_check_entry,
 	.set_xcr0 = soft_set_xcr0,
+	.nested_exit = nested_exit,
 };

@@ -176,4 +176,12 @@ struct backend_ops {
 	/* A host interrupt with `vector` to the CPU running the vCPU, from any thread: the
 	   posted-interrupt notification (SDM vol. 3C 30.6). NULL: none. */
 	void (*post_notify)(struct vcpu *vcpu, u8 vector);
+	/*
+	 * Nested VMX (docs/vmx.md "Nested VMX"): the backend's first look at every exit when the
+	 * guest may be a hypervisor (vmm_nested()). true: the backend took the exit (a VMX
+	 * instruction of the guest hypervisor emulated, an exit of its guest reflected to it or
+	 * finished); false: the VMM's handler answers it, for whichever level ran. NULL: the
+	 * backend cannot run a guest hypervisor, and CPUID does not offer VMX.
+	 */
+	bool (*nested_exit)(struct vcpu *vcpu, struct vm_exit *exit);
 };

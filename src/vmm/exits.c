@@ -670,9 +670,9 @@ static int handle_cr_access(struct vcpu *vcpu, struct vm_exit *exit)
 			if (vcpu->shadow) /* a load flushes, even of the same value (4.10.4.1) */
 				shadow_cr3_load(vcpu);
 		} else if (cr == 4) {
-			/* The guest has no VMX: CR4.VMXE is reserved for it (CPUID.1:ECX.VMX = 0).
-			 */
-			ok = !(val & ~(u64)CR4_GUEST_BITS) &&
+			/* CR4.VMXE is reserved unless CPUID offers VMX (nested VMX, SDM 2.5). */
+			ok = !(val & ~(u64)(CR4_GUEST_BITS |
+					    (vmm_nested(vcpu->vm) ? CR4_VMXE : 0))) &&
 			     !((s.efer & EFER_LMA) && !(val & CR4_PAE));
 			if (ok)
 				s.cr4 = val;
@@ -1259,6 +1259,10 @@ int vmm_handle_exit(struct vcpu *vcpu, struct vm_exit *exit)
 	    basic != EXIT_REASON_PREEMPTION_TIMER && !vmm_shadow_pf(vcpu, exit))
 		vcpu->last_exit = *exit;
 	vcpu->exit_counts[basic < EXIT_REASON_MAX ? basic : EXIT_REASON_MAX]++;
+	/* A guest hypervisor's VMX instruction, or an exit of its guest it asked for (nested
+	   VMX): the backend's (backend.h nested_exit). */
+	if (vcpu->vm->backend->nested_exit && vcpu->vm->backend->nested_exit(vcpu, exit))
+		return 0;
 	vcpu->vm->backend->get_regs(vcpu, &r);
 	unclaimed = vm_unclaimed_accesses(vcpu->vm);
 	err = exit_handler_for(exit->reason)(vcpu, exit);

@@ -43,7 +43,8 @@ struct vmcs;
 	X(XSAVES, "xsaves")                                                                        \
 	X(APICV, "apicv")                                                                          \
 	X(POSTED_INTERRUPTS, "posted-interrupts")                                                  \
-	X(APIC_REG_VIRT, "apic-register-virt")
+	X(APIC_REG_VIRT, "apic-register-virt")                                                     \
+	X(NESTED, "nested")
 
 enum vmm_switch {
 #define X(id, name) VMM_##id,
@@ -54,6 +55,12 @@ enum vmm_switch {
 
 /* Is the switch on for this VM, after the user's --vmx and the policy's own adaptations? */
 bool vmm_policy_on(const struct vm *vm, enum vmm_switch sw);
+/*
+ * Nested VMX (`--vmx nested`): the guest may be a hypervisor. On when the switch is and the
+ * backend can run a guest hypervisor (backend_ops.nested_exit; soft only): CPUID.1:ECX.VMX,
+ * IA32_FEATURE_CONTROL with VMX outside SMX, the VMX capability MSRs.
+ */
+bool vmm_nested(const struct vm *vm);
 /* Leave out of a CPUID answer the features whose VMX controls the policy has off. */
 void vmm_policy_cpuid(const struct vm *vm, u32 leaf, u32 subleaf, u32 out[4]);
 /* The exception bitmap the policy programs (SDM 25.6.3): which vectors exit to the VMM. */

@@ -123,6 +123,9 @@ static const struct vmm_switch_desc {
 	[VMM_POSTED_INTERRUPTS] = { CTL_PIN, PIN_POSTED_INTERRUPTS, false,
 				    "device threads post into the descriptor and the CPU takes "
 				    "them without an exit (SDM 30.6; needs apicv)" },
+	[VMM_NESTED] = { CTL_PIN, 0, true,
+			 "no VT-x control: the guest may be a hypervisor (CPUID offers VMX, soft "
+			 "backend; docs/vmx.md); needs ept, off with apicv or pml" },
 };
 
 static const char *const switch_names[VMM_NR_SWITCHES + 1] = {
@@ -154,7 +157,7 @@ const char *const *vmm_policy_names(void)
 static bool vmm_switch_default(enum vmm_switch sw, bool ept)
 {
 	if (!ept) {
-		if (sw == VMM_UNRESTRICTED_GUEST || sw == VMM_PML)
+		if (sw == VMM_UNRESTRICTED_GUEST || sw == VMM_PML || sw == VMM_NESTED)
 			return false;
 		if (sw == VMM_CR3_EXITING || sw == VMM_INVLPG_EXITING)
 			return true;
@@ -166,6 +169,10 @@ bool vmm_policy_on(const struct vm *vm, enum vmm_switch sw)
 {
 	if (vm->policy.set & BIT(sw))
 		return vm->policy.on & BIT(sw);
+	/* Nested VMX builds L2's VMCS without APIC virtualization or PML (docs/vmx.md). */
+	if (sw == VMM_NESTED &&
+	    (vmm_policy_on(vm, VMM_APICV) || vmm_policy_on(vm, VMM_PML) || vm->watch.nr))
+		return false;
 	/* APIC virtualization works on the virtual-APIC page: the TPR shadow follows apicv. */
 	if (sw == VMM_TPR_SHADOW && vmm_policy_on(vm, VMM_APICV))
 		return true;
@@ -195,8 +202,16 @@ u32 vmm_exception_bitmap(const struct vm *vm)
  * leaf 0DH subleaf 1 EAX bit 3 XSAVES/XRSTORS with IA32_XSS ("enable XSAVES/XRSTORS") (SDM vol.
  * 2A CPUID).
  */
+bool vmm_nested(const struct vm *vm)
+{
+	return vm->backend && vm->backend->nested_exit && vmm_policy_on(vm, VMM_NESTED);
+}
+
 void vmm_policy_cpuid(const struct vm *vm, u32 leaf, u32 subleaf, u32 out[4])
 {
+	/* CPUID.1:ECX bit 5 VMX (SDM vol. 3C 24.6 "Discovering support for VMX"). */
+	if (leaf == 1 && vmm_nested(vm))
+		out[CPUID_ECX] |= BIT(5);
 	if (leaf == 0x80000001 && !vmm_policy_on(vm, VMM_RDTSCP))
 		out[CPUID_EDX] &= ~BIT(27);
 	if (leaf == 7 && subleaf == 0 && !vmm_policy_on(vm, VMM_RDTSCP))
@@ -338,6 +353,11 @@ int vmm_policy_check(const struct vm *vm, char *msg, size_t len)
 		why = "--vmx posted-interrupts=on needs apicv=on (SDM 27.2.1.1)";
 	else if (vmm_policy_on(vm, VMM_APIC_REG_VIRT) && !vmm_policy_on(vm, VMM_APICV))
 		why = "--vmx apic-register-virt=on needs apicv=on";
+	else if ((vm->policy.set & vm->policy.on & BIT(VMM_NESTED)) &&
+		 (!vmm_policy_on(vm, VMM_EPT) || vmm_policy_on(vm, VMM_APICV) ||
+		  vmm_policy_on(vm, VMM_PML) || vm->watch.nr))
+		why = "--vmx nested=on needs ept=on, apicv=off, pml=off and no --watch: the guest "
+		      "hypervisor's guest runs on the VMM's EPT, without APIC virtualization or PML";
 	if (!why)
 		return 0;
 	if (msg && len)

@@ -9,6 +9,7 @@
 
 #include "common/ranges.h"
 #include "vmm/cpuid.h"
+#include "vmm/exits.h"
 #include "vmm/vm.h"
 
 int vm_add_region(struct vm *vm, u64 gpa, u64 size, enum mem_region_kind kind, const char *name)
@@ -99,6 +100,10 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 		vm->vcpus[i].id = i;
 		vm->vcpus[i].mp_state = i ? VCPU_WAIT_FOR_SIPI : VCPU_RUNNABLE;
 		msr_policy_reset(vm->vcpus[i].msr_values);
+		/* Firmware leaves IA32_FEATURE_CONTROL locked; with VMX offered, VMXON outside SMX
+		   enabled (SDM vol. 3C 24.7), as SeaBIOS does for a VMX-capable CPU. */
+		if (vmm_nested(vm))
+			vm->vcpus[i].msr_values[MSR_SLOT_IA32_FEATURE_CONTROL] |= BIT(2);
 	}
 	ram = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -14,6 +14,7 @@
 #include "arch/x86.h"
 #include "devices/testdev.h"
 #include "loader/loader.h"
+#include "vmm/cpuid.h"
 #include "vmm/ept.h"
 #include "vmm/exits.h"
 #include "vmm/hypercall.h"
@@ -1322,6 +1323,7 @@ static const struct {
 	{ "apicv", SECONDARY_VM_EXEC_CONTROL, PROC2_VIRT_INTR_DELIVERY },
 	{ "posted-interrupts", PIN_BASED_VM_EXEC_CONTROL, PIN_POSTED_INTERRUPTS },
 	{ "apic-register-virt", SECONDARY_VM_EXEC_CONTROL, PROC2_APIC_REG_VIRT },
+	{ "nested", 0, 0 }, /* no control: test_policy_nested */
 };
 
 static u32 field(struct vmcs *v, u32 enc)
@@ -1428,6 +1430,10 @@ static void test_policy_switches(void)
 
 		if (!v)
 			return;
+		if (!switch_bits[i].bits) {
+			vm_destroy(&vm);
+			continue;
+		}
 		was_on = (field(v, switch_bits[i].field) & switch_bits[i].bits) ==
 			 switch_bits[i].bits;
 		vm_destroy(&vm);
@@ -1453,6 +1459,51 @@ static void test_policy_switches(void)
 		check_entry_checks(v);
 		vm_destroy(&vm);
 	}
+}
+
+/* --vmx nested: what the guest is offered (CPUID.1:ECX.VMX, IA32_FEATURE_CONTROL bit 2), the
+   defaults that turn it off, and the combinations refused. */
+static bool guest_has_vmx(void)
+{
+	u32 out[4] = { 0 };
+
+	vmm_policy_cpuid(&vm, 1, 0, out);
+	return out[CPUID_ECX] & BIT(5);
+}
+
+static void test_policy_nested(void)
+{
+	static const char *const off_with[] = { "apicv", "pml" };
+	char msg[200];
+	u64 fc = 0;
+
+	create_soft((struct vmm_policy){ 0 }, 0);
+	CHECK(vmm_nested(&vm) && guest_has_vmx());
+	msr_policy_read(vm.vcpus[0].msr_values, MSR_IA32_FEATURE_CONTROL, &fc);
+	CHECK_EQ(fc, BIT(0) | BIT(2));
+	vm_destroy(&vm);
+	memset(&vm, 0, sizeof(vm));
+	CHECK_EQ(vmm_policy_set(&vm, "nested", false), 0);
+	create_soft(vm.policy, 0);
+	CHECK(!vmm_nested(&vm) && !guest_has_vmx());
+	msr_policy_read(vm.vcpus[0].msr_values, MSR_IA32_FEATURE_CONTROL, &fc);
+	CHECK_EQ(fc, BIT(0));
+	vm_destroy(&vm);
+	/* ept=off, apicv, pml: off by default; asked for, refused in one line */
+	memset(&vm, 0, sizeof(vm));
+	CHECK_EQ(vmm_policy_set(&vm, "ept", false), 0);
+	CHECK(!vmm_policy_on(&vm, VMM_NESTED));
+	CHECK_EQ(vmm_policy_set(&vm, "nested", true), 0);
+	CHECK_EQ(vmm_policy_check(&vm, msg, sizeof(msg)), -EINVAL);
+	CHECK(strstr(msg, "nested=on needs ept=on"));
+	for (unsigned i = 0; i < ARRAY_SIZE(off_with); i++) {
+		memset(&vm, 0, sizeof(vm));
+		CHECK_EQ(vmm_policy_set(&vm, off_with[i], true), 0);
+		CHECK(!vmm_policy_on(&vm, VMM_NESTED));
+		CHECK_EQ(vmm_policy_set(&vm, "nested", true), 0);
+		CHECK_EQ(vmm_policy_check(&vm, msg, sizeof(msg)), -EINVAL);
+	}
+	memset(&vm, 0, sizeof(vm));
 }
 
 static void test_policy_adapts(void)
@@ -1660,6 +1711,7 @@ int main(void)
 	test_testdev();
 	test_policy_default();
 	test_policy_switches();
+	test_policy_nested();
 	test_policy_adapts();
 	test_dirty_log();
 	return check_done("vmm_vtx");

@@ -1,0 +1,629 @@
+// SPDX-License-Identifier: MIT
+/*
+ * nested: the guest is a hypervisor (L1). It finds VMX (CPUID.1:ECX.VMX, IA32_FEATURE_CONTROL,
+ * the capability MSRs), checks the VMX instructions' VMfail outcomes and error numbers (SDM vol.
+ * 3C 32.2-32.4), builds a VMCS for a 64-bit L2 that shares its page tables, GDT and IDT, and runs
+ * L2 one scenario at a time: each L2 snippet ends in the exit it is about, and L1 checks the
+ * exit reason, qualification, instruction length and information it reads back with VMREAD
+ * (SDM 28.2), then either resumes L2 (after emulating the instruction) or moves on.
+ *
+ * L2 exits that L1's controls do not ask for (a port L1's I/O bitmap leaves open, an MSR its
+ * bitmap lets through, MWAIT without MWAIT exiting) must not reach L1: the snippets make one
+ * such access first and L1 sees only the exit after it.
+ *
+ * append=novmx=1: the guest must see no VMX (--vmx nested=off).
+ * append=bench=N: also time N CPUIDs in L1 and N in L2 (each a reflected exit, L1's VMRESUME).
+ */
+#include "apic.h"
+#include "lib.h"
+
+enum {
+#define X(NAME, name, enc) NAME = (enc),
+#include "../../src/vmx/vmcs_fields.h"
+#undef X
+};
+
+/* Controls (SDM vol. 3C 25.6, 25.7, 25.8), exit reasons (appendix C). */
+#define PIN_EXTINT BIT(0)
+#define PIN_NMI BIT(3)
+#define PIN_PREEMPT BIT(6)
+#define P_INTR_WIN BIT(2)
+#define P_HLT BIT(7)
+#define P_INVLPG BIT(9)
+#define P_MWAIT BIT(10)
+#define P_RDPMC BIT(11)
+#define P_RDTSC BIT(12)
+#define P_CR3_LOAD BIT(15)
+#define P_CR3_STORE BIT(16)
+#define P_MOV_DR BIT(23)
+#define P_UNCOND_IO BIT(24)
+#define P_IO_BITMAPS BIT(25)
+#define P_MTF BIT(27)
+#define P_MSR_BITMAPS BIT(28)
+#define P_PAUSE BIT(30)
+#define P_SECONDARY BIT(31)
+#define P2_DESC BIT(2)
+#define P2_WBINVD BIT(6)
+#define P2_RDRAND BIT(11)
+#define EXIT_HOST64 BIT(9)
+#define EXIT_ACK_INTR BIT(15)
+#define EXIT_SAVE_EFER BIT(20)
+#define EXIT_LOAD_EFER BIT(21)
+#define ENTRY_IA32E BIT(9)
+#define ENTRY_LOAD_EFER BIT(15)
+#define MSR_FEATURE_CONTROL 0x3a
+#define MSR_VMX_BASIC 0x480
+#define MSR_VMX_TRUE_PIN 0x48d
+#define MSR_VMX_TRUE_PROC 0x48e
+#define MSR_VMX_TRUE_EXIT 0x48f
+#define MSR_VMX_TRUE_ENTRY 0x490
+#define MSR_VMX_PROC2 0x48b
+#define MSR_VMX_CR0_FIXED0 0x486
+#define MSR_VMX_CR4_FIXED0 0x488
+#define CR4_VMXE BIT(13)
+#define FAILED_ENTRY BIT(31)
+
+static u8 vmxon_region[4096] __attribute__((aligned(4096)));
+static u8 vmcs_a[4096] __attribute__((aligned(4096)));
+static u8 vmcs_b[4096] __attribute__((aligned(4096)));
+static u8 io_bitmaps[2][4096] __attribute__((aligned(4096)));
+static u8 msr_bitmap[4096] __attribute__((aligned(4096)));
+static u8 l2_stack[8192] __attribute__((aligned(16)));
+static u32 revision;
+
+/* --- VMX instructions: the flags they leave (CF = VMfailInvalid, ZF = VMfailValid) --- */
+
+#define VMX_CF 1
+#define VMX_ZF 2
+static int vmx_flags(u64 rflags) { return (rflags & RFLAGS_CF ? VMX_CF : 0) | (rflags & RFLAGS_ZF ? VMX_ZF : 0); }
+
+static int vmxon(u64 pa)
+{
+	u64 f;
+	asm volatile("vmxon %1; pushf; pop %0" : "=r"(f) : "m"(pa) : "cc", "memory");
+	return vmx_flags(f);
+}
+static int vmxoff(void)
+{
+	u64 f;
+	asm volatile("vmxoff; pushf; pop %0" : "=r"(f) : : "cc", "memory");
+	return vmx_flags(f);
+}
+static int vmclear(u64 pa)
+{
+	u64 f;
+	asm volatile("vmclear %1; pushf; pop %0" : "=r"(f) : "m"(pa) : "cc", "memory");
+	return vmx_flags(f);
+}
+static int vmptrld(u64 pa)
+{
+	u64 f;
+	asm volatile("vmptrld %1; pushf; pop %0" : "=r"(f) : "m"(pa) : "cc", "memory");
+	return vmx_flags(f);
+}
+static u64 vmptrst(void)
+{
+	u64 pa = 0;
+	asm volatile("vmptrst %0" : "=m"(pa) : : "memory");
+	return pa;
+}
+static int vmread_f(u64 field, u64 *v)
+{
+	u64 f;
+	asm volatile("vmread %2, %1; pushf; pop %0" : "=r"(f), "=r"(*v) : "r"(field) : "cc");
+	return vmx_flags(f);
+}
+static u64 vmread(u64 field)
+{
+	u64 v = 0;
+	vmread_f(field, &v);
+	return v;
+}
+static int vmwrite(u64 field, u64 v)
+{
+	u64 f;
+	asm volatile("vmwrite %2, %1; pushf; pop %0" : "=r"(f) : "r"(field), "rm"(v) : "cc");
+	return vmx_flags(f);
+}
+static int invvpid(u64 type, u16 vpid)
+{
+	struct { u64 vpid, addr; } d = { vpid, 0 };
+	u64 f;
+	asm volatile("invvpid %1, %2; pushf; pop %0" : "=r"(f) : "m"(d), "r"(type) : "cc", "memory");
+	return vmx_flags(f);
+}
+
+/* --- Running L2: run_l2() enters L2 and returns at its first exit (0), or the VMfail flags.
+   The exit stub saves L2's registers in l2_regs; run_l2 loads them before the entry. --- */
+
+struct gprs {
+	u64 rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15;
+};
+struct gprs l2_regs;
+u32 l2_resume;
+int run_l2_raw(int resume);
+extern char l2_exit_stub[];
+
+#define LOAD_L2                                                                                  \
+	"mov l2_regs+8, %rbx\n mov l2_regs+16, %rcx\n mov l2_regs+24, %rdx\n"                    \
+	"mov l2_regs+32, %rsi\n mov l2_regs+40, %rdi\n mov l2_regs+48, %rbp\n"                   \
+	"mov l2_regs+56, %r8\n mov l2_regs+64, %r9\n mov l2_regs+72, %r10\n"                     \
+	"mov l2_regs+80, %r11\n mov l2_regs+88, %r12\n mov l2_regs+96, %r13\n"                   \
+	"mov l2_regs+104, %r14\n mov l2_regs+112, %r15\n mov l2_regs, %rax\n"
+#define SAVE_L2                                                                                  \
+	"mov %rax, l2_regs\n mov %rbx, l2_regs+8\n mov %rcx, l2_regs+16\n mov %rdx, l2_regs+24\n" \
+	"mov %rsi, l2_regs+32\n mov %rdi, l2_regs+40\n mov %rbp, l2_regs+48\n"                   \
+	"mov %r8, l2_regs+56\n mov %r9, l2_regs+64\n mov %r10, l2_regs+72\n"                     \
+	"mov %r11, l2_regs+80\n mov %r12, l2_regs+88\n mov %r13, l2_regs+96\n"                   \
+	"mov %r14, l2_regs+104\n mov %r15, l2_regs+112\n"
+
+asm(".text\n"
+    ".globl run_l2_raw\n"
+    "run_l2_raw:\n"
+    "push %rbx\n push %rbp\n push %r12\n push %r13\n push %r14\n push %r15\n"
+    "mov %edi, l2_resume\n"
+    "mov $0x6c14, %eax\n" /* HOST_RSP */
+    "vmwrite %rsp, %rax\n"
+    LOAD_L2
+    "cmpl $0, l2_resume\n"
+    "jne 1f\n"
+    "vmlaunch\n"
+    "jmp 2f\n"
+    "1: vmresume\n"
+    "2: pushf\n pop %rax\n and $0x41, %eax\n"
+    "pop %r15\n pop %r14\n pop %r13\n pop %r12\n pop %rbp\n pop %rbx\n ret\n"
+    ".globl l2_exit_stub\n"
+    "l2_exit_stub:\n"
+    SAVE_L2
+    "xor %eax, %eax\n"
+    "pop %r15\n pop %r14\n pop %r13\n pop %r12\n pop %rbp\n pop %rbx\n ret\n");
+
+static int run_l2(int resume)
+{
+	int f = run_l2_raw(resume);
+
+	return (f & 1 ? VMX_CF : 0) | (f & 0x40 ? VMX_ZF : 0);
+}
+
+/* L2's snippets: each ends in the exit it is about, then spins (never reached). */
+extern char l2_cpuid[], l2_cpuid_after[], l2_io[], l2_io_open[], l2_msr[], l2_wrmsr[], l2_cr0[],
+	l2_cr3[], l2_cr4_vmxe[], l2_hlt[], l2_ud[], l2_pf[], l2_vmxon[], l2_spin[], l2_rdtsc[],
+	l2_invlpg[], l2_rdpmc[], l2_movdr[], l2_pause[], l2_mwait[], l2_sgdt[], l2_wbinvd[],
+	l2_rdrand[], l2_xsetbv[], l2_invd[], l2_mtf[], l2_cpuid_loop[];
+asm(".text\n"
+    "l2_cpuid: mov $0x12345, %eax\n cpuid\n"
+    "l2_cpuid_after: mov %rax, %rbx\n vmcall\n 9: jmp 9b\n"
+    "l2_io: inb $0x80, %al\n outb %al, $0x81\n 9: jmp 9b\n"
+    "l2_io_open: inb $0x71, %al\n inw $0x82, %ax\n 9: jmp 9b\n"
+    "l2_msr: mov $0x174, %ecx\n rdmsr\n mov $0x3a, %ecx\n rdmsr\n 9: jmp 9b\n"
+    "l2_wrmsr: mov $0x175, %ecx\n xor %eax, %eax\n xor %edx, %edx\n wrmsr\n 9: jmp 9b\n"
+    "l2_cr0: mov %cr0, %rax\n or $8, %rax\n mov %rax, %cr0\n 9: jmp 9b\n"
+    "l2_cr3: mov %cr3, %rax\n mov %rax, %cr3\n cpuid\n 9: jmp 9b\n"
+    "l2_cr4_vmxe: mov %cr4, %rax\n and $~0x2000, %rax\n mov %rax, %cr4\n 9: jmp 9b\n"
+    "l2_hlt: hlt\n 9: jmp 9b\n"
+    "l2_ud: ud2\n 9: jmp 9b\n"
+    "l2_pf: movabs $0x12300000000, %rax\n mov (%rax), %rbx\n 9: jmp 9b\n"
+    "l2_vmxon: vmxon (%rsp)\n 9: jmp 9b\n"
+    "l2_spin: 9: jmp 9b\n"
+    "l2_rdtsc: rdtsc\n 9: jmp 9b\n"
+    "l2_invlpg: invlpg (%rsp)\n 9: jmp 9b\n"
+    "l2_rdpmc: xor %ecx, %ecx\n rdpmc\n 9: jmp 9b\n"
+    "l2_movdr: mov %dr7, %rax\n 9: jmp 9b\n"
+    "l2_pause: pause\n 9: jmp 9b\n"
+    "l2_mwait: xor %eax, %eax\n xor %ecx, %ecx\n mwait\n cpuid\n 9: jmp 9b\n"
+    "l2_sgdt: sgdt -16(%rsp)\n 9: jmp 9b\n"
+    "l2_wbinvd: wbinvd\n 9: jmp 9b\n"
+    "l2_rdrand: rdrand %eax\n 9: jmp 9b\n"
+    "l2_xsetbv: xor %ecx, %ecx\n mov $3, %eax\n xor %edx, %edx\n xsetbv\n 9: jmp 9b\n"
+    "l2_invd: invd\n 9: jmp 9b\n"
+    "l2_mtf: nop\n nop\n 9: jmp 9b\n"
+    "l2_cpuid_loop: 1: mov $0, %eax\n cpuid\n dec %r12\n jnz 1b\n vmcall\n 9: jmp 9b\n");
+
+/* --- The VMCS --- */
+
+static u64 adjust(u32 msr, u64 want)
+{
+	u64 cap = rdmsr(msr);
+	return (want | (u32)cap) & (cap >> 32);
+}
+
+static u32 seg_ar(u16 sel)
+{
+	u64 d = gdt[sel / 8];
+	/* type accessed; G set, as the 4-GiB limit given with it needs (27.3.1.2) */
+	return (u32)((d >> 40) & 0xff) | 1 | (u32)((d >> 52) & 0xf) << 12 | BIT(15);
+}
+
+static void vmcs_setup(void)
+{
+	struct { u16 limit; u64 base; } __attribute__((packed)) g, i;
+	u16 sels[6] = { SEL_KDATA, SEL_KCODE, SEL_KDATA, SEL_KDATA, SEL_KDATA, SEL_KDATA };
+	asm volatile("sgdt %0; sidt %1" : "=m"(g), "=m"(i));
+
+	vmwrite(PIN_BASED_VM_EXEC_CONTROL, adjust(MSR_VMX_TRUE_PIN, 0));
+	vmwrite(CPU_BASED_VM_EXEC_CONTROL, adjust(MSR_VMX_TRUE_PROC, P_HLT | P_SECONDARY));
+	vmwrite(SECONDARY_VM_EXEC_CONTROL, adjust(MSR_VMX_PROC2, 0));
+	vmwrite(VM_EXIT_CONTROLS, adjust(MSR_VMX_TRUE_EXIT, EXIT_HOST64 | EXIT_SAVE_EFER | EXIT_LOAD_EFER));
+	vmwrite(VM_ENTRY_CONTROLS, adjust(MSR_VMX_TRUE_ENTRY, ENTRY_IA32E | ENTRY_LOAD_EFER));
+	vmwrite(EXCEPTION_BITMAP, 0xffffffff);
+	vmwrite(VMCS_LINK_POINTER, ~0ull);
+	vmwrite(IO_BITMAP_A, (u64)io_bitmaps[0]);
+	vmwrite(IO_BITMAP_B, (u64)io_bitmaps[1]);
+	vmwrite(MSR_BITMAP, (u64)msr_bitmap);
+	/* Host state: L1 itself, returning to the exit stub. */
+	vmwrite(HOST_CR0, read_cr0());
+	vmwrite(HOST_CR3, read_cr3());
+	vmwrite(HOST_CR4, read_cr4());
+	vmwrite(HOST_IA32_EFER, rdmsr(0xc0000080));
+	vmwrite(HOST_CS_SELECTOR, SEL_KCODE);
+	vmwrite(HOST_SS_SELECTOR, SEL_KDATA);
+	vmwrite(HOST_DS_SELECTOR, SEL_KDATA);
+	vmwrite(HOST_ES_SELECTOR, SEL_KDATA);
+	vmwrite(HOST_FS_SELECTOR, 0);
+	vmwrite(HOST_GS_SELECTOR, 0);
+	vmwrite(HOST_TR_SELECTOR, SEL_TSS);
+	vmwrite(HOST_TR_BASE, (u64)&tss);
+	vmwrite(HOST_GDTR_BASE, g.base);
+	vmwrite(HOST_IDTR_BASE, i.base);
+	vmwrite(HOST_RIP, (u64)l2_exit_stub);
+	/* Guest state: a 64-bit kernel like L1, on its own stack. */
+	vmwrite(GUEST_CR0, read_cr0());
+	vmwrite(GUEST_CR3, read_cr3());
+	vmwrite(GUEST_CR4, read_cr4());
+	vmwrite(GUEST_IA32_EFER, rdmsr(0xc0000080));
+	for (int s = 0; s < 6; s++) {
+		vmwrite(GUEST_ES_SELECTOR + 2 * s, sels[s]);
+		vmwrite(GUEST_ES_BASE + 2 * s, 0);
+		vmwrite(GUEST_ES_LIMIT + 2 * s, 0xffffffff);
+		vmwrite(GUEST_ES_AR_BYTES + 2 * s, seg_ar(sels[s]));
+	}
+	vmwrite(GUEST_LDTR_AR_BYTES, BIT(16));
+	vmwrite(GUEST_TR_SELECTOR, SEL_TSS);
+	vmwrite(GUEST_TR_BASE, (u64)&tss);
+	vmwrite(GUEST_TR_LIMIT, sizeof(tss) - 1);
+	vmwrite(GUEST_TR_AR_BYTES, 0x8b);
+	vmwrite(GUEST_GDTR_BASE, g.base);
+	vmwrite(GUEST_GDTR_LIMIT, g.limit);
+	vmwrite(GUEST_IDTR_BASE, i.base);
+	vmwrite(GUEST_IDTR_LIMIT, i.limit);
+	vmwrite(GUEST_DR7, 0x400);
+	vmwrite(GUEST_RFLAGS, 2);
+	vmwrite(GUEST_INTERRUPTIBILITY_INFO, 0);
+	vmwrite(GUEST_ACTIVITY_STATE, 0);
+}
+
+/* Start L2 at `rip` (fresh stack, zeroed registers, RFLAGS 2) with these controls changed. */
+static void l2_at(void *rip)
+{
+	l2_regs = (struct gprs){ 0 };
+	vmwrite(GUEST_RIP, (u64)rip);
+	vmwrite(GUEST_RSP, (u64)(l2_stack + sizeof(l2_stack)));
+	vmwrite(GUEST_RFLAGS, 2);
+}
+
+static void set_proc(u64 on, u64 off)
+{
+	vmwrite(CPU_BASED_VM_EXEC_CONTROL,
+		adjust(MSR_VMX_TRUE_PROC, (vmread(CPU_BASED_VM_EXEC_CONTROL) | on) & ~off));
+}
+
+static bool launched;
+
+/* Run L2 from `rip` to its first exit; true when the exit has `reason`. */
+static bool expect_exit(const char *what, void *rip, u32 reason)
+{
+	int f;
+
+	l2_at(rip);
+	f = run_l2(launched);
+	if (f) {
+		check(false, "%s: VM entry failed (flags %d, error %llu)", what, f,
+		      (unsigned long long)vmread(VM_INSTRUCTION_ERROR));
+		return false;
+	}
+	launched = true;
+	if (vmread(VM_EXIT_REASON) != reason)
+		printf("  exit %#llx qualification %#llx at %#llx, L2 started at %p\n",
+		       (unsigned long long)vmread(VM_EXIT_REASON),
+		       (unsigned long long)vmread(EXIT_QUALIFICATION),
+		       (unsigned long long)vmread(GUEST_RIP), rip);
+	return check_eq(vmread(VM_EXIT_REASON), reason, what);
+}
+
+/* Resume L2 past the instruction that exited. */
+static int resume_past(void)
+{
+	vmwrite(GUEST_RIP, vmread(GUEST_RIP) + vmread(VM_EXIT_INSTRUCTION_LEN));
+	return run_l2(1);
+}
+
+static void test_discovery(void)
+{
+	u64 fc = rdmsr(MSR_FEATURE_CONTROL), basic = rdmsr(MSR_VMX_BASIC);
+
+	check((fc & 5) == 5, "IA32_FEATURE_CONTROL: locked, VMXON outside SMX (%#llx)",
+	      (unsigned long long)fc);
+	revision = basic & 0x7fffffff;
+	check(((basic >> 32) & 0x1fff) == 4096, "IA32_VMX_BASIC: 4-KiB VMCS region");
+	check(rdmsr(MSR_VMX_CR4_FIXED0) & CR4_VMXE, "CR4_FIXED0 has VMXE");
+	check((rdmsr(MSR_VMX_CR0_FIXED0) & 0x80000021) == 0x80000021, "CR0_FIXED0: PE, NE, PG");
+	check(CATCH(wrmsr(MSR_VMX_BASIC, basic)) == GP_VECTOR, "IA32_VMX_BASIC is read-only (#GP)");
+	check(!(rdmsr(MSR_VMX_PROC2) >> 32 & BIT(9)), "no virtual-interrupt delivery offered");
+}
+
+static void test_vmxon(void)
+{
+	u64 bad = (u64)vmxon_region + 8;
+
+	check(CATCH(vmxon((u64)vmxon_region)) == UD_VECTOR, "VMXON with CR4.VMXE = 0: #UD");
+	check(CATCH(vmxoff()) == UD_VECTOR, "VMXOFF outside VMX operation: #UD");
+	write_cr4(read_cr4() | CR4_VMXE);
+	check(read_cr4() & CR4_VMXE, "CR4.VMXE set");
+	*(u32 *)vmxon_region = revision;
+	write_cr0(read_cr0() & ~CR0_NE);
+	check(CATCH(vmxon((u64)vmxon_region)) == GP_VECTOR, "VMXON with CR0.NE = 0: #GP (A.7)");
+	write_cr0(read_cr0() | CR0_NE);
+	*(u32 *)vmxon_region = revision ^ 1;
+	check(vmxon((u64)vmxon_region) == VMX_CF, "VMXON, wrong revision: VMfailInvalid");
+	*(u32 *)vmxon_region = revision;
+	check(vmxon(bad) == VMX_CF, "VMXON, unaligned region: VMfailInvalid");
+	check(CATCH(vmread(GUEST_RIP)) == UD_VECTOR, "VMREAD before VMXON: #UD");
+	check(vmxon((u64)vmxon_region) == 0, "VMXON: VMsucceed");
+	check(vmxon((u64)vmxon_region) == VMX_CF, "VMXON in VMX root, no current VMCS: VMfailInvalid");
+	check(CATCH(write_cr4(read_cr4() & ~CR4_VMXE)) == GP_VECTOR,
+	      "clearing CR4.VMXE in VMX operation: #GP");
+	check(CATCH(write_cr0(read_cr0() & ~CR0_NE)) == GP_VECTOR,
+	      "clearing CR0.NE in VMX operation: #GP");
+}
+
+static void test_vmcs_instructions(void)
+{
+	u64 v;
+
+	check(vmptrst() == ~0ull, "VMPTRST without a current VMCS: all ones");
+	check(vmread_f(GUEST_RIP, &v) == VMX_CF, "VMREAD without a current VMCS: VMfailInvalid");
+	check(vmclear((u64)vmcs_a + 1) == VMX_CF, "VMCLEAR unaligned, no current VMCS: VMfailInvalid");
+	*(u32 *)vmcs_a = revision;
+	*(u32 *)vmcs_b = revision ^ 2;
+	check(vmclear((u64)vmcs_a) == 0, "VMCLEAR: VMsucceed");
+	check(vmptrld((u64)vmcs_a) == 0, "VMPTRLD: VMsucceed");
+	check_eq(vmptrst(), (u64)vmcs_a, "VMPTRST: the current VMCS");
+	check(vmptrld((u64)vmcs_b) == VMX_ZF, "VMPTRLD, wrong revision: VMfailValid");
+	check_eq(vmread(VM_INSTRUCTION_ERROR), 11, "error 11: incorrect revision");
+	check(vmptrld((u64)vmxon_region) == VMX_ZF, "VMPTRLD of the VMXON region: VMfailValid");
+	check_eq(vmread(VM_INSTRUCTION_ERROR), 10, "error 10: VMXON pointer");
+	check(vmclear((u64)vmxon_region) == VMX_ZF, "VMCLEAR of the VMXON region: VMfailValid");
+	check_eq(vmread(VM_INSTRUCTION_ERROR), 3, "error 3: VMXON pointer");
+	check(vmclear((u64)vmcs_a + 8) == VMX_ZF, "VMCLEAR unaligned: VMfailValid");
+	check_eq(vmread(VM_INSTRUCTION_ERROR), 2, "error 2: invalid address");
+	check(vmxon((u64)vmxon_region) == VMX_ZF, "VMXON in VMX root: VMfailValid");
+	check_eq(vmread(VM_INSTRUCTION_ERROR), 15, "error 15: VMXON in VMX root operation");
+	check(vmwrite(VM_EXIT_REASON, 1) == VMX_ZF, "VMWRITE of an exit-information field");
+	check_eq(vmread(VM_INSTRUCTION_ERROR), 13, "error 13: read-only component");
+	check(vmread_f(0x7fff, &v) == VMX_ZF, "VMREAD of no field: VMfailValid");
+	check_eq(vmread(VM_INSTRUCTION_ERROR), 12, "error 12: unsupported component");
+	check(vmwrite(GUEST_RSP, 0x1234567890ull) == 0, "VMWRITE: VMsucceed");
+	check(vmwrite(GUEST_ES_SELECTOR, 0x12345) == 0, "VMWRITE of a 16-bit field");
+	check_eq(vmread(GUEST_ES_SELECTOR), 0x2345, "16-bit field keeps 16 bits");
+	/* Through the region: VMCLEAR writes it back, VMPTRLD reads it. */
+	check(vmclear((u64)vmcs_a) == 0 && vmptrst() == ~0ull, "VMCLEAR of the current VMCS");
+	check(vmptrld((u64)vmcs_a) == 0, "VMPTRLD again");
+	check_eq(vmread(GUEST_RSP), 0x1234567890ull, "GUEST_RSP survives VMCLEAR/VMPTRLD");
+	check(run_l2(1) == VMX_ZF && vmread(VM_INSTRUCTION_ERROR) == 5,
+	      "VMRESUME of a clear VMCS: VMfailValid, error 5");
+	check(invvpid(4, 1) == VMX_ZF && vmread(VM_INSTRUCTION_ERROR) == 28,
+	      "INVVPID type 4: VMfailValid, error 28");
+	check(invvpid(2, 0) == 0, "INVVPID all-context: VMsucceed");
+}
+
+static void test_entry_checks(void)
+{
+	u64 pin = vmread(PIN_BASED_VM_EXEC_CONTROL), cr0 = vmread(HOST_CR0), gcr0;
+
+	vmwrite(PIN_BASED_VM_EXEC_CONTROL, 0); /* default1 bits 1, 2, 4 clear */
+	l2_at(l2_spin);
+	check(run_l2(0) == VMX_ZF && vmread(VM_INSTRUCTION_ERROR) == 7,
+	      "VMLAUNCH, reserved control bits: error 7");
+	vmwrite(PIN_BASED_VM_EXEC_CONTROL, pin);
+	vmwrite(HOST_CR0, cr0 & ~CR0_NE);
+	check(run_l2(0) == VMX_ZF && vmread(VM_INSTRUCTION_ERROR) == 8,
+	      "VMLAUNCH, host CR0 without NE: error 8");
+	vmwrite(HOST_CR0, cr0);
+	gcr0 = vmread(GUEST_CR0);
+	vmwrite(GUEST_CR0, gcr0 & ~CR0_NE);
+	check(run_l2(0) == 0, "VMLAUNCH, guest CR0 without NE: an exit, not a VMfail");
+	check_eq(vmread(VM_EXIT_REASON), FAILED_ENTRY | 33, "exit 33 with bit 31: invalid guest state");
+	vmwrite(GUEST_CR0, gcr0);
+	check(run_l2(1) == VMX_ZF && vmread(VM_INSTRUCTION_ERROR) == 5,
+	      "a failed VMLAUNCH leaves the VMCS clear: VMRESUME fails, error 5");
+}
+
+static void test_exits(void)
+{
+	/* CPUID exits unconditionally; L1 answers, resumes, and L2 sees the answer. */
+	if (expect_exit("CPUID: exit 10", l2_cpuid, 10)) {
+		check_eq(vmread(VM_EXIT_INSTRUCTION_LEN), 2, "CPUID: length 2");
+		check_eq(l2_regs.rax, 0x12345, "L2's RAX at the exit");
+		check_eq(vmread(GUEST_RIP), (u64)l2_cpuid + 5, "GUEST_RIP at the CPUID");
+		l2_regs.rax = 0xabc;
+		check(resume_past() == 0 && vmread(VM_EXIT_REASON) == 18, "resumed L2 reaches VMCALL");
+		check_eq(l2_regs.rbx, 0xabc, "L2 got L1's CPUID answer");
+	}
+	/* I/O: unconditional I/O exiting; then bitmaps with port 0x81 and 0x83 intercepted. */
+	set_proc(P_UNCOND_IO, P_IO_BITMAPS);
+	if (expect_exit("IN, unconditional I/O exiting: exit 30", l2_io, 30))
+		check_eq(vmread(EXIT_QUALIFICATION), 0x80ull << 16 | BIT(6) | BIT(3),
+			 "qualification: port 0x80, immediate, IN, 1 byte");
+	set_proc(P_IO_BITMAPS, P_UNCOND_IO);
+	io_bitmaps[0][0x81 / 8] |= BIT(0x81 % 8);
+	io_bitmaps[0][0x83 / 8] |= BIT(0x83 % 8);
+	if (expect_exit("OUT to a port in the I/O bitmap: exit 30", l2_io, 30))
+		check_eq(vmread(EXIT_QUALIFICATION), 0x81ull << 16 | BIT(6),
+			 "the IN from port 0x80 did not exit; OUT 0x81");
+	if (expect_exit("a 2-byte IN reaching a bitmap port: exit 30", l2_io_open, 30))
+		check_eq(vmread(EXIT_QUALIFICATION), 0x82ull << 16 | BIT(6) | BIT(3) | 1,
+			 "port 0x71 (the RTC's) went to the device; IN 0x82 word exits for 0x83");
+	/* MSRs: with bitmaps, 0x174 passes and 0x3a exits; WRMSR 0x175 by the write bitmap. */
+	set_proc(P_MSR_BITMAPS, 0);
+	msr_bitmap[0x3a / 8] |= BIT(0x3a % 8);
+	if (expect_exit("RDMSR in the read bitmap: exit 31", l2_msr, 31))
+		check_eq(l2_regs.rcx, 0x3a, "the RDMSR of 0x174 passed; ECX 0x3a");
+	msr_bitmap[2048 + 0x175 / 8] |= BIT(0x175 % 8);
+	expect_exit("WRMSR in the write bitmap: exit 32", l2_wrmsr, 32);
+	set_proc(0, P_MSR_BITMAPS);
+	if (expect_exit("RDMSR without bitmaps: exit 31", l2_msr, 31))
+		check_eq(l2_regs.rcx, 0x174, "every MSR exits");
+	/* CR access. */
+	vmwrite(CR0_GUEST_HOST_MASK, CR0_TS);
+	vmwrite(CR0_READ_SHADOW, 0);
+	if (expect_exit("MOV to CR0 changing an owned bit: exit 28", l2_cr0, 28))
+		check_eq(vmread(EXIT_QUALIFICATION), 0, "CR0, MOV to, RAX");
+	vmwrite(CR0_GUEST_HOST_MASK, 0);
+	set_proc(P_CR3_LOAD, 0);
+	if (expect_exit("MOV to CR3 with CR3-load exiting: exit 28", l2_cr3, 28))
+		check_eq(vmread(EXIT_QUALIFICATION), 3, "CR3, MOV to, RAX");
+	vmwrite(CR3_TARGET_VALUE0, read_cr3());
+	vmwrite(CR3_TARGET_COUNT, 1);
+	expect_exit("MOV to CR3 of a target value does not exit: the CPUID after it does", l2_cr3, 10);
+	vmwrite(CR3_TARGET_COUNT, 0);
+	set_proc(0, P_CR3_LOAD);
+	if (expect_exit("L2 clearing CR4.VMXE: #GP, exit 0", l2_cr4_vmxe, 0))
+		check_eq(vmread(VM_EXIT_INTR_INFO) & 0x80000fff, 0x80000b0d,
+			 "interruption information: #GP, hardware exception, error code");
+	/* HLT, exceptions, VMX instructions, the preemption timer. */
+	expect_exit("HLT: exit 12", l2_hlt, 12);
+	if (expect_exit("UD2: exit 0", l2_ud, 0))
+		check_eq(vmread(VM_EXIT_INTR_INFO), 0x80000306, "#UD, hardware exception, valid");
+	if (expect_exit("#PF: exit 0", l2_pf, 0)) {
+		check_eq(vmread(EXIT_QUALIFICATION), 0x12300000000ull, "qualification: the address");
+		check_eq(vmread(VM_EXIT_INTR_ERROR_CODE), 0, "error code: read, not present");
+	}
+	if (expect_exit("VMXON in L2: exit 27", l2_vmxon, 27))
+		check_eq(vmread(VM_EXIT_INSTRUCTION_LEN), 5, "length 5 (F3 0F C7 /6 with a SIB byte)");
+	vmwrite(PIN_BASED_VM_EXEC_CONTROL,
+		adjust(MSR_VMX_TRUE_PIN, vmread(PIN_BASED_VM_EXEC_CONTROL) | PIN_PREEMPT));
+	vmwrite(VMX_PREEMPTION_TIMER_VALUE, 50);
+	expect_exit("VMX-preemption timer: exit 52", l2_spin, 52);
+	vmwrite(PIN_BASED_VM_EXEC_CONTROL, adjust(MSR_VMX_TRUE_PIN, 0));
+	/* Instruction exits under their controls. */
+	set_proc(P_RDTSC, 0);
+	expect_exit("RDTSC exiting: exit 16", l2_rdtsc, 16);
+	set_proc(P_INVLPG, P_RDTSC);
+	expect_exit("INVLPG exiting: exit 14", l2_invlpg, 14);
+	set_proc(P_RDPMC, P_INVLPG);
+	expect_exit("RDPMC exiting: exit 15", l2_rdpmc, 15);
+	set_proc(P_MOV_DR, P_RDPMC);
+	if (expect_exit("MOV-DR exiting: exit 29", l2_movdr, 29))
+		check_eq(vmread(EXIT_QUALIFICATION), 7 | BIT(4), "DR7, MOV from DR, RAX");
+	set_proc(P_PAUSE, P_MOV_DR);
+	expect_exit("PAUSE exiting: exit 40", l2_pause, 40);
+	set_proc(0, P_PAUSE | P_MWAIT);
+	expect_exit("MWAIT without MWAIT exiting is not L1's: the CPUID after it is", l2_mwait, 10);
+	set_proc(P_MWAIT, 0);
+	expect_exit("MWAIT exiting: exit 36", l2_mwait, 36);
+	set_proc(P_MTF, P_MWAIT);
+	if (expect_exit("monitor trap flag: exit 37", l2_mtf, 37))
+		check_eq(vmread(GUEST_RIP), (u64)l2_mtf + 1, "after one instruction");
+	set_proc(0, P_MTF);
+	vmwrite(SECONDARY_VM_EXEC_CONTROL, adjust(MSR_VMX_PROC2, P2_DESC));
+	expect_exit("descriptor-table exiting: SGDT, exit 46", l2_sgdt, 46);
+	vmwrite(SECONDARY_VM_EXEC_CONTROL, adjust(MSR_VMX_PROC2, P2_WBINVD));
+	expect_exit("WBINVD exiting: exit 54", l2_wbinvd, 54);
+	vmwrite(SECONDARY_VM_EXEC_CONTROL, adjust(MSR_VMX_PROC2, P2_RDRAND));
+	if (has_feature(1, REG_ECX, 30))
+		expect_exit("RDRAND exiting: exit 57", l2_rdrand, 57);
+	vmwrite(SECONDARY_VM_EXEC_CONTROL, adjust(MSR_VMX_PROC2, 0));
+	if (read_cr4() & BIT(18))
+		expect_exit("XSETBV: exit 55", l2_xsetbv, 55);
+	expect_exit("INVD: exit 13", l2_invd, 13);
+	/* The interrupt window opens at once for L2 with IF = 1. */
+	set_proc(P_INTR_WIN, 0);
+	l2_at(l2_spin);
+	vmwrite(GUEST_RFLAGS, 2 | RFLAGS_IF);
+	check(run_l2(1) == 0 && vmread(VM_EXIT_REASON) == 7, "interrupt-window exiting: exit 7");
+	set_proc(0, P_INTR_WIN);
+}
+
+/* External-interrupt exiting with "acknowledge interrupt on exit": L1's LAPIC timer fires while
+   L2 spins; the exit carries the vector, which L1 then owns (in service until its EOI). Without
+   the acknowledgement the exit carries none and L1 takes the interrupt when it sets IF. */
+static volatile int timer_hits;
+static void timer_isr(struct frame *f)
+{
+	timer_hits++;
+	apic_write(APIC_EOI, 0);
+}
+
+static void test_extint(void)
+{
+	set_handler(0x41, timer_isr);
+	vmwrite(PIN_BASED_VM_EXEC_CONTROL, adjust(MSR_VMX_TRUE_PIN, PIN_EXTINT));
+	vmwrite(VM_EXIT_CONTROLS, vmread(VM_EXIT_CONTROLS) | EXIT_ACK_INTR);
+	apic_write(APIC_SVR, 0x1ff);
+	apic_write(APIC_TIMER_DIV, 0xb);
+	apic_write(APIC_LVT_TIMER, 0x41);
+	apic_write(APIC_TIMER_INIT, 20000);
+	if (expect_exit("L1's timer interrupt while L2 runs: exit 1", l2_spin, 1))
+		check_eq(vmread(VM_EXIT_INTR_INFO), 0x80000041, "acknowledged: vector 0x41, valid");
+	apic_write(APIC_EOI, 0);
+	check(timer_hits == 0, "an acknowledged interrupt is not delivered to L1 again");
+	vmwrite(VM_EXIT_CONTROLS, vmread(VM_EXIT_CONTROLS) & ~EXIT_ACK_INTR);
+	apic_write(APIC_TIMER_INIT, 20000);
+	if (expect_exit("without acknowledgement: exit 1", l2_spin, 1))
+		check_eq(vmread(VM_EXIT_INTR_INFO), 0, "no vector in the exit");
+	asm volatile("sti; nop; nop; cli");
+	check(timer_hits == 1, "L1 takes vector 0x41 once it enables interrupts");
+	apic_write(APIC_LVT_TIMER, BIT(16));
+	vmwrite(PIN_BASED_VM_EXEC_CONTROL, adjust(MSR_VMX_TRUE_PIN, 0));
+}
+
+static void bench(u64 n)
+{
+	u64 t0 = rdtsc(), t1, t2;
+
+	for (u64 i = 0; i < n; i++)
+		cpuid(0, 0);
+	t1 = rdtsc();
+	l2_at(l2_cpuid_loop);
+	l2_regs.r12 = n;
+	t2 = rdtsc();
+	int f = run_l2(1);
+	while (!f && vmread(VM_EXIT_REASON) == 10) {
+		l2_regs.rax = 0;
+		f = resume_past();
+	}
+	t2 = rdtsc() - t2;
+	check(!f && vmread(VM_EXIT_REASON) == 18, "bench: L2's loop ends in VMCALL");
+	printf("bench: CPUID in L1 %llu TSC ticks, in L2 %llu TSC ticks (each an exit to L1 and "
+	       "VMRESUME)\n", (unsigned long long)((t1 - t0) / n), (unsigned long long)(t2 / n));
+}
+
+int main(void)
+{
+	u64 n = cmdline_u64("bench", 0);
+
+	if (cmdline_u64("novmx", 0)) { /* --vmx nested=off: the guest sees no VMX at all */
+		check(!has_feature(1, REG_ECX, 5), "CPUID.1:ECX.VMX clear");
+		check(CATCH(write_cr4(read_cr4() | CR4_VMXE)) == GP_VECTOR, "CR4.VMXE reserved: #GP");
+		check(CATCH(rdmsr(MSR_VMX_BASIC)) == GP_VECTOR, "IA32_VMX_BASIC: #GP");
+		check(CATCH(vmxon((u64)vmxon_region)) == UD_VECTOR, "VMXON: #UD");
+		check(!(rdmsr(MSR_FEATURE_CONTROL) & BIT(2)), "IA32_FEATURE_CONTROL: no VMXON");
+		return report();
+	}
+	if (!has_feature(1, REG_ECX, 5)) {
+		check(false, "CPUID.1:ECX.VMX: no VMX to test");
+		return report();
+	}
+	test_discovery();
+	test_vmxon();
+	test_vmcs_instructions();
+	vmcs_setup();
+	test_entry_checks();
+	test_exits();
+	test_extint();
+	if (n)
+		bench(n);
+	check(vmclear((u64)vmcs_a) == 0 && vmxoff() == 0, "VMCLEAR, VMXOFF");
+	check(CATCH(vmread(GUEST_RIP)) == UD_VECTOR, "VMREAD after VMXOFF: #UD");
+	return report();
+}
