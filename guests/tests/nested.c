@@ -61,6 +61,10 @@ enum {
 #define MSR_VMX_CR0_FIXED0 0x486
 #define MSR_VMX_CR4_FIXED0 0x488
 #define CR4_VMXE BIT(13)
+#define P2_EPT BIT(1)
+#define EPT_RWX 7
+#define EPT_WB (6 << 3)
+#define EPT_PS BIT(7)
 #define FAILED_ENTRY BIT(31)
 
 static u8 vmxon_region[4096] __attribute__((aligned(4096)));
@@ -70,6 +74,13 @@ static u8 io_bitmaps[2][4096] __attribute__((aligned(4096)));
 static u8 msr_bitmap[4096] __attribute__((aligned(4096)));
 static u8 l2_stack[8192] __attribute__((aligned(16)));
 static u32 revision;
+/* L1's EPT for L2 (SDM 29.3.2): 1-GiB pages but for the first 2 MiB region holding the test
+   pages, which goes through a PD and a PT of 4-KiB pages. */
+static u64 ept_pml4[512] __attribute__((aligned(4096)));
+static u64 ept_pdpt[512] __attribute__((aligned(4096)));
+static u64 ept_pd[512] __attribute__((aligned(4096)));
+static u64 ept_pt[512] __attribute__((aligned(4096)));
+static u8 ept_pages[4][4096] __attribute__((aligned(4096))); /* read-only, absent, remapped, target */
 
 /* --- VMX instructions: the flags they leave (CF = VMfailInvalid, ZF = VMfailValid) --- */
 
@@ -189,7 +200,8 @@ static int run_l2(int resume)
 extern char l2_cpuid[], l2_cpuid_after[], l2_io[], l2_io_open[], l2_msr[], l2_wrmsr[], l2_cr0[],
 	l2_cr3[], l2_cr4_vmxe[], l2_hlt[], l2_ud[], l2_pf[], l2_vmxon[], l2_spin[], l2_rdtsc[],
 	l2_invlpg[], l2_rdpmc[], l2_movdr[], l2_pause[], l2_mwait[], l2_sgdt[], l2_wbinvd[],
-	l2_rdrand[], l2_xsetbv[], l2_invd[], l2_mtf[], l2_cpuid_loop[];
+	l2_rdrand[], l2_xsetbv[], l2_invd[], l2_mtf[], l2_cpuid_loop[], l2_ept_write[],
+	l2_ept_read[];
 asm(".text\n"
     "l2_cpuid: mov $0x12345, %eax\n cpuid\n"
     "l2_cpuid_after: mov %rax, %rbx\n vmcall\n 9: jmp 9b\n"
@@ -217,6 +229,8 @@ asm(".text\n"
     "l2_xsetbv: xor %ecx, %ecx\n mov $3, %eax\n xor %edx, %edx\n xsetbv\n 9: jmp 9b\n"
     "l2_invd: invd\n 9: jmp 9b\n"
     "l2_mtf: nop\n nop\n 9: jmp 9b\n"
+    "l2_ept_write: movb $1, (%rax)\n 9: jmp 9b\n"
+    "l2_ept_read: mov (%rax), %rbx\n vmcall\n 9: jmp 9b\n"
     "l2_cpuid_loop: 1: mov $0, %eax\n cpuid\n dec %r12\n jnz 1b\n vmcall\n 9: jmp 9b\n");
 
 /* --- The VMCS --- */
@@ -577,6 +591,77 @@ static void test_extint(void)
 	vmwrite(PIN_BASED_VM_EXEC_CONTROL, adjust(MSR_VMX_TRUE_PIN, 0));
 }
 
+static int invept(u64 type, u64 eptp)
+{
+	struct { u64 eptp, rsvd; } d = { eptp, 0 };
+	u64 f;
+	asm volatile("invept %1, %2; pushf; pop %0" : "=r"(f) : "m"(d), "r"(type) : "cc", "memory");
+	return vmx_flags(f);
+}
+
+/* L1's EPT composed with L0's (SDM 29.3): L2's guest-physical addresses go through L1's EPT;
+   its violations and misconfigurations are L1's exits 48 and 49 with L2's address; what L1 maps
+   to its own devices (the LAPIC page) reaches L0's device without an exit to L1. */
+static void test_ept(void)
+{
+	u64 ro = (u64)ept_pages[0], absent = (u64)ept_pages[1], remapped = (u64)ept_pages[2];
+	u64 target = (u64)ept_pages[3], pd_i = ro >> 21, eptp;
+
+	if (!(rdmsr(MSR_VMX_PROC2) >> 32 & P2_EPT)) {
+		check(false, "EPT offered to the guest hypervisor");
+		return;
+	}
+	for (int i = 0; i < 4; i++)
+		ept_pdpt[i] = (u64)i << 30 | EPT_RWX | EPT_WB | EPT_PS;
+	ept_pdpt[0] = (u64)ept_pd | EPT_RWX;
+	for (int i = 0; i < 512; i++) {
+		ept_pd[i] = (u64)i << 21 | EPT_RWX | EPT_WB | EPT_PS;
+		ept_pt[i] = ((pd_i << 21) + ((u64)i << 12)) | EPT_RWX | EPT_WB;
+	}
+	ept_pd[pd_i] = (u64)ept_pt | EPT_RWX;
+	ept_pml4[0] = (u64)ept_pdpt | EPT_RWX;
+	ept_pt[(ro >> 12) & 511] = ro | 5 | EPT_WB;      /* read and execute */
+	ept_pt[(absent >> 12) & 511] = 0;
+	ept_pt[(remapped >> 12) & 511] = target | EPT_RWX | EPT_WB;
+	*(volatile u64 *)target = 0x5eed5eed;
+	*(volatile u64 *)remapped = 1;
+	eptp = (u64)ept_pml4 | 6 | 3 << 3;
+	vmwrite(EPT_POINTER, eptp);
+	vmwrite(SECONDARY_VM_EXEC_CONTROL, adjust(MSR_VMX_PROC2, P2_EPT));
+	check(invept(2, 0) == 0 && invept(1, eptp) == 0, "INVEPT global, single-context: VMsucceed");
+	check(invept(3, eptp) == VMX_ZF && vmread(VM_INSTRUCTION_ERROR) == 28,
+	      "INVEPT type 3: error 28");
+
+	l2_at(l2_ept_read);
+	l2_regs.rax = remapped;
+	if (run_l2(1) == 0 && check_eq(vmread(VM_EXIT_REASON), 18, "L2 reads through L1's EPT"))
+		check_eq(l2_regs.rbx, 0x5eed5eed, "the page L1's EPT maps there, not the identity");
+	l2_at(l2_ept_write);
+	l2_regs.rax = ro + 8;
+	if (run_l2(1) == 0 && check_eq(vmread(VM_EXIT_REASON), 48, "write to a read-only page: exit 48")) {
+		check_eq(vmread(GUEST_PHYSICAL_ADDRESS), ro + 8, "guest-physical address: L2's");
+		check_eq(vmread(EXIT_QUALIFICATION) & 0x1bf, BIT(1) | (5 << 3) | BIT(7) | BIT(8),
+			 "qualification: write; R and X; linear address valid, final translation");
+	}
+	l2_at(l2_ept_read);
+	l2_regs.rax = absent;
+	if (run_l2(1) == 0 && check_eq(vmread(VM_EXIT_REASON), 48, "read of an absent page: exit 48"))
+		check_eq(vmread(EXIT_QUALIFICATION) & 0x3f, BIT(0), "qualification: read, not present");
+	ept_pt[(absent >> 12) & 511] = absent | 2 | EPT_WB; /* write without read */
+	invept(2, 0);
+	l2_at(l2_ept_read);
+	l2_regs.rax = absent;
+	if (run_l2(1) == 0)
+		check_eq(vmread(VM_EXIT_REASON), 49, "write-only EPT entry: misconfiguration, exit 49");
+	ept_pt[(absent >> 12) & 511] = 0;
+	l2_at(l2_ept_read);
+	l2_regs.rax = APIC_BASE_ADDR + APIC_VER;
+	if (run_l2(1) == 0 && check_eq(vmread(VM_EXIT_REASON), 18,
+				       "L2's read of L1's LAPIC page does not exit to L1"))
+		check_eq(l2_regs.rbx & 0xffffffff, apic_read(APIC_VER), "L0's LAPIC answered it");
+	vmwrite(SECONDARY_VM_EXEC_CONTROL, adjust(MSR_VMX_PROC2, 0));
+}
+
 static void bench(u64 n)
 {
 	u64 t0 = rdtsc(), t1, t2;
@@ -621,6 +706,7 @@ int main(void)
 	test_entry_checks();
 	test_exits();
 	test_extint();
+	test_ept();
 	if (n)
 		bench(n);
 	check(vmclear((u64)vmcs_a) == 0 && vmxoff() == 0, "VMCLEAR, VMXOFF");

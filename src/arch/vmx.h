@@ -219,4 +219,10 @@ struct vm_exit {
 		u64 gpa;
 		u64 data;
 	} mmio;
+	/*
+	 * Model-specific, for nested EPT: an EPT violation or misconfiguration in the outer EPT
+	 * (the VMM's, which maps the guest hypervisor's EPT), guest_phys then being the address
+	 * in the outer EPT's guest-physical space that failed. Clear: the guest's own EPT.
+	 */
+	bool ept_outer;
 };

@@ -35,6 +35,9 @@ struct vmx_controls {
 	u8 *virtual_apic;      /* 4 KiB, when PROC_TPR_SHADOW; VTPR at offset 0x80 (SDM 30.1) */
 	u32 tpr_threshold;
 	u64 eptp;              /* when PROC2_ENABLE_EPT (SDM 25.6.11) */
+	/* Model-specific, for nested EPT (soft/nested.c): nonzero when eptp's tables and the
+	   addresses it produces are guest-physical addresses of the EPT this EPTP points to. */
+	u64 eptp_outer;
 	u16 vpid;              /* when PROC2_ENABLE_VPID; 0 is not allowed (SDM 26.2.1.1) */
 	u64 pml_address;       /* host-physical, 4 KiB aligned, when PROC2_ENABLE_PML */
 	u32 ple_gap, ple_window;

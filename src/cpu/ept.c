@@ -17,7 +17,6 @@
 
 #define EPT_ADDR_MASK GENMASK(CPU_MAXPHYADDR - 1, 12)
 
-
 /* Bits 51:MAXPHYADDR of every entry; bits 7:3 of an entry that references a table (a PML4E's
    bit 7 included); 29:12 of a 1 GiB leaf; 20:12 of a 2 MiB leaf (29.3.2, 29.3.3.1). */
 #define EPT_RSVD_ALL   GENMASK(51, CPU_MAXPHYADDR)
@@ -33,7 +32,9 @@ struct ept_walk {
 	u64 ent_hpa[4];
 	u64 val[4];
 	unsigned n;
-	u8 perm; /* bits 2:0 ANDed over the entries used, a not-present one included */
+	u8 perm;       /* bits 2:0 ANDed over the entries used, a not-present one included */
+	bool outer;    /* nested EPT: the walk failed in the outer EPT (ept_walk_from) */
+	u64 outer_gpa; /* ... at this address of the outer EPT's guest-physical space */
 };
 
 u8 *mmu_hpa_ptr(struct cpu *c, u64 hpa, u64 len)
@@ -43,18 +44,38 @@ u8 *mmu_hpa_ptr(struct cpu *c, u64 hpa, u64 len)
 	return c->host_ptr ? c->host_ptr(c->opaque, hpa, len) : NULL;
 }
 
-/* The walk of SDM 29.3.2 and the checks of 29.3.3, without side effects. */
-static int ept_walk(struct cpu *c, u64 gpa, struct ept_walk *w)
+/*
+ * The walk of SDM 29.3.2 and the checks of 29.3.3, without side effects, from the EPT at
+ * `eptp`. With `outer` (nested EPT: c->ctl.eptp_outer) the EPT's own entries are at
+ * guest-physical addresses that the EPT at `outer` maps: each entry's address goes through
+ * that walk first (read access), and a failure there ends the walk with w->outer set and
+ * w->outer_gpa the address that failed. The leaf's address (w->hpa) is still guest-physical
+ * then; mmu_ept_translate takes it through the outer EPT for the access itself.
+ */
+static int ept_walk_from(struct cpu *c, u64 eptp, u64 outer, u64 gpa, struct ept_walk *w)
 {
-	u64 table = c->ctl.eptp & EPT_ADDR_MASK;
+	u64 table = eptp & EPT_ADDR_MASK;
 
 	w->n = 0;
+	w->outer = false;
 	w->perm = EPT_R | EPT_W | EPT_X;
 	c->mmu_stats.ept_walks++;
 	for (unsigned level = 4;; level--) {
 		unsigned shift = 12 + 9 * (level - 1);
 		u64 hpa = table + (((gpa >> shift) & 511) << 3);
 
+		if (outer) {
+			struct ept_walk ow;
+			int r = ept_walk_from(c, outer, 0, hpa, &ow);
+
+			if (r != EPT_OK || !(ow.perm & EPT_R)) {
+				w->outer = true;
+				w->outer_gpa = hpa;
+				w->perm = ow.perm;
+				return r == EPT_MISCONFIG ? EPT_MISCONFIG : EPT_NOT_PRESENT;
+			}
+			hpa = ow.hpa;
+		}
 		c->mmu_stats.ept_refs++;
 		u8 *p = mmu_hpa_ptr(c, hpa, 8);
 		u64 e = ~0ull;
@@ -92,11 +113,32 @@ static int ept_walk(struct cpu *c, u64 gpa, struct ept_walk *w)
 	}
 }
 
+/* The guest's EPT walk; with nested EPT, the outer translation of the result for an access
+   needing `need` (w->hpa becomes host-physical, w->perm the two levels' permissions ANDed). */
+static int ept_walk(struct cpu *c, u64 gpa, struct ept_walk *w, u8 need)
+{
+	int r = ept_walk_from(c, c->ctl.eptp, c->ctl.eptp_outer, gpa, w);
+	struct ept_walk ow;
+
+	if (r != EPT_OK || !c->ctl.eptp_outer || !(w->perm & need))
+		return r;
+	r = ept_walk_from(c, c->ctl.eptp_outer, 0, w->hpa, &ow);
+	if (r != EPT_OK || !(ow.perm & need)) {
+		w->outer = true;
+		w->outer_gpa = w->hpa;
+		w->perm = ow.perm;
+		return r == EPT_MISCONFIG ? EPT_MISCONFIG : EPT_NOT_PRESENT;
+	}
+	w->hpa = ow.hpa;
+	w->perm &= ow.perm;
+	return EPT_OK;
+}
+
 bool mmu_ept_lookup(struct cpu *c, u64 gpa, u64 *hpa)
 {
 	struct ept_walk w;
 
-	if (ept_walk(c, gpa, &w) != EPT_OK || !w.perm)
+	if (ept_walk(c, gpa, &w, EPT_R) != EPT_OK || !w.perm)
 		return false;
 	*hpa = w.hpa;
 	return true;
@@ -123,12 +165,19 @@ u64 mmu_ept_translate(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual)
 	typeof(c->ept_cache[0]) *ce = &c->ept_cache[(gpa >> 12) & (EPT_CACHE_SIZE - 1)];
 
 	if (likely(ce->gpa == page && (ce->perm & need))) {
-		c->ept_tlb = (ce->perm & EPT_R ? EPT_TLB_R : 0) | (ce->perm & EPT_W ? EPT_TLB_W : 0);
+		c->ept_tlb = (ce->perm & EPT_R ? EPT_TLB_R : 0) |
+			     (ce->perm & EPT_W ? EPT_TLB_W : 0);
 		return ce->hpa | (gpa & 0xfff);
 	}
-	int r = ept_walk(c, gpa, &w);
+	int r = ept_walk(c, gpa, &w, need);
 	bool ad = c->ctl.eptp & EPTP_AD_ENABLE;
 
+	/* A failure in the outer EPT of nested EPT is the outer EPT's owner's (the exit record's
+	   ept_outer), at the address that failed there. */
+	if (unlikely(w.outer)) {
+		c->exit->ept_outer = true;
+		gpa = w.outer_gpa;
+	}
 	if (unlikely(r == EPT_MISCONFIG)) {
 		/* 28.2.1: exit qualification cleared; guest-physical address saved (28.2.4). */
 		c->exit->guest_phys = gpa;
@@ -169,9 +218,9 @@ u64 mmu_ept_translate(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual)
 		 * 29.3.6: before an access that would set an accessed or a dirty flag, an index
 		 * outside 0..511 is a page-modification log-full event: exit 62, no flag is set and
 		 * the access does not occur (28.2.1: qualification bit 12 only, NMI unblocking due
-		 * to IRET). Otherwise, when it sets a dirty flag from 0 to 1, the processor logs the
-		 * 4 KiB-aligned guest-physical address at PML_ADDRESS + 8 * index and decrements the
-		 * index; accessed flags are not logged.
+		 * to IRET). Otherwise, when it sets a dirty flag from 0 to 1, the processor logs
+		 * the 4 KiB-aligned guest-physical address at PML_ADDRESS + 8 * index and
+		 * decrements the index; accessed flags are not logged.
 		 */
 		if ((set_dirty || set_accessed) && (c->ctl.proc2 & PROC2_ENABLE_PML) &&
 		    c->vmx.pml_index > 511)

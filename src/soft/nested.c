@@ -21,8 +21,10 @@
  * resumes at its HOST_RIP. Otherwise the exit was L0's own (the host's interrupt, a port L1 lets
  * L2 reach, an MSR L1 does not intercept, L0's EPT) and L0's handler answers it for L2.
  *
- * L2 runs without VPID, so the CPU flushes its TLB at each entry and exit of L2 (29.4.3.3), and
- * with L0's EPT (L1 has no EPT yet: L2's guest-physical addresses are L1's).
+ * L2 runs without VPID, so the CPU flushes its TLB at each entry and exit of L2 (29.4.3.3). Its
+ * guest-physical addresses are L1's under L0's EPT, or with L1's EPT the CPU walks L1's EPT
+ * through L0's (nested EPT, cpu/ept.c): a violation in L1's EPT is L1's exit, one in L0's (an
+ * L1-physical address L0 maps to a device, or not at all) is L0's, at the L1-physical address.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -496,10 +498,11 @@ static bool nested_l1_wants(struct vcpu *vcpu, const struct vm_exit *e)
 		return v12->exception_bitmap & BIT(vec);
 	}
 	case EXIT_REASON_EXTERNAL_INTERRUPT: /* the host's interrupt or kick: L0's */
-	case EXIT_REASON_EPT_VIOLATION:	     /* L0's EPT: L1 offers none */
-	case EXIT_REASON_EPT_MISCONFIG:
 	case EXIT_REASON_PML_FULL:
 		return false;
+	case EXIT_REASON_EPT_VIOLATION: /* L1's EPT, not the outer one (L0's) */
+	case EXIT_REASON_EPT_MISCONFIG:
+		return (proc2 & PROC2_ENABLE_EPT) && !e->ept_outer;
 	case EXIT_REASON_INTERRUPT_WINDOW:
 		return proc & PROC_INTR_WINDOW_EXITING;
 	case EXIT_REASON_NMI_WINDOW:
@@ -600,7 +603,15 @@ static void nested_build_vmcs02(struct vcpu *vcpu)
 	v02->cpu_based_vm_exec_control = proc;
 	v02->secondary_vm_exec_control = (proc2_12 & ~(u32)PROC2_ENABLE_VPID) | PROC2_ENABLE_EPT |
 					 (v01->secondary_vm_exec_control & PROC2_WBINVD_EXITING);
-	v02->ept_pointer = v01->ept_pointer;
+	/* Nested EPT: the CPU walks L1's EPT, its tables and results through L0's (cpu/ept.c);
+	   without it L2's guest-physical addresses are L1's, mapped by L0's EPT. */
+	if (proc2_12 & PROC2_ENABLE_EPT) {
+		v02->ept_pointer = v12->ept_pointer;
+		v02->eptp_outer = v01->ept_pointer;
+	} else {
+		v02->ept_pointer = v01->ept_pointer;
+		v02->eptp_outer = 0;
+	}
 	v02->virtual_processor_id = 0;
 	v02->tsc_offset = (proc01 & PROC_TSC_OFFSETTING ? v01->tsc_offset : 0) +
 			  (proc12 & PROC_TSC_OFFSETTING ? v12->tsc_offset : 0);
@@ -861,6 +872,28 @@ static void vmx_invvpid(struct vcpu *vcpu, const struct vm_exit *e)
 	vmx_complete(vcpu, e, 0);
 }
 
+/* INVEPT (32.3): the type in reg2 (1 single-context, 2 global), a 128-bit descriptor (the EPTP,
+   then 64 reserved bits). L2's translations do not outlive its exits (no VPID, nested.h), so
+   there is nothing cached to drop. */
+static void vmx_invept(struct vcpu *vcpu, const struct vm_exit *e)
+{
+	struct x86_regs r;
+	struct x86_sregs s;
+	u64 desc[2], type, gva;
+
+	soft_get_regs(vcpu, &r);
+	soft_get_sregs(vcpu, &s);
+	type = r.gpr[(e->insn_info >> 28) & 15];
+	if (!long_mode(&s))
+		type = (u32)type;
+	gva = insn_mem_addr(e, &r, &s);
+	if (soft_read_guest_virt(vcpu, gva, desc, 16))
+		return operand_fault(vcpu, gva, false);
+	if (type != 1 && type != 2)
+		return vmx_complete(vcpu, e, VMXERR_INVALID_INVEPT_INVVPID);
+	vmx_complete(vcpu, e, 0);
+}
+
 /* An L1 VMX instruction (exits 19-27, 50, 53): #UD outside VMX operation (but for VMXON) and
    where CPUID does not offer it, #GP(0) at CPL > 0, then the instruction. */
 static void nested_vmx_insn(struct vcpu *vcpu, const struct vm_exit *e)
@@ -873,10 +906,8 @@ static void nested_vmx_insn(struct vcpu *vcpu, const struct vm_exit *e)
 	n->stats.vmx_insns++;
 	soft_get_sregs(vcpu, &s);
 	soft_get_regs(vcpu, &r);
-	/* 32.3: #UD with CR4.VMXE = 0 (VMXON), outside VMX operation, in virtual-8086 mode;
-	   INVEPT without "enable EPT" allowed (A.3.3: not offered). */
-	if ((reason == EXIT_REASON_VMON ? !(s.cr4 & CR4_VMXE) : !n->vmxon) || (r.rflags & X86_VM) ||
-	    reason == EXIT_REASON_INVEPT)
+	/* 32.3: #UD with CR4.VMXE = 0 (VMXON), outside VMX operation, in virtual-8086 mode. */
+	if ((reason == EXIT_REASON_VMON ? !(s.cr4 & CR4_VMXE) : !n->vmxon) || (r.rflags & X86_VM))
 		return soft_inject_exception(vcpu, X86_UD, false, 0);
 	if ((s.seg[SEG_SS].ar >> 5) & 3)
 		return soft_inject_exception(vcpu, X86_GP, true, 0);
@@ -904,6 +935,8 @@ static void nested_vmx_insn(struct vcpu *vcpu, const struct vm_exit *e)
 		return nested_launch(vcpu, e, true);
 	case EXIT_REASON_INVVPID:
 		return vmx_invvpid(vcpu, e);
+	case EXIT_REASON_INVEPT:
+		return vmx_invept(vcpu, e);
 	}
 }
 

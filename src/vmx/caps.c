@@ -152,16 +152,16 @@ int vmx_cap_msr(u32 index, u64 *value)
  * What a guest hypervisor is offered (nested VMX, docs/vmx.md "Nested VMX"): the model's
  * controls less those whose structures would have to be mapped from the guest hypervisor's
  * memory into the VMCS that runs its guest (the TPR shadow and APIC virtualization, posted
- * interrupts, PML) or that the nested code does not yet compose (EPT, and unrestricted guest,
- * which needs it; TSC scaling; PAUSE-loop exiting, VMCS shadowing, VM functions).
+ * interrupts, PML) or that the nested code does not compose yet (TSC scaling, PAUSE-loop
+ * exiting). EPT, unrestricted guest and the EPT/VPID capabilities are the model's own: the
+ * software CPU walks the guest hypervisor's EPT through the VMM's (nested EPT, cpu/ept.c).
  */
 #define NESTED_PIN (PIN_EXTINT_EXITING | PIN_NMI_EXITING | PIN_VIRTUAL_NMIS | PIN_PREEMPTION_TIMER)
 #define NESTED_PROC (PROC_SUPPORTED & ~(u32)PROC_TPR_SHADOW)
 #define NESTED_PROC2                                                                              \
-	(PROC2_DESC_TABLE_EXITING | PROC2_ENABLE_RDTSCP | PROC2_ENABLE_VPID | PROC2_WBINVD_EXITING | \
-	 PROC2_RDRAND_EXITING | PROC2_ENABLE_INVPCID | PROC2_RDSEED_EXITING | PROC2_ENABLE_XSAVES)
-/* INVVPID with its four types (bits 32, 40-43), no EPT capabilities (A.10). */
-#define NESTED_EPT_VPID_CAP (BIT(32) | BIT(40) | BIT(41) | BIT(42) | BIT(43))
+	(PROC2_ENABLE_EPT | PROC2_DESC_TABLE_EXITING | PROC2_ENABLE_RDTSCP | PROC2_ENABLE_VPID |  \
+	 PROC2_WBINVD_EXITING | PROC2_UNRESTRICTED_GUEST | PROC2_RDRAND_EXITING |                 \
+	 PROC2_ENABLE_INVPCID | PROC2_RDSEED_EXITING | PROC2_ENABLE_XSAVES)
 
 int vmx_nested_cap_msr(u32 index, u64 *value)
 {
@@ -181,9 +181,6 @@ int vmx_nested_cap_msr(u32 index, u64 *value)
 		break;
 	case MSR_IA32_VMX_PROCBASED_CTLS2:
 		v = CTLS(0, NESTED_PROC2);
-		break;
-	case MSR_IA32_VMX_EPT_VPID_CAP:
-		v = NESTED_EPT_VPID_CAP;
 		break;
 	}
 	*value = v;

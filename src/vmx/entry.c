@@ -714,6 +714,7 @@ static void load_controls(struct vmx_vcpu *x)
 		.tsc_multiplier = v->tsc_multiplier,
 		.tpr_threshold = (u32)v->tpr_threshold,
 		.eptp = v->ept_pointer,
+		.eptp_outer = v->eptp_outer,
 		.vpid = (u16)v->virtual_processor_id,
 		.pml_address = v->pml_address,
 		.ple_gap = (u32)v->ple_gap,

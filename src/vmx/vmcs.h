@@ -53,6 +53,12 @@ struct vmcs {
 	 * what a VMWRITE may have changed.
 	 */
 	bool ctls_checked;
+	/*
+	 * Not a VMCS field: the model's nested EPT (soft/nested.c). With "enable EPT", nonzero
+	 * when EPT_POINTER is a guest hypervisor's EPT, whose tables and results are in the
+	 * guest-physical space that the EPT at eptp_outer maps (the VMM's own).
+	 */
+	u64 eptp_outer;
 #define VMCS_DIRTY_RIP	 1u
 #define VMCS_DIRTY_STATE 2u
 #define VMCS_DIRTY_INTR	 4u
