@@ -44,6 +44,11 @@ struct blockcache {
 	   block's first included (a block may cross into it): an INVLPG of any other page leaves
 	   jc alone (bc_flush_jump_cache_page). */
 	u64 jc_pages[4];
+	/* jc slots set since the last flush, JC_TRACK at most (more: jc_nfilled only counts), so
+	   that flushing a nearly empty jc (nested VMX's every exit) writes only those. */
+#define JC_TRACK 256
+	u16 jc_filled[JC_TRACK];
+	unsigned jc_nfilled;
 	struct block *ph[PH_SIZE];
 	struct block **page_head; /* per RAM page: blocks with bytes in it; non-NULL = code page */
 	u64 npages;
@@ -157,15 +162,25 @@ static void bc_flush_all(struct blockcache *bc)
 
 void bc_flush_jump_cache(struct cpu *c)
 {
-	memset(c->bc->jc, 0, sizeof(c->bc->jc));
-	memset(c->bc->jc_pages, 0, sizeof(c->bc->jc_pages));
+	struct blockcache *bc = c->bc;
+
+	if (bc->jc_nfilled <= JC_TRACK)
+		for (unsigned i = 0; i < bc->jc_nfilled; i++)
+			bc->jc[bc->jc_filled[i]] = NULL;
+	else
+		memset(bc->jc, 0, sizeof(bc->jc));
+	bc->jc_nfilled = 0;
+	memset(bc->jc_pages, 0, sizeof(bc->jc_pages));
 }
 
 static void jc_set(struct blockcache *bc, u64 lin, struct block *b, u32 key)
 {
-	unsigned p = (unsigned)(lin >> 12) & 255, q = (p + 1) & 255;
+	unsigned p = (unsigned)(lin >> 12) & 255, q = (p + 1) & 255, i = jc_index(lin, key);
 
-	bc->jc[jc_index(lin, key)] = b;
+	bc->jc[i] = b;
+	if (bc->jc_nfilled < JC_TRACK)
+		bc->jc_filled[bc->jc_nfilled] = (u16)i;
+	bc->jc_nfilled++;
 	bc->jc_pages[p / 64] |= 1ull << (p % 64);
 	bc->jc_pages[q / 64] |= 1ull << (q % 64);
 }

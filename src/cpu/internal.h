@@ -305,6 +305,12 @@ struct cpu {
 #define TLB_LARGE_MAX 8
 	u64 tlb_large[TLB_LARGE_MAX];
 	unsigned tlb_large_n;
+	/* TLB slots (user << TLB_BITS | index) filled since the last full flush, TLB_TRACK at most;
+	   more and tlb_nfilled only counts. A flush empties just those when it can: switching
+	   between a guest hypervisor and its guest (nested VMX) flushes on every exit. */
+#define TLB_TRACK 256
+	u16 tlb_filled[TLB_TRACK];
+	unsigned tlb_nfilled;
 	u8 ept_tlb; /* EPT_TLB_* of the last mmu_ept_translate() */
 	/* Guest-physical mappings (SDM 29.4.1) by 4 KiB page, direct-mapped: the EPT R/W/X rights
 	   an access may use without a walk (A flags set; W only with the leaf's D flag set). Emptied

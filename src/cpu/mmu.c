@@ -401,7 +401,11 @@ static void tlb_fill(struct cpu *c, u64 lin, int acc, u64 pa, u64 rights, bool d
 	/* A successful access of this privilege implies reads are allowed: user pages for CPL 3,
 	   any page otherwise (SMAP excluded above), provided EPT allows reads (checked above). */
 	bool writable = user ? rights & PTE_RW : (rights & PTE_RW) || !(c->cr0 & CR0_WP);
-	struct tlb_entry *e = &c->tlbs[user][(lin >> 12) & (TLB_SIZE - 1)];
+	unsigned slot = (lin >> 12) & (TLB_SIZE - 1);
+	struct tlb_entry *e = &c->tlbs[user][slot];
+	if (c->tlb_nfilled < TLB_TRACK)
+		c->tlb_filled[c->tlb_nfilled] = (u16)(user << TLB_BITS | slot);
+	c->tlb_nfilled++;
 	e->tag_r = page;
 	e->tag_w = writable && dirty && (ept & EPT_TLB_W) && !bc_page_has_code(c, ppage)
 			   ? page
@@ -901,9 +905,18 @@ void cpu_set_vmm_walk(struct cpu *c, const struct cpu_vmm_walk *w)
    4.10.4.1), and the jump cache, which holds fetch translations. */
 void tlb_flush_all(struct cpu *c)
 {
-	for (unsigned t = 0; t < 2; t++)
-		for (unsigned i = 0; i < TLB_SIZE; i++)
-			c->tlbs[t][i].tag_r = c->tlbs[t][i].tag_w = TLB_INVALID;
+	if (c->tlb_nfilled <= TLB_TRACK) {
+		for (unsigned i = 0; i < c->tlb_nfilled; i++) {
+			struct tlb_entry *e = &c->tlbs[c->tlb_filled[i] >> TLB_BITS]
+						      [c->tlb_filled[i] & (TLB_SIZE - 1)];
+			e->tag_r = e->tag_w = TLB_INVALID;
+		}
+	} else {
+		for (unsigned t = 0; t < 2; t++)
+			for (unsigned i = 0; i < TLB_SIZE; i++)
+				c->tlbs[t][i].tag_r = c->tlbs[t][i].tag_w = TLB_INVALID;
+	}
+	c->tlb_nfilled = 0;
 	/* Guest-physical mappings too: more than MOV CR3 needs, which is allowed (SDM 29.4.3),
 	   and it makes every VM entry without VPID see the VMM's EPT edits. */
 	for (unsigned i = 0; i < EPT_CACHE_SIZE; i++)
