@@ -964,10 +964,12 @@ static void soft_print_stats(struct vm *vm, FILE *out)
 		if (ns.vmx_insns)
 			fprintf(out,
 				"Nested VMX: %llu exits L2->L0 (handled by L0), %llu L2->L1 "
-				"(reflected), %llu L1->L0; %llu VMX instructions of L1 emulated, "
-				"%llu entries into L2\n",
+				"(reflected, %.0f host ns each in L0), %llu L1->L0; %llu VMX "
+				"instructions of L1 emulated (%.0f ns each), %llu entries into L2\n",
 				(unsigned long long)ns.l2_l0, (unsigned long long)ns.l2_l1,
+				ns.l2_l1 ? (double)ns.reflect_ns / ns.l2_l1 : 0.0,
 				(unsigned long long)ns.l1_l0, (unsigned long long)ns.vmx_insns,
+				ns.vmx_insns ? (double)ns.insn_ns / ns.vmx_insns : 0.0,
 				(unsigned long long)ns.entries);
 	}
 }

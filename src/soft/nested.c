@@ -33,6 +33,7 @@
 #include "cpu/cpu.h"
 #include "soft/internal.h"
 #include "soft/nested.h"
+#include "stats/stats.h"
 #include "vmm/msr.h"
 #include "vmm/policy.h"
 #include "vmm/vm.h"
@@ -94,6 +95,8 @@ void nested_stats_sum(struct vm *vm, struct nested_stats *out)
 		out->l1_l0 += s->nested->stats.l1_l0;
 		out->vmx_insns += s->nested->stats.vmx_insns;
 		out->entries += s->nested->stats.entries;
+		out->reflect_ns += s->nested->stats.reflect_ns;
+		out->insn_ns += s->nested->stats.insn_ns;
 	}
 }
 
@@ -253,7 +256,17 @@ static bool exit_msr_lists(struct vcpu *vcpu, const struct vmcs *v12)
  * entry, 27.8), 28.4 the MSR-store list, 28.5 L1's state from the host-state area, 28.6 the
  * MSR-load list. vmcs01 is current again.
  */
+static void nested_vmexit_(struct vcpu *vcpu, const struct vm_exit *e);
+
 static void nested_vmexit(struct vcpu *vcpu, const struct vm_exit *e)
+{
+	u64 t0 = stats_now_ns();
+
+	nested_vmexit_(vcpu, e);
+	soft(vcpu)->nested->stats.reflect_ns += stats_now_ns() - t0;
+}
+
+static void nested_vmexit_(struct vcpu *vcpu, const struct vm_exit *e)
 {
 	struct soft_vcpu *s = soft(vcpu);
 	struct nested_vmx *n = s->nested;
@@ -995,9 +1008,13 @@ bool nested_exit(struct vcpu *vcpu, struct vm_exit *exit)
 	case EXIT_REASON_VMOFF:
 	case EXIT_REASON_VMON:
 	case EXIT_REASON_INVEPT:
-	case EXIT_REASON_INVVPID:
+	case EXIT_REASON_INVVPID: {
+		u64 t0 = stats_now_ns();
+
 		nested_vmx_insn(vcpu, exit);
+		n->stats.insn_ns += stats_now_ns() - t0;
 		return true;
+	}
 	case EXIT_REASON_MSR_READ: {
 		/* The VMX capability MSRs as L1 sees them (appendix A); writes are #GP. */
 		struct x86_regs r;
