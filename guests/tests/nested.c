@@ -12,6 +12,7 @@
  * such access first and L1 sees only the exit after it.
  *
  * append=novmx=1: the guest must see no VMX (--vmx nested=off).
+ * append=chaos=N,seed=S: N hostile entries (default 300) from seed S.
  * append=bench=N: also time N CPUIDs in L1 and N in L2 (each a reflected exit, L1's VMRESUME).
  */
 #include "apic.h"
@@ -662,6 +663,65 @@ static void test_ept(void)
 	vmwrite(SECONDARY_VM_EXEC_CONTROL, adjust(MSR_VMX_PROC2, 0));
 }
 
+/*
+ * Hostile L1 (append=chaos=N): N times, one guest-state field or control of vmcs12 gets a random
+ * value (or all ones, or zero), then VMLAUNCH/VMRESUME under the preemption timer with every
+ * exception intercepted. Any SDM outcome is fine (VMfail, an entry-failure exit, an exit of a
+ * strange L2); the VMM must stay up, and L1 with it. The field is restored after each round.
+ * The VM-exit MSR lists stay alone: an entry that cannot be stored or loaded is a VMX abort
+ * (SDM 28.7), which ends the run. So do CR3, RIP and CS's base: L2 paging structures or code
+ * outside RAM end the run as they do for any guest (vmm/exits.c handle_ept_violation).
+ */
+static u64 chaos_rand = 0x9e3779b97f4a7c15ull;
+static u64 next_rand(void)
+{
+	chaos_rand ^= chaos_rand << 13;
+	chaos_rand ^= chaos_rand >> 7;
+	chaos_rand ^= chaos_rand << 17;
+	return chaos_rand;
+}
+
+static void chaos(u64 n)
+{
+	static const u32 fields[] = {
+		GUEST_ES_SELECTOR, GUEST_CS_SELECTOR, GUEST_SS_SELECTOR, GUEST_TR_SELECTOR,
+		GUEST_CS_AR_BYTES, GUEST_SS_AR_BYTES, GUEST_TR_AR_BYTES, GUEST_LDTR_AR_BYTES,
+		GUEST_CS_LIMIT, GUEST_GDTR_BASE, GUEST_IDTR_BASE, GUEST_IDTR_LIMIT, GUEST_CR0,
+		GUEST_CR4, GUEST_IA32_EFER, GUEST_RSP, GUEST_RFLAGS,
+		GUEST_DR7, GUEST_INTERRUPTIBILITY_INFO, GUEST_ACTIVITY_STATE,
+		GUEST_PENDING_DBG_EXCEPTIONS, VMCS_LINK_POINTER, VM_ENTRY_INTR_INFO_FIELD,
+		VM_ENTRY_EXCEPTION_ERROR_CODE, VM_ENTRY_INSTRUCTION_LEN, CPU_BASED_VM_EXEC_CONTROL,
+		SECONDARY_VM_EXEC_CONTROL, VM_ENTRY_CONTROLS, EPT_POINTER, CR0_GUEST_HOST_MASK,
+		CR0_READ_SHADOW, CR3_TARGET_COUNT, IO_BITMAP_A, MSR_BITMAP, TSC_OFFSET,
+		VM_ENTRY_MSR_LOAD_COUNT, VM_ENTRY_MSR_LOAD_ADDR, GUEST_PDPTR0, GUEST_IA32_PAT, PAGE_FAULT_ERROR_CODE_MASK,
+	};
+	u64 outcomes[3] = { 0 };
+
+	chaos_rand += cmdline_u64("seed", 0) * 0x2545f4914f6cdd1dull;
+	vmwrite(PIN_BASED_VM_EXEC_CONTROL, adjust(MSR_VMX_TRUE_PIN, PIN_PREEMPT));
+	for (u64 i = 0; i < n; i++) {
+		u32 f = fields[next_rand() % ARRAY_SIZE(fields)];
+		u64 old = vmread(f), r = next_rand(), v;
+		int k = r & 3;
+
+		v = k == 0 ? next_rand() : k == 1 ? ~0ull : k == 2 ? 0 : old ^ BIT(next_rand() & 63);
+		l2_at(l2_cpuid);
+		vmwrite(f, v);
+		vmwrite(VMX_PREEMPTION_TIMER_VALUE, 200);
+		int res = run_l2(launched);
+		outcomes[res ? 0 : (vmread(VM_EXIT_REASON) & FAILED_ENTRY) ? 1 : 2]++;
+		if (!res && !(vmread(VM_EXIT_REASON) & FAILED_ENTRY))
+			launched = true;
+		vmwrite(f, old);
+	}
+	vmwrite(PIN_BASED_VM_EXEC_CONTROL, adjust(MSR_VMX_TRUE_PIN, 0));
+	printf("chaos: %llu rounds: %llu VMfail, %llu entry failures, %llu exits\n",
+	       (unsigned long long)n, (unsigned long long)outcomes[0],
+	       (unsigned long long)outcomes[1], (unsigned long long)outcomes[2]);
+	check(expect_exit("after the chaos, L2 still runs: CPUID", l2_cpuid, 10),
+	      "L1 and the VMM survived %llu hostile entries", (unsigned long long)n);
+}
+
 static void bench(u64 n)
 {
 	u64 per_ms = apic_tsc_per_ms(), t0 = rdtsc(), t1, t2;
@@ -713,6 +773,7 @@ int main(void)
 	test_exits();
 	test_extint();
 	test_ept();
+	chaos(cmdline_u64("chaos", 300));
 	if (n)
 		bench(n);
 	check(vmclear((u64)vmcs_a) == 0 && vmxoff() == 0, "VMCLEAR, VMXOFF");

@@ -48,9 +48,9 @@ u8 *mmu_hpa_ptr(struct cpu *c, u64 hpa, u64 len)
  * The walk of SDM 29.3.2 and the checks of 29.3.3, without side effects, from the EPT at
  * `eptp`. With `outer` (nested EPT: c->ctl.eptp_outer) the EPT's own entries are at
  * guest-physical addresses that the EPT at `outer` maps: each entry's address goes through
- * that walk first (read access), and a failure there ends the walk with w->outer set and
- * w->outer_gpa the address that failed. The leaf's address (w->hpa) is still guest-physical
- * then; mmu_ept_translate takes it through the outer EPT for the access itself.
+ * that walk first (read access); one the outer EPT does not map is not RAM and reads as all
+ * ones. The leaf's address (w->hpa) is still guest-physical then; ept_walk takes it through the
+ * outer EPT for the access itself, where a failure is the outer EPT's (w->outer).
  */
 static int ept_walk_from(struct cpu *c, u64 eptp, u64 outer, u64 gpa, struct ept_walk *w)
 {
@@ -64,20 +64,21 @@ static int ept_walk_from(struct cpu *c, u64 eptp, u64 outer, u64 gpa, struct ept
 		unsigned shift = 12 + 9 * (level - 1);
 		u64 hpa = table + (((gpa >> shift) & 511) << 3);
 
+		bool nowhere = false;
+
 		if (outer) {
 			struct ept_walk ow;
 			int r = ept_walk_from(c, outer, 0, hpa, &ow);
 
-			if (r != EPT_OK || !(ow.perm & EPT_R)) {
-				w->outer = true;
-				w->outer_gpa = hpa;
-				w->perm = ow.perm;
-				return r == EPT_MISCONFIG ? EPT_MISCONFIG : EPT_NOT_PRESENT;
-			}
-			hpa = ow.hpa;
+			/* The VMM's EPT maps all of RAM: an entry it does not map for reading is
+			   not RAM, and reads as all ones, as below (a misconfiguration). */
+			if (r != EPT_OK || !(ow.perm & EPT_R))
+				nowhere = true;
+			else
+				hpa = ow.hpa;
 		}
 		c->mmu_stats.ept_refs++;
-		u8 *p = mmu_hpa_ptr(c, hpa, 8);
+		u8 *p = nowhere ? NULL : mmu_hpa_ptr(c, hpa, 8);
 		u64 e = ~0ull;
 
 		if (p)

@@ -222,9 +222,10 @@ static bool exit_msr_lists(struct vcpu *vcpu, const struct vmcs *v12)
 	u8 *store = l1_ram(vcpu, v12->vm_exit_msr_store_addr, (u64)n_store * 16);
 	u8 *load = l1_ram(vcpu, v12->vm_exit_msr_load_addr, (u64)n_load * 16);
 
-	if ((n_store && !store) || (n_load && !load))
+	/* Stores outside RAM go nowhere; a load list there reads all ones, an invalid MSR. */
+	if (n_load && !load)
 		return false;
-	for (u32 i = 0; i < n_store; i++) {
+	for (u32 i = 0; store && i < n_store; i++) {
 		u32 index;
 		u64 value;
 
@@ -233,7 +234,7 @@ static bool exit_msr_lists(struct vcpu *vcpu, const struct vmcs *v12)
 			return false;
 		memcpy(store + 16 * i + 8, &value, 8);
 	}
-	if (n_store)
+	if (store && n_store)
 		vm_mem_written(vcpu->vm, v12->vm_exit_msr_store_addr, (u64)n_store * 16);
 	for (u32 i = 0; i < n_load; i++) {
 		u32 index, reserved;
@@ -986,6 +987,13 @@ bool nested_exit(struct vcpu *vcpu, struct vm_exit *exit)
 			return true;
 		}
 		n->stats.l2_l0++;
+		/* L2 in the HLT state under L1's preemption timer: the host tick's exit is the
+		   CPU looking up from HLT; the timer (26.5.1) ends the state, not the VMM's
+		   "halted for good", so L2 resumes until it does. */
+		if (basic == EXIT_REASON_EXTERNAL_INTERRUPT &&
+		    soft(vcpu)->vmcs.guest_activity_state == GUEST_ACTIVITY_HLT &&
+		    (n->vmcs12.pin_based_vm_exec_control & PIN_PREEMPTION_TIMER))
+			return true;
 		/* A MOV to CR0/CR4 L1 let through that exited for L0's bits (CR0.NE, CR4.VMXE,
 		   fixed to 1 in VMX operation): L2 cleared a fixed bit, #GP(0) (23.8). */
 		if (basic == EXIT_REASON_CR_ACCESS && !((exit->qual >> 4) & 3) &&
