@@ -35,6 +35,12 @@ struct vmx_controls {
 	u8 *virtual_apic;      /* 4 KiB, when PROC_TPR_SHADOW; VTPR at offset 0x80 (SDM 30.1) */
 	u32 tpr_threshold;
 	u64 eptp;              /* when PROC2_ENABLE_EPT (SDM 25.6.11) */
+	/* VMCS shadowing (SDM 25.10): VMREAD and VMWRITE whose bitmap bit is 0 read and write
+	   the shadow VMCS region through shadow_access (the VT-x model's format, vmx/vmcs.h
+	   vmcs_region_access) instead of exiting; NULL: no shadow VMCS (VMfailInvalid). */
+	u8 *shadow_vmcs;
+	const u8 *vmread_bitmap, *vmwrite_bitmap;
+	int (*shadow_access)(u8 *region, u32 enc, bool write, u64 *value, bool any);
 	/* Model-specific, for nested EPT (soft/nested.c): nonzero when eptp's tables and the
 	   addresses it produces are guest-physical addresses of the EPT this EPTP points to. */
 	u64 eptp_outer;

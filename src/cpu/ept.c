@@ -244,6 +244,9 @@ u64 mmu_ept_translate(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual)
 	/* What later accesses may do without setting flags: A is set in every entry now, D only
 	   where the leaf has it (29.4.1: guest-physical mappings may be cached). */
 	u8 perm = w.perm & ((!ad || (leaf & EPT_D)) ? 7 : (EPT_R | EPT_X));
+	if (c->ept_nfilled < EPT_TRACK)
+		c->ept_filled[c->ept_nfilled] = (u16)(ce - c->ept_cache);
+	c->ept_nfilled++;
 	ce->gpa = page;
 	ce->hpa = w.hpa & PAGE_MASK;
 	ce->perm = perm;

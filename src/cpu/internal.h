@@ -311,6 +311,10 @@ struct cpu {
 #define TLB_TRACK 256
 	u16 tlb_filled[TLB_TRACK];
 	unsigned tlb_nfilled;
+	/* The same for the guest-physical cache (ept_cache), by index. */
+#define EPT_TRACK 64
+	u16 ept_filled[EPT_TRACK];
+	unsigned ept_nfilled;
 	u8 ept_tlb; /* EPT_TLB_* of the last mmu_ept_translate() */
 	/* Guest-physical mappings (SDM 29.4.1) by 4 KiB page, direct-mapped: the EPT R/W/X rights
 	   an access may use without a walk (A flags set; W only with the leaf's D flag set). Emptied

@@ -919,8 +919,13 @@ void tlb_flush_all(struct cpu *c)
 	c->tlb_nfilled = 0;
 	/* Guest-physical mappings too: more than MOV CR3 needs, which is allowed (SDM 29.4.3),
 	   and it makes every VM entry without VPID see the VMM's EPT edits. */
-	for (unsigned i = 0; i < EPT_CACHE_SIZE; i++)
-		c->ept_cache[i].gpa = TLB_INVALID;
+	if (c->ept_nfilled <= EPT_TRACK)
+		for (unsigned i = 0; i < c->ept_nfilled; i++)
+			c->ept_cache[c->ept_filled[i]].gpa = TLB_INVALID;
+	else
+		for (unsigned i = 0; i < EPT_CACHE_SIZE; i++)
+			c->ept_cache[i].gpa = TLB_INVALID;
+	c->ept_nfilled = 0;
 	c->tlb_large_n = 0;
 	bc_flush_jump_cache(c);
 }

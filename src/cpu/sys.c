@@ -27,12 +27,58 @@ void op_vmcall(struct cpu *c, const struct insn *d)
 /* VMX instructions other than VMCALL: #UD in real and compatibility mode has priority, then the
    exit (SDM vol. 3C 30.3, each instruction's "Operation"). VMFUNC is #UD: the "enable VM
    functions" control is not provided (SDM vol. 3C 26.5.6). */
+/*
+ * VMREAD and VMWRITE under VMCS shadowing (SDM vol. 3C 25.10, 26.1.3; vol. 2 VMREAD, VMWRITE):
+ * no exit when the encoding fits in 15 bits and its bit in the VMREAD or VMWRITE bitmap is 0.
+ * Then #GP(0) at CPL > 0, VMfailInvalid without a shadow VMCS, VMfailValid with the error in
+ * the shadow VMCS, or the field read or written there. false: the instruction exits.
+ */
+#define VMCS_VM_INSTRUCTION_ERROR 0x4400 /* SDM vol. 3D B.3.1 */
+static bool vmx_shadowed(struct cpu *c, const struct insn *d, bool write)
+{
+	const u8 *bm = write ? c->ctl.vmwrite_bitmap : c->ctl.vmread_bitmap;
+	unsigned len = c->mode == MODE_LONG ? 8 : 4;
+	u64 enc, value = 0, f = flags_get(c) & ~X86_ARITH_FLAGS;
+	int err;
+
+	if (!(cpu_proc2(c) & PROC2_VMCS_SHADOWING) || !bm)
+		return false;
+	enc = reg_read(c, d->reg, len);
+	if ((enc >> 15) || ((bm[(enc & 0x7fff) >> 3] >> (enc & 7)) & 1))
+		return false;
+	need_cpl0(c);
+	if (!c->ctl.shadow_vmcs || !c->ctl.shadow_access) {
+		flags_set(c, f | X86_CF);
+		return true;
+	}
+	if (write)
+		value = d->mem ? mem_read(c, d->seg, insn_ea(c, d), len) : reg_read(c, d->rm, len);
+	err = c->ctl.shadow_access(c->ctl.shadow_vmcs, (u32)enc, write, &value, false);
+	if (!err && !write) {
+		if (d->mem)
+			mem_write(c, d->seg, insn_ea(c, d), value, len);
+		else
+			reg_write(c, d->rm, value, len);
+	}
+	if (err) {
+		u64 e = (u64)err;
+
+		c->ctl.shadow_access(c->ctl.shadow_vmcs, VMCS_VM_INSTRUCTION_ERROR, true, &e, true);
+		f |= X86_ZF;
+	}
+	flags_set(c, f);
+	return true;
+}
+
 void op_vmx(struct cpu *c, const struct insn *d)
 {
 	u32 reason = d->sub;
 
 	if (c->mode == MODE_REAL || c->mode == MODE_COMPAT || reason == EXIT_REASON_VMFUNC)
 		cpu_ud(c);
+	if ((reason == EXIT_REASON_VMREAD || reason == EXIT_REASON_VMWRITE) &&
+	    vmx_shadowed(c, d, reason == EXIT_REASON_VMWRITE))
+		return;
 	switch (reason) {
 	case EXIT_REASON_VMREAD:
 	case EXIT_REASON_VMWRITE:

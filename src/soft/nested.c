@@ -35,6 +35,7 @@
 #include "soft/nested.h"
 #include "stats/stats.h"
 #include "vmm/msr.h"
+#include "vmm/exits.h"
 #include "vmm/policy.h"
 #include "vmm/vm.h"
 #include "vmx/vmcs.h"
@@ -48,6 +49,12 @@ struct nested_vmx {
 	u64 vmxon_ptr;
 	u64 current_ptr;    /* VMCS_NONE, or the guest-physical address of L1's current VMCS */
 	struct vmcs vmcs12; /* L1's current VMCS, cached */
+	/* VMCS shadowing (--vmx vmcs-shadowing, SDM 25.10): while L1 has a current VMCS, vmcs01's
+	   link pointer is a shadow of vmcs12 in the VMM's memory, and L1's VMREAD and VMWRITE
+	   read and write it without exits. NULL shadow: every one exits. */
+	u8 *shadow;
+	u64 shadow_hpa, vmread_bitmap_hpa, vmwrite_bitmap_hpa;
+	bool shadowing;	    /* vmcs01 has it on: the shadow, not vmcs12, is up to date */
 	struct vmcs vmcs01; /* the VMM's own while L2 runs */
 	struct nested_stats stats;
 };
@@ -66,6 +73,12 @@ int nested_create(struct vcpu *vcpu)
 	n->current_ptr = VMCS_NONE;
 	vmcs_init(&n->vmcs12);
 	soft(vcpu)->nested = n;
+	/* The shadow VMCS and all-zero VMREAD/VMWRITE bitmaps: every field is shadowed. */
+	if (vmm_policy_on(vcpu->vm, VMM_VMCS_SHADOWING) &&
+	    (!(n->shadow = vm_alloc_host_page(vcpu->vm, &n->shadow_hpa)) ||
+	     !vm_alloc_host_page(vcpu->vm, &n->vmread_bitmap_hpa) ||
+	     !vm_alloc_host_page(vcpu->vm, &n->vmwrite_bitmap_hpa)))
+		return -ENOMEM;
 	return 0;
 }
 
@@ -190,6 +203,42 @@ static void vmcs12_flush(struct vcpu *vcpu)
 		return;
 	vmcs_to_region(&n->vmcs12, region);
 	vm_write_phys(vcpu->vm, n->current_ptr, region, sizeof(region));
+}
+
+/* --- VMCS shadowing: the shadow is vmcs12 while L1 runs --- */
+
+/* What L1 wrote with VMWRITE since the shadow was last filled: into the cache. */
+static void shadow_pull(struct nested_vmx *n)
+{
+	if (!n->shadowing)
+		return;
+	vmcs_from_region(&n->vmcs12, n->shadow);
+	n->vmcs12.revision_id = VMCS_REVISION_ID;
+}
+
+/* The cache into the shadow (the shadow-VMCS indicator, bit 31, set: 27.3.1.5), and vmcs01's
+   VMCS shadowing on while L1 has a current VMCS, off otherwise (its VMREAD and VMWRITE must then
+   exit, for #UD or VMfailInvalid). vmcs01 must be the current VMCS. */
+static void shadow_push(struct vcpu *vcpu)
+{
+	struct nested_vmx *n = nested(vcpu);
+	struct vmcs *v01 = &soft(vcpu)->vmcs;
+	bool on = n->shadow && n->current_ptr != VMCS_NONE;
+	u64 proc2 = v01->secondary_vm_exec_control;
+	u32 rev = VMCS_REVISION_ID | BIT(31);
+
+	if (on) {
+		vmcs_to_region(&n->vmcs12, n->shadow);
+		memcpy(n->shadow, &rev, 4);
+	}
+	if (on == n->shadowing)
+		return;
+	n->shadowing = on;
+	VMCS_SET(v01, SECONDARY_VM_EXEC_CONTROL,
+		 on ? proc2 | PROC2_VMCS_SHADOWING : proc2 & ~(u64)PROC2_VMCS_SHADOWING);
+	VMCS_SET(v01, VMCS_LINK_POINTER, on ? n->shadow_hpa : VMCS_NONE);
+	VMCS_SET(v01, VMREAD_BITMAP, on ? n->vmread_bitmap_hpa : 0);
+	VMCS_SET(v01, VMWRITE_BITMAP, on ? n->vmwrite_bitmap_hpa : 0);
 }
 
 /* --- L1's VM exit (SDM vol. 3C chapter 28) --- */
@@ -395,6 +444,7 @@ static void nested_vmexit_(struct vcpu *vcpu, const struct vm_exit *e)
 	if (vcpu->intr)
 		VMCS_SET(v02, CPU_BASED_VM_EXEC_CONTROL,
 			 v02->cpu_based_vm_exec_control | PROC_INTR_WINDOW_EXITING);
+	shadow_push(vcpu); /* L1 reads the exit information from the shadow */
 }
 
 /* --- Which L2 exits L1 asked for (SDM vol. 3C 26.1-26.2) --- */
@@ -1019,7 +1069,10 @@ bool nested_exit(struct vcpu *vcpu, struct vm_exit *exit)
 	case EXIT_REASON_INVVPID: {
 		u64 t0 = stats_now_ns();
 
+		shadow_pull(n);
 		nested_vmx_insn(vcpu, exit);
+		if (!n->guest_mode)
+			shadow_push(vcpu);
 		n->stats.insn_ns += stats_now_ns() - t0;
 		return true;
 	}

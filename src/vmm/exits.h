@@ -44,7 +44,8 @@ struct vmcs;
 	X(APICV, "apicv")                                                                          \
 	X(POSTED_INTERRUPTS, "posted-interrupts")                                                  \
 	X(APIC_REG_VIRT, "apic-register-virt")                                                     \
-	X(NESTED, "nested")
+	X(NESTED, "nested")                                                                         \
+	X(VMCS_SHADOWING, "vmcs-shadowing")
 
 enum vmm_switch {
 #define X(id, name) VMM_##id,

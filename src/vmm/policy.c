@@ -126,6 +126,9 @@ static const struct vmm_switch_desc {
 	[VMM_NESTED] = { CTL_PIN, 0, true,
 			 "no VT-x control: the guest may be a hypervisor (CPUID offers VMX, soft "
 			 "backend; docs/vmx.md); needs ept, off with apicv or pml" },
+	[VMM_VMCS_SHADOWING] = { CTL_PIN, 0, true,
+				 "with nested: the guest hypervisor's VMREAD and VMWRITE read and "
+				 "write a shadow of its VMCS without exits (SDM 25.10); off: each exits" },
 };
 
 static const char *const switch_names[VMM_NR_SWITCHES + 1] = {

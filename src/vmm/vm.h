@@ -131,7 +131,7 @@ struct vcpu {
 
 /* The --vmx what-if switches (vmm/policy.c): bit n of `set` = switch n was given, of `on` = on. */
 struct vmm_policy {
-	u32 set, on;
+	u64 set, on;
 };
 
 /*

@@ -191,6 +191,10 @@ int vmx_check_controls(const struct vmx_vcpu *x)
 	}
 	if ((proc2 & PROC2_UNRESTRICTED_GUEST) && !(proc2 & PROC2_ENABLE_EPT))
 		return bad;
+	/* VMCS shadowing: the VMREAD and VMWRITE bitmaps (25.6.15). */
+	if ((proc2 & PROC2_VMCS_SHADOWING) &&
+	    (!ctl_page_ok(x, v->vmread_bitmap) || !ctl_page_ok(x, v->vmwrite_bitmap)))
+		return bad;
 
 	/* 27.2.1.2: VM-exit controls. */
 	if (!vmx_ctls_allowed(cap(MSR_IA32_VMX_TRUE_EXIT_CTLS), exit_ctls))
@@ -535,10 +539,22 @@ int vmx_check_guest_state(const struct vmx_vcpu *x, u64 *qual)
 		if ((!tf || btf) && bs)
 			return fail;
 	}
-	/* VMCS link pointer: all ones (VMCS shadowing is not supported). */
+	/* 27.3.1.5 VMCS link pointer: all ones, or a 4-KiB aligned region within the width whose
+	   first 32 bits are the revision identifier, bit 31 (shadow-VMCS indicator) as the VMCS
+	   shadowing control. */
 	if (v->vmcs_link_pointer != ~0ull) {
-		*qual = 4;
-		return fail;
+		const u8 *p = page_ok(v->vmcs_link_pointer)
+				      ? x->host_ptr(x->opaque, v->vmcs_link_pointer, VMCS_REGION_SIZE)
+				      : NULL;
+		u32 rev = 0;
+
+		if (p)
+			memcpy(&rev, p, 4);
+		if (!p || (rev & 0x7fffffffu) != VMCS_REVISION_ID ||
+		    !(rev >> 31) != !(proc2 & PROC2_VMCS_SHADOWING)) {
+			*qual = 4;
+			return fail;
+		}
 	}
 
 	/* 27.3.1.6: PDPTEs for PAE paging outside IA-32e mode: the VMCS fields with EPT, else the
@@ -734,6 +750,13 @@ static void load_controls(struct vmx_vcpu *x)
 	if (ctl.pin & PIN_POSTED_INTERRUPTS) {
 		ctl.pi_desc = (u64 *)x->host_ptr(x->opaque, v->posted_intr_desc_addr, 64);
 		ctl.pi_nv = (u8)v->posted_intr_nv;
+	}
+	/* VMCS shadowing (25.10): the shadow VMCS is the region at the link pointer. */
+	if ((ctl.proc2 & PROC2_VMCS_SHADOWING) && v->vmcs_link_pointer != ~0ull) {
+		ctl.shadow_vmcs = x->host_ptr(x->opaque, v->vmcs_link_pointer, VMCS_REGION_SIZE);
+		ctl.vmread_bitmap = x->host_ptr(x->opaque, v->vmread_bitmap, 4096);
+		ctl.vmwrite_bitmap = x->host_ptr(x->opaque, v->vmwrite_bitmap, 4096);
+		ctl.shadow_access = vmcs_region_access;
 	}
 	if (ctl.proc2 & PROC2_VIRT_INTR_DELIVERY) {
 		ctl.eoi_exit[0] = v->eoi_exit_bitmap0;

@@ -214,11 +214,54 @@ void vmcs_from_region(struct vmcs *v, const u8 *region)
 	memcpy(&v->abort_indicator, region + 4, 4);
 	v->launched = region[8] & 1;
 	for (size_t i = 0; i < ARRAY_SIZE(vmcs_fields); i++) {
+		u32 enc = vmcs_fields[i].enc;
 		u64 value;
 
 		memcpy(&value, region + VMCS_REGION_FIELDS + 8 * i, 8);
-		vmcs_store(v, &vmcs_fields[i], vmcs_fields[i].enc, value);
+		if (VMCS_ENC_WIDTH(enc) == VMCS_WIDTH_16)
+			value = (u16)value;
+		else if (VMCS_ENC_WIDTH(enc) == VMCS_WIDTH_32)
+			value = (u32)value;
+		*vmcs_slot(v, &vmcs_fields[i]) = value;
 	}
 	v->guest_dirty = VMCS_DIRTY_ALL;
 	v->ctls_checked = false;
+}
+
+/*
+ * A field of a VMCS region in memory, in the format above: what the processor does for VMREAD
+ * and VMWRITE of a shadow VMCS (SDM vol. 3C 25.10, 31.3), with VMREAD/VMWRITE's rules (errors 12
+ * and 13, widths, high halves). `any`: the processor's own write (the VM-instruction error).
+ */
+int vmcs_region_access(u8 *region, u32 enc, bool write, u64 *value, bool any)
+{
+	const struct vmcs_field_desc *f = vmcs_lookup(enc);
+	u8 *slot;
+	u64 cur, v;
+
+	if (!f)
+		return VMXERR_UNSUPPORTED_COMPONENT;
+	if (write && !any && VMCS_ENC_TYPE(enc) == VMCS_TYPE_EXIT_INFO)
+		return VMXERR_WRITE_READONLY;
+	slot = region + VMCS_REGION_FIELDS + 8 * (size_t)(f - vmcs_fields);
+	memcpy(&cur, slot, 8);
+	if (!write) {
+		*value = VMCS_ENC_HIGH(enc) ? cur >> 32 : cur;
+		return 0;
+	}
+	v = *value;
+	switch (VMCS_ENC_WIDTH(enc)) {
+	case VMCS_WIDTH_16:
+		v = (u16)v;
+		break;
+	case VMCS_WIDTH_32:
+		v = (u32)v;
+		break;
+	case VMCS_WIDTH_64:
+		if (VMCS_ENC_HIGH(enc))
+			v = (cur & 0xffffffffull) | v << 32;
+		break;
+	}
+	memcpy(slot, &v, 8);
+	return 0;
 }

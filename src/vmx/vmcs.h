@@ -108,6 +108,11 @@ enum vmx_insn_error {
 void vmcs_to_region(const struct vmcs *v, u8 *region);
 void vmcs_from_region(struct vmcs *v, const u8 *region);
 
+/* VMREAD (write = false) or VMWRITE of a field in a region of that format, as the processor
+   reads and writes a shadow VMCS (25.10): 0, VMXERR_UNSUPPORTED_COMPONENT, or
+   VMXERR_WRITE_READONLY (not when `any`: the processor's own write of the error field). */
+int vmcs_region_access(u8 *region, u32 enc, bool write, u64 *value, bool any);
+
 /* Highest index of any supported field (IA32_VMX_VMCS_ENUM bits 9:1, SDM vol. 3D A.9). */
 u32 vmcs_max_index(void);
 

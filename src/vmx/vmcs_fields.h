@@ -10,7 +10,7 @@
  * state), bits 14:13 width (0 16-bit, 1 64-bit, 2 32-bit, 3 natural width). Every 64-bit field's
  * high half (encoding | 1) is also accessible through VMREAD/VMWRITE.
  *
- * Fields of features the model does not support (VMCS shadowing, VM functions, SPP, ENCLS, PCONFIG, XSS, perf-global-ctrl, CET, PKRS, ...) are absent:
+ * Fields of features the model does not support (VM functions, SPP, ENCLS, PCONFIG, XSS, perf-global-ctrl, CET, PKRS, ...) are absent:
  * VMREAD/VMWRITE of them fail with VMfailValid(12), and IA32_VMX_VMCS_ENUM reports the highest
  * index listed here.
  */
@@ -55,6 +55,8 @@ X(EOI_EXIT_BITMAP1, eoi_exit_bitmap1, 0x201e)
 X(EOI_EXIT_BITMAP2, eoi_exit_bitmap2, 0x2020)
 X(EOI_EXIT_BITMAP3, eoi_exit_bitmap3, 0x2022)
 X(EPT_POINTER, ept_pointer, 0x201a)
+X(VMREAD_BITMAP, vmread_bitmap, 0x2026)
+X(VMWRITE_BITMAP, vmwrite_bitmap, 0x2028)
 X(TSC_MULTIPLIER, tsc_multiplier, 0x2032)
 /* 64-bit read-only data field (B.2.2). */
 X(GUEST_PHYSICAL_ADDRESS, guest_physical_address, 0x2400)

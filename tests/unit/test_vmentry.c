@@ -31,6 +31,10 @@
 #define MSR_STORE (HOST_PAGES + 0x5000)
 #define PML_PAGE (HOST_PAGES + 0x6000)
 #define EPTP_GOOD (HOST_PAGES + 0x7000 + (3 << 3) + EPTP_MT_WB)
+#define SHADOW_VMCS (HOST_PAGES + 0x9000)
+#define VMREAD_BM (HOST_PAGES + 0xa000)
+#define VMWRITE_BM (HOST_PAGES + 0xb000)
+#define SHADOW_CODE 0x5000
 
 static u8 *mem;
 static struct cpu *cpu;
@@ -246,6 +250,88 @@ static void expect_entry_exit(u32 reason, u64 qual, int line)
 #define EXITC (u32)V->vm_exit_controls
 #define ENTRYC (u32)V->vm_entry_controls
 #define EPT_UG (PROC2_ENABLE_EPT | PROC2_UNRESTRICTED_GUEST)
+
+/*
+ * VMCS shadowing (SDM vol. 3C 25.10): the controls' checks (27.2.1.1), the link pointer's with
+ * the shadow-VMCS indicator (27.3.1.5), and a guest whose VMREAD and VMWRITE reach the shadow
+ * VMCS without exits unless the bitmaps say so.
+ */
+static void test_vmcs_shadowing(void)
+{
+	static const u8 code[] = {
+		0x48, 0xc7, 0xc0, 0x1e, 0x68, 0, 0, /* mov rax, GUEST_RIP (0x681e) */
+		0x48, 0xc7, 0xc3, 0x34, 0x12, 0, 0, /* mov rbx, 0x1234 */
+		0x0f, 0x79, 0xc3,		    /* vmwrite rax, rbx */
+		0x0f, 0x78, 0xc1,		    /* vmread rcx, rax */
+		0x48, 0xc7, 0xc0, 0x02, 0x44, 0, 0, /* mov rax, VM_EXIT_REASON (0x4402) */
+		0x0f, 0x79, 0xc3,		    /* vmwrite rax, rbx: read-only, VMfailValid 13 */
+		0x9c,				    /* pushf */
+		0x5a,				    /* pop rdx */
+		0x48, 0xc7, 0xc0, 0x1c, 0x68, 0, 0, /* mov rax, GUEST_RSP (0x681c) */
+		0x0f, 0x78, 0xc1,		    /* vmread rcx, rax: in the bitmap, exits */
+		0xeb, 0xfe,
+	};
+	u32 rev = VMCS_REVISION_ID | BIT(31);
+	struct vmcs shadow;
+	struct vm_exit ex;
+	u64 v = 0, rip, rdx;
+
+#define SHADOWING()                                                                              \
+	do {                                                                                     \
+		VMCS_SET(V, SECONDARY_VM_EXEC_CONTROL, PROC2 | PROC2_VMCS_SHADOWING);            \
+		VMCS_SET(V, VMREAD_BITMAP, VMREAD_BM);                                           \
+		VMCS_SET(V, VMWRITE_BITMAP, VMWRITE_BM);                                         \
+		VMCS_SET(V, VMCS_LINK_POINTER, SHADOW_VMCS);                                     \
+	} while (0)
+	vmcs_init(&shadow);
+	vmcs_to_region(&shadow, mem + SHADOW_VMCS);
+	memcpy(mem + SHADOW_VMCS, &rev, 4);
+	memset(mem + VMREAD_BM, 0, 4096);
+	memset(mem + VMWRITE_BM, 0, 4096);
+	OK(SHADOWING());
+	CTL({
+		SHADOWING();
+		VMCS_SET(V, VMREAD_BITMAP, VMREAD_BM + 8);
+	});
+	CTL({
+		SHADOWING();
+		VMCS_SET(V, VMWRITE_BITMAP, 1ull << 50);
+	});
+	/* The link pointer's revision must carry bit 31 exactly when shadowing is on. */
+	GUESTQ(VMCS_SET(V, VMCS_LINK_POINTER, SHADOW_VMCS), 4);
+	memcpy(mem + SHADOW_VMCS, &(u32){ VMCS_REVISION_ID }, 4);
+	OK(VMCS_SET(V, VMCS_LINK_POINTER, SHADOW_VMCS));
+	GUESTQ(SHADOWING(), 4);
+	memcpy(mem + SHADOW_VMCS, &rev, 4);
+
+	/* The guest: VMWRITE and VMREAD of GUEST_RIP in the shadow, a read-only VMWRITE, then a
+	   VMREAD whose bitmap bit is set. */
+	mem[VMREAD_BM + (GUEST_RSP >> 3)] |= BIT(GUEST_RSP & 7);
+	memcpy(mem + SHADOW_CODE, code, sizeof(code));
+	good_vmcs();
+	SHADOWING();
+	VMCS_SET(V, GUEST_RIP, SHADOW_CODE);
+	CHECK_EQ(vmx_run(&vx, false, &ex), 0);
+	CHECK_EQ(ex.reason, EXIT_REASON_VMREAD);
+	rip = vmcs.guest_rip;
+	CHECK_EQ(rip, SHADOW_CODE + sizeof(code) - 5);
+	CHECK_EQ(vmcs_region_access(mem + SHADOW_VMCS, GUEST_RIP, false, &v, false), 0);
+	CHECK_EQ(v, 0x1234);
+	CHECK_EQ(vmcs_region_access(mem + SHADOW_VMCS, VM_INSTRUCTION_ERROR, false, &v, false), 0);
+	CHECK_EQ(v, VMXERR_WRITE_READONLY);
+	vmcs_from_region(&shadow, mem + SHADOW_VMCS);
+	CHECK_EQ(shadow.guest_rip, 0x1234);
+	{
+		struct x86_regs r;
+
+		cpu_get_regs(cpu, &r);
+		CHECK_EQ(r.gpr[R_RCX], 0x1234);
+		rdx = r.gpr[R_RDX];
+		CHECK_EQ(rdx & (X86_ZF | X86_CF), X86_ZF);
+	}
+	CHECK_EQ(vmcs.guest_rip, rip);
+#undef SHADOWING
+}
 
 static void test_good(void)
 {
@@ -1126,6 +1212,7 @@ int main(void)
 	test_rip_past_canonical();
 	test_hlt_without_exiting();
 	test_msr_lists();
+	test_vmcs_shadowing();
 	cpu_destroy(cpu);
 	free(mem);
 	return check_done("test_vmentry");

@@ -1324,6 +1324,7 @@ static const struct {
 	{ "posted-interrupts", PIN_BASED_VM_EXEC_CONTROL, PIN_POSTED_INTERRUPTS },
 	{ "apic-register-virt", SECONDARY_VM_EXEC_CONTROL, PROC2_APIC_REG_VIRT },
 	{ "nested", 0, 0 }, /* no control: test_policy_nested */
+	{ "vmcs-shadowing", 0, 0 }, /* no control of vmcs01's own: nested VMX sets it */
 };
 
 static u32 field(struct vmcs *v, u32 enc)
