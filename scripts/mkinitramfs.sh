@@ -48,11 +48,14 @@ cp "$src/init" "$root/init"
 if command -v cc >/dev/null 2>&1; then
 	cc -static -O2 -o "$root/bin/clockbench" "$src/clockbench.c" 2>/dev/null ||
 		rm -f "$root/bin/clockbench"
+	# The smallest KVM user, for kvm_intel as a guest hypervisor (tests/kvm.sh).
+	cc -static -O2 -o "$root/bin/kvmrun" "$src/kvmrun.c" 2>/dev/null || rm -f "$root/bin/kvmrun"
 fi
 cp "$src"/tests/*.sh "$root/tests/"
 for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_mmio \
 	drivers/block/virtio_blk drivers/char/virtio_console drivers/char/hw_random/virtio-rng \
-	net/core/failover drivers/net/net_failover drivers/net/virtio_net; do
+	net/core/failover drivers/net/net_failover drivers/net/virtio_net virt/lib/irqbypass \
+	arch/x86/kvm/kvm arch/x86/kvm/kvm-intel; do
 	for f in "$mods/$m.ko" "$mods/$m.ko.xz" "$mods/$m.ko.zst"; do
 		case $f in
 		*.xz) [ -e "$f" ] && xz -dc "$f" >"$root/lib/modules/${m##*/}.ko" ;;

@@ -18,6 +18,9 @@
 	X(0x17a, IA32_MCG_STATUS, 0, MSR_RW, 0)                                                    \
 	X(0x1a0, IA32_MISC_ENABLE, BIT(0) | BIT(11) | BIT(12) | BIT(18), MSR_RW,                   \
 	  BIT(0) | BIT(3) | BIT(16) | BIT(18))                                                     \
+	/* IA32_DEBUGCTL (SDM vol. 3B 18.4.1): LBR, BTF and the rest are not modelled, so it \
+	   holds 0 (the VMCS's GUEST_IA32_DEBUGCTL too); Linux's KVM reads it at every run. */ \
+	X(0x1d9, IA32_DEBUGCTL, 0, MSR_RW, 0)                                                      \
 	X(0x2ff, IA32_MTRR_DEF_TYPE, 0, MSR_RW, 0xcff)
 
 enum msr_policy_slot {

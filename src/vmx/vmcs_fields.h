@@ -10,7 +10,7 @@
  * state), bits 14:13 width (0 16-bit, 1 64-bit, 2 32-bit, 3 natural width). Every 64-bit field's
  * high half (encoding | 1) is also accessible through VMREAD/VMWRITE.
  *
- * Fields of features the model does not support (VM functions, SPP, ENCLS, PCONFIG, XSS, perf-global-ctrl, CET, PKRS, ...) are absent:
+ * Fields of features the model does not support (VM functions, SPP, ENCLS, PCONFIG, perf-global-ctrl, CET, PKRS, ...) are absent:
  * VMREAD/VMWRITE of them fail with VMfailValid(12), and IA32_VMX_VMCS_ENUM reports the highest
  * index listed here.
  */
@@ -57,6 +57,9 @@ X(EOI_EXIT_BITMAP3, eoi_exit_bitmap3, 0x2022)
 X(EPT_POINTER, ept_pointer, 0x201a)
 X(VMREAD_BITMAP, vmread_bitmap, 0x2026)
 X(VMWRITE_BITMAP, vmwrite_bitmap, 0x2028)
+/* With "enable XSAVES/XRSTORS": XSAVES/XRSTORS exit when IA32_XSS AND this bitmap is nonzero
+   (SDM 26.1.3); the CPU supports no IA32_XSS bit (every one is reserved), so they never do. */
+X(XSS_EXIT_BITMAP, xss_exit_bitmap, 0x202c)
 X(TSC_MULTIPLIER, tsc_multiplier, 0x2032)
 /* 64-bit read-only data field (B.2.2). */
 X(GUEST_PHYSICAL_ADDRESS, guest_physical_address, 0x2400)

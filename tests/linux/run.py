@@ -90,6 +90,13 @@ status, out, err = boot("quiet tb.script=forkexec tb.n=100", "--vmx", "ept=off",
 expect_results("shadow-paging-smp-forkexec", status, out, err, 0, "guest powered off (ACPI S5)",
                [r"cpus 2", r"forkexec 100", r"pipe-bytes 1048576", r"script forkexec exit 0"])
 
+# 1a'. Nested VMX (issue 16's prize): Linux's kvm_intel loads in the guest (CPUID offers VMX)
+#      and runs an L2 guest of its own (guests/linux/kvmrun.c: real mode, two OUTs and HLT, each
+#      an exit of L2 that tollbooth reflects to kvm_intel), with no KVM warning in dmesg.
+status, out, err = boot("quiet tb.script=kvm")
+expect_results("nested-kvm-intel", status, out, err, 0, "guest powered off (ACPI S5)",
+               [r"cpu-vmx 1", r"kvmrun ok", r"kvm-warnings 0", r"script kvm exit 0"])
+
 # 1b. SMP: two vCPUs, the AP started by INIT-SIPI-SIPI into Linux's real-mode trampoline; their
 #     TSCs in step (no warp, kvm-clock kept), x2APIC and the TSC-deadline timer in use, each
 #     CPU's LAPIC timer ticking, reschedule IPIs,
