@@ -202,7 +202,7 @@ extern char l2_cpuid[], l2_cpuid_after[], l2_io[], l2_io_open[], l2_msr[], l2_wr
 	l2_cr3[], l2_cr4_vmxe[], l2_hlt[], l2_ud[], l2_pf[], l2_vmxon[], l2_spin[], l2_rdtsc[],
 	l2_invlpg[], l2_rdpmc[], l2_movdr[], l2_pause[], l2_mwait[], l2_sgdt[], l2_wbinvd[],
 	l2_rdrand[], l2_xsetbv[], l2_invd[], l2_mtf[], l2_cpuid_loop[], l2_ept_write[],
-	l2_ept_read[];
+	l2_ept_read[], l2_cr8[];
 asm(".text\n"
     "l2_cpuid: mov $0x12345, %eax\n cpuid\n"
     "l2_cpuid_after: mov %rax, %rbx\n vmcall\n 9: jmp 9b\n"
@@ -232,6 +232,7 @@ asm(".text\n"
     "l2_mtf: nop\n nop\n 9: jmp 9b\n"
     "l2_ept_write: movb $1, (%rax)\n 9: jmp 9b\n"
     "l2_ept_read: mov (%rax), %rbx\n vmcall\n 9: jmp 9b\n"
+    "l2_cr8: xor %eax, %eax\n mov %rax, %cr8\n mov %cr0, %rbx\n cpuid\n 9: jmp 9b\n"
     "l2_cpuid_loop: 1: mov $0, %eax\n cpuid\n dec %r12\n jnz 1b\n vmcall\n 9: jmp 9b\n");
 
 /* --- The VMCS --- */
@@ -493,6 +494,14 @@ static void test_exits(void)
 	vmwrite(CR0_READ_SHADOW, 0);
 	if (expect_exit("MOV to CR0 changing an owned bit: exit 28", l2_cr0, 28))
 		check_eq(vmread(EXIT_QUALIFICATION), 0, "CR0, MOV to, RAX");
+	/* L1 owns CR0.TS, set in L2's CR0 but 0 in its shadow; L2's MOV to CR8 (no CR8 exiting:
+	   the VMM answers it, as the TPR of L1's LAPIC) must leave both alone. */
+	vmwrite(GUEST_CR0, vmread(GUEST_CR0) | CR0_TS);
+	if (expect_exit("MOV to CR8 not L1's: the CPUID after it is", l2_cr8, 10)) {
+		check(vmread(GUEST_CR0) & CR0_TS, "L2's CR0.TS (owned by L1) kept");
+		check(!(l2_regs.rbx & CR0_TS), "L2 reads L1's shadow of CR0.TS");
+	}
+	vmwrite(GUEST_CR0, vmread(GUEST_CR0) & ~CR0_TS);
 	vmwrite(CR0_GUEST_HOST_MASK, 0);
 	set_proc(P_CR3_LOAD, 0);
 	if (expect_exit("MOV to CR3 with CR3-load exiting: exit 28", l2_cr3, 28))

@@ -273,6 +273,7 @@ void soft_set_sregs(struct vcpu *vcpu, const struct x86_sregs *sregs)
 	struct vmcs *v = &s->vmcs;
 	u64 cr0_fixed = 0, cr4_fixed = 0;
 	struct x86_sregs cur, real = *sregs;
+	u64 cur_shadow0 = v->cr0_read_shadow, cur_shadow4 = v->cr4_read_shadow;
 	bool flush = false;
 
 	vmx_cap_msr(MSR_IA32_VMX_CR0_FIXED0, &cr0_fixed);
@@ -294,6 +295,17 @@ void soft_set_sregs(struct vcpu *vcpu, const struct x86_sregs *sregs)
 	VMCS_SET(v, GUEST_IDTR_LIMIT, sregs->idt.limit);
 	VMCS_SET(v, CR0_READ_SHADOW, sregs->cr0);
 	VMCS_SET(v, CR4_READ_SHADOW, sregs->cr4);
+	/* While L2 runs (nested VMX), the CR0/CR4 bits L1 owns keep their values and L1's
+	   shadows: the view the VMM writes back holds the shadow there, not the value. */
+	if (nested_guest_mode(vcpu)) {
+		u64 m0, m4;
+
+		nested_l1_cr_masks(vcpu, &m0, &m4);
+		real.cr0 = (sregs->cr0 & ~m0) | (v->guest_cr0 & m0);
+		real.cr4 = (sregs->cr4 & ~m4) | (v->guest_cr4 & m4);
+		VMCS_SET(v, CR0_READ_SHADOW, (sregs->cr0 & ~m0) | (cur_shadow0 & m0));
+		VMCS_SET(v, CR4_READ_SHADOW, (sregs->cr4 & ~m4) | (cur_shadow4 & m4));
+	}
 	if (vcpu->shadow) {
 		/* Shadow paging: the CPU runs on the VMM's tables (vmm/shadow.h), except while
 		   it emulates real mode (soft_shadow_emulate), when it runs on the guest's. */

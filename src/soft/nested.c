@@ -11,7 +11,7 @@
  *
  * VMLAUNCH/VMRESUME check vmcs12's controls and host state with the VT-x model's own checks
  * (27.2) against what L1 was offered (vmx_nested_cap_msr), then L0 builds vmcs02 from vmcs12's
- * guest state and controls plus what L0 itself must keep (below, nested_enter) and makes it the
+ * guest state and controls plus what L0 itself must keep (nested_build_vmcs02) and makes it the
  * current VMCS: the run loop then runs L2 as it runs any guest, and the model's entry checks
  * the guest state (27.3): a failure is the entry-failure exit L1 gets (27.8).
  *
@@ -1172,6 +1172,12 @@ void nested_inject_nmi(struct vcpu *vcpu)
 			     .intr_info = X86_NMI | INTR_TYPE_NMI << 8 | INTR_INFO_VALID };
 
 	nested_vmexit(vcpu, &e);
+}
+
+void nested_l1_cr_masks(struct vcpu *vcpu, u64 *cr0_mask, u64 *cr4_mask)
+{
+	*cr0_mask = nested(vcpu)->vmcs12.cr0_guest_host_mask;
+	*cr4_mask = nested(vcpu)->vmcs12.cr4_guest_host_mask;
 }
 
 u32 nested_l1_proc(struct vcpu *vcpu)

@@ -59,6 +59,8 @@ bool nested_intr_exit(struct vcpu *vcpu);
  * true; false: inject it into L2.
  */
 bool nested_exception_exit(struct vcpu *vcpu, u8 vector, bool has_error, u32 error);
+/* The CR0 and CR4 guest/host masks of vmcs12 (the bits L1 owns while L2 runs). */
+void nested_l1_cr_masks(struct vcpu *vcpu, u64 *cr0_mask, u64 *cr4_mask);
 /* The window L1 itself asked vmcs12 for (BACKEND_WINDOW_*): L0 closing its own keeps it. */
 u32 nested_l1_proc(struct vcpu *vcpu);
 
