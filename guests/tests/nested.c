@@ -202,7 +202,8 @@ extern char l2_cpuid[], l2_cpuid_after[], l2_io[], l2_io_open[], l2_msr[], l2_wr
 	l2_cr3[], l2_cr4_vmxe[], l2_hlt[], l2_ud[], l2_pf[], l2_vmxon[], l2_spin[], l2_rdtsc[],
 	l2_invlpg[], l2_rdpmc[], l2_movdr[], l2_pause[], l2_mwait[], l2_sgdt[], l2_wbinvd[],
 	l2_rdrand[], l2_xsetbv[], l2_invd[], l2_mtf[], l2_cpuid_loop[], l2_ept_write[],
-	l2_ept_read[], l2_cr8[];
+	l2_ept_read[], l2_cr8[], l2_clts[], l2_lmsw[], l2_star[],
+	l2_rdtsc_call[];
 asm(".text\n"
     "l2_cpuid: mov $0x12345, %eax\n cpuid\n"
     "l2_cpuid_after: mov %rax, %rbx\n vmcall\n 9: jmp 9b\n"
@@ -233,6 +234,11 @@ asm(".text\n"
     "l2_ept_write: movb $1, (%rax)\n 9: jmp 9b\n"
     "l2_ept_read: mov (%rax), %rbx\n vmcall\n 9: jmp 9b\n"
     "l2_cr8: xor %eax, %eax\n mov %rax, %cr8\n mov %cr0, %rbx\n cpuid\n 9: jmp 9b\n"
+    "l2_clts: clts\n 9: jmp 9b\n"
+    "l2_rdtsc_call: rdtsc\n vmcall\n 9: jmp 9b\n"
+    "l2_lmsw: mov %cr0, %rax\n or $8, %eax\n lmsw %ax\n 9: jmp 9b\n"
+    "l2_star: mov $0xc0000081, %ecx\n rdmsr\n shl $32, %rdx\n or %rax, %rdx\n"
+    "    mov %rdx, %rbx\n xor %eax, %eax\n mov $0x12345678, %edx\n wrmsr\n vmcall\n 9: jmp 9b\n"
     "l2_cpuid_loop: 1: mov $0, %eax\n cpuid\n dec %r12\n jnz 1b\n vmcall\n 9: jmp 9b\n");
 
 /* --- The VMCS --- */
@@ -560,6 +566,60 @@ static void test_exits(void)
 	if (read_cr4() & BIT(18))
 		expect_exit("XSETBV: exit 55", l2_xsetbv, 55);
 	expect_exit("INVD: exit 13", l2_invd, 13);
+	/* CR8 exiting, CLTS and LMSW by the CR0 mask and shadow (26.1.3). */
+	set_proc(BIT(19), 0); /* CR8-load exiting */
+	if (expect_exit("MOV to CR8 with CR8-load exiting: exit 28", l2_cr8, 28))
+		check_eq(vmread(EXIT_QUALIFICATION), 8, "CR8, MOV to, RAX");
+	set_proc(0, BIT(19));
+	vmwrite(CR0_GUEST_HOST_MASK, CR0_TS);
+	vmwrite(CR0_READ_SHADOW, CR0_TS);
+	if (expect_exit("CLTS with TS owned and shadowed 1: exit 28", l2_clts, 28))
+		check_eq(vmread(EXIT_QUALIFICATION), 2 << 4, "CLTS");
+	vmwrite(CR0_READ_SHADOW, 0);
+	if (expect_exit("LMSW setting an owned bit: exit 28", l2_lmsw, 28))
+		check_eq(vmread(EXIT_QUALIFICATION) & 0x3f, 3 << 4, "LMSW, register operand");
+	vmwrite(CR0_GUEST_HOST_MASK, 0);
+	/* TSC offsetting composes with L0's (26.6.5): L2's RDTSC is L1's TSC plus L1's offset. */
+	{
+		u64 t0, tsc2;
+
+		set_proc(BIT(3), 0); /* use TSC offsetting */
+		vmwrite(TSC_OFFSET, 1ull << 50);
+		t0 = rdtsc();
+		if (expect_exit("RDTSC without exiting, then VMCALL", l2_rdtsc_call, 18)) {
+			tsc2 = l2_regs.rdx << 32 | (u32)l2_regs.rax;
+			check(tsc2 >= t0 + (1ull << 50), "L2's TSC carries L1's offset (%#llx)",
+			      (unsigned long long)tsc2);
+		}
+		vmwrite(TSC_OFFSET, 0);
+		set_proc(0, BIT(3));
+	}
+	/* The MSR lists (24.7.2, 24.8.2): the entry list loads STAR for L2, the exit store list
+	   saves L2's, the exit load list gives L1 its own back. */
+	{
+		static struct { u32 index, rsvd; u64 data; } load[1], store[1], restore[1];
+		u64 star = rdmsr(MSR_STAR);
+
+		load[0] = (typeof(load[0])){ MSR_STAR, 0, 0xabcd0000ull << 32 };
+		store[0] = (typeof(store[0])){ MSR_STAR, 0, 0 };
+		restore[0] = (typeof(restore[0])){ MSR_STAR, 0, star };
+		vmwrite(VM_ENTRY_MSR_LOAD_ADDR, (u64)load);
+		vmwrite(VM_ENTRY_MSR_LOAD_COUNT, 1);
+		vmwrite(VM_EXIT_MSR_STORE_ADDR, (u64)store);
+		vmwrite(VM_EXIT_MSR_STORE_COUNT, 1);
+		vmwrite(VM_EXIT_MSR_LOAD_ADDR, (u64)restore);
+		vmwrite(VM_EXIT_MSR_LOAD_COUNT, 1);
+		set_proc(P_MSR_BITMAPS, 0); /* STAR's bits are clear: L2 reaches it */
+		if (expect_exit("MSR lists: L2 reads and writes STAR, then VMCALL", l2_star, 18)) {
+			check_eq(l2_regs.rbx, 0xabcd0000ull << 32, "L2 saw the entry list's STAR");
+			check_eq(store[0].data, 0x12345678ull << 32, "the exit store list has L2's");
+			check_eq(rdmsr(MSR_STAR), star, "the exit load list gave L1 its own");
+		}
+		vmwrite(VM_ENTRY_MSR_LOAD_COUNT, 0);
+		vmwrite(VM_EXIT_MSR_STORE_COUNT, 0);
+		vmwrite(VM_EXIT_MSR_LOAD_COUNT, 0);
+		set_proc(0, P_MSR_BITMAPS);
+	}
 	/* The interrupt window opens at once for L2 with IF = 1. */
 	set_proc(P_INTR_WIN, 0);
 	l2_at(l2_spin);

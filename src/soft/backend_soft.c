@@ -529,7 +529,7 @@ static enum backend_run_result soft_run(struct vcpu *vcpu, struct vm_exit *exit)
 
 	soft_set_deadline(vcpu);
 	/* An interrupt for L1, which L1 takes itself after its exit (nested.h). */
-	nested_intr_exit(vcpu);
+	nested_before_entry(vcpu);
 	if (vcpu->shadow) {
 		struct shadow_regs g;
 		u64 root;

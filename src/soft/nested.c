@@ -1113,7 +1113,7 @@ bool nested_interruptible(struct vcpu *vcpu)
 
 	/* With external-interrupt exiting and "acknowledge interrupt on exit", the interrupt is
 	   an exit whatever L2's RFLAGS.IF (as KVM's vmx_interrupt_blocked); without the
-	   acknowledgement, nested_intr_exit leaves L2 first and L1 takes it as an interrupt. */
+	   acknowledgement, nested_before_entry leaves L2 first and L1 takes it as an interrupt. */
 	return (n->vmcs12.vm_exit_controls & EXIT_CTL_ACK_INTR_ON_EXIT) &&
 	       !(v02->vm_entry_intr_info_field & INTR_INFO_VALID);
 }
@@ -1126,10 +1126,16 @@ void nested_inject_interrupt(struct vcpu *vcpu, u8 vector)
 	nested_vmexit(vcpu, &e);
 }
 
-bool nested_intr_exit(struct vcpu *vcpu)
+bool nested_before_entry(struct vcpu *vcpu)
 {
 	struct nested_vmx *n = nested(vcpu);
 	struct vm_exit e = { .reason = EXIT_REASON_EXTERNAL_INTERRUPT };
+	struct vmcs *v02 = &soft(vcpu)->vmcs;
+
+	/* vmcs12's VM-entry MSR-load list belongs to L1's VMLAUNCH/VMRESUME (27.4), the first
+	   entry of vmcs02: the VMM's own entries after an exit it handled for L2 load nothing. */
+	if (n && n->guest_mode && v02->launched && v02->vm_entry_msr_load_count)
+		VMCS_SET(v02, VM_ENTRY_MSR_LOAD_COUNT, 0);
 
 	if (!n || !n->guest_mode || !vcpu->intr ||
 	    !(n->vmcs12.pin_based_vm_exec_control & PIN_EXTINT_EXITING) ||

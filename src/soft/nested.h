@@ -44,15 +44,16 @@ bool nested_guest_mode(struct vcpu *vcpu);
  * Interrupts and NMIs while L2 runs (SDM 26.2): with L1's external-interrupt exiting an
  * interrupt is an exit to L1, not an event for L2, whatever L2's RFLAGS.IF. These replace the
  * backend's interruptible / inject_interrupt / nmi_allowed / inject_nmi in guest mode;
- * intr_exit() is checked before each entry of L2, for an interrupt L1 wants to take itself
- * (no "acknowledge interrupt on exit"): true when it left L2 for L1.
+ * before_entry() runs before each entry (it also keeps vmcs12's VM-entry MSR-load list to L1's own
+ * VMLAUNCH/VMRESUME), for an interrupt L1 wants to take itself (no "acknowledge interrupt on
+ * exit"): true when it left L2 for L1.
  */
 bool nested_extint_exiting(struct vcpu *vcpu); /* L2 runs under L1's ext.-interrupt exiting */
 bool nested_interruptible(struct vcpu *vcpu);
 void nested_inject_interrupt(struct vcpu *vcpu, u8 vector);
 bool nested_nmi_exiting(struct vcpu *vcpu); /* L2 runs under L1's NMI exiting */
 void nested_inject_nmi(struct vcpu *vcpu);
-bool nested_intr_exit(struct vcpu *vcpu);
+bool nested_before_entry(struct vcpu *vcpu);
 /*
  * An exception L0 raises for L2 (a fault of an instruction L0 completed for it): an exit to L1
  * when L1's exception bitmap asks for it, as the fault would have been on hardware (26.2), and
