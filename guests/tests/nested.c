@@ -203,7 +203,7 @@ extern char l2_cpuid[], l2_cpuid_after[], l2_io[], l2_io_open[], l2_msr[], l2_wr
 	l2_invlpg[], l2_rdpmc[], l2_movdr[], l2_pause[], l2_mwait[], l2_sgdt[], l2_wbinvd[],
 	l2_rdrand[], l2_xsetbv[], l2_invd[], l2_mtf[], l2_cpuid_loop[], l2_ept_write[],
 	l2_ept_read[], l2_cr8[], l2_clts[], l2_lmsw[], l2_star[],
-	l2_rdtsc_call[];
+	l2_rdtsc_call[], l2_self_nmi[];
 asm(".text\n"
     "l2_cpuid: mov $0x12345, %eax\n cpuid\n"
     "l2_cpuid_after: mov %rax, %rbx\n vmcall\n 9: jmp 9b\n"
@@ -235,6 +235,7 @@ asm(".text\n"
     "l2_ept_read: mov (%rax), %rbx\n vmcall\n 9: jmp 9b\n"
     "l2_cr8: xor %eax, %eax\n mov %rax, %cr8\n mov %cr0, %rbx\n cpuid\n 9: jmp 9b\n"
     "l2_clts: clts\n 9: jmp 9b\n"
+    "l2_self_nmi: mov $0xfee00300, %eax\n movl $0, 0x10(%rax)\n movl $0x4400, (%rax)\n 1: pause\n jmp 1b\n"
     "l2_rdtsc_call: rdtsc\n vmcall\n 9: jmp 9b\n"
     "l2_lmsw: mov %cr0, %rax\n or $8, %eax\n lmsw %ax\n 9: jmp 9b\n"
     "l2_star: mov $0xc0000081, %ecx\n rdmsr\n shl $32, %rdx\n or %rax, %rdx\n"
@@ -620,6 +621,12 @@ static void test_exits(void)
 		vmwrite(VM_EXIT_MSR_LOAD_COUNT, 0);
 		set_proc(0, P_MSR_BITMAPS);
 	}
+	/* NMI exiting (26.2): L2 sends the CPU an NMI through L1's LAPIC (an IPI in NMI delivery
+	   mode to APIC ID 0, its own); it is an exit to L1, not an event for L2. */
+	vmwrite(PIN_BASED_VM_EXEC_CONTROL, adjust(MSR_VMX_TRUE_PIN, PIN_EXTINT | PIN_NMI));
+	if (expect_exit("an NMI under L1's NMI exiting: exit 0", l2_self_nmi, 0))
+		check_eq(vmread(VM_EXIT_INTR_INFO), 0x80000202, "NMI, vector 2, valid");
+	vmwrite(PIN_BASED_VM_EXEC_CONTROL, adjust(MSR_VMX_TRUE_PIN, 0));
 	/* The interrupt window opens at once for L2 with IF = 1. */
 	set_proc(P_INTR_WIN, 0);
 	l2_at(l2_spin);
