@@ -351,7 +351,7 @@ static void nested_vmexit_(struct vcpu *vcpu, const struct vm_exit *e)
 	v12->vm_exit_intr_error_code = e->intr_error;
 	v12->idt_vectoring_info_field = e->idt_vectoring_info;
 	v12->idt_vectoring_error_code = e->idt_vectoring_error;
-	/* 28.2.? (and 27.2 for a failed entry): the exit clears the valid bit of the VM-entry
+	/* 28.2 (27.8 for a failed entry): every VM exit clears the valid bit of the VM-entry
 	   interruption-information field. */
 	v12->vm_entry_intr_info_field &= ~(u64)INTR_INFO_VALID;
 
