@@ -172,6 +172,17 @@ struct cpu_fault {
  * exits: 0, nothing done.
  */
 int cpu_io_string(struct cpu *c, struct vm_exit *exit, struct cpu_fault *f);
+/*
+ * Whether an access exits under these controls (SDM vol. 3C 26.1.3), for the CPU and for a guest
+ * hypervisor's controls (nested VMX). I/O: unconditional I/O exiting, or the I/O bitmaps (A:
+ * 0-0x7fff, B: 0x8000-0xffff) for every port of the access, an access wrapping past 0xffff
+ * exiting. MSRs: the bitmap's read-low, read-high, write-low and write-high KiB; MSRs outside
+ * 0-0x1fff and 0xc0000000-0xc0001fff exit, and so does everything without bitmaps. A NULL
+ * bitmap (no memory there) exits.
+ */
+bool cpu_io_bitmap_exits(u32 proc, const u8 *bitmap_a, const u8 *bitmap_b, u16 port,
+			 unsigned size);
+bool cpu_msr_bitmap_exits(u32 proc, const u8 *bitmap, u32 msr, bool write);
 /* Forget the I/O exit the CPU would complete at the next run (the record's IN data): a
    guest hypervisor took the exit (nested VMX) and completes the instruction itself. */
 void cpu_io_cancel(struct cpu *c);

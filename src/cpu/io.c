@@ -31,15 +31,14 @@ static void io_permission(struct cpu *c, u16 port, unsigned size)
 		cpu_gp(c, 0);
 }
 
-/* Unconditional I/O exiting, or the I/O bitmaps (A: 0-0x7fff, B: 0x8000-0xffff) checked for
-   every port of the access; an access wrapping past 0xffff exits (SDM vol. 3C 26.1.3). */
-static bool io_exits(const struct cpu *c, u16 port, unsigned size)
+bool cpu_io_bitmap_exits(u32 proc, const u8 *bitmap_a, const u8 *bitmap_b, u16 port,
+			 unsigned size)
 {
-	if (!(c->ctl.proc & PROC_USE_IO_BITMAPS))
-		return c->ctl.proc & PROC_UNCOND_IO_EXITING;
+	if (!(proc & PROC_USE_IO_BITMAPS))
+		return proc & PROC_UNCOND_IO_EXITING;
 	for (unsigned i = 0; i < size; i++) {
 		u32 p = (u32)port + i;
-		const u8 *bm = p < 0x8000 ? c->ctl.io_bitmap_a : c->ctl.io_bitmap_b;
+		const u8 *bm = p < 0x8000 ? bitmap_a : bitmap_b;
 
 		if (p > 0xffff || !bm || ((bm[(p & 0x7fff) / 8] >> (p & 7)) & 1))
 			return true;
@@ -131,7 +130,8 @@ static void io_maybe_exit(struct cpu *c, const struct vm_exit *io)
 {
 	struct vm_exit *e = c->exit;
 
-	if (!io_exits(c, io->io.port, io->io.size))
+	if (!cpu_io_bitmap_exits(c->ctl.proc, c->ctl.io_bitmap_a, c->ctl.io_bitmap_b, io->io.port,
+				 io->io.size))
 		return;
 	c->io.io = *io;
 	c->io.io.reason = EXIT_REASON_IO_INSTRUCTION;

@@ -12,14 +12,11 @@
 
 /* --- MSRs (SDM vol. 2 RDMSR/WRMSR, vol. 3C 24.6.9, 26.1.3) --- */
 
-/* MSR bitmap: read-low, read-high, write-low, write-high, 1 KiB each; MSRs outside 0-0x1fff
-   and 0xc0000000-0xc0001fff always exit; without bitmaps every access exits. */
-static bool msr_exits(const struct cpu *c, u32 msr, bool write)
+bool cpu_msr_bitmap_exits(u32 proc, const u8 *bm, u32 msr, bool write)
 {
-	const u8 *bm = c->ctl.msr_bitmap;
 	unsigned off, bit = msr & 0x1fff;
 
-	if (!(c->ctl.proc & PROC_USE_MSR_BITMAPS) || !bm)
+	if (!(proc & PROC_USE_MSR_BITMAPS) || !bm)
 		return true;
 	if (msr <= 0x1fff)
 		off = 0;
@@ -258,7 +255,7 @@ void op_rdmsr(struct cpu *c, const struct insn *d)
 	u64 v;
 
 	need_cpl0(c);
-	if (msr_exits(c, index, false))
+	if (cpu_msr_bitmap_exits(c->ctl.proc, c->ctl.msr_bitmap, index, false))
 		cpu_vmexit(c, EXIT_REASON_MSR_READ, 0);
 	/* x2APIC MSRs with "virtualize x2APIC mode" (SDM vol. 3C 30.5, apicv.c). */
 	if (unlikely(index - 0x800 <= 0xff) && apicv_rdmsr(c, index, &v)) {
@@ -278,7 +275,7 @@ void op_wrmsr(struct cpu *c, const struct insn *d)
 	u64 v = (u32)c->gpr[R_RAX] | c->gpr[R_RDX] << 32;
 
 	need_cpl0(c);
-	if (msr_exits(c, index, true))
+	if (cpu_msr_bitmap_exits(c->ctl.proc, c->ctl.msr_bitmap, index, true))
 		cpu_vmexit(c, EXIT_REASON_MSR_WRITE, 0);
 	if (unlikely(index - 0x800 <= 0xff) && apicv_wrmsr(c, index, v))
 		return;

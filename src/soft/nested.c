@@ -456,50 +456,23 @@ static u32 proc2_of(const struct vmcs *v)
 		       : 0;
 }
 
-/* A bit of a bitmap in L1's memory; one it cannot have (outside RAM) reads as 1: an exit. */
-static bool l1_bitmap_bit(struct vcpu *vcpu, u64 gpa, u32 bit)
-{
-	u8 *p = l1_ram(vcpu, gpa + bit / 8, 1);
-
-	return !p || (*p >> (bit & 7)) & 1;
-}
-
-/* 26.1.3 "I/O instructions": unconditional I/O exiting, or the I/O bitmaps, where any port of
-   the access with its bit set, or an access that wraps past port FFFFH, exits. */
+/* 26.1.3 "I/O instructions", "RDMSR"/"WRMSR": the CPU's own rules on L1's controls and its
+   bitmaps in L1's memory (a bitmap not in RAM counts as all ones). */
 static bool l1_wants_io(struct vcpu *vcpu, const struct vmcs *v12, const struct vm_exit *e)
 {
-	u32 proc = (u32)v12->cpu_based_vm_exec_control;
-	u32 port = IO_QUAL_PORT(e->qual), size = IO_QUAL_SIZE(e->qual);
-
-	if (!(proc & PROC_USE_IO_BITMAPS))
-		return proc & PROC_UNCOND_IO_EXITING;
-	if (port + size - 1 > 0xffff)
-		return true;
-	for (u32 p = port; p < port + size; p++)
-		if (l1_bitmap_bit(vcpu, p < 0x8000 ? v12->io_bitmap_a : v12->io_bitmap_b,
-				  p & 0x7fff))
-			return true;
-	return false;
+	return cpu_io_bitmap_exits((u32)v12->cpu_based_vm_exec_control,
+				   l1_ram(vcpu, v12->io_bitmap_a, 4096),
+				   l1_ram(vcpu, v12->io_bitmap_b, 4096), IO_QUAL_PORT(e->qual),
+				   IO_QUAL_SIZE(e->qual));
 }
 
-/* 26.1.3 "RDMSR"/"WRMSR": without MSR bitmaps every access exits; with them, the bit for the
-   MSR in the read or write bitmap of its range, and any MSR outside both ranges exits. */
 static bool l1_wants_msr(struct vcpu *vcpu, const struct vmcs *v12, bool write)
 {
 	struct x86_regs r;
-	u32 msr, offset;
 
-	if (!(v12->cpu_based_vm_exec_control & PROC_USE_MSR_BITMAPS))
-		return true;
 	soft_get_regs(vcpu, &r);
-	msr = (u32)r.gpr[R_RCX];
-	if (msr <= 0x1fff)
-		offset = 0;
-	else if (msr - 0xc0000000u <= 0x1fff)
-		offset = 1024;
-	else
-		return true;
-	return l1_bitmap_bit(vcpu, v12->msr_bitmap + offset + (write ? 2048 : 0), msr & 0x1fff);
+	return cpu_msr_bitmap_exits((u32)v12->cpu_based_vm_exec_control,
+				    l1_ram(vcpu, v12->msr_bitmap, 4096), (u32)r.gpr[R_RCX], write);
 }
 
 /* 26.1.3 "MOV to CR0/CR3/CR4/CR8", "MOV from CR3/CR8", CLTS, LMSW. */
@@ -914,13 +887,19 @@ static void vmx_vmread_vmwrite(struct vcpu *vcpu, const struct vm_exit *e, bool 
 	vmx_complete(vcpu, e, 0);
 }
 
-/* INVVPID (32.3): the type in reg2, a 128-bit descriptor (VPID in bits 15:0, 63:16 reserved,
-   the linear address in 127:64). L2 runs without VPID, so every type flushes everything. */
-static void vmx_invvpid(struct vcpu *vcpu, const struct vm_exit *e)
+/*
+ * INVEPT and INVVPID (32.3): the type in reg2, a 128-bit descriptor. INVEPT: types 1
+ * (single-context) and 2 (global), the EPTP then 64 reserved bits. INVVPID: types 0-3, the VPID
+ * in bits 15:0 (63:16 reserved, 0 only for type 2), the linear address in 127:64 (canonical for
+ * type 0). L2 runs without VPID and its translations do not outlive its exits (nested.h), so
+ * there is nothing cached to drop.
+ */
+static void vmx_invalidate(struct vcpu *vcpu, const struct vm_exit *e, bool ept)
 {
 	struct x86_regs r;
 	struct x86_sregs s;
 	u64 desc[2], type, gva;
+	bool bad;
 
 	soft_get_regs(vcpu, &r);
 	soft_get_sregs(vcpu, &s);
@@ -930,32 +909,12 @@ static void vmx_invvpid(struct vcpu *vcpu, const struct vm_exit *e)
 	gva = insn_mem_addr(e, &r, &s);
 	if (soft_read_guest_virt(vcpu, gva, desc, 16))
 		return operand_fault(vcpu, gva, false);
-	if (type > 3 || (desc[0] >> 16) || (type != 2 && !(u16)desc[0]) ||
-	    (type == 0 && (s64)(desc[1] << 16) >> 16 != (s64)desc[1]))
-		return vmx_complete(vcpu, e, VMXERR_INVALID_INVEPT_INVVPID);
-	vmx_complete(vcpu, e, 0);
-}
-
-/* INVEPT (32.3): the type in reg2 (1 single-context, 2 global), a 128-bit descriptor (the EPTP,
-   then 64 reserved bits). L2's translations do not outlive its exits (no VPID, nested.h), so
-   there is nothing cached to drop. */
-static void vmx_invept(struct vcpu *vcpu, const struct vm_exit *e)
-{
-	struct x86_regs r;
-	struct x86_sregs s;
-	u64 desc[2], type, gva;
-
-	soft_get_regs(vcpu, &r);
-	soft_get_sregs(vcpu, &s);
-	type = r.gpr[(e->insn_info >> 28) & 15];
-	if (!long_mode(&s))
-		type = (u32)type;
-	gva = insn_mem_addr(e, &r, &s);
-	if (soft_read_guest_virt(vcpu, gva, desc, 16))
-		return operand_fault(vcpu, gva, false);
-	if (type != 1 && type != 2)
-		return vmx_complete(vcpu, e, VMXERR_INVALID_INVEPT_INVVPID);
-	vmx_complete(vcpu, e, 0);
+	if (ept)
+		bad = type != 1 && type != 2;
+	else
+		bad = type > 3 || (desc[0] >> 16) || (type != 2 && !(u16)desc[0]) ||
+		      (type == 0 && (s64)(desc[1] << 16) >> 16 != (s64)desc[1]);
+	vmx_complete(vcpu, e, bad ? VMXERR_INVALID_INVEPT_INVVPID : 0);
 }
 
 /* An L1 VMX instruction (exits 19-27, 50, 53): #UD outside VMX operation (but for VMXON) and
@@ -998,9 +957,8 @@ static void nested_vmx_insn(struct vcpu *vcpu, const struct vm_exit *e)
 	case EXIT_REASON_VMRESUME:
 		return nested_launch(vcpu, e, true);
 	case EXIT_REASON_INVVPID:
-		return vmx_invvpid(vcpu, e);
 	case EXIT_REASON_INVEPT:
-		return vmx_invept(vcpu, e);
+		return vmx_invalidate(vcpu, e, reason == EXIT_REASON_INVEPT);
 	}
 }
 
