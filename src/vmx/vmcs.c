@@ -106,28 +106,27 @@ int vmcs_read(const struct vmcs *v, u32 enc, u64 *value)
 	return 0;
 }
 
-/* Store `value` at the field's width (SDM vol. 3C 25.11.2); a high-half write keeps bits 31:0. */
+/* A field's new contents when `value` is written through `enc` over `old` (SDM vol. 3C
+   25.11.2): cut to the field's width; a high-half write keeps bits 31:0. */
+static u64 vmcs_field_value(u32 enc, u64 old, u64 value)
+{
+	switch (VMCS_ENC_WIDTH(enc)) {
+	case VMCS_WIDTH_16:
+		return (u16)value;
+	case VMCS_WIDTH_32:
+		return (u32)value;
+	case VMCS_WIDTH_64:
+		return VMCS_ENC_HIGH(enc) ? (old & 0xffffffffull) | value << 32 : value;
+	default: /* natural width: 64 bits on this 64-bit model */
+		return value;
+	}
+}
+
 static void vmcs_store(struct vmcs *v, const struct vmcs_field_desc *f, u32 enc, u64 value)
 {
 	u64 *p = vmcs_slot(v, f), old = *p;
 
-	switch (VMCS_ENC_WIDTH(enc)) {
-	case VMCS_WIDTH_16:
-		*p = (u16)value;
-		break;
-	case VMCS_WIDTH_32:
-		*p = (u32)value;
-		break;
-	case VMCS_WIDTH_64:
-		if (VMCS_ENC_HIGH(enc))
-			*p = (*p & 0xffffffffull) | value << 32;
-		else
-			*p = value;
-		break;
-	default: /* natural width: 64 bits on this 64-bit model */
-		*p = value;
-		break;
-	}
+	*p = vmcs_field_value(enc, old, value);
 	if (VMCS_ENC_TYPE(enc) != VMCS_TYPE_GUEST)
 		v->ctls_checked = false;
 	else if (*p != old)
@@ -218,11 +217,7 @@ void vmcs_from_region(struct vmcs *v, const u8 *region)
 		u64 value;
 
 		memcpy(&value, region + VMCS_REGION_FIELDS + 8 * i, 8);
-		if (VMCS_ENC_WIDTH(enc) == VMCS_WIDTH_16)
-			value = (u16)value;
-		else if (VMCS_ENC_WIDTH(enc) == VMCS_WIDTH_32)
-			value = (u32)value;
-		*vmcs_slot(v, &vmcs_fields[i]) = value;
+		*vmcs_slot(v, &vmcs_fields[i]) = vmcs_field_value(enc, 0, value);
 	}
 	v->guest_dirty = VMCS_DIRTY_ALL;
 	v->ctls_checked = false;
@@ -249,19 +244,7 @@ int vmcs_region_access(u8 *region, u32 enc, bool write, u64 *value, bool any)
 		*value = VMCS_ENC_HIGH(enc) ? cur >> 32 : cur;
 		return 0;
 	}
-	v = *value;
-	switch (VMCS_ENC_WIDTH(enc)) {
-	case VMCS_WIDTH_16:
-		v = (u16)v;
-		break;
-	case VMCS_WIDTH_32:
-		v = (u32)v;
-		break;
-	case VMCS_WIDTH_64:
-		if (VMCS_ENC_HIGH(enc))
-			v = (cur & 0xffffffffull) | v << 32;
-		break;
-	}
+	v = vmcs_field_value(enc, cur, *value);
 	memcpy(slot, &v, 8);
 	return 0;
 }
