@@ -922,6 +922,7 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 	vm.tsc_virtual = o->tsc_virtual;
 	vm.tsc_cpi = o->tsc_cpi;
 	vm.jit = o->jit ? (int)o->jit : -1;
+	vm.jit_stats = o->stats;
 	vm.debug_dump = o->debug_dump;
 	vm.nr_vcpus = o->cpus;
 	vm.halt_poll_ns = o->halt_poll_ns;

@@ -301,6 +301,41 @@ struct cpu_mmu_stats {
 	u64 walks, walk_refs, ept_walks, ept_refs;
 };
 void cpu_get_mmu_stats(const struct cpu *c, struct cpu_mmu_stats *s);
+
+/*
+ * The block compiler's view (telemetry for --stats, docs/cpu.md "The block compiler"): of the
+ * instructions run, how many ran in compiled blocks and how many of those went through a
+ * handler call; how compiled blocks ended: entering the next compiled block themselves
+ * (chained) or returning to the run loop for pending work (events, HLT, the interrupt shadow, a
+ * timer), for want of a compiled block at the target, or after a handler (it ended the block or
+ * was its last instruction). The counters that cost host instructions in compiled code (chains,
+ * the return reasons, handler calls by site) are kept only after cpu_set_jit_stats(c, true).
+ */
+struct cpu_jit_stats {
+	u64 icount;	    /* every instruction retired, compiled or interpreted */
+	u64 compiled;	    /* instructions of compiled blocks that ran */
+	u64 calls;	    /* handler calls from compiled code (cpu_set_jit_stats) */
+	u64 chained;	    /* block ends that entered the next compiled block (ditto) */
+	u64 ret_work;	    /* returns to the run loop for pending work (ditto) */
+	u64 ret_nocode;	    /* returns with no compiled block for the target (ditto) */
+	u64 returns;	    /* every return of compiled code to the run loop */
+	u64 blocks;	    /* blocks compiled */
+	u64 code_bytes;	    /* host code emitted */
+};
+/* One kind of handler call from compiled code: the instruction form (its opcode, map << 8 |
+   byte, ModRM.reg for group opcodes, operand size, memory operand) and whether it was the slow
+   path of an inline memory form (a TLB miss, MMIO, a page crossing). */
+struct cpu_jit_site {
+	u16 opcode;
+	u8 sub, osz, mem, slow;
+	u64 calls;
+};
+void cpu_set_jit_stats(struct cpu *c, bool on);
+void cpu_get_jit_stats(const struct cpu *c, struct cpu_jit_stats *s);
+/* Up to max sites, most calls first; returns how many. */
+unsigned cpu_get_jit_sites(const struct cpu *c, struct cpu_jit_site *out, unsigned max);
+/* A mnemonic for an opcode (map << 8 | byte) and ModRM.reg, into buf: "shr", "cmovnz", "?". */
+const char *x86_opcode_name(u16 opcode, u8 sub, char *buf, size_t size);
 void cpu_set_tsc_mode(struct cpu *c, enum cpu_tsc_mode mode, u32 cpi);
 /* c's IA32_TSC becomes from's, on the same clock: the processors of one system count in step
    from the same power-up (SDM vol. 3B 18.17). Under CPU_TSC_VIRTUAL each then counts its own

@@ -533,10 +533,13 @@ static __attribute__((noinline)) void run_blocks(struct cpu *c)
 		bc->blk_end = end;
 		c->icount += b->n;
 		if (b->jit) {
+			c->jit_stats.compiled += b->n;
 			u32 left = b->jit(c);
 			c->insn = NULL;
+			c->jit_stats.returns++;
 			if (c->break_block) {
 				c->icount -= left;
+				c->jit_stats.compiled -= left;
 				c->break_block = 0;
 			}
 			continue;
@@ -682,6 +685,27 @@ void cpu_set_jit(struct cpu *c, unsigned threshold)
 	bc->jit_threshold = bc->jit ? threshold : 0;
 	/* Start from an empty cache, so no block keeps code compiled under the old setting. */
 	bc_flush_all(bc);
+}
+
+void cpu_set_jit_stats(struct cpu *c, bool on)
+{
+	if (!c->bc->jit)
+		return;
+	jit_set_stats(c->bc->jit, on);
+	bc_flush_all(c->bc); /* recompile with (or without) the counters */
+}
+
+void cpu_get_jit_stats(const struct cpu *c, struct cpu_jit_stats *s)
+{
+	*s = c->jit_stats;
+	s->icount = c->icount;
+	if (c->bc->jit)
+		jit_get_stats(c->bc->jit, s);
+}
+
+unsigned cpu_get_jit_sites(const struct cpu *c, struct cpu_jit_site *out, unsigned max)
+{
+	return c->bc->jit ? jit_get_sites(c->bc->jit, out, max) : 0;
 }
 
 void cpu_set_controls(struct cpu *c, const struct vmx_controls *ctl)

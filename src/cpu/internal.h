@@ -104,6 +104,12 @@ void jit_destroy(struct jit *j);
 jit_fn jit_compile(struct jit *j, const struct insn *insns, unsigned n, u64 rip, u32 key);
 bool jit_full(const struct jit *j);
 void jit_reset(struct jit *j);
+/* cpu_set_jit_stats: code compiled from now on keeps the counters (blocks compiled before do
+   not: flush them). */
+void jit_set_stats(struct jit *j, bool on);
+/* calls, blocks and code_bytes of s; the handler-call sites, most calls first */
+void jit_get_stats(const struct jit *j, struct cpu_jit_stats *s);
+unsigned jit_get_sites(const struct jit *j, struct cpu_jit_site *out, unsigned max);
 
 /* --- TLB and blocks (exec.c, mmu.c) --- */
 
@@ -258,6 +264,8 @@ struct cpu {
 	u8 *(*host_ptr)(void *opaque, u64 hpa, u64 len);
 	struct cpu_vmm_walk vmm_walk; /* cpu_set_vmm_walk; .walk NULL: the CPU's own paging */
 	struct cpu_mmu_stats mmu_stats; /* cpu_get_mmu_stats */
+	/* cpu_get_jit_stats: compiled code adds to compiled, chained, ret_work and ret_nocode */
+	struct cpu_jit_stats jit_stats;
 
 	/* --- h2 (VMX controls, TSC, timers): fields below --- */
 	/*

@@ -44,11 +44,19 @@
 
 #define JIT_ARENA (64ull << 20)
 #define JIT_BLOCK_MAX (24u << 10) /* more than 64 instructions' worst case */
-#define JIT_FORMS 192                /* handler forms known (forms_init), two sizes each */
+#define JIT_FORMS 320                /* handler forms known (forms_init), by size */
+
+#define JIT_SITES 1024 /* handler-call sites told apart by --stats; the last is "the rest" */
 
 struct jit_form {
 	insn_fn fn;
 	u8 kind, op, osz;
+};
+
+/* --stats: handler calls from compiled code, by instruction form (cpu_jit_site) */
+struct jit_site {
+	insn_fn fn;
+	struct cpu_jit_site s;
 };
 
 struct jit {
@@ -59,6 +67,10 @@ struct jit {
 	unsigned nforms;
 	struct block **jc;
 	const struct insn **blk_end;
+	bool stats; /* emit the counters of cpu_jit_stats */
+	u64 blocks, code_bytes;
+	unsigned nsites;
+	struct jit_site sites[JIT_SITES];
 };
 
 /* --- What an instruction is, by the handler the decoder chose --- */
@@ -98,6 +110,16 @@ enum form_kind {
 	F_MOVN_MR,  /* MOV m8/m16, r8/r16 */
 	F_MOVN_RM,  /* MOV r8/r16, m8/m16 */
 	F_MOVN_MI,  /* MOV m8/m16, imm */
+	F_TEST_RI,  /* TEST rm, imm (register) */
+	F_CMOV,     /* CMOVcc reg, reg */
+	F_SETCC,    /* SETcc r8 */
+	F_NOP,      /* NOP, hint NOPs and PREFETCH: nothing at all */
+	F_MOVSXD_RR, /* MOVSXD reg, reg */
+	F_MOVSXD_RM, /* MOVSXD reg, mem */
+	F_NOT,      /* NOT register */
+	F_NEG,      /* NEG register */
+	F_SHIFTCL,  /* SHL/SAL/SHR/SAR register, CL */
+	F_ADC,      /* ADC/SBB rm, reg; reg, rm; rm, imm (registers; op OP_ADD or OP_SUB) */
 };
 
 enum { OP_ADD, OP_OR, OP_AND, OP_SUB, OP_XOR, OP_CMP, OP_TEST };
@@ -116,12 +138,20 @@ static void forms_add(struct jit *j, insn_fn generic, enum form_kind kind, unsig
 }
 
 /* A narrow form: the generic handler, with 8- or 16-bit operands (osz 1 and 2). */
-static void forms_add_narrow(struct jit *j, insn_fn fn, enum form_kind kind)
+static void forms_add_narrow(struct jit *j, insn_fn fn, enum form_kind kind, unsigned op)
 {
 	if (j->nforms + 2 > JIT_FORMS)
 		abort();
 	for (u8 osz = 1; osz <= 2; osz++)
-		j->forms[j->nforms++] = (struct jit_form){ .fn = fn, .kind = (u8)kind, .osz = osz };
+		j->forms[j->nforms++] =
+			(struct jit_form){ .fn = fn, .kind = (u8)kind, .op = (u8)op, .osz = osz };
+}
+
+/* Every operand size: 1, 2, 4 and 8 bytes. */
+static void forms_add_all(struct jit *j, insn_fn fn, enum form_kind kind, unsigned op)
+{
+	forms_add_narrow(j, fn, kind, op);
+	forms_add(j, fn, kind, op);
 }
 
 static void forms_init(struct jit *j)
@@ -142,14 +172,33 @@ static void forms_init(struct jit *j)
 					 op_jl, op_jnl, op_jle, op_jnle };
 
 	for (size_t i = 0; i < ARRAY_SIZE(alu); i++) {
-		forms_add(j, alu[i].rr, F_ALU_RR, alu[i].op);
-		forms_add(j, alu[i].rrm, F_ALU_RRM, alu[i].op);
-		forms_add(j, alu[i].ri, F_ALU_RI, alu[i].op);
-		forms_add(j, alu[i].mr, F_ALU_MR, alu[i].op);
-		forms_add(j, alu[i].rm, F_ALU_RM, alu[i].op);
-		forms_add(j, alu[i].mi, F_ALU_MI, alu[i].op);
+		forms_add_all(j, alu[i].rr, F_ALU_RR, alu[i].op);
+		forms_add_all(j, alu[i].rrm, F_ALU_RRM, alu[i].op);
+		forms_add_all(j, alu[i].ri, F_ALU_RI, alu[i].op);
+		forms_add_all(j, alu[i].mr, F_ALU_MR, alu[i].op);
+		forms_add_all(j, alu[i].rm, F_ALU_RM, alu[i].op);
+		forms_add_all(j, alu[i].mi, F_ALU_MI, alu[i].op);
 	}
-	forms_add(j, op_test_rm_r, F_TEST_RR, OP_TEST);
+	forms_add_all(j, op_test_rm_r, F_TEST_RR, OP_TEST);
+	forms_add_all(j, op_test_rm_i, F_TEST_RI, OP_TEST);
+	forms_add(j, op_cmovcc_r_rm, F_CMOV, 0);
+	forms_add_narrow(j, op_setcc_rm, F_SETCC, 0);
+	forms_add_all(j, op_nop, F_NOP, 0);
+	forms_add(j, op_movsxd_r_rm, F_MOVSXD_RR, 0);
+	forms_add(j, op_movsxd_r_m, F_MOVSXD_RM, 0);
+	forms_add(j, op_not_rm, F_NOT, 0);
+	forms_add(j, op_neg_rm, F_NEG, 0);
+	forms_add_narrow(j, op_shift_rm_1, F_SHIFT1, 0);
+	forms_add_narrow(j, op_shift_rm_imm, F_SHIFTI, 0);
+	forms_add(j, op_shift_rm_cl, F_SHIFTCL, 0);
+	forms_add_all(j, op_test_m_r, F_ALU_MR, OP_TEST);
+	forms_add_all(j, op_test_m_i, F_ALU_MI, OP_TEST);
+	forms_add(j, op_adc_rm_r, F_ADC, OP_ADD);
+	forms_add(j, op_adc_r_rm, F_ADC, OP_ADD);
+	forms_add(j, op_adc_rm_i, F_ADC, OP_ADD);
+	forms_add(j, op_sbb_rm_r, F_ADC, OP_SUB);
+	forms_add(j, op_sbb_r_rm, F_ADC, OP_SUB);
+	forms_add(j, op_sbb_rm_i, F_ADC, OP_SUB);
 	forms_add(j, op_inc_rm, F_INC, 0);
 	forms_add(j, op_dec_rm, F_DEC, 0);
 	forms_add(j, op_mov_rm_r, F_MOV_RR, 0);
@@ -177,19 +226,22 @@ static void forms_init(struct jit *j)
 	forms_add(j, op_movzx_r_m, F_MOVX_RM, 0);
 	forms_add(j, op_movsx_r_rm, F_MOVX_RR, 1);
 	forms_add(j, op_movsx_r_m, F_MOVX_RM, 1);
-	forms_add_narrow(j, op_mov_rm_r, F_MOVN_RR);
-	forms_add_narrow(j, op_mov_r_rm, F_MOVN_RR);
-	forms_add_narrow(j, op_mov_m_r, F_MOVN_MR);
-	forms_add_narrow(j, op_mov_r_m, F_MOVN_RM);
-	forms_add_narrow(j, op_mov_m_i, F_MOVN_MI);
+	forms_add_narrow(j, op_mov_rm_r, F_MOVN_RR, 0);
+	forms_add_narrow(j, op_mov_r_rm, F_MOVN_RR, 0);
+	forms_add_narrow(j, op_mov_m_r, F_MOVN_MR, 0);
+	forms_add_narrow(j, op_mov_r_m, F_MOVN_RM, 0);
+	forms_add_narrow(j, op_mov_m_i, F_MOVN_MI, 0);
 }
 
-/* The masked count of an inline shift (ops_shift.c shift_reg_fast), 0 if not one. */
+/* The masked count of an inline shift (ops_shift.c shift_reg_fast), 0 if not one. Byte and word
+   shifts by their width or more leave CF undefined (SDM vol. 2B SAL/SAR/SHL/SHR): the handler's
+   choice, not the host's, then. */
 static unsigned shift_count(const struct insn *d, unsigned kind)
 {
 	if (d->mem || d->sub < 4)
 		return 0; /* rotates and memory operands: the handler */
-	return (kind == F_SHIFT1 ? 1 : (u8)d->imm) & (d->osz == 8 ? 63 : 31);
+	unsigned n = (kind == F_SHIFT1 ? 1 : (u8)d->imm) & (d->osz == 8 ? 63 : 31);
+	return n < d->osz * 8u ? n : 0;
 }
 
 /* The inline form of d, or NULL: the handler must match and the operands be ones we model. */
@@ -204,6 +256,8 @@ static const struct jit_form *form_of(const struct jit *j, const struct insn *d)
 				return NULL; /* the handler serves both; only the register form here */
 			if ((f->kind == F_SHIFT1 || f->kind == F_SHIFTI) && !shift_count(d, f->kind))
 				return NULL; /* a zero count changes nothing: the handler knows */
+			if (f->kind == F_SHIFTCL && (d->mem || d->sub < 4))
+				return NULL; /* rotates and memory operands */
 			return f;
 		}
 	}
@@ -215,15 +269,17 @@ static const struct jit_form *form_of(const struct jit *j, const struct insn *d)
 static bool writes_all_flags(const struct jit_form *f)
 {
 	return f && (f->kind == F_ALU_RR || f->kind == F_ALU_RRM || f->kind == F_ALU_RI ||
-		     f->kind == F_TEST_RR || f->kind == F_IMUL_RR || f->kind == F_IMUL_RRI ||
-		     f->kind == F_SHIFT1 || f->kind == F_SHIFTI);
+		     f->kind == F_TEST_RR || f->kind == F_TEST_RI || f->kind == F_IMUL_RR ||
+		     f->kind == F_IMUL_RRI || f->kind == F_SHIFT1 || f->kind == F_SHIFTI ||
+		     f->kind == F_NEG);
 }
 
 /* Leaves the flags alone, cannot fault and calls nothing. */
 static bool flags_transparent(const struct jit_form *f)
 {
 	return f && (f->kind == F_MOV_RR || f->kind == F_MOV_RRM || f->kind == F_MOV_RI ||
-		     f->kind == F_LEA || f->kind == F_MOVX_RR || f->kind == F_MOVN_RR);
+		     f->kind == F_LEA || f->kind == F_MOVX_RR || f->kind == F_MOVN_RR ||
+		     f->kind == F_NOP || f->kind == F_NOT || f->kind == F_MOVSXD_RR);
 }
 
 /* --- Host x86-64 encoding --- */
@@ -254,19 +310,30 @@ static void b8(struct emit *e, u64 v)
 	e->p += 8;
 }
 
-/* REX for operand width w (4 or 8), ModRM.reg r and ModRM.rm/base b; omitted when empty. */
+/* REX for operand width w, ModRM.reg r and ModRM.rm/base b; omitted when empty. Width 2 puts
+   the operand-size prefix 66 first. (Byte registers are only ever al, cl, dl, bl here, which
+   mean the same with or without REX.) */
 static void rex(struct emit *e, unsigned w, unsigned r, unsigned b)
 {
+	if (w == 2)
+		b1(e, 0x66);
 	u8 v = (u8)(0x40 | (w == 8 ? 8 : 0) | (r >= 8 ? 4 : 0) | (b >= 8 ? 1 : 0));
 	if (v != 0x40)
 		b1(e, v);
+}
+
+/* Width 1 of an opcode whose bit 0 is the w bit (ALU, MOV, TEST, shift and group opcodes): the
+   byte form. Other opcodes are only emitted with width 4 or 8. */
+static u8 opc_w(unsigned w, u8 opc)
+{
+	return w == 1 ? (u8)(opc & ~1u) : opc;
 }
 
 /* opcode with ModRM [base + disp32] (base not rsp/r12, which would need a SIB). */
 static void op_mem(struct emit *e, unsigned w, u8 opc, unsigned reg, unsigned base, s32 disp)
 {
 	rex(e, w, reg, base);
-	b1(e, opc);
+	b1(e, opc_w(w, opc));
 	b1(e, (u8)(0x80 | (reg & 7) << 3 | (base & 7)));
 	b4(e, (u32)disp);
 }
@@ -285,7 +352,7 @@ static void op0f_mem(struct emit *e, unsigned w, u8 opc, unsigned reg, unsigned 
 static void op_rr(struct emit *e, unsigned w, u8 opc, unsigned r, unsigned m)
 {
 	rex(e, w, r, m);
-	b1(e, opc);
+	b1(e, opc_w(w, opc));
 	b1(e, (u8)(0xc0 | (r & 7) << 3 | (m & 7)));
 }
 
@@ -390,7 +457,7 @@ static void call_abs(struct emit *e, const void *fn)
 
 struct ctx {
 	struct emit *e;
-	const struct jit *j;
+	struct jit *j;
 	u32 key; /* the block's key: a branch stays at the same CPL and code size */
 	const struct insn *d;
 	u64 rip, next; /* this instruction's RIP and the next one's */
@@ -404,7 +471,38 @@ struct ctx {
 	/* This instruction's flags are overwritten before anything can read them (the next
 	   instruction that is not flags_transparent() writes_all_flags()): skip recording them. */
 	bool flags_dead;
+	bool slow; /* gen_call is the slow path of an inline form (for --stats) */
 };
+
+/* inc qword [rbx + off] */
+static void gen_count(struct ctx *x, s32 off)
+{
+	op_mem(x->e, 8, 0xff, 0, RBX, off);
+}
+
+/* The --stats counter of handler calls of this instruction's form. */
+static u64 *site_counter(struct jit *j, const struct insn *d, bool slow)
+{
+	struct cpu_jit_site key = { .opcode = d->opcode, .sub = d->sub, .osz = d->osz,
+				    .mem = d->mem, .slow = slow };
+	unsigned i;
+
+	for (i = 0; i < j->nsites; i++) {
+		const struct jit_site *t = &j->sites[i];
+		if (t->fn == d->fn && t->s.opcode == key.opcode && t->s.sub == key.sub &&
+		    t->s.osz == key.osz && t->s.mem == key.mem && t->s.slow == key.slow)
+			return &j->sites[i].s.calls;
+	}
+	if (i == JIT_SITES - 1) {
+		/* Full: the last site counts the rest. */
+		j->sites[i].fn = NULL;
+		j->sites[i].s.opcode = 0xffff;
+		return &j->sites[i].s.calls;
+	}
+	j->sites[i] = (struct jit_site){ .fn = d->fn, .s = key };
+	j->nsites++;
+	return &j->sites[i].s.calls;
+}
 
 /*
  * Run the interpreter's handler for the instruction, set up as the run loop sets it up; then,
@@ -414,6 +512,12 @@ static void gen_call(struct ctx *x)
 {
 	struct emit *e = x->e;
 
+	if (x->j->stats) {
+		mov_imm(e, RAX, (u64)(uintptr_t)site_counter(x->j, x->d, x->slow));
+		b1(e, 0x48); /* inc qword [rax] */
+		b1(e, 0xff);
+		b1(e, 0x00);
+	}
 	mov_imm(e, RSI, (u64)(uintptr_t)x->d);
 	st(e, 8, RSI, CPU_OFF(insn));
 	st_imm64(e, CPU_OFF(insn_rip), x->rip);
@@ -509,7 +613,9 @@ static void gen_slow(struct ctx *x, u8 *miss[2])
 
 	patch(x->e, miss[0]);
 	patch(x->e, miss[1]);
+	x->slow = true;
 	gen_call(x);
+	x->slow = false;
 	patch(x->e, done);
 	/* The handler leaves the lazy flags as the fast path does. */
 	x->lf_kind = kind;
@@ -540,14 +646,44 @@ static void gen_lf_commit(struct ctx *x, unsigned reg)
 	st_imm32(x->e, CPU_OFF(lf_op), LF(x->lf_kind, x->lf_size));
 }
 
-/* Load an operand value: register (zero-extended for 4 bytes) or the immediate as the ALU uses
-   it (alu_reg masks it to the size). */
+/* host reg = guest register gpr's low w bytes, zero-extended (reg_read; 16-19 are AH-BH). */
+static void gen_ld_reg(struct ctx *x, unsigned w, unsigned reg, unsigned gpr)
+{
+	if (w >= 4)
+		ld(x->e, w, reg, GPR_OFF(gpr));
+	else
+		op0f_mem(x->e, 4, w == 1 ? 0xb6 : 0xb7, reg, RBX,
+			 w == 1 ? byte_reg_off(gpr) : GPR_OFF(gpr)); /* movzx */
+}
+
+/* Guest register gpr = host reg as reg_write writes w bytes: a 4-byte value zero-extended into
+   the whole register (the host's 32-bit operations left it so), 1 and 2 bytes merged into it
+   (SDM vol. 1 3.4.1.1). */
+static void gen_st_reg(struct ctx *x, unsigned w, unsigned reg, unsigned gpr)
+{
+	if (w >= 4)
+		st(x->e, 8, reg, GPR_OFF(gpr));
+	else
+		op_mem(x->e, w, 0x89, reg, RBX, w == 1 ? byte_reg_off(gpr) : GPR_OFF(gpr));
+}
+
+/* host reg = w bytes at host address rax, zero-extended */
+static void gen_ld_mem(struct ctx *x, unsigned w, unsigned reg)
+{
+	if (w >= 4)
+		op_mem(x->e, w, 0x8b, reg, RAX, 0);
+	else
+		op0f_mem(x->e, 4, w == 1 ? 0xb6 : 0xb7, reg, RAX, 0);
+}
+
+/* Load an operand value: register (zero-extended) or the immediate as the ALU uses it (alu_reg
+   masks it to the size). */
 static void gen_operand(struct ctx *x, unsigned w, unsigned reg, bool imm, unsigned gpr)
 {
 	if (imm)
-		mov_imm(x->e, reg, w == 8 ? x->d->imm : (u32)x->d->imm);
+		mov_imm(x->e, reg, x->d->imm & size_mask(w));
 	else
-		ld(x->e, w, reg, GPR_OFF(gpr));
+		gen_ld_reg(x, w, reg, gpr);
 }
 
 /* Host flags equal to the guest's for condition cc from the known lazy kind (flags.c). */
@@ -575,6 +711,10 @@ static bool gen_flags_for(struct ctx *x, unsigned cc)
 		if (reads_cf)
 			return false; /* the host's INC/DEC leave CF alone */
 		break;
+	case LF_NEG:
+	case LF_ADC:
+	case LF_SBB:
+		return x->host_flags; /* right after the host's own NEG, ADC or SBB */
 	default:
 		return false;
 	}
@@ -595,6 +735,7 @@ static bool gen_flags_for(struct ctx *x, unsigned cc)
 		op_rr(e, w, 0xff, x->lf_kind == LF_INC ? 0 : 1, RCX);
 		break;
 	}
+	x->host_flags = true; /* for what follows too (CMOVcc, SETcc and MOV keep them) */
 	return true;
 }
 
@@ -608,7 +749,7 @@ static bool gen_flags_for(struct ctx *x, unsigned cc)
 static void gen_chain_to(struct ctx *x, bool known, u64 target)
 {
 	struct emit *e = x->e;
-	u8 *out[9]; /* every way back to the run loop */
+	u8 *out[9]; /* every way back to the run loop; the first four for pending work */
 	unsigned k = 0;
 
 	/* event_pending, halted and intr_shadow are bytes: test each (one wider load of all three
@@ -666,6 +807,10 @@ static void gen_chain_to(struct ctx *x, bool known, u64 target)
 	b1(e, 0x0f);                                                  /* movzx eax, word [] */
 	op_mem(e, 4, 0xb7, RAX, RCX, (s32)offsetof(struct block, n));
 	op_mem(e, 8, 0x01, RAX, RBX, CPU_OFF(icount));                /* add [icount], rax */
+	if (x->j->stats) {
+		op_mem(e, 8, 0x01, RAX, RBX, CPU_OFF(jit_stats.compiled));
+		gen_count(x, CPU_OFF(jit_stats.chained));
+	}
 	op_rr(e, 4, 0x69, RAX, RAX);                                  /* imul eax, eax, size */
 	b4(e, (u32)sizeof(struct insn));
 	op_rr(e, 8, 0x01, RCX, RAX);                                  /* add rax, rcx */
@@ -679,6 +824,17 @@ static void gen_chain_to(struct ctx *x, bool known, u64 target)
 	b1(e, 0x5b);                                                  /* pop rbx */
 	b1(e, 0xff);                                                  /* jmp rsi */
 	b1(e, 0xe6);
+	if (x->j->stats) {
+		for (unsigned i = 0; i < 4; i++)
+			patch(e, out[i]);
+		gen_count(x, CPU_OFF(jit_stats.ret_work));
+		ret_left(e, 0);
+		for (unsigned i = 4; i < k; i++)
+			patch(e, out[i]);
+		gen_count(x, CPU_OFF(jit_stats.ret_nocode));
+		ret_left(e, 0);
+		return;
+	}
 	for (unsigned i = 0; i < k; i++)
 		patch(e, out[i]);
 	ret_left(e, 0);
@@ -777,11 +933,11 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 	case F_ALU_RI: {
 		unsigned dst = f->kind == F_ALU_RRM ? d->reg : d->rm;
 		unsigned src = f->kind == F_ALU_RRM ? d->rm : d->reg;
-		ld(e, w, RCX, GPR_OFF(dst));
+		gen_ld_reg(x, w, RCX, dst);
 		gen_operand(x, w, RDX, f->kind == F_ALU_RI, src);
 		gen_alu_op(x, f->op, w, RCX, RDX);
 		if (f->op != OP_CMP)
-			st(e, 8, RCX, GPR_OFF(dst));
+			gen_st_reg(x, w, RCX, dst);
 		gen_lf_commit(x, RCX);
 		x->host_flags = true;
 		break;
@@ -817,12 +973,71 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		x->host_flags = false;
 		break;
 	case F_TEST_RR:
-		ld(e, w, RCX, GPR_OFF(d->rm));
-		ld(e, w, RDX, GPR_OFF(d->reg));
+	case F_TEST_RI:
+		/* TEST: AND's flags, no result written (the host's AND leaves it in rcx) */
+		gen_ld_reg(x, w, RCX, d->rm);
+		gen_operand(x, w, RDX, f->kind == F_TEST_RI, d->reg);
 		gen_alu_op(x, OP_TEST, w, RCX, RDX);
 		gen_lf_commit(x, RCX);
 		x->host_flags = true;
 		break;
+	case F_CMOV:
+		/* CMOVcc (SDM vol. 2A): the host's own, on the host's flags; a 32-bit destination
+		   is zero-extended whatever the condition, as the host's 32-bit CMOVcc does. */
+		if (!gen_flags_for(x, d->sub)) {
+			gen_call(x);
+			return;
+		}
+		ld(e, w, RCX, GPR_OFF(d->reg));
+		op0f_mem(e, w, (u8)(0x40 | d->sub), RCX, RBX, GPR_OFF(d->rm));
+		st(e, 8, RCX, GPR_OFF(d->reg));
+		break;
+	case F_SETCC:
+		/* SETcc r8 (SDM vol. 2B): setcc byte [rbx + the register's byte] */
+		if (!gen_flags_for(x, d->sub)) {
+			gen_call(x);
+			return;
+		}
+		op0f_mem(e, 4, (u8)(0x90 | d->sub), 0, RBX, byte_reg_off(d->rm));
+		break;
+	case F_NOP:
+		break;
+	case F_NOT:
+		/* NOT (SDM vol. 2B): no flags, on the host either */
+		ld(e, w, RCX, GPR_OFF(d->rm));
+		op_rr(e, w, 0xf7, 2, RCX);
+		st(e, 8, RCX, GPR_OFF(d->rm));
+		break;
+	case F_NEG:
+		/* NEG: LF_NEG with src1 = the operand, src2 = 0 (op_neg_rm); the host's NEG sets the
+		   guest's flags (SDM vol. 2B NEG) */
+		ld(e, w, RCX, GPR_OFF(d->rm));
+		if (!x->flags_dead) {
+			st(e, 8, RCX, CPU_OFF(lf_src1));
+			st_imm64(e, CPU_OFF(lf_src2), 0);
+		}
+		op_rr(e, w, 0xf7, 3, RCX);
+		st(e, 8, RCX, GPR_OFF(d->rm));
+		x->lf_kind = LF_NEG;
+		x->lf_size = w;
+		gen_lf_commit(x, RCX);
+		x->host_flags = true;
+		break;
+	case F_MOVSXD_RR:
+	case F_MOVSXD_RM:
+		/* MOVSXD (SDM vol. 2B MOVSX): with REX.W a dword sign-extended, else a 32-bit MOV
+		   (op_movsxd_r_rm) */
+		if (f->kind == F_MOVSXD_RR) {
+			op_mem(e, w, w == 8 ? 0x63 : 0x8b, RCX, RBX, GPR_OFF(d->rm));
+			st(e, 8, RCX, GPR_OFF(d->reg));
+			break;
+		}
+		gen_ea(x, true);
+		gen_tlb(x, false, 4, miss);
+		op_mem(e, w, w == 8 ? 0x63 : 0x8b, RCX, RAX, 0);
+		st(e, 8, RCX, GPR_OFF(d->reg));
+		gen_slow(x, miss);
+		return;
 	case F_INC:
 	case F_DEC:
 		gen_carry_in(x);
@@ -934,21 +1149,21 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 	case F_ALU_MR:
 	case F_ALU_MI:
 	case F_ALU_RM: {
-		bool rmw = f->kind != F_ALU_RM && f->op != OP_CMP;
+		bool rmw = f->kind != F_ALU_RM && f->op != OP_CMP && f->op != OP_TEST;
 		gen_ea(x, true);
 		gen_tlb(x, rmw, d->osz, miss);
 		if (f->kind == F_ALU_RM) {
-			ld(e, w, RCX, GPR_OFF(d->reg));
-			op_mem(e, w, 0x8b, RDX, RAX, 0);
+			gen_ld_reg(x, w, RCX, d->reg);
+			gen_ld_mem(x, w, RDX);
 		} else {
-			op_mem(e, w, 0x8b, RCX, RAX, 0);
+			gen_ld_mem(x, w, RCX);
 			gen_operand(x, w, RDX, f->kind == F_ALU_MI, d->reg);
 		}
 		gen_alu_op(x, f->op, w, RCX, RDX);
 		if (rmw)
 			op_mem(e, w, 0x89, RCX, RAX, 0);
 		else if (f->kind == F_ALU_RM && f->op != OP_CMP)
-			st(e, 8, RCX, GPR_OFF(d->reg));
+			gen_st_reg(x, w, RCX, d->reg);
 		gen_lf_commit(x, RCX);
 		gen_slow(x, miss);
 		return;
@@ -957,18 +1172,81 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 	case F_SHIFTI: {
 		/* shift_reg_fast: src1 = value before, src2 = masked count (not 0), res */
 		unsigned n = shift_count(d, f->kind), sub = d->sub == 6 ? 4 : d->sub;
-		ld(e, w, RCX, GPR_OFF(d->rm));
+		gen_ld_reg(x, w, RCX, d->rm);
 		if (!x->flags_dead) {
 			st(e, 8, RCX, CPU_OFF(lf_src1));
 			st_imm64(e, CPU_OFF(lf_src2), n);
 		}
 		op_rr(e, w, 0xc1, sub, RCX); /* shl/shr/sar rcx, n */
 		b1(e, (u8)n);
-		st(e, 8, RCX, GPR_OFF(d->rm));
+		gen_st_reg(x, w, RCX, d->rm);
 		x->lf_kind = sub == 4 ? LF_SHL : sub == 5 ? LF_SHR : LF_SAR;
 		x->lf_size = w;
 		x->lf_count = n;
 		gen_lf_commit(x, RCX);
+		x->host_flags = true;
+		break;
+	}
+	case F_SHIFTCL: {
+		/* shift_rotate by CL: a masked count of 0 changes no flag and writes the register
+		   back (zero-extending a 32-bit one); else shift_reg_fast's record. The kind of
+		   the flags is then known at run time only. */
+		unsigned sub = d->sub == 6 ? 4 : d->sub;
+		ld(e, w, RDX, GPR_OFF(d->rm));
+		op0f_mem(e, 4, 0xb6, RCX, RBX, GPR_OFF(R_RCX)); /* movzx ecx, byte [guest rcx] */
+		op_rr(e, 4, 0x83, 4, RCX);                      /* and ecx, mask */
+		b1(e, w == 8 ? 63 : 31);
+		u8 *zero = jcc32(e, 0x4);
+		st(e, 8, RDX, CPU_OFF(lf_src1));
+		st(e, 8, RCX, CPU_OFF(lf_src2));
+		op_rr(e, w, 0xd3, sub, RDX); /* shl/shr/sar rdx, cl */
+		st(e, 8, RDX, CPU_OFF(lf_res));
+		st_imm32(e, CPU_OFF(lf_op), LF(sub == 4 ? LF_SHL : sub == 5 ? LF_SHR : LF_SAR, w));
+		patch(e, zero);
+		st(e, 8, RDX, GPR_OFF(d->rm));
+		x->lf_kind = LF_NONE;
+		x->host_flags = false;
+		break;
+	}
+	case F_ADC: {
+		/* ADC/SBB (ops_core.c alu_compute): res = a +/- b +/- CF, recorded as LF_ADC/LF_SBB
+		   when CF was set, else LF_ADD/LF_SUB. The host's own ADC/SBB on the guest's CF. */
+		unsigned dst = d->fn == ops_specialize(op_adc_r_rm, w) ||
+					       d->fn == ops_specialize(op_sbb_r_rm, w)
+				       ? d->reg
+				       : d->rm;
+		unsigned src = dst == d->reg ? d->rm : d->reg;
+		bool imm = d->fn == ops_specialize(op_adc_rm_i, w) ||
+			   d->fn == ops_specialize(op_sbb_rm_i, w);
+		bool add = f->op == OP_ADD;
+		bool cf_host = x->host_flags &&
+			       (x->lf_kind == LF_ADD || x->lf_kind == LF_SUB || x->lf_kind == LF_LOGIC ||
+				x->lf_kind == LF_ADC || x->lf_kind == LF_SBB || x->lf_kind == LF_SHL ||
+				x->lf_kind == LF_SHR || x->lf_kind == LF_SAR);
+		if (!cf_host && !gen_flags_for(x, 2)) {
+			op_rr(e, 8, 0x89, RBX, RDI);
+			call_abs(e, (const void *)ops_carry_in);
+			b1(e, 0x0f); /* bt eax, 0: CF = the carry */
+			b1(e, 0xba);
+			b1(e, 0xe0);
+			b1(e, 0);
+		}
+		/* from here to the ADC/SBB only MOV and CMOV: the host's CF stays */
+		gen_ld_reg(x, w, RCX, dst);
+		gen_operand(x, w, RDX, imm, src);
+		mov_imm(e, RAX, LF(add ? LF_ADD : LF_SUB, w));
+		mov_imm(e, RSI, LF(add ? LF_ADC : LF_SBB, w));
+		b1(e, 0x0f); /* cmovc eax, esi */
+		b1(e, 0x42);
+		b1(e, (u8)(0xc0 | RAX << 3 | RSI));
+		st(e, 8, RCX, CPU_OFF(lf_src1));
+		st(e, 8, RDX, CPU_OFF(lf_src2));
+		op_rr(e, w, add ? 0x11 : 0x19, RDX, RCX); /* adc/sbb rcx, rdx */
+		gen_st_reg(x, w, RCX, dst);
+		st(e, 8, RCX, CPU_OFF(lf_res));
+		st(e, 4, RAX, CPU_OFF(lf_op));
+		x->lf_kind = add ? LF_ADC : LF_SBB; /* or LF_ADD/LF_SUB: the host's flags tell */
+		x->lf_size = w;
 		x->host_flags = true;
 		break;
 	}
@@ -995,7 +1273,9 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 			patch(e, miss[1]);
 		}
 		patch(e, noncanon);
+		x->slow = true;
 		gen_call(x);
+		x->slow = false;
 		return;
 	}
 	case F_PUSH:
@@ -1021,7 +1301,9 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 			gen_branch_end(x, -1, t);
 			patch(e, miss[0]);
 			patch(e, miss[1]);
+			x->slow = true;
 			gen_call(x);
+			x->slow = false;
 			return;
 		}
 		gen_slow(x, miss);
@@ -1055,7 +1337,9 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		patch(e, miss[0]);
 		patch(e, miss[1]);
 		patch(e, noncanon);
+		x->slow = true;
 		gen_call(x);
+		x->slow = false;
 		return;
 	}
 	case F_JMP: {
@@ -1118,6 +1402,41 @@ void jit_reset(struct jit *j)
 	j->full = false;
 }
 
+void jit_set_stats(struct jit *j, bool on)
+{
+	j->stats = on;
+}
+
+void jit_get_stats(const struct jit *j, struct cpu_jit_stats *s)
+{
+	s->calls = 0;
+	for (unsigned i = 0; i < JIT_SITES; i++)
+		s->calls += j->sites[i].s.calls;
+	s->blocks = j->blocks;
+	s->code_bytes = j->code_bytes;
+}
+
+static int site_cmp(const void *a, const void *b)
+{
+	u64 x = ((const struct cpu_jit_site *)a)->calls, y = ((const struct cpu_jit_site *)b)->calls;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+unsigned jit_get_sites(const struct jit *j, struct cpu_jit_site *out, unsigned max)
+{
+	struct cpu_jit_site all[JIT_SITES];
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < JIT_SITES; i++)
+		if (j->sites[i].s.calls)
+			all[n++] = j->sites[i].s;
+	qsort(all, n, sizeof(all[0]), site_cmp);
+	if (n > max)
+		n = max;
+	memcpy(out, all, n * sizeof(all[0]));
+	return n;
+}
+
 jit_fn jit_compile(struct jit *j, const struct insn *insns, unsigned n, u64 rip, u32 key)
 {
 	if (JIT_ARENA - j->used < JIT_BLOCK_MAX) {
@@ -1153,5 +1472,7 @@ jit_fn jit_compile(struct jit *j, const struct insn *insns, unsigned n, u64 rip,
 	if (e.p - start > (ptrdiff_t)JIT_BLOCK_MAX)
 		abort(); /* JIT_BLOCK_MAX no longer bounds a block's code: raise it */
 	j->used = (size_t)(e.p - j->base + 15) & ~(size_t)15;
+	j->blocks++;
+	j->code_bytes += (u64)(e.p - start);
 	return (jit_fn)(void *)start;
 }

@@ -167,6 +167,8 @@ static int soft_vcpu_create(struct vcpu *vcpu)
 		cpu_tsc_follow(s->cpu, soft(&vm->vcpus[0])->cpu);
 	if (vm->jit)
 		cpu_set_jit(s->cpu, vm->jit < 0 ? 0 : (unsigned)vm->jit);
+	if (vm->jit_stats)
+		cpu_set_jit_stats(s->cpu, true);
 	vmcs_init(&s->vmcs);
 	s->vmx = (struct vmx_vcpu){
 		.cpu = s->cpu,
@@ -928,6 +930,93 @@ static int soft_set_xcr0(struct vcpu *vcpu, u64 xcr0)
 	return cpu_set_xcr0(soft(vcpu)->cpu, xcr0);
 }
 
+static double pct(u64 a, u64 b)
+{
+	return b ? 100.0 * (double)a / (double)b : 0.0;
+}
+
+/*
+ * --stats, the block compiler's view summed over the vCPUs (cpu_jit_stats): where guest
+ * instructions ran (inline in compiled code, through a handler called from it, interpreted), how
+ * compiled blocks ended, and the handler calls by instruction form, most first: the next inline
+ * form to write is at the top of that list.
+ */
+static void soft_print_jit_stats(struct vm *vm, FILE *out)
+{
+	enum { TOP = 12, MAX = 1024 };
+	struct cpu_jit_stats t = { 0 };
+	struct cpu_jit_site all[MAX];
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct cpu *c = soft(&vm->vcpus[i])->cpu;
+		struct cpu_jit_site s[MAX];
+		struct cpu_jit_stats j;
+
+		cpu_get_jit_stats(c, &j);
+		t.icount += j.icount;
+		t.compiled += j.compiled;
+		t.calls += j.calls;
+		t.chained += j.chained;
+		t.ret_work += j.ret_work;
+		t.ret_nocode += j.ret_nocode;
+		t.returns += j.returns;
+		t.blocks += j.blocks;
+		t.code_bytes += j.code_bytes;
+		for (unsigned k = 0, m = cpu_get_jit_sites(c, s, MAX); k < m; k++) {
+			unsigned a = 0;
+			while (a < n && (all[a].opcode != s[k].opcode || all[a].sub != s[k].sub ||
+					 all[a].osz != s[k].osz || all[a].mem != s[k].mem ||
+					 all[a].slow != s[k].slow))
+				a++;
+			if (a == n) {
+				if (n == MAX)
+					continue;
+				all[n] = s[k];
+				all[n++].calls = 0;
+			}
+			all[a].calls += s[k].calls;
+		}
+	}
+	if (!t.blocks)
+		return;
+	u64 ends = t.chained + t.returns, calls = t.calls < t.compiled ? t.calls : t.compiled;
+	u64 after = t.returns - t.ret_work - t.ret_nocode;
+	fprintf(out,
+		"Compiler: %.1f%% of %llu instructions ran compiled (%.1f%% inline, %.1f%% through "
+		"%llu handler calls), %.1f%% interpreted; compiled blocks ended %.1f%% chained to the "
+		"next, %.1f%% back to the run loop (%.1f%% for pending work, %.1f%% no compiled target, "
+		"%.1f%% after a handler); %llu blocks compiled, %llu KiB of host code\n",
+		pct(t.compiled, t.icount), (unsigned long long)t.icount,
+		pct(t.compiled - calls, t.icount), pct(calls, t.icount), (unsigned long long)t.calls,
+		pct(t.icount - t.compiled, t.icount), pct(t.chained, ends), pct(t.returns, ends),
+		pct(t.ret_work, ends), pct(t.ret_nocode, ends), pct(after, ends),
+		(unsigned long long)t.blocks, (unsigned long long)(t.code_bytes >> 10));
+	for (unsigned a = 1; a < n; a++) /* most calls first */
+		for (unsigned b = a; b > 0 && all[b].calls > all[b - 1].calls; b--) {
+			struct cpu_jit_site tmp = all[b];
+			all[b] = all[b - 1];
+			all[b - 1] = tmp;
+		}
+	if (n)
+		fprintf(out, "Handler calls from compiled code, most first:");
+	for (unsigned a = 0; a < n && a < TOP; a++) {
+		char name[32];
+		const struct cpu_jit_site *s = &all[a];
+
+		if (s->opcode == 0xffff)
+			snprintf(name, sizeof(name), "the rest");
+		else
+			x86_opcode_name(s->opcode, s->sub, name, sizeof(name));
+		fprintf(out, "%s %s (%s%02X) %s%u%s %.1f%%", a ? "," : "", name,
+			s->opcode >> 8 == 1 ? "0F " : s->opcode >> 8 == 2 ? "0F 38 " :
+			s->opcode >> 8 == 3 ? "0F 3A " : "", s->opcode & 0xff, s->mem ? "m" : "r",
+			s->osz * 8, s->slow ? " slow path" : "", pct(s->calls, t.calls));
+	}
+	if (n)
+		fputc('\n', out);
+}
+
 /*
  * --stats: the soft CPU's page walks summed over the vCPUs, per walk: the entries read, and
  * with EPT the EPT entries read (what the CPU did, its EPT cache included) beside the
@@ -958,6 +1047,7 @@ static void soft_print_stats(struct vm *vm, FILE *out)
 			(double)t.ept_refs / t.walks, (unsigned long long)t.ept_walks,
 			(5.0 * t.walk_refs + 4.0 * t.walks) / t.walks);
 	fputc('\n', out);
+	soft_print_jit_stats(vm, out);
 	if (!ept)
 		fprintf(out,
 			"Shadow paging: %llu #PF exits (%llu filled the shadow, %llu the guest's "

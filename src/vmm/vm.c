@@ -68,6 +68,7 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	bool tsc_virtual = vm->tsc_virtual, debug_dump = vm->debug_dump;
 	u32 tsc_cpi = vm->tsc_cpi;
 	int jit = vm->jit;
+	bool jit_stats = vm->jit_stats;
 	u64 halt_poll_ns = vm->halt_poll_ns;
 	u32 devs = vm->devs;
 	struct vm_watch watch = vm->watch;
@@ -80,6 +81,7 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	vm->tsc_virtual = tsc_virtual;
 	vm->tsc_cpi = tsc_cpi;
 	vm->jit = jit;
+	vm->jit_stats = jit_stats;
 	vm->halt_poll_ns = halt_poll_ns;
 	vm->devs = devs;
 	vm->watch = watch;

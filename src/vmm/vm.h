@@ -266,6 +266,8 @@ struct vm {
 	/* soft, --jit: the block compiler's threshold (cpu_set_jit); 0 keeps the CPU's default,
 	   -1 interprets only */
 	int jit;
+	/* soft, --stats: the block compiler keeps its counters (cpu_set_jit_stats) */
+	bool jit_stats;
 	/* --accel kvm levers (src/kvm, docs/kvm.md); set before the first vCPU operation. */
 	struct vm_kvm_levers {
 		bool ioeventfd;	   /* --kvm-ioeventfd: doorbell port KVM_DOORBELL_PORT */

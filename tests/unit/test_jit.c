@@ -200,7 +200,7 @@ static void gen_insn(struct gen *g)
 {
 	static const u8 alu_mr[] = { 0x01, 0x09, 0x21, 0x29, 0x31, 0x39, 0x85 };
 	static const u8 alu_rm[] = { 0x03, 0x0b, 0x23, 0x2b, 0x33, 0x3b };
-	unsigned w = rnd() % 3 ? 8 : 4, k = (unsigned)(rnd() % 24);
+	unsigned w = rnd() % 3 ? 8 : 4, k = (unsigned)(rnd() % 32);
 	bool fs = rnd() % 6 == 0;
 
 	switch (k) {
@@ -302,11 +302,22 @@ static void gen_insn(struct gen *g)
 		}
 		break;
 	}
-	case 14: { /* handler forms: ADC/SBB register, SHL/SHR/SAR imm, NEG, NOT */
+	case 14: { /* ADC/SBB register and immediate, SHL/SHR/SAR imm, NEG, NOT */
 		unsigned m = dst_reg(), r = any_reg(), f = (unsigned)(rnd() % 4);
 		if (f == 0) {
-			op(g, w, false, rnd() % 2 ? 0x11 : 0x19, r, m, false);
-			modrm_reg(g, r, m);
+			unsigned g3 = (unsigned)(rnd() % 3);
+			bool sbb = rnd() % 2;
+			if (g3 == 0) { /* 11/19 r/m, r */
+				op(g, w, false, sbb ? 0x19 : 0x11, r, m, false);
+				modrm_reg(g, r, m);
+			} else if (g3 == 1) { /* 13/1B r, r/m */
+				op(g, w, false, sbb ? 0x1b : 0x13, m, r, false);
+				modrm_reg(g, m, r);
+			} else { /* 83 /2, /3 ib */
+				op(g, w, false, 0x83, sbb ? 3 : 2, m, false);
+				modrm_reg(g, sbb ? 3 : 2, m);
+				imm(g, 1);
+			}
 		} else if (f == 1) {
 			unsigned sub = (unsigned)(4 + rnd() % 4);
 			op(g, w, false, 0xc1, sub == 6 ? 4 : sub, m, false);
@@ -418,6 +429,113 @@ static void gen_insn(struct gen *g)
 			op(g, 4, fs, (u8)((form == 1 ? 0x88 : 0x8a) | word), r, 7, false);
 			modrm_mem(g, r, fs, 0);
 		}
+		break;
+	}
+	case 24:
+	case 25: { /* byte and word ALU: r/m, r; r, r/m; r/m, imm; AL/AX, imm; with memory */
+		static const u8 alu8[] = { 0x00, 0x08, 0x20, 0x28, 0x30, 0x38, 0x84 };
+		unsigned r = any_reg(), m = dst_reg(), form = (unsigned)(rnd() % 5);
+		unsigned sub = (unsigned)(rnd() % 8);
+		bool word = rnd() % 2, mem = rnd() % 3 == 0;
+		if (sub == 2 || sub == 3)
+			sub = 7; /* ADC/SBB stay handler forms */
+		if (word)
+			e1(g, 0x66);
+		if (form == 0 || form == 1) { /* 00-38 r/m, r (84 TEST); 02-3A r, r/m */
+			u8 opc = (u8)(alu8[rnd() % (form ? 6 : 7)] | word | (form ? 2 : 0));
+			unsigned rr = form ? m : r, mm = form ? r : m;
+			op(g, 4, mem && fs, opc, rr, mem ? 7 : mm, false);
+			if (mem)
+				modrm_mem(g, rr, fs, 0);
+			else
+				modrm_reg(g, rr, mm);
+		} else if (form == 2) { /* 80 /sub ib; 66 81 /sub iw; 66 83 /sub ib */
+			bool i8 = !word || rnd() % 2;
+			op(g, 4, mem && fs, word ? (i8 ? 0x83 : 0x81) : 0x80, sub, mem ? 7 : m, false);
+			if (mem)
+				modrm_mem(g, sub, fs, i8 ? 1 : 2);
+			else
+				modrm_reg(g, sub, m);
+			imm(g, 1);
+			if (!i8)
+				imm(g, 1);
+		} else if (form == 3) { /* 04-3C AL/AX, imm; A8/A9 TEST */
+			e1(g, (u8)((rnd() % 7 == 6 ? 0xa8 : (sub << 3 | 4)) | word));
+			imm(g, 1);
+			if (word)
+				imm(g, 1);
+		} else { /* F6 /0 ib, 66 F7 /0 iw: TEST r/m, imm */
+			op(g, 4, mem && fs, (u8)(0xf6 | word), 0, mem ? 7 : m, false);
+			if (mem)
+				modrm_mem(g, 0, fs, word ? 2 : 1);
+			else
+				modrm_reg(g, 0, m);
+			imm(g, 1);
+			if (word)
+				imm(g, 1);
+		}
+		break;
+	}
+	case 26: { /* TEST r/m32/64, imm32 (F7 /0) */
+		unsigned m = any_reg();
+		op(g, w, false, 0xf7, 0, m, false);
+		modrm_reg(g, 0, m);
+		imm(g, 4);
+		break;
+	}
+	case 27: { /* CMOVcc r, r; SETcc r8 (the flags' kind known or not: anything before) */
+		unsigned r = dst_reg(), m = any_reg(), cc = (unsigned)(rnd() % 16);
+		if (rnd() % 2) {
+			op(g, w, false, (u8)(0x40 | cc), r, m, true);
+			modrm_reg(g, r, m);
+		} else {
+			op(g, 4, false, (u8)(0x90 | cc), 0, r, true);
+			modrm_reg(g, 0, r);
+		}
+		break;
+	}
+	case 28: { /* NOP: 90, 66 90, 0F 1F /0 with a memory operand */
+		unsigned f = (unsigned)(rnd() % 3);
+		if (f == 0) {
+			e1(g, 0x90);
+		} else if (f == 1) {
+			e1(g, 0x66);
+			e1(g, 0x90);
+		} else {
+			op(g, 4, false, 0x1f, 0, 7, true);
+			modrm_mem(g, 0, false, 0);
+		}
+		break;
+	}
+	case 29: { /* MOVSXD r, r/m32 (63; without REX.W a plain 32-bit move) */
+		unsigned r = dst_reg(), m = any_reg();
+		bool mem = rnd() % 2;
+		op(g, w, mem && fs, 0x63, r, mem ? 7 : m, false);
+		if (mem)
+			modrm_mem(g, r, fs, 0);
+		else
+			modrm_reg(g, r, m);
+		break;
+	}
+	case 30: { /* shifts and rotates by CL (D3), the count from MOV CL, imm now and then */
+		unsigned m = dst_reg(), sub = (unsigned)(rnd() % 8);
+		if (rnd() % 2) {
+			e1(g, 0xb1); /* mov cl, imm8: 0, small, the width and beyond */
+			e1(g, (u8)(rnd() % 4 == 0 ? 0 : rnd() % 80));
+		}
+		op(g, w, false, 0xd3, sub, m, false);
+		modrm_reg(g, sub, m);
+		break;
+	}
+	case 31: { /* byte and word shifts and rotates by 1 (D0/D1) or imm (C0/C1) */
+		unsigned m = dst_reg(), sub = (unsigned)(rnd() % 8);
+		bool word = rnd() % 2, one = rnd() % 3 == 0;
+		if (word)
+			e1(g, 0x66);
+		op(g, 4, false, (u8)((one ? 0xd0 : 0xc0) | word), sub, m, false);
+		modrm_reg(g, sub, m);
+		if (!one)
+			e1(g, (u8)(rnd() % 2 ? rnd() % 40 : rnd()));
 		break;
 	}
 	case 16: /* CF from the flag instructions: STC CLC CMC */
