@@ -216,6 +216,15 @@ static void page_unlink(struct blockcache *bc, u64 gpa, struct block *b)
 	}
 }
 
+/* b is no longer what the jump cache may give for its address and key: out of its slot. Compiled
+   code linked to b (jit.c gen_chain_known) compares the slot with b, so this unlinks it too. */
+static void jc_unset(struct blockcache *bc, struct block *b)
+{
+	struct block **slot = &bc->jc[jc_index(b->lin, b->key)];
+	if (*slot == b)
+		*slot = NULL;
+}
+
 static void block_drop(struct blockcache *bc, struct block *b)
 {
 	struct block **pp = &bc->ph[ph_index(b->gpa, b->key & 0xff)];
@@ -224,6 +233,7 @@ static void block_drop(struct blockcache *bc, struct block *b)
 	if (*pp)
 		*pp = b->ph_next;
 	b->valid = 0;
+	jc_unset(bc, b);
 }
 
 void bc_invalidate_phys(struct cpu *c, u64 gpa, u64 size)
@@ -427,6 +437,7 @@ static struct block *block_find_slow(struct cpu *c, u64 lin, u32 key)
 			/* Same code reached through another linear address or privilege: the
 			   decoded instructions do not depend on either; compiled code embeds
 			   RIPs, so it goes. */
+			jc_unset(bc, b);
 			b->lin = lin;
 			b->key = key;
 			b->jit = NULL;

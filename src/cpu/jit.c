@@ -431,9 +431,11 @@ static u8 *jmp32(struct emit *e)
 	return e->p;
 }
 
-/* Point the rel32 that ends at `after` to the current position. */
+/* Point the rel32 that ends at `after` to the current position (none: NULL). */
 static void patch(struct emit *e, u8 *after)
 {
+	if (!after)
+		return;
 	u32 rel = (u32)(e->p - after);
 	memcpy(after - 4, &rel, 4);
 }
@@ -740,39 +742,66 @@ static bool gen_flags_for(struct ctx *x, unsigned cc)
 }
 
 /*
- * The block is done and c->rip = rdx: go on in the next block's compiled code if the run loop
- * would do nothing else before it (run_blocks: no event, HLT, interrupt shadow or timer due; the
- * jump cache has a valid compiled block for this RIP and key), doing what the run loop does on
- * the way; else return to the run loop. The key cannot have changed: only handlers change CPL
- * or the code size, and their blocks end by returning.
+ * Block to block. A compiled block starts with a prologue for the run loop (push rbx; mov rbx,
+ * rdi) and jumps over its link entry, JIT_LINK_ENTRY bytes in, which does what the run loop
+ * does before running a block (run_blocks: blk_end, icount, insn_rip) and falls into the body.
+ * A block ending in a branch enters the next compiled block through that entry, in the same host
+ * frame, when the run loop would do nothing else first (no event, HLT, interrupt shadow or
+ * timer due) and the jump cache has a compiled block for the target and key; else it returns
+ * to the run loop. The key cannot have changed: only handlers change CPL or the code size, and
+ * their blocks end by returning.
+ *
+ * A direct branch (its target known here) is also linked: the first time its jump-cache probe
+ * finds block B, the code patches B into a compare and B's link entry into a jump, so later it
+ * enters B after one compare of the jump-cache slot with B, no probe. That is exactly the probe's
+ * outcome as long as the slot holds B: exec.c clears a block's slot whenever the block stops
+ * being valid for its address (block_drop, a new address or key), a jump-cache flush clears
+ * every slot, and compiled code and blocks go together (bc_flush_all), so a slot never holds
+ * another block at a linked block's address.
  */
-static void gen_chain_to(struct ctx *x, bool known, u64 target)
+#define JIT_LINK_ENTRY 6 /* push rbx (1), mov rbx, rdi (3), jmp rel8 (2) */
+
+/* The run loop's pending work (run_blocks' first test): jump to the returned patch points. */
+static void gen_pending(struct ctx *x, u8 *out[4])
 {
 	struct emit *e = x->e;
-	u8 *out[9]; /* every way back to the run loop; the first four for pending work */
-	unsigned k = 0;
 
 	/* event_pending, halted and intr_shadow are bytes: test each (one wider load of all three
 	   stalls on store forwarding after the byte stores of the run loop and handlers: it made
 	   the branch benchmark 8% slower) */
 	op_mem(e, 4, 0x80, 7, RBX, CPU_OFF(event_pending));
 	b1(e, 0);
-	out[k++] = jcc32(e, 0x5);
+	out[0] = jcc32(e, 0x5);
 	op_mem(e, 4, 0x80, 7, RBX, CPU_OFF(halted));
 	b1(e, 0);
-	out[k++] = jcc32(e, 0x5);
+	out[1] = jcc32(e, 0x5);
 	op_mem(e, 4, 0x80, 7, RBX, CPU_OFF(intr_shadow));
 	b1(e, 0);
-	out[k++] = jcc32(e, 0x5);
+	out[2] = jcc32(e, 0x5);
 	ld(e, 8, RAX, CPU_OFF(icount));
 	op_mem(e, 8, 0x3b, RAX, RBX, CPU_OFF(work_icount)); /* cmp rax, work_icount */
-	out[k++] = jcc32(e, 0x3);                             /* jae */
-	if (known) {
-		/* rcx = jc[jc_index(target, key)], the slot known now */
-		mov_imm(e, RCX, (u64)(uintptr_t)&x->j->jc[jc_index(target, x->key)]);
-		b1(e, 0x48);                                  /* mov rcx, [rcx] */
-		b1(e, 0x8b);
-		b1(e, 0x09);
+	out[3] = jcc32(e, 0x3);                             /* jae */
+}
+
+/* Return to the run loop, counting why under --stats. */
+static void gen_ret_counted(struct ctx *x, s32 counter)
+{
+	if (x->j->stats)
+		gen_count(x, counter);
+	ret_left(x->e, 0);
+}
+
+/*
+ * rcx = the jump-cache slot's block (rax = the slot's value, or rdx = the target when `slot` is
+ * 0); if it is a compiled block for rdx and the key, rsi = its code, else to the returned
+ * patch points.
+ */
+static void gen_probe(struct ctx *x, bool loaded, u8 *out[5])
+{
+	struct emit *e = x->e;
+
+	if (loaded) {
+		op_rr(e, 8, 0x89, RAX, RCX);                  /* mov rcx, rax */
 	} else {
 		/* rcx = jc[jc_index(rdx, key)] */
 		op_rr(e, 8, 0x89, RDX, RAX);                  /* mov rax, rdx */
@@ -790,76 +819,99 @@ static void gen_chain_to(struct ctx *x, bool known, u64 target)
 		b1(e, 0xc1);
 	}
 	op_rr(e, 8, 0x85, RCX, RCX);                          /* test rcx, rcx */
-	out[k++] = jcc32(e, 0x4);
+	out[0] = jcc32(e, 0x4);
 	op_mem(e, 8, 0x3b, RDX, RCX, (s32)offsetof(struct block, lin)); /* cmp rdx, b->lin */
-	out[k++] = jcc32(e, 0x5);
+	out[1] = jcc32(e, 0x5);
 	/* key and valid: cmp dword [rcx + key], key; cmp byte [rcx + valid], 0 */
 	op_mem(e, 4, 0x81, 7, RCX, (s32)offsetof(struct block, key));
 	b4(e, x->key);
-	out[k++] = jcc32(e, 0x5);
+	out[2] = jcc32(e, 0x5);
 	op_mem(e, 4, 0x80, 7, RCX, (s32)offsetof(struct block, valid));
 	b1(e, 0);
-	out[k++] = jcc32(e, 0x4);
+	out[3] = jcc32(e, 0x4);
 	op_mem(e, 8, 0x8b, RSI, RCX, (s32)offsetof(struct block, jit)); /* mov rsi, b->jit */
 	op_rr(e, 8, 0x85, RSI, RSI);
-	out[k++] = jcc32(e, 0x4);
-	/* As the run loop: blk_end = insns + n; icount += n; insn_rip = rip. */
-	b1(e, 0x0f);                                                  /* movzx eax, word [] */
-	op_mem(e, 4, 0xb7, RAX, RCX, (s32)offsetof(struct block, n));
-	op_mem(e, 8, 0x01, RAX, RBX, CPU_OFF(icount));                /* add [icount], rax */
-	if (x->j->stats) {
-		op_mem(e, 8, 0x01, RAX, RBX, CPU_OFF(jit_stats.compiled));
-		gen_count(x, CPU_OFF(jit_stats.chained));
-	}
-	op_rr(e, 4, 0x69, RAX, RAX);                                  /* imul eax, eax, size */
-	b4(e, (u32)sizeof(struct insn));
-	op_rr(e, 8, 0x01, RCX, RAX);                                  /* add rax, rcx */
-	op_mem(e, 8, 0x8d, RAX, RAX, (s32)offsetof(struct block, insns)); /* lea */
-	mov_imm(e, RDI, (u64)(uintptr_t)x->j->blk_end);
-	b1(e, 0x48);                                                  /* mov [rdi], rax */
-	b1(e, 0x89);
-	b1(e, 0x07);
-	st(e, 8, RDX, CPU_OFF(insn_rip));
-	op_rr(e, 8, 0x89, RBX, RDI);                                  /* mov rdi, rbx */
-	b1(e, 0x5b);                                                  /* pop rbx */
-	b1(e, 0xff);                                                  /* jmp rsi */
-	b1(e, 0xe6);
-	if (x->j->stats) {
-		for (unsigned i = 0; i < 4; i++)
-			patch(e, out[i]);
-		gen_count(x, CPU_OFF(jit_stats.ret_work));
-		ret_left(e, 0);
-		for (unsigned i = 4; i < k; i++)
-			patch(e, out[i]);
-		gen_count(x, CPU_OFF(jit_stats.ret_nocode));
-		ret_left(e, 0);
-		return;
-	}
-	for (unsigned i = 0; i < k; i++)
-		patch(e, out[i]);
-	ret_left(e, 0);
+	out[4] = jcc32(e, 0x4);
 }
 
+/* jmp rsi + JIT_LINK_ENTRY */
+static void gen_enter_rsi(struct ctx *x)
+{
+	struct emit *e = x->e;
+
+	op_mem(e, 8, 0x8d, RAX, RSI, JIT_LINK_ENTRY); /* lea rax, [rsi + JIT_LINK_ENTRY] */
+	b1(e, 0xff);                                  /* jmp rax */
+	b1(e, 0xe0);
+}
+
+/* The block is done and c->rip = rdx, a target known only at run time (RET, JMP r/m). */
 static void gen_chain(struct ctx *x)
 {
-	gen_chain_to(x, false, 0);
+	u8 *work[4], *nocode[5];
+
+	gen_pending(x, work);
+	gen_probe(x, false, nocode);
+	gen_enter_rsi(x);
+	for (unsigned i = 0; i < 4; i++)
+		patch(x->e, work[i]);
+	gen_ret_counted(x, CPU_OFF(jit_stats.ret_work));
+	for (unsigned i = 0; i < 5; i++)
+		patch(x->e, nocode[i]);
+	gen_ret_counted(x, CPU_OFF(jit_stats.ret_nocode));
+}
+
+/* The block is done and goes on at `target`, known now: link (above). c->rip is stored only on
+   the way back to the run loop. */
+static void gen_chain_known(struct ctx *x, u64 target)
+{
+	struct emit *e = x->e;
+	u8 *work[4], *nocode[5], *slow, *linked_b, *linked_jmp;
+	struct block **slot = &x->j->jc[jc_index(target, x->key)];
+
+	gen_pending(x, work);
+	b1(e, 0x48); /* mov rax, [slot] (moffs64) */
+	b1(e, 0xa1);
+	b8(e, (u64)(uintptr_t)slot);
+	b1(e, 0x48); /* mov rcx, imm64: the linked block, none yet (no block is at 1) */
+	b1(e, 0xb9);
+	b8(e, 1);
+	linked_b = e->p - 8;
+	op_rr(e, 8, 0x39, RCX, RAX); /* cmp rax, rcx */
+	slow = jcc32(e, 0x5);
+	linked_jmp = jmp32(e); /* to the linked block's link entry */
+	patch(e, slow);
+	mov_imm(e, RDX, target);
+	st(e, 8, RDX, CPU_OFF(rip));
+	gen_probe(x, true, nocode);
+	/* Link: the block into the compare, its link entry into the jump; then enter it. */
+	mov_imm(e, RDI, (u64)(uintptr_t)linked_jmp);
+	op_mem(e, 8, 0x8d, RAX, RSI, JIT_LINK_ENTRY); /* lea rax, [rsi + JIT_LINK_ENTRY] */
+	op_rr(e, 8, 0x29, RDI, RAX);                   /* sub rax, rdi */
+	op_mem(e, 4, 0x89, RAX, RDI, -4);              /* mov [rdi - 4], eax */
+	mov_imm(e, RDI, (u64)(uintptr_t)linked_b);
+	b1(e, 0x48); /* mov [rdi], rcx */
+	b1(e, 0x89);
+	b1(e, 0x0f);
+	gen_enter_rsi(x);
+	for (unsigned i = 0; i < 4; i++)
+		patch(e, work[i]);
+	mov_imm(e, RDX, target);
+	st(e, 8, RDX, CPU_OFF(rip));
+	gen_ret_counted(x, CPU_OFF(jit_stats.ret_work));
+	for (unsigned i = 0; i < 5; i++)
+		patch(e, nocode[i]);
+	gen_ret_counted(x, CPU_OFF(jit_stats.ret_nocode));
 }
 
 /* Branch to `target` or fall through to x->next, then on to the next block. */
 static void gen_branch_end(struct ctx *x, int cc, u64 target)
 {
-	struct emit *e = x->e;
-
 	if (cc >= 0) {
-		u8 *taken = jcc32(e, (unsigned)cc);
-		mov_imm(e, RDX, x->next);
-		st(e, 8, RDX, CPU_OFF(rip));
-		gen_chain_to(x, true, x->next);
-		patch(e, taken);
+		u8 *taken = jcc32(x->e, (unsigned)cc);
+		gen_chain_known(x, x->next);
+		patch(x->e, taken);
 	}
-	mov_imm(e, RDX, target);
-	st(e, 8, RDX, CPU_OFF(rip));
-	gen_chain_to(x, true, target);
+	gen_chain_known(x, target);
 }
 
 /* The carry flag INC/DEC preserve (ops_core.c carry_in), into lf_src2. */
@@ -1447,8 +1499,30 @@ jit_fn jit_compile(struct jit *j, const struct insn *insns, unsigned n, u64 rip,
 	u8 *start = e.p;
 	struct ctx x = { .e = &e, .j = j, .key = key, .lf_kind = LF_NONE };
 
+	u64 rip0 = rip;
+
 	b1(&e, 0x53);                       /* push rbx */
 	op_rr(&e, 8, 0x89, RDI, RBX);       /* mov rbx, rdi */
+	b1(&e, 0xeb);                       /* jmp body */
+	u8 *over = e.p++;
+	if (e.p - start != JIT_LINK_ENTRY)
+		abort();
+	/* The link entry: as the run loop before a block, blk_end = insns + n; icount += n;
+	   insn_rip = rip. */
+	op_mem(&e, 8, 0x81, 0, RBX, CPU_OFF(icount)); /* add qword [icount], n */
+	b4(&e, n);
+	if (j->stats) {
+		op_mem(&e, 8, 0x81, 0, RBX, CPU_OFF(jit_stats.compiled));
+		b4(&e, n);
+		gen_count(&x, CPU_OFF(jit_stats.chained));
+	}
+	mov_imm(&e, RAX, (u64)(uintptr_t)(insns + n));
+	mov_imm(&e, RDI, (u64)(uintptr_t)j->blk_end);
+	b1(&e, 0x48); /* mov [rdi], rax */
+	b1(&e, 0x89);
+	b1(&e, 0x07);
+	st_imm64(&e, CPU_OFF(insn_rip), rip0);
+	*over = (u8)(e.p - over - 1);
 	const struct jit_form *forms[n];
 	for (unsigned i = 0; i < n; i++)
 		forms[i] = form_of(j, &insns[i]);

@@ -738,6 +738,56 @@ static void arena_full_mid_block(void)
 	box_free(&b);
 }
 
+/*
+ * A direct branch links its block to the target's compiled block (jit.c gen_chain_known); when
+ * the target's code is rewritten the link must go with it. A loop on one page jumps to a block on
+ * the next page and back; then the guest rewrites the target's INC EAX into INC EDX and runs
+ * the whole thing again, through the same linked jumps.
+ *   0: mov ecx, N
+ *   5: jmp L               (the next instruction: L is a block of its own)
+ *   7 (L): jmp T           (T, the next page: inc eax; jmp C)
+ *   12 (C): dec ecx
+ *   14: jnz L
+ *   16: mov byte [rip + T + 1 - 23], 0xc2
+ *   23: inc esi
+ *   25: cmp esi, 2
+ *   28: jb 0
+ *   30: hlt
+ * In the second round L's linked jump runs before anything looks T up again.
+ */
+static void linked_target_rewritten(void)
+{
+	enum { N = 50, T = 0x1000 };
+	static const u8 code[] = { 0xb9, N,    0,    0,	   0,	 0xeb, 0x00, 0xe9, 0xf4, 0x0f,
+				   0x00, 0x00, 0xff, 0xc9, 0x75, 0xf7, 0xc6, 0x05, 0xea, 0x0f,
+				   0x00, 0x00, 0xc2, 0xff, 0xc6, 0x83, 0xfe, 0x02, 0x72, 0xe2,
+				   0xf4 };
+	/* T: inc eax (ff c0); jmp C (e9 rel32 = 12 - (T + 7)) */
+	static const u8 target[] = { 0xff, 0xc0, 0xe9, 0x05, 0xf0, 0xff, 0xff };
+	struct box b[2];
+	u64 regs[16] = { 0 };
+	static u8 data[0x2000];
+
+	for (unsigned k = 0; k < 2; k++) {
+		struct gen g = { .n = sizeof(code) };
+
+		memcpy(g.buf, code, sizeof(code));
+		box_init(&b[k], k);
+		memcpy(b[k].ram + CODE + T, target, sizeof(target));
+		load(&b[k], &g, regs, X86_FIXED1, data);
+		run(&b[k]);
+	}
+	CHECK(same(&b[0], &b[1], "linked target rewritten", 0));
+	struct x86_regs r;
+	cpu_get_regs(b[1].c, &r);
+	CHECK_EQ(r.gpr[R_RAX], N);
+	CHECK_EQ(r.gpr[R_RDX], N);
+	CHECK_EQ(r.gpr[R_RSI], 2);
+	CHECK_EQ(r.rip, CODE + 31);
+	for (unsigned k = 0; k < 2; k++)
+		box_free(&b[k]);
+}
+
 /* A memory operand whose page is not mapped faults inside a compiled block: #PF with the RIP,
    error code, CR2 and instruction count of the faulting instruction. */
 static void fault_in_block(void)
@@ -780,6 +830,7 @@ int main(void)
 {
 	random_blocks();
 	self_modifying();
+	linked_target_rewritten();
 	arena_full_mid_block();
 	fault_in_block();
 	return check_done("jit");
