@@ -585,25 +585,21 @@ static void gen_tlb(struct ctx *x, bool write, unsigned size, u8 *miss[2])
 	_Static_assert(offsetof(struct tlb_entry, tag_w) == 8, "tag_w");
 	_Static_assert(offsetof(struct tlb_entry, host) == 16, "host");
 
-	op_rr(e, 8, 0x89, RAX, RCX);          /* mov rcx, rax */
-	op_rr(e, 8, 0xc1, 5, RCX);            /* shr rcx, 12 */
-	b1(e, 12);
-	op_rr(e, 4, 0x81, 4, RCX);            /* and ecx, TLB_SIZE - 1 */
-	b4(e, TLB_SIZE - 1);
-	op_rr(e, 4, 0xc1, 4, RCX);            /* shl ecx, 5 */
-	b1(e, 5);
+	/* rcx = &tlb[(rax >> 12) & (TLB_SIZE - 1)]: the index times 32 is rax >> 7, masked */
+	op_rr(e, 4, 0x89, RAX, RCX);          /* mov ecx, eax */
+	op_rr(e, 4, 0xc1, 5, RCX);            /* shr ecx, 7 */
+	b1(e, 7);
+	op_rr(e, 4, 0x81, 4, RCX);            /* and ecx, (TLB_SIZE - 1) << 5 */
+	b4(e, (TLB_SIZE - 1) << 5);
 	op_mem(e, 8, 0x03, RCX, RBX, CPU_OFF(tlb)); /* add rcx, [c->tlb] */
-	op_rr(e, 8, 0x89, RAX, RDX);          /* mov rdx, rax */
-	op_rr(e, 8, 0x81, 4, RDX);            /* and rdx, ~0xfff */
+	/* The page of the last byte against the tag: an access that crosses into the next page
+	   misses, since that page's tag can only be in the next slot. */
+	op_mem(e, 8, 0x8d, RDX, RAX, (s32)size - 1); /* lea rdx, [rax + size - 1] */
+	op_rr(e, 8, 0x81, 4, RDX);                   /* and rdx, ~0xfff */
 	b4(e, (u32)PAGE_MASK);
 	op_mem(e, 8, 0x3b, RDX, RCX, write ? 8 : 0); /* cmp rdx, [rcx + tag] */
 	miss[0] = jcc32(e, 0x5);                     /* jne */
-	op_rr(e, 4, 0x89, RAX, RDX);                 /* mov edx, eax */
-	op_rr(e, 4, 0x81, 4, RDX);                   /* and edx, 0xfff */
-	b4(e, 0xfff);
-	op_rr(e, 4, 0x81, 7, RDX);                   /* cmp edx, PAGE_SIZE - size */
-	b4(e, (u32)(PAGE_SIZE - size));
-	miss[1] = jcc32(e, 0x7);                     /* ja */
+	miss[1] = NULL;
 	op_mem(e, 8, 0x03, RAX, RCX, 16);            /* add rax, [rcx + host] */
 }
 
