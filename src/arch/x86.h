@@ -131,6 +131,7 @@ enum x86_vector {
 #define PTE_A BIT(5)
 #define PTE_D BIT(6)
 #define PTE_PS BIT(7)
+#define PTE_G BIT(8) /* global: kept by MOV CR3 when CR4.PGE = 1 (SDM 4.10.2.4) */
 #define PTE_XD BIT(63)
 
 /*

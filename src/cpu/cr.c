@@ -98,7 +98,7 @@ static void cr4_load(struct cpu *c, u64 v)
 
 /* CR3: in IA-32e mode bits above MAXPHYADDR are reserved (#GP(0)); outside it the register is
    32 bits, and with PAE paging the load also loads the PDPTEs (#GP(0) on reserved bits, SDM
-   4.4.1). Any load flushes the TLB (no PCIDs: SDM 4.10.4.1). */
+   4.4.1). Any load flushes the TLB but global pages (no PCIDs: SDM 4.10.4.1). */
 static void cr3_load(struct cpu *c, u64 v)
 {
 	if (c->efer & EFER_LMA) {
@@ -110,7 +110,7 @@ static void cr3_load(struct cpu *c, u64 v)
 			cpu_gp(c, 0);
 	}
 	c->cr3 = v;
-	tlb_flush_all(c);
+	tlb_flush_nonglobal(c);
 	c->break_block = 1;
 }
 

@@ -51,6 +51,9 @@ struct blockcache {
 	   that flushing a nearly empty jc (nested VMX's every exit) writes only those. */
 #define JC_TRACK 256
 	u16 jc_filled[JC_TRACK];
+	/* jc slots whose block was fetched through global translations (every page it spans):
+	   MOV CR3 keeps them (bc_flush_jump_cache_nonglobal). Meaningful while the slot is set. */
+	u64 jc_global[JC_SIZE / 64];
 	unsigned jc_nfilled;
 	struct block *ph[PH_SIZE];
 	struct block **page_head; /* per RAM page: blocks with bytes in it; non-NULL = code page */
@@ -181,16 +184,54 @@ static unsigned jc_page_bit(u64 lin)
 	return (unsigned)(((lin >> 12) * 0x9e3779b97f4a7c15ull) >> (64 - JC_PAGE_BITS));
 }
 
-static void jc_set(struct blockcache *bc, u64 lin, struct block *b, u32 key)
+static void jc_set(struct cpu *c, u64 lin, struct block *b, u32 key)
 {
+	struct blockcache *bc = c->bc;
 	unsigned p = jc_page_bit(lin), q = jc_page_bit(lin + PAGE_SIZE), i = jc_index(lin, key);
+	bool global = tlb_is_global(c, lin) &&
+		      (b->gpa2 == NO_PAGE || tlb_is_global(c, (lin & PAGE_MASK) + PAGE_SIZE));
 
 	bc->jc[i] = b;
+	if (global)
+		bc->jc_global[i / 64] |= 1ull << (i % 64);
+	else
+		bc->jc_global[i / 64] &= ~(1ull << (i % 64));
 	if (bc->jc_nfilled < JC_TRACK)
 		bc->jc_filled[bc->jc_nfilled] = (u16)i;
 	bc->jc_nfilled++;
 	bc->jc_pages[p / 64] |= 1ull << (p % 64);
 	bc->jc_pages[q / 64] |= 1ull << (q % 64);
+}
+
+/* MOV CR3 (mmu.c tlb_flush_nonglobal): the blocks fetched through global translations stay,
+   linked code to them included. jc_pages keeps its bits (it only filters). */
+void bc_flush_jump_cache_nonglobal(struct cpu *c)
+{
+	struct blockcache *bc = c->bc;
+	unsigned kept = 0;
+
+	if (bc->jc_nfilled <= JC_TRACK) {
+		for (unsigned k = 0; k < bc->jc_nfilled; k++) {
+			u16 i = bc->jc_filled[k];
+			if (bc->jc[i] && (bc->jc_global[i / 64] >> (i % 64) & 1))
+				bc->jc_filled[kept++] = i;
+			else
+				bc->jc[i] = NULL;
+		}
+	} else {
+		for (unsigned i = 0; i < JC_SIZE; i++) {
+			if (!bc->jc[i])
+				continue;
+			if (!(bc->jc_global[i / 64] >> (i % 64) & 1)) {
+				bc->jc[i] = NULL;
+				continue;
+			}
+			if (kept < JC_TRACK)
+				bc->jc_filled[kept] = (u16)i;
+			kept++;
+		}
+	}
+	bc->jc_nfilled = kept;
 }
 
 void bc_flush_jump_cache_page(struct cpu *c, u64 lin)
@@ -347,7 +388,7 @@ static void block_insert(struct cpu *c, struct block *b)
 	page_link(c, b->gpa, b, 0);
 	if (b->gpa2 != NO_PAGE)
 		page_link(c, b->gpa2, b, 1);
-	jc_set(bc, b->lin, b, b->key);
+	jc_set(c, b->lin, b, b->key);
 }
 
 static struct block *block_build(struct cpu *c, u64 lin, u32 key)
@@ -451,7 +492,7 @@ static struct block *block_find_slow(struct cpu *c, u64 lin, u32 key)
 			b->jit = NULL;
 			b->heat = 0;
 		}
-		jc_set(bc, lin, b, key);
+		jc_set(c, lin, b, key);
 		return b;
 	}
 	return block_build(c, lin, key);

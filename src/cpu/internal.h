@@ -319,6 +319,9 @@ struct cpu {
 #define TLB_TRACK 256
 	u16 tlb_filled[TLB_TRACK];
 	unsigned tlb_nfilled;
+	/* Slots (as tlbs[user][index]) holding a global translation (PTE_G with CR4.PGE): MOV CR3
+	   keeps them (tlb_flush_nonglobal). Meaningful while the slot's tag is valid. */
+	u64 tlb_global[2][TLB_SIZE / 64];
 	/* The same for the guest-physical cache (ept_cache), by index. */
 #define EPT_TRACK 64
 	u16 ept_filled[EPT_TRACK];
@@ -407,7 +410,14 @@ static inline bool cpu_align_checking(const struct cpu *c)
 {
 	return c->tlb == c->tlbs[2];
 }
-void tlb_flush_all(struct cpu *c);    /* MOV CR3 / CR0.PG,WP / CR4 paging bits (SDM 4.10.4) */
+void tlb_flush_all(struct cpu *c);    /* CR0.PG,WP / CR4 paging bits / VMX (SDM 4.10.4) */
+/* MOV CR3 without PCIDs: every translation but the global ones, and the jump cache but the
+   blocks fetched through global ones (SDM 4.10.4.1). */
+void tlb_flush_nonglobal(struct cpu *c);
+/* The TLB of the current privilege (tlbs[cpl == 3]) holds a global translation of lin's page. */
+bool tlb_is_global(const struct cpu *c, u64 lin);
+/* The jump cache but its blocks fetched through global translations (exec.c). */
+void bc_flush_jump_cache_nonglobal(struct cpu *c);
 /* Load the PDPTE registers from the PDPT at cr3 (SDM vol. 3A 4.4.1); false, changing nothing,
    if a present entry has reserved bits set (the caller raises #GP(0)). (mmu.c) */
 bool mmu_load_pdptes(struct cpu *c, u64 cr3);

@@ -68,6 +68,7 @@ struct walk {
 			or MMIO as the VMM maps them, never translated through EPT */
 	u64 last_pa; /* pa of the entry pt_read() read last */
 	bool large;  /* the translation is of a page larger than 4 KiB */
+	bool global; /* the leaf is global (G with CR4.PGE; 32-bit paging: not tracked) */
 };
 
 /* A walk step failed: fault, or for a debug walk report failure. */
@@ -221,6 +222,7 @@ static always_inline bool walk_levels(struct cpu *c, u64 lin, int acc, struct wa
 			u64 off = (1ull << shift) - 1;
 			w->gpa = (e & PHYS_ADDR_MASK & ~off) | (lin & off);
 			w->large = shift > 12;
+			w->global = (e & PTE_G) && (c->cr4 & CR4_PGE);
 			break;
 		}
 		table = e & PHYS_ADDR_MASK;
@@ -385,7 +387,8 @@ static always_inline struct tlb_entry *tlb_lookup(struct cpu *c, u64 lin, int ac
  * Fill after a successful translation to physical pa (the rules are at the top of this file);
  * `ept` holds the EPT_TLB_* rights the EPT translation allows caching.
  */
-static void tlb_fill(struct cpu *c, u64 lin, int acc, u64 pa, u64 rights, bool dirty, u8 ept)
+static void tlb_fill(struct cpu *c, u64 lin, int acc, u64 pa, u64 rights, bool dirty, u8 ept,
+		     bool global)
 {
 	u64 page = lin & PAGE_MASK, ppage = pa & PAGE_MASK;
 	bool user = c->cpl == 3;
@@ -412,6 +415,10 @@ static void tlb_fill(struct cpu *c, u64 lin, int acc, u64 pa, u64 rights, bool d
 			   : TLB_INVALID;
 	e->host = (uintptr_t)host - page;
 	e->gpa = ppage;
+	if (global)
+		c->tlb_global[user][slot / 64] |= 1ull << (slot % 64);
+	else
+		c->tlb_global[user][slot / 64] &= ~(1ull << (slot % 64));
 }
 
 /*
@@ -510,7 +517,7 @@ u64 mmu_translate(struct cpu *c, u64 lin, int acc)
 	struct tlb_entry *e;
 	struct walk w;
 	u64 gpa, rights = PTE_RW;
-	bool dirty = true;
+	bool dirty = true, global = false;
 
 	tlb_sync_context(c);
 	e = tlb_lookup(c, lin, acc);
@@ -522,6 +529,7 @@ u64 mmu_translate(struct cpu *c, u64 lin, int acc)
 	} else {
 		w.debug = false;
 		w.vmm = false;
+		w.global = false;
 		walk_access(c, lin, acc, &w);
 		c->mmu_stats.walks++;
 		c->mmu_stats.walk_refs += w.n;
@@ -530,14 +538,15 @@ u64 mmu_translate(struct cpu *c, u64 lin, int acc)
 		gpa = w.gpa;
 		rights = w.rights;
 		dirty = (acc & 3) == ACC_WRITE || (w.low[w.n - 1] & PTE_D);
+		global = w.global;
 	}
 	if (unlikely(ept_enabled(c))) {
 		/* SDM 29.3.3.2: the final access, to the translation of a linear address. */
 		u64 hpa = mmu_ept_translate(c, gpa, acc, lin, EPT_QUAL_LIN_VALID | EPT_QUAL_FINAL);
-		tlb_fill(c, lin, acc, hpa, rights, dirty, c->ept_tlb);
+		tlb_fill(c, lin, acc, hpa, rights, dirty, c->ept_tlb, global);
 		return hpa;
 	}
-	tlb_fill(c, lin, acc, gpa, rights, dirty, EPT_TLB_R | EPT_TLB_W);
+	tlb_fill(c, lin, acc, gpa, rights, dirty, EPT_TLB_R | EPT_TLB_W, global);
 	return gpa;
 }
 
@@ -928,6 +937,57 @@ void tlb_flush_all(struct cpu *c)
 	c->ept_nfilled = 0;
 	c->tlb_large_n = 0;
 	bc_flush_jump_cache(c);
+}
+
+static bool slot_global(const struct cpu *c, unsigned t, unsigned i)
+{
+	return c->tlb_global[t][i / 64] >> (i % 64) & 1;
+}
+
+/*
+ * MOV CR3 with CR4.PCIDE = 0 (SDM 4.10.4.1): every TLB entry and paging-structure cache entry
+ * but those of global pages. Linux reloads CR3 to flush its own mappings and maps the kernel
+ * global: its code's translations (and its blocks in the jump cache) survive. Guest-physical
+ * mappings are untouched by MOV CR3 (SDM 29.4.3.1). Large-page regions stay noted.
+ */
+void tlb_flush_nonglobal(struct cpu *c)
+{
+	unsigned kept = 0;
+
+	if (c->tlb_nfilled <= TLB_TRACK) {
+		for (unsigned k = 0; k < c->tlb_nfilled; k++) {
+			u16 s = c->tlb_filled[k];
+			unsigned t = s >> TLB_BITS, i = s & (TLB_SIZE - 1);
+			struct tlb_entry *e = &c->tlbs[t][i];
+			if (e->tag_r != TLB_INVALID && slot_global(c, t, i))
+				c->tlb_filled[kept++] = s; /* (a slot listed twice is kept twice) */
+			else
+				e->tag_r = e->tag_w = TLB_INVALID;
+		}
+	} else {
+		for (unsigned t = 0; t < 2; t++)
+			for (unsigned i = 0; i < TLB_SIZE; i++) {
+				struct tlb_entry *e = &c->tlbs[t][i];
+				if (e->tag_r == TLB_INVALID)
+					continue;
+				if (!slot_global(c, t, i)) {
+					e->tag_r = e->tag_w = TLB_INVALID;
+					continue;
+				}
+				if (kept < TLB_TRACK)
+					c->tlb_filled[kept] = (u16)(t << TLB_BITS | i);
+				kept++;
+			}
+	}
+	c->tlb_nfilled = kept;
+	bc_flush_jump_cache_nonglobal(c);
+}
+
+bool tlb_is_global(const struct cpu *c, u64 lin)
+{
+	unsigned t = c->cpl == 3, i = (lin >> 12) & (TLB_SIZE - 1);
+
+	return c->tlbs[t][i].tag_r == (lin & PAGE_MASK) && slot_global(c, t, i);
 }
 
 /*

@@ -754,6 +754,81 @@ static void test_tlb(void)
 	cpu_destroy(c);
 }
 
+/* MOV CR3 without PCIDs keeps global translations (G with CR4.PGE = 1) and drops the rest
+   (SDM 4.10.4.1); G without CR4.PGE is no global page; the other flushes drop everything. */
+static void test_global(void)
+{
+	struct cpu *c = cpu_new(CR0_PG | CR0_WP, CR4_PAE | CR4_PGE, EFER_LME | EFER_LMA);
+
+	map4(c, 0x20000, 0x310000, 1, ALL, ALL | D | PTE_G);
+	map4(c, 0x21000, 0x311000, 1, ALL, ALL | D);
+	map4(c, 0x40200000, 0x800000, 2, ALL, ALL | D | PTE_G); /* a global 2 MiB page */
+	put32(0x310000, 1);
+	put32(0x311000, 2);
+	put32(0x800000, 3);
+	put32(0x312000, 11);
+	put32(0x313000, 12);
+	put32(0xa00000, 13);
+	TRY(c, val = lin_read(c, 0x20000, 4));
+	CHECK_EQ(val, 1);
+	TRY(c, val = lin_read(c, 0x21000, 4));
+	CHECK_EQ(val, 2);
+	TRY(c, val = lin_read(c, 0x40200000, 4));
+	CHECK_EQ(val, 3);
+	CHECK(tlb_is_global(c, 0x20000));
+	CHECK(!tlb_is_global(c, 0x21000));
+	map4(c, 0x20000, 0x312000, 1, ALL, ALL | D | PTE_G);
+	map4(c, 0x21000, 0x313000, 1, ALL, ALL | D);
+	map4(c, 0x40200000, 0xa00000, 2, ALL, ALL | D | PTE_G);
+	tlb_flush_nonglobal(c);
+	TRY(c, val = lin_read(c, 0x20000, 4));
+	CHECK_EQ(val, 1); /* global: the old translation */
+	TRY(c, val = lin_read(c, 0x40200000, 4));
+	CHECK_EQ(val, 3);
+	TRY(c, val = lin_read(c, 0x21000, 4));
+	CHECK_EQ(val, 12); /* walked again */
+	/* CR4.PGE's own flush (and every other) drops global translations too. */
+	tlb_flush_all(c);
+	TRY(c, val = lin_read(c, 0x20000, 4));
+	CHECK_EQ(val, 11);
+	TRY(c, val = lin_read(c, 0x40200000, 4));
+	CHECK_EQ(val, 13);
+
+	/* G without CR4.PGE: not global. */
+	c->cr4 &= ~CR4_PGE;
+	tlb_flush_all(c);
+	TRY(c, lin_read(c, 0x20000, 4));
+	CHECK(!tlb_is_global(c, 0x20000));
+	map4(c, 0x20000, 0x310000, 1, ALL, ALL | D | PTE_G);
+	tlb_flush_nonglobal(c);
+	TRY(c, val = lin_read(c, 0x20000, 4));
+	CHECK_EQ(val, 1);
+
+	/* More slots filled than the flush tracks: the whole TLB is scanned, globals kept. */
+	c->cr4 |= CR4_PGE;
+	for (volatile unsigned i = 0; i < 2 * TLB_SIZE / 4; i++) {
+		u64 lin = 0x1000000 + (u64)i * 0x1000;
+		map4(c, lin, 0x400000 + (u64)(i % 64) * 0x1000, 1, ALL, ALL | D | (i % 2 ? PTE_G : 0));
+		TRY(c, lin_read(c, lin, 4));
+	}
+	CHECK(c->tlb_nfilled > TLB_TRACK);
+	tlb_flush_nonglobal(c);
+	unsigned globals = 0, others = 0;
+	for (unsigned i = 0; i < 2 * TLB_SIZE / 4; i++) {
+		struct tlb_entry *e = tlb_of(c, 0, 0x1000000 + (u64)i * 0x1000);
+		if (e->tag_r == 0x1000000 + (u64)i * 0x1000) {
+			if (i % 2)
+				globals++;
+			else
+				others++;
+		}
+	}
+	CHECK_EQ(globals, TLB_SIZE / 4);
+	CHECK_EQ(others, 0);
+	CHECK_EQ(c->tlb_nfilled, TLB_SIZE / 4); /* 0x20000 was not global: gone too */
+	cpu_destroy(c);
+}
+
 static void test_mmio_and_ptr(void)
 {
 	struct cpu *c = cpu_new(CR0_PG | CR0_WP, CR4_PAE, EFER_LME | EFER_LMA);
@@ -827,6 +902,7 @@ int main(void)
 	test_rights();
 	test_crossing();
 	test_tlb();
+	test_global();
 	test_mmio_and_ptr();
 	test_probe();
 	free(ram);
