@@ -470,6 +470,8 @@ struct ctx {
 	/* The host's arithmetic flags equal the guest's (the last flag-setting host instruction
 	   was the guest operation's own). */
 	bool host_flags;
+	/* The host's CF is the guest's (host_flags, or after IMUL; INC/DEC keep it on both). */
+	bool host_cf;
 	/* This instruction's flags are overwritten before anything can read them (the next
 	   instruction that is not flags_transparent() writes_all_flags()): skip recording them. */
 	bool flags_dead;
@@ -539,6 +541,7 @@ static void gen_call(struct ctx *x)
 	}
 	x->lf_kind = LF_NONE;
 	x->host_flags = false;
+	x->host_cf = false;
 }
 
 /* rax = the effective address (insn_ea), plus the FS/GS base when `seg` (seg_lin, 64-bit mode). */
@@ -619,6 +622,7 @@ static void gen_slow(struct ctx *x, u8 *miss[2])
 	x->lf_kind = kind;
 	x->lf_size = size;
 	x->host_flags = false;
+	x->host_cf = false;
 }
 
 /* Lazy-flag record of an ALU result in rcx (a in rcx before, b in rdx), host op included. */
@@ -734,6 +738,7 @@ static bool gen_flags_for(struct ctx *x, unsigned cc)
 		break;
 	}
 	x->host_flags = true; /* for what follows too (CMOVcc, SETcc and MOV keep them) */
+	x->host_cf = x->lf_kind != LF_INC && x->lf_kind != LF_DEC;
 	return true;
 }
 
@@ -757,26 +762,22 @@ static bool gen_flags_for(struct ctx *x, unsigned cc)
  */
 #define JIT_LINK_ENTRY 6 /* push rbx (1), mov rbx, rdi (3), jmp rel8 (2) */
 
-/* The run loop's pending work (run_blocks' first test): jump to the returned patch points. */
-static void gen_pending(struct ctx *x, u8 *out[4])
+/*
+ * The run loop's pending work (run_blocks' first test): jump to the returned patch points.
+ * Compiled code tests event_pending and the timers only: halted and intr_shadow are clear when
+ * the run loop enters a block, and inside one only handlers set them (HLT, STI, MOV/POP SS, an
+ * x87 wait for FERR#), which also set break_block, so the block returns before any chain.
+ */
+static void gen_pending(struct ctx *x, u8 *out[2])
 {
 	struct emit *e = x->e;
 
-	/* event_pending, halted and intr_shadow are bytes: test each (one wider load of all three
-	   stalls on store forwarding after the byte stores of the run loop and handlers: it made
-	   the branch benchmark 8% slower) */
 	op_mem(e, 4, 0x80, 7, RBX, CPU_OFF(event_pending));
 	b1(e, 0);
 	out[0] = jcc32(e, 0x5);
-	op_mem(e, 4, 0x80, 7, RBX, CPU_OFF(halted));
-	b1(e, 0);
-	out[1] = jcc32(e, 0x5);
-	op_mem(e, 4, 0x80, 7, RBX, CPU_OFF(intr_shadow));
-	b1(e, 0);
-	out[2] = jcc32(e, 0x5);
 	ld(e, 8, RAX, CPU_OFF(icount));
 	op_mem(e, 8, 0x3b, RAX, RBX, CPU_OFF(work_icount)); /* cmp rax, work_icount */
-	out[3] = jcc32(e, 0x3);                             /* jae */
+	out[1] = jcc32(e, 0x3);                             /* jae */
 }
 
 /* Return to the run loop, counting why under --stats. */
@@ -843,12 +844,12 @@ static void gen_enter_rsi(struct ctx *x)
 /* The block is done and c->rip = rdx, a target known only at run time (RET, JMP r/m). */
 static void gen_chain(struct ctx *x)
 {
-	u8 *work[4], *nocode[5];
+	u8 *work[2], *nocode[5];
 
 	gen_pending(x, work);
 	gen_probe(x, false, nocode);
 	gen_enter_rsi(x);
-	for (unsigned i = 0; i < 4; i++)
+	for (unsigned i = 0; i < 2; i++)
 		patch(x->e, work[i]);
 	gen_ret_counted(x, CPU_OFF(jit_stats.ret_work));
 	for (unsigned i = 0; i < 5; i++)
@@ -861,7 +862,7 @@ static void gen_chain(struct ctx *x)
 static void gen_chain_known(struct ctx *x, u64 target)
 {
 	struct emit *e = x->e;
-	u8 *work[4], *nocode[5], *slow, *linked_b, *linked_jmp;
+	u8 *work[2], *nocode[5], *slow, *linked_b, *linked_jmp;
 	struct block **slot = &x->j->jc[jc_index(target, x->key)];
 
 	gen_pending(x, work);
@@ -889,7 +890,7 @@ static void gen_chain_known(struct ctx *x, u64 target)
 	b1(e, 0x89);
 	b1(e, 0x0f);
 	gen_enter_rsi(x);
-	for (unsigned i = 0; i < 4; i++)
+	for (unsigned i = 0; i < 2; i++)
 		patch(e, work[i]);
 	mov_imm(e, RDX, target);
 	st(e, 8, RDX, CPU_OFF(rip));
@@ -915,6 +916,17 @@ static void gen_carry_in(struct ctx *x)
 {
 	struct emit *e = x->e;
 
+	if (x->host_cf) {
+		/* The host's CF, whatever recorded it (its record may be dead: jit_compile) */
+		b1(e, 0x0f); /* setc cl; movzx ecx, cl */
+		b1(e, 0x92);
+		b1(e, 0xc1);
+		b1(e, 0x0f);
+		b1(e, 0xb6);
+		b1(e, 0xc9);
+		st(e, 8, RCX, CPU_OFF(lf_src2));
+		return;
+	}
 	switch (x->lf_kind) {
 	case LF_INC:
 	case LF_DEC:
@@ -988,6 +1000,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 			gen_st_reg(x, w, RCX, dst);
 		gen_lf_commit(x, RCX);
 		x->host_flags = true;
+		x->host_cf = true;
 		break;
 	}
 	case F_IMUL_RR:
@@ -1019,6 +1032,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		x->lf_size = w;
 		gen_lf_commit(x, RCX);
 		x->host_flags = false;
+		x->host_cf = true; /* CF = OF = the overflow */
 		break;
 	case F_TEST_RR:
 	case F_TEST_RI:
@@ -1028,6 +1042,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		gen_alu_op(x, OP_TEST, w, RCX, RDX);
 		gen_lf_commit(x, RCX);
 		x->host_flags = true;
+		x->host_cf = true;
 		break;
 	case F_CMOV:
 		/* CMOVcc (SDM vol. 2A): the host's own, on the host's flags; a 32-bit destination
@@ -1070,6 +1085,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		x->lf_size = w;
 		gen_lf_commit(x, RCX);
 		x->host_flags = true;
+		x->host_cf = true;
 		break;
 	case F_MOVSXD_RR:
 	case F_MOVSXD_RM:
@@ -1233,6 +1249,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		x->lf_count = n;
 		gen_lf_commit(x, RCX);
 		x->host_flags = true;
+		x->host_cf = true;
 		break;
 	}
 	case F_SHIFTCL: {
@@ -1254,6 +1271,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		st(e, 8, RDX, GPR_OFF(d->rm));
 		x->lf_kind = LF_NONE;
 		x->host_flags = false;
+		x->host_cf = false;
 		break;
 	}
 	case F_ADC: {
@@ -1267,11 +1285,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		bool imm = d->fn == ops_specialize(op_adc_rm_i, w) ||
 			   d->fn == ops_specialize(op_sbb_rm_i, w);
 		bool add = f->op == OP_ADD;
-		bool cf_host = x->host_flags &&
-			       (x->lf_kind == LF_ADD || x->lf_kind == LF_SUB || x->lf_kind == LF_LOGIC ||
-				x->lf_kind == LF_ADC || x->lf_kind == LF_SBB || x->lf_kind == LF_SHL ||
-				x->lf_kind == LF_SHR || x->lf_kind == LF_SAR);
-		if (!cf_host && !gen_flags_for(x, 2)) {
+		if (!x->host_cf && !gen_flags_for(x, 2)) {
 			op_rr(e, 8, 0x89, RBX, RDI);
 			call_abs(e, (const void *)ops_carry_in);
 			b1(e, 0x0f); /* bt eax, 0: CF = the carry */
@@ -1296,6 +1310,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		x->lf_kind = add ? LF_ADC : LF_SBB; /* or LF_ADD/LF_SUB: the host's flags tell */
 		x->lf_size = w;
 		x->host_flags = true;
+		x->host_cf = true;
 		break;
 	}
 	case F_JMP_RM:
@@ -1531,7 +1546,11 @@ jit_fn jit_compile(struct jit *j, const struct insn *insns, unsigned n, u64 rip,
 		x.rip = rip;
 		x.next = rip + d->len;
 		x.left = n - 1 - i;
-		x.flags_dead = writes_all_flags(forms[i]) && k < n && writes_all_flags(forms[k]);
+		/* INC and DEC write every flag but CF, which gen_carry_in then takes from the host
+		   (host_cf holds after every writes_all_flags form) */
+		x.flags_dead = writes_all_flags(forms[i]) && k < n &&
+			       (writes_all_flags(forms[k]) ||
+				(forms[k] && (forms[k]->kind == F_INC || forms[k]->kind == F_DEC)));
 		gen_insn(&x, forms[i]);
 		rip = x.next;
 	}
