@@ -35,8 +35,10 @@
  * also aligns the stack for calls), rax rcx rdx rsi rdi scratch.
  */
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "cpu/internal.h"
 #include "cpu/ops.h"
@@ -71,6 +73,7 @@ struct jit {
 	u64 blocks, code_bytes;
 	unsigned nsites;
 	struct jit_site sites[JIT_SITES];
+	FILE *perf_map; /* jit_perf_map() */
 };
 
 /* --- What an instruction is, by the handler the decoder chose --- */
@@ -1428,6 +1431,8 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 
 /* --- The compiler --- */
 
+static FILE *jit_perf_map(void);
+
 struct jit *jit_create(struct block **jc, const struct insn **blk_end)
 {
 	struct jit *j = calloc(1, sizeof(*j));
@@ -1441,6 +1446,7 @@ struct jit *jit_create(struct block **jc, const struct insn **blk_end)
 		return NULL;
 	}
 	forms_init(j);
+	j->perf_map = jit_perf_map();
 	j->jc = jc;
 	j->blk_end = blk_end;
 	return j;
@@ -1451,7 +1457,42 @@ void jit_destroy(struct jit *j)
 	if (!j)
 		return;
 	munmap(j->base, JIT_ARENA);
+	if (j->perf_map)
+		fclose(j->perf_map);
 	free(j);
+}
+
+/*
+ * Environment TOLLBOOTH_PERF_MAP: a line "START SIZE guest_RIP_KEY" per compiled block, the
+ * symbol map perf reads for JIT code (tools/perf/Documentation/jit-interface.txt), so `perf
+ * report` names the guest blocks the time went to. "1" writes perf's own /tmp/perf-PID.map; any
+ * other value is the file's path, "%p" in it becoming the PID. Opened once, before the sandbox;
+ * the buffer is ours, as stdio would fstat the file at its first write (refused by then).
+ */
+static FILE *jit_perf_map(void)
+{
+	static char buf[1 << 16];
+	const char *want = getenv("TOLLBOOTH_PERF_MAP");
+	char path[4096];
+	FILE *f;
+
+	if (!want || !*want)
+		return NULL;
+	if (!strcmp(want, "1"))
+		want = "/tmp/perf-%p.map";
+	const char *p = strstr(want, "%p");
+	if (p)
+		snprintf(path, sizeof(path), "%.*s%d%s", (int)(p - want), want, (int)getpid(), p + 2);
+	else
+		snprintf(path, sizeof(path), "%s", want);
+	f = fopen(path, "a");
+	if (!f) {
+		fprintf(stderr, "tollbooth: TOLLBOOTH_PERF_MAP: cannot open '%s' (%m); no perf map\n",
+			path);
+		return NULL;
+	}
+	setvbuf(f, buf, _IOFBF, sizeof(buf));
+	return f;
 }
 
 bool jit_full(const struct jit *j)
@@ -1563,5 +1604,8 @@ jit_fn jit_compile(struct jit *j, const struct insn *insns, unsigned n, u64 rip,
 	j->used = (size_t)(e.p - j->base + 15) & ~(size_t)15;
 	j->blocks++;
 	j->code_bytes += (u64)(e.p - start);
+	if (j->perf_map)
+		fprintf(j->perf_map, "%lx %lx guest_%llx_%u\n", (unsigned long)(uintptr_t)start,
+			(unsigned long)(e.p - start), (unsigned long long)rip0, key);
 	return (jit_fn)(void *)start;
 }

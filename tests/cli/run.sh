@@ -259,6 +259,40 @@ halt_poll() { # name, expected /regex/ on stderr, options...
 halt_poll halt-poll-never 'Halts .*: [0-9]+ waits slept in ppoll, 0 polled \(halt-poll 0 ns\)' \
 	--halt-poll 0
 halt_poll halt-poll-default 'Halts .*, [1-9][0-9]* polled \(halt-poll 200000 ns\)'
+# The block compiler's view in --stats (issue 15): where the instructions ran, how blocks
+# ended, the handler calls by form; nothing of it with the compiler off.
+compiler_view() { # name, 1 if the view is expected, options...
+	local name=$1 want=$2 err
+	shift 2
+	err=$(timeout "$limit" "$bin" run --stats "$@" \
+		"${GUEST_DIR:-${BUILD_ROOT:-build}/guests}/alu.elf" 2>&1 >/dev/null)
+	if [ "$want" = 1 ] && grep -qE '^Compiler: [0-9.]+% of [1-9][0-9]* instructions ran compiled \([0-9.]+% inline, [0-9.]+% through [0-9]+ handler calls\), [0-9.]+% interpreted; compiled blocks ended [0-9.]+% chained' <<<"$err" &&
+		grep -qE '^Handler calls from compiled code, most first: [a-z]' <<<"$err"; then
+		echo "ok cli $name"
+		passed=$((passed + 1))
+	elif [ "$want" = 0 ] && ! grep -q '^Compiler:' <<<"$err" && grep -q '^Page walks' <<<"$err"; then
+		echo "ok cli $name"
+		passed=$((passed + 1))
+	else
+		echo "FAIL cli $name: $(grep -m1 -E '^Compiler|^Page walks' <<<"$err")"
+		failed=$((failed + 1))
+	fi
+}
+compiler_view stats-compiler 1
+compiler_view stats-compiler-eager 1 --jit eager
+compiler_view stats-compiler-off 0 --jit off
+# TOLLBOOTH_PERF_MAP: perf's symbol map of the compiled blocks, %p = the PID (a path in $tmp).
+TOLLBOOTH_PERF_MAP="$tmp/perf-%p.map" timeout "$limit" "$bin" run \
+	"${GUEST_DIR:-${BUILD_ROOT:-build}/guests}/alu.elf" >/dev/null 2>&1
+maps=("$tmp"/perf-*.map)
+if [ -f "${maps[0]}" ] && grep -qE '^[0-9a-f]+ [0-9a-f]+ guest_[0-9a-f]+_64$' "${maps[0]}" &&
+	! grep -qvE '^[0-9a-f]+ [0-9a-f]+ guest_[0-9a-f]+_[0-9]+$' "${maps[0]}"; then
+	echo "ok cli perf-map"
+	passed=$((passed + 1))
+else
+	echo "FAIL cli perf-map: ${maps[0]}: $(head -c 200 "${maps[0]}" 2>&1)"
+	failed=$((failed + 1))
+fi
 # --vmx help: every switch with its default and why, on stdout.
 expect vmx-help 0 '^  msr-bitmap +on +the CPU' -- run --vmx help
 expect vmx-help-all 0 "^  unrestricted-guest +on " -- run --vmx help
