@@ -8,7 +8,9 @@ as a warm-up, then RUNS more times, interleaved (A B C A B C ...) so that machin
 systems alike. Per system and workload we report the median and min-max wall time (process start
 to exit), MIPS = N / median seconds / 1e6, speed relative to tollbooth soft (soft median time /
 this system's median time: above 1 is faster than soft), the time to the first serial byte, and
-the peak RSS of the process (wait4's ru_maxrss).
+the peak RSS of the process: wait4's ru_maxrss of the command run under bench/peakrss.c (built
+here with cc), since a command forked straight from Python counts Python's RSS too (Linux keeps
+the pre-exec peak); without a C compiler, the plain wait4 figure and a note.
 
 The vmexit workload (bench-vmexit.elf, guests/bench/vmexit.c) is measured differently: the guest
 times N iterations of each exiting instruction with RDTSC and prints one line per test; the TSC
@@ -27,6 +29,7 @@ import os
 import platform
 import re
 import select
+import signal
 import shutil
 import stat
 import statistics
@@ -178,12 +181,35 @@ def make_systems(tollbooth, qemu_mem, out_dir):
     ]
 
 
+PEAKRSS = None  # [helper, result file] once set_peakrss() built it
+
+
+def set_peakrss(out_dir):
+    """Build bench/peakrss.c into out_dir; without it run_once reports wait4's figure."""
+    global PEAKRSS
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peakrss.c")
+    exe = os.path.join(out_dir, "peakrss")
+    os.makedirs(out_dir, exist_ok=True)
+    r = subprocess.run(["cc", "-O2", "-o", exe, src], capture_output=True, text=True)
+    if r.returncode:
+        print(f"bench: could not build {src} ({r.stderr.strip()[:200]}); peak RSS is wait4's "
+              "ru_maxrss, which includes the forking Python's RSS", file=sys.stderr)
+        return
+    PEAKRSS = [exe, os.path.join(out_dir, "peakrss.out")]
+
+
 def run_once(argv, timeout):
     """Run argv; return dict(wall, first_byte, rss_kib, status, out, err, lines), lines being
     (seconds since start, text) of each complete output line as it arrived."""
+    if PEAKRSS:
+        argv = PEAKRSS + list(argv)
+        if os.path.exists(PEAKRSS[1]):
+            os.unlink(PEAKRSS[1])
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+        # A session of its own, so that a timeout kills the command under peakrss too
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
+                             start_new_session=True)
         fd = p.stdout.fileno()
         chunks, first, timed_out = [], None, False
         lines, partial = [], b""
@@ -191,7 +217,7 @@ def run_once(argv, timeout):
         while True:
             left = deadline - time.perf_counter()
             if left <= 0:
-                p.kill()
+                os.killpg(p.pid, signal.SIGKILL)
                 timed_out = True
                 break
             ready, _, _ = select.select([fd], [], [], left)
@@ -212,10 +238,17 @@ def run_once(argv, timeout):
         p.returncode = os.waitstatus_to_exitcode(status)
         p.stdout.close()
         err.seek(0)
+        rss = ru.ru_maxrss
+        if PEAKRSS:
+            try:
+                with open(PEAKRSS[1]) as f:
+                    rss = int(f.read())
+            except (OSError, ValueError):
+                pass  # killed before it wrote: keep wait4's figure
         return {
             "wall": wall,
             "first_byte": first,
-            "rss_kib": ru.ru_maxrss,
+            "rss_kib": rss,
             "status": p.returncode,
             "timed_out": timed_out,
             "out": b"".join(chunks).decode("utf-8", "replace"),
@@ -695,6 +728,7 @@ def main():
     ap.add_argument("--install", action="store_true",
                     help="apt-get install missing systems (Bochs and its boot tools) when root")
     args = ap.parse_args()
+    set_peakrss(args.out)
     if args.runs < 1:
         ap.error("--runs must be at least 1")
     if not 1 <= args.vmexit_iters <= 10000000:
