@@ -334,6 +334,8 @@ void cpu_set_jit_stats(struct cpu *c, bool on);
 void cpu_get_jit_stats(const struct cpu *c, struct cpu_jit_stats *s);
 /* Up to max sites, most calls first; returns how many. */
 unsigned cpu_get_jit_sites(const struct cpu *c, struct cpu_jit_site *out, unsigned max);
+/* The opcode (map << 8 | byte) is a group: ModRM.reg names the operation (SDM vol. 2 A.4). */
+bool x86_opcode_group(u16 opcode);
 /* A mnemonic for an opcode (map << 8 | byte) and ModRM.reg, into buf: "shr", "cmovnz", "?". */
 const char *x86_opcode_name(u16 opcode, u8 sub, char *buf, size_t size);
 void cpu_set_tsc_mode(struct cpu *c, enum cpu_tsc_mode mode, u32 cpi);

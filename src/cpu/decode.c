@@ -1096,6 +1096,22 @@ done:
 static const char *const cc_name[16] = { "o", "no", "b", "nb", "z", "nz", "be", "nbe",
 					 "s", "ns", "p", "np", "l", "nl", "le", "nle" };
 
+bool x86_opcode_group(u16 opcode)
+{
+	unsigned b = opcode & 0xff;
+
+	switch (opcode >> 8) {
+	case 0:
+		return (b >= 0x80 && b <= 0x83) || b == 0x8f || b == 0xc0 || b == 0xc1 || b == 0xc6 ||
+		       b == 0xc7 || (b >= 0xd0 && b <= 0xd3) || b == 0xf6 || b == 0xf7 || b == 0xfe ||
+		       b == 0xff;
+	case 1:
+		return b == 0x00 || b == 0x01 || b == 0x18 || b == 0xae || b == 0xba || b == 0xc7;
+	default:
+		return false;
+	}
+}
+
 const char *x86_opcode_name(u16 opcode, u8 sub, char *buf, size_t size)
 {
 	static const char *const alu[8] = { "add", "or", "adc", "sbb", "and", "sub", "xor", "cmp" };

@@ -122,7 +122,9 @@ enum form_kind {
 	F_NOT,      /* NOT register */
 	F_NEG,      /* NEG register */
 	F_SHIFTCL,  /* SHL/SAL/SHR/SAR register, CL */
-	F_ADC,      /* ADC/SBB rm, reg; reg, rm; rm, imm (registers; op OP_ADD or OP_SUB) */
+	F_ADC_RR,   /* ADC/SBB rm op= reg (registers; op OP_ADD for ADC, OP_SUB for SBB) */
+	F_ADC_RRM,  /* ADC/SBB reg op= rm (register) */
+	F_ADC_RI,   /* ADC/SBB rm op= imm (register) */
 };
 
 enum { OP_ADD, OP_OR, OP_AND, OP_SUB, OP_XOR, OP_CMP, OP_TEST };
@@ -196,12 +198,12 @@ static void forms_init(struct jit *j)
 	forms_add(j, op_shift_rm_cl, F_SHIFTCL, 0);
 	forms_add_all(j, op_test_m_r, F_ALU_MR, OP_TEST);
 	forms_add_all(j, op_test_m_i, F_ALU_MI, OP_TEST);
-	forms_add(j, op_adc_rm_r, F_ADC, OP_ADD);
-	forms_add(j, op_adc_r_rm, F_ADC, OP_ADD);
-	forms_add(j, op_adc_rm_i, F_ADC, OP_ADD);
-	forms_add(j, op_sbb_rm_r, F_ADC, OP_SUB);
-	forms_add(j, op_sbb_r_rm, F_ADC, OP_SUB);
-	forms_add(j, op_sbb_rm_i, F_ADC, OP_SUB);
+	forms_add(j, op_adc_rm_r, F_ADC_RR, OP_ADD);
+	forms_add(j, op_adc_r_rm, F_ADC_RRM, OP_ADD);
+	forms_add(j, op_adc_rm_i, F_ADC_RI, OP_ADD);
+	forms_add(j, op_sbb_rm_r, F_ADC_RR, OP_SUB);
+	forms_add(j, op_sbb_r_rm, F_ADC_RRM, OP_SUB);
+	forms_add(j, op_sbb_rm_i, F_ADC_RI, OP_SUB);
 	forms_add(j, op_inc_rm, F_INC, 0);
 	forms_add(j, op_dec_rm, F_DEC, 0);
 	forms_add(j, op_mov_rm_r, F_MOV_RR, 0);
@@ -490,8 +492,10 @@ static void gen_count(struct ctx *x, s32 off)
 /* The --stats counter of handler calls of this instruction's form. */
 static u64 *site_counter(struct jit *j, const struct insn *d, bool slow)
 {
-	struct cpu_jit_site key = { .opcode = d->opcode, .sub = d->sub, .osz = d->osz,
-				    .mem = d->mem, .slow = slow };
+	/* ModRM.reg tells the operation apart in a group only (elsewhere it is a register) */
+	struct cpu_jit_site key = { .opcode = d->opcode,
+				    .sub = x86_opcode_group(d->opcode) ? d->sub : 0,
+				    .osz = d->osz, .mem = d->mem, .slow = slow };
 	unsigned i;
 
 	for (i = 0; i < j->nsites; i++) {
@@ -1277,16 +1281,14 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		x->host_cf = false;
 		break;
 	}
-	case F_ADC: {
+	case F_ADC_RR:
+	case F_ADC_RRM:
+	case F_ADC_RI: {
 		/* ADC/SBB (ops_core.c alu_compute): res = a +/- b +/- CF, recorded as LF_ADC/LF_SBB
 		   when CF was set, else LF_ADD/LF_SUB. The host's own ADC/SBB on the guest's CF. */
-		unsigned dst = d->fn == ops_specialize(op_adc_r_rm, w) ||
-					       d->fn == ops_specialize(op_sbb_r_rm, w)
-				       ? d->reg
-				       : d->rm;
-		unsigned src = dst == d->reg ? d->rm : d->reg;
-		bool imm = d->fn == ops_specialize(op_adc_rm_i, w) ||
-			   d->fn == ops_specialize(op_sbb_rm_i, w);
+		unsigned dst = f->kind == F_ADC_RRM ? d->reg : d->rm;
+		unsigned src = f->kind == F_ADC_RRM ? d->rm : d->reg;
+		bool imm = f->kind == F_ADC_RI;
 		bool add = f->op == OP_ADD;
 		if (!x->host_cf && !gen_flags_for(x, 2)) {
 			op_rr(e, 8, 0x89, RBX, RDI);
