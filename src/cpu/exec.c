@@ -525,14 +525,14 @@ static __attribute__((noinline)) struct block *block_compile(struct cpu *c, stru
 	size_t bytes = block_bytes(b->n);
 	struct block *nb;
 
-	b->jit = jit_compile(bc->jit, b->insns, b->n, b->lin, b->key);
+	b->jit = jit_compile(bc->jit, b);
 	if (b->jit || !jit_full(bc->jit))
 		return b;
 	bc_flush_all(bc);
 	nb = block_alloc(bc, bytes);
 	memmove(nb, b, bytes); /* the old place may overlap the new one */
 	block_insert(c, nb);
-	nb->jit = jit_compile(bc->jit, nb->insns, nb->n, nb->lin, nb->key);
+	nb->jit = jit_compile(bc->jit, nb);
 	return nb;
 }
 

@@ -99,9 +99,9 @@ struct block;
    memory: interpret only. */
 struct jit *jit_create(struct block **jc, const struct insn **blk_end);
 void jit_destroy(struct jit *j);
-/* Host code for n decoded instructions of 64-bit code at rip, or NULL when the arena is full
-   (jit_full() then says so: flush every block and jit_reset()). */
-jit_fn jit_compile(struct jit *j, const struct insn *insns, unsigned n, u64 rip, u32 key);
+/* Host code for block b of 64-bit code (its instructions at b->lin, key b->key), or NULL when
+   the arena is full (jit_full() then says so: flush every block and jit_reset()). */
+jit_fn jit_compile(struct jit *j, const struct block *b);
 bool jit_full(const struct jit *j);
 void jit_reset(struct jit *j);
 /* cpu_set_jit_stats: code compiled from now on keeps the counters (blocks compiled before do

@@ -481,6 +481,12 @@ struct ctx {
 	   instruction that is not flags_transparent() writes_all_flags()): skip recording them. */
 	bool flags_dead;
 	bool slow; /* gen_call is the slow path of an inline form (for --stats) */
+	/* The block's own start: its RIP, instruction count and the host code after the link
+	   entry (a branch back to the start is a loop, gen_chain_known) */
+	u64 start_rip;
+	unsigned n;
+	u8 *body;
+	const struct block *self;
 };
 
 /* inc qword [rbx + off] */
@@ -876,6 +882,24 @@ static void gen_chain_known(struct ctx *x, u64 target)
 	b1(e, 0x48); /* mov rax, [slot] (moffs64) */
 	b1(e, 0xa1);
 	b8(e, (u64)(uintptr_t)slot);
+	if (target == x->start_rip) {
+		/* A loop: while the slot still holds this very block, go round again at its body;
+		   the link entry's blk_end and insn_rip stay as they are. */
+		u8 *other;
+		mov_imm(e, RCX, (u64)(uintptr_t)x->self);
+		op_rr(e, 8, 0x39, RCX, RAX); /* cmp rax, rcx */
+		other = jcc32(e, 0x5);
+		op_mem(e, 8, 0x81, 0, RBX, CPU_OFF(icount)); /* add qword [icount], n */
+		b4(e, x->n);
+		if (x->j->stats) {
+			op_mem(e, 8, 0x81, 0, RBX, CPU_OFF(jit_stats.compiled));
+			b4(e, x->n);
+			gen_count(x, CPU_OFF(jit_stats.chained));
+		}
+		b1(e, 0xe9); /* jmp body */
+		b4(e, (u32)(x->body - (e->p + 4)));
+		patch(e, other);
+	}
 	b1(e, 0x48); /* mov rcx, imm64: the linked block, none yet (no block is at 1) */
 	b1(e, 0xb9);
 	b8(e, 1);
@@ -1543,8 +1567,13 @@ unsigned jit_get_sites(const struct jit *j, struct cpu_jit_site *out, unsigned m
 	return n;
 }
 
-jit_fn jit_compile(struct jit *j, const struct insn *insns, unsigned n, u64 rip, u32 key)
+jit_fn jit_compile(struct jit *j, const struct block *b)
 {
+	const struct insn *insns = b->insns;
+	unsigned n = b->n;
+	u64 rip = b->lin;
+	u32 key = b->key;
+
 	if (JIT_ARENA - j->used < JIT_BLOCK_MAX) {
 		j->full = true;
 		return NULL;
@@ -1577,6 +1606,10 @@ jit_fn jit_compile(struct jit *j, const struct insn *insns, unsigned n, u64 rip,
 	b1(&e, 0x07);
 	st_imm64(&e, CPU_OFF(insn_rip), rip0);
 	*over = (u8)(e.p - over - 1);
+	x.start_rip = rip0;
+	x.n = n;
+	x.body = e.p;
+	x.self = b;
 	const struct jit_form *forms[n];
 	for (unsigned i = 0; i < n; i++)
 		forms[i] = form_of(j, &insns[i]);
