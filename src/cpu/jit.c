@@ -1445,8 +1445,22 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 	}
 	case F_JCC: {
 		u64 t = x->next + d->imm;
-		if (!target_ok(d, t) || !gen_flags_for(x, f->op)) {
+		if (!target_ok(d, t)) {
 			gen_call(x);
+			return;
+		}
+		if (!gen_flags_for(x, f->op)) {
+			/* The kind is known at run time only (after a handler): ask flags.c, which
+			   has no side effects, and branch on its answer; the handler would have sent
+			   the block back to the run loop. */
+			op_rr(e, 8, 0x89, RBX, RDI); /* mov rdi, rbx */
+			mov_imm(e, RSI, f->op);
+			call_abs(e, (const void *)flags_cond);
+			b1(e, 0x84); /* test al, al: a bool is only al (SysV ABI) */
+			b1(e, 0xc0);
+			x->host_flags = false;
+			x->host_cf = false;
+			gen_branch_end(x, 0x5, t); /* jnz: taken when the condition holds */
 			return;
 		}
 		gen_branch_end(x, f->op, t);
