@@ -22,14 +22,14 @@
  *     linear address of the block is its RIP, which the code embeds. exec.c drops the compiled
  *     code when a block is reached through another linear address or privilege.
  *
- * Inline forms, for 32- and 64-bit operands without LOCK: ADD OR AND SUB XOR CMP TEST with
- * register, immediate and memory operands (read-modify-write included), IMUL of registers,
- * SHL/SHR/SAR of a register by 1 or an immediate, INC/DEC of a register, MOV between registers,
- * immediates and memory, LEA, PUSH/POP of a register, CALL rel, RET, JMP rel, JMP through a
- * register or memory, and Jcc when the compiler knows the kind of the lazy flags at that point
- * (then the host's own flags decide the branch: the host's ADD/SUB/logic/INC/DEC/shifts set
- * CF ZF SF OF PF as the guest's do, SDM vol. 1 Appendix B). A block ending in an inline branch
- * enters the next compiled block itself (gen_chain).
+ * Inline forms, without LOCK (the list is forms_init; docs/cpu.md has it in words): the integer
+ * ALU at every operand size with register, immediate and memory operands, ADC/SBB, TEST, IMUL,
+ * INC/DEC/NOT/NEG, shifts, MOV/MOVZX/MOVSX/MOVSXD, CMOVcc, SETcc, NOPs, LEA, PUSH/POP, CALL,
+ * RET, JMP and Jcc. Conditions use the host's own flags when the compiler knows the kind of the
+ * lazy flags at that point (the host's ADD/SUB/logic/INC/DEC/NEG/ADC/SBB/shifts set CF ZF SF OF
+ * PF as the guest's do, SDM vol. 1 Appendix B), else flags_cond(). A block ending in an inline
+ * branch enters the next compiled block itself (gen_chain, gen_chain_known: direct branches are
+ * linked). --stats counts where instructions ran (cpu_jit_stats).
  *
  * Host register use inside a compiled block: rbx = c (callee-saved, the only one pushed, which
  * also aligns the stack for calls), rax rcx rdx rsi rdi scratch.

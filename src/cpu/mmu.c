@@ -910,8 +910,9 @@ void cpu_set_vmm_walk(struct cpu *c, const struct cpu_vmm_walk *w)
 
 /* --- Invalidation (SDM 4.10.4) --- */
 
-/* Both TLBs, global pages included (CR4.PGE is not modelled: flushing more is allowed, SDM
-   4.10.4.1), and the jump cache, which holds fetch translations. */
+/* Both TLBs, global pages included (what CR4's paging bits, CR0 and the VMX transitions ask
+   for; MOV CR3 keeps global pages: tlb_flush_nonglobal), and the jump cache, which holds fetch
+   translations. */
 void tlb_flush_all(struct cpu *c)
 {
 	if (c->tlb_nfilled <= TLB_TRACK) {
