@@ -332,7 +332,7 @@ struct cpu_jit_site {
 };
 void cpu_set_jit_stats(struct cpu *c, bool on);
 void cpu_get_jit_stats(const struct cpu *c, struct cpu_jit_stats *s);
-/* Up to max sites, most calls first; returns how many. */
+/* Up to max sites with calls, in no order; returns how many. */
 unsigned cpu_get_jit_sites(const struct cpu *c, struct cpu_jit_site *out, unsigned max);
 /* The opcode (map << 8 | byte) is a group: ModRM.reg names the operation (SDM vol. 2 A.4). */
 bool x86_opcode_group(u16 opcode);

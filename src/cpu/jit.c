@@ -55,12 +55,6 @@ struct jit_form {
 	u8 kind, op, osz;
 };
 
-/* --stats: handler calls from compiled code, by instruction form (cpu_jit_site) */
-struct jit_site {
-	insn_fn fn;
-	struct cpu_jit_site s;
-};
-
 struct jit {
 	u8 *base;
 	size_t used;
@@ -72,7 +66,7 @@ struct jit {
 	bool stats; /* emit the counters of cpu_jit_stats */
 	u64 blocks, code_bytes;
 	unsigned nsites;
-	struct jit_site sites[JIT_SITES];
+	struct cpu_jit_site sites[JIT_SITES]; /* --stats: handler calls by instruction form */
 	FILE *perf_map; /* jit_perf_map() */
 };
 
@@ -247,6 +241,12 @@ static unsigned shift_count(const struct insn *d, unsigned kind)
 		return 0; /* rotates and memory operands: the handler */
 	unsigned n = (kind == F_SHIFT1 ? 1 : (u8)d->imm) & (d->osz == 8 ? 63 : 31);
 	return n < d->osz * 8u ? n : 0;
+}
+
+/* The lazy-flag kind of SHL/SAL (4, 6), SHR (5) or SAR (7). */
+static unsigned shift_kind(unsigned sub)
+{
+	return sub == 5 ? LF_SHR : sub == 7 ? LF_SAR : LF_SHL;
 }
 
 /* The inline form of d, or NULL: the handler must match and the operands be ones we model. */
@@ -436,11 +436,9 @@ static u8 *jmp32(struct emit *e)
 	return e->p;
 }
 
-/* Point the rel32 that ends at `after` to the current position (none: NULL). */
+/* Point the rel32 that ends at `after` to the current position. */
 static void patch(struct emit *e, u8 *after)
 {
-	if (!after)
-		return;
 	u32 rel = (u32)(e->p - after);
 	memcpy(after - 4, &rel, 4);
 }
@@ -481,12 +479,10 @@ struct ctx {
 	   instruction that is not flags_transparent() writes_all_flags()): skip recording them. */
 	bool flags_dead;
 	bool slow; /* gen_call is the slow path of an inline form (for --stats) */
-	/* The block's own start: its RIP, instruction count and the host code after the link
-	   entry (a branch back to the start is a loop, gen_chain_known) */
-	u64 start_rip;
-	unsigned n;
-	u8 *body;
+	/* The block being compiled and its host code after the link entry (a branch back to the
+	   block's start is a loop, gen_chain_known) */
 	const struct block *self;
+	u8 *body;
 };
 
 /* inc qword [rbx + off] */
@@ -505,20 +501,19 @@ static u64 *site_counter(struct jit *j, const struct insn *d, bool slow)
 	unsigned i;
 
 	for (i = 0; i < j->nsites; i++) {
-		const struct jit_site *t = &j->sites[i];
-		if (t->fn == d->fn && t->s.opcode == key.opcode && t->s.sub == key.sub &&
-		    t->s.osz == key.osz && t->s.mem == key.mem && t->s.slow == key.slow)
-			return &j->sites[i].s.calls;
+		const struct cpu_jit_site *t = &j->sites[i];
+		if (t->opcode == key.opcode && t->sub == key.sub && t->osz == key.osz &&
+		    t->mem == key.mem && t->slow == key.slow)
+			return &j->sites[i].calls;
 	}
 	if (i == JIT_SITES - 1) {
 		/* Full: the last site counts the rest. */
-		j->sites[i].fn = NULL;
-		j->sites[i].s.opcode = 0xffff;
-		return &j->sites[i].s.calls;
+		j->sites[i].opcode = 0xffff;
+		return &j->sites[i].calls;
 	}
-	j->sites[i] = (struct jit_site){ .fn = d->fn, .s = key };
+	j->sites[i] = key;
 	j->nsites++;
-	return &j->sites[i].s.calls;
+	return &j->sites[i].calls;
 }
 
 /*
@@ -557,6 +552,14 @@ static void gen_call(struct ctx *x)
 	x->host_cf = false;
 }
 
+/* gen_call as the slow path of an inline form (counted apart by --stats) */
+static void gen_slow_call(struct ctx *x)
+{
+	x->slow = true;
+	gen_call(x);
+	x->slow = false;
+}
+
 /* rax = the effective address (insn_ea), plus the FS/GS base when `seg` (seg_lin, 64-bit mode). */
 static void gen_ea(struct ctx *x, bool seg)
 {
@@ -591,9 +594,9 @@ static void gen_ea(struct ctx *x, bool seg)
 
 /*
  * rax = host pointer for `size` bytes at linear rax when the TLB in use allows the access
- * without the slow path (lin_read_acc / lin_rmw_ptr); else jump to the returned patch points.
+ * without the slow path (lin_read_acc / lin_rmw_ptr); else jump to the returned patch point.
  */
-static void gen_tlb(struct ctx *x, bool write, unsigned size, u8 *miss[2])
+static u8 *gen_tlb(struct ctx *x, bool write, unsigned size)
 {
 	struct emit *e = x->e;
 	_Static_assert(sizeof(struct tlb_entry) == 32, "tlb entry size");
@@ -614,22 +617,19 @@ static void gen_tlb(struct ctx *x, bool write, unsigned size, u8 *miss[2])
 	op_rr(e, 8, 0x81, 4, RDX);                   /* and rdx, ~0xfff */
 	b4(e, (u32)PAGE_MASK);
 	op_mem(e, 8, 0x3b, RDX, RCX, write ? 8 : 0); /* cmp rdx, [rcx + tag] */
-	miss[0] = jcc32(e, 0x5);                     /* jne */
-	miss[1] = NULL;
+	u8 *miss = jcc32(e, 0x5);                    /* jne */
 	op_mem(e, 8, 0x03, RAX, RCX, 16);            /* add rax, [rcx + host] */
+	return miss;
 }
 
 /* The slow path of a memory form: the interpreter's handler; both paths meet after it. */
-static void gen_slow(struct ctx *x, u8 *miss[2])
+static void gen_slow(struct ctx *x, u8 *miss)
 {
 	u8 *done = jmp32(x->e);
 	unsigned kind = x->lf_kind, size = x->lf_size;
 
-	patch(x->e, miss[0]);
-	patch(x->e, miss[1]);
-	x->slow = true;
-	gen_call(x);
-	x->slow = false;
+	patch(x->e, miss);
+	gen_slow_call(x);
 	patch(x->e, done);
 	/* The handler leaves the lazy flags as the fast path does. */
 	x->lf_kind = kind;
@@ -775,6 +775,18 @@ static bool gen_flags_for(struct ctx *x, unsigned cc)
  */
 #define JIT_LINK_ENTRY 6 /* push rbx (1), mov rbx, rdi (3), jmp rel8 (2) */
 
+/* As the run loop before running the block again: icount += n (and --stats' counts). */
+static void gen_block_count(struct ctx *x)
+{
+	op_mem(x->e, 8, 0x81, 0, RBX, CPU_OFF(icount)); /* add qword [icount], n */
+	b4(x->e, x->self->n);
+	if (x->j->stats) {
+		op_mem(x->e, 8, 0x81, 0, RBX, CPU_OFF(jit_stats.compiled));
+		b4(x->e, x->self->n);
+		gen_count(x, CPU_OFF(jit_stats.chained));
+	}
+}
+
 /*
  * The run loop's pending work (run_blocks' first test): jump to the returned patch points.
  * Compiled code tests event_pending and the timers only: halted and intr_shadow are clear when
@@ -802,8 +814,8 @@ static void gen_ret_counted(struct ctx *x, s32 counter)
 }
 
 /*
- * rcx = the jump-cache slot's block (rax = the slot's value, or rdx = the target when `slot` is
- * 0); if it is a compiled block for rdx and the key, rsi = its code, else to the returned
+ * rcx = the jump-cache slot's block for the target in rdx (`loaded`: the slot's value is in rax
+ * already); if it is a compiled block for rdx and the key, rsi = its code, else to the returned
  * patch points.
  */
 static void gen_probe(struct ctx *x, bool loaded, u8 *out[5])
@@ -882,20 +894,14 @@ static void gen_chain_known(struct ctx *x, u64 target)
 	b1(e, 0x48); /* mov rax, [slot] (moffs64) */
 	b1(e, 0xa1);
 	b8(e, (u64)(uintptr_t)slot);
-	if (target == x->start_rip) {
+	if (target == x->self->lin) {
 		/* A loop: while the slot still holds this very block, go round again at its body;
 		   the link entry's blk_end and insn_rip stay as they are. */
 		u8 *other;
 		mov_imm(e, RCX, (u64)(uintptr_t)x->self);
 		op_rr(e, 8, 0x39, RCX, RAX); /* cmp rax, rcx */
 		other = jcc32(e, 0x5);
-		op_mem(e, 8, 0x81, 0, RBX, CPU_OFF(icount)); /* add qword [icount], n */
-		b4(e, x->n);
-		if (x->j->stats) {
-			op_mem(e, 8, 0x81, 0, RBX, CPU_OFF(jit_stats.compiled));
-			b4(e, x->n);
-			gen_count(x, CPU_OFF(jit_stats.chained));
-		}
+		gen_block_count(x);
 		b1(e, 0xe9); /* jmp body */
 		b4(e, (u32)(x->body - (e->p + 4)));
 		patch(e, other);
@@ -1012,7 +1018,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 	struct emit *e = x->e;
 	const struct insn *d = x->d;
 	unsigned w = d->osz;
-	u8 *miss[2];
+	u8 *miss = NULL;
 
 	if (!f) {
 		gen_call(x);
@@ -1128,7 +1134,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 			break;
 		}
 		gen_ea(x, true);
-		gen_tlb(x, false, 4, miss);
+		miss = gen_tlb(x, false, 4);
 		op_mem(e, w, w == 8 ? 0x63 : 0x8b, RCX, RAX, 0);
 		st(e, 8, RCX, GPR_OFF(d->reg));
 		gen_slow(x, miss);
@@ -1164,7 +1170,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		break;
 	case F_MOV_RM:
 		gen_ea(x, true);
-		gen_tlb(x, false, d->osz, miss);
+		miss = gen_tlb(x, false, d->osz);
 		op_mem(e, w, 0x8b, RCX, RAX, 0); /* mov rcx, [rax + 0] */
 		st(e, 8, RCX, GPR_OFF(d->reg));
 		gen_slow(x, miss);
@@ -1183,7 +1189,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 			break;
 		}
 		gen_ea(x, true);
-		gen_tlb(x, false, size, miss);
+		miss = gen_tlb(x, false, size);
 		op0f_mem(e, w, opc, RCX, RAX, 0);
 		st(e, 8, RCX, GPR_OFF(d->reg));
 		gen_slow(x, miss);
@@ -1208,7 +1214,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 			break;
 		}
 		gen_ea(x, true);
-		gen_tlb(x, f->kind != F_MOVN_RM, w, miss);
+		miss = gen_tlb(x, f->kind != F_MOVN_RM, w);
 		if (f->kind == F_MOVN_RM) {
 			op0f_mem(e, 4, ld_op, RCX, RAX, 0);
 			if (w == 2)
@@ -1233,7 +1239,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 	case F_MOV_MR:
 	case F_MOV_MI:
 		gen_ea(x, true);
-		gen_tlb(x, true, d->osz, miss);
+		miss = gen_tlb(x, true, d->osz);
 		if (f->kind == F_MOV_MR)
 			ld(e, w, RCX, GPR_OFF(d->reg));
 		else
@@ -1246,7 +1252,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 	case F_ALU_RM: {
 		bool rmw = f->kind != F_ALU_RM && f->op != OP_CMP && f->op != OP_TEST;
 		gen_ea(x, true);
-		gen_tlb(x, rmw, d->osz, miss);
+		miss = gen_tlb(x, rmw, d->osz);
 		if (f->kind == F_ALU_RM) {
 			gen_ld_reg(x, w, RCX, d->reg);
 			gen_ld_mem(x, w, RDX);
@@ -1275,7 +1281,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		op_rr(e, w, 0xc1, sub, RCX); /* shl/shr/sar rcx, n */
 		b1(e, (u8)n);
 		gen_st_reg(x, w, RCX, d->rm);
-		x->lf_kind = sub == 4 ? LF_SHL : sub == 5 ? LF_SHR : LF_SAR;
+		x->lf_kind = shift_kind(sub);
 		x->lf_size = w;
 		x->lf_count = n;
 		gen_lf_commit(x, RCX);
@@ -1297,7 +1303,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		st(e, 8, RCX, CPU_OFF(lf_src2));
 		op_rr(e, w, 0xd3, sub, RDX); /* shl/shr/sar rdx, cl */
 		st(e, 8, RDX, CPU_OFF(lf_res));
-		st_imm32(e, CPU_OFF(lf_op), LF(sub == 4 ? LF_SHL : sub == 5 ? LF_SHR : LF_SAR, w));
+		st_imm32(e, CPU_OFF(lf_op), LF(shift_kind(sub), w));
 		patch(e, zero);
 		st(e, 8, RDX, GPR_OFF(d->rm));
 		x->lf_kind = LF_NONE;
@@ -1352,7 +1358,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		}
 		if (f->kind == F_JMP_M) {
 			gen_ea(x, true);
-			gen_tlb(x, false, d->osz, miss);
+			miss = gen_tlb(x, false, d->osz);
 			op_mem(e, 8, 0x8b, RDX, RAX, 0);  /* mov rdx, [rax] */
 		} else {
 			ld(e, 8, RDX, GPR_OFF(d->rm));
@@ -1361,13 +1367,10 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		st(e, 8, RDX, CPU_OFF(rip));
 		gen_chain(x);
 		if (f->kind == F_JMP_M) {
-			patch(e, miss[0]);
-			patch(e, miss[1]);
+			patch(e, miss);
 		}
 		patch(e, noncanon);
-		x->slow = true;
-		gen_call(x);
-		x->slow = false;
+		gen_slow_call(x);
 		return;
 	}
 	case F_PUSH:
@@ -1382,7 +1385,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		ld(e, 8, RAX, GPR_OFF(R_RSP));
 		op_mem(e, 8, 0x8d, RAX, RAX, -8);        /* lea rax, [rax - 8] */
 		op_rr(e, 8, 0x89, RAX, RSI);             /* mov rsi, rax */
-		gen_tlb(x, true, d->osz, miss);
+		miss = gen_tlb(x, true, d->osz);
 		if (f->kind == F_PUSH)
 			ld(e, 8, RDX, GPR_OFF(d->rm));
 		else
@@ -1391,11 +1394,8 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		st(e, 8, RSI, GPR_OFF(R_RSP));
 		if (f->kind == F_CALL) {
 			gen_branch_end(x, -1, t);
-			patch(e, miss[0]);
-			patch(e, miss[1]);
-			x->slow = true;
-			gen_call(x);
-			x->slow = false;
+			patch(e, miss);
+			gen_slow_call(x);
 			return;
 		}
 		gen_slow(x, miss);
@@ -1412,7 +1412,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		}
 		ld(e, 8, RAX, GPR_OFF(R_RSP));
 		op_rr(e, 8, 0x89, RAX, RSI);             /* mov rsi, rax */
-		gen_tlb(x, false, d->osz, miss);
+		miss = gen_tlb(x, false, d->osz);
 		op_mem(e, 8, 0x8b, RDX, RAX, 0);         /* mov rdx, [rax] */
 		if (f->kind == F_POP) {
 			op_mem(e, 8, 0x8d, RSI, RSI, 8); /* lea rsi, [rsi + 8] */
@@ -1426,12 +1426,9 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		st(e, 8, RSI, GPR_OFF(R_RSP));
 		st(e, 8, RDX, CPU_OFF(rip));
 		gen_chain(x);
-		patch(e, miss[0]);
-		patch(e, miss[1]);
+		patch(e, miss);
 		patch(e, noncanon);
-		x->slow = true;
-		gen_call(x);
-		x->slow = false;
+		gen_slow_call(x);
 		return;
 	}
 	case F_JMP: {
@@ -1555,29 +1552,18 @@ void jit_get_stats(const struct jit *j, struct cpu_jit_stats *s)
 {
 	s->calls = 0;
 	for (unsigned i = 0; i < JIT_SITES; i++)
-		s->calls += j->sites[i].s.calls;
+		s->calls += j->sites[i].calls;
 	s->blocks = j->blocks;
 	s->code_bytes = j->code_bytes;
 }
 
-static int site_cmp(const void *a, const void *b)
-{
-	u64 x = ((const struct cpu_jit_site *)a)->calls, y = ((const struct cpu_jit_site *)b)->calls;
-	return x < y ? 1 : x > y ? -1 : 0;
-}
-
 unsigned jit_get_sites(const struct jit *j, struct cpu_jit_site *out, unsigned max)
 {
-	struct cpu_jit_site all[JIT_SITES];
 	unsigned n = 0;
 
-	for (unsigned i = 0; i < JIT_SITES; i++)
-		if (j->sites[i].s.calls)
-			all[n++] = j->sites[i].s;
-	qsort(all, n, sizeof(all[0]), site_cmp);
-	if (n > max)
-		n = max;
-	memcpy(out, all, n * sizeof(all[0]));
+	for (unsigned i = 0; i < JIT_SITES && n < max; i++)
+		if (j->sites[i].calls)
+			out[n++] = j->sites[i];
 	return n;
 }
 
@@ -1594,9 +1580,7 @@ jit_fn jit_compile(struct jit *j, const struct block *b)
 	}
 	struct emit e = { j->base + j->used };
 	u8 *start = e.p;
-	struct ctx x = { .e = &e, .j = j, .key = key, .lf_kind = LF_NONE };
-
-	u64 rip0 = rip;
+	struct ctx x = { .e = &e, .j = j, .key = key, .lf_kind = LF_NONE, .self = b };
 
 	b1(&e, 0x53);                       /* push rbx */
 	op_rr(&e, 8, 0x89, RDI, RBX);       /* mov rbx, rdi */
@@ -1606,24 +1590,15 @@ jit_fn jit_compile(struct jit *j, const struct block *b)
 		abort();
 	/* The link entry: as the run loop before a block, blk_end = insns + n; icount += n;
 	   insn_rip = rip. */
-	op_mem(&e, 8, 0x81, 0, RBX, CPU_OFF(icount)); /* add qword [icount], n */
-	b4(&e, n);
-	if (j->stats) {
-		op_mem(&e, 8, 0x81, 0, RBX, CPU_OFF(jit_stats.compiled));
-		b4(&e, n);
-		gen_count(&x, CPU_OFF(jit_stats.chained));
-	}
+	gen_block_count(&x);
 	mov_imm(&e, RAX, (u64)(uintptr_t)(insns + n));
 	mov_imm(&e, RDI, (u64)(uintptr_t)j->blk_end);
 	b1(&e, 0x48); /* mov [rdi], rax */
 	b1(&e, 0x89);
 	b1(&e, 0x07);
-	st_imm64(&e, CPU_OFF(insn_rip), rip0);
+	st_imm64(&e, CPU_OFF(insn_rip), b->lin);
 	*over = (u8)(e.p - over - 1);
-	x.start_rip = rip0;
-	x.n = n;
 	x.body = e.p;
-	x.self = b;
 	const struct jit_form *forms[n];
 	for (unsigned i = 0; i < n; i++)
 		forms[i] = form_of(j, &insns[i]);
@@ -1655,6 +1630,6 @@ jit_fn jit_compile(struct jit *j, const struct block *b)
 	j->code_bytes += (u64)(e.p - start);
 	if (j->perf_map)
 		fprintf(j->perf_map, "%lx %lx guest_%llx_%u\n", (unsigned long)(uintptr_t)start,
-			(unsigned long)(e.p - start), (unsigned long long)rip0, key);
+			(unsigned long)(e.p - start), (unsigned long long)b->lin, key);
 	return (jit_fn)(void *)start;
 }

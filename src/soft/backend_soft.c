@@ -935,6 +935,12 @@ static double pct(u64 a, u64 b)
 	return b ? 100.0 * (double)a / (double)b : 0.0;
 }
 
+static int site_most_calls_first(const void *a, const void *b)
+{
+	u64 x = ((const struct cpu_jit_site *)a)->calls, y = ((const struct cpu_jit_site *)b)->calls;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
 /*
  * --stats, the block compiler's view summed over the vCPUs (cpu_jit_stats): where guest
  * instructions ran (inline in compiled code, through a handler called from it, interpreted), how
@@ -992,12 +998,7 @@ static void soft_print_jit_stats(struct vm *vm, FILE *out)
 		pct(t.icount - t.compiled, t.icount), pct(t.chained, ends), pct(t.returns, ends),
 		pct(t.ret_work, ends), pct(t.ret_nocode, ends), pct(after, ends),
 		(unsigned long long)t.blocks, (unsigned long long)(t.code_bytes >> 10));
-	for (unsigned a = 1; a < n; a++) /* most calls first */
-		for (unsigned b = a; b > 0 && all[b].calls > all[b - 1].calls; b--) {
-			struct cpu_jit_site tmp = all[b];
-			all[b] = all[b - 1];
-			all[b - 1] = tmp;
-		}
+	qsort(all, n, sizeof(all[0]), site_most_calls_first);
 	if (n)
 		fprintf(out, "Handler calls from compiled code, most first:");
 	for (unsigned a = 0; a < n && a < TOP; a++) {
