@@ -1112,6 +1112,19 @@ bool x86_opcode_group(u16 opcode)
 	}
 }
 
+struct opcode_name {
+	u8 b;
+	const char *n;
+};
+
+static const char *opcode_name_in(const struct opcode_name *t, size_t n, unsigned b)
+{
+	for (size_t i = 0; i < n; i++)
+		if (t[i].b == b)
+			return t[i].n;
+	return NULL;
+}
+
 const char *x86_opcode_name(u16 opcode, u8 sub, char *buf, size_t size)
 {
 	static const char *const alu[8] = { "add", "or", "adc", "sbb", "and", "sub", "xor", "cmp" };
@@ -1119,18 +1132,38 @@ const char *x86_opcode_name(u16 opcode, u8 sub, char *buf, size_t size)
 	static const char *const grp3[8] = { "test", "test", "not", "neg", "mul", "imul", "div", "idiv" };
 	static const char *const grp45[8] = { "inc", "dec", "call", "callf", "jmp", "jmpf", "push", "?" };
 	static const char *const str[6] = { "movs", "cmps", "", "stos", "lods", "scas" };
+	static const struct opcode_name one[] = {
+		{ 0x63, "movsxd" }, { 0x69, "imul" },  { 0x6b, "imul" }, { 0x84, "test" },
+		{ 0x85, "test" },   { 0x86, "xchg" },  { 0x87, "xchg" }, { 0x8d, "lea" },
+		{ 0x8f, "pop" },    { 0x90, "nop" },   { 0x98, "cbw" },  { 0x99, "cwd" },
+		{ 0x9c, "pushf" },  { 0x9d, "popf" },  { 0xa8, "test" }, { 0xa9, "test" },
+		{ 0xc2, "ret" },    { 0xc3, "ret" },   { 0xc9, "leave" }, { 0xcd, "int" },
+		{ 0xcf, "iret" },   { 0xe8, "call" },  { 0xe9, "jmp" },  { 0xeb, "jmp" },
+		{ 0xe4, "in" },     { 0xe5, "in" },    { 0xec, "in" },   { 0xed, "in" },
+		{ 0xe6, "out" },    { 0xe7, "out" },   { 0xee, "out" },  { 0xef, "out" },
+		{ 0xf4, "hlt" },    { 0xfa, "cli" },   { 0xfb, "sti" },  { 0xfc, "cld" },
+	};
+	static const struct opcode_name two[] = {
+		{ 0x01, "grp7" },    { 0x05, "syscall" }, { 0x0b, "ud2" },    { 0x1f, "nop" },
+		{ 0x20, "mov cr" },  { 0x22, "mov cr" },  { 0x30, "wrmsr" },  { 0x31, "rdtsc" },
+		{ 0x32, "rdmsr" },   { 0xa2, "cpuid" },   { 0xa3, "bt" },     { 0xa4, "shld" },
+		{ 0xa5, "shld" },    { 0xab, "bts" },     { 0xac, "shrd" },   { 0xad, "shrd" },
+		{ 0xae, "grp15" },   { 0xaf, "imul" },    { 0xb0, "cmpxchg" }, { 0xb1, "cmpxchg" },
+		{ 0xb3, "btr" },     { 0xb6, "movzx" },   { 0xb7, "movzx" },  { 0xba, "bt/bts/btr/btc" },
+		{ 0xbb, "btc" },     { 0xbc, "bsf" },     { 0xbd, "bsr" },    { 0xbe, "movsx" },
+		{ 0xbf, "movsx" },   { 0xc0, "xadd" },    { 0xc1, "xadd" },   { 0xc7, "grp9" },
+	};
 	unsigned map = opcode >> 8, b = opcode & 0xff;
-	const char *n = NULL;
+	const char *n = NULL, *cc = NULL; /* cc: a prefix the condition code completes */
 
 	if (map == 0) {
 		if (b < 0x40 && (b & 7) < 6)
 			n = alu[b >> 3];
 		else if (b >= 0x80 && b <= 0x83)
 			n = alu[sub & 7];
-		else if (b >= 0x70 && b <= 0x7f) {
-			snprintf(buf, size, "j%s", cc_name[b & 15]);
-			return buf;
-		} else if (b == 0xc0 || b == 0xc1 || (b >= 0xd0 && b <= 0xd3))
+		else if (b >= 0x70 && b <= 0x7f)
+			cc = "j";
+		else if (b == 0xc0 || b == 0xc1 || (b >= 0xd0 && b <= 0xd3))
 			n = shift[sub & 7];
 		else if (b == 0xf6 || b == 0xf7)
 			n = grp3[sub & 7];
@@ -1144,59 +1177,23 @@ const char *x86_opcode_name(u16 opcode, u8 sub, char *buf, size_t size)
 			n = "pop";
 		else if ((b >= 0x88 && b <= 0x8b) || b == 0xc6 || b == 0xc7 || (b >= 0xb0 && b <= 0xbf))
 			n = "mov";
-		else {
-			static const struct {
-				u8 b;
-				const char *n;
-			} one[] = { { 0x63, "movsxd" }, { 0x69, "imul" }, { 0x6b, "imul" },
-				    { 0x84, "test" },	{ 0x85, "test" }, { 0x86, "xchg" },
-				    { 0x87, "xchg" },	{ 0x8d, "lea" },  { 0x8f, "pop" },
-				    { 0x90, "nop" },	{ 0x98, "cbw" },  { 0x99, "cwd" },
-				    { 0x9c, "pushf" },	{ 0x9d, "popf" }, { 0xa8, "test" },
-				    { 0xa9, "test" },	{ 0xc2, "ret" },  { 0xc3, "ret" },
-				    { 0xc9, "leave" },	{ 0xcd, "int" },  { 0xcf, "iret" },
-				    { 0xe8, "call" },	{ 0xe9, "jmp" },  { 0xeb, "jmp" },
-				    { 0xe4, "in" },	{ 0xe5, "in" },	  { 0xec, "in" },
-				    { 0xed, "in" },	{ 0xe6, "out" },  { 0xe7, "out" },
-				    { 0xee, "out" },	{ 0xef, "out" },  { 0xf4, "hlt" },
-				    { 0xfa, "cli" },	{ 0xfb, "sti" },  { 0xfc, "cld" } };
-			for (size_t i = 0; i < ARRAY_SIZE(one); i++)
-				if (one[i].b == b)
-					n = one[i].n;
-		}
+		else
+			n = opcode_name_in(one, ARRAY_SIZE(one), b);
 	} else if (map == 1) {
-		if (b >= 0x40 && b <= 0x4f) {
-			snprintf(buf, size, "cmov%s", cc_name[b & 15]);
-			return buf;
-		}
-		if (b >= 0x80 && b <= 0x8f) {
-			snprintf(buf, size, "j%s", cc_name[b & 15]);
-			return buf;
-		}
-		if (b >= 0x90 && b <= 0x9f) {
-			snprintf(buf, size, "set%s", cc_name[b & 15]);
-			return buf;
-		}
-		static const struct {
-			u8 b;
-			const char *n;
-		} two[] = { { 0x01, "grp7" },	 { 0x05, "syscall" }, { 0x0b, "ud2" },
-			    { 0x1f, "nop" },	 { 0x20, "mov cr" },  { 0x22, "mov cr" },
-			    { 0x30, "wrmsr" },	 { 0x31, "rdtsc" },   { 0x32, "rdmsr" },
-			    { 0xa2, "cpuid" },	 { 0xa3, "bt" },      { 0xa4, "shld" },
-			    { 0xa5, "shld" },	 { 0xab, "bts" },     { 0xac, "shrd" },
-			    { 0xad, "shrd" },	 { 0xae, "grp15" },   { 0xaf, "imul" },
-			    { 0xb0, "cmpxchg" }, { 0xb1, "cmpxchg" }, { 0xb3, "btr" },
-			    { 0xb6, "movzx" },	 { 0xb7, "movzx" },   { 0xba, "bt/bts/btr/btc" },
-			    { 0xbb, "btc" },	 { 0xbc, "bsf" },     { 0xbd, "bsr" },
-			    { 0xbe, "movsx" },	 { 0xbf, "movsx" },   { 0xc0, "xadd" },
-			    { 0xc1, "xadd" },	 { 0xc7, "grp9" } };
-		for (size_t i = 0; i < ARRAY_SIZE(two); i++)
-			if (two[i].b == b)
-				n = two[i].n;
-		if (b >= 0xc8 && b <= 0xcf)
+		if (b >= 0x40 && b <= 0x4f)
+			cc = "cmov";
+		else if (b >= 0x80 && b <= 0x8f)
+			cc = "j";
+		else if (b >= 0x90 && b <= 0x9f)
+			cc = "set";
+		else if (b >= 0xc8 && b <= 0xcf)
 			n = "bswap";
+		else
+			n = opcode_name_in(two, ARRAY_SIZE(two), b);
 	}
-	snprintf(buf, size, "%s", n ? n : "?");
+	if (cc)
+		snprintf(buf, size, "%s%s", cc, cc_name[b & 15]);
+	else
+		snprintf(buf, size, "%s", n ? n : "?");
 	return buf;
 }
