@@ -100,6 +100,9 @@ enum seg_reg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR,
 #define MSR_IA32_KERNEL_GS_BASE 0xc0000102
 #define MSR_IA32_TSC_AUX 0xc0000103
 
+/* IA32_PAT's power-up value (SDM vol. 3A 11.12.4): PA0 WB, PA1 WT, PA2 UC-, PA3 UC, repeated. */
+#define X86_PAT_POWER_UP 0x0007040600070406ull
+
 /*
  * IA32_PAT holds a valid memory type in each of its 8 bytes: 0 UC, 1 WC, 4 WT, 5 WP, 6 WB, 7 UC-;
  * 2, 3 and 8-255 are reserved (SDM vol. 3A 11.12.2: WRMSR of a reserved type is #GP(0); vol. 3C

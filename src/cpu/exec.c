@@ -701,7 +701,7 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 	c->code_bits = 32;
 	c->stack_bytes = 4;
 	cpu_refresh_derived(c);
-	c->pat = 0x0007040600070406ull; /* power-up value, SDM vol. 3A 11.12.4 */
+	c->pat = X86_PAT_POWER_UP;
 	c->xcr0 = 1; /* x87 only, its reset value (SDM vol. 1 13.3) */
 	c->dr[6] = 0xffff0ff0;
 	c->dr[7] = 0x400;

@@ -428,7 +428,7 @@ static int vmm_vmcs_setup_host(struct vm *vm, struct vmcs *v)
 	VMCS_SET(v, HOST_IA32_SYSENTER_ESP, 0);
 	VMCS_SET(v, HOST_IA32_SYSENTER_EIP, 0);
 	/* Linux's PAT and a long-mode EFER (LMA and LME must equal "host address-space size"). */
-	VMCS_SET(v, HOST_IA32_PAT, 0x0007040600070406ull);
+	VMCS_SET(v, HOST_IA32_PAT, X86_PAT_POWER_UP);
 	VMCS_SET(v, HOST_IA32_EFER, EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE);
 	VMCS_SET(v, HOST_RSP, host_base + 0x8000);
 	/*
@@ -594,10 +594,10 @@ int vmm_vmcs_setup(struct vcpu *vcpu, struct vmcs *v)
 	VMCS_SET(v, VM_EXIT_CONTROLS, exit_ctls);
 	VMCS_SET(v, VM_ENTRY_CONTROLS, entry_ctls);
 	VMCS_SET(v, EXCEPTION_BITMAP, vmm_exception_bitmap(vm));
-	/* "Load IA32_PAT" loads the guest's PAT from here at every entry: its power-up value
-	   (SDM vol. 3A 13.12.4, PA0 = WB), not the zero of a fresh VMCS (all UC; Linux's KVM
-	   refuses a host whose PAT[0] is not WB). */
-	VMCS_SET(v, GUEST_IA32_PAT, 0x0007040600070406ull);
+	/* "Load IA32_PAT" loads the guest's PAT from here at every entry: its power-up value,
+	   not the zero of a fresh VMCS (all UC; Linux's KVM refuses a host whose PAT[0] is not
+	   WB). */
+	VMCS_SET(v, GUEST_IA32_PAT, X86_PAT_POWER_UP);
 	VMCS_SET(v, PAGE_FAULT_ERROR_CODE_MASK, 0);
 	VMCS_SET(v, PAGE_FAULT_ERROR_CODE_MATCH, 0);
 	VMCS_SET(v, CR3_TARGET_COUNT, 0);
