@@ -152,6 +152,12 @@ static int soft_vcpu_create(struct vcpu *vcpu)
 	if (!s)
 		return -ENOMEM;
 	vcpu->backend = s;
+	s->deadline_ns = TIMER_NEVER;
+	s->deadline_tsc = ~0ull;
+	/* The host clock's TSC calibration (up to 20 ms) ends before the guest runs: a guest
+	   that times itself (its TSC against the PM timer) must not see the clock stall or
+	   change source under it. */
+	(void)stats_tsc_hz();
 	if (cpu_host_check()) {
 		soft_destroy(vcpu);
 		return -ENOTSUP;
@@ -460,18 +466,18 @@ static bool soft_string_io(struct vcpu *vcpu, struct vm_exit *exit)
  */
 static void soft_set_deadline(struct vcpu *vcpu)
 {
-	struct vm *vm = vcpu->vm;
-	u64 next = timer_next_deadline(&vm->timers), hz = stats_tsc_hz(), now, tsc;
+	struct soft_vcpu *s = soft(vcpu);
+	u64 next = timer_next_deadline(&vcpu->vm->timers);
 
-	if (next == TIMER_NEVER || !hz) {
-		cpu_set_host_deadline(soft(vcpu)->cpu, ~0ull);
-		return;
+	/* The guest-ns to host-TSC map is fixed once the TSC is calibrated: a deadline converts
+	   once, and an entry reads no clock (issue 15's exit path). */
+	if (next != s->deadline_ns) {
+		u64 tsc = next == TIMER_NEVER ? 0 : vm_host_tsc_at(vcpu->vm, next);
+
+		s->deadline_ns = next;
+		s->deadline_tsc = tsc ? tsc : ~0ull;
 	}
-	tsc = cpu_host_rdtsc();
-	now = timer_now(&vm->timers);
-	if (next > now)
-		tsc += (u64)((unsigned __int128)(next - now) * hz / 1000000000u);
-	cpu_set_host_deadline(soft(vcpu)->cpu, tsc);
+	cpu_set_host_deadline(s->cpu, s->deadline_tsc);
 }
 
 /*

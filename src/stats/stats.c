@@ -125,6 +125,19 @@ u64 stats_tsc_hz(void)
 		stats_now_ns();
 	return tsc_clock.state == 2 ? tsc_clock.hz : 0;
 }
+
+/* stats_now_ns() inverted: the least tsc with ns0 + ((tsc - tsc0) * mult >> 32) >= ns. */
+u64 stats_tsc_at_ns(u64 ns)
+{
+	unsigned __int128 q;
+
+	if (!stats_tsc_hz())
+		return 0;
+	if (ns <= tsc_clock.ns0)
+		return tsc_clock.tsc0;
+	q = (((unsigned __int128)(ns - tsc_clock.ns0) << 32) + tsc_clock.mult - 1) / tsc_clock.mult;
+	return q > UINT64_MAX - tsc_clock.tsc0 ? UINT64_MAX : tsc_clock.tsc0 + (u64)q;
+}
 #else
 u64 stats_now_ns(void)
 {
@@ -133,6 +146,12 @@ u64 stats_now_ns(void)
 
 u64 stats_tsc_hz(void)
 {
+	return 0;
+}
+
+u64 stats_tsc_at_ns(u64 ns)
+{
+	(void)ns;
 	return 0;
 }
 #endif

@@ -84,6 +84,9 @@ u64 stats_now_ns(void);
 /* The host TSC's ticks per second from that calibration (finishing it first, up to 20 ms of
    spinning, if the process is younger); 0 without an invariant TSC. */
 u64 stats_tsc_hz(void);
+/* The host TSC value at which stats_now_ns() first reads at least ns (finishing the calibration
+   first, as stats_tsc_hz); 0 without an invariant TSC. A pure function of ns once calibrated. */
+u64 stats_tsc_at_ns(u64 ns);
 bool stats_tracing(const struct stats *s); /* a trace is open, not failed and not full */
 /*
  * The cost model (docs/telemetry.md): modeled guest cycles one exit costs, a VM transition of

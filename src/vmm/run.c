@@ -219,6 +219,13 @@ static void vm_wait(struct vm *vm)
 	vm_poll_events(vm, next <= now ? 0 : next - now < 100000000 ? next - now : 100000000);
 }
 
+/* The vCPU's time slice ended: device threads find it out of the guest (vcpu_run_once). */
+static void vcpu_leave(struct vcpu *vcpu)
+{
+	if (vcpu && vcpu->in_guest)
+		__atomic_store_n(&vcpu->in_guest, 0, __ATOMIC_SEQ_CST);
+}
+
 /* One exit of one vCPU, handled and recorded; true when the vCPU's time slice ends with it. */
 static bool vcpu_run_once(struct vcpu *vcpu, struct vm_exit *exit)
 {
@@ -234,18 +241,24 @@ static bool vcpu_run_once(struct vcpu *vcpu, struct vm_exit *exit)
 	 * sets the flag, then kicks the vCPU if it finds it in the guest; the loop says it is in the
 	 * guest, then looks at the flag: one of the two sees the other's store (both sequentially
 	 * consistent), so no request waits for the next host tick (KVM's kvm_vcpu_kick and
-	 * vcpu->mode make the same handshake).
+	 * vcpu->mode make the same handshake). in_guest stays set through the exits of one time
+	 * slice (vcpu_leave clears it when the slice ends): a kick that comes while the VMM handles
+	 * an exit makes the next entry exit at once on both backends (soft: cpu_kick's pending
+	 * event; kvm: immediate_exit), where the loop polls, so the flag need not drop and rise
+	 * around each exit. The store that raises it and the flag's exchange are the locked
+	 * operations; an exit inside a slice costs neither when no work is queued.
 	 */
 	for (;;) {
 		vcpu_deliver_interrupt(vcpu);
-		__atomic_store_n(&vcpu->in_guest, 1, __ATOMIC_SEQ_CST);
-		if (!__atomic_exchange_n(&vm->async_pending, 0, __ATOMIC_SEQ_CST))
+		if (!vcpu->in_guest)
+			__atomic_store_n(&vcpu->in_guest, 1, __ATOMIC_SEQ_CST);
+		if (!__atomic_load_n(&vm->async_pending, __ATOMIC_SEQ_CST) ||
+		    !__atomic_exchange_n(&vm->async_pending, 0, __ATOMIC_SEQ_CST))
 			break;
-		__atomic_store_n(&vcpu->in_guest, 0, __ATOMIC_SEQ_CST);
+		vcpu_leave(vcpu);
 		vm_poll_events(vm, 0);
 	}
 	enum backend_run_result rr = vm->backend->run(vcpu, exit);
-	__atomic_store_n(&vcpu->in_guest, 0, __ATOMIC_SEQ_CST);
 	if (rr == BACKEND_RUN_HALTED) {
 		vmm_vcpu_halted(vcpu); /* not an exit: nothing to count or trace */
 		return true;
@@ -315,6 +328,8 @@ int vm_run(struct vm *vm)
 		 */
 		if (cur && cur->mp_state == VCPU_RUNNABLE && !vm->resched)
 			vcpu = cur;
+		else
+			vcpu_leave(cur);
 		vm->resched = false;
 		for (unsigned i = 0; i < vm->nr_vcpus && !vcpu; i++) {
 			struct vcpu *c = &vm->vcpus[(next + i) % vm->nr_vcpus];
@@ -329,8 +344,13 @@ int vm_run(struct vm *vm)
 			continue;
 		}
 		next = (vcpu->id + 1) % vm->nr_vcpus;
-		cur = vcpu_run_once(vcpu, &exits[vcpu->id]) ? NULL : vcpu;
+		cur = vcpu;
+		if (vcpu_run_once(vcpu, &exits[vcpu->id])) {
+			vcpu_leave(vcpu);
+			cur = NULL;
+		}
 	}
+	vcpu_leave(cur);
 	free(exits);
 	return vm->exit_status;
 }

@@ -59,6 +59,11 @@ static u64 vm_guest_ns(void *opaque)
 	return stats_now_ns() - vm->created_ns;
 }
 
+u64 vm_host_tsc_at(const struct vm *vm, u64 guest_ns)
+{
+	return guest_ns > UINT64_MAX - vm->created_ns ? 0 : stats_tsc_at_ns(vm->created_ns + guest_ns);
+}
+
 int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	      const struct uart_host *console)
 {

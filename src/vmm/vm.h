@@ -405,6 +405,9 @@ int board_e820(u64 ram_size, struct e820_entry *out, unsigned max);
 
 /* The guest's TSC as RDTSC would read it (SDM 26.6.5): scaled, then offset by the backend. */
 u64 vm_vcpu_guest_tsc(struct vcpu *vcpu);
+/* The host TSC value at which the timer queue's clock (guest ns, devices/timer.h) reaches
+   guest_ns; 0 when the host clock is not read from the TSC (stats_tsc_at_ns). */
+u64 vm_host_tsc_at(const struct vm *vm, u64 guest_ns);
 
 /*
  * INIT and SIPI (SDM vol. 3A 9.4.4 and 11.6.1, as KVM's kvm_apic_accept_events): an AP that
