@@ -78,13 +78,24 @@ static inline bool vector_has_error(u8 v)
 	return v == X86_DF_VEC || (v >= X86_TS && v <= X86_PF_VEC) || v == X86_AC_VEC || v == X86_CP;
 }
 
+/* The block's instructions from the one executing on did not retire (a fault or exit leaves
+   the block): off icount, and off the compiled count when compiled code was running. */
+static inline void icount_unretire_from(struct cpu *c, const struct insn *from)
+{
+	c->icount -= (u64)(c->bc->blk_end - from);
+	if (c->in_jit)
+		c->jit_stats.compiled -= (u64)(c->bc->blk_end - from);
+	c->in_jit = 0;
+}
+
 /* The instruction being executed did not retire. */
 static inline void icount_unretire(struct cpu *c)
 {
 	if (c->insn) {
-		c->icount -= (u64)(c->bc->blk_end - c->insn);
+		icount_unretire_from(c, c->insn);
 		c->insn = NULL;
 	}
+	c->in_jit = 0;
 }
 
 noreturn void cpu_fault(struct cpu *c, u8 vector, u32 error)
@@ -137,8 +148,9 @@ noreturn void cpu_vmexit_trap(struct cpu *c, u32 reason, u64 qual)
 	e->qual = qual;
 	e->rip = c->rip;
 	if (c->insn)
-		c->icount -= (u64)(c->bc->blk_end - c->insn - 1);
+		icount_unretire_from(c, c->insn + 1);
 	c->insn = NULL;
+	c->in_jit = 0;
 	c->exiting = 1;
 	longjmp(c->jb, 1);
 }
@@ -594,7 +606,9 @@ static __attribute__((noinline)) void run_blocks(struct cpu *c)
 		c->icount += b->n;
 		if (b->jit) {
 			c->jit_stats.compiled += b->n;
+			c->in_jit = 1;
 			u32 left = b->jit(c);
+			c->in_jit = 0;
 			c->insn = NULL;
 			c->jit_stats.returns++;
 			if (c->break_block) {

@@ -266,6 +266,9 @@ struct cpu {
 	struct cpu_mmu_stats mmu_stats; /* cpu_get_mmu_stats */
 	/* cpu_get_jit_stats: compiled code adds to compiled, chained, ret_work and ret_nocode */
 	struct cpu_jit_stats jit_stats;
+	/* Compiled code runs (run_blocks): instructions a fault or exit unretires (exec.c) were
+	   counted in jit_stats.compiled too, and come off it as well. */
+	u8 in_jit;
 
 	/* --- h2 (VMX controls, TSC, timers): fields below --- */
 	/*
