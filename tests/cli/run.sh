@@ -281,6 +281,18 @@ compiler_view() { # name, 1 if the view is expected, options...
 compiler_view stats-compiler 1
 compiler_view stats-compiler-eager 1 --jit eager
 compiler_view stats-compiler-off 0 --jit off
+# Shares that add up: every bench-vmexit iteration leaves compiled code through an exiting
+# handler, whose unretired rest of the block must come off the compiled count too.
+err=$(timeout "$limit" "$bin" run --stats \
+	"${GUEST_DIR:-${BUILD_ROOT:-build}/guests}/bench-vmexit.elf" 2>&1 >/dev/null)
+shares=$(sed -nE 's/^Compiler: ([0-9.]+)% of [0-9]+ instructions ran compiled .*, ([0-9.]+)% interpreted;.*/\1 \2/p' <<<"$err")
+if [ -n "$shares" ] && awk '{ exit !($1 <= 100 && $2 <= 100 && $1 + $2 > 99.8 && $1 + $2 < 100.2) }' <<<"$shares"; then
+	echo "ok cli stats-compiler-exits"
+	passed=$((passed + 1))
+else
+	echo "FAIL cli stats-compiler-exits: compiled and interpreted shares '$shares'"
+	failed=$((failed + 1))
+fi
 # TOLLBOOTH_PERF_MAP: perf's symbol map of the compiled blocks, %p = the PID (a path in $tmp).
 TOLLBOOTH_PERF_MAP="$tmp/perf-%p.map" timeout "$limit" "$bin" run \
 	"${GUEST_DIR:-${BUILD_ROOT:-build}/guests}/alu.elf" >/dev/null 2>&1
