@@ -51,6 +51,8 @@ int vm_add_event_source(struct vm *vm, int fd, bool (*ready)(void *opaque), void
 	return 0;
 }
 
+#define VM_SMALL_PAGES_BELOW (2ull << 20)
+
 /* Guest time (devices/timer.h): host nanoseconds since the VM was created. */
 static u64 vm_guest_ns(void *opaque)
 {
@@ -116,6 +118,16 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (ram == MAP_FAILED)
 		return -errno;
+	/*
+	 * Transparent huge pages for guest RAM, as QEMU asks for its RAM: a guest sweeping many
+	 * pages otherwise misses the host's TLB at every 4 KiB page of RAM it touches (bench-mem:
+	 * 3x the time). The first 2 MiB stay small pages: a small guest lives there (the
+	 * multiboot image at 1 MiB, its stack and page tables) and is not charged a whole 2 MiB
+	 * page of resident memory for it. Advice only: a host with THP off ignores it.
+	 */
+	if (ram_size > VM_SMALL_PAGES_BELOW)
+		(void)madvise(ram + VM_SMALL_PAGES_BELOW, ram_size - VM_SMALL_PAGES_BELOW,
+			      MADV_HUGEPAGE);
 	vm->ram = ram;
 	vm->ram_size = ram_size;
 	err = vm_add_region(vm, 0, ram_size, MEM_RAM, "ram");
