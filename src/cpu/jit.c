@@ -279,6 +279,13 @@ static bool writes_all_flags(const struct jit_form *f)
 		     f->kind == F_NEG);
 }
 
+/* ALU with a memory operand: every flag, once its access completed (the record comes last, after
+   the load and the store; a fault before it leaves the flags as they were). */
+static bool alu_mem_writes_all_flags(const struct jit_form *f)
+{
+	return f && (f->kind == F_ALU_MR || f->kind == F_ALU_MI || f->kind == F_ALU_RM);
+}
+
 /* Leaves the flags alone, cannot fault and calls nothing. */
 static bool flags_transparent(const struct jit_form *f)
 {
@@ -1616,6 +1623,10 @@ jit_fn jit_compile(struct jit *j, const struct block *b)
 		x.flags_dead = writes_all_flags(forms[i]) && k < n &&
 			       (writes_all_flags(forms[k]) ||
 				(forms[k] && (forms[k]->kind == F_INC || forms[k]->kind == F_DEC)));
+		/* A memory form's slow path joins with host_cf false: an INC/DEC after it would
+		   read CF from the record, so only a form that writes every flag makes it dead. */
+		if (alu_mem_writes_all_flags(forms[i]) && k < n && writes_all_flags(forms[k]))
+			x.flags_dead = true;
 		gen_insn(&x, forms[i]);
 		rip = x.next;
 	}
