@@ -77,6 +77,9 @@ static u64 lazy_arith(const struct cpu *c)
 		cf = of = b & 1;
 		break;
 	}
+	if (c->lf_op & LF_CFOF) /* a rotate's CF and OF over the record (internal.h) */
+		return (c->lf_cfof & (X86_CF | X86_OF)) | af | parity(r) | (r ? 0 : X86_ZF) |
+		       (msb(r, size) ? X86_SF : 0);
 	return (cf ? X86_CF : 0) | (of ? X86_OF : 0) | af | parity(r) | (r ? 0 : X86_ZF) |
 	       (msb(r, size) ? X86_SF : 0);
 }
@@ -176,6 +179,8 @@ bool flags_cond(struct cpu *c, unsigned cc)
 
 	if (op == LF_NONE)
 		return cond_from_flags(c->rflags, cc);
+	if (op & LF_CFOF)
+		return cond_from_flags(flags_get(c), cc);
 	switch (cc >> 1) {
 	case 1: /* B */
 		cf = lazy_cf(c);

@@ -180,6 +180,7 @@ struct cpu {
 	u64 rflags; /* all non-arithmetic bits; arithmetic bits only when lf_op == LF_NONE */
 	u64 lf_res, lf_src1, lf_src2;
 	u32 lf_op; /* enum lf_op in flags.h, with the operand size */
+	u32 lf_cfof; /* with LF_CFOF in lf_op: CF and OF (X86_CF | X86_OF bits) */
 	u8 break_block;
 	u8 cpl;
 	u8 mode;      /* enum cpu_mode */
@@ -740,15 +741,19 @@ static always_inline u64 cpu_pop(struct cpu *c, unsigned size)
  *           OF only for count 1; we use the same formula for all counts; AF = 0 (undefined).
  *   LF_MUL  res = the low half of a product, src2 = 1 if it overflowed: CF = OF = src2; SF ZF PF
  *           from res and AF = 0 (all four undefined in the SDM: our choice).
- * Anything else (rotates, MUL, BT, ...) materializes: f = flags_get(c); change bits;
- * flags_set(c, f).
+ * Anything else (MUL, BT, ...) materializes: f = flags_get(c); change bits; flags_set(c, f).
+ * LF_CFOF, or'd into a recorded kind (never into LF_NONE): CF and OF are c->lf_cfof, the other
+ * four the record's. Compiled ROL/ROR (jit.c) set it: a rotate changes CF and OF alone (SDM
+ * vol. 2B RCL/RCR/ROL/ROR "Flags Affected"), and keeping the record beneath spares the
+ * materialization. Whoever reads the record by kind (flags.c, carry_in) looks at it first.
  * Invariant: when lf_op != LF_NONE, the arithmetic bits of c->rflags are stale.
  */
 enum lf_kind { LF_NONE, LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC, LF_NEG,
 	       LF_SHL, LF_SHR, LF_SAR, LF_MUL };
 #define LF(kind, size) ((u32)(kind) | ((u32)(size) << 8))
 #define LF_KIND(op) ((op) & 0xff)
-#define LF_SIZE(op) ((op) >> 8)
+#define LF_SIZE(op) (((op) >> 8) & 0xff)
+#define LF_CFOF 0x80000000u
 
 u64 flags_get(struct cpu *c);             /* full RFLAGS, arithmetic bits materialized */
 void flags_set(struct cpu *c, u64 rflags); /* all bits; lazy state becomes LF_NONE */

@@ -119,6 +119,7 @@ enum form_kind {
 	F_ADC_RR,   /* ADC/SBB rm op= reg (registers; op OP_ADD for ADC, OP_SUB for SBB) */
 	F_ADC_RRM,  /* ADC/SBB reg op= rm (register) */
 	F_ADC_RI,   /* ADC/SBB rm op= imm (register) */
+	F_ROT,      /* ROL/ROR register, 1 or imm8 (form_of: from the shift forms) */
 };
 
 enum { OP_ADD, OP_OR, OP_AND, OP_SUB, OP_XOR, OP_CMP, OP_TEST };
@@ -243,6 +244,21 @@ static unsigned shift_count(const struct insn *d, unsigned kind)
 	return n < d->osz * 8u ? n : 0;
 }
 
+/* The masked count of an inline ROL or ROR (sub 0, 1) of a register, 0 if not one: a zero count
+   writes the register but no flag (the handler's); byte and word rotates only below their width,
+   where every host rotates as shift_rotate does. */
+static unsigned rot_count(const struct insn *d, unsigned kind)
+{
+	if (d->mem || d->sub > 1)
+		return 0;
+	unsigned n = (kind == F_SHIFT1 ? 1 : (u8)d->imm) & (d->osz == 8 ? 63 : 31);
+	return n < d->osz * 8u ? n : 0;
+}
+
+/* op: the shift form the rotate came from (F_SHIFT1 or F_SHIFTI), for rot_count */
+static const struct jit_form rot_forms[2] = { { .kind = F_ROT, .op = F_SHIFT1 },
+					      { .kind = F_ROT, .op = F_SHIFTI } };
+
 /* The lazy-flag kind of SHL/SAL (4, 6), SHR (5) or SAR (7). */
 static unsigned shift_kind(unsigned sub)
 {
@@ -259,6 +275,8 @@ static const struct jit_form *form_of(const struct jit *j, const struct insn *d)
 		if (f->fn == d->fn && f->osz == d->osz) {
 			if ((f->kind == F_IMUL_RR || f->kind == F_IMUL_RRI) && d->mem)
 				return NULL; /* the handler serves both; only the register form here */
+			if ((f->kind == F_SHIFT1 || f->kind == F_SHIFTI) && rot_count(d, f->kind))
+				return &rot_forms[f->kind == F_SHIFTI];
 			if ((f->kind == F_SHIFT1 || f->kind == F_SHIFTI) && !shift_count(d, f->kind))
 				return NULL; /* a zero count changes nothing: the handler knows */
 			if (f->kind == F_SHIFTCL && (d->mem || d->sub < 4))
@@ -1296,6 +1314,66 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		x->host_cf = true;
 		break;
 	}
+	case F_ROT: {
+		/*
+		 * ROL/ROR (SDM vol. 2B RCL/RCR/ROL/ROR): the host's rotate of the register; CF and
+		 * OF as ops_shift.c shift_rotate gives them (OF by its formula whatever the count),
+		 * the other flags untouched: over the record beneath (LF_CFOF, internal.h), or into
+		 * RFLAGS when the flags are materialized (LF_NONE). Nothing when they are dead.
+		 */
+		unsigned n = rot_count(d, f->op), bits = w * 8;
+		gen_ld_reg(x, w, RCX, d->rm);
+		op_rr(e, w, 0xc1, d->sub, RCX); /* rol/ror rcx, n */
+		b1(e, (u8)n);
+		gen_st_reg(x, w, RCX, d->rm);
+		if (!x->flags_dead) {
+			u8 *over, *done;
+
+			/* rdx = MSB(res) (the result is zero-extended in rcx) */
+			op_rr(e, 8, 0x89, RCX, RDX); /* mov rdx, rcx */
+			op_rr(e, 8, 0xc1, 5, RDX);   /* shr rdx, bits - 1 */
+			b1(e, (u8)(bits - 1));
+			op_rr(e, 8, 0x89, RCX, RAX); /* mov rax, rcx */
+			if (d->sub == 0) {
+				/* ROL: CF = LSB(res), OF = MSB(res) ^ CF */
+				op_rr(e, 4, 0x83, 4, RAX);  /* and eax, 1: CF */
+				b1(e, 1);
+				op_rr(e, 4, 0x31, RAX, RDX); /* xor edx, eax: OF */
+				op_rr(e, 4, 0xc1, 4, RDX);   /* shl edx, 11 */
+				b1(e, 11);
+				op_rr(e, 4, 0x09, RAX, RDX); /* or edx, eax */
+			} else {
+				/* ROR: CF = MSB(res), OF = CF ^ bit bits-2 of res */
+				op_rr(e, 8, 0xc1, 5, RAX); /* shr rax, bits - 2 */
+				b1(e, (u8)(bits - 2));
+				op_rr(e, 4, 0x83, 4, RAX);  /* and eax, 1 */
+				b1(e, 1);
+				op_rr(e, 4, 0x31, RDX, RAX); /* xor eax, edx: OF */
+				op_rr(e, 4, 0xc1, 4, RAX);   /* shl eax, 11 */
+				b1(e, 11);
+				op_rr(e, 4, 0x09, RAX, RDX); /* or edx, eax */
+			}
+			_Static_assert(X86_CF == 1 && X86_OF == 1u << 11, "CF, OF bits");
+			op_mem(e, 4, 0x81, 7, RBX, CPU_OFF(lf_op)); /* cmp dword [lf_op], LF_NONE */
+			b4(e, LF_NONE);
+			over = jcc32(e, 5); /* jne: a record to lay CF and OF over */
+			ld(e, 8, RAX, CPU_OFF(rflags));
+			op_rr(e, 8, 0x81, 4, RAX); /* and rax, ~(CF | OF) */
+			b4(e, (u32)~(X86_CF | X86_OF));
+			op_rr(e, 8, 0x09, RDX, RAX); /* or rax, rdx */
+			st(e, 8, RAX, CPU_OFF(rflags));
+			done = jmp32(e);
+			patch(e, over);
+			st(e, 4, RDX, CPU_OFF(lf_cfof));
+			op_mem(e, 4, 0x81, 1, RBX, CPU_OFF(lf_op)); /* or dword [lf_op], LF_CFOF */
+			b4(e, LF_CFOF);
+			patch(e, done);
+		}
+		x->lf_kind = LF_NONE;
+		x->host_flags = false;
+		x->host_cf = false;
+		break;
+	}
 	case F_SHIFTCL: {
 		/* shift_rotate by CL: a masked count of 0 changes no flag and writes the register
 		   back (zero-extending a 32-bit one); else shift_reg_fast's record. The kind of
@@ -1623,9 +1701,11 @@ jit_fn jit_compile(struct jit *j, const struct block *b)
 		x.flags_dead = writes_all_flags(forms[i]) && k < n &&
 			       (writes_all_flags(forms[k]) ||
 				(forms[k] && (forms[k]->kind == F_INC || forms[k]->kind == F_DEC)));
-		/* A memory form's slow path joins with host_cf false: an INC/DEC after it would
-		   read CF from the record, so only a form that writes every flag makes it dead. */
-		if (alu_mem_writes_all_flags(forms[i]) && k < n && writes_all_flags(forms[k]))
+		/* A memory form's slow path joins with host_cf false, and a rotate leaves the host's
+		   flags to no one: an INC/DEC after either would read CF from the record, so only
+		   a form that writes every flag makes theirs dead. */
+		if ((alu_mem_writes_all_flags(forms[i]) || (forms[i] && forms[i]->kind == F_ROT)) &&
+		    k < n && writes_all_flags(forms[k]))
 			x.flags_dead = true;
 		gen_insn(&x, forms[i]);
 		rip = x.next;

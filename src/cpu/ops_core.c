@@ -249,6 +249,8 @@ void op_neg_m(struct cpu *c, const struct insn *d)
  */
 static always_inline u64 carry_in(struct cpu *c)
 {
+	if (unlikely(c->lf_op & LF_CFOF))
+		return c->lf_cfof & X86_CF;
 	switch (LF_KIND(c->lf_op)) {
 	case LF_NONE:
 		return c->rflags & X86_CF;

@@ -302,7 +302,7 @@ static void gen_insn(struct gen *g)
 		}
 		break;
 	}
-	case 14: { /* ADC/SBB register and immediate, SHL/SHR/SAR imm, NEG, NOT */
+	case 14: { /* ADC/SBB register and immediate, ROL/ROR/SHL/SHR/SAR imm, NEG, NOT */
 		unsigned m = dst_reg(), r = any_reg(), f = (unsigned)(rnd() % 4);
 		if (f == 0) {
 			unsigned g3 = (unsigned)(rnd() % 3);
@@ -318,8 +318,9 @@ static void gen_insn(struct gen *g)
 				modrm_reg(g, sbb ? 3 : 2, m);
 				imm(g, 1);
 			}
-		} else if (f == 1) {
-			unsigned sub = (unsigned)(4 + rnd() % 4);
+		} else if (f == 1) { /* ROL ROR (inline: LF_CFOF) SHL SHR SAL SAR */
+			static const unsigned subs[] = { 0, 1, 4, 5, 6, 7 };
+			unsigned sub = subs[rnd() % 6];
 			op(g, w, false, 0xc1, sub == 6 ? 4 : sub, m, false);
 			modrm_reg(g, sub == 6 ? 4 : sub, m);
 			e1(g, (u8)(rnd() % 70));
@@ -386,8 +387,9 @@ static void gen_insn(struct gen *g)
 		e1(g, 0xf4);
 		break;
 	}
-	case 20: { /* SHL/SHR/SAR by 1 (D1) */
-		unsigned m = dst_reg(), sub = (unsigned)(4 + rnd() % 4);
+	case 20: { /* ROL/ROR/SHL/SHR/SAR by 1 (D1) */
+		static const unsigned subs[] = { 0, 1, 4, 5, 6, 7 };
+		unsigned m = dst_reg(), sub = subs[rnd() % 6];
 		op(g, w, false, 0xd1, sub, m, false);
 		modrm_reg(g, sub, m);
 		break;
