@@ -114,7 +114,19 @@ static bool vcpu_wakes(struct vcpu *vcpu)
 {
 	struct x86_regs r;
 
-	if (vcpu->mp_state != VCPU_HALTED || !vcpu->intr)
+	if (vcpu->mp_state != VCPU_HALTED)
+		return false;
+	/*
+	 * A posted interrupt whose notification found the vCPU inside its slice (in_guest set, so
+	 * no eventfd kick: vcpu_run_once) and the vCPU then halting: PIR into IRR here, as KVM's
+	 * sync_pir_to_irr before it decides whether a vCPU can wake. vcpu_leave's store came
+	 * first, so the poster's ON and this load cannot both miss (the Dekker pairing).
+	 */
+	if (vcpu->pi_desc && vcpu->intc.sync &&
+	    (__atomic_load_n(&vcpu->pi_desc[PI_DESC_ON_BIT / 64], __ATOMIC_SEQ_CST) &
+	     (1ull << (PI_DESC_ON_BIT % 64))))
+		vcpu->intc.sync(vcpu->intc.opaque);
+	if (!vcpu->intr)
 		return false;
 	vcpu->vm->backend->get_regs(vcpu, &r);
 	return r.rflags & X86_IF;
