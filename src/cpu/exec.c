@@ -189,6 +189,9 @@ void bc_flush_jump_cache(struct cpu *c)
 		memset(bc->jc, 0, sizeof(bc->jc));
 	bc->jc_nfilled = 0;
 	memset(bc->jc_pages, 0, sizeof(bc->jc_pages));
+	/* The running block ends after this instruction: its jumps to blocks in its own page are
+	   linked without the jump cache (jit.c), and those were fetched through what is gone. */
+	c->break_block = 1;
 }
 
 static unsigned jc_page_bit(u64 lin)
@@ -244,6 +247,7 @@ void bc_flush_jump_cache_nonglobal(struct cpu *c)
 		}
 	}
 	bc->jc_nfilled = kept;
+	c->break_block = 1; /* as bc_flush_jump_cache */
 }
 
 void bc_flush_jump_cache_page(struct cpu *c, u64 lin)
@@ -295,6 +299,8 @@ static void block_drop(struct blockcache *bc, struct block *b)
 		*pp = b->ph_next;
 	b->valid = 0;
 	jc_unset(bc, b);
+	if (bc->jit)
+		jit_unlink(bc->jit, b);
 }
 
 void bc_invalidate_phys(struct cpu *c, u64 gpa, u64 size)
@@ -477,6 +483,7 @@ static struct block *block_build(struct cpu *c, u64 lin, u32 key)
 	b->n = (u16)n;
 	b->heat = 0;
 	b->jit = NULL;
+	b->links_in = NULL;
 	memcpy(b->insns, tmp, n * sizeof(struct insn));
 	if (b->valid)
 		block_insert(c, b);
@@ -499,6 +506,8 @@ static struct block *block_find_slow(struct cpu *c, u64 lin, u32 key)
 			   decoded instructions do not depend on either; compiled code embeds
 			   RIPs, so it goes. */
 			jc_unset(bc, b);
+			if (bc->jit)
+				jit_unlink(bc->jit, b);
 			b->lin = lin;
 			b->key = key;
 			b->jit = NULL;
@@ -543,6 +552,7 @@ static __attribute__((noinline)) struct block *block_compile(struct cpu *c, stru
 	bc_flush_all(bc);
 	nb = block_alloc(bc, bytes);
 	memmove(nb, b, bytes); /* the old place may overlap the new one */
+	nb->links_in = NULL;   /* the links went with the code */
 	block_insert(c, nb);
 	nb->jit = jit_compile(bc->jit, nb);
 	return nb;

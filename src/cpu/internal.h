@@ -93,6 +93,7 @@ int x86_decode(struct insn *d, const u8 *p, size_t avail, unsigned code_bits);
    not run (non-zero only when a handler set c->break_block). */
 typedef u32 (*jit_fn)(struct cpu *c);
 struct jit;
+struct jit_link;
 struct block;
 /* Compiled blocks enter the next compiled block themselves through the jump cache `jc` (the
    run loop's fast path, exec.c), keeping *blk_end current. NULL when there is no executable
@@ -103,6 +104,9 @@ void jit_destroy(struct jit *j);
    the arena is full (jit_full() then says so: flush every block and jit_reset()). */
 jit_fn jit_compile(struct jit *j, const struct block *b);
 bool jit_full(const struct jit *j);
+/* b's compiled code is no longer what its address runs (dropped, re-keyed): every jump patched
+   into it goes back to its probe. */
+void jit_unlink(struct jit *j, struct block *b);
 void jit_reset(struct jit *j);
 /* cpu_set_jit_stats: code compiled from now on keeps the counters (blocks compiled before do
    not: flush them). */
@@ -124,6 +128,7 @@ struct block {
 	u8 valid;
 	u8 heat;    /* executions so far, up to the compile threshold */
 	jit_fn jit; /* compiled code for this lin and key, or NULL */
+	struct jit_link *links_in; /* compiled jumps patched straight into jit (jit_unlink) */
 	struct block *ph_next;
 	struct block *page_next[2]; /* in the lists of the page of gpa and of gpa2 */
 	struct insn insns[];

@@ -10,8 +10,9 @@
  *
  * Contract (the run loop in exec.c relies on it):
  *   - A compiled block is `u32 fn(struct cpu *c)`. It behaves exactly as the run loop's inner loop
- *     over the same instructions: guest state, lazy flags, c->rip, c->insn and c->insn_rip are
- *     the same whenever a handler runs or the function returns. It returns how many of the
+ *     over the same instructions: guest state, lazy flags, c->rip, c->insn, c->insn_rip and the
+ *     block's end (blk_end) are the same whenever a handler runs, and guest state and c->rip
+ *     when the function returns (the run loop sets the rest anew). It returns how many of the
  *     block's instructions did not run (non-zero only when a handler set c->break_block).
  *   - Instructions the compiler knows (below) run inline and never fault: a memory access whose
  *     TLB entry does not allow the fast path runs the interpreter's handler for the whole
@@ -45,6 +46,7 @@
 #include "cpu/ops_core.h"
 
 #define JIT_ARENA (64ull << 20)
+#define JIT_LINKS (JIT_ARENA / 32) /* link records: more than the arena has jump sites */
 #define JIT_BLOCK_MAX (24u << 10) /* more than 64 instructions' worst case */
 #define JIT_FORMS 320                /* handler forms known (forms_init), by size */
 
@@ -68,6 +70,15 @@ struct jit {
 	unsigned nsites;
 	struct cpu_jit_site sites[JIT_SITES]; /* --stats: handler calls by instruction form */
 	FILE *perf_map; /* jit_perf_map() */
+	struct jit_link *links; /* JIT_LINKS records of patched same-page jumps (jit_link_add) */
+	size_t nlinks;
+};
+
+/* A jump in compiled code patched to enter a block's code directly (gen_chain_known): rel32
+   ends at `site`; 0 sends it back to the probe that follows it. */
+struct jit_link {
+	u8 *site;
+	struct jit_link *next; /* the target block's list (block.links_in) */
 };
 
 /* --- What an instruction is, by the handler the decoder chose --- */
@@ -504,10 +515,8 @@ struct ctx {
 	   instruction that is not flags_transparent() writes_all_flags()): skip recording them. */
 	bool flags_dead;
 	bool slow; /* gen_call is the slow path of an inline form (for --stats) */
-	/* The block being compiled and its host code after the link entry (a branch back to the
-	   block's start is a loop, gen_chain_known) */
+	/* The block being compiled (a jump within its page links without the jump cache) */
 	const struct block *self;
-	u8 *body;
 };
 
 /* inc qword [rbx + off] */
@@ -555,6 +564,13 @@ static void gen_call(struct ctx *x)
 		b1(e, 0xff);
 		b1(e, 0x00);
 	}
+	/* blk_end for icount on faults (exec.c icount_unretire): stored here, where a handler
+	   can fault, not at every block entry */
+	mov_imm(e, RAX, (u64)(uintptr_t)(x->self->insns + x->self->n));
+	mov_imm(e, RDI, (u64)(uintptr_t)x->j->blk_end);
+	b1(e, 0x48); /* mov [rdi], rax */
+	b1(e, 0x89);
+	b1(e, 0x07);
 	mov_imm(e, RSI, (u64)(uintptr_t)x->d);
 	st(e, 8, RSI, CPU_OFF(insn));
 	st_imm64(e, CPU_OFF(insn_rip), x->rip);
@@ -783,7 +799,8 @@ static bool gen_flags_for(struct ctx *x, unsigned cc)
 /*
  * Block to block. A compiled block starts with a prologue for the run loop (push rbx; mov rbx,
  * rdi) and jumps over its link entry, JIT_LINK_ENTRY bytes in, which does what the run loop
- * does before running a block (run_blocks: blk_end, icount, insn_rip) and falls into the body.
+ * does before running a block that matters to compiled code (icount; blk_end and insn_rip are
+ * set where a handler is called) and falls into the body.
  * A block ending in a branch enters the next compiled block through that entry, in the same host
  * frame, when the run loop would do nothing else first (no event, HLT, interrupt shadow or
  * timer due) and the jump cache has a compiled block for the target and key; else it returns
@@ -907,6 +924,41 @@ static void gen_chain(struct ctx *x)
 	gen_ret_counted(x, CPU_OFF(jit_stats.ret_nocode));
 }
 
+static u8 *jit_link_add(struct jit *j, u8 *site, struct block *b);
+
+/*
+ * A target in the block's own page: its code was fetched through the same translation as the
+ * block's (the block runs only while its page maps to the block's physical page, and a jump-cache
+ * flush ends the running block, exec.c), so the jump needs no jump-cache compare. It is a plain
+ * jmp, patched to the target's link entry the first time the probe finds it compiled
+ * (jit_link_add) and back to the probe when that code goes (jit_unlink): QEMU's goto_tb within
+ * a page.
+ */
+static void gen_chain_same_page(struct ctx *x, u64 target, u8 *work[2])
+{
+	struct emit *e = x->e;
+	u8 *site, *nocode[5];
+
+	site = jmp32(e); /* rel32 0: on to the probe below */
+	mov_imm(e, RDX, target);
+	st(e, 8, RDX, CPU_OFF(rip));
+	gen_probe(x, false, nocode);
+	op_rr(e, 8, 0x89, RCX, RDX); /* mov rdx, rcx: the block */
+	mov_imm(e, RSI, (u64)(uintptr_t)site);
+	mov_imm(e, RDI, (u64)(uintptr_t)x->j);
+	call_abs(e, (const void *)jit_link_add);
+	b1(e, 0xff); /* jmp rax: its link entry */
+	b1(e, 0xe0);
+	for (unsigned i = 0; i < 2; i++)
+		patch(e, work[i]);
+	mov_imm(e, RDX, target);
+	st(e, 8, RDX, CPU_OFF(rip));
+	gen_ret_counted(x, CPU_OFF(jit_stats.ret_work));
+	for (unsigned i = 0; i < 5; i++)
+		patch(e, nocode[i]);
+	gen_ret_counted(x, CPU_OFF(jit_stats.ret_nocode));
+}
+
 /* The block is done and goes on at `target`, known now: link (above). c->rip is stored only on
    the way back to the run loop. */
 static void gen_chain_known(struct ctx *x, u64 target)
@@ -916,21 +968,13 @@ static void gen_chain_known(struct ctx *x, u64 target)
 	struct block **slot = &x->j->jc[jc_index(target, x->key)];
 
 	gen_pending(x, work);
+	if ((target & PAGE_MASK) == (x->self->lin & PAGE_MASK)) {
+		gen_chain_same_page(x, target, work);
+		return;
+	}
 	b1(e, 0x48); /* mov rax, [slot] (moffs64) */
 	b1(e, 0xa1);
 	b8(e, (u64)(uintptr_t)slot);
-	if (target == x->self->lin) {
-		/* A loop: while the slot still holds this very block, go round again at its body;
-		   the link entry's blk_end and insn_rip stay as they are. */
-		u8 *other;
-		mov_imm(e, RCX, (u64)(uintptr_t)x->self);
-		op_rr(e, 8, 0x39, RCX, RAX); /* cmp rax, rcx */
-		other = jcc32(e, 0x5);
-		gen_block_count(x);
-		b1(e, 0xe9); /* jmp body */
-		b4(e, (u32)(x->body - (e->p + 4)));
-		patch(e, other);
-	}
 	b1(e, 0x48); /* mov rcx, imm64: the linked block, none yet (no block is at 1) */
 	b1(e, 0xb9);
 	b8(e, 1);
@@ -1567,6 +1611,10 @@ struct jit *jit_create(struct block **jc, const struct insn **blk_end)
 		free(j);
 		return NULL;
 	}
+	j->links = mmap(NULL, JIT_LINKS * sizeof(struct jit_link), PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (j->links == MAP_FAILED)
+		j->links = NULL; /* no same-page links: every such jump probes */
 	forms_init(j);
 	j->perf_map = jit_perf_map();
 	j->jc = jc;
@@ -1579,6 +1627,8 @@ void jit_destroy(struct jit *j)
 	if (!j)
 		return;
 	munmap(j->base, JIT_ARENA);
+	if (j->links)
+		munmap(j->links, JIT_LINKS * sizeof(struct jit_link));
 	if (j->perf_map)
 		fclose(j->perf_map);
 	free(j);
@@ -1626,6 +1676,39 @@ void jit_reset(struct jit *j)
 {
 	j->used = 0;
 	j->full = false;
+	j->nlinks = 0; /* the blocks holding the lists are gone with the code */
+}
+
+/*
+ * From compiled code, the first time a same-page jump finds its target compiled (gen_chain_known):
+ * patch the jump at `site` to b's link entry and list it with b, so that jit_unlink can undo it.
+ * Returns the link entry to jump to now. Without room for the record the jump stays unpatched
+ * and probes each time.
+ */
+static u8 *jit_link_add(struct jit *j, u8 *site, struct block *b)
+{
+	u8 *entry = (u8 *)(uintptr_t)b->jit + JIT_LINK_ENTRY;
+	s32 rel = (s32)(entry - site);
+
+	if (j->links && j->nlinks < JIT_LINKS) {
+		struct jit_link *l = &j->links[j->nlinks++];
+
+		l->site = site;
+		l->next = b->links_in;
+		b->links_in = l;
+		memcpy(site - 4, &rel, 4);
+	}
+	return entry;
+}
+
+void jit_unlink(struct jit *j, struct block *b)
+{
+	static const s32 probe = 0;
+
+	(void)j;
+	for (struct jit_link *l = b->links_in; l; l = l->next)
+		memcpy(l->site - 4, &probe, 4);
+	b->links_in = NULL;
 }
 
 void jit_set_stats(struct jit *j, bool on)
@@ -1673,17 +1756,10 @@ jit_fn jit_compile(struct jit *j, const struct block *b)
 	u8 *over = e.p++;
 	if (e.p - start != JIT_LINK_ENTRY)
 		abort();
-	/* The link entry: as the run loop before a block, blk_end = insns + n; icount += n;
-	   insn_rip = rip. */
+	/* The link entry: as the run loop before a block, icount += n. The run loop's blk_end
+	   and insn_rip matter only while a handler runs: gen_call sets them. */
 	gen_block_count(&x);
-	mov_imm(&e, RAX, (u64)(uintptr_t)(insns + n));
-	mov_imm(&e, RDI, (u64)(uintptr_t)j->blk_end);
-	b1(&e, 0x48); /* mov [rdi], rax */
-	b1(&e, 0x89);
-	b1(&e, 0x07);
-	st_imm64(&e, CPU_OFF(insn_rip), b->lin);
 	*over = (u8)(e.p - over - 1);
-	x.body = e.p;
 	const struct jit_form *forms[n];
 	for (unsigned i = 0; i < n; i++)
 		forms[i] = form_of(j, &insns[i]);
