@@ -232,8 +232,7 @@ void soft_set_regs(struct vcpu *vcpu, const struct x86_regs *regs)
 	   VMWRITE of the value already there would change nothing, vmcs.h guest_dirty). */
 	if (regs->gpr[R_RSP] != s->vmcs.guest_rsp)
 		VMCS_SET(&s->vmcs, GUEST_RSP, regs->gpr[R_RSP]);
-	if (regs->rip != s->vmcs.guest_rip)
-		VMCS_SET(&s->vmcs, GUEST_RIP, regs->rip);
+	vmcs_set_guest_rip(&s->vmcs, regs->rip);
 	if (((regs->rflags | X86_FIXED1) & 0x3f7fd7ull) != s->vmcs.guest_rflags)
 		VMCS_SET(&s->vmcs, GUEST_RFLAGS, (regs->rflags | X86_FIXED1) & 0x3f7fd7ull);
 }

@@ -139,6 +139,15 @@ void vmcs_write_exit_info(struct vmcs *v, u32 enc, u64 value);
 /* Write a field the VMM knows is supported and writable; aborts the process if it is not. */
 #define VMCS_SET(v, FIELD, value) vmcs_set_checked((v), (FIELD), (value), #FIELD)
 void vmcs_set_checked(struct vmcs *v, u32 enc, u64 value, const char *what);
+/* VMCS_SET(v, GUEST_RIP, rip) without the field lookup: the write an exit handler makes most
+   (natural width, a guest-state field: VMCS_DIRTY_RIP when it changes, as vmcs_store). */
+static inline void vmcs_set_guest_rip(struct vmcs *v, u64 rip)
+{
+	if (v->guest_rip != rip) {
+		v->guest_rip = rip;
+		v->guest_dirty |= VMCS_DIRTY_RIP;
+	}
+}
 
 /* Every supported field, one line "NAME = 0x...", for the stop report of an unexpected exit. */
 void vmcs_dump(const struct vmcs *v, FILE *f);
