@@ -49,6 +49,7 @@ KNOWN_WORKLOADS = {
     "tlb": "one read-modify-write per 4 KiB page over 64 MiB: every access misses any TLB",
     "call": "two nested near CALL/RET pairs per iteration",
     "branch": "an interpreter-like dispatch loop: a jump table and an LFSR-driven branch",
+    "sse": "SSE2 over a 4 KiB buffer: MOVDQA load and store, PADDD, PXOR, PSHUFD, ADDPS, MULPS",
     "vmexit": "one exiting instruction per iteration (CPUID, OUT/IN port 0x80, RDMSR/WRMSR "
               "IA32_MISC_ENABLE, MMIO load/store of the test device) minus a null loop: host ns "
               "per exit",

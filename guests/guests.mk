@@ -98,11 +98,12 @@ $(G)/demo/%.o: guests/demo/%.c guests/lib/lib.h
 
 # Link, refuse any SSE/x87/MMX/AVX instruction (no guest should use floating point by accident),
 # convert to ELF32. The guests that test the x87 and MMX themselves (GUEST_FPU_USERS) are only
-# refused SSE and AVX; those that test SSE and its state saving (GUEST_SIMD_USERS) nothing.
+# refused SSE and AVX; those that test SSE and its state saving, or measure it (bench-sse), are
+# refused nothing (GUEST_SIMD_USERS).
 GUEST_FPU_RE := %[xyz]mm[0-9]|%mm[0-7]|%st(\([0-7]\))?\b|\sf(ld|st|add|sub|mul|div|init|ninit|nstcw|ldcw|xsave|xrstor|comp?|ucom)|\s(x|f)(save|rstor)|\svzero
 GUEST_SIMD_RE := %[xyz]mm[0-9]|\svzero
 GUEST_FPU_USERS := fpu
-GUEST_SIMD_USERS := xsave
+GUEST_SIMD_USERS := xsave bench-sse
 define guest_link
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(1) $(GUEST_LDFLAGS) -T $(2) -o $@.full $(3)
