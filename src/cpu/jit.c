@@ -44,11 +44,12 @@
 #include "cpu/internal.h"
 #include "cpu/ops.h"
 #include "cpu/ops_core.h"
+#include "cpu/sse_ops.h"
 
 #define JIT_ARENA (64ull << 20)
 #define JIT_LINKS (JIT_ARENA / 32) /* link records: more than the arena has jump sites */
 #define JIT_BLOCK_MAX (24u << 10) /* more than 64 instructions' worst case */
-#define JIT_FORMS 320                /* handler forms known (forms_init), by size */
+#define JIT_FORMS 448                /* handler forms known (forms_init), by size */
 
 #define JIT_SITES 1024 /* handler-call sites told apart by --stats; the last is "the rest" */
 
@@ -131,6 +132,10 @@ enum form_kind {
 	F_ADC_RRM,  /* ADC/SBB reg op= rm (register) */
 	F_ADC_RI,   /* ADC/SBB rm op= imm (register) */
 	F_ROT,      /* ROL/ROR register, 1 or imm8 (form_of: from the shift forms) */
+	F_SSE_OP,    /* SSE2 integer/bitwise xmm op= xmm/m128 (op: the host's 66 0F opcode) */
+	F_SSE_PSHUFD, /* PSHUFD xmm, xmm/m128, imm8 */
+	F_SSE_LOAD,  /* MOVDQA/MOVDQU/MOVAPS/... xmm, xmm/m128 (op 1: aligned) */
+	F_SSE_STORE, /* the same, xmm/m128, xmm */
 };
 
 enum { OP_ADD, OP_OR, OP_AND, OP_SUB, OP_XOR, OP_CMP, OP_TEST };
@@ -237,6 +242,26 @@ static void forms_init(struct jit *j)
 	forms_add(j, op_movzx_r_m, F_MOVX_RM, 0);
 	forms_add(j, op_movsx_r_rm, F_MOVX_RR, 1);
 	forms_add(j, op_movsx_r_m, F_MOVX_RM, 1);
+	/* SSE (issue 13): the 128-bit moves and the integer and bitwise SSE2 operations the
+	   handler does lane by lane, which the host does in one instruction; no MXCSR in any. The
+	   bitwise handlers serve ANDPS/ANDNPS/ORPS/XORPS and the PD forms too (the same bits).
+	   Every operand size: SSE has none of its own (66 makes d->osz 2, REX.W 8). */
+	static const struct {
+		insn_fn fn;
+		u8 opc;
+	} sse[] = {
+		{ sse_paddb, 0xfc }, { sse_paddw, 0xfd }, { sse_paddd, 0xfe }, { sse_paddq, 0xd4 },
+		{ sse_psubb, 0xf8 }, { sse_psubw, 0xf9 }, { sse_psubd, 0xfa }, { sse_psubq, 0xfb },
+		{ sse_pand, 0xdb },  { sse_pandn, 0xdf }, { sse_por, 0xeb },	{ sse_pxor, 0xef },
+		{ sse_pcmpeqb, 0x74 }, { sse_pcmpeqw, 0x75 }, { sse_pcmpeqd, 0x76 },
+	};
+	for (unsigned i = 0; i < ARRAY_SIZE(sse); i++)
+		forms_add_all(j, sse[i].fn, F_SSE_OP, sse[i].opc);
+	forms_add_all(j, sse_pshufd, F_SSE_PSHUFD, 0);
+	forms_add_all(j, sse_load_a, F_SSE_LOAD, 1);
+	forms_add_all(j, sse_load_u, F_SSE_LOAD, 0);
+	forms_add_all(j, sse_store_a, F_SSE_STORE, 1);
+	forms_add_all(j, sse_store_u, F_SSE_STORE, 0);
 	forms_add_narrow(j, op_mov_rm_r, F_MOVN_RR, 0);
 	forms_add_narrow(j, op_mov_r_rm, F_MOVN_RR, 0);
 	forms_add_narrow(j, op_mov_m_r, F_MOVN_MR, 0);
@@ -292,6 +317,8 @@ static const struct jit_form *form_of(const struct jit *j, const struct insn *d)
 				return NULL; /* a zero count changes nothing: the handler knows */
 			if (f->kind == F_SHIFTCL && (d->mem || d->sub < 4))
 				return NULL; /* rotates and memory operands */
+			if (f->kind == F_SSE_PSHUFD && (d->pfx & (PFX_F2 | PFX_F3)))
+				return NULL; /* PSHUFLW, PSHUFHW */
 			return f;
 		}
 	}
@@ -661,6 +688,72 @@ static u8 *gen_tlb(struct ctx *x, bool write, unsigned size)
 	u8 *miss = jcc32(e, 0x5);                    /* jne */
 	op_mem(e, 8, 0x03, RAX, RCX, 16);            /* add rax, [rcx + host] */
 	return miss;
+}
+
+/* --- SSE (issue 13) --- */
+
+static s32 xmm_off(unsigned r)
+{
+	return CPU_OFF(fpu.xmm) + 16 * (s32)r;
+}
+
+/* [pfx] 0F opc with host XMM register xr and [base + disp32], or [rax] when base is RAX. */
+static void sse_op_mem(struct emit *e, u8 pfx, u8 opc, unsigned xr, unsigned base, s32 disp)
+{
+	if (pfx)
+		b1(e, pfx);
+	b1(e, 0x0f);
+	b1(e, opc);
+	if (base == RAX) {
+		b1(e, (u8)(xr << 3)); /* mod 00, rm rax */
+		return;
+	}
+	b1(e, (u8)(0x80 | xr << 3 | base));
+	b4(e, (u32)disp);
+}
+
+/*
+ * SSE availability as sse_check tests it (CR0.EM, CR0.TS, CR4.OSFXSR: #UD or #NM from the
+ * handler), and for a memory operand rax = its host address after an aligned check when
+ * `aligned` (legacy SSE's 128-bit operands, #GP(0) from the handler) and the TLB probe: every
+ * way to the handler goes into slow[], *n of them.
+ */
+static void gen_sse_prologue(struct ctx *x, bool mem, bool write, bool aligned, u8 *slow[4],
+			     unsigned *n)
+{
+	struct emit *e = x->e;
+
+	op_mem(e, 4, 0xf7, 0, RBX, CPU_OFF(cr0)); /* test dword [cr0], EM | TS */
+	b4(e, CR0_EM | CR0_TS);
+	slow[(*n)++] = jcc32(e, 0x5);
+	op_mem(e, 4, 0xf7, 0, RBX, CPU_OFF(cr4)); /* test dword [cr4], OSFXSR */
+	b4(e, CR4_OSFXSR);
+	slow[(*n)++] = jcc32(e, 0x4);
+	if (!mem)
+		return;
+	gen_ea(x, true);
+	if (aligned) {
+		b1(e, 0xa8); /* test al, 15 */
+		b1(e, 15);
+		slow[(*n)++] = jcc32(e, 0x5);
+	}
+	slow[(*n)++] = gen_tlb(x, write, 16);
+}
+
+/* gen_slow for several ways in; the handler leaves the lazy flags alone (SSE writes none). */
+static void gen_sse_slow(struct ctx *x, u8 *slow[4], unsigned n)
+{
+	u8 *done = jmp32(x->e);
+	unsigned kind = x->lf_kind, size = x->lf_size;
+
+	for (unsigned i = 0; i < n; i++)
+		patch(x->e, slow[i]);
+	gen_slow_call(x);
+	patch(x->e, done);
+	x->lf_kind = kind;
+	x->lf_size = size;
+	x->host_flags = false; /* the tests above changed the host's flags */
+	x->host_cf = false;
 }
 
 /* The slow path of a memory form: the interpreter's handler; both paths meet after it. */
@@ -1417,6 +1510,53 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		x->host_flags = false;
 		x->host_cf = false;
 		break;
+	}
+	case F_SSE_OP:
+	case F_SSE_PSHUFD:
+	case F_SSE_LOAD: {
+		/* xmm1 = the source (an XMM register, or 16 bytes of memory); then the host's own
+		   instruction (SDM vol. 2: PADDx/PSUBx/PAND/PANDN/POR/PXOR/PCMPEQx/PSHUFD do on
+		   the host what the handler does lane by lane) into xmm0, stored to XMM[reg] */
+		u8 *slow[4];
+		unsigned n = 0;
+		gen_sse_prologue(x, d->mem, false, f->kind != F_SSE_LOAD || f->op, slow, &n);
+		if (d->mem)
+			sse_op_mem(e, 0xf3, 0x6f, 1, RAX, 0); /* movdqu xmm1, [rax] */
+		else
+			sse_op_mem(e, 0xf3, 0x6f, 1, RBX, xmm_off(d->rm));
+		if (f->kind == F_SSE_LOAD) {
+			sse_op_mem(e, 0xf3, 0x7f, 1, RBX, xmm_off(d->reg)); /* movdqu [reg], xmm1 */
+		} else {
+			if (f->kind == F_SSE_OP) {
+				sse_op_mem(e, 0xf3, 0x6f, 0, RBX, xmm_off(d->reg));
+				b1(e, 0x66); /* op xmm0, xmm1 */
+				b1(e, 0x0f);
+				b1(e, f->op);
+				b1(e, 0xc1);
+			} else {
+				b1(e, 0x66); /* pshufd xmm0, xmm1, imm8 */
+				b1(e, 0x0f);
+				b1(e, 0x70);
+				b1(e, 0xc1);
+				b1(e, (u8)d->imm);
+			}
+			sse_op_mem(e, 0xf3, 0x7f, 0, RBX, xmm_off(d->reg)); /* movdqu [reg], xmm0 */
+		}
+		gen_sse_slow(x, slow, n);
+		return;
+	}
+	case F_SSE_STORE: {
+		/* XMM[reg] to an XMM register (ModRM.rm) or 16 bytes of memory */
+		u8 *slow[4];
+		unsigned n = 0;
+		gen_sse_prologue(x, d->mem, true, f->op, slow, &n);
+		sse_op_mem(e, 0xf3, 0x6f, 0, RBX, xmm_off(d->reg)); /* movdqu xmm0, [reg] */
+		if (d->mem)
+			sse_op_mem(e, 0xf3, 0x7f, 0, RAX, 0); /* movdqu [rax], xmm0 */
+		else
+			sse_op_mem(e, 0xf3, 0x7f, 0, RBX, xmm_off(d->rm));
+		gen_sse_slow(x, slow, n);
+		return;
 	}
 	case F_SHIFTCL: {
 		/* shift_rotate by CL: a masked count of 0 changes no flag and writes the register

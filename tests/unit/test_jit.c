@@ -104,7 +104,7 @@ static void box_init(struct box *b, unsigned jit)
 	w64(b->ram, PML4 + 0x2000, 0x83); /* 2 MiB page at 0 */
 	s.cr0 = CR0_PE | CR0_ET | CR0_PG;
 	s.cr3 = PML4;
-	s.cr4 = CR4_PAE;
+	s.cr4 = CR4_PAE | CR4_OSFXSR; /* SSE on; random_blocks sets CR0.TS now and then */
 	s.efer = EFER_LME | EFER_LMA;
 	cpu_set_sregs(b->c, &s);
 	memset(&ctl, 0, sizeof(ctl));
@@ -200,7 +200,7 @@ static void gen_insn(struct gen *g)
 {
 	static const u8 alu_mr[] = { 0x01, 0x09, 0x21, 0x29, 0x31, 0x39, 0x85 };
 	static const u8 alu_rm[] = { 0x03, 0x0b, 0x23, 0x2b, 0x33, 0x3b };
-	unsigned w = rnd() % 3 ? 8 : 4, k = (unsigned)(rnd() % 32);
+	unsigned w = rnd() % 3 ? 8 : 4, k = (unsigned)(rnd() % 33);
 	bool fs = rnd() % 6 == 0;
 
 	switch (k) {
@@ -540,6 +540,31 @@ static void gen_insn(struct gen *g)
 			e1(g, (u8)(rnd() % 2 ? rnd() % 40 : rnd()));
 		break;
 	}
+	case 32: { /* SSE: 128-bit moves and SSE2 integer/bitwise ops (inline), register or memory
+		      operand, aligned or not (#GP for the aligned forms); PSHUFD/LW/HW */
+		static const u8 ops[] = { 0xfc, 0xfd, 0xfe, 0xd4, 0xf8, 0xf9, 0xfa, 0xfb, 0xdb, 0xdf,
+					  0xeb, 0xef, 0x74, 0x75, 0x76, 0x70, 0x6f, 0x7f, 0x28,
+					  0x29, 0x10, 0x11, 0x54, 0x55, 0x56, 0x57 };
+		u8 o = ops[rnd() % sizeof(ops)], pfx = 0x66;
+		unsigned r = any_reg(), m = any_reg();
+		bool mem = rnd() % 2;
+		if (o == 0x6f || o == 0x7f || o == 0x70)
+			pfx = (u8[]){ 0x66, 0x66, 0xf3, 0xf2 }[rnd() % 4]; /* MOVDQU, PSHUFHW/LW */
+		else if (o == 0x28 || o == 0x29 || o == 0x10 || o == 0x11 || (o >= 0x54 && o <= 0x57))
+			pfx = rnd() % 2 ? 0x66 : 0; /* the PS forms have none */
+		if ((o == 0x6f || o == 0x7f) && pfx == 0xf2)
+			pfx = 0x66;
+		if (pfx)
+			e1(g, pfx);
+		op(g, 4, false, o, r, mem ? 0 : m, true);
+		if (mem)
+			modrm_mem(g, r, false, o == 0x70);
+		else
+			modrm_reg(g, r, m);
+		if (o == 0x70)
+			e1(g, (u8)rnd());
+		break;
+	}
 	case 16: /* CF from the flag instructions: STC CLC CMC */
 		e1(g, (u8)(0xf8 + rnd() % 2 * 1 + (rnd() % 3 == 0 ? 4 : 0)));
 		if (g->buf[g->n - 1] == 0xfc || g->buf[g->n - 1] == 0xfd)
@@ -588,6 +613,13 @@ static bool same(struct box *a, struct box *b, const char *what, unsigned iter)
 		  cpu_icount(a->c) == cpu_icount(b->c) &&
 		  !memcmp(a->ram + DATA, b->ram + DATA, 0x2000) &&
 		  !memcmp(a->ram + STACK - 0x1000, b->ram + STACK - 0x1000, 0x2000);
+	struct x86_fpu fa, fb;
+	cpu_get_fpu(a->c, &fa);
+	cpu_get_fpu(b->c, &fb);
+	if (memcmp(fa.xmm, fb.xmm, sizeof(fa.xmm))) {
+		fprintf(stderr, "%s %u: XMM registers differ\n", what, iter);
+		ok = false;
+	}
 	if (!ok) {
 		fprintf(stderr, "%s %u: rip %#llx/%#llx rflags %#llx/%#llx icount %llu/%llu\n", what,
 			iter, (unsigned long long)ra.rip, (unsigned long long)rb.rip,
@@ -644,6 +676,14 @@ static void random_blocks(void)
 		for (unsigned i = 0; i < sizeof(data); i += 8)
 			memcpy(data + i, &(u64){ rnd() }, 8);
 		u64 fl = (rnd() & X86_ARITH_FLAGS) | X86_FIXED1;
+		/* One block in eight with CR0.TS set: SSE raises #NM (compiled code tests it) */
+		bool ts = rnd() % 8 == 0;
+		for (struct box *x = &a; x; x = x == &a ? &b : NULL) {
+			struct x86_sregs sr;
+			cpu_get_sregs(x->c, &sr);
+			sr.cr0 = ts ? sr.cr0 | CR0_TS : sr.cr0 & ~(u64)CR0_TS;
+			cpu_set_sregs(x->c, &sr);
+		}
 		load(&a, &g, regs, fl, data);
 		load(&b, &g, regs, fl, data);
 		run(&a);
