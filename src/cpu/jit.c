@@ -1027,7 +1027,7 @@ static u8 *jit_link_add(struct jit *j, u8 *site, struct block *b);
  * (jit_link_add) and back to the probe when that code goes (jit_unlink): QEMU's goto_tb within
  * a page.
  */
-static void gen_chain_same_page(struct ctx *x, u64 target, u8 *work[2])
+static void gen_chain_same_page(struct ctx *x, u64 target, u8 *work[2], unsigned nwork)
 {
 	struct emit *e = x->e;
 	u8 *site, *nocode[5];
@@ -1042,11 +1042,13 @@ static void gen_chain_same_page(struct ctx *x, u64 target, u8 *work[2])
 	call_abs(e, (const void *)jit_link_add);
 	b1(e, 0xff); /* jmp rax: its link entry */
 	b1(e, 0xe0);
-	for (unsigned i = 0; i < 2; i++)
-		patch(e, work[i]);
-	mov_imm(e, RDX, target);
-	st(e, 8, RDX, CPU_OFF(rip));
-	gen_ret_counted(x, CPU_OFF(jit_stats.ret_work));
+	if (nwork) {
+		for (unsigned i = 0; i < nwork; i++)
+			patch(e, work[i]);
+		mov_imm(e, RDX, target);
+		st(e, 8, RDX, CPU_OFF(rip));
+		gen_ret_counted(x, CPU_OFF(jit_stats.ret_work));
+	}
 	for (unsigned i = 0; i < 5; i++)
 		patch(e, nocode[i]);
 	gen_ret_counted(x, CPU_OFF(jit_stats.ret_nocode));
@@ -1059,10 +1061,21 @@ static void gen_chain_known(struct ctx *x, u64 target)
 	struct emit *e = x->e;
 	u8 *work[2], *nocode[5], *slow, *linked_b, *linked_jmp;
 	struct block **slot = &x->j->jc[jc_index(target, x->key)];
+	unsigned nwork = 0;
 
-	gen_pending(x, work);
+	/*
+	 * Pending work is looked at on backward edges only (and by gen_chain's indirect ones): a
+	 * cycle of blocks has one, since a forward edge raises RIP, so an event or timer waits at
+	 * most one run of forward jumps (each block straight-line code) past where the run loop
+	 * would have seen it. An interrupt may be taken at any instruction boundary (SDM vol. 3A
+	 * 6.6); a later one is what a busier CPU gives too.
+	 */
+	if (target <= x->rip) {
+		gen_pending(x, work);
+		nwork = 2;
+	}
 	if ((target & PAGE_MASK) == (x->self->lin & PAGE_MASK)) {
-		gen_chain_same_page(x, target, work);
+		gen_chain_same_page(x, target, work, nwork);
 		return;
 	}
 	b1(e, 0x48); /* mov rax, [slot] (moffs64) */
@@ -1089,11 +1102,13 @@ static void gen_chain_known(struct ctx *x, u64 target)
 	b1(e, 0x89);
 	b1(e, 0x0f);
 	gen_enter_rsi(x);
-	for (unsigned i = 0; i < 2; i++)
-		patch(e, work[i]);
-	mov_imm(e, RDX, target);
-	st(e, 8, RDX, CPU_OFF(rip));
-	gen_ret_counted(x, CPU_OFF(jit_stats.ret_work));
+	if (nwork) {
+		for (unsigned i = 0; i < nwork; i++)
+			patch(e, work[i]);
+		mov_imm(e, RDX, target);
+		st(e, 8, RDX, CPU_OFF(rip));
+		gen_ret_counted(x, CPU_OFF(jit_stats.ret_work));
+	}
 	for (unsigned i = 0; i < 5; i++)
 		patch(e, nocode[i]);
 	gen_ret_counted(x, CPU_OFF(jit_stats.ret_nocode));
