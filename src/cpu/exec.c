@@ -79,23 +79,23 @@ static inline bool vector_has_error(u8 v)
 }
 
 /* The block's instructions from the one executing on did not retire (a fault or exit leaves
-   the block): off icount, and off the compiled count when compiled code was running. */
+   the block): off icount, and off the compiled count when compiled code was running. The
+   block is left: in_jit goes too. */
 static inline void icount_unretire_from(struct cpu *c, const struct insn *from)
 {
-	c->icount -= (u64)(c->bc->blk_end - from);
-	if (c->in_jit)
-		c->jit_stats.compiled -= (u64)(c->bc->blk_end - from);
+	if (from) {
+		c->icount -= (u64)(c->bc->blk_end - from);
+		if (c->in_jit)
+			c->jit_stats.compiled -= (u64)(c->bc->blk_end - from);
+	}
+	c->insn = NULL;
 	c->in_jit = 0;
 }
 
 /* The instruction being executed did not retire. */
 static inline void icount_unretire(struct cpu *c)
 {
-	if (c->insn) {
-		icount_unretire_from(c, c->insn);
-		c->insn = NULL;
-	}
-	c->in_jit = 0;
+	icount_unretire_from(c, c->insn);
 }
 
 noreturn void cpu_fault(struct cpu *c, u8 vector, u32 error)
@@ -147,10 +147,7 @@ noreturn void cpu_vmexit_trap(struct cpu *c, u32 reason, u64 qual)
 	e->reason = reason;
 	e->qual = qual;
 	e->rip = c->rip;
-	if (c->insn)
-		icount_unretire_from(c, c->insn + 1);
-	c->insn = NULL;
-	c->in_jit = 0;
+	icount_unretire_from(c, c->insn ? c->insn + 1 : NULL);
 	c->exiting = 1;
 	longjmp(c->jb, 1);
 }
