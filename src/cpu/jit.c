@@ -1019,6 +1019,25 @@ static void gen_chain(struct ctx *x)
 
 static u8 *jit_link_add(struct jit *j, u8 *site, struct block *b);
 
+/* A known target's ways back to the run loop: pending work (nwork of them) and no compiled
+   block; c->rip = target on either. */
+static void gen_chain_returns(struct ctx *x, u64 target, u8 *work[2], unsigned nwork,
+			      u8 *nocode[5])
+{
+	struct emit *e = x->e;
+
+	if (nwork) {
+		for (unsigned i = 0; i < nwork; i++)
+			patch(e, work[i]);
+		mov_imm(e, RDX, target);
+		st(e, 8, RDX, CPU_OFF(rip));
+		gen_ret_counted(x, CPU_OFF(jit_stats.ret_work));
+	}
+	for (unsigned i = 0; i < 5; i++)
+		patch(e, nocode[i]);
+	gen_ret_counted(x, CPU_OFF(jit_stats.ret_nocode));
+}
+
 /*
  * A target in the block's own page: its code was fetched through the same translation as the
  * block's (the block runs only while its page maps to the block's physical page, and a jump-cache
@@ -1042,16 +1061,7 @@ static void gen_chain_same_page(struct ctx *x, u64 target, u8 *work[2], unsigned
 	call_abs(e, (const void *)jit_link_add);
 	b1(e, 0xff); /* jmp rax: its link entry */
 	b1(e, 0xe0);
-	if (nwork) {
-		for (unsigned i = 0; i < nwork; i++)
-			patch(e, work[i]);
-		mov_imm(e, RDX, target);
-		st(e, 8, RDX, CPU_OFF(rip));
-		gen_ret_counted(x, CPU_OFF(jit_stats.ret_work));
-	}
-	for (unsigned i = 0; i < 5; i++)
-		patch(e, nocode[i]);
-	gen_ret_counted(x, CPU_OFF(jit_stats.ret_nocode));
+	gen_chain_returns(x, target, work, nwork, nocode);
 }
 
 /* The block is done and goes on at `target`, known now: link (above). c->rip is stored only on
@@ -1102,16 +1112,7 @@ static void gen_chain_known(struct ctx *x, u64 target)
 	b1(e, 0x89);
 	b1(e, 0x0f);
 	gen_enter_rsi(x);
-	if (nwork) {
-		for (unsigned i = 0; i < nwork; i++)
-			patch(e, work[i]);
-		mov_imm(e, RDX, target);
-		st(e, 8, RDX, CPU_OFF(rip));
-		gen_ret_counted(x, CPU_OFF(jit_stats.ret_work));
-	}
-	for (unsigned i = 0; i < 5; i++)
-		patch(e, nocode[i]);
-	gen_ret_counted(x, CPU_OFF(jit_stats.ret_nocode));
+	gen_chain_returns(x, target, work, nwork, nocode);
 }
 
 /* Branch to `target` or fall through to x->next, then on to the next block. */
