@@ -1733,8 +1733,9 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		}
 		if (!gen_flags_for(x, f->op)) {
 			/* The kind is known at run time only (after a handler): ask flags.c, which
-			   has no side effects, and branch on its answer; the handler would have sent
-			   the block back to the run loop. */
+			   changes no guest state (under LF_CFOF it materializes the flags, the same
+			   values), and branch on its answer; the handler would have sent the block
+			   back to the run loop. */
 			op_rr(e, 8, 0x89, RBX, RDI); /* mov rdi, rbx */
 			mov_imm(e, RSI, f->op);
 			call_abs(e, (const void *)flags_cond);
