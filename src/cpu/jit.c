@@ -740,36 +740,28 @@ static void gen_sse_prologue(struct ctx *x, bool mem, bool write, bool aligned, 
 	slow[(*n)++] = gen_tlb(x, write, 16);
 }
 
-/* gen_slow for several ways in; the handler leaves the lazy flags alone (SSE writes none). */
-static void gen_sse_slow(struct ctx *x, u8 *slow[4], unsigned n)
+/* The slow path of an inline form, entered from the n jumps in miss[]: the interpreter's
+   handler; both paths meet after it. */
+static void gen_slow_from(struct ctx *x, u8 *const miss[], unsigned n)
 {
 	u8 *done = jmp32(x->e);
 	unsigned kind = x->lf_kind, size = x->lf_size;
 
 	for (unsigned i = 0; i < n; i++)
-		patch(x->e, slow[i]);
+		patch(x->e, miss[i]);
 	gen_slow_call(x);
 	patch(x->e, done);
-	x->lf_kind = kind;
-	x->lf_size = size;
-	x->host_flags = false; /* the tests above changed the host's flags */
-	x->host_cf = false;
-}
-
-/* The slow path of a memory form: the interpreter's handler; both paths meet after it. */
-static void gen_slow(struct ctx *x, u8 *miss)
-{
-	u8 *done = jmp32(x->e);
-	unsigned kind = x->lf_kind, size = x->lf_size;
-
-	patch(x->e, miss);
-	gen_slow_call(x);
-	patch(x->e, done);
-	/* The handler leaves the lazy flags as the fast path does. */
+	/* The handler leaves the lazy flags as the fast path does (the host's are gone). */
 	x->lf_kind = kind;
 	x->lf_size = size;
 	x->host_flags = false;
 	x->host_cf = false;
+}
+
+/* The slow path of a memory form with one way in (its TLB probe's miss). */
+static void gen_slow(struct ctx *x, u8 *miss)
+{
+	gen_slow_from(x, &miss, 1);
 }
 
 /* Lazy-flag record of an ALU result in rcx (a in rcx before, b in rdx), host op included. */
@@ -1558,7 +1550,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 			}
 			sse_op_mem(e, 0xf3, 0x7f, 0, RBX, xmm_off(d->reg)); /* movdqu [reg], xmm0 */
 		}
-		gen_sse_slow(x, slow, n);
+		gen_slow_from(x, slow, n);
 		return;
 	}
 	case F_SSE_STORE: {
@@ -1571,7 +1563,7 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 			sse_op_mem(e, 0xf3, 0x7f, 0, RAX, 0); /* movdqu [rax], xmm0 */
 		else
 			sse_op_mem(e, 0xf3, 0x7f, 0, RBX, xmm_off(d->rm));
-		gen_sse_slow(x, slow, n);
+		gen_slow_from(x, slow, n);
 		return;
 	}
 	case F_SHIFTCL: {
