@@ -367,8 +367,7 @@ static bool board_lapic_sync(void *opaque)
 		return false;
 	/* Posted interrupts the CPU has not taken (the vCPU waited in the run loop): into IRR
 	   now, as KVM's sync_pir_to_irr does before it decides whether a vCPU can wake. */
-	if (vcpu->pi_desc && (__atomic_load_n(&vcpu->pi_desc[PI_DESC_ON_BIT / 64], __ATOMIC_SEQ_CST) &
-			      (1ull << (PI_DESC_ON_BIT % 64)))) {
+	if (vcpu_posted_pending(vcpu)) {
 		u64 pir[4];
 
 		__atomic_fetch_and(&vcpu->pi_desc[PI_DESC_ON_BIT / 64],

@@ -122,9 +122,7 @@ static bool vcpu_wakes(struct vcpu *vcpu)
 	 * sync_pir_to_irr before it decides whether a vCPU can wake. vcpu_leave's store came
 	 * first, so the poster's ON and this load cannot both miss (the Dekker pairing).
 	 */
-	if (vcpu->pi_desc && vcpu->intc.sync &&
-	    (__atomic_load_n(&vcpu->pi_desc[PI_DESC_ON_BIT / 64], __ATOMIC_SEQ_CST) &
-	     (1ull << (PI_DESC_ON_BIT % 64))))
+	if (vcpu->intc.sync && vcpu_posted_pending(vcpu))
 		vcpu->intc.sync(vcpu->intc.opaque);
 	if (!vcpu->intr)
 		return false;

@@ -129,6 +129,15 @@ struct vcpu {
 	struct shadow_mmu *shadow; /* shadow paging, with EPT off (vmm/shadow.h); else NULL */
 };
 
+/* The vCPU's posted-interrupt descriptor has ON set: interrupts posted that the CPU has not
+   taken (SDM vol. 3C 30.6). A sequentially consistent load, for the poster's handshake. */
+static inline bool vcpu_posted_pending(const struct vcpu *vcpu)
+{
+	return vcpu->pi_desc && (__atomic_load_n(&vcpu->pi_desc[PI_DESC_ON_BIT / 64],
+						 __ATOMIC_SEQ_CST) &
+				 (1ull << (PI_DESC_ON_BIT % 64)));
+}
+
 /* The --vmx what-if switches (vmm/policy.c): bit n of `set` = switch n was given, of `on` = on. */
 struct vmm_policy {
 	u64 set, on;
