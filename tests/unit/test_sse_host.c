@@ -19,8 +19,9 @@
  * Half the blocks run interpreted, half compiled at their first run (jit.c inlines the SSE
  * moves and integer SSE2 operations: those meet the host here too).
  *
- * The run count: TEST_SSE_HOST_BLOCKS blocks (environment, default 20000) of 24 instructions;
- * `make check` runs the default, longer runs are for the report (docs/cpu.md, "SSE").
+ * The run count: TEST_SSE_HOST_BLOCKS blocks (environment, default 20000) of 24 instructions, or
+ * `test_sse_host BLOCKS [SEED]` (as test_fpu_host); `make check` runs the default, longer runs
+ * with other seeds are for the report (docs/cpu.md, "SSE").
  */
 #define _GNU_SOURCE /* REG_RIP and friends (ucontext.h) */
 #include <setjmp.h>
@@ -642,10 +643,11 @@ static void one_block(struct box *b, u8 *data)
 
 static bool host_aes, host_pclmul, host_crc32;
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const char *env = getenv("TEST_SSE_HOST_BLOCKS");
-	unsigned long blocks = env ? strtoul(env, NULL, 0) : 20000;
+	unsigned long blocks = argc > 1 ? strtoul(argv[1], NULL, 0) :
+				   env ? strtoul(env, NULL, 0) : 20000;
 	struct sigaction sa;
 	struct box b;
 	u8 *data;
@@ -662,6 +664,8 @@ int main(void)
 		printf("test_sse_host: 0 passed, 0 failed (no executable memory: skipped)\n");
 		return 0;
 	}
+	if (argc > 2)
+		rng = strtoull(argv[2], NULL, 0) ?: rng; /* xorshift's state must not be 0 */
 	box_init(&b);
 	host_aes = sse_host_has_aes;
 	host_pclmul = sse_host_has_pclmul;
