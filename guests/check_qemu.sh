@@ -4,7 +4,8 @@
 #   guests/check_qemu.sh [tcg|kvm]      (QEMU_CPU=qemu64 for a smaller CPU model)
 # Reads tests/guests.list. On QEMU, "triple" means QEMU exits 0 (-no-reboot), "halt" guests are
 # skipped (QEMU would wait forever), sdmstrict, nested and nested_off (TCG has no VMX to offer a
-# guest hypervisor; it also hangs on nested_off's CR4.VMXE check) are expected to FAIL on TCG,
+# guest hypervisor; it also hangs on nested_off's CR4.VMXE check) and v86_32 (TCG checks no
+# segment limits) are expected to FAIL on TCG,
 # and with kvm only
 # kvm-ok guests run. One line per guest, then "N passed, M failed".
 accel=${1:-tcg}

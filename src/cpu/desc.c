@@ -111,7 +111,7 @@ static void store_sel(struct cpu *c, const struct insn *d, u16 sel)
 
 void op_sldt(struct cpu *c, const struct insn *d)
 {
-	if (c->mode == MODE_REAL)
+	if (seg_real(c))
 		cpu_ud(c);
 	desc_table_exit(c, d, EXIT_REASON_LDTR_TR, 0);
 	store_sel(c, d, c->seg[SEG_LDTR].sel);
@@ -119,7 +119,7 @@ void op_sldt(struct cpu *c, const struct insn *d)
 
 void op_str(struct cpu *c, const struct insn *d)
 {
-	if (c->mode == MODE_REAL)
+	if (seg_real(c))
 		cpu_ud(c);
 	desc_table_exit(c, d, EXIT_REASON_LDTR_TR, 1);
 	store_sel(c, d, c->seg[SEG_TR].sel);
@@ -156,7 +156,7 @@ void op_lldt(struct cpu *c, const struct insn *d)
 	struct x86_segment s;
 	u16 sel;
 
-	if (c->mode == MODE_REAL)
+	if (seg_real(c))
 		cpu_ud(c);
 	need_cpl0(c);
 	desc_table_exit(c, d, EXIT_REASON_LDTR_TR, 2);
@@ -179,7 +179,7 @@ void op_ltr(struct cpu *c, const struct insn *d)
 	u64 raw;
 	u16 sel;
 
-	if (c->mode == MODE_REAL)
+	if (seg_real(c))
 		cpu_ud(c);
 	need_cpl0(c);
 	desc_table_exit(c, d, EXIT_REASON_LDTR_TR, 3);
@@ -227,7 +227,7 @@ static void lar_lsl(struct cpu *c, const struct insn *d, bool lsl)
 	u64 raw;
 	u16 sel;
 
-	if (c->mode == MODE_REAL)
+	if (seg_real(c))
 		cpu_ud(c);
 	sel = rm16(c, d);
 	if (!desc_visible(c, sel, lsl, &raw, &s)) {
@@ -256,7 +256,7 @@ static void verify(struct cpu *c, const struct insn *d, bool write)
 	u64 raw;
 	bool ok;
 
-	if (c->mode == MODE_REAL)
+	if (seg_real(c))
 		cpu_ud(c);
 	ok = desc_visible(c, rm16(c, d), false, &raw, &s) && (s.ar & AR_S);
 	if (ok && write)

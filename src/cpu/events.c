@@ -146,6 +146,9 @@ static void delivering(struct cpu *c, u8 vector, u8 type, bool has_error, u32 er
  *     RPL = CPL); IA-32e IST (gate bits 34:32) always switches the stack; IA-32e aligns RSP to 16
  *     and always pushes SS:RSP.
  *   - Interrupt gates clear IF; all gates clear TF, NT, RF and VM.
+ *   - From virtual-8086 mode (SDM vol. 3B 20.3.1.1, vol. 2A INT "INTERRUPT-FROM-VIRTUAL-8086-
+ *     MODE"): the target must be a non-conforming code segment of DPL 0, else #GP(sel+EXT); the
+ *     frame on the TSS's level-0 stack starts with GS, FS, DS and ES, which then become null.
  * EXT (error-code bit 0) is set for events external to the program (SDM 6.13).
  */
 void events_deliver(struct cpu *c, u8 vector, u8 type, bool has_error, u32 error, u64 ret_rip)
@@ -155,10 +158,10 @@ void events_deliver(struct cpu *c, u8 vector, u8 type, bool has_error, u32 error
 	bool lm = c->efer & EFER_LMA;
 	unsigned gsz = lm ? 16 : 8, gtype, ist, n = 0, sz;
 	struct x86_segment cs, ss = c->seg[SEG_SS];
-	u64 lo, hi = 0, off, raw, cs_raw, rsp = c->gpr[R_RSP], sp, sp_mask, rflags, frame[6];
+	u64 lo, hi = 0, off, raw, cs_raw, rsp = c->gpr[R_RSP], sp, sp_mask, rflags, frame[10];
 	u8 old_cpl = c->cpl, new_cpl;
 	u16 sel;
-	bool new_stack = false;
+	bool new_stack = false, v86 = cpu_v86(c);
 
 	if (c->mode == MODE_REAL) {
 		deliver_real(c, vector, ret_rip);
@@ -193,6 +196,8 @@ void events_deliver(struct cpu *c, u8 vector, u8 type, bool has_error, u32 error
 	if (!(cs.ar & AR_P))
 		cpu_fault(c, X86_NP, SEL_ERR(sel) | ext);
 	if (lm && (!(cs.ar & AR_L) || (cs.ar & AR_DB)))
+		cpu_gp(c, SEL_ERR(sel) | ext);
+	if (v86 && ((AR_TYPE(cs.ar) & 4) || AR_DPL(cs.ar) != 0))
 		cpu_gp(c, SEL_ERR(sel) | ext);
 	new_cpl = (AR_TYPE(cs.ar) & 4) ? c->cpl : (u8)AR_DPL(cs.ar);
 	if (lm ? !is_canonical(off) : off > cs.limit)
@@ -241,6 +246,12 @@ void events_deliver(struct cpu *c, u8 vector, u8 type, bool has_error, u32 error
 			desc_set_accessed(c, ss_sel, raw);
 			ss.ar |= 1;
 			new_stack = true;
+			if (v86) {
+				frame[n++] = c->seg[SEG_GS].sel;
+				frame[n++] = c->seg[SEG_FS].sel;
+				frame[n++] = c->seg[SEG_DS].sel;
+				frame[n++] = c->seg[SEG_ES].sel;
+			}
 			frame[n++] = c->seg[SEG_SS].sel;
 			frame[n++] = c->gpr[R_RSP];
 		}
@@ -259,6 +270,18 @@ void events_deliver(struct cpu *c, u8 vector, u8 type, bool has_error, u32 error
 	/* Commit. */
 	if (new_stack)
 		c->seg[SEG_SS] = ss;
+	if (v86) {
+		static const u8 data_segs[] = { SEG_ES, SEG_DS, SEG_FS, SEG_GS };
+
+		for (unsigned i = 0; i < ARRAY_SIZE(data_segs); i++) {
+			struct x86_segment *s = &c->seg[data_segs[i]];
+
+			s->sel = 0;
+			s->base = 0;
+			s->limit = 0;
+			s->ar = AR_UNUSABLE;
+		}
+	}
 	c->gpr[R_RSP] = sp_mask == 0xffff ? (rsp & ~0xffffull) | sp : sp;
 	cs.sel = (u16)((sel & ~3u) | new_cpl);
 	cs.ar |= 1;
@@ -789,8 +812,12 @@ static void soft_event(struct cpu *c, u8 vector, u8 type)
 	c->break_block = 1;
 }
 
+/* INT n is IOPL-sensitive in virtual-8086 mode: IOPL < 3 is #GP(0) (no VME; SDM vol. 2A INT,
+   vol. 3B 20.3.3 method 1). INT3, INTO and INT1 are not. */
 void op_int(struct cpu *c, const struct insn *d)
 {
+	if (cpu_v86(c) && iopl(c) < 3)
+		cpu_gp(c, 0);
 	soft_event(c, (u8)d->imm, INTR_TYPE_SOFT_INTR);
 }
 

@@ -862,6 +862,25 @@ static inline unsigned iopl(const struct cpu *c)
 	return (c->rflags & X86_IOPL) >> X86_IOPL_SHIFT;
 }
 
+/*
+ * Virtual-8086 mode: protected mode with RFLAGS.VM = 1 (never in IA-32e mode), CPL 3, every
+ * segment as in real-address mode (base = selector << 4, limit FFFFH, a 16-bit read/write data
+ * segment of DPL 3: the access rights F3H that VMX requires too, SDM vol. 3C 26.3.1.2) (SDM vol.
+ * 3B 20.2). c->mode stays MODE_PROT: only the rules below differ. No VME/PVI (CR4 refuses them).
+ */
+static inline bool cpu_v86(const struct cpu *c)
+{
+	return c->rflags & X86_VM;
+}
+
+#define V86_SEG_AR 0xf3u
+
+/* Segment registers load as in real-address mode: real mode and virtual-8086 mode. */
+static inline bool seg_real(const struct cpu *c)
+{
+	return c->mode == MODE_REAL || cpu_v86(c);
+}
+
 /* Address-size field of the VM-exit instruction information (SDM vol. 3C 27.2.5). */
 static inline u32 asz_code(unsigned asz)
 {
@@ -891,7 +910,8 @@ static inline u16 rm16(struct cpu *c, const struct insn *d)
 	return d->mem ? (u16)mem_read(c, d->seg, insn_ea(c, d), 2) : (u16)reg_read(c, d->rm, 2);
 }
 
-/* CLI, STI and port I/O without a permission-bitmap check: real mode or CPL <= IOPL. */
+/* CLI, STI and port I/O without a permission-bitmap check: real mode or CPL <= IOPL (in
+   virtual-8086 mode, CPL 3: IOPL 3; port I/O there always checks the bitmap, io.c). */
 static inline bool iopl_ok(const struct cpu *c)
 {
 	return c->mode == MODE_REAL || c->cpl <= iopl(c);

@@ -12,14 +12,15 @@
 
 /* --- Port I/O (SDM vol. 1 19.5, vol. 3C 26.1.3, 27.2.1 Table 27-5, 27.2.5 Table 27-8) --- */
 
-/* Protected mode with CPL > IOPL: every port of the access must be clear in the I/O permission
-   bitmap of a 32/64-bit TSS, else #GP(0). */
+/* Protected mode with CPL > IOPL, and virtual-8086 mode whatever IOPL (SDM vol. 1 19.5.2, vol.
+   3B 20.2.8.1): every port of the access must be clear in the I/O permission bitmap of a
+   32/64-bit TSS, else #GP(0). */
 static void io_permission(struct cpu *c, u16 port, unsigned size)
 {
 	const struct x86_segment *tr = &c->seg[SEG_TR];
 	u64 base, bits;
 
-	if (iopl_ok(c))
+	if (iopl_ok(c) && !cpu_v86(c))
 		return;
 	if ((tr->ar & AR_UNUSABLE) || (AR_TYPE(tr->ar) & 9) != 9 || tr->limit < 103)
 		cpu_gp(c, 0);

@@ -227,7 +227,8 @@ static void seg_make_null(struct x86_segment *s, u16 sel, u8 dpl)
  *       with DPL = CPL, else #GP(sel); not present #SS(sel).
  *   DS/ES/FS/GS: null loads an unusable segment; data or readable code, and for data and
  *       non-conforming code RPL <= DPL and CPL <= DPL, else #GP(sel); not present #NP(sel).
- * Real mode: base = selector * 16 (SDM vol. 3A 20.1.1).
+ * Real mode: base = selector * 16 (SDM vol. 3A 20.1.1); virtual-8086 mode the same, with the
+ * limit FFFFH and a DPL-3 read/write data segment (vol. 3B 20.2.1, internal.h cpu_v86).
  */
 void seg_load(struct cpu *c, unsigned seg, u16 sel)
 {
@@ -235,11 +236,15 @@ void seg_load(struct cpu *c, unsigned seg, u16 sel)
 	u64 raw;
 	unsigned type, dpl;
 
-	if (c->mode == MODE_REAL) {
+	if (seg_real(c)) {
 		s = c->seg[seg];
 		s.sel = sel;
 		s.base = (u64)sel << 4;
 		s.ar &= ~AR_UNUSABLE;
+		if (cpu_v86(c)) {
+			s.limit = 0xffff;
+			s.ar = V86_SEG_AR;
+		}
 		seg_commit(c, seg, &s);
 		return;
 	}
@@ -473,18 +478,37 @@ static void commit_cs(struct cpu *c, struct x86_segment *cs, u64 rip, u8 cpl)
 
 /*
  * The end of a far JMP, CALL, RET or IRET in real-address mode (SDM vol. 2, each instruction's
- * real-address-mode operation; vol. 3A 20.1.1): CS.selector = sel, CS.base = sel << 4, the limit
- * and attributes kept; RIP = the offset at the operand size. The caller has done the stack and
- * RFLAGS work before.
+ * real-address-mode operation; vol. 3A 20.1.1): CS.selector = sel (all 16 bits: there is no RPL),
+ * CS.base = sel << 4, the limit and attributes kept; RIP = the offset at the operand size, CPL 0.
+ * Virtual-8086 mode the same at CPL 3 with its fixed limit and attributes (vol. 3B 20.2.1). The
+ * caller has done the stack and RFLAGS work before, and v86_ip_check.
  */
 static void commit_cs_real(struct cpu *c, u16 sel, u64 rip, unsigned osz)
 {
 	struct x86_segment cs = c->seg[SEG_CS];
+	bool v86 = cpu_v86(c);
 
 	cs.sel = sel;
 	cs.base = (u64)sel << 4;
-	commit_cs(c, &cs, rip & size_mask(osz), 0);
+	cs.ar |= TYPE_ACCESSED;
+	if (v86) {
+		cs.limit = 0xffff;
+		cs.ar = V86_SEG_AR;
+	}
+	c->seg[SEG_CS] = cs;
+	c->rip = rip & size_mask(osz);
+	cpu_set_cpl(c, v86 ? 3 : 0);
+	cpu_update_mode(c);
 	c->iret_nmi_unblocked = 0;
+}
+
+/* Virtual-8086 mode: a far JMP, CALL, RET or IRET to an offset beyond CS's limit (FFFFH, reached
+   with a 32-bit operand size) is #GP(0), before anything is committed (SDM vol. 2, each
+   instruction's "IF tempEIP is beyond code segment limit"). */
+static void v86_ip_check(struct cpu *c, u64 rip, unsigned osz)
+{
+	if (cpu_v86(c) && (rip & size_mask(osz)) > 0xffff)
+		cpu_gp(c, 0);
 }
 
 /*
@@ -558,7 +582,8 @@ static void far_jmp(struct cpu *c, u16 sel, u64 rip, unsigned osz)
 	struct x86_segment cs = c->seg[SEG_CS];
 	unsigned gate_sz;
 
-	if (c->mode == MODE_REAL) {
+	if (seg_real(c)) {
+		v86_ip_check(c, rip, osz);
 		commit_cs_real(c, sel, rip, osz);
 		return;
 	}
@@ -616,7 +641,8 @@ static void far_call(struct cpu *c, u16 sel, u64 rip, unsigned osz)
 	bool sp64 = c->mode == MODE_LONG;
 	u8 cpl = c->cpl;
 
-	if (c->mode == MODE_REAL) {
+	if (seg_real(c)) {
+		v86_ip_check(c, rip, osz);
 		v[0] = cs.sel;
 		v[1] = c->rip;
 		sp = stack_write(c, &ss, false, rsp, v, 2, osz);
@@ -766,7 +792,8 @@ void op_ret_far(struct cpu *c, const struct insn *d)
 	u16 sel = (u16)cpu_peek(c, osz, osz);
 	struct x86_segment cs = c->seg[SEG_CS], ss;
 
-	if (c->mode == MODE_REAL) {
+	if (seg_real(c)) {
+		v86_ip_check(c, rip, osz);
 		cpu_pop_commit(c, 2 * osz + imm);
 		commit_cs_real(c, sel, rip, osz);
 		return;
@@ -787,11 +814,51 @@ void op_ret_far(struct cpu *c, const struct insn *d)
 }
 
 /*
- * IRET/IRETD/IRETQ (SDM vol. 2 IRET). Protected and IA-32e mode: NT = 1 (task return) is not
- * supported outside IA-32e mode and is #GP(0) inside it; returning to virtual-8086 mode is not
- * supported (#GP(0)). IA-32e mode pops SS:RSP when returning to an outer level and always in
- * 64-bit mode. RFLAGS: IOPL (and VIF/VIP) change only at CPL 0, IF only if CPL <= IOPL; VM is
- * never set here.
+ * IRETD at CPL 0 outside IA-32e mode with VM = 1 in the popped EFLAGS (SDM vol. 2A IRET,
+ * "RETURN-TO-VIRTUAL-8086-MODE"; vol. 3B 20.2.5): EIP, CS, EFLAGS, then ESP, SS, ES, DS, FS, GS
+ * from the stack (each a doubleword, the selectors its low word), every segment loaded as in
+ * real-address mode, CPL 3. EFLAGS is loaded whole. EIP beyond FFFFH is #GP(0); all reads come
+ * before any state changes.
+ */
+static void iret_to_v86(struct cpu *c, u64 rip, u16 cs_sel, u64 nf)
+{
+	static const u8 order[] = { SEG_SS, SEG_ES, SEG_DS, SEG_FS, SEG_GS };
+	u64 flags_defined = X86_ARITH_FLAGS | X86_TF | X86_IF | X86_DF | X86_IOPL | X86_NT |
+			    X86_RF | X86_VM | X86_AC | X86_VIF | X86_VIP | X86_ID;
+	u32 esp = (u32)cpu_peek(c, 4, 12);
+	u16 sel[ARRAY_SIZE(order)];
+
+	for (unsigned i = 0; i < ARRAY_SIZE(order); i++)
+		sel[i] = (u16)cpu_peek(c, 4, 16 + 4 * i);
+	if ((u32)rip > 0xffff)
+		cpu_gp(c, 0);
+	flags_set(c, (nf & flags_defined) | X86_FIXED1);
+	for (unsigned i = 0; i <= ARRAY_SIZE(order); i++) {
+		unsigned seg = i ? order[i - 1] : SEG_CS;
+		struct x86_segment *s = &c->seg[seg];
+
+		s->sel = i ? sel[i - 1] : cs_sel;
+		s->base = (u64)s->sel << 4;
+		s->limit = 0xffff;
+		s->ar = V86_SEG_AR;
+	}
+	c->gpr[R_RSP] = esp;
+	c->rip = (u32)rip;
+	cpu_set_cpl(c, 3);
+	cpu_update_mode(c);
+	c->iret_nmi_unblocked = 0;
+	c->rf_step = 0;
+	if (nf & (X86_TF | X86_RF))
+		c->event_pending = 1;
+}
+
+/*
+ * IRET/IRETD/IRETQ (SDM vol. 2 IRET). Real-address mode, and virtual-8086 mode with IOPL = 3
+ * (IOPL < 3 is #GP(0): no VME), which keeps VM, IOPL, VIP and VIF. Protected and IA-32e mode:
+ * NT = 1 (task return) is not supported outside IA-32e mode and is #GP(0) inside it; IRETD at
+ * CPL 0 may return to virtual-8086 mode (iret_to_v86). IA-32e mode pops SS:RSP when returning to
+ * an outer level and always in 64-bit mode. RFLAGS: IOPL (and VIF/VIP) change only at CPL 0, IF
+ * only if CPL <= IOPL; VM only through iret_to_v86.
  */
 void op_iret(struct cpu *c, const struct insn *d)
 {
@@ -817,8 +884,11 @@ void op_iret(struct cpu *c, const struct insn *d)
 	rip = cpu_peek(c, osz, 0);
 	nf = cpu_peek(c, osz, 2 * osz);
 	sel = (u16)cpu_peek(c, osz, osz);
-	if (c->mode == MODE_REAL) {
-		mask |= X86_IF | X86_IOPL;
+	if (seg_real(c)) {
+		if (cpu_v86(c) && iopl(c) < 3)
+			cpu_gp(c, 0);
+		v86_ip_check(c, rip, osz);
+		mask |= X86_IF | (cpu_v86(c) ? 0 : X86_IOPL);
 		if (osz == 2)
 			mask &= 0xffff;
 		cpu_pop_commit(c, 3 * osz);
@@ -832,8 +902,10 @@ void op_iret(struct cpu *c, const struct insn *d)
 	}
 	if (old & X86_NT)
 		cpu_gp(c, 0);
-	if (!(c->efer & EFER_LMA) && (nf & X86_VM) && cpl == 0 && osz == 4)
-		cpu_gp(c, 0);
+	if (!(c->efer & EFER_LMA) && (nf & X86_VM) && cpl == 0 && osz == 4) {
+		iret_to_v86(c, rip, sel, nf);
+		return;
+	}
 	ret_cs(c, sel, &cs);
 	if (cpl == 0)
 		mask |= X86_IOPL | X86_VIF | X86_VIP;

@@ -74,7 +74,7 @@ void op_vmx(struct cpu *c, const struct insn *d)
 {
 	u32 reason = d->sub;
 
-	if (c->mode == MODE_REAL || c->mode == MODE_COMPAT || reason == EXIT_REASON_VMFUNC)
+	if (seg_real(c) || c->mode == MODE_COMPAT || reason == EXIT_REASON_VMFUNC)
 		cpu_ud(c);
 	if ((reason == EXIT_REASON_VMREAD || reason == EXIT_REASON_VMWRITE) &&
 	    vmx_shadowed(c, d, reason == EXIT_REASON_VMWRITE))
@@ -253,9 +253,12 @@ void op_sti(struct cpu *c, const struct insn *d)
 	}
 }
 
-/* PUSHF: the image has VM and RF clear; 16 bits with a 16-bit operand size. */
+/* PUSHF: the image has VM and RF clear; 16 bits with a 16-bit operand size. PUSHF and POPF are
+   IOPL-sensitive in virtual-8086 mode: IOPL < 3 is #GP(0) (no VME; SDM vol. 3B 20.2.7). */
 void op_pushf(struct cpu *c, const struct insn *d)
 {
+	if (cpu_v86(c) && iopl(c) < 3)
+		cpu_gp(c, 0);
 	cpu_push(c, flags_get(c) & ~(X86_VM | X86_RF), d->osz);
 }
 
@@ -263,9 +266,12 @@ void op_pushf(struct cpu *c, const struct insn *d)
    VIF, VIP unchanged; RF cleared; AC and ID need a 32/64-bit operand. */
 void op_popf(struct cpu *c, const struct insn *d)
 {
-	u64 old = flags_get(c), v = cpu_peek(c, d->osz, 0), n;
+	u64 old = flags_get(c), v, n;
 	u64 mask = X86_ARITH_FLAGS | X86_TF | X86_DF | X86_NT | X86_AC | X86_ID;
 
+	if (cpu_v86(c) && iopl(c) < 3)
+		cpu_gp(c, 0);
+	v = cpu_peek(c, d->osz, 0);
 	if (c->mode == MODE_REAL || c->cpl == 0)
 		mask |= X86_IOPL;
 	if (iopl_ok(c))
