@@ -34,6 +34,7 @@ struct run_options {
 	struct vm_kvm_levers kvm;	    /* --kvm-* */
 	u64 mem_size;
 	unsigned cpus; /* --cpus, -smp */
+	bool vcpu_threads; /* --vcpu-threads on */
 	u64 halt_poll_ns; /* --halt-poll */
 	bool stats;
 	const char *stats_json, *trace; /* output files, or NULL */
@@ -80,7 +81,11 @@ static const char usage_run[] =
 	"      --cpus N          vCPUs, 1 to 255 (default 1); QEMU's -smp N and -smp cpus=N\n"
 	"                        are taken too. vCPU 0 boots; the others wait for INIT-SIPI\n"
 	"                        from it (ACPI MADT lists them); soft runs them in turn on\n"
-	"                        one host thread\n"
+	"                        one host thread, deterministic, unless --vcpu-threads on\n"
+	"      --vcpu-threads on|off\n"
+	"                        soft: each vCPU on a host thread of its own, guest code in\n"
+	"                        parallel (QEMU's -accel tcg,thread=multi); not deterministic,\n"
+	"                        host TSC only (default off)\n"
 	"      --halt-poll NS    when every vCPU halts and a timer is due within NS nanoseconds,\n"
 	"                        spin until it instead of sleeping: its interrupt comes on time\n"
 	"                        (default 200000, KVM's halt_poll_ns; 0 = always sleep)\n"
@@ -398,11 +403,12 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 	enum { OPT_KVM_IOEVENTFD = 512, OPT_KVM_DISABLE_EXITS, OPT_KVM_IRQCHIP };
 	enum { OPT_VMX = 768, OPT_DEBUG_DUMP, OPT_KERNEL, OPT_INITRD, OPT_DRIVE, OPT_DEVICE,
 	       OPT_CPUS, OPT_HALT_POLL, OPT_NO_DEVICE, OPT_DEVICES, OPT_WATCH, OPT_WATCH_METHOD,
-	       OPT_SANDBOX };
+	       OPT_SANDBOX, OPT_VCPU_THREADS };
 	static const struct option longopts[] = {
 		{ "mem", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, OPT_CPUS },
 		{ "halt-poll", required_argument, NULL, OPT_HALT_POLL },
+		{ "vcpu-threads", required_argument, NULL, OPT_VCPU_THREADS },
 		{ "smp", required_argument, NULL, OPT_CPUS }, /* QEMU's -smp, rewritten below */
 		{ "append", required_argument, NULL, 'a' },
 		{ "accel", required_argument, NULL, OPT_ACCEL },
@@ -566,6 +572,11 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 				return usage_error("--sandbox '%s': use on or off", optarg);
 			o->no_sandbox = !strcmp(optarg, "off");
 			break;
+		case OPT_VCPU_THREADS:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				return usage_error("--vcpu-threads '%s': use on or off", optarg);
+			o->vcpu_threads = !strcmp(optarg, "on");
+			break;
 		case OPT_INITRD:
 			if (!*optarg)
 				return usage_error("--initrd needs a file name");
@@ -633,6 +644,11 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		return usage_error("--trace-limit needs --trace FILE");
 	if (!o->backend)
 		o->backend = &backend_soft;
+	if (o->vcpu_threads && o->backend != &backend_soft)
+		return usage_error("--vcpu-threads on is for the soft backend (kvm runs one vCPU)");
+	if (o->vcpu_threads && o->tsc_virtual)
+		return usage_error("--vcpu-threads on needs --tsc host: a virtual TSC counts one "
+				   "thread's instructions (the deterministic mode is --vcpu-threads off)");
 	if (o->backend != &backend_kvm &&
 	    (o->kvm.ioeventfd || o->kvm.disable_exits || o->kvm.irqchip))
 		return usage_error("the --kvm-* options need --accel kvm");
@@ -926,6 +942,7 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 	vm.jit_stats = o->stats;
 	vm.debug_dump = o->debug_dump;
 	vm.nr_vcpus = o->cpus;
+	vm.threaded = o->vcpu_threads;
 	vm.halt_poll_ns = o->halt_poll_ns;
 	vm.devs = (o->machine | o->devs_add) & ~o->devs_remove;
 	vm.watch = o->watch;
@@ -954,6 +971,19 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 	}
 	if (vm.watch.nr && !vm.watch.wp && vmm_policy_set(&vm, "pml", true))
 		return EXIT_STATUS_USAGE;
+	/* Shadow paging write-protects a guest page table and flushes the other vCPUs' TLBs
+	   before their next entry, and the watch drains every vCPU's PML log: both assume the
+	   other vCPUs are not running (KVM waits for them with a flush IPI; not done yet). */
+	if (vm.threaded && !vmm_policy_on(&vm, VMM_EPT)) {
+		fprintf(stderr, "tollbooth: --vcpu-threads on needs EPT: shadow paging (--vmx "
+				"ept=off) runs its vCPUs on one thread\n");
+		return EXIT_STATUS_USAGE;
+	}
+	if (vm.threaded && vm.watch.nr) {
+		fprintf(stderr, "tollbooth: --vcpu-threads on and --watch: the watch drains every "
+				"vCPU's log, which needs them on one thread; drop one of them\n");
+		return EXIT_STATUS_USAGE;
+	}
 	status = open_output("--stats-json", o->stats_json, &json);
 	if (!status)
 		status = open_output("--trace", o->trace, &trace);
@@ -1002,6 +1032,13 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 		stats_trace_start(&vm.stats, trace, o->trace_limit);
 	stop_signals_install(&vm);
 	console_open(quit_by_user, &vm);
+	{
+		char why[256];
+
+		/* Before the sandbox, which refuses clone. */
+		if (vm_threads_prepare(&vm, why, sizeof(why)))
+			vm_request_stop(&vm, EXIT_STATUS_STOPPED, "%s", why);
+	}
 	if (!o->no_sandbox) {
 		struct sandbox_config sc = { .kvm = o->backend == &backend_kvm,
 					     .on_stop = console_restore_terminal };

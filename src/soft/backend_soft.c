@@ -34,8 +34,11 @@ struct cpu *soft_vcpu_cpu(struct vcpu *vcpu)
 /*
  * Decoded code at VM level (cpu_config.code_pages): one byte per RAM page, shared by the vCPUs.
  * A page one vCPU decodes is write-protected in every vCPU's TLB; a write to it, by any vCPU or
- * through vm_write_phys(), drops every vCPU's blocks there. The vCPUs of a soft VM run on one
- * host thread (vmm/run.c), so no lock is needed.
+ * through vm_write_phys(), drops every vCPU's blocks there. On one host thread (vmm/run.c's
+ * default) that is done at once; with --vcpu-threads another vCPU's blocks and TLBs are its
+ * thread's, so it is asked (cpu_invalidate_code_async, cpu_flush_tlb_async) and drops them
+ * before its next block: cross-modifying code is synchronized by the guest anyway (SDM vol. 3A
+ * 9.1.3), which an IPI or a serializing instruction on the other vCPU then waits for.
  */
 struct soft_vm {
 	u8 *code_pages;
@@ -71,6 +74,17 @@ static void soft_code_marked(void *opaque, u64 gpa)
 			cpu_code_page_marked(soft_vcpu_cpu(&vm->vcpus[i]), gpa);
 }
 
+#ifndef CPU_HAS_ASYNC_REQUESTS /* TEMP: until the CPU side lands */
+static void cpu_invalidate_code_async(struct cpu *c, u64 gpa, u64 len) { cpu_invalidate_code(c, gpa, len); }
+static void cpu_flush_tlb_async(struct cpu *c) { cpu_invept(c, 2, 0); }
+#endif
+
+/* Another vCPU's thread owns its CPU (--vcpu-threads): ask it, don't touch it. */
+static bool soft_vcpu_remote(struct vm *vm, struct vcpu *vcpu)
+{
+	return vm->threaded && vcpu != vm_current_vcpu(vm);
+}
+
 static void soft_mem_written(struct vm *vm, u64 gpa, u64 len)
 {
 	struct soft_vm *sv = vm->backend_vm;
@@ -82,18 +96,32 @@ static void soft_mem_written(struct vm *vm, u64 gpa, u64 len)
 	for (u64 pfn = gpa >> 12; pfn <= (end - 1) >> 12; pfn++) {
 		if (!sv->code_pages[pfn])
 			continue;
-		for (unsigned i = 0; i < vm->nr_vcpus; i++)
-			if (vm->vcpus[i].backend)
-				cpu_invalidate_code(soft_vcpu_cpu(&vm->vcpus[i]), pfn << 12, 4096);
 		sv->code_pages[pfn] = 0;
+		for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+			struct vcpu *v = &vm->vcpus[i];
+
+			if (!v->backend)
+				continue;
+			if (soft_vcpu_remote(vm, v))
+				cpu_invalidate_code_async(soft_vcpu_cpu(v), pfn << 12, 4096);
+			else
+				cpu_invalidate_code(soft_vcpu_cpu(v), pfn << 12, 4096);
+		}
 	}
 }
 
 static void soft_ept_changed(struct vm *vm)
 {
-	for (unsigned i = 0; i < vm->nr_vcpus; i++)
-		if (vm->vcpus[i].backend)
-			cpu_invept(soft_vcpu_cpu(&vm->vcpus[i]), 2, 0);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		if (!v->backend)
+			continue;
+		if (soft_vcpu_remote(vm, v))
+			cpu_flush_tlb_async(soft_vcpu_cpu(v));
+		else
+			cpu_invept(soft_vcpu_cpu(v), 2, 0);
+	}
 }
 
 static void soft_code_written(void *opaque, u64 gpa, u64 len)
@@ -101,13 +129,17 @@ static void soft_code_written(void *opaque, u64 gpa, u64 len)
 	soft_mem_written(opaque, gpa, len);
 }
 
-/* Guest-physical accesses outside RAM go to the MMIO bus; nothing there reads as all ones. */
+/* Guest-physical accesses outside RAM go to the MMIO bus; nothing there reads as all ones.
+   With --vcpu-threads the CPU calls these while running its guest code: the devices are the
+   VMM's, so under its lock. */
 static u64 soft_mmio_read(void *opaque, u64 gpa, unsigned size)
 {
 	struct vm *vm = opaque;
 	u64 value = 0;
 
+	vm_bql_lock(vm);
 	bus_dispatch(&vm->mmio, gpa, &value, size, false);
+	vm_bql_unlock(vm);
 	return value;
 }
 
@@ -115,7 +147,9 @@ static void soft_mmio_write(void *opaque, u64 gpa, u64 value, unsigned size)
 {
 	struct vm *vm = opaque;
 
+	vm_bql_lock(vm);
 	bus_dispatch(&vm->mmio, gpa, &value, size, true);
+	vm_bql_unlock(vm);
 }
 
 static void soft_destroy(struct vcpu *vcpu)

@@ -186,6 +186,8 @@ static void board_lapic_update(struct vcpu *vcpu)
 	if (ev & (LAPIC_EV_INIT | LAPIC_EV_SIPI | LAPIC_EV_NMI)) {
 		vcpu->vm->mp_events = true;
 		vcpu->vm->resched = true; /* the target may not be the vCPU running now */
+		vcpu->mp_pending = true;
+		vm_vcpu_notify(vcpu);
 	}
 }
 
@@ -340,7 +342,7 @@ static void board_lapic_set_cr8(void *opaque, u8 cr8)
 static void board_lapic_mmio(void *opaque, u64 offset, u64 *data, unsigned len, bool is_write)
 {
 	struct vm *vm = opaque;
-	struct vcpu *vcpu = vm->running ? vm->running : &vm->vcpus[0];
+	struct vcpu *vcpu = vm_current_vcpu(vm);
 
 	timer_run_expired(&vm->timers, timer_now(&vm->timers));
 	lapic_mmio_access(&vcpu->lapic, offset, data, len, is_write);
@@ -482,7 +484,11 @@ static bool board_irqgen_ready(void *opaque)
 		/* Edge-triggered: one accept sets IRR however many were raised meanwhile. */
 		apic_bus_deliver(&vm->apic_bus, &m, NULL);
 	}
-	if (vcpu->pi_desc)
+	/* With --vcpu-threads this is the I/O thread and vCPU 0's state is its own thread's:
+	   it moves PIR into IRR itself (vcpu_wakes, vcpu_deliver_interrupt) once told. */
+	if (vm->threaded)
+		vm_vcpu_notify(vcpu);
+	else if (vcpu->pi_desc)
 		board_lapic_sync(vcpu);
 	return true;
 }

@@ -11,15 +11,22 @@
  * devices need no lock). A vCPU returns at least every CPU_HOST_TICK instructions on soft (the
  * host timer's external-interrupt exit, SDM 26.2), which is when due timers fire and its slice
  * ends.
+ *
+ * With --vcpu-threads each vCPU runs on a host thread of its own (vm_run_threaded, at the end):
+ * guest code in parallel, the VMM's state under one lock (vm->bql, QEMU's BQL), taken for every
+ * exit; the calling thread becomes the I/O thread (timers and host events).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "vmm/exits.h"
 #include "vmm/mmio.h"
@@ -65,10 +72,13 @@ static void vm_stop_for_signal(struct vm *vm)
 void vm_vcpu_set_intr(void *opaque, unsigned pin, bool level)
 {
 	struct vcpu *vcpu = opaque;
+	bool rose = level && !vcpu->intr;
 
-	if (level && !vcpu->intr && vcpu->mp_state == VCPU_HALTED)
+	if (rose && vcpu->mp_state == VCPU_HALTED)
 		vcpu->vm->resched = true; /* a waiting vCPU may wake: end the running one's slice */
 	vcpu->intr = level;
+	if (rose)
+		vm_vcpu_notify(vcpu);
 }
 
 /*
@@ -236,14 +246,28 @@ static void vcpu_leave(struct vcpu *vcpu)
 		__atomic_store_n(&vcpu->in_guest, 0, __ATOMIC_SEQ_CST);
 }
 
-/* One exit of one vCPU, handled and recorded; true when the vCPU's time slice ends with it. */
-static bool vcpu_run_once(struct vcpu *vcpu, struct vm_exit *exit)
+/* The VMM's handler for one exit, timed and recorded (--stats, --trace). */
+static void vcpu_handle_exit(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	struct vm *vm = vcpu->vm;
 	u8 insn[MMIO_INSN_MAX];
 	unsigned insn_len = 0;
 	int err;
-	u64 t0;
+	u64 t0 = stats_now_ns();
+
+	if (stats_tracing(&vm->stats))
+		insn_len = vm_fetch_insn(vcpu, exit, insn);
+	err = vmm_handle_exit(vcpu, exit);
+	if (err)
+		vm_request_stop(vm, EXIT_STATUS_STOPPED, "internal error handling %s exit: %s",
+				exit_reason_name(exit->reason), strerror(-err));
+	stats_record(&vm->stats, exit, stats_now_ns() - t0, insn_len ? insn : NULL, insn_len);
+}
+
+/* One exit of one vCPU, handled and recorded; true when the vCPU's time slice ends with it. */
+static bool vcpu_run_once(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct vm *vm = vcpu->vm;
 
 	vm->running = vcpu;
 	/*
@@ -273,14 +297,7 @@ static bool vcpu_run_once(struct vcpu *vcpu, struct vm_exit *exit)
 		vmm_vcpu_halted(vcpu); /* not an exit: nothing to count or trace */
 		return true;
 	}
-	t0 = stats_now_ns();
-	if (stats_tracing(&vm->stats))
-		insn_len = vm_fetch_insn(vcpu, exit, insn);
-	err = vmm_handle_exit(vcpu, exit);
-	if (err)
-		vm_request_stop(vm, EXIT_STATUS_STOPPED, "internal error handling %s exit: %s",
-				exit_reason_name(exit->reason), strerror(-err));
-	stats_record(&vm->stats, exit, stats_now_ns() - t0, insn_len ? insn : NULL, insn_len);
+	vcpu_handle_exit(vcpu, exit);
 	/* The host's timer tick (or a kick) is the loop's chance to look at timers and input,
 	   and the end of the vCPU's slice; so is a PAUSE loop's exit (it waits for another). */
 	switch (exit->reason & 0xffff) {
@@ -300,12 +317,18 @@ static bool vcpu_run_once(struct vcpu *vcpu, struct vm_exit *exit)
 	}
 }
 
+static int vm_run_threaded(struct vm *vm);
+
 int vm_run(struct vm *vm)
 {
 	/* One exit record per vCPU for the whole run: an IN completes from it. */
-	struct vm_exit *exits = calloc(vm->nr_vcpus, sizeof(*exits));
+	struct vm_exit *exits;
 	struct vcpu *cur = NULL; /* the vCPU whose time slice runs */
 	unsigned next = 0;
+
+	if (vm->threaded)
+		return vm_run_threaded(vm);
+	exits = calloc(vm->nr_vcpus, sizeof(*exits));
 
 	if (!exits) {
 		vm_request_stop(vm, EXIT_STATUS_STOPPED, "out of memory for %u vCPUs",
@@ -362,5 +385,311 @@ int vm_run(struct vm *vm)
 	}
 	vcpu_leave(cur);
 	free(exits);
+	return vm->exit_status;
+}
+
+/*
+ * --vcpu-threads: a host thread per vCPU.
+ *
+ * Each vCPU thread holds vm->bql except while the backend runs its guest code, so everything
+ * the VMM does (exit handlers, devices, timers, stats) happens under the lock, as QEMU's
+ * iothread lock; the soft CPU's MMIO callbacks take it too (soft/backend_soft.c). A vCPU that
+ * cannot run (HLT, waiting for SIPI) waits on its condition variable; whoever raises its INTR
+ * or gives its LAPIC an INIT, SIPI or NMI holds the lock and signals it (vm_vcpu_notify), and
+ * kicks it out of the guest when it runs, as KVM's kvm_vcpu_kick. The thread that called vm_run
+ * is the I/O thread: it fires timers at their deadlines and takes host events (terminal input,
+ * irqgen's eventfd) in ppoll, and a vCPU that arms a timer earlier than the deadline the I/O
+ * thread sleeps until wakes it through vm->wake_fd. Waits are bounded (100 ms) so a stop is
+ * always seen. Guest-visible atomicity across the threads is the soft CPU's (LOCK, accessed and
+ * dirty flags, cross-vCPU code invalidation: docs/cpu.md); the run is not deterministic, which
+ * the one-thread mode (the default) is.
+ */
+static __thread struct vcpu *thread_vcpu;
+
+#define WAIT_MAX_NS 100000000ull
+
+struct vcpu *vm_current_vcpu(struct vm *vm)
+{
+	if (thread_vcpu && thread_vcpu->vm == vm)
+		return thread_vcpu;
+	return vm->running ? vm->running : &vm->vcpus[0];
+}
+
+void vm_bql_lock(struct vm *vm)
+{
+	if (vm->threaded)
+		pthread_mutex_lock(&vm->bql);
+}
+
+void vm_bql_unlock(struct vm *vm)
+{
+	if (vm->threaded)
+		pthread_mutex_unlock(&vm->bql);
+}
+
+static void wake_io_thread(struct vm *vm)
+{
+	const u64 one = 1;
+
+	if (vm->threaded && write(vm->wake_fd, &one, sizeof(one)) < 0) {
+		/* the counter is full: the I/O thread is awake anyway */
+	}
+}
+
+void vm_vcpu_notify(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+
+	if (!vm->threaded || !vcpu->thread_created)
+		return;
+	__atomic_store_n(&vcpu->notified, vcpu->notified + 1, __ATOMIC_RELAXED);
+	pthread_cond_signal(&vcpu->wake);
+	if (vcpu != thread_vcpu && __atomic_load_n(&vcpu->in_guest, __ATOMIC_SEQ_CST) &&
+	    vm->backend->kick)
+		vm->backend->kick(vcpu);
+}
+
+/* The run ends: every thread looks at vm->stop. */
+static void threads_wake_all(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		if (!v->thread_created)
+			continue;
+		pthread_cond_broadcast(&v->wake);
+		if (vm->backend->kick && v->backend)
+			vm->backend->kick(v);
+	}
+	wake_io_thread(vm);
+}
+
+/* Every vCPU waits and nothing can ever wake one: the run ends as vm_wait's does. */
+static bool all_halted_for_good(struct vm *vm)
+{
+	bool events = false;
+
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		if (v->mp_state == VCPU_RUNNABLE || v->mp_pending || v->nmi_pending)
+			return false;
+		if (v->mp_state == VCPU_HALTED && vcpu_may_wake(v))
+			events = true; /* it may: only if something can raise it */
+	}
+	if (!events)
+		return true;
+	if (timer_next_deadline(&vm->timers) != TIMER_NEVER)
+		return false;
+	for (unsigned i = 0; i < vm->nr_events; i++)
+		if (vm->events[i].fd >= 0)
+			return false;
+	return true;
+}
+
+/*
+ * Halt polling for a vCPU thread (KVM's halt_poll_ns): before it sleeps, spin up to
+ * vm->halt_poll_ns without the lock for what would wake it (a vm_vcpu_notify: INTR rose, an
+ * INIT/SIPI/NMI; a posted interrupt; the end of the run). An IPI from a vCPU that then waits for the answer (a TLB
+ * shootdown) is taken at once instead of after a futex wake-up. True when something came.
+ */
+static bool vcpu_thread_poll(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+	u32 seen = vcpu->notified;
+	u64 end;
+
+	if (!vm->halt_poll_ns)
+		return false;
+	end = stats_now_ns() + vm->halt_poll_ns;
+	pthread_mutex_unlock(&vm->bql);
+	do {
+		if (__atomic_load_n(&vcpu->notified, __ATOMIC_RELAXED) != seen ||
+		    (vcpu->pi_desc && vcpu_posted_pending(vcpu)) ||
+		    __atomic_load_n(&vm->stop, __ATOMIC_RELAXED)) {
+			pthread_mutex_lock(&vm->bql);
+			vm->halt_polls++;
+			return true;
+		}
+		__builtin_ia32_pause();
+	} while (stats_now_ns() < end);
+	pthread_mutex_lock(&vm->bql);
+	return false;
+}
+
+/* Wait on the vCPU's condition variable (vm->bql held) at most WAIT_MAX_NS. */
+static void vcpu_thread_wait(struct vcpu *vcpu)
+{
+	struct timespec ts;
+	u64 ns;
+
+	if (vcpu_thread_poll(vcpu))
+		return;
+	vcpu->vm->halt_sleeps++;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ns = (u64)ts.tv_nsec + WAIT_MAX_NS;
+	ts.tv_sec += (time_t)(ns / 1000000000);
+	ts.tv_nsec = (long)(ns % 1000000000);
+	pthread_cond_timedwait(&vcpu->wake, &vcpu->vm->bql, &ts);
+}
+
+/* Timers due now fire; a new earlier deadline wakes the I/O thread (vm->bql held). */
+static void threaded_timers(struct vm *vm)
+{
+	u64 now = timer_now(&vm->timers), next = timer_next_deadline(&vm->timers);
+
+	if (next <= now) {
+		timer_run_expired(&vm->timers, now);
+		next = timer_next_deadline(&vm->timers);
+	}
+	if (next < vm->io_deadline)
+		wake_io_thread(vm);
+}
+
+static void *vcpu_thread(void *opaque)
+{
+	struct vcpu *vcpu = opaque;
+	struct vm *vm = vcpu->vm;
+	struct vm_exit exit; /* the vCPU's exit record for the whole run: an IN completes from it */
+
+	memset(&exit, 0, sizeof(exit));
+	thread_vcpu = vcpu;
+	pthread_mutex_lock(&vm->bql);
+	while (!vm->threads_go && !vm->stop)
+		pthread_cond_wait(&vm->go, &vm->bql);
+	while (!vm->stop) {
+		enum backend_run_result rr;
+
+		if (vcpu->mp_pending) {
+			vcpu->mp_pending = false;
+			vm_vcpu_accept_mp_events(vcpu);
+			continue;
+		}
+		if (vcpu->mp_state != VCPU_RUNNABLE) {
+			if (vcpu_wakes(vcpu)) {
+				vcpu->mp_state = VCPU_RUNNABLE;
+				continue;
+			}
+			if (all_halted_for_good(vm)) {
+				vmm_vcpu_stop_halted(&vm->vcpus[0]);
+				break;
+			}
+			vcpu_thread_wait(vcpu);
+			continue;
+		}
+		vcpu_deliver_interrupt(vcpu);
+		__atomic_store_n(&vcpu->in_guest, 1, __ATOMIC_SEQ_CST);
+		vm->running = NULL;
+		pthread_mutex_unlock(&vm->bql);
+		rr = vm->backend->run(vcpu, &exit);
+		pthread_mutex_lock(&vm->bql);
+		__atomic_store_n(&vcpu->in_guest, 0, __ATOMIC_SEQ_CST);
+		vm->running = vcpu;
+		if (rr == BACKEND_RUN_HALTED)
+			vmm_vcpu_halted(vcpu);
+		else
+			vcpu_handle_exit(vcpu, &exit);
+		threaded_timers(vm);
+	}
+	threads_wake_all(vm);
+	pthread_mutex_unlock(&vm->bql);
+	return NULL;
+}
+
+int vm_threads_prepare(struct vm *vm, char *why, size_t len)
+{
+	pthread_mutexattr_t attr;
+	sigset_t all, old;
+	int err = 0;
+
+	if (!vm->threaded)
+		return 0;
+	vm->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (vm->wake_fd < 0) {
+		snprintf(why, len, "--vcpu-threads: eventfd: %s", strerror(errno));
+		return -errno;
+	}
+	vm->io_deadline = TIMER_NEVER;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&vm->bql, &attr);
+	pthread_mutexattr_destroy(&attr);
+	pthread_cond_init(&vm->go, NULL);
+	/* The vCPU threads take no signals: SIGINT and friends reach the I/O thread's ppoll. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (unsigned i = 0; i < vm->nr_vcpus && !err; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		pthread_cond_init(&v->wake, NULL);
+		err = pthread_create(&v->thread, NULL, vcpu_thread, v);
+		if (err) {
+			snprintf(why, len, "--vcpu-threads: cannot create vCPU %u's thread: %s", i,
+				 strerror(err));
+			err = -err;
+		} else {
+			v->thread_created = true;
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		pthread_mutex_lock(&vm->bql);
+		vm_request_stop(vm, EXIT_STATUS_STOPPED, "%s", why);
+		pthread_cond_broadcast(&vm->go);
+		pthread_mutex_unlock(&vm->bql);
+	}
+	return err;
+}
+
+static int vm_run_threaded(struct vm *vm)
+{
+	struct pollfd pfd[VM_MAX_EVENT_SOURCES + 1];
+
+	pthread_mutex_lock(&vm->bql);
+	if (vm->backend->check_entry && vm->backend->check_entry(&vm->vcpus[0]))
+		goto out;
+	vm->threads_go = true;
+	pthread_cond_broadcast(&vm->go);
+	while (!vm->stop) {
+		u64 now = timer_now(&vm->timers), next = timer_next_deadline(&vm->timers);
+		u64 timeout = next <= now ? 0 : next - now < WAIT_MAX_NS ? next - now : WAIT_MAX_NS;
+		struct timespec ts = { (time_t)(timeout / 1000000000), (long)(timeout % 1000000000) };
+		unsigned n = vm->nr_events;
+		int ready;
+
+		if (vm->stop_signal) {
+			vm_stop_for_signal(vm);
+			break;
+		}
+		for (unsigned i = 0; i < n; i++)
+			pfd[i] = (struct pollfd){ .fd = vm->events[i].fd, .events = POLLIN };
+		pfd[n] = (struct pollfd){ .fd = vm->wake_fd, .events = POLLIN };
+		vm->io_deadline = next;
+		pthread_mutex_unlock(&vm->bql);
+		ready = ppoll(pfd, n + 1, &ts, NULL);
+		pthread_mutex_lock(&vm->bql);
+		vm->io_deadline = TIMER_NEVER;
+		vm->running = NULL;
+		if (ready > 0) {
+			u64 drained;
+
+			for (unsigned i = 0; i < n; i++)
+				if ((pfd[i].revents & (POLLNVAL | POLLERR)) ||
+				    ((pfd[i].revents & (POLLIN | POLLHUP)) &&
+				     !vm->events[i].ready(vm->events[i].opaque)))
+					vm->events[i].fd = -1; /* ended (EOF, closed) */
+			if ((pfd[n].revents & POLLIN) &&
+			    read(vm->wake_fd, &drained, sizeof(drained)) < 0) {
+				/* nothing there after all */
+			}
+		}
+		timer_run_expired(&vm->timers, timer_now(&vm->timers));
+	}
+out:
+	threads_wake_all(vm);
+	pthread_mutex_unlock(&vm->bql);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].thread_created)
+			pthread_join(vm->vcpus[i].thread, NULL);
 	return vm->exit_status;
 }

@@ -354,7 +354,7 @@ void vm_vcpu_init_state(struct vcpu *vcpu)
 }
 
 /* One vCPU's INIT, SIPI and NMI (vm.h). */
-static void vcpu_accept_mp_events(struct vcpu *vcpu)
+void vm_vcpu_accept_mp_events(struct vcpu *vcpu)
 {
 	struct x86_sregs s;
 	struct x86_regs r;
@@ -400,5 +400,5 @@ void vm_accept_mp_events(struct vm *vm)
 {
 	vm->mp_events = false;
 	for (unsigned i = 0; i < vm->nr_vcpus && !vm->stop; i++)
-		vcpu_accept_mp_events(&vm->vcpus[i]);
+		vm_vcpu_accept_mp_events(&vm->vcpus[i]);
 }

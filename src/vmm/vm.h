@@ -4,6 +4,7 @@
  * the statistics, and why and with which status the run ended.
  */
 #pragma once
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 
@@ -127,6 +128,13 @@ struct vcpu {
 	u64 preemption_quantum;
 	u8 *pml_log; /* the vCPU's PML page (512 GPAs), NULL without PML (vmm/policy.c) */
 	struct shadow_mmu *shadow; /* shadow paging, with EPT off (vmm/shadow.h); else NULL */
+	/* --vcpu-threads (vmm/run.c): the vCPU's host thread, where it waits while it cannot run
+	   (with vm->bql), and whether its LAPIC holds an INIT, SIPI or NMI for it to take. */
+	pthread_t thread;
+	pthread_cond_t wake;
+	bool thread_created;
+	bool mp_pending;
+	u32 notified; /* vm_vcpu_notify calls: what a halt-polling thread watches */
 };
 
 /* The vCPU's posted-interrupt descriptor has ON set: interrupts posted that the CPU has not
@@ -255,6 +263,20 @@ struct vm {
 	struct vcpu *running;
 	/* An INIT, SIPI or NMI is pending at some vCPU (vm_accept_mp_events, by the run loop). */
 	bool mp_events;
+	/*
+	 * --vcpu-threads (vmm/run.c): each vCPU on a host thread of its own, guest code in
+	 * parallel; the VMM's state (devices, timers, exit handlers, stats) under `bql`, the big
+	 * VMM lock (recursive: a soft vCPU's MMIO callback takes it, and so may the VMM's own
+	 * emulation that reaches the same callback). The thread that called vm_run becomes the
+	 * I/O thread: timers and host events; `wake_fd` (an eventfd) wakes it for a deadline
+	 * earlier than `io_deadline`, the one it sleeps until, or for the end of the run.
+	 */
+	bool threaded;
+	bool threads_go;
+	pthread_mutex_t bql;
+	pthread_cond_t go;
+	int wake_fd;
+	u64 io_deadline;
 	/* A halted vCPU's INTR rose: the running vCPU's time slice ends (vmm/run.c). */
 	bool resched;
 	/* --halt-poll: spin, not sleep, when every vCPU waits for a timer due within this many ns
@@ -429,6 +451,8 @@ u64 vm_host_tsc_at(const struct vm *vm, u64 guest_ns);
  * calls it while vm->mp_events is set.
  */
 void vm_accept_mp_events(struct vm *vm);
+/* The same for one vCPU (with --vcpu-threads each vCPU's thread takes its own). */
+void vm_vcpu_accept_mp_events(struct vcpu *vcpu);
 /* The register state after INIT (SDM vol. 3A 9.1.1, Table 9-1): real mode at F000:FFF0. */
 void vm_vcpu_init_state(struct vcpu *vcpu);
 
@@ -485,6 +509,23 @@ int vm_map_host_page(struct vm *vm, void *page, u64 *hpa);
 
 /* Run the vCPUs until something stops the VM; returns the process exit status. */
 int vm_run(struct vm *vm);
+/*
+ * --vcpu-threads: create each vCPU's host thread, parked until vm_run starts them. Called after
+ * vm_create and before the sandbox (which refuses clone). 0, or -errno with the reason in why.
+ */
+int vm_threads_prepare(struct vm *vm, char *why, size_t len);
+/*
+ * Something for the vCPU to look at (its INTR rose, an INIT/SIPI/NMI for it): with
+ * --vcpu-threads, its thread wakes if it waits and leaves the guest if it runs (the backend's
+ * kick); nothing otherwise (the run loop looks between exits). Called with vm->bql held.
+ */
+void vm_vcpu_notify(struct vcpu *vcpu);
+/* The vCPU whose exit or access is being handled: the calling thread's own with
+   --vcpu-threads, else vm->running (vCPU 0 before the run). */
+struct vcpu *vm_current_vcpu(struct vm *vm);
+/* The big VMM lock, with --vcpu-threads; nothing otherwise. */
+void vm_bql_lock(struct vm *vm);
+void vm_bql_unlock(struct vm *vm);
 /* --stats: exits per vCPU (with several) and how the waits went (slept, polled). */
 void vm_print_vcpu_stats(const struct vm *vm, FILE *out);
 /* KVM's default halt_poll_ns (virt/kvm/kvm_main.c): 200 microseconds. */

@@ -146,6 +146,17 @@ expect cpus-not-a-number 2 "--cpus 'two'" -- run --cpus two "$tmp/exit42.elf"
 expect smp-topology 2 "'2,sockets=2': use a number of vCPUs" -- run -smp 2,sockets=2 "$tmp/exit42.elf"
 expect smp-hotplug-max 2 "'cpus=2,maxcpus=4'" -- run -smp cpus=2,maxcpus=4 "$tmp/exit42.elf"
 expect halt-poll-off 85 '' -- run --halt-poll 0 "$tmp/exit42.elf"
+# --vcpu-threads: a host thread per vCPU (soft, host TSC, EPT, no --watch).
+expect vcpu-threads 85 '' -- run --vcpu-threads on --cpus 2 "$tmp/exit42.elf"
+expect vcpu-threads-off 85 '' -- run --vcpu-threads off --cpus 2 "$tmp/exit42.elf"
+expect vcpu-threads-bad 2 "--vcpu-threads 'yes': use on or off" -- run --vcpu-threads yes \
+	"$tmp/exit42.elf"
+expect vcpu-threads-tsc-virtual 2 "--vcpu-threads on needs --tsc host" -- \
+	run --vcpu-threads on --tsc virtual "$tmp/exit42.elf"
+expect vcpu-threads-shadow 2 "--vcpu-threads on needs EPT" -- \
+	run --vcpu-threads on --vmx ept=off "$tmp/exit42.elf"
+expect vcpu-threads-watch 2 "--vcpu-threads on and --watch" -- \
+	run --vcpu-threads on --watch 0x100000-0x100fff "$tmp/exit42.elf"
 expect halt-poll-negative 2 "--halt-poll '-1': use nanoseconds from 0" -- run --halt-poll -1 \
 	"$tmp/exit42.elf"
 expect halt-poll-too-long 2 "--halt-poll '2000000000'" -- run --halt-poll 2000000000 "$tmp/exit42.elf"
