@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # tollbooth: one Makefile. Build modes: `make` (release, -O2), `make MODE=debug`, `make MODE=san`
-# (ASan+UBSan). Outputs go out of tree: build/ for release, build/debug/ and build/san/ otherwise.
+# (ASan+UBSan), `make MODE=tsan` (ThreadSanitizer). Outputs go out of tree: build/ for release, build/debug/ and build/san/ otherwise.
 
 MODE ?= release
 CC ?= cc
@@ -20,8 +20,13 @@ else ifeq ($(MODE),san)
 O := $(BUILD_ROOT)/san
 MODE_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 MODE_LDFLAGS := -fsanitize=address,undefined
+else ifeq ($(MODE),tsan)
+# ThreadSanitizer, for --vcpu-threads (docs/architecture.md): not part of make check.
+O := $(BUILD_ROOT)/tsan
+MODE_CFLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+MODE_LDFLAGS := -fsanitize=thread
 else
-$(error MODE must be release, debug or san (got '$(MODE)'))
+$(error MODE must be release, debug, san or tsan (got '$(MODE)'))
 endif
 
 # Generated headers shared by every mode (device_loc.h below).

@@ -93,7 +93,20 @@ void cpu_add_cycles(struct cpu *c, u64 cycles)
  */
 u64 cpu_guest_tsc(struct cpu *c)
 {
-	u64 tsc = cpu_tsc(c);
+	u64 tsc;
+
+	/*
+	 * The host's RDTSC is not ordered with the host loads that carried out the guest's earlier
+	 * instructions (SDM vol. 2B RDTSC: not serializing), so with vCPUs on host threads a guest
+	 * could read a TSC below one another vCPU stored before it (Linux's check_tsc_warp does
+	 * LFENCE; RDTSC under a lock and saw 1,800-cycle warps). The soft CPU's guest LFENCE is no
+	 * instruction at all: every guest read of the host TSC is ordered instead.
+	 */
+#if defined(__x86_64__) || defined(__i386__)
+	if (c->tsc_mode == CPU_TSC_HOST)
+		__builtin_ia32_lfence();
+#endif
+	tsc = cpu_tsc(c);
 
 	if (!(c->ctl.proc & PROC_TSC_OFFSETTING))
 		return tsc;

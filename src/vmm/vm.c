@@ -70,9 +70,9 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	      const struct uart_host *console)
 {
 	/* Set before vm_create(): --vmx switches (vmm_policy_set), --tsc, --jit, --debug-dump,
-	   --machine and --device. */
+	   --machine, --device and --vcpu-threads. */
 	struct vmm_policy policy = vm->policy;
-	bool tsc_virtual = vm->tsc_virtual, debug_dump = vm->debug_dump;
+	bool tsc_virtual = vm->tsc_virtual, debug_dump = vm->debug_dump, threaded = vm->threaded;
 	u32 tsc_cpi = vm->tsc_cpi;
 	int jit = vm->jit;
 	bool jit_stats = vm->jit_stats;
@@ -93,6 +93,7 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	vm->devs = devs;
 	vm->watch = watch;
 	vm->debug_dump = debug_dump;
+	vm->threaded = threaded;
 	vm->pio.name = "pio";
 	vm->mmio.name = "mmio";
 	vm->backend = backend;
