@@ -107,6 +107,12 @@ static always_inline void sse_src128(struct cpu *c, const struct insn *d, xmm_t 
 	sse_src(c, d, v, 16, true);
 }
 
+/* --- SSSE3 (sse_int.c) --- */
+
+/* The SSSE3 operations on the low n bytes (16 XMM, 8 MMX) of a and b into a; `opcode` as in
+   struct insn: 0x200 | 00-0B, 1C-1E, or 0x30F (PALIGNR by `imm`). */
+void sse_ssse3_op(unsigned opcode, xmm_t *a, const xmm_t *b, u8 imm, unsigned n);
+
 /* --- Host floating point (sse_host.c) --- */
 
 /*

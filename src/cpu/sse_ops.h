@@ -32,8 +32,7 @@
 	X(sse_pcmpeqb) X(sse_pcmpeqw) X(sse_pcmpeqd) X(sse_pcmpgtb) X(sse_pcmpgtw) X(sse_pcmpgtd)  \
 	X(sse_packsswb) X(sse_packuswb) X(sse_packssdw) X(sse_packusdw) X(sse_punpck)              \
 	X(sse_shift_xmm) X(sse_shift_imm)                                                          \
-	X(sse_pshufb) X(sse_phadd) X(sse_pmaddubsw) X(sse_psignb) X(sse_psignw) X(sse_psignd)      \
-	X(sse_pmulhrsw) X(sse_pabs) X(sse_palignr)                                                 \
+	X(sse_ssse3) /* 66 0F 38 00-0B 1C-1E, 66 0F 3A 0F */                                     \
 	X(sse_pmuldq) X(sse_pcmpeqq) X(sse_pminsb) X(sse_pminsd) X(sse_pminuw) X(sse_pminud)       \
 	X(sse_pmaxsb) X(sse_pmaxsd) X(sse_pmaxuw) X(sse_pmaxud) X(sse_pmulld) X(sse_pcmpgtq)       \
 	X(sse_phminposuw) X(sse_ptest) X(sse_mpsadbw) X(sse_pcmpstr)                               \

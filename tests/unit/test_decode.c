@@ -241,8 +241,8 @@ static const struct tcase cases[] = {
 	{ 64, "0f 70 c0 01", 4, "invalid=0 imm=1", op_mmx }, /* PSHUFW */
 	{ 64, "66 0f 73 d8 08", 5, "invalid=0", sse_shift_imm }, /* PSRLDQ */
 	{ 64, "66 0f 73 e0 08", 5, "invalid=1", NULL },     /* /4: no PSRAQ */
-	{ 64, "66 0f 3a 0f c1 08", 6, "invalid=0", sse_palignr },
-	{ 64, "66 0f 38 00 c1", 5, "invalid=0", sse_pshufb },
+	{ 64, "66 0f 3a 0f c1 08", 6, "invalid=0", sse_ssse3 },
+	{ 64, "66 0f 38 00 c1", 5, "invalid=0", sse_ssse3 },
 	{ 64, "0f 38 00 c1", 4, "invalid=1", NULL }, /* PSHUFB mm: SSSE3 MMX forms not yet */
 	{ 64, "0f c2 c1 00", 4, "invalid=0", sse_cmp },
 	{ 64, "0f c6 c1 00", 4, "invalid=0", sse_shufps },
