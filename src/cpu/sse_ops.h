@@ -39,7 +39,11 @@
 	/* sse_fp.c */                                                                             \
 	X(sse_fp) X(sse_cmp) X(sse_round) X(sse_dp) X(sse_cvtsi2s) X(sse_cvts2si) X(sse_comis)     \
 	/* sse_crypto.c */                                                                         \
-	X(sse_aes) X(sse_aeskeygenassist) X(sse_pclmulqdq) X(sse_crc32)
+	X(sse_aes) X(sse_aeskeygenassist) X(sse_pclmulqdq) X(sse_crc32)                            \
+	/* sse_mmx.c: forms with MMX-register operands */                                          \
+	X(sse_cvtpi2p) X(sse_cvtp2pi)                  /* 0F 2A, 2C 2D, none and 66 */             \
+	X(sse_movq2dq) X(sse_movdq2q)                  /* F3 0F D6, F2 0F D6 */                    \
+	X(sse_ssse3_mmx)                               /* 0F 38 00-0B 1C-1E, 0F 3A 0F */
 
 #define X(name) void name(struct cpu *c, const struct insn *d);
 SSE_OPS_LIST(X)
