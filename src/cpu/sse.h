@@ -107,6 +107,12 @@ static always_inline void sse_src128(struct cpu *c, const struct insn *d, xmm_t 
 	sse_src(c, d, v, 16, true);
 }
 
+/* --- SSSE3 (sse_int.c) --- */
+
+/* The SSSE3 operations on the low n bytes (16 XMM, 8 MMX) of a and b into a; `opcode` as in
+   struct insn: 0x200 | 00-0B, 1C-1E, or 0x30F (PALIGNR by `imm`). */
+void sse_ssse3_op(unsigned opcode, xmm_t *a, const xmm_t *b, u8 imm, unsigned n);
+
 /* --- Host floating point (sse_host.c) --- */
 
 /*
@@ -147,6 +153,8 @@ u32 sse_host_crc32(u32 crc, u64 v, unsigned size);
 	X(cvtps2pd) X(cvtpd2ps) X(cvtss2sd) X(cvtsd2ss) X(cvtdq2ps) X(cvtps2dq) X(cvttps2dq)       \
 	X(cvtdq2pd) X(cvtpd2dq) X(cvttpd2dq)                                                       \
 	X(addsubps) X(addsubpd) X(haddps) X(haddpd) X(hsubps) X(hsubpd)                            \
+	/* MMX source in b->q[0] (CVTPI2Px) or result in a->q[0], through the host's MM0 */        \
+	X(cvtpi2ps) X(cvtpi2pd) X(cvtps2pi) X(cvttps2pi) X(cvtpd2pi) X(cvttpd2pi)                  \
 	/* general-register source in b->q[0] */                                                   \
 	X(cvtsi2ss_l) X(cvtsi2ss_q) X(cvtsi2sd_l) X(cvtsi2sd_q)                                    \
 	/* general-register result in a->q[0] */                                                   \

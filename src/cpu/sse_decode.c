@@ -5,9 +5,10 @@
  * A-5). x86_decode() has already parsed ModRM and the immediate (its map tables give every SSE
  * opcode its length); this only chooses the handler. Encodings left to the rest of the decoder:
  * the integer opcodes, and the MMX forms without a prefix of 0F 60-7F, C4, C5 and D0-FF, which the
- * x87/MMX decoder owns. SSE forms with MMX-register operands (CVTPI2PS, CVTPS2PI, CVTTPS2PI,
- * CVTPI2PD, CVTPD2PI, CVTTPD2PI, MOVQ2DQ, MOVDQ2Q, and the SSSE3 forms without a prefix) are #UD
- * until the MMX register file is in (docs/cpu.md, "SSE").
+ * x87/MMX decoder owns. The SSE forms with MMX-register operands are this decoder's and go to
+ * sse_mmx.c: CVTPI2PS, CVTPS2PI, CVTTPS2PI (0F 2A 2D 2C), CVTPI2PD, CVTPD2PI, CVTTPD2PI (66 0F
+ * 2A 2D 2C), MOVQ2DQ (F3 0F D6) and MOVDQ2Q (F2 0F D6), register forms only, and the SSSE3
+ * instructions without a prefix (0F 38 00-0B 1C-1E, 0F 3A 0F; docs/cpu.md, "x87 and MMX").
  */
 #include "cpu/sse.h"
 #include "cpu/sse_ops.h"
@@ -43,10 +44,10 @@ static const struct sse_ent map1[256][4] = {
 	[0x17] = { M(sse_movlps_store), M(sse_movlps_store) },
 	[0x28] = { A(sse_load_a), A(sse_load_a) },
 	[0x29] = { A(sse_store_a), A(sse_store_a) },
-	[0x2a] = { { 0 }, { 0 }, A(sse_cvtsi2s), A(sse_cvtsi2s) },
+	[0x2a] = { A(sse_cvtpi2p), A(sse_cvtpi2p), A(sse_cvtsi2s), A(sse_cvtsi2s) },
 	[0x2b] = { M(sse_store_a), M(sse_store_a) },
-	[0x2c] = { { 0 }, { 0 }, A(sse_cvts2si), A(sse_cvts2si) },
-	[0x2d] = { { 0 }, { 0 }, A(sse_cvts2si), A(sse_cvts2si) },
+	[0x2c] = { A(sse_cvtp2pi), A(sse_cvtp2pi), A(sse_cvts2si), A(sse_cvts2si) },
+	[0x2d] = { A(sse_cvtp2pi), A(sse_cvtp2pi), A(sse_cvts2si), A(sse_cvts2si) },
 	[0x2e] = { A(sse_comis), A(sse_comis) },
 	[0x2f] = { A(sse_comis), A(sse_comis) },
 	[0x50] = { R(sse_movmskps), R(sse_movmskps) },
@@ -80,7 +81,7 @@ static const struct sse_ent map1[256][4] = {
 	[0xd1 ... 0xd3] = P66(sse_shift_xmm),
 	[0xd4] = P66(sse_paddq),
 	[0xd5] = P66(sse_pmullw),
-	[0xd6] = P66(sse_movq_store),
+	[0xd6] = { { 0 }, A(sse_movq_store), R(sse_movq2dq), R(sse_movdq2q) },
 	[0xd7] = { { 0 }, R(sse_pmovmskb) },
 	[0xd8] = P66(sse_psubusb),
 	[0xd9] = P66(sse_psubusw),
@@ -119,21 +120,14 @@ static const struct sse_ent map1[256][4] = {
 	[0xfe] = P66(sse_paddd),
 };
 
-/* Map 2 (0F 38 xx), 66 forms: SSSE3, SSE4.1, SSE4.2, AES. The forms without a prefix of 00-0B
-   and 1C-1E act on MMX registers (not yet: #UD). */
+/* Map 2 (0F 38 xx), 66 forms: SSSE3, SSE4.1, SSE4.2, AES. The SSSE3 opcodes 00-0B and 1C-1E
+   without a prefix act on MMX registers (sse_ssse3_mmx, sse_mmx.c). */
 static const struct sse_ent map2_66[256] = {
-	[0x00] = A(sse_pshufb),
-	[0x01 ... 0x03] = A(sse_phadd),
-	[0x04] = A(sse_pmaddubsw),
-	[0x05 ... 0x07] = A(sse_phadd),
-	[0x08] = A(sse_psignb),
-	[0x09] = A(sse_psignw),
-	[0x0a] = A(sse_psignd),
-	[0x0b] = A(sse_pmulhrsw),
+	[0x00 ... 0x0b] = A(sse_ssse3),
 	[0x10] = A(sse_blendv),
 	[0x14 ... 0x15] = A(sse_blendv),
 	[0x17] = A(sse_ptest),
-	[0x1c ... 0x1e] = A(sse_pabs),
+	[0x1c ... 0x1e] = A(sse_ssse3),
 	[0x20 ... 0x25] = A(sse_pmovx),
 	[0x28] = A(sse_pmuldq),
 	[0x29] = A(sse_pcmpeqq),
@@ -158,7 +152,7 @@ static const struct sse_ent map2_66[256] = {
 static const struct sse_ent map3_66[256] = {
 	[0x08 ... 0x0b] = A(sse_round),
 	[0x0c ... 0x0e] = A(sse_blend_imm),
-	[0x0f] = A(sse_palignr),
+	[0x0f] = A(sse_ssse3), /* PALIGNR */
 	[0x14 ... 0x17] = A(sse_pextr),
 	[0x20] = A(sse_pinsr),
 	[0x21] = A(sse_insertps),
@@ -275,6 +269,10 @@ bool sse_decode(struct insn *d, unsigned mand, unsigned code_bits, insn_fn *fn)
 		*fn = pick(&map1[op][mand], d);
 		return true;
 	case 2:
+		if (mand == MAND_NONE && (op <= 0x0b || (op >= 0x1c && op <= 0x1e))) {
+			*fn = sse_ssse3_mmx;
+			return true;
+		}
 		if (op == 0xf0 || op == 0xf1) {
 			if (mand != MAND_F2)
 				return false;
@@ -286,6 +284,10 @@ bool sse_decode(struct insn *d, unsigned mand, unsigned code_bits, insn_fn *fn)
 		*fn = pick(&map2_66[op], d);
 		return true;
 	case 3:
+		if (mand == MAND_NONE && op == 0x0f) {
+			*fn = sse_ssse3_mmx; /* PALIGNR mm, mm/m64, imm8 */
+			return true;
+		}
 		if (mand != MAND_66 || !map3_66[op].fn)
 			return false;
 		*fn = pick(&map3_66[op], d);

@@ -86,6 +86,31 @@ int sse_host_init(void)
 		return out;                                                                        \
 	}
 
+/*
+ * Through the host's MM0: CVTPI2Px from b->q[0] (MOVDQ2Q puts it in MM0), the conversions to MMX
+ * into a->q[0] (MOVQ2DQ takes it out). EMMS leaves the host's x87 as the ABI wants it, every
+ * register empty; a trap skips it, but the signal handler starts from, and leaves, the initial
+ * FPU state (run_trapped). The host's x87 has no exception pending (fpu_host.c), so these MMX
+ * instructions never take #MF.
+ */
+#define STUB_MMX(name, insn)                                                                       \
+	u32 sse_host_##name(xmm_t *a, const xmm_t *b, u32 m)                                       \
+	{                                                                                          \
+		u32 save, out;                                                                     \
+		asm volatile("stmxcsr %[save]\n\t"                                                 \
+			     "ldmxcsr %[m]\n\t"                                                    \
+			     "movdqu %[a], %%xmm0\n\t"                                             \
+			     "movdqu %[b], %%xmm1\n\t" insn "\n\t"                                 \
+			     "movdqu %%xmm0, %[a]\n\t"                                             \
+			     "emms\n\t"                                                            \
+			     "stmxcsr %[out]\n\t"                                                  \
+			     "ldmxcsr %[save]"                                                     \
+			     : [a] "+m"(*a), [save] "=m"(save), [out] "=m"(out)                    \
+			     : [b] "m"(*b), [m] "m"(m)                                             \
+			     : "xmm0", "xmm1", "mm0");                                             \
+		return out;                                                                        \
+	}
+
 /* RFLAGS result of (U)COMISS/SD: a->b[0] = CF, a->b[1] = ZF, a->b[2] = PF. */
 #define STUB_FLAGS(name, insn)                                                                     \
 	u32 sse_host_##name(xmm_t *a, const xmm_t *b, u32 m)                                       \
@@ -119,6 +144,12 @@ OP2(sqrtps) OP2(sqrtss) OP2(sqrtpd) OP2(sqrtsd) OP2(rcpps) OP2(rcpss) OP2(rsqrtp
 OP2(rsqrtss) OP2(cvtps2pd) OP2(cvtpd2ps) OP2(cvtss2sd) OP2(cvtsd2ss) OP2(cvtdq2ps)
 OP2(cvtps2dq) OP2(cvttps2dq) OP2(cvtdq2pd) OP2(cvtpd2dq) OP2(cvttpd2dq)
 OP2(addsubps) OP2(addsubpd) OP2(haddps) OP2(haddpd) OP2(hsubps) OP2(hsubpd)
+STUB_MMX(cvtpi2ps, "movdq2q %%xmm1, %%mm0\n\tcvtpi2ps %%mm0, %%xmm0")
+STUB_MMX(cvtpi2pd, "movdq2q %%xmm1, %%mm0\n\tcvtpi2pd %%mm0, %%xmm0")
+STUB_MMX(cvtps2pi, "cvtps2pi %%xmm1, %%mm0\n\tmovq2dq %%mm0, %%xmm0")
+STUB_MMX(cvttps2pi, "cvttps2pi %%xmm1, %%mm0\n\tmovq2dq %%mm0, %%xmm0")
+STUB_MMX(cvtpd2pi, "cvtpd2pi %%xmm1, %%mm0\n\tmovq2dq %%mm0, %%xmm0")
+STUB_MMX(cvttpd2pi, "cvttpd2pi %%xmm1, %%mm0\n\tmovq2dq %%mm0, %%xmm0")
 STUB(cvtsi2ss_l, "cvtsi2ssl %[b], %%xmm0")
 STUB(cvtsi2ss_q, "cvtsi2ssq %[b], %%xmm0")
 STUB(cvtsi2sd_l, "cvtsi2sdl %[b], %%xmm0")

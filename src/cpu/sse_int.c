@@ -226,86 +226,106 @@ void sse_shift_imm(struct cpu *c, const struct insn *d)
 
 /* --- SSSE3 --- */
 
-/* PSHUFB (66 0F 38 00): bytes of the destination by the source's indexes; bit 7 zeroes. */
-SSE_BUILD(sse_pshufb, for (unsigned i = 0; i < 16; i++) r.b[i] =
-		b.b[i] & 0x80 ? 0 : a.b[b.b[i] & 15])
-
-/* PHADDW/D, PHADDSW, PHSUBW/D, PHSUBSW (66 0F 38 01-03, 05-07): horizontal pairs, the
-   destination's pairs in the low half of the result, the source's in the high half. */
-void sse_phadd(struct cpu *c, const struct insn *d)
+/*
+ * The SSSE3 operations on the low `n` bytes of a (destination) and b (source): n = 16 for the
+ * XMM forms (66 prefix), 8 for the MMX forms (no prefix; mmx.c's rules, sse_mmx.c). `opcode` is
+ * d->opcode: 0x200 | 00-0B, 1C-1E (map 2), 0x30F (PALIGNR, with `imm`). The result goes to a;
+ * bytes of a from n up are left undefined. SDM vol. 2 each instruction's "Operation", the 64-bit
+ * and the 128-bit forms.
+ */
+void sse_ssse3_op(unsigned opcode, xmm_t *a, const xmm_t *b, u8 imm, unsigned n)
 {
-	u8 op = d->opcode & 0xff;
-	bool sub = op >= 5, dw = (op & 3) == 2, sat = (op & 3) == 3;
-	xmm_t a, b, r;
+	xmm_t r;
 
-	sse_check(c);
-	sse_src128(c, d, &b);
-	xmm_get(c, d->reg, &a);
-	if (dw) {
-		for (unsigned i = 0; i < 2; i++) {
-			r.d[i] = sub ? a.d[2 * i] - a.d[2 * i + 1] : a.d[2 * i] + a.d[2 * i + 1];
-			r.d[2 + i] = sub ? b.d[2 * i] - b.d[2 * i + 1] : b.d[2 * i] + b.d[2 * i + 1];
+	switch (opcode) {
+	case 0x200: /* PSHUFB: bytes of a by b's indexes (the low 4 bits, 3 for MMX); bit 7 zeroes */
+		for (unsigned i = 0; i < n; i++)
+			r.b[i] = b->b[i] & 0x80 ? 0 : a->b[b->b[i] & (n - 1)];
+		break;
+	case 0x201 ... 0x203: /* PHADDW, PHADDD, PHADDSW; PHSUBW, PHSUBD, PHSUBSW */
+	case 0x205 ... 0x207: {
+		/* Horizontal pairs: a's in the low half of the result, b's in the high half. */
+		bool sub = opcode & 4, sat = (opcode & 3) == 3;
+
+		if ((opcode & 3) == 2) {
+			unsigned np = n / 8;
+
+			for (unsigned i = 0; i < np; i++) {
+				u32 x0 = a->d[2 * i], x1 = a->d[2 * i + 1];
+				u32 y0 = b->d[2 * i], y1 = b->d[2 * i + 1];
+
+				r.d[i] = sub ? x0 - x1 : x0 + x1;
+				r.d[np + i] = sub ? y0 - y1 : y0 + y1;
+			}
+			break;
 		}
-	} else {
-		for (unsigned i = 0; i < 4; i++) {
-			s32 x = sub ? a.sw[2 * i] - a.sw[2 * i + 1] : a.sw[2 * i] + a.sw[2 * i + 1];
-			s32 y = sub ? b.sw[2 * i] - b.sw[2 * i + 1] : b.sw[2 * i] + b.sw[2 * i + 1];
+		for (unsigned i = 0, np = n / 4; i < np; i++) {
+			s32 x = sub ? a->sw[2 * i] - a->sw[2 * i + 1] : a->sw[2 * i] + a->sw[2 * i + 1];
+			s32 y = sub ? b->sw[2 * i] - b->sw[2 * i + 1] : b->sw[2 * i] + b->sw[2 * i + 1];
 
 			r.sw[i] = sat ? sat16(x) : (s16)x;
-			r.sw[4 + i] = sat ? sat16(y) : (s16)y;
+			r.sw[np + i] = sat ? sat16(y) : (s16)y;
 		}
+		break;
 	}
-	xmm_put(c, d->reg, &r);
+	case 0x204: /* PMADDUBSW: unsigned bytes of a times signed bytes of b, adjacent products
+		       added with signed saturation */
+		for (unsigned i = 0; i < n / 2; i++)
+			r.sw[i] = sat16(a->b[2 * i] * b->sb[2 * i] +
+					a->b[2 * i + 1] * b->sb[2 * i + 1]);
+		break;
+	case 0x208: /* PSIGNB/W/D: negate, zero or keep a's element by the sign of b's */
+		for (unsigned i = 0; i < n; i++)
+			r.sb[i] = b->sb[i] < 0 ? (s8)-a->sb[i] : b->sb[i] ? a->sb[i] : 0;
+		break;
+	case 0x209:
+		for (unsigned i = 0; i < n / 2; i++)
+			r.sw[i] = b->sw[i] < 0 ? (s16)-a->sw[i] : b->sw[i] ? a->sw[i] : 0;
+		break;
+	case 0x20a:
+		for (unsigned i = 0; i < n / 4; i++)
+			r.d[i] = b->sd[i] < 0 ? 0u - a->d[i] : b->sd[i] ? a->d[i] : 0;
+		break;
+	case 0x20b: /* PMULHRSW: ((a * b >> 14) + 1) >> 1, the high word */
+		for (unsigned i = 0; i < n / 2; i++)
+			r.sw[i] = (s16)(((((s32)a->sw[i] * b->sw[i]) >> 14) + 1) >> 1);
+		break;
+	case 0x21c: /* PABSB/W/D: absolute values of b (0x80 stays 0x80) */
+		for (unsigned i = 0; i < n; i++)
+			r.b[i] = (u8)(b->sb[i] < 0 ? -b->sb[i] : b->sb[i]);
+		break;
+	case 0x21d:
+		for (unsigned i = 0; i < n / 2; i++)
+			r.w[i] = (u16)(b->sw[i] < 0 ? -b->sw[i] : b->sw[i]);
+		break;
+	case 0x21e:
+		for (unsigned i = 0; i < n / 4; i++)
+			r.d[i] = b->sd[i] < 0 ? 0u - b->d[i] : b->d[i];
+		break;
+	default: { /* 0x30f PALIGNR: (a:b) >> imm8 bytes, the low n bytes */
+		u8 t[32];
+
+		memcpy(t, b->b, n);
+		memcpy(t + n, a->b, n);
+		for (unsigned i = 0; i < n; i++)
+			r.b[i] = imm + i < 2 * n ? t[imm + i] : 0;
+		break;
+	}
+	}
+	memcpy(a, &r, n);
 }
 
-/* PMADDUBSW (66 0F 38 04): unsigned bytes of the destination times signed bytes of the source,
-   adjacent products added with signed saturation. */
-SSE_BUILD(sse_pmaddubsw, for (unsigned i = 0; i < 8; i++) r.sw[i] =
-		sat16(a.b[2 * i] * b.sb[2 * i] + a.b[2 * i + 1] * b.sb[2 * i + 1]))
-
-/* PSIGNB/W/D (66 0F 38 08-0A): negate, zero or keep by the sign of the source element. */
-SSE_LANES(sse_psignb, sb, 16, b.sb[i] < 0 ? (s8)-a.sb[i] : b.sb[i] ? a.sb[i] : 0)
-SSE_LANES(sse_psignw, sw, 8, b.sw[i] < 0 ? (s16)-a.sw[i] : b.sw[i] ? a.sw[i] : 0)
-SSE_LANES(sse_psignd, d, 4, b.sd[i] < 0 ? 0u - a.d[i] : b.sd[i] ? a.d[i] : 0)
-
-/* PMULHRSW (66 0F 38 0B): ((a * b >> 14) + 1) >> 1, the high word. */
-SSE_LANES(sse_pmulhrsw, sw, 8, (s16)(((((s32)a.sw[i] * b.sw[i]) >> 14) + 1) >> 1))
-
-/* PABSB/W/D (66 0F 38 1C-1E): absolute values of the source (0x80 stays 0x80). */
-void sse_pabs(struct cpu *c, const struct insn *d)
+/* PSHUFB, PHADDx, PHSUBx, PMADDUBSW, PSIGNx, PMULHRSW, PABSx (66 0F 38 00-0B, 1C-1E) and PALIGNR
+   (66 0F 3A 0F) on XMM registers. */
+void sse_ssse3(struct cpu *c, const struct insn *d)
 {
-	u8 op = d->opcode & 0xff;
-	xmm_t b;
-
-	sse_check(c);
-	sse_src128(c, d, &b);
-	if (op == 0x1c)
-		for (unsigned i = 0; i < 16; i++)
-			b.b[i] = (u8)(b.sb[i] < 0 ? -b.sb[i] : b.sb[i]);
-	else if (op == 0x1d)
-		for (unsigned i = 0; i < 8; i++)
-			b.w[i] = (u16)(b.sw[i] < 0 ? -b.sw[i] : b.sw[i]);
-	else
-		for (unsigned i = 0; i < 4; i++)
-			b.d[i] = b.sd[i] < 0 ? 0u - b.d[i] : b.d[i];
-	xmm_put(c, d->reg, &b);
-}
-
-/* PALIGNR xmm, xmm/m128, imm8 (66 0F 3A 0F): (dest:src) >> imm8 bytes, the low 16 bytes. */
-void sse_palignr(struct cpu *c, const struct insn *d)
-{
-	unsigned n = (u8)d->imm;
-	u8 t[32];
-	xmm_t a, b, r;
+	xmm_t a, b;
 
 	sse_check(c);
 	sse_src128(c, d, &b);
 	xmm_get(c, d->reg, &a);
-	memcpy(t, b.b, 16);
-	memcpy(t + 16, a.b, 16);
-	for (unsigned i = 0; i < 16; i++)
-		r.b[i] = n + i < 32 ? t[n + i] : 0;
-	xmm_put(c, d->reg, &r);
+	sse_ssse3_op(d->opcode, &a, &b, (u8)d->imm, 16);
+	xmm_put(c, d->reg, &a);
 }
 
 /* --- SSE4.1 --- */

@@ -32,15 +32,18 @@
 	X(sse_pcmpeqb) X(sse_pcmpeqw) X(sse_pcmpeqd) X(sse_pcmpgtb) X(sse_pcmpgtw) X(sse_pcmpgtd)  \
 	X(sse_packsswb) X(sse_packuswb) X(sse_packssdw) X(sse_packusdw) X(sse_punpck)              \
 	X(sse_shift_xmm) X(sse_shift_imm)                                                          \
-	X(sse_pshufb) X(sse_phadd) X(sse_pmaddubsw) X(sse_psignb) X(sse_psignw) X(sse_psignd)      \
-	X(sse_pmulhrsw) X(sse_pabs) X(sse_palignr)                                                 \
+	X(sse_ssse3) /* 66 0F 38 00-0B 1C-1E, 66 0F 3A 0F */                                     \
 	X(sse_pmuldq) X(sse_pcmpeqq) X(sse_pminsb) X(sse_pminsd) X(sse_pminuw) X(sse_pminud)       \
 	X(sse_pmaxsb) X(sse_pmaxsd) X(sse_pmaxuw) X(sse_pmaxud) X(sse_pmulld) X(sse_pcmpgtq)       \
 	X(sse_phminposuw) X(sse_ptest) X(sse_mpsadbw) X(sse_pcmpstr)                               \
 	/* sse_fp.c */                                                                             \
 	X(sse_fp) X(sse_cmp) X(sse_round) X(sse_dp) X(sse_cvtsi2s) X(sse_cvts2si) X(sse_comis)     \
 	/* sse_crypto.c */                                                                         \
-	X(sse_aes) X(sse_aeskeygenassist) X(sse_pclmulqdq) X(sse_crc32)
+	X(sse_aes) X(sse_aeskeygenassist) X(sse_pclmulqdq) X(sse_crc32)                            \
+	/* sse_mmx.c: forms with MMX-register operands */                                          \
+	X(sse_cvtpi2p) X(sse_cvtp2pi)                  /* 0F 2A, 2C 2D, none and 66 */             \
+	X(sse_movq2dq) X(sse_movdq2q)                  /* F3 0F D6, F2 0F D6 */                    \
+	X(sse_ssse3_mmx)                               /* 0F 38 00-0B 1C-1E, 0F 3A 0F */
 
 #define X(name) void name(struct cpu *c, const struct insn *d);
 SSE_OPS_LIST(X)

@@ -241,9 +241,21 @@ static const struct tcase cases[] = {
 	{ 64, "0f 70 c0 01", 4, "invalid=0 imm=1", op_mmx }, /* PSHUFW */
 	{ 64, "66 0f 73 d8 08", 5, "invalid=0", sse_shift_imm }, /* PSRLDQ */
 	{ 64, "66 0f 73 e0 08", 5, "invalid=1", NULL },     /* /4: no PSRAQ */
-	{ 64, "66 0f 3a 0f c1 08", 6, "invalid=0", sse_palignr },
-	{ 64, "66 0f 38 00 c1", 5, "invalid=0", sse_pshufb },
-	{ 64, "0f 38 00 c1", 4, "invalid=1", NULL }, /* PSHUFB mm: SSSE3 MMX forms not yet */
+	{ 64, "66 0f 3a 0f c1 08", 6, "invalid=0", sse_ssse3 },
+	{ 64, "66 0f 38 00 c1", 5, "invalid=0", sse_ssse3 },
+	{ 64, "0f 38 00 c1", 4, "invalid=0", sse_ssse3_mmx },	  /* PSHUFB mm, mm */
+	{ 64, "0f 38 1e 44 24 08", 6, "invalid=0", sse_ssse3_mmx }, /* PABSD mm, m64 */
+	{ 64, "0f 3a 0f c1 08", 5, "invalid=0 imm=8", sse_ssse3_mmx }, /* PALIGNR mm */
+	{ 64, "0f 38 10 c1", 4, "invalid=1", NULL },		  /* PBLENDVB: 66 only */
+	{ 64, "f3 0f 38 00 c1", 5, "invalid=1", NULL },
+	{ 64, "0f 2a c1", 3, "invalid=0", sse_cvtpi2p },	     /* CVTPI2PS xmm, mm */
+	{ 64, "66 0f 2a 44 24 08", 6, "invalid=0", sse_cvtpi2p }, /* CVTPI2PD xmm, m64 */
+	{ 64, "0f 2c c1", 3, "invalid=0", sse_cvtp2pi },	     /* CVTTPS2PI mm, xmm */
+	{ 64, "66 0f 2d 44 24 08", 6, "invalid=0", sse_cvtp2pi }, /* CVTPD2PI mm, m128 */
+	{ 64, "f3 0f d6 c1", 4, "invalid=0", sse_movq2dq },
+	{ 64, "f2 0f d6 c1", 4, "invalid=0", sse_movdq2q },
+	{ 64, "f3 0f d6 00", 4, "invalid=1", NULL }, /* MOVQ2DQ, MOVDQ2Q: register only */
+	{ 64, "f2 0f d6 00", 4, "invalid=1", NULL },
 	{ 64, "0f c2 c1 00", 4, "invalid=0", sse_cmp },
 	{ 64, "0f c6 c1 00", 4, "invalid=0", sse_shufps },
 	{ 64, "f2 0f 10 44 24 08", 6, "invalid=0", sse_movss_load }, /* MOVSD */

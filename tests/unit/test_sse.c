@@ -7,14 +7,17 @@
  * STMXCSR), rounding control, DAZ and FTZ, NaN propagation (the first source's NaN wins, SNaNs
  * come out quiet, MIN/MAX return the second operand), the integer indefinite of conversions,
  * masked and unmasked exceptions (#XM, #UD with CR4.OSXMMEXCPT = 0; flags set, destination
- * unchanged; pre-computation exceptions stop the post-computation ones), and a few integer
- * and string results worked by hand.
+ * unchanged; pre-computation exceptions stop the post-computation ones), a few integer and
+ * string results worked by hand, and the forms with MMX operands (sse_mmx.c): conversions,
+ * MOVQ2DQ/MOVDQ2Q and SSSE3 on MMX registers, with the x87 state transition (TOP, tags, bits
+ * 79:64), its absence for CVTPI2Px from memory, and the order #UD, #NM, #MF, memory, #XM.
  *
  * Guest code is written as assembly in this file (GUEST below): the host assembler encodes it,
  * the box (cpu_box.h) runs it.
  */
 #include "check.h"
 #include "cpu_box.h"
+#include "cpu/fpu.h"
 #include "cpu/sse.h"
 
 #define GUEST(name, insns)                                                                         \
@@ -534,6 +537,312 @@ static void test_integer(void)
 	CHECK_EQ(box.ram[BOX_DATA + 9], 0x11);
 }
 
+/* --- SSE forms with MMX-register operands (sse_mmx.c) --- */
+
+GUEST(g_cvtpi2ps, "cvtpi2ps %mm1, %xmm0")
+GUEST(g_cvtpi2ps_m, "cvtpi2ps (%rdi), %xmm0")
+GUEST(g_cvtpi2pd, "cvtpi2pd %mm1, %xmm0")
+GUEST(g_cvtpi2pd_m, "cvtpi2pd (%rdi), %xmm0")
+GUEST(g_cvtps2pi, "cvtps2pi %xmm1, %mm2")
+GUEST(g_cvtps2pi_m, "cvtps2pi (%rdi), %mm2")
+GUEST(g_cvttps2pi, "cvttps2pi %xmm1, %mm2")
+GUEST(g_cvtpd2pi, "cvtpd2pi %xmm1, %mm2")
+GUEST(g_cvttpd2pi_m, "cvttpd2pi (%rdi), %mm2")
+GUEST(g_movq2dq, "movq2dq %mm1, %xmm8")
+GUEST(g_movdq2q, "movdq2q %xmm9, %mm2")
+GUEST(g_pshufb_mm, "pshufb %mm1, %mm2")
+GUEST(g_phaddw_mm, "phaddw %mm1, %mm2")
+GUEST(g_pabsb_mm_m, "pabsb (%rdi), %mm2")
+GUEST(g_palignr_mm, "palignr $3, %mm1, %mm2")
+GUEST(g_palignr_mm_big, "palignr $17, %mm1, %mm2")
+
+/* The x87 state before an MMX instruction: TOP = 3, physical registers R3-R7 valid; R_i holds
+   mantissa 0x1111111111111111 * i with exponent 3FFFH. */
+static void x87_prime(void)
+{
+	c->fpu.fcw = X86_FPU_FCW_INIT;
+	c->fpu.fsw = 3 << 11;
+	c->fpu.ftw = 0xf8;
+	for (unsigned i = 0; i < 8; i++) {
+		u64 m = 0x1111111111111111ull * i;
+		u16 e = 0x3fff;
+
+		memcpy(c->fpu.st[(i - 3) & 7], &m, 8);
+		memcpy(c->fpu.st[(i - 3) & 7] + 8, &e, 2);
+	}
+}
+
+static unsigned top(void)
+{
+	return (c->fpu.fsw >> 11) & 7;
+}
+
+/* Physical register R_i: mantissa (MMi) and exponent field. */
+static u64 mm(unsigned i)
+{
+	u64 v;
+
+	memcpy(&v, c->fpu.st[(i - top()) & 7], 8);
+	return v;
+}
+
+static u16 mm_exp(unsigned i)
+{
+	u16 v;
+
+	memcpy(&v, c->fpu.st[(i - top()) & 7] + 8, 2);
+	return v;
+}
+
+static void mm_set(unsigned i, u64 v)
+{
+	memcpy(c->fpu.st[(i - top()) & 7], &v, 8);
+}
+
+/* Unchanged from x87_prime(): TOP, tags, every register. */
+static bool x87_primed(void)
+{
+	for (unsigned i = 0; i < 8; i++)
+		if (mm(i) != 0x1111111111111111ull * i || mm_exp(i) != 0x3fff)
+			return false;
+	return top() == 3 && c->fpu.ftw == 0xf8;
+}
+
+/* An x87 exception pending: IE unmasked and set, so ES and B (SDM vol. 1 8.1.3). */
+static void x87_pend(void)
+{
+	c->fpu.fcw = X86_FPU_FCW_INIT & ~FSW_IE;
+	c->fpu.fsw |= FSW_IE | FSW_ES | FSW_B;
+}
+
+static void test_mmx_conversions(void)
+{
+	c->fpu.mxcsr = 0x1f80;
+	/* CVTPI2PS xmm, mm: two singles in the low quadword, the high one kept; the MMX transition
+	   (TOP 0, every tag valid), the source register's exponent left alone (it is only read). */
+	x87_prime();
+	mm_set(1, 0xfffffffd00000001ull); /* -3, 1 */
+	xset(0, 0x1111111111111111ull, 0x2222222222222222ull);
+	CHECK_EQ(RUN(&box, g_cvtpi2ps), -1);
+	CHECK_EQ(xlo(0), 0xc04000003f800000ull);
+	CHECK_EQ(xhi(0), 0x2222222222222222ull);
+	CHECK_EQ(top(), 0);
+	CHECK_EQ(c->fpu.ftw, 0xff);
+	CHECK_EQ(mm_exp(1), 0x3fff);
+	CHECK_EQ(mm(1), 0xfffffffd00000001ull);
+	CHECK_EQ(c->fpu.mxcsr & 0x3f, 0);
+	/* 2^24 + 1 is not a single: rounded by MXCSR.RC, PE. */
+	x87_prime();
+	mm_set(1, 0x0100000101000001ull);
+	c->fpu.mxcsr = 0x1f80 | 1 << 13; /* down */
+	CHECK_EQ(RUN(&box, g_cvtpi2ps), -1);
+	CHECK_EQ(xlo(0), 0x4b8000004b800000ull);
+	CHECK_EQ(c->fpu.mxcsr & 0x3f, MXCSR_PE);
+	c->fpu.mxcsr = 0x1f80 | 2 << 13; /* up */
+	CHECK_EQ(RUN(&box, g_cvtpi2ps), -1);
+	CHECK_EQ(xlo(0), 0x4b8000014b800001ull);
+	/* With a memory source no MMX register is touched: no transition (SDM CVTPI2PS). */
+	c->fpu.mxcsr = 0x1f80;
+	x87_prime();
+	box_w64(box.ram, BOX_DATA, 0x0000000200000004ull);
+	c->gpr[R_RDI] = BOX_DATA + 0; /* m64: any alignment; this one is aligned */
+	CHECK_EQ(RUN(&box, g_cvtpi2ps_m), -1);
+	CHECK_EQ(xlo(0), 0x4000000040800000ull);
+	CHECK(x87_primed());
+	/* CVTPI2PD: exact, the whole register; memory form again without the transition. */
+	x87_prime();
+	mm_set(1, 0x80000000ffffffffull); /* -2^31, -1 */
+	CHECK_EQ(RUN(&box, g_cvtpi2pd), -1);
+	CHECK_EQ(xlo(0), 0xbff0000000000000ull);
+	CHECK_EQ(xhi(0), 0xc1e0000000000000ull);
+	CHECK_EQ(top(), 0);
+	CHECK_EQ(c->fpu.ftw, 0xff);
+	x87_prime();
+	c->gpr[R_RDI] = BOX_DATA + 3;
+	box_w64(box.ram, BOX_DATA + 3, 0x7fffffff00000000ull);
+	CHECK_EQ(RUN(&box, g_cvtpi2pd_m), -1);
+	CHECK_EQ(xlo(0), 0);
+	CHECK_EQ(xhi(0), 0x41dfffffffc00000ull);
+	CHECK(x87_primed());
+
+	/* CVTPS2PI mm, xmm: rounded by MXCSR.RC (1.5, -2.5); the destination's bits 79:64 all ones. */
+	x87_prime();
+	xset(1, 0xc02000003fc00000ull, 0x7f8000017f800001ull); /* high lanes (NaNs) are not read */
+	CHECK_EQ(RUN(&box, g_cvtps2pi), -1);
+	CHECK_EQ(mm(2), 0xfffffffe00000002ull);
+	CHECK_EQ(mm_exp(2), 0xffff);
+	CHECK_EQ(mm_exp(3), 0x3fff);
+	CHECK_EQ(top(), 0);
+	CHECK_EQ(c->fpu.ftw, 0xff);
+	CHECK_EQ(c->fpu.mxcsr & 0x3f, MXCSR_PE);
+	c->fpu.mxcsr = 0x1f80 | 1 << 13;
+	CHECK_EQ(RUN(&box, g_cvtps2pi), -1);
+	CHECK_EQ(mm(2), 0xfffffffd00000001ull);
+	CHECK_EQ(RUN(&box, g_cvttps2pi), -1); /* truncation ignores RC */
+	CHECK_EQ(mm(2), 0xfffffffe00000001ull);
+	/* NaN and out of range: the integer indefinite 80000000H, IE (SDM vol. 1 4.8.3.7). */
+	c->fpu.mxcsr = 0x1f80;
+	xset(1, 0x4f0000007fc00000ull, 0); /* 2^31, QNaN */
+	CHECK_EQ(RUN(&box, g_cvtps2pi), -1);
+	CHECK_EQ(mm(2), 0x8000000080000000ull);
+	CHECK_EQ(c->fpu.mxcsr & 0x3f, MXCSR_IE);
+	c->fpu.mxcsr = 0x1f80;
+	c->gpr[R_RDI] = BOX_DATA + 5; /* m64: no alignment */
+	box_w64(box.ram, BOX_DATA + 5, 0xcf000000c0400000ull); /* -2^31 (fits), -3 */
+	CHECK_EQ(RUN(&box, g_cvtps2pi_m), -1);
+	CHECK_EQ(mm(2), 0x80000000fffffffdull);
+	CHECK_EQ(c->fpu.mxcsr & 0x3f, 0);
+	/* CVTPD2PI / CVTTPD2PI: two doubles; m128 must be 16-byte aligned. */
+	xset(1, 0x41e0000000000000ull, 0xc004000000000000ull); /* 2^31, -2.5 */
+	CHECK_EQ(RUN(&box, g_cvtpd2pi), -1);
+	CHECK_EQ(mm(2), 0xfffffffe80000000ull);
+	CHECK_EQ(c->fpu.mxcsr & 0x3f, MXCSR_IE | MXCSR_PE);
+	c->fpu.mxcsr = 0x1f80;
+	box_w64(box.ram, BOX_DATA + 16, 0x3ff8000000000000ull); /* 1.5 */
+	box_w64(box.ram, BOX_DATA + 24, 0xfff8000000000000ull); /* -QNaN */
+	c->gpr[R_RDI] = BOX_DATA + 16;
+	CHECK_EQ(RUN(&box, g_cvttpd2pi_m), -1);
+	CHECK_EQ(mm(2), 0x8000000000000001ull);
+	x87_prime();
+	c->gpr[R_RDI] = BOX_DATA + 8;
+	CHECK_EQ(RUN(&box, g_cvttpd2pi_m), X86_GP);
+	CHECK(x87_primed()); /* a fault before the transition leaves the x87 state */
+
+	/* Unmasked: #XM, the destination unchanged, the flags set; the transition has happened
+	   (measured: TOP 0 and the tags valid at the #XM). */
+	x87_prime();
+	c->fpu.mxcsr = 0x1f80 & ~(1u << 7);
+	xset(1, 0x7fc00000u, 0);
+	CHECK_EQ(RUN(&box, g_cvtps2pi), X86_XM);
+	CHECK_EQ(c->fpu.mxcsr & 0x3f, MXCSR_IE);
+	CHECK_EQ(mm(2), 0x2222222222222222ull);
+	CHECK_EQ(mm_exp(2), 0x3fff);
+	CHECK_EQ(top(), 0);
+	CHECK_EQ(c->fpu.ftw, 0xff);
+	x87_prime();
+	mm_set(1, 0x0100000101000001ull);
+	xset(0, 0x1234, 0x5678);
+	c->fpu.mxcsr = 0x1f80 & ~(1u << 12);
+	CHECK_EQ(RUN(&box, g_cvtpi2ps), X86_XM);
+	CHECK_EQ(c->fpu.mxcsr & 0x3f, MXCSR_PE);
+	CHECK_EQ(xlo(0), 0x1234);
+	CHECK_EQ(top(), 0);
+	cr4(0, CR4_OSXMMEXCPT); /* the same with CR4.OSXMMEXCPT = 0: #UD */
+	c->fpu.mxcsr = 0x1f80 & ~(1u << 12);
+	CHECK_EQ(RUN(&box, g_cvtpi2ps), X86_UD);
+	cr4(CR4_OSXMMEXCPT, 0);
+	c->fpu.mxcsr = 0x1f80;
+}
+
+static void test_mmx_moves_ssse3(void)
+{
+	/* MOVQ2DQ: zero-extended into the XMM register (REX.R reaches XMM8); MOVDQ2Q: the low
+	   quadword of XMM9 (REX.B) into MM2, bits 79:64 all ones. */
+	x87_prime();
+	xset(8, ~0ull, ~0ull);
+	CHECK_EQ(RUN(&box, g_movq2dq), -1);
+	CHECK_EQ(xlo(8), 0x1111111111111111ull);
+	CHECK_EQ(xhi(8), 0);
+	CHECK_EQ(top(), 0);
+	CHECK_EQ(c->fpu.ftw, 0xff);
+	x87_prime();
+	xset(9, 0x0123456789abcdefull, 0xfedcba9876543210ull);
+	CHECK_EQ(RUN(&box, g_movdq2q), -1);
+	CHECK_EQ(mm(2), 0x0123456789abcdefull);
+	CHECK_EQ(mm_exp(2), 0xffff);
+	CHECK_EQ(c->fpu.ftw, 0xff);
+
+	/* PSHUFB mm: the index's low 3 bits pick, bit 7 zeroes. */
+	x87_prime();
+	mm_set(2, 0x0706050403020100ull);
+	mm_set(1, 0x800f0e0d0c0b0a09ull);
+	CHECK_EQ(RUN(&box, g_pshufb_mm), -1);
+	CHECK_EQ(mm(2), 0x0007060504030201ull);
+	CHECK_EQ(mm_exp(2), 0xffff);
+	CHECK_EQ(top(), 0);
+	CHECK_EQ(c->fpu.ftw, 0xff);
+	/* PHADDW mm: the destination's pairs low, the source's high, wrapping. */
+	mm_set(2, 0x0004000300020001ull);
+	mm_set(1, 0x7fff000180000001ull);
+	CHECK_EQ(RUN(&box, g_phaddw_mm), -1);
+	CHECK_EQ(mm(2), 0x8000800100070003ull);
+	/* PABSB mm, m64 (unaligned): 80H stays 80H. */
+	box_w64(box.ram, BOX_DATA + 1, 0x80ff7f0102fe0081ull);
+	c->gpr[R_RDI] = BOX_DATA + 1;
+	CHECK_EQ(RUN(&box, g_pabsb_mm_m), -1);
+	CHECK_EQ(mm(2), 0x80017f010202007full);
+	/* PALIGNR mm: (mm2:mm1) >> 3 bytes, the low 8; 17 bytes or more shift everything out. */
+	mm_set(2, 0x1716151413121110ull);
+	mm_set(1, 0x0706050403020100ull);
+	CHECK_EQ(RUN(&box, g_palignr_mm), -1);
+	CHECK_EQ(mm(2), 0x1211100706050403ull);
+	mm_set(2, 0x1716151413121110ull);
+	CHECK_EQ(RUN(&box, g_palignr_mm_big), -1);
+	CHECK_EQ(mm(2), 0);
+}
+
+/* #UD (CR0.EM; CR4.OSFXSR = 0 for the SSE and SSE2 forms only), #NM (CR0.TS), then a pending x87
+   exception (#MF, CR0.NE = 1), then the memory operand: SDM vol. 3A 22.25.3; the order of #MF
+   and #PF/#GP measured. */
+static void test_mmx_faults(void)
+{
+	c->fpu.mxcsr = 0x1f80;
+	x87_prime();
+	cr0(CR0_EM, 0);
+	CHECK_EQ(RUN(&box, g_cvtpi2ps), X86_UD);
+	CHECK_EQ(RUN(&box, g_cvtpi2ps_m), X86_UD);
+	CHECK_EQ(RUN(&box, g_pshufb_mm), X86_UD);
+	cr0(CR0_TS, 0);
+	CHECK_EQ(RUN(&box, g_movdq2q), X86_UD); /* #UD wins over #NM */
+	CHECK_EQ(RUN(&box, g_palignr_mm), X86_UD);
+	cr0(0, CR0_EM);
+	CHECK_EQ(RUN(&box, g_cvtps2pi), X86_NM);
+	CHECK_EQ(RUN(&box, g_cvtpi2pd_m), X86_NM);
+	CHECK_EQ(RUN(&box, g_phaddw_mm), X86_NM);
+	x87_pend();
+	CHECK_EQ(RUN(&box, g_movq2dq), X86_NM); /* #NM wins over #MF */
+	cr0(0, CR0_TS);
+	/* CR4.OSFXSR = 0: #UD for the SSE and SSE2 forms; the SSSE3 ones are MMX instructions for
+	   it, and run into the pending x87 exception. */
+	cr4(0, CR4_OSFXSR);
+	CHECK_EQ(RUN(&box, g_cvtpi2ps), X86_UD);
+	CHECK_EQ(RUN(&box, g_cvttps2pi), X86_UD);
+	CHECK_EQ(RUN(&box, g_movq2dq), X86_UD);
+	CHECK_EQ(RUN(&box, g_movdq2q), X86_UD);
+	CHECK_EQ(RUN(&box, g_pshufb_mm), X86_MF);
+	cr4(CR4_OSFXSR, 0);
+	/* A pending x87 exception: #MF for every form touching an MMX register, before its memory
+	   operand; CVTPI2Px with a memory source do not wait. Nothing changes. */
+	c->gpr[R_RDI] = BOX_DATA;
+	CHECK_EQ(RUN(&box, g_cvtpi2ps), X86_MF);
+	CHECK_EQ(RUN(&box, g_cvtpi2pd), X86_MF);
+	CHECK_EQ(RUN(&box, g_cvtps2pi), X86_MF);
+	CHECK_EQ(RUN(&box, g_cvtpd2pi), X86_MF);
+	CHECK_EQ(RUN(&box, g_movq2dq), X86_MF);
+	CHECK_EQ(RUN(&box, g_movdq2q), X86_MF);
+	CHECK_EQ(RUN(&box, g_palignr_mm), X86_MF);
+	c->gpr[R_RDI] = BOX_DATA + 8; /* misaligned m128: #MF first */
+	CHECK_EQ(RUN(&box, g_cvttpd2pi_m), X86_MF);
+	c->gpr[R_RDI] = 0x400000; /* not mapped: #MF first */
+	CHECK_EQ(RUN(&box, g_cvtps2pi_m), X86_MF);
+	CHECK_EQ(RUN(&box, g_pabsb_mm_m), X86_MF);
+	CHECK_EQ(c->fpu.fsw & 0x3800, 3u << 11);
+	CHECK_EQ(c->fpu.ftw, 0xf8);
+	CHECK_EQ(RUN(&box, g_cvtpi2ps_m), X86_PF_VEC); /* no wait: the memory operand's fault */
+	c->gpr[R_RDI] = BOX_DATA;
+	box_w64(box.ram, BOX_DATA, 0x0000000100000001ull);
+	CHECK_EQ(RUN(&box, g_cvtpi2pd_m), -1);
+	CHECK_EQ(xhi(0), 0x3ff0000000000000ull);
+	CHECK_EQ(c->fpu.fsw & 0x3800, 3u << 11); /* and no transition */
+	CHECK_EQ(c->fpu.ftw, 0xf8);
+	/* Without the pending exception: the #PF, and no transition either. */
+	x87_prime();
+	c->gpr[R_RDI] = 0x400000;
+	CHECK_EQ(RUN(&box, g_cvtps2pi_m), X86_PF_VEC);
+	CHECK(x87_primed());
+	c->fpu.mxcsr = 0x1f80;
+}
+
 int main(void)
 {
 	box_init(&box);
@@ -546,6 +855,9 @@ int main(void)
 	test_nans();
 	test_unmasked();
 	test_integer();
+	test_mmx_conversions();
+	test_mmx_moves_ssse3();
+	test_mmx_faults();
 	test_alignment();
 	box_free(&box);
 	return check_done("test_sse");

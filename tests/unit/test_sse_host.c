@@ -3,14 +3,19 @@
  * The host CPU as the oracle for the soft CPU's SSE: random blocks of SSE, SSE2, SSE3, SSSE3,
  * SSE4.1, SSE4.2, AES-NI, PCLMULQDQ and CRC32 instructions run natively in this process (an
  * executable page, registers loaded from a state record and stored back) and on the soft CPU
- * (cpu_box.h), from the same XMM registers, MXCSR, general registers, RFLAGS and 512 bytes of
- * data, then every XMM register, MXCSR, the general registers, the arithmetic flags and the data
- * are compared. Operands are biased toward what SSE gets wrong: NaNs (quiet and signaling),
- * denormals, infinities, zeros, the integer indefinite and its neighbours, saturation edges.
+ * (cpu_box.h), from the same XMM registers, MXCSR, general registers, RFLAGS, x87/MMX state
+ * and 512 bytes of data, then every XMM register, MXCSR, the general registers, the arithmetic
+ * flags, the x87/MMX state (FCW, FSW, the tag word, ST0-7: MMX forms move TOP and the tags and
+ * write bits 79:64) and the data are compared. Operands are biased toward what SSE gets wrong:
+ * NaNs (quiet and signaling), denormals, infinities, zeros, the integer indefinite and its
+ * neighbours, saturation edges.
  * Each block runs under a random rounding mode, DAZ and FTZ, usually with every exception masked
  * and sometimes with some unmasked: then a native #XM arrives as SIGFPE, whose frame gives the
  * faulting instruction and the state there, and the soft CPU must stop at the same instruction
- * with #XM (exit reason 0, vector 19) and the same state.
+ * with #XM (exit reason 0, vector 19) and the same state. The x87 state is loaded with FXRSTOR
+ * (natively) and fpu_x87_load() (soft) from a random image: any TOP and tags, random registers,
+ * and in 1 block of 16 an x87 exception pending, which the first instruction that touches an MMX
+ * register must take as #MF on both sides (the host's SIGFPE with trap number 16).
  *
  * Memory operands are [rdi + disp32] within the data area (RDI is the host buffer natively and
  * BOX_DATA on the soft CPU); aligned forms get 16-byte aligned displacements (the #GP(0) of
@@ -31,6 +36,7 @@
 
 #include "check.h"
 #include "cpu_box.h"
+#include "cpu/fpu.h"
 #include "cpu/sse.h"
 
 /* --- The instruction table --- */
@@ -193,6 +199,19 @@ static const struct ins table[] = {
 	I("pcmpistrm", 0x66, 3, 0x62, XM, 16, 0, 1, 0), I("pcmpistri", 0x66, 3, 0x63, XM, 16, 0, 1, 0),
 	I("crc32 b", 0xf2, 2, 0xf0, CRC, 1, 0, 0, 1), I("crc32", 0xf2, 2, 0xf1, CRC, 4, 0, 0, 1),
 	{ "crc32 w", 0xf2, 2, 0xf1, CRC, 2, 0, 0, 0, 0, 1 },
+	/* MMX operands (ModRM's MMX register ignores REX.R/REX.B; the random encodings use them) */
+	I("cvtpi2ps", 0, 1, 0x2a, XM, 8, 0, 0, 0), I("cvtpi2pd", 0x66, 1, 0x2a, XM, 8, 0, 0, 0),
+	I("cvttps2pi", 0, 1, 0x2c, XM, 8, 0, 0, 0), I("cvtps2pi", 0, 1, 0x2d, XM, 8, 0, 0, 0),
+	A16("cvttpd2pi", 0x66, 1, 0x2c), A16("cvtpd2pi", 0x66, 1, 0x2d),
+	I("movq2dq", 0xf3, 1, 0xd6, XR, 8, 0, 0, 0), I("movdq2q", 0xf2, 1, 0xd6, XR, 8, 0, 0, 0),
+	I("pshufb mm", 0, 2, 0x00, XM, 8, 0, 0, 0), I("phaddw mm", 0, 2, 0x01, XM, 8, 0, 0, 0),
+	I("phaddd mm", 0, 2, 0x02, XM, 8, 0, 0, 0), I("phaddsw mm", 0, 2, 0x03, XM, 8, 0, 0, 0),
+	I("pmaddubsw mm", 0, 2, 0x04, XM, 8, 0, 0, 0), I("phsubw mm", 0, 2, 0x05, XM, 8, 0, 0, 0),
+	I("phsubd mm", 0, 2, 0x06, XM, 8, 0, 0, 0), I("phsubsw mm", 0, 2, 0x07, XM, 8, 0, 0, 0),
+	I("psignb mm", 0, 2, 0x08, XM, 8, 0, 0, 0), I("psignw mm", 0, 2, 0x09, XM, 8, 0, 0, 0),
+	I("psignd mm", 0, 2, 0x0a, XM, 8, 0, 0, 0), I("pmulhrsw mm", 0, 2, 0x0b, XM, 8, 0, 0, 0),
+	I("pabsb mm", 0, 2, 0x1c, XM, 8, 0, 0, 0), I("pabsw mm", 0, 2, 0x1d, XM, 8, 0, 0, 0),
+	I("pabsd mm", 0, 2, 0x1e, XM, 8, 0, 0, 0), I("palignr mm", 0, 3, 0x0f, XM, 8, 0, 1, 0),
 	/* AES-NI, PCLMULQDQ */
 	A16("aesimc", 0x66, 2, 0xdb), A16("aesenc", 0x66, 2, 0xdc), A16("aesenclast", 0x66, 2, 0xdd),
 	A16("aesdec", 0x66, 2, 0xde), A16("aesdeclast", 0x66, 2, 0xdf),
@@ -314,9 +333,12 @@ struct state {
 	u64 rflags;
 	u32 mxcsr, pad;
 	u8 xmm[16][16];
+	u8 fx[512] __attribute__((aligned(16))); /* FXSAVE image: its x87 part only is used */
 };
+_Static_assert(__builtin_offsetof(struct state, fx) == 400, "native_run's offsets");
 
-/* native_run(struct state *s, void (*code)(void)): load s, call code, store s. */
+/* native_run(struct state *s, void (*code)(void)): load s, call code, store s. FNINIT leaves the
+   x87 as the ABI wants it (every register empty, nothing pending). */
 void native_run(struct state *s, const void *code);
 asm(".text\n"
     ".globl native_run\n"
@@ -326,6 +348,7 @@ asm(".text\n"
     "stmxcsr (%rsp)\n\t"
     "push %rsi\n\t"
     "push %rdi\n\t"
+    "fxrstor64 400(%rdi)\n\t"
     ".irp i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t"
     "movdqu 144+16*\\i(%rdi), %xmm\\i\n\t"
     ".endr\n\t"
@@ -347,6 +370,8 @@ asm(".text\n"
     ".irp i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t"
     "movdqu %xmm\\i, 144+16*\\i(%rdi)\n\t"
     ".endr\n\t"
+    "fxsave64 400(%rdi)\n\t"
+    "fninit\n\t"
     "pop %rsi\n\t"
     "ldmxcsr (%rsp)\n\t"
     "add $8, %rsp\n\t"
@@ -356,9 +381,10 @@ asm(".text\n"
 static sigjmp_buf native_env;
 static volatile int native_faulted;
 static struct state fault_state;
-static u64 fault_rip;
+static u64 fault_rip, fault_vec;
 
-/* A native #XM (SIGFPE): the state at the faulting instruction, then back to run_native(). */
+/* A native #XM or #MF (SIGFPE): the state at the faulting instruction, then back to
+   run_native(). The handler itself starts from the initial FPU state, which the jump keeps. */
 static void on_sigfpe(int sig, siginfo_t *si, void *ctx)
 {
 	ucontext_t *uc = ctx;
@@ -372,7 +398,9 @@ static void on_sigfpe(int sig, siginfo_t *si, void *ctx)
 	fault_state.rflags = (u64)g[REG_EFL];
 	fault_state.mxcsr = uc->uc_mcontext.fpregs->mxcsr;
 	memcpy(fault_state.xmm, uc->uc_mcontext.fpregs->_xmm, sizeof(fault_state.xmm));
+	memcpy(fault_state.fx, uc->uc_mcontext.fpregs, 160);
 	fault_rip = (u64)g[REG_RIP];
+	fault_vec = (u64)g[REG_TRAPNO];
 	native_faulted = 1;
 	siglongjmp(native_env, 1);
 }
@@ -495,7 +523,7 @@ static void gen_insn(struct gen *g)
 /* --- Comparing --- */
 
 static unsigned shown;
-static u64 insns_run, faults_seen;
+static u64 insns_run, faults_seen, mf_seen;
 
 #define FLAGS_MASK ((u64)(X86_CF | X86_PF | X86_AF | X86_ZF | X86_SF | X86_OF))
 
@@ -541,6 +569,35 @@ static unsigned compare(struct box *b, const struct state *n, const u8 *data, bo
 		if (say)
 			fprintf(stderr, "  mxcsr: soft %#x, host %#x\n", b->c->fpu.mxcsr, n->mxcsr);
 	}
+	{
+		/* FCW, FSW, abridged FTW, then ST0-7 by 16 (10 bytes used): FXSAVE's layout. FIP,
+		   FDP and FOP are test_fpu_host's (this host stores them only with ES set). */
+		const struct x86_fpu *f = &b->c->fpu;
+		u16 fcw, fsw;
+
+		memcpy(&fcw, n->fx, 2);
+		memcpy(&fsw, n->fx + 2, 2);
+		if (f->fcw != fcw || f->fsw != fsw || f->ftw != n->fx[4]) {
+			bad++;
+			if (say)
+				fprintf(stderr, "  fcw/fsw/ftw: soft %04x %04x %02x, host %04x %04x %02x\n",
+					f->fcw, f->fsw, f->ftw, fcw, fsw, n->fx[4]);
+		}
+		for (unsigned i = 0; i < 8; i++)
+			if (memcmp(f->st[i], n->fx + 32 + 16 * i, 10)) {
+				u64 sm, nm;
+				u16 se, ne;
+
+				memcpy(&sm, f->st[i], 8);
+				memcpy(&se, f->st[i] + 8, 2);
+				memcpy(&nm, n->fx + 32 + 16 * i, 8);
+				memcpy(&ne, n->fx + 40 + 16 * i, 2);
+				bad++;
+				if (say)
+					fprintf(stderr, "  st%u: soft %04x:%016" PRIx64 ", host %04x:%016"
+						PRIx64 "\n", i, se, sm, ne, nm);
+			}
+	}
 	for (unsigned i = 0; i < 512; i += 8)
 		if (memcmp(b->ram + BOX_DATA + i, data + i, 8)) {
 			bad++;
@@ -581,14 +638,16 @@ static unsigned run_both(struct box *b, const struct tblock *blk, unsigned k, u8
 	b->c->gpr[R_RDI] = BOX_DATA;
 	flags_set(b->c, blk->s.rflags);
 	b->c->fpu.mxcsr = blk->s.mxcsr;
+	fpu_x87_load(b->c, blk->s.fx, true);
 	memcpy(b->ram + BOX_DATA, blk->data0, 512);
 	r = box_run(b, g->buf, len);
-	if (native_faulted ? r != X86_XM || b->c->rip != BOX_CODE + g->start[upto] : r != -1) {
+	if (native_faulted ? r != (int)fault_vec || b->c->rip != BOX_CODE + g->start[upto]
+			   : r != -1) {
 		bad++;
 		if (say)
-			fprintf(stderr, "  host %s, soft %s %d at +%#" PRIx64 "\n",
-				native_faulted ? "#XM" : "no fault", r < 0 ? "no fault" : "vector", r,
-				b->c->rip - BOX_CODE);
+			fprintf(stderr, "  host %s %d, soft %s %d at +%#" PRIx64 "\n",
+				native_faulted ? "vector" : "no fault", native_faulted ? (int)fault_vec : 0,
+				r < 0 ? "no fault" : "vector", r, b->c->rip - BOX_CODE);
 	}
 	return bad + compare(b, &n, data, say);
 }
@@ -613,10 +672,38 @@ static void one_block(struct box *b, u8 *data)
 	mx = (u32)(rnd() & 3) << 13 | (rnd() & 1 ? 0x40 : 0) | (rnd() & 1 ? 0x8000 : 0);
 	mx |= rnd() % 8 ? 0x1f80 : (u32)(rnd() & 0x3f) << 7;
 	blk.s.mxcsr = mx;
+	/* x87: any TOP and tags, random registers (MMX data, exponents any); 1 block in 16 with IE
+	   unmasked and pending (ES and B set, as FXRSTOR takes them). */
+	{
+		u16 fcw = X86_FPU_FCW_INIT, fsw = (u16)(rnd() % 8) << FSW_TOP_SHIFT;
+
+		memset(blk.s.fx, 0, sizeof(blk.s.fx));
+		if (rnd() % 16 == 0) {
+			fcw &= (u16)~FSW_IE;
+			fsw |= FSW_IE | FSW_ES | FSW_B;
+		}
+		memcpy(blk.s.fx, &fcw, 2);
+		memcpy(blk.s.fx + 2, &fsw, 2);
+		blk.s.fx[4] = (u8)rnd();
+		memcpy(blk.s.fx + 24, &mx, 4);
+		for (unsigned i = 0; i < 8; i += 2) {
+			u8 v[16];
+
+			rnd_xmm(v);
+			memcpy(blk.s.fx + 32 + 16 * i, v, 8);
+			memcpy(blk.s.fx + 48 + 16 * i, v + 8, 8);
+		}
+		for (unsigned i = 0; i < 8; i++) {
+			u16 e = rnd() % 4 ? 0xffff : (u16)rnd();
+
+			memcpy(blk.s.fx + 40 + 16 * i, &e, 2);
+		}
+	}
 
 	bad = run_both(b, &blk, blk.g.count, data, false, &ran);
 	insns_run += ran;
 	faults_seen += native_faulted;
+	mf_seen += native_faulted && fault_vec == X86_MF;
 	if (!bad) {
 		check_passed++;
 		return;
@@ -681,7 +768,8 @@ int main(int argc, char **argv)
 		one_block(&b, data);
 	}
 	fprintf(stderr, "test_sse_host: %lu blocks, %" PRIu64 " instructions compared, %" PRIu64
-		" ended in #XM\n", blocks, insns_run, faults_seen);
+		" ended in #XM, %" PRIu64 " in #MF\n", blocks, insns_run, faults_seen - mf_seen,
+		mf_seen);
 	box_free(&b);
 	return check_done("test_sse_host");
 }
