@@ -49,6 +49,7 @@ include guests/guests.mk
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:%.c=$(O)/%)
 $(O)/tests/unit/test_decode_zydis: LDLIBS += -lZydis
+$(O)/tests/unit/test_smp: LDLIBS += -lpthread
 
 $(O)/tests/unit/%: tests/unit/%.c $(O)/libtollbooth.a
 	@mkdir -p $(dir $@)

@@ -798,6 +798,136 @@ void *mmu_ptr(struct cpu *c, u64 lin, unsigned size, int acc)
 	return c->ram + gpa;
 }
 
+/* --- Locked read-modify-write (internal.h struct rmw; SDM vol. 3A 9.1.2.2) --- */
+
+typedef unsigned __int128 u128;
+
+/* LOCK CMPXCHG16B on the host (CPUID.01H:ECX.CX16, which every x86-64 host we run on has):
+   GCC's __atomic on 16 bytes would call libatomic, which may take a lock instead. */
+static bool cas16(u8 *p, u128 old, u128 new)
+{
+	u64 lo = (u64)old, hi = (u64)(old >> 64);
+	bool ok;
+
+	asm volatile("lock cmpxchg16b %1"
+		     : "=@ccz"(ok), "+m"(*(u64(*)[2])p), "+a"(lo), "+d"(hi)
+		     : "b"((u64)new), "c"((u64)(new >> 64))
+		     : "memory");
+	return ok;
+}
+
+/*
+ * Host pointer of the operand for a locked access, translated for a write now (the faults,
+ * accessed/dirty flags, EPT violations and PML entries of the write happen here: the locked read
+ * is a write access, SDM vol. 3A 5.7), or NULL when it is not plain RAM in one page.
+ */
+static u8 *rmw_lock_ptr(struct cpu *c, struct rmw *m)
+{
+	u8 *p = lin_rmw_ptr(c, m->lin, m->size);
+	u64 pa;
+
+	m->code = 0;
+	if (p)
+		return p; /* a write tag: RAM, no decoded code in the page */
+	if ((m->lin & 0xfff) + m->size > PAGE_SIZE)
+		return NULL;
+	align_check(c, m->lin, m->size, m->acc);
+	pa = mmu_translate(c, m->lin, m->acc);
+	if ((pa & PAGE_MASK) == c->apicv_page)
+		return NULL;
+	if (pa < c->ram_size) {
+		p = c->ram + pa;
+		m->code = bc_page_has_code(c, pa & PAGE_MASK);
+	} else if (!ept_enabled(c) || !(p = mmu_hpa_ptr(c, pa, m->size))) {
+		return NULL;
+	}
+	m->pa = pa;
+	return p;
+}
+
+/* The window holding the operand and its value; false for a split lock or not plain RAM. */
+static bool rmw_lock_begin(struct cpu *c, struct rmw *m, u128 *v)
+{
+	u8 *p = rmw_lock_ptr(c, m);
+	uintptr_t a = (uintptr_t)p;
+	unsigned shift;
+
+	if (!p)
+		return false;
+	if ((a & 7) + m->size <= 8) {
+		m->wide = 0;
+		m->win = (u8 *)(a & ~(uintptr_t)7);
+		m->old[0] = __atomic_load_n((u64 *)m->win, __ATOMIC_RELAXED);
+		m->old[1] = 0;
+	} else if ((a & 15) + m->size <= 16) {
+		/* Two loads may tear: then the swap fails and the handler reads again. */
+		m->wide = 1;
+		m->win = (u8 *)(a & ~(uintptr_t)15);
+		m->old[0] = __atomic_load_n((u64 *)m->win, __ATOMIC_RELAXED);
+		m->old[1] = __atomic_load_n((u64 *)m->win + 1, __ATOMIC_RELAXED);
+	} else {
+		return false;
+	}
+	m->p = p;
+	m->locked = 1;
+	shift = (unsigned)(p - m->win) * 8;
+	*v = ((u128)m->old[1] << 64 | m->old[0]) >> shift;
+	return true;
+}
+
+static bool rmw_lock_commit(struct cpu *c, struct rmw *m, u128 v)
+{
+	unsigned shift = (unsigned)(m->p - m->win) * 8;
+	u128 mask = m->size == 16 ? ~(u128)0 : (((u128)1 << (m->size * 8)) - 1) << shift;
+	u128 old = (u128)m->old[1] << 64 | m->old[0], new = (old & ~mask) | ((v << shift) & mask);
+
+	if (!m->wide) {
+		u64 o = (u64)old;
+
+		if (!__atomic_compare_exchange_n((u64 *)m->win, &o, (u64) new, false,
+						 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+			return false;
+	} else if (!cas16(m->win, old, new)) {
+		return false;
+	}
+	if (unlikely(m->code))
+		bc_code_written(c, m->pa, m->size);
+	return true;
+}
+
+u64 mmu_rmw_lock_read(struct cpu *c, struct rmw *m)
+{
+	u128 v;
+
+	if (rmw_lock_begin(c, m, &v))
+		return (u64)v & size_mask(m->size);
+	/* Not atomic (internal.h): the plain slow paths. */
+	m->p = NULL;
+	m->locked = 0;
+	return lin_read_acc(c, m->lin, m->size, m->acc);
+}
+
+bool mmu_rmw_lock_write(struct cpu *c, struct rmw *m, u64 v)
+{
+	return rmw_lock_commit(c, m, v & size_mask(m->size));
+}
+
+bool mmu_rmw_lock_read16(struct cpu *c, struct rmw *m, u64 v[2])
+{
+	u128 x;
+
+	if (!rmw_lock_begin(c, m, &x))
+		return false;
+	v[0] = (u64)x;
+	v[1] = (u64)(x >> 64);
+	return true;
+}
+
+bool mmu_rmw_lock_write16(struct cpu *c, struct rmw *m, const u64 v[2])
+{
+	return rmw_lock_commit(c, m, (u128)v[1] << 64 | v[0]);
+}
+
 /*
  * The write's translations (and so its dirty flags) happen now; the write itself follows. An
  * access through SS to a non-canonical address raises #SS(0) here (SDM vol. 3A 6.15, interrupt
