@@ -60,8 +60,9 @@ struct walk {
 	u64 rights; /* R/W and U/S: AND over the levels; XD: OR over the levels */
 	u64 addr[4]; /* guest-physical addresses of the entries, top level first */
 	u64 pa[4];   /* where they were read: host-physical under EPT, else = addr */
-	u8 low[4];   /* their low bytes (P, R/W, U/S, A, D) */
+	u64 ent[4];  /* the entries as read (pt_set_flags swaps from these) */
 	unsigned n;
+	u8 esz;      /* bytes per entry: 4 with 32-bit paging, else 8 */
 	u64 lin;     /* the linear address being translated */
 	bool debug;  /* cpu_debug_translate: no faults, exits or side effects; fail instead */
 	bool vmm;    /* mmu_vmm_*: the VMM's access for the guest: guest-physical addresses are RAM
@@ -217,7 +218,7 @@ static always_inline bool walk_levels(struct cpu *c, u64 lin, int acc, struct wa
 		or |= e;
 		w->addr[w->n] = addr;
 		w->pa[w->n] = w->last_pa;
-		w->low[w->n++] = (u8)e;
+		w->ent[w->n++] = e;
 		if (leaf) {
 			u64 off = (1ull << shift) - 1;
 			w->gpa = (e & PHYS_ADDR_MASK & ~off) | (lin & off);
@@ -301,7 +302,7 @@ static bool walk_32(struct cpu *c, u64 lin, int acc, struct walk *w)
 		WALK_FAIL(c, w, acc, 0);
 	w->addr[0] = addr;
 	w->pa[0] = w->last_pa;
-	w->low[0] = (u8)pde;
+	w->ent[0] = pde;
 	w->n = 1;
 	if ((pde & PTE_PS) && (c->cr4 & CR4_PSE)) {
 		if (pde & RSVD_PSE_4M)
@@ -320,7 +321,7 @@ static bool walk_32(struct cpu *c, u64 lin, int acc, struct walk *w)
 		WALK_FAIL(c, w, acc, 0);
 	w->addr[1] = addr;
 	w->pa[1] = w->last_pa;
-	w->low[1] = (u8)pte;
+	w->ent[1] = pte;
 	w->n = 2;
 	w->gpa = (pte & GENMASK(31, 12)) | (lin & 0xfff);
 	w->rights = pde & pte & (PTE_RW | PTE_US);
@@ -333,6 +334,7 @@ static bool walk_guest(struct cpu *c, u64 lin, int acc, struct walk *w)
 	w->n = 0;
 	w->lin = lin;
 	w->large = false;
+	w->esz = c->cr4 & CR4_PAE ? 8 : 4;
 	if (!(c->cr4 & CR4_PAE))
 		return walk_32(c, lin, acc, w);
 	if (c->efer & EFER_LMA)
@@ -421,35 +423,55 @@ static void tlb_fill(struct cpu *c, u64 lin, int acc, u64 pa, u64 rights, bool d
 		c->tlb_global[user][slot / 64] &= ~(1ull << (slot % 64));
 }
 
-/*
- * Set flags in the low byte of paging-structure entry i of the walk (SDM 4.8). Under EPT this is
- * a write to the entry's guest-physical address: without EPT A/D flags it needs EPT write
- * permission (the walk's reads did not check it); with them the walk's accesses were writes
- * already (SDM 29.3.5).
- */
-static void pt_set_flags(struct cpu *c, const struct walk *w, unsigned i, u8 flags)
+/* A locked compare-and-swap of a 4- or 8-byte paging-structure entry (naturally aligned). */
+static bool pt_cas(u8 *p, u64 old, u64 new, unsigned size)
 {
-	u8 low = w->low[i];
-	u64 pa = w->pa[i];
+	if (size == 4) {
+		u32 o = (u32)old;
 
-	if ((low & flags) == flags)
-		return;
+		return __atomic_compare_exchange_n((u32 *)p, &o, (u32) new, false, __ATOMIC_SEQ_CST,
+						   __ATOMIC_RELAXED);
+	}
+	return __atomic_compare_exchange_n((u64 *)p, &old, new, false, __ATOMIC_SEQ_CST,
+					   __ATOMIC_RELAXED);
+}
+
+/*
+ * Set flags in paging-structure entry i of the walk (SDM 4.8). The processor does it with a locked
+ * operation (SDM vol. 3A 4.8, 9.1.2.1): here a compare-and-swap from the entry as the walk read
+ * it, so an entry another vCPU changed in between (cleared with XCHG or CMPXCHG, say) never gets
+ * the flags, let alone its old contents back: false then, and the caller walks again (as KVM's
+ * guest walker does on a failed cmpxchg). Under EPT this is a write to the entry's
+ * guest-physical address: without EPT A/D flags it needs EPT write permission (the walk's reads
+ * did not check it); with them the walk's accesses were writes already (SDM 29.3.5).
+ */
+static bool pt_set_flags(struct cpu *c, struct walk *w, unsigned i, u8 flags)
+{
+	u64 old = w->ent[i], pa = w->pa[i];
+	u8 *p;
+
+	if ((old & flags) == flags)
+		return true;
 	if (unlikely(ept_enabled(c)) && !w->vmm) {
 		if (!(c->ctl.eptp & EPTP_AD_ENABLE))
 			pa = mmu_ept_translate(c, w->addr[i], ACC_WRITE, w->lin,
 					       EPT_QUAL_LIN_VALID);
 		if (pa >= c->ram_size) {
-			u8 *p = mmu_hpa_ptr(c, pa, 1);
-			if (p)
-				*p = low | flags;
-			return;
+			p = mmu_hpa_ptr(c, pa, w->esz);
+			if (p && !pt_cas(p, old, old | flags, w->esz))
+				return false;
+			w->ent[i] = old | flags;
+			return true;
 		}
 	}
 	if (pa >= c->ram_size)
-		return;
-	c->ram[pa] = low | flags;
+		return true;
+	if (!pt_cas(c->ram + pa, old, old | flags, w->esz))
+		return false;
+	w->ent[i] = old | flags;
 	if (unlikely(bc_page_has_code(c, pa & PAGE_MASK)))
-		bc_code_written(c, pa, 1);
+		bc_code_written(c, pa, w->esz);
+	return true;
 }
 
 void mmu_vmx_transition(struct cpu *c)
@@ -461,23 +483,28 @@ void mmu_vmx_transition(struct cpu *c)
 	tlb_sync_context(c);
 }
 
-/* The guest's paging for an access of kind acc at lin: rights checked (#PF), then the flags set. */
+/* The guest's paging for an access of kind acc at lin: rights checked (#PF), then the flags set;
+   walked again when another vCPU changed an entry meanwhile (pt_set_flags). */
 static always_inline void walk_access(struct cpu *c, u64 lin, int acc, struct walk *w)
 {
-	walk_guest(c, lin, acc, w);
-	if (!access_allowed(c, acc, w->rights))
-		page_fault(c, lin, acc, PFEC_P);
-	/*
-	 * SDM 4.8: the accessed flag of every entry used, and for a write the dirty flag of the
-	 * entry that maps the page. We set them only once the access is known to be allowed (as
-	 * KVM and QEMU do): an access that faults leaves the paging structures unchanged.
-	 */
-	for (unsigned i = 0; i < w->n; i++)
-		pt_set_flags(c, w, i, PTE_A);
-	if ((acc & 3) == ACC_WRITE) {
-		w->low[w->n - 1] |= PTE_A;
-		pt_set_flags(c, w, w->n - 1, PTE_D);
-	}
+	bool set;
+
+	do {
+		walk_guest(c, lin, acc, w);
+		if (!access_allowed(c, acc, w->rights))
+			page_fault(c, lin, acc, PFEC_P);
+		/*
+		 * SDM 4.8: the accessed flag of every entry used, and for a write the dirty flag of
+		 * the entry that maps the page. We set them only once the access is known to be
+		 * allowed (as KVM and QEMU do): an access that faults leaves the paging structures
+		 * unchanged.
+		 */
+		set = true;
+		for (unsigned i = 0; i < w->n && set; i++)
+			set = pt_set_flags(c, w, i, PTE_A);
+		if (set && (acc & 3) == ACC_WRITE)
+			set = pt_set_flags(c, w, w->n - 1, PTE_D);
+	} while (!set);
 }
 
 /* The largest page the current paging mode can map: the region INVLPG must consider. */
@@ -537,7 +564,7 @@ u64 mmu_translate(struct cpu *c, u64 lin, int acc)
 			tlb_note_large(c, lin);
 		gpa = w.gpa;
 		rights = w.rights;
-		dirty = (acc & 3) == ACC_WRITE || (w.low[w.n - 1] & PTE_D);
+		dirty = (acc & 3) == ACC_WRITE || (w.ent[w.n - 1] & PTE_D);
 		global = w.global;
 	}
 	if (unlikely(ept_enabled(c))) {
