@@ -31,7 +31,7 @@ CFLAGS := -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-proto
 LDFLAGS := $(MODE_LDFLAGS) $(EXTRA_LDFLAGS)
 # Zydis disassembles the instruction at each exit's RIP in --trace files (src/stats/trace.c);
 # libseccomp builds the sandbox's filter (src/vmm/sandbox.c).
-LDLIBS := -lZydis -lm -lseccomp
+LDLIBS := -lZydis -lm -lseccomp -lpthread
 
 SRCS := $(sort $(wildcard src/*/*.c)) src/main.c
 LIB_SRCS := $(filter-out src/main.c,$(SRCS))
@@ -49,7 +49,6 @@ include guests/guests.mk
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:%.c=$(O)/%)
 $(O)/tests/unit/test_decode_zydis: LDLIBS += -lZydis
-$(O)/tests/unit/test_smp: LDLIBS += -lpthread
 
 $(O)/tests/unit/%: tests/unit/%.c $(O)/libtollbooth.a
 	@mkdir -p $(dir $@)

@@ -23,6 +23,7 @@
  *     (interrupts, the interrupt shadow, pending injections) are checked between blocks.
  */
 #pragma once
+#include <pthread.h>
 #include <setjmp.h>
 #include <string.h>
 
@@ -343,7 +344,23 @@ struct cpu {
 		u64 gpa, hpa; /* page addresses; gpa TLB_INVALID when empty */
 		u8 perm;
 	} ept_cache[EPT_CACHE_SIZE];
+
+	/* Requests from other threads (cpu_invalidate_code_async, cpu_flush_tlb_async; exec.c):
+	   async_pending (atomic) says that `async` holds some, under async.lock. */
+	u8 async_pending;
+	struct {
+		pthread_mutex_t lock;
+		u8 all;	     /* drop every block (the ranges overflowed) */
+		u8 flush_tlb;
+		unsigned n;
+		struct {
+			u64 gpa, len;
+		} range[CPU_ASYNC_RANGES];
+	} async;
 };
+
+/* Act on other threads' requests (exec.c): at block boundaries, from events_check(). */
+void cpu_async_run(struct cpu *c);
 
 /* --- Faults and exits (exec.c, events.c) --- */
 

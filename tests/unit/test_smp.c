@@ -2,6 +2,9 @@
 /*
  * Soft CPUs on several host threads over one guest RAM (cpu_box.h boxes sharing their RAM).
  *
+ * Requests from another thread (cpu.h): cpu_invalidate_code_async() and cpu_flush_tlb_async()
+ * reach a CPU that runs a loop on its own thread, within bounded time (test_*_async).
+ *
  * Locked instructions (SDM vol. 3A 9.1.2.2): two threads each run a CPU through the same loop of
  * LOCK INC, LOCK XADD, a LOCK CMPXCHG retry loop, LOCK ADD on operands that are misaligned
  * within 8 and across 8 bytes, a LOCK CMPXCHG16B retry loop, LOCK BTS/BTR used as a lock, and an
@@ -114,17 +117,21 @@ static double now(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Start n runners together; join them, kicking out any still running after `seconds`. False if
-   any had to be kicked. */
-static bool run_all(struct runner *r, unsigned n, double seconds)
+/* Start n runners together. */
+static void start_all(struct runner *r, unsigned n)
 {
-	double end = now() + seconds;
-	bool ok = true;
-
 	gate = n;
 	stop = 0;
 	for (unsigned i = 0; i < n; i++)
 		pthread_create(&r[i].t, NULL, run_to_hlt, &r[i]);
+}
+
+/* Join n runners, kicking out any still running after `seconds`. False if any had to be. */
+static bool join_all(struct runner *r, unsigned n, double seconds)
+{
+	double end = now() + seconds;
+	bool ok = true;
+
 	for (unsigned i = 0; i < n; i++) {
 		while (!__atomic_load_n(&r[i].done, __ATOMIC_SEQ_CST) && now() < end)
 			nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
@@ -138,6 +145,23 @@ static bool run_all(struct runner *r, unsigned n, double seconds)
 	for (unsigned i = 0; i < n; i++)
 		pthread_join(r[i].t, NULL);
 	return ok;
+}
+
+static bool run_all(struct runner *r, unsigned n, double seconds)
+{
+	start_all(r, n);
+	return join_all(r, n, seconds);
+}
+
+/* Wait until the u64 at ram + a is v, for at most `seconds`. */
+static bool wait_u64(const u8 *ram, u64 a, u64 v, double seconds)
+{
+	double end = now() + seconds;
+
+	while (__atomic_load_n((const u64 *)(ram + a), __ATOMIC_SEQ_CST) != v)
+		if (now() > end)
+			return false;
+	return true;
 }
 
 static u64 r64(const u8 *ram, u64 a)
@@ -198,9 +222,84 @@ static void test_lock(unsigned jit)
 	free(ram);
 }
 
+/*
+ * cpu_invalidate_code_async: a CPU loops storing an immediate; another thread rewrites the
+ * immediate in RAM (behind the CPU's back: no write through its TLB) and asks for the page's
+ * blocks to be dropped. The new immediate must be stored within bounded time, then a HLT written
+ * the same way must end the run. Interpreted and compiled (a compiled block chained to itself).
+ */
+static void test_invalidate_async(unsigned jit)
+{
+	/* 1: movq $1, 0x20100; jmp 1b */
+	static const u8 loop[] = { 0x48, 0xc7, 0x04, 0x25, 0x00, 0x01, 0x02, 0x00,
+				   0x01, 0x00, 0x00, 0x00, 0xeb, 0xf2 };
+	u8 *ram = calloc(1, BOX_RAM);
+	struct runner r;
+
+	runner_init(&r, ram, jit);
+	memcpy(ram + BOX_CODE, loop, sizeof(loop));
+	r.b.c->rip = BOX_CODE;
+	start_all(&r, 1);
+	CHECK(wait_u64(ram, BOX_DATA + 0x100, 1, 10));
+	__atomic_store_n(&ram[BOX_CODE + 8], 2, __ATOMIC_SEQ_CST);
+	cpu_invalidate_code_async(r.b.c, BOX_CODE + 8, 1);
+	CHECK(wait_u64(ram, BOX_DATA + 0x100, 2, 10));
+	__atomic_store_n(&ram[BOX_CODE], 0xf4, __ATOMIC_SEQ_CST);
+	cpu_invalidate_code_async(r.b.c, BOX_CODE, 1);
+	CHECK(join_all(&r, 1, 10));
+	CHECK_EQ(r.result, -1);
+	cpu_destroy(r.b.c);
+	free(ram);
+}
+
+/*
+ * cpu_flush_tlb_async: a CPU loops copying the quadword at linear 2 MiB, mapped by a 4 KiB page,
+ * to 0x20100; another thread points the PTE at another page and asks for a TLB flush. The new
+ * page's value must arrive within bounded time (the old translation stays cached without the
+ * flush: no INVLPG in the loop). Then the PTE is made not present: the #PF exit ends the run.
+ */
+static void test_flush_tlb_async(unsigned jit)
+{
+	/* 1: mov 0x200000, %rax; mov %rax, 0x20100; jmp 1b */
+	static const u8 loop[] = { 0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x20, 0x00,
+				   0x48, 0x89, 0x04, 0x25, 0x00, 0x01, 0x02, 0x00, 0xeb, 0xee };
+	u64 pt = BOX_DATA + 0x1000, page_a = BOX_DATA + 0x2000, page_b = BOX_DATA + 0x3000;
+	u8 *ram = calloc(1, BOX_RAM);
+	struct runner r;
+
+	runner_init(&r, ram, jit);
+	/* VPID on: re-entering cpu_run after the host timer's exits keeps the TLB (SDM 29.4.3.3) */
+	r.b.ctl.proc |= PROC_SECONDARY_CONTROLS;
+	r.b.ctl.proc2 |= PROC2_ENABLE_VPID;
+	r.b.ctl.vpid = 1;
+	cpu_set_controls(r.b.c, &r.b.ctl);
+	memcpy(ram + BOX_CODE, loop, sizeof(loop));
+	box_w64(ram, BOX_PML4 + 0x2000 + 8, pt | 3); /* PD entry 1: linear 2 MiB */
+	box_w64(ram, pt, page_a | 3);
+	box_w64(ram, page_a, 7);
+	box_w64(ram, page_b, 9);
+	r.b.c->rip = BOX_CODE;
+	start_all(&r, 1);
+	CHECK(wait_u64(ram, BOX_DATA + 0x100, 7, 10));
+	__atomic_store_n((u64 *)(ram + pt), page_b | 3, __ATOMIC_SEQ_CST);
+	cpu_flush_tlb_async(r.b.c);
+	CHECK(wait_u64(ram, BOX_DATA + 0x100, 9, 10));
+	__atomic_store_n((u64 *)(ram + pt), 0, __ATOMIC_SEQ_CST);
+	cpu_flush_tlb_async(r.b.c);
+	CHECK(join_all(&r, 1, 10));
+	CHECK_EQ(r.result, EXIT_REASON_EXCEPTION_NMI);
+	CHECK_EQ(r.b.ex.intr_info & 0xff, X86_PF_VEC);
+	cpu_destroy(r.b.c);
+	free(ram);
+}
+
 int main(void)
 {
 	test_lock(0);
 	test_lock(1);
+	for (unsigned jit = 0; jit < 2; jit++) {
+		test_invalidate_async(jit);
+		test_flush_tlb_async(jit);
+	}
 	return check_done("smp");
 }
