@@ -3,8 +3,13 @@
  * Exchange-and-compare and byte-order instructions: XADD, CMPXCHG, CMPXCHG8B/16B, BSWAP, MOVBE.
  * SDM vol. 2A "BSWAP", "CMPXCHG", "CMPXCHG8B/CMPXCHG16B", "MOVBE", vol. 2B "XADD".
  *
- * One vCPU runs at a time on the software CPU, so a LOCK-prefixed read-modify-write is atomic by
- * construction; the LOCK prefix needs no further handling here.
+ * vCPUs may run on several host threads over one guest RAM. A LOCK-prefixed read-modify-write
+ * (and XCHG with memory) is then atomic with respect to every other access (SDM vol. 3A 9.1.2.2)
+ * because its destination goes through struct rmw (internal.h): the write is a host
+ * compare-and-swap of the value read, and the handler starts over from the read when it fails.
+ * Each handler therefore reads, computes and writes memory before it commits anything else.
+ * Operands that cannot be swapped (MMIO, page or 16-byte crossings) are not atomic across threads
+ * (docs/cpu.md, "Known differences").
  */
 #include "cpu/ops.h"
 
