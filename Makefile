@@ -36,7 +36,7 @@ CFLAGS := -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-proto
 LDFLAGS := $(MODE_LDFLAGS) $(EXTRA_LDFLAGS)
 # Zydis disassembles the instruction at each exit's RIP in --trace files (src/stats/trace.c);
 # libseccomp builds the sandbox's filter (src/vmm/sandbox.c).
-LDLIBS := -lZydis -lm -lseccomp
+LDLIBS := -lZydis -lm -lseccomp -lpthread
 
 SRCS := $(sort $(wildcard src/*/*.c)) src/main.c
 LIB_SRCS := $(filter-out src/main.c,$(SRCS))

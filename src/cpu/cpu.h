@@ -100,6 +100,22 @@ void cpu_invalidate_code(struct cpu *c, u64 gpa, u64 len);
 /* The page at gpa holds some vCPU's decoded code: no fast write to it from this CPU's TLB. */
 void cpu_code_page_marked(struct cpu *c, u64 gpa);
 
+/*
+ * Requests from another host thread while c runs cpu_run() on its own (or is idle). Each returns
+ * at once; c acts on it at its next block boundary, before it runs any further block, and at the
+ * start of cpu_run() (events_check: no VM exit, no guest-visible event). Queued under a per-CPU
+ * mutex; past CPU_ASYNC_RANGES pending ranges the request becomes "drop every block".
+ *
+ * cpu_invalidate_code_async: as cpu_invalidate_code(c, gpa, len) on c's own thread: c drops its
+ * decoded blocks and compiled code with bytes in [gpa, gpa + len).
+ * cpu_flush_tlb_async: c flushes every TLB entry and every EPT-derived (guest-physical) mapping,
+ * as cpu_invept(c, 2, 0) does, whether or not EPT was on when they were made.
+ * cpu_code_page_marked() may be called from another thread too (exec.c says why).
+ */
+#define CPU_ASYNC_RANGES 16
+void cpu_invalidate_code_async(struct cpu *c, u64 gpa, u64 len);
+void cpu_flush_tlb_async(struct cpu *c);
+
 /* 0 when this host can run the soft CPU, else -ENOTSUP: SIMD floating point runs on the host's
    SSE unit and needs SSE4.1 (docs/cpu.md, "SSE"). cpu_create() fails on such a host. */
 int cpu_host_check(void);

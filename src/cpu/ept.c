@@ -145,16 +145,26 @@ bool mmu_ept_lookup(struct cpu *c, u64 gpa, u64 *hpa)
 	return true;
 }
 
-/* Set flags in byte 1 of an entry (A = bit 8, D = bit 9) as the processor does (29.3.5). */
-static void ept_set_flags(struct cpu *c, struct ept_walk *w, unsigned i, u64 flags)
+/*
+ * Set flags (A = bit 8, D = bit 9) in an entry as the processor does (29.3.5), with a locked
+ * operation (SDM vol. 3A 9.1.2.1): a compare-and-swap from the entry as the walk read it, so
+ * that an entry the VMM on another vCPU changed meanwhile is left alone: false then, and the
+ * translation walks again.
+ */
+static bool ept_set_flags(struct cpu *c, struct ept_walk *w, unsigned i, u64 flags)
 {
-	if ((w->val[i] & flags) == flags || !w->ent[i])
-		return;
+	u64 old = w->val[i];
+
+	if ((old & flags) == flags || !w->ent[i])
+		return true;
+	if (!__atomic_compare_exchange_n((u64 *)w->ent[i], &old, old | flags, false,
+					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		return false;
 	w->val[i] |= flags;
-	w->ent[i][1] = (u8)(w->val[i] >> 8);
 	/* EPT tables in guest RAM that hold decoded code (only a VMM that maps them can do it). */
 	if (w->ent_hpa[i] < c->ram_size && bc_page_has_code(c, w->ent_hpa[i] & PAGE_MASK))
 		bc_code_written(c, w->ent_hpa[i] + 1, 1);
+	return true;
 }
 
 u64 mmu_ept_translate(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual)
@@ -170,8 +180,11 @@ u64 mmu_ept_translate(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual)
 			     (ce->perm & EPT_W ? EPT_TLB_W : 0);
 		return ce->hpa | (gpa & 0xfff);
 	}
-	int r = ept_walk(c, gpa, &w, need);
 	bool ad = c->ctl.eptp & EPTP_AD_ENABLE;
+	int r;
+
+again:
+	r = ept_walk(c, gpa, &w, need);
 
 	/* A failure in the outer EPT of nested EPT is the outer EPT's owner's (the exit record's
 	   ept_outer), at the address that failed there. */
@@ -226,6 +239,12 @@ u64 mmu_ept_translate(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual)
 		if ((set_dirty || set_accessed) && (c->ctl.proc2 & PROC2_ENABLE_PML) &&
 		    c->vmx.pml_index > 511)
 			cpu_vmexit(c, EXIT_REASON_PML_FULL, c->iret_nmi_unblocked ? BIT(12) : 0);
+		/* 29.3.5: A in every entry used; D in the leaf on a write. */
+		for (unsigned i = 0; i < w.n; i++)
+			if (!ept_set_flags(c, &w, i, EPT_A))
+				goto again;
+		if (set_dirty && !ept_set_flags(c, &w, w.n - 1, EPT_D))
+			goto again;
 		if (set_dirty && (c->ctl.proc2 & PROC2_ENABLE_PML)) {
 			u8 *p = mmu_hpa_ptr(c, c->ctl.pml_address + 8ull * c->vmx.pml_index, 8);
 			u64 v = gpa & PAGE_MASK;
@@ -234,11 +253,6 @@ u64 mmu_ept_translate(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual)
 			c->pml_rip[c->vmx.pml_index] = c->insn_rip;
 			c->vmx.pml_index--;
 		}
-		/* 29.3.5: A in every entry used; D in the leaf on a write. */
-		for (unsigned i = 0; i < w.n; i++)
-			ept_set_flags(c, &w, i, EPT_A);
-		if (set_dirty)
-			ept_set_flags(c, &w, w.n - 1, EPT_D);
 		leaf = w.val[w.n - 1];
 	}
 	/* What later accesses may do without setting flags: A is set in every entry now, D only

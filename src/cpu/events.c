@@ -549,6 +549,9 @@ void events_check(struct cpu *c)
 	u32 pin = c->ctl.pin;
 
 	c->insn_rip = c->rip;
+	/* Other threads' requests, before any further block runs (cpu.h). */
+	if (__atomic_load_n(&c->async_pending, __ATOMIC_ACQUIRE))
+		cpu_async_run(c);
 	/* The instruction that began with RF = 1 completed: RF is cleared (SDM vol. 3B 19.3.1.1),
 	   before a single-step trap or an MTF exit saves RFLAGS. IRET, which loads RF, cancels this. */
 	if (c->rf_step) {
@@ -746,14 +749,14 @@ void events_check(struct cpu *c)
 		pending = true;
 	}
 	/* A kick or a host interrupt (cpu_send_host_ipi, another thread's) that came while this
-	   ran is looked at before the next block: their flags are read after event_pending's
-	   store could have overwritten the sender's. */
+	   ran, or another thread's request (cpu_invalidate_code_async), is looked at before the
+	   next block: their flags are read after event_pending's store could have overwritten
+	   the sender's. */
 	c->event_pending = pending || (c->kicked && (pin & PIN_EXTINT_EXITING));
-	if (pin & PIN_EXTINT_EXITING) {
-		__atomic_thread_fence(__ATOMIC_SEQ_CST); /* the store above before the load */
-		if (__atomic_load_n(&c->host_irr_any, __ATOMIC_SEQ_CST))
-			c->event_pending = 1;
-	}
+	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* the store above before the loads */
+	if (__atomic_load_n(&c->async_pending, __ATOMIC_RELAXED) ||
+	    ((pin & PIN_EXTINT_EXITING) && __atomic_load_n(&c->host_irr_any, __ATOMIC_SEQ_CST)))
+		c->event_pending = 1;
 }
 
 void cpu_send_host_ipi(struct cpu *c, u8 vector)

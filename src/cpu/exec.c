@@ -336,20 +336,94 @@ void cpu_invalidate_code(struct cpu *c, u64 gpa, u64 len)
 		bc_invalidate_phys(c, gpa, len < c->ram_size - gpa ? len : c->ram_size - gpa);
 }
 
-/* A page becomes a code page: no TLB entry may write it without the slow path. */
+/*
+ * A page becomes a code page: no TLB entry may write it without the slow path. Another vCPU's
+ * thread may call this (cpu_code_page_marked) while c runs: its loads and stores of c's entries
+ * are single aligned 8-byte accesses (relaxed atomics, plain MOVs on x86), so c sees either the
+ * old tag or TLB_INVALID, never a torn one. c may meanwhile fill an entry whose code check
+ * (tlb_fill's bc_page_has_code) ran just before the page was marked, or be in the middle of a
+ * store through a tag it already read: a write in that window lands without dropping the new
+ * block, which is the window of cross-modifying code that SDM vol. 3A 9.1.3 already requires
+ * software to close (the modifying processor signals, the executing one runs a serializing
+ * instruction), as QEMU's tlb_reset_dirty accepts for its TCG threads.
+ */
 static void page_mark_code(struct cpu *c, u64 gpa)
 {
 	u64 page = gpa & PAGE_MASK;
 	for (unsigned t = 0; t < 2; t++)
-		for (unsigned i = 0; i < TLB_SIZE; i++)
-			if (c->tlbs[t][i].gpa == page && c->tlbs[t][i].tag_w != TLB_INVALID)
-				c->tlbs[t][i].tag_w = TLB_INVALID;
+		for (unsigned i = 0; i < TLB_SIZE; i++) {
+			struct tlb_entry *e = &c->tlbs[t][i];
+
+			if (__atomic_load_n(&e->gpa, __ATOMIC_RELAXED) == page &&
+			    __atomic_load_n(&e->tag_w, __ATOMIC_RELAXED) != TLB_INVALID)
+				__atomic_store_n(&e->tag_w, TLB_INVALID, __ATOMIC_RELAXED);
+		}
 }
 
 void cpu_code_page_marked(struct cpu *c, u64 gpa)
 {
 	if (gpa < c->ram_size)
 		page_mark_code(c, gpa);
+}
+
+/* --- Requests from other threads (cpu.h) --- */
+
+static void async_post(struct cpu *c)
+{
+	__atomic_store_n(&c->async_pending, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&c->event_pending, 1, __ATOMIC_SEQ_CST);
+}
+
+void cpu_invalidate_code_async(struct cpu *c, u64 gpa, u64 len)
+{
+	if (!len || gpa >= c->ram_size)
+		return;
+	pthread_mutex_lock(&c->async.lock);
+	if (c->async.n < CPU_ASYNC_RANGES) {
+		c->async.range[c->async.n].gpa = gpa;
+		c->async.range[c->async.n++].len = len;
+	} else {
+		c->async.all = 1;
+	}
+	pthread_mutex_unlock(&c->async.lock);
+	async_post(c);
+}
+
+void cpu_flush_tlb_async(struct cpu *c)
+{
+	pthread_mutex_lock(&c->async.lock);
+	c->async.flush_tlb = 1;
+	pthread_mutex_unlock(&c->async.lock);
+	async_post(c);
+}
+
+/*
+ * On c's own thread, at a block boundary (events_check) where no block runs: so the running block
+ * need not stop, and break_block, which the invalidations set for a block that might be
+ * running, is put back as it was.
+ */
+void cpu_async_run(struct cpu *c)
+{
+	typeof(c->async) req;
+	u8 bb = c->break_block;
+
+	pthread_mutex_lock(&c->async.lock);
+	__atomic_store_n(&c->async_pending, 0, __ATOMIC_RELAXED);
+	req.all = c->async.all;
+	req.flush_tlb = c->async.flush_tlb;
+	req.n = c->async.n;
+	memcpy(req.range, c->async.range, req.n * sizeof(req.range[0]));
+	c->async.all = c->async.flush_tlb = 0;
+	c->async.n = 0;
+	pthread_mutex_unlock(&c->async.lock);
+	if (req.all)
+		bc_flush_all(c->bc);
+	else
+		for (unsigned i = 0; i < req.n; i++)
+			cpu_invalidate_code(c, req.range[i].gpa, req.range[i].len);
+	if (req.flush_tlb)
+		tlb_flush_all(c);
+	c->break_block = bb;
 }
 
 static void page_link(struct cpu *c, u64 gpa, struct block *b, unsigned side)
@@ -670,6 +744,8 @@ enum cpu_run_result cpu_run(struct cpu *c, struct vm_exit *exit)
 	}
 	if (c->io.pending)
 		io_complete(c);
+	if (__atomic_load_n(&c->async_pending, __ATOMIC_ACQUIRE))
+		cpu_async_run(c);
 	run_blocks(c);
 	events_vmexit(c);
 	return CPU_RUN_HALTED;
@@ -700,6 +776,7 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 		goto fail;
 	}
 	c->bc = bc;
+	pthread_mutex_init(&c->async.lock, NULL);
 	bc->jit = jit_create(bc->jc, &bc->blk_end);
 	bc->jit_threshold = bc->jit ? CPU_JIT_THRESHOLD : 0;
 	c->ram = cfg->ram;
@@ -749,6 +826,7 @@ void cpu_destroy(struct cpu *c)
 {
 	if (!c)
 		return;
+	pthread_mutex_destroy(&c->async.lock);
 	jit_destroy(c->bc->jit);
 	munmap(c->bc->arena, ARENA_SIZE);
 	free(c->bc->page_head);

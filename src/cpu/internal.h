@@ -23,6 +23,7 @@
  *     (interrupts, the interrupt shadow, pending injections) are checked between blocks.
  */
 #pragma once
+#include <pthread.h>
 #include <setjmp.h>
 #include <string.h>
 
@@ -343,7 +344,23 @@ struct cpu {
 		u64 gpa, hpa; /* page addresses; gpa TLB_INVALID when empty */
 		u8 perm;
 	} ept_cache[EPT_CACHE_SIZE];
+
+	/* Requests from other threads (cpu_invalidate_code_async, cpu_flush_tlb_async; exec.c):
+	   async_pending (atomic) says that `async` holds some, under async.lock. */
+	u8 async_pending;
+	struct {
+		pthread_mutex_t lock;
+		u8 all;	     /* drop every block (the ranges overflowed) */
+		u8 flush_tlb;
+		unsigned n;
+		struct {
+			u64 gpa, len;
+		} range[CPU_ASYNC_RANGES];
+	} async;
 };
+
+/* Act on other threads' requests (exec.c): at block boundaries, from events_check(). */
+void cpu_async_run(struct cpu *c);
 
 /* --- Faults and exits (exec.c, events.c) --- */
 
@@ -688,6 +705,74 @@ static always_inline u64 mem_read_rmw(struct cpu *c, unsigned seg, u64 off, unsi
 {
 	return lin_read_acc(c, seg_lin(c, seg, off, size, ACC_WRITE), size,
 			    seg == SEG_SS ? ACC_WRITE | ACC_SS : ACC_WRITE);
+}
+
+/*
+ * Read-modify-write memory operands: the destination of ADD ADC AND OR SBB SUB XOR, NOT NEG INC
+ * DEC, BTS BTR BTC, XCHG, XADD and CMPXCHG. A handler reads with rmw_read(), computes, and commits
+ * with rmw_write() as its FIRST commit, repeating all three while rmw_write() returns false:
+ *
+ *	do {
+ *		a = rmw_read(c, &m, d->lock, d->seg, ea, size);
+ *		r = f(a);
+ *	} while (!rmw_write(c, &m, r));
+ *
+ * The read is checked as a write (see mem_read_rmw). Without `lock` rmw_write() always succeeds.
+ * With it (a LOCK prefix, or XCHG's implicit lock) the pair is one atomic operation with respect
+ * to every other access by any host thread (SDM vol. 3A 9.1.2.2 "Software Controlled Bus
+ * Locking", vol. 2A LOCK): the read records the value of the naturally aligned 8- or 16-byte
+ * window of host memory holding the operand, and the write is a host compare-and-swap of that
+ * window (a LOCK CMPXCHG or CMPXCHG16B on the host, itself a full barrier as the guest's locked
+ * instruction is, SDM vol. 3A 9.2.3.8). When another thread changed the window in between, the
+ * swap fails, nothing is committed, and the handler starts over from the read, as if the
+ * locked instruction had come after that write. An operand that is not RAM through one host
+ * pointer (MMIO, the APIC-access page, a page crossing) or that crosses a 16-byte boundary (a
+ * split lock) is read and written as without `lock`: not atomic across threads (docs/cpu.md,
+ * "Known differences").
+ */
+struct rmw {
+	u8 *p;	    /* host pointer of the operand, NULL: through the slow paths */
+	u64 lin;
+	int acc;    /* ACC_WRITE, with ACC_SS through SS */
+	u8 size;
+	u8 locked;  /* the write is a compare-and-swap of the window */
+	u8 wide;    /* the window is 16 bytes (else 8) */
+	u8 code;    /* the page holds decoded code: dropped after the write (mmu.c) */
+	u8 *win;    /* the window's host address */
+	u64 old[2]; /* the window as read */
+	u64 pa;     /* physical address of the operand (for `code`) */
+};
+
+/* The locked read and write (mmu.c): the operand's value; the write's outcome. */
+u64 mmu_rmw_lock_read(struct cpu *c, struct rmw *m);
+bool mmu_rmw_lock_write(struct cpu *c, struct rmw *m, u64 v);
+/* The same for CMPXCHG16B's 16 bytes (m->lin, m->acc set, m->size 16; low quadword first):
+   false, with nothing read, when the operand cannot be locked (the caller takes the slow paths). */
+bool mmu_rmw_lock_read16(struct cpu *c, struct rmw *m, u64 v[2]);
+bool mmu_rmw_lock_write16(struct cpu *c, struct rmw *m, const u64 v[2]);
+
+static always_inline u64 rmw_read(struct cpu *c, struct rmw *m, bool lock, unsigned seg, u64 off,
+				  unsigned size)
+{
+	m->lin = seg_lin(c, seg, off, size, ACC_WRITE);
+	m->acc = seg == SEG_SS ? ACC_WRITE | ACC_SS : ACC_WRITE;
+	m->size = (u8)size;
+	m->locked = 0;
+	if (unlikely(lock))
+		return mmu_rmw_lock_read(c, m);
+	m->p = lin_rmw_ptr(c, m->lin, size);
+	return m->p ? host_load(m->p, size) : lin_read_acc(c, m->lin, size, m->acc);
+}
+
+static always_inline bool rmw_write(struct cpu *c, struct rmw *m, u64 v)
+{
+	if (unlikely(m->locked))
+		return mmu_rmw_lock_write(c, m, v);
+	if (m->p)
+		host_store(m->p, v, m->size);
+	else
+		lin_write_acc(c, m->lin, v, m->size, m->acc);
+	return true;
 }
 
 /* --- Stack (SS, with the stack-address size of SS.B or 64-bit mode) --- */

@@ -60,8 +60,9 @@ struct walk {
 	u64 rights; /* R/W and U/S: AND over the levels; XD: OR over the levels */
 	u64 addr[4]; /* guest-physical addresses of the entries, top level first */
 	u64 pa[4];   /* where they were read: host-physical under EPT, else = addr */
-	u8 low[4];   /* their low bytes (P, R/W, U/S, A, D) */
+	u64 ent[4];  /* the entries as read (pt_set_flags swaps from these) */
 	unsigned n;
+	u8 esz;      /* bytes per entry: 4 with 32-bit paging, else 8 */
 	u64 lin;     /* the linear address being translated */
 	bool debug;  /* cpu_debug_translate: no faults, exits or side effects; fail instead */
 	bool vmm;    /* mmu_vmm_*: the VMM's access for the guest: guest-physical addresses are RAM
@@ -217,7 +218,7 @@ static always_inline bool walk_levels(struct cpu *c, u64 lin, int acc, struct wa
 		or |= e;
 		w->addr[w->n] = addr;
 		w->pa[w->n] = w->last_pa;
-		w->low[w->n++] = (u8)e;
+		w->ent[w->n++] = e;
 		if (leaf) {
 			u64 off = (1ull << shift) - 1;
 			w->gpa = (e & PHYS_ADDR_MASK & ~off) | (lin & off);
@@ -301,7 +302,7 @@ static bool walk_32(struct cpu *c, u64 lin, int acc, struct walk *w)
 		WALK_FAIL(c, w, acc, 0);
 	w->addr[0] = addr;
 	w->pa[0] = w->last_pa;
-	w->low[0] = (u8)pde;
+	w->ent[0] = pde;
 	w->n = 1;
 	if ((pde & PTE_PS) && (c->cr4 & CR4_PSE)) {
 		if (pde & RSVD_PSE_4M)
@@ -320,7 +321,7 @@ static bool walk_32(struct cpu *c, u64 lin, int acc, struct walk *w)
 		WALK_FAIL(c, w, acc, 0);
 	w->addr[1] = addr;
 	w->pa[1] = w->last_pa;
-	w->low[1] = (u8)pte;
+	w->ent[1] = pte;
 	w->n = 2;
 	w->gpa = (pte & GENMASK(31, 12)) | (lin & 0xfff);
 	w->rights = pde & pte & (PTE_RW | PTE_US);
@@ -333,6 +334,7 @@ static bool walk_guest(struct cpu *c, u64 lin, int acc, struct walk *w)
 	w->n = 0;
 	w->lin = lin;
 	w->large = false;
+	w->esz = c->cr4 & CR4_PAE ? 8 : 4;
 	if (!(c->cr4 & CR4_PAE))
 		return walk_32(c, lin, acc, w);
 	if (c->efer & EFER_LMA)
@@ -421,35 +423,55 @@ static void tlb_fill(struct cpu *c, u64 lin, int acc, u64 pa, u64 rights, bool d
 		c->tlb_global[user][slot / 64] &= ~(1ull << (slot % 64));
 }
 
-/*
- * Set flags in the low byte of paging-structure entry i of the walk (SDM 4.8). Under EPT this is
- * a write to the entry's guest-physical address: without EPT A/D flags it needs EPT write
- * permission (the walk's reads did not check it); with them the walk's accesses were writes
- * already (SDM 29.3.5).
- */
-static void pt_set_flags(struct cpu *c, const struct walk *w, unsigned i, u8 flags)
+/* A locked compare-and-swap of a 4- or 8-byte paging-structure entry (naturally aligned). */
+static bool pt_cas(u8 *p, u64 old, u64 new, unsigned size)
 {
-	u8 low = w->low[i];
-	u64 pa = w->pa[i];
+	if (size == 4) {
+		u32 o = (u32)old;
 
-	if ((low & flags) == flags)
-		return;
+		return __atomic_compare_exchange_n((u32 *)p, &o, (u32) new, false, __ATOMIC_SEQ_CST,
+						   __ATOMIC_RELAXED);
+	}
+	return __atomic_compare_exchange_n((u64 *)p, &old, new, false, __ATOMIC_SEQ_CST,
+					   __ATOMIC_RELAXED);
+}
+
+/*
+ * Set flags in paging-structure entry i of the walk (SDM 4.8). The processor does it with a locked
+ * operation (SDM vol. 3A 4.8, 9.1.2.1): here a compare-and-swap from the entry as the walk read
+ * it, so an entry another vCPU changed in between (cleared with XCHG or CMPXCHG, say) never gets
+ * the flags, let alone its old contents back: false then, and the caller walks again (as KVM's
+ * guest walker does on a failed cmpxchg). Under EPT this is a write to the entry's
+ * guest-physical address: without EPT A/D flags it needs EPT write permission (the walk's reads
+ * did not check it); with them the walk's accesses were writes already (SDM 29.3.5).
+ */
+static bool pt_set_flags(struct cpu *c, struct walk *w, unsigned i, u8 flags)
+{
+	u64 old = w->ent[i], pa = w->pa[i];
+	u8 *p;
+
+	if ((old & flags) == flags)
+		return true;
 	if (unlikely(ept_enabled(c)) && !w->vmm) {
 		if (!(c->ctl.eptp & EPTP_AD_ENABLE))
 			pa = mmu_ept_translate(c, w->addr[i], ACC_WRITE, w->lin,
 					       EPT_QUAL_LIN_VALID);
 		if (pa >= c->ram_size) {
-			u8 *p = mmu_hpa_ptr(c, pa, 1);
-			if (p)
-				*p = low | flags;
-			return;
+			p = mmu_hpa_ptr(c, pa, w->esz);
+			if (p && !pt_cas(p, old, old | flags, w->esz))
+				return false;
+			w->ent[i] = old | flags;
+			return true;
 		}
 	}
 	if (pa >= c->ram_size)
-		return;
-	c->ram[pa] = low | flags;
+		return true;
+	if (!pt_cas(c->ram + pa, old, old | flags, w->esz))
+		return false;
+	w->ent[i] = old | flags;
 	if (unlikely(bc_page_has_code(c, pa & PAGE_MASK)))
-		bc_code_written(c, pa, 1);
+		bc_code_written(c, pa, w->esz);
+	return true;
 }
 
 void mmu_vmx_transition(struct cpu *c)
@@ -461,23 +483,28 @@ void mmu_vmx_transition(struct cpu *c)
 	tlb_sync_context(c);
 }
 
-/* The guest's paging for an access of kind acc at lin: rights checked (#PF), then the flags set. */
+/* The guest's paging for an access of kind acc at lin: rights checked (#PF), then the flags set;
+   walked again when another vCPU changed an entry meanwhile (pt_set_flags). */
 static always_inline void walk_access(struct cpu *c, u64 lin, int acc, struct walk *w)
 {
-	walk_guest(c, lin, acc, w);
-	if (!access_allowed(c, acc, w->rights))
-		page_fault(c, lin, acc, PFEC_P);
-	/*
-	 * SDM 4.8: the accessed flag of every entry used, and for a write the dirty flag of the
-	 * entry that maps the page. We set them only once the access is known to be allowed (as
-	 * KVM and QEMU do): an access that faults leaves the paging structures unchanged.
-	 */
-	for (unsigned i = 0; i < w->n; i++)
-		pt_set_flags(c, w, i, PTE_A);
-	if ((acc & 3) == ACC_WRITE) {
-		w->low[w->n - 1] |= PTE_A;
-		pt_set_flags(c, w, w->n - 1, PTE_D);
-	}
+	bool set;
+
+	do {
+		walk_guest(c, lin, acc, w);
+		if (!access_allowed(c, acc, w->rights))
+			page_fault(c, lin, acc, PFEC_P);
+		/*
+		 * SDM 4.8: the accessed flag of every entry used, and for a write the dirty flag of
+		 * the entry that maps the page. We set them only once the access is known to be
+		 * allowed (as KVM and QEMU do): an access that faults leaves the paging structures
+		 * unchanged.
+		 */
+		set = true;
+		for (unsigned i = 0; i < w->n && set; i++)
+			set = pt_set_flags(c, w, i, PTE_A);
+		if (set && (acc & 3) == ACC_WRITE)
+			set = pt_set_flags(c, w, w->n - 1, PTE_D);
+	} while (!set);
 }
 
 /* The largest page the current paging mode can map: the region INVLPG must consider. */
@@ -537,7 +564,7 @@ u64 mmu_translate(struct cpu *c, u64 lin, int acc)
 			tlb_note_large(c, lin);
 		gpa = w.gpa;
 		rights = w.rights;
-		dirty = (acc & 3) == ACC_WRITE || (w.low[w.n - 1] & PTE_D);
+		dirty = (acc & 3) == ACC_WRITE || (w.ent[w.n - 1] & PTE_D);
 		global = w.global;
 	}
 	if (unlikely(ept_enabled(c))) {
@@ -796,6 +823,136 @@ void *mmu_ptr(struct cpu *c, u64 lin, unsigned size, int acc)
 	    ((acc & 3) == ACC_WRITE && bc_page_has_code(c, gpa & PAGE_MASK)))
 		return NULL;
 	return c->ram + gpa;
+}
+
+/* --- Locked read-modify-write (internal.h struct rmw; SDM vol. 3A 9.1.2.2) --- */
+
+typedef unsigned __int128 u128;
+
+/* LOCK CMPXCHG16B on the host (CPUID.01H:ECX.CX16, which every x86-64 host we run on has):
+   GCC's __atomic on 16 bytes would call libatomic, which may take a lock instead. */
+static bool cas16(u8 *p, u128 old, u128 new)
+{
+	u64 lo = (u64)old, hi = (u64)(old >> 64);
+	bool ok;
+
+	asm volatile("lock cmpxchg16b %1"
+		     : "=@ccz"(ok), "+m"(*(u64(*)[2])p), "+a"(lo), "+d"(hi)
+		     : "b"((u64)new), "c"((u64)(new >> 64))
+		     : "memory");
+	return ok;
+}
+
+/*
+ * Host pointer of the operand for a locked access, translated for a write now (the faults,
+ * accessed/dirty flags, EPT violations and PML entries of the write happen here: the locked read
+ * is a write access, SDM vol. 3A 5.7), or NULL when it is not plain RAM in one page.
+ */
+static u8 *rmw_lock_ptr(struct cpu *c, struct rmw *m)
+{
+	u8 *p = lin_rmw_ptr(c, m->lin, m->size);
+	u64 pa;
+
+	m->code = 0;
+	if (p)
+		return p; /* a write tag: RAM, no decoded code in the page */
+	if ((m->lin & 0xfff) + m->size > PAGE_SIZE)
+		return NULL;
+	align_check(c, m->lin, m->size, m->acc);
+	pa = mmu_translate(c, m->lin, m->acc);
+	if ((pa & PAGE_MASK) == c->apicv_page)
+		return NULL;
+	if (pa < c->ram_size) {
+		p = c->ram + pa;
+		m->code = bc_page_has_code(c, pa & PAGE_MASK);
+	} else if (!ept_enabled(c) || !(p = mmu_hpa_ptr(c, pa, m->size))) {
+		return NULL;
+	}
+	m->pa = pa;
+	return p;
+}
+
+/* The window holding the operand and its value; false for a split lock or not plain RAM. */
+static bool rmw_lock_begin(struct cpu *c, struct rmw *m, u128 *v)
+{
+	u8 *p = rmw_lock_ptr(c, m);
+	uintptr_t a = (uintptr_t)p;
+	unsigned shift;
+
+	if (!p)
+		return false;
+	if ((a & 7) + m->size <= 8) {
+		m->wide = 0;
+		m->win = (u8 *)(a & ~(uintptr_t)7);
+		m->old[0] = __atomic_load_n((u64 *)m->win, __ATOMIC_RELAXED);
+		m->old[1] = 0;
+	} else if ((a & 15) + m->size <= 16) {
+		/* Two loads may tear: then the swap fails and the handler reads again. */
+		m->wide = 1;
+		m->win = (u8 *)(a & ~(uintptr_t)15);
+		m->old[0] = __atomic_load_n((u64 *)m->win, __ATOMIC_RELAXED);
+		m->old[1] = __atomic_load_n((u64 *)m->win + 1, __ATOMIC_RELAXED);
+	} else {
+		return false;
+	}
+	m->p = p;
+	m->locked = 1;
+	shift = (unsigned)(p - m->win) * 8;
+	*v = ((u128)m->old[1] << 64 | m->old[0]) >> shift;
+	return true;
+}
+
+static bool rmw_lock_commit(struct cpu *c, struct rmw *m, u128 v)
+{
+	unsigned shift = (unsigned)(m->p - m->win) * 8;
+	u128 mask = m->size == 16 ? ~(u128)0 : (((u128)1 << (m->size * 8)) - 1) << shift;
+	u128 old = (u128)m->old[1] << 64 | m->old[0], new = (old & ~mask) | ((v << shift) & mask);
+
+	if (!m->wide) {
+		u64 o = (u64)old;
+
+		if (!__atomic_compare_exchange_n((u64 *)m->win, &o, (u64) new, false,
+						 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+			return false;
+	} else if (!cas16(m->win, old, new)) {
+		return false;
+	}
+	if (unlikely(m->code))
+		bc_code_written(c, m->pa, m->size);
+	return true;
+}
+
+u64 mmu_rmw_lock_read(struct cpu *c, struct rmw *m)
+{
+	u128 v;
+
+	if (rmw_lock_begin(c, m, &v))
+		return (u64)v & size_mask(m->size);
+	/* Not atomic (internal.h): the plain slow paths. */
+	m->p = NULL;
+	m->locked = 0;
+	return lin_read_acc(c, m->lin, m->size, m->acc);
+}
+
+bool mmu_rmw_lock_write(struct cpu *c, struct rmw *m, u64 v)
+{
+	return rmw_lock_commit(c, m, v & size_mask(m->size));
+}
+
+bool mmu_rmw_lock_read16(struct cpu *c, struct rmw *m, u64 v[2])
+{
+	u128 x;
+
+	if (!rmw_lock_begin(c, m, &x))
+		return false;
+	v[0] = (u64)x;
+	v[1] = (u64)(x >> 64);
+	return true;
+}
+
+bool mmu_rmw_lock_write16(struct cpu *c, struct rmw *m, const u64 v[2])
+{
+	return rmw_lock_commit(c, m, (u128)v[1] << 64 | v[0]);
 }
 
 /*

@@ -3,8 +3,13 @@
  * Exchange-and-compare and byte-order instructions: XADD, CMPXCHG, CMPXCHG8B/16B, BSWAP, MOVBE.
  * SDM vol. 2A "BSWAP", "CMPXCHG", "CMPXCHG8B/CMPXCHG16B", "MOVBE", vol. 2B "XADD".
  *
- * One vCPU runs at a time on the software CPU, so a LOCK-prefixed read-modify-write is atomic by
- * construction; the LOCK prefix needs no further handling here.
+ * vCPUs may run on several host threads over one guest RAM. A LOCK-prefixed read-modify-write
+ * (and XCHG with memory) is then atomic with respect to every other access (SDM vol. 3A 9.1.2.2)
+ * because its destination goes through struct rmw (internal.h): the write is a host
+ * compare-and-swap of the value read, and the handler starts over from the read when it fails.
+ * Each handler therefore reads, computes and writes memory before it commits anything else.
+ * Operands that cannot be swapped (MMIO, page or 16-byte crossings) are not atomic across threads
+ * (docs/cpu.md, "Known differences").
  */
 #include "cpu/ops.h"
 
@@ -15,19 +20,20 @@ void op_xadd(struct cpu *c, const struct insn *d)
 {
 	unsigned size = d->osz;
 	u64 src = reg_read(c, d->reg, size);
-	u64 dst, ea = 0, sum;
+	u64 dst, sum;
 
 	if (d->mem) {
-		ea = insn_ea(c, d);
-		dst = mem_read_rmw(c, d->seg, ea, size);
-	} else {
-		dst = reg_read(c, d->rm, size);
-	}
-	sum = (src + dst) & size_mask(size);
-	if (d->mem) {
-		mem_write(c, d->seg, ea, sum, size);
+		u64 ea = insn_ea(c, d);
+		struct rmw m;
+
+		do {
+			dst = rmw_read(c, &m, d->lock, d->seg, ea, size);
+			sum = (src + dst) & size_mask(size);
+		} while (!rmw_write(c, &m, sum));
 		reg_write(c, d->reg, dst, size);
 	} else {
+		dst = reg_read(c, d->rm, size);
+		sum = (src + dst) & size_mask(size);
 		reg_write(c, d->reg, dst, size);
 		reg_write(c, d->rm, sum, size);
 	}
@@ -49,23 +55,24 @@ void op_cmpxchg(struct cpu *c, const struct insn *d)
 	unsigned size = d->osz;
 	u64 acc = reg_read(c, R_RAX, size);
 	u64 src = reg_read(c, d->reg, size);
-	u64 dst, ea = 0;
+	u64 dst;
 
 	if (d->mem) {
-		ea = insn_ea(c, d);
-		dst = mem_read_rmw(c, d->seg, ea, size);
+		u64 ea = insn_ea(c, d);
+		struct rmw m;
+
+		/* Locked and not equal: a swap of the value with itself, atomic like the rest. */
+		do
+			dst = rmw_read(c, &m, d->lock, d->seg, ea, size);
+		while (!rmw_write(c, &m, acc == dst ? src : dst));
+		if (acc != dst)
+			reg_write(c, R_RAX, dst, size);
 	} else {
 		dst = reg_read(c, d->rm, size);
-	}
-	if (acc == dst) {
-		if (d->mem)
-			mem_write(c, d->seg, ea, src, size);
-		else
+		if (acc == dst)
 			reg_write(c, d->rm, src, size);
-	} else {
-		if (d->mem)
-			mem_write(c, d->seg, ea, dst, size);
-		reg_write(c, R_RAX, dst, size);
+		else
+			reg_write(c, R_RAX, dst, size);
 	}
 	c->lf_src1 = acc;
 	c->lf_src2 = dst;
@@ -79,6 +86,48 @@ void op_cmpxchg(struct cpu *c, const struct insn *d)
  * written back unchanged. Other flags unaffected. A register operand is #UD; CMPXCHG16B needs a
  * 16-byte aligned operand, else #GP(0).
  */
+/*
+ * LOCK CMPXCHG8B/16B: the whole operand in one host compare-and-swap (internal.h struct rmw);
+ * false, with nothing done, when it cannot be (then the halves below, not atomic). *lo, *hi:
+ * the operand as read; true in *eq when it equalled rDX:rAX and rCX:rBX was written.
+ */
+static bool cmpxchg_double_locked(struct cpu *c, const struct insn *d, u64 ea, unsigned half,
+				  u64 *lo, u64 *hi, bool *eq)
+{
+	u64 mask = size_mask(half), cmp_lo = c->gpr[R_RAX] & mask, cmp_hi = c->gpr[R_RDX] & mask;
+	u64 new_lo = c->gpr[R_RBX] & mask, new_hi = c->gpr[R_RCX] & mask;
+	struct rmw m;
+
+	if (half == 4) {
+		/* the operand wraps around the address size: as two halves */
+		if (ea > size_mask(d->asz) - 7)
+			return false;
+		u64 v;
+		do {
+			v = rmw_read(c, &m, true, d->seg, ea, 8);
+			*eq = v == (cmp_hi << 32 | cmp_lo);
+		} while (!rmw_write(c, &m, *eq ? new_hi << 32 | new_lo : v));
+		*lo = (u32)v;
+		*hi = v >> 32;
+		return true;
+	}
+	m.lin = seg_lin(c, d->seg, ea, 16, ACC_WRITE);
+	m.acc = d->seg == SEG_SS ? ACC_WRITE | ACC_SS : ACC_WRITE;
+	m.size = 16;
+	m.locked = 0;
+	u64 v[2], n[2];
+	do {
+		if (!mmu_rmw_lock_read16(c, &m, v))
+			return false;
+		*eq = v[0] == cmp_lo && v[1] == cmp_hi;
+		n[0] = *eq ? new_lo : v[0];
+		n[1] = *eq ? new_hi : v[1];
+	} while (!mmu_rmw_lock_write16(c, &m, n));
+	*lo = v[0];
+	*hi = v[1];
+	return true;
+}
+
 void op_cmpxchg8b16b(struct cpu *c, const struct insn *d)
 {
 	unsigned half = d->osz == 8 ? 8 : 4;
@@ -100,16 +149,18 @@ void op_cmpxchg8b16b(struct cpu *c, const struct insn *d)
 		if ((lin & 7) && is_canonical(lin))
 			cpu_fault(c, X86_AC_VEC, 0);
 	}
-	lo = mem_read_rmw(c, d->seg, ea, half);
-	hi = mem_read_rmw(c, d->seg, (ea + half) & size_mask(d->asz), half);
-	eq = lo == (c->gpr[R_RAX] & mask) && hi == (c->gpr[R_RDX] & mask);
-	nlo = eq ? c->gpr[R_RBX] & mask : lo;
-	nhi = eq ? c->gpr[R_RCX] & mask : hi;
-	/* Probe the low half, write the high half, then the low half: only the first two can
-	   fault, and they commit nothing before they do. */
-	mem_probe_write(c, d->seg, ea, half);
-	mem_write(c, d->seg, (ea + half) & size_mask(d->asz), nhi, half);
-	mem_write(c, d->seg, ea, nlo, half);
+	if (!d->lock || !cmpxchg_double_locked(c, d, ea, half, &lo, &hi, &eq)) {
+		lo = mem_read_rmw(c, d->seg, ea, half);
+		hi = mem_read_rmw(c, d->seg, (ea + half) & size_mask(d->asz), half);
+		eq = lo == (c->gpr[R_RAX] & mask) && hi == (c->gpr[R_RDX] & mask);
+		nlo = eq ? c->gpr[R_RBX] & mask : lo;
+		nhi = eq ? c->gpr[R_RCX] & mask : hi;
+		/* Probe the low half, write the high half, then the low half: only the first two
+		   can fault, and they commit nothing before they do. */
+		mem_probe_write(c, d->seg, ea, half);
+		mem_write(c, d->seg, (ea + half) & size_mask(d->asz), nhi, half);
+		mem_write(c, d->seg, ea, nlo, half);
+	}
 	if (!eq) {
 		reg_write(c, R_RAX, lo, half);
 		reg_write(c, R_RDX, hi, half);

@@ -41,6 +41,11 @@ static void flags_logic_cf_of(struct cpu *c, u64 res, unsigned size, bool cf, bo
 
 enum bt_op { BT_TEST, BT_SET, BT_RESET, BT_COMPLEMENT };
 
+static u64 bt_apply(enum bt_op op, u64 v, u64 bit)
+{
+	return op == BT_SET ? v | bit : op == BT_RESET ? v & ~bit : v ^ bit;
+}
+
 /*
  * `offset` is the bit offset: a register operand uses it modulo the operand width. A memory operand
  * with a register offset addresses a bit string: the offset is signed (operand-size wide) and
@@ -50,7 +55,7 @@ enum bt_op { BT_TEST, BT_SET, BT_RESET, BT_COMPLEMENT };
 static void bit_test(struct cpu *c, const struct insn *d, u64 offset, bool imm, enum bt_op op)
 {
 	unsigned bits = d->osz * 8;
-	u64 v, bit, ea = 0;
+	u64 v, bit = BIT(offset & (bits - 1)), ea;
 
 	if (d->mem) {
 		ea = insn_ea(c, d);
@@ -59,20 +64,19 @@ static void bit_test(struct cpu *c, const struct insn *d, u64 offset, bool imm, 
 
 			ea = (ea + (u64)word * d->osz) & size_mask(d->asz);
 		}
-		v = op == BT_TEST ? mem_read(c, d->seg, ea, d->osz) :
-				    mem_read_rmw(c, d->seg, ea, d->osz);
+		if (op == BT_TEST) {
+			v = mem_read(c, d->seg, ea, d->osz);
+		} else {
+			struct rmw m;
+
+			do
+				v = rmw_read(c, &m, d->lock, d->seg, ea, d->osz);
+			while (!rmw_write(c, &m, bt_apply(op, v, bit)));
+		}
 	} else {
 		v = reg_read(c, d->rm, d->osz);
-	}
-	bit = BIT(offset & (bits - 1));
-
-	if (op != BT_TEST) {
-		u64 nv = op == BT_SET ? v | bit : op == BT_RESET ? v & ~bit : v ^ bit;
-
-		if (d->mem)
-			mem_write(c, d->seg, ea, nv, d->osz);
-		else
-			reg_write(c, d->rm, nv, d->osz);
+		if (op != BT_TEST)
+			reg_write(c, d->rm, bt_apply(op, v, bit), d->osz);
 	}
 	flags_update(c, X86_CF, (v & bit) ? X86_CF : 0);
 }

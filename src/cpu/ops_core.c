@@ -88,7 +88,8 @@ static always_inline void alu_reg(struct cpu *c, enum alu_op op, unsigned size, 
 	}
 }
 
-/* Memory destination: one TLB lookup for the read and the write when the page allows it. */
+/* Memory destination: one TLB lookup for the read and the write when the page allows it; LOCK
+   makes the two one atomic operation (internal.h struct rmw). */
 static always_inline void alu_mem(struct cpu *c, const struct insn *d, enum alu_op op,
 				  unsigned size, u64 b)
 {
@@ -100,17 +101,12 @@ static always_inline void alu_mem(struct cpu *c, const struct insn *d, enum alu_
 		a = mem_read(c, d->seg, ea, size);
 		o = alu_compute(c, op, size, a, b);
 	} else {
-		u64 lin = seg_lin(c, d->seg, ea, size, ACC_WRITE);
-		u8 *p = lin_rmw_ptr(c, lin, size);
-		int acc = d->seg == SEG_SS ? ACC_SS : 0;
+		struct rmw m;
 
-		/* RMW: the read is checked as a write (see mem_read_rmw) */
-		a = p ? host_load(p, size) : lin_read_acc(c, lin, size, ACC_WRITE | acc);
-		o = alu_compute(c, op, size, a, b);
-		if (p)
-			host_store(p, o.res, size);
-		else
-			lin_write_acc(c, lin, o.res, size, ACC_WRITE | acc);
+		do {
+			a = rmw_read(c, &m, d->lock, d->seg, ea, size);
+			o = alu_compute(c, op, size, a, b);
+		} while (!rmw_write(c, &m, o.res));
 	}
 	lf_record(c, o.lf, a, b, o.res);
 }
@@ -222,9 +218,12 @@ void op_not_rm(struct cpu *c, const struct insn *d)
 
 void op_not_m(struct cpu *c, const struct insn *d)
 {
-	u64 ea = insn_ea(c, d);
+	u64 ea = insn_ea(c, d), a;
+	struct rmw m;
 
-	mem_write(c, d->seg, ea, ~mem_read_rmw(c, d->seg, ea, d->osz), d->osz);
+	do
+		a = rmw_read(c, &m, d->lock, d->seg, ea, d->osz);
+	while (!rmw_write(c, &m, ~a & size_mask(d->osz)));
 }
 
 void op_neg_rm(struct cpu *c, const struct insn *d)
@@ -237,9 +236,13 @@ void op_neg_rm(struct cpu *c, const struct insn *d)
 
 void op_neg_m(struct cpu *c, const struct insn *d)
 {
-	u64 ea = insn_ea(c, d), a = mem_read_rmw(c, d->seg, ea, d->osz), r = -a & size_mask(d->osz);
+	u64 ea = insn_ea(c, d), a, r;
+	struct rmw m;
 
-	mem_write(c, d->seg, ea, r, d->osz);
+	do {
+		a = rmw_read(c, &m, d->lock, d->seg, ea, d->osz);
+		r = -a & size_mask(d->osz);
+	} while (!rmw_write(c, &m, r));
 	lf_record(c, LF(LF_NEG, d->osz), a, 0, r);
 }
 
@@ -287,10 +290,13 @@ static always_inline void incdec_reg(struct cpu *c, unsigned rm, unsigned size, 
 
 static always_inline void incdec_mem(struct cpu *c, const struct insn *d, int kind)
 {
-	u64 ea = insn_ea(c, d), a = mem_read_rmw(c, d->seg, ea, d->osz), cf;
-	u64 r = (kind == LF_INC ? a + 1 : a - 1) & size_mask(d->osz);
+	u64 ea = insn_ea(c, d), a, r, cf;
+	struct rmw m;
 
-	mem_write(c, d->seg, ea, r, d->osz);
+	do {
+		a = rmw_read(c, &m, d->lock, d->seg, ea, d->osz);
+		r = (kind == LF_INC ? a + 1 : a - 1) & size_mask(d->osz);
+	} while (!rmw_write(c, &m, r));
 	cf = carry_in(c);
 	lf_record(c, LF(kind, d->osz), a, cf, r);
 }
@@ -372,12 +378,16 @@ void op_xchg_rm_r(struct cpu *c, const struct insn *d)
 	reg_write(c, d->reg, a, d->osz);
 }
 
-/* XCHG with memory is always locked; one CPU makes read-then-write atomic. */
+/* XCHG with memory is locked whether or not LOCK is present (SDM vol. 2B XCHG, vol. 3A
+   9.1.2.1): compiled code never inlines it (jit.c forms_init has no XCHG form). */
 void op_xchg_m_r(struct cpu *c, const struct insn *d)
 {
-	u64 ea = insn_ea(c, d), a = mem_read_rmw(c, d->seg, ea, d->osz);
+	u64 ea = insn_ea(c, d), a, b = reg_read(c, d->reg, d->osz);
+	struct rmw m;
 
-	mem_write(c, d->seg, ea, reg_read(c, d->reg, d->osz), d->osz);
+	do
+		a = rmw_read(c, &m, true, d->seg, ea, d->osz);
+	while (!rmw_write(c, &m, b));
 	reg_write(c, d->reg, a, d->osz);
 }
 

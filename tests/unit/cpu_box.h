@@ -40,12 +40,14 @@ static inline void box_flat(struct x86_segment *s, u16 sel, u32 ar)
 	s->ar = ar;
 }
 
-static inline void box_init(struct box *b)
+/* A box on BOX_RAM bytes of zeroed `ram` the caller allocated: CPUs in several boxes may share it
+   (test_smp); box_init() allocates its own. */
+static inline void box_init_ram(struct box *b, u8 *ram)
 {
 	struct cpu_config cfg = { 0 };
 	struct x86_sregs s;
 
-	b->ram = calloc(1, BOX_RAM);
+	b->ram = ram;
 	cfg.ram = b->ram;
 	cfg.ram_size = BOX_RAM;
 	b->c = cpu_create(&cfg);
@@ -75,6 +77,11 @@ static inline void box_init(struct box *b)
 	memset(&b->ctl, 0, sizeof(b->ctl));
 	b->ctl.exception_bitmap = ~0u;
 	cpu_set_controls(b->c, &b->ctl);
+}
+
+static inline void box_init(struct box *b)
+{
+	box_init_ram(b, calloc(1, BOX_RAM));
 }
 
 static inline void box_free(struct box *b)
