@@ -162,10 +162,12 @@ static void test_hpet(u8 id)
 	set_handler(VEC_HPET, hpet_handler);
 	ioapic_route(20, VEC_HPET, id);
 	hpet_write(0x10, 1); /* ENABLE_CNF, no legacy replacement */
-	/* Timer 0 one-shot, edge, routed to input 20, comparator 1 ms ahead (spec 2.3.8, 2.3.9). */
-	u64 ticks_1ms = 1000000000000ull / period_fs;
+	/* Timer 0 one-shot, edge, routed to input 20, comparator 10 ms ahead (spec 2.3.8, 2.3.9).
+	   A comparator the counter has passed fires only after the counter wraps: 1 ms ahead was
+	   once too little on a loaded host (the run ended: nothing could wake the HLT). */
+	u64 ticks_10ms = 10000000000000ull / period_fs;
 	hpet_write(0x100, (20u << 9) | BIT(2));
-	hpet_write(0x108, hpet_read(0xf0) + ticks_1ms);
+	hpet_write(0x108, hpet_read(0xf0) + ticks_10ms);
 	for (int i = 0; i < 1000 && !hpet_ticks; i++)
 		asm volatile("sti; hlt; cli");
 	check(hpet_ticks == 1, "the HPET one-shot fires once through IOAPIC input 20 (%llu)",

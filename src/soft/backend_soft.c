@@ -74,11 +74,6 @@ static void soft_code_marked(void *opaque, u64 gpa)
 			cpu_code_page_marked(soft_vcpu_cpu(&vm->vcpus[i]), gpa);
 }
 
-#ifndef CPU_HAS_ASYNC_REQUESTS /* TEMP: until the CPU side lands */
-static void cpu_invalidate_code_async(struct cpu *c, u64 gpa, u64 len) { cpu_invalidate_code(c, gpa, len); }
-static void cpu_flush_tlb_async(struct cpu *c) { cpu_invept(c, 2, 0); }
-#endif
-
 /* Another vCPU's thread owns its CPU (--vcpu-threads): ask it, don't touch it. */
 static bool soft_vcpu_remote(struct vm *vm, struct vcpu *vcpu)
 {
