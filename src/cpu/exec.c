@@ -835,6 +835,11 @@ void cpu_destroy(struct cpu *c)
 	free(c);
 }
 
+void cpu_set_lock_atomic(struct cpu *c, bool on)
+{
+	c->lock_atomic = on;
+}
+
 void cpu_set_jit(struct cpu *c, unsigned threshold)
 {
 	struct blockcache *bc = c->bc;

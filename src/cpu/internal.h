@@ -348,6 +348,8 @@ struct cpu {
 	/* Requests from other threads (cpu_invalidate_code_async, cpu_flush_tlb_async; exec.c):
 	   async_pending (atomic) says that `async` holds some, under async.lock. */
 	u8 async_pending;
+	/* cpu_set_lock_atomic: locked instructions are host compare-and-swaps (rmw_read). */
+	u8 lock_atomic;
 	struct {
 		pthread_mutex_t lock;
 		u8 all;	     /* drop every block (the ranges overflowed) */
@@ -758,7 +760,7 @@ static always_inline u64 rmw_read(struct cpu *c, struct rmw *m, bool lock, unsig
 	m->acc = seg == SEG_SS ? ACC_WRITE | ACC_SS : ACC_WRITE;
 	m->size = (u8)size;
 	m->locked = 0;
-	if (unlikely(lock))
+	if (unlikely(lock) && c->lock_atomic)
 		return mmu_rmw_lock_read(c, m);
 	m->p = lin_rmw_ptr(c, m->lin, size);
 	return m->p ? host_load(m->p, size) : lin_read_acc(c, m->lin, size, m->acc);

@@ -3,10 +3,11 @@
  * Exchange-and-compare and byte-order instructions: XADD, CMPXCHG, CMPXCHG8B/16B, BSWAP, MOVBE.
  * SDM vol. 2A "BSWAP", "CMPXCHG", "CMPXCHG8B/CMPXCHG16B", "MOVBE", vol. 2B "XADD".
  *
- * vCPUs may run on several host threads over one guest RAM. A LOCK-prefixed read-modify-write
- * (and XCHG with memory) is then atomic with respect to every other access (SDM vol. 3A 9.1.2.2)
- * because its destination goes through struct rmw (internal.h): the write is a host
- * compare-and-swap of the value read, and the handler starts over from the read when it fails.
+ * vCPUs may run on several host threads over one guest RAM (cpu_set_lock_atomic). A
+ * LOCK-prefixed read-modify-write (and XCHG with memory) is then atomic with respect to every
+ * other access (SDM vol. 3A 9.1.2.2) because its destination goes through struct rmw
+ * (internal.h): the write is a host compare-and-swap of the value read, and the handler starts
+ * over from the read when it fails. On one thread the same path is a plain access.
  * Each handler therefore reads, computes and writes memory before it commits anything else.
  * Operands that cannot be swapped (MMIO, page or 16-byte crossings) are not atomic across threads
  * (docs/cpu.md, "Known differences").
@@ -149,7 +150,7 @@ void op_cmpxchg8b16b(struct cpu *c, const struct insn *d)
 		if ((lin & 7) && is_canonical(lin))
 			cpu_fault(c, X86_AC_VEC, 0);
 	}
-	if (!d->lock || !cmpxchg_double_locked(c, d, ea, half, &lo, &hi, &eq)) {
+	if (!d->lock || !c->lock_atomic || !cmpxchg_double_locked(c, d, ea, half, &lo, &hi, &eq)) {
 		lo = mem_read_rmw(c, d->seg, ea, half);
 		hi = mem_read_rmw(c, d->seg, (ea + half) & size_mask(d->asz), half);
 		eq = lo == (c->gpr[R_RAX] & mask) && hi == (c->gpr[R_RDX] & mask);

@@ -204,6 +204,8 @@ static int soft_vcpu_create(struct vcpu *vcpu)
 		cpu_set_jit(s->cpu, vm->jit < 0 ? 0 : (unsigned)vm->jit);
 	if (vm->jit_stats)
 		cpu_set_jit_stats(s->cpu, true);
+	/* --vcpu-threads: the other vCPUs run on other host threads at the same time. */
+	cpu_set_lock_atomic(s->cpu, vm->threaded && vm->nr_vcpus > 1);
 	vmcs_init(&s->vmcs);
 	s->vmx = (struct vmx_vcpu){
 		.cpu = s->cpu,

@@ -103,6 +103,7 @@ static void *run_to_hlt(void *arg)
 static void runner_init(struct runner *r, u8 *ram, unsigned jit)
 {
 	box_init_ram(&r->b, ram);
+	cpu_set_lock_atomic(r->b.c, true);
 	cpu_set_jit(r->b.c, jit);
 	r->b.ctl.pin |= PIN_EXTINT_EXITING;
 	cpu_set_controls(r->b.c, &r->b.ctl);
