@@ -34,7 +34,7 @@ struct run_options {
 	struct vm_kvm_levers kvm;	    /* --kvm-* */
 	u64 mem_size;
 	unsigned cpus; /* --cpus, -smp */
-	bool vcpu_threads; /* --vcpu-threads on */
+	int vcpu_threads; /* --vcpu-threads: 1 on, 0 off, -1 not given (run_guest decides) */
 	u64 halt_poll_ns; /* --halt-poll */
 	bool stats;
 	const char *stats_json, *trace; /* output files, or NULL */
@@ -80,12 +80,13 @@ static const char usage_run[] =
 	"                        QEMU (default 128M, from 2M to 64G, a multiple of 4K)\n"
 	"      --cpus N          vCPUs, 1 to 255 (default 1); QEMU's -smp N and -smp cpus=N\n"
 	"                        are taken too. vCPU 0 boots; the others wait for INIT-SIPI\n"
-	"                        from it (ACPI MADT lists them); soft runs them in turn on\n"
-	"                        one host thread, deterministic, unless --vcpu-threads on\n"
+	"                        from it (ACPI MADT lists them)\n"
 	"      --vcpu-threads on|off\n"
-	"                        soft: each vCPU on a host thread of its own, guest code in\n"
-	"                        parallel (QEMU's -accel tcg,thread=multi); not deterministic,\n"
-	"                        host TSC only (default off)\n"
+	"                        soft: on, each vCPU on a host thread of its own, guest code in\n"
+	"                        parallel (QEMU's -accel tcg,thread=multi; needs the host TSC\n"
+	"                        and EPT); off, all in turn on one thread, deterministic. The\n"
+	"                        default is on with more than one vCPU where it can be: off with\n"
+	"                        --tsc virtual, --vmx ept=off or --watch\n"
 	"      --halt-poll NS    when every vCPU halts and a timer is due within NS nanoseconds,\n"
 	"                        spin until it instead of sleeping: its interrupt comes on time\n"
 	"                        (default 200000, KVM's halt_poll_ns; 0 = always sleep)\n"
@@ -441,6 +442,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 	int c, at;
 
 	*o = (struct run_options){ .append = "", .mem_size = VM_MEM_DEFAULT, .cpus = 1,
+				    .vcpu_threads = -1,
 				    .halt_poll_ns = VM_HALT_POLL_DEFAULT_NS, .tsc_cpi = 1,
 				    .jit = CPU_JIT_THRESHOLD,
 				    .trace_limit = STATS_TRACE_LIMIT_DEFAULT };
@@ -575,7 +577,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		case OPT_VCPU_THREADS:
 			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
 				return usage_error("--vcpu-threads '%s': use on or off", optarg);
-			o->vcpu_threads = !strcmp(optarg, "on");
+			o->vcpu_threads = !strcmp(optarg, "on") ? 1 : 0;
 			break;
 		case OPT_INITRD:
 			if (!*optarg)
@@ -644,9 +646,9 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		return usage_error("--trace-limit needs --trace FILE");
 	if (!o->backend)
 		o->backend = &backend_soft;
-	if (o->vcpu_threads && o->backend != &backend_soft)
+	if (o->vcpu_threads == 1 && o->backend != &backend_soft)
 		return usage_error("--vcpu-threads on is for the soft backend (kvm runs one vCPU)");
-	if (o->vcpu_threads && o->tsc_virtual)
+	if (o->vcpu_threads == 1 && o->tsc_virtual)
 		return usage_error("--vcpu-threads on needs --tsc host: a virtual TSC counts one "
 				   "thread's instructions (the deterministic mode is --vcpu-threads off)");
 	if (o->backend != &backend_kvm &&
@@ -942,7 +944,7 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 	vm.jit_stats = o->stats;
 	vm.debug_dump = o->debug_dump;
 	vm.nr_vcpus = o->cpus;
-	vm.threaded = o->vcpu_threads;
+	vm.threaded = o->vcpu_threads == 1;
 	vm.halt_poll_ns = o->halt_poll_ns;
 	vm.devs = (o->machine | o->devs_add) & ~o->devs_remove;
 	vm.watch = o->watch;
@@ -984,6 +986,11 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 				"vCPU's log, which needs them on one thread; drop one of them\n");
 		return EXIT_STATUS_USAGE;
 	}
+	/* --vcpu-threads not given: a host thread per vCPU wherever it works (issue 13), else the
+	   one-thread loop, deterministic: one vCPU, kvm, --tsc virtual, shadow paging, --watch. */
+	if (o->vcpu_threads < 0)
+		vm.threaded = o->cpus > 1 && o->backend == &backend_soft && !o->tsc_virtual &&
+			      vmm_policy_on(&vm, VMM_EPT) && !vm.watch.nr;
 	status = open_output("--stats-json", o->stats_json, &json);
 	if (!status)
 		status = open_output("--trace", o->trace, &trace);

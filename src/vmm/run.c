@@ -12,7 +12,8 @@
  * host timer's external-interrupt exit, SDM 26.2), which is when due timers fire and its slice
  * ends.
  *
- * With --vcpu-threads each vCPU runs on a host thread of its own (vm_run_threaded, at the end):
+ * With more than one vCPU (the default, --vcpu-threads on) each vCPU runs on a host thread of its
+ * own (vm_run_threaded, at the end):
  * guest code in parallel, the VMM's state under one lock (vm->bql, QEMU's BQL), taken for every
  * exit; the calling thread becomes the I/O thread (timers and host events).
  */
@@ -402,7 +403,7 @@ int vm_run(struct vm *vm)
  * thread sleeps until wakes it through vm->wake_fd. Waits are bounded (100 ms) so a stop is
  * always seen. Guest-visible atomicity across the threads is the soft CPU's (LOCK, accessed and
  * dirty flags, cross-vCPU code invalidation: docs/cpu.md); the run is not deterministic, which
- * the one-thread mode (the default) is.
+ * the one-thread mode (--vcpu-threads off) is.
  */
 static __thread struct vcpu *thread_vcpu;
 

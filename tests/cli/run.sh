@@ -149,6 +149,9 @@ expect halt-poll-off 85 '' -- run --halt-poll 0 "$tmp/exit42.elf"
 # --vcpu-threads: a host thread per vCPU (soft, host TSC, EPT, no --watch).
 expect vcpu-threads 85 '' -- run --vcpu-threads on --cpus 2 "$tmp/exit42.elf"
 expect vcpu-threads-off 85 '' -- run --vcpu-threads off --cpus 2 "$tmp/exit42.elf"
+# Not given: threads with more than one vCPU, one thread where threads cannot run.
+expect vcpu-threads-default-shadow 85 '' -- run --cpus 2 --vmx ept=off "$tmp/exit42.elf"
+expect vcpu-threads-default-virtual 85 '' -- run --cpus 2 --tsc virtual "$tmp/exit42.elf"
 expect vcpu-threads-bad 2 "--vcpu-threads 'yes': use on or off" -- run --vcpu-threads yes \
 	"$tmp/exit42.elf"
 expect vcpu-threads-tsc-virtual 2 "--vcpu-threads on needs --tsc host" -- \

@@ -120,10 +120,11 @@ expect_results("smp-2cpus-apicv", status, out, err, 0, "guest powered off (ACPI 
                 r"local-timer-every-cpu 1", r"resched-ipis 1", r"after-online 0-1",
                 r"ran-again-on-cpu1 42", r"script smp exit 0"])
 
-# 1b''. The same with a host thread per vCPU (--vcpu-threads on, vmm/run.c): the two CPUs run
-#       at once, IPIs and INIT/SIPI as kicks and wake-ups across threads, LOCK as host atomics.
-status, out, err = boot("quiet tb.script=smp", "--cpus", "2", "--vcpu-threads", "on")
-expect_results("smp-2cpus-threads", status, out, err, 0, "guest powered off (ACPI S5)",
+# 1b''. The same with both vCPUs on one host thread, in turn (--vcpu-threads off, the
+#       deterministic mode); 1b and 1b' ran a host thread per vCPU (the default with more than
+#       one: IPIs and INIT/SIPI as kicks and wake-ups across threads, LOCK as host atomics).
+status, out, err = boot("quiet tb.script=smp", "--cpus", "2", "--vcpu-threads", "off")
+expect_results("smp-2cpus-onethread", status, out, err, 0, "guest powered off (ACPI S5)",
                [r"cpus 2", r"online 0-1", r"tsc-warps 0", r"clocksource kvm-clock",
                 r"x2apic 1", r"clockevent lapic-deadline", r"ran-on-cpu1 1999000",
                 r"local-timer-every-cpu 1", r"resched-ipis 1",
@@ -132,7 +133,7 @@ expect_results("smp-2cpus-threads", status, out, err, 0, "guest powered off (ACP
 #       And 100 fork/exec/wait rounds and a 1 MiB pipe across the two CPUs at once: page
 #       tables built and torn down on one thread while the other walks its own (accessed and
 #       dirty flags as host atomics), futexes and spinlocks under real contention.
-status, out, err = boot("quiet tb.script=forkexec tb.n=100", "--cpus", "2", "--vcpu-threads", "on")
+status, out, err = boot("quiet tb.script=forkexec tb.n=100", "--cpus", "2")
 expect_results("smp-forkexec-threads", status, out, err, 0, "guest powered off (ACPI S5)",
                [r"cpus 2", r"forkexec 100", r"pipe-bytes 1048576", r"script forkexec exit 0"])
 
