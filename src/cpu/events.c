@@ -755,8 +755,9 @@ void events_check(struct cpu *c)
 	c->event_pending = pending || (c->kicked && (pin & PIN_EXTINT_EXITING));
 	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* the store above before the loads */
 	if (__atomic_load_n(&c->async_pending, __ATOMIC_RELAXED) ||
-	    ((pin & PIN_EXTINT_EXITING) && __atomic_load_n(&c->host_irr_any, __ATOMIC_SEQ_CST)))
-		c->event_pending = 1;
+	    ((pin & PIN_EXTINT_EXITING) && (__atomic_load_n(&c->host_irr_any, __ATOMIC_SEQ_CST) ||
+					     __atomic_load_n(&c->kicked, __ATOMIC_RELAXED))))
+		c->event_pending = 1; /* a kick between the read of kicked and the store, too */
 }
 
 void cpu_send_host_ipi(struct cpu *c, u8 vector)

@@ -497,7 +497,17 @@ static bool soft_string_io(struct vcpu *vcpu, struct vm_exit *exit)
 static void soft_set_deadline(struct vcpu *vcpu)
 {
 	struct soft_vcpu *s = soft(vcpu);
-	u64 next = timer_next_deadline(&vcpu->vm->timers);
+	u64 next;
+
+	/* With a thread per vCPU the I/O thread fires the timers and kicks the vCPU a raised
+	   interrupt is for (vmm/run.c); the timer queue is the VMM's, under vm->bql, which this
+	   thread does not hold here. Every vCPU leaving for every VM deadline would be N exits
+	   for one timer, too. */
+	if (vcpu->vm->threaded) {
+		cpu_set_host_deadline(s->cpu, ~0ull);
+		return;
+	}
+	next = timer_next_deadline(&vcpu->vm->timers);
 
 	/* The guest-ns to host-TSC map is fixed once the TSC is calibrated: a deadline converts
 	   once, and an entry reads no clock (issue 15's exit path). */
