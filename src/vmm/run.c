@@ -422,12 +422,6 @@ void vm_bql_lock(struct vm *vm)
 		pthread_mutex_lock(&vm->bql);
 }
 
-void vm_bql_unlock(struct vm *vm)
-{
-	if (vm->threaded)
-		pthread_mutex_unlock(&vm->bql);
-}
-
 static void wake_io_thread(struct vm *vm)
 {
 	const u64 one = 1;
@@ -435,6 +429,17 @@ static void wake_io_thread(struct vm *vm)
 	if (vm->threaded && write(vm->wake_fd, &one, sizeof(one)) < 0) {
 		/* the counter is full: the I/O thread is awake anyway */
 	}
+}
+
+/* A device reached from a running vCPU's MMIO callback may have armed a timer earlier than
+   the one the I/O thread sleeps until. */
+void vm_bql_unlock(struct vm *vm)
+{
+	if (!vm->threaded)
+		return;
+	if (timer_next_deadline(&vm->timers) < vm->io_deadline)
+		wake_io_thread(vm);
+	pthread_mutex_unlock(&vm->bql);
 }
 
 void vm_vcpu_notify(struct vcpu *vcpu)
@@ -491,13 +496,13 @@ static bool all_halted_for_good(struct vm *vm)
 /*
  * Halt polling for a vCPU thread (KVM's halt_poll_ns): before it sleeps, spin up to
  * vm->halt_poll_ns without the lock for what would wake it (a vm_vcpu_notify: INTR rose, an
- * INIT/SIPI/NMI; a posted interrupt; the end of the run). An IPI from a vCPU that then waits for the answer (a TLB
- * shootdown) is taken at once instead of after a futex wake-up. True when something came.
+ * INIT/SIPI/NMI; a posted interrupt; the end of the run). An IPI from a vCPU that then waits
+ * for the answer (a TLB shootdown) is taken at once instead of after a futex wake-up. True
+ * when something came.
  */
-static bool vcpu_thread_poll(struct vcpu *vcpu)
+static bool vcpu_thread_poll(struct vcpu *vcpu, u32 seen)
 {
 	struct vm *vm = vcpu->vm;
-	u32 seen = vcpu->notified;
 	u64 end;
 
 	if (!vm->halt_poll_ns)
@@ -518,13 +523,15 @@ static bool vcpu_thread_poll(struct vcpu *vcpu)
 	return false;
 }
 
-/* Wait on the vCPU's condition variable (vm->bql held) at most WAIT_MAX_NS. */
+/* Wait on the vCPU's condition variable (vm->bql held) at most WAIT_MAX_NS. A notify that came
+   while the poll had dropped the lock is seen here, under it, before the wait. */
 static void vcpu_thread_wait(struct vcpu *vcpu)
 {
+	u32 seen = vcpu->notified;
 	struct timespec ts;
 	u64 ns;
 
-	if (vcpu_thread_poll(vcpu))
+	if (vcpu_thread_poll(vcpu, seen) || vcpu->notified != seen)
 		return;
 	vcpu->vm->halt_sleeps++;
 	clock_gettime(CLOCK_REALTIME, &ts);
