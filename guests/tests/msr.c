@@ -53,5 +53,21 @@ int main(void)
 		skip("RDTSCP not advertised");
 	}
 
+	/* IA32_ARCH_CAPABILITIES (10AH), enumerated by CPUID.(7,0):EDX[29]: a CPU that runs
+	   nothing speculatively says so (RDCL_NO bit 0: no page-table isolation needed; MDS_NO
+	   bit 5); the MSR is read-only. */
+	if (has_feature(7, REG_EDX, 29)) {
+		u64 cap = rdmsr(0x10a);
+
+		check((cap & BIT(0)) && (cap & BIT(5)) && !(cap & BIT(1)),
+		      "ARCH_CAPABILITIES: RDCL_NO and MDS_NO, no IBRS_ALL (%#llx)",
+		      (unsigned long long)cap);
+		int v = CATCH(wrmsr(0x10a, cap));
+		check(v == GP_VECTOR, "ARCH_CAPABILITIES is read-only: WRMSR #GP (vector %d)", v);
+	} else {
+		/* QEMU TCG; tests/linux's boot checks that soft advertises it (meltdown) */
+		skip("CPUID.(7,0):EDX[29] (ARCH_CAPABILITIES) not advertised");
+	}
+
 	return report();
 }

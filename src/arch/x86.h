@@ -87,6 +87,7 @@ enum seg_reg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR,
 #define MSR_IA32_SYSENTER_CS 0x174
 #define MSR_IA32_SYSENTER_ESP 0x175
 #define MSR_IA32_SYSENTER_EIP 0x176
+#define MSR_IA32_ARCH_CAPABILITIES 0x10a
 #define MSR_IA32_MISC_ENABLE 0x1a0
 #define MSR_IA32_PAT 0x277
 #define MSR_IA32_XSS 0xda0
@@ -99,6 +100,26 @@ enum seg_reg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR,
 #define MSR_IA32_GS_BASE 0xc0000101
 #define MSR_IA32_KERNEL_GS_BASE 0xc0000102
 #define MSR_IA32_TSC_AUX 0xc0000103
+
+/*
+ * IA32_ARCH_CAPABILITIES (read-only, enumerated by CPUID.(EAX=7,ECX=0):EDX[29]; SDM vol. 4 Table
+ * 2-2): each *_NO bit says the processor is not affected by one speculative-execution or
+ * buffer-sampling weakness; SKIP_L1DFL_VMENTRY that a VMM need not flush L1D on VM entry.
+ */
+#define ARCH_CAP_RDCL_NO BIT(0)		   /* Rogue Data Cache Load (Meltdown) */
+#define ARCH_CAP_SKIP_L1DFL_VMENTRY BIT(3) /* L1 Terminal Fault: no L1D flush needed */
+#define ARCH_CAP_SSB_NO BIT(4)		   /* Speculative Store Bypass */
+#define ARCH_CAP_MDS_NO BIT(5)		   /* Microarchitectural Data Sampling */
+#define ARCH_CAP_PSCHANGE_MC_NO BIT(6)	   /* machine check on a page-size change */
+#define ARCH_CAP_TAA_NO BIT(8)		   /* TSX Asynchronous Abort */
+#define ARCH_CAP_SBDR_SSDP_NO BIT(13)	   /* shared-buffer / sideband stale data */
+#define ARCH_CAP_FBSDP_NO BIT(14)	   /* fill-buffer stale data propagation */
+#define ARCH_CAP_PSDP_NO BIT(15)	   /* primary stale data propagation */
+#define ARCH_CAP_BHI_NO BIT(20)		   /* Branch History Injection */
+#define ARCH_CAP_PBRSB_NO BIT(24)	   /* post-barrier return stack buffer predictions */
+#define ARCH_CAP_GDS_NO BIT(26)		   /* Gather Data Sampling */
+#define ARCH_CAP_RFDS_NO BIT(27)	   /* Register File Data Sampling */
+#define ARCH_CAP_ITS_NO BIT(62)		   /* Indirect Target Selection */
 
 /* IA32_PAT's power-up value (SDM vol. 3A 11.12.4): PA0 WB, PA1 WT, PA2 UC-, PA3 UC, repeated. */
 #define X86_PAT_POWER_UP 0x0007040600070406ull

@@ -166,6 +166,22 @@ bool msr_read(struct cpu *c, u32 index, u64 *v)
 	case MSR_IA32_XSS: /* no supervisor state components (xsave.c) */
 		*v = 0;
 		return true;
+	case MSR_IA32_ARCH_CAPABILITIES:
+		/*
+		 * This CPU executes one instruction at a time in program order: nothing runs
+		 * speculatively, and it has no L1D, fill, store or load buffers whose contents another
+		 * context could sample. Every weakness these bits deny is therefore absent, which is
+		 * what lets a guest kernel skip page-table isolation and buffer clearing (Linux reads
+		 * RDCL_NO and MDS_NO; KVM sets the same bits for guests on hosts not affected). Bits
+		 * that describe a mitigation control (IBRS_ALL, TSX_CTRL, FB_CLEAR...) stay 0: there
+		 * is no such control. A write is #GP (the MSR is read-only; it exits to the VMM,
+		 * which has no such MSR to write).
+		 */
+		*v = ARCH_CAP_RDCL_NO | ARCH_CAP_SKIP_L1DFL_VMENTRY | ARCH_CAP_SSB_NO |
+		     ARCH_CAP_MDS_NO | ARCH_CAP_PSCHANGE_MC_NO | ARCH_CAP_TAA_NO |
+		     ARCH_CAP_SBDR_SSDP_NO | ARCH_CAP_FBSDP_NO | ARCH_CAP_PSDP_NO | ARCH_CAP_BHI_NO |
+		     ARCH_CAP_PBRSB_NO | ARCH_CAP_GDS_NO | ARCH_CAP_RFDS_NO | ARCH_CAP_ITS_NO;
+		return true;
 	default:
 		return false;
 	}

@@ -60,6 +60,7 @@
 #define F7_CLFLUSHOPT BIT(23)
 #define F7_CLWB BIT(24)
 #define F7C_RDPID BIT(22)
+#define F7D_ARCH_CAP BIT(29) /* IA32_ARCH_CAPABILITIES (the CPU's: cpu/msr.c; KVM's under kvm) */
 /* Leaf 0DH subleaf 1 EAX (SDM vol. 1 13.2). */
 #define FD1_XSAVEOPT BIT(0)
 #define FD1_XSAVEC BIT(1)
@@ -91,7 +92,7 @@
 	X(0x7, 0, 0 /* max subleaf */,                                                              \
 	  F7_FSGSBASE | F7_BMI1 | F7_SMEP | F7_INVPCID | F7_RDSEED | F7_SMAP | F7_CLFLUSHOPT |     \
 		  F7_CLWB,                                                                         \
-	  F7C_RDPID, 0)                                                                            \
+	  F7C_RDPID, F7D_ARCH_CAP)                                                                 \
 	/* XSAVE (SDM vol. 1 13.2, cpu/xsave.h): XCR0 may hold x87 and SSE; the area is the legacy  \
 	   region and the header (576 bytes) whatever XCR0 enables, standard or compacted; no        \
 	   supervisor components (IA32_XSS 0); sub-leaves 2-63 are zeros (no extended components). */ \

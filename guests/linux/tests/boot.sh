@@ -6,3 +6,4 @@ for d in /sys/bus/virtio/devices/*; do
 	[ -e "$d/device" ] && echo "tb-result: virtio-device $(cat $d/device)"
 done
 echo "tb-result: mem $(grep MemTotal /proc/meminfo | tr -s ' ')"
+echo "tb-result: meltdown $(cat /sys/devices/system/cpu/vulnerabilities/meltdown)"
