@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The block compiler: hot blocks of 64-bit code become host x86-64 functions.
+ * The block compiler: hot blocks of 64-bit and flat 32-bit code become host x86-64 functions.
  *
  * Why. The interpreter's run loop spends about 14 host instructions per guest instruction on
  * dispatch (record the instruction and its RIP, advance RIP, an indirect call, the loop test) and
@@ -18,10 +18,15 @@
  *     TLB entry does not allow the fast path runs the interpreter's handler for the whole
  *     instruction instead, which walks, faults or exits as usual. Faults and exits from handlers
  *     longjmp out of the compiled code as they do out of the run loop.
- *   - Only 64-bit code is compiled: CS, DS, ES and SS have base 0 and no limit checks there
- *     (SDM vol. 3A 3.2.4), so an address is the effective address (plus the FS/GS base), and the
- *     linear address of the block is its RIP, which the code embeds. exec.c drops the compiled
- *     code when a block is reached through another linear address or privilege.
+ *   - Only 64-bit code and flat 32-bit code (BLOCK_KEY_FLAT32: CS, DS, ES, SS flat, SS.B = 1) are
+ *     compiled: CS, DS, ES and SS have base 0 and no limit checks there (SDM vol. 3A 3.2.4), so
+ *     an address is the effective address (plus the FS/GS base in 64-bit mode), and the linear
+ *     address of the block is its RIP, which the code embeds. exec.c drops the compiled code
+ *     when a block is reached through another linear address or key.
+ *   - 32-bit code (struct ctx m32) differs only in widths: effective addresses, ESP and EIP wrap
+ *     at 4 GiB (gen_ea, the stack forms, rel_target); 16-bit addressing and FS/GS operands, whose
+ *     bases and limits apply, are the handlers' (jit_compile), as are 66H stack ops and branches.
+ *     32-bit register writes zero-extend in every mode (reg_write), as on the host.
  *
  * Inline forms, without LOCK (the list is forms_init; docs/cpu.md has it in words): the integer
  * ALU at every operand size with register, immediate and memory operands, ADC/SBB, TEST, IMUL,
