@@ -4,7 +4,8 @@
 # Outputs: build/guests/<name>.elf (multiboot, ELF32 as kvm-unit-tests' images are),
 # build/guests/aoutkludge.bin (flat binary, multiboot a.out-kludge fields),
 # build/guests/bench-<name>.elf, build/guests/demo.elf.
-# guests/tests/<name>32.c are 32-bit protected-mode guests; all others run in long mode.
+# guests/tests/<name>32.c and guests/bench/<name>32.c are 32-bit protected-mode guests; all others
+# run in long mode.
 # When included, include it after the Makefile's first rule: the default goal is preserved.
 
 ifneq ($(.DEFAULT_GOAL),)
@@ -89,6 +90,10 @@ $(GUEST_OBJS64): $(G)/tests/%.o: guests/tests/%.c guests/lib/lib.h guests/lib/as
 $(filter $(G)/tests/vmexit_%.o,$(GUEST_OBJS64) $(GUEST_OBJS32)) $(G)/demo/demo.o: \
 	guests/lib/vmexit.h \
 	src/vmm/hypercall.h src/arch/exit_reasons.h
+GUEST_BENCH32 := $(patsubst guests/bench/%.c,$(G)/bench-%.elf,$(wildcard guests/bench/*32.c))
+$(G)/bench/%32.o: guests/bench/%32.c guests/lib/lib.h
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_CFLAGS32) -c -o $@ $<
 $(G)/bench/%.o: guests/bench/%.c guests/bench/pages.h guests/lib/lib.h
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(GUEST_CFLAGS64) -c -o $@ $<
@@ -118,6 +123,9 @@ $(GUEST_ELFS32): $(G)/%.elf: $(G)/tests/%.o $(GUEST_LIB32) guests/lib/link32.ld
 $(GUEST_ELFS64): $(G)/%.elf: $(G)/tests/%.o $(GUEST_LIB64) guests/lib/link64.ld
 	$(call guest_link,-m64,guests/lib/link64.ld,$(GUEST_LIB64) $<)
 	$(GUEST_OBJCOPY) -O elf32-i386 $@.full $@
+$(GUEST_BENCH32): $(G)/bench-%.elf: $(G)/bench/%.o $(GUEST_LIB32) guests/lib/link32.ld
+	$(call guest_link,-m32,guests/lib/link32.ld,$(GUEST_LIB32) $<)
+	mv $@.full $@
 $(G)/bench-%.elf: $(G)/bench/%.o $(GUEST_LIB64) guests/lib/link64.ld
 	$(call guest_link,-m64,guests/lib/link64.ld,$(GUEST_LIB64) $<)
 	$(GUEST_OBJCOPY) -O elf32-i386 $@.full $@

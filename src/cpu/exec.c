@@ -603,12 +603,12 @@ static always_inline struct block *block_find(struct cpu *c)
 /* --- The run loop --- */
 
 /*
- * 64-bit code only (jit.c): there the block's linear address is its RIP. Returns the block to
- * run: b, or when the code arena was full, b moved into the emptied block arena. Flushing drops
- * every block and empties both arenas, but b is about to run: left behind, its page would no
- * longer be a code page, so a store into the code after it would neither stop the block nor be
- * seen (SDM vol. 3A 11.6), and its instructions would sit in arena memory that the next
- * block_build reuses. So b is copied to the start of the emptied arena first, linked like a new
+ * 64-bit code and flat 32-bit code (jit.c): there the block's linear address is its RIP. Returns
+ * the block to run: b, or when the code arena was full, b moved into the emptied block arena.
+ * Flushing drops every block and empties both arenas, but b is about to run: left behind, its
+ * page would no longer be a code page, so a store into the code after it would neither stop the
+ * block nor be seen (SDM vol. 3A 11.6), and its instructions would sit in arena memory that the
+ * next block_build reuses. So b is copied to the start of the emptied arena first, linked like a new
  * block (its pages watched again) and compiled there.
  */
 static __attribute__((noinline)) struct block *block_compile(struct cpu *c, struct block *b)
@@ -680,12 +680,15 @@ static __attribute__((noinline)) void run_blocks(struct cpu *c)
 		c->insn_rip = c->rip;
 		struct block *b = block_find(c);
 		if (!b->jit && b->heat < bc->jit_threshold && ++b->heat == bc->jit_threshold &&
-		    b->valid && (b->key & 0xff) == 64)
+		    b->valid && ((b->key & 0xff) == 64 || (b->key & BLOCK_KEY_FLAT32)))
 			b = block_compile(c, b);
 		const struct insn *d = b->insns, *end = d + b->n;
 		bc->blk_end = end;
 		c->icount += b->n;
-		if (b->jit) {
+		/* Compiled code embeds RIPs from b->lin: in 32-bit code, after falling through past
+		   4 GiB, RIP is not yet wrapped (the loop below adds lengths unmasked) and the block
+		   found at the wrapped address is interpreted. */
+		if (b->jit && likely(c->rip == b->lin)) {
 			c->jit_stats.compiled += b->n;
 			c->in_jit = 1;
 			u32 left = b->jit(c);

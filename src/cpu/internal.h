@@ -124,7 +124,7 @@ struct block {
 	u64 gpa;  /* guest-physical address of the first byte */
 	u64 gpa2; /* second page's guest-physical address if the last instruction crosses, else
 		     NO_PAGE (exec.c) */
-	u32 key;  /* code_bits | (cpl == 3) << 8 */
+	u32 key;  /* c->block_key when it was made */
 	u16 n;
 	u8 valid;
 	u8 heat;    /* executions so far, up to the compile threshold */
@@ -192,7 +192,7 @@ struct cpu {
 	u8 mode;      /* enum cpu_mode */
 	u8 code_bits; /* 16, 32, 64 */
 	u8 stack_bytes; /* 2, 4, 8: SS.B, or 8 in 64-bit mode */
-	u32 block_key;  /* code_bits | (cpl == 3) << 8: what a decoded block was made for */
+	u32 block_key;  /* code_bits | (cpl == 3) << 8 | BLOCK_KEY_FLAT32: what a block was made for */
 	u32 seg_check;  /* bit per segment register: accesses need limit/type checks (seg.c) */
 	u64 lin_mask;   /* 0xffffffff outside 64-bit mode */
 	u64 seg_base[6]; /* effective bases: 0 for ES/CS/SS/DS in 64-bit mode */
@@ -418,11 +418,19 @@ void cpu_update_mode(struct cpu *c);  /* after CR0, EFER, CS or SS changes: mode
 void cpu_set_cpl(struct cpu *c, u8 cpl);
 
 /*
- * State derived from CPL, CR0, RFLAGS.AC and the code size, refreshed wherever those change
- * (cpu_set_cpl, cpu_update_mode, flags_set):
+ * Block-key bit: 32-bit code (protected or compatibility mode) with CS, DS, ES and SS flat (base
+ * 0, 4 GiB limit, no checks: seg.c seg_is_flat) and a 32-bit stack (SS.B). The block compiler
+ * compiles such blocks (jit.c); virtual-8086 mode never has it (its segments' limit is FFFFH).
+ */
+#define BLOCK_KEY_FLAT32 (1u << 9)
+#define BLOCK_FLAT_SEGS (1u << SEG_ES | 1u << SEG_CS | 1u << SEG_SS | 1u << SEG_DS)
+
+/*
+ * State derived from CPL, CR0, RFLAGS.AC, the code size and the segments, refreshed wherever
+ * those change (cpu_set_cpl, cpu_update_mode, flags_set, seg_commit):
  *   - the TLB in use. CPL 3 with CR0.AM and RFLAGS.AC set checks alignment (SDM vol. 3A 6.15,
  *     #AC): such accesses use the never-filled tlbs[2], so all reach the slow path, which checks;
- *   - the block-cache key: code size, and user or supervisor (exec.c).
+ *   - the block-cache key: code size, user or supervisor, and BLOCK_KEY_FLAT32 (exec.c).
  */
 static inline void cpu_refresh_derived(struct cpu *c)
 {
@@ -431,6 +439,9 @@ static inline void cpu_refresh_derived(struct cpu *c)
 		t = 2;
 	c->tlb = c->tlbs[t];
 	c->block_key = c->code_bits | (u32)(c->cpl == 3) << 8;
+	if (c->code_bits == 32 && c->stack_bytes == 4 && c->mode != MODE_REAL &&
+	    !(c->seg_check & BLOCK_FLAT_SEGS))
+		c->block_key |= BLOCK_KEY_FLAT32;
 }
 /* Alignment checking is on (see above): an instruction that accesses one operand in parts checks
    the alignment of the whole operand itself. */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The block compiler: hot blocks of 64-bit code become host x86-64 functions.
+ * The block compiler: hot blocks of 64-bit and flat 32-bit code become host x86-64 functions.
  *
  * Why. The interpreter's run loop spends about 14 host instructions per guest instruction on
  * dispatch (record the instruction and its RIP, advance RIP, an indirect call, the loop test) and
@@ -18,10 +18,15 @@
  *     TLB entry does not allow the fast path runs the interpreter's handler for the whole
  *     instruction instead, which walks, faults or exits as usual. Faults and exits from handlers
  *     longjmp out of the compiled code as they do out of the run loop.
- *   - Only 64-bit code is compiled: CS, DS, ES and SS have base 0 and no limit checks there
- *     (SDM vol. 3A 3.2.4), so an address is the effective address (plus the FS/GS base), and the
- *     linear address of the block is its RIP, which the code embeds. exec.c drops the compiled
- *     code when a block is reached through another linear address or privilege.
+ *   - Only 64-bit code and flat 32-bit code (BLOCK_KEY_FLAT32: CS, DS, ES, SS flat, SS.B = 1) are
+ *     compiled: CS, DS, ES and SS have base 0 and no limit checks there (SDM vol. 3A 3.2.4), so
+ *     an address is the effective address (plus the FS/GS base in 64-bit mode), and the linear
+ *     address of the block is its RIP, which the code embeds. exec.c drops the compiled code
+ *     when a block is reached through another linear address or key.
+ *   - 32-bit code (struct ctx m32) differs only in widths: effective addresses, ESP and EIP wrap
+ *     at 4 GiB (gen_ea, the stack forms, rel_target); 16-bit addressing and FS/GS operands, whose
+ *     bases and limits apply, are the handlers' (jit_compile), as are 66H stack ops and branches.
+ *     32-bit register writes zero-extend in every mode (reg_write), as on the host.
  *
  * Inline forms, without LOCK (the list is forms_init; docs/cpu.md has it in words): the integer
  * ALU at every operand size with register, immediate and memory operands, ADC/SBB, TEST, IMUL,
@@ -527,6 +532,9 @@ struct ctx {
 	struct emit *e;
 	struct jit *j;
 	u32 key; /* the block's key: a branch stays at the same CPL and code size */
+	/* Flat 32-bit code (BLOCK_KEY_FLAT32): operands of 4 bytes (66H: 2), 32-bit addresses,
+	   ESP and EIP; else 64-bit code */
+	bool m32;
 	const struct insn *d;
 	u64 rip, next; /* this instruction's RIP and the next one's */
 	unsigned left; /* instructions after this one in the block */
@@ -1177,10 +1185,24 @@ static u8 *gen_noncanonical(struct ctx *x)
 	return jcc32(e, 0x5);
 }
 
-/* Branch targets the run loop's handler would accept without #GP (near_target, 64-bit). */
-static bool target_ok(const struct insn *d, u64 t)
+/* The stack and branch-target width of the block's code: 4 in flat 32-bit code, else 8. */
+static unsigned word_size(const struct ctx *x)
 {
-	return d->osz == 8 && is_canonical(t);
+	return x->m32 ? 4 : 8;
+}
+
+/* A relative branch's target as near_target computes it: EIP wraps at 4 GiB (SDM vol. 2A JMP). */
+static u64 rel_target(const struct ctx *x)
+{
+	u64 t = x->next + x->d->imm;
+	return x->m32 ? (u32)t : t;
+}
+
+/* Branch targets the run loop's handler would accept without #GP (near_target): 64-bit, and
+   canonical; or 32-bit, whose flat CS has a 4 GiB limit. 16-bit targets (66H) go there. */
+static bool target_ok(const struct ctx *x, u64 t)
+{
+	return x->d->osz == word_size(x) && (x->m32 || is_canonical(t));
 }
 
 static void gen_insn(struct ctx *x, const struct jit_form *f)
@@ -1627,47 +1649,55 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 	}
 	case F_JMP_RM:
 	case F_JMP_M: {
-		/* 64-bit mode: the target is 8 bytes and must be canonical (near_target) */
-		u8 *noncanon;
-		if (d->osz != 8) {
+		/* 64-bit mode: the target is 8 bytes and must be canonical (near_target); flat
+		   32-bit code: 4 bytes, zero-extended, within the 4 GiB limit */
+		u8 *noncanon = NULL;
+		unsigned sz = word_size(x);
+		if (d->osz != sz) {
 			gen_call(x);
 			return;
 		}
 		if (f->kind == F_JMP_M) {
 			gen_ea(x, true);
 			miss = gen_tlb(x, false, d->osz);
-			op_mem(e, 8, 0x8b, RDX, RAX, 0);  /* mov rdx, [rax] */
+			op_mem(e, sz, 0x8b, RDX, RAX, 0);  /* mov rdx, [rax] */
 		} else {
-			ld(e, 8, RDX, GPR_OFF(d->rm));
+			ld(e, sz, RDX, GPR_OFF(d->rm));
 		}
-		noncanon = gen_noncanonical(x);
+		if (!x->m32)
+			noncanon = gen_noncanonical(x);
 		st(e, 8, RDX, CPU_OFF(rip));
 		gen_chain(x);
 		if (f->kind == F_JMP_M) {
 			patch(e, miss);
 		}
-		patch(e, noncanon);
+		if (noncanon)
+			patch(e, noncanon);
 		gen_slow_call(x);
 		return;
 	}
 	case F_PUSH:
 	case F_CALL: {
-		/* 64-bit mode: SS is flat, the stack 8 bytes wide (cpu_push, op_call_rel_8). The
-		   value is read before RSP changes: PUSH RSP pushes the old value. */
-		u64 t = x->next + d->imm;
-		if (d->osz != 8 || (f->kind == F_CALL && !target_ok(d, t))) {
+		/* 64-bit mode: SS is flat, the stack 8 bytes wide (cpu_push, op_call_rel_8). Flat
+		   32-bit code: SS flat with SS.B = 1, so ESP - 4 wraps at 4 GiB and is written
+		   zero-extended (reg_write), the linear address being ESP itself. The value is read
+		   before RSP changes: PUSH RSP pushes the old value; CALL pushes the next RIP's low
+		   4 bytes. */
+		u64 t = rel_target(x);
+		unsigned sz = word_size(x);
+		if (d->osz != sz || (f->kind == F_CALL && !target_ok(x, t))) {
 			gen_call(x);
 			return;
 		}
-		ld(e, 8, RAX, GPR_OFF(R_RSP));
-		op_mem(e, 8, 0x8d, RAX, RAX, -8);        /* lea rax, [rax - 8] */
-		op_rr(e, 8, 0x89, RAX, RSI);             /* mov rsi, rax */
+		ld(e, sz, RAX, GPR_OFF(R_RSP));
+		op_mem(e, sz, 0x8d, RAX, RAX, -(s32)sz); /* lea rax, [rax - sz] */
+		op_rr(e, sz, 0x89, RAX, RSI);            /* mov rsi, rax */
 		miss = gen_tlb(x, true, d->osz);
 		if (f->kind == F_PUSH)
-			ld(e, 8, RDX, GPR_OFF(d->rm));
+			ld(e, sz, RDX, GPR_OFF(d->rm));
 		else
 			mov_imm(e, RDX, x->next);
-		op_mem(e, 8, 0x89, RDX, RAX, 0);
+		op_mem(e, sz, 0x89, RDX, RAX, 0);
 		st(e, 8, RSI, GPR_OFF(R_RSP));
 		if (f->kind == F_CALL) {
 			gen_branch_end(x, -1, t);
@@ -1682,35 +1712,39 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 	case F_RET: {
 		/* POP: RSP moves before the register is written, so POP RSP loads the value
 		   (op_pop_r). RET: the target must be canonical (op_ret_near_8), else the handler
-		   raises the #GP. */
-		if (d->osz != 8) {
+		   raises the #GP; in flat 32-bit code any 4-byte target is within CS.limit.
+		   32-bit ESP arithmetic wraps and zero-extends as reg_write does (cpu_pop_commit). */
+		unsigned sz = word_size(x);
+		if (d->osz != sz) {
 			gen_call(x);
 			return;
 		}
-		ld(e, 8, RAX, GPR_OFF(R_RSP));
-		op_rr(e, 8, 0x89, RAX, RSI);             /* mov rsi, rax */
+		ld(e, sz, RAX, GPR_OFF(R_RSP));
+		op_rr(e, sz, 0x89, RAX, RSI);            /* mov rsi, rax */
 		miss = gen_tlb(x, false, d->osz);
-		op_mem(e, 8, 0x8b, RDX, RAX, 0);         /* mov rdx, [rax] */
+		op_mem(e, sz, 0x8b, RDX, RAX, 0);        /* mov rdx, [rax] */
 		if (f->kind == F_POP) {
-			op_mem(e, 8, 0x8d, RSI, RSI, 8); /* lea rsi, [rsi + 8] */
+			op_mem(e, sz, 0x8d, RSI, RSI, (s32)sz); /* lea rsi, [rsi + sz] */
 			st(e, 8, RSI, GPR_OFF(R_RSP));
 			st(e, 8, RDX, GPR_OFF(d->rm));
 			gen_slow(x, miss);
 			return;
 		}
-		u8 *noncanon = gen_noncanonical(x);
-		op_mem(e, 8, 0x8d, RSI, RSI, 8 + (s32)(u16)d->imm); /* lea rsi, [rsi + 8 + imm] */
+		u8 *noncanon = x->m32 ? NULL : gen_noncanonical(x);
+		/* lea rsi, [rsi + sz + imm] */
+		op_mem(e, sz, 0x8d, RSI, RSI, (s32)sz + (s32)(u16)d->imm);
 		st(e, 8, RSI, GPR_OFF(R_RSP));
 		st(e, 8, RDX, CPU_OFF(rip));
 		gen_chain(x);
 		patch(e, miss);
-		patch(e, noncanon);
+		if (noncanon)
+			patch(e, noncanon);
 		gen_slow_call(x);
 		return;
 	}
 	case F_JMP: {
-		u64 t = x->next + d->imm;
-		if (!target_ok(d, t)) {
+		u64 t = rel_target(x);
+		if (!target_ok(x, t)) {
 			gen_call(x);
 			return;
 		}
@@ -1718,8 +1752,8 @@ static void gen_insn(struct ctx *x, const struct jit_form *f)
 		return;
 	}
 	case F_JCC: {
-		u64 t = x->next + d->imm;
-		if (!target_ok(d, t)) {
+		u64 t = rel_target(x);
+		if (!target_ok(x, t)) {
 			gen_call(x);
 			return;
 		}
@@ -1897,7 +1931,8 @@ jit_fn jit_compile(struct jit *j, const struct block *b)
 	}
 	struct emit e = { j->base + j->used };
 	u8 *start = e.p;
-	struct ctx x = { .e = &e, .j = j, .key = key, .lf_kind = LF_NONE, .self = b };
+	struct ctx x = { .e = &e, .j = j, .key = key, .m32 = key & BLOCK_KEY_FLAT32,
+			 .lf_kind = LF_NONE, .self = b };
 
 	b1(&e, 0x53);                       /* push rbx */
 	op_rr(&e, 8, 0x89, RDI, RBX);       /* mov rbx, rdi */
@@ -1910,8 +1945,14 @@ jit_fn jit_compile(struct jit *j, const struct block *b)
 	gen_block_count(&x);
 	*over = (u8)(e.p - over - 1);
 	const struct jit_form *forms[n];
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
 		forms[i] = form_of(j, &insns[i]);
+		/* Flat 32-bit code: 16-bit addressing (67H) and FS/GS, whose bases and limits apply
+		   (seg_lin), are the handlers' */
+		if (x.m32 && insns[i].mem &&
+		    (insns[i].asz != 4 || insns[i].seg == SEG_FS || insns[i].seg == SEG_GS))
+			forms[i] = NULL;
+	}
 	for (unsigned i = 0; i < n; i++) {
 		const struct insn *d = &insns[i];
 		unsigned k = i + 1;

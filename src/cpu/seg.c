@@ -150,8 +150,15 @@ void seg_commit(struct cpu *c, unsigned seg, const struct x86_segment *s)
 	c->seg[seg] = *s;
 	if (seg == SEG_CS || seg == SEG_SS)
 		cpu_update_mode(c);
-	else if (seg < 6)
+	else if (seg < 6) {
+		u32 key = c->block_key;
+
 		seg_refresh(c, seg);
+		cpu_refresh_derived(c);
+		/* Compiled 32-bit code assumes flat DS and ES (jit.c): it must not go on. */
+		if (c->block_key != key)
+			c->break_block = 1;
+	}
 }
 
 /*

@@ -16,7 +16,10 @@
  * instruction count of the faulting instruction).
  *
  * The CPUs run in 64-bit mode, the first 2 MiB identity-mapped by one large page; HLT without HLT
- * exiting, with nothing to wake the CPU, ends cpu_run (CPU_RUN_HALTED).
+ * exiting, with nothing to wake the CPU, ends cpu_run (CPU_RUN_HALTED). The random blocks run
+ * again in flat 32-bit protected mode (box_init32: no REX, 40-4F as INC/DEC, absolute [disp32],
+ * 16-bit addressing for the handlers, ESP near 0 and effective addresses that wrap at 4 GiB),
+ * and eip_wrap32 runs code across the 4 GiB boundary.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +28,7 @@
 #include "cpu/internal.h"
 #include "vmx/vmx.h"
 
-#define RAM_SIZE (1u << 20)
+#define RAM_SIZE (4u << 20) /* 32-bit: the top 4 MiB of the address space maps here too */
 #define GDT 0x1000
 #define IDT 0x2000
 #define CODE 0x10000
@@ -41,6 +44,9 @@ struct box {
 	struct vm_exit ex;
 	enum cpu_run_result ran;
 };
+
+/* The CPUs run flat 32-bit protected-mode code (box_init32) and the generator writes it. */
+static bool m32;
 
 static u64 rng = 0x9e3779b97f4a7c15ull;
 
@@ -111,6 +117,33 @@ static void box_init(struct box *b, unsigned jit)
 	cpu_set_controls(b->c, &ctl);
 }
 
+/*
+ * The same in 32-bit protected mode (BLOCK_KEY_FLAT32): flat 32-bit CS, DS, ES, SS; FS with base
+ * FS_BASE (not flat: FS operands go to the handlers); 32-bit paging with two 4 MiB pages, linear
+ * 0 and FFC00000H both to physical 0, so ESP and effective addresses that wrap at 4 GiB land in
+ * RAM (the last page of RAM is linear FFFFF000H).
+ */
+static void box_init32(struct box *b, unsigned jit)
+{
+	struct x86_sregs s;
+
+	box_init(b, jit);
+	cpu_get_sregs(b->c, &s);
+	w64(b->ram, GDT + 0x08, 0x00cf9b000000ffffull);
+	for (unsigned v = 0; v < 32; v++)
+		w64(b->ram, IDT + v * 8,
+		    (HANDLER & 0xffff) | 0x08ull << 16 | 0x8eull << 40 |
+			    (u64)(HANDLER >> 16) << 48);
+	flat(&s.seg[SEG_CS], 0x08, 0xc09b);
+	s.idt.limit = 32 * 8 - 1;
+	memset(b->ram + PML4, 0, 0x1000);
+	w64(b->ram, PML4, 0x83);
+	w64(b->ram, PML4 + 0xff8, 0x83ull << 32);
+	s.cr4 = CR4_PSE | CR4_OSFXSR;
+	s.efer = 0;
+	cpu_set_sregs(b->c, &s);
+}
+
 static void box_free(struct box *b)
 {
 	cpu_destroy(b->c);
@@ -140,21 +173,28 @@ static void e4(struct gen *g, u32 v)
 static unsigned dst_reg(void)
 {
 	static const u8 r[] = { 0, 1, 2, 3, 5, 6, 8, 9, 10, 11, 12, 13, 14 };
-	return r[rnd() % sizeof(r)];
+	static const u8 r32[] = { 0, 1, 2, 3, 6 }; /* and not EBP, the loop counter */
+	return m32 ? r32[rnd() % sizeof(r32)] : r[rnd() % sizeof(r)];
 }
 
 static unsigned any_reg(void)
 {
-	return (unsigned)(rnd() % 16);
+	return (unsigned)(rnd() % (m32 ? 8 : 16));
 }
 
 /* Prefixes, REX and opcode for operand size w with ModRM.reg r and ModRM.rm/base m. */
 static void op(struct gen *g, unsigned w, bool fs, u8 opc, unsigned r, unsigned m, bool twobyte)
 {
 	u8 rex = (u8)(0x40 | (w == 8 ? 8 : 0) | (r >= 8 ? 4 : 0) | (m >= 8 ? 1 : 0));
+	u8 last = g->n ? g->buf[g->n - 1] : 0;
+	bool pfx = last == 0x66 || last == 0x67 || last == 0xf2 || last == 0xf3;
+	if (m32 && !pfx && rnd() % 8 == 0) /* 40-4F: INC/DEC r32 in 32-bit code */
+		e1(g, (u8)(0x40 | (rnd() % 2) << 3 | dst_reg()));
 	if (fs)
 		e1(g, 0x64);
-	if (rex != 0x40 || rnd() % 8 == 0) /* an empty REX now and then */
+	if (m32)
+		;
+	else if (rex != 0x40 || rnd() % 8 == 0) /* an empty REX now and then */
 		e1(g, rex);
 	if (twobyte)
 		e1(g, 0x0f);
@@ -174,6 +214,16 @@ static void modrm_reg(struct gen *g, unsigned r, unsigned m)
 static void modrm_mem(struct gen *g, unsigned r, bool fs, unsigned tail)
 {
 	u32 off = (u32)(rnd() % 100 < 15 ? 0xff8 + rnd() % 8 : rnd() % 0x1ff8);
+	if (m32 && !fs && rnd() % 4 == 0) { /* [disp32] */
+		e1(g, (u8)(0x05 | (r & 7) << 3));
+		e4(g, DATA + off);
+		return;
+	}
+	if (m32 && rnd() % 8 == 0) { /* [edi + disp32] wrapping at 4 GiB into page 0 */
+		e1(g, (u8)(0x87 | (r & 7) << 3));
+		e4(g, (u32)(0 - DATA) + (off & 0xfff) - (fs ? FS_BASE : 0));
+		return;
+	}
 	if (!fs && rnd() % 4 == 0) {
 		e1(g, (u8)(0x05 | (r & 7) << 3));
 		u64 next = CODE + g->n + 4 + tail;
@@ -200,7 +250,7 @@ static void gen_insn(struct gen *g)
 {
 	static const u8 alu_mr[] = { 0x01, 0x09, 0x21, 0x29, 0x31, 0x39, 0x85 };
 	static const u8 alu_rm[] = { 0x03, 0x0b, 0x23, 0x2b, 0x33, 0x3b };
-	unsigned w = rnd() % 3 ? 8 : 4, k = (unsigned)(rnd() % 33);
+	unsigned w = rnd() % 3 && !m32 ? 8 : 4, k = (unsigned)(rnd() % 33);
 	bool fs = rnd() % 6 == 0;
 
 	switch (k) {
@@ -286,6 +336,25 @@ static void gen_insn(struct gen *g)
 		unsigned r = dst_reg(), base = any_reg(), index = any_reg();
 		if (index == 4)
 			index = 5;
+		if (m32) { /* 32-bit addressing wraps at 4 GiB; 67H: 16-bit (the handler) */
+			bool a16 = rnd() % 8 == 0;
+			if (a16)
+				e1(g, 0x67);
+			e1(g, 0x8d);
+			if (a16) {
+				e1(g, (u8)(0x80 | (r & 7) << 3 | (rnd() % 8)));
+				e1(g, (u8)rnd());
+				e1(g, (u8)rnd());
+			} else if (rnd() % 5 == 0) {
+				e1(g, (u8)(0x05 | (r & 7) << 3));
+				e4(g, (u32)rnd());
+			} else {
+				e1(g, (u8)(0x84 | (r & 7) << 3));
+				e1(g, (u8)((rnd() % 4) << 6 | (index & 7) << 3 | (base & 7)));
+				e4(g, (u32)rnd());
+			}
+			break;
+		}
 		if (rnd() % 8 == 0)
 			e1(g, 0x67); /* 32-bit address size */
 		u8 rex = (u8)(0x40 | (w == 8 ? 8 : 0) | (r >= 8 ? 4 : 0) | (index >= 8 ? 2 : 0) |
@@ -364,12 +433,16 @@ static void gen_insn(struct gen *g)
 		      non-canonical address (#GP, ending at the handler) */
 		static const u8 lea[] = { 0x48, 0x8d, 0x05, 0, 0, 0, 0 }; /* lea rax, [rip+d] */
 		bool bad = rnd() % 8 == 0, mem = rnd() % 2;
-		if (bad) {
+		if (m32) { /* mov eax, target; jmp eax / mov [edi+16], eax; jmp [edi+16] */
+			e1(g, 0xb8);
+			e4(g, CODE + g->n + 4 + (mem ? 6 : 2) + 1);
+			bad = false;
+		} else if (bad) {
 			e1(g, 0x48);
 			e1(g, 0xb8);
 			e4(g, 0);
 			e4(g, 0x80000000u);
-		} else {
+		} else if (!m32) {
 			memcpy(g->buf + g->n, lea, sizeof(lea));
 			g->n += sizeof(lea);
 			/* past the JMP (2 or 3 bytes, plus the MOV's 4) and the HLT */
@@ -378,8 +451,8 @@ static void gen_insn(struct gen *g)
 		}
 		if (mem) {
 			static const u8 mj[] = { 0x48, 0x89, 0x47, 0x10, 0xff, 0x67, 0x10 };
-			memcpy(g->buf + g->n, mj, sizeof(mj));
-			g->n += sizeof(mj);
+			memcpy(g->buf + g->n, mj + m32, sizeof(mj) - m32);
+			g->n += sizeof(mj) - m32;
 		} else {
 			e1(g, 0xff);
 			e1(g, 0xe0);
@@ -509,8 +582,13 @@ static void gen_insn(struct gen *g)
 		}
 		break;
 	}
-	case 29: { /* MOVSXD r, r/m32 (63; without REX.W a plain 32-bit move) */
+	case 29: { /* MOVSXD r, r/m32 (63; without REX.W a plain 32-bit move); not ARPL */
 		unsigned r = dst_reg(), m = any_reg();
+		if (m32) {
+			op(g, 4, false, 0x8b, r, m, false);
+			modrm_reg(g, r, m);
+			break;
+		}
 		bool mem = rnd() % 2;
 		op(g, w, mem && fs, 0x63, r, mem ? 7 : m, false);
 		if (mem)
@@ -582,7 +660,8 @@ static void gen_insn(struct gen *g)
 
 /* --- Running both --- */
 
-static void load(struct box *b, const struct gen *g, const u64 *regs, u64 rflags, const u8 *data)
+static void load(struct box *b, const struct gen *g, const u64 *regs, u64 rflags, const u8 *data,
+		 u64 rsp)
 {
 	struct x86_regs r;
 
@@ -590,7 +669,7 @@ static void load(struct box *b, const struct gen *g, const u64 *regs, u64 rflags
 	bc_invalidate_phys(b->c, CODE, 0x1000);
 	memcpy(b->ram + DATA, data, 0x2000);
 	memcpy(r.gpr, regs, sizeof(r.gpr));
-	r.gpr[R_RSP] = STACK;
+	r.gpr[R_RSP] = rsp;
 	r.gpr[R_RDI] = DATA;
 	r.rip = CODE;
 	r.rflags = rflags;
@@ -612,7 +691,9 @@ static bool same(struct box *a, struct box *b, const char *what, unsigned iter)
 		  ra.rflags == rb.rflags && a->ran == b->ran && a->ex.reason == b->ex.reason &&
 		  cpu_icount(a->c) == cpu_icount(b->c) &&
 		  !memcmp(a->ram + DATA, b->ram + DATA, 0x2000) &&
-		  !memcmp(a->ram + STACK - 0x1000, b->ram + STACK - 0x1000, 0x2000);
+		  !memcmp(a->ram + STACK - 0x1000, b->ram + STACK - 0x1000, 0x2000) &&
+		  !memcmp(a->ram, b->ram, 0x1000) &&
+		  !memcmp(a->ram + RAM_SIZE - 0x1000, b->ram + RAM_SIZE - 0x1000, 0x1000);
 	struct x86_fpu fa, fb;
 	cpu_get_fpu(a->c, &fa);
 	cpu_get_fpu(b->c, &fb);
@@ -633,32 +714,37 @@ static bool same(struct box *a, struct box *b, const char *what, unsigned iter)
 	return ok;
 }
 
-static void random_blocks(void)
+/* mode32: in flat 32-bit protected mode (box_init32), ESP now and then near 0 to wrap. */
+static void random_blocks(bool mode32)
 {
 	struct box a, b;
-	unsigned bad = 0, runs = 20000;
+	unsigned bad = 0, runs = 20000, halted = 0;
 	static u8 data[0x2000];
 
-	box_init(&a, 0);
-	box_init(&b, 1);
+	m32 = mode32;
+	(m32 ? box_init32 : box_init)(&a, 0);
+	(m32 ? box_init32 : box_init)(&b, 1);
 	for (unsigned it = 0; it < runs; it++) {
 		struct gen g = { .n = 0 };
 		u64 regs[16];
 		unsigned n = 1 + (unsigned)(rnd() % 24), end = (unsigned)(rnd() % 4);
 		unsigned loop_start = 0;
 
-		if (end == 3) { /* mov r15d, K; L: body; dec r15d; jnz L: the loop block chains */
-			e1(&g, 0x41);
-			e1(&g, 0xbf);
+		if (end == 3) { /* mov r15d, K; L: body; dec r15d; jnz L: the loop block chains
+				   (EBP in 32-bit code) */
+			if (!m32)
+				e1(&g, 0x41);
+			e1(&g, m32 ? 0xbd : 0xbf);
 			e4(&g, 1 + (u32)(rnd() % 6));
 			loop_start = g.n;
 		}
 		for (unsigned i = 0; i < n; i++)
 			gen_insn(&g);
 		if (end == 3) {
-			e1(&g, 0x41);
+			if (!m32)
+				e1(&g, 0x41);
 			e1(&g, 0xff);
-			e1(&g, 0xcf);
+			e1(&g, m32 ? 0xcd : 0xcf);
 			e1(&g, 0x0f);
 			e1(&g, 0x85);
 			e4(&g, (u32)(loop_start - (g.n + 4)));
@@ -684,17 +770,80 @@ static void random_blocks(void)
 			sr.cr0 = ts ? sr.cr0 | CR0_TS : sr.cr0 & ~(u64)CR0_TS;
 			cpu_set_sregs(x->c, &sr);
 		}
-		load(&a, &g, regs, fl, data);
-		load(&b, &g, regs, fl, data);
+		u64 rsp = m32 && rnd() % 4 == 0 ? 8 * (rnd() % 4) : STACK;
+		load(&a, &g, regs, fl, data, rsp);
+		load(&b, &g, regs, fl, data, rsp);
 		run(&a);
 		run(&b);
 		if (!same(&a, &b, "block", it) && ++bad > 5)
 			break;
+		if (a.ran != CPU_RUN_HALTED) {
+			/* a triple fault (the stack run off the mapped memory) leaves the CPUs
+			   mid-delivery: start afresh */
+			box_free(&a);
+			box_free(&b);
+			(m32 ? box_init32 : box_init)(&a, 0);
+			(m32 ? box_init32 : box_init)(&b, 1);
+			continue;
+		}
+		halted++;
 	}
+	/* Most blocks end at their HLT, not in a triple fault */
+	CHECK(halted > runs * 9 / 10);
 	CHECK(bad == 0);
 	CHECK(a.ran == CPU_RUN_HALTED);
 	box_free(&a);
 	box_free(&b);
+	m32 = false;
+}
+
+/*
+ * 32-bit code at the top of the address space: EIP wraps at 4 GiB. Linear FFFFFFE0H (the end of
+ * RAM, box_init32) and linear 0:
+ *   FFFFFFE0: inc eax; dec ebp; jz 20; jmp 10    (both targets past 4 GiB before the wrap)
+ *   10:       inc ecx; jmp FFFFFFE0
+ *   20:       hlt                                (RIP 21H after it)
+ *   FFFFFFFC: inc eax x 4                        (falls through to 0: RIP not yet wrapped)
+ *   0:        hlt
+ * Interpreted and compiled at the first run, twice from each start: the same registers, RIP and
+ * count.
+ */
+static void eip_wrap32(void)
+{
+	static const u8 top[] = { 0x40, 0x4d, 0x0f, 0x84, 0x38, 0, 0, 0, 0xe9, 0x23, 0, 0, 0 };
+	static const u8 low[] = { 0xf4, [0x10] = 0x41, 0xe9, 0xca, 0xff, 0xff, 0xff,
+				  [0x20] = 0xf4 };
+	struct box b[2];
+
+	m32 = true;
+	for (unsigned k = 0; k < 2; k++) {
+		box_init32(&b[k], k);
+		memcpy(b[k].ram + RAM_SIZE - 0x20, top, sizeof(top));
+		memset(b[k].ram + RAM_SIZE - 4, 0x40, 4);
+		memcpy(b[k].ram, low, sizeof(low));
+	}
+	for (unsigned round = 0; round < 4; round++) {
+		bool loop = round < 2;
+		for (unsigned k = 0; k < 2; k++) {
+			struct x86_regs r = { 0 };
+			r.gpr[R_RSP] = STACK;
+			r.gpr[R_RBP] = 5;
+			r.rip = loop ? 0xffffffe0 : 0xfffffffc;
+			r.rflags = X86_FIXED1;
+			cpu_set_regs(b[k].c, &r);
+			b[k].c->halted = 0;
+			run(&b[k]);
+		}
+		CHECK(same(&b[0], &b[1], "eip wrap", round));
+		CHECK_EQ(b[1].ran, CPU_RUN_HALTED);
+		CHECK_EQ(b[1].c->gpr[R_RAX], loop ? 5 : 4);
+		CHECK_EQ(b[1].c->gpr[R_RCX], loop ? 4 : 0);
+		CHECK_EQ(b[1].c->rip, loop ? 0x21 : 0x100000001ull);
+	}
+	CHECK(b[1].c->jit_stats.compiled > 0);
+	for (unsigned k = 0; k < 2; k++)
+		box_free(&b[k]);
+	m32 = false;
 }
 
 /*
@@ -723,7 +872,7 @@ static void self_modifying(void)
 			memcpy(g.buf, code, sizeof(code));
 			/* round 0: store the same HLTs; then: INC EDX; NOP; NOP */
 			regs[R_RCX] = round ? 0x9090c2ffull : 0xf4f4f4f4ull;
-			load(&b[k], &g, regs, X86_FIXED1, data);
+			load(&b[k], &g, regs, X86_FIXED1, data, STACK);
 			run(&b[k]);
 		}
 		CHECK(same(&b[0], &b[1], "smc round", round));
@@ -771,7 +920,7 @@ static void arena_full_mid_block(void)
 
 	memcpy(g.buf, code, sizeof(code));
 	box_init(&b, 1);
-	load(&b, &g, regs, X86_FIXED1, data);
+	load(&b, &g, regs, X86_FIXED1, data, STACK);
 	run(&b);
 	cpu_get_regs(b.c, &r);
 	CHECK_EQ(r.gpr[R_RAX], ROUNDS);
@@ -816,7 +965,7 @@ static void linked_target_rewritten(void)
 		memcpy(g.buf, code, sizeof(code));
 		box_init(&b[k], k);
 		memcpy(b[k].ram + CODE + T, target, sizeof(target));
-		load(&b[k], &g, regs, X86_FIXED1, data);
+		load(&b[k], &g, regs, X86_FIXED1, data, STACK);
 		run(&b[k]);
 	}
 	CHECK(same(&b[0], &b[1], "linked target rewritten", 0));
@@ -845,7 +994,7 @@ static void fault_in_block(void)
 		struct gen g = { .n = sizeof(code) };
 		memcpy(g.buf, code, sizeof(code));
 		box_init(&b[k], k);
-		load(&b[k], &g, regs, X86_FIXED1, data);
+		load(&b[k], &g, regs, X86_FIXED1, data, STACK);
 		run(&b[k]);
 	}
 	CHECK(same(&b[0], &b[1], "fault", 0));
@@ -870,7 +1019,9 @@ static void fault_in_block(void)
 
 int main(void)
 {
-	random_blocks();
+	random_blocks(false);
+	random_blocks(true);
+	eip_wrap32();
 	self_modifying();
 	linked_target_rewritten();
 	arena_full_mid_block();
