@@ -48,8 +48,8 @@ int sse_host_init(void)
 
 /* --- Stubs: one host instruction between the guest's MXCSR and the host's --- */
 
-/* XMM0 = *a, XMM1 = *b; `insn`; *a = XMM0. */
-#define STUB_(cls, name, insn)                                                                     \
+/* XMM0 = *a, XMM1 = *b; `insn`; *a = XMM0; then `after` (EMMS for the MMX forms, below). */
+#define STUB_AFTER(cls, name, insn, after)                                                         \
 	cls u32 sse_host_##name(xmm_t *a, const xmm_t *b, u32 m)                                   \
 	{                                                                                          \
 		u32 save, out;                                                                     \
@@ -57,15 +57,16 @@ int sse_host_init(void)
 			     "ldmxcsr %[m]\n\t"                                                    \
 			     "movdqu %[a], %%xmm0\n\t"                                             \
 			     "movdqu %[b], %%xmm1\n\t" insn "\n\t"                                 \
-			     "movdqu %%xmm0, %[a]\n\t"                                             \
+			     "movdqu %%xmm0, %[a]\n\t" after                                       \
 			     "stmxcsr %[out]\n\t"                                                  \
 			     "ldmxcsr %[save]"                                                     \
 			     : [a] "+m"(*a), [save] "=m"(save), [out] "=m"(out)                    \
 			     : [b] "m"(*b), [m] "m"(m)                                             \
-			     : "xmm0", "xmm1");                                                    \
+			     : "xmm0", "xmm1", "mm0");                                             \
 		return out;                                                                        \
 	}
 
+#define STUB_(cls, name, insn) STUB_AFTER(cls, name, insn, "")
 #define STUB(name, insn) STUB_(, name, insn)
 
 /* Result in a general register: a->q[0] (32-bit forms zero-extended). */
@@ -93,23 +94,7 @@ int sse_host_init(void)
  * FPU state (run_trapped). The host's x87 has no exception pending (fpu_host.c), so these MMX
  * instructions never take #MF.
  */
-#define STUB_MMX(name, insn)                                                                       \
-	u32 sse_host_##name(xmm_t *a, const xmm_t *b, u32 m)                                       \
-	{                                                                                          \
-		u32 save, out;                                                                     \
-		asm volatile("stmxcsr %[save]\n\t"                                                 \
-			     "ldmxcsr %[m]\n\t"                                                    \
-			     "movdqu %[a], %%xmm0\n\t"                                             \
-			     "movdqu %[b], %%xmm1\n\t" insn "\n\t"                                 \
-			     "movdqu %%xmm0, %[a]\n\t"                                             \
-			     "emms\n\t"                                                            \
-			     "stmxcsr %[out]\n\t"                                                  \
-			     "ldmxcsr %[save]"                                                     \
-			     : [a] "+m"(*a), [save] "=m"(save), [out] "=m"(out)                    \
-			     : [b] "m"(*b), [m] "m"(m)                                             \
-			     : "xmm0", "xmm1", "mm0");                                             \
-		return out;                                                                        \
-	}
+#define STUB_MMX(name, insn) STUB_AFTER(, name, insn, "emms\n\t")
 
 /* RFLAGS result of (U)COMISS/SD: a->b[0] = CF, a->b[1] = ZF, a->b[2] = PF. */
 #define STUB_FLAGS(name, insn)                                                                     \
