@@ -74,10 +74,11 @@ static void soft_code_marked(void *opaque, u64 gpa)
 			cpu_code_page_marked(soft_vcpu_cpu(&vm->vcpus[i]), gpa);
 }
 
-/* Another vCPU's thread owns its CPU (--vcpu-threads): ask it, don't touch it. */
+/* Another thread owns the vCPU's CPU (--vcpu-threads): ask it, don't touch it. The I/O thread
+   (a device writing RAM for terminal input) owns none. */
 static bool soft_vcpu_remote(struct vm *vm, struct vcpu *vcpu)
 {
-	return vm->threaded && vcpu != vm_current_vcpu(vm);
+	return vm->threaded && vcpu != vm_thread_vcpu();
 }
 
 static void soft_mem_written(struct vm *vm, u64 gpa, u64 len)

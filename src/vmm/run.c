@@ -409,6 +409,11 @@ static __thread struct vcpu *thread_vcpu;
 
 #define WAIT_MAX_NS 100000000ull
 
+struct vcpu *vm_thread_vcpu(void)
+{
+	return thread_vcpu;
+}
+
 struct vcpu *vm_current_vcpu(struct vm *vm)
 {
 	if (thread_vcpu && thread_vcpu->vm == vm)

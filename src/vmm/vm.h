@@ -523,6 +523,9 @@ void vm_vcpu_notify(struct vcpu *vcpu);
 /* The vCPU whose exit or access is being handled: the calling thread's own with
    --vcpu-threads, else vm->running (vCPU 0 before the run). */
 struct vcpu *vm_current_vcpu(struct vm *vm);
+/* With --vcpu-threads, the vCPU whose thread calls; NULL on any other thread (the I/O thread,
+   a device's) and without threads. */
+struct vcpu *vm_thread_vcpu(void);
 /* The big VMM lock, with --vcpu-threads; nothing otherwise. */
 void vm_bql_lock(struct vm *vm);
 void vm_bql_unlock(struct vm *vm);
