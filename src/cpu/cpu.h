@@ -119,7 +119,8 @@ void cpu_flush_tlb_async(struct cpu *c);
  * Other CPUs run on other host threads over the same RAM: LOCK-prefixed read-modify-writes and
  * XCHG with memory become host compare-and-swaps (ops_atomic.c). Off (the default), one host
  * thread runs every vCPU, so they are atomic by construction and cost a plain access (a loop of
- * locked instructions runs 2.1x faster). Accessed and dirty flags are swapped either way.
+ * locked instructions runs 2.1x faster, and compiles as the plain forms). Accessed and dirty
+ * flags are swapped either way. Set it before the CPU runs: compiled code keeps the choice.
  */
 void cpu_set_lock_atomic(struct cpu *c, bool on);
 

@@ -841,6 +841,8 @@ void cpu_destroy(struct cpu *c)
 void cpu_set_lock_atomic(struct cpu *c, bool on)
 {
 	c->lock_atomic = on;
+	if (c->bc->jit)
+		jit_set_lock_atomic(c->bc->jit, on);
 }
 
 void cpu_set_jit(struct cpu *c, unsigned threshold)

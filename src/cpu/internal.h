@@ -112,6 +112,9 @@ void jit_reset(struct jit *j);
 /* cpu_set_jit_stats: code compiled from now on keeps the counters (blocks compiled before do
    not: flush them). */
 void jit_set_stats(struct jit *j, bool on);
+/* cpu_set_lock_atomic: locked forms stay handler calls (their compare-and-swap); off, a locked
+   read-modify-write compiles as the plain one, which on one host thread it is. */
+void jit_set_lock_atomic(struct jit *j, bool on);
 /* calls, blocks and code_bytes of s; the handler-call sites (cpu_get_jit_sites) */
 void jit_get_stats(const struct jit *j, struct cpu_jit_stats *s);
 unsigned jit_get_sites(const struct jit *j, struct cpu_jit_site *out, unsigned max);

@@ -72,6 +72,7 @@ struct jit {
 	struct block **jc;
 	const struct insn **blk_end;
 	bool stats; /* emit the counters of cpu_jit_stats */
+	bool lock_atomic; /* jit_set_lock_atomic: LOCK forms go to their handlers */
 	u64 blocks, code_bytes;
 	unsigned nsites;
 	struct cpu_jit_site sites[JIT_SITES]; /* --stats: handler calls by instruction form */
@@ -306,10 +307,15 @@ static unsigned shift_kind(unsigned sub)
 	return sub == 5 ? LF_SHR : sub == 7 ? LF_SAR : LF_SHL;
 }
 
-/* The inline form of d, or NULL: the handler must match and the operands be ones we model. */
+/*
+ * The inline form of d, or NULL: the handler must match and the operands be ones we model. A
+ * LOCK-prefixed form compiles as the plain one when no other host thread runs a vCPU (its
+ * handler then does a plain read-modify-write too, ops_atomic.c); with them, the handler's
+ * compare-and-swap.
+ */
 static const struct jit_form *form_of(const struct jit *j, const struct insn *d)
 {
-	if (d->lock || (d->flags & INSN_INVALID)) /* each form names its operand size */
+	if ((d->lock && j->lock_atomic) || (d->flags & INSN_INVALID)) /* forms name their size */
 		return NULL;
 	for (unsigned i = 0; i < j->nforms; i++) {
 		const struct jit_form *f = &j->forms[i];
@@ -1897,6 +1903,11 @@ void jit_unlink(struct jit *j, struct block *b)
 void jit_set_stats(struct jit *j, bool on)
 {
 	j->stats = on;
+}
+
+void jit_set_lock_atomic(struct jit *j, bool on)
+{
+	j->lock_atomic = on;
 }
 
 void jit_get_stats(const struct jit *j, struct cpu_jit_stats *s)

@@ -270,9 +270,13 @@ static void gen_insn(struct gen *g)
 		imm(g, i8 ? 1 : 4);
 		break;
 	}
-	case 5: { /* ALU mem, r (read-modify-write or CMP/TEST) */
+	case 5: { /* ALU mem, r (read-modify-write or CMP/TEST); LOCK now and then (compiled as the
+		     plain form on one host thread: jit.c form_of) */
 		unsigned r = any_reg();
-		op(g, w, fs, alu_mr[rnd() % 7], r, 7, false);
+		u8 opc = alu_mr[rnd() % 7];
+		if (opc != 0x39 && opc != 0x85 && rnd() % 4 == 0)
+			e1(g, 0xf0);
+		op(g, w, fs, opc, r, 7, false);
 		modrm_mem(g, r, fs, 0);
 		break;
 	}
@@ -287,6 +291,8 @@ static void gen_insn(struct gen *g)
 		bool i8 = rnd() % 2;
 		if (sub == 2 || sub == 3)
 			sub = 0;
+		if (sub != 7 && rnd() % 4 == 0)
+			e1(g, 0xf0); /* LOCK, as above */
 		op(g, w, fs, i8 ? 0x83 : 0x81, sub, 7, false);
 		modrm_mem(g, sub, fs, i8 ? 1 : 4);
 		imm(g, i8 ? 1 : 4);
