@@ -50,10 +50,17 @@ KNOWN_WORKLOADS = {
     "call": "two nested near CALL/RET pairs per iteration",
     "branch": "an interpreter-like dispatch loop: a jump table and an LFSR-driven branch",
     "sse": "SSE2 over a 4 KiB buffer: MOVDQA load and store, PADDD, PXOR, PSHUFD, ADDPS, MULPS",
+    "alu32": "the alu loop's kind of work in flat 32-bit protected mode (compiled since "
+             "2026-12-07): register ALU, a load and a store, PUSH/POP, CALL/RET/JMP",
+    "locked": "LOCK-prefixed read-modify-writes (ADD, XADD, CMPXCHG, INC) and XCHG on one line",
+    "parallel": "two vCPUs (tollbooth --cpus 2, a host thread each; QEMU -smp 2) each running a "
+                "12-instruction xorshift loop at once",
     "vmexit": "one exiting instruction per iteration (CPUID, OUT/IN port 0x80, RDMSR/WRMSR "
               "IA32_MISC_ENABLE, MMIO load/store of the test device) minus a null loop: host ns "
               "per exit",
 }
+# Workloads that run on more than one vCPU (tollbooth --cpus N, QEMU -smp N).
+WORKLOAD_CPUS = {"parallel": 2}
 # Systems whose exits are cheap run the vmexit guest with more iterations (--vmexit-iters times
 # this), so that the run is long enough to calibrate the TSC and each test runs for tens of ms.
 VMEXIT_ITERS_SCALE = {"tollbooth-soft": 10, "qemu-tcg": 100}
@@ -75,12 +82,12 @@ class System:
         self.skip = None
         self.timed_out_on = None
 
-    def run(self, image, timeout, append=None, stats_json=None):
+    def run(self, image, timeout, append=None, stats_json=None, cpus=1):
         """append: the guest's command line; stats_json: where tollbooth writes --stats-json
-        (ignored by the other systems)."""
+        (ignored by the other systems); cpus: vCPUs (Bochs runs one)."""
         if self.runner:
             return self.runner(image, timeout)
-        return run_once(self._argv(image, append, stats_json), timeout)
+        return run_once(self._argv(image, append, stats_json, cpus), timeout)
 
     def check(self):
         self.skip = self._reason()
@@ -125,8 +132,10 @@ def make_systems(tollbooth, qemu_mem, out_dir):
     opts = ["--mem", f"{qemu_mem}M"] if "--mem" in help_text else []
 
     def tb_argv(accel):
-        def argv(image, append=None, stats_json=None):
+        def argv(image, append=None, stats_json=None, cpus=1):
             extra = ["--append", append] if append else []
+            if cpus > 1:
+                extra += ["--cpus", str(cpus)]
             if stats_json and "--stats-json" in help_text:
                 extra += ["--stats-json", stats_json]
             # The vmexit guest's MMIO tests reach the test device, which only a machine that
@@ -151,11 +160,12 @@ def make_systems(tollbooth, qemu_mem, out_dir):
         return kvm_reason(tollbooth)
 
     def qemu_argv(accel):
-        def argv(image, append=None, stats_json=None):
+        def argv(image, append=None, stats_json=None, cpus=1):
             return [QEMU, "-accel", accel, "-kernel", image, "-display", "none",
                     "-serial", "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
                     "-no-reboot", "-m", str(qemu_mem), "-nodefaults", "-monitor", "none"] + \
-                (["-append", append] if append else [])
+                (["-append", append] if append else []) + \
+                (["-smp", str(cpus)] if cpus > 1 else [])
         return argv
 
     def qemu_reason():
@@ -285,10 +295,11 @@ def find_workloads(images_dir, startup_image):
         if name in STARTUP_STEMS:
             startup = startup or img
             continue
-        desc = next((d for k, d in KNOWN_WORKLOADS.items() if name == k or name.startswith(k)),
-                    "")
+        desc = KNOWN_WORKLOADS.get(name) or next(
+            (d for k, d in KNOWN_WORKLOADS.items() if name.startswith(k)), "")
         kind = "vmexit" if name == "vmexit" else "throughput"
-        work.append({"name": name, "image": img, "desc": desc, "kind": kind})
+        work.append({"name": name, "image": img, "desc": desc, "kind": kind,
+                     "cpus": WORKLOAD_CPUS.get(name, 1)})
     hello = os.path.join(images_dir, "hello.elf")
     startup = startup or (hello if os.path.exists(hello) else None)
     if startup:
@@ -320,7 +331,7 @@ def measure(workload, systems, runs, timeout, expect_status):
         if need_count and s.timed_out_on:
             res[s.name]["skip"] = f"timed out on {s.timed_out_on} (over {timeout:g} s)"
             continue
-        r = s.run(workload["image"], timeout)
+        r = s.run(workload["image"], timeout, cpus=workload.get("cpus", 1))
         why = problem(r, expect_status, need_count and s.counts, timeout)
         if r["timed_out"]:
             s.timed_out_on = workload["name"]
@@ -338,7 +349,7 @@ def measure(workload, systems, runs, timeout, expect_status):
         for s in live:
             if res[s.name]["skip"]:
                 continue
-            r = s.run(workload["image"], timeout)
+            r = s.run(workload["image"], timeout, cpus=workload.get("cpus", 1))
             why = problem(r, expect_status, need_count and s.counts, timeout)
             if r["timed_out"]:
                 s.timed_out_on = workload["name"]
