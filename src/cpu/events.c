@@ -273,14 +273,8 @@ void events_deliver(struct cpu *c, u8 vector, u8 type, bool has_error, u32 error
 	if (v86) {
 		static const u8 data_segs[] = { SEG_ES, SEG_DS, SEG_FS, SEG_GS };
 
-		for (unsigned i = 0; i < ARRAY_SIZE(data_segs); i++) {
-			struct x86_segment *s = &c->seg[data_segs[i]];
-
-			s->sel = 0;
-			s->base = 0;
-			s->limit = 0;
-			s->ar = AR_UNUSABLE;
-		}
+		for (unsigned i = 0; i < ARRAY_SIZE(data_segs); i++)
+			seg_make_null(&c->seg[data_segs[i]], 0, 0);
 	}
 	c->gpr[R_RSP] = sp_mask == 0xffff ? (rsp & ~0xffffull) | sp : sp;
 	cs.sel = (u16)((sel & ~3u) | new_cpl);

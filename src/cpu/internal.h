@@ -929,6 +929,8 @@ void desc_set_accessed(struct cpu *c, u16 sel, u64 raw);
 bool seg_limit_ok(const struct x86_segment *s, u64 off, unsigned size);
 /* Install a segment cache; updates effective base and seg_check (cpu_update_mode for CS/SS). */
 void seg_commit(struct cpu *c, unsigned seg, const struct x86_segment *s);
+/* An unusable (null) segment with this selector and DPL. */
+void seg_make_null(struct x86_segment *s, u16 sel, u8 dpl);
 /* After a return to an outer level (c->cpl already the new CPL): ES/DS/FS/GS with DPL < CPL
    become null (SDM vol. 2 RET, IRET). */
 void seg_null_outer(struct cpu *c);

@@ -220,12 +220,22 @@ void desc_set_accessed(struct cpu *c, u16 sel, u64 raw)
 	sys_write(c, base + (sel & ~7u) + 5, (u8)(raw >> 40) | TYPE_ACCESSED, 1);
 }
 
-static void seg_make_null(struct x86_segment *s, u16 sel, u8 dpl)
+void seg_make_null(struct x86_segment *s, u16 sel, u8 dpl)
 {
 	s->sel = sel;
 	s->base = 0;
 	s->limit = 0;
 	s->ar = AR_UNUSABLE | ((u32)dpl << 5);
+}
+
+/* A segment register of virtual-8086 mode (internal.h cpu_v86): base = sel << 4, limit FFFFH,
+   access rights F3H (SDM vol. 3B 20.2.1). */
+static void seg_make_v86(struct x86_segment *s, u16 sel)
+{
+	s->sel = sel;
+	s->base = (u64)sel << 4;
+	s->limit = 0xffff;
+	s->ar = V86_SEG_AR;
 }
 
 /*
@@ -245,12 +255,12 @@ void seg_load(struct cpu *c, unsigned seg, u16 sel)
 
 	if (seg_real(c)) {
 		s = c->seg[seg];
-		s.sel = sel;
-		s.base = (u64)sel << 4;
-		s.ar &= ~AR_UNUSABLE;
 		if (cpu_v86(c)) {
-			s.limit = 0xffff;
-			s.ar = V86_SEG_AR;
+			seg_make_v86(&s, sel);
+		} else {
+			s.sel = sel;
+			s.base = (u64)sel << 4;
+			s.ar &= ~AR_UNUSABLE;
 		}
 		seg_commit(c, seg, &s);
 		return;
@@ -495,12 +505,12 @@ static void commit_cs_real(struct cpu *c, u16 sel, u64 rip, unsigned osz)
 	struct x86_segment cs = c->seg[SEG_CS];
 	bool v86 = cpu_v86(c);
 
-	cs.sel = sel;
-	cs.base = (u64)sel << 4;
-	cs.ar |= TYPE_ACCESSED;
 	if (v86) {
-		cs.limit = 0xffff;
-		cs.ar = V86_SEG_AR;
+		seg_make_v86(&cs, sel);
+	} else {
+		cs.sel = sel;
+		cs.base = (u64)sel << 4;
+		cs.ar |= TYPE_ACCESSED;
 	}
 	c->seg[SEG_CS] = cs;
 	c->rip = rip & size_mask(osz);
@@ -840,15 +850,9 @@ static void iret_to_v86(struct cpu *c, u64 rip, u16 cs_sel, u64 nf)
 	if ((u32)rip > 0xffff)
 		cpu_gp(c, 0);
 	flags_set(c, (nf & flags_defined) | X86_FIXED1);
-	for (unsigned i = 0; i <= ARRAY_SIZE(order); i++) {
-		unsigned seg = i ? order[i - 1] : SEG_CS;
-		struct x86_segment *s = &c->seg[seg];
-
-		s->sel = i ? sel[i - 1] : cs_sel;
-		s->base = (u64)s->sel << 4;
-		s->limit = 0xffff;
-		s->ar = V86_SEG_AR;
-	}
+	seg_make_v86(&c->seg[SEG_CS], cs_sel);
+	for (unsigned i = 0; i < ARRAY_SIZE(order); i++)
+		seg_make_v86(&c->seg[order[i]], sel[i]);
 	c->gpr[R_RSP] = esp;
 	c->rip = (u32)rip;
 	cpu_set_cpl(c, 3);
