@@ -153,20 +153,43 @@ static bool vcpu_may_wake(struct vcpu *vcpu)
 }
 
 /* Fire the timers that are due and take host events that are ready (timeout_ns 0: a look). */
+/* At most this long in one wait: a signal's stop request is looked at in between. */
+#define WAIT_MAX_NS 100000000ull
+
+/*
+ * Fire the timers that are due and take host events that are ready (timeout_ns 0: a look).
+ * With --vcpu-threads this is the I/O thread: it sleeps without vm->bql and also wakes for
+ * vm->wake_fd (vm_run_threaded).
+ */
 static void vm_poll_events(struct vm *vm, u64 timeout_ns)
 {
-	struct pollfd pfd[VM_MAX_EVENT_SOURCES];
+	struct pollfd pfd[VM_MAX_EVENT_SOURCES + 1];
 	struct timespec ts = { (time_t)(timeout_ns / 1000000000), (long)(timeout_ns % 1000000000) };
+	unsigned n = vm->nr_events;
+	int ready;
 
-	for (unsigned i = 0; i < vm->nr_events; i++)
+	for (unsigned i = 0; i < n; i++)
 		pfd[i] = (struct pollfd){ .fd = vm->events[i].fd, .events = POLLIN };
+	if (vm->threaded) {
+		pfd[n] = (struct pollfd){ .fd = vm->wake_fd, .events = POLLIN };
+		pthread_mutex_unlock(&vm->bql);
+	}
 	/* A zero timeout polls too: input reaches a guest that never idles (at the host tick). */
-	if (ppoll(pfd, vm->nr_events, &ts, NULL) > 0) {
-		for (unsigned i = 0; i < vm->nr_events; i++)
+	ready = ppoll(pfd, n + vm->threaded, &ts, NULL);
+	if (vm->threaded)
+		pthread_mutex_lock(&vm->bql);
+	if (ready > 0) {
+		u64 drained;
+
+		for (unsigned i = 0; i < n; i++)
 			if ((pfd[i].revents & (POLLNVAL | POLLERR)) ||
 			    ((pfd[i].revents & (POLLIN | POLLHUP)) &&
 			     !vm->events[i].ready(vm->events[i].opaque)))
 				vm->events[i].fd = -1; /* ended (EOF, closed): ppoll skips it */
+		if (vm->threaded && (pfd[n].revents & POLLIN) &&
+		    read(vm->wake_fd, &drained, sizeof(drained)) < 0) {
+			/* nothing there after all */
+		}
 	}
 	timer_run_expired(&vm->timers, timer_now(&vm->timers));
 }
@@ -235,9 +258,8 @@ static void vm_wait(struct vm *vm)
 	}
 	if (vm_halt_poll(vm, next, now))
 		return;
-	/* At most 100 ms at a time: a signal's stop request is looked at in between. */
 	vm->halt_sleeps++;
-	vm_poll_events(vm, next <= now ? 0 : next - now < 100000000 ? next - now : 100000000);
+	vm_poll_events(vm, next <= now ? 0 : next - now < WAIT_MAX_NS ? next - now : WAIT_MAX_NS);
 }
 
 /* The vCPU's time slice ended: device threads find it out of the guest (vcpu_run_once). */
@@ -406,8 +428,6 @@ int vm_run(struct vm *vm)
  * the one-thread mode (--vcpu-threads off) is.
  */
 static __thread struct vcpu *thread_vcpu;
-
-#define WAIT_MAX_NS 100000000ull
 
 struct vcpu *vm_thread_vcpu(void)
 {
@@ -656,8 +676,6 @@ int vm_threads_prepare(struct vm *vm, char *why, size_t len)
 
 static int vm_run_threaded(struct vm *vm)
 {
-	struct pollfd pfd[VM_MAX_EVENT_SOURCES + 1];
-
 	pthread_mutex_lock(&vm->bql);
 	if (vm->backend->check_entry && vm->backend->check_entry(&vm->vcpus[0]))
 		goto out;
@@ -665,38 +683,16 @@ static int vm_run_threaded(struct vm *vm)
 	pthread_cond_broadcast(&vm->go);
 	while (!vm->stop) {
 		u64 now = timer_now(&vm->timers), next = timer_next_deadline(&vm->timers);
-		u64 timeout = next <= now ? 0 : next - now < WAIT_MAX_NS ? next - now : WAIT_MAX_NS;
-		struct timespec ts = { (time_t)(timeout / 1000000000), (long)(timeout % 1000000000) };
-		unsigned n = vm->nr_events;
-		int ready;
 
 		if (vm->stop_signal) {
 			vm_stop_for_signal(vm);
 			break;
 		}
-		for (unsigned i = 0; i < n; i++)
-			pfd[i] = (struct pollfd){ .fd = vm->events[i].fd, .events = POLLIN };
-		pfd[n] = (struct pollfd){ .fd = vm->wake_fd, .events = POLLIN };
 		vm->io_deadline = next;
-		pthread_mutex_unlock(&vm->bql);
-		ready = ppoll(pfd, n + 1, &ts, NULL);
-		pthread_mutex_lock(&vm->bql);
+		vm_poll_events(vm, next <= now ? 0 : next - now < WAIT_MAX_NS ? next - now
+									: WAIT_MAX_NS);
 		vm->io_deadline = TIMER_NEVER;
 		vm->running = NULL;
-		if (ready > 0) {
-			u64 drained;
-
-			for (unsigned i = 0; i < n; i++)
-				if ((pfd[i].revents & (POLLNVAL | POLLERR)) ||
-				    ((pfd[i].revents & (POLLIN | POLLHUP)) &&
-				     !vm->events[i].ready(vm->events[i].opaque)))
-					vm->events[i].fd = -1; /* ended (EOF, closed) */
-			if ((pfd[n].revents & POLLIN) &&
-			    read(vm->wake_fd, &drained, sizeof(drained)) < 0) {
-				/* nothing there after all */
-			}
-		}
-		timer_run_expired(&vm->timers, timer_now(&vm->timers));
 	}
 out:
 	threads_wake_all(vm);
