@@ -103,13 +103,13 @@ expect_results("nested-kvm-intel", status, out, err, 0, "guest powered off (ACPI
 #     TSCs in step (no warp, kvm-clock kept), x2APIC and the TSC-deadline timer in use, each
 #     CPU's LAPIC timer ticking, reschedule IPIs,
 #     work pinned to CPU 1, and CPU 1 taken offline and brought back (a second INIT-SIPI).
+SMP_RESULTS = [r"cpus 2", r"online 0-1", r"tsc-warps 0", r"clocksource kvm-clock",
+               r"x2apic 1", r"clockevent lapic-deadline", r"ran-on-cpu1 1999000",
+               r"local-timer-every-cpu 1", r"resched-ipis 1",
+               r"after-offline 0", r"after-online 0-1", r"ran-again-on-cpu1 42",
+               r"script smp exit 0"]
 status, out, err = boot("quiet tb.script=smp", "--cpus", "2")
-expect_results("smp-2cpus", status, out, err, 0, "guest powered off (ACPI S5)",
-               [r"cpus 2", r"online 0-1", r"tsc-warps 0", r"clocksource kvm-clock",
-                r"x2apic 1", r"clockevent lapic-deadline", r"ran-on-cpu1 1999000",
-                r"local-timer-every-cpu 1", r"resched-ipis 1",
-                r"after-offline 0", r"after-online 0-1", r"ran-again-on-cpu1 42",
-                r"script smp exit 0"])
+expect_results("smp-2cpus", status, out, err, 0, "guest powered off (ACPI S5)", SMP_RESULTS)
 
 # 1b'. The same under VT-x APIC virtualization with posted interrupts (docs/vmx.md): in x2APIC
 #      mode TPR, EOI and SELF IPI through virtualized MSRs, the CPU delivering the LAPIC's
@@ -127,11 +127,7 @@ expect_results("smp-2cpus-apicv", status, out, err, 0, "guest powered off (ACPI 
 #       one: IPIs and INIT/SIPI as kicks and wake-ups across threads, LOCK as host atomics).
 status, out, err = boot("quiet tb.script=smp", "--cpus", "2", "--vcpu-threads", "off")
 expect_results("smp-2cpus-onethread", status, out, err, 0, "guest powered off (ACPI S5)",
-               [r"cpus 2", r"online 0-1", r"tsc-warps 0", r"clocksource kvm-clock",
-                r"x2apic 1", r"clockevent lapic-deadline", r"ran-on-cpu1 1999000",
-                r"local-timer-every-cpu 1", r"resched-ipis 1",
-                r"after-offline 0", r"after-online 0-1", r"ran-again-on-cpu1 42",
-                r"script smp exit 0"])
+               SMP_RESULTS)
 #       And 100 fork/exec/wait rounds and a 1 MiB pipe across the two CPUs at once: page
 #       tables built and torn down on one thread while the other walks its own (accessed and
 #       dirty flags as host atomics), futexes and spinlocks under real contention.

@@ -183,6 +183,20 @@ static unsigned any_reg(void)
 }
 
 /* Prefixes, REX and opcode for operand size w with ModRM.reg r and ModRM.rm/base m. */
+/* LEA's ModRM and the rest: [disp32] (RIP-relative in 64-bit mode) or [base + index * scale +
+   disp32], with random scale and displacement. */
+static void lea_operand(struct gen *g, unsigned r, unsigned index, unsigned base)
+{
+	if (rnd() % 5 == 0) {
+		e1(g, (u8)(0x05 | (r & 7) << 3));
+		e4(g, (u32)rnd());
+	} else {
+		e1(g, (u8)(0x84 | (r & 7) << 3));
+		e1(g, (u8)((rnd() % 4) << 6 | (index & 7) << 3 | (base & 7)));
+		e4(g, (u32)rnd());
+	}
+}
+
 static void op(struct gen *g, unsigned w, bool fs, u8 opc, unsigned r, unsigned m, bool twobyte)
 {
 	u8 rex = (u8)(0x40 | (w == 8 ? 8 : 0) | (r >= 8 ? 4 : 0) | (m >= 8 ? 1 : 0));
@@ -351,13 +365,8 @@ static void gen_insn(struct gen *g)
 				e1(g, (u8)(0x80 | (r & 7) << 3 | (rnd() % 8)));
 				e1(g, (u8)rnd());
 				e1(g, (u8)rnd());
-			} else if (rnd() % 5 == 0) {
-				e1(g, (u8)(0x05 | (r & 7) << 3));
-				e4(g, (u32)rnd());
 			} else {
-				e1(g, (u8)(0x84 | (r & 7) << 3));
-				e1(g, (u8)((rnd() % 4) << 6 | (index & 7) << 3 | (base & 7)));
-				e4(g, (u32)rnd());
+				lea_operand(g, r, index, base);
 			}
 			break;
 		}
@@ -367,14 +376,7 @@ static void gen_insn(struct gen *g)
 			      (base >= 8 ? 1 : 0));
 		e1(g, rex);
 		e1(g, 0x8d);
-		if (rnd() % 5 == 0) {
-			e1(g, (u8)(0x05 | (r & 7) << 3));
-			e4(g, (u32)rnd());
-		} else {
-			e1(g, (u8)(0x84 | (r & 7) << 3));
-			e1(g, (u8)((rnd() % 4) << 6 | (index & 7) << 3 | (base & 7)));
-			e4(g, (u32)rnd());
-		}
+		lea_operand(g, r, index, base);
 		break;
 	}
 	case 14: { /* ADC/SBB register and immediate, ROL/ROR/SHL/SHR/SAR imm, NEG, NOT */
