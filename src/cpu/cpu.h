@@ -158,6 +158,10 @@ void cpu_set_ignne(struct cpu *c, bool asserted);
 void cpu_get_regs(struct cpu *c, struct x86_regs *r);
 void cpu_set_regs(struct cpu *c, const struct x86_regs *r);
 void cpu_set_rip(struct cpu *c, u64 rip); /* RIP alone (a VM entry that changed nothing else) */
+/* The 16 GPRs alone: the exit path's registers, where RIP and RFLAGS come from the VMCS and
+   computing RFLAGS from the lazy flags would be wasted. */
+void cpu_get_gprs(const struct cpu *c, u64 gpr[16]);
+void cpu_set_gprs(struct cpu *c, const u64 gpr[16]);
 void cpu_get_sregs(struct cpu *c, struct x86_sregs *s);
 /* Loads segment caches, control registers and EFER as given, like VM entry's guest-state load. */
 void cpu_set_sregs(struct cpu *c, const struct x86_sregs *s);

@@ -104,7 +104,7 @@ noreturn void cpu_fault(struct cpu *c, u8 vector, u32 error)
 	icount_unretire(c);
 	c->fault_vector = vector;
 	c->fault_error = vector_has_error(vector) ? error : 0;
-	longjmp(c->jb, 1);
+	cpu_longjmp(c->jb);
 }
 
 noreturn void cpu_page_fault(struct cpu *c, u64 lin, u32 err)
@@ -135,7 +135,7 @@ noreturn void cpu_vmexit(struct cpu *c, u32 reason, u64 qual)
 		e->insn_len = c->insn->len;
 	icount_unretire(c);
 	c->exiting = 1;
-	longjmp(c->jb, 1);
+	cpu_longjmp(c->jb);
 }
 
 /* A trap-like VM exit after the current instruction completed (TPR below threshold, SDM 30.1.2):
@@ -149,7 +149,7 @@ noreturn void cpu_vmexit_trap(struct cpu *c, u32 reason, u64 qual)
 	e->rip = c->rip;
 	icount_unretire_from(c, c->insn ? c->insn + 1 : NULL);
 	c->exiting = 1;
-	longjmp(c->jb, 1);
+	cpu_longjmp(c->jb);
 }
 
 void op_ud(struct cpu *c, const struct insn *d)
@@ -735,7 +735,7 @@ enum cpu_run_result cpu_run(struct cpu *c, struct vm_exit *exit)
 	   make is the same one, as nothing uses the TLB between an exit and the next entry. */
 	mmu_vmx_transition(c);
 	events_vmentry(c);
-	if (setjmp(c->jb)) {
+	if (cpu_setjmp(c->jb)) {
 		c->insn = NULL;
 		c->break_block = 0;
 		if (c->exiting) {
@@ -918,6 +918,16 @@ void cpu_set_regs(struct cpu *c, const struct x86_regs *r)
 	c->event_pending = 1; /* RFLAGS.TF or IF may have changed what is deliverable */
 }
 
+void cpu_get_gprs(const struct cpu *c, u64 gpr[16])
+{
+	memcpy(gpr, c->gpr, sizeof(c->gpr));
+}
+
+void cpu_set_gprs(struct cpu *c, const u64 gpr[16])
+{
+	memcpy(c->gpr, gpr, sizeof(c->gpr));
+}
+
 void cpu_set_rip(struct cpu *c, u64 rip)
 {
 	c->rip = rip;
@@ -969,13 +979,13 @@ int cpu_get_msr(struct cpu *c, u32 index, u64 *value)
 /* The VMM's write of a value the guest could not write gets -EINVAL instead of a guest #GP. */
 int cpu_set_msr(struct cpu *c, u32 index, u64 value)
 {
-	jmp_buf saved;
+	cpu_jmp_buf saved;
 	int ret;
 
 	memcpy(saved, c->jb, sizeof(saved));
 	c->insn = NULL;
 	c->insn_rip = c->rip; /* a #GP restores RIP from here */
-	if (setjmp(c->jb))
+	if (cpu_setjmp(c->jb))
 		ret = -EINVAL;
 	else
 		ret = msr_write(c, index, value) ? 0 : -ENOENT;

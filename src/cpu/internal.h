@@ -25,6 +25,31 @@
 #pragma once
 #include <pthread.h>
 #include <setjmp.h>
+
+/*
+ * The non-local return of faults and VM exits to cpu_run(). glibc's longjmp unwinds thread
+ * cancellation handlers (_longjmp_unwind, __pthread_cleanup_upto) and setjmp saves more than
+ * this needs: about 110 host instructions of every VM exit. GCC's and Clang's builtin pair keeps
+ * the frame and stack pointers and the resume address; the compiler treats every register as
+ * clobbered at the setjmp, so nothing else need be saved. The sanitizers intercept libc's pair
+ * to keep their shadow stacks (ASan's poisoning, TSan's frames), so their builds keep it.
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CPU_LIBC_JMP 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define CPU_LIBC_JMP 1
+#endif
+#endif
+#ifdef CPU_LIBC_JMP
+typedef jmp_buf cpu_jmp_buf;
+#define cpu_setjmp(b)  setjmp(b)
+#define cpu_longjmp(b) longjmp((b), 1)
+#else
+typedef void *cpu_jmp_buf[5];
+#define cpu_setjmp(b)  __builtin_setjmp(b)
+#define cpu_longjmp(b) __builtin_longjmp((b), 1)
+#endif
 #include <string.h>
 
 #include "cpu/cpu.h"
@@ -252,7 +277,7 @@ struct cpu {
 	struct vmx_controls ctl;
 	struct vm_exit *exit;
 	u8 exiting;
-	jmp_buf jb;
+	cpu_jmp_buf jb;
 
 	/* Memory. */
 	void *opaque;

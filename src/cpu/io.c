@@ -242,7 +242,7 @@ int cpu_io_string(struct cpu *c, struct vm_exit *exit, struct cpu_fault *f)
 	const struct vm_exit *io = &c->io.io;
 	unsigned size = io->io.size, asz = 2u << ((io->insn_info >> 7) & 7);
 	unsigned seg = (io->insn_info >> 15) & 7;
-	jmp_buf saved;
+	cpu_jmp_buf saved;
 	int ret = 0;
 
 	if (!c->io.pending || !(io->qual & IO_QUAL_STRING))
@@ -250,7 +250,7 @@ int cpu_io_string(struct cpu *c, struct vm_exit *exit, struct cpu_fault *f)
 	memcpy(saved, c->jb, sizeof(saved));
 	c->insn = NULL;
 	c->insn_rip = c->rip; /* a fault restores RIP from here: it stays on the instruction */
-	if (setjmp(c->jb)) {
+	if (cpu_setjmp(c->jb)) {
 		f->vector = c->fault_vector;
 		f->has_error = true;
 		f->error = c->fault_error;

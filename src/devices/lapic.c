@@ -61,15 +61,29 @@ static void vec_assign(struct lapic *l, unsigned base, u8 v, bool set)
 	reg_set(l, off, set ? w | bit : w & ~bit);
 }
 
+/* The run loop asks before every VM entry, and the answer is almost always "none": the eight
+   words are read and ORed without a branch first. */
+static u32 word_at(const u8 *p)
+{
+	u32 v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
 static int vec_highest(const struct lapic *l, unsigned base)
 {
-	for (int i = 7; i >= 0; i--) {
-		u32 w = reg_get(l, base + (unsigned)i * 16);
+	const u8 *r = l->regs + base;
+
+	if (!(word_at(r) | word_at(r + 0x10) | word_at(r + 0x20) | word_at(r + 0x30) |
+	      word_at(r + 0x40) | word_at(r + 0x50) | word_at(r + 0x60) | word_at(r + 0x70)))
+		return -1;
+	for (int i = 7;; i--) {
+		u32 w = word_at(r + i * 16);
 
 		if (w)
 			return i * 32 + 31 - __builtin_clz(w);
 	}
-	return -1;
 }
 
 bool lapic_hw_enabled(const struct lapic *l)
@@ -1026,6 +1040,14 @@ void lapic_or_irr(struct lapic *l, const u64 vectors[4])
 
 void lapic_tmr(const struct lapic *l, u64 tmr[4])
 {
+	const u8 *r = l->regs + APIC_TMR;
+
+	/* Before every VM entry (board_lapic_sync), and almost always empty. */
+	if (!(word_at(r) | word_at(r + 0x10) | word_at(r + 0x20) | word_at(r + 0x30) |
+	      word_at(r + 0x40) | word_at(r + 0x50) | word_at(r + 0x60) | word_at(r + 0x70))) {
+		memset(tmr, 0, 4 * sizeof(*tmr));
+		return;
+	}
 	for (unsigned i = 0; i < 4; i++)
 		tmr[i] = reg_get(l, APIC_TMR + 0x20 * i) |
 			 (u64)reg_get(l, APIC_TMR + 0x20 * i + 0x10) << 32;

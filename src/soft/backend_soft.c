@@ -237,14 +237,16 @@ void soft_get_regs(struct vcpu *vcpu, struct x86_regs *regs)
 {
 	struct soft_vcpu *s = soft(vcpu);
 
-	cpu_get_regs(s->cpu, regs);
+	cpu_get_gprs(s->cpu, regs->gpr);
 	regs->gpr[R_RSP] = s->vmcs.guest_rsp;
 	regs->rip = s->vmcs.guest_rip;
 	regs->rflags = s->vmcs.guest_rflags;
 }
 
 /*
- * The CPU takes the GPRs now; RSP, RIP and RFLAGS load from the VMCS at the next entry. A new
+ * The CPU takes the GPRs now; RSP, RIP and RFLAGS load from the VMCS at the next entry (a
+ * changed RSP or RFLAGS is a VMWRITE of guest state, which the entry reloads whole, making
+ * whatever RFLAGS.IF or TF change deliverable; RIP alone is the cheap case). A new
  * RIP means the VMM completed (or moved past) the instruction at the old one: the interrupt
  * shadow of a preceding STI or MOV SS covered that instruction and ends with it (SDM vol. 2B
  * STI: "after the next instruction"; 25.4.2), as KVM's skip_emulated_instruction clears it.
@@ -259,7 +261,7 @@ void soft_set_regs(struct vcpu *vcpu, const struct x86_regs *regs)
 		VMCS_SET(&s->vmcs, GUEST_INTERRUPTIBILITY_INFO,
 			 s->vmcs.guest_interruptibility_info &
 				 ~(u64)(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS));
-	cpu_set_regs(s->cpu, regs);
+	cpu_set_gprs(s->cpu, regs->gpr);
 	/* Only what changed: an exit the VMM completes by advancing RIP writes one field (a
 	   VMWRITE of the value already there would change nothing, vmcs.h guest_dirty). */
 	if (regs->gpr[R_RSP] != s->vmcs.guest_rsp)
