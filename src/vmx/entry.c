@@ -673,6 +673,7 @@ static void load_guest_state(struct vmx_vcpu *x)
 	    s.idt.limit != cur.idt.limit || s.cr0 != cur.cr0 || s.cr3 != cur.cr3 ||
 	    s.cr4 != cur.cr4 || s.efer != cur.efer)
 		cpu_set_sregs(c, &s);
+	vmx_segs_saw(x, &s);
 
 	cpu_get_regs(c, &r);
 	r.gpr[R_RSP] = v->guest_rsp;
@@ -789,6 +790,23 @@ static int fail_valid(struct vmcs *v, int err)
 	return err;
 }
 
+/*
+ * 27.2.1.1: with the TPR shadow and neither virtual-interrupt delivery nor APIC-access
+ * virtualization, TPR threshold bits 3:0 are not above VTPR bits 7:4. The guest moves VTPR
+ * (CR8, the virtual-APIC page) without VMWRITEs, so this runs at every entry.
+ */
+static bool vtpr_ok(const struct vmx_vcpu *x)
+{
+	const struct vmcs *v = x->vmcs;
+	const u8 *vapic;
+
+	if (!(v->cpu_based_vm_exec_control & PROC_TPR_SHADOW) ||
+	    (proc2_of(v) & (PROC2_VIRT_INTR_DELIVERY | PROC2_VIRT_APIC_ACCESSES)))
+		return true;
+	vapic = x->host_ptr(x->opaque, v->virtual_apic_page_addr, 4096);
+	return vapic && v->tpr_threshold <= (u32)(vapic[0x80] >> 4);
+}
+
 int vmx_run(struct vmx_vcpu *x, bool resume, struct vm_exit *exit)
 {
 	struct vmcs *v = x->vmcs;
@@ -811,12 +829,16 @@ int vmx_run(struct vmx_vcpu *x, bool resume, struct vm_exit *exit)
 	 * the virtual-APIC page, which changes without VMWRITEs, so it runs at every entry.
 	 */
 	ctls_changed = !v->ctls_checked;
-	if (ctls_changed || (v->cpu_based_vm_exec_control & PROC_TPR_SHADOW)) {
+	if (ctls_changed) {
 		err = vmx_check_controls(x);
 		if (!err)
 			err = vmx_check_host_state(x);
 		if (err)
 			return fail_valid(v, err);
+	} else if (!vtpr_ok(x)) {
+		/* The one control check whose outcome can change without a VMWRITE: the other
+		   checks passed on the same fields, so this fails exactly as they would. */
+		return fail_valid(v, VMXERR_ENTRY_INVALID_CONTROL);
 	}
 	full = (v->guest_dirty & VMCS_DIRTY_STATE) || ctls_changed || !v->launched ||
 	       (v->vm_entry_intr_info_field & INTR_INFO_VALID);

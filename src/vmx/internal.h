@@ -28,3 +28,24 @@ void vmx_exit_sequence(struct vmx_vcpu *x, struct vm_exit *exit);
 /* The guest-state save of that sequence alone (28.3), for a guest that stopped without an exit
    (VMX_RUN_HALTED); the guest state stays clean (nothing to reload at the next entry). */
 void vmx_save_guest_state(struct vmx_vcpu *x);
+
+/* vmx_vcpu.seen: whether the VMCS's segment and descriptor-table fields hold `s`'s values
+   already, and the record that they now do (after VM entry loaded them or VM exit saved them). */
+static inline bool vmx_segs_seen(const struct vmx_vcpu *x, const struct x86_sregs *s)
+{
+	if (x->seen.vmcs != x->vmcs || s->gdt.base != x->seen.gdt.base ||
+	    s->gdt.limit != x->seen.gdt.limit || s->idt.base != x->seen.idt.base ||
+	    s->idt.limit != x->seen.idt.limit)
+		return false;
+	/* The raw bytes, padding included: a segment rewritten with other padding is saved again
+	   (as it was before this check), never skipped wrongly. */
+	return !memcmp(s->seg, x->seen.seg, sizeof(s->seg));
+}
+
+static inline void vmx_segs_saw(struct vmx_vcpu *x, const struct x86_sregs *s)
+{
+	x->seen.vmcs = x->vmcs;
+	memcpy(x->seen.seg, s->seg, sizeof(s->seg));
+	x->seen.gdt = s->gdt;
+	x->seen.idt = s->idt;
+}

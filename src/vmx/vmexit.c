@@ -66,17 +66,21 @@ static void save_guest_state(struct vmx_vcpu *x)
 	else
 		v->vm_entry_controls &= ~(u64)ENTRY_CTL_IA32E_MODE_GUEST;
 
-	/* 28.3.2: segment registers (the CPU keeps them in the VMCS format) and GDTR/IDTR. */
-	for (int i = 0; i < 8; i++) {
-		sel[i] = s.seg[i].sel;
-		base[i] = s.seg[i].base;
-		limit[i] = s.seg[i].limit;
-		ar[i] = s.seg[i].ar;
+	/* 28.3.2: segment registers (the CPU keeps them in the VMCS format) and GDTR/IDTR;
+	   skipped when the VMCS holds these values already (vmx.h `seen`). */
+	if (!vmx_segs_seen(x, &s)) {
+		for (int i = 0; i < 8; i++) {
+			sel[i] = s.seg[i].sel;
+			base[i] = s.seg[i].base;
+			limit[i] = s.seg[i].limit;
+			ar[i] = s.seg[i].ar;
+		}
+		v->guest_gdtr_base = s.gdt.base;
+		v->guest_gdtr_limit = s.gdt.limit;
+		v->guest_idtr_base = s.idt.base;
+		v->guest_idtr_limit = s.idt.limit;
+		vmx_segs_saw(x, &s);
 	}
-	v->guest_gdtr_base = s.gdt.base;
-	v->guest_gdtr_limit = s.gdt.limit;
-	v->guest_idtr_base = s.idt.base;
-	v->guest_idtr_limit = s.idt.limit;
 
 	/* 28.3.3: RIP, RSP, RFLAGS. */
 	v->guest_rip = r.rip;

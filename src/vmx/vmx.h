@@ -41,6 +41,17 @@ struct vmx_vcpu {
 	/* The modeled cost in guest cycles of a VM-exit round trip, charged to the CPU's clock at
 	   each exit (--tsc virtual; the VMM's cost model, stats.h stats_model_cycles); NULL: none. */
 	u64 (*exit_cycles)(const struct vm_exit *exit);
+	/*
+	 * The segment registers and GDTR/IDTR that `seen.vmcs`'s guest-state area holds, as the
+	 * CPU holds them: set where VM entry loads them and where a VM exit saves them. An exit
+	 * whose CPU state still equals them writes none of those 36 fields (28.3.2 stores the
+	 * same values): most exits change no segment.
+	 */
+	struct {
+		const struct vmcs *vmcs;
+		struct x86_segment seg[8];
+		struct x86_dtable gdt, idt;
+	} seen;
 };
 
 /*
