@@ -13,6 +13,7 @@
  */
 #pragma once
 #include "common.h"
+#include "arch/x86.h"
 #include "vmx/exit.h"
 #include "vmx/vmcs.h"
 
