@@ -110,12 +110,12 @@ run:
 	@build/tollbooth run --stats; s=$$?; echo "make run: exit status $$s" \
 		"(a guest writing V to port 0xf4 gives (V << 1) | 1, as QEMU's isa-debug-exit: 1 = success)"
 
-# `make check`: release and sanitizer builds; unit tests (san), the guest suite (release),
+# `make check`: release and sanitizer builds; unit tests (san and release), the guest suite (release),
 # the command-line tests (san), the differential tester against this CPU (san); one line per
 # test and a closing `N passed, M failed`.
 check:
 	./scripts/deps.sh check
-	$(MAKE) MODE=release all guests
+	$(MAKE) MODE=release all guests unit-build
 	$(MAKE) MODE=san all unit-build fuzz-replay-build hostdiff
 	BUILD_ROOT=$(BUILD_ROOT) tests/check.sh
 

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# The whole suite, after `make check` built everything: unit programs (sanitizer build), the guest
-# suite on the soft backend (release and sanitizer builds), the command-line tests and the
-# hostile-guest tests (sanitizer build), the kvm backend's guests and the differential tester
-# (both skip with a visible reason when KVM is unusable; tests/kvm/nokvm.sh proves they do
-# against a missing path, a regular file and /dev/null), the differential tester against this
-# CPU (tests/diff/hostdiff, sanitizer build). Each test prints
-# one line; each part ends with "<part>: N passed, M failed"; the last line sums them all.
+# The whole suite, after `make check` built everything: unit programs (sanitizer and release
+# builds), the guest suite on the soft backend (release and sanitizer builds), the command-line
+# tests and the hostile-guest tests (sanitizer build), the kvm backend's guests and the
+# differential tester (both skip with a visible reason when KVM is unusable; tests/kvm/nokvm.sh
+# proves they do against a missing path, a regular file and /dev/null), the differential tester
+# against this CPU (tests/diff/hostdiff, sanitizer build). Each test prints one line; each part
+# ends with "<part>: N passed, M failed"; the last line sums them all.
 # The fuzz targets' committed corpora run through their sanitizer builds (tests/fuzz/replay.sh).
 # Debian's Linux boots on the soft backend with virtio devices (tests/linux/run.py; it skips with
 # the reason when the machine has no kernel or busybox-static).
@@ -18,6 +18,7 @@ export GUEST_DIR=${GUEST_DIR:-$B/guests}
 release=${RELEASE_BIN:-$B/tollbooth}
 san=${SAN_BIN:-$B/san/tollbooth}
 unit_dir=${UNIT_DIR:-$B/san/tests/unit}
+release_unit_dir=${RELEASE_UNIT_DIR:-$B/tests/unit}
 hostdiff=${HOSTDIFF_BIN:-$B/san/tests/diff/hostdiff}
 passed=0
 failed=0
@@ -35,13 +36,15 @@ tally() { # part-output
 	failed=$((failed + $(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$line")))
 }
 
-for t in "$unit_dir"/test_*; do
+# Twice: under the sanitizers, and as released (-O2, where the CPU's fault and exit return is
+# the compiler's builtin setjmp pair instead of libc's: cpu/internal.h cpu_setjmp).
+for t in "$unit_dir"/test_* "$release_unit_dir"/test_*; do
 	[ -x "$t" ] || continue
 	out=$(timeout 300 "$t" 2>&1)
 	status=$?
 	echo "$out"
 	if ! tally "$out" || { [ $status -ne 0 ] && ! grep -q ' [1-9][0-9]* failed$' <<<"$out"; }; then
-		echo "FAIL unit $(basename "$t"): exited with status $status"
+		echo "FAIL unit $t: exited with status $status"
 		failed=$((failed + 1))
 	fi
 done

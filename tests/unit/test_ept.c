@@ -60,7 +60,7 @@ static volatile u64 got, val;
 		memset(&ex, 0, sizeof(ex));                                                        \
 		(c)->exit = &ex;                                                                   \
 		(c)->exiting = 0;                                                                  \
-		if (setjmp((c)->jb) == 0) {                                                        \
+		if (cpu_setjmp((c)->jb) == 0) {                                                        \
 			stmt;                                                                      \
 			got = NONE;                                                                \
 		} else if ((c)->exiting) {                                                         \

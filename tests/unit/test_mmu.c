@@ -39,7 +39,7 @@ static void *volatile ptr;
 
 #define TRY(c, stmt)                                                                             \
 	do {                                                                                     \
-		if (setjmp((c)->jb) == 0) {                                                      \
+		if (cpu_setjmp((c)->jb) == 0) {                                                      \
 			stmt;                                                                    \
 			got = NONE;                                                              \
 		} else {                                                                         \

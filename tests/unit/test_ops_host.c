@@ -190,7 +190,7 @@ static int run(const struct insn *d)
 	c->insn = NULL;
 	c->insn_rip = c->rip;
 	c->rip += d->len;
-	if (setjmp(c->jb))
+	if (cpu_setjmp(c->jb))
 		return c->fault_vector;
 	fn(c, d);
 	return -1;

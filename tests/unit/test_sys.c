@@ -139,7 +139,7 @@ static int run(struct cpu *c, insn_fn fn, struct insn *d)
 		d->len = 2;
 	c->insn_rip = c->rip;
 	c->rip += d->len;
-	if (setjmp(c->jb) == 0) {
+	if (cpu_setjmp(c->jb) == 0) {
 		fn(c, d);
 		return RUN_OK;
 	}
@@ -158,7 +158,7 @@ static int deliver(struct cpu *c, u8 vec, u32 err)
 	c->exiting = 0;
 	c->fault_vector = vec;
 	c->fault_error = err;
-	if (setjmp(c->jb)) {
+	if (cpu_setjmp(c->jb)) {
 		if (c->exiting) {
 			c->exiting = 0;
 			return RUN_EXIT;
@@ -250,13 +250,13 @@ static void test_seg_check(void)
 	CHECK(!seg_limit_ok(&s, 0xffd, 4));
 
 	c->insn_rip = c->rip;
-	if (setjmp(c->jb) == 0) {
+	if (cpu_setjmp(c->jb) == 0) {
 		seg_check(c, SEG_ES, 0x10, 4, ACC_READ);
 		CHECK(0);
 	} else {
 		CHECK_EQ(c->fault_vector, X86_GP);
 	}
-	if (setjmp(c->jb) == 0) {
+	if (cpu_setjmp(c->jb) == 0) {
 		seg_check(c, SEG_ES, 0x2000, 4, ACC_WRITE);
 		CHECK(1);
 	} else {
@@ -264,7 +264,7 @@ static void test_seg_check(void)
 	}
 	/* Read-only data: writes #GP(0); through SS: #SS(0). */
 	c->seg[SEG_ES].ar = 0xc091;
-	if (setjmp(c->jb) == 0) {
+	if (cpu_setjmp(c->jb) == 0) {
 		seg_check(c, SEG_ES, 0x10, 4, ACC_WRITE);
 		CHECK(0);
 	} else {
@@ -273,7 +273,7 @@ static void test_seg_check(void)
 	c->seg[SEG_SS].limit = 0xfff;
 	c->seg[SEG_SS].ar = 0x4093;
 	cpu_update_mode(c);
-	if (setjmp(c->jb) == 0) {
+	if (cpu_setjmp(c->jb) == 0) {
 		seg_check(c, SEG_SS, 0x1000, 4, ACC_WRITE);
 		CHECK(0);
 	} else {
@@ -282,7 +282,7 @@ static void test_seg_check(void)
 	/* Unusable DS: #GP(0). */
 	c->seg[SEG_DS].ar = AR_UNUSABLE;
 	cpu_update_mode(c);
-	if (setjmp(c->jb) == 0) {
+	if (cpu_setjmp(c->jb) == 0) {
 		mem_read(c, SEG_DS, 0, 4);
 		CHECK(0);
 	} else {
@@ -668,7 +668,7 @@ static void test_injection(void)
 	c->halted = 1;
 	cpu_inject_event(c, 0x20, INTR_TYPE_EXT_INTR, false, 0, 0);
 	memset(&ex, 0, sizeof(ex));
-	if (setjmp(c->jb) == 0)
+	if (cpu_setjmp(c->jb) == 0)
 		events_check(c);
 	CHECK_EQ(c->halted, 0);
 	CHECK_EQ(c->rip, HANDLER + 0x400);
@@ -678,7 +678,7 @@ static void test_injection(void)
 	/* Interrupt window: exits once IF = 1. */
 	c->ctl.proc = PROC_INTR_WINDOW_EXITING;
 	c->exiting = 0;
-	if (setjmp(c->jb) == 0) {
+	if (cpu_setjmp(c->jb) == 0) {
 		events_check(c);
 		CHECK(c->event_pending);
 		c->rflags |= X86_IF;
@@ -1039,7 +1039,7 @@ static void test_inject_soft_and_step(void)
 
 	cpu_inject_event(c, 0x80, INTR_TYPE_SOFT_INTR, false, 0, 2);
 	memset(&ex, 0, sizeof(ex));
-	if (setjmp(c->jb) == 0)
+	if (cpu_setjmp(c->jb) == 0)
 		events_check(c);
 	CHECK_EQ(c->rip, HANDLER);
 	CHECK_EQ(r64(c->gpr[R_RSP]), 0x4002);
@@ -1048,7 +1048,7 @@ static void test_inject_soft_and_step(void)
 	c->gpr[R_RSP] = 0x8000;
 	c->rflags |= X86_TF;
 	c->event_pending = 1;
-	if (setjmp(c->jb) == 0)
+	if (cpu_setjmp(c->jb) == 0)
 		events_check(c);
 	CHECK_EQ(c->single_step, 1);
 	CHECK_EQ(c->one_insn, 1);
@@ -1056,7 +1056,7 @@ static void test_inject_soft_and_step(void)
 	c->rip = 0x4001; /* the stepped instruction ran */
 	c->one_insn = 0;
 	gate64(X86_DB, HANDLER + 0x500, 0xe, 0, 0);
-	if (setjmp(c->jb) == 0)
+	if (cpu_setjmp(c->jb) == 0)
 		events_check(c);
 	CHECK_EQ(c->single_step, 0);
 	CHECK_EQ(c->rip, HANDLER + 0x500);

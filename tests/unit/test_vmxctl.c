@@ -702,7 +702,7 @@ static void test_invpcid(void)
 		c->insn = NULL;
 		c->insn_rip = c->rip = CODE;
 		c->rip += d.len;
-		r = setjmp(c->jb);
+		r = cpu_setjmp(c->jb);
 		if (!r)
 			d.fn(c, &d);
 		switch (pass) {
