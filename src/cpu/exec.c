@@ -138,6 +138,27 @@ noreturn void cpu_vmexit(struct cpu *c, u32 reason, u64 qual)
 	cpu_longjmp(c->jb);
 }
 
+void cpu_vmexit_insn(struct cpu *c, u32 reason, u64 qual)
+{
+	struct vm_exit *e = c->exit;
+
+	if (c->fault_depth || !c->insn)
+		cpu_vmexit(c, reason, qual);
+	c->rip = c->insn_rip;
+	e->reason = reason;
+	e->qual = qual;
+	e->rip = c->insn_rip;
+	if (!e->insn_len)
+		e->insn_len = c->insn->len;
+	/* This instruction did not retire; the block loop takes off the ones after it (`left`
+	   of compiled code, end - d of the interpreter), as it does for any break_block. */
+	c->icount--;
+	if (c->in_jit)
+		c->jit_stats.compiled--;
+	c->exiting = 1;
+	c->break_block = 1;
+}
+
 /* A trap-like VM exit after the current instruction completed (TPR below threshold, SDM 30.1.2):
    guest RIP is the next instruction's, the instruction retired. */
 noreturn void cpu_vmexit_trap(struct cpu *c, u32 reason, u64 qual)
@@ -667,6 +688,8 @@ static __attribute__((noinline)) void run_blocks(struct cpu *c)
 				c->one_insn = 0;
 				d->fn(c, d);
 				c->insn = NULL;
+				if (unlikely(c->exiting))
+					return; /* cpu_vmexit_insn: the shadow stays, no MTF */
 				if (shadow)
 					c->intr_shadow = 0;
 				c->break_block = 0;
@@ -699,6 +722,8 @@ static __attribute__((noinline)) void run_blocks(struct cpu *c)
 				c->icount -= left;
 				c->jit_stats.compiled -= left;
 				c->break_block = 0;
+				if (unlikely(c->exiting))
+					return;
 			}
 			continue;
 		}
@@ -718,6 +743,8 @@ static __attribute__((noinline)) void run_blocks(struct cpu *c)
 		if (c->break_block) {
 			c->icount -= (u64)(end - d);
 			c->break_block = 0;
+			if (unlikely(c->exiting))
+				return;
 		}
 	}
 }
@@ -751,6 +778,11 @@ enum cpu_run_result cpu_run(struct cpu *c, struct vm_exit *exit)
 		cpu_async_run(c);
 	run_blocks(c);
 	events_vmexit(c);
+	if (c->exiting) { /* cpu_vmexit_insn */
+		c->exiting = 0;
+		c->break_block = 0;
+		return CPU_RUN_EXIT;
+	}
 	return CPU_RUN_HALTED;
 }
 

@@ -406,6 +406,15 @@ noreturn void cpu_page_fault(struct cpu *c, u64 lin, u32 err);
  * in c->exit before calling. No return.
  */
 noreturn void cpu_vmexit(struct cpu *c, u32 reason, u64 qual);
+/*
+ * The same exit from an instruction's own handler, which must return at once after it: the
+ * record is filled and the block loop (interpreted or compiled, which looks at break_block
+ * after every handler call) returns to cpu_run() instead of a longjmp. A longjmp leaves the
+ * host's return-address predictor pointing into the frames it skipped, so every return after
+ * it mispredicts: the exits a guest makes most (CPUID, port I/O) take this way. Falls back to
+ * cpu_vmexit() where no instruction is being executed or an event delivery is under way.
+ */
+void cpu_vmexit_insn(struct cpu *c, u32 reason, u64 qual);
 
 /* --- h2: VMX controls, TSC and timers (exec.c, events.c, msr.c) --- */
 

@@ -125,15 +125,16 @@ static void io_record(const struct insn *d, struct vm_exit *io, u16 port, unsign
 	}
 }
 
-/* Exit 30 if the controls say so, keeping a copy of the record for io_complete(); else return:
-   there is no device, so the instruction completes with IN reading all ones, OUT dropped. */
-static void io_maybe_exit(struct cpu *c, const struct vm_exit *io)
+/* Exit 30 if the controls say so, keeping a copy of the record for io_complete(), and true: the
+   handler returns at once (cpu_vmexit_insn). Else false: there is no device, so the instruction
+   completes with IN reading all ones, OUT dropped. */
+static bool io_maybe_exit(struct cpu *c, const struct vm_exit *io)
 {
 	struct vm_exit *e = c->exit;
 
 	if (!cpu_io_bitmap_exits(c->ctl.proc, c->ctl.io_bitmap_a, c->ctl.io_bitmap_b, io->io.port,
 				 io->io.size))
-		return;
+		return false;
 	c->io.io = *io;
 	c->io.io.reason = EXIT_REASON_IO_INSTRUCTION;
 	c->io.io.rip = c->insn_rip;
@@ -142,7 +143,8 @@ static void io_maybe_exit(struct cpu *c, const struct vm_exit *io)
 	e->insn_info = io->insn_info;
 	e->guest_linear = io->guest_linear;
 	e->io = io->io;
-	cpu_vmexit(c, EXIT_REASON_IO_INSTRUCTION, io->qual);
+	cpu_vmexit_insn(c, EXIT_REASON_IO_INSTRUCTION, io->qual);
+	return true;
 }
 
 /* E4-E7 take the port from imm8 (qualification bit 6), EC-EF from DX. Operand size 1/2/4. */
@@ -169,7 +171,8 @@ void op_in(struct cpu *c, const struct insn *d)
 
 	io_permission(c, port, size);
 	io_record(d, &io, port, size, qual, 0, 0);
-	io_maybe_exit(c, &io);
+	if (io_maybe_exit(c, &io))
+		return;
 	io_finish(c, &io, false);
 }
 
@@ -182,7 +185,8 @@ void op_out(struct cpu *c, const struct insn *d)
 
 	io_permission(c, port, size);
 	io_record(d, &io, port, size, qual, (u32)reg_read(c, R_RAX, size), 0);
-	io_maybe_exit(c, &io);
+	if (io_maybe_exit(c, &io))
+		return;
 	io_finish(c, &io, false);
 }
 
@@ -208,7 +212,8 @@ void op_ins(struct cpu *c, const struct insn *d)
 		qual |= IO_QUAL_REP;
 	}
 	io_record(d, &io, port, size, qual, 0, (c->seg_base[SEG_ES] + di) & c->lin_mask);
-	io_maybe_exit(c, &io);
+	if (io_maybe_exit(c, &io))
+		return;
 	mem_probe_write(c, SEG_ES, di, size);
 	io_finish(c, &io, false);
 }
@@ -227,7 +232,8 @@ void op_outs(struct cpu *c, const struct insn *d)
 		qual |= IO_QUAL_REP;
 	}
 	io_record(d, &io, port, size, qual, 0, (c->seg_base[d->seg] + si) & c->lin_mask);
-	io_maybe_exit(c, &io);
+	if (io_maybe_exit(c, &io))
+		return;
 	mem_read(c, d->seg, si, size);
 	io_finish(c, &io, false);
 }

@@ -284,8 +284,10 @@ void op_rdmsr(struct cpu *c, const struct insn *d)
 	u64 v;
 
 	need_cpl0(c);
-	if (cpu_msr_bitmap_exits(c->ctl.proc, c->ctl.msr_bitmap, index, false))
-		cpu_vmexit(c, EXIT_REASON_MSR_READ, 0);
+	if (cpu_msr_bitmap_exits(c->ctl.proc, c->ctl.msr_bitmap, index, false)) {
+		cpu_vmexit_insn(c, EXIT_REASON_MSR_READ, 0);
+		return;
+	}
 	/* x2APIC MSRs with "virtualize x2APIC mode" (SDM vol. 3C 30.5, apicv.c). */
 	if (unlikely(index - 0x800 <= 0xff) && apicv_rdmsr(c, index, &v)) {
 		c->gpr[R_RAX] = (u32)v;
@@ -304,8 +306,10 @@ void op_wrmsr(struct cpu *c, const struct insn *d)
 	u64 v = (u32)c->gpr[R_RAX] | c->gpr[R_RDX] << 32;
 
 	need_cpl0(c);
-	if (cpu_msr_bitmap_exits(c->ctl.proc, c->ctl.msr_bitmap, index, true))
-		cpu_vmexit(c, EXIT_REASON_MSR_WRITE, 0);
+	if (cpu_msr_bitmap_exits(c->ctl.proc, c->ctl.msr_bitmap, index, true)) {
+		cpu_vmexit_insn(c, EXIT_REASON_MSR_WRITE, 0);
+		return;
+	}
 	if (unlikely(index - 0x800 <= 0xff) && apicv_wrmsr(c, index, v))
 		return;
 	if (!msr_write(c, index, v))

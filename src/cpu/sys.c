@@ -16,12 +16,12 @@
 
 void op_cpuid(struct cpu *c, const struct insn *d)
 {
-	cpu_vmexit(c, EXIT_REASON_CPUID, 0);
+	cpu_vmexit_insn(c, EXIT_REASON_CPUID, 0);
 }
 
 void op_vmcall(struct cpu *c, const struct insn *d)
 {
-	cpu_vmexit(c, EXIT_REASON_VMCALL, 0);
+	cpu_vmexit_insn(c, EXIT_REASON_VMCALL, 0);
 }
 
 /* VMX instructions other than VMCALL: #UD in real and compatibility mode has priority, then the
@@ -144,8 +144,10 @@ void op_invpcid(struct cpu *c, const struct insn *d)
 void op_hlt(struct cpu *c, const struct insn *d)
 {
 	need_cpl0(c);
-	if (c->ctl.proc & PROC_HLT_EXITING)
-		cpu_vmexit(c, EXIT_REASON_HLT, 0);
+	if (c->ctl.proc & PROC_HLT_EXITING) {
+		cpu_vmexit_insn(c, EXIT_REASON_HLT, 0);
+		return;
+	}
 	c->halted = 1;
 	c->break_block = 1;
 }
@@ -160,8 +162,10 @@ void op_pause(struct cpu *c, const struct insn *d)
 {
 	u64 now;
 
-	if (c->ctl.proc & PROC_PAUSE_EXITING)
-		cpu_vmexit(c, EXIT_REASON_PAUSE_INSTRUCTION, 0);
+	if (c->ctl.proc & PROC_PAUSE_EXITING) {
+		cpu_vmexit_insn(c, EXIT_REASON_PAUSE_INSTRUCTION, 0);
+		return;
+	}
 	if (!(cpu_proc2(c) & PROC2_PAUSE_LOOP_EXITING) || c->cpl)
 		return;
 	now = cpu_tsc_raw(c);
@@ -171,7 +175,7 @@ void op_pause(struct cpu *c, const struct insn *d)
 	c->ple_valid = 1;
 	if (now - c->ple_first > c->ctl.ple_window) {
 		c->ple_valid = 0;
-		cpu_vmexit(c, EXIT_REASON_PAUSE_INSTRUCTION, 0);
+		cpu_vmexit_insn(c, EXIT_REASON_PAUSE_INSTRUCTION, 0);
 	}
 }
 

@@ -141,7 +141,9 @@ static int run(struct cpu *c, insn_fn fn, struct insn *d)
 	c->rip += d->len;
 	if (cpu_setjmp(c->jb) == 0) {
 		fn(c, d);
-		return RUN_OK;
+		if (!c->exiting)
+			return RUN_OK;
+		c->break_block = 0; /* an exit the handler returned from (cpu_vmexit_insn) */
 	}
 	if (c->exiting) {
 		c->exiting = 0;
