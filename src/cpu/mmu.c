@@ -623,12 +623,23 @@ int cpu_read_virt(struct cpu *c, u64 lin, void *buf, size_t len)
 		size_t n = PAGE_SIZE - (lin & 0xfff);
 		if (n > len)
 			n = len;
-		if (cpu_debug_translate(c, lin, &gpa))
-			return -EFAULT;
-		u8 *p = debug_ptr(c, gpa, n);
-		if (!p)
-			return -EFAULT;
-		memcpy(out, p, n);
+		/* A translation the CPU holds in either privilege's TLB (RAM only: MMIO is never
+		   filled) is the one it just used: the VMM's fetch of an instruction that exited
+		   (an MMIO access it decodes) needs no second walk of the guest's tables and EPT. */
+		const struct tlb_entry *e = &c->tlbs[0][(lin >> 12) & (TLB_SIZE - 1)];
+
+		if (e->tag_r != (lin & PAGE_MASK))
+			e = &c->tlbs[1][(lin >> 12) & (TLB_SIZE - 1)];
+		if (e->tag_r == (lin & PAGE_MASK)) {
+			memcpy(out, (const u8 *)(e->host + lin), n);
+		} else {
+			if (cpu_debug_translate(c, lin, &gpa))
+				return -EFAULT;
+			u8 *p = debug_ptr(c, gpa, n);
+			if (!p)
+				return -EFAULT;
+			memcpy(out, p, n);
+		}
 		out += n;
 		len -= n;
 		lin = (lin + n) & c->lin_mask;
