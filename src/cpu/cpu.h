@@ -161,6 +161,8 @@ void cpu_set_rip(struct cpu *c, u64 rip); /* RIP alone (a VM entry that changed 
 /* The 16 GPRs alone: the exit path's registers, where RIP and RFLAGS come from the VMCS and
    computing RFLAGS from the lazy flags would be wasted. */
 void cpu_get_gprs(const struct cpu *c, u64 gpr[16]);
+/* What a VM exit saves of the registers (SDM 28.3.3), without copying the other GPRs. */
+void cpu_get_rip_rsp_rflags(struct cpu *c, u64 *rip, u64 *rsp, u64 *rflags);
 void cpu_set_gprs(struct cpu *c, const u64 gpr[16]);
 void cpu_get_sregs(struct cpu *c, struct x86_sregs *s);
 /* Loads segment caches, control registers and EFER as given, like VM entry's guest-state load. */

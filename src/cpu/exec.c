@@ -955,6 +955,13 @@ void cpu_get_gprs(const struct cpu *c, u64 gpr[16])
 	memcpy(gpr, c->gpr, sizeof(c->gpr));
 }
 
+void cpu_get_rip_rsp_rflags(struct cpu *c, u64 *rip, u64 *rsp, u64 *rflags)
+{
+	*rip = c->rip;
+	*rsp = c->gpr[R_RSP];
+	*rflags = flags_get(c);
+}
+
 void cpu_set_gprs(struct cpu *c, const u64 gpr[16])
 {
 	memcpy(c->gpr, gpr, sizeof(c->gpr));

@@ -34,14 +34,12 @@ static void save_guest_state(struct vmx_vcpu *x)
 	struct cpu *c = x->cpu;
 	u32 exit_ctls = (u32)v->vm_exit_controls;
 	struct x86_sregs s;
-	struct x86_regs r;
 	struct cpu_vmx_state st;
 	u64 *sel = &v->guest_es_selector, *base = &v->guest_es_base;
 	u64 *limit = &v->guest_es_limit, *ar = &v->guest_es_ar_bytes;
 	struct cpu_exit_msrs msrs;
 
 	cpu_get_sregs(c, &s);
-	cpu_get_regs(c, &r);
 	cpu_get_vmx_state(c, &st);
 
 	/* 28.3.1: control registers, debug registers, MSRs. */
@@ -83,9 +81,7 @@ static void save_guest_state(struct vmx_vcpu *x)
 	}
 
 	/* 28.3.3: RIP, RSP, RFLAGS. */
-	v->guest_rip = r.rip;
-	v->guest_rsp = r.gpr[R_RSP];
-	v->guest_rflags = r.rflags;
+	cpu_get_rip_rsp_rflags(c, &v->guest_rip, &v->guest_rsp, &v->guest_rflags);
 
 	/* 28.3.4: non-register state. */
 	v->guest_interruptibility_info = st.interruptibility;
