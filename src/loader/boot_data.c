@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/ranges.h"
 #include "loader/internal.h"
 
 #define PAGE_SIZE 4096ull
@@ -99,11 +100,6 @@ bool loader_ram_find_low(const struct boot_config *cfg, u64 from, u64 align, u64
 	return found;
 }
 
-static bool ranges_overlap(u64 a, u64 a_end, u64 b, u64 b_end)
-{
-	return a < b_end && b < a_end;
-}
-
 int loader_begin(const struct boot_config *cfg, size_t cmdline_max, const char *cmdline_what,
 		 struct boot_plan *plan)
 {
@@ -136,13 +132,9 @@ int loader_begin(const struct boot_config *cfg, size_t cmdline_max, const char *
 static bool initrd_room(const struct boot_plan *plan, u64 start, u64 len, u64 rsv_start,
 			u64 rsv_end)
 {
-	if (ranges_overlap(start, start + len, rsv_start, rsv_end))
-		return false;
-	for (unsigned i = 0; i < plan->nr_segments; i++)
-		if (ranges_overlap(start, start + len, plan->seg[i].gpa,
-				   plan->seg[i].gpa + plan->seg[i].memsz))
-			return false;
-	return true;
+	return !(rsv_end > rsv_start && range_overlaps(start, len, rsv_start, rsv_end - rsv_start)) &&
+	       ranges_find_overlap(RANGE_ARRAY(plan->seg, plan->nr_segments, gpa, memsz), start,
+				   len) < 0;
 }
 
 /*

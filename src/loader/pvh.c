@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/ranges.h"
 #include "loader/internal.h"
 
 #define XEN_ELFNOTE_PHYS32_ENTRY  18 /* xen/include/public/elfnote.h */
@@ -157,7 +158,7 @@ static int pvh_add_segments(const u8 *image, size_t size, const struct pvh_elf *
 			    const struct boot_config *cfg, u64 entry, struct boot_plan *plan)
 {
 	bool entry_loaded = false;
-	int err;
+	int err, j;
 
 	for (unsigned i = 0; i < elf->phnum; i++) {
 		struct pvh_phdr ph = pvh_phdr(image, elf, i);
@@ -197,19 +198,16 @@ static int pvh_add_segments(const u8 *image, size_t size, const struct pvh_elf *
 				"map: link the kernel elsewhere",
 				i, (unsigned long long)ph.paddr,
 				(unsigned long long)(ph.paddr + ph.memsz - 1));
-		for (unsigned j = 0; j < plan->nr_segments; j++) {
-			const struct boot_segment *s = &plan->seg[j];
-
-			if (ph.paddr < s->gpa + s->memsz && s->gpa < ph.paddr + ph.memsz)
-				return loader_fail(plan, -EINVAL,
-						   "ELF segment %u at %#llx-%#llx overlaps %s at "
-						   "%#llx-%#llx",
-						   i, (unsigned long long)ph.paddr,
-						   (unsigned long long)(ph.paddr + ph.memsz - 1),
-						   j ? "another segment" : "the boot data",
-						   (unsigned long long)s->gpa,
-						   (unsigned long long)(s->gpa + s->memsz - 1));
-		}
+		j = ranges_find_overlap(RANGE_ARRAY(plan->seg, plan->nr_segments, gpa, memsz),
+					ph.paddr, ph.memsz);
+		if (j >= 0)
+			return loader_fail(plan, -EINVAL,
+					   "ELF segment %u at %#llx-%#llx overlaps %s at %#llx-%#llx", i,
+					   (unsigned long long)ph.paddr,
+					   (unsigned long long)(ph.paddr + ph.memsz - 1),
+					   j ? "another segment" : "the boot data",
+					   (unsigned long long)plan->seg[j].gpa,
+					   (unsigned long long)(plan->seg[j].gpa + plan->seg[j].memsz - 1));
 		if (entry - ph.paddr < ph.memsz)
 			entry_loaded = true;
 		err = loader_add_segment(plan, ph.paddr, image + ph.offset, ph.filesz, ph.memsz);
