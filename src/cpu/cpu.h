@@ -329,6 +329,7 @@ void cpu_set_vmm_walk(struct cpu *c, const struct cpu_vmm_walk *w);
  */
 struct cpu_mmu_stats {
 	u64 walks, walk_refs, ept_walks, ept_refs;
+	u64 mmio_hits; /* translations to MMIO taken from the MMIO TLB, no walk */
 };
 void cpu_get_mmu_stats(const struct cpu *c, struct cpu_mmu_stats *s);
 

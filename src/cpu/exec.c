@@ -828,6 +828,9 @@ struct cpu *cpu_create(const struct cpu_config *cfg)
 	for (unsigned t = 0; t < ARRAY_SIZE(c->tlbs); t++)
 		for (unsigned i = 0; i < TLB_SIZE; i++)
 			c->tlbs[t][i].tag_r = c->tlbs[t][i].tag_w = TLB_INVALID;
+	for (unsigned t = 0; t < 2; t++)
+		for (unsigned i = 0; i < MMIO_TLB_SIZE; i++)
+			c->mmio_tlb[t][i].tag_r = c->mmio_tlb[t][i].tag_w = TLB_INVALID;
 	c->tlb = c->tlbs[0];
 	c->rflags = X86_FIXED1;
 	c->lin_mask = 0xffffffffull;

@@ -177,6 +177,10 @@ static inline unsigned jc_index(u64 lin, u32 key)
 #define TLB_BITS 10
 #define TLB_SIZE (1u << TLB_BITS)
 #define TLB_INVALID 1ull /* never equal to a page-aligned tag */
+#define MMIO_TLB_SIZE 16u
+/* mmu_ept_translate's qual from a walked final access: the walk (c->mmio_walk) may be cached in
+   the MMIO TLB when EPT does not map the address. Not an SDM bit: masked off the exit's. */
+#define EPT_QUAL_MMIO_CACHE BIT(62)
 
 /*
  * One direct-mapped entry per linear page. A tag equals the linear page address when that kind of
@@ -286,6 +290,22 @@ struct cpu {
 	/* [0] CPL 0-2, [1] CPL 3, [2] never filled: CPL 3 with alignment checking, so every access
 	   takes the slow path, which checks alignment (cpu_refresh_derived). */
 	struct tlb_entry tlbs[3][TLB_SIZE];
+	/*
+	 * Under EPT, guest translations whose guest-physical address is outside RAM (MMIO, as the
+	 * TLB never holds), by privilege like tlbs[]: tag_r/tag_w under tlb_fill's rules, the
+	 * guest-physical page, the walk's rights. A hit skips the guest walk; the EPT translation
+	 * of the address (and so the EPT-violation exit of MMIO) runs as after a walk: KVM's MMIO
+	 * SPTEs in spirit. Emptied by every TLB flush (mmu.c mmio_tlb_flush).
+	 */
+	struct {
+		u64 tag_r, tag_w, gpa, rights;
+		u8 dirty, global;
+	} mmio_tlb[2][MMIO_TLB_SIZE];
+	u8 mmio_tlb_used;
+	struct {
+		u64 rights;
+		u8 dirty, global;
+	} mmio_walk; /* the last walk's outcome, for mmio_tlb_fill */
 
 	/* Block cache (exec.c). */
 	struct blockcache *bc;
@@ -522,6 +542,8 @@ static always_inline bool ept_enabled(const struct cpu *c)
  * Exits 48, 49 or 62 as SDM 29.3.3 and 29.3.6 say; returns the host-physical address. (ept.c)
  */
 u64 mmu_ept_translate(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual);
+/* mmu.c: cache lin -> gpa (c->mmio_walk's rights) as a translation to MMIO (c->mmio_tlb). */
+void mmio_tlb_fill(struct cpu *c, u64 lin, int acc, u64 gpa, u64 rights, bool dirty, bool global);
 /* The same without side effects and exits: true and *hpa if some permission maps gpa. */
 bool mmu_ept_lookup(struct cpu *c, u64 gpa, u64 *hpa);
 /* Host pointer to len bytes at host-physical hpa (RAM, then c->host_ptr), or NULL. (ept.c) */

@@ -423,6 +423,60 @@ static void tlb_fill(struct cpu *c, u64 lin, int acc, u64 pa, u64 rights, bool d
 		c->tlb_global[user][slot / 64] &= ~(1ull << (slot % 64));
 }
 
+/* Every cached MMIO translation (c->mmio_tlb) goes with any TLB flush, whatever its scope. */
+static void mmio_tlb_flush(struct cpu *c)
+{
+	if (!c->mmio_tlb_used)
+		return;
+	for (unsigned t = 0; t < 2; t++)
+		for (unsigned i = 0; i < MMIO_TLB_SIZE; i++)
+			c->mmio_tlb[t][i].tag_r = c->mmio_tlb[t][i].tag_w = TLB_INVALID;
+	c->mmio_tlb_used = 0;
+}
+
+/* A walk whose final address EPT does not map (ept.c, EPT_QUAL_MMIO_CACHE): cached by tlb_fill's
+   rules (no fetches, no implicit supervisor accesses at CPL 3, no SMAP-dependent ones; writes
+   only with the dirty flag set). */
+void mmio_tlb_fill(struct cpu *c, u64 lin, int acc, u64 gpa, u64 rights, bool dirty,
+			  bool global)
+{
+	bool user = c->cpl == 3;
+
+	if ((acc & 3) == ACC_FETCH || (user && (acc & ACC_SYS)) ||
+	    (!user && (rights & PTE_US) && (c->cr4 & CR4_SMAP)))
+		return;
+	bool writable = user ? rights & PTE_RW : (rights & PTE_RW) || !(c->cr0 & CR0_WP);
+	__typeof__(c->mmio_tlb[0][0]) *m = &c->mmio_tlb[user][(lin >> 12) & (MMIO_TLB_SIZE - 1)];
+
+	m->tag_r = lin & PAGE_MASK;
+	m->tag_w = writable && dirty ? lin & PAGE_MASK : TLB_INVALID;
+	m->gpa = gpa & PAGE_MASK;
+	m->rights = rights;
+	m->dirty = dirty;
+	m->global = global;
+	c->mmio_tlb_used = 1;
+}
+
+/* The cached guest translation of lin for this access, if any (mmio_tlb_fill). */
+static bool mmio_tlb_lookup(struct cpu *c, u64 lin, int acc, u64 *gpa, u64 *rights, bool *dirty,
+			    bool *global)
+{
+	bool user = c->cpl == 3;
+	const __typeof__(c->mmio_tlb[0][0]) *m;
+
+	if (!c->mmio_tlb_used || (user && (acc & ACC_SYS)))
+		return false;
+	m = &c->mmio_tlb[user][(lin >> 12) & (MMIO_TLB_SIZE - 1)];
+	if (!((acc & 3) == ACC_READ && m->tag_r == (lin & PAGE_MASK)) &&
+	    !((acc & 3) == ACC_WRITE && m->tag_w == (lin & PAGE_MASK)))
+		return false;
+	*gpa = m->gpa | (lin & 0xfff);
+	*rights = m->rights;
+	*dirty = (acc & 3) == ACC_WRITE || m->dirty;
+	*global = m->global;
+	return true;
+}
+
 /* A locked compare-and-swap of a 4- or 8-byte paging-structure entry (naturally aligned). */
 static bool pt_cas(u8 *p, u64 old, u64 new, unsigned size)
 {
@@ -544,7 +598,7 @@ u64 mmu_translate(struct cpu *c, u64 lin, int acc)
 	struct tlb_entry *e;
 	struct walk w;
 	u64 gpa, rights = PTE_RW;
-	bool dirty = true, global = false;
+	bool dirty = true, global = false, walked = false;
 
 	tlb_sync_context(c);
 	e = tlb_lookup(c, lin, acc);
@@ -553,6 +607,8 @@ u64 mmu_translate(struct cpu *c, u64 lin, int acc)
 	if (!(c->cr0 & CR0_PG)) {
 		/* No paging: the linear address is the physical address (SDM 4.1.1). */
 		gpa = lin;
+	} else if (mmio_tlb_lookup(c, lin, acc, &gpa, &rights, &dirty, &global)) {
+		c->mmu_stats.mmio_hits++;
 	} else {
 		w.debug = false;
 		w.vmm = false;
@@ -566,10 +622,17 @@ u64 mmu_translate(struct cpu *c, u64 lin, int acc)
 		rights = w.rights;
 		dirty = (acc & 3) == ACC_WRITE || (w.ent[w.n - 1] & PTE_D);
 		global = w.global;
+		/* What the MMIO TLB keeps if EPT says the address is not mapped (ept.c). */
+		c->mmio_walk.rights = rights;
+		c->mmio_walk.dirty = dirty;
+		c->mmio_walk.global = global;
+		walked = true;
 	}
 	if (unlikely(ept_enabled(c))) {
 		/* SDM 29.3.3.2: the final access, to the translation of a linear address. */
-		u64 hpa = mmu_ept_translate(c, gpa, acc, lin, EPT_QUAL_LIN_VALID | EPT_QUAL_FINAL);
+		u64 hpa = mmu_ept_translate(c, gpa, acc, lin,
+					    EPT_QUAL_LIN_VALID | EPT_QUAL_FINAL |
+						    (walked ? EPT_QUAL_MMIO_CACHE : 0));
 		tlb_fill(c, lin, acc, hpa, rights, dirty, c->ept_tlb, global);
 		return hpa;
 	}
@@ -1083,6 +1146,7 @@ void cpu_set_vmm_walk(struct cpu *c, const struct cpu_vmm_walk *w)
    translations. */
 void tlb_flush_all(struct cpu *c)
 {
+	mmio_tlb_flush(c);
 	if (c->tlb_nfilled <= TLB_TRACK) {
 		for (unsigned i = 0; i < c->tlb_nfilled; i++) {
 			struct tlb_entry *e = &c->tlbs[c->tlb_filled[i] >> TLB_BITS]
@@ -1122,6 +1186,8 @@ static bool slot_global(const struct cpu *c, unsigned t, unsigned i)
 void tlb_flush_nonglobal(struct cpu *c)
 {
 	unsigned kept = 0;
+
+	mmio_tlb_flush(c);
 
 	if (c->tlb_nfilled <= TLB_TRACK) {
 		for (unsigned k = 0; k < c->tlb_nfilled; k++) {
@@ -1170,6 +1236,8 @@ bool tlb_is_global(const struct cpu *c, u64 lin)
 void tlb_flush_page(struct cpu *c, u64 lin)
 {
 	unsigned shift = c->cr0 & CR0_PG ? tlb_large_shift(c) : 12;
+
+	mmio_tlb_flush(c);
 
 	if (shift == 12 || !tlb_large_at(c, lin, shift)) {
 		unsigned i = (lin >> 12) & (TLB_SIZE - 1);

@@ -807,6 +807,78 @@ static void test_run(void)
 	cpu_destroy(c);
 }
 
+/*
+ * The MMIO TLB (internal.h mmio_tlb): a second access to a guest page that maps MMIO takes the
+ * cached guest translation, no walk, and exits exactly as the walk did; a write is cached only
+ * once the walk set the dirty flag; any TLB flush drops it; the EPT is still asked each time.
+ */
+static void test_mmio_tlb(void)
+{
+	struct cpu *c = cpu_new(false, 0);
+	struct cpu_mmu_stats st;
+	struct vm_exit first;
+	u64 walks;
+
+	gmap(c, 0x33000, 0x813000, P | RW); /* a GPA EPT does not map: MMIO */
+	CHECK_EQ(try_read(c, 0x33010), EXIT(EXIT_REASON_EPT_VIOLATION));
+	first = ex;
+	CHECK_EQ(first.qual, QFINAL(0, 0));
+	CHECK_EQ(first.guest_phys, 0x813010);
+	CHECK_EQ(first.guest_linear, 0x33010);
+	CHECK(gget(gent[1]) & A);
+	CHECK(!(gget(gent[1]) & D));
+	cpu_get_mmu_stats(c, &st);
+	walks = st.walks;
+	CHECK_EQ(try_read(c, 0x33010), EXIT(EXIT_REASON_EPT_VIOLATION));
+	CHECK_EQ(ex.qual, first.qual);
+	CHECK_EQ(ex.guest_phys, first.guest_phys);
+	CHECK_EQ(ex.guest_linear, first.guest_linear);
+	cpu_get_mmu_stats(c, &st);
+	CHECK_EQ(st.walks, walks);
+	CHECK_EQ(st.mmio_hits, 1);
+
+	/* A write walks (the read's entry has no dirty flag), sets D, then hits. */
+	TRY(c, lin_write(c, 0x33020, 5, 4));
+	CHECK_EQ(got, EXIT(EXIT_REASON_EPT_VIOLATION));
+	CHECK_EQ(ex.qual, QFINAL(1, 0));
+	CHECK(gget(gent[1]) & D);
+	cpu_get_mmu_stats(c, &st);
+	CHECK_EQ(st.walks, walks + 1);
+	TRY(c, lin_write(c, 0x33020, 5, 4));
+	CHECK_EQ(got, EXIT(EXIT_REASON_EPT_VIOLATION));
+	CHECK_EQ(ex.qual, QFINAL(1, 0));
+	CHECK_EQ(ex.guest_phys, 0x813020);
+	cpu_get_mmu_stats(c, &st);
+	CHECK_EQ(st.walks, walks + 1);
+	CHECK_EQ(st.mmio_hits, 2);
+
+	/* The guest remaps the page to RAM: stale until it flushes (SDM 4.10.4.3), as a TLB. */
+	gmap(c, 0x33000, 0x50000, P | RW | A | D);
+	ram[0x50010] = 0x5a;
+	CHECK_EQ(try_read(c, 0x33010), EXIT(EXIT_REASON_EPT_VIOLATION));
+	tlb_flush_page(c, 0x33000);
+	CHECK_EQ(try_read(c, 0x33010), NONE);
+	CHECK_EQ(val, 0x5a);
+
+	/* Back to MMIO; MOV CR3 (non-global flush) and INVEPT drop the entry too. */
+	gmap(c, 0x33000, 0x813000, P | RW | A | D);
+	tlb_flush_page(c, 0x33000);
+	CHECK_EQ(try_read(c, 0x33010), EXIT(EXIT_REASON_EPT_VIOLATION));
+	tlb_flush_nonglobal(c);
+	cpu_get_mmu_stats(c, &st);
+	walks = st.walks;
+	CHECK_EQ(try_read(c, 0x33010), EXIT(EXIT_REASON_EPT_VIOLATION));
+	cpu_get_mmu_stats(c, &st);
+	CHECK_EQ(st.walks, walks + 1);
+	/* The VMM maps the GPA (EPT edit, INVEPT): a read now reaches the host page. */
+	ept_map(c, 0x813000, 0x313000, 1, ERWX, ERWX | EWB);
+	ram[0x313010] = 0x6b; /* host-physical 0x313000 is in RAM here */
+	cpu_invept(c, 2, 0);
+	CHECK_EQ(try_read(c, 0x33010), NONE);
+	CHECK_EQ(val, 0x6b);
+	cpu_destroy(c);
+}
+
 int main(void)
 {
 	ram = aligned_alloc(PAGE_SIZE, RAM_SIZE);
@@ -820,6 +892,7 @@ int main(void)
 	test_pml();
 	test_pdpte_load();
 	test_invalidation();
+	test_mmio_tlb();
 	test_debug();
 	test_run();
 	free(ram);
