@@ -36,6 +36,12 @@
  * gets a read tag only with EPT read permission (execute-only pages stay out) and a write tag only
  * with EPT write permission and, with EPT A/D flags, the EPT dirty flag set. Guest-physical
  * mappings are cached as well (c->ept_cache, ept.c) and emptied with the TLB; INVLPG keeps them.
+ *
+ * MMIO TLB (c->mmio_tlb). The TLB holds no MMIO, so under EPT every access to a device page
+ * walked the guest's tables again to reach the same EPT violation. A walk whose final address EPT
+ * does not map is kept there instead (the guest-physical page, rights and dirty flag, by
+ * tlb_fill's rules); a later access of the same kind and privilege skips the walk and asks EPT
+ * again, which exits as before. Any TLB flush empties it.
  */
 #include <errno.h>
 
