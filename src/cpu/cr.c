@@ -171,16 +171,20 @@ void op_mov_r_cr(struct cpu *c, const struct insn *d)
 		v = c->cr2;
 		break;
 	case 3:
-		if (c->ctl.proc & PROC_CR3_STORE_EXITING)
-			cpu_vmexit(c, EXIT_REASON_CR_ACCESS, cr_qual(3, CR_ACCESS_MOV_FROM, r));
+		if (c->ctl.proc & PROC_CR3_STORE_EXITING) {
+			cpu_vmexit_insn(c, EXIT_REASON_CR_ACCESS, cr_qual(3, CR_ACCESS_MOV_FROM, r));
+			return;
+		}
 		v = c->cr3;
 		break;
 	case 4:
 		v = cr4_guest(c);
 		break;
 	default:
-		if (c->ctl.proc & PROC_CR8_STORE_EXITING)
-			cpu_vmexit(c, EXIT_REASON_CR_ACCESS, cr_qual(8, CR_ACCESS_MOV_FROM, r));
+		if (c->ctl.proc & PROC_CR8_STORE_EXITING) {
+			cpu_vmexit_insn(c, EXIT_REASON_CR_ACCESS, cr_qual(8, CR_ACCESS_MOV_FROM, r));
+			return;
+		}
 		v = vtpr(c) ? *vtpr(c) >> 4 : c->cr8;
 		break;
 	}
@@ -203,8 +207,10 @@ void op_mov_cr_r(struct cpu *c, const struct insn *d)
 	v = reg_read(c, r, c->mode == MODE_LONG ? 8 : 4);
 	switch (cr) {
 	case 0:
-		if ((v ^ c->ctl.cr0_read_shadow) & c->ctl.cr0_guest_host_mask)
-			cpu_vmexit(c, EXIT_REASON_CR_ACCESS, cr_qual(0, CR_ACCESS_MOV_TO, r));
+		if ((v ^ c->ctl.cr0_read_shadow) & c->ctl.cr0_guest_host_mask) {
+			cpu_vmexit_insn(c, EXIT_REASON_CR_ACCESS, cr_qual(0, CR_ACCESS_MOV_TO, r));
+			return;
+		}
 		cr0_load(c,
 			 (c->cr0 & c->ctl.cr0_guest_host_mask) | (v & ~c->ctl.cr0_guest_host_mask));
 		break;
@@ -212,18 +218,24 @@ void op_mov_cr_r(struct cpu *c, const struct insn *d)
 		c->cr2 = v;
 		break;
 	case 3:
-		if (cr3_load_exits(c, v))
-			cpu_vmexit(c, EXIT_REASON_CR_ACCESS, cr_qual(3, CR_ACCESS_MOV_TO, r));
+		if (cr3_load_exits(c, v)) {
+			cpu_vmexit_insn(c, EXIT_REASON_CR_ACCESS, cr_qual(3, CR_ACCESS_MOV_TO, r));
+			return;
+		}
 		cr3_load(c, v);
 		break;
 	case 4:
-		if ((v ^ c->ctl.cr4_read_shadow) & c->ctl.cr4_guest_host_mask)
-			cpu_vmexit(c, EXIT_REASON_CR_ACCESS, cr_qual(4, CR_ACCESS_MOV_TO, r));
+		if ((v ^ c->ctl.cr4_read_shadow) & c->ctl.cr4_guest_host_mask) {
+			cpu_vmexit_insn(c, EXIT_REASON_CR_ACCESS, cr_qual(4, CR_ACCESS_MOV_TO, r));
+			return;
+		}
 		cr4_load(c, v);
 		break;
 	default:
-		if (c->ctl.proc & PROC_CR8_LOAD_EXITING)
-			cpu_vmexit(c, EXIT_REASON_CR_ACCESS, cr_qual(8, CR_ACCESS_MOV_TO, r));
+		if (c->ctl.proc & PROC_CR8_LOAD_EXITING) {
+			cpu_vmexit_insn(c, EXIT_REASON_CR_ACCESS, cr_qual(8, CR_ACCESS_MOV_TO, r));
+			return;
+		}
 		if (v >> 4)
 			cpu_gp(c, 0);
 		if (vtpr(c)) {
@@ -241,8 +253,10 @@ void op_mov_cr_r(struct cpu *c, const struct insn *d)
 void op_clts(struct cpu *c, const struct insn *d)
 {
 	need_cpl0(c);
-	if (c->ctl.cr0_guest_host_mask & c->ctl.cr0_read_shadow & CR0_TS)
-		cpu_vmexit(c, EXIT_REASON_CR_ACCESS, cr_qual(0, CR_ACCESS_CLTS, 0));
+	if (c->ctl.cr0_guest_host_mask & c->ctl.cr0_read_shadow & CR0_TS) {
+		cpu_vmexit_insn(c, EXIT_REASON_CR_ACCESS, cr_qual(0, CR_ACCESS_CLTS, 0));
+		return;
+	}
 	if (!(c->ctl.cr0_guest_host_mask & CR0_TS))
 		c->cr0 &= ~CR0_TS;
 }
@@ -266,7 +280,8 @@ void op_lmsw(struct cpu *c, const struct insn *d)
 			q |= BIT(6);
 			c->exit->guest_linear = (c->seg_base[d->seg] + insn_ea(c, d)) & c->lin_mask;
 		}
-		cpu_vmexit(c, EXIT_REASON_CR_ACCESS, q);
+		cpu_vmexit_insn(c, EXIT_REASON_CR_ACCESS, q);
+		return;
 	}
 	n = (c->cr0 & ~(0xeull & ~m)) | (v & 0xe & ~m);
 	if (!(m & CR0_PE))
@@ -299,8 +314,10 @@ void op_mov_r_dr(struct cpu *c, const struct insn *d)
 
 	if (c->mode != MODE_REAL)
 		need_cpl0(c);
-	if (c->ctl.proc & PROC_MOV_DR_EXITING)
-		cpu_vmexit(c, EXIT_REASON_DR_ACCESS, d->sub | BIT(4) | (u64)d->rm << 8);
+	if (c->ctl.proc & PROC_MOV_DR_EXITING) {
+		cpu_vmexit_insn(c, EXIT_REASON_DR_ACCESS, d->sub | BIT(4) | (u64)d->rm << 8);
+		return;
+	}
 	reg_write(c, d->rm, c->dr[dr], c->mode == MODE_LONG ? 8 : 4);
 }
 
@@ -312,8 +329,10 @@ void op_mov_dr_r(struct cpu *c, const struct insn *d)
 
 	if (c->mode != MODE_REAL)
 		need_cpl0(c);
-	if (c->ctl.proc & PROC_MOV_DR_EXITING)
-		cpu_vmexit(c, EXIT_REASON_DR_ACCESS, d->sub | (u64)d->rm << 8);
+	if (c->ctl.proc & PROC_MOV_DR_EXITING) {
+		cpu_vmexit_insn(c, EXIT_REASON_DR_ACCESS, d->sub | (u64)d->rm << 8);
+		return;
+	}
 	v = reg_read(c, d->rm, c->mode == MODE_LONG ? 8 : 4);
 	if (dr >= 6 && v >> 32)
 		cpu_gp(c, 0);
@@ -329,14 +348,14 @@ void op_mov_dr_r(struct cpu *c, const struct insn *d)
 void op_invd(struct cpu *c, const struct insn *d)
 {
 	need_cpl0(c);
-	cpu_vmexit(c, EXIT_REASON_INVD, 0); /* unconditional, SDM vol. 3C 26.1.2 */
+	cpu_vmexit_insn(c, EXIT_REASON_INVD, 0); /* unconditional, SDM vol. 3C 26.1.2 */
 }
 
 void op_wbinvd(struct cpu *c, const struct insn *d)
 {
 	need_cpl0(c);
 	if (cpu_proc2(c) & PROC2_WBINVD_EXITING)
-		cpu_vmexit(c, EXIT_REASON_WBINVD, 0);
+		cpu_vmexit_insn(c, EXIT_REASON_WBINVD, 0);
 }
 
 /*
@@ -352,8 +371,10 @@ void op_invlpg(struct cpu *c, const struct insn *d)
 		cpu_ud(c);
 	need_cpl0(c);
 	ea = insn_ea(c, d);
-	if (c->ctl.proc & PROC_INVLPG_EXITING)
-		cpu_vmexit(c, EXIT_REASON_INVLPG, (c->seg_base[d->seg] + ea) & c->lin_mask);
+	if (c->ctl.proc & PROC_INVLPG_EXITING) {
+		cpu_vmexit_insn(c, EXIT_REASON_INVLPG, (c->seg_base[d->seg] + ea) & c->lin_mask);
+		return;
+	}
 	lin = seg_lin(c, d->seg, ea, 1, ACC_FETCH);
 	if (c->mode != MODE_LONG || is_canonical(lin))
 		tlb_flush_page(c, lin);

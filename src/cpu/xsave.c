@@ -111,7 +111,7 @@ void op_xsetbv(struct cpu *c, const struct insn *d)
 		cpu_ud(c);
 	if (c->cpl)
 		cpu_gp(c, 0);
-	cpu_vmexit(c, EXIT_REASON_XSETBV, 0);
+	cpu_vmexit_insn(c, EXIT_REASON_XSETBV, 0);
 }
 
 /* --- The area in memory --- */
