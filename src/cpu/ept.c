@@ -201,8 +201,7 @@ again:
 	if (unlikely(r == EPT_NOT_PRESENT || !(w.perm & need))) {
 		/* MMIO: the walk that led here need not be made again (mmu.c mmio_tlb). */
 		if (r == EPT_NOT_PRESENT && (qual & EPT_QUAL_MMIO_CACHE) && !w.outer)
-			mmio_tlb_fill(c, lin, acc, gpa, c->mmio_walk.rights, c->mmio_walk.dirty,
-				      c->mmio_walk.global);
+			mmio_tlb_fill(c, lin, acc, gpa);
 		/*
 		 * 29.3.3.2 and Table 28-7: bits 2:0 the access (read, write, fetch), bits 5:3 the
 		 * R/W/X of the entries used ANDed, bit 7 linear address valid, bit 8 (with bit 7)

@@ -542,8 +542,8 @@ static always_inline bool ept_enabled(const struct cpu *c)
  * Exits 48, 49 or 62 as SDM 29.3.3 and 29.3.6 say; returns the host-physical address. (ept.c)
  */
 u64 mmu_ept_translate(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual);
-/* mmu.c: cache lin -> gpa (c->mmio_walk's rights) as a translation to MMIO (c->mmio_tlb). */
-void mmio_tlb_fill(struct cpu *c, u64 lin, int acc, u64 gpa, u64 rights, bool dirty, bool global);
+/* mmu.c: keep lin -> gpa, with the walk's c->mmio_walk, as a translation to MMIO (c->mmio_tlb). */
+void mmio_tlb_fill(struct cpu *c, u64 lin, int acc, u64 gpa);
 /* The same without side effects and exits: true and *hpa if some permission maps gpa. */
 bool mmu_ept_lookup(struct cpu *c, u64 gpa, u64 *hpa);
 /* Host pointer to len bytes at host-physical hpa (RAM, then c->host_ptr), or NULL. (ept.c) */

@@ -392,6 +392,23 @@ static always_inline struct tlb_entry *tlb_lookup(struct cpu *c, u64 lin, int ac
 }
 
 /*
+ * Whether the TLB of the access's privilege may keep a translation with these rights (the rules at
+ * the top of this file): not for an implicit supervisor access at CPL 3 (the user TLB would get
+ * supervisor rights), nor a supervisor translation of a user page under SMAP (the outcome depends
+ * on RFLAGS.AC and on the access being implicit). *writable: later writes at this CPL are allowed
+ * too (a successful access already implies reads: user pages for CPL 3, any page otherwise).
+ */
+static bool tlb_cacheable(const struct cpu *c, int acc, u64 rights, bool *writable)
+{
+	bool user = c->cpl == 3;
+
+	if ((user && (acc & ACC_SYS)) || (!user && (rights & PTE_US) && (c->cr4 & CR4_SMAP)))
+		return false;
+	*writable = user ? rights & PTE_RW : (rights & PTE_RW) || !(c->cr0 & CR0_WP);
+	return true;
+}
+
+/*
  * Fill after a successful translation to physical pa (the rules are at the top of this file);
  * `ept` holds the EPT_TLB_* rights the EPT translation allows caching.
  */
@@ -399,19 +416,16 @@ static void tlb_fill(struct cpu *c, u64 lin, int acc, u64 pa, u64 rights, bool d
 		     bool global)
 {
 	u64 page = lin & PAGE_MASK, ppage = pa & PAGE_MASK;
-	bool user = c->cpl == 3;
+	bool user = c->cpl == 3, writable;
 	u8 *host;
 
-	if ((user && (acc & ACC_SYS)) || (!user && (rights & PTE_US) && (c->cr4 & CR4_SMAP)) ||
-	    !(ept & EPT_TLB_R) || ppage == c->apicv_page)
+	if (!tlb_cacheable(c, acc, rights, &writable) || !(ept & EPT_TLB_R) ||
+	    ppage == c->apicv_page)
 		return;
 	if (likely(ppage < c->ram_size))
 		host = c->ram + ppage;
 	else if (!ept_enabled(c) || !(host = mmu_hpa_ptr(c, ppage, PAGE_SIZE)))
 		return;
-	/* A successful access of this privilege implies reads are allowed: user pages for CPL 3,
-	   any page otherwise (SMAP excluded above), provided EPT allows reads (checked above). */
-	bool writable = user ? rights & PTE_RW : (rights & PTE_RW) || !(c->cr0 & CR0_WP);
 	unsigned slot = (lin >> 12) & (TLB_SIZE - 1);
 	struct tlb_entry *e = &c->tlbs[user][slot];
 	if (c->tlb_nfilled < TLB_TRACK)
@@ -440,26 +454,22 @@ static void mmio_tlb_flush(struct cpu *c)
 	c->mmio_tlb_used = 0;
 }
 
-/* A walk whose final address EPT does not map (ept.c, EPT_QUAL_MMIO_CACHE): cached by tlb_fill's
-   rules (no fetches, no implicit supervisor accesses at CPL 3, no SMAP-dependent ones; writes
-   only with the dirty flag set). */
-void mmio_tlb_fill(struct cpu *c, u64 lin, int acc, u64 gpa, u64 rights, bool dirty,
-			  bool global)
+/* The walk just made (c->mmio_walk) ended at a final address EPT does not map (ept.c,
+   EPT_QUAL_MMIO_CACHE): kept by the TLB's rules (tlb_cacheable; no fetches; writes only once the
+   dirty flag is set). */
+void mmio_tlb_fill(struct cpu *c, u64 lin, int acc, u64 gpa)
 {
-	bool user = c->cpl == 3;
-
-	if ((acc & 3) == ACC_FETCH || (user && (acc & ACC_SYS)) ||
-	    (!user && (rights & PTE_US) && (c->cr4 & CR4_SMAP)))
-		return;
-	bool writable = user ? rights & PTE_RW : (rights & PTE_RW) || !(c->cr0 & CR0_WP);
+	bool user = c->cpl == 3, writable;
 	__typeof__(c->mmio_tlb[0][0]) *m = &c->mmio_tlb[user][(lin >> 12) & (MMIO_TLB_SIZE - 1)];
 
+	if ((acc & 3) == ACC_FETCH || !tlb_cacheable(c, acc, c->mmio_walk.rights, &writable))
+		return;
 	m->tag_r = lin & PAGE_MASK;
-	m->tag_w = writable && dirty ? lin & PAGE_MASK : TLB_INVALID;
+	m->tag_w = writable && c->mmio_walk.dirty ? lin & PAGE_MASK : TLB_INVALID;
 	m->gpa = gpa & PAGE_MASK;
-	m->rights = rights;
-	m->dirty = dirty;
-	m->global = global;
+	m->rights = c->mmio_walk.rights;
+	m->dirty = c->mmio_walk.dirty;
+	m->global = c->mmio_walk.global;
 	c->mmio_tlb_used = 1;
 }
 

@@ -61,25 +61,21 @@ static void vec_assign(struct lapic *l, unsigned base, u8 v, bool set)
 	reg_set(l, off, set ? w | bit : w & ~bit);
 }
 
-/* The run loop asks before every VM entry, and the answer is almost always "none": the eight
-   words are read and ORed without a branch first. */
-static u32 word_at(const u8 *p)
+/* Whether any of the 256 bits at base is set: the eight words ORed without a branch. The run
+   loop asks before every VM entry (board_lapic_sync), and the answer is almost always no. */
+static always_inline bool vec_any(const struct lapic *l, unsigned base)
 {
-	u32 v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
+	return reg_get(l, base) | reg_get(l, base + 0x10) | reg_get(l, base + 0x20) |
+	       reg_get(l, base + 0x30) | reg_get(l, base + 0x40) | reg_get(l, base + 0x50) |
+	       reg_get(l, base + 0x60) | reg_get(l, base + 0x70);
 }
 
-static int vec_highest(const struct lapic *l, unsigned base)
+static always_inline int vec_highest(const struct lapic *l, unsigned base)
 {
-	const u8 *r = l->regs + base;
-
-	if (!(word_at(r) | word_at(r + 0x10) | word_at(r + 0x20) | word_at(r + 0x30) |
-	      word_at(r + 0x40) | word_at(r + 0x50) | word_at(r + 0x60) | word_at(r + 0x70)))
+	if (!vec_any(l, base))
 		return -1;
 	for (int i = 7;; i--) {
-		u32 w = word_at(r + i * 16);
+		u32 w = reg_get(l, base + (unsigned)i * 16);
 
 		if (w)
 			return i * 32 + 31 - __builtin_clz(w);
@@ -1040,11 +1036,7 @@ void lapic_or_irr(struct lapic *l, const u64 vectors[4])
 
 void lapic_tmr(const struct lapic *l, u64 tmr[4])
 {
-	const u8 *r = l->regs + APIC_TMR;
-
-	/* Before every VM entry (board_lapic_sync), and almost always empty. */
-	if (!(word_at(r) | word_at(r + 0x10) | word_at(r + 0x20) | word_at(r + 0x30) |
-	      word_at(r + 0x40) | word_at(r + 0x50) | word_at(r + 0x60) | word_at(r + 0x70))) {
+	if (!vec_any(l, APIC_TMR)) {
 		memset(tmr, 0, 4 * sizeof(*tmr));
 		return;
 	}

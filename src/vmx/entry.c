@@ -111,6 +111,23 @@ static bool injection_ok(const struct vmcs *v, u32 proc2)
 }
 
 /* SDM vol. 3C 27.2.1: VM-execution (27.2.1.1), VM-exit (27.2.1.2), VM-entry (27.2.1.3) controls. */
+/*
+ * 27.2.1.1: with the TPR shadow and neither virtual-interrupt delivery nor APIC-access
+ * virtualization, TPR threshold bits 3:0 are not above VTPR bits 7:4. The guest moves VTPR
+ * (CR8, the virtual-APIC page) without VMWRITEs, so vmx_run() checks this rule at every entry.
+ */
+static always_inline bool vtpr_ok(const struct vmx_vcpu *x)
+{
+	const struct vmcs *v = x->vmcs;
+	const u8 *vapic;
+
+	if (!(v->cpu_based_vm_exec_control & PROC_TPR_SHADOW) ||
+	    (proc2_of(v) & (PROC2_VIRT_INTR_DELIVERY | PROC2_VIRT_APIC_ACCESSES)))
+		return true;
+	vapic = x->host_ptr(x->opaque, v->virtual_apic_page_addr, 4096);
+	return vapic && v->tpr_threshold <= (u32)(vapic[0x80] >> 4);
+}
+
 int vmx_check_controls(const struct vmx_vcpu *x)
 {
 	const struct vmcs *v = x->vmcs;
@@ -132,17 +149,13 @@ int vmx_check_controls(const struct vmx_vcpu *x)
 	if ((proc & PROC_USE_MSR_BITMAPS) && !ctl_page_ok(x, v->msr_bitmap))
 		return bad;
 	if (proc & PROC_TPR_SHADOW) {
-		const u8 *vapic;
-
 		if (!ctl_page_ok(x, v->virtual_apic_page_addr))
 			return bad;
 		/* Without virtual-interrupt delivery: TPR threshold bits 31:4 are 0; and without
 		   virtualize APIC accesses too, bits 3:0 are not above VTPR bits 7:4. */
 		if (!(proc2 & PROC2_VIRT_INTR_DELIVERY) && (v->tpr_threshold & ~0xfull))
 			return bad;
-		vapic = x->host_ptr(x->opaque, v->virtual_apic_page_addr, 4096);
-		if (!(proc2 & (PROC2_VIRT_INTR_DELIVERY | PROC2_VIRT_APIC_ACCESSES)) &&
-		    v->tpr_threshold > (u32)(vapic[0x80] >> 4))
+		if (!vtpr_ok(x))
 			return bad;
 	} else if (proc2 & (PROC2_VIRT_X2APIC | PROC2_APIC_REG_VIRT | PROC2_VIRT_INTR_DELIVERY)) {
 		/* These need the TPR shadow (27.2.1.1). */
@@ -788,23 +801,6 @@ static int fail_valid(struct vmcs *v, int err)
 {
 	v->vm_instruction_error = (u32)err;
 	return err;
-}
-
-/*
- * 27.2.1.1: with the TPR shadow and neither virtual-interrupt delivery nor APIC-access
- * virtualization, TPR threshold bits 3:0 are not above VTPR bits 7:4. The guest moves VTPR
- * (CR8, the virtual-APIC page) without VMWRITEs, so this runs at every entry.
- */
-static bool vtpr_ok(const struct vmx_vcpu *x)
-{
-	const struct vmcs *v = x->vmcs;
-	const u8 *vapic;
-
-	if (!(v->cpu_based_vm_exec_control & PROC_TPR_SHADOW) ||
-	    (proc2_of(v) & (PROC2_VIRT_INTR_DELIVERY | PROC2_VIRT_APIC_ACCESSES)))
-		return true;
-	vapic = x->host_ptr(x->opaque, v->virtual_apic_page_addr, 4096);
-	return vapic && v->tpr_threshold <= (u32)(vapic[0x80] >> 4);
 }
 
 int vmx_run(struct vmx_vcpu *x, bool resume, struct vm_exit *exit)
