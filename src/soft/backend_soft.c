@@ -184,10 +184,6 @@ static int soft_vcpu_create(struct vcpu *vcpu)
 	vcpu->backend = s;
 	s->deadline_ns = TIMER_NEVER;
 	s->deadline_tsc = ~0ull;
-	/* The host clock's TSC calibration (up to 20 ms) ends before the guest runs: a guest
-	   that times itself (its TSC against the PM timer) must not see the clock stall or
-	   change source under it. */
-	(void)stats_tsc_hz();
 	if (cpu_host_check()) {
 		soft_destroy(vcpu);
 		return -ENOTSUP;
@@ -512,12 +508,16 @@ static void soft_set_deadline(struct vcpu *vcpu)
 	}
 	next = timer_next_deadline(&vcpu->vm->timers);
 
-	/* The guest-ns to host-TSC map is fixed once the TSC is calibrated: a deadline converts
-	   once, and an entry reads no clock (issue 15's exit path). */
-	if (next != s->deadline_ns) {
+	/* The guest-ns to host-TSC map changes only with stats_tsc_generation (the calibration's
+	   provisional rate, then its end): a deadline converts once, and an entry reads no clock
+	   (issue 15's exit path). */
+	unsigned gen = __atomic_load_n(&stats_tsc_generation, __ATOMIC_RELAXED);
+
+	if (next != s->deadline_ns || gen != s->deadline_gen) {
 		u64 tsc = next == TIMER_NEVER ? 0 : vm_host_tsc_at(vcpu->vm, next);
 
 		s->deadline_ns = next;
+		s->deadline_gen = gen;
 		s->deadline_tsc = tsc ? tsc : ~0ull;
 	}
 	cpu_set_host_deadline(s->cpu, s->deadline_tsc);

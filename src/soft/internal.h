@@ -12,6 +12,7 @@ struct soft_vcpu {
 	bool emulating; /* shadow paging: real mode runs under the emulation controls */
 	u64 tsc_got;	/* IA32_TSC as the last soft_get_state read it */
 	u64 deadline_ns, deadline_tsc; /* soft_set_deadline's last conversion */
+	unsigned deadline_gen;	       /* stats_tsc_generation at that conversion */
 	struct vmx_vcpu vmx;
 	/* The current VMCS: the VMM's own (vmcs01), or while the guest hypervisor's guest runs
 	   the one nested.c merged for it (vmcs02), vmcs01 then kept in `nested`. */

@@ -43,17 +43,37 @@ static u64 monotonic_ns(void)
 /*
  * The host clock from the TSC (issue 15: every exit reads it twice, and clock_gettime cost 27 ns
  * to RDTSC's 11 here). The TSC's rate is measured against CLOCK_MONOTONIC over the first
- * STATS_TSC_CALIBRATE_NS of the process's readings, which come from clock_gettime meanwhile;
- * from then on a reading is the calibration point's time plus the TSC ticks since, scaled
- * (32.32 fixed point), so the clock is continuous where it switches. Only with an invariant TSC
+ * STATS_TSC_CALIBRATE_NS of the process's life (stats_clock_start, or the first reading), and
+ * readings come from clock_gettime meanwhile; from then on a reading is the switch point's time
+ * plus the TSC ticks since, scaled (32.32 fixed point). Only with an invariant TSC
  * (CPUID.80000007H:EDX[8], SDM vol. 3B 18.17.1: constant rate in every P-, C- and T-state);
- * without one, always clock_gettime. One thread reads it (the run loop): no locking.
+ * without one, always clock_gettime.
+ *
+ * Nothing waits for the calibration (it used to spin 20 ms at vCPU creation: two thirds of a
+ * small guest's start-up): readings take clock_gettime until it is done, and the map from ns to
+ * TSC (stats_tsc_at_ns, for the soft CPU's timer deadlines) takes a provisional rate measured
+ * over at least STATS_TSC_PROVISIONAL_NS until then; stats_tsc_generation tells its users when
+ * the map changed. Only stats_tsc_hz, for a rate the guest is told once (kvmclock, the LAPIC's
+ * TSC-deadline mode), finishes the calibration when the process is younger.
+ *
+ * Continuity at the switch: the TSC clock starts from the later clock_gettime of the pair that
+ * brackets its TSC reading, so it is never behind a clock_gettime reading taken before the
+ * switch (it runs ahead of CLOCK_MONOTONIC by at most that bracket, a microsecond or two): the
+ * clock never goes back. vCPU threads read it concurrently: the switch is made by the one
+ * thread that takes `busy`, with tsc0/ns0/mult written before `state` is released; they never
+ * change after, and the others read clock_gettime until they see state 2.
  */
-#define STATS_TSC_CALIBRATE_NS 20000000ull
+#define STATS_TSC_CALIBRATE_NS	 20000000ull
+#define STATS_TSC_PROVISIONAL_NS 1000000ull
 static struct {
 	int state; /* 0: not looked at; 1: calibrating; 2: TSC; -1: no invariant TSC */
+	int busy;  /* a thread is switching */
 	u64 tsc0, ns0, mult, hz;
+	u64 cal_tsc, cal_ns; /* the calibration's first pair */
+	u64 prov_mult;	     /* provisional ns per tick (32.32), 0 until measured */
 } tsc_clock;
+
+unsigned stats_tsc_generation;
 
 static bool invariant_tsc(void)
 {
@@ -67,17 +87,18 @@ static bool invariant_tsc(void)
 }
 
 /*
- * A TSC reading and CLOCK_MONOTONIC at the same moment, within a few microseconds: a reading
- * bracketed by two clock_gettime calls, the tightest of a few tries. A host that preempts the
- * process between the two reads (a loaded CI machine: milliseconds) would otherwise put the
- * preemption into the calibration, 4 ms of it being 20% of the 20 ms measured.
+ * A TSC reading and CLOCK_MONOTONIC at the same moment: a reading bracketed by two
+ * clock_gettime calls, the tightest of a few tries. A host that preempts the process between
+ * the two reads (a loaded CI machine: milliseconds) would otherwise put the preemption into the
+ * calibration, 4 ms of it being 20% of the 20 ms measured. *ns: the bracket's middle (for the
+ * rate); *late: its end (for continuity).
  */
-static void tsc_pair(u64 *tsc, u64 *ns)
+static void tsc_pair(u64 *tsc, u64 *ns, u64 *late)
 {
 	u64 best = UINT64_MAX;
 
 	*tsc = __builtin_ia32_rdtsc();
-	*ns = monotonic_ns();
+	*ns = *late = monotonic_ns();
 	for (int i = 0; i < 16 && best > 2000; i++) {
 		u64 t1 = monotonic_ns(), c = __builtin_ia32_rdtsc(), t2 = monotonic_ns();
 
@@ -85,58 +106,134 @@ static void tsc_pair(u64 *tsc, u64 *ns)
 			best = t2 - t1;
 			*tsc = c;
 			*ns = t1 + (t2 - t1) / 2;
+			*late = t2;
 		}
 	}
 }
 
+/* ns per tick, 32.32, between two pairs; 0 when the TSC did not move. */
+static u64 tsc_rate(u64 tsc0, u64 ns0, u64 tsc, u64 ns)
+{
+	return tsc > tsc0 ? (u64)(((unsigned __int128)(ns - ns0) << 32) / (tsc - tsc0)) : 0;
+}
+
+void stats_clock_start(void)
+{
+	u64 late;
+
+	if (__atomic_load_n(&tsc_clock.state, __ATOMIC_ACQUIRE) ||
+	    __atomic_exchange_n(&tsc_clock.busy, 1, __ATOMIC_ACQUIRE))
+		return;
+	if (!tsc_clock.state) {
+		if (invariant_tsc()) {
+			tsc_pair(&tsc_clock.cal_tsc, &tsc_clock.cal_ns, &late);
+			__atomic_store_n(&tsc_clock.state, 1, __ATOMIC_RELEASE);
+		} else {
+			__atomic_store_n(&tsc_clock.state, -1, __ATOMIC_RELEASE);
+		}
+	}
+	__atomic_store_n(&tsc_clock.busy, 0, __ATOMIC_RELEASE);
+}
+
+/* The calibration is long enough: measure the rate and switch to the TSC. */
+static void tsc_switch(void)
+{
+	u64 tsc, ns, late, mult;
+
+	if (__atomic_exchange_n(&tsc_clock.busy, 1, __ATOMIC_ACQUIRE))
+		return;
+	if (tsc_clock.state == 1) {
+		tsc_pair(&tsc, &ns, &late);
+		mult = tsc_rate(tsc_clock.cal_tsc, tsc_clock.cal_ns, tsc, ns);
+		if (mult && ns - tsc_clock.cal_ns >= STATS_TSC_CALIBRATE_NS) {
+			tsc_clock.mult = mult;
+			tsc_clock.hz = (u64)((unsigned __int128)(tsc - tsc_clock.cal_tsc) *
+					     1000000000ull / (ns - tsc_clock.cal_ns));
+			tsc_clock.tsc0 = tsc;
+			tsc_clock.ns0 = late;
+			__atomic_store_n(&tsc_clock.state, 2, __ATOMIC_RELEASE);
+			__atomic_add_fetch(&stats_tsc_generation, 1, __ATOMIC_RELEASE);
+		}
+	}
+	__atomic_store_n(&tsc_clock.busy, 0, __ATOMIC_RELEASE);
+}
+
 u64 stats_now_ns(void)
 {
-	u64 tsc, ns;
+	int state = __atomic_load_n(&tsc_clock.state, __ATOMIC_ACQUIRE);
+	u64 ns;
 
-	if (tsc_clock.state == 2)
+	if (likely(state == 2))
 		return tsc_clock.ns0 +
 		       (u64)(((unsigned __int128)(__builtin_ia32_rdtsc() - tsc_clock.tsc0) *
 			      tsc_clock.mult) >>
 			     32);
-	if (tsc_clock.state < 0)
+	if (state == 0) {
+		stats_clock_start();
 		return monotonic_ns();
-	tsc_pair(&tsc, &ns);
-	if (tsc_clock.state == 0) {
-		tsc_clock.state = invariant_tsc() ? 1 : -1;
-		tsc_clock.tsc0 = tsc;
-		tsc_clock.ns0 = ns;
-	} else if (ns - tsc_clock.ns0 >= STATS_TSC_CALIBRATE_NS && tsc > tsc_clock.tsc0) {
-		/* ns per tick, 32.32: (ns elapsed << 32) / ticks elapsed. */
-		tsc_clock.mult = (u64)(((unsigned __int128)(ns - tsc_clock.ns0) << 32) /
-				       (tsc - tsc_clock.tsc0));
-		tsc_clock.hz = (u64)((unsigned __int128)(tsc - tsc_clock.tsc0) * 1000000000ull /
-				     (ns - tsc_clock.ns0));
-		tsc_clock.tsc0 = tsc;
-		tsc_clock.ns0 = ns;
-		tsc_clock.state = 2;
 	}
+	ns = monotonic_ns();
+	if (state == 1 && ns - tsc_clock.cal_ns >= STATS_TSC_CALIBRATE_NS)
+		tsc_switch();
 	return ns;
 }
 
 u64 stats_tsc_hz(void)
 {
 	/* The calibration ends at the first reading STATS_TSC_CALIBRATE_NS after the first. */
-	while (tsc_clock.state >= 0 && tsc_clock.state != 2)
+	stats_clock_start();
+	while (__atomic_load_n(&tsc_clock.state, __ATOMIC_ACQUIRE) == 1)
 		stats_now_ns();
 	return tsc_clock.state == 2 ? tsc_clock.hz : 0;
 }
 
-/* stats_now_ns() inverted: the least tsc with ns0 + ((tsc - tsc0) * mult >> 32) >= ns. */
-u64 stats_tsc_at_ns(u64 ns)
+bool stats_tsc_invariant(void)
+{
+	stats_clock_start();
+	return __atomic_load_n(&tsc_clock.state, __ATOMIC_ACQUIRE) > 0;
+}
+
+/* The least tsc with base_ns + ((tsc - base_tsc) * mult >> 32) >= ns. */
+static u64 tsc_at(u64 ns, u64 base_tsc, u64 base_ns, u64 mult)
 {
 	unsigned __int128 q;
 
-	if (!stats_tsc_hz())
+	if (ns <= base_ns)
+		return base_tsc;
+	q = (((unsigned __int128)(ns - base_ns) << 32) + mult - 1) / mult;
+	return q > UINT64_MAX - base_tsc ? UINT64_MAX : base_tsc + (u64)q;
+}
+
+u64 stats_tsc_at_ns(u64 ns)
+{
+	u64 tsc, now, late;
+
+	stats_clock_start();
+	switch (__atomic_load_n(&tsc_clock.state, __ATOMIC_ACQUIRE)) {
+	case 2:
+		/* stats_now_ns() inverted. */
+		return tsc_at(ns, tsc_clock.tsc0, tsc_clock.ns0, tsc_clock.mult);
+	case 1:
+		break;
+	default:
 		return 0;
-	if (ns <= tsc_clock.ns0)
-		return tsc_clock.tsc0;
-	q = (((unsigned __int128)(ns - tsc_clock.ns0) << 32) + tsc_clock.mult - 1) / tsc_clock.mult;
-	return q > UINT64_MAX - tsc_clock.tsc0 ? UINT64_MAX : tsc_clock.tsc0 + (u64)q;
+	}
+	/* Still calibrating: the rate so far, measured once over at least a millisecond (a
+	   process that arms a timer sooner waits for the rest of it). Its error, about 1e-4, puts
+	   a deadline 10 ms ahead a microsecond off until the switch changes the generation. */
+	u64 mult = __atomic_load_n(&tsc_clock.prov_mult, __ATOMIC_ACQUIRE);
+
+	if (!mult) {
+		do
+			tsc_pair(&tsc, &now, &late);
+		while (now - tsc_clock.cal_ns < STATS_TSC_PROVISIONAL_NS);
+		mult = tsc_rate(tsc_clock.cal_tsc, tsc_clock.cal_ns, tsc, now);
+		if (!mult)
+			return 0;
+		__atomic_store_n(&tsc_clock.prov_mult, mult, __ATOMIC_RELEASE);
+		__atomic_add_fetch(&stats_tsc_generation, 1, __ATOMIC_RELEASE);
+	}
+	return tsc_at(ns, tsc_clock.cal_tsc, tsc_clock.cal_ns, mult);
 }
 #else
 u64 stats_now_ns(void)
@@ -154,6 +251,17 @@ u64 stats_tsc_at_ns(u64 ns)
 	(void)ns;
 	return 0;
 }
+
+bool stats_tsc_invariant(void)
+{
+	return false;
+}
+
+void stats_clock_start(void)
+{
+}
+
+unsigned stats_tsc_generation;
 #endif
 
 bool stats_tracing(const struct stats *s)

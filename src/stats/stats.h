@@ -79,14 +79,26 @@ void stats_record(struct stats *s, const struct vm_exit *exit, u64 exit_ns, cons
  */
 void stats_note_cpuid(struct stats *s, u32 leaf);
 void stats_note_msr(struct stats *s, u32 index, bool write);
-/* CLOCK_MONOTONIC's time in ns; after a 20 ms calibration read from the TSC (stats.c). */
+/*
+ * CLOCK_MONOTONIC's time in ns; read from the TSC once a 20 ms calibration, from the process's
+ * first reading (or stats_clock_start), is over (stats.c). Never waits.
+ */
 u64 stats_now_ns(void);
-/* The host TSC's ticks per second from that calibration (finishing it first, up to 20 ms of
-   spinning, if the process is younger); 0 without an invariant TSC. */
+void stats_clock_start(void); /* begins the calibration (main, so it runs during set-up) */
+/* The host TSC's ticks per second from that calibration (finishing it first, spinning up to
+   20 ms if the process is younger); 0 without an invariant TSC. For rates told to a guest. */
 u64 stats_tsc_hz(void);
-/* The host TSC value at which stats_now_ns() first reads at least ns (finishing the calibration
-   first, as stats_tsc_hz); 0 without an invariant TSC. A pure function of ns once calibrated. */
+/* The host TSC has an invariant rate, so the clock will come from it (no waiting). */
+bool stats_tsc_invariant(void);
+/*
+ * The host TSC value at which stats_now_ns() first reads at least ns; 0 without an invariant
+ * TSC. During the calibration the map takes the rate measured so far (over at least 1 ms,
+ * waiting for the rest of it when the process is younger); stats_tsc_generation changes each
+ * time the map does (a provisional rate measured, the calibration done), so a user that keeps
+ * converted values converts again.
+ */
 u64 stats_tsc_at_ns(u64 ns);
+extern unsigned stats_tsc_generation;
 bool stats_tracing(const struct stats *s); /* a trace is open, not failed and not full */
 /*
  * The cost model (docs/telemetry.md): modeled guest cycles one exit costs, a VM transition of

@@ -228,7 +228,7 @@ static u64 board_lapic_tsc_hz(void *opaque)
 
 bool board_tsc_deadline(const struct vcpu *vcpu)
 {
-	return !vcpu->vm->tsc_virtual && vcpu->lapic.host.tsc_hz && stats_tsc_hz();
+	return !vcpu->vm->tsc_virtual && vcpu->lapic.host.tsc_hz && stats_tsc_invariant();
 }
 
 /*
