@@ -1195,20 +1195,27 @@ static void vcpu_stop_spinning(struct vcpu *vcpu, const struct vm_exit *exit)
 }
 
 /*
- * Exit-storm detection (exits.h), after the handler: `r` holds the registers at the exit,
- * `device` says whether the exit was a port or MMIO access that a device claimed (1), one that
- * no device claimed (0), or no device access (-1). A storm stops the run.
+ * Exit-storm detection (exits.h), after the handler. `device` says whether the exit was a port
+ * or MMIO access that a device claimed (1), one that no device claimed (0), or no device access
+ * (-1). A storm stops the run.
+ *
+ * The registers compared are those after the handler, and they are read only for an exit that
+ * can repeat the last by every other rule: the same reason, RIP and qualification; not a
+ * device's access; and, for an exit that is no device access, fewer than 2 instructions retired
+ * since (when the backend counts them). Most exits (a CPUID or an OUT to a device in a loop that
+ * does anything else) read and compare none. After the handler is as good as before it: a
+ * handler is a function of the exit and the registers, so the same registers before give the
+ * same after, and a change it makes (a string I/O's RSI) is progress either way. An exit that
+ * repeats one whose registers were not read starts the count again with its own: a storm is
+ * seen one exit later, no more.
  */
-static void vcpu_exit_storm(struct vcpu *vcpu, const struct vm_exit *exit, const struct x86_regs *r,
-			    int device)
+static void vcpu_exit_storm(struct vcpu *vcpu, const struct vm_exit *exit, int device)
 {
 	const struct backend_ops *b = vcpu_ops(vcpu);
 	u64 icount = b->retired ? b->retired(vcpu) : 0;
-	bool same;
+	bool maybe, same = false;
+	struct x86_regs r;
 
-	same = vcpu->storm.count && exit->reason == vcpu->storm.reason &&
-	       exit->rip == vcpu->storm.rip && exit->qual == vcpu->storm.qual &&
-	       r->rflags == vcpu->storm.rflags && !memcmp(r->gpr, vcpu->storm.gpr, sizeof(r->gpr));
 	/*
 	 * A device access is progress: the device sees it (a UART byte per pass is output, a
 	 * status register may change). An access no device claims reads all ones and writes
@@ -1216,11 +1223,15 @@ static void vcpu_exit_storm(struct vcpu *vcpu, const struct vm_exit *exit, const
 	 * many instructions it runs in between. Any other exit counts when the backend retired
 	 * fewer than 2 instructions since the last one (or cannot count them).
 	 */
-	if (device > 0)
-		same = false;
-	else if (same && device < 0 && b->retired)
-		same = icount - vcpu->storm.icount < 2;
+	maybe = device <= 0 && vcpu->storm.count && exit->reason == vcpu->storm.reason &&
+		exit->rip == vcpu->storm.rip && exit->qual == vcpu->storm.qual &&
+		(device == 0 || !b->retired || icount - vcpu->storm.icount < 2);
 	vcpu->storm.icount = icount;
+	if (maybe) {
+		b->get_regs(vcpu, &r);
+		same = vcpu->storm.has_regs && r.rflags == vcpu->storm.rflags &&
+		       !memcmp(r.gpr, vcpu->storm.gpr, sizeof(r.gpr));
+	}
 	if (same) {
 		if (++vcpu->storm.count < VMM_EXIT_STORM_LIMIT)
 			return;
@@ -1239,14 +1250,16 @@ static void vcpu_exit_storm(struct vcpu *vcpu, const struct vm_exit *exit, const
 	vcpu->storm.reason = exit->reason;
 	vcpu->storm.rip = exit->rip;
 	vcpu->storm.qual = exit->qual;
-	vcpu->storm.rflags = r->rflags;
-	memcpy(vcpu->storm.gpr, r->gpr, sizeof(r->gpr));
+	vcpu->storm.has_regs = maybe;
+	if (maybe) {
+		vcpu->storm.rflags = r.rflags;
+		memcpy(vcpu->storm.gpr, r.gpr, sizeof(r.gpr));
+	}
 }
 
 int vmm_handle_exit(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	u32 basic = exit->reason & 0xffff;
-	struct x86_regs r;
 	int err, device = -1;
 	u64 unclaimed;
 
@@ -1263,12 +1276,11 @@ int vmm_handle_exit(struct vcpu *vcpu, struct vm_exit *exit)
 	   VMX): the backend's (backend.h nested_exit). */
 	if (vcpu->vm->backend->nested_exit && vcpu->vm->backend->nested_exit(vcpu, exit))
 		return 0;
-	vcpu->vm->backend->get_regs(vcpu, &r);
 	unclaimed = vm_unclaimed_accesses(vcpu->vm);
 	err = exit_handler_for(exit->reason)(vcpu, exit);
 	if (basic == EXIT_REASON_IO_INSTRUCTION || basic == EXIT_REASON_EPT_VIOLATION)
 		device = vm_unclaimed_accesses(vcpu->vm) == unclaimed;
 	if (!err && !vcpu->vm->stop)
-		vcpu_exit_storm(vcpu, exit, &r, device);
+		vcpu_exit_storm(vcpu, exit, device);
 	return err;
 }

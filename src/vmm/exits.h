@@ -78,7 +78,10 @@ u32 vmm_exception_bitmap(const struct vm *vm);
  *     exit (when the backend can count them; otherwise always).
  * 100000 repeats take well under a second on either backend and no correct guest makes them: a
  * VMM that forgets to advance RIP, a guest fault loop with nothing but IRET in its handler, a
- * guest polling a device that is not there.
+ * guest polling a device that is not there. The registers (after the handler) are read only
+ * for an exit that may repeat the last by the other rules (exits.c vcpu_exit_storm), so the
+ * first exit of a storm has none to compare with: the run stops at its exit
+ * VMM_EXIT_STORM_LIMIT + 1.
  */
 #define VMM_EXIT_STORM_LIMIT 100000
 

@@ -121,6 +121,7 @@ struct vcpu {
 	/* Exit-storm detection (vmm/exits.c): the last exit's key and how often it repeated. */
 	struct {
 		u32 reason, count;
+		bool has_regs; /* rflags and gpr hold the last exit's registers */
 		u64 rip, qual, icount, rflags;
 		u64 gpr[16];
 	} storm;
