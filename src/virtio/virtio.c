@@ -71,6 +71,24 @@ static bool virtio_dev_features_acceptable(const struct virtio_dev *d)
 	       (d->driver_features & BIT(VIRTIO_F_VERSION_1));
 }
 
+/*
+ * The device serves queue q's notification: its queue_notify takes chains until the queue is
+ * empty. A driver can make that never happen: the device's own writes (a used-ring entry, data
+ * into a buffer) land on the available ring and make more buffers available. So one
+ * notification takes at most VIRTQ_NOTIFY_BUDGET chains (the index space: no driver can offer
+ * more at once, even with other vCPUs adding buffers meanwhile, without recycling each within
+ * the same access) and the device fails past them (§2.1.2), as it does for other ring errors,
+ * instead of looping inside the access for ever.
+ */
+#define VIRTQ_NOTIFY_BUDGET 65536u
+
+static void virtio_dev_serve(struct virtio_dev *d, unsigned q)
+{
+	d->vq[q].budget = VIRTQ_NOTIFY_BUDGET;
+	d->ops->queue_notify(d, q);
+	d->vq[q].budget = 0;
+}
+
 void virtio_dev_set_status(struct virtio_dev *d, u8 status)
 {
 	u8 old = d->status;
@@ -84,7 +102,7 @@ void virtio_dev_set_status(struct virtio_dev *d, u8 status)
 	    virtio_dev_live(d))
 		for (unsigned q = 0; q < d->nr_queues && virtio_dev_live(d); q++)
 			if (d->vq[q].ready)
-				d->ops->queue_notify(d, q);
+				virtio_dev_serve(d, q);
 }
 
 void virtio_dev_fail(struct virtio_dev *d, const char *why)
@@ -139,16 +157,23 @@ void virtio_dev_queue_notify(struct virtio_dev *d, unsigned q)
 		return;
 	d->vq[q].stats.notifies++;
 	if (d->vq[q].ready && virtio_dev_live(d))
-		d->ops->queue_notify(d, q);
+		virtio_dev_serve(d, q);
 }
 
 int virtio_dev_pop(struct virtio_dev *d, unsigned q, struct virtq_chain *c)
 {
+	struct virtq *vq = &d->vq[q];
 	int r;
 
 	if (!virtio_dev_live(d))
 		return -EIO;
-	r = virtq_pop(&d->vq[q], d->mem, c);
+	if (vq->budget && !--vq->budget) {
+		virtio_dev_fail(d, "one notification kept the device taking chains past the queue's "
+				   "whole index space: the device's own writes make buffers available "
+				   "(a ring inside a buffer, or the used ring over the available one)");
+		return -EIO;
+	}
+	r = virtq_pop(vq, d->mem, c);
 	if (r < 0)
 		virtio_dev_fail(d, "the driver offered a descriptor chain the device cannot walk "
 				   "(index out of range, loop, longer than the queue, bad indirect "

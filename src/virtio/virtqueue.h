@@ -77,6 +77,9 @@ struct virtq {
 	u16 last_avail;	   /* the next available ring entry to consume */
 	u16 used_idx;	   /* the device's used->idx */
 	u16 signalled_used; /* used_idx when the device last decided about an interrupt */
+	/* Chains the device may still take in the notification it is serving (virtio.c
+	   virtio_dev_pop); 0 outside one: not counted. */
+	u32 budget;
 	struct virtq_stats stats;
 };
 

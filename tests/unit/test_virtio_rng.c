@@ -141,11 +141,52 @@ static void test_reset(void)
 	CHECK_EQ(rng.vdev.vq[0].ready, false);
 }
 
+/* A source whose two bytes land on the available ring's idx and offer one more chain each time
+   (the count of chains taken so far, plus one). */
+static ssize_t fill_feeding(void *opaque, void *buf, size_t len)
+{
+	u16 idx = (u16)(++src_calls + 1);
+
+	if (len < 2)
+		return -EAGAIN;
+	memcpy(buf, &idx, 2);
+	return 2;
+}
+
+/*
+ * A driver whose buffer is its own available ring's idx: every chain the device fills makes
+ * another available, so "until the queue is empty" never comes. One notification takes at most
+ * the index space's worth of chains (virtio.c virtio_dev_serve), then the device fails
+ * (§2.1.2) with the reason, instead of looping inside the MMIO write for ever.
+ */
+static void test_self_feeding(void)
+{
+	static const struct virtio_rng_host feeding = { .fill = fill_feeding };
+	struct vd_buf b;
+
+	setup(&feeding);
+	src_calls = 0;
+	b = (struct vd_buf){ drv.q[0].avail + 2, 2, true };
+	for (unsigned i = 0; i < drv.q[0].num; i++) {
+		drv.q[0].next_desc = 0;
+		vd_add(&drv, 0, &b, 1); /* every ring entry: descriptor 0 */
+	}
+	vd_put16(drv.q[0].avail + 2, 1);
+	vd_kick(&drv, 0);
+	CHECK(rng.vdev.status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	CHECK(rng.vdev.error && strstr(rng.vdev.error, "whole index space"));
+	CHECK_EQ(src_calls, 65535);
+	CHECK_EQ(rng.vdev.vq[0].budget, 0);
+	/* Outside a notification nothing is counted. */
+	CHECK_EQ(rng.vdev.vq[0].stats.chains, 65535);
+}
+
 int main(void)
 {
 	test_getrandom();
 	test_fills();
 	test_refused();
 	test_reset();
+	test_self_feeding();
 	return check_done("test_virtio_rng");
 }
