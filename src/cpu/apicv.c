@@ -32,23 +32,38 @@ static u32 *vreg(struct cpu *c, unsigned off)
 	return (u32 *)(c->ctl.virtual_apic + off);
 }
 
+/* Words of the page, read and written whole as relaxed atomics: the VMM's LAPIC model changes
+   the same page from other threads (devices/lapic.c reg_get). */
+static u32 vget(struct cpu *c, unsigned off)
+{
+	return __atomic_load_n(vreg(c, off), __ATOMIC_RELAXED);
+}
+
+static void vput(struct cpu *c, unsigned off, u32 v)
+{
+	__atomic_store_n(vreg(c, off), v, __ATOMIC_RELAXED);
+}
+
 /* Bit x of a 256-bit register: bit (x & 1FH) of the 32-bit field at base | ((x & E0H) >> 1)
    (30.1.1). */
+/* Locked: with a host thread per vCPU the VMM sets IRR bits of this page from other threads
+   while the guest runs (devices/lapic.c vec_assign); a plain read-modify-write here could undo
+   one, and the interrupt would be lost. */
 static void vbit_set(struct cpu *c, unsigned base, unsigned x)
 {
-	*vreg(c, base | (x & 0xe0) >> 1) |= 1u << (x & 31);
+	__atomic_fetch_or(vreg(c, base | (x & 0xe0) >> 1), 1u << (x & 31), __ATOMIC_SEQ_CST);
 }
 
 static void vbit_clear(struct cpu *c, unsigned base, unsigned x)
 {
-	*vreg(c, base | (x & 0xe0) >> 1) &= ~(1u << (x & 31));
+	__atomic_fetch_and(vreg(c, base | (x & 0xe0) >> 1), ~(1u << (x & 31)), __ATOMIC_SEQ_CST);
 }
 
 /* The highest bit set, or -1. */
 static int vbit_highest(struct cpu *c, unsigned base)
 {
 	for (int i = 7; i >= 0; i--) {
-		u32 w = *vreg(c, base + 0x10 * (unsigned)i);
+		u32 w = vget(c, base + 0x10 * (unsigned)i);
 		if (w)
 			return i * 32 + 31 - __builtin_clz(w);
 	}
@@ -79,9 +94,9 @@ static noreturn void trap_exit(struct cpu *c, u32 reason, u64 qual)
 static void evaluate(struct cpu *c)
 {
 	if (!(c->ctl.proc & PROC_INTR_WINDOW_EXITING) &&
-	    (c->rvi >> 4) > ((*vreg(c, VPPR) & 0xff) >> 4)) {
+	    (c->rvi >> 4) > ((vget(c, VPPR) & 0xff) >> 4)) {
 		c->vintr = 1;
-		c->event_pending = 1;
+		cpu_event_pending(c);
 		if (c->insn)
 			c->break_block = 1; /* delivered at the boundary after this instruction */
 	}
@@ -90,9 +105,9 @@ static void evaluate(struct cpu *c)
 /* 30.1.3 PPR virtualization: VPPR = VTPR when VTPR[7:4] >= SVI[7:4], else SVI & F0H. */
 static void ppr_virtualize(struct cpu *c)
 {
-	u32 vtpr = *vreg(c, VTPR) & 0xff;
+	u32 vtpr = vget(c, VTPR) & 0xff;
 
-	*vreg(c, VPPR) = (vtpr >> 4) >= (unsigned)(c->svi >> 4) ? vtpr : (u32)(c->svi & 0xf0);
+	vput(c, VPPR, (vtpr >> 4) >= (unsigned)(c->svi >> 4) ? vtpr : (u32)(c->svi & 0xf0));
 }
 
 /* 30.1.2 TPR virtualization: without virtual-interrupt delivery, a trap-like exit 43 when
@@ -100,7 +115,7 @@ static void ppr_virtualize(struct cpu *c)
 void apicv_tpr_virtualize(struct cpu *c)
 {
 	if (!vid(c)) {
-		if (((*vreg(c, VTPR) >> 4) & 0xf) < (c->ctl.tpr_threshold & 0xf))
+		if (((vget(c, VTPR) >> 4) & 0xf) < (c->ctl.tpr_threshold & 0xf))
 			trap_exit(c, EXIT_REASON_TPR_BELOW_THRESHOLD, 0);
 		return;
 	}
@@ -145,7 +160,7 @@ void apicv_deliver(struct cpu *c)
 
 	vbit_set(c, VISR, vector);
 	c->svi = vector;
-	*vreg(c, VPPR) = vector & 0xf0;
+	vput(c, VPPR, vector & 0xf0);
 	vbit_clear(c, VIRR, vector);
 	next = vbit_highest(c, VIRR);
 	c->rvi = next < 0 ? 0 : (u8)next;
@@ -170,8 +185,8 @@ void apicv_posted(struct cpu *c)
 
 		if (!pir)
 			continue;
-		*vreg(c, VIRR + 0x20 * i) |= (u32)pir;
-		*vreg(c, VIRR + 0x20 * i + 0x10) |= (u32)(pir >> 32);
+		__atomic_fetch_or(vreg(c, VIRR + 0x20 * i), (u32)pir, __ATOMIC_SEQ_CST);
+		__atomic_fetch_or(vreg(c, VIRR + 0x20 * i + 0x10), (u32)(pir >> 32), __ATOMIC_SEQ_CST);
 		high = (int)(i * 64 + 63 - (unsigned)__builtin_clzll(pir));
 	}
 	if (high > c->rvi)
@@ -281,7 +296,7 @@ void apicv_write(struct cpu *c, unsigned off, u64 v, unsigned size)
 		apicv_access_exit(c, APIC_ACCESS_LINEAR_WRITE, off);
 	memcpy(c->ctl.virtual_apic + off, &v, size);
 	c->apic_write = (u16)(off | APICV_WRITE_DUE);
-	c->event_pending = 1;
+	cpu_event_pending(c);
 	c->break_block = 1;
 }
 
@@ -301,17 +316,17 @@ void apicv_write_emulate(struct cpu *c)
 	c->apic_write = 0;
 	switch (reg) {
 	case VTPR:
-		*vreg(c, VTPR) &= 0xff;
+		vput(c, VTPR, vget(c, VTPR) & 0xff);
 		apicv_tpr_virtualize(c);
 		return;
 	case VEOI:
 		if (!vid(c))
 			break;
-		*vreg(c, VEOI) = 0;
+		vput(c, VEOI, 0);
 		eoi_virtualize(c);
 		return;
 	case VICR_LO:
-		icr = *vreg(c, VICR_LO);
+		icr = vget(c, VICR_LO);
 		/* Reserved bits 31:20, 17:16 and 13, delivery status (12) 0; shorthand (19:18)
 		   self; trigger mode (15) edge; delivery mode (10:8) fixed; vector[7:4] != 0. */
 		if (!vid(c) || (icr & 0xfff3b000u) || ((icr >> 18) & 3) != 1 || (icr & 0x8700) ||
@@ -320,7 +335,7 @@ void apicv_write_emulate(struct cpu *c)
 		self_ipi_virtualize(c, (u8)icr);
 		return;
 	case VICR_HI:
-		*vreg(c, VICR_HI) &= 0xff000000u;
+		vput(c, VICR_HI, vget(c, VICR_HI) & 0xff000000u);
 		return;
 	}
 	trap_exit(c, EXIT_REASON_APIC_WRITE, off);

@@ -33,17 +33,27 @@ static const u32 lvt_writable[LAPIC_NR_LVT] = {
    trigger mode, shorthand; delivery status (12) is read-only, 13, 16-17 and 20-31 reserved. */
 #define ICR_LOW_WRITABLE 0x000cdfffu
 
+/*
+ * A register word. Under APIC virtualization the page is the vCPU's virtual-APIC page, which its
+ * CPU writes as the guest runs (VIRR, VISR and VPPR at virtual-interrupt delivery and EOI
+ * virtualization, SDM vol. 3C 30.2-30.3), while with a host thread per vCPU the VMM accepts
+ * interrupts into it from other threads (a timer on the I/O thread, another vCPU's IPI, holding
+ * the BQL, which the running CPU does not): words are read and written whole, as relaxed
+ * atomics (the same aligned moves on x86, and no data race in C).
+ */
+static u32 *reg_word(const struct lapic *l, unsigned off)
+{
+	return (u32 *)(uintptr_t)(l->regs + off);
+}
+
 static u32 reg_get(const struct lapic *l, unsigned off)
 {
-	u32 v;
-
-	memcpy(&v, l->regs + off, sizeof(v));
-	return v;
+	return __atomic_load_n(reg_word(l, off), __ATOMIC_RELAXED);
 }
 
 static void reg_set(struct lapic *l, unsigned off, u32 v)
 {
-	memcpy(l->regs + off, &v, sizeof(v));
+	__atomic_store_n(reg_word(l, off), v, __ATOMIC_RELAXED);
 	l->applied[off >> 4] = v;
 }
 
@@ -53,12 +63,20 @@ static bool vec_test(const struct lapic *l, unsigned base, u8 v)
 	return reg_get(l, base + (v / 32) * 16) & (1u << (v % 32));
 }
 
+/*
+ * One bit, as a locked read-modify-write of its word: the running CPU sets and clears bits of
+ * the same words (cpu/apicv.c vbit_set, vbit_clear: an IRR bit taken at virtual-interrupt
+ * delivery), and a read-then-store here could write back a bit it has since cleared or drop one
+ * it has since set: a lost or repeated interrupt (the timer's 0xec and Linux's IPIs share IRR
+ * word 7).
+ */
 static void vec_assign(struct lapic *l, unsigned base, u8 v, bool set)
 {
 	unsigned off = base + (v / 32) * 16;
-	u32 bit = 1u << (v % 32), w = reg_get(l, off);
+	u32 bit = 1u << (v % 32);
 
-	reg_set(l, off, set ? w | bit : w & ~bit);
+	l->applied[off >> 4] = set ? __atomic_or_fetch(reg_word(l, off), bit, __ATOMIC_SEQ_CST)
+				   : __atomic_and_fetch(reg_word(l, off), ~bit, __ATOMIC_SEQ_CST);
 }
 
 /* Whether any of the 256 bits at base is set: the eight words ORed without a branch. The run
