@@ -119,6 +119,14 @@ check:
 	$(MAKE) MODE=san all unit-build fuzz-replay-build hostdiff
 	BUILD_ROOT=$(BUILD_ROOT) tests/check.sh
 
+# Threaded vCPUs under ThreadSanitizer (tests/tsan/run.sh): not part of `check`, whose result must
+# not depend on a race's timing; run it after changing anything two threads touch.
+.PHONY: tsan-check
+tsan-check:
+	$(MAKE) MODE=release guests
+	$(MAKE) MODE=tsan all
+	GUEST_DIR=$(BUILD_ROOT)/guests tests/tsan/run.sh $(BUILD_ROOT)/tsan/tollbooth $(TSAN_ROUNDS)
+
 $(O)/libtollbooth.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 

@@ -441,7 +441,7 @@ void events_vmentry(struct cpu *c)
 	c->mtf_pending = 0;
 	c->rf_step = 0; /* an exit before the instruction completed: RF stays for it */
 	c->iret_nmi_unblocked = 0;
-	c->event_pending = 1;
+	cpu_event_pending(c);
 	apicv_vmentry(c);
 	events_rearm(c);
 }
@@ -610,8 +610,8 @@ void events_check(struct cpu *c)
 			event_exit(c, EXIT_REASON_PREEMPTION_TIMER);
 		events_rearm(c);
 	}
-	if (c->kicked && (pin & PIN_EXTINT_EXITING)) {
-		c->kicked = 0;
+	if (__atomic_load_n(&c->kicked, __ATOMIC_RELAXED) && (pin & PIN_EXTINT_EXITING)) {
+		__atomic_store_n(&c->kicked, 0, __ATOMIC_RELAXED);
 		cpu_raise_external_interrupt(c, CPU_HOST_KICK_VECTOR);
 	}
 	if (c->ctl.pin & PIN_EXTINT_EXITING && c->icount >= c->host_tick_icount) {
@@ -664,7 +664,7 @@ void events_check(struct cpu *c)
 		/* Host interrupts from other threads (cpu_send_host_ipi), external interrupts
 		   for this CPU: the notification vector is posted-interrupt processing (30.6),
 		   whose virtual interrupt may be delivered at once. */
-		if (c->host_irr_any && (pin & PIN_EXTINT_EXITING))
+		if (__atomic_load_n(&c->host_irr_any, __ATOMIC_RELAXED) && (pin & PIN_EXTINT_EXITING))
 			host_ipi_take(c, &pending);
 		/* A recognized virtual interrupt, at the priority of interrupt-window exiting
 		   (SDM vol. 3C 30.2.2): delivered when RFLAGS.IF = 1; it wakes the HLT state. */
@@ -746,19 +746,22 @@ void events_check(struct cpu *c)
 	   ran, or another thread's request (cpu_invalidate_code_async), is looked at before the
 	   next block: their flags are read after event_pending's store could have overwritten
 	   the sender's. */
-	c->event_pending = pending || (c->kicked && (pin & PIN_EXTINT_EXITING));
+	__atomic_store_n(&c->event_pending,
+			 pending || (__atomic_load_n(&c->kicked, __ATOMIC_RELAXED) &&
+				     (pin & PIN_EXTINT_EXITING)),
+			 __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* the store above before the loads */
 	if (__atomic_load_n(&c->async_pending, __ATOMIC_RELAXED) ||
 	    ((pin & PIN_EXTINT_EXITING) && (__atomic_load_n(&c->host_irr_any, __ATOMIC_SEQ_CST) ||
 					     __atomic_load_n(&c->kicked, __ATOMIC_RELAXED))))
-		c->event_pending = 1; /* a kick between the read of kicked and the store, too */
+		cpu_event_pending(c); /* a kick between the read of kicked and the store, too */
 }
 
 void cpu_send_host_ipi(struct cpu *c, u8 vector)
 {
 	__atomic_fetch_or(&c->host_irr[vector / 32], 1u << (vector % 32), __ATOMIC_SEQ_CST);
 	__atomic_store_n(&c->host_irr_any, 1, __ATOMIC_SEQ_CST);
-	c->event_pending = 1;
+	cpu_event_pending(c);
 }
 
 void cpu_set_host_deadline(struct cpu *c, u64 host_tsc)
@@ -772,19 +775,19 @@ void cpu_raise_external_interrupt(struct cpu *c, u8 vector)
 {
 	c->extint_pending = 1;
 	c->extint_vector = vector;
-	c->event_pending = 1;
+	cpu_event_pending(c);
 }
 
 void cpu_kick(struct cpu *c)
 {
-	c->kicked = 1;
-	c->event_pending = 1;
+	__atomic_store_n(&c->kicked, 1, __ATOMIC_RELAXED);
+	cpu_event_pending(c);
 }
 
 void cpu_raise_nmi(struct cpu *c)
 {
 	c->nmi_pending = 1;
-	c->event_pending = 1;
+	cpu_event_pending(c);
 }
 
 /*

@@ -288,7 +288,9 @@ bool bc_page_has_code(struct cpu *c, u64 gpa)
 
 	if (pfn >= c->bc->npages)
 		return false;
-	return c->code_pages ? c->code_pages[pfn] : c->bc->page_head[pfn] != NULL;
+	/* code_pages is the VM's, shared by the vCPU threads: a relaxed atomic read. */
+	return c->code_pages ? __atomic_load_n(&c->code_pages[pfn], __ATOMIC_RELAXED)
+			     : c->bc->page_head[pfn] != NULL;
 }
 
 static void page_unlink(struct blockcache *bc, u64 gpa, struct block *b)
@@ -457,8 +459,8 @@ static void page_link(struct cpu *c, u64 gpa, struct block *b, unsigned side)
 {
 	struct blockcache *bc = c->bc;
 	u64 pfn = gpa >> 12;
-	if (c->code_pages && !c->code_pages[pfn]) {
-		c->code_pages[pfn] = 1;
+	if (c->code_pages && !__atomic_load_n(&c->code_pages[pfn], __ATOMIC_RELAXED)) {
+		__atomic_store_n(&c->code_pages[pfn], 1, __ATOMIC_RELAXED);
 		c->code_marked(c->opaque, gpa); /* every vCPU, this one included */
 	} else if (!bc->page_head[pfn]) {
 		page_mark_code(c, gpa);
@@ -670,7 +672,8 @@ static __attribute__((noinline)) void run_blocks(struct cpu *c)
 
 	for (;;) {
 		/* events_check() sets event_pending whenever it sets one_insn. */
-		if (unlikely(c->event_pending | c->halted | c->intr_shadow) ||
+		if (unlikely(__atomic_load_n(&c->event_pending, __ATOMIC_RELAXED) | c->halted |
+			     c->intr_shadow) ||
 		    unlikely(c->icount >= c->work_icount)) {
 			u8 shadow = c->intr_shadow;
 
@@ -921,7 +924,7 @@ unsigned cpu_get_jit_sites(const struct cpu *c, struct cpu_jit_site *out, unsign
 void cpu_set_controls(struct cpu *c, const struct vmx_controls *ctl)
 {
 	c->ctl = *ctl;
-	c->event_pending = 1; /* windows, MTF, NMI and interrupt exiting are checked anew */
+	cpu_event_pending(c); /* windows, MTF, NMI and interrupt exiting are checked anew */
 	apicv_set_controls(c);
 }
 
@@ -941,7 +944,7 @@ void cpu_set_debugregs(struct cpu *c, const u64 dr[8])
 	for (int i = 0; i < 4; i++)
 		c->dr[i] = dr[i];
 	c->dr[6] = dr[6];
-	c->event_pending = 1; /* breakpoints may now match */
+	cpu_event_pending(c); /* breakpoints may now match */
 }
 
 void cpu_get_regs(struct cpu *c, struct x86_regs *r)
@@ -956,7 +959,7 @@ void cpu_set_regs(struct cpu *c, const struct x86_regs *r)
 	memcpy(c->gpr, r->gpr, sizeof(c->gpr));
 	c->rip = r->rip;
 	flags_set(c, (r->rflags | X86_FIXED1) & ~(BIT(3) | BIT(5) | BIT(15)));
-	c->event_pending = 1; /* RFLAGS.TF or IF may have changed what is deliverable */
+	cpu_event_pending(c); /* RFLAGS.TF or IF may have changed what is deliverable */
 }
 
 void cpu_get_gprs(const struct cpu *c, u64 gpr[16])
@@ -1049,7 +1052,7 @@ void cpu_inject_event(struct cpu *c, u8 vector, u8 type, bool has_error, u32 err
 	c->inject.has_error = has_error;
 	c->inject.error = error;
 	c->inject.insn_len = insn_len;
-	c->event_pending = 1;
+	cpu_event_pending(c);
 }
 
 u64 cpu_icount(const struct cpu *c)
@@ -1113,5 +1116,5 @@ void cpu_set_vmx_state(struct cpu *c, const struct cpu_vmx_state *s)
 	c->dr[7] = (s->dr7 & ~0xd800ull) | 0x400;
 	if (pae_paging(c->cr0, c->cr4, c->efer))
 		memcpy(c->pdpte, s->pdpte, sizeof(c->pdpte));
-	c->event_pending = 1;
+	cpu_event_pending(c);
 }

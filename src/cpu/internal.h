@@ -195,6 +195,13 @@ struct tlb_entry {
 	u64 gpa;        /* physical page address (host-physical with EPT, mmu_translate) */
 };
 
+/* tag_w as a relaxed atomic read: another vCPU thread may drop it while this one runs
+   (exec.c page_mark_code, when the page becomes code). The same single move as a plain read. */
+static inline u64 tlb_tag_w(const struct tlb_entry *e)
+{
+	return __atomic_load_n(&e->tag_w, __ATOMIC_RELAXED);
+}
+
 /* Access kinds for the slow path (mmu.c). */
 #define ACC_READ 0
 #define ACC_WRITE 1
@@ -259,7 +266,10 @@ struct cpu {
 	/* Events (events.c). */
 	u8 intr_shadow; /* blocking by STI / MOV SS for one instruction (SDM 24.4.2) */
 	u8 halted;
-	u8 event_pending; /* something to check between blocks */
+	/* Something to check between blocks. Other threads set it too (cpu_kick, cpu_send_host_ipi,
+	   async_post): every access is a relaxed atomic (cpu_event_pending and the run loop's
+	   read; the same plain moves on x86, and no data race in C). */
+	u8 event_pending;
 	u8 single_step; /* RFLAGS.TF was set when the current instruction began: #DB trap after it */
 	u8 rf_step;	/* RFLAGS.RF was set when the current instruction began: clear it after */
 	struct {
@@ -489,6 +499,12 @@ void cpu_set_cpl(struct cpu *c, u8 cpl);
  *     #AC): such accesses use the never-filled tlbs[2], so all reach the slow path, which checks;
  *   - the block-cache key: code size, user or supervisor, and BLOCK_KEY_FLAT32 (exec.c).
  */
+/* Look at events before the next block (see event_pending). */
+static inline void cpu_event_pending(struct cpu *c)
+{
+	__atomic_store_n(&c->event_pending, 1, __ATOMIC_RELAXED);
+}
+
 static inline void cpu_refresh_derived(struct cpu *c)
 {
 	unsigned t = c->cpl == 3;
@@ -716,7 +732,7 @@ static always_inline u64 lin_read(struct cpu *c, u64 lin, unsigned size)
 static always_inline void lin_write_acc(struct cpu *c, u64 lin, u64 v, unsigned size, int acc)
 {
 	struct tlb_entry *e = &c->tlb[(lin >> 12) & (TLB_SIZE - 1)];
-	if (likely(e->tag_w == (lin & PAGE_MASK) && (lin & 0xfff) <= PAGE_SIZE - size)) {
+	if (likely(tlb_tag_w(e) == (lin & PAGE_MASK) && (lin & 0xfff) <= PAGE_SIZE - size)) {
 		host_store((u8 *)(e->host + lin), v, size);
 		return;
 	}
@@ -731,7 +747,7 @@ static always_inline void lin_write_acc(struct cpu *c, u64 lin, u64 v, unsigned 
 static always_inline u8 *lin_rmw_ptr(struct cpu *c, u64 lin, unsigned size)
 {
 	struct tlb_entry *e = &c->tlb[(lin >> 12) & (TLB_SIZE - 1)];
-	if (likely(e->tag_w == (lin & PAGE_MASK) && (lin & 0xfff) <= PAGE_SIZE - size))
+	if (likely(tlb_tag_w(e) == (lin & PAGE_MASK) && (lin & 0xfff) <= PAGE_SIZE - size))
 		return (u8 *)(e->host + lin);
 	return NULL;
 }

@@ -386,7 +386,7 @@ static always_inline struct tlb_entry *tlb_lookup(struct cpu *c, u64 lin, int ac
 		return NULL;
 	if ((acc & 3) == ACC_READ && e->tag_r == page)
 		return e;
-	if ((acc & 3) == ACC_WRITE && e->tag_w == page)
+	if ((acc & 3) == ACC_WRITE && tlb_tag_w(e) == page)
 		return e;
 	return NULL;
 }
@@ -432,11 +432,15 @@ static void tlb_fill(struct cpu *c, u64 lin, int acc, u64 pa, u64 rights, bool d
 		c->tlb_filled[c->tlb_nfilled] = (u16)(user << TLB_BITS | slot);
 	c->tlb_nfilled++;
 	e->tag_r = page;
-	e->tag_w = writable && dirty && (ept & EPT_TLB_W) && !bc_page_has_code(c, ppage)
-			   ? page
-			   : TLB_INVALID;
+	/* tag_w and gpa are read by other vCPU threads (exec.c page_mark_code, which drops the
+	   write tag of an entry for a page that became code): whole, relaxed atomic stores. */
+	__atomic_store_n(&e->tag_w,
+			 writable && dirty && (ept & EPT_TLB_W) && !bc_page_has_code(c, ppage)
+				 ? page
+				 : TLB_INVALID,
+			 __ATOMIC_RELAXED);
 	e->host = (uintptr_t)host - page;
-	e->gpa = ppage;
+	__atomic_store_n(&e->gpa, ppage, __ATOMIC_RELAXED);
 	if (global)
 		c->tlb_global[user][slot / 64] |= 1ull << (slot % 64);
 	else
@@ -1157,6 +1161,14 @@ void cpu_set_vmm_walk(struct cpu *c, const struct cpu_vmm_walk *w)
 
 /* --- Invalidation (SDM 4.10.4) --- */
 
+/* One entry invalid. Its write tag is read by other vCPU threads (exec.c page_mark_code, as in
+   tlb_fill): a relaxed atomic store. */
+static void tlb_entry_drop(struct tlb_entry *e)
+{
+	e->tag_r = TLB_INVALID;
+	__atomic_store_n(&e->tag_w, TLB_INVALID, __ATOMIC_RELAXED);
+}
+
 /* Both TLBs, global pages included (what CR4's paging bits, CR0 and the VMX transitions ask
    for; MOV CR3 keeps global pages: tlb_flush_nonglobal), and the jump cache, which holds fetch
    translations. */
@@ -1167,12 +1179,12 @@ void tlb_flush_all(struct cpu *c)
 		for (unsigned i = 0; i < c->tlb_nfilled; i++) {
 			struct tlb_entry *e = &c->tlbs[c->tlb_filled[i] >> TLB_BITS]
 						      [c->tlb_filled[i] & (TLB_SIZE - 1)];
-			e->tag_r = e->tag_w = TLB_INVALID;
+			tlb_entry_drop(e);
 		}
 	} else {
 		for (unsigned t = 0; t < 2; t++)
 			for (unsigned i = 0; i < TLB_SIZE; i++)
-				c->tlbs[t][i].tag_r = c->tlbs[t][i].tag_w = TLB_INVALID;
+				tlb_entry_drop(&c->tlbs[t][i]);
 	}
 	c->tlb_nfilled = 0;
 	/* Guest-physical mappings too: more than MOV CR3 needs, which is allowed (SDM 29.4.3),
@@ -1213,7 +1225,7 @@ void tlb_flush_nonglobal(struct cpu *c)
 			if (e->tag_r != TLB_INVALID && slot_global(c, t, i))
 				c->tlb_filled[kept++] = s; /* (a slot listed twice is kept twice) */
 			else
-				e->tag_r = e->tag_w = TLB_INVALID;
+				tlb_entry_drop(e);
 		}
 	} else {
 		for (unsigned t = 0; t < 2; t++)
@@ -1222,7 +1234,7 @@ void tlb_flush_nonglobal(struct cpu *c)
 				if (e->tag_r == TLB_INVALID)
 					continue;
 				if (!slot_global(c, t, i)) {
-					e->tag_r = e->tag_w = TLB_INVALID;
+					tlb_entry_drop(e);
 					continue;
 				}
 				if (kept < TLB_TRACK)
@@ -1261,8 +1273,8 @@ void tlb_flush_page(struct cpu *c, u64 lin)
 		/* The slot, if it holds lin's page (another page sharing it stays). */
 		for (unsigned t = 0; t < 2; t++) {
 			struct tlb_entry *e = &c->tlbs[t][i];
-			if (!((e->tag_r ^ lin) >> 12) || !((e->tag_w ^ lin) >> 12))
-				e->tag_r = e->tag_w = TLB_INVALID;
+			if (!((e->tag_r ^ lin) >> 12) || !((tlb_tag_w(e) ^ lin) >> 12))
+				tlb_entry_drop(e);
 		}
 		bc_flush_jump_cache_page(c, lin);
 		return;
@@ -1270,8 +1282,8 @@ void tlb_flush_page(struct cpu *c, u64 lin)
 		for (unsigned t = 0; t < 2; t++)
 			for (unsigned i = 0; i < TLB_SIZE; i++) {
 				struct tlb_entry *e = &c->tlbs[t][i];
-				if (!((e->tag_r ^ lin) >> shift) || !((e->tag_w ^ lin) >> shift))
-					e->tag_r = e->tag_w = TLB_INVALID;
+				if (!((e->tag_r ^ lin) >> shift) || !((tlb_tag_w(e) ^ lin) >> shift))
+					tlb_entry_drop(e);
 			}
 	}
 	bc_flush_jump_cache(c);

@@ -860,7 +860,7 @@ static void iret_to_v86(struct cpu *c, u64 rip, u16 cs_sel, u64 nf)
 	c->iret_nmi_unblocked = 0;
 	c->rf_step = 0;
 	if (nf & (X86_TF | X86_RF))
-		c->event_pending = 1;
+		cpu_event_pending(c);
 }
 
 /*
@@ -889,7 +889,7 @@ void op_iret(struct cpu *c, const struct insn *d)
 	    ((c->ctl.pin & PIN_VIRTUAL_NMIS) || !(c->ctl.pin & PIN_NMI_EXITING))) {
 		c->nmi_blocked = 0;
 		c->iret_nmi_unblocked = 1;
-		c->event_pending = 1;
+		cpu_event_pending(c);
 	}
 	old = flags_get(c);
 	rip = cpu_peek(c, osz, 0);
@@ -908,7 +908,7 @@ void op_iret(struct cpu *c, const struct insn *d)
 		/* hostdiff: RF is cleared when the instruction after IRET completes. */
 		c->rf_step = 0;
 		if (nf & (X86_TF | X86_RF))
-			c->event_pending = 1;
+			cpu_event_pending(c);
 		return;
 	}
 	if (old & X86_NT)
@@ -949,5 +949,5 @@ void op_iret(struct cpu *c, const struct insn *d)
 	/* RF as loaded lasts until the next instruction completes (events_check) */
 	c->rf_step = 0;
 	if (nf & (X86_TF | X86_RF))
-		c->event_pending = 1;
+		cpu_event_pending(c);
 }

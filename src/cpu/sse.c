@@ -68,7 +68,7 @@ void sse_write_mem(struct cpu *c, const struct insn *d, const void *buf, unsigne
 	if (aligned && (lin & 15))
 		cpu_gp(c, 0);
 	e = &c->tlb[(lin >> 12) & (TLB_SIZE - 1)];
-	if (likely(e->tag_w == (lin & PAGE_MASK) && (lin & 0xfff) <= PAGE_SIZE - size)) {
+	if (likely(tlb_tag_w(e) == (lin & PAGE_MASK) && (lin & 0xfff) <= PAGE_SIZE - size)) {
 		memcpy((u8 *)(e->host + lin), buf, size);
 		return;
 	}

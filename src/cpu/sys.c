@@ -288,5 +288,5 @@ void op_popf(struct cpu *c, const struct insn *d)
 	if ((n ^ old) & (X86_IF | X86_TF | X86_AC))
 		c->break_block = 1;
 	if (n & X86_TF)
-		c->event_pending = 1;
+		cpu_event_pending(c);
 }

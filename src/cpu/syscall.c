@@ -69,7 +69,7 @@ void op_sysret(struct cpu *c, const struct insn *d)
 	flags_set(c, (c->gpr[R_R11] & 0x3c7fd7) | X86_FIXED1);
 	load_flat(c, &cs, &ss, 3);
 	if (c->rflags & X86_TF)
-		c->event_pending = 1;
+		cpu_event_pending(c);
 }
 
 /* SYSENTER: #GP(0) in real mode or with a null SYSENTER_CS; CS = SYSENTER_CS (64-bit code if

@@ -90,9 +90,11 @@ static void soft_mem_written(struct vm *vm, u64 gpa, u64 len)
 		return;
 	end = len < vm->ram_size - gpa ? gpa + len : vm->ram_size;
 	for (u64 pfn = gpa >> 12; pfn <= (end - 1) >> 12; pfn++) {
-		if (!sv->code_pages[pfn])
+		/* The VM's code-page map is shared by the vCPU threads (exec.c page_link): relaxed
+		   atomics, so that no access is a data race. */
+		if (!__atomic_load_n(&sv->code_pages[pfn], __ATOMIC_RELAXED))
 			continue;
-		sv->code_pages[pfn] = 0;
+		__atomic_store_n(&sv->code_pages[pfn], 0, __ATOMIC_RELAXED);
 		for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 			struct vcpu *v = &vm->vcpus[i];
 

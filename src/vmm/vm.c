@@ -299,7 +299,9 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 
 	if (vm->stop)
 		return;
-	vm->stop = true;
+	/* Under the BQL, but a vCPU thread's halt poll looks at it without (run.c
+	   vcpu_thread_poll): an atomic store. */
+	__atomic_store_n(&vm->stop, true, __ATOMIC_RELAXED);
 	vm->exit_status = status;
 	va_start(ap, fmt);
 	vsnprintf(vm->stop_msg, sizeof(vm->stop_msg), fmt, ap);
