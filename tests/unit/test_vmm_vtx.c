@@ -998,6 +998,60 @@ static void test_cpu_kick(void)
 	vm_destroy(&vm);
 }
 
+/*
+ * soft_get_sregs after an exit takes the segments, descriptor tables and CRs from the CPU,
+ * which the exit has just saved to the VMCS unchanged; once the VMM writes guest state, from
+ * the VMCS. Both must equal the guest-state area field by field.
+ */
+static void check_sregs_are_vmcs(const struct x86_sregs *s, const struct vmcs *v)
+{
+	const u64 *sel = &v->guest_es_selector, *base = &v->guest_es_base;
+	const u64 *limit = &v->guest_es_limit, *ar = &v->guest_es_ar_bytes;
+
+	for (int i = 0; i < 8; i++) {
+		CHECK_EQ(s->seg[i].sel, sel[i]);
+		CHECK_EQ(s->seg[i].base, base[i]);
+		CHECK_EQ(s->seg[i].limit, limit[i]);
+		CHECK_EQ(s->seg[i].ar, ar[i]);
+	}
+	CHECK_EQ(s->gdt.base, v->guest_gdtr_base);
+	CHECK_EQ(s->gdt.limit, v->guest_gdtr_limit);
+	CHECK_EQ(s->idt.base, v->guest_idtr_base);
+	CHECK_EQ(s->idt.limit, v->guest_idtr_limit);
+	CHECK_EQ(s->cr3, v->guest_cr3);
+	CHECK_EQ(s->cr0, (v->guest_cr0 & ~v->cr0_guest_host_mask) |
+				 (v->cr0_read_shadow & v->cr0_guest_host_mask));
+}
+
+static void test_sregs_after_exit(void)
+{
+	static const u8 cpuid_loop[] = { 0x0f, 0xa2, 0xeb, 0xfc }; /* 1: cpuid; jmp 1b */
+	struct vm_exit exit = { 0 };
+	struct vcpu *vcpu;
+	struct vmcs *v;
+	struct x86_sregs s;
+
+	load_soft_code(cpuid_loop, sizeof(cpuid_loop));
+	vcpu = &vm.vcpus[0];
+	v = soft_vcpu_vmcs(vcpu);
+	backend_soft.run(vcpu, &exit);
+	CHECK_EQ(exit.reason, EXIT_REASON_CPUID);
+	CHECK(!(v->guest_dirty & VMCS_DIRTY_STATE));
+	backend_soft.get_sregs(vcpu, &s);
+	check_sregs_are_vmcs(&s, v);
+	/* The VMM's write goes to the VMCS; the CPU has it only at the next entry. */
+	s.seg[SEG_DS].base = 0x12345000;
+	s.gdt.limit = 0x3f;
+	backend_soft.set_sregs(vcpu, &s);
+	CHECK(v->guest_dirty & VMCS_DIRTY_STATE);
+	memset(&s, 0, sizeof(s));
+	backend_soft.get_sregs(vcpu, &s);
+	CHECK_EQ(s.seg[SEG_DS].base, 0x12345000);
+	CHECK_EQ(s.gdt.limit, 0x3f);
+	check_sregs_are_vmcs(&s, v);
+	vm_destroy(&vm);
+}
+
 /* A device on port 0x80 that ends the run after 150000 writes (more than the storm limit). */
 static unsigned port80_writes;
 
@@ -1707,6 +1761,7 @@ int main(void)
 	test_exit_storm_soft();
 	test_string_io_soft();
 	test_cpu_kick();
+	test_sregs_after_exit();
 	test_vm_code_written();
 	test_vcpus();
 	test_init_sipi();
