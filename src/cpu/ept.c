@@ -167,6 +167,32 @@ static bool ept_set_flags(struct cpu *c, struct ept_walk *w, unsigned i, u64 fla
 	return true;
 }
 
+/*
+ * 29.3.3.2 and Table 28-7: bits 2:0 the access (read, write, fetch), bits 5:3 the R/W/X of the
+ * entries used ANDed (`perm`), bit 7 linear address valid, bit 8 (with bit 7) the final
+ * translation rather than a guest paging-structure access, bit 12 the access belongs to an IRET
+ * that unblocked NMIs (28.2.1; IRET delivers no event, so the "not during event delivery"
+ * condition holds).
+ */
+noreturn void ept_violation(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual, u8 perm)
+{
+	qual &= EPT_QUAL_LIN_VALID | EPT_QUAL_FINAL;
+	if (!(qual & EPT_QUAL_LIN_VALID)) {
+		qual = 0;
+		lin = 0;
+	}
+	qual |= BIT(acc & 3) | (u64)perm << 3;
+	/* A guest paging-structure access that EPT A/D flags make a write sets both the read and
+	   the write bit (Table 28-7, bits 0 and 1). */
+	if (acc & ACC_PT)
+		qual |= BIT(0);
+	if (c->iret_nmi_unblocked)
+		qual |= BIT(12);
+	c->exit->guest_phys = gpa;
+	c->exit->guest_linear = lin;
+	cpu_vmexit(c, EXIT_REASON_EPT_VIOLATION, qual);
+}
+
 u64 mmu_ept_translate(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual)
 {
 	struct ept_walk w;
@@ -201,29 +227,8 @@ again:
 	if (unlikely(r == EPT_NOT_PRESENT || !(w.perm & need))) {
 		/* MMIO: the walk that led here need not be made again (mmu.c mmio_tlb). */
 		if (r == EPT_NOT_PRESENT && (qual & EPT_QUAL_MMIO_CACHE) && !w.outer)
-			mmio_tlb_fill(c, lin, acc, gpa);
-		/*
-		 * 29.3.3.2 and Table 28-7: bits 2:0 the access (read, write, fetch), bits 5:3 the
-		 * R/W/X of the entries used ANDed, bit 7 linear address valid, bit 8 (with bit 7)
-		 * the final translation rather than a guest paging-structure access, bit 12 the
-		 * access belongs to an IRET that unblocked NMIs (28.2.1; IRET delivers no event, so
-		 * the "not during event delivery" condition holds).
-		 */
-		qual &= EPT_QUAL_LIN_VALID | EPT_QUAL_FINAL;
-		if (!(qual & EPT_QUAL_LIN_VALID)) {
-			qual = 0;
-			lin = 0;
-		}
-		qual |= BIT(kind) | (u64)w.perm << 3;
-		/* A guest paging-structure access that EPT A/D flags make a write sets both the
-		   read and the write bit (Table 28-7, bits 0 and 1). */
-		if (acc & ACC_PT)
-			qual |= BIT(0);
-		if (c->iret_nmi_unblocked)
-			qual |= BIT(12);
-		c->exit->guest_phys = gpa;
-		c->exit->guest_linear = lin;
-		cpu_vmexit(c, EXIT_REASON_EPT_VIOLATION, qual);
+			mmio_tlb_fill(c, lin, acc, gpa, w.perm);
+		ept_violation(c, gpa, acc, lin, qual, w.perm);
 	}
 	u64 leaf = w.val[w.n - 1];
 	if (ad) {

@@ -310,6 +310,12 @@ struct cpu {
 	struct {
 		u64 tag_r, tag_w, gpa, rights;
 		u8 dirty, global;
+		/* EPT's answer for gpa kept too (ept_known): not present, the entries' R/W/X
+		   ANDed. Only for the VMM's own EPT, which gains no mapping at run time without
+		   a flush (vmm/ept.c: built once; edits go through ept_changed, INVEPT); a guest
+		   hypervisor's EPT (nested, eptp_outer) may map the page at any time, and
+		   a processor caches mappings only from present EPT entries (SDM 29.4.1). */
+		u8 ept_known, ept_perm;
 	} mmio_tlb[2][MMIO_TLB_SIZE];
 	u8 mmio_tlb_used;
 	struct {
@@ -559,7 +565,10 @@ static always_inline bool ept_enabled(const struct cpu *c)
  */
 u64 mmu_ept_translate(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual);
 /* mmu.c: keep lin -> gpa, with the walk's c->mmio_walk, as a translation to MMIO (c->mmio_tlb). */
-void mmio_tlb_fill(struct cpu *c, u64 lin, int acc, u64 gpa);
+void mmio_tlb_fill(struct cpu *c, u64 lin, int acc, u64 gpa, u8 ept_perm);
+/* ept.c: the EPT-violation exit of an access to gpa (qual: EPT_QUAL_LIN_VALID, EPT_QUAL_FINAL;
+   perm: the R/W/X of the EPT entries used, ANDed). */
+noreturn void ept_violation(struct cpu *c, u64 gpa, int acc, u64 lin, u64 qual, u8 perm);
 /* The same without side effects and exits: true and *hpa if some permission maps gpa. */
 bool mmu_ept_lookup(struct cpu *c, u64 gpa, u64 *hpa);
 /* Host pointer to len bytes at host-physical hpa (RAM, then c->host_ptr), or NULL. (ept.c) */

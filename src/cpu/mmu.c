@@ -40,8 +40,10 @@
  * MMIO TLB (c->mmio_tlb). The TLB holds no MMIO, so under EPT every access to a device page
  * walked the guest's tables again to reach the same EPT violation. A walk whose final address EPT
  * does not map is kept there instead (the guest-physical page, rights and dirty flag, by
- * tlb_fill's rules); a later access of the same kind and privilege skips the walk and asks EPT
- * again, which exits as before. Any TLB flush empties it.
+ * tlb_fill's rules); a later access of the same kind and privilege skips the walk, and, for the
+ * VMM's own EPT, the EPT walk too: the entry keeps EPT's answer (not present, and the R/W/X for
+ * the qualification), so the access goes straight to the exit the walks would reach. Any TLB
+ * flush empties it; INVEPT is one, and the VMM's EPT gains no mapping otherwise.
  */
 #include <errno.h>
 
@@ -461,7 +463,7 @@ static void mmio_tlb_flush(struct cpu *c)
 /* The walk just made (c->mmio_walk) ended at a final address EPT does not map (ept.c,
    EPT_QUAL_MMIO_CACHE): kept by the TLB's rules (tlb_cacheable; no fetches; writes only once the
    dirty flag is set). */
-void mmio_tlb_fill(struct cpu *c, u64 lin, int acc, u64 gpa)
+void mmio_tlb_fill(struct cpu *c, u64 lin, int acc, u64 gpa, u8 ept_perm)
 {
 	bool user = c->cpl == 3, writable;
 	__typeof__(c->mmio_tlb[0][0]) *m = &c->mmio_tlb[user][(lin >> 12) & (MMIO_TLB_SIZE - 1)];
@@ -474,12 +476,14 @@ void mmio_tlb_fill(struct cpu *c, u64 lin, int acc, u64 gpa)
 	m->rights = c->mmio_walk.rights;
 	m->dirty = c->mmio_walk.dirty;
 	m->global = c->mmio_walk.global;
+	m->ept_known = !c->ctl.eptp_outer;
+	m->ept_perm = ept_perm;
 	c->mmio_tlb_used = 1;
 }
 
 /* The cached guest translation of lin for this access, if any (mmio_tlb_fill). */
 static bool mmio_tlb_lookup(struct cpu *c, u64 lin, int acc, u64 *gpa, u64 *rights, bool *dirty,
-			    bool *global)
+			    bool *global, int *ept_perm)
 {
 	bool user = c->cpl == 3;
 	const __typeof__(c->mmio_tlb[0][0]) *m;
@@ -494,6 +498,7 @@ static bool mmio_tlb_lookup(struct cpu *c, u64 lin, int acc, u64 *gpa, u64 *righ
 	*rights = m->rights;
 	*dirty = (acc & 3) == ACC_WRITE || m->dirty;
 	*global = m->global;
+	*ept_perm = m->ept_known ? m->ept_perm : -1;
 	return true;
 }
 
@@ -619,6 +624,7 @@ u64 mmu_translate(struct cpu *c, u64 lin, int acc)
 	struct walk w;
 	u64 gpa, rights = PTE_RW;
 	bool dirty = true, global = false, walked = false;
+	int ept_perm;
 
 	tlb_sync_context(c);
 	e = tlb_lookup(c, lin, acc);
@@ -627,8 +633,12 @@ u64 mmu_translate(struct cpu *c, u64 lin, int acc)
 	if (!(c->cr0 & CR0_PG)) {
 		/* No paging: the linear address is the physical address (SDM 4.1.1). */
 		gpa = lin;
-	} else if (mmio_tlb_lookup(c, lin, acc, &gpa, &rights, &dirty, &global)) {
+	} else if (mmio_tlb_lookup(c, lin, acc, &gpa, &rights, &dirty, &global, &ept_perm)) {
 		c->mmu_stats.mmio_hits++;
+		/* EPT's answer too (the VMM's EPT): the exit the walk would reach, without it. */
+		if (ept_perm >= 0 && ept_enabled(c))
+			ept_violation(c, gpa, acc, lin, EPT_QUAL_LIN_VALID | EPT_QUAL_FINAL,
+				      (u8)ept_perm);
 	} else {
 		w.debug = false;
 		w.vmm = false;

@@ -817,7 +817,7 @@ static void test_mmio_tlb(void)
 	struct cpu *c = cpu_new(false, 0);
 	struct cpu_mmu_stats st;
 	struct vm_exit first;
-	u64 walks;
+	u64 walks, ept_walks;
 
 	gmap(c, 0x33000, 0x813000, P | RW); /* a GPA EPT does not map: MMIO */
 	CHECK_EQ(try_read(c, 0x33010), EXIT(EXIT_REASON_EPT_VIOLATION));
@@ -829,6 +829,7 @@ static void test_mmio_tlb(void)
 	CHECK(!(gget(gent[1]) & D));
 	cpu_get_mmu_stats(c, &st);
 	walks = st.walks;
+	ept_walks = st.ept_walks;
 	CHECK_EQ(try_read(c, 0x33010), EXIT(EXIT_REASON_EPT_VIOLATION));
 	CHECK_EQ(ex.qual, first.qual);
 	CHECK_EQ(ex.guest_phys, first.guest_phys);
@@ -836,6 +837,8 @@ static void test_mmio_tlb(void)
 	cpu_get_mmu_stats(c, &st);
 	CHECK_EQ(st.walks, walks);
 	CHECK_EQ(st.mmio_hits, 1);
+	/* The VMM's own EPT: its not-present answer is kept with the entry, no EPT walk either. */
+	CHECK_EQ(st.ept_walks, ept_walks);
 
 	/* A write walks (the read's entry has no dirty flag), sets D, then hits. */
 	TRY(c, lin_write(c, 0x33020, 5, 4));
@@ -848,6 +851,7 @@ static void test_mmio_tlb(void)
 	CHECK_EQ(got, EXIT(EXIT_REASON_EPT_VIOLATION));
 	CHECK_EQ(ex.qual, QFINAL(1, 0));
 	CHECK_EQ(ex.guest_phys, 0x813020);
+	CHECK_EQ(ex.guest_linear, 0x33020);
 	cpu_get_mmu_stats(c, &st);
 	CHECK_EQ(st.walks, walks + 1);
 	CHECK_EQ(st.mmio_hits, 2);
@@ -876,6 +880,40 @@ static void test_mmio_tlb(void)
 	cpu_invept(c, 2, 0);
 	CHECK_EQ(try_read(c, 0x33010), NONE);
 	CHECK_EQ(val, 0x6b);
+	cpu_destroy(c);
+
+	/*
+	 * Nested EPT (a guest hypervisor's tables, ctl.eptp_outer set): the guest walk is kept,
+	 * EPT's answer is not. Its owner may map the page at any time without INVEPT, as a
+	 * processor never caches a mapping from a not-present EPT entry (SDM 29.4.1).
+	 */
+	c = cpu_new(false, 0);
+	u64 inner = c->ctl.eptp;
+
+	c->ctl.eptp = alloc_ept() | (3 << 3) | EPTP_MT_WB; /* the outer EPT: identity */
+	for (u64 g = 0; g < RAM_SIZE; g += 2ull << 20)
+		ept_map(c, g, g, 2, ERWX, ERWX | EWB);
+	ept_map(c, HOST_BASE, HOST_BASE, 2, ERWX, ERWX | EWB);
+	c->ctl.eptp_outer = c->ctl.eptp;
+	c->ctl.eptp = inner;
+	gmap(c, 0x33000, 0x813000, P | RW);
+	CHECK_EQ(try_read(c, 0x33010), EXIT(EXIT_REASON_EPT_VIOLATION));
+	CHECK_EQ(ex.qual, QFINAL(0, 0));
+	CHECK(!ex.ept_outer);
+	cpu_get_mmu_stats(c, &st);
+	walks = st.walks;
+	ept_walks = st.ept_walks;
+	CHECK_EQ(try_read(c, 0x33010), EXIT(EXIT_REASON_EPT_VIOLATION));
+	CHECK_EQ(ex.qual, QFINAL(0, 0));
+	cpu_get_mmu_stats(c, &st);
+	CHECK_EQ(st.walks, walks);
+	CHECK(st.ept_walks > ept_walks);
+	/* The guest hypervisor maps it in its EPT (c->ctl.eptp), no INVEPT: the next read
+	   reaches the page. */
+	ept_map(c, 0x813000, 0x313000, 1, ERWX, ERWX | EWB);
+	ram[0x313010] = 0x7c;
+	CHECK_EQ(try_read(c, 0x33010), NONE);
+	CHECK_EQ(val, 0x7c);
 	cpu_destroy(c);
 }
 
