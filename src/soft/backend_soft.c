@@ -279,7 +279,6 @@ void soft_get_sregs(struct vcpu *vcpu, struct x86_sregs *sregs)
 	const struct vmcs *v = &s->vmcs;
 	const u64 *sel = &v->guest_es_selector, *base = &v->guest_es_base;
 	const u64 *limit = &v->guest_es_limit, *ar = &v->guest_es_ar_bytes;
-
 	u64 cr0, cr4;
 
 	cpu_get_sregs(s->cpu, sregs); /* CR2, CR8, EFER, APIC base */

@@ -219,8 +219,9 @@ u64 stats_tsc_at_ns(u64 ns)
 		return 0;
 	}
 	/* Still calibrating: the rate so far, measured once over at least a millisecond (a
-	   process that arms a timer sooner waits for the rest of it). Its error, about 1e-4, puts
-	   a deadline 10 ms ahead a microsecond off until the switch changes the generation. */
+	   process that arms a timer sooner waits for the rest of it). Its error, about 1e-5 here
+	   (loaded or not), puts a deadline 10 ms ahead 0.1 us off until the switch changes the
+	   generation. */
 	u64 mult = __atomic_load_n(&tsc_clock.prov_mult, __ATOMIC_ACQUIRE);
 
 	if (!mult) {

@@ -75,10 +75,10 @@ static bool virtio_dev_features_acceptable(const struct virtio_dev *d)
  * The device serves queue q's notification: its queue_notify takes chains until the queue is
  * empty. A driver can make that never happen: the device's own writes (a used-ring entry, data
  * into a buffer) land on the available ring and make more buffers available. So one
- * notification takes at most VIRTQ_NOTIFY_BUDGET chains (the index space: no driver can offer
- * more at once, even with other vCPUs adding buffers meanwhile, without recycling each within
- * the same access) and the device fails past them (§2.1.2), as it does for other ring errors,
- * instead of looping inside the access for ever.
+ * notification takes fewer than VIRTQ_NOTIFY_BUDGET chains (the 16-bit index space: no driver
+ * can offer more at once, even with other vCPUs adding buffers meanwhile, without recycling
+ * each within the same access) and the device fails at the next (§2.1.2), as it does for other
+ * ring errors, instead of looping inside the access for ever.
  */
 #define VIRTQ_NOTIFY_BUDGET 65536u
 
