@@ -86,7 +86,8 @@ static const char usage_run[] =
 	"                        parallel (QEMU's -accel tcg,thread=multi; needs the host TSC\n"
 	"                        and EPT); off, all in turn on one thread, deterministic. The\n"
 	"                        default is on with more than one vCPU where it can be: off with\n"
-	"                        --tsc virtual, --vmx ept=off or --watch\n"
+	"                        --tsc virtual, --vmx ept=off or --watch. kvm: always on with\n"
+	"                        more than one vCPU (each KVM_RUN holds its thread)\n"
 	"      --halt-poll NS    when every vCPU halts and a timer is due within NS nanoseconds,\n"
 	"                        spin until it instead of sleeping: its interrupt comes on time\n"
 	"                        (default 200000, KVM's halt_poll_ns; 0 = always sleep)\n"
@@ -646,8 +647,12 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		return usage_error("--trace-limit needs --trace FILE");
 	if (!o->backend)
 		o->backend = &backend_soft;
-	if (o->vcpu_threads == 1 && o->backend != &backend_soft)
-		return usage_error("--vcpu-threads on is for the soft backend (kvm runs one vCPU)");
+	/* A vCPU inside KVM_RUN keeps its thread until it exits: a guest spinning on a peer
+	   would never let the one-thread loop run that peer. */
+	if (o->vcpu_threads == 0 && o->backend == &backend_kvm && o->cpus > 1)
+		return usage_error("--accel kvm with --cpus %u needs --vcpu-threads on (a vCPU in "
+				   "KVM_RUN holds the one thread until it exits)",
+				   o->cpus);
 	if (o->vcpu_threads == 1 && o->tsc_virtual)
 		return usage_error("--vcpu-threads on needs --tsc host: a virtual TSC counts one "
 				   "thread's instructions (the deterministic mode is --vcpu-threads off)");
@@ -987,10 +992,12 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 		return EXIT_STATUS_USAGE;
 	}
 	/* --vcpu-threads not given: a host thread per vCPU wherever it works (issue 13), else the
-	   one-thread loop, deterministic: one vCPU, kvm, --tsc virtual, shadow paging, --watch. */
+	   one-thread loop, deterministic: one vCPU, --tsc virtual, shadow paging, --watch. kvm
+	   with more than one vCPU: always threads (checked above). */
 	if (o->vcpu_threads < 0)
-		vm.threaded = o->cpus > 1 && o->backend == &backend_soft && !o->tsc_virtual &&
-			      vmm_policy_on(&vm, VMM_EPT) && !vm.watch.nr;
+		vm.threaded = o->cpus > 1 &&
+			      (o->backend == &backend_kvm ||
+			       (!o->tsc_virtual && vmm_policy_on(&vm, VMM_EPT) && !vm.watch.nr));
 	status = open_output("--stats-json", o->stats_json, &json);
 	if (!status)
 		status = open_output("--trace", o->trace, &trace);
@@ -999,11 +1006,10 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 			fclose(json);
 		return status;
 	}
+	vm.kvm = o->kvm;
 	err = vm_create(&vm, o->mem_size, o->backend, &console);
-	if (!err) {
-		vm.kvm = o->kvm; /* before the boot plan: loading it creates the KVM vCPU */
+	if (!err)
 		err = vm_load_boot_plan(&vm, &plan);
-	}
 	for (unsigned i = 0; !err && i < o->nr_virtio; i++) {
 		char why[512];
 		err = board_add_virtio(&vm, &o->virtio[i], why, sizeof(why));
@@ -1016,6 +1022,11 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 	}
 	if (!err)
 		err = board_install_firmware(&vm);
+	if (err && vm.stop_msg[0]) {
+		/* What the backend found missing (a --kvm-* lever this KVM lacks): its line. */
+		fprintf(stderr, "tollbooth: %s\n", vm.stop_msg);
+		return run_abandon(&vm, json, trace, vm.exit_status);
+	}
 	if (err) {
 		fprintf(stderr, "tollbooth: cannot create the VM (%lluM of RAM, %s backend): %s\n",
 			(unsigned long long)(o->mem_size >> 20), o->backend->name, strerror(-err));

@@ -182,12 +182,12 @@ static int kvm_flush_regs(struct kvm_vcpu *k)
 /* ---- VM setup ---- */
 
 /* RAM region i of the memory map as KVM slot i, backed by vm->ram (dirty-logged or not). */
-static int kvm_set_slot(struct kvm_vcpu *k, const struct vm *vm, unsigned i)
+static int kvm_set_slot(struct kvm_vm *kv, const struct vm *vm, unsigned i)
 {
 	const struct mem_region *r = &vm->regions[i];
 	struct kvm_userspace_memory_region slot = {
 		.slot = i,
-		.flags = k->log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+		.flags = kv->log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 		.guest_phys_addr = r->gpa,
 		.memory_size = r->size,
 		.userspace_addr = (u64)(uintptr_t)(vm->ram + r->gpa),
@@ -195,22 +195,31 @@ static int kvm_set_slot(struct kvm_vcpu *k, const struct vm *vm, unsigned i)
 
 	if (r->gpa > vm->ram_size || r->size > vm->ram_size - r->gpa)
 		return -EINVAL;
-	return ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0 ? -errno : 0;
+	return ioctl(kv->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0 ? -errno : 0;
 }
 
-/* Every RAM region of the memory map is a slot backed by vm->ram; MMIO regions stay holes. */
+/*
+ * Every RAM region of the memory map is a slot backed by vm->ram; MMIO regions stay holes. Slots
+ * are the VM's: whichever vCPU enters first after a region was added gives it to KVM, under the
+ * VM's lock (the count is read first without it: an entry with nothing new costs no lock).
+ */
 static int kvm_sync_slots(struct vcpu *vcpu)
 {
-	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+	struct kvm_vm *kv = kvm_vcpu_of(vcpu)->kv;
 	struct vm *vm = vcpu->vm;
+	int err = 0;
 
-	for (; k->nr_slots < vm->nr_regions; k->nr_slots++) {
-		int err = vm->regions[k->nr_slots].kind == MEM_RAM ? kvm_set_slot(k, vm, k->nr_slots)
-								   : 0;
-		if (err)
-			return err;
+	if (__atomic_load_n(&kv->nr_slots, __ATOMIC_ACQUIRE) == vm->nr_regions)
+		return 0;
+	pthread_mutex_lock(&kv->lock);
+	while (!err && kv->nr_slots < vm->nr_regions) {
+		err = vm->regions[kv->nr_slots].kind == MEM_RAM ? kvm_set_slot(kv, vm, kv->nr_slots)
+								 : 0;
+		if (!err)
+			__atomic_store_n(&kv->nr_slots, kv->nr_slots + 1, __ATOMIC_RELEASE);
 	}
-	return 0;
+	pthread_mutex_unlock(&kv->lock);
+	return err;
 }
 
 /*
@@ -221,18 +230,19 @@ static int kvm_sync_slots(struct vcpu *vcpu)
  */
 static int kvm_dirty_log(struct vm *vm, bool start, u64 *bitmap)
 {
-	struct kvm_vcpu *k = kvm_vcpu_of(&vm->vcpus[0]);
+	struct kvm_vm *kv = vm->backend_vm;
 
 	if (start) {
-		k->log_dirty = true;
-		for (unsigned i = 0; i < k->nr_slots; i++) {
-			int err = vm->regions[i].kind == MEM_RAM ? kvm_set_slot(k, vm, i) : 0;
-			if (err)
-				return err;
-		}
-		return 0;
+		int err = 0;
+
+		pthread_mutex_lock(&kv->lock);
+		kv->log_dirty = true;
+		for (unsigned i = 0; i < kv->nr_slots && !err; i++)
+			err = vm->regions[i].kind == MEM_RAM ? kvm_set_slot(kv, vm, i) : 0;
+		pthread_mutex_unlock(&kv->lock);
+		return err;
 	}
-	for (unsigned i = 0; i < k->nr_slots; i++) {
+	for (unsigned i = 0; i < __atomic_load_n(&kv->nr_slots, __ATOMIC_ACQUIRE); i++) {
 		const struct mem_region *r = &vm->regions[i];
 		u64 pages = r->size >> 12, first = r->gpa >> 12;
 		struct kvm_dirty_log log = { .slot = i };
@@ -244,7 +254,7 @@ static int kvm_dirty_log(struct vm *vm, bool start, u64 *bitmap)
 		if (!buf)
 			return -ENOMEM;
 		log.dirty_bitmap = buf;
-		if (ioctl(k->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+		if (ioctl(kv->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
 			int err = -errno;
 			free(buf);
 			return err;
@@ -269,8 +279,26 @@ static bool cpuid_leaf_indexed(u32 leaf)
 	       leaf == 0x1f;
 }
 
-static int kvm_set_cpuid(struct kvm_vcpu *k)
+/*
+ * What differs from vCPU to vCPU, as the soft backend's handle_cpuid answers it (vmm/exits.c):
+ * the initial APIC ID in CPUID.01H:EBX[31:24] and the x2APIC ID in EDX of leaves 0BH and 1FH
+ * (SDM vol. 2A CPUID; KVM takes both from user space, as QEMU fills them), and no MONITOR/MWAIT
+ * with more than one vCPU (an idle vCPU would spin in a MWAIT that does not wait).
+ */
+static void kvm_cpuid_own(const struct vcpu *vcpu, u32 leaf, u32 out[4])
 {
+	if (leaf == 1) {
+		out[CPUID_EBX] = (out[CPUID_EBX] & 0x00ffffffu) | vcpu->id << 24;
+		if (vcpu->vm->nr_vcpus > 1)
+			out[CPUID_ECX] &= ~CPUID_1_ECX_MONITOR;
+	} else if (leaf == 0xb || leaf == 0x1f) {
+		out[CPUID_EDX] = vcpu->id;
+	}
+}
+
+static int kvm_set_cpuid(struct vcpu *vcpu)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
 	enum { MAX_ENTRIES = 256 };
 	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + MAX_ENTRIES * sizeof(c->entries[0]));
 	u32 out[4], max[2];
@@ -280,7 +308,7 @@ static int kvm_set_cpuid(struct kvm_vcpu *k)
 		return -ENOMEM;
 	/* What KVM can virtualise; we hand it our own model anyway (docs/kvm.md "CPUID"). */
 	c->nent = MAX_ENTRIES;
-	if (ioctl(k->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+	if (ioctl(k->kv->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
 		err = -errno;
 		goto out;
 	}
@@ -299,6 +327,7 @@ static int kvm_set_cpuid(struct kvm_vcpu *k)
 				struct kvm_cpuid_entry2 *e = &c->entries[c->nent++];
 
 				cpuid_lookup(leaf, sub, out);
+				kvm_cpuid_own(vcpu, leaf, out);
 				*e = (struct kvm_cpuid_entry2){
 					.function = leaf,
 					.index = sub,
@@ -324,7 +353,7 @@ out:
  * MSRs KVM does not know or refuses exit too (UNKNOWN, INVAL) and the policy answers them, #GP(0)
  * included. Everything else KVM handles, as the soft CPU handles its own MSRs without an exit.
  */
-static int kvm_set_msr_policy(struct kvm_vcpu *k)
+static int kvm_set_msr_policy(struct kvm_vm *kv)
 {
 	static const u32 policy_msrs[] = {
 #define X(index, name, reset, kind, wmask) index,
@@ -340,7 +369,7 @@ static int kvm_set_msr_policy(struct kvm_vcpu *k)
 	};
 
 	_Static_assert(ARRAY_SIZE(policy_msrs) <= KVM_MSR_FILTER_MAX_RANGES, "one range per MSR");
-	if (ioctl(k->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
+	if (ioctl(kv->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
 		return -errno;
 	for (size_t i = 0; i < ARRAY_SIZE(policy_msrs); i++)
 		filter.ranges[i] = (struct kvm_msr_filter_range){
@@ -349,27 +378,39 @@ static int kvm_set_msr_policy(struct kvm_vcpu *k)
 			.base = policy_msrs[i],
 			.bitmap = deny,
 		};
-	return ioctl(k->vm_fd, KVM_X86_SET_MSR_FILTER, &filter) < 0 ? -errno : 0;
+	return ioctl(kv->vm_fd, KVM_X86_SET_MSR_FILTER, &filter) < 0 ? -errno : 0;
 }
 
-static int kvm_check_cap(struct kvm_vcpu *k, long cap)
+static int kvm_check_cap(struct kvm_vm *kv, long cap)
 {
-	int r = ioctl(k->vm_fd, KVM_CHECK_EXTENSION, cap);
+	int r = ioctl(kv->vm_fd, KVM_CHECK_EXTENSION, cap);
 
 	return r > 0 ? r : 0;
 }
 
 /*
- * The levers of vm->kvm, which must precede the vCPU: 0, or -EOPNOTSUPP after
- * vm_request_stop() with the one line naming what KVM lacks.
+ * The VM-level set-up, before any vCPU (KVM_CREATE_IRQCHIP must precede KVM_CREATE_VCPU, API
+ * 4.24): the TSS page the Intel KVM needs for real mode without unrestricted guest (as QEMU
+ * sets it), the levers of vm->kvm (set before vm_create) and the MSR filter. 0, or -EOPNOTSUPP
+ * after vm_request_stop() with the one line naming what KVM lacks.
  */
-static int kvm_apply_levers(struct vcpu *vcpu)
+static int kvm_vm_setup(struct vm *vm)
 {
-	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
-	struct vm *vm = vcpu->vm;
+	struct kvm_vm *kv = vm->backend_vm;
+	int err;
 
+	ioctl(kv->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000ul);
+	if (vm->kvm.irqchip && vm->nr_vcpus > 1) {
+		/* KVM's own LAPIC would take INIT and SIPI (KVM_GET_MP_STATE), which the VMM keeps
+		   itself today (vmm/vm.c vm_vcpu_accept_mp_events). */
+		vm_request_stop(vm, EXIT_STATUS_STOPPED,
+				"--kvm-irqchip kernel runs one vCPU for now; use --kvm-irqchip user "
+				"with --cpus %u",
+				vm->nr_vcpus);
+		return -EOPNOTSUPP;
+	}
 	if (vm->kvm.irqchip &&
-	    (!kvm_check_cap(k, KVM_CAP_IRQCHIP) || ioctl(k->vm_fd, KVM_CREATE_IRQCHIP) < 0)) {
+	    (!kvm_check_cap(kv, KVM_CAP_IRQCHIP) || ioctl(kv->vm_fd, KVM_CREATE_IRQCHIP) < 0)) {
 		vm_request_stop(vm, EXIT_STATUS_STOPPED,
 				"--kvm-irqchip kernel: this KVM cannot create an in-kernel irqchip "
 				"(KVM_CAP_IRQCHIP); use --kvm-irqchip user");
@@ -380,10 +421,10 @@ static int kvm_apply_levers(struct vcpu *vcpu)
 			.cap = KVM_CAP_X86_DISABLE_EXITS,
 			.args[0] = vm->kvm.disable_exits,
 		};
-		u32 have = (u32)kvm_check_cap(k, KVM_CAP_X86_DISABLE_EXITS);
+		u32 have = (u32)kvm_check_cap(kv, KVM_CAP_X86_DISABLE_EXITS);
 
 		if ((have & vm->kvm.disable_exits) != vm->kvm.disable_exits ||
-		    ioctl(k->vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
+		    ioctl(kv->vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
 			vm_request_stop(vm, EXIT_STATUS_STOPPED,
 					"--kvm-disable-exits: this KVM can disable only %#x of %#x "
 					"(KVM_CAP_X86_DISABLE_EXITS); drop the option",
@@ -395,13 +436,13 @@ static int kvm_apply_levers(struct vcpu *vcpu)
 		struct kvm_ioeventfd io = {
 			.addr = KVM_DOORBELL_PORT,
 			.flags = KVM_IOEVENTFD_FLAG_PIO,
-			.len = kvm_check_cap(k, KVM_CAP_IOEVENTFD_ANY_LENGTH) ? 0 : 1,
+			.len = kvm_check_cap(kv, KVM_CAP_IOEVENTFD_ANY_LENGTH) ? 0 : 1,
 		};
 
-		k->doorbell_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		io.fd = k->doorbell_fd;
-		if (!kvm_check_cap(k, KVM_CAP_IOEVENTFD) || k->doorbell_fd < 0 ||
-		    ioctl(k->vm_fd, KVM_IOEVENTFD, &io) < 0) {
+		kv->doorbell_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		io.fd = kv->doorbell_fd;
+		if (!kvm_check_cap(kv, KVM_CAP_IOEVENTFD) || kv->doorbell_fd < 0 ||
+		    ioctl(kv->vm_fd, KVM_IOEVENTFD, &io) < 0) {
 			vm_request_stop(vm, EXIT_STATUS_STOPPED,
 					"--kvm-ioeventfd: this KVM cannot register the doorbell at "
 					"port %#x (KVM_CAP_IOEVENTFD): %s; drop the option",
@@ -409,12 +450,51 @@ static int kvm_apply_levers(struct vcpu *vcpu)
 			return -EOPNOTSUPP;
 		}
 	}
-	return 0;
+	err = kvm_set_msr_policy(kv);
+	if (err)
+		vm_request_stop(vm, EXIT_STATUS_STOPPED,
+				"--accel kvm: cannot set the MSR filter (KVM_X86_SET_MSR_FILTER): %s",
+				strerror(-err));
+	return err;
+}
+
+/* The VM's KVM (backend_ops.vm_init): /dev/kvm, KVM_CREATE_VM and the set-up above. */
+static int kvm_vm_init(struct vm *vm)
+{
+	struct kvm_vm *kv = calloc(1, sizeof(*kv));
+	char msg[256];
+
+	if (!kv)
+		return -ENOMEM;
+	kv->kvm_fd = kv->vm_fd = kv->doorbell_fd = -1;
+	pthread_mutex_init(&kv->lock, NULL);
+	vm->backend_vm = kv;
+	kv->kvm_fd = kvm_open(msg, sizeof(msg)); /* main.c probed it: its line is said */
+	if (kv->kvm_fd < 0)
+		return kv->kvm_fd;
+	kv->vm_fd = ioctl(kv->kvm_fd, KVM_CREATE_VM, 0);
+	if (kv->vm_fd < 0)
+		return -errno;
+	return kvm_vm_setup(vm);
+}
+
+static void kvm_vm_destroy(struct vm *vm)
+{
+	struct kvm_vm *kv = vm->backend_vm;
+
+	if (kv->doorbell_fd >= 0)
+		close(kv->doorbell_fd);
+	if (kv->vm_fd >= 0)
+		close(kv->vm_fd);
+	if (kv->kvm_fd >= 0)
+		close(kv->kvm_fd);
+	pthread_mutex_destroy(&kv->lock);
+	free(kv);
 }
 
 /*
- * Create the vCPU with the levers applied, lazily on the first vCPU operation: main.c sets the
- * levers in vm->kvm after vm_create() and before the boot plan is loaded.
+ * Create the KVM vCPU, lazily on the vCPU's first operation (its id is vcpu->id: KVM's BSP is
+ * vCPU 0, KVM_SET_BOOT_CPU_ID's default).
  */
 static int kvm_realize(struct vcpu *vcpu)
 {
@@ -425,15 +505,10 @@ static int kvm_realize(struct vcpu *vcpu)
 	if (k->realized)
 		return 0;
 	k->realized = true;
-	/* What the Intel KVM needs for real mode without unrestricted guest (as QEMU sets it). */
-	ioctl(k->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000ul);
-	err = kvm_apply_levers(vcpu);
-	if (err)
-		return err;
-	k->vcpu_fd = ioctl(k->vm_fd, KVM_CREATE_VCPU, 0);
+	k->vcpu_fd = ioctl(k->kv->vm_fd, KVM_CREATE_VCPU, (unsigned long)vcpu->id);
 	if (k->vcpu_fd < 0)
 		return -errno;
-	size = ioctl(k->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	size = ioctl(k->kv->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (size < (int)sizeof(struct kvm_run))
 		return size < 0 ? -errno : -EINVAL;
 	k->run_size = (size_t)size;
@@ -442,9 +517,7 @@ static int kvm_realize(struct vcpu *vcpu)
 		k->run = NULL;
 		return -errno;
 	}
-	err = kvm_set_cpuid(k);
-	if (!err)
-		err = kvm_set_msr_policy(k);
+	err = kvm_set_cpuid(vcpu);
 	if (!err)
 		err = kvm_sync_slots(vcpu);
 	if (err)
@@ -474,29 +547,19 @@ static bool kvm_ready(struct vcpu *vcpu)
 	return !err;
 }
 
+/* A vCPU of the VM's KVM VM (kvm_vm_init ran first); KVM_CREATE_VCPU waits for kvm_realize. */
 static int kvm_vcpu_create(struct vcpu *vcpu)
 {
-	struct kvm_vcpu *k;
-	char msg[256];
+	struct kvm_vcpu *k = calloc(1, sizeof(*k));
 
-	/* Each kvm vCPU still opens its own KVM VM (kvm_realize): a second vCPU needs the VM fd to
-	   move to backend_ops.vm_init first. Refused rather than run as two machines. */
-	if (vcpu->id) {
-		fprintf(stderr, "tollbooth: --accel kvm runs one vCPU for now; use --accel soft\n");
-		return -ENOTSUP;
-	}
-	k = calloc(1, sizeof(*k));
 	if (!k)
 		return -ENOMEM;
-	k->vm_fd = k->vcpu_fd = k->stats_fd = k->doorbell_fd = -1;
+	k->kv = vcpu->vm->backend_vm;
+	k->vcpu_fd = k->stats_fd = -1;
 	pthread_mutex_init(&k->lock, NULL);
 	pthread_cond_init(&k->cond, NULL);
 	vcpu->backend = k;
-	k->kvm_fd = kvm_open(msg, sizeof(msg));
-	if (k->kvm_fd < 0)
-		return k->kvm_fd;
-	k->vm_fd = ioctl(k->kvm_fd, KVM_CREATE_VM, 0);
-	return k->vm_fd < 0 ? -errno : 0;
+	return 0;
 }
 
 static void kvm_destroy(struct vcpu *vcpu)
@@ -516,16 +579,10 @@ static void kvm_destroy(struct vcpu *vcpu)
 	}
 	if (k->run)
 		munmap(k->run, k->run_size);
-	if (k->doorbell_fd >= 0)
-		close(k->doorbell_fd);
 	if (k->stats_fd >= 0)
 		close(k->stats_fd);
 	if (k->vcpu_fd >= 0)
 		close(k->vcpu_fd);
-	if (k->vm_fd >= 0)
-		close(k->vm_fd);
-	if (k->kvm_fd >= 0)
-		close(k->kvm_fd);
 	pthread_mutex_destroy(&k->lock);
 	pthread_cond_destroy(&k->cond);
 	free(k);
@@ -693,6 +750,235 @@ static void kvm_inject_exception(struct vcpu *vcpu, u8 vector, bool has_error, u
 fail:
 	vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
 			"--accel kvm: cannot inject exception %u: %s", vector, strerror(errno));
+}
+
+/* ---- the whole architectural state (arch/x86.h struct x86_state) ---- */
+
+#define KVM_STATE_MSR(m) m,
+static const u32 kvm_state_msrs[X86_STATE_NR_MSRS] = { X86_STATE_MSRS(KVM_STATE_MSR) };
+#undef KVM_STATE_MSR
+
+/* One vCPU ioctl of get_state/set_state: 0, or -errno after the run is stopped with its name. */
+static int kvm_state_ioctl(struct vcpu *vcpu, unsigned long req, void *arg, const char *name)
+{
+	if (ioctl(kvm_vcpu_of(vcpu)->vcpu_fd, req, arg) >= 0)
+		return 0;
+	vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED, "--accel kvm: vCPU %u: %s: %s", vcpu->id,
+			name, strerror(errno));
+	return -errno;
+}
+
+static int kvm_msr_io(struct vcpu *vcpu, bool write, u32 index, u64 *value)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} m = { .h.nmsrs = 1, .e = { .index = index, .data = write ? *value : 0 } };
+	int n = ioctl(kvm_vcpu_of(vcpu)->vcpu_fd, write ? KVM_SET_MSRS : KVM_GET_MSRS, &m);
+
+	if (n != 1)
+		return n < 0 ? -errno : -EINVAL;
+	if (!write)
+		*value = m.e.data;
+	return 0;
+}
+
+/*
+ * KVM spreads the state over KVM_GET_REGS/SREGS (the caches), KVM_GET_XSAVE (the standard-format
+ * XSAVE area: its first 832 bytes are struct x86_fpu's layout, SDM vol. 1 13.4), KVM_GET_XCRS,
+ * KVM_GET_DEBUGREGS, KVM_GET_MSRS (one MSR at a time: a multi-MSR read stops at the first KVM
+ * refuses) and KVM_GET_VCPU_EVENTS (Documentation/virt/kvm/api.rst 4.x). The event KVM will
+ * inject next becomes the VM-entry interruption information (SDM vol. 3C 25.8.3); the STI and
+ * MOV SS shadows and NMI blocking the interruptibility state (25.4.2). The activity state is
+ * the VMM's (vcpu->mp_state): without an in-kernel irqchip KVM keeps none (KVM_GET_MP_STATE
+ * needs one). KVM has no pending-debug-exceptions field: 0.
+ */
+static void kvm_get_state(struct vcpu *vcpu, struct x86_state *st)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+	struct kvm_xsave *xs;
+	struct kvm_xcrs xcrs;
+	struct kvm_debugregs dr;
+	struct kvm_vcpu_events ev;
+	u32 info = 0;
+
+	memset(st, 0, sizeof(*st));
+	kvm_get_regs(vcpu, &st->regs);
+	kvm_get_sregs(vcpu, &st->sregs);
+	if (!kvm_ready(vcpu))
+		return;
+	xs = calloc(1, sizeof(*xs));
+	if (!xs) {
+		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED, "out of memory for the XSAVE area");
+		return;
+	}
+	if (!kvm_state_ioctl(vcpu, KVM_GET_XSAVE, xs, "KVM_GET_XSAVE"))
+		memcpy(&st->fpu, xs->region, sizeof(st->fpu));
+	free(xs);
+	if (!kvm_state_ioctl(vcpu, KVM_GET_XCRS, &xcrs, "KVM_GET_XCRS"))
+		for (u32 i = 0; i < xcrs.nr_xcrs && i < KVM_MAX_XCRS; i++)
+			if (xcrs.xcrs[i].xcr == 0)
+				st->xcr0 = xcrs.xcrs[i].value;
+	if (!kvm_state_ioctl(vcpu, KVM_GET_DEBUGREGS, &dr, "KVM_GET_DEBUGREGS")) {
+		memcpy(st->dr, dr.db, sizeof(dr.db));
+		st->dr[6] = dr.dr6;
+		st->dr[7] = dr.dr7;
+	}
+	for (unsigned i = 0; i < X86_STATE_NR_MSRS; i++)
+		if (kvm_msr_io(vcpu, false, kvm_state_msrs[i], &st->msrs[i]))
+			st->msrs[i] = 0; /* one this KVM does not have (TSC_AUX without RDTSCP) */
+		else if (kvm_state_msrs[i] == MSR_IA32_TSC)
+			k->tsc_got = st->msrs[i];
+	if (kvm_state_ioctl(vcpu, KVM_GET_VCPU_EVENTS, &ev, "KVM_GET_VCPU_EVENTS"))
+		return;
+	if (ev.exception.injected || ev.exception.pending) {
+		info = INTR_INFO_VALID | ev.exception.nr | INTR_TYPE_HARD_EXCEPTION << 8 |
+		       (ev.exception.has_error_code ? INTR_INFO_DELIVER_CODE : 0);
+		st->events.inject_error = ev.exception.error_code;
+	} else if (ev.nmi.injected) {
+		info = INTR_INFO_VALID | X86_NMI | INTR_TYPE_NMI << 8;
+	} else if (ev.interrupt.injected) {
+		info = INTR_INFO_VALID | ev.interrupt.nr |
+		       (ev.interrupt.soft ? INTR_TYPE_SOFT_INTR : INTR_TYPE_EXT_INTR) << 8;
+	}
+	st->events.inject_info = info;
+	st->events.interruptibility =
+		(ev.interrupt.shadow & KVM_X86_SHADOW_INT_STI ? GUEST_INTR_STATE_STI : 0) |
+		(ev.interrupt.shadow & KVM_X86_SHADOW_INT_MOV_SS ? GUEST_INTR_STATE_MOV_SS : 0) |
+		(ev.nmi.masked ? GUEST_INTR_STATE_NMI : 0);
+	st->events.activity = vcpu->mp_state == VCPU_HALTED	    ? GUEST_ACTIVITY_HLT
+			      : vcpu->mp_state == VCPU_WAIT_FOR_SIPI ? GUEST_ACTIVITY_WAIT_SIPI
+								     : GUEST_ACTIVITY_ACTIVE;
+}
+
+/*
+ * The reverse, in the order KVM checks: XCR0 before the XSAVE area it bounds, the rest after.
+ * The XSAVE area keeps whatever KVM holds beyond struct x86_fpu (components above AVX, which
+ * the CPUID policy does not offer) and is given in the standard format (XCOMP_BV 0). IA32_TSC
+ * is left alone when it is what get_state read (the counter ran on meanwhile: an AP's INIT
+ * must not set its TSC back). The activity state is the VMM's to keep (vcpu->mp_state), as
+ * above. A pending debug exception cannot be given to KVM: -EOPNOTSUPP, nothing lost silently.
+ */
+static int kvm_set_state(struct vcpu *vcpu, const struct x86_state *st)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+	struct kvm_xcrs xcrs = { .nr_xcrs = 1, .xcrs[0] = { .xcr = 0, .value = st->xcr0 } };
+	struct kvm_debugregs dr = { .dr6 = st->dr[6], .dr7 = st->dr[7] };
+	struct kvm_vcpu_events ev;
+	struct kvm_xsave *xs;
+	u32 info = st->events.inject_info;
+	int err;
+
+	if (!kvm_ready(vcpu))
+		return -EIO;
+	if (st->events.pending_dbg)
+		return -EOPNOTSUPP;
+	/* An exit whose completion KVM still owes (an IN's data, the RIP past an RDMSR) finishes
+	   first, in a KVM_RUN that runs no guest instruction (immediate_exit: API 5 "KVM_RUN",
+	   "complete pending operations without allowing any further instructions"); else KVM
+	   would complete it on the new state, moving its RIP. */
+	if (k->pending != KVM_PENDING_NONE) {
+		if (k->pending == KVM_PENDING_MSR)
+			k->run->msr.error = 0;
+		k->pending = KVM_PENDING_NONE;
+		k->msr_completed = k->msr_fault = false;
+		k->regs_valid = k->regs_dirty = k->sregs_valid = k->sregs_dirty = false;
+		__atomic_store_n(&k->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		err = kvm_run_once(k);
+		__atomic_store_n(&k->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+		if (err && err != EINTR) {
+			vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+					"--accel kvm: vCPU %u: completing an exit before INIT: %s",
+					vcpu->id, strerror(err));
+			return -err;
+		}
+	}
+	kvm_set_sregs(vcpu, &st->sregs);
+	kvm_set_regs(vcpu, &st->regs);
+	err = kvm_flush_regs(k);
+	if (err) {
+		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
+				"--accel kvm: vCPU %u: KVM_SET_REGS/SREGS: %s", vcpu->id,
+				strerror(-err));
+		return err;
+	}
+	err = kvm_state_ioctl(vcpu, KVM_SET_XCRS, &xcrs, "KVM_SET_XCRS");
+	if (err)
+		return err;
+	xs = calloc(1, sizeof(*xs));
+	if (!xs)
+		return -ENOMEM;
+	err = kvm_state_ioctl(vcpu, KVM_GET_XSAVE, xs, "KVM_GET_XSAVE");
+	if (!err) {
+		memcpy(xs->region, &st->fpu, sizeof(st->fpu));
+		((struct x86_fpu *)(void *)xs->region)->xcomp_bv = 0;
+		err = kvm_state_ioctl(vcpu, KVM_SET_XSAVE, xs, "KVM_SET_XSAVE");
+	}
+	free(xs);
+	if (err)
+		return err;
+	memcpy(dr.db, st->dr, sizeof(dr.db));
+	err = kvm_state_ioctl(vcpu, KVM_SET_DEBUGREGS, &dr, "KVM_SET_DEBUGREGS");
+	if (err)
+		return err;
+	for (unsigned i = 0; i < X86_STATE_NR_MSRS; i++) {
+		u64 v = st->msrs[i];
+
+		if (kvm_state_msrs[i] == MSR_IA32_TSC && v == k->tsc_got)
+			continue;
+		/* An MSR KVM refuses to read (kvm_get_state left 0) is not written back. */
+		if (kvm_msr_io(vcpu, true, kvm_state_msrs[i], &v) && st->msrs[i])
+			return -EINVAL;
+	}
+	err = kvm_state_ioctl(vcpu, KVM_GET_VCPU_EVENTS, &ev, "KVM_GET_VCPU_EVENTS");
+	if (err)
+		return err;
+	memset(&ev.exception, 0, sizeof(ev.exception));
+	memset(&ev.interrupt, 0, sizeof(ev.interrupt));
+	ev.nmi.injected = ev.nmi.pending = 0;
+	if (info & INTR_INFO_VALID) {
+		switch (INTR_INFO_TYPE(info)) {
+		case INTR_TYPE_NMI:
+			ev.nmi.injected = 1;
+			break;
+		case INTR_TYPE_EXT_INTR:
+		case INTR_TYPE_SOFT_INTR:
+			ev.interrupt.injected = 1;
+			ev.interrupt.nr = (u8)INTR_INFO_VECTOR(info);
+			ev.interrupt.soft = INTR_INFO_TYPE(info) == INTR_TYPE_SOFT_INTR;
+			break;
+		default: /* hardware, software and privileged software exceptions */
+			ev.exception.injected = 1;
+			ev.exception.nr = (u8)INTR_INFO_VECTOR(info);
+			ev.exception.has_error_code = !!(info & INTR_INFO_DELIVER_CODE);
+			ev.exception.error_code = st->events.inject_error;
+			break;
+		}
+	}
+	ev.interrupt.shadow =
+		(st->events.interruptibility & GUEST_INTR_STATE_STI ? KVM_X86_SHADOW_INT_STI : 0) |
+		(st->events.interruptibility & GUEST_INTR_STATE_MOV_SS ? KVM_X86_SHADOW_INT_MOV_SS
+									: 0);
+	ev.nmi.masked = !!(st->events.interruptibility & GUEST_INTR_STATE_NMI);
+	ev.flags = KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_NMI_PENDING;
+	return kvm_state_ioctl(vcpu, KVM_SET_VCPU_EVENTS, &ev, "KVM_SET_VCPU_EVENTS");
+}
+
+/*
+ * NMIs from the VMM's LAPIC (an NMI IPI, LINT1): KVM_NMI queues one, and KVM delivers it when the
+ * guest does not block NMIs (its own NMI window, API 4.62), so the VMM may always hand it over.
+ * With KVM's in-kernel irqchip the LAPIC is KVM's, and so are its NMIs.
+ */
+static bool kvm_nmi_allowed(struct vcpu *vcpu)
+{
+	return !vcpu->vm->kvm.irqchip && kvm_ready(vcpu);
+}
+
+static void kvm_inject_nmi(struct vcpu *vcpu)
+{
+	if (ioctl(kvm_vcpu_of(vcpu)->vcpu_fd, KVM_NMI) < 0)
+		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED, "--accel kvm: vCPU %u: KVM_NMI: %s",
+				vcpu->id, strerror(errno));
 }
 
 /* Guest-linear reads: KVM_TRANSLATE page by page, then guest RAM. */
@@ -1053,8 +1339,14 @@ static enum backend_run_result kvm_run_vcpu(struct vcpu *vcpu, struct vm_exit *e
 			err = kvm_flush_regs(k);
 		if (!err)
 			err = kvm_run_once(k);
-		if (err == EINTR || err == EAGAIN)
+		if (err == EINTR || err == EAGAIN) {
+			/* immediate_exit is the kick's flag (kvm_kick): taken back before the next
+			   entry, and the kick becomes an exit, so the VMM sees what the kicker queued
+			   (an IPI, a stop). Another signal: enter again. */
+			if (__atomic_exchange_n(&k->run->immediate_exit, 0, __ATOMIC_SEQ_CST))
+				goto kicked;
 			continue;
+		}
 		if (err) {
 			vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED, "KVM_RUN failed: %s",
 					strerror(err < 0 ? -err : err));
@@ -1090,7 +1382,7 @@ static void kvm_kick(struct vcpu *vcpu)
 
 	if (!k || !k->run)
 		return;
-	k->run->immediate_exit = 1;
+	__atomic_store_n(&k->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	if (k->thread_started)
 		pthread_kill(k->thread, KVM_KICK_SIGNAL);
 }
@@ -1132,9 +1424,15 @@ static void kvm_set_event_window(struct vcpu *vcpu, enum backend_window window, 
 
 const struct backend_ops backend_kvm = {
 	.name = "kvm",
+	.vm_init = kvm_vm_init,
+	.vm_destroy = kvm_vm_destroy,
 	.vcpu_create = kvm_vcpu_create,
 	.run = kvm_run_vcpu,
 	.dirty_log = kvm_dirty_log,
+	.get_state = kvm_get_state,
+	.set_state = kvm_set_state,
+	.inject_nmi = kvm_inject_nmi,
+	.nmi_allowed = kvm_nmi_allowed,
 	.get_regs = kvm_get_regs,
 	.set_regs = kvm_set_regs,
 	.get_sregs = kvm_get_sregs,

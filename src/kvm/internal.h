@@ -17,13 +17,28 @@ enum kvm_pending {
 
 enum kvm_thread_state { KVM_THREAD_IDLE, KVM_THREAD_RUN, KVM_THREAD_DONE, KVM_THREAD_QUIT };
 
-struct kvm_vcpu {
-	int kvm_fd, vm_fd, vcpu_fd, stats_fd, doorbell_fd;
-	struct kvm_run *run;
-	size_t run_size;
-	bool realized;	   /* the vCPU and the lever setup exist (kvm_realize) */
+/*
+ * The KVM VM that all of one VM's vCPUs share (backend_ops.vm_init, as kvmtool's struct kvm and
+ * QEMU's KVMState): /dev/kvm, one KVM_CREATE_VM, the levers and memory slots. vCPU threads enter
+ * KVM_RUN without the BQL, so what they change here (the set-up at the first vCPU's realize, the
+ * slots before each run) goes under `lock`.
+ */
+struct kvm_vm {
+	int kvm_fd, vm_fd, doorbell_fd;
+	pthread_mutex_t lock;
+	bool set_up;	   /* kvm_vm_setup ran (once, at the first vCPU's realize) */
+	int setup_err;	   /* and what it returned: every later vCPU fails the same way */
 	unsigned nr_slots; /* vm->regions already given to KVM */
 	bool log_dirty;	   /* slots carry KVM_MEM_LOG_DIRTY_PAGES (kvm_dirty_log) */
+};
+
+struct kvm_vcpu {
+	struct kvm_vm *kv; /* the VM's (vm->backend_vm) */
+	int vcpu_fd, stats_fd;
+	struct kvm_run *run;
+	size_t run_size;
+	bool realized;	   /* the vCPU exists in KVM (kvm_realize) */
+	u64 tsc_got;	   /* IA32_TSC as get_state last read it (set_state leaves it then) */
 	/* Register caches, valid until the next KVM_RUN; dirty ones are written before it. */
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;

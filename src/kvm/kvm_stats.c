@@ -71,8 +71,8 @@ void kvm_print_kernel_stats(struct vcpu *vcpu, FILE *f)
 	}
 doorbell:
 	free(descs);
-	if (k->doorbell_fd >= 0) {
-		if (read(k->doorbell_fd, &doorbell, sizeof(doorbell)) != sizeof(doorbell))
+	if (k->kv->doorbell_fd >= 0) {
+		if (read(k->kv->doorbell_fd, &doorbell, sizeof(doorbell)) != sizeof(doorbell))
 			doorbell = 0;
 		fprintf(f, "%24s %12" PRIu64 "   (port %#x, --kvm-ioeventfd)\n", "doorbell",
 			doorbell, KVM_DOORBELL_PORT);
