@@ -202,7 +202,7 @@ extern char l2_cpuid[], l2_cpuid_after[], l2_io[], l2_io_open[], l2_msr[], l2_wr
 	l2_cr3[], l2_cr4_vmxe[], l2_hlt[], l2_ud[], l2_pf[], l2_vmxon[], l2_spin[], l2_rdtsc[],
 	l2_invlpg[], l2_rdpmc[], l2_movdr[], l2_pause[], l2_mwait[], l2_sgdt[], l2_wbinvd[],
 	l2_rdrand[], l2_xsetbv[], l2_invd[], l2_mtf[], l2_cpuid_loop[], l2_ept_write[],
-	l2_ept_read[], l2_cr8[], l2_clts[], l2_lmsw[], l2_star[],
+	l2_ept_read[], l2_cr8[], l2_clts[], l2_lmsw[], l2_star[], l2_spin_call[],
 	l2_rdtsc_call[], l2_self_nmi[];
 asm(".text\n"
     "l2_cpuid: mov $0x12345, %eax\n cpuid\n"
@@ -219,6 +219,7 @@ asm(".text\n"
     "l2_pf: movabs $0x12300000000, %rax\n mov (%rax), %rbx\n 9: jmp 9b\n"
     "l2_vmxon: vmxon (%rsp)\n 9: jmp 9b\n"
     "l2_spin: 9: jmp 9b\n"
+    "l2_spin_call: 1: dec %r12\n jnz 1b\n vmcall\n 9: jmp 9b\n"
     "l2_rdtsc: rdtsc\n 9: jmp 9b\n"
     "l2_invlpg: invlpg (%rsp)\n 9: jmp 9b\n"
     "l2_rdpmc: xor %ecx, %ecx\n rdpmc\n 9: jmp 9b\n"
@@ -664,6 +665,30 @@ static void test_extint(void)
 		check_eq(vmread(VM_EXIT_INTR_INFO), 0, "no vector in the exit");
 	asm volatile("sti; nop; nop; cli");
 	check(timer_hits == 1, "L1 takes vector 0x41 once it enables interrupts");
+	/* TSC-deadline mode while L2's TSC lags far behind (vmcs12's TSC offset, as a nested KVM
+	   gives a new VM): the deadline is L1's, reached when L1's TSC reaches it (SDM 11.5.4.1),
+	   whatever TSC L2 reads. L2 spins a while, then VMCALLs: the timer's exit must come first. */
+	if (cpuid(1, 0).c & BIT(24)) {
+		vmwrite(VM_EXIT_CONTROLS, vmread(VM_EXIT_CONTROLS) | EXIT_ACK_INTR);
+		/* L1's TSC 2^40 ahead (minutes of cycles): L2's spin ends long before a deadline
+		   misread against L2's TSC would be reached. */
+		wrmsr(0x10, rdtsc() + (1ull << 40)); /* IA32_TSC */
+		set_proc(BIT(3), 0); /* use TSC offsetting */
+		vmwrite(TSC_OFFSET, 1000 - rdtsc());
+		apic_write(APIC_LVT_TIMER, 0x41 | 2 << 17);
+		wrmsr(0x6e0, rdtsc() + 100000); /* IA32_TSC_DEADLINE */
+		l2_at(l2_spin_call);
+		l2_regs.r12 = 1ull << 26;
+		if (check(run_l2(1) == 0, "L2 entered") &&
+		    check_eq(vmread(VM_EXIT_REASON), 1, "L1's TSC deadline while L2's TSC lags: exit 1"))
+			check_eq(vmread(VM_EXIT_INTR_INFO), 0x80000041, "vector 0x41, acknowledged");
+		apic_write(APIC_EOI, 0);
+		vmwrite(TSC_OFFSET, 0);
+		set_proc(0, BIT(3));
+		vmwrite(VM_EXIT_CONTROLS, vmread(VM_EXIT_CONTROLS) & ~EXIT_ACK_INTR);
+	} else {
+		check(false, "CPUID offers the TSC-deadline timer");
+	}
 	apic_write(APIC_LVT_TIMER, BIT(16));
 	vmwrite(PIN_BASED_VM_EXEC_CONTROL, adjust(MSR_VMX_TRUE_PIN, 0));
 }

@@ -818,11 +818,9 @@ static int soft_set_msr(struct vcpu *vcpu, u32 index, u64 value)
 	return 0;
 }
 
-/* The guest's TSC as RDTSC would read it (SDM 26.6.5): the CPU's TSC scaled, then offset. */
-static u64 soft_guest_tsc(struct vcpu *vcpu)
+/* The TSC through the TSC controls of VMCS v (SDM 26.6.5: scaled, then offset). */
+static u64 vmcs_tsc(const struct soft_vcpu *s, const struct vmcs *v)
 {
-	struct soft_vcpu *s = soft(vcpu);
-	const struct vmcs *v = &s->vmcs;
 	u64 tsc = cpu_tsc(s->cpu);
 
 	if (!(v->cpu_based_vm_exec_control & PROC_TSC_OFFSETTING))
@@ -831,6 +829,28 @@ static u64 soft_guest_tsc(struct vcpu *vcpu)
 	    (v->secondary_vm_exec_control & PROC2_TSC_SCALING))
 		tsc = (u64)(((unsigned __int128)tsc * v->tsc_multiplier) >> 48);
 	return tsc + v->tsc_offset;
+}
+
+/*
+ * L1's TSC, through vmcs01 while L2 runs: the LAPIC's TSC-deadline timer and kvmclock are
+ * L1's. Through the current VMCS (vmcs02, with vmcs12's offset) a timer that fired while L2 ran
+ * compared L1's deadline with L2's TSC, found it not reached and re-armed it as far ahead as
+ * L2's TSC lags: a nested KVM's Linux lost its tick for tens of seconds (soft lockups).
+ */
+static u64 soft_guest_tsc(struct vcpu *vcpu)
+{
+	struct soft_vcpu *s = soft(vcpu);
+	const struct vmcs *v01 = nested_vmcs01(vcpu);
+
+	return vmcs_tsc(s, v01 ? v01 : &s->vmcs);
+}
+
+/* The TSC the exiting instruction saw: the current VMCS's (L2's while L2 runs). */
+static u64 soft_exit_tsc(struct vcpu *vcpu)
+{
+	struct soft_vcpu *s = soft(vcpu);
+
+	return vmcs_tsc(s, &s->vmcs);
 }
 
 /* INVVPID semantics for the VMCS's VPID (SDM vol. 3C 30.3): type 0 one address, 1 all. */
@@ -1176,6 +1196,7 @@ const struct backend_ops backend_soft = {
 	.get_msr = soft_get_msr,
 	.set_msr = soft_set_msr,
 	.guest_tsc = soft_guest_tsc,
+	.exit_tsc = soft_exit_tsc,
 	.flush_tlb = soft_flush_tlb,
 	.pass_debug_regs = soft_pass_debug_regs,
 	.retired = soft_retired,

@@ -1145,6 +1145,13 @@ void nested_l1_cr_masks(struct vcpu *vcpu, u64 *cr0_mask, u64 *cr4_mask)
 	*cr4_mask = nested(vcpu)->vmcs12.cr4_guest_host_mask;
 }
 
+const struct vmcs *nested_vmcs01(struct vcpu *vcpu)
+{
+	struct nested_vmx *n = nested(vcpu);
+
+	return n && n->guest_mode ? &n->vmcs01 : NULL;
+}
+
 u32 nested_l1_proc(struct vcpu *vcpu)
 {
 	return (u32)nested(vcpu)->vmcs12.cpu_based_vm_exec_control;

@@ -136,9 +136,14 @@ struct backend_ops {
 	   follows. NULL: no MSR beyond the VMM's (vmm/msr.c) exists. */
 	int (*get_msr)(struct vcpu *vcpu, u32 index, u64 *value);
 	int (*set_msr)(struct vcpu *vcpu, u32 index, u64 value);
-	/* The guest's TSC as RDTSC would read it (SDM 26.6.5: scaled, then offset); NULL: the
-	   host's TSC. */
+	/*
+	 * The guest's TSC as RDTSC would read it (SDM 26.6.5: scaled, then offset); NULL: the
+	 * host's TSC. "The guest" is the VMM's own (L1), also while a guest hypervisor's L2 runs:
+	 * the VMM's LAPIC timers and kvmclock are L1's. exit_tsc is the TSC as the instruction
+	 * that exited saw it (L2's, with vmcs12's offset, when L2 exited); NULL: guest_tsc.
+	 */
 	u64 (*guest_tsc)(struct vcpu *vcpu);
+	u64 (*exit_tsc)(struct vcpu *vcpu);
 	/* Invalidate the vCPU's TLB entries for its VPID (INVLPG: one linear address; all: every
 	   address, INVPCID as a full flush). */
 	void (*flush_tlb)(struct vcpu *vcpu, bool all, u64 gva);

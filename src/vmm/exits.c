@@ -522,14 +522,15 @@ static int handle_rdpmc(struct vcpu *vcpu, struct vm_exit *exit)
 
 static int handle_rdtsc(struct vcpu *vcpu, struct vm_exit *exit)
 {
+	const struct backend_ops *b = vcpu_ops(vcpu);
 	struct x86_regs r;
-	u64 tsc = vm_vcpu_guest_tsc(vcpu);
+	/* The exiting instruction's TSC: L2's when L0 answers an RDTSC L1 did not intercept. */
+	u64 tsc = b->exit_tsc ? b->exit_tsc(vcpu) : vm_vcpu_guest_tsc(vcpu);
 
 	vcpu->vm->backend->get_regs(vcpu, &r);
 	r.gpr[R_RAX] = (u32)tsc;
 	r.gpr[R_RDX] = tsc >> 32;
 	if ((exit->reason & 0xffff) == EXIT_REASON_RDTSCP) {
-		const struct backend_ops *b = vcpu_ops(vcpu);
 		u64 aux = 0;
 
 		if (b->get_msr && b->get_msr(vcpu, MSR_IA32_TSC_AUX, &aux))
