@@ -11,6 +11,7 @@ under BUILD_DIR. Prints one line per test and "linux: N passed, M failed".
 """
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -34,10 +35,11 @@ def result(name, ok, why=""):
     sys.stdout.flush()
 
 
-def boot(append, *extra, stdin=subprocess.DEVNULL):
-    cmd = [tb, "run", "--mem", "512M", "--kernel", f"{work}/vmlinuz", "--initrd",
-           f"{work}/initramfs.cpio.gz", "--append", "console=ttyS0 " + append, *extra]
-    p = subprocess.run(cmd, stdin=stdin, capture_output=True, timeout=BOOT_LIMIT)
+def boot(append, *extra, stdin=subprocess.DEVNULL, initrd="initramfs.cpio.gz", mem="512M",
+         limit=BOOT_LIMIT):
+    cmd = [tb, "run", "--mem", mem, "--kernel", f"{work}/vmlinuz", "--initrd",
+           f"{work}/{initrd}", "--append", "console=ttyS0 " + append, *extra]
+    p = subprocess.run(cmd, stdin=stdin, capture_output=True, timeout=limit)
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 
 
@@ -98,6 +100,69 @@ expect_results("shadow-paging-smp-forkexec", status, out, err, 0, "guest powered
 status, out, err = boot("quiet tb.script=kvm")
 expect_results("nested-kvm-intel", status, out, err, 0, "guest powered off (ACPI S5)",
                [r"cpu-vmx 1", r"kvmrun ok", r"kvm-warnings 0", r"script kvm exit 0"])
+
+
+def kvm_overlay():
+    """The initramfs plus a second cpio archive (the kernel unpacks both, in order) holding /tb:
+    the tollbooth under test, tests/kvm/run.sh and what it runs (run-guests.sh, guests.list,
+    the kvm-ok guests), bash, and the shared libraries of both as ldd names them. Returns the
+    file name under work, or None with the reason."""
+    root = os.path.join(work, "kvm-overlay.root")
+    shutil.rmtree(root, ignore_errors=True)
+    guests = os.environ.get("GUEST_DIR", os.path.join(build, "guests"))
+    bash = shutil.which("bash")
+    files = {tb: "tb/build/tollbooth", bash: "bin/bash",
+             "tests/kvm/run.sh": "tb/tests/kvm/run.sh",
+             "tests/run-guests.sh": "tb/tests/run-guests.sh",
+             "tests/guests.list": "tb/tests/guests.list"}
+    for line in open("tests/guests.list"):
+        words = line.split()
+        if (len(words) < 3 or words[0].startswith("#") or
+                (words[2] != "kvm-ok" and "nested-kvm-ok" not in words[3:])):
+            continue
+        images = [w[len("image=@GUESTS@/"):] for w in words[3:] if w.startswith("image=@GUESTS@/")]
+        for name in images or [f"{words[0]}.elf"]:
+            files[f"{guests}/{name}"] = f"tb/build/guests/{name}"
+    unit = os.path.join(build, "tests/unit/test_kvm")  # make unit-build
+    if os.path.exists(unit):
+        files[unit] = "tb/build/tests/unit/test_kvm"
+    for binary in (tb, bash) + ((unit,) if os.path.exists(unit) else ()):
+        ldd = subprocess.run(["ldd", binary], capture_output=True, text=True)
+        for lib in re.findall(r"(/\S+) \(0x", ldd.stdout):
+            files[lib] = lib.lstrip("/")
+    for src, dst in files.items():
+        if not os.path.exists(src):
+            return None, f"{src} missing"
+        os.makedirs(os.path.dirname(os.path.join(root, dst)), exist_ok=True)
+        shutil.copy(src, os.path.join(root, dst))  # follows symlinks: the library itself
+    name = "kvm-initramfs.cpio.gz"
+    with open(os.path.join(work, name), "wb") as f:
+        f.write(open(f"{work}/initramfs.cpio.gz", "rb").read())
+        f.flush()
+        mk = subprocess.run("find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 | gzip -1",
+                            shell=True, cwd=root, stdout=f)
+    shutil.rmtree(root, ignore_errors=True)
+    return (name, "") if mk.returncode == 0 else (None, "cpio failed")
+
+
+# 1a''. The kvm backend where the host has no /dev/kvm: tests/kvm/run.sh inside the guest of
+#       1a', on its kvm_intel (guests/linux/tests/kvmbackend.sh): the levers, and every kvm-ok
+#       guest of tests/guests.list on KVM with its serial output compared to the soft backend's
+#       (both run inside the guest). kvm vCPUs, one KVM VM fd per VM, get/set state for INIT.
+initrd, why = kvm_overlay()
+if not initrd:
+    result("kvm-backend-nested", False, why)
+else:
+    t0 = time.monotonic()
+    status, out, err = boot("quiet tb.script=kvmbackend", initrd=initrd, mem="768M", limit=900)
+    want = [r"kvm: [1-9][0-9]* passed, 0 failed", r"kvm-run-exit 0"]
+    if os.path.exists(os.path.join(build, "tests/unit/test_kvm")):
+        want.append(r"test_kvm: [1-9][0-9]* passed, 0 failed")
+    expect_results("kvm-backend-nested", status, out, err, 0, "guest powered off (ACPI S5)",
+                   want)
+    if status != 0 or "kvm-run-exit 0" not in out:
+        print("\n".join("# " + r for r in results(out) if not r.startswith("ok ")))
+    print(f"# kvm backend on nested KVM: {time.monotonic() - t0:.1f} s wall")
 
 # 1b. SMP: two vCPUs, the AP started by INIT-SIPI-SIPI into Linux's real-mode trampoline; their
 #     TSCs in step (no warp, kvm-clock kept), x2APIC and the TSC-deadline timer in use, each
