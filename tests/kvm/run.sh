@@ -58,10 +58,7 @@ expect not-kvm-regular 2 "not a character device" -- \
 if ! why=$("$bin" kvm-ok 2>&1 >/dev/null); then
 	echo "skip kvm guests: ${why#tollbooth: }"
 else
-	# KVM_LEVERS (one lever per line) narrows the list: the Linux guest that runs this script
-	# on nested VMX (tests/linux/run.py kvm-backend) leaves out the two that hang it.
-	levers=${KVM_LEVERS:-$'--kvm-ioeventfd\n--kvm-disable-exits hlt,pause\n--kvm-irqchip kernel'}
-	while IFS= read -r lever; do
+	for lever in --kvm-ioeventfd "--kvm-disable-exits hlt,pause" "--kvm-irqchip kernel"; do
 		# shellcheck disable=SC2086
 		timeout 60 "$bin" run --accel kvm $lever "$guests/hello.elf" </dev/null \
 			>/dev/null 2>"$err"
@@ -71,7 +68,7 @@ else
 		else
 			result FAIL "lever $lever" "exit status $status ($(tail -n 1 "$err"))"
 		fi
-	done <<<"$levers"
+	done
 	# Hardware as the oracle: each guest's serial output must match the soft backend's.
 	out=$(ACCEL=kvm COMPARE_BIN=$bin GUEST_DIR=$guests tests/run-guests.sh "$bin")
 	echo "$out"
