@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kvm/internal.h"
@@ -139,14 +140,29 @@ static void *kvm_vcpu_thread(void *opaque)
 	return NULL;
 }
 
-/* One KVM_RUN on the vCPU thread: 0 or the errno it failed with. */
-static int kvm_run_once(struct kvm_vcpu *k)
+/*
+ * One KVM_RUN on the vCPU thread: 0 or the errno it failed with. With `until` (CLOCK_MONOTONIC)
+ * the VM's next timer is due then: a KVM_RUN still running at that time is kicked out, as the
+ * host's timer interrupt takes a hardware vCPU out of the guest, and returns EINTR with
+ * immediate_exit set (kvm_run_vcpu makes it an external-interrupt exit, after which the run
+ * loop fires the timer). Without it a guest spinning with no exit (waiting for its LAPIC
+ * timer's interrupt) kept the one-thread loop, and its timers, waiting for ever.
+ */
+static int kvm_run_once(struct kvm_vcpu *k, const struct timespec *until)
 {
 	pthread_mutex_lock(&k->lock);
 	k->state = KVM_THREAD_RUN;
 	pthread_cond_broadcast(&k->cond);
-	while (k->state == KVM_THREAD_RUN)
-		pthread_cond_wait(&k->cond, &k->lock);
+	while (k->state == KVM_THREAD_RUN) {
+		if (!until) {
+			pthread_cond_wait(&k->cond, &k->lock);
+		} else if (pthread_cond_timedwait(&k->cond, &k->lock, until) == ETIMEDOUT &&
+			   k->state == KVM_THREAD_RUN) {
+			__atomic_store_n(&k->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+			pthread_kill(k->thread, KVM_KICK_SIGNAL);
+			until = NULL;
+		}
+	}
 	k->state = KVM_THREAD_IDLE;
 	pthread_mutex_unlock(&k->lock);
 	return k->run_errno;
@@ -551,13 +567,18 @@ static bool kvm_ready(struct vcpu *vcpu)
 static int kvm_vcpu_create(struct vcpu *vcpu)
 {
 	struct kvm_vcpu *k = calloc(1, sizeof(*k));
+	pthread_condattr_t attr;
 
 	if (!k)
 		return -ENOMEM;
 	k->kv = vcpu->vm->backend_vm;
 	k->vcpu_fd = k->stats_fd = -1;
 	pthread_mutex_init(&k->lock, NULL);
-	pthread_cond_init(&k->cond, NULL);
+	/* kvm_run_once's wait until the next timer counts CLOCK_MONOTONIC, as the VM's clock. */
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&k->cond, &attr);
+	pthread_condattr_destroy(&attr);
 	vcpu->backend = k;
 	return 0;
 }
@@ -884,7 +905,7 @@ static int kvm_set_state(struct vcpu *vcpu, const struct x86_state *st)
 		k->msr_completed = k->msr_fault = false;
 		k->regs_valid = k->regs_dirty = k->sregs_valid = k->sregs_dirty = false;
 		__atomic_store_n(&k->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		err = kvm_run_once(k);
+		err = kvm_run_once(k, NULL);
 		__atomic_store_n(&k->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 		if (err && err != EINTR) {
 			vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
@@ -1321,9 +1342,33 @@ static bool kvm_translate_exit(struct vcpu *vcpu, struct vm_exit *exit)
 }
 
 /* KVM reports a halted vCPU itself (KVM_EXIT_HLT, or it waits in the kernel): always an exit. */
+/*
+ * When the VM's next timer is due, on CLOCK_MONOTONIC, for kvm_run_once; NULL when none is armed
+ * or the I/O thread keeps the timers (--vcpu-threads: it kicks the vCPU an interrupt is for).
+ */
+static const struct timespec *kvm_next_timer(struct vcpu *vcpu, struct timespec *until)
+{
+	struct vm *vm = vcpu->vm;
+	u64 next, now, delta;
+
+	if (vm->threaded)
+		return NULL;
+	next = timer_next_deadline(&vm->timers);
+	if (next == TIMER_NEVER)
+		return NULL;
+	now = timer_now(&vm->timers);
+	delta = next > now ? next - now : 0;
+	clock_gettime(CLOCK_MONOTONIC, until);
+	delta += (u64)until->tv_nsec;
+	until->tv_sec += (time_t)(delta / 1000000000ull);
+	until->tv_nsec = (long)(delta % 1000000000ull);
+	return until;
+}
+
 static enum backend_run_result kvm_run_vcpu(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+	struct timespec until;
 	int err;
 
 	if (!kvm_ready(vcpu))
@@ -1338,7 +1383,7 @@ static enum backend_run_result kvm_run_vcpu(struct vcpu *vcpu, struct vm_exit *e
 		if (!err)
 			err = kvm_flush_regs(k);
 		if (!err)
-			err = kvm_run_once(k);
+			err = kvm_run_once(k, kvm_next_timer(vcpu, &until));
 		if (err == EINTR || err == EAGAIN) {
 			/* immediate_exit is the kick's flag (kvm_kick): taken back before the next
 			   entry, and the kick becomes an exit, so the VMM sees what the kicker queued
