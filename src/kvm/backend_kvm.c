@@ -1324,6 +1324,12 @@ static bool kvm_translate_exit(struct vcpu *vcpu, struct vm_exit *exit)
 		kvm_internal_error(vcpu, exit->rip);
 		exit->reason = EXIT_REASON_MAX; /* no SDM reason: the unexpected-exit dump */
 		return true;
+	case KVM_EXIT_SET_TPR:
+		/* The guest lowered CR8 (KVM keeps CR8 itself without an in-kernel LAPIC; the TPR
+		   came back in kvm_run->cr8, kvm_sync_tpr): an interrupt it held back may go in now,
+		   as after VT-x's TPR-below-threshold exit (SDM vol. 3C 30.1.2), trap-like. */
+		exit->reason = EXIT_REASON_TPR_BELOW_THRESHOLD;
+		return true;
 	case KVM_EXIT_IRQ_WINDOW_OPEN:
 		/* request_interrupt_window was set (kvm_set_event_window): the VMM's interrupt-window
 		   exit (SDM 26.7.5), after which the run loop injects. */
@@ -1365,6 +1371,29 @@ static const struct timespec *kvm_next_timer(struct vcpu *vcpu, struct timespec 
 	return until;
 }
 
+/*
+ * CR8 is the LAPIC's TPR[7:4] (SDM vol. 3A 11.8.6.1). Without an in-kernel LAPIC, KVM keeps CR8
+ * itself (a MOV to or from CR8 does not exit) and exchanges it in kvm_run->cr8: read at each
+ * KVM_RUN, written at each exit (API 5 "kvm_run", as QEMU's kvm_arch_pre_run/post_run). So the
+ * VMM's TPR goes in before and comes back after, and a TPR written through the APIC page
+ * reaches CR8 as well.
+ */
+static void kvm_put_tpr(struct vcpu *vcpu)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+
+	if (!vcpu->vm->kvm.irqchip && vcpu->intc.get_cr8)
+		k->run->cr8 = k->cr8_sent = vcpu->intc.get_cr8(vcpu->intc.opaque);
+}
+
+static void kvm_take_tpr(struct vcpu *vcpu)
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+
+	if (!vcpu->vm->kvm.irqchip && vcpu->intc.set_cr8 && k->run->cr8 != k->cr8_sent)
+		vcpu->intc.set_cr8(vcpu->intc.opaque, (u8)k->run->cr8);
+}
+
 static enum backend_run_result kvm_run_vcpu(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
@@ -1382,8 +1411,11 @@ static enum backend_run_result kvm_run_vcpu(struct vcpu *vcpu, struct vm_exit *e
 		err = kvm_sync_slots(vcpu);
 		if (!err)
 			err = kvm_flush_regs(k);
-		if (!err)
+		if (!err) {
+			kvm_put_tpr(vcpu);
 			err = kvm_run_once(k, kvm_next_timer(vcpu, &until));
+			kvm_take_tpr(vcpu);
+		}
 		if (err == EINTR || err == EAGAIN) {
 			/* immediate_exit is the kick's flag (kvm_kick): taken back before the next
 			   entry, and the kick becomes an exit, so the VMM sees what the kicker queued

@@ -39,6 +39,7 @@ struct kvm_vcpu {
 	size_t run_size;
 	bool realized;	   /* the vCPU exists in KVM (kvm_realize) */
 	u64 tsc_got;	   /* IA32_TSC as get_state last read it (set_state leaves it then) */
+	u64 cr8_sent;	   /* kvm_run->cr8 as the last KVM_RUN was given it (kvm_put_tpr) */
 	/* Register caches, valid until the next KVM_RUN; dirty ones are written before it. */
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
