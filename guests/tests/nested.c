@@ -203,7 +203,7 @@ extern char l2_cpuid[], l2_cpuid_after[], l2_io[], l2_io_open[], l2_msr[], l2_wr
 	l2_invlpg[], l2_rdpmc[], l2_movdr[], l2_pause[], l2_mwait[], l2_sgdt[], l2_wbinvd[],
 	l2_rdrand[], l2_xsetbv[], l2_invd[], l2_mtf[], l2_cpuid_loop[], l2_ept_write[],
 	l2_ept_read[], l2_cr8[], l2_clts[], l2_lmsw[], l2_star[], l2_spin_call[],
-	l2_rdtsc_call[], l2_self_nmi[];
+	l2_rdtsc_call[], l2_self_nmi[], l2_outs_unmapped[];
 asm(".text\n"
     "l2_cpuid: mov $0x12345, %eax\n cpuid\n"
     "l2_cpuid_after: mov %rax, %rbx\n vmcall\n 9: jmp 9b\n"
@@ -219,6 +219,7 @@ asm(".text\n"
     "l2_pf: movabs $0x12300000000, %rax\n mov (%rax), %rbx\n 9: jmp 9b\n"
     "l2_vmxon: vmxon (%rsp)\n 9: jmp 9b\n"
     "l2_spin: 9: jmp 9b\n"
+    "l2_outs_unmapped: movabs $0x12300000000, %rsi\n mov $0x80, %edx\n outsb\n 9: jmp 9b\n"
     "l2_spin_call: 1: dec %r12\n jnz 1b\n vmcall\n 9: jmp 9b\n"
     "l2_rdtsc: rdtsc\n 9: jmp 9b\n"
     "l2_invlpg: invlpg (%rsp)\n 9: jmp 9b\n"
@@ -478,6 +479,12 @@ static void test_exits(void)
 	if (expect_exit("IN, unconditional I/O exiting: exit 30", l2_io, 30))
 		check_eq(vmread(EXIT_QUALIFICATION), 0x80ull << 16 | BIT(6) | BIT(3),
 			 "qualification: port 0x80, immediate, IN, 1 byte");
+	/* The I/O exit comes before OUTS reads its operand (SDM 26.1.1: a #PF is not among the
+	   faults that take priority): from an unmapped address it is still exit 30, not a #PF. */
+	if (expect_exit("OUTSB from an unmapped address: exit 30 before the memory access",
+			l2_outs_unmapped, 30))
+		check_eq(vmread(EXIT_QUALIFICATION), 0x80ull << 16 | BIT(4),
+			 "qualification: port 0x80, DX, string, OUT, 1 byte");
 	set_proc(P_IO_BITMAPS, P_UNCOND_IO);
 	io_bitmaps[0][0x81 / 8] |= BIT(0x81 % 8);
 	io_bitmaps[0][0x83 / 8] |= BIT(0x83 % 8);

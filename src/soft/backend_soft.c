@@ -480,6 +480,11 @@ static bool soft_interruptible(struct vcpu *vcpu)
  * element into exit->io.data or checks the INS destination. When that access faults, the guest
  * gets the fault instead (CR2 set first for a #PF, 27.6.1.1) and the exit is not the VMM's
  * business: false, run again. KVM does the same in the kernel.
+ *
+ * Not for an exit of L2 that L1 takes: the hardware touches no memory for an OUTS that exits
+ * (26.1.1), and L1 emulates the access itself. Done anyway, the read went through L2's
+ * mapping from the VMM's side and an L2 REP OUTSB under Linux's KVM got a #PF(0) on its own
+ * code page instead of reaching L1 (docs/kvm.md "Tested without /dev/kvm").
  */
 static bool soft_string_io(struct vcpu *vcpu, struct vm_exit *exit)
 {
@@ -487,7 +492,8 @@ static bool soft_string_io(struct vcpu *vcpu, struct vm_exit *exit)
 	struct cpu_fault f;
 
 	if ((exit->reason & 0xffff) != EXIT_REASON_IO_INSTRUCTION ||
-	    !(exit->qual & IO_QUAL_STRING) || !cpu_io_string(s->cpu, exit, &f))
+	    !(exit->qual & IO_QUAL_STRING) || nested_exit_is_l1s(vcpu, exit) ||
+	    !cpu_io_string(s->cpu, exit, &f))
 		return true;
 	if (f.vector == X86_PF_VEC) {
 		struct x86_sregs sregs;

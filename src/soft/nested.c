@@ -1145,6 +1145,13 @@ void nested_l1_cr_masks(struct vcpu *vcpu, u64 *cr0_mask, u64 *cr4_mask)
 	*cr4_mask = nested(vcpu)->vmcs12.cr4_guest_host_mask;
 }
 
+bool nested_exit_is_l1s(struct vcpu *vcpu, const struct vm_exit *e)
+{
+	struct nested_vmx *n = nested(vcpu);
+
+	return n && n->guest_mode && nested_l1_wants(vcpu, e);
+}
+
 const struct vmcs *nested_vmcs01(struct vcpu *vcpu)
 {
 	struct nested_vmx *n = nested(vcpu);

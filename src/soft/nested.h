@@ -64,6 +64,9 @@ bool nested_exception_exit(struct vcpu *vcpu, u8 vector, bool has_error, u32 err
 void nested_l1_cr_masks(struct vcpu *vcpu, u64 *cr0_mask, u64 *cr4_mask);
 /* The window L1 itself asked vmcs12 for (BACKEND_WINDOW_*): L0 closing its own keeps it. */
 u32 nested_l1_proc(struct vcpu *vcpu);
+/* An exit of L2 that L1's controls take (reflected by nested_exit): the VMM does none of its
+   own work on it first, such as the memory side of string I/O, which is L1's to emulate. */
+bool nested_exit_is_l1s(struct vcpu *vcpu, const struct vm_exit *e);
 /* While L2 runs, the VMM's own VMCS for L1 (vmcs01, set aside); else NULL. */
 const struct vmcs *nested_vmcs01(struct vcpu *vcpu);
 
