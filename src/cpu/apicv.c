@@ -45,10 +45,9 @@ static void vput(struct cpu *c, unsigned off, u32 v)
 }
 
 /* Bit x of a 256-bit register: bit (x & 1FH) of the 32-bit field at base | ((x & E0H) >> 1)
-   (30.1.1). */
-/* Locked: with a host thread per vCPU the VMM sets IRR bits of this page from other threads
-   while the guest runs (devices/lapic.c vec_assign); a plain read-modify-write here could undo
-   one, and the interrupt would be lost. */
+   (30.1.1). Locked: with a host thread per vCPU the VMM sets IRR bits of this page from other
+   threads while the guest runs (devices/lapic.c vec_assign); a plain read-modify-write here
+   could undo one, and the interrupt would be lost. */
 static void vbit_set(struct cpu *c, unsigned base, unsigned x)
 {
 	__atomic_fetch_or(vreg(c, base | (x & 0xe0) >> 1), 1u << (x & 31), __ATOMIC_SEQ_CST);

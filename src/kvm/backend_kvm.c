@@ -295,23 +295,6 @@ static bool cpuid_leaf_indexed(u32 leaf)
 	       leaf == 0x1f;
 }
 
-/*
- * What differs from vCPU to vCPU, as the soft backend's handle_cpuid answers it (vmm/exits.c):
- * the initial APIC ID in CPUID.01H:EBX[31:24] and the x2APIC ID in EDX of leaves 0BH and 1FH
- * (SDM vol. 2A CPUID; KVM takes both from user space, as QEMU fills them), and no MONITOR/MWAIT
- * with more than one vCPU (an idle vCPU would spin in a MWAIT that does not wait).
- */
-static void kvm_cpuid_own(const struct vcpu *vcpu, u32 leaf, u32 out[4])
-{
-	if (leaf == 1) {
-		out[CPUID_EBX] = (out[CPUID_EBX] & 0x00ffffffu) | vcpu->id << 24;
-		if (vcpu->vm->nr_vcpus > 1)
-			out[CPUID_ECX] &= ~CPUID_1_ECX_MONITOR;
-	} else if (leaf == 0xb || leaf == 0x1f) {
-		out[CPUID_EDX] = vcpu->id;
-	}
-}
-
 static int kvm_set_cpuid(struct vcpu *vcpu)
 {
 	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
@@ -343,7 +326,7 @@ static int kvm_set_cpuid(struct vcpu *vcpu)
 				struct kvm_cpuid_entry2 *e = &c->entries[c->nent++];
 
 				cpuid_lookup(leaf, sub, out);
-				kvm_cpuid_own(vcpu, leaf, out);
+				cpuid_vcpu(leaf, vcpu->id, vcpu->vm->nr_vcpus, out);
 				*e = (struct kvm_cpuid_entry2){
 					.function = leaf,
 					.index = sub,

@@ -126,6 +126,15 @@ void cpuid_adjust(u32 leaf, u64 cr4, u32 out[4])
 		out[CPUID_ECX] |= F1C_OSXSAVE;
 }
 
+void cpuid_vcpu(u32 leaf, unsigned id, unsigned nr_vcpus, u32 out[4])
+{
+	if (leaf != 1)
+		return;
+	out[CPUID_EBX] = (out[CPUID_EBX] & 0x00ffffffu) | id << 24;
+	if (nr_vcpus > 1)
+		out[CPUID_ECX] &= ~CPUID_1_ECX_MONITOR;
+}
+
 void cpuid_lookup(u32 leaf, u32 subleaf, u32 out[4])
 {
 	memset(out, 0, 4 * sizeof(u32));

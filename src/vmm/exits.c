@@ -343,23 +343,20 @@ static int handle_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 	stats_note_cpuid(&vcpu->vm->stats, (u32)r.gpr[R_RAX]);
 	cpuid_lookup((u32)r.gpr[R_RAX], (u32)r.gpr[R_RCX], out);
 	/*
-	 * Leaf 1 is the vCPU's own (SDM vol. 2A CPUID): EBX[31:24] its initial APIC ID; ECX.OSXSAVE
-	 * follows CR4 (the segments and CRs are read for this leaf alone: the exit's most frequent
-	 * leaves cost no sregs); x2APIC and TSC-deadline as its LAPIC offers them. With more than
-	 * one vCPU MONITOR/MWAIT are not offered (handle_monitor_mwait: a NOP MWAIT would make an
-	 * idle vCPU spin), as KVM offers them only when MWAIT does not exit: the guest idles with
-	 * HLT and wakes its peers with IPIs.
+	 * Leaf 1 is the vCPU's own (SDM vol. 2A CPUID): its APIC ID and MONITOR as cpuid_vcpu says
+	 * for both backends; ECX.OSXSAVE follows CR4 (the segments and CRs are read for this leaf
+	 * alone: the exit's most frequent leaves cost no sregs); x2APIC and TSC-deadline as its
+	 * LAPIC offers them. Without MONITOR/MWAIT the guest idles with HLT and wakes its peers
+	 * with IPIs.
 	 */
 	if ((u32)r.gpr[R_RAX] == 1) {
 		vcpu->vm->backend->get_sregs(vcpu, &s);
 		cpuid_adjust(1, s.cr4, out);
-		out[CPUID_EBX] |= vcpu->id << 24;
+		cpuid_vcpu(1, vcpu->id, vcpu->vm->nr_vcpus, out);
 		if (vcpu->lapic.cfg.x2apic)
 			out[CPUID_ECX] |= CPUID_1_ECX_X2APIC;
 		if (board_tsc_deadline(vcpu))
 			out[CPUID_ECX] |= CPUID_1_ECX_TSC_DEADLINE;
-		if (vcpu->vm->nr_vcpus > 1)
-			out[CPUID_ECX] &= ~CPUID_1_ECX_MONITOR;
 	}
 	kvmclock_cpuid(vcpu->vm, (u32)r.gpr[R_RAX], out);
 	vmm_policy_cpuid(vcpu->vm, (u32)r.gpr[R_RAX], (u32)r.gpr[R_RCX], out);
