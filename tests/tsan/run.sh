@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Threaded vCPUs under ThreadSanitizer (docs/testing.md, "Threads"): the SMP, APICv, posted-
+# Threaded vCPUs under ThreadSanitizer (docs/security.md, "ThreadSanitizer"): the SMP, APICv, posted-
 # interrupt and parallel guests run on the TSan build of tollbooth (`make MODE=tsan`), each a
 # few times; any report fails the run. Guest memory's own races (two vCPUs' plain accesses to
 # the same guest RAM, which x86 defines) are suppressed by tests/tsan.supp, nothing else.
