@@ -295,6 +295,35 @@ static bool cpuid_leaf_indexed(u32 leaf)
 	       leaf == 0x1f;
 }
 
+static int kvm_check_cap(struct kvm_vm *kv, long cap)
+{
+	int r = ioctl(kv->vm_fd, KVM_CHECK_EXTENSION, cap);
+
+	return r > 0 ? r : 0;
+}
+
+/*
+ * The LAPIC's leaf-1 bits (SDM vol. 2A CPUID: ECX[21] x2APIC, ECX[24] TSC-deadline). With KVM's
+ * LAPIC, KVM's: x2APIC always, TSC-deadline where KVM_CAP_TSC_DEADLINE_TIMER says. With the
+ * VMM's, the bits its handle_cpuid gives the soft backend (vmm/exits.c), which the MSR filter
+ * makes true: IA32_APIC_BASE, IA32_TSC_DEADLINE and the x2APIC MSRs reach that LAPIC.
+ */
+static void kvm_cpuid_lapic(struct vcpu *vcpu, u32 out[4])
+{
+	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+
+	if (vcpu->vm->kvm.irqchip) {
+		out[CPUID_ECX] |= CPUID_1_ECX_X2APIC;
+		if (kvm_check_cap(k->kv, KVM_CAP_TSC_DEADLINE_TIMER))
+			out[CPUID_ECX] |= CPUID_1_ECX_TSC_DEADLINE;
+		return;
+	}
+	if (vcpu->lapic.cfg.x2apic)
+		out[CPUID_ECX] |= CPUID_1_ECX_X2APIC;
+	if (board_tsc_deadline(vcpu))
+		out[CPUID_ECX] |= CPUID_1_ECX_TSC_DEADLINE;
+}
+
 static int kvm_set_cpuid(struct vcpu *vcpu)
 {
 	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
@@ -327,6 +356,8 @@ static int kvm_set_cpuid(struct vcpu *vcpu)
 
 				cpuid_lookup(leaf, sub, out);
 				cpuid_vcpu(leaf, vcpu->id, vcpu->vm->nr_vcpus, out);
+				if (leaf == 1)
+					kvm_cpuid_lapic(vcpu, out);
 				*e = (struct kvm_cpuid_entry2){
 					.function = leaf,
 					.index = sub,
@@ -352,13 +383,18 @@ out:
  * MSRs KVM does not know or refuses exit too (UNKNOWN, INVAL) and the policy answers them, #GP(0)
  * included. Everything else KVM handles, as the soft CPU handles its own MSRs without an exit.
  */
-static int kvm_set_msr_policy(struct kvm_vm *kv)
+static int kvm_set_msr_policy(struct kvm_vm *kv, bool lapic_msrs)
 {
+	/* The last two are the VMM's LAPIC's when it is the guest's (--kvm-irqchip user): KVM
+	   would keep IA32_APIC_BASE itself and swallow IA32_TSC_DEADLINE without its own LAPIC.
+	   The x2APIC MSRs reach the VMM anyway (KVM_MSR_EXIT_REASON_INVAL: KVM fails them). */
 	static const u32 policy_msrs[] = {
 #define X(index, name, reset, kind, wmask) index,
 		MSR_POLICY_LIST(X)
 #undef X
+		MSR_IA32_APIC_BASE, MSR_IA32_TSCDEADLINE,
 	};
+	size_t n = ARRAY_SIZE(policy_msrs) - (lapic_msrs ? 0 : 2);
 	static u8 deny[1]; /* one MSR per range, bit clear: deny */
 	struct kvm_msr_filter filter = { .flags = KVM_MSR_FILTER_DEFAULT_ALLOW };
 	struct kvm_enable_cap cap = {
@@ -370,7 +406,7 @@ static int kvm_set_msr_policy(struct kvm_vm *kv)
 	_Static_assert(ARRAY_SIZE(policy_msrs) <= KVM_MSR_FILTER_MAX_RANGES, "one range per MSR");
 	if (ioctl(kv->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
 		return -errno;
-	for (size_t i = 0; i < ARRAY_SIZE(policy_msrs); i++)
+	for (size_t i = 0; i < n; i++)
 		filter.ranges[i] = (struct kvm_msr_filter_range){
 			.flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE,
 			.nmsrs = 1,
@@ -380,11 +416,110 @@ static int kvm_set_msr_policy(struct kvm_vm *kv)
 	return ioctl(kv->vm_fd, KVM_X86_SET_MSR_FILTER, &filter) < 0 ? -errno : 0;
 }
 
-static int kvm_check_cap(struct kvm_vm *kv, long cap)
+/*
+ * KVM's in-kernel irqchip (--kvm-irqchip kernel; KVM API 4.24 KVM_CREATE_IRQCHIP): its 8259A
+ * pair, IOAPIC and a LAPIC per vCPU are the guest's, and the board's devices drive their inputs
+ * (backend_ops.irq_line). The routing (API 4.52 KVM_SET_GSI_ROUTING) replaces KVM's default,
+ * where GSI n is PIC pin n and IOAPIC pin n at once, with one GSI per input, as the board has
+ * them: GSI 0-23 the IOAPIC's pins, 24-39 the PICs' (the board sends ISA IRQ 0 to IOAPIC pin 2
+ * itself, as the MADT's override says, and ORs a pin's sources before it drives it). MSIs get
+ * routes from GSI 40 as devices send them, each with an irqfd (API 4.75 KVM_IRQFD): the
+ * device's thread writes the eventfd and KVM delivers, with no exit and no VMM thread woken.
+ */
+static int kvm_set_routing(struct kvm_vm *kv)
 {
-	int r = ioctl(kv->vm_fd, KVM_CHECK_EXTENSION, cap);
+	return ioctl(kv->vm_fd, KVM_SET_GSI_ROUTING, kv->routing) < 0 ? -errno : 0;
+}
 
-	return r > 0 ? r : 0;
+static int kvm_irqchip_init(struct vm *vm)
+{
+	struct kvm_vm *kv = vm->backend_vm;
+	struct kvm_irq_routing *r =
+		calloc(1, sizeof(*r) + (KVM_GSI_MSI + KVM_MSI_ROUTES) * sizeof(r->entries[0]));
+
+	if (!r)
+		return -ENOMEM;
+	kv->routing = r;
+	/* The irqfds' eventfds now: the sandbox allows no eventfd2 while the guest runs. */
+	for (unsigned i = 0; i < KVM_MSI_ROUTES; i++)
+		kv->msi[i].fd = -1;
+	for (unsigned i = 0; i < KVM_MSI_ROUTES; i++) {
+		kv->msi[i].fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (kv->msi[i].fd < 0)
+			return -errno;
+	}
+	for (u32 pin = 0; pin < 24; pin++)
+		r->entries[r->nr++] = (struct kvm_irq_routing_entry){
+			.gsi = KVM_GSI_IOAPIC + pin,
+			.type = KVM_IRQ_ROUTING_IRQCHIP,
+			.u.irqchip = { .irqchip = KVM_IRQCHIP_IOAPIC, .pin = pin },
+		};
+	for (u32 pin = 0; pin < 16; pin++)
+		r->entries[r->nr++] = (struct kvm_irq_routing_entry){
+			.gsi = KVM_GSI_PIC + pin,
+			.type = KVM_IRQ_ROUTING_IRQCHIP,
+			.u.irqchip = { .irqchip = pin < 8 ? KVM_IRQCHIP_PIC_MASTER
+							  : KVM_IRQCHIP_PIC_SLAVE,
+				       .pin = pin % 8 },
+		};
+	return kvm_set_routing(kv);
+}
+
+/* backend_ops.irq_line: KVM_IRQ_LINE (API 4.25) on the input's GSI. */
+static int kvm_irq_line(struct vm *vm, enum backend_irqchip chip, unsigned pin, bool level)
+{
+	struct kvm_vm *kv = vm->backend_vm;
+	struct kvm_irq_level l = { .level = level };
+
+	if (chip == BACKEND_IRQCHIP_IOAPIC ? pin >= 24 : pin >= 16)
+		return -EINVAL;
+	l.irq = (chip == BACKEND_IRQCHIP_IOAPIC ? KVM_GSI_IOAPIC : KVM_GSI_PIC) + pin;
+	return ioctl(kv->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
+}
+
+/*
+ * backend_ops.msi: the message's irqfd, made with its route the first time it is sent. Once
+ * every route is taken, KVM_SIGNAL_MSI (API 4.71) delivers the message directly.
+ */
+static int kvm_msi(struct vm *vm, u64 address, u32 data)
+{
+	struct kvm_vm *kv = vm->backend_vm;
+	const u64 one = 1;
+	int fd = -1, err = 0;
+
+	pthread_mutex_lock(&kv->lock);
+	for (unsigned i = 0; i < kv->nr_msi && fd < 0; i++)
+		if (kv->msi[i].address == address && kv->msi[i].data == data)
+			fd = kv->msi[i].fd;
+	if (fd < 0 && kv->nr_msi < KVM_MSI_ROUTES) {
+		unsigned i = kv->nr_msi;
+		struct kvm_irqfd irqfd = { .gsi = KVM_GSI_MSI + i };
+
+		kv->routing->entries[kv->routing->nr] = (struct kvm_irq_routing_entry){
+			.gsi = KVM_GSI_MSI + i,
+			.type = KVM_IRQ_ROUTING_MSI,
+			.u.msi = { .address_lo = (u32)address, .address_hi = (u32)(address >> 32),
+				   .data = data },
+		};
+		kv->routing->nr++;
+		err = kvm_set_routing(kv);
+		irqfd.fd = kv->msi[i].fd;
+		if (!err && ioctl(kv->vm_fd, KVM_IRQFD, &irqfd) == 0) {
+			kv->msi[i].address = address;
+			kv->msi[i].data = data;
+			kv->nr_msi++;
+			fd = irqfd.fd;
+		} else {
+			kv->routing->nr--;
+			kvm_set_routing(kv);
+		}
+	}
+	pthread_mutex_unlock(&kv->lock);
+	if (fd >= 0)
+		return write(fd, &one, sizeof(one)) < 0 ? -errno : 0;
+	struct kvm_msi m = { .address_lo = (u32)address, .address_hi = (u32)(address >> 32),
+			     .data = data };
+	return ioctl(kv->vm_fd, KVM_SIGNAL_MSI, &m) < 0 ? -errno : 0;
 }
 
 /*
@@ -399,22 +534,17 @@ static int kvm_vm_setup(struct vm *vm)
 	int err;
 
 	ioctl(kv->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000ul);
-	if (vm->kvm.irqchip && vm->nr_vcpus > 1) {
-		/* KVM's own LAPIC would take INIT and SIPI (KVM_GET_MP_STATE), which the VMM keeps
-		   itself today (vmm/vm.c vm_vcpu_accept_mp_events). */
-		vm_request_stop(vm, EXIT_STATUS_STOPPED,
-				"--kvm-irqchip kernel runs one vCPU for now; use --kvm-irqchip user "
-				"with --cpus %u",
-				vm->nr_vcpus);
-		return -EOPNOTSUPP;
-	}
 	if (vm->kvm.irqchip &&
-	    (!kvm_check_cap(kv, KVM_CAP_IRQCHIP) || ioctl(kv->vm_fd, KVM_CREATE_IRQCHIP) < 0)) {
+	    (!kvm_check_cap(kv, KVM_CAP_IRQCHIP) || !kvm_check_cap(kv, KVM_CAP_IRQ_ROUTING) ||
+	     !kvm_check_cap(kv, KVM_CAP_IRQFD) || ioctl(kv->vm_fd, KVM_CREATE_IRQCHIP) < 0 ||
+	     kvm_irqchip_init(vm) < 0)) {
 		vm_request_stop(vm, EXIT_STATUS_STOPPED,
 				"--kvm-irqchip kernel: this KVM cannot create an in-kernel irqchip "
-				"(KVM_CAP_IRQCHIP); use --kvm-irqchip user");
+				"with GSI routing and irqfd (KVM_CAP_IRQCHIP, KVM_CAP_IRQ_ROUTING, "
+				"KVM_CAP_IRQFD); use --kvm-irqchip user");
 		return -EOPNOTSUPP;
 	}
+	vm->irqchip_in_backend = vm->kvm.irqchip;
 	if (vm->kvm.disable_exits) {
 		struct kvm_enable_cap cap = {
 			.cap = KVM_CAP_X86_DISABLE_EXITS,
@@ -449,7 +579,7 @@ static int kvm_vm_setup(struct vm *vm)
 			return -EOPNOTSUPP;
 		}
 	}
-	err = kvm_set_msr_policy(kv);
+	err = kvm_set_msr_policy(kv, !vm->kvm.irqchip);
 	if (err)
 		vm_request_stop(vm, EXIT_STATUS_STOPPED,
 				"--accel kvm: cannot set the MSR filter (KVM_X86_SET_MSR_FILTER): %s",
@@ -483,12 +613,55 @@ static void kvm_vm_destroy(struct vm *vm)
 
 	if (kv->doorbell_fd >= 0)
 		close(kv->doorbell_fd);
+	for (unsigned i = 0; kv->routing && i < KVM_MSI_ROUTES; i++)
+		if (kv->msi[i].fd >= 0)
+			close(kv->msi[i].fd);
+	free(kv->routing);
 	if (kv->vm_fd >= 0)
 		close(kv->vm_fd);
 	if (kv->kvm_fd >= 0)
 		close(kv->kvm_fd);
 	pthread_mutex_destroy(&kv->lock);
 	free(kv);
+}
+
+/*
+ * The guest's TSC is the host's plus KVM's offset for the vCPU (SDM vol. 3C 26.6.5; KVM sets it
+ * at KVM_CREATE_VCPU so that the guest's starts near 0, and moves it when the guest or
+ * set_state writes IA32_TSC or IA32_TSC_ADJUST). The VMM's LAPIC needs it for TSC-deadline mode
+ * (--kvm-irqchip user): the offset is read at realize, after set_state, and at every
+ * IA32_TSC_DEADLINE write, which exits to the VMM, so the deadline is armed against the TSC the
+ * guest reads. KVM_VCPU_TSC_OFFSET (API 4.126, vCPU attribute); on an older KVM, IA32_TSC
+ * read between two host TSC reads (off by half that window at most).
+ */
+static void kvm_read_tsc_offset(struct kvm_vcpu *k)
+{
+	u64 off = 0, t0, t1;
+	struct kvm_device_attr a = {
+		.group = KVM_VCPU_TSC_CTRL,
+		.attr = KVM_VCPU_TSC_OFFSET,
+		.addr = (u64)(uintptr_t)&off,
+	};
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} m = { .h.nmsrs = 1, .e.index = MSR_IA32_TSC };
+
+	if (ioctl(k->vcpu_fd, KVM_GET_DEVICE_ATTR, &a) == 0) {
+		k->tsc_offset = off;
+		return;
+	}
+	t0 = __builtin_ia32_rdtsc();
+	if (ioctl(k->vcpu_fd, KVM_GET_MSRS, &m) == 1) {
+		t1 = __builtin_ia32_rdtsc();
+		k->tsc_offset = m.e.data - (t0 + (t1 - t0) / 2);
+	}
+}
+
+/* backend_ops.guest_tsc. */
+static u64 kvm_guest_tsc(struct vcpu *vcpu)
+{
+	return __builtin_ia32_rdtsc() + kvm_vcpu_of(vcpu)->tsc_offset;
 }
 
 /*
@@ -521,6 +694,7 @@ static int kvm_realize(struct vcpu *vcpu)
 		err = kvm_sync_slots(vcpu);
 	if (err)
 		return err;
+	kvm_read_tsc_offset(k);
 	k->stats_fd = ioctl(k->vcpu_fd, KVM_GET_STATS_FD, 0); /* -1: no in-kernel table */
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(KVM_KICK_SIGNAL, &sa, NULL) < 0)
@@ -795,7 +969,7 @@ static int kvm_msr_io(struct vcpu *vcpu, bool write, u32 index, u64 *value)
  * inject next becomes the VM-entry interruption information (SDM vol. 3C 25.8.3); the STI and
  * MOV SS shadows and NMI blocking the interruptibility state (25.4.2). The activity state is
  * the VMM's (vcpu->mp_state): without an in-kernel irqchip KVM keeps none (KVM_GET_MP_STATE
- * needs one). KVM has no pending-debug-exceptions field: 0.
+ * needs one); with one, KVM's. KVM has no pending-debug-exceptions field: 0.
  */
 static void kvm_get_state(struct vcpu *vcpu, struct x86_state *st)
 {
@@ -853,6 +1027,16 @@ static void kvm_get_state(struct vcpu *vcpu, struct x86_state *st)
 	st->events.activity = vcpu->mp_state == VCPU_HALTED	    ? GUEST_ACTIVITY_HLT
 			      : vcpu->mp_state == VCPU_WAIT_FOR_SIPI ? GUEST_ACTIVITY_WAIT_SIPI
 								     : GUEST_ACTIVITY_ACTIVE;
+	/* With KVM's LAPICs, HLT, INIT and SIPI stay in KVM: its mp_state (API 4.38). */
+	struct kvm_mp_state mp;
+
+	if (vcpu->vm->kvm.irqchip && ioctl(k->vcpu_fd, KVM_GET_MP_STATE, &mp) == 0)
+		st->events.activity =
+			mp.mp_state == KVM_MP_STATE_HALTED ? GUEST_ACTIVITY_HLT
+			: mp.mp_state == KVM_MP_STATE_UNINITIALIZED ||
+					mp.mp_state == KVM_MP_STATE_INIT_RECEIVED
+				? GUEST_ACTIVITY_WAIT_SIPI
+				: GUEST_ACTIVITY_ACTIVE;
 }
 
 /*
@@ -861,7 +1045,7 @@ static void kvm_get_state(struct vcpu *vcpu, struct x86_state *st)
  * the CPUID policy does not offer) and is given in the standard format (XCOMP_BV 0). IA32_TSC
  * is left alone when it is what get_state read (the counter ran on meanwhile: an AP's INIT
  * must not set its TSC back). The activity state is the VMM's to keep (vcpu->mp_state), as
- * above. A pending debug exception cannot be given to KVM: -EOPNOTSUPP, nothing lost silently.
+ * above, or KVM's with its irqchip (KVM_SET_MP_STATE). A pending debug exception cannot be given to KVM: -EOPNOTSUPP, nothing lost silently.
  */
 static int kvm_set_state(struct vcpu *vcpu, const struct x86_state *st)
 {
@@ -933,6 +1117,19 @@ static int kvm_set_state(struct vcpu *vcpu, const struct x86_state *st)
 		/* An MSR KVM refuses to read (kvm_get_state left 0) is not written back. */
 		if (kvm_msr_io(vcpu, true, kvm_state_msrs[i], &v) && st->msrs[i])
 			return -EINVAL;
+	}
+	kvm_read_tsc_offset(k);
+	if (vcpu->vm->kvm.irqchip) {
+		struct kvm_mp_state mp = {
+			.mp_state = st->events.activity == GUEST_ACTIVITY_HLT ? KVM_MP_STATE_HALTED
+				    : st->events.activity == GUEST_ACTIVITY_WAIT_SIPI
+					? KVM_MP_STATE_INIT_RECEIVED
+					: KVM_MP_STATE_RUNNABLE,
+		};
+
+		err = kvm_state_ioctl(vcpu, KVM_SET_MP_STATE, &mp, "KVM_SET_MP_STATE");
+		if (err)
+			return err;
 	}
 	err = kvm_state_ioctl(vcpu, KVM_GET_VCPU_EVENTS, &ev, "KVM_GET_VCPU_EVENTS");
 	if (err)
@@ -1284,6 +1481,8 @@ static bool kvm_translate_exit(struct vcpu *vcpu, struct vm_exit *exit)
 	case KVM_EXIT_X86_WRMSR:
 		if (kvm_cpu_held_msr(k))
 			return false;
+		if (run->exit_reason == KVM_EXIT_X86_WRMSR && run->msr.index == MSR_IA32_TSCDEADLINE)
+			kvm_read_tsc_offset(k);
 		/* SDM vol. 3C 26.1.3: RDMSR/WRMSR exits; RCX/RAX/RDX are read with get_regs. */
 		exit->reason = run->exit_reason == KVM_EXIT_X86_RDMSR ? EXIT_REASON_MSR_READ
 								      : EXIT_REASON_MSR_WRITE;
@@ -1486,11 +1685,14 @@ const struct backend_ops backend_kvm = {
 	.name = "kvm",
 	.vm_init = kvm_vm_init,
 	.vm_destroy = kvm_vm_destroy,
+	.irq_line = kvm_irq_line,
+	.msi = kvm_msi,
 	.vcpu_create = kvm_vcpu_create,
 	.run = kvm_run_vcpu,
 	.dirty_log = kvm_dirty_log,
 	.get_state = kvm_get_state,
 	.set_state = kvm_set_state,
+	.guest_tsc = kvm_guest_tsc,
 	.inject_nmi = kvm_inject_nmi,
 	.nmi_allowed = kvm_nmi_allowed,
 	.get_regs = kvm_get_regs,

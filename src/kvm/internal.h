@@ -15,6 +15,12 @@ enum kvm_pending {
 	KVM_PENDING_MSR,  /* KVM_EXIT_X86_RDMSR/WRMSR: KVM advances RIP itself */
 };
 
+/* The in-kernel irqchip's GSIs (kvm_irqchip_init): IOAPIC pins, then PIC pins, then MSIs. */
+#define KVM_GSI_IOAPIC 0
+#define KVM_GSI_PIC 24
+#define KVM_GSI_MSI 40
+#define KVM_MSI_ROUTES 16
+
 enum kvm_thread_state { KVM_THREAD_IDLE, KVM_THREAD_RUN, KVM_THREAD_DONE, KVM_THREAD_QUIT };
 
 /*
@@ -30,6 +36,18 @@ struct kvm_vm {
 	int setup_err;	   /* and what it returned: every later vCPU fails the same way */
 	unsigned nr_slots; /* vm->regions already given to KVM */
 	bool log_dirty;	   /* slots carry KVM_MEM_LOG_DIRTY_PAGES (kvm_dirty_log) */
+	/*
+	 * The in-kernel irqchip's GSI routing (--kvm-irqchip kernel, kvm_irqchip_init): GSIs 0-23
+	 * the IOAPIC's pins, 24-39 the 8259A pair's, then one MSI route per distinct message a
+	 * device sent, each with an irqfd (msi_fd) the device's thread writes. Under `lock`.
+	 */
+	struct kvm_irq_routing *routing;
+	unsigned nr_msi;
+	struct {
+		u64 address;
+		u32 data;
+		int fd;
+	} msi[KVM_MSI_ROUTES];
 };
 
 struct kvm_vcpu {
@@ -39,6 +57,7 @@ struct kvm_vcpu {
 	size_t run_size;
 	bool realized;	   /* the vCPU exists in KVM (kvm_realize) */
 	u64 tsc_got;	   /* IA32_TSC as get_state last read it (set_state leaves it then) */
+	u64 tsc_offset;	   /* guest TSC - host TSC (kvm_read_tsc_offset) */
 	u64 cr8_sent;	   /* kvm_run->cr8 as the last KVM_RUN was given it (kvm_put_tpr) */
 	/* Register caches, valid until the next KVM_RUN; dirty ones are written before it. */
 	struct kvm_regs regs;

@@ -29,6 +29,9 @@ struct backend_apicv {
 	bool x2apic;     /* x2APIC mode: virtualize x2APIC mode */
 };
 
+/* The interrupt controllers behind backend_ops.irq_line. */
+enum backend_irqchip { BACKEND_IRQCHIP_IOAPIC, BACKEND_IRQCHIP_PIC };
+
 struct backend_ops {
 	const char *name;
 	/*
@@ -43,6 +46,18 @@ struct backend_ops {
 	/* The VMM changed present EPT entries (vmm/ept.c): drop every translation derived from them,
 	   as INVEPT all-context does (SDM 29.4.3.1). NULL: the backend caches none. */
 	void (*ept_changed)(struct vm *vm);
+	/*
+	 * The VM's interrupt lines when the backend's own interrupt controllers take them: vm_init
+	 * set vm->irqchip_in_backend (KVM's in-kernel PIC, IOAPIC and LAPICs, --kvm-irqchip
+	 * kernel). The board then drives the controllers' inputs through irq_line instead of its
+	 * own 8259A and IOAPIC: `chip` BACKEND_IRQCHIP_IOAPIC with pin 0-23, BACKEND_IRQCHIP_PIC
+	 * with pin 0-15 (the master's 0-7, the slave's 8-15), at the level the board computed
+	 * (its sources already ORed). msi delivers a message-signalled interrupt (the address and
+	 * data a device writes, SDM vol. 3A 11.11) from any thread, without the device lock.
+	 * 0 or -errno; NULL where vm_init never sets irqchip_in_backend.
+	 */
+	int (*irq_line)(struct vm *vm, enum backend_irqchip chip, unsigned pin, bool level);
+	int (*msi)(struct vm *vm, u64 address, u32 data);
 	/* Create the backend's vCPU over vcpu->vm's RAM; stores its state in vcpu->backend. */
 	int (*vcpu_create)(struct vcpu *vcpu);
 	/*

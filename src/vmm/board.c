@@ -432,6 +432,12 @@ static void board_irqgen_raise(void *opaque, u8 vector)
 	const u64 one = 1;
 	u64 *pi = vcpu->pi_desc;
 
+	/* The backend's LAPICs: its MSI path from this thread (KVM: an irqfd), no exit, no loop. */
+	if (vm->irqchip_in_backend) {
+		vm->backend->msi(vm, MSI_ADDR_BASE | 0u << MSI_ADDR_DEST_SHIFT,
+				 APIC_DM_FIXED << MSI_DATA_DM_SHIFT | vector);
+		return;
+	}
 	if (pi) {
 		__atomic_fetch_or(&pi[vector / 64], 1ull << (vector % 64), __ATOMIC_SEQ_CST);
 		if (!(__atomic_fetch_or(&pi[PI_DESC_ON_BIT / 64], 1ull << (PI_DESC_ON_BIT % 64),
@@ -578,7 +584,10 @@ void board_gsi_set(struct vm *vm, unsigned pin, u8 source, bool level)
 		vm->gsi_sources[pin] |= source;
 	else
 		vm->gsi_sources[pin] &= (u8)~source;
-	ioapic_set_irq(&vm->ioapic, pin, vm->gsi_sources[pin] != 0);
+	if (vm->irqchip_in_backend)
+		vm->backend->irq_line(vm, BACKEND_IRQCHIP_IOAPIC, pin, vm->gsi_sources[pin] != 0);
+	else
+		ioapic_set_irq(&vm->ioapic, pin, vm->gsi_sources[pin] != 0);
 }
 
 /* ISA IRQ `irq` (0-15): 8259A input `irq` and IOAPIC input `irq`, IRQ 0 on pin 2 (the ISA
@@ -589,7 +598,10 @@ static void board_isa_irq(void *opaque, unsigned irq, bool level)
 
 	if (irq == PIC_CASCADE_IRQ)
 		return;
-	if (board_has(vm, BOARD_DEV_PIC))
+	/* The backend's 8259A pair is there whatever the machine (KVM_CREATE_IRQCHIP makes it). */
+	if (vm->irqchip_in_backend)
+		vm->backend->irq_line(vm, BACKEND_IRQCHIP_PIC, irq, level);
+	else if (board_has(vm, BOARD_DEV_PIC))
 		pic_set_irq(&vm->pic, irq, level);
 	board_gsi_set(vm, irq == 0 ? 2 : irq, GSI_SRC_ISA, level);
 }

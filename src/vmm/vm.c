@@ -142,6 +142,9 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 		err = timer_queue_init(&vm->timers, vm_guest_ns, vm);
 	if (!err && backend->vm_init)
 		err = backend->vm_init(vm);
+	/* The backend's LAPICs take INIT and SIPI (KVM's: its KVM_RUN holds an AP until then). */
+	for (unsigned i = 0; !err && vm->irqchip_in_backend && i < nr_vcpus; i++)
+		vm->vcpus[i].mp_state = VCPU_RUNNABLE;
 	for (unsigned i = 0; !err && i < nr_vcpus; i++)
 		err = backend->vcpu_create(&vm->vcpus[i]);
 	/* The APs wait for SIPI in the state INIT leaves (SDM vol. 3A 9.4.2); the BSP's state is
@@ -354,6 +357,11 @@ void vm_vcpu_init_state(struct vcpu *vcpu)
 	st.dr[6] = 0xffff0ff0;
 	st.dr[7] = 0x400;
 	memset(&st.events, 0, sizeof(st.events));
+	/* After INIT an AP waits for SIPI (SDM vol. 3A 9.4.2; activity state 3, vol. 3C 25.4.2).
+	   Where the VMM keeps that wait (vcpu->mp_state) the CPU's own state stays active and the
+	   run loop holds the vCPU back; where the backend's LAPICs take SIPI, the backend must. */
+	if (vcpu->vm->irqchip_in_backend)
+		st.events.activity = GUEST_ACTIVITY_WAIT_SIPI;
 	if (b->set_state(vcpu, &st))
 		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED,
 				"vCPU %u: the backend refused the INIT state", vcpu->id);

@@ -264,6 +264,9 @@ struct vm {
 	struct vcpu *running;
 	/* An INIT, SIPI or NMI is pending at some vCPU (vm_accept_mp_events, by the run loop). */
 	bool mp_events;
+	/* The backend's interrupt controllers take the VM's interrupt lines (backend_ops.irq_line;
+	   set by its vm_init): the board's PIC, IOAPIC and LAPICs are not the guest's. */
+	bool irqchip_in_backend;
 	/*
 	 * --vcpu-threads (vmm/run.c): each vCPU on a host thread of its own, guest code in
 	 * parallel; the VMM's state (devices, timers, exit handlers, stats) under `bql`, the big
