@@ -14,6 +14,8 @@ while read -r name want mode note; do
 	case $name in ''|'#'*) continue ;; esac
 	[ "$want" = halt ] && continue
 	[ "$accel" = kvm ] && [ "$mode" != kvm-ok ] && continue
+	# A kvm-backend variant (kvm-args=): the guest it varies runs here already.
+	case " $note " in *" kvm-args="*) continue ;; esac
 	img=build/guests/$name.elf
 	args=""
 	for kv in $note; do

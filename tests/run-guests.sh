@@ -10,7 +10,8 @@
 # List lines: `name expected [soft-only|kvm-ok] [note]`; `#` starts a comment. The image is
 # build/guests/<name>.elf unless the note says image=FILE; append=TEXT passes --append TEXT,
 # mem=MIB passes --mem MIBM, vmx=NAME=on|off passes --vmx NAME=on|off (repeatable) and
-# args=A,B,... passes the words A B ... (the keys tests/guests.list documents).
+# args=A,B,... passes the words A B ... (the keys tests/guests.list documents); kvm-args=A,B,...
+# passes them on the kvm backend alone, and such a guest runs there alone.
 # NESTED_KVM=1 (the kvm backend on a KVM that runs inside tollbooth, tests/linux/run.py): a
 # guest noted nested-kvm-fails=WHY gets a "skip guest NAME" line with the reason instead, and
 # one noted nested-kvm-ok runs as kvm-ok (soft-only for what KVM hosts seen so far lack).
@@ -57,6 +58,7 @@ while read -r name expected rest; do
 	opts=(--accel "$accel")
 	[ "$accel" = soft ] && [ -n "${TB_ARGS:-}" ] && read -ra tb_args <<<"$TB_ARGS" && opts+=("${tb_args[@]}")
 	kvm_ok=0
+	kvm_args=()
 	differs=""
 	needs_ept=""
 	nested_fails=""
@@ -73,8 +75,13 @@ while read -r name expected rest; do
 		cpus=*) opts+=(--cpus "${word#cpus=}") ;;
 		vmx=*) opts+=(--vmx "${word#vmx=}") ;;
 		args=*) IFS=, read -ra extra <<<"${word#args=}"; opts+=("${extra[@]}") ;;
+		kvm-args=*) IFS=, read -ra kvm_args <<<"${word#kvm-args=}" ;;
 		esac
 	done
+	if [ ${#kvm_args[@]} -gt 0 ] && [ "$accel" != kvm ]; then
+		echo "skip guest $name: runs on the kvm backend only (kvm-args)"
+		continue
+	fi
 	if [ -n "$needs_ept" ] && [[ " ${TB_ARGS:-} " == *ept=off* ]]; then
 		echo "skip guest $name: needs EPT: $needs_ept"
 		continue
@@ -91,7 +98,8 @@ while read -r name expected rest; do
 		result FAIL "$name" "no image $image (make guests)"
 		continue
 	fi
-	out=$(timeout "$timeout_s" "$bin" run "${opts[@]}" "$image" </dev/null 2>"$tmp")
+	out=$(timeout "$timeout_s" "$bin" run "${opts[@]}" ${kvm_args[@]+"${kvm_args[@]}"} "$image" \
+	      </dev/null 2>"$tmp")
 	status=$?
 	err=$(cat "$tmp")
 	# What to show on failure: the guest's first failed check, else tollbooth's last word.
@@ -109,8 +117,9 @@ while read -r name expected rest; do
 	elif [ -n "$words" ] && ! grep -q "$words" <<<"$err"; then
 		result FAIL "$name" "exit status $status but no \"$words\" on stderr"
 	elif [ -n "${COMPARE_BIN:-}" ] && [ -z "$differs" ] && ! same_as_soft; then
+		# The first two differing lines, GNU diff's normal format or busybox's unified one.
 		result FAIL "$name" "serial output differs from soft's: $(diff <(echo "$soft_out") \
-			<(echo "$out") | grep -m 2 '^[<>]' | tr '\n' ' ')"
+			<(echo "$out") | grep -E -m 2 '^([<>]|[-+]([^-+]|$))' | tr '\n' ' ')"
 	else
 		result ok "$name" "$expected${differs:+ (output not compared: $differs)}"
 	fi
