@@ -41,7 +41,8 @@ bench-linux:
 
 # The seeds' posted-interrupt figure (bench/irq.py): interrupts from the irqgen device's thread,
 # injected through exits, by virtual-interrupt delivery, posted; interleaved rounds, medians.
-# About a minute. docs/performance.md, "The seeds' posted-interrupt figure".
+# About a minute. docs/performance.md, "The seeds' posted-interrupt figure". On KVM:
+# BENCH_ARGS="--accel kvm" (this host's /dev/kvm) or "--nested-kvm $(BUILD_ROOT)" (a Linux guest's).
 bench-irq:
 	$(MAKE) --no-print-directory MODE=release all guests
 	python3 -B bench/irq.py $(BUILD_ROOT)/tollbooth $(BUILD_ROOT)/guests $(BENCH_ARGS)

@@ -11,8 +11,21 @@ and a 10 kHz stream while the guest computes. The guest counts the exits itself 
 record (HC_EXIT_COUNT) around each phase. The three modes run interleaved, round after round, so
 that a busy host slows them alike; the table gives medians.
 
+On KVM the same guest runs with the VMM's interrupt controllers (--kvm-irqchip user: injection
+through exits, KVM_INTERRUPT) and with KVM's in-kernel irqchip (--kvm-irqchip kernel: the device
+thread's MSIs through an irqfd, docs/kvm.md). KVM answers the guest's VMCALL itself, so the
+exits are the VMM's --stats-json total for the whole run (user-space exits; KVM's in-kernel ones
+are not among them), per interrupt taken. --accel kvm runs it on this host's /dev/kvm;
+--nested-kvm BUILD on the KVM of a Linux guest of tollbooth soft (tollbooth's nested VMX), as
+tests/linux/run.py's kvm-backend-nested does: it boots BUILD/linux/kvm-initramfs.cpio.gz, which
+that test makes, with tb.script=kvmirq (guests/linux/tests/kvmirq.sh).
+
 usage: bench/irq.py TOLLBOOTH GUESTS_DIR [--rounds N] [--n PINGPONGS] [--ms STREAM_MS]
+                    [--accel kvm | --nested-kvm BUILD]
 """
+import json
+import os
+import tempfile
 import argparse
 import re
 import statistics
@@ -35,8 +48,22 @@ def run_once(tollbooth, guests, vmx, n, ms):
            "--append", f"n={n} ms={ms}"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                          stdin=subprocess.DEVNULL)
+    got = parse_lines(out.stdout.splitlines())
+    if len(got) != 4:
+        sys.exit(f"irq.py: {' '.join(cmd)} printed no figures:\n{out.stdout}{out.stderr}")
+    return got
+
+
+KVM_MODES = [
+    ("(a) the VMM's irqchip: injection through exits", "user"),
+    ("(d) KVM's in-kernel irqchip, irqfd", "kernel"),
+]
+
+
+def parse_lines(lines):
+    """The four irqgen figure lines: {phase: (ns, exits per interrupt as the guest counted)}."""
     got = {}
-    for line in out.stdout.splitlines():
+    for line in lines:
         m = LINE.search(line)
         if not m:
             continue
@@ -45,9 +72,76 @@ def run_once(tollbooth, guests, vmx, n, ms):
         else:
             exits, ns = int(m.group(4)), int(m.group(5))
         got[m.group(1)] = (ns, exits / 1000)
-    if len(got) != 4:
-        sys.exit(f"irq.py: {' '.join(cmd)} printed no figures:\n{out.stdout}{out.stderr}")
     return got
+
+
+def taken(lines, n):
+    """Interrupts the run took: two ping-pongs of n, then the stream's and the timer's."""
+    total = 2 * n
+    for line in lines:
+        m = re.search(r"irqgen: (?:stream .*?raised, (\d+) taken|timer \d+ ms, (\d+) taken)", line)
+        if m:
+            total += int(m.group(1) or m.group(2))
+    return total
+
+
+def kvm_run_once(tollbooth, guests, chip, n, ms):
+    with tempfile.TemporaryDirectory() as tmp:
+        js = os.path.join(tmp, "stats.json")
+        cmd = [tollbooth, "run", "--accel", "kvm", "--kvm-irqchip", chip, "--device", "irqgen",
+               "--stats-json", js, "--append", f"n={n} ms={ms}", f"{guests}/irqgen.elf"]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                             stdin=subprocess.DEVNULL)
+        lines = out.stdout.splitlines()
+        got = parse_lines(lines)
+        if len(got) != 4 or not os.path.exists(js):
+            sys.exit(f"irq.py: {' '.join(cmd)} printed no figures:\n{out.stdout}{out.stderr}")
+        exits = json.load(open(js))["total"]["samples"]
+    return got, exits / max(1, taken(lines, n))
+
+
+def nested_runs(tollbooth, build, rounds, n, ms):
+    """{chip: [(figures, exits per interrupt)]} from the Linux guest's KVM."""
+    initrd = os.path.join(build, "linux", "kvm-initramfs.cpio.gz")
+    if not os.path.exists(initrd):
+        sys.exit(f"irq.py: {initrd} missing: run `python3 tests/linux/run.py {tollbooth} {build}` "
+                 "(make check does) to make it")
+    cmd = [tollbooth, "run", "--mem", "768M", "--kernel", os.path.join(build, "linux", "vmlinuz"),
+           "--initrd", initrd, "--append",
+           f"console=ttyS0 quiet tb.script=kvmirq tb.rounds={rounds} tb.n={n} tb.ms={ms}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800,
+                         stdin=subprocess.DEVNULL)
+    per = {}
+    for line in out.stdout.splitlines():
+        m = re.match(r"tb-result: irq (\w+) (\d+) (.*)", line)
+        if m:
+            per.setdefault((m.group(1), m.group(2)), []).append(m.group(3))
+    res = {chip: [] for _, chip in KVM_MODES}
+    for (chip, _), lines in sorted(per.items()):
+        got = parse_lines(lines)
+        ex = [ln.split()[1] for ln in lines if ln.startswith("exits ")]
+        if len(got) != 4 or not ex or not ex[0].isdigit():
+            sys.exit(f"irq.py: the nested run gave no figures for {chip}:\n" + "\n".join(lines))
+        res[chip].append((got, int(ex[0]) / max(1, taken(lines, n))))
+    if not all(res.values()):
+        sys.exit(f"irq.py: no figures from the nested KVM:\n{out.stdout[-3000:]}{out.stderr}")
+    return res
+
+
+def kvm_table(res, rounds, n, ms, where):
+    def med(chip, phase):
+        return statistics.median(got[phase][0] for got, _ in res[chip])
+
+    print(f"{where}: medians of {rounds} interleaved rounds; {n} round trips per ping-pong, "
+          f"{ms} ms of a 10 kHz stream.\n")
+    print("| delivery | VMM exits / interrupt (whole run) | device thread 10 kHz: guest ns / interrupt "
+          "| LAPIC timer 10 kHz: guest ns / interrupt | ping-pong spin: ns / round trip "
+          "| ping-pong HLT: ns / round trip |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, chip in KVM_MODES:
+        ex = statistics.median(e for _, e in res[chip])
+        print(f"| {name} | {ex:.2f} | {med(chip, 'stream'):.0f} | {med(chip, 'timer'):.0f} "
+              f"| {med(chip, 'ping-pong spin'):.0f} | {med(chip, 'ping-pong hlt'):.0f} |")
 
 
 def main():
@@ -57,7 +151,20 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--ms", type=int, default=200)
+    ap.add_argument("--accel", choices=("soft", "kvm"), default="soft")
+    ap.add_argument("--nested-kvm", metavar="BUILD")
     a = ap.parse_args()
+    if a.nested_kvm:
+        kvm_table(nested_runs(a.tollbooth, a.nested_kvm, a.rounds, a.n, a.ms), a.rounds, a.n,
+                  a.ms, "KVM in a Linux guest of tollbooth soft")
+        return
+    if a.accel == "kvm":
+        res = {chip: [] for _, chip in KVM_MODES}
+        for _ in range(a.rounds):
+            for _, chip in KVM_MODES:
+                res[chip].append(kvm_run_once(a.tollbooth, a.guests, chip, a.n, a.ms))
+        kvm_table(res, a.rounds, a.n, a.ms, "This host's KVM")
+        return
     res = {vmx: {"ping-pong spin": [], "ping-pong hlt": [], "stream": [], "timer": []}
            for _, vmx in MODES}
     for _ in range(a.rounds):
