@@ -20,6 +20,8 @@
 
 #include "kvm/internal.h"
 #include "vmm/cpuid.h"
+
+#define CPUID_HV_BASE 0x40000000u /* the hypervisor leaves (vmm/kvmclock.c) */
 #include "vmm/msr.h"
 
 /* The vCPU thread is kicked out of KVM_RUN with this signal (immediate_exit set first). */
@@ -131,6 +133,9 @@ static void *kvm_vcpu_thread(void *opaque)
 			break;
 		pthread_mutex_unlock(&k->lock);
 		k->run_errno = ioctl(k->vcpu_fd, KVM_RUN, 0) < 0 ? errno : 0;
+		/* An exit from the guest: the event queued before this entry went in. */
+		if (!k->run_errno)
+			k->event_queued = false;
 		pthread_mutex_lock(&k->lock);
 		if (k->state == KVM_THREAD_RUN)
 			k->state = KVM_THREAD_DONE;
@@ -303,14 +308,21 @@ static int kvm_check_cap(struct kvm_vm *kv, long cap)
 }
 
 /*
- * The LAPIC's leaf-1 bits (SDM vol. 2A CPUID: ECX[21] x2APIC, ECX[24] TSC-deadline). With KVM's
- * LAPIC, KVM's: x2APIC always, TSC-deadline where KVM_CAP_TSC_DEADLINE_TIMER says. With the
- * VMM's, the bits its handle_cpuid gives the soft backend (vmm/exits.c), which the MSR filter
- * makes true: IA32_APIC_BASE, IA32_TSC_DEADLINE and the x2APIC MSRs reach that LAPIC.
+ * The leaf-1 bits KVM decides: MONITOR, and the LAPIC's (SDM vol. 2A CPUID: ECX[21] x2APIC,
+ * ECX[24] TSC-deadline). With KVM's LAPIC, KVM's: x2APIC always, TSC-deadline where
+ * KVM_CAP_TSC_DEADLINE_TIMER says. With the VMM's, the bits its handle_cpuid gives the soft
+ * backend (vmm/exits.c), which the MSR filter makes true: IA32_APIC_BASE, IA32_TSC_DEADLINE
+ * and the x2APIC MSRs reach that LAPIC.
  */
 static void kvm_cpuid_lapic(struct vcpu *vcpu, u32 out[4])
 {
 	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
+
+	/* MONITOR/MWAIT (ECX[3]) only where the guest's MWAIT really waits: KVM runs it as a NOP
+	   unless --kvm-disable-exits mwait (and does not offer it in KVM_GET_SUPPORTED_CPUID
+	   then), so an idle loop would spin on the host CPU instead of halting. */
+	if (!(vcpu->vm->kvm.disable_exits & KVM_X86_DISABLE_EXITS_MWAIT))
+		out[CPUID_ECX] &= ~CPUID_1_ECX_MONITOR;
 
 	if (vcpu->vm->kvm.irqchip) {
 		out[CPUID_ECX] |= CPUID_1_ECX_X2APIC;
@@ -329,7 +341,7 @@ static int kvm_set_cpuid(struct vcpu *vcpu)
 	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
 	enum { MAX_ENTRIES = 256 };
 	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + MAX_ENTRIES * sizeof(c->entries[0]));
-	u32 out[4], max[2];
+	u32 out[4], max[3];
 	int err = 0;
 
 	if (!c)
@@ -344,11 +356,18 @@ static int kvm_set_cpuid(struct vcpu *vcpu)
 	max[0] = out[CPUID_EAX];
 	cpuid_lookup(0x80000000, 0, out);
 	max[1] = out[CPUID_EAX];
+	/* The hypervisor leaves, when kvmclock is offered: KVM's own kvmclock then answers the
+	   MSRs in the kernel (they are not in the filter), as under QEMU. */
+	memset(out, 0, sizeof(out));
+	kvmclock_cpuid(vcpu->vm, CPUID_HV_BASE, out);
+	max[2] = out[CPUID_EAX];
 	c->nent = 0;
-	for (int range = 0; range < 2; range++) {
-		u32 base = range ? 0x80000000 : 0;
+	for (int range = 0; range < 3; range++) {
+		static const u32 bases[3] = { 0, 0x80000000, CPUID_HV_BASE };
+		u32 base = bases[range];
 
-		for (u32 leaf = base; leaf <= max[range] && c->nent < MAX_ENTRIES - 8; leaf++) {
+		for (u32 leaf = base; leaf <= max[range] && leaf >= base && c->nent < MAX_ENTRIES - 8;
+		     leaf++) {
 			bool indexed = cpuid_leaf_indexed(leaf);
 
 			for (u32 sub = 0; sub < (indexed ? 8u : 1u); sub++) {
@@ -356,6 +375,7 @@ static int kvm_set_cpuid(struct vcpu *vcpu)
 
 				cpuid_lookup(leaf, sub, out);
 				cpuid_vcpu(leaf, vcpu->id, vcpu->vm->nr_vcpus, out);
+				kvmclock_cpuid(vcpu->vm, leaf, out);
 				if (leaf == 1)
 					kvm_cpuid_lapic(vcpu, out);
 				*e = (struct kvm_cpuid_entry2){
@@ -906,6 +926,7 @@ static void kvm_inject_exception(struct vcpu *vcpu, u8 vector, bool has_error, u
 
 	if (!kvm_ready(vcpu))
 		return;
+	k->event_queued = true;
 	if (k->pending == KVM_PENDING_MSR && vector == X86_GP) {
 		k->msr_fault = true;
 		return;
@@ -1649,6 +1670,13 @@ static void kvm_kick(struct vcpu *vcpu)
 /*
  * The VMM's interrupt controller (vmm/board.c) with KVM's userspace irqchip (KVM API 4.16
  * KVM_INTERRUPT, 5 "kvm_run": request_interrupt_window, ready_for_interrupt_injection, if_flag).
+ * One event per entry, as VT-x's VM-entry interruption information holds one (SDM vol. 3C
+ * 25.8.3): while an exception or interrupt given to KVM has not gone in yet (event_queued,
+ * until KVM_RUN returns an exit), the vCPU is not interruptible and the window opens instead.
+ * KVM would otherwise let the exception take the entry and then drop the interrupt it had
+ * queued at the next exit (vmx_complete_interrupts clears the queue and re-queues only what
+ * the IDT-vectoring information holds): the ISR kept the vector and nothing of a lower class
+ * ever came again (Linux on the nested KVM after an RDMSR the VMM answered with #GP).
  * With --kvm-irqchip kernel, KVM's own PIC and IOAPIC take the lines and these do nothing.
  */
 static void kvm_inject_interrupt(struct vcpu *vcpu, u8 vector)
@@ -1658,6 +1686,7 @@ static void kvm_inject_interrupt(struct vcpu *vcpu, u8 vector)
 
 	if (vcpu->vm->kvm.irqchip || !kvm_ready(vcpu))
 		return;
+	k->event_queued = true;
 	if (ioctl(k->vcpu_fd, KVM_INTERRUPT, &irq) < 0)
 		vm_request_stop(vcpu->vm, EXIT_STATUS_STOPPED, "KVM_INTERRUPT vector %u: %s",
 				vector, strerror(errno));
@@ -1667,7 +1696,7 @@ static bool kvm_interruptible(struct vcpu *vcpu)
 {
 	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);
 
-	if (vcpu->vm->kvm.irqchip || !kvm_ready(vcpu))
+	if (vcpu->vm->kvm.irqchip || !kvm_ready(vcpu) || k->event_queued)
 		return false;
 	return k->run->ready_for_interrupt_injection && k->run->if_flag;
 }

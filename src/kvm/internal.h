@@ -68,6 +68,7 @@ struct kvm_vcpu {
 	u64 pending_rip;	/* RIP of the instruction that exited */
 	bool msr_completed;	/* the handler wrote registers (completed RDMSR/WRMSR) */
 	bool msr_fault;		/* the handler injected #GP instead */
+	bool event_queued;	/* an exception or interrupt given to KVM, not yet in (kvm_interruptible) */
 	u32 io_index;		/* element of the current KVM_EXIT_IO handed to the VMM */
 	struct vm_exit io_exit; /* the record of the current KVM_EXIT_IO, element 0 */
 	/* The thread that runs KVM_RUN for this vCPU. */
