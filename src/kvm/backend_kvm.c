@@ -20,9 +20,9 @@
 
 #include "kvm/internal.h"
 #include "vmm/cpuid.h"
+#include "vmm/msr.h"
 
 #define CPUID_HV_BASE 0x40000000u /* the hypervisor leaves (vmm/kvmclock.c) */
-#include "vmm/msr.h"
 
 /* The vCPU thread is kicked out of KVM_RUN with this signal (immediate_exit set first). */
 #define KVM_KICK_SIGNAL SIGUSR1
@@ -1066,7 +1066,8 @@ static void kvm_get_state(struct vcpu *vcpu, struct x86_state *st)
  * the CPUID policy does not offer) and is given in the standard format (XCOMP_BV 0). IA32_TSC
  * is left alone when it is what get_state read (the counter ran on meanwhile: an AP's INIT
  * must not set its TSC back). The activity state is the VMM's to keep (vcpu->mp_state), as
- * above, or KVM's with its irqchip (KVM_SET_MP_STATE). A pending debug exception cannot be given to KVM: -EOPNOTSUPP, nothing lost silently.
+ * above, or KVM's with its irqchip (KVM_SET_MP_STATE). A pending debug exception cannot be
+ * given to KVM: -EOPNOTSUPP, nothing lost silently.
  */
 static int kvm_set_state(struct vcpu *vcpu, const struct x86_state *st)
 {

@@ -23,6 +23,8 @@
  *   LAPIC of each vCPU drives its INTR (vm_vcpu_set_intr): high while a vector is deliverable
  *   (IRR above PPR, SDM 11.8.4) or ExtINT is pending; the INTA cycle (vcpu_intc.ack) asks the
  *   8259A for ExtINT, else moves the LAPIC's vector from IRR to ISR.
+ * When the backend's controllers are the guest's (vm->irqchip_in_backend: KVM's in-kernel
+ * irqchip), the same pins go to backend->irq_line and irqgen's MSIs to backend->msi instead.
  *
  * Firmware state: a guest loaded directly (multiboot, PVH, Linux) meets the chipset as firmware
  * leaves it. The PICs are unprogrammed with every IRQ masked (IMR 0xff), every IOAPIC entry is
