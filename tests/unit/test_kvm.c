@@ -360,6 +360,41 @@ static void test_doorbell(void)
 	vm_destroy(&vm);
 }
 
+/*
+ * --kvm-irqchip kernel (docs/kvm.md "KVM's in-kernel irqchip"): the backend takes the VM's
+ * interrupt lines (irqchip_in_backend), N vCPUs are allowed and every one is runnable for the
+ * VMM while KVM holds the AP in wait-for-SIPI; irq_line reaches every IOAPIC and PIC input and
+ * refuses one past them; an MSI goes through an irqfd, also past the irqfds' number.
+ */
+static void test_irqchip(void)
+{
+	const struct backend_ops *b = &backend_kvm;
+	struct x86_state st;
+
+	vm.nr_vcpus = 2;
+	vm.kvm.irqchip = true; /* before vm_create: the VM-level set-up applies it */
+	CHECK_EQ(vm_create(&vm, 2 << 20, &backend_kvm, &null_console), 0);
+	CHECK(vm.irqchip_in_backend);
+	CHECK_EQ(vm.vcpus[1].mp_state, VCPU_RUNNABLE);
+	b->get_state(&vm.vcpus[1], &st);
+	CHECK_EQ(st.events.activity, GUEST_ACTIVITY_WAIT_SIPI);
+	for (unsigned pin = 0; pin < 24; pin++) {
+		CHECK_EQ(b->irq_line(&vm, BACKEND_IRQCHIP_IOAPIC, pin, true), 0);
+		CHECK_EQ(b->irq_line(&vm, BACKEND_IRQCHIP_IOAPIC, pin, false), 0);
+	}
+	for (unsigned pin = 0; pin < 16; pin++)
+		CHECK_EQ(b->irq_line(&vm, BACKEND_IRQCHIP_PIC, pin, false), 0);
+	CHECK_EQ(b->irq_line(&vm, BACKEND_IRQCHIP_IOAPIC, 24, true), -EINVAL);
+	CHECK_EQ(b->irq_line(&vm, BACKEND_IRQCHIP_PIC, 16, true), -EINVAL);
+	/* 20 distinct messages: 16 irqfds, then KVM_SIGNAL_MSI; the first again reuses its irqfd. */
+	for (u32 v = 0x40; v < 0x54; v++)
+		CHECK_EQ(b->msi(&vm, 0xfee00000, v), 0);
+	CHECK_EQ(b->msi(&vm, 0xfee00000, 0x40), 0);
+	vm_destroy(&vm);
+	vm.kvm.irqchip = false;
+	vm.nr_vcpus = 1;
+}
+
 int main(int argc, char **argv)
 {
 	char msg[256];
@@ -373,6 +408,7 @@ int main(int argc, char **argv)
 		test_dirty_log();
 		test_state();
 		test_doorbell();
+		test_irqchip();
 	}
 	return check_done("test_kvm");
 }
