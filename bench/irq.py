@@ -23,14 +23,14 @@ that test makes, with tb.script=kvmirq (guests/linux/tests/kvmirq.sh).
 usage: bench/irq.py TOLLBOOTH GUESTS_DIR [--rounds N] [--n PINGPONGS] [--ms STREAM_MS]
                     [--accel kvm | --nested-kvm BUILD]
 """
+import argparse
 import json
 import os
-import tempfile
-import argparse
 import re
 import statistics
 import subprocess
 import sys
+import tempfile
 
 MODES = [
     ("(a) injection through exits", "apicv=off"),
