@@ -310,7 +310,7 @@ static int kvm_check_cap(struct kvm_vm *kv, long cap)
 /*
  * The leaf-1 bits KVM decides: MONITOR, and the LAPIC's (SDM vol. 2A CPUID: ECX[21] x2APIC,
  * ECX[24] TSC-deadline). With KVM's LAPIC, KVM's: x2APIC always, TSC-deadline where
- * KVM_CAP_TSC_DEADLINE_TIMER says. With the VMM's, the bits its handle_cpuid gives the soft
+ * KVM_CAP_TSC_DEADLINE_TIMER says. With the VMM's, board_cpuid_lapic's, as for the soft
  * backend (vmm/exits.c), which the MSR filter makes true: IA32_APIC_BASE, IA32_TSC_DEADLINE
  * and the x2APIC MSRs reach that LAPIC.
  */
@@ -330,10 +330,7 @@ static void kvm_cpuid_lapic(struct vcpu *vcpu, u32 out[4])
 			out[CPUID_ECX] |= CPUID_1_ECX_TSC_DEADLINE;
 		return;
 	}
-	if (vcpu->lapic.cfg.x2apic)
-		out[CPUID_ECX] |= CPUID_1_ECX_X2APIC;
-	if (board_tsc_deadline(vcpu))
-		out[CPUID_ECX] |= CPUID_1_ECX_TSC_DEADLINE;
+	board_cpuid_lapic(vcpu, out);
 }
 
 static int kvm_set_cpuid(struct vcpu *vcpu)
@@ -1551,7 +1548,6 @@ static bool kvm_translate_exit(struct vcpu *vcpu, struct vm_exit *exit)
 	}
 }
 
-/* KVM reports a halted vCPU itself (KVM_EXIT_HLT, or it waits in the kernel): always an exit. */
 /*
  * When the VM's next timer is due, on CLOCK_MONOTONIC, for kvm_run_once; NULL when none is armed
  * or the I/O thread keeps the timers (--vcpu-threads: it kicks the vCPU an interrupt is for).
@@ -1598,6 +1594,7 @@ static void kvm_take_tpr(struct vcpu *vcpu)
 		vcpu->intc.set_cr8(vcpu->intc.opaque, (u8)k->run->cr8);
 }
 
+/* KVM reports a halted vCPU itself (KVM_EXIT_HLT, or it waits in the kernel): always an exit. */
 static enum backend_run_result kvm_run_vcpu(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	struct kvm_vcpu *k = kvm_vcpu_of(vcpu);

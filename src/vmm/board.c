@@ -51,6 +51,7 @@
 #include "devices/console.h"
 #include "firmware/acpi.h"
 #include "firmware/e820.h"
+#include "vmm/cpuid.h"
 #include "cpu/cpu.h"
 #include "vmm/vm.h"
 
@@ -228,9 +229,13 @@ static u64 board_lapic_tsc_hz(void *opaque)
 	return vcpu->vm->tsc_virtual ? 0 : stats_tsc_hz();
 }
 
-bool board_tsc_deadline(const struct vcpu *vcpu)
+void board_cpuid_lapic(const struct vcpu *vcpu, u32 out[4])
 {
-	return !vcpu->vm->tsc_virtual && vcpu->lapic.host.tsc_hz && stats_tsc_invariant();
+	if (vcpu->lapic.cfg.x2apic)
+		out[CPUID_ECX] |= CPUID_1_ECX_X2APIC;
+	/* TSC-deadline mode needs a known, invariant TSC rate. */
+	if (!vcpu->vm->tsc_virtual && vcpu->lapic.host.tsc_hz && stats_tsc_invariant())
+		out[CPUID_ECX] |= CPUID_1_ECX_TSC_DEADLINE;
 }
 
 /*

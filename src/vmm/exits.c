@@ -353,10 +353,7 @@ static int handle_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 		vcpu->vm->backend->get_sregs(vcpu, &s);
 		cpuid_adjust(1, s.cr4, out);
 		cpuid_vcpu(1, vcpu->id, vcpu->vm->nr_vcpus, out);
-		if (vcpu->lapic.cfg.x2apic)
-			out[CPUID_ECX] |= CPUID_1_ECX_X2APIC;
-		if (board_tsc_deadline(vcpu))
-			out[CPUID_ECX] |= CPUID_1_ECX_TSC_DEADLINE;
+		board_cpuid_lapic(vcpu, out);
 	}
 	kvmclock_cpuid(vcpu->vm, (u32)r.gpr[R_RAX], out);
 	vmm_policy_cpuid(vcpu->vm, (u32)r.gpr[R_RAX], (u32)r.gpr[R_RCX], out);

@@ -403,8 +403,10 @@ void watch_print_stats(const struct vm *vm, FILE *f);
 #define GSI_SRC_HPET   BIT(1)
 #define GSI_SRC_VIRTIO BIT(2)
 void board_gsi_set(struct vm *vm, unsigned pin, u8 source, bool level);
-/* Whether the vCPU's LAPIC offers TSC-deadline mode (CPUID.01H:ECX[24]): a known TSC rate. */
-bool board_tsc_deadline(const struct vcpu *vcpu);
+/* CPUID.01H:ECX's bits of the vCPU's LAPIC, as the VMM's LAPIC offers them: x2APIC (ECX[21])
+   and TSC-deadline mode (ECX[24]), for both backends' CPUID (vmm/exits.c, kvm's without KVM's
+   LAPIC). */
+void board_cpuid_lapic(const struct vcpu *vcpu, u32 out[4]);
 
 /* A virtio device for board_add_virtio (vmm/board_virtio.c). */
 enum board_virtio_kind { BOARD_VIRTIO_BLK, BOARD_VIRTIO_RNG, BOARD_VIRTIO_CONSOLE, BOARD_VIRTIO_NET };
