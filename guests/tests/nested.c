@@ -373,7 +373,7 @@ static void test_discovery(void)
 	check(rdmsr(MSR_VMX_CR4_FIXED0) & CR4_VMXE, "CR4_FIXED0 has VMXE");
 	check((rdmsr(MSR_VMX_CR0_FIXED0) & 0x80000021) == 0x80000021, "CR0_FIXED0: PE, NE, PG");
 	check(CATCH(wrmsr(MSR_VMX_BASIC, basic)) == GP_VECTOR, "IA32_VMX_BASIC is read-only (#GP)");
-	check(!(rdmsr(MSR_VMX_PROC2) >> 32 & BIT(9)), "no virtual-interrupt delivery offered");
+	check(!(rdmsr(MSR_VMX_PROC2) >> 32 & BIT(17)), "no PML offered (not composed for L2)");
 }
 
 static void test_vmxon(void)
@@ -700,6 +700,195 @@ static void test_extint(void)
 	vmwrite(PIN_BASED_VM_EXEC_CONTROL, adjust(MSR_VMX_TRUE_PIN, 0));
 }
 
+/* --- APIC virtualization for L2 (SDM vol. 3C chapter 30): the TPR shadow, the APIC-access
+   page with APIC-register virtualization and virtual-interrupt delivery, virtualize x2APIC
+   mode through L1's MSR bitmap, and posted interrupts notified by L1's own LAPIC. --- */
+#define PIN_POSTED BIT(7)
+#define P_TPR_SHADOW BIT(21)
+#define P2_VAPIC BIT(0)
+#define P2_VX2APIC BIT(4)
+#define P2_REGVIRT BIT(8)
+#define P2_VID BIT(9)
+#define PI_NV 0xe0
+static u8 vapic[4096] __attribute__((aligned(4096)));
+static u8 apic_access[4096] __attribute__((aligned(4096)));
+static u64 pi_desc[8] __attribute__((aligned(64)));
+static volatile int l2_vints, l2_last_vec;
+static volatile u64 l2_eoi_page; /* L2's EOI: at this page's 0B0H, or (0) x2APIC MSR 80BH */
+
+extern char l2_cr8_tpr[], l2_cr8_tpr_after[], l2_vapic_read[], l2_vapic_write[],
+	l2_vapic_write_after[], l2_self_ipi[], l2_x2apic[], l2_x2apic_svr[];
+asm(".text\n"
+    "l2_cr8_tpr: mov %cr8, %rbx\n mov $2, %eax\n mov %rax, %cr8\n"
+    "l2_cr8_tpr_after: vmcall\n 9: jmp 9b\n"
+    "l2_vapic_read: mov 0x80(%rsi), %ebx\n mov 0x20(%rsi), %ecx\n vmcall\n 9: jmp 9b\n"
+    "l2_vapic_write: lea apic_access(%rip), %rsi\n movl $0x12345, 0x300(%rsi)\n"
+    "l2_vapic_write_after: movl $0, 0x20(%rsi)\n vmcall\n 9: jmp 9b\n"
+    "l2_self_ipi: movl $0x40063, 0x300(%rsi)\n nop\n vmcall\n 9: jmp 9b\n"
+    "l2_x2apic: mov $0x802, %ecx\n rdmsr\n mov %eax, %ebx\n mov $0x808, %ecx\n mov $0x30, %eax\n"
+    "    xor %edx, %edx\n wrmsr\n mov $0x839, %ecx\n rdmsr\n vmcall\n 9: jmp 9b\n"
+    "l2_x2apic_svr: mov $0x80f, %ecx\n xor %eax, %eax\n xor %edx, %edx\n wrmsr\n vmcall\n"
+    " 9: jmp 9b\n");
+
+/* L2's handler of its virtual interrupts (L2 shares L1's IDT). */
+static void l2_vint(struct frame *f)
+{
+	l2_vints++;
+	l2_last_vec = (int)f->vector;
+	if (l2_eoi_page)
+		*(volatile u32 *)(l2_eoi_page + 0xb0) = 0;
+	else
+		wrmsr(0x80b, 0);
+}
+
+static u32 vreg(unsigned off) { return *(volatile u32 *)(vapic + off); }
+static void vreg_set(unsigned off, u32 v) { *(volatile u32 *)(vapic + off) = v; }
+/* Bit `vec` of a 256-bit register of the virtual-APIC page (30.1.1) or of L1's LAPIC. */
+static bool vbit(unsigned base, unsigned vec) { return vreg(base + vec / 32 * 0x10) >> vec % 32 & 1; }
+static bool apic_bit(unsigned base, unsigned vec) { return apic_read(base + vec / 32 * 0x10) >> vec % 32 & 1; }
+
+static void test_apicv(void)
+{
+	u64 p2cap = rdmsr(MSR_VMX_PROC2) >> 32, pincap = rdmsr(MSR_VMX_TRUE_PIN) >> 32;
+	u64 proc2 = vmread(SECONDARY_VM_EXEC_CONTROL);
+	u8 saved_bitmap[2][32];
+
+	if (!check((rdmsr(MSR_VMX_TRUE_PROC) >> 32 & P_TPR_SHADOW) &&
+		   (p2cap & (P2_VAPIC | P2_VX2APIC | P2_REGVIRT | P2_VID)) ==
+			   (P2_VAPIC | P2_VX2APIC | P2_REGVIRT | P2_VID) && (pincap & PIN_POSTED),
+		   "the TPR shadow, APIC virtualization and posted interrupts offered to L1"))
+		return;
+	for (int v = 0x60; v <= 0x63; v++)
+		set_handler(v, l2_vint);
+
+	/* The TPR shadow alone (29.1.2, 30.1.2): L2's CR8 is VTPR; lowering it below the TPR
+	   threshold is a trap-like exit 43; L1's own TPR is untouched. */
+	set_proc(P_TPR_SHADOW, 0);
+	vmwrite(VIRTUAL_APIC_PAGE_ADDR, (u64)vapic);
+	vmwrite(TPR_THRESHOLD, 3);
+	vreg_set(0x80, 0x50);
+	if (expect_exit("TPR shadow: MOV to CR8 below the threshold: exit 43", l2_cr8_tpr, 43)) {
+		check_eq(l2_regs.rbx, 5, "MOV from CR8 read VTPR[7:4]");
+		check_eq(vreg(0x80), 0x20, "MOV to CR8 wrote VTPR");
+		check_eq(vmread(GUEST_RIP), (u64)l2_cr8_tpr_after, "trap-like: RIP past the MOV");
+		check_eq(apic_read(APIC_TPR), 0, "L1's TPR unchanged");
+	}
+	vmwrite(TPR_THRESHOLD, 0);
+
+	/* The APIC-access page with APIC-register virtualization and virtual-interrupt delivery
+	   (30.2-30.4): a pending virtual interrupt is delivered at entry and its EOI virtualized;
+	   reads come from the virtual-APIC page; an EOI of a vector in the EOI-exit bitmap is exit
+	   45; a write to ICR low is exit 56 after it lands; a write to the ID register is exit 44;
+	   a self IPI is virtualized. */
+	vmwrite(PIN_BASED_VM_EXEC_CONTROL, adjust(MSR_VMX_TRUE_PIN, PIN_EXTINT));
+	vmwrite(SECONDARY_VM_EXEC_CONTROL, proc2 | P2_VAPIC | P2_REGVIRT | P2_VID);
+	vmwrite(APIC_ACCESS_ADDR, (u64)apic_access);
+	for (int i = 0; i < 4; i++)
+		vmwrite(EOI_EXIT_BITMAP0 + 2 * i, 0);
+	for (unsigned off = 0; off < 4096; off += 4)
+		vreg_set(off, 0);
+	vreg_set(0x20, 0x07000000);
+	vreg_set(0x80, 0x10);
+	vreg_set(0x200 + 0x60 / 32 * 0x10, 1u << (0x60 % 32));
+	vmwrite(GUEST_INTR_STATUS, 0x60);
+	l2_eoi_page = (u64)apic_access;
+	l2_vints = 0;
+	l2_at(l2_vapic_read);
+	l2_regs.rsi = (u64)apic_access;
+	vmwrite(GUEST_RFLAGS, 2 | RFLAGS_IF);
+	if (check(run_l2(1) == 0, "L2 entered with a virtual interrupt pending") &&
+	    check_eq(vmread(VM_EXIT_REASON), 18, "virtual interrupt taken, then VMCALL: exit 18")) {
+		check(l2_vints == 1 && l2_last_vec == 0x60, "L2 took vector 0x60 (got %d, last %#x)",
+		      l2_vints, l2_last_vec);
+		check(!vbit(0x200, 0x60) && !vbit(0x100, 0x60), "VIRR and VISR clear after its EOI");
+		check_eq(vmread(GUEST_INTR_STATUS), 0, "RVI and SVI 0 in vmcs12");
+		check_eq(l2_regs.rbx, 0x10, "TPR read from the virtual-APIC page");
+		check_eq(l2_regs.rcx, 0x07000000, "ID read from the virtual-APIC page");
+	}
+	vreg_set(0x200 + 0x61 / 32 * 0x10, 1u << (0x61 % 32));
+	vmwrite(GUEST_INTR_STATUS, 0x61);
+	vmwrite(EOI_EXIT_BITMAP1, 1ull << (0x61 - 64));
+	l2_at(l2_vapic_read);
+	l2_regs.rsi = (u64)apic_access;
+	vmwrite(GUEST_RFLAGS, 2 | RFLAGS_IF);
+	if (check(run_l2(1) == 0, "L2 entered") &&
+	    check_eq(vmread(VM_EXIT_REASON), 45, "EOI of a vector in the EOI-exit bitmap: exit 45"))
+		check_eq(vmread(EXIT_QUALIFICATION), 0x61, "qualification: the vector");
+	vmwrite(EOI_EXIT_BITMAP1, 0);
+	if (expect_exit("write to ICR low: APIC-write exit 56", l2_vapic_write, 56)) {
+		check_eq(vmread(EXIT_QUALIFICATION), 0x300, "qualification: the offset");
+		check_eq(vreg(0x300), 0x12345, "the write landed on the virtual-APIC page");
+		check_eq(vmread(GUEST_RIP), (u64)l2_vapic_write_after, "trap-like: RIP past it");
+		check(run_l2(1) == 0 && vmread(VM_EXIT_REASON) == 44,
+		      "write to the ID register: APIC-access exit 44");
+		check_eq(vmread(EXIT_QUALIFICATION), 0x20 | 1 << 12, "offset 0x20, linear write");
+	}
+	l2_vints = 0;
+	l2_at(l2_self_ipi);
+	l2_regs.rsi = (u64)apic_access;
+	vmwrite(GUEST_RFLAGS, 2 | RFLAGS_IF);
+	if (check(run_l2(1) == 0, "L2 entered") &&
+	    check_eq(vmread(VM_EXIT_REASON), 18, "self IPI virtualized: no exit before VMCALL"))
+		check(l2_vints == 1 && l2_last_vec == 0x63, "L2 took its self IPI 0x63");
+
+	/* Posted interrupts (30.6): L1 posts vector 0x62 and notifies with a self IPI of the
+	   notification vector; L2 takes 0x62 with no exit, and L1's LAPIC has the notification
+	   neither pending nor in service. Another vector is the external-interrupt exit. */
+	vmwrite(PIN_BASED_VM_EXEC_CONTROL, adjust(MSR_VMX_TRUE_PIN, PIN_EXTINT | PIN_POSTED));
+	vmwrite(VM_EXIT_CONTROLS, vmread(VM_EXIT_CONTROLS) | EXIT_ACK_INTR);
+	vmwrite(POSTED_INTR_NV, PI_NV);
+	vmwrite(POSTED_INTR_DESC_ADDR, (u64)pi_desc);
+	vmwrite(GUEST_INTR_STATUS, 0);
+	pi_desc[0x62 / 64] |= 1ull << (0x62 % 64);
+	pi_desc[4] |= 1; /* ON, bit 256 */
+	apic_write(APIC_ICR2, 0);
+	apic_write(APIC_ICR, ICR_FIXED | 1u << 18 | PI_NV); /* self */
+	l2_vints = 0;
+	l2_at(l2_spin_call);
+	l2_regs.r12 = 1 << 16;
+	vmwrite(GUEST_RFLAGS, 2 | RFLAGS_IF);
+	if (check(run_l2(1) == 0, "L2 entered") &&
+	    check_eq(vmread(VM_EXIT_REASON), 18, "posted interrupt: no exit before VMCALL")) {
+		check(l2_vints == 1 && l2_last_vec == 0x62, "L2 took the posted vector 0x62 (%d, %#x)",
+		      l2_vints, l2_last_vec);
+		check(!pi_desc[0] && !pi_desc[1] && !pi_desc[2] && !pi_desc[3] && !(pi_desc[4] & 1),
+		      "PIR and ON cleared");
+		check(!apic_bit(0x100, PI_NV) && !apic_bit(0x200, PI_NV),
+		      "the notification neither in service nor pending in L1's LAPIC");
+	}
+	apic_write(APIC_ICR, ICR_FIXED | 1u << 18 | 0x41);
+	if (expect_exit("another vector with posted interrupts: exit 1", l2_spin, 1))
+		check_eq(vmread(VM_EXIT_INTR_INFO), 0x80000041, "vector 0x41, acknowledged");
+	apic_write(APIC_EOI, 0);
+	vmwrite(VM_EXIT_CONTROLS, vmread(VM_EXIT_CONTROLS) & ~EXIT_ACK_INTR);
+	vmwrite(PIN_BASED_VM_EXEC_CONTROL, adjust(MSR_VMX_TRUE_PIN, PIN_EXTINT));
+
+	/* Virtualize x2APIC mode (30.5) with L1's MSR bitmap letting 800H-8FFH through but for
+	   reads of 839H: ID and TPR from the page, TPR written there, 839H L1's exit 31; a write
+	   to the SVR is not virtualized and reaches L1's LAPIC, in xAPIC mode: #GP. */
+	memcpy(saved_bitmap[0], msr_bitmap + 0x100, 32);
+	memcpy(saved_bitmap[1], msr_bitmap + 0x900, 32);
+	memset(msr_bitmap + 0x100, 0, 32);
+	memset(msr_bitmap + 0x900, 0, 32);
+	msr_bitmap[0x839 / 8] |= BIT(0x839 % 8);
+	set_proc(P_MSR_BITMAPS, 0);
+	vmwrite(SECONDARY_VM_EXEC_CONTROL, proc2 | P2_VX2APIC | P2_REGVIRT | P2_VID);
+	vreg_set(0x20, 3);
+	if (expect_exit("x2APIC: RDMSR 839H intercepted by L1: exit 31", l2_x2apic, 31)) {
+		check_eq(l2_regs.rcx, 0x839, "RCX 839H");
+		check_eq(l2_regs.rbx, 3, "RDMSR 802H read the virtual-APIC page");
+		check_eq(vreg(0x80), 0x30, "WRMSR 808H wrote VTPR");
+	}
+	if (expect_exit("x2APIC: WRMSR to the SVR reaches L1's xAPIC-mode LAPIC: #GP", l2_x2apic_svr, 0))
+		check_eq(vmread(VM_EXIT_INTR_INFO) & 0xff, 13, "vector 13");
+	memcpy(msr_bitmap + 0x100, saved_bitmap[0], 32);
+	memcpy(msr_bitmap + 0x900, saved_bitmap[1], 32);
+	vmwrite(SECONDARY_VM_EXEC_CONTROL, proc2);
+	set_proc(0, P_TPR_SHADOW);
+	vmwrite(PIN_BASED_VM_EXEC_CONTROL, adjust(MSR_VMX_TRUE_PIN, 0));
+	l2_eoi_page = 0;
+}
+
 static int invept(u64 type, u64 eptp)
 {
 	struct { u64 eptp, rsvd; } d = { eptp, 0 };
@@ -880,6 +1069,7 @@ int main(void)
 	test_entry_checks();
 	test_exits();
 	test_extint();
+	test_apicv();
 	test_ept();
 	chaos(cmdline_u64("chaos", 300));
 	if (n)

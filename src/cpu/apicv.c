@@ -359,31 +359,38 @@ static bool x2apic_readable(u32 msr)
 }
 
 /*
- * RDMSR (30.5.1): with APIC-register virtualization, the readable registers come from the
- * virtual-APIC page, 8 bytes at offset (ECX & FFH) << 4; without it only 808H (VTPR) does.
- * Anything else is not virtualized.
+ * Whether "virtualize x2APIC mode" with these secondary controls virtualizes RDMSR (write
+ * false) or WRMSR of `msr` (30.5): reads with APIC-register virtualization, the readable
+ * registers, without it only 808H (VTPR); writes 808H (TPR) always, 80BH (EOI) and 83FH (self
+ * IPI) with virtual-interrupt delivery. Any other access in 800H-8FFH operates normally.
  */
+bool cpu_x2apic_virtualized(u32 proc2, u32 msr, bool write)
+{
+	if (!(proc2 & PROC2_VIRT_X2APIC) || msr - 0x800 > 0xff)
+		return false;
+	if (!write)
+		return proc2 & PROC2_APIC_REG_VIRT ? x2apic_readable(msr) : msr == 0x808;
+	return msr == 0x808 || ((msr == 0x80b || msr == 0x83f) && (proc2 & PROC2_VIRT_INTR_DELIVERY));
+}
+
+/* RDMSR (30.5.1): 8 bytes of the virtual-APIC page at offset (ECX & FFH) << 4. */
 bool apicv_rdmsr(struct cpu *c, u32 msr, u64 *v)
 {
-	unsigned off = (msr & 0xff) << 4;
-
-	if (!(c->ctl.proc2 & PROC2_VIRT_X2APIC) || !c->ctl.virtual_apic || msr - 0x800 > 0xff)
+	if (!c->ctl.virtual_apic || !cpu_x2apic_virtualized(c->ctl.proc2, msr, false))
 		return false;
-	if (!(c->ctl.proc2 & PROC2_APIC_REG_VIRT ? x2apic_readable(msr) : off == VTPR))
-		return false;
-	memcpy(v, c->ctl.virtual_apic + off, 8);
+	memcpy(v, c->ctl.virtual_apic + ((msr & 0xff) << 4), 8);
 	return true;
 }
 
 /*
- * WRMSR (30.5.2): 808H (TPR) always, 80BH (EOI) and 83FH (self IPI) with virtual-interrupt
- * delivery. Set reserved bits are #GP(0) (TPR and self IPI: bits 63:8; EOI: any bit). The value
- * lands on the page, then TPR virtualization, EOI virtualization, or self-IPI virtualization when
- * the vector is above 15 and an APIC-write exit (qualification 3F0H) when it is not.
+ * WRMSR (30.5.2). Set reserved bits are #GP(0) (TPR and self IPI: bits 63:8; EOI: any bit). The
+ * value lands on the page, then TPR virtualization, EOI virtualization, or self-IPI
+ * virtualization when the vector is above 15 and an APIC-write exit (qualification 3F0H) when
+ * it is not.
  */
 bool apicv_wrmsr(struct cpu *c, u32 msr, u64 v)
 {
-	if (!(c->ctl.proc2 & PROC2_VIRT_X2APIC) || !c->ctl.virtual_apic)
+	if (!c->ctl.virtual_apic || !cpu_x2apic_virtualized(c->ctl.proc2, msr, true))
 		return false;
 	switch (msr) {
 	case 0x808:
@@ -393,16 +400,12 @@ bool apicv_wrmsr(struct cpu *c, u32 msr, u64 v)
 		apicv_tpr_virtualize(c);
 		return true;
 	case 0x80b:
-		if (!vid(c))
-			return false;
 		if (v)
 			cpu_gp(c, 0);
 		memcpy(c->ctl.virtual_apic + VEOI, &v, 8);
 		eoi_virtualize(c);
 		return true;
 	case 0x83f:
-		if (!vid(c))
-			return false;
 		if (v >> 8)
 			cpu_gp(c, 0);
 		memcpy(c->ctl.virtual_apic + VSELF_IPI, &v, 8);

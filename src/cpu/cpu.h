@@ -242,6 +242,10 @@ void cpu_raise_nmi(struct cpu *c);
  * vector it is posted-interrupt processing, with no VM exit; any other vector exits (reason 1).
  */
 void cpu_send_host_ipi(struct cpu *c, u8 vector);
+/* Whether "virtualize x2APIC mode" under these secondary controls virtualizes RDMSR (write
+   false) or WRMSR of x2APIC MSR `msr` (SDM vol. 3C 30.5), rather than letting it operate
+   normally: what a VMM merging MSR bitmaps for a nested guest passes through (soft/nested.c). */
+bool cpu_x2apic_virtualized(u32 proc2, u32 msr, bool write);
 /*
  * The VMM's next timer, as a host TSC value (~0: none): with PIN_EXTINT_EXITING, once the host's
  * TSC reaches it the host timer's interrupt arrives (exit 1, vector CPU_HOST_TIMER_VECTOR), as

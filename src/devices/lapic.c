@@ -1072,6 +1072,13 @@ void lapic_eoi_vector(struct lapic *l, u8 vector)
 		l->host.kick(l->host.opaque);
 }
 
+void lapic_eoi(struct lapic *l)
+{
+	do_eoi(l);
+	if (l->host.kick)
+		l->host.kick(l->host.opaque);
+}
+
 /*
  * An APIC-write exit (SDM vol. 3C 30.4.3.3): the guest's write is on the page; do what writing
  * the register does. The page holds the new value already, and some writes depend on the old

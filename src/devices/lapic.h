@@ -252,6 +252,9 @@ int lapic_highest_isr(const struct lapic *l);
 void lapic_or_irr(struct lapic *l, const u64 vectors[4]);
 void lapic_tmr(const struct lapic *l, u64 tmr[4]);
 void lapic_eoi_vector(struct lapic *l, u8 vector);
+/* A write of 0 to the EOI register by the CPU itself (SDM 11.8.5): how posted-interrupt
+   processing dismisses the notification vector it was given (SDM vol. 3C 30.6). */
+void lapic_eoi(struct lapic *l);
 void lapic_apic_write(struct lapic *l, unsigned offset);
 /* Store a register's value as firmware would leave it (no side effects): board reset's LVT0. */
 void lapic_poke(struct lapic *l, unsigned offset, u32 v);

@@ -712,7 +712,10 @@ static int soft_apicv_sync(struct vcpu *vcpu, const struct backend_apicv *s)
 	static const u32 enc[4] = { EOI_EXIT_BITMAP0, EOI_EXIT_BITMAP1, EOI_EXIT_BITMAP2,
 				    EOI_EXIT_BITMAP3 };
 
-	if (!(v->cpu_based_vm_exec_control & PROC_TPR_SHADOW))
+	/* While L2 runs the current VMCS is vmcs02, whose APIC virtualization is vmcs12's (L1's
+	   for L2): L1's LAPIC is then reached through injection (nested_inject_interrupt), and
+	   vmcs01 gets this sync before L1 runs again. */
+	if (!(v->cpu_based_vm_exec_control & PROC_TPR_SHADOW) || nested_guest_mode(vcpu))
 		return -1;
 	if (!(proc2 & PROC2_VIRT_INTR_DELIVERY)) {
 		if (v->tpr_threshold != s->tpr_threshold)
@@ -1160,12 +1163,13 @@ static void soft_print_stats(struct vm *vm, FILE *out)
 			fprintf(out,
 				"Nested VMX: %llu exits L2->L0 (handled by L0), %llu L2->L1 "
 				"(reflected, %.0f host ns each in L0), %llu L1->L0; %llu VMX "
-				"instructions of L1 emulated (%.0f ns each), %llu entries into L2\n",
+				"instructions of L1 emulated (%.0f ns each), %llu entries into L2, "
+				"%llu posted-interrupt notifications of L1 processed in L2\n",
 				(unsigned long long)ns.l2_l0, (unsigned long long)ns.l2_l1,
 				ns.l2_l1 ? (double)ns.reflect_ns / ns.l2_l1 : 0.0,
 				(unsigned long long)ns.l1_l0, (unsigned long long)ns.vmx_insns,
 				ns.vmx_insns ? (double)ns.insn_ns / ns.vmx_insns : 0.0,
-				(unsigned long long)ns.entries);
+				(unsigned long long)ns.entries, (unsigned long long)ns.posted);
 	}
 }
 

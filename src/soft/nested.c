@@ -55,6 +55,13 @@ struct nested_vmx {
 	u8 *shadow;
 	u64 shadow_hpa, vmread_bitmap_hpa, vmwrite_bitmap_hpa;
 	bool shadowing;	    /* vmcs01 has it on: the shadow, not vmcs12, is up to date */
+	/* vmcs02's MSR bitmap, built at each entry of L2 whose vmcs12 virtualizes x2APIC mode
+	   (nested_msr_bitmap): every MSR exits to L0 but the x2APIC accesses the CPU virtualizes
+	   and L1's bitmap lets through. */
+	u8 *msr_bitmap02;
+	u64 msr_bitmap02_hpa;
+	u32 msr_bitmap02_proc2; /* what it was built from (0: not yet) */
+	u8 msr_bitmap02_from[64];
 	struct vmcs vmcs01; /* the VMM's own while L2 runs */
 	struct nested_stats stats;
 };
@@ -73,6 +80,9 @@ int nested_create(struct vcpu *vcpu)
 	n->current_ptr = VMCS_NONE;
 	vmcs_init(&n->vmcs12);
 	soft(vcpu)->nested = n;
+	if (!(n->msr_bitmap02 = vm_alloc_host_page(vcpu->vm, &n->msr_bitmap02_hpa)))
+		return -ENOMEM;
+	memset(n->msr_bitmap02, 0xff, 4096);
 	/* The shadow VMCS and all-zero VMREAD/VMWRITE bitmaps: every field is shadowed. */
 	if (vmm_policy_on(vcpu->vm, VMM_VMCS_SHADOWING) &&
 	    (!(n->shadow = vm_alloc_host_page(vcpu->vm, &n->shadow_hpa)) ||
@@ -108,6 +118,7 @@ void nested_stats_sum(struct vm *vm, struct nested_stats *out)
 		out->l1_l0 += s->nested->stats.l1_l0;
 		out->vmx_insns += s->nested->stats.vmx_insns;
 		out->entries += s->nested->stats.entries;
+		out->posted += s->nested->stats.posted;
 		out->reflect_ns += s->nested->stats.reflect_ns;
 		out->insn_ns += s->nested->stats.insn_ns;
 	}
@@ -123,6 +134,14 @@ static u8 *l1_ram(struct vcpu *vcpu, u64 gpa, u64 len)
 	if (gpa >= vm->ram_size || len > vm->ram_size - gpa)
 		return NULL;
 	return vm->ram + gpa;
+}
+
+/* vmcs12's structures (bitmaps, the virtual-APIC page, the posted-interrupt descriptor, MSR
+   lists) as the VT-x model's checks find them (vmx_vcpu.host_ptr): only in L1's RAM. L0's own
+   pages have host-physical addresses too, which L1 must never get to name. */
+static u8 *l1_host_ptr(void *opaque, u64 gpa, u64 len)
+{
+	return l1_ram(opaque, gpa, len);
 }
 
 /* A physical-address operand: 4-KiB aligned, within MAXPHYADDR (32.3 VMXON, VMCLEAR, VMPTRLD). */
@@ -595,12 +614,54 @@ static bool nested_l1_wants(struct vcpu *vcpu, const struct vm_exit *e)
 /* --- Entering L2 (SDM vol. 3C chapter 27) --- */
 
 /*
+ * vmcs02's MSR bitmap when vmcs12 virtualizes x2APIC mode (30.5): an access in 800H-8FFH that
+ * L1's bitmap lets through and the CPU virtualizes from vmcs12's virtual-APIC page runs in L2;
+ * every other access exits to L0 as without a bitmap, and L0 reflects it to L1 or carries it
+ * out on L1's own x2APIC ("operates normally": L1's LAPIC is what L2 reaches there).
+ */
+static void nested_msr_bitmap(struct vcpu *vcpu)
+{
+	struct nested_vmx *n = nested(vcpu);
+	const struct vmcs *v12 = &n->vmcs12;
+	u32 proc2 = proc2_of(v12);
+	/* 25.6.9: read bitmap for 0-1FFFH at byte 0, write bitmap at 800H; the x2APIC MSRs are
+	   bits 800H-8FFH of each (bytes 100H-11FH). In L1's RAM: checked at VMLAUNCH/VMRESUME to be in L1's RAM. */
+	const u8 *bm12 = l1_ram(vcpu, v12->msr_bitmap, 4096);
+	u8 now[64];
+
+	/* Built again only when L1's x2APIC bits or the controls changed (most entries: not). */
+	if (!bm12)
+		return;
+	memcpy(now, bm12 + 0x100, 32);
+	memcpy(now + 32, bm12 + 0x900, 32);
+	if (n->msr_bitmap02_proc2 == proc2 && !memcmp(now, n->msr_bitmap02_from, 64))
+		return;
+	n->msr_bitmap02_proc2 = proc2;
+	memcpy(n->msr_bitmap02_from, now, 64);
+	for (u32 msr = 0x800; msr <= 0x8ff; msr++) {
+		for (unsigned w = 0; w < 2; w++) {
+			unsigned byte = w * 0x800 + msr / 8, bit = msr % 8;
+			bool pass = !(bm12[byte] >> bit & 1) &&
+				    cpu_x2apic_virtualized(proc2, msr, w);
+
+			n->msr_bitmap02[byte] = (u8)((n->msr_bitmap02[byte] & ~(1u << bit)) |
+						     (pass ? 0 : 1u << bit));
+		}
+	}
+}
+
+/*
  * vmcs02: vmcs12's guest state and controls, and what L0 keeps for itself:
  *  - the host-state area is vmcs01's (an L2 exit comes back to L0's C code);
  *  - external-interrupt exiting: the host's interrupts and kicks are L0's; interrupts for L1
  *    reach L2 or L1 through nested_inject_interrupt;
  *  - unconditional I/O exiting and no MSR bitmaps: every port and MSR access exits to L0,
- *    which reads vmcs12's bitmaps itself (L1's bitmaps are never handed to the CPU);
+ *    which reads vmcs12's bitmaps itself (L1's bitmaps are never handed to the CPU), but for
+ *    the x2APIC accesses vmcs12 virtualizes (nested_msr_bitmap);
+ *  - vmcs12's TPR shadow, APIC-access page, virtual-interrupt delivery and EOI-exit bitmap
+ *    as they are (the pages are in L1's RAM, checked at VMLAUNCH); posted interrupts off:
+ *    their notification comes from L1's LAPIC, not as a host interrupt, and L0 does the
+ *    processing (nested_posted);
  *  - RDPMC, MONITOR/MWAIT, CR8 and WBINVD exiting where L0 has them: L0 answers those for any
  *    guest (the PMU it lacks, the TPR of L1's LAPIC);
  *  - L0's EPT (L2's guest-physical addresses are L1's), no VPID (the CPU flushes the TLB at
@@ -628,7 +689,7 @@ static void nested_build_vmcs02(struct vcpu *vcpu)
 #include "vmx/vmcs_fields.h"
 #undef X
 	v02->pin_based_vm_exec_control =
-		pin12 | PIN_EXTINT_EXITING |
+		(pin12 & ~(u32)PIN_POSTED_INTERRUPTS) | PIN_EXTINT_EXITING |
 		(v01->pin_based_vm_exec_control & PIN_PREEMPTION_TIMER & ~(u64)pin12);
 	if (!(pin12 & PIN_PREEMPTION_TIMER) &&
 	    (v01->pin_based_vm_exec_control & PIN_PREEMPTION_TIMER))
@@ -636,7 +697,15 @@ static void nested_build_vmcs02(struct vcpu *vcpu)
 	proc = (proc12 & ~(u32)(PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS)) |
 	       PROC_UNCOND_IO_EXITING | PROC_SECONDARY_CONTROLS |
 	       (proc01 & (PROC_RDPMC_EXITING | PROC_MWAIT_EXITING | PROC_MONITOR_EXITING |
-			  PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING | PROC_TSC_OFFSETTING));
+			  PROC_TSC_OFFSETTING));
+	/* L2's CR8 is L1's TPR unless vmcs12 shadows it: then it is vmcs12's VTPR (29.3). */
+	if (!(proc12 & PROC_TPR_SHADOW))
+		proc |= proc01 & (PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING);
+	if ((proc2_12 & PROC2_VIRT_X2APIC) && (proc12 & PROC_USE_MSR_BITMAPS)) {
+		nested_msr_bitmap(vcpu);
+		proc |= PROC_USE_MSR_BITMAPS;
+		v02->msr_bitmap = n->msr_bitmap02_hpa;
+	}
 	v02->cpu_based_vm_exec_control = proc;
 	v02->secondary_vm_exec_control = (proc2_12 & ~(u32)PROC2_ENABLE_VPID) | PROC2_ENABLE_EPT |
 					 (v01->secondary_vm_exec_control & PROC2_WBINVD_EXITING);
@@ -710,6 +779,8 @@ static void nested_launch(struct vcpu *vcpu, const struct vm_exit *e, bool resum
 	    !vmx_ctls_allowed(cap, (u32)v12->secondary_vm_exec_control))
 		return vmx_complete(vcpu, e, VMXERR_ENTRY_INVALID_CONTROL);
 	x.vmcs = v12;
+	x.host_ptr = l1_host_ptr;
+	x.opaque = vcpu;
 	if (vmx_check_controls(&x) ||
 	    (v12->vm_entry_msr_load_count &&
 	     !l1_ram(vcpu, v12->vm_entry_msr_load_addr, v12->vm_entry_msr_load_count * 16)))
@@ -1076,11 +1147,60 @@ bool nested_interruptible(struct vcpu *vcpu)
 	       !(v02->vm_entry_intr_info_field & INTR_INFO_VALID);
 }
 
+/*
+ * Posted-interrupt processing for L2 (SDM vol. 3C 30.6): L1's LAPIC presents vmcs12's
+ * notification vector while L2 runs with "process posted interrupts" (which requires
+ * acknowledge-interrupt-on-exit, so it was just acknowledged). Instead of the exit: the
+ * notification is dismissed (EOI to L1's LAPIC), ON cleared, each PIR word moved into VIRR of
+ * vmcs12's virtual-APIC page with one atomic exchange (L1's other vCPUs post concurrently), and
+ * RVI raised to the highest vector posted; the entry then evaluates and delivers it (30.2.1).
+ */
+static bool nested_posted(struct vcpu *vcpu, u8 vector)
+{
+	struct nested_vmx *n = nested(vcpu);
+	const struct vmcs *v12 = &n->vmcs12;
+	struct vmcs *v02 = &soft(vcpu)->vmcs;
+	u64 *desc;
+	u32 *virr;
+	int high = -1;
+	u8 rvi;
+
+	if (!(v12->pin_based_vm_exec_control & PIN_POSTED_INTERRUPTS) ||
+	    vector != (u8)v12->posted_intr_nv)
+		return false;
+	/* Both in L1's RAM and aligned (checked at VMLAUNCH/VMRESUME, 27.2.1.1). */
+	desc = (u64 *)l1_ram(vcpu, v12->posted_intr_desc_addr, 64);
+	virr = (u32 *)l1_ram(vcpu, v12->virtual_apic_page_addr + 0x200, 0x80);
+	if (!desc || !virr)
+		return false;
+	if (vcpu->intc.eoi)
+		vcpu->intc.eoi(vcpu->intc.opaque);
+	__atomic_fetch_and(&desc[PI_DESC_ON_BIT / 64], ~(1ull << (PI_DESC_ON_BIT % 64)),
+			   __ATOMIC_SEQ_CST);
+	for (unsigned i = 0; i < 4; i++) {
+		u64 pir = __atomic_exchange_n(&desc[i], 0, __ATOMIC_SEQ_CST);
+
+		if (!pir)
+			continue;
+		/* VIRR bits 32i..32i+31 at 200H + 10H*i (30.1.1). */
+		__atomic_fetch_or(&virr[8 * i], (u32)pir, __ATOMIC_SEQ_CST);
+		__atomic_fetch_or(&virr[8 * i + 4], (u32)(pir >> 32), __ATOMIC_SEQ_CST);
+		high = (int)(i * 64 + 63 - (unsigned)__builtin_clzll(pir));
+	}
+	rvi = (u8)v02->guest_intr_status;
+	if (high > rvi)
+		VMCS_SET(v02, GUEST_INTR_STATUS, (v02->guest_intr_status & ~0xffull) | (u8)high);
+	n->stats.posted++;
+	return true;
+}
+
 void nested_inject_interrupt(struct vcpu *vcpu, u8 vector)
 {
 	struct vm_exit e = { .reason = EXIT_REASON_EXTERNAL_INTERRUPT,
 			     .intr_info = vector | INTR_TYPE_EXT_INTR << 8 | INTR_INFO_VALID };
 
+	if (nested_posted(vcpu, vector))
+		return;
 	nested_vmexit(vcpu, &e);
 }
 

@@ -21,6 +21,7 @@ struct nested_stats {
 	u64 l1_l0;     /* exits of L1 after its VMXON (its VMX instructions among them) */
 	u64 vmx_insns; /* L1's VMX instructions emulated */
 	u64 entries;   /* VM entries into L2 (L1's VMLAUNCH/VMRESUME that got that far) */
+	u64 posted;    /* L1's posted-interrupt notifications processed for L2 without an exit */
 	/* Host ns L0 spent reflecting L2's exits to L1 (L1's VM exit, chapter 28), and emulating
 	   L1's VMX instructions (entries into L2 included: the checks and vmcs02). */
 	u64 reflect_ns, insn_ns;

@@ -416,6 +416,14 @@ static void board_lapic_eoi_vector(void *opaque, u8 vector)
 	board_lapic_update(vcpu);
 }
 
+static void board_lapic_eoi_write(void *opaque)
+{
+	struct vcpu *vcpu = opaque;
+
+	lapic_eoi(&vcpu->lapic);
+	board_lapic_update(vcpu);
+}
+
 static u64 board_lapic_page(void *opaque)
 {
 	struct vcpu *vcpu = opaque;
@@ -565,6 +573,7 @@ static int board_lapics_create(struct vm *vm)
 			.apic_write = board_lapic_apic_write,
 			.eoi_vector = board_lapic_eoi_vector,
 			.apic_page = board_lapic_page,
+			.eoi = board_lapic_eoi_write,
 			.opaque = vcpu,
 		};
 	}

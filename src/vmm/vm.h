@@ -95,6 +95,9 @@ struct vcpu_intc {
 	void (*apic_write)(void *opaque, unsigned offset);
 	void (*eoi_vector)(void *opaque, u8 vector);
 	u64 (*apic_page)(void *opaque);
+	/* An EOI as the CPU itself writes it, dismissing a posted-interrupt notification it
+	   acknowledged (30.6; soft/nested.c for a guest hypervisor's notification). */
+	void (*eoi)(void *opaque);
 	void *opaque;
 };
 

@@ -150,18 +150,22 @@ int vmx_cap_msr(u32 index, u64 *value)
 
 /*
  * What a guest hypervisor is offered (nested VMX, docs/vmx.md "Nested VMX"): the model's
- * controls less those whose structures would have to be mapped from the guest hypervisor's
- * memory into the VMCS that runs its guest (the TPR shadow and APIC virtualization, posted
- * interrupts, PML) or that the nested code does not compose yet (TSC scaling, PAUSE-loop
- * exiting). EPT, unrestricted guest and the EPT/VPID capabilities are the model's own: the
- * software CPU walks the guest hypervisor's EPT through the VMM's (nested EPT, cpu/ept.c).
+ * controls less the secondary ones the nested code does not compose yet (PML, whose log L0
+ * would have to write into the guest hypervisor's page as L2 dirties; TSC scaling; PAUSE-loop
+ * exiting).
+ * The TPR shadow, APIC virtualization, virtual-interrupt delivery and posted interrupts are
+ * offered: their pages are in the guest hypervisor's RAM, which the software CPU reaches
+ * directly, and L0 does posted-interrupt processing for L2 when the guest hypervisor's LAPIC
+ * delivers vmcs12's notification vector (soft/nested.c). EPT, unrestricted guest and the
+ * EPT/VPID capabilities are the model's own: the software CPU walks the guest hypervisor's EPT
+ * through the VMM's (nested EPT, cpu/ept.c).
  */
-#define NESTED_PIN (PIN_EXTINT_EXITING | PIN_NMI_EXITING | PIN_VIRTUAL_NMIS | PIN_PREEMPTION_TIMER)
-#define NESTED_PROC (PROC_SUPPORTED & ~(u32)PROC_TPR_SHADOW)
 #define NESTED_PROC2                                                                              \
-	(PROC2_ENABLE_EPT | PROC2_DESC_TABLE_EXITING | PROC2_ENABLE_RDTSCP | PROC2_ENABLE_VPID |  \
-	 PROC2_WBINVD_EXITING | PROC2_UNRESTRICTED_GUEST | PROC2_RDRAND_EXITING |                 \
-	 PROC2_ENABLE_INVPCID | PROC2_RDSEED_EXITING | PROC2_ENABLE_XSAVES)
+	(PROC2_VIRT_APIC_ACCESSES | PROC2_VIRT_X2APIC | PROC2_APIC_REG_VIRT |                     \
+	 PROC2_VIRT_INTR_DELIVERY | PROC2_ENABLE_EPT | PROC2_DESC_TABLE_EXITING |                  \
+	 PROC2_ENABLE_RDTSCP | PROC2_ENABLE_VPID | PROC2_WBINVD_EXITING |                         \
+	 PROC2_UNRESTRICTED_GUEST | PROC2_RDRAND_EXITING | PROC2_ENABLE_INVPCID |                 \
+	 PROC2_RDSEED_EXITING | PROC2_ENABLE_XSAVES)
 
 int vmx_nested_cap_msr(u32 index, u64 *value)
 {
@@ -170,19 +174,8 @@ int vmx_nested_cap_msr(u32 index, u64 *value)
 
 	if (err)
 		return err;
-	switch (index) {
-	case MSR_IA32_VMX_PINBASED_CTLS:
-	case MSR_IA32_VMX_TRUE_PINBASED_CTLS:
-		v &= ~((u64)(PIN_SUPPORTED & ~NESTED_PIN) << 32);
-		break;
-	case MSR_IA32_VMX_PROCBASED_CTLS:
-	case MSR_IA32_VMX_TRUE_PROCBASED_CTLS:
-		v &= ~((u64)(PROC_SUPPORTED & ~NESTED_PROC) << 32);
-		break;
-	case MSR_IA32_VMX_PROCBASED_CTLS2:
+	if (index == MSR_IA32_VMX_PROCBASED_CTLS2)
 		v = CTLS(0, NESTED_PROC2);
-		break;
-	}
 	*value = v;
 	return 0;
 }
