@@ -20,8 +20,12 @@ are not among them), per interrupt taken. --accel kvm runs it on this host's /de
 tests/linux/run.py's kvm-backend-nested does: it boots BUILD/linux/kvm-initramfs.cpio.gz, which
 that test makes, with tb.script=kvmirq (guests/linux/tests/kvmirq.sh).
 
+--nested-kvm BUILD --kvm-apicv compares KVM's own APICv and posted interrupts (kvm_intel
+enable_apicv=1, which tollbooth's nested VMX lets KVM use) with its injection through exits
+(enable_apicv=0), with KVM's in-kernel irqchip, one boot each, alternating.
+
 usage: bench/irq.py TOLLBOOTH GUESTS_DIR [--rounds N] [--n PINGPONGS] [--ms STREAM_MS]
-                    [--accel kvm | --nested-kvm BUILD]
+                    [--accel kvm | --nested-kvm BUILD [--kvm-apicv]]
 """
 import argparse
 import json
@@ -128,6 +132,62 @@ def nested_runs(tollbooth, build, rounds, n, ms):
     return res
 
 
+NESTED_STATS = re.compile(r"Nested VMX: (\d+) exits L2->L0 .*?, (\d+) L2->L1 .*?"
+                          r"(\d+) posted-interrupt notifications")
+
+
+def apicv_runs(tollbooth, build, boots, n, ms):
+    """KVM's own APICv in the nested KVM, off and on (kvm_intel enable_apicv=0/1), boots
+    alternating: {apicv: [(figures, L2 exits to L1 per interrupt, L0's posted notifications
+    per interrupt)]}. The Linux guest has two vCPUs, so that KVM's irqfd, on the device
+    thread's vCPU, can post to the guest's vCPU while it runs on the other one; the counts are
+    tollbooth soft's --stats for the whole boot (every exit of KVM's guest, its start-up's too)."""
+    initrd = os.path.join(build, "linux", "kvm-initramfs.cpio.gz")
+    if not os.path.exists(initrd):
+        sys.exit(f"irq.py: {initrd} missing: run `python3 tests/linux/run.py {tollbooth} {build}` "
+                 "(make check does) to make it")
+    res = {0: [], 1: []}
+    for _ in range(boots):
+        for apicv in (0, 1):
+            cmd = [tollbooth, "run", "--cpus", "2", "--stats", "--mem", "768M", "--kernel",
+                   os.path.join(build, "linux", "vmlinuz"), "--initrd", initrd, "--append",
+                   f"console=ttyS0 quiet tb.script=kvmirq tb.rounds=1 tb.n={n} tb.ms={ms} "
+                   f"tb.chips=kernel tb.apicv={apicv}"]
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800,
+                                 stdin=subprocess.DEVNULL)
+            lines = [ln.split("tb-result: ", 1)[1] for ln in out.stdout.splitlines()
+                     if "tb-result: " in ln]
+            got = parse_lines(lines)
+            st = NESTED_STATS.search(out.stderr)
+            want = f"kvm-intel enable_apicv {'Y' if apicv else 'N'}"
+            if len(got) != 4 or not st or want not in lines:
+                sys.exit(f"irq.py: the nested run (enable_apicv={apicv}) gave no figures:\n"
+                         + "\n".join(lines) + out.stderr[-2000:])
+            k = max(1, taken(lines, n))
+            res[apicv].append((got, int(st.group(2)) / k, int(st.group(3)) / k))
+    return res
+
+
+def apicv_table(res, boots, n, ms):
+    def med(a, phase):
+        return statistics.median(got[phase][0] for got, _, _ in res[a])
+
+    print(f"KVM in a Linux guest of tollbooth soft (2 vCPUs), KVM's in-kernel irqchip and irqfd: "
+          f"medians of {boots} boots each, alternating; {n} round trips per ping-pong, {ms} ms "
+          "of a 10 kHz stream.\n")
+    print("| KVM (L1) | exits of its guest to KVM / interrupt (whole run) | posted notifications "
+          "processed in its guest / interrupt | device thread 10 kHz: guest ns / interrupt "
+          "| LAPIC timer 10 kHz: guest ns / interrupt | ping-pong spin: ns / round trip "
+          "| ping-pong HLT: ns / round trip |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for a, name in ((0, "enable_apicv=0: injection through exits"),
+                    (1, "enable_apicv=1: APICv, posted interrupts")):
+        ex = statistics.median(e for _, e, _ in res[a])
+        po = statistics.median(p for _, _, p in res[a])
+        print(f"| {name} | {ex:.2f} | {po:.2f} | {med(a, 'stream'):.0f} | {med(a, 'timer'):.0f} "
+              f"| {med(a, 'ping-pong spin'):.0f} | {med(a, 'ping-pong hlt'):.0f} |")
+
+
 def kvm_table(res, rounds, n, ms, where):
     def med(chip, phase):
         return statistics.median(got[phase][0] for got, _ in res[chip])
@@ -153,7 +213,14 @@ def main():
     ap.add_argument("--ms", type=int, default=200)
     ap.add_argument("--accel", choices=("soft", "kvm"), default="soft")
     ap.add_argument("--nested-kvm", metavar="BUILD")
+    ap.add_argument("--kvm-apicv", action="store_true")
     a = ap.parse_args()
+    if a.kvm_apicv:
+        if not a.nested_kvm:
+            sys.exit("irq.py: --kvm-apicv needs --nested-kvm BUILD (it reloads kvm_intel)")
+        apicv_table(apicv_runs(a.tollbooth, a.nested_kvm, a.rounds, a.n, a.ms), a.rounds, a.n,
+                    a.ms)
+        return
     if a.nested_kvm:
         kvm_table(nested_runs(a.tollbooth, a.nested_kvm, a.rounds, a.n, a.ms), a.rounds, a.n,
                   a.ms, "KVM in a Linux guest of tollbooth soft")

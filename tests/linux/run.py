@@ -99,7 +99,9 @@ expect_results("shadow-paging-smp-forkexec", status, out, err, 0, "guest powered
 #      an exit of L2 that tollbooth reflects to kvm_intel), with no KVM warning in dmesg.
 status, out, err = boot("quiet tb.script=kvm")
 expect_results("nested-kvm-intel", status, out, err, 0, "guest powered off (ACPI S5)",
-               [r"cpu-vmx 1", r"kvmrun ok", r"kvm-warnings 0", r"script kvm exit 0"])
+               [r"cpu-vmx 1", r"kvm-intel enable_apicv Y", r"kvm-intel flexpriority Y",
+                r"kvm-intel ept Y", r"kvm-intel unrestricted_guest Y", r"kvmrun ok",
+                r"kvm-warnings 0", r"script kvm exit 0"])
 
 
 def kvm_overlay():

@@ -592,8 +592,35 @@ static void test_posted_thread(void)
 	done(c);
 }
 
+/* Which x2APIC MSR accesses "virtualize x2APIC mode" virtualizes (30.5), the set a VMM merging
+   MSR bitmaps for a nested guest passes through (soft/nested.c). */
+static void test_x2apic_virtualized(void)
+{
+	const u32 x2 = PROC2_VIRT_X2APIC, reg = x2 | PROC2_APIC_REG_VIRT,
+		  vid = x2 | PROC2_VIRT_INTR_DELIVERY;
+
+	/* Without virtualize x2APIC mode, or outside 800H-8FFH: nothing. */
+	CHECK(!cpu_x2apic_virtualized(PROC2_APIC_REG_VIRT | PROC2_VIRT_INTR_DELIVERY, 0x808, false));
+	CHECK(!cpu_x2apic_virtualized(reg, 0x7ff, false) && !cpu_x2apic_virtualized(reg, 0x900, false));
+	/* Reads: only TPR without APIC-register virtualization; with it the readable registers,
+	   PPR among them, never EOI, DFR or ICR high (Table 11-6). */
+	CHECK(cpu_x2apic_virtualized(x2, 0x808, false) && !cpu_x2apic_virtualized(x2, 0x802, false));
+	CHECK(cpu_x2apic_virtualized(reg, 0x802, false) && cpu_x2apic_virtualized(reg, 0x80a, false));
+	CHECK(cpu_x2apic_virtualized(reg, 0x830, false) && cpu_x2apic_virtualized(reg, 0x838, false));
+	CHECK(!cpu_x2apic_virtualized(reg, 0x839, false)); /* the timer's current count */
+	CHECK(!cpu_x2apic_virtualized(reg, 0x80b, false) && !cpu_x2apic_virtualized(reg, 0x80e, false));
+	CHECK(!cpu_x2apic_virtualized(reg, 0x831, false));
+	/* Writes: TPR always; EOI and SELF IPI with virtual-interrupt delivery; nothing else. */
+	CHECK(cpu_x2apic_virtualized(x2, 0x808, true) && !cpu_x2apic_virtualized(x2, 0x80b, true));
+	CHECK(!cpu_x2apic_virtualized(x2, 0x83f, true));
+	CHECK(cpu_x2apic_virtualized(vid, 0x80b, true) && cpu_x2apic_virtualized(vid, 0x83f, true));
+	CHECK(!cpu_x2apic_virtualized(vid | PROC2_APIC_REG_VIRT, 0x830, true));
+	CHECK(!cpu_x2apic_virtualized(vid | PROC2_APIC_REG_VIRT, 0x80f, true));
+}
+
 int main(void)
 {
+	test_x2apic_virtualized();
 	test_delivery_and_eoi();
 	test_tpr();
 	test_apic_access();
