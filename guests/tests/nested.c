@@ -1019,6 +1019,85 @@ static void chaos(u64 n)
 	      "L1 and the VMM survived %llu hostile entries", (unsigned long long)n);
 }
 
+/*
+ * The same with APIC virtualization for L2 on (the TPR shadow, the APIC-access page, APIC-register
+ * virtualization, virtual-interrupt delivery, posted interrupts): one of its fields or controls
+ * at a hostile value per entry (pages outside L1's RAM or unaligned, any RVI/SVI, notification
+ * vector or TPR threshold), half the time with L1's notification pending, so that L0's
+ * posted-interrupt processing for L2 and the virtual-interrupt delivery meet them. Every vector
+ * has a handler that counts it, as L2 shares L1's IDT.
+ */
+static void chaos_apicv(u64 n)
+{
+	static const u32 fields[] = {
+		VIRTUAL_APIC_PAGE_ADDR, APIC_ACCESS_ADDR, POSTED_INTR_DESC_ADDR, POSTED_INTR_NV,
+		GUEST_INTR_STATUS, TPR_THRESHOLD, EOI_EXIT_BITMAP0, EOI_EXIT_BITMAP3,
+		SECONDARY_VM_EXEC_CONTROL, PIN_BASED_VM_EXEC_CONTROL, CPU_BASED_VM_EXEC_CONTROL,
+		MSR_BITMAP, VM_EXIT_CONTROLS,
+	};
+	u64 proc2 = vmread(SECONDARY_VM_EXEC_CONTROL), outcomes[3] = { 0 };
+
+	if (!(rdmsr(MSR_VMX_TRUE_PIN) >> 32 & PIN_POSTED))
+		return; /* test_apicv said why */
+	for (int v = 0x20; v < 256; v++)
+		set_handler(v, l2_vint);
+	set_proc(P_TPR_SHADOW | P_MSR_BITMAPS, 0);
+	vmwrite(PIN_BASED_VM_EXEC_CONTROL,
+		adjust(MSR_VMX_TRUE_PIN, PIN_EXTINT | PIN_POSTED | PIN_PREEMPT));
+	vmwrite(SECONDARY_VM_EXEC_CONTROL, proc2 | P2_VAPIC | P2_REGVIRT | P2_VID);
+	vmwrite(VM_EXIT_CONTROLS, vmread(VM_EXIT_CONTROLS) | EXIT_ACK_INTR);
+	vmwrite(VIRTUAL_APIC_PAGE_ADDR, (u64)vapic);
+	vmwrite(APIC_ACCESS_ADDR, (u64)apic_access);
+	vmwrite(POSTED_INTR_DESC_ADDR, (u64)pi_desc);
+	vmwrite(POSTED_INTR_NV, PI_NV);
+	vmwrite(TPR_THRESHOLD, 0);
+	l2_eoi_page = (u64)apic_access;
+	for (u64 i = 0; i < n; i++) {
+		u32 f = fields[next_rand() % ARRAY_SIZE(fields)];
+		u64 old = vmread(f), r = next_rand(), v;
+		int k = r & 3, res;
+
+		v = k == 0 ? next_rand() : k == 1 ? ~0ull : k == 2 ? 0 : old ^ BIT(next_rand() & 63);
+		for (unsigned off = 0; off < 4096; off += 4)
+			vreg_set(off, 0);
+		vreg_set(0x200 + (r >> 8 & 7) * 0x10, (u32)next_rand());
+		pi_desc[r >> 12 & 3] = next_rand();
+		pi_desc[4] |= 1;
+		if (r & 4) {
+			apic_write(APIC_ICR2, 0);
+			apic_write(APIC_ICR, ICR_FIXED | 1u << 18 | PI_NV);
+		}
+		l2_at(l2_cpuid);
+		vmwrite(GUEST_RFLAGS, 2 | RFLAGS_IF);
+		vmwrite(f, v);
+		vmwrite(VMX_PREEMPTION_TIMER_VALUE, 200);
+		res = run_l2(launched);
+		outcomes[res ? 0 : (vmread(VM_EXIT_REASON) & FAILED_ENTRY) ? 1 : 2]++;
+		if (!res && !(vmread(VM_EXIT_REASON) & FAILED_ENTRY))
+			launched = true;
+		vmwrite(f, old);
+		/* L1 takes (and ends) whatever reached its LAPIC instead: a notification that found
+		   no posted-interrupt processing, an acknowledged vector of the exit. */
+		asm volatile("sti; nop; nop; cli");
+		for (int j = 0; j < 8 && apic_read(0x100 + 0x70) & 1; j++)
+			apic_write(APIC_EOI, 0);
+		if (vmread(VM_EXIT_REASON) == 1)
+			apic_write(APIC_EOI, 0);
+	}
+	vmwrite(VM_EXIT_CONTROLS, vmread(VM_EXIT_CONTROLS) & ~EXIT_ACK_INTR);
+	vmwrite(SECONDARY_VM_EXEC_CONTROL, proc2);
+	set_proc(0, P_TPR_SHADOW | P_MSR_BITMAPS);
+	vmwrite(PIN_BASED_VM_EXEC_CONTROL, adjust(MSR_VMX_TRUE_PIN, 0));
+	set_handler(0x41, timer_isr);
+	l2_eoi_page = 0;
+	printf("chaos apicv: %llu rounds: %llu VMfail, %llu entry failures, %llu exits\n",
+	       (unsigned long long)n, (unsigned long long)outcomes[0],
+	       (unsigned long long)outcomes[1], (unsigned long long)outcomes[2]);
+	check(expect_exit("after the APICv chaos, L2 still runs: CPUID", l2_cpuid, 10),
+	      "L1 and the VMM survived %llu hostile entries with APIC virtualization",
+	      (unsigned long long)n);
+}
+
 static void bench(u64 n)
 {
 	u64 per_ms = apic_tsc_per_ms(), t0 = rdtsc(), t1, t2;
@@ -1072,6 +1151,7 @@ int main(void)
 	test_apicv();
 	test_ept();
 	chaos(cmdline_u64("chaos", 300));
+	chaos_apicv(cmdline_u64("chaos", 300));
 	if (n)
 		bench(n);
 	check(vmclear((u64)vmcs_a) == 0 && vmxoff() == 0, "VMCLEAR, VMXOFF");
