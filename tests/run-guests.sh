@@ -39,7 +39,7 @@ result() { # ok|FAIL name detail
 
 # The same guest and options on the soft backend of $COMPARE_BIN: same serial output as $out?
 same_as_soft() {
-	soft_out=$(timeout "$timeout_s" "$COMPARE_BIN" run "${opts[@]}" --accel soft "$image" \
+	soft_out=$(timeout "$guest_timeout" "$COMPARE_BIN" run "${opts[@]}" --accel soft "$image" \
 		   </dev/null 2>/dev/null)
 	[ "$soft_out" = "$out" ]
 }
@@ -62,6 +62,7 @@ while read -r name expected rest; do
 	differs=""
 	needs_ept=""
 	nested_fails=""
+	guest_timeout=$timeout_s
 	for word in $rest; do
 		case $word in
 		kvm-ok) kvm_ok=1 ;;
@@ -69,6 +70,7 @@ while read -r name expected rest; do
 		output-differs=*) differs=${word#output-differs=} ;;
 		needs-ept=*) needs_ept=${word#needs-ept=} ;;
 		nested-kvm-fails=*) nested_fails=${word#nested-kvm-fails=} ;;
+		timeout=*) [ "${word#timeout=}" -gt "$timeout_s" ] && guest_timeout=${word#timeout=} ;;
 		image=*) image=${word#image=}; image=${image//@GUESTS@/${GUEST_DIR:-build/guests}} ;;
 		append=*) opts+=(--append "${word#append=}") ;;
 		mem=*) opts+=(--mem "${word#mem=}M") ;;
@@ -98,7 +100,7 @@ while read -r name expected rest; do
 		result FAIL "$name" "no image $image (make guests)"
 		continue
 	fi
-	out=$(timeout "$timeout_s" "$bin" run "${opts[@]}" ${kvm_args[@]+"${kvm_args[@]}"} "$image" \
+	out=$(timeout "$guest_timeout" "$bin" run "${opts[@]}" ${kvm_args[@]+"${kvm_args[@]}"} "$image" \
 	      </dev/null 2>"$tmp")
 	status=$?
 	err=$(cat "$tmp")
@@ -111,7 +113,7 @@ while read -r name expected rest; do
 	*) want=$expected words="" ;;
 	esac
 	if [ $status -eq 124 ]; then
-		result FAIL "$name" "timed out after ${timeout_s}s"
+		result FAIL "$name" "timed out after ${guest_timeout}s"
 	elif [ $status -ne "$want" ]; then
 		result FAIL "$name" "exit status $status, want $want${last:+ ($last)}"
 	elif [ -n "$words" ] && ! grep -q "$words" <<<"$err"; then

@@ -705,10 +705,7 @@ static void soft_set_event_window(struct vcpu *vcpu, enum backend_window window,
 static int soft_apicv_sync(struct vcpu *vcpu, const struct backend_apicv *s)
 {
 	struct vmcs *v = &soft(vcpu)->vmcs;
-	u64 proc2 = v->secondary_vm_exec_control, want;
-	u64 status, eoi[4] = { s->tmr[0], s->tmr[1], s->tmr[2], s->tmr[3] };
-	u64 *field[4] = { &v->eoi_exit_bitmap0, &v->eoi_exit_bitmap1, &v->eoi_exit_bitmap2,
-			  &v->eoi_exit_bitmap3 };
+	u64 proc2 = v->secondary_vm_exec_control, want, status;
 	static const u32 enc[4] = { EOI_EXIT_BITMAP0, EOI_EXIT_BITMAP1, EOI_EXIT_BITMAP2,
 				    EOI_EXIT_BITMAP3 };
 
@@ -717,6 +714,8 @@ static int soft_apicv_sync(struct vcpu *vcpu, const struct backend_apicv *s)
 	   vmcs01 gets this sync before L1 runs again. */
 	if (!(v->cpu_based_vm_exec_control & PROC_TPR_SHADOW) || nested_guest_mode(vcpu))
 		return -1;
+	if (!s)
+		return proc2 & PROC2_VIRT_INTR_DELIVERY ? 1 : 0;
 	if (!(proc2 & PROC2_VIRT_INTR_DELIVERY)) {
 		if (v->tpr_threshold != s->tpr_threshold)
 			VMCS_SET(v, TPR_THRESHOLD, s->tpr_threshold);
@@ -732,9 +731,11 @@ static int soft_apicv_sync(struct vcpu *vcpu, const struct backend_apicv *s)
 	status = (u64)(s->max_irr < 0 ? 0 : s->max_irr) | (u64)(s->max_isr < 0 ? 0 : s->max_isr) << 8;
 	if (v->guest_intr_status != status)
 		vmcs_set_checked(v, GUEST_INTR_STATUS, status, "GUEST_INTR_STATUS");
+	u64 *field[4] = { &v->eoi_exit_bitmap0, &v->eoi_exit_bitmap1, &v->eoi_exit_bitmap2,
+			  &v->eoi_exit_bitmap3 };
 	for (unsigned i = 0; i < 4; i++)
-		if (*field[i] != eoi[i])
-			vmcs_set_checked(v, enc[i], eoi[i], "EOI_EXIT_BITMAP");
+		if (*field[i] != s->tmr[i])
+			vmcs_set_checked(v, enc[i], s->tmr[i], "EOI_EXIT_BITMAP");
 	return 1;
 }
 

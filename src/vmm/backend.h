@@ -190,7 +190,8 @@ struct backend_ops {
 	 * EOI-exit bitmap), the TPR threshold for the TPR shadow alone (30.1.2), and the LAPIC's
 	 * mode, which picks the APIC-access page (xAPIC at the default base) or the x2APIC MSRs.
 	 * -1: no APIC virtualization (no TPR shadow); 0: the TPR shadow only; 1: virtual-interrupt
-	 * delivery, the CPU delivers the fixed vectors. NULL: -1.
+	 * delivery, the CPU delivers the fixed vectors. NULL: -1. s NULL: only which of the three,
+	 * changing nothing (the LAPIC's scans are not made for nothing before every entry).
 	 */
 	int (*apicv_sync)(struct vcpu *vcpu, const struct backend_apicv *s);
 	/* A host interrupt with `vector` to the CPU running the vCPU, from any thread: the

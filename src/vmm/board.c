@@ -369,11 +369,15 @@ static bool board_lapic_sync(void *opaque)
 	struct vcpu *vcpu = opaque;
 	struct lapic *l = &vcpu->lapic;
 	const struct backend_ops *b = vcpu->vm->backend;
-	struct backend_apicv s = { 0 };
-	int irr = lapic_highest_irr(l), tpr = (int)board_lapic_reg(l, APIC_TPR) & 0xf0, mode;
+	int irr, tpr, mode;
 
-	if (!b->apicv_sync)
+	/* Without APIC virtualization (the default), nothing to bring up to date: none of the
+	   LAPIC's scans below, which were a sixth of a CPUID exit's instructions. */
+	if (!b->apicv_sync || b->apicv_sync(vcpu, NULL) < 0)
 		return false;
+	struct backend_apicv s = { 0 };
+	irr = lapic_highest_irr(l);
+	tpr = (int)board_lapic_reg(l, APIC_TPR) & 0xf0;
 	/* Posted interrupts the CPU has not taken (the vCPU waited in the run loop): into IRR
 	   now, as KVM's sync_pir_to_irr does before it decides whether a vCPU can wake. */
 	if (vcpu_posted_pending(vcpu)) {

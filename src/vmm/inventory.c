@@ -182,7 +182,14 @@ void board_print_inventory(const struct vm *vm, FILE *f)
 void board_print_devices_line(const struct vm *vm, FILE *f)
 {
 	fprintf(f, "Machine %s, devices:", inventory_machine(vm));
-	for (unsigned i = 0; i < vm->nr_devices; i++)
-		fprintf(f, " %s", vm->devices[i].name);
+	for (unsigned i = 0; i < vm->nr_devices; i++) {
+		const char *name = vm->devices[i].name;
+		/* With the backend's interrupt controllers (KVM's in-kernel irqchip) the guest's
+		   8259A, IOAPIC and LAPICs are those: the VMM's models never see an access. */
+		bool backends = vm->irqchip_in_backend &&
+				(!strcmp(name, "pic") || !strcmp(name, "ioapic") || !strcmp(name, "lapic"));
+
+		fprintf(f, " %s%s", name, backends ? "(backend's)" : "");
+	}
 	fprintf(f, "\n");
 }

@@ -69,6 +69,14 @@ else
 			result FAIL "lever $lever" "exit status $status ($(tail -n 1 "$err"))"
 		fi
 	done
+	# --stats names the interrupt controllers KVM's in-kernel irqchip took over as the backend's.
+	timeout 60 "$bin" run --accel kvm --kvm-irqchip kernel --stats "$guests/hello.elf" \
+		</dev/null >/dev/null 2>"$err"
+	if grep -q "ioapic(backend's) lapic(backend's)" "$err"; then
+		result ok "stats names the backend's irqchip"
+	else
+		result FAIL "stats names the backend's irqchip" "$(grep -m 1 '^Machine' "$err")"
+	fi
 	# Hardware as the oracle: each guest's serial output must match the soft backend's.
 	out=$(ACCEL=kvm COMPARE_BIN=$bin GUEST_DIR=$guests tests/run-guests.sh "$bin")
 	echo "$out"
