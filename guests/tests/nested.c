@@ -744,8 +744,15 @@ static void l2_vint(struct frame *f)
 static u32 vreg(unsigned off) { return *(volatile u32 *)(vapic + off); }
 static void vreg_set(unsigned off, u32 v) { *(volatile u32 *)(vapic + off) = v; }
 /* Bit `vec` of a 256-bit register of the virtual-APIC page (30.1.1) or of L1's LAPIC. */
-static bool vbit(unsigned base, unsigned vec) { return vreg(base + vec / 32 * 0x10) >> vec % 32 & 1; }
-static bool apic_bit(unsigned base, unsigned vec) { return apic_read(base + vec / 32 * 0x10) >> vec % 32 & 1; }
+static bool vbit(unsigned base, unsigned vec)
+{
+	return vreg(base + vec / 32 * 0x10) >> vec % 32 & 1;
+}
+
+static bool apic_bit(unsigned base, unsigned vec)
+{
+	return apic_read(base + vec / 32 * 0x10) >> vec % 32 & 1;
+}
 
 static void test_apicv(void)
 {

@@ -625,7 +625,8 @@ static void nested_msr_bitmap(struct vcpu *vcpu)
 	const struct vmcs *v12 = &n->vmcs12;
 	u32 proc2 = proc2_of(v12);
 	/* 25.6.9: read bitmap for 0-1FFFH at byte 0, write bitmap at 800H; the x2APIC MSRs are
-	   bits 800H-8FFH of each (bytes 100H-11FH). In L1's RAM: checked at VMLAUNCH/VMRESUME to be in L1's RAM. */
+	   bits 800H-8FFH of each (bytes 100H-11FH, 900H-91FH). In L1's RAM: checked at
+	   VMLAUNCH/VMRESUME. */
 	const u8 *bm12 = l1_ram(vcpu, v12->msr_bitmap, 4096);
 	u8 now[64];
 
