@@ -104,17 +104,23 @@ def kvm_run_once(tollbooth, guests, chip, n, ms):
     return got, exits / max(1, taken(lines, n))
 
 
-def nested_runs(tollbooth, build, rounds, n, ms):
-    """{chip: [(figures, exits per interrupt)]} from the Linux guest's KVM."""
+def nested_boot(tollbooth, build, script_args, *opts):
+    """Boot the Linux guest of tests/linux/run.py with tb.script=kvmirq (its KVM made by
+    tollbooth's nested VMX): the finished process, stdout and stderr as text."""
     initrd = os.path.join(build, "linux", "kvm-initramfs.cpio.gz")
     if not os.path.exists(initrd):
         sys.exit(f"irq.py: {initrd} missing: run `python3 tests/linux/run.py {tollbooth} {build}` "
                  "(make check does) to make it")
-    cmd = [tollbooth, "run", "--mem", "768M", "--kernel", os.path.join(build, "linux", "vmlinuz"),
-           "--initrd", initrd, "--append",
-           f"console=ttyS0 quiet tb.script=kvmirq tb.rounds={rounds} tb.n={n} tb.ms={ms}"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800,
-                         stdin=subprocess.DEVNULL)
+    cmd = [tollbooth, "run", *opts, "--mem", "768M", "--kernel",
+           os.path.join(build, "linux", "vmlinuz"), "--initrd", initrd, "--append",
+           f"console=ttyS0 quiet tb.script=kvmirq {script_args}"]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=1800,
+                          stdin=subprocess.DEVNULL)
+
+
+def nested_runs(tollbooth, build, rounds, n, ms):
+    """{chip: [(figures, exits per interrupt)]} from the Linux guest's KVM."""
+    out = nested_boot(tollbooth, build, f"tb.rounds={rounds} tb.n={n} tb.ms={ms}")
     per = {}
     for line in out.stdout.splitlines():
         m = re.match(r"tb-result: irq (\w+) (\d+) (.*)", line)
@@ -142,19 +148,11 @@ def apicv_runs(tollbooth, build, boots, n, ms):
     per interrupt)]}. The Linux guest has two vCPUs, so that KVM's irqfd, on the device
     thread's vCPU, can post to the guest's vCPU while it runs on the other one; the counts are
     tollbooth soft's --stats for the whole boot (every exit of KVM's guest, its start-up's too)."""
-    initrd = os.path.join(build, "linux", "kvm-initramfs.cpio.gz")
-    if not os.path.exists(initrd):
-        sys.exit(f"irq.py: {initrd} missing: run `python3 tests/linux/run.py {tollbooth} {build}` "
-                 "(make check does) to make it")
     res = {0: [], 1: []}
     for _ in range(boots):
         for apicv in (0, 1):
-            cmd = [tollbooth, "run", "--cpus", "2", "--stats", "--mem", "768M", "--kernel",
-                   os.path.join(build, "linux", "vmlinuz"), "--initrd", initrd, "--append",
-                   f"console=ttyS0 quiet tb.script=kvmirq tb.rounds=1 tb.n={n} tb.ms={ms} "
-                   f"tb.chips=kernel tb.apicv={apicv}"]
-            out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800,
-                                 stdin=subprocess.DEVNULL)
+            out = nested_boot(tollbooth, build, f"tb.rounds=1 tb.n={n} tb.ms={ms} "
+                              f"tb.chips=kernel tb.apicv={apicv}", "--cpus", "2", "--stats")
             lines = [ln.split("tb-result: ", 1)[1] for ln in out.stdout.splitlines()
                      if "tb-result: " in ln]
             got = parse_lines(lines)

@@ -172,9 +172,8 @@ void apicv_deliver(struct cpu *c)
  * c->host_irr), move PIR into VIRR with each word read and cleared in one atomic step, raise RVI
  * to the highest vector posted, evaluate. No VM exit.
  */
-void apicv_posted(struct cpu *c)
+int cpu_pir_to_virr(u64 *desc, u8 *vapic)
 {
-	u64 *desc = c->ctl.pi_desc;
 	int high = -1;
 
 	__atomic_fetch_and(&desc[PI_DESC_ON_BIT / 64], ~(1ull << (PI_DESC_ON_BIT % 64)),
@@ -184,10 +183,19 @@ void apicv_posted(struct cpu *c)
 
 		if (!pir)
 			continue;
-		__atomic_fetch_or(vreg(c, VIRR + 0x20 * i), (u32)pir, __ATOMIC_SEQ_CST);
-		__atomic_fetch_or(vreg(c, VIRR + 0x20 * i + 0x10), (u32)(pir >> 32), __ATOMIC_SEQ_CST);
+		/* VIRR bits 32j..32j+31 at 200H + 10H * j (30.1.1). */
+		__atomic_fetch_or((u32 *)(vapic + VIRR + 0x20 * i), (u32)pir, __ATOMIC_SEQ_CST);
+		__atomic_fetch_or((u32 *)(vapic + VIRR + 0x20 * i + 0x10), (u32)(pir >> 32),
+				  __ATOMIC_SEQ_CST);
 		high = (int)(i * 64 + 63 - (unsigned)__builtin_clzll(pir));
 	}
+	return high;
+}
+
+void apicv_posted(struct cpu *c)
+{
+	int high = cpu_pir_to_virr(c->ctl.pi_desc, c->ctl.virtual_apic);
+
 	if (high > c->rvi)
 		c->rvi = (u8)high;
 	evaluate(c);

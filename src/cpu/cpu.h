@@ -246,6 +246,11 @@ void cpu_send_host_ipi(struct cpu *c, u8 vector);
    false) or WRMSR of x2APIC MSR `msr` (SDM vol. 3C 30.5), rather than letting it operate
    normally: what a VMM merging MSR bitmaps for a nested guest passes through (soft/nested.c). */
 bool cpu_x2apic_virtualized(u32 proc2, u32 msr, bool write);
+/* The data steps of posted-interrupt processing (SDM vol. 3C 30.6) on a 64-byte descriptor and
+   a virtual-APIC page: ON cleared, each PIR word read and cleared in one atomic step and ORed
+   into VIRR. Returns the highest vector posted, -1 for none; RVI and the evaluation are the
+   caller's (apicv.c for the CPU's own notification, soft/nested.c for a guest hypervisor's). */
+int cpu_pir_to_virr(u64 *desc, u8 *vapic);
 /*
  * The VMM's next timer, as a host TSC value (~0: none): with PIN_EXTINT_EXITING, once the host's
  * TSC reaches it the host timer's interrupt arrives (exit 1, vector CPU_HOST_TIMER_VECTOR), as

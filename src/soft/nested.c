@@ -1162,34 +1162,21 @@ static bool nested_posted(struct vcpu *vcpu, u8 vector)
 	const struct vmcs *v12 = &n->vmcs12;
 	struct vmcs *v02 = &soft(vcpu)->vmcs;
 	u64 *desc;
-	u32 *virr;
-	int high = -1;
-	u8 rvi;
+	u8 *vapic;
+	int high;
 
 	if (!(v12->pin_based_vm_exec_control & PIN_POSTED_INTERRUPTS) ||
 	    vector != (u8)v12->posted_intr_nv)
 		return false;
 	/* Both in L1's RAM and aligned (checked at VMLAUNCH/VMRESUME, 27.2.1.1). */
 	desc = (u64 *)l1_ram(vcpu, v12->posted_intr_desc_addr, 64);
-	virr = (u32 *)l1_ram(vcpu, v12->virtual_apic_page_addr + 0x200, 0x80);
-	if (!desc || !virr)
+	vapic = l1_ram(vcpu, v12->virtual_apic_page_addr, 4096);
+	if (!desc || !vapic)
 		return false;
 	if (vcpu->intc.eoi)
 		vcpu->intc.eoi(vcpu->intc.opaque);
-	__atomic_fetch_and(&desc[PI_DESC_ON_BIT / 64], ~(1ull << (PI_DESC_ON_BIT % 64)),
-			   __ATOMIC_SEQ_CST);
-	for (unsigned i = 0; i < 4; i++) {
-		u64 pir = __atomic_exchange_n(&desc[i], 0, __ATOMIC_SEQ_CST);
-
-		if (!pir)
-			continue;
-		/* VIRR bits 32i..32i+31 at 200H + 10H*i (30.1.1). */
-		__atomic_fetch_or(&virr[8 * i], (u32)pir, __ATOMIC_SEQ_CST);
-		__atomic_fetch_or(&virr[8 * i + 4], (u32)(pir >> 32), __ATOMIC_SEQ_CST);
-		high = (int)(i * 64 + 63 - (unsigned)__builtin_clzll(pir));
-	}
-	rvi = (u8)v02->guest_intr_status;
-	if (high > rvi)
+	high = cpu_pir_to_virr(desc, vapic);
+	if (high > (u8)v02->guest_intr_status)
 		VMCS_SET(v02, GUEST_INTR_STATUS, (v02->guest_intr_status & ~0xffull) | (u8)high);
 	n->stats.posted++;
 	return true;
