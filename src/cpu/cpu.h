@@ -161,8 +161,11 @@ void cpu_set_rip(struct cpu *c, u64 rip); /* RIP alone (a VM entry that changed 
 /* The 16 GPRs alone: the exit path's registers, where RIP and RFLAGS come from the VMCS and
    computing RFLAGS from the lazy flags would be wasted. */
 void cpu_get_gprs(const struct cpu *c, u64 gpr[16]);
-/* What a VM exit saves of the registers (SDM 28.3.3), without copying the other GPRs. */
-void cpu_get_rip_rsp_rflags(struct cpu *c, u64 *rip, u64 *rsp, u64 *rflags);
+/* What a VM exit saves of the registers (SDM 28.3.3), without copying the other GPRs: RIP and
+   RSP, and RFLAGS alone, its arithmetic flags materialized from the lazy state (the part that
+   costs, left for when it is read). */
+void cpu_get_rip_rsp(const struct cpu *c, u64 *rip, u64 *rsp);
+u64 cpu_get_rflags(struct cpu *c);
 void cpu_set_gprs(struct cpu *c, const u64 gpr[16]);
 void cpu_get_sregs(struct cpu *c, struct x86_sregs *s);
 /* Loads segment caches, control registers and EFER as given, like VM entry's guest-state load. */
@@ -294,6 +297,9 @@ struct cpu_vmx_state {
 	u16 intr_status;      /* guest interrupt status: RVI bits 7:0, SVI bits 15:8 (25.4.2) */
 };
 void cpu_get_vmx_state(struct cpu *c, struct cpu_vmx_state *s);
+/* Of cpu_get_vmx_state, the two fields every VM exit's handler may read (interruptibility,
+   activity), without copying the rest. */
+void cpu_get_intr_activity(const struct cpu *c, u32 *interruptibility, u32 *activity);
 void cpu_set_vmx_state(struct cpu *c, const struct cpu_vmx_state *s);
 /* The MSRs every VM exit saves to the guest-state area (SDM 28.3.1: IA32_SYSENTER_CS/ESP/EIP,
    and IA32_PAT when "save IA32_PAT" is set), in one call rather than four RDMSR lookups. */

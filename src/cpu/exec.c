@@ -967,11 +967,15 @@ void cpu_get_gprs(const struct cpu *c, u64 gpr[16])
 	memcpy(gpr, c->gpr, sizeof(c->gpr));
 }
 
-void cpu_get_rip_rsp_rflags(struct cpu *c, u64 *rip, u64 *rsp, u64 *rflags)
+void cpu_get_rip_rsp(const struct cpu *c, u64 *rip, u64 *rsp)
 {
 	*rip = c->rip;
 	*rsp = c->gpr[R_RSP];
-	*rflags = flags_get(c);
+}
+
+u64 cpu_get_rflags(struct cpu *c)
+{
+	return flags_get(c);
 }
 
 void cpu_set_gprs(struct cpu *c, const u64 gpr[16])
@@ -1074,6 +1078,18 @@ void cpu_get_exit_msrs(const struct cpu *c, struct cpu_exit_msrs *m)
 	m->pat = c->pat;
 }
 
+void cpu_get_intr_activity(const struct cpu *c, u32 *interruptibility, u32 *activity)
+{
+	u32 intr = 0;
+
+	if (c->intr_shadow)
+		intr = c->shadow_kind ? c->shadow_kind : GUEST_INTR_STATE_STI;
+	if (c->nmi_blocked)
+		intr |= GUEST_INTR_STATE_NMI;
+	*interruptibility = intr;
+	*activity = c->halted ? GUEST_ACTIVITY_HLT : GUEST_ACTIVITY_ACTIVE;
+}
+
 /*
  * Guest non-register state (SDM vol. 3C 25.4.2) as VM exit saves it: interruptibility from the
  * interrupt shadow and NMI blocking, the HLT activity state, a pending single-step trap as
@@ -1082,12 +1098,7 @@ void cpu_get_exit_msrs(const struct cpu *c, struct cpu_exit_msrs *m)
 void cpu_get_vmx_state(struct cpu *c, struct cpu_vmx_state *s)
 {
 	*s = c->vmx;
-	s->interruptibility = 0;
-	if (c->intr_shadow)
-		s->interruptibility = c->shadow_kind ? c->shadow_kind : GUEST_INTR_STATE_STI;
-	if (c->nmi_blocked)
-		s->interruptibility |= GUEST_INTR_STATE_NMI;
-	s->activity = c->halted ? GUEST_ACTIVITY_HLT : GUEST_ACTIVITY_ACTIVE;
+	cpu_get_intr_activity(c, &s->interruptibility, &s->activity);
 	s->pending_dbg = (c->vmx.pending_dbg & ~BIT(14)) | (c->single_step ? BIT(14) : 0);
 	s->dr7 = c->dr[7];
 	memcpy(s->pdpte, c->pdpte, sizeof(s->pdpte));

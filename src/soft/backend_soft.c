@@ -23,6 +23,7 @@
 
 struct vmcs *soft_vcpu_vmcs(struct vcpu *vcpu)
 {
+	soft_sync(vcpu);
 	return &soft(vcpu)->vmcs;
 }
 
@@ -238,7 +239,7 @@ void soft_get_regs(struct vcpu *vcpu, struct x86_regs *regs)
 	cpu_get_gprs(s->cpu, regs->gpr);
 	regs->gpr[R_RSP] = s->vmcs.guest_rsp;
 	regs->rip = s->vmcs.guest_rip;
-	regs->rflags = s->vmcs.guest_rflags;
+	regs->rflags = vmx_guest_rflags(&s->vmx);
 }
 
 /*
@@ -265,7 +266,7 @@ void soft_set_regs(struct vcpu *vcpu, const struct x86_regs *regs)
 	if (regs->gpr[R_RSP] != s->vmcs.guest_rsp)
 		VMCS_SET(&s->vmcs, GUEST_RSP, regs->gpr[R_RSP]);
 	vmcs_set_guest_rip(&s->vmcs, regs->rip);
-	if (((regs->rflags | X86_FIXED1) & 0x3f7fd7ull) != s->vmcs.guest_rflags)
+	if (((regs->rflags | X86_FIXED1) & 0x3f7fd7ull) != vmx_guest_rflags(&s->vmx))
 		VMCS_SET(&s->vmcs, GUEST_RFLAGS, (regs->rflags | X86_FIXED1) & 0x3f7fd7ull);
 }
 
@@ -281,6 +282,7 @@ void soft_get_sregs(struct vcpu *vcpu, struct x86_sregs *sregs)
 	const u64 *limit = &v->guest_es_limit, *ar = &v->guest_es_ar_bytes;
 	u64 cr0, cr4;
 
+	soft_sync(vcpu);
 	cpu_get_sregs(s->cpu, sregs); /* CR2, CR8, EFER, APIC base */
 	/*
 	 * The rest is the guest-state area's. Between an exit, which saved the CPU's state there,
@@ -330,6 +332,7 @@ void soft_set_sregs(struct vcpu *vcpu, const struct x86_sregs *sregs)
 	u64 cur_shadow0 = v->cr0_read_shadow, cur_shadow4 = v->cr4_read_shadow;
 	bool flush = false;
 
+	soft_sync(vcpu);
 	vmx_cap_msr(MSR_IA32_VMX_CR0_FIXED0, &cr0_fixed);
 	vmx_cap_msr(MSR_IA32_VMX_CR4_FIXED0, &cr4_fixed);
 	if ((v->cpu_based_vm_exec_control & PROC_SECONDARY_CONTROLS) &&
@@ -397,6 +400,7 @@ void soft_inject_exception(struct vcpu *vcpu, u8 vector, bool has_error, u32 err
 	struct vmcs *v = &soft(vcpu)->vmcs;
 	u32 info = vector | INTR_TYPE_HARD_EXCEPTION << 8 | INTR_INFO_VALID;
 
+	soft_sync(vcpu);
 	if (nested_exception_exit(vcpu, vector, has_error, error))
 		return;
 	if (has_error)
@@ -412,6 +416,7 @@ static void soft_reinject(struct vcpu *vcpu, u32 info, u32 error, u32 insn_len)
 {
 	struct vmcs *v = &soft(vcpu)->vmcs;
 
+	soft_sync(vcpu);
 	/* An NMI whose delivery faulted left (virtual-)NMI blocking set in the saved state; the
 	   VMM clears it before injecting the NMI again, as KVM's __vmx_complete_interrupts does
 	   (citing the SDM's guidance on re-injecting an NMI whose delivery faulted), else the
@@ -429,6 +434,7 @@ static void soft_inject_interrupt(struct vcpu *vcpu, u8 vector)
 {
 	struct vmcs *v = &soft(vcpu)->vmcs;
 
+	soft_sync(vcpu);
 	if (nested_extint_exiting(vcpu))
 		return nested_inject_interrupt(vcpu, vector);
 
@@ -442,6 +448,7 @@ static void soft_inject_nmi(struct vcpu *vcpu)
 {
 	struct vmcs *v = &soft(vcpu)->vmcs;
 
+	soft_sync(vcpu);
 	if (nested_nmi_exiting(vcpu))
 		return nested_inject_nmi(vcpu);
 
@@ -453,6 +460,7 @@ static bool soft_nmi_allowed(struct vcpu *vcpu)
 {
 	const struct vmcs *v = &soft(vcpu)->vmcs;
 
+	soft_sync(vcpu);
 	if (nested_nmi_exiting(vcpu)) /* an exit to L1, whatever blocks NMIs in L2 (26.2) */
 		return !(v->vm_entry_intr_info_field & INTR_INFO_VALID);
 
@@ -469,7 +477,7 @@ static bool soft_interruptible(struct vcpu *vcpu)
 	if (nested_extint_exiting(vcpu))
 		return nested_interruptible(vcpu);
 
-	return (v->guest_rflags & X86_IF) &&
+	return (vmx_guest_rflags(&soft(vcpu)->vmx) & X86_IF) &&
 	       !(v->guest_interruptibility_info & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS)) &&
 	       !(v->vm_entry_intr_info_field & INTR_INFO_VALID);
 }
@@ -602,6 +610,12 @@ static enum backend_run_result soft_run(struct vcpu *vcpu, struct vm_exit *exit)
 	int err;
 
 	soft_set_deadline(vcpu);
+	/* The exits may defer the guest-state save (vmx.h lazy_save) except while a guest
+	   hypervisor's guest runs or under shadow paging, whose code reads the VMCS's guest
+	   state at will. */
+	s->vmx.lazy_save = !vcpu->shadow && !nested_guest_mode(vcpu);
+	if (!s->vmx.lazy_save)
+		soft_sync(vcpu);
 	/* An interrupt for L1, which L1 takes itself after its exit (nested.h). */
 	nested_before_entry(vcpu);
 	if (vcpu->shadow) {
@@ -661,6 +675,7 @@ static enum backend_run_result soft_run(struct vcpu *vcpu, struct vm_exit *exit)
 
 int soft_read_guest_virt(struct vcpu *vcpu, u64 gva, void *buf, size_t len)
 {
+	soft_sync(vcpu);
 	if (vcpu->shadow) /* the guest's tables, not the shadow the CPU walks */
 		return shadow_read_virt(vcpu, gva, buf, len);
 	return cpu_read_virt(soft(vcpu)->cpu, gva, buf, len);
@@ -668,6 +683,7 @@ int soft_read_guest_virt(struct vcpu *vcpu, u64 gva, void *buf, size_t len)
 
 static void soft_dump(struct vcpu *vcpu, FILE *f)
 {
+	soft_sync(vcpu);
 	vmcs_dump(&soft(vcpu)->vmcs, f);
 }
 
@@ -716,6 +732,7 @@ static int soft_apicv_sync(struct vcpu *vcpu, const struct backend_apicv *s)
 		return -1;
 	if (!s)
 		return proc2 & PROC2_VIRT_INTR_DELIVERY ? 1 : 0;
+	soft_sync(vcpu);
 	if (!(proc2 & PROC2_VIRT_INTR_DELIVERY)) {
 		if (v->tpr_threshold != s->tpr_threshold)
 			VMCS_SET(v, TPR_THRESHOLD, s->tpr_threshold);
@@ -751,6 +768,7 @@ static u32 soft_activity_state(struct vcpu *vcpu)
 
 static int soft_get_msr(struct vcpu *vcpu, u32 index, u64 *value)
 {
+	soft_sync(vcpu);
 	if (index == MSR_IA32_EFER && vcpu->shadow) {
 		struct shadow_regs g;
 
@@ -795,6 +813,7 @@ static int soft_set_msr(struct vcpu *vcpu, u32 index, u64 value)
 	struct vmcs *v = &s->vmcs;
 	u64 old;
 
+	soft_sync(vcpu);
 	if (index == MSR_IA32_EFER && vcpu->shadow)
 		return soft_set_shadow_efer(vcpu, value);
 	if (cpu_get_msr(s->cpu, index, &old))
@@ -876,6 +895,7 @@ static int soft_pass_debug_regs(struct vcpu *vcpu)
 {
 	struct vmcs *v = &soft(vcpu)->vmcs;
 
+	soft_sync(vcpu);
 	VMCS_SET(v, CPU_BASED_VM_EXEC_CONTROL,
 		 v->cpu_based_vm_exec_control & ~(u64)PROC_MOV_DR_EXITING);
 	return 0;
@@ -892,6 +912,7 @@ int soft_write_guest_virt(struct vcpu *vcpu, u64 gva, const void *buf, size_t le
 	struct soft_vcpu *s = soft(vcpu);
 	struct vm *vm = vcpu->vm;
 
+	soft_sync(vcpu);
 	for (size_t i = 0; i < len; i++) {
 		u64 gpa;
 
@@ -904,6 +925,7 @@ int soft_write_guest_virt(struct vcpu *vcpu, u64 gva, const void *buf, size_t le
 
 static void soft_rearm_preemption_timer(struct vcpu *vcpu, u64 value)
 {
+	soft_sync(vcpu);
 	VMCS_SET(&soft(vcpu)->vmcs, VMX_PREEMPTION_TIMER_VALUE, value);
 }
 
@@ -916,6 +938,7 @@ static int soft_pml_reset(struct vcpu *vcpu, u16 *index)
 {
 	struct vmcs *v = &soft(vcpu)->vmcs;
 
+	soft_sync(vcpu);
 	*index = (u16)v->guest_pml_index;
 	VMCS_SET(v, GUEST_PML_INDEX, 511);
 	return 0;
@@ -933,6 +956,7 @@ static int soft_check_entry(struct vcpu *vcpu)
 	struct vm *vm = vcpu->vm;
 	struct x86_sregs s;
 
+	soft_sync(vcpu);
 	if (vmm_policy_on(vm, VMM_UNRESTRICTED_GUEST) || vcpu->shadow)
 		return 0; /* shadow paging maps paging off 1:1 and emulates real mode */
 	soft_get_sregs(vcpu, &s);
@@ -972,6 +996,7 @@ static void soft_get_state(struct vcpu *vcpu, struct x86_state *st)
 	struct soft_vcpu *s = soft(vcpu);
 	const struct vmcs *v = &s->vmcs;
 
+	soft_sync(vcpu);
 	memset(st, 0, sizeof(*st));
 	soft_get_regs(vcpu, &st->regs);
 	soft_get_sregs(vcpu, &st->sregs);
@@ -998,6 +1023,7 @@ static int soft_set_state(struct vcpu *vcpu, const struct x86_state *st)
 	struct vmcs *v = &s->vmcs;
 	u64 old_xcr0 = cpu_get_xcr0(s->cpu);
 
+	soft_sync(vcpu);
 	if (st->xcr0 != old_xcr0 && cpu_set_xcr0(s->cpu, st->xcr0))
 		return -EINVAL;
 	soft_set_sregs(vcpu, &st->sregs);

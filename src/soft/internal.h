@@ -25,6 +25,18 @@ static inline struct soft_vcpu *soft(struct vcpu *vcpu)
 	return vcpu->backend;
 }
 
+/*
+ * The guest-state area brought up to date after a lazy VM exit (vmx.h lazy_save): first in
+ * every backend operation that reads or writes the current VMCS's guest state beyond RIP, RSP,
+ * RFLAGS, interruptibility and activity state, and before nested VMX switches VMCS. soft_run
+ * lets exits defer the save only while no guest hypervisor's guest runs (L2 exits are read
+ * by nested.c throughout) and without shadow paging.
+ */
+static inline void soft_sync(struct vcpu *vcpu)
+{
+	vmx_guest_sync(&soft(vcpu)->vmx);
+}
+
 /* backend_soft.c's register access through the current VMCS, for nested.c. */
 void soft_get_regs(struct vcpu *vcpu, struct x86_regs *regs);
 void soft_set_regs(struct vcpu *vcpu, const struct x86_regs *regs);

@@ -1099,6 +1099,7 @@ bool nested_exit(struct vcpu *vcpu, struct vm_exit *exit)
 	case EXIT_REASON_INVVPID: {
 		u64 t0 = stats_now_ns();
 
+		soft_sync(vcpu); /* the operands' segments, the VMCS switch (vmx.h lazy_save) */
 		shadow_pull(n);
 		nested_vmx_insn(vcpu, exit);
 		if (!n->guest_mode)
@@ -1121,6 +1122,7 @@ bool nested_exit(struct vcpu *vcpu, struct vm_exit *exit)
 		return true;
 	}
 	case EXIT_REASON_CR_ACCESS:
+		soft_sync(vcpu);
 		return n->vmxon && l1_cr_fixed(vcpu, exit);
 	default:
 		return false;

@@ -817,6 +817,12 @@ int vmx_run(struct vmx_vcpu *x, bool resume, struct vm_exit *exit)
 		return fail_valid(v, VMXERR_VMLAUNCH_NONCLEAR);
 	if (resume && !v->launched)
 		return fail_valid(v, VMXERR_VMRESUME_NONLAUNCHED);
+	/* A lazy exit's deferred save (vmx.h lazy_save) completes before anything below reads
+	   or reloads the guest-state area: the checks, the full load, an MSR-load list that
+	   changes the CPU's MSRs. An entry that does none of them runs on the CPU as it is. */
+	if (x->unsaved && (!v->ctls_checked || (v->guest_dirty & VMCS_DIRTY_STATE) || !v->launched ||
+			   (v->vm_entry_intr_info_field & INTR_INFO_VALID) || v->vm_entry_msr_load_count))
+		vmx_guest_sync_slow(x);
 	/*
 	 * The checks run on what may have changed since the last entry that passed them: the
 	 * controls and host state after any VMWRITE to them; the guest state after a write to it,

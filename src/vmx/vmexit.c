@@ -27,8 +27,13 @@ static void write_exit_info(struct vmcs *v, const struct vm_exit *e)
 	v->idt_vectoring_error_code = e->idt_vectoring_error;
 }
 
-/* 28.3: save the guest state. */
-static void save_guest_state(struct vmx_vcpu *x)
+/*
+ * 28.3: save the guest state, everything but what save_guest_first() stores: control, debug
+ * and segment registers, the MSRs, RFLAGS and the non-register state beyond interruptibility
+ * and activity. A lazy exit runs it at vmx_guest_sync(), on the CPU state the exit left (the
+ * CPU does not run in between).
+ */
+static void save_guest_rest(struct vmx_vcpu *x)
 {
 	struct vmcs *v = x->vmcs;
 	struct cpu *c = x->cpu;
@@ -80,12 +85,7 @@ static void save_guest_state(struct vmx_vcpu *x)
 		vmx_segs_saw(x, &s);
 	}
 
-	/* 28.3.3: RIP, RSP, RFLAGS. */
-	cpu_get_rip_rsp_rflags(c, &v->guest_rip, &v->guest_rsp, &v->guest_rflags);
-
 	/* 28.3.4: non-register state. */
-	v->guest_interruptibility_info = st.interruptibility;
-	v->guest_activity_state = st.activity;
 	v->guest_pending_dbg_exceptions = st.pending_dbg;
 	if (exit_ctls & EXIT_CTL_SAVE_PREEMPTION_TIMER)
 		v->vmx_preemption_timer_value = st.preemption_timer;
@@ -105,10 +105,45 @@ static void save_guest_state(struct vmx_vcpu *x)
 	}
 }
 
+/* 28.3.3 and 28.3.4 in part: RIP, RSP, interruptibility and activity state, which an exit
+   handler may read whatever the exit (RIP to advance, the interrupt shadow it ends). */
+static void save_guest_first(struct vmx_vcpu *x)
+{
+	struct vmcs *v = x->vmcs;
+	u32 intr, activity;
+
+	cpu_get_rip_rsp(x->cpu, &v->guest_rip, &v->guest_rsp);
+	cpu_get_intr_activity(x->cpu, &intr, &activity);
+	v->guest_interruptibility_info = intr;
+	v->guest_activity_state = activity;
+}
+
 void vmx_save_guest_state(struct vmx_vcpu *x)
 {
-	save_guest_state(x);
+	save_guest_first(x);
+	x->vmcs->guest_rflags = cpu_get_rflags(x->cpu);
+	save_guest_rest(x);
 	x->vmcs->guest_dirty = 0;
+	x->unsaved = 0;
+}
+
+u64 vmx_guest_rflags(struct vmx_vcpu *x)
+{
+	if (x->unsaved & VMX_UNSAVED_RFLAGS) {
+		x->vmcs->guest_rflags = cpu_get_rflags(x->cpu);
+		x->unsaved &= (u8)~VMX_UNSAVED_RFLAGS;
+	}
+	return x->vmcs->guest_rflags;
+}
+
+/* The deferred part of a lazy exit's save. Fields the VMM wrote since (RIP, and nothing of the
+   deferred groups, which it may not touch before this) keep their values. */
+void vmx_guest_sync_slow(struct vmx_vcpu *x)
+{
+	vmx_guest_rflags(x);
+	if (x->unsaved & VMX_UNSAVED_REST)
+		save_guest_rest(x);
+	x->unsaved = 0;
 }
 
 /* 28.4: the VM-exit MSR-store list; false on a failure (a VMX abort, 28.7). */
@@ -172,7 +207,15 @@ void vmx_exit_sequence(struct vmx_vcpu *x, struct vm_exit *exit)
 	write_exit_info(v, exit);
 	/* 28.2 (and 27.8): every VM exit clears the valid bit of the VM-entry interruption info. */
 	v->vm_entry_intr_info_field &= ~(u64)INTR_INFO_VALID;
-	vmx_save_guest_state(x);
+	/* The save deferred (vmx.h lazy_save) unless something outside the VMM reads the saved
+	   state at the exit: the preemption timer's value, reloaded at the next entry. */
+	if (x->lazy_save && !(v->vm_exit_controls & EXIT_CTL_SAVE_PREEMPTION_TIMER)) {
+		save_guest_first(x);
+		v->guest_dirty = 0;
+		x->unsaved = VMX_UNSAVED_RFLAGS | VMX_UNSAVED_REST;
+	} else {
+		vmx_save_guest_state(x);
+	}
 	if (!store_msr_list(x))
 		v->abort_indicator = VMX_ABORT_SAVE_GUEST_MSR;
 	else if (!check_host_msr_list(x))

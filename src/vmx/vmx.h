@@ -53,7 +53,35 @@ struct vmx_vcpu {
 		struct x86_segment seg[8];
 		struct x86_dtable gdt, idt;
 	} seen;
+	/*
+	 * The deferred guest-state save (docs/vmx.md "The lazy guest-state save"). With
+	 * lazy_save set by the owner, a VM exit stores the exit-information fields, RIP, RSP,
+	 * interruptibility and activity state (what every exit handler may read), and leaves the
+	 * rest of 28.3's save to vmx_guest_sync(): `unsaved` says which VMX_UNSAVED_* groups of
+	 * the guest-state area are still behind the CPU. The owner promises to call
+	 * vmx_guest_sync() before it reads or writes any other guest-state field (or
+	 * VM_ENTRY_CONTROLS, whose IA-32e mode guest bit the exit saves) and before it changes the
+	 * current VMCS; vmx_run() syncs by itself before an entry that checks or loads the guest
+	 * state. Nothing the guest can observe changes: between an exit and the next entry the
+	 * CPU's state is what the exit would have saved, and an entry that loads nothing runs on
+	 * it as it is.
+	 */
+	bool lazy_save;
+	u8 unsaved;
 };
+
+#define VMX_UNSAVED_RFLAGS BIT(0) /* GUEST_RFLAGS (vmx_guest_rflags() brings it alone) */
+#define VMX_UNSAVED_REST BIT(1)	  /* every other field 28.3 saves */
+
+/* Complete the guest-state save a lazy VM exit deferred (a no-op when nothing is unsaved). */
+void vmx_guest_sync_slow(struct vmx_vcpu *x);
+static inline void vmx_guest_sync(struct vmx_vcpu *x)
+{
+	if (x->unsaved)
+		vmx_guest_sync_slow(x);
+}
+/* GUEST_RFLAGS brought up to date and returned; the other deferred fields stay deferred. */
+u64 vmx_guest_rflags(struct vmx_vcpu *x);
 
 /*
  * VMLAUNCH (resume = false) or VMRESUME (resume = true) by the VMM (SDM vol. 3C chapter 27),
