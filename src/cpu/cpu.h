@@ -166,6 +166,8 @@ void cpu_get_gprs(const struct cpu *c, u64 gpr[16]);
    costs, left for when it is read). */
 void cpu_get_rip_rsp(const struct cpu *c, u64 *rip, u64 *rsp);
 u64 cpu_get_rflags(struct cpu *c);
+/* 64-bit code: IA-32e mode and CS.L (a RIP must then be canonical, else below 4 GiB). */
+bool cpu_code64(const struct cpu *c);
 void cpu_set_gprs(struct cpu *c, const u64 gpr[16]);
 void cpu_get_sregs(struct cpu *c, struct x86_sregs *s);
 /* Loads segment caches, control registers and EFER as given, like VM entry's guest-state load. */

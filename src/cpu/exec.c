@@ -978,6 +978,11 @@ u64 cpu_get_rflags(struct cpu *c)
 	return flags_get(c);
 }
 
+bool cpu_code64(const struct cpu *c)
+{
+	return (c->efer & EFER_LMA) && (c->seg[SEG_CS].ar & AR_L);
+}
+
 void cpu_set_gprs(struct cpu *c, const u64 gpr[16])
 {
 	memcpy(c->gpr, gpr, sizeof(c->gpr));

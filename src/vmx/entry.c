@@ -429,14 +429,29 @@ static bool pdpte_ok(u64 e)
  * the canonical range (a VMM advanced it past an instruction at the end); the guest's fetch there
  * raises #GP (SDM vol. 1 3.3.7.1). Otherwise bits 63:32 are 0.
  */
-static bool guest_rip_ok(const struct vmcs *v)
+static bool rip_fits(u64 rip, bool code64)
 {
-	if ((v->vm_entry_controls & ENTRY_CTL_IA32E_MODE_GUEST) && (v->guest_cs_ar_bytes & AR_L)) {
-		s64 top = (s64)v->guest_rip >> CPU_LINEAR_BITS;
+	if (code64) {
+		s64 top = (s64)rip >> CPU_LINEAR_BITS;
 
 		return top == 0 || top == -1;
 	}
-	return !(v->guest_rip >> 32);
+	return !(rip >> 32);
+}
+
+static bool guest_rip_ok(const struct vmcs *v)
+{
+	return rip_fits(v->guest_rip, (v->vm_entry_controls & ENTRY_CTL_IA32E_MODE_GUEST) &&
+					      (v->guest_cs_ar_bytes & AR_L));
+}
+
+/* guest_rip_ok of the guest-state area as the exit would have saved it: CS and the IA-32e
+   mode guest control come from the CPU while a lazy exit left them unsaved (vmx.h). */
+static bool exit_rip_ok(const struct vmx_vcpu *x)
+{
+	if (!(x->unsaved & VMX_UNSAVED_REST))
+		return guest_rip_ok(x->vmcs);
+	return rip_fits(x->vmcs->guest_rip, cpu_code64(x->cpu));
 }
 
 int vmx_check_guest_state(const struct vmx_vcpu *x, u64 *qual)
@@ -846,7 +861,7 @@ int vmx_run(struct vmx_vcpu *x, bool resume, struct vm_exit *exit)
 	       (v->vm_entry_intr_info_field & INTR_INFO_VALID);
 	if (full) {
 		err = vmx_check_guest_state(x, &qual);
-	} else if ((v->guest_dirty & VMCS_DIRTY_RIP) && !guest_rip_ok(v)) {
+	} else if ((v->guest_dirty & VMCS_DIRTY_RIP) && !exit_rip_ok(x)) {
 		/* Only RIP changed since the exit saved a state the checks accept: only RIP's rule
 		   can fail now, with the same outcome the full checks would give. */
 		qual = 0;
