@@ -19,6 +19,8 @@ enum seg_reg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR,
 /* RFLAGS (SDM vol. 1 3.4.3). */
 #define X86_CF BIT(0)
 #define X86_FIXED1 BIT(1)
+/* x86_regs.rflags from backend_ops.get_gprs: not read (reserved bits set, never an RFLAGS). */
+#define X86_RFLAGS_UNREAD (~0ull)
 #define X86_PF BIT(2)
 #define X86_AF BIT(4)
 #define X86_ZF BIT(6)

@@ -242,6 +242,16 @@ void soft_get_regs(struct vcpu *vcpu, struct x86_regs *regs)
 	regs->rflags = vmx_guest_rflags(&s->vmx);
 }
 
+static void soft_get_gprs(struct vcpu *vcpu, struct x86_regs *regs)
+{
+	struct soft_vcpu *s = soft(vcpu);
+
+	cpu_get_gprs(s->cpu, regs->gpr);
+	regs->gpr[R_RSP] = s->vmcs.guest_rsp;
+	regs->rip = s->vmcs.guest_rip;
+	regs->rflags = X86_RFLAGS_UNREAD;
+}
+
 /*
  * The CPU takes the GPRs now; RSP, RIP and RFLAGS load from the VMCS at the next entry (a
  * changed RSP or RFLAGS is a VMWRITE of guest state, which the entry reloads whole, making
@@ -266,7 +276,8 @@ void soft_set_regs(struct vcpu *vcpu, const struct x86_regs *regs)
 	if (regs->gpr[R_RSP] != s->vmcs.guest_rsp)
 		VMCS_SET(&s->vmcs, GUEST_RSP, regs->gpr[R_RSP]);
 	vmcs_set_guest_rip(&s->vmcs, regs->rip);
-	if (((regs->rflags | X86_FIXED1) & 0x3f7fd7ull) != vmx_guest_rflags(&s->vmx))
+	if (regs->rflags != X86_RFLAGS_UNREAD &&
+	    ((regs->rflags | X86_FIXED1) & 0x3f7fd7ull) != vmx_guest_rflags(&s->vmx))
 		VMCS_SET(&s->vmcs, GUEST_RFLAGS, (regs->rflags | X86_FIXED1) & 0x3f7fd7ull);
 }
 
@@ -1212,6 +1223,7 @@ const struct backend_ops backend_soft = {
 	.set_state = soft_set_state,
 	.get_regs = soft_get_regs,
 	.set_regs = soft_set_regs,
+	.get_gprs = soft_get_gprs,
 	.get_sregs = soft_get_sregs,
 	.set_sregs = soft_set_sregs,
 	.inject_exception = soft_inject_exception,

@@ -76,6 +76,12 @@ struct backend_ops {
 	int (*set_state)(struct vcpu *vcpu, const struct x86_state *state);
 	void (*get_regs)(struct vcpu *vcpu, struct x86_regs *regs);
 	void (*set_regs)(struct vcpu *vcpu, const struct x86_regs *regs);
+	/*
+	 * get_regs without RFLAGS, for the handlers that read only GPRs and RIP (CPUID, RDMSR,
+	 * WRMSR): rflags is X86_RFLAGS_UNREAD, which this backend's set_regs takes as "unchanged"
+	 * (soft: RFLAGS is materialized from the CPU's lazy flags only when read). NULL: get_regs.
+	 */
+	void (*get_gprs)(struct vcpu *vcpu, struct x86_regs *regs);
 	void (*get_sregs)(struct vcpu *vcpu, struct x86_sregs *sregs);
 	void (*set_sregs)(struct vcpu *vcpu, const struct x86_sregs *sregs);
 	/* A hardware exception delivered before the next guest instruction (SDM vol. 3C 24.8.3). */

@@ -93,6 +93,15 @@ static int handle_unexpected_exit(struct vcpu *vcpu, struct vm_exit *exit)
 	return vcpu_stop_with_dump(vcpu, exit, "unexpected VM exit");
 }
 
+/* The registers of a handler that reads neither RFLAGS nor lets anything else read them before
+   it writes them back (backend.h get_gprs). */
+static void vcpu_get_gprs(struct vcpu *vcpu, struct x86_regs *r)
+{
+	const struct backend_ops *b = vcpu->vm->backend;
+
+	(b->get_gprs ? b->get_gprs : b->get_regs)(vcpu, r);
+}
+
 /* For the instructions the VMM completes: write back the registers with RIP past the insn. */
 static void vcpu_complete_insn(struct vcpu *vcpu, struct x86_regs *r, const struct vm_exit *exit)
 {
@@ -105,7 +114,7 @@ static int vcpu_skip_insn(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	struct x86_regs r;
 
-	vcpu->vm->backend->get_regs(vcpu, &r);
+	vcpu_get_gprs(vcpu, &r);
 	vcpu_complete_insn(vcpu, &r, exit);
 	return 0;
 }
@@ -339,7 +348,7 @@ static int handle_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 	struct x86_regs r;
 	u32 out[4];
 
-	vcpu->vm->backend->get_regs(vcpu, &r);
+	vcpu_get_gprs(vcpu, &r);
 	stats_note_cpuid(&vcpu->vm->stats, (u32)r.gpr[R_RAX]);
 	cpuid_lookup((u32)r.gpr[R_RAX], (u32)r.gpr[R_RCX], out);
 	/*
@@ -378,7 +387,7 @@ static int handle_msr_read(struct vcpu *vcpu, struct vm_exit *exit)
 	u32 index;
 	int err;
 
-	b->get_regs(vcpu, &r);
+	vcpu_get_gprs(vcpu, &r);
 	index = (u32)r.gpr[R_RCX];
 	stats_note_msr(&vcpu->vm->stats, index, false);
 	err = vcpu->intc.rdmsr ? vcpu->intc.rdmsr(vcpu->intc.opaque, index, &value) : -ENOENT;
@@ -402,7 +411,7 @@ static int handle_msr_write(struct vcpu *vcpu, struct vm_exit *exit)
 	u32 index;
 	int err;
 
-	b->get_regs(vcpu, &r);
+	vcpu_get_gprs(vcpu, &r);
 	index = (u32)r.gpr[R_RCX];
 	stats_note_msr(&vcpu->vm->stats, index, true);
 	value = (u32)r.gpr[R_RAX] | (r.gpr[R_RDX] << 32);
