@@ -35,6 +35,7 @@ struct run_options {
 	u64 mem_size;
 	unsigned cpus; /* --cpus, -smp */
 	int vcpu_threads; /* --vcpu-threads: 1 on, 0 off, -1 not given (run_guest decides) */
+	bool full_exits;  /* --exit-path full */
 	u64 halt_poll_ns; /* --halt-poll */
 	bool stats;
 	const char *stats_json, *trace; /* output files, or NULL */
@@ -88,6 +89,10 @@ static const char usage_run[] =
 	"                        default is on with more than one vCPU where it can be: off with\n"
 	"                        --tsc virtual, --vmx ept=off or --watch. kvm: always on with\n"
 	"                        more than one vCPU (each KVM_RUN holds its thread)\n"
+	"      --exit-path fast|full\n"
+	"                        soft: fast (default), CPUID, RDMSR/WRMSR and port I/O exits are\n"
+	"                        handled inside the CPU's loop when nothing else waits; full,\n"
+	"                        every exit returns to the run loop (the reference path)\n"
 	"      --halt-poll NS    when every vCPU halts and a timer is due within NS nanoseconds,\n"
 	"                        spin until it instead of sleeping: its interrupt comes on time\n"
 	"                        (default 200000, KVM's halt_poll_ns; 0 = always sleep)\n"
@@ -405,12 +410,13 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 	enum { OPT_KVM_IOEVENTFD = 512, OPT_KVM_DISABLE_EXITS, OPT_KVM_IRQCHIP };
 	enum { OPT_VMX = 768, OPT_DEBUG_DUMP, OPT_KERNEL, OPT_INITRD, OPT_DRIVE, OPT_DEVICE,
 	       OPT_CPUS, OPT_HALT_POLL, OPT_NO_DEVICE, OPT_DEVICES, OPT_WATCH, OPT_WATCH_METHOD,
-	       OPT_SANDBOX, OPT_VCPU_THREADS };
+	       OPT_SANDBOX, OPT_VCPU_THREADS, OPT_EXIT_PATH };
 	static const struct option longopts[] = {
 		{ "mem", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, OPT_CPUS },
 		{ "halt-poll", required_argument, NULL, OPT_HALT_POLL },
 		{ "vcpu-threads", required_argument, NULL, OPT_VCPU_THREADS },
+		{ "exit-path", required_argument, NULL, OPT_EXIT_PATH },
 		{ "smp", required_argument, NULL, OPT_CPUS }, /* QEMU's -smp, rewritten below */
 		{ "append", required_argument, NULL, 'a' },
 		{ "accel", required_argument, NULL, OPT_ACCEL },
@@ -579,6 +585,11 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
 				return usage_error("--vcpu-threads '%s': use on or off", optarg);
 			o->vcpu_threads = !strcmp(optarg, "on") ? 1 : 0;
+			break;
+		case OPT_EXIT_PATH:
+			if (strcmp(optarg, "fast") && strcmp(optarg, "full"))
+				return usage_error("--exit-path '%s': use fast or full", optarg);
+			o->full_exits = !strcmp(optarg, "full");
 			break;
 		case OPT_INITRD:
 			if (!*optarg)
@@ -950,6 +961,7 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 	vm.debug_dump = o->debug_dump;
 	vm.nr_vcpus = o->cpus;
 	vm.threaded = o->vcpu_threads == 1;
+	vm.fast_exits = !o->full_exits;
 	vm.halt_poll_ns = o->halt_poll_ns;
 	vm.devs = (o->machine | o->devs_add) & ~o->devs_remove;
 	vm.watch = o->watch;

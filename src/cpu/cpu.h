@@ -236,6 +236,16 @@ void cpu_raise_external_interrupt(struct cpu *c, u8 vector);
  */
 void cpu_kick(struct cpu *c);
 /*
+ * The owner's look at a VM exit without leaving the CPU's run loop (vmx/entry.c's fast exits):
+ * after an instruction exits (cpu_vmexit_insn: CPUID, I/O, RDMSR, ...; not an exit during event
+ * delivery), with the exit record complete, the CPU calls hook(opaque) where cpu_run would
+ * return. true: the owner answered the exit and entered again changing nothing the CPU holds
+ * but the GPRs, RIP (cpu_set_rip) and the I/O record; the CPU runs on as after a new cpu_run
+ * on the same record (an IN completes from it, the TLB transition and entry events as there).
+ * false: cpu_run returns CPU_RUN_EXIT as without a hook. NULL: no hook.
+ */
+void cpu_set_exit_hook(struct cpu *c, bool (*hook)(void *opaque), void *opaque);
+/*
  * An NMI arriving at the vCPU: with PIN_NMI_EXITING it causes exit 0 (NMI, vector 2); otherwise it
  * is delivered through the guest IDT unless blocked by NMI (SDM 26.2, 25.4.2).
  */

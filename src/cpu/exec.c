@@ -658,6 +658,48 @@ static __attribute__((noinline)) struct block *block_compile(struct cpu *c, stru
 	return nb;
 }
 
+/* What every entry does before the first block (cpu_run, exit_in_loop). */
+static void entry_begin(struct cpu *c, struct vm_exit *exit)
+{
+	/* The handler of an IN answered in the record that left (vmx/exit.h I/O contract). */
+	if (c->io.pending)
+		c->io.io.io.data = exit->io.data;
+	memset(exit, 0, sizeof(*exit));
+	c->exit = exit;
+	c->exiting = 0;
+	c->fault_depth = 0;
+	/* VM entry: without VPID the TLB is flushed (SDM 29.4.3.3); the flush VM exit would also
+	   make is the same one, as nothing uses the TLB between an exit and the next entry. */
+	mmu_vmx_transition(c);
+	events_vmentry(c);
+}
+
+/*
+ * An instruction's exit offered to the owner's hook (cpu_set_exit_hook) where run_blocks would
+ * return: the exit half of cpu_run first; when the owner entered again, the entry half
+ * (cpu_run's setjmp stays armed: this frame is below it). true: run on.
+ */
+static bool exit_in_loop(struct cpu *c)
+{
+	if (!c->exit_hook)
+		return false;
+	events_vmexit(c);
+	if (!c->exit_hook(c->exit_hook_opaque))
+		return false; /* cpu_run's events_vmexit again changes nothing */
+	entry_begin(c, c->exit);
+	if (c->io.pending)
+		io_complete(c);
+	if (__atomic_load_n(&c->async_pending, __ATOMIC_ACQUIRE))
+		cpu_async_run(c);
+	return true;
+}
+
+void cpu_set_exit_hook(struct cpu *c, bool (*hook)(void *opaque), void *opaque)
+{
+	c->exit_hook = hook;
+	c->exit_hook_opaque = opaque;
+}
+
 /*
  * Its own frame, apart from cpu_run's setjmp, so the loop keeps its state in registers.
  *
@@ -731,7 +773,7 @@ static __attribute__((noinline)) void run_blocks(struct cpu *c)
 				c->icount -= left;
 				c->jit_stats.compiled -= left;
 				c->break_block = 0;
-				if (unlikely(c->exiting))
+				if (unlikely(c->exiting) && !exit_in_loop(c))
 					return;
 			}
 			continue;
@@ -752,7 +794,7 @@ static __attribute__((noinline)) void run_blocks(struct cpu *c)
 		if (c->break_block) {
 			c->icount -= (u64)(end - d);
 			c->break_block = 0;
-			if (unlikely(c->exiting))
+			if (unlikely(c->exiting) && !exit_in_loop(c))
 				return;
 		}
 	}
@@ -760,17 +802,7 @@ static __attribute__((noinline)) void run_blocks(struct cpu *c)
 
 enum cpu_run_result cpu_run(struct cpu *c, struct vm_exit *exit)
 {
-	/* The handler of an IN answered in the record that left (vmx/exit.h I/O contract). */
-	if (c->io.pending)
-		c->io.io.io.data = exit->io.data;
-	memset(exit, 0, sizeof(*exit));
-	c->exit = exit;
-	c->exiting = 0;
-	c->fault_depth = 0;
-	/* VM entry: without VPID the TLB is flushed (SDM 29.4.3.3); the flush VM exit would also
-	   make is the same one, as nothing uses the TLB between an exit and the next entry. */
-	mmu_vmx_transition(c);
-	events_vmentry(c);
+	entry_begin(c, exit);
 	if (cpu_setjmp(c->jb)) {
 		c->insn = NULL;
 		c->break_block = 0;

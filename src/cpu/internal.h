@@ -292,6 +292,9 @@ struct cpu {
 	struct vm_exit *exit;
 	u8 exiting;
 	cpu_jmp_buf jb;
+	/* cpu_set_exit_hook's: the owner's look at an instruction's exit inside run_blocks. */
+	bool (*exit_hook)(void *opaque);
+	void *exit_hook_opaque;
 
 	/* Memory. */
 	void *opaque;

@@ -151,6 +151,28 @@ static void soft_mmio_write(void *opaque, u64 gpa, u64 value, unsigned size)
 	vm_bql_unlock(vm);
 }
 
+static void soft_set_deadline(struct vcpu *vcpu);
+
+/*
+ * An instruction's exit inside the CPU's loop (vmx.h fast_exit): the VMM's vm_exit_fast takes
+ * the common ones. Not while the LAPIC is virtualized (the TPR shadow: the run loop syncs it
+ * before every entry, soft_apicv_sync) or L2 runs (vmx_exit_hook's lazy_save already says
+ * so). After it, the timer deadline the handler may have moved (an OUT to the PIT).
+ */
+static int soft_fast_exit(void *opaque, struct vm_exit *exit)
+{
+	struct vcpu *vcpu = opaque;
+	int r;
+
+	if (soft(vcpu)->vmcs.cpu_based_vm_exec_control & PROC_TPR_SHADOW)
+		return VMX_FAST_NO;
+	r = vm_exit_fast(vcpu, exit);
+	if (r <= 0)
+		return r ? VMX_FAST_LEAVE : VMX_FAST_NO;
+	soft_set_deadline(vcpu);
+	return VMX_FAST_RESUME;
+}
+
 static void soft_destroy(struct vcpu *vcpu)
 {
 	struct soft_vcpu *s = vcpu->backend;
@@ -213,6 +235,8 @@ static int soft_vcpu_create(struct vcpu *vcpu)
 		.opaque = vm,
 		.host_ptr = vm_host_ptr,
 		.exit_cycles = stats_model_cycles,
+		.fast_exit = soft_fast_exit,
+		.fast_opaque = vcpu,
 	};
 	err = vmm_vmcs_setup(vcpu, &s->vmcs);
 	if (err) {
@@ -661,6 +685,8 @@ static enum backend_run_result soft_run(struct vcpu *vcpu, struct vm_exit *exit)
 	while (!err && !s->vmcs.abort_indicator && !soft_string_io(vcpu, exit));
 	if (err == VMX_RUN_HALTED)
 		return BACKEND_RUN_HALTED;
+	if (err == VMX_RUN_HANDLED) /* soft_fast_exit's */
+		return BACKEND_RUN_HANDLED;
 	if (err) {
 		static const char *const names[] = {
 			[VMXERR_VMLAUNCH_NONCLEAR] = "VMLAUNCH with non-clear VMCS",

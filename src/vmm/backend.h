@@ -18,7 +18,7 @@ struct vm;
    after the next instruction, SDM 26.5.2). */
 enum backend_window { BACKEND_WINDOW_INTERRUPT, BACKEND_WINDOW_NMI, BACKEND_WINDOW_MTF };
 
-enum backend_run_result { BACKEND_RUN_EXIT, BACKEND_RUN_HALTED };
+enum backend_run_result { BACKEND_RUN_EXIT, BACKEND_RUN_HALTED, BACKEND_RUN_HANDLED };
 
 /* What backend_ops.apicv_sync takes from the vCPU's LAPIC. */
 struct backend_apicv {
@@ -65,6 +65,9 @@ struct backend_ops {
 	 * back on the next call: for an IN exit the backend completes the instruction from
 	 * exit->io.data. BACKEND_RUN_HALTED: no exit; the vCPU is in the HLT activity state
 	 * (a HLT that did not exit) and nothing the backend models can wake it; *exit holds nothing.
+	 * BACKEND_RUN_HANDLED: *exit holds an exit vm_exit_fast already handled and recorded
+	 * (answering -1, or 1 when the backend could not enter again at once); the run loop does
+	 * what follows an exit without handling it again.
 	 */
 	enum backend_run_result (*run)(struct vcpu *vcpu, struct vm_exit *exit);
 	/*

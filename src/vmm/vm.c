@@ -70,11 +70,12 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	      const struct uart_host *console)
 {
 	/* Set before vm_create(): --vmx switches (vmm_policy_set), --tsc, --jit, --debug-dump,
-	   --machine, --device, --vcpu-threads and the --kvm-* levers (backend_kvm's vm_init
+	   --machine, --device, --vcpu-threads, --exit-path and the --kvm-* levers (backend_kvm's vm_init
 	   applies them). */
 	struct vmm_policy policy = vm->policy;
 	struct vm_kvm_levers kvm = vm->kvm;
 	bool tsc_virtual = vm->tsc_virtual, debug_dump = vm->debug_dump, threaded = vm->threaded;
+	bool fast_exits = vm->fast_exits;
 	u32 tsc_cpi = vm->tsc_cpi;
 	int jit = vm->jit;
 	bool jit_stats = vm->jit_stats;
@@ -96,6 +97,7 @@ int vm_create(struct vm *vm, u64 ram_size, const struct backend_ops *backend,
 	vm->watch = watch;
 	vm->debug_dump = debug_dump;
 	vm->threaded = threaded;
+	vm->fast_exits = fast_exits;
 	vm->kvm = kvm;
 	vm->pio.name = "pio";
 	vm->mmio.name = "mmio";

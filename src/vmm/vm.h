@@ -286,6 +286,10 @@ struct vm {
 	u64 io_deadline;
 	/* A halted vCPU's INTR rose: the running vCPU's time slice ends (vmm/run.c). */
 	bool resched;
+	/* --exit-path fast: the backend may hand the common exits to vm_exit_fast inside its
+	   run (soft). Set before vm_run. */
+	bool fast_exits;
+	u64 fast_handled, fast_left; /* for --stats: taken by vm_exit_fast, then run-loop returns */
 	/* --halt-poll: spin, not sleep, when every vCPU waits for a timer due within this many ns
 	   (vmm/run.c; 0 = off). Set before vm_create, which keeps it. Counts for --stats. */
 	u64 halt_poll_ns;
@@ -518,6 +522,15 @@ int vm_map_host_page(struct vm *vm, void *page, u64 *hpa);
 
 /* Run the vCPUs until something stops the VM; returns the process exit status. */
 int vm_run(struct vm *vm);
+/*
+ * An exit the backend offers the VMM without returning from its run (soft: inside the CPU's
+ * loop; docs/vmx.md "Exits inside the CPU's run loop"): CPUID, RDMSR, WRMSR and port I/O that
+ * is not a string instruction, handled and recorded exactly as the run loop would. 0: not
+ * taken, the backend returns it as usual; 1: handled, and nothing waits for the run loop (no
+ * stop, no interrupt or NMI to deliver, no other vCPU to schedule, no queued work), so the
+ * vCPU may enter again at once; -1: handled, the backend returns BACKEND_RUN_HANDLED.
+ */
+int vm_exit_fast(struct vcpu *vcpu, struct vm_exit *exit);
 /*
  * --vcpu-threads: create each vCPU's host thread, parked until vm_run starts them. Called after
  * vm_create and before the sandbox (which refuses clone). 0, or -errno with the reason in why.

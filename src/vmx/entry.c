@@ -818,6 +818,42 @@ static int fail_valid(struct vmcs *v, int err)
 	return err;
 }
 
+/*
+ * The CPU's exit hook (cpu_set_exit_hook): an instruction's exit handled by the owner inside
+ * cpu_run (vmx.h fast_exit). The exit sequence runs as vmx_run's would; then, when the owner
+ * resumes, the part of vmx_run's entry that an entry loading nothing does: the rules that can
+ * fail on what changed are the controls (none changed), RIP's (27.3.1.4, when the VMM moved it)
+ * and the TPR threshold against the virtual-APIC page (vtpr_ok); anything else leaves for
+ * vmx_run, which checks and loads what changed.
+ */
+static bool vmx_exit_hook(void *opaque)
+{
+	struct vmx_vcpu *x = opaque;
+	struct vmcs *v = x->vmcs;
+	int r;
+
+	if (!x->lazy_save || v->vm_exit_msr_store_count || v->vm_exit_msr_load_count ||
+	    v->vm_entry_msr_load_count)
+		return false;
+	vmx_exit_sequence(x, x->run_exit);
+	x->exit_done = true;
+	r = x->fast_exit(x->fast_opaque, x->run_exit);
+	if (r == VMX_FAST_NO)
+		return false;
+	x->exit_handled = true;
+	if (r != VMX_FAST_RESUME || !v->ctls_checked ||
+	    (v->guest_dirty & (VMCS_DIRTY_STATE | VMCS_DIRTY_INTR)) ||
+	    (v->vm_entry_intr_info_field & INTR_INFO_VALID) ||
+	    (v->pin_based_vm_exec_control & PIN_PREEMPTION_TIMER) || v->vm_entry_msr_load_count ||
+	    ((v->guest_dirty & VMCS_DIRTY_RIP) && !exit_rip_ok(x)) || !vtpr_ok(x))
+		return false;
+	if (v->guest_dirty & VMCS_DIRTY_RIP)
+		cpu_set_rip(x->cpu, v->guest_rip);
+	v->guest_dirty = 0;
+	x->exit_done = x->exit_handled = false;
+	return true;
+}
+
 int vmx_run(struct vmx_vcpu *x, bool resume, struct vm_exit *exit)
 {
 	struct vmcs *v = x->vmcs;
@@ -920,12 +956,20 @@ int vmx_run(struct vmx_vcpu *x, bool resume, struct vm_exit *exit)
 				 (u32)v->vm_entry_exception_error_code,
 				 (u8)v->vm_entry_instruction_len);
 	v->launched = true;
+	x->run_exit = exit;
+	cpu_set_exit_hook(x->cpu, x->fast_exit ? vmx_exit_hook : NULL, x);
 	if (cpu_run(x->cpu, exit) == CPU_RUN_HALTED) {
 		/* An event this entry injected was delivered: the valid bit goes, as the exit
 		   that would follow on hardware clears it (28.2), so no entry repeats it. */
 		v->vm_entry_intr_info_field &= ~(u64)INTR_INFO_VALID;
 		vmx_save_guest_state(x);
 		return VMX_RUN_HALTED;
+	}
+	if (x->exit_done) { /* vmx_exit_hook's, which did not resume */
+		bool handled = x->exit_handled;
+
+		x->exit_done = x->exit_handled = false;
+		return handled ? VMX_RUN_HANDLED : 0;
 	}
 	vmx_exit_sequence(x, exit);
 	return 0;

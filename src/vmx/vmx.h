@@ -68,7 +68,24 @@ struct vmx_vcpu {
 	 */
 	bool lazy_save;
 	u8 unsaved;
+	/*
+	 * Fast exits (docs/vmx.md "Exits inside the CPU's run loop"): the owner's handler for an
+	 * instruction's exit, called inside vmx_run while the CPU's loop is still live, after the
+	 * exit sequence. It answers VMX_FAST_NO (not taken: vmx_run returns the exit as always),
+	 * VMX_FAST_LEAVE (the owner handled it and needs its own loop: vmx_run returns
+	 * VMX_RUN_HANDLED) or VMX_FAST_RESUME (handled; the next entry may follow at once). A
+	 * resumed exit enters again without returning when the entry would load nothing but RIP
+	 * (no VMWRITE of other guest state or of a control, no event to inject, no MSR-load list,
+	 * RIP passing 27.3.1.4), else vmx_run returns VMX_RUN_HANDLED. Only with lazy_save, and
+	 * never with an MSR list at exit or entry. NULL: no fast exits.
+	 */
+	int (*fast_exit)(void *opaque, struct vm_exit *exit);
+	void *fast_opaque;
+	struct vm_exit *run_exit; /* vmx_run's record, for the hook */
+	bool exit_done, exit_handled;
 };
+
+enum { VMX_FAST_NO, VMX_FAST_LEAVE, VMX_FAST_RESUME };
 
 #define VMX_UNSAVED_RFLAGS BIT(0) /* GUEST_RFLAGS (vmx_guest_rflags() brings it alone) */
 #define VMX_UNSAVED_REST BIT(1)	  /* every other field 28.3 saves */
@@ -105,6 +122,10 @@ u64 vmx_guest_rflags(struct vmx_vcpu *x);
  * is "launched".
  */
 #define VMX_RUN_HALTED (-1)
+/* A fast exit the owner handled (vmx_vcpu.fast_exit VMX_FAST_LEAVE, or a resume whose entry
+   needs vmx_run's checks): *exit and the exit-information fields hold it, and the guest-state
+   area as after any exit. The owner handled it already: it runs vmx_run again. */
+#define VMX_RUN_HANDLED (-2)
 int vmx_run(struct vmx_vcpu *x, bool resume, struct vm_exit *exit);
 
 /*

@@ -146,6 +146,11 @@ expect cpus-not-a-number 2 "--cpus 'two'" -- run --cpus two "$tmp/exit42.elf"
 expect smp-topology 2 "'2,sockets=2': use a number of vCPUs" -- run -smp 2,sockets=2 "$tmp/exit42.elf"
 expect smp-hotplug-max 2 "'cpus=2,maxcpus=4'" -- run -smp cpus=2,maxcpus=4 "$tmp/exit42.elf"
 expect halt-poll-off 85 '' -- run --halt-poll 0 "$tmp/exit42.elf"
+# --exit-path: the soft backend's shortcut for common exits, or every exit through the run loop.
+expect exit-path-full 85 '' -- run --exit-path full "$tmp/exit42.elf"
+expect exit-path-fast 85 '' -- run --exit-path fast "$tmp/exit42.elf"
+expect exit-path-bad 2 "--exit-path 'quick': use fast or full" -- run --exit-path quick \
+	"$tmp/exit42.elf"
 # --vcpu-threads: a host thread per vCPU (soft, host TSC, EPT, no --watch).
 expect vcpu-threads 85 '' -- run --vcpu-threads on --cpus 2 "$tmp/exit42.elf"
 expect vcpu-threads-off 85 '' -- run --vcpu-threads off --cpus 2 "$tmp/exit42.elf"

@@ -1198,6 +1198,120 @@ static void test_pdptes(void)
 #undef PAE
 }
 
+/*
+ * The deferred guest-state save (vmx.h lazy_save) and exits answered inside the CPU's loop
+ * (vmx.h fast_exit). With the save deferred, what the VMM reads after vmx_guest_sync is what the
+ * whole save writes; a fast exit the owner resumes runs the guest on within one vmx_run; one it
+ * leaves, or whose entry would load more than RIP, comes back as VMX_RUN_HANDLED.
+ */
+static int fast_answer, fast_calls;
+static bool fast_write_rflags;
+
+static int fast_cpuid(void *opaque, struct vm_exit *exit)
+{
+	(void)opaque;
+	if (exit->reason != EXIT_REASON_CPUID)
+		return VMX_FAST_NO; /* the HLT after it: as the VMM's vm_exit_fast */
+	fast_calls++;
+	CHECK_EQ(vmcs.vm_exit_reason, EXIT_REASON_CPUID);
+	CHECK_EQ(vmcs.vm_exit_instruction_len, 2);
+	CHECK_EQ(vmcs.guest_rip, CODE);
+	if (fast_answer == VMX_FAST_NO)
+		return VMX_FAST_NO;
+	VMCS_SET(&vmcs, GUEST_RIP, vmcs.guest_rip + exit->insn_len);
+	if (fast_write_rflags) {
+		vmx_guest_sync(&vx);
+		VMCS_SET(&vmcs, GUEST_RFLAGS, X86_FIXED1 | X86_CF);
+	}
+	return fast_answer;
+}
+
+static void fast_setup(int answer, bool write_rflags)
+{
+	reset_cpu();
+	good_vmcs();
+	vx.lazy_save = true;
+	vx.fast_exit = fast_cpuid;
+	fast_answer = answer;
+	fast_write_rflags = write_rflags;
+	fast_calls = 0;
+}
+
+static void test_lazy_and_fast(void)
+{
+	struct vm_exit ex;
+	struct vmcs eager;
+
+	/* The whole save at the exit, for reference. */
+	reset_cpu();
+	good_vmcs();
+	CHECK_EQ(vmx_run(&vx, false, &ex), 0);
+	CHECK_EQ(ex.reason, EXIT_REASON_CPUID);
+	CHECK(!vx.unsaved);
+	eager = vmcs;
+
+	/* Deferred: RIP, RSP, interruptibility and activity at the exit, the rest when read. */
+	reset_cpu();
+	good_vmcs();
+	vx.lazy_save = true;
+	CHECK_EQ(vmx_run(&vx, false, &ex), 0);
+	CHECK_EQ(ex.reason, EXIT_REASON_CPUID);
+	CHECK_EQ(vx.unsaved, VMX_UNSAVED_RFLAGS | VMX_UNSAVED_REST);
+	CHECK_EQ(vmcs.guest_rip, CODE);
+	CHECK_EQ(vmcs.guest_rsp, 0x8000);
+	CHECK_EQ(vmcs.guest_activity_state, GUEST_ACTIVITY_ACTIVE);
+	CHECK_EQ(vmx_guest_rflags(&vx), eager.guest_rflags);
+	CHECK_EQ(vx.unsaved, VMX_UNSAVED_REST);
+	vmx_guest_sync(&vx);
+	CHECK(!vx.unsaved);
+	CHECK(!memcmp(&vmcs, &eager, sizeof(vmcs)));
+	/* The RIP-only check while the rest is unsaved: 27.3.1.4 as with the whole save. */
+	VMCS_SET(&vmcs, GUEST_RIP, CODE + 2);
+	CHECK_EQ(vmx_run(&vx, true, &ex), 0);
+	CHECK_EQ(ex.reason, EXIT_REASON_HLT);
+	CHECK(vx.unsaved);
+	VMCS_SET(&vmcs, GUEST_RIP, 0x0001000000000000ull);
+	CHECK_EQ(vmx_run(&vx, true, &ex), 0);
+	CHECK_EQ(ex.reason, EXIT_REASON_INVALID_STATE | EXIT_REASON_FAILED_VMENTRY);
+	/* A write to deferred state after vmx_guest_sync is what the next entry checks. */
+	VMCS_SET(&vmcs, GUEST_RIP, CODE + 2);
+	vmx_guest_sync(&vx);
+	VMCS_SET(&vmcs, GUEST_RFLAGS, 0);
+	CHECK_EQ(vmx_run(&vx, true, &ex), 0);
+	CHECK_EQ(ex.reason, EXIT_REASON_INVALID_STATE | EXIT_REASON_FAILED_VMENTRY);
+
+	/* Fast, resumed: CPUID answered inside the loop, the guest runs on to the HLT. */
+	fast_setup(VMX_FAST_RESUME, false);
+	CHECK_EQ(vmx_run(&vx, false, &ex), 0);
+	CHECK_EQ(fast_calls, 1);
+	CHECK_EQ(ex.reason, EXIT_REASON_HLT);
+	CHECK_EQ(vmcs.vm_exit_reason, EXIT_REASON_HLT);
+	CHECK_EQ(vmcs.guest_rip, CODE + 2);
+	CHECK(!vmcs.guest_dirty);
+	/* Not taken: the exit returns as always, saved once. */
+	fast_setup(VMX_FAST_NO, false);
+	CHECK_EQ(vmx_run(&vx, false, &ex), 0);
+	CHECK_EQ(fast_calls, 1);
+	CHECK_EQ(ex.reason, EXIT_REASON_CPUID);
+	CHECK_EQ(vmcs.guest_rip, CODE);
+	/* Left: handled (RIP moved), vmx_run says so, and the next entry runs the HLT. */
+	fast_setup(VMX_FAST_LEAVE, false);
+	CHECK_EQ(vmx_run(&vx, false, &ex), VMX_RUN_HANDLED);
+	CHECK_EQ(ex.reason, EXIT_REASON_CPUID);
+	CHECK_EQ(vmcs.guest_rip, CODE + 2);
+	CHECK_EQ(vmx_run(&vx, true, &ex), 0);
+	CHECK_EQ(ex.reason, EXIT_REASON_HLT);
+	/* Resumed, but guest state beyond RIP written: vmx_run's entry checks and loads it. */
+	fast_setup(VMX_FAST_RESUME, true);
+	CHECK_EQ(vmx_run(&vx, false, &ex), VMX_RUN_HANDLED);
+	CHECK_EQ(fast_calls, 1);
+	CHECK_EQ(vmx_run(&vx, true, &ex), 0);
+	CHECK_EQ(ex.reason, EXIT_REASON_HLT);
+	vmx_guest_sync(&vx);
+	CHECK_EQ(vmcs.guest_rflags & X86_CF, X86_CF);
+	reset_cpu();
+}
+
 int main(void)
 {
 	setup_memory();
@@ -1213,6 +1327,7 @@ int main(void)
 	test_hlt_without_exiting();
 	test_msr_lists();
 	test_vmcs_shadowing();
+	test_lazy_and_fast();
 	cpu_destroy(cpu);
 	free(mem);
 	return check_done("test_vmentry");

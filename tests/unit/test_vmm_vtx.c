@@ -951,6 +951,7 @@ static void test_exit_storm(void)
  * kludge, loaded at 1 MiB, entry after the 32-byte header) with `code`.
  */
 static void (*soft_setup)(void); /* called before the run, when set */
+static bool soft_fast; /* vm.fast_exits (--exit-path fast) for the run */
 
 static void load_soft_code(const u8 *insns, size_t len)
 {
@@ -963,6 +964,7 @@ static void load_soft_code(const u8 *insns, size_t len)
 	memcpy(img, hdr, sizeof(hdr));
 	memcpy(img + 32, insns, len);
 	memset(&vm, 0, sizeof(vm));
+	vm.fast_exits = soft_fast;
 	CHECK_EQ(multiboot_load(img, 32 + len, "storm", 4 << 20, &plan), 0);
 	CHECK_EQ(vm_create(&vm, 4 << 20, &backend_soft, &no_console), 0);
 	CHECK_EQ(vm_load_boot_plan(&vm, &plan), 0);
@@ -1320,6 +1322,51 @@ static void test_string_io_soft(void)
 	CHECK_EQ(vm.stats.exits[EXIT_REASON_IO_INSTRUCTION], 0);
 	CHECK_EQ(vm.stats.exits[EXIT_REASON_TRIPLE_FAULT], 1);
 	vm_destroy(&vm);
+}
+
+/*
+ * --exit-path fast (vmm/run.c vm_exit_fast): CPUID, port I/O and RDMSR/WRMSR answered inside the
+ * soft CPU's loop give the guest the same answers, the same counts and the same instructions
+ * retired as the full path; the fast run takes nearly all of them there.
+ */
+static void test_fast_exits_soft(void)
+{
+	/*
+	 * mov esi, 3000; xor edi, edi; 1: xor eax, eax; cpuid; add edi, ebx; in al, 0x80;
+	 * movzx eax, al; add edi, eax; mov ecx, 0x1a0; rdmsr; add edi, eax; wrmsr; dec esi;
+	 * jnz 1b; mov eax, edi; out 0xf4, al; hlt
+	 */
+	static const u8 loop[] = { 0xbe, 0xb8, 0x0b, 0x00, 0x00, 0x31, 0xff, 0x31, 0xc0, 0x0f,
+				   0xa2, 0x01, 0xdf, 0xe4, 0x80, 0x0f, 0xb6, 0xc0, 0x01, 0xc7,
+				   0xb9, 0xa0, 0x01, 0x00, 0x00, 0x0f, 0x32, 0x01, 0xc7, 0x0f,
+				   0x30, 0x4e, 0x75, 0xe5, 0x89, 0xf8, 0xe6, 0xf4, 0xf4 };
+	static const u32 reasons[] = { EXIT_REASON_CPUID, EXIT_REASON_IO_INSTRUCTION,
+				       EXIT_REASON_MSR_READ, EXIT_REASON_MSR_WRITE };
+	u64 full_exits[4], full_retired, retired;
+	int full_status, status;
+
+	soft_fast = false;
+	full_status = run_soft_code(loop, sizeof(loop));
+	for (unsigned i = 0; i < 4; i++)
+		full_exits[i] = vm.stats.exits[reasons[i]];
+	full_retired = vm.backend->retired(&vm.vcpus[0]);
+	CHECK_EQ(vm.fast_handled, 0);
+	CHECK_EQ(full_exits[0], 3000);
+	CHECK_EQ(full_exits[1], 3001);
+	vm_destroy(&vm);
+
+	soft_fast = true;
+	status = run_soft_code(loop, sizeof(loop));
+	retired = vm.backend->retired(&vm.vcpus[0]);
+	CHECK_EQ(status, full_status);
+	CHECK(status & 1); /* the guest's OUT 0xf4, not a stop */
+	for (unsigned i = 0; i < 4; i++)
+		CHECK_EQ(vm.stats.exits[reasons[i]], full_exits[i]);
+	CHECK_EQ(retired, full_retired);
+	CHECK(vm.fast_handled >= 12000 && vm.fast_handled <= 12001);
+	CHECK(vm.fast_left < 10);
+	vm_destroy(&vm);
+	soft_fast = false;
 }
 
 /* ---- the policy, on the soft backend's VMCS ---- */
@@ -1760,6 +1807,7 @@ int main(void)
 	test_exit_storm();
 	test_exit_storm_soft();
 	test_string_io_soft();
+	test_fast_exits_soft();
 	test_cpu_kick();
 	test_sregs_after_exit();
 	test_vm_code_written();
