@@ -162,14 +162,22 @@ static void soft_set_deadline(struct vcpu *vcpu);
 static int soft_fast_exit(void *opaque, struct vm_exit *exit)
 {
 	struct vcpu *vcpu = opaque;
+	struct soft_vcpu *s = soft(vcpu);
 	int r;
 
-	if (soft(vcpu)->vmcs.cpu_based_vm_exec_control & PROC_TPR_SHADOW)
+	if (s->vmcs.cpu_based_vm_exec_control & PROC_TPR_SHADOW)
 		return VMX_FAST_NO;
 	r = vm_exit_fast(vcpu, exit);
 	if (r <= 0)
 		return r ? VMX_FAST_LEAVE : VMX_FAST_NO;
-	soft_set_deadline(vcpu);
+	/* The CPU keeps the deadline it has (a deadline that fired is an external-interrupt exit,
+	   never a fast one) unless the timers or the TSC calibration moved it; so does its
+	   TIMER_POLL_INSNS grace, counted from the last entry through vmx_run, which a guest that
+	   exits every few instructions would otherwise renew at each of them and so hold its
+	   timers off until the host tick. */
+	if (timer_next_deadline(&vcpu->vm->timers) != s->deadline_ns ||
+	    __atomic_load_n(&stats_tsc_generation, __ATOMIC_RELAXED) != s->deadline_gen)
+		soft_set_deadline(vcpu);
 	return VMX_FAST_RESUME;
 }
 

@@ -1037,7 +1037,7 @@ static void nested_vmx_insn(struct vcpu *vcpu, const struct vm_exit *e)
 /* --- The exit hook --- */
 
 /* L1 in VMX operation: CR0 and CR4 keep their fixed bits (23.8); clearing one is #GP(0). */
-static bool l1_cr_fixed(struct vcpu *vcpu, const struct vm_exit *e)
+static __attribute__((noinline)) bool l1_cr_fixed(struct vcpu *vcpu, const struct vm_exit *e)
 {
 	unsigned cr = e->qual & 15, type = (e->qual >> 4) & 3;
 	u64 fixed0 = 0, val;
@@ -1054,6 +1054,68 @@ static bool l1_cr_fixed(struct vcpu *vcpu, const struct vm_exit *e)
 	return true;
 }
 
+/* L1's VMX instruction, emulated (nested_exit; out of line, so the common exits that are not
+   for nested VMX pass nested_exit's switch without its frame). */
+static __attribute__((noinline)) bool l1_vmx_insn(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct nested_vmx *n = nested(vcpu);
+	u64 t0 = stats_now_ns();
+
+	soft_sync(vcpu); /* the operands' segments, the VMCS switch (vmx.h lazy_save) */
+	shadow_pull(n);
+	nested_vmx_insn(vcpu, exit);
+	if (!n->guest_mode)
+		shadow_push(vcpu);
+	n->stats.insn_ns += stats_now_ns() - t0;
+	return true;
+}
+
+/* The VMX capability MSRs as L1 sees them (appendix A); writes are #GP. ECX is looked at
+   before the registers are read whole (RFLAGS is not free, soft_get_regs). */
+static __attribute__((noinline)) bool l1_vmx_cap_rdmsr(struct vcpu *vcpu, const struct vm_exit *exit)
+{
+	struct x86_regs r;
+	u64 gpr[16], value;
+
+	cpu_get_gprs(soft(vcpu)->cpu, gpr);
+	if (vmx_nested_cap_msr((u32)gpr[R_RCX], &value))
+		return false;
+	soft_get_regs(vcpu, &r);
+	r.gpr[R_RAX] = (u32)value;
+	r.gpr[R_RDX] = value >> 32;
+	r.rip += exit->insn_len;
+	soft_set_regs(vcpu, &r);
+	return true;
+}
+
+/* An exit while L2 runs: L1's when its controls take it (reflected), else the VMM's. */
+static __attribute__((noinline)) bool l2_exit(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct nested_vmx *n = nested(vcpu);
+	u32 basic = exit->reason & 0xffff;
+
+	if (nested_l1_wants(vcpu, exit)) {
+		nested_vmexit(vcpu, exit);
+		return true;
+	}
+	n->stats.l2_l0++;
+	/* L2 in the HLT state under L1's preemption timer: the host tick's exit is the
+	   CPU looking up from HLT; the timer (26.5.1) ends the state, not the VMM's
+	   "halted for good", so L2 resumes until it does. */
+	if (basic == EXIT_REASON_EXTERNAL_INTERRUPT &&
+	    soft(vcpu)->vmcs.guest_activity_state == GUEST_ACTIVITY_HLT &&
+	    (n->vmcs12.pin_based_vm_exec_control & PIN_PREEMPTION_TIMER))
+		return true;
+	/* A MOV to CR0/CR4 L1 let through that exited for L0's bits (CR0.NE, CR4.VMXE,
+	   fixed to 1 in VMX operation): L2 cleared a fixed bit, #GP(0) (23.8). */
+	if (basic == EXIT_REASON_CR_ACCESS && !((exit->qual >> 4) & 3) &&
+	    ((exit->qual & 15) == 0 || (exit->qual & 15) == 4)) {
+		soft_inject_exception(vcpu, X86_GP, true, 0);
+		return true;
+	}
+	return false;
+}
+
 bool nested_exit(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	struct nested_vmx *n = nested(vcpu);
@@ -1061,28 +1123,8 @@ bool nested_exit(struct vcpu *vcpu, struct vm_exit *exit)
 
 	if (!n)
 		return false;
-	if (n->guest_mode) {
-		if (nested_l1_wants(vcpu, exit)) {
-			nested_vmexit(vcpu, exit);
-			return true;
-		}
-		n->stats.l2_l0++;
-		/* L2 in the HLT state under L1's preemption timer: the host tick's exit is the
-		   CPU looking up from HLT; the timer (26.5.1) ends the state, not the VMM's
-		   "halted for good", so L2 resumes until it does. */
-		if (basic == EXIT_REASON_EXTERNAL_INTERRUPT &&
-		    soft(vcpu)->vmcs.guest_activity_state == GUEST_ACTIVITY_HLT &&
-		    (n->vmcs12.pin_based_vm_exec_control & PIN_PREEMPTION_TIMER))
-			return true;
-		/* A MOV to CR0/CR4 L1 let through that exited for L0's bits (CR0.NE, CR4.VMXE,
-		   fixed to 1 in VMX operation): L2 cleared a fixed bit, #GP(0) (23.8). */
-		if (basic == EXIT_REASON_CR_ACCESS && !((exit->qual >> 4) & 3) &&
-		    ((exit->qual & 15) == 0 || (exit->qual & 15) == 4)) {
-			soft_inject_exception(vcpu, X86_GP, true, 0);
-			return true;
-		}
-		return false;
-	}
+	if (n->guest_mode)
+		return l2_exit(vcpu, exit);
 	if (n->vmxon)
 		n->stats.l1_l0++;
 	switch (basic) {
@@ -1096,31 +1138,10 @@ bool nested_exit(struct vcpu *vcpu, struct vm_exit *exit)
 	case EXIT_REASON_VMOFF:
 	case EXIT_REASON_VMON:
 	case EXIT_REASON_INVEPT:
-	case EXIT_REASON_INVVPID: {
-		u64 t0 = stats_now_ns();
-
-		soft_sync(vcpu); /* the operands' segments, the VMCS switch (vmx.h lazy_save) */
-		shadow_pull(n);
-		nested_vmx_insn(vcpu, exit);
-		if (!n->guest_mode)
-			shadow_push(vcpu);
-		n->stats.insn_ns += stats_now_ns() - t0;
-		return true;
-	}
-	case EXIT_REASON_MSR_READ: {
-		/* The VMX capability MSRs as L1 sees them (appendix A); writes are #GP. */
-		struct x86_regs r;
-		u64 value;
-
-		soft_get_regs(vcpu, &r);
-		if (vmx_nested_cap_msr((u32)r.gpr[R_RCX], &value))
-			return false;
-		r.gpr[R_RAX] = (u32)value;
-		r.gpr[R_RDX] = value >> 32;
-		r.rip += exit->insn_len;
-		soft_set_regs(vcpu, &r);
-		return true;
-	}
+	case EXIT_REASON_INVVPID:
+		return l1_vmx_insn(vcpu, exit);
+	case EXIT_REASON_MSR_READ:
+		return l1_vmx_cap_rdmsr(vcpu, exit);
 	case EXIT_REASON_CR_ACCESS:
 		soft_sync(vcpu);
 		return n->vmxon && l1_cr_fixed(vcpu, exit);
