@@ -20,8 +20,9 @@ struct bus_range {
 
 struct bus {
 	const char *name; /* "pio" or "mmio" */
-	struct bus_range ranges[BUS_MAX_RANGES];
+	struct bus_range ranges[BUS_MAX_RANGES]; /* in registration order (the inventory's) */
 	unsigned nr_ranges;
+	u8 by_base[BUS_MAX_RANGES]; /* indexes into ranges[], by base: dispatch's binary search */
 	/* Accesses no device claimed: reads return all ones, writes are dropped (ISA float). */
 	u64 unclaimed_reads, unclaimed_writes;
 };

@@ -117,6 +117,42 @@ static void test_bus(void)
 	CHECK_EQ(b.unclaimed_writes, 1);
 }
 
+/* Which range bus_dispatch picks (a binary search by base) against a scan of every range, for
+   ranges registered in no particular order, at every address around each of them. */
+static void bus_note(void *opaque, u64 offset, u64 *data, unsigned len, bool is_write)
+{
+	(void)offset, (void)data, (void)len, (void)is_write;
+	last_data = (u64)(uintptr_t)opaque;
+}
+
+static void test_bus_many(void)
+{
+	struct bus b = { 0 };
+	u64 seed = 12345, v;
+	unsigned n = 0;
+
+	while (n < BUS_MAX_RANGES) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		u64 base = (seed >> 33) % 0x10000, len = 1 + (seed >> 20) % 16;
+
+		if (!bus_register_range(&b, base, len, bus_note, (void *)(uintptr_t)(n + 1), "r"))
+			n++;
+	}
+	CHECK_EQ(bus_register_range(&b, 0xffff0, 1, bus_note, NULL, "full"), -ENOSPC);
+	for (unsigned i = 0; i < b.nr_ranges; i++) {
+		for (u64 a = b.ranges[i].base - 2; a < b.ranges[i].base + b.ranges[i].len + 2; a++) {
+			u64 want = 0;
+
+			for (unsigned k = 0; k < b.nr_ranges; k++)
+				if (a - b.ranges[k].base < b.ranges[k].len)
+					want = k + 1;
+			last_data = 0;
+			CHECK_EQ(bus_dispatch(&b, a, &v, 1, false), want != 0);
+			CHECK_EQ(last_data, want);
+		}
+	}
+}
+
 static void test_uart_transmit(void)
 {
 	setup();
@@ -272,6 +308,7 @@ static void test_debug_exit(void)
 int main(void)
 {
 	test_bus();
+	test_bus_many();
 	test_uart_transmit();
 	test_uart_receive();
 	test_uart_divisor();
