@@ -567,7 +567,7 @@ static bool soft_string_io(struct vcpu *vcpu, struct vm_exit *exit)
  * when it is due, however busy the guest is, instead of at the next host tick. No deadline, or
  * no measured TSC rate: only the host tick.
  */
-static void soft_set_deadline(struct vcpu *vcpu)
+static always_inline void soft_set_deadline(struct vcpu *vcpu)
 {
 	struct soft_vcpu *s = soft(vcpu);
 	u64 next;

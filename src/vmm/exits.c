@@ -1232,9 +1232,16 @@ static void vcpu_exit_storm(struct vcpu *vcpu, const struct vm_exit *exit, int d
 		(device == 0 || !b->retired || icount - vcpu->storm.icount < 2);
 	vcpu->storm.icount = icount;
 	if (maybe) {
-		b->get_regs(vcpu, &r);
-		same = vcpu->storm.has_regs && r.rflags == vcpu->storm.rflags &&
-		       !memcmp(r.gpr, vcpu->storm.gpr, sizeof(r.gpr));
+		/* The GPRs first: a loop that counts in one of them is progress, and its RFLAGS
+		   (materialized from the soft CPU's lazy flags) need not be read. A record kept
+		   without them (X86_RFLAGS_UNREAD) matches nothing: a storm is then seen one exit
+		   later. */
+		vcpu_get_gprs(vcpu, &r);
+		same = vcpu->storm.has_regs && !memcmp(r.gpr, vcpu->storm.gpr, sizeof(r.gpr));
+		if (same) {
+			b->get_regs(vcpu, &r);
+			same = r.rflags == vcpu->storm.rflags;
+		}
 	}
 	if (same) {
 		if (++vcpu->storm.count < VMM_EXIT_STORM_LIMIT)

@@ -447,7 +447,7 @@ static bool guest_rip_ok(const struct vmcs *v)
 
 /* guest_rip_ok of the guest-state area as the exit would have saved it: CS and the IA-32e
    mode guest control come from the CPU while a lazy exit left them unsaved (vmx.h). */
-static bool exit_rip_ok(const struct vmx_vcpu *x)
+static always_inline bool exit_rip_ok(const struct vmx_vcpu *x)
 {
 	if (!(x->unsaved & VMX_UNSAVED_REST))
 		return guest_rip_ok(x->vmcs);

@@ -33,7 +33,7 @@ static void write_exit_info(struct vmcs *v, const struct vm_exit *e)
  * and activity. A lazy exit runs it at vmx_guest_sync(), on the CPU state the exit left (the
  * CPU does not run in between).
  */
-static void save_guest_rest(struct vmx_vcpu *x)
+static void save_guest_rest(struct vmx_vcpu *x, bool whole)
 {
 	struct vmcs *v = x->vmcs;
 	struct cpu *c = x->cpu;
@@ -86,6 +86,10 @@ static void save_guest_rest(struct vmx_vcpu *x)
 	}
 
 	/* 28.3.4: non-register state. */
+	if (whole) { /* else save_guest_first's */
+		v->guest_interruptibility_info = st.interruptibility;
+		v->guest_activity_state = st.activity;
+	}
 	v->guest_pending_dbg_exceptions = st.pending_dbg;
 	if (exit_ctls & EXIT_CTL_SAVE_PREEMPTION_TIMER)
 		v->vmx_preemption_timer_value = st.preemption_timer;
@@ -120,29 +124,27 @@ static void save_guest_first(struct vmx_vcpu *x)
 
 void vmx_save_guest_state(struct vmx_vcpu *x)
 {
-	save_guest_first(x);
+	cpu_get_rip_rsp(x->cpu, &x->vmcs->guest_rip, &x->vmcs->guest_rsp);
 	x->vmcs->guest_rflags = cpu_get_rflags(x->cpu);
-	save_guest_rest(x);
+	save_guest_rest(x, true);
 	x->vmcs->guest_dirty = 0;
 	x->unsaved = 0;
 }
 
-u64 vmx_guest_rflags(struct vmx_vcpu *x)
+void vmx_guest_rflags_slow(struct vmx_vcpu *x)
 {
-	if (x->unsaved & VMX_UNSAVED_RFLAGS) {
-		x->vmcs->guest_rflags = cpu_get_rflags(x->cpu);
-		x->unsaved &= (u8)~VMX_UNSAVED_RFLAGS;
-	}
-	return x->vmcs->guest_rflags;
+	x->vmcs->guest_rflags = cpu_get_rflags(x->cpu);
+	x->unsaved &= (u8)~VMX_UNSAVED_RFLAGS;
 }
 
 /* The deferred part of a lazy exit's save. Fields the VMM wrote since (RIP, and nothing of the
    deferred groups, which it may not touch before this) keep their values. */
 void vmx_guest_sync_slow(struct vmx_vcpu *x)
 {
-	vmx_guest_rflags(x);
+	if (x->unsaved & VMX_UNSAVED_RFLAGS)
+		vmx_guest_rflags_slow(x);
 	if (x->unsaved & VMX_UNSAVED_REST)
-		save_guest_rest(x);
+		save_guest_rest(x, false);
 	x->unsaved = 0;
 }
 
@@ -208,8 +210,11 @@ void vmx_exit_sequence(struct vmx_vcpu *x, struct vm_exit *exit)
 	/* 28.2 (and 27.8): every VM exit clears the valid bit of the VM-entry interruption info. */
 	v->vm_entry_intr_info_field &= ~(u64)INTR_INFO_VALID;
 	/* The save deferred (vmx.h lazy_save) unless something outside the VMM reads the saved
-	   state at the exit: the preemption timer's value, reloaded at the next entry. */
-	if (x->lazy_save && !(v->vm_exit_controls & EXIT_CTL_SAVE_PREEMPTION_TIMER)) {
+	   state at the exit: the preemption timer's value, reloaded at the next entry. An EPT
+	   violation is saved whole at once: the VMM decodes the instruction behind it (segments,
+	   CRs, RFLAGS), and deferring would only add the bookkeeping. */
+	if (x->lazy_save && !(v->vm_exit_controls & EXIT_CTL_SAVE_PREEMPTION_TIMER) &&
+	    exit->reason != EXIT_REASON_EPT_VIOLATION) {
 		save_guest_first(x);
 		v->guest_dirty = 0;
 		x->unsaved = VMX_UNSAVED_RFLAGS | VMX_UNSAVED_REST;

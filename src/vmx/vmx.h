@@ -98,7 +98,13 @@ static inline void vmx_guest_sync(struct vmx_vcpu *x)
 		vmx_guest_sync_slow(x);
 }
 /* GUEST_RFLAGS brought up to date and returned; the other deferred fields stay deferred. */
-u64 vmx_guest_rflags(struct vmx_vcpu *x);
+void vmx_guest_rflags_slow(struct vmx_vcpu *x);
+static inline u64 vmx_guest_rflags(struct vmx_vcpu *x)
+{
+	if (x->unsaved & VMX_UNSAVED_RFLAGS)
+		vmx_guest_rflags_slow(x);
+	return x->vmcs->guest_rflags;
+}
 
 /*
  * VMLAUNCH (resume = false) or VMRESUME (resume = true) by the VMM (SDM vol. 3C chapter 27),
