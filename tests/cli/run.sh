@@ -151,6 +151,9 @@ expect exit-path-full 85 '' -- run --exit-path full "$tmp/exit42.elf"
 expect exit-path-fast 85 '' -- run --exit-path fast "$tmp/exit42.elf"
 expect exit-path-bad 2 "--exit-path 'quick': use fast or full" -- run --exit-path quick \
 	"$tmp/exit42.elf"
+# The guest's one exit (OUT 0xf4) takes the fast path, and the stop it asks for the run loop.
+expect exit-path-stats 85 ": 1 exits handled inside the backend's run, 1 of them then returned to the run loop" -- \
+	run --stats "$tmp/exit42.elf"
 # --vcpu-threads: a host thread per vCPU (soft, host TSC, EPT, no --watch).
 expect vcpu-threads 85 '' -- run --vcpu-threads on --cpus 2 "$tmp/exit42.elf"
 expect vcpu-threads-off 85 '' -- run --vcpu-threads off --cpus 2 "$tmp/exit42.elf"
