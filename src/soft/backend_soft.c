@@ -175,8 +175,9 @@ static int soft_fast_exit(void *opaque, struct vm_exit *exit)
 	   TIMER_POLL_INSNS grace, counted from the last entry through vmx_run, which a guest that
 	   exits every few instructions would otherwise renew at each of them and so hold its
 	   timers off until the host tick. */
-	if (timer_next_deadline(&vcpu->vm->timers) != s->deadline_ns ||
-	    __atomic_load_n(&stats_tsc_generation, __ATOMIC_RELAXED) != s->deadline_gen)
+	if (!vcpu->vm->threaded && /* else no deadline: the I/O thread's timers */
+	    (timer_next_deadline(&vcpu->vm->timers) != s->deadline_ns ||
+	     __atomic_load_n(&stats_tsc_generation, __ATOMIC_RELAXED) != s->deadline_gen))
 		soft_set_deadline(vcpu);
 	return VMX_FAST_RESUME;
 }

@@ -236,7 +236,7 @@ void vm_print_vcpu_stats(const struct vm *vm, FILE *out)
 		(unsigned long long)vm->halt_sleeps, (unsigned long long)vm->halt_polls,
 		(unsigned long long)vm->halt_poll_ns);
 	/* The soft backend's shortcut (vm_exit_fast); kvm's exits all reach the run loop. */
-	if (vm->fast_exits && !vm->threaded && !strcmp(vm->backend->name, "soft"))
+	if (vm->fast_exits && !strcmp(vm->backend->name, "soft"))
 		fprintf(out,
 			"Exit path (--exit-path fast): %llu exits handled inside the backend's run, "
 			"%llu of them then returned to the run loop\n",
@@ -349,18 +349,24 @@ static bool vcpu_run_once(struct vcpu *vcpu, struct vm_exit *exit)
 	}
 }
 
+static void threaded_timers(struct vm *vm);
+
 /*
- * The exits the soft CPU offers inside its loop (vm.h): handled as vcpu_run_once would, then
- * everything the loop looks at between two exits of one time slice: a stop, a signal, another
- * vCPU's INIT or SIPI, a halted vCPU that may wake (resched), work a device thread queued, and
- * the interrupt and NMI delivery of vcpu_deliver_interrupt (any INTR raised: the loop decides).
- * These exits are neither the host tick nor a PAUSE loop, so the slice goes on; the backend
- * keeps its timer deadline itself (deadline_exits). A LAPIC under APIC virtualization, which
- * the loop syncs before every entry, is the backend's to exclude.
+ * The exits the soft CPU offers inside its loop (vm.h): handled as the run loop would, then
+ * everything the loop looks at between two exits: a stop, a signal, another vCPU's INIT or SIPI,
+ * a halted vCPU that may wake (the one-thread loop's resched), work a device thread queued for
+ * that loop, and the interrupt and NMI delivery of vcpu_deliver_interrupt (any INTR raised: the
+ * loop decides). These exits are neither the host tick nor a PAUSE loop, so the slice goes on;
+ * the soft backend keeps its timer deadline itself (deadline_exits), and with --vcpu-threads
+ * the handler runs under vm->bql as vcpu_thread's would, the timers due then fired as there
+ * (the vCPU stays "in the guest" for the kicks meanwhile: one makes the next entry exit). A
+ * LAPIC under APIC virtualization, which the loops sync before every entry, is the backend's
+ * to exclude.
  */
 int vm_exit_fast(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	struct vm *vm = vcpu->vm;
+	bool leave;
 
 	switch (exit->reason) {
 	case EXIT_REASON_IO_INSTRUCTION:
@@ -374,15 +380,27 @@ int vm_exit_fast(struct vcpu *vcpu, struct vm_exit *exit)
 	default:
 		return 0;
 	}
-	if (!vm->fast_exits || vm->threaded)
+	if (!vm->fast_exits)
 		return 0;
+	if (vm->threaded) {
+		pthread_mutex_lock(&vm->bql);
+		vm->running = vcpu;
+	}
 	vm->fast_handled++;
 	vcpu_handle_exit(vcpu, exit);
-	if (vm->stop || vm->stop_signal || vm->mp_events || vm->resched ||
-	    vcpu->mp_state != VCPU_RUNNABLE || vcpu->intr || vcpu->nmi_pending ||
-	    __atomic_load_n(&vm->async_pending, __ATOMIC_SEQ_CST))
-		return -1;
-	return 1;
+	if (vm->threaded)
+		threaded_timers(vm); /* before the look at INTR: a timer due may raise it */
+	leave = vm->stop || vm->stop_signal || vcpu->mp_state != VCPU_RUNNABLE || vcpu->intr ||
+		vcpu->nmi_pending;
+	if (vm->threaded) {
+		leave = leave || vcpu->mp_pending;
+		vm->running = NULL;
+		pthread_mutex_unlock(&vm->bql);
+	} else {
+		leave = leave || vm->mp_events || vm->resched ||
+			__atomic_load_n(&vm->async_pending, __ATOMIC_SEQ_CST);
+	}
+	return leave ? -1 : 1;
 }
 
 static int vm_run_threaded(struct vm *vm);
@@ -665,8 +683,10 @@ static void *vcpu_thread(void *opaque)
 		vm->running = vcpu;
 		if (rr == BACKEND_RUN_HALTED)
 			vmm_vcpu_halted(vcpu);
-		else if (rr != BACKEND_RUN_HANDLED) /* never: vm_exit_fast is off here */
+		else if (rr != BACKEND_RUN_HANDLED)
 			vcpu_handle_exit(vcpu, &exit);
+		else
+			vm->fast_left++;
 		threaded_timers(vm);
 	}
 	threads_wake_all(vm);
