@@ -151,7 +151,7 @@ static void soft_mmio_write(void *opaque, u64 gpa, u64 value, unsigned size)
 	vm_bql_unlock(vm);
 }
 
-static void soft_set_deadline(struct vcpu *vcpu);
+static always_inline bool soft_deadline_moved(struct vcpu *vcpu);
 
 /*
  * An instruction's exit inside the CPU's loop (vmx.h fast_exit): the VMM's vm_exit_fast takes
@@ -176,9 +176,8 @@ static int soft_fast_exit(void *opaque, struct vm_exit *exit)
 	   exits every few instructions would otherwise renew at each of them and so hold its
 	   timers off until the host tick. */
 	if (!vcpu->vm->threaded && /* else no deadline: the I/O thread's timers */
-	    (timer_next_deadline(&vcpu->vm->timers) != s->deadline_ns ||
-	     __atomic_load_n(&stats_tsc_generation, __ATOMIC_RELAXED) != s->deadline_gen))
-		soft_set_deadline(vcpu);
+	    soft_deadline_moved(vcpu))
+		cpu_set_host_deadline(s->cpu, s->deadline_tsc);
 	return VMX_FAST_RESUME;
 }
 
@@ -568,10 +567,30 @@ static bool soft_string_io(struct vcpu *vcpu, struct vm_exit *exit)
  * when it is due, however busy the guest is, instead of at the next host tick. No deadline, or
  * no measured TSC rate: only the host tick.
  */
+/*
+ * The run loop's timer deadline converted again when it moved (one vCPU thread, which holds
+ * the timer queue): true when s->deadline_tsc changed. The guest-ns to host-TSC map changes
+ * only with stats_tsc_generation (the calibration's provisional rate, then its end): a
+ * deadline converts once, and an entry reads no clock (issue 15's exit path).
+ */
+static always_inline bool soft_deadline_moved(struct vcpu *vcpu)
+{
+	struct soft_vcpu *s = soft(vcpu);
+	u64 next = timer_next_deadline(&vcpu->vm->timers), tsc;
+	unsigned gen = __atomic_load_n(&stats_tsc_generation, __ATOMIC_RELAXED);
+
+	if (next == s->deadline_ns && gen == s->deadline_gen)
+		return false;
+	tsc = next == TIMER_NEVER ? 0 : vm_host_tsc_at(vcpu->vm, next);
+	s->deadline_ns = next;
+	s->deadline_gen = gen;
+	s->deadline_tsc = tsc ? tsc : ~0ull;
+	return true;
+}
+
 static always_inline void soft_set_deadline(struct vcpu *vcpu)
 {
 	struct soft_vcpu *s = soft(vcpu);
-	u64 next;
 
 	/* With a thread per vCPU the I/O thread fires the timers and kicks the vCPU a raised
 	   interrupt is for (vmm/run.c); the timer queue is the VMM's, under vm->bql, which this
@@ -581,20 +600,7 @@ static always_inline void soft_set_deadline(struct vcpu *vcpu)
 		cpu_set_host_deadline(s->cpu, ~0ull);
 		return;
 	}
-	next = timer_next_deadline(&vcpu->vm->timers);
-
-	/* The guest-ns to host-TSC map changes only with stats_tsc_generation (the calibration's
-	   provisional rate, then its end): a deadline converts once, and an entry reads no clock
-	   (issue 15's exit path). */
-	unsigned gen = __atomic_load_n(&stats_tsc_generation, __ATOMIC_RELAXED);
-
-	if (next != s->deadline_ns || gen != s->deadline_gen) {
-		u64 tsc = next == TIMER_NEVER ? 0 : vm_host_tsc_at(vcpu->vm, next);
-
-		s->deadline_ns = next;
-		s->deadline_gen = gen;
-		s->deadline_tsc = tsc ? tsc : ~0ull;
-	}
+	soft_deadline_moved(vcpu);
 	cpu_set_host_deadline(s->cpu, s->deadline_tsc);
 }
 

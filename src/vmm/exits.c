@@ -1238,10 +1238,9 @@ static void vcpu_exit_storm(struct vcpu *vcpu, const struct vm_exit *exit, int d
 		   later. */
 		vcpu_get_gprs(vcpu, &r);
 		same = vcpu->storm.has_regs && !memcmp(r.gpr, vcpu->storm.gpr, sizeof(r.gpr));
-		if (same) {
+		if (same && r.rflags == X86_RFLAGS_UNREAD)
 			b->get_regs(vcpu, &r);
-			same = r.rflags == vcpu->storm.rflags;
-		}
+		same = same && r.rflags == vcpu->storm.rflags;
 	}
 	if (same) {
 		if (++vcpu->storm.count < VMM_EXIT_STORM_LIMIT)

@@ -28,12 +28,12 @@ static void write_exit_info(struct vmcs *v, const struct vm_exit *e)
 }
 
 /*
- * 28.3: save the guest state, everything but what save_guest_first() stores: control, debug
- * and segment registers, the MSRs, RFLAGS and the non-register state beyond interruptibility
- * and activity. A lazy exit runs it at vmx_guest_sync(), on the CPU state the exit left (the
- * CPU does not run in between).
+ * 28.3: save the guest state but RIP, RSP, RFLAGS, interruptibility and activity (below):
+ * control, debug and segment registers, the MSRs and the rest of the non-register state. A
+ * lazy exit runs it at vmx_guest_sync(), on the CPU state the exit left (the CPU does not run
+ * in between).
  */
-static void save_guest_rest(struct vmx_vcpu *x, bool whole)
+static void save_guest_rest(struct vmx_vcpu *x)
 {
 	struct vmcs *v = x->vmcs;
 	struct cpu *c = x->cpu;
@@ -86,10 +86,6 @@ static void save_guest_rest(struct vmx_vcpu *x, bool whole)
 	}
 
 	/* 28.3.4: non-register state. */
-	if (whole) { /* else save_guest_first's */
-		v->guest_interruptibility_info = st.interruptibility;
-		v->guest_activity_state = st.activity;
-	}
 	v->guest_pending_dbg_exceptions = st.pending_dbg;
 	if (exit_ctls & EXIT_CTL_SAVE_PREEMPTION_TIMER)
 		v->vmx_preemption_timer_value = st.preemption_timer;
@@ -124,9 +120,9 @@ static void save_guest_first(struct vmx_vcpu *x)
 
 void vmx_save_guest_state(struct vmx_vcpu *x)
 {
-	cpu_get_rip_rsp(x->cpu, &x->vmcs->guest_rip, &x->vmcs->guest_rsp);
+	save_guest_first(x);
 	x->vmcs->guest_rflags = cpu_get_rflags(x->cpu);
-	save_guest_rest(x, true);
+	save_guest_rest(x);
 	x->vmcs->guest_dirty = 0;
 	x->unsaved = 0;
 }
@@ -144,7 +140,7 @@ void vmx_guest_sync_slow(struct vmx_vcpu *x)
 	if (x->unsaved & VMX_UNSAVED_RFLAGS)
 		vmx_guest_rflags_slow(x);
 	if (x->unsaved & VMX_UNSAVED_REST)
-		save_guest_rest(x, false);
+		save_guest_rest(x);
 	x->unsaved = 0;
 }
 
