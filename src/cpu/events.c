@@ -403,10 +403,13 @@ void events_rearm(struct cpu *c)
 {
 	u64 w = ~0ull;
 
+	/* The host deadline's next poll is a fixed icount (deadline_icount, moved on by each
+	   poll): an entry rearming here does not push it back, so a guest that exits every few
+	   instructions still has its timer looked at every TIMER_POLL_INSNS. */
 	if (c->ctl.pin & PIN_EXTINT_EXITING) {
 		w = c->host_tick_icount;
-		if (c->host_deadline != ~0ull && c->icount + TIMER_POLL_INSNS < w)
-			w = c->icount + TIMER_POLL_INSNS;
+		if (c->host_deadline != ~0ull && c->deadline_icount < w)
+			w = c->deadline_icount;
 	}
 	if (c->preempt_armed) {
 		u64 at;
@@ -427,6 +430,27 @@ void events_rearm(struct cpu *c)
 }
 
 /*
+ * Whether events_check has anything to do before the entry's first instruction: every state
+ * it acts on that no sender flags in event_pending itself. An injection, a pending debug trap,
+ * TF or RF to step, MTF, the preemption timer, NMI- or interrupt-window exiting, an NMI, an
+ * external or virtual interrupt, APIC-write emulation, the HLT state, a kick, a host IPI or
+ * another thread's request; the host tick and the host deadline's poll come at work_icount,
+ * the interrupt shadow is the block loop's own test. Without any of them the check would
+ * change nothing (and an exit-heavy guest would pay for it at every entry).
+ */
+static bool entry_has_events(const struct cpu *c)
+{
+	return c->inject.valid | c->single_step | c->preempt_armed | c->nmi_pending |
+	       c->extint_pending | c->vintr | c->halted | (c->apic_write != 0) |
+	       ((c->rflags & (X86_TF | X86_RF)) != 0) |
+	       ((c->ctl.proc & (PROC_MONITOR_TRAP_FLAG | PROC_NMI_WINDOW_EXITING |
+				PROC_INTR_WINDOW_EXITING)) != 0) |
+	       __atomic_load_n(&c->kicked, __ATOMIC_RELAXED) |
+	       __atomic_load_n(&c->host_irr_any, __ATOMIC_RELAXED) |
+	       __atomic_load_n(&c->async_pending, __ATOMIC_ACQUIRE);
+}
+
+/*
  * VM entry (SDM 27.7, 26.5.1): the VMX-preemption timer starts from the value loaded at entry
  * (exit 52 before the first instruction if it is 0); the first PAUSE after entry starts a new
  * PAUSE loop (SDM 26.1.3); everything pending is checked before the first instruction.
@@ -441,9 +465,10 @@ void events_vmentry(struct cpu *c)
 	c->mtf_pending = 0;
 	c->rf_step = 0; /* an exit before the instruction completed: RF stays for it */
 	c->iret_nmi_unblocked = 0;
-	cpu_event_pending(c);
 	apicv_vmentry(c);
 	events_rearm(c);
+	if (entry_has_events(c))
+		cpu_event_pending(c);
 }
 
 /* VM exit: with "save VMX-preemption timer value" the field gets what is left (SDM 28.3.4). */
@@ -628,6 +653,8 @@ void events_check(struct cpu *c)
 			c->host_deadline = ~0ull;
 			c->host_tick_icount = c->icount + CPU_HOST_TICK;
 			cpu_raise_external_interrupt(c, CPU_HOST_TIMER_VECTOR);
+		} else {
+			c->deadline_icount = c->icount + TIMER_POLL_INSNS;
 		}
 		events_rearm(c);
 	}
