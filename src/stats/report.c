@@ -61,7 +61,7 @@ static size_t stats_exit_rows(const struct stats *s, struct stats_row *rows)
 		rows[n] = (struct stats_row){ .reason = r,
 					      .count = s->exits[r],
 					      .t = &s->time[r],
-					      .cycles = s->model_cycles[r],
+					      .cycles = stats_reason_cycles(s, r),
 					      .hist = s->hist[r] };
 		snprintf(rows[n++].name, sizeof(rows->name), "%s", stats_slot_name(r));
 	}
@@ -265,7 +265,7 @@ int stats_write_json(const struct stats *s, FILE *f, u64 unclaimed_reads, u64 un
 	errno = 0;
 	for (u32 r = 0; r <= EXIT_REASON_MAX; r++) {
 		total_ns += s->time[r].sum_ns;
-		total_cycles += s->model_cycles[r];
+		total_cycles += stats_reason_cycles(s, r);
 	}
 	fprintf(f,
 		"{\n  \"schema\": \"tollbooth-stats-1\",\n  \"transition_cycles\": %d,\n"

@@ -65,13 +65,7 @@ static u64 monotonic_ns(void)
  */
 #define STATS_TSC_CALIBRATE_NS	 20000000ull
 #define STATS_TSC_PROVISIONAL_NS 1000000ull
-static struct {
-	int state; /* 0: not looked at; 1: calibrating; 2: TSC; -1: no invariant TSC */
-	int busy;  /* a thread is switching */
-	u64 tsc0, ns0, mult, hz;
-	u64 cal_tsc, cal_ns; /* the calibration's first pair */
-	u64 prov_mult;	     /* provisional ns per tick (32.32), 0 until measured */
-} tsc_clock;
+struct stats_tsc_clock stats_tsc_clock;
 
 unsigned stats_tsc_generation;
 
@@ -121,18 +115,18 @@ void stats_clock_start(void)
 {
 	u64 late;
 
-	if (__atomic_load_n(&tsc_clock.state, __ATOMIC_ACQUIRE) ||
-	    __atomic_exchange_n(&tsc_clock.busy, 1, __ATOMIC_ACQUIRE))
+	if (__atomic_load_n(&stats_tsc_clock.state, __ATOMIC_ACQUIRE) ||
+	    __atomic_exchange_n(&stats_tsc_clock.busy, 1, __ATOMIC_ACQUIRE))
 		return;
-	if (!tsc_clock.state) {
+	if (!stats_tsc_clock.state) {
 		if (invariant_tsc()) {
-			tsc_pair(&tsc_clock.cal_tsc, &tsc_clock.cal_ns, &late);
-			__atomic_store_n(&tsc_clock.state, 1, __ATOMIC_RELEASE);
+			tsc_pair(&stats_tsc_clock.cal_tsc, &stats_tsc_clock.cal_ns, &late);
+			__atomic_store_n(&stats_tsc_clock.state, 1, __ATOMIC_RELEASE);
 		} else {
-			__atomic_store_n(&tsc_clock.state, -1, __ATOMIC_RELEASE);
+			__atomic_store_n(&stats_tsc_clock.state, -1, __ATOMIC_RELEASE);
 		}
 	}
-	__atomic_store_n(&tsc_clock.busy, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&stats_tsc_clock.busy, 0, __ATOMIC_RELEASE);
 }
 
 /* The calibration is long enough: measure the rate and switch to the TSC. */
@@ -140,40 +134,38 @@ static void tsc_switch(void)
 {
 	u64 tsc, ns, late, mult;
 
-	if (__atomic_exchange_n(&tsc_clock.busy, 1, __ATOMIC_ACQUIRE))
+	if (__atomic_exchange_n(&stats_tsc_clock.busy, 1, __ATOMIC_ACQUIRE))
 		return;
-	if (tsc_clock.state == 1) {
+	if (stats_tsc_clock.state == 1) {
 		tsc_pair(&tsc, &ns, &late);
-		mult = tsc_rate(tsc_clock.cal_tsc, tsc_clock.cal_ns, tsc, ns);
-		if (mult && ns - tsc_clock.cal_ns >= STATS_TSC_CALIBRATE_NS) {
-			tsc_clock.mult = mult;
-			tsc_clock.hz = (u64)((unsigned __int128)(tsc - tsc_clock.cal_tsc) *
-					     1000000000ull / (ns - tsc_clock.cal_ns));
-			tsc_clock.tsc0 = tsc;
-			tsc_clock.ns0 = late;
-			__atomic_store_n(&tsc_clock.state, 2, __ATOMIC_RELEASE);
+		mult = tsc_rate(stats_tsc_clock.cal_tsc, stats_tsc_clock.cal_ns, tsc, ns);
+		if (mult && ns - stats_tsc_clock.cal_ns >= STATS_TSC_CALIBRATE_NS) {
+			stats_tsc_clock.mult = mult;
+			stats_tsc_clock.hz = (u64)((unsigned __int128)(tsc - stats_tsc_clock.cal_tsc) *
+					     1000000000ull / (ns - stats_tsc_clock.cal_ns));
+			stats_tsc_clock.tsc0 = tsc;
+			stats_tsc_clock.ns0 = late;
+			__atomic_store_n(&stats_tsc_clock.state, 2, __ATOMIC_RELEASE);
 			__atomic_add_fetch(&stats_tsc_generation, 1, __ATOMIC_RELEASE);
 		}
 	}
-	__atomic_store_n(&tsc_clock.busy, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&stats_tsc_clock.busy, 0, __ATOMIC_RELEASE);
 }
 
-u64 stats_now_ns(void)
+/* stats_now_ns (stats.h) before the TSC clock is calibrated, or without it. */
+u64 stats_now_ns_slow(void)
 {
-	int state = __atomic_load_n(&tsc_clock.state, __ATOMIC_ACQUIRE);
+	int state = __atomic_load_n(&stats_tsc_clock.state, __ATOMIC_ACQUIRE);
 	u64 ns;
 
 	if (likely(state == 2))
-		return tsc_clock.ns0 +
-		       (u64)(((unsigned __int128)(__builtin_ia32_rdtsc() - tsc_clock.tsc0) *
-			      tsc_clock.mult) >>
-			     32);
+		return stats_now_ns();
 	if (state == 0) {
 		stats_clock_start();
 		return monotonic_ns();
 	}
 	ns = monotonic_ns();
-	if (state == 1 && ns - tsc_clock.cal_ns >= STATS_TSC_CALIBRATE_NS)
+	if (state == 1 && ns - stats_tsc_clock.cal_ns >= STATS_TSC_CALIBRATE_NS)
 		tsc_switch();
 	return ns;
 }
@@ -182,15 +174,15 @@ u64 stats_tsc_hz(void)
 {
 	/* The calibration ends at the first reading STATS_TSC_CALIBRATE_NS after the first. */
 	stats_clock_start();
-	while (__atomic_load_n(&tsc_clock.state, __ATOMIC_ACQUIRE) == 1)
+	while (__atomic_load_n(&stats_tsc_clock.state, __ATOMIC_ACQUIRE) == 1)
 		stats_now_ns();
-	return tsc_clock.state == 2 ? tsc_clock.hz : 0;
+	return stats_tsc_clock.state == 2 ? stats_tsc_clock.hz : 0;
 }
 
 bool stats_tsc_invariant(void)
 {
 	stats_clock_start();
-	return __atomic_load_n(&tsc_clock.state, __ATOMIC_ACQUIRE) > 0;
+	return __atomic_load_n(&stats_tsc_clock.state, __ATOMIC_ACQUIRE) > 0;
 }
 
 /* The least tsc with base_ns + ((tsc - base_tsc) * mult >> 32) >= ns. */
@@ -209,10 +201,10 @@ u64 stats_tsc_at_ns(u64 ns)
 	u64 tsc, now, late;
 
 	stats_clock_start();
-	switch (__atomic_load_n(&tsc_clock.state, __ATOMIC_ACQUIRE)) {
+	switch (__atomic_load_n(&stats_tsc_clock.state, __ATOMIC_ACQUIRE)) {
 	case 2:
 		/* stats_now_ns() inverted. */
-		return tsc_at(ns, tsc_clock.tsc0, tsc_clock.ns0, tsc_clock.mult);
+		return tsc_at(ns, stats_tsc_clock.tsc0, stats_tsc_clock.ns0, stats_tsc_clock.mult);
 	case 1:
 		break;
 	default:
@@ -222,22 +214,22 @@ u64 stats_tsc_at_ns(u64 ns)
 	   process that arms a timer sooner waits for the rest of it). Its error, about 1e-5 here
 	   (loaded or not), puts a deadline 10 ms ahead 0.1 us off until the switch changes the
 	   generation. */
-	u64 mult = __atomic_load_n(&tsc_clock.prov_mult, __ATOMIC_ACQUIRE);
+	u64 mult = __atomic_load_n(&stats_tsc_clock.prov_mult, __ATOMIC_ACQUIRE);
 
 	if (!mult) {
 		do
 			tsc_pair(&tsc, &now, &late);
-		while (now - tsc_clock.cal_ns < STATS_TSC_PROVISIONAL_NS);
-		mult = tsc_rate(tsc_clock.cal_tsc, tsc_clock.cal_ns, tsc, now);
+		while (now - stats_tsc_clock.cal_ns < STATS_TSC_PROVISIONAL_NS);
+		mult = tsc_rate(stats_tsc_clock.cal_tsc, stats_tsc_clock.cal_ns, tsc, now);
 		if (!mult)
 			return 0;
-		__atomic_store_n(&tsc_clock.prov_mult, mult, __ATOMIC_RELEASE);
+		__atomic_store_n(&stats_tsc_clock.prov_mult, mult, __ATOMIC_RELEASE);
 		__atomic_add_fetch(&stats_tsc_generation, 1, __ATOMIC_RELEASE);
 	}
-	return tsc_at(ns, tsc_clock.cal_tsc, tsc_clock.cal_ns, mult);
+	return tsc_at(ns, stats_tsc_clock.cal_tsc, stats_tsc_clock.cal_ns, mult);
 }
 #else
-u64 stats_now_ns(void)
+u64 stats_now_ns_slow(void)
 {
 	return monotonic_ns();
 }
@@ -408,7 +400,8 @@ void stats_record(struct stats *s, const struct vm_exit *exit, u64 exit_ns, cons
 	s->time[slot].count++;
 	stats_time_add(&s->time[slot], exit_ns);
 	s->hist[slot][stats_hist_bucket(exit_ns)]++;
-	s->model_cycles[slot] += stats_model_cycles(exit);
+	if (slot == EXIT_REASON_EPT_VIOLATION && !exit->mmio.valid)
+		s->decoded_ept++;
 	if (slot != EXIT_REASON_MAX)
 		k = stats_exit_key(s, exit, slot, exit_ns);
 	if (unlikely(s->trace) && stats_tracing(s))
@@ -461,6 +454,11 @@ static const u16 stats_handler_cycles[EXIT_REASON_MAX] = {
 	[EXIT_REASON_PML_FULL] = 2000,
 };
 
+static u64 handler_cycles(u32 basic)
+{
+	return stats_handler_cycles[basic] ? stats_handler_cycles[basic] : STATS_DEFAULT_CYCLES;
+}
+
 u64 stats_model_cycles(const struct vm_exit *exit)
 {
 	u32 basic = exit->reason & 0xffff;
@@ -469,9 +467,20 @@ u64 stats_model_cycles(const struct vm_exit *exit)
 	/* A failed VM entry (SDM vol. 3C 27.8) never ran the guest: one transition, no handler. */
 	if ((exit->reason & EXIT_REASON_FAILED_VMENTRY) || basic >= EXIT_REASON_MAX)
 		return STATS_TRANSITION_CYCLES;
-	cycles = stats_handler_cycles[basic] ? stats_handler_cycles[basic] : STATS_DEFAULT_CYCLES;
+	cycles = handler_cycles(basic);
 	/* An EPT violation the backend did not decode (the soft CPU's) is decoded by the VMM. */
 	if (basic == EXIT_REASON_EPT_VIOLATION && !exit->mmio.valid)
 		cycles += STATS_DECODE_CYCLES;
 	return STATS_TRANSITION_CYCLES + cycles;
+}
+
+/* stats_model_cycles summed over a slot: the last slot holds entry failures and reasons past
+   the list (a transition each), the others their reason's transition and handler, plus the
+   decode of the EPT violations the VMM decoded. */
+u64 stats_reason_cycles(const struct stats *s, u32 slot)
+{
+	if (slot >= EXIT_REASON_MAX)
+		return s->exits[EXIT_REASON_MAX] * STATS_TRANSITION_CYCLES;
+	return s->exits[slot] * (STATS_TRANSITION_CYCLES + handler_cycles(slot)) +
+	       (slot == EXIT_REASON_EPT_VIOLATION ? s->decoded_ept * STATS_DECODE_CYCLES : 0);
 }

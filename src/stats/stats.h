@@ -43,7 +43,9 @@ struct stats {
 	/* Per basic reason (same slots as exits[]). */
 	struct stats_time time[EXIT_REASON_MAX + 1];
 	u64 hist[EXIT_REASON_MAX + 1][STATS_HIST_BUCKETS];
-	u64 model_cycles[EXIT_REASON_MAX + 1];
+	/* EPT violations the VMM decoded itself (no mmio.valid): the cost model's decode, which
+	   stats_reason_cycles adds to the per-exit cost of their reason. */
+	u64 decoded_ept;
 	/* VM-entry failures (bit 31 set) by basic reason; reasons past the list in the last slot.
 	 */
 	u64 entry_failures[EXIT_REASON_MAX + 1];
@@ -83,7 +85,35 @@ void stats_note_msr(struct stats *s, u32 index, bool write);
  * CLOCK_MONOTONIC's time in ns; read from the TSC once a 20 ms calibration, from the process's
  * first reading (or stats_clock_start), is over (stats.c). Never waits.
  */
-u64 stats_now_ns(void);
+u64 stats_now_ns_slow(void);
+#if defined(__x86_64__)
+/* The TSC clock once calibrated (stats.c tsc_clock: written before state becomes 2, never
+   after): read inline, as the exit path reads it twice per exit and a call's frame cost more
+   than the reading. */
+struct stats_tsc_clock {
+	int state; /* 0: not looked at; 1: calibrating; 2: TSC; -1: no invariant TSC */
+	int busy;  /* a thread is switching */
+	u64 tsc0, ns0, mult, hz;
+	u64 cal_tsc, cal_ns; /* the calibration's first pair */
+	u64 prov_mult;	     /* provisional ns per tick (32.32), 0 until measured */
+};
+extern struct stats_tsc_clock stats_tsc_clock;
+
+static inline u64 stats_now_ns(void)
+{
+	if (likely(__atomic_load_n(&stats_tsc_clock.state, __ATOMIC_ACQUIRE) == 2))
+		return stats_tsc_clock.ns0 +
+		       (u64)(((unsigned __int128)(__builtin_ia32_rdtsc() - stats_tsc_clock.tsc0) *
+			      stats_tsc_clock.mult) >>
+			     32);
+	return stats_now_ns_slow();
+}
+#else
+static inline u64 stats_now_ns(void)
+{
+	return stats_now_ns_slow();
+}
+#endif
 void stats_clock_start(void); /* begins the calibration (main, so it runs during set-up) */
 /* The host TSC's ticks per second from that calibration (finishing it first, spinning up to
    20 ms if the process is younger); 0 without an invariant TSC. For rates told to a guest. */
@@ -107,6 +137,9 @@ bool stats_tracing(const struct stats *s); /* a trace is open, not failed and no
  */
 u64 stats_model_cycles(const struct vm_exit *exit);
 #define STATS_TRANSITION_CYCLES 250
+/* The modeled cycles of every exit recorded in one slot of exits[], the sum of
+   stats_model_cycles over them: computed from the counts when reported, not per exit. */
+u64 stats_reason_cycles(const struct stats *s, u32 slot);
 
 /* A key's slot, inserted on first use (no allocation); NULL when the table is full. */
 struct stats_key *stats_key_get(struct stats *s, enum stats_kind kind, u64 value, bool write);

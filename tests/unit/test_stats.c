@@ -267,7 +267,20 @@ static void test_cost_model(void)
 	e = (struct vm_exit){ .reason = EXIT_REASON_CPUID };
 	stats_record(&s, &e, 0, NULL, 0);
 	stats_record(&s, &e, 0, NULL, 0);
-	CHECK_EQ(s.model_cycles[EXIT_REASON_CPUID], 700);
+	CHECK_EQ(stats_reason_cycles(&s, EXIT_REASON_CPUID), 700);
+	/* The same sums as exit by exit: a decoded EPT violation, one KVM decoded, a failed entry
+	   and an unknown reason (both in the last slot). */
+	e = (struct vm_exit){ .reason = EXIT_REASON_EPT_VIOLATION };
+	stats_record(&s, &e, 0, NULL, 0);
+	e.mmio.valid = true;
+	stats_record(&s, &e, 0, NULL, 0);
+	CHECK_EQ(stats_reason_cycles(&s, EXIT_REASON_EPT_VIOLATION), 2 * (250 + 3000) + 1500);
+	e = (struct vm_exit){ .reason = EXIT_REASON_FAILED_VMENTRY | EXIT_REASON_INVALID_STATE };
+	stats_record(&s, &e, 0, NULL, 0);
+	e.reason = 0xffff;
+	stats_record(&s, &e, 0, NULL, 0);
+	CHECK_EQ(stats_reason_cycles(&s, EXIT_REASON_MAX), 2 * 250);
+	CHECK_EQ(stats_reason_cycles(&s, EXIT_REASON_INVALID_STATE), 0);
 	stats_free(&s);
 }
 
