@@ -40,6 +40,7 @@ struct run_options {
 	bool stats;
 	const char *stats_json, *trace; /* output files, or NULL */
 	u64 trace_limit;		/* --trace-limit, bytes */
+	unsigned stats_sample;		/* --stats-sample: one exit in N timed */
 	bool tsc_virtual;
 	u32 tsc_cpi;
 	unsigned jit; /* compile threshold, 0 = interpret only (cpu_set_jit) */
@@ -142,6 +143,9 @@ static const char usage_run[] =
 	"                        does, with host time and modeled cycles (docs/telemetry.md);\n"
 	"                        soft: also page walks and the block compiler's view (docs/cpu.md)\n"
 	"      --stats-json FILE at exit, write the same statistics to FILE as JSON\n"
+	"      --stats-sample N  time one exit in N, picked at random (a power of two from 1,\n"
+	"                        every exit, to 65536; default 16): the counts take every exit,\n"
+	"                        each row's time is scaled from its timed ones; --trace times all\n"
 	"      --trace FILE      write every VM exit to FILE as a Chrome trace (JSON; open it in\n"
 	"                        Perfetto or chrome://tracing), with the instruction at RIP\n"
 	"      --trace-limit SIZE  the trace file's largest size (default 256M, from 4K to 1T;\n"
@@ -406,7 +410,7 @@ static int parse_tsc(const char *arg, struct run_options *o)
 static int parse_run_options(int argc, char **argv, struct run_options *o)
 {
 	enum { OPT_ACCEL = 256, OPT_STATS, OPT_STATS_JSON, OPT_TRACE, OPT_TSC, OPT_JIT,
-	       OPT_TRACE_LIMIT };
+	       OPT_TRACE_LIMIT, OPT_STATS_SAMPLE };
 	enum { OPT_KVM_IOEVENTFD = 512, OPT_KVM_DISABLE_EXITS, OPT_KVM_IRQCHIP };
 	enum { OPT_VMX = 768, OPT_DEBUG_DUMP, OPT_KERNEL, OPT_INITRD, OPT_DRIVE, OPT_DEVICE,
 	       OPT_CPUS, OPT_HALT_POLL, OPT_NO_DEVICE, OPT_DEVICES, OPT_WATCH, OPT_WATCH_METHOD,
@@ -425,6 +429,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		{ "kvm-irqchip", required_argument, NULL, OPT_KVM_IRQCHIP },
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
+		{ "stats-sample", required_argument, NULL, OPT_STATS_SAMPLE },
 		{ "trace", required_argument, NULL, OPT_TRACE },
 		{ "trace-limit", required_argument, NULL, OPT_TRACE_LIMIT },
 		{ "tsc", required_argument, NULL, OPT_TSC },
@@ -452,7 +457,8 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 				    .vcpu_threads = -1,
 				    .halt_poll_ns = VM_HALT_POLL_DEFAULT_NS, .tsc_cpi = 1,
 				    .jit = CPU_JIT_THRESHOLD,
-				    .trace_limit = STATS_TRACE_LIMIT_DEFAULT };
+				    .trace_limit = STATS_TRACE_LIMIT_DEFAULT,
+				    .stats_sample = STATS_SAMPLE_DEFAULT };
 	opterr = 0;
 	/* QEMU spells it -smp; getopt would read '-s' '-m' 'p'. */
 	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
@@ -538,6 +544,21 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 						   c == OPT_TRACE ? "--trace" : "--stats-json");
 			*(c == OPT_TRACE ? &o->trace : &o->stats_json) = optarg;
 			break;
+		case OPT_STATS_SAMPLE: {
+			struct stats probe = { 0 };
+			char *end;
+			unsigned long n;
+
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || *optarg == '-' || n > UINT32_MAX ||
+			    stats_set_sample(&probe, (u32)n))
+				return usage_error("--stats-sample '%s': use a power of two from 1 (time "
+						   "every exit) to %d, such as %d (the default)",
+						   optarg, STATS_SAMPLE_MAX, STATS_SAMPLE_DEFAULT);
+			o->stats_sample = (unsigned)n;
+			break;
+		}
 		case OPT_TRACE_LIMIT:
 			if (parse_size(optarg, STATS_TRACE_LIMIT_MIN, TRACE_LIMIT_MAX,
 				       &o->trace_limit))
@@ -1058,6 +1079,7 @@ static int run_guest(const struct run_options *o, const u8 *image, size_t size, 
 			return run_abandon(&vm, json, trace, EXIT_STATUS_USAGE);
 		}
 	}
+	stats_set_sample(&vm.stats, o->stats_sample); /* checked when parsed */
 	if (trace)
 		stats_trace_start(&vm.stats, trace, o->trace_limit);
 	stop_signals_install(&vm);

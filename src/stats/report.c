@@ -114,6 +114,16 @@ static size_t stats_key_rows(const struct stats *s, enum stats_kind kind, struct
 	return n;
 }
 
+/* A row's whole time: what its timed exits took, scaled to all of them (stats_time_this). */
+static u64 stats_est_ns(const struct stats_time *t)
+{
+	if (!t->timed)
+		return 0;
+	if (t->timed == t->count)
+		return t->sum_ns;
+	return (u64)((unsigned __int128)t->sum_ns * t->count / t->timed);
+}
+
 static double stats_avg_ns(const struct stats_time *t)
 {
 	return t->timed ? (double)t->sum_ns / (double)t->timed : 0.0;
@@ -140,7 +150,7 @@ static void stats_print_table(FILE *f, const char *title, const struct stats_row
 
 	for (size_t i = 0; i < n; i++) {
 		total += rows[i].count;
-		total_ns += rows[i].t ? rows[i].t->sum_ns : 0;
+		total_ns += rows[i].t ? stats_est_ns(rows[i].t) : 0;
 		total_cycles += rows[i].cycles;
 	}
 	fprintf(f, "\n\nAnalyze events for all VMs, all VCPUs:\n\n");
@@ -154,9 +164,12 @@ static void stats_print_table(FILE *f, const char *title, const struct stats_row
 
 		fprintf(f, "%20s %10" PRIu64 " %8.2f%% ", r->name, r->count,
 			100.0 * (double)r->count / (double)total);
-		if (r->t)
+		if (r->t && !r->t->timed) /* counted, none of them timed (--stats-sample) */
+			fprintf(f, "%9s %11s %11s %11s %14s", "-", "-", "-", "-", "");
+		else if (r->t)
 			fprintf(f, "%8.2f%% %9.2fus %9.2fus %9.2fus ( +-%7.2f%% )",
-				total_ns ? 100.0 * (double)r->t->sum_ns / (double)total_ns : 0.0,
+				total_ns ? 100.0 * (double)stats_est_ns(r->t) / (double)total_ns
+					 : 0.0,
 				(double)r->t->min_ns / 1e3, (double)r->t->max_ns / 1e3,
 				stats_avg_ns(r->t) / 1e3, stats_rel_stddev(r->t));
 		if (cycles)
@@ -181,6 +194,16 @@ void stats_print(const struct stats *s, FILE *f, u64 unclaimed_reads, u64 unclai
 	}
 	n = stats_exit_rows(s, rows);
 	stats_print_table(f, "VM-EXIT", rows, n, true);
+	if (s->sample_mask) {
+		u64 timed = 0;
+
+		for (u32 r = 0; r <= EXIT_REASON_MAX; r++)
+			timed += s->time[r].timed;
+		fprintf(f,
+			"Times measured on 1 exit in %u at random (--stats-sample; %" PRIu64
+			" of %" PRIu64 " exits), each row's scaled to its count.\n",
+			s->sample_mask + 1, timed, s->total);
+	}
 	n = stats_failure_rows(s, rows);
 	if (n)
 		stats_print_table(f, "VM-ENTRY FAILURE", rows, n, false);
@@ -202,9 +225,10 @@ void stats_print(const struct stats *s, FILE *f, u64 unclaimed_reads, u64 unclai
 static void stats_json_time(FILE *f, const struct stats_time *t)
 {
 	fprintf(f,
-		", \"time_ns\": %" PRIu64 ", \"min_ns\": %" PRIu64 ", \"max_ns\": %" PRIu64
-		", \"avg_ns\": %.1f, \"rel_stddev_pct\": %.2f",
-		t->sum_ns, t->min_ns, t->max_ns, stats_avg_ns(t), stats_rel_stddev(t));
+		", \"timed\": %" PRIu64 ", \"time_ns\": %" PRIu64 ", \"min_ns\": %" PRIu64
+		", \"max_ns\": %" PRIu64 ", \"avg_ns\": %.1f, \"rel_stddev_pct\": %.2f",
+		t->timed, stats_est_ns(t), t->min_ns, t->max_ns, stats_avg_ns(t),
+		stats_rel_stddev(t));
 }
 
 static void stats_json_exits(FILE *f, const struct stats_row *rows, size_t n)
@@ -264,7 +288,7 @@ int stats_write_json(const struct stats *s, FILE *f, u64 unclaimed_reads, u64 un
 		return -ENOMEM;
 	errno = 0;
 	for (u32 r = 0; r <= EXIT_REASON_MAX; r++) {
-		total_ns += s->time[r].sum_ns;
+		total_ns += stats_est_ns(&s->time[r]);
 		total_cycles += stats_reason_cycles(s, r);
 	}
 	fprintf(f,

@@ -15,10 +15,20 @@ int stats_init(struct stats *s)
 	memset(s, 0, sizeof(*s));
 	s->io = calloc(IO_PORTS, sizeof(*s->io));
 	s->keys = calloc(STATS_KEYS, sizeof(*s->keys));
+	s->sample_rng = 0x9e3779b97f4a7c15ull;
+	stats_set_sample(s, STATS_SAMPLE_DEFAULT);
 	if (s->io && s->keys)
 		return 0;
 	stats_free(s);
 	return -ENOMEM;
+}
+
+int stats_set_sample(struct stats *s, u32 every)
+{
+	if (!every || every > STATS_SAMPLE_MAX || (every & (every - 1)))
+		return -EINVAL;
+	s->sample_mask = every - 1;
+	return 0;
 }
 
 void stats_free(struct stats *s)
@@ -314,7 +324,8 @@ static void stats_note(struct stats *s, struct stats_key *k, u32 reason)
 		return;
 	k->time.count++;
 	if (s->pending_time_valid && s->pending_reason == reason) {
-		stats_time_add(&k->time, s->pending_time_ns);
+		if (s->pending_time_ns != STATS_UNTIMED)
+			stats_time_add(&k->time, s->pending_time_ns);
 		s->pending_time_valid = false;
 		return;
 	}
@@ -365,7 +376,8 @@ static struct stats_key *stats_exit_key(struct stats *s, const struct vm_exit *e
 		if (s->pending_key && s->pending_reason == basic) {
 			k = s->pending_key;
 			s->pending_key = NULL;
-			stats_time_add(&k->time, exit_ns);
+			if (exit_ns != STATS_UNTIMED)
+				stats_time_add(&k->time, exit_ns);
 			return k; /* counted by the note */
 		}
 		s->pending_key = NULL;
@@ -378,7 +390,8 @@ static struct stats_key *stats_exit_key(struct stats *s, const struct vm_exit *e
 	}
 	if (k) {
 		k->time.count++;
-		stats_time_add(&k->time, exit_ns);
+		if (exit_ns != STATS_UNTIMED)
+			stats_time_add(&k->time, exit_ns);
 	}
 	return k;
 }
@@ -398,14 +411,16 @@ void stats_record(struct stats *s, const struct vm_exit *exit, u64 exit_ns, cons
 	s->exits[slot]++;
 	s->total++;
 	s->time[slot].count++;
-	stats_time_add(&s->time[slot], exit_ns);
-	s->hist[slot][stats_hist_bucket(exit_ns)]++;
+	if (exit_ns != STATS_UNTIMED) {
+		stats_time_add(&s->time[slot], exit_ns);
+		s->hist[slot][stats_hist_bucket(exit_ns)]++;
+	}
 	if (slot == EXIT_REASON_EPT_VIOLATION && !exit->mmio.valid)
 		s->decoded_ept++;
 	if (slot != EXIT_REASON_MAX)
 		k = stats_exit_key(s, exit, slot, exit_ns);
 	if (unlikely(s->trace) && stats_tracing(s))
-		stats_trace_exit(s, exit, k, exit_ns, insn, insn_len);
+		stats_trace_exit(s, exit, k, exit_ns == STATS_UNTIMED ? 0 : exit_ns, insn, insn_len);
 }
 
 /*

@@ -275,14 +275,16 @@ static void vcpu_leave(struct vcpu *vcpu)
 		__atomic_store_n(&vcpu->in_guest, 0, __ATOMIC_SEQ_CST);
 }
 
-/* The VMM's handler for one exit, timed and recorded (--stats, --trace). */
+/* The VMM's handler for one exit, recorded and, when picked (stats_time_this), timed (--stats,
+   --stats-sample, --trace). */
 static void vcpu_handle_exit(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	struct vm *vm = vcpu->vm;
 	u8 insn[MMIO_INSN_MAX];
 	unsigned insn_len = 0;
 	int err;
-	u64 t0 = stats_now_ns();
+	bool timed = stats_time_this(&vm->stats);
+	u64 t0 = timed ? stats_now_ns() : 0;
 
 	if (stats_tracing(&vm->stats))
 		insn_len = vm_fetch_insn(vcpu, exit, insn);
@@ -290,7 +292,8 @@ static void vcpu_handle_exit(struct vcpu *vcpu, struct vm_exit *exit)
 	if (err)
 		vm_request_stop(vm, EXIT_STATUS_STOPPED, "internal error handling %s exit: %s",
 				exit_reason_name(exit->reason), strerror(-err));
-	stats_record(&vm->stats, exit, stats_now_ns() - t0, insn_len ? insn : NULL, insn_len);
+	stats_record(&vm->stats, exit, timed ? stats_now_ns() - t0 : STATS_UNTIMED,
+		     insn_len ? insn : NULL, insn_len);
 }
 
 /* One exit of one vCPU, handled and recorded; true when the vCPU's time slice ends with it. */

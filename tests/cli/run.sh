@@ -154,6 +154,18 @@ expect exit-path-bad 2 "--exit-path 'quick': use fast or full" -- run --exit-pat
 # The guest's one exit (OUT 0xf4) takes the fast path, and the stop it asks for the run loop.
 expect exit-path-stats 85 ": 1 exits handled inside the backend's run, 1 of them then returned to the run loop" -- \
 	run --stats "$tmp/exit42.elf"
+# --stats-sample: one exit in N timed (a power of two); with 1 the guest's one exit is timed and
+# no sampling line is printed, by default the line says how many of the exits were.
+expect stats-sample-every 85 "IO_INSTRUCTION +1 +100[.]00% +100[.]00% +[0-9.]+us" -- \
+	run --stats --stats-sample 1 "$tmp/exit42.elf"
+expect stats-sample-default 85 "Times measured on 1 exit in 16 at random [(]--stats-sample; [01] of 1 exits[)]" -- \
+	run --stats "$tmp/exit42.elf"
+expect stats-sample-bad 2 "--stats-sample '24': use a power of two from 1 [(]time every exit[)] to 65536" -- \
+	run --stats-sample 24 "$tmp/exit42.elf"
+expect stats-sample-zero 2 "--stats-sample '0': use a power of two" -- \
+	run --stats-sample 0 "$tmp/exit42.elf"
+expect stats-sample-word 2 "--stats-sample 'all': use a power of two" -- \
+	run --stats-sample all "$tmp/exit42.elf"
 # --vcpu-threads: a host thread per vCPU (soft, host TSC, EPT, no --watch).
 expect vcpu-threads 85 '' -- run --vcpu-threads on --cpus 2 "$tmp/exit42.elf"
 expect vcpu-threads-off 85 '' -- run --vcpu-threads off --cpus 2 "$tmp/exit42.elf"

@@ -5,6 +5,7 @@
  * the Chrome trace (both parsed back by a small JSON checker).
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -300,6 +301,70 @@ static char *print_to_string(const struct stats *s, u64 ur, u64 uw, bool json)
 	return buf;
 }
 
+/*
+ * Sampled timing (--stats-sample): stats_time_this picks one exit in N at random, never a
+ * fixed stride; untimed exits count everywhere but in the times and the histogram; a row's
+ * time is its timed exits' scaled by count/timed, exactly the sum when every exit is timed.
+ */
+static void test_sampling(void)
+{
+	struct stats s;
+	struct vm_exit e = { .reason = EXIT_REASON_CPUID };
+	unsigned picked = 0, run = 0, longest = 0;
+	char *out;
+
+	CHECK_EQ(stats_init(&s), 0);
+	CHECK_EQ(s.sample_mask, STATS_SAMPLE_DEFAULT - 1);
+	CHECK_EQ(stats_set_sample(&s, 0), -EINVAL);
+	CHECK_EQ(stats_set_sample(&s, 3), -EINVAL);
+	CHECK_EQ(stats_set_sample(&s, STATS_SAMPLE_MAX * 2), -EINVAL);
+	CHECK_EQ(s.sample_mask, STATS_SAMPLE_DEFAULT - 1); /* refused: unchanged */
+	for (int i = 0; i < 16000; i++) {
+		bool t = stats_time_this(&s);
+
+		picked += t;
+		run = t ? 0 : run + 1;
+		longest = run > longest ? run : longest;
+		stats_note_cpuid(&s, (u32)i & 1);
+		stats_record(&s, &e, t ? 100 : STATS_UNTIMED, NULL, 0);
+	}
+	CHECK(picked > 800 && picked < 1200); /* 1000 expected */
+	CHECK(longest > 16);                  /* not every 16th */
+	CHECK_EQ(s.exits[EXIT_REASON_CPUID], 16000);
+	CHECK_EQ(s.time[EXIT_REASON_CPUID].count, 16000);
+	CHECK_EQ(s.time[EXIT_REASON_CPUID].timed, picked);
+	CHECK_EQ(s.hist[EXIT_REASON_CPUID][7], picked); /* 100 ns: [64, 128) */
+	CHECK_EQ(stats_key_get(&s, STATS_CPUID, 0, false)->time.count, 8000);
+	CHECK_EQ(stats_key_get(&s, STATS_CPUID, 0, false)->time.timed +
+			 stats_key_get(&s, STATS_CPUID, 1, false)->time.timed,
+		 picked);
+	CHECK(s.pending_key == NULL && !s.pending_time_valid);
+	/* The record before the note: an untimed exit gives its key no time. */
+	stats_record(&s, &e, STATS_UNTIMED, NULL, 0);
+	stats_note_cpuid(&s, 7);
+	CHECK_EQ(stats_key_get(&s, STATS_CPUID, 7, false)->time.count, 1);
+	CHECK_EQ(stats_key_get(&s, STATS_CPUID, 7, false)->time.timed, 0);
+	out = print_to_string(&s, 0, 0, true);
+	CHECK(out && json_valid(out));
+	/* 16001 exits, each of the timed 100 ns: 1600100 ns in all. */
+	if (out) {
+		CHECK(strstr(out, "\"total\": {\"samples\": 16001, \"time_ns\": 1600100,"));
+		CHECK(strstr(out, "\"leaf\": 7, \"name\": \"0x7\", \"samples\": 1, \"timed\": 0, "
+				  "\"time_ns\": 0,"));
+	}
+	free(out);
+	/* Every exit with a period of 1, or while a trace is open. */
+	CHECK_EQ(stats_set_sample(&s, 1), 0);
+	for (int i = 0; i < 100; i++)
+		CHECK(stats_time_this(&s));
+	CHECK_EQ(stats_set_sample(&s, 1024), 0);
+	s.trace = stdout;
+	for (int i = 0; i < 100; i++)
+		CHECK(stats_time_this(&s));
+	s.trace = NULL;
+	stats_free(&s);
+}
+
 static void test_table(void)
 {
 	struct stats s;
@@ -354,7 +419,7 @@ static void test_table(void)
 	if (out) {
 		CHECK(strstr(out,
 			     "{\"reason\": 12, \"name\": \"HLT\", \"samples\": 2, "
-			     "\"time_ns\": 4000, \"min_ns\": 1000, \"max_ns\": 3000, "
+			     "\"timed\": 2, \"time_ns\": 4000, \"min_ns\": 1000, \"max_ns\": 3000, "
 			     "\"avg_ns\": 2000.0, \"rel_stddev_pct\": 50.00, "
 			     "\"model_cycles\": 900, \"hist_log2_ns\": [0, 0, 0, 0, 0, 0, 0, 0, "
 			     "0, 0, 1, 0, 1]}"));
@@ -557,6 +622,7 @@ int main(void)
 	test_counting();
 	test_key_table_full();
 	test_cost_model();
+	test_sampling();
 	test_table();
 	test_trace();
 	return check_done("test_stats");
