@@ -401,6 +401,8 @@ VMEXIT_KEYS = {
     "cpuid": ("cpuid", lambda e: e.get("leaf") == 0, 0),
     "out": ("io", lambda e: e.get("port") == 0x80 and e.get("dir") == "out", 0),
     "in": ("io", lambda e: e.get("port") == 0x80 and e.get("dir") == "in", 0),
+    "out-dev": ("io", lambda e: e.get("port") == 0x3ff and e.get("dir") == "out", 0),
+    "in-dev": ("io", lambda e: e.get("port") == 0x3ff and e.get("dir") == "in", 0),
     "rdmsr": ("msr", lambda e: e.get("index") == 0x1a0 and e.get("dir") == "read", 1),
     "wrmsr": ("msr", lambda e: e.get("index") == 0x1a0 and e.get("dir") == "write", 0),
     "mmio-read": ("mmio", lambda e: e.get("gpa") == 0xfeb00000 and e.get("dir") == "read", 1),

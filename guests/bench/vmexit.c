@@ -13,6 +13,9 @@
  *   cpuid      CPUID exits unconditionally (SDM vol. 3C 26.1.2); KVM answers it in the kernel
  *   out, in    OUT/IN to port 0x80 (no device: the POST-code port) with "unconditional I/O
  *              exiting" or the I/O bitmaps (26.1.3); on KVM a KVM_EXIT_IO to user space
+ *   out-dev,   OUT/IN to a device: the COM1 UART's scratch register (port 0x3ff, a byte that
+ *   in-dev     reads back what was written, on every PC since the 16450), the same exit
+ *              delivered to the VMM's UART model
  *   rdmsr,     RDMSR/WRMSR of IA32_MISC_ENABLE (0x1a0), which the MSR bitmap sends to the VMM's
  *   wrmsr      MSR policy (26.1.3, 25.6.9; src/vmm/msr.h); on KVM the MSR filter's user-space
  *              exit. WRMSR writes back the value read, which the policy accepts.
@@ -71,6 +74,16 @@ static void t_in(u64 n)
 	LOOP("mov $0, %%eax", "inb $0x80, %%al", "b"(0) : "rax", "cc");
 }
 
+static void t_out_dev(u64 n)
+{
+	LOOP("mov $0x3ff, %%edx", "outb %%al, %%dx", "b"(0) : "rax", "rdx", "cc");
+}
+
+static void t_in_dev(u64 n)
+{
+	LOOP("mov $0x3ff, %%edx", "inb %%dx, %%al", "b"(0) : "rax", "rdx", "cc");
+}
+
 static void t_rdmsr(u64 n)
 {
 	LOOP("mov $0x1a0, %%ecx", "rdmsr", "b"(0) : "rax", "rcx", "rdx", "cc");
@@ -125,6 +138,8 @@ static const struct test tests[] = {
 	{ "cpuid", t_cpuid, NULL },
 	{ "out", t_out, NULL },
 	{ "in", t_in, NULL },
+	{ "out-dev", t_out_dev, NULL },
+	{ "in-dev", t_in_dev, NULL },
 	{ "rdmsr", t_rdmsr, no_msr },
 	{ "wrmsr", t_wrmsr, no_msr },
 	{ "mmio-read", t_mmio_read, no_testdev },

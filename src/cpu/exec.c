@@ -664,7 +664,7 @@ static void entry_begin(struct cpu *c, struct vm_exit *exit)
 	/* The handler of an IN answered in the record that left (vmx/exit.h I/O contract). */
 	if (c->io.pending)
 		c->io.io.io.data = exit->io.data;
-	memset(exit, 0, sizeof(*exit));
+	*exit = (struct vm_exit){ 0 }; /* inline stores: memset's call cost more than the clearing */
 	c->exit = exit;
 	c->exiting = 0;
 	c->fault_depth = 0;

@@ -242,7 +242,8 @@ static int soft_vcpu_create(struct vcpu *vcpu)
 		.vmcs = &s->vmcs,
 		.opaque = vm,
 		.host_ptr = vm_host_ptr,
-		.exit_cycles = stats_model_cycles,
+		/* The cost model's cycles advance only a virtual TSC (cpu_add_cycles). */
+		.exit_cycles = vm->tsc_virtual ? stats_model_cycles : NULL,
 		.fast_exit = soft_fast_exit,
 		.fast_opaque = vcpu,
 	};
