@@ -15,13 +15,11 @@
 /* Protected mode with CPL > IOPL, and virtual-8086 mode whatever IOPL (SDM vol. 1 19.5.2, vol.
    3B 20.2.8.1): every port of the access must be clear in the I/O permission bitmap of a
    32/64-bit TSS, else #GP(0). */
-static void io_permission(struct cpu *c, u16 port, unsigned size)
+static void io_permission_tss(struct cpu *c, u16 port, unsigned size)
 {
 	const struct x86_segment *tr = &c->seg[SEG_TR];
 	u64 base, bits;
 
-	if (iopl_ok(c) && !cpu_v86(c))
-		return;
 	if ((tr->ar & AR_UNUSABLE) || (AR_TYPE(tr->ar) & 9) != 9 || tr->limit < 103)
 		cpu_gp(c, 0);
 	base = sys_read(c, tr->base + 102, 2) + port / 8;
@@ -30,6 +28,12 @@ static void io_permission(struct cpu *c, u16 port, unsigned size)
 	bits = sys_read(c, tr->base + base, 2);
 	if (bits & (((1u << size) - 1) << (port & 7)))
 		cpu_gp(c, 0);
+}
+
+static always_inline void io_permission(struct cpu *c, u16 port, unsigned size)
+{
+	if (unlikely(!iopl_ok(c) || cpu_v86(c)))
+		io_permission_tss(c, port, size);
 }
 
 bool cpu_io_bitmap_exits(u32 proc, const u8 *bitmap_a, const u8 *bitmap_b, u16 port,
@@ -55,17 +59,11 @@ bool cpu_io_bitmap_exits(u32 proc, const u8 *bitmap_a, const u8 *bitmap_b, u16 p
  * address size; REP decrements rCX and, until it reaches 0, leaves RIP on the instruction so it
  * runs again.
  */
-static void io_finish(struct cpu *c, const struct vm_exit *io, bool vmm)
+static void io_finish_string(struct cpu *c, const struct vm_exit *io, bool vmm)
 {
 	unsigned size = io->io.size, asz = 2u << ((io->insn_info >> 7) & 7);
 	u64 delta = (c->rflags & X86_DF) ? -(u64)size : size;
 
-	if (!(io->qual & IO_QUAL_STRING)) {
-		if (io->qual & IO_QUAL_IN)
-			reg_write(c, R_RAX, io->io.data, size);
-		c->rip = c->insn_rip + io->insn_len;
-		return;
-	}
 	if (io->qual & IO_QUAL_IN) {
 		u64 di = reg_read(c, R_RDI, asz), v = io->io.data;
 
@@ -87,6 +85,17 @@ static void io_finish(struct cpu *c, const struct vm_exit *io, bool vmm)
 			return;
 		}
 	}
+	c->rip = c->insn_rip + io->insn_len;
+}
+
+static always_inline void io_finish(struct cpu *c, const struct vm_exit *io, bool vmm)
+{
+	if (unlikely(io->qual & IO_QUAL_STRING)) {
+		io_finish_string(c, io, vmm);
+		return;
+	}
+	if (io->qual & IO_QUAL_IN)
+		reg_write(c, R_RAX, io->io.data, io->io.size);
 	c->rip = c->insn_rip + io->insn_len;
 }
 
@@ -147,6 +156,39 @@ static bool io_maybe_exit(struct cpu *c, const struct vm_exit *io)
 	return true;
 }
 
+/*
+ * IN/OUT (not INS/OUTS): io_record and io_maybe_exit without building a whole record to copy
+ * twice. The exit record gets what io_maybe_exit gives it (its other fields are the entry's
+ * zeros), the completion copy what io_finish reads of a non-string element. False: no exit.
+ */
+static always_inline bool io_exit_simple(struct cpu *c, const struct insn *d, u16 port,
+					 unsigned size, u64 qual, u32 data)
+{
+	struct vm_exit *e = c->exit, *io = &c->io.io;
+	bool in = qual & IO_QUAL_IN;
+
+	if (!cpu_io_bitmap_exits(c->ctl.proc, c->ctl.io_bitmap_a, c->ctl.io_bitmap_b, port, size))
+		return false;
+	qual |= (size - 1) | (u64)port << 16;
+	io->reason = EXIT_REASON_IO_INSTRUCTION;
+	io->qual = qual;
+	io->rip = c->insn_rip;
+	io->insn_len = d->len;
+	io->insn_info = 0;
+	io->guest_linear = 0;
+	io->io.port = port;
+	io->io.size = (u8)size;
+	io->io.in = in;
+	io->io.data = in ? (u32)size_mask(size) : data;
+	c->io.pending = 1;
+	e->insn_len = d->len;
+	e->insn_info = 0;
+	e->guest_linear = 0;
+	e->io = io->io;
+	cpu_vmexit_insn(c, EXIT_REASON_IO_INSTRUCTION, qual);
+	return true;
+}
+
 /* E4-E7 take the port from imm8 (qualification bit 6), EC-EF from DX. Operand size 1/2/4. */
 static u16 io_port(struct cpu *c, const struct insn *d, u64 *qual)
 {
@@ -167,13 +209,11 @@ void op_in(struct cpu *c, const struct insn *d)
 	u64 qual = IO_QUAL_IN;
 	u16 port = io_port(c, d, &qual);
 	unsigned size = io_size(d);
-	struct vm_exit io;
 
 	io_permission(c, port, size);
-	io_record(d, &io, port, size, qual, 0, 0);
-	if (io_maybe_exit(c, &io))
+	if (io_exit_simple(c, d, port, size, qual, 0))
 		return;
-	io_finish(c, &io, false);
+	reg_write(c, R_RAX, size_mask(size), size); /* no device: all ones */
 }
 
 void op_out(struct cpu *c, const struct insn *d)
@@ -181,13 +221,10 @@ void op_out(struct cpu *c, const struct insn *d)
 	u64 qual = 0;
 	u16 port = io_port(c, d, &qual);
 	unsigned size = io_size(d);
-	struct vm_exit io;
 
 	io_permission(c, port, size);
-	io_record(d, &io, port, size, qual, (u32)reg_read(c, R_RAX, size), 0);
-	if (io_maybe_exit(c, &io))
-		return;
-	io_finish(c, &io, false);
+	io_exit_simple(c, d, port, size, qual, (u32)reg_read(c, R_RAX, size));
+	/* no exit: no device, the byte is dropped */
 }
 
 /*

@@ -36,8 +36,13 @@ int bus_register_range(struct bus *bus, u64 base, u64 len, bus_access_fn access,
    whole. */
 bool bus_dispatch(struct bus *bus, u64 addr, u64 *data, unsigned len, bool is_write)
 {
+	const struct bus_range *last = bus->last;
 	unsigned lo = 0, hi = bus->nr_ranges;
 
+	if (last && addr - last->base < last->len) {
+		last->access(last->opaque, addr - last->base, data, len, is_write);
+		return true;
+	}
 	/* The last range whose base is <= addr is the only one that can hold it. */
 	while (lo < hi) {
 		unsigned mid = (lo + hi) / 2;
@@ -51,6 +56,7 @@ bool bus_dispatch(struct bus *bus, u64 addr, u64 *data, unsigned len, bool is_wr
 		const struct bus_range *r = &bus->ranges[bus->by_base[lo - 1]];
 
 		if (addr - r->base < r->len) {
+			bus->last = r;
 			r->access(r->opaque, addr - r->base, data, len, is_write);
 			return true;
 		}

@@ -23,6 +23,9 @@ struct bus {
 	struct bus_range ranges[BUS_MAX_RANGES]; /* in registration order (the inventory's) */
 	unsigned nr_ranges;
 	u8 by_base[BUS_MAX_RANGES]; /* indexes into ranges[], by base: dispatch's binary search */
+	/* The range the last claimed access went to, looked at first (a guest driving one device
+	   hits it again and again); NULL before any. Ranges are never removed or moved. */
+	const struct bus_range *last;
 	/* Accesses no device claimed: reads return all ones, writes are dropped (ISA float). */
 	u64 unclaimed_reads, unclaimed_writes;
 };

@@ -267,11 +267,6 @@ void stats_clock_start(void)
 unsigned stats_tsc_generation;
 #endif
 
-bool stats_tracing(const struct stats *s)
-{
-	return s->trace && !s->trace_error && !s->trace_full;
-}
-
 static void stats_time_add(struct stats_time *t, u64 ns)
 {
 	if (!t->timed || ns < t->min_ns)

@@ -162,7 +162,11 @@ bool stats_tsc_invariant(void);
  */
 u64 stats_tsc_at_ns(u64 ns);
 extern unsigned stats_tsc_generation;
-bool stats_tracing(const struct stats *s); /* a trace is open, not failed and not full */
+/* A trace is open, not failed and not full. */
+static inline bool stats_tracing(const struct stats *s)
+{
+	return s->trace && !s->trace_error && !s->trace_full;
+}
 /*
  * The cost model (docs/telemetry.md): modeled guest cycles one exit costs, a VM transition of
  * about 250 cycles round trip plus a per-reason handler cost. The soft backend charges it to a

@@ -541,7 +541,9 @@ static void test_io(void)
 	d.opcode = 0xed;
 	d.osz = 2;
 	c->gpr[R_RDX] = 0x80ff;
+	c->gpr[R_RAX] = 0x12345678;
 	CHECK_EQ(run(c, op_in, &d), RUN_OK);
+	CHECK_EQ(c->gpr[R_RAX], 0x1234ffff); /* no exit, no device: all ones, AX only */
 	iobm[4096 + 0x20] = 1; /* port 0x8100 in bitmap B */
 	CHECK_EQ(run(c, op_in, &d), RUN_EXIT);
 	c->gpr[R_RDX] = 0xffff; /* wraps */
