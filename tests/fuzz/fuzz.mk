@@ -58,4 +58,4 @@ fuzz-replay-build: $(FUZZ_REPLAY_BINS)
 $(O)/tests/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/device.c $(FUZZ_HDRS) \
 		$(O)/libtollbooth.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $(filter %.c,$^) $(O)/libtollbooth.a $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(NO_LTO) -o $@ $(filter %.c,$^) $(O)/libtollbooth.a $(LDFLAGS) $(LDLIBS)
