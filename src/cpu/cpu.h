@@ -169,6 +169,9 @@ u64 cpu_get_rflags(struct cpu *c);
 /* 64-bit code: IA-32e mode and CS.L (a RIP must then be canonical, else below 4 GiB). */
 bool cpu_code64(const struct cpu *c);
 void cpu_set_gprs(struct cpu *c, const u64 gpr[16]);
+/* RAX, RCX, RDX and RBX (gpr[0..3]): what CPUID and RDMSR/WRMSR read and write. */
+void cpu_get_gprs4(const struct cpu *c, u64 gpr[4]);
+void cpu_set_gprs4(struct cpu *c, const u64 gpr[4]);
 void cpu_get_sregs(struct cpu *c, struct x86_sregs *s);
 /* Loads segment caches, control registers and EFER as given, like VM entry's guest-state load. */
 void cpu_set_sregs(struct cpu *c, const struct x86_sregs *s);

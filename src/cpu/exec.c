@@ -1020,6 +1020,16 @@ void cpu_set_gprs(struct cpu *c, const u64 gpr[16])
 	memcpy(c->gpr, gpr, sizeof(c->gpr));
 }
 
+void cpu_get_gprs4(const struct cpu *c, u64 gpr[4])
+{
+	memcpy(gpr, c->gpr, 4 * sizeof(u64));
+}
+
+void cpu_set_gprs4(struct cpu *c, const u64 gpr[4])
+{
+	memcpy(c->gpr, gpr, 4 * sizeof(u64));
+}
+
 void cpu_set_rip(struct cpu *c, u64 rip)
 {
 	c->rip = rip;

@@ -285,6 +285,15 @@ static void soft_get_gprs(struct vcpu *vcpu, struct x86_regs *regs)
 	regs->rflags = X86_RFLAGS_UNREAD;
 }
 
+/* A new RIP ends the interrupt shadow of STI / MOV SS (soft_set_regs says why). */
+static void soft_end_shadow(struct soft_vcpu *s)
+{
+	if (s->vmcs.guest_interruptibility_info & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS))
+		VMCS_SET(&s->vmcs, GUEST_INTERRUPTIBILITY_INFO,
+			 s->vmcs.guest_interruptibility_info &
+				 ~(u64)(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS));
+}
+
 /*
  * The CPU takes the GPRs now; RSP, RIP and RFLAGS load from the VMCS at the next entry (a
  * changed RSP or RFLAGS is a VMWRITE of guest state, which the entry reloads whole, making
@@ -298,11 +307,8 @@ void soft_set_regs(struct vcpu *vcpu, const struct x86_regs *regs)
 {
 	struct soft_vcpu *s = soft(vcpu);
 
-	if (regs->rip != s->vmcs.guest_rip && (s->vmcs.guest_interruptibility_info &
-					       (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS)))
-		VMCS_SET(&s->vmcs, GUEST_INTERRUPTIBILITY_INFO,
-			 s->vmcs.guest_interruptibility_info &
-				 ~(u64)(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS));
+	if (regs->rip != s->vmcs.guest_rip)
+		soft_end_shadow(s);
 	cpu_set_gprs(s->cpu, regs->gpr);
 	/* Only what changed: an exit the VMM completes by advancing RIP writes one field (a
 	   VMWRITE of the value already there would change nothing, vmcs.h guest_dirty). */
@@ -312,6 +318,23 @@ void soft_set_regs(struct vcpu *vcpu, const struct x86_regs *regs)
 	if (regs->rflags != X86_RFLAGS_UNREAD &&
 	    ((regs->rflags | X86_FIXED1) & 0x3f7fd7ull) != vmx_guest_rflags(&s->vmx))
 		VMCS_SET(&s->vmcs, GUEST_RFLAGS, (regs->rflags | X86_FIXED1) & 0x3f7fd7ull);
+}
+
+/* backend.h get_gprs4 / complete_gprs4: soft_get_gprs and soft_set_regs for RAX, RCX, RDX and
+   RBX alone (RSP, RIP and RFLAGS, the VMCS's, do not change but RIP). */
+static void soft_get_gprs4(struct vcpu *vcpu, u64 gpr[4])
+{
+	cpu_get_gprs4(soft(vcpu)->cpu, gpr);
+}
+
+static void soft_complete_gprs4(struct vcpu *vcpu, const u64 gpr[4], u32 len)
+{
+	struct soft_vcpu *s = soft(vcpu);
+
+	if (len)
+		soft_end_shadow(s);
+	cpu_set_gprs4(s->cpu, gpr);
+	vmcs_set_guest_rip(&s->vmcs, s->vmcs.guest_rip + len);
 }
 
 /*
@@ -1266,6 +1289,8 @@ const struct backend_ops backend_soft = {
 	.get_regs = soft_get_regs,
 	.set_regs = soft_set_regs,
 	.get_gprs = soft_get_gprs,
+	.get_gprs4 = soft_get_gprs4,
+	.complete_gprs4 = soft_complete_gprs4,
 	.get_sregs = soft_get_sregs,
 	.set_sregs = soft_set_sregs,
 	.inject_exception = soft_inject_exception,

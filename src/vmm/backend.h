@@ -85,6 +85,14 @@ struct backend_ops {
 	 * (soft: RFLAGS is materialized from the CPU's lazy flags only when read). NULL: get_regs.
 	 */
 	void (*get_gprs)(struct vcpu *vcpu, struct x86_regs *regs);
+	/*
+	 * The four registers CPUID and RDMSR/WRMSR use, gpr[0..3] = RAX, RCX, RDX, RBX (arch/x86.h
+	 * order), read; and written back with RIP advanced by len, which is what set_regs does
+	 * with those four changed and RIP past the instruction, without copying the rest. NULL:
+	 * get_gprs and set_regs.
+	 */
+	void (*get_gprs4)(struct vcpu *vcpu, u64 gpr[4]);
+	void (*complete_gprs4)(struct vcpu *vcpu, const u64 gpr[4], u32 len);
 	void (*get_sregs)(struct vcpu *vcpu, struct x86_sregs *sregs);
 	void (*set_sregs)(struct vcpu *vcpu, const struct x86_sregs *sregs);
 	/* A hardware exception delivered before the next guest instruction (SDM vol. 3C 24.8.3). */

@@ -109,6 +109,35 @@ static void vcpu_complete_insn(struct vcpu *vcpu, struct x86_regs *r, const stru
 	vcpu->vm->backend->set_regs(vcpu, r);
 }
 
+/* RAX, RCX, RDX and RBX of a handler that uses no other register (backend.h get_gprs4). */
+static void vcpu_get_gprs4(struct vcpu *vcpu, u64 gpr[4])
+{
+	const struct backend_ops *b = vcpu->vm->backend;
+	struct x86_regs r;
+
+	if (b->get_gprs4) {
+		b->get_gprs4(vcpu, gpr);
+		return;
+	}
+	vcpu_get_gprs(vcpu, &r);
+	memcpy(gpr, r.gpr, 4 * sizeof(u64));
+}
+
+/* Those four written back, RIP past the instruction (backend.h complete_gprs4). */
+static void vcpu_complete_gprs4(struct vcpu *vcpu, const u64 gpr[4], const struct vm_exit *exit)
+{
+	const struct backend_ops *b = vcpu->vm->backend;
+	struct x86_regs r;
+
+	if (b->complete_gprs4) {
+		b->complete_gprs4(vcpu, gpr, exit->insn_len);
+		return;
+	}
+	vcpu_get_gprs(vcpu, &r);
+	memcpy(r.gpr, gpr, 4 * sizeof(u64));
+	vcpu_complete_insn(vcpu, &r, exit);
+}
+
 /* Instructions the VMM answers with nothing but "done": advance RIP. */
 static int vcpu_skip_insn(struct vcpu *vcpu, struct vm_exit *exit)
 {
@@ -345,12 +374,14 @@ static int handle_io(struct vcpu *vcpu, struct vm_exit *exit)
 static int handle_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	struct x86_sregs s;
-	struct x86_regs r;
-	u32 out[4];
+	u64 gpr[4];
+	u32 out[4], leaf, subleaf;
 
-	vcpu_get_gprs(vcpu, &r);
-	stats_note_cpuid(&vcpu->vm->stats, (u32)r.gpr[R_RAX]);
-	cpuid_lookup((u32)r.gpr[R_RAX], (u32)r.gpr[R_RCX], out);
+	vcpu_get_gprs4(vcpu, gpr);
+	leaf = (u32)gpr[R_RAX];
+	subleaf = (u32)gpr[R_RCX];
+	stats_note_cpuid(&vcpu->vm->stats, leaf);
+	cpuid_lookup(leaf, subleaf, out);
 	/*
 	 * Leaf 1 is the vCPU's own (SDM vol. 2A CPUID): its APIC ID and MONITOR as cpuid_vcpu says
 	 * for both backends; ECX.OSXSAVE follows CR4 (the segments and CRs are read for this leaf
@@ -358,19 +389,19 @@ static int handle_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 	 * LAPIC offers them. Without MONITOR/MWAIT the guest idles with HLT and wakes its peers
 	 * with IPIs.
 	 */
-	if ((u32)r.gpr[R_RAX] == 1) {
+	if (leaf == 1) {
 		vcpu->vm->backend->get_sregs(vcpu, &s);
 		cpuid_adjust(1, s.cr4, out);
 		cpuid_vcpu(1, vcpu->id, vcpu->vm->nr_vcpus, out);
 		board_cpuid_lapic(vcpu, out);
 	}
-	kvmclock_cpuid(vcpu->vm, (u32)r.gpr[R_RAX], out);
-	vmm_policy_cpuid(vcpu->vm, (u32)r.gpr[R_RAX], (u32)r.gpr[R_RCX], out);
-	r.gpr[R_RAX] = out[CPUID_EAX];
-	r.gpr[R_RBX] = out[CPUID_EBX];
-	r.gpr[R_RCX] = out[CPUID_ECX];
-	r.gpr[R_RDX] = out[CPUID_EDX];
-	vcpu_complete_insn(vcpu, &r, exit);
+	kvmclock_cpuid(vcpu->vm, leaf, out);
+	vmm_policy_cpuid(vcpu->vm, leaf, subleaf, out);
+	gpr[R_RAX] = out[CPUID_EAX];
+	gpr[R_RBX] = out[CPUID_EBX];
+	gpr[R_RCX] = out[CPUID_ECX];
+	gpr[R_RDX] = out[CPUID_EDX];
+	vcpu_complete_gprs4(vcpu, gpr, exit);
 	return 0;
 }
 
@@ -382,13 +413,12 @@ static int handle_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 static int handle_msr_read(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	const struct backend_ops *b = vcpu->vm->backend;
-	struct x86_regs r;
-	u64 value;
+	u64 value, gpr[4];
 	u32 index;
 	int err;
 
-	vcpu_get_gprs(vcpu, &r);
-	index = (u32)r.gpr[R_RCX];
+	vcpu_get_gprs4(vcpu, gpr);
+	index = (u32)gpr[R_RCX];
 	stats_note_msr(&vcpu->vm->stats, index, false);
 	err = vcpu->intc.rdmsr ? vcpu->intc.rdmsr(vcpu->intc.opaque, index, &value) : -ENOENT;
 	if (err == -ENOENT)
@@ -397,24 +427,23 @@ static int handle_msr_read(struct vcpu *vcpu, struct vm_exit *exit)
 		err = b->get_msr ? b->get_msr(vcpu, index, &value) : -ENOENT;
 	if (err)
 		return vcpu_inject(vcpu, X86_GP, true, 0);
-	r.gpr[R_RAX] = (u32)value;
-	r.gpr[R_RDX] = value >> 32;
-	vcpu_complete_insn(vcpu, &r, exit);
+	gpr[R_RAX] = (u32)value;
+	gpr[R_RDX] = value >> 32;
+	vcpu_complete_gprs4(vcpu, gpr, exit);
 	return 0;
 }
 
 static int handle_msr_write(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	const struct backend_ops *b = vcpu->vm->backend;
-	struct x86_regs r;
-	u64 value;
+	u64 value, gpr[4];
 	u32 index;
 	int err;
 
-	vcpu_get_gprs(vcpu, &r);
-	index = (u32)r.gpr[R_RCX];
+	vcpu_get_gprs4(vcpu, gpr);
+	index = (u32)gpr[R_RCX];
 	stats_note_msr(&vcpu->vm->stats, index, true);
-	value = (u32)r.gpr[R_RAX] | (r.gpr[R_RDX] << 32);
+	value = (u32)gpr[R_RAX] | (gpr[R_RDX] << 32);
 	/* The LAPIC's, then the VMM's MSRs; then one the CPU holds (it exits only with the MSR bitmap off),
 	   which the backend applies with the VMCS guest-state copy (backend.h set_msr). */
 	err = vcpu->intc.wrmsr ? vcpu->intc.wrmsr(vcpu->intc.opaque, index, value) : -ENOENT;
@@ -424,7 +453,7 @@ static int handle_msr_write(struct vcpu *vcpu, struct vm_exit *exit)
 		err = b->set_msr(vcpu, index, value);
 	if (err)
 		return vcpu_inject(vcpu, X86_GP, true, 0);
-	vcpu_complete_insn(vcpu, &r, exit);
+	vcpu_complete_gprs4(vcpu, gpr, exit);
 	return 0;
 }
 

@@ -1387,6 +1387,42 @@ static u64 cap(u32 msr)
 	return v;
 }
 
+/*
+ * The soft backend's four-register completion (backend.h complete_gprs4, CPUID and RDMSR/WRMSR)
+ * against what set_regs does with the same change: RAX/RCX/RDX/RBX written, the other GPRs,
+ * RSP and RFLAGS kept, RIP advanced, and a new RIP ending the STI shadow (a length of 0 keeps it).
+ */
+static void test_complete_gprs4(void)
+{
+	static const u64 want4[4] = { 0x1111, 0x2222, 0x3333, 0x4444 };
+	struct vmcs *v = create_soft((struct vmm_policy){ 0 }, 0);
+	struct vcpu *vcpu = &vm.vcpus[0];
+	struct x86_regs r, back;
+	u64 got4[4];
+
+	if (!v)
+		return;
+	vm.backend->get_regs(vcpu, &r);
+	for (unsigned i = 0; i < 16; i++)
+		if (i != R_RSP)
+			r.gpr[i] = 0xa000 + i;
+	vm.backend->set_regs(vcpu, &r);
+	vm.backend->get_regs(vcpu, &r);
+	vm.backend->get_gprs4(vcpu, got4);
+	CHECK(!memcmp(got4, r.gpr, sizeof(got4)));
+	VMCS_SET(v, GUEST_INTERRUPTIBILITY_INFO, GUEST_INTR_STATE_STI);
+	vm.backend->complete_gprs4(vcpu, want4, 0);
+	CHECK_EQ(v->guest_interruptibility_info, GUEST_INTR_STATE_STI);
+	vm.backend->complete_gprs4(vcpu, want4, 2);
+	vm.backend->get_regs(vcpu, &back);
+	CHECK(!memcmp(back.gpr, want4, sizeof(want4)));
+	CHECK(!memcmp(back.gpr + 4, r.gpr + 4, 12 * sizeof(u64)));
+	CHECK_EQ(back.rip, r.rip + 2);
+	CHECK_EQ(back.rflags, r.rflags);
+	CHECK_EQ(v->guest_interruptibility_info, 0);
+	vm_destroy(&vm);
+}
+
 /* The control word a switch lives in, by its VMCS field. */
 static const struct {
 	const char *name;
@@ -1808,6 +1844,7 @@ int main(void)
 	test_exit_storm_soft();
 	test_string_io_soft();
 	test_fast_exits_soft();
+	test_complete_gprs4();
 	test_cpu_kick();
 	test_sregs_after_exit();
 	test_vm_code_written();
