@@ -156,6 +156,17 @@ static bool io_maybe_exit(struct cpu *c, const struct vm_exit *io)
 	return true;
 }
 
+/* cpu_io_bitmap_exits with a one-byte access looked up inline: the common IN/OUT AL. */
+static always_inline bool io_exits(const struct cpu *c, u16 port, unsigned size)
+{
+	u32 proc = c->ctl.proc;
+	const u8 *bm = port < 0x8000 ? c->ctl.io_bitmap_a : c->ctl.io_bitmap_b;
+
+	if (size != 1 || !(proc & PROC_USE_IO_BITMAPS) || !bm)
+		return cpu_io_bitmap_exits(proc, c->ctl.io_bitmap_a, c->ctl.io_bitmap_b, port, size);
+	return (bm[(port & 0x7fff) / 8] >> (port & 7)) & 1;
+}
+
 /*
  * IN/OUT (not INS/OUTS): io_record and io_maybe_exit without building a whole record to copy
  * twice. The exit record gets what io_maybe_exit gives it (its other fields are the entry's
@@ -167,7 +178,7 @@ static always_inline bool io_exit_simple(struct cpu *c, const struct insn *d, u1
 	struct vm_exit *e = c->exit, *io = &c->io.io;
 	bool in = qual & IO_QUAL_IN;
 
-	if (!cpu_io_bitmap_exits(c->ctl.proc, c->ctl.io_bitmap_a, c->ctl.io_bitmap_b, port, size))
+	if (!io_exits(c, port, size))
 		return false;
 	qual |= (size - 1) | (u64)port << 16;
 	io->reason = EXIT_REASON_IO_INSTRUCTION;

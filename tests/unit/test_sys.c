@@ -548,6 +548,21 @@ static void test_io(void)
 	CHECK_EQ(run(c, op_in, &d), RUN_EXIT);
 	c->gpr[R_RDX] = 0xffff; /* wraps */
 	CHECK_EQ(run(c, op_in, &d), RUN_EXIT);
+	/* One byte (io.c's inline lookup): its own bit in A or B, nothing else. */
+	d.osz = 1;
+	c->gpr[R_RDX] = 0x8100;
+	CHECK_EQ(run(c, op_in, &d), RUN_EXIT);
+	c->gpr[R_RDX] = 0x8101;
+	CHECK_EQ(run(c, op_in, &d), RUN_OK);
+	c->gpr[R_RDX] = 0x61;
+	CHECK_EQ(run(c, op_in, &d), RUN_OK);
+	iobm[0x61 / 8] = 1 << (0x61 % 8);
+	CHECK_EQ(run(c, op_in, &d), RUN_EXIT);
+	iobm[0x61 / 8] = 0;
+	c->ctl.io_bitmap_a = NULL; /* no bitmap: every port exits */
+	CHECK_EQ(run(c, op_in, &d), RUN_EXIT);
+	c->ctl.io_bitmap_a = iobm;
+	d.osz = 2;
 
 	/* CPL 3 with IOPL 0: the TSS bitmap decides, before any exit. */
 	c->ctl.proc = PROC_UNCOND_IO_EXITING;
