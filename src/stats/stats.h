@@ -80,10 +80,11 @@ int stats_set_sample(struct stats *s, u32 every);
 
 /*
  * Whether the exit about to be handled is timed: its two clock readings are the larger part of
- * what the statistics cost per exit (RDTSC is 10 ns on this project's hosts, a CPUID exit under
- * 90), so by default one exit in 16, chosen by a xorshift (so no guest pattern of exits can
- * line up with it), is timed; the counts, keys and modeled cycles take every exit. Reports
- * scale each row's time by its count over its timed exits (docs/telemetry.md).
+ * what the statistics cost per exit (RDTSC is 10 ns on this project's hosts, where a timed CPUID
+ * exit costs about 75 ns and an untimed one 56), so by default one exit in 16, chosen by a
+ * xorshift (so no guest pattern of exits can line up with it), is timed; the counts, keys and
+ * modeled cycles take every exit. Reports scale each row's time by its count over its timed
+ * exits (docs/telemetry.md). Called under the VMM lock with --vcpu-threads, as stats_record.
  */
 static inline bool stats_time_this(struct stats *s)
 {
@@ -115,14 +116,15 @@ void stats_record(struct stats *s, const struct vm_exit *exit, u64 exit_ns, cons
 void stats_note_cpuid(struct stats *s, u32 leaf);
 void stats_note_msr(struct stats *s, u32 index, bool write);
 /*
- * CLOCK_MONOTONIC's time in ns; read from the TSC once a 20 ms calibration, from the process's
- * first reading (or stats_clock_start), is over (stats.c). Never waits.
+ * stats_now_ns(): CLOCK_MONOTONIC's time in ns; read from the TSC once a 20 ms calibration, from
+ * the process's first reading (or stats_clock_start), is over (stats.c). Never waits. The
+ * calibrated case is inline below (a timed exit reads it twice, and a call's frame cost more
+ * than the reading); stats_now_ns_slow() is the rest: clock_gettime, the calibration's switch.
  */
 u64 stats_now_ns_slow(void);
 #if defined(__x86_64__)
-/* The TSC clock once calibrated (stats.c tsc_clock: written before state becomes 2, never
-   after): read inline, as the exit path reads it twice per exit and a call's frame cost more
-   than the reading. */
+/* The TSC clock (stats.c): tsc0, ns0 and mult are written before state becomes 2 and never
+   after. */
 struct stats_tsc_clock {
 	int state; /* 0: not looked at; 1: calibrating; 2: TSC; -1: no invariant TSC */
 	int busy;  /* a thread is switching */
