@@ -72,6 +72,7 @@ struct stats {
 int stats_init(struct stats *s);  /* 0 or -ENOMEM; one exit in STATS_SAMPLE_DEFAULT timed */
 #define STATS_SAMPLE_DEFAULT 16
 #define STATS_SAMPLE_MAX     65536
+#define STATS_SAMPLE_FIRST   16 /* the exits of a reason timed before sampling starts */
 /* One exit in `every` timed (a power of two from 1, every exit, to STATS_SAMPLE_MAX);
    -EINVAL for any other value. */
 int stats_set_sample(struct stats *s, u32 every);
@@ -83,14 +84,18 @@ int stats_set_sample(struct stats *s, u32 every);
  * what the statistics cost per exit (RDTSC is 10 ns on this project's hosts, where a timed CPUID
  * exit costs about 75 ns and an untimed one 56), so by default one exit in 16, chosen by a
  * xorshift (so no guest pattern of exits can line up with it), is timed; the counts, keys and
- * modeled cycles take every exit. Reports scale each row's time by its count over its timed
- * exits (docs/telemetry.md). Called under the VMM lock with --vcpu-threads, as stats_record.
+ * modeled cycles take every exit. The first STATS_SAMPLE_FIRST exits of each basic reason are
+ * all timed, so that a rare exit (XSETBV, a VMXON) has its own time rather than a dash. Reports
+ * scale each row's time by its count over its timed exits (docs/telemetry.md). Called under
+ * the VMM lock with --vcpu-threads, as stats_record.
  */
-static inline bool stats_time_this(struct stats *s)
+static inline bool stats_time_this(struct stats *s, u32 reason)
 {
+	u32 basic = reason & 0xffff;
 	u64 x = s->sample_rng;
 
-	if (!s->sample_mask || s->trace)
+	if (!s->sample_mask || s->trace ||
+	    s->exits[basic < EXIT_REASON_MAX ? basic : EXIT_REASON_MAX] < STATS_SAMPLE_FIRST)
 		return true;
 	x ^= x << 13;
 	x ^= x >> 7;

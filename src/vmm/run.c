@@ -283,7 +283,7 @@ static void vcpu_handle_exit(struct vcpu *vcpu, struct vm_exit *exit)
 	u8 insn[MMIO_INSN_MAX];
 	unsigned insn_len = 0;
 	int err;
-	bool timed = stats_time_this(&vm->stats);
+	bool timed = stats_time_this(&vm->stats, exit->reason);
 	u64 t0 = timed ? stats_now_ns() : 0;
 
 	if (stats_tracing(&vm->stats))

@@ -310,7 +310,7 @@ static void test_sampling(void)
 {
 	struct stats s;
 	struct vm_exit e = { .reason = EXIT_REASON_CPUID };
-	unsigned picked = 0, run = 0, longest = 0;
+	unsigned picked = 0, run = 0, longest = 0, first = 0;
 	char *out;
 
 	CHECK_EQ(stats_init(&s), 0);
@@ -320,14 +320,17 @@ static void test_sampling(void)
 	CHECK_EQ(stats_set_sample(&s, STATS_SAMPLE_MAX * 2), -EINVAL);
 	CHECK_EQ(s.sample_mask, STATS_SAMPLE_DEFAULT - 1); /* refused: unchanged */
 	for (int i = 0; i < 16000; i++) {
-		bool t = stats_time_this(&s);
+		bool t = stats_time_this(&s, EXIT_REASON_CPUID);
 
+		if (i < STATS_SAMPLE_FIRST)
+			first += t;
 		picked += t;
 		run = t ? 0 : run + 1;
 		longest = run > longest ? run : longest;
 		stats_note_cpuid(&s, (u32)i & 1);
 		stats_record(&s, &e, t ? 100 : STATS_UNTIMED, NULL, 0);
 	}
+	CHECK_EQ(first, STATS_SAMPLE_FIRST); /* a reason's first exits are all timed */
 	CHECK(picked > 800 && picked < 1200); /* 1000 expected */
 	CHECK(longest > 16);                  /* not every 16th */
 	CHECK_EQ(s.exits[EXIT_REASON_CPUID], 16000);
@@ -356,12 +359,22 @@ static void test_sampling(void)
 	/* Every exit with a period of 1, or while a trace is open. */
 	CHECK_EQ(stats_set_sample(&s, 1), 0);
 	for (int i = 0; i < 100; i++)
-		CHECK(stats_time_this(&s));
+		CHECK(stats_time_this(&s, EXIT_REASON_CPUID));
 	CHECK_EQ(stats_set_sample(&s, 1024), 0);
 	s.trace = stdout;
 	for (int i = 0; i < 100; i++)
-		CHECK(stats_time_this(&s));
+		CHECK(stats_time_this(&s, EXIT_REASON_CPUID));
 	s.trace = NULL;
+	/* Another reason starts with its own first exits timed. */
+	for (int i = 0; i < STATS_SAMPLE_FIRST; i++) {
+		CHECK(stats_time_this(&s, EXIT_REASON_XSETBV));
+		e.reason = EXIT_REASON_XSETBV;
+		stats_record(&s, &e, 100, NULL, 0);
+	}
+	picked = 0;
+	for (int i = 0; i < 1000; i++)
+		picked += stats_time_this(&s, EXIT_REASON_XSETBV);
+	CHECK(picked < 20); /* 1 in 1024 now */
 	stats_free(&s);
 }
 
