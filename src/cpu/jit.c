@@ -1169,11 +1169,28 @@ static void gen_carry_in(struct ctx *x)
 		b1(e, 0xc9);
 		st(e, 8, RCX, CPU_OFF(lf_src2));
 		return;
-	default:
+	default: {
+		u8 *inc, *dec;
+
+		/* Not known here (a block's first flags, after a handler or an exit): an INC or DEC
+		   record, a loop counter's, already holds the carry in src2, as carry_in says; any
+		   other kind, or one with LF_CFOF, asks ops_carry_in. */
+		ld(e, 4, RAX, CPU_OFF(lf_op));
+		op_rr(e, 4, 0x81, 4, RAX); /* and eax, LF_CFOF | 0xff: the kind, or the flag */
+		b4(e, LF_CFOF | 0xff);
+		op_rr(e, 4, 0x81, 7, RAX); /* cmp eax, LF_INC */
+		b4(e, LF_INC);
+		inc = jcc32(e, 4); /* je */
+		op_rr(e, 4, 0x81, 7, RAX); /* cmp eax, LF_DEC */
+		b4(e, LF_DEC);
+		dec = jcc32(e, 4); /* je */
 		op_rr(e, 8, 0x89, RBX, RDI);
 		call_abs(e, (const void *)ops_carry_in);
 		st(e, 8, RAX, CPU_OFF(lf_src2));
+		patch(e, inc);
+		patch(e, dec);
 		return;
+	}
 	}
 }
 
