@@ -546,14 +546,13 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 			*(c == OPT_TRACE ? &o->trace : &o->stats_json) = optarg;
 			break;
 		case OPT_STATS_SAMPLE: {
-			struct stats probe = { 0 };
 			char *end;
 			unsigned long n;
 
 			errno = 0;
 			n = strtoul(optarg, &end, 10);
 			if (errno || end == optarg || *end || *optarg == '-' || n > UINT32_MAX ||
-			    stats_set_sample(&probe, (u32)n))
+			    !stats_sample_valid((u32)n))
 				return usage_error("--stats-sample '%s': use a power of two from 1 (time "
 						   "every exit) to %d, such as %d (the default)",
 						   optarg, STATS_SAMPLE_MAX, STATS_SAMPLE_DEFAULT);

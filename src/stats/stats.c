@@ -23,9 +23,14 @@ int stats_init(struct stats *s)
 	return -ENOMEM;
 }
 
+bool stats_sample_valid(u32 every)
+{
+	return every && every <= STATS_SAMPLE_MAX && !(every & (every - 1));
+}
+
 int stats_set_sample(struct stats *s, u32 every)
 {
-	if (!every || every > STATS_SAMPLE_MAX || (every & (every - 1)))
+	if (!stats_sample_valid(every))
 		return -EINVAL;
 	s->sample_mask = every - 1;
 	return 0;

@@ -73,8 +73,9 @@ int stats_init(struct stats *s);  /* 0 or -ENOMEM; one exit in STATS_SAMPLE_DEFA
 #define STATS_SAMPLE_DEFAULT 16
 #define STATS_SAMPLE_MAX     65536
 #define STATS_SAMPLE_FIRST   16 /* the exits of a reason timed before sampling starts */
-/* One exit in `every` timed (a power of two from 1, every exit, to STATS_SAMPLE_MAX);
-   -EINVAL for any other value. */
+/* One exit in `every` timed (a power of two from 1, every exit, to STATS_SAMPLE_MAX, which
+   stats_sample_valid says); -EINVAL for any other value. */
+bool stats_sample_valid(u32 every);
 int stats_set_sample(struct stats *s, u32 every);
 /* The exit_ns of an exit not timed. */
 #define STATS_UNTIMED (~0ull)
